@@ -1,0 +1,218 @@
+"""The vocabulary every half of bnlint speaks: frozen dataclasses and enums only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Hashable
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class Status(str, Enum):
+    FOLDABLE = "foldable"
+    UNFOLDABLE = "unfoldable"
+    UNKNOWN = "unknown"
+
+
+class Direction(str, Enum):
+    CONV_BN = "conv_bn"  # BatchNorm after the layer, folded into the preceding layer
+    BN_CONV = "bn_conv"  # BatchNorm before the layer, folded into the following layer
+
+
+class NodeKind(str, Enum):
+    """What a LayerGraph node computes; the matcher decides on these kinds alone."""
+
+    CONV = "conv"
+    CONV_TRANSPOSE = "conv_transpose"
+    LINEAR = "linear"
+    BATCHNORM = "batchnorm"
+    ACTIVATION = "activation"
+    POOL = "pool"
+    RESHAPE = "reshape"  # view, flatten, permute, transpose, squeeze, indexing
+    ADD = "add"
+    CAT = "cat"
+    MUL = "mul"
+    OTHER = "other"  # a known op that is none of the above (LayerNorm, Upsample, scalar mul...)
+    FUNCTIONAL_CONV = "functional_conv"  # F.conv2d / F.linear: no module to fold into
+    FUNCTIONAL_BN = "functional_bn"  # F.batch_norm: no module to fold
+    CONTROL_FLOW = "control_flow"  # values merged by data-dependent branches or loops
+    UNKNOWN = "unknown"  # something the builder could not see into; carries a rule and reason
+    INPUT = "input"
+    OUTPUT = "output"
+
+
+FOLD_TARGETS = frozenset({NodeKind.CONV, NodeKind.CONV_TRANSPOSE, NodeKind.LINEAR})
+MERGES = frozenset({NodeKind.ADD, NodeKind.CAT, NodeKind.MUL})
+
+
+@dataclass(frozen=True)
+class SourceLocation:
+    """A 1-based span in a source file."""
+
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class ModuleFrame:
+    """One module on the path from the model root to a layer.
+
+    `name` is the attribute name under the parent, exactly as `named_modules()` prints it
+    ("" for the root); `class_name` is the qualified class name; `is_plain_container` is true
+    only for classes that are exactly nn.Sequential, nn.ModuleList or nn.ModuleDict.
+    """
+
+    name: str
+    class_name: str
+    is_plain_container: bool = False
+    location: SourceLocation | None = None  # where the class is defined, when known
+
+
+@dataclass(frozen=True)
+class LayerAttrs:
+    """Constructor facts about a layer; None means not known."""
+
+    in_channels: int | None = None
+    out_channels: int | None = None
+    num_features: int | None = None
+    spatial_dims: int | None = None  # 1, 2 or 3 for conv and BatchNorm{1,2,3}d
+    groups: int | None = None
+    pads: bool | None = None  # adds zero padding to its input
+    bias: bool | None = None
+    affine: bool | None = None
+    track_running_stats: bool | None = None
+    type_name: str | None = None  # e.g. "torch.nn.Conv2d" or a user subclass
+
+
+@dataclass(frozen=True)
+class LayerCall:
+    """A LayerGraph node: one call of a layer or one other op, with where it came from."""
+
+    node_id: int
+    kind: NodeKind
+    label: str  # how a user names it: "self.bn2", "F.relu", "layer1.0.bn2"
+    scope: tuple[ModuleFrame, ...] = ()  # root .. the called module itself; () for plain ops
+    module_id: Hashable | None = None  # identity of the module object, shared across calls
+    attrs: LayerAttrs = field(default_factory=LayerAttrs)
+    location: SourceLocation | None = None  # call site, or construction site for containers
+    construction: SourceLocation | None = None  # where the module was built
+    rule_code: str | None = None  # for UNKNOWN / CONTROL_FLOW nodes: the rule that explains them
+    reason: str | None = None
+
+    @property
+    def module_path(self) -> str:
+        return ".".join(frame.name for frame in self.scope[1:])
+
+    def describe(self) -> str:
+        """The name a message uses: the label plus the line when the source is known."""
+        where = f" (line {self.location.line})" if self.location else ""
+        return f"'{self.label}'{where}"
+
+
+@dataclass(frozen=True)
+class FoldKey:
+    """How a fold is named (DESIGN.md): owner class plus both layers relative to the owner."""
+
+    owner: str
+    conv: str
+    bn: str
+
+    def __str__(self) -> str:
+        return f"{self.owner}: {self.conv} -> {self.bn}"
+
+
+@dataclass(frozen=True)
+class FoldPair:
+    conv: LayerCall
+    bn: LayerCall
+    direction: Direction
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A BatchNorm left alone, with the rule that blocked it."""
+
+    bn: LayerCall
+    status: Status
+    code: str
+    reason: str
+    partner: LayerCall | None = None  # the layer it would have folded with, when there is one
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A diagnostic the matcher raises beside the verdicts (real bugs, redundant bias)."""
+
+    code: str
+    message: str
+    node: LayerCall
+    location: SourceLocation | None = None  # where to point; defaults to the node's location
+
+
+@dataclass(frozen=True)
+class FoldPlan:
+    folds: tuple[FoldPair, ...]
+    skips: tuple[Skip, ...]
+    findings: tuple[Finding, ...]
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One reported finding, positioned in a file (1-based line and column)."""
+
+    code: str
+    name: str
+    severity: Severity
+    message: str
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    owner: str | None = None  # dotted class that owns the verdict, when there is one
+    help: str | None = None  # how to fix it
+
+
+@dataclass(frozen=True)
+class FoldEntry:
+    """One BatchNorm's verdict in a module's fold plan (DESIGN.md `modules[].folds`)."""
+
+    conv: str | None  # relative to the owner; None when there is no partner layer
+    bn: str
+    direction: Direction | None
+    status: Status
+    code: str | None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ModuleReport:
+    """One nn.Module class found in the analysed files, with the verdicts it owns."""
+
+    class_name: str  # dotted, derived from the file path
+    path: str
+    line: int
+    folds: tuple[FoldEntry, ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Everything `bnlint check` found: what reporters print and library users consume."""
+
+    files: tuple[str, ...]
+    diagnostics: tuple[Diagnostic, ...]
+    modules: tuple[ModuleReport, ...]
+
+    def count(self, status: Status) -> int:
+        return sum(1 for m in self.modules for f in m.folds if f.status is status)

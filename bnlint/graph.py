@@ -1,0 +1,54 @@
+"""LayerGraph: the dataflow of one model, as both builders produce it and the matcher reads it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Iterator
+
+import networkx as nx
+
+from bnlint.ftypes import LayerCall, NodeKind
+
+
+class LayerGraph:
+    """A DiGraph of LayerCall nodes; an edge means "the producer's output is an input of".
+
+    Builders add nodes with `add()` and dataflow with `connect()`; the matcher only reads.
+    """
+
+    def __init__(self) -> None:
+        self._graph: nx.DiGraph = nx.DiGraph()
+        self._next_id = 0
+
+    def add(self, call: LayerCall) -> LayerCall:
+        """Store `call` under a fresh id (whatever id it carried) and return the stored node."""
+        node = replace(call, node_id=self._next_id)
+        self._next_id += 1
+        self._graph.add_node(node.node_id, call=node)
+        return node
+
+    def connect(self, producer: LayerCall, consumer: LayerCall) -> None:
+        self._graph.add_edge(producer.node_id, consumer.node_id)
+
+    def node(self, node_id: int) -> LayerCall:
+        return self._graph.nodes[node_id]["call"]
+
+    def nodes(self, kind: NodeKind | None = None) -> Iterator[LayerCall]:
+        for node_id in self._graph.nodes:
+            call = self.node(node_id)
+            if kind is None or call.kind is kind:
+                yield call
+
+    def producers(self, call: LayerCall) -> list[LayerCall]:
+        return [self.node(p) for p in self._graph.predecessors(call.node_id)]
+
+    def consumers(self, call: LayerCall) -> list[LayerCall]:
+        return [self.node(c) for c in self._graph.successors(call.node_id)]
+
+    def __len__(self) -> int:
+        return self._graph.number_of_nodes()
+
+    @property
+    def digraph(self) -> nx.DiGraph:
+        """The underlying networkx graph, for drawing and inspection (do not mutate)."""
+        return self._graph
