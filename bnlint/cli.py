@@ -1,0 +1,288 @@
+"""The command line: `bnlint check`, `bnlint rule`, `bnlint fold`. Only this module (and the
+reporters it calls) writes to the terminal.
+
+Exit codes: 0 no findings, 1 findings, 2 usage, configuration or internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Sequence, TextIO
+
+from bnlint import __version__, api, rule_pages
+from bnlint import baseline as baselines
+from bnlint.baseline import BaselineError
+from bnlint.config import Config, ConfigError, with_overrides
+from bnlint.discovery import PathNotFoundError, find_git_root, find_project_root
+from bnlint.reporters import FORMATS, ReportContext, render, statistics
+from bnlint.rules import RULES
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+log = logging.getLogger("bnlint.cli")
+_handler: logging.Handler | None = None
+
+
+class UsageError(Exception):
+    """A problem with how bnlint was called; reported in one line, exit 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    verbose = any(a in ("-v", "-vv", "--verbose") for a in arguments)
+    try:
+        parser = build_parser(arguments)
+        args = parser.parse_args(arguments)
+        if not hasattr(args, "handler"):
+            parser.print_help(sys.stderr)
+            return EXIT_ERROR
+        _configure_logging(args.verbose, args.quiet)
+        return int(args.handler(args))
+    except (ConfigError, PathNotFoundError, BaselineError, UsageError) as error:
+        _error(str(error))
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # the last line of defence: one line, never a bare traceback
+        if verbose:
+            traceback.print_exc(file=sys.stderr)
+            _error(f"internal error: {type(error).__name__}: {error}")
+        else:
+            _error(f"internal error: {type(error).__name__}: {error} "
+                   "(run with -v for the traceback)")
+        return EXIT_ERROR
+
+
+# --- the parser ------------------------------------------------------------------------------
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bnlint", description="Find, explain and fold every BatchNorm in a PyTorch model.")
+    parser.add_argument("-V", "--version", action="version", version=f"bnlint {__version__}")
+    _add_logging(parser, suppress=False)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    check = commands.add_parser(
+        "check", help="predict BatchNorm fold-ability from source (no torch needed)",
+        description="Analyse Python files and report every BatchNorm that cannot be folded.")
+    _add_check_arguments(check)
+    _add_logging(check, suppress=True)
+    check.set_defaults(handler=run_check)
+
+    rule = commands.add_parser("rule", help="explain a rule (`bnlint rule XBN101`)",
+                               description="Print a rule's page, or list every rule.")
+    target = rule.add_mutually_exclusive_group(required=True)
+    target.add_argument("code", nargs="?", help="a rule code (XBN101) or name")
+    target.add_argument("--all", action="store_true", help="list every rule")
+    _add_logging(rule, suppress=True)
+    rule.set_defaults(handler=run_rule)
+
+    _add_fold(commands, wanted=_first_positional(argv) == "fold")
+    return parser
+
+
+def _add_logging(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    # On subcommands the default is SUPPRESS so that `bnlint -v check` keeps its -v.
+    default: Any = argparse.SUPPRESS if suppress else 0
+    parser.add_argument("-v", "--verbose", action="count", default=default,
+                        help="explain every decision (-vv: every graph-building step)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        default=argparse.SUPPRESS if suppress else False,
+                        help="log errors only")
+
+
+def _add_check_arguments(check: argparse.ArgumentParser) -> None:
+    check.add_argument("paths", nargs="*", default=["."], metavar="PATH",
+                       help="files and directories to check (default: .)")
+    config = check.add_argument_group("configuration")
+    config.add_argument("--config", type=Path, metavar="FILE",
+                        help="use this pyproject.toml (or bnlint TOML file) instead of the "
+                             "nearest pyproject.toml with [tool.bnlint]")
+    config.add_argument("--isolated", action="store_true",
+                        help="ignore every configuration file")
+    codes = check.add_argument_group("rule selection (codes, prefixes or ALL, comma-separated)")
+    codes.add_argument("--select", type=_comma_list, action="append", metavar="CODES",
+                       help="check only these rules (replaces the configured selection)")
+    codes.add_argument("--extend-select", type=_comma_list, action="append", metavar="CODES",
+                       help="check these rules too")
+    codes.add_argument("--ignore", type=_comma_list, action="append", metavar="CODES",
+                       help="do not report these rules")
+    codes.add_argument("--per-file-ignores", action="append", default=[],
+                       metavar="GLOB:CODES", help="do not report CODES in files matching GLOB")
+    files = check.add_argument_group("files")
+    files.add_argument("--exclude", type=_comma_list, action="append", metavar="GLOBS",
+                       help="skip these paths (replaces the default and configured excludes)")
+    files.add_argument("--extend-exclude", type=_comma_list, action="append", metavar="GLOBS",
+                       help="skip these paths too")
+    files.add_argument("--force-exclude", action="store_true",
+                       help="apply excludes and .gitignore to paths given explicitly too "
+                            "(for pre-commit)")
+    output = check.add_argument_group("output")
+    output.add_argument("--output-format", "--format", dest="output_format", choices=FORMATS,
+                        help="how to print findings (default: full)")
+    output.add_argument("-o", "--output-file", type=Path, metavar="FILE",
+                        help="write the report to FILE instead of standard output")
+    output.add_argument("--statistics", action="store_true",
+                        help="print how many findings each rule raised instead of the findings")
+    output.add_argument("--exit-zero", action="store_true",
+                        help="exit 0 even when there are findings")
+    adoption = output.add_mutually_exclusive_group()
+    adoption.add_argument("--baseline", type=Path, metavar="FILE",
+                          help="report only findings that FILE does not record")
+    adoption.add_argument("--write-baseline", type=Path, metavar="FILE",
+                          help="record every current finding in FILE and exit 0")
+
+
+def _add_fold(commands: Any, *, wanted: bool) -> None:
+    summary = "fold BatchNorms of a real model and verify the result (needs torch)"
+    command = _runtime_command() if wanted else None
+    fold = commands.add_parser("fold", help=summary, description=summary)
+    if command is not None:
+        command.add_arguments(fold)
+        fold.set_defaults(handler=command.run)
+    else:
+        # The runtime half is loaded only when `fold` is asked for, so that `check` never
+        # pays for it; when it is missing, `fold` explains instead of failing to parse.
+        fold.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        fold.set_defaults(handler=_fold_unavailable)
+    _add_logging(fold, suppress=True)
+
+
+def _runtime_command() -> Any:
+    try:
+        return importlib.import_module("bnlint.runtime.command")
+    except ModuleNotFoundError as error:
+        if error.name in ("bnlint.runtime", "bnlint.runtime.command"):
+            return None
+        if error.name == "torch":
+            raise UsageError("`bnlint fold` needs torch: pip install 'bnlint[runtime]'") from error
+        raise
+
+
+def _fold_unavailable(args: argparse.Namespace) -> int:
+    raise UsageError("`bnlint fold` is not available in this installation "
+                     "(the module bnlint.runtime.command is missing)")
+
+
+def _first_positional(argv: Sequence[str]) -> str | None:
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def _comma_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _flatten(groups: list[list[str]] | None) -> list[str] | None:
+    return None if groups is None else [item for group in groups for item in group]
+
+
+# --- bnlint check ----------------------------------------------------------------------------
+
+def run_check(args: argparse.Namespace) -> int:
+    paths = [Path(p) for p in args.paths]
+    config = check_config(args, paths)
+    if args.write_baseline is not None:
+        result = api.check(paths, config=config)
+        recorded = baselines.build(result.diagnostics, args.write_baseline)
+        baselines.write(recorded, args.write_baseline)
+        print(f"bnlint: recorded {len(recorded.entries)} findings in {args.write_baseline}",
+              file=sys.stderr)
+        return EXIT_CLEAN
+    result = api.check(paths, config=config, baseline=args.baseline)
+    context = ReportContext(root=report_root(paths), cwd=Path.cwd(),
+                            color=args.output_file is None and use_color(sys.stdout))
+    if args.statistics:
+        text = statistics.render(result, context,
+                                 as_json=config.output_format in ("json", "json-lines"))
+    else:
+        text = render(config.output_format, result, context)
+    _emit(text, args.output_file)
+    return EXIT_FINDINGS if result.diagnostics and not args.exit_zero else EXIT_CLEAN
+
+
+def check_config(args: argparse.Namespace, paths: Sequence[Path]) -> Config:
+    """The file's configuration (unless --isolated) with the command-line flags on top."""
+    if args.isolated:
+        config = Config(root=find_project_root(paths[0] if paths else Path(".")))
+    else:
+        config = api.project_config(paths, args.config)
+    return with_overrides(
+        config, select=_flatten(args.select), ignore=_flatten(args.ignore) or (),
+        extend_select=_flatten(args.extend_select) or (),
+        per_file_ignores=args.per_file_ignores, exclude=_flatten(args.exclude),
+        extend_exclude=_flatten(args.extend_exclude) or (), output_format=args.output_format,
+        force_exclude=args.force_exclude)
+
+
+def report_root(paths: Sequence[Path]) -> Path:
+    """Where SARIF and GitHub paths start: the repository root, else the project root."""
+    cwd = Path.cwd()
+    return find_git_root(cwd) or find_project_root(paths[0] if paths else cwd)
+
+
+def use_color(stream: TextIO, environ: dict[str, str] | None = None) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    env = os.environ if environ is None else environ
+    if env.get("NO_COLOR") or env.get("TERM") == "dumb":
+        return False
+    isatty: Callable[[], bool] | None = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _emit(text: str, output_file: Path | None) -> None:
+    if output_file is not None:
+        output_file.write_text(text, encoding="utf-8")
+        return
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `bnlint check | head`: the reader has all it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+# --- bnlint rule -----------------------------------------------------------------------------
+
+def run_rule(args: argparse.Namespace) -> int:
+    if args.all:
+        width = max(len(rule.name) for rule in RULES.values())
+        lines = [f"{rule.code}  {rule.name:<{width}}  {rule.severity.value:<7}  {rule.summary}"
+                 for rule in RULES.values()]
+        _emit("\n".join(lines) + "\n", None)
+        return EXIT_CLEAN
+    rule = rule_pages.find_rule(args.code)
+    if rule is None:
+        raise UsageError(f"unknown rule {args.code!r} (`bnlint rule --all` lists the rules)")
+    page = rule_pages.page(rule)
+    _emit(page if page.endswith("\n") else page + "\n", None)
+    return EXIT_CLEAN
+
+
+# --- plumbing --------------------------------------------------------------------------------
+
+def _configure_logging(verbose: int, quiet: bool) -> None:
+    global _handler
+    logger = logging.getLogger("bnlint")
+    if _handler is not None:
+        logger.removeHandler(_handler)
+    _handler = logging.StreamHandler(sys.stderr)
+    _handler.setFormatter(logging.Formatter("%(name)s: %(levelname)s: %(message)s"))
+    logger.addHandler(_handler)
+    if quiet:
+        logger.setLevel(logging.ERROR)
+    elif verbose >= 2:
+        logger.setLevel(logging.DEBUG)
+    elif verbose == 1:
+        logger.setLevel(logging.INFO)
+    else:
+        logger.setLevel(logging.WARNING)
+
+
+def _error(message: str) -> None:
+    print(f"bnlint: error: {message}", file=sys.stderr)

@@ -1,0 +1,47 @@
+"""`json`: the versioned contract of DESIGN.md: diagnostics, every module's fold plan, summary."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bnlint.ftypes import CheckResult, Diagnostic, FoldEntry, ModuleReport, Status
+from bnlint.reporters.base import ReportContext
+
+NAME = "json"
+VERSION = 1
+
+
+def diagnostic_object(diagnostic: Diagnostic) -> dict[str, Any]:
+    return {"code": diagnostic.code, "name": diagnostic.name,
+            "severity": diagnostic.severity.value, "message": diagnostic.message,
+            "path": diagnostic.path, "line": diagnostic.line, "column": diagnostic.column,
+            "end_line": diagnostic.end_line, "end_column": diagnostic.end_column,
+            "owner": diagnostic.owner}
+
+
+def _fold_object(entry: FoldEntry) -> dict[str, Any]:
+    return {"conv": entry.conv, "bn": entry.bn,
+            "direction": entry.direction.value if entry.direction else None,
+            "status": entry.status.value, "code": entry.code}
+
+
+def _module_object(module: ModuleReport) -> dict[str, Any]:
+    return {"class": module.class_name, "path": module.path, "line": module.line,
+            "folds": [_fold_object(entry) for entry in module.folds]}
+
+
+def document(result: CheckResult) -> dict[str, Any]:
+    return {
+        "version": VERSION,
+        "diagnostics": [diagnostic_object(d) for d in result.diagnostics],
+        "modules": [_module_object(m) for m in result.modules],
+        "summary": {"files": len(result.files), "modules": len(result.modules),
+                    "foldable": result.count(Status.FOLDABLE),
+                    "unfoldable": result.count(Status.UNFOLDABLE),
+                    "unknown": result.count(Status.UNKNOWN)},
+    }
+
+
+def render(result: CheckResult, context: ReportContext) -> str:
+    return json.dumps(document(result), indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,74 @@
+"""`sarif`: SARIF 2.1.0, as GitHub code scanning ingests it.
+
+Every rule of the catalogue is described (short and full description, help text and Markdown
+from its rule page), so a result's `ruleIndex` is stable across runs. Locations are relative
+to the repository root under the `%SRCROOT%` base, regions are 1-based, and each result
+carries the same fingerprint a baseline uses, so code scanning tracks a finding across
+unrelated line shifts.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from bnlint import __version__, rule_pages
+from bnlint.baseline import fingerprints
+from bnlint.ftypes import CheckResult, Severity
+from bnlint.reporters.base import ReportContext
+from bnlint.rules import RULES, Rule
+
+NAME = "sarif"
+
+SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+FINGERPRINT_KEY = "bnlintFingerprint/v1"
+_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
+
+
+def _rule_descriptor(rule: Rule) -> dict[str, Any]:
+    markdown = rule_pages.page(rule)
+    tags = ["batchnorm-folding"]
+    if rule.status is not None:
+        tags.append(rule.status.value)
+    return {
+        "id": rule.code,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary},
+        "fullDescription": {"text": rule_pages.description(rule)},
+        "help": {"text": markdown, "markdown": markdown},
+        "defaultConfiguration": {"level": _LEVEL[rule.severity]},
+        "properties": {"tags": tags},
+    }
+
+
+def document(result: CheckResult, context: ReportContext) -> dict[str, Any]:
+    rules = list(RULES.values())
+    index = {rule.code: i for i, rule in enumerate(rules)}
+    prints = fingerprints(result.diagnostics, root=context.root, cwd=context.cwd)
+    results = []
+    for d, fingerprint in zip(result.diagnostics, prints):
+        entry: dict[str, Any] = {"ruleId": d.code}
+        if d.code in index:
+            entry["ruleIndex"] = index[d.code]
+        entry.update({
+            "level": _LEVEL[d.severity],
+            "message": {"text": d.message},
+            "locations": [{"physicalLocation": {
+                "artifactLocation": {"uri": quote(context.repo_path(d.path)),
+                                     "uriBaseId": "%SRCROOT%"},
+                "region": {"startLine": max(1, d.line), "startColumn": max(1, d.column),
+                           "endLine": max(1, d.end_line), "endColumn": max(1, d.end_column)},
+            }}],
+            "partialFingerprints": {FINGERPRINT_KEY: fingerprint},
+        })
+        results.append(entry)
+    driver = {"name": "bnlint", "version": __version__, "semanticVersion": __version__,
+              "rules": [_rule_descriptor(rule) for rule in rules]}
+    return {"$schema": SCHEMA, "version": "2.1.0",
+            "runs": [{"tool": {"driver": driver}, "columnKind": "unicodeCodePoints",
+                      "results": results}]}
+
+
+def render(result: CheckResult, context: ReportContext) -> str:
+    return json.dumps(document(result, context), indent=2, ensure_ascii=False) + "\n"
