@@ -11,7 +11,7 @@ def owner_frame_index(*calls: LayerCall) -> int:
     scopes = [call.scope for call in calls]
     common = 0
     # A layer's own frame is never its owner: stop one short of the shortest scope.
-    limit = min(len(scope) for scope in scopes) - 1
+    limit = min(len(scope) for scope in scopes) - 2
     while common < limit and len({scope[common + 1].name for scope in scopes}) == 1:
         common += 1
     while common > 0 and scopes[0][common].is_plain_container:

@@ -109,6 +109,9 @@ class LayerCall:
     construction: SourceLocation | None = None  # where the module was built
     rule_code: str | None = None  # for UNKNOWN / CONTROL_FLOW nodes: the rule that explains them
     reason: str | None = None
+    # Runs only on some paths of data-dependent control flow (static builder only): evidence
+    # from such a node can make a verdict unknown, never unfoldable.
+    conditional: bool = False
 
     @property
     def module_path(self) -> str:

@@ -276,8 +276,8 @@ def _names(calls: list[LayerCall]) -> str:
     return ", ".join(dict.fromkeys(call.describe() for call in calls))
 
 
-def _skip(bn: LayerCall, rule: rules.Rule, partner: LayerCall | None = None,
+def _skip(batchnorm: LayerCall, rule: rules.Rule, partner: LayerCall | None = None,
           **fields: object) -> _SiteVerdict:
     status = rule.status or Status.UNFOLDABLE
-    return _SiteVerdict(None, None, Skip(bn=bn, status=status, code=rule.code,
+    return _SiteVerdict(None, None, Skip(bn=batchnorm, status=status, code=rule.code,
                                          reason=rule.format(**fields), partner=partner))

@@ -1,0 +1,345 @@
+"""From parsed files to verdicts: find the model roots, build them, run their forward(),
+match folds, and collect the verdicts under their fold keys (DESIGN.md)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterator
+
+import libcst as cst
+
+from bnlint import rules
+from bnlint.foldkey import fold_key
+from bnlint.ftypes import (
+    Diagnostic,
+    FoldEntry,
+    FoldKey,
+    FoldPlan,
+    LayerCall,
+    ModuleFrame,
+    NodeKind,
+    SourceLocation,
+    Status,
+)
+from bnlint.matcher import match_folds
+from bnlint.static.forward import ForwardBuilder
+from bnlint.static.index import ProjectClass, ProjectFunction
+from bnlint.static.interp import AnalysisLimit, DeadPath, Interpreter, ReturnSignal
+from bnlint.static.source import SourceFile
+from bnlint.static.values import Choice, Const, FunctionRef, Mapping, ModuleInst, Seq, Value
+
+if TYPE_CHECKING:
+    from bnlint.static.engine import Project
+
+log = logging.getLogger("bnlint.static.build")
+
+
+@dataclass
+class Root:
+    """A model the analysis builds on its own: a factory's result or an unused class."""
+
+    inst: ModuleInst
+    origin: str  # "factory resnet18" / "class Block"
+    known_caller: bool  # its forward() input is the model input (not a caller's tensor)
+
+
+@dataclass
+class Candidates:
+    roots: list[Root]
+    all_instances: list[ModuleInst]
+
+
+def build_candidates(project: Project, files: list[SourceFile]) -> Candidates:
+    """Build every factory and every module class once; the roots are the factories' models
+    and the classes no other built code instantiates."""
+    interp = Interpreter(project.resolver, project.classes)
+    used: set[str] = set()
+    factory_roots: list[Root] = []
+    class_builds: list[tuple[ProjectClass, Value]] = []
+    instances: list[ModuleInst] = []
+    for file in files:
+        symbols = project.loader.symbols(file)
+        for name, node in symbols.functions.items():
+            if not _callable_without_arguments(node):
+                continue
+            func = ProjectFunction(file, node, f"{file.module_name}.{name}")
+            interp.instantiated = set()
+            result = _guarded(lambda: interp.call_root(func))
+            used |= interp.instantiated
+            for inst in _module_instances(result):
+                factory_roots.append(Root(inst, f"factory {name}()", known_caller=True))
+        for cls in project.module_classes(file):
+            interp.instantiated = set()
+            result = _guarded(lambda: interp.instantiate_root(cls))
+            used |= interp.instantiated - {cls.qualname}
+            class_builds.append((cls, result))
+    roots = list(factory_roots)
+    for cls, result in class_builds:
+        if cls.qualname in used:
+            continue
+        for inst in _module_instances(result):
+            roots.append(Root(inst, f"class {cls.name}",
+                              known_caller=_callable_without_arguments(_init_of(project, cls))))
+    for root in roots:
+        instances.extend(_walk(root.inst))
+    for _, result in class_builds:
+        for inst in _module_instances(result):
+            instances.extend(_walk(inst))
+    return Candidates(roots, instances)
+
+
+def _guarded(build):  # type: ignore[no-untyped-def]
+    try:
+        return build()
+    except (AnalysisLimit, DeadPath, ReturnSignal, RecursionError) as error:
+        log.debug("construction abandoned: %s", error)
+        return Const(None)
+
+
+def _init_of(project: Project, cls: ProjectClass) -> cst.FunctionDef | None:
+    found = project.classes.method(cls, "__init__")
+    return found[1] if found is not None else None
+
+
+def _callable_without_arguments(node: cst.FunctionDef | None) -> bool:
+    if node is None:
+        return True
+    params = node.params
+    positional = [*params.posonly_params, *params.params]
+    if positional and positional[0].name.value in ("self", "cls"):
+        positional = positional[1:]
+    return all(p.default is not None for p in positional) and all(
+        p.default is not None for p in params.kwonly_params)
+
+
+def _module_instances(value: Value) -> list[ModuleInst]:
+    if isinstance(value, ModuleInst):
+        return [value]
+    if isinstance(value, Seq):
+        return [v for v in value.items if isinstance(v, ModuleInst)]
+    return []
+
+
+def _walk(inst: ModuleInst, seen: set[int] | None = None) -> Iterator[ModuleInst]:
+    seen = seen if seen is not None else set()
+    if inst.uid in seen:
+        return
+    seen.add(inst.uid)
+    yield inst
+    for child in _child_modules(inst):
+        yield from _walk(child, seen)
+    for value in inst.attrs.values():
+        for member in _members(value):
+            yield from _walk(member, seen)
+
+
+def _child_modules(inst: ModuleInst) -> Iterator[ModuleInst]:
+    for value in inst.children.values():
+        if isinstance(value, ModuleInst):
+            yield value
+        elif isinstance(value, Choice):
+            yield from (o for o in value.options if isinstance(o, ModuleInst))
+
+
+def _members(value: Value) -> Iterator[ModuleInst]:
+    if isinstance(value, Seq):
+        yield from (v for v in value.items if isinstance(v, ModuleInst))
+    elif isinstance(value, Mapping):
+        yield from (v for v in value.items.values() if isinstance(v, ModuleInst))
+
+
+# ---- one root ---------------------------------------------------------------------------------
+
+
+def scopes_of(root: ModuleInst) -> tuple[dict[int, tuple[ModuleFrame, ...]], set[int]]:
+    """Module paths as named_modules() would print them (first registration wins), plus the
+    uids of modules that exist only as options of a conditional construction.
+
+    Modules kept in plain lists/dicts are not registered; they get a pseudo path under the
+    negative uid so that messages can still name them."""
+    scopes: dict[int, tuple[ModuleFrame, ...]] = {}
+    conditional: set[int] = set()
+    pending = [(root, (ModuleFrame("", root.class_name, root.is_plain_container),), False)]
+    while pending:
+        inst, scope, optional = pending.pop(0)
+        if inst.uid in scopes:
+            continue
+        scopes[inst.uid] = scope
+        if optional:
+            conditional.add(inst.uid)
+        for name, value in inst.children.items():
+            options = value.options if isinstance(value, Choice) else (value,)
+            for option in options:
+                if isinstance(option, ModuleInst):
+                    frame = ModuleFrame(name, option.class_name, option.is_plain_container)
+                    pending.append((option, scope + (frame,),
+                                    optional or isinstance(value, Choice)))
+        for name, value in inst.attrs.items():
+            items = (value.items if isinstance(value, Seq) else
+                     tuple(value.items.values()) if isinstance(value, Mapping) else ())
+            keys = (range(len(items)) if isinstance(value, Seq) else
+                    list(value.items) if isinstance(value, Mapping) else ())
+            for key, member in zip(keys, items):
+                if isinstance(member, ModuleInst) and -member.uid not in scopes:
+                    scopes[-member.uid] = scope + (ModuleFrame(f"{name}[{key}]",
+                                                               member.class_name),)
+    return scopes, conditional
+
+
+def analyse_root(interp: Interpreter, root: Root, verdicts: RootVerdicts) -> None:
+    scopes, conditional = scopes_of(root.inst)
+    builder = ForwardBuilder(interp, scopes)
+    interp.forward = builder
+    interp.steps = 0
+    failure = ""
+    try:
+        _run_forward(interp, builder, root)
+    except (AnalysisLimit, RecursionError) as error:
+        failure = f"the analysis of {root.origin} stopped: {error or 'nesting too deep'}"
+    except DeadPath:
+        failure = f"forward() of {root.origin} always raises"
+    finally:
+        interp.forward = None
+    if failure:
+        builder.gaps.append(failure)
+    _add_uncalled_batchnorms(builder, root.inst, scopes, conditional)
+    plan = match_folds(builder.graph)
+    log.debug("%s: %d nodes, %d folds, %d skips", root.origin, len(builder.graph),
+              len(plan.folds), len(plan.skips))
+    verdicts.add_plan(plan)
+
+
+def _run_forward(interp: Interpreter, builder: ForwardBuilder, root: Root) -> None:
+    from bnlint.static.interp import Frame
+
+    inst = root.inst
+    found = interp.classes.method(inst.cls, "forward")
+    location = inst.construction or SourceLocation("?", 1, 1, 1, 1)
+    if found is None or found[1] is None:
+        value = builder.add(NodeKind.INPUT, "input", [], location) if root.known_caller else \
+            builder.input_node("input", False, location)
+        builder.output(builder.torch_forward(inst, inst.torch_base, [value], {},
+                                             Frame(_file_of(inst), {}), cst.Name("x")))
+        return
+    owner, definition = found
+    assert isinstance(owner, ProjectClass)
+    params = [p for p in [*definition.params.posonly_params, *definition.params.params][1:]
+              if p.default is None]
+    inputs = [builder.input_node(p.name.value, root.known_caller, location) for p in params]
+    func = FunctionRef(ProjectFunction(owner.file, definition, f"{owner.qualname}.forward"))
+    result = interp.call_function(func, inputs, {}, definition, self_value=inst, cls=owner)
+    builder.output(result)
+
+
+def _file_of(inst: ModuleInst) -> SourceFile:
+    for entry in inst.ancestry:
+        if isinstance(entry, ProjectClass):
+            return entry.file
+    raise AnalysisLimit("a torch container root has no source file")
+
+
+def _add_uncalled_batchnorms(builder: ForwardBuilder, root: ModuleInst,
+                             scopes: dict[int, tuple[ModuleFrame, ...]],
+                             conditional: set[int]) -> None:
+    """Every BatchNorm the model holds gets a verdict, including those forward() never
+    reaches; why it was not reached decides between unknown and never-called."""
+    for inst in _walk(root):
+        if inst.torch_base.kind is not NodeKind.BATCHNORM or inst.uid in builder.called:
+            continue
+        registered = inst.uid in scopes
+        if not registered:
+            rule, reason = rules.UNREGISTERED_CONTAINER_UNKNOWN, (
+                "it is kept in a plain Python list or dict, which PyTorch does not register")
+        elif inst.uid in conditional:
+            rule, reason = rules.CONDITIONAL_LAYER, (
+                "it is built only in some branches of a condition the analysis cannot decide")
+        elif builder.dynamic:
+            rule, reason = rules.DYNAMIC_ATTRIBUTE, (
+                f"forward() reaches modules by computed names ({builder.dynamic[0]})")
+        elif builder.gaps:
+            rule, reason = rules.UNKNOWN_CALL, (
+                f"forward() could not be followed completely: {builder.gaps[0]}")
+        else:
+            rule, reason = rules.BN_NEVER_CALLED, "forward() never calls it"
+        scope = scopes.get(inst.uid) or scopes.get(-inst.uid, ())
+        label = ".".join(f.name for f in scope[1:]) or inst.cls.qualname
+        builder.graph.add(LayerCall(node_id=-1, kind=NodeKind.BATCHNORM, label=label,
+                                    scope=scope, module_id=inst.uid,
+                                    location=inst.construction,
+                                    construction=inst.construction, rule_code=rule.code,
+                                    reason=reason))
+
+
+# ---- verdicts across roots ---------------------------------------------------------------------
+
+_SEVERITY_ORDER = {Status.UNFOLDABLE: 2, Status.UNKNOWN: 1, Status.FOLDABLE: 0}
+
+
+@dataclass
+class RootVerdicts:
+    """Verdicts from every root, merged per fold key: one certain reason anywhere makes a
+    BatchNorm unfoldable, one doubt makes it unknown, else it is foldable."""
+
+    entries: dict[tuple[str, str], FoldEntry] = field(default_factory=dict)
+    _diagnostics: dict[tuple[str, int, int, str], Diagnostic] = field(default_factory=dict)
+
+    def add_plan(self, plan: FoldPlan) -> None:
+        for pair in plan.folds:
+            key = fold_key(pair.conv, pair.bn)
+            self._merge(key, FoldEntry(key.conv, key.bn, pair.direction, Status.FOLDABLE, None))
+        for skip in plan.skips:
+            if not skip.bn.scope:
+                continue
+            key = fold_key(skip.partner if _shares_root(skip.partner, skip.bn) else None,
+                           skip.bn)
+            self._merge(key, FoldEntry(key.conv or None, key.bn, None, skip.status, skip.code,
+                                       skip.reason))
+            self._diagnose(skip.code, skip.reason, skip.bn.location, key.owner)
+        for finding in plan.findings:
+            owner = finding.node.scope[0].class_name if finding.node.scope else None
+            self._diagnose(finding.code, finding.message,
+                           finding.location or finding.node.location, owner)
+
+    def add_plain_containers(self, inst: ModuleInst) -> None:
+        rule = rules.UNREGISTERED_MODULES
+        for name, location in inst.plain_containers.items():
+            value = inst.attrs.get(name)
+            container = "dict" if isinstance(value, Mapping) else "list"
+            wrapper = "nn.ModuleDict" if container == "dict" else "nn.ModuleList"
+            message = rule.format(target=f"self.{name}", container=container,
+                                  detail=f"use {wrapper}")
+            self._diagnose(rule.code, message, location, inst.class_name)
+
+    def _merge(self, key: FoldKey, entry: FoldEntry) -> None:
+        index = (key.owner, key.bn)
+        current = self.entries.get(index)
+        if current is None or _SEVERITY_ORDER[entry.status] > _SEVERITY_ORDER[current.status]:
+            self.entries[index] = entry
+
+    def _diagnose(self, code: str, message: str, location: SourceLocation | None,
+                  owner: str | None) -> None:
+        if location is None:
+            return
+        index = (location.path, location.line, location.column, code)
+        if index in self._diagnostics:
+            return
+        rule = rules.get_rule(code)
+        self._diagnostics[index] = Diagnostic(
+            code=code, name=rule.name, severity=rule.severity, message=message,
+            path=location.path, line=location.line, column=location.column,
+            end_line=location.end_line, end_column=location.end_column, owner=owner,
+            help=rule.fix)
+
+    def diagnostics(self) -> list[Diagnostic]:
+        return list(self._diagnostics.values())
+
+    def entries_owned_by(self, owner: str) -> list[FoldEntry]:
+        found = [entry for (entry_owner, _), entry in self.entries.items()
+                 if entry_owner == owner]
+        return sorted(found, key=lambda e: (e.bn, e.conv or ""))
+
+
+def _shares_root(partner: LayerCall | None, bn: LayerCall) -> bool:
+    return partner is not None and bool(partner.scope) and bool(bn.scope) and \
+        partner.scope[0] == bn.scope[0]

@@ -1,0 +1,569 @@
+"""Calls the interpreter evaluates itself: argument binding, Python builtins, and the methods
+of lists, dicts, strings, modules and `super()` that model-building code relies on."""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import TYPE_CHECKING, Any
+
+import libcst as cst
+
+from bnlint import rules
+from bnlint.static import evaluate
+from bnlint.static.index import ProjectClass, ProjectFunction
+from bnlint.static.torch_api import CATALOGUE, NON_TENSOR_METHODS
+from bnlint.static.values import (
+    BuiltinRef,
+    Choice,
+    ClassRef,
+    Const,
+    FunctionRef,
+    Mapping,
+    ModuleInst,
+    Seq,
+    SuperRef,
+    Tensor,
+    Unknown,
+    Value,
+    node_text,
+)
+
+if TYPE_CHECKING:
+    from bnlint.static.interp import Frame, Interpreter, Method
+
+_MAX_ITEMS = 100_000
+
+
+def bind_arguments(interp: Interpreter, definition: cst.FunctionDef, func: FunctionRef,
+                   receiver: Value | None, args: list[Value],
+                   kwargs: dict[str, Value]) -> dict[str, Value] | Unknown:
+    from bnlint.static.interp import Frame
+
+    params = definition.params
+    positional = [*params.posonly_params, *params.params]
+    env: dict[str, Value] = {}
+    given = list(args)
+    if receiver is not None and positional:
+        env[positional[0].name.value] = receiver
+        positional = positional[1:]
+    defaults_frame = Frame(func.func.file, {}, closure=func.closure)
+    for param in positional:
+        name = param.name.value
+        if given:
+            env[name] = given.pop(0)
+        elif name in kwargs:
+            env[name] = kwargs.pop(name)
+        elif param.default is not None:
+            env[name] = interp.eval(param.default, defaults_frame)
+        else:
+            env[name] = Unknown(f"argument '{name}' of '{definition.name.value}' is not "
+                                "given by any analysed caller")
+    star = params.star_arg
+    if isinstance(star, cst.Param):
+        env[star.name.value] = Seq(tuple(given), is_tuple=True)
+    for param in params.kwonly_params:
+        name = param.name.value
+        if name in kwargs:
+            env[name] = kwargs.pop(name)
+        elif param.default is not None:
+            env[name] = interp.eval(param.default, defaults_frame)
+        else:
+            env[name] = Unknown(f"argument '{name}' is not given")
+    if params.star_kwarg is not None:
+        env[params.star_kwarg.name.value] = Mapping(dict(kwargs))
+    return env
+
+
+def _consts(values: list[Value]) -> list[Any] | None:
+    if all(isinstance(v, Const) for v in values):
+        return [v.value for v in values]  # type: ignore[union-attr]
+    return None
+
+
+def _pure(function: Any, args: list[Value], kwargs: dict[str, Value]) -> Value:
+    plain = _consts(args)
+    plain_kwargs = _consts(list(kwargs.values()))
+    if plain is None or plain_kwargs is None:
+        for value in [*args, *kwargs.values()]:
+            if isinstance(value, Unknown):
+                return value
+        return Unknown(f"{getattr(function, '__name__', 'a builtin')}() of values not known")
+    try:
+        result = function(*plain, **dict(zip(kwargs, plain_kwargs)))
+    except Exception as error:
+        return Unknown(f"{getattr(function, '__name__', 'builtin')}() fails: {error}")
+    if isinstance(result, (list, tuple)):
+        return Seq(tuple(Const(v) for v in result), isinstance(result, tuple))
+    return Const(result)
+
+
+_PURE = {"int": int, "float": float, "str": str, "bool": bool, "abs": abs, "round": round,
+         "divmod": divmod, "pow": pow, "repr": repr, "math.ceil": math.ceil,
+         "math.floor": math.floor, "math.sqrt": math.sqrt, "math.log2": math.log2,
+         "math.log": math.log}
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "tuple": tuple,
+          "dict": dict}
+
+
+def call_builtin(interp: Interpreter, name: str, args: list[Value], kwargs: dict[str, Value],
+                 frame: Frame, node: cst.Call) -> Value:
+    if name.startswith("torch:"):
+        return interp.torch_function(name[6:], args, kwargs, frame, node)
+    if name in _PURE:
+        if name == "int" and args and isinstance(args[0], Unknown):
+            return args[0]
+        return _pure(_PURE[name], args, kwargs)
+    handler = _BUILTINS.get(name)
+    if handler is None:
+        return Unknown(f"{name}() is not evaluated")
+    return handler(interp, args, kwargs, frame, node)
+
+
+def _range(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
+           node: cst.Call) -> Value:
+    bounds = _consts(args)
+    if bounds is None or not all(isinstance(b, int) for b in bounds):
+        reason = next((a.reason for a in args if isinstance(a, Unknown)), "bounds not known")
+        return Seq((), complete=False, why_incomplete=f"range() with {reason}")
+    window = range(*bounds)
+    if len(window) > _MAX_ITEMS:
+        return Seq((), complete=False, why_incomplete="range() too long to unroll")
+    return Seq(tuple(Const(i) for i in window))
+
+
+def _len(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
+         node: cst.Call) -> Value:
+    if len(args) != 1:
+        return Unknown("len()")
+    items = interp.iterate(args[0], frame)
+    if items is not None:
+        return Const(len(items))
+    if isinstance(args[0], Tensor):
+        return Unknown("len() of a tensor", "data")
+    return Unknown(f"len() of `{node_text(node.args[0].value)}` is not known")
+
+
+def _enumerate(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
+               node: cst.Call) -> Value:
+    items = interp.iterate(args[0], frame) if args else None
+    start = kwargs.get("start", args[1] if len(args) > 1 else Const(0))
+    if items is None or not isinstance(start, Const):
+        return Seq((), complete=False, why_incomplete="enumerate() of a sequence not known")
+    return Seq(tuple(Seq((Const(start.value + i), v), True) for i, v in enumerate(items)))
+
+
+def _zip(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
+         node: cst.Call) -> Value:
+    columns = [interp.iterate(a, frame) for a in args]
+    if any(c is None for c in columns):
+        return Seq((), complete=False, why_incomplete="zip() of a sequence not known")
+    return Seq(tuple(Seq(tuple(row), True) for row in zip(*columns)))  # type: ignore[misc]
+
+
+def _sequence(is_tuple: bool):  # type: ignore[no-untyped-def]
+    def build(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
+              node: cst.Call) -> Value:
+        if not args:
+            return Seq((), is_tuple)
+        items = interp.iterate(args[0], frame)
+        if items is None:
+            return Seq((), is_tuple, False, getattr(args[0], "reason", "not known"))
+        return Seq(tuple(items), is_tuple)
+    return build
+
+
+def _dict(ordered: bool):  # type: ignore[no-untyped-def]
+    def build(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
+              node: cst.Call) -> Value:
+        items: dict[Any, Value] = {}
+        complete = True
+        if args:
+            source = args[0]
+            if isinstance(source, Mapping):
+                items.update(source.items)
+                complete = source.complete
+            else:
+                pairs = interp.iterate(source, frame)
+                if pairs is None:
+                    complete = False
+                for pair in pairs or ():
+                    if isinstance(pair, Seq) and len(pair.items) == 2 and \
+                            isinstance(pair.items[0], Const):
+                        items[pair.items[0].value] = pair.items[1]
+                    else:
+                        complete = False
+        items.update(kwargs)
+        return Mapping(items, complete, ordered)
+    return build
+
+
+def _min_max(function: Any):  # type: ignore[no-untyped-def]
+    def compute(interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
+                frame: Frame, node: cst.Call) -> Value:
+        if len(args) == 1:
+            items = interp.iterate(args[0], frame)
+            if items is None:
+                return Unknown(f"{function.__name__}() of values not known")
+            args = items
+        return _pure(function, args, {})
+    return compute
+
+
+def _isinstance(interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
+                frame: Frame, node: cst.Call) -> Value:
+    if len(args) != 2:
+        return Unknown("isinstance()")
+    value, kinds = args
+    options = kinds.items if isinstance(kinds, Seq) else (kinds,)
+    for kind in options:
+        if isinstance(kind, BuiltinRef) and kind.name in _TYPES:
+            python_type = _TYPES[kind.name]
+            if isinstance(value, Const) and isinstance(value.value, python_type) and not (
+                    python_type is int and isinstance(value.value, bool)):
+                return Const(True)
+            if isinstance(value, Seq) and python_type in (list, tuple):
+                if (python_type is tuple) == value.is_tuple:
+                    return Const(True)
+            if isinstance(value, Mapping) and python_type is dict:
+                return Const(True)
+        elif isinstance(kind, ClassRef) and isinstance(value, ModuleInst):
+            if kind.cls in value.ancestry:
+                return Const(True)
+        else:
+            return Unknown("isinstance() against a type not known")
+    if isinstance(value, (Const, Seq, Mapping, ModuleInst)):
+        return Const(False)
+    return Unknown("isinstance() of a value not known")
+
+
+def _getattr(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
+             node: cst.Call) -> Value:
+    if len(args) < 2:
+        return Unknown("getattr()")
+    target, name = args[0], args[1]
+    if not (isinstance(name, Const) and isinstance(name.value, str)):
+        if interp.forward is not None:
+            interp.forward.note_dynamic(f"`{node_text(node)}` (line "
+                                        f"{frame.file.location(node).line})")
+        return Unknown(f"`{node_text(node)}` picks a module by a name computed at run time",
+                       rules.DYNAMIC_ATTRIBUTE.code)
+    if isinstance(target, ModuleInst) and len(args) > 2 and not _has(interp, target,
+                                                                     name.value):
+        return args[2]
+    return evaluate.attribute(interp, target, name.value, frame, node)
+
+
+def _has(interp: Interpreter, inst: ModuleInst, name: str) -> bool:
+    return (name in inst.attrs or name in inst.children or name in inst.layer_args
+            or interp.classes.class_attribute(inst.cls, name) is not None
+            or interp.classes.method(inst.cls, name) not in (None,)
+            and interp.classes.method(inst.cls, name)[1] is not None)  # type: ignore[index]
+
+
+def _hasattr(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
+             node: cst.Call) -> Value:
+    if len(args) == 2 and isinstance(args[0], ModuleInst) and isinstance(args[1], Const):
+        if _has(interp, args[0], str(args[1].value)):
+            return Const(True)
+    return Unknown("hasattr() not known")
+
+
+def _setattr(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
+             node: cst.Call) -> Value:
+    if len(args) == 3 and isinstance(args[0], ModuleInst):
+        if isinstance(args[1], Const) and isinstance(args[1].value, str):
+            interp.set_module_attr(args[0], args[1].value, args[2], frame, None)
+        else:
+            args[0].incomplete = args[0].incomplete or (
+                f"modules are registered under names computed at run time (`{node_text(node)}`)")
+    return Const(None)
+
+
+def _super(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
+           node: cst.Call) -> Value:
+    if len(args) == 2 and isinstance(args[0], ClassRef) and isinstance(args[1], ModuleInst) \
+            and isinstance(args[0].cls, ProjectClass):
+        return SuperRef(args[1], args[0].cls)
+    if frame.self_inst is not None and frame.cls is not None:
+        return SuperRef(frame.self_inst, frame.cls)
+    return Unknown("super() outside a method")
+
+
+def _partial(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
+             node: cst.Call) -> Value:
+    if not args:
+        return Unknown("partial()")
+    target, bound = args[0], tuple(args[1:])
+    if isinstance(target, ClassRef):
+        return ClassRef(target.cls, target.args + bound, target.kwargs + tuple(kwargs.items()))
+    if isinstance(target, FunctionRef):
+        return FunctionRef(target.func, target.bound_self, target.args + bound,
+                           target.kwargs + tuple(kwargs.items()), target.closure)
+    return Unknown(f"partial() of `{node_text(node.args[0].value)}`")
+
+
+def _deepcopy(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
+              node: cst.Call) -> Value:
+    if args and isinstance(args[0], ModuleInst):
+        return clone_module(args[0])
+    return args[0] if args else Unknown("deepcopy()")
+
+
+def clone_module(inst: ModuleInst) -> ModuleInst:
+    """A new module object with the same structure (copy.deepcopy of a model)."""
+    twin = copy.copy(inst)
+    twin.uid = ModuleInst(inst.cls, inst.torch_base, inst.ancestry, None).uid
+    twin.attrs = dict(inst.attrs)
+    twin.layer_args = dict(inst.layer_args)
+    twin.children = {k: clone_module(v) if isinstance(v, ModuleInst) else v
+                     for k, v in inst.children.items()}
+    return twin
+
+
+def _type(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
+          node: cst.Call) -> Value:
+    if len(args) == 1 and isinstance(args[0], ModuleInst):
+        return ClassRef(args[0].cls)
+    return Unknown("type()")
+
+
+def _sorted(reverse_only: bool):  # type: ignore[no-untyped-def]
+    def run(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
+            node: cst.Call) -> Value:
+        items = interp.iterate(args[0], frame) if args else None
+        if items is None:
+            return Seq((), complete=False, why_incomplete="order not known")
+        if reverse_only:
+            return Seq(tuple(reversed(items)))
+        plain = _consts(items)
+        if plain is None or kwargs:
+            return Seq((), complete=False, why_incomplete="sorted() of values not known")
+        try:
+            return Seq(tuple(Const(v) for v in sorted(plain)))
+        except TypeError:
+            return Seq((), complete=False, why_incomplete="sorted() fails")
+    return run
+
+
+def _any_all(function: Any):  # type: ignore[no-untyped-def]
+    def run(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
+            node: cst.Call) -> Value:
+        items = interp.iterate(args[0], frame) if args else None
+        truths = [evaluate.truth(i) for i in items] if items is not None else [None]
+        if None in truths:
+            return Unknown(f"{function.__name__}() of values not known")
+        return Const(function(truths))
+    return run
+
+
+def _sum(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
+         node: cst.Call) -> Value:
+    items = interp.iterate(args[0], frame) if args else None
+    if items is None:
+        return Unknown("sum() of values not known")
+    return _pure(lambda *v: sum(v), items, {})
+
+
+def _map(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
+         node: cst.Call) -> Value:
+    if len(args) < 2:
+        return Unknown("map()")
+    columns = [interp.iterate(a, frame) for a in args[1:]]
+    if any(c is None for c in columns):
+        return Seq((), complete=False, why_incomplete="map() over values not known")
+    return Seq(tuple(interp.call(args[0], list(row), {}, frame, node)
+                     for row in zip(*columns)))  # type: ignore[misc]
+
+
+def _nothing(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
+             node: cst.Call) -> Value:
+    return Const(None)
+
+
+_BUILTINS = {
+    "range": _range, "len": _len, "enumerate": _enumerate, "zip": _zip,
+    "list": _sequence(False), "tuple": _sequence(True), "set": _sequence(False),
+    "frozenset": _sequence(True), "dict": _dict(False), "OrderedDict": _dict(True),
+    "min": _min_max(min), "max": _min_max(max), "sum": _sum, "isinstance": _isinstance,
+    "getattr": _getattr, "hasattr": _hasattr, "setattr": _setattr, "super": _super,
+    "partial": _partial, "deepcopy": _deepcopy, "type": _type, "reversed": _sorted(True),
+    "sorted": _sorted(False), "any": _any_all(any), "all": _any_all(all), "map": _map,
+    "print": _nothing,
+}
+
+# ---- methods ---------------------------------------------------------------------------------
+
+_STR_METHODS = frozenset({"format", "join", "upper", "lower", "replace", "startswith",
+                          "endswith", "split", "strip", "lstrip", "rstrip", "capitalize",
+                          "title", "zfill"})
+_CHAINING = frozenset({"to", "cuda", "cpu", "float", "half", "double", "eval", "train",
+                       "requires_grad_", "apply", "type", "bfloat16"})
+_IGNORED = frozenset({"register_buffer", "register_parameter", "register_forward_hook",
+                      "register_forward_pre_hook", "load_state_dict", "reset_parameters",
+                      "zero_grad", "share_memory"})
+
+
+def call_method(interp: Interpreter, method: Method, args: list[Value],
+                kwargs: dict[str, Value], frame: Frame, node: cst.Call) -> Value:
+    receiver, name = method.receiver, method.name
+    if isinstance(receiver, Tensor):
+        if name in NON_TENSOR_METHODS:
+            return Unknown(f"{name}() of a tensor", "data")
+        assert interp.forward is not None
+        return interp.forward.method_op(receiver, name, args, kwargs, frame, node)
+    if isinstance(receiver, Seq):
+        return _list_method(interp, receiver, name, args, frame)
+    if isinstance(receiver, Mapping):
+        return _dict_method(interp, receiver, name, args, kwargs)
+    if isinstance(receiver, Const) and isinstance(receiver.value, str) and name in _STR_METHODS:
+        if name == "join" and args:
+            items = interp.iterate(args[0], frame)
+            if items is None:
+                return Unknown("join() of values not known")
+            separator = receiver.value
+            return _pure(lambda *parts: separator.join(parts), items, {})
+        return _pure(getattr(receiver.value, name), args, kwargs)
+    if isinstance(receiver, ModuleInst):
+        return _module_method(interp, receiver, name, args, kwargs, frame, node)
+    if isinstance(receiver, SuperRef):
+        return _super_method(interp, receiver, name, args, kwargs, frame, node)
+    return Unknown(f"`{method.text}()` is not evaluated")
+
+
+def _list_method(interp: Interpreter, seq: Seq, name: str, args: list[Value],
+                 frame: Frame) -> Value:
+    journal = interp.journal
+    if name == "append" and args:
+        journal.set(seq.__dict__, "items", seq.items + (args[0],))
+    elif name == "extend" and args:
+        items = interp.iterate(args[0], frame)
+        if items is None:
+            journal.set(seq.__dict__, "complete", False)
+            journal.set(seq.__dict__, "why_incomplete",
+                        getattr(args[0], "reason", "") or "extended with values not known")
+        else:
+            journal.set(seq.__dict__, "items", seq.items + tuple(items))
+    elif name == "insert" and len(args) == 2 and isinstance(args[0], Const):
+        items = list(seq.items)
+        items.insert(args[0].value, args[1])
+        journal.set(seq.__dict__, "items", tuple(items))
+    elif name == "pop":
+        if not seq.items:
+            return Unknown("pop() from an empty list")
+        index = args[0].value if args and isinstance(args[0], Const) else -1
+        items = list(seq.items)
+        value = items.pop(index)
+        journal.set(seq.__dict__, "items", tuple(items))
+        return value
+    elif name == "copy":
+        return Seq(seq.items, seq.is_tuple, seq.complete, seq.why_incomplete)
+    elif name in ("index", "count"):
+        plain = _consts(list(seq.items))
+        if plain is None:
+            return Unknown(f"{name}() of a list not known")
+        return _pure(getattr(plain, name), args, {})
+    else:
+        return Unknown(f"list.{name}()")
+    return Const(None)
+
+
+def _dict_method(interp: Interpreter, mapping: Mapping, name: str, args: list[Value],
+                 kwargs: dict[str, Value]) -> Value:
+    items = mapping.items
+    if name == "items":
+        return Seq(tuple(Seq((Const(k), v), True) for k, v in items.items()),
+                   complete=mapping.complete)
+    if name == "keys":
+        return Seq(tuple(Const(k) for k in items), complete=mapping.complete)
+    if name == "values":
+        return Seq(tuple(items.values()), complete=mapping.complete)
+    if name in ("get", "pop", "setdefault") and args and isinstance(args[0], Const):
+        key = args[0].value
+        default = args[1] if len(args) > 1 else Const(None)
+        if key in items:
+            found = items[key]
+            if name == "pop":
+                remaining = dict(items)
+                del remaining[key]
+                interp.journal.set(mapping.__dict__, "items", remaining)
+            return found
+        if not mapping.complete:
+            return Unknown(f"key {key!r} not known")
+        if name == "setdefault":
+            interp.journal.set(mapping.__dict__, "items", {**items, key: default})
+        return default
+    if name == "update":
+        merged = dict(items)
+        if args and isinstance(args[0], Mapping):
+            merged.update(args[0].items)
+        merged.update(kwargs)
+        interp.journal.set(mapping.__dict__, "items", merged)
+        return Const(None)
+    if name == "copy":
+        return Mapping(dict(items), mapping.complete, mapping.ordered_dict)
+    return Unknown(f"dict.{name}()")
+
+
+def _module_method(interp: Interpreter, inst: ModuleInst, name: str, args: list[Value],
+                   kwargs: dict[str, Value], frame: Frame, node: cst.Call) -> Value:
+    journal = interp.journal
+    container = inst.torch_base.container
+    if name in ("add_module", "register_module") and len(args) == 2:
+        if isinstance(args[0], Const):
+            journal.set(inst.children, str(args[0].value), args[1])
+        else:
+            inst.incomplete = inst.incomplete or (
+                f"modules are added under names computed at run time (`{node_text(node)}`)")
+        return Const(None)
+    if name == "append" and args and container in ("sequential", "list"):
+        journal.set(inst.children, str(len(inst.children)), args[0])
+        return inst
+    if name == "extend" and args and container in ("sequential", "list"):
+        items = interp.iterate(args[0], frame)
+        if items is None:
+            inst.incomplete = inst.incomplete or "extended with modules not known"
+        for value in items or ():
+            journal.set(inst.children, str(len(inst.children)), value)
+        return inst
+    if name == "update" and args and container == "dict" and isinstance(args[0], Mapping):
+        for key, value in args[0].items.items():
+            journal.set(inst.children, str(key), value)
+        return Const(None)
+    if name in ("children", "values"):
+        return Seq(tuple(v for v in inst.children.values() if isinstance(v, (ModuleInst, Choice))),
+                   complete=not inst.incomplete)
+    if name in ("named_children", "items"):
+        return Seq(tuple(Seq((Const(k), v), True) for k, v in inst.children.items()),
+                   complete=not inst.incomplete)
+    if name == "keys":
+        return Seq(tuple(Const(k) for k in inst.children), complete=not inst.incomplete)
+    if name == "forward":
+        return interp.call(inst, args, kwargs, frame, node)
+    if name in _CHAINING:
+        return inst
+    if name in _IGNORED:
+        return Const(None)
+    return Unknown(f"`{node_text(node.func)}()` is not evaluated")
+
+
+def _super_method(interp: Interpreter, ref: SuperRef, name: str, args: list[Value],
+                  kwargs: dict[str, Value], frame: Frame, node: cst.Call) -> Value:
+    inst = ref.instance
+    found = interp.classes.method(inst.cls, name, after=ref.after)
+    if found is None:
+        return Unknown(f"super().{name}() not found")
+    owner, definition = found
+    if definition is not None:
+        assert isinstance(owner, ProjectClass)
+        func = FunctionRef(ProjectFunction(owner.file, definition, f"{owner.qualname}.{name}"))
+        return interp.call_function(func, args, kwargs, node, self_value=inst, cls=owner)
+    torch_cls = owner if owner.qualname in CATALOGUE else inst.torch_base
+    if name == "__init__":
+        interp.torch_init(inst, torch_cls, args, kwargs)  # type: ignore[arg-type]
+        return Const(None)
+    if name == "forward":
+        if interp.forward is None:
+            return Unknown("forward() during construction")
+        return interp.forward.torch_forward(inst, torch_cls, args, kwargs, frame, node)  # type: ignore[arg-type]
+    return Const(None) if name in _IGNORED else Unknown(f"super().{name}()")

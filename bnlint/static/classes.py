@@ -1,0 +1,107 @@
+"""The class model: bases, MRO, the nearest torch base, class-body attributes."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Union
+
+import libcst as cst
+
+from bnlint.static.index import ProjectClass, Resolver, Symbol, TorchName
+from bnlint.static.torch_api import CATALOGUE, TorchClass, torch_class
+
+AnyClass = Union[TorchClass, ProjectClass]
+MODULE_BASE = CATALOGUE["torch.nn.Module"]
+
+
+class ClassModel:
+    def __init__(self, resolver: Resolver) -> None:
+        self.resolver = resolver
+        self.mro = lru_cache(maxsize=None)(self._mro)
+
+    def symbol_class(self, symbol: Symbol | None) -> AnyClass | None:
+        if isinstance(symbol, ProjectClass):
+            return symbol
+        if isinstance(symbol, TorchName):
+            return torch_class(symbol.qualname)
+        return None
+
+    def bases(self, cls: ProjectClass) -> list[AnyClass | None]:
+        """Resolved bases; None for a base that resolves to nothing the analysis knows."""
+        found: list[AnyClass | None] = []
+        for arg in cls.node.bases:
+            if arg.keyword is not None:
+                continue  # metaclass=...
+            found.append(self.symbol_class(self._resolve_expr(cls, arg.value)))
+        return found
+
+    def _resolve_expr(self, cls: ProjectClass, expr: cst.BaseExpression) -> Symbol | None:
+        if isinstance(expr, cst.Name):
+            return self.resolver.resolve_name(cls.file, expr.value)
+        if isinstance(expr, cst.Attribute):
+            base = self._resolve_expr(cls, expr.value)
+            if base is None:
+                return None
+            return self.resolver.attribute(base, expr.attr.value)
+        return None
+
+    def _mro(self, cls: AnyClass, _seen: frozenset[str] = frozenset()) -> tuple[AnyClass, ...]:
+        """A depth-first, left-to-right linearisation (enough for model hierarchies); a class
+        hierarchy that cycles through aliases stops at the repeated class."""
+        if isinstance(cls, TorchClass):
+            return (cls,) if cls.is_module_base else (cls, MODULE_BASE)
+        if cls.qualname in _seen:
+            return ()
+        order: list[AnyClass] = [cls]
+        for base in self.bases(cls):
+            if base is None:
+                continue
+            for entry in self._mro(base, _seen | {cls.qualname}):
+                if entry not in order:
+                    order.append(entry)
+        return tuple(order)
+
+    def has_unresolved_base(self, cls: AnyClass) -> bool:
+        return any(isinstance(c, ProjectClass) and None in self.bases(c) for c in self.mro(cls))
+
+    def torch_base(self, cls: AnyClass) -> TorchClass | None:
+        """The first torch class in the MRO: what the class behaves like unless it overrides."""
+        for entry in self.mro(cls):
+            if isinstance(entry, TorchClass):
+                return entry
+        return None
+
+    def is_module(self, cls: AnyClass) -> bool:
+        return self.torch_base(cls) is not None
+
+    def method(self, cls: AnyClass, name: str,
+               after: AnyClass | None = None) -> tuple[AnyClass, cst.FunctionDef | None] | None:
+        """The class that defines `name` first in the MRO (after `after`), and its def; a
+        torch class in the MRO ends the search (returned with None as the def)."""
+        mro = self.mro(cls)
+        start = mro.index(after) + 1 if after is not None and after in mro else 0
+        for entry in mro[start:]:
+            if isinstance(entry, TorchClass):
+                return entry, None
+            for statement in entry.node.body.body:
+                if isinstance(statement, cst.FunctionDef) and statement.name.value == name:
+                    return entry, statement
+        return None
+
+    def class_attribute(self, cls: AnyClass, name: str) -> tuple[ProjectClass, cst.BaseExpression] | None:
+        """`expansion = 4` in a class body (searched along the MRO)."""
+        for entry in self.mro(cls):
+            if isinstance(entry, TorchClass):
+                return None
+            for statement in entry.node.body.body:
+                if not isinstance(statement, cst.SimpleStatementLine):
+                    continue
+                for small in statement.body:
+                    if isinstance(small, cst.Assign):
+                        for target in small.targets:
+                            if isinstance(target.target, cst.Name) and target.target.value == name:
+                                return entry, small.value
+                    elif (isinstance(small, cst.AnnAssign) and small.value is not None
+                          and isinstance(small.target, cst.Name) and small.target.value == name):
+                        return entry, small.value
+        return None

@@ -1,0 +1,597 @@
+"""Expression evaluation for the interpreter: literals, names, attributes, calls, builtins.
+
+Split from interp.py so that each file reads in one sitting: interp.py holds statements,
+control flow and construction; this file holds what a single expression evaluates to.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import TYPE_CHECKING, Any
+
+import libcst as cst
+
+from bnlint import rules
+from bnlint.static.index import ProjectClass
+from bnlint.static.torch_api import NON_TENSOR_ATTRIBUTES
+from bnlint.static.values import (
+    BuiltinRef,
+    Choice,
+    ClassRef,
+    Const,
+    FunctionRef,
+    Mapping,
+    ModuleInst,
+    ModuleRef,
+    Seq,
+    SuperRef,
+    Tensor,
+    Unknown,
+    Value,
+    choice,
+    node_text,
+)
+
+if TYPE_CHECKING:
+    from bnlint.static.interp import Frame, Interpreter
+
+BUILTIN_NAMES = frozenset({
+    "range", "len", "enumerate", "zip", "list", "tuple", "dict", "int", "float", "str", "bool",
+    "min", "max", "sum", "abs", "round", "isinstance", "getattr", "setattr", "hasattr", "super",
+    "print", "reversed", "sorted", "any", "all", "map", "type", "callable", "iter", "next",
+    "OrderedDict", "partial", "set", "frozenset", "divmod", "pow", "id", "hash", "repr",
+    "format", "NotImplementedError", "ValueError", "TypeError", "RuntimeError",
+    "AssertionError", "KeyError", "Exception", "object",
+})
+_MAX_LENGTH = 100_000  # no constant list or string the analysis builds may exceed this
+_DATA = "data"  # Unknown.code for values computed from tensor data
+
+
+def expression(interp: Interpreter, expr: cst.BaseExpression, frame: Frame) -> Value:
+    handler = _HANDLERS.get(type(expr))
+    if handler is None:
+        return Unknown(f"unsupported expression `{node_text(expr)}`")
+    return handler(interp, expr, frame)
+
+
+def _integer(interp: Interpreter, expr: cst.Integer, frame: Frame) -> Value:
+    try:
+        return Const(int(expr.value, 0))
+    except ValueError:  # "00" and friends
+        return Const(int(expr.value.replace("_", "")))
+
+
+def _float(interp: Interpreter, expr: cst.Float, frame: Frame) -> Value:
+    return Const(float(expr.value.replace("_", "")))
+
+
+def _string(interp: Interpreter, expr: cst.BaseString, frame: Frame) -> Value:
+    if isinstance(expr, cst.SimpleString):
+        try:
+            return Const(expr.evaluated_value)
+        except Exception:  # malformed escapes in odd files
+            return Unknown("string literal")
+    if isinstance(expr, cst.ConcatenatedString):
+        left = _string(interp, expr.left, frame)
+        right = _string(interp, expr.right, frame)
+        if isinstance(left, Const) and isinstance(right, Const) and \
+                isinstance(left.value, str) and isinstance(right.value, str):
+            return Const(left.value + right.value)
+        return Unknown("string")
+    if isinstance(expr, cst.FormattedString):
+        parts = []
+        for part in expr.parts:
+            if isinstance(part, cst.FormattedStringText):
+                parts.append(part.value)
+                continue
+            value = interp.eval(part.expression, frame)  # type: ignore[attr-defined]
+            if not isinstance(value, Const) or part.format_spec or part.conversion:  # type: ignore[attr-defined]
+                return Unknown(f"f-string `{node_text(expr)}` with a value not known")
+            parts.append(str(value.value))
+        return Const("".join(parts))
+    return Unknown("string")
+
+
+def _name(interp: Interpreter, expr: cst.Name, frame: Frame) -> Value:
+    if expr.value in ("True", "False", "None"):
+        return Const({"True": True, "False": False, "None": None}[expr.value])
+    return interp.lookup(expr.value, frame)
+
+
+def _sequence(interp: Interpreter, expr: cst.List | cst.Tuple | cst.Set, frame: Frame) -> Value:
+    items: list[Value] = []
+    complete, why = True, ""
+    for element in expr.elements:
+        value = interp.eval(element.value, frame)
+        if isinstance(element, cst.StarredElement):
+            expanded = interp.iterate(value, frame)
+            if expanded is None:
+                complete, why = False, getattr(value, "reason", "a starred value is not known")
+                continue
+            items.extend(expanded)
+        else:
+            items.append(value)
+    return Seq(tuple(items), isinstance(expr, cst.Tuple), complete, why)
+
+
+def _dict(interp: Interpreter, expr: cst.Dict, frame: Frame) -> Value:
+    items: dict[Any, Value] = {}
+    complete = True
+    for element in expr.elements:
+        if isinstance(element, cst.StarredDictElement):
+            value = interp.eval(element.value, frame)
+            if isinstance(value, Mapping):
+                items.update(value.items)
+                complete = complete and value.complete
+            else:
+                complete = False
+            continue
+        key = interp.eval(element.key, frame)
+        if isinstance(key, Const) and _hashable(key.value):
+            items[key.value] = interp.eval(element.value, frame)
+        else:
+            complete = False
+    return Mapping(items, complete)
+
+
+def _comprehension(interp: Interpreter, expr: Any, frame: Frame) -> Value:
+    from bnlint.static.interp import Frame as FrameType
+
+    scope = FrameType(frame.file, {}, frame.self_inst, frame.cls,
+                      {**(frame.closure or {}), **frame.env})
+    results: list[Value] = []
+    pairs: dict[Any, Value] = {}
+    complete = [True, ""]
+
+    def loop(clause: cst.CompFor | None) -> None:
+        if clause is None:
+            if isinstance(expr, cst.DictComp):
+                key = interp.eval(expr.key, scope)
+                if isinstance(key, Const) and _hashable(key.value):
+                    pairs[key.value] = interp.eval(expr.value, scope)
+                else:
+                    complete[0] = False
+            else:
+                results.append(interp.eval(expr.elt, scope))
+            return
+        items = interp.iterate(interp.eval(clause.iter, scope), scope)
+        if items is None:
+            complete[0], complete[1] = False, f"the comprehension over " \
+                                              f"`{node_text(clause.iter)}` has unknown length"
+            return
+        for item in items:
+            interp.tick()
+            interp.assign(clause.target, item, scope, clause)
+            skip = False
+            for condition in clause.ifs:
+                truth_value = truth(interp.eval(condition.test, scope))
+                if truth_value is None:
+                    complete[0], complete[1] = False, "a comprehension filter is not known"
+                    skip = True
+                elif not truth_value:
+                    skip = True
+            if not skip:
+                loop(clause.inner_for_in)
+
+    loop(expr.for_in)
+    if isinstance(expr, cst.DictComp):
+        return Mapping(pairs, bool(complete[0]))
+    return Seq(tuple(results), False, bool(complete[0]), str(complete[1]))
+
+
+def _attribute(interp: Interpreter, expr: cst.Attribute, frame: Frame) -> Value:
+    base = interp.eval(expr.value, frame)
+    return attribute(interp, base, expr.attr.value, frame, expr)
+
+
+def attribute(interp: Interpreter, base: Value, name: str, frame: Frame,
+              node: cst.CSTNode) -> Value:
+    from bnlint.static.interp import Method, Param
+
+    if isinstance(base, ModuleRef):
+        if base.file is not None:
+            symbol = interp.resolver.resolve_name(base.file, name)
+            if symbol is None:
+                symbol = interp.resolver.resolve_qualified(f"{base.qualname}.{name}")
+            return interp.symbol_value(symbol, f"{base.qualname}.{name}")
+        return interp.symbol_value(interp.resolver.resolve_qualified(f"{base.qualname}.{name}"),
+                                   name)
+    if isinstance(base, ModuleInst):
+        if name in base.attrs:
+            return base.attrs[name]
+        if name in base.children:
+            return base.children[name]
+        if name == "training":
+            return Const(False)  # folding is about eval mode
+        if name in base.layer_args:
+            return base.layer_args[name]
+        if name in ("in_features", "out_features", "in_channels", "out_channels",
+                    "num_features") and base.layer_args:
+            return Unknown(f"'{name}' of a layer")
+        found = interp.classes.method(base.cls, name)
+        if found is not None and found[1] is not None:
+            owner = found[0]
+            assert isinstance(owner, ProjectClass)
+            from bnlint.static.index import ProjectFunction
+
+            return FunctionRef(ProjectFunction(owner.file, found[1], f"{owner.qualname}.{name}"),
+                               bound_self=base)
+        class_attr = interp.classes.class_attribute(base.cls, name)
+        if class_attr is not None:
+            from bnlint.static.interp import Frame as FrameType
+
+            owner, value_expr = class_attr
+            return interp.eval(value_expr, FrameType(owner.file, {}))
+        if name in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked",
+                    "eps", "momentum"):
+            return Param(base, name)
+        return Method(base, name, node_text(node))
+    if isinstance(base, ClassRef):
+        if isinstance(base.cls, ProjectClass):
+            class_attr = interp.classes.class_attribute(base.cls, name)
+            if class_attr is not None:
+                from bnlint.static.interp import Frame as FrameType
+
+                owner, value_expr = class_attr
+                return interp.eval(value_expr, FrameType(owner.file, {}))
+            found = interp.classes.method(base.cls, name)
+            if found is not None and found[1] is not None:
+                from bnlint.static.index import ProjectFunction
+
+                owner = found[0]
+                return FunctionRef(ProjectFunction(owner.file, found[1],  # type: ignore[union-attr]
+                                                   f"{owner.qualname}.{name}"))
+        return Unknown(f"attribute '{name}' of class {base.cls.qualname}")
+    if isinstance(base, SuperRef):
+        return Method(base, name, node_text(node))
+    if isinstance(base, Tensor):
+        if name in NON_TENSOR_ATTRIBUTES:
+            return Unknown(f"'{name}' of a tensor", _DATA)
+        if name in ("T", "mT"):
+            assert interp.forward is not None
+            return interp.forward.method_op(base, "transpose", [], {}, frame, node)
+        return Method(base, name, node_text(node))
+    if isinstance(base, Choice):
+        return choice([attribute(interp, option, name, frame, node) for option in base.options],
+                      base.reason)
+    if isinstance(base, (Seq, Mapping, Const, Param)):
+        return Method(base, name, node_text(node))
+    if isinstance(base, Unknown):
+        return base
+    return Unknown(f"attribute '{name}'")
+
+
+def _subscript(interp: Interpreter, expr: cst.Subscript, frame: Frame) -> Value:
+    base = interp.eval(expr.value, frame)
+    if len(expr.slice) != 1:
+        if isinstance(base, Tensor) and interp.forward is not None:
+            return interp.forward.method_op(base, "__getitem__", [], {}, frame, expr)
+        return Unknown("multi-dimensional subscript")
+    element = expr.slice[0].slice
+    if isinstance(element, cst.Slice):
+        lower = interp.eval(element.lower, frame) if element.lower else Const(None)
+        upper = interp.eval(element.upper, frame) if element.upper else Const(None)
+        step = interp.eval(element.step, frame) if element.step else Const(None)
+        return _slice(interp, base, lower, upper, step, frame, expr)
+    key = interp.eval(element.value, frame)  # type: ignore[union-attr]
+    return item(interp, base, key, frame, expr)
+
+
+def item(interp: Interpreter, base: Value, key: Value, frame: Frame, node: cst.CSTNode) -> Value:
+    if isinstance(base, Tensor):
+        assert interp.forward is not None
+        return interp.forward.method_op(base, "__getitem__", [], {}, frame, node)
+    if isinstance(key, Unknown) or not isinstance(key, Const):
+        if isinstance(base, ModuleInst) or _holds_modules(base):
+            return Unknown(f"`{node_text(node)}` picks a module by an index the analysis "
+                           "cannot compute", rules.DYNAMIC_ATTRIBUTE.code)
+        return Unknown(f"`{node_text(node)}` with an unknown index")
+    if isinstance(base, Seq):
+        if isinstance(key.value, int) and -len(base.items) <= key.value < len(base.items):
+            if base.complete or key.value >= 0:
+                return base.items[key.value]
+        return Unknown(f"index {key.value} of a list not fully known")
+    if isinstance(base, Mapping):
+        if _hashable(key.value) and key.value in base.items:
+            return base.items[key.value]
+        return Unknown(f"key {key.value!r} not known")
+    if isinstance(base, ModuleInst):
+        children = [(k, v) for k, v in base.children.items()]
+        if base.torch_base.container == "dict" or isinstance(key.value, str):
+            found = base.children.get(str(key.value))
+            return found if found is not None else Unknown(f"no module '{key.value}'")
+        if isinstance(key.value, int) and not base.incomplete and \
+                -len(children) <= key.value < len(children):
+            return children[key.value][1]
+        return Unknown(f"index {key.value} of a container not fully known")
+    if isinstance(base, Const) and isinstance(base.value, (str, tuple, bytes)):
+        try:
+            return Const(base.value[key.value])
+        except Exception:
+            return Unknown("index out of range")
+    if isinstance(base, Choice):
+        return choice([item(interp, o, key, frame, node) for o in base.options], base.reason)
+    return base if isinstance(base, Unknown) else Unknown(f"`{node_text(node)}`")
+
+
+def _slice(interp: Interpreter, base: Value, lower: Value, upper: Value, step: Value,
+           frame: Frame, node: cst.CSTNode) -> Value:
+    if isinstance(base, Tensor):
+        assert interp.forward is not None
+        return interp.forward.method_op(base, "__getitem__", [], {}, frame, node)
+    bounds = [v.value if isinstance(v, Const) else Ellipsis for v in (lower, upper, step)]
+    if Ellipsis in bounds:
+        return Unknown("slice with unknown bounds")
+    window = slice(*bounds)
+    if isinstance(base, Seq) and base.complete:
+        return Seq(base.items[window], base.is_tuple)
+    if isinstance(base, Const) and isinstance(base.value, (str, tuple)):
+        return Const(base.value[window])
+    if isinstance(base, ModuleInst) and base.torch_base.container in ("sequential", "list") \
+            and not base.incomplete:
+        # Slicing a Sequential builds a new container around the same modules.
+        sliced = ModuleInst(cls=base.cls, torch_base=base.torch_base, ancestry=base.ancestry,
+                            construction=base.construction)
+        for index, (_, child) in enumerate(list(base.children.items())[window]):
+            sliced.children[str(index)] = child
+        return sliced
+    return Unknown("slice of a value not fully known")
+
+
+def _call(interp: Interpreter, expr: cst.Call, frame: Frame) -> Value:
+    func = interp.eval(expr.func, frame)
+    args: list[Value] = []
+    kwargs: dict[str, Value] = {}
+    for arg in expr.args:
+        value = interp.eval(arg.value, frame)
+        if arg.star == "*":
+            expanded = interp.iterate(value, frame)
+            if expanded is None:
+                args.append(Unknown(getattr(value, "why_incomplete", "")
+                                    or getattr(value, "reason", "")
+                                    or f"`*{node_text(arg.value)}` is not fully known"))
+            else:
+                args.extend(expanded)
+        elif arg.star == "**":
+            if isinstance(value, Mapping):
+                kwargs.update({str(k): v for k, v in value.items.items()})
+        elif arg.keyword is not None:
+            kwargs[arg.keyword.value] = value
+        else:
+            args.append(value)
+    return interp.call(func, args, kwargs, frame, expr)
+
+
+def _binary(interp: Interpreter, expr: cst.BinaryOperation, frame: Frame) -> Value:
+    left = interp.eval(expr.left, frame)
+    right = interp.eval(expr.right, frame)
+    return interp.binary(expr.operator, left, right, frame, expr)
+
+
+_BINARY = {cst.Add: operator.add, cst.Subtract: operator.sub, cst.Multiply: operator.mul,
+           cst.Divide: operator.truediv, cst.FloorDivide: operator.floordiv,
+           cst.Modulo: operator.mod, cst.Power: operator.pow, cst.BitAnd: operator.and_,
+           cst.BitOr: operator.or_, cst.BitXor: operator.xor, cst.LeftShift: operator.lshift,
+           cst.RightShift: operator.rshift, cst.AddAssign: operator.add,
+           cst.SubtractAssign: operator.sub, cst.MultiplyAssign: operator.mul,
+           cst.DivideAssign: operator.truediv, cst.FloorDivideAssign: operator.floordiv,
+           cst.ModuloAssign: operator.mod, cst.PowerAssign: operator.pow}
+
+
+def binary_constant(op_node: cst.CSTNode, left: Value, right: Value) -> Value:
+    function = _BINARY.get(type(op_node))
+    if isinstance(left, Seq) and isinstance(right, Const) and isinstance(right.value, int) \
+            and function is operator.mul and left.complete:
+        if len(left.items) * max(right.value, 0) > _MAX_LENGTH:
+            return Unknown("list too long")
+        return Seq(left.items * right.value, left.is_tuple)
+    if function is None or not isinstance(left, Const) or not isinstance(right, Const):
+        return _unknown_from(left, right, "arithmetic on values not known")
+    a, b = left.value, right.value
+    if function is operator.pow and isinstance(b, (int, float)) and abs(b) > 64:
+        return Unknown("exponent too large")
+    if function in (operator.mul, operator.lshift) and _too_big(a, b):
+        return Unknown("value too large")
+    try:
+        return Const(function(a, b))
+    except Exception as error:
+        return Unknown(f"arithmetic fails: {error}")
+
+
+def _too_big(a: Any, b: Any) -> bool:
+    for x, y in ((a, b), (b, a)):
+        if isinstance(x, (str, bytes, tuple)) and isinstance(y, int) and len(x) * y > _MAX_LENGTH:
+            return True
+    return isinstance(b, int) and isinstance(a, int) and b > 4096
+
+
+def _unknown_from(left: Value, right: Value, default: str) -> Unknown:
+    for value in (left, right):
+        if isinstance(value, Unknown):
+            return value
+    return Unknown(default)
+
+
+def _unary(interp: Interpreter, expr: cst.UnaryOperation, frame: Frame) -> Value:
+    value = interp.eval(expr.expression, frame)
+    if isinstance(expr.operator, cst.Not):
+        decided = truth(value)
+        return Const(not decided) if decided is not None else _undecided(value)
+    if isinstance(value, Tensor) and interp.forward is not None:
+        return interp.forward.method_op(value, "neg", [], {}, frame, expr)
+    if not isinstance(value, Const):
+        return _undecided(value)
+    try:
+        if isinstance(expr.operator, cst.Minus):
+            return Const(-value.value)
+        if isinstance(expr.operator, cst.Plus):
+            return Const(+value.value)
+        return Const(~value.value)
+    except Exception:
+        return Unknown("unary operation fails")
+
+
+def _undecided(value: Value) -> Unknown:
+    if isinstance(value, Unknown):
+        return value
+    if isinstance(value, Tensor):
+        return Unknown("depends on tensor data", _DATA)
+    return Unknown("not known")
+
+
+def _bool_op(interp: Interpreter, expr: cst.BooleanOperation, frame: Frame) -> Value:
+    left = interp.eval(expr.left, frame)
+    decided = truth(left)
+    is_and = isinstance(expr.operator, cst.And)
+    if decided is None:
+        right = interp.eval(expr.right, frame)
+        right_truth = truth(right)
+        if is_and and right_truth is False:
+            return Const(False)
+        if not is_and and right_truth is True:
+            return Const(True)
+        return _undecided(left)
+    if is_and:
+        return interp.eval(expr.right, frame) if decided else left
+    return left if decided else interp.eval(expr.right, frame)
+
+
+_COMPARE = {cst.Equal: operator.eq, cst.NotEqual: operator.ne, cst.LessThan: operator.lt,
+            cst.LessThanEqual: operator.le, cst.GreaterThan: operator.gt,
+            cst.GreaterThanEqual: operator.ge}
+
+
+def _compare(interp: Interpreter, expr: cst.Comparison, frame: Frame) -> Value:
+    left = interp.eval(expr.left, frame)
+    result = True
+    for target in expr.comparisons:
+        right = interp.eval(target.comparator, frame)
+        outcome = compare(target.operator, left, right)
+        if outcome is None:
+            return _undecided(left if not isinstance(left, Const) else right)
+        result = result and outcome
+        left = right
+    return Const(result)
+
+
+def compare(op_node: cst.CSTNode, left: Value, right: Value) -> bool | None:
+    if isinstance(op_node, (cst.Is, cst.IsNot)):
+        same = _identity_equal(left, right)
+        if same is None:
+            return None
+        return same if isinstance(op_node, cst.Is) else not same
+    if isinstance(op_node, (cst.In, cst.NotIn)):
+        members = None
+        if isinstance(right, Seq) and right.complete and all(isinstance(i, Const)
+                                                             for i in right.items):
+            members = [i.value for i in right.items]
+        elif isinstance(right, Mapping) and right.complete:
+            members = list(right.items)
+        elif isinstance(right, Const) and isinstance(right.value, (str, tuple)):
+            members = right.value
+        if members is None or not isinstance(left, Const):
+            return None
+        try:
+            found = left.value in members
+        except TypeError:
+            return None
+        return found if isinstance(op_node, cst.In) else not found
+    function = _COMPARE.get(type(op_node))
+    if function is None:
+        return None
+    if isinstance(left, Const) and isinstance(right, Const):
+        try:
+            return bool(function(left.value, right.value))
+        except TypeError:
+            return None
+    if isinstance(left, (ClassRef,)) and isinstance(right, ClassRef) and function in (
+            operator.eq, operator.ne):
+        same = left.cls == right.cls
+        return same if function is operator.eq else not same
+    return None
+
+
+def _identity_equal(left: Value, right: Value) -> bool | None:
+    for a, b in ((left, right), (right, left)):
+        if isinstance(b, Const) and b.value is None:
+            if isinstance(a, Const):
+                return a.value is None
+            if isinstance(a, (ModuleInst, ClassRef, FunctionRef, Seq, Mapping, Tensor)):
+                return False
+            return None
+    if isinstance(left, Const) and isinstance(right, Const):
+        return left.value is right.value or left.value == right.value and type(
+            left.value) is type(right.value) and isinstance(left.value, bool)
+    if isinstance(left, ClassRef) and isinstance(right, ClassRef):
+        return left.cls == right.cls and not left.args and not right.args
+    return None
+
+
+def truth(value: Value) -> bool | None:
+    if isinstance(value, Const):
+        return bool(value.value)
+    if isinstance(value, (ModuleInst, ClassRef, FunctionRef, ModuleRef, BuiltinRef)):
+        return True
+    if isinstance(value, Seq):
+        return bool(value.items) if value.complete else (True if value.items else None)
+    if isinstance(value, Mapping):
+        return bool(value.items) if value.complete else (True if value.items else None)
+    if isinstance(value, Choice):
+        options = {truth(o) for o in value.options}
+        return options.pop() if len(options) == 1 else None
+    return None
+
+
+def _if_expression(interp: Interpreter, expr: cst.IfExp, frame: Frame) -> Value:
+    decided = truth(interp.eval(expr.test, frame))
+    if decided is True:
+        return interp.eval(expr.body, frame)
+    if decided is False:
+        return interp.eval(expr.orelse, frame)
+    body = interp.eval(expr.body, frame)
+    orelse = interp.eval(expr.orelse, frame)
+    reason = f"`{node_text(expr.test)}` cannot be decided"
+    return interp.merge([body, orelse], reason, data_dependent=True)
+
+
+def _lambda(interp: Interpreter, expr: cst.Lambda, frame: Frame) -> Value:
+    return Unknown("a lambda")
+
+
+def _named_expr(interp: Interpreter, expr: cst.NamedExpr, frame: Frame) -> Value:
+    value = interp.eval(expr.value, frame)
+    interp.assign(expr.target, value, frame, expr)
+    return value
+
+
+def _await(interp: Interpreter, expr: Any, frame: Frame) -> Value:
+    return Unknown("await")
+
+
+_HANDLERS: dict[type, Any] = {
+    cst.Integer: _integer, cst.Float: _float, cst.Imaginary: lambda i, e, f: Unknown("complex"),
+    cst.SimpleString: _string, cst.ConcatenatedString: _string, cst.FormattedString: _string,
+    cst.Name: _name, cst.List: _sequence, cst.Tuple: _sequence, cst.Set: _sequence,
+    cst.Dict: _dict, cst.ListComp: _comprehension, cst.GeneratorExp: _comprehension,
+    cst.SetComp: _comprehension, cst.DictComp: _comprehension, cst.Attribute: _attribute,
+    cst.Subscript: _subscript, cst.Call: _call, cst.BinaryOperation: _binary,
+    cst.UnaryOperation: _unary, cst.BooleanOperation: _bool_op, cst.Comparison: _compare,
+    cst.IfExp: _if_expression, cst.Lambda: _lambda, cst.NamedExpr: _named_expr,
+    cst.Await: _await, cst.Ellipsis: lambda i, e, f: Const(Ellipsis),
+}
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _holds_modules(value: Value) -> bool:
+    if isinstance(value, Seq):
+        return any(isinstance(v, ModuleInst) for v in value.items)
+    if isinstance(value, Mapping):
+        return any(isinstance(v, ModuleInst) for v in value.items.values())
+    return False

@@ -1,0 +1,370 @@
+"""The static builder's tensor side: running forward() abstractly into a LayerGraph.
+
+Module calls inline the called module's forward (nn.Sequential's forward is the chain of its
+children), so a conv at the end of a child's forward and a BatchNorm in the parent become one
+edge. Tensor values are `Tensor(node)`: the node that produced them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from bnlint import rules
+from bnlint.ftypes import LayerAttrs, LayerCall, ModuleFrame, NodeKind, SourceLocation
+from bnlint.graph import LayerGraph
+from bnlint.static.index import ProjectClass, ProjectFunction
+from bnlint.static.torch_api import (
+    SPLITTING_METHODS,
+    TENSOR_METHODS,
+    TorchClass,
+)
+from bnlint.static.values import (
+    Choice,
+    Const,
+    FunctionRef,
+    Mapping,
+    ModuleInst,
+    Seq,
+    Tensor,
+    Unknown,
+    Value,
+    node_text,
+)
+
+if TYPE_CHECKING:
+    from bnlint.static.interp import Frame, Interpreter
+
+log = logging.getLogger("bnlint.static.forward")
+
+_LAYER_KINDS = frozenset({NodeKind.CONV, NodeKind.CONV_TRANSPOSE, NodeKind.LINEAR,
+                          NodeKind.BATCHNORM})
+_ARITHMETIC = {cst.Add: NodeKind.ADD, cst.AddAssign: NodeKind.ADD, cst.Subtract: NodeKind.ADD,
+               cst.SubtractAssign: NodeKind.ADD, cst.Multiply: NodeKind.MUL,
+               cst.MultiplyAssign: NodeKind.MUL}
+
+
+class ForwardBuilder:
+    """Turns the tensor operations of one root model's forward() into a LayerGraph."""
+
+    def __init__(self, interp: Interpreter, scopes: dict[int, tuple[ModuleFrame, ...]]) -> None:
+        self.interp = interp
+        self.scopes = scopes
+        self.graph = LayerGraph()
+        self.conditional_depth = 0
+        self.called: set[int] = set()  # uids of modules with a node in the graph
+        self.dynamic: list[str] = []  # where modules were reached by computed names
+        self.gaps: list[str] = []  # module calls the analysis could not follow
+
+    # ---- nodes ------------------------------------------------------------------------
+
+    def add(self, kind: NodeKind, label: str, inputs: list[Value],
+            location: SourceLocation | None, **extra: object) -> Tensor:
+        node = self.graph.add(LayerCall(node_id=-1, kind=kind, label=label, location=location,
+                                        conditional=self.conditional_depth > 0,
+                                        **extra))  # type: ignore[arg-type]
+        for producer in _tensors(inputs):
+            self.graph.connect(producer.node, node)
+        return Tensor(node)
+
+    def input_node(self, label: str, known_caller: bool, location: SourceLocation) -> Tensor:
+        if known_caller:
+            return self.add(NodeKind.INPUT, label, [], location)
+        return self.add(NodeKind.UNKNOWN, label, [], location,
+                        rule_code=rules.INPUT_FROM_CALLER.code,
+                        reason=f"its input is the forward() argument '{label}' and no analysed "
+                               "module calls this class")
+
+    def output(self, value: Value) -> None:
+        self.add(NodeKind.OUTPUT, "output", [value], None)
+
+    def note_dynamic(self, where: str) -> None:
+        self.dynamic.append(where)
+
+    # ---- module calls -----------------------------------------------------------------
+
+    def call_module(self, module: Value, args: list[Value], kwargs: dict[str, Value],
+                    frame: Frame, node: cst.Call) -> Value:
+        callee = node.func
+        direct = (isinstance(callee, cst.Attribute) and isinstance(callee.value, cst.Name)
+                  and callee.value.value == "self")
+        if isinstance(module, Choice):
+            return self._conditional_call(module, args, frame, node)
+        assert isinstance(module, ModuleInst)
+        label = node_text(callee) if direct else self._path_label(module)
+        location = frame.file.location(node) if direct else module.construction
+        return self.invoke(module, args, kwargs, frame, node, label, location)
+
+    def invoke(self, inst: ModuleInst, args: list[Value], kwargs: dict[str, Value],
+               frame: Frame, node: cst.CSTNode, label: str,
+               location: SourceLocation | None) -> Value:
+        if inst.uid not in self.scopes:
+            return self._unregistered(inst, args, label, location)
+        found = self.interp.classes.method(inst.cls, "forward")
+        if found is not None and found[1] is not None:
+            owner, definition = found
+            assert isinstance(owner, ProjectClass)
+            if inst.torch_base.kind in _LAYER_KINDS - {NodeKind.BATCHNORM}:
+                # A Conv/Linear subclass with its own forward may change what the weight
+                # means (weight standardisation); a fold into it cannot be promised.
+                self.called.add(inst.uid)
+                return self.add(NodeKind.UNKNOWN, label, args, location,
+                                rule_code=rules.UNKNOWN_CALL.code,
+                                reason=f"{label} is a '{owner.name}', which overrides forward() "
+                                       "of its layer class", scope=self.scopes[inst.uid],
+                                module_id=inst.uid)
+            func = FunctionRef(ProjectFunction(owner.file, definition,
+                                               f"{owner.qualname}.forward"))
+            return self.interp.call_function(func, args, kwargs, node, self_value=inst, cls=owner)
+        return self.torch_forward(inst, inst.torch_base, args, kwargs, frame, node, label,
+                                  location)
+
+    def torch_forward(self, inst: ModuleInst, torch_cls: TorchClass, args: list[Value],
+                      kwargs: dict[str, Value], frame: Frame, node: cst.CSTNode,
+                      label: str | None = None,
+                      location: SourceLocation | None = None) -> Value:
+        """What calling a module does when its forward is torch's own."""
+        label = label or self._path_label(inst)
+        location = location or inst.construction
+        if torch_cls.container == "sequential":
+            value = args[0] if args else Unknown("Sequential called without input")
+            for child in inst.children.values():
+                if isinstance(child, Const) and child.value is None:
+                    continue
+                if isinstance(child, (ModuleInst, Choice)):
+                    value = self.call_child(child, [value], frame, node)
+                else:
+                    value = self._gap(value, f"{label} holds a value the analysis cannot "
+                                             "resolve to a module", location,
+                                      getattr(child, "code", None))
+            if inst.incomplete:
+                value = self._gap(value, f"the contents of {label} are not fully known: "
+                                         f"{inst.incomplete}", location)
+            return value
+        if torch_cls.container is not None:
+            return Unknown(f"{label} is a container and cannot be called")
+        if torch_cls.passthrough:
+            return args[0] if args else Const(None)
+        kind = torch_cls.kind or NodeKind.OTHER
+        self.called.add(inst.uid)
+        extra: dict[str, object] = {}
+        if kind in _LAYER_KINDS:
+            extra = {"module_id": inst.uid, "attrs": layer_attrs(inst, torch_cls),
+                     "construction": inst.construction}
+        return self.add(kind, label, args[:1], location, scope=self.scopes[inst.uid], **extra)
+
+    def call_child(self, child: ModuleInst | Choice, args: list[Value], frame: Frame,
+                   node: cst.CSTNode) -> Value:
+        if isinstance(child, Choice):
+            return self._conditional_call(child, args, frame, node)
+        return self.invoke(child, args, {}, frame, node, self._path_label(child),
+                           child.construction)
+
+    def _conditional_call(self, module: Choice, args: list[Value], frame: Frame,
+                          node: cst.CSTNode) -> Value:
+        label = node_text(node.func) if isinstance(node, cst.Call) else "a module"
+        kinds = sorted({_describe_option(o) for o in module.options})
+        self.gaps.append(module.reason)
+        return self.add(NodeKind.UNKNOWN, label, args[:1], frame.file.location(node),
+                        rule_code=rules.CONDITIONAL_LAYER.code,
+                        reason=f"{label} is built as {' or '.join(kinds)} depending on "
+                               f"{module.reason}")
+
+    def _unregistered(self, inst: ModuleInst, args: list[Value], label: str,
+                      location: SourceLocation | None) -> Value:
+        reason = (f"{label} is kept in a plain Python list or dict, so PyTorch does not "
+                  "register it")
+        if inst.torch_base.kind is NodeKind.BATCHNORM:
+            return self.add(NodeKind.BATCHNORM, label, args[:1], location,
+                            scope=self.scopes.get(-inst.uid, ()), module_id=inst.uid,
+                            rule_code=rules.UNREGISTERED_CONTAINER_UNKNOWN.code, reason=reason,
+                            construction=inst.construction)
+        return self.add(NodeKind.UNKNOWN, label, args[:1], location,
+                        rule_code=rules.UNREGISTERED_CONTAINER_UNKNOWN.code, reason=reason)
+
+    def _gap(self, value: Value, reason: str, location: SourceLocation | None,
+             code: str | None = None) -> Value:
+        self.gaps.append(reason)
+        return self.add(NodeKind.UNKNOWN, "unknown", [value], location,
+                        rule_code=code or rules.UNKNOWN_CALL.code, reason=reason)
+
+    def _path_label(self, inst: ModuleInst) -> str:
+        scope = self.scopes.get(inst.uid)
+        if not scope or len(scope) == 1:
+            return inst.cls.qualname.rsplit(".", 1)[-1]
+        return ".".join(frame.name for frame in scope[1:])
+
+    # ---- functions, methods, arithmetic -----------------------------------------------
+
+    def torch_op(self, qualname: str, kind: NodeKind | None, args: list[Value],
+                 kwargs: dict[str, Value], frame: Frame, node: cst.Call) -> Value:
+        short = qualname.replace("torch.nn.functional.", "F.")
+        location = frame.file.location(node)
+        inputs = [*args, *kwargs.values()]
+        if kind in (NodeKind.FUNCTIONAL_CONV, NodeKind.FUNCTIONAL_BN):
+            owned = self._own_layer_call(kind, args, frame)
+            if owned is not None:
+                return owned
+        if kind is None:
+            return self.add(NodeKind.OTHER, short, inputs, location)
+        if kind in (NodeKind.CAT, NodeKind.ADD, NodeKind.MUL):
+            return self.add(kind, short, _flatten(inputs), location)
+        result = self.add(kind, short, inputs[:1] if kind is not NodeKind.FUNCTIONAL_CONV
+                          else inputs, location)
+        if qualname.endswith(("chunk", "split", "unbind")):
+            return Seq((result,) * 2, complete=False, why_incomplete="pieces of a tensor")
+        return result
+
+    def _own_layer_call(self, kind: NodeKind, args: list[Value], frame: Frame) -> Value | None:
+        """F.conv2d(x, self.weight, ...) inside a Conv subclass, or F.batch_norm(x,
+        self.running_mean, ...) inside a BatchNorm subclass, is that module's own call."""
+        from bnlint.static.interp import Param
+
+        inst = frame.self_inst
+        if inst is None or inst.uid not in self.scopes or len(args) < 2:
+            return None
+        expected = NodeKind.BATCHNORM if kind is NodeKind.FUNCTIONAL_BN else None
+        if expected is None or inst.torch_base.kind is not expected:
+            return None
+        if not (isinstance(args[1], Param) and args[1].owner is inst):
+            return None
+        self.called.add(inst.uid)
+        return self.add(NodeKind.BATCHNORM, self._path_label(inst), args[:1], inst.construction,
+                        scope=self.scopes[inst.uid], module_id=inst.uid,
+                        attrs=layer_attrs(inst, inst.torch_base), construction=inst.construction)
+
+    def method_op(self, tensor: Tensor, name: str, args: list[Value], kwargs: dict[str, Value],
+                  frame: Frame, node: cst.CSTNode) -> Value:
+        kind = TENSOR_METHODS.get(name, NodeKind.OTHER)
+        if name == "__getitem__":
+            kind = NodeKind.RESHAPE
+        label = f".{name}()" if name != "__getitem__" else "indexing"
+        if kind in (NodeKind.ADD, NodeKind.MUL):
+            operands = [tensor, *args]
+            if not all(isinstance(v, Tensor) for v in _flatten(operands)) or len(operands) < 2:
+                kind = NodeKind.OTHER
+            return self.add(kind, label, operands, frame.file.location(node))
+        result = self.add(kind, label, [tensor], frame.file.location(node))
+        if name in SPLITTING_METHODS:
+            return Seq((result,) * 2, complete=False, why_incomplete="pieces of a tensor")
+        return result
+
+    def arithmetic(self, operator: cst.CSTNode, left: Value, right: Value, frame: Frame,
+                   node: cst.CSTNode, inplace: bool) -> Value:
+        kind = _ARITHMETIC.get(type(operator), NodeKind.OTHER)
+        both = isinstance(left, Tensor) and isinstance(right, Tensor)
+        if not both:
+            kind = NodeKind.OTHER  # scaling or shifting by a constant
+        symbol = node_text(operator).strip() if not inplace else node_text(operator).strip()
+        return self.add(kind, f"'{symbol}'", [left, right], frame.file.location(node))
+
+    def unknown_call(self, args: list[Value], kwargs: dict[str, Value], frame: Frame,
+                     node: cst.Call, reason: str, code: str | None) -> Value:
+        inputs = _flatten([*args, *kwargs.values()])
+        if not any(isinstance(v, Tensor) for v in inputs):
+            return Unknown(reason, code)
+        text = node_text(node.func)
+        if code == rules.DYNAMIC_ATTRIBUTE.code:
+            self.note_dynamic(text)
+        else:
+            self.gaps.append(reason)
+        return self.add(NodeKind.UNKNOWN, text, inputs, frame.file.location(node),
+                        rule_code=code if code in rules.RULES else rules.UNKNOWN_CALL.code,
+                        reason=f"its input passes through `{text}(...)`, which the analysis "
+                               f"cannot follow ({reason})")
+
+    def merge_tensors(self, options: list[Value], reason: str, data_dependent: bool) -> Value:
+        return self.add(NodeKind.CONTROL_FLOW, "control flow", options, None,
+                        rule_code=rules.DATA_DEPENDENT_FLOW.code,
+                        reason=f"which tensor reaches it depends on {reason}")
+
+    def split(self, tensor: Tensor, count: int) -> list[Value]:
+        piece = self.add(NodeKind.RESHAPE, "unpacking", [tensor], None)
+        return [piece] * count
+
+
+def layer_attrs(inst: ModuleInst, cls: TorchClass) -> LayerAttrs:
+    args = inst.layer_args
+
+    def const(name: str) -> object:
+        value = args.get(name)
+        return value.value if isinstance(value, Const) else None
+
+    def integer(name: str) -> int | None:
+        value = const(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    def flag(name: str) -> bool | None:
+        value = const(name)
+        if isinstance(value, bool):
+            return value
+        if name == "bias" and isinstance(value, (int, type(None))) and name in args:
+            return bool(value)
+        return None
+
+    kind = cls.kind
+    if kind is NodeKind.LINEAR:
+        return LayerAttrs(in_channels=integer("in_features"), out_channels=integer("out_features"),
+                          bias=flag("bias"), type_name=inst.class_name)
+    if kind is NodeKind.BATCHNORM:
+        return LayerAttrs(num_features=integer("num_features"), spatial_dims=cls.spatial_dims,
+                          affine=flag("affine"),
+                          track_running_stats=flag("track_running_stats"),
+                          type_name=inst.class_name)
+    return LayerAttrs(in_channels=integer("in_channels"), out_channels=integer("out_channels"),
+                      spatial_dims=cls.spatial_dims, groups=integer("groups"),
+                      pads=_pads(args), bias=flag("bias"), type_name=inst.class_name)
+
+
+def _pads(args: dict[str, Value]) -> bool | None:
+    padding = args.get("padding")
+    if not isinstance(padding, (Const, Seq)):
+        return None
+    if isinstance(padding, Seq):
+        values = [p.value if isinstance(p, Const) else None for p in padding.items]
+        if None in values or not padding.complete:
+            return None
+        return any(v != 0 for v in values)
+    value = padding.value
+    if value == "valid":
+        return False
+    if value == "same":
+        kernel = args.get("kernel_size")
+        if isinstance(kernel, Const) and isinstance(kernel.value, int):
+            return kernel.value > 1
+        if isinstance(kernel, Seq) and all(isinstance(k, Const) for k in kernel.items):
+            return any(k.value > 1 for k in kernel.items)  # type: ignore[union-attr]
+        return None
+    if isinstance(value, int):
+        return value != 0
+    if isinstance(value, tuple):
+        return any(v != 0 for v in value)
+    return None
+
+
+def _describe_option(option: Value) -> str:
+    if isinstance(option, ModuleInst):
+        return option.cls.qualname.rsplit(".", 1)[-1]
+    if isinstance(option, Const) and option.value is None:
+        return "None"
+    return "something not known"
+
+
+def _flatten(values: list[Value]) -> list[Value]:
+    flat: list[Value] = []
+    for value in values:
+        if isinstance(value, Seq):
+            flat.extend(_flatten(list(value.items)))
+        elif isinstance(value, Mapping):
+            flat.extend(_flatten(list(value.items.values())))
+        elif isinstance(value, Choice):
+            flat.extend(_flatten(list(value.options)))
+        else:
+            flat.append(value)
+    return flat
+
+
+def _tensors(values: list[Value]) -> list[Tensor]:
+    return [v for v in _flatten(values) if isinstance(v, Tensor)]

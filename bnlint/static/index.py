@@ -1,0 +1,278 @@
+"""The module index: which names each file binds, and what a dotted name resolves to.
+
+Name resolution is done here, on the tree already parsed, instead of through libcst's scope
+metadata: bnlint only needs top-level bindings (imports, classes, functions, assignments),
+and computing full scopes costs several times the parse.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Union
+
+import libcst as cst
+
+from bnlint.static.source import SourceFile
+from bnlint.static.torch_api import canonical
+
+log = logging.getLogger("bnlint.static.index")
+
+
+@dataclass(frozen=True)
+class ProjectClass:
+    file: SourceFile
+    node: cst.ClassDef
+    qualname: str
+
+    @property
+    def name(self) -> str:
+        return self.node.name.value
+
+
+@dataclass(frozen=True)
+class ProjectFunction:
+    file: SourceFile
+    node: cst.FunctionDef
+    qualname: str
+
+
+@dataclass(frozen=True)
+class ProjectValue:
+    """A top-level assignment `NAME = expr` in an analysed file."""
+
+    file: SourceFile
+    expr: cst.BaseExpression
+    qualname: str
+
+
+@dataclass(frozen=True)
+class ProjectModule:
+    file: SourceFile
+
+
+@dataclass(frozen=True)
+class TorchName:
+    """Anything under torch (torch, torch.nn, torch.nn.Conv2d, torch.nn.functional.relu...)."""
+
+    qualname: str
+
+
+@dataclass(frozen=True)
+class External:
+    """A name bound outside the analysed files and outside torch: never guessed."""
+
+    qualname: str
+
+
+Symbol = Union[ProjectClass, ProjectFunction, ProjectValue, ProjectModule, TorchName, External]
+
+
+@dataclass
+class ModuleSymbols:
+    """Top-level bindings of one file, in source order (later bindings win)."""
+
+    imports: dict[str, str] = field(default_factory=dict)  # local name -> dotted target
+    classes: dict[str, cst.ClassDef] = field(default_factory=dict)
+    functions: dict[str, cst.FunctionDef] = field(default_factory=dict)
+    values: dict[str, cst.BaseExpression] = field(default_factory=dict)
+    star_imports: list[str] = field(default_factory=list)
+
+
+def _dotted(node: cst.BaseExpression | None) -> str:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return f"{_dotted(node.value)}.{node.attr.value}"
+    return ""
+
+
+def _absolute(file: SourceFile, module: str, level: int) -> str:
+    if level == 0:
+        return module
+    package = file.module_name.split(".")
+    if not file.is_package:
+        package = package[:-1]
+    if level > 1:
+        package = package[: len(package) - (level - 1)]
+    return ".".join(part for part in [*package, module] if part)
+
+
+def collect_symbols(file: SourceFile) -> ModuleSymbols:
+    symbols = ModuleSymbols()
+    _collect_block(file, file.tree.body, symbols)
+    return symbols
+
+
+def _collect_block(file: SourceFile, body: object, symbols: ModuleSymbols) -> None:
+    for statement in body:  # type: ignore[attr-defined]
+        if isinstance(statement, cst.ClassDef):
+            symbols.classes[statement.name.value] = statement
+            _forget(symbols, statement.name.value, keep="classes")
+        elif isinstance(statement, cst.FunctionDef):
+            symbols.functions[statement.name.value] = statement
+            _forget(symbols, statement.name.value, keep="functions")
+        elif isinstance(statement, cst.SimpleStatementLine):
+            for small in statement.body:
+                _collect_small(file, small, symbols)
+        elif isinstance(statement, cst.If):
+            _collect_block(file, statement.body.body, symbols)
+            if isinstance(statement.orelse, cst.Else):
+                _collect_block(file, statement.orelse.body.body, symbols)
+        elif isinstance(statement, cst.Try):
+            # `try: from x import y` / `except ImportError:` fallbacks: the try body wins.
+            for handler in statement.handlers:
+                _collect_block(file, handler.body.body, symbols)
+            _collect_block(file, statement.body.body, symbols)
+
+
+def _forget(symbols: ModuleSymbols, name: str, keep: str) -> None:
+    for table in ("imports", "classes", "functions", "values"):
+        if table != keep:
+            getattr(symbols, table).pop(name, None)
+
+
+def _collect_small(file: SourceFile, small: cst.BaseSmallStatement,
+                   symbols: ModuleSymbols) -> None:
+    if isinstance(small, cst.Import):
+        for alias in small.names:
+            target = _dotted(alias.name)
+            if alias.asname is not None:
+                local = _dotted(alias.asname.name)  # type: ignore[arg-type]
+                symbols.imports[local] = target
+            else:
+                local = target.split(".")[0]
+                symbols.imports[local] = local
+            _forget(symbols, local, keep="imports")
+    elif isinstance(small, cst.ImportFrom):
+        base = _absolute(file, _dotted(small.module), len(small.relative))
+        if isinstance(small.names, cst.ImportStar):
+            symbols.star_imports.append(base)
+            return
+        for alias in small.names:
+            name = _dotted(alias.name)
+            local = _dotted(alias.asname.name) if alias.asname else name  # type: ignore[arg-type]
+            symbols.imports[local] = f"{base}.{name}" if base else name
+            _forget(symbols, local, keep="imports")
+    elif isinstance(small, (cst.Assign, cst.AnnAssign)):
+        value = small.value
+        targets = ([t.target for t in small.targets] if isinstance(small, cst.Assign)
+                   else [small.target])
+        for target in targets:
+            if isinstance(target, cst.Name) and value is not None:
+                symbols.values[target.value] = value
+                _forget(symbols, target.value, keep="values")
+
+
+class ModuleLoader:
+    """Finds and parses project modules by dotted name, lazily, under known source roots."""
+
+    def __init__(self, load_file: Callable[[Path], SourceFile | None],
+                 search_roots: list[Path]) -> None:
+        self._load_file = load_file
+        self._roots: list[Path] = []
+        for root in search_roots:
+            self.add_root(root)
+            self.add_root(root / "src")
+        self._by_name: dict[str, SourceFile | None] = {}
+        self._symbols: dict[str, ModuleSymbols] = {}
+
+    def add_root(self, root: Path) -> None:
+        root = root.resolve()
+        if root.is_dir() and root not in self._roots:
+            self._roots.append(root)
+
+    def register(self, file: SourceFile) -> None:
+        self._by_name[file.module_name] = file
+        self.add_root(file.source_root)
+
+    def module(self, name: str) -> SourceFile | None:
+        if name in self._by_name:
+            return self._by_name[name]
+        self._by_name[name] = None  # guards import cycles while loading
+        relative = Path(*name.split("."))
+        for root in self._roots:
+            for candidate in (root / relative.with_suffix(".py"), root / relative / "__init__.py"):
+                if candidate.is_file():
+                    loaded = self._load_file(candidate)
+                    if loaded is not None and loaded.module_name == name:
+                        self._by_name[name] = loaded
+                        return loaded
+        return None
+
+    def symbols(self, file: SourceFile) -> ModuleSymbols:
+        found = self._symbols.get(file.module_name)
+        if found is None:
+            found = collect_symbols(file)
+            self._symbols[file.module_name] = found
+        return found
+
+
+class Resolver:
+    """Turns names in a file into Symbols, following imports and re-exports across files."""
+
+    def __init__(self, loader: ModuleLoader) -> None:
+        self.loader = loader
+        self._active: set[str] = set()
+
+    def resolve_name(self, file: SourceFile, name: str) -> Symbol | None:
+        """What a bare name at the top level of `file` is bound to; None if unbound."""
+        symbols = self.loader.symbols(file)
+        if name in symbols.classes:
+            return ProjectClass(file, symbols.classes[name], f"{file.module_name}.{name}")
+        if name in symbols.functions:
+            return ProjectFunction(file, symbols.functions[name], f"{file.module_name}.{name}")
+        if name in symbols.values:
+            return ProjectValue(file, symbols.values[name], f"{file.module_name}.{name}")
+        if name in symbols.imports:
+            return self.resolve_qualified(symbols.imports[name])
+        for star in symbols.star_imports:
+            module = self.loader.module(star)
+            if module is not None and star not in self._active:
+                self._active.add(star)
+                try:
+                    found = self.resolve_name(module, name)
+                finally:
+                    self._active.discard(star)
+                if found is not None:
+                    return found
+            elif star.split(".")[0] == "torch":
+                return TorchName(canonical(f"{star}.{name}"))
+        return None
+
+    def resolve_qualified(self, qualname: str) -> Symbol:
+        if qualname == "torch" or qualname.startswith("torch."):
+            return TorchName(canonical(qualname))
+        if qualname in self._active:
+            return External(qualname)  # a cycle of re-exports binds nothing real
+        self._active.add(qualname)
+        try:
+            return self._resolve_project(qualname)
+        finally:
+            self._active.discard(qualname)
+
+    def _resolve_project(self, qualname: str) -> Symbol:
+        parts = qualname.split(".")
+        for cut in range(len(parts), 0, -1):
+            module = self.loader.module(".".join(parts[:cut]))
+            if module is None:
+                continue
+            symbol: Symbol = ProjectModule(module)
+            for attribute in parts[cut:]:
+                symbol = self.attribute(symbol, attribute)
+            return symbol
+        return External(qualname)
+
+    def attribute(self, symbol: Symbol, name: str) -> Symbol:
+        if isinstance(symbol, ProjectModule):
+            found = self.resolve_name(symbol.file, name)
+            if found is not None:
+                return found
+            submodule = self.loader.module(f"{symbol.file.module_name}.{name}")
+            if submodule is not None:
+                return ProjectModule(submodule)
+            return External(f"{symbol.file.module_name}.{name}")
+        if isinstance(symbol, TorchName):
+            return TorchName(canonical(f"{symbol.qualname}.{name}"))
+        return External(f"{getattr(symbol, 'qualname', '?')}.{name}")

@@ -1,0 +1,733 @@
+"""An abstract interpreter for model-building Python: __init__, builder functions, forward().
+
+It evaluates what real model zoos compute at construction time — constants, config tables,
+lists built in loops, Sequential(*layers), helper functions, norm_layer arguments — far enough
+to know which layer sits at which attribute or index. Anything it cannot evaluate becomes an
+`Unknown` carrying the reason, never a guess. Tensor operations are delegated to a
+`ForwardBuilder` (forward.py), which records them in a LayerGraph.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+import libcst as cst
+
+from bnlint import rules
+from bnlint.static import calls, evaluate
+from bnlint.static.classes import AnyClass, ClassModel
+from bnlint.static.index import (
+    External,
+    ProjectClass,
+    ProjectFunction,
+    ProjectModule,
+    ProjectValue,
+    Resolver,
+    Symbol,
+    TorchName,
+)
+from bnlint.static.source import SourceFile
+from bnlint.static.torch_api import FUNCTIONS, PASSTHROUGH_FUNCTIONS, TorchClass, torch_class
+from bnlint.static.values import (
+    MISSING,
+    BuiltinRef,
+    Choice,
+    ClassRef,
+    Const,
+    FunctionRef,
+    Journal,
+    Mapping,
+    ModuleInst,
+    ModuleRef,
+    Seq,
+    SuperRef,
+    Tensor,
+    Unknown,
+    Value,
+    choice,
+    node_text,
+)
+
+if TYPE_CHECKING:
+    from bnlint.static.forward import ForwardBuilder
+
+log = logging.getLogger("bnlint.static.interp")
+
+MAX_CALL_DEPTH = 48
+MAX_UNROLL = 4096
+MAX_STEPS = 400_000
+
+_TORCH_MODULES = frozenset({"torch", "torch.nn", "torch.nn.functional", "torch.nn.init",
+                            "torch.nn.modules", "torch.nn.utils", "torch.nn.parameter",
+                            "torch.jit", "torch.fx", "torch.utils", "torch.utils.checkpoint",
+                            "torch.nn.modules.utils"})
+_STDLIB = {"collections.OrderedDict": "OrderedDict", "functools.partial": "partial",
+           "copy.deepcopy": "deepcopy", "math.ceil": "math.ceil", "math.floor": "math.floor",
+           "math.sqrt": "math.sqrt", "math.log2": "math.log2", "math.log": "math.log",
+           "typing.OrderedDict": "OrderedDict"}
+
+
+class ReturnSignal(Exception):
+    def __init__(self, value: Value) -> None:
+        self.value = value
+
+
+class BreakSignal(Exception):
+    pass
+
+
+class ContinueSignal(Exception):
+    pass
+
+
+class DeadPath(Exception):
+    """The path ended (raise, or every branch returned)."""
+
+
+class AnalysisLimit(Exception):
+    """The interpretation exceeded a budget; the caller reports it as unknown."""
+
+
+@dataclass(eq=False)
+class Method(Value):
+    """A method looked up on a value: `layers.append`, `x.relu`, `self.add_module`."""
+
+    receiver: Value
+    name: str
+    text: str = ""
+
+
+@dataclass(eq=False)
+class Param(Value):
+    """A parameter or buffer of a module (`self.weight`), as seen in forward()."""
+
+    owner: ModuleInst
+    name: str
+
+
+@dataclass(eq=False)
+class Frame:
+    file: SourceFile
+    env: dict[str, Value]
+    self_inst: ModuleInst | None = None
+    cls: ProjectClass | None = None
+    closure: dict[str, Value] | None = None
+    returns: list[Value] = field(default_factory=list)
+
+
+class Interpreter:
+    def __init__(self, resolver: Resolver, classes: ClassModel) -> None:
+        self.resolver = resolver
+        self.classes = classes
+        self.journal = Journal()
+        self.forward: ForwardBuilder | None = None
+        self.depth = 0
+        self.steps = 0
+        self.instantiated: set[str] = set()  # qualnames of project classes ever built
+        self._values: dict[str, Value] = {}
+        self._evaluating: set[str] = set()
+        self.current_file: SourceFile | None = None
+
+    # ---- entry points -------------------------------------------------------------------
+
+    def instantiate_root(self, cls: ProjectClass) -> Value:
+        self.steps = 0
+        return self.instantiate(ClassRef(cls), [], {}, cls.file, cls.node)
+
+    def call_root(self, func: ProjectFunction) -> Value:
+        self.steps = 0
+        return self.call_function(FunctionRef(func), [], {}, func.node)
+
+    # ---- names and symbols --------------------------------------------------------------
+
+    def symbol_value(self, symbol: Symbol | None, name: str) -> Value:
+        if symbol is None:
+            return Unknown(f"name '{name}' is not defined in the analysed files")
+        if isinstance(symbol, ProjectClass):
+            return ClassRef(symbol)
+        if isinstance(symbol, ProjectFunction):
+            return FunctionRef(symbol)
+        if isinstance(symbol, ProjectModule):
+            return ModuleRef(symbol.file.module_name, symbol.file)
+        if isinstance(symbol, ProjectValue):
+            return self._module_value(symbol)
+        if isinstance(symbol, TorchName):
+            return self._torch_value(symbol.qualname)
+        assert isinstance(symbol, External)
+        if symbol.qualname in _STDLIB:
+            return BuiltinRef(_STDLIB[symbol.qualname])
+        return Unknown(f"'{symbol.qualname}' is defined outside the analysed files",
+                       rules.UNRESOLVED_MODULE.code)
+
+    def _torch_value(self, qualname: str) -> Value:
+        cls = torch_class(qualname)
+        if cls is not None:
+            return ClassRef(cls)
+        if qualname in _TORCH_MODULES:
+            return ModuleRef(qualname)
+        return BuiltinRef("torch:" + qualname)
+
+    def _module_value(self, symbol: ProjectValue) -> Value:
+        if symbol.qualname in self._values:
+            return self._values[symbol.qualname]
+        if symbol.qualname in self._evaluating:
+            return Unknown(f"'{symbol.qualname}' is defined in terms of itself")
+        self._evaluating.add(symbol.qualname)
+        try:
+            value = self.eval(symbol.expr, Frame(symbol.file, {}))
+        finally:
+            self._evaluating.discard(symbol.qualname)
+        self._values[symbol.qualname] = value
+        return value
+
+    def lookup(self, name: str, frame: Frame) -> Value:
+        if name in frame.env:
+            return frame.env[name]
+        if frame.closure is not None and name in frame.closure:
+            return frame.closure[name]
+        symbol = self.resolver.resolve_name(frame.file, name)
+        if symbol is None and name in evaluate.BUILTIN_NAMES:
+            return BuiltinRef(name)
+        return self.symbol_value(symbol, name)
+
+    # ---- statements ---------------------------------------------------------------------
+
+    def tick(self) -> None:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise AnalysisLimit("the model's construction is too long to follow")
+
+    def exec_block(self, body: Any, frame: Frame) -> None:
+        for statement in body:
+            self.exec_statement(statement, frame)
+
+    def exec_statement(self, statement: cst.CSTNode, frame: Frame) -> None:
+        self.tick()
+        if isinstance(statement, cst.SimpleStatementLine):
+            for small in statement.body:
+                self.exec_small(small, frame, statement)
+        elif isinstance(statement, cst.If):
+            self.exec_if(statement, frame)
+        elif isinstance(statement, cst.For):
+            self.exec_for(statement, frame)
+        elif isinstance(statement, cst.While):
+            self.exec_while(statement, frame)
+        elif isinstance(statement, cst.With):
+            self.exec_block(statement.body.body, frame)
+        elif isinstance(statement, cst.Try):
+            self.exec_block(statement.body.body, frame)
+            if statement.orelse is not None:
+                self.exec_block(statement.orelse.body.body, frame)
+            if statement.finalbody is not None:
+                self.exec_block(statement.finalbody.body.body, frame)
+        elif isinstance(statement, cst.FunctionDef):
+            func = ProjectFunction(frame.file, statement,
+                                   f"{frame.file.module_name}.<local>.{statement.name.value}")
+            self.journal.set(frame.env, statement.name.value,
+                             FunctionRef(func, closure=self._closure(frame)))
+        elif isinstance(statement, cst.ClassDef):
+            self.journal.set(frame.env, statement.name.value,
+                             Unknown(f"class '{statement.name.value}' defined inside a function"))
+
+    def _closure(self, frame: Frame) -> dict[str, Value]:
+        merged = dict(frame.closure or {})
+        merged.update(frame.env)
+        return merged
+
+    def exec_small(self, small: cst.BaseSmallStatement, frame: Frame,
+                   line: cst.SimpleStatementLine) -> None:
+        if isinstance(small, cst.Expr):
+            self.eval(small.value, frame)
+        elif isinstance(small, cst.Assign):
+            value = self.eval(small.value, frame)
+            for target in small.targets:
+                self.assign(target.target, value, frame, line)
+        elif isinstance(small, cst.AnnAssign):
+            if small.value is not None:
+                self.assign(small.target, self.eval(small.value, frame), frame, line)
+        elif isinstance(small, cst.AugAssign):
+            current = self.eval(small.target, frame)
+            operand = self.eval(small.value, frame)
+            result = self.binary(small.operator, current, operand, frame, small, inplace=True)
+            self.assign(small.target, result, frame, line)
+        elif isinstance(small, cst.Return):
+            value = self.eval(small.value, frame) if small.value is not None else Const(None)
+            raise ReturnSignal(value)
+        elif isinstance(small, cst.Raise):
+            raise DeadPath()
+        elif isinstance(small, cst.Break):
+            raise BreakSignal()
+        elif isinstance(small, cst.Continue):
+            raise ContinueSignal()
+        elif isinstance(small, (cst.Import, cst.ImportFrom)):
+            self._local_import(small, frame)
+        elif isinstance(small, cst.Del):
+            target = small.target
+            if isinstance(target, cst.Name):
+                self.journal.delete(frame.env, target.value)
+
+    def _local_import(self, small: cst.Import | cst.ImportFrom, frame: Frame) -> None:
+        if isinstance(small, cst.ImportFrom) and isinstance(small.names, cst.ImportStar):
+            return
+        for alias in small.names:  # type: ignore[union-attr]
+            local = alias.evaluated_alias or alias.evaluated_name
+            if isinstance(small, cst.Import) and alias.asname is None:
+                local = local.split(".")[0]
+                target = local
+            elif isinstance(small, cst.Import):
+                target = alias.evaluated_name
+            else:
+                from bnlint.static.index import _absolute, _dotted
+
+                base = _absolute(frame.file, _dotted(small.module), len(small.relative))
+                target = f"{base}.{alias.evaluated_name}" if base else alias.evaluated_name
+            self.journal.set(frame.env, local,
+                             self.symbol_value(self.resolver.resolve_qualified(target), target))
+
+    # ---- assignment ---------------------------------------------------------------------
+
+    def assign(self, target: cst.BaseExpression, value: Value, frame: Frame,
+               statement: cst.CSTNode) -> None:
+        if isinstance(target, cst.Name):
+            self.journal.set(frame.env, target.value, value)
+        elif isinstance(target, cst.Attribute):
+            owner = self.eval(target.value, frame)
+            if isinstance(owner, ModuleInst):
+                self.set_module_attr(owner, target.attr.value, value, frame, statement)
+        elif isinstance(target, cst.Subscript):
+            self._assign_item(target, value, frame)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            self._unpack(target, value, frame, statement)
+
+    def _unpack(self, target: cst.Tuple | cst.List, value: Value, frame: Frame,
+                statement: cst.CSTNode) -> None:
+        elements = [e.value for e in target.elements]
+        items = self.iterate(value, frame)
+        if items is None or len(items) != len(elements) or any(
+                isinstance(e, cst.StarredElement) for e in target.elements):
+            if isinstance(value, Tensor) and self.forward is not None:
+                items = self.forward.split(value, len(elements))
+            else:
+                reason = getattr(value, "reason", "cannot unpack this value")
+                items = [Unknown(reason) for _ in elements]
+        for element, item in zip(elements, items):
+            self.assign(element, item, frame, statement)
+
+    def _assign_item(self, target: cst.Subscript, value: Value, frame: Frame) -> None:
+        container = self.eval(target.value, frame)
+        key = self._subscript_key(target, frame)
+        if isinstance(container, ModuleInst) and isinstance(key, Const):
+            self.journal.set(container.children, str(key.value), value)
+        elif isinstance(container, Mapping) and isinstance(key, Const):
+            items = dict(container.items)
+            items[key.value] = value
+            self.journal.set(container.__dict__, "items", items)
+        elif isinstance(container, Seq) and isinstance(key, Const) and isinstance(key.value, int):
+            items = list(container.items)
+            if -len(items) <= key.value < len(items):
+                items[key.value] = value
+                self.journal.set(container.__dict__, "items", tuple(items))
+
+    def set_module_attr(self, inst: ModuleInst, name: str, value: Value, frame: Frame,
+                        statement: cst.CSTNode | None) -> None:
+        if _holds_module(value):
+            self.journal.delete(inst.attrs, name)
+            self.journal.set(inst.children, name, value)
+            return
+        if isinstance(value, (Seq, Mapping)) and any(_holds_module(v) for v in _members(value)):
+            where = frame.file.location(statement) if statement is not None else None
+            if where is not None:
+                self.journal.set(inst.plain_containers, name, where)
+        if name in inst.children:
+            self.journal.set(inst.children, name, value)
+        else:
+            self.journal.set(inst.attrs, name, value)
+
+    # ---- control flow -------------------------------------------------------------------
+
+    def exec_if(self, statement: cst.If, frame: Frame) -> None:
+        condition = self.eval(statement.test, frame)
+        truth = evaluate.truth(condition)
+        orelse = statement.orelse
+        if truth is True:
+            self.exec_block(statement.body.body, frame)
+        elif truth is False:
+            if isinstance(orelse, cst.If):
+                self.exec_if(orelse, frame)
+            elif isinstance(orelse, cst.Else):
+                self.exec_block(orelse.body.body, frame)
+        else:
+            reason = _condition_reason(condition, statement.test)
+
+            def run_else() -> None:
+                if isinstance(orelse, cst.If):
+                    self.exec_if(orelse, frame)
+                elif isinstance(orelse, cst.Else):
+                    self.exec_block(orelse.body.body, frame)
+
+            self.branches([lambda: self.exec_block(statement.body.body, frame), run_else],
+                          reason, frame, data_dependent=_is_data(condition))
+
+    def branches(self, paths: list[Callable[[], None]], reason: str, frame: Frame,
+                 data_dependent: bool) -> None:
+        """Run each path from the same state, then merge what they changed."""
+        outcomes = []
+        if data_dependent and self.forward is not None:
+            self.forward.conditional_depth += 1
+        try:
+            for run in paths:
+                self.journal.begin()
+                ended = False
+                try:
+                    run()
+                except ReturnSignal as signal:
+                    frame.returns.append(signal.value)
+                    ended = True
+                except (DeadPath, BreakSignal, ContinueSignal):
+                    # A loop exit under an unknown condition: treated as this path ending
+                    # here; the loop's merge sees the other path.
+                    ended = True
+                outcomes.append((self.journal.rollback(), ended))
+        finally:
+            if data_dependent and self.forward is not None:
+                self.forward.conditional_depth -= 1
+        live = [outcome for outcome, ended in outcomes if not ended]
+        if not live:
+            raise DeadPath()
+        keys: dict[tuple[int, Any], tuple[dict, Any]] = {}
+        for outcome in live:
+            for key, (target, name, _) in outcome.items():
+                keys[key] = (target, name)
+        for key, (target, name) in keys.items():
+            current = target.get(name, MISSING)
+            values = [outcome[key][2] if key in outcome else current for outcome in live]
+            merged = self.merge(values, reason, data_dependent)
+            if merged is MISSING:
+                self.journal.delete(target, name)
+            else:
+                self.journal.set(target, name, merged)
+
+    def merge(self, values: list[Any], reason: str, data_dependent: bool) -> Any:
+        if all(v is values[0] for v in values):
+            return values[0]
+        if all(isinstance(v, tuple) for v in values):  # Seq.items
+            return _merge_items(values)
+        if all(isinstance(v, dict) for v in values):  # Mapping.items
+            return values[0] if all(v == values[0] for v in values) else values[0]
+        if all(isinstance(v, (bool, str)) for v in values):  # Seq flags
+            return values[0] if len(set(values)) == 1 else (
+                False if isinstance(values[0], bool) else reason)
+        options = [Const(None) if v is MISSING else v for v in values]
+        if self.forward is not None and any(isinstance(v, Tensor) for v in options):
+            return self.forward.merge_tensors(options, reason, data_dependent)
+        return choice(options, reason)
+
+    def exec_for(self, statement: cst.For, frame: Frame) -> None:
+        iterable = self.eval(statement.iter, frame)
+        items = self.iterate(iterable, frame)
+        if items is not None and len(items) <= MAX_UNROLL:
+            for item in items:
+                self.tick()
+                self.assign(statement.target, item, frame, statement)
+                try:
+                    self.exec_block(statement.body.body, frame)
+                except BreakSignal:
+                    return
+                except ContinueSignal:
+                    continue
+            if statement.orelse is not None:
+                self.exec_block(statement.orelse.body.body, frame)
+            return
+        reason = (f"the loop over '{node_text(statement.iter)}' (line "
+                  f"{frame.file.location(statement).line}) runs an unknown number of times")
+        unknown_item = iterable if isinstance(iterable, Tensor) else Unknown(reason)
+
+        def one_iteration() -> None:
+            self.assign(statement.target, _element_of(unknown_item, self, frame), frame,
+                        statement)
+            self.exec_block(statement.body.body, frame)
+
+        self.branches([one_iteration, lambda: None], reason, frame,
+                      data_dependent=_is_data(iterable) or self.forward is not None)
+
+    def exec_while(self, statement: cst.While, frame: Frame) -> None:
+        condition = self.eval(statement.test, frame)
+        if evaluate.truth(condition) is False:
+            return
+        reason = (f"the while loop at line {frame.file.location(statement).line} runs an "
+                  "unknown number of times")
+        self.branches([lambda: self.exec_block(statement.body.body, frame), lambda: None],
+                      reason, frame, data_dependent=True)
+
+    def iterate(self, value: Value, frame: Frame) -> list[Value] | None:
+        """The elements a for loop would see, or None when they are not known."""
+        if isinstance(value, Seq):
+            return list(value.items) if value.complete else None
+        if isinstance(value, Mapping):
+            return [Const(k) for k in value.items] if value.complete else None
+        if isinstance(value, ModuleInst):
+            if value.incomplete:
+                return None
+            container = value.torch_base.container
+            if container == "dict":
+                return [Const(k) for k in value.children]
+            if container in ("sequential", "list"):
+                return [v for v in value.children.values() if not _is_none(v)]
+            return None
+        if isinstance(value, Const) and isinstance(value.value, (str, bytes, tuple)):
+            return [Const(v) for v in value.value]
+        return None
+
+    # ---- expressions --------------------------------------------------------------------
+
+    def eval(self, expr: cst.BaseExpression | None, frame: Frame) -> Value:
+        if expr is None:
+            return Const(None)
+        self.tick()
+        return evaluate.expression(self, expr, frame)
+
+    def _subscript_key(self, target: cst.Subscript, frame: Frame) -> Value:
+        if len(target.slice) != 1 or not isinstance(target.slice[0].slice, cst.Index):
+            return Unknown("slice")
+        return self.eval(target.slice[0].slice.value, frame)
+
+    def binary(self, operator: cst.CSTNode, left: Value, right: Value, frame: Frame,
+               node: cst.CSTNode, inplace: bool = False) -> Value:
+        if isinstance(left, Tensor) or isinstance(right, Tensor):
+            if self.forward is None:
+                return Unknown("tensor arithmetic outside forward()")
+            return self.forward.arithmetic(operator, left, right, frame, node, inplace)
+        if isinstance(left, Seq) and isinstance(right, Seq) and _is_add(operator):
+            joined = Seq(left.items + right.items, left.is_tuple,
+                         left.complete and right.complete,
+                         left.why_incomplete or right.why_incomplete)
+            if inplace and not left.is_tuple:
+                self.journal.set(left.__dict__, "items", joined.items)
+                self.journal.set(left.__dict__, "complete", joined.complete)
+                self.journal.set(left.__dict__, "why_incomplete", joined.why_incomplete)
+                return left
+            return joined
+        return evaluate.binary_constant(operator, left, right)
+
+    # ---- calls --------------------------------------------------------------------------
+
+    def call(self, func: Value, args: list[Value], kwargs: dict[str, Value], frame: Frame,
+             node: cst.Call) -> Value:
+        if isinstance(func, ClassRef):
+            return self.instantiate(func, args, kwargs, frame.file, node)
+        if isinstance(func, FunctionRef):
+            return self.call_function(func, args, kwargs, node)
+        if isinstance(func, BuiltinRef):
+            return calls.call_builtin(self, func.name, args, kwargs, frame, node)
+        if isinstance(func, Method):
+            return calls.call_method(self, func, args, kwargs, frame, node)
+        if isinstance(func, ModuleInst) or (
+                isinstance(func, Choice) and any(isinstance(o, ModuleInst) for o in func.options)):
+            if self.forward is None:
+                return Unknown("a module called during construction")
+            return self.forward.call_module(func, args, kwargs, frame, node)
+        if isinstance(func, Choice) and all(isinstance(o, (ClassRef, FunctionRef))
+                                            for o in func.options):
+            results = [self.call(option, args, kwargs, frame, node) for option in func.options]
+            return choice(results, func.reason)
+        reason = getattr(func, "reason", f"cannot call '{node_text(node.func)}'")
+        code = getattr(func, "code", None)
+        if self.forward is not None:
+            return self.forward.unknown_call(args, kwargs, frame, node, reason, code)
+        return Unknown(reason, code)
+
+    def call_function(self, func: FunctionRef, args: list[Value], kwargs: dict[str, Value],
+                      node: cst.CSTNode, self_value: Value | None = None,
+                      cls: ProjectClass | None = None) -> Value:
+        if self.depth >= MAX_CALL_DEPTH:
+            return Unknown(f"calls nest deeper than {MAX_CALL_DEPTH} levels")
+        definition = func.func.node
+        receiver = self_value if self_value is not None else func.bound_self
+        env = calls.bind_arguments(self, definition, func, receiver,
+                                      list(func.args) + args, {**dict(func.kwargs), **kwargs})
+        if isinstance(env, Unknown):
+            return env
+        frame = Frame(func.func.file, env,
+                      self_inst=receiver if isinstance(receiver, ModuleInst) else None,
+                      cls=cls, closure=func.closure)
+        if cls is None and isinstance(receiver, ModuleInst):
+            frame.cls = self._defining_class(receiver, definition)
+        self.depth += 1
+        try:
+            self.exec_block(_body(definition), frame)
+            result: Value = Const(None)
+        except ReturnSignal as signal:
+            result = signal.value
+        except DeadPath:
+            if not frame.returns:
+                return Unknown(f"'{definition.name.value}' always raises")
+            result = frame.returns.pop()
+        except (BreakSignal, ContinueSignal):
+            result = Unknown("break outside a loop")
+        finally:
+            self.depth -= 1
+        if frame.returns:
+            # Returns from inside branches the analysis could not decide: any may be taken.
+            return self.merge([*frame.returns, result],
+                              f"'{definition.name.value}' returns on several paths",
+                              data_dependent=True)
+        return result
+
+    def _defining_class(self, inst: ModuleInst, definition: cst.FunctionDef) -> ProjectClass | None:
+        for entry in inst.ancestry:
+            if isinstance(entry, ProjectClass) and any(
+                    statement is definition for statement in entry.node.body.body):
+                return entry
+        return None
+
+    # ---- construction -------------------------------------------------------------------
+
+    def instantiate(self, ref: ClassRef, args: list[Value], kwargs: dict[str, Value],
+                    file: SourceFile, node: cst.CSTNode) -> Value:
+        args = list(ref.args) + args
+        kwargs = {**dict(ref.kwargs), **kwargs}
+        cls = ref.cls
+        base = self.classes.torch_base(cls)
+        if base is None:
+            if isinstance(cls, ProjectClass):
+                if self.classes.has_unresolved_base(cls):
+                    return Unknown(f"class '{cls.name}' derives from a class outside the "
+                                   "analysed files", rules.UNRESOLVED_MODULE.code)
+                return Unknown(f"'{cls.name}' is not an nn.Module")
+            return Unknown(f"'{cls.qualname}' is not an nn.Module")
+        if isinstance(cls, ProjectClass):
+            self.instantiated.add(cls.qualname)
+            if self.classes.has_unresolved_base(cls):
+                return Unknown(f"class '{cls.name}' derives from a class outside the analysed "
+                               "files", rules.UNRESOLVED_MODULE.code)
+        inst = ModuleInst(cls=cls, torch_base=base, ancestry=self.classes.mro(cls),
+                          construction=file.location(node))
+        found = self.classes.method(cls, "__init__")
+        if found is not None and found[1] is not None:
+            owner, definition = found
+            assert isinstance(owner, ProjectClass)
+            func = FunctionRef(ProjectFunction(owner.file, definition,
+                                               f"{owner.qualname}.__init__"))
+            result = self.call_function(func, args, kwargs, node, self_value=inst, cls=owner)
+            if isinstance(result, Unknown) and "nest deeper" in result.reason:
+                return result
+        else:
+            self.torch_init(inst, base, args, kwargs)
+        return inst
+
+    def torch_init(self, inst: ModuleInst, base: TorchClass, args: list[Value],
+                   kwargs: dict[str, Value]) -> None:
+        """What a torch class's __init__ does with its arguments."""
+        if base.container == "sequential":
+            if len(args) == 1 and isinstance(args[0], Mapping):
+                for key, value in args[0].items.items():
+                    self.journal.set(inst.children, str(key), value)
+                if not args[0].complete:
+                    inst.incomplete = "its OrderedDict is not fully known"
+                return
+            for index, value in enumerate(args):
+                self.journal.set(inst.children, str(index), value)
+            incomplete = [a for a in args if isinstance(a, Unknown)]
+            if incomplete:
+                inst.incomplete = incomplete[0].reason
+        elif base.container in ("list", "dict"):
+            source = args[0] if args else kwargs.get("modules")
+            if source is None:
+                return
+            if base.container == "dict" and isinstance(source, Mapping):
+                for key, value in source.items.items():
+                    self.journal.set(inst.children, str(key), value)
+                if not source.complete:
+                    inst.incomplete = "its dict is not fully known"
+            elif isinstance(source, Seq):
+                for index, value in enumerate(source.items):
+                    self.journal.set(inst.children, str(index), value)
+                if not source.complete:
+                    inst.incomplete = source.why_incomplete or "its list is not fully known"
+            else:
+                inst.incomplete = getattr(source, "reason", "its contents are not known")
+        elif base.params:
+            for name, value in zip(base.params, args):
+                inst.layer_args[name] = value
+            for name, value in kwargs.items():
+                inst.layer_args[name] = value
+            for name, default in base.defaults:
+                inst.layer_args.setdefault(name, Const(default))
+
+    # ---- graph hooks used by evaluate ---------------------------------------------------
+
+    def torch_function(self, qualname: str, args: list[Value], kwargs: dict[str, Value],
+                       frame: Frame, node: cst.Call) -> Value:
+        if qualname in PASSTHROUGH_FUNCTIONS and args:
+            return args[0]
+        kind = FUNCTIONS.get(qualname)
+        if self.forward is None or not any(_is_data(v) for v in [*args, *kwargs.values()]):
+            return Unknown(f"result of {qualname}")
+        return self.forward.torch_op(qualname, kind, args, kwargs, frame, node)
+
+
+def _body(definition: cst.FunctionDef) -> Any:
+    body = definition.body
+    if isinstance(body, cst.IndentedBlock):
+        return body.body
+    return [body]  # a one-line `def f(): return x`
+
+
+def _holds_module(value: Value) -> bool:
+    if isinstance(value, ModuleInst):
+        return True
+    return isinstance(value, Choice) and any(isinstance(o, ModuleInst) for o in value.options)
+
+
+def _members(value: Seq | Mapping) -> Iterator[Value]:
+    yield from (value.items.values() if isinstance(value, Mapping) else value.items)
+
+
+def _is_none(value: Value) -> bool:
+    return isinstance(value, Const) and value.value is None
+
+
+def _is_data(value: Value) -> bool:
+    """True when a value depends on tensor data (so branching on it is data-dependent)."""
+    if isinstance(value, Tensor):
+        return True
+    if isinstance(value, Unknown):
+        return value.code == "data"
+    if isinstance(value, (Seq,)):
+        return any(_is_data(v) for v in value.items)
+    return False
+
+
+def _condition_reason(condition: Value, test: cst.BaseExpression) -> str:
+    why = getattr(condition, "reason", "")
+    text = node_text(test)
+    return f"the condition `{text}` cannot be decided" + (f" ({why})" if why else "")
+
+
+def _is_add(operator: cst.CSTNode) -> bool:
+    return isinstance(operator, (cst.Add, cst.AddAssign))
+
+
+def _merge_items(values: list[tuple]) -> tuple:
+    if all(len(v) == len(values[0]) and all(a is b for a, b in zip(v, values[0]))
+           for v in values):
+        return values[0]
+    prefix = []
+    for column in zip(*values):
+        if all(item is column[0] for item in column):
+            prefix.append(column[0])
+        else:
+            break
+    return tuple(prefix) + (_INCOMPLETE_MARK,)
+
+
+_INCOMPLETE_MARK = Unknown("built differently on paths the analysis cannot tell apart",
+                           rules.CONDITIONAL_LAYER.code)
+
+
+def _element_of(value: Value, interp: Interpreter, frame: Frame) -> Value:
+    if isinstance(value, Tensor) and interp.forward is not None:
+        return interp.forward.split(value, 1)[0]
+    return value if isinstance(value, Unknown) else Unknown("an element of an unknown sequence")

@@ -1,0 +1,196 @@
+"""Abstract values of the static interpreter, and the journal that lets it explore branches.
+
+Every mutation of interpreter state is a `Journal.set(dict, key, value)`, so a branch whose
+condition is unknown can be run, undone, the other branch run, and the two outcomes merged.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import libcst as cst
+
+from bnlint.ftypes import LayerCall, SourceLocation
+from bnlint.static.index import ProjectClass, ProjectFunction
+from bnlint.static.source import SourceFile
+from bnlint.static.torch_api import TorchClass
+
+_ids = itertools.count(1)
+
+
+class Value:
+    """Base of all abstract values."""
+
+
+@dataclass(eq=False)
+class Const(Value):
+    value: Any  # int, float, str, bool, None, bytes
+
+
+@dataclass(eq=False)
+class Unknown(Value):
+    reason: str
+    code: str | None = None  # the XBN2xx rule that explains it, when one does
+
+
+@dataclass(eq=False)
+class Seq(Value):
+    """A list or tuple. `complete` is False when the analysis lost track of some elements."""
+
+    items: tuple[Value, ...]
+    is_tuple: bool = False
+    complete: bool = True
+    why_incomplete: str = ""
+
+
+@dataclass(eq=False)
+class Mapping(Value):
+    items: dict[Any, Value]  # keys are python constants, in insertion order
+    complete: bool = True
+    ordered_dict: bool = False
+
+
+@dataclass(eq=False)
+class ClassRef(Value):
+    """A class used as a value (`norm_layer=nn.BatchNorm2d`), possibly with bound arguments
+    from functools.partial."""
+
+    cls: TorchClass | ProjectClass
+    args: tuple[Value, ...] = ()
+    kwargs: tuple[tuple[str, Value], ...] = ()
+
+
+@dataclass(eq=False)
+class FunctionRef(Value):
+    func: ProjectFunction
+    bound_self: Value | None = None
+    args: tuple[Value, ...] = ()
+    kwargs: tuple[tuple[str, Value], ...] = ()
+    closure: dict[str, Value] | None = None
+
+
+@dataclass(eq=False)
+class BuiltinRef(Value):
+    name: str  # "range", "len", "partial", "OrderedDict", "super", "torch:<qualname>" ...
+
+
+@dataclass(eq=False)
+class ModuleRef(Value):
+    """A Python module used as a value: `torch`, `nn`, `F`, or a project module."""
+
+    qualname: str
+    file: SourceFile | None = None
+
+
+@dataclass(eq=False)
+class SuperRef(Value):
+    instance: "ModuleInst"
+    after: ProjectClass  # look up the MRO after this class
+
+
+@dataclass(eq=False)
+class ModuleInst(Value):
+    """One nn.Module object built by the interpreted code."""
+
+    cls: TorchClass | ProjectClass
+    torch_base: TorchClass  # nearest torch class in the MRO (nn.Module for plain modules)
+    ancestry: tuple[TorchClass | ProjectClass, ...]  # the MRO
+    construction: SourceLocation | None
+    attrs: dict[str, Value] = field(default_factory=dict)
+    children: dict[str, Value] = field(default_factory=dict)  # registered, in order
+    layer_args: dict[str, Value] = field(default_factory=dict)  # torch layer constructor args
+    uid: int = field(default_factory=lambda: next(_ids))
+    incomplete: str = ""  # why the children are not fully known, if they are not
+    plain_containers: dict[str, SourceLocation] = field(default_factory=dict)
+
+    @property
+    def class_name(self) -> str:
+        return self.cls.qualname
+
+    @property
+    def is_plain_container(self) -> bool:
+        return isinstance(self.cls, TorchClass) and self.cls.container is not None
+
+
+@dataclass(eq=False)
+class Tensor(Value):
+    node: LayerCall
+
+
+@dataclass(eq=False)
+class Choice(Value):
+    """One of several values, decided by a condition the analysis cannot evaluate."""
+
+    options: tuple[Value, ...]
+    reason: str
+
+
+ModuleLike = Union[ModuleInst, Choice]
+
+
+def choice(values: list[Value], reason: str) -> Value:
+    flat: list[Value] = []
+    for value in values:
+        for option in (value.options if isinstance(value, Choice) else (value,)):
+            if not any(_same(option, seen) for seen in flat):
+                flat.append(option)
+    return flat[0] if len(flat) == 1 else Choice(tuple(flat), reason)
+
+
+def _same(a: Value, b: Value) -> bool:
+    if a is b:
+        return True
+    if isinstance(a, Const) and isinstance(b, Const):
+        return type(a.value) is type(b.value) and a.value == b.value
+    return False
+
+
+MISSING = object()
+
+
+class Journal:
+    """Records every state mutation so that a branch can be undone and its effect merged."""
+
+    def __init__(self) -> None:
+        self._frames: list[list[tuple[dict, Any, Any]]] = []
+
+    def set(self, target: dict, key: Any, value: Any) -> None:
+        if self._frames:
+            self._frames[-1].append((target, key, target.get(key, MISSING)))
+        target[key] = value
+
+    def delete(self, target: dict, key: Any) -> None:
+        if key in target:
+            if self._frames:
+                self._frames[-1].append((target, key, target[key]))
+            del target[key]
+
+    def begin(self) -> None:
+        self._frames.append([])
+
+    def rollback(self) -> dict[tuple[int, Any], tuple[dict, Any, Any]]:
+        """Undo the innermost frame; return {(id(dict), key): (dict, key, value it had)}."""
+        entries = self._frames.pop()
+        outcome: dict[tuple[int, Any], tuple[dict, Any, Any]] = {}
+        for target, key, _ in entries:
+            outcome[(id(target), key)] = (target, key, target.get(key, MISSING))
+        for target, key, old in reversed(entries):
+            if old is MISSING:
+                target.pop(key, None)
+            else:
+                target[key] = old
+        if self._frames:
+            # The outer frame must be able to undo what this frame's merge will write.
+            for target, key, old in entries:
+                self._frames[-1].append((target, key, old))
+        return outcome
+
+
+def node_text(node: cst.CSTNode) -> str:
+    """Source text of a small expression, for labels (`self.bn2`, `F.relu`)."""
+    try:
+        return cst.Module(body=[]).code_for_node(node)
+    except Exception:  # code generation of a detached node can fail on odd trees
+        return type(node).__name__
