@@ -161,21 +161,21 @@ def load_config(config_file: Path | None, *, root: Path) -> Config:
         table = data.get("tool", {}).get("bnlint", {})
         where = f"{config_file}: [tool.bnlint]"
     else:
-        table, where = data, str(config_file)
+        table, where = data, f"{config_file}:"
     return parse_table(table, where=where, root=config_file.resolve().parent,
                        path=config_file)
 
 
 def parse_table(table: Mapping[str, Any], *, where: str, root: Path,
                 path: Path | None = None) -> Config:
-    """Validate a bnlint table; every error names `where` and the offending key."""
+    """Validate a bnlint table; every error starts with `where` and names the key."""
     from bnlint.reporters import FORMATS  # the reporters registry is the list of formats
 
     known = {"select", "ignore", "extend-select", "per-file-ignores", "exclude",
              "extend-exclude", "severity", "output-format", "models"}
     for key in table:
         if key not in known:
-            raise ConfigError(f"{where}: unknown key '{key}' "
+            raise ConfigError(f"{where} unknown key '{key}' "
                               f"(known keys: {', '.join(sorted(known))})")
     check = _Checker(where)
     selection = RuleSelection(
@@ -185,7 +185,7 @@ def parse_table(table: Mapping[str, Any], *, where: str, root: Path,
     )
     output_format = table.get("output-format", "full")
     if output_format not in FORMATS:
-        raise ConfigError(f"{where}: output-format: unknown format {output_format!r} "
+        raise ConfigError(f"{where} output-format: unknown format {output_format!r} "
                           f"(choose from {', '.join(FORMATS)})")
     return Config(
         root=root,
@@ -206,7 +206,7 @@ def with_overrides(config: Config, *, select: Sequence[str] | None = None,
                    extend_exclude: Sequence[str] = (), output_format: str | None = None,
                    force_exclude: bool = False) -> Config:
     """Apply command-line flags on top of the file: they always win."""
-    check = _Checker("command line")
+    check = _Checker("command line:")
     changes: dict[str, Any] = {"force_exclude": config.force_exclude or force_exclude}
     if select is not None or ignore or extend_select:
         cli = {"--select": select, "--ignore": ignore, "--extend-select": extend_select}
@@ -243,7 +243,7 @@ class _Checker:
         self.where = where
 
     def fail(self, key: str, problem: str) -> ConfigError:
-        return ConfigError(f"{self.where}: {key}: {problem}")
+        return ConfigError(f"{self.where} {key}: {problem}")
 
     def string_list(self, value: Any, key: str) -> list[str]:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

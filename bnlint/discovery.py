@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -69,11 +70,11 @@ def iter_python_files(root: Path, config: Config | None = None) -> Iterator[Path
 
 
 class _Walker:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, floor: Path | None = None) -> None:
         self.config = config
         self.root = Path(os.path.abspath(config.root))
         self.excludes = compile_globs(config.all_excludes())
-        self.gitignore = _GitIgnore(self.root)
+        self.gitignore = _GitIgnore(self.root, floor)
 
     def explicit(self, file: Path) -> Iterator[Path]:
         if self.config.force_exclude and self._skipped(file, is_dir=False):
@@ -82,9 +83,18 @@ class _Walker:
         yield file
 
     def walk(self, top: Path) -> Iterator[Path]:
-        if self.config.force_exclude and self._skipped(top, is_dir=True):
-            log.debug("excluded (--force-exclude): %s", top)
+        if self._skipped(top, is_dir=True):
+            if self.config.force_exclude:
+                log.debug("excluded (--force-exclude): %s", top)
+                return
+            # An excluded folder named explicitly is checked as if it were its own project:
+            # the patterns that exclude it must not exclude everything inside it.
+            inner = _Walker(replace(self.config, root=top), floor=top)
+            yield from inner._walk(top)
             return
+        yield from self._walk(top)
+
+    def _walk(self, top: Path) -> Iterator[Path]:
         seen: set[tuple[int, int]] = set()
         for directory, dirnames, filenames in os.walk(top, followlinks=True):
             here = Path(directory)
@@ -128,8 +138,9 @@ class _GitIgnore:
     """The .gitignore files that apply to a path: from its folder up to the repository root
     (or, outside any repository, up to the project root)."""
 
-    def __init__(self, project_root: Path) -> None:
+    def __init__(self, project_root: Path, floor: Path | None = None) -> None:
         self.project_root = project_root
+        self.floor = floor  # when set, no .gitignore above it applies
         self._specs: dict[Path, pathspec.GitIgnoreSpec | None] = {}
         self._roots: dict[Path, Path | None] = {}
 
@@ -152,7 +163,9 @@ class _GitIgnore:
     def _repository_root(self, directory: Path) -> Path | None:
         if directory not in self._roots:
             root = find_git_root(directory)
-            if root is None and directory.is_relative_to(self.project_root):
+            if self.floor is not None and (root is None or self.floor.is_relative_to(root)):
+                root = self.floor if directory.is_relative_to(self.floor) else None
+            elif root is None and directory.is_relative_to(self.project_root):
                 root = self.project_root
             self._roots[directory] = root
         return self._roots[directory]
