@@ -130,6 +130,20 @@ BN_NEVER_CALLED = _rule(
     "A BatchNorm is registered but forward() never calls it.",
     "BatchNorm {bn} is never called by forward(); there is nothing to fold",
     "Remove the unused BatchNorm, or call it.")
+BN_INVALID_RUNNING_STATS = _rule(
+    "XBN113", "bn-invalid-running-stats", W, UNFOLDABLE,
+    "A BatchNorm's running statistics are missing, not finite, or negative, so folding them "
+    "would write garbage into the layer (found by the runtime checker).",
+    "BatchNorm {bn} cannot be folded: {detail}",
+    "Recompute the statistics (run the model in train mode over data) or load a checkpoint "
+    "with valid ones.")
+LAYER_WEIGHT_SHARED_OR_DERIVED = _rule(
+    "XBN114", "layer-weight-shared-or-derived", W, UNFOLDABLE,
+    "The Conv/Linear a BatchNorm would fold into does not own its weight outright: it is tied "
+    "to another layer, computed by a parametrization, or touched by forward hooks (found by "
+    "the runtime checker).",
+    "BatchNorm {bn} cannot be folded into {producer}: {detail}",
+    "Give the layer its own weight, or remove the parametrization or hook before folding.")
 
 DYNAMIC_ATTRIBUTE = _rule(
     "XBN201", "dynamic-module-access", W, UNKNOWN,

@@ -1,0 +1,207 @@
+"""Applying a FoldPlan to a model: rewrite each Conv/Linear, then take the BatchNorm out.
+
+All arithmetic is done in float64 and cast back, so half and bfloat16 models lose no more than
+one rounding. A pair is refused (and reported as a Skip) when folding it would be unsafe on
+this particular model object: invalid running statistics, a weight shared with another layer
+or recomputed by a hook or parametrization, or shapes that do not line up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import torch
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
+from torch.nn.utils import parametrize
+
+from bnlint import rules
+from bnlint.ftypes import Direction, FoldPair, Skip, Status
+from bnlint.runtime import kinds
+
+
+@dataclass(frozen=True)
+class Applied:
+    folds: tuple[FoldPair, ...]
+    refused: tuple[Skip, ...]
+
+
+def apply_folds(model: nn.Module, pairs: Sequence[FoldPair]) -> Applied:
+    """Fold every pair that is safe on `model` (mutated in place); refuse the others."""
+    owners = _parameter_owners(model)
+    folded: list[FoldPair] = []
+    refused: list[Skip] = []
+    for pair in pairs:
+        layer = model.get_submodule(pair.conv.label)
+        bn = model.get_submodule(pair.bn.label)
+        problem = refusal(pair, layer, bn, owners)
+        if problem is not None:
+            refused.append(problem)
+            continue
+        scale, shift = bn_affine(bn)
+        if pair.direction is Direction.CONV_BN:
+            _scale_outputs(layer, scale, shift)
+        else:
+            _absorb_inputs(layer, scale, shift)
+        folded.append(pair)
+    for bn in dict.fromkeys(model.get_submodule(p.bn.label) for p in folded):
+        remove_batchnorm(model, bn)
+    return Applied(tuple(folded), tuple(refused))
+
+
+def refusal(pair: FoldPair, layer: nn.Module, bn: nn.Module,
+            owners: dict[int, set[int]]) -> Skip | None:
+    """Why this pair must not be folded on this model object, or None."""
+    assert isinstance(bn, _BatchNorm)
+    stats = _invalid_statistics(bn)
+    if stats is not None:
+        return _refuse(pair, rules.BN_INVALID_RUNNING_STATS, bn=pair.bn.describe(), detail=stats)
+    why = _layer_not_rewritable(layer, owners)
+    if why is not None:
+        return _refuse(pair, rules.LAYER_WEIGHT_SHARED_OR_DERIVED, bn=pair.bn.describe(),
+                       producer=pair.conv.describe(), detail=why)
+    channels = _channels(layer, pair.direction)
+    if channels != bn.num_features:
+        return _refuse(pair, rules.CHANNEL_MISMATCH, bn=pair.bn.describe(),
+                       bn_channels=bn.num_features, producer=pair.conv.describe(),
+                       channels=channels)
+    return None
+
+
+def _refuse(pair: FoldPair, rule: rules.Rule, **fields: object) -> Skip:
+    return Skip(bn=pair.bn, status=rule.status or Status.UNFOLDABLE, code=rule.code,
+                reason=rule.format(**fields), partner=pair.conv)
+
+
+def _invalid_statistics(bn: _BatchNorm) -> str | None:
+    mean, var = bn.running_mean, bn.running_var
+    if mean is None or var is None:
+        return "its running statistics are missing (running_mean/running_var is None)"
+    if not bool(torch.isfinite(mean).all()) or not bool(torch.isfinite(var).all()):
+        return "its running statistics contain NaN or infinity"
+    if bool((var < 0).any()):
+        return "its running variance is negative"
+    if bn.affine and (not bool(torch.isfinite(bn.weight).all())
+                      or not bool(torch.isfinite(bn.bias).all())):
+        return "its weight or bias contains NaN or infinity"
+    return None
+
+
+def _parameter_owners(model: nn.Module) -> dict[int, set[int]]:
+    """Which module objects hold each parameter object (tied weights have several)."""
+    owners: dict[int, set[int]] = {}
+    for module in model.modules():
+        for param in module._parameters.values():
+            if param is not None:
+                owners.setdefault(id(param), set()).add(id(module))
+    return owners
+
+
+def _layer_not_rewritable(layer: nn.Module, owners: dict[int, set[int]]) -> str | None:
+    if parametrize.is_parametrized(layer):
+        return "its weight is computed by a parametrization"
+    if layer._forward_pre_hooks or layer._forward_hooks:
+        return "it has forward hooks, which may recompute its weight or change its output"
+    for name in ("weight", "bias"):
+        param = layer._parameters.get(name)
+        if param is not None and len(owners.get(id(param), ())) > 1:
+            return f"its {name} is also a parameter of another layer (tied weights)"
+    return None
+
+
+def _channels(layer: nn.Module, direction: Direction) -> int:
+    """The channels a BatchNorm on this side of the layer must have."""
+    if isinstance(layer, nn.Linear):
+        return layer.out_features if direction is Direction.CONV_BN else layer.in_features
+    assert isinstance(layer, _ConvNd)
+    return layer.out_channels if direction is Direction.CONV_BN else layer.in_channels
+
+
+def bn_affine(bn: _BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
+    """The per-channel (scale, shift) an eval-mode BatchNorm applies, in float64."""
+    var = bn.running_var.detach().double()
+    scale = torch.rsqrt(var + bn.eps)
+    shift = -bn.running_mean.detach().double() * scale
+    if bn.affine:
+        gamma, beta = bn.weight.detach().double(), bn.bias.detach().double()
+        scale, shift = scale * gamma, shift * gamma + beta
+    return scale, shift
+
+
+def _scale_outputs(layer: nn.Module, scale: torch.Tensor, shift: torch.Tensor) -> None:
+    """layer'(x) = scale * layer(x) + shift, per output channel."""
+    weight = layer.weight.detach().double()
+    if isinstance(layer, _ConvTransposeNd):
+        # Weight layout [in, out/groups, k...]: output channel g*out_g + j sits at column j of
+        # the rows of group g, so the scale is laid out per group, not along dim 0.
+        groups = layer.groups
+        in_g, out_g = weight.shape[0] // groups, weight.shape[1]
+        grouped = weight.reshape(groups, in_g, out_g, *weight.shape[2:])
+        factor = scale.reshape(groups, 1, out_g, *([1] * (weight.dim() - 2)))
+        weight = (grouped * factor).reshape(weight.shape)
+    else:
+        weight = weight * scale.reshape(-1, *([1] * (weight.dim() - 1)))
+    bias = _bias(layer)
+    _set(layer, weight, bias * scale + shift)
+
+
+def _absorb_inputs(layer: nn.Module, scale: torch.Tensor, shift: torch.Tensor) -> None:
+    """layer'(x) = layer(scale * x + shift), per input channel (no padding, groups == 1)."""
+    weight = layer.weight.detach().double()
+    per_input = scale.reshape(1, -1, *([1] * (weight.dim() - 2)))
+    # The shift meets every weight tap of its input channel once: sum over channels and taps.
+    bias_gain = (weight * shift.reshape(1, -1, *([1] * (weight.dim() - 2)))).flatten(1).sum(1)
+    _set(layer, weight * per_input, _bias(layer) + bias_gain)
+
+
+def _bias(layer: nn.Module) -> torch.Tensor:
+    if layer.bias is None:
+        return torch.zeros(_channels(layer, Direction.CONV_BN), dtype=torch.float64,
+                           device=layer.weight.device)
+    return layer.bias.detach().double()
+
+
+def _set(layer: nn.Module, weight: torch.Tensor, bias: torch.Tensor) -> None:
+    old = layer.weight
+    # New Parameter objects: anything that held the old ones (an optimizer, a tie the
+    # refusal checks missed) keeps the old values instead of silently seeing new ones.
+    layer.weight = nn.Parameter(weight.to(old.dtype), requires_grad=old.requires_grad)
+    bias_grad = layer.bias.requires_grad if layer.bias is not None else old.requires_grad
+    layer.bias = nn.Parameter(bias.to(old.dtype), requires_grad=bias_grad)
+
+
+def remove_batchnorm(model: nn.Module, bn: _BatchNorm) -> None:
+    """Take a folded BatchNorm out of the model, wherever and however often it is registered.
+
+    Torch's own BatchNorm classes become nn.Identity at every path; a subclass with its own
+    forward (normalise, then an activation, say) keeps its forward and becomes an identity
+    normalisation. The old object is neutralised too, so a stray reference to it that the
+    module tree does not show (a plain list, a closure) also computes the identity.
+    """
+    _neutralise(bn)
+    if not kinds.is_plain_batchnorm(bn):
+        return
+    for parent in model.modules():
+        for name, child in list(parent._modules.items()):
+            if child is bn:
+                parent._modules[name] = nn.Identity()
+
+
+def _neutralise(bn: _BatchNorm) -> None:
+    """Make an eval-mode BatchNorm return its input exactly: (x - 0) / sqrt(1 + 0) * 1 + 0."""
+    assert bn.running_mean is not None and bn.running_var is not None
+    bn.running_mean = torch.zeros_like(bn.running_mean)
+    bn.running_var = torch.ones_like(bn.running_var)
+    bn.eps = 0.0
+    if bn.affine:
+        bn.weight = nn.Parameter(torch.ones_like(bn.weight), requires_grad=bn.weight.requires_grad)
+        bn.bias = nn.Parameter(torch.zeros_like(bn.bias), requires_grad=bn.bias.requires_grad)
+
+
+def batchnorm_paths(model: nn.Module) -> Iterable[tuple[str, _BatchNorm]]:
+    """Every registered BatchNorm, once, under its first path (as named_modules prints it)."""
+    for path, module in model.named_modules():
+        if isinstance(module, _BatchNorm):
+            yield path, module

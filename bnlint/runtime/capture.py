@@ -1,0 +1,306 @@
+"""The runtime builder: one real forward pass recorded as a LayerGraph.
+
+Module hooks (pre and post, installed globally for the duration of the pass) see every module
+call; a TorchFunctionMode sees every torch function, tensor method and operator called between
+them. Each tensor is mapped to the node that produced it, keyed by object identity and by its
+in-place version counter, so an in-place op (`x.relu_()`, `x += y`) or a write through a view
+becomes its own node and later readers of the tensor see it. Because nothing is traced
+symbolically, data-dependent `if`s, dict/tuple inputs and outputs and arbitrary Python in
+forward() all just run; the price is that the graph reflects the inputs given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import nn
+from torch.nn.modules import module as module_hooks
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.overrides import TorchFunctionMode
+from torch.utils.weak import WeakIdKeyDictionary
+
+from bnlint import rules
+from bnlint.ftypes import FOLD_TARGETS, LayerAttrs, LayerCall, ModuleFrame, NodeKind
+from bnlint.graph import LayerGraph
+from bnlint.runtime import kinds
+from bnlint.runtime.tensors import leaves, storage_key, tensors, version
+
+CAPTURE_NOTE = ("the dataflow was recorded from one forward pass on the given example inputs; "
+                "inputs that take other branches of data-dependent code may use the layers "
+                "differently")
+
+
+class CaptureError(Exception):
+    """The model could not run on the example inputs (the cause is chained)."""
+
+
+@dataclass(frozen=True)
+class Capture:
+    graph: LayerGraph
+    output: Any  # what the model returned, for the caller to reuse as the reference
+    note: str = CAPTURE_NOTE
+
+
+def capture_graph(model: nn.Module, example_inputs: tuple[Any, ...]) -> Capture:
+    """Run `model(*example_inputs)` once (eval mode is the caller's business) under no_grad and
+    record what fed what."""
+    recorder = _Recorder(model)
+    recorder.add_inputs(example_inputs)
+    pre = module_hooks.register_module_forward_pre_hook(recorder.before_module)
+    post = module_hooks.register_module_forward_hook(recorder.after_module, with_kwargs=True,
+                                                     always_call=True)
+    try:
+        with torch.no_grad(), _RecordingMode(recorder):
+            output = model(*example_inputs)
+    except Exception as error:  # the user's forward may raise anything
+        raise CaptureError(f"{type(error).__name__}: {error}") from error
+    finally:
+        pre.remove()
+        post.remove()
+    recorder.add_output(output)
+    recorder.add_uncalled_batchnorms()
+    return Capture(graph=recorder.graph(), output=output)
+
+
+@dataclass
+class _Frame:
+    """One module call in progress."""
+
+    module: nn.Module
+    kind: NodeKind | None  # None: its inner ops are recorded
+    silent: bool = False  # inside another module's single node: record nothing
+    passthrough: bool = False
+    versions: list[tuple[torch.Tensor, int]] = field(default_factory=list)
+    bn_calls: int = 0
+
+
+class _Recorder:
+    def __init__(self, model: nn.Module) -> None:
+        self._model = model
+        self._paths = {id(m): path for path, m in model.named_modules()}
+        self._calls: list[LayerCall] = []
+        self._edges: list[tuple[int, int]] = []
+        self._producer = WeakIdKeyDictionary()  # tensor -> (node id, version when produced)
+        # In-place writes by storage: a view written in place changes every alias. The written
+        # tensor is kept alive so that its storage address cannot be reused meanwhile.
+        self._writes: dict[tuple[int, str], dict[int, tuple[int, torch.Tensor]]] = {}
+        self._stack: list[_Frame] = []
+        self._called_bns: set[int] = set()
+        self.busy = False  # our own bookkeeping must not record itself
+
+    # --- graph -------------------------------------------------------------------------------
+
+    def _add(self, kind: NodeKind, label: str, producers: list[int], *,
+             module: nn.Module | None = None, attrs: LayerAttrs | None = None,
+             rule_code: str | None = None, reason: str | None = None) -> int:
+        node_id = len(self._calls)
+        scope: tuple[ModuleFrame, ...] = ()
+        module_id = None
+        if module is not None:
+            scope, module_id = self._scope(module), id(module)
+        self._calls.append(LayerCall(node_id=node_id, kind=kind, label=label, scope=scope,
+                                     module_id=module_id, attrs=attrs or LayerAttrs(),
+                                     rule_code=rule_code, reason=reason))
+        self._edges.extend((p, node_id) for p in dict.fromkeys(producers))
+        return node_id
+
+    def graph(self) -> LayerGraph:
+        graph = LayerGraph()
+        stored = [graph.add(call) for call in self._calls]
+        for producer, consumer in self._edges:
+            graph.connect(stored[producer], stored[consumer])
+        return graph
+
+    def _scope(self, module: nn.Module) -> tuple[ModuleFrame, ...]:
+        path = self._paths.get(id(module))
+        if path is None:
+            return (kinds.frame("", self._model),
+                    kinds.frame(f"<unregistered {type(module).__name__}>", module))
+        frames = [kinds.frame("", self._model)]
+        current = self._model
+        for name in path.split(".") if path else ():
+            current = current._modules[name]
+            frames.append(kinds.frame(name, current))
+        return tuple(frames)
+
+    def _label(self, module: nn.Module) -> str:
+        path = self._paths.get(id(module))
+        return path if path is not None else f"<unregistered {type(module).__name__}>"
+
+    # --- tensors -----------------------------------------------------------------------------
+
+    def producer_of(self, tensor: torch.Tensor) -> int | None:
+        entry = self._producer.get(tensor)
+        if entry is None:
+            return None
+        node_id, produced_at = entry
+        now = version(tensor)
+        if now != produced_at:
+            key = storage_key(tensor)
+            written = self._writes.get(key, {}).get(now) if key is not None else None
+            if written is not None:
+                return written[0]
+        return node_id
+
+    def _assign(self, tensor: torch.Tensor, node_id: int) -> None:
+        self._producer[tensor] = (node_id, version(tensor))
+
+    def _written(self, tensor: torch.Tensor, node_id: int) -> None:
+        self._assign(tensor, node_id)
+        key = storage_key(tensor)
+        if key is not None:
+            self._writes.setdefault(key, {})[version(tensor)] = (node_id, tensor)
+
+    def _producers(self, obj: Any) -> list[int]:
+        found = (self.producer_of(t) for t in tensors(obj))
+        return list(dict.fromkeys(p for p in found if p is not None))
+
+    def _finish(self, node_id: int, output: Any, before: list[tuple[torch.Tensor, int]]) -> None:
+        for tensor, seen in before:
+            if version(tensor) != seen:
+                self._written(tensor, node_id)
+        for tensor in tensors(output):
+            self._assign(tensor, node_id)
+
+    # --- inputs and outputs ------------------------------------------------------------------
+
+    def add_inputs(self, example_inputs: tuple[Any, ...]) -> None:
+        for path, tensor in leaves(example_inputs):
+            if tensor not in self._producer:
+                self._assign(tensor, self._add(NodeKind.INPUT, f"input{path}", []))
+
+    def add_output(self, output: Any) -> None:
+        self._add(NodeKind.OUTPUT, "output", self._producers(output))
+
+    def add_uncalled_batchnorms(self) -> None:
+        for path, module in self._model.named_modules():
+            if isinstance(module, _BatchNorm) and id(module) not in self._called_bns:
+                self._add(NodeKind.BATCHNORM, path, [], module=module,
+                          attrs=kinds.layer_attrs(module), rule_code=rules.BN_NEVER_CALLED.code)
+
+    # --- module hooks ------------------------------------------------------------------------
+
+    def before_module(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        self.busy = True
+        try:
+            if self._silent():
+                self._stack.append(_Frame(module, None, silent=True))
+                return
+            frame = _Frame(module, kinds.module_kind(module),
+                           passthrough=kinds.is_passthrough(module))
+            if frame.kind is not None or frame.passthrough:
+                frame.versions = [(t, version(t)) for t in tensors(args)]
+            self._stack.append(frame)
+        finally:
+            self.busy = False
+
+    def after_module(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any],
+                     output: Any) -> None:
+        self.busy = True
+        try:
+            frame = self._stack.pop()
+            if frame.silent:
+                return
+            if frame.passthrough:
+                self._pass_through((args, kwargs), output)
+            elif frame.kind is not None:
+                self._module_node(frame, args, kwargs, output)
+            elif isinstance(module, _BatchNorm) and frame.bn_calls == 0:
+                self._called_bns.add(id(module))
+                self._add(NodeKind.BATCHNORM, self._label(module), [], module=module,
+                          attrs=kinds.layer_attrs(module), rule_code=rules.UNKNOWN_CALL.code,
+                          reason=f"its class {kinds.class_name(type(module))} replaces forward() "
+                                 "and does not call batch_norm, so the normalisation was not "
+                                 "seen")
+        finally:
+            self.busy = False
+
+    def _silent(self) -> bool:
+        return any(f.kind is not None or f.passthrough or f.silent for f in self._stack)
+
+    def _pass_through(self, inputs: Any, output: Any) -> None:
+        producers = self._producers(inputs)
+        if len(producers) == 1:
+            for tensor in tensors(output):
+                self._assign(tensor, producers[0])
+
+    def _module_node(self, frame: _Frame, args: tuple[Any, ...], kwargs: dict[str, Any],
+                     output: Any) -> None:
+        module, kind = frame.module, frame.kind
+        assert kind is not None
+        label = self._label(module)
+        producers = self._producers((args, kwargs))
+        rule_code = reason = None
+        if id(module) not in self._paths and kind in FOLD_TARGETS | {NodeKind.BATCHNORM}:
+            rule_code = rules.UNREGISTERED_CONTAINER_UNKNOWN.code
+            reason = (f"{label} is not a registered submodule (it is kept in a plain Python "
+                      "list, dict or other attribute), so no fold can rewrite it")
+            kind = kind if kind is NodeKind.BATCHNORM else NodeKind.UNKNOWN
+        if kind is NodeKind.BATCHNORM:
+            self._called_bns.add(id(module))
+        inputs = tensors(args)
+        last_axis = (kind is NodeKind.LINEAR and bool(inputs) and inputs[0].dim() >= 3)
+        if last_axis:
+            # Linear works on the last axis; a BatchNorm works on axis 1. On a 3-D or larger
+            # tensor these differ, as if the data were transposed on the way in and out.
+            producers = [self._add(NodeKind.RESHAPE, f"{label} (features on the last axis of "
+                                   f"a {inputs[0].dim()}-D input)", producers)]
+        node_id = self._add(kind, label, producers, module=module,
+                            attrs=kinds.layer_attrs(module), rule_code=rule_code, reason=reason)
+        if last_axis:
+            node_id = self._add(NodeKind.RESHAPE, f"{label} (features on the last axis of a "
+                                f"{inputs[0].dim()}-D output)", [node_id])
+        self._finish(node_id, output, frame.versions)
+
+    # --- torch functions ---------------------------------------------------------------------
+
+    def call(self, func: Callable[..., Any], args: tuple[Any, ...],
+             kwargs: dict[str, Any]) -> Any:
+        if self.busy or self._silent():
+            return func(*args, **kwargs)
+        name = kinds.function_name(func)
+        operands = tensors((args, kwargs))
+        before = [(t, version(t)) for t in operands]
+        if kinds.is_dropout_in_eval(name, args, kwargs):
+            output = func(*args, **kwargs)
+            self._pass_through(args[:1], output)
+            return output
+        output = func(*args, **kwargs)
+        if name == "__iter__":
+            items = list(output)  # iterating a tensor hands out rows: keep them tracked
+            self._op(name, func, args, before, items)
+            return iter(items)
+        self._op(name, func, args, before, output)
+        return output
+
+    def _op(self, name: str, func: Callable[..., Any], args: tuple[Any, ...],
+            before: list[tuple[torch.Tensor, int]], output: Any) -> None:
+        kind = kinds.function_kind(name, len(before))
+        producers = self._producers([t for t, _ in before])
+        owner = self._stack[-1].module if self._stack else None
+        if kind is NodeKind.FUNCTIONAL_BN and isinstance(owner, _BatchNorm):
+            # A BatchNorm subclass with its own forward: this call is its normalisation.
+            self._stack[-1].bn_calls += 1
+            self._called_bns.add(id(owner))
+            node_id = self._add(NodeKind.BATCHNORM, self._label(owner),
+                                self._producers(args[:1]), module=owner,
+                                attrs=kinds.layer_attrs(owner))
+            self._finish(node_id, output, before)
+            return
+        mutated = any(version(t) != seen for t, seen in before)
+        if not producers or not (tensors(output) or mutated):
+            return  # constants stay untracked; sizes and flags are no dataflow
+        self._finish(self._add(kind, kinds.function_label(func), producers), output, before)
+
+
+class _RecordingMode(TorchFunctionMode):
+    def __init__(self, recorder: _Recorder) -> None:
+        super().__init__()
+        self._recorder = recorder
+
+    def __torch_function__(self, func: Callable[..., Any], types: Any,
+                           args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+                           ) -> Any:
+        return self._recorder.call(func, args, kwargs or {})

@@ -1,0 +1,205 @@
+"""What a module or a torch function call is, in the LayerGraph vocabulary the static half uses.
+
+The names mirror bnlint/static/torch_api.py so that both builders give the matcher the same
+kinds; the runtime sees real objects, so it classifies by isinstance and by the function's name.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.conv import _ConvTransposeNd
+from torch.nn.modules.dropout import _DropoutNd
+
+from bnlint.ftypes import LayerAttrs, ModuleFrame, NodeKind
+
+PLAIN_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+
+_ACTIVATION_MODULES = tuple(getattr(nn, name) for name in (
+    "ReLU", "ReLU6", "LeakyReLU", "PReLU", "RReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish",
+    "Hardswish", "Hardsigmoid", "Sigmoid", "Tanh", "Softplus", "Hardtanh", "Softsign",
+    "Tanhshrink", "LogSigmoid", "Threshold", "GLU", "Softshrink", "Hardshrink"))
+_POOL_MODULES = (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
+                 nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd,
+                 nn.modules.pooling._LPPoolNd, nn.FractionalMaxPool2d, nn.FractionalMaxPool3d)
+_RESHAPE_MODULES = (nn.Flatten, nn.Unflatten, nn.PixelShuffle, nn.PixelUnshuffle,
+                    nn.ChannelShuffle)
+# The forwards torch's own BatchNorm classes run; a subclass that replaces them may do more
+# than normalise, so its inner ops are recorded instead of being hidden behind one node.
+_TORCH_BN_FORWARDS = frozenset({_BatchNorm.forward, nn.SyncBatchNorm.forward})
+
+
+def class_name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def type_name(cls: type) -> str:
+    """The public name of a torch class ("torch.nn.Conv2d"), else the qualified class name."""
+    if cls.__module__.startswith("torch.nn.modules."):
+        return f"torch.nn.{cls.__qualname__}"
+    return class_name(cls)
+
+
+def frame(name: str, module: nn.Module) -> ModuleFrame:
+    return ModuleFrame(name=name, class_name=class_name(type(module)),
+                       is_plain_container=type(module) in PLAIN_CONTAINERS)
+
+
+def is_plain_batchnorm(module: nn.Module) -> bool:
+    """A BatchNorm whose forward is torch's own: only normalisation, replaceable by Identity."""
+    return isinstance(module, _BatchNorm) and type(module).forward in _TORCH_BN_FORWARDS
+
+
+def module_kind(module: nn.Module) -> NodeKind | None:
+    """The kind of node one call of `module` is, or None when its inner ops are recorded.
+
+    Pass-through modules (Identity, Dropout) also return None; see `is_passthrough`.
+    """
+    if isinstance(module, _BatchNorm):
+        return NodeKind.BATCHNORM if is_plain_batchnorm(module) else None
+    if isinstance(module, _ConvTransposeNd):
+        return NodeKind.CONV_TRANSPOSE
+    if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        return NodeKind.CONV
+    if isinstance(module, nn.Linear):
+        return NodeKind.LINEAR
+    if isinstance(module, _ACTIVATION_MODULES):
+        return NodeKind.ACTIVATION
+    if isinstance(module, _POOL_MODULES):
+        return NodeKind.POOL
+    if isinstance(module, _RESHAPE_MODULES):
+        return NodeKind.RESHAPE
+    if isinstance(module, (nn.Identity, _DropoutNd) + PLAIN_CONTAINERS):
+        return None
+    if type(module).__module__.startswith("torch."):
+        # Any other torch layer (LayerNorm, Upsample, MultiheadAttention...) is one opaque op,
+        # as the static half treats it.
+        return NodeKind.OTHER
+    return None
+
+
+def is_passthrough(module: nn.Module) -> bool:
+    """Identity, and Dropout in eval mode, hand their input on: no node, like the static half."""
+    if isinstance(module, _DropoutNd):
+        return not module.training
+    return isinstance(module, nn.Identity)
+
+
+def layer_attrs(module: nn.Module) -> LayerAttrs:
+    """Constructor facts of a Conv/ConvTranspose/Linear/BatchNorm module."""
+    name = type_name(type(module))
+    if isinstance(module, _BatchNorm):
+        return LayerAttrs(num_features=module.num_features, spatial_dims=_bn_dims(module),
+                          affine=module.affine, track_running_stats=module.track_running_stats,
+                          type_name=name)
+    if isinstance(module, nn.Linear):
+        return LayerAttrs(in_channels=module.in_features, out_channels=module.out_features,
+                          groups=1, pads=False, bias=module.bias is not None, type_name=name)
+    if isinstance(module, nn.modules.conv._ConvNd):
+        return LayerAttrs(in_channels=module.in_channels, out_channels=module.out_channels,
+                          spatial_dims=len(module.kernel_size), groups=module.groups,
+                          pads=_pads(module), bias=module.bias is not None, type_name=name)
+    return LayerAttrs(type_name=name)
+
+
+def _bn_dims(module: _BatchNorm) -> int | None:
+    for dims, cls in ((1, nn.BatchNorm1d), (2, nn.BatchNorm2d), (3, nn.BatchNorm3d)):
+        if isinstance(module, cls):
+            return dims
+    return None  # SyncBatchNorm and direct _BatchNorm subclasses accept any dimensionality
+
+
+def _pads(conv: nn.modules.conv._ConvNd) -> bool:
+    """Whether the conv adds padding to its input (whatever the padding mode)."""
+    if conv.padding == "valid":
+        return False
+    if conv.padding == "same":
+        return any(d * (k - 1) > 0 for d, k in zip(conv.dilation, conv.kernel_size))
+    return any(p > 0 for p in conv.padding)
+
+
+# --- torch functions and tensor methods, by name -------------------------------------------
+
+_ACTIVATION_FUNCTIONS = frozenset({
+    "relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "elu", "elu_", "selu", "selu_",
+    "celu", "celu_", "gelu", "silu", "mish", "hardswish", "hardswish_", "hardsigmoid",
+    "hardsigmoid_", "sigmoid", "sigmoid_", "tanh", "tanh_", "softplus", "hardtanh", "hardtanh_",
+    "prelu", "rrelu", "rrelu_", "glu", "logsigmoid", "threshold", "threshold_", "clamp",
+    "clamp_", "clip", "clip_", "clamp_min", "clamp_min_", "clamp_max", "clamp_max_", "softsign",
+    "tanhshrink", "softshrink", "hardshrink"})
+_POOL_FUNCTIONS = frozenset({
+    "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
+    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d",
+    "adaptive_max_pool2d", "adaptive_max_pool3d", "lp_pool1d", "lp_pool2d", "lp_pool3d",
+    "max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices",
+    "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices",
+    "fractional_max_pool2d", "fractional_max_pool3d", "mean", "sum", "amax", "amin", "max",
+    "min"})
+_RESHAPE_FUNCTIONS = frozenset({
+    "view", "view_as", "reshape", "reshape_as", "flatten", "unflatten", "permute", "transpose",
+    "transpose_", "t", "t_", "squeeze", "squeeze_", "unsqueeze", "unsqueeze_", "contiguous",
+    "expand", "expand_as", "narrow", "movedim", "moveaxis", "swapaxes", "swapdims", "chunk",
+    "split", "unbind", "tensor_split", "__getitem__", "select", "pixel_shuffle",
+    "pixel_unshuffle", "channel_shuffle", "__iter__", "flip", "roll"})
+_ADD_FUNCTIONS = frozenset({"add", "add_", "__add__", "__radd__", "__iadd__", "sub", "sub_",
+                            "__sub__", "__rsub__", "__isub__", "subtract", "subtract_"})
+_MUL_FUNCTIONS = frozenset({"mul", "mul_", "__mul__", "__rmul__", "__imul__", "multiply",
+                            "multiply_"})
+_CAT_FUNCTIONS = frozenset({"cat", "concat", "concatenate", "stack", "hstack", "vstack",
+                            "dstack"})
+_CONV_FUNCTIONS = frozenset({"conv1d", "conv2d", "conv3d", "conv_transpose1d",
+                             "conv_transpose2d", "conv_transpose3d", "linear", "convolution",
+                             "_convolution"})
+_DROPOUT_FUNCTIONS = frozenset({"dropout", "dropout1d", "dropout2d", "dropout3d",
+                                "alpha_dropout", "feature_alpha_dropout", "dropout_"})
+
+
+def function_name(func: Callable[..., Any]) -> str:
+    return getattr(func, "__name__", None) or type(func).__name__
+
+
+def function_label(func: Callable[..., Any]) -> str:
+    """How a message names the op: "F.relu", "torch.cat", "Tensor.relu_"."""
+    name = function_name(func)
+    owner = getattr(func, "__module__", None) or ""
+    if owner == "torch.nn.functional":
+        return f"F.{name}"
+    if getattr(func, "__objclass__", None) is not None or owner == "torch._tensor":
+        return f"Tensor.{name}"
+    return f"torch.{name}"
+
+
+def function_kind(name: str, tensor_operands: int) -> NodeKind:
+    """The kind of a call of the torch function named `name` (outside any layer module).
+
+    `tensor_operands` counts the tensors among its arguments: add/sub/mul merge branches only
+    when two tensors meet; with a Python number they are a plain op.
+    """
+    if name in _ACTIVATION_FUNCTIONS:
+        return NodeKind.ACTIVATION
+    if name in _POOL_FUNCTIONS:
+        return NodeKind.POOL
+    if name in _RESHAPE_FUNCTIONS:
+        return NodeKind.RESHAPE
+    if name in _CAT_FUNCTIONS:
+        return NodeKind.CAT
+    if name in _ADD_FUNCTIONS:
+        return NodeKind.ADD if tensor_operands >= 2 else NodeKind.OTHER
+    if name in _MUL_FUNCTIONS:
+        return NodeKind.MUL if tensor_operands >= 2 else NodeKind.OTHER
+    if name in _CONV_FUNCTIONS:
+        return NodeKind.FUNCTIONAL_CONV
+    if name == "batch_norm":
+        return NodeKind.FUNCTIONAL_BN
+    return NodeKind.OTHER
+
+
+def is_dropout_in_eval(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """F.dropout(x, p, training=False) and friends return their input: no node, like the static
+    half's pass-through functions. A dropout told to train stays a (random) op."""
+    if name not in _DROPOUT_FUNCTIONS:
+        return False
+    training = args[2] if len(args) > 2 else kwargs.get("training", kwargs.get("train", True))
+    return training is False

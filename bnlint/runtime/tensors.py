@@ -1,0 +1,55 @@
+"""Walking the nested structures models take and return (tuples, lists, dicts, dataclasses)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Iterator
+
+import torch
+
+
+def leaves(obj: Any, path: str = "") -> Iterator[tuple[str, torch.Tensor]]:
+    """Every tensor in `obj` with where it sits ("[0]['image']")."""
+    if isinstance(obj, torch.Tensor):
+        yield path, obj
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            yield from leaves(value, f"{path}[{key!r}]")
+    elif isinstance(obj, (list, tuple)):
+        for index, value in enumerate(obj):
+            yield from leaves(value, f"{path}[{index}]")
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        for f in dataclasses.fields(obj):
+            yield from leaves(getattr(obj, f.name), f"{path}.{f.name}")
+
+
+def tensors(obj: Any) -> list[torch.Tensor]:
+    return [tensor for _, tensor in leaves(obj)]
+
+
+def map_tensors(obj: Any, fn: Callable[[torch.Tensor], Any]) -> Any:
+    """A copy of the structure `obj` with every tensor replaced by `fn(tensor)`."""
+    if isinstance(obj, torch.Tensor):
+        return fn(obj)
+    if isinstance(obj, dict):
+        return type(obj)((key, map_tensors(value, fn)) for key, value in obj.items())
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # namedtuple
+        return type(obj)(*(map_tensors(value, fn) for value in obj))
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(map_tensors(value, fn) for value in obj)
+    return obj
+
+
+def version(tensor: torch.Tensor) -> int:
+    """The in-place version counter (shared by a tensor and its views); -1 when it has none."""
+    try:
+        return tensor._version
+    except (RuntimeError, AttributeError):
+        return -1
+
+
+def storage_key(tensor: torch.Tensor) -> tuple[int, str] | None:
+    try:
+        return tensor.untyped_storage().data_ptr(), str(tensor.device)
+    except (RuntimeError, NotImplementedError):
+        return None
