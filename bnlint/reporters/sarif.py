@@ -1,7 +1,8 @@
 """`sarif`: SARIF 2.1.0, as GitHub code scanning ingests it.
 
-Every rule of the catalogue is described (short and full description, help text and Markdown
-from its rule page), so a result's `ruleIndex` is stable across runs. Locations are relative
+Every rule that raised a finding is described (short and full description, help text and
+Markdown from its rule page; rules without findings are left out, as ruff does, so a report
+does not change when the catalogue grows). Locations are relative
 to the repository root under the `%SRCROOT%` base, regions are 1-based, and each result
 carries the same fingerprint a baseline uses, so code scanning tracks a finding across
 unrelated line shifts.
@@ -43,7 +44,7 @@ def _rule_descriptor(rule: Rule) -> dict[str, Any]:
 
 
 def document(result: CheckResult, context: ReportContext) -> dict[str, Any]:
-    rules = list(RULES.values())
+    rules = [RULES[code] for code in sorted({d.code for d in result.diagnostics} & set(RULES))]
     index = {rule.code: i for i, rule in enumerate(rules)}
     prints = fingerprints(result.diagnostics, root=context.root, cwd=context.cwd)
     results = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from bnlint.baseline import build, fingerprints, new_findings
-from conftest import diagnostic, write
+from .helpers import diagnostic, write
 
 LEGACY = """
 class Net(nn.Module):

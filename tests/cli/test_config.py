@@ -16,7 +16,7 @@ from bnlint.config import (
 )
 from bnlint.ftypes import Severity
 from bnlint.rules import RULES
-from conftest import write
+from .helpers import write
 
 MODEL = """
 import torch.nn as nn

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
-from conftest import run_subprocess, write
+import pytest
+
+from .helpers import REPO_ROOT, run_subprocess, write
 
 MODEL = """
 import torch.nn as nn
@@ -157,9 +161,7 @@ def test_rule_prints_the_page_and_all_lists_codes(tmp_path, bnlint):
 
 
 def test_fold_without_the_runtime_command_explains_and_exits_2(tmp_path):
-    if (Path(__file__).resolve().parents[2] / "bnlint" / "runtime" / "command.py").exists():
-        import pytest
-
+    if (REPO_ROOT / "bnlint" / "runtime" / "command.py").exists():
         pytest.skip("bnlint fold is installed; its own tests cover it")
     run = run_subprocess(["fold", "models:net"], cwd=tmp_path)
     assert run.returncode == 2
@@ -171,10 +173,6 @@ def test_check_does_not_import_torch(tmp_path):
     code = ("import sys, bnlint.cli\n"
             "bnlint.cli.build_parser(['check'])\n"
             "print('torch' in sys.modules)\n")
-    import subprocess
-    import sys
-
-    from conftest import REPO_ROOT
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                          text=True, env={"PYTHONPATH": str(REPO_ROOT), "PATH": ""})
     assert out.stdout.strip() == "False", out.stderr

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bnlint.suppression import parse_suppressions
-from conftest import diagnostic, write
+from .helpers import diagnostic, write
 
 
 def concise(bnlint, cwd) -> list[str]:
