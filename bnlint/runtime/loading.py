@@ -1,0 +1,74 @@
+"""Building the user's model and its example inputs from `pkg.module:callable` specs."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from bnlint.runtime.tensors import map_tensors
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
+          "bfloat16": torch.bfloat16}
+
+
+class SetupError(Exception):
+    """The model or its inputs could not be built (the message names the cause)."""
+
+
+def load_callable(spec: str) -> Callable[..., Any]:
+    """`pkg.module:name` (name may be dotted: `pkg.module:Class.build`), importable from the
+    current directory as `python -c` would."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise SetupError(f"'{spec}' is not of the form pkg.module:callable")
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        target: Any = importlib.import_module(module_name)
+    except Exception as error:  # the user's module may fail to import in any way
+        raise SetupError(f"cannot import '{module_name}': {type(error).__name__}: {error}") \
+            from error
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            raise SetupError(f"'{module_name}' has no attribute '{attribute}'")
+        target = getattr(target, part)
+    if not callable(target):
+        raise SetupError(f"'{spec}' is not callable")
+    return target
+
+
+def build_model(spec: str, kwargs: dict[str, Any], dtype: torch.dtype | None) -> nn.Module:
+    factory = load_callable(spec)
+    torch.manual_seed(0)  # a factory that initialises randomly builds the same model each run
+    try:
+        model = factory(**kwargs)
+    except Exception as error:
+        raise SetupError(f"'{spec}' raised {type(error).__name__}: {error}") from error
+    if not isinstance(model, nn.Module):
+        raise SetupError(f"'{spec}' returned {type(model).__name__}, not a torch.nn.Module")
+    return model.to(dtype) if dtype is not None else model
+
+
+def build_inputs(shapes: list[tuple[int, ...]] | None, inputs_spec: str | None,
+                 dtype: torch.dtype | None) -> tuple[Any, ...]:
+    if inputs_spec is not None:
+        make = load_callable(inputs_spec)
+        try:
+            made = make()
+        except Exception as error:
+            raise SetupError(f"'{inputs_spec}' raised {type(error).__name__}: {error}") \
+                from error
+        inputs = made if isinstance(made, tuple) else (made,)
+    else:
+        assert shapes
+        generator = torch.Generator().manual_seed(0)
+        inputs = tuple(torch.randn(shape, generator=generator) for shape in shapes)
+    if dtype is None:
+        return inputs
+    return map_tensors(inputs, lambda t: t.to(dtype) if t.is_floating_point() else t)

@@ -1,0 +1,128 @@
+"""Every layer type a BatchNorm can fold into, in both directions, proved numerically."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from .helpers import assert_same_outputs, fold, folded, randomise, skipped  # noqa: E402
+
+pytestmark = pytest.mark.runtime
+
+
+def check(model: nn.Module, *inputs: torch.Tensor):
+    randomise(model)
+    result = fold(model, inputs)
+    assert_same_outputs(model, result, *[torch.randn_like(x) for x in inputs])
+    return result
+
+
+@pytest.mark.parametrize("conv", [
+    nn.Conv1d(4, 6, 3, padding=2, dilation=2, bias=False),
+    nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2),
+    nn.Conv2d(6, 6, 3, padding="same", groups=6, bias=False),  # depthwise
+    nn.Conv3d(4, 6, (1, 3, 3), padding=(0, 1, 1), bias=False),
+], ids=["conv1d-dilated-no-bias", "conv2d-grouped", "conv2d-depthwise", "conv3d"])
+def test_conv_then_batchnorm_folds_for_any_groups_padding_dilation(conv):
+    dims = len(conv.kernel_size)
+    bn = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[dims - 1](conv.out_channels)
+    model = nn.Sequential(conv, bn, nn.ReLU())
+    x = torch.randn(2, conv.in_channels, *([7] * dims))
+    result = check(model, x)
+    assert folded(result) == {("0", "1")}
+    assert isinstance(result.model[1], nn.Identity)
+    assert result.model[0].bias is not None  # created where the conv had none
+
+
+@pytest.mark.parametrize("layer", [
+    nn.ConvTranspose1d(4, 6, 3, stride=2, bias=False),
+    nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2),
+    nn.ConvTranspose2d(6, 6, 4, stride=2, padding=1, groups=6, bias=False),  # depthwise
+    nn.ConvTranspose2d(6, 9, 3, groups=3, dilation=2),
+    nn.ConvTranspose3d(4, 6, 2, stride=2, groups=2),
+], ids=["1d", "2d-groups2", "2d-depthwise", "2d-groups3-unequal", "3d-groups2"])
+def test_conv_transpose_folds_with_its_per_group_weight_layout(layer):
+    dims = len(layer.kernel_size)
+    bn = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[dims - 1](layer.out_channels)
+    model = nn.Sequential(layer, bn)
+    result = check(model, torch.randn(2, layer.in_channels, *([5] * dims)))
+    assert folded(result) == {("0", "1")}
+    assert result.folds[0].relative_error < 1e-5
+
+
+def test_linear_then_batchnorm1d_on_2d_input_folds():
+    model = nn.Sequential(nn.Linear(8, 5), nn.BatchNorm1d(5), nn.ReLU())
+    result = check(model, torch.randn(4, 8))
+    assert folded(result) == {("0", "1")}
+
+
+def test_linear_then_batchnorm1d_on_3d_input_is_not_folded():
+    # Linear acts on the last axis (features=5), BatchNorm1d on axis 1 (here 5 tokens): they
+    # are different axes, so folding would scale the wrong numbers.
+    model = nn.Sequential(nn.Linear(8, 5), nn.BatchNorm1d(5))
+    result = check(model, torch.randn(3, 5, 8))
+    assert folded(result) == set()
+    assert skipped(result) == {"1": "XBN102"}
+    assert "last axis" in result.skipped[0].reason
+
+
+def test_batchnorm_affine_false_folds():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, affine=False))
+    assert folded(check(model, torch.randn(2, 3, 8, 8))) == {("0", "1")}
+
+
+def test_batchnorm_before_unpadded_conv_folds_into_it():
+    model = nn.Sequential(nn.ReLU(), nn.BatchNorm2d(3), nn.Conv2d(3, 5, 3, bias=False))
+    result = check(model, torch.randn(2, 3, 8, 8))
+    assert folded(result) == {("2", "1")}
+    assert result.folds[0].direction.value == "bn_conv"
+
+
+def test_batchnorm_before_padded_conv_is_skipped_like_the_static_half():
+    model = nn.Sequential(nn.ReLU(), nn.BatchNorm2d(3), nn.Conv2d(3, 5, 3, padding=1))
+    result = check(model, torch.randn(2, 3, 8, 8))
+    assert folded(result) == set()
+    assert skipped(result) == {"1": "XBN109"}
+
+
+def test_batchnorm_before_linear_folds_into_it():
+    model = nn.Sequential(nn.Tanh(), nn.BatchNorm1d(6), nn.Linear(6, 3))
+    result = check(model, torch.randn(5, 6))
+    assert folded(result) == {("2", "1")}
+
+
+class BatchNormAct2d(nn.BatchNorm2d):
+    """timm-style: normalise, then an activation, in one module."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(channels)
+        self.act = nn.SiLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(super().forward(x))
+
+
+def test_batchnorm_subclass_with_activation_folds_and_keeps_the_activation():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), BatchNormAct2d(4))
+    result = check(model, torch.randn(2, 3, 8, 8))
+    assert folded(result) == {("0", "1")}
+    kept = result.model[1]
+    assert isinstance(kept, BatchNormAct2d) and isinstance(kept.act, nn.SiLU)
+
+
+def test_plain_batchnorm_subclass_and_syncbatchnorm_fold():
+    class MyBN(nn.BatchNorm2d):
+        pass
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), MyBN(4), nn.Conv2d(4, 4, 1), nn.SyncBatchNorm(4))
+    result = check(model, torch.randn(2, 3, 8, 8))
+    assert folded(result) == {("0", "1"), ("2", "3")}
+
+
+def test_batchnorm_without_running_stats_is_skipped():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, track_running_stats=False))
+    result = check(model, torch.randn(2, 3, 8, 8))
+    assert folded(result) == set()
+    assert skipped(result) == {"1": "XBN107"}
