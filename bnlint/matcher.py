@@ -128,12 +128,16 @@ def _fold_into_preceding(graph: LayerGraph, bn: LayerCall, producer: LayerCall) 
             return mismatch
         others = [c for c in graph.consumers(producer) if c.node_id != bn.node_id]
         if others:
+            doubt = _doubt(bn, others)
+            if doubt is not None:
+                return doubt
             return _skip(bn, rules.PRODUCER_OUTPUT_SHARED, partner=producer, bn=bn.describe(),
                          producer=producer.describe(), others=_names(others))
         stray = _sites_not_followed_by(graph, producer, bn)
         if stray:
-            return _skip(bn, rules.CONV_SHARED_ACROSS_SITES, partner=producer,
-                         bn=bn.describe(), producer=producer.describe(), others=_names(stray))
+            return _doubt(bn, stray) or _skip(
+                bn, rules.CONV_SHARED_ACROSS_SITES, partner=producer, bn=bn.describe(),
+                producer=producer.describe(), others=_names(stray))
         return _SiteVerdict(producer, Direction.CONV_BN, None)
     if kind in _UNCERTAIN:
         rule = rules.get_rule(producer.rule_code or rules.UNKNOWN_CALL.code)
@@ -189,9 +193,25 @@ def _fold_into_following(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:
         return _skip(bn, rules.BN_AFTER_OTHER_OP, bn=bn.describe(), producer=why_not)
     stray = _sites_not_preceded_by(graph, consumer, bn)
     if stray:
-        return _skip(bn, rules.CONV_SHARED_ACROSS_SITES, partner=consumer, bn=bn.describe(),
-                     producer=consumer.describe(), others=_names(stray))
+        return _doubt(bn, stray) or _skip(
+            bn, rules.CONV_SHARED_ACROSS_SITES, partner=consumer, bn=bn.describe(),
+            producer=consumer.describe(), others=_names(stray))
     return _SiteVerdict(consumer, Direction.BN_CONV, None)
+
+
+def _doubt(bn: LayerCall, evidence: list[LayerCall]) -> _SiteVerdict | None:
+    """Evidence that only some paths of data-dependent control flow produce (or that the
+    builder could not see into) cannot prove a BatchNorm unfoldable: it makes it unknown."""
+    for call in evidence:
+        if call.kind in _UNCERTAIN:
+            rule = rules.get_rule(call.rule_code or rules.UNKNOWN_CALL.code)
+            return _skip(bn, rule, bn=bn.describe(),
+                         detail=call.reason or f"its partner also feeds {call.describe()}")
+        if call.conditional:
+            return _skip(bn, rules.DATA_DEPENDENT_FLOW, bn=bn.describe(),
+                         detail=f"{call.describe()} runs only on some paths of data-dependent "
+                                "control flow")
+    return None
 
 
 def _producer_reason(graph: LayerGraph, bn: LayerCall) -> str:

@@ -130,7 +130,7 @@ def _failure_diagnostic(failure: ParseFailure) -> Diagnostic:
 
 
 def _module_report(project: Project, cls: ProjectClass, verdicts: RootVerdicts) -> ModuleReport:
-    where = cls.file.location(cls.node.name)
+    where = cls.file.location(cls.node)
     entries = verdicts.entries_owned_by(cls.qualname)
     return ModuleReport(class_name=cls.qualname, path=cls.file.display_path, line=where.line,
                         folds=tuple(entries))

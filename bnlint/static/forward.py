@@ -191,7 +191,7 @@ class ForwardBuilder:
                         rule_code=code or rules.UNKNOWN_CALL.code, reason=reason)
 
     def _path_label(self, inst: ModuleInst) -> str:
-        scope = self.scopes.get(inst.uid)
+        scope = self.scopes.get(inst.uid) or self.scopes.get(-inst.uid)
         if not scope or len(scope) == 1:
             return inst.cls.qualname.rsplit(".", 1)[-1]
         return ".".join(frame.name for frame in scope[1:])

@@ -243,15 +243,15 @@ class Interpreter:
         elif isinstance(small, cst.Assign):
             value = self.eval(small.value, frame)
             for target in small.targets:
-                self.assign(target.target, value, frame, line)
+                self.assign(target.target, value, frame, small)
         elif isinstance(small, cst.AnnAssign):
             if small.value is not None:
-                self.assign(small.target, self.eval(small.value, frame), frame, line)
+                self.assign(small.target, self.eval(small.value, frame), frame, small)
         elif isinstance(small, cst.AugAssign):
             current = self.eval(small.target, frame)
             operand = self.eval(small.value, frame)
             result = self.binary(small.operator, current, operand, frame, small, inplace=True)
-            self.assign(small.target, result, frame, line)
+            self.assign(small.target, result, frame, small)
         elif isinstance(small, cst.Return):
             value = self.eval(small.value, frame) if small.value is not None else Const(None)
             raise ReturnSignal(value)

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from bnlint import rules
 from bnlint.ftypes import SourceLocation
+from bnlint.static.positions import Span, compute_spans
 
 # A file that never says `class` cannot define an nn.Module; it is parsed only if another
 # file imports something from it.
@@ -27,22 +27,23 @@ class SourceFile:
     module_name: str
     source_root: Path  # the directory Python would need on sys.path to import it
     tree: cst.Module
-    _positions: dict[cst.CSTNode, CodeRange] | None = field(default=None, repr=False)
+    data: bytes = field(repr=False, default=b"")
+    _spans: dict[cst.CSTNode, Span] | None = field(default=None, repr=False)
 
     @property
     def is_package(self) -> bool:
         return self.path.name == "__init__.py"
 
     def location(self, node: cst.CSTNode) -> SourceLocation:
-        if self._positions is None:
-            wrapper = MetadataWrapper(self.tree, unsafe_skip_copy=True)
-            self._positions = dict(wrapper.resolve(PositionProvider))
-        span = self._positions.get(node)
+        """Where `node` (a call, class, function or statement) is, 1-based."""
+        if self._spans is None:
+            self._spans = compute_spans(self.tree, self.data)
+        span = self._spans.get(node)
         if span is None:
             return SourceLocation(self.display_path, 1, 1, 1, 1)
-        # libcst columns are 0-based; every consumer of bnlint expects 1-based.
-        return SourceLocation(self.display_path, span.start.line, span.start.column + 1,
-                              span.end.line, span.end.column + 1)
+        line, column, end_line, end_column = span
+        # Columns are 0-based up to here; every consumer of bnlint expects 1-based.
+        return SourceLocation(self.display_path, line, column + 1, end_line, end_column + 1)
 
 
 @dataclass(frozen=True)
@@ -103,4 +104,4 @@ def parse_source(path: Path, data: bytes) -> SourceFile | ParseFailure:
     except Exception as error:  # libcst raises a few bare exception types on odd input
         return ParseFailure(path, shown, rules.SYNTAX_ERROR.code, f"cannot parse: {error}")
     module_name, root = module_name_for(path)
-    return SourceFile(path, shown, module_name, root, tree)
+    return SourceFile(path, shown, module_name, root, tree, data)

@@ -1,0 +1,185 @@
+"""Source positions for libcst nodes at a fraction of PositionProvider's cost.
+
+libcst's PositionProvider regenerates the whole file's code to learn where each node is,
+which costs several times the parse. Python's own `ast` knows positions for free, so bnlint
+pairs the nodes it needs positions for (calls, classes, functions, statements) with their
+`ast` twins: both trees are walked in source order and the k-th node of each kind matches
+the k-th twin. Every pair is checked (same name, same kind); on any mismatch the file falls
+back to PositionProvider, so a position is never guessed.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+Span = tuple[int, int, int, int]  # 1-based line, 0-based char column, end line, end column
+
+_ANCHORS: dict[type, tuple[type, ...]] = {
+    cst.Call: (ast.Call,),
+    cst.ClassDef: (ast.ClassDef,),
+    cst.FunctionDef: (ast.FunctionDef, ast.AsyncFunctionDef),
+    cst.For: (ast.For, ast.AsyncFor),
+    cst.While: (ast.While,),
+    cst.If: (ast.If,),
+    cst.Assign: (ast.Assign,),
+    cst.AnnAssign: (ast.AnnAssign,),
+    cst.AugAssign: (ast.AugAssign,),
+    cst.Return: (ast.Return,),
+    cst.BinaryOperation: (ast.BinOp,),
+    cst.UnaryOperation: (ast.UnaryOp,),
+    cst.Subscript: (ast.Subscript,),
+}
+_SKIPPED_PREFIXES = ("whitespace", "lpar", "rpar", "leading", "trailing", "comma", "semicolon",
+                     "header", "footer", "lines_after", "empty_lines", "indent", "newline",
+                     "equal", "lbracket", "rbracket", "lbrace", "rbrace", "dot", "first_colon",
+                     "second_colon", "colon", "operator", "asynchronous", "encoding",
+                     "default_indent", "default_newline", "has_trailing_newline")
+_FIELDS: dict[type, tuple[str, ...]] = {
+    # libcst keeps some children in an order other than the source's.
+    cst.ClassDef: ("decorators", "name", "bases", "keywords", "body"),
+    cst.FunctionDef: ("decorators", "name", "params", "returns", "body"),
+    cst.IfExp: ("body", "test", "orelse"),
+    cst.ExceptHandler: ("type", "name", "body"),
+    cst.Parameters: ("posonly_params", "params", "star_arg", "kwonly_params", "star_kwarg"),
+}
+
+
+def _cst_fields(kind: type) -> tuple[str, ...]:
+    fields = _FIELDS.get(kind)
+    if fields is None:
+        fields = tuple(f.name for f in dataclasses.fields(kind)
+                       if not f.name.startswith(_SKIPPED_PREFIXES))
+        _FIELDS[kind] = fields
+    return fields
+
+
+def _cst_anchors(root: cst.CSTNode) -> dict[type, list[cst.CSTNode]]:
+    found: dict[type, list[cst.CSTNode]] = {kind: [] for kind in _ANCHORS}
+    stack: list[cst.CSTNode] = [root]
+    while stack:
+        node = stack.pop()
+        kind = type(node)
+        if kind in found:
+            found[kind].append(node)
+        children: list[cst.CSTNode] = []
+        for name in _cst_fields(kind):
+            value = getattr(node, name, None)
+            if isinstance(value, cst.CSTNode):
+                children.append(value)
+            elif isinstance(value, (list, tuple)):
+                children.extend(v for v in value if isinstance(v, cst.CSTNode))
+        stack.extend(reversed(children))
+    return found
+
+
+def _position(node: ast.AST) -> tuple[int, int]:
+    return (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
+
+
+def _ast_children(node: ast.AST) -> list[ast.AST]:
+    """Children in source order; `ast` keeps a few of them in another order."""
+    if isinstance(node, ast.Call):
+        return [node.func, *sorted([*node.args, *node.keywords], key=_position)]
+    if isinstance(node, ast.Dict):
+        pairs: list[ast.AST] = []
+        for key, value in zip(node.keys, node.values):
+            pairs.extend([key, value] if key is not None else [value])
+        return pairs
+    if isinstance(node, ast.ClassDef):
+        return [*node.decorator_list, *sorted([*node.bases, *node.keywords], key=_position),
+                *node.body]
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        returns = [node.returns] if node.returns is not None else []
+        return [*node.decorator_list, node.args, *returns, *node.body]
+    if isinstance(node, ast.IfExp):
+        return [node.body, node.test, node.orelse]
+    if isinstance(node, ast.arguments):
+        return sorted(ast.iter_child_nodes(node), key=_position)
+    return list(ast.iter_child_nodes(node))
+
+
+def _ast_anchors(tree: ast.AST) -> dict[type, list[ast.AST]]:
+    kinds = {ast_kind: cst_kind for cst_kind, ast_kinds in _ANCHORS.items()
+             for ast_kind in ast_kinds}
+    found: dict[type, list[ast.AST]] = {kind: [] for kind in _ANCHORS}
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        kind = kinds.get(type(node))
+        if kind is not None:
+            found[kind].append(node)
+        stack.extend(reversed(_ast_children(node)))
+    return found
+
+
+def _same(cst_node: cst.CSTNode, ast_node: ast.AST) -> bool:
+    if isinstance(cst_node, cst.Call):
+        return _callee(cst_node.func) == _ast_callee(ast_node.func)  # type: ignore[attr-defined]
+    if isinstance(cst_node, (cst.ClassDef, cst.FunctionDef)):
+        return cst_node.name.value == ast_node.name  # type: ignore[attr-defined]
+    return True
+
+
+def _callee(node: cst.BaseExpression) -> str:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return node.attr.value
+    return type(node).__name__
+
+
+def _ast_callee(node: ast.AST) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return {ast.Call: "Call", ast.Subscript: "Subscript", ast.Lambda: "Lambda",
+            ast.BinOp: "BinaryOperation", ast.IfExp: "IfExp",
+            ast.BoolOp: "BooleanOperation"}.get(type(node), "?")
+
+
+def _char_column(lines: list[bytes], line: int, byte_column: int) -> int:
+    if not 1 <= line <= len(lines):
+        return byte_column
+    text = lines[line - 1]
+    if text.isascii():
+        return byte_column
+    return len(text[:byte_column].decode("utf-8", errors="replace"))
+
+
+def compute_spans(tree: cst.Module, data: bytes) -> dict[cst.CSTNode, Span]:
+    """Spans of the anchor nodes; all of them, by pairing with `ast`, or by libcst."""
+    paired = _paired_spans(tree, data)
+    if paired is not None:
+        return paired
+    wrapper = MetadataWrapper(tree, unsafe_skip_copy=True)
+    return {node: (r.start.line, r.start.column, r.end.line, r.end.column)
+            for node, r in wrapper.resolve(PositionProvider).items()}
+
+
+def _paired_spans(tree: cst.Module, data: bytes) -> dict[cst.CSTNode, Span] | None:
+    try:
+        parsed = ast.parse(data)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    ours = _cst_anchors(tree)
+    theirs = _ast_anchors(parsed)
+    lines = data.splitlines()
+    spans: dict[cst.CSTNode, Span] = {}
+    for kind, nodes in ours.items():
+        twins = theirs[kind]
+        if len(nodes) != len(twins):
+            return None
+        for node, twin in zip(nodes, twins):
+            if not _same(node, twin):
+                return None
+            line, column = twin.lineno, twin.col_offset  # type: ignore[attr-defined]
+            end_line = twin.end_lineno or line  # type: ignore[attr-defined]
+            end_column = twin.end_col_offset or column  # type: ignore[attr-defined]
+            spans[node] = (line, _char_column(lines, line, column), end_line,
+                           _char_column(lines, end_line, end_column))
+    return spans
+
