@@ -19,6 +19,7 @@ from bnlint.ftypes import (
     LayerCall,
     ModuleFrame,
     NodeKind,
+    Skip,
     SourceLocation,
     Status,
 )
@@ -94,7 +95,9 @@ def _guarded(build):  # type: ignore[no-untyped-def]
         return build()
     except (AnalysisLimit, DeadPath, ReturnSignal, RecursionError) as error:
         log.debug("construction abandoned: %s", error)
-        return Const(None)
+    except Exception:  # an analyzer bug must cost one model, never the whole run
+        log.warning("internal error while building a model; it is skipped", exc_info=True)
+    return Const(None)
 
 
 def _init_of(project: Project, cls: ProjectClass) -> cst.FunctionDef | None:
@@ -199,15 +202,30 @@ def analyse_root(interp: Interpreter, root: Root, verdicts: RootVerdicts) -> Non
         failure = f"the analysis of {root.origin} stopped: {error or 'nesting too deep'}"
     except DeadPath:
         failure = f"forward() of {root.origin} always raises"
+    except Exception as error:  # an analyzer bug must cost one model, never the whole run
+        log.warning("internal error in forward() of %s", root.origin, exc_info=True)
+        failure = f"bnlint could not follow forward() of {root.origin} (internal error: {error})"
     finally:
         interp.forward = None
     if failure:
         builder.gaps.append(failure)
     _add_uncalled_batchnorms(builder, root.inst, scopes, conditional)
     plan = match_folds(builder.graph)
+    if failure:
+        plan = _demote_folds(plan, failure)
     log.debug("%s: %d nodes, %d folds, %d skips", root.origin, len(builder.graph),
               len(plan.folds), len(plan.skips))
     verdicts.add_plan(plan)
+
+
+def _demote_folds(plan: FoldPlan, failure: str) -> FoldPlan:
+    """A forward() followed only part of the way proves nothing foldable: the rest of it
+    could give the conv another consumer."""
+    rule = rules.UNKNOWN_CALL
+    demoted = tuple(Skip(bn=pair.bn, status=Status.UNKNOWN, code=rule.code,
+                         reason=rule.format(bn=pair.bn.describe(), detail=failure),
+                         partner=pair.conv) for pair in plan.folds)
+    return FoldPlan(folds=(), skips=plan.skips + demoted, findings=plan.findings)
 
 
 def _run_forward(interp: Interpreter, builder: ForwardBuilder, root: Root) -> None:

@@ -34,6 +34,8 @@ from bnlint.static.values import (
     node_text,
 )
 
+from bnlint.static.interp import PIECES
+
 if TYPE_CHECKING:
     from bnlint.static.interp import Frame, Interpreter
 
@@ -214,7 +216,7 @@ class ForwardBuilder:
         result = self.add(kind, short, inputs[:1] if kind is not NodeKind.FUNCTIONAL_CONV
                           else inputs, location)
         if qualname.endswith(("chunk", "split", "unbind")):
-            return Seq((result,) * 2, complete=False, why_incomplete="pieces of a tensor")
+            return Seq((result,) * 2, complete=False, why_incomplete=PIECES)
         return result
 
     def _own_layer_call(self, kind: NodeKind, args: list[Value], frame: Frame) -> Value | None:
@@ -248,7 +250,7 @@ class ForwardBuilder:
             return self.add(kind, label, operands, frame.file.location(node))
         result = self.add(kind, label, [tensor], frame.file.location(node))
         if name in SPLITTING_METHODS:
-            return Seq((result,) * 2, complete=False, why_incomplete="pieces of a tensor")
+            return Seq((result,) * 2, complete=False, why_incomplete=PIECES)
         return result
 
     def arithmetic(self, operator: cst.CSTNode, left: Value, right: Value, frame: Frame,

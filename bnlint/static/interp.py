@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bnlint.static.interp")
 
+PIECES = "pieces of a tensor"  # Seq.why_incomplete of x.chunk(n) and friends
 MAX_CALL_DEPTH = 48
 MAX_UNROLL = 4096
 MAX_STEPS = 400_000
@@ -305,6 +306,8 @@ class Interpreter:
                 statement: cst.CSTNode) -> None:
         elements = [e.value for e in target.elements]
         items = self.iterate(value, frame)
+        if isinstance(value, Seq) and value.why_incomplete == PIECES:
+            items = [value.items[0]] * len(elements)
         if items is None or len(items) != len(elements) or any(
                 isinstance(e, cst.StarredElement) for e in target.elements):
             if isinstance(value, Tensor) and self.forward is not None:
@@ -665,6 +668,10 @@ class Interpreter:
         kind = FUNCTIONS.get(qualname)
         if self.forward is None or not any(_is_data(v) for v in [*args, *kwargs.values()]):
             return Unknown(f"result of {qualname}")
+        if any(isinstance(v, (ModuleInst, FunctionRef, Method)) for v in args):
+            # torch.utils.checkpoint(fn, x) and friends run code the analysis does not see.
+            return self.forward.unknown_call(args, kwargs, frame, node,
+                                             f"{qualname} calls code it is handed", None)
         return self.forward.torch_op(qualname, kind, args, kwargs, frame, node)
 
 

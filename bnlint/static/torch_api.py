@@ -104,9 +104,17 @@ def canonical(qualname: str) -> str:
     return qualname
 
 
+# Capitalised names under torch.nn that are not modules.
+_NOT_MODULES = frozenset({"torch.nn.Parameter", "torch.nn.ParameterList",
+                          "torch.nn.ParameterDict", "torch.nn.UninitializedParameter",
+                          "torch.nn.UninitializedBuffer", "torch.nn.Buffer"})
+
+
 def torch_class(qualname: str) -> TorchClass | None:
     """The catalogue entry for a torch.nn class; unknown torch.nn classes are opaque layers."""
     name = canonical(qualname)
+    if name in _NOT_MODULES:
+        return None
     if name in CATALOGUE:
         return CATALOGUE[name]
     if name.startswith("torch.nn.") and name.count(".") == 2 and name[9:10].isupper():
