@@ -6,8 +6,11 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+
+from bnlint import cli
 
 from .helpers import REPO_ROOT, run_subprocess, write
 
@@ -160,12 +163,28 @@ def test_rule_prints_the_page_and_all_lists_codes(tmp_path, bnlint):
     assert "unknown rule 'XBN999'" in unknown.err
 
 
-def test_fold_without_the_runtime_command_explains_and_exits_2(tmp_path):
-    if (REPO_ROOT / "bnlint" / "runtime" / "command.py").exists():
-        pytest.skip("bnlint fold is installed; its own tests cover it")
-    run = run_subprocess(["fold", "models:net"], cwd=tmp_path)
-    assert run.returncode == 2
-    assert "`bnlint fold` is not available" in run.stderr
+def test_fold_is_delegated_to_the_runtime_command(tmp_path, bnlint, monkeypatch):
+    seen = {}
+
+    def add_arguments(parser):
+        parser.add_argument("model")
+
+    def run(args):
+        seen["model"] = args.model
+        return 3
+
+    command = SimpleNamespace(add_arguments=add_arguments, run=run)
+    monkeypatch.setattr(cli, "_runtime_command", lambda: command)
+    assert bnlint("fold", "zoo:resnet", cwd=tmp_path).code == 3
+    assert seen == {"model": "zoo:resnet"}
+
+
+def test_fold_without_the_runtime_command_explains_and_exits_2(tmp_path, bnlint, monkeypatch):
+    monkeypatch.setattr(cli, "_runtime_command", lambda: None)
+    run = bnlint("fold", "zoo:resnet", "--verify", cwd=tmp_path)
+    assert run.code == 2
+    assert run.err == ("bnlint: error: `bnlint fold` is not available in this installation "
+                       "(the module bnlint.runtime.command is missing)\n")
 
 
 def test_check_does_not_import_torch(tmp_path):
