@@ -32,6 +32,9 @@ CAPTURE_NOTE = ("the dataflow was recorded from one forward pass on the given ex
                 "differently")
 
 
+_FAILED = object()
+
+
 class CaptureError(Exception):
     """The model could not run on the example inputs (the cause is chained)."""
 
@@ -196,12 +199,14 @@ class _Recorder:
         finally:
             self.busy = False
 
-    def after_module(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any],
-                     output: Any) -> None:
+    def after_module(self, module: nn.Module, args: tuple[Any, ...], kwargs: Any,
+                     output: Any = _FAILED) -> None:
+        # Also called when forward raised (always_call), then as (module, args, None): the
+        # frame must still be popped, for a caller that catches the error and carries on.
         self.busy = True
         try:
             frame = self._stack.pop()
-            if frame.silent:
+            if frame.silent or output is _FAILED:
                 return
             if frame.passthrough:
                 self._pass_through((args, kwargs), output)

@@ -115,7 +115,8 @@ class _Worst:
     def see(self, abs_error: float, scale: float, rtol: float, atol: float) -> None:
         self.abs_error = max(self.abs_error, abs_error)
         self.rel_error = max(self.rel_error, abs_error / scale if scale > 0 else abs_error)
-        ratio = abs_error / (atol + rtol * scale)
+        bound = atol + rtol * scale
+        ratio = abs_error / bound if bound > 0 else (math.inf if abs_error > 0 else 0.0)
         if ratio > self.ratio:
             self.ratio, self.rtol, self.atol = ratio, rtol, atol
 

@@ -1,0 +1,162 @@
+"""Numerics and guarantees: dtypes, invalid statistics, tied weights, verification that cannot
+be fooled, and a user's model that is never touched unless asked."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+import bnlint  # noqa: E402
+from bnlint.runtime import apply  # noqa: E402
+
+from .helpers import fold, folded, randomise, skipped  # noqa: E402
+
+pytestmark = pytest.mark.runtime
+
+
+def net() -> nn.Sequential:
+    return randomise(nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1, groups=2), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 6), nn.BatchNorm1d(6)))
+
+
+ALL = {("0", "1"), ("3", "4"), ("8", "9")}
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_half_bfloat16_and_double_models_fold_and_keep_their_dtype(dtype):
+    model = net().to(dtype)
+    result = fold(model, torch.randn(2, 3, 10, 10, dtype=dtype))
+    assert folded(result) == ALL
+    assert result.verified, result.verification.failures
+    assert {p.dtype for p in result.model.parameters()} == {dtype}
+    # fp16/bf16 folds are computed in float64 and rounded once: the error stays at the
+    # dtype's own rounding level.
+    limit = {torch.float16: 1e-2, torch.bfloat16: 5e-2, torch.float64: 1e-12}[dtype]
+    assert result.verification.max_rel_error < limit
+
+
+@pytest.mark.parametrize("statistic, value, detail", [
+    ("running_var", -1.0, "negative"),
+    ("running_var", float("nan"), "NaN"),
+    ("running_mean", float("inf"), "NaN or infinity"),
+    ("running_var", None, "missing"),
+])
+def test_invalid_running_statistics_are_refused_and_the_rest_folds(statistic, value, detail):
+    model = net()
+    bn = model[4]
+    if value is None:  # both gone: torch then normalises with batch statistics
+        bn.running_mean = bn.running_var = None
+    else:
+        getattr(bn, statistic)[2] = value
+    result = fold(model, torch.randn(2, 3, 10, 10))
+    assert folded(result) == ALL - {("3", "4")}
+    assert skipped(result) == {"4": "XBN113"}
+    assert detail in result.skipped[0].reason
+    assert result.verified
+
+
+def test_tied_weights_are_never_folded_into():
+    model = net()
+    twin = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+    twin.weight = model[0].weight  # two layers, one weight
+
+    class Tied(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body, self.twin = model, twin
+
+        def forward(self, x):
+            return self.body(x), self.twin(x)
+
+    result = fold(Tied(), torch.randn(2, 3, 10, 10))
+    assert skipped(result)["body.1"] == "XBN114"
+    assert "tied" in result.skipped[0].reason
+    assert ("body.3", "body.4") in folded(result)
+
+
+def test_a_planted_wrong_fold_is_caught_and_no_model_is_returned(monkeypatch):
+    real = apply.bn_affine
+
+    def wrong(bn):  # forgets the running mean
+        scale, _ = real(bn)
+        return scale, torch.zeros_like(scale)
+
+    monkeypatch.setattr(apply, "bn_affine", wrong)
+    result = fold(net(), torch.randn(2, 3, 10, 10))
+    assert not result.verified
+    assert result.model is None
+    assert result.verification.failures
+    assert max(f.relative_error for f in result.folds) > 1e-2  # the per-fold error points at it
+
+
+def test_tolerances_are_user_settable():
+    result = fold(net(), torch.randn(2, 3, 10, 10), rtol=0.0, atol=0.0)
+    assert result.verification.max_abs_error > 0  # float32 folds are not bit-exact ...
+    assert not result.verified  # ... so a zero tolerance refuses them
+    assert fold(net(), torch.randn(2, 3, 10, 10), rtol=1e-3).verification.rtol == 1e-3
+
+
+def test_per_fold_errors_are_measured_in_isolation():
+    result = fold(net(), torch.randn(2, 3, 10, 10))
+    for record in result.folds:
+        assert record.max_error is not None and record.relative_error < 1e-5
+
+
+def test_the_input_model_is_untouched_and_its_modes_restored():
+    model = net()
+    model.train()
+    model[3].eval()
+    model[0].weight.requires_grad_(False)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    modes = [m.training for m in model.modules()]
+    result = fold(model, torch.randn(2, 3, 10, 10))
+    assert result.model is not model and folded(result) == ALL
+    after = model.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert [m.training for m in model.modules()] == modes
+    assert [p.requires_grad for p in model.parameters()] == [False] + [True] * 10
+    assert isinstance(model[1], nn.BatchNorm2d)
+
+
+def test_inplace_folds_the_given_model_and_restores_its_mode():
+    model = net()
+    model.train()
+    result = fold(model, torch.randn(2, 3, 10, 10), inplace=True)
+    assert result.model is model
+    assert isinstance(model[1], nn.Identity) and model.training
+
+
+def test_each_skip_warns_and_logs(caplog):
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.BatchNorm2d(4))
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.INFO,
+                                                                          "bnlint.runtime"):
+        warnings.simplefilter("always")
+        bnlint.fold(randomise(model), torch.randn(2, 3, 8, 8))
+    assert [w.category for w in caught] == [bnlint.FoldWarning]
+    assert "XBN101" in str(caught[0].message)
+    assert any("XBN101" in r.getMessage() for r in caplog.records)
+
+
+def test_a_model_that_does_not_run_on_the_inputs_raises_with_the_cause():
+    with pytest.raises(bnlint.runtime.fold.FoldError, match="expected input.*4 channels"):
+        bnlint.fold(net(), torch.randn(2, 4, 10, 10))
+
+
+def test_a_model_on_the_meta_device_is_refused():
+    with torch.device("meta"):
+        model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    with pytest.raises(bnlint.runtime.fold.FoldError, match="meta device"):
+        bnlint.fold(model, torch.randn(1, 3, 8, 8))
+
+
+def test_dataparallel_is_unwrapped():
+    result = fold(nn.DataParallel(net()), torch.randn(2, 3, 10, 10))
+    assert folded(result) == ALL
