@@ -233,10 +233,8 @@ def _run_forward(interp: Interpreter, builder: ForwardBuilder, root: Root) -> No
 
     inst = root.inst
     found = interp.classes.method(inst.cls, "forward")
-    location = inst.construction or SourceLocation("?", 1, 1, 1, 1)
     if found is None or found[1] is None:
-        value = builder.add(NodeKind.INPUT, "input", [], location) if root.known_caller else \
-            builder.input_node("input", False, location)
+        value = builder.input_node("input", root.known_caller)
         builder.output(builder.torch_forward(inst, inst.torch_base, [value], {},
                                              Frame(_file_of(inst), {}), cst.Name("x")))
         return
@@ -244,7 +242,7 @@ def _run_forward(interp: Interpreter, builder: ForwardBuilder, root: Root) -> No
     assert isinstance(owner, ProjectClass)
     params = [p for p in [*definition.params.posonly_params, *definition.params.params][1:]
               if p.default is None]
-    inputs = [builder.input_node(p.name.value, root.known_caller, location) for p in params]
+    inputs = [builder.input_node(p.name.value, root.known_caller) for p in params]
     func = FunctionRef(ProjectFunction(owner.file, definition, f"{owner.qualname}.forward"))
     result = interp.call_function(func, inputs, {}, definition, self_value=inst, cls=owner)
     builder.output(result)

@@ -71,10 +71,10 @@ class ForwardBuilder:
             self.graph.connect(producer.node, node)
         return Tensor(node)
 
-    def input_node(self, label: str, known_caller: bool, location: SourceLocation) -> Tensor:
+    def input_node(self, label: str, known_caller: bool) -> Tensor:
         if known_caller:
-            return self.add(NodeKind.INPUT, label, [], location)
-        return self.add(NodeKind.UNKNOWN, label, [], location,
+            return self.add(NodeKind.INPUT, label, [], None)
+        return self.add(NodeKind.UNKNOWN, label, [], None,
                         rule_code=rules.INPUT_FROM_CALLER.code,
                         reason=f"its input is the forward() argument '{label}' and no analysed "
                                "module calls this class")
@@ -259,8 +259,8 @@ class ForwardBuilder:
         both = isinstance(left, Tensor) and isinstance(right, Tensor)
         if not both:
             kind = NodeKind.OTHER  # scaling or shifting by a constant
-        symbol = node_text(operator).strip() if not inplace else node_text(operator).strip()
-        return self.add(kind, f"'{symbol}'", [left, right], frame.file.location(node))
+        return self.add(kind, node_text(operator).strip(), [left, right],
+                        frame.file.location(node))
 
     def unknown_call(self, args: list[Value], kwargs: dict[str, Value], frame: Frame,
                      node: cst.Call, reason: str, code: str | None) -> Value:
