@@ -77,7 +77,7 @@ def build(diagnostics: Sequence[Diagnostic], baseline_file: Path,
     root = baseline_file.resolve().parent
     prints = fingerprints(diagnostics, root=root, cwd=cwd)
     entries = [BaselineEntry(relative_path(d.path, root, cwd), d.code, d.owner, fp, d.line,
-                             d.message) for d, fp in zip(diagnostics, prints)]
+                             d.message) for d, fp in zip(diagnostics, prints, strict=True)]
     entries.sort(key=lambda e: (e.path, e.line, e.code, e.fingerprint))
     return Baseline(tuple(entries))
 
@@ -119,7 +119,7 @@ def new_findings(diagnostics: Sequence[Diagnostic], baseline: Baseline, baseline
     budget = Counter((e.path, e.fingerprint) for e in baseline.entries)
     prints = fingerprints(diagnostics, root=root, cwd=cwd)
     fresh = []
-    for diagnostic, fingerprint in zip(diagnostics, prints):
+    for diagnostic, fingerprint in zip(diagnostics, prints, strict=True):
         key = (relative_path(diagnostic.path, root, cwd), fingerprint)
         if budget[key] > 0:
             budget[key] -= 1

@@ -219,10 +219,11 @@ def with_overrides(config: Config, *, select: Sequence[str] | None = None,
         pairs = []
         for item in per_file_ignores:
             glob, sep, codes = item.rpartition(":")
-            if not sep or not glob:
-                raise ConfigError(f"--per-file-ignores: expected GLOB:CODE[,CODE], got {item!r}")
+            selectors = [code for code in codes.split(",") if code.strip()]
+            if not sep or not glob or not selectors:
+                raise check.fail("--per-file-ignores", f"expected GLOB:CODE[,CODE], got {item!r}")
             pairs.append((check.glob_list([glob], "--per-file-ignores")[0],
-                          check.selector_list(codes.split(","), "--per-file-ignores")))
+                          check.selector_list(selectors, "--per-file-ignores")))
         changes["per_file_ignores"] = config.per_file_ignores + tuple(pairs)
     if exclude is not None:
         changes["exclude"] = check.glob_list(list(exclude), "--exclude")

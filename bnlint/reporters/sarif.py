@@ -48,7 +48,7 @@ def document(result: CheckResult, context: ReportContext) -> dict[str, Any]:
     index = {rule.code: i for i, rule in enumerate(rules)}
     prints = fingerprints(result.diagnostics, root=context.root, cwd=context.cwd)
     results = []
-    for d, fingerprint in zip(result.diagnostics, prints):
+    for d, fingerprint in zip(result.diagnostics, prints, strict=True):
         entry: dict[str, Any] = {"ruleId": d.code}
         if d.code in index:
             entry["ruleIndex"] = index[d.code]

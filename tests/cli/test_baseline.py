@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from bnlint.baseline import build, fingerprints, new_findings
+
 from .helpers import diagnostic, write
 
 LEGACY = """

@@ -16,6 +16,7 @@ from bnlint.config import (
 )
 from bnlint.ftypes import Severity
 from bnlint.rules import RULES
+
 from .helpers import write
 
 MODEL = """

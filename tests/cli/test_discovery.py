@@ -11,6 +11,7 @@ import pytest
 
 from bnlint.config import Config, with_overrides
 from bnlint.discovery import PathNotFoundError, discover, find_project_root
+
 from .helpers import write
 
 SOURCE = "import torch\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bnlint.suppression import parse_suppressions
+
 from .helpers import diagnostic, write
 
 
