@@ -1,0 +1,153 @@
+"""`bnlint fold`: exit codes, output formats, and a folded model written only when verified."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from bnlint import cli  # noqa: E402
+
+pytestmark = pytest.mark.runtime
+
+MODELS = """
+import torch
+from torch import nn
+
+
+def small(num_classes=4):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
+                          nn.Conv2d(8, 8, 1), nn.ReLU(), nn.BatchNorm2d(8),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, num_classes))
+    for bn in (model[1], model[5]):
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2.0)
+    return model
+
+
+class TwoInputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(2, 3, 1)
+        self.bn = nn.BatchNorm1d(3)
+
+    def forward(self, batch, scale):
+        return self.bn(self.conv(batch["signal"])) * scale
+
+
+def make_inputs():
+    return ({"signal": torch.randn(2, 2, 5)}, 2.0)
+
+
+def broken():
+    raise ValueError("no weights for this size")
+"""
+
+
+@pytest.fixture
+def bnlint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """Run `bnlint ARGS` in-process in a folder holding `models.py`."""
+    (tmp_path / "models.py").write_text(textwrap.dedent(MODELS))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.delitem(sys.modules, "models", raising=False)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = cli.main(["fold", *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    yield run
+    sys.modules.pop("models", None)
+
+
+SHAPE = ("--input-shape", "2,3,12,12")
+
+
+def test_folds_prints_the_table_and_writes_a_verified_model(bnlint, tmp_path):
+    code, out, err = bnlint("models:small", *SHAPE, "-o", "folded.pt")
+    assert code == 0, err
+    assert "Folded 1 BatchNorm:" in out and "0     1   conv_bn" in out
+    assert "Skipped 1 BatchNorm:" in out and "5   XBN101" in out
+    assert "Verification passed" in out and "given example inputs" in out
+    model = torch.load(tmp_path / "folded.pt", weights_only=False)
+    assert isinstance(model[1], torch.nn.Identity)
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_json_output_is_the_versioned_fold_object(bnlint):
+    code, out, _ = bnlint("models:small", *SHAPE, "--format", "json", "--kwargs",
+                          '{"num_classes": 7}')
+    assert code == 0
+    report = json.loads(out)
+    assert report["version"] == 1 and report["model"] == "models:small"
+    assert report["folds"] == [{"conv": "0", "bn": "1", "direction": "conv_bn",
+                                "max_error": report["folds"][0]["max_error"],
+                                "relative_error": report["folds"][0]["relative_error"],
+                                "key": {"owner": "torch.nn.modules.container.Sequential",
+                                        "conv": "0", "bn": "1"}}]
+    assert [(s["bn"], s["code"], s["name"]) for s in report["skipped"]] == [
+        ("5", "XBN101", "bn-after-activation")]
+    assert report["verification"]["passed"] is True
+    assert report["summary"] == {"batchnorms": 2, "folded": 1, "skipped": 1, "verified": True}
+    assert report["output"] is None
+
+
+def test_never_overwrites_without_force(bnlint, tmp_path):
+    (tmp_path / "folded.pt").write_bytes(b"precious")
+    code, _, err = bnlint("models:small", *SHAPE, "-o", "folded.pt")
+    assert code == 2 and "exists" in err and "--force" in err
+    assert (tmp_path / "folded.pt").read_bytes() == b"precious"
+    assert bnlint("models:small", *SHAPE, "-o", "folded.pt", "--force")[0] == 0
+    assert (tmp_path / "folded.pt").read_bytes() != b"precious"
+
+
+def test_failed_verification_exits_1_and_writes_nothing(bnlint, tmp_path):
+    code, out, _ = bnlint("models:small", *SHAPE, "-o", "folded.pt", "--rtol", "0", "--atol", "0")
+    assert code == 1
+    assert "Verification FAILED" in out
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["models.py"]
+
+
+def test_inputs_factory_for_models_with_structured_inputs(bnlint):
+    code, out, err = bnlint("models:TwoInputs", "--inputs", "models:make_inputs")
+    assert code == 0, err
+    assert "conv  bn  conv_bn" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (("models:broken", *SHAPE), "'models:broken' raised ValueError: no weights for this size"),
+    (("nowhere:small", *SHAPE), "cannot import 'nowhere'"),
+    (("models:missing", *SHAPE), "has no attribute 'missing'"),
+    (("models:small",), "--input-shape or --inputs"),
+    (("models:small", "--input-shape", "2,5,12,12"), "expected input[2, 5, 12, 12] to have 3"),
+])
+def test_usage_and_model_errors_exit_2_with_one_line(bnlint, args, message):
+    code, _, err = bnlint(*args)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_malformed_kwargs_are_a_usage_error(bnlint, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        bnlint("models:small", *SHAPE, "--kwargs", "[1]")
+    assert exit_.value.code == 2
+    assert "--kwargs must be a JSON object" in capsys.readouterr().err
+
+
+def test_without_torch_it_says_how_to_install(tmp_path):
+    script = ("import sys; sys.modules['torch'] = None\n"
+              "from bnlint import cli\n"
+              "sys.exit(cli.main(['fold', 'models:small', '--input-shape', '1,3,8,8']))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=tmp_path)
+    assert done.returncode == 2
+    assert "pip install 'bnlint[runtime]'" in done.stderr
