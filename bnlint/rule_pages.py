@@ -8,7 +8,6 @@ so `bnlint rule` and the SARIF help text never come up empty.
 from __future__ import annotations
 
 import re
-from importlib import resources
 from pathlib import Path
 
 from bnlint.rules import RULES, RULES_BY_NAME, Rule
@@ -17,12 +16,12 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def pages_dir() -> Path | None:
-    """The folder holding the pages: the wheel's copy first, then the checkout's."""
-    packaged = resources.files("bnlint").joinpath("_rule_pages")
-    if packaged.is_dir():
-        return Path(str(packaged))
-    checkout = _PACKAGE_DIR.parent / "rules"
-    return checkout if checkout.is_dir() else None
+    """The folder holding the pages: the wheel's copy first, then the checkout's (which an
+    editable install also uses)."""
+    for candidate in (_PACKAGE_DIR / "_rule_pages", _PACKAGE_DIR.parent / "rules"):
+        if candidate.is_dir():
+            return candidate
+    return None
 
 
 def find_rule(code_or_name: str) -> Rule | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import sys
 from pathlib import Path
 
@@ -11,6 +12,17 @@ import pytest
 from bnlint import api, cli
 
 from .helpers import FakeEngine, Run
+
+
+@pytest.fixture(autouse=True)
+def _restore_bnlint_logger():
+    """`bnlint` configures the "bnlint" logger as a command line does; undo it after a test
+    so that other tests see logging as they left it."""
+    logger = logging.getLogger("bnlint")
+    level, handlers = logger.level, list(logger.handlers)
+    yield
+    logger.setLevel(level)
+    logger.handlers[:] = handlers
 
 
 @pytest.fixture

@@ -192,3 +192,21 @@ def test_check_does_not_import_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                          text=True, env={"PYTHONPATH": str(REPO_ROOT), "PATH": ""})
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_rule_pages_are_found_in_a_checkout_and_in_a_wheel(tmp_path, monkeypatch):
+    from bnlint import rule_pages
+    from bnlint.rules import RULES
+
+    rule = RULES["XBN101"]
+    write(tmp_path, {"checkout/rules/XBN101.md": "# from the checkout\n",
+                     "site/bnlint/_rule_pages/XBN101.md": "# from the wheel\n"})
+    (tmp_path / "checkout" / "bnlint").mkdir()
+    monkeypatch.setattr(rule_pages, "_PACKAGE_DIR", tmp_path / "checkout" / "bnlint")
+    assert rule_pages.page(rule) == "# from the checkout\n"
+    monkeypatch.setattr(rule_pages, "_PACKAGE_DIR", tmp_path / "site" / "bnlint")
+    assert rule_pages.page(rule) == "# from the wheel\n"
+    # No page at all: one is made from the catalogue entry.
+    monkeypatch.setattr(rule_pages, "_PACKAGE_DIR", tmp_path / "nowhere" / "bnlint")
+    assert rule_pages.page(rule).startswith("# XBN101: bn-after-activation\n")
+    assert rule.fix in rule_pages.page(rule)

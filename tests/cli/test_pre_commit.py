@@ -109,3 +109,9 @@ def test_the_hook_environment_has_no_torch(model_repository, pre_commit_home):
                             "print(u.find_spec('torch') is None, u.find_spec('bnlint') is None)"],
                            capture_output=True, text=True)
     assert probe.stdout.split() == ["True", "False"]
+    # The installed wheel carries the rule pages: `bnlint rule` prints the repository's page.
+    page = next(iter(sorted((REPO_ROOT / "rules").glob("XBN*.md"))))
+    shown = subprocess.run([str(pythons[0]), "-m", "bnlint", "rule", page.stem],
+                           capture_output=True, text=True, cwd=model_repository)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.rstrip("\n") == page.read_text().rstrip("\n")
