@@ -250,7 +250,7 @@ def find_roots(loaded: LoadedUnit) -> list[Root]:
                 continue
             if inspect.isclass(value) and issubclass(value, nn.Module):
                 kwargs = test_kwargs.get(attr, {})
-                if not _buildable(value.__init__, kwargs):
+                if not _buildable(value, kwargs):
                     continue
                 build = (lambda cls=value, kw=kwargs: cls(**kw))
             elif inspect.isfunction(value) and attr != "make_inputs":
@@ -503,6 +503,15 @@ def max_relative_change(before: list[torch.Tensor], after: list[torch.Tensor]) -
 
 # ---------------------------------------------------------------------------------------------
 # The tests
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    # The models are tiny: spreading each op over threads only costs synchronisation.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(params=UNITS, ids=[u.name for u in UNITS])
