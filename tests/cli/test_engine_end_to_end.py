@@ -167,3 +167,18 @@ def test_hook_command_on_staged_files_matches_what_pre_commit_runs(project):
     clean = run_subprocess(["check", "--force-exclude", "src/zoo/clean.py",
                             "generated/bad.py"], cwd=project)
     assert clean.returncode == 0, clean.stdout
+
+
+def test_the_library_returns_the_same_result_and_prints_nothing(project, monkeypatch, capsys):
+    import bnlint
+    from bnlint.ftypes import Status
+
+    monkeypatch.chdir(project)
+    result = bnlint.check(["src"])
+    assert capsys.readouterr() == ("", "")
+    assert [(d.code, d.path, d.line) for d in result.diagnostics] == [
+        ("XBN302", "src/zoo/model.py", 15)]
+    assert result.count(Status.FOLDABLE) == 2
+    # The policy applies to library calls too: a config object or file narrows the findings.
+    write(project, {"quiet.toml": 'ignore = ["XBN3"]\n'})
+    assert bnlint.check(["src"], config="quiet.toml").diagnostics == ()
