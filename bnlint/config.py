@@ -19,6 +19,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import pathspec
 
 from bnlint.ftypes import Severity
+from bnlint.reporters import FORMATS  # the reporters registry is the list of formats
 from bnlint.rules import RULES
 
 if sys.version_info >= (3, 11):
@@ -169,8 +170,8 @@ def load_config(config_file: Path | None, *, root: Path) -> Config:
 def parse_table(table: Mapping[str, Any], *, where: str, root: Path,
                 path: Path | None = None) -> Config:
     """Validate a bnlint table; every error starts with `where` and names the key."""
-    from bnlint.reporters import FORMATS  # the reporters registry is the list of formats
-
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where} expected a table, got {_describe(table)}")
     known = {"select", "ignore", "extend-select", "per-file-ignores", "exclude",
              "extend-exclude", "severity", "output-format", "models"}
     for key in table:

@@ -106,6 +106,13 @@ def test_bad_configuration_is_one_line_naming_the_key_and_exits_2(tmp_path, fake
     assert fake_engine.calls == []
 
 
+def test_a_bnlint_key_that_is_not_a_table_is_an_error(tmp_path, fake_engine, bnlint):
+    write(tmp_path, {"pyproject.toml": "[tool]\nbnlint = 3\n", "net.py": MODEL})
+    run = bnlint("check", ".", cwd=tmp_path)
+    assert run.code == 2
+    assert run.err.endswith("[tool.bnlint] expected a table, got int 3\n")
+
+
 def test_invalid_toml_names_the_file(tmp_path, fake_engine, bnlint):
     write(tmp_path, {"pyproject.toml": "[tool.bnlint\n", "net.py": MODEL})
     run = bnlint("check", ".", cwd=tmp_path)
