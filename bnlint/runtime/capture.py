@@ -238,7 +238,11 @@ class _Recorder:
         label = self._label(module)
         producers = self._producers((args, kwargs))
         rule_code = reason = None
-        if id(module) not in self._paths and kind in FOLD_TARGETS | {NodeKind.BATCHNORM}:
+        if kind is NodeKind.UNKNOWN:
+            rule_code = rules.UNKNOWN_CALL.code
+            reason = (f"{label} is a '{type(module).__qualname__}', which overrides forward() "
+                      "of its layer class")
+        elif id(module) not in self._paths and kind in FOLD_TARGETS | {NodeKind.BATCHNORM}:
             rule_code = rules.UNREGISTERED_CONTAINER_UNKNOWN.code
             reason = (f"{label} is not a registered submodule (it is kept in a plain Python "
                       "list, dict or other attribute), so no fold can rewrite it")

@@ -26,9 +26,6 @@ _POOL_MODULES = (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
                  nn.modules.pooling._LPPoolNd, nn.FractionalMaxPool2d, nn.FractionalMaxPool3d)
 _RESHAPE_MODULES = (nn.Flatten, nn.Unflatten, nn.PixelShuffle, nn.PixelUnshuffle,
                     nn.ChannelShuffle)
-# The forwards torch's own BatchNorm classes run; a subclass that replaces them may do more
-# than normalise, so its inner ops are recorded instead of being hidden behind one node.
-_TORCH_BN_FORWARDS = frozenset({_BatchNorm.forward, nn.SyncBatchNorm.forward})
 
 
 def class_name(cls: type) -> str:
@@ -47,9 +44,21 @@ def frame(name: str, module: nn.Module) -> ModuleFrame:
                        is_plain_container=type(module) in PLAIN_CONTAINERS)
 
 
+def has_torch_forward(module: nn.Module) -> bool:
+    """Whether the forward that runs is defined by torch, not by a user subclass."""
+    for cls in type(module).__mro__:
+        if "forward" in cls.__dict__:
+            return cls.__module__.startswith("torch.")
+    return True
+
+
 def is_plain_batchnorm(module: nn.Module) -> bool:
-    """A BatchNorm whose forward is torch's own: only normalisation, replaceable by Identity."""
-    return isinstance(module, _BatchNorm) and type(module).forward in _TORCH_BN_FORWARDS
+    """A BatchNorm whose forward is torch's own: only normalisation, replaceable by Identity.
+
+    A subclass that replaces forward may do more than normalise, so its inner ops are
+    recorded instead of being hidden behind one node.
+    """
+    return isinstance(module, _BatchNorm) and has_torch_forward(module)
 
 
 def module_kind(module: nn.Module) -> NodeKind | None:
@@ -59,6 +68,10 @@ def module_kind(module: nn.Module) -> NodeKind | None:
     """
     if isinstance(module, _BatchNorm):
         return NodeKind.BATCHNORM if is_plain_batchnorm(module) else None
+    if isinstance(module, (nn.modules.conv._ConvNd, nn.Linear)) and not has_torch_forward(module):
+        # Its own forward may change what the weight means (weight standardisation): a fold
+        # into it cannot be promised, as the static half says too.
+        return NodeKind.UNKNOWN
     if isinstance(module, _ConvTransposeNd):
         return NodeKind.CONV_TRANSPOSE
     if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):

@@ -262,3 +262,19 @@ def test_batchnorm_in_a_plain_list_is_reported_not_folded():
     result = run(Unregistered())
     assert folded(result) == set()
     assert [s.code for s in result.skipped] == ["XBN205"]
+
+
+class StandardisedConv(nn.Conv2d):
+    """Weight standardisation: its forward rescales the weight, so a fold cannot be promised."""
+
+    def forward(self, x):
+        w = self.weight
+        w = (w - w.mean((1, 2, 3), keepdim=True)) / (w.std((1, 2, 3), keepdim=True) + 1e-5)
+        return F.conv2d(x, w, self.bias, self.stride, self.padding)
+
+
+def test_conv_subclass_with_its_own_forward_is_unknown_like_the_static_half():
+    result = run(nn.Sequential(StandardisedConv(3, 4, 3), nn.BatchNorm2d(4)))
+    assert folded(result) == set()
+    assert skipped(result) == {"1": "XBN204"}
+    assert "overrides forward()" in result.skipped[0].reason
