@@ -126,3 +126,18 @@ def test_batchnorm_without_running_stats_is_skipped():
     result = check(model, torch.randn(2, 3, 8, 8))
     assert folded(result) == set()
     assert skipped(result) == {"1": "XBN107"}
+
+
+def test_batchnorm1d_on_3d_input_before_a_linear_is_not_folded_into_it():
+    # BatchNorm1d normalises axis 1 (4 channels), the Linear mixes the last axis (length 4):
+    # the sizes match, the axes do not.
+    model = nn.Sequential(nn.ReLU(), nn.BatchNorm1d(4), nn.Linear(4, 3))
+    result = check(model, torch.randn(2, 4, 4))
+    assert folded(result) == set()
+    assert skipped(result) == {"1": "XBN101"}  # nothing before it, nothing after it
+
+
+def test_batchnorm_between_two_layers_folds_forward_and_backward_into_one_conv():
+    model = nn.Sequential(nn.Tanh(), nn.BatchNorm2d(3), nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4))
+    result = check(model, torch.randn(2, 3, 5, 5))
+    assert folded(result) == {("2", "1"), ("2", "3")}

@@ -160,3 +160,23 @@ def test_a_model_on_the_meta_device_is_refused():
 def test_dataparallel_is_unwrapped():
     result = fold(nn.DataParallel(net()), torch.randn(2, 3, 10, 10))
     assert folded(result) == ALL
+
+
+def test_a_failure_halfway_through_folding_leaves_the_model_bit_for_bit_intact(monkeypatch):
+    model = net()
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    calls = []
+
+    def explode(layer, scale, shift):
+        calls.append(layer)
+        if len(calls) == 2:
+            raise RuntimeError("disk on fire")
+        real(layer, scale, shift)
+
+    real = apply._scale_outputs
+    monkeypatch.setattr(apply, "_scale_outputs", explode)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        bnlint.fold(model, torch.randn(2, 3, 10, 10), inplace=True)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert model.training and isinstance(model[1], nn.BatchNorm2d)
