@@ -9,7 +9,7 @@ or recomputed by a hook or parametrization, or shapes that do not line up.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -199,9 +199,3 @@ def _neutralise(bn: _BatchNorm) -> None:
         bn.weight = nn.Parameter(torch.ones_like(bn.weight), requires_grad=bn.weight.requires_grad)
         bn.bias = nn.Parameter(torch.zeros_like(bn.bias), requires_grad=bn.bias.requires_grad)
 
-
-def batchnorm_paths(model: nn.Module) -> Iterable[tuple[str, _BatchNorm]]:
-    """Every registered BatchNorm, once, under its first path (as named_modules prints it)."""
-    for path, module in model.named_modules():
-        if isinstance(module, _BatchNorm):
-            yield path, module

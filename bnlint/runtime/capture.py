@@ -7,6 +7,9 @@ in-place version counter, so an in-place op (`x.relu_()`, `x += y`) or a write t
 becomes its own node and later readers of the tensor see it. Because nothing is traced
 symbolically, data-dependent `if`s, dict/tuple inputs and outputs and arbitrary Python in
 forward() all just run; the price is that the graph reflects the inputs given.
+
+The module hooks are process-wide while the pass runs: modules called meanwhile by another
+thread would be recorded too, so do not capture while other threads run models.
 """
 
 from __future__ import annotations
@@ -42,7 +45,6 @@ class CaptureError(Exception):
 @dataclass(frozen=True)
 class Capture:
     graph: LayerGraph
-    output: Any  # what the model returned, for the caller to reuse as the reference
     note: str = CAPTURE_NOTE
 
 
@@ -64,7 +66,7 @@ def capture_graph(model: nn.Module, example_inputs: tuple[Any, ...]) -> Capture:
         post.remove()
     recorder.add_output(output)
     recorder.add_uncalled_batchnorms()
-    return Capture(graph=recorder.graph(), output=output)
+    return Capture(graph=recorder.graph())
 
 
 @dataclass

@@ -82,7 +82,8 @@ class Functional(nn.Module):
 
 def test_functional_layers_merges_and_scalar_ops():
     assert chain(Functional(), torch.randn(1, 3, 4, 4)) == [
-        ("input", "input[0]"), ("functional_conv", "torch.conv2d"), ("functional_bn", "F.batch_norm"),
+        ("input", "input[0]"), ("functional_conv", "torch.conv2d"),
+        ("functional_bn", "F.batch_norm"),
         ("mul", "Tensor.mul"), ("other", "Tensor.mul"), ("cat", "torch.cat"),
         ("reshape", "Tensor.flatten"), ("output", "output")]
 

@@ -144,8 +144,9 @@ class Containers(nn.Module):
 
 def test_batchnorms_at_any_depth_are_replaced_by_identity_at_every_path():
     result = run(Containers())
-    assert folded(result) == {("seq.0", "seq.1"), ("blocks.0.conv", "blocks.0.bn"),
-                              ("blocks.1.conv", "blocks.1.bn"), ("heads.left.0.0", "heads.left.0.1")}
+    assert folded(result) == {
+        ("seq.0", "seq.1"), ("blocks.0.conv", "blocks.0.bn"), ("blocks.1.conv", "blocks.1.bn"),
+        ("heads.left.0.0", "heads.left.0.1")}
     model = result.model
     for path in ("seq.1", "blocks.0.bn", "blocks.1.bn", "alias.bn", "heads.left.0.1"):
         assert isinstance(model.get_submodule(path), nn.Identity), path
