@@ -155,7 +155,7 @@ _RESHAPE_FUNCTIONS = frozenset({
     "transpose_", "t", "t_", "squeeze", "squeeze_", "unsqueeze", "unsqueeze_", "contiguous",
     "expand", "expand_as", "narrow", "movedim", "moveaxis", "swapaxes", "swapdims", "chunk",
     "split", "unbind", "tensor_split", "__getitem__", "select", "pixel_shuffle",
-    "pixel_unshuffle", "channel_shuffle", "__iter__", "flip", "roll"})
+    "pixel_unshuffle", "channel_shuffle", "__iter__", "flip", "roll", "T", "mT", "H", "mH"})
 _ADD_FUNCTIONS = frozenset({"add", "add_", "__add__", "__radd__", "__iadd__", "sub", "sub_",
                             "__sub__", "__rsub__", "__isub__", "subtract", "subtract_"})
 _MUL_FUNCTIONS = frozenset({"mul", "mul_", "__mul__", "__rmul__", "__imul__", "multiply",
@@ -170,7 +170,10 @@ _DROPOUT_FUNCTIONS = frozenset({"dropout", "dropout1d", "dropout2d", "dropout3d"
 
 
 def function_name(func: Callable[..., Any]) -> str:
-    return getattr(func, "__name__", None) or type(func).__name__
+    name = getattr(func, "__name__", None) or type(func).__name__
+    if name == "__get__":  # a tensor property (x.T, x.data): name it by the property
+        return getattr(getattr(func, "__self__", None), "__name__", name)
+    return name
 
 
 def function_label(func: Callable[..., Any]) -> str:

@@ -151,3 +151,13 @@ def test_without_torch_it_says_how_to_install(tmp_path):
                           cwd=tmp_path)
     assert done.returncode == 2
     assert "pip install 'bnlint[runtime]'" in done.stderr
+
+
+def test_the_command_parser_and_package_import_without_torch():
+    script = ("import argparse, sys\n"
+              "import bnlint, bnlint.runtime\n"
+              "from bnlint.runtime import command\n"
+              "command.add_arguments(argparse.ArgumentParser())\n"
+              "assert 'torch' not in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
