@@ -608,6 +608,8 @@ def test_expectations_agree_with_verdicts(unit: Unit, load: Callable[[Unit], Loa
                 lambda m, args: calls.__setitem__(id(m), calls[id(m)] + 1))
         run(model, root.inputs())
         for r in resolved:
+            if r.verdict.status == "unknown":
+                continue  # which module runs may depend on the inputs, as the verdict says
             never = r.verdict.code == "XBN112"
             assert (calls[id(r.bn)] == 0) == never, \
                 f"{root.name}: '{r.bn_path}' is called {calls[id(r.bn)]} times, {r.verdict}"
