@@ -57,6 +57,10 @@ EXAMPLES = REPO / "examples"
 
 PLAIN_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 PRODUCERS = (_ConvNd, nn.Linear)
+# Layers a BatchNorm before them can fold into (a transposed conv spreads the shift unevenly).
+FOLLOWERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+# Skips whose partner layer comes after the BatchNorm.
+PARTNER_FOLLOWS = {"XBN109", "XBN110"}
 # Codes that a BatchNorm verdict never carries: findings about other layers or structures.
 FINDING_CODES = {"XBN108", "XBN303", "XBN401"}
 # Unfoldable verdicts whose partner fold exists in PyTorch and would change the output.
@@ -114,10 +118,10 @@ def read_truth(path: Path, module: str) -> FileTruth:
                           bn=match["bn"],
                           direction=None if match["direction"] == "-" else match["direction"],
                           status=match["status"], code=match["code"])
-        assert (verdict.conv is None) == (verdict.direction is None), \
-            f"{path}: a partner layer goes with a direction and no partner with none: {line}"
         assert (verdict.status == "foldable") == (verdict.code is None), \
             f"{path}: foldable verdicts carry no code, the others one: {line}"
+        assert (verdict.status == "foldable") == (verdict.direction is not None), \
+            f"{path}: a direction is given for folds only: {line}"
         assert verdict.status != "foldable" or verdict.conv is not None, line
         verdicts.append(verdict)
     return FileTruth(path, module, expects, tuple(verdicts))
@@ -338,6 +342,13 @@ class Resolved:
     bn_path: str | None
 
 
+def _direction(verdict: Verdict) -> str:
+    """The direction of a verdict's fold; for a blocked one, where its partner sits."""
+    if verdict.direction is not None:
+        return verdict.direction
+    return "bn_conv" if verdict.code in PARTNER_FOLLOWS else "conv_bn"
+
+
 def _walk(start: Any, path: str) -> Any:
     """Follow a dotted path through registered children, and through plain lists and dicts
     (how a verdict names modules that PyTorch does not register)."""
@@ -384,8 +395,7 @@ def resolve(model: nn.Module, verdicts: list[Verdict]) -> list[Resolved]:
             if not isinstance(bn, _BatchNorm):
                 continue
             if verdict.conv is not None:
-                wanted = PRODUCERS if verdict.direction == "conv_bn" else (nn.Conv2d, nn.Conv1d,
-                                                                           nn.Conv3d, nn.Linear)
+                wanted = FOLLOWERS if _direction(verdict) == "bn_conv" else PRODUCERS
                 if not isinstance(conv, wanted):
                     continue
             found.append(Resolved(verdict, conv, bn, paths.get(id(conv)) if conv else None,
@@ -660,7 +670,7 @@ def test_blocked_folds_would_change_the_output(unit: Unit, load: Callable[[Unit]
             if r.verdict.code not in BLOCKED_FOLDS:
                 continue
             folded = copy.deepcopy(model)
-            apply_fold(folded, r.conv_path, r.bn_path, r.verdict.direction)
+            apply_fold(folded, r.conv_path, r.bn_path, _direction(r.verdict))
             change = max_relative_change(before, run(folded, inputs))
             assert change > 1e-3, \
                 f"{root.name}: {r.verdict} yet folding it changes the output by only {change}"

@@ -328,17 +328,17 @@ def multihead_list_net(num_classes: int = 10) -> MultiHeadListNet:
 
 
 # folds:
-#   PreActResNet: conv1 -> layer1.0.bn1 conv_bn unfoldable XBN103
+#   PreActResNet: conv1 -> layer1.0.bn1 - unfoldable XBN103
 #   PreActBlock: - -> bn1 - unfoldable XBN104
 #   PreActBlock: conv1 -> bn2 conv_bn foldable
 #   PreActResNet: - -> bn - unfoldable XBN104
 #   ConvReluBNNet: - -> features.0.2 - unfoldable XBN101
 #   ConvReluBNNet: - -> features.1.2 - unfoldable XBN101
 #   ConvReluBNNet: - -> features.2.2 - unfoldable XBN101
-#   UNetTiny: enc_conv -> enc_bn conv_bn unfoldable XBN103
+#   UNetTiny: enc_conv -> enc_bn - unfoldable XBN103
 #   UNetTiny: up -> up_bn conv_bn foldable
-#   MultiScaleSharedConv: stem -> bn_full conv_bn unfoldable XBN106
-#   MultiScaleSharedConv: stem -> bn_half conv_bn unfoldable XBN106
+#   MultiScaleSharedConv: stem -> bn_full - unfoldable XBN106
+#   MultiScaleSharedConv: stem -> bn_half - unfoldable XBN106
 #   DenseNet: features.conv0 -> features.norm0 conv_bn foldable
 #   _DenseLayer: - -> norm1 - unfoldable XBN104
 #   _DenseLayer: conv1 -> norm2 conv_bn foldable
@@ -347,6 +347,6 @@ def multihead_list_net(num_classes: int = 10) -> MultiHeadListNet:
 #   MAMLConvNet: - -> encoder.0.1 - unfoldable XBN107
 #   MAMLConvNet: - -> encoder.1.1 - unfoldable XBN107
 #   MAMLConvNet: - -> encoder.2.1 - unfoldable XBN107
-#   InputNormNet: stem.0 -> input_norm bn_conv unfoldable XBN109
+#   InputNormNet: stem.0 -> input_norm - unfoldable XBN109
 #   MultiHeadListNet: - -> heads.0.1 - unknown XBN205
 #   MultiHeadListNet: - -> heads.1.1 - unknown XBN205
