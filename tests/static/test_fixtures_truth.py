@@ -30,7 +30,6 @@ import importlib.util
 import inspect
 import re
 import sys
-import tomllib
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,6 +39,11 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 pytestmark = pytest.mark.runtime
 torch = pytest.importorskip("torch")
@@ -61,7 +65,8 @@ PRODUCERS = (_ConvNd, nn.Linear)
 FOLLOWERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 # Skips whose partner layer comes after the BatchNorm.
 PARTNER_FOLLOWS = {"XBN109", "XBN110"}
-# Codes that a BatchNorm verdict never carries: findings about other layers or structures.
+# Codes an `# expect` line may carry without any BatchNorm verdict carrying them: findings
+# about other things (an F.batch_norm call, a plain container, a redundant bias).
 FINDING_CODES = {"XBN108", "XBN303", "XBN401"}
 # Unfoldable verdicts whose partner fold exists in PyTorch and would change the output.
 BLOCKED_FOLDS = {"XBN103", "XBN106", "XBN109"}
