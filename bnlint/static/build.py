@@ -43,6 +43,7 @@ class Root:
     inst: ModuleInst
     origin: str  # "factory resnet18" / "class Block"
     known_caller: bool  # its forward() input is the model input (not a caller's tensor)
+    built: list[ModuleInst] = field(default_factory=list)  # BatchNorms its construction made
 
 
 @dataclass
@@ -65,26 +66,28 @@ def build_candidates(project: Project, files: list[SourceFile]) -> Candidates:
             if not _callable_without_arguments(node):
                 continue
             func = ProjectFunction(file, node, f"{file.module_name}.{name}")
-            interp.instantiated = set()
+            interp.instantiated, interp.built_batchnorms = set(), []
             result = _guarded(lambda: interp.call_root(func))
             used |= interp.instantiated
             for inst in _module_instances(result):
-                factory_roots.append(Root(inst, f"factory {name}()", known_caller=True))
+                factory_roots.append(Root(inst, f"factory {name}()", known_caller=True,
+                                          built=interp.built_batchnorms))
         for cls in project.module_classes(file):
-            interp.instantiated = set()
+            interp.instantiated, interp.built_batchnorms = set(), []
             result = _guarded(lambda: interp.instantiate_root(cls))
             used |= interp.instantiated - {cls.qualname}
-            class_builds.append((cls, result))
+            class_builds.append((cls, result, interp.built_batchnorms))
     roots = list(factory_roots)
-    for cls, result in class_builds:
+    for cls, result, built in class_builds:
         if cls.qualname in used:
             continue
         for inst in _module_instances(result):
             roots.append(Root(inst, f"class {cls.name}",
-                              known_caller=_callable_without_arguments(_init_of(project, cls))))
+                              known_caller=_callable_without_arguments(_init_of(project, cls)),
+                              built=built))
     for root in roots:
         instances.extend(_walk(root.inst))
-    for _, result in class_builds:
+    for _, result, _ in class_builds:
         for inst in _module_instances(result):
             instances.extend(_walk(inst))
     return Candidates(roots, instances)
@@ -210,6 +213,7 @@ def analyse_root(interp: Interpreter, root: Root, verdicts: RootVerdicts) -> Non
     if failure:
         builder.gaps.append(failure)
     _add_uncalled_batchnorms(builder, root.inst, scopes, conditional)
+    _add_lost_batchnorms(builder, root, scopes)
     plan = match_folds(builder.graph)
     if failure:
         plan = _demote_folds(plan, failure)
@@ -285,6 +289,29 @@ def _add_uncalled_batchnorms(builder: ForwardBuilder, root: ModuleInst,
                                     location=inst.construction,
                                     construction=inst.construction, rule_code=rule.code,
                                     reason=reason))
+
+
+def _add_lost_batchnorms(builder: ForwardBuilder, root: Root,
+                         scopes: dict[int, tuple[ModuleFrame, ...]]) -> None:
+    """A BatchNorm that __init__ built but the analysis could not place in the module tree
+    (a layer list it lost count of) still gets a verdict: unknown, never silence."""
+    tree = list(_walk(root.inst))
+    if not any(inst.incomplete for inst in tree):
+        return  # a complete tree: a BatchNorm outside it was replaced or thrown away
+    held = {inst.uid for inst in tree}
+    root_frame = scopes[root.inst.uid]
+    for inst in root.built:
+        if inst.uid in held:
+            continue
+        line = inst.construction.line if inst.construction else 0
+        frame = ModuleFrame(f"<BatchNorm built at line {line}>", inst.class_name)
+        rule = rules.CONDITIONAL_LAYER
+        builder.graph.add(LayerCall(
+            node_id=-1, kind=NodeKind.BATCHNORM, label=frame.name, scope=root_frame + (frame,),
+            module_id=inst.uid, location=inst.construction, construction=inst.construction,
+            rule_code=rule.code,
+            reason="the analysis could not tell where __init__ stores it (its container is "
+                   "built under a condition or loop the analysis cannot decide)"))
 
 
 # ---- verdicts across roots ---------------------------------------------------------------------

@@ -508,7 +508,18 @@ def compare(op_node: cst.CSTNode, left: Value, right: Value) -> bool | None:
             operator.eq, operator.ne):
         same = left.cls == right.cls
         return same if function is operator.eq else not same
+    if function in (operator.eq, operator.ne) and _different_kinds(left, right):
+        return function is operator.ne
     return None
+
+
+def _different_kinds(left: Value, right: Value) -> bool:
+    """A scalar constant never equals a container, module, class or tensor: a cfg table's
+    `v == "M"` with `v` a tuple is decidable without knowing the tuple's items."""
+    for a, b in ((left, right), (right, left)):
+        if isinstance(a, Const) and not isinstance(a.value, (tuple, list, dict)):
+            return isinstance(b, (Seq, Mapping, ModuleInst, ClassRef, FunctionRef, Tensor))
+    return False
 
 
 def _identity_equal(left: Value, right: Value) -> bool | None:

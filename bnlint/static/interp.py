@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import libcst as cst
 
 from bnlint import rules
+from bnlint.ftypes import NodeKind
 from bnlint.static import calls, evaluate
 from bnlint.static.classes import AnyClass, ClassModel
 from bnlint.static.index import (
@@ -127,6 +128,8 @@ class Interpreter:
         self.depth = 0
         self.steps = 0
         self.instantiated: set[str] = set()  # qualnames of project classes ever built
+        # every BatchNorm built, so one the analysis lost track of still gets a verdict
+        self.built_batchnorms: list[ModuleInst] = []
         self._values: dict[str, Value] = {}
         self._evaluating: set[str] = set()
         self.current_file: SourceFile | None = None
@@ -607,6 +610,8 @@ class Interpreter:
                                "files", rules.UNRESOLVED_MODULE.code)
         inst = ModuleInst(cls=cls, torch_base=base, ancestry=self.classes.mro(cls),
                           construction=file.location(node))
+        if base.kind is NodeKind.BATCHNORM:
+            self.built_batchnorms.append(inst)
         found = self.classes.method(cls, "__init__")
         if found is not None and found[1] is not None:
             owner, definition = found
