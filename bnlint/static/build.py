@@ -166,12 +166,14 @@ def scopes_of(root: ModuleInst) -> tuple[dict[int, tuple[ModuleFrame, ...]], set
     negative uid so that messages can still name them."""
     scopes: dict[int, tuple[ModuleFrame, ...]] = {}
     conditional: set[int] = set()
-    pending = [(root, (ModuleFrame("", root.class_name, root.is_plain_container),), False)]
+    root_frame = ModuleFrame("", root.class_name, root.is_plain_container)
+    pending = [(root, (root_frame,), False, True)]
     while pending:
-        inst, scope, optional = pending.pop(0)
-        if inst.uid in scopes:
+        inst, scope, optional, registered = pending.pop(0)
+        key = inst.uid if registered else -inst.uid
+        if key in scopes or (not registered and inst.uid in scopes):
             continue
-        scopes[inst.uid] = scope
+        scopes[key] = scope
         if optional:
             conditional.add(inst.uid)
         for name, value in inst.children.items():
@@ -180,16 +182,18 @@ def scopes_of(root: ModuleInst) -> tuple[dict[int, tuple[ModuleFrame, ...]], set
                 if isinstance(option, ModuleInst):
                     frame = ModuleFrame(name, option.class_name, option.is_plain_container)
                     pending.append((option, scope + (frame,),
-                                    optional or isinstance(value, Choice)))
+                                    optional or isinstance(value, Choice), registered))
         for name, value in inst.attrs.items():
             items = (value.items if isinstance(value, Seq) else
                      tuple(value.items.values()) if isinstance(value, Mapping) else ())
             keys = (range(len(items)) if isinstance(value, Seq) else
                     list(value.items) if isinstance(value, Mapping) else ())
-            for key, member in zip(keys, items):
-                if isinstance(member, ModuleInst) and -member.uid not in scopes:
-                    scopes[-member.uid] = scope + (ModuleFrame(f"{name}[{key}]",
-                                                               member.class_name),)
+            for index, member in zip(keys, items):
+                if isinstance(member, ModuleInst):
+                    # named as if the list were an nn.ModuleList: `blocks.0.1`
+                    frame = ModuleFrame(f"{name}.{index}", member.class_name,
+                                        member.is_plain_container)
+                    pending.append((member, scope + (frame,), optional, False))
     return scopes, conditional
 
 

@@ -194,6 +194,9 @@ def attribute(interp: Interpreter, base: Value, name: str, frame: Frame,
             if symbol is None:
                 symbol = interp.resolver.resolve_qualified(f"{base.qualname}.{name}")
             return interp.symbol_value(symbol, f"{base.qualname}.{name}")
+        stdlib = interp.stdlib_attribute(base.qualname, name)
+        if stdlib is not None:
+            return stdlib
         return interp.symbol_value(interp.resolver.resolve_qualified(f"{base.qualname}.{name}"),
                                    name)
     if isinstance(base, ModuleInst):

@@ -102,9 +102,10 @@ class ForwardBuilder:
     def invoke(self, inst: ModuleInst, args: list[Value], kwargs: dict[str, Value],
                frame: Frame, node: cst.CSTNode, label: str,
                location: SourceLocation | None) -> Value:
-        if inst.uid not in self.scopes:
-            return self._unregistered(inst, args, label, location)
         found = self.interp.classes.method(inst.cls, "forward")
+        if inst.uid not in self.scopes and _is_leaf(inst, found):
+            # an unregistered container is followed: its layers are reported one by one
+            return self._unregistered(inst, args, label, location)
         if found is not None and found[1] is not None:
             owner, definition = found
             assert isinstance(owner, ProjectClass)
@@ -115,7 +116,7 @@ class ForwardBuilder:
                 return self.add(NodeKind.UNKNOWN, label, args, location,
                                 rule_code=rules.UNKNOWN_CALL.code,
                                 reason=f"{label} is a '{owner.name}', which overrides forward() "
-                                       "of its layer class", scope=self.scopes[inst.uid],
+                                       "of its layer class", scope=self._scope(inst),
                                 module_id=inst.uid)
             func = FunctionRef(ProjectFunction(owner.file, definition,
                                                f"{owner.qualname}.forward"))
@@ -155,7 +156,7 @@ class ForwardBuilder:
         if kind in _LAYER_KINDS:
             extra = {"module_id": inst.uid, "attrs": layer_attrs(inst, torch_cls),
                      "construction": inst.construction}
-        return self.add(kind, label, args[:1], location, scope=self.scopes[inst.uid], **extra)
+        return self.add(kind, label, args[:1], location, scope=self._scope(inst), **extra)
 
     def call_child(self, child: ModuleInst | Choice, args: list[Value], frame: Frame,
                    node: cst.CSTNode) -> Value:
@@ -167,6 +168,9 @@ class ForwardBuilder:
     def _conditional_call(self, module: Choice, args: list[Value], frame: Frame,
                           node: cst.CSTNode) -> Value:
         label = node_text(node.func) if isinstance(node, cst.Call) else "a module"
+        same_layer = self._one_layer_type(module.options)
+        if same_layer is not None:
+            return self._either_layer(same_layer, args, label, frame.file.location(node))
         kinds = sorted({_describe_option(o) for o in module.options})
         self.gaps.append(module.reason)
         return self.add(NodeKind.UNKNOWN, label, args[:1], frame.file.location(node),
@@ -174,11 +178,41 @@ class ForwardBuilder:
                         reason=f"{label} is built as {' or '.join(kinds)} depending on "
                                f"{module.reason}")
 
+    def _one_layer_type(self, options: tuple[Value, ...]) -> list[ModuleInst] | None:
+        """The options of a conditional construction when every one is the same torch layer
+        class at the same place: each arm then gives the same verdict, up to the constructor
+        facts they disagree on, which become unknown."""
+        insts = [o for o in options if isinstance(o, ModuleInst)]
+        if len(insts) != len(options) or len({i.cls for i in insts}) != 1:
+            return None
+        first = insts[0]
+        if first.torch_base.kind not in _LAYER_KINDS or first.torch_base.container is not None:
+            return None
+        found = self.interp.classes.method(first.cls, "forward")
+        if found is not None and found[1] is not None:
+            return None
+        if len({self._scope(i) for i in insts}) != 1 or not self._scope(first):
+            return None
+        return insts
+
+    def _either_layer(self, insts: list[ModuleInst], args: list[Value], label: str,
+                      location: SourceLocation | None) -> Value:
+        first = insts[0]
+        self.called.update(i.uid for i in insts)
+        facts = [layer_attrs(i, i.torch_base) for i in insts]
+        merged = LayerAttrs(**{
+            name: getattr(facts[0], name) if len({getattr(f, name) for f in facts}) == 1
+            else None for name in LayerAttrs.__dataclass_fields__})
+        return self.add(first.torch_base.kind or NodeKind.OTHER, label, args[:1], location,
+                        scope=self._scope(first), module_id=first.uid, attrs=merged,
+                        construction=first.construction)
+
     def _unregistered(self, inst: ModuleInst, args: list[Value], label: str,
                       location: SourceLocation | None) -> Value:
         reason = (f"{label} is kept in a plain Python list or dict, so PyTorch does not "
                   "register it")
         if inst.torch_base.kind is NodeKind.BATCHNORM:
+            self.called.add(inst.uid)
             return self.add(NodeKind.BATCHNORM, label, args[:1], location,
                             scope=self.scopes.get(-inst.uid, ()), module_id=inst.uid,
                             rule_code=rules.UNREGISTERED_CONTAINER_UNKNOWN.code, reason=reason,
@@ -191,6 +225,9 @@ class ForwardBuilder:
         self.gaps.append(reason)
         return self.add(NodeKind.UNKNOWN, "unknown", [value], location,
                         rule_code=code or rules.UNKNOWN_CALL.code, reason=reason)
+
+    def _scope(self, inst: ModuleInst) -> tuple[ModuleFrame, ...]:
+        return self.scopes.get(inst.uid) or self.scopes.get(-inst.uid, ())
 
     def _path_label(self, inst: ModuleInst) -> str:
         scope = self.scopes.get(inst.uid) or self.scopes.get(-inst.uid)
@@ -272,6 +309,8 @@ class ForwardBuilder:
             self.note_dynamic(text)
         else:
             self.gaps.append(reason)
+        if code == rules.UNRESOLVED_MODULE.code and not text.startswith("self."):
+            code = rules.UNKNOWN_CALL.code  # an outside function, not an outside layer
         return self.add(NodeKind.UNKNOWN, text, inputs, frame.file.location(node),
                         rule_code=code if code in rules.RULES else rules.UNKNOWN_CALL.code,
                         reason=f"its input passes through `{text}(...)`, which the analysis "
@@ -370,3 +409,12 @@ def _flatten(values: list[Value]) -> list[Value]:
 
 def _tensors(values: list[Value]) -> list[Tensor]:
     return [v for v in _flatten(values) if isinstance(v, Tensor)]
+
+
+def _is_leaf(inst: ModuleInst, forward: object) -> bool:
+    """A layer the builder records as one node, rather than a module whose forward() (its
+    own or a torch container's) it follows."""
+    if inst.torch_base.container is not None:
+        return False
+    has_own_forward = forward is not None and forward[1] is not None  # type: ignore[index]
+    return not has_own_forward or inst.torch_base.kind in _LAYER_KINDS

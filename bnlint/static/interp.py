@@ -69,6 +69,7 @@ _STDLIB = {"collections.OrderedDict": "OrderedDict", "functools.partial": "parti
            "copy.deepcopy": "deepcopy", "math.ceil": "math.ceil", "math.floor": "math.floor",
            "math.sqrt": "math.sqrt", "math.log2": "math.log2", "math.log": "math.log",
            "typing.OrderedDict": "OrderedDict"}
+STDLIB_MODULES = frozenset(name.rsplit(".", 1)[0] for name in _STDLIB)
 
 
 class ReturnSignal(Exception):
@@ -162,8 +163,19 @@ class Interpreter:
         assert isinstance(symbol, External)
         if symbol.qualname in _STDLIB:
             return BuiltinRef(_STDLIB[symbol.qualname])
+        if symbol.qualname in STDLIB_MODULES:  # `import functools` then `functools.partial`
+            return ModuleRef(symbol.qualname)
         return Unknown(f"'{symbol.qualname}' is defined outside the analysed files",
                        rules.UNRESOLVED_MODULE.code)
+
+    def stdlib_attribute(self, module: str, name: str) -> Value | None:
+        """`functools.partial` after `import functools`, and the like."""
+        if module not in STDLIB_MODULES:
+            return None
+        qualname = f"{module}.{name}"
+        if qualname in _STDLIB:
+            return BuiltinRef(_STDLIB[qualname])
+        return Unknown(f"'{qualname}' is not modelled by the analysis")
 
     def _torch_value(self, qualname: str) -> Value:
         cls = torch_class(qualname)
@@ -171,6 +183,8 @@ class Interpreter:
             return ClassRef(cls)
         if qualname in _TORCH_MODULES:
             return ModuleRef(qualname)
+        if qualname in _STDLIB:
+            return BuiltinRef(_STDLIB[qualname])
         return BuiltinRef("torch:" + qualname)
 
     def _module_value(self, symbol: ProjectValue) -> Value:

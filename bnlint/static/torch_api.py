@@ -88,19 +88,17 @@ def _build_catalogue() -> dict[str, TorchClass]:
 CATALOGUE = _build_catalogue()
 
 # torch.nn submodules that re-export the same classes (torch.nn.modules.conv.Conv2d).
-_NN_SUBMODULES = ("torch.nn.modules", "torch.nn.modules.conv", "torch.nn.modules.batchnorm",
-                  "torch.nn.modules.linear", "torch.nn.modules.activation",
-                  "torch.nn.modules.container", "torch.nn.modules.pooling",
-                  "torch.nn.modules.module", "torch.nn.modules.dropout",
-                  "torch.nn.modules.flatten")
-
-
 def canonical(qualname: str) -> str:
-    for prefix in _NN_SUBMODULES:
-        if qualname.startswith(prefix + "."):
-            return "torch.nn." + qualname[len(prefix) + 1:]
-    if qualname.startswith("torch.nn.modules.batchnorm._BatchNorm"):
+    """`torch.nn.modules.conv.Conv2d` and `torch.nn.modules.Conv2d` are `torch.nn.Conv2d`;
+    the private BatchNorm bases behave as the BatchNorm they generalise."""
+    if not qualname.startswith("torch.nn.modules."):
+        return qualname
+    parts = qualname.split(".")
+    name = parts[-1]
+    if name in ("_BatchNorm", "_NormBase"):
         return "torch.nn.BatchNorm2d"
+    if len(parts) in (4, 5) and name[:1].isupper():  # torch.nn.modules[.<file>].<Class>
+        return "torch.nn." + name
     return qualname
 
 
