@@ -132,6 +132,10 @@ def _add_check_arguments(check: argparse.ArgumentParser) -> None:
                         help="print how many findings each rule raised instead of the findings")
     output.add_argument("--exit-zero", action="store_true",
                         help="exit 0 even when there are findings")
+    output.add_argument("--confirm", action="store_true",
+                        help="also build every model declared in [tool.bnlint.models], fold it "
+                             "with the runtime checker and print, per model, where the static "
+                             "verdicts agree (needs torch; imports the models)")
     adoption = output.add_mutually_exclusive_group()
     adoption.add_argument("--baseline", type=Path, metavar="FILE",
                           help="report only findings that FILE does not record")
@@ -197,6 +201,13 @@ def run_check(args: argparse.Namespace) -> int:
     result = api.check(paths, config=config, baseline=args.baseline)
     context = ReportContext(root=report_root(paths), cwd=Path.cwd(),
                             color=args.output_file is None and use_color(sys.stdout))
+    if args.confirm:
+        # Imported here: without --confirm, `check` never loads the runtime half or torch.
+        from bnlint.confirm import command as confirm
+
+        return confirm.run(result, config, context, show_statistics=args.statistics,
+                           exit_zero=args.exit_zero,
+                           emit=lambda text: _emit(text, args.output_file))
     if args.statistics:
         text = statistics.render(result, context,
                                  as_json=config.output_format in ("json", "json-lines"))

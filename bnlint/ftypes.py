@@ -219,3 +219,83 @@ class CheckResult:
 
     def count(self, status: Status) -> int:
         return sum(1 for m in self.modules for f in m.folds if f.status is status)
+
+
+# --- `bnlint check --confirm`: the static verdicts set against one real model ----------------
+
+class Agreement(str, Enum):
+    """How the static verdict on a BatchNorm compares with what the runtime checker did."""
+
+    CONFIRMED_FOLDABLE = "confirmed_foldable"  # both fold it, into the same layer
+    CONFIRMED_UNFOLDABLE = "confirmed_unfoldable"  # static: unfoldable; runtime: not folded
+    STATIC_UNKNOWN = "static_unknown"  # static could not decide; the runtime verdict teaches
+    DISAGREEMENT = "disagreement"  # static foldable refuted, or folded where static said no
+    NOT_ANALYSED = "not_analysed"  # its owner class is in none of the checked files
+
+
+@dataclass(frozen=True)
+class SideVerdict:
+    """One half's verdict on one BatchNorm, named by fold key (paths relative to `owner`)."""
+
+    owner: str
+    conv: str | None
+    bn: str
+    direction: Direction | None
+    status: Status
+    code: str | None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class RuntimeBatchNorm:
+    """What the runtime checker did with one BatchNorm module of a built model."""
+
+    path: str  # full model path, as named_modules() prints it
+    partner: str | None  # full model path of the layer it folded (or would fold) with
+    verdict: SideVerdict
+
+
+@dataclass(frozen=True)
+class ModelModule:
+    """One entry of a built model's named_modules(): where it sits and what class it is."""
+
+    path: str  # "" for the root
+    class_name: str  # module.qualname, as the static half names classes
+    is_plain_container: bool = False
+
+
+@dataclass(frozen=True)
+class ModelObservation:
+    """A declared model, built and folded by the runtime checker: everything the comparison
+    needs, torch-free."""
+
+    modules: tuple[ModelModule, ...]
+    batchnorms: tuple[RuntimeBatchNorm, ...]
+    verified: bool
+    verification: str  # one line: the figures, or why verification failed
+
+
+@dataclass(frozen=True)
+class AgreementRow:
+    """One fold key of one model: both verdicts, the agreement, and the model paths it covers."""
+
+    agreement: Agreement
+    runtime: SideVerdict
+    static: SideVerdict | None  # None: the static half has no verdict on this BatchNorm
+    instances: tuple[str, ...]  # model paths of the BatchNorms this row covers
+    detail: str  # one line: why the halves disagree, or what the runtime taught
+
+
+@dataclass(frozen=True)
+class ModelAgreement:
+    """The agreement table of one declared model ([tool.bnlint.models])."""
+
+    name: str
+    factory: str
+    rows: tuple[AgreementRow, ...] = ()
+    error: str | None = None  # the model could not be built, run or folded: why
+    verified: bool | None = None  # the folded model computed the same function
+    verification: str | None = None
+
+    def count(self, agreement: Agreement) -> int:
+        return sum(1 for row in self.rows if row.agreement is agreement)

@@ -1,0 +1,86 @@
+"""Building a declared model and letting the runtime checker fold it: the runtime side of
+`--confirm`, reduced to the torch-free ModelObservation the comparison reads."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from torch import nn
+
+from bnlint.config import ModelSpec
+from bnlint.ftypes import (
+    Direction,
+    FoldKey,
+    ModelModule,
+    ModelObservation,
+    RuntimeBatchNorm,
+    SideVerdict,
+    Status,
+)
+from bnlint.runtime import kinds
+from bnlint.runtime.fold import FoldResult, fold
+from bnlint.runtime.loading import SetupError, build_inputs, build_model
+
+
+def observe_model(spec: ModelSpec, *, import_roots: Sequence[Path] = ()) -> ModelObservation:
+    """Build `spec`'s model and inputs (its modules imported from `import_roots` first), fold
+    it, and report every BatchNorm. Raises SetupError or FoldError naming the cause."""
+    if spec.input_shape is None and spec.inputs is None:
+        raise SetupError("declares neither input-shape nor inputs")
+    shapes = None
+    if spec.input_shape is not None:
+        nested = isinstance(spec.input_shape[0], tuple)
+        shapes = list(spec.input_shape) if nested else [spec.input_shape]
+    with _importable_from(import_roots):
+        model = build_model(spec.factory, dict(spec.kwargs), None)
+        inputs = build_inputs(shapes, spec.inputs, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # every skip is in the table
+        result = fold(model, inputs)
+    return observation_of(model, result)
+
+
+def observation_of(model: nn.Module, result: FoldResult) -> ModelObservation:
+    """`result` (of folding `model`) as BatchNorm verdicts named by fold key."""
+    if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+        model = model.module  # fold() folds the wrapped module: its paths are the ones named
+    modules = tuple(ModelModule(path=path, class_name=kinds.class_name(type(module)),
+                                is_plain_container=type(module) in kinds.PLAIN_CONTAINERS)
+                    for path, module in model.named_modules(remove_duplicate=False))
+    batchnorms = [RuntimeBatchNorm(path=f.bn, partner=f.conv, verdict=_verdict(
+        f.key, Status.FOLDABLE, f.direction, None, None)) for f in result.folds]
+    batchnorms += [RuntimeBatchNorm(path=s.bn, partner=s.partner, verdict=_verdict(
+        s.key, s.status, None, s.code, s.reason)) for s in result.skipped]
+    v = result.verification
+    figures = (f"{v.inputs_compared} inputs compared, max abs error {v.max_abs_error:.3g}, "
+               f"max relative error {v.max_rel_error:.3g}")
+    verification = figures if v.passed else \
+        f"FAILED: {'; '.join(v.failures) or 'no input could be compared'} ({figures})"
+    return ModelObservation(modules=modules, batchnorms=tuple(batchnorms),
+                            verified=v.passed, verification=verification)
+
+
+def _verdict(key: FoldKey, status: Status, direction: Direction | None, code: str | None,
+             reason: str | None) -> SideVerdict:
+    return SideVerdict(owner=key.owner, conv=key.conv or None, bn=key.bn, direction=direction,
+                       status=status, code=code, reason=reason)
+
+
+@contextmanager
+def _importable_from(roots: Sequence[Path]) -> Iterator[None]:
+    """Put the checked project's import roots first on sys.path, so that the code that runs
+    is the code that was analysed, not an installed copy of it."""
+    added = [str(root) for root in roots if str(root) not in sys.path]
+    sys.path[:0] = added
+    try:
+        yield
+    finally:
+        for entry in added:
+            if entry in sys.path:
+                sys.path.remove(entry)
+
+

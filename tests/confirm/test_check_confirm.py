@@ -1,0 +1,194 @@
+"""`bnlint check src/ --confirm`: the static report, then per declared model an agreement
+table between the static verdicts and what the runtime checker really did.
+
+The project below declares its models in pyproject.toml. Two factories change the model
+after building it (surgery the static half cannot see in the class's source), which is how a
+user meets a disagreement without a bug in either half.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bnlint import cli
+
+pytestmark = pytest.mark.runtime
+pytest.importorskip("torch")
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+NETS = '''
+from torch import nn
+
+
+class ConvBN(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(cout)
+
+    def forward(self, x):
+        return self.bn(self.conv(x)).relu()
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = ConvBN(3, 4)
+        self.conv = nn.Conv2d(4, 4, 1, bias=False)
+        self.act = nn.ReLU()
+        self.bn = nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        return self.bn(self.act(self.conv(self.stem(x))))
+
+
+def net():
+    return Net()
+
+
+def net_without_act():
+    model = Net()
+    model.act = nn.Identity()  # surgery after construction: not in Net's source
+    return model
+
+
+def net_with_batch_stats():
+    model = Net()
+    model.stem.bn.track_running_stats = False
+    model.stem.bn.running_mean = model.stem.bn.running_var = None
+    return model
+
+
+def broken():
+    raise RuntimeError("no weights for this width")
+'''
+
+SHAPE = "input-shape = [2, 3, 8, 8]"
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A src-layout project `cfnets` declaring the given models; yields a runner."""
+    package = tmp_path / "src" / "cfnets"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "nets.py").write_text(textwrap.dedent(NETS))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+
+    def run(models: dict[str, str], *args: str, capsys: pytest.CaptureFixture[str]):
+        table = "\n".join(f'{name} = {{ factory = "cfnets.nets:{factory}", {SHAPE} }}'
+                          for name, factory in models.items())
+        (tmp_path / "pyproject.toml").write_text(f"[tool.bnlint.models]\n{table}\n")
+        for name in [n for n in sys.modules if n.split(".")[0] == "cfnets"]:
+            del sys.modules[name]
+        code = cli.main(["check", "src", "--confirm", *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    yield run
+    for name in [n for n in sys.modules if n.split(".")[0] == "cfnets"]:
+        del sys.modules[name]
+
+
+def test_each_model_gets_an_agreement_table_and_agreement_exits_clean(project, capsys):
+    code, out, err = project({"net": "net"}, "--ignore", "XBN101", capsys=capsys)
+    assert code == 0, err
+    assert textwrap.dedent("""\
+        net (cfnets.nets:net): 2 fold keys, folded model verified
+          agreement             fold key                        static             runtime
+          confirmed foldable    cfnets.nets.ConvBN: conv -> bn  foldable conv_bn   folded conv_bn
+          confirmed unfoldable  cfnets.nets.Net: - -> bn        unfoldable XBN101  not folded XBN101
+        """) in out
+    assert out.endswith("Confirmed 1 model against the static analysis: 1 confirmed foldable, "
+                        "1 confirmed unfoldable, 0 disagreements.\n")
+
+
+def test_a_disagreement_is_an_error_with_both_sides_evidence(project, capsys):
+    code, out, _ = project({"without_act": "net_without_act",
+                            "batch_stats": "net_with_batch_stats"}, capsys=capsys)
+    assert code == 1
+    # The runtime folds what the static half called unfoldable ...
+    assert "  DISAGREEMENT        cfnets.nets.Net: conv -> bn     unfoldable XBN101  " \
+           "folded conv_bn" in out
+    assert ("  error: cfnets.nets.Net: conv -> bn: static: unfoldable XBN101: BatchNorm "
+            "'self.bn' (line 24) cannot be folded: its input comes from 'self.act' (line 24), "
+            "not a Conv/Linear; runtime: foldable into conv (conv_bn)") in out
+    # ... and refutes a fold the static half promised.
+    assert ("  error: cfnets.nets.ConvBN: - -> bn: static: foldable into conv (conv_bn); "
+            "runtime: unfoldable XBN107: BatchNorm 'stem.bn' cannot be folded: it is built "
+            "with track_running_stats=False") in out
+    assert "2 disagreements." in out
+
+
+def test_exit_zero_covers_disagreements(project, capsys):
+    code, out, _ = project({"without_act": "net_without_act"}, "--exit-zero", capsys=capsys)
+    assert code == 0 and "1 disagreement." in out
+
+
+def test_a_model_that_cannot_be_built_is_reported_with_its_cause_and_exits_2(project, capsys):
+    code, out, _ = project({"broken": "broken", "net": "net"}, capsys=capsys)
+    assert code == 2
+    assert ("broken (cfnets.nets:broken): error: cannot confirm: 'cfnets.nets:broken' raised "
+            "RuntimeError: no weights for this width") in out
+    assert "net (cfnets.nets:net): 2 fold keys" in out  # the other models are still confirmed
+    assert "1 model could not be confirmed." in out
+
+
+def test_json_output_carries_the_agreement_table(project, capsys):
+    code, out, _ = project({"without_act": "net_without_act"}, "--format", "json",
+                           capsys=capsys)
+    assert code == 1
+    document = json.loads(out)
+    assert document["version"] == 1 and "modules" in document  # the usual object ...
+    confirm = document["confirm"]  # ... with the tables beside it
+    (model,) = confirm["models"]
+    assert (model["name"], model["factory"], model["error"], model["verified"]) == \
+        ("without_act", "cfnets.nets:net_without_act", None, True)
+    rows = {row["agreement"]: row for row in model["rows"]}
+    assert rows["disagreement"]["key"] == {"owner": "cfnets.nets.Net", "conv": "conv",
+                                           "bn": "bn"}
+    assert rows["disagreement"]["static"]["status"] == "unfoldable"
+    assert rows["disagreement"]["static"]["code"] == "XBN101"
+    assert rows["disagreement"]["runtime"]["status"] == "foldable"
+    assert rows["disagreement"]["runtime"]["direction"] == "conv_bn"
+    assert rows["disagreement"]["instances"] == ["bn"]
+    assert rows["confirmed_foldable"]["instances"] == ["stem.bn"]
+    assert confirm["summary"]["disagreement"] == 1 and confirm["summary"]["failed"] == 0
+
+
+def test_machine_formats_stay_valid_and_the_table_goes_to_stderr(project, capsys):
+    code, out, err = project({"net": "net"}, "--format", "sarif", capsys=capsys)
+    assert code == 1  # the XBN101 finding
+    assert json.loads(out)["version"] == "2.1.0"
+    assert "net (cfnets.nets:net): 2 fold keys" in err
+
+
+def test_confirm_without_declared_models_is_a_usage_error(project, capsys):
+    code, out, err = project({}, capsys=capsys)
+    assert code == 2 and out == ""
+    assert err.startswith("bnlint: error: --confirm: no models are declared; add a "
+                          "[tool.bnlint.models] table to ")
+
+
+def test_check_without_confirm_imports_neither_torch_nor_the_models(tmp_path):
+    package = tmp_path / "src" / "cfnets"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "nets.py").write_text(textwrap.dedent(NETS))
+    (tmp_path / "pyproject.toml").write_text(
+        f'[tool.bnlint.models]\nnet = {{ factory = "cfnets.nets:net", {SHAPE} }}\n')
+    script = ("import sys\n"
+              "from bnlint import cli\n"
+              "code = cli.main(['check', 'src'])\n"
+              "print(code, 'torch' in sys.modules, 'cfnets' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                         text=True, env={"PYTHONPATH": str(REPO_ROOT), "PATH": ""})
+    assert out.stdout.strip().splitlines()[-1] == "1 False False", out.stderr

@@ -1,0 +1,157 @@
+"""The agreement table of one model, from a static fold plan and a runtime observation.
+
+No torch here: the runtime side is written out as the ModelObservation the runtime checker
+would produce, so each test shows both halves' verdicts and the agreement a user reads.
+"""
+
+from __future__ import annotations
+
+from bnlint.confirm.compare import compare_model
+from bnlint.ftypes import (
+    Agreement,
+    CheckResult,
+    Direction,
+    FoldEntry,
+    ModelModule,
+    ModelObservation,
+    ModuleReport,
+    RuntimeBatchNorm,
+    SideVerdict,
+    Status,
+)
+
+CONV_BN = Direction.CONV_BN
+FOLDABLE, UNFOLDABLE, UNKNOWN = Status.FOLDABLE, Status.UNFOLDABLE, Status.UNKNOWN
+
+# A model `pkg.m.Net` with two `pkg.m.Block`s at blocks.0 and blocks.1 (a plain ModuleList),
+# each holding conv and bn, and its own stem conv and bn.
+MODULES = (
+    ModelModule("", "pkg.m.Net"),
+    ModelModule("stem", "torch.nn.modules.conv.Conv2d"),
+    ModelModule("bn", "torch.nn.modules.batchnorm.BatchNorm2d"),
+    ModelModule("blocks", "torch.nn.modules.container.ModuleList", is_plain_container=True),
+    ModelModule("blocks.0", "pkg.m.Block"),
+    ModelModule("blocks.0.conv", "torch.nn.modules.conv.Conv2d"),
+    ModelModule("blocks.0.bn", "torch.nn.modules.batchnorm.BatchNorm2d"),
+    ModelModule("blocks.1", "pkg.m.Block"),
+    ModelModule("blocks.1.conv", "torch.nn.modules.conv.Conv2d"),
+    ModelModule("blocks.1.bn", "torch.nn.modules.batchnorm.BatchNorm2d"),
+)
+
+
+def static(*modules: tuple[str, tuple[FoldEntry, ...]]) -> CheckResult:
+    return CheckResult(files=("src/pkg/m.py",), diagnostics=(), modules=tuple(
+        ModuleReport(name, "src/pkg/m.py", 1, entries) for name, entries in modules))
+
+
+def folded(path: str, partner: str, owner: str, conv: str, bn: str) -> RuntimeBatchNorm:
+    return RuntimeBatchNorm(path, partner, SideVerdict(owner, conv, bn, CONV_BN, FOLDABLE,
+                                                       None))
+
+
+def skipped(path: str, owner: str, bn: str, code: str, *, status: Status = UNFOLDABLE,
+            partner: str | None = None, conv: str | None = None) -> RuntimeBatchNorm:
+    return RuntimeBatchNorm(path, partner, SideVerdict(owner, conv, bn, None, status, code,
+                                                       f"reason {code}"))
+
+
+def observed(*batchnorms: RuntimeBatchNorm, verified: bool = True) -> ModelObservation:
+    return ModelObservation(MODULES, batchnorms, verified, "1 inputs compared")
+
+
+def table(check: CheckResult, observation: ModelObservation) -> dict[str, Agreement]:
+    result = compare_model("net", "pkg.m:Net", check, observation)
+    return {f"{r.runtime.owner}: {r.runtime.bn}": r.agreement for r in result.rows}
+
+
+BLOCK_FOLDS = ("pkg.m.Block", (FoldEntry("conv", "bn", CONV_BN, FOLDABLE, None),))
+BLOCKS_FOLDED = (folded("blocks.0.bn", "blocks.0.conv", "pkg.m.Block", "conv", "bn"),
+                 folded("blocks.1.bn", "blocks.1.conv", "pkg.m.Block", "conv", "bn"))
+
+
+def test_both_halves_fold_the_same_pair_in_every_instance():
+    result = compare_model("net", "pkg.m:Net", static(BLOCK_FOLDS), observed(*BLOCKS_FOLDED))
+    (row,) = result.rows
+    assert row.agreement is Agreement.CONFIRMED_FOLDABLE
+    assert row.instances == ("blocks.0.bn", "blocks.1.bn")
+    assert result.count(Agreement.DISAGREEMENT) == 0
+
+
+def test_both_halves_refuse_even_for_different_reasons():
+    check = static(("pkg.m.Net", (FoldEntry(None, "bn", None, UNFOLDABLE, "XBN101"),)))
+    same = compare_model("net", "f", check, observed(skipped("bn", "pkg.m.Net", "bn", "XBN101")))
+    other = compare_model("net", "f", check, observed(skipped("bn", "pkg.m.Net", "bn", "XBN102")))
+    assert same.rows[0].agreement is Agreement.CONFIRMED_UNFOLDABLE
+    assert same.rows[0].detail == ""
+    assert other.rows[0].agreement is Agreement.CONFIRMED_UNFOLDABLE
+    assert "different reasons" in other.rows[0].detail and "XBN102" in other.rows[0].detail
+
+
+def test_static_unknown_is_taught_by_the_runtime_verdict():
+    check = static(("pkg.m.Net", (FoldEntry(None, "bn", None, UNKNOWN, "XBN203"),)))
+    result = compare_model("net", "f", check,
+                           observed(folded("bn", "stem", "pkg.m.Net", "stem", "bn")))
+    (row,) = result.rows
+    assert row.agreement is Agreement.STATIC_UNKNOWN
+    assert row.detail == "runtime: foldable into stem (conv_bn)"
+
+
+def test_a_static_fold_refuted_at_runtime_is_a_disagreement_with_both_sides_evidence():
+    observation = observed(BLOCKS_FOLDED[0],
+                           skipped("blocks.1.bn", "pkg.m.Block", "bn", "XBN107"))
+    result = compare_model("net", "f", static(BLOCK_FOLDS), observation)
+    (row,) = result.rows  # one key; the instance that does not fold decides
+    assert row.agreement is Agreement.DISAGREEMENT
+    assert row.detail == ("static: foldable into conv (conv_bn); "
+                          "runtime: unfoldable XBN107: reason XBN107")
+
+
+def test_a_runtime_fold_static_called_unfoldable_is_a_disagreement():
+    check = static(("pkg.m.Net", (FoldEntry(None, "bn", None, UNFOLDABLE, "XBN101"),)))
+    result = compare_model("net", "f", check,
+                           observed(folded("bn", "stem", "pkg.m.Net", "stem", "bn")))
+    assert result.rows[0].agreement is Agreement.DISAGREEMENT
+    assert result.rows[0].detail.startswith("static: unfoldable XBN101")
+
+
+def test_folding_into_different_layers_is_a_disagreement():
+    check = static(("pkg.m.Net", (FoldEntry("blocks.1.conv", "bn", CONV_BN, FOLDABLE, None),)))
+    result = compare_model("net", "f", check,
+                           observed(folded("bn", "stem", "pkg.m.Net", "stem", "bn")))
+    assert result.rows[0].agreement is Agreement.DISAGREEMENT
+    assert "different layers" in result.rows[0].detail
+
+
+def test_a_static_verdict_under_another_owner_is_found_through_the_model_tree():
+    # Static saw no partner (Block owns the lone bn); the runtime folded it with the Net's
+    # stem, so its key is owned by Net. The two still meet on the model path blocks.0.bn.
+    check = static(("pkg.m.Block", (FoldEntry(None, "bn", None, UNKNOWN, "XBN206"),)))
+    observation = observed(folded("blocks.0.bn", "stem", "pkg.m.Net", "stem", "blocks.0.bn"))
+    (row,) = compare_model("net", "f", check, observation).rows
+    assert row.agreement is Agreement.STATIC_UNKNOWN
+    assert row.static is not None and row.static.owner == "pkg.m.Block"
+
+
+def test_a_class_outside_the_checked_files_is_not_analysed_with_a_hint_at_its_namesake():
+    check = static(("src.pkg.m.Block", ()))
+    (row,) = compare_model("net", "f", check, observed(BLOCKS_FOLDED[0])).rows
+    assert row.agreement is Agreement.NOT_ANALYSED
+    assert row.detail == ("pkg.m.Block is defined in none of the checked files "
+                          "(the checked files define src.pkg.m.Block)")
+
+
+def test_an_analysed_class_without_a_verdict_is_a_miss_only_when_the_runtime_folds():
+    check = static(("pkg.m.Block", ()), ("pkg.m.Net", ()))
+    missed = compare_model("net", "f", check, observed(BLOCKS_FOLDED[0]))
+    gap = compare_model("net", "f", check, observed(skipped("bn", "pkg.m.Net", "bn", "XBN111")))
+    assert missed.rows[0].agreement is Agreement.DISAGREEMENT
+    assert gap.rows[0].agreement is Agreement.STATIC_UNKNOWN
+    assert gap.rows[0].detail.startswith("the static analysis gave no verdict")
+
+
+def test_rows_list_agreements_first_and_disagreements_last():
+    check = static(BLOCK_FOLDS, ("pkg.m.Net", (FoldEntry(None, "bn", None, UNFOLDABLE,
+                                                        "XBN101"),)))
+    observation = observed(folded("bn", "stem", "pkg.m.Net", "stem", "bn"), *BLOCKS_FOLDED)
+    assert list(table(check, observation).values()) == [Agreement.CONFIRMED_FOLDABLE,
+                                                        Agreement.DISAGREEMENT]
