@@ -23,12 +23,22 @@ from bnlint.ftypes import (
     SourceLocation,
     Status,
 )
+from bnlint.graph import LayerGraph
 from bnlint.matcher import match_folds
 from bnlint.static.forward import ForwardBuilder
 from bnlint.static.index import ProjectClass, ProjectFunction
 from bnlint.static.interp import AnalysisLimit, DeadPath, Interpreter, ReturnSignal
 from bnlint.static.source import SourceFile
-from bnlint.static.values import Choice, Const, FunctionRef, Mapping, ModuleInst, Seq, Value
+from bnlint.static.values import (
+    Choice,
+    Const,
+    FunctionRef,
+    Mapping,
+    ModuleInst,
+    Seq,
+    Unknown,
+    Value,
+)
 
 if TYPE_CHECKING:
     from bnlint.static.engine import Project
@@ -197,7 +207,40 @@ def scopes_of(root: ModuleInst) -> tuple[dict[int, tuple[ModuleFrame, ...]], set
     return scopes, conditional
 
 
-def analyse_root(interp: Interpreter, root: Root, verdicts: RootVerdicts) -> None:
+@dataclass(frozen=True)
+class RootGraph:
+    """What one root's analysis built: its dataflow graph and the plan matched on it."""
+
+    root: Root
+    graph: LayerGraph
+    plan: FoldPlan  # exactly what went to RootVerdicts.add_plan (after any demotion)
+
+
+def named_root(project: Project, file: SourceFile, name: str) -> Root | None:
+    """The module class or argument-free factory `name` of `file`, built on its own as
+    build_candidates builds an unused class or a factory; None when it builds no module."""
+    interp = Interpreter(project.resolver, project.classes)
+    symbols = project.loader.symbols(file)
+    node = symbols.functions.get(name)
+    if node is not None and _callable_without_arguments(node):
+        func = ProjectFunction(file, node, f"{file.module_name}.{name}")
+        result = _guarded(lambda: interp.call_root(func))
+        origin, known_caller = f"factory {name}()", True
+    else:
+        classes = {cls.name: cls for cls in project.module_classes(file)}
+        if name not in classes:
+            return None
+        cls = classes[name]
+        result = _guarded(lambda: interp.instantiate_root(cls))
+        origin = f"class {name}"
+        known_caller = _callable_without_arguments(_init_of(project, cls))
+    instances = _module_instances(result)
+    if not instances:
+        return None
+    return Root(instances[0], origin, known_caller, built=interp.built_batchnorms)
+
+
+def analyse_root(interp: Interpreter, root: Root, verdicts: RootVerdicts) -> RootGraph:
     scopes, conditional = scopes_of(root.inst)
     builder = ForwardBuilder(interp, scopes)
     interp.forward = builder
@@ -224,6 +267,7 @@ def analyse_root(interp: Interpreter, root: Root, verdicts: RootVerdicts) -> Non
     log.debug("%s: %d nodes, %d folds, %d skips", root.origin, len(builder.graph),
               len(plan.folds), len(plan.skips))
     verdicts.add_plan(plan)
+    return RootGraph(root, builder.graph, plan)
 
 
 def _demote_folds(plan: FoldPlan, failure: str) -> FoldPlan:
@@ -248,11 +292,18 @@ def _run_forward(interp: Interpreter, builder: ForwardBuilder, root: Root) -> No
         return
     owner, definition = found
     assert isinstance(owner, ProjectClass)
-    params = [p for p in [*definition.params.posonly_params, *definition.params.params][1:]
+    positional = [*definition.params.posonly_params, *definition.params.params][1:]
+    inputs = [builder.input_node(p.name.value, root.known_caller) for p in positional
               if p.default is None]
-    inputs = [builder.input_node(p.name.value, root.known_caller) for p in params]
+    # A caller may pass any value for an argument with a default: `forward(x, skip_bn=True)`
+    # must not be analysed as if only the default existed.
+    options: dict[str, Value] = {
+        p.name.value: Unknown(f"forward() argument '{p.name.value}' is whatever the caller "
+                              "passes (its default is only one case)")
+        for p in [*positional, *definition.params.kwonly_params] if p.default is not None}
     func = FunctionRef(ProjectFunction(owner.file, definition, f"{owner.qualname}.forward"))
-    result = interp.call_function(func, inputs, {}, definition, self_value=inst, cls=owner)
+    result = interp.call_function(func, inputs, options, definition, self_value=inst,
+                                  cls=owner)
     builder.output(result)
 
 

@@ -516,6 +516,13 @@ def _module_method(interp: Interpreter, inst: ModuleInst, name: str, args: list[
             inst.incomplete = inst.incomplete or (
                 f"modules are added under names computed at run time (`{node_text(node)}`)")
         return Const(None)
+    if name in ("register_buffer", "register_parameter") and args:
+        from bnlint.static.interp import Param
+
+        if isinstance(args[0], Const) and isinstance(args[0].value, str):
+            # a tensor of this module: forward() may hand it to F.batch_norm or F.conv2d
+            journal.set(inst.attrs, args[0].value, Param(inst, args[0].value))
+        return Const(None)
     if name == "append" and args and container in ("sequential", "list"):
         journal.set(inst.children, str(len(inst.children)), args[0])
         return inst

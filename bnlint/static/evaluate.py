@@ -217,8 +217,11 @@ def attribute(interp: Interpreter, base: Value, name: str, frame: Frame,
             assert isinstance(owner, ProjectClass)
             from bnlint.static.index import ProjectFunction
 
-            return FunctionRef(ProjectFunction(owner.file, found[1], f"{owner.qualname}.{name}"),
-                               bound_self=base)
+            method = FunctionRef(ProjectFunction(owner.file, found[1],
+                                                 f"{owner.qualname}.{name}"), bound_self=base)
+            if _is_property(found[1]):  # mmdet's `self.norm1` -> getattr(self, self.norm1_name)
+                return interp.call(method, [], {}, frame, node)
+            return method
         class_attr = interp.classes.class_attribute(base.cls, name)
         if class_attr is not None:
             from bnlint.static.interp import Frame as FrameType
@@ -593,6 +596,11 @@ _HANDLERS: dict[type, Any] = {
     cst.IfExp: _if_expression, cst.Lambda: _lambda, cst.NamedExpr: _named_expr,
     cst.Await: _await, cst.Ellipsis: lambda i, e, f: Const(Ellipsis),
 }
+
+
+def _is_property(definition: cst.FunctionDef) -> bool:
+    return any(isinstance(d.decorator, cst.Name) and d.decorator.value in (
+        "property", "cached_property") for d in definition.decorators)
 
 
 def _hashable(value: Any) -> bool:

@@ -360,6 +360,14 @@ class Interpreter:
             where = frame.file.location(statement) if statement is not None else None
             if where is not None:
                 self.journal.set(inst.plain_containers, name, where)
+        if self.forward is not None and _holds_tensor(value):
+            # whoever reads `self.<name>` later (a hook, a loss, another method) sees this
+            # tensor: a fold that changes it is not provably harmless
+            where = frame.file.location(statement) if statement is not None else None
+            self.forward.add(NodeKind.UNKNOWN, f"self.{name}", [value], where,
+                             rule_code=rules.UNKNOWN_CALL.code,
+                             reason=f"it is also stored in `self.{name}`, which code outside "
+                                    "forward() may read")
         if name in inst.children:
             self.journal.set(inst.children, name, value)
         else:
@@ -705,6 +713,14 @@ def _holds_module(value: Value) -> bool:
     if isinstance(value, ModuleInst):
         return True
     return isinstance(value, Choice) and any(isinstance(o, ModuleInst) for o in value.options)
+
+
+def _holds_tensor(value: Value) -> bool:
+    if isinstance(value, Tensor):
+        return True
+    if isinstance(value, (Seq, Mapping)):
+        return any(_holds_tensor(v) for v in _members(value))
+    return False
 
 
 def _members(value: Seq | Mapping) -> Iterator[Value]:

@@ -1,0 +1,116 @@
+"""Idioms from real model code that once got a wrong or missing verdict, each in the smallest
+model that shows it."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from bnlint.ftypes import Status
+from bnlint.static.engine import analyze
+
+_HEADER = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+"""
+
+
+def _verdicts(tmp_path: Path, body: str) -> tuple[dict[str, tuple], set[str]]:
+    path = tmp_path / "model.py"
+    path.write_text(_HEADER + textwrap.dedent(body))
+    result = analyze([path])
+    folds = {entry.bn: (entry.conv, entry.status, entry.code)
+             for module in result.modules for entry in module.folds}
+    return folds, {d.code for d in result.diagnostics}
+
+
+def test_a_conv_output_also_stored_on_the_module_is_not_promised_foldable(
+        tmp_path: Path) -> None:
+    folds, codes = _verdicts(tmp_path, """
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 8, 3, bias=False)
+                self.bn = nn.BatchNorm2d(8)
+
+            def forward(self, x):
+                y = self.conv(x)
+                self.features = y  # read by a feature-extraction hook
+                return self.bn(y)
+    """)
+    assert folds["bn"][1] is Status.UNKNOWN
+    assert "XBN204" in codes
+
+
+def test_a_forward_argument_with_a_default_is_not_a_constant(tmp_path: Path) -> None:
+    folds, _ = _verdicts(tmp_path, """
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 8, 3, bias=False)
+                self.bn = nn.BatchNorm2d(8)
+
+            def forward(self, x, skip_bn=False):
+                x = self.conv(x)
+                if skip_bn:
+                    return x  # a fold would change this output
+                return self.bn(x)
+    """)
+    assert folds["bn"][1] is Status.UNKNOWN
+
+
+def test_a_norm_layer_reached_through_a_property_is_followed(tmp_path: Path) -> None:
+    folds, codes = _verdicts(tmp_path, """
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 8, 3, bias=False)
+                self.norm1_name = "bn1"
+                self.add_module(self.norm1_name, nn.BatchNorm2d(8))
+
+            @property
+            def norm1(self):
+                return getattr(self, self.norm1_name)
+
+            def forward(self, x):
+                return self.norm1(self.conv(x))
+    """)
+    assert folds["bn1"] == ("conv", Status.FOLDABLE, None)
+    assert "XBN112" not in codes
+
+
+def test_functional_batch_norm_on_registered_buffers_is_reported(tmp_path: Path) -> None:
+    _, codes = _verdicts(tmp_path, """
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 8, 3, bias=False)
+                self.register_buffer("mean", torch.zeros(8))
+                self.register_buffer("var", torch.ones(8))
+
+            def forward(self, x):
+                return F.batch_norm(self.conv(x), self.mean, self.var, training=False)
+    """)
+    assert codes == {"XBN108"}
+
+
+def test_two_arms_building_the_same_layer_type_keep_the_fold(tmp_path: Path) -> None:
+    folds, _ = _verdicts(tmp_path, """
+        import os
+
+        WIDE = os.environ.get("WIDE") == "1"
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                if WIDE:
+                    self.conv = nn.Conv2d(3, 8, 5, padding=2, bias=False)
+                else:
+                    self.conv = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+                self.bn = nn.BatchNorm2d(8)
+
+            def forward(self, x):
+                return self.bn(self.conv(x))
+    """)
+    assert folds["bn"] == ("conv", Status.FOLDABLE, None)
