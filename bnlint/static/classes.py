@@ -18,6 +18,7 @@ class ClassModel:
     def __init__(self, resolver: Resolver) -> None:
         self.resolver = resolver
         self.mro = lru_cache(maxsize=None)(self._mro)
+        self.switched_attributes = lru_cache(maxsize=None)(self._switched_attributes)
 
     def symbol_class(self, symbol: Symbol | None) -> AnyClass | None:
         if isinstance(symbol, ProjectClass):
@@ -105,3 +106,81 @@ class ClassModel:
                           and isinstance(small.target, cst.Name) and small.target.value == name):
                         return entry, small.value
         return None
+
+    def _switched_attributes(self, cls: AnyClass) -> dict[str, str]:
+        """Attributes that a method other than construction or forward() assigns
+        (`def switch_to_deploy(self): self.deploy = True`), mapped to that method's name: after
+        __init__ their value is whatever the user last switched them to."""
+        switched: dict[str, str] = {}
+        for entry in self.mro(cls):
+            if isinstance(entry, TorchClass):
+                break
+            methods = {s.name.value: s for s in entry.node.body.body
+                       if isinstance(s, cst.FunctionDef)}
+            construction = _reached_from(methods, "__init__")
+            for name, definition in methods.items():
+                if name in construction or name == "forward":
+                    continue
+                for attribute in _self_assignments(definition):
+                    switched.setdefault(attribute, name)
+        return switched
+
+
+def _reached_from(methods: dict[str, cst.FunctionDef], start: str) -> set[str]:
+    """Methods `start` calls as `self.<name>(...)`, transitively."""
+    reached, pending = set(), [start]
+    while pending:
+        name = pending.pop()
+        if name in reached or name not in methods:
+            continue
+        reached.add(name)
+        pending.extend(call for call in _self_calls(methods[name]))
+    return reached
+
+
+class _SelfUses(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.calls: set[str] = set()
+        self.assigned: set[str] = set()
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if _self_attribute(node.func) is not None:
+            self.calls.add(_self_attribute(node.func))  # type: ignore[arg-type]
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        self._target(node.target)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self._target(node.target)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self._target(node.target)
+
+    def _target(self, target: cst.BaseExpression) -> None:
+        name = _self_attribute(target)
+        if name is not None:
+            self.assigned.add(name)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self._target(element.value)
+
+
+def _self_attribute(expr: cst.BaseExpression) -> str | None:
+    if (isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name)
+            and expr.value.value == "self"):
+        return expr.attr.value
+    return None
+
+
+def _uses(definition: cst.FunctionDef) -> _SelfUses:
+    uses = _SelfUses()
+    definition.body.visit(uses)
+    return uses
+
+
+def _self_calls(definition: cst.FunctionDef) -> set[str]:
+    return _uses(definition).calls
+
+
+def _self_assignments(definition: cst.FunctionDef) -> set[str]:
+    return _uses(definition).assigned

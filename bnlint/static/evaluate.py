@@ -201,7 +201,12 @@ def attribute(interp: Interpreter, base: Value, name: str, frame: Frame,
                                    name)
     if isinstance(base, ModuleInst):
         if name in base.attrs:
-            return base.attrs[name]
+            value = base.attrs[name]
+            switch = interp.classes.switched_attributes(base.cls).get(name)
+            if switch is not None and interp.forward is not None and isinstance(value, Const):
+                return Unknown(f"'self.{name}' is set by {switch}(), so forward() may see "
+                               "another value than __init__ gave it")
+            return value
         if name in base.children:
             return base.children[name]
         if name == "training":
