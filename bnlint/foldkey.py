@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bnlint.ftypes import FoldKey, LayerCall, ModuleFrame
+from typing import Sequence
+
+from bnlint.ftypes import FoldKey, FoldPair, LayerCall, Merge, ModuleFrame
 
 
 def owner_frame_index(*calls: LayerCall) -> int:
@@ -34,3 +36,29 @@ def fold_key(conv: LayerCall | None, bn: LayerCall) -> FoldKey:
     conv_path = relative_path(conv, index) if conv is not None else ""
     return FoldKey(owner=bn.scope[index].class_name, conv=conv_path,
                    bn=relative_path(bn, index))
+
+
+def merged_name(paths: Sequence[str], merge: Merge) -> str:
+    """How a fold through a merge names its layers: "cat(a,b)" for a concatenation, "a+b" for
+    a sum. No spaces, so the name stays one token wherever a layer path stands."""
+    if merge is Merge.CAT:
+        return f"cat({','.join(paths)})"
+    return "+".join(paths)
+
+
+def pair_key(pair: FoldPair) -> FoldKey:
+    """The key of a fold; a fold through a merge is owned by the innermost module holding all
+    its layers and the BatchNorm, and names every layer."""
+    if pair.merge is None:
+        return fold_key(pair.conv, pair.bn)
+    index = owner_frame_index(*pair.producers, pair.bn)
+    paths = tuple(relative_path(call, index) for call in pair.producers)
+    return FoldKey(owner=pair.bn.scope[index].class_name, conv=merged_name(paths, pair.merge),
+                   bn=relative_path(pair.bn, index), producers=paths, merge=pair.merge)
+
+
+def pair_label(pair: FoldPair) -> str:
+    """The layers of a fold by their labels (full module paths at runtime)."""
+    if pair.merge is None:
+        return pair.conv.label
+    return merged_name([call.label for call in pair.producers], pair.merge)

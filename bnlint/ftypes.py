@@ -24,6 +24,13 @@ class Direction(str, Enum):
     BN_CONV = "bn_conv"  # BatchNorm before the layer, folded into the following layer
 
 
+class Merge(str, Enum):
+    """How a fold into several layers splits the BatchNorm between them (always conv_bn)."""
+
+    CAT = "cat"  # channel concatenation: each layer absorbs its slice of scale and shift
+    SUM = "sum"  # plain sum: every layer absorbs the scale, one of them the shift
+
+
 class NodeKind(str, Enum):
     """What a LayerGraph node computes; the matcher decides on these kinds alone."""
 
@@ -93,6 +100,11 @@ class LayerAttrs:
     affine: bool | None = None
     track_running_stats: bool | None = None
     type_name: str | None = None  # e.g. "torch.nn.Conv2d" or a user subclass
+    # Merge nodes (cat, add) only: what the folds through a merge need to know.
+    axis: int | None = None  # cat: the existing axis joined, as written (negative from the end)
+    rank: int | None = None  # cat: dimensions of the joined tensors, when the builder knows
+    plain_merge: bool | None = None  # a plain torch.cat (not stack) / a sum with no - or alpha
+    operands: int | None = None  # tensor operands, counting repeats and untracked tensors
 
 
 @dataclass(frozen=True)
@@ -128,8 +140,10 @@ class FoldKey:
     """How a fold is named (DESIGN.md): owner class plus both layers relative to the owner."""
 
     owner: str
-    conv: str
+    conv: str  # a fold through a merge names all its layers: "cat(a,b)" or "a+b"
     bn: str
+    producers: tuple[str, ...] = ()  # a fold through a merge: its layers, in operand order
+    merge: Merge | None = None
 
     def __str__(self) -> str:
         return f"{self.owner}: {self.conv} -> {self.bn}"
@@ -137,9 +151,18 @@ class FoldKey:
 
 @dataclass(frozen=True)
 class FoldPair:
-    conv: LayerCall
+    conv: LayerCall  # for a fold through a merge, the first of `producers`
     bn: LayerCall
     direction: Direction
+    # A fold through a merge (conv_bn only): every layer whose outputs the merge combines, in
+    # operand order, and how it combines them. () and None for a fold into one layer.
+    producers: tuple[LayerCall, ...] = ()
+    merge: Merge | None = None
+
+    @property
+    def layers(self) -> tuple[LayerCall, ...]:
+        """Every layer the fold rewrites."""
+        return self.producers or (self.conv,)
 
 
 @dataclass(frozen=True)
@@ -197,6 +220,8 @@ class FoldEntry:
     status: Status
     code: str | None
     reason: str | None = None
+    producers: tuple[str, ...] = ()  # a fold through a merge: its layers, relative to the owner
+    merge: Merge | None = None
 
 
 @dataclass(frozen=True)

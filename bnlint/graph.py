@@ -14,11 +14,14 @@ class LayerGraph:
     """A DiGraph of LayerCall nodes; an edge means "the producer's output is an input of".
 
     Builders add nodes with `add()` and dataflow with `connect()`; the matcher only reads.
+    Each `connect()` fills the consumer's next operand slot, so a merge knows the order of its
+    operands (which channels of a concatenation each producer owns) and that `x + x` has two.
     """
 
     def __init__(self) -> None:
         self._graph: nx.DiGraph = nx.DiGraph()
         self._next_id = 0
+        self._arity: dict[int, int] = {}  # operand slots filled so far, by consumer
 
     def add(self, call: LayerCall) -> LayerCall:
         """Store `call` under a fresh id (whatever id it carried) and return the stored node."""
@@ -28,7 +31,12 @@ class LayerGraph:
         return node
 
     def connect(self, producer: LayerCall, consumer: LayerCall) -> None:
-        self._graph.add_edge(producer.node_id, consumer.node_id)
+        """Make `producer`'s output the next operand of `consumer`."""
+        slot = self._arity.get(consumer.node_id, 0)
+        self._arity[consumer.node_id] = slot + 1
+        edge = (producer.node_id, consumer.node_id)
+        slots = self._graph.edges[edge]["slots"] if self._graph.has_edge(*edge) else ()
+        self._graph.add_edge(*edge, slots=(*slots, slot))
 
     def node(self, node_id: int) -> LayerCall:
         return self._graph.nodes[node_id]["call"]
@@ -44,6 +52,12 @@ class LayerGraph:
 
     def consumers(self, call: LayerCall) -> list[LayerCall]:
         return [self.node(c) for c in self._graph.successors(call.node_id)]
+
+    def operands(self, call: LayerCall) -> list[LayerCall]:
+        """The producers of `call` in operand order, each once per operand slot it fills."""
+        filled = sorted((slot, producer) for producer in self._graph.predecessors(call.node_id)
+                        for slot in self._graph.edges[producer, call.node_id]["slots"])
+        return [self.node(producer) for _, producer in filled]
 
     def __len__(self) -> int:
         return self._graph.number_of_nodes()

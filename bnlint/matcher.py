@@ -2,6 +2,8 @@
 
 Every BatchNorm module in the graph gets exactly one verdict: a FoldPair or a Skip. A module
 called at several sites folds only when every site agrees on the partner and direction.
+A BatchNorm after a channel concatenation or a plain sum of Conv/Linear outputs folds into
+all of those layers at once (a FoldPair with `producers` and `merge`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from bnlint.ftypes import (
     FoldPair,
     FoldPlan,
     LayerCall,
+    Merge,
     NodeKind,
     Skip,
     Status,
@@ -32,6 +35,7 @@ log = logging.getLogger("bnlint.matcher")
 # unevenly at its borders, so it is not one of them).
 _INTO_FOLLOWING = frozenset({NodeKind.CONV, NodeKind.LINEAR})
 _UNCERTAIN = frozenset({NodeKind.UNKNOWN, NodeKind.CONTROL_FLOW})
+_FOLDABLE_MERGES = {NodeKind.CAT: Merge.CAT, NodeKind.ADD: Merge.SUM}
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,8 @@ class _SiteVerdict:
     partner: LayerCall | None
     direction: Direction | None
     skip: Skip | None
+    producers: tuple[LayerCall, ...] = ()  # a fold through a merge: all its layers
+    merge: Merge | None = None
 
 
 def match_folds(graph: LayerGraph) -> FoldPlan:
@@ -59,9 +65,11 @@ def match_folds(graph: LayerGraph) -> FoldPlan:
             log.info("%s: %s %s", verdict.skip.code, verdict.skip.bn.label, verdict.skip.reason)
             continue
         assert verdict.partner is not None and verdict.direction is not None
-        pair = FoldPair(conv=verdict.partner, bn=calls[0], direction=verdict.direction)
+        pair = FoldPair(conv=verdict.partner, bn=calls[0], direction=verdict.direction,
+                        producers=verdict.producers, merge=verdict.merge)
         folds.append(pair)
-        log.info("fold %s -> %s (%s)", pair.conv.label, pair.bn.label, pair.direction.value)
+        log.info("fold %s -> %s (%s)", ", ".join(c.label for c in pair.layers), pair.bn.label,
+                 pair.direction.value)
         findings.extend(_redundant_bias(pair))
     findings.extend(_functional_batch_norms(graph))
     return FoldPlan(folds=tuple(folds), skips=tuple(skips), findings=tuple(findings))
@@ -81,12 +89,17 @@ def _combine(graph: LayerGraph, calls: list[LayerCall]) -> _SiteVerdict:
         for verdict in verdicts:
             if verdict.skip is not None and verdict.skip.status is status:
                 return verdict
-    partners = {(_identity(v.partner), v.direction) for v in verdicts if v.partner is not None}
+    partners = {_partner_identity(v) for v in verdicts if v.partner is not None}
     if len(partners) > 1:
         producers = ", ".join(sorted({v.partner.describe() for v in verdicts if v.partner}))
         return _skip(first, rules.BN_SHARED_ACROSS_SITES, bn=first.describe(),
                      sites=len(calls), producers=producers)
     return verdicts[0]
+
+
+def _partner_identity(verdict: _SiteVerdict) -> Hashable:
+    layers = verdict.producers or (verdict.partner,)
+    return tuple(_identity(c) for c in layers if c is not None), verdict.direction, verdict.merge
 
 
 def _site_verdict(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:
@@ -147,8 +160,11 @@ def _fold_into_preceding(graph: LayerGraph, bn: LayerCall, producer: LayerCall) 
         return _skip(bn, rules.FUNCTIONAL_LAYER, what=f"BatchNorm {bn.describe()}",
                      detail=f"its input comes from the functional call {producer.describe()}, "
                             "which has no module to fold into")
+    if kind in _FOLDABLE_MERGES:
+        return _fold_through_merge(graph, bn, producer)
     if kind in MERGES:
-        return _skip(bn, rules.BN_AFTER_MERGE, bn=bn.describe(), producer=producer.describe())
+        return _skip(bn, rules.BN_AFTER_MERGE, bn=bn.describe(), producer=producer.describe(),
+                     detail="a product cannot hand the scale and shift to its factors")
     if kind is NodeKind.ACTIVATION:
         return _skip(bn, rules.BN_AFTER_ACTIVATION, bn=bn.describe(),
                      producer=producer.describe())
@@ -199,6 +215,186 @@ def _fold_into_following(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:
     return _SiteVerdict(consumer, Direction.BN_CONV, None)
 
 
+# ---- folds through a merge ------------------------------------------------------------------
+
+
+def _fold_through_merge(graph: LayerGraph, bn: LayerCall, merge: LayerCall) -> _SiteVerdict:
+    """A BatchNorm after a channel concatenation or a plain sum of Conv/Linear outputs, each
+    feeding only the merge, folds into all of them: each layer of a concatenation absorbs its
+    channel slice of the scale and shift; each layer of a sum the scale, and one the shift."""
+    nodes, terms = _merge_terms(graph, merge)
+    problems = [*_merge_form(graph, bn, merge, nodes, terms),
+                *_term_problems(graph, bn, merge, nodes, terms)]
+    for status in (Status.UNFOLDABLE, Status.UNKNOWN):
+        for problem in problems:
+            if problem.skip is not None and problem.skip.status is status:
+                return problem
+    return _SiteVerdict(terms[0], Direction.CONV_BN, None, producers=tuple(terms),
+                        merge=_FOLDABLE_MERGES[merge.kind])
+
+
+def _merge_terms(graph: LayerGraph,
+                 merge: LayerCall) -> tuple[list[LayerCall], list[LayerCall]]:
+    """The merge nodes a fold spans and the terms they combine, in operand order: a sum of
+    sums (`a + b + c`, `+=` in a loop) is one sum when each inner sum feeds only the next."""
+    nodes: list[LayerCall] = []
+    terms: list[LayerCall] = []
+    pending = [merge]
+    while pending:
+        node = pending.pop()
+        if (node is not merge and node.kind is NodeKind.ADD and merge.kind is NodeKind.ADD
+                and node.attrs.plain_merge and len(graph.consumers(node)) == 1):
+            nodes.append(node)
+            pending.extend(reversed(graph.operands(node)))
+        elif node is merge:
+            nodes.append(node)
+            pending.extend(reversed(graph.operands(node)))
+        else:
+            terms.append(node)
+    return nodes, terms
+
+
+def _merge_form(graph: LayerGraph, bn: LayerCall, merge: LayerCall, nodes: list[LayerCall],
+                terms: list[LayerCall]) -> Iterable[_SiteVerdict]:
+    """What is wrong with the merge itself: how it combines, what it leaves out, its axis,
+    and who else reads its result."""
+    for node in nodes:
+        if node.attrs.plain_merge is False:
+            detail = ("it stacks its inputs along a new axis" if node.kind is NodeKind.CAT
+                      else "it subtracts or scales a branch (only a plain sum folds)")
+            yield _merge_skip(bn, merge, detail)
+        elif node.attrs.plain_merge is None:
+            yield _skip(bn, rules.UNKNOWN_CALL, bn=bn.describe(),
+                        detail=f"cannot tell how {node.describe()} combines its inputs")
+        if node.attrs.operands is not None and node.attrs.operands > len(graph.operands(node)):
+            yield _merge_skip(bn, merge, "one of its branches is a tensor no layer produced "
+                                         "(a parameter or a constant)")
+    if not terms:
+        yield _skip(bn, rules.UNKNOWN_CALL, bn=bn.describe(),
+                    detail=f"the analysis did not find the inputs of {merge.describe()}")
+    if merge.kind is NodeKind.CAT:
+        axis = _off_channel_axis(bn, merge, terms)
+        if axis is not None:
+            yield axis
+    others = [c for c in graph.consumers(merge) if c.node_id != bn.node_id]
+    if others:
+        verb = "concatenated" if merge.kind is NodeKind.CAT else "summed"
+        yield _doubt(bn, others) or _skip(
+            bn, rules.PRODUCER_OUTPUT_SHARED, bn=bn.describe(),
+            producer=f"the layers {verb} by {merge.describe()}", others=_names(others))
+
+
+def _off_channel_axis(bn: LayerCall, cat: LayerCall,
+                      terms: list[LayerCall]) -> _SiteVerdict | None:
+    axis = cat.attrs.axis
+    if axis is None:
+        return _skip(bn, rules.UNKNOWN_CALL, bn=bn.describe(),
+                     detail=f"cannot tell along which axis {cat.describe()} concatenates")
+    rank = cat.attrs.rank or _rank(bn, terms)
+    if axis < 0 and rank is None:
+        return _skip(bn, rules.UNKNOWN_CALL, bn=bn.describe(),
+                     detail=f"cannot tell which axis dim={axis} of {cat.describe()} is: the "
+                            "number of dimensions of its inputs is not known")
+    resolved = axis + rank if axis < 0 and rank is not None else axis
+    if resolved == 1:
+        return None
+    where = (f"dim={axis}" if axis == resolved
+             else f"dim={axis} (axis {resolved} of a {rank}-D tensor)")
+    return _skip(bn, rules.BN_AFTER_NON_CHANNEL_CONCAT, bn=bn.describe(),
+                 producer=cat.describe(), axis=where)
+
+
+def _rank(bn: LayerCall, terms: list[LayerCall]) -> int | None:
+    """Dimensions of the tensors a concatenation joins, from the layers that make them
+    (a Linear's output taken as (N, features)) or else from the BatchNorm that reads them."""
+    ranks = {2 if t.kind is NodeKind.LINEAR else
+             (t.attrs.spatial_dims + 2 if t.attrs.spatial_dims is not None else None)
+             for t in terms if t.kind in FOLD_TARGETS}
+    if len(ranks) == 1 and None not in ranks and all(t.kind in FOLD_TARGETS for t in terms):
+        return ranks.pop()
+    dims = bn.attrs.spatial_dims
+    return dims + 2 if dims in (2, 3) else None
+
+
+def _term_problems(graph: LayerGraph, bn: LayerCall, merge: LayerCall,
+                   nodes: list[LayerCall], terms: list[LayerCall]) -> Iterable[_SiteVerdict]:
+    """What is wrong with the branches: not a Conv/Linear output, used twice, read by
+    something else, or shaped unlike the BatchNorm."""
+    inside = {node.node_id for node in nodes}
+    seen_nodes: set[int] = set()
+    seen_modules: set[Hashable] = set()
+    for term in terms:
+        if term.node_id in seen_nodes:
+            yield _merge_skip(bn, merge, f"{term.describe()} enters it twice")
+            continue
+        seen_nodes.add(term.node_id)
+        if term.kind not in FOLD_TARGETS:
+            yield _not_a_layer(bn, merge, term)
+            continue
+        if term.module_id is not None and term.module_id in seen_modules:
+            yield _merge_skip(bn, merge, f"{term.describe()} computes more than one of its "
+                                         "branches")
+        seen_modules.add(term.module_id)
+        mismatch = _term_shape(bn, merge, term)
+        if mismatch is not None:
+            yield mismatch
+        others = [c for c in graph.consumers(term) if c.node_id not in inside]
+        if others:
+            yield _doubt(bn, others) or _skip(
+                bn, rules.PRODUCER_OUTPUT_SHARED, partner=term, bn=bn.describe(),
+                producer=term.describe(), others=_names(others))
+        stray = _sites_not_followed_by(graph, term, bn)
+        if stray:
+            yield _doubt(bn, stray) or _skip(
+                bn, rules.CONV_SHARED_ACROSS_SITES, partner=term, bn=bn.describe(),
+                producer=term.describe(), others=_names(stray))
+    if merge.kind is NodeKind.CAT:
+        total = _concatenated_channels(terms)
+        features = bn.attrs.num_features
+        if total is not None and features is not None and total != features:
+            yield _skip(bn, rules.CHANNEL_MISMATCH, bn=bn.describe(), bn_channels=features,
+                        producer=f"the concatenation {merge.describe()}", channels=total)
+
+
+def _not_a_layer(bn: LayerCall, merge: LayerCall, term: LayerCall) -> _SiteVerdict:
+    if term.kind in _UNCERTAIN:
+        rule = rules.get_rule(term.rule_code or rules.UNKNOWN_CALL.code)
+        return _skip(bn, rule, bn=bn.describe(),
+                     detail=term.reason or f"a branch of {merge.describe()} comes from "
+                                           f"{term.describe()}")
+    if term.conditional:
+        return _skip(bn, rules.DATA_DEPENDENT_FLOW, bn=bn.describe(),
+                     detail=f"a branch of {merge.describe()} comes from {term.describe()}, "
+                            "which runs only on some paths of data-dependent control flow")
+    if term.kind is NodeKind.FUNCTIONAL_CONV:
+        return _skip(bn, rules.FUNCTIONAL_LAYER, what=f"BatchNorm {bn.describe()}",
+                     detail=f"a branch of {merge.describe()} comes from the functional call "
+                            f"{term.describe()}, which has no module to fold into")
+    return _merge_skip(bn, merge, f"{term.describe()} is not the output of a Conv/Linear")
+
+
+def _term_shape(bn: LayerCall, merge: LayerCall, term: LayerCall) -> _SiteVerdict | None:
+    if merge.kind is NodeKind.CAT:
+        return _dimension_mismatch(bn, term)
+    channels, features = term.attrs.out_channels, bn.attrs.num_features
+    if channels == 1 and features not in (None, 1):
+        # Broadcast over every channel of the sum: one output channel cannot take a
+        # per-channel scale.
+        return _merge_skip(bn, merge, f"{term.describe()} has one channel, broadcast over "
+                                      f"the BatchNorm's {features}")
+    return _shape_mismatch(bn, term)
+
+
+def _concatenated_channels(terms: list[LayerCall]) -> int | None:
+    channels = [t.attrs.out_channels for t in terms]
+    return sum(c for c in channels if c is not None) if None not in channels else None
+
+
+def _merge_skip(bn: LayerCall, merge: LayerCall, detail: str) -> _SiteVerdict:
+    return _skip(bn, rules.BN_AFTER_MERGE, bn=bn.describe(), producer=merge.describe(),
+                 detail=detail)
+
+
 def _doubt(bn: LayerCall, evidence: list[LayerCall]) -> _SiteVerdict | None:
     """Evidence that only some paths of data-dependent control flow produce (or that the
     builder could not see into) cannot prove a BatchNorm unfoldable: it makes it unknown."""
@@ -222,6 +418,18 @@ def _producer_reason(graph: LayerGraph, bn: LayerCall) -> str:
 
 
 def _shape_mismatch(bn: LayerCall, producer: LayerCall) -> _SiteVerdict | None:
+    mismatch = _dimension_mismatch(bn, producer)
+    if mismatch is not None:
+        return mismatch
+    channels = producer.attrs.out_channels
+    features = bn.attrs.num_features
+    if channels is not None and features is not None and channels != features:
+        return _skip(bn, rules.CHANNEL_MISMATCH, partner=producer, bn=bn.describe(),
+                     bn_channels=features, producer=producer.describe(), channels=channels)
+    return None
+
+
+def _dimension_mismatch(bn: LayerCall, producer: LayerCall) -> _SiteVerdict | None:
     expected = 1 if producer.kind is NodeKind.LINEAR else producer.attrs.spatial_dims
     actual = bn.attrs.spatial_dims
     # Linear output may be (N, C) or (N, C, L): BatchNorm1d fits both; nothing else does.
@@ -229,11 +437,6 @@ def _shape_mismatch(bn: LayerCall, producer: LayerCall) -> _SiteVerdict | None:
         return _skip(bn, rules.DIMENSION_MISMATCH, partner=producer, bn=bn.describe(),
                      bn_type=f"BatchNorm{actual}d", producer=producer.describe(),
                      producer_type=_layer_type(producer), expected=f"BatchNorm{expected}d")
-    channels = producer.attrs.out_channels
-    features = bn.attrs.num_features
-    if channels is not None and features is not None and channels != features:
-        return _skip(bn, rules.CHANNEL_MISMATCH, partner=producer, bn=bn.describe(),
-                     bn_channels=features, producer=producer.describe(), channels=channels)
     return None
 
 
@@ -253,11 +456,25 @@ def _sites_not_followed_by(graph: LayerGraph, producer: LayerCall,
     for site in graph.nodes():
         if site.module_id != producer.module_id or site.node_id == producer.node_id:
             continue
-        consumers = graph.consumers(site)
-        if not (len(consumers) == 1 and consumers[0].kind is NodeKind.BATCHNORM
-                and _identity(consumers[0]) == _identity(bn)):
+        if not _normalised_only_by(graph, site, bn):
             stray.append(site)
     return stray
+
+
+def _normalised_only_by(graph: LayerGraph, site: LayerCall, bn: LayerCall) -> bool:
+    """Whether `site`'s output goes to `bn` alone, directly or through concatenations and sums
+    that feed nothing else (that BatchNorm's verdict at that call decides the rest)."""
+    node = site
+    for _ in range(len(graph)):
+        consumers = graph.consumers(node)
+        if len(consumers) != 1:
+            return False
+        node = consumers[0]
+        if node.kind is NodeKind.BATCHNORM:
+            return _identity(node) == _identity(bn)
+        if node.kind not in _FOLDABLE_MERGES:
+            return False
+    return False
 
 
 def _sites_not_preceded_by(graph: LayerGraph, consumer: LayerCall,
@@ -278,10 +495,13 @@ def _sites_not_preceded_by(graph: LayerGraph, consumer: LayerCall,
 
 
 def _redundant_bias(pair: FoldPair) -> Iterable[Finding]:
-    if pair.direction is Direction.CONV_BN and pair.conv.attrs.bias:
-        rule = rules.REDUNDANT_BIAS
-        yield Finding(rule.code, rule.format(producer=pair.conv.describe(), bn=pair.bn.describe()),
-                      pair.conv, pair.conv.construction or pair.conv.location)
+    if pair.direction is not Direction.CONV_BN:
+        return
+    rule = rules.REDUNDANT_BIAS
+    for layer in pair.layers:
+        if layer.attrs.bias:
+            yield Finding(rule.code, rule.format(producer=layer.describe(), bn=pair.bn.describe()),
+                          layer, layer.construction or layer.location)
 
 
 def _functional_batch_norms(graph: LayerGraph) -> Iterable[Finding]:

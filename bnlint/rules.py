@@ -77,8 +77,10 @@ PRODUCER_OUTPUT_SHARED = _rule(
     "Branch after the BatchNorm instead of before it, or keep the BatchNorm.")
 BN_AFTER_MERGE = _rule(
     "XBN104", "bn-after-merge", W, UNFOLDABLE,
-    "A BatchNorm's input is a merge of branches (add, cat, mul).",
-    "BatchNorm {bn} cannot be folded: its input is the merge {producer} of several branches",
+    "A BatchNorm's input is a merge of branches that no fold can split: a product, a "
+    "difference, or a sum or concatenation with a branch that is not a Conv/Linear output.",
+    "BatchNorm {bn} cannot be folded: its input is the merge {producer} of several branches, "
+    "and {detail}",
     "Normalise each branch after its own Conv, before the merge.")
 BN_SHARED_ACROSS_SITES = _rule(
     "XBN105", "bn-reused-with-different-inputs", W, UNFOLDABLE,
@@ -144,6 +146,13 @@ LAYER_WEIGHT_SHARED_OR_DERIVED = _rule(
     "the runtime checker).",
     "BatchNorm {bn} cannot be folded into {producer}: {detail}",
     "Give the layer its own weight, or remove the parametrization or hook before folding.")
+BN_AFTER_NON_CHANNEL_CONCAT = _rule(
+    "XBN115", "bn-after-non-channel-concat", W, UNFOLDABLE,
+    "A BatchNorm follows a concatenation along an axis other than the channel axis, so its "
+    "channels do not split between the concatenated layers.",
+    "BatchNorm {bn} cannot be folded: {producer} concatenates along {axis}, not along the "
+    "channel axis (dim=1)",
+    "Concatenate along dim=1, or normalise each branch before the concatenation.")
 
 DYNAMIC_ATTRIBUTE = _rule(
     "XBN201", "dynamic-module-access", W, UNKNOWN,

@@ -21,9 +21,15 @@ def diagnostic_object(diagnostic: Diagnostic) -> dict[str, Any]:
 
 
 def _fold_object(entry: FoldEntry) -> dict[str, Any]:
-    return {"conv": entry.conv, "bn": entry.bn,
+    fold = {"conv": entry.conv, "bn": entry.bn,
             "direction": entry.direction.value if entry.direction else None,
             "status": entry.status.value, "code": entry.code}
+    if entry.merge is not None:
+        # A fold through a concatenation or a sum: "conv" names its layers together
+        # ("cat(a,b)", "a+b"); "producers" lists them in operand order. Added in version 1
+        # without a version change: a fold into one layer reads exactly as before.
+        fold.update(producers=list(entry.producers), merge=entry.merge.value)
+    return fold
 
 
 def _module_object(module: ModuleReport) -> dict[str, Any]:

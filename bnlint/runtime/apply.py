@@ -34,6 +34,16 @@ def apply_folds(model: nn.Module, pairs: Sequence[FoldPair]) -> Applied:
     folded: list[FoldPair] = []
     refused: list[Skip] = []
     for pair in pairs:
+        if pair.merge is not None:
+            # One BatchNorm into several layers (after a concatenation or a sum).
+            from bnlint.runtime.multi_fold import fold_through_merge  # it builds on this module
+
+            merge_problem = fold_through_merge(model, pair, owners)
+            if merge_problem is None:
+                folded.append(pair)
+            else:
+                refused.append(merge_problem)
+            continue
         layer = model.get_submodule(pair.conv.label)
         bn = model.get_submodule(pair.bn.label)
         problem = refusal(pair, layer, bn, owners)

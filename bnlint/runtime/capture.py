@@ -28,6 +28,7 @@ from bnlint import rules
 from bnlint.ftypes import FOLD_TARGETS, LayerAttrs, LayerCall, ModuleFrame, NodeKind
 from bnlint.graph import LayerGraph
 from bnlint.runtime import kinds
+from bnlint.runtime.multi_fold import merge_facts
 from bnlint.runtime.tensors import leaves, storage_key, tensors, version
 
 CAPTURE_NOTE = ("the dataflow was recorded from one forward pass on the given example inputs; "
@@ -108,7 +109,7 @@ class _Recorder:
         self._calls.append(LayerCall(node_id=node_id, kind=kind, label=label, scope=scope,
                                      module_id=module_id, attrs=attrs or LayerAttrs(),
                                      rule_code=rule_code, reason=reason))
-        self._edges.extend((p, node_id) for p in dict.fromkeys(producers))
+        self._edges.extend((p, node_id) for p in producers)  # one edge per operand, in order
         return node_id
 
     def graph(self) -> LayerGraph:
@@ -281,13 +282,14 @@ class _Recorder:
         output = func(*args, **kwargs)
         if name == "__iter__":
             items = list(output)  # iterating a tensor hands out rows: keep them tracked
-            self._op(name, func, args, before, items)
+            self._op(name, func, args, kwargs, before, items)
             return iter(items)
-        self._op(name, func, args, before, output)
+        self._op(name, func, args, kwargs, before, output)
         return output
 
     def _op(self, name: str, func: Callable[..., Any], args: tuple[Any, ...],
-            before: list[tuple[torch.Tensor, int]], output: Any) -> None:
+            kwargs: dict[str, Any], before: list[tuple[torch.Tensor, int]],
+            output: Any) -> None:
         kind = kinds.function_kind(name, len(before))
         producers = self._producers([t for t, _ in before])
         owner = self._stack[-1].module if self._stack else None
@@ -303,7 +305,13 @@ class _Recorder:
         mutated = any(version(t) != seen for t, seen in before)
         if not producers or not (tensors(output) or mutated):
             return  # constants stay untracked; sizes and flags are no dataflow
-        self._finish(self._add(kind, kinds.function_label(func), producers), output, before)
+        attrs = None
+        if kind in (NodeKind.CAT, NodeKind.ADD):
+            # A fold through a merge needs its operands in order, repeats included.
+            attrs, operands = merge_facts(kind, name, args, kwargs, output)
+            producers = [p for p in map(self.producer_of, operands) if p is not None]
+        self._finish(self._add(kind, kinds.function_label(func), producers, attrs=attrs),
+                     output, before)
 
 
 class _RecordingMode(TorchFunctionMode):

@@ -17,8 +17,8 @@ from typing import Any
 from torch import nn
 
 from bnlint import rules
-from bnlint.foldkey import fold_key
-from bnlint.ftypes import Direction, Finding, FoldKey, FoldPair, Skip, Status
+from bnlint.foldkey import fold_key, pair_key, pair_label
+from bnlint.ftypes import Direction, Finding, FoldKey, FoldPair, Merge, Skip, Status
 from bnlint.matcher import match_folds
 from bnlint.runtime.apply import apply_folds
 from bnlint.runtime.capture import CaptureError, capture_graph
@@ -37,12 +37,14 @@ class FoldError(Exception):
 class FoldRecord:
     """A fold that was applied: both layers by full module path, and the error it made alone."""
 
-    conv: str
+    conv: str  # a fold through a merge names all its layers: "cat(a.conv,b.conv)", "a+b"
     bn: str
     direction: Direction
     max_error: float | None  # max |folded - original| at the fold site, in isolation
     relative_error: float | None  # max_error / max |original output at the site|
     key: FoldKey
+    producers: tuple[str, ...] = ()  # a fold through a merge: its layers, in operand order
+    merge: Merge | None = None
 
 
 @dataclass(frozen=True)
@@ -106,9 +108,10 @@ def fold(model: nn.Module, example_inputs: Any, *, inplace: bool = False,
     finally:
         for module, training in modes:
             module.train(training)
-    folds = tuple(FoldRecord(conv=p.conv.label, bn=p.bn.label, direction=p.direction,
+    folds = tuple(FoldRecord(conv=pair_label(p), bn=p.bn.label, direction=p.direction,
                              max_error=errors[p].max_abs, relative_error=errors[p].max_rel,
-                             key=fold_key(p.conv, p.bn)) for p in applied.folds)
+                             key=pair_key(p), producers=tuple(c.label for c in p.producers),
+                             merge=p.merge) for p in applied.folds)
     skipped = tuple(_record(skip) for skip in plan.skips + applied.refused)
     _explain(applied.folds, skipped, verification)
     return FoldResult(model=result_model, folds=folds, skipped=skipped,

@@ -248,7 +248,13 @@ class ForwardBuilder:
                 return owned
         if kind is None:
             return self.add(NodeKind.OTHER, short, inputs, location)
-        if kind in (NodeKind.CAT, NodeKind.ADD, NodeKind.MUL):
+        if kind is NodeKind.CAT:
+            return self._concatenation(qualname, short, args, kwargs, location)
+        if kind is NodeKind.ADD:
+            operands = [*args[:2], *(kwargs[k] for k in ("input", "other") if k in kwargs)]
+            return self._sum(short, operands, qualname == "torch.add" and _alpha_is_one(kwargs),
+                             location)
+        if kind is NodeKind.MUL:
             return self.add(kind, short, _flatten(inputs), location)
         result = self.add(kind, short, inputs[:1] if kind is not NodeKind.FUNCTIONAL_CONV
                           else inputs, location)
@@ -280,7 +286,11 @@ class ForwardBuilder:
         if name == "__getitem__":
             kind = NodeKind.RESHAPE
         label = f".{name}()" if name != "__getitem__" else "indexing"
-        if kind in (NodeKind.ADD, NodeKind.MUL):
+        if kind is NodeKind.ADD:
+            return self._sum(label, [tensor, *args[:1]],
+                             name in ("add", "add_") and _alpha_is_one(kwargs),
+                             frame.file.location(node))
+        if kind is NodeKind.MUL:
             operands = [tensor, *args]
             if not all(isinstance(v, Tensor) for v in _flatten(operands)) or len(operands) < 2:
                 kind = NodeKind.OTHER
@@ -293,11 +303,53 @@ class ForwardBuilder:
     def arithmetic(self, operator: cst.CSTNode, left: Value, right: Value, frame: Frame,
                    node: cst.CSTNode, inplace: bool) -> Value:
         kind = _ARITHMETIC.get(type(operator), NodeKind.OTHER)
+        label = node_text(operator).strip()
+        if kind is NodeKind.ADD:
+            return self._sum(label, [left, right], isinstance(operator, (cst.Add, cst.AddAssign)),
+                             frame.file.location(node))
         both = isinstance(left, Tensor) and isinstance(right, Tensor)
         if not both:
             kind = NodeKind.OTHER  # scaling or shifting by a constant
-        return self.add(kind, node_text(operator).strip(), [left, right],
-                        frame.file.location(node))
+        return self.add(kind, label, [left, right], frame.file.location(node))
+
+    # ---- merges: what a fold through a concatenation or a sum needs to know ------------
+
+    def _sum(self, label: str, operands: list[Value], plain: bool,
+             location: SourceLocation | None) -> Tensor:
+        """`a + b`, `a += b`, `torch.add(a, b)`, `a.add_(b)` (plain: every term with
+        coefficient 1), or a difference; with a constant term it is a plain shift."""
+        if len(operands) != 2 or not all(isinstance(v, Tensor) for v in operands):
+            return self.add(NodeKind.OTHER, label, operands, location)
+        return self.add(NodeKind.ADD, label, operands, location,
+                        attrs=LayerAttrs(plain_merge=plain, operands=2))
+
+    def _concatenation(self, qualname: str, label: str, args: list[Value],
+                       kwargs: dict[str, Value], location: SourceLocation | None) -> Tensor:
+        """torch.cat and friends: the tensors joined, in order, and the axis. A tensor the
+        analysis cannot see becomes an unknown operand, never a missing one, so that a
+        concatenation is never taken for one of fewer layers."""
+        name = qualname.rsplit(".", 1)[-1]
+        joined = args[0] if args else kwargs.get("tensors", Unknown(f"{label} without tensors"))
+        items = list(joined.items) if isinstance(joined, Seq) else []
+        operands: list[Value] = [v if isinstance(v, Tensor) else self._unseen(label, v, location)
+                                 for v in items]
+        if not isinstance(joined, Seq) or not joined.complete:
+            why = joined.why_incomplete if isinstance(joined, Seq) else getattr(
+                joined, "reason", "they are not a list the analysis follows")
+            operands.append(self._unseen(label, Unknown(why or "the list is not fully known"),
+                                         location))
+        written = args[1] if len(args) > 1 else kwargs.get("dim", kwargs.get("axis"))
+        axis = {"hstack": 1, "vstack": 0}.get(name, 0) if written is None else _integer(written)
+        attrs = LayerAttrs(axis=axis if name != "stack" else None, plain_merge=name != "stack",
+                           operands=len(operands))
+        return self.add(NodeKind.CAT, label, operands, location, attrs=attrs)
+
+    def _unseen(self, label: str, value: Value, location: SourceLocation | None) -> Tensor:
+        code = getattr(value, "code", None)
+        why = getattr(value, "reason", "it is not a tensor the analysis tracks")
+        return self.add(NodeKind.UNKNOWN, "unknown", [], location,
+                        rule_code=code if code in rules.RULES else rules.UNKNOWN_CALL.code,
+                        reason=f"the analysis cannot tell every tensor {label} joins ({why})")
 
     def unknown_call(self, args: list[Value], kwargs: dict[str, Value], frame: Frame,
                      node: cst.Call, reason: str, code: str | None) -> Value:
@@ -409,6 +461,18 @@ def _flatten(values: list[Value]) -> list[Value]:
 
 def _tensors(values: list[Value]) -> list[Tensor]:
     return [v for v in _flatten(values) if isinstance(v, Tensor)]
+
+
+def _integer(value: Value) -> int | None:
+    if isinstance(value, Const) and isinstance(value.value, int) \
+            and not isinstance(value.value, bool):
+        return value.value
+    return None
+
+
+def _alpha_is_one(kwargs: dict[str, Value]) -> bool:
+    alpha = kwargs.get("alpha")
+    return alpha is None or (isinstance(alpha, Const) and alpha.value == 1)
 
 
 def _is_leaf(inst: ModuleInst, forward: object) -> bool:
