@@ -20,6 +20,8 @@ from bnlint import baseline as baselines
 from bnlint.baseline import BaselineError
 from bnlint.config import Config, ConfigError, with_overrides
 from bnlint.discovery import PathNotFoundError, find_git_root, find_project_root
+from bnlint.fix import attach_fixes
+from bnlint.picture import command as graph_command
 from bnlint.reporters import FORMATS, ReportContext, render, statistics
 from bnlint.rules import RULES
 
@@ -84,6 +86,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     rule.set_defaults(handler=run_rule)
 
     _add_fold(commands, wanted=_first_positional(argv) == "fold")
+    _add_graph(commands)
     return parser
 
 
@@ -136,6 +139,18 @@ def _add_check_arguments(check: argparse.ArgumentParser) -> None:
                         help="also build every model declared in [tool.bnlint.models], fold it "
                              "with the runtime checker and print, per model, where the static "
                              "verdicts agree (needs torch; imports the models)")
+    fixing = check.add_argument_group("fixes (findings marked [*] have one)")
+    fixing.add_argument("--fix", action="store_true",
+                        help="apply the safe fixes, then report what remains; a file is "
+                             "written only if its fixed text is analysed again and the fixed "
+                             "findings are gone")
+    fixing.add_argument("--unsafe-fixes", action="store_true",
+                        help="also apply (and mark) unsafe fixes: XBN401's bias=False removes "
+                             "a parameter, so state_dict keys change and checkpoints saved "
+                             "before no longer load with strict=True")
+    fixing.add_argument("--diff", action="store_true",
+                        help="print the fixes as a unified diff instead of writing them; "
+                             "exit 1 if there is anything to fix")
     adoption = output.add_mutually_exclusive_group()
     adoption.add_argument("--baseline", type=Path, metavar="FILE",
                           help="report only findings that FILE does not record")
@@ -156,6 +171,17 @@ def _add_fold(commands: Any, *, wanted: bool) -> None:
         fold.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
         fold.set_defaults(handler=_fold_unavailable)
     _add_logging(fold, suppress=True)
+
+
+def _add_graph(commands: Any) -> None:
+    # The parser is torch-free; only a MODULE:FACTORY target loads the runtime half.
+    summary = "draw a model's layer graph with every BatchNorm coloured by its verdict"
+    graph = commands.add_parser(
+        "graph", help=summary,
+        description=summary + " (dot, mermaid, or svg/png with Graphviz).")
+    graph_command.add_arguments(graph)
+    _add_logging(graph, suppress=True)
+    graph.set_defaults(handler=graph_command.run)
 
 
 def _runtime_command() -> Any:
@@ -191,6 +217,9 @@ def _flatten(groups: list[list[str]] | None) -> list[str] | None:
 def run_check(args: argparse.Namespace) -> int:
     paths = [Path(p) for p in args.paths]
     config = check_config(args, paths)
+    if (args.fix or args.diff) and (args.write_baseline is not None or args.confirm):
+        raise UsageError("--fix and --diff cannot be combined with --write-baseline or "
+                         "--confirm")
     if args.write_baseline is not None:
         result = api.check(paths, config=config)
         recorded = baselines.build(result.diagnostics, args.write_baseline)
@@ -198,9 +227,22 @@ def run_check(args: argparse.Namespace) -> int:
         print(f"bnlint: recorded {len(recorded.entries)} findings in {args.write_baseline}",
               file=sys.stderr)
         return EXIT_CLEAN
-    result = api.check(paths, config=config, baseline=args.baseline)
+    result = attach_fixes(api.check(paths, config=config, baseline=args.baseline))
     context = ReportContext(root=report_root(paths), cwd=Path.cwd(),
-                            color=args.output_file is None and use_color(sys.stdout))
+                            color=args.output_file is None and use_color(sys.stdout),
+                            unsafe_fixes=args.unsafe_fixes)
+    if args.diff:
+        from bnlint.fix import command as fixing
+
+        return fixing.show_diff(result, unsafe=args.unsafe_fixes,
+                                search_roots=api.search_roots(paths),
+                                emit=lambda text: _emit(text, args.output_file))
+    if args.fix:
+        from bnlint.fix import command as fixing
+
+        fixing.apply(result, unsafe=args.unsafe_fixes, search_roots=api.search_roots(paths))
+        # Report what remains, as the files now read.
+        result = attach_fixes(api.check(paths, config=config, baseline=args.baseline))
     if args.confirm:
         # Imported here: without --confirm, `check` never loads the runtime half or torch.
         from bnlint.confirm import command as confirm

@@ -102,7 +102,9 @@ class LayerAttrs:
     type_name: str | None = None  # e.g. "torch.nn.Conv2d" or a user subclass
     # Merge nodes (cat, add) only: what the folds through a merge need to know.
     axis: int | None = None  # cat: the existing axis joined, as written (negative from the end)
-    rank: int | None = None  # cat: dimensions of the joined tensors, when the builder knows
+    # Dimensions of the tensors the node joins (cat) or produces (Linear), when the builder
+    # knows: a Linear on more than two dimensions works on another axis than a BatchNorm.
+    rank: int | None = None
     plain_merge: bool | None = None  # a plain torch.cat (not stack) / a sum with no - or alpha
     operands: int | None = None  # tensor operands, counting repeats and untracked tensors
 
@@ -193,6 +195,34 @@ class FoldPlan:
     findings: tuple[Finding, ...]
 
 
+class Applicability(str, Enum):
+    """Whether `bnlint check --fix` may apply a fix on its own (ruff's terms)."""
+
+    SAFE = "safe"  # keeps what the model computes; applied by --fix
+    UNSAFE = "unsafe"  # changes something users may rely on (checkpoint keys); --unsafe-fixes
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace the 1-based span from (line, column) up to, not including, (end_line,
+    end_column) with `content`; an empty span inserts."""
+
+    content: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+@dataclass(frozen=True)
+class Fix:
+    """Source edits that make a finding go away, applied all together or not at all."""
+
+    applicability: Applicability
+    message: str  # what the edits do: "Wrap in nn.ModuleList"
+    edits: tuple[Edit, ...]
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     """One reported finding, positioned in a file (1-based line and column)."""
@@ -208,6 +238,7 @@ class Diagnostic:
     end_column: int
     owner: str | None = None  # dotted class that owns the verdict, when there is one
     help: str | None = None  # how to fix it
+    fix: Fix | None = None  # source edits that fix it, when bnlint knows them
 
 
 @dataclass(frozen=True)

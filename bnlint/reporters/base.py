@@ -6,17 +6,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bnlint.baseline import relative_path
-from bnlint.ftypes import CheckResult, Severity, Status
+from bnlint.ftypes import Applicability, CheckResult, Diagnostic, Severity, Status
 
 
 @dataclass(frozen=True)
 class ReportContext:
     """How to render: `root` is the repository root (SARIF and GitHub paths are relative to
-    it), `cwd` the folder diagnostic paths are relative to, `color` whether to use ANSI."""
+    it), `cwd` the folder diagnostic paths are relative to, `color` whether to use ANSI,
+    `unsafe_fixes` whether unsafe fixes count as applicable (`--unsafe-fixes`)."""
 
     root: Path
     cwd: Path
     color: bool = False
+    unsafe_fixes: bool = False
 
     def repo_path(self, path: str) -> str:
         return relative_path(path, self.root, self.cwd)
@@ -51,3 +53,21 @@ def summary_line(result: CheckResult) -> str:
                    f"{counts[Severity.INFO]} info")
     return (f"Found {plural(len(result.diagnostics), 'finding')} ({by_severity}) "
             f"in {files}; {fold_text}")
+
+
+def fixable(diagnostic: Diagnostic, context: ReportContext) -> bool:
+    """Whether `bnlint check --fix` (with the flags of this run) would fix the finding."""
+    fix = diagnostic.fix
+    return fix is not None and (context.unsafe_fixes or
+                                fix.applicability is Applicability.SAFE)
+
+
+def fixable_line(result: CheckResult, context: ReportContext) -> str | None:
+    """`[*] 2 fixable with `bnlint check --fix` (1 more with --unsafe-fixes)`, or None."""
+    shown = sum(1 for d in result.diagnostics if fixable(d, context))
+    hidden = sum(1 for d in result.diagnostics if d.fix is not None and not fixable(d, context))
+    if not shown and not hidden:
+        return None
+    flags = "--fix --unsafe-fixes" if context.unsafe_fixes else "--fix"
+    more = f" ({hidden} more with --unsafe-fixes)" if hidden else ""
+    return f"[*] {shown} fixable with `bnlint check {flags}`{more}"

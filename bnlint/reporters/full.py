@@ -4,7 +4,7 @@ columns, and a help line saying how to fix it; then the summary."""
 from __future__ import annotations
 
 from bnlint.ftypes import CheckResult, Diagnostic
-from bnlint.reporters.base import ReportContext, summary_line
+from bnlint.reporters.base import ReportContext, fixable, fixable_line, summary_line
 from bnlint.reporters.text import Painter, finding_line
 from bnlint.rules import RULES
 from bnlint.suppression import read_source, split_lines
@@ -20,18 +20,24 @@ def render(result: CheckResult, context: ReportContext) -> str:
         if diagnostic.path not in sources:
             text = read_source(context.cwd / diagnostic.path)
             sources[diagnostic.path] = split_lines(text) if text is not None else []
-        blocks.append(_block(diagnostic, sources[diagnostic.path], paint))
-    blocks.append(paint.bold(summary_line(result)) + "\n")
+        blocks.append(_block(diagnostic, sources[diagnostic.path], paint, context))
+    fixes = fixable_line(result, context)
+    blocks.append(paint.bold(summary_line(result)) + "\n" + (f"{fixes}\n" if fixes else ""))
     return "\n".join(blocks)
 
 
-def _block(diagnostic: Diagnostic, lines: list[str], paint: Painter) -> str:
-    out = [finding_line(diagnostic, paint)]
+def _block(diagnostic: Diagnostic, lines: list[str], paint: Painter,
+           context: ReportContext) -> str:
+    applies = fixable(diagnostic, context)
+    out = [finding_line(diagnostic, paint, applies)]
     if 0 < diagnostic.line <= len(lines):
         out.extend(_snippet(diagnostic, lines[diagnostic.line - 1], paint))
     fix = diagnostic.help or (RULES[diagnostic.code].fix if diagnostic.code in RULES else None)
     if fix:
         out.append(f"{paint.bold('help')}: {fix}")
+    if diagnostic.fix is not None:
+        hidden = "" if applies else " (unsafe; applied with --unsafe-fixes)"
+        out.append(f"{paint.bold('fix')}{hidden}: {diagnostic.fix.message}")
     return "\n".join(out) + "\n"
 
 

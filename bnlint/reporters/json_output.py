@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bnlint.ftypes import CheckResult, Diagnostic, FoldEntry, ModuleReport, Status
+from bnlint.ftypes import CheckResult, Diagnostic, Fix, FoldEntry, ModuleReport, Status
 from bnlint.reporters.base import ReportContext
 
 NAME = "json"
@@ -13,11 +13,22 @@ VERSION = 1
 
 
 def diagnostic_object(diagnostic: Diagnostic) -> dict[str, Any]:
-    return {"code": diagnostic.code, "name": diagnostic.name,
-            "severity": diagnostic.severity.value, "message": diagnostic.message,
-            "path": diagnostic.path, "line": diagnostic.line, "column": diagnostic.column,
-            "end_line": diagnostic.end_line, "end_column": diagnostic.end_column,
-            "owner": diagnostic.owner}
+    found = {"code": diagnostic.code, "name": diagnostic.name,
+             "severity": diagnostic.severity.value, "message": diagnostic.message,
+             "path": diagnostic.path, "line": diagnostic.line, "column": diagnostic.column,
+             "end_line": diagnostic.end_line, "end_column": diagnostic.end_column,
+             "owner": diagnostic.owner}
+    if diagnostic.fix is not None:
+        # Only on fixable findings, so that the objects of version 1 keep their keys.
+        found["fix"] = fix_object(diagnostic.fix)
+    return found
+
+
+def fix_object(fix: Fix) -> dict[str, Any]:
+    return {"applicability": fix.applicability.value, "message": fix.message,
+            "edits": [{"content": e.content, "line": e.line, "column": e.column,
+                       "end_line": e.end_line, "end_column": e.end_column}
+                      for e in fix.edits]}
 
 
 def _fold_object(entry: FoldEntry) -> dict[str, Any]:

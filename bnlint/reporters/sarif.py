@@ -1,4 +1,4 @@
-"""`sarif`: SARIF 2.1.0, as GitHub code scanning ingests it.
+"""`sarif`: SARIF 2.1.0, as GitHub code scanning ingests it; fixable findings carry `fixes`.
 
 Every rule that raised a finding is described (short and full description, help text and
 Markdown from its rule page; rules without findings are left out, as ruff does, so a report
@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from bnlint import __version__, rule_pages
 from bnlint.baseline import fingerprints
-from bnlint.ftypes import CheckResult, Severity
+from bnlint.ftypes import CheckResult, Fix, Severity
 from bnlint.reporters.base import ReportContext
 from bnlint.rules import RULES, Rule
 
@@ -63,12 +63,25 @@ def document(result: CheckResult, context: ReportContext) -> dict[str, Any]:
             }}],
             "partialFingerprints": {FINGERPRINT_KEY: fingerprint},
         })
+        if d.fix is not None:
+            entry["fixes"] = [_fix_object(d.fix, context.repo_path(d.path))]
         results.append(entry)
     driver = {"name": "bnlint", "version": __version__, "semanticVersion": __version__,
               "rules": [_rule_descriptor(rule) for rule in rules]}
     return {"$schema": SCHEMA, "version": "2.1.0",
             "runs": [{"tool": {"driver": driver}, "columnKind": "unicodeCodePoints",
                       "results": results}]}
+
+
+def _fix_object(fix: Fix, path: str) -> dict[str, Any]:
+    replacements = [{"deletedRegion": {"startLine": e.line, "startColumn": e.column,
+                                       "endLine": e.end_line, "endColumn": e.end_column},
+                     "insertedContent": {"text": e.content}} for e in fix.edits]
+    return {"description": {"text": fix.message},
+            "artifactChanges": [{"artifactLocation": {"uri": quote(path),
+                                                      "uriBaseId": "%SRCROOT%"},
+                                 "replacements": replacements}],
+            "properties": {"applicability": fix.applicability.value}}
 
 
 def render(result: CheckResult, context: ReportContext) -> str:

@@ -30,8 +30,10 @@ class Painter:
         return self._wrap(_SEVERITY_COLOR[severity], text)
 
 
-def finding_line(diagnostic: Diagnostic, paint: Painter) -> str:
-    """`path:line:col: CODE [name] message`."""
+def finding_line(diagnostic: Diagnostic, paint: Painter, fixable: bool = False) -> str:
+    """`path:line:col: CODE [name] message`, with `[*]` after the code when --fix fixes it
+    (as ruff marks fixable findings)."""
     where = paint.bold(f"{diagnostic.path}:{diagnostic.line}:{diagnostic.column}:")
     code = paint.severity(diagnostic.severity, diagnostic.code)
-    return f"{where} {code} [{diagnostic.name}] {diagnostic.message}"
+    mark = " [*]" if fixable else ""
+    return f"{where} {code}{mark} [{diagnostic.name}] {diagnostic.message}"

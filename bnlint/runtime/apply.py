@@ -2,14 +2,15 @@
 
 All arithmetic is done in float64 and cast back, so half and bfloat16 models lose no more than
 one rounding. A pair is refused (and reported as a Skip) when folding it would be unsafe on
-this particular model object: invalid running statistics, a weight shared with another layer
-or recomputed by a hook or parametrization, or shapes that do not line up.
+this particular model object: invalid running statistics, a weight shared with another layer,
+read by other code in forward() or recomputed by a hook or parametrization, or shapes that do
+not line up. `apply_folds_atomically` is all or nothing, for folding a user's model in place.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -20,6 +21,7 @@ from torch.nn.utils import parametrize
 from bnlint import rules
 from bnlint.ftypes import Direction, FoldPair, Skip, Status
 from bnlint.runtime import kinds
+from bnlint.runtime.paths import module_paths
 
 
 @dataclass(frozen=True)
@@ -28,9 +30,34 @@ class Applied:
     refused: tuple[Skip, ...]
 
 
-def apply_folds(model: nn.Module, pairs: Sequence[FoldPair]) -> Applied:
-    """Fold every pair that is safe on `model` (mutated in place); refuse the others."""
-    owners = _parameter_owners(model)
+@dataclass(frozen=True)
+class Sharing:
+    """Who else uses a layer's tensors on this model object."""
+
+    owners: dict[int, set[int]]  # id(parameter) -> ids of the modules holding it
+    paths: dict[int, str] = field(default_factory=dict)  # id(module) -> its name
+    # Full tensor name -> the op outside the layer that read it (Capture.foreign_reads).
+    foreign_reads: Mapping[str, str] = field(default_factory=dict)
+
+    def read_elsewhere(self, module: nn.Module, names: Sequence[str]) -> str | None:
+        """Which of `module`'s tensors forward() also reads outside the module, and by what."""
+        path = self.paths.get(id(module))
+        for name in names:
+            reader = self.foreign_reads.get(f"{path}.{name}" if path else name)
+            if reader is not None and getattr(module, name, None) is not None:
+                return (f"its {name} is also read by {reader} in forward(), which a fold "
+                        "would change")
+        return None
+
+
+def apply_folds(model: nn.Module, pairs: Sequence[FoldPair],
+                foreign_reads: Mapping[str, str] | None = None) -> Applied:
+    """Fold every pair that is safe on `model` (mutated in place); refuse the others.
+
+    `foreign_reads` names the layer tensors that forward() reads outside their layer (from
+    the capture); pairs that would rewrite one are refused.
+    """
+    owners = _sharing(model, foreign_reads or {})
     folded: list[FoldPair] = []
     refused: list[Skip] = []
     for pair in pairs:
@@ -61,13 +88,60 @@ def apply_folds(model: nn.Module, pairs: Sequence[FoldPair]) -> Applied:
     return Applied(tuple(folded), tuple(refused))
 
 
-def refusal(pair: FoldPair, layer: nn.Module, bn: nn.Module,
-            owners: dict[int, set[int]]) -> Skip | None:
+class PairRefused(Exception):
+    """A pair that `apply_folds_atomically` had to fold was refused (the model is unchanged)."""
+
+    def __init__(self, skip: Skip) -> None:
+        super().__init__(skip.reason)
+        self.skip = skip
+
+
+def apply_folds_atomically(model: nn.Module, pairs: Sequence[FoldPair],
+                           foreign_reads: Mapping[str, str] | None = None) -> Applied:
+    """Fold every pair or none: if one is refused (PairRefused) or anything raises, `model` is
+    put back exactly as it was (the same parameter, buffer and module objects and attributes)."""
+    saved = _Snapshot(model)
+    try:
+        applied = apply_folds(model, pairs, foreign_reads)
+        if applied.refused:
+            raise PairRefused(applied.refused[0])
+        return applied
+    except BaseException:
+        saved.restore()
+        raise
+
+
+class _Snapshot:
+    """Every module's attributes and its parameter, buffer and submodule tables. A fold only
+    rebinds these (it never writes into a tensor), so restoring them undoes it."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self._saved = [(module, dict(vars(module)),
+                        {table: dict(getattr(module, table)) for table in _TABLES})
+                       for module in model.modules()]
+
+    def restore(self) -> None:
+        for module, attributes, tables in self._saved:
+            vars(module).clear()
+            vars(module).update(attributes)
+            for table, entries in tables.items():
+                getattr(module, table).clear()
+                getattr(module, table).update(entries)
+
+
+_TABLES = ("_parameters", "_buffers", "_modules")
+
+
+def refusal(pair: FoldPair, layer: nn.Module, bn: nn.Module, owners: Sharing) -> Skip | None:
     """Why this pair must not be folded on this model object, or None."""
     assert isinstance(bn, _BatchNorm)
     stats = _invalid_statistics(bn)
     if stats is not None:
         return _refuse(pair, rules.BN_INVALID_RUNNING_STATS, bn=pair.bn.describe(), detail=stats)
+    read = owners.read_elsewhere(bn, _BN_TENSORS)
+    if read is not None:
+        return _refuse(pair, rules.LAYER_WEIGHT_SHARED_OR_DERIVED, bn=pair.bn.describe(),
+                       producer=pair.conv.describe(), detail=f"the BatchNorm: {read}")
     why = _layer_not_rewritable(layer, owners)
     if why is not None:
         return _refuse(pair, rules.LAYER_WEIGHT_SHARED_OR_DERIVED, bn=pair.bn.describe(),
@@ -99,26 +173,32 @@ def _invalid_statistics(bn: _BatchNorm) -> str | None:
     return None
 
 
-def _parameter_owners(model: nn.Module) -> dict[int, set[int]]:
-    """Which module objects hold each parameter object (tied weights have several)."""
+_BN_TENSORS = ("weight", "bias", "running_mean", "running_var")
+
+
+def _sharing(model: nn.Module, foreign_reads: Mapping[str, str]) -> Sharing:
+    """Which module objects hold each parameter object (tied weights have several), and what
+    else forward() reads."""
     owners: dict[int, set[int]] = {}
-    for module in model.modules():
+    paths = module_paths(model)
+    for module in paths.modules:
         for param in module._parameters.values():
             if param is not None:
                 owners.setdefault(id(param), set()).add(id(module))
-    return owners
+    names = {id(module): paths.label(module) or "" for module in paths.modules}
+    return Sharing(owners=owners, paths=names, foreign_reads=foreign_reads)
 
 
-def _layer_not_rewritable(layer: nn.Module, owners: dict[int, set[int]]) -> str | None:
+def _layer_not_rewritable(layer: nn.Module, owners: Sharing) -> str | None:
     if parametrize.is_parametrized(layer):
         return "its weight is computed by a parametrization"
     if layer._forward_pre_hooks or layer._forward_hooks:
         return "it has forward hooks, which may recompute its weight or change its output"
     for name in ("weight", "bias"):
         param = layer._parameters.get(name)
-        if param is not None and len(owners.get(id(param), ())) > 1:
+        if param is not None and len(owners.owners.get(id(param), ())) > 1:
             return f"its {name} is also a parameter of another layer (tied weights)"
-    return None
+    return owners.read_elsewhere(layer, ("weight", "bias"))
 
 
 def _channels(layer: nn.Module, direction: Direction) -> int:
@@ -196,7 +276,7 @@ def remove_batchnorm(model: nn.Module, bn: _BatchNorm) -> None:
     for parent in model.modules():
         for name, child in list(parent._modules.items()):
             if child is bn:
-                parent._modules[name] = nn.Identity()
+                parent._modules[name] = nn.Identity().train(bn.training)
 
 
 def _neutralise(bn: _BatchNorm) -> None:

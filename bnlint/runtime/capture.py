@@ -15,7 +15,7 @@ thread would be recorded too, so do not capture while other threads run models.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
@@ -29,6 +29,7 @@ from bnlint.ftypes import FOLD_TARGETS, LayerAttrs, LayerCall, ModuleFrame, Node
 from bnlint.graph import LayerGraph
 from bnlint.runtime import kinds
 from bnlint.runtime.multi_fold import merge_facts
+from bnlint.runtime.paths import module_paths
 from bnlint.runtime.tensors import leaves, storage_key, tensors, version
 
 CAPTURE_NOTE = ("the dataflow was recorded from one forward pass on the given example inputs; "
@@ -47,6 +48,10 @@ class CaptureError(Exception):
 class Capture:
     graph: LayerGraph
     note: str = CAPTURE_NOTE
+    # Tensors of a Conv/Linear/BatchNorm that forward() also reads outside that module, by
+    # full name ("head.weight") -> the first op that read it ("F.linear"): a fold that rewrote
+    # them would change that op too.
+    foreign_reads: Mapping[str, str] = field(default_factory=dict)
 
 
 def capture_graph(model: nn.Module, example_inputs: tuple[Any, ...]) -> Capture:
@@ -67,7 +72,7 @@ def capture_graph(model: nn.Module, example_inputs: tuple[Any, ...]) -> Capture:
         post.remove()
     recorder.add_output(output)
     recorder.add_uncalled_batchnorms()
-    return Capture(graph=recorder.graph())
+    return Capture(graph=recorder.graph(), foreign_reads=dict(recorder.foreign_reads))
 
 
 @dataclass
@@ -85,7 +90,16 @@ class _Frame:
 class _Recorder:
     def __init__(self, model: nn.Module) -> None:
         self._model = model
-        self._paths = {id(m): path for path, m in model.named_modules()}
+        self._paths = module_paths(model)
+        # The parameters and buffers of every layer a fold may rewrite, by tensor identity.
+        self._layer_tensors: dict[int, tuple[nn.Module, str]] = {}
+        for module in self._paths.modules:
+            if kinds.is_fold_layer(module):
+                for name, tensor in [*module._parameters.items(), *module._buffers.items()]:
+                    if tensor is not None:
+                        self._layer_tensors.setdefault(id(tensor), (module, name))
+        self.foreign_reads: dict[str, str] = {}
+        self._hidden_bns: dict[int, str] = {}  # BatchNorm run inside an opaque op -> its label
         self._calls: list[LayerCall] = []
         self._edges: list[tuple[int, int]] = []
         self._producer = WeakIdKeyDictionary()  # tensor -> (node id, version when produced)
@@ -120,20 +134,15 @@ class _Recorder:
         return graph
 
     def _scope(self, module: nn.Module) -> tuple[ModuleFrame, ...]:
-        path = self._paths.get(id(module))
-        if path is None:
+        scope = self._paths.scopes.get(id(module))
+        if scope is None:  # reachable from no attribute: a closure, a global
             return (kinds.frame("", self._model),
                     kinds.frame(f"<unregistered {type(module).__name__}>", module))
-        frames = [kinds.frame("", self._model)]
-        current = self._model
-        for name in path.split(".") if path else ():
-            current = current._modules[name]
-            frames.append(kinds.frame(name, current))
-        return tuple(frames)
+        return scope
 
     def _label(self, module: nn.Module) -> str:
-        path = self._paths.get(id(module))
-        return path if path is not None else f"<unregistered {type(module).__name__}>"
+        label = self._paths.label(module)
+        return label if label is not None else f"<unregistered {type(module).__name__}>"
 
     # --- tensors -----------------------------------------------------------------------------
 
@@ -181,10 +190,19 @@ class _Recorder:
         self._add(NodeKind.OUTPUT, "output", self._producers(output))
 
     def add_uncalled_batchnorms(self) -> None:
-        for path, module in self._model.named_modules():
-            if isinstance(module, _BatchNorm) and id(module) not in self._called_bns:
-                self._add(NodeKind.BATCHNORM, path, [], module=module,
-                          attrs=kinds.layer_attrs(module), rule_code=rules.BN_NEVER_CALLED.code)
+        for module in self._paths.modules:
+            if not isinstance(module, _BatchNorm) or id(module) in self._called_bns:
+                continue
+            label = self._label(module)
+            rule, reason = rules.BN_NEVER_CALLED, None
+            if id(module) in self._hidden_bns:
+                rule, reason = rules.UNKNOWN_CALL, (
+                    f"it runs inside {self._hidden_bns[id(module)]}, which the capture records "
+                    "as one op")
+            elif id(module) not in self._paths.registered:
+                rule, reason = rules.UNREGISTERED_CONTAINER_UNKNOWN, _UNREGISTERED.format(label)
+            self._add(NodeKind.BATCHNORM, label, [], module=module,
+                      attrs=kinds.layer_attrs(module), rule_code=rule.code, reason=reason)
 
     # --- module hooks ------------------------------------------------------------------------
 
@@ -192,6 +210,9 @@ class _Recorder:
         self.busy = True
         try:
             if self._silent():
+                if isinstance(module, _BatchNorm):
+                    opaque = next(f.module for f in self._stack if f.kind or f.passthrough)
+                    self._hidden_bns.setdefault(id(module), f"'{self._label(opaque)}'")
                 self._stack.append(_Frame(module, None, silent=True))
                 return
             frame = _Frame(module, kinds.module_kind(module),
@@ -245,10 +266,10 @@ class _Recorder:
             rule_code = rules.UNKNOWN_CALL.code
             reason = (f"{label} is a '{type(module).__qualname__}', which overrides forward() "
                       "of its layer class")
-        elif id(module) not in self._paths and kind in FOLD_TARGETS | {NodeKind.BATCHNORM}:
+        elif (id(module) not in self._paths.registered
+              and kind in FOLD_TARGETS | {NodeKind.BATCHNORM}):
             rule_code = rules.UNREGISTERED_CONTAINER_UNKNOWN.code
-            reason = (f"{label} is not a registered submodule (it is kept in a plain Python "
-                      "list, dict or other attribute), so no fold can rewrite it")
+            reason = _UNREGISTERED.format(label)
             kind = kind if kind is NodeKind.BATCHNORM else NodeKind.UNKNOWN
         if kind is NodeKind.BATCHNORM:
             self._called_bns.add(id(module))
@@ -280,6 +301,8 @@ class _Recorder:
             self._pass_through(args[:1], output)
             return output
         output = func(*args, **kwargs)
+        if tensors(output):
+            self._note_foreign_reads(func, operands)
         if name == "__iter__":
             items = list(output)  # iterating a tensor hands out rows: keep them tracked
             self._op(name, func, args, kwargs, before, items)
@@ -287,10 +310,23 @@ class _Recorder:
         self._op(name, func, args, kwargs, before, output)
         return output
 
+    def _note_foreign_reads(self, func: Callable[..., Any], operands: list[torch.Tensor]) -> None:
+        """A layer's weight or statistics read by an op outside that layer's own call."""
+        current = self._stack[-1].module if self._stack else None
+        for tensor in operands:
+            owner = self._layer_tensors.get(id(tensor))
+            if owner is not None and owner[0] is not current:
+                path = self._label(owner[0])
+                name = f"{path}.{owner[1]}" if path else owner[1]
+                self.foreign_reads.setdefault(name, kinds.function_label(func))
+
     def _op(self, name: str, func: Callable[..., Any], args: tuple[Any, ...],
             kwargs: dict[str, Any], before: list[tuple[torch.Tensor, int]],
             output: Any) -> None:
-        kind = kinds.function_kind(name, len(before))
+        # Only tensors that carry the model's dataflow count as operands: `x * 2.0`, `x + b`
+        # with a parameter b, are a scaling or shift, as the static half reads them too.
+        flowing = sum(1 for t, _ in before if self.producer_of(t) is not None)
+        kind = kinds.function_kind(name, flowing)
         producers = self._producers([t for t, _ in before])
         owner = self._stack[-1].module if self._stack else None
         if kind is NodeKind.FUNCTIONAL_BN and isinstance(owner, _BatchNorm):
@@ -312,6 +348,10 @@ class _Recorder:
             producers = [p for p in map(self.producer_of, operands) if p is not None]
         self._finish(self._add(kind, kinds.function_label(func), producers, attrs=attrs),
                      output, before)
+
+
+_UNREGISTERED = ("{} is kept in a plain Python list, dict or other attribute, so PyTorch does "
+                 "not register it and no fold can rewrite it")
 
 
 class _RecordingMode(TorchFunctionMode):

@@ -36,6 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "tensor), for models that take several or non-tensor inputs")
     parser.add_argument("--kwargs", type=_json_object, default={}, metavar="JSON",
                         help="keyword arguments for the factory, e.g. '{\"num_classes\": 10}'")
+    parser.add_argument("--checkpoint", type=Path, metavar="FILE",
+                        help="load these trained weights (a state dict saved with torch.save) "
+                             "into the model before folding; read with weights_only=True, so "
+                             "it can never run code")
     parser.add_argument("--dtype", choices=("float32", "float64", "float16", "bfloat16"),
                         help="convert the model and floating inputs to this dtype first")
     parser.add_argument("-o", "--output", type=Path, metavar="FILE",
@@ -70,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     dtype = DTYPES[args.dtype] if args.dtype else None
     try:
-        model = build_model(args.model, args.kwargs, dtype)
+        model = build_model(args.model, args.kwargs, dtype, args.checkpoint)
         inputs = build_inputs(args.input_shape, args.inputs, dtype)
         with warnings.catch_warnings():
             # The table lists every skip; the warnings are for library users.
@@ -84,8 +88,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None and result.model is not None:
         try:
             _save_atomically(result.model, args.output, force=args.force)
-        except OSError as error:
-            _error(f"cannot write {args.output}: {error}")
+        except Exception as error:  # OSError, or a model that cannot be pickled
+            _error(f"cannot write {args.output}: {type(error).__name__}: {error}")
             return EXIT_ERROR
         written = str(args.output)
     if args.format == "json":
@@ -102,6 +106,9 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
     if args.random_inputs < 0:
         return "--random-inputs must be 0 or more"
     if args.output is not None:
+        if args.checkpoint is not None and _same_file(args.output, args.checkpoint):
+            # Even with --force: the trained weights would be replaced by the folded model.
+            return f"-o {args.output} is the checkpoint being folded; write somewhere else"
         if args.output.exists() and not args.force:
             return f"{args.output} exists; pass --force to overwrite it"
         if not args.output.parent.is_dir():
@@ -109,18 +116,23 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and a.samefile(b)
+    except OSError:
+        return False
+
+
 def _save_atomically(model: Any, path: Path, *, force: bool) -> None:
     """Write to a temporary file beside `path`, then rename: readers never see half a file,
-    and a failure leaves nothing behind."""
+    and a failure (a model that cannot be pickled, a full disk) leaves nothing behind."""
     import torch
 
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
                                          suffix=".tmp")
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 is for secrets, not models
         with os.fdopen(handle, "wb") as stream:
+            os.fchmod(stream.fileno(), 0o666 & ~_umask())  # mkstemp's 0600 is for secrets
             torch.save(model, stream)
             stream.flush()
             os.fsync(stream.fileno())
@@ -130,6 +142,27 @@ def _save_atomically(model: Any, path: Path, *, force: bool) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    _sync_directory(path.parent)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make the rename itself durable (POSIX); best effort elsewhere."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
 
 
 def _shape(text: str) -> tuple[int, ...]:

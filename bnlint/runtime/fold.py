@@ -4,15 +4,21 @@ The folded model is returned only when it has been verified numerically: when ve
 fails, `FoldResult.model` is None and `verified` is False, with the figures saying why (no
 exception, so callers can still report the folds and the failure). A model that cannot be
 copied, is not materialised, or does not run on the example inputs raises FoldError.
+
+The user's model is never run and never changed unless `inplace=True`: a forward pass may
+update state (counters, caches, statistics a custom layer keeps), so capture and verification
+run on a copy, and the folds are made on a second copy. With `inplace=True` the same folds are
+then applied to the user's model all or nothing, after the copy has been verified.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from torch import nn
 
@@ -20,9 +26,10 @@ from bnlint import rules
 from bnlint.foldkey import fold_key, pair_key, pair_label
 from bnlint.ftypes import Direction, Finding, FoldKey, FoldPair, Merge, Skip, Status
 from bnlint.matcher import match_folds
-from bnlint.runtime.apply import apply_folds
+from bnlint.runtime.apply import PairRefused, apply_folds, apply_folds_atomically
 from bnlint.runtime.capture import CaptureError, capture_graph
-from bnlint.runtime.fold_errors import measure_fold_errors
+from bnlint.runtime.fold_errors import measure_fold_errors, site_failures
+from bnlint.runtime.kinds import PARALLEL_WRAPPERS
 from bnlint.runtime.verify import Verification, verify_equivalence
 from bnlint.warnings_ import FoldWarning
 
@@ -81,33 +88,35 @@ def fold(model: nn.Module, example_inputs: Any, *, inplace: bool = False,
 
     `example_inputs` is the tuple of positional arguments of `model(*example_inputs)`; anything
     that is not a tuple (a tensor, a dict) is taken as the single argument. The folded model is
-    a copy in eval mode, unless `inplace=True`, where `model` itself is folded, and only after
-    a copy has been verified. `model`'s train/eval modes are restored in every case.
+    a copy in eval mode; `model` itself is neither run nor changed. With `inplace=True`, `model`
+    is folded too (all or nothing, only after the copy verified), keeps its train/eval modes,
+    and is returned as `.model`. A model wrapped in DataParallel, DistributedDataParallel or
+    torch.compile is unwrapped: the folded copy is the wrapped module, and paths are relative
+    to it, as in its state dict without the wrapper's prefix.
     """
     inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
-    model = _unwrap(model)
-    _check_materialised(model)
-    modes = [(module, module.training) for module in model.modules()]
+    target = _unwrap(model)
+    _check_materialised(target)
+    reference = _copy(target).eval()
     try:
-        model.eval()
-        try:
-            capture = capture_graph(model, inputs)
-        except CaptureError as error:
-            raise FoldError(f"the model failed on the example inputs: {error}") from error
-        plan = match_folds(capture.graph)
-        folded = _copy(model)
-        applied = apply_folds(folded, plan.folds)
-        folded.eval()
-        verification = verify_equivalence(model, folded, inputs, random_inputs=random_inputs,
-                                          seed=seed, rtol=rtol, atol=atol)
-        errors = measure_fold_errors(model, folded, inputs, applied.folds)
-        result_model: nn.Module | None = folded if verification.passed else None
-        if verification.passed and inplace:
-            apply_folds(model, applied.folds)
-            result_model = model
-    finally:
-        for module, training in modes:
-            module.train(training)
+        capture = capture_graph(reference, inputs)
+    except CaptureError as error:
+        raise FoldError(f"the model failed on the example inputs: {error}") from error
+    plan = match_folds(capture.graph)
+    folded = _copy(reference)  # after the capture ran: the same state as the reference
+    applied = apply_folds(folded, plan.folds, capture.foreign_reads)
+    folded.eval()
+    verification = verify_equivalence(reference, folded, inputs, random_inputs=random_inputs,
+                                      seed=seed, rtol=rtol, atol=atol)
+    errors = measure_fold_errors(reference, folded, inputs, applied.folds)
+    wrong_sites = site_failures(errors, rtol, atol)
+    if wrong_sites:
+        verification = dataclasses.replace(verification, passed=False,
+                                           failures=verification.failures + tuple(wrong_sites))
+    result_model: nn.Module | None = folded if verification.passed else None
+    if verification.passed and inplace:
+        _fold_in_place(target, applied.folds, capture.foreign_reads)
+        result_model = model
     folds = tuple(FoldRecord(conv=pair_label(p), bn=p.bn.label, direction=p.direction,
                              max_error=errors[p].max_abs, relative_error=errors[p].max_rel,
                              key=pair_key(p), producers=tuple(c.label for c in p.producers),
@@ -119,11 +128,30 @@ def fold(model: nn.Module, example_inputs: Any, *, inplace: bool = False,
                       findings=plan.findings)
 
 
+def _fold_in_place(model: nn.Module, folds: tuple[FoldPair, ...],
+                   foreign_reads: Mapping[str, str]) -> None:
+    """Make on the user's model exactly the folds verified on the copy, or none at all."""
+    try:
+        apply_folds_atomically(model, folds, foreign_reads)
+    except PairRefused as refused:
+        # Only a model whose deep copy differs from it gets here: better no fold than one
+        # that was not verified.
+        raise FoldError(f"the model does not fold like its verified copy, so it was not "
+                        f"changed: {refused.skip.reason}") from refused
+
+
 def _unwrap(model: nn.Module) -> nn.Module:
-    if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+    """The module a DataParallel / DistributedDataParallel / torch.compile wrapper runs."""
+    while True:
+        if isinstance(model, PARALLEL_WRAPPERS):
+            inner = model.module
+        elif type(model).__name__ == "OptimizedModule" and isinstance(
+                getattr(model, "_orig_mod", None), nn.Module):
+            inner = model._orig_mod  # torch.compile's wrapper; its forward is compiled code
+        else:
+            return model
         log.info("folding the module wrapped by %s", type(model).__name__)
-        return model.module
-    return model
+        model = inner
 
 
 def _check_materialised(model: nn.Module) -> None:

@@ -5,10 +5,15 @@ original model runs once on the example inputs and records, at every call, the i
 chain's first module and the output of its last. The folded model then runs with each chain's
 first module fed the original's recorded input, so upstream folds cannot add their error; the
 difference at the chain's last module is the error that chain's fold(s) made by itself.
+
+These figures are also a second check beside the comparison of model outputs: a fold whose own
+output is wrong fails verification even where the rest of the model hides the error (a slice
+that drops the corrupted channel, a ReLU that clips it on the inputs tried).
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -17,12 +22,30 @@ import torch
 from torch import nn
 
 from bnlint.ftypes import Direction, FoldPair
+from bnlint.runtime.verify import run_seeded, tensor_error, tolerance
 
 
 @dataclass(frozen=True)
 class SiteError:
     max_abs: float | None  # None when the calls of the two models did not line up
     max_rel: float | None  # max_abs / max |original output of the chain|
+    scale: float = 0.0  # max |original output of the chain|
+    dtype: torch.dtype | None = None  # of the chain's output
+
+
+def site_failures(errors: dict[FoldPair, SiteError], rtol: float | None,
+                  atol: float | None) -> list[str]:
+    """Each fold whose own output is off by more than the tolerance of its dtype and size."""
+    failures = []
+    for pair, error in errors.items():
+        if error.max_abs is None or error.dtype is None:
+            continue  # not measurable: the comparison of model outputs still applies
+        r, a = tolerance(error.dtype, rtol, atol)
+        if error.max_abs > a + r * error.scale:
+            failures.append(f"the fold of {pair.bn.label} into {pair.conv.label}: its own "
+                            f"output is off by {error.max_abs:.3g}, more than {a:.3g} + "
+                            f"{r:.3g} x {error.scale:.3g} (that output's magnitude)")
+    return failures
 
 
 @dataclass(frozen=True)
@@ -88,8 +111,7 @@ def _record(model: nn.Module, example_inputs: tuple[Any, ...], chains: Any,
                 entry_hook(chain.entry)))
             handles.append(model.get_submodule(chain.exit).register_forward_hook(
                 exit_hook(chain.exit)))
-        with torch.no_grad():
-            model(*example_inputs)
+        run_seeded(model, example_inputs)
     finally:
         for handle in handles:
             handle.remove()
@@ -99,13 +121,14 @@ def _record(model: nn.Module, example_inputs: tuple[Any, ...], chains: Any,
 def _difference(expected: list[torch.Tensor], actual: list[torch.Tensor]) -> SiteError:
     if not expected or len(expected) != len(actual):
         return SiteError(None, None)
-    worst_abs = worst_rel = 0.0
+    worst_abs = worst_rel = worst_scale = 0.0
     for want, got in zip(expected, actual):
         if want.shape != got.shape:
             return SiteError(None, None)
-        want64, got64 = want.detach().double(), got.detach().double()
-        error = float((want64 - got64).abs().max()) if want.numel() else 0.0
-        scale = float(want64.abs().max()) if want.numel() else 0.0
+        error, scale, mismatched_nonfinite = tensor_error(want, got)
+        if mismatched_nonfinite:
+            error = math.inf
         worst_abs = max(worst_abs, error)
         worst_rel = max(worst_rel, error / scale if scale > 0 else error)
-    return SiteError(worst_abs, worst_rel)
+        worst_scale = max(worst_scale, scale)
+    return SiteError(worst_abs, worst_rel, worst_scale, expected[0].dtype)

@@ -16,6 +16,8 @@ from torch.nn.modules.dropout import _DropoutNd
 from bnlint.ftypes import LayerAttrs, ModuleFrame, NodeKind
 
 PLAIN_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+# Wrappers whose forward only hands the input to `.module` (on a CPU, or in one process).
+PARALLEL_WRAPPERS = (nn.DataParallel, nn.parallel.DistributedDataParallel)
 
 _ACTIVATION_MODULES = tuple(getattr(nn, name) for name in (
     "ReLU", "ReLU6", "LeakyReLU", "PReLU", "RReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish",
@@ -45,10 +47,14 @@ def frame(name: str, module: nn.Module) -> ModuleFrame:
 
 
 def has_torch_forward(module: nn.Module) -> bool:
-    """Whether the forward that runs is defined by torch, not by a user subclass."""
+    """Whether the forward that runs is torch.nn's own, not a subclass's.
+
+    Only torch.nn's layer classes count: torch.ao's QAT layers (a Conv2d that fake-quantises
+    its weight, a ConvBn2d that normalises inside) replace forward just as a user subclass can.
+    """
     for cls in type(module).__mro__:
         if "forward" in cls.__dict__:
-            return cls.__module__.startswith("torch.")
+            return cls.__module__.startswith("torch.nn.modules.")
     return True
 
 
@@ -84,13 +90,18 @@ def module_kind(module: nn.Module) -> NodeKind | None:
         return NodeKind.POOL
     if isinstance(module, _RESHAPE_MODULES):
         return NodeKind.RESHAPE
-    if isinstance(module, (nn.Identity, _DropoutNd) + PLAIN_CONTAINERS):
+    if isinstance(module, (nn.Identity, _DropoutNd) + PLAIN_CONTAINERS + PARALLEL_WRAPPERS):
         return None
     if type(module).__module__.startswith("torch."):
         # Any other torch layer (LayerNorm, Upsample, MultiheadAttention...) is one opaque op,
         # as the static half treats it.
         return NodeKind.OTHER
     return None
+
+
+def is_fold_layer(module: nn.Module) -> bool:
+    """A module whose tensors a fold may rewrite: a Conv/ConvTranspose/Linear or a BatchNorm."""
+    return isinstance(module, (nn.modules.conv._ConvNd, nn.Linear, _BatchNorm))
 
 
 def is_passthrough(module: nn.Module) -> bool:
@@ -165,8 +176,10 @@ _CAT_FUNCTIONS = frozenset({"cat", "concat", "concatenate", "stack", "hstack", "
 _CONV_FUNCTIONS = frozenset({"conv1d", "conv2d", "conv3d", "conv_transpose1d",
                              "conv_transpose2d", "conv_transpose3d", "linear", "convolution",
                              "_convolution"})
-_DROPOUT_FUNCTIONS = frozenset({"dropout", "dropout1d", "dropout2d", "dropout3d",
-                                "alpha_dropout", "feature_alpha_dropout", "dropout_"})
+# Dropout functions and whether they train when `training` is not given.
+_DROPOUT_TRAINS_BY_DEFAULT = {"dropout": True, "dropout1d": True, "dropout2d": True,
+                              "dropout3d": True, "dropout_": True, "alpha_dropout": False,
+                              "feature_alpha_dropout": False}
 
 
 def function_name(func: Callable[..., Any]) -> str:
@@ -213,9 +226,17 @@ def function_kind(name: str, tensor_operands: int) -> NodeKind:
 
 
 def is_dropout_in_eval(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-    """F.dropout(x, p, training=False) and friends return their input: no node, like the static
-    half's pass-through functions. A dropout told to train stays a (random) op."""
-    if name not in _DROPOUT_FUNCTIONS:
+    """Whether this dropout call returns its input unchanged: no node, like the static half's
+    pass-through functions.
+
+    `F.dropout(x, p)` leaves `training=True`, so it drops at inference too, whatever the
+    module's mode: a random mask multiplies every value, including a BatchNorm's shift, so it
+    is an op a fold cannot pass through (a BatchNorm after it is XBN102). Only a call whose
+    training flag is false here - `training=False`, or `training=self.training` in the eval
+    mode bnlint folds in - is the identity.
+    """
+    if name not in _DROPOUT_TRAINS_BY_DEFAULT:
         return False
-    training = args[2] if len(args) > 2 else kwargs.get("training", kwargs.get("train", True))
-    return training is False
+    default = _DROPOUT_TRAINS_BY_DEFAULT[name]
+    training = args[2] if len(args) > 2 else kwargs.get("training", kwargs.get("train", default))
+    return not training

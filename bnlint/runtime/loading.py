@@ -5,11 +5,13 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
+from bnlint.runtime.checkpoint import CheckpointError, load_checkpoint
 from bnlint.runtime.tensors import map_tensors
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
@@ -43,7 +45,9 @@ def load_callable(spec: str) -> Callable[..., Any]:
     return target
 
 
-def build_model(spec: str, kwargs: dict[str, Any], dtype: torch.dtype | None) -> nn.Module:
+def build_model(spec: str, kwargs: dict[str, Any], dtype: torch.dtype | None,
+                checkpoint: Path | None = None) -> nn.Module:
+    """`factory(**kwargs)`, with the checkpoint's weights loaded, converted to `dtype`."""
     factory = load_callable(spec)
     torch.manual_seed(0)  # a factory that initialises randomly builds the same model each run
     try:
@@ -52,6 +56,11 @@ def build_model(spec: str, kwargs: dict[str, Any], dtype: torch.dtype | None) ->
         raise SetupError(f"'{spec}' raised {type(error).__name__}: {error}") from error
     if not isinstance(model, nn.Module):
         raise SetupError(f"'{spec}' returned {type(model).__name__}, not a torch.nn.Module")
+    if checkpoint is not None:
+        try:
+            load_checkpoint(model, checkpoint)
+        except CheckpointError as error:
+            raise SetupError(str(error)) from error
     return model.to(dtype) if dtype is not None else model
 
 

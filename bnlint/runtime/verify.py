@@ -5,13 +5,18 @@ structure, shapes and dtypes (floating tensors drawn with the example's mean and
 tensors within the example's range, everything else copied). Each floating output tensor must
 satisfy  max|folded - original| <= atol + rtol * max|original| : the tolerance scales with the
 output's magnitude, not element by element, so outputs near zero do not fail on noise.
+
+Every forward pass of either model runs with the global RNG seeded the same way, and the
+caller's RNG state is restored afterwards: a model that draws random numbers in eval mode
+(`F.dropout(x, p)` leaves `training=True` by default) then draws the same numbers in both
+models, so what is compared is the fold, not two different dropout masks.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -45,6 +50,18 @@ class Verification:
 def tolerance(dtype: torch.dtype, rtol: float | None, atol: float | None) -> tuple[float, float]:
     default_rtol, default_atol = DEFAULT_TOLERANCES.get(dtype, DEFAULT_TOLERANCES[torch.float32])
     return (default_rtol if rtol is None else rtol, default_atol if atol is None else atol)
+
+
+# The seed of the RNG while a model runs; the same for the original and the folded model.
+FORWARD_SEED = 0
+
+
+def run_seeded(model: Callable[..., Any], inputs: tuple[Any, ...]) -> Any:
+    """`model(*inputs)` without autograd, under a fixed RNG seed, leaving the caller's RNG as
+    it was."""
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(FORWARD_SEED)
+        return model(*inputs)
 
 
 def random_like(example_inputs: tuple[Any, ...], seed: int) -> tuple[Any, ...]:
@@ -84,14 +101,12 @@ def verify_equivalence(original: nn.Module, folded: nn.Module, example_inputs: t
     compared_inputs = compared_outputs = 0
     for name, inputs in checks:
         try:
-            with torch.no_grad():
-                expected = original(*inputs)
+            expected = run_seeded(original, inputs)
         except Exception as error:  # a random input the model does not accept
             skipped.append(f"{name}: the original model raised {type(error).__name__}: {error}")
             continue
         try:
-            with torch.no_grad():
-                actual = folded(*inputs)
+            actual = run_seeded(folded, inputs)
         except Exception as error:
             failures.append(f"{name}: the folded model raised {type(error).__name__}: {error}")
             continue
@@ -140,7 +155,7 @@ def _compare(name: str, expected: Any, actual: Any, rtol: float | None, atol: fl
             continue
         compared += 1
         r, a = tolerance(reference.dtype, rtol, atol)
-        abs_error, scale, mismatched_nonfinite = _error(reference, result)
+        abs_error, scale, mismatched_nonfinite = tensor_error(reference, result)
         worst.see(abs_error, scale, r, a)
         if mismatched_nonfinite:
             failures.append(f"{where}: NaN/infinity where the original has none (or vice versa)")
@@ -150,7 +165,7 @@ def _compare(name: str, expected: Any, actual: Any, rtol: float | None, atol: fl
     return compared
 
 
-def _error(reference: torch.Tensor, result: torch.Tensor) -> tuple[float, float, bool]:
+def tensor_error(reference: torch.Tensor, result: torch.Tensor) -> tuple[float, float, bool]:
     """(max abs error over finite entries, max |reference|, non-finite patterns differ)."""
     ref, res = reference.detach().double(), result.detach().double()
     finite = torch.isfinite(ref)

@@ -1,0 +1,51 @@
+"""Finding the fix for each finding bnlint knows how to fix: one fixer per rule code."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+from bnlint import rules
+from bnlint.fix.bias import bias_fix
+from bnlint.fix.containers import container_fix
+from bnlint.fix.source import FixSource, read_fix_source
+from bnlint.ftypes import CheckResult, Diagnostic, Fix
+
+log = logging.getLogger("bnlint.fix")
+
+Fixer = Callable[[FixSource, Diagnostic], "Fix | None"]
+
+FIXERS: dict[str, Fixer] = {
+    rules.UNREGISTERED_MODULES.code: container_fix,
+    rules.REDUNDANT_BIAS.code: bias_fix,
+}
+
+
+def attach_fixes(result: CheckResult, cwd: Path | None = None) -> CheckResult:
+    """`result` with a `fix` on every diagnostic bnlint can fix; files are read (relative to
+    `cwd`) only when they carry such a diagnostic."""
+    cwd = cwd or Path.cwd()
+    sources: dict[str, FixSource | None] = {}
+    diagnostics = []
+    for diagnostic in result.diagnostics:
+        fixer = FIXERS.get(diagnostic.code)
+        if fixer is None or diagnostic.fix is not None:
+            diagnostics.append(diagnostic)
+            continue
+        if diagnostic.path not in sources:
+            sources[diagnostic.path] = read_fix_source(cwd / diagnostic.path)
+        source = sources[diagnostic.path]
+        fix = _guarded(fixer, source, diagnostic) if source is not None else None
+        diagnostics.append(replace(diagnostic, fix=fix) if fix is not None else diagnostic)
+    return replace(result, diagnostics=tuple(diagnostics))
+
+
+def _guarded(fixer: Fixer, source: FixSource, diagnostic: Diagnostic) -> Fix | None:
+    try:
+        return fixer(source, diagnostic)
+    except Exception:  # a fixer bug must cost one fix, never the report
+        log.warning("internal error while looking for a fix of %s at %s:%d", diagnostic.code,
+                    diagnostic.path, diagnostic.line, exc_info=True)
+        return None

@@ -1,0 +1,92 @@
+"""Naming every module the model holds, registered or not, the way the static half names it.
+
+Registered modules get their `named_modules()` path (the first registration wins). A module
+kept in a plain Python list, tuple or dict attribute is not registered, so PyTorch gives it no
+path; the static half names it as if the container were an nn.ModuleList / nn.ModuleDict
+(`blocks.0.1` for the BatchNorm at index 1 of the Sequential at `self.blocks[0]`), and so does
+this, so that both halves key such a verdict the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from torch import nn
+
+from bnlint.ftypes import ModuleFrame
+from bnlint.runtime import kinds
+
+# Attributes every nn.Module has (parameter, buffer, module and hook tables): not user data.
+_MODULE_INTERNALS = frozenset(vars(nn.Module()))
+_MAX_NESTING = 4  # lists of lists of modules are followed this deep
+
+
+@dataclass(frozen=True)
+class ModulePaths:
+    scopes: dict[int, tuple[ModuleFrame, ...]]  # id(module) -> root .. module
+    registered: frozenset[int]  # ids of the modules named_modules() yields
+    modules: tuple[nn.Module, ...]  # every module named, registered ones first
+
+    def label(self, module: nn.Module) -> str | None:
+        scope = self.scopes.get(id(module))
+        return None if scope is None else ".".join(frame.name for frame in scope[1:])
+
+
+def module_paths(model: nn.Module) -> ModulePaths:
+    scopes: dict[int, tuple[ModuleFrame, ...]] = {}
+    _register(model, (kinds.frame("", model),), scopes)
+    registered = frozenset(scopes)
+    modules = list(model.modules())
+    seen = {id(module) for module in modules}
+    index = 0
+    while index < len(modules):  # breadth first: the shallowest plain container wins
+        owner = modules[index]
+        index += 1
+        for frames, member in _held(owner):
+            if id(member) not in scopes:
+                _register(member, scopes[id(owner)] + frames, scopes)
+                for inner in member.modules():
+                    if id(inner) not in seen:
+                        seen.add(id(inner))
+                        modules.append(inner)
+    return ModulePaths(scopes=scopes, registered=registered, modules=tuple(modules))
+
+
+def _register(module: nn.Module, scope: tuple[ModuleFrame, ...],
+              scopes: dict[int, tuple[ModuleFrame, ...]]) -> None:
+    """`module` and its registered submodules, at paths under `scope` (first one wins)."""
+    by_path = {"": scope}
+    for path, child in module.named_modules():
+        if path:
+            parent, _, name = path.rpartition(".")
+            by_path[path] = by_path[parent] + (kinds.frame(name, child),)
+        scopes.setdefault(id(child), by_path[path])
+
+
+def _held(module: nn.Module) -> Iterator[tuple[tuple[ModuleFrame, ...], nn.Module]]:
+    """Modules in the plain attributes of `module`, with the frames on the way to each."""
+    for attribute, value in vars(module).items():
+        if attribute not in _MODULE_INTERNALS:
+            yield from _members(value, attribute, _MAX_NESTING)
+
+
+def _members(value: Any, name: str,
+             depth: int) -> Iterator[tuple[tuple[ModuleFrame, ...], nn.Module]]:
+    if isinstance(value, nn.Module):
+        yield (kinds.frame(name, value),), value
+        return
+    if depth == 0:
+        return
+    if isinstance(value, (list, tuple)):
+        items: Any = enumerate(value)
+    elif isinstance(value, dict):
+        items = value.items()
+    else:
+        return
+    # Never an owner: a plain container is no module, like nn.ModuleList in the fold key.
+    here = ModuleFrame(name=name, class_name=kinds.class_name(type(value)),
+                       is_plain_container=True)
+    for key, item in items:
+        for frames, member in _members(item, str(key), depth - 1):
+            yield (here,) + frames, member
