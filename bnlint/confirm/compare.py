@@ -39,7 +39,8 @@ def compare_model(name: str, factory: str, check: CheckResult,
     groups: dict[tuple[str, str], list[RuntimeBatchNorm]] = defaultdict(list)
     for batchnorm in observation.batchnorms:
         groups[(batchnorm.verdict.owner, batchnorm.verdict.bn)].append(batchnorm)
-    rows = [_row(static, members) for members in groups.values()]
+    by_path = {batchnorm.path: batchnorm for batchnorm in observation.batchnorms}
+    rows = [_row(static, members, by_path) for members in groups.values()]
     rows.sort(key=lambda r: (ORDER.index(r.agreement), r.runtime.owner, r.runtime.bn))
     return ModelAgreement(name=name, factory=factory, rows=tuple(rows),
                           verified=observation.verified, verification=observation.verification)
@@ -63,18 +64,25 @@ class _StaticIndex:
             instances[module.class_name].append(module.path)
         self.by_path: dict[str, list[SideVerdict]] = defaultdict(list)
         self.owner_path: dict[tuple[str, str], list[str]] = defaultdict(list)
+        self.covers: dict[tuple[str, str], list[str]] = defaultdict(list)
         for (owner, bn), verdict in self.by_key.items():
             for path in instances.get(owner, ()):
                 self.by_path[_join(path, bn)].append(verdict)
                 self.owner_path[(owner, _join(path, bn))].append(path)
+                self.covers[(owner, bn)].append(_join(path, bn))
 
-    def verdict(self, members: list[RuntimeBatchNorm]) -> SideVerdict | None:
+    def verdict(self, members: list[RuntimeBatchNorm]) -> tuple[SideVerdict | None, list[str]]:
+        """The static verdict on these BatchNorms, and the model paths it speaks for: only
+        these when the keys match, else every instance of the static key's class."""
         first = members[0].verdict
         direct = self.by_key.get((first.owner, first.bn))
         if direct is not None:
-            return direct
+            return direct, [m.path for m in members]
         found = [v for m in members for v in self.by_path.get(m.path, ())]
-        return _most_severe(found) if found else None
+        if not found:
+            return None, []
+        chosen = _most_severe(found)
+        return chosen, self.covers[(chosen.owner, chosen.bn)]
 
     def full_conv(self, verdict: SideVerdict, bn_path: str) -> str | None:
         """The model path of the static partner of the BatchNorm at `bn_path`."""
@@ -93,11 +101,12 @@ class _StaticIndex:
         return None
 
 
-def _row(static: _StaticIndex, members: list[RuntimeBatchNorm]) -> AgreementRow:
+def _row(static: _StaticIndex, members: list[RuntimeBatchNorm],
+         by_path: dict[str, RuntimeBatchNorm]) -> AgreementRow:
     representative = max(members, key=lambda m: _SEVERITY[m.verdict.status])
     runtime = representative.verdict
     instances = tuple(m.path for m in members)
-    theirs = static.verdict(members)
+    theirs, covered = static.verdict(members)
     if theirs is None:
         classes = {runtime.owner, static.lone_owner(representative.path)}
         if classes & static.analysed:
@@ -110,6 +119,17 @@ def _row(static: _StaticIndex, members: list[RuntimeBatchNorm]) -> AgreementRow:
                                 f"{_describe(runtime)}")
         return AgreementRow(Agreement.NOT_ANALYSED, runtime, None, instances,
                             _not_analysed(runtime.owner, static.analysed))
+    if theirs.status is Status.UNFOLDABLE and runtime.status is Status.FOLDABLE:
+        # The static half names a class, merged over all its instances: it is right when
+        # the runtime leaves any of them unfolded, though not these.
+        unfolded = [by_path[p] for p in covered
+                    if p in by_path and by_path[p].verdict.status is not Status.FOLDABLE]
+        if unfolded:
+            return AgreementRow(
+                Agreement.CONFIRMED_UNFOLDABLE, runtime, theirs, instances,
+                f"static judges {theirs.owner}: {theirs.conv or '-'} -> {theirs.bn} over "
+                f"{len(covered)} instances; runtime folds these but not {unfolded[0].path}: "
+                f"{_describe(unfolded[0].verdict)}")
     agreement, detail = _judge(theirs, runtime, static, representative)
     return AgreementRow(agreement, runtime, theirs, instances, detail)
 
@@ -128,7 +148,10 @@ def _judge(static_verdict: SideVerdict, runtime: SideVerdict, static: _StaticInd
         return Agreement.CONFIRMED_UNFOLDABLE, ""
     if not folded:
         return Agreement.DISAGREEMENT, both
-    same_partner = (static.full_conv(static_verdict, representative.path)
+    # Same owner: the relative names say it (a fold through a merge names all its layers
+    # there, "cat(a,b)"); otherwise the partners must be the same module of the model.
+    same_partner = (static_verdict.conv == runtime.conv if static_verdict.owner == runtime.owner
+                    else static.full_conv(static_verdict, representative.path)
                     == representative.partner)
     if not same_partner or static_verdict.direction is not runtime.direction:
         return Agreement.DISAGREEMENT, f"the halves fold it with different layers; {both}"

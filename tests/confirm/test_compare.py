@@ -155,3 +155,22 @@ def test_rows_list_agreements_first_and_disagreements_last():
     observation = observed(folded("bn", "stem", "pkg.m.Net", "stem", "bn"), *BLOCKS_FOLDED)
     assert list(table(check, observation).values()) == [Agreement.CONFIRMED_FOLDABLE,
                                                         Agreement.DISAGREEMENT]
+
+
+def test_a_class_verdict_merged_over_instances_holds_when_any_instance_stays_unfolded():
+    # blocks.0.bn folds into the Net's stem (so its runtime key is owned by Net), blocks.1.bn
+    # does not; the static half reports the class key Block: - -> bn, merged: unfoldable.
+    check = static(("pkg.m.Block", (FoldEntry(None, "bn", None, UNFOLDABLE, "XBN102"),)),
+                   ("pkg.m.Net", ()))
+    observation = observed(folded("blocks.0.bn", "stem", "pkg.m.Net", "stem", "blocks.0.bn"),
+                           skipped("blocks.1.bn", "pkg.m.Block", "bn", "XBN102"))
+    rows = compare_model("net", "f", check, observation).rows
+    assert [row.agreement for row in rows] == [Agreement.CONFIRMED_UNFOLDABLE] * 2
+    assert rows[1].detail.startswith("static judges pkg.m.Block: - -> bn over 2 instances; "
+                                     "runtime folds these but not blocks.1.bn")
+    # When every instance folds, the merged static verdict is simply wrong.
+    every = observed(folded("blocks.0.bn", "stem", "pkg.m.Net", "stem", "blocks.0.bn"),
+                     folded("blocks.1.bn", "blocks.0.conv", "pkg.m.Net", "blocks.0.conv",
+                            "blocks.1.bn"))
+    assert {row.agreement for row in compare_model("net", "f", check, every).rows} == \
+        {Agreement.DISAGREEMENT}

@@ -1,0 +1,248 @@
+"""Running both halves of bnlint on generated programs and judging every BatchNorm.
+
+A batch of programs is written as one temporary package, analysed by the static engine in one
+call (as `bnlint check` would), then each program is imported, its model built, its BatchNorm
+statistics randomised, and folded by the runtime checker. The two are compared with the same
+code `bnlint check --confirm` uses, and then more strictly:
+
+- a disagreement (a static fold refuted, or a runtime fold static called unfoldable, or
+  different partners) is a problem;
+- so is a BatchNorm the static half has no verdict on, a static verdict on a BatchNorm that
+  does not exist, and a folded model that fails verification;
+- a static "unknown" is a problem unless the BatchNorm sits next to a construct the
+  generator labels undecidable: next means that its producer or consumers, their other
+  consumers or producers, or the other call sites of those modules, run inside the marked
+  module in the runtime graph.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import os
+import sys
+import tempfile
+import traceback
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import torch
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from bnlint.confirm.compare import compare_model
+from bnlint.confirm.observe import observation_of
+from bnlint.ftypes import Agreement, CheckResult, ModelAgreement, Status
+from bnlint.runtime.capture import capture_graph
+from bnlint.runtime.fold import fold
+from bnlint.static.engine import analyze
+from tests.fuzz.emit import Emitted, emit
+from tests.fuzz.program import Program
+
+_BATCHES = itertools.count()
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str  # disagreement, unexpected-unknown, missing-verdict, phantom-verdict,
+    #            not-analysed, unverified, crash, invalid-program
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.detail}"
+
+
+@dataclass
+class Outcome:
+    program: Program
+    emitted: Emitted
+    table: ModelAgreement | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def batchnorms(self) -> int:
+        return sum(len(row.instances) for row in self.table.rows) if self.table else 0
+
+
+@contextmanager
+def single_threaded() -> Iterator[None]:
+    """Tiny tensors: threads only cost (tenfold on a busy two-core machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def check_programs(programs: Sequence[Program], workdir: Path | None = None, *,
+                   until: Callable[[Outcome], bool] | None = None) -> list[Outcome]:
+    """Both halves on every program; one Outcome each, in order (with `until`, only up to
+    the first outcome it accepts)."""
+    with tempfile.TemporaryDirectory(prefix="bnlint-fuzz-", dir=workdir) as directory:
+        root = Path(directory)
+        package = f"bnlint_fuzz_{os.getpid()}_{next(_BATCHES)}"
+        (root / package).mkdir()
+        (root / package / "__init__.py").write_text("")
+        outcomes, files = [], []
+        for index, program in enumerate(programs):
+            emitted = emit(program)
+            path = root / package / f"p{index}.py"
+            path.write_text(emitted.source)
+            files.append(path)
+            outcomes.append(Outcome(program, emitted))
+        static = analyze(files, search_roots=[root])
+        by_module = _split(static, [f"{package}.p{i}" for i in range(len(programs))])
+        sys.path.insert(0, str(root))
+        try:
+            with single_threaded():
+                for index, outcome in enumerate(outcomes):
+                    name = f"{package}.p{index}"
+                    _check_one(outcome, name, by_module[name])
+                    sys.modules.pop(name, None)
+                    if until is not None and until(outcome):
+                        outcomes = outcomes[:index + 1]
+                        break
+        finally:
+            sys.path.remove(str(root))
+            for name in [n for n in sys.modules if n.split(".")[0] == package]:
+                del sys.modules[name]
+    return outcomes
+
+
+def _split(result: CheckResult, modules: list[str]) -> dict[str, CheckResult]:
+    parts: dict[str, list] = {name: [] for name in modules}
+    for report in result.modules:
+        parts[report.class_name.rpartition(".")[0]].append(report)
+    return {name: CheckResult(result.files, (), tuple(reports))
+            for name, reports in parts.items()}
+
+
+def _check_one(outcome: Outcome, module_name: str, static: CheckResult) -> None:
+    program, emitted = outcome.program, outcome.emitted
+    try:
+        module = importlib.import_module(module_name)
+        torch.manual_seed(program.seed)
+        model = module.Net().eval()
+        _randomise_statistics(model)
+        # float64: a wrong fold is off by far more than 1e-9, while float32 rounding, which
+        # BatchNorms on batch statistics amplify, could fail the verification of a right one.
+        model = model.double()
+        generator = torch.Generator().manual_seed(program.seed)
+        inputs = (torch.randn(emitted.input_shape, generator=generator,
+                              dtype=torch.float64),)
+        model(*inputs)
+    except Exception as error:
+        outcome.problems.append(Problem("invalid-program", _one_line(error)))
+        return
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = fold(model, inputs, random_inputs=1, seed=program.seed)
+    except Exception as error:
+        outcome.problems.append(Problem("crash", f"runtime checker: {_one_line(error)}\n"
+                                                 f"{traceback.format_exc(limit=-3)}"))
+        return
+    observation = observation_of(model, result)
+    table = compare_model(f"seed {program.seed}", f"{module_name}:Net", static, observation)
+    outcome.table = table
+    outcome.problems.extend(_judge(table, static, model, inputs, emitted, module_name))
+
+
+def _judge(table: ModelAgreement, static: CheckResult, model: nn.Module,
+           inputs: tuple[torch.Tensor, ...], emitted: Emitted, module_name: str
+           ) -> list[Problem]:
+    problems: list[Problem] = []
+    if not table.verified:
+        problems.append(Problem("unverified", table.verification or ""))
+    allowed: set[str] | None = None
+    for row in table.rows:
+        key = f"{row.runtime.owner}: {row.runtime.conv or '-'} -> {row.runtime.bn}"
+        if row.agreement is Agreement.DISAGREEMENT:
+            problems.append(Problem("disagreement", f"{key}: {row.detail}"))
+        elif row.agreement is Agreement.NOT_ANALYSED:
+            problems.append(Problem("not-analysed", f"{key}: {row.detail}"))
+        elif row.static is None:
+            problems.append(Problem("missing-verdict", f"{key}: {row.detail}"))
+        elif row.static.status is Status.UNKNOWN or row.runtime.status is Status.UNKNOWN:
+            if allowed is None:
+                allowed = _near_undecidable(model, inputs, emitted, module_name)
+            if not set(row.instances) <= allowed:
+                problems.append(Problem("unexpected-unknown", f"{key}: static: "
+                                        f"{row.static.status.value} {row.static.code}: "
+                                        f"{row.static.reason}; {row.detail}"))
+    problems.extend(_phantoms(static, model))
+    return problems
+
+
+def _phantoms(static: CheckResult, model: nn.Module) -> list[Problem]:
+    """Static verdicts on BatchNorms the model does not have."""
+    modules = dict(model.named_modules(remove_duplicate=False))
+    problems = []
+    for report in static.modules:
+        short = report.class_name.rpartition(".")[2]
+        places = [path for path, m in modules.items() if type(m).__qualname__ == short]
+        for entry in report.folds:
+            for place in places:
+                path = f"{place}.{entry.bn}" if place else entry.bn
+                if not isinstance(modules.get(path), _BatchNorm):
+                    problems.append(Problem("phantom-verdict", f"{report.class_name}: "
+                                            f"{entry.conv or '-'} -> {entry.bn} {entry.status.value}"
+                                            f" {entry.code or ''}: {path} is no BatchNorm"))
+    return problems
+
+
+def _near_undecidable(model: nn.Module, inputs: tuple[torch.Tensor, ...], emitted: Emitted,
+                      module_name: str) -> set[str]:
+    """The model paths of the BatchNorms next to a module the generator marked undecidable."""
+    marked = []
+    for path, module in model.named_modules():
+        for cls, attr in emitted.marks:
+            if type(module).__qualname__ == cls and type(module).__module__ == module_name:
+                marked.append(f"{path}.{attr}" if path else attr)
+    if not marked:
+        return set()
+    graph = capture_graph(model, inputs).graph
+
+    def inside(call) -> bool:
+        path = call.module_path if call.scope else None
+        return path is not None and any(path == m or path.startswith(m + ".") for m in marked)
+
+    allowed = set()
+    for bn in graph.nodes():
+        if bn.kind.value != "batchnorm":
+            continue
+        near = {bn.node_id: bn}
+        for call in graph.producers(bn) + graph.consumers(bn):
+            near[call.node_id] = call
+        for call in [c for c in near.values() if c.module_id is not None]:
+            for site in graph.nodes():
+                if site.module_id == call.module_id:
+                    near[site.node_id] = site
+        ring = dict(near)
+        for call in near.values():
+            for other in graph.producers(call) + graph.consumers(call):
+                ring[other.node_id] = other
+        if any(inside(call) for call in ring.values()):
+            allowed.add(bn.label)
+    return allowed
+
+
+def _randomise_statistics(model: nn.Module) -> None:
+    """Statistics far from the defaults, so that a wrong fold changes the output."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, _BatchNorm):
+                if module.running_mean is not None:
+                    module.running_mean.uniform_(-1.0, 1.0)
+                    module.running_var.uniform_(0.5, 2.0)
+                if module.affine:
+                    module.weight.uniform_(0.5, 1.5)
+                    module.bias.uniform_(-0.5, 0.5)
+
+
+def _one_line(error: BaseException) -> str:
+    return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"

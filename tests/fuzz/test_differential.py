@@ -1,0 +1,187 @@
+"""Differential fuzzing: on random model programs, the static analyzer and the runtime checker
+give every BatchNorm the same verdict.
+
+Each program is written to a temporary package, analysed from source, imported, built, and
+folded for real (tests/fuzz/oracle.py says exactly what counts as agreement). Seeds are
+fixed, so a failure reproduces with `python -m tests.fuzz.run --seed N --count 1`; a failing
+program is shrunk and its minimal source is part of the failure message.
+
+The long run (`-m slow`) checks 5,000 programs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+
+import pytest
+
+pytestmark = pytest.mark.runtime
+pytest.importorskip("torch")
+
+from bnlint.ftypes import CheckResult, Direction, Status  # noqa: E402
+from tests.fuzz import oracle  # noqa: E402
+from tests.fuzz.campaign import Campaign, reproducer, run_campaign  # noqa: E402
+from tests.fuzz.emit import emit  # noqa: E402
+from tests.fuzz.oracle import check_programs  # noqa: E402
+from tests.fuzz.program import (  # noqa: E402
+    UNDECIDABLE,
+    Leaf,
+    Node,
+    Program,
+    constructs,
+    generate,
+    walk,
+)
+from tests.fuzz.shrink import shrink, size  # noqa: E402
+
+DEFAULT_SEEDS = range(200)
+LONG_SEEDS = range(5000)
+
+
+@pytest.fixture(scope="module")
+def default_campaign() -> Campaign:
+    return run_campaign(DEFAULT_SEEDS)
+
+
+def _report(campaign: Campaign) -> str:
+    shown, parts = set(), [campaign.summary()]
+    for outcome in campaign.failures:
+        kind = outcome.problems[0].kind
+        if kind not in shown and len(shown) < 2:  # shrinking costs seconds: two kinds at most
+            shown.add(kind)
+            parts.append(reproducer(outcome))
+        else:
+            parts.append(f"seed {outcome.program.seed}: {outcome.problems[0]}")
+    return "\n\n".join(parts)
+
+
+def test_static_and_runtime_agree_on_every_batchnorm_of_200_programs(default_campaign):
+    assert default_campaign.programs == 200
+    assert not default_campaign.failures, _report(default_campaign)
+
+
+@pytest.mark.slow
+def test_static_and_runtime_agree_on_every_batchnorm_of_5000_programs():
+    campaign = run_campaign(LONG_SEEDS)
+    assert campaign.programs == 5000
+    assert not campaign.failures, _report(campaign)
+
+
+# --- the default run covers what the analyzer claims to understand ------------------------
+
+REQUIRED = {
+    "node:child", "node:child:norm_default", "node:child:norm_partial", "node:child:norm_class",
+    "node:seq:args", "node:seq:ordered", "node:seq:star", "node:seq:helper", "node:seq:subclass",
+    "node:seq:add_module", "node:mlist:for", "node:mlist:index", "node:mlist:range",
+    "node:mlist:hetero", "node:mdict:keys", "node:mdict:values", "node:mdict:items",
+    "node:helper", "node:residual:add", "node:residual:iadd", "node:residual:torch_add",
+    "node:cat", "node:repeat", "node:tap", "node:head",
+    *(f"node:opaque:{style}" for style in UNDECIDABLE),
+    "leaf:conv", "leaf:convT", "leaf:linear", "leaf:fconv", "leaf:pool", "leaf:scale",
+    "leaf:contiguous", "leaf:bn:affine_off", "leaf:bn:no_stats",
+    *(f"leaf:act:{style}" for style in ("module", "module_inplace", "functional", "torch",
+                                        "method", "method_inplace", "functional_inplace")),
+    "leaf:drop:dropout", "leaf:drop:identity", "leaf:drop:functional",
+}
+
+
+def _class_depth(stages, depth=0) -> int:
+    deepest = depth
+    for stage in stages:
+        if isinstance(stage, Node):
+            inner = depth + (stage.kind in ("child", "mlist"))
+            for chain in stage.chains:
+                deepest = max(deepest, _class_depth(chain, inner))
+    return deepest
+
+
+def test_the_default_programs_compose_every_construct_of_the_generator():
+    programs = [generate(seed) for seed in DEFAULT_SEEDS]
+    seen = set().union(*(constructs(p) for p in programs))
+    assert REQUIRED <= seen, sorted(REQUIRED - seen)
+    assert {p.dims for p in programs} == {0, 1, 2, 3}  # Linear, Conv1d, Conv2d, Conv3d
+    assert max(_class_depth(p.chain) for p in programs) >= 4  # user classes nested 4 deep
+
+
+def test_the_default_run_meets_every_verdict_the_halves_can_agree_on(default_campaign):
+    agreements = default_campaign.agreements
+    assert agreements["confirmed_foldable"] > 100 and agreements["confirmed_unfoldable"] > 100
+    assert agreements["static_unknown"] > 0  # next to undecidable constructs only
+    assert default_campaign.directions["conv_bn"] > 100
+    assert default_campaign.directions["bn_conv"] > 10
+    # Folds between a conv and a BatchNorm in different classes or containers (a conv that
+    # ends a child's forward and a BatchNorm in the parent, and the mirror case).
+    assert default_campaign.cross_class_folds > 50
+    assert default_campaign.undecidable_programs > 20
+
+
+# --- the oracle and the shrinker catch what they must ---------------------------------------
+
+def _planted(fault):
+    """The real static engine with one verdict rule broken."""
+    real = oracle.analyze
+
+    def analyze(files, **kwargs) -> CheckResult:
+        result = real(files, **kwargs)
+        modules = tuple(replace(m, folds=tuple(fault(e) for e in m.folds))
+                        for m in result.modules)
+        return replace(result, modules=modules)
+    return analyze
+
+
+def _forgets_bn_conv(entry):
+    if entry.status is Status.FOLDABLE and entry.direction is Direction.BN_CONV:
+        return replace(entry, direction=None, status=Status.UNFOLDABLE, code="XBN102")
+    return entry
+
+
+def _doubts_every_fold(entry):
+    if entry.status is Status.FOLDABLE:
+        return replace(entry, conv=None, direction=None, status=Status.UNKNOWN, code="XBN204")
+    return entry
+
+
+CONV, BN = Leaf("conv"), Leaf("bn")
+
+
+def test_a_wrong_static_verdict_is_a_disagreement_and_shrinks_to_the_two_layers(monkeypatch):
+    program = generate(0)  # 26 stages, one BatchNorm folding into the following conv
+    (honest,) = check_programs([program])
+    assert honest.problems == []
+    assert any(row.runtime.direction is Direction.BN_CONV for row in honest.table.rows)
+    monkeypatch.setattr(oracle, "analyze", _planted(_forgets_bn_conv))
+    (outcome,) = check_programs([program])
+    assert outcome.problems and outcome.problems[0].kind == "disagreement"
+    small = shrink(outcome)
+    assert size(small.program) <= 3, emit(small.program).source
+    source = emit(small.program).source
+    assert "BatchNorm" in source and ("Conv" in source or "Linear" in source)
+
+
+def test_unknown_is_a_problem_except_next_to_an_undecidable_construct(monkeypatch):
+    monkeypatch.setattr(oracle, "analyze", _planted(_doubts_every_fold))
+    plain = Program(seed=1, dims=2, width=3, chain=(CONV, BN))
+    beside = Program(seed=2, dims=2, width=3, chain=(
+        Node("opaque", ((CONV,),), style="operator_call"), BN))
+    first, second = check_programs([plain, beside])
+    assert [p.kind for p in first.problems] == ["unexpected-unknown"]
+    assert second.problems == []
+
+
+def test_every_undecidable_construct_really_is_unknown_to_the_static_half():
+    programs = [Program(seed=3, dims=2, width=3, chain=(
+        Leaf("conv"), Node("opaque", ((BN,),), style=style), Leaf("conv", kernel=3)))
+        for style in UNDECIDABLE if style != "cond_init"]
+    programs.append(Program(seed=3, dims=2, width=3, chain=(
+        BN, Node("opaque", ((CONV,),), style="cond_init"))))
+    for outcome in check_programs(programs):
+        statuses = Counter(row.static.status for row in outcome.table.rows if row.static)
+        assert statuses[Status.UNKNOWN] >= 1, emit(outcome.program).source
+        assert outcome.problems == []
+
+
+def test_generation_is_deterministic():
+    assert generate(7) == generate(7)
+    assert emit(generate(7)).source == emit(generate(7)).source
+    assert [s for s in walk(generate(7).chain)] != [s for s in walk(generate(8).chain)]
