@@ -94,6 +94,11 @@ def _combine(graph: LayerGraph, calls: list[LayerCall]) -> _SiteVerdict:
         producers = ", ".join(sorted({v.partner.describe() for v in verdicts if v.partner}))
         return _skip(first, rules.BN_SHARED_ACROSS_SITES, bn=first.describe(),
                      sites=len(calls), producers=producers)
+    if first.attrs.track_running_stats is None:
+        # Built with an argument the builder could not evaluate: it may use batch statistics.
+        return _skip(first, rules.CONDITIONAL_LAYER, bn=first.describe(),
+                     detail="its track_running_stats argument is not known, and without "
+                            "running statistics it cannot fold")
     return verdicts[0]
 
 
@@ -126,7 +131,8 @@ def _site_verdict(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:
 
     if producer.kind in FOLD_TARGETS:
         return before
-    if after.skip.code in (rules.BN_BEFORE_PADDED_CONV.code, rules.BN_BEFORE_GROUPED_CONV.code):
+    if after.skip.code in (rules.BN_BEFORE_PADDED_CONV.code, rules.BN_BEFORE_GROUPED_CONV.code,
+                           rules.BN_NORMALISES_OTHER_AXIS.code):
         return after
     if after.skip.status is Status.UNKNOWN and before.skip.status is Status.UNFOLDABLE:
         return after
@@ -205,8 +211,12 @@ def _fold_into_following(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:
             return _skip(bn, rules.BN_BEFORE_GROUPED_CONV, partner=consumer, bn=bn.describe(),
                          consumer=consumer.describe(), groups=consumer.attrs.groups,
                          producer_reason=producer_reason)
-    if consumer.kind is NodeKind.LINEAR and bn.attrs.spatial_dims not in (None, 1):
-        return _skip(bn, rules.BN_AFTER_OTHER_OP, bn=bn.describe(), producer=why_not)
+    if consumer.kind is NodeKind.LINEAR:
+        other_axis = _other_axis(bn, consumer, consumer.attrs.in_channels, "takes")
+        if other_axis is not None:
+            return other_axis
+        if bn.attrs.spatial_dims not in (None, 1):
+            return _skip(bn, rules.BN_AFTER_OTHER_OP, bn=bn.describe(), producer=why_not)
     stray = _sites_not_preceded_by(graph, consumer, bn)
     if stray:
         return _doubt(bn, stray) or _skip(
@@ -352,8 +362,14 @@ def _term_problems(graph: LayerGraph, bn: LayerCall, merge: LayerCall,
         total = _concatenated_channels(terms)
         features = bn.attrs.num_features
         if total is not None and features is not None and total != features:
-            yield _skip(bn, rules.CHANNEL_MISMATCH, bn=bn.describe(), bn_channels=features,
-                        producer=f"the concatenation {merge.describe()}", channels=total)
+            if all(t.kind is NodeKind.LINEAR for t in terms):
+                yield _skip(bn, rules.BN_NORMALISES_OTHER_AXIS, bn=bn.describe(),
+                            layer=f"the Linear layers concatenated by {merge.describe()}",
+                            detail=f"it has {features} channels, the Linear layers produce "
+                                   f"{total} features")
+            else:
+                yield _skip(bn, rules.CHANNEL_MISMATCH, bn=bn.describe(), bn_channels=features,
+                            producer=f"the concatenation {merge.describe()}", channels=total)
 
 
 def _not_a_layer(bn: LayerCall, merge: LayerCall, term: LayerCall) -> _SiteVerdict:
@@ -375,7 +391,7 @@ def _not_a_layer(bn: LayerCall, merge: LayerCall, term: LayerCall) -> _SiteVerdi
 
 def _term_shape(bn: LayerCall, merge: LayerCall, term: LayerCall) -> _SiteVerdict | None:
     if merge.kind is NodeKind.CAT:
-        return _dimension_mismatch(bn, term)
+        return _other_axis(bn, term, None, "produces") or _dimension_mismatch(bn, term)
     channels, features = term.attrs.out_channels, bn.attrs.num_features
     if channels == 1 and features not in (None, 1):
         # Broadcast over every channel of the sum: one output channel cannot take a
@@ -418,7 +434,8 @@ def _producer_reason(graph: LayerGraph, bn: LayerCall) -> str:
 
 
 def _shape_mismatch(bn: LayerCall, producer: LayerCall) -> _SiteVerdict | None:
-    mismatch = _dimension_mismatch(bn, producer)
+    mismatch = (_other_axis(bn, producer, producer.attrs.out_channels, "produces")
+                or _dimension_mismatch(bn, producer))
     if mismatch is not None:
         return mismatch
     channels = producer.attrs.out_channels
@@ -427,6 +444,24 @@ def _shape_mismatch(bn: LayerCall, producer: LayerCall) -> _SiteVerdict | None:
         return _skip(bn, rules.CHANNEL_MISMATCH, partner=producer, bn=bn.describe(),
                      bn_channels=features, producer=producer.describe(), channels=channels)
     return None
+
+
+def _other_axis(bn: LayerCall, layer: LayerCall, features: int | None,
+                verb: str) -> _SiteVerdict | None:
+    """A Linear works on the last dim, a BatchNorm on dim 1: the same axis only on a 2-D
+    tensor. A recorded rank above two says they differ; so do feature counts that differ
+    (the static half cannot see the rank: a mismatch there means a 3-D input, not a crash)."""
+    if layer.kind is not NodeKind.LINEAR:
+        return None
+    rank, channels = layer.attrs.rank, bn.attrs.num_features
+    if rank is not None and rank > 2:
+        detail = f"the Linear works on a {rank}-D tensor"
+    elif rank is None and None not in (features, channels) and features != channels:
+        detail = f"it has {channels} channels, the Linear {verb} {features} features"
+    else:
+        return None
+    return _skip(bn, rules.BN_NORMALISES_OTHER_AXIS, partner=layer, bn=bn.describe(),
+                 layer=layer.describe(), detail=detail)
 
 
 def _dimension_mismatch(bn: LayerCall, producer: LayerCall) -> _SiteVerdict | None:

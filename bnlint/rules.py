@@ -153,6 +153,14 @@ BN_AFTER_NON_CHANNEL_CONCAT = _rule(
     "BatchNorm {bn} cannot be folded: {producer} concatenates along {axis}, not along the "
     "channel axis (dim=1)",
     "Concatenate along dim=1, or normalise each branch before the concatenation.")
+BN_NORMALISES_OTHER_AXIS = _rule(
+    "XBN116", "bn-normalises-other-axis", W, UNFOLDABLE,
+    "A BatchNorm1d next to a Linear normalises another axis than the Linear's features: on a "
+    "3-D input (N, L, F) BatchNorm1d reads dim 1, a Linear the last dim.",
+    "BatchNorm {bn} cannot be folded into {layer}: {detail}; a BatchNorm normalises dim 1 and "
+    "a Linear the last dim, which differ on an input of more than two dimensions",
+    "Normalise the features the Linear uses (transpose to (N, F, L) for BatchNorm1d), or keep "
+    "the BatchNorm.")
 
 DYNAMIC_ATTRIBUTE = _rule(
     "XBN201", "dynamic-module-access", W, UNKNOWN,

@@ -21,7 +21,8 @@ BLOCK = ModuleFrame("block", "m.Block")
 
 def layer(graph: LayerGraph, kind: NodeKind, path: str, *inputs: LayerCall,
           scope: tuple[ModuleFrame, ...] = (ROOT,), **attrs: object) -> LayerCall:
-    defaults = {NodeKind.BATCHNORM: {"num_features": 8, "spatial_dims": 2},
+    defaults = {NodeKind.BATCHNORM: {"num_features": 8, "spatial_dims": 2,
+                                     "track_running_stats": True},
                 NodeKind.CONV: {"out_channels": 8, "spatial_dims": 2}}.get(kind, {})
     call = graph.add(LayerCall(node_id=-1, kind=kind, label=path, module_id=path,
                                scope=scope + tuple(ModuleFrame(n, "torch.nn.X")

@@ -11,7 +11,8 @@ from bnlint.static.engine import analyze
 from tests.static.expectations import actual_diagnostics, actual_folds, read_expectations
 
 FIXTURES = Path(__file__).parent / "fixtures"
-FILES = sorted(FIXTURES.glob("catsum_*.py"))
+# catsum_*: both halves agree (test_fixture_agreement.py); static_*: the static half only.
+FILES = sorted(FIXTURES.glob("catsum_*.py")) + sorted(FIXTURES.glob("static_*.py"))
 
 # Fixtures with a fold through a merge: `bnlint check` names it by all its layers only once
 # bnlint/static/build.py names folds with foldkey.pair_key (requested from the lead in
