@@ -13,12 +13,14 @@ from enum import Enum
 from typing import Hashable
 
 from bnlint import rules
+from bnlint.foldkey import merged_name
 from bnlint.ftypes import (
     FOLD_TARGETS,
     MERGES,
     Direction,
     FoldPlan,
     LayerCall,
+    Merge,
     NodeKind,
     Status,
 )
@@ -105,6 +107,7 @@ class Verdict:
     code: str | None
     partners: tuple[LayerCall, ...] = ()
     direction: Direction | None = None
+    merge: Merge | None = None  # a fold into every layer feeding a cat or a sum
 
 
 def identity(call: LayerCall) -> Hashable:
@@ -115,7 +118,8 @@ def identity(call: LayerCall) -> Hashable:
 def verdicts_of(plan: FoldPlan) -> dict[Hashable, Verdict]:
     verdicts: dict[Hashable, Verdict] = {}
     for pair in plan.folds:
-        verdicts[identity(pair.bn)] = Verdict(Status.FOLDABLE, None, pair.layers, pair.direction)
+        verdicts[identity(pair.bn)] = Verdict(Status.FOLDABLE, None, pair.layers, pair.direction,
+                                              pair.merge)
     for skip in plan.skips:
         partners = (skip.partner,) if skip.partner is not None else ()
         verdicts[identity(skip.bn)] = Verdict(skip.status, skip.code, partners)
@@ -199,7 +203,8 @@ def _box(call: LayerCall, verdicts: dict[Hashable, Verdict], shrink: Collapse) -
 
 def _verdict_lines(verdict: Verdict, shrink: Collapse) -> tuple[str, ...]:
     if verdict.status is Status.FOLDABLE:
-        into = ", ".join(shrink.rename(layer) for layer in verdict.partners)
+        names = [shrink.rename(layer) for layer in verdict.partners]
+        into = merged_name(names, verdict.merge) if verdict.merge else ", ".join(names)
         where = "following " if verdict.direction is Direction.BN_CONV else ""
         return (f"folded into {where}{into}",)
     rule = rules.RULES.get(verdict.code or "")

@@ -165,3 +165,19 @@ def test_runs_nest(tmp_path):
     assert inner.parent == outer.key
     assert {"stages.[0-1].[0-2].conv", "stages.[0-1].[0-2].bn"} <= set(boxes(scene))
     assert len([b for b in scene.boxes if b.lines[1:2] == ("BatchNorm2d",)]) == 1
+
+
+def test_a_fold_through_a_concatenation_marks_every_branch(tmp_path):
+    scene = scene_of(tmp_path, """
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = nn.Conv2d(3, 4, 1, bias=False)
+                self.b = nn.Conv2d(3, 4, 3, padding=1, bias=False)
+                self.bn = nn.BatchNorm2d(8)
+
+            def forward(self, x):
+                return self.bn(torch.cat([self.a(x), self.b(x)], dim=1))
+    """)
+    assert boxes(scene)["bn"][2] == "folded into cat(a,b)"
+    assert fold_arrows(scene) == {("a", "torch.cat"), ("b", "torch.cat"), ("torch.cat", "bn")}
