@@ -93,7 +93,9 @@ def _record(model: nn.Module, example_inputs: tuple[Any, ...], chains: Any,
             if not args or not isinstance(args[0], torch.Tensor):
                 return None
             index = len(inputs[path])
-            inputs[path].append(args[0])
+            # Copies: forward may change these tensors in place after the call (an in-place
+            # ReLU on the same input, `out.relu_()` after a BatchNorm).
+            inputs[path].append(args[0].detach().clone())
             if forced is not None and index < len(forced[path]):
                 return (forced[path][index],) + tuple(args[1:])
             return None
@@ -102,7 +104,7 @@ def _record(model: nn.Module, example_inputs: tuple[Any, ...], chains: Any,
     def exit_hook(path: str) -> Any:
         def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
             if isinstance(output, torch.Tensor):
-                outputs[path].append(output)
+                outputs[path].append(output.detach().clone())
         return hook
 
     try:
