@@ -239,6 +239,8 @@ def _fold_through_merge(graph: LayerGraph, bn: LayerCall, merge: LayerCall) -> _
         for problem in problems:
             if problem.skip is not None and problem.skip.status is status:
                 return problem
+    if len(terms) == 1:  # torch.cat([conv(x)]) hands on its one tensor: a plain fold
+        return _SiteVerdict(terms[0], Direction.CONV_BN, None)
     return _SiteVerdict(terms[0], Direction.CONV_BN, None, producers=tuple(terms),
                         merge=_FOLDABLE_MERGES[merge.kind])
 

@@ -98,6 +98,16 @@ def test_a_concatenation_with_the_wrong_channel_count_is_the_bug_it_is() -> None
     assert verdict(graph) == ("unfoldable", "XBN301")
 
 
+def test_a_concatenation_of_one_tensor_is_a_plain_fold() -> None:
+    graph = LayerGraph()
+    x = op(graph, NodeKind.INPUT, "x")
+    a = layer(graph, NodeKind.CONV, "a", x)
+    cat = op(graph, NodeKind.CAT, "torch.cat", a, axis=1, plain_merge=True, operands=1)
+    layer(graph, NodeKind.BATCHNORM, "bn", cat)
+    (pair,) = match_folds(graph).folds
+    assert (str(pair_key(pair)), pair.producers, pair.merge) == ("m.Net: a -> bn", (), None)
+
+
 def _cat_graph(**cat_attrs: object) -> LayerGraph:
     graph = LayerGraph()
     x = op(graph, NodeKind.INPUT, "x")
