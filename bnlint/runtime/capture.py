@@ -31,6 +31,7 @@ from bnlint.runtime import kinds
 from bnlint.runtime.multi_fold import merge_facts
 from bnlint.runtime.paths import module_paths
 from bnlint.runtime.tensors import leaves, storage_key, tensors, version
+from bnlint.runtime.verify import FORWARD_SEED
 
 CAPTURE_NOTE = ("the dataflow was recorded from one forward pass on the given example inputs; "
                 "inputs that take other branches of data-dependent code may use the layers "
@@ -63,8 +64,11 @@ def capture_graph(model: nn.Module, example_inputs: tuple[Any, ...]) -> Capture:
     post = module_hooks.register_module_forward_hook(recorder.after_module, with_kwargs=True,
                                                      always_call=True)
     try:
-        with torch.no_grad(), _RecordingMode(recorder):
-            output = model(*example_inputs)
+        # Seeded like the verification runs, and without touching the caller's RNG.
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            torch.manual_seed(FORWARD_SEED)
+            with _RecordingMode(recorder):
+                output = model(*example_inputs)
     except Exception as error:  # the user's forward may raise anything
         raise CaptureError(f"{type(error).__name__}: {error}") from error
     finally:

@@ -193,7 +193,7 @@ def function_label(func: Callable[..., Any]) -> str:
     """How a message names the op: "F.relu", "torch.cat", "Tensor.relu_"."""
     name = function_name(func)
     owner = getattr(func, "__module__", None) or ""
-    if owner == "torch.nn.functional":
+    if owner in ("torch.nn.functional", "torch._C._nn"):  # F.linear, F.gelu are builtins
         return f"F.{name}"
     if getattr(func, "__objclass__", None) is not None or owner == "torch._tensor":
         return f"Tensor.{name}"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
+import bnlint  # noqa: E402
 from bnlint.ftypes import NodeKind  # noqa: E402
 from bnlint.runtime.capture import capture_graph  # noqa: E402
 
@@ -136,3 +139,108 @@ def test_dict_inputs_and_nested_outputs_are_tracked_to_one_output_node():
     assert sorted(p.label for p in graph.producers(output)) == ["a", "b"]
     assert sorted(n.label for n in graph.nodes(NodeKind.INPUT)) == [
         "input[0]['x']", "input[0]['y']"]
+
+
+class Dropouts(nn.Module):
+    def forward(self, x):
+        x = F.dropout(x, 0.5, training=self.training)  # the idiom: identity in eval mode
+        x = F.dropout(x, 0.5, training=False)
+        x = F.alpha_dropout(x, 0.5)  # trains only when told to
+        return F.dropout(x, 0.1)  # training=True by default: drops at inference too
+
+
+def test_functional_dropout_is_a_node_only_when_it_drops_in_eval_mode():
+    assert chain(Dropouts(), torch.randn(2, 3)) == [
+        ("input", "input[0]"), ("other", "F.dropout"), ("output", "output")]
+
+
+def test_batchnorm_after_a_functional_dropout_that_drops_is_not_folded():
+    class DropThenNormalise(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.bn = nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4)
+
+        def forward(self, x):
+            return self.bn(F.dropout(self.conv(x), 0.2))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = bnlint.fold(DropThenNormalise(), torch.randn(2, 3, 4, 4))
+    assert [(s.bn, s.code) for s in result.skipped] == [("bn", "XBN102")]
+    assert "'F.dropout'" in result.skipped[0].reason
+
+
+class Arithmetic(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.gain = nn.Parameter(torch.ones(1, 3, 1, 1))
+
+    def forward(self, x, y):
+        a = torch.add(x, 1.0)  # a shift by a constant
+        b = torch.mul(a, 2.0)  # a scaling by a constant
+        c = b * 2.0
+        d = 1.0 - c
+        e = d * self.gain  # a parameter is a constant of the dataflow, too
+        f = e + y  # two branches meet
+        return f * f
+
+
+def test_only_two_flowing_tensors_make_an_add_or_mul_merge_like_the_static_half():
+    assert chain(Arithmetic(), torch.randn(1, 3, 2, 2), torch.randn(1, 3, 2, 2)) == [
+        ("input", "input[0]"), ("input", "input[1]"), ("other", "torch.add"),
+        ("other", "torch.mul"), ("other", "Tensor.mul"), ("other", "Tensor.__rsub__"),
+        ("other", "Tensor.mul"), ("add", "Tensor.add"), ("mul", "Tensor.mul"),
+        ("output", "output")]
+
+
+class PlainLists(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 1)
+        self.blocks = [nn.Sequential(nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4)) for _ in range(2)]
+        self.spare = {"late": [nn.BatchNorm2d(4)]}  # never called
+
+    def forward(self, x):
+        x = self.stem(x)
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+def test_modules_in_plain_lists_are_named_as_if_the_list_were_a_module_list():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = bnlint.fold(PlainLists(), torch.randn(1, 3, 4, 4))
+    assert [(s.bn, s.code, str(s.key)) for s in result.skipped] == [
+        ("blocks.0.1", "XBN205", f"{__name__}.PlainLists:  -> blocks.0.1"),
+        ("blocks.1.1", "XBN205", f"{__name__}.PlainLists:  -> blocks.1.1"),
+        ("spare.late.0", "XBN205", f"{__name__}.PlainLists:  -> spare.late.0")]
+    assert "blocks.0.1 is kept in a plain Python list" in result.skipped[0].reason
+    assert result.folds == ()
+
+
+class ConvWithBuiltInNorm(nn.Conv2d):
+    """A conv subclass that normalises inside its own forward."""
+
+    def __init__(self) -> None:
+        super().__init__(3, 4, 1)
+        self.bn = nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        return self.bn(super().forward(x))
+
+
+def test_a_batchnorm_run_inside_an_opaque_layer_is_unknown_not_never_called():
+    graph = capture_graph(nn.Sequential(ConvWithBuiltInNorm()).eval(),
+                          (torch.randn(1, 3, 4, 4),)).graph
+    assert [(n.label, n.rule_code) for n in graph.nodes(NodeKind.BATCHNORM)] == [
+        ("0.bn", "XBN204")]
+    assert "runs inside '0'" in next(iter(graph.nodes(NodeKind.BATCHNORM))).reason
+
+
+def test_torch_ao_layers_that_replace_forward_are_not_plain_convs():
+    qat = pytest.importorskip("torch.ao.nn.qat")
+    conv = qat.Conv2d(3, 4, 1, qconfig=torch.ao.quantization.get_default_qat_qconfig())
+    graph = capture_graph(nn.Sequential(conv, nn.BatchNorm2d(4)).eval(),
+                          (torch.randn(1, 3, 4, 4),)).graph
+    assert [n.kind for n in graph.nodes() if n.label == "0"] == [NodeKind.UNKNOWN]

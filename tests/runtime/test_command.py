@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,6 +49,24 @@ def make_inputs():
 
 def broken():
     raise ValueError("no weights for this size")
+
+
+def on_meta():
+    with torch.device("meta"):
+        return small()
+
+
+def with_a_lambda():
+    model = small()
+    model.activation = lambda x: x  # deep-copies fine, cannot be pickled
+    return model
+
+
+NOT_CALLABLE = 3
+
+
+def not_a_model():
+    return {"weights": torch.zeros(1)}
 """
 
 
@@ -128,6 +147,10 @@ def test_inputs_factory_for_models_with_structured_inputs(bnlint):
     (("models:missing", *SHAPE), "has no attribute 'missing'"),
     (("models:small",), "--input-shape or --inputs"),
     (("models:small", "--input-shape", "2,5,12,12"), "expected input[2, 5, 12, 12] to have 3"),
+    (("models:NOT_CALLABLE", *SHAPE), "'models:NOT_CALLABLE' is not callable"),
+    (("models:not_a_model", *SHAPE), "returned dict, not a torch.nn.Module"),
+    (("models.small", *SHAPE), "is not of the form pkg.module:callable"),
+    (("models:on_meta", *SHAPE), "the model is on the meta device"),
 ])
 def test_usage_and_model_errors_exit_2_with_one_line(bnlint, args, message):
     code, _, err = bnlint(*args)
@@ -161,3 +184,148 @@ def test_the_command_parser_and_package_import_without_torch():
               "assert 'torch' not in sys.modules\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def nothing_written(folder: Path) -> bool:
+    """No folded model and no temporary file beside where it would go."""
+    return not any(p.name.startswith(("folded", ".folded")) for p in folder.iterdir())
+
+
+def test_a_planted_wrong_fold_exits_1_and_writes_nothing(bnlint, tmp_path, monkeypatch):
+    from bnlint.runtime import apply
+
+    real = apply.bn_affine
+    monkeypatch.setattr(apply, "bn_affine", lambda bn: (real(bn)[0], real(bn)[1] + 1.0))
+    code, out, _ = bnlint("models:small", *SHAPE, "-o", "folded.pt")
+    assert code == 1 and "Verification FAILED" in out
+    assert nothing_written(tmp_path)
+
+
+def test_a_model_that_cannot_be_saved_leaves_no_file_and_exits_2(bnlint, tmp_path):
+    code, _, err = bnlint("models:with_a_lambda", *SHAPE, "-o", "folded.pt")
+    assert code == 2 and "cannot write folded.pt" in err and "Traceback" not in err
+    assert nothing_written(tmp_path)
+
+
+def test_a_disk_failure_halfway_through_writing_leaves_no_partial_file(bnlint, tmp_path,
+                                                                      monkeypatch):
+    (tmp_path / "folded.pt").write_bytes(b"previous version")
+
+    def half_then_fail(obj, stream, *args, **kwargs):
+        stream.write(b"half a model")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", half_then_fail)
+    code, _, err = bnlint("models:small", *SHAPE, "-o", "folded.pt", "--force")
+    assert code == 2 and "No space left on device" in err
+    assert (tmp_path / "folded.pt").read_bytes() == b"previous version"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+# --- checkpoints -----------------------------------------------------------------------
+
+
+def user_models(folder: Path) -> Any:
+    """The `models.py` of the `bnlint` fixture, imported as the command imports it."""
+    import importlib
+
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))  # sys.path is the fixture's copy
+    return importlib.import_module("models")
+
+
+def trained(tmp_path: Path, wrap=lambda state: state, name: str = "trained.pt") -> Path:
+    """A checkpoint of `small()` with weights the factory would not produce."""
+    model = user_models(tmp_path).small()
+    with torch.no_grad():
+        for param in model.parameters():
+            param.mul_(-3.0).add_(0.5)
+        model[1].running_mean.fill_(0.25)
+    torch.save(wrap(model.state_dict()), tmp_path / name)
+    return tmp_path / name
+
+
+def test_a_checkpoint_is_loaded_before_folding(bnlint, tmp_path):
+    checkpoint = trained(tmp_path)
+    code, _, err = bnlint("models:small", *SHAPE, "--checkpoint", str(checkpoint), "-o",
+                          "folded.pt")
+    assert code == 0, err
+    folded = torch.load(tmp_path / "folded.pt", weights_only=False)
+    reference = user_models(tmp_path).small()
+    reference.load_state_dict(torch.load(checkpoint, weights_only=True))
+    x = torch.randn(2, 3, 12, 12)
+    with torch.no_grad():
+        assert torch.allclose(folded(x), reference.eval()(x), rtol=1e-4, atol=1e-5)
+
+
+def test_training_script_checkpoints_with_a_wrapper_key_and_a_ddp_prefix_load(bnlint, tmp_path):
+    checkpoint = trained(tmp_path, lambda state: {
+        "epoch": 90, "state_dict": {f"module.{k}": v for k, v in state.items()}})
+    code, _, err = bnlint("models:small", *SHAPE, "--checkpoint", str(checkpoint))
+    assert code == 0, err
+
+
+def test_a_meta_device_model_takes_its_weights_from_the_checkpoint(bnlint, tmp_path):
+    checkpoint = trained(tmp_path)
+    code, out, err = bnlint("models:on_meta", *SHAPE, "--checkpoint", str(checkpoint))
+    assert code == 0, err
+    assert "Folded 1 BatchNorm" in out
+
+
+class Payload:
+    """Unpickling this runs code: it would create the marker file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_and_runs_nothing(bnlint, tmp_path):
+    marker = tmp_path / "PWNED"
+    torch.save({"0.weight": torch.zeros(8, 3, 3, 3), "payload": Payload(marker)},
+               tmp_path / "evil.pt")
+    code, _, err = bnlint("models:small", *SHAPE, "--checkpoint", "evil.pt")
+    assert code == 2
+    assert "holds a pickled Python object (io.open)" in err
+    assert "weights_only=True" in err and err.count("\n") == 1
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    ("whole-model", "holds a pickled Python object (torch.nn.modules.container.Sequential)"),
+    ("garbage", "is not a file of tensors written by torch.save"),
+    ("missing", "cannot read checkpoint missing.pt: No such file or directory"),
+    ("wrong-keys", "does not fit the model: missing 0.weight, 1.weight, 1.bias (+12 more); "
+                   "unexpected conv.weight"),
+    ("wrong-shape", "size mismatch for 0.weight"),
+    ("no-tensors", "holds no state dict"),
+])
+def test_checkpoint_problems_exit_2_with_one_line(bnlint, tmp_path, content, message):
+    models = user_models(tmp_path)
+    path = tmp_path / f"{content}.pt"
+    if content == "whole-model":
+        torch.save(models.small(), path)
+    elif content == "garbage":
+        path.write_bytes(b"\x00not a checkpoint")
+    elif content == "wrong-keys":
+        torch.save({"conv.weight": torch.zeros(1)}, path)
+    elif content == "wrong-shape":
+        state = models.small().state_dict()
+        state["0.weight"] = torch.zeros(8, 3, 5, 5)
+        torch.save(state, path)
+    elif content == "no-tensors":
+        torch.save({"epoch": 3}, path)
+    code, _, err = bnlint("models:small", *SHAPE, "--checkpoint", path.name)
+    assert code == 2
+    assert message in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_the_output_never_replaces_the_checkpoint_even_with_force(bnlint, tmp_path):
+    checkpoint = trained(tmp_path)
+    before = checkpoint.read_bytes()
+    code, _, err = bnlint("models:small", *SHAPE, "--checkpoint", "trained.pt", "-o",
+                          "trained.pt", "--force")
+    assert code == 2 and "is the checkpoint being folded" in err
+    assert checkpoint.read_bytes() == before

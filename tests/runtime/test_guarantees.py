@@ -1,0 +1,291 @@
+"""What `bnlint.fold` promises about the user's model and about its own verdict (issue 7):
+the model is never run or changed unless `inplace=True`, an in-place fold is all or nothing,
+wrappers are unwrapped, weights used elsewhere are never folded into, and a wrong fold is
+never passed as verified."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+import bnlint  # noqa: E402
+from bnlint.runtime import apply  # noqa: E402
+
+from .helpers import fold, folded, randomise, skipped  # noqa: E402
+
+pytestmark = pytest.mark.runtime
+
+X = (2, 3, 10, 10)
+
+
+def net() -> nn.Sequential:
+    return randomise(nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1, groups=2), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 6), nn.BatchNorm1d(6)))
+
+
+ALL = {("0", "1"), ("3", "4"), ("8", "9")}
+
+
+def state_of(model: nn.Module) -> dict[str, Any]:
+    """Everything a fold could change, bit for bit: every parameter and buffer (its bytes,
+    dtype, requires_grad and object identity) and every module (its class and mode)."""
+    def raw(tensor: torch.Tensor) -> bytes:
+        return tensor.detach().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes()
+
+    state: dict[str, Any] = {}
+    for name, param in model.named_parameters(remove_duplicate=False):
+        state[f"parameter {name}"] = (id(param), param.dtype, param.requires_grad, raw(param))
+    for name, buffer in model.named_buffers(remove_duplicate=False):
+        state[f"buffer {name}"] = (id(buffer), buffer.dtype, raw(buffer))
+    for name, module in model.named_modules(remove_duplicate=False):
+        state[f"module {name}"] = (id(module), type(module), module.training,
+                                   getattr(module, "eps", None))
+    return state
+
+
+def prepared() -> nn.Sequential:
+    """A model in a state a user might hand over: training mode, one layer frozen and in eval,
+    a NaN in a BatchNorm's statistics (which bitwise comparison must still see as equal)."""
+    model = net()
+    model.train()
+    model[3].eval()
+    model[0].weight.requires_grad_(False)
+    model[4].running_mean[0] = float("nan")
+    return model
+
+
+def explode_on_call(monkeypatch: pytest.MonkeyPatch, failing_call: int) -> None:
+    """Make the `failing_call`-th conv rewrite raise, after the earlier ones went through."""
+    real, calls = apply._scale_outputs, []
+
+    def rewrite(layer: nn.Module, scale: torch.Tensor, shift: torch.Tensor) -> None:
+        calls.append(layer)
+        if len(calls) == failing_call:
+            raise RuntimeError("disk on fire")
+        real(layer, scale, shift)
+
+    monkeypatch.setattr(apply, "_scale_outputs", rewrite)
+
+
+# --- the user's model --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("failing_call, inplace", [
+    (2, False),  # while folding the copy
+    (2, True),  # while folding the copy, before the in-place step
+    (3, True),  # the first rewrite of the in-place step (the copy had 2 folds)
+    (4, True),  # halfway through the in-place step: one layer already rewritten
+], ids=["copy", "copy-inplace", "inplace-first", "inplace-halfway"])
+def test_a_failure_while_folding_leaves_the_model_bit_for_bit_intact(monkeypatch, failing_call,
+                                                                     inplace):
+    model = prepared()  # the NaN statistics leave 2 folds: (0, 1) and (8, 9)
+    before = state_of(model)
+    explode_on_call(monkeypatch, failing_call)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        bnlint.fold(model, torch.randn(X), inplace=inplace)
+    assert state_of(model) == before
+
+
+def test_without_inplace_the_model_is_neither_changed_nor_run():
+    class Counting(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = net()
+            self.register_buffer("calls", torch.zeros((), dtype=torch.long))
+            self.seen: list[tuple[int, ...]] = []
+
+        def forward(self, x):
+            self.calls += 1  # state a forward pass changes
+            self.seen.append(tuple(x.shape))
+            return self.body(x)
+
+    model = Counting()
+    before = state_of(model)
+    result = fold(model, torch.randn(X))
+    assert folded(result) == {("body.0", "body.1"), ("body.3", "body.4"), ("body.8", "body.9")}
+    assert state_of(model) == before
+    assert int(model.calls) == 0 and model.seen == []
+
+
+def test_inplace_folds_the_model_itself_and_keeps_its_modes_and_frozen_weights():
+    model = prepared()
+    result = fold(model, torch.randn(X), inplace=True)
+    assert result.model is model
+    assert folded(result) == {("0", "1"), ("8", "9")}
+    assert isinstance(model[1], nn.Identity) and isinstance(model[4], nn.BatchNorm2d)
+    assert model.training and model[1].training and not model[3].training
+    assert model[0].weight.requires_grad is False  # frozen stays frozen
+    assert model[8].weight.requires_grad is True
+
+
+def test_inplace_with_a_failed_verification_changes_nothing(monkeypatch):
+    plant_forgotten_mean(monkeypatch)
+    model = prepared()
+    before = state_of(model)
+    result = fold(model, torch.randn(X), inplace=True)
+    assert not result.verified and result.model is None
+    assert state_of(model) == before
+
+
+# --- wrappers ----------------------------------------------------------------------------
+
+
+def test_dataparallel_inside_a_model_is_looked_through():
+    class Wrapped(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.backbone = nn.DataParallel(net())
+
+        def forward(self, x):
+            return self.backbone(x)
+
+    result = fold(Wrapped(), torch.randn(X))
+    assert folded(result) == {(f"backbone.module.{c}", f"backbone.module.{b}") for c, b in ALL}
+
+
+def test_distributed_data_parallel_is_unwrapped_and_inplace_returns_the_wrapper(tmp_path):
+    dist = pytest.importorskip("torch.distributed")
+    if not dist.is_available():
+        pytest.skip("torch.distributed is not built in")
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,
+                            world_size=1)
+    try:
+        wrapped = nn.parallel.DistributedDataParallel(net())
+        result = fold(wrapped, torch.randn(X))
+        assert folded(result) == ALL
+        assert isinstance(result.model, nn.Sequential)  # the folded copy is the inner model
+        assert isinstance(wrapped.module[1], nn.BatchNorm2d)  # untouched
+        result = fold(wrapped, torch.randn(X), inplace=True)
+        assert result.model is wrapped and isinstance(wrapped.module[1], nn.Identity)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_a_torch_compile_wrapper_is_unwrapped_without_compiling():
+    compiled = torch.compile(net())
+    result = fold(compiled, torch.randn(X))
+    assert folded(result) == ALL and result.verified
+
+
+# --- weights another computation uses ----------------------------------------------------
+
+
+class TiedHead(nn.Module):
+    """The classifier weight is also used, functionally, to score a second input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(),
+                                      nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(8, 4)
+        self.head_bn = nn.BatchNorm1d(4)
+
+    def forward(self, x):
+        h = self.features(x)
+        return self.head_bn(self.head(h)), F.linear(h.flip(0), self.head.weight)
+
+
+def test_a_weight_also_read_by_a_function_in_forward_is_never_folded_into():
+    result = fold(randomise(TiedHead()), torch.randn(X))
+    assert folded(result) == {("features.0", "features.1")}
+    assert skipped(result) == {"head_bn": "XBN114"}
+    reason = next(s.reason for s in result.skipped if s.bn == "head_bn")
+    assert "its weight is also read by F.linear" in reason
+    assert result.verified
+
+
+def test_batchnorm_statistics_read_elsewhere_keep_the_batchnorm():
+    class Peeking(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.bn = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)
+
+        def forward(self, x):
+            y = self.bn(self.conv(x))
+            return y * self.bn.running_var.sqrt().view(1, -1, 1, 1)
+
+    result = fold(randomise(Peeking()), torch.randn(X))
+    assert skipped(result) == {"bn": "XBN114"}
+    assert "running_var is also read by" in result.skipped[0].reason
+
+
+def test_tied_weights_between_two_layers_are_never_folded_into():
+    model = net()
+    twin = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+    twin.weight = model[0].weight
+
+    class Tied(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body, self.twin = model, twin
+
+        def forward(self, x):
+            return self.body(x), self.twin(x)
+
+    original = Tied()
+    before = state_of(original)
+    result = fold(original, torch.randn(X))
+    assert skipped(result)["body.1"] == "XBN114"
+    assert result.model.body[0].weight is result.model.twin.weight  # the tie survives
+    assert state_of(original) == before
+
+
+# --- verification that cannot be fooled --------------------------------------------------
+
+
+def plant_forgotten_mean(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = apply.bn_affine
+
+    def forgets_the_mean(bn):
+        scale, _ = real(bn)
+        return scale, torch.zeros_like(scale)
+
+    monkeypatch.setattr(apply, "bn_affine", forgets_the_mean)
+
+
+def test_a_wrong_fold_that_the_model_output_hides_is_still_caught(monkeypatch):
+    class FirstTwoChannels(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.bn = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)
+
+        def forward(self, x):
+            return self.bn(self.conv(x))[:, :2]  # channels 2 and 3 never reach the output
+
+    real = apply._scale_outputs
+
+    def corrupt_last_channel(layer, scale, shift):
+        real(layer, scale, shift)
+        with torch.no_grad():
+            layer.bias[-1] += 5.0
+
+    monkeypatch.setattr(apply, "_scale_outputs", corrupt_last_channel)
+    result = fold(randomise(FirstTwoChannels()), torch.randn(X))
+    assert result.verification.max_abs_error == 0.0 or result.verification.max_abs_error < 1e-5
+    assert not result.verified and result.model is None
+    assert any("the fold of bn into conv: its own output is off by" in f
+               for f in result.verification.failures)
+
+
+def test_a_model_that_draws_random_numbers_in_eval_mode_still_verifies():
+    class AlwaysDropping(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.bn = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)
+
+        def forward(self, x):
+            return F.dropout(self.bn(self.conv(x)), 0.5)  # training=True by default
+
+    model, inputs = randomise(AlwaysDropping()), torch.randn(X)
+    state = torch.get_rng_state()
+    result = fold(model, inputs)
+    assert folded(result) == {("conv", "bn")}
+    assert result.verified, result.verification.failures
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's RNG is left alone
