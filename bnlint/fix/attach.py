@@ -9,7 +9,7 @@ from typing import Callable
 
 from bnlint import rules
 from bnlint.fix.bias import bias_fix
-from bnlint.fix.containers import container_fix
+from bnlint.fix.containers import batchnorm_in_container_fix, container_fix
 from bnlint.fix.source import FixSource, read_fix_source
 from bnlint.ftypes import CheckResult, Diagnostic, Fix
 
@@ -18,6 +18,7 @@ log = logging.getLogger("bnlint.fix")
 Fixer = Callable[[FixSource, Diagnostic], "Fix | None"]
 
 FIXERS: dict[str, Fixer] = {
+    rules.UNREGISTERED_CONTAINER_UNKNOWN.code: batchnorm_in_container_fix,
     rules.UNREGISTERED_MODULES.code: container_fix,
     rules.REDUNDANT_BIAS.code: bias_fix,
 }

@@ -1,6 +1,7 @@
-"""The fix for XBN303 modules-in-plain-container: wrap the plain list in nn.ModuleList and the
-plain dict in nn.ModuleDict, where the assignment is made (`self.heads = [...]` becomes
-`self.heads = nn.ModuleList([...])`), keeping the literal, its comments and its layout.
+"""The fix for XBN303 modules-in-plain-container (and for XBN205, a BatchNorm inside such a
+container): wrap the plain list in nn.ModuleList and the plain dict in nn.ModuleDict, where
+the assignment is made (`self.heads = [...]` becomes `self.heads = nn.ModuleList([...])`),
+keeping the literal, its comments and its layout.
 
 Safe because the container then behaves as before for everything the class does with it, and
 its modules become registered, which is what the rule asks for. The fix is offered only when
@@ -50,10 +51,30 @@ _NOT_MODULES = (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString,
 
 
 def container_fix(source: FixSource, diagnostic: Diagnostic) -> Fix | None:
+    """XBN303, reported on the assignment of the plain container."""
     statement = next((node for kind in (cst.Assign, cst.AnnAssign)
                       for node in source.nodes_at(diagnostic.line, diagnostic.column, kind)),
                      None)
-    if statement is None or statement.value is None:
+    return _wrap(source, statement) if statement is not None else None
+
+
+def batchnorm_in_container_fix(source: FixSource, diagnostic: Diagnostic) -> Fix | None:
+    """XBN205, reported on a BatchNorm built inside the plain container: the same edit as
+    the container's XBN303, when the BatchNorm is built within the assigned literal."""
+    call = next(source.nodes_at(diagnostic.line, diagnostic.column, cst.Call), None)
+    if call is None:
+        return None
+    for node in source.ancestors(call):
+        if isinstance(node, (cst.Assign, cst.AnnAssign)):
+            return _wrap(source, node)
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda,
+                             cst.BaseSmallStatement)):
+            return None
+    return None
+
+
+def _wrap(source: FixSource, statement: cst.Assign | cst.AnnAssign) -> Fix | None:
+    if statement.value is None:
         return None
     target = statement.targets[0].target if isinstance(statement, cst.Assign) \
         else statement.target

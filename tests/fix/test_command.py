@@ -41,11 +41,14 @@ def test_text_output_marks_what_fix_would_fix(tmp_path, bnlint):
                for line in lines)
     assert any(line.startswith("models.py:7:21: XBN401 [redundant-bias-before-bn]")
                for line in lines), "unsafe fixes are not marked without --unsafe-fixes"
-    assert lines[-1] == "[*] 1 fixable with `bnlint check --fix` (1 more with --unsafe-fixes)"
+    # The container and the two BatchNorms in it are fixed by one edit.
+    assert [line.split(" [")[0] for line in lines[:-2] if "[*]" in line] == [
+        "models.py:9:9: XBN303", "models.py:10:59: XBN205", "models.py:11:59: XBN205"]
+    assert lines[-1] == "[*] 3 fixable with `bnlint check --fix` (1 more with --unsafe-fixes)"
     unsafe = bnlint("check", "--format", "concise", "--unsafe-fixes", ".", cwd=tmp_path)
     assert "XBN401 [*] [redundant-bias-before-bn]" in unsafe.out
     assert unsafe.out.splitlines()[-1] == \
-        "[*] 2 fixable with `bnlint check --fix --unsafe-fixes`"
+        "[*] 4 fixable with `bnlint check --fix --unsafe-fixes`"
 
 
 def test_full_output_says_what_the_fix_does(tmp_path, bnlint):
@@ -59,7 +62,7 @@ def test_fix_writes_the_safe_fixes_and_reports_what_remains(tmp_path, bnlint):
     path = project(tmp_path, SOURCE)
     run = bnlint("check", "--fix", "--format", "concise", ".", cwd=tmp_path)
     assert path.read_text() == SAFE.lstrip("\n")
-    assert "bnlint: fixed 1 finding in 1 file" in run.err
+    assert "bnlint: fixed 3 findings in 1 file" in run.err
     # The heads' BatchNorms, unknown while unregistered, now fold; the bias finding remains.
     assert [line.split(" [")[0] for line in run.out.splitlines()[:-2]] == [
         "models.py:7:21: XBN401"]
@@ -83,7 +86,7 @@ def test_diff_shows_the_edits_without_writing(tmp_path, bnlint):
     assert run.out.splitlines()[:2] == ["--- models.py", "+++ models.py"]
     assert "-        self.heads = [\n+        self.heads = nn.ModuleList([\n" in run.out
     assert "+        ])\n" in run.out
-    assert "would fix 1 finding in 1 file" in run.err
+    assert "would fix 3 findings in 1 file" in run.err
 
 
 def test_diff_exits_zero_when_there_is_nothing_to_fix(tmp_path, bnlint):
@@ -103,6 +106,7 @@ def test_json_carries_the_fix_object(tmp_path, bnlint):
     project(tmp_path, SOURCE)
     document = json.loads(bnlint("check", "--format", "json", ".", cwd=tmp_path).out)
     by_code = {d["code"]: d for d in document["diagnostics"]}
+    assert by_code["XBN205"]["fix"] == by_code["XBN303"]["fix"]
     assert by_code["XBN303"]["fix"] == {
         "applicability": "safe", "message": "Wrap in nn.ModuleList",
         "edits": [{"content": "nn.ModuleList(", "line": 9, "column": 22, "end_line": 9,
