@@ -112,14 +112,14 @@ BN_BEFORE_PADDED_CONV = _rule(
     "XBN109", "bn-before-padded-conv", W, UNFOLDABLE,
     "A BatchNorm that feeds a zero-padding Conv cannot fold into it exactly: the padded zeros "
     "would receive the BatchNorm's shift.",
-    "BatchNorm {bn} cannot be folded into the following {consumer}: it pads its input "
-    "({detail}), and the shift would leak into the padding; {producer_reason}",
+    "BatchNorm {bn} cannot be folded into the following {consumer}, which pads its input "
+    "({detail}) so that the shift would leak into the padding, {producer_reason}",
     "Put the BatchNorm after the Conv, or pad explicitly before the BatchNorm.")
 BN_BEFORE_GROUPED_CONV = _rule(
     "XBN110", "bn-before-grouped-conv", W, UNFOLDABLE,
     "A BatchNorm that feeds a grouped Conv is not folded into it.",
-    "BatchNorm {bn} cannot be folded into the following {consumer}: it is grouped "
-    "(groups={groups}); {producer_reason}",
+    "BatchNorm {bn} cannot be folded into the following {consumer}, which is grouped "
+    "(groups={groups}), {producer_reason}",
     "Put the BatchNorm after the Conv.")
 BN_ON_MODEL_INPUT = _rule(
     "XBN111", "bn-without-neighbour-layer", W, UNFOLDABLE,

@@ -85,6 +85,18 @@ def test_batchnorm_before_padded_conv_is_skipped_like_the_static_half():
     result = check(model, torch.randn(2, 3, 8, 8))
     assert folded(result) == set()
     assert skipped(result) == {"1": "XBN109"}
+    assert result.skipped[0].reason == (
+        "BatchNorm '1' cannot be folded into the following '2', which pads its input (zero "
+        "padding) so that the shift would leak into the padding, and its input comes from '0'")
+
+
+def test_batchnorm_before_grouped_conv_says_why_in_one_sentence():
+    model = nn.Sequential(nn.ReLU(), nn.BatchNorm2d(4), nn.Conv2d(4, 4, 1, groups=2))
+    result = check(model, torch.randn(2, 4, 8, 8))
+    assert skipped(result) == {"1": "XBN110"}
+    assert result.skipped[0].reason == (
+        "BatchNorm '1' cannot be folded into the following '2', which is grouped (groups=2), "
+        "and its input comes from '0'")
 
 
 def test_batchnorm_before_linear_folds_into_it():
