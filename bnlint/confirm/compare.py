@@ -6,7 +6,8 @@ instances of a class, so the runtime verdicts are merged per key the same way (a
 reason anywhere beats a doubt, which beats a fold) before the two are compared. When the
 halves chose different partners their owners differ too: the static verdict is then found
 through the model's module tree, where every static key resolves to the BatchNorm paths of
-the instances of its class.
+the instances of its class, and it speaks for all of them: an unfoldable class verdict holds
+when the runtime leaves any of those instances unfolded.
 
 Torch-free: the runtime side arrives as a ModelObservation.
 """

@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from bnlint.ftypes import ModelObservation, Status
 from tests.fuzz.emit import emit
 from tests.fuzz.oracle import Outcome, check_programs
 from tests.fuzz.program import DISABLED, Program, generate, is_undecidable
@@ -20,7 +21,10 @@ class Campaign:
     undecidable_programs: int = 0
     agreements: Counter = field(default_factory=Counter)  # Agreement value -> rows
     directions: Counter = field(default_factory=Counter)  # direction of confirmed folds
-    cross_class_folds: int = 0  # folds whose owner is not the BatchNorm's own class
+    cross_class_folds: int = 0  # folds whose layers sit in different containers or classes
+    # Folds across forward() calls: the layer runs in a child's forward and the BatchNorm in
+    # an enclosing one ("conv_deeper"), or the other way round ("bn_deeper").
+    cross_forward: Counter = field(default_factory=Counter)
     failures: list[Outcome] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -35,6 +39,8 @@ class Campaign:
                     self.directions[row.runtime.direction.value] += 1
                     if "." in row.runtime.bn or "." in (row.runtime.conv or ""):
                         self.cross_class_folds += 1
+        if outcome.observation is not None:
+            self.cross_forward.update(cross_forward_folds(outcome.observation))
         if outcome.problems:
             self.failures.append(outcome)
 
@@ -47,6 +53,8 @@ class Campaign:
                  "folds by direction: " + ", ".join(f"{k} {v}" for k, v in
                                                     sorted(self.directions.items())) +
                  f"; across classes or containers: {self.cross_class_folds}",
+                 "across forward() calls: " + ", ".join(f"{k} {v}" for k, v in
+                                                       sorted(self.cross_forward.items())),
                  f"failing programs: {len(self.failures)}" +
                  (" (" + ", ".join(f"{k} {v}" for k, v in sorted(problems.items())) + ")"
                   if problems else "")]
@@ -54,6 +62,35 @@ class Campaign:
             lines.append("kept out of the mix: " + "; ".join(f"{c} ({why})" for c, why in
                                                              sorted(DISABLED.items())))
         return "\n".join(lines)
+
+
+def cross_forward_folds(observation: ModelObservation) -> Counter:
+    """Folds whose two layers are called by different forward() methods, by which is deeper."""
+    modules = {m.path: m for m in observation.modules}
+
+    def caller(path: str) -> str:
+        # The module whose forward calls the layer: its nearest ancestor that is not a plain
+        # container (those have no forward of their own in the generated programs).
+        parts = path.split(".")[:-1]
+        while parts and modules[".".join(parts)].is_plain_container:
+            parts.pop()
+        return ".".join(parts)
+
+    found: Counter = Counter()
+    for batchnorm in observation.batchnorms:
+        if batchnorm.verdict.status is not Status.FOLDABLE or batchnorm.partner is None \
+                or batchnorm.partner not in modules:
+            continue
+        layer, norm = caller(batchnorm.partner), caller(batchnorm.path)
+        if layer != norm:
+            deeper = "conv_deeper" if _inside(layer, norm) else \
+                "bn_deeper" if _inside(norm, layer) else "siblings"
+            found[f"{batchnorm.verdict.direction.value}:{deeper}"] += 1
+    return found
+
+
+def _inside(path: str, ancestor: str) -> bool:
+    return ancestor == "" or path.startswith(ancestor + ".")
 
 
 def run_campaign(seeds: Iterable[int], *, batch: int = 50,

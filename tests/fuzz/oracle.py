@@ -35,7 +35,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from bnlint.confirm.compare import compare_model
 from bnlint.confirm.observe import observation_of
-from bnlint.ftypes import Agreement, CheckResult, ModelAgreement, Status
+from bnlint.ftypes import Agreement, CheckResult, ModelAgreement, ModelObservation, Status
 from bnlint.runtime.capture import capture_graph
 from bnlint.runtime.fold import fold
 from bnlint.static.engine import analyze
@@ -60,6 +60,7 @@ class Outcome:
     program: Program
     emitted: Emitted
     table: ModelAgreement | None = None
+    observation: ModelObservation | None = None
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -148,7 +149,7 @@ def _check_one(outcome: Outcome, module_name: str, static: CheckResult) -> None:
         return
     observation = observation_of(model, result)
     table = compare_model(f"seed {program.seed}", f"{module_name}:Net", static, observation)
-    outcome.table = table
+    outcome.table, outcome.observation = table, observation
     outcome.problems.extend(_judge(table, static, model, inputs, emitted, module_name))
 
 

@@ -110,9 +110,13 @@ def test_the_default_run_meets_every_verdict_the_halves_can_agree_on(default_cam
     assert agreements["static_unknown"] > 0  # next to undecidable constructs only
     assert default_campaign.directions["conv_bn"] > 100
     assert default_campaign.directions["bn_conv"] > 10
-    # Folds between a conv and a BatchNorm in different classes or containers (a conv that
-    # ends a child's forward and a BatchNorm in the parent, and the mirror case).
-    assert default_campaign.cross_class_folds > 50
+    assert default_campaign.cross_class_folds > 50  # layers in different containers
+    # Folds across forward() calls: a conv that ends a child's forward and a BatchNorm in the
+    # parent, a conv in the parent and a BatchNorm that starts the child's forward, and the
+    # same for BatchNorms folding into the following layer.
+    across = default_campaign.cross_forward
+    assert across["conv_bn:conv_deeper"] > 5 and across["conv_bn:bn_deeper"] > 5
+    assert across["bn_conv:conv_deeper"] > 0 and across["bn_conv:bn_deeper"] > 0
     assert default_campaign.undecidable_programs > 20
 
 
