@@ -254,11 +254,9 @@ def _merge_terms(graph: LayerGraph,
     pending = [merge]
     while pending:
         node = pending.pop()
-        if (node is not merge and node.kind is NodeKind.ADD and merge.kind is NodeKind.ADD
-                and node.attrs.plain_merge and len(graph.consumers(node)) == 1):
-            nodes.append(node)
-            pending.extend(reversed(graph.operands(node)))
-        elif node is merge:
+        inner_sum = (merge.kind is NodeKind.ADD and node.kind is NodeKind.ADD
+                     and bool(node.attrs.plain_merge) and len(graph.consumers(node)) == 1)
+        if node is merge or inner_sum:
             nodes.append(node)
             pending.extend(reversed(graph.operands(node)))
         else:
