@@ -17,10 +17,12 @@ from typing import Any, Callable, Sequence, TextIO
 
 from bnlint import __version__, api, rule_pages
 from bnlint import baseline as baselines
+from bnlint import cache as caches
 from bnlint.baseline import BaselineError
 from bnlint.config import Config, ConfigError, with_overrides
 from bnlint.discovery import PathNotFoundError, find_git_root, find_project_root
 from bnlint.fix import attach_fixes
+from bnlint.parallel import default_jobs
 from bnlint.picture import command as graph_command
 from bnlint.reporters import FORMATS, ReportContext, render, statistics
 from bnlint.rules import RULES
@@ -84,6 +86,16 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     target.add_argument("--all", action="store_true", help="list every rule")
     _add_logging(rule, suppress=True)
     rule.set_defaults(handler=run_rule)
+
+    clean = commands.add_parser(
+        "clean", help="remove the cache `bnlint check` keeps",
+        description="Remove the cache directory of the project around PATH.")
+    clean.add_argument("path", nargs="?", default=".", metavar="PATH",
+                       help="a file or folder of the project (default: .)")
+    clean.add_argument("--cache-dir", type=Path, metavar="DIR",
+                       help="the cache to remove (default: where `bnlint check` keeps it)")
+    _add_logging(clean, suppress=True)
+    clean.set_defaults(handler=run_clean)
 
     _add_fold(commands, wanted=_first_positional(argv) == "fold")
     _add_graph(commands)
@@ -156,6 +168,14 @@ def _add_check_arguments(check: argparse.ArgumentParser) -> None:
                           help="report only findings that FILE does not record")
     adoption.add_argument("--write-baseline", type=Path, metavar="FILE",
                           help="record every current finding in FILE and exit 0")
+    speed = check.add_argument_group("speed")
+    speed.add_argument("-j", "--jobs", type=_positive_int, metavar="N",
+                       help="analyse in N processes (default: the machine's processors)")
+    speed.add_argument("--cache-dir", type=Path, metavar="DIR",
+                       help=f"keep results between runs in DIR (default: ${caches.ENV_VAR}, "
+                            f"else {caches.DEFAULT_NAME} in the project root)")
+    speed.add_argument("--no-cache", action="store_true",
+                       help="neither read nor write the cache")
 
 
 def _add_fold(commands: Any, *, wanted: bool) -> None:
@@ -204,6 +224,16 @@ def _first_positional(argv: Sequence[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
 def _comma_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
@@ -214,6 +244,21 @@ def _flatten(groups: list[list[str]] | None) -> list[str] | None:
 
 # --- bnlint check ----------------------------------------------------------------------------
 
+def _with_engine_options(run: Callable[[argparse.Namespace], int]
+                         ) -> Callable[[argparse.Namespace], int]:
+    """Run `bnlint check` with --jobs and the cache applied to every analysis it makes."""
+    def run_with_options(args: argparse.Namespace) -> int:
+        from bnlint.static.engine import engine_options
+
+        paths = [Path(p) for p in args.paths] or [Path(".")]
+        cache_dir = None if args.no_cache else caches.cache_dir(
+            args.cache_dir, api.search_roots(paths)[0])
+        with engine_options(jobs=args.jobs or default_jobs(), cache_dir=cache_dir):
+            return run(args)
+    return run_with_options
+
+
+@_with_engine_options
 def run_check(args: argparse.Namespace) -> int:
     paths = [Path(p) for p in args.paths]
     config = check_config(args, paths)
@@ -271,6 +316,16 @@ def check_config(args: argparse.Namespace, paths: Sequence[Path]) -> Config:
         per_file_ignores=args.per_file_ignores, exclude=_flatten(args.exclude),
         extend_exclude=_flatten(args.extend_exclude) or (), output_format=args.output_format,
         force_exclude=args.force_exclude)
+
+
+def run_clean(args: argparse.Namespace) -> int:
+    directory = caches.cache_dir(args.cache_dir, find_project_root(Path(args.path)))
+    try:
+        removed = caches.clean(directory)
+    except caches.CacheError as error:
+        raise UsageError(str(error)) from error
+    print(f"bnlint: {'removed' if removed else 'no cache at'} {directory}", file=sys.stderr)
+    return EXIT_CLEAN
 
 
 def report_root(paths: Sequence[Path]) -> Path:

@@ -1,183 +1,181 @@
-"""`bnlint check`'s engine: files in, CheckResult out. Never imports or runs the files."""
+"""`bnlint check`'s engine: files in, CheckResult out. Never imports or runs the files.
+
+The work is split by file. Every project file's text is read and hashed; from the text alone
+(no parsing) the engine decides which files can change the verdicts on each checked file: its
+*context* (bnlint.static.callers). Each file of a context is then analysed on its own — built,
+its models run — giving a FileVerdicts value that depends only on that file and what it
+imports (bnlint.static.fileverdicts). Those values are computed once, in this process or in
+worker processes (`jobs`), or taken from the cache when nothing they read has changed; the
+report on a file merges the values of its context. A file checked alone therefore gets
+exactly the verdicts it gets when the whole tree is checked, in parallel or not.
+
+This module imports nothing heavy at the top: a run answered by the cache never loads the
+parser.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-import re
-from dataclasses import dataclass, field
+import time
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
-from bnlint import rules
-from bnlint.ftypes import CheckResult, Diagnostic, FoldEntry, ModuleReport, Status
-from bnlint.static.build import RootVerdicts, analyse_root, build_candidates
-from bnlint.static.classes import ClassModel
-from bnlint.static.index import ModuleLoader, ProjectClass, Resolver
-from bnlint.static.interp import Interpreter
-from bnlint.static.source import (
-    ParseFailure,
-    SourceFile,
-    may_define_module,
-    parse_source,
-    read_source,
-)
+from bnlint.ftypes import CheckResult, Diagnostic
+from bnlint.static.callers import CallerGraph
+from bnlint.static.records import FileReport, FileVerdicts
+from bnlint.static.scan import ProjectScan, display, scan_project
+
+if TYPE_CHECKING:
+    from bnlint.static.memo import Memo
+    from bnlint.static.project import Project  # noqa: F401  (re-exported, see __getattr__)
 
 log = logging.getLogger("bnlint.static")
 
-_SKIPPED_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", "venv", "env",
-                           "build", "dist"})
-_MAX_CONTEXT_ROUNDS = 6
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How analyze() runs when its caller does not say: the command line sets these for
+    the analyses it starts through bnlint.api, which does not know about them."""
+
+    jobs: int = 1
+    cache_dir: Path | None = None
 
 
-@dataclass
-class Project:
-    """Every file the analysis has read, parsed at most once."""
-
-    search_roots: list[Path]
-    files: dict[Path, SourceFile] = field(default_factory=dict)
-    failures: dict[Path, ParseFailure] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.loader = ModuleLoader(self.load, self.search_roots)
-        self.resolver = Resolver(self.loader)
-        self.classes = ClassModel(self.resolver)
-
-    def load(self, path: Path, data: bytes | None = None) -> SourceFile | None:
-        path = path.resolve()
-        if path in self.files:
-            return self.files[path]
-        if path in self.failures:
-            return None
-        if data is None:
-            read = read_source(path)
-            if isinstance(read, ParseFailure):
-                self.failures[path] = read
-                return None
-            data = read
-        parsed = parse_source(path, data)
-        if isinstance(parsed, ParseFailure):
-            self.failures[path] = parsed
-            return None
-        self.files[path] = parsed
-        self.loader.register(parsed)
-        log.debug("parsed %s as %s", parsed.display_path, parsed.module_name)
-        return parsed
-
-    def module_classes(self, file: SourceFile) -> list[ProjectClass]:
-        symbols = self.loader.symbols(file)
-        found = []
-        for name, node in symbols.classes.items():
-            cls = ProjectClass(file, node, f"{file.module_name}.{name}")
-            if self.classes.is_module(cls):
-                found.append(cls)
-        return found
+_options: ContextVar[EngineOptions] = ContextVar("bnlint_engine_options",
+                                                 default=EngineOptions())
 
 
-def analyze(files: Sequence[Path], *, search_roots: Sequence[Path] = ()) -> CheckResult:
+@contextmanager
+def engine_options(jobs: int = 1, cache_dir: Path | None = None) -> Iterator[None]:
+    token = _options.set(EngineOptions(jobs, cache_dir))
+    try:
+        yield
+    finally:
+        _options.reset(token)
+
+
+def analyze(files: Sequence[Path], *, search_roots: Sequence[Path] = (),
+            jobs: int | None = None, cache_dir: Path | None = None,
+            sources: Mapping[Path, bytes] | None = None) -> CheckResult:
     """Analyse `files` (reading other files under `search_roots` where the verdicts need
-    them) and report on `files` only."""
-    project = Project([Path(r) for r in search_roots])
-    reported: list[SourceFile] = []
-    reported_paths: set[Path] = set()
-    diagnostics: list[Diagnostic] = []
-    for path in files:
-        resolved = Path(path).resolve()
-        reported_paths.add(resolved)
-        data = read_source(resolved)
-        if isinstance(data, ParseFailure):
-            diagnostics.append(_failure_diagnostic(data))
-            continue
-        if not may_define_module(data):
-            continue
-        loaded = project.load(resolved, data)
-        if loaded is None:
-            diagnostics.append(_failure_diagnostic(project.failures[resolved]))
-        else:
-            reported.append(loaded)
+    them) and report on `files` only.
 
-    _load_callers(project, reported)
-    candidates = build_candidates(project, list(project.files.values()))
-    verdicts = RootVerdicts()
-    interp = Interpreter(project.resolver, project.classes)
-    for root in candidates.roots:
-        analyse_root(interp, root, verdicts)
-    for inst in candidates.all_instances:
-        verdicts.add_plain_containers(inst)
+    `jobs` processes share the work. With `cache_dir`, results whose inputs did not change
+    are taken from there and new ones stored (only with `search_roots`: the cache must know
+    every file that could answer an import). `sources` (path -> bytes) is analysed instead of
+    what is on disk; the cache is then not used. Unset options come from engine_options().
+    """
+    started = time.perf_counter()
+    defaults = _options.get()
+    jobs = jobs or defaults.jobs
+    cache_dir = cache_dir if cache_dir is not None else defaults.cache_dir
+    overrides = {os.path.realpath(p): data for p, data in (sources or {}).items()}
+    roots = [os.path.realpath(r) for r in search_roots]
+    memo = None
+    if cache_dir is not None and roots and not overrides:
+        from bnlint.static.memo import Memo
 
-    shown = {file.display_path for file in reported}
-    diagnostics.extend(d for d in verdicts.diagnostics() if d.path in shown)
-    modules = [_module_report(project, cls, verdicts) for file in reported
-               for cls in project.module_classes(file)]
+        memo = Memo.open(cache_dir, roots, os.getcwd())
+    scan = scan_project([os.path.abspath(p) for p in files], roots, overrides,
+                        memo.facts if memo else {})
+    checked = list(dict.fromkeys(scan.key(p) for p in files))
+    digests = scan.digests()
+    table = scan.module_table()
+    graph = CallerGraph(scan.facts, scan.words,
+                        previous=memo.previous_edges(table) if memo else None,
+                        changed=memo.changed(digests) if memo else frozenset())
+    contexts = {path: graph.context(path) for path in checked
+                if path in scan.facts and scan.facts[path].has_class}
+    reports: dict[str, FileReport] = {}
+    if memo is not None:
+        hold = memo.lookups_hold(scan.resolve)
+        reports = {p: r for p, c in contexts.items()
+                   if (r := memo.report(p, c, digests, hold)) is not None}
+    pending = {p: c for p, c in contexts.items() if p not in reports}
+    computed: dict[str, FileVerdicts] = {}
+    if pending:
+        fresh, computed = _report(pending, scan, roots, jobs, memo, overrides)
+        reports.update(fresh)
+    if memo is not None:
+        memo.save(digests, scan.facts, table, graph.edges,
+                  contexts, reports, computed, scan.resolve)
+    diagnostics: list[Diagnostic] = [scan.unreadable[p] for p in checked if p in scan.unreadable]
+    modules = []
+    for path in checked:
+        if path in reports:
+            diagnostics.extend(reports[path].diagnostics)
+            modules.extend(reports[path].modules)
     diagnostics.sort(key=lambda d: (d.path, d.line, d.column, d.code))
-    return CheckResult(files=tuple(_display(p) for p in files),
+    log.info("%d files reported, %d from the cache, in %.2f s", len(contexts),
+             len(contexts) - len(pending), time.perf_counter() - started)
+    return CheckResult(files=tuple(display(str(p)) for p in files),
                        diagnostics=tuple(diagnostics), modules=tuple(modules))
 
 
-def _display(path: Path) -> str:
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)
+def _report(pending: Mapping[str, list[str]], scan: ProjectScan, roots: Sequence[str],
+            jobs: int, memo: Memo | None, overrides: Mapping[str, bytes]
+            ) -> tuple[dict[str, FileReport], dict[str, FileVerdicts]]:
+    """Reports on the `pending` files (path -> context), and the contributions computed for
+    them: every contribution of their contexts is taken from the cache or computed."""
+    from bnlint.parallel import analyse_files
+    from bnlint.static.fileverdicts import report_on
+
+    members = sorted({m for context in pending.values() for m in context})
+    digests = scan.digests()
+    contributions: dict[str, FileVerdicts] = {}
+    if memo is not None:
+        contributions = {m: v for m in members
+                         if (v := memo.contribution(m, digests, scan.resolve)) is not None}
+    missing = [m for m in members if m not in contributions]
+    log.info("%d files to analyse, %d contributions from the cache", len(missing),
+             len(contributions))
+    contributions.update(analyse_files(
+        missing, search_roots=roots, source_roots=scan.source_roots, jobs=jobs,
+        sources=overrides, weights=scan.sizes(), allowed=list(scan.facts) if roots else None))
+    reports = {path: report_on(contributions[path], [contributions[m] for m in context])
+               for path, context in pending.items()}
+    return reports, {m: contributions[m] for m in missing}
 
 
-def _failure_diagnostic(failure: ParseFailure) -> Diagnostic:
-    rule = rules.get_rule(failure.code)
-    return Diagnostic(code=rule.code, name=rule.name, severity=rule.severity,
-                      message=rule.format(detail=failure.detail), path=failure.display_path,
-                      line=failure.line, column=failure.column, end_line=failure.line,
-                      end_column=failure.column, help=rule.fix)
+# ---- kept for bnlint/fix/reanalyse.py until it calls analyze(sources=...) ----------------------
+
+def _failure_diagnostic(failure: Any) -> Diagnostic:
+    from bnlint.static.fileverdicts import failure_diagnostic
+
+    return failure_diagnostic(failure)
 
 
-def _module_report(project: Project, cls: ProjectClass, verdicts: RootVerdicts) -> ModuleReport:
-    where = cls.file.location(cls.node)
-    entries = verdicts.entries_owned_by(cls.qualname)
-    return ModuleReport(class_name=cls.qualname, path=cls.file.display_path, line=where.line,
-                        folds=tuple(entries))
+def _module_report(project: Any, cls: Any, verdicts: Any) -> Any:
+    from bnlint.ftypes import ModuleReport
+
+    return ModuleReport(class_name=cls.qualname, path=cls.file.display_path,
+                        line=cls.file.location(cls.node).line,
+                        folds=tuple(verdicts.entries_owned_by(cls.qualname)))
 
 
-def _python_files(root: Path) -> Iterable[Path]:
-    for directory, subdirs, names in os.walk(root):
-        subdirs[:] = [d for d in subdirs if not d.startswith(".") and d not in _SKIPPED_DIRS]
-        for name in names:
-            if name.endswith(".py"):
-                yield Path(directory, name)
-
-
-def _load_callers(project: Project, reported: list[SourceFile]) -> None:
-    """Parse the project files that mention the reported classes, transitively, so a file
-    checked alone gets the verdicts it gets when the whole tree is checked."""
+def _load_callers(project: Any, reported: list[Any]) -> None:
+    """Parse every project file that calls into the reported files, transitively."""
     if not project.search_roots or not reported:
         return
-    candidates: dict[Path, bytes] = {}
-    for root in project.search_roots:
-        for path in _python_files(root):
-            resolved = path.resolve()
-            if resolved in project.files or resolved in candidates:
-                continue
-            data = read_source(resolved)
-            if isinstance(data, bytes):
-                candidates[resolved] = data
-    frontier = list(reported)
-    for _ in range(_MAX_CONTEXT_ROUNDS):
-        names = {name for file in frontier for name in project.loader.symbols(file).classes}
-        names |= {name for file in frontier for name in project.loader.symbols(file).functions
-                  if not name.startswith("_")}
-        if not names or not candidates:
-            return
-        pattern = re.compile(rb"\b(?:" + b"|".join(re.escape(n.encode()) for n in sorted(names))
-                             + rb")\b")
-        frontier = []
-        for path in [p for p, data in candidates.items() if pattern.search(data)]:
-            loaded = project.load(path, candidates.pop(path))
-            if loaded is not None:
-                frontier.append(loaded)
-        if not frontier:
-            return
+    scan = scan_project([str(f.path) for f in reported],
+                        [os.path.realpath(r) for r in project.search_roots],
+                        {str(p): data for p, data in project.sources.items()})
+    graph = CallerGraph(scan.facts, scan.words)
+    for path in sorted({m for f in reported for m in graph.context(str(f.path))}):
+        project.load(Path(path))
 
 
-def check_status_counts(result: CheckResult) -> dict[Status, int]:
-    return {status: result.count(status) for status in Status}
+def _display(path: Path | str) -> str:
+    return display(str(path))
 
 
-_ = FoldEntry
+def __getattr__(name: str) -> Any:
+    if name == "Project":  # lives in bnlint.static.project, which imports the parser
+        from bnlint.static.project import Project
+
+        return Project
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,199 @@
+"""Measure bnlint against the parser it is built on, at several corpus sizes, in one run.
+
+    python benchmarks/run.py [--sizes 250,500,1000] [--seed 0] [--jobs N] [--workdir DIR]
+
+For each size a seeded synthetic model zoo is generated (benchmarks/zoo.py), then timed, each
+as a separate process the way a user runs it:
+
+  parse       bare `libcst.parse_module` of every file: the floor of any libcst analyzer
+  cold        `bnlint check --no-cache --jobs 1`
+  cold -jN    `bnlint check --no-cache --jobs N` (N: the machine's processors)
+  fill        `bnlint check --jobs N` into an empty cache
+  warm        the same again, nothing changed
+  touched     one model file's modification time changed, content not
+  edited      one model file edited (a comment appended)
+  single      `bnlint check FILE` on that file, as pre-commit runs it, cache warm
+  single cold the same with an empty cache
+
+Every output is compared with the `cold` one (the single-file runs with cold's verdicts on
+that file): a mismatch stops the benchmark. Each row gives wall time, CPU time (user + system
+of the process tree), both as ratios to `parse`, lines per second and the peak memory of the
+process tree. bnlint runs from a copy of the package taken at the start, so that edits made
+while the benchmark runs neither change what is measured nor invalidate its cache.
+
+The runtime half is timed afterwards by benchmarks/fold_bench.py (needs torch; skip with
+--no-runtime).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+
+from benchmarks.measure import Measurement, measure  # noqa: E402
+from benchmarks.zoo import generate  # noqa: E402
+
+_PARSE = ("import sys, libcst\n"
+          "for path in open(sys.argv[1]).read().split('\\n'):\n"
+          "    libcst.parse_module(open(path, 'rb').read())\n")
+
+
+@dataclass(frozen=True)
+class Row:
+    size: int
+    lines: int
+    step: str
+    wall: float
+    cpu: float
+    peak_mb: float
+    wall_ratio: float
+    cpu_ratio: float
+    lines_per_s: float
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="250,500,1000",
+                        help="corpus sizes in files, comma-separated (default: 250,500,1000)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=_processors(),
+                        help="processes for the parallel runs (default: the processors)")
+    parser.add_argument("--workdir", type=Path,
+                        help="where corpora, caches and results go (default: a temporary "
+                             "folder, removed afterwards)")
+    parser.add_argument("--no-runtime", action="store_true",
+                        help="skip the runtime timings (bnlint.fold against torch.fx)")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bnlint-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        rows = run(sizes, seed=args.seed, jobs=args.jobs, workdir=workdir)
+        (workdir / "static.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
+        print(f"\nresults: {workdir / 'static.json'}")
+        if not args.no_runtime:
+            subprocess.run([sys.executable, str(HERE / "fold_bench.py"),
+                            "--json", str(workdir / "runtime.json")], check=True)
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+def run(sizes: list[int], *, seed: int, jobs: int, workdir: Path) -> list[Row]:
+    """Every step at every size; raises AssertionError when outputs disagree."""
+    code = _snapshot(workdir / "code")
+    print(f"bnlint from {code}; {jobs} processes for parallel runs; "
+          f"machine load {os.getloadavg()[0]:.1f}")
+    print(f"{'files':>6} {'lines':>7}  {'step':<12} {'wall s':>8} {'cpu s':>8} {'peak MB':>8}"
+          f" {'wall/parse':>10} {'cpu/parse':>9} {'lines/s':>9}")
+    rows: list[Row] = []
+    for size in sizes:
+        rows.extend(_one_size(size, seed=seed, jobs=jobs, workdir=workdir, code=code))
+    return rows
+
+
+def _one_size(size: int, *, seed: int, jobs: int, workdir: Path, code: Path) -> list[Row]:
+    root = workdir / f"zoo-{size}"
+    shutil.rmtree(root, ignore_errors=True)
+    corpus = generate(root, files=size, seed=seed)
+    lines = corpus.lines
+    listing = workdir / f"files-{size}.txt"
+    listing.write_text("\n".join(str(p) for p in corpus.files))
+    env = _environment(code)
+    cache = workdir / f"cache-{size}"
+    shutil.rmtree(cache, ignore_errors=True)
+    leaf = sorted(p for p in corpus.files if p.name == "variants.py")[0]
+    rows: list[Row] = []
+    baseline = measure([sys.executable, "-c", _PARSE, str(listing)], cwd=root, env=env)
+
+    def row(step: str, result: Measurement) -> Measurement:
+        found = Row(size, lines, step, result.wall, result.cpu, result.peak_mb,
+                    result.wall / baseline.wall, result.cpu / baseline.cpu, lines / result.wall)
+        rows.append(found)
+        print(f"{size:>6} {lines:>7}  {step:<12} {found.wall:>8.2f} {found.cpu:>8.2f} "
+              f"{found.peak_mb:>8.0f} {found.wall_ratio:>10.2f} {found.cpu_ratio:>9.2f} "
+              f"{found.lines_per_s:>9.0f}", flush=True)
+        return result
+
+    row("parse", baseline)
+    check = [sys.executable, "-m", "bnlint", "check", "--format", "json", "--exit-zero", "-q"]
+    cold = row("cold", measure([*check, "--no-cache", "--jobs", "1", "."], cwd=root, env=env))
+    expected = json.loads(cold.stdout)
+    steps = [("cold -j%d" % jobs, ["--no-cache", "--jobs", str(jobs)]),
+             ("fill", ["--jobs", str(jobs), "--cache-dir", str(cache)]),
+             ("warm", ["--cache-dir", str(cache)])]
+    for step, flags in steps:
+        _same(expected, row(step, measure([*check, *flags, "."], cwd=root, env=env)), step)
+    os.utime(leaf)
+    _same(expected, row("touched", measure([*check, "--cache-dir", str(cache), "."],
+                                           cwd=root, env=env)), "touched")
+    with leaf.open("a") as stream:
+        stream.write("\n# edited by the benchmark\n")
+    _same(expected, row("edited", measure([*check, "--cache-dir", str(cache), "."],
+                                          cwd=root, env=env)), "edited")
+    relative = str(leaf.relative_to(root))
+    for step, cache_dir in (("single", cache), ("single cold", workdir / f"empty-{size}")):
+        shutil.rmtree(cache_dir, ignore_errors=True) if step == "single cold" else None
+        single = row(step, measure([*check, "--cache-dir", str(cache_dir), relative],
+                                   cwd=root, env=env))
+        _same(_only(expected, relative), single, step, only=relative)
+    return rows
+
+
+def _same(expected: dict, result: Measurement, step: str, only: str | None = None) -> None:
+    found = json.loads(result.stdout)
+    if only is not None:
+        found = _only(found, only)
+    if _verdicts(found) != _verdicts(expected):
+        raise AssertionError(f"`{step}` disagrees with the cold one-process run")
+
+
+def _only(report: dict, path: str) -> dict:
+    return {"diagnostics": [d for d in report["diagnostics"] if d["path"] == path],
+            "modules": [m for m in report["modules"] if m["path"] == path]}
+
+
+def _verdicts(report: dict) -> tuple[str, str]:
+    return (json.dumps(report["diagnostics"], sort_keys=True),
+            json.dumps(report["modules"], sort_keys=True))
+
+
+def _snapshot(target: Path) -> Path:
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(REPO / "bnlint", target / "bnlint",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+def _environment(code: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("BNLINT_CACHE_DIR", "PYTHONPATH")}
+    env["PYTHONPATH"] = str(code)
+    env["NO_COLOR"] = "1"
+    return env
+
+
+def _processors() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+if __name__ == "__main__":
+    started = time.perf_counter()
+    code = main()
+    print(f"benchmark took {time.perf_counter() - started:.0f} s")
+    sys.exit(code)

@@ -1,0 +1,106 @@
+"""Analysing files in several processes (`bnlint check --jobs N`).
+
+Each file's contribution (bnlint.static.fileverdicts) depends only on that file and what it
+imports, and every process resolves imports identically (bnlint.static.project), so files can
+go to any worker in any order and the merged result is the one a single process computes.
+Workers keep what they parsed between tasks; a task is a folder's files, so that a model
+family and the blocks it imports are parsed by one worker, not by every worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Collection, Mapping, Sequence
+
+if TYPE_CHECKING:
+    from bnlint.static.project import Project
+    from bnlint.static.records import FileVerdicts
+
+log = logging.getLogger("bnlint.parallel")
+
+# Below this much source, starting workers (and having each parse the shared imports
+# again) costs more than it saves.
+MIN_PARALLEL_BYTES = 256 * 1024
+_TASKS_PER_WORKER = 8
+
+_project: Project | None = None  # a worker's own project, kept between its tasks
+
+
+def default_jobs() -> int:
+    """The processors this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def analyse_files(paths: Sequence[str], *, search_roots: Sequence[str],
+                  source_roots: Sequence[str], jobs: int = 1,
+                  sources: Mapping[str, bytes] | None = None,
+                  weights: Mapping[str, int] | None = None,
+                  allowed: Collection[str] | None = None) -> dict[str, FileVerdicts]:
+    """Every file's contribution (paths absolute and resolved), computed in up to `jobs`
+    processes."""
+    from bnlint.static.fileverdicts import analyse_file
+    from bnlint.static.project import Project
+
+    if not paths:
+        return {}
+    weights = weights or {}
+    total = sum(weights.get(p, 0) for p in paths)
+    if jobs <= 1 or len(paths) < 2 or total < MIN_PARALLEL_BYTES:
+        project = Project(search_roots, source_roots, sources, allowed)
+        return {path: analyse_file(project, Path(path)) for path in paths}
+    tasks = _tasks(paths, weights, jobs * _TASKS_PER_WORKER)
+    jobs = min(jobs, len(tasks))
+    log.info("analysing %d files in %d processes (%d tasks)", len(paths), jobs, len(tasks))
+    context = multiprocessing.get_context(
+        "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    found: dict[str, FileVerdicts] = {}
+    with context.Pool(jobs, initializer=_start_worker,
+                      initargs=(list(search_roots), list(source_roots), dict(sources or {}),
+                                None if allowed is None else list(allowed))) as pool:
+        for results in pool.imap_unordered(_run_task, tasks):
+            found.update((v.path, v) for v in results)
+    return {path: found[path] for path in paths}
+
+
+def _tasks(paths: Sequence[str], weights: Mapping[str, int], count: int) -> list[list[str]]:
+    """Folders of files, large folders cut into pieces, biggest first (so that the last
+    task to finish is a small one)."""
+    by_folder: dict[str, list[str]] = defaultdict(list)
+    for path in sorted(paths):
+        by_folder[os.path.dirname(path)].append(path)
+    limit = max(1, sum(weights.get(p, 1) for p in paths) // max(1, count))
+    tasks: list[list[str]] = []
+    for folder in by_folder.values():
+        task: list[str] = []
+        size = 0
+        for path in folder:
+            task.append(path)
+            size += weights.get(path, 1)
+            if size >= limit:
+                tasks.append(task)
+                task, size = [], 0
+        if task:
+            tasks.append(task)
+    return sorted(tasks, key=lambda t: -sum(weights.get(p, 1) for p in t))
+
+
+def _start_worker(search_roots: list[str], source_roots: list[str],
+                  sources: dict[str, bytes], allowed: list[str] | None) -> None:
+    from bnlint.static.project import Project
+
+    global _project
+    _project = Project(search_roots, source_roots, sources, allowed)
+
+
+def _run_task(paths: list[str]) -> list[FileVerdicts]:
+    from bnlint.static.fileverdicts import analyse_file
+
+    assert _project is not None, "worker not started"
+    return [analyse_file(_project, Path(path)) for path in paths]

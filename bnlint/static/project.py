@@ -1,0 +1,147 @@
+"""The parsed files of one analysis process, and a record of what each file's analysis read.
+
+Every process (the main one or a worker) resolves imports the same way whatever it parsed
+before: the module search roots are fixed up front, and a file loaded directly is registered
+under its module name only when it is the file a lookup of that name would find. That is what
+lets files be analysed in any order, in any process, with identical results.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Collection, Iterator, Mapping, Sequence
+
+from bnlint.static.classes import ClassModel
+from bnlint.static.index import ModuleLoader, ModuleSymbols, ProjectClass, Resolver, collect_symbols
+from bnlint.static.source import ParseFailure, SourceFile, module_name_for, parse_source, read_source
+from bnlint.static.textscan import content_digest
+
+log = logging.getLogger("bnlint.static")
+
+
+@dataclass
+class Reads:
+    """The files (with the digest of the bytes parsed) and module names one analysis used."""
+
+    files: dict[Path, str] = field(default_factory=dict)
+    lookups: dict[str, Path | None] = field(default_factory=dict)
+
+
+class _TrackingLoader(ModuleLoader):
+    def __init__(self, load_file: Callable[[Path], SourceFile | None],
+                 search_roots: list[Path], digests: Mapping[Path, str]) -> None:
+        super().__init__(load_file, search_roots)
+        self.digests = digests
+        self.reads: Reads | None = None
+        self._file_symbols: dict[Path, ModuleSymbols] = {}
+
+    @property
+    def roots(self) -> list[Path]:
+        return list(self._roots)
+
+    def symbols(self, file: SourceFile) -> ModuleSymbols:
+        # Keyed by path, not module name: two files may share a module name.
+        found = self._file_symbols.get(file.path)
+        if found is None:
+            found = self._file_symbols[file.path] = collect_symbols(file)
+        return found
+
+    def module(self, name: str) -> SourceFile | None:
+        found = super().module(name)
+        if self.reads is not None:
+            self.reads.lookups[name] = found.path if found is not None else None
+            if found is not None:
+                self.reads.files[found.path] = self.digests[found.path]
+        return found
+
+
+class Project:
+    """Every file this process has read, parsed at most once."""
+
+    def __init__(self, search_roots: Sequence[Path | str],
+                 source_roots: Sequence[Path | str] = (),
+                 sources: Mapping[Path | str, bytes] | None = None,
+                 allowed: Collection[Path | str] | None = None) -> None:
+        """`source_roots`: where module lookups search after the search roots, in this
+        order; `sources`: bytes to use instead of the files on disk; `allowed`: the only
+        files imports may resolve to (the project's files), so that what the cache records
+        about lookups covers every file that could answer them."""
+        self.search_roots = [Path(r) for r in search_roots]
+        self.allowed = (frozenset(Path(p).resolve() for p in allowed) if allowed is not None
+                        else None)
+        self.files: dict[Path, SourceFile] = {}
+        self.failures: dict[Path, ParseFailure] = {}
+        self.digests: dict[Path, str] = {}
+        self.sources = {Path(p): data for p, data in (sources or {}).items()}
+        self.loader = _TrackingLoader(self.load, self.search_roots, self.digests)
+        for root in source_roots:
+            self.loader.add_root(Path(root))
+        self._canonical: dict[str, Path | None] = {}
+        self.fresh_models()
+
+    def fresh_models(self) -> None:
+        """Forget what was derived from the files (class hierarchies), so that the next
+        analysis reads — and records — everything it uses."""
+        self.resolver = Resolver(self.loader)
+        self.classes = ClassModel(self.resolver)
+
+    @contextmanager
+    def tracking(self) -> Iterator[Reads]:
+        reads = Reads()
+        self.loader.reads = reads
+        try:
+            yield reads
+        finally:
+            self.loader.reads = None
+
+    def load(self, path: Path, data: bytes | None = None) -> SourceFile | None:
+        path = path.resolve()
+        if path in self.files:
+            return self.files[path]
+        if path in self.failures:
+            return None
+        if self.allowed is not None and path not in self.allowed and path not in self.sources:
+            return None
+        if data is None:
+            data = self.sources.get(path)
+        if data is None:
+            read = read_source(path)
+            if isinstance(read, ParseFailure):
+                self.failures[path] = read
+                return None
+            data = read
+        self.digests[path] = content_digest(data)
+        parsed = parse_source(path, data)
+        if isinstance(parsed, ParseFailure):
+            self.failures[path] = parsed
+            return None
+        self.files[path] = parsed
+        if self._is_canonical(parsed):
+            self.loader.register(parsed)
+        log.debug("parsed %s as %s", parsed.display_path, parsed.module_name)
+        return parsed
+
+    def _is_canonical(self, file: SourceFile) -> bool:
+        """Whether a lookup of the file's module name finds this file first (two files can
+        share a name: scripts in different folders)."""
+        name = file.module_name
+        if name not in self._canonical:
+            relative = Path(*name.split("."))
+            self._canonical[name] = next(
+                (candidate.resolve() for root in self.loader.roots
+                 for candidate in (root / relative.with_suffix(".py"),
+                                   root / relative / "__init__.py")
+                 if candidate.is_file() and module_name_for(candidate)[0] == name), None)
+        return self._canonical[name] in (None, file.path)
+
+    def module_classes(self, file: SourceFile) -> list[ProjectClass]:
+        symbols = self.loader.symbols(file)
+        found = []
+        for name, node in symbols.classes.items():
+            cls = ProjectClass(file, node, f"{file.module_name}.{name}")
+            if self.classes.is_module(cls):
+                found.append(cls)
+        return found

@@ -1,0 +1,191 @@
+"""The project as text: every file read and hashed, its facts taken from the text, and the
+module table that says which file a lookup of a module name finds. Nothing is parsed here.
+
+Paths are absolute, symlink-free strings: a run answered by the cache spends its time in
+this module, and pathlib objects cost more to build and hash than the work itself.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping, Sequence, Tuple, Union
+
+from bnlint import rules
+from bnlint.ftypes import Diagnostic
+from bnlint.static.callers import FileFacts
+from bnlint.static.textscan import (
+    TextFacts,
+    content_digest,
+    identifiers,
+    may_define_module,
+    scan_text,
+)
+
+KnownFacts = Tuple[bool, Union[TextFacts, Callable[[], TextFacts]]]
+
+# Folders no project keeps its own importable code in.
+_SKIPPED_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", "venv", "env",
+                           "build", "dist"})
+
+
+@dataclass
+class ProjectScan:
+    """Every project file's facts; the bytes stay in memory for the mention checks."""
+
+    facts: dict[str, FileFacts]
+    data: dict[str, bytes]
+    unreadable: dict[str, Diagnostic]
+    source_roots: tuple[str, ...]
+    loader_roots: tuple[str, ...]  # where a module lookup searches, in its order
+    keys: dict[str, str]  # how the scan names each checked file (absolute path -> key)
+    _by_module: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for facts in self.facts.values():
+            self._by_module.setdefault(facts.module, []).append(facts.path)
+        self._root_rank = {root: rank for rank, root in enumerate(self.loader_roots)}
+
+    def resolve(self, name: str) -> str | None:
+        """The file a lookup of module `name` finds (bnlint.static.index.ModuleLoader: the
+        first root holding `name.py`, else `name/__init__.py`), or None."""
+        best: tuple[int, int, str] | None = None
+        depth = name.count(".") + 1
+        for path in self._by_module.get(name, ()):
+            package = path.endswith(f"{os.sep}__init__.py")
+            root = path
+            for _ in range(depth + package):
+                root = os.path.dirname(root)
+            rank = self._root_rank.get(root)
+            if rank is not None and (best is None or (rank, package) < best[:2]):
+                best = (rank, package, path)
+        return best[2] if best else None
+
+    def key(self, path: str | os.PathLike[str]) -> str:
+        return self.keys[os.path.abspath(path)]
+
+    def words(self, path: str) -> frozenset[str]:
+        return identifiers(self.data[path])
+
+    def digests(self) -> dict[str, str]:
+        return {path: facts.digest for path, facts in self.facts.items()}
+
+    def sizes(self) -> dict[str, int]:
+        return {path: len(data) for path, data in self.data.items()}
+
+    def module_table(self) -> str:
+        """A digest of which file has which module name: caller edges computed under one
+        table hold under the same table."""
+        rows = sorted(f"{path}\0{facts.module}" for path, facts in self.facts.items())
+        return content_digest("\n".join([*rows, *self.loader_roots]).encode())
+
+
+def scan_project(checked: Sequence[str], search_roots: Sequence[str],
+                 sources: Mapping[str, bytes],
+                 known: Mapping[str, KnownFacts] | None = None) -> ProjectScan:
+    """Read and hash the checked files and every file under the search roots; `known` maps
+    digests to what identical text said before (the cache): whether it defines a class, and
+    its facts (or a function that decodes them)."""
+    known = known or {}
+    roots = [os.path.realpath(r) for r in search_roots]
+    walked = {path for root in roots for path in python_files(root)}
+    # A checked file is named as the walk names it; resolving every path would cost more
+    # than a cached run, so only the files the walk did not find are resolved.
+    keys = {path: path if path in walked else os.path.realpath(path) for path in checked}
+    paths = sorted({*walked, *keys.values()})
+    packages = {os.path.dirname(p) for p in paths if p.endswith(f"{os.sep}__init__.py")}
+    facts: dict[str, FileFacts] = {}
+    data: dict[str, bytes] = {}
+    unreadable: dict[str, Diagnostic] = {}
+    source_roots: set[str] = set()
+    names = _ModuleNames(packages, roots)
+    for path in paths:
+        try:
+            content = sources[path] if path in sources else _read(path)
+        except OSError as error:
+            unreadable[path] = _unreadable(path, error)
+            continue
+        module, is_package, source_root = names.of(path)
+        source_roots.add(source_root)
+        data[path] = content
+        digest = content_digest(content)
+        if digest in known:
+            has_class, text = known[digest]
+        else:
+            has_class, text = may_define_module(content), scan_text(content)
+        facts[path] = FileFacts(path, digest, module, is_package, has_class, text)
+    ordered = tuple(sorted(source_roots))
+    return ProjectScan(facts, data, unreadable, ordered, loader_roots(roots, ordered), keys)
+
+
+def python_files(root: str) -> Iterable[str]:
+    # A plain walk, not bnlint.discovery's: these files are read to resolve imports, and
+    # matching every path against .gitignore costs more than the rest of a cached run.
+    for directory, subdirs, names in os.walk(root):
+        subdirs[:] = [d for d in subdirs if not d.startswith(".") and d not in _SKIPPED_DIRS]
+        for name in names:
+            if name.endswith(".py"):
+                yield os.path.join(directory, name)
+
+
+def loader_roots(search_roots: Sequence[str], source_roots: Sequence[str]) -> tuple[str, ...]:
+    """The roots a Project's module loader searches, in its order: each search root and its
+    src/ folder, then every source root."""
+    found: list[str] = []
+    for root in [*(c for r in search_roots for c in (r, os.path.join(r, "src"))),
+                 *source_roots]:
+        root = os.path.realpath(root)
+        if root not in found and os.path.isdir(root):
+            found.append(root)
+    return tuple(found)
+
+
+class _ModuleNames:
+    """Dotted module names the way bnlint.static.source.module_name_for gives them, from the
+    file list (a folder inside the project is a package when the list holds its
+    __init__.py; outside, the file system is asked)."""
+
+    def __init__(self, packages: set[str], roots: list[str]) -> None:
+        self.packages = packages
+        self.roots = tuple(r.rstrip(os.sep) + os.sep for r in roots)
+        self._outside: dict[str, bool] = {}
+
+    def is_package(self, directory: str) -> bool:
+        if directory in self.packages:
+            return True
+        if (directory + os.sep).startswith(self.roots):
+            return False
+        if directory not in self._outside:
+            self._outside[directory] = os.path.isfile(os.path.join(directory, "__init__.py"))
+        return self._outside[directory]
+
+    def of(self, path: str) -> tuple[str, bool, str]:
+        """Module name, whether it is a package, the folder it is imported from."""
+        directory, name = os.path.split(path)
+        parts = [] if name == "__init__.py" else [name[:-3]]
+        while self.is_package(directory) and os.path.dirname(directory) != directory:
+            directory, folder = os.path.split(directory)
+            parts.insert(0, folder)
+        module = ".".join(parts) or os.path.basename(os.path.dirname(path))
+        return module, name == "__init__.py", directory
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as stream:
+        return stream.read()
+
+
+def _unreadable(path: str, error: OSError) -> Diagnostic:
+    rule = rules.UNREADABLE_FILE
+    shown = display(path)
+    return Diagnostic(code=rule.code, name=rule.name, severity=rule.severity,
+                      message=rule.format(detail=error.strerror or str(error)), path=shown,
+                      line=1, column=1, end_line=1, end_column=1, help=rule.fix)
+
+
+def display(path: str) -> str:
+    """How reports name a file: relative to the working directory."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return path

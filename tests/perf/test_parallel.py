@@ -1,0 +1,86 @@
+"""`bnlint check --jobs N` and single-file runs give exactly the verdicts of one process
+checking the whole tree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bnlint import parallel
+from bnlint.static import project as project_module
+from bnlint.static.engine import analyze
+from tests.perf.conftest import Zoo, only
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def always_parallel(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Small corpora are analysed in-process unless told otherwise.
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)
+
+
+def _python_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def test_two_processes_give_exactly_the_one_process_result(zoo: Zoo, always_parallel) -> None:
+    assert analyze(zoo.files, search_roots=[zoo.root], jobs=2) == zoo.reference
+
+
+@pytest.mark.parametrize("tree", ["tests/fixtures/static", "examples"])
+def test_two_processes_agree_on_the_fixtures_and_the_examples(tree: str,
+                                                             always_parallel) -> None:
+    root = REPO / tree
+    files = _python_files(root)
+    serial = analyze(files, search_roots=[root], jobs=1)
+    assert serial.modules, "the tree has models"
+    assert analyze(files, search_roots=[root], jobs=2) == serial
+
+
+def test_the_corpus_has_verdicts_of_every_kind(zoo: Zoo) -> None:
+    # Otherwise the agreement tests above prove little.
+    statuses = {entry.status.value for m in zoo.reference.modules for entry in m.folds}
+    assert statuses == {"foldable", "unfoldable", "unknown"}
+    assert len(zoo.reference.diagnostics) > 10
+
+
+@pytest.mark.parametrize("name", ["layers/conv.py", "blocks.py", "variants.py", "heads.py"])
+def test_a_file_checked_alone_gets_its_whole_tree_verdicts(zoo: Zoo, name: str) -> None:
+    # pre-commit hands bnlint the staged files only.
+    path = next(p for p in zoo.files if p.as_posix().endswith(name))
+    alone = analyze([path], search_roots=[zoo.root])
+    assert only(alone, path) == only(zoo.reference, path)
+    assert alone.modules, f"{name} defines modules"
+
+
+def test_a_single_file_run_parses_only_the_files_its_verdicts_reach(
+        zoo: Zoo, monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed: list[Path] = []
+    real = project_module.parse_source
+
+    def recording(path: Path, data: bytes):  # type: ignore[no-untyped-def]
+        parsed.append(path)
+        return real(path, data)
+
+    monkeypatch.setattr(project_module, "parse_source", recording)
+    heads = next(p for p in zoo.files if p.name == "heads.py")
+    family = heads.parent
+    analyze([heads], search_roots=[zoo.root])
+    assert heads.resolve() in parsed
+    other_families = [p for p in parsed if "models" in p.parts and p.parent != family
+                      and p.parent.name != "models"]
+    assert other_families == []
+    assert len(parsed) < len(zoo.files) / 2
+
+
+def test_a_file_that_defines_no_class_is_not_parsed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed: list[Path] = []
+    monkeypatch.setattr(project_module, "parse_source",
+                        lambda path, data: parsed.append(path))  # would fail if called
+    script = tmp_path / "train.py"
+    script.write_text("import torch\n\ndef main():\n    return torch.zeros(1)\n")
+    result = analyze([script], search_roots=[tmp_path])
+    assert (result.diagnostics, result.modules, parsed) == ((), (), [])
