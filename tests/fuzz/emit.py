@@ -76,13 +76,13 @@ def _may_change_channels(stage: Stage) -> bool:
     if isinstance(stage, Leaf):
         return (stage.kind in ("conv", "convT", "linear", "fconv") and stage.out is not None
                 and stage.groups != "depthwise")
-    return stage.kind in ("child", "seq", "cat", "helper", "mlist", "mdict")
+    return stage.kind in ("child", "seq", "cat", "helper", "mlist", "mdict", "cfg")
 
 
 def _is_module(stage: Stage) -> bool:
     if isinstance(stage, Leaf):
         return stage.kind in ("conv", "convT", "linear", "bn", "act", "pool", "drop")
-    return stage.kind in ("child", "seq")
+    return stage.kind in ("child", "seq", "cfg")
 
 
 def retarget(stages: tuple[Stage, ...], target: int) -> tuple[Stage, ...]:
@@ -196,7 +196,39 @@ class _Emitter:
             return self.child_expr(cls, stage.chains[0], stage.style, flow, target=None)
         if stage.kind == "seq":
             return self.seq_expr(cls, stage, flow)
+        if stage.kind == "cfg":
+            if cls is not None and cls.expr_only:  # its loop needs statements: a class has them
+                return self.child_expr(cls, (stage,), "plain", flow, target=None)
+            return self.cfg_expr(cls, stage, flow)
         raise AssertionError(stage)
+
+    def cfg_expr(self, cls: _Class | None, node: Node, flow: _Flow
+                 ) -> tuple[str, list[str], _Flow]:
+        """A Sequential built by a loop over a table of widths, "M" standing for pooling."""
+        table = [("M" if leaf.kind == "pool" else leaf.out or flow.c)
+                 for leaf in node.chains[0] if isinstance(leaf, Leaf)
+                 and leaf.kind in ("pool", "conv", "linear")]
+        if flow.linear:
+            table = [v for v in table if v != "M"]
+        kernel = next((leaf.kernel for leaf in node.chains[0] if isinstance(leaf, Leaf)), 1)
+        n = next(self.names)
+        table_name, layers, width = f"CFG{n}", f"cfg_layers{n}", f"width{n}"
+        bn = "norm_layer" if cls is not None and cls.norm else self.bn_type(flow.linear)
+        layer = (f"nn.Linear({width}, v)" if flow.linear else
+                 f"nn.Conv{self.dims}d({width}, v, kernel_size={kernel}"
+                 + (", padding=1" if kernel == 3 else "") + ", bias=False)")
+        norm = f", {bn}(v)" if node.style == "bn" else ""
+        pool = f"nn.MaxPool{self.dims}d(3, stride=1, padding=1)" if not flow.linear else ""
+        self.blocks.append(f"{table_name} = {table!r}")
+        before = [f"{layers} = []", f"{width} = {self.channels(cls, flow.c)}",
+                  f"for v in {table_name}:"]
+        if pool:
+            before += ['    if v == "M":', f"        {layers}.append({pool})", "        continue"]
+        before += [f"    {layers} += [{layer}{norm}, nn.ReLU(inplace=True)]",
+                   f"    {width} = v"]
+        widths = [v for v in table if v != "M"]
+        after = self.new(flow.var, widths[-1] if widths else flow.c, flow.linear)
+        return f"nn.Sequential(*{layers})", before, after
 
     def child_expr(self, cls: _Class | None, stages: tuple[Stage, ...], style: str,
                    flow: _Flow, target: int | None) -> tuple[str, list[str], _Flow]:
@@ -426,6 +458,10 @@ class _Emitter:
             built = f"nn.ModuleList([{expr} for _ in range({node.count})])"
         else:
             built = f"nn.ModuleList([{', '.join([expr] * node.count)}])"
+        if node.style == "sequential":
+            built = f"nn.Sequential(*[{expr} for _ in range({node.count})])"
+            attr = self.register(cls, "blocks", built, before)
+            return self.call(cls, out, indent, flow, attr, after)
         attr = self.register(cls, "blocks", built, before)
         if node.style == "index":
             for index in range(node.count):
@@ -464,6 +500,11 @@ class _Emitter:
             out.append(f'{indent}{var} = self.{attr}["{label}"]({current})')
             current = var
         return after.to(current)
+
+    def node_cfg(self, cls, out, indent, flow, node) -> _Flow:
+        expr, before, after = self.cfg_expr(cls, node, flow)
+        attr = self.register(cls, "features", expr, before)
+        return self.call(cls, out, indent, flow, attr, after)
 
     def node_helper(self, cls, out, indent, flow, node) -> _Flow:
         name = f"_part{cls.number()}"

@@ -33,7 +33,7 @@ BN_STYLES = ("plain",) * 6 + ("eps", "eps", "affine_off", "affine_off", "no_stat
 DROP_STYLES = ("dropout", "identity", "functional")
 SEQ_STYLES = ("args", "ordered", "star", "helper", "subclass", "add_module")
 CHILD_STYLES = ("plain", "norm_default", "norm_partial", "norm_class")
-MLIST_STYLES = ("for", "index", "range", "hetero")
+MLIST_STYLES = ("for", "index", "range", "hetero", "sequential")
 MDICT_STYLES = ("keys", "values", "items")
 RESIDUAL_STYLES = ("add", "radd", "iadd", "torch_add")
 HEAD_STYLES = ("adaptive_module", "mean", "functional")
@@ -147,7 +147,7 @@ class Generator:
         weights: dict[str, float] = {"leaf": 6.0}
         if nested:
             weights.update({"child": 1.6, "seq": 1.2, "residual": 0.9, "repeat": 0.4,
-                            "mlist": 0.5, "mdict": 0.4})
+                            "mlist": 0.5, "mdict": 0.4, "cfg": 0.3})
             if not modules_only:
                 weights.update({"cat": 0.7, "helper": 0.4})
         if not modules_only and depth == 0:
@@ -157,7 +157,7 @@ class Generator:
             weights["opaque"] = 1.5
         if modules_only:
             # Elements of a Sequential must be callable: no ModuleList/ModuleDict, no branches.
-            weights = {k: w for k, w in weights.items() if k in ("leaf", "child", "seq")}
+            weights = {k: w for k, w in weights.items() if k in ("leaf", "child", "seq", "cfg")}
         weights = {k: w for k, w in weights.items() if k == "leaf" or self.allowed(f"node:{k}")}
         kind = rng.choices(list(weights), list(weights.values()))[0]
         if kind == "leaf":
@@ -236,6 +236,14 @@ class Generator:
         if kind == "mdict":
             return Node("mdict", (self.chain(depth + 1, linear, short, modules_only=True),),
                         style=self.pick("mdict", MDICT_STYLES))
+        if kind == "cfg":
+            # A VGG-style table of widths and "M" (pooling) read by a loop in __init__.
+            entries = tuple(Leaf("pool") if not linear and rng.random() < 0.25
+                            else Leaf("conv" if not linear else "linear",
+                                      out=rng.choice((2, 4, 6, 8)), kernel=rng.choice((1, 3)))
+                            for _ in range(rng.randint(1, 4)))
+            self.budget.layers -= len(entries)
+            return Node("cfg", (entries,), style=rng.choice(("bn", "bn", "plain")))
         if kind == "helper":
             return Node("helper", (self.chain(depth + 1, linear, short),))
         if kind == "opaque":
