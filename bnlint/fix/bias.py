@@ -13,42 +13,43 @@ class whose bias argument bnlint knows, and passes its bias as nothing, `True` o
 
 from __future__ import annotations
 
-import libcst as cst
-from libcst.helpers import get_full_name_for_node
+import ast
 
-from bnlint.fix.source import FixSource
+from bnlint.fix.source import FixSource, dotted_name
 from bnlint.ftypes import Applicability, Diagnostic, Edit, Fix
 
 MESSAGE = "Pass bias=False (unsafe: the bias parameter leaves the checkpoint keys)"
 _CONVOLUTIONS = frozenset({"Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
                           "ConvTranspose3d"})
-_LOOPS = (cst.For, cst.While, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp,
-          cst.Lambda)
+_LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp,
+          ast.GeneratorExp, ast.Lambda)
 
 
 def bias_fix(source: FixSource, diagnostic: Diagnostic) -> Fix | None:
-    call = next(source.nodes_at(diagnostic.line, diagnostic.column, cst.Call), None)
+    call = next(source.nodes_at(diagnostic.line, diagnostic.column, ast.Call), None)
     if call is None or not _built_once(source, call):
         return None
-    position = _bias_position(get_full_name_for_node(call.func) or "")
-    if position is None or any(arg.star for arg in call.args):
+    position = _bias_position(dotted_name(call.func) or "")
+    if position is None or any(isinstance(a, ast.Starred) for a in call.args) or \
+            any(k.arg is None for k in call.keywords):
         return None
     edit = _edit(source, call, position)
     return Fix(Applicability.UNSAFE, MESSAGE, (edit,)) if edit is not None else None
 
 
-def _edit(source: FixSource, call: cst.Call, position: int) -> Edit | None:
-    keyword = next((arg for arg in call.args if arg.keyword and arg.keyword.value == "bias"),
-                   None)
-    positional = [arg for arg in call.args if arg.keyword is None]
-    given = keyword or (positional[position] if len(positional) > position else None)
+def _edit(source: FixSource, call: ast.Call, position: int) -> Edit | None:
+    keyword = next((k for k in call.keywords if k.arg == "bias"), None)
+    given = keyword.value if keyword is not None else \
+        call.args[position] if len(call.args) > position else None
     if given is not None:
-        if isinstance(given.value, cst.Name) and given.value.value == "True":
-            return source.replace(given.value, "False")
+        if isinstance(given, ast.Constant) and given.value is True:
+            return source.replace(given, "False")
         return None
-    if not call.args:
+    arguments: list[ast.AST] = [*call.args, *call.keywords]
+    if not arguments:
         return None
-    return source.insert_after(call.args[-1].value, ", bias=False")
+    last = max(arguments, key=source.end)
+    return source.insert_after(last, ", bias=False")
 
 
 def _bias_position(name: str) -> int | None:
@@ -65,12 +66,11 @@ def _bias_position(name: str) -> int | None:
     return None
 
 
-def _built_once(source: FixSource, call: cst.Call) -> bool:
+def _built_once(source: FixSource, call: ast.Call) -> bool:
     for node in source.ancestors(call):
         if isinstance(node, _LOOPS):
             return False
-        if isinstance(node, cst.FunctionDef):
-            return node.name.value == "__init__" and isinstance(
-                next((n for n in source.ancestors(node) if not isinstance(
-                    n, (cst.IndentedBlock, cst.SimpleStatementSuite))), None), cst.ClassDef)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return node.name == "__init__" and isinstance(source.parents.get(node),
+                                                          ast.ClassDef)
     return False

@@ -19,11 +19,10 @@ that is evident from the source:
 
 from __future__ import annotations
 
-import libcst as cst
-from libcst.helpers import get_full_name_for_node
+import ast
 
 from bnlint.fix.imports import spell_torch_nn
-from bnlint.fix.source import FixSource
+from bnlint.fix.source import FixSource, dotted_name
 from bnlint.ftypes import Applicability, Diagnostic, Fix
 
 # Methods of list / dict that ModuleList / ModuleDict do not have (torch 2.x).
@@ -44,15 +43,15 @@ MODULEDICT_ATTRIBUTES = frozenset({
     "set_extra_state", "set_submodule", "share_memory", "state_dict", "to", "to_empty",
     "train", "training", "type", "update", "values", "xpu", "zero_grad",
 })
-_NOT_MODULES = (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString,
-                cst.ConcatenatedString, cst.FormattedString, cst.Tuple, cst.List, cst.Dict,
-                cst.Set, cst.Lambda, cst.ListComp, cst.DictComp, cst.SetComp,
-                cst.GeneratorExp, cst.Comparison, cst.BinaryOperation, cst.UnaryOperation)
+# Expressions that are evidently not an nn.Module.
+_NOT_MODULES = (ast.Constant, ast.JoinedStr, ast.Tuple, ast.List, ast.Dict, ast.Set,
+                ast.Lambda, ast.ListComp, ast.DictComp, ast.SetComp, ast.GeneratorExp,
+                ast.Compare, ast.BinOp, ast.UnaryOp)
 
 
 def container_fix(source: FixSource, diagnostic: Diagnostic) -> Fix | None:
     """XBN303, reported on the assignment of the plain container."""
-    statement = next((node for kind in (cst.Assign, cst.AnnAssign)
+    statement = next((node for kind in (ast.Assign, ast.AnnAssign)
                       for node in source.nodes_at(diagnostic.line, diagnostic.column, kind)),
                      None)
     return _wrap(source, statement) if statement is not None else None
@@ -61,28 +60,26 @@ def container_fix(source: FixSource, diagnostic: Diagnostic) -> Fix | None:
 def batchnorm_in_container_fix(source: FixSource, diagnostic: Diagnostic) -> Fix | None:
     """XBN205, reported on a BatchNorm built inside the plain container: the same edit as
     the container's XBN303, when the BatchNorm is built within the assigned literal."""
-    call = next(source.nodes_at(diagnostic.line, diagnostic.column, cst.Call), None)
+    call = next(source.nodes_at(diagnostic.line, diagnostic.column, ast.Call), None)
     if call is None:
         return None
     for node in source.ancestors(call):
-        if isinstance(node, (cst.Assign, cst.AnnAssign)):
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
             return _wrap(source, node)
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda,
-                             cst.BaseSmallStatement)):
+        if isinstance(node, (ast.stmt, ast.Lambda)):
             return None
     return None
 
 
-def _wrap(source: FixSource, statement: cst.Assign | cst.AnnAssign) -> Fix | None:
+def _wrap(source: FixSource, statement: ast.Assign | ast.AnnAssign) -> Fix | None:
     if statement.value is None:
         return None
-    target = statement.targets[0].target if isinstance(statement, cst.Assign) \
-        else statement.target
-    if not (isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name)
-            and target.value.value == "self"):
+    target = statement.targets[0] if isinstance(statement, ast.Assign) else statement.target
+    if not _is_self_attribute(target):
         return None
+    assert isinstance(target, ast.Attribute)
     kind = _container_kind(source, statement, statement.value)
-    if kind is None or not _uses_fit(source, statement, target.attr.value, kind):
+    if kind is None or not _uses_fit(source, statement, target.attr, kind):
         return None
     wrapper = "ModuleList" if kind == "list" else "ModuleDict"
     spelling = spell_torch_nn(source, wrapper)
@@ -94,118 +91,102 @@ def _wrap(source: FixSource, statement: cst.Assign | cst.AnnAssign) -> Fix | Non
     return Fix(Applicability.SAFE, f"Wrap in {spelling.expression}", edits)
 
 
-def _container_kind(source: FixSource, statement: cst.CSTNode,
-                    value: cst.BaseExpression) -> str | None:
+def _is_self_attribute(node: ast.AST, attribute: str | None = None) -> bool:
+    return (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+            and node.value.id == "self" and (attribute is None or node.attr == attribute))
+
+
+def _container_kind(source: FixSource, statement: ast.stmt, value: ast.expr) -> str | None:
     """"list" or "dict" when `value` is evidently a container of modules, else None."""
-    if isinstance(value, cst.List):
-        return "list" if all(isinstance(e, cst.StarredElement) or _may_be_module(e.value)
-                             for e in value.elements) else None
-    if isinstance(value, cst.ListComp):
+    if isinstance(value, ast.List):
+        return "list" if all(isinstance(e, ast.Starred) or _may_be_module(e)
+                             for e in value.elts) else None
+    if isinstance(value, ast.ListComp):
         return "list" if _may_be_module(value.elt) else None
-    if isinstance(value, cst.Dict):
-        return "dict" if all(_dict_entry_fits(e) for e in value.elements) else None
-    if isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and \
-            value.func.value in ("list", "dict") and len(value.args) <= 1 and \
-            all(a.keyword is None and not a.star for a in value.args):
-        return value.func.value if value.func.value == "list" or not value.args else None
-    if isinstance(value, cst.Name):
-        bound = _local_binding(source, statement, value.value)
+    if isinstance(value, ast.Dict):
+        return "dict" if all(_dict_entry_fits(k, v) for k, v in zip(value.keys, value.values)) \
+            else None
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and \
+            value.func.id in ("list", "dict") and not value.keywords and \
+            len(value.args) <= 1 and not any(isinstance(a, ast.Starred) for a in value.args):
+        # dict(pairs) may have any keys; an empty dict() or any list(iterable) is fine.
+        return value.func.id if value.func.id == "list" or not value.args else None
+    if isinstance(value, ast.Name):
+        bound = _local_binding(source, statement, value.id)
         return _container_kind(source, statement, bound) if bound is not None else None
     return None
 
 
-def _may_be_module(expression: cst.BaseExpression) -> bool:
-    if isinstance(expression, cst.Name):
-        return expression.value not in ("None", "True", "False")
+def _may_be_module(expression: ast.expr) -> bool:
     return not isinstance(expression, _NOT_MODULES)
 
 
-def _dict_entry_fits(element: cst.BaseDictElement) -> bool:
-    if not isinstance(element, cst.DictElement):
-        return False  # **spread: keys unknown
-    key = element.key
-    if not isinstance(key, cst.SimpleString):
-        return False
-    text = key.evaluated_value
-    return (isinstance(text, str) and bool(text) and "." not in text
-            and not text.startswith("_") and text not in MODULEDICT_ATTRIBUTES
-            and _may_be_module(element.value))
+def _dict_entry_fits(key: ast.expr | None, value: ast.expr) -> bool:
+    if key is None or not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
+        return False  # **spread or a computed key: ModuleDict may refuse it
+    text = key.value
+    return (bool(text) and "." not in text and not text.startswith("_")
+            and text not in MODULEDICT_ATTRIBUTES and _may_be_module(value))
 
 
-def _local_binding(source: FixSource, statement: cst.CSTNode,
-                   name: str) -> cst.BaseExpression | None:
-    """The value `name` was last bound to by a plain assignment in the function holding
-    `statement`, when that is the only binding of `name` there."""
-    function = next((n for n in source.ancestors(statement) if isinstance(n, cst.FunctionDef)),
-                    None)
+def _local_binding(source: FixSource, statement: ast.stmt, name: str) -> ast.expr | None:
+    """The value `name` is bound to in the function holding `statement`, when a plain
+    assignment there is its only binding."""
+    function = next((n for n in source.ancestors(statement)
+                     if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
     if function is None:
         return None
-    found: list[cst.BaseExpression | None] = []
-
-    class Bindings(cst.CSTVisitor):
-        def visit_Assign(self, node: cst.Assign) -> None:
+    found: list[ast.expr | None] = []
+    for node in ast.walk(function):
+        if isinstance(node, ast.Assign):
             for target in node.targets:
-                if isinstance(target.target, cst.Name) and target.target.value == name:
+                if isinstance(target, ast.Name) and target.id == name:
                     found.append(node.value)
-                elif _binds(target.target, name):
+                elif _binds(target, name):
                     found.append(None)
-
-        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-            if isinstance(node.target, cst.Name) and node.target.value == name:
-                found.append(node.value)
-
-        def visit_For(self, node: cst.For) -> None:
-            if _binds(node.target, name):
-                found.append(None)
-
-        def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
-            if _binds(node.target, name):
-                found.append(None)
-
-    function.body.visit(Bindings())
+        elif isinstance(node, ast.AnnAssign) and _binds(node.target, name):
+            found.append(node.value)
+        elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension, ast.NamedExpr,
+                               ast.With)) and _binds_in(node, name):
+            found.append(None)
     return found[0] if len(found) == 1 else None
 
 
-def _binds(target: cst.BaseExpression, name: str) -> bool:
-    if isinstance(target, cst.Name):
-        return target.value == name
-    if isinstance(target, (cst.Tuple, cst.List)):
-        return any(_binds(e.value, name) for e in target.elements)
-    if isinstance(target, cst.StarredElement):
+def _binds_in(node: ast.AST, name: str) -> bool:
+    if isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension, ast.NamedExpr)):
+        return _binds(node.target, name)
+    if isinstance(node, ast.With):
+        return any(item.optional_vars is not None and _binds(item.optional_vars, name)
+                   for item in node.items)
+    return False
+
+
+def _binds(target: ast.AST, name: str) -> bool:
+    if isinstance(target, ast.Name):
+        return target.id == name
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return any(_binds(e, name) for e in target.elts)
+    if isinstance(target, ast.Starred):
         return _binds(target.value, name)
     return False
 
 
-def _uses_fit(source: FixSource, statement: cst.CSTNode, attribute: str, kind: str) -> bool:
+def _uses_fit(source: FixSource, statement: ast.stmt, attribute: str, kind: str) -> bool:
     """Whether every use of `self.<attribute>` in the class works on the nn wrapper too."""
-    cls = next((n for n in source.ancestors(statement) if isinstance(n, cst.ClassDef)), None)
+    cls = next((n for n in source.ancestors(statement) if isinstance(n, ast.ClassDef)), None)
     if cls is None:
         return False
     missing = _LIST_ONLY if kind == "list" else _DICT_ONLY
-    fits = True
-
-    def is_it(node: cst.BaseExpression) -> bool:
-        return (isinstance(node, cst.Attribute) and node.attr.value == attribute
-                and isinstance(node.value, cst.Name) and node.value.value == "self")
-
-    class Uses(cst.CSTVisitor):
-        def visit_Attribute(self, node: cst.Attribute) -> None:
-            nonlocal fits
-            if is_it(node.value) and node.attr.value in missing:
-                fits = False
-
-        def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
-            nonlocal fits
-            # list * n and dict | dict have no ModuleList / ModuleDict counterpart.
-            if (is_it(node.left) or is_it(node.right)) and isinstance(
-                    node.operator, (cst.Multiply, cst.BitOr)):
-                fits = False
-
-        def visit_Call(self, node: cst.Call) -> None:
-            nonlocal fits
-            name = get_full_name_for_node(node.func)
-            if name in ("isinstance", "type") and any(is_it(a.value) for a in node.args):
-                fits = False
-
-    cls.body.visit(Uses())
-    return fits
+    for node in ast.walk(cls):
+        if isinstance(node, ast.Attribute) and node.attr in missing and \
+                _is_self_attribute(node.value, attribute):
+            return False
+        # list * n and dict | dict have no ModuleList / ModuleDict counterpart.
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.BitOr)) and (
+                _is_self_attribute(node.left, attribute)
+                or _is_self_attribute(node.right, attribute)):
+            return False
+        if isinstance(node, ast.Call) and dotted_name(node.func) in ("isinstance", "type") \
+                and any(_is_self_attribute(a, attribute) for a in node.args):
+            return False
+    return True

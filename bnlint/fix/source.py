@@ -1,76 +1,104 @@
-"""One file as the fixers see it: its text, its libcst tree with positions and parents, and
-helpers that turn nodes into Edits (1-based, like every position bnlint reports)."""
+"""One file as the fixers see it: its text, its syntax tree with parents, and helpers that turn
+nodes into Edits (1-based line and character column, like every position bnlint reports).
+
+The fixers edit the text itself, never a regenerated tree, so everything they do not touch
+(comments, layout, quotes) stays byte for byte. They read the tree from Python's `ast`, which
+knows every node's span for free: libcst's position and parent metadata would cost several
+times the static analysis of the file, and every `bnlint check` looks for fixes (the same
+trade-off as bnlint/static/positions.py).
+"""
 
 from __future__ import annotations
 
+import ast
+import io
+import re
+import tokenize
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping, TypeVar
-
-import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, ParentNodeProvider, PositionProvider
+from typing import Iterator, TypeVar
 
 from bnlint.ftypes import Edit
 
-NodeT = TypeVar("NodeT", bound=cst.CSTNode)
+NodeT = TypeVar("NodeT", bound=ast.AST)
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 
 @dataclass(frozen=True)
 class FixSource:
     text: str
     encoding: str
-    module: cst.Module
-    positions: Mapping[cst.CSTNode, CodeRange]
-    parents: Mapping[cst.CSTNode, cst.CSTNode]
+    module: ast.Module
+    lines: tuple[str, ...]  # the text's lines, with their line ends
+    parents: dict[ast.AST, ast.AST]
+    by_line: dict[int, list[ast.AST]]  # nodes by the line they start on
 
-    def start(self, node: cst.CSTNode) -> tuple[int, int]:
-        """(line, column) where `node` starts, 1-based."""
-        where = self.positions[node].start
-        return where.line, where.column + 1
+    @property
+    def newline(self) -> str:
+        """The file's own line end, for lines a fix adds."""
+        first = self.lines[0] if self.lines else "\n"
+        return "\r\n" if first.endswith("\r\n") else "\r" if first.endswith("\r") else "\n"
 
-    def end(self, node: cst.CSTNode) -> tuple[int, int]:
-        """(line, column) just after `node`, 1-based."""
-        where = self.positions[node].end
-        return where.line, where.column + 1
+    def start(self, node: ast.AST) -> tuple[int, int]:
+        """(line, column) where `node` starts, 1-based, the column in characters."""
+        return node.lineno, self._column(node.lineno, node.col_offset)  # type: ignore[attr-defined]
+
+    def end(self, node: ast.AST) -> tuple[int, int]:
+        """(line, column) just after `node`."""
+        line = node.end_lineno  # type: ignore[attr-defined]
+        return line, self._column(line, node.end_col_offset)  # type: ignore[attr-defined]
 
     def nodes_at(self, line: int, column: int, kind: type[NodeT]) -> Iterator[NodeT]:
         """Every node of `kind` that starts at the 1-based (line, column)."""
-        for node, where in self.positions.items():
-            if isinstance(node, kind) and (where.start.line, where.start.column + 1) == (
-                    line, column):
+        for node in self.by_line.get(line, ()):
+            if isinstance(node, kind) and self.start(node) == (line, column):
                 yield node
 
-    def ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    def ancestors(self, node: ast.AST) -> Iterator[ast.AST]:
         while node in self.parents:
             node = self.parents[node]
             yield node
 
-    def replace(self, node: cst.CSTNode, content: str) -> Edit:
+    def replace(self, node: ast.AST, content: str) -> Edit:
         return Edit(content, *self.start(node), *self.end(node))
 
-    def insert_before(self, node: cst.CSTNode, content: str) -> Edit:
+    def insert_before(self, node: ast.AST, content: str) -> Edit:
         return Edit(content, *self.start(node), *self.start(node))
 
-    def insert_after(self, node: cst.CSTNode, content: str) -> Edit:
+    def insert_after(self, node: ast.AST, content: str) -> Edit:
         return Edit(content, *self.end(node), *self.end(node))
+
+    def _column(self, line: int, byte_offset: int) -> int:
+        # ast counts columns in UTF-8 bytes; bnlint counts characters.
+        text = self.lines[line - 1] if line <= len(self.lines) else ""
+        if text.isascii():
+            return byte_offset + 1
+        return len(text.encode("utf-8")[:byte_offset].decode("utf-8", "replace")) + 1
 
 
 def parse_fix_source(data: bytes) -> FixSource | None:
-    """The file parsed for fixing, or None when it cannot be fixed safely (does not parse,
-    starts with a byte-order mark, which would shift every column of its first line)."""
+    """The file parsed for fixing, or None when it cannot be fixed safely: it does not parse,
+    or starts with a byte-order mark, which would shift every column of its first line."""
     if data.startswith(b"\xef\xbb\xbf"):
         return None
     try:
-        encoding = cst.parse_module(data).encoding
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
         text = data.decode(encoding)
-        # Positions must be of the tree of this very text, so it is parsed again as text.
-        module = cst.parse_module(text)
-    except (cst.ParserSyntaxError, UnicodeDecodeError, LookupError):
+        with warnings.catch_warnings():
+            # `"\d"` and the like warn on every parse: the code's business, not bnlint's output.
+            warnings.simplefilter("ignore")
+            module = ast.parse(text)
+    except (SyntaxError, UnicodeDecodeError, LookupError, ValueError):
         return None
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    metadata = wrapper.resolve_many([PositionProvider, ParentNodeProvider])
-    return FixSource(text, encoding, module, metadata[PositionProvider],
-                     metadata[ParentNodeProvider])
+    parents: dict[ast.AST, ast.AST] = {}
+    by_line: dict[int, list[ast.AST]] = {}
+    for node in ast.walk(module):
+        for child in ast.iter_child_nodes(node):
+            parents[child] = node
+        if hasattr(node, "lineno"):
+            by_line.setdefault(node.lineno, []).append(node)
+    return FixSource(text, encoding, module, tuple(_LINE.findall(text)), parents, by_line)
 
 
 def read_fix_source(path: Path) -> FixSource | None:
@@ -78,3 +106,13 @@ def read_fix_source(path: Path) -> FixSource | None:
         return parse_fix_source(path.read_bytes())
     except OSError:
         return None
+
+
+def dotted_name(node: ast.AST) -> str | None:
+    """`nn.Conv2d` for the expression nn.Conv2d; None for anything but names and attributes."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = dotted_name(node.value)
+        return f"{base}.{node.attr}" if base else None
+    return None

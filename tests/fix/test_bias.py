@@ -4,9 +4,13 @@ one constructor call builds one layer."""
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 
 from bnlint.ftypes import Applicability
+
+from tests.cli.helpers import run_subprocess
 
 from .helpers import fix, fixed_text, fixes, project
 
@@ -103,3 +107,14 @@ def test_no_fix_where_the_edit_could_reach_other_layers(tmp_path, source):
     assert found, "the redundant bias is still reported"
     assert all(d.fix is None for d in found)
     assert fixed_text(path, unsafe=True) is None
+
+
+def test_code_that_makes_python_warn_is_fixed_without_noise(tmp_path):
+    # `"\d"` makes every parse warn (shown here whatever the Python version's default
+    # filters); that is the code's business, not bnlint's output.
+    source = textwrap.dedent(NET.format(conv="nn.Conv2d(3, 8, 3)", dims=2))
+    project(tmp_path, source + 'PATTERN = "\\d+"\n')
+    run = run_subprocess(["check", "--diff", "--unsafe-fixes", "."], cwd=tmp_path,
+                         env={"PYTHONWARNINGS": "default"})
+    assert run.returncode == 1 and "bias=False" in run.stdout
+    assert run.stderr == "bnlint: would fix 1 finding in 1 file\n"

@@ -221,3 +221,20 @@ def test_no_fix_where_the_wrapper_would_not_behave_like_the_container(tmp_path, 
     assert found, "the plain container is still reported"
     assert found[0].fix is None
     assert fixed_text(path) is None
+
+
+def test_columns_after_non_ascii_text_are_counted_in_characters(tmp_path):
+    path = project(tmp_path, """
+        import torch.nn as nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.têtes = [nn.Linear(8, n) for n in (2, 3)]  # « heads »
+
+            def forward(self, x):
+                return [tête(x) for tête in self.têtes]
+    """)
+    assert "self.têtes = nn.ModuleList([nn.Linear(8, n) for n in (2, 3)])  # « heads »" \
+        in fixed_text(path)
