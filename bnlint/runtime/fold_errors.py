@@ -1,10 +1,11 @@
 """The error each fold introduced, measured in isolation.
 
-A Conv/Linear with its folded BatchNorm(s) is a *chain*: [BN before] layer [BN after]. The
-original model runs once on the example inputs and records, at every call, the input of each
-chain's first module and the output of its last. The folded model then runs with each chain's
-first module fed the original's recorded input, so upstream folds cannot add their error; the
-difference at the chain's last module is the error that chain's fold(s) made by itself.
+A Conv/Linear with its folded BatchNorm(s) is a *chain*: [BN before] layer [BN after]; a fold
+through a merge is one chain per layer into the shared BatchNorm. The original model runs once
+on the example inputs and records, at every call, the input of each chain's first module(s)
+and the output of its last. The folded model then runs with each first module fed the
+original's recorded input, so upstream folds cannot add their error; the difference at the
+chain's last module is the error that chain's fold(s) made by themselves.
 
 These figures are also a second check beside the comparison of model outputs: a fold whose own
 output is wrong fails verification even where the rest of the model hides the error (a slice
@@ -21,6 +22,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from bnlint.foldkey import pair_label
 from bnlint.ftypes import Direction, FoldPair
 from bnlint.runtime.verify import run_seeded, tensor_error, tolerance
 
@@ -42,7 +44,7 @@ def site_failures(errors: dict[FoldPair, SiteError], rtol: float | None,
             continue  # not measurable: the comparison of model outputs still applies
         r, a = tolerance(error.dtype, rtol, atol)
         if error.max_abs > a + r * error.scale:
-            failures.append(f"the fold of {pair.bn.label} into {pair.conv.label}: its own "
+            failures.append(f"the fold of {pair.bn.label} into {pair_label(pair)}: its own "
                             f"output is off by {error.max_abs:.3g}, more than {a:.3g} + "
                             f"{r:.3g} x {error.scale:.3g} (that output's magnitude)")
     return failures
@@ -50,40 +52,42 @@ def site_failures(errors: dict[FoldPair, SiteError], rtol: float | None,
 
 @dataclass(frozen=True)
 class _Chain:
-    entry: str  # module path whose input is forced
+    entries: tuple[str, ...]  # module paths whose inputs are forced
     exit: str  # module path whose output is compared
 
 
 def measure_fold_errors(original: nn.Module, folded: nn.Module, example_inputs: tuple[Any, ...],
                         pairs: Sequence[FoldPair]) -> dict[FoldPair, SiteError]:
     chains = _chains(pairs)
+    entries = list(dict.fromkeys(e for chain in chains.values() for e in chain.entries))
+    exits = list(dict.fromkeys(chain.exit for chain in chains.values()))
     try:
-        inputs, expected = _record(original, example_inputs, chains.values())
-        forced = {chain.entry: list(inputs[chain.entry]) for chain in chains.values()}
-        actual = _record(folded, example_inputs, chains.values(), forced=forced)[1]
+        inputs, expected = _record(original, example_inputs, entries, exits)
+        actual = _record(folded, example_inputs, entries, exits, forced=inputs)[1]
     except Exception:  # a folded model that raises is reported by the verification
         return {pair: SiteError(None, None) for pair in pairs}
-    errors = {}
+    return {pair: _difference(expected[chain.exit], actual[chain.exit])
+            for pair, chain in chains.items()}
+
+
+def _chains(pairs: Sequence[FoldPair]) -> dict[FoldPair, _Chain]:
+    # Each layer's chain starts at the BatchNorm folded into it from before, if any, and ends
+    # at the one folded into it from after (alone or through a merge), if any.
+    before = {p.conv.label: p.bn.label for p in pairs if p.direction is Direction.BN_CONV}
+    after = {layer.label: p.bn.label for p in pairs if p.direction is Direction.CONV_BN
+             for layer in p.layers}
+    chains = {}
     for pair in pairs:
-        chain = chains[pair.conv.label]
-        errors[pair] = _difference(expected[chain.exit], actual[chain.exit])
-    return errors
+        entries = tuple(before.get(layer.label, layer.label) for layer in pair.layers)
+        chains[pair] = _Chain(entries, after.get(pair.conv.label, pair.conv.label))
+    return chains
 
 
-def _chains(pairs: Sequence[FoldPair]) -> dict[str, _Chain]:
-    by_layer: dict[str, dict[Direction, str]] = defaultdict(dict)
-    for pair in pairs:
-        by_layer[pair.conv.label][pair.direction] = pair.bn.label
-    return {layer: _Chain(entry=folds.get(Direction.BN_CONV, layer),
-                          exit=folds.get(Direction.CONV_BN, layer))
-            for layer, folds in by_layer.items()}
-
-
-def _record(model: nn.Module, example_inputs: tuple[Any, ...], chains: Any,
-            forced: dict[str, list[torch.Tensor]] | None = None
+def _record(model: nn.Module, example_inputs: tuple[Any, ...], entries: list[str],
+            exits: list[str], forced: dict[str, list[torch.Tensor]] | None = None
             ) -> tuple[dict[str, list[torch.Tensor]], dict[str, list[torch.Tensor]]]:
-    """Run `model`, keeping each chain's entry inputs and exit outputs, call by call; with
-    `forced`, replace each entry's input by the recorded one of the same call."""
+    """Run `model`, keeping the inputs of the entries and the outputs of the exits, call by
+    call; with `forced`, replace each entry's input by the recorded one of the same call."""
     inputs: dict[str, list[torch.Tensor]] = defaultdict(list)
     outputs: dict[str, list[torch.Tensor]] = defaultdict(list)
     handles = []
@@ -96,7 +100,7 @@ def _record(model: nn.Module, example_inputs: tuple[Any, ...], chains: Any,
             # Copies: forward may change these tensors in place after the call (an in-place
             # ReLU on the same input, `out.relu_()` after a BatchNorm).
             inputs[path].append(args[0].detach().clone())
-            if forced is not None and index < len(forced[path]):
+            if forced is not None and index < len(forced.get(path, ())):
                 return (forced[path][index],) + tuple(args[1:])
             return None
         return hook
@@ -108,11 +112,11 @@ def _record(model: nn.Module, example_inputs: tuple[Any, ...], chains: Any,
         return hook
 
     try:
-        for chain in chains:
-            handles.append(model.get_submodule(chain.entry).register_forward_pre_hook(
-                entry_hook(chain.entry)))
-            handles.append(model.get_submodule(chain.exit).register_forward_hook(
-                exit_hook(chain.exit)))
+        for path in entries:
+            handles.append(model.get_submodule(path).register_forward_pre_hook(
+                entry_hook(path)))
+        for path in exits:
+            handles.append(model.get_submodule(path).register_forward_hook(exit_hook(path)))
         run_seeded(model, example_inputs)
     finally:
         for handle in handles:

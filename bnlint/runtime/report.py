@@ -10,7 +10,7 @@ from typing import Any
 
 from bnlint.ftypes import FoldKey
 from bnlint.rules import get_rule
-from bnlint.runtime.fold import FoldResult
+from bnlint.runtime.fold import FoldRecord, FoldResult
 
 JSON_VERSION = 1
 
@@ -22,10 +22,7 @@ def to_json(result: FoldResult, *, model: str | None = None,
         "version": JSON_VERSION,
         "model": model,
         "capture_note": result.capture_note,
-        "folds": [{"conv": f.conv, "bn": f.bn, "direction": f.direction.value,
-                   "max_error": _number(f.max_error),
-                   "relative_error": _number(f.relative_error), "key": _key(f.key)}
-                  for f in result.folds],
+        "folds": [_fold(f) for f in result.folds],
         "skipped": [{"bn": s.bn, "code": s.code, "name": s.name, "status": s.status.value,
                      "reason": s.reason, "partner": s.partner, "key": _key(s.key)}
                     for s in result.skipped],
@@ -47,6 +44,17 @@ def to_json(result: FoldResult, *, model: str | None = None,
                     "verified": verification.passed},
         "output": output,
     }
+
+
+def _fold(record: FoldRecord) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "conv": record.conv, "bn": record.bn, "direction": record.direction.value,
+        "max_error": _number(record.max_error),
+        "relative_error": _number(record.relative_error), "key": _key(record.key)}
+    if record.merge is not None:  # a fold through a merge names every layer it rewrote
+        entry["producers"] = list(record.producers)
+        entry["merge"] = record.merge.value
+    return entry
 
 
 def to_text(result: FoldResult, *, output: str | None = None) -> str:

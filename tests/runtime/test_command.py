@@ -329,3 +329,28 @@ def test_the_output_never_replaces_the_checkpoint_even_with_force(bnlint, tmp_pa
                           "trained.pt", "--force")
     assert code == 2 and "is the checkpoint being folded" in err
     assert checkpoint.read_bytes() == before
+
+
+class ConcatHead(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = torch.nn.Conv2d(3, 2, 1), torch.nn.Conv2d(3, 4, 1)
+        self.bn = torch.nn.BatchNorm2d(6)
+
+    def forward(self, x):
+        return self.bn(torch.cat([self.a(x), self.b(x)], dim=1))
+
+
+def test_json_names_every_layer_of_a_fold_through_a_merge():
+    import warnings
+
+    import bnlint
+    from bnlint.runtime import report
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = bnlint.fold(ConcatHead(), torch.randn(2, 3, 4, 4))
+    (entry,) = report.to_json(result)["folds"]
+    assert (entry["conv"], entry["bn"], entry["producers"], entry["merge"]) == (
+        "cat(a,b)", "bn", ["a", "b"], "cat")
+    assert entry["key"] == {"owner": f"{__name__}.ConcatHead", "conv": "cat(a,b)", "bn": "bn"}

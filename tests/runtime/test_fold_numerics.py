@@ -180,3 +180,31 @@ def test_a_failure_halfway_through_folding_leaves_the_model_bit_for_bit_intact(m
         bnlint.fold(model, torch.randn(2, 3, 10, 10), inplace=True)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert model.training and isinstance(model[1], nn.BatchNorm2d)
+
+
+class SumAfterAFold(nn.Module):
+    """bn(a(x) + b(bn0(conv0(x)))): a fold through a sum, fed by another fold upstream."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv0, self.bn0 = nn.Conv2d(3, 5, 1), nn.BatchNorm2d(5)
+        self.a, self.b = nn.Conv2d(3, 4, 1), nn.Conv2d(5, 4, 1)
+        self.bn = nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        return self.bn(self.a(x) + self.b(self.bn0(self.conv0(x))))
+
+
+def test_a_fold_through_a_merge_is_measured_without_the_error_of_folds_upstream(monkeypatch):
+    real = apply._scale_outputs
+
+    def corrupt_conv0(layer, scale, shift):
+        real(layer, scale, shift + (1.0 if layer.out_channels == 5 else 0.0))
+
+    monkeypatch.setattr(apply, "_scale_outputs", corrupt_conv0)
+    result = fold(randomise(SumAfterAFold()), torch.randn(2, 3, 6, 6))
+    errors = {record.bn: record.relative_error for record in result.folds}
+    assert set(errors) == {"bn0", "bn"}
+    assert errors["bn0"] > 1e-2  # the corrupted fold is blamed ...
+    assert errors["bn"] < 1e-5  # ... and not the sum fold downstream of it
+    assert not result.verified
