@@ -57,6 +57,7 @@ class _Class:
     norm: bool  # BatchNorms are built by the `norm_layer` parameter
     reuse: bool  # forward reassigns `x`, else every result gets a fresh name
     linear: bool = False  # its input is (N, features), not (N, C, *spatial)
+    reuse_var: str = "x"  # the variable a reusing forward reassigns
     expr_only: bool = False  # builds its layers in one expression (Sequential subclass...)
     init: list[str] = field(default_factory=list)
     forward: list[str] = field(default_factory=list)
@@ -105,6 +106,7 @@ class _Emitter:
         self.marks: list[tuple[str, str]] = []
         self.names = itertools.count()
         self.tensors = itertools.count(1)
+        self.defined: set[str] = set()
 
     def new(self, var: str, c: int, linear: bool) -> _Flow:
         """The flow after an op that makes a new tensor."""
@@ -127,7 +129,14 @@ class _Emitter:
     # --- names and spellings -----------------------------------------------------------------
 
     def fresh(self, cls: _Class, flow: _Flow, stem: str = "h") -> str:
-        return "x" if cls.reuse else f"{stem}{cls.number()}"
+        return cls.reuse_var if cls.reuse else f"{stem}{cls.number()}"
+
+    def define(self, name: str, text: str) -> str:
+        """A module-level helper (a layer subclass, a partial), written once."""
+        if name not in self.defined:
+            self.defined.add(name)
+            self.blocks.append(text)
+        return name
 
     def channels(self, cls: _Class | None, c: int) -> str:
         """`cin` where the constructor's parameter has this value: the analysis must follow
@@ -145,30 +154,42 @@ class _Emitter:
         if leaf.kind in ("conv", "convT"):
             out = c if leaf.groups == "depthwise" or leaf.out is None else leaf.out
             groups = {"one": 1, "depthwise": c, "two": 2 if c % 2 == 0 and out % 2 == 0 else 1}
-            args = [ch, str(out)]
             padding = 1 if leaf.kernel == 3 else 0
-            if self.rng.random() < 0.5:
-                args.append(f"kernel_size={leaf.kernel}")
-            else:
-                args.append(str(leaf.kernel))
-            if padding:
-                args.append(f"padding={padding}")
+            shape = [f"kernel_size={leaf.kernel}" if self.rng.random() < 0.5
+                     else str(leaf.kernel)] + ([f"padding={padding}"] if padding else [])
+            options = []
             if groups[leaf.groups] != 1:
-                args.append(f"groups={groups[leaf.groups]}")
+                options.append(f"groups={groups[leaf.groups]}")
             if not leaf.bias:
-                args.append("bias=False")
+                options.append("bias=False")
             elif self.rng.random() < 0.3:
-                args.append("bias=True")
+                options.append("bias=True")
             name = "ConvTranspose" if leaf.kind == "convT" else "Conv"
-            return f"nn.{name}{self.dims}d({', '.join(args)})", out
+            ctor = f"nn.{name}{self.dims}d"
+            if leaf.style == "subclass":
+                ctor = self.define(f"PlainConv{self.dims}d",
+                                   f"class PlainConv{self.dims}d({ctor}):\n"
+                                   f"    \"\"\"A subclass that keeps torch's forward.\"\"\"")
+            elif leaf.style == "partial":
+                ctor = self.define(f"conv{leaf.kernel}x{leaf.kernel}_{self.dims}d",
+                                   f"conv{leaf.kernel}x{leaf.kernel}_{self.dims}d = partial("
+                                   f"{ctor}, kernel_size={leaf.kernel}, padding={padding})")
+                shape = []
+            args = [ch, str(out)] + shape + options
+            return f"{ctor}({', '.join(args)})", out
         if leaf.kind == "linear":
             out = c if leaf.out is None else leaf.out
             bias = "" if leaf.bias else ", bias=False"
             return f"nn.Linear({ch}, {out}{bias})", out
         if leaf.kind == "bn":
             ctor = "norm_layer" if cls is not None and cls.norm else self.bn_type(flow.linear)
+            if leaf.style == "subclass":
+                base = self.bn_type(flow.linear)
+                ctor = self.define(f"Plain{base[3:]}", f"class Plain{base[3:]}({base}):\n"
+                                   f"    \"\"\"A subclass that keeps torch's forward.\"\"\"")
             extra = {"plain": "", "eps": ", eps=1e-3", "affine_off": ", affine=False",
-                     "no_stats": ", track_running_stats=False"}[leaf.style or "plain"]
+                     "no_stats": ", track_running_stats=False",
+                     "subclass": ""}[leaf.style or "plain"]
             return f"{ctor}({ch}{extra})", c
         if leaf.kind == "act":
             if leaf.style == "module_inplace" and not flow.aliased:
@@ -506,12 +527,33 @@ class _Emitter:
         attr = self.register(cls, "features", expr, before)
         return self.call(cls, out, indent, flow, attr, after)
 
+    def node_guard(self, cls, out, indent, flow, node) -> _Flow:
+        flag = f"use{cls.number()}"
+        cls.init.append(f"        self.{flag} = {node.style == 'on'}")
+        var = flow.var if cls.reuse else f"g{cls.number()}"
+        if var != flow.var:
+            out.append(f"{indent}{var} = {flow.var}")
+        out.append(f"{indent}if self.{flag}:")
+        saved = cls.reuse, cls.reuse_var
+        cls.reuse, cls.reuse_var = True, var
+        body: list[str] = []
+        inner = self.chain(cls, body, indent + "    ", flow.to(var), retarget(node.chains[0],
+                                                                           flow.c))
+        if inner.c != flow.c:
+            inner = self.project(cls, body, indent + "    ", inner, flow.c)
+        cls.reuse, cls.reuse_var = saved
+        out.extend(body or [f"{indent}    pass"])
+        if node.style == "on":
+            return inner.to(var)
+        return flow.to(var)
+
     def node_helper(self, cls, out, indent, flow, node) -> _Flow:
         name = f"_part{cls.number()}"
         lines = [f"    def {name}(self, x):"]
-        reuse, cls.reuse = cls.reuse, True
+        saved = cls.reuse, cls.reuse_var
+        cls.reuse, cls.reuse_var = True, "x"
         inner = self.chain(cls, lines, "        ", flow.to("x"), node.chains[0])
-        cls.reuse = reuse
+        cls.reuse, cls.reuse_var = saved
         lines.append(f"        return {inner.var}")
         cls.methods.append(lines)
         var = self.fresh(cls, flow)
@@ -532,7 +574,16 @@ class _Emitter:
             expr, before, after = self.seq_expr(cls, Node("seq", (stages,), style="args"), flow)
         cls.init.extend(f"        {line}" for line in before)
         v, var = flow.var, self.fresh(cls, flow)
-        if node.style == "cond_init":
+        if node.style == "own_forward":
+            base = "nn.Linear" if flow.linear else f"nn.Conv{self.dims}d"
+            name = self.define(f"Scaled{base[3:]}", f"class Scaled{base[3:]}({base}):\n"
+                               "    def forward(self, x):\n"
+                               "        return super().forward(x) * 0.5")
+            args = f"{flow.c}, {flow.c}" + ("" if flow.linear else ", 1")
+            cls.init.append(f"        self.{attr} = {name}({args}, bias=False)")
+            out.append(f"{indent}{var} = self.{attr}({v})")
+            after = self.new(var, flow.c, flow.linear)
+        elif node.style == "cond_init":
             alternative = expr.replace("kernel_size=1", "kernel_size=3, padding=1") \
                 if "kernel_size=1" in expr else expr.replace(", 1,", ", 3, padding=1,")
             cls.init += [f'        if os.environ.get("{NEVER_SET}"):',

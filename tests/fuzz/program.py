@@ -17,7 +17,8 @@ from typing import Union
 
 # Constructs the static half cannot decide by design: the verdicts of the BatchNorms next to
 # them may be unknown. `Node.kind == "opaque"` with one of these styles marks its module.
-UNDECIDABLE = ("data_if", "operator_call", "getattr", "cond_init")
+# own_forward: a Conv/Linear subclass that replaces forward(), unknown to both halves.
+UNDECIDABLE = ("data_if", "operator_call", "getattr", "cond_init", "own_forward")
 
 # Constructs kept out of the default mix until a finding is fixed: {construct: finding}.
 # A construct is "node:<kind>", "node:<kind>:<style>", "leaf:<kind>" or "leaf:<kind>:<style>".
@@ -29,7 +30,9 @@ DISABLED: dict[str, str] = {
 
 ACT_STYLES = ("module", "module_inplace", "functional", "torch", "method", "method_inplace",
               "functional_inplace", "silu_module")
-BN_STYLES = ("plain",) * 6 + ("eps", "eps", "affine_off", "affine_off", "no_stats")
+BN_STYLES = ("plain",) * 6 + ("eps", "eps", "affine_off", "affine_off", "no_stats",
+                           "subclass")
+CONV_STYLES = ("",) * 6 + ("subclass", "partial")  # a plain subclass; functools.partial
 DROP_STYLES = ("dropout", "identity", "functional")
 SEQ_STYLES = ("args", "ordered", "star", "helper", "subclass", "add_module")
 CHILD_STYLES = ("plain", "norm_default", "norm_partial", "norm_class")
@@ -149,7 +152,7 @@ class Generator:
             weights.update({"child": 1.6, "seq": 1.2, "residual": 0.9, "repeat": 0.4,
                             "mlist": 0.5, "mdict": 0.4, "cfg": 0.3})
             if not modules_only:
-                weights.update({"cat": 0.7, "helper": 0.4})
+                weights.update({"cat": 0.7, "helper": 0.4, "guard": 0.4})
         if not modules_only and depth == 0:
             weights["tap"] = 0.2
         if (not modules_only and self.budget.undecidable and not self.budget.used_undecidable
@@ -188,8 +191,9 @@ class Generator:
             groups = "one"
             if kind == "conv":
                 groups = rng.choices(("one", "two", "depthwise"), (8, 1, 1))[0]
+            style = self.pick("conv", CONV_STYLES, "leaf") if kind == "conv" else ""
             return Leaf(kind, out=out, kernel=rng.choice((1, 3)) if kind in ("conv", "convT")
-                        else 1, groups=groups, bias=rng.random() < 0.3)
+                        else 1, groups=groups, bias=rng.random() < 0.3, style=style)
         if kind == "bn":
             return Leaf("bn", style=self.pick("bn", BN_STYLES, "leaf"))
         if kind == "act":
@@ -246,11 +250,15 @@ class Generator:
             return Node("cfg", (entries,), style=rng.choice(("bn", "bn", "plain")))
         if kind == "helper":
             return Node("helper", (self.chain(depth + 1, linear, short),))
+        if kind == "guard":
+            # `if self.use_n:` on a constant set in __init__: the analysis must decide it.
+            return Node("guard", (self.chain(depth + 1, linear, short),),
+                        style=rng.choice(("on", "on", "on", "off")))
         if kind == "opaque":
             self.budget.used_undecidable = True
             styles = [s for s in UNDECIDABLE if self.allowed(f"node:opaque:{s}")]
             style = rng.choice(styles or list(UNDECIDABLE))
-            if style == "cond_init":
+            if style in ("cond_init", "own_forward"):
                 inner: tuple[Stage, ...] = (Leaf("conv" if not linear else "linear",
                                                  kernel=rng.choice((1, 3))),)
                 self.budget.layers -= 1
