@@ -12,7 +12,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from bnlint.fix.edits import apply_edits, compatible, moved, unique_edits
 from bnlint.fix.source import read_fix_source
@@ -124,7 +124,12 @@ def _problem(path: str, draft: _Draft, analysis: CheckResult) -> str | None:
 
 
 def _engine() -> Analyzer:
-    from bnlint.fix.reanalyse import analyze_sources
+    from bnlint.static.engine import analyze
+
+    def analyze_sources(sources: Mapping[Path, bytes], *,
+                        search_roots: Sequence[Path] = ()) -> CheckResult:
+        # The fixed text exists only in memory: the engine reads it from `sources` and
+        # bypasses its cache for it.
+        return analyze(list(sources), search_roots=search_roots, sources=sources)
 
     return analyze_sources
-
