@@ -28,7 +28,7 @@ class RootGraph:
 def static_root_graph(path: Path, name: str | None) -> RootGraph:
     """Build `name` (a module class or a factory callable without arguments) of `path`."""
     from bnlint.static.build import RootVerdicts, analyse_root, named_root
-    from bnlint.static.engine import Project
+    from bnlint.static.project import Project
     from bnlint.static.interp import Interpreter
 
     if not path.is_file():
