@@ -2,14 +2,17 @@
 
 A block is a module whose name is an index under its parent (`layer1.0`, `features.3`): the
 children of a Sequential or ModuleList. Consecutive blocks whose nodes match one for one (same
-kinds, names relative to the block, layer types, verdicts and internal wiring) form a run;
+kinds, names relative to the block, layer configuration, verdicts and internal wiring) form a run;
 the run is drawn as its first block, titled "×N". Runs nest: the blocks inside the drawn block
 of a run can form runs of their own.
 
 Plain ops (`+`, `torch.cat`) carry no module path, so they are given to a block by when they
 ran: both builders number nodes in execution order, and an op belongs to the block whose
-layers ran last before it. A block that interleaves with other modules (a module called from
-two places) is never collapsed.
+layers ran last before it. The last block of a parent is followed by the parent's own code
+(`F.relu(self.blocks(x))`), so its trailing ops are left out when that makes it match its
+twins and they read nothing from before it (a residual add of the block's input is the block's
+own). A block that interleaves with other modules (a module called from two places) is never
+collapsed.
 """
 
 from __future__ import annotations
