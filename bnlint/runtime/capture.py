@@ -31,7 +31,7 @@ from bnlint.runtime import kinds
 from bnlint.runtime.multi_fold import merge_facts
 from bnlint.runtime.paths import module_paths
 from bnlint.runtime.tensors import leaves, storage_key, tensors, version
-from bnlint.runtime.verify import FORWARD_SEED
+from bnlint.runtime.verify import FORWARD_SEED, fresh_copy
 
 CAPTURE_NOTE = ("the dataflow was recorded from one forward pass on the given example inputs; "
                 "inputs that take other branches of data-dependent code may use the layers "
@@ -57,7 +57,8 @@ class Capture:
 
 def capture_graph(model: nn.Module, example_inputs: tuple[Any, ...]) -> Capture:
     """Run `model(*example_inputs)` once (eval mode is the caller's business) under no_grad and
-    record what fed what."""
+    record what fed what. The model runs on a copy of the inputs, which it may write into."""
+    example_inputs = fresh_copy(example_inputs)
     recorder = _Recorder(model)
     recorder.add_inputs(example_inputs)
     pre = module_hooks.register_module_forward_pre_hook(recorder.before_module)

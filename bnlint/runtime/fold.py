@@ -109,7 +109,7 @@ def fold(model: nn.Module, example_inputs: Any, *, inplace: bool = False,
     verification = verify_equivalence(reference, folded, inputs, random_inputs=random_inputs,
                                       seed=seed, rtol=rtol, atol=atol)
     errors = measure_fold_errors(reference, folded, inputs, applied.folds)
-    wrong_sites = site_failures(errors, rtol, atol)
+    wrong_sites = site_failures(errors, rtol, atol, verification.outputs_compared)
     if wrong_sites:
         verification = dataclasses.replace(verification, passed=False,
                                            failures=verification.failures + tuple(wrong_sites))

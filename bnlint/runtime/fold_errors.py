@@ -35,13 +35,19 @@ class SiteError:
     dtype: torch.dtype | None = None  # of the chain's output
 
 
-def site_failures(errors: dict[FoldPair, SiteError], rtol: float | None,
-                  atol: float | None) -> list[str]:
-    """Each fold whose own output is off by more than the tolerance of its dtype and size."""
+def site_failures(errors: dict[FoldPair, SiteError], rtol: float | None, atol: float | None,
+                  outputs_compared: int) -> list[str]:
+    """Each fold whose own output is off by more than the tolerance of its dtype and size, or
+    that nothing checked: a model whose outputs are all integers (class indices) leaves the
+    fold's own output as the only evidence."""
     failures = []
     for pair, error in errors.items():
         if error.max_abs is None or error.dtype is None:
-            continue  # not measurable: the comparison of model outputs still applies
+            if outputs_compared == 0:
+                failures.append(f"the fold of {pair.bn.label} into {pair_label(pair)}: the "
+                                "model returns no floating-point output to compare and the "
+                                "fold's own output could not be measured")
+            continue  # the comparison of model outputs covers it
         r, a = tolerance(error.dtype, rtol, atol)
         if error.max_abs > a + r * error.scale:
             failures.append(f"the fold of {pair.bn.label} into {pair_label(pair)}: its own "

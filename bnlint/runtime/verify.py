@@ -58,10 +58,15 @@ FORWARD_SEED = 0
 
 def run_seeded(model: Callable[..., Any], inputs: tuple[Any, ...]) -> Any:
     """`model(*inputs)` without autograd, under a fixed RNG seed, leaving the caller's RNG as
-    it was."""
+    it was, on a fresh copy of the inputs: a forward that writes into its input in place
+    (`x.mul_(2)`) changes neither the caller's tensors nor what the next run sees."""
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         torch.manual_seed(FORWARD_SEED)
-        return model(*inputs)
+        return model(*fresh_copy(inputs))
+
+
+def fresh_copy(inputs: tuple[Any, ...]) -> tuple[Any, ...]:
+    return map_tensors(inputs, lambda tensor: tensor.detach().clone())
 
 
 def random_like(example_inputs: tuple[Any, ...], seed: int) -> tuple[Any, ...]:

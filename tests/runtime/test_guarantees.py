@@ -289,3 +289,39 @@ def test_a_model_that_draws_random_numbers_in_eval_mode_still_verifies():
     assert folded(result) == {("conv", "bn")}
     assert result.verified, result.verification.failures
     assert torch.equal(torch.get_rng_state(), state)  # the caller's RNG is left alone
+
+
+class Classifier(nn.Module):
+    """Returns class indices only: no floating-point output to compare."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        return self.bn(self.conv(x)).mean((2, 3)).argmax(1)
+
+
+def test_a_wrong_fold_in_a_model_with_only_integer_outputs_is_caught(monkeypatch):
+    assert fold(randomise(Classifier()), torch.randn(X)).verified
+    plant_forgotten_mean(monkeypatch)
+    result = fold(randomise(Classifier()), torch.randn(X))
+    assert result.verification.outputs_compared == 0
+    assert not result.verified and result.model is None
+
+
+def test_a_forward_that_writes_into_its_input_neither_changes_it_nor_fails_verification():
+    class Doubling(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.bn = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)
+
+        def forward(self, x):
+            x.mul_(2)  # not idempotent: a second run on the same tensor sees other data
+            return self.bn(self.conv(x))
+
+    inputs = torch.randn(X)
+    before = inputs.clone()
+    result = fold(randomise(Doubling()), inputs)
+    assert result.verified, result.verification.failures
+    assert torch.equal(inputs, before)
