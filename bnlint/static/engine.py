@@ -131,11 +131,18 @@ def _report(pending: Mapping[str, list[str]], scan: ProjectScan, roots: Sequence
         contributions = {m: v for m in members
                          if (v := memo.contribution(m, digests, scan.resolve)) is not None}
     missing = [m for m in members if m not in contributions]
-    log.info("%d files to analyse, %d contributions from the cache", len(missing),
-             len(contributions))
+    # A file with no function and no class builds nothing (package __init__ files that only
+    # re-export, configs): its contribution is empty, and it is not parsed for it.
+    inert = {m: FileVerdicts(m, display(m), scan.facts[m].digest) for m in missing
+             if m not in pending and not scan.facts[m].text.defines}
+    contributions.update(inert)
+    missing = [m for m in missing if m not in inert]
+    log.info("%d files to analyse, %d contributions from the cache, %d build nothing",
+             len(missing), len(contributions) - len(inert), len(inert))
     contributions.update(analyse_files(
         missing, search_roots=roots, source_roots=scan.source_roots, jobs=jobs,
         sources=overrides, weights=scan.sizes(), allowed=list(scan.facts) if roots else None))
+    missing += list(inert)
     reports = {path: report_on(contributions[path], [contributions[m] for m in context])
                for path, context in pending.items()}
     return reports, {m: contributions[m] for m in missing}

@@ -60,13 +60,15 @@ def analyse_file(project: Project, path: Path) -> FileVerdicts:
         classes = tuple((cls.qualname, file.location(cls.node).line)
                         for cls in project.module_classes(file))
     reads.files.pop(path, None)
-    return FileVerdicts(
+    contribution = FileVerdicts(
         path=given, display=file.display_path, digest=project.digests[path],
         module_classes=classes,
         used=tuple(sorted(used)), factories=_summary(factories),
         class_roots=tuple(class_roots), containers=tuple(containers.diagnostics()),
         reads=tuple(sorted((str(p), d) for p, d in reads.files.items())),
         lookups=_lookups(reads.lookups))
+    project.retire()
+    return contribution
 
 
 def _lookups(found: dict[str, Path | None]) -> tuple[tuple[str, str | None], ...]:

@@ -9,6 +9,7 @@ lets files be analysed in any order, in any process, with identical results.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,10 @@ from bnlint.static.textscan import content_digest
 
 log = logging.getLogger("bnlint.static")
 
+# Parsed trees a process keeps between analyses: enough for the shared layers of a model zoo
+# and a family being analysed, a fraction of the memory of keeping every file.
+MAX_PARSED_FILES = 200
+
 
 @dataclass
 class Reads:
@@ -32,15 +37,22 @@ class Reads:
 
 class _TrackingLoader(ModuleLoader):
     def __init__(self, load_file: Callable[[Path], SourceFile | None],
-                 search_roots: list[Path], digests: Mapping[Path, str]) -> None:
+                 search_roots: list[Path], digests: Mapping[Path, str],
+                 on_use: Callable[[Path], None]) -> None:
         super().__init__(load_file, search_roots)
         self.digests = digests
+        self.on_use = on_use  # every file handed out: the Project evicts the least recent
         self.reads: Reads | None = None
         self._file_symbols: dict[Path, ModuleSymbols] = {}
 
     @property
     def roots(self) -> list[Path]:
         return list(self._roots)
+
+    def forget(self, file: SourceFile) -> None:
+        for name in [n for n, known in self._by_name.items() if known is file]:
+            del self._by_name[name]
+        self._file_symbols.pop(file.path, None)
 
     def symbols(self, file: SourceFile) -> ModuleSymbols:
         # Keyed by path, not module name: two files may share a module name.
@@ -51,6 +63,8 @@ class _TrackingLoader(ModuleLoader):
 
     def module(self, name: str) -> SourceFile | None:
         found = super().module(name)
+        if found is not None:
+            self.on_use(found.path)
         if self.reads is not None:
             self.reads.lookups[name] = found.path if found is not None else None
             if found is not None:
@@ -76,7 +90,8 @@ class Project:
         self.failures: dict[Path, ParseFailure] = {}
         self.digests: dict[Path, str] = {}
         self.sources = {Path(p): data for p, data in (sources or {}).items()}
-        self.loader = _TrackingLoader(self.load, self.search_roots, self.digests)
+        self._recent: OrderedDict[Path, None] = OrderedDict()
+        self.loader = _TrackingLoader(self.load, self.search_roots, self.digests, self._used)
         for root in source_roots:
             self.loader.add_root(Path(root))
         self._canonical: dict[str, Path | None] = {}
@@ -97,9 +112,26 @@ class Project:
         finally:
             self.loader.reads = None
 
+    def _used(self, path: Path) -> None:
+        self._recent[path] = None
+        self._recent.move_to_end(path)
+
+    def retire(self, keep: int = MAX_PARSED_FILES) -> None:
+        """Drop the trees of all but the `keep` most recently used files (call between two
+        analyses: nothing derived from a tree outlives the analysis that made it). A dropped
+        file is parsed again when needed, to an identical tree, so results do not change;
+        memory stays bounded however large the project."""
+        while len(self.files) > keep and self._recent:
+            path, _ = self._recent.popitem(last=False)
+            file = self.files.pop(path, None)
+            if file is not None:
+                self.loader.forget(file)
+                self.digests.pop(path, None)
+
     def load(self, path: Path, data: bytes | None = None) -> SourceFile | None:
         path = path.resolve()
         if path in self.files:
+            self._used(path)
             return self.files[path]
         if path in self.failures:
             return None
@@ -119,6 +151,7 @@ class Project:
             self.failures[path] = parsed
             return None
         self.files[path] = parsed
+        self._used(path)
         if self._is_canonical(parsed):
             self.loader.register(parsed)
         log.debug("parsed %s as %s", parsed.display_path, parsed.module_name)

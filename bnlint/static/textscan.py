@@ -22,6 +22,7 @@ _PLAIN_IMPORT = re.compile(r"^[ \t]*import[ \t]+([^\n#;]+)", re.MULTILINE)
 _FROM_IMPORT = re.compile(
     r"^[ \t]*from[ \t]+(\.*)[ \t]*([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]+)", re.MULTILINE)
 _CONTINUATION = re.compile(r"\\\r?\n")
+_DEFINES = re.compile(r"\b(?:def|class)\b")
 _WORD = re.compile(r"[^\W\d]\w*")
 # A file that never says `class` cannot define an nn.Module; it is parsed only if another
 # file's verdicts need it.
@@ -52,6 +53,7 @@ class TextFacts:
     names: frozenset[str]  # defined at the top level: classes, functions, assignments
     bound: frozenset[str]  # bound by imports (what the file re-exports)
     imports: tuple[ImportFacts, ...]
+    defines: bool = True  # says `def` or `class` somewhere: it may build a model
 
 
 def scan_text(data: bytes) -> TextFacts:
@@ -78,7 +80,8 @@ def scan_text(data: bytes) -> TextFacts:
                 imported.append(words[0])
                 bound.add(words[2] if len(words) == 3 and words[1] == "as" else words[0])
         imports.append(ImportFacts(level, module, tuple(imported)))
-    return TextFacts(frozenset(names), frozenset(bound), tuple(imports))
+    return TextFacts(frozenset(names), frozenset(bound), tuple(imports),
+                     _DEFINES.search(text) is not None)
 
 
 def identifiers(data: bytes) -> frozenset[str]:
