@@ -12,8 +12,9 @@ code `bnlint check --confirm` uses, and then more strictly:
 - a static "unknown" is a problem unless the BatchNorm sits next to a construct the
   generator labels undecidable: next means that its producer or consumers, their other
   consumers or producers, or the other call sites of those modules, run inside the marked
-  module in the runtime graph; or, in a program with such a construct, the BatchNorm is
-  never called (an opaque call could call it).
+  module in the runtime graph (through a merge, its operands' layers count as producers); or,
+  in a program with such a construct, the BatchNorm is never called (an opaque call could
+  call it).
 """
 
 from __future__ import annotations
@@ -36,7 +37,15 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from bnlint.confirm.compare import compare_model
 from bnlint.confirm.observe import observation_of
-from bnlint.ftypes import Agreement, CheckResult, ModelAgreement, ModelObservation, Status
+from bnlint.ftypes import (
+    MERGES,
+    Agreement,
+    CheckResult,
+    ModelAgreement,
+    ModelObservation,
+    NodeKind,
+    Status,
+)
 from bnlint.runtime.capture import capture_graph
 from bnlint.runtime.fold import fold
 from bnlint.static.engine import analyze
@@ -172,10 +181,7 @@ def _judge(table: ModelAgreement, static: CheckResult, model: nn.Module,
         elif row.static.status is Status.UNKNOWN or row.runtime.status is Status.UNKNOWN:
             if allowed is None:
                 allowed = _near_undecidable(model, inputs, emitted, module_name)
-            # A call the analysis cannot follow might call any module: where there is one, no
-            # BatchNorm can be proven never called.
-            never_called = row.runtime.code == "XBN112" and bool(emitted.marks)
-            if not set(row.instances) <= allowed and not never_called:
+            if not set(row.instances) <= allowed:
                 problems.append(Problem("unexpected-unknown", f"{key}: static: "
                                         f"{row.static.status.value} {row.static.code}: "
                                         f"{row.static.reason}; {row.detail}"))
@@ -218,10 +224,17 @@ def _near_undecidable(model: nn.Module, inputs: tuple[torch.Tensor, ...], emitte
 
     allowed = set()
     for bn in graph.nodes():
-        if bn.kind.value != "batchnorm":
+        if bn.kind is not NodeKind.BATCHNORM:
             continue
+        producers = graph.producers(bn)
+        if not producers:  # never called: an opaque call anywhere could have called it
+            allowed.add(bn.label)
+            continue
+        # Through a merge the operands' layers are the producers (folds through a sum/cat).
+        producers += [p for merge in producers if merge.kind in MERGES
+                      for p in graph.producers(merge)]
         near = {bn.node_id: bn}
-        for call in graph.producers(bn) + graph.consumers(bn):
+        for call in producers + graph.consumers(bn):
             near[call.node_id] = call
         for call in [c for c in near.values() if c.module_id is not None]:
             for site in graph.nodes():
