@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Iterator
 import libcst as cst
 
 from bnlint import rules
-from bnlint.foldkey import fold_key
+from bnlint.foldkey import fold_key, pair_key
 from bnlint.ftypes import (
     Diagnostic,
     FoldEntry,
@@ -384,8 +384,9 @@ class RootVerdicts:
 
     def add_plan(self, plan: FoldPlan) -> None:
         for pair in plan.folds:
-            key = fold_key(pair.conv, pair.bn)
-            self._merge(key, FoldEntry(key.conv, key.bn, pair.direction, Status.FOLDABLE, None))
+            key = pair_key(pair)
+            self._merge(key, FoldEntry(key.conv, key.bn, pair.direction, Status.FOLDABLE, None,
+                                       producers=key.producers, merge=key.merge))
         for skip in plan.skips:
             if not skip.bn.scope:
                 continue

@@ -6,6 +6,7 @@ condition is unknown can be run, undone, the other branch run, and the two outco
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -130,67 +131,87 @@ class Choice(Value):
 ModuleLike = Union[ModuleInst, Choice]
 
 
+# Past this many possibilities a value is reported as unknown: the options of a value that
+# every branch of a long elif chain changes would otherwise grow without bound.
+MAX_OPTIONS = 32
+
+
 def choice(values: list[Value], reason: str) -> Value:
-    flat: list[Value] = []
+    flat: dict[object, Value] = {}
     for value in values:
         for option in (value.options if isinstance(value, Choice) else (value,)):
-            if not any(_same(option, seen) for seen in flat):
-                flat.append(option)
-    return flat[0] if len(flat) == 1 else Choice(tuple(flat), reason)
+            flat.setdefault(_identity(option), option)
+    if len(flat) == 1:
+        return next(iter(flat.values()))
+    if len(flat) > MAX_OPTIONS:
+        return Unknown(f"{reason} (more than {MAX_OPTIONS} possible values)")
+    return Choice(tuple(flat.values()), reason)
 
 
-def _same(a: Value, b: Value) -> bool:
-    if a is b:
-        return True
-    if isinstance(a, Const) and isinstance(b, Const):
-        return type(a.value) is type(b.value) and a.value == b.value
-    return False
+def _identity(value: Value) -> object:
+    """Equal constants are one option; any other value is its own."""
+    if isinstance(value, Const):
+        try:
+            hash(value.value)
+        except TypeError:
+            return id(value)
+        return (type(value.value), value.value)
+    return id(value)
 
 
 MISSING = object()
 
 
 class Journal:
-    """Records every state mutation so that a branch can be undone and its effect merged."""
+    """Records every state mutation so that a branch can be undone and its effect merged.
+
+    A frame keeps, per (dict, key), only the value it had when the frame began: undoing needs
+    nothing else, and a loop that rewrites one variable a thousand times stays one entry."""
 
     def __init__(self) -> None:
-        self._frames: list[list[tuple[dict, Any, Any]]] = []
+        self._frames: list[dict[tuple[int, Any], tuple[dict, Any, Any]]] = []
 
     def set(self, target: dict, key: Any, value: Any) -> None:
         if self._frames:
-            self._frames[-1].append((target, key, target.get(key, MISSING)))
+            self._frames[-1].setdefault((id(target), key),
+                                        (target, key, target.get(key, MISSING)))
         target[key] = value
 
     def delete(self, target: dict, key: Any) -> None:
         if key in target:
             if self._frames:
-                self._frames[-1].append((target, key, target[key]))
+                self._frames[-1].setdefault((id(target), key), (target, key, target[key]))
             del target[key]
 
     def begin(self) -> None:
-        self._frames.append([])
+        self._frames.append({})
 
     def rollback(self) -> dict[tuple[int, Any], tuple[dict, Any, Any]]:
         """Undo the innermost frame; return {(id(dict), key): (dict, key, value it had)}."""
         entries = self._frames.pop()
         outcome: dict[tuple[int, Any], tuple[dict, Any, Any]] = {}
-        for target, key, _ in entries:
-            outcome[(id(target), key)] = (target, key, target.get(key, MISSING))
-        for target, key, old in reversed(entries):
+        for index, (target, key, old) in entries.items():
+            outcome[index] = (target, key, target.get(key, MISSING))
             if old is MISSING:
                 target.pop(key, None)
             else:
                 target[key] = old
         if self._frames:
             # The outer frame must be able to undo what this frame's merge will write.
-            for target, key, old in entries:
-                self._frames[-1].append((target, key, old))
+            outer = self._frames[-1]
+            for index, entry in entries.items():
+                outer.setdefault(index, entry)
         return outcome
 
 
+_TEXT_MODULE = cst.Module(body=[])
+
+
+@functools.lru_cache(maxsize=65536)
 def node_text(node: cst.CSTNode) -> str:
-    """Source text of a small expression, for labels (`self.bn2`, `F.relu`)."""
+    """Source text of a small expression, for labels (`self.bn2`, `F.relu`). Cached: the
+    interpreter asks for the same condition's text on every pass through a loop."""
     try:
-        return cst.Module(body=[]).code_for_node(node)
+        return _TEXT_MODULE.code_for_node(node)
     except Exception:  # code generation of a detached node can fail on odd trees
         return type(node).__name__

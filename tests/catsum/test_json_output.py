@@ -38,8 +38,6 @@ def test_a_fold_into_one_layer_reads_as_in_version_1() -> None:
                                              "code": None}
 
 
-@pytest.mark.xfail(strict=True, reason="build.py names a fold through a merge by its first "
-                                       "layer only (request to the lead: use pair_key)")
 def test_bnlint_check_json_names_every_layer_of_a_sum() -> None:
     folds = _folds(analyze([FIXTURES / "catsum_sum.py"]))
     assert folds["ThreeConvs.bn_chain"] == {"conv": "a+b+c", "bn": "bn_chain",

@@ -49,9 +49,7 @@ def test_every_batchnorm_gets_the_verdict_the_fixture_says(fixture: Path) -> Non
     assert _by_batchnorm(actual_folds(result, fixture)) == _by_batchnorm(expected)
 
 
-@pytest.mark.parametrize("fixture", [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=NAMED_BY_FIRST_LAYER))
-    if p.stem in MERGE_FOLDS else p for p in FILES], ids=lambda p: p.stem)
+@pytest.mark.parametrize("fixture", FILES, ids=lambda p: p.stem)
 def test_folds_are_named_by_all_their_layers(fixture: Path) -> None:
     result = analyze([fixture])
     assert actual_folds(result, fixture) == read_expectations(fixture).folds
