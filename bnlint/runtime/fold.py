@@ -92,10 +92,12 @@ def fold(model: nn.Module, example_inputs: Any, *, inplace: bool = False,
     is folded too (all or nothing, only after the copy verified), keeps its train/eval modes,
     and is returned as `.model`. A model wrapped in DataParallel, DistributedDataParallel or
     torch.compile is unwrapped: the folded copy is the wrapped module, and paths are relative
-    to it, as in its state dict without the wrapper's prefix.
+    to it, as in its state dict without the wrapper's prefix. A model sharded by FSDP raises
+    FoldError (no process holds a whole layer).
     """
     inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
     target = _unwrap(model)
+    _check_not_sharded(target)
     _check_materialised(target)
     reference = _copy(target).eval()
     try:
@@ -152,6 +154,18 @@ def _unwrap(model: nn.Module) -> nn.Module:
             return model
         log.info("folding the module wrapped by %s", type(model).__name__)
         model = inner
+
+
+def _check_not_sharded(model: nn.Module) -> None:
+    """FSDP cannot be unwrapped: each process holds a shard of every parameter."""
+    sharded = any(cls.__name__ in ("FSDPModule", "FullyShardedDataParallel")
+                  for module in model.modules() for cls in type(module).__mro__)
+    if sharded or any(type(p).__name__ in ("DTensor", "FlatParameter")
+                      for p in model.parameters()):
+        raise FoldError("the model is sharded by FSDP (each process holds a shard of its "
+                        "parameters), so no layer can be rewritten whole; fold an unsharded "
+                        "copy: build the model without FSDP and load the full state dict "
+                        "(bnlint fold --checkpoint)")
 
 
 def _check_materialised(model: nn.Module) -> None:

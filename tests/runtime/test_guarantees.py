@@ -168,6 +168,23 @@ def test_distributed_data_parallel_is_unwrapped_and_inplace_returns_the_wrapper(
         dist.destroy_process_group()
 
 
+def test_a_model_sharded_by_fsdp_is_refused_with_what_to_do_instead(tmp_path):
+    dist = pytest.importorskip("torch.distributed")
+    fsdp = pytest.importorskip("torch.distributed.fsdp")
+    mesh_module = pytest.importorskip("torch.distributed.device_mesh")
+    if not dist.is_available():
+        pytest.skip("torch.distributed is not built in")
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,
+                            world_size=1)
+    try:
+        model = net()
+        fsdp.fully_shard(model, mesh=mesh_module.init_device_mesh("cpu", (1,)))
+        with pytest.raises(bnlint.runtime.fold.FoldError, match="sharded by FSDP.*--checkpoint"):
+            bnlint.fold(model, torch.randn(X))
+    finally:
+        dist.destroy_process_group()
+
+
 def test_a_torch_compile_wrapper_is_unwrapped_without_compiling():
     compiled = torch.compile(net())
     result = fold(compiled, torch.randn(X))
