@@ -78,14 +78,18 @@ def build_candidates(project: Project, files: list[SourceFile]) -> Candidates:
             func = ProjectFunction(file, node, f"{file.module_name}.{name}")
             interp.instantiated, interp.built_batchnorms = set(), []
             result = _guarded(lambda: interp.call_root(func))
-            used |= interp.instantiated
+            if _module_instances(result):
+                # a factory that built nothing (it gave up, or returns no module) must not
+                # hide the classes it touched: they are then analysed on their own
+                used |= interp.instantiated
             for inst in _module_instances(result):
                 factory_roots.append(Root(inst, f"factory {name}()", known_caller=True,
                                           built=interp.built_batchnorms))
         for cls in project.module_classes(file):
             interp.instantiated, interp.built_batchnorms = set(), []
             result = _guarded(lambda: interp.instantiate_root(cls))
-            used |= interp.instantiated - {cls.qualname}
+            if _module_instances(result):
+                used |= interp.instantiated - {cls.qualname}
             class_builds.append((cls, result, interp.built_batchnorms))
     roots = list(factory_roots)
     for cls, result, built in class_builds:

@@ -10,6 +10,7 @@ to know which layer sits at which attribute or index. Anything it cannot evaluat
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
@@ -59,7 +60,10 @@ log = logging.getLogger("bnlint.static.interp")
 PIECES = "pieces of a tensor"  # Seq.why_incomplete of x.chunk(n) and friends
 MAX_CALL_DEPTH = 48
 MAX_UNROLL = 4096
-MAX_STEPS = 400_000
+# Real models build in 1k-20k steps (torchvision, timm, pretrainedmodels measured); a class
+# built with unknown arguments can recurse through both arms of every `if` without end.
+MAX_STEPS = 100_000
+_WEIGHT_INIT = re.compile(r"_*(init|initiali[sz]e|reset)_?(weights?|parameters|params)\w*$")
 
 _TORCH_MODULES = frozenset({"torch", "torch.nn", "torch.nn.functional", "torch.nn.init",
                             "torch.nn.modules", "torch.nn.utils", "torch.nn.parameter",
@@ -571,6 +575,10 @@ class Interpreter:
                       cls: ProjectClass | None = None) -> Value:
         if self.depth >= MAX_CALL_DEPTH:
             return Unknown(f"calls nest deeper than {MAX_CALL_DEPTH} levels")
+        if self.forward is None and _WEIGHT_INIT.match(func.func.qualname.rsplit(".", 1)[-1]):
+            # Weight initialisation fills tensors and never changes which layers exist; in
+            # large zoos it is most of what construction would otherwise interpret.
+            return Const(None)
         definition = func.func.node
         receiver = self_value if self_value is not None else func.bound_self
         env = calls.bind_arguments(self, definition, func, receiver,
