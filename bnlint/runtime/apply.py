@@ -39,14 +39,14 @@ class Sharing:
     # Full tensor name -> the op outside the layer that read it (Capture.foreign_reads).
     foreign_reads: Mapping[str, str] = field(default_factory=dict)
 
-    def read_elsewhere(self, module: nn.Module, names: Sequence[str]) -> str | None:
-        """Which of `module`'s tensors forward() also reads outside the module, and by what."""
+    def read_elsewhere(self, module: nn.Module, names: Sequence[str]) -> tuple[str, str] | None:
+        """One of `module`'s tensors that forward() also reads outside the module, and the op
+        that reads it."""
         path = self.paths.get(id(module))
         for name in names:
             reader = self.foreign_reads.get(f"{path}.{name}" if path else name)
             if reader is not None and getattr(module, name, None) is not None:
-                return (f"its {name} is also read by {reader} in forward(), which a fold "
-                        "would change")
+                return name, reader
         return None
 
 
@@ -57,7 +57,7 @@ def apply_folds(model: nn.Module, pairs: Sequence[FoldPair],
     `foreign_reads` names the layer tensors that forward() reads outside their layer (from
     the capture); pairs that would rewrite one are refused.
     """
-    owners = _sharing(model, foreign_reads or {})
+    sharing = _sharing(model, foreign_reads or {})
     folded: list[FoldPair] = []
     refused: list[Skip] = []
     for pair in pairs:
@@ -65,7 +65,7 @@ def apply_folds(model: nn.Module, pairs: Sequence[FoldPair],
             # One BatchNorm into several layers (after a concatenation or a sum).
             from bnlint.runtime.multi_fold import fold_through_merge  # it builds on this module
 
-            merge_problem = fold_through_merge(model, pair, owners)
+            merge_problem = fold_through_merge(model, pair, sharing)
             if merge_problem is None:
                 folded.append(pair)
             else:
@@ -73,7 +73,7 @@ def apply_folds(model: nn.Module, pairs: Sequence[FoldPair],
             continue
         layer = model.get_submodule(pair.conv.label)
         bn = model.get_submodule(pair.bn.label)
-        problem = refusal(pair, layer, bn, owners)
+        problem = refusal(pair, layer, bn, sharing)
         if problem is not None:
             refused.append(problem)
             continue
@@ -132,17 +132,19 @@ class _Snapshot:
 _TABLES = ("_parameters", "_buffers", "_modules")
 
 
-def refusal(pair: FoldPair, layer: nn.Module, bn: nn.Module, owners: Sharing) -> Skip | None:
+def refusal(pair: FoldPair, layer: nn.Module, bn: nn.Module, sharing: Sharing) -> Skip | None:
     """Why this pair must not be folded on this model object, or None."""
     assert isinstance(bn, _BatchNorm)
     stats = _invalid_statistics(bn)
     if stats is not None:
         return _refuse(pair, rules.BN_INVALID_RUNNING_STATS, bn=pair.bn.describe(), detail=stats)
-    read = owners.read_elsewhere(bn, _BN_TENSORS)
+    read = sharing.read_elsewhere(bn, _BN_TENSORS)
     if read is not None:
         return _refuse(pair, rules.LAYER_WEIGHT_SHARED_OR_DERIVED, bn=pair.bn.describe(),
-                       producer=pair.conv.describe(), detail=f"the BatchNorm: {read}")
-    why = _layer_not_rewritable(layer, owners)
+                       producer=pair.conv.describe(),
+                       detail=f"the BatchNorm's {read[0]} is also read by {read[1]} in "
+                              "forward(), and a fold removes the BatchNorm")
+    why = _layer_not_rewritable(layer, sharing)
     if why is not None:
         return _refuse(pair, rules.LAYER_WEIGHT_SHARED_OR_DERIVED, bn=pair.bn.describe(),
                        producer=pair.conv.describe(), detail=why)
@@ -189,16 +191,19 @@ def _sharing(model: nn.Module, foreign_reads: Mapping[str, str]) -> Sharing:
     return Sharing(owners=owners, paths=names, foreign_reads=foreign_reads)
 
 
-def _layer_not_rewritable(layer: nn.Module, owners: Sharing) -> str | None:
+def _layer_not_rewritable(layer: nn.Module, sharing: Sharing) -> str | None:
     if parametrize.is_parametrized(layer):
         return "its weight is computed by a parametrization"
     if layer._forward_pre_hooks or layer._forward_hooks:
         return "it has forward hooks, which may recompute its weight or change its output"
     for name in ("weight", "bias"):
         param = layer._parameters.get(name)
-        if param is not None and len(owners.owners.get(id(param), ())) > 1:
+        if param is not None and len(sharing.owners.get(id(param), ())) > 1:
             return f"its {name} is also a parameter of another layer (tied weights)"
-    return owners.read_elsewhere(layer, ("weight", "bias"))
+    read = sharing.read_elsewhere(layer, ("weight", "bias"))
+    if read is not None:
+        return f"its {read[0]} is also read by {read[1]} in forward(), which a fold would change"
+    return None
 
 
 def _channels(layer: nn.Module, direction: Direction) -> int:
