@@ -37,6 +37,9 @@ class Campaign:
                 self.agreements[row.agreement.value] += 1
                 if row.runtime.direction is not None:
                     self.directions[row.runtime.direction.value] += 1
+                    if row.runtime.conv and ("cat(" in row.runtime.conv
+                                             or "+" in row.runtime.conv):
+                        self.directions["through a merge"] += 1
                     if "." in row.runtime.bn or "." in (row.runtime.conv or ""):
                         self.cross_class_folds += 1
         if outcome.observation is not None:

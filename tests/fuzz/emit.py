@@ -77,7 +77,7 @@ def _may_change_channels(stage: Stage) -> bool:
     if isinstance(stage, Leaf):
         return (stage.kind in ("conv", "convT", "linear", "fconv") and stage.out is not None
                 and stage.groups != "depthwise")
-    return stage.kind in ("child", "seq", "cat", "helper", "mlist", "mdict", "cfg")
+    return stage.kind in ("child", "seq", "cat", "helper", "mlist", "mdict", "cfg")  # not sum
 
 
 def _is_module(stage: Stage) -> bool:
@@ -441,6 +441,27 @@ class _Emitter:
         else:
             out.append(f"{indent}{var} = torch.cat(({tensors}), 1)")
         return self.new(var, sum(end.c for end in ends), flow.linear)
+
+    def node_sum(self, cls, out, indent, flow, node) -> _Flow:
+        reuse, cls.reuse = cls.reuse, False  # each branch needs its own names
+        ends = []
+        for branch in node.chains:
+            end = self.chain(cls, out, indent, flow, retarget(branch, flow.c))
+            if end.c != flow.c:
+                end = self.project(cls, out, indent, end, flow.c)
+            ends.append(end)
+        cls.reuse = reuse
+        first = ends[0]
+        if len(ends) == 2 and first.tid not in (flow.tid, ends[1].tid) and not first.aliased \
+                and self.rng.random() < 0.3:
+            out.append(f"{indent}{first.var} += {ends[1].var}")
+            return first
+        var = self.fresh(cls, flow)
+        if len(ends) == 2 and self.rng.random() < 0.3:
+            out.append(f"{indent}{var} = torch.add({first.var}, {ends[1].var})")
+        else:
+            out.append(f"{indent}{var} = {' + '.join(end.var for end in ends)}")
+        return self.new(var, flow.c, flow.linear)
 
     def node_repeat(self, cls, out, indent, flow, node) -> _Flow:
         if len(node.chains[0]) != 1:  # the shrinker emptied it

@@ -22,11 +22,9 @@ UNDECIDABLE = ("data_if", "operator_call", "getattr", "cond_init", "own_forward"
 
 # Constructs kept out of the default mix until a finding is fixed: {construct: finding}.
 # A construct is "node:<kind>", "node:<kind>:<style>", "leaf:<kind>" or "leaf:<kind>:<style>".
-DISABLED: dict[str, str] = {
-    # /work/notes/fuzz_findings.md F1: static keys a fold through a cat by its first layer.
-    # Disabled, every cat gets a pass-through branch, so that none folds through the merge.
-    "node:cat:merge_fold": "F1: static names a fold through a cat by its first layer only",
-}
+# (F1, a fold through a cat keyed by its first layer only, was kept out as "node:cat:fold"
+# until the static half keyed such folds by all their layers.)
+DISABLED: dict[str, str] = {}
 
 ACT_STYLES = ("module", "module_inplace", "functional", "torch", "method", "method_inplace",
               "functional_inplace", "silu_module")
@@ -152,7 +150,7 @@ class Generator:
             weights.update({"child": 1.6, "seq": 1.2, "residual": 0.9, "repeat": 0.4,
                             "mlist": 0.5, "mdict": 0.4, "cfg": 0.3})
             if not modules_only:
-                weights.update({"cat": 0.7, "helper": 0.4, "guard": 0.4})
+                weights.update({"cat": 0.7, "sum": 0.4, "helper": 0.4, "guard": 0.4})
         if not modules_only and depth == 0:
             weights["tap"] = 0.2
         if (not modules_only and self.budget.undecidable and not self.budget.used_undecidable
@@ -172,7 +170,8 @@ class Generator:
         self.budget.layers -= 1
         producer = isinstance(previous, Leaf) and previous.kind in ("conv", "convT", "linear",
                                                                     "fconv")
-        if producer and rng.random() < 0.6:
+        merge = isinstance(previous, Node) and previous.kind in ("cat", "sum")
+        if (producer and rng.random() < 0.6) or (merge and rng.random() < 0.5):
             kind = "bn"
         else:
             kinds = {"bn": 2.0, "act": 2.0, "drop": 0.4}
@@ -219,12 +218,20 @@ class Generator:
         if kind == "residual":
             return Node("residual", (self.chain(depth + 1, linear, short),),
                         style=self.pick("residual", RESIDUAL_STYLES))
-        if kind == "cat":
-            branches = tuple(self.chain(depth + 1, linear, rng.randint(0, 3))
-                             for _ in range(rng.choice((2, 2, 3))))
-            if not self.allowed("node:cat:merge_fold"):
-                branches = ((),) + branches[1:]
-            return Node("cat", branches)
+        if kind in ("cat", "sum"):
+            # "fold": every branch ends in a layer, so a BatchNorm after the merge may fold
+            # into all of them; "plain": branches as they come (pass-through ones included).
+            style = self.pick(kind, ("fold", "plain"))
+            branches = []
+            for _ in range(rng.choice((2, 2, 3))):
+                branch = self.chain(depth + 1, linear, rng.randint(0, 3))
+                if style == "fold":
+                    layer = "linear" if linear else rng.choice(("conv", "conv", "convT"))
+                    branch += (Leaf(layer, out=rng.choice((2, 3, 4)) if kind == "cat" else None,
+                                    bias=rng.random() < 0.3),)
+                    self.budget.layers -= 1
+                branches.append(branch)
+            return Node(kind, tuple(branches), style=style)
         if kind == "repeat":
             target = self.leaf(linear, None, modules_only=True) if rng.random() < 0.6 else \
                 Node("child", (self.chain(depth + 1, linear, rng.randint(1, 3)),),

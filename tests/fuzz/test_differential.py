@@ -77,7 +77,7 @@ REQUIRED = {
     "node:mlist:hetero", "node:mlist:sequential", "node:cfg:bn", "node:cfg:plain",
     "node:mdict:keys", "node:mdict:values", "node:mdict:items",
     "node:helper", "node:residual:add", "node:residual:iadd", "node:residual:torch_add",
-    "node:cat", "node:repeat", "node:tap", "node:head", "node:guard:on", "node:guard:off",
+    "node:cat:fold", "node:cat:plain", "node:sum:fold", "node:sum:plain", "node:repeat", "node:tap", "node:head", "node:guard:on", "node:guard:off",
     "leaf:conv:subclass", "leaf:conv:partial", "leaf:bn:subclass",
     *(f"node:opaque:{style}" for style in UNDECIDABLE),
     "leaf:conv", "leaf:convT", "leaf:linear", "leaf:fconv", "leaf:pool", "leaf:scale",
@@ -112,6 +112,7 @@ def test_the_default_run_meets_every_verdict_the_halves_can_agree_on(default_cam
     assert agreements["static_unknown"] > 0  # next to undecidable constructs only
     assert default_campaign.directions["conv_bn"] > 100
     assert default_campaign.directions["bn_conv"] > 10
+    assert default_campaign.directions["through a merge"] > 5  # into every layer of a cat/sum
     assert default_campaign.cross_class_folds > 50  # layers in different containers
     # Folds across forward() calls: a conv that ends a child's forward and a BatchNorm in the
     # parent, a conv in the parent and a BatchNorm that starts the child's forward, and the
