@@ -307,7 +307,7 @@ class _Recorder:
             return output
         output = func(*args, **kwargs)
         if tensors(output):
-            self._note_foreign_reads(func, operands)
+            self._note_foreign_reads(func, kinds.value_operands(name, args, kwargs))
         if name == "__iter__":
             items = list(output)  # iterating a tensor hands out rows: keep them tracked
             self._op(name, func, args, kwargs, before, items)

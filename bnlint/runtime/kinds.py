@@ -14,6 +14,7 @@ from torch.nn.modules.conv import _ConvTransposeNd
 from torch.nn.modules.dropout import _DropoutNd
 
 from bnlint.ftypes import LayerAttrs, ModuleFrame, NodeKind
+from bnlint.runtime.tensors import tensors
 
 PLAIN_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 # Wrappers whose forward only hands the input to `.module` (on a CPU, or in one process).
@@ -223,6 +224,23 @@ def function_kind(name: str, tensor_operands: int) -> NodeKind:
     if name == "batch_norm":
         return NodeKind.FUNCTIONAL_BN
     return NodeKind.OTHER
+
+
+# Ops that read only the shape, dtype or device of these tensors, never their values.
+_METADATA_ONLY = frozenset({"zeros_like", "ones_like", "empty_like", "full_like", "rand_like",
+                            "randn_like", "randint_like", "new_zeros", "new_ones", "new_empty",
+                            "new_full"})
+# Ops that read the values of their first operand and only the metadata of the others.
+_METADATA_OF_OTHERS = frozenset({"to", "type_as", "view_as", "reshape_as", "expand_as"})
+
+
+def value_operands(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+    """The tensors whose values a call of the torch function `name` reads."""
+    if name in _METADATA_ONLY:
+        return []
+    if name in _METADATA_OF_OTHERS:
+        return tensors(args[:1])
+    return tensors((args, kwargs))
 
 
 def is_dropout_in_eval(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:

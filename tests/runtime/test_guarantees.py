@@ -236,6 +236,21 @@ def test_batchnorm_statistics_read_elsewhere_keep_the_batchnorm():
         result.skipped[0].reason)
 
 
+def test_reading_only_the_shape_or_dtype_of_a_weight_does_not_block_its_fold():
+    class Careful(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.bn = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)
+
+        def forward(self, x):
+            x = x.type_as(self.conv.weight)
+            y = self.bn(self.conv(x))
+            return y + torch.zeros_like(self.bn.running_mean).view(1, -1, 1, 1) * 0
+
+    result = fold(randomise(Careful()), torch.randn(X))
+    assert folded(result) == {("conv", "bn")}
+
+
 def test_tied_weights_between_two_layers_are_never_folded_into():
     model = net()
     twin = nn.Conv2d(3, 8, 3, padding=1, bias=False)
