@@ -4,12 +4,17 @@ Directories are walked for `*.py` files, skipping hidden directories, `.gitignor
 (every .gitignore from the repository root down, deeper files winning, as git does) and the
 configured excludes. A file named explicitly is always checked unless `--force-exclude` is
 given: pre-commit passes every staged file by name, and excluded files must stay excluded.
+
+Symbolic links are followed, each folder entered once however many links lead to it, so a
+link loop ends. A link to nothing, and a FIFO or device named `*.py` (reading one would block
+or never end), are skipped with a warning.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import stat
 from dataclasses import replace
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -80,6 +85,8 @@ class _Walker:
         if self.config.force_exclude and self._skipped(file, is_dir=False):
             log.debug("excluded (--force-exclude): %s", file)
             return
+        if _is_special(file):
+            return
         yield file
 
     def walk(self, top: Path) -> Iterator[Path]:
@@ -96,13 +103,19 @@ class _Walker:
 
     def _walk(self, top: Path) -> Iterator[Path]:
         seen: set[tuple[int, int]] = set()
-        for directory, dirnames, filenames in os.walk(top, followlinks=True):
+        for directory, dirnames, filenames in os.walk(top, onerror=_unlistable,
+                                                      followlinks=True):
             here = Path(directory)
-            stat = here.stat()
-            if (stat.st_dev, stat.st_ino) in seen:  # a symlink loop or a second link
+            try:
+                identity = here.stat()
+            except OSError as error:  # removed or made unreadable during the walk
+                _unlistable(error)
                 dirnames[:] = []
                 continue
-            seen.add((stat.st_dev, stat.st_ino))
+            if (identity.st_dev, identity.st_ino) in seen:  # a symlink loop or a second link
+                dirnames[:] = []
+                continue
+            seen.add((identity.st_dev, identity.st_ino))
             dirnames[:] = sorted(d for d in dirnames
                                  if not d.startswith(".") and not self._skipped(here / d, True))
             for name in sorted(filenames):
@@ -112,7 +125,8 @@ class _Walker:
                 if not file.exists():
                     log.warning("skipping broken symbolic link %s", file)
                     continue
-                yield file
+                if not _is_special(file):
+                    yield file
 
     def _skipped(self, path: Path, is_dir: bool) -> bool:
         if _matches(self.excludes, path, self.root, is_dir):
@@ -122,6 +136,24 @@ class _Walker:
             log.debug("ignored by .gitignore: %s", path)
             return True
         return False
+
+
+def _unlistable(error: OSError) -> None:
+    # Not an error of the check: the folder may hold no Python at all. Said, not hidden.
+    log.warning("cannot list %s: %s; files in it are not checked", error.filename,
+                error.strerror or error)
+
+
+def _is_special(file: Path) -> bool:
+    """A FIFO, socket or device: reading one blocks or never ends."""
+    try:
+        mode = file.stat().st_mode
+    except OSError:  # unreadable: the check reports it (XBN003) when it reads the file
+        return False
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return False
+    log.warning("skipping %s: not a regular file", file)
+    return True
 
 
 def _matches(spec: pathspec.GitIgnoreSpec, path: Path, root: Path, is_dir: bool) -> bool:

@@ -5,13 +5,18 @@ which costs several times the parse. Python's own `ast` knows positions for free
 pairs the nodes it needs positions for (calls, classes, functions, statements) with their
 `ast` twins: both trees are walked in source order and the k-th node of each kind matches
 the k-th twin. Every pair is checked (same name, same kind); on any mismatch the file falls
-back to PositionProvider, so a position is never guessed.
+back to PositionProvider, so a position is never guessed. Where PositionProvider cannot run
+(it recurses, and code nested a few hundred levels deep exhausts the stack), the kinds of
+node that paired keep their spans and the others get none.
 """
 
 from __future__ import annotations
 
 import ast
 import dataclasses
+import re
+import warnings
+
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
@@ -141,45 +146,65 @@ def _ast_callee(node: ast.AST) -> str:
             ast.BoolOp: "BooleanOperation"}.get(type(node), "?")
 
 
-def _char_column(lines: list[bytes], line: int, byte_column: int) -> int:
+def _char_column(lines: list[str], line: int, byte_column: int) -> int:
+    """`ast` counts columns in UTF-8 bytes; bnlint in characters."""
     if not 1 <= line <= len(lines):
         return byte_column
     text = lines[line - 1]
     if text.isascii():
         return byte_column
-    return len(text[:byte_column].decode("utf-8", errors="replace"))
+    encoded = text.encode("utf-8", errors="surrogatepass")
+    return len(encoded[:byte_column].decode("utf-8", errors="replace"))
 
 
-def compute_spans(tree: cst.Module, data: bytes) -> dict[cst.CSTNode, Span]:
-    """Spans of the anchor nodes; all of them, by pairing with `ast`, or by libcst."""
-    paired = _paired_spans(tree, data)
-    if paired is not None:
-        return paired
-    wrapper = MetadataWrapper(tree, unsafe_skip_copy=True)
-    return {node: (r.start.line, r.start.column, r.end.line, r.end.column)
-            for node, r in wrapper.resolve(PositionProvider).items()}
+def compute_spans(tree: cst.Module, syntax: ast.Module | None,
+                  text: str) -> dict[cst.CSTNode, Span]:
+    """Spans of the anchor nodes: paired with `syntax` (CPython's tree of `text`, parsed
+    here if not given) where the pairing holds, from libcst's PositionProvider otherwise.
 
-
-def _paired_spans(tree: cst.Module, data: bytes) -> dict[cst.CSTNode, Span] | None:
+    Never raises: PositionProvider recurses once per level of nesting and fails on deep
+    code; then the nodes no pairing vouches for have no span (and callers say line 1).
+    """
+    if syntax is None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                syntax = ast.parse(text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            syntax = None
+    spans, complete = _paired_spans(tree, syntax, text) if syntax is not None else ({}, False)
+    if complete:
+        return spans
     try:
-        parsed = ast.parse(data)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
+        wrapper = MetadataWrapper(tree, unsafe_skip_copy=True)
+        provided = wrapper.resolve(PositionProvider)
+    except (RecursionError, KeyError, MemoryError):
+        # libcst's provider leaves KeyErrors behind when a RecursionError unwinds it.
+        return spans
+    return {node: (r.start.line, r.start.column, r.end.line, r.end.column)
+            for node, r in provided.items()}
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # what `ast` counts as a line break
+
+
+def _paired_spans(tree: cst.Module, syntax: ast.Module,
+                  text: str) -> tuple[dict[cst.CSTNode, Span], bool]:
+    """The spans of every kind of anchor whose nodes all pair up, and whether all did."""
     ours = _cst_anchors(tree)
-    theirs = _ast_anchors(parsed)
-    lines = data.splitlines()
+    theirs = _ast_anchors(syntax)
+    lines = _LINE_BREAK.split(text)
     spans: dict[cst.CSTNode, Span] = {}
+    complete = True
     for kind, nodes in ours.items():
         twins = theirs[kind]
-        if len(nodes) != len(twins):
-            return None
+        if len(nodes) != len(twins) or not all(map(_same, nodes, twins)):
+            complete = False
+            continue
         for node, twin in zip(nodes, twins):
-            if not _same(node, twin):
-                return None
             line, column = twin.lineno, twin.col_offset  # type: ignore[attr-defined]
             end_line = twin.end_lineno or line  # type: ignore[attr-defined]
             end_column = twin.end_col_offset or column  # type: ignore[attr-defined]
             spans[node] = (line, _char_column(lines, line, column), end_line,
                            _char_column(lines, end_line, end_column))
-    return spans
-
+    return spans, complete

@@ -245,12 +245,7 @@ def _reported_codes(path: Path, folder: Path, isolate: bool) -> set[str]:
 
 # Rules whose documented example the engine does not yet report; each entry names the gap.
 # strict=True: the test fails as soon as the engine reports the rule, so the entry goes.
-ENGINE_GAPS = {
-    "XBN004": "the engine reports the example as XBN204 ('analysis stopped: maximum "
-              "recursion depth exceeded'), and lets RecursionError escape from analyze() on "
-              "deeper expressions; XBN004 is raised only if libcst's parser raises "
-              "RecursionError, which its native parser does not",
-}
+ENGINE_GAPS: dict[str, str] = {}
 
 
 def _with_gaps(codes: list[str]) -> list:
