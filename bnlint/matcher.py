@@ -125,16 +125,20 @@ def _site_verdict(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:
     before = _fold_into_preceding(graph, bn, producer)
     if before.skip is None:
         return before
+    if before.skip.status is Status.UNKNOWN:
+        # The unseen producer may be a layer that takes this BatchNorm: neither a fold into
+        # the following layer nor a refusal from it is then certain.
+        return before
     after = _fold_into_following(graph, bn)
     if after.skip is None:
         return after
-
+    if after.skip.status is Status.UNKNOWN:
+        # The unseen consumer may take it, whatever the preceding side says.
+        return after
     if producer.kind in FOLD_TARGETS:
         return before
     if after.skip.code in (rules.BN_BEFORE_PADDED_CONV.code, rules.BN_BEFORE_GROUPED_CONV.code,
                            rules.BN_NORMALISES_OTHER_AXIS.code):
-        return after
-    if after.skip.status is Status.UNKNOWN and before.skip.status is Status.UNFOLDABLE:
         return after
     return before
 

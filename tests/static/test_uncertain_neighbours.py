@@ -1,0 +1,77 @@
+"""When one side of a BatchNorm is code the analysis cannot see, the verdict is unknown: the
+unseen layer may be the one that takes the BatchNorm (found by the differential fuzzer)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from bnlint.ftypes import Status
+from bnlint.static.engine import analyze
+
+
+def _entry(tmp_path: Path, source: str):
+    path = tmp_path / "model.py"
+    path.write_text(textwrap.dedent(source))
+    (module,) = analyze([path]).modules
+    return {entry.bn: entry for entry in module.folds}
+
+
+def test_an_unseen_producer_makes_a_following_padded_conv_no_reason(tmp_path: Path) -> None:
+    folds = _entry(tmp_path, """
+        import operator
+        from torch import nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv1 = nn.Conv2d(3, 3, 1, bias=False)
+                self.bn1 = nn.BatchNorm2d(3)
+                self.conv2 = nn.Conv2d(3, 3, 3, padding=1, bias=False)
+
+            def forward(self, x):
+                x = operator.call(self.conv1, x)
+                return self.conv2(self.bn1(x))
+    """)
+    assert folds["bn1"].status is Status.UNKNOWN
+
+
+def test_an_unseen_producer_makes_a_following_fold_uncertain(tmp_path: Path) -> None:
+    folds = _entry(tmp_path, """
+        import operator
+        from torch import nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv1 = nn.Conv2d(3, 3, 1, bias=False)
+                self.bn1 = nn.BatchNorm2d(3)
+                self.conv2 = nn.Conv2d(3, 3, 1, bias=False)
+
+            def forward(self, x):
+                x = operator.call(self.conv1, x)
+                return self.conv2(self.bn1(x))
+    """)
+    assert folds["bn1"].status is Status.UNKNOWN
+
+
+def test_an_unseen_consumer_makes_a_shared_producer_no_reason(tmp_path: Path) -> None:
+    folds = _entry(tmp_path, """
+        import operator
+        from torch import nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv0 = nn.Conv2d(3, 3, kernel_size=1, bias=False)
+                self.bn2 = nn.BatchNorm2d(3)
+                self.conv3 = nn.Conv2d(3, 3, 1, bias=False)
+
+            def forward(self, x):
+                x = self.conv0(x)
+                identity = x
+                x = operator.call(self.conv3, self.bn2(x))
+                x += identity
+                return x
+    """)
+    assert folds["bn2"].status is Status.UNKNOWN
