@@ -250,12 +250,15 @@ class ForwardBuilder:
             return self.add(NodeKind.OTHER, short, inputs, location)
         if kind is NodeKind.CAT:
             return self._concatenation(qualname, short, args, kwargs, location)
-        if kind is NodeKind.ADD:
+        if kind in (NodeKind.ADD, NodeKind.MUL):
             operands = [*args[:2], *(kwargs[k] for k in ("input", "other") if k in kwargs)]
+            if sum(isinstance(v, Tensor) for v in operands) < 2:
+                # torch.mul(x, 2.0), torch.add(x, self.bias): scaling or shifting one tensor
+                return self.add(NodeKind.OTHER, short, _flatten(inputs), location)
+            if kind is NodeKind.MUL:
+                return self.add(kind, short, _flatten(inputs), location)
             return self._sum(short, operands, qualname == "torch.add" and _alpha_is_one(kwargs),
                              location)
-        if kind is NodeKind.MUL:
-            return self.add(kind, short, _flatten(inputs), location)
         result = self.add(kind, short, inputs[:1] if kind is not NodeKind.FUNCTIONAL_CONV
                           else inputs, location)
         if qualname.endswith(("chunk", "split", "unbind")):

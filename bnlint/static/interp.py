@@ -699,7 +699,9 @@ class Interpreter:
     def torch_function(self, qualname: str, args: list[Value], kwargs: dict[str, Value],
                        frame: Frame, node: cst.Call) -> Value:
         if qualname in PASSTHROUGH_FUNCTIONS and args:
-            return args[0]
+            dropout = self._dropout(qualname, args, kwargs, frame, node)
+            if dropout is not None:
+                return dropout
         kind = FUNCTIONS.get(qualname)
         if self.forward is None or not any(_is_data(v) for v in [*args, *kwargs.values()]):
             return Unknown(f"result of {qualname}")
@@ -708,6 +710,26 @@ class Interpreter:
             return self.forward.unknown_call(args, kwargs, frame, node,
                                              f"{qualname} calls code it is handed", None)
         return self.forward.torch_op(qualname, kind, args, kwargs, frame, node)
+
+
+    def _dropout(self, qualname: str, args: list[Value], kwargs: dict[str, Value],
+                 frame: Frame, node: cst.Call) -> Value | None:
+        """Functional dropout is the identity only when its training flag is false. bnlint
+        folds in eval mode, where `training=self.training` is False; but F.dropout's default
+        is training=True, which drops at inference too, and its mask would scale the shift a
+        fold moves into the layer."""
+        flag = kwargs.get("training", kwargs.get("train"))
+        if flag is None and len(args) > 2:  # (input, p, training) for every variant listed
+            flag = args[2]
+        truth = True if flag is None else evaluate.truth(flag)
+        if truth is False:
+            return args[0]
+        if truth is None and self.forward is not None:
+            name = qualname.rsplit(".", 1)[-1]
+            return self.forward.unknown_call(
+                args[:1], {}, frame, node,
+                f"whether {name}() drops at inference is not known", rules.UNKNOWN_CALL.code)
+        return None  # it drops: an ordinary op
 
 
 def _body(definition: cst.FunctionDef) -> Any:

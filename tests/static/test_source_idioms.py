@@ -140,3 +140,36 @@ def test_a_flag_another_method_switches_is_not_read_as_its_init_value(tmp_path: 
     """)
     assert folds["bn"][1] is Status.UNKNOWN, "with use_bn switched off the conv output is returned"
     assert "XBN112" not in codes
+
+
+def test_functional_dropout_is_the_identity_only_when_its_training_flag_is_false(
+        tmp_path: Path) -> None:
+    folds, codes = _verdicts(tmp_path, """
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.c1 = nn.Conv2d(3, 3, 1, bias=False)
+                self.b1 = nn.BatchNorm2d(3)
+                self.c2 = nn.Conv2d(3, 3, 1, bias=False)
+                self.b2 = nn.BatchNorm2d(3)
+
+            def forward(self, x):
+                x = F.relu(self.b1(F.dropout(self.c1(x), 0.1)))  # drops at inference too
+                return self.b2(F.dropout(self.c2(x), 0.1, training=self.training))
+    """)
+    assert folds["b1"][1] is Status.UNFOLDABLE and folds["b1"][2] == "XBN102"
+    assert folds["b2"] == ("c2", Status.FOLDABLE, None)
+
+
+def test_scaling_a_conv_output_by_a_number_is_not_a_merge(tmp_path: Path) -> None:
+    folds, _ = _verdicts(tmp_path, """
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 3, 1, bias=False)
+                self.bn = nn.BatchNorm2d(3)
+
+            def forward(self, x):
+                return F.relu(self.bn(torch.mul(self.conv(x), 2.0)))
+    """)
+    assert folds["bn"][2] == "XBN102"
