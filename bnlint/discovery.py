@@ -39,9 +39,10 @@ def find_project_root(path: Path) -> Path:
     folder of `path` itself is the project.
     """
     path = Path(os.path.abspath(path))
-    start = path if path.is_dir() else path.parent
+    start = path if os.path.isdir(path) else path.parent
     for directory in (start, *start.parents):
-        if any((directory / marker).exists() for marker in _PROJECT_MARKERS):
+        # os.path.exists, not Path.exists: a folder we may not look into is not an error.
+        if any(os.path.exists(directory / marker) for marker in _PROJECT_MARKERS):
             return directory
     return start
 
@@ -49,7 +50,7 @@ def find_project_root(path: Path) -> Path:
 def find_git_root(path: Path) -> Path | None:
     path = Path(os.path.abspath(path))
     for directory in (path, *path.parents):
-        if (directory / ".git").exists():
+        if os.path.exists(directory / ".git"):
             return directory
     return None
 
@@ -60,9 +61,13 @@ def discover(paths: Sequence[Path], config: Config) -> list[Path]:
     found: dict[str, Path] = {}
     for given in paths:
         absolute = Path(os.path.abspath(given))
-        if not os.path.lexists(absolute) or not absolute.exists():
-            raise PathNotFoundError(f"{given}: no such file or directory")
-        candidates = walker.walk(absolute) if absolute.is_dir() else walker.explicit(absolute)
+        try:
+            is_dir = stat.S_ISDIR(os.stat(absolute).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            raise PathNotFoundError(f"{given}: no such file or directory") from None
+        except OSError:  # in a folder we may not look into: the check says it cannot read it
+            is_dir = False
+        candidates = walker.walk(absolute) if is_dir else walker.explicit(absolute)
         for file in candidates:
             log.debug("found %s", file)
             found.setdefault(os.path.realpath(file), file)
@@ -85,9 +90,8 @@ class _Walker:
         if self.config.force_exclude and self._skipped(file, is_dir=False):
             log.debug("excluded (--force-exclude): %s", file)
             return
-        if _is_special(file):
-            return
-        yield file
+        if _readable_kind(file):
+            yield file
 
     def walk(self, top: Path) -> Iterator[Path]:
         if self._skipped(top, is_dir=True):
@@ -122,10 +126,7 @@ class _Walker:
                 file = here / name
                 if not name.endswith(".py") or self._skipped(file, is_dir=False):
                     continue
-                if not file.exists():
-                    log.warning("skipping broken symbolic link %s", file)
-                    continue
-                if not _is_special(file):
+                if _readable_kind(file):
                     yield file
 
     def _skipped(self, path: Path, is_dir: bool) -> bool:
@@ -144,16 +145,20 @@ def _unlistable(error: OSError) -> None:
                 error.strerror or error)
 
 
-def _is_special(file: Path) -> bool:
-    """A FIFO, socket or device: reading one blocks or never ends."""
+def _readable_kind(file: Path) -> bool:
+    """Whether `file` is worth reading: not a link to nothing, not a FIFO, socket or device
+    (reading one blocks or never ends)."""
     try:
-        mode = file.stat().st_mode
-    except OSError:  # unreadable: the check reports it (XBN003) when it reads the file
+        mode = os.stat(file).st_mode
+    except FileNotFoundError:
+        log.warning("skipping broken symbolic link %s", file)
         return False
-    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
-        return False
+    except OSError:  # not ours to look at: the check reports it (XBN003) when it reads it
+        return True
+    if stat.S_ISREG(mode):
+        return True
     log.warning("skipping %s: not a regular file", file)
-    return True
+    return False
 
 
 def _matches(spec: pathspec.GitIgnoreSpec, path: Path, root: Path, is_dir: bool) -> bool:

@@ -67,26 +67,48 @@ def _run_unprivileged(args, cwd):
                           preexec_fn=_without_read_override)
 
 
-def test_an_unreadable_file_is_reported_and_the_others_checked(tmp_path):
-    root = write_tree(tmp_path, {"good.py": GOOD, "locked.py": GOOD.replace("Sentinel", "L")})
-    locked = root / "locked.py"
-    locked.chmod(0)
+def _cli_unprivileged(root, *args):
+    """`bnlint ARGS` in `root`, unable to read what its mode forbids; skips where no user
+    without that power is at hand."""
     try:
         probe = _run_unprivileged([sys.executable, "-c", "open('locked.py').read()"], root)
     except (OSError, subprocess.SubprocessError) as error:
         pytest.skip(f"cannot drop the right to read every file: {error}")
     if probe.returncode == 0:
         pytest.skip("this user can read a file with mode 000")
-    run = _run_unprivileged([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]);"
-                             " from bnlint.cli import main; sys.exit(main(sys.argv[2:]))",
-                             str(REPO_ROOT), "check", ".", "--format", "json"], root)
-    locked.chmod(0o644)
+    return _run_unprivileged([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]);"
+                              " from bnlint.cli import main; sys.exit(main(sys.argv[2:]))",
+                              str(REPO_ROOT), *args], root)
+
+
+def test_an_unreadable_file_is_reported_and_the_others_checked(tmp_path):
+    root = write_tree(tmp_path, {"good.py": GOOD, "locked.py": GOOD.replace("Sentinel", "L")})
+    (root / "locked.py").chmod(0)
+    try:
+        run = _cli_unprivileged(root, "check", ".", "--format", "json")
+    finally:
+        (root / "locked.py").chmod(0o644)
     assert run.returncode == 1, run.stderr[-2000:]
     report = json.loads(run.stdout)
     assert [(d["code"], d["path"], d["message"]) for d in report["diagnostics"]
             if d["path"] == "locked.py"] == [
         ("XBN003", "locked.py", "cannot read file: Permission denied")]
     assert [d["code"] for d in report["diagnostics"] if d["path"] == "good.py"] == ["XBN101"]
+
+
+def test_an_unreadable_folder_is_named_in_a_warning_and_the_others_checked(tmp_path):
+    root = write_tree(tmp_path, {"good.py": GOOD, "locked.py": "", "private/net.py": GOOD})
+    (root / "locked.py").chmod(0)
+    (root / "private").chmod(0)
+    try:
+        run = _cli_unprivileged(root, "check", "good.py", "private", "--format", "json")
+    finally:
+        (root / "private").chmod(0o755)
+        (root / "locked.py").chmod(0o644)
+    assert run.returncode == 1, run.stderr[-2000:]
+    assert "cannot list" in run.stderr and "private: Permission denied" in run.stderr
+    report = json.loads(run.stdout)
+    assert [(d["code"], d["path"]) for d in report["diagnostics"]] == [("XBN101", "good.py")]
 
 
 def test_a_path_that_does_not_exist_exits_2_naming_it(tmp_path):
@@ -216,3 +238,20 @@ def test_class_hierarchies_that_cycle_through_aliases_end(tmp_path):
         ("aliases.H", ()), ("aliases.Stem", (("conv", "bn", "foldable"),)))
     assert verdicts(result, "p.py").folds == verdicts(result, "q.py").folds == ()
     good_verdicts_unchanged(result)
+
+
+@pytest.mark.xfail(strict=True, reason="bnlint.config.find_config_file asks Path.is_dir() of the "
+                   "checked path, which raises PermissionError inside a folder that may not be "
+                   "searched (internal error, exit 2); requested from the lead")
+def test_a_file_named_inside_a_folder_that_may_not_be_searched_is_unreadable(tmp_path):
+    root = write_tree(tmp_path, {"good.py": GOOD, "locked.py": "", "private/net.py": GOOD})
+    (root / "locked.py").chmod(0)
+    (root / "private").chmod(0)
+    try:
+        run = _cli_unprivileged(root, "check", "private/net.py", "--format", "json")
+    finally:
+        (root / "private").chmod(0o755)
+        (root / "locked.py").chmod(0o644)
+    assert run.returncode == 1, run.stderr[-2000:]
+    assert [(d["code"], d["path"]) for d in json.loads(run.stdout)["diagnostics"]] == [
+        ("XBN003", "private/net.py")]
