@@ -138,6 +138,8 @@ def _module_instances(value: Value) -> list[ModuleInst]:
         return [value]
     if isinstance(value, Seq):
         return [v for v in value.items if isinstance(v, ModuleInst)]
+    if isinstance(value, Choice):  # a factory that builds one model or another
+        return [v for v in value.options if isinstance(v, ModuleInst)]
     return []
 
 

@@ -575,7 +575,8 @@ class Interpreter:
                       cls: ProjectClass | None = None) -> Value:
         if self.depth >= MAX_CALL_DEPTH:
             return Unknown(f"calls nest deeper than {MAX_CALL_DEPTH} levels")
-        if self.forward is None and _WEIGHT_INIT.match(func.func.qualname.rsplit(".", 1)[-1]):
+        if self.forward is None and (_is_weight_init(func) or any(
+                _is_weight_init(a) for a in [*args, *kwargs.values()])):
             # Weight initialisation fills tensors and never changes which layers exist; in
             # large zoos it is most of what construction would otherwise interpret.
             return Const(None)
@@ -730,6 +731,13 @@ class Interpreter:
                 args[:1], {}, frame, node,
                 f"whether {name}() drops at inference is not known", rules.UNKNOWN_CALL.code)
         return None  # it drops: an ordinary op
+
+
+def _is_weight_init(value: Value) -> bool:
+    """`init_weights`, `_init_weights(m, ...)` or a partial of one (timm hands those to
+    `named_apply`, which walks every module)."""
+    return isinstance(value, FunctionRef) and bool(
+        _WEIGHT_INIT.match(value.func.qualname.rsplit(".", 1)[-1]))
 
 
 def _body(definition: cst.FunctionDef) -> Any:
