@@ -6,8 +6,8 @@ configured excludes. A file named explicitly is always checked unless `--force-e
 given: pre-commit passes every staged file by name, and excluded files must stay excluded.
 
 Symbolic links are followed, each folder entered once however many links lead to it, so a
-link loop ends. A link to nothing, and a FIFO or device named `*.py` (reading one would block
-or never end), are skipped with a warning.
+link loop ends. A link to nothing, a FIFO or device named `*.py` (reading one would block or
+never end) and a file whose name is not UTF-8 are skipped with a warning.
 """
 
 from __future__ import annotations
@@ -147,7 +147,13 @@ def _unlistable(error: OSError) -> None:
 
 def _readable_kind(file: Path) -> bool:
     """Whether `file` is worth reading: not a link to nothing, not a FIFO, socket or device
-    (reading one blocks or never ends)."""
+    (reading one blocks or never ends), and named in UTF-8 (no module can have another name,
+    and no report could print it)."""
+    try:
+        file.name.encode("utf-8")
+    except UnicodeEncodeError:
+        log.warning("skipping %r: its name is not valid UTF-8", os.fsencode(file))
+        return False
     try:
         mode = os.stat(file).st_mode
     except FileNotFoundError:
