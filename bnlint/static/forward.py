@@ -59,6 +59,8 @@ class ForwardBuilder:
         self.called: set[int] = set()  # uids of modules with a node in the graph
         self.dynamic: list[str] = []  # where modules were reached by computed names
         self.gaps: list[str] = []  # module calls the analysis could not follow
+        # submodules of a module whose forward() the builder did not follow, and why
+        self.hidden: dict[int, str] = {}
 
     # ---- nodes ------------------------------------------------------------------------
 
@@ -113,6 +115,10 @@ class ForwardBuilder:
                 # A Conv/Linear subclass with its own forward may change what the weight
                 # means (weight standardisation); a fold into it cannot be promised.
                 self.called.add(inst.uid)
+                for inner in _descendants(inst):
+                    self.hidden.setdefault(inner.uid, f"it runs inside {label}, a '{owner.name}' "
+                                                      "whose own forward() the analysis does "
+                                                      "not follow")
                 return self.add(NodeKind.UNKNOWN, label, args, location,
                                 rule_code=rules.UNKNOWN_CALL.code,
                                 reason=f"{label} is a '{owner.name}', which overrides forward() "
@@ -485,3 +491,17 @@ def _is_leaf(inst: ModuleInst, forward: object) -> bool:
         return False
     has_own_forward = forward is not None and forward[1] is not None  # type: ignore[index]
     return not has_own_forward or inst.torch_base.kind in _LAYER_KINDS
+
+
+def _descendants(inst: ModuleInst) -> list[ModuleInst]:
+    found: list[ModuleInst] = []
+    pending = [inst]
+    while pending:
+        current = pending.pop()
+        for value in current.children.values():
+            options = value.options if isinstance(value, Choice) else (value,)
+            for option in options:
+                if isinstance(option, ModuleInst) and option not in found:
+                    found.append(option)
+                    pending.append(option)
+    return found

@@ -173,3 +173,26 @@ def test_scaling_a_conv_output_by_a_number_is_not_a_merge(tmp_path: Path) -> Non
                 return F.relu(self.bn(torch.mul(self.conv(x), 2.0)))
     """)
     assert folds["bn"][2] == "XBN102"
+
+
+def test_a_batchnorm_inside_a_conv_subclass_with_its_own_forward_is_unknown(
+        tmp_path: Path) -> None:
+    folds, codes = _verdicts(tmp_path, """
+        class ConvWithNorm(nn.Conv2d):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                self.norm = nn.BatchNorm2d(8)
+
+            def forward(self, x):
+                return self.norm(F.conv2d(x, self.weight, self.bias, self.stride, self.padding))
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = ConvWithNorm(3, 8, 3, bias=False)
+
+            def forward(self, x):
+                return self.conv(x)
+    """)
+    assert folds["norm"][1] is Status.UNKNOWN, "not 'never called': its caller was not followed"
+    assert "XBN112" not in codes
