@@ -3,8 +3,9 @@
 Each file's contribution (bnlint.static.fileverdicts) depends only on that file and what it
 imports, and every process resolves imports identically (bnlint.static.project), so files can
 go to any worker in any order and the merged result is the one a single process computes.
-Workers keep what they parsed between tasks; a task is a folder's files, so that a model
-family and the blocks it imports are parsed by one worker, not by every worker.
+Workers keep what they parsed between tasks; a task is a run of files in locality order
+(bnlint.static.callers), so that a model family, the blocks it imports and the scripts that
+build it are parsed by one worker, not by every worker.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Collection, Mapping, Sequence
 
@@ -26,6 +26,9 @@ log = logging.getLogger("bnlint.parallel")
 # again) costs more than it saves.
 MIN_PARALLEL_BYTES = 256 * 1024
 _TASKS_PER_WORKER = 8
+# Parsed trees all processes together keep between analyses (about 1 MB each): a model zoo's
+# shared layers and the families being analysed stay parsed; memory stays bounded.
+PARSED_TREES = 400
 
 _project: Project | None = None  # a worker's own project, kept between its tasks
 
@@ -53,7 +56,7 @@ def analyse_files(paths: Sequence[str], *, search_roots: Sequence[str],
     weights = weights or {}
     total = sum(weights.get(p, 0) for p in paths)
     if jobs <= 1 or len(paths) < 2 or total < MIN_PARALLEL_BYTES:
-        project = Project(search_roots, source_roots, sources, allowed)
+        project = Project(search_roots, source_roots, sources, allowed, PARSED_TREES)
         return {path: analyse_file(project, Path(path)) for path in paths}
     tasks = _tasks(paths, weights, jobs * _TASKS_PER_WORKER)
     jobs = min(jobs, len(tasks))
@@ -63,40 +66,39 @@ def analyse_files(paths: Sequence[str], *, search_roots: Sequence[str],
     found: dict[str, FileVerdicts] = {}
     with context.Pool(jobs, initializer=_start_worker,
                       initargs=(list(search_roots), list(source_roots), dict(sources or {}),
-                                None if allowed is None else list(allowed))) as pool:
+                                None if allowed is None else list(allowed),
+                                max(50, PARSED_TREES // jobs))) as pool:
         for results in pool.imap_unordered(_run_task, tasks):
             found.update((v.path, v) for v in results)
     return {path: found[path] for path in paths}
 
 
 def _tasks(paths: Sequence[str], weights: Mapping[str, int], count: int) -> list[list[str]]:
-    """Folders of files, large folders cut into pieces, biggest first (so that the last
-    task to finish is a small one)."""
-    by_folder: dict[str, list[str]] = defaultdict(list)
-    for path in sorted(paths):
-        by_folder[os.path.dirname(path)].append(path)
-    limit = max(1, sum(weights.get(p, 1) for p in paths) // max(1, count))
+    """`paths` (in locality order) cut into about `count` runs of similar size; the last
+    ones are cut smaller, so that no worker is left with a long task at the end."""
+    total = sum(weights.get(p, 1) for p in paths)
     tasks: list[list[str]] = []
-    for folder in by_folder.values():
-        task: list[str] = []
-        size = 0
-        for path in folder:
-            task.append(path)
-            size += weights.get(path, 1)
-            if size >= limit:
-                tasks.append(task)
-                task, size = [], 0
-        if task:
+    task: list[str] = []
+    size, done = 0, 0
+    for path in paths:
+        task.append(path)
+        size += weights.get(path, 1)
+        remaining = total - done
+        if size >= max(1, min(total // max(1, count), remaining // (2 * count) + 1)):
             tasks.append(task)
-    return sorted(tasks, key=lambda t: -sum(weights.get(p, 1) for p in t))
+            done += size
+            task, size = [], 0
+    if task:
+        tasks.append(task)
+    return tasks
 
 
 def _start_worker(search_roots: list[str], source_roots: list[str],
-                  sources: dict[str, bytes], allowed: list[str] | None) -> None:
+                  sources: dict[str, bytes], allowed: list[str] | None, trees: int) -> None:
     from bnlint.static.project import Project
 
     global _project
-    _project = Project(search_roots, source_roots, sources, allowed)
+    _project = Project(search_roots, source_roots, sources, allowed, trees)
 
 
 def _run_task(paths: list[str]) -> list[FileVerdicts]:

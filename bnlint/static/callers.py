@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from bnlint.static.textscan import TextFacts, import_targets, star_imports
 
@@ -101,6 +101,29 @@ class CallerGraph:
                     seen.add(caller)
                     pending.append(caller)
         return sorted(seen)
+
+    def locality_order(self, paths: Iterable[str]) -> list[str]:
+        """`paths` in an order that analyses each file soon after the files it imports: a
+        depth-first walk from the files that import nothing of the set to the files that
+        call into them. A model family then comes with the scripts and tests that build it,
+        so the trees they share are still parsed when needed (in one process, and within one
+        parallel task)."""
+        wanted = set(paths)
+        order: list[str] = []
+        seen: set[str] = set()
+        # Start from the files that import nothing of the set (the shared layers).
+        starts = sorted(wanted, key=lambda p: (len(self.edges.callees.get(p, ()) & wanted), p))
+        for start in starts:
+            pending = [start]
+            while pending:
+                path = pending.pop()
+                if path in seen:
+                    continue
+                seen.add(path)
+                order.append(path)
+                pending.extend(sorted((c for c in self._callers.get(path, ())
+                                       if c in wanted and c not in seen), reverse=True))
+        return order
 
     # ---- the relation ------------------------------------------------------------------
 

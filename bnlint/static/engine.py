@@ -98,7 +98,7 @@ def analyze(files: Sequence[Path], *, search_roots: Sequence[Path] = (),
     pending = {p: c for p, c in contexts.items() if p not in reports}
     computed: dict[str, FileVerdicts] = {}
     if pending:
-        fresh, computed = _report(pending, scan, roots, jobs, memo, overrides)
+        fresh, computed = _report(pending, scan, graph, roots, jobs, memo, overrides)
         reports.update(fresh)
     if memo is not None:
         memo.save(digests, scan.facts, table, graph.edges,
@@ -116,8 +116,8 @@ def analyze(files: Sequence[Path], *, search_roots: Sequence[Path] = (),
                        diagnostics=tuple(diagnostics), modules=tuple(modules))
 
 
-def _report(pending: Mapping[str, list[str]], scan: ProjectScan, roots: Sequence[str],
-            jobs: int, memo: Memo | None, overrides: Mapping[str, bytes]
+def _report(pending: Mapping[str, list[str]], scan: ProjectScan, graph: CallerGraph,
+            roots: Sequence[str], jobs: int, memo: Memo | None, overrides: Mapping[str, bytes]
             ) -> tuple[dict[str, FileReport], dict[str, FileVerdicts]]:
     """Reports on the `pending` files (path -> context), and the contributions computed for
     them: every contribution of their contexts is taken from the cache or computed."""
@@ -140,7 +140,7 @@ def _report(pending: Mapping[str, list[str]], scan: ProjectScan, roots: Sequence
     log.info("%d files to analyse, %d contributions from the cache, %d build nothing",
              len(missing), len(contributions) - len(inert), len(inert))
     contributions.update(analyse_files(
-        missing, search_roots=roots, source_roots=scan.source_roots, jobs=jobs,
+        graph.locality_order(missing), search_roots=roots, source_roots=scan.source_roots, jobs=jobs,
         sources=overrides, weights=scan.sizes(), allowed=list(scan.facts) if roots else None))
     missing += list(inert)
     reports = {path: report_on(contributions[path], [contributions[m] for m in context])

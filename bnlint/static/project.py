@@ -22,9 +22,6 @@ from bnlint.static.textscan import content_digest
 
 log = logging.getLogger("bnlint.static")
 
-# Parsed trees a process keeps between analyses: enough for the shared layers of a model zoo
-# and a family being analysed, a fraction of the memory of keeping every file.
-MAX_PARSED_FILES = 200
 
 
 @dataclass
@@ -78,7 +75,8 @@ class Project:
     def __init__(self, search_roots: Sequence[Path | str],
                  source_roots: Sequence[Path | str] = (),
                  sources: Mapping[Path | str, bytes] | None = None,
-                 allowed: Collection[Path | str] | None = None) -> None:
+                 allowed: Collection[Path | str] | None = None,
+                 max_files: int | None = None) -> None:
         """`source_roots`: where module lookups search after the search roots, in this
         order; `sources`: bytes to use instead of the files on disk; `allowed`: the only
         files imports may resolve to (the project's files), so that what the cache records
@@ -86,6 +84,7 @@ class Project:
         self.search_roots = [Path(r) for r in search_roots]
         self.allowed = (frozenset(Path(p).resolve() for p in allowed) if allowed is not None
                         else None)
+        self.max_files = max_files
         self.files: dict[Path, SourceFile] = {}
         self.failures: dict[Path, ParseFailure] = {}
         self.digests: dict[Path, str] = {}
@@ -116,12 +115,12 @@ class Project:
         self._recent[path] = None
         self._recent.move_to_end(path)
 
-    def retire(self, keep: int = MAX_PARSED_FILES) -> None:
-        """Drop the trees of all but the `keep` most recently used files (call between two
-        analyses: nothing derived from a tree outlives the analysis that made it). A dropped
-        file is parsed again when needed, to an identical tree, so results do not change;
-        memory stays bounded however large the project."""
-        while len(self.files) > keep and self._recent:
+    def retire(self) -> None:
+        """Drop the trees of all but the `max_files` most recently used files (call between
+        two analyses: nothing derived from a tree outlives the analysis that made it). A
+        dropped file is parsed again when needed, to an identical tree, so results do not
+        change; memory stays bounded however large the project."""
+        while self.max_files is not None and len(self.files) > self.max_files and self._recent:
             path, _ = self._recent.popitem(last=False)
             file = self.files.pop(path, None)
             if file is not None:

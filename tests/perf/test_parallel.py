@@ -84,3 +84,10 @@ def test_a_file_that_defines_no_class_is_not_parsed(
     script.write_text("import torch\n\ndef main():\n    return torch.zeros(1)\n")
     result = analyze([script], search_roots=[tmp_path])
     assert (result.diagnostics, result.modules, parsed) == ((), (), [])
+
+
+def test_dropping_parsed_trees_between_files_changes_nothing(
+        zoo: Zoo, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Memory stays bounded by parsing files again; the trees are identical, so are verdicts.
+    monkeypatch.setattr(parallel, "PARSED_TREES", 1)
+    assert analyze(zoo.files, search_roots=[zoo.root], jobs=1) == zoo.reference
