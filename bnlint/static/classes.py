@@ -17,6 +17,7 @@ MODULE_BASE = CATALOGUE["torch.nn.Module"]
 class ClassModel:
     def __init__(self, resolver: Resolver) -> None:
         self.resolver = resolver
+        self._building: set[str] = set()  # classes whose MRO is being computed (cycles)
         self.mro = lru_cache(maxsize=None)(self._mro)
         self.switched_attributes = lru_cache(maxsize=None)(self._switched_attributes)
 
@@ -46,21 +47,25 @@ class ClassModel:
             return self.resolver.attribute(base, expr.attr.value)
         return None
 
-    def _mro(self, cls: AnyClass, _seen: frozenset[str] = frozenset()) -> tuple[AnyClass, ...]:
+    def _mro(self, cls: AnyClass) -> tuple[AnyClass, ...]:
         """A depth-first, left-to-right linearisation (enough for model hierarchies); a class
-        hierarchy that cycles through aliases stops at the repeated class."""
+        hierarchy that cycles through aliases stops at the repeated class. Bases are looked
+        up through the cache, so a long chain of subclasses costs linear time."""
         if isinstance(cls, TorchClass):
             return (cls,) if cls.is_module_base else (cls, MODULE_BASE)
-        if cls.qualname in _seen:
+        if cls.qualname in self._building:
             return ()
-        order: list[AnyClass] = [cls]
-        for base in self.bases(cls):
-            if base is None:
-                continue
-            for entry in self._mro(base, _seen | {cls.qualname}):
-                if entry not in order:
-                    order.append(entry)
-        return tuple(order)
+        self._building.add(cls.qualname)
+        try:
+            order: dict[AnyClass, None] = {cls: None}
+            for base in self.bases(cls):
+                if base is None:
+                    continue
+                for entry in self.mro(base):
+                    order.setdefault(entry, None)
+            return tuple(order)
+        finally:
+            self._building.discard(cls.qualname)
 
     def has_unresolved_base(self, cls: AnyClass) -> bool:
         return any(isinstance(c, ProjectClass) and None in self.bases(c) for c in self.mro(cls))

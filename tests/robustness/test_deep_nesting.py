@@ -132,9 +132,6 @@ def test_positions_fall_back_to_libcst_when_the_trees_do_not_pair():
     assert calls == [(1, 4, 1, 8), (2, 4, 2, 8)]
 
 
-@pytest.mark.xfail(strict=True, reason="bnlint.static.classes.ClassModel._mro recurses once "
-                   "per base and compares classes by their libcst trees: 100 levels take 2.5 s, "
-                   "200 take 40 s; requested from the lead")
 def test_a_long_inheritance_chain_is_analysed_in_seconds(tmp_path):
     chain = MODEL + "".join(f"\n\nclass Stem{i}(Stem{i - 1 if i else ''}):\n    pass\n"
                             for i in range(200))

@@ -214,10 +214,6 @@ def test_proof_that_the_markers_would_appear_if_the_files_ran(tmp_path):
         "imported_module", "init_subclass", "metaclass", "module_body", "package_init"])
 
 
-@pytest.mark.xfail(strict=True, reason="`python -m bnlint` puts the working directory first on "
-                   "sys.path, so a project file named like a library bnlint imports (libcst.py, "
-                   "pathspec.py) is imported instead; requested: bnlint/__main__.py drops that "
-                   "entry before importing the command line")
 def test_a_project_file_named_like_a_library_is_not_imported_by_python_dash_m(tmp_path):
     markers = tmp_path / "markers"
     markers.mkdir()
