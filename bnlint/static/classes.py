@@ -89,9 +89,11 @@ class ClassModel:
         for entry in mro[start:]:
             if isinstance(entry, TorchClass):
                 return entry, None
-            for statement in entry.node.body.body:
-                if isinstance(statement, cst.FunctionDef) and statement.name.value == name:
-                    return entry, statement
+            # the last definition wins, as in Python (`@overload` stubs come first)
+            found = [statement for statement in entry.node.body.body
+                     if isinstance(statement, cst.FunctionDef) and statement.name.value == name]
+            if found:
+                return entry, found[-1]
         return None
 
     def class_attribute(self, cls: AnyClass, name: str) -> tuple[ProjectClass, cst.BaseExpression] | None:

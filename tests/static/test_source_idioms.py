@@ -196,3 +196,28 @@ def test_a_batchnorm_inside_a_conv_subclass_with_its_own_forward_is_unknown(
     """)
     assert folds["norm"][1] is Status.UNKNOWN, "not 'never called': its caller was not followed"
     assert "XBN112" not in codes
+
+
+def test_the_last_definition_of_forward_wins_over_overload_stubs(tmp_path: Path) -> None:
+    folds, codes = _verdicts(tmp_path, """
+        from typing import List
+
+        class DenseLayer(nn.Module):  # torchvision's DenseNet declares forward three times
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 8, 1, bias=False)
+                self.norm = nn.BatchNorm2d(8)
+
+            @torch.jit._overload_method  # noqa: F811
+            def forward(self, input: List[torch.Tensor]) -> torch.Tensor:
+                pass
+
+            @torch.jit._overload_method  # noqa: F811
+            def forward(self, input: torch.Tensor) -> torch.Tensor:
+                pass
+
+            def forward(self, input):  # noqa: F811
+                return self.norm(self.conv(input))
+    """)
+    assert folds["norm"] == ("conv", Status.FOLDABLE, None)
+    assert "XBN112" not in codes
