@@ -37,7 +37,8 @@ def state_of(model: nn.Module) -> dict[str, Any]:
     """Everything a fold could change, bit for bit: every parameter and buffer (its bytes,
     dtype, requires_grad and object identity) and every module (its class and mode)."""
     def raw(tensor: torch.Tensor) -> bytes:
-        return tensor.detach().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes()
+        # bytes via tolist(): numpy is not a dependency of bnlint or its tests
+        return bytes(tensor.detach().reshape(-1).contiguous().view(torch.uint8).tolist())
 
     state: dict[str, Any] = {}
     for name, param in model.named_parameters(remove_duplicate=False):
