@@ -75,21 +75,20 @@ def analyse_files(paths: Sequence[str], *, search_roots: Sequence[str],
 
 def _tasks(paths: Sequence[str], weights: Mapping[str, int], count: int) -> list[list[str]]:
     """`paths` (in locality order) cut into about `count` runs of similar size; the last
-    ones are cut smaller, so that no worker is left with a long task at the end."""
+    fifth in runs four times smaller, so that no worker is left alone with a long task at
+    the end."""
     total = sum(weights.get(p, 1) for p in paths)
-    tasks: list[list[str]] = []
-    task: list[str] = []
-    size, done = 0, 0
+    limit = max(1, total // max(1, count))
+    tasks: list[list[str]] = [[]]
+    size = done = 0
     for path in paths:
-        task.append(path)
-        size += weights.get(path, 1)
-        remaining = total - done
-        if size >= max(1, min(total // max(1, count), remaining // (2 * count) + 1)):
-            tasks.append(task)
-            done += size
-            task, size = [], 0
-    if task:
-        tasks.append(task)
+        if size >= (limit if done < total * 0.8 else max(1, limit // 4)):
+            tasks.append([])
+            size = 0
+        tasks[-1].append(path)
+        weight = weights.get(path, 1)
+        size += weight
+        done += weight
     return tasks
 
 
