@@ -14,8 +14,9 @@ generated deep residual network of 521 BatchNorms:
 
 and the CPU inference latency of the original, the bnlint-folded and the fx-fused model (one
 thread, no grad, best of 20), and how far the fx-fused model's output is from the original's
-(fx verifies nothing; bnlint's figures are in its verification). Every time is the best of
-`--repeat` runs.
+(fx verifies nothing; bnlint's figures are in its verification). Every BatchNorm gets the
+statistics of a trained one first: a fresh BatchNorm is the identity, so a wrong fold would
+not show. Every time is the best of `--repeat` runs.
 """
 
 from __future__ import annotations
@@ -96,6 +97,21 @@ def _models() -> list[tuple[str, Callable[[], nn.Module], tuple[int, ...]]]:
     return found
 
 
+def _trained(model: nn.Module) -> nn.Module:
+    """Give every BatchNorm the statistics and affine parameters of a trained one: freshly
+    built BatchNorms compute the identity in eval mode, and a wrong fold would go unseen."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                if module.running_mean is not None and module.running_var is not None:
+                    module.running_mean.normal_(0, 0.5)
+                    module.running_var.uniform_(0.5, 2.0)
+                if module.affine:
+                    module.weight.uniform_(0.5, 1.5)
+                    module.bias.normal_(0, 0.5)
+    return model
+
+
 def _best(repeat: int, work: Callable[[], Any]) -> tuple[float, Any]:
     best, result = float("inf"), None
     for _ in range(repeat):
@@ -135,7 +151,7 @@ def time_model(name: str, factory: Callable[[], nn.Module], shape: tuple[int, ..
     from torch.fx.experimental.optimization import fuse
 
     torch.manual_seed(0)
-    model = factory().eval()
+    model = _trained(factory().eval())
     inputs = (torch.randn(*shape),)
     batchnorms = _count_bn(model)
     cma, (reference, folded, applied) = _best(repeat, lambda: _capture_match_apply(model, inputs))

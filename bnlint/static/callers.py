@@ -112,7 +112,7 @@ class CallerGraph:
         order: list[str] = []
         seen: set[str] = set()
         # Start from the files that import nothing of the set (the shared layers).
-        starts = sorted(wanted, key=lambda p: (len(self.edges.callees.get(p, ()) & wanted), p))
+        starts = sorted(wanted, key=lambda p: (len(self.edges.callees.get(p, frozenset()) & wanted), p))
         for start in starts:
             pending = [start]
             while pending:
@@ -128,17 +128,22 @@ class CallerGraph:
     # ---- the relation ------------------------------------------------------------------
 
     def _reach(self, path: str) -> set[str]:
-        """Project modules the file's imports can resolve: each target and the packages
-        above it; under a subtree target, every module below it too."""
+        """Project modules the file's imports can resolve. A name imported as `a.b.c` is
+        found, as bnlint.static.index.Resolver finds it, in the longest prefix that is a
+        module (a package above it is not read); attribute access on an imported module
+        can reach every module below it."""
         facts = self.files[path]
-        exact, subtree = import_targets(facts.text, facts.module, facts.is_package)
+        _, targets = import_targets(facts.text, facts.module, facts.is_package)
         reached: set[str] = set()
-        for target in [*exact, *subtree]:
+        for target in targets:
             parts = target.split(".")
-            reached.update(".".join(parts[:cut]) for cut in range(1, len(parts) + 1))
-        for target in subtree:
+            for cut in range(len(parts), 0, -1):
+                prefix = ".".join(parts[:cut])
+                if prefix in self._by_module:
+                    reached.add(prefix)
+                    break
             reached.update(self._below.get(target, ()))
-        return {m for m in reached if m in self._by_module}
+        return reached
 
     def _calls(self, caller: str, reached: frozenset[str]) -> set[str]:
         facts = self.files[caller]

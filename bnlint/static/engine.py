@@ -85,11 +85,11 @@ def analyze(files: Sequence[Path], *, search_roots: Sequence[Path] = (),
     checked = list(dict.fromkeys(scan.key(p) for p in files))
     digests = scan.digests()
     table = scan.module_table()
-    graph = CallerGraph(scan.facts, scan.words,
+    graph = CallerGraph(scan.project_facts(), scan.words,
                         previous=memo.previous_edges(table) if memo else None,
                         changed=memo.changed(digests) if memo else frozenset())
-    contexts = {path: graph.context(path) for path in checked
-                if path in scan.facts and scan.facts[path].has_class}
+    contexts = {path: graph.context(path) if path in scan.project else [path]
+                for path in checked if path in scan.facts and scan.facts[path].has_class}
     reports: dict[str, FileReport] = {}
     if memo is not None:
         hold = memo.lookups_hold(scan.resolve)
@@ -141,7 +141,7 @@ def _report(pending: Mapping[str, list[str]], scan: ProjectScan, graph: CallerGr
              len(missing), len(contributions) - len(inert), len(inert))
     contributions.update(analyse_files(
         graph.locality_order(missing), search_roots=roots, source_roots=scan.source_roots, jobs=jobs,
-        sources=overrides, weights=scan.sizes(), allowed=list(scan.facts) if roots else None))
+        sources=overrides, weights=scan.sizes(), allowed=sorted(scan.project) if roots else None))
     missing += list(inert)
     reports = {path: report_on(contributions[path], [contributions[m] for m in context])
                for path, context in pending.items()}
@@ -171,7 +171,7 @@ def _load_callers(project: Any, reported: list[Any]) -> None:
     scan = scan_project([str(f.path) for f in reported],
                         [os.path.realpath(r) for r in project.search_roots],
                         {str(p): data for p, data in project.sources.items()})
-    graph = CallerGraph(scan.facts, scan.words)
+    graph = CallerGraph(scan.project_facts(), scan.words)
     for path in sorted({m for f in reported for m in graph.context(str(f.path))}):
         project.load(Path(path))
 

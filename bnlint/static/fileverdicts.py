@@ -35,7 +35,7 @@ def analyse_file(project: Project, path: Path) -> FileVerdicts:
     given, path = str(path), path.resolve()
     project.fresh_models()
     with project.tracking() as reads:
-        file = project.load(path)
+        file = project.load(path, explicit=True)
         # Its own name: whether a lookup finds this file decides how others see it.
         project.loader.module(file.module_name if file else module_name_for(path)[0])
         if file is None:

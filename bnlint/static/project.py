@@ -127,14 +127,20 @@ class Project:
                 self.loader.forget(file)
                 self.digests.pop(path, None)
 
-    def load(self, path: Path, data: bytes | None = None) -> SourceFile | None:
+    def load(self, path: Path, data: bytes | None = None, *,
+             explicit: bool = False) -> SourceFile | None:
+        """The parsed file; None if it cannot be read or parsed. Only an `explicit` load (the
+        file an analysis is about) reads a file outside `allowed`, and such a file never
+        answers a module lookup: what a lookup finds must not depend on what this process
+        analysed before."""
         path = path.resolve()
+        inside = self.allowed is None or path in self.allowed or path in self.sources
+        if not inside and not explicit:
+            return None
         if path in self.files:
             self._used(path)
             return self.files[path]
         if path in self.failures:
-            return None
-        if self.allowed is not None and path not in self.allowed and path not in self.sources:
             return None
         if data is None:
             data = self.sources.get(path)
@@ -151,7 +157,7 @@ class Project:
             return None
         self.files[path] = parsed
         self._used(path)
-        if self._is_canonical(parsed):
+        if inside and self._is_canonical(parsed):
             self.loader.register(parsed)
         log.debug("parsed %s as %s", parsed.display_path, parsed.module_name)
         return parsed

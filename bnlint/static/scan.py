@@ -39,11 +39,15 @@ class ProjectScan:
     source_roots: tuple[str, ...]
     loader_roots: tuple[str, ...]  # where a module lookup searches, in its order
     keys: dict[str, str]  # how the scan names each checked file (absolute path -> key)
+    # The files imports can resolve to and callers can come from: every file under the search
+    # roots (or, without roots, the checked files). A checked file outside the roots (in a
+    # hidden folder, say) is reported on but changes no other file's verdicts.
+    project: frozenset[str]
     _by_module: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for facts in self.facts.values():
-            self._by_module.setdefault(facts.module, []).append(facts.path)
+        for path in sorted(self.project):
+            self._by_module.setdefault(self.facts[path].module, []).append(path)
         self._root_rank = {root: rank for rank, root in enumerate(self.loader_roots)}
 
     def resolve(self, name: str) -> str | None:
@@ -73,10 +77,13 @@ class ProjectScan:
     def sizes(self) -> dict[str, int]:
         return {path: len(data) for path, data in self.data.items()}
 
+    def project_facts(self) -> dict[str, FileFacts]:
+        return {path: self.facts[path] for path in sorted(self.project)}
+
     def module_table(self) -> str:
         """A digest of which file has which module name: caller edges computed under one
         table hold under the same table."""
-        rows = sorted(f"{path}\0{facts.module}" for path, facts in self.facts.items())
+        rows = sorted(f"{path}\0{self.facts[path].module}" for path in self.project)
         return content_digest("\n".join([*rows, *self.loader_roots]).encode())
 
 
@@ -115,7 +122,9 @@ def scan_project(checked: Sequence[str], search_roots: Sequence[str],
             has_class, text = may_define_module(content), scan_text(content)
         facts[path] = FileFacts(path, digest, module, is_package, has_class, text)
     ordered = tuple(sorted(source_roots))
-    return ProjectScan(facts, data, unreadable, ordered, loader_roots(roots, ordered), keys)
+    project = frozenset(p for p in facts if p in walked) if roots else frozenset(facts)
+    return ProjectScan(facts, data, unreadable, ordered, loader_roots(roots, ordered), keys,
+                       project)
 
 
 def python_files(root: str) -> Iterable[str]:

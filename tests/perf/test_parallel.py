@@ -91,3 +91,15 @@ def test_dropping_parsed_trees_between_files_changes_nothing(
     # Memory stays bounded by parsing files again; the trees are identical, so are verdicts.
     monkeypatch.setattr(parallel, "PARSED_TREES", 1)
     assert analyze(zoo.files, search_roots=[zoo.root], jobs=1) == zoo.reference
+
+
+def test_a_file_named_outside_the_project_changes_no_other_verdict() -> None:
+    # `.site-packages/extlayers` stands in for an installed library: hidden, so not part of
+    # the project. Naming its files on the command line reports on them, but imports of
+    # `extlayers` stay unresolved, as they are when the fixture is checked alone.
+    root = REPO / "tests" / "fixtures" / "static"
+    fixture = root / "rule_unresolved_module.py"
+    everything = [p for p in _python_files(root) if ".site-packages" in p.parts] + [fixture]
+    assert len(everything) > 1
+    together = analyze(everything, search_roots=[root])
+    assert only(together, fixture) == only(analyze([fixture], search_roots=[root]), fixture)
