@@ -148,38 +148,6 @@ def _report(pending: Mapping[str, list[str]], scan: ProjectScan, graph: CallerGr
     return reports, {m: contributions[m] for m in missing}
 
 
-# ---- kept for bnlint/fix/reanalyse.py until it calls analyze(sources=...) ----------------------
-
-def _failure_diagnostic(failure: Any) -> Diagnostic:
-    from bnlint.static.fileverdicts import failure_diagnostic
-
-    return failure_diagnostic(failure)
-
-
-def _module_report(project: Any, cls: Any, verdicts: Any) -> Any:
-    from bnlint.ftypes import ModuleReport
-
-    return ModuleReport(class_name=cls.qualname, path=cls.file.display_path,
-                        line=cls.file.location(cls.node).line,
-                        folds=tuple(verdicts.entries_owned_by(cls.qualname)))
-
-
-def _load_callers(project: Any, reported: list[Any]) -> None:
-    """Parse every project file that calls into the reported files, transitively."""
-    if not project.search_roots or not reported:
-        return
-    scan = scan_project([str(f.path) for f in reported],
-                        [os.path.realpath(r) for r in project.search_roots],
-                        {str(p): data for p, data in project.sources.items()})
-    graph = CallerGraph(scan.project_facts(), scan.words)
-    for path in sorted({m for f in reported for m in graph.context(str(f.path))}):
-        project.load(Path(path))
-
-
-def _display(path: Path | str) -> str:
-    return display(str(path))
-
-
 def __getattr__(name: str) -> Any:
     if name == "Project":  # lives in bnlint.static.project, which imports the parser
         from bnlint.static.project import Project
