@@ -21,8 +21,9 @@ Every output is compared with the `cold` one (the single-file runs with cold's v
 that file): a mismatch stops the benchmark. Each row gives wall time, CPU time (user + system
 of the process tree), the critical path (the process's own CPU plus its busiest worker's: the
 wall time an idle machine would show, see benchmarks/measure.py), each as a ratio to `parse`,
-lines per second (of wall time) and the peak memory of the process tree. bnlint runs from a copy of the package taken at the start, so that edits made
-while the benchmark runs neither change what is measured nor invalidate its cache.
+lines per second (of wall time) and the peak memory of the process tree. bnlint runs from a
+copy of the package taken at the start, so that edits made while the benchmark runs neither
+change what is measured nor invalidate its cache.
 
 The runtime half is timed afterwards by benchmarks/fold_bench.py (needs torch; skip with
 --no-runtime).

@@ -112,7 +112,8 @@ class CallerGraph:
         order: list[str] = []
         seen: set[str] = set()
         # Start from the files that import nothing of the set (the shared layers).
-        starts = sorted(wanted, key=lambda p: (len(self.edges.callees.get(p, frozenset()) & wanted), p))
+        starts = sorted(wanted,
+                        key=lambda p: (len(self.edges.callees.get(p, frozenset()) & wanted), p))
         for start in starts:
             pending = [start]
             while pending:

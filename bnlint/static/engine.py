@@ -140,8 +140,9 @@ def _report(pending: Mapping[str, list[str]], scan: ProjectScan, graph: CallerGr
     log.info("%d files to analyse, %d contributions from the cache, %d build nothing",
              len(missing), len(contributions) - len(inert), len(inert))
     contributions.update(analyse_files(
-        graph.locality_order(missing), search_roots=roots, source_roots=scan.source_roots, jobs=jobs,
-        sources=overrides, weights=scan.sizes(), allowed=sorted(scan.project) if roots else None))
+        graph.locality_order(missing), search_roots=roots, source_roots=scan.source_roots,
+        jobs=jobs, sources=overrides, weights=scan.sizes(),
+        allowed=sorted(scan.project) if roots else None))
     missing += list(inert)
     reports = {path: report_on(contributions[path], [contributions[m] for m in context])
                for path, context in pending.items()}

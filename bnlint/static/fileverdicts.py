@@ -108,7 +108,8 @@ def _class_roots(project: Project, class_builds: list[tuple[object, Value, list[
         if cls.qualname in used:  # type: ignore[attr-defined]
             continue  # built by its own file: never a root where that file is in the context
         for inst in build._module_instances(result):
-            known = build._callable_without_arguments(build._init_of(project, cls))  # type: ignore[arg-type]
+            init = build._init_of(project, cls)  # type: ignore[arg-type]
+            known = build._callable_without_arguments(init)
             yield cls.qualname, Root(inst, f"class {cls.name}",  # type: ignore[attr-defined]
                                      known_caller=known, built=built)
 

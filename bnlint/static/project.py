@@ -17,7 +17,13 @@ from typing import Callable, Collection, Iterator, Mapping, Sequence
 
 from bnlint.static.classes import ClassModel
 from bnlint.static.index import ModuleLoader, ModuleSymbols, ProjectClass, Resolver, collect_symbols
-from bnlint.static.source import ParseFailure, SourceFile, module_name_for, parse_source, read_source
+from bnlint.static.source import (
+    ParseFailure,
+    SourceFile,
+    module_name_for,
+    parse_source,
+    read_source,
+)
 from bnlint.static.textscan import content_digest
 
 log = logging.getLogger("bnlint.static")

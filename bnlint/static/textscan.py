@@ -93,7 +93,8 @@ def _is_dotted(word: str) -> bool:
     return all(_WORD.fullmatch(part) for part in word.split("."))
 
 
-def import_targets(facts: TextFacts, module_name: str, is_package: bool) -> tuple[set[str], set[str]]:
+def import_targets(facts: TextFacts, module_name: str,
+                   is_package: bool) -> tuple[set[str], set[str]]:
     """The dotted names the file's imports can resolve, as (exact, subtree): an exact target
     reaches that module and the packages above it; a subtree target reaches every module
     under it too (attribute access on an imported module loads its submodules)."""

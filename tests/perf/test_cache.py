@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bnlint.ftypes import CheckResult
 from bnlint.static import project as project_module
 from bnlint.static.engine import analyze
 from tests.perf.conftest import Zoo, only
@@ -110,7 +111,7 @@ def _family(tmp_path: Path) -> tuple[Path, Path, Path]:
     return root, root / "base.py", root / "child.py"
 
 
-def _verdicts(result, path: Path) -> dict[str, list[tuple[str, str]]]:  # type: ignore[no-untyped-def]
+def _verdicts(result: CheckResult, path: Path) -> dict[str, list[tuple[str, str]]]:
     return {m.class_name: [(f.bn, f.status.value) for f in m.folds]
             for m in only(result, path)[1]}
 
