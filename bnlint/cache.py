@@ -151,17 +151,31 @@ def _code_fingerprint() -> str:
 # ---- frozen dataclasses <-> JSON ---------------------------------------------------------------
 
 def encode(value: Any) -> Any:
-    """A dataclass as the list of its field values (recursively); enums by value."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return [encode(getattr(value, f.name)) for f in dataclasses.fields(value)]
+    """A dataclass as the list of its field values (recursively); enums by value; sets sorted."""
+    kind = type(value)
+    if value is None or kind in _SCALARS:
+        return value
+    if kind is tuple or kind is list or kind is frozenset or kind is set:
+        items = sorted(value) if kind is frozenset or kind is set else value
+        if all(type(item) is str for item in items):  # names, paths: the bulk of it
+            return list(items)
+        return [encode(item) for item in items]
+    fields = _fields(kind)
+    if fields is not None:
+        return [encode(getattr(value, name)) for name in fields]
     if isinstance(value, enum.Enum):
         return value.value
-    if isinstance(value, (tuple, list, frozenset, set)):
-        items = sorted(value) if isinstance(value, (frozenset, set)) else value
-        return [encode(item) for item in items]
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    raise TypeError(f"cannot store {type(value).__name__} in the cache")
+    raise TypeError(f"cannot store {kind.__name__} in the cache")
+
+
+@lru_cache(maxsize=None)
+def _fields(kind: type) -> tuple[str, ...] | None:
+    if not dataclasses.is_dataclass(kind):
+        return None
+    return tuple(f.name for f in dataclasses.fields(kind))
+
+
+_SCALARS = (str, int, float, bool)
 
 
 def decode(kind: Any, data: Any) -> Any:
@@ -171,9 +185,6 @@ def decode(kind: Any, data: Any) -> Any:
         return _decoder(kind)(data)
     except (TypeError, KeyError, IndexError, AttributeError) as error:
         raise ValueError(f"not a {getattr(kind, '__name__', kind)}: {error}") from error
-
-
-_SCALARS = (str, int, float, bool)
 
 
 @lru_cache(maxsize=None)
