@@ -57,8 +57,8 @@ def bind_arguments(interp: Interpreter, definition: cst.FunctionDef, func: Funct
         elif param.default is not None:
             env[name] = interp.eval(param.default, defaults_frame)
         else:
-            env[name] = Unknown(f"argument '{name}' of '{definition.name.value}' is not "
-                                "given by any analysed caller")
+            env[name] = Unknown(f"argument '{name}' of '{definition.name.value}' is given by "
+                                "its caller", rules.INPUT_FROM_CALLER.code)
     star = params.star_arg
     if isinstance(star, cst.Param):
         env[star.name.value] = Seq(tuple(given), is_tuple=True)
@@ -69,7 +69,8 @@ def bind_arguments(interp: Interpreter, definition: cst.FunctionDef, func: Funct
         elif param.default is not None:
             env[name] = interp.eval(param.default, defaults_frame)
         else:
-            env[name] = Unknown(f"argument '{name}' is not given")
+            env[name] = Unknown(f"argument '{name}' of '{definition.name.value}' is given by "
+                                "its caller", rules.INPUT_FROM_CALLER.code)
     if params.star_kwarg is not None:
         env[params.star_kwarg.name.value] = Mapping(dict(kwargs))
     return env

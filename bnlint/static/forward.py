@@ -8,6 +8,7 @@ edge. Tensor values are `Tensor(node)`: the node that produced them.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import libcst as cst
@@ -51,9 +52,14 @@ _ARITHMETIC = {cst.Add: NodeKind.ADD, cst.AddAssign: NodeKind.ADD, cst.Subtract:
 class ForwardBuilder:
     """Turns the tensor operations of one root model's forward() into a LayerGraph."""
 
-    def __init__(self, interp: Interpreter, scopes: dict[int, tuple[ModuleFrame, ...]]) -> None:
+    def __init__(self, interp: Interpreter, scopes: dict[int, tuple[ModuleFrame, ...]],
+                 open_boundary: bool = False) -> None:
+        """`open_boundary`: the root is a class analysed on its own, so its forward() input
+        comes from a caller and its output goes back to one, neither of which is seen."""
         self.interp = interp
         self.scopes = scopes
+        self.open_boundary = open_boundary
+        self.boundary: list[LayerCall] = []  # the open input and output nodes
         self.graph = LayerGraph()
         self.conditional_depth = 0
         self.called: set[int] = set()  # uids of modules with a node in the graph
@@ -73,16 +79,31 @@ class ForwardBuilder:
             self.graph.connect(producer.node, node)
         return Tensor(node)
 
-    def input_node(self, label: str, known_caller: bool) -> Tensor:
-        if known_caller:
+    def input_node(self, label: str) -> Tensor:
+        if not self.open_boundary:
             return self.add(NodeKind.INPUT, label, [], None)
-        return self.add(NodeKind.UNKNOWN, label, [], None,
-                        rule_code=rules.INPUT_FROM_CALLER.code,
-                        reason=f"its input is the forward() argument '{label}' and no analysed "
-                               "module calls this class")
+        tensor = self.add(NodeKind.UNKNOWN, label, [], None,
+                          rule_code=rules.INPUT_FROM_CALLER.code,
+                          reason=f"its input is the forward() argument '{label}', which comes "
+                                 "from whoever calls this class")
+        self.boundary.append(tensor.node)
+        return tensor
 
     def output(self, value: Value) -> None:
-        self.add(NodeKind.OUTPUT, "output", [value], None)
+        if not self.open_boundary:
+            self.add(NodeKind.OUTPUT, "output", [value], None)
+            return
+        self.boundary.append(self.add(
+            NodeKind.UNKNOWN, "output", [value], None, rule_code=rules.INPUT_FROM_CALLER.code,
+            reason="its output goes back to whoever calls this class").node)
+
+    def closed_graph(self) -> LayerGraph:
+        """The graph as it is when the root is the whole model: the forward() arguments are
+        the model inputs and what it returns the model output."""
+        replaced = {node.node_id: replace(node, kind=NodeKind.INPUT if node.label != "output"
+                                          else NodeKind.OUTPUT, rule_code=None, reason=None)
+                    for node in self.boundary}
+        return self.graph.with_nodes(replaced)
 
     def note_dynamic(self, where: str) -> None:
         self.dynamic.append(where)

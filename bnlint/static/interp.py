@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
@@ -132,21 +133,38 @@ class Interpreter:
         self.forward: ForwardBuilder | None = None
         self.depth = 0
         self.steps = 0
-        self.instantiated: set[str] = set()  # qualnames of project classes ever built
-        # every BatchNorm built, so one the analysis lost track of still gets a verdict
+        # every BatchNorm the current construction built, so that one the analysis lost
+        # track of still gets a verdict
         self.built_batchnorms: list[ModuleInst] = []
+        self._constructing: list[str] = []  # classes whose __init__ is running, innermost last
         self._values: dict[str, Value] = {}
         self._evaluating: set[str] = set()
         self.current_file: SourceFile | None = None
 
     # ---- entry points -------------------------------------------------------------------
 
+    @contextmanager
+    def construction(self) -> Iterator[list[ModuleInst]]:
+        """One root's construction: a fresh step budget; yields the BatchNorms it builds."""
+        self.steps, self.built_batchnorms = 0, []
+        try:
+            yield self.built_batchnorms
+        finally:
+            self.built_batchnorms = []
+
+    @contextmanager
+    def following(self, builder: ForwardBuilder) -> Iterator[None]:
+        """One root's forward(): tensor operations go to `builder`, with a fresh budget."""
+        self.forward, self.steps = builder, 0
+        try:
+            yield
+        finally:
+            self.forward = None
+
     def instantiate_root(self, cls: ProjectClass) -> Value:
-        self.steps = 0
         return self.instantiate(ClassRef(cls), [], {}, cls.file, cls.node)
 
     def call_root(self, func: ProjectFunction) -> Value:
-        self.steps = 0
         return self.call_function(FunctionRef(func), [], {}, func.node)
 
     # ---- names and symbols --------------------------------------------------------------
@@ -568,6 +586,11 @@ class Interpreter:
         code = getattr(func, "code", None)
         if self.forward is not None:
             return self.forward.unknown_call(args, kwargs, frame, node, reason, code)
+        escape = Unknown(f"it is handed to `{node_text(node.func)}(...)`, which the analysis "
+                         f"cannot follow ({reason})", code)
+        for value in [*args, *kwargs.values()]:
+            for inst in _modules_in(value):
+                inst.escaped = inst.escaped or escape
         return Unknown(reason, code)
 
     def call_function(self, func: FunctionRef, args: list[Value], kwargs: dict[str, Value],
@@ -635,12 +658,12 @@ class Interpreter:
                 return Unknown(f"'{cls.name}' is not an nn.Module")
             return Unknown(f"'{cls.qualname}' is not an nn.Module")
         if isinstance(cls, ProjectClass):
-            self.instantiated.add(cls.qualname)
             if self.classes.has_unresolved_base(cls):
                 return Unknown(f"class '{cls.name}' derives from a class outside the analysed "
                                "files", rules.UNRESOLVED_MODULE.code)
         inst = ModuleInst(cls=cls, torch_base=base, ancestry=self.classes.mro(cls),
-                          construction=file.location(node))
+                          construction=file.location(node),
+                          built_by=self._constructing[-1] if self._constructing else None)
         if base.kind is NodeKind.BATCHNORM:
             self.built_batchnorms.append(inst)
         found = self.classes.method(cls, "__init__")
@@ -649,7 +672,12 @@ class Interpreter:
             assert isinstance(owner, ProjectClass)
             func = FunctionRef(ProjectFunction(owner.file, definition,
                                                f"{owner.qualname}.__init__"))
-            result = self.call_function(func, args, kwargs, node, self_value=inst, cls=owner)
+            self._constructing.append(cls.qualname)
+            try:
+                result = self.call_function(func, args, kwargs, node, self_value=inst,
+                                            cls=owner)
+            finally:
+                self._constructing.pop()
             if isinstance(result, Unknown) and "nest deeper" in result.reason:
                 return result
         else:
@@ -751,6 +779,24 @@ def _holds_module(value: Value) -> bool:
     if isinstance(value, ModuleInst):
         return True
     return isinstance(value, Choice) and any(isinstance(o, ModuleInst) for o in value.options)
+
+
+def _modules_in(value: Value) -> Iterator[ModuleInst]:
+    """The modules a value holds, at any depth (a Sequential handed on holds its layers)."""
+    pending = [value]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ModuleInst):
+            yield current
+            pending.extend(current.children.values())
+        elif isinstance(current, (Seq, Mapping)):
+            pending.extend(_members(current))
+        elif isinstance(current, Choice):
+            pending.extend(current.options)
 
 
 def _holds_tensor(value: Value) -> bool:

@@ -105,6 +105,12 @@ class ModuleInst(Value):
     uid: int = field(default_factory=lambda: next(_ids))
     incomplete: str = ""  # why the children are not fully known, if they are not
     plain_containers: dict[str, SourceLocation] = field(default_factory=dict)
+    # The project class whose __init__ built it (helpers it calls included); None when
+    # built by a factory or module-level code.
+    built_by: str | None = None
+    # Handed to code the analysis cannot follow during construction (why, and the rule):
+    # where it ends up is that code's business.
+    escaped: Unknown | None = None
 
     @property
     def class_name(self) -> str:
