@@ -35,6 +35,10 @@ from bnlint.static.verdicts import diagnostic
 
 log = logging.getLogger("bnlint.static.analysis")
 
+# Doubts a class analysed on its own has because its caller is not in view: what feeds its
+# forward() and what takes its output (XBN206), the rank of its input (XBN208).
+_CALLER_DEPENDENT = frozenset({rules.INPUT_FROM_CALLER.code, rules.LINEAR_RANK_UNKNOWN.code})
+
 
 @dataclass(frozen=True)
 class RootGraph:
@@ -114,7 +118,8 @@ def _observations(plan: FoldPlan, closed: FoldPlan | None,
     fallbacks = _verdicts(closed) if closed is not None else {}
     for identity, verdict in _verdicts(plan).items():
         entry = verdict.entry
-        boundary = entry.status is Status.UNKNOWN and entry.code == rules.INPUT_FROM_CALLER.code
+        boundary = (root.own_class is not None and entry.status is Status.UNKNOWN
+                    and entry.code in _CALLER_DEPENDENT)
         closed_verdict = fallbacks.get(identity) if boundary else None
         fallback = (Fallback(closed_verdict.key.owner, closed_verdict.entry,
                              root.own_class is not None and closed_verdict.owner_index == 0)

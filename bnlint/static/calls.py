@@ -22,6 +22,8 @@ from bnlint.static.values import (
     Mapping,
     ModuleInst,
     Seq,
+    SPREAD,
+    Spread,
     SuperRef,
     Tensor,
     Unknown,
@@ -35,44 +37,56 @@ if TYPE_CHECKING:
 _MAX_ITEMS = 100_000
 
 
-def bind_arguments(interp: Interpreter, definition: cst.FunctionDef, func: FunctionRef,
-                   receiver: Value | None, args: list[Value],
+def bind_arguments(interp: Interpreter, definition: cst.FunctionDef | cst.Lambda,
+                   func: FunctionRef, receiver: Value | None, args: list[Value],
                    kwargs: dict[str, Value]) -> dict[str, Value] | Unknown:
+    """The frame of a call: each parameter bound to what the call passes, its default, or an
+    unknown. Arguments spread from a value not fully known (`*args`, `**kwargs`) may supply
+    any parameter they reach, so those parameters are unknown rather than their defaults."""
     from bnlint.static.interp import Frame
 
     params = definition.params
+    function = definition.name.value if isinstance(definition, cst.FunctionDef) else "lambda"
     positional = [*params.posonly_params, *params.params]
     env: dict[str, Value] = {}
     given = list(args)
+    kwargs = dict(kwargs)
+    spread = kwargs.pop(SPREAD, None)
     if receiver is not None and positional:
         env[positional[0].name.value] = receiver
         positional = positional[1:]
     defaults_frame = Frame(func.func.file, {}, closure=func.closure)
+
+    def missing(param: cst.Param) -> Value:
+        name = param.name.value
+        if spread is not None:
+            return spread
+        if param.default is not None:
+            return interp.eval(param.default, defaults_frame)
+        return Unknown(f"argument '{name}' of '{function}' is given by its caller",
+                       rules.INPUT_FROM_CALLER.code)
+
     for param in positional:
         name = param.name.value
-        if given:
+        if given and isinstance(given[0], Spread):
+            env[name] = kwargs.pop(name, given[0])
+        elif given:
             env[name] = given.pop(0)
         elif name in kwargs:
             env[name] = kwargs.pop(name)
-        elif param.default is not None:
-            env[name] = interp.eval(param.default, defaults_frame)
         else:
-            env[name] = Unknown(f"argument '{name}' of '{definition.name.value}' is given by "
-                                "its caller", rules.INPUT_FROM_CALLER.code)
+            env[name] = missing(param)
     star = params.star_arg
     if isinstance(star, cst.Param):
-        env[star.name.value] = Seq(tuple(given), is_tuple=True)
+        known = tuple(v for v in given if not isinstance(v, Spread))
+        env[star.name.value] = Seq(known, is_tuple=True, complete=len(known) == len(given),
+                                   why_incomplete=next((v.reason for v in given
+                                                        if isinstance(v, Spread)), ""))
     for param in params.kwonly_params:
         name = param.name.value
-        if name in kwargs:
-            env[name] = kwargs.pop(name)
-        elif param.default is not None:
-            env[name] = interp.eval(param.default, defaults_frame)
-        else:
-            env[name] = Unknown(f"argument '{name}' of '{definition.name.value}' is given by "
-                                "its caller", rules.INPUT_FROM_CALLER.code)
+        env[name] = kwargs.pop(name) if name in kwargs else missing(param)
     if params.star_kwarg is not None:
-        env[params.star_kwarg.name.value] = Mapping(dict(kwargs))
+        env[params.star_kwarg.name.value] = Mapping(dict(kwargs), complete=spread is None)
     return env
 
 
@@ -156,10 +170,19 @@ def _enumerate(interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
 
 def _zip(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
          node: cst.Call) -> Value:
+    """zip() as far as its known columns reach: `zip(self.convs, self.bns, feats)` over a
+    forward() argument pairs each known layer with an element of the argument."""
     columns = [interp.iterate(a, frame) for a in args]
-    if any(c is None for c in columns):
+    known = [c for c in columns if c is not None]
+    if not known:
         return Seq((), complete=False, why_incomplete="zip() of a sequence not known")
-    return Seq(tuple(Seq(tuple(row), True) for row in zip(*columns)))  # type: ignore[misc]
+    rows = []
+    for index in range(min(len(c) for c in known)):
+        rows.append(Seq(tuple(
+            column[index] if column is not None
+            else evaluate.item(interp, arg, Const(index), frame, node)
+            for column, arg in zip(columns, args)), True))
+    return Seq(tuple(rows))
 
 
 def _sequence(is_tuple: bool):  # type: ignore[no-untyped-def]
@@ -194,8 +217,8 @@ def _dict(ordered: bool):  # type: ignore[no-untyped-def]
                         items[pair.items[0].value] = pair.items[1]
                     else:
                         complete = False
-        items.update(kwargs)
-        return Mapping(items, complete, ordered)
+        items.update((k, v) for k, v in kwargs.items() if k != SPREAD)
+        return Mapping(items, complete and SPREAD not in kwargs, ordered)
     return build
 
 

@@ -23,7 +23,9 @@ from bnlint.static.values import (
     Mapping,
     ModuleInst,
     ModuleRef,
+    SPREAD,
     Seq,
+    Spread,
     SuperRef,
     Tensor,
     Unknown,
@@ -358,14 +360,20 @@ def _call(interp: Interpreter, expr: cst.Call, frame: Frame) -> Value:
         if arg.star == "*":
             expanded = interp.iterate(value, frame)
             if expanded is None:
-                args.append(Unknown(getattr(value, "why_incomplete", "")
-                                    or getattr(value, "reason", "")
-                                    or f"`*{node_text(arg.value)}` is not fully known"))
+                args.append(Spread(getattr(value, "why_incomplete", "")
+                                   or getattr(value, "reason", "")
+                                   or f"`*{node_text(arg.value)}` is not fully known",
+                                   getattr(value, "code", None)))
             else:
                 args.extend(expanded)
         elif arg.star == "**":
             if isinstance(value, Mapping):
                 kwargs.update({str(k): v for k, v in value.items.items()})
+            if not isinstance(value, Mapping) or not value.complete:
+                # Any keyword the call does not write out may come from it.
+                why = getattr(value, "reason", "") or "its keys are not all known"
+                kwargs[SPREAD] = Spread(f"`**{node_text(arg.value)}` may supply any "
+                                        f"argument ({why})", getattr(value, "code", None))
         elif arg.keyword is not None:
             kwargs[arg.keyword.value] = value
         else:
@@ -549,6 +557,17 @@ def _identity_equal(left: Value, right: Value) -> bool | None:
     return None
 
 
+def is_data(value: Value) -> bool:
+    """True when a value depends on tensor data (so branching on it is data-dependent)."""
+    if isinstance(value, Tensor):
+        return True
+    if isinstance(value, Unknown):
+        return value.code == _DATA
+    if isinstance(value, Seq):
+        return any(is_data(v) for v in value.items)
+    return False
+
+
 def truth(value: Value) -> bool | None:
     if isinstance(value, Const):
         return bool(value.value)
@@ -577,7 +596,10 @@ def _if_expression(interp: Interpreter, expr: cst.IfExp, frame: Frame) -> Value:
 
 
 def _lambda(interp: Interpreter, expr: cst.Lambda, frame: Frame) -> Value:
-    return Unknown("a lambda")
+    from bnlint.static.index import ProjectFunction
+
+    return FunctionRef(ProjectFunction(frame.file, expr, f"{frame.file.module_name}.<lambda>"),
+                       closure={**(frame.closure or {}), **frame.env})
 
 
 def _named_expr(interp: Interpreter, expr: cst.NamedExpr, frame: Frame) -> Value:

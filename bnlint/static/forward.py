@@ -16,6 +16,7 @@ import libcst as cst
 from bnlint import rules
 from bnlint.ftypes import LayerAttrs, LayerCall, ModuleFrame, NodeKind, SourceLocation
 from bnlint.graph import LayerGraph
+from bnlint.static import ranks
 from bnlint.static.index import ProjectClass, ProjectFunction
 from bnlint.static.torch_api import (
     SPLITTING_METHODS,
@@ -71,7 +72,12 @@ class ForwardBuilder:
     # ---- nodes ------------------------------------------------------------------------
 
     def add(self, kind: NodeKind, label: str, inputs: list[Value],
-            location: SourceLocation | None, **extra: object) -> Tensor:
+            location: SourceLocation | None, rank: int | None = None,
+            **extra: object) -> Tensor:
+        """A node fed by the tensors in `inputs`; `rank`: the dimensions of what it makes."""
+        if rank is not None:
+            extra["attrs"] = replace(extra.get("attrs") or LayerAttrs(),  # type: ignore[arg-type]
+                                     rank=rank)
         node = self.graph.add(LayerCall(node_id=-1, kind=kind, label=label, location=location,
                                         conditional=self.conditional_depth > 0,
                                         **extra))  # type: ignore[arg-type]
@@ -125,7 +131,10 @@ class ForwardBuilder:
     def invoke(self, inst: ModuleInst, args: list[Value], kwargs: dict[str, Value],
                frame: Frame, node: cst.CSTNode, label: str,
                location: SourceLocation | None) -> Value:
-        found = self.interp.classes.method(inst.cls, "forward")
+        # A class that overrides __call__ runs that instead of forward().
+        found = self.interp.classes.method(inst.cls, "__call__")
+        if found is None or found[1] is None:
+            found = self.interp.classes.method(inst.cls, "forward")
         if inst.uid not in self.scopes and _is_leaf(inst, found):
             # an unregistered container is followed: its layers are reported one by one
             return self._unregistered(inst, args, label, location)
@@ -146,7 +155,7 @@ class ForwardBuilder:
                                        "of its layer class", scope=self._scope(inst),
                                 module_id=inst.uid)
             func = FunctionRef(ProjectFunction(owner.file, definition,
-                                               f"{owner.qualname}.forward"))
+                                               f"{owner.qualname}.{definition.name.value}"))
             return self.interp.call_function(func, args, kwargs, node, self_value=inst, cls=owner)
         return self.torch_forward(inst, inst.torch_base, args, kwargs, frame, node, label,
                                   location)
@@ -166,8 +175,9 @@ class ForwardBuilder:
                 if isinstance(child, (ModuleInst, Choice)):
                     value = self.call_child(child, [value], frame, node)
                 else:
-                    value = self._gap(value, f"{label} holds a value the analysis cannot "
-                                             "resolve to a module", location,
+                    why = getattr(child, "reason", "") or "it is not a module"
+                    value = self._gap(value, f"{label} holds a layer the analysis cannot "
+                                             f"resolve ({why})", location,
                                       getattr(child, "code", None))
             if inst.incomplete:
                 value = self._gap(value, f"the contents of {label} are not fully known: "
@@ -180,10 +190,14 @@ class ForwardBuilder:
         kind = torch_cls.kind or NodeKind.OTHER
         self.called.add(inst.uid)
         extra: dict[str, object] = {}
+        attrs = LayerAttrs()
         if kind in _LAYER_KINDS:
-            extra = {"module_id": inst.uid, "attrs": layer_attrs(inst, torch_cls),
-                     "construction": inst.construction}
-        return self.add(kind, label, args[:1], location, scope=self._scope(inst), **extra)
+            attrs = layer_attrs(inst, torch_cls)
+            extra = {"module_id": inst.uid, "attrs": attrs, "construction": inst.construction}
+        rank = (ranks.of_layer(kind, attrs, rank_of(args[:1])) if kind is not NodeKind.RESHAPE
+                else ranks.of_module(torch_cls.short_name, inst.layer_args, rank_of(args[:1])))
+        return self.add(kind, label, args[:1], location, rank=rank, scope=self._scope(inst),
+                        **extra)
 
     def call_child(self, child: ModuleInst | Choice, args: list[Value], frame: Frame,
                    node: cst.CSTNode) -> Value:
@@ -230,7 +244,9 @@ class ForwardBuilder:
         merged = LayerAttrs(**{
             name: getattr(facts[0], name) if len({getattr(f, name) for f in facts}) == 1
             else None for name in LayerAttrs.__dataclass_fields__})
-        return self.add(first.torch_base.kind or NodeKind.OTHER, label, args[:1], location,
+        kind = first.torch_base.kind or NodeKind.OTHER
+        return self.add(kind, label, args[:1], location,
+                        rank=ranks.of_layer(kind, merged, rank_of(args[:1])),
                         scope=self._scope(first), module_id=first.uid, attrs=merged,
                         construction=first.construction)
 
@@ -273,21 +289,24 @@ class ForwardBuilder:
             owned = self._own_layer_call(kind, args, frame)
             if owned is not None:
                 return owned
+        name = qualname.rsplit(".", 1)[-1]
+        rank = ranks.of_function(name, kind, args, kwargs, rank_of(args[:1]))
         if kind is None:
-            return self.add(NodeKind.OTHER, short, inputs, location)
+            return self.add(NodeKind.OTHER, short, inputs, location, rank=rank)
         if kind is NodeKind.CAT:
             return self._concatenation(qualname, short, args, kwargs, location)
         if kind in (NodeKind.ADD, NodeKind.MUL):
             operands = [*args[:2], *(kwargs[k] for k in ("input", "other") if k in kwargs)]
             if sum(isinstance(v, Tensor) for v in operands) < 2:
                 # torch.mul(x, 2.0), torch.add(x, self.bias): scaling or shifting one tensor
-                return self.add(NodeKind.OTHER, short, _flatten(inputs), location)
+                return self.add(NodeKind.OTHER, short, _flatten(inputs), location, rank=rank)
             if kind is NodeKind.MUL:
-                return self.add(kind, short, _flatten(inputs), location)
+                return self.add(kind, short, _flatten(inputs), location,
+                                rank=ranks.common([rank_of([v]) for v in operands]))
             return self._sum(short, operands, qualname == "torch.add" and _alpha_is_one(kwargs),
                              location)
         result = self.add(kind, short, inputs[:1] if kind is not NodeKind.FUNCTIONAL_CONV
-                          else inputs, location)
+                          else inputs, location, rank=rank)
         if qualname.endswith(("chunk", "split", "unbind")):
             return Seq((result,) * 2, complete=False, why_incomplete=PIECES)
         return result
@@ -307,6 +326,7 @@ class ForwardBuilder:
             return None
         self.called.add(inst.uid)
         return self.add(NodeKind.BATCHNORM, self._path_label(inst), args[:1], inst.construction,
+                        rank=rank_of(args[:1]),
                         scope=self.scopes[inst.uid], module_id=inst.uid,
                         attrs=layer_attrs(inst, inst.torch_base), construction=inst.construction)
 
@@ -316,6 +336,7 @@ class ForwardBuilder:
         if name == "__getitem__":
             kind = NodeKind.RESHAPE
         label = f".{name}()" if name != "__getitem__" else "indexing"
+        rank = ranks.of_method(name, args, kwargs, tensor.node.attrs.rank)
         if kind is NodeKind.ADD:
             return self._sum(label, [tensor, *args[:1]],
                              name in ("add", "add_") and _alpha_is_one(kwargs),
@@ -324,8 +345,8 @@ class ForwardBuilder:
             operands = [tensor, *args]
             if not all(isinstance(v, Tensor) for v in _flatten(operands)) or len(operands) < 2:
                 kind = NodeKind.OTHER
-            return self.add(kind, label, operands, frame.file.location(node))
-        result = self.add(kind, label, [tensor], frame.file.location(node))
+            return self.add(kind, label, operands, frame.file.location(node), rank=rank)
+        result = self.add(kind, label, [tensor], frame.file.location(node), rank=rank)
         if name in SPLITTING_METHODS:
             return Seq((result,) * 2, complete=False, why_incomplete=PIECES)
         return result
@@ -340,7 +361,8 @@ class ForwardBuilder:
         both = isinstance(left, Tensor) and isinstance(right, Tensor)
         if not both:
             kind = NodeKind.OTHER  # scaling or shifting by a constant
-        return self.add(kind, label, [left, right], frame.file.location(node))
+        rank = ranks.common([rank_of([v]) for v in (left, right) if isinstance(v, Tensor)])
+        return self.add(kind, label, [left, right], frame.file.location(node), rank=rank)
 
     # ---- merges: what a fold through a concatenation or a sum needs to know ------------
 
@@ -348,9 +370,10 @@ class ForwardBuilder:
              location: SourceLocation | None) -> Tensor:
         """`a + b`, `a += b`, `torch.add(a, b)`, `a.add_(b)` (plain: every term with
         coefficient 1), or a difference; with a constant term it is a plain shift."""
+        rank = ranks.common([rank_of([v]) for v in operands if isinstance(v, Tensor)])
         if len(operands) != 2 or not all(isinstance(v, Tensor) for v in operands):
-            return self.add(NodeKind.OTHER, label, operands, location)
-        return self.add(NodeKind.ADD, label, operands, location,
+            return self.add(NodeKind.OTHER, label, operands, location, rank=rank)
+        return self.add(NodeKind.ADD, label, operands, location, rank=rank,
                         attrs=LayerAttrs(plain_merge=plain, operands=2))
 
     def _concatenation(self, qualname: str, label: str, args: list[Value],
@@ -372,7 +395,8 @@ class ForwardBuilder:
         axis = {"hstack": 1, "vstack": 0}.get(name, 0) if written is None else _integer(written)
         attrs = LayerAttrs(axis=axis if name != "stack" else None, plain_merge=name != "stack",
                            operands=len(operands))
-        return self.add(NodeKind.CAT, label, operands, location, attrs=attrs)
+        rank = ranks.common([rank_of([v]) for v in operands]) if name != "stack" else None
+        return self.add(NodeKind.CAT, label, operands, location, rank=rank, attrs=attrs)
 
     def _unseen(self, label: str, value: Value, location: SourceLocation | None) -> Tensor:
         code = getattr(value, "code", None)
@@ -400,6 +424,7 @@ class ForwardBuilder:
 
     def merge_tensors(self, options: list[Value], reason: str, data_dependent: bool) -> Value:
         return self.add(NodeKind.CONTROL_FLOW, "control flow", options, None,
+                        rank=ranks.common([rank_of([v]) for v in options]),
                         rule_code=rules.DATA_DEPENDENT_FLOW.code,
                         reason=f"which tensor reaches it depends on {reason}")
 
@@ -491,6 +516,11 @@ def _flatten(values: list[Value]) -> list[Value]:
 
 def _tensors(values: list[Value]) -> list[Tensor]:
     return [v for v in _flatten(values) if isinstance(v, Tensor)]
+
+
+def rank_of(values: list[Value]) -> int | None:
+    """The rank of the first of `values`, when it is a tensor whose rank is known."""
+    return values[0].node.attrs.rank if values and isinstance(values[0], Tensor) else None
 
 
 def _integer(value: Value) -> int | None:

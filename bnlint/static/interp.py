@@ -19,7 +19,7 @@ import libcst as cst
 
 from bnlint import rules
 from bnlint.ftypes import NodeKind
-from bnlint.static import calls, evaluate
+from bnlint.static import calls, evaluate, matching
 from bnlint.static.classes import AnyClass, ClassModel
 from bnlint.static.index import (
     External,
@@ -44,7 +44,9 @@ from bnlint.static.values import (
     Mapping,
     ModuleInst,
     ModuleRef,
+    SPREAD,
     Seq,
+    Spread,
     SuperRef,
     Tensor,
     Unknown,
@@ -254,6 +256,8 @@ class Interpreter:
             self.exec_for(statement, frame)
         elif isinstance(statement, cst.While):
             self.exec_while(statement, frame)
+        elif isinstance(statement, cst.Match):
+            matching.exec_match(self, statement, frame)
         elif isinstance(statement, cst.With):
             self.exec_block(statement.body.body, frame)
         elif isinstance(statement, cst.Try):
@@ -418,7 +422,7 @@ class Interpreter:
                     self.exec_block(orelse.body.body, frame)
 
             self.branches([lambda: self.exec_block(statement.body.body, frame), run_else],
-                          reason, frame, data_dependent=_is_data(condition))
+                          reason, frame, data_dependent=evaluate.is_data(condition))
 
     def branches(self, paths: list[Callable[[], None]], reason: str, frame: Frame,
                  data_dependent: bool) -> None:
@@ -465,7 +469,7 @@ class Interpreter:
         if all(isinstance(v, tuple) for v in values):  # Seq.items
             return _merge_items(values)
         if all(isinstance(v, dict) for v in values):  # Mapping.items
-            return values[0] if all(v == values[0] for v in values) else values[0]
+            return _merge_mapping_items(values)
         if all(isinstance(v, (bool, str)) for v in values):  # Seq flags
             return values[0] if len(set(values)) == 1 else (
                 False if isinstance(values[0], bool) else reason)
@@ -500,7 +504,7 @@ class Interpreter:
             self.exec_block(statement.body.body, frame)
 
         self.branches([one_iteration, lambda: None], reason, frame,
-                      data_dependent=_is_data(iterable) or self.forward is not None)
+                      data_dependent=evaluate.is_data(iterable) or self.forward is not None)
 
     def exec_while(self, statement: cst.While, frame: Frame) -> None:
         condition = self.eval(statement.test, frame)
@@ -612,6 +616,12 @@ class Interpreter:
         frame = Frame(func.func.file, env,
                       self_inst=receiver if isinstance(receiver, ModuleInst) else None,
                       cls=cls, closure=func.closure)
+        if isinstance(definition, cst.Lambda):
+            self.depth += 1
+            try:
+                return self.eval(definition.body, frame)
+            finally:
+                self.depth -= 1
         if cls is None and isinstance(receiver, ModuleInst):
             frame.cls = self._defining_class(receiver, definition)
         self.depth += 1
@@ -716,12 +726,16 @@ class Interpreter:
             else:
                 inst.incomplete = getattr(source, "reason", "its contents are not known")
         elif base.params:
+            spread: Value | None = kwargs.get(SPREAD)
             for name, value in zip(base.params, args):
-                inst.layer_args[name] = value
+                if isinstance(value, Spread):
+                    spread = value  # it may supply this argument and every one after it
+                inst.layer_args[name] = spread if spread is not None else value
             for name, value in kwargs.items():
-                inst.layer_args[name] = value
+                if name != SPREAD:
+                    inst.layer_args[name] = value
             for name, default in base.defaults:
-                inst.layer_args.setdefault(name, Const(default))
+                inst.layer_args.setdefault(name, spread if spread is not None else Const(default))
 
     # ---- graph hooks used by evaluate ---------------------------------------------------
 
@@ -732,7 +746,7 @@ class Interpreter:
             if dropout is not None:
                 return dropout
         kind = FUNCTIONS.get(qualname)
-        if self.forward is None or not any(_is_data(v) for v in [*args, *kwargs.values()]):
+        if self.forward is None or not any(evaluate.is_data(v) for v in [*args, *kwargs.values()]):
             return Unknown(f"result of {qualname}")
         if any(isinstance(v, (ModuleInst, FunctionRef, Method)) for v in args):
             # torch.utils.checkpoint(fn, x) and friends run code the analysis does not see.
@@ -815,17 +829,6 @@ def _is_none(value: Value) -> bool:
     return isinstance(value, Const) and value.value is None
 
 
-def _is_data(value: Value) -> bool:
-    """True when a value depends on tensor data (so branching on it is data-dependent)."""
-    if isinstance(value, Tensor):
-        return True
-    if isinstance(value, Unknown):
-        return value.code == "data"
-    if isinstance(value, (Seq,)):
-        return any(_is_data(v) for v in value.items)
-    return False
-
-
 def _condition_reason(condition: Value, test: cst.BaseExpression) -> str:
     why = getattr(condition, "reason", "")
     text = node_text(test)
@@ -851,6 +854,34 @@ def _merge_items(values: list[tuple]) -> tuple:
 
 _INCOMPLETE_MARK = Unknown("built differently on paths the analysis cannot tell apart",
                            rules.CONDITIONAL_LAYER.code)
+
+
+class _Undecided:
+    """The key under which a dict merged from undecidable branches holds what they differ
+    in: `OrderedDict` layers then name an unknown step where the branches part."""
+
+    def __repr__(self) -> str:
+        return "<built on some paths>"
+
+
+_UNDECIDED_KEY = _Undecided()
+
+
+def _merge_mapping_items(values: list[dict]) -> dict:
+    """The entries every path agrees on, in order, up to where they part; then one unknown
+    entry standing for the rest."""
+    first = values[0]
+    if all(list(v) == list(first) and all(v[k] is first[k] for k in first) for v in values):
+        return first
+    merged: dict = {}
+    for key, value in first.items():
+        if all(key in v and v[key] is value for v in values) and \
+                all(list(v).index(key) == len(merged) for v in values):
+            merged[key] = value
+        else:
+            break
+    merged[_UNDECIDED_KEY] = _INCOMPLETE_MARK
+    return merged
 
 
 def _element_of(value: Value, interp: Interpreter, frame: Frame) -> Value:

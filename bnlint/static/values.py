@@ -37,6 +37,16 @@ class Unknown(Value):
 
 
 @dataclass(eq=False)
+class Spread(Unknown):
+    """`*args` or `**kwargs` of a call whose contents are not known: any argument from its
+    position on (positional) or any keyword not written out (`**`) may be supplied by it.
+    A call's keyword arguments hold it under the key SPREAD."""
+
+
+SPREAD = "**"
+
+
+@dataclass(eq=False)
 class Seq(Value):
     """A list or tuple. `complete` is False when the analysis lost track of some elements."""
 
