@@ -73,10 +73,10 @@ def analyse_root(interp: Interpreter, root: Root, as_model: bool = False) -> Roo
         builder.gaps.append(failure)
     _add_uncalled_batchnorms(builder, root.inst, scopes, conditional)
     _add_lost_batchnorms(builder, root, scopes)
-    plan = _match(builder.graph, failure)
+    plan = _with_unresolved_norms(_match(builder.graph, failure), builder)
     closed = None
     if builder.boundary and root.may_be_model:
-        closed = _match(builder.closed_graph(), failure)
+        closed = _with_unresolved_norms(_match(builder.closed_graph(), failure), builder)
     log.debug("%s: %d nodes, %d folds, %d skips", root.origin, len(builder.graph),
               len(plan.folds), len(plan.skips))
     observations = tuple(_observations(plan, closed, root))
@@ -87,6 +87,20 @@ def analyse_root(interp: Interpreter, root: Root, as_model: bool = False) -> Roo
 def _match(graph: LayerGraph, failure: str) -> FoldPlan:
     plan = match_folds(graph)
     return _demote_folds(plan, failure) if failure else plan
+
+
+def _with_unresolved_norms(plan: FoldPlan, builder: ForwardBuilder) -> FoldPlan:
+    """Each slot that may hold a BatchNorm the analysis could not resolve, as an unknown
+    verdict of its own (the graph keeps it an unknown op, so that its neighbours' verdicts
+    stay unknown too)."""
+    extra: dict[object, Skip] = {}
+    for call in builder.unresolved_norms:
+        code = call.rule_code or rules.UNKNOWN_CALL.code
+        extra.setdefault(call.module_id, Skip(bn=call, status=Status.UNKNOWN, code=code,
+                                              reason=rules.get_rule(code).format(
+                                                  bn=call.describe(), detail=call.reason)))
+    return FoldPlan(plan.folds, plan.skips + tuple(extra.values()), plan.findings) \
+        if extra else plan
 
 
 def _demote_folds(plan: FoldPlan, failure: str) -> FoldPlan:

@@ -21,6 +21,7 @@ from bnlint.static.values import (
     FunctionRef,
     Mapping,
     ModuleInst,
+    ObjectInst,
     Seq,
     SPREAD,
     Spread,
@@ -239,26 +240,82 @@ def _isinstance(interp: Interpreter, args: list[Value], kwargs: dict[str, Value]
     if len(args) != 2:
         return Unknown("isinstance()")
     value, kinds = args
+    return _any_kind(kinds, lambda kind: _instance_of(value, kind),
+                     "isinstance() of a value or against a type not known")
+
+
+def _issubclass(interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
+                frame: Frame, node: cst.Call) -> Value:
+    if len(args) != 2 or not isinstance(args[0], ClassRef) or args[0].is_partial:
+        return Unknown("issubclass() of a value not known")
+    cls = args[0].cls
+    return _any_kind(args[1], lambda kind: _subclass_of(interp, cls, kind),
+                     "issubclass() against a type not known")
+
+
+def _any_kind(kinds: Value, test: Any, unknown: str) -> Value:
+    """True when `test` holds for one of `kinds` (a type or a tuple of types), False when it
+    fails for all, unknown when one cannot be decided."""
     options = kinds.items if isinstance(kinds, Seq) else (kinds,)
+    undecided = False
     for kind in options:
-        if isinstance(kind, BuiltinRef) and kind.name in _TYPES:
-            python_type = _TYPES[kind.name]
-            if isinstance(value, Const) and isinstance(value.value, python_type) and not (
-                    python_type is int and isinstance(value.value, bool)):
-                return Const(True)
-            if isinstance(value, Seq) and python_type in (list, tuple):
-                if (python_type is tuple) == value.is_tuple:
-                    return Const(True)
-            if isinstance(value, Mapping) and python_type is dict:
-                return Const(True)
-        elif isinstance(kind, ClassRef) and isinstance(value, ModuleInst):
-            if kind.cls in value.ancestry:
-                return Const(True)
-        else:
-            return Unknown("isinstance() against a type not known")
-    if isinstance(value, (Const, Seq, Mapping, ModuleInst)):
-        return Const(False)
-    return Unknown("isinstance() of a value not known")
+        outcome = test(kind)
+        if outcome is True:
+            return Const(True)
+        undecided = undecided or outcome is None
+    return Unknown(unknown) if undecided else Const(False)
+
+
+_ABSTRACT = {"abc.Iterable": (Seq, Mapping), "abc.Sequence": (Seq,), "abc.Mapping": (Mapping,)}
+
+
+def _instance_of(value: Value, kind: Value) -> bool | None:
+    if isinstance(value, (Unknown, Tensor, Choice)):
+        return None
+    if isinstance(kind, BuiltinRef) and kind.name in _TYPES:
+        python_type = _TYPES[kind.name]
+        if isinstance(value, Const):
+            return isinstance(value.value, python_type) and not (
+                python_type is int and isinstance(value.value, bool))
+        if isinstance(value, Seq):
+            return python_type in (list, tuple) and (python_type is tuple) == value.is_tuple
+        if isinstance(value, Mapping):
+            return python_type is dict
+        return False
+    if isinstance(kind, BuiltinRef) and kind.name == "type":  # a class, not an object
+        return isinstance(value, ClassRef) and not value.is_partial
+    if isinstance(kind, BuiltinRef) and kind.name == "partial":
+        return isinstance(value, (ClassRef, FunctionRef)) and value.is_partial
+    if isinstance(kind, BuiltinRef) and kind.name in _ABSTRACT:
+        if isinstance(value, Const):
+            return isinstance(value.value, (str, bytes, tuple)) and kind.name != "abc.Mapping"
+        if isinstance(value, ModuleInst):
+            return value.torch_base.container is not None and kind.name == "abc.Iterable"
+        if isinstance(value, ObjectInst):
+            return None
+        return isinstance(value, _ABSTRACT[kind.name])
+    if isinstance(kind, BuiltinRef) and kind.name == "abc.Callable":
+        return not isinstance(value, (Const, Seq, Mapping)) if not isinstance(
+            value, ObjectInst) else None
+    if isinstance(kind, ClassRef) and not kind.is_partial:
+        if isinstance(value, (ModuleInst, ObjectInst)):
+            return kind.cls in value.ancestry
+        return False if isinstance(value, (Const, Seq, Mapping, ClassRef, FunctionRef)) \
+            else None
+    return None
+
+
+def _subclass_of(interp: Interpreter, cls: Any, kind: Value) -> bool | None:
+    if not isinstance(kind, ClassRef) or kind.is_partial:
+        return None
+    if kind.cls == cls or kind.cls in interp.classes.mro(cls):
+        return True
+    if isinstance(cls, ProjectClass) and interp.classes.has_unresolved_base(cls):
+        return None
+    if isinstance(cls, ProjectClass) or isinstance(kind.cls, ProjectClass):
+        return False
+    # two torch classes: the catalogue knows their kinds, not torch's hierarchy
+    return False if cls.kind != kind.cls.kind else None
 
 
 def _getattr(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
@@ -320,10 +377,12 @@ def _partial(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], f
         return Unknown("partial()")
     target, bound = args[0], tuple(args[1:])
     if isinstance(target, ClassRef):
-        return ClassRef(target.cls, target.args + bound, target.kwargs + tuple(kwargs.items()))
+        return ClassRef(target.cls, target.args + bound, target.kwargs + tuple(kwargs.items()),
+                        is_partial=True)
     if isinstance(target, FunctionRef):
         return FunctionRef(target.func, target.bound_self, target.args + bound,
-                           target.kwargs + tuple(kwargs.items()), target.closure)
+                           target.kwargs + tuple(kwargs.items()), target.closure,
+                           is_partial=True)
     return Unknown(f"partial() of `{node_text(node.args[0].value)}`")
 
 
@@ -405,6 +464,26 @@ def _nothing(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], f
     return Const(None)
 
 
+def _repeat(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
+            node: cst.Call) -> Value:
+    times = args[1] if len(args) > 1 else kwargs.get("times")
+    if not args or not isinstance(times, Const) or not isinstance(times.value, int) \
+            or times.value > _MAX_ITEMS:
+        return Seq((), complete=False, why_incomplete="itertools.repeat() without a count")
+    return Seq((args[0],) * max(times.value, 0))
+
+
+def _chain(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
+           node: cst.Call) -> Value:
+    items: list[Value] = []
+    for arg in args:
+        part = interp.iterate(arg, frame)
+        if part is None:
+            return Seq(tuple(items), complete=False, why_incomplete="chain() of values not known")
+        items.extend(part)
+    return Seq(tuple(items))
+
+
 _BUILTINS = {
     "range": _range, "len": _len, "enumerate": _enumerate, "zip": _zip,
     "list": _sequence(False), "tuple": _sequence(True), "set": _sequence(False),
@@ -412,6 +491,7 @@ _BUILTINS = {
     "min": _min_max(min), "max": _min_max(max), "sum": _sum, "isinstance": _isinstance,
     "getattr": _getattr, "hasattr": _hasattr, "setattr": _setattr, "super": _super,
     "partial": _partial, "deepcopy": _deepcopy, "type": _type, "reversed": _sorted(True),
+    "issubclass": _issubclass, "repeat": _repeat, "chain": _chain,
     "sorted": _sorted(False), "any": _any_all(any), "all": _any_all(all), "map": _map,
     "print": _nothing,
 }

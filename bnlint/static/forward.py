@@ -8,13 +8,21 @@ edge. Tensor values are `Tensor(node)`: the node that produced them.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import libcst as cst
 
 from bnlint import rules
-from bnlint.ftypes import LayerAttrs, LayerCall, ModuleFrame, NodeKind, SourceLocation
+from bnlint.ftypes import (
+    FOLD_TARGETS,
+    LayerAttrs,
+    LayerCall,
+    ModuleFrame,
+    NodeKind,
+    SourceLocation,
+)
 from bnlint.graph import LayerGraph
 from bnlint.static import ranks
 from bnlint.static.index import ProjectClass, ProjectFunction
@@ -43,6 +51,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bnlint.static.forward")
 
+# Names model code gives norm layers (`bn1`, `norm`, `norm_layer`, `pre_norm`): a slot so
+# named that holds something the analysis cannot resolve may hold a BatchNorm.
+_NORM_WORDS = re.compile(r"(?i)norm|(^|[_.'`(])bn\d*($|[_.'`(])")
+
 _LAYER_KINDS = frozenset({NodeKind.CONV, NodeKind.CONV_TRANSPOSE, NodeKind.LINEAR,
                           NodeKind.BATCHNORM})
 _ARITHMETIC = {cst.Add: NodeKind.ADD, cst.AddAssign: NodeKind.ADD, cst.Subtract: NodeKind.ADD,
@@ -68,6 +80,8 @@ class ForwardBuilder:
         self.gaps: list[str] = []  # module calls the analysis could not follow
         # submodules of a module whose forward() the builder did not follow, and why
         self.hidden: dict[int, str] = {}
+        # slots that may hold a norm layer the analysis could not resolve (see _maybe_norm)
+        self.unresolved_norms: list[LayerCall] = []
 
     # ---- nodes ------------------------------------------------------------------------
 
@@ -149,7 +163,11 @@ class ForwardBuilder:
                     self.hidden.setdefault(inner.uid, f"it runs inside {label}, a '{owner.name}' "
                                                       "whose own forward() the analysis does "
                                                       "not follow")
-                return self.add(NodeKind.UNKNOWN, label, args, location,
+                # what it computes is not followed; its output's rank is taken to be the
+                # layer's (a Conv subclass makes (N, C, *spatial))
+                rank = ranks.of_layer(inst.torch_base.kind, layer_attrs(inst, inst.torch_base),
+                                      rank_of(args[:1]))
+                return self.add(NodeKind.UNKNOWN, label, args, location, rank=rank,
                                 rule_code=rules.UNKNOWN_CALL.code,
                                 reason=f"{label} is a '{owner.name}', which overrides forward() "
                                        "of its layer class", scope=self._scope(inst),
@@ -220,19 +238,20 @@ class ForwardBuilder:
                                f"{module.reason}")
 
     def _one_layer_type(self, options: tuple[Value, ...]) -> list[ModuleInst] | None:
-        """The options of a conditional construction when every one is the same torch layer
-        class at the same place: each arm then gives the same verdict, up to the constructor
-        facts they disagree on, which become unknown."""
+        """The options of a conditional construction when every one is a torch layer of the
+        same kind at the same place (Conv2d or Conv3d, say): each arm then gives the same
+        verdict, up to the constructor facts they disagree on, which become unknown."""
         insts = [o for o in options if isinstance(o, ModuleInst)]
-        if len(insts) != len(options) or len({i.cls for i in insts}) != 1:
+        if len(insts) != len(options) or len({i.torch_base.kind for i in insts}) != 1:
             return None
         first = insts[0]
         if first.torch_base.kind not in _LAYER_KINDS or first.torch_base.container is not None:
             return None
-        found = self.interp.classes.method(first.cls, "forward")
-        if found is not None and found[1] is not None:
-            return None
-        if len({self._scope(i) for i in insts}) != 1 or not self._scope(first):
+        for inst in insts:  # a subclass with its own forward() is not that layer
+            found = self.interp.classes.method(inst.cls, "forward")
+            if found is not None and found[1] is not None:
+                return None
+        if len({_path(self._scope(i)) for i in insts}) != 1 or not self._scope(first):
             return None
         return insts
 
@@ -417,10 +436,33 @@ class ForwardBuilder:
             self.gaps.append(reason)
         if code == rules.UNRESOLVED_MODULE.code and not text.startswith("self."):
             code = rules.UNKNOWN_CALL.code  # an outside function, not an outside layer
-        return self.add(NodeKind.UNKNOWN, text, inputs, frame.file.location(node),
-                        rule_code=code if code in rules.RULES else rules.UNKNOWN_CALL.code,
+        code = code if code in rules.RULES else rules.UNKNOWN_CALL.code
+        location = frame.file.location(node)
+        self._maybe_norm(text, reason, code, inputs, frame, location)
+        return self.add(NodeKind.UNKNOWN, text, inputs, location, rule_code=code,
                         reason=f"its input passes through `{text}(...)`, which the analysis "
                                f"cannot follow ({reason})")
+
+    def _maybe_norm(self, text: str, reason: str, code: str, inputs: list[Value],
+                    frame: Frame, location: SourceLocation) -> None:
+        """A slot of the module that may hold a norm layer (`self.bn`, a `norm_layer` it was
+        given) applied to a Conv/Linear output, when the analysis cannot resolve what it
+        holds: it gets an unknown verdict of its own, never silence."""
+        name = text[5:] if text.startswith("self.") else ""
+        inst = frame.self_inst
+        if not name or inst is None or inst.uid not in self.scopes or not (
+                _NORM_WORDS.search(name) or _NORM_WORDS.search(reason)):
+            return
+        if not any(isinstance(v, Tensor) and v.node.kind in FOLD_TARGETS for v in inputs):
+            return
+        label = ".".join(f.name for f in self.scopes[inst.uid][1:] if f.name) or ""
+        label = f"{label}.{name}" if label else name
+        self.unresolved_norms.append(LayerCall(
+            node_id=-1, kind=NodeKind.BATCHNORM, label=label,
+            scope=self.scopes[inst.uid] + (ModuleFrame(name, "<unresolved layer>"),),
+            module_id=("slot", inst.uid, name), location=location, rule_code=code,
+            reason=f"it may hold a BatchNorm, but the analysis cannot tell what it "
+                   f"is: {reason}"))
 
     def merge_tensors(self, options: list[Value], reason: str, data_dependent: bool) -> Value:
         return self.add(NodeKind.CONTROL_FLOW, "control flow", options, None,
@@ -556,3 +598,7 @@ def _descendants(inst: ModuleInst) -> list[ModuleInst]:
                     found.append(option)
                     pending.append(option)
     return found
+
+
+def _path(scope: tuple[ModuleFrame, ...]) -> tuple[str, ...]:
+    return tuple(frame.name for frame in scope)

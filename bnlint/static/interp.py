@@ -19,8 +19,8 @@ import libcst as cst
 
 from bnlint import rules
 from bnlint.ftypes import NodeKind
-from bnlint.static import calls, evaluate, matching
-from bnlint.static.classes import AnyClass, ClassModel
+from bnlint.static import calls, evaluate, matching, objects
+from bnlint.static.classes import ClassModel
 from bnlint.static.index import (
     External,
     ProjectClass,
@@ -44,10 +44,10 @@ from bnlint.static.values import (
     Mapping,
     ModuleInst,
     ModuleRef,
+    ObjectInst,
     SPREAD,
     Seq,
     Spread,
-    SuperRef,
     Tensor,
     Unknown,
     Value,
@@ -75,7 +75,12 @@ _TORCH_MODULES = frozenset({"torch", "torch.nn", "torch.nn.functional", "torch.n
 _STDLIB = {"collections.OrderedDict": "OrderedDict", "functools.partial": "partial",
            "copy.deepcopy": "deepcopy", "math.ceil": "math.ceil", "math.floor": "math.floor",
            "math.sqrt": "math.sqrt", "math.log2": "math.log2", "math.log": "math.log",
-           "typing.OrderedDict": "OrderedDict"}
+           "typing.OrderedDict": "OrderedDict", "itertools.repeat": "repeat",
+           "itertools.chain": "chain", "collections.abc.Iterable": "abc.Iterable",
+           "collections.abc.Sequence": "abc.Sequence", "collections.abc.Mapping": "abc.Mapping",
+           "collections.abc.Callable": "abc.Callable", "typing.Iterable": "abc.Iterable",
+           "typing.Sequence": "abc.Sequence", "typing.Mapping": "abc.Mapping",
+           "typing.Callable": "abc.Callable"}
 STDLIB_MODULES = frozenset(name.rsplit(".", 1)[0] for name in _STDLIB)
 
 
@@ -141,6 +146,7 @@ class Interpreter:
         self._constructing: list[str] = []  # classes whose __init__ is running, innermost last
         self._values: dict[str, Value] = {}
         self._evaluating: set[str] = set()
+        self._registered: set[object] = set()  # files whose registering decorators ran
         self.current_file: SourceFile | None = None
 
     # ---- entry points -------------------------------------------------------------------
@@ -199,6 +205,8 @@ class Interpreter:
         qualname = f"{module}.{name}"
         if qualname in _STDLIB:
             return BuiltinRef(_STDLIB[qualname])
+        if qualname in STDLIB_MODULES:  # `collections.abc`
+            return ModuleRef(qualname)
         return Unknown(f"'{qualname}' is not modelled by the analysis")
 
     def _torch_value(self, qualname: str) -> Value:
@@ -218,10 +226,15 @@ class Interpreter:
             return Unknown(f"'{symbol.qualname}' is defined in terms of itself")
         self._evaluating.add(symbol.qualname)
         try:
-            value = self.eval(symbol.expr, Frame(symbol.file, {}))
+            with self.journal.suspended():
+                value = self.eval(symbol.expr, Frame(symbol.file, {}))
+                self._values[symbol.qualname] = value
+                if symbol.file.path not in self._registered:
+                    # as importing the module would: its decorators fill its registries
+                    self._registered.add(symbol.file.path)
+                    objects.register_decorated(self, symbol.file)
         finally:
             self._evaluating.discard(symbol.qualname)
-        self._values[symbol.qualname] = value
         return value
 
     def lookup(self, name: str, frame: Frame) -> Value:
@@ -340,6 +353,8 @@ class Interpreter:
             owner = self.eval(target.value, frame)
             if isinstance(owner, ModuleInst):
                 self.set_module_attr(owner, target.attr.value, value, frame, statement)
+            elif isinstance(owner, ObjectInst):
+                objects.set_attribute(self, owner, target.attr.value, value)
         elif isinstance(target, cst.Subscript):
             self._assign_item(target, value, frame)
         elif isinstance(target, (cst.Tuple, cst.List)):
@@ -582,6 +597,10 @@ class Interpreter:
             if self.forward is None:
                 return Unknown("a module called during construction")
             return self.forward.call_module(func, args, kwargs, frame, node)
+        if isinstance(func, ObjectInst):
+            hook = objects.dunder(self, func, "__call__")
+            if hook is not None:
+                return self.call_function(hook, args, kwargs, node)
         if isinstance(func, Choice) and all(isinstance(o, (ClassRef, FunctionRef))
                                             for o in func.options):
             results = [self.call(option, args, kwargs, frame, node) for option in func.options]
@@ -622,7 +641,7 @@ class Interpreter:
                 return self.eval(definition.body, frame)
             finally:
                 self.depth -= 1
-        if cls is None and isinstance(receiver, ModuleInst):
+        if cls is None and isinstance(receiver, (ModuleInst, ObjectInst)):
             frame.cls = self._defining_class(receiver, definition)
         self.depth += 1
         try:
@@ -645,7 +664,8 @@ class Interpreter:
                               data_dependent=True)
         return result
 
-    def _defining_class(self, inst: ModuleInst, definition: cst.FunctionDef) -> ProjectClass | None:
+    def _defining_class(self, inst: ModuleInst | ObjectInst,
+                        definition: cst.FunctionDef) -> ProjectClass | None:
         for entry in inst.ancestry:
             if isinstance(entry, ProjectClass) and any(
                     statement is definition for statement in entry.node.body.body):
@@ -660,6 +680,8 @@ class Interpreter:
         kwargs = {**dict(ref.kwargs), **kwargs}
         cls = ref.cls
         base = self.classes.torch_base(cls)
+        if base is None and isinstance(cls, ProjectClass) and objects.is_plain(self, cls):
+            return objects.instantiate(self, cls, args, kwargs, node)
         if base is None:
             if isinstance(cls, ProjectClass):
                 if self.classes.has_unresolved_base(cls):

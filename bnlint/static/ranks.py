@@ -62,6 +62,10 @@ def of_function(name: str, kind: NodeKind | None, args: list[Value],
         return input_rank
     if name in ("unsqueeze",):
         return input_rank + 1 if input_rank is not None else None
+    if name == "linear":
+        return input_rank
+    if name.startswith("conv") and name[-2:-1].isdigit():  # conv2d, conv_transpose3d
+        return int(name[-2]) + 2
     if kind in (NodeKind.ACTIVATION, NodeKind.POOL) or name in _SAME_RANK_METHODS:
         return input_rank
     return None

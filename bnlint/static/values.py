@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import functools
 import itertools
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, Iterator, Union
 
 import libcst as cst
 
@@ -71,6 +72,7 @@ class ClassRef(Value):
     cls: TorchClass | ProjectClass
     args: tuple[Value, ...] = ()
     kwargs: tuple[tuple[str, Value], ...] = ()
+    is_partial: bool = False  # a functools.partial object, not the class itself
 
 
 @dataclass(eq=False)
@@ -80,6 +82,7 @@ class FunctionRef(Value):
     args: tuple[Value, ...] = ()
     kwargs: tuple[tuple[str, Value], ...] = ()
     closure: dict[str, Value] | None = None
+    is_partial: bool = False  # a functools.partial object, not the function itself
 
 
 @dataclass(eq=False)
@@ -129,6 +132,16 @@ class ModuleInst(Value):
     @property
     def is_plain_container(self) -> bool:
         return isinstance(self.cls, TorchClass) and self.cls.container is not None
+
+
+@dataclass(eq=False)
+class ObjectInst(Value):
+    """An object of a project class that is not an nn.Module (a config, a registry)."""
+
+    cls: ProjectClass
+    ancestry: tuple[TorchClass | ProjectClass, ...]  # the MRO
+    attrs: dict[str, Value] = field(default_factory=dict)
+    uid: int = field(default_factory=lambda: next(_ids))
 
 
 @dataclass(eq=False)
@@ -201,6 +214,16 @@ class Journal:
 
     def begin(self) -> None:
         self._frames.append({})
+
+    @contextmanager
+    def suspended(self) -> Iterator[None]:
+        """Changes made inside are not undone by any branch around them: what a module's
+        top level computes holds on every path."""
+        frames, self._frames = self._frames, []
+        try:
+            yield
+        finally:
+            self._frames = frames
 
     def rollback(self) -> dict[tuple[int, Any], tuple[dict, Any, Any]]:
         """Undo the innermost frame; return {(id(dict), key): (dict, key, value it had)}."""

@@ -90,18 +90,18 @@ def _diagnostics(owner: str, entry: FoldEntry,
 
 
 def _settle_boundaries(observations: Iterable[Observation]) -> list[Observation]:
-    """Rule 1: a verdict that depends on the root's caller yields to the verdict of a root
-    that holds the same BatchNorm inside an instance of that root's class; with none, the
-    closed-world verdict stands, else the unknown."""
+    """Rule 1: a verdict that depends on the root's caller yields to the roots that hold the
+    same BatchNorm inside an instance of that root's class (whatever they say: they see
+    more of it); where no root does, the closed-world verdict stands, else the unknown."""
     observations = list(observations)
-    seen_firmly = {anchor for o in observations if not o.boundary for anchor in o.anchors}
+    inside_wider = {anchor for o in observations for anchor in o.anchors[1:]}
     # Owners some other root built with its own arguments.
     instantiated = {o.owner for o in observations if not o.own and not o.boundary}
     settled: list[Observation] = []
     for observation in observations:
         if not observation.boundary:
             settled.append(observation)
-        elif observation.anchors[0] in seen_firmly:
+        elif observation.anchors[0] in inside_wider:
             continue
         elif observation.entry.bn.startswith("<") and observation.owner in instantiated:
             # A BatchNorm the class hands to a layer its caller supplies: the instances

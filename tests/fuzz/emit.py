@@ -116,6 +116,11 @@ class _Emitter:
         linear = self.dims == 0
         root = _Class("Net", None, norm=False, reuse=self.rng.random() < 0.5, linear=linear)
         flow = _Flow("x", self.program.width, linear, aliased=True)
+        if linear:
+            # (N, features), as a head after flattening: a Linear and a BatchNorm1d fold only
+            # where the source shows their tensor is 2-D (rule XBN208)
+            root.forward.append("        x = x.flatten(1)")
+            flow = self.new("x", self.program.width, True)
         flow = self.chain(root, root.forward, "        ", flow, self.program.chain)
         outputs = ", ".join([flow.var, *root.taps])
         root.forward.append(f"        return {outputs}")
