@@ -29,7 +29,6 @@ from bnlint.static.index import ProjectClass, ProjectFunction
 from bnlint.static.interp import AnalysisLimit, DeadPath, Frame, Interpreter
 from bnlint.static.records import Fallback, Observation
 from bnlint.static.roots import Root, walk
-from bnlint.static.source import SourceFile
 from bnlint.static.values import Choice, FunctionRef, Mapping, ModuleInst, Seq, Unknown, Value
 from bnlint.static.verdicts import diagnostic
 
@@ -255,7 +254,7 @@ def _run_forward(interp: Interpreter, builder: ForwardBuilder, root: Root) -> No
     if definition is None:
         value = builder.input_node("input")
         builder.output(builder.torch_forward(inst, inst.torch_base, [value], {},
-                                             Frame(_file_of(inst), {}), cst.Name("x")))
+                                             Frame(root.file, {}), cst.Name("x")))
         return
     assert isinstance(owner, ProjectClass)
     positional = [*definition.params.posonly_params, *definition.params.params][1:]
@@ -272,13 +271,6 @@ def _run_forward(interp: Interpreter, builder: ForwardBuilder, root: Root) -> No
     result = interp.call_function(func, inputs, options, definition, self_value=inst,
                                   cls=owner)
     builder.output(result)
-
-
-def _file_of(inst: ModuleInst) -> SourceFile:
-    for entry in inst.ancestry:
-        if isinstance(entry, ProjectClass):
-            return entry.file
-    raise AnalysisLimit("a torch container root has no source file")
 
 
 def _add_uncalled_batchnorms(builder: ForwardBuilder, root: ModuleInst,

@@ -82,6 +82,8 @@ class ForwardBuilder:
         self.hidden: dict[int, str] = {}
         # slots that may hold a norm layer the analysis could not resolve (see _maybe_norm)
         self.unresolved_norms: list[LayerCall] = []
+        # Conv/Linear subclasses whose own forward() is being followed
+        self.layer_forwards: set[int] = set()
 
     # ---- nodes ------------------------------------------------------------------------
 
@@ -155,23 +157,19 @@ class ForwardBuilder:
         if found is not None and found[1] is not None:
             owner, definition = found
             assert isinstance(owner, ProjectClass)
-            if inst.torch_base.kind in _LAYER_KINDS - {NodeKind.BATCHNORM}:
-                # A Conv/Linear subclass with its own forward may change what the weight
-                # means (weight standardisation); a fold into it cannot be promised.
+            if inst.torch_base.kind in FOLD_TARGETS:
+                # A Conv/Linear subclass with its own forward(): followed; its convolution
+                # with its own weight is the layer's call (bnlint.static.forward: own_layer),
+                # one with a weight it derives is not something a fold can rewrite.
                 self.called.add(inst.uid)
-                for inner in _descendants(inst):
-                    self.hidden.setdefault(inner.uid, f"it runs inside {label}, a '{owner.name}' "
-                                                      "whose own forward() the analysis does "
-                                                      "not follow")
-                # what it computes is not followed; its output's rank is taken to be the
-                # layer's (a Conv subclass makes (N, C, *spatial))
-                rank = ranks.of_layer(inst.torch_base.kind, layer_attrs(inst, inst.torch_base),
-                                      rank_of(args[:1]))
-                return self.add(NodeKind.UNKNOWN, label, args, location, rank=rank,
-                                rule_code=rules.UNKNOWN_CALL.code,
-                                reason=f"{label} is a '{owner.name}', which overrides forward() "
-                                       "of its layer class", scope=self._scope(inst),
-                                module_id=inst.uid)
+                self.layer_forwards.add(inst.uid)
+                func = FunctionRef(ProjectFunction(owner.file, definition,
+                                                   f"{owner.qualname}.{definition.name.value}"))
+                try:
+                    return self.interp.call_function(func, args, kwargs, node, self_value=inst,
+                                                     cls=owner)
+                finally:
+                    self.layer_forwards.discard(inst.uid)
             func = FunctionRef(ProjectFunction(owner.file, definition,
                                                f"{owner.qualname}.{definition.name.value}"))
             return self.interp.call_function(func, args, kwargs, node, self_value=inst, cls=owner)
@@ -305,7 +303,7 @@ class ForwardBuilder:
         location = frame.file.location(node)
         inputs = [*args, *kwargs.values()]
         if kind in (NodeKind.FUNCTIONAL_CONV, NodeKind.FUNCTIONAL_BN):
-            owned = self._own_layer_call(kind, args, frame)
+            owned = self._own_layer_call(kind, args, kwargs, frame, location)
             if owned is not None:
                 return owned
         name = qualname.rsplit(".", 1)[-1]
@@ -330,24 +328,39 @@ class ForwardBuilder:
             return Seq((result,) * 2, complete=False, why_incomplete=PIECES)
         return result
 
-    def _own_layer_call(self, kind: NodeKind, args: list[Value], frame: Frame) -> Value | None:
-        """F.conv2d(x, self.weight, ...) inside a Conv subclass, or F.batch_norm(x,
+    def _own_layer_call(self, kind: NodeKind, args: list[Value], kwargs: dict[str, Value],
+                        frame: Frame, location: SourceLocation | None) -> Value | None:
+        """F.conv2d(x, self.weight, ...) inside a Conv subclass's forward(), or F.batch_norm(x,
         self.running_mean, ...) inside a BatchNorm subclass, is that module's own call."""
         from bnlint.static.interp import Param
 
         inst = frame.self_inst
         if inst is None or inst.uid not in self.scopes or len(args) < 2:
             return None
-        expected = NodeKind.BATCHNORM if kind is NodeKind.FUNCTIONAL_BN else None
-        if expected is None or inst.torch_base.kind is not expected:
+        own = isinstance(args[1], Param) and args[1].owner is inst
+        if kind is NodeKind.FUNCTIONAL_BN and inst.torch_base.kind is NodeKind.BATCHNORM:
+            if not own:
+                return None
+            self.called.add(inst.uid)
+            return self.add(NodeKind.BATCHNORM, self._path_label(inst), args[:1],
+                            inst.construction, rank=rank_of(args[:1]), scope=self.scopes[inst.uid],
+                            module_id=inst.uid, attrs=layer_attrs(inst, inst.torch_base),
+                            construction=inst.construction)
+        if kind is not NodeKind.FUNCTIONAL_CONV or inst.uid not in self.layer_forwards:
             return None
-        if not (isinstance(args[1], Param) and args[1].owner is inst):
-            return None
-        self.called.add(inst.uid)
-        return self.add(NodeKind.BATCHNORM, self._path_label(inst), args[:1], inst.construction,
-                        rank=rank_of(args[:1]),
-                        scope=self.scopes[inst.uid], module_id=inst.uid,
-                        attrs=layer_attrs(inst, inst.torch_base), construction=inst.construction)
+        label = self._path_label(inst)
+        if not own or args[1].name != "weight":  # type: ignore[union-attr]
+            return self.add(NodeKind.UNKNOWN, label, args[:1], location,
+                            rank=rank_of(args[:1]), rule_code=rules.UNKNOWN_CALL.code,
+                            reason=f"{label} computes its output in its own forward() with a "
+                                   "weight it derives there, which a fold cannot rewrite",
+                            scope=self.scopes[inst.uid], module_id=inst.uid)
+        layer_kind = inst.torch_base.kind or NodeKind.OTHER
+        attrs = _called_with(layer_attrs(inst, inst.torch_base), inst, args, kwargs)
+        return self.add(layer_kind, label, args[:1], location,
+                        rank=ranks.of_layer(layer_kind, attrs, rank_of(args[:1])),
+                        scope=self.scopes[inst.uid], module_id=inst.uid, attrs=attrs,
+                        construction=inst.construction)
 
     def method_op(self, tensor: Tensor, name: str, args: list[Value], kwargs: dict[str, Value],
                   frame: Frame, node: cst.CSTNode) -> Value:
@@ -506,6 +519,17 @@ def layer_attrs(inst: ModuleInst, cls: TorchClass) -> LayerAttrs:
     return LayerAttrs(in_channels=integer("in_channels"), out_channels=integer("out_channels"),
                       spatial_dims=cls.spatial_dims, groups=integer("groups"),
                       pads=_pads(args), bias=flag("bias"), type_name=inst.class_name)
+
+
+def _called_with(attrs: LayerAttrs, inst: ModuleInst, args: list[Value],
+                 kwargs: dict[str, Value]) -> LayerAttrs:
+    """A Conv subclass's own F.conv*(x, self.weight, bias, stride, padding, dilation,
+    groups): the padding and groups that call uses, not the constructor's."""
+    groups = _integer(kwargs.get("groups", args[6] if len(args) > 6 else Const(1)))
+    padding = kwargs.get("padding", args[4] if len(args) > 4 else Const(0))
+    pads = _pads({"padding": padding, "kernel_size": inst.layer_args.get("kernel_size",
+                                                                        Const(None))})
+    return replace(attrs, pads=pads, groups=groups)
 
 
 def _pads(args: dict[str, Value]) -> bool | None:

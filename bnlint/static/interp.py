@@ -82,6 +82,10 @@ _STDLIB = {"collections.OrderedDict": "OrderedDict", "functools.partial": "parti
            "typing.Sequence": "abc.Sequence", "typing.Mapping": "abc.Mapping",
            "typing.Callable": "abc.Callable"}
 STDLIB_MODULES = frozenset(name.rsplit(".", 1)[0] for name in _STDLIB)
+_CHECKPOINTS = frozenset({"torch.utils.checkpoint.checkpoint",
+                          "torch.utils.checkpoint.checkpoint_sequential"})
+_CHECKPOINT_OPTIONS = frozenset({"use_reentrant", "preserve_rng_state", "context_fn",
+                                 "determinism_check", "debug", "segments"})
 
 
 class ReturnSignal(Exception):
@@ -641,6 +645,7 @@ class Interpreter:
                 return self.eval(definition.body, frame)
             finally:
                 self.depth -= 1
+                self.journal.forget(env)
         if cls is None and isinstance(receiver, (ModuleInst, ObjectInst)):
             frame.cls = self._defining_class(receiver, definition)
         self.depth += 1
@@ -657,6 +662,7 @@ class Interpreter:
             result = Unknown("break outside a loop")
         finally:
             self.depth -= 1
+            self.journal.forget(env)
         if frame.returns:
             # Returns from inside branches the analysis could not decide: any may be taken.
             return self.merge([*frame.returns, result],
@@ -763,6 +769,12 @@ class Interpreter:
 
     def torch_function(self, qualname: str, args: list[Value], kwargs: dict[str, Value],
                        frame: Frame, node: cst.Call) -> Value:
+        if qualname in _CHECKPOINTS and args and self.forward is not None:
+            # Activation checkpointing runs the function it is given (again, backward).
+            function, rest = (args[0], args[1:]) if qualname.endswith(".checkpoint") else \
+                (args[0], args[2:3])
+            return self.call(function, rest, {k: v for k, v in kwargs.items()
+                                              if k not in _CHECKPOINT_OPTIONS}, frame, node)
         if qualname in PASSTHROUGH_FUNCTIONS and args:
             dropout = self._dropout(qualname, args, kwargs, frame, node)
             if dropout is not None:

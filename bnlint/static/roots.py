@@ -40,6 +40,7 @@ class Root:
     # A class root whose class can be built without arguments may be the whole model: its
     # verdicts at the boundary then hold as for a factory's model.
     may_be_model: bool
+    file: SourceFile  # where it is built
     built: list[ModuleInst] = field(default_factory=list)  # BatchNorms its construction made
 
 
@@ -74,13 +75,15 @@ def _class_root(project: Project, cls: ProjectClass, interp: Interpreter) -> Ite
     init = project.classes.method(cls, "__init__")
     constructible = callable_without_arguments(init[1] if init is not None else None)
     for inst in module_instances(built.value):
-        yield Root(inst, f"class {cls.name}", cls.qualname, constructible, built.batchnorms)
+        yield Root(inst, f"class {cls.name}", cls.qualname, constructible, cls.file,
+                   built.batchnorms)
 
 
 def _factory_root(func: ProjectFunction, interp: Interpreter) -> Iterator[Root]:
     built = _guarded(interp, lambda: interp.call_root(func))
     for inst in module_instances(built.value):
-        yield Root(inst, f"factory {func.node.name.value}()", None, True, built.batchnorms)
+        name = func.node.name.value if isinstance(func.node, cst.FunctionDef) else "lambda"
+        yield Root(inst, f"factory {name}()", None, True, func.file, built.batchnorms)
 
 
 @dataclass(frozen=True)

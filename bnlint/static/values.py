@@ -194,23 +194,34 @@ MISSING = object()
 class Journal:
     """Records every state mutation so that a branch can be undone and its effect merged.
 
-    A frame keeps, per (dict, key), only the value it had when the frame began: undoing needs
-    nothing else, and a loop that rewrites one variable a thousand times stays one entry."""
+    A frame keeps, per dict and key, only the value it had when the frame began: undoing
+    needs nothing else, and a loop that rewrites one variable a thousand times stays one
+    entry. The variables of a call that has returned are forgotten: nothing reads them again,
+    so a branch neither undoes nor merges them."""
 
     def __init__(self) -> None:
-        self._frames: list[dict[tuple[int, Any], tuple[dict, Any, Any]]] = []
+        # per frame: id(dict) -> (the dict, {key: the value it had when the frame began})
+        self._frames: list[dict[int, tuple[dict, dict[Any, Any]]]] = []
+
+    def _record(self, target: dict, key: Any) -> None:
+        if self._frames:
+            _, kept = self._frames[-1].setdefault(id(target), (target, {}))
+            if key not in kept:
+                kept[key] = target.get(key, MISSING)
 
     def set(self, target: dict, key: Any, value: Any) -> None:
-        if self._frames:
-            self._frames[-1].setdefault((id(target), key),
-                                        (target, key, target.get(key, MISSING)))
+        self._record(target, key)
         target[key] = value
 
     def delete(self, target: dict, key: Any) -> None:
         if key in target:
-            if self._frames:
-                self._frames[-1].setdefault((id(target), key), (target, key, target[key]))
+            self._record(target, key)
             del target[key]
+
+    def forget(self, target: dict) -> None:
+        """`target` (the variables of a finished call) is never read again."""
+        for frame in self._frames:
+            frame.pop(id(target), None)
 
     def begin(self) -> None:
         self._frames.append({})
@@ -229,17 +240,20 @@ class Journal:
         """Undo the innermost frame; return {(id(dict), key): (dict, key, value it had)}."""
         entries = self._frames.pop()
         outcome: dict[tuple[int, Any], tuple[dict, Any, Any]] = {}
-        for index, (target, key, old) in entries.items():
-            outcome[index] = (target, key, target.get(key, MISSING))
-            if old is MISSING:
-                target.pop(key, None)
-            else:
-                target[key] = old
+        for index, (target, kept) in entries.items():
+            for key, old in kept.items():
+                outcome[(index, key)] = (target, key, target.get(key, MISSING))
+                if old is MISSING:
+                    target.pop(key, None)
+                else:
+                    target[key] = old
         if self._frames:
             # The outer frame must be able to undo what this frame's merge will write.
             outer = self._frames[-1]
-            for index, entry in entries.items():
-                outer.setdefault(index, entry)
+            for index, (target, kept) in entries.items():
+                _, outer_kept = outer.setdefault(index, (target, {}))
+                for key, old in kept.items():
+                    outer_kept.setdefault(key, old)
         return outcome
 
 

@@ -602,9 +602,14 @@ class _Emitter:
         v, var = flow.var, self.fresh(cls, flow)
         if node.style == "own_forward":
             base = "nn.Linear" if flow.linear else f"nn.Conv{self.dims}d"
+            # its forward() computes with a weight it derives (weight standardisation and
+            # the like): a fold into its own weight would not survive that
+            call = "F.linear(x, w, self.bias)" if flow.linear else \
+                f"F.conv{self.dims}d(x, w, self.bias)"
             name = self.define(f"Scaled{base[3:]}", f"class Scaled{base[3:]}({base}):\n"
                                "    def forward(self, x):\n"
-                               "        return super().forward(x) * 0.5")
+                               "        w = self.weight * 0.5\n"
+                               f"        return {call}")
             args = f"{flow.c}, {flow.c}" + ("" if flow.linear else ", 1")
             cls.init.append(f"        self.{attr} = {name}({args}, bias=False)")
             out.append(f"{indent}{var} = self.{attr}({v})")
