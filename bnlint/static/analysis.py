@@ -29,7 +29,15 @@ from bnlint.static.index import ProjectClass, ProjectFunction
 from bnlint.static.interp import AnalysisLimit, DeadPath, Frame, Interpreter
 from bnlint.static.records import Fallback, Observation
 from bnlint.static.roots import Root, walk
-from bnlint.static.values import Choice, FunctionRef, Mapping, ModuleInst, Seq, Unknown, Value
+from bnlint.static.values import (
+    Choice,
+    FunctionRef,
+    Mapping,
+    ModuleInst,
+    Seq,
+    Unknown,
+    Value,
+)
 from bnlint.static.verdicts import diagnostic
 
 log = logging.getLogger("bnlint.static.analysis")

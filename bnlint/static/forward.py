@@ -26,6 +26,7 @@ from bnlint.ftypes import (
 from bnlint.graph import LayerGraph
 from bnlint.static import ranks
 from bnlint.static.index import ProjectClass, ProjectFunction
+from bnlint.static.interp import PIECES
 from bnlint.static.torch_api import (
     SPLITTING_METHODS,
     TENSOR_METHODS,
@@ -43,8 +44,6 @@ from bnlint.static.values import (
     Value,
     node_text,
 )
-
-from bnlint.static.interp import PIECES
 
 if TYPE_CHECKING:
     from bnlint.static.interp import Frame, Interpreter

@@ -32,9 +32,15 @@ from bnlint.static.index import (
     TorchName,
 )
 from bnlint.static.source import SourceFile
-from bnlint.static.torch_api import FUNCTIONS, PASSTHROUGH_FUNCTIONS, TorchClass, torch_class
+from bnlint.static.torch_api import (
+    FUNCTIONS,
+    PASSTHROUGH_FUNCTIONS,
+    TorchClass,
+    torch_class,
+)
 from bnlint.static.values import (
     MISSING,
+    SPREAD,
     BuiltinRef,
     Choice,
     ClassRef,
@@ -45,10 +51,11 @@ from bnlint.static.values import (
     ModuleInst,
     ModuleRef,
     ObjectInst,
-    SPREAD,
+    Outside,
     Seq,
     Spread,
     Tensor,
+    TupleType,
     Unknown,
     Value,
     choice,
@@ -80,7 +87,15 @@ _STDLIB = {"collections.OrderedDict": "OrderedDict", "functools.partial": "parti
            "collections.abc.Sequence": "abc.Sequence", "collections.abc.Mapping": "abc.Mapping",
            "collections.abc.Callable": "abc.Callable", "typing.Iterable": "abc.Iterable",
            "typing.Sequence": "abc.Sequence", "typing.Mapping": "abc.Mapping",
-           "typing.Callable": "abc.Callable"}
+           "typing.Callable": "abc.Callable", "numpy.linspace": "linspace",
+           "numpy.arange": "arange", "collections.namedtuple": "namedtuple",
+           "collections.abc.Hashable": "abc.Hashable",
+           "collections.abc.Collection": "abc.Collection",
+           "collections.abc.Container": "abc.Collection",
+           "collections.abc.Sized": "abc.Collection", "typing.Hashable": "abc.Hashable",
+           "typing.Collection": "abc.Collection"}
+# torch functions that, while a model is built, make a known number of values
+_CONSTRUCTION_TORCH = {"torch.linspace": "linspace", "torch.arange": "arange"}
 STDLIB_MODULES = frozenset(name.rsplit(".", 1)[0] for name in _STDLIB)
 _CHECKPOINTS = frozenset({"torch.utils.checkpoint.checkpoint",
                           "torch.utils.checkpoint.checkpoint_sequential"})
@@ -130,7 +145,7 @@ class Param(Value):
 class Frame:
     file: SourceFile
     env: dict[str, Value]
-    self_inst: ModuleInst | None = None
+    self_inst: ModuleInst | ObjectInst | None = None
     cls: ProjectClass | None = None
     closure: dict[str, Value] | None = None
     returns: list[Value] = field(default_factory=list)
@@ -199,8 +214,8 @@ class Interpreter:
             return BuiltinRef(_STDLIB[symbol.qualname])
         if symbol.qualname in STDLIB_MODULES:  # `import functools` then `functools.partial`
             return ModuleRef(symbol.qualname)
-        return Unknown(f"'{symbol.qualname}' is defined outside the analysed files",
-                       rules.UNRESOLVED_MODULE.code)
+        return Outside(f"'{symbol.qualname}' is defined outside the analysed files",
+                       rules.UNRESOLVED_MODULE.code, symbol.qualname)
 
     def stdlib_attribute(self, module: str, name: str) -> Value | None:
         """`functools.partial` after `import functools`, and the like."""
@@ -370,8 +385,14 @@ class Interpreter:
         items = self.iterate(value, frame)
         if isinstance(value, Seq) and value.why_incomplete == PIECES:
             items = [value.items[0]] * len(elements)
-        if items is None or len(items) != len(elements) or any(
-                isinstance(e, cst.StarredElement) for e in target.elements):
+        starred = [i for i, e in enumerate(target.elements) if isinstance(e, cst.StarredElement)]
+        if items is not None and len(starred) == 1 and len(items) >= len(elements) - 1:
+            # `name, *rest = items`: the starred target takes what the others leave
+            star = starred[0]
+            after = len(elements) - star - 1
+            middle = items[star:len(items) - after]
+            items = [*items[:star], Seq(tuple(middle)), *items[len(items) - after:]]
+        elif items is None or len(items) != len(elements) or starred:
             if isinstance(value, Tensor) and self.forward is not None:
                 items = self.forward.split(value, len(elements))
             else:
@@ -572,6 +593,13 @@ class Interpreter:
             if self.forward is None:
                 return Unknown("tensor arithmetic outside forward()")
             return self.forward.arithmetic(operator, left, right, frame, node, inplace)
+        if isinstance(left, ModuleInst) and left.torch_base.container in ("list", "sequential") \
+                and _is_add(operator):
+            # `self.layers += [...]`: ModuleList.__iadd__ extends it in place
+            target = left if inplace else calls.clone_module(left)
+            calls.call_method(self, Method(target, "extend"), [right], {}, frame,
+                              cst.Call(func=cst.Name("extend")))
+            return target
         if isinstance(left, Seq) and isinstance(right, Seq) and _is_add(operator):
             joined = Seq(left.items + right.items, left.is_tuple,
                          left.complete and right.complete,
@@ -601,6 +629,8 @@ class Interpreter:
             if self.forward is None:
                 return Unknown("a module called during construction")
             return self.forward.call_module(func, args, kwargs, frame, node)
+        if isinstance(func, TupleType):
+            return calls.named_tuple(func, args, kwargs)
         if isinstance(func, ObjectInst):
             hook = objects.dunder(self, func, "__call__")
             if hook is not None:
@@ -637,7 +667,8 @@ class Interpreter:
         if isinstance(env, Unknown):
             return env
         frame = Frame(func.func.file, env,
-                      self_inst=receiver if isinstance(receiver, ModuleInst) else None,
+                      self_inst=receiver if isinstance(receiver, (ModuleInst, ObjectInst))
+                      else None,
                       cls=cls, closure=func.closure)
         if isinstance(definition, cst.Lambda):
             self.depth += 1
@@ -769,6 +800,9 @@ class Interpreter:
 
     def torch_function(self, qualname: str, args: list[Value], kwargs: dict[str, Value],
                        frame: Frame, node: cst.Call) -> Value:
+        if self.forward is None and qualname in _CONSTRUCTION_TORCH:
+            return calls.call_builtin(self, _CONSTRUCTION_TORCH[qualname], args, kwargs,
+                                      frame, node)
         if qualname in _CHECKPOINTS and args and self.forward is not None:
             # Activation checkpointing runs the function it is given (again, backward).
             function, rest = (args[0], args[1:]) if qualname.endswith(".checkpoint") else \

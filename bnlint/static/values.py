@@ -38,6 +38,13 @@ class Unknown(Value):
 
 
 @dataclass(eq=False)
+class Outside(Unknown):
+    """A name bound outside the analysed files (an installed package)."""
+
+    qualname: str = ""
+
+
+@dataclass(eq=False)
 class Spread(Unknown):
     """`*args` or `**kwargs` of a call whose contents are not known: any argument from its
     position on (positional) or any keyword not written out (`**`) may be supplied by it.
@@ -55,6 +62,15 @@ class Seq(Value):
     is_tuple: bool = False
     complete: bool = True
     why_incomplete: str = ""
+    fields: tuple[str, ...] = ()  # a namedtuple's field names, which attributes read
+
+
+@dataclass(eq=False)
+class TupleType(Value):
+    """A class made by collections.namedtuple(): calling it makes a tuple with named fields."""
+
+    name: str
+    fields: tuple[str, ...]
 
 
 @dataclass(eq=False)
@@ -100,7 +116,7 @@ class ModuleRef(Value):
 
 @dataclass(eq=False)
 class SuperRef(Value):
-    instance: "ModuleInst"
+    instance: "ModuleInst | ObjectInst"
     after: ProjectClass  # look up the MRO after this class
 
 
