@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Sequence, Union
+from typing import Union
 
 from bnlint import baseline as baselines
 from bnlint.config import Config, find_config_file, load_config

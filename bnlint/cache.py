@@ -25,9 +25,10 @@ import tempfile
 import types
 import typing
 import zlib
-from functools import lru_cache
+from collections.abc import Callable, Mapping
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from bnlint import __version__
 
@@ -168,7 +169,7 @@ def encode(value: Any) -> Any:
     raise TypeError(f"cannot store {kind.__name__} in the cache")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _fields(kind: type) -> tuple[str, ...] | None:
     if not dataclasses.is_dataclass(kind):
         return None
@@ -187,7 +188,7 @@ def decode(kind: Any, data: Any) -> Any:
         raise ValueError(f"not a {getattr(kind, '__name__', kind)}: {error}") from error
 
 
-@lru_cache(maxsize=None)
+@cache
 def _decoder(kind: Any) -> Callable[[Any], Any]:
     """A function from JSON to `kind`. Scalars pass through unchecked: the checksum already
     rules out damage, and the key rules out another bnlint's layout."""

@@ -12,8 +12,9 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence, TextIO
+from typing import Any, TextIO
 
 from bnlint import __version__, api, rule_pages
 from bnlint import baseline as baselines

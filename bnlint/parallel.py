@@ -13,8 +13,9 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bnlint.static.project import Project

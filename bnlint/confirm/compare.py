@@ -15,7 +15,7 @@ Torch-free: the runtime side arrives as a ModelObservation.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable
+from collections.abc import Iterable
 
 from bnlint.ftypes import (
     Agreement,

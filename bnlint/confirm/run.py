@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from bnlint.config import Config, ModelSpec
 from bnlint.confirm.compare import compare_model

@@ -7,8 +7,8 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from bnlint.fix.edits import unified_diff
 from bnlint.fix.run import FileChange, FixOutcome, fix_files

@@ -15,9 +15,10 @@ import io
 import re
 import tokenize
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, TypeVar
+from typing import TypeVar
 
 from bnlint.ftypes import Edit
 

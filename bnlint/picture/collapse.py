@@ -18,8 +18,8 @@ collapsed.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Callable, Hashable
 
 from bnlint.ftypes import LayerCall, NodeKind
 from bnlint.graph import LayerGraph
@@ -135,7 +135,7 @@ def collapse_repeats(graph: LayerGraph, tag: Tagger) -> Collapse:
                     result._blocks.setdefault(node, []).append((run_id, k))
                 if k:
                     hidden.append(block.path)
-                    for twin, node in zip(first.members, block.members):
+                    for twin, node in zip(first.members, block.members, strict=True):
                         result._step[node] = twin
                         result.kept.discard(node)
             run_of_block[first.path] = run_id

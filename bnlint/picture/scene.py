@@ -8,9 +8,9 @@ spell it out.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Hashable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Hashable
 
 from bnlint import rules
 from bnlint.foldkey import merged_name

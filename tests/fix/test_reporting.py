@@ -11,7 +11,6 @@ import jsonschema
 
 from bnlint.ftypes import Applicability, CheckResult, Edit, Fix
 from bnlint.reporters import ReportContext, render
-
 from tests.cli.helpers import diagnostic
 
 SCHEMA = Path(__file__).resolve().parents[1] / "cli" / "sarif-schema-2.1.0.json"
