@@ -153,7 +153,7 @@ def _code_fingerprint() -> str:
 
 def encode(value: Any) -> Any:
     """A dataclass as the list of its field values (recursively); enums by value; sets sorted."""
-    kind = type(value)
+    kind: Any = type(value)
     if value is None or kind in _SCALARS:
         return value
     if kind is tuple or kind is list or kind is frozenset or kind is set:
@@ -196,7 +196,7 @@ def _decoder(kind: Any) -> Callable[[Any], Any]:
     args = typing.get_args(kind)
     if kind in _SCALARS:
         return _same
-    if dataclasses.is_dataclass(kind):
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         hints = typing.get_type_hints(kind)
         fields = [f.name for f in dataclasses.fields(kind)]
         parts = [(i, _decoder(hints[name])) for i, name in enumerate(fields)
@@ -227,9 +227,10 @@ def _decoder(kind: Any) -> Callable[[Any], Any]:
         return lambda data: tuple(part(item) for part, item in zip(fixed, data, strict=True))
     if origin in (tuple, frozenset):
         inner = _decoder(args[0])
+        container: Callable[[Any], Any] = origin
         if inner is _same:
-            return origin
-        return lambda data: origin(inner(item) for item in data)
+            return container
+        return lambda data: container(inner(item) for item in data)
     raise TypeError(f"cannot decode {kind}")
 
 

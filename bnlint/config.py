@@ -194,7 +194,7 @@ def parse_table(table: Mapping[str, Any], *, where: str, root: Path,
         path=path,
         selections=(selection,),
         per_file_ignores=check.per_file_ignores(table),
-        exclude=check.globs(table, "exclude") if "exclude" in table else DEFAULT_EXCLUDE,
+        exclude=check.globs(table, "exclude") or () if "exclude" in table else DEFAULT_EXCLUDE,
         extend_exclude=check.globs(table, "extend-exclude") or (),
         severity=check.severity(table),
         output_format=output_format,
@@ -382,7 +382,8 @@ def _describe(value: Any) -> str:
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
-            return tomllib.load(handle)
+            data: dict[str, Any] = tomllib.load(handle)
+            return data
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: invalid TOML: {error}") from error
     except OSError as error:

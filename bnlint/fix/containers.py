@@ -52,8 +52,8 @@ _NOT_MODULES = (ast.Constant, ast.JoinedStr, ast.Tuple, ast.List, ast.Dict, ast.
 def container_fix(source: FixSource, diagnostic: Diagnostic) -> Fix | None:
     """XBN303, reported on the assignment of the plain container."""
     statement = next((node for kind in (ast.Assign, ast.AnnAssign)
-                      for node in source.nodes_at(diagnostic.line, diagnostic.column, kind)),
-                     None)
+                      for node in source.nodes_at(diagnostic.line, diagnostic.column, kind)
+                      if isinstance(node, (ast.Assign, ast.AnnAssign))), None)
     return _wrap(source, statement) if statement is not None else None
 
 

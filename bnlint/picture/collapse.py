@@ -21,6 +21,8 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
+import networkx as nx
+
 from bnlint.ftypes import LayerCall, NodeKind
 from bnlint.graph import LayerGraph
 
@@ -176,7 +178,7 @@ def _blocks_by_parent(calls: dict[int, LayerCall]) -> dict[str, dict[int, tuple[
 
 
 def _block(path: str, index: int, class_name: str, calls: dict[int, LayerCall],
-           scoped: list[int], unscoped: list[int], connected: set[int], digraph,
+           scoped: list[int], unscoped: list[int], connected: set[int], digraph: nx.DiGraph,
            tag: Tagger) -> _Block:
     inside = [n for n in scoped if _inside(calls[n].module_path, path)]
     block = _Block(path, index, class_name, inside, usable=False)
@@ -197,7 +199,8 @@ def _block(path: str, index: int, class_name: str, calls: dict[int, LayerCall],
     return block
 
 
-def _signature(block: _Block, calls: dict[int, LayerCall], digraph, tag: Tagger) -> Hashable:
+def _signature(block: _Block, calls: dict[int, LayerCall], digraph: nx.DiGraph,
+               tag: Tagger) -> Hashable:
     position = {node: i for i, node in enumerate(block.members)}
     nodes = []
     for node in block.members:

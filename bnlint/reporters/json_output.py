@@ -13,7 +13,7 @@ VERSION = 1
 
 
 def diagnostic_object(diagnostic: Diagnostic) -> dict[str, Any]:
-    found = {"code": diagnostic.code, "name": diagnostic.name,
+    found: dict[str, Any] = {"code": diagnostic.code, "name": diagnostic.name,
              "severity": diagnostic.severity.value, "message": diagnostic.message,
              "path": diagnostic.path, "line": diagnostic.line, "column": diagnostic.column,
              "end_line": diagnostic.end_line, "end_column": diagnostic.end_column,
@@ -32,7 +32,7 @@ def fix_object(fix: Fix) -> dict[str, Any]:
 
 
 def _fold_object(entry: FoldEntry) -> dict[str, Any]:
-    fold = {"conv": entry.conv, "bn": entry.bn,
+    fold: dict[str, Any] = {"conv": entry.conv, "bn": entry.bn,
             "direction": entry.direction.value if entry.direction else None,
             "status": entry.status.value, "code": entry.code}
     if entry.merge is not None:

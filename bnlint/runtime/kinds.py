@@ -143,7 +143,7 @@ def _pads(conv: nn.modules.conv._ConvNd) -> bool:
         return False
     if conv.padding == "same":
         return any(d * (k - 1) > 0 for d, k in zip(conv.dilation, conv.kernel_size, strict=True))
-    return any(p > 0 for p in conv.padding)
+    return any(p > 0 for p in conv.padding if isinstance(p, int))
 
 
 # --- torch functions and tensor methods, by name -------------------------------------------

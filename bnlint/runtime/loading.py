@@ -43,7 +43,8 @@ def load_callable(spec: str) -> Callable[..., Any]:
         target = getattr(target, part)
     if not callable(target):
         raise SetupError(f"'{spec}' is not callable")
-    return target
+    found: Callable[..., Any] = target
+    return found
 
 
 def build_model(spec: str, kwargs: dict[str, Any], dtype: torch.dtype | None,
@@ -81,4 +82,6 @@ def build_inputs(shapes: list[tuple[int, ...]] | None, inputs_spec: str | None,
         inputs = tuple(torch.randn(shape, generator=generator) for shape in shapes)
     if dtype is None:
         return inputs
-    return map_tensors(inputs, lambda t: t.to(dtype) if t.is_floating_point() else t)
+    converted: tuple[Any, ...] = map_tensors(
+        inputs, lambda t: t.to(dtype) if t.is_floating_point() else t)
+    return converted
