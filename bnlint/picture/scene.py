@@ -221,10 +221,5 @@ def _tag(call: LayerCall, verdicts: dict[Hashable, Verdict]) -> tuple[object, ..
     return (call.kind, call.attrs, verdict.status, verdict.code, verdict.direction)
 
 
-def label_of(call: LayerCall) -> str:
-    """How a box names its node: the module path for module calls, else the op's label."""
-    return call.module_path or call.label
-
-
 def _short(type_name: str | None) -> str | None:
     return type_name.rsplit(".", 1)[-1] if type_name else None
