@@ -138,7 +138,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
 
     def line(cells: list[str]) -> str:
-        padded = [cell.ljust(width) for cell, width in zip(cells, widths, strict=True)]
+        padded = [cell.ljust(width) for cell, width in zip(cells[:-1], widths, strict=True)]
         return ("  " + "  ".join(padded + [cells[-1]])).rstrip()
     return [line(header)] + [line(row) for row in rows]
 

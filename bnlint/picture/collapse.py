@@ -137,7 +137,7 @@ def collapse_repeats(graph: LayerGraph, tag: Tagger) -> Collapse:
                     result._blocks.setdefault(node, []).append((run_id, k))
                 if k:
                     hidden.append(block.path)
-                    for twin, node in zip(first.members, block.members, strict=True):
+                    for twin, node in zip(first.members, block.members, strict=False):
                         result._step[node] = twin
                         result.kept.discard(node)
             run_of_block[first.path] = run_id
