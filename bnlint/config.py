@@ -168,6 +168,14 @@ def load_config(config_file: Path | None, *, root: Path) -> Config:
                        path=config_file)
 
 
+def table_keys(config_file: Path) -> frozenset[str]:
+    """The keys `config_file` sets in its bnlint table (for --show-settings)."""
+    data = _read_toml(config_file)
+    table = data.get("tool", {}).get("bnlint", {}) if config_file.name == "pyproject.toml" \
+        else data
+    return frozenset(table) if isinstance(table, Mapping) else frozenset()
+
+
 def parse_table(table: Mapping[str, Any], *, where: str, root: Path,
                 path: Path | None = None) -> Config:
     """Validate a bnlint table; every error starts with `where` and names the key."""

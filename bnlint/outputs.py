@@ -28,7 +28,7 @@ def check_writable(path: Path, *, force: bool) -> None:
         raise OutputError(f"cannot write {path}: {path.parent} is not a directory")
 
 
-def write_atomically(path: Path, write: Callable[[BinaryIO], None], *, force: bool) -> None:
+def write_atomically(path: Path, write: Callable[[BinaryIO], object], *, force: bool) -> None:
     """Call `write` on a temporary file beside `path`, then rename it into place. Errors from
     `write` propagate after the temporary file is removed."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",

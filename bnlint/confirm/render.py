@@ -71,7 +71,7 @@ def to_text(tables: Sequence[ModelAgreement]) -> str:
         lines.append("")
         lines.extend(_model_lines(table))
     lines.append("")
-    lines.append(_summary(tables))
+    lines.append(summary(tables))
     return "\n".join(lines) + "\n"
 
 
@@ -96,7 +96,7 @@ def _model_lines(table: ModelAgreement) -> list[str]:
     return lines
 
 
-def _summary(tables: Sequence[ModelAgreement]) -> str:
+def summary(tables: Sequence[ModelAgreement]) -> str:
     counts = {a: sum(t.count(a) for t in tables) for a in Agreement}
     parts = [_plural(counts[a], _LABELS[a].lower()) if a is Agreement.DISAGREEMENT
              else f"{counts[a]} {_LABELS[a]}" for a in Agreement

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bnlint import rule_pages
 from bnlint.ftypes import CheckResult, Diagnostic, Fix, FoldEntry, ModuleReport, Status
 from bnlint.reporters.base import ReportContext
+from bnlint.rules import RULES
 
 NAME = "json"
 VERSION = 1
@@ -18,6 +20,9 @@ def diagnostic_object(diagnostic: Diagnostic) -> dict[str, Any]:
              "path": diagnostic.path, "line": diagnostic.line, "column": diagnostic.column,
              "end_line": diagnostic.end_line, "end_column": diagnostic.end_column,
              "owner": diagnostic.owner}
+    if diagnostic.code in RULES:
+        # The rule's page (added in version 1: an additive key).
+        found["url"] = rule_pages.url(RULES[diagnostic.code])
     if diagnostic.fix is not None:
         # Only on fixable findings, so that the objects of version 1 keep their keys.
         found["fix"] = fix_object(diagnostic.fix)

@@ -37,6 +37,7 @@ def _rule_descriptor(rule: Rule) -> dict[str, Any]:
         "name": rule.name,
         "shortDescription": {"text": rule.summary},
         "fullDescription": {"text": rule_pages.description(rule)},
+        "helpUri": rule_pages.url(rule),
         "help": {"text": markdown, "markdown": markdown},
         "defaultConfiguration": {"level": _LEVEL[rule.severity]},
         "properties": {"tags": tags},

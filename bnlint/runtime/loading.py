@@ -34,6 +34,8 @@ def load_callable(spec: str) -> Callable[..., Any]:
         sys.path.insert(0, cwd)
     try:
         target: Any = importlib.import_module(module_name)
+    except SystemExit as error:
+        raise SetupError(f"importing '{module_name}' exited ({_exit_call(error)})") from error
     except Exception as error:  # the user's module may fail to import in any way
         raise SetupError(f"cannot import '{module_name}': {type(error).__name__}: {error}") \
             from error
@@ -54,6 +56,9 @@ def build_model(spec: str, kwargs: dict[str, Any], dtype: torch.dtype | None,
     torch.manual_seed(0)  # a factory that initialises randomly builds the same model each run
     try:
         model = factory(**kwargs)
+    except SystemExit as error:
+        raise SetupError(f"the factory '{spec}' exited ({_exit_call(error)}) instead of "
+                         "returning a model") from error
     except Exception as error:
         raise SetupError(f"'{spec}' raised {type(error).__name__}: {error}") from error
     if not isinstance(model, nn.Module):
@@ -72,6 +77,9 @@ def build_inputs(shapes: list[tuple[int, ...]] | None, inputs_spec: str | None,
         make = load_callable(inputs_spec)
         try:
             made = make()
+        except SystemExit as error:
+            raise SetupError(f"'{inputs_spec}' exited ({_exit_call(error)}) instead of "
+                             "returning the inputs") from error
         except Exception as error:
             raise SetupError(f"'{inputs_spec}' raised {type(error).__name__}: {error}") \
                 from error
@@ -85,3 +93,24 @@ def build_inputs(shapes: list[tuple[int, ...]] | None, inputs_spec: str | None,
     converted: tuple[Any, ...] = map_tensors(
         inputs, lambda t: t.to(dtype) if t.is_floating_point() else t)
     return converted
+
+
+def untrained_statistics(model: nn.Module) -> bool:
+    """Whether every BatchNorm with running statistics still has the ones it was built with
+    (mean 0, variance 1): a fold of such a BatchNorm is a near-identity, so its error says
+    nothing about the trained model."""
+    found = False
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and \
+                module.running_mean is not None and module.running_var is not None:
+            if module.running_mean.is_meta or module.running_var.is_meta:
+                return False
+            if not (bool(torch.all(module.running_mean == 0))
+                    and bool(torch.all(module.running_var == 1))):
+                return False
+            found = True
+    return found
+
+
+def _exit_call(error: SystemExit) -> str:
+    return f"sys.exit({error.code!r})" if error.code is not None else "sys.exit()"

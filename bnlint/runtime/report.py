@@ -83,6 +83,15 @@ def to_text(result: FoldResult, *, output: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def summary(result: FoldResult, *, output: str | None = None) -> str:
+    """What `bnlint fold -q` prints: the counts and the verification, without the tables."""
+    lines = [f"Folded {_count(len(result.folds))}, skipped {len(result.skipped)}.",
+             _verdict(result)]
+    if output is not None:
+        lines.append(f"Wrote the folded model to {output}")
+    return "\n".join(lines) + "\n"
+
+
 def _verdict(result: FoldResult) -> str:
     v = result.verification
     figures = (f"{v.inputs_compared} inputs compared, max abs error {v.max_abs_error:.3g}, "
