@@ -47,7 +47,7 @@ def test_json_has_a_fix_object_only_on_fixable_findings(tmp_path):
                                       "end_line": 12, "end_column": 10}]}
     assert bias["fix"]["applicability"] == "unsafe"
     assert list(plain) == ["code", "name", "severity", "message", "path", "line", "column",
-                           "end_line", "end_column", "owner"]
+                           "end_line", "end_column", "owner", "url"]
     lines = render("json-lines", with_fixes(), context(tmp_path)).splitlines()
     assert json.loads(lines[0])["fix"] == wrap["fix"]
 
