@@ -45,8 +45,9 @@ class CacheError(Exception):
     """The cache directory cannot be used (it exists and is not a bnlint cache, say)."""
 
 
-def cache_dir(option: Path | None, project_root: Path,
-              environ: Mapping[str, str] | None = None) -> Path:
+def cache_dir(
+    option: Path | None, project_root: Path, environ: Mapping[str, str] | None = None
+) -> Path:
     """--cache-dir, else $BNLINT_CACHE_DIR, else .bnlint_cache in the project root."""
     env = os.environ if environ is None else environ
     if option is not None:
@@ -106,15 +107,20 @@ class Cache:
         if not self.folder.is_dir():
             self.directory.mkdir(parents=True, exist_ok=True)
             _write_if_missing(self.directory / ".gitignore", "# created by bnlint\n*\n")
-            _write_if_missing(self.directory / "CACHEDIR.TAG",
-                              "Signature: 8a477f597d28d172789f06886806bc55\n"
-                              "# This directory is a cache written by bnlint (bnlint clean).\n")
+            _write_if_missing(
+                self.directory / "CACHEDIR.TAG",
+                "Signature: 8a477f597d28d172789f06886806bc55\n"
+                "# This directory is a cache written by bnlint (bnlint clean).\n",
+            )
             self.folder.mkdir(parents=True, exist_ok=True)
             self._prune()
 
     def _prune(self) -> None:
-        keys = sorted((p for p in self.folder.parent.iterdir() if p.is_dir()),
-                      key=lambda p: p.stat().st_mtime, reverse=True)
+        keys = sorted(
+            (p for p in self.folder.parent.iterdir() if p.is_dir()),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
         for stale in keys[_KEPT_KEYS:]:
             shutil.rmtree(stale, ignore_errors=True)
 
@@ -150,6 +156,7 @@ def _code_fingerprint() -> str:
 
 
 # ---- frozen dataclasses <-> JSON ---------------------------------------------------------------
+
 
 def encode(value: Any) -> Any:
     """A dataclass as the list of its field values (recursively); enums by value; sets sorted."""
@@ -199,8 +206,11 @@ def _decoder(kind: Any) -> Callable[[Any], Any]:
     if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         hints = typing.get_type_hints(kind)
         fields = [f.name for f in dataclasses.fields(kind)]
-        parts = [(i, _decoder(hints[name])) for i, name in enumerate(fields)
-                 if hints[name] not in _SCALARS]
+        parts = [
+            (i, _decoder(hints[name]))
+            for i, name in enumerate(fields)
+            if hints[name] not in _SCALARS
+        ]
         size = len(fields)
 
         def record(data: list[Any]) -> Any:
@@ -211,6 +221,7 @@ def _decoder(kind: Any) -> Callable[[Any], Any]:
                 for index, part in parts:
                     data[index] = part(data[index])
             return kind(*data)
+
         return record
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
         return kind

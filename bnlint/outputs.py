@@ -31,8 +31,7 @@ def check_writable(path: Path, *, force: bool) -> None:
 def write_atomically(path: Path, write: Callable[[BinaryIO], object], *, force: bool) -> None:
     """Call `write` on a temporary file beside `path`, then rename it into place. Errors from
     `write` propagate after the temporary file is removed."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                         suffix=".tmp")
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as stream:
             os.fchmod(stream.fileno(), 0o666 & ~_umask())  # mkstemp's 0600 is for secrets

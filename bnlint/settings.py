@@ -40,32 +40,53 @@ def describe(config: Config, args: argparse.Namespace, cache_dir: Path) -> list[
     elif args.isolated:
         found = "command line (--isolated)"
     else:
-        found = "the nearest pyproject.toml with [tool.bnlint]" if where else \
-            "no pyproject.toml with [tool.bnlint] found"
+        found = (
+            "the nearest pyproject.toml with [tool.bnlint]"
+            if where
+            else "no pyproject.toml with [tool.bnlint] found"
+        )
     settings = [
         Setting("config-file", where or None, found),
-        Setting("project-root", str(config.root),
-                "the config file's folder" if where else "nearest folder with pyproject.toml "
-                                                         "or .git"),
+        Setting(
+            "project-root",
+            str(config.root),
+            "the config file's folder" if where else "nearest folder with pyproject.toml or .git",
+        ),
     ]
     settings += _selections(config.selections, where)
     settings += [
         Setting("enabled-rules", sorted(config.enabled_codes()), "resolved from the selections"),
-        Setting("per-file-ignores", {glob: list(codes) for glob, codes in config.per_file_ignores},
-                origin("per-file-ignores", "--per-file-ignores", args.per_file_ignores)),
+        Setting(
+            "per-file-ignores",
+            {glob: list(codes) for glob, codes in config.per_file_ignores},
+            origin("per-file-ignores", "--per-file-ignores", args.per_file_ignores),
+        ),
         Setting("exclude", list(config.exclude), origin("exclude", "--exclude", args.exclude)),
-        Setting("extend-exclude", list(config.extend_exclude),
-                origin("extend-exclude", "--extend-exclude", args.extend_exclude)),
-        Setting("force-exclude", config.force_exclude,
-                "command line (--force-exclude)" if args.force_exclude else "default"),
-        Setting("severity", {code: level.value for code, level in config.severity},
-                origin("severity")),
-        Setting("output-format", config.output_format,
-                origin("output-format", "--output-format", args.output_format)),
+        Setting(
+            "extend-exclude",
+            list(config.extend_exclude),
+            origin("extend-exclude", "--extend-exclude", args.extend_exclude),
+        ),
+        Setting(
+            "force-exclude",
+            config.force_exclude,
+            "command line (--force-exclude)" if args.force_exclude else "default",
+        ),
+        Setting(
+            "severity", {code: level.value for code, level in config.severity}, origin("severity")
+        ),
+        Setting(
+            "output-format",
+            config.output_format,
+            origin("output-format", "--output-format", args.output_format),
+        ),
         Setting("models", [spec.name for spec in config.models], origin("models")),
         _cache_setting(args, cache_dir),
-        Setting("jobs", args.jobs or default_jobs(),
-                "command line (--jobs)" if args.jobs else "default (the processors available)"),
+        Setting(
+            "jobs",
+            args.jobs or default_jobs(),
+            "command line (--jobs)" if args.jobs else "default (the processors available)",
+        ),
     ]
     return settings
 

@@ -4,8 +4,9 @@ A ```console block in README.md, examples/README.md or docs/*.md is a transcript
 lines, each followed by the output it shows. The test replays every `cd` and `bnlint` command
 of a block in a scratch copy of the example project (the repository root there holds
 `examples/`, as a checkout does) and compares: shown lines must appear in that order, a line
-starting with `...` (indented or not) stands for any number of lines, and a command shown without output is run
-but not compared. Other commands (`git`, `python -m pytest`) are illustration and not run.
+starting with `...` (indented or not) stands for any number of lines, and a command shown
+without output is run but not compared. Other commands (`git`, `python -m pytest`) are
+illustration and not run.
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCUMENTS = [ROOT / "README.md", ROOT / "examples" / "README.md",
-             *sorted((ROOT / "docs").glob("*.md"))]
+DOCUMENTS = [
+    ROOT / "README.md",
+    ROOT / "examples" / "README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+]
 _BLOCK = re.compile(r"^```console\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
@@ -53,15 +57,21 @@ def transcripts() -> list[pytest.ParameterSet]:
 
 def test_every_document_with_output_has_a_transcript():
     assert {p.id.split("#")[0] for p in transcripts()} >= {
-        "README.md", "examples/README.md", "docs/ci.md"}
+        "README.md",
+        "examples/README.md",
+        "docs/ci.md",
+    }
 
 
 @pytest.mark.parametrize("steps", transcripts())
 def test_the_transcript_is_what_bnlint_prints(steps: list[Step], tmp_path: Path):
     if any(_needs_torch(step.command) for step in steps):
         pytest.importorskip("torch")
-    shutil.copytree(ROOT / "examples", tmp_path / "examples",
-                    ignore=shutil.ignore_patterns(".bnlint_cache", "__pycache__"))
+    shutil.copytree(
+        ROOT / "examples",
+        tmp_path / "examples",
+        ignore=shutil.ignore_patterns(".bnlint_cache", "__pycache__"),
+    )
     (tmp_path / ".git").mkdir()  # the copy's root is a repository root, as a checkout's is
     cwd = tmp_path
     for step in steps:
@@ -75,18 +85,28 @@ def test_the_transcript_is_what_bnlint_prints(steps: list[Step], tmp_path: Path)
             environment[key] = value
         if words[0] != "bnlint":
             continue
-        done = subprocess.run([sys.executable, "-m", "bnlint", *words[1:]], cwd=cwd,
-                              env=environment, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            [sys.executable, "-m", "bnlint", *words[1:]],
+            cwd=cwd,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         printed = (done.stdout + done.stderr).replace(str(tmp_path), "/repo").splitlines()
         if step.shown:
             problem = _mismatch(list(step.shown), printed)
-            assert problem is None, f"$ {step.command}\n{problem}\n--- printed:\n" + \
-                "\n".join(printed)
+            assert problem is None, f"$ {step.command}\n{problem}\n--- printed:\n" + "\n".join(
+                printed
+            )
 
 
 def _needs_torch(command: str) -> bool:
-    return " fold " in f" {command} " or "--confirm" in command or \
-        re.search(r"graph \S+:\S+", command) is not None
+    return (
+        " fold " in f" {command} "
+        or "--confirm" in command
+        or re.search(r"graph \S+:\S+", command) is not None
+    )
 
 
 def _mismatch(shown: list[str], printed: list[str]) -> str | None:

@@ -15,10 +15,12 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_the_readme_picture_is_what_bnlint_graph_draws(
-        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(ROOT)
-    code = main(["graph", "examples/src/zoo/unfoldable.py::multiscale_shared_conv",
-                 "--format", "mermaid"])
+    code = main(
+        ["graph", "examples/src/zoo/unfoldable.py::multiscale_shared_conv", "--format", "mermaid"]
+    )
     drawn = capsys.readouterr().out
     assert code == 0
     shown = re.search(r"```mermaid\n(.*?)```", README, re.S)

@@ -27,13 +27,21 @@ EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 INSTALL_HINT = "`bnlint check --confirm` needs torch: pip install 'bnlint[runtime]'"
 
 
-def run(result: CheckResult, config: Config, context: ReportContext, *,
-        show_statistics: bool, exit_zero: bool, emit: Callable[[str], None],
-        quiet: bool = False) -> int:
+def run(
+    result: CheckResult,
+    config: Config,
+    context: ReportContext,
+    *,
+    show_statistics: bool,
+    exit_zero: bool,
+    emit: Callable[[str], None],
+    quiet: bool = False,
+) -> int:
     if not config.models:
         where = config.path or "pyproject.toml"
-        return _error(f"--confirm: no models are declared; add a [tool.bnlint.models] table "
-                      f"to {where}")
+        return _error(
+            f"--confirm: no models are declared; add a [tool.bnlint.models] table to {where}"
+        )
     try:
         import torch  # noqa: F401  (only to tell a missing install apart from a user error)
     except ImportError:
@@ -46,12 +54,17 @@ def run(result: CheckResult, config: Config, context: ReportContext, *,
     if quiet and output_format in TEXT_FORMATS and not show_statistics:
         emit(f"{summary_line(result)}\n{render.summary(tables)}\n")
     elif show_statistics:
-        emit(statistics.render(result, context,
-                               as_json=output_format in ("json", "json-lines")))
+        emit(statistics.render(result, context, as_json=output_format in ("json", "json-lines")))
         print(render.to_text(tables), end="", file=sys.stderr)
     elif output_format == "json":
-        emit(json.dumps({**document(result), "confirm": render.to_json(tables)}, indent=2,
-                        ensure_ascii=False) + "\n")
+        emit(
+            json.dumps(
+                {**document(result), "confirm": render.to_json(tables)},
+                indent=2,
+                ensure_ascii=False,
+            )
+            + "\n"
+        )
     elif output_format in TEXT_FORMATS:
         emit(render_report(output_format, result, context) + render.to_text(tables))
     else:

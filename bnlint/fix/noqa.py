@@ -22,8 +22,9 @@ from bnlint.fix.source import parse_fix_source
 from bnlint.ftypes import Diagnostic
 from bnlint.suppression import split_lines
 
-_NOQA_CODES = re.compile(r"#\s*noqa\s*:\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*)",
-                         re.IGNORECASE)
+_NOQA_CODES = re.compile(
+    r"#\s*noqa\s*:\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*)", re.IGNORECASE
+)
 _LINE_END = re.compile(r"\r\n|\r|\n|$")
 
 
@@ -72,8 +73,9 @@ def add_noqa(diagnostics: Iterable[Diagnostic], cwd: Path) -> NoqaOutcome:
     return NoqaOutcome(tuple(changes), tuple(left_alone))
 
 
-def _annotate(path: str, text: str, encoding: str, found: list[Diagnostic]
-              ) -> tuple[NoqaChange | None, list[str]]:
+def _annotate(
+    path: str, text: str, encoding: str, found: list[Diagnostic]
+) -> tuple[NoqaChange | None, list[str]]:
     endable, statement_start = _comment_lines(text)
     wanted: dict[int, set[str]] = defaultdict(set)
     problems = []
@@ -82,8 +84,10 @@ def _annotate(path: str, text: str, encoding: str, found: list[Diagnostic]
         if line not in endable:
             line = statement_start.get(line, line)
         if line not in endable:
-            problems.append(f"line {diagnostic.line}: no comment can end that line "
-                            f"({diagnostic.code} not suppressed)")
+            problems.append(
+                f"line {diagnostic.line}: no comment can end that line "
+                f"({diagnostic.code} not suppressed)"
+            )
             continue
         wanted[line].add(diagnostic.code)
     if not wanted:
@@ -121,8 +125,13 @@ def _comment_lines(text: str) -> tuple[dict[int, int | None], dict[int, int]]:
             endable[token.start[0]] = token.start[1]
         elif token.type in (tokenize.NL, tokenize.NEWLINE):
             endable.setdefault(token.start[0], None)
-        if token.type in (tokenize.COMMENT, tokenize.NL, tokenize.INDENT, tokenize.DEDENT,
-                          tokenize.ENDMARKER):
+        if token.type in (
+            tokenize.COMMENT,
+            tokenize.NL,
+            tokenize.INDENT,
+            tokenize.DEDENT,
+            tokenize.ENDMARKER,
+        ):
             continue
         if start is None:
             start = token.start[0]
@@ -136,5 +145,5 @@ def _comment_lines(text: str) -> tuple[dict[int, int | None], dict[int, int]]:
 def _split_keeping_ends(text: str) -> list[tuple[str, str]]:
     """Physical lines as (body, line end), numbered as Python numbers them."""
     bodies = split_lines(text)
-    ends = [match.group() for match in _LINE_END.finditer(text)][:len(bodies)]
+    ends = [match.group() for match in _LINE_END.finditer(text)][: len(bodies)]
     return list(zip(bodies, ends, strict=True))

@@ -20,29 +20,57 @@ from bnlint.runtime.command import _json_object, _shape, add_output_arguments
 
 EXIT_DRAWN, EXIT_ERROR = 0, 2
 FORMATS = ("dot", "mermaid", "svg", "png")
-_SUFFIXES = {".dot": "dot", ".gv": "dot", ".mmd": "mermaid", ".mermaid": "mermaid",
-             ".md": "mermaid", ".svg": "svg", ".png": "png"}
+_SUFFIXES = {
+    ".dot": "dot",
+    ".gv": "dot",
+    ".mmd": "mermaid",
+    ".mermaid": "mermaid",
+    ".md": "mermaid",
+    ".svg": "svg",
+    ".png": "png",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", metavar="TARGET",
-                        help="FILE::NAME to draw from source (a module class or a factory "
-                             "without arguments, e.g. src/pkg/models.py::Net), or "
-                             "MODULE:FACTORY or the name of a model in [tool.bnlint.models] "
-                             "to build and run the model (needs torch)")
-    parser.add_argument("--format", choices=FORMATS,
-                        help="dot, mermaid, or svg/png drawn by Graphviz (default: from the "
-                             "-o suffix, else dot)")
+    parser.add_argument(
+        "target",
+        metavar="TARGET",
+        help="FILE::NAME to draw from source (a module class or a factory "
+        "without arguments, e.g. src/pkg/models.py::Net), or "
+        "MODULE:FACTORY or the name of a model in [tool.bnlint.models] "
+        "to build and run the model (needs torch)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="dot, mermaid, or svg/png drawn by Graphviz (default: from the -o suffix, else dot)",
+    )
     add_output_arguments(parser, "write the picture here (a .md file gets a ```mermaid block)")
-    parser.add_argument("--no-collapse", action="store_true",
-                        help="draw every block, even identical consecutive ones")
+    parser.add_argument(
+        "--no-collapse",
+        action="store_true",
+        help="draw every block, even identical consecutive ones",
+    )
     runtime = parser.add_argument_group("example inputs for a MODULE:FACTORY target (one of)")
-    runtime.add_argument("--input-shape", type=_shape, action="append", metavar="N,C,H,W",
-                         help="a random input tensor of this shape; repeat for several inputs")
-    runtime.add_argument("--inputs", metavar="MODULE:FUNCTION",
-                         help="a callable returning the tuple of positional inputs")
-    runtime.add_argument("--kwargs", type=_json_object, default=None, metavar="JSON",
-                         help="keyword arguments for the factory, e.g. '{\"num_classes\": 10}'")
+    runtime.add_argument(
+        "--input-shape",
+        type=_shape,
+        action="append",
+        metavar="N,C,H,W",
+        help="a random input tensor of this shape; repeat for several inputs",
+    )
+    runtime.add_argument(
+        "--inputs",
+        metavar="MODULE:FUNCTION",
+        help="a callable returning the tuple of positional inputs",
+    )
+    runtime.add_argument(
+        "--kwargs",
+        type=_json_object,
+        default=None,
+        metavar="JSON",
+        help="keyword arguments for the factory, e.g. '{\"num_classes\": 10}'",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     from bnlint.runtime.targets import TargetError as RuntimeTargetError
 
     output_format = args.format or _SUFFIXES.get(
-        args.output.suffix.lower() if args.output else "", "dot")
+        args.output.suffix.lower() if args.output else "", "dot"
+    )
     if output_format == "png" and args.output is None and sys.stdout.isatty():
         return _error("png is binary: write it to a file with -o FILE.png")
     try:
@@ -96,23 +125,34 @@ def _root_graph(args: argparse.Namespace) -> Any:
     runtime_options = args.input_shape is not None or args.inputs is not None or args.kwargs
     if "::" in target or target.endswith(".py") or Path(target).is_file():
         if runtime_options:
-            raise TargetError("--input-shape, --inputs and --kwargs are for MODULE:FACTORY "
-                              "targets; FILE::NAME is drawn from source")
+            raise TargetError(
+                "--input-shape, --inputs and --kwargs are for MODULE:FACTORY "
+                "targets; FILE::NAME is drawn from source"
+            )
         path, name = split_target(target)
         return static_root_graph(path, name)
     from bnlint.api import project_config
     from bnlint.runtime.targets import resolve
 
-    model = resolve(target, project_config([Path.cwd()]), shapes=args.input_shape,
-                    inputs=args.inputs, kwargs=args.kwargs)
+    model = resolve(
+        target,
+        project_config([Path.cwd()]),
+        shapes=args.input_shape,
+        inputs=args.inputs,
+        kwargs=args.kwargs,
+    )
     if (model.shapes is None) == (model.inputs is None):
-        raise TargetError("a MODULE:FACTORY target needs its example inputs: give either "
-                          "--input-shape or --inputs")
+        raise TargetError(
+            "a MODULE:FACTORY target needs its example inputs: give either "
+            "--input-shape or --inputs"
+        )
     try:
         import torch  # noqa: F401  (only to tell a missing install apart from a user error)
     except ImportError:
-        raise TargetError("drawing a MODULE:FACTORY target needs torch: pip install "
-                          "'bnlint[runtime]' (or draw FILE::NAME from source)") from None
+        raise TargetError(
+            "drawing a MODULE:FACTORY target needs torch: pip install "
+            "'bnlint[runtime]' (or draw FILE::NAME from source)"
+        ) from None
     from bnlint.picture.runtime_graph import runtime_root_graph
 
     return runtime_root_graph(model)

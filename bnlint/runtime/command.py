@@ -23,45 +23,84 @@ INSTALL_HINT = "`bnlint fold` needs torch: pip install 'bnlint[runtime]'"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL",
-                        help="MODULE:FACTORY, a callable returning the nn.Module (e.g. "
-                             "pkg.models:resnet18, imported with the current directory on "
-                             "sys.path), or the name of a model in [tool.bnlint.models]")
+    parser.add_argument(
+        "model",
+        metavar="MODEL",
+        help="MODULE:FACTORY, a callable returning the nn.Module (e.g. "
+        "pkg.models:resnet18, imported with the current directory on "
+        "sys.path), or the name of a model in [tool.bnlint.models]",
+    )
     source = parser.add_argument_group("example inputs (one of; a declared model has its own)")
-    source.add_argument("--input-shape", type=_shape, action="append", metavar="N,C,H,W",
-                        help="a random input tensor of this shape; repeat for several "
-                             "positional inputs")
-    source.add_argument("--inputs", metavar="MODULE:FUNCTION",
-                        help="a callable returning the tuple of positional inputs (or one "
-                             "tensor), for models that take several or non-tensor inputs")
-    parser.add_argument("--kwargs", type=_json_object, default=None, metavar="JSON",
-                        help="keyword arguments for the factory, e.g. '{\"num_classes\": 10}'")
-    parser.add_argument("--checkpoint", type=Path, metavar="FILE",
-                        help="load these trained weights (a state dict saved with torch.save) "
-                             "into the model before folding; read with weights_only=True, so "
-                             "it can never run code")
-    parser.add_argument("--dtype", choices=("float32", "float64", "float16", "bfloat16"),
-                        help="convert the model and floating inputs to this dtype first")
-    add_output_arguments(parser, "write the folded model (torch.save) here, only if it "
-                                 "verified")
-    parser.add_argument("--format", choices=("text", "json"), default="text",
-                        help="text table (default) or the versioned JSON object")
+    source.add_argument(
+        "--input-shape",
+        type=_shape,
+        action="append",
+        metavar="N,C,H,W",
+        help="a random input tensor of this shape; repeat for several positional inputs",
+    )
+    source.add_argument(
+        "--inputs",
+        metavar="MODULE:FUNCTION",
+        help="a callable returning the tuple of positional inputs (or one "
+        "tensor), for models that take several or non-tensor inputs",
+    )
+    parser.add_argument(
+        "--kwargs",
+        type=_json_object,
+        default=None,
+        metavar="JSON",
+        help="keyword arguments for the factory, e.g. '{\"num_classes\": 10}'",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        metavar="FILE",
+        help="load these trained weights (a state dict saved with torch.save) "
+        "into the model before folding; read with weights_only=True, so "
+        "it can never run code",
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "float64", "float16", "bfloat16"),
+        help="convert the model and floating inputs to this dtype first",
+    )
+    add_output_arguments(parser, "write the folded model (torch.save) here, only if it verified")
+    parser.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text table (default) or the versioned JSON object",
+    )
     check = parser.add_argument_group("verification")
-    check.add_argument("--rtol", type=_non_negative, metavar="X",
-                       help="relative tolerance, times the output's magnitude (default by "
-                            "dtype: 1e-4 for float32)")
-    check.add_argument("--atol", type=_non_negative, metavar="X",
-                       help="absolute tolerance (default by dtype: 1e-6 for float32)")
-    check.add_argument("--random-inputs", type=int, default=3, metavar="N",
-                       help="random inputs compared besides the example (default 3)")
+    check.add_argument(
+        "--rtol",
+        type=_non_negative,
+        metavar="X",
+        help="relative tolerance, times the output's magnitude (default by "
+        "dtype: 1e-4 for float32)",
+    )
+    check.add_argument(
+        "--atol",
+        type=_non_negative,
+        metavar="X",
+        help="absolute tolerance (default by dtype: 1e-6 for float32)",
+    )
+    check.add_argument(
+        "--random-inputs",
+        type=int,
+        default=3,
+        metavar="N",
+        help="random inputs compared besides the example (default 3)",
+    )
     check.add_argument("--seed", type=int, default=0, help="seed for the random inputs")
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, help_text: str) -> None:
     """`-o/--output FILE` and `--force`, as `check`, `fold` and `graph` all spell them."""
     parser.add_argument("-o", "--output", type=Path, metavar="FILE", help=help_text)
-    parser.add_argument("--force", action="store_true",
-                        help="overwrite FILE if it exists (never done without it)")
+    parser.add_argument(
+        "--force", action="store_true", help="overwrite FILE if it exists (never done without it)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,8 +110,13 @@ def run(args: argparse.Namespace) -> int:
     from bnlint.runtime.targets import TargetError, importable_from, resolve
 
     try:
-        target = resolve(args.model, project_config([Path.cwd()]), shapes=args.input_shape,
-                         inputs=args.inputs, kwargs=args.kwargs)
+        target = resolve(
+            args.model,
+            project_config([Path.cwd()]),
+            shapes=args.input_shape,
+            inputs=args.inputs,
+            kwargs=args.kwargs,
+        )
     except TargetError as error:
         return _error(str(error))
     try:
@@ -107,20 +151,29 @@ def run(args: argparse.Namespace) -> int:
             with warnings.catch_warnings():
                 # The table lists every skip; the warnings are for library users.
                 warnings.simplefilter("ignore")
-                result = fold(model, inputs, rtol=args.rtol, atol=args.atol,
-                              random_inputs=args.random_inputs, seed=args.seed)
+                result = fold(
+                    model,
+                    inputs,
+                    rtol=args.rtol,
+                    atol=args.atol,
+                    random_inputs=args.random_inputs,
+                    seed=args.seed,
+                )
     except (SetupError, FoldError) as error:
         return _error(str(error))
     if untrained and result.folds:
-        _warn("every BatchNorm still has the statistics it was built with (running_mean 0, "
-              "running_var 1), so each fold is close to an identity and its error says little "
-              "about the trained model; pass --checkpoint FILE with trained weights")
+        _warn(
+            "every BatchNorm still has the statistics it was built with (running_mean 0, "
+            "running_var 1), so each fold is close to an identity and its error says little "
+            "about the trained model; pass --checkpoint FILE with trained weights"
+        )
     written = None
     if args.output is not None and result.model is not None:
         folded = result.model
         try:
-            write_atomically(args.output, lambda stream: torch.save(folded, stream),
-                             force=args.force)
+            write_atomically(
+                args.output, lambda stream: torch.save(folded, stream), force=args.force
+            )
         except Exception as error:  # OSError, or a model that cannot be pickled
             return _error(f"cannot write {args.output}: {type(error).__name__}: {error}")
         written = str(args.output)
@@ -134,14 +187,18 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_VERIFIED if result.verified else EXIT_UNVERIFIED
 
 
-def _usage_problem(args: argparse.Namespace, shapes: list[tuple[int, ...]] | None,
-                   inputs: str | None) -> str | None:
+def _usage_problem(
+    args: argparse.Namespace, shapes: list[tuple[int, ...]] | None, inputs: str | None
+) -> str | None:
     if (shapes is None) == (inputs is None):
         return "give the example inputs with either --input-shape or --inputs"
     if args.random_inputs < 0:
         return "--random-inputs must be 0 or more"
-    if args.output is not None and args.checkpoint is not None and \
-            _same_file(args.output, args.checkpoint):
+    if (
+        args.output is not None
+        and args.checkpoint is not None
+        and _same_file(args.output, args.checkpoint)
+    ):
         # Even with --force: the trained weights would be replaced by the folded model.
         return f"-o {args.output} is the checkpoint being folded; write somewhere else"
     return None

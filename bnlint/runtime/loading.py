@@ -15,8 +15,12 @@ from torch import nn
 from bnlint.runtime.checkpoint import CheckpointError, load_checkpoint
 from bnlint.runtime.tensors import map_tensors
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
-          "bfloat16": torch.bfloat16}
+DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
 
 
 class SetupError(Exception):
@@ -37,8 +41,9 @@ def load_callable(spec: str) -> Callable[..., Any]:
     except SystemExit as error:
         raise SetupError(f"importing '{module_name}' exited ({_exit_call(error)})") from error
     except Exception as error:  # the user's module may fail to import in any way
-        raise SetupError(f"cannot import '{module_name}': {type(error).__name__}: {error}") \
-            from error
+        raise SetupError(
+            f"cannot import '{module_name}': {type(error).__name__}: {error}"
+        ) from error
     for part in attribute.split("."):
         if not hasattr(target, part):
             raise SetupError(f"'{module_name}' has no attribute '{attribute}'")
@@ -49,16 +54,18 @@ def load_callable(spec: str) -> Callable[..., Any]:
     return found
 
 
-def build_model(spec: str, kwargs: dict[str, Any], dtype: torch.dtype | None,
-                checkpoint: Path | None = None) -> nn.Module:
+def build_model(
+    spec: str, kwargs: dict[str, Any], dtype: torch.dtype | None, checkpoint: Path | None = None
+) -> nn.Module:
     """`factory(**kwargs)`, with the checkpoint's weights loaded, converted to `dtype`."""
     factory = load_callable(spec)
     torch.manual_seed(0)  # a factory that initialises randomly builds the same model each run
     try:
         model = factory(**kwargs)
     except SystemExit as error:
-        raise SetupError(f"the factory '{spec}' exited ({_exit_call(error)}) instead of "
-                         "returning a model") from error
+        raise SetupError(
+            f"the factory '{spec}' exited ({_exit_call(error)}) instead of returning a model"
+        ) from error
     except Exception as error:
         raise SetupError(f"'{spec}' raised {type(error).__name__}: {error}") from error
     if not isinstance(model, nn.Module):
@@ -71,18 +78,19 @@ def build_model(spec: str, kwargs: dict[str, Any], dtype: torch.dtype | None,
     return model.to(dtype) if dtype is not None else model
 
 
-def build_inputs(shapes: list[tuple[int, ...]] | None, inputs_spec: str | None,
-                 dtype: torch.dtype | None) -> tuple[Any, ...]:
+def build_inputs(
+    shapes: list[tuple[int, ...]] | None, inputs_spec: str | None, dtype: torch.dtype | None
+) -> tuple[Any, ...]:
     if inputs_spec is not None:
         make = load_callable(inputs_spec)
         try:
             made = make()
         except SystemExit as error:
-            raise SetupError(f"'{inputs_spec}' exited ({_exit_call(error)}) instead of "
-                             "returning the inputs") from error
+            raise SetupError(
+                f"'{inputs_spec}' exited ({_exit_call(error)}) instead of returning the inputs"
+            ) from error
         except Exception as error:
-            raise SetupError(f"'{inputs_spec}' raised {type(error).__name__}: {error}") \
-                from error
+            raise SetupError(f"'{inputs_spec}' raised {type(error).__name__}: {error}") from error
         inputs = made if isinstance(made, tuple) else (made,)
     else:
         assert shapes
@@ -91,7 +99,8 @@ def build_inputs(shapes: list[tuple[int, ...]] | None, inputs_spec: str | None,
     if dtype is None:
         return inputs
     converted: tuple[Any, ...] = map_tensors(
-        inputs, lambda t: t.to(dtype) if t.is_floating_point() else t)
+        inputs, lambda t: t.to(dtype) if t.is_floating_point() else t
+    )
     return converted
 
 
@@ -101,12 +110,17 @@ def untrained_statistics(model: nn.Module) -> bool:
     nothing about the trained model."""
     found = False
     for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and \
-                module.running_mean is not None and module.running_var is not None:
+        if (
+            isinstance(module, nn.modules.batchnorm._BatchNorm)
+            and module.running_mean is not None
+            and module.running_var is not None
+        ):
             if module.running_mean.is_meta or module.running_var.is_meta:
                 return False
-            if not (bool(torch.all(module.running_mean == 0))
-                    and bool(torch.all(module.running_var == 1))):
+            if not (
+                bool(torch.all(module.running_mean == 0))
+                and bool(torch.all(module.running_var == 1))
+            ):
                 return False
             found = True
     return found

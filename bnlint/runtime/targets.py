@@ -39,8 +39,14 @@ def is_factory(target: str) -> bool:
     return bool(_FACTORY.match(target))
 
 
-def resolve(target: str, config: Config, *, shapes: list[tuple[int, ...]] | None,
-            inputs: str | None, kwargs: dict[str, Any] | None) -> RuntimeTarget:
+def resolve(
+    target: str,
+    config: Config,
+    *,
+    shapes: list[tuple[int, ...]] | None,
+    inputs: str | None,
+    kwargs: dict[str, Any] | None,
+) -> RuntimeTarget:
     """`target` as a RuntimeTarget; the command line's shapes, inputs and kwargs override a
     declared model's. Raises TargetError for anything else."""
     if is_factory(target):
@@ -56,7 +62,8 @@ def resolve(target: str, config: Config, *, shapes: list[tuple[int, ...]] | None
         inputs if given_inputs else spec.inputs,
         {**spec.kwargs, **(kwargs or {})},
         name=spec.name,
-        import_roots=import_roots(config))
+        import_roots=import_roots(config),
+    )
 
 
 def declared_shapes(spec: ModelSpec) -> list[tuple[int, ...]] | None:
@@ -90,9 +97,17 @@ def importable_from(roots: Sequence[Path]) -> Iterator[None]:
 
 def _malformed(target: str, declared: dict[str, ModelSpec], config: Config) -> str:
     where = f" in {config.path}" if config.path else ""
-    names = f" (declared{where}: {', '.join(sorted(declared))})" if declared else \
-        f" (none is declared{where})"
-    hint = f"; did you mean '{target}:FACTORY'?" if ":" not in target and \
-        re.match(r"^[A-Za-z_][\w.]*$", target) else ""
-    return (f"'{target}' is malformed: expected MODULE:FACTORY (e.g. pkg.models:resnet18) or "
-            f"the name of a model in [tool.bnlint.models]{names}{hint}")
+    names = (
+        f" (declared{where}: {', '.join(sorted(declared))})"
+        if declared
+        else f" (none is declared{where})"
+    )
+    hint = (
+        f"; did you mean '{target}:FACTORY'?"
+        if ":" not in target and re.match(r"^[A-Za-z_][\w.]*$", target)
+        else ""
+    )
+    return (
+        f"'{target}' is malformed: expected MODULE:FACTORY (e.g. pkg.models:resnet18) or "
+        f"the name of a model in [tool.bnlint.models]{names}{hint}"
+    )

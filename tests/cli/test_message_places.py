@@ -49,5 +49,4 @@ def test_redundant_bias_names_the_lines_where_it_is_reported(bnlint, tmp_path):
     run = bnlint("check", "net.py", "--format", "concise", "--no-cache", cwd=tmp_path)
     (finding,) = [line for line in run.out.splitlines() if "XBN401" in line]
     assert finding.startswith("net.py:11:21: XBN401")
-    assert "'self.conv' (line 11) has bias=True but feeds BatchNorm 'self.bn' (line 12)" \
-        in finding
+    assert "'self.conv' (line 11) has bias=True but feeds BatchNorm 'self.bn' (line 12)" in finding

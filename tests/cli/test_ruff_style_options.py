@@ -29,8 +29,10 @@ def test_quiet_prints_only_the_summary(bnlint, fake_engine, tmp_path):
     quiet = bnlint("check", "-q", "m.py", cwd=tmp_path)
     assert "XBN101" in loud.out
     assert quiet.code == loud.code == 1
-    assert quiet.out == "Found 1 finding (0 errors, 1 warning, 0 info) in 1 file; " \
-                        "folds: 1 foldable, 0 unfoldable, 0 unknown\n"
+    assert (
+        quiet.out == "Found 1 finding (0 errors, 1 warning, 0 info) in 1 file; "
+        "folds: 1 foldable, 0 unfoldable, 0 unknown\n"
+    )
     assert bnlint("check", "--quiet", "m.py", cwd=tmp_path).out == quiet.out
 
 
@@ -56,22 +58,33 @@ def test_the_old_output_file_spelling_still_works_and_is_hidden(bnlint, fake_eng
     assert "--output-file" not in run_subprocess(["check", "--help"], cwd=tmp_path).stdout
 
 
-def test_show_files_lists_what_would_be_checked_and_checks_nothing(bnlint, fake_engine,
-                                                                   tmp_path):
-    write(tmp_path, {"pyproject.toml": "[tool.bnlint]\nextend-exclude = ['skip']\n",
-                     "pkg/a.py": FLAGGED, "pkg/b.py": "", "skip/c.py": FLAGGED})
+def test_show_files_lists_what_would_be_checked_and_checks_nothing(bnlint, fake_engine, tmp_path):
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": "[tool.bnlint]\nextend-exclude = ['skip']\n",
+            "pkg/a.py": FLAGGED,
+            "pkg/b.py": "",
+            "skip/c.py": FLAGGED,
+        },
+    )
     run = bnlint("check", "--show-files", cwd=tmp_path)
     assert (run.code, run.out) == (0, "pkg/a.py\npkg/b.py\n")
     assert fake_engine.calls == []
 
 
 def test_show_settings_names_where_each_value_came_from(bnlint, fake_engine, tmp_path):
-    write(tmp_path, {"pyproject.toml": "[tool.bnlint]\nignore = ['XBN401']\n"
-                                       "output-format = 'concise'\n", "m.py": ""})
-    run = bnlint("check", "--show-settings", "--extend-exclude", "gen", "-j", "3",
-                 cwd=tmp_path)
-    settings = {line.split(" = ")[0].strip(): " ".join(line.split())
-                for line in run.out.splitlines()}
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": "[tool.bnlint]\nignore = ['XBN401']\noutput-format = 'concise'\n",
+            "m.py": "",
+        },
+    )
+    run = bnlint("check", "--show-settings", "--extend-exclude", "gen", "-j", "3", cwd=tmp_path)
+    settings = {
+        line.split(" = ")[0].strip(): " ".join(line.split()) for line in run.out.splitlines()
+    }
     assert run.code == 0 and fake_engine.calls == []
     config = str(tmp_path / "pyproject.toml")
     assert settings["config-file"].endswith("# the nearest pyproject.toml with [tool.bnlint]")
@@ -84,8 +97,9 @@ def test_show_settings_names_where_each_value_came_from(bnlint, fake_engine, tmp
     assert settings["cache-dir"].endswith("# default (.bnlint_cache in the project root)")
 
 
-def test_add_noqa_silences_every_finding_keeps_codes_and_is_idempotent(bnlint, fake_engine,
-                                                                       tmp_path):
+def test_add_noqa_silences_every_finding_keeps_codes_and_is_idempotent(
+    bnlint, fake_engine, tmp_path
+):
     source = (
         "class Net:\n"
         "    def forward(self, x):\n"
@@ -94,7 +108,8 @@ def test_add_noqa_silences_every_finding_keeps_codes_and_is_idempotent(bnlint, f
         "        w = self.call(\n"
         '            x, """self.bn_act in a string\n'
         '            that ends here""")\n'
-        "        return self.bn_act(y)\n")
+        "        return self.bn_act(y)\n"
+    )
     write(tmp_path, {"pyproject.toml": "", "m.py": source})
     first = bnlint("check", "--add-noqa", "m.py", cwd=tmp_path)
     text = (tmp_path / "m.py").read_text()
@@ -105,7 +120,8 @@ def test_add_noqa_silences_every_finding_keeps_codes_and_is_idempotent(bnlint, f
         "        w = self.call(  # noqa: XBN101",
         '            x, """self.bn_act in a string',
         '            that ends here""")',
-        "        return self.bn_act(y)  # noqa: XBN101"]
+        "        return self.bn_act(y)  # noqa: XBN101",
+    ]
     assert "added 4 noqa comments in 1 file" in first.err
     assert first.code == 0 and first.out.startswith("No findings in 1 file")
     again = bnlint("check", "--add-noqa", "m.py", cwd=tmp_path)
@@ -129,8 +145,9 @@ def test_add_noqa_does_not_combine_with_fix(bnlint, fake_engine, tmp_path):
 
 
 def test_clean_removes_the_cache_check_used_for_the_same_path(bnlint, tmp_path):
-    write(tmp_path, {".git/HEAD": "", "examples/pyproject.toml": "",
-                     "examples/src/m.py": "x = 1\n"})
+    write(
+        tmp_path, {".git/HEAD": "", "examples/pyproject.toml": "", "examples/src/m.py": "x = 1\n"}
+    )
     bnlint("check", "examples/src", cwd=tmp_path)
     cache = tmp_path / "examples" / ".bnlint_cache"
     assert cache.is_dir()

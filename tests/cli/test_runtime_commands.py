@@ -51,8 +51,10 @@ small = { factory = "zoo.models:trained", input-shape = [1, 3, 8, 8] }
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project with a src/ layout declaring one model; its modules are forgotten after."""
-    write(tmp_path, {"pyproject.toml": PYPROJECT, "src/zoo/__init__.py": "",
-                     "src/zoo/models.py": MODELS})
+    write(
+        tmp_path,
+        {"pyproject.toml": PYPROJECT, "src/zoo/__init__.py": "", "src/zoo/models.py": MODELS},
+    )
     monkeypatch.setattr(sys, "path", list(sys.path))
     yield tmp_path
     for name in [n for n in sys.modules if n == "zoo" or n.startswith("zoo.")]:
@@ -89,18 +91,26 @@ def test_a_module_without_factory_is_malformed(bnlint, project, command):
 def test_a_factory_that_exits_is_named_and_exits_2(bnlint, project):
     run = bnlint("fold", "zoo.models:quits", "--input-shape", "1,3,8,8", cwd=project / "src")
     assert run.code == 2
-    assert "the factory 'zoo.models:quits' exited (sys.exit(3)) instead of returning a model" \
+    assert (
+        "the factory 'zoo.models:quits' exited (sys.exit(3)) instead of returning a model"
         in run.err
+    )
 
 
 def test_untrained_statistics_are_called_out(bnlint, project):
-    run = bnlint("fold", "zoo.models:fresh", "--input-shape", "1,3,8,8", "--dtype", "float16",
-                 cwd=project / "src")
+    run = bnlint(
+        "fold",
+        "zoo.models:fresh",
+        "--input-shape",
+        "1,3,8,8",
+        "--dtype",
+        "float16",
+        cwd=project / "src",
+    )
     assert run.code == 0, run.err
     assert "statistics it was built with (running_mean 0, running_var 1)" in run.err
     assert "--checkpoint" in run.err
-    trained = bnlint("fold", "zoo.models:trained", "--input-shape", "1,3,8,8",
-                     cwd=project / "src")
+    trained = bnlint("fold", "zoo.models:trained", "--input-shape", "1,3,8,8", cwd=project / "src")
     assert "running_mean 0" not in trained.err
 
 
@@ -125,13 +135,19 @@ def test_fold_and_graph_never_overwrite_without_force(bnlint, project, command, 
 
 # --- the progress line -------------------------------------------------------------------------
 
+
 def _run_in_pty(args: list[str], cwd: Path) -> tuple[int, str]:
     """Run `python -m bnlint ARGS` with its standard error on a terminal."""
     controller, terminal = pty.openpty()
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-    process = subprocess.Popen([sys.executable, "-m", "bnlint", *args], cwd=cwd, env=env,
-                               stdout=subprocess.DEVNULL, stderr=terminal,
-                               stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bnlint", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=terminal,
+        stdin=subprocess.DEVNULL,
+    )
     os.close(terminal)
     seen = b""
     while True:
@@ -152,16 +168,25 @@ def _run_in_pty(args: list[str], cwd: Path) -> tuple[int, str]:
 def test_a_terminal_sees_each_step(project):
     code, shown = _run_in_pty(["fold", "small"], project)
     assert code == 0
-    steps = [step for step in ("building small", "capturing", "folding", "verifying")
-             if f"bnlint: {step}..." in shown]
+    steps = [
+        step
+        for step in ("building small", "capturing", "folding", "verifying")
+        if f"bnlint: {step}..." in shown
+    ]
     assert steps == ["building small", "capturing", "folding", "verifying"]
     assert shown.endswith("\r\x1b[K")  # the line is erased when the work is done
 
 
 def test_a_pipe_sees_no_progress(project):
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-    done = subprocess.run([sys.executable, "-m", "bnlint", "fold", "small"], cwd=project,
-                          env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "bnlint", "fold", "small"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0
     assert done.stderr == ""
 
@@ -169,8 +194,20 @@ def test_a_pipe_sees_no_progress(project):
 def test_the_readme_fold_example_runs_without_numpy_warnings():
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), "src"]))
     done = subprocess.run(
-        [sys.executable, "-m", "bnlint", "fold", "zoo.unfoldable:preact_resnet_tiny",
-         "--input-shape", "1,3,32,32"], cwd=REPO_ROOT / "examples", env=env,
-        capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "bnlint",
+            "fold",
+            "zoo.unfoldable:preact_resnet_tiny",
+            "--input-shape",
+            "1,3,32,32",
+        ],
+        cwd=REPO_ROOT / "examples",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0
     assert "NumPy" not in done.stderr
