@@ -122,6 +122,15 @@ def test_quiet_fold_prints_the_outcome_without_tables(bnlint, project):
     assert len(run.out.splitlines()) == 2
 
 
+def test_quiet_confirm_prints_the_two_summaries(bnlint, project):
+    run = bnlint("check", "-q", "--confirm", "src", "--no-cache", cwd=project)
+    assert run.code == 0, run.err
+    static, runtime = run.out.splitlines()  # no findings, no table: the two summaries
+    assert static.startswith("No findings in 2 files; folds: ")
+    assert runtime.startswith("Confirmed 1 model against the static analysis: ")
+    assert runtime.endswith(", 0 disagreements.")
+
+
 @pytest.mark.parametrize("command, name", [("fold", "folded.pt"), ("graph", "plan.dot")])
 def test_fold_and_graph_never_overwrite_without_force(bnlint, project, command, name):
     (project / name).write_text("kept")
