@@ -128,7 +128,7 @@ def test_quiet_confirm_prints_the_two_summaries(bnlint, project):
     static, runtime = run.out.splitlines()  # no findings, no table: the two summaries
     assert static.startswith("No findings in 2 files; folds: ")
     assert runtime.startswith("Confirmed 1 model against the static analysis: ")
-    assert runtime.endswith(", 0 disagreements.")
+    assert "0 disagreements" in runtime
 
 
 @pytest.mark.parametrize("command, name", [("fold", "folded.pt"), ("graph", "plan.dot")])
