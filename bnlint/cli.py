@@ -541,7 +541,17 @@ def run_clean(args: argparse.Namespace) -> int:
         removed = caches.clean(directory)
     except caches.CacheError as error:
         raise UsageError(str(error)) from error
-    print(f"bnlint: {'removed' if removed else 'no cache at'} {directory}", file=sys.stderr)
+    if removed:
+        print(f"bnlint: removed {directory}", file=sys.stderr)
+        return EXIT_CLEAN
+    # `bnlint check sub/src` keeps its cache in sub/ when sub/ is a project of its own.
+    others = sorted(directory.parent.glob(f"*/{caches.DEFAULT_NAME}"))
+    hint = "".join(
+        f"; `bnlint clean {_relative(o.parent, Path.cwd())}` removes {o}"
+        for o in others
+        if args.cache_dir is None
+    )
+    print(f"bnlint: no cache at {directory}{hint}", file=sys.stderr)
     return EXIT_CLEAN
 
 

@@ -155,6 +155,20 @@ def test_clean_removes_the_cache_check_used_for_the_same_path(bnlint, tmp_path):
     assert run.code == 0 and f"removed {cache}" in run.err and not cache.exists()
 
 
+def test_clean_without_a_cache_points_at_the_caches_of_projects_below(bnlint, tmp_path):
+    write(
+        tmp_path, {".git/HEAD": "", "examples/pyproject.toml": "", "examples/src/m.py": "x = 1\n"}
+    )
+    bnlint("check", "examples/src", cwd=tmp_path)
+    run = bnlint("clean", cwd=tmp_path)
+    cache = tmp_path / "examples" / ".bnlint_cache"
+    assert run.code == 0 and cache.is_dir()
+    assert run.err == (
+        f"bnlint: no cache at {tmp_path / '.bnlint_cache'}; "
+        f"`bnlint clean examples` removes {cache}\n"
+    )
+
+
 def test_clean_of_a_missing_path_is_a_usage_error(bnlint, tmp_path):
     run = bnlint("clean", str(tmp_path / "nonexistent"), cwd=tmp_path)
     assert run.code == 2 and "no such file or directory" in run.err
