@@ -136,7 +136,7 @@ def _root_graph(args: argparse.Namespace) -> Any:
 
     model = resolve(
         target,
-        project_config([Path.cwd()]),
+        lambda: project_config([Path.cwd()]),
         shapes=args.input_shape,
         inputs=args.inputs,
         kwargs=args.kwargs,

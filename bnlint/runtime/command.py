@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         target = resolve(
             args.model,
-            project_config([Path.cwd()]),
+            lambda: project_config([Path.cwd()]),
             shapes=args.input_shape,
             inputs=args.inputs,
             kwargs=args.kwargs,

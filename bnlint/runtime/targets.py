@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,16 +41,19 @@ def is_factory(target: str) -> bool:
 
 def resolve(
     target: str,
-    config: Config,
+    project: Callable[[], Config],
     *,
     shapes: list[tuple[int, ...]] | None,
     inputs: str | None,
     kwargs: dict[str, Any] | None,
 ) -> RuntimeTarget:
     """`target` as a RuntimeTarget; the command line's shapes, inputs and kwargs override a
-    declared model's. Raises TargetError for anything else."""
+    declared model's. `project` loads the configuration, only for a model name (a broken
+    pyproject.toml never stops a MODULE:FACTORY target). Raises TargetError for anything else.
+    """
     if is_factory(target):
         return RuntimeTarget(target, shapes, inputs, dict(kwargs or {}))
+    config = project()
     declared = {spec.name: spec for spec in config.models}
     spec = declared.get(target)
     if spec is None:

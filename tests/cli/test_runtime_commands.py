@@ -88,6 +88,16 @@ def test_a_module_without_factory_is_malformed(bnlint, project, command):
     assert "did you mean 'pkg.mod:FACTORY'?" in run.err
 
 
+def test_only_a_model_name_reads_the_configuration(bnlint, project):
+    (project / "src" / "pyproject.toml").write_text("[tool.bnlint]\nbogus = 1\n")
+    by_factory = bnlint(
+        "fold", "zoo.models:trained", "--input-shape", "1,3,8,8", cwd=project / "src"
+    )
+    assert by_factory.code == 0, by_factory.err
+    by_name = bnlint("fold", "small", cwd=project / "src")
+    assert by_name.code == 2 and "unknown key 'bogus'" in by_name.err
+
+
 def test_a_factory_that_exits_is_named_and_exits_2(bnlint, project):
     run = bnlint("fold", "zoo.models:quits", "--input-shape", "1,3,8,8", cwd=project / "src")
     assert run.code == 2
