@@ -44,7 +44,7 @@ def quits():
 
 PYPROJECT = """
 [tool.bnlint.models]
-small = { factory = "zoo.models:trained", input-shape = [1, 3, 8, 8] }
+small = { factory = "tinyzoo.models:trained", input-shape = [1, 3, 8, 8] }
 """
 
 
@@ -53,11 +53,15 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project with a src/ layout declaring one model; its modules are forgotten after."""
     write(
         tmp_path,
-        {"pyproject.toml": PYPROJECT, "src/zoo/__init__.py": "", "src/zoo/models.py": MODELS},
+        {
+            "pyproject.toml": PYPROJECT,
+            "src/tinyzoo/__init__.py": "",
+            "src/tinyzoo/models.py": MODELS,
+        },
     )
     monkeypatch.setattr(sys, "path", list(sys.path))
     yield tmp_path
-    for name in [n for n in sys.modules if n == "zoo" or n.startswith("zoo.")]:
+    for name in [n for n in sys.modules if n == "tinyzoo" or n.startswith("tinyzoo.")]:
         del sys.modules[name]
 
 
@@ -70,7 +74,7 @@ def test_fold_accepts_a_declared_model_name(bnlint, project):
 def test_graph_accepts_a_declared_model_name(bnlint, project):
     run = bnlint("graph", "small", "--format", "mermaid", cwd=project)
     assert run.code == 0, run.err
-    assert 'title: "zoo.models:trained: 1 folded, 0 unfoldable, 0 unknown"' in run.out
+    assert 'title: "tinyzoo.models:trained: 1 folded, 0 unfoldable, 0 unknown"' in run.out
 
 
 def test_the_command_line_overrides_what_a_declared_model_declares(bnlint, project):
@@ -91,7 +95,7 @@ def test_a_module_without_factory_is_malformed(bnlint, project, command):
 def test_only_a_model_name_reads_the_configuration(bnlint, project):
     (project / "src" / "pyproject.toml").write_text("[tool.bnlint]\nbogus = 1\n")
     by_factory = bnlint(
-        "fold", "zoo.models:trained", "--input-shape", "1,3,8,8", cwd=project / "src"
+        "fold", "tinyzoo.models:trained", "--input-shape", "1,3,8,8", cwd=project / "src"
     )
     assert by_factory.code == 0, by_factory.err
     by_name = bnlint("fold", "small", cwd=project / "src")
@@ -99,10 +103,10 @@ def test_only_a_model_name_reads_the_configuration(bnlint, project):
 
 
 def test_a_factory_that_exits_is_named_and_exits_2(bnlint, project):
-    run = bnlint("fold", "zoo.models:quits", "--input-shape", "1,3,8,8", cwd=project / "src")
+    run = bnlint("fold", "tinyzoo.models:quits", "--input-shape", "1,3,8,8", cwd=project / "src")
     assert run.code == 2
     assert (
-        "the factory 'zoo.models:quits' exited (sys.exit(3)) instead of returning a model"
+        "the factory 'tinyzoo.models:quits' exited (sys.exit(3)) instead of returning a model"
         in run.err
     )
 
@@ -110,7 +114,7 @@ def test_a_factory_that_exits_is_named_and_exits_2(bnlint, project):
 def test_untrained_statistics_are_called_out(bnlint, project):
     run = bnlint(
         "fold",
-        "zoo.models:fresh",
+        "tinyzoo.models:fresh",
         "--input-shape",
         "1,3,8,8",
         "--dtype",
@@ -120,7 +124,9 @@ def test_untrained_statistics_are_called_out(bnlint, project):
     assert run.code == 0, run.err
     assert "statistics it was built with (running_mean 0, running_var 1)" in run.err
     assert "--checkpoint" in run.err
-    trained = bnlint("fold", "zoo.models:trained", "--input-shape", "1,3,8,8", cwd=project / "src")
+    trained = bnlint(
+        "fold", "tinyzoo.models:trained", "--input-shape", "1,3,8,8", cwd=project / "src"
+    )
     assert "running_mean 0" not in trained.err
 
 
