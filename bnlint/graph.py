@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
-from typing import Iterator
 
 import networkx as nx
 
@@ -39,7 +39,8 @@ class LayerGraph:
         self._graph.add_edge(*edge, slots=(*slots, slot))
 
     def node(self, node_id: int) -> LayerCall:
-        return self._graph.nodes[node_id]["call"]
+        call: LayerCall = self._graph.nodes[node_id]["call"]
+        return call
 
     def nodes(self, kind: NodeKind | None = None) -> Iterator[LayerCall]:
         for node_id in self._graph.nodes:
@@ -70,7 +71,8 @@ class LayerGraph:
         return twin
 
     def __len__(self) -> int:
-        return self._graph.number_of_nodes()
+        count: int = self._graph.number_of_nodes()
+        return count
 
     @property
     def digraph(self) -> nx.DiGraph:

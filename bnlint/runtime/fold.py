@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 from torch import nn
 
-from bnlint import rules
+from bnlint import progress, rules
 from bnlint.foldkey import fold_key, pair_key, pair_label
 from bnlint.ftypes import Direction, Finding, FoldKey, FoldPair, Merge, Skip, Status
 from bnlint.matcher import match_folds
@@ -100,14 +100,17 @@ def fold(model: nn.Module, example_inputs: Any, *, inplace: bool = False,
     _check_not_sharded(target)
     _check_materialised(target)
     reference = _copy(target).eval()
+    progress.step("capturing")
     try:
         capture = capture_graph(reference, inputs)
     except CaptureError as error:
         raise FoldError(f"the model failed on the example inputs: {error}") from error
     plan = match_folds(capture.graph)
     folded = _copy(reference)  # after the capture ran: the same state as the reference
+    progress.step("folding")
     applied = apply_folds(folded, plan.folds, capture.foreign_reads)
     folded.eval()
+    progress.step("verifying")
     verification = verify_equivalence(reference, folded, inputs, random_inputs=random_inputs,
                                       seed=seed, rtol=rtol, atol=atol)
     errors = measure_fold_errors(reference, folded, inputs, applied.folds)

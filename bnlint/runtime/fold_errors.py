@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -134,7 +135,7 @@ def _difference(expected: list[torch.Tensor], actual: list[torch.Tensor]) -> Sit
     if not expected or len(expected) != len(actual):
         return SiteError(None, None)
     worst_abs = worst_rel = worst_scale = 0.0
-    for want, got in zip(expected, actual):
+    for want, got in zip(expected, actual, strict=True):
         if want.shape != got.shape:
             return SiteError(None, None)
         error, scale, mismatched_nonfinite = tensor_error(want, got)

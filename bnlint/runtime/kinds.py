@@ -6,7 +6,8 @@ kinds; the runtime sees real objects, so it classifies by isinstance and by the 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -141,8 +142,8 @@ def _pads(conv: nn.modules.conv._ConvNd) -> bool:
     if conv.padding == "valid":
         return False
     if conv.padding == "same":
-        return any(d * (k - 1) > 0 for d, k in zip(conv.dilation, conv.kernel_size))
-    return any(p > 0 for p in conv.padding)
+        return any(d * (k - 1) > 0 for d, k in zip(conv.dilation, conv.kernel_size, strict=True))
+    return any(p > 0 for p in conv.padding if isinstance(p, int))
 
 
 # --- torch functions and tensor methods, by name -------------------------------------------
