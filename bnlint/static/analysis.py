@@ -296,8 +296,6 @@ def _add_uncalled_batchnorms(builder: ForwardBuilder, root: ModuleInst,
         elif inst.uid in conditional:
             rule, reason = rules.CONDITIONAL_LAYER, (
                 "it is built only in some branches of a condition the analysis cannot decide")
-        elif inst.uid in builder.hidden:
-            rule, reason = rules.UNKNOWN_CALL, builder.hidden[inst.uid]
         elif builder.dynamic:
             rule, reason = rules.DYNAMIC_ATTRIBUTE, (
                 f"forward() reaches modules by computed names ({builder.dynamic[0]})")
