@@ -20,6 +20,7 @@ import libcst as cst
 from bnlint import rules
 from bnlint.ftypes import NodeKind
 from bnlint.static import calls, evaluate, matching, objects
+from bnlint.static.constructions import Constructions, containers, fingerprint
 from bnlint.static.classes import ClassModel
 from bnlint.static.index import (
     External,
@@ -166,6 +167,9 @@ class Interpreter:
         self._values: dict[str, Value] = {}
         self._evaluating: set[str] = set()
         self._registered: set[object] = set()  # files whose registering decorators ran
+        self.constructions = Constructions()  # what each class built with which arguments
+        # dicts held by module-level values: a construction that writes one is not pure
+        self._module_containers: set[int] = set()
         self.current_file: SourceFile | None = None
 
     # ---- entry points -------------------------------------------------------------------
@@ -248,6 +252,7 @@ class Interpreter:
             with self.journal.suspended():
                 value = self.eval(symbol.expr, Frame(symbol.file, {}))
                 self._values[symbol.qualname] = value
+                containers(value, self._module_containers)
                 if symbol.file.path not in self._registered:
                     # as importing the module would: its decorators fill its registries
                     self._registered.add(symbol.file.path)
@@ -730,27 +735,43 @@ class Interpreter:
             if self.classes.has_unresolved_base(cls):
                 return Unknown(f"class '{cls.name}' derives from a class outside the analysed "
                                "files", rules.UNRESOLVED_MODULE.code)
+        built_by = self._constructing[-1] if self._constructing else None
+        found = self.classes.method(cls, "__init__")
+        if found is None or found[1] is None:
+            inst = ModuleInst(cls=cls, torch_base=base, ancestry=self.classes.mro(cls),
+                              construction=file.location(node), built_by=built_by)
+            if base.kind is NodeKind.BATCHNORM:
+                self.built_batchnorms.append(inst)
+            self.torch_init(inst, base, args, kwargs)
+            return inst
+        key = fingerprint(cls, args, kwargs)
+        copy = self.constructions.copy_of(key) if key is not None else None
+        if copy is not None:
+            inst, batchnorms = copy  # type: ignore[assignment]
+            inst.construction, inst.built_by = file.location(node), built_by
+            self.built_batchnorms.extend(batchnorms)
+            return inst
         inst = ModuleInst(cls=cls, torch_base=base, ancestry=self.classes.mro(cls),
-                          construction=file.location(node),
-                          built_by=self._constructing[-1] if self._constructing else None)
+                          construction=file.location(node), built_by=built_by)
         if base.kind is NodeKind.BATCHNORM:
             self.built_batchnorms.append(inst)
-        found = self.classes.method(cls, "__init__")
-        if found is not None and found[1] is not None:
-            owner, definition = found
-            assert isinstance(owner, ProjectClass)
-            func = FunctionRef(ProjectFunction(owner.file, definition,
-                                               f"{owner.qualname}.__init__"))
-            self._constructing.append(cls.qualname)
-            try:
-                result = self.call_function(func, args, kwargs, node, self_value=inst,
-                                            cls=owner)
-            finally:
-                self._constructing.pop()
-            if isinstance(result, Unknown) and "nest deeper" in result.reason:
-                return result
-        else:
-            self.torch_init(inst, base, args, kwargs)
+        owner, definition = found
+        assert isinstance(owner, ProjectClass)
+        func = FunctionRef(ProjectFunction(owner.file, definition, f"{owner.qualname}.__init__"))
+        outside = containers(Seq((*args, *kwargs.values()))) if key is not None else set()
+        first_built = len(self.built_batchnorms)
+        self._constructing.append(cls.qualname)
+        self.journal.begin()
+        try:
+            result = self.call_function(func, args, kwargs, node, self_value=inst, cls=owner)
+        finally:
+            self._constructing.pop()
+            written = self.journal.commit()
+        if isinstance(result, Unknown) and "nest deeper" in result.reason:
+            return result
+        if key is not None and written.isdisjoint(outside) \
+                and written.isdisjoint(self._module_containers):
+            self.constructions.keep(key, inst, self.built_batchnorms[first_built:])
         return inst
 
     def torch_init(self, inst: ModuleInst, base: TorchClass, args: list[Value],

@@ -22,6 +22,10 @@ from bnlint.static.torch_api import TorchClass
 _ids = itertools.count(1)
 
 
+def new_uid() -> int:
+    return next(_ids)
+
+
 class Value:
     """Base of all abstract values."""
 
@@ -241,6 +245,18 @@ class Journal:
 
     def begin(self) -> None:
         self._frames.append({})
+
+    def commit(self) -> set[int]:
+        """End the innermost frame, keeping its changes (an outer frame can still undo
+        them); the ids of the dicts it changed."""
+        entries = self._frames.pop()
+        if self._frames:
+            outer = self._frames[-1]
+            for index, (target, kept) in entries.items():
+                _, outer_kept = outer.setdefault(index, (target, {}))
+                for key, old in kept.items():
+                    outer_kept.setdefault(key, old)
+        return set(entries)
 
     @contextmanager
     def suspended(self) -> Iterator[None]:
