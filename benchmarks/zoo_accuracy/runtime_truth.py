@@ -28,7 +28,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from truth_worker import result_path  # noqa: E402
+from truth_worker import current_path, result_path  # noqa: E402
 from zoos import BY_NAME, ZOOS, zoo_of_class  # noqa: E402
 
 WORKER = HERE / "truth_worker.py"
@@ -53,11 +53,14 @@ def candidates(zoo: str, work: Path) -> list[tuple[str, str]]:
 def supervise(mode: str, model_ids: list[str], work: Path, timeout: float) -> None:
     """Run a worker over the models without a result; when it hangs past `timeout` on one
     model or dies on it, record that and start a new worker on the rest."""
-    log = (work / "worker.log").open("a")
-    current = work / "current.json"
+    if not model_ids:
+        return
+    zoo = model_ids[0].partition(":")[0]
+    log = (work / f"worker-{zoo}.log").open("a")
+    current = current_path(work, model_ids[0])
     while pending := [m for m in model_ids if not result_path(work, mode, m).exists()]:
-        print(f"{mode}: {len(pending)} models to go", flush=True)
-        tasks = work / f"tasks-{mode}.txt"
+        print(f"{zoo} {mode}: {len(pending)} models to go", flush=True)
+        tasks = work / f"tasks-{mode}-{zoo}.txt"
         tasks.write_text("\n".join(pending))
         current.unlink(missing_ok=True)
         worker = subprocess.Popen([sys.executable, str(WORKER), mode, str(work), str(tasks)],

@@ -40,6 +40,12 @@ def result_path(cache: Path, mode: str, model_id: str) -> Path:
     return cache / mode / zoo / (re.sub(r"[^A-Za-z0-9_.-]", "_", name) + ".json")
 
 
+def current_path(cache: Path, model_id: str) -> Path:
+    """Where a worker names the model it is on: one file per zoo, so that zoos can run side
+    by side."""
+    return cache / f"current-{model_id.partition(':')[0]}.json"
+
+
 def plan(model_id: str) -> dict[str, Any]:
     """Size and structure (on the meta device when the model allows it): the parameter count, the classes that hold a BatchNorm, and for each
     module holding one, its class with its children's names and classes (digits dropped, so
@@ -144,7 +150,7 @@ def main() -> None:
         target = result_path(cache, mode, model_id)
         if target.exists():
             continue
-        (cache / "current.json").write_text(json.dumps({"id": model_id, "mode": mode}))
+        _write_atomically(current_path(cache, model_id), {"id": model_id, "mode": mode})
         started = time.perf_counter()
         try:
             result = {"status": "ok", **work(model_id)}
@@ -153,10 +159,15 @@ def main() -> None:
             result = {"status": "failed", "error": f"{type(error).__name__}: {error}"[:400],
                       "where": f"{Path(last.filename).name}:{last.lineno}"}
         result.update(id=model_id, seconds=round(time.perf_counter() - started, 2))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        scratch = target.with_suffix(".tmp")
-        scratch.write_text(json.dumps(result))
-        scratch.replace(target)
+        _write_atomically(target, result)
+
+
+def _write_atomically(target: Path, value: Any) -> None:
+    """The supervisor reads these files while the worker runs: never half a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = target.with_suffix(".tmp")
+    scratch.write_text(json.dumps(value))
+    scratch.replace(target)
 
 
 if __name__ == "__main__":

@@ -118,7 +118,34 @@ _MONAI_ARGUMENTS: dict[str, Callable[[int], Any]] = {
     "extract_levels": lambda dims: (0, 1, 2), "in_shape": lambda dims: (1,) + (32,) * dims,
     "out_shape": lambda dims: (2,), "hidden_channels": lambda dims: (4, 8),
 }
-_NORM_PARAMETERS = ("norm", "norm_name", "norm_type")
+_NORM_PARAMETERS = ("norm", "norm_name", "norm_type")  # the first one a class takes is set
+# Where one value per parameter name does not fit a class (lengths that must agree, arguments
+# taken through **kwargs, a sub-network to pass in).
+_MONAI_OVERRIDES: dict[str, Callable[[int], dict[str, Any]]] = {
+    "AutoEncoder": lambda dims: {"strides": (2, 2, 2)},
+    "VarAutoEncoder": lambda dims: {"strides": (2, 2, 2), "in_shape": (1,) + (32,) * dims},
+    "DynUNet": lambda dims: {"kernel_size": (3, 3, 3), "strides": (1, 2, 2)},
+    "PatchDiscriminator": lambda dims: {"channels": 8, "kernel_size": 3},
+    "MultiScalePatchDiscriminator": lambda dims: {
+        "num_d": 2, "num_layers_d": 2, "channels": 8, "kernel_size": 3, "minimum_size_im": 32},
+    "SegResNetVAE": lambda dims: {"input_image_size": (32,) * dims},
+    "ResNetBlock": lambda dims: {"in_planes": 8, "planes": 8},
+    "ResNetBottleneck": lambda dims: {"in_planes": 32, "planes": 8},
+    "ResNetEncoder": lambda dims: {"model_name": "resnet18"},
+    "ResNetFeatures": lambda dims: {"model_name": "resnet18"},
+    "FlexibleUNet": lambda dims: {"backbone": "efficientnet-b0"},
+    "VoxelMorphUNet": lambda dims: {"unet_out_channels": 4, "channels": (4, 8, 16, 16),
+                                    "final_conv_channels": (8, 8)},
+    "DiNTS": lambda dims: {"dints_space": _dints_space(dims)},
+    **{name: lambda dims: {"spatial_dims": dims, "in_channels": 1, "num_classes": 2}
+       for name in ("SENet154", "SEResNet50", "SEResNet101", "SEResNet152", "SEResNext50",
+                    "SEResNext101")},
+}
+
+
+def _dints_space(dims: int) -> Any:
+    from monai.networks.nets import TopologyInstance
+    return TopologyInstance(channel_mul=0.25, num_blocks=3, num_depths=3, spatial_dims=dims)
 
 
 def monai_candidates() -> list[Candidate]:
@@ -140,18 +167,25 @@ def monai_build(name: str) -> Built:
     from monai.networks import nets
     class_name, dims_text, norm = name.split("|")
     cls, dims = getattr(nets, class_name), int(dims_text[0])
+    parameters = inspect.signature(cls).parameters
+    overrides = _MONAI_OVERRIDES.get(class_name, lambda dims: {})(dims)
     kwargs: dict[str, Any] = {}
-    for parameter in inspect.signature(cls).parameters.values():
-        if parameter.name in ("spatial_dims", "dimensions"):
+    for parameter in parameters.values():
+        if parameter.name in overrides:
+            kwargs[parameter.name] = overrides[parameter.name]
+        elif parameter.name in ("spatial_dims", "dimensions"):
             kwargs[parameter.name] = dims
-        elif parameter.name in _NORM_PARAMETERS and norm == "batch":
-            kwargs[parameter.name] = "batch"
+        elif parameter.name == "pretrained":
+            kwargs[parameter.name] = False  # never weights from the network
         elif parameter.default is inspect.Parameter.empty and parameter.kind in (
                 inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY):
             if parameter.name not in _MONAI_ARGUMENTS:
                 raise TypeError(f"no small value known for parameter '{parameter.name}'")
             kwargs[parameter.name] = _MONAI_ARGUMENTS[parameter.name](dims)
-    model = cls(**kwargs)
+    norm_parameter = next((name for name in _NORM_PARAMETERS if name in parameters), None)
+    if norm == "batch" and norm_parameter:
+        kwargs[norm_parameter] = "batch"
+    model = cls(**{**overrides, **kwargs})
     channels = kwargs.get("in_channels", kwargs.get("n_input_channels", 1))
     return Built(model, tuple(_image(channels, *(size,) * dims) for size in (32, 64, 96)))
 
