@@ -32,6 +32,9 @@ from zoos import BY_NAME, ZOOS, Zoo  # noqa: E402
 
 Key = tuple[str, str, str, str]  # owner class, conv, bn, direction
 BatchNorm = tuple[str, str]  # owner class, bn
+# A BatchNorm the example input never reached (an auxiliary head in eval mode, an encoder
+# stage a decoder does not read): nothing is learnt about it, so it is not scored.
+NEVER_CALLED = "unfoldable XBN112"
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class Score:
     merges: int = 0
     merges_found: int = 0
     silent: list[BatchNorm] = field(default_factory=list)
+    never_called: int = 0  # BatchNorms the runtime never reached nor folded: not scored
     models_run: int = 0
     models_failed: int = 0
     bnlint_seconds: float = 0.0
@@ -83,7 +87,10 @@ def ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 3) if whole else None
 
 
-def run_static(zoo: Zoo, sources: Path, bnlint: Sequence[str], jobs: int | None) -> StaticRun:
+def run_static(zoo: Zoo, sources: Path, bnlint: Sequence[str], jobs: int | None,
+               keep: Path | None) -> StaticRun:
+    """`bnlint check` from the zoo's repository folder; its report is kept in `keep`/ZOO.json
+    when `keep` is given."""
     cwd = sources / zoo.check_dir()
     command = [*bnlint, "check", zoo.package, "--format", "json", "--no-cache"]
     command += ["--jobs", str(jobs)] if jobs else []
@@ -101,8 +108,21 @@ def run_static(zoo: Zoo, sources: Path, bnlint: Sequence[str], jobs: int | None)
     started = time.perf_counter()
     for text in texts:
         libcst.parse_module(text)
-    return StaticRun(json.loads(done.stdout)["modules"], seconds, cpu, len(files),
-                     sum(text.count("\n") for text in texts), time.perf_counter() - started)
+    run = StaticRun(json.loads(done.stdout)["modules"], seconds, cpu, len(files),
+                    sum(text.count("\n") for text in texts), time.perf_counter() - started)
+    if keep:
+        keep.mkdir(parents=True, exist_ok=True)
+        (keep / f"{zoo.name}.json").write_text(done.stdout)
+        (keep / f"{zoo.name}.timing.json").write_text(json.dumps(
+            {name: value for name, value in asdict(run).items() if name != "modules"}))
+    return run
+
+
+def kept_static(zoo: Zoo, kept: Path) -> StaticRun:
+    """A report and its timing kept by an earlier `--keep-static` run."""
+    timing = json.loads((kept / f"{zoo.name}.timing.json").read_text())
+    modules = json.loads((kept / f"{zoo.name}.json").read_text())["modules"]
+    return StaticRun(modules=modules, **timing)
 
 
 def score(zoo: Zoo, truth: dict[str, Any], static: StaticRun) -> Score:
@@ -112,11 +132,14 @@ def score(zoo: Zoo, truth: dict[str, Any], static: StaticRun) -> Score:
                    parse_seconds=static.parse_seconds, files=static.files, lines=static.lines)
     folds: set[Key] = set()
     left_alone: set[BatchNorm] = set()
+    never_called: set[BatchNorm] = set()
     for owner, conv, bn, direction, outcomes, _ in truth["keys"]:
         if "foldable" in outcomes:
             folds.add((owner, conv, bn, direction))
-        if any(outcome != "foldable" for outcome in outcomes):
+        if any(outcome not in ("foldable", NEVER_CALLED) for outcome in outcomes):
             left_alone.add((owner, bn))
+        elif NEVER_CALLED in outcomes:
+            never_called.add((owner, bn))
     entries = static_entries(static.modules)
     foldable = {key for key, status in entries if status == "foldable"}
     flagged = {(key[0], key[2]) for key, status in entries if status != "foldable"}
@@ -136,6 +159,7 @@ def score(zoo: Zoo, truth: dict[str, Any], static: StaticRun) -> Score:
     merges = {key for key in folds if is_merge(key[1])}
     result.merges, result.merges_found = len(merges), len(merges & foldable)
     result.silent = sorted((folded_bns | left_alone) - mentioned)
+    result.never_called = len(never_called - folded_bns - left_alone)
     return result
 
 
@@ -152,7 +176,7 @@ def is_merge(conv: str) -> bool:
 def table(scores: list[Score]) -> str:
     head = ("| zoo | files | lines | models run (failed) | foldable pairs found | recall "
             "| wrong foldable | (other partner) | unfolded BNs flagged | ratio | merges found "
-            "| silent BNs (classes) | bnlint s (CPU s) | parse s |")
+            "| silent BNs (classes) | never called | bnlint s (CPU s) | parse s |")
     rows = [head, "|---" * (head.count("|") - 1) + "|"]
     for s in scores:
         m = s.summary()
@@ -161,7 +185,7 @@ def table(scores: list[Score]) -> str:
             f"| {m['found']} / {s.runtime_folds} | {_fmt(m['recall'])} | {m['wrong']} "
             f"| {m['wrong_partner']} | {s.flagged} / {s.unfolded} | {_fmt(m['flagged_ratio'])} "
             f"| {s.merges_found} / {s.merges} | {m['silent']} ({m['silent_classes']}) "
-            f"| {s.bnlint_seconds:.1f} ({s.bnlint_cpu_seconds:.1f}) | {s.parse_seconds:.1f} |")
+            f"| {s.never_called} | {s.bnlint_seconds:.1f} ({s.bnlint_cpu_seconds:.1f}) | {s.parse_seconds:.1f} |")
     return "\n".join(rows)
 
 
@@ -180,15 +204,21 @@ def overall(scores: list[Score]) -> Score:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sources", type=Path, required=True, help="prepare.py's --out")
+    parser.add_argument("--sources", type=Path, help="prepare.py's --out (to run bnlint)")
     parser.add_argument("--truth", type=Path, default=HERE / "truth")
     parser.add_argument("--zoo", action="append", choices=sorted(BY_NAME))
     parser.add_argument("--bnlint", help="the bnlint executable (default: bnlint on PATH)")
     parser.add_argument("--jobs", type=int, help="passed to bnlint check (default: its own)")
     parser.add_argument("--misses", type=Path, default=HERE / "misses",
                         help="folder for the per-zoo miss lists")
+    parser.add_argument("--keep-static", type=Path, metavar="DIR",
+                        help="keep each zoo's bnlint JSON report in DIR/ZOO.json")
+    parser.add_argument("--static-from", type=Path, metavar="DIR",
+                        help="score the reports kept by --keep-static instead of running bnlint")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args()
+    if not args.sources and not args.static_from:
+        parser.error("give --sources (to run bnlint) or --static-from")
     bnlint = [args.bnlint or shutil.which("bnlint") or "bnlint"]
     scores = []
     for zoo in [BY_NAME[name] for name in args.zoo] if args.zoo else ZOOS:
@@ -197,7 +227,8 @@ def main() -> None:
             print(f"{zoo.name}: no {truth_file}, skipped", file=sys.stderr)
             continue
         truth = json.loads(truth_file.read_text())
-        static = run_static(zoo, args.sources, bnlint, args.jobs)
+        static = kept_static(zoo, args.static_from) if args.static_from else \
+            run_static(zoo, args.sources, bnlint, args.jobs, args.keep_static)
         scores.append(score(zoo, truth, static))
         write_misses(args.misses / f"{zoo.name}.md", scores[-1], truth, static.modules,
                      zoo.check_dir())

@@ -47,9 +47,10 @@ def current_path(cache: Path, model_id: str) -> Path:
 
 
 def plan(model_id: str) -> dict[str, Any]:
-    """Size and structure (on the meta device when the model allows it): the parameter count, the classes that hold a BatchNorm, and for each
-    module holding one, its class with its children's names and classes (digits dropped, so
-    repeated blocks and deeper stages of the same design look alike)."""
+    """Size and structure (on the meta device when the model allows it): the parameter count,
+    the classes that hold a BatchNorm, and for each module holding one, its class with its
+    children's names and classes (digits dropped, so repeated blocks and deeper stages of the
+    same design look alike)."""
     try:
         with torch.device("meta"):
             model = build(model_id).model

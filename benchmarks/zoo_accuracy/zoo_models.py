@@ -186,8 +186,12 @@ def monai_build(name: str) -> Built:
     if norm == "batch" and norm_parameter:
         kwargs[norm_parameter] = "batch"
     model = cls(**{**overrides, **kwargs})
-    channels = kwargs.get("in_channels", kwargs.get("n_input_channels", 1))
-    return Built(model, tuple(_image(channels, *(size,) * dims) for size in (32, 64, 96)))
+    # The first layer says what the network takes (some name it n_input_channels, some
+    # have none: a block takes its own width).
+    channels = next((layer.in_channels for layer in model.modules()
+                     if isinstance(layer, nn.modules.conv._ConvNd)), 1)
+    sizes = (32, 64, 96) if dims == 3 else (32, 64, 96, 128, 256)
+    return Built(model, tuple(_image(channels, *(size,) * dims) for size in sizes))
 
 
 # segmentation_models_pytorch: every decoder on one encoder, and one Unet per encoder.
