@@ -21,6 +21,7 @@ def write_misses(path: Path, score: Score, truth: dict[str, Any],
         runtime[(owner, bn)].append(f"{partner}: {seen} models, e.g. {example}")
     static: dict[BatchNorm, list[str]] = defaultdict(list)
     where = {owner: f"{spot} (runtime)" for owner, spot in truth["classes"].items()}
+    elsewhere = truth.get("bases_elsewhere", {})
     reported: dict[str, int] = {}
     for module in modules:
         where[module["class"]] = f"{module['path']}:{module['line']}"
@@ -34,6 +35,9 @@ def write_misses(path: Path, score: Score, truth: dict[str, Any],
     def says(owner: str, bn: str) -> str:
         if (owner, bn) in static:
             return "; ".join(static[(owner, bn)])
+        if owner not in reported and owner in elsewhere:
+            return (f"class not in the report (a subclass of {', '.join(elsewhere[owner])}, "
+                    "outside the checked sources)")
         if owner not in reported:
             return "class not in the report"
         return f"no entry for {bn} (the class has {reported[owner]} entries)"
@@ -63,8 +67,9 @@ def write_misses(path: Path, score: Score, truth: dict[str, Any],
              f"## Silent: no static entry at all ({len(score.silent)} BatchNorms in "
              f"{len(silent_by_class)} classes)", ""]
     for owner, bns in sorted(silent_by_class.items(), key=lambda item: (-len(item[1]), item)):
-        state = "not in the report" if owner not in reported else \
-            f"reported with {reported[owner]} entries"
+        state = f"reported with {reported[owner]} entries" if owner in reported else \
+            f"not in the report, a subclass of {', '.join(elsewhere[owner])}" \
+            if owner in elsewhere else "not in the report"
         lines.append(f"- `{owner}` at {where.get(owner, '?')} ({state}): "
                      + ", ".join(f"`{bn}`" for bn in bns))
     path.parent.mkdir(parents=True, exist_ok=True)

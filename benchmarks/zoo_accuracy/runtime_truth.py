@@ -168,6 +168,8 @@ def write_truth(runs: dict[str, list[dict[str, Any]]], selection: dict[str, Any]
             **selection.get(zoo.name, {}),
             "classes": {name: where for name, where in sorted(classes.items())
                         if zoo.owns(name)},
+            "bases_elsewhere": {name: bases for name in sorted(classes)
+                                if zoo.owns(name) and (bases := _bases_elsewhere(name))},
             "keys": [[*key, dict(sorted(outcomes[key].items())), example[key]]
                      for key in sorted(outcomes) if zoo.owns(key[0])],
         }
@@ -190,6 +192,24 @@ def selected(zoo: str, work: Path, budget: Budget,
     chosen, skipped, too_large = select(members, plans, budget)
     return chosen, {"models_listed": len(members), "models_skipped": dict(skipped),
                     "too_large_with_new_classes": too_large}
+
+
+def _bases_elsewhere(name: str) -> list[str]:
+    """The base classes of a class that another library defines (torch.nn's own aside): what
+    they build is out of sight when the zoo's folder is checked alone."""
+    import importlib
+    parts = name.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        try:
+            target: Any = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for attribute in parts[split:]:
+            target = getattr(target, attribute)
+        own = parts[0]
+        return [f"{base.__module__}.{base.__qualname__}" for base in target.__mro__[1:]
+                if base.__module__.split(".")[0] not in (own, "torch", "builtins")]
+    return []
 
 
 def _one_item_a_line(truth: dict[str, Any]) -> str:
