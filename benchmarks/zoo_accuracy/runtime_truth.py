@@ -40,7 +40,7 @@ class Budget:
     run_seconds: float = 300.0
     params: int = 60_000_000  # larger variants only when they hold a class no smaller one does
     params_hard: int = 150_000_000
-    extra_shapes: int = 3  # representatives per family picked for a new structure alone
+    extra_shapes: int = 6  # representatives per family picked for a new structure alone
 
 
 def candidates(zoo: str, work: Path) -> list[tuple[str, str]]:

@@ -94,9 +94,22 @@ def pytorchcv_build(name: str) -> Built:
     from pytorchcv.model_provider import _models
     model = _models[name](pretrained=False)
     height = getattr(model, "in_size", (224, 224))[0]
-    channels = getattr(model, "in_channels", 3)
-    return Built(model, tuple(_image(channels, size, size)
+    channels = _first_layer_channels(model, 3)
+    # Optical flow and stereo networks take two images.
+    images = 2 if len(_required_arguments(model.forward)) == 2 else 1
+    return Built(model, tuple(_image(channels, size, size) * images
                               for size in _sizes(height, min(height, 32))))
+
+
+def _first_layer_channels(model: nn.Module, otherwise: int) -> int:
+    return next((layer.in_channels for layer in model.modules()
+                 if isinstance(layer, nn.modules.conv._ConvNd)), otherwise)
+
+
+def _required_arguments(function: Callable[..., Any]) -> list[str]:
+    return [p.name for p in inspect.signature(function).parameters.values()
+            if p.default is inspect.Parameter.empty
+            and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
 
 # MONAI: every network class of monai.networks.nets, 2-D and 3-D, with its default norm and,
@@ -188,8 +201,7 @@ def monai_build(name: str) -> Built:
     model = cls(**{**overrides, **kwargs})
     # The first layer says what the network takes (some name it n_input_channels, some
     # have none: a block takes its own width).
-    channels = next((layer.in_channels for layer in model.modules()
-                     if isinstance(layer, nn.modules.conv._ConvNd)), 1)
+    channels = _first_layer_channels(model, 1)
     sizes = (32, 64, 96) if dims == 3 else (32, 64, 96, 128, 256)
     return Built(model, tuple(_image(channels, *(size,) * dims) for size in sizes))
 
