@@ -220,7 +220,8 @@ def smp_candidates() -> list[Candidate]:
                                 "segmentation_models_pytorch.encoders.timm_universal")
                       for arch, encoder in (("Unet", "resnet18"), ("Unet", "mobilenetv3_small_100"),
                                             ("DPT", "vit_small_patch16_224"))]
-    return decoders + encoders + timm_universal
+    unique = {c.id: c for c in decoders + encoders + timm_universal}  # Unet|resnet18 twice
+    return list(unique.values())
 
 
 def smp_build(name: str) -> Built:
