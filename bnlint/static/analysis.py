@@ -4,7 +4,7 @@ plan into Observations (bnlint.static.verdicts combines those of every root)."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 import libcst as cst
@@ -139,6 +139,13 @@ def _observations(plan: FoldPlan, closed: FoldPlan | None,
     fallbacks = _verdicts(closed) if closed is not None else {}
     for identity, verdict in _verdicts(plan).items():
         entry = verdict.entry
+        if root.own_class is not None and entry.code == rules.BN_NEVER_CALLED.code:
+            # Its class's forward() does not call it, but code holding the class may: only
+            # a root that holds the instance (or the class as the whole model) can tell.
+            rule = rules.INPUT_FROM_CALLER
+            entry = replace(entry, status=Status.UNKNOWN, code=rule.code, reason=rule.format(
+                bn=verdict.bn.describe(), detail=f"forward() of {root.inst.cls.name} never "
+                                                 "calls it, and code that holds the class may"))
         boundary = (root.own_class is not None and entry.status is Status.UNKNOWN
                     and entry.code in _CALLER_DEPENDENT)
         closed_verdict = fallbacks.get(identity) if boundary else None

@@ -513,6 +513,27 @@ def _callable(interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
     return Unknown("callable() of a value not known")
 
 
+def _isfunction(interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
+                frame: Frame, node: cst.Call) -> Value:
+    """inspect.isfunction(): a def or a lambda, not a class, a partial or a module."""
+    value = args[0] if args else None
+    if isinstance(value, FunctionRef):
+        return Const(not value.is_partial)
+    if isinstance(value, (ClassRef, BuiltinRef, ModuleInst, ObjectInst, Const, Seq, Mapping)):
+        return Const(False)
+    return Unknown("inspect.isfunction() of a value not known")
+
+
+def _isclass(interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
+             frame: Frame, node: cst.Call) -> Value:
+    value = args[0] if args else None
+    if isinstance(value, ClassRef):
+        return Const(not value.is_partial)
+    if isinstance(value, (FunctionRef, ModuleInst, ObjectInst, Const, Seq, Mapping)):
+        return Const(False)
+    return Unknown("inspect.isclass() of a value not known")
+
+
 def _namedtuple(interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
                 frame: Frame, node: cst.Call) -> Value:
     name = args[0] if args else kwargs.get("typename")
@@ -571,6 +592,7 @@ _BUILTINS = {
     "partial": _partial, "deepcopy": _deepcopy, "type": _type, "reversed": _sorted(True),
     "issubclass": _issubclass, "repeat": _repeat, "chain": _chain, "linspace": _spaced,
     "arange": _arange, "callable": _callable, "namedtuple": _namedtuple,
+    "isfunction": _isfunction, "isclass": _isclass,
     "sorted": _sorted(False), "any": _any_all(any), "all": _any_all(all), "map": _map,
     "print": _nothing,
 }

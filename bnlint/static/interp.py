@@ -94,7 +94,8 @@ _STDLIB = {"collections.OrderedDict": "OrderedDict", "functools.partial": "parti
            "collections.abc.Collection": "abc.Collection",
            "collections.abc.Container": "abc.Collection",
            "collections.abc.Sized": "abc.Collection", "typing.Hashable": "abc.Hashable",
-           "typing.Collection": "abc.Collection"}
+           "typing.Collection": "abc.Collection", "inspect.isfunction": "isfunction",
+           "inspect.isclass": "isclass", "inspect.isroutine": "isfunction"}
 # torch functions that, while a model is built, make a known number of values
 _CONSTRUCTION_TORCH = {"torch.linspace": "linspace", "torch.arange": "arange"}
 STDLIB_MODULES = frozenset(name.rsplit(".", 1)[0] for name in _STDLIB)
