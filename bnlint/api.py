@@ -99,7 +99,7 @@ def apply_policy(
         kept = baselines.new_findings(kept, baselines.load(baseline), baseline, cwd)
         log.info("%d findings are in the baseline %s", before - len(kept), baseline)
     kept.sort(key=lambda d: (d.path, d.line, d.column, d.code))
-    return CheckResult(files=result.files, diagnostics=tuple(kept), modules=result.modules)
+    return replace(result, diagnostics=tuple(kept))
 
 
 def _suppressions(path: Path) -> FileSuppressions:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from bnlint import __version__, api, rule_pages, settings
+from bnlint import __version__, api, progress, rule_pages, settings
 from bnlint import baseline as baselines
 from bnlint import cache as caches
 from bnlint.baseline import BaselineError
@@ -26,7 +26,15 @@ from bnlint.fix import attach_fixes
 from bnlint.outputs import OutputError, check_writable, write_text
 from bnlint.parallel import default_jobs
 from bnlint.picture import command as graph_command
-from bnlint.reporters import FORMATS, TEXT_FORMATS, ReportContext, render, statistics, summary_line
+from bnlint.reporters import (
+    FORMATS,
+    TEXT_FORMATS,
+    ReportContext,
+    render,
+    statistics,
+    summary_line,
+    timing,
+)
 from bnlint.rules import RULES
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -233,6 +241,12 @@ def _add_check_arguments(check: argparse.ArgumentParser) -> None:
         help="print how many findings each rule raised instead of the findings",
     )
     output.add_argument(
+        "--timing",
+        action="store_true",
+        help="after the report, list on stderr the files and classes whose analysis took "
+        "longest in this run",
+    )
+    output.add_argument(
         "--exit-zero", action="store_true", help="exit 0 even when there are findings"
     )
     output.add_argument(
@@ -423,7 +437,8 @@ def run_check(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_CLEAN
-    result = attach_fixes(api.check(paths, config=config, baseline=args.baseline))
+    with progress.shown_on(sys.stderr):
+        result = attach_fixes(api.check(paths, config=config, baseline=args.baseline))
     context = ReportContext(
         root=report_root(paths),
         cwd=Path.cwd(),
@@ -474,6 +489,8 @@ def run_check(args: argparse.Namespace) -> int:
     else:
         text = render(config.output_format, result, context)
     emit(text)
+    if args.timing:
+        print(timing.render(result.timings), file=sys.stderr, end="")
     return EXIT_FINDINGS if result.diagnostics and not args.exit_zero else EXIT_CLEAN
 
 

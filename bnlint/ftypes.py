@@ -299,12 +299,23 @@ class ModuleReport:
 
 
 @dataclass(frozen=True)
+class FileTiming:
+    """How long the static analysis of one file took in this run (not taken from the cache),
+    and each of its roots (a class analysed on its own, a factory's model)."""
+
+    path: str
+    seconds: float
+    roots: tuple[tuple[str, float], ...] = ()  # ("class Block", seconds), slowest first
+
+
+@dataclass(frozen=True)
 class CheckResult:
     """Everything `bnlint check` found: what reporters print and library users consume."""
 
     files: tuple[str, ...]
     diagnostics: tuple[Diagnostic, ...]
     modules: tuple[ModuleReport, ...]
+    timings: tuple[FileTiming, ...] = ()  # the files analysed in this run, slowest first
 
     def count(self, status: Status) -> int:
         return sum(1 for m in self.modules for f in m.folds if f.status is status)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,9 +46,10 @@ def analyse_files(paths: Sequence[str], *, search_roots: Sequence[str],
                   source_roots: Sequence[str], jobs: int = 1,
                   sources: Mapping[Path | str, bytes] | None = None,
                   weights: Mapping[str, int] | None = None,
-                  allowed: Collection[str] | None = None) -> dict[str, FileVerdicts]:
+                  allowed: Collection[str] | None = None,
+                  done: Callable[[str], None] | None = None) -> dict[str, FileVerdicts]:
     """Every file's contribution (paths absolute and resolved), computed in up to `jobs`
-    processes."""
+    processes; `done` is told of each file as it is finished."""
     from bnlint.static.fileverdicts import analyse_file
     from bnlint.static.project import Project
 
@@ -58,7 +59,12 @@ def analyse_files(paths: Sequence[str], *, search_roots: Sequence[str],
     total = sum(weights.get(p, 0) for p in paths)
     if jobs <= 1 or len(paths) < 2 or total < MIN_PARALLEL_BYTES:
         project = Project(search_roots, source_roots, sources, allowed, PARSED_TREES)
-        return {path: analyse_file(project, Path(path)) for path in paths}
+        serial: dict[str, FileVerdicts] = {}
+        for path in paths:
+            serial[path] = analyse_file(project, Path(path))
+            if done is not None:
+                done(path)
+        return serial
     tasks = _tasks(paths, weights, jobs * _TASKS_PER_WORKER)
     jobs = min(jobs, len(tasks))
     log.info("analysing %d files in %d processes (%d tasks)", len(paths), jobs, len(tasks))
@@ -71,6 +77,9 @@ def analyse_files(paths: Sequence[str], *, search_roots: Sequence[str],
                                 max(50, PARSED_TREES // jobs))) as pool:
         for results in pool.imap_unordered(_run_task, tasks):
             found.update((v.path, v) for v in results)
+            for verdicts in results:
+                if done is not None:
+                    done(verdicts.path)
     return {path: found[path] for path in paths}
 
 

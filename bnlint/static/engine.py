@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
-from bnlint.ftypes import CheckResult, Diagnostic
+from bnlint import progress
+from bnlint.ftypes import CheckResult, Diagnostic, FileTiming
 from bnlint.static.callers import CallerGraph
 from bnlint.static.records import FileReport, FileVerdicts
 from bnlint.static.scan import ProjectScan, display, scan_project
@@ -110,10 +111,13 @@ def analyze(files: Sequence[Path], *, search_roots: Sequence[Path] = (),
             diagnostics.extend(reports[path].diagnostics)
             modules.extend(reports[path].modules)
     diagnostics.sort(key=lambda d: (d.path, d.line, d.column, d.code))
+    timings = sorted((FileTiming(c.display, c.seconds, c.roots) for c in computed.values()
+                      if c.seconds), key=lambda t: -t.seconds)
     log.info("%d files reported, %d from the cache, in %.2f s", len(contexts),
              len(contexts) - len(pending), time.perf_counter() - started)
     return CheckResult(files=tuple(display(str(p)) for p in files),
-                       diagnostics=tuple(diagnostics), modules=tuple(modules))
+                       diagnostics=tuple(diagnostics), modules=tuple(modules),
+                       timings=tuple(timings))
 
 
 def _report(pending: Mapping[str, list[str]], scan: ProjectScan, graph: CallerGraph,
@@ -142,11 +146,26 @@ def _report(pending: Mapping[str, list[str]], scan: ProjectScan, graph: CallerGr
     contributions.update(analyse_files(
         graph.locality_order(missing), search_roots=roots, source_roots=scan.source_roots,
         jobs=jobs, sources=overrides, weights=scan.sizes(),
-        allowed=sorted(scan.project) if roots else None))
+        allowed=sorted(scan.project) if roots else None, done=_Progress(len(missing))))
     missing += list(inert)
     reports = {path: report_on(contributions[path], [contributions[m] for m in context])
                for path, context in pending.items()}
     return reports, {m: contributions[m] for m in missing}
+
+
+class _Progress:
+    """Announces the files analysed so far (bnlint.progress shows it on a terminal, and
+    only once the run has taken a second)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.started = time.perf_counter()
+
+    def __call__(self, path: str) -> None:
+        self.done += 1
+        if time.perf_counter() - self.started > 1.0:
+            progress.step("analysing", f"{self.done}/{self.total} files, {display(path)}")
 
 
 def __getattr__(name: str) -> Any:

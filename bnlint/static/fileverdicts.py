@@ -9,6 +9,7 @@ contributions of a file's context into what `bnlint check` reports on it.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from bnlint import rules
@@ -22,10 +23,13 @@ from bnlint.static.source import ParseFailure, module_name_for
 
 log = logging.getLogger("bnlint.static")
 
+_ROOTS_TIMED = 5  # the slowest roots of a file that --timing can name
+
 
 def analyse_file(project: Project, path: Path) -> FileVerdicts:
     """Build and run everything `path` defines, recording every file the work read. The
     result names the file by `path` as given; what it read, by resolved paths."""
+    started = time.perf_counter()
     given, path = str(path), path.resolve()
     project.fresh_models()
     with project.tracking() as reads:
@@ -40,8 +44,12 @@ def analyse_file(project: Project, path: Path) -> FileVerdicts:
         interp = Interpreter(project.resolver, project.classes)
         observations: list[Observation] = []
         findings: dict[tuple[str, int, int, str], Diagnostic] = {}
+        timings: list[tuple[str, float]] = []
+        began = time.perf_counter()
         for root in file_roots(project, file, interp):
             analysed = analyse_root(interp, root)
+            timings.append((root.origin, time.perf_counter() - began))
+            began = time.perf_counter()
             observations.extend(analysed.observations)
             for finding in analysed.findings:
                 findings.setdefault((finding.path, finding.line, finding.column, finding.code),
@@ -54,7 +62,8 @@ def analyse_file(project: Project, path: Path) -> FileVerdicts:
         module_classes=classes, observations=tuple(observations),
         findings=tuple(findings.values()),
         reads=tuple(sorted((str(p), d) for p, d in reads.files.items())),
-        lookups=_lookups(reads.lookups))
+        lookups=_lookups(reads.lookups), seconds=time.perf_counter() - started,
+        roots=tuple(sorted(timings, key=lambda t: -t[1])[:_ROOTS_TIMED]))
     project.retire()
     return contribution
 

@@ -62,6 +62,8 @@ class FileVerdicts:
     failure: Diagnostic | None = None  # it could not be read or parsed
     reads: tuple[tuple[str, str], ...] = ()
     lookups: tuple[tuple[str, str | None], ...] = ()
+    seconds: float = 0.0  # how long the analysis took
+    roots: tuple[tuple[str, float], ...] = ()  # each root's seconds, slowest first
 
 
 @dataclass(frozen=True)
