@@ -3,7 +3,7 @@ boundary and be cached. Light on purpose: reading a cache must not import the pa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bnlint.ftypes import Diagnostic, FoldEntry, ModuleReport, SourceLocation
 
@@ -62,8 +62,9 @@ class FileVerdicts:
     failure: Diagnostic | None = None  # it could not be read or parsed
     reads: tuple[tuple[str, str], ...] = ()
     lookups: tuple[tuple[str, str | None], ...] = ()
-    seconds: float = 0.0  # how long the analysis took
-    roots: tuple[tuple[str, float], ...] = ()  # each root's seconds, slowest first
+    # how long the analysis took, and its slowest roots: how it went, not what it found
+    seconds: float = field(default=0.0, compare=False)
+    roots: tuple[tuple[str, float], ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
