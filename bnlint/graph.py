@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Iterator
+from typing import Hashable, Iterator
 
 import networkx as nx
 
@@ -22,12 +22,20 @@ class LayerGraph:
         self._graph: nx.DiGraph = nx.DiGraph()
         self._next_id = 0
         self._arity: dict[int, int] = {}  # operand slots filled so far, by consumer
+        self._calls: dict[int, LayerCall] = {}
+        # The calls of each module object, in the order they were added: a module called at
+        # several sites is looked up once per BatchNorm, so a scan of every node would make
+        # matching quadratic in the size of the model.
+        self._by_module: dict[Hashable, list[LayerCall]] = {}
 
     def add(self, call: LayerCall) -> LayerCall:
         """Store `call` under a fresh id (whatever id it carried) and return the stored node."""
         node = replace(call, node_id=self._next_id)
         self._next_id += 1
         self._graph.add_node(node.node_id, call=node)
+        self._calls[node.node_id] = node
+        if node.module_id is not None:
+            self._by_module.setdefault(node.module_id, []).append(node)
         return node
 
     def connect(self, producer: LayerCall, consumer: LayerCall) -> None:
@@ -39,13 +47,16 @@ class LayerGraph:
         self._graph.add_edge(*edge, slots=(*slots, slot))
 
     def node(self, node_id: int) -> LayerCall:
-        return self._graph.nodes[node_id]["call"]
+        return self._calls[node_id]
 
     def nodes(self, kind: NodeKind | None = None) -> Iterator[LayerCall]:
-        for node_id in self._graph.nodes:
-            call = self.node(node_id)
+        for call in self._calls.values():
             if kind is None or call.kind is kind:
                 yield call
+
+    def calls_of(self, module_id: Hashable) -> list[LayerCall]:
+        """Every node that calls the module object `module_id`, in the order added."""
+        return list(self._by_module.get(module_id, ()))
 
     def producers(self, call: LayerCall) -> list[LayerCall]:
         return [self.node(p) for p in self._graph.predecessors(call.node_id)]

@@ -492,8 +492,8 @@ def _sites_not_followed_by(graph: LayerGraph, producer: LayerCall,
     if producer.module_id is None:
         return []
     stray = []
-    for site in graph.nodes():
-        if site.module_id != producer.module_id or site.node_id == producer.node_id:
+    for site in graph.calls_of(producer.module_id):
+        if site.node_id == producer.node_id:
             continue
         if not _normalised_only_by(graph, site, bn):
             stray.append(site)
@@ -522,8 +522,8 @@ def _sites_not_preceded_by(graph: LayerGraph, consumer: LayerCall,
     if consumer.module_id is None:
         return []
     stray = []
-    for site in graph.nodes():
-        if site.module_id != consumer.module_id or site.node_id == consumer.node_id:
+    for site in graph.calls_of(consumer.module_id):
+        if site.node_id == consumer.node_id:
             continue
         producers = graph.producers(site)
         if not (len(producers) == 1 and producers[0].kind is NodeKind.BATCHNORM
