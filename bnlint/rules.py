@@ -203,6 +203,13 @@ CONDITIONAL_LAYER = _rule(
     "and not every branch allows the fold.",
     "BatchNorm {bn}: fold-ability unknown: {detail}",
     "Confirm the configuration you ship with `bnlint fold`.")
+FOLD_FAILED_VERIFICATION = _rule(
+    "XBN208", "fold-failed-verification", W, UNKNOWN,
+    "A fold the rules allow did not reproduce the original when it was made: the rewritten "
+    "layer, or the model's output with the fold, is further from the original than rounding "
+    "allows (found by the runtime checker).",
+    "BatchNorm {bn} was not folded into {producer}: {detail}",
+    "Make the layer's forward() use its weight and bias as they are, or keep the BatchNorm.")
 
 CHANNEL_MISMATCH = _rule(
     "XBN301", "bn-channel-mismatch", E, UNFOLDABLE,

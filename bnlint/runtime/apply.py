@@ -10,7 +10,7 @@ not line up. `apply_folds_atomically` is all or nothing, for folding a user's mo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Collection, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -51,11 +51,13 @@ class Sharing:
 
 
 def apply_folds(model: nn.Module, pairs: Sequence[FoldPair],
-                foreign_reads: Mapping[str, str] | None = None) -> Applied:
+                foreign_reads: Mapping[str, str] | None = None,
+                kept_in_place: Collection[str] = ()) -> Applied:
     """Fold every pair that is safe on `model` (mutated in place); refuse the others.
 
     `foreign_reads` names the layer tensors that forward() reads outside their layer (from
-    the capture); pairs that would rewrite one are refused.
+    the capture); pairs that would rewrite one are refused. The BatchNorms named in
+    `kept_in_place` are neutralised where they are instead of being replaced by Identity.
     """
     sharing = _sharing(model, foreign_reads or {})
     folded: list[FoldPair] = []
@@ -83,8 +85,10 @@ def apply_folds(model: nn.Module, pairs: Sequence[FoldPair],
         else:
             _absorb_inputs(layer, scale, shift)
         folded.append(pair)
-    for bn in dict.fromkeys(model.get_submodule(p.bn.label) for p in folded):
-        remove_batchnorm(model, bn)
+    remove_batchnorms(model, list(dict.fromkeys(model.get_submodule(p.bn.label)
+                                                for p in folded)),
+                      kept={id(model.get_submodule(p.bn.label)) for p in folded
+                            if p.bn.label in kept_in_place})
     return Applied(tuple(folded), tuple(refused))
 
 
@@ -97,12 +101,13 @@ class PairRefused(Exception):
 
 
 def apply_folds_atomically(model: nn.Module, pairs: Sequence[FoldPair],
-                           foreign_reads: Mapping[str, str] | None = None) -> Applied:
+                           foreign_reads: Mapping[str, str] | None = None,
+                           kept_in_place: Collection[str] = ()) -> Applied:
     """Fold every pair or none: if one is refused (PairRefused) or anything raises, `model` is
     put back exactly as it was (the same parameter, buffer and module objects and attributes)."""
-    saved = _Snapshot(model)
+    saved = Snapshot(model)
     try:
-        applied = apply_folds(model, pairs, foreign_reads)
+        applied = apply_folds(model, pairs, foreign_reads, kept_in_place)
         if applied.refused:
             raise PairRefused(applied.refused[0])
         return applied
@@ -111,9 +116,10 @@ def apply_folds_atomically(model: nn.Module, pairs: Sequence[FoldPair],
         raise
 
 
-class _Snapshot:
+class Snapshot:
     """Every module's attributes and its parameter, buffer and submodule tables. A fold only
-    rebinds these (it never writes into a tensor), so restoring them undoes it."""
+    rebinds these (it never writes into a tensor), so restoring them undoes it; the snapshot
+    can be restored any number of times."""
 
     def __init__(self, model: nn.Module) -> None:
         self._saved = [(module, dict(vars(module)),
@@ -267,21 +273,27 @@ def _set(layer: nn.Module, weight: torch.Tensor, bias: torch.Tensor) -> None:
     layer.bias = nn.Parameter(bias.to(old.dtype), requires_grad=bias_grad)
 
 
-def remove_batchnorm(model: nn.Module, bn: _BatchNorm) -> None:
-    """Take a folded BatchNorm out of the model, wherever and however often it is registered.
+def remove_batchnorms(model: nn.Module, batchnorms: Sequence[_BatchNorm],
+                      kept: Collection[int] = ()) -> None:
+    """Take folded BatchNorms out of the model, wherever and however often each is registered.
 
     Torch's own BatchNorm classes become nn.Identity at every path; a subclass with its own
     forward (normalise, then an activation, say) keeps its forward and becomes an identity
-    normalisation. The old object is neutralised too, so a stray reference to it that the
-    module tree does not show (a plain list, a closure) also computes the identity.
+    normalisation, and so do the BatchNorms whose ids are in `kept` (other code reads them).
+    The old objects are neutralised too, so a stray reference that the module tree does not
+    show (a plain list, a closure) also computes the identity.
     """
-    _neutralise(bn)
-    if not kinds.is_plain_batchnorm(bn):
+    replaced = set()
+    for bn in batchnorms:
+        _neutralise(bn)
+        if kinds.is_plain_batchnorm(bn) and id(bn) not in kept:
+            replaced.add(id(bn))
+    if not replaced:
         return
-    for parent in model.modules():
+    for parent in model.modules():  # one walk for all of them: a model has hundreds
         for name, child in list(parent._modules.items()):
-            if child is bn:
-                parent._modules[name] = nn.Identity().train(bn.training)
+            if child is not None and id(child) in replaced:
+                parent._modules[name] = nn.Identity().train(child.training)
 
 
 def _neutralise(bn: _BatchNorm) -> None:

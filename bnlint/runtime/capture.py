@@ -30,7 +30,7 @@ from bnlint.graph import LayerGraph
 from bnlint.runtime import kinds
 from bnlint.runtime.multi_fold import merge_facts
 from bnlint.runtime.paths import module_paths
-from bnlint.runtime.tensors import leaves, storage_key, tensors, version
+from bnlint.runtime.tensors import leaves, map_tensors, storage_key, tensors, version
 from bnlint.runtime.verify import FORWARD_SEED, fresh_copy
 
 CAPTURE_NOTE = ("the dataflow was recorded from one forward pass on the given example inputs; "
@@ -53,6 +53,16 @@ class Capture:
     # full name ("head.weight") -> the first op that read it ("F.linear"): a fold that rewrote
     # them would change that op too.
     foreign_reads: Mapping[str, str] = field(default_factory=dict)
+    # What the model returned on the example inputs (a copy): the original's output that the
+    # folded model must reproduce.
+    output: Any = None
+    # The op that handed tensor values to Python before a later layer call (a branch on
+    # `x.sum() > 0`, a size from `nonzero()`), or None: with none, other inputs of the same
+    # shapes run the layers the same way.
+    value_dependent: str | None = None
+    # BatchNorms whose tensors forward() touches outside them, if only for a shape or dtype:
+    # once folded they stay in place, computing the identity, so that this code still runs.
+    reached_batchnorms: frozenset[str] = frozenset()
 
 
 def capture_graph(model: nn.Module, example_inputs: tuple[Any, ...]) -> Capture:
@@ -77,7 +87,11 @@ def capture_graph(model: nn.Module, example_inputs: tuple[Any, ...]) -> Capture:
         post.remove()
     recorder.add_output(output)
     recorder.add_uncalled_batchnorms()
-    return Capture(graph=recorder.graph(), foreign_reads=dict(recorder.foreign_reads))
+    # A copy: the model may hand out a buffer it overwrites on the next call.
+    return Capture(graph=recorder.graph(), foreign_reads=dict(recorder.foreign_reads),
+                   output=map_tensors(output, lambda t: t.detach().clone()),
+                   value_dependent=recorder.value_dependent(),
+                   reached_batchnorms=frozenset(recorder.reached_batchnorms))
 
 
 @dataclass
@@ -104,6 +118,7 @@ class _Recorder:
                     if tensor is not None:
                         self._layer_tensors.setdefault(id(tensor), (module, name))
         self.foreign_reads: dict[str, str] = {}
+        self.reached_batchnorms: set[str] = set()
         self._hidden_bns: dict[int, str] = {}  # BatchNorm run inside an opaque op -> its label
         self._calls: list[LayerCall] = []
         self._edges: list[tuple[int, int]] = []
@@ -113,6 +128,7 @@ class _Recorder:
         self._writes: dict[tuple[int, str], dict[int, tuple[int, torch.Tensor]]] = {}
         self._stack: list[_Frame] = []
         self._called_bns: set[int] = set()
+        self._value_read: tuple[int, str] | None = None  # (nodes recorded before it, the op)
         self.busy = False  # our own bookkeeping must not record itself
 
     # --- graph -------------------------------------------------------------------------------
@@ -130,6 +146,14 @@ class _Recorder:
                                      rule_code=rule_code, reason=reason))
         self._edges.extend((p, node_id) for p in producers)  # one edge per operand, in order
         return node_id
+
+    def value_dependent(self) -> str | None:
+        """The first op that read tensor values, if a module was called after it."""
+        if self._value_read is None:
+            return None
+        first, label = self._value_read
+        later_layers = any(call.module_id is not None for call in self._calls[first:])
+        return label if later_layers else None
 
     def graph(self) -> LayerGraph:
         graph = LayerGraph()
@@ -278,27 +302,38 @@ class _Recorder:
             kind = kind if kind is NodeKind.BATCHNORM else NodeKind.UNKNOWN
         if kind is NodeKind.BATCHNORM:
             self._called_bns.add(id(module))
-        inputs = tensors(args)
+        node_id = self._layer_node(kind, module, label, producers, tensors(args),
+                                   kinds.layer_attrs(module), rule_code, reason)
+        self._finish(node_id, output, frame.versions)
+
+    def _layer_node(self, kind: NodeKind, module: nn.Module, label: str, producers: list[int],
+                    inputs: list[torch.Tensor], attrs: LayerAttrs, rule_code: str | None = None,
+                    reason: str | None = None) -> int:
+        """The node of one layer call; returns the node its output comes from."""
         last_axis = (kind is NodeKind.LINEAR and bool(inputs) and inputs[0].dim() >= 3)
         if last_axis:
             # Linear works on the last axis; a BatchNorm works on axis 1. On a 3-D or larger
             # tensor these differ, as if the data were transposed on the way in and out.
             producers = [self._add(NodeKind.RESHAPE, f"{label} (features on the last axis of "
                                    f"a {inputs[0].dim()}-D input)", producers)]
-        node_id = self._add(kind, label, producers, module=module,
-                            attrs=kinds.layer_attrs(module), rule_code=rule_code, reason=reason)
+        node_id = self._add(kind, label, producers, module=module, attrs=attrs,
+                            rule_code=rule_code, reason=reason)
         if last_axis:
             node_id = self._add(NodeKind.RESHAPE, f"{label} (features on the last axis of a "
                                 f"{inputs[0].dim()}-D output)", [node_id])
-        self._finish(node_id, output, frame.versions)
+        return node_id
 
     # --- torch functions ---------------------------------------------------------------------
 
     def call(self, func: Callable[..., Any], args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> Any:
-        if self.busy or self._silent():
+        if self.busy:
             return func(*args, **kwargs)
         name = kinds.function_name(func)
+        if self._value_read is None and kinds.reads_values(name, args, kwargs):
+            self._value_read = (len(self._calls), kinds.function_label(func))
+        if self._silent():
+            return func(*args, **kwargs)
         operands = tensors((args, kwargs))
         before = [(t, version(t)) for t in operands]
         if kinds.is_dropout_in_eval(name, args, kwargs):
@@ -306,6 +341,7 @@ class _Recorder:
             self._pass_through(args[:1], output)
             return output
         output = func(*args, **kwargs)
+        self._note_reached_batchnorms(operands)
         if tensors(output):
             self._note_foreign_reads(func, kinds.value_operands(name, args, kwargs))
         if name == "__iter__":
@@ -325,6 +361,15 @@ class _Recorder:
                 name = f"{path}.{owner[1]}" if path else owner[1]
                 self.foreign_reads.setdefault(name, kinds.function_label(func))
 
+    def _note_reached_batchnorms(self, operands: list[torch.Tensor]) -> None:
+        """A BatchNorm whose tensors an op outside it touches, if only for their shape."""
+        current = self._stack[-1].module if self._stack else None
+        for tensor in operands:
+            owner = self._layer_tensors.get(id(tensor))
+            if owner is not None and owner[0] is not current and isinstance(owner[0],
+                                                                            _BatchNorm):
+                self.reached_batchnorms.add(self._label(owner[0]))
+
     def _op(self, name: str, func: Callable[..., Any], args: tuple[Any, ...],
             kwargs: dict[str, Any], before: list[tuple[torch.Tensor, int]],
             output: Any) -> None:
@@ -334,6 +379,11 @@ class _Recorder:
         kind = kinds.function_kind(name, flowing)
         producers = self._producers([t for t, _ in before])
         owner = self._stack[-1].module if self._stack else None
+        if kind is NodeKind.FUNCTIONAL_CONV and owner is not None and kinds.is_fold_layer(owner) \
+                and not isinstance(owner, _BatchNorm):
+            # A Conv/Linear subclass with its own forward: this call is its layer computation.
+            self._own_layer_call(owner, name, args, kwargs, before, output)
+            return
         if kind is NodeKind.FUNCTIONAL_BN and isinstance(owner, _BatchNorm):
             # A BatchNorm subclass with its own forward: this call is its normalisation.
             self._stack[-1].bn_calls += 1
@@ -353,6 +403,30 @@ class _Recorder:
             producers = [p for p in map(self.producer_of, operands) if p is not None]
         self._finish(self._add(kind, kinds.function_label(func), producers, attrs=attrs),
                      output, before)
+
+
+    def _own_layer_call(self, owner: nn.Module, name: str, args: tuple[Any, ...],
+                        kwargs: dict[str, Any], before: list[tuple[torch.Tensor, int]],
+                        output: Any) -> None:
+        label = self._label(owner)
+        inputs = tensors(args[:1] if args else kwargs.get("input"))
+        producers = self._producers(inputs)
+        kind = kinds.own_layer_call(owner, name, args, kwargs)
+        rule_code = reason = None
+        attrs = kinds.layer_attrs(owner)
+        if kind is None:
+            kind, rule_code = NodeKind.UNKNOWN, rules.UNKNOWN_CALL.code
+            reason = (f"{label} is a '{type(owner).__qualname__}', which overrides forward() of "
+                      "its layer class and convolves with a weight or bias computed from its "
+                      "own, so a fold into them cannot be promised")
+        elif id(owner) not in self._paths.registered:
+            kind, rule_code = NodeKind.UNKNOWN, rules.UNREGISTERED_CONTAINER_UNKNOWN.code
+            reason = _UNREGISTERED.format(label)
+        else:
+            attrs = kinds.call_attrs(owner, kind, args, kwargs)
+        node_id = self._layer_node(kind, owner, label, producers, inputs, attrs, rule_code,
+                                   reason)
+        self._finish(node_id, output, before)
 
 
 _UNREGISTERED = ("{} is kept in a plain Python list, dict or other attribute, so PyTorch does "
