@@ -54,8 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     check.add_argument("--atol", type=_non_negative, metavar="X",
                        help="absolute tolerance (default by dtype: 1e-6 for float32)")
     check.add_argument("--random-inputs", type=int, default=3, metavar="N",
-                       help="random inputs compared besides the example (default 3)")
+                       help="random inputs compared besides the example when forward() "
+                            "branches on the input's values (default 3)")
     check.add_argument("--seed", type=int, default=0, help="seed for the random inputs")
+    check.add_argument("--all-or-nothing", action="store_true",
+                       help="when a fold fails verification, return and write no model at all "
+                            "(exit 1) instead of leaving that fold out (XBN208)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
             # The table lists every skip; the warnings are for library users.
             warnings.simplefilter("ignore")
             result = fold(model, inputs, rtol=args.rtol, atol=args.atol,
-                          random_inputs=args.random_inputs, seed=args.seed)
+                          random_inputs=args.random_inputs, seed=args.seed,
+                          all_or_nothing=args.all_or_nothing)
     except (SetupError, FoldError) as error:
         _error(str(error))
         return EXIT_ERROR
