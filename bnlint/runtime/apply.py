@@ -1,10 +1,11 @@
 """Applying a FoldPlan to a model: rewrite each Conv/Linear, then take the BatchNorm out.
 
-All arithmetic is done in float64 and cast back, so half and bfloat16 models lose no more than
-one rounding. A pair is refused (and reported as a Skip) when folding it would be unsafe on
-this particular model object: invalid running statistics, a weight shared with another layer,
-read by other code in forward() or recomputed by a hook or parametrization, or shapes that do
-not line up. `apply_folds_atomically` is all or nothing, for folding a user's model in place.
+Scales and shifts are computed in float64; weights are rescaled in their own dtype when it is
+float32 or wider and in float64 otherwise (see `working_dtype`), so no folded value is more than
+two roundings from the exact one. A pair is refused (and reported as a Skip) when folding it
+would be unsafe on this particular model object: invalid running statistics, a weight shared
+with another layer, read by other code in forward() or recomputed by a hook or
+parametrization, or shapes that do not line up. `apply_folds_atomically` is all or nothing, for folding a user's model in place.
 """
 
 from __future__ import annotations
@@ -233,28 +234,36 @@ def bn_affine(bn: _BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _scale_outputs(layer: nn.Module, scale: torch.Tensor, shift: torch.Tensor) -> None:
     """layer'(x) = scale * layer(x) + shift, per output channel."""
-    weight = layer.weight.detach().double()
+    weight = layer.weight.detach()
+    factor = scale.to(working_dtype(weight.dtype))
     if isinstance(layer, _ConvTransposeNd):
         # Weight layout [in, out/groups, k...]: output channel g*out_g + j sits at column j of
         # the rows of group g, so the scale is laid out per group, not along dim 0.
         groups = layer.groups
         in_g, out_g = weight.shape[0] // groups, weight.shape[1]
         grouped = weight.reshape(groups, in_g, out_g, *weight.shape[2:])
-        factor = scale.reshape(groups, 1, out_g, *([1] * (weight.dim() - 2)))
-        weight = (grouped * factor).reshape(weight.shape)
+        weight = (grouped * factor.reshape(groups, 1, out_g, *([1] * (weight.dim() - 2)))
+                  ).reshape(weight.shape)
     else:
-        weight = weight * scale.reshape(-1, *([1] * (weight.dim() - 1)))
-    bias = _bias(layer)
-    _set(layer, weight, bias * scale + shift)
+        weight = weight * factor.reshape(-1, *([1] * (weight.dim() - 1)))
+    _set(layer, weight, _bias(layer) * scale + shift)
 
 
 def _absorb_inputs(layer: nn.Module, scale: torch.Tensor, shift: torch.Tensor) -> None:
     """layer'(x) = layer(scale * x + shift), per input channel (no padding, groups == 1)."""
-    weight = layer.weight.detach().double()
-    per_input = scale.reshape(1, -1, *([1] * (weight.dim() - 2)))
+    weight = layer.weight.detach()
+    per_input = (1, -1) + (1,) * (weight.dim() - 2)
     # The shift meets every weight tap of its input channel once: sum over channels and taps.
-    bias_gain = (weight * shift.reshape(1, -1, *([1] * (weight.dim() - 2)))).flatten(1).sum(1)
-    _set(layer, weight * per_input, _bias(layer) + bias_gain)
+    bias_gain = (weight.double() * shift.reshape(per_input)).flatten(1).sum(1)
+    scaled = weight * scale.to(working_dtype(weight.dtype)).reshape(per_input)
+    _set(layer, scaled, _bias(layer) + bias_gain)
+
+
+def working_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype a weight is rescaled in: its own when it is float32 or wider (the scale's
+    rounding and the product's make at most two roundings), float64 for half and bfloat16,
+    which then lose one rounding only."""
+    return dtype if torch.finfo(dtype).bits >= 32 else torch.float64
 
 
 def _bias(layer: nn.Module) -> torch.Tensor:

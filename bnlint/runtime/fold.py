@@ -6,7 +6,7 @@ copy: it is captured, then folded, then checked, and it is the folded model retu
 
 Verification has two parts, and neither costs a forward pass per fold:
 
-- each fold's own layers are checked in float64 on small probes (fold_errors.py): a fold that
+- each fold's own layers are checked in float64 against the exact fold (fold_errors.py): a fold that
   is wrong at its layers is dropped whatever the model's output shows;
 - the folded model runs once on the example inputs (more only when forward() branches on the
   input's values) and its outputs are compared with the ones the capture recorded
@@ -63,8 +63,8 @@ class FoldRecord:
     conv: str  # a fold through a merge names all its layers: "cat(a.conv,b.conv)", "a+b"
     bn: str
     direction: Direction
-    # max |folded - exact| at the fold's own layers, in float64 on a random probe (the rounding
-    # of the folded weights to the model's dtype), and that over the exact output's magnitude
+    # max |folded - exact| over the weights and biases of the fold's layers (the rounding of the
+    # folded values to the model's dtype), and that over the largest exact value
     max_error: float | None
     relative_error: float | None
     key: FoldKey
@@ -140,8 +140,8 @@ def fold(model: nn.Module, example_inputs: Any, *, inplace: bool = False,
     kept, dropped = checked.kept, dict(checked.dropped)
     if outcome.passed and not any(c.errors for c in outcome.comparisons):
         # No floating output to compare (class indices): a fold whose layers could not be
-        # probed has no evidence at all.
-        blind = {p: "its layers could not be run on a probe and the model returns no "
+        # checked has no evidence at all.
+        blind = {p: "its layers could not be checked and the model returns no "
                     "floating-point output to compare" for p in unmeasured(checked.errors)
                  if p in kept}
         if blind:
@@ -195,7 +195,6 @@ def _check_sites(trials: Trials, work: nn.Module, folds: tuple[FoldPair, ...],
         kept = tuple(p for p in kept if p not in found)
     if all_or_nothing:
         return _SiteCheck(folds, {}, wrong, errors)
-    # Nothing but the model output speaks for a fold whose layers could not be probed.
     return _SiteCheck(kept, dict(wrong), wrong, errors)
 
 

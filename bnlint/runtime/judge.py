@@ -88,6 +88,7 @@ class Trials:
         if capture.value_dependent is not None and random_inputs > 0:
             self._add_random_inputs(inputs, random_inputs, seed)
         self._float64: _Float64 | None = None
+        self._made: tuple[tuple[FoldPair, ...], Applied] | None = None  # what `work` holds
         self._floors: list[dict[str, float]] | None = None
 
     def _add_random_inputs(self, inputs: tuple[Any, ...], count: int, seed: int) -> None:
@@ -109,10 +110,16 @@ class Trials:
 
     def make(self, pairs: Sequence[FoldPair]) -> Applied:
         """Exactly these folds on the working copy (the ones made before are undone)."""
+        if self._made is not None and self._made[0] == tuple(pairs):
+            return self._made[1]
         self._snapshot.restore()
         applied = apply_folds(self._work, pairs, self._capture.foreign_reads,
                               self._capture.reached_batchnorms)
         self._work.eval()
+        # Only the folds made count as made: a refused pair leaves the model as it was.
+        self._made = (tuple(pairs), applied)
+        if applied.refused:
+            self._made = (applied.folds, Applied(applied.folds, ()))
         return applied
 
     # --- judging -----------------------------------------------------------------------------

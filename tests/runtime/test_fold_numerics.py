@@ -96,7 +96,7 @@ def test_a_planted_wrong_fold_is_left_out_and_the_rest_of_the_model_returned(mon
     result = fold(net(), torch.randn(2, 3, 10, 10))
     assert folded(result) == set()  # every fold forgot its mean: none is kept
     assert skipped(result) == {"1": "XBN208", "4": "XBN208", "9": "XBN208"}
-    assert "its own output is off by" in result.skipped[0].reason
+    assert "its folded weights are off by" in result.skipped[0].reason
     assert result.verified and result.model is not None
     assert result.verification.max_abs_error == 0.0  # the returned model is the original
 

@@ -315,7 +315,7 @@ def test_a_wrong_fold_that_the_model_output_hides_is_still_caught(monkeypatch):
     result = fold(randomise(FirstTwoChannels()), torch.randn(X), all_or_nothing=True)
     assert result.verification.max_abs_error == 0.0 or result.verification.max_abs_error < 1e-5
     assert not result.verified and result.model is None
-    assert any("the fold of bn into conv: its own output is off by" in f
+    assert any("the fold of bn into conv: its folded weights are off by" in f
                for f in result.verification.failures)
     kept = fold(randomise(FirstTwoChannels()), torch.randn(X))
     assert folded(kept) == set() and skipped(kept) == {"bn": "XBN208"}
