@@ -30,7 +30,7 @@ class LayerGraph:
 
     def add(self, call: LayerCall) -> LayerCall:
         """Store `call` under a fresh id (whatever id it carried) and return the stored node."""
-        node = replace(call, node_id=self._next_id)
+        node = call if call.node_id == self._next_id else replace(call, node_id=self._next_id)
         self._next_id += 1
         self._graph.add_node(node.node_id, call=node)
         self._calls[node.node_id] = node

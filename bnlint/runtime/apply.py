@@ -60,7 +60,13 @@ def apply_folds(model: nn.Module, pairs: Sequence[FoldPair],
     the capture); pairs that would rewrite one are refused. The BatchNorms named in
     `kept_in_place` are neutralised where they are instead of being replaced by Identity.
     """
-    sharing = _sharing(model, foreign_reads or {})
+    with torch.no_grad():  # new values for the layers; nothing to differentiate
+        return _apply(model, pairs, foreign_reads or {}, kept_in_place)
+
+
+def _apply(model: nn.Module, pairs: Sequence[FoldPair], foreign_reads: Mapping[str, str],
+           kept_in_place: Collection[str]) -> Applied:
+    sharing = _sharing(model, foreign_reads)
     folded: list[FoldPair] = []
     refused: list[Skip] = []
     for pair in pairs:
@@ -172,14 +178,17 @@ def _invalid_statistics(bn: _BatchNorm) -> str | None:
     mean, var = bn.running_mean, bn.running_var
     if mean is None or var is None:
         return "its running statistics are missing (running_mean/running_var is None)"
+    affine = [bn.weight, bn.bias] if bn.affine else []
+    # One test for the common case (every value finite, no negative variance); the details
+    # only when it fails.
+    if bool(torch.isfinite(torch.cat([mean, var, *affine])).all()) and \
+            not bool((var < 0).any()):
+        return None
     if not bool(torch.isfinite(mean).all()) or not bool(torch.isfinite(var).all()):
         return "its running statistics contain NaN or infinity"
     if bool((var < 0).any()):
         return "its running variance is negative"
-    if bn.affine and (not bool(torch.isfinite(bn.weight).all())
-                      or not bool(torch.isfinite(bn.bias).all())):
-        return "its weight or bias contains NaN or infinity"
-    return None
+    return "its weight or bias contains NaN or infinity"
 
 
 _BN_TENSORS = ("weight", "bias", "running_mean", "running_var")

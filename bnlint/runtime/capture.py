@@ -14,6 +14,7 @@ thread would be recorded too, so do not capture while other threads run models.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -22,7 +23,6 @@ from torch import nn
 from torch.nn.modules import module as module_hooks
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.overrides import TorchFunctionMode
-from torch.utils.weak import WeakIdKeyDictionary
 
 from bnlint import rules
 from bnlint.ftypes import FOLD_TARGETS, LayerAttrs, LayerCall, ModuleFrame, NodeKind
@@ -122,14 +122,16 @@ class _Recorder:
         self._hidden_bns: dict[int, str] = {}  # BatchNorm run inside an opaque op -> its label
         self._calls: list[LayerCall] = []
         self._edges: list[tuple[int, int]] = []
-        self._producer = WeakIdKeyDictionary()  # tensor -> (node id, version when produced)
+        # id(tensor) -> (a weak reference to it, node id, version when produced): tensors are
+        # not kept alive by the capture, and a lookup is one dict access.
+        self._producer: dict[int, tuple[weakref.ref[torch.Tensor], int, int]] = {}
         # In-place writes by storage: a view written in place changes every alias. The written
         # tensor is kept alive so that its storage address cannot be reused meanwhile.
         self._writes: dict[tuple[int, str], dict[int, tuple[int, torch.Tensor]]] = {}
         self._stack: list[_Frame] = []
+        self._quiet = 0  # frames on the stack inside which nothing is recorded
         self._called_bns: set[int] = set()
         self._value_read: tuple[int, str] | None = None  # (nodes recorded before it, the op)
-        self.busy = False  # our own bookkeeping must not record itself
 
     # --- graph -------------------------------------------------------------------------------
 
@@ -176,10 +178,10 @@ class _Recorder:
     # --- tensors -----------------------------------------------------------------------------
 
     def producer_of(self, tensor: torch.Tensor) -> int | None:
-        entry = self._producer.get(tensor)
-        if entry is None:
+        entry = self._producer.get(id(tensor))
+        if entry is None or entry[0]() is not tensor:  # a dead tensor whose id was reused
             return None
-        node_id, produced_at = entry
+        _, node_id, produced_at = entry
         now = version(tensor)
         if now != produced_at:
             key = storage_key(tensor)
@@ -189,7 +191,7 @@ class _Recorder:
         return node_id
 
     def _assign(self, tensor: torch.Tensor, node_id: int) -> None:
-        self._producer[tensor] = (node_id, version(tensor))
+        self._producer[id(tensor)] = (weakref.ref(tensor), node_id, version(tensor))
 
     def _written(self, tensor: torch.Tensor, node_id: int) -> None:
         self._assign(tensor, node_id)
@@ -201,18 +203,20 @@ class _Recorder:
         found = (self.producer_of(t) for t in tensors(obj))
         return list(dict.fromkeys(p for p in found if p is not None))
 
-    def _finish(self, node_id: int, output: Any, before: list[tuple[torch.Tensor, int]]) -> None:
+    def _finish(self, node_id: int, outputs: list[torch.Tensor],
+                before: list[tuple[torch.Tensor, int]]) -> None:
+        """`node_id` produced these tensors and wrote into the inputs whose version moved."""
         for tensor, seen in before:
             if version(tensor) != seen:
                 self._written(tensor, node_id)
-        for tensor in tensors(output):
+        for tensor in outputs:
             self._assign(tensor, node_id)
 
     # --- inputs and outputs ------------------------------------------------------------------
 
     def add_inputs(self, example_inputs: tuple[Any, ...]) -> None:
         for path, tensor in leaves(example_inputs):
-            if tensor not in self._producer:
+            if self.producer_of(tensor) is None:
                 self._assign(tensor, self._add(NodeKind.INPUT, f"input{path}", []))
 
     def add_output(self, output: Any) -> None:
@@ -236,29 +240,31 @@ class _Recorder:
     # --- module hooks ------------------------------------------------------------------------
 
     def before_module(self, module: nn.Module, args: tuple[Any, ...]) -> None:
-        self.busy = True
-        try:
-            if self._silent():
+        # The hooks run while the recording mode is on: their own tensor queries (versions,
+        # storages) must neither be recorded nor pay for a trip through the mode.
+        with torch._C.DisableTorchFunction():
+            if self._quiet:
                 if isinstance(module, _BatchNorm):
                     opaque = next(f.module for f in self._stack if f.kind or f.passthrough)
                     self._hidden_bns.setdefault(id(module), f"'{self._label(opaque)}'")
                 self._stack.append(_Frame(module, None, silent=True))
+                self._quiet += 1
                 return
             frame = _Frame(module, kinds.module_kind(module),
                            passthrough=kinds.is_passthrough(module))
             if frame.kind is not None or frame.passthrough:
                 frame.versions = [(t, version(t)) for t in tensors(args)]
+                self._quiet += 1
             self._stack.append(frame)
-        finally:
-            self.busy = False
 
     def after_module(self, module: nn.Module, args: tuple[Any, ...], kwargs: Any,
                      output: Any = _FAILED) -> None:
         # Also called when forward raised (always_call), then as (module, args, None): the
         # frame must still be popped, for a caller that catches the error and carries on.
-        self.busy = True
-        try:
+        with torch._C.DisableTorchFunction():
             frame = self._stack.pop()
+            if frame.silent or frame.kind is not None or frame.passthrough:
+                self._quiet -= 1
             if frame.silent or output is _FAILED:
                 return
             if frame.passthrough:
@@ -272,11 +278,6 @@ class _Recorder:
                           reason=f"its class {kinds.class_name(type(module))} replaces forward() "
                                  "and does not call batch_norm, so the normalisation was not "
                                  "seen")
-        finally:
-            self.busy = False
-
-    def _silent(self) -> bool:
-        return any(f.kind is not None or f.passthrough or f.silent for f in self._stack)
 
     def _pass_through(self, inputs: Any, output: Any) -> None:
         producers = self._producers(inputs)
@@ -304,7 +305,7 @@ class _Recorder:
             self._called_bns.add(id(module))
         node_id = self._layer_node(kind, module, label, producers, tensors(args),
                                    kinds.layer_attrs(module), rule_code, reason)
-        self._finish(node_id, output, frame.versions)
+        self._finish(node_id, tensors(output), frame.versions)
 
     def _layer_node(self, kind: NodeKind, module: nn.Module, label: str, producers: list[int],
                     inputs: list[torch.Tensor], attrs: LayerAttrs, rule_code: str | None = None,
@@ -327,13 +328,11 @@ class _Recorder:
 
     def call(self, func: Callable[..., Any], args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> Any:
-        if self.busy:
+        if self._quiet:  # inside a layer torch implements: nothing to record
             return func(*args, **kwargs)
         name = kinds.function_name(func)
         if self._value_read is None and kinds.reads_values(name, args, kwargs):
             self._value_read = (len(self._calls), kinds.function_label(func))
-        if self._silent():
-            return func(*args, **kwargs)
         operands = tensors((args, kwargs))
         before = [(t, version(t)) for t in operands]
         if kinds.is_dropout_in_eval(name, args, kwargs):
@@ -342,14 +341,20 @@ class _Recorder:
             return output
         output = func(*args, **kwargs)
         self._note_reached_batchnorms(operands)
-        if tensors(output):
-            self._note_foreign_reads(func, kinds.value_operands(name, args, kwargs))
         if name == "__iter__":
             items = list(output)  # iterating a tensor hands out rows: keep them tracked
-            self._op(name, func, args, kwargs, before, items)
+            self._recorded(name, func, args, kwargs, before, items)
             return iter(items)
-        self._op(name, func, args, kwargs, before, output)
+        self._recorded(name, func, args, kwargs, before, output)
         return output
+
+    def _recorded(self, name: str, func: Callable[..., Any], args: tuple[Any, ...],
+                  kwargs: dict[str, Any], before: list[tuple[torch.Tensor, int]],
+                  output: Any) -> None:
+        outputs = tensors(output)
+        if outputs:
+            self._note_foreign_reads(func, kinds.value_operands(name, args, kwargs))
+        self._op(name, func, args, kwargs, before, output, outputs)
 
     def _note_foreign_reads(self, func: Callable[..., Any], operands: list[torch.Tensor]) -> None:
         """A layer's weight or statistics read by an op outside that layer's own call."""
@@ -372,17 +377,17 @@ class _Recorder:
 
     def _op(self, name: str, func: Callable[..., Any], args: tuple[Any, ...],
             kwargs: dict[str, Any], before: list[tuple[torch.Tensor, int]],
-            output: Any) -> None:
+            output: Any, outputs: list[torch.Tensor]) -> None:
         # Only tensors that carry the model's dataflow count as operands: `x * 2.0`, `x + b`
         # with a parameter b, are a scaling or shift, as the static half reads them too.
-        flowing = sum(1 for t, _ in before if self.producer_of(t) is not None)
-        kind = kinds.function_kind(name, flowing)
-        producers = self._producers([t for t, _ in before])
+        found = [p for p in (self.producer_of(t) for t, _ in before) if p is not None]
+        kind = kinds.function_kind(name, len(found))
+        producers = list(dict.fromkeys(found))
         owner = self._stack[-1].module if self._stack else None
         if kind is NodeKind.FUNCTIONAL_CONV and owner is not None and kinds.is_fold_layer(owner) \
                 and not isinstance(owner, _BatchNorm):
             # A Conv/Linear subclass with its own forward: this call is its layer computation.
-            self._own_layer_call(owner, name, args, kwargs, before, output)
+            self._own_layer_call(owner, name, args, kwargs, before, outputs)
             return
         if kind is NodeKind.FUNCTIONAL_BN and isinstance(owner, _BatchNorm):
             # A BatchNorm subclass with its own forward: this call is its normalisation.
@@ -391,10 +396,10 @@ class _Recorder:
             node_id = self._add(NodeKind.BATCHNORM, self._label(owner),
                                 self._producers(args[:1]), module=owner,
                                 attrs=kinds.layer_attrs(owner))
-            self._finish(node_id, output, before)
+            self._finish(node_id, outputs, before)
             return
         mutated = any(version(t) != seen for t, seen in before)
-        if not producers or not (tensors(output) or mutated):
+        if not producers or not (outputs or mutated):
             return  # constants stay untracked; sizes and flags are no dataflow
         attrs = None
         if kind in (NodeKind.CAT, NodeKind.ADD):
@@ -402,12 +407,12 @@ class _Recorder:
             attrs, operands = merge_facts(kind, name, args, kwargs, output)
             producers = [p for p in map(self.producer_of, operands) if p is not None]
         self._finish(self._add(kind, kinds.function_label(func), producers, attrs=attrs),
-                     output, before)
+                     outputs, before)
 
 
     def _own_layer_call(self, owner: nn.Module, name: str, args: tuple[Any, ...],
                         kwargs: dict[str, Any], before: list[tuple[torch.Tensor, int]],
-                        output: Any) -> None:
+                        outputs: list[torch.Tensor]) -> None:
         label = self._label(owner)
         inputs = tensors(args[:1] if args else kwargs.get("input"))
         producers = self._producers(inputs)
@@ -426,7 +431,7 @@ class _Recorder:
             attrs = kinds.call_attrs(owner, kind, args, kwargs)
         node_id = self._layer_node(kind, owner, label, producers, inputs, attrs, rule_code,
                                    reason)
-        self._finish(node_id, output, before)
+        self._finish(node_id, outputs, before)
 
 
 _UNREGISTERED = ("{} is kept in a plain Python list, dict or other attribute, so PyTorch does "

@@ -20,7 +20,6 @@ not materialised, or does not run on the example inputs raises FoldError.
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import warnings
@@ -35,6 +34,7 @@ from bnlint.ftypes import Direction, Finding, FoldKey, FoldPair, Merge, Skip, St
 from bnlint.matcher import match_folds
 from bnlint.runtime.apply import PairRefused, Snapshot, apply_folds_atomically
 from bnlint.runtime.capture import Capture, CaptureError, capture_graph
+from bnlint.runtime.copying import copy_model
 from bnlint.runtime.fold_errors import (
     Originals,
     SiteError,
@@ -288,7 +288,7 @@ def _check_materialised(model: nn.Module) -> None:
 
 def _copy(model: nn.Module) -> nn.Module:
     try:
-        return copy.deepcopy(model)
+        return copy_model(model)
     except Exception as error:  # whatever the model's attributes refuse to copy
         raise FoldError(f"cannot copy the model to fold it safely: {type(error).__name__}: "
                         f"{error}") from error

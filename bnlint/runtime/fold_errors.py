@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -68,35 +68,43 @@ class Originals:
 
 def record_originals(model: nn.Module, pairs: Sequence[FoldPair]) -> Originals:
     layers: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
-    maps: dict[str, _Affine] = {}
+    batchnorms: dict[str, _BatchNorm] = {}
     for pair in pairs:
         for call in pair.layers:
             layer = model.get_submodule(call.label)
             layers[call.label] = (layer.weight, layer.bias)
         bn = model.get_submodule(pair.bn.label)
-        if isinstance(bn, _BatchNorm) and pair.bn.label not in maps:
-            mapped = _batchnorm_map(bn)
-            if mapped is not None:
-                maps[pair.bn.label] = mapped
-    return Originals(layers, maps)
+        if isinstance(bn, _BatchNorm) and bn.running_mean is not None \
+                and bn.running_var is not None:
+            batchnorms[pair.bn.label] = bn
+    return Originals(layers, _batchnorm_maps(batchnorms))
 
 
-def _batchnorm_map(bn: _BatchNorm) -> _Affine | None:
-    """(scale, shift) of an eval-mode BatchNorm, by torch's batch_norm on 0 and 1, in float64."""
-    if bn.running_mean is None or bn.running_var is None:
-        return None
-
-    def double(tensor: torch.Tensor | None) -> torch.Tensor | None:
-        return None if tensor is None else tensor.detach().to(torch.float64)
-
-    probe = torch.zeros(2, bn.num_features, dtype=torch.float64,
-                        device=bn.running_mean.device)
-    probe[1] = 1.0
-    with torch.no_grad():
-        out = torch.nn.functional.batch_norm(
-            probe, double(bn.running_mean), double(bn.running_var), double(bn.weight),
-            double(bn.bias), False, 0.0, bn.eps)
-    return _Affine(out[1] - out[0], out[0])
+def _batchnorm_maps(batchnorms: dict[str, _BatchNorm]) -> dict[str, _Affine]:
+    """(scale, shift) of each eval-mode BatchNorm, by torch's batch_norm on 0 and 1, in
+    float64: one call for all the BatchNorms that share an eps and a device."""
+    groups: dict[tuple[float, torch.device], list[tuple[str, _BatchNorm]]] = {}
+    for label, bn in batchnorms.items():
+        groups.setdefault((bn.eps, bn.running_mean.device), []).append((label, bn))
+    maps = {}
+    for (eps, device), members in groups.items():
+        def stacked(pick: Callable[[_BatchNorm], torch.Tensor]) -> torch.Tensor:
+            return torch.cat([pick(bn).detach().to(torch.float64) for _, bn in members])
+        mean, var = stacked(lambda bn: bn.running_mean), stacked(lambda bn: bn.running_var)
+        weight = stacked(lambda bn: bn.weight if bn.affine else torch.ones_like(bn.running_var))
+        bias = stacked(lambda bn: bn.bias if bn.affine else torch.zeros_like(bn.running_mean))
+        probe = torch.zeros(2, mean.numel(), dtype=torch.float64, device=device)
+        probe[1] = 1.0
+        with torch.no_grad():
+            out = torch.nn.functional.batch_norm(probe, mean, var, weight, bias, False, 0.0,
+                                                 eps)
+        scale, shift = out[1] - out[0], out[0]
+        start = 0
+        for label, bn in members:
+            width = bn.running_mean.numel()
+            maps[label] = _Affine(scale[start:start + width], shift[start:start + width])
+            start += width
+    return maps
 
 
 def measure_fold_errors(model: nn.Module, pairs: Sequence[FoldPair],
@@ -105,10 +113,13 @@ def measure_fold_errors(model: nn.Module, pairs: Sequence[FoldPair],
     before = {p.conv.label: p for p in pairs if p.direction is Direction.BN_CONV}
     after = {layer.label: p for p in pairs if p.direction is Direction.CONV_BN
              for layer in p.layers}
-    by_layer: dict[str, _LayerCheck] = {}
-    for label in dict.fromkeys(c.label for p in pairs for c in p.layers):
-        by_layer[label] = _check_layer(model, label, before.get(label), after.get(label),
-                                       originals)
+    labels = list(dict.fromkeys(c.label for p in pairs for c in p.layers))
+    scaled = [label for label in labels if _only_scaled(model, label, before, after, originals)]
+    by_layer = _check_scaled_layers(model, scaled, after, originals)
+    for label in labels:
+        if label not in by_layer:
+            by_layer[label] = _check_layer(model, label, before.get(label), after.get(label),
+                                           originals)
     errors = {}
     for pair in pairs:
         checks = [by_layer[layer.label] for layer in pair.layers]
@@ -124,6 +135,85 @@ class _LayerCheck:
     carried_shift: torch.Tensor | None = None
     shift_allowance: torch.Tensor | None = None
     scale: float = 0.0  # max |exact value| of the weight and bias
+
+
+def _only_scaled(model: nn.Module, label: str, before: dict[str, FoldPair],
+                 after: dict[str, FoldPair], originals: Originals) -> bool:
+    """The common case, checked for all such layers at once: a Conv/Linear whose output
+    channels a BatchNorm after it scales and shifts (alone or through a concatenation)."""
+    pair = after.get(label)
+    layer = model.get_submodule(label)
+    return (pair is not None and label not in before and pair.merge is not Merge.SUM
+            and pair.bn.label in originals.maps
+            and not (isinstance(layer, nn.modules.conv._ConvNd) and layer.transposed)
+            and layer.weight.shape == originals.layers[label][0].shape)
+
+
+def _check_scaled_layers(model: nn.Module, labels: list[str], after: dict[str, FoldPair],
+                         originals: Originals) -> dict[str, _LayerCheck]:
+    """`_measure` for many layers of the common case in a few tensor operations: one row per
+    output channel of every layer (its sampled weights, then its bias), checked at once, and
+    the worst of each layer read back."""
+    if not labels:
+        return {}
+    pieces: dict[str, list[torch.Tensor]] = {k: [] for k in ("w0", "w1", "b0", "b1", "s", "t")}
+    units, counts = [], []
+    try:
+        for label in labels:
+            layer = model.get_submodule(label)
+            weight0, bias0 = originals.layers[label]
+            pair = after[label]
+            outer = originals.maps[pair.bn.label]
+            if pair.merge is Merge.CAT:
+                outer = _channel_slice(outer, pair, label, model)
+            rows0 = weight0.detach().reshape(weight0.shape[0], -1)
+            columns = _columns(rows0.shape[1], rows0.device)
+            pieces["w0"].append(rows0.index_select(1, columns))
+            pieces["w1"].append(layer.weight.detach().reshape(rows0.shape).index_select(
+                1, columns))
+            pieces["b0"].append(_bias(bias0, rows0))
+            pieces["b1"].append(_bias(layer.bias, rows0))
+            pieces["s"].append(outer.scale)
+            pieces["t"].append(outer.shift)
+            units.append(_ROUNDINGS * _unit_roundoff(layer.weight.dtype))
+            counts.append(rows0.shape[0])
+        with torch.no_grad():
+            original = torch.cat([torch.cat(pieces["w0"]), torch.cat(pieces["b0"])[:, None]],
+                                 1).to(torch.float64)
+            folded = torch.cat([torch.cat(pieces["w1"]), torch.cat(pieces["b1"])[:, None]],
+                               1).to(torch.float64)
+            scale, shift = torch.cat(pieces["s"]), torch.cat(pieces["t"])
+    except RuntimeError:  # layers on several devices, or of several dtypes: one by one
+        return {}
+    with torch.no_grad():
+        rows = torch.repeat_interleave(torch.tensor(counts, device=original.device))
+        unit = torch.tensor(units, dtype=torch.float64, device=original.device)[rows]
+        exact = original.mul_(scale[:, None])
+        exact[:, -1] += shift
+        error = folded.sub(exact).abs_()
+        magnitude = exact.abs_()  # `exact` is not needed as such any more
+        allowed = folded.abs_().mul_(unit[:, None]).add_(magnitude, alpha=1e-12)
+        ratio = error.div(allowed.clamp_min_(torch.finfo(torch.float64).tiny)).amax(1)
+        per_row = torch.stack([ratio, error.amax(1), magnitude.amax(1)])
+        worst = torch.full((3, len(labels)), -1.0, dtype=torch.float64, device=original.device)
+        worst = worst.scatter_reduce(1, rows.expand(3, -1), per_row, "amax").tolist()
+    checks = {}
+    for label, ratio, error, size in zip(labels, *worst):
+        checks[label] = _LayerCheck(SiteError(error, error / size if size > 0 else error,
+                                              math.inf if math.isnan(ratio) else ratio),
+                                    scale=size)
+    return checks
+
+
+def _columns(count: int, device: torch.device) -> torch.Tensor:
+    """`_SAMPLED_WEIGHTS` column indices spread over `count` (repeating when fewer)."""
+    return (torch.arange(_SAMPLED_WEIGHTS, device=device) * count) // _SAMPLED_WEIGHTS
+
+
+def _bias(bias: torch.Tensor | None, rows: torch.Tensor) -> torch.Tensor:
+    if bias is None:
+        return torch.zeros(rows.shape[0], dtype=rows.dtype, device=rows.device)
+    return bias.detach()
 
 
 def _check_layer(model: nn.Module, label: str, before: FoldPair | None,
@@ -190,8 +280,9 @@ def _measure(layer: nn.Module, weight0: torch.Tensor, bias0: torch.Tensor | None
                        carried, rounding * bias1.abs(), scale)
 
 
-# Weights checked per output channel, at least (all of them when a channel has fewer).
-_SAMPLED_WEIGHTS = 16
+# Weights checked per output channel (a fold scales whole channels: any weight of a channel
+# shows a wrong scale; a few guard against a rewrite that touched only part of a row).
+_SAMPLED_WEIGHTS = 4
 # Roundings a folded value may carry (two, see apply.working_dtype), plus one for the float64
 # arithmetic of this check and of the fold.
 _ROUNDINGS = 3

@@ -20,6 +20,7 @@ from bnlint.runtime import kinds
 # Attributes every nn.Module has (parameter, buffer, module and hook tables): not user data.
 _MODULE_INTERNALS = frozenset(vars(nn.Module()))
 _MAX_NESTING = 4  # lists of lists of modules are followed this deep
+_HOLDERS = (nn.Module, list, tuple, dict)
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def _register(module: nn.Module, scope: tuple[ModuleFrame, ...],
 def _held(module: nn.Module) -> Iterator[tuple[tuple[ModuleFrame, ...], nn.Module]]:
     """Modules in the plain attributes of `module`, with the frames on the way to each."""
     for attribute, value in vars(module).items():
-        if attribute not in _MODULE_INTERNALS:
+        if attribute not in _MODULE_INTERNALS and isinstance(value, _HOLDERS):
             yield from _members(value, attribute, _MAX_NESTING)
 
 
