@@ -10,6 +10,7 @@ parametrization, or shapes that do not line up. `apply_folds_atomically` is all 
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Collection, Mapping, Sequence
 
@@ -53,15 +54,29 @@ class Sharing:
 
 def apply_folds(model: nn.Module, pairs: Sequence[FoldPair],
                 foreign_reads: Mapping[str, str] | None = None,
-                kept_in_place: Collection[str] = ()) -> Applied:
+                kept_in_place: Collection[str] = (), *, reuse_storage: bool = False) -> Applied:
     """Fold every pair that is safe on `model` (mutated in place); refuse the others.
 
     `foreign_reads` names the layer tensors that forward() reads outside their layer (from
     the capture); pairs that would rewrite one are refused. The BatchNorms named in
     `kept_in_place` are neutralised where they are instead of being replaced by Identity.
+
+    By default every rewritten layer gets new weight and bias Parameters, so that whoever
+    holds the old ones (an optimizer, a snapshot) keeps the old values. With
+    `reuse_storage=True` the new values are written into the layers' own tensors instead: no
+    new memory for the weights, for a model no one else holds (a private copy).
     """
-    with torch.no_grad():  # new values for the layers; nothing to differentiate
-        return _apply(model, pairs, foreign_reads or {}, kept_in_place)
+    token = _REUSE_STORAGE.set(reuse_storage)
+    try:
+        with torch.no_grad():  # new values for the layers; nothing to differentiate
+            return _apply(model, pairs, foreign_reads or {}, kept_in_place)
+    finally:
+        _REUSE_STORAGE.reset(token)
+
+
+# Whether the fold being applied writes into the layers' own tensors (see apply_folds); read
+# where the values are written, so that the arithmetic helpers keep one signature.
+_REUSE_STORAGE: ContextVar[bool] = ContextVar("bnlint_reuse_storage", default=False)
 
 
 def _apply(model: nn.Module, pairs: Sequence[FoldPair], foreign_reads: Mapping[str, str],
@@ -250,12 +265,13 @@ def _scale_outputs(layer: nn.Module, scale: torch.Tensor, shift: torch.Tensor) -
         # the rows of group g, so the scale is laid out per group, not along dim 0.
         groups = layer.groups
         in_g, out_g = weight.shape[0] // groups, weight.shape[1]
-        grouped = weight.reshape(groups, in_g, out_g, *weight.shape[2:])
-        weight = (grouped * factor.reshape(groups, 1, out_g, *([1] * (weight.dim() - 2)))
-                  ).reshape(weight.shape)
+        factor = factor.reshape(groups, 1, out_g, *([1] * (weight.dim() - 2)))
+        shaped = weight.reshape(groups, in_g, out_g, *weight.shape[2:])
     else:
-        weight = weight * factor.reshape(-1, *([1] * (weight.dim() - 1)))
-    _set(layer, weight, _bias(layer) * scale + shift)
+        factor = factor.reshape(-1, *([1] * (weight.dim() - 1)))
+        shaped = weight
+    bias = _bias(layer) * scale + shift  # before the weight changes: the bias reads nothing
+    _set(layer, _multiplied(shaped, factor).reshape(weight.shape), bias)
 
 
 def _absorb_inputs(layer: nn.Module, scale: torch.Tensor, shift: torch.Tensor) -> None:
@@ -264,8 +280,16 @@ def _absorb_inputs(layer: nn.Module, scale: torch.Tensor, shift: torch.Tensor) -
     per_input = (1, -1) + (1,) * (weight.dim() - 2)
     # The shift meets every weight tap of its input channel once: sum over channels and taps.
     bias_gain = (weight.double() * shift.reshape(per_input)).flatten(1).sum(1)
-    scaled = weight * scale.to(working_dtype(weight.dtype)).reshape(per_input)
-    _set(layer, scaled, _bias(layer) + bias_gain)
+    bias = _bias(layer) + bias_gain
+    factor = scale.to(working_dtype(weight.dtype)).reshape(per_input)
+    _set(layer, _multiplied(weight, factor), bias)
+
+
+def _multiplied(weight: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """weight * factor, written into `weight` itself when the fold may reuse its storage."""
+    if _REUSE_STORAGE.get() and factor.dtype == weight.dtype and weight.is_contiguous():
+        return weight.mul_(factor)
+    return weight * factor
 
 
 def working_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -284,6 +308,14 @@ def _bias(layer: nn.Module) -> torch.Tensor:
 
 def _set(layer: nn.Module, weight: torch.Tensor, bias: torch.Tensor) -> None:
     old = layer.weight
+    if _REUSE_STORAGE.get():
+        if weight.data_ptr() != old.data_ptr():
+            old.copy_(weight)
+        if layer.bias is not None:
+            layer.bias.copy_(bias)
+        else:
+            layer.bias = nn.Parameter(bias.to(old.dtype), requires_grad=old.requires_grad)
+        return
     # New Parameter objects: anything that held the old ones (an optimizer, a tie the
     # refusal checks missed) keeps the old values instead of silently seeing new ones.
     layer.weight = nn.Parameter(weight.to(old.dtype), requires_grad=old.requires_grad)

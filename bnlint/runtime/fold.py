@@ -32,7 +32,7 @@ from bnlint import rules
 from bnlint.foldkey import fold_key, pair_key, pair_label
 from bnlint.ftypes import Direction, Finding, FoldKey, FoldPair, Merge, Skip, Status
 from bnlint.matcher import match_folds
-from bnlint.runtime.apply import PairRefused, Snapshot, apply_folds_atomically
+from bnlint.runtime.apply import PairRefused, apply_folds_atomically
 from bnlint.runtime.capture import Capture, CaptureError, capture_graph
 from bnlint.runtime.copying import copy_model
 from bnlint.runtime.fold_errors import (
@@ -130,10 +130,10 @@ def fold(model: nn.Module, example_inputs: Any, *, inplace: bool = False,
         raise FoldError(f"the model failed on the example inputs: {error}") from error
     plan = match_folds(capture.graph)
     originals = record_originals(work, plan.folds)
-    trials = Trials(target, work, Snapshot(work), capture, inputs, rtol=rtol, atol=atol,
+    trials = Trials(target, work, capture, inputs, rtol=rtol, atol=atol,
                     random_inputs=random_inputs, seed=seed, copy=_copy)
     applied = trials.make(plan.folds)
-    checked = _check_sites(trials, work, applied.folds, originals, all_or_nothing)
+    checked = _check_sites(trials, applied.folds, originals, all_or_nothing)
     outcome = trials.judge(checked.kept)
     if not outcome.passed and trials.escalate():
         outcome = trials.judge(checked.kept)
@@ -155,7 +155,7 @@ def fold(model: nn.Module, example_inputs: Any, *, inplace: bool = False,
         dropped.update(isolated.dropped)
         trials.make(kept)  # the working copy ends with exactly the verified folds
     verification = _verification(outcome, rtol, atol, checked.wrong if all_or_nothing else {})
-    result_model: nn.Module | None = work if verification.passed else None
+    result_model: nn.Module | None = trials.model if verification.passed else None
     if verification.passed and inplace:
         _fold_in_place(target, kept, capture)
         result_model = model
@@ -176,19 +176,19 @@ class _SiteCheck:
     errors: dict[FoldPair, SiteError]
 
 
-def _check_sites(trials: Trials, work: nn.Module, folds: tuple[FoldPair, ...],
-                 originals: Originals, all_or_nothing: bool) -> _SiteCheck:
+def _check_sites(trials: Trials, folds: tuple[FoldPair, ...], originals: Originals,
+                 all_or_nothing: bool) -> _SiteCheck:
     """Check every fold at its own layers; leave out the wrong ones (unless all or nothing).
 
     A layer folded from both sides is checked with both folds: once one of them is left out,
     the other is checked again on its own."""
-    errors = measure_fold_errors(work, folds, originals)
+    errors = measure_fold_errors(trials.model, folds, originals)
     wrong = site_failures(errors)
     found = dict(wrong)
     kept = tuple(p for p in folds if p not in found)
     while found and not all_or_nothing:
         trials.make(kept)
-        rechecked = measure_fold_errors(work, kept, originals)
+        rechecked = measure_fold_errors(trials.model, kept, originals)
         errors.update(rechecked)
         found = site_failures(rechecked)
         wrong.update(found)

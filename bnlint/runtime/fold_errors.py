@@ -57,26 +57,47 @@ class _Affine:
 
 
 @dataclass(frozen=True)
-class Originals:
-    """What the folds will replace, recorded before they are made: each layer's weight and
-    bias objects (a fold binds new ones, so these stay as they were) and each BatchNorm's
-    affine map."""
+class _Layer:
+    """What the check needs of a layer before it is folded, copied (the fold may write into
+    the layer's own tensors)."""
 
-    layers: dict[str, tuple[torch.Tensor, torch.Tensor | None]]
+    shape: torch.Size  # of the weight
+    columns: torch.Tensor  # the sampled weights of each output channel (see `_rows`)
+    weights: torch.Tensor  # those weights, one row per output channel, in the layer's dtype
+    bias: torch.Tensor | None
+    # Every weight in float64, one row per output channel: only for a layer a BatchNorm
+    # before it folds into (its shift reaches the bias through all of them).
+    rows: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class Originals:
+    """What the folds will replace, recorded before they are made: the weights and bias of
+    each layer (sampled) and each BatchNorm's affine map."""
+
+    layers: dict[str, _Layer]
     maps: dict[str, _Affine]
 
 
 def record_originals(model: nn.Module, pairs: Sequence[FoldPair]) -> Originals:
-    layers: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
+    into_following = {p.conv.label for p in pairs if p.direction is Direction.BN_CONV}
+    layers: dict[str, _Layer] = {}
     batchnorms: dict[str, _BatchNorm] = {}
-    for pair in pairs:
-        for call in pair.layers:
-            layer = model.get_submodule(call.label)
-            layers[call.label] = (layer.weight, layer.bias)
-        bn = model.get_submodule(pair.bn.label)
-        if isinstance(bn, _BatchNorm) and bn.running_mean is not None \
-                and bn.running_var is not None:
-            batchnorms[pair.bn.label] = bn
+    with torch.no_grad():
+        for pair in pairs:
+            for call in pair.layers:
+                layer = model.get_submodule(call.label)
+                rows = _rows(layer.weight.detach(), layer)
+                columns = _columns(rows.shape[1], rows.device)
+                layers[call.label] = _Layer(
+                    layer.weight.shape, columns, rows.index_select(1, columns),
+                    None if layer.bias is None else layer.bias.detach().clone(),
+                    rows.to(torch.float64, copy=True) if call.label in into_following
+                    else None)
+            bn = model.get_submodule(pair.bn.label)
+            if isinstance(bn, _BatchNorm) and bn.running_mean is not None \
+                    and bn.running_var is not None:
+                batchnorms[pair.bn.label] = bn
     return Originals(layers, _batchnorm_maps(batchnorms))
 
 
@@ -146,7 +167,7 @@ def _only_scaled(model: nn.Module, label: str, before: dict[str, FoldPair],
     return (pair is not None and label not in before and pair.merge is not Merge.SUM
             and pair.bn.label in originals.maps
             and not (isinstance(layer, nn.modules.conv._ConvNd) and layer.transposed)
-            and layer.weight.shape == originals.layers[label][0].shape)
+            and layer.weight.shape == originals.layers[label].shape)
 
 
 def _check_scaled_layers(model: nn.Module, labels: list[str], after: dict[str, FoldPair],
@@ -161,22 +182,20 @@ def _check_scaled_layers(model: nn.Module, labels: list[str], after: dict[str, F
     try:
         for label in labels:
             layer = model.get_submodule(label)
-            weight0, bias0 = originals.layers[label]
+            recorded = originals.layers[label]
             pair = after[label]
             outer = originals.maps[pair.bn.label]
             if pair.merge is Merge.CAT:
                 outer = _channel_slice(outer, pair, label, model)
-            rows0 = weight0.detach().reshape(weight0.shape[0], -1)
-            columns = _columns(rows0.shape[1], rows0.device)
-            pieces["w0"].append(rows0.index_select(1, columns))
-            pieces["w1"].append(layer.weight.detach().reshape(rows0.shape).index_select(
-                1, columns))
-            pieces["b0"].append(_bias(bias0, rows0))
-            pieces["b1"].append(_bias(layer.bias, rows0))
+            rows1 = layer.weight.detach().reshape(recorded.shape[0], -1)
+            pieces["w0"].append(recorded.weights)
+            pieces["w1"].append(rows1.index_select(1, recorded.columns))
+            pieces["b0"].append(_bias(recorded.bias, rows1))
+            pieces["b1"].append(_bias(layer.bias, rows1))
             pieces["s"].append(outer.scale)
             pieces["t"].append(outer.shift)
             units.append(_ROUNDINGS * _unit_roundoff(layer.weight.dtype))
-            counts.append(rows0.shape[0])
+            counts.append(rows1.shape[0])
         with torch.no_grad():
             original = torch.cat([torch.cat(pieces["w0"]), torch.cat(pieces["b0"])[:, None]],
                                  1).to(torch.float64)
@@ -219,17 +238,17 @@ def _bias(bias: torch.Tensor | None, rows: torch.Tensor) -> torch.Tensor:
 def _check_layer(model: nn.Module, label: str, before: FoldPair | None,
                  after: FoldPair | None, originals: Originals) -> _LayerCheck:
     layer = model.get_submodule(label)
-    weight0, bias0 = originals.layers[label]
+    original = originals.layers[label]
     inner = originals.maps.get(before.bn.label) if before is not None else None
     outer = originals.maps.get(after.bn.label) if after is not None else None
     if (before is not None and inner is None) or (after is not None and outer is None):
         return _LayerCheck(SiteError(None, None, problem="the BatchNorm has no statistics"))
     if after is not None and after.merge is Merge.CAT:
         outer = _channel_slice(outer, after, label, model)
-    if layer.weight.shape != weight0.shape:
+    if layer.weight.shape != original.shape:
         return _LayerCheck(SiteError(None, None, problem="the folded weight has another shape"))
     with torch.no_grad():
-        return _measure(layer, weight0, bias0, inner, outer,
+        return _measure(layer, original, inner, outer,
                         summed=after is not None and after.merge is Merge.SUM)
 
 
@@ -244,29 +263,27 @@ def _channel_slice(outer: _Affine, pair: FoldPair, label: str, model: nn.Module)
     raise LookupError(label)
 
 
-def _measure(layer: nn.Module, weight0: torch.Tensor, bias0: torch.Tensor | None,
-             inner: _Affine | None, outer: _Affine | None, *, summed: bool) -> _LayerCheck:
+def _measure(layer: nn.Module, original: _Layer, inner: _Affine | None,
+             outer: _Affine | None, *, summed: bool) -> _LayerCheck:
     """The folded weight and bias against the exact fold of the original ones: every bias,
     and the same few weights of every output channel (a fold scales whole channels, so a
     wrong scale shows on any of its weights, at a cost that does not grow with the kernel)."""
     rounding = _ROUNDINGS * _unit_roundoff(layer.weight.dtype)
-    rows0, rows1 = _rows(weight0.detach(), layer), _rows(layer.weight.detach(), layer)
-    columns = slice(None, None, max(1, rows0.shape[1] // _SAMPLED_WEIGHTS))
-    weight = rows0[:, columns].to(torch.float64)
-    weight1 = rows1[:, columns].to(torch.float64)
-    bias = (bias0.detach().to(torch.float64) if bias0 is not None
-            else torch.zeros(rows0.shape[0], dtype=torch.float64, device=weight.device))
+    rows1 = _rows(layer.weight.detach(), layer)
+    weight = original.weights.to(torch.float64)
+    weight1 = rows1.index_select(1, original.columns).to(torch.float64)
+    bias = _bias(original.bias, rows1).to(torch.float64)
     if inner is not None:
         # Before the layer: x -> s1 x + t1 on its input channels (never grouped, never
         # padded: the matcher allows no other); the shift meets every tap of its channel.
-        taps = rows0.shape[1] // inner.scale.numel()
-        bias = bias + rows0.to(torch.float64) @ inner.shift.repeat_interleave(taps)
-        weight = weight * inner.scale.repeat_interleave(taps)[columns]
+        assert original.rows is not None
+        taps = original.rows.shape[1] // inner.scale.numel()
+        bias = bias + original.rows @ inner.shift.repeat_interleave(taps)
+        weight = weight * inner.scale.repeat_interleave(taps)[original.columns]
     if outer is not None:
         weight = weight * outer.scale[:, None]
         bias = bias * outer.scale + (0.0 if summed else outer.shift)
-    bias1 = (layer.bias.detach().to(torch.float64) if layer.bias is not None
-             else torch.zeros_like(bias))
+    bias1 = _bias(layer.bias, rows1).to(torch.float64)
     weight_error = weight1 - weight
     ratios = [_ratio(weight_error, rounding * weight1.abs() + 1e-12 * weight.abs())]
     bias_error = bias1 - bias

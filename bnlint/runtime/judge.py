@@ -74,11 +74,11 @@ class _InputSet:
 class Trials:
     """Makes sets of folds on `work` and judges them against the original, `target`."""
 
-    def __init__(self, target: nn.Module, work: nn.Module, snapshot: Snapshot,
-                 capture: Capture, inputs: tuple[Any, ...], *, rtol: float | None,
-                 atol: float | None, random_inputs: int, seed: int,
-                 copy: Callable[[nn.Module], nn.Module]) -> None:
-        self._target, self._work, self._snapshot = target, work, snapshot
+    def __init__(self, target: nn.Module, work: nn.Module, capture: Capture,
+                 inputs: tuple[Any, ...], *, rtol: float | None, atol: float | None,
+                 random_inputs: int, seed: int, copy: Callable[[nn.Module], nn.Module]) -> None:
+        self._target = target
+        self.model = work  # the working copy: the folded model once the trials are over
         self._capture, self._copy = capture, copy
         self._rtol, self._atol = rtol, atol
         self.method = "tolerance"
@@ -109,17 +109,19 @@ class Trials:
     # --- making folds ------------------------------------------------------------------------
 
     def make(self, pairs: Sequence[FoldPair]) -> Applied:
-        """Exactly these folds on the working copy (the ones made before are undone)."""
-        if self._made is not None and self._made[0] == tuple(pairs):
-            return self._made[1]
-        self._snapshot.restore()
-        applied = apply_folds(self._work, pairs, self._capture.foreign_reads,
-                              self._capture.reached_batchnorms)
-        self._work.eval()
+        """Exactly these folds on the working copy."""
+        pairs = tuple(pairs)
+        if self._made is not None:
+            if _same(self._made[0], pairs):
+                return self._made[1]
+            # The folds made before were written into the copy's own tensors: start again
+            # from a fresh copy of the original (only when a fold failed, so rarely).
+            self.model = self._copy(self._target).eval()
+        applied = apply_folds(self.model, pairs, self._capture.foreign_reads,
+                              self._capture.reached_batchnorms, reuse_storage=True)
+        self.model.eval()
         # Only the folds made count as made: a refused pair leaves the model as it was.
-        self._made = (tuple(pairs), applied)
-        if applied.refused:
-            self._made = (applied.folds, Applied(applied.folds, ()))
+        self._made = (applied.folds, Applied(applied.folds, ()))
         return applied
 
     # --- judging -----------------------------------------------------------------------------
@@ -127,7 +129,7 @@ class Trials:
     def judge(self, pairs: Sequence[FoldPair]) -> Outcome:
         """Make `pairs` and judge the folded model by the current method."""
         self.make(pairs)
-        outputs, failures = self._run(self._work)
+        outputs, failures = self._run(self.model)
         comparisons = [compare_outputs(s.name, s.expected, out)
                        for s, out in zip(self._sets, outputs) if out is not None]
         if self.method == "float64":
@@ -246,6 +248,10 @@ class Trials:
                 found.update({p.split(":")[0]: math.inf for p in comparison.problems})
             floors.append(found)
         return floors
+
+
+def _same(made: tuple[FoldPair, ...], wanted: tuple[FoldPair, ...]) -> bool:
+    return len(made) == len(wanted) and all(a is b for a, b in zip(made, wanted))
 
 
 def _double(outputs: Any) -> Any:
