@@ -104,6 +104,7 @@ class _Frame:
     passthrough: bool = False
     versions: list[tuple[torch.Tensor, int]] = field(default_factory=list)
     bn_calls: int = 0
+    guard: Any = None  # torch function handling, off while this frame runs
 
 
 class _Recorder:
@@ -255,6 +256,9 @@ class _Recorder:
             if frame.kind is not None or frame.passthrough:
                 frame.versions = [(t, version(t)) for t in tensors(args)]
                 self._quiet += 1
+                # Nothing inside is recorded: spare its ops the trip through the mode.
+                frame.guard = torch._C.DisableTorchFunction()
+                frame.guard.__enter__()
             self._stack.append(frame)
 
     def after_module(self, module: nn.Module, args: tuple[Any, ...], kwargs: Any,
@@ -263,6 +267,8 @@ class _Recorder:
         # frame must still be popped, for a caller that catches the error and carries on.
         with torch._C.DisableTorchFunction():
             frame = self._stack.pop()
+            if frame.guard is not None:
+                frame.guard.__exit__(None, None, None)
             if frame.silent or frame.kind is not None or frame.passthrough:
                 self._quiet -= 1
             if frame.silent or output is _FAILED:

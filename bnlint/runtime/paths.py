@@ -89,5 +89,6 @@ def _members(value: Any, name: str,
     here = ModuleFrame(name=name, class_name=kinds.class_name(type(value)),
                        is_plain_container=True)
     for key, item in items:
-        for frames, member in _members(item, str(key), depth - 1):
-            yield (here,) + frames, member
+        if isinstance(item, _HOLDERS):  # numbers and strings hold no module
+            for frames, member in _members(item, str(key), depth - 1):
+                yield (here,) + frames, member

@@ -36,7 +36,10 @@ def _collect(obj: Any, found: list[torch.Tensor]) -> None:
         found.append(obj)
     elif isinstance(obj, (list, tuple)):
         for value in obj:
-            _collect(value, found)
+            if isinstance(value, torch.Tensor):  # the usual case, without a call
+                found.append(value)
+            else:
+                _collect(value, found)
     elif isinstance(obj, dict):
         for value in obj.values():
             _collect(value, found)
