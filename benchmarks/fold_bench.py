@@ -16,8 +16,9 @@ BatchNorms:
   fx fuse    `torch.fx.experimental.optimization.fuse(model)`: copy, symbolic trace, fold
              Conv2d+BatchNorm2d pairs (fails on models fx cannot trace)
 
-Times are CPU time of this process (`time.process_time`, one torch thread), the best of
-`--repeat` runs taken in turn, so that other work on the machine does not count. Every
+Times are CPU time of this process (`time.process_time`, one torch thread, the garbage
+collector off while a tool runs, as timeit does), the best of `--repeat` runs taken in turn,
+so that other work on the machine does not count. Every
 BatchNorm gets the statistics of a trained one first (a fresh one is the identity and a wrong
 fold would not show). `error` is the largest relative difference of the folded model's output
 from the original's on the example input (fx verifies nothing).
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import importlib
 import json
 import sys
@@ -102,7 +104,7 @@ def reference_fold(model: nn.Module, inputs: tuple[Any, ...]) -> tuple[nn.Module
     names = {module: name for name, module in model.named_modules()}
     folded = 0
     for bn, conv in pairs.items():
-        if type(conv) is nn.Conv2d and conv in names:
+        if type(conv) is nn.Conv2d and conv in names and bn.running_mean is not None:
             _replace(model, names[conv], fuse_conv_bn_eval(conv, bn))
             _replace(model, names[bn], nn.Identity())
             folded += 1
@@ -167,9 +169,16 @@ def models(size: int) -> list[tuple[str, Callable[[], nn.Module], tuple[int, ...
 
 
 def _cpu_ms(work: Callable[[], Any]) -> tuple[float, Any]:
-    started = time.process_time()
-    result = work()
-    return (time.process_time() - started) * 1000, result
+    """CPU time of `work()` with the garbage collector off, as timeit runs it: a collection
+    triggered by one tool would otherwise scan the objects the others left behind."""
+    gc.collect()
+    gc.disable()
+    try:
+        started = time.process_time()
+        result = work()
+        return (time.process_time() - started) * 1000, result
+    finally:
+        gc.enable()
 
 
 def _count_bn(model: nn.Module) -> int:
@@ -198,6 +207,7 @@ def time_model(name: str, factory: Callable[[], nn.Module], shape: tuple[int, ..
     result = reference = fused = None
     note = ""
     for _ in range(repeat):  # in turn, so that a busy moment hurts all three alike
+        result = reference = fused = None  # nothing of the last round stays alive
         elapsed, result = _cpu_ms(lambda: fold(model, inputs))
         best["fold"] = min(best["fold"], elapsed)
         elapsed, reference = _cpu_ms(lambda: reference_fold(model, inputs))

@@ -133,6 +133,8 @@ class _Recorder:
         self._quiet = 0  # frames on the stack inside which nothing is recorded
         self._called_bns: set[int] = set()
         self._value_read: tuple[int, str] | None = None  # (nodes recorded before it, the op)
+        self._labels: dict[int, str] = {}  # id(module) -> its label, as `_label` names it
+        self._layer_attrs: dict[int, LayerAttrs] = {}
 
     # --- graph -------------------------------------------------------------------------------
 
@@ -173,8 +175,20 @@ class _Recorder:
         return scope
 
     def _label(self, module: nn.Module) -> str:
-        label = self._paths.label(module)
-        return label if label is not None else f"<unregistered {type(module).__name__}>"
+        label = self._labels.get(id(module))
+        if label is None:
+            label = self._paths.label(module) or ""
+            if id(module) not in self._paths.scopes:
+                label = f"<unregistered {type(module).__name__}>"
+            self._labels[id(module)] = label
+        return label
+
+    def _attrs(self, module: nn.Module) -> LayerAttrs:
+        """The constructor facts of a layer (once per module, however often it is called)."""
+        attrs = self._layer_attrs.get(id(module))
+        if attrs is None:
+            attrs = self._layer_attrs[id(module)] = kinds.layer_attrs(module)
+        return attrs
 
     # --- tensors -----------------------------------------------------------------------------
 
@@ -236,7 +250,7 @@ class _Recorder:
             elif id(module) not in self._paths.registered:
                 rule, reason = rules.UNREGISTERED_CONTAINER_UNKNOWN, _UNREGISTERED.format(label)
             self._add(NodeKind.BATCHNORM, label, [], module=module,
-                      attrs=kinds.layer_attrs(module), rule_code=rule.code, reason=reason)
+                      attrs=self._attrs(module), rule_code=rule.code, reason=reason)
 
     # --- module hooks ------------------------------------------------------------------------
 
@@ -296,7 +310,8 @@ class _Recorder:
         module, kind = frame.module, frame.kind
         assert kind is not None
         label = self._label(module)
-        producers = self._producers((args, kwargs))
+        inputs = tensors(args)
+        producers = self._producers(inputs + tensors(kwargs) if kwargs else inputs)
         rule_code = reason = None
         if kind is NodeKind.UNKNOWN:
             rule_code = rules.UNKNOWN_CALL.code
@@ -309,8 +324,8 @@ class _Recorder:
             kind = kind if kind is NodeKind.BATCHNORM else NodeKind.UNKNOWN
         if kind is NodeKind.BATCHNORM:
             self._called_bns.add(id(module))
-        node_id = self._layer_node(kind, module, label, producers, tensors(args),
-                                   kinds.layer_attrs(module), rule_code, reason)
+        node_id = self._layer_node(kind, module, label, producers, inputs,
+                                   self._attrs(module), rule_code, reason)
         self._finish(node_id, tensors(output), frame.versions)
 
     def _layer_node(self, kind: NodeKind, module: nn.Module, label: str, producers: list[int],
@@ -401,7 +416,7 @@ class _Recorder:
             self._called_bns.add(id(owner))
             node_id = self._add(NodeKind.BATCHNORM, self._label(owner),
                                 self._producers(args[:1]), module=owner,
-                                attrs=kinds.layer_attrs(owner))
+                                attrs=self._attrs(owner))
             self._finish(node_id, outputs, before)
             return
         mutated = any(version(t) != seen for t, seen in before)
@@ -424,7 +439,7 @@ class _Recorder:
         producers = self._producers(inputs)
         kind = kinds.own_layer_call(owner, name, args, kwargs)
         rule_code = reason = None
-        attrs = kinds.layer_attrs(owner)
+        attrs = self._attrs(owner)
         if kind is None:
             kind, rule_code = NodeKind.UNKNOWN, rules.UNKNOWN_CALL.code
             reason = (f"{label} is a '{type(owner).__qualname__}', which overrides forward() of "

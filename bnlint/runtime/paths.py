@@ -67,6 +67,8 @@ def _register(module: nn.Module, scope: tuple[ModuleFrame, ...],
 
 def _held(module: nn.Module) -> Iterator[tuple[tuple[ModuleFrame, ...], nn.Module]]:
     """Modules in the plain attributes of `module`, with the frames on the way to each."""
+    if type(module).__module__.startswith("torch.nn.modules."):
+        return  # torch's own layers keep their submodules registered
     for attribute, value in vars(module).items():
         if attribute not in _MODULE_INTERNALS and isinstance(value, _HOLDERS):
             yield from _members(value, attribute, _MAX_NESTING)
