@@ -6,11 +6,12 @@ copy: it is captured, then folded, then checked, and it is the folded model retu
 
 Verification has two parts, and neither costs a forward pass per fold:
 
-- each fold's own layers are checked in float64 against the exact fold (fold_errors.py): a fold that
-  is wrong at its layers is dropped whatever the model's output shows;
+- each fold's layers are checked in float64 against the exact fold (fold_errors.py): a fold
+  that is wrong at its layers is dropped whatever the model's output shows;
 - the folded model runs once on the example inputs (more only when forward() branches on the
-  input's values) and its outputs are compared with the ones the capture recorded
-  (judge.py: within tolerance, or, for models that amplify rounding, within their own noise).
+  input's values) and its outputs are compared with the ones the capture recorded (judge.py:
+  within tolerance, or, for a model that amplifies rounding or whose outputs jump at
+  thresholds, within its own deviation when its weights move by one rounding).
 
 When the outputs still disagree, the folds responsible are found by bisection (isolate.py) and
 left out with XBN208; every other fold is kept and the model returned, verified. With
@@ -225,7 +226,7 @@ def _verification(outcome: Outcome, rtol: float | None, atol: float | None,
         outputs_compared=sum(len(c.errors) for c in outcome.comparisons),
         max_abs_error=worst_abs, max_rel_error=worst_rel, rtol=chosen_rtol, atol=chosen_atol,
         failures=failures, skipped_inputs=outcome.skipped_inputs, method=outcome.method,
-        noise=outcome.noise, float64_error=outcome.float64_error, notes=outcome.notes)
+        noise=outcome.noise, notes=outcome.notes)
 
 
 def _fold_record(pair: FoldPair, error: SiteError) -> FoldRecord:

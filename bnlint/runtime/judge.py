@@ -1,23 +1,21 @@
 """Judging a set of folds by the model's outputs: does the folded model compute what the
 original computes?
 
-A trial makes a set of folds on the working copy (undoing any made before) and runs it. Three
-judges, the cheapest first:
+A trial makes a set of folds on the working copy and runs it once on the example inputs (on
+random inputs too when forward() branches on the input's values); the original's outputs come
+from the capture. Two judges:
 
-- "tolerance": the folded model's outputs on the example inputs against the original's (taken
-  from the capture, so this costs one forward pass), within atol + rtol x magnitude.
-- "float64": a model that amplifies rounding (grouped or channel-shuffled convolutions, softmax
-  gates, split attention, detection thresholds) can exceed any fixed tolerance with exact folds:
-  the original itself, with every weight moved by one rounding, moves as much. So when the
-  default tolerance fails, the same folds are made on a float64 copy, whose output must match
-  the float64 original to float64 rounding, amplified as much as this model amplifies float32
-  rounding (the original float32 model's own error against float64 measures that). The
-  returned float32 model must then stay within a few times that own error of the original.
-- "noise": a model that does not run in float64 is judged in its own dtype: the folded model's
-  error must stay within a few times the deviation of the original when each of its weights
-  and buffers moves by one rounding.
-
-Explicit tolerances are the user's bound on the returned model and are judged as given.
+- "tolerance": every floating output within atol + rtol x its magnitude. The common case, and
+  the only judge when the user sets the tolerances: they bound the returned model's error.
+- "noise": some models amplify rounding beyond any fixed tolerance with exact folds (grouped
+  or channel-shuffled convolutions, softmax gates, split attention), and some outputs are not
+  even continuous (a score on a detection threshold, tied scores that a sort or NMS orders).
+  A fold moves each weight by a rounding or two, so such a model is judged against itself:
+  the original is run with every weight and buffer moved by one rounding (twice, with other
+  directions), and each output of the folded model may deviate from the original's by a few
+  times as much as that. An output whose structure or shape the nudge alone changes is not
+  compared, and says so. Whether each fold is right is decided before this, at its own layers
+  and in float64 (fold_errors.py), so a wrong fold is caught however noisy the model.
 """
 
 from __future__ import annotations
@@ -30,9 +28,8 @@ import torch
 from torch import nn
 
 from bnlint.ftypes import FoldPair
-from bnlint.runtime.apply import Applied, Snapshot, apply_folds
+from bnlint.runtime.apply import Applied, apply_folds
 from bnlint.runtime.capture import Capture
-from bnlint.runtime.tensors import map_tensors
 from bnlint.runtime.verify import (
     Comparison,
     compare_outputs,
@@ -42,13 +39,12 @@ from bnlint.runtime.verify import (
     within_tolerance,
 )
 
-# How far beyond the original's own rounding noise a folded model may go. The folded and the
-# original model round differently, and their errors against float64 are two draws of the same
-# amplified noise: an exact fold lands within a small multiple of the original's own error; a
-# wrong one (a missing gamma, another eps) lands orders of magnitude away, and is caught
-# before this, at its layers.
+# How far beyond the original's own deviation a folded model may go. The folded model and the
+# nudged original are two draws of the same rounding noise, amplified alike: an exact fold
+# lands within a small multiple of it; a fold that changes what the model computes lands
+# orders of magnitude away on any output that is continuous.
 NOISE_FACTOR = 16.0
-_FLOAT32_TO_64 = torch.finfo(torch.float64).eps / torch.finfo(torch.float32).eps
+NUDGES = 2  # nudged copies of the original: the largest deviation of the two is the floor
 
 
 @dataclass(frozen=True)
@@ -59,8 +55,7 @@ class Outcome:
     inputs_compared: int
     skipped_inputs: tuple[str, ...] = ()
     method: str = "tolerance"
-    noise: float | None = None
-    float64_error: float | None = None
+    noise: float | None = None  # the original's own relative deviation (judge "noise")
     notes: tuple[str, ...] = ()
 
 
@@ -72,7 +67,7 @@ class _InputSet:
 
 
 class Trials:
-    """Makes sets of folds on `work` and judges them against the original, `target`."""
+    """Makes sets of folds on the working copy and judges them against the original."""
 
     def __init__(self, target: nn.Module, work: nn.Module, capture: Capture,
                  inputs: tuple[Any, ...], *, rtol: float | None, atol: float | None,
@@ -82,14 +77,12 @@ class Trials:
         self._capture, self._copy = capture, copy
         self._rtol, self._atol = rtol, atol
         self.method = "tolerance"
-        self.passes = 0  # forward passes of the folded model (for the record)
         self._sets = [_InputSet("the example inputs", inputs, capture.output)]
         self.skipped_inputs: list[str] = []
         if capture.value_dependent is not None and random_inputs > 0:
             self._add_random_inputs(inputs, random_inputs, seed)
-        self._float64: _Float64 | None = None
-        self._made: tuple[tuple[FoldPair, ...], Applied] | None = None  # what `work` holds
-        self._floors: list[dict[str, float]] | None = None
+        self._floors: list[dict[str, float]] = []  # per input set: output -> own deviation
+        self._made: tuple[tuple[FoldPair, ...], Applied] | None = None  # what `model` holds
 
     def _add_random_inputs(self, inputs: tuple[Any, ...], count: int, seed: int) -> None:
         # forward() branches on values: other inputs may wire the layers otherwise. A fresh
@@ -132,8 +125,6 @@ class Trials:
         outputs, failures = self._run(self.model)
         comparisons = [compare_outputs(s.name, s.expected, out)
                        for s, out in zip(self._sets, outputs) if out is not None]
-        if self.method == "float64":
-            return self._judge_float64(pairs, outputs, comparisons, failures)
         if self.method == "noise":
             return self._judge_noise(comparisons, failures)
         for comparison in comparisons:
@@ -141,23 +132,18 @@ class Trials:
         return self._outcome(failures, comparisons)
 
     def escalate(self) -> bool:
-        """Judge by the model's own noise from now on; False if already doing so or if the
-        user set the tolerances."""
+        """Judge against the model's own noise from now on; False if already doing so or if
+        the user set the tolerances."""
         if self.method != "tolerance" or self._rtol is not None or self._atol is not None:
             return False
-        self._float64 = _Float64.prepare(self._target, self._sets, self._copy, self._capture)
-        if self._float64 is not None:
-            self.method = "float64"
-        else:
-            self._floors = self._noise_floors()
-            self.method = "noise"
+        self._floors = self._noise_floors()
+        self.method = "noise"
         return True
 
     def _run(self, model: nn.Module) -> tuple[list[Any], list[str]]:
         outputs: list[Any] = []
         failures: list[str] = []
         for input_set in self._sets:
-            self.passes += 1
             try:
                 outputs.append(run_seeded(model, input_set.inputs))
             except Exception as error:
@@ -174,156 +160,73 @@ class Trials:
                        skipped_inputs=tuple(self.skipped_inputs), method=self.method,
                        **figures)
 
-    def _judge_float64(self, pairs: Sequence[FoldPair], outputs: list[Any],
-                       comparisons: list[Comparison], failures: list[str]) -> Outcome:
-        assert self._float64 is not None
-        algebra = self._float64.judge(pairs)
-        failures += algebra.failures
-        notes = list(algebra.notes)
-        # The returned model rounds like any model of its dtype: it must stay within a few
-        # times the original's own error against float64.
-        for input_set, out, reference, own in zip(self._sets, outputs, self._float64.expected,
-                                                  self._float64.own):
-            if out is None:
-                continue
-            against = compare_outputs(input_set.name, reference, _double(out))
-            notes += [f"{problem}; the original model's own outputs differ from float64's "
-                      "likewise" if problem.split(":")[0] not in own else problem
-                      for problem in against.problems]
-            for error in against.errors:
-                floor = own.get(error.where)
-                if floor is None:
-                    continue
-                r, a = tolerance(torch.float32, None, None)
-                if error.abs_error > max(a + r * error.scale, NOISE_FACTOR * floor):
-                    failures.append(
-                        f"{error.where}: the folded model is off by {error.abs_error:.3g} "
-                        f"from the float64 original, more than {NOISE_FACTOR:g} x the "
-                        f"original's own {floor:.3g}")
-        return self._outcome(failures, comparisons, noise=self._float64.noise,
-                             float64_error=algebra.relative_error, notes=tuple(notes))
-
     def _judge_noise(self, comparisons: list[Comparison], failures: list[str]) -> Outcome:
-        assert self._floors is not None
         notes = []
         for comparison, floors in zip(comparisons, self._floors):
             for problem in comparison.problems:
-                if floors.get(problem.split(":")[0], 0.0) == math.inf:
-                    notes.append(f"{problem} (so does the original with its weights moved by "
-                                 "one rounding)")
+                if _unstable(floors, _where(problem)):
+                    notes.append(f"{problem}; so do the original's when its weights move by "
+                                 "one rounding, so it is not compared")
                 else:
                     failures.append(problem)
             for error in comparison.errors:
-                floor = floors.get(error.where, 0.0)
+                floor = math.inf if _unstable(floors, error.where) else \
+                    floors.get(error.where, 0.0)
+                if floor == math.inf:
+                    notes.append(f"{error.where}: not compared: the original's own output "
+                                 "changes shape when its weights move by one rounding")
+                    continue
                 r, a = tolerance(error.dtype, None, None)
-                allowed = max(a + r * error.scale, NOISE_FACTOR * floor)
-                if error.abs_error > allowed:
+                if error.abs_error > max(a + r * error.scale, NOISE_FACTOR * floor):
                     failures.append(
                         f"{error.where}: max error {error.abs_error:.3g} exceeds "
                         f"{NOISE_FACTOR:g} x {floor:.3g}, the original's own deviation when "
                         "its weights move by one rounding")
-        noise = max((f / max(e.scale, 1e-30) for c, fl in zip(comparisons, self._floors)
-                     for e in c.errors for f in [fl.get(e.where, 0.0)] if f != math.inf),
-                    default=None)
+        noise = max((floors.get(e.where, 0.0) / e.scale
+                     for comparison, floors in zip(comparisons, self._floors)
+                     for e in comparison.errors
+                     if e.scale > 0 and floors.get(e.where, 0.0) != math.inf), default=None)
         return self._outcome(failures, comparisons, noise=noise, notes=tuple(notes))
 
     def _noise_floors(self) -> list[dict[str, float]]:
-        """Per input set and output: how far the original moves when every floating weight
-        and buffer moves by one rounding (inf: its structure or shapes change)."""
-        nudged = self._copy(self._target).eval()
-        generator = torch.Generator().manual_seed(0)
-        with torch.no_grad():
-            for tensor in [*nudged.parameters(), *nudged.buffers()]:
-                if tensor.is_floating_point():
-                    unit = torch.finfo(tensor.dtype).eps / 2
-                    sign = torch.randint(0, 2, tensor.shape, generator=generator) * 2 - 1
-                    tensor.mul_(1 + unit * sign.to(tensor.device, tensor.dtype))
-        outputs, _ = self._run(nudged)
-        floors = []
-        for input_set, out in zip(self._sets, outputs):
-            found: dict[str, float] = {}
-            if out is not None:
+        """Per input set and output: the most the original deviates from itself when every
+        floating weight and buffer moves by one rounding (inf: the output changes shape)."""
+        floors: list[dict[str, float]] = [{} for _ in self._sets]
+        for seed in range(NUDGES):
+            outputs, _ = self._run(_nudged(self._copy(self._target).eval(), seed))
+            for input_set, out, found in zip(self._sets, outputs, floors):
+                if out is None:
+                    continue
                 comparison = compare_outputs(input_set.name, input_set.expected, out)
-                found = {e.where: e.abs_error for e in comparison.errors}
-                found.update({p.split(":")[0]: math.inf for p in comparison.problems})
-            floors.append(found)
+                for error in comparison.errors:
+                    found[error.where] = max(found.get(error.where, 0.0), error.abs_error)
+                for problem in comparison.problems:
+                    found[_where(problem)] = math.inf
         return floors
+
+
+def _nudged(model: nn.Module, seed: int) -> nn.Module:
+    """`model` with every floating weight and buffer moved by one rounding, up or down."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for tensor in [*model.parameters(), *model.buffers()]:
+            if tensor.is_floating_point():
+                unit = torch.finfo(tensor.dtype).eps / 2
+                sign = torch.randint(0, 2, tensor.shape, generator=generator) * 2 - 1
+                tensor.mul_(1 + unit * sign.to(tensor.device, tensor.dtype))
+    return model
+
+
+def _unstable(floors: dict[str, float], where: str) -> bool:
+    """Whether the nudged original changes the structure of this input's outputs, or the
+    shape of this output."""
+    return math.inf in (floors.get(where), floors.get(where.split(", output", 1)[0]))
+
+
+def _where(problem: str) -> str:
+    """The output a comparison problem is about ("the example inputs, output[0]")."""
+    return problem.split(": ", 1)[0]
 
 
 def _same(made: tuple[FoldPair, ...], wanted: tuple[FoldPair, ...]) -> bool:
     return len(made) == len(wanted) and all(a is b for a, b in zip(made, wanted))
-
-
-def _double(outputs: Any) -> Any:
-    return map_tensors(outputs, lambda t: t.detach().to(torch.float64)
-                       if t.is_floating_point() else t)
-
-
-@dataclass(frozen=True)
-class _Algebra:
-    failures: tuple[str, ...]
-    relative_error: float
-    notes: tuple[str, ...] = ()
-
-
-@dataclass
-class _Float64:
-    """The original and a copy to fold, both in float64, and the original float32 model's own
-    error against float64 (per input set: output -> max abs error)."""
-
-    folded: nn.Module
-    snapshot: Snapshot
-    sets: list[tuple[str, tuple[Any, ...]]]
-    expected: list[Any]
-    own: list[dict[str, float]]
-    noise: float | None
-    capture: Capture
-
-    @classmethod
-    def prepare(cls, target: nn.Module, sets: list[_InputSet],
-                copy: Callable[[nn.Module], nn.Module], capture: Capture) -> _Float64 | None:
-        try:
-            original = copy(target).to(torch.float64).eval()
-            inputs = [(s.name, _double(s.inputs)) for s in sets]
-            expected = [run_seeded(original, i) for _, i in inputs]
-        except Exception:  # an op without float64 support, a dtype fixed inside forward()
-            return None
-        own, noise = [], 0.0
-        for input_set, reference in zip(sets, expected):
-            comparison = compare_outputs(input_set.name, reference, _double(input_set.expected))
-            own.append({e.where: e.abs_error for e in comparison.errors})
-            noise = max([noise] + [e.abs_error / e.scale for e in comparison.errors
-                                   if e.scale > 0])
-        del original
-        folded = copy(target).to(torch.float64).eval()
-        return cls(folded, Snapshot(folded), inputs, expected, own, noise, capture)
-
-    def judge(self, pairs: Sequence[FoldPair]) -> _Algebra:
-        self.snapshot.restore()
-        apply_folds(self.folded, pairs, self.capture.foreign_reads,
-                    self.capture.reached_batchnorms)
-        self.folded.eval()
-        failures, notes, worst = [], [], 0.0
-        for (name, inputs), reference, own in zip(self.sets, self.expected, self.own):
-            try:
-                out = run_seeded(self.folded, inputs)
-            except Exception as error:
-                failures.append(f"{name}: the folded float64 model raised "
-                                f"{type(error).__name__}: {error}")
-                continue
-            comparison = compare_outputs(name, reference, out)
-            failures += [f"{p} (in float64)" for p in comparison.problems]
-            for error in comparison.errors:
-                relative = error.abs_error / error.scale if error.scale > 0 else error.abs_error
-                worst = max(worst, relative)
-                # float64 rounding, amplified as much as the model amplifies float32's
-                amplified = own.get(error.where, 0.0) / max(error.scale, 1e-300) * _FLOAT32_TO_64
-                rtol, atol = tolerance(torch.float64, None, None)
-                allowed = atol + max(rtol, NOISE_FACTOR * amplified) * error.scale
-                if error.abs_error > allowed:
-                    failures.append(f"{error.where}: with the folds made in float64 the output "
-                                    f"is off by {error.abs_error:.3g} ({relative:.3g} of its "
-                                    f"magnitude), more than float64 rounding allows "
-                                    f"({allowed:.3g})")
-        return _Algebra(tuple(failures), worst, tuple(notes))
-

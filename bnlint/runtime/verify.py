@@ -46,15 +46,11 @@ class Verification:
     atol: float
     failures: tuple[str, ...] = ()
     skipped_inputs: tuple[str, ...] = ()  # random inputs the original model itself rejected
-    # How the error was judged: "tolerance" (within rtol/atol), "float64" (the folds made on a
-    # float64 copy reproduce the float64 original; the returned model's error is within its
-    # own rounding noise) or "noise" (the error is within the original's own deviation when
-    # its weights move by one rounding).
+    # How the error was judged: "tolerance" (within atol + rtol x the output's magnitude) or
+    # "noise" (within a few times the original's own deviation when its weights move by one
+    # rounding; see judge.py).
     method: str = "tolerance"
-    # The original model's own relative error in its dtype (against float64, or against a
-    # copy with its weights moved by one rounding), when it was measured.
-    noise: float | None = None
-    float64_error: float | None = None  # relative error of the folds made in float64
+    noise: float | None = None  # that deviation, relative to the output, when it was measured
     notes: tuple[str, ...] = ()  # differences the judgement explains (a threshold that flips)
 
 
