@@ -422,7 +422,7 @@ class _Recorder:
         mutated = any(version(t) != seen for t, seen in before)
         if not producers or not (outputs or mutated):
             return  # constants stay untracked; sizes and flags are no dataflow
-        attrs = None
+        attrs = kinds.op_attrs(name, args, kwargs)
         if kind in (NodeKind.CAT, NodeKind.ADD):
             # A fold through a merge needs its operands in order, repeats included.
             attrs, operands = merge_facts(kind, name, args, kwargs, output)

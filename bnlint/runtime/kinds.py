@@ -172,7 +172,28 @@ def layer_attrs(module: nn.Module) -> LayerAttrs:
         return LayerAttrs(in_channels=module.in_channels, out_channels=module.out_channels,
                           spatial_dims=len(module.kernel_size), groups=module.groups,
                           pads=_pads(module), bias=module.bias is not None, type_name=name)
+    if isinstance(module, nn.Upsample):
+        return LayerAttrs(type_name=name, keeps_channel_affine=module.mode in _AVERAGING_MODES)
     return LayerAttrs(type_name=name)
+
+
+# Interpolation modes whose every output value is a weighted average of one channel's input
+# values (weights summing to one), so that a per-channel scale and shift pass through.
+_AVERAGING_MODES = frozenset({"nearest", "nearest-exact", "linear", "bilinear", "bicubic",
+                              "trilinear", "area"})
+_INTERPOLATIONS = {"interpolate": None, "upsample": None, "upsample_nearest": "nearest",
+                   "upsample_bilinear": "bilinear"}
+
+
+def op_attrs(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LayerAttrs | None:
+    """Facts about a functional op that the fold rules use (only interpolation has any)."""
+    if name.startswith(("upsample_nearest", "upsample_bilinear", "upsample_linear",
+                        "upsample_trilinear", "upsample_bicubic", "_upsample_nearest_exact")):
+        return LayerAttrs(keeps_channel_affine=True)  # an ATen interpolation kernel itself
+    if name not in _INTERPOLATIONS:
+        return None
+    mode = _INTERPOLATIONS[name] or (args[3] if len(args) > 3 else kwargs.get("mode", "nearest"))
+    return LayerAttrs(keeps_channel_affine=mode in _AVERAGING_MODES)
 
 
 def _bn_dims(module: _BatchNorm) -> int | None:
