@@ -11,10 +11,10 @@ from the capture. Two judges:
   or channel-shuffled convolutions, softmax gates, split attention), and some outputs are not
   even continuous (a score on a detection threshold, tied scores that a sort or NMS orders).
   A fold moves each weight by a rounding or two, so such a model is judged against itself:
-  the original is run with every weight and buffer moved by one rounding (twice, with other
-  directions), and each output of the folded model may deviate from the original's by a few
-  times as much as that. An output whose structure or shape the nudge alone changes is not
-  compared, and says so. Whether each fold is right is decided before this, at its own layers
+  the original is run with every weight and buffer moved by one rounding (at random, then
+  all up, then all down), and each output of the folded model may deviate from the
+  original's by a few times as much as the largest of those. An output whose structure or
+  shape a nudge alone changes is not compared, and says so. Whether each fold is right is decided before this, at its own layers
   and in float64 (fold_errors.py), so a wrong fold is caught however noisy the model.
 """
 
@@ -44,7 +44,10 @@ from bnlint.runtime.verify import (
 # lands within a small multiple of it; a fold that changes what the model computes lands
 # orders of magnitude away on any output that is continuous.
 NOISE_FACTOR = 16.0
-NUDGES = 2  # nudged copies of the original: the largest deviation of the two is the floor
+# The nudges of the original whose largest deviation is the floor: every weight and buffer
+# one rounding up or down at random (the usual rounding noise), then all up and all down (an
+# output sitting exactly on a threshold moves across it one way or the other).
+NUDGES = ("random", "up", "down")
 
 
 @dataclass(frozen=True)
@@ -192,8 +195,8 @@ class Trials:
         """Per input set and output: the most the original deviates from itself when every
         floating weight and buffer moves by one rounding (inf: the output changes shape)."""
         floors: list[dict[str, float]] = [{} for _ in self._sets]
-        for seed in range(NUDGES):
-            outputs, _ = self._run(_nudged(self._copy(self._target).eval(), seed))
+        for direction in NUDGES:
+            outputs, _ = self._run(_nudged(self._copy(self._target).eval(), direction))
             for input_set, out, found in zip(self._sets, outputs, floors):
                 if out is None:
                     continue
@@ -205,15 +208,20 @@ class Trials:
         return floors
 
 
-def _nudged(model: nn.Module, seed: int) -> nn.Module:
-    """`model` with every floating weight and buffer moved by one rounding, up or down."""
-    generator = torch.Generator().manual_seed(seed)
+def _nudged(model: nn.Module, direction: str) -> nn.Module:
+    """`model` with every floating weight and buffer moved by one rounding: each up or down
+    at random ("random"), or all of them "up" or "down"."""
+    generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for tensor in [*model.parameters(), *model.buffers()]:
-            if tensor.is_floating_point():
-                unit = torch.finfo(tensor.dtype).eps / 2
+            if not tensor.is_floating_point():
+                continue
+            step = torch.finfo(tensor.dtype).eps  # one rounding at magnitudes in [1, 2)
+            if direction == "random":
                 sign = torch.randint(0, 2, tensor.shape, generator=generator) * 2 - 1
-                tensor.mul_(1 + unit * sign.to(tensor.device, tensor.dtype))
+                tensor.mul_(1 + step / 2 * sign.to(tensor.device, tensor.dtype))
+            else:
+                tensor.mul_(1 + step if direction == "up" else 1 - step / 2)
     return model
 
 
