@@ -204,7 +204,7 @@ CONDITIONAL_LAYER = _rule(
     "BatchNorm {bn}: fold-ability unknown: {detail}",
     "Confirm the configuration you ship with `bnlint fold`.")
 FOLD_FAILED_VERIFICATION = _rule(
-    "XBN208", "fold-failed-verification", W, UNKNOWN,
+    "XBN209", "fold-failed-verification", W, UNKNOWN,
     "A fold the rules allow did not reproduce the original when it was made: the rewritten "
     "layer, or the model's output with the fold, is further from the original than rounding "
     "allows (found by the runtime checker).",

@@ -59,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     check.add_argument("--seed", type=int, default=0, help="seed for the random inputs")
     check.add_argument("--all-or-nothing", action="store_true",
                        help="when a fold fails verification, return and write no model at all "
-                            "(exit 1) instead of leaving that fold out (XBN208)")
+                            "(exit 1) instead of leaving that fold out (XBN209)")
 
 
 def run(args: argparse.Namespace) -> int:

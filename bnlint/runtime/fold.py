@@ -14,7 +14,7 @@ Verification has two parts, and neither costs a forward pass per fold:
   thresholds, within its own deviation when its weights move by one rounding).
 
 When the outputs still disagree, the folds responsible are found by bisection (isolate.py) and
-left out with XBN208; every other fold is kept and the model returned, verified. With
+left out with XBN209; every other fold is kept and the model returned, verified. With
 `all_or_nothing=True` any failure returns no model instead. A model that cannot be copied, is
 not materialised, or does not run on the example inputs raises FoldError.
 """
@@ -117,7 +117,7 @@ def fold(model: nn.Module, example_inputs: Any, *, inplace: bool = False,
     `rtol`/`atol` bound the returned model's error as given; by default they are the dtype's
     (1e-4/1e-6 for float32), and a model that amplifies rounding beyond them is judged against
     its own noise instead. `random_inputs` random inputs are compared too when forward() lets
-    the input's values steer it. A fold that fails verification is left out (XBN208) and the
+    the input's values steer it. A fold that fails verification is left out (XBN209) and the
     others are kept, unless `all_or_nothing=True`: then any failure returns no model.
     """
     inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)

@@ -209,7 +209,7 @@ def test_a_planted_wrong_fold_is_left_out_and_named(bnlint, tmp_path, monkeypatc
     monkeypatch.setattr(apply, "bn_affine", lambda bn: (real(bn)[0], real(bn)[1] + 1.0))
     code, out, _ = bnlint("models:small", *SHAPE, "-o", "folded.pt")
     assert code == 0 and "Verification passed" in out
-    assert "XBN208" in out and "its folded weights are off by" in out
+    assert "XBN209" in out and "its folded weights are off by" in out
 
 
 def test_a_model_that_cannot_be_saved_leaves_no_file_and_exits_2(bnlint, tmp_path):

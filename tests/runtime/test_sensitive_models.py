@@ -96,7 +96,7 @@ def test_every_exact_fold_is_verified_against_the_models_own_noise(build):
     model, x = build()
     result = fold(model, x)
     assert result.verified and result.model is not None, result.verification.failures
-    assert len(result.folds) == batchnorms(model) and "XBN208" not in skipped(result).values()
+    assert len(result.folds) == batchnorms(model) and "XBN209" not in skipped(result).values()
     assert result.verification.method == "noise"
     assert result.verification.noise is not None or result.verification.notes
 
@@ -183,5 +183,5 @@ def test_a_planted_mistake_is_caught_on_a_sensitive_model(monkeypatch, build, pl
     assert kept.verified
     # Every fold the mistake changes is left out, with the rule that says so; a fold it does
     # not change beyond rounding (a huge variance next to eps) is as right as the exact one.
-    assert wrong <= {bn for bn, code in skipped(kept).items() if code == "XBN208"}
+    assert wrong <= {bn for bn, code in skipped(kept).items() if code == "XBN209"}
     assert not wrong & {f.bn for f in kept.folds}
