@@ -84,6 +84,9 @@ class ModuleFrame:
     class_name: str
     is_plain_container: bool = False
     location: SourceLocation | None = None  # where the class is defined, when known
+    # Where this instance was built (the static half: the constructor call); a verdict that
+    # holds only for some instances of a class names them by it. Not part of the identity.
+    built_at: SourceLocation | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -257,6 +260,11 @@ class FoldEntry:
     reason: str | None = None
     producers: tuple[str, ...] = ()  # a fold through a merge: its layers, relative to the owner
     merge: Merge | None = None
+    # The static half, which judges a class on its own and then every instance of it: where
+    # the instances this verdict holds for were built ("net.py:20"), when it is not the
+    # class's own verdict; and what other instances showed ("unknown in 1 of 3 ...").
+    sites: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

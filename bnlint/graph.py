@@ -70,6 +70,16 @@ class LayerGraph:
                         for slot in self._graph.edges[producer, call.node_id]["slots"])
         return [self.node(producer) for _, producer in filled]
 
+    def with_nodes(self, replaced: dict[int, LayerCall]) -> LayerGraph:
+        """A copy whose nodes of the given ids are replaced (same edges)."""
+        twin = LayerGraph()
+        twin._graph = self._graph.copy()
+        twin._next_id = self._next_id
+        twin._arity = dict(self._arity)
+        for node_id, call in replaced.items():
+            twin._graph.nodes[node_id]["call"] = replace(call, node_id=node_id)
+        return twin
+
     def __len__(self) -> int:
         return self._graph.number_of_nodes()
 

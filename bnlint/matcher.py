@@ -162,6 +162,11 @@ def _fold_into_preceding(graph: LayerGraph, bn: LayerCall, producer: LayerCall) 
                 bn, rules.CONV_SHARED_ACROSS_SITES, partner=producer, bn=bn.describe(),
                 producer=producer.describe(), others=_names(stray))
         return _SiteVerdict(producer, Direction.CONV_BN, None)
+    if kind is NodeKind.CONTROL_FLOW and _never_a_layer(graph, producer):
+        # Whichever path runs, what reaches it is no layer's output: only a fold into the
+        # following layer is left, and that does not depend on the path.
+        return _skip(bn, rules.BN_AFTER_OTHER_OP, bn=bn.describe(),
+                     producer=f"one of {_names(_alternatives(graph, producer))}")
     if kind in _UNCERTAIN:
         rule = rules.get_rule(producer.rule_code or rules.UNKNOWN_CALL.code)
         detail = producer.reason or f"its input comes from {producer.describe()}"
@@ -183,6 +188,28 @@ def _fold_into_preceding(graph: LayerGraph, bn: LayerCall, producer: LayerCall) 
                      producer=producer.describe(),
                      consumer_reason="nothing after it can absorb it")
     return _skip(bn, rules.BN_AFTER_OTHER_OP, bn=bn.describe(), producer=producer.describe())
+
+
+_NOT_LAYERS = frozenset({NodeKind.ACTIVATION, NodeKind.POOL, NodeKind.RESHAPE, NodeKind.OTHER,
+                         NodeKind.INPUT})
+
+
+def _alternatives(graph: LayerGraph, node: LayerCall) -> list[LayerCall]:
+    """The tensors a control-flow merge may pass on (nested merges looked through)."""
+    found: list[LayerCall] = []
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        if current.kind is NodeKind.CONTROL_FLOW and len(found) < 64:
+            pending.extend(graph.producers(current))
+        else:
+            found.append(current)
+    return found
+
+
+def _never_a_layer(graph: LayerGraph, node: LayerCall) -> bool:
+    alternatives = _alternatives(graph, node)
+    return bool(alternatives) and all(a.kind in _NOT_LAYERS for a in alternatives)
 
 
 def _fold_into_following(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:
@@ -469,7 +496,8 @@ def _other_axis(bn: LayerCall, layer: LayerCall, features: int | None,
                 verb: str) -> _SiteVerdict | None:
     """A Linear works on the last dim, a BatchNorm on dim 1: the same axis only on a 2-D
     tensor. A recorded rank above two says they differ; so do feature counts that differ
-    (the static half cannot see the rank: a mismatch there means a 3-D input, not a crash)."""
+    (where the static half cannot see the rank, a mismatch means a 3-D input, not a crash);
+    an unrecorded rank leaves it open."""
     if layer.kind is not NodeKind.LINEAR:
         return None
     rank, channels = layer.attrs.rank, bn.attrs.num_features
@@ -477,6 +505,11 @@ def _other_axis(bn: LayerCall, layer: LayerCall, features: int | None,
         detail = f"the Linear works on a {rank}-D tensor"
     elif rank is None and None not in (features, channels) and features != channels:
         detail = f"it has {channels} channels, the Linear {verb} {features} features"
+    elif rank is None:
+        return _skip(bn, rules.LINEAR_RANK_UNKNOWN, bn=bn.describe(),
+                     detail=f"the analysis cannot tell that the input of {layer.describe()} "
+                            "has two dimensions, the only case where a Linear and a "
+                            "BatchNorm work on the same axis")
     else:
         return None
     return _skip(bn, rules.BN_NORMALISES_OTHER_AXIS, partner=layer, bn=bn.describe(),

@@ -203,6 +203,13 @@ CONDITIONAL_LAYER = _rule(
     "and not every branch allows the fold.",
     "BatchNorm {bn}: fold-ability unknown: {detail}",
     "Confirm the configuration you ship with `bnlint fold`.")
+LINEAR_RANK_UNKNOWN = _rule(
+    "XBN208", "linear-input-rank-unknown", W, UNKNOWN,
+    "A BatchNorm1d next to a Linear whose input the analyzer cannot show to be 2-D: on a "
+    "tensor of more dimensions the Linear works on the last axis and the BatchNorm on axis 1.",
+    "BatchNorm {bn}: fold-ability unknown: {detail}",
+    "Flatten to (N, features) before the Linear (`torch.flatten(x, 1)`, `x.view(n, -1)`), so "
+    "the shapes are plain in the source, or confirm with `bnlint fold`.")
 FOLD_FAILED_VERIFICATION = _rule(
     "XBN209", "fold-failed-verification", W, UNKNOWN,
     "A fold the rules allow did not reproduce the original when it was made: the rewritten "

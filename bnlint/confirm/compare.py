@@ -48,16 +48,21 @@ def compare_model(name: str, factory: str, check: CheckResult,
 
 
 class _StaticIndex:
-    """The static verdicts, found by fold key or by the model path of a BatchNorm."""
+    """The static verdicts, found by fold key or by the model path of a BatchNorm.
+
+    The static half may give one key several verdicts, one per group of instances of the
+    class that differ (built with other arguments): the one this model's instances agree
+    with is theirs; with none, the class's own verdict (the first) speaks."""
 
     def __init__(self, check: CheckResult, observation: ModelObservation) -> None:
-        self.by_key: dict[tuple[str, str], SideVerdict] = {}
+        self.variants: dict[tuple[str, str], list[SideVerdict]] = defaultdict(list)
         for module in check.modules:
             for entry in module.folds:
-                self.by_key[(module.class_name, entry.bn)] = SideVerdict(
+                self.variants[(module.class_name, entry.bn)].append(SideVerdict(
                     owner=module.class_name, conv=entry.conv, bn=entry.bn,
                     direction=entry.direction, status=entry.status, code=entry.code,
-                    reason=entry.reason)
+                    reason=entry.reason))
+        self.by_key = {key: found[0] for key, found in self.variants.items()}
         self.analysed = {module.class_name for module in check.modules}
         self.classes = {m.path: m for m in observation.modules}
         instances: dict[str, list[str]] = defaultdict(list)
@@ -76,9 +81,12 @@ class _StaticIndex:
         """The static verdict on these BatchNorms, and the model paths it speaks for: only
         these when the keys match, else every instance of the static key's class."""
         first = members[0].verdict
-        direct = self.by_key.get((first.owner, first.bn))
-        if direct is not None:
-            return direct, [m.path for m in members]
+        runtime = max((m.verdict for m in members), key=lambda v: _SEVERITY[v.status])
+        variants = self.variants.get((first.owner, first.bn))
+        if variants:
+            agreeing = [v for v in variants if (v.status, v.conv, v.direction)
+                        == (runtime.status, runtime.conv, runtime.direction)]
+            return (agreeing or variants)[0], [m.path for m in members]
         found = [v for m in members for v in self.by_path.get(m.path, ())]
         if not found:
             return None, []

@@ -27,9 +27,10 @@ class RootGraph:
 
 def static_root_graph(path: Path, name: str | None) -> RootGraph:
     """Build `name` (a module class or a factory callable without arguments) of `path`."""
-    from bnlint.static.build import RootVerdicts, analyse_root, named_root
-    from bnlint.static.project import Project
+    from bnlint.static.analysis import analyse_root
     from bnlint.static.interp import Interpreter
+    from bnlint.static.project import Project
+    from bnlint.static.roots import named_root
 
     if not path.is_file():
         raise TargetError(f"{path} is not a file")
@@ -38,13 +39,14 @@ def static_root_graph(path: Path, name: str | None) -> RootGraph:
     if source is None:
         failure = project.failures.get(path.resolve())
         raise TargetError(f"cannot analyse {path}: {failure.detail if failure else 'unreadable'}")
-    root = named_root(project, source, name) if name else None
+    interp = Interpreter(project.resolver, project.classes)
+    root = named_root(project, source, name, interp) if name else None
     if root is None:
         classes = sorted(cls.name for cls in project.module_classes(source))
         functions = sorted(project.loader.symbols(source).functions)
         raise TargetError(_choices(path, name, classes, functions))
-    built = analyse_root(Interpreter(project.resolver, project.classes), root, RootVerdicts())
-    title = root.inst.class_name if root.origin.startswith("class ") else \
+    built = analyse_root(interp, root, as_model=True)
+    title = root.inst.class_name if root.own_class is not None else \
         f"{source.module_name}.{name}()"
     return RootGraph(title, built.graph, built.plan)
 

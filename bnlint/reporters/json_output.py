@@ -40,6 +40,12 @@ def _fold_object(entry: FoldEntry) -> dict[str, Any]:
         # ("cat(a,b)", "a+b"); "producers" lists them in operand order. Added in version 1
         # without a version change: a fold into one layer reads exactly as before.
         fold.update(producers=list(entry.producers), merge=entry.merge.value)
+    if entry.sites:
+        # A verdict that holds for some instances of the class only: where they are built.
+        fold["sites"] = list(entry.sites)
+    if entry.notes:
+        # What other instances of the class showed (an instance not reached, say).
+        fold["notes"] = list(entry.notes)
     return fold
 
 

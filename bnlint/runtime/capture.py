@@ -15,7 +15,7 @@ thread would be recorded too, so do not capture while other threads run models.
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 import torch
@@ -338,6 +338,8 @@ class _Recorder:
             # tensor these differ, as if the data were transposed on the way in and out.
             producers = [self._add(NodeKind.RESHAPE, f"{label} (features on the last axis of "
                                    f"a {inputs[0].dim()}-D input)", producers)]
+        if kind is NodeKind.LINEAR and inputs:
+            attrs = replace(attrs, rank=inputs[0].dim())  # which axis it works on
         node_id = self._add(kind, label, producers, module=module, attrs=attrs,
                             rule_code=rule_code, reason=reason)
         if last_axis:

@@ -21,7 +21,10 @@ from bnlint.static.values import (
     FunctionRef,
     Mapping,
     ModuleInst,
+    ObjectInst,
     Seq,
+    SPREAD,
+    Spread,
     SuperRef,
     Tensor,
     Unknown,
@@ -35,43 +38,56 @@ if TYPE_CHECKING:
 _MAX_ITEMS = 100_000
 
 
-def bind_arguments(interp: Interpreter, definition: cst.FunctionDef, func: FunctionRef,
-                   receiver: Value | None, args: list[Value],
+def bind_arguments(interp: Interpreter, definition: cst.FunctionDef | cst.Lambda,
+                   func: FunctionRef, receiver: Value | None, args: list[Value],
                    kwargs: dict[str, Value]) -> dict[str, Value] | Unknown:
+    """The frame of a call: each parameter bound to what the call passes, its default, or an
+    unknown. Arguments spread from a value not fully known (`*args`, `**kwargs`) may supply
+    any parameter they reach, so those parameters are unknown rather than their defaults."""
     from bnlint.static.interp import Frame
 
     params = definition.params
+    function = definition.name.value if isinstance(definition, cst.FunctionDef) else "lambda"
     positional = [*params.posonly_params, *params.params]
     env: dict[str, Value] = {}
     given = list(args)
+    kwargs = dict(kwargs)
+    spread = kwargs.pop(SPREAD, None)
     if receiver is not None and positional:
         env[positional[0].name.value] = receiver
         positional = positional[1:]
     defaults_frame = Frame(func.func.file, {}, closure=func.closure)
+
+    def missing(param: cst.Param) -> Value:
+        name = param.name.value
+        if spread is not None:
+            return spread
+        if param.default is not None:
+            return interp.eval(param.default, defaults_frame)
+        return Unknown(f"argument '{name}' of '{function}' is given by its caller",
+                       rules.INPUT_FROM_CALLER.code)
+
     for param in positional:
         name = param.name.value
-        if given:
+        if given and isinstance(given[0], Spread):
+            env[name] = kwargs.pop(name, given[0])
+        elif given:
             env[name] = given.pop(0)
         elif name in kwargs:
             env[name] = kwargs.pop(name)
-        elif param.default is not None:
-            env[name] = interp.eval(param.default, defaults_frame)
         else:
-            env[name] = Unknown(f"argument '{name}' of '{definition.name.value}' is not "
-                                "given by any analysed caller")
+            env[name] = missing(param)
     star = params.star_arg
     if isinstance(star, cst.Param):
-        env[star.name.value] = Seq(tuple(given), is_tuple=True)
+        known = tuple(v for v in given if not isinstance(v, Spread))
+        env[star.name.value] = Seq(known, is_tuple=True, complete=len(known) == len(given),
+                                   why_incomplete=next((v.reason for v in given
+                                                        if isinstance(v, Spread)), ""))
     for param in params.kwonly_params:
         name = param.name.value
-        if name in kwargs:
-            env[name] = kwargs.pop(name)
-        elif param.default is not None:
-            env[name] = interp.eval(param.default, defaults_frame)
-        else:
-            env[name] = Unknown(f"argument '{name}' is not given")
+        env[name] = kwargs.pop(name) if name in kwargs else missing(param)
     if params.star_kwarg is not None:
-        env[params.star_kwarg.name.value] = Mapping(dict(kwargs))
+        env[params.star_kwarg.name.value] = Mapping(dict(kwargs), complete=spread is None)
     return env
 
 
@@ -155,10 +171,19 @@ def _enumerate(interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
 
 def _zip(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
          node: cst.Call) -> Value:
+    """zip() as far as its known columns reach: `zip(self.convs, self.bns, feats)` over a
+    forward() argument pairs each known layer with an element of the argument."""
     columns = [interp.iterate(a, frame) for a in args]
-    if any(c is None for c in columns):
+    known = [c for c in columns if c is not None]
+    if not known:
         return Seq((), complete=False, why_incomplete="zip() of a sequence not known")
-    return Seq(tuple(Seq(tuple(row), True) for row in zip(*columns)))  # type: ignore[misc]
+    rows = []
+    for index in range(min(len(c) for c in known)):
+        rows.append(Seq(tuple(
+            column[index] if column is not None
+            else evaluate.item(interp, arg, Const(index), frame, node)
+            for column, arg in zip(columns, args)), True))
+    return Seq(tuple(rows))
 
 
 def _sequence(is_tuple: bool):  # type: ignore[no-untyped-def]
@@ -193,8 +218,8 @@ def _dict(ordered: bool):  # type: ignore[no-untyped-def]
                         items[pair.items[0].value] = pair.items[1]
                     else:
                         complete = False
-        items.update(kwargs)
-        return Mapping(items, complete, ordered)
+        items.update((k, v) for k, v in kwargs.items() if k != SPREAD)
+        return Mapping(items, complete and SPREAD not in kwargs, ordered)
     return build
 
 
@@ -215,26 +240,82 @@ def _isinstance(interp: Interpreter, args: list[Value], kwargs: dict[str, Value]
     if len(args) != 2:
         return Unknown("isinstance()")
     value, kinds = args
+    return _any_kind(kinds, lambda kind: _instance_of(value, kind),
+                     "isinstance() of a value or against a type not known")
+
+
+def _issubclass(interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
+                frame: Frame, node: cst.Call) -> Value:
+    if len(args) != 2 or not isinstance(args[0], ClassRef) or args[0].is_partial:
+        return Unknown("issubclass() of a value not known")
+    cls = args[0].cls
+    return _any_kind(args[1], lambda kind: _subclass_of(interp, cls, kind),
+                     "issubclass() against a type not known")
+
+
+def _any_kind(kinds: Value, test: Any, unknown: str) -> Value:
+    """True when `test` holds for one of `kinds` (a type or a tuple of types), False when it
+    fails for all, unknown when one cannot be decided."""
     options = kinds.items if isinstance(kinds, Seq) else (kinds,)
+    undecided = False
     for kind in options:
-        if isinstance(kind, BuiltinRef) and kind.name in _TYPES:
-            python_type = _TYPES[kind.name]
-            if isinstance(value, Const) and isinstance(value.value, python_type) and not (
-                    python_type is int and isinstance(value.value, bool)):
-                return Const(True)
-            if isinstance(value, Seq) and python_type in (list, tuple):
-                if (python_type is tuple) == value.is_tuple:
-                    return Const(True)
-            if isinstance(value, Mapping) and python_type is dict:
-                return Const(True)
-        elif isinstance(kind, ClassRef) and isinstance(value, ModuleInst):
-            if kind.cls in value.ancestry:
-                return Const(True)
-        else:
-            return Unknown("isinstance() against a type not known")
-    if isinstance(value, (Const, Seq, Mapping, ModuleInst)):
-        return Const(False)
-    return Unknown("isinstance() of a value not known")
+        outcome = test(kind)
+        if outcome is True:
+            return Const(True)
+        undecided = undecided or outcome is None
+    return Unknown(unknown) if undecided else Const(False)
+
+
+_ABSTRACT = {"abc.Iterable": (Seq, Mapping), "abc.Sequence": (Seq,), "abc.Mapping": (Mapping,)}
+
+
+def _instance_of(value: Value, kind: Value) -> bool | None:
+    if isinstance(value, (Unknown, Tensor, Choice)):
+        return None
+    if isinstance(kind, BuiltinRef) and kind.name in _TYPES:
+        python_type = _TYPES[kind.name]
+        if isinstance(value, Const):
+            return isinstance(value.value, python_type) and not (
+                python_type is int and isinstance(value.value, bool))
+        if isinstance(value, Seq):
+            return python_type in (list, tuple) and (python_type is tuple) == value.is_tuple
+        if isinstance(value, Mapping):
+            return python_type is dict
+        return False
+    if isinstance(kind, BuiltinRef) and kind.name == "type":  # a class, not an object
+        return isinstance(value, ClassRef) and not value.is_partial
+    if isinstance(kind, BuiltinRef) and kind.name == "partial":
+        return isinstance(value, (ClassRef, FunctionRef)) and value.is_partial
+    if isinstance(kind, BuiltinRef) and kind.name in _ABSTRACT:
+        if isinstance(value, Const):
+            return isinstance(value.value, (str, bytes, tuple)) and kind.name != "abc.Mapping"
+        if isinstance(value, ModuleInst):
+            return value.torch_base.container is not None and kind.name == "abc.Iterable"
+        if isinstance(value, ObjectInst):
+            return None
+        return isinstance(value, _ABSTRACT[kind.name])
+    if isinstance(kind, BuiltinRef) and kind.name == "abc.Callable":
+        return not isinstance(value, (Const, Seq, Mapping)) if not isinstance(
+            value, ObjectInst) else None
+    if isinstance(kind, ClassRef) and not kind.is_partial:
+        if isinstance(value, (ModuleInst, ObjectInst)):
+            return kind.cls in value.ancestry
+        return False if isinstance(value, (Const, Seq, Mapping, ClassRef, FunctionRef)) \
+            else None
+    return None
+
+
+def _subclass_of(interp: Interpreter, cls: Any, kind: Value) -> bool | None:
+    if not isinstance(kind, ClassRef) or kind.is_partial:
+        return None
+    if kind.cls == cls or kind.cls in interp.classes.mro(cls):
+        return True
+    if isinstance(cls, ProjectClass) and interp.classes.has_unresolved_base(cls):
+        return None
+    if isinstance(cls, ProjectClass) or isinstance(kind.cls, ProjectClass):
+        return False
+    # two torch classes: the catalogue knows their kinds, not torch's hierarchy
+    return False if cls.kind != kind.cls.kind else None
 
 
 def _getattr(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
@@ -296,10 +377,12 @@ def _partial(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], f
         return Unknown("partial()")
     target, bound = args[0], tuple(args[1:])
     if isinstance(target, ClassRef):
-        return ClassRef(target.cls, target.args + bound, target.kwargs + tuple(kwargs.items()))
+        return ClassRef(target.cls, target.args + bound, target.kwargs + tuple(kwargs.items()),
+                        is_partial=True)
     if isinstance(target, FunctionRef):
         return FunctionRef(target.func, target.bound_self, target.args + bound,
-                           target.kwargs + tuple(kwargs.items()), target.closure)
+                           target.kwargs + tuple(kwargs.items()), target.closure,
+                           is_partial=True)
     return Unknown(f"partial() of `{node_text(node.args[0].value)}`")
 
 
@@ -381,6 +464,26 @@ def _nothing(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], f
     return Const(None)
 
 
+def _repeat(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
+            node: cst.Call) -> Value:
+    times = args[1] if len(args) > 1 else kwargs.get("times")
+    if not args or not isinstance(times, Const) or not isinstance(times.value, int) \
+            or times.value > _MAX_ITEMS:
+        return Seq((), complete=False, why_incomplete="itertools.repeat() without a count")
+    return Seq((args[0],) * max(times.value, 0))
+
+
+def _chain(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
+           node: cst.Call) -> Value:
+    items: list[Value] = []
+    for arg in args:
+        part = interp.iterate(arg, frame)
+        if part is None:
+            return Seq(tuple(items), complete=False, why_incomplete="chain() of values not known")
+        items.extend(part)
+    return Seq(tuple(items))
+
+
 _BUILTINS = {
     "range": _range, "len": _len, "enumerate": _enumerate, "zip": _zip,
     "list": _sequence(False), "tuple": _sequence(True), "set": _sequence(False),
@@ -388,6 +491,7 @@ _BUILTINS = {
     "min": _min_max(min), "max": _min_max(max), "sum": _sum, "isinstance": _isinstance,
     "getattr": _getattr, "hasattr": _hasattr, "setattr": _setattr, "super": _super,
     "partial": _partial, "deepcopy": _deepcopy, "type": _type, "reversed": _sorted(True),
+    "issubclass": _issubclass, "repeat": _repeat, "chain": _chain,
     "sorted": _sorted(False), "any": _any_all(any), "all": _any_all(all), "map": _map,
     "print": _nothing,
 }

@@ -122,7 +122,7 @@ def _report(pending: Mapping[str, list[str]], scan: ProjectScan, graph: CallerGr
     """Reports on the `pending` files (path -> context), and the contributions computed for
     them: every contribution of their contexts is taken from the cache or computed."""
     from bnlint.parallel import analyse_files
-    from bnlint.static.fileverdicts import report_on
+    from bnlint.static.verdicts import report_on
 
     members = sorted({m for context in pending.values() for m in context})
     digests = scan.digests()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import libcst as cst
 
 from bnlint import rules
+from bnlint.static import objects
 from bnlint.static.index import ProjectClass
 from bnlint.static.torch_api import NON_TENSOR_ATTRIBUTES
 from bnlint.static.values import (
@@ -23,7 +24,10 @@ from bnlint.static.values import (
     Mapping,
     ModuleInst,
     ModuleRef,
+    ObjectInst,
+    SPREAD,
     Seq,
+    Spread,
     SuperRef,
     Tensor,
     Unknown,
@@ -41,7 +45,7 @@ BUILTIN_NAMES = frozenset({
     "print", "reversed", "sorted", "any", "all", "map", "type", "callable", "iter", "next",
     "OrderedDict", "partial", "set", "frozenset", "divmod", "pow", "id", "hash", "repr",
     "format", "NotImplementedError", "ValueError", "TypeError", "RuntimeError",
-    "AssertionError", "KeyError", "Exception", "object",
+    "AssertionError", "KeyError", "Exception", "object", "issubclass",
 })
 _MAX_LENGTH = 100_000  # no constant list or string the analysis builds may exceed this
 _DATA = "data"  # Unknown.code for values computed from tensor data
@@ -237,6 +241,10 @@ def attribute(interp: Interpreter, base: Value, name: str, frame: Frame,
                     "eps", "momentum"):
             return Param(base, name)
         return Method(base, name, node_text(node))
+    if isinstance(base, (ClassRef, FunctionRef)):
+        introspected = _introspect(base, name)
+        if introspected is not None:
+            return introspected
     if isinstance(base, ClassRef):
         if isinstance(base.cls, ProjectClass):
             class_attr = interp.classes.class_attribute(base.cls, name)
@@ -253,6 +261,8 @@ def attribute(interp: Interpreter, base: Value, name: str, frame: Frame,
                 return FunctionRef(ProjectFunction(owner.file, found[1],  # type: ignore[union-attr]
                                                    f"{owner.qualname}.{name}"))
         return Unknown(f"attribute '{name}' of class {base.cls.qualname}")
+    if isinstance(base, ObjectInst):
+        return objects.attribute(interp, base, name, frame, node)
     if isinstance(base, SuperRef):
         return Method(base, name, node_text(node))
     if isinstance(base, Tensor):
@@ -272,12 +282,35 @@ def attribute(interp: Interpreter, base: Value, name: str, frame: Frame,
     return Unknown(f"attribute '{name}'")
 
 
+def _introspect(ref: ClassRef | FunctionRef, name: str) -> Value | None:
+    """What model code asks of a class or function value: its name, and what a
+    functools.partial of it holds."""
+    if name in ("__name__", "__qualname__") and not ref.is_partial:
+        qualname = ref.cls.qualname if isinstance(ref, ClassRef) else ref.func.qualname
+        return Const(qualname.rsplit(".", 1)[-1])
+    if ref.is_partial and name == "func":
+        if isinstance(ref, ClassRef):
+            return ClassRef(ref.cls)
+        return FunctionRef(ref.func, ref.bound_self, closure=ref.closure)
+    if ref.is_partial and name == "args":
+        return Seq(ref.args, is_tuple=True)
+    if ref.is_partial and name == "keywords":
+        return Mapping(dict(ref.kwargs))
+    return None
+
+
 def _subscript(interp: Interpreter, expr: cst.Subscript, frame: Frame) -> Value:
     base = interp.eval(expr.value, frame)
     if len(expr.slice) != 1:
         if isinstance(base, Tensor) and interp.forward is not None:
             return interp.forward.method_op(base, "__getitem__", [], {}, frame, expr)
-        return Unknown("multi-dimensional subscript")
+        if not all(isinstance(e.slice, cst.Index) for e in expr.slice):
+            return Unknown("a subscript with several slices")
+        # `registry[name, dims]`: one tuple key
+        parts = [interp.eval(e.slice.value, frame) for e in expr.slice]  # type: ignore
+        key: Value = (Const(tuple(p.value for p in parts))  # type: ignore[union-attr]
+                      if all(isinstance(p, Const) for p in parts) else Seq(tuple(parts), True))
+        return item(interp, base, key, frame, expr)
     element = expr.slice[0].slice
     if isinstance(element, cst.Slice):
         lower = interp.eval(element.lower, frame) if element.lower else Const(None)
@@ -289,10 +322,18 @@ def _subscript(interp: Interpreter, expr: cst.Subscript, frame: Frame) -> Value:
 
 
 def item(interp: Interpreter, base: Value, key: Value, frame: Frame, node: cst.CSTNode) -> Value:
+    if isinstance(base, ObjectInst):
+        hook = objects.dunder(interp, base, "__getitem__")
+        if hook is not None:
+            return interp.call_function(hook, [key], {}, node)
+        return Unknown(f"`{node_text(node)}`: a {base.cls.name} object cannot be indexed")
     if isinstance(base, Tensor):
         assert interp.forward is not None
         return interp.forward.method_op(base, "__getitem__", [], {}, frame, node)
     if isinstance(key, Unknown) or not isinstance(key, Const):
+        table = _table_choice(base, key, node)
+        if table is not None:
+            return table
         if isinstance(base, ModuleInst) or _holds_modules(base):
             return Unknown(f"`{node_text(node)}` picks a module by an index the analysis "
                            "cannot compute", rules.DYNAMIC_ATTRIBUTE.code)
@@ -323,6 +364,21 @@ def item(interp: Interpreter, base: Value, key: Value, frame: Frame, node: cst.C
     if isinstance(base, Choice):
         return choice([item(interp, o, key, frame, node) for o in base.options], base.reason)
     return base if isinstance(base, Unknown) else Unknown(f"`{node_text(node)}`")
+
+
+def _table_choice(base: Value, key: Value, node: cst.CSTNode) -> Value | None:
+    """A table of classes or constants looked up by a key the analysis cannot compute
+    (`(nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[dims - 1]`, `NORMS[name]`): one of its
+    entries, each kept as an option."""
+    if is_data(key):
+        return None
+    entries = (list(base.items) if isinstance(base, Seq) and base.complete else
+               list(base.items.values()) if isinstance(base, Mapping) and base.complete
+               else None)
+    if not entries or not all(isinstance(e, (ClassRef, FunctionRef, Const)) for e in entries):
+        return None
+    return choice(entries, f"`{node_text(node)}` looks up a table by a key the analysis "
+                           f"cannot compute")
 
 
 def _slice(interp: Interpreter, base: Value, lower: Value, upper: Value, step: Value,
@@ -358,14 +414,20 @@ def _call(interp: Interpreter, expr: cst.Call, frame: Frame) -> Value:
         if arg.star == "*":
             expanded = interp.iterate(value, frame)
             if expanded is None:
-                args.append(Unknown(getattr(value, "why_incomplete", "")
-                                    or getattr(value, "reason", "")
-                                    or f"`*{node_text(arg.value)}` is not fully known"))
+                args.append(Spread(getattr(value, "why_incomplete", "")
+                                   or getattr(value, "reason", "")
+                                   or f"`*{node_text(arg.value)}` is not fully known",
+                                   getattr(value, "code", None)))
             else:
                 args.extend(expanded)
         elif arg.star == "**":
             if isinstance(value, Mapping):
                 kwargs.update({str(k): v for k, v in value.items.items()})
+            if not isinstance(value, Mapping) or not value.complete:
+                # Any keyword the call does not write out may come from it.
+                why = getattr(value, "reason", "") or "its keys are not all known"
+                kwargs[SPREAD] = Spread(f"`**{node_text(arg.value)}` may supply any "
+                                        f"argument ({why})", getattr(value, "code", None))
         elif arg.keyword is not None:
             kwargs[arg.keyword.value] = value
         else:
@@ -491,6 +553,11 @@ def compare(op_node: cst.CSTNode, left: Value, right: Value) -> bool | None:
         if same is None:
             return None
         return same if isinstance(op_node, cst.Is) else not same
+    if isinstance(op_node, (cst.In, cst.NotIn)) and isinstance(left, (ClassRef, FunctionRef)):
+        found = _member_of(left, right)
+        if found is None:
+            return None
+        return found if isinstance(op_node, cst.In) else not found
     if isinstance(op_node, (cst.In, cst.NotIn)):
         members = None
         if isinstance(right, Seq) and right.complete and all(isinstance(i, Const)
@@ -515,13 +582,40 @@ def compare(op_node: cst.CSTNode, left: Value, right: Value) -> bool | None:
             return bool(function(left.value, right.value))
         except TypeError:
             return None
-    if isinstance(left, (ClassRef,)) and isinstance(right, ClassRef) and function in (
+    refs = (ClassRef, FunctionRef)
+    if isinstance(left, refs) and isinstance(right, refs) and function in (
             operator.eq, operator.ne):
-        same = left.cls == right.cls
+        same = _same_callable(left, right)
+        if same is None:
+            return None
         return same if function is operator.eq else not same
     if function in (operator.eq, operator.ne) and _different_kinds(left, right):
         return function is operator.ne
     return None
+
+
+def _same_callable(left: ClassRef | FunctionRef, right: ClassRef | FunctionRef) -> bool | None:
+    if left is right:
+        return True
+    if type(left) is not type(right) or left.is_partial != right.is_partial:
+        return False
+    if left.is_partial:
+        return None  # two partial objects: equal only if they are the same object
+    if isinstance(left, ClassRef) and isinstance(right, ClassRef):
+        return left.cls == right.cls
+    return left.func.node is right.func.node and left.bound_self is right.bound_self  # type: ignore
+
+
+def _member_of(value: Value, container: Value) -> bool | None:
+    """`norm_layer in {BatchNormAct2d, ...}`: a class or function among known values."""
+    if isinstance(container, Mapping) and container.complete:
+        return False  # a dict's keys are constants, never this class
+    if not isinstance(container, Seq) or not container.complete:
+        return None
+    outcomes = [compare(cst.Equal(), value, member) for member in container.items]
+    if True in outcomes:
+        return True
+    return False if all(o is False for o in outcomes) else None
 
 
 def _different_kinds(left: Value, right: Value) -> bool:
@@ -549,10 +643,22 @@ def _identity_equal(left: Value, right: Value) -> bool | None:
     return None
 
 
+def is_data(value: Value) -> bool:
+    """True when a value depends on tensor data (so branching on it is data-dependent)."""
+    if isinstance(value, Tensor):
+        return True
+    if isinstance(value, Unknown):
+        return value.code == _DATA
+    if isinstance(value, Seq):
+        return any(is_data(v) for v in value.items)
+    return False
+
+
 def truth(value: Value) -> bool | None:
     if isinstance(value, Const):
         return bool(value.value)
-    if isinstance(value, (ModuleInst, ClassRef, FunctionRef, ModuleRef, BuiltinRef)):
+    if isinstance(value, (ModuleInst, ClassRef, FunctionRef, ModuleRef, BuiltinRef,
+                          ObjectInst)):
         return True
     if isinstance(value, Seq):
         return bool(value.items) if value.complete else (True if value.items else None)
@@ -577,7 +683,10 @@ def _if_expression(interp: Interpreter, expr: cst.IfExp, frame: Frame) -> Value:
 
 
 def _lambda(interp: Interpreter, expr: cst.Lambda, frame: Frame) -> Value:
-    return Unknown("a lambda")
+    from bnlint.static.index import ProjectFunction
+
+    return FunctionRef(ProjectFunction(frame.file, expr, f"{frame.file.module_name}.<lambda>"),
+                       closure={**(frame.closure or {}), **frame.env})
 
 
 def _named_expr(interp: Interpreter, expr: cst.NamedExpr, frame: Frame) -> Value:

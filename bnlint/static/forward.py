@@ -8,13 +8,23 @@ edge. Tensor values are `Tensor(node)`: the node that produced them.
 from __future__ import annotations
 
 import logging
+import re
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import libcst as cst
 
 from bnlint import rules
-from bnlint.ftypes import LayerAttrs, LayerCall, ModuleFrame, NodeKind, SourceLocation
+from bnlint.ftypes import (
+    FOLD_TARGETS,
+    LayerAttrs,
+    LayerCall,
+    ModuleFrame,
+    NodeKind,
+    SourceLocation,
+)
 from bnlint.graph import LayerGraph
+from bnlint.static import ranks
 from bnlint.static.index import ProjectClass, ProjectFunction
 from bnlint.static.torch_api import (
     SPLITTING_METHODS,
@@ -41,6 +51,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bnlint.static.forward")
 
+# Names model code gives norm layers (`bn1`, `norm`, `norm_layer`, `pre_norm`): a slot so
+# named that holds something the analysis cannot resolve may hold a BatchNorm.
+_NORM_WORDS = re.compile(r"(?i)norm|(^|[_.'`(])bn\d*($|[_.'`(])")
+
 _LAYER_KINDS = frozenset({NodeKind.CONV, NodeKind.CONV_TRANSPOSE, NodeKind.LINEAR,
                           NodeKind.BATCHNORM})
 _ARITHMETIC = {cst.Add: NodeKind.ADD, cst.AddAssign: NodeKind.ADD, cst.Subtract: NodeKind.ADD,
@@ -51,9 +65,14 @@ _ARITHMETIC = {cst.Add: NodeKind.ADD, cst.AddAssign: NodeKind.ADD, cst.Subtract:
 class ForwardBuilder:
     """Turns the tensor operations of one root model's forward() into a LayerGraph."""
 
-    def __init__(self, interp: Interpreter, scopes: dict[int, tuple[ModuleFrame, ...]]) -> None:
+    def __init__(self, interp: Interpreter, scopes: dict[int, tuple[ModuleFrame, ...]],
+                 open_boundary: bool = False) -> None:
+        """`open_boundary`: the root is a class analysed on its own, so its forward() input
+        comes from a caller and its output goes back to one, neither of which is seen."""
         self.interp = interp
         self.scopes = scopes
+        self.open_boundary = open_boundary
+        self.boundary: list[LayerCall] = []  # the open input and output nodes
         self.graph = LayerGraph()
         self.conditional_depth = 0
         self.called: set[int] = set()  # uids of modules with a node in the graph
@@ -61,11 +80,20 @@ class ForwardBuilder:
         self.gaps: list[str] = []  # module calls the analysis could not follow
         # submodules of a module whose forward() the builder did not follow, and why
         self.hidden: dict[int, str] = {}
+        # slots that may hold a norm layer the analysis could not resolve (see _maybe_norm)
+        self.unresolved_norms: list[LayerCall] = []
+        # Conv/Linear subclasses whose own forward() is being followed
+        self.layer_forwards: set[int] = set()
 
     # ---- nodes ------------------------------------------------------------------------
 
     def add(self, kind: NodeKind, label: str, inputs: list[Value],
-            location: SourceLocation | None, **extra: object) -> Tensor:
+            location: SourceLocation | None, rank: int | None = None,
+            **extra: object) -> Tensor:
+        """A node fed by the tensors in `inputs`; `rank`: the dimensions of what it makes."""
+        if rank is not None:
+            extra["attrs"] = replace(extra.get("attrs") or LayerAttrs(),  # type: ignore[arg-type]
+                                     rank=rank)
         node = self.graph.add(LayerCall(node_id=-1, kind=kind, label=label, location=location,
                                         conditional=self.conditional_depth > 0,
                                         **extra))  # type: ignore[arg-type]
@@ -73,16 +101,31 @@ class ForwardBuilder:
             self.graph.connect(producer.node, node)
         return Tensor(node)
 
-    def input_node(self, label: str, known_caller: bool) -> Tensor:
-        if known_caller:
+    def input_node(self, label: str) -> Tensor:
+        if not self.open_boundary:
             return self.add(NodeKind.INPUT, label, [], None)
-        return self.add(NodeKind.UNKNOWN, label, [], None,
-                        rule_code=rules.INPUT_FROM_CALLER.code,
-                        reason=f"its input is the forward() argument '{label}' and no analysed "
-                               "module calls this class")
+        tensor = self.add(NodeKind.UNKNOWN, label, [], None,
+                          rule_code=rules.INPUT_FROM_CALLER.code,
+                          reason=f"its input is the forward() argument '{label}', which comes "
+                                 "from whoever calls this class")
+        self.boundary.append(tensor.node)
+        return tensor
 
     def output(self, value: Value) -> None:
-        self.add(NodeKind.OUTPUT, "output", [value], None)
+        if not self.open_boundary:
+            self.add(NodeKind.OUTPUT, "output", [value], None)
+            return
+        self.boundary.append(self.add(
+            NodeKind.UNKNOWN, "output", [value], None, rule_code=rules.INPUT_FROM_CALLER.code,
+            reason="its output goes back to whoever calls this class").node)
+
+    def closed_graph(self) -> LayerGraph:
+        """The graph as it is when the root is the whole model: the forward() arguments are
+        the model inputs and what it returns the model output."""
+        replaced = {node.node_id: replace(node, kind=NodeKind.INPUT if node.label != "output"
+                                          else NodeKind.OUTPUT, rule_code=None, reason=None)
+                    for node in self.boundary}
+        return self.graph.with_nodes(replaced)
 
     def note_dynamic(self, where: str) -> None:
         self.dynamic.append(where)
@@ -104,28 +147,31 @@ class ForwardBuilder:
     def invoke(self, inst: ModuleInst, args: list[Value], kwargs: dict[str, Value],
                frame: Frame, node: cst.CSTNode, label: str,
                location: SourceLocation | None) -> Value:
-        found = self.interp.classes.method(inst.cls, "forward")
+        # A class that overrides __call__ runs that instead of forward().
+        found = self.interp.classes.method(inst.cls, "__call__")
+        if found is None or found[1] is None:
+            found = self.interp.classes.method(inst.cls, "forward")
         if inst.uid not in self.scopes and _is_leaf(inst, found):
             # an unregistered container is followed: its layers are reported one by one
             return self._unregistered(inst, args, label, location)
         if found is not None and found[1] is not None:
             owner, definition = found
             assert isinstance(owner, ProjectClass)
-            if inst.torch_base.kind in _LAYER_KINDS - {NodeKind.BATCHNORM}:
-                # A Conv/Linear subclass with its own forward may change what the weight
-                # means (weight standardisation); a fold into it cannot be promised.
+            if inst.torch_base.kind in FOLD_TARGETS:
+                # A Conv/Linear subclass with its own forward(): followed; its convolution
+                # with its own weight is the layer's call (bnlint.static.forward: own_layer),
+                # one with a weight it derives is not something a fold can rewrite.
                 self.called.add(inst.uid)
-                for inner in _descendants(inst):
-                    self.hidden.setdefault(inner.uid, f"it runs inside {label}, a '{owner.name}' "
-                                                      "whose own forward() the analysis does "
-                                                      "not follow")
-                return self.add(NodeKind.UNKNOWN, label, args, location,
-                                rule_code=rules.UNKNOWN_CALL.code,
-                                reason=f"{label} is a '{owner.name}', which overrides forward() "
-                                       "of its layer class", scope=self._scope(inst),
-                                module_id=inst.uid)
+                self.layer_forwards.add(inst.uid)
+                func = FunctionRef(ProjectFunction(owner.file, definition,
+                                                   f"{owner.qualname}.{definition.name.value}"))
+                try:
+                    return self.interp.call_function(func, args, kwargs, node, self_value=inst,
+                                                     cls=owner)
+                finally:
+                    self.layer_forwards.discard(inst.uid)
             func = FunctionRef(ProjectFunction(owner.file, definition,
-                                               f"{owner.qualname}.forward"))
+                                               f"{owner.qualname}.{definition.name.value}"))
             return self.interp.call_function(func, args, kwargs, node, self_value=inst, cls=owner)
         return self.torch_forward(inst, inst.torch_base, args, kwargs, frame, node, label,
                                   location)
@@ -145,8 +191,9 @@ class ForwardBuilder:
                 if isinstance(child, (ModuleInst, Choice)):
                     value = self.call_child(child, [value], frame, node)
                 else:
-                    value = self._gap(value, f"{label} holds a value the analysis cannot "
-                                             "resolve to a module", location,
+                    why = getattr(child, "reason", "") or "it is not a module"
+                    value = self._gap(value, f"{label} holds a layer the analysis cannot "
+                                             f"resolve ({why})", location,
                                       getattr(child, "code", None))
             if inst.incomplete:
                 value = self._gap(value, f"the contents of {label} are not fully known: "
@@ -159,10 +206,14 @@ class ForwardBuilder:
         kind = torch_cls.kind or NodeKind.OTHER
         self.called.add(inst.uid)
         extra: dict[str, object] = {}
+        attrs = LayerAttrs()
         if kind in _LAYER_KINDS:
-            extra = {"module_id": inst.uid, "attrs": layer_attrs(inst, torch_cls),
-                     "construction": inst.construction}
-        return self.add(kind, label, args[:1], location, scope=self._scope(inst), **extra)
+            attrs = layer_attrs(inst, torch_cls)
+            extra = {"module_id": inst.uid, "attrs": attrs, "construction": inst.construction}
+        rank = (ranks.of_layer(kind, attrs, rank_of(args[:1])) if kind is not NodeKind.RESHAPE
+                else ranks.of_module(torch_cls.short_name, inst.layer_args, rank_of(args[:1])))
+        return self.add(kind, label, args[:1], location, rank=rank, scope=self._scope(inst),
+                        **extra)
 
     def call_child(self, child: ModuleInst | Choice, args: list[Value], frame: Frame,
                    node: cst.CSTNode) -> Value:
@@ -185,19 +236,20 @@ class ForwardBuilder:
                                f"{module.reason}")
 
     def _one_layer_type(self, options: tuple[Value, ...]) -> list[ModuleInst] | None:
-        """The options of a conditional construction when every one is the same torch layer
-        class at the same place: each arm then gives the same verdict, up to the constructor
-        facts they disagree on, which become unknown."""
+        """The options of a conditional construction when every one is a torch layer of the
+        same kind at the same place (Conv2d or Conv3d, say): each arm then gives the same
+        verdict, up to the constructor facts they disagree on, which become unknown."""
         insts = [o for o in options if isinstance(o, ModuleInst)]
-        if len(insts) != len(options) or len({i.cls for i in insts}) != 1:
+        if len(insts) != len(options) or len({i.torch_base.kind for i in insts}) != 1:
             return None
         first = insts[0]
         if first.torch_base.kind not in _LAYER_KINDS or first.torch_base.container is not None:
             return None
-        found = self.interp.classes.method(first.cls, "forward")
-        if found is not None and found[1] is not None:
-            return None
-        if len({self._scope(i) for i in insts}) != 1 or not self._scope(first):
+        for inst in insts:  # a subclass with its own forward() is not that layer
+            found = self.interp.classes.method(inst.cls, "forward")
+            if found is not None and found[1] is not None:
+                return None
+        if len({_path(self._scope(i)) for i in insts}) != 1 or not self._scope(first):
             return None
         return insts
 
@@ -209,7 +261,9 @@ class ForwardBuilder:
         merged = LayerAttrs(**{
             name: getattr(facts[0], name) if len({getattr(f, name) for f in facts}) == 1
             else None for name in LayerAttrs.__dataclass_fields__})
-        return self.add(first.torch_base.kind or NodeKind.OTHER, label, args[:1], location,
+        kind = first.torch_base.kind or NodeKind.OTHER
+        return self.add(kind, label, args[:1], location,
+                        rank=ranks.of_layer(kind, merged, rank_of(args[:1])),
                         scope=self._scope(first), module_id=first.uid, attrs=merged,
                         construction=first.construction)
 
@@ -249,45 +303,64 @@ class ForwardBuilder:
         location = frame.file.location(node)
         inputs = [*args, *kwargs.values()]
         if kind in (NodeKind.FUNCTIONAL_CONV, NodeKind.FUNCTIONAL_BN):
-            owned = self._own_layer_call(kind, args, frame)
+            owned = self._own_layer_call(kind, args, kwargs, frame, location)
             if owned is not None:
                 return owned
+        name = qualname.rsplit(".", 1)[-1]
+        rank = ranks.of_function(name, kind, args, kwargs, rank_of(args[:1]))
         if kind is None:
-            return self.add(NodeKind.OTHER, short, inputs, location)
+            return self.add(NodeKind.OTHER, short, inputs, location, rank=rank)
         if kind is NodeKind.CAT:
             return self._concatenation(qualname, short, args, kwargs, location)
         if kind in (NodeKind.ADD, NodeKind.MUL):
             operands = [*args[:2], *(kwargs[k] for k in ("input", "other") if k in kwargs)]
             if sum(isinstance(v, Tensor) for v in operands) < 2:
                 # torch.mul(x, 2.0), torch.add(x, self.bias): scaling or shifting one tensor
-                return self.add(NodeKind.OTHER, short, _flatten(inputs), location)
+                return self.add(NodeKind.OTHER, short, _flatten(inputs), location, rank=rank)
             if kind is NodeKind.MUL:
-                return self.add(kind, short, _flatten(inputs), location)
+                return self.add(kind, short, _flatten(inputs), location,
+                                rank=ranks.common([rank_of([v]) for v in operands]))
             return self._sum(short, operands, qualname == "torch.add" and _alpha_is_one(kwargs),
                              location)
         result = self.add(kind, short, inputs[:1] if kind is not NodeKind.FUNCTIONAL_CONV
-                          else inputs, location)
+                          else inputs, location, rank=rank)
         if qualname.endswith(("chunk", "split", "unbind")):
             return Seq((result,) * 2, complete=False, why_incomplete=PIECES)
         return result
 
-    def _own_layer_call(self, kind: NodeKind, args: list[Value], frame: Frame) -> Value | None:
-        """F.conv2d(x, self.weight, ...) inside a Conv subclass, or F.batch_norm(x,
+    def _own_layer_call(self, kind: NodeKind, args: list[Value], kwargs: dict[str, Value],
+                        frame: Frame, location: SourceLocation | None) -> Value | None:
+        """F.conv2d(x, self.weight, ...) inside a Conv subclass's forward(), or F.batch_norm(x,
         self.running_mean, ...) inside a BatchNorm subclass, is that module's own call."""
         from bnlint.static.interp import Param
 
         inst = frame.self_inst
         if inst is None or inst.uid not in self.scopes or len(args) < 2:
             return None
-        expected = NodeKind.BATCHNORM if kind is NodeKind.FUNCTIONAL_BN else None
-        if expected is None or inst.torch_base.kind is not expected:
+        own = isinstance(args[1], Param) and args[1].owner is inst
+        if kind is NodeKind.FUNCTIONAL_BN and inst.torch_base.kind is NodeKind.BATCHNORM:
+            if not own:
+                return None
+            self.called.add(inst.uid)
+            return self.add(NodeKind.BATCHNORM, self._path_label(inst), args[:1],
+                            inst.construction, rank=rank_of(args[:1]), scope=self.scopes[inst.uid],
+                            module_id=inst.uid, attrs=layer_attrs(inst, inst.torch_base),
+                            construction=inst.construction)
+        if kind is not NodeKind.FUNCTIONAL_CONV or inst.uid not in self.layer_forwards:
             return None
-        if not (isinstance(args[1], Param) and args[1].owner is inst):
-            return None
-        self.called.add(inst.uid)
-        return self.add(NodeKind.BATCHNORM, self._path_label(inst), args[:1], inst.construction,
-                        scope=self.scopes[inst.uid], module_id=inst.uid,
-                        attrs=layer_attrs(inst, inst.torch_base), construction=inst.construction)
+        label = self._path_label(inst)
+        if not own or args[1].name != "weight":  # type: ignore[union-attr]
+            return self.add(NodeKind.UNKNOWN, label, args[:1], location,
+                            rank=rank_of(args[:1]), rule_code=rules.UNKNOWN_CALL.code,
+                            reason=f"{label} computes its output in its own forward() with a "
+                                   "weight it derives there, which a fold cannot rewrite",
+                            scope=self.scopes[inst.uid], module_id=inst.uid)
+        layer_kind = inst.torch_base.kind or NodeKind.OTHER
+        attrs = _called_with(layer_attrs(inst, inst.torch_base), inst, args, kwargs)
+        return self.add(layer_kind, label, args[:1], location,
+                        rank=ranks.of_layer(layer_kind, attrs, rank_of(args[:1])),
+                        scope=self.scopes[inst.uid], module_id=inst.uid, attrs=attrs,
+                        construction=inst.construction)
 
     def method_op(self, tensor: Tensor, name: str, args: list[Value], kwargs: dict[str, Value],
                   frame: Frame, node: cst.CSTNode) -> Value:
@@ -295,6 +368,7 @@ class ForwardBuilder:
         if name == "__getitem__":
             kind = NodeKind.RESHAPE
         label = f".{name}()" if name != "__getitem__" else "indexing"
+        rank = ranks.of_method(name, args, kwargs, tensor.node.attrs.rank)
         if kind is NodeKind.ADD:
             return self._sum(label, [tensor, *args[:1]],
                              name in ("add", "add_") and _alpha_is_one(kwargs),
@@ -303,8 +377,8 @@ class ForwardBuilder:
             operands = [tensor, *args]
             if not all(isinstance(v, Tensor) for v in _flatten(operands)) or len(operands) < 2:
                 kind = NodeKind.OTHER
-            return self.add(kind, label, operands, frame.file.location(node))
-        result = self.add(kind, label, [tensor], frame.file.location(node))
+            return self.add(kind, label, operands, frame.file.location(node), rank=rank)
+        result = self.add(kind, label, [tensor], frame.file.location(node), rank=rank)
         if name in SPLITTING_METHODS:
             return Seq((result,) * 2, complete=False, why_incomplete=PIECES)
         return result
@@ -319,7 +393,8 @@ class ForwardBuilder:
         both = isinstance(left, Tensor) and isinstance(right, Tensor)
         if not both:
             kind = NodeKind.OTHER  # scaling or shifting by a constant
-        return self.add(kind, label, [left, right], frame.file.location(node))
+        rank = ranks.common([rank_of([v]) for v in (left, right) if isinstance(v, Tensor)])
+        return self.add(kind, label, [left, right], frame.file.location(node), rank=rank)
 
     # ---- merges: what a fold through a concatenation or a sum needs to know ------------
 
@@ -327,9 +402,10 @@ class ForwardBuilder:
              location: SourceLocation | None) -> Tensor:
         """`a + b`, `a += b`, `torch.add(a, b)`, `a.add_(b)` (plain: every term with
         coefficient 1), or a difference; with a constant term it is a plain shift."""
+        rank = ranks.common([rank_of([v]) for v in operands if isinstance(v, Tensor)])
         if len(operands) != 2 or not all(isinstance(v, Tensor) for v in operands):
-            return self.add(NodeKind.OTHER, label, operands, location)
-        return self.add(NodeKind.ADD, label, operands, location,
+            return self.add(NodeKind.OTHER, label, operands, location, rank=rank)
+        return self.add(NodeKind.ADD, label, operands, location, rank=rank,
                         attrs=LayerAttrs(plain_merge=plain, operands=2))
 
     def _concatenation(self, qualname: str, label: str, args: list[Value],
@@ -351,7 +427,8 @@ class ForwardBuilder:
         axis = {"hstack": 1, "vstack": 0}.get(name, 0) if written is None else _integer(written)
         attrs = LayerAttrs(axis=axis if name != "stack" else None, plain_merge=name != "stack",
                            operands=len(operands))
-        return self.add(NodeKind.CAT, label, operands, location, attrs=attrs)
+        rank = ranks.common([rank_of([v]) for v in operands]) if name != "stack" else None
+        return self.add(NodeKind.CAT, label, operands, location, rank=rank, attrs=attrs)
 
     def _unseen(self, label: str, value: Value, location: SourceLocation | None) -> Tensor:
         code = getattr(value, "code", None)
@@ -372,13 +449,37 @@ class ForwardBuilder:
             self.gaps.append(reason)
         if code == rules.UNRESOLVED_MODULE.code and not text.startswith("self."):
             code = rules.UNKNOWN_CALL.code  # an outside function, not an outside layer
-        return self.add(NodeKind.UNKNOWN, text, inputs, frame.file.location(node),
-                        rule_code=code if code in rules.RULES else rules.UNKNOWN_CALL.code,
+        code = code if code in rules.RULES else rules.UNKNOWN_CALL.code
+        location = frame.file.location(node)
+        self._maybe_norm(text, reason, code, inputs, frame, location)
+        return self.add(NodeKind.UNKNOWN, text, inputs, location, rule_code=code,
                         reason=f"its input passes through `{text}(...)`, which the analysis "
                                f"cannot follow ({reason})")
 
+    def _maybe_norm(self, text: str, reason: str, code: str, inputs: list[Value],
+                    frame: Frame, location: SourceLocation) -> None:
+        """A slot of the module that may hold a norm layer (`self.bn`, a `norm_layer` it was
+        given) applied to a Conv/Linear output, when the analysis cannot resolve what it
+        holds: it gets an unknown verdict of its own, never silence."""
+        name = text[5:] if text.startswith("self.") else ""
+        inst = frame.self_inst
+        if not name or inst is None or inst.uid not in self.scopes or not (
+                _NORM_WORDS.search(name) or _NORM_WORDS.search(reason)):
+            return
+        if not any(isinstance(v, Tensor) and v.node.kind in FOLD_TARGETS for v in inputs):
+            return
+        label = ".".join(f.name for f in self.scopes[inst.uid][1:] if f.name) or ""
+        label = f"{label}.{name}" if label else name
+        self.unresolved_norms.append(LayerCall(
+            node_id=-1, kind=NodeKind.BATCHNORM, label=label,
+            scope=self.scopes[inst.uid] + (ModuleFrame(name, "<unresolved layer>"),),
+            module_id=("slot", inst.uid, name), location=location, rule_code=code,
+            reason=f"it may hold a BatchNorm, but the analysis cannot tell what it "
+                   f"is: {reason}"))
+
     def merge_tensors(self, options: list[Value], reason: str, data_dependent: bool) -> Value:
         return self.add(NodeKind.CONTROL_FLOW, "control flow", options, None,
+                        rank=ranks.common([rank_of([v]) for v in options]),
                         rule_code=rules.DATA_DEPENDENT_FLOW.code,
                         reason=f"which tensor reaches it depends on {reason}")
 
@@ -418,6 +519,17 @@ def layer_attrs(inst: ModuleInst, cls: TorchClass) -> LayerAttrs:
     return LayerAttrs(in_channels=integer("in_channels"), out_channels=integer("out_channels"),
                       spatial_dims=cls.spatial_dims, groups=integer("groups"),
                       pads=_pads(args), bias=flag("bias"), type_name=inst.class_name)
+
+
+def _called_with(attrs: LayerAttrs, inst: ModuleInst, args: list[Value],
+                 kwargs: dict[str, Value]) -> LayerAttrs:
+    """A Conv subclass's own F.conv*(x, self.weight, bias, stride, padding, dilation,
+    groups): the padding and groups that call uses, not the constructor's."""
+    groups = _integer(kwargs.get("groups", args[6] if len(args) > 6 else Const(1)))
+    padding = kwargs.get("padding", args[4] if len(args) > 4 else Const(0))
+    pads = _pads({"padding": padding, "kernel_size": inst.layer_args.get("kernel_size",
+                                                                        Const(None))})
+    return replace(attrs, pads=pads, groups=groups)
 
 
 def _pads(args: dict[str, Value]) -> bool | None:
@@ -472,6 +584,11 @@ def _tensors(values: list[Value]) -> list[Tensor]:
     return [v for v in _flatten(values) if isinstance(v, Tensor)]
 
 
+def rank_of(values: list[Value]) -> int | None:
+    """The rank of the first of `values`, when it is a tensor whose rank is known."""
+    return values[0].node.attrs.rank if values and isinstance(values[0], Tensor) else None
+
+
 def _integer(value: Value) -> int | None:
     if isinstance(value, Const) and isinstance(value.value, int) \
             and not isinstance(value.value, bool):
@@ -505,3 +622,7 @@ def _descendants(inst: ModuleInst) -> list[ModuleInst]:
                     found.append(option)
                     pending.append(option)
     return found
+
+
+def _path(scope: tuple[ModuleFrame, ...]) -> tuple[str, ...]:
+    return tuple(frame.name for frame in scope)

@@ -34,7 +34,7 @@ class ProjectClass:
 @dataclass(frozen=True)
 class ProjectFunction:
     file: SourceFile
-    node: cst.FunctionDef
+    node: cst.FunctionDef | cst.Lambda
     qualname: str
 
 
@@ -74,6 +74,9 @@ class ModuleSymbols:
     """Top-level bindings of one file, in source order (later bindings win)."""
 
     imports: dict[str, str] = field(default_factory=dict)  # local name -> dotted target
+    # `from pkg import name`: local name -> (pkg, name). Python binds what pkg's namespace
+    # holds under `name` (a re-exported function, say) before a submodule pkg.name.
+    from_imports: dict[str, tuple[str, str]] = field(default_factory=dict)
     classes: dict[str, cst.ClassDef] = field(default_factory=dict)
     functions: dict[str, cst.FunctionDef] = field(default_factory=dict)
     values: dict[str, cst.BaseExpression] = field(default_factory=dict)
@@ -128,6 +131,7 @@ def _collect_block(file: SourceFile, body: object, symbols: ModuleSymbols) -> No
 
 
 def _forget(symbols: ModuleSymbols, name: str, keep: str) -> None:
+    symbols.from_imports.pop(name, None)
     for table in ("imports", "classes", "functions", "values"):
         if table != keep:
             getattr(symbols, table).pop(name, None)
@@ -155,6 +159,8 @@ def _collect_small(file: SourceFile, small: cst.BaseSmallStatement,
             local = _dotted(alias.asname.name) if alias.asname else name  # type: ignore[arg-type]
             symbols.imports[local] = f"{base}.{name}" if base else name
             _forget(symbols, local, keep="imports")
+            if base and "." not in name:
+                symbols.from_imports[local] = (base, name)
     elif isinstance(small, (cst.Assign, cst.AnnAssign)):
         value = small.value
         targets = ([t.target for t in small.targets] if isinstance(small, cst.Assign)
@@ -225,6 +231,11 @@ class Resolver:
             return ProjectFunction(file, symbols.functions[name], f"{file.module_name}.{name}")
         if name in symbols.values:
             return ProjectValue(file, symbols.values[name], f"{file.module_name}.{name}")
+        if name in symbols.from_imports:
+            package, attribute = symbols.from_imports[name]
+            found = self._from_package(package, attribute)
+            if found is not None:
+                return found
         if name in symbols.imports:
             return self.resolve_qualified(symbols.imports[name])
         for star in symbols.star_imports:
@@ -240,6 +251,20 @@ class Resolver:
             elif star.split(".")[0] == "torch":
                 return TorchName(canonical(f"{star}.{name}"))
         return None
+
+    def _from_package(self, package: str, name: str) -> Symbol | None:
+        """`from package import name` when `package` is a project module that binds `name`
+        itself; None to resolve the dotted name as usual (a submodule, torch, outside)."""
+        if package in self._active or package.split(".")[0] == "torch":
+            return None
+        module = self.loader.module(package)
+        if module is None:
+            return None
+        self._active.add(package)
+        try:
+            return self.resolve_name(module, name)
+        finally:
+            self._active.discard(package)
 
     def resolve_qualified(self, qualname: str) -> Symbol:
         if qualname == "torch" or qualname.startswith("torch."):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
@@ -18,8 +19,8 @@ import libcst as cst
 
 from bnlint import rules
 from bnlint.ftypes import NodeKind
-from bnlint.static import calls, evaluate
-from bnlint.static.classes import AnyClass, ClassModel
+from bnlint.static import calls, evaluate, matching, objects
+from bnlint.static.classes import ClassModel
 from bnlint.static.index import (
     External,
     ProjectClass,
@@ -43,8 +44,10 @@ from bnlint.static.values import (
     Mapping,
     ModuleInst,
     ModuleRef,
+    ObjectInst,
+    SPREAD,
     Seq,
-    SuperRef,
+    Spread,
     Tensor,
     Unknown,
     Value,
@@ -72,8 +75,17 @@ _TORCH_MODULES = frozenset({"torch", "torch.nn", "torch.nn.functional", "torch.n
 _STDLIB = {"collections.OrderedDict": "OrderedDict", "functools.partial": "partial",
            "copy.deepcopy": "deepcopy", "math.ceil": "math.ceil", "math.floor": "math.floor",
            "math.sqrt": "math.sqrt", "math.log2": "math.log2", "math.log": "math.log",
-           "typing.OrderedDict": "OrderedDict"}
+           "typing.OrderedDict": "OrderedDict", "itertools.repeat": "repeat",
+           "itertools.chain": "chain", "collections.abc.Iterable": "abc.Iterable",
+           "collections.abc.Sequence": "abc.Sequence", "collections.abc.Mapping": "abc.Mapping",
+           "collections.abc.Callable": "abc.Callable", "typing.Iterable": "abc.Iterable",
+           "typing.Sequence": "abc.Sequence", "typing.Mapping": "abc.Mapping",
+           "typing.Callable": "abc.Callable"}
 STDLIB_MODULES = frozenset(name.rsplit(".", 1)[0] for name in _STDLIB)
+_CHECKPOINTS = frozenset({"torch.utils.checkpoint.checkpoint",
+                          "torch.utils.checkpoint.checkpoint_sequential"})
+_CHECKPOINT_OPTIONS = frozenset({"use_reentrant", "preserve_rng_state", "context_fn",
+                                 "determinism_check", "debug", "segments"})
 
 
 class ReturnSignal(Exception):
@@ -132,21 +144,39 @@ class Interpreter:
         self.forward: ForwardBuilder | None = None
         self.depth = 0
         self.steps = 0
-        self.instantiated: set[str] = set()  # qualnames of project classes ever built
-        # every BatchNorm built, so one the analysis lost track of still gets a verdict
+        # every BatchNorm the current construction built, so that one the analysis lost
+        # track of still gets a verdict
         self.built_batchnorms: list[ModuleInst] = []
+        self._constructing: list[str] = []  # classes whose __init__ is running, innermost last
         self._values: dict[str, Value] = {}
         self._evaluating: set[str] = set()
+        self._registered: set[object] = set()  # files whose registering decorators ran
         self.current_file: SourceFile | None = None
 
     # ---- entry points -------------------------------------------------------------------
 
+    @contextmanager
+    def construction(self) -> Iterator[list[ModuleInst]]:
+        """One root's construction: a fresh step budget; yields the BatchNorms it builds."""
+        self.steps, self.built_batchnorms = 0, []
+        try:
+            yield self.built_batchnorms
+        finally:
+            self.built_batchnorms = []
+
+    @contextmanager
+    def following(self, builder: ForwardBuilder) -> Iterator[None]:
+        """One root's forward(): tensor operations go to `builder`, with a fresh budget."""
+        self.forward, self.steps = builder, 0
+        try:
+            yield
+        finally:
+            self.forward = None
+
     def instantiate_root(self, cls: ProjectClass) -> Value:
-        self.steps = 0
         return self.instantiate(ClassRef(cls), [], {}, cls.file, cls.node)
 
     def call_root(self, func: ProjectFunction) -> Value:
-        self.steps = 0
         return self.call_function(FunctionRef(func), [], {}, func.node)
 
     # ---- names and symbols --------------------------------------------------------------
@@ -179,6 +209,8 @@ class Interpreter:
         qualname = f"{module}.{name}"
         if qualname in _STDLIB:
             return BuiltinRef(_STDLIB[qualname])
+        if qualname in STDLIB_MODULES:  # `collections.abc`
+            return ModuleRef(qualname)
         return Unknown(f"'{qualname}' is not modelled by the analysis")
 
     def _torch_value(self, qualname: str) -> Value:
@@ -198,10 +230,15 @@ class Interpreter:
             return Unknown(f"'{symbol.qualname}' is defined in terms of itself")
         self._evaluating.add(symbol.qualname)
         try:
-            value = self.eval(symbol.expr, Frame(symbol.file, {}))
+            with self.journal.suspended():
+                value = self.eval(symbol.expr, Frame(symbol.file, {}))
+                self._values[symbol.qualname] = value
+                if symbol.file.path not in self._registered:
+                    # as importing the module would: its decorators fill its registries
+                    self._registered.add(symbol.file.path)
+                    objects.register_decorated(self, symbol.file)
         finally:
             self._evaluating.discard(symbol.qualname)
-        self._values[symbol.qualname] = value
         return value
 
     def lookup(self, name: str, frame: Frame) -> Value:
@@ -236,6 +273,8 @@ class Interpreter:
             self.exec_for(statement, frame)
         elif isinstance(statement, cst.While):
             self.exec_while(statement, frame)
+        elif isinstance(statement, cst.Match):
+            matching.exec_match(self, statement, frame)
         elif isinstance(statement, cst.With):
             self.exec_block(statement.body.body, frame)
         elif isinstance(statement, cst.Try):
@@ -318,6 +357,8 @@ class Interpreter:
             owner = self.eval(target.value, frame)
             if isinstance(owner, ModuleInst):
                 self.set_module_attr(owner, target.attr.value, value, frame, statement)
+            elif isinstance(owner, ObjectInst):
+                objects.set_attribute(self, owner, target.attr.value, value)
         elif isinstance(target, cst.Subscript):
             self._assign_item(target, value, frame)
         elif isinstance(target, (cst.Tuple, cst.List)):
@@ -400,7 +441,7 @@ class Interpreter:
                     self.exec_block(orelse.body.body, frame)
 
             self.branches([lambda: self.exec_block(statement.body.body, frame), run_else],
-                          reason, frame, data_dependent=_is_data(condition))
+                          reason, frame, data_dependent=evaluate.is_data(condition))
 
     def branches(self, paths: list[Callable[[], None]], reason: str, frame: Frame,
                  data_dependent: bool) -> None:
@@ -447,7 +488,7 @@ class Interpreter:
         if all(isinstance(v, tuple) for v in values):  # Seq.items
             return _merge_items(values)
         if all(isinstance(v, dict) for v in values):  # Mapping.items
-            return values[0] if all(v == values[0] for v in values) else values[0]
+            return _merge_mapping_items(values)
         if all(isinstance(v, (bool, str)) for v in values):  # Seq flags
             return values[0] if len(set(values)) == 1 else (
                 False if isinstance(values[0], bool) else reason)
@@ -482,7 +523,7 @@ class Interpreter:
             self.exec_block(statement.body.body, frame)
 
         self.branches([one_iteration, lambda: None], reason, frame,
-                      data_dependent=_is_data(iterable) or self.forward is not None)
+                      data_dependent=evaluate.is_data(iterable) or self.forward is not None)
 
     def exec_while(self, statement: cst.While, frame: Frame) -> None:
         condition = self.eval(statement.test, frame)
@@ -560,6 +601,10 @@ class Interpreter:
             if self.forward is None:
                 return Unknown("a module called during construction")
             return self.forward.call_module(func, args, kwargs, frame, node)
+        if isinstance(func, ObjectInst):
+            hook = objects.dunder(self, func, "__call__")
+            if hook is not None:
+                return self.call_function(hook, args, kwargs, node)
         if isinstance(func, Choice) and all(isinstance(o, (ClassRef, FunctionRef))
                                             for o in func.options):
             results = [self.call(option, args, kwargs, frame, node) for option in func.options]
@@ -568,6 +613,11 @@ class Interpreter:
         code = getattr(func, "code", None)
         if self.forward is not None:
             return self.forward.unknown_call(args, kwargs, frame, node, reason, code)
+        escape = Unknown(f"it is handed to `{node_text(node.func)}(...)`, which the analysis "
+                         f"cannot follow ({reason})", code)
+        for value in [*args, *kwargs.values()]:
+            for inst in _modules_in(value):
+                inst.escaped = inst.escaped or escape
         return Unknown(reason, code)
 
     def call_function(self, func: FunctionRef, args: list[Value], kwargs: dict[str, Value],
@@ -589,7 +639,14 @@ class Interpreter:
         frame = Frame(func.func.file, env,
                       self_inst=receiver if isinstance(receiver, ModuleInst) else None,
                       cls=cls, closure=func.closure)
-        if cls is None and isinstance(receiver, ModuleInst):
+        if isinstance(definition, cst.Lambda):
+            self.depth += 1
+            try:
+                return self.eval(definition.body, frame)
+            finally:
+                self.depth -= 1
+                self.journal.forget(env)
+        if cls is None and isinstance(receiver, (ModuleInst, ObjectInst)):
             frame.cls = self._defining_class(receiver, definition)
         self.depth += 1
         try:
@@ -605,6 +662,7 @@ class Interpreter:
             result = Unknown("break outside a loop")
         finally:
             self.depth -= 1
+            self.journal.forget(env)
         if frame.returns:
             # Returns from inside branches the analysis could not decide: any may be taken.
             return self.merge([*frame.returns, result],
@@ -612,7 +670,8 @@ class Interpreter:
                               data_dependent=True)
         return result
 
-    def _defining_class(self, inst: ModuleInst, definition: cst.FunctionDef) -> ProjectClass | None:
+    def _defining_class(self, inst: ModuleInst | ObjectInst,
+                        definition: cst.FunctionDef) -> ProjectClass | None:
         for entry in inst.ancestry:
             if isinstance(entry, ProjectClass) and any(
                     statement is definition for statement in entry.node.body.body):
@@ -627,6 +686,8 @@ class Interpreter:
         kwargs = {**dict(ref.kwargs), **kwargs}
         cls = ref.cls
         base = self.classes.torch_base(cls)
+        if base is None and isinstance(cls, ProjectClass) and objects.is_plain(self, cls):
+            return objects.instantiate(self, cls, args, kwargs, node)
         if base is None:
             if isinstance(cls, ProjectClass):
                 if self.classes.has_unresolved_base(cls):
@@ -635,12 +696,12 @@ class Interpreter:
                 return Unknown(f"'{cls.name}' is not an nn.Module")
             return Unknown(f"'{cls.qualname}' is not an nn.Module")
         if isinstance(cls, ProjectClass):
-            self.instantiated.add(cls.qualname)
             if self.classes.has_unresolved_base(cls):
                 return Unknown(f"class '{cls.name}' derives from a class outside the analysed "
                                "files", rules.UNRESOLVED_MODULE.code)
         inst = ModuleInst(cls=cls, torch_base=base, ancestry=self.classes.mro(cls),
-                          construction=file.location(node))
+                          construction=file.location(node),
+                          built_by=self._constructing[-1] if self._constructing else None)
         if base.kind is NodeKind.BATCHNORM:
             self.built_batchnorms.append(inst)
         found = self.classes.method(cls, "__init__")
@@ -649,7 +710,12 @@ class Interpreter:
             assert isinstance(owner, ProjectClass)
             func = FunctionRef(ProjectFunction(owner.file, definition,
                                                f"{owner.qualname}.__init__"))
-            result = self.call_function(func, args, kwargs, node, self_value=inst, cls=owner)
+            self._constructing.append(cls.qualname)
+            try:
+                result = self.call_function(func, args, kwargs, node, self_value=inst,
+                                            cls=owner)
+            finally:
+                self._constructing.pop()
             if isinstance(result, Unknown) and "nest deeper" in result.reason:
                 return result
         else:
@@ -688,23 +754,33 @@ class Interpreter:
             else:
                 inst.incomplete = getattr(source, "reason", "its contents are not known")
         elif base.params:
+            spread: Value | None = kwargs.get(SPREAD)
             for name, value in zip(base.params, args):
-                inst.layer_args[name] = value
+                if isinstance(value, Spread):
+                    spread = value  # it may supply this argument and every one after it
+                inst.layer_args[name] = spread if spread is not None else value
             for name, value in kwargs.items():
-                inst.layer_args[name] = value
+                if name != SPREAD:
+                    inst.layer_args[name] = value
             for name, default in base.defaults:
-                inst.layer_args.setdefault(name, Const(default))
+                inst.layer_args.setdefault(name, spread if spread is not None else Const(default))
 
     # ---- graph hooks used by evaluate ---------------------------------------------------
 
     def torch_function(self, qualname: str, args: list[Value], kwargs: dict[str, Value],
                        frame: Frame, node: cst.Call) -> Value:
+        if qualname in _CHECKPOINTS and args and self.forward is not None:
+            # Activation checkpointing runs the function it is given (again, backward).
+            function, rest = (args[0], args[1:]) if qualname.endswith(".checkpoint") else \
+                (args[0], args[2:3])
+            return self.call(function, rest, {k: v for k, v in kwargs.items()
+                                              if k not in _CHECKPOINT_OPTIONS}, frame, node)
         if qualname in PASSTHROUGH_FUNCTIONS and args:
             dropout = self._dropout(qualname, args, kwargs, frame, node)
             if dropout is not None:
                 return dropout
         kind = FUNCTIONS.get(qualname)
-        if self.forward is None or not any(_is_data(v) for v in [*args, *kwargs.values()]):
+        if self.forward is None or not any(evaluate.is_data(v) for v in [*args, *kwargs.values()]):
             return Unknown(f"result of {qualname}")
         if any(isinstance(v, (ModuleInst, FunctionRef, Method)) for v in args):
             # torch.utils.checkpoint(fn, x) and friends run code the analysis does not see.
@@ -753,6 +829,24 @@ def _holds_module(value: Value) -> bool:
     return isinstance(value, Choice) and any(isinstance(o, ModuleInst) for o in value.options)
 
 
+def _modules_in(value: Value) -> Iterator[ModuleInst]:
+    """The modules a value holds, at any depth (a Sequential handed on holds its layers)."""
+    pending = [value]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ModuleInst):
+            yield current
+            pending.extend(current.children.values())
+        elif isinstance(current, (Seq, Mapping)):
+            pending.extend(_members(current))
+        elif isinstance(current, Choice):
+            pending.extend(current.options)
+
+
 def _holds_tensor(value: Value) -> bool:
     if isinstance(value, Tensor):
         return True
@@ -767,17 +861,6 @@ def _members(value: Seq | Mapping) -> Iterator[Value]:
 
 def _is_none(value: Value) -> bool:
     return isinstance(value, Const) and value.value is None
-
-
-def _is_data(value: Value) -> bool:
-    """True when a value depends on tensor data (so branching on it is data-dependent)."""
-    if isinstance(value, Tensor):
-        return True
-    if isinstance(value, Unknown):
-        return value.code == "data"
-    if isinstance(value, (Seq,)):
-        return any(_is_data(v) for v in value.items)
-    return False
 
 
 def _condition_reason(condition: Value, test: cst.BaseExpression) -> str:
@@ -805,6 +888,34 @@ def _merge_items(values: list[tuple]) -> tuple:
 
 _INCOMPLETE_MARK = Unknown("built differently on paths the analysis cannot tell apart",
                            rules.CONDITIONAL_LAYER.code)
+
+
+class _Undecided:
+    """The key under which a dict merged from undecidable branches holds what they differ
+    in: `OrderedDict` layers then name an unknown step where the branches part."""
+
+    def __repr__(self) -> str:
+        return "<built on some paths>"
+
+
+_UNDECIDED_KEY = _Undecided()
+
+
+def _merge_mapping_items(values: list[dict]) -> dict:
+    """The entries every path agrees on, in order, up to where they part; then one unknown
+    entry standing for the rest."""
+    first = values[0]
+    if all(list(v) == list(first) and all(v[k] is first[k] for k in first) for v in values):
+        return first
+    merged: dict = {}
+    for key, value in first.items():
+        if all(key in v and v[key] is value for v in values) and \
+                all(list(v).index(key) == len(merged) for v in values):
+            merged[key] = value
+        else:
+            break
+    merged[_UNDECIDED_KEY] = _INCOMPLETE_MARK
+    return merged
 
 
 def _element_of(value: Value, interp: Interpreter, frame: Frame) -> Value:

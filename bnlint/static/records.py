@@ -5,24 +5,40 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bnlint.ftypes import Diagnostic, FoldEntry, ModuleReport
+from bnlint.ftypes import Diagnostic, FoldEntry, ModuleReport, SourceLocation
 
 
 @dataclass(frozen=True)
-class Summary:
-    """The merged verdicts of one or more roots: per owner class, the entry each BatchNorm
-    keeps; per file path, the diagnostics located there (first one per position and code)."""
+class Fallback:
+    """The verdict a BatchNorm gets when its class is the whole model: its forward() input
+    is the model input and its output the model output."""
 
-    entries: tuple[tuple[str, tuple[FoldEntry, ...]], ...] = ()
-    diagnostics: tuple[tuple[str, tuple[Diagnostic, ...]], ...] = ()
+    owner: str
+    entry: FoldEntry
+    own: bool  # the owner is the root's class, analysed on its own
 
 
 @dataclass(frozen=True)
-class ClassRoot:
-    """A class no code of its own file builds: a root unless a file of the context does."""
+class Observation:
+    """One BatchNorm's verdict as one root saw it, under its fold key (`owner` + `entry`).
 
-    qualname: str
-    summary: Summary
+    `anchors` name the BatchNorm from each module around it, outermost (the root) first:
+    "pkg.m.Net:blocks.0.bn1", "pkg.m.Block:bn1"; another root that holds an instance of
+    one of those classes sees the same BatchNorm under the same anchor. `own` is true when
+    the root is the owner class analysed on its own; otherwise the root holds an instance of
+    the owner, built at `site`. `boundary` is true when the verdict depends on what the
+    root's caller feeds it or does with its output; `fallback` is then the verdict for a root
+    that may be the whole model. `location` is where a diagnostic about the BatchNorm goes.
+    """
+
+    owner: str
+    entry: FoldEntry
+    anchors: tuple[str, ...]
+    own: bool
+    boundary: bool = False
+    fallback: Fallback | None = None
+    site: SourceLocation | None = None
+    location: SourceLocation | None = None
 
 
 @dataclass(frozen=True)
@@ -39,10 +55,10 @@ class FileVerdicts:
     display: str  # how reports name it (relative to the working directory)
     digest: str
     module_classes: tuple[tuple[str, int], ...] = ()  # (qualname, line) of its nn.Modules
-    used: tuple[str, ...] = ()  # project classes its builds instantiate (not themselves)
-    factories: Summary = Summary()  # every argument-free factory's model, merged
-    class_roots: tuple[ClassRoot, ...] = ()
-    containers: tuple[Diagnostic, ...] = ()  # modules kept in plain lists and dicts
+    # every BatchNorm verdict of every root the file defines: each module class on its
+    # own, and each factory's model
+    observations: tuple[Observation, ...] = ()
+    findings: tuple[Diagnostic, ...] = ()  # diagnostics that are not a BatchNorm's verdict
     failure: Diagnostic | None = None  # it could not be read or parsed
     reads: tuple[tuple[str, str], ...] = ()
     lookups: tuple[tuple[str, str | None], ...] = ()

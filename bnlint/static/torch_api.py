@@ -80,7 +80,10 @@ def _build_catalogue() -> dict[str, TorchClass]:
     classes.append(TorchClass("torch.nn.SyncBatchNorm", NodeKind.BATCHNORM, _BN, _BN_DEFAULTS))
     classes += [TorchClass(f"torch.nn.{n}", NodeKind.ACTIVATION) for n in _ACTIVATIONS]
     classes += [TorchClass(f"torch.nn.{n}", NodeKind.POOL) for n in _POOLS]
-    classes += [TorchClass(f"torch.nn.{n}", NodeKind.RESHAPE) for n in _RESHAPES]
+    classes += [TorchClass(f"torch.nn.{n}", NodeKind.RESHAPE) for n in _RESHAPES
+                if n != "Flatten"]
+    classes.append(TorchClass("torch.nn.Flatten", NodeKind.RESHAPE, ("start_dim", "end_dim"),
+                              (("start_dim", 1), ("end_dim", -1))))
     classes += [TorchClass(f"torch.nn.{n}", None, passthrough=True) for n in _PASSTHROUGH]
     return {c.qualname: c for c in classes}
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import functools
 import itertools
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, Iterator, Union
 
 import libcst as cst
 
@@ -37,6 +38,16 @@ class Unknown(Value):
 
 
 @dataclass(eq=False)
+class Spread(Unknown):
+    """`*args` or `**kwargs` of a call whose contents are not known: any argument from its
+    position on (positional) or any keyword not written out (`**`) may be supplied by it.
+    A call's keyword arguments hold it under the key SPREAD."""
+
+
+SPREAD = "**"
+
+
+@dataclass(eq=False)
 class Seq(Value):
     """A list or tuple. `complete` is False when the analysis lost track of some elements."""
 
@@ -61,6 +72,7 @@ class ClassRef(Value):
     cls: TorchClass | ProjectClass
     args: tuple[Value, ...] = ()
     kwargs: tuple[tuple[str, Value], ...] = ()
+    is_partial: bool = False  # a functools.partial object, not the class itself
 
 
 @dataclass(eq=False)
@@ -70,6 +82,7 @@ class FunctionRef(Value):
     args: tuple[Value, ...] = ()
     kwargs: tuple[tuple[str, Value], ...] = ()
     closure: dict[str, Value] | None = None
+    is_partial: bool = False  # a functools.partial object, not the function itself
 
 
 @dataclass(eq=False)
@@ -105,6 +118,12 @@ class ModuleInst(Value):
     uid: int = field(default_factory=lambda: next(_ids))
     incomplete: str = ""  # why the children are not fully known, if they are not
     plain_containers: dict[str, SourceLocation] = field(default_factory=dict)
+    # The project class whose __init__ built it (helpers it calls included); None when
+    # built by a factory or module-level code.
+    built_by: str | None = None
+    # Handed to code the analysis cannot follow during construction (why, and the rule):
+    # where it ends up is that code's business.
+    escaped: Unknown | None = None
 
     @property
     def class_name(self) -> str:
@@ -113,6 +132,16 @@ class ModuleInst(Value):
     @property
     def is_plain_container(self) -> bool:
         return isinstance(self.cls, TorchClass) and self.cls.container is not None
+
+
+@dataclass(eq=False)
+class ObjectInst(Value):
+    """An object of a project class that is not an nn.Module (a config, a registry)."""
+
+    cls: ProjectClass
+    ancestry: tuple[TorchClass | ProjectClass, ...]  # the MRO
+    attrs: dict[str, Value] = field(default_factory=dict)
+    uid: int = field(default_factory=lambda: next(_ids))
 
 
 @dataclass(eq=False)
@@ -165,42 +194,66 @@ MISSING = object()
 class Journal:
     """Records every state mutation so that a branch can be undone and its effect merged.
 
-    A frame keeps, per (dict, key), only the value it had when the frame began: undoing needs
-    nothing else, and a loop that rewrites one variable a thousand times stays one entry."""
+    A frame keeps, per dict and key, only the value it had when the frame began: undoing
+    needs nothing else, and a loop that rewrites one variable a thousand times stays one
+    entry. The variables of a call that has returned are forgotten: nothing reads them again,
+    so a branch neither undoes nor merges them."""
 
     def __init__(self) -> None:
-        self._frames: list[dict[tuple[int, Any], tuple[dict, Any, Any]]] = []
+        # per frame: id(dict) -> (the dict, {key: the value it had when the frame began})
+        self._frames: list[dict[int, tuple[dict, dict[Any, Any]]]] = []
+
+    def _record(self, target: dict, key: Any) -> None:
+        if self._frames:
+            _, kept = self._frames[-1].setdefault(id(target), (target, {}))
+            if key not in kept:
+                kept[key] = target.get(key, MISSING)
 
     def set(self, target: dict, key: Any, value: Any) -> None:
-        if self._frames:
-            self._frames[-1].setdefault((id(target), key),
-                                        (target, key, target.get(key, MISSING)))
+        self._record(target, key)
         target[key] = value
 
     def delete(self, target: dict, key: Any) -> None:
         if key in target:
-            if self._frames:
-                self._frames[-1].setdefault((id(target), key), (target, key, target[key]))
+            self._record(target, key)
             del target[key]
+
+    def forget(self, target: dict) -> None:
+        """`target` (the variables of a finished call) is never read again."""
+        for frame in self._frames:
+            frame.pop(id(target), None)
 
     def begin(self) -> None:
         self._frames.append({})
+
+    @contextmanager
+    def suspended(self) -> Iterator[None]:
+        """Changes made inside are not undone by any branch around them: what a module's
+        top level computes holds on every path."""
+        frames, self._frames = self._frames, []
+        try:
+            yield
+        finally:
+            self._frames = frames
 
     def rollback(self) -> dict[tuple[int, Any], tuple[dict, Any, Any]]:
         """Undo the innermost frame; return {(id(dict), key): (dict, key, value it had)}."""
         entries = self._frames.pop()
         outcome: dict[tuple[int, Any], tuple[dict, Any, Any]] = {}
-        for index, (target, key, old) in entries.items():
-            outcome[index] = (target, key, target.get(key, MISSING))
-            if old is MISSING:
-                target.pop(key, None)
-            else:
-                target[key] = old
+        for index, (target, kept) in entries.items():
+            for key, old in kept.items():
+                outcome[(index, key)] = (target, key, target.get(key, MISSING))
+                if old is MISSING:
+                    target.pop(key, None)
+                else:
+                    target[key] = old
         if self._frames:
             # The outer frame must be able to undo what this frame's merge will write.
             outer = self._frames[-1]
-            for index, entry in entries.items():
-                outer.setdefault(index, entry)
+            for index, (target, kept) in entries.items():
+                _, outer_kept = outer.setdefault(index, (target, {}))
+                for key, old in kept.items():
+                    outer_kept.setdefault(key, old)
         return outcome
 
 

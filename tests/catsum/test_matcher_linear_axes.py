@@ -1,6 +1,7 @@
-"""A BatchNorm and a Linear on different axes (XBN116), and a BatchNorm whose
-track_running_stats the builder could not evaluate (XBN207): the matcher's verdicts on
-hand-built graphs, including the rank a runtime builder can record on a Linear call."""
+"""A BatchNorm and a Linear on different axes (XBN116), a Linear whose input rank nobody
+recorded (XBN208), and a BatchNorm whose track_running_stats the builder could not evaluate
+(XBN207): the matcher's verdicts on hand-built graphs, with the rank a builder records on a
+Linear call."""
 
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ def _linear_then_bn(rank: int | None, out_features: int = 8) -> LayerGraph:
 
 def test_a_linear_on_a_2d_tensor_folds_its_batchnorm() -> None:
     assert verdict(_linear_then_bn(rank=2)) == ("foldable", "m.Net: fc -> bn")
-    assert verdict(_linear_then_bn(rank=None)) == ("foldable", "m.Net: fc -> bn")
+
+
+def test_a_linear_of_unrecorded_rank_leaves_the_fold_open() -> None:
+    assert verdict(_linear_then_bn(rank=None)) == ("unknown", "XBN208")
 
 
 def test_a_linear_on_a_3d_tensor_works_on_another_axis_even_when_counts_agree() -> None:
@@ -44,7 +48,7 @@ def test_a_batchnorm_before_a_linear_of_its_width_folds_into_it() -> None:
     x = op(graph, NodeKind.INPUT, "x")
     act = op(graph, NodeKind.ACTIVATION, "relu", x)
     bn = layer(graph, NodeKind.BATCHNORM, "bn", act, num_features=32, spatial_dims=1)
-    layer(graph, NodeKind.LINEAR, "head", bn, in_channels=32, out_channels=4)
+    layer(graph, NodeKind.LINEAR, "head", bn, in_channels=32, out_channels=4, rank=2)
     assert verdict(graph) == ("foldable", "m.Net: head -> bn")
 
 

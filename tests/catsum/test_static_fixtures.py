@@ -26,7 +26,7 @@ MERGE_FOLDS = {p.stem for p in FILES
 def _by_batchnorm(folds: frozenset[tuple[str, ...]]) -> set[tuple[str, ...]]:
     """The verdicts without the partner's name: owner, BatchNorm, direction, status, code."""
     return {(owner, bn, direction, status, code)
-            for owner, _, bn, direction, status, code in folds}
+            for owner, _, bn, direction, status, code, _ in folds}
 
 
 def test_the_fixtures_cover_both_merges_folding_and_not() -> None:

@@ -25,7 +25,7 @@ NET = """
             self.bn = nn.BatchNorm{dims}d(8)
 
         def forward(self, x):
-            return self.bn(self.conv(x))
+            return self.bn(self.conv({input}))
 """
 
 
@@ -38,12 +38,14 @@ NET = """
     ("nn.Linear(3, 8, True)", 1, "nn.Linear(3, 8, False)"),
 ])
 def test_the_bias_argument_becomes_false(tmp_path, conv, dims, fixed):
-    path = project(tmp_path, NET.format(conv=conv, dims=dims))
+    # a Linear folds with a BatchNorm1d only on a (N, features) input the source shows
+    source = "x.flatten(1)" if conv.startswith("nn.Linear") else "x"
+    path = project(tmp_path, NET.format(conv=conv, dims=dims, input=source))
     assert fixed_text(path, unsafe=True) == path.read_text().replace(conv, fixed)
 
 
 def test_the_fix_is_unsafe_and_needs_unsafe_fixes(tmp_path):
-    path = project(tmp_path, NET.format(conv="nn.Conv2d(3, 8, 3)", dims=2))
+    path = project(tmp_path, NET.format(conv="nn.Conv2d(3, 8, 3)", dims=2, input="x"))
     [finding] = fixes(path, "XBN401")
     assert finding.fix.applicability is Applicability.UNSAFE
     assert "checkpoint" in finding.fix.message
@@ -52,7 +54,7 @@ def test_the_fix_is_unsafe_and_needs_unsafe_fixes(tmp_path):
 
 
 def test_after_the_fix_the_finding_is_gone_and_the_fold_stays(tmp_path):
-    path = project(tmp_path, NET.format(conv="nn.Conv2d(3, 8, 3)", dims=2))
+    path = project(tmp_path, NET.format(conv="nn.Conv2d(3, 8, 3)", dims=2, input="x"))
     [change] = fix(path, unsafe=True).changes
     assert [d.code for d in change.fixed] == ["XBN401"]
     assert change.analysis.diagnostics == ()
@@ -62,7 +64,7 @@ def test_after_the_fix_the_finding_is_gone_and_the_fold_stays(tmp_path):
 
 @pytest.mark.parametrize("source", [
     # A variable may be True for this layer and False for another configuration.
-    NET.format(conv="nn.Conv2d(3, 8, 3, bias=use_bias)", dims=2).replace(
+    NET.format(conv="nn.Conv2d(3, 8, 3, bias=use_bias)", dims=2, input="x").replace(
         "def __init__(self):", "def __init__(self, use_bias=True):"),
     # One constructor call in a loop builds several layers.
     """
@@ -99,7 +101,7 @@ def test_after_the_fix_the_finding_is_gone_and_the_fold_stays(tmp_path):
             return self.bn(self.conv(x))
     """,
     # Arguments unpacked from elsewhere may carry the bias.
-    NET.format(conv="nn.Conv2d(3, 8, 3, **{'padding': 1})", dims=2),
+    NET.format(conv="nn.Conv2d(3, 8, 3, **{'padding': 1})", dims=2, input="x"),
 ])
 def test_no_fix_where_the_edit_could_reach_other_layers(tmp_path, source):
     path = project(tmp_path, source)
@@ -112,7 +114,7 @@ def test_no_fix_where_the_edit_could_reach_other_layers(tmp_path, source):
 def test_code_that_makes_python_warn_is_fixed_without_noise(tmp_path):
     # `"\d"` makes every parse warn (shown here whatever the Python version's default
     # filters); that is the code's business, not bnlint's output.
-    source = textwrap.dedent(NET.format(conv="nn.Conv2d(3, 8, 3)", dims=2))
+    source = textwrap.dedent(NET.format(conv="nn.Conv2d(3, 8, 3)", dims=2, input="x"))
     project(tmp_path, source + 'PATTERN = "\\d+"\n')
     run = run_subprocess(["check", "--diff", "--unsafe-fixes", "."], cwd=tmp_path,
                          env={"PYTHONWARNINGS": "default"})

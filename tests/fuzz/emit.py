@@ -116,6 +116,11 @@ class _Emitter:
         linear = self.dims == 0
         root = _Class("Net", None, norm=False, reuse=self.rng.random() < 0.5, linear=linear)
         flow = _Flow("x", self.program.width, linear, aliased=True)
+        if linear:
+            # (N, features), as a head after flattening: a Linear and a BatchNorm1d fold only
+            # where the source shows their tensor is 2-D (rule XBN208)
+            root.forward.append("        x = x.flatten(1)")
+            flow = self.new("x", self.program.width, True)
         flow = self.chain(root, root.forward, "        ", flow, self.program.chain)
         outputs = ", ".join([flow.var, *root.taps])
         root.forward.append(f"        return {outputs}")
@@ -597,9 +602,14 @@ class _Emitter:
         v, var = flow.var, self.fresh(cls, flow)
         if node.style == "own_forward":
             base = "nn.Linear" if flow.linear else f"nn.Conv{self.dims}d"
+            # its forward() computes with a weight it derives (weight standardisation and
+            # the like): a fold into its own weight would not survive that
+            call = "F.linear(x, w, self.bias)" if flow.linear else \
+                f"F.conv{self.dims}d(x, w, self.bias)"
             name = self.define(f"Scaled{base[3:]}", f"class Scaled{base[3:]}({base}):\n"
                                "    def forward(self, x):\n"
-                               "        return super().forward(x) * 0.5")
+                               "        w = self.weight * 0.5\n"
+                               f"        return {call}")
             args = f"{flow.c}, {flow.c}" + ("" if flow.linear else ", 1")
             cls.init.append(f"        self.{attr} = {name}({args}, bias=False)")
             out.append(f"{indent}{var} = self.{attr}({v})")

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
+import networkx
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -180,8 +181,11 @@ def _judge(table: ModelAgreement, static: CheckResult, model: nn.Module,
             problems.append(Problem("missing-verdict", f"{key}: {row.detail}"))
         elif row.static.status is Status.UNKNOWN or row.runtime.status is Status.UNKNOWN:
             if allowed is None:
-                allowed = _near_undecidable(model, inputs, emitted, module_name)
-            if not set(row.instances) <= allowed:
+                allowed, downstream = _near_undecidable(model, inputs, emitted, module_name)
+            # A tensor's rank flows from anywhere upstream (XBN208): an undecidable construct
+            # before the Linear leaves it unknown however far away it is.
+            excused = downstream if row.static.code == "XBN208" else set()
+            if not set(row.instances) <= allowed | excused:
                 problems.append(Problem("unexpected-unknown", f"{key}: static: "
                                         f"{row.static.status.value} {row.static.code}: "
                                         f"{row.static.reason}; {row.detail}"))
@@ -207,15 +211,16 @@ def _phantoms(static: CheckResult, model: nn.Module) -> list[Problem]:
 
 
 def _near_undecidable(model: nn.Module, inputs: tuple[torch.Tensor, ...], emitted: Emitted,
-                      module_name: str) -> set[str]:
-    """The model paths of the BatchNorms next to a module the generator marked undecidable."""
+                      module_name: str) -> tuple[set[str], set[str]]:
+    """The model paths of the BatchNorms next to a module the generator marked undecidable,
+    and of those anywhere downstream of one."""
     marked = []
     for path, module in model.named_modules():
         for cls, attr in emitted.marks:
             if type(module).__qualname__ == cls and type(module).__module__ == module_name:
                 marked.append(f"{path}.{attr}" if path else attr)
     if not marked:
-        return set()
+        return set(), set()
     graph = capture_graph(model, inputs).graph
 
     def inside(call) -> bool:
@@ -246,7 +251,10 @@ def _near_undecidable(model: nn.Module, inputs: tuple[torch.Tensor, ...], emitte
                 ring[other.node_id] = other
         if any(inside(call) for call in ring.values()):
             allowed.add(bn.label)
-    return allowed
+    downstream = {bn.label for bn in graph.nodes(NodeKind.BATCHNORM)
+                  if any(inside(graph.node(a))
+                         for a in networkx.ancestors(graph.digraph, bn.node_id))}
+    return allowed, downstream
 
 
 def _randomise_statistics(model: nn.Module) -> None:

@@ -91,7 +91,7 @@ def test_a_batchnorm_folded_into_the_following_layer_says_so(tmp_path):
                 self.fc = nn.Linear(8, 4)
 
             def forward(self, x):
-                return self.fc(self.bn(F.relu(x)))
+                return self.fc(self.bn(F.relu(x.flatten(1))))
     """)
     assert boxes(scene)["bn"][2] == "folded into following fc"
     assert fold_arrows(scene) == {("bn", "fc")}

@@ -74,7 +74,7 @@ BLOCKED_FOLDS = {"XBN103", "XBN106", "XBN109"}
 _EXPECT = re.compile(r"#\s*expect:\s*(XBN\d{3}(?:\s*,\s*XBN\d{3})*)\s*$")
 _VERDICT = re.compile(
     r"^#\s+(?P<owner>\w+): (?P<conv>\S+) -> (?P<bn>\S+) (?P<direction>conv_bn|bn_conv|-) "
-    r"(?P<status>foldable|unfoldable|unknown)(?: (?P<code>XBN\d{3}))?$")
+    r"(?P<status>foldable|unfoldable|unknown)(?: (?P<code>XBN\d{3}))?(?: @(?P<sites>\S+))?$")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -90,10 +90,14 @@ class Verdict:
     direction: str | None
     status: str
     code: str | None
+    # Where the instances this verdict holds for are built ("file.py:61"), when the class
+    # has several verdicts on the BatchNorm; () for the class's own verdict.
+    sites: tuple[str, ...] = ()
 
     def __str__(self) -> str:
+        at = f" @{','.join(self.sites)}" if self.sites else ""
         return (f"{self.module}.{self.owner}: {self.conv or '-'} -> {self.bn} "
-                f"{self.direction or '-'} {self.status} {self.code or ''}").rstrip()
+                f"{self.direction or '-'} {self.status} {self.code or ''}").rstrip() + at
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,9 @@ def read_truth(path: Path, module: str) -> FileTruth:
                           conv=None if match["conv"] == "-" else match["conv"],
                           bn=match["bn"],
                           direction=None if match["direction"] == "-" else match["direction"],
-                          status=match["status"], code=match["code"])
+                          status=match["status"], code=match["code"],
+                          sites=tuple(s if ":" in s else f"{path.name}:{s}"
+                                      for s in (match["sites"] or "").split(",") if s))
         assert (verdict.status == "foldable") == (verdict.code is None), \
             f"{path}: foldable verdicts carry no code, the others one: {line}"
         assert (verdict.status == "foldable") == (verdict.direction is not None), \
@@ -386,14 +392,27 @@ def _expected_owner(model: nn.Module, *paths: str) -> str:
     return ".".join(parts)
 
 
-def resolve(model: nn.Module, verdicts: list[Verdict]) -> list[Resolved]:
+def resolve(model: nn.Module, verdicts: list[Verdict],
+            sites: weakref.WeakKeyDictionary[nn.Module, tuple[str, int]]) -> list[Resolved]:
     """Every place in `model` where a verdict applies: an instance of its owner class whose
-    relative paths lead to a BatchNorm (and a layer of the direction's kind)."""
+    relative paths lead to a BatchNorm (and a layer of the direction's kind), built where the
+    verdict says when it names sites (`sites`: where each module of the model was built)."""
     paths = {id(m): p for p, m in model.named_modules()}
+    claimed: dict[tuple[str, str, str], set[str]] = {}
+    for verdict in verdicts:
+        claimed.setdefault((verdict.module, verdict.owner, verdict.bn), set()).update(
+            verdict.sites)
     found = []
     for owner_path, owner in model.named_modules():
+        file, line = sites.get(owner, ("?", 0))
+        built_at = f"{Path(file).name}:{line}"
         for verdict in verdicts:
             if type(owner).__name__ != verdict.owner or type(owner).__module__ != verdict.module:
+                continue
+            if verdict.sites and built_at not in verdict.sites:
+                continue
+            if not verdict.sites and built_at in claimed[(verdict.module, verdict.owner,
+                                                          verdict.bn)]:
                 continue
             bn = _walk(owner, verdict.bn)
             conv = _walk(owner, verdict.conv) if verdict.conv else None
@@ -552,6 +571,13 @@ def test_every_root_model_builds_and_runs(unit: Unit, load: Callable[[Unit], Loa
         assert all(torch.isfinite(t).all() for t in outputs), root.name
 
 
+def build(root: Root) -> tuple[nn.Module, weakref.WeakKeyDictionary[nn.Module, tuple[str, int]]]:
+    torch.manual_seed(0)
+    with construction_sites() as sites:
+        model = root.build()
+    return model, sites
+
+
 def test_every_batchnorm_has_one_verdict_naming_real_modules(
         unit: Unit, load: Callable[[Unit], LoadedUnit]):
     loaded = load(unit)
@@ -564,9 +590,8 @@ def test_every_batchnorm_has_one_verdict_naming_real_modules(
     assert len({str(v) for v in verdicts}) == len(verdicts), "a verdict is listed twice"
     used: set[Verdict] = set()
     for root in find_roots(loaded):
-        torch.manual_seed(0)
-        model = root.build()
-        resolved = resolve(model, verdicts)
+        model, sites = build(root)
+        resolved = resolve(model, verdicts, sites)
         used.update(r.verdict for r in resolved)
         named = {id(r.bn): r.verdict for r in resolved}
         for path, module in model.named_modules():
@@ -598,10 +623,8 @@ def test_expectations_agree_with_verdicts(unit: Unit, load: Callable[[Unit], Loa
     bias_sites: set[tuple[str, int]] = set()
     plain_containers: set[tuple[type, str]] = set()
     for root in find_roots(loaded):
-        torch.manual_seed(0)
-        with construction_sites() as sites:
-            model = root.build()
-        resolved = resolve(model, loaded.verdicts)
+        model, sites = build(root)
+        resolved = resolve(model, loaded.verdicts, sites)
         for r in resolved:
             if r.verdict.status == "foldable" and r.verdict.direction == "conv_bn" \
                     and r.conv.bias is not None:
@@ -645,13 +668,13 @@ def test_foldable_verdicts_fold_exactly(unit: Unit, load: Callable[[Unit], Loade
     for root in find_roots(loaded):
         if root.broken:
             continue
-        torch.manual_seed(0)
-        model = root.build()
+        model, sites = build(root)
         randomise_statistics(model)
         inputs = root.inputs()
         before = run(model, inputs)
         folds = {(r.conv_path, r.bn_path, r.verdict.direction)
-                 for r in resolve(model, loaded.verdicts) if r.verdict.status == "foldable"}
+                 for r in resolve(model, loaded.verdicts, sites)
+                 if r.verdict.status == "foldable"}
         if not folds:
             continue
         folded = copy.deepcopy(model)
@@ -666,12 +689,11 @@ def test_blocked_folds_would_change_the_output(unit: Unit, load: Callable[[Unit]
     for root in find_roots(loaded):
         if root.broken:
             continue
-        torch.manual_seed(0)
-        model = root.build()
+        model, sites = build(root)
         randomise_statistics(model)
         inputs = root.inputs()
         before = run(model, inputs)
-        for r in resolve(model, loaded.verdicts):
+        for r in resolve(model, loaded.verdicts, sites):
             if r.verdict.code not in BLOCKED_FOLDS:
                 continue
             folded = copy.deepcopy(model)

@@ -3,9 +3,12 @@ where __init__ stores it: silence would read as "nothing to fold here"."""
 
 from __future__ import annotations
 
+import ast
+import re
 import textwrap
 from pathlib import Path
 
+from benchmarks.zoo import generate
 from bnlint.ftypes import Status
 from bnlint.static.engine import analyze
 
@@ -56,3 +59,71 @@ def test_a_batchnorm_in_a_list_built_under_an_undecidable_condition_is_unknown(
     assert all(e.status is Status.UNKNOWN for e in model.folds)
     assert {d.code for d in result.diagnostics} == {"XBN207"}
     assert {d.line for d in result.diagnostics} == {17}  # nn.BatchNorm2d(out_channels)
+
+
+# ---- every class that may hold a norm layer says something about it -------------------------
+
+_REPO = Path(__file__).resolve().parents[2]
+# The name of a BatchNorm class or of a norm factory that may build one (`norm_layer`,
+# `make_norm`, `Norm[...]`, `bn_act`), not LayerNorm/GroupNorm or a block like ConvNorm.
+_NORM_SLOT = re.compile(r"(?i)^(norm|bn)|batchnorm|_norm")
+
+
+def _norm_slots(paths: list[Path]) -> set[tuple[str, str, str]]:
+    """(file, class, slot) for every `self.<slot> = <norm>(...)` in a module class, where
+    <norm> names a BatchNorm or a norm factory (`nn.BatchNorm2d`, `norm_layer`,
+    `Norm[...]`), read from the text (not through bnlint)."""
+    found: set[tuple[str, str, str]] = set()
+    trees = {path: ast.parse(path.read_text(encoding="utf-8")) for path in paths}
+    # blocks of the corpus itself (`NormLinear(...)` builds a block, not a norm layer)
+    blocks = {node.name for tree in trees.values() for node in tree.body
+              if isinstance(node, ast.ClassDef)
+              and not any("Norm" in ast.unparse(base) for base in node.bases)}
+    for path, tree in trees.items():
+        for node in tree.body:
+            if not isinstance(node, ast.ClassDef) or not any(
+                    isinstance(item, ast.FunctionDef) and item.name in ("forward", "__call__")
+                    for item in node.body):
+                continue
+            if any("Norm" in ast.unparse(base) for base in node.bases):
+                continue  # a norm layer itself: its verdicts belong to who holds it
+            for item in ast.walk(node):
+                if isinstance(item, ast.Assign) and len(item.targets) == 1:
+                    target = item.targets[0]
+                    if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
+                            and target.value.id == "self" \
+                            and isinstance(item.value, ast.Call) \
+                            and _callee(item.value.func) not in blocks \
+                            and _NORM_SLOT.search(_callee(item.value.func)):
+                        found.add((path.name, node.name, target.attr))
+    return found
+
+
+def _callee(node: ast.expr) -> str:
+    """The last name of what a call calls: `nn.BatchNorm2d` -> BatchNorm2d, `Norm[...]` ->
+    Norm, `make_norm(...)(c)` -> make_norm."""
+    while isinstance(node, (ast.Subscript, ast.Call)):
+        node = node.value if isinstance(node, ast.Subscript) else node.func
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return node.id if isinstance(node, ast.Name) else ""
+
+
+def test_every_slot_that_may_hold_a_batchnorm_gets_a_verdict(tmp_path: Path) -> None:
+    """Wherever the fold key puts it (on the class, or on a class of the same file that
+    calls it after a conv), a BatchNorm slot is named by some verdict."""
+    zoo = generate(tmp_path / "zoo", files=120, seed=3)
+    corpora = [
+        (_REPO / "examples", sorted((_REPO / "examples" / "src").rglob("*.py"))),
+        (_REPO / "tests" / "fixtures" / "static",
+         sorted((_REPO / "tests" / "fixtures" / "static").glob("*.py"))),
+        (zoo.root, sorted(zoo.files)),
+    ]
+    for root, paths in corpora:
+        paths = [p for p in paths if p.suffix == ".py"]
+        result = analyze(paths, search_roots=[root])
+        named = {(Path(m.path).name, part) for m in result.modules for f in m.folds
+                 for part in f.bn.split(".")}
+        silent = sorted(f"{file}::{cls}.{slot}" for file, cls, slot in _norm_slots(paths)
+                        if (file, slot) not in named)
+        assert not silent, f"BatchNorm slots no verdict names: {silent}"

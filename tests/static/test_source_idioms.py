@@ -175,8 +175,10 @@ def test_scaling_a_conv_output_by_a_number_is_not_a_merge(tmp_path: Path) -> Non
     assert folds["bn"][2] == "XBN102"
 
 
-def test_a_batchnorm_inside_a_conv_subclass_with_its_own_forward_is_unknown(
+def test_a_conv_subclass_whose_forward_convolves_with_its_own_weight_folds(
         tmp_path: Path) -> None:
+    """Its forward() is followed: the convolution with `self.weight` unchanged is the
+    layer's own call, so the BatchNorm after it folds into that weight."""
     folds, codes = _verdicts(tmp_path, """
         class ConvWithNorm(nn.Conv2d):
             def __init__(self, *args, **kwargs):
@@ -194,8 +196,28 @@ def test_a_batchnorm_inside_a_conv_subclass_with_its_own_forward_is_unknown(
             def forward(self, x):
                 return self.conv(x)
     """)
-    assert folds["norm"][1] is Status.UNKNOWN, "not 'never called': its caller was not followed"
+    assert folds["conv.norm"][1] is Status.FOLDABLE
     assert "XBN112" not in codes
+
+
+def test_a_conv_subclass_that_derives_its_weight_in_forward_is_unknown(
+        tmp_path: Path) -> None:
+    folds, _ = _verdicts(tmp_path, """
+        class StdConv(nn.Conv2d):
+            def forward(self, x):
+                w = self.weight - self.weight.mean()
+                return F.conv2d(x, w, self.bias, self.stride, self.padding)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = StdConv(3, 8, 3, bias=False)
+                self.bn = nn.BatchNorm2d(8)
+
+            def forward(self, x):
+                return self.bn(self.conv(x))
+    """)
+    assert folds["bn"][1] is Status.UNKNOWN
 
 
 def test_the_last_definition_of_forward_wins_over_overload_stubs(tmp_path: Path) -> None:

@@ -1,0 +1,336 @@
+"""One root's analysis: run its forward() into a LayerGraph, match the folds, and turn the
+plan into Observations (bnlint.static.verdicts combines those of every root)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Iterator
+
+import libcst as cst
+
+from bnlint import rules
+from bnlint.foldkey import fold_key, owner_frame_index, pair_key
+from bnlint.ftypes import (
+    Diagnostic,
+    FoldEntry,
+    FoldKey,
+    FoldPlan,
+    LayerCall,
+    ModuleFrame,
+    NodeKind,
+    Skip,
+    Status,
+)
+from bnlint.graph import LayerGraph
+from bnlint.matcher import match_folds
+from bnlint.static.forward import ForwardBuilder
+from bnlint.static.index import ProjectClass, ProjectFunction
+from bnlint.static.interp import AnalysisLimit, DeadPath, Frame, Interpreter
+from bnlint.static.records import Fallback, Observation
+from bnlint.static.roots import Root, walk
+from bnlint.static.values import Choice, FunctionRef, Mapping, ModuleInst, Seq, Unknown, Value
+from bnlint.static.verdicts import diagnostic
+
+log = logging.getLogger("bnlint.static.analysis")
+
+# Doubts a class analysed on its own has because its caller is not in view: what feeds its
+# forward() and what takes its output (XBN206), the rank of its input (XBN208).
+_CALLER_DEPENDENT = frozenset({rules.INPUT_FROM_CALLER.code, rules.LINEAR_RANK_UNKNOWN.code})
+
+
+@dataclass(frozen=True)
+class RootGraph:
+    """What one root's analysis built: its dataflow graph and the plan matched on it."""
+
+    root: Root
+    graph: LayerGraph
+    plan: FoldPlan
+    observations: tuple[Observation, ...]
+    findings: tuple[Diagnostic, ...]
+
+
+def analyse_root(interp: Interpreter, root: Root, as_model: bool = False) -> RootGraph:
+    """`as_model`: a class root that may be the whole model is analysed as the model (its
+    forward() arguments the model input), as a picture of it wants."""
+    scopes, conditional = scopes_of(root.inst)
+    open_boundary = root.own_class is not None and not (as_model and root.may_be_model)
+    builder = ForwardBuilder(interp, scopes, open_boundary=open_boundary)
+    failure = ""
+    with interp.following(builder):
+        try:
+            _run_forward(interp, builder, root)
+        except (AnalysisLimit, RecursionError) as error:
+            failure = f"the analysis of {root.origin} stopped: {error or 'nesting too deep'}"
+        except DeadPath:
+            failure = f"forward() of {root.origin} always raises"
+        except Exception as error:  # an analyzer bug must cost one model, never the whole run
+            log.warning("internal error in forward() of %s", root.origin, exc_info=True)
+            failure = (f"bnlint could not follow forward() of {root.origin} (internal error: "
+                       f"{error})")
+    if failure:
+        builder.gaps.append(failure)
+    _add_uncalled_batchnorms(builder, root.inst, scopes, conditional)
+    _add_lost_batchnorms(builder, root, scopes)
+    plan = _with_unresolved_norms(_match(builder.graph, failure), builder)
+    closed = None
+    if builder.boundary and root.may_be_model:
+        closed = _with_unresolved_norms(_match(builder.closed_graph(), failure), builder)
+    log.debug("%s: %d nodes, %d folds, %d skips", root.origin, len(builder.graph),
+              len(plan.folds), len(plan.skips))
+    observations = tuple(_observations(plan, closed, root))
+    findings = tuple(_findings(plan, root))
+    return RootGraph(root, builder.graph, plan, observations, findings)
+
+
+def _match(graph: LayerGraph, failure: str) -> FoldPlan:
+    plan = match_folds(graph)
+    return _demote_folds(plan, failure) if failure else plan
+
+
+def _with_unresolved_norms(plan: FoldPlan, builder: ForwardBuilder) -> FoldPlan:
+    """Each slot that may hold a BatchNorm the analysis could not resolve, as an unknown
+    verdict of its own (the graph keeps it an unknown op, so that its neighbours' verdicts
+    stay unknown too)."""
+    extra: dict[object, Skip] = {}
+    for call in builder.unresolved_norms:
+        code = call.rule_code or rules.UNKNOWN_CALL.code
+        extra.setdefault(call.module_id, Skip(bn=call, status=Status.UNKNOWN, code=code,
+                                              reason=rules.get_rule(code).format(
+                                                  bn=call.describe(), detail=call.reason)))
+    return FoldPlan(plan.folds, plan.skips + tuple(extra.values()), plan.findings) \
+        if extra else plan
+
+
+def _demote_folds(plan: FoldPlan, failure: str) -> FoldPlan:
+    """A forward() followed only part of the way proves nothing foldable: the rest of it
+    could give the conv another consumer."""
+    rule = rules.UNKNOWN_CALL
+    demoted = tuple(Skip(bn=pair.bn, status=Status.UNKNOWN, code=rule.code,
+                         reason=rule.format(bn=pair.bn.describe(), detail=failure),
+                         partner=pair.conv) for pair in plan.folds)
+    return FoldPlan(folds=(), skips=plan.skips + demoted, findings=plan.findings)
+
+
+# ---- the plan as observations ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    """One BatchNorm of a plan: its call, fold key and entry, and which frame of its scope
+    owns the key."""
+
+    bn: LayerCall
+    key: FoldKey
+    entry: FoldEntry
+    owner_index: int
+
+
+def _observations(plan: FoldPlan, closed: FoldPlan | None,
+                  root: Root) -> Iterator[Observation]:
+    fallbacks = _verdicts(closed) if closed is not None else {}
+    for identity, verdict in _verdicts(plan).items():
+        entry = verdict.entry
+        boundary = (root.own_class is not None and entry.status is Status.UNKNOWN
+                    and entry.code in _CALLER_DEPENDENT)
+        closed_verdict = fallbacks.get(identity) if boundary else None
+        fallback = (Fallback(closed_verdict.key.owner, closed_verdict.entry,
+                             root.own_class is not None and closed_verdict.owner_index == 0)
+                    if closed_verdict is not None else None)
+        frame = verdict.bn.scope[verdict.owner_index]
+        yield Observation(
+            owner=verdict.key.owner, entry=entry, anchors=_anchors(verdict.bn.scope),
+            own=root.own_class is not None and verdict.owner_index == 0, boundary=boundary,
+            fallback=fallback, site=frame.built_at, location=verdict.bn.location)
+
+
+def _anchors(scope: tuple[ModuleFrame, ...]) -> tuple[str, ...]:
+    names = [frame.name for frame in scope]
+    return tuple(f"{frame.class_name}:{'.'.join(names[index + 1:])}"
+                 for index, frame in enumerate(scope[:-1])
+                 if index == 0 or not frame.is_plain_container)
+
+
+def _verdicts(plan: FoldPlan) -> dict[object, _Verdict]:
+    """Each BatchNorm of the plan, by module identity."""
+    found: dict[object, _Verdict] = {}
+    for pair in plan.folds:
+        key = pair_key(pair)
+        entry = FoldEntry(key.conv, key.bn, pair.direction, Status.FOLDABLE, None,
+                          producers=key.producers, merge=key.merge)
+        found[_identity(pair.bn)] = _Verdict(pair.bn, key, entry,
+                                             owner_frame_index(*pair.layers, pair.bn))
+    for skip in plan.skips:
+        if not skip.bn.scope:
+            continue
+        partner = skip.partner if _shares_root(skip.partner, skip.bn) else None
+        calls = (partner, skip.bn) if partner is not None else (skip.bn,)
+        key = fold_key(partner, skip.bn)
+        entry = FoldEntry(key.conv or None, key.bn, None, skip.status, skip.code, skip.reason)
+        found[_identity(skip.bn)] = _Verdict(skip.bn, key, entry, owner_frame_index(*calls))
+    return found
+
+
+def _identity(call: LayerCall) -> object:
+    return call.module_id if call.module_id is not None else ("call", call.node_id)
+
+
+def _shares_root(partner: LayerCall | None, bn: LayerCall) -> bool:
+    return partner is not None and bool(partner.scope) and bool(bn.scope) and \
+        partner.scope[0] == bn.scope[0]
+
+
+def _findings(plan: FoldPlan, root: Root) -> Iterator[Diagnostic]:
+    for finding in plan.findings:
+        location = finding.location or finding.node.location
+        if location is not None:
+            owner = finding.node.scope[0].class_name if finding.node.scope else None
+            yield diagnostic(finding.code, finding.message, location, owner)
+    rule = rules.UNREGISTERED_MODULES
+    for inst in walk(root.inst):
+        for name, location in inst.plain_containers.items():
+            container = "dict" if isinstance(inst.attrs.get(name), Mapping) else "list"
+            wrapper = "nn.ModuleDict" if container == "dict" else "nn.ModuleList"
+            message = rule.format(target=f"self.{name}", container=container,
+                                  detail=f"use {wrapper}")
+            yield diagnostic(rule.code, message, location, inst.class_name)
+
+
+# ---- the module tree ---------------------------------------------------------------------
+
+
+def scopes_of(root: ModuleInst) -> tuple[dict[int, tuple[ModuleFrame, ...]], set[int]]:
+    """Module paths as named_modules() would print them (first registration wins), plus the
+    uids of modules that exist only as options of a conditional construction.
+
+    Modules kept in plain lists/dicts are not registered; they get a pseudo path under the
+    negative uid so that messages can still name them."""
+    scopes: dict[int, tuple[ModuleFrame, ...]] = {}
+    conditional: set[int] = set()
+    root_frame = ModuleFrame("", root.class_name, root.is_plain_container,
+                             built_at=root.construction)
+    pending = [(root, (root_frame,), False, True)]
+    while pending:
+        inst, scope, optional, registered = pending.pop(0)
+        key = inst.uid if registered else -inst.uid
+        if key in scopes or (not registered and inst.uid in scopes):
+            continue
+        scopes[key] = scope
+        if optional:
+            conditional.add(inst.uid)
+        for name, value in inst.children.items():
+            options = value.options if isinstance(value, Choice) else (value,)
+            for option in options:
+                if isinstance(option, ModuleInst):
+                    pending.append((option, scope + (_frame(name, option),),
+                                    optional or isinstance(value, Choice), registered))
+        for name, value in inst.attrs.items():
+            items = (value.items if isinstance(value, Seq) else
+                     tuple(value.items.values()) if isinstance(value, Mapping) else ())
+            keys = (range(len(items)) if isinstance(value, Seq) else
+                    list(value.items) if isinstance(value, Mapping) else ())
+            for index, member in zip(keys, items):
+                if isinstance(member, ModuleInst):
+                    # named as if the list were an nn.ModuleList: `blocks.0.1`
+                    pending.append((member, scope + (_frame(f"{name}.{index}", member),),
+                                    optional, False))
+    return scopes, conditional
+
+
+def _frame(name: str, inst: ModuleInst) -> ModuleFrame:
+    return ModuleFrame(name, inst.class_name, inst.is_plain_container,
+                       built_at=inst.construction)
+
+
+# ---- forward() ---------------------------------------------------------------------------
+
+
+def _run_forward(interp: Interpreter, builder: ForwardBuilder, root: Root) -> None:
+    inst = root.inst
+    found = interp.classes.method(inst.cls, "__call__") or (None, None)
+    if found[1] is None:
+        found = interp.classes.method(inst.cls, "forward") or (None, None)
+    owner, definition = found
+    if definition is None:
+        value = builder.input_node("input")
+        builder.output(builder.torch_forward(inst, inst.torch_base, [value], {},
+                                             Frame(root.file, {}), cst.Name("x")))
+        return
+    assert isinstance(owner, ProjectClass)
+    positional = [*definition.params.posonly_params, *definition.params.params][1:]
+    inputs: list[Value] = [builder.input_node(p.name.value) for p in positional
+                           if p.default is None]
+    # A caller may pass any value for an argument with a default: `forward(x, skip_bn=True)`
+    # must not be analysed as if only the default existed.
+    options: dict[str, Value] = {
+        p.name.value: Unknown(f"forward() argument '{p.name.value}' is whatever the caller "
+                              "passes (its default is only one case)")
+        for p in [*positional, *definition.params.kwonly_params] if p.default is not None}
+    func = FunctionRef(ProjectFunction(owner.file, definition,
+                                       f"{owner.qualname}.{definition.name.value}"))
+    result = interp.call_function(func, inputs, options, definition, self_value=inst,
+                                  cls=owner)
+    builder.output(result)
+
+
+def _add_uncalled_batchnorms(builder: ForwardBuilder, root: ModuleInst,
+                             scopes: dict[int, tuple[ModuleFrame, ...]],
+                             conditional: set[int]) -> None:
+    """Every BatchNorm the model holds gets a verdict, including those forward() never
+    reaches; why it was not reached decides between unknown and never-called."""
+    for inst in walk(root):
+        if inst.torch_base.kind is not NodeKind.BATCHNORM or inst.uid in builder.called:
+            continue
+        registered = inst.uid in scopes
+        if not registered:
+            rule, reason = rules.UNREGISTERED_CONTAINER_UNKNOWN, (
+                "it is kept in a plain Python list or dict, which PyTorch does not register")
+        elif inst.uid in conditional:
+            rule, reason = rules.CONDITIONAL_LAYER, (
+                "it is built only in some branches of a condition the analysis cannot decide")
+        elif inst.uid in builder.hidden:
+            rule, reason = rules.UNKNOWN_CALL, builder.hidden[inst.uid]
+        elif builder.dynamic:
+            rule, reason = rules.DYNAMIC_ATTRIBUTE, (
+                f"forward() reaches modules by computed names ({builder.dynamic[0]})")
+        elif builder.gaps:
+            rule, reason = rules.UNKNOWN_CALL, (
+                f"forward() could not be followed completely: {builder.gaps[0]}")
+        else:
+            rule, reason = rules.BN_NEVER_CALLED, "forward() never calls it"
+        scope = scopes.get(inst.uid) or scopes.get(-inst.uid, ())
+        label = ".".join(f.name for f in scope[1:]) or inst.cls.qualname
+        builder.graph.add(LayerCall(node_id=-1, kind=NodeKind.BATCHNORM, label=label,
+                                    scope=scope, module_id=inst.uid,
+                                    location=inst.construction,
+                                    construction=inst.construction, rule_code=rule.code,
+                                    reason=reason))
+
+
+def _add_lost_batchnorms(builder: ForwardBuilder, root: Root,
+                         scopes: dict[int, tuple[ModuleFrame, ...]]) -> None:
+    """A BatchNorm that __init__ built but the analysis could not place in the module tree
+    (a layer list it lost count of) still gets a verdict: unknown, never silence."""
+    tree = list(walk(root.inst))
+    if not any(inst.incomplete for inst in tree):
+        return  # a complete tree: a BatchNorm outside it was replaced or thrown away
+    held = {inst.uid for inst in tree}
+    root_frame = scopes[root.inst.uid]
+    for inst in root.built:
+        # One built by another class's __init__ is that class's to report: its own root
+        # holds it (or loses it) with its own arguments.
+        if inst.uid in held or inst.built_by != root.own_class:
+            continue
+        line = inst.construction.line if inst.construction else 0
+        frame = ModuleFrame(f"<BatchNorm built at line {line}>", inst.class_name)
+        code = rules.CONDITIONAL_LAYER.code
+        reason = ("the analysis could not tell where __init__ stores it (its container is "
+                  "built under a condition or loop the analysis cannot decide)")
+        if inst.escaped is not None:
+            code = inst.escaped.code if inst.escaped.code in rules.RULES else \
+                rules.UNKNOWN_CALL.code
+            reason = inst.escaped.reason
+        builder.graph.add(LayerCall(
+            node_id=-1, kind=NodeKind.BATCHNORM, label=frame.name, scope=root_frame + (frame,),
+            module_id=inst.uid, location=inst.construction, construction=inst.construction,
+            rule_code=code, reason=reason))

@@ -1,0 +1,223 @@
+"""Plain Python objects of project classes: configs, dataclasses, registries.
+
+Model zoos decide layers through objects that are not modules: a `@dataclass` config whose
+field names the norm, a registry whose `register` decorator files factories in a dict and
+whose `__getitem__` looks them up. The interpreter builds such objects (`ObjectInst`), runs
+their `__init__` (or the one `@dataclass` writes), and calls their dunder methods where
+Python would. Decorators that register a module's functions into one of its own objects run
+when that module's values are first needed, as importing the module would run them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterator
+
+import libcst as cst
+
+from bnlint.static.index import ProjectClass, ProjectFunction
+from bnlint.static.values import (
+    ClassRef,
+    Const,
+    FunctionRef,
+    Mapping,
+    ObjectInst,
+    Unknown,
+    Value,
+    node_text,
+)
+
+if TYPE_CHECKING:
+    from bnlint.static.interp import Frame, Interpreter
+
+# Bases a plain class may have that the analysis need not see into.
+_PLAIN_BASES = frozenset({"object", "ABC", "abc.ABC", "Generic", "typing.Generic", "Protocol",
+                          "typing.Protocol", "NamedTuple", "typing.NamedTuple"})
+_FIELD_LIKE = frozenset({"NamedTuple", "typing.NamedTuple"})
+
+
+def is_plain(interp: Interpreter, cls: ProjectClass) -> bool:
+    """A class the interpreter can build as an object: every base is a project class it can
+    build too, or one of the harmless bases above."""
+    for argument, base in zip(_base_arguments(cls), interp.classes.bases(cls)):
+        if base is None and _base_text(argument) not in _PLAIN_BASES:
+            return False
+        if isinstance(base, ProjectClass) and not is_plain(interp, base):
+            return False
+    return True
+
+
+def instantiate(interp: Interpreter, cls: ProjectClass, args: list[Value],
+                kwargs: dict[str, Value], node: cst.CSTNode) -> Value:
+    obj = ObjectInst(cls=cls, ancestry=interp.classes.mro(cls))
+    init = interp.classes.method(cls, "__init__")
+    if init is not None and init[1] is not None and isinstance(init[0], ProjectClass):
+        owner, definition = init
+        func = FunctionRef(ProjectFunction(owner.file, definition, f"{owner.qualname}.__init__"))
+        result = interp.call_function(func, args, kwargs, node, self_value=obj)
+        if isinstance(result, Unknown) and "nest deeper" in result.reason:
+            return result
+        return obj
+    fields = list(_fields(interp, cls))
+    if fields:
+        _init_fields(interp, obj, fields, args, kwargs)
+        post = interp.classes.method(cls, "__post_init__")
+        if post is not None and post[1] is not None and isinstance(post[0], ProjectClass):
+            func = FunctionRef(ProjectFunction(post[0].file, post[1],
+                                               f"{post[0].qualname}.__post_init__"))
+            interp.call_function(func, [], {}, node, self_value=obj)
+    return obj
+
+
+def attribute(interp: Interpreter, obj: ObjectInst, name: str, frame: Frame,
+              node: cst.CSTNode) -> Value:
+    if name in obj.attrs:
+        return obj.attrs[name]
+    if name == "__dict__":
+        return Mapping(obj.attrs)
+    if name == "__class__":
+        return ClassRef(obj.cls)
+    found = interp.classes.method(obj.cls, name)
+    if found is not None and found[1] is not None and isinstance(found[0], ProjectClass):
+        method = FunctionRef(ProjectFunction(found[0].file, found[1],
+                                             f"{found[0].qualname}.{name}"), bound_self=obj)
+        if _is_property(found[1]):
+            return interp.call(method, [], {}, frame, node)  # type: ignore[arg-type]
+        return method
+    class_attr = interp.classes.class_attribute(obj.cls, name)
+    if class_attr is not None:
+        from bnlint.static.interp import Frame as FrameType
+
+        owner, expr = class_attr
+        return interp.eval(expr, FrameType(owner.file, {}))
+    hook = dunder(interp, obj, "__getattr__")
+    if hook is not None:
+        return interp.call_function(hook, [Const(name)], {}, node)
+    return Unknown(f"attribute '{name}' of a {obj.cls.name} object")
+
+
+def dunder(interp: Interpreter, obj: ObjectInst, name: str) -> FunctionRef | None:
+    """The object's own `__getitem__`, `__call__`, `__getattr__`..., bound to it."""
+    found = interp.classes.method(obj.cls, name)
+    if found is None or found[1] is None or not isinstance(found[0], ProjectClass):
+        return None
+    return FunctionRef(ProjectFunction(found[0].file, found[1], f"{found[0].qualname}.{name}"),
+                       bound_self=obj)
+
+
+def set_attribute(interp: Interpreter, obj: ObjectInst, name: str, value: Value) -> None:
+    interp.journal.set(obj.attrs, name, value)
+
+
+def register_decorated(interp: Interpreter, file: object) -> None:
+    """Run the decorators of `file`'s top-level functions and classes that the file itself
+    defines (a function, or a method of one of its own objects): they file those functions
+    into registries, as importing the module would."""
+    from bnlint.static.interp import AnalysisLimit, DeadPath, Frame, ReturnSignal
+
+    assert hasattr(file, "tree")
+    symbols = interp.resolver.loader.symbols(file)  # type: ignore[arg-type]
+    local = set(symbols.functions) | set(symbols.values) | set(symbols.classes)
+    for statement in file.tree.body:  # type: ignore[attr-defined]
+        if not isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+            continue
+        if not statement.decorators:
+            continue
+        target: Value = (FunctionRef(ProjectFunction(file, statement,  # type: ignore[arg-type]
+                                                     f"{file.module_name}."  # type: ignore
+                                                     f"{statement.name.value}"))
+                         if isinstance(statement, cst.FunctionDef)
+                         else interp.lookup(statement.name.value, Frame(file, {})))  # type: ignore
+        for decorator in reversed(statement.decorators):
+            if _root_name(decorator.decorator) not in local:
+                continue
+            frame = Frame(file, {})  # type: ignore[arg-type]
+            try:
+                registrar = interp.eval(decorator.decorator, frame)
+                interp.call(registrar, [target], {}, frame,
+                            cst.Call(func=decorator.decorator))
+            except (AnalysisLimit, DeadPath, ReturnSignal, RecursionError):
+                continue
+
+
+def _root_name(expr: cst.BaseExpression) -> str | None:
+    while isinstance(expr, (cst.Call, cst.Attribute, cst.Subscript)):
+        expr = expr.func if isinstance(expr, cst.Call) else expr.value
+    return expr.value if isinstance(expr, cst.Name) else None
+
+
+def _fields(interp: Interpreter, cls: ProjectClass) -> Iterator[tuple[str, Value | None]]:
+    """A dataclass's (or NamedTuple's) fields in order, with their defaults."""
+    if not _is_dataclass(cls):
+        return
+    from bnlint.static.interp import Frame
+
+    seen: dict[str, Value | None] = {}
+    for entry in reversed(interp.classes.mro(cls)):
+        if not isinstance(entry, ProjectClass) or not _is_dataclass(entry):
+            continue
+        for statement in entry.node.body.body:
+            if not isinstance(statement, cst.SimpleStatementLine):
+                continue
+            for small in statement.body:
+                if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
+                    if "ClassVar" in node_text(small.annotation.annotation):
+                        continue
+                    seen[small.target.value] = (
+                        _default(interp, small.value, Frame(entry.file, {}))
+                        if small.value is not None else None)
+    yield from seen.items()
+
+
+def _default(interp: Interpreter, expr: cst.BaseExpression, frame: Frame) -> Value:
+    """A field's default: `field(default=...)`, `field(default_factory=f)` called, or the
+    value written."""
+    if isinstance(expr, cst.Call) and node_text(expr.func).split(".")[-1] == "field":
+        for arg in expr.args:
+            keyword = arg.keyword.value if arg.keyword is not None else None
+            if keyword == "default":
+                return interp.eval(arg.value, frame)
+            if keyword == "default_factory":
+                return interp.call(interp.eval(arg.value, frame), [], {}, frame, expr)
+        return Unknown("a dataclass field without a default")
+    return interp.eval(expr, frame)
+
+
+def _init_fields(interp: Interpreter, obj: ObjectInst, fields: list[tuple[str, Value | None]],
+                 args: list[Value], kwargs: dict[str, Value]) -> None:
+    for index, (name, default) in enumerate(fields):
+        if index < len(args):
+            value = args[index]
+        elif name in kwargs:
+            value = kwargs[name]
+        elif default is not None:
+            value = default
+        else:
+            value = Unknown(f"field '{name}' of {obj.cls.name} is given by its caller")
+        interp.journal.set(obj.attrs, name, value)
+
+
+def _is_dataclass(cls: ProjectClass) -> bool:
+    for decorator in cls.node.decorators:
+        expr = decorator.decorator
+        if isinstance(expr, cst.Call):
+            expr = expr.func
+        if node_text(expr).split(".")[-1] == "dataclass":
+            return True
+    return any(_base_text(b) in _FIELD_LIKE for b in _base_arguments(cls))
+
+
+def _is_property(definition: cst.FunctionDef) -> bool:
+    return any(node_text(d.decorator) in ("property", "cached_property",
+                                          "functools.cached_property")
+               for d in definition.decorators)
+
+
+def _base_arguments(cls: ProjectClass) -> list[cst.BaseExpression]:
+    return [arg.value for arg in cls.node.bases if arg.keyword is None]
+
+
+def _base_text(expr: cst.BaseExpression) -> str:
+    if isinstance(expr, cst.Subscript):  # Generic[T]
+        expr = expr.value
+    return node_text(expr)
+

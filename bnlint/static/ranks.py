@@ -1,0 +1,143 @@
+"""How many dimensions a tensor has, where the code says so.
+
+A Linear transforms the last dimension and a BatchNorm1d normalises dimension 1: the two are
+the same axis only on a 2-D tensor, so a fold between them needs to know the Linear's input
+is 2-D. The model's input rank is never known statically, but most heads make it plain: a
+convolution gives (N, C, *spatial), `torch.flatten(x, 1)` or `x.view(n, -1)` gives (N, F), a
+mean over the spatial axes drops them. Anything else is None: unknown.
+"""
+
+from __future__ import annotations
+
+from bnlint.ftypes import LayerAttrs, NodeKind
+from bnlint.static.values import Const, Seq, Value
+
+# Ops that keep the rank of their (first) input.
+_SAME_RANK_KINDS = frozenset({NodeKind.ACTIVATION, NodeKind.POOL, NodeKind.BATCHNORM,
+                              NodeKind.LINEAR, NodeKind.FUNCTIONAL_BN})
+_SAME_RANK_METHODS = frozenset({"contiguous", "permute", "transpose", "t", "movedim",
+                                "swapaxes", "expand", "expand_as", "narrow", "chunk", "split",
+                                "clone", "detach", "float", "half", "double", "to", "type_as",
+                                "neg", "abs", "exp", "pow", "sqrt", "softmax", "sigmoid",
+                                "tanh", "relu", "relu_", "sigmoid_", "tanh_", "clamp",
+                                "clamp_", "clip", "clip_", "hardswish", "hardswish_",
+                                "view_as", "reshape_as", "mul", "mul_", "add", "add_", "sub",
+                                "sub_", "div", "div_"})
+_REDUCTIONS = frozenset({"mean", "sum", "amax", "amin", "max", "min"})
+
+
+def of_layer(kind: NodeKind | None, attrs: LayerAttrs, input_rank: int | None) -> int | None:
+    """The output rank of a module call."""
+    if kind in (NodeKind.CONV, NodeKind.CONV_TRANSPOSE) and attrs.spatial_dims is not None:
+        return attrs.spatial_dims + 2
+    if kind is NodeKind.BATCHNORM and input_rank is None and attrs.spatial_dims in (2, 3):
+        return attrs.spatial_dims + 2
+    if kind in _SAME_RANK_KINDS:
+        return input_rank
+    return None
+
+
+def of_module(short_name: str, args: dict[str, Value], input_rank: int | None) -> int | None:
+    """The output rank of a torch module that is not a layer (Flatten, pooling...)."""
+    if short_name == "Flatten":
+        start, end = _integer(args.get("start_dim", Const(1))), _integer(args.get("end_dim",
+                                                                               Const(-1)))
+        return start + 1 if start is not None and start >= 0 and end == -1 else None
+    return None
+
+
+def of_function(name: str, kind: NodeKind | None, args: list[Value],
+                kwargs: dict[str, Value], input_rank: int | None) -> int | None:
+    """The output rank of `torch.<name>` / `F.<name>` applied to a tensor of `input_rank`."""
+    if name == "flatten":
+        start = _integer(_argument(args, kwargs, 1, "start_dim", Const(0)))
+        end = _integer(_argument(args, kwargs, 2, "end_dim", Const(-1)))
+        return start + 1 if start is not None and start >= 0 and end == -1 else None
+    if name in ("reshape", "view"):
+        return _shape_rank(args[1:], kwargs.get("shape"))
+    if name in _REDUCTIONS:
+        return _reduced(input_rank, _argument(args, kwargs, 1, "dim", Const(None)),
+                        kwargs.get("keepdim"))
+    if name in ("cat", "concat", "concatenate", "add", "sub", "subtract", "mul", "multiply"):
+        return input_rank
+    if name in ("unsqueeze",):
+        return input_rank + 1 if input_rank is not None else None
+    if name == "linear":
+        return input_rank
+    if name.startswith("conv") and name[-2:-1].isdigit():  # conv2d, conv_transpose3d
+        return int(name[-2]) + 2
+    if kind in (NodeKind.ACTIVATION, NodeKind.POOL) or name in _SAME_RANK_METHODS:
+        return input_rank
+    return None
+
+
+def of_method(name: str, args: list[Value], kwargs: dict[str, Value],
+              input_rank: int | None) -> int | None:
+    """The output rank of `tensor.<name>(...)`."""
+    if name == "flatten":
+        start = _integer(_argument(args, kwargs, 0, "start_dim", Const(0)))
+        end = _integer(_argument(args, kwargs, 1, "end_dim", Const(-1)))
+        return start + 1 if start is not None and start >= 0 and end == -1 else None
+    if name in ("view", "reshape"):
+        return _shape_rank(args, kwargs.get("shape"))
+    if name in _REDUCTIONS:
+        return _reduced(input_rank, _argument(args, kwargs, 0, "dim", Const(None)),
+                        kwargs.get("keepdim"))
+    if name == "unsqueeze":
+        return input_rank + 1 if input_rank is not None else None
+    if name == "squeeze" and (args or "dim" in kwargs) and input_rank is not None:
+        return None  # squeezes only a dimension of size 1, which the analysis cannot see
+    if name in _SAME_RANK_METHODS:
+        return input_rank
+    return None
+
+
+def common(ranks: list[int | None]) -> int | None:
+    """The rank of a value that is one of several tensors (a merge, a branch)."""
+    known = set(ranks)
+    return known.pop() if len(known) == 1 else None
+
+
+def _shape_rank(args: list[Value], shape: Value | None) -> int | None:
+    """`view(n, -1)`: two dimensions; `view((n, -1))`: the tuple's length."""
+    if shape is None and len(args) == 1 and isinstance(args[0], Seq):
+        shape = args[0]
+    if isinstance(shape, Seq):
+        return len(shape.items) if shape.complete else None
+    if shape is not None or not args:
+        return None
+    if len(args) == 1 and not isinstance(args[0], Const):
+        return None  # one value that may be a whole shape (`x.view(shape)`)
+    return len(args)
+
+
+def _reduced(rank: int | None, dim: Value, keepdim: Value | None) -> int | None:
+    if isinstance(keepdim, Const) and keepdim.value is True:
+        return rank
+    if keepdim is not None and not isinstance(keepdim, Const):
+        return None
+    if rank is None:
+        return None
+    if isinstance(dim, Const) and dim.value is None:
+        return 0
+    if isinstance(dim, Const) and isinstance(dim.value, int):
+        return rank - 1
+    if isinstance(dim, Const) and isinstance(dim.value, tuple):
+        return rank - len(dim.value)
+    if isinstance(dim, Seq) and dim.complete:
+        return rank - len(dim.items)
+    return None
+
+
+def _argument(args: list[Value], kwargs: dict[str, Value], index: int, name: str,
+              default: Value) -> Value:
+    if name in kwargs:
+        return kwargs[name]
+    return args[index] if len(args) > index else default
+
+
+def _integer(value: Value | None) -> int | None:
+    if isinstance(value, Const) and isinstance(value.value, int) \
+            and not isinstance(value.value, bool):
+        return value.value
+    return None

@@ -1,0 +1,147 @@
+"""The roots of a file: the models the analysis builds on their own.
+
+Every module class is a root, built with its constructor's defaults (an argument without
+one is unknown): its own verdicts come from there, whoever else builds it. Every function
+callable without arguments is a root too (a factory): the model it returns is built with the
+arguments its code passes, which refine the verdicts of the classes it instantiates.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import libcst as cst
+
+from bnlint.ftypes import NodeKind
+from bnlint.static.index import ProjectClass, ProjectFunction
+from bnlint.static.interp import AnalysisLimit, DeadPath, Interpreter, ReturnSignal
+from bnlint.static.project import Project
+from bnlint.static.source import SourceFile
+from bnlint.static.values import Choice, Const, Mapping, ModuleInst, Seq, Value
+
+log = logging.getLogger("bnlint.static.roots")
+
+# A subclass of a layer is a layer: its verdicts belong to the modules that hold it.
+_LAYERS = frozenset({NodeKind.CONV, NodeKind.CONV_TRANSPOSE, NodeKind.LINEAR,
+                     NodeKind.BATCHNORM})
+
+
+@dataclass
+class Root:
+    """A model the analysis builds on its own."""
+
+    inst: ModuleInst
+    origin: str  # "class Block" / "factory resnet18()"
+    # The class analysed on its own (its forward() input comes from a caller and its output
+    # goes back to one), or None for a factory's model (input and output are the model's).
+    own_class: str | None
+    # A class root whose class can be built without arguments may be the whole model: its
+    # verdicts at the boundary then hold as for a factory's model.
+    may_be_model: bool
+    file: SourceFile  # where it is built
+    built: list[ModuleInst] = field(default_factory=list)  # BatchNorms its construction made
+
+
+def file_roots(project: Project, file: SourceFile, interp: Interpreter) -> Iterator[Root]:
+    """Each module class of `file`, then each factory, built."""
+    for cls in project.module_classes(file):
+        base = project.classes.torch_base(cls)
+        if base is not None and base.kind not in _LAYERS:
+            yield from _class_root(project, cls, interp)
+    symbols = project.loader.symbols(file)
+    for name, node in symbols.functions.items():
+        if callable_without_arguments(node):
+            yield from _factory_root(ProjectFunction(file, node, f"{file.module_name}.{name}"),
+                                     interp)
+
+
+def named_root(project: Project, file: SourceFile, name: str,
+               interp: Interpreter) -> Root | None:
+    """The factory or module class `name` of `file`, built as `file_roots` builds it."""
+    node = project.loader.symbols(file).functions.get(name)
+    if node is not None and callable_without_arguments(node):
+        found = list(_factory_root(ProjectFunction(file, node, f"{file.module_name}.{name}"),
+                                   interp))
+    else:
+        classes = {cls.name: cls for cls in project.module_classes(file)}
+        found = list(_class_root(project, classes[name], interp)) if name in classes else []
+    return found[0] if found else None
+
+
+def _class_root(project: Project, cls: ProjectClass, interp: Interpreter) -> Iterator[Root]:
+    built = _guarded(interp, lambda: interp.instantiate_root(cls))
+    init = project.classes.method(cls, "__init__")
+    constructible = callable_without_arguments(init[1] if init is not None else None)
+    for inst in module_instances(built.value):
+        yield Root(inst, f"class {cls.name}", cls.qualname, constructible, cls.file,
+                   built.batchnorms)
+
+
+def _factory_root(func: ProjectFunction, interp: Interpreter) -> Iterator[Root]:
+    built = _guarded(interp, lambda: interp.call_root(func))
+    for inst in module_instances(built.value):
+        name = func.node.name.value if isinstance(func.node, cst.FunctionDef) else "lambda"
+        yield Root(inst, f"factory {name}()", None, True, func.file, built.batchnorms)
+
+
+@dataclass(frozen=True)
+class _Built:
+    value: Value
+    batchnorms: list[ModuleInst]
+
+
+def _guarded(interp: Interpreter, build: Callable[[], Value]) -> _Built:
+    with interp.construction() as batchnorms:
+        try:
+            return _Built(build(), batchnorms)
+        except (AnalysisLimit, DeadPath, ReturnSignal, RecursionError) as error:
+            log.debug("construction abandoned: %s", error)
+        except Exception:  # an analyzer bug must cost one model, never the whole run
+            log.warning("internal error while building a model; it is skipped", exc_info=True)
+        return _Built(Const(None), batchnorms)
+
+
+def callable_without_arguments(node: cst.FunctionDef | None) -> bool:
+    if node is None:
+        return True
+    params = node.params
+    positional = [*params.posonly_params, *params.params]
+    if positional and positional[0].name.value in ("self", "cls"):
+        positional = positional[1:]
+    return all(p.default is not None for p in positional) and all(
+        p.default is not None for p in params.kwonly_params)
+
+
+def module_instances(value: Value) -> list[ModuleInst]:
+    if isinstance(value, ModuleInst):
+        return [value]
+    if isinstance(value, Seq):
+        return [v for v in value.items if isinstance(v, ModuleInst)]
+    if isinstance(value, Choice):  # a factory that builds one model or another
+        return [v for v in value.options if isinstance(v, ModuleInst)]
+    return []
+
+
+def walk(inst: ModuleInst, seen: set[int] | None = None) -> Iterator[ModuleInst]:
+    """`inst` and every module it holds (registered or in plain lists and dicts), once."""
+    seen = seen if seen is not None else set()
+    if inst.uid in seen:
+        return
+    seen.add(inst.uid)
+    yield inst
+    for value in [*inst.children.values(), *inst.attrs.values()]:
+        for member in _members(value):
+            yield from walk(member, seen)
+
+
+def _members(value: Value) -> Iterator[ModuleInst]:
+    if isinstance(value, ModuleInst):
+        yield value
+    elif isinstance(value, Choice):
+        yield from (o for o in value.options if isinstance(o, ModuleInst))
+    elif isinstance(value, Seq):
+        yield from (v for v in value.items if isinstance(v, ModuleInst))
+    elif isinstance(value, Mapping):
+        yield from (v for v in value.items.values() if isinstance(v, ModuleInst))

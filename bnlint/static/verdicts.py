@@ -1,0 +1,191 @@
+"""From what every root saw to what `bnlint check` reports: the class first, its callers refine.
+
+Every module class is analysed on its own (its constructor's defaults, unknown arguments
+left unknown), and every factory's model is built; each of these roots yields one
+Observation per BatchNorm. The verdict on a fold key (`Owner: conv -> bn`) is then:
+
+1. A BatchNorm whose verdict depends on the root's caller (it normalises the forward()
+   argument, or hands its output back) takes the verdict of any root that sees what is on
+   the other side. When no root does, the class may be the model itself: its closed-world
+   verdict stands if it can be built without arguments, else the verdict is unknown.
+2. The owner class's own verdict comes first. Each instance of the owner built elsewhere
+   with other arguments refines it: a certain verdict that differs is reported beside it,
+   with where those instances are built; an instance whose verdict is unknown (not
+   reached, built only on some paths, given a layer the analysis cannot resolve) is a note,
+   never a downgrade. With no verdict of its own and no certain one anywhere, the key is
+   unknown, with the reason.
+
+Light on purpose: reports are made from cached values without the parser.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from typing import Iterable, Iterator, Sequence
+
+from bnlint import rules
+from bnlint.ftypes import Diagnostic, FoldEntry, ModuleReport, SourceLocation, Status
+from bnlint.static.records import FileReport, FileVerdicts, Observation
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """Per owner class, the entries it reports; and the diagnostics they raise."""
+
+    entries: dict[str, list[FoldEntry]]
+    diagnostics: list[Diagnostic]
+
+
+def report_on(target: FileVerdicts, context: Sequence[FileVerdicts]) -> FileReport:
+    """What `bnlint check` says about `target`, given the contributions of its context in
+    path order (target included)."""
+    if target.failure is not None:
+        return FileReport(diagnostics=(target.failure,))
+    display = target.display
+    verdicts = combine(o for contribution in context for o in contribution.observations)
+    found: dict[tuple[int, int, str], Diagnostic] = {}
+    findings = (d for contribution in context for d in contribution.findings)
+    for diagnostic in [*verdicts.diagnostics, *findings]:
+        if diagnostic.path == display:
+            found.setdefault((diagnostic.line, diagnostic.column, diagnostic.code), diagnostic)
+    modules = tuple(
+        ModuleReport(class_name=qualname, path=display, line=line,
+                     folds=tuple(sorted(verdicts.entries.get(qualname, ()),
+                                        key=lambda e: (e.bn, e.sites != (), e.conv or ""))))
+        for qualname, line in target.module_classes)
+    ordered = sorted(found.values(), key=lambda d: (d.path, d.line, d.column, d.code))
+    return FileReport(diagnostics=tuple(ordered), modules=modules)
+
+
+def combine(observations: Iterable[Observation]) -> Verdicts:
+    settled = _settle_boundaries(observations)
+    by_key: dict[tuple[str, str], list[Observation]] = defaultdict(list)
+    for observation in settled:
+        by_key[(observation.owner, observation.entry.bn)].append(observation)
+    entries: dict[str, list[FoldEntry]] = defaultdict(list)
+    diagnostics: list[Diagnostic] = []
+    for (owner, _), group in by_key.items():
+        for entry, members in _key_verdicts(group):
+            entries[owner].append(entry)
+            diagnostics.extend(_diagnostics(owner, entry, members))
+    return Verdicts(dict(entries), diagnostics)
+
+
+def _diagnostics(owner: str, entry: FoldEntry,
+                 members: list[Observation]) -> Iterator[Diagnostic]:
+    """One per rule among the verdicts an entry stands for (instances of one class can miss
+    a fold for different reasons), at the BatchNorm."""
+    if entry.status is Status.FOLDABLE:
+        return
+    suffix = entry.reason[len(members[0].entry.reason or ""):] if entry.reason else ""
+    seen: set[str] = set()
+    for member in members:
+        code = member.entry.code or rules.UNKNOWN_CALL.code
+        if code in seen or member.location is None:
+            continue
+        seen.add(code)
+        message = (member.entry.reason or rules.get_rule(code).summary) + suffix
+        yield diagnostic(code, message, member.location, owner)
+
+
+def _settle_boundaries(observations: Iterable[Observation]) -> list[Observation]:
+    """Rule 1: a verdict that depends on the root's caller yields to the roots that hold the
+    same BatchNorm inside an instance of that root's class (whatever they say: they see
+    more of it); where no root does, the closed-world verdict stands, else the unknown."""
+    observations = list(observations)
+    inside_wider = {anchor for o in observations for anchor in o.anchors[1:]}
+    # Owners some other root built with its own arguments.
+    instantiated = {o.owner for o in observations if not o.own and not o.boundary}
+    settled: list[Observation] = []
+    for observation in observations:
+        if not observation.boundary:
+            settled.append(observation)
+        elif observation.anchors[0] in inside_wider:
+            continue
+        elif observation.entry.bn.startswith("<") and observation.owner in instantiated:
+            # A BatchNorm the class hands to a layer its caller supplies: the instances
+            # its callers build show where it ends up, under its real name.
+            continue
+        elif observation.fallback is not None:
+            fallback = observation.fallback
+            settled.append(replace(observation, owner=fallback.owner, entry=fallback.entry,
+                                   own=fallback.own, boundary=False, fallback=None))
+        else:
+            settled.append(observation)
+    return settled
+
+
+def _key_verdicts(group: list[Observation]) -> list[tuple[FoldEntry, list[Observation]]]:
+    """Rule 2 for one fold key: the entries to report, each with the verdicts it stands for."""
+    own = _most_severe([o for o in group if o.own])
+    variants: dict[tuple[object, ...], list[Observation]] = {}
+    agreeing: list[Observation] = []
+    for observation in group:
+        if observation.own:
+            continue
+        if own is not None and _identity(observation.entry) == _identity(own.entry):
+            agreeing.append(observation)  # instances that agree with the class
+        else:
+            variants.setdefault(_identity(observation.entry), []).append(observation)
+    certain = [m for m in variants.values() if m[0].entry.status is not Status.UNKNOWN]
+    doubtful = [m for m in variants.values() if m[0].entry.status is Status.UNKNOWN]
+    # Each instance verdict names its instances, unless it is the only thing known.
+    alone = own is None and len(variants) == 1
+    shown: list[tuple[FoldEntry, list[Observation]]] = []
+    if own is not None and (own.entry.status is not Status.UNKNOWN or not certain):
+        shown.append((own.entry, [own, *agreeing]))
+    for members in certain:
+        shown.append((_instance_entry(members, alone), members))
+    notes = [f"unknown {_share(_sites(m))}: {m[0].entry.reason}" for m in doubtful]
+    if not shown:
+        shown.append((_instance_entry(doubtful[0], alone), doubtful[0]))
+        notes.pop(0)
+    if own is not None and own.entry.status is Status.UNKNOWN and certain:
+        notes.insert(0, f"on its own (constructor defaults): unknown: {own.entry.reason}")
+    if notes:
+        entry, members = shown[0]
+        shown[0] = (replace(entry, notes=entry.notes + tuple(notes)), members)
+    return shown
+
+
+def _instance_entry(members: list[Observation], alone: bool) -> FoldEntry:
+    first = members[0].entry
+    where = _sites(members)
+    reason = first.reason
+    if reason is not None and not alone:
+        reason = f"{reason} ({_share(where)})"
+    return replace(first, sites=where, reason=reason)
+
+
+def _identity(entry: FoldEntry) -> tuple[object, ...]:
+    """Verdicts that say the same thing: one entry (the first one's rule and reason)."""
+    return entry.status, entry.conv, entry.direction
+
+
+def _most_severe(observations: list[Observation]) -> Observation | None:
+    order = {Status.FOLDABLE: 0, Status.UNKNOWN: 1, Status.UNFOLDABLE: 2}
+    return max(observations, key=lambda o: order[o.entry.status], default=None)
+
+
+def _sites(observations: Iterable[Observation]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(_where(o.site) for o in observations if o.site is not None))
+
+
+def _where(location: SourceLocation) -> str:
+    return f"{location.path}:{location.line}"
+
+
+def _share(where: tuple[str, ...]) -> str:
+    """Which instances a verdict holds for, by where they are built."""
+    return f"for the instances built at {', '.join(where)}" if where else \
+        "for an instance built elsewhere"
+
+
+def diagnostic(code: str, message: str, location: SourceLocation, owner: str | None
+               ) -> Diagnostic:
+    rule = rules.get_rule(code)
+    return Diagnostic(code=code, name=rule.name, severity=rule.severity, message=message,
+                      path=location.path, line=location.line, column=location.column,
+                      end_line=location.end_line, end_column=location.end_column, owner=owner,
+                      help=rule.fix)
