@@ -76,8 +76,14 @@ class LayerGraph:
         twin._graph = self._graph.copy()
         twin._next_id = self._next_id
         twin._arity = dict(self._arity)
+        twin._calls = dict(self._calls)
         for node_id, call in replaced.items():
-            twin._graph.nodes[node_id]["call"] = replace(call, node_id=node_id)
+            node = replace(call, node_id=node_id)
+            twin._graph.nodes[node_id]["call"] = node
+            twin._calls[node_id] = node
+        for node in twin._calls.values():
+            if node.module_id is not None:
+                twin._by_module.setdefault(node.module_id, []).append(node)
         return twin
 
     def __len__(self) -> int:
