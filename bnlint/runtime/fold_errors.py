@@ -22,6 +22,7 @@ That the layer's forward() really computes with these values is what the model's
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -161,11 +162,11 @@ class _LayerCheck:
 def _only_scaled(model: nn.Module, label: str, before: dict[str, FoldPair],
                  after: dict[str, FoldPair], originals: Originals) -> bool:
     """The common case, checked for all such layers at once: a Conv/Linear whose output
-    channels a BatchNorm after it scales and shifts (alone or through a concatenation)."""
+    channels a BatchNorm after it scales and shifts (alone, or through a concatenation or a
+    sum)."""
     pair = after.get(label)
     layer = model.get_submodule(label)
-    return (pair is not None and label not in before and pair.merge is not Merge.SUM
-            and pair.bn.label in originals.maps
+    return (pair is not None and label not in before and pair.bn.label in originals.maps
             and not (isinstance(layer, nn.modules.conv._ConvNd) and layer.transposed)
             and layer.weight.shape == originals.layers[label].shape)
 
@@ -178,7 +179,7 @@ def _check_scaled_layers(model: nn.Module, labels: list[str], after: dict[str, F
     if not labels:
         return {}
     pieces: dict[str, list[torch.Tensor]] = {k: [] for k in ("w0", "w1", "b0", "b1", "s", "t")}
-    units, counts = [], []
+    units, counts, summed = [], [], []
     try:
         for label in labels:
             layer = model.get_submodule(label)
@@ -193,7 +194,9 @@ def _check_scaled_layers(model: nn.Module, labels: list[str], after: dict[str, F
             pieces["b0"].append(_bias(recorded.bias, rows1))
             pieces["b1"].append(_bias(layer.bias, rows1))
             pieces["s"].append(outer.scale)
-            pieces["t"].append(outer.shift)
+            # The layers of a sum share the shift: what each carries is checked per pair.
+            summed.append(pair.merge is Merge.SUM)
+            pieces["t"].append(torch.zeros_like(outer.shift) if summed[-1] else outer.shift)
             units.append(_ROUNDINGS * _unit_roundoff(layer.weight.dtype))
             counts.append(rows1.shape[0])
         with torch.no_grad():
@@ -209,23 +212,34 @@ def _check_scaled_layers(model: nn.Module, labels: list[str], after: dict[str, F
         unit = torch.tensor(units, dtype=torch.float64, device=original.device)[rows]
         exact = original.mul_(scale[:, None])
         exact[:, -1] += shift
-        error = folded.sub(exact).abs_()
+        error = folded.sub(exact)
+        carried = error[:, -1].clone()  # for the layers of a sum: their share of the shift
+        error = error.abs_()
+        in_sum = torch.tensor(summed, device=original.device)[rows]
+        error[:, -1].masked_fill_(in_sum, 0.0)
         magnitude = exact.abs_()  # `exact` is not needed as such any more
         allowed = folded.abs_().mul_(unit[:, None]).add_(magnitude, alpha=1e-12)
+        shift_allowed = allowed[:, -1].clone()
         ratio = error.div(allowed.clamp_min_(torch.finfo(torch.float64).tiny)).amax(1)
         per_row = torch.stack([ratio, error.amax(1), magnitude.amax(1)])
         worst = torch.full((3, len(labels)), -1.0, dtype=torch.float64, device=original.device)
         worst = worst.scatter_reduce(1, rows.expand(3, -1), per_row, "amax").tolist()
-    checks = {}
-    for label, ratio, error, size in zip(labels, *worst):
-        checks[label] = _LayerCheck(SiteError(error, error / size if size > 0 else error,
-                                              math.inf if math.isnan(ratio) else ratio),
-                                    scale=size)
+    checks, start = {}, 0
+    for label, count, in_a_sum, ratio, error, size in zip(labels, counts, summed, *worst):
+        share = slice(start, start + count)
+        start += count
+        checks[label] = _LayerCheck(
+            SiteError(error, error / size if size > 0 else error,
+                      math.inf if math.isnan(ratio) else ratio),
+            carried[share] if in_a_sum else None, shift_allowed[share] if in_a_sum else None,
+            size)
     return checks
 
 
+@functools.lru_cache(maxsize=256)
 def _columns(count: int, device: torch.device) -> torch.Tensor:
-    """`_SAMPLED_WEIGHTS` column indices spread over `count` (repeating when fewer)."""
+    """`_SAMPLED_WEIGHTS` column indices spread over `count` (repeating when fewer); the
+    same few widths recur in a model, so they are made once."""
     return (torch.arange(_SAMPLED_WEIGHTS, device=device) * count) // _SAMPLED_WEIGHTS
 
 

@@ -230,3 +230,15 @@ def test_a_fold_through_a_merge_is_measured_without_the_error_of_folds_upstream(
     kept = fold(randomise(SumAfterAFold()), torch.randn(2, 3, 6, 6))
     assert folded(kept) == {("a+b", "bn")} and skipped(kept) == {"bn0": "XBN209"}
     assert kept.verified
+
+
+def test_a_sum_fold_that_adds_the_shift_twice_is_caught(monkeypatch):
+    from bnlint.runtime import multi_fold
+
+    def every_layer_gets_the_shift(merge, layers, scale, shift):
+        return [(scale, shift) for _ in layers]
+
+    monkeypatch.setattr(multi_fold, "_shares", every_layer_gets_the_shift)
+    result = fold(randomise(SumAfterAFold()), torch.randn(2, 3, 6, 6))
+    assert ("a+b", "bn") not in folded(result) and skipped(result)["bn"] == "XBN209"
+    assert ("conv0", "bn0") in folded(result) and result.verified
