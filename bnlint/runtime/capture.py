@@ -31,7 +31,7 @@ from bnlint.runtime import kinds
 from bnlint.runtime.multi_fold import merge_facts
 from bnlint.runtime.paths import module_paths
 from bnlint.runtime.tensors import leaves, map_tensors, storage_key, tensors, version
-from bnlint.runtime.verify import FORWARD_SEED, fresh_copy
+from bnlint.runtime.verify import fresh_copy, seeded_rng
 
 CAPTURE_NOTE = ("the dataflow was recorded from one forward pass on the given example inputs; "
                 "inputs that take other branches of data-dependent code may use the layers "
@@ -76,8 +76,7 @@ def capture_graph(model: nn.Module, example_inputs: tuple[Any, ...]) -> Capture:
                                                      always_call=True)
     try:
         # Seeded like the verification runs, and without touching the caller's RNG.
-        with torch.random.fork_rng(devices=[]), torch.no_grad():
-            torch.manual_seed(FORWARD_SEED)
+        with seeded_rng(), torch.no_grad():
             with _RecordingMode(recorder):
                 output = model(*example_inputs)
     except Exception as error:  # the user's forward may raise anything

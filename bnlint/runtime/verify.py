@@ -16,9 +16,10 @@ models, so what is compared is the fold, not two different dropout masks.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -67,9 +68,23 @@ def run_seeded(model: Callable[..., Any], inputs: tuple[Any, ...]) -> Any:
     """`model(*inputs)` without autograd, under a fixed RNG seed, leaving the caller's RNG as
     it was, on a fresh copy of the inputs: a forward that writes into its input in place
     (`x.mul_(2)`) changes neither the caller's tensors nor what the next run sees."""
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(FORWARD_SEED)
+    with seeded_rng(), torch.no_grad():
         return model(*fresh_copy(inputs))
+
+
+@contextlib.contextmanager
+def seeded_rng() -> Iterator[None]:
+    """The global RNG seeded with FORWARD_SEED inside, and the caller's state back after.
+
+    CPU always; the CUDA devices too once CUDA is in use. (torch.manual_seed would also
+    queue a seed for a CUDA not yet started, taking a stack trace each time: a cost per
+    forward pass that a model on the CPU has no use for.)"""
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.random.default_generator.manual_seed(FORWARD_SEED)
+        if devices:
+            torch.cuda.manual_seed_all(FORWARD_SEED)
+        yield
 
 
 def fresh_copy(inputs: tuple[Any, ...]) -> tuple[Any, ...]:
