@@ -23,7 +23,7 @@ from torch.nn.utils import parametrize
 from bnlint import rules
 from bnlint.ftypes import Direction, FoldPair, Skip, Status
 from bnlint.runtime import kinds
-from bnlint.runtime.paths import module_paths
+from bnlint.runtime.paths import every_module
 
 
 @dataclass(frozen=True)
@@ -213,12 +213,13 @@ def _sharing(model: nn.Module, foreign_reads: Mapping[str, str]) -> Sharing:
     """Which module objects hold each parameter object (tied weights have several), and what
     else forward() reads."""
     owners: dict[int, set[int]] = {}
-    paths = module_paths(model)
-    for module in paths.modules:
+    for module in every_module(model):  # a layer kept in a plain list may tie a weight too
         for param in module._parameters.values():
             if param is not None:
                 owners.setdefault(id(param), set()).add(id(module))
-    names = {id(module): paths.label(module) or "" for module in paths.modules}
+    # Only registered layers are ever folded, so their registered names are the ones read.
+    names = ({id(module): name for name, module in model.named_modules()}
+             if foreign_reads else {})
     return Sharing(owners=owners, paths=names, foreign_reads=foreign_reads)
 
 

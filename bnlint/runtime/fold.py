@@ -135,8 +135,29 @@ def fold(model: nn.Module, example_inputs: Any, *, inplace: bool = False,
                     random_inputs=random_inputs, seed=seed, copy=_copy)
     applied = trials.make(plan.folds)
     checked = _check_sites(trials, applied.folds, originals, all_or_nothing)
+    outcome, kept, dropped = _judge(trials, checked, all_or_nothing)
+    verification = _verification(outcome, rtol, atol, checked.wrong if all_or_nothing else {})
+    result_model: nn.Module | None = trials.model if verification.passed else None
+    if verification.passed and inplace:
+        _fold_in_place(target, kept, capture)
+        result_model = model
+    folds = tuple(_fold_record(p, checked.errors[p]) for p in kept)
+    skipped = tuple(_record(skip) for skip in plan.skips + applied.refused
+                    + tuple(_not_verified(pair, why) for pair, why in dropped.items()))
+    _explain(kept, skipped, verification)
+    return FoldResult(model=result_model, folds=folds, skipped=skipped,
+                      verification=verification, capture_note=capture.note,
+                      findings=plan.findings)
+
+
+def _judge(trials: Trials, checked: _SiteCheck, all_or_nothing: bool
+           ) -> tuple[Outcome, tuple[FoldPair, ...], dict[FoldPair, str]]:
+    """Judge the folds that passed their site check by the model's outputs: against the
+    model's own noise when the default tolerance fails, without the folds nothing can vouch
+    for, and, when the outputs still disagree, without the folds found responsible (unless
+    all or nothing). Returns the outcome, the folds kept and the ones left out, with why."""
     outcome = trials.judge(checked.kept)
-    if not outcome.passed and trials.escalate():
+    if not outcome.passed and not (all_or_nothing and checked.wrong) and trials.escalate():
         outcome = trials.judge(checked.kept)
     kept, dropped = checked.kept, dict(checked.dropped)
     if outcome.passed and not any(c.errors for c in outcome.comparisons):
@@ -155,18 +176,7 @@ def fold(model: nn.Module, example_inputs: Any, *, inplace: bool = False,
         kept, outcome = isolated.kept, isolated.outcome or trials.judge(())
         dropped.update(isolated.dropped)
         trials.make(kept)  # the working copy ends with exactly the verified folds
-    verification = _verification(outcome, rtol, atol, checked.wrong if all_or_nothing else {})
-    result_model: nn.Module | None = trials.model if verification.passed else None
-    if verification.passed and inplace:
-        _fold_in_place(target, kept, capture)
-        result_model = model
-    folds = tuple(_fold_record(p, checked.errors[p]) for p in kept)
-    skipped = tuple(_record(skip) for skip in plan.skips + applied.refused
-                    + tuple(_not_verified(pair, why) for pair, why in dropped.items()))
-    _explain(kept, skipped, verification)
-    return FoldResult(model=result_model, folds=folds, skipped=skipped,
-                      verification=verification, capture_note=capture.note,
-                      findings=plan.findings)
+    return outcome, kept, dropped
 
 
 @dataclass(frozen=True)

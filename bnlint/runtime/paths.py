@@ -54,6 +54,22 @@ def module_paths(model: nn.Module) -> ModulePaths:
     return ModulePaths(scopes=scopes, registered=registered, modules=tuple(modules))
 
 
+def every_module(model: nn.Module) -> list[nn.Module]:
+    """The modules `module_paths` names, registered ones first, without naming them."""
+    modules = list(model.modules())
+    seen = {id(module) for module in modules}
+    index = 0
+    while index < len(modules):
+        owner = modules[index]
+        index += 1
+        for _, member in _held(owner):
+            for inner in member.modules():
+                if id(inner) not in seen:
+                    seen.add(id(inner))
+                    modules.append(inner)
+    return modules
+
+
 def _register(module: nn.Module, scope: tuple[ModuleFrame, ...],
               scopes: dict[int, tuple[ModuleFrame, ...]]) -> None:
     """`module` and its registered submodules, at paths under `scope` (first one wins)."""
