@@ -73,8 +73,19 @@ def is_plain_batchnorm(module: nn.Module) -> bool:
 def module_kind(module: nn.Module) -> NodeKind | None:
     """The kind of node one call of `module` is, or None when its inner ops are recorded.
 
-    Pass-through modules (Identity, Dropout) also return None; see `is_passthrough`.
+    Pass-through modules (Identity, Dropout) also return None; see `is_passthrough`. The kind
+    depends on the class alone, so it is worked out once per class.
     """
+    cls = type(module)
+    if cls not in _KINDS:
+        _KINDS[cls] = _class_kind(module)
+    return _KINDS[cls]
+
+
+_KINDS: dict[type, NodeKind | None] = {}
+
+
+def _class_kind(module: nn.Module) -> NodeKind | None:
     if isinstance(module, _BatchNorm):
         return NodeKind.BATCHNORM if is_plain_batchnorm(module) else None
     if isinstance(module, (nn.modules.conv._ConvNd, nn.Linear)) and not has_torch_forward(module):
