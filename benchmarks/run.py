@@ -149,7 +149,7 @@ def _one_size(size: int, *, seed: int, jobs: int, workdir: Path, code: Path) -> 
     check = [sys.executable, "-m", "bnlint", "check", "--format", "json", "--exit-zero", "-q"]
     cold = row("cold", measure([*check, "--no-cache", "--jobs", "1", "."], cwd=root, env=env))
     expected = json.loads(cold.stdout)
-    steps = [("cold -j%d" % jobs, ["--no-cache", "--jobs", str(jobs)]),
+    steps = [(f"cold -j{jobs}", ["--no-cache", "--jobs", str(jobs)]),
              ("fill", ["--jobs", str(jobs), "--cache-dir", str(cache)]),
              ("warm", ["--cache-dir", str(cache)])]
     for step, flags in steps:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Sequence, Union
+from typing import Union
 
 from bnlint import baseline as baselines
 from bnlint.config import Config, find_config_file, load_config
@@ -27,8 +28,13 @@ PathLike = Union[str, "os.PathLike[str]"]
 Analyzer = Callable[..., CheckResult]
 
 
-def check(paths: Sequence[PathLike] = (".",), *, config: Config | PathLike | None = None,
-          baseline: PathLike | None = None, analyzer: Analyzer | None = None) -> CheckResult:
+def check(
+    paths: Sequence[PathLike] = (".",),
+    *,
+    config: Config | PathLike | None = None,
+    baseline: PathLike | None = None,
+    analyzer: Analyzer | None = None,
+) -> CheckResult:
     """Analyse the Python files under `paths` and return the findings that survive the policy.
 
     `config` is a Config, the path of a config file, or None to use the nearest
@@ -41,8 +47,9 @@ def check(paths: Sequence[PathLike] = (".",), *, config: Config | PathLike | Non
         config = project_config(given, Path(config) if config is not None else None)
     files = discover(given, config)
     roots = search_roots(given)
-    log.info("checking %d files; imports resolved under %s", len(files),
-             ", ".join(str(r) for r in roots))
+    log.info(
+        "checking %d files; imports resolved under %s", len(files), ", ".join(str(r) for r in roots)
+    )
     analyze = analyzer or _engine()
     raw = analyze(files, search_roots=roots)
     return apply_policy(raw, config, baseline=Path(baseline) if baseline else None)
@@ -62,8 +69,9 @@ def search_roots(paths: Sequence[Path]) -> tuple[Path, ...]:
     return tuple(dict.fromkeys(find_project_root(p) for p in paths))
 
 
-def apply_policy(result: CheckResult, config: Config, *, baseline: Path | None = None,
-                 cwd: Path | None = None) -> CheckResult:
+def apply_policy(
+    result: CheckResult, config: Config, *, baseline: Path | None = None, cwd: Path | None = None
+) -> CheckResult:
     """Filter and re-grade `result.diagnostics` by `config`, comments and `baseline`."""
     cwd = cwd or Path.cwd()
     enabled = config.enabled_codes()
@@ -74,16 +82,16 @@ def apply_policy(result: CheckResult, config: Config, *, baseline: Path | None =
         if diagnostic.code in RULES and diagnostic.code not in enabled:
             continue
         relative = baselines.relative_path(diagnostic.path, config.root, cwd)
-        if any(diagnostic.code.startswith(s) or s == "ALL"
-               for s in config.ignored_in(relative)):
+        if any(diagnostic.code.startswith(s) or s == "ALL" for s in config.ignored_in(relative)):
             continue
         if diagnostic.path not in comments:
             comments[diagnostic.path] = _suppressions(cwd / diagnostic.path)
         if comments[diagnostic.path].suppresses(diagnostic):
             silenced += 1
             continue
-        kept.append(replace(diagnostic,
-                            severity=config.severity_of(diagnostic.code, diagnostic.severity)))
+        kept.append(
+            replace(diagnostic, severity=config.severity_of(diagnostic.code, diagnostic.severity))
+        )
     if silenced:
         log.info("%d findings silenced by suppression comments", silenced)
     if baseline is not None:

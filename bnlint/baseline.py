@@ -12,9 +12,9 @@ import hashlib
 import json
 import os
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from bnlint.ftypes import Diagnostic
 from bnlint.suppression import read_source, split_lines

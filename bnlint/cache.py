@@ -25,9 +25,10 @@ import tempfile
 import types
 import typing
 import zlib
-from functools import lru_cache
+from collections.abc import Callable, Mapping
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from bnlint import __version__
 
@@ -44,8 +45,9 @@ class CacheError(Exception):
     """The cache directory cannot be used (it exists and is not a bnlint cache, say)."""
 
 
-def cache_dir(option: Path | None, project_root: Path,
-              environ: Mapping[str, str] | None = None) -> Path:
+def cache_dir(
+    option: Path | None, project_root: Path, environ: Mapping[str, str] | None = None
+) -> Path:
     """--cache-dir, else $BNLINT_CACHE_DIR, else .bnlint_cache in the project root."""
     env = os.environ if environ is None else environ
     if option is not None:
@@ -105,15 +107,20 @@ class Cache:
         if not self.folder.is_dir():
             self.directory.mkdir(parents=True, exist_ok=True)
             _write_if_missing(self.directory / ".gitignore", "# created by bnlint\n*\n")
-            _write_if_missing(self.directory / "CACHEDIR.TAG",
-                              "Signature: 8a477f597d28d172789f06886806bc55\n"
-                              "# This directory is a cache written by bnlint (bnlint clean).\n")
+            _write_if_missing(
+                self.directory / "CACHEDIR.TAG",
+                "Signature: 8a477f597d28d172789f06886806bc55\n"
+                "# This directory is a cache written by bnlint (bnlint clean).\n",
+            )
             self.folder.mkdir(parents=True, exist_ok=True)
             self._prune()
 
     def _prune(self) -> None:
-        keys = sorted((p for p in self.folder.parent.iterdir() if p.is_dir()),
-                      key=lambda p: p.stat().st_mtime, reverse=True)
+        keys = sorted(
+            (p for p in self.folder.parent.iterdir() if p.is_dir()),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
         for stale in keys[_KEPT_KEYS:]:
             shutil.rmtree(stale, ignore_errors=True)
 
@@ -150,9 +157,10 @@ def _code_fingerprint() -> str:
 
 # ---- frozen dataclasses <-> JSON ---------------------------------------------------------------
 
+
 def encode(value: Any) -> Any:
     """A dataclass as the list of its field values (recursively); enums by value; sets sorted."""
-    kind = type(value)
+    kind: Any = type(value)
     if value is None or kind in _SCALARS:
         return value
     if kind is tuple or kind is list or kind is frozenset or kind is set:
@@ -168,7 +176,7 @@ def encode(value: Any) -> Any:
     raise TypeError(f"cannot store {kind.__name__} in the cache")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _fields(kind: type) -> tuple[str, ...] | None:
     if not dataclasses.is_dataclass(kind):
         return None
@@ -187,7 +195,7 @@ def decode(kind: Any, data: Any) -> Any:
         raise ValueError(f"not a {getattr(kind, '__name__', kind)}: {error}") from error
 
 
-@lru_cache(maxsize=None)
+@cache
 def _decoder(kind: Any) -> Callable[[Any], Any]:
     """A function from JSON to `kind`. Scalars pass through unchecked: the checksum already
     rules out damage, and the key rules out another bnlint's layout."""
@@ -195,11 +203,14 @@ def _decoder(kind: Any) -> Callable[[Any], Any]:
     args = typing.get_args(kind)
     if kind in _SCALARS:
         return _same
-    if dataclasses.is_dataclass(kind):
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         hints = typing.get_type_hints(kind)
         fields = [f.name for f in dataclasses.fields(kind)]
-        parts = [(i, _decoder(hints[name])) for i, name in enumerate(fields)
-                 if hints[name] not in _SCALARS]
+        parts = [
+            (i, _decoder(hints[name]))
+            for i, name in enumerate(fields)
+            if hints[name] not in _SCALARS
+        ]
         size = len(fields)
 
         def record(data: list[Any]) -> Any:
@@ -210,6 +221,7 @@ def _decoder(kind: Any) -> Callable[[Any], Any]:
                 for index, part in parts:
                     data[index] = part(data[index])
             return kind(*data)
+
         return record
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
         return kind
@@ -226,9 +238,10 @@ def _decoder(kind: Any) -> Callable[[Any], Any]:
         return lambda data: tuple(part(item) for part, item in zip(fixed, data, strict=True))
     if origin in (tuple, frozenset):
         inner = _decoder(args[0])
+        container: Callable[[Any], Any] = origin
         if inner is _same:
-            return origin
-        return lambda data: origin(inner(item) for item in data)
+            return container
+        return lambda data: container(inner(item) for item in data)
     raise TypeError(f"cannot decode {kind}")
 
 

@@ -1,5 +1,5 @@
-"""The command line: `bnlint check`, `bnlint rule`, `bnlint fold`. Only this module (and the
-reporters it calls) writes to the terminal.
+"""The command line: `bnlint check`, `rule`, `clean`, `fold` and `graph`. Only this module (and
+the reporters and command modules it calls) writes to the terminal.
 
 Exit codes: 0 no findings, 1 findings, 2 usage, configuration or internal error.
 """
@@ -12,19 +12,21 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence, TextIO
+from typing import Any, TextIO
 
-from bnlint import __version__, api, rule_pages
+from bnlint import __version__, api, rule_pages, settings
 from bnlint import baseline as baselines
 from bnlint import cache as caches
 from bnlint.baseline import BaselineError
 from bnlint.config import Config, ConfigError, with_overrides
-from bnlint.discovery import PathNotFoundError, find_git_root, find_project_root
+from bnlint.discovery import PathNotFoundError, discover, find_git_root, find_project_root
 from bnlint.fix import attach_fixes
+from bnlint.outputs import OutputError, check_writable, write_text
 from bnlint.parallel import default_jobs
 from bnlint.picture import command as graph_command
-from bnlint.reporters import FORMATS, ReportContext, render, statistics
+from bnlint.reporters import FORMATS, TEXT_FORMATS, ReportContext, render, statistics, summary_line
 from bnlint.rules import RULES
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -48,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_ERROR
         _configure_logging(args.verbose, args.quiet)
         return int(args.handler(args))
-    except (ConfigError, PathNotFoundError, BaselineError, UsageError) as error:
+    except (ConfigError, PathNotFoundError, BaselineError, UsageError, OutputError) as error:
         _error(str(error))
         return EXIT_ERROR
     except KeyboardInterrupt:
@@ -58,29 +60,37 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc(file=sys.stderr)
             _error(f"internal error: {type(error).__name__}: {error}")
         else:
-            _error(f"internal error: {type(error).__name__}: {error} "
-                   "(run with -v for the traceback)")
+            _error(
+                f"internal error: {type(error).__name__}: {error} (run with -v for the traceback)"
+            )
         return EXIT_ERROR
 
 
 # --- the parser ------------------------------------------------------------------------------
 
+
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="bnlint", description="Find, explain and fold every BatchNorm in a PyTorch model.")
+        prog="bnlint", description="Find, explain and fold every BatchNorm in a PyTorch model."
+    )
     parser.add_argument("-V", "--version", action="version", version=f"bnlint {__version__}")
     _add_logging(parser, suppress=False)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     check = commands.add_parser(
-        "check", help="predict BatchNorm fold-ability from source (no torch needed)",
-        description="Analyse Python files and report every BatchNorm that cannot be folded.")
+        "check",
+        help="predict BatchNorm fold-ability from source (no torch needed)",
+        description="Analyse Python files and report every BatchNorm that cannot be folded.",
+    )
     _add_check_arguments(check)
     _add_logging(check, suppress=True)
     check.set_defaults(handler=run_check)
 
-    rule = commands.add_parser("rule", help="explain a rule (`bnlint rule XBN101`)",
-                               description="Print a rule's page, or list every rule.")
+    rule = commands.add_parser(
+        "rule",
+        help="explain a rule (`bnlint rule XBN101`)",
+        description="Print a rule's page, or list every rule.",
+    )
     target = rule.add_mutually_exclusive_group(required=True)
     target.add_argument("code", nargs="?", help="a rule code (XBN101) or name")
     target.add_argument("--all", action="store_true", help="list every rule")
@@ -88,12 +98,23 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     rule.set_defaults(handler=run_rule)
 
     clean = commands.add_parser(
-        "clean", help="remove the cache `bnlint check` keeps",
-        description="Remove the cache directory of the project around PATH.")
-    clean.add_argument("path", nargs="?", default=".", metavar="PATH",
-                       help="a file or folder of the project (default: .)")
-    clean.add_argument("--cache-dir", type=Path, metavar="DIR",
-                       help="the cache to remove (default: where `bnlint check` keeps it)")
+        "clean",
+        help="remove the cache `bnlint check` keeps",
+        description="Remove the cache `bnlint check PATH` uses.",
+    )
+    clean.add_argument(
+        "path",
+        nargs="?",
+        default=".",
+        metavar="PATH",
+        help="a path as given to `bnlint check` (default: .)",
+    )
+    clean.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help="the cache to remove (default: where `bnlint check` keeps it)",
+    )
     _add_logging(clean, suppress=True)
     clean.set_defaults(handler=run_clean)
 
@@ -105,77 +126,186 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 def _add_logging(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     # On subcommands the default is SUPPRESS so that `bnlint -v check` keeps its -v.
     default: Any = argparse.SUPPRESS if suppress else 0
-    parser.add_argument("-v", "--verbose", action="count", default=default,
-                        help="explain every decision (-vv: every graph-building step)")
-    parser.add_argument("-q", "--quiet", action="store_true",
-                        default=argparse.SUPPRESS if suppress else False,
-                        help="log errors only")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default,
+        help="explain every decision (-vv: every graph-building step)",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="print only the summary and errors",
+    )
 
 
 def _add_check_arguments(check: argparse.ArgumentParser) -> None:
-    check.add_argument("paths", nargs="*", default=["."], metavar="PATH",
-                       help="files and directories to check (default: .)")
+    check.add_argument(
+        "paths",
+        nargs="*",
+        default=["."],
+        metavar="PATH",
+        help="files and directories to check (default: .)",
+    )
     config = check.add_argument_group("configuration")
-    config.add_argument("--config", type=Path, metavar="FILE",
-                        help="use this pyproject.toml (or bnlint TOML file) instead of the "
-                             "nearest pyproject.toml with [tool.bnlint]")
-    config.add_argument("--isolated", action="store_true",
-                        help="ignore every configuration file")
+    config.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="use this pyproject.toml (or bnlint TOML file) instead of the "
+        "nearest pyproject.toml with [tool.bnlint]",
+    )
+    config.add_argument("--isolated", action="store_true", help="ignore every configuration file")
     codes = check.add_argument_group("rule selection (codes, prefixes or ALL, comma-separated)")
-    codes.add_argument("--select", type=_comma_list, action="append", metavar="CODES",
-                       help="check only these rules (replaces the configured selection)")
-    codes.add_argument("--extend-select", type=_comma_list, action="append", metavar="CODES",
-                       help="check these rules too")
-    codes.add_argument("--ignore", type=_comma_list, action="append", metavar="CODES",
-                       help="do not report these rules")
-    codes.add_argument("--per-file-ignores", action="append", default=[],
-                       metavar="GLOB:CODES", help="do not report CODES in files matching GLOB")
+    codes.add_argument(
+        "--select",
+        type=_comma_list,
+        action="append",
+        metavar="CODES",
+        help="check only these rules (replaces the configured selection)",
+    )
+    codes.add_argument(
+        "--extend-select",
+        type=_comma_list,
+        action="append",
+        metavar="CODES",
+        help="check these rules too",
+    )
+    codes.add_argument(
+        "--ignore",
+        type=_comma_list,
+        action="append",
+        metavar="CODES",
+        help="do not report these rules",
+    )
+    codes.add_argument(
+        "--per-file-ignores",
+        action="append",
+        default=[],
+        metavar="GLOB:CODES",
+        help="do not report CODES in files matching GLOB",
+    )
     files = check.add_argument_group("files")
-    files.add_argument("--exclude", type=_comma_list, action="append", metavar="GLOBS",
-                       help="skip these paths (replaces the default and configured excludes)")
-    files.add_argument("--extend-exclude", type=_comma_list, action="append", metavar="GLOBS",
-                       help="skip these paths too")
-    files.add_argument("--force-exclude", action="store_true",
-                       help="apply excludes and .gitignore to paths given explicitly too "
-                            "(for pre-commit)")
+    files.add_argument(
+        "--exclude",
+        type=_comma_list,
+        action="append",
+        metavar="GLOBS",
+        help="skip these paths (replaces the default and configured excludes)",
+    )
+    files.add_argument(
+        "--extend-exclude",
+        type=_comma_list,
+        action="append",
+        metavar="GLOBS",
+        help="skip these paths too",
+    )
+    files.add_argument(
+        "--force-exclude",
+        action="store_true",
+        help="apply excludes and .gitignore to paths given explicitly too (for pre-commit)",
+    )
     output = check.add_argument_group("output")
-    output.add_argument("--output-format", "--format", dest="output_format", choices=FORMATS,
-                        help="how to print findings (default: full)")
-    output.add_argument("-o", "--output-file", type=Path, metavar="FILE",
-                        help="write the report to FILE instead of standard output")
-    output.add_argument("--statistics", action="store_true",
-                        help="print how many findings each rule raised instead of the findings")
-    output.add_argument("--exit-zero", action="store_true",
-                        help="exit 0 even when there are findings")
-    output.add_argument("--confirm", action="store_true",
-                        help="also build every model declared in [tool.bnlint.models], fold it "
-                             "with the runtime checker and print, per model, where the static "
-                             "verdicts agree (needs torch; imports the models)")
+    output.add_argument(
+        "--output-format",
+        "--format",
+        dest="output_format",
+        choices=FORMATS,
+        help="how to print findings (default: full)",
+    )
+    output.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="write the report to FILE instead of standard output",
+    )
+    output.add_argument("--output-file", dest="output", type=Path, help=argparse.SUPPRESS)
+    output.add_argument(
+        "--force", action="store_true", help="overwrite FILE if it exists (never done without it)"
+    )
+    output.add_argument(
+        "--statistics",
+        action="store_true",
+        help="print how many findings each rule raised instead of the findings",
+    )
+    output.add_argument(
+        "--exit-zero", action="store_true", help="exit 0 even when there are findings"
+    )
+    output.add_argument(
+        "--confirm",
+        action="store_true",
+        help="also build every model declared in [tool.bnlint.models], fold it "
+        "with the runtime checker and print, per model, where the static "
+        "verdicts agree (needs torch; imports the models)",
+    )
+    output.add_argument(
+        "--show-files", action="store_true", help="list the files that would be checked, and exit"
+    )
+    output.add_argument(
+        "--show-settings",
+        action="store_true",
+        help="print the resolved configuration, with where each value came from, and exit",
+    )
     fixing = check.add_argument_group("fixes (findings marked [*] have one)")
-    fixing.add_argument("--fix", action="store_true",
-                        help="apply the safe fixes, then report what remains; a file is "
-                             "written only if its fixed text is analysed again and the fixed "
-                             "findings are gone")
-    fixing.add_argument("--unsafe-fixes", action="store_true",
-                        help="also apply (and mark) unsafe fixes: XBN401's bias=False removes "
-                             "a parameter, so state_dict keys change and checkpoints saved "
-                             "before no longer load with strict=True")
-    fixing.add_argument("--diff", action="store_true",
-                        help="print the fixes as a unified diff instead of writing them; "
-                             "exit 1 if there is anything to fix")
+    fixing.add_argument(
+        "--fix",
+        action="store_true",
+        help="apply the safe fixes, then report what remains; a file is "
+        "written only if its fixed text is analysed again and the fixed "
+        "findings are gone",
+    )
+    fixing.add_argument(
+        "--unsafe-fixes",
+        action="store_true",
+        help="also apply (and mark) unsafe fixes: XBN401's bias=False removes "
+        "a parameter, so state_dict keys change and checkpoints saved "
+        "before no longer load with strict=True",
+    )
+    fixing.add_argument(
+        "--diff",
+        action="store_true",
+        help="print the fixes as a unified diff instead of writing them; "
+        "exit 1 if there is anything to fix",
+    )
+    fixing.add_argument(
+        "--add-noqa",
+        action="store_true",
+        help="add `# noqa: CODE` to the line of every current finding (keeping "
+        "the codes already there), then check again",
+    )
     adoption = output.add_mutually_exclusive_group()
-    adoption.add_argument("--baseline", type=Path, metavar="FILE",
-                          help="report only findings that FILE does not record")
-    adoption.add_argument("--write-baseline", type=Path, metavar="FILE",
-                          help="record every current finding in FILE and exit 0")
+    adoption.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="FILE",
+        help="report only findings that FILE does not record",
+    )
+    adoption.add_argument(
+        "--write-baseline",
+        type=Path,
+        metavar="FILE",
+        help="record every current finding in FILE and exit 0",
+    )
     speed = check.add_argument_group("speed")
-    speed.add_argument("-j", "--jobs", type=_positive_int, metavar="N",
-                       help="analyse in N processes (default: the machine's processors)")
-    speed.add_argument("--cache-dir", type=Path, metavar="DIR",
-                       help=f"keep results between runs in DIR (default: ${caches.ENV_VAR}, "
-                            f"else {caches.DEFAULT_NAME} in the project root)")
-    speed.add_argument("--no-cache", action="store_true",
-                       help="neither read nor write the cache")
+    speed.add_argument(
+        "-j",
+        "--jobs",
+        type=_positive_int,
+        metavar="N",
+        help="analyse in N processes (default: the machine's processors)",
+    )
+    speed.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help=f"keep results between runs in DIR (default: ${caches.ENV_VAR}, "
+        f"else {caches.DEFAULT_NAME} in the project root)",
+    )
+    speed.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
 
 
 def _add_fold(commands: Any, *, wanted: bool) -> None:
@@ -197,8 +327,8 @@ def _add_graph(commands: Any) -> None:
     # The parser is torch-free; only a MODULE:FACTORY target loads the runtime half.
     summary = "draw a model's layer graph with every BatchNorm coloured by its verdict"
     graph = commands.add_parser(
-        "graph", help=summary,
-        description=summary + " (dot, mermaid, or svg/png with Graphviz).")
+        "graph", help=summary, description=summary + " (dot, mermaid, or svg/png with Graphviz)."
+    )
     graph_command.add_arguments(graph)
     _add_logging(graph, suppress=True)
     graph.set_defaults(handler=graph_command.run)
@@ -216,8 +346,10 @@ def _runtime_command() -> Any:
 
 
 def _fold_unavailable(args: argparse.Namespace) -> int:
-    raise UsageError("`bnlint fold` is not available in this installation "
-                     "(the module bnlint.runtime.command is missing)")
+    raise UsageError(
+        "`bnlint fold` is not available in this installation "
+        "(the module bnlint.runtime.command is missing)"
+    )
 
 
 def _first_positional(argv: Sequence[str]) -> str | None:
@@ -244,17 +376,27 @@ def _flatten(groups: list[list[str]] | None) -> list[str] | None:
 
 # --- bnlint check ----------------------------------------------------------------------------
 
-def _with_engine_options(run: Callable[[argparse.Namespace], int]
-                         ) -> Callable[[argparse.Namespace], int]:
+
+def cache_for(paths: Sequence[Path], option: Path | None) -> Path:
+    """The cache `bnlint check PATHS` uses: --cache-dir, else $BNLINT_CACHE_DIR, else
+    .bnlint_cache in the project of the first path. `bnlint clean PATH` resolves it the same
+    way."""
+    return caches.cache_dir(option, api.search_roots(paths)[0])
+
+
+def _with_engine_options(
+    run: Callable[[argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
     """Run `bnlint check` with --jobs and the cache applied to every analysis it makes."""
+
     def run_with_options(args: argparse.Namespace) -> int:
         from bnlint.static.engine import engine_options
 
         paths = [Path(p) for p in args.paths] or [Path(".")]
-        cache_dir = None if args.no_cache else caches.cache_dir(
-            args.cache_dir, api.search_roots(paths)[0])
+        cache_dir = None if args.no_cache else cache_for(paths, args.cache_dir)
         with engine_options(jobs=args.jobs or default_jobs(), cache_dir=cache_dir):
             return run(args)
+
     return run_with_options
 
 
@@ -262,46 +404,113 @@ def _with_engine_options(run: Callable[[argparse.Namespace], int]
 def run_check(args: argparse.Namespace) -> int:
     paths = [Path(p) for p in args.paths]
     config = check_config(args, paths)
-    if (args.fix or args.diff) and (args.write_baseline is not None or args.confirm):
-        raise UsageError("--fix and --diff cannot be combined with --write-baseline or "
-                         "--confirm")
+    _check_combinations(args)
+    if args.show_files:
+        return _show_files(paths, config)
+    if args.show_settings:
+        _emit(
+            settings.render(settings.describe(config, args, cache_for(paths, args.cache_dir))), None
+        )
+        return EXIT_CLEAN
+    if args.output is not None:
+        check_writable(args.output, force=args.force)
     if args.write_baseline is not None:
         result = api.check(paths, config=config)
         recorded = baselines.build(result.diagnostics, args.write_baseline)
         baselines.write(recorded, args.write_baseline)
-        print(f"bnlint: recorded {len(recorded.entries)} findings in {args.write_baseline}",
-              file=sys.stderr)
+        print(
+            f"bnlint: recorded {len(recorded.entries)} findings in {args.write_baseline}",
+            file=sys.stderr,
+        )
         return EXIT_CLEAN
     result = attach_fixes(api.check(paths, config=config, baseline=args.baseline))
-    context = ReportContext(root=report_root(paths), cwd=Path.cwd(),
-                            color=args.output_file is None and use_color(sys.stdout),
-                            unsafe_fixes=args.unsafe_fixes)
+    context = ReportContext(
+        root=report_root(paths),
+        cwd=Path.cwd(),
+        color=args.output is None and use_color(sys.stdout),
+        unsafe_fixes=args.unsafe_fixes,
+    )
+
+    def emit(text: str) -> None:
+        _emit(text, args.output, force=args.force)
+
     if args.diff:
         from bnlint.fix import command as fixing
 
-        return fixing.show_diff(result, unsafe=args.unsafe_fixes,
-                                search_roots=api.search_roots(paths),
-                                emit=lambda text: _emit(text, args.output_file))
+        return fixing.show_diff(
+            result, unsafe=args.unsafe_fixes, search_roots=api.search_roots(paths), emit=emit
+        )
     if args.fix:
         from bnlint.fix import command as fixing
 
         fixing.apply(result, unsafe=args.unsafe_fixes, search_roots=api.search_roots(paths))
         # Report what remains, as the files now read.
         result = attach_fixes(api.check(paths, config=config, baseline=args.baseline))
+    if args.add_noqa:
+        from bnlint.fix import command as fixing
+
+        fixing.add_noqa_comments(result)
+        # Analysed again: what the comments did not silence is still reported.
+        result = attach_fixes(api.check(paths, config=config, baseline=args.baseline))
     if args.confirm:
         # Imported here: without --confirm, `check` never loads the runtime half or torch.
         from bnlint.confirm import command as confirm
 
-        return confirm.run(result, config, context, show_statistics=args.statistics,
-                           exit_zero=args.exit_zero,
-                           emit=lambda text: _emit(text, args.output_file))
+        return confirm.run(
+            result,
+            config,
+            context,
+            show_statistics=args.statistics,
+            exit_zero=args.exit_zero,
+            quiet=args.quiet,
+            emit=emit,
+        )
     if args.statistics:
-        text = statistics.render(result, context,
-                                 as_json=config.output_format in ("json", "json-lines"))
+        text = statistics.render(
+            result, context, as_json=config.output_format in ("json", "json-lines")
+        )
+    elif args.quiet and config.output_format in TEXT_FORMATS:
+        text = summary_line(result) + "\n"
     else:
         text = render(config.output_format, result, context)
-    _emit(text, args.output_file)
+    emit(text)
     return EXIT_FINDINGS if result.diagnostics and not args.exit_zero else EXIT_CLEAN
+
+
+def _check_combinations(args: argparse.Namespace) -> None:
+    edits = [
+        flag
+        for flag, given in (
+            ("--fix", args.fix),
+            ("--diff", args.diff),
+            ("--add-noqa", args.add_noqa),
+        )
+        if given
+    ]
+    others = [
+        flag
+        for flag, given in (
+            ("--write-baseline", args.write_baseline is not None),
+            ("--confirm", args.confirm),
+        )
+        if given
+    ]
+    if edits and (others or len(edits) > 1):
+        raise UsageError(f"{' and '.join(edits + others)} cannot be combined")
+
+
+def _show_files(paths: Sequence[Path], config: Config) -> int:
+    cwd = Path.cwd()
+    files = discover(paths, config)
+    _emit("".join(f"{_relative(file, cwd)}\n" for file in files), None)
+    return EXIT_CLEAN
+
+
+def _relative(path: Path, cwd: Path) -> str:
+    try:
+        return str(path.relative_to(cwd))
+    except ValueError:
+        return str(path)
 
 
 def check_config(args: argparse.Namespace, paths: Sequence[Path]) -> Config:
@@ -311,20 +520,38 @@ def check_config(args: argparse.Namespace, paths: Sequence[Path]) -> Config:
     else:
         config = api.project_config(paths, args.config)
     return with_overrides(
-        config, select=_flatten(args.select), ignore=_flatten(args.ignore) or (),
+        config,
+        select=_flatten(args.select),
+        ignore=_flatten(args.ignore) or (),
         extend_select=_flatten(args.extend_select) or (),
-        per_file_ignores=args.per_file_ignores, exclude=_flatten(args.exclude),
-        extend_exclude=_flatten(args.extend_exclude) or (), output_format=args.output_format,
-        force_exclude=args.force_exclude)
+        per_file_ignores=args.per_file_ignores,
+        exclude=_flatten(args.exclude),
+        extend_exclude=_flatten(args.extend_exclude) or (),
+        output_format=args.output_format,
+        force_exclude=args.force_exclude,
+    )
 
 
 def run_clean(args: argparse.Namespace) -> int:
-    directory = caches.cache_dir(args.cache_dir, find_project_root(Path(args.path)))
+    path = Path(args.path)
+    if not os.path.lexists(path):
+        raise PathNotFoundError(f"{args.path}: no such file or directory")
+    directory = cache_for([path], args.cache_dir)
     try:
         removed = caches.clean(directory)
     except caches.CacheError as error:
         raise UsageError(str(error)) from error
-    print(f"bnlint: {'removed' if removed else 'no cache at'} {directory}", file=sys.stderr)
+    if removed:
+        print(f"bnlint: removed {directory}", file=sys.stderr)
+        return EXIT_CLEAN
+    # `bnlint check sub/src` keeps its cache in sub/ when sub/ is a project of its own.
+    others = sorted(directory.parent.glob(f"*/{caches.DEFAULT_NAME}"))
+    hint = "".join(
+        f"; `bnlint clean {_relative(o.parent, Path.cwd())}` removes {o}"
+        for o in others
+        if args.cache_dir is None
+    )
+    print(f"bnlint: no cache at {directory}{hint}", file=sys.stderr)
     return EXIT_CLEAN
 
 
@@ -343,9 +570,12 @@ def use_color(stream: TextIO, environ: dict[str, str] | None = None) -> bool:
     return bool(isatty and isatty())
 
 
-def _emit(text: str, output_file: Path | None) -> None:
+def _emit(text: str, output_file: Path | None, *, force: bool = False) -> None:
     if output_file is not None:
-        output_file.write_text(text, encoding="utf-8")
+        try:
+            write_text(output_file, text, force=force)
+        except OSError as error:
+            raise UsageError(f"cannot write {output_file}: {error}") from error
         return
     try:
         sys.stdout.write(text)
@@ -357,11 +587,14 @@ def _emit(text: str, output_file: Path | None) -> None:
 
 # --- bnlint rule -----------------------------------------------------------------------------
 
+
 def run_rule(args: argparse.Namespace) -> int:
     if args.all:
         width = max(len(rule.name) for rule in RULES.values())
-        lines = [f"{rule.code}  {rule.name:<{width}}  {rule.severity.value:<7}  {rule.summary}"
-                 for rule in RULES.values()]
+        lines = [
+            f"{rule.code}  {rule.name:<{width}}  {rule.severity.value:<7}  {rule.summary}"
+            for rule in RULES.values()
+        ]
         _emit("\n".join(lines) + "\n", None)
         return EXIT_CLEAN
     rule = rule_pages.find_rule(args.code)
@@ -373,6 +606,7 @@ def run_rule(args: argparse.Namespace) -> int:
 
 
 # --- plumbing --------------------------------------------------------------------------------
+
 
 def _configure_logging(verbose: int, quiet: bool) -> None:
     global _handler

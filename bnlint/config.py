@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import pathspec
 
@@ -31,9 +32,27 @@ ALL = "ALL"
 
 # Directories nobody wants linted; `exclude` replaces this list, `extend-exclude` adds to it.
 DEFAULT_EXCLUDE: tuple[str, ...] = (
-    ".bzr", ".direnv", ".eggs", ".git", ".hg", ".mypy_cache", ".nox", ".pytest_cache",
-    ".ruff_cache", ".svn", ".tox", ".venv", "__pycache__", "__pypackages__", "_build",
-    "buck-out", "build", "dist", "node_modules", "site-packages", "venv",
+    ".bzr",
+    ".direnv",
+    ".eggs",
+    ".git",
+    ".hg",
+    ".mypy_cache",
+    ".nox",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".svn",
+    ".tox",
+    ".venv",
+    "__pycache__",
+    "__pypackages__",
+    "_build",
+    "buck-out",
+    "build",
+    "dist",
+    "node_modules",
+    "site-packages",
+    "venv",
 )
 
 _MODEL_KEYS = frozenset({"factory", "input-shape", "kwargs", "inputs"})
@@ -139,6 +158,7 @@ def compile_globs(globs: Sequence[str]) -> pathspec.GitIgnoreSpec:
 
 # --- reading ---------------------------------------------------------------------------------
 
+
 def find_config_file(paths: Sequence[Path]) -> Path | None:
     """The nearest pyproject.toml with a [tool.bnlint] table above the checked paths."""
     for directory in _ancestors(_common_directory(paths)):
@@ -163,21 +183,38 @@ def load_config(config_file: Path | None, *, root: Path) -> Config:
         where = f"{config_file}: [tool.bnlint]"
     else:
         table, where = data, f"{config_file}:"
-    return parse_table(table, where=where, root=config_file.resolve().parent,
-                       path=config_file)
+    return parse_table(table, where=where, root=config_file.resolve().parent, path=config_file)
 
 
-def parse_table(table: Mapping[str, Any], *, where: str, root: Path,
-                path: Path | None = None) -> Config:
+def table_keys(config_file: Path) -> frozenset[str]:
+    """The keys `config_file` sets in its bnlint table (for --show-settings)."""
+    data = _read_toml(config_file)
+    table = data.get("tool", {}).get("bnlint", {}) if config_file.name == "pyproject.toml" else data
+    return frozenset(table) if isinstance(table, Mapping) else frozenset()
+
+
+def parse_table(
+    table: Mapping[str, Any], *, where: str, root: Path, path: Path | None = None
+) -> Config:
     """Validate a bnlint table; every error starts with `where` and names the key."""
     if not isinstance(table, Mapping):
         raise ConfigError(f"{where} expected a table, got {_describe(table)}")
-    known = {"select", "ignore", "extend-select", "per-file-ignores", "exclude",
-             "extend-exclude", "severity", "output-format", "models"}
+    known = {
+        "select",
+        "ignore",
+        "extend-select",
+        "per-file-ignores",
+        "exclude",
+        "extend-exclude",
+        "severity",
+        "output-format",
+        "models",
+    }
     for key in table:
         if key not in known:
-            raise ConfigError(f"{where} unknown key '{key}' "
-                              f"(known keys: {', '.join(sorted(known))})")
+            raise ConfigError(
+                f"{where} unknown key '{key}' (known keys: {', '.join(sorted(known))})"
+            )
     check = _Checker(where)
     selection = RuleSelection(
         select=check.selectors(table, "select") if "select" in table else None,
@@ -186,14 +223,16 @@ def parse_table(table: Mapping[str, Any], *, where: str, root: Path,
     )
     output_format = table.get("output-format", "full")
     if output_format not in FORMATS:
-        raise ConfigError(f"{where} output-format: unknown format {output_format!r} "
-                          f"(choose from {', '.join(FORMATS)})")
+        raise ConfigError(
+            f"{where} output-format: unknown format {output_format!r} "
+            f"(choose from {', '.join(FORMATS)})"
+        )
     return Config(
         root=root,
         path=path,
         selections=(selection,),
         per_file_ignores=check.per_file_ignores(table),
-        exclude=check.globs(table, "exclude") if "exclude" in table else DEFAULT_EXCLUDE,
+        exclude=check.globs(table, "exclude") or () if "exclude" in table else DEFAULT_EXCLUDE,
         extend_exclude=check.globs(table, "extend-exclude") or (),
         severity=check.severity(table),
         output_format=output_format,
@@ -201,21 +240,34 @@ def parse_table(table: Mapping[str, Any], *, where: str, root: Path,
     )
 
 
-def with_overrides(config: Config, *, select: Sequence[str] | None = None,
-                   ignore: Sequence[str] = (), extend_select: Sequence[str] = (),
-                   per_file_ignores: Sequence[str] = (), exclude: Sequence[str] | None = None,
-                   extend_exclude: Sequence[str] = (), output_format: str | None = None,
-                   force_exclude: bool = False) -> Config:
+def with_overrides(
+    config: Config,
+    *,
+    select: Sequence[str] | None = None,
+    ignore: Sequence[str] = (),
+    extend_select: Sequence[str] = (),
+    per_file_ignores: Sequence[str] = (),
+    exclude: Sequence[str] | None = None,
+    extend_exclude: Sequence[str] = (),
+    output_format: str | None = None,
+    force_exclude: bool = False,
+) -> Config:
     """Apply command-line flags on top of the file: they always win."""
     check = _Checker("command line:")
     changes: dict[str, Any] = {"force_exclude": config.force_exclude or force_exclude}
     if select is not None or ignore or extend_select:
         cli = {"--select": select, "--ignore": ignore, "--extend-select": extend_select}
-        layer = {flag: check.selector_list(list(values), flag) if values is not None else None
-                 for flag, values in cli.items()}
-        changes["selections"] = config.selections + (RuleSelection(
-            select=layer["--select"], ignore=layer["--ignore"] or (),
-            extend_select=layer["--extend-select"] or ()),)
+        layer = {
+            flag: check.selector_list(list(values), flag) if values is not None else None
+            for flag, values in cli.items()
+        }
+        changes["selections"] = config.selections + (
+            RuleSelection(
+                select=layer["--select"],
+                ignore=layer["--ignore"] or (),
+                extend_select=layer["--extend-select"] or (),
+            ),
+        )
     if per_file_ignores:
         pairs = []
         for item in per_file_ignores:
@@ -223,20 +275,26 @@ def with_overrides(config: Config, *, select: Sequence[str] | None = None,
             selectors = [code for code in codes.split(",") if code.strip()]
             if not sep or not glob or not selectors:
                 raise check.fail("--per-file-ignores", f"expected GLOB:CODE[,CODE], got {item!r}")
-            pairs.append((check.glob_list([glob], "--per-file-ignores")[0],
-                          check.selector_list(selectors, "--per-file-ignores")))
+            pairs.append(
+                (
+                    check.glob_list([glob], "--per-file-ignores")[0],
+                    check.selector_list(selectors, "--per-file-ignores"),
+                )
+            )
         changes["per_file_ignores"] = config.per_file_ignores + tuple(pairs)
     if exclude is not None:
         changes["exclude"] = check.glob_list(list(exclude), "--exclude")
     if extend_exclude:
-        changes["extend_exclude"] = (config.extend_exclude
-                                     + check.glob_list(list(extend_exclude), "--extend-exclude"))
+        changes["extend_exclude"] = config.extend_exclude + check.glob_list(
+            list(extend_exclude), "--extend-exclude"
+        )
     if output_format is not None:
         changes["output_format"] = output_format
     return replace(config, **changes)
 
 
 # --- validation ------------------------------------------------------------------------------
+
 
 class _Checker:
     """Validates values and raises ConfigError with one line that names the key."""
@@ -266,8 +324,11 @@ class _Checker:
                 continue
             selector = selector.upper()
             if not selector or not any(code.startswith(selector) for code in RULES):
-                raise self.fail(key, f"unknown rule code or prefix {raw!r} "
-                                     "(bnlint codes look like XBN101; see `bnlint rule --all`)")
+                raise self.fail(
+                    key,
+                    f"unknown rule code or prefix {raw!r} "
+                    "(bnlint codes look like XBN101; see `bnlint rule --all`)",
+                )
             selectors.append(selector)
         return tuple(selectors)
 
@@ -291,23 +352,29 @@ class _Checker:
         pairs = []
         for glob, codes in value.items():
             self.glob_list([glob], key)
-            pairs.append((glob, self.selector_list(self.string_list(codes, f"{key}.{glob}"),
-                                                   f"{key}.{glob}")))
+            pairs.append(
+                (
+                    glob,
+                    self.selector_list(self.string_list(codes, f"{key}.{glob}"), f"{key}.{glob}"),
+                )
+            )
         return tuple(pairs)
 
     def severity(self, table: Mapping[str, Any]) -> tuple[tuple[str, Severity], ...]:
         key = "severity"
         value = table.get(key, {})
         if not isinstance(value, dict):
-            raise self.fail(key, f"expected a table of CODE = \"error|warning|info\", "
-                                 f"got {_describe(value)}")
+            raise self.fail(
+                key, f'expected a table of CODE = "error|warning|info", got {_describe(value)}'
+            )
         levels = {s.value: s for s in Severity}
         pairs = []
         for selector, level in value.items():
             (code,) = self.selector_list([selector], key)
             if level not in levels:
-                raise self.fail(f"{key}.{selector}", f"expected one of {', '.join(levels)}, "
-                                                     f"got {level!r}")
+                raise self.fail(
+                    f"{key}.{selector}", f"expected one of {', '.join(levels)}, got {level!r}"
+                )
             pairs.append((code, levels[level]))
         return tuple(pairs)
 
@@ -321,23 +388,33 @@ class _Checker:
             if not isinstance(spec, dict):
                 raise self.fail(key, f"expected a table, got {_describe(spec)}")
             for unknown in sorted(set(spec) - _MODEL_KEYS):
-                raise self.fail(f"{key}.{unknown}", "unknown key "
-                                f"(known keys: {', '.join(sorted(_MODEL_KEYS))})")
+                raise self.fail(
+                    f"{key}.{unknown}",
+                    f"unknown key (known keys: {', '.join(sorted(_MODEL_KEYS))})",
+                )
             factory = spec.get("factory")
             if not isinstance(factory, str) or ":" not in factory:
-                raise self.fail(f"{key}.factory", "expected 'module.path:callable', "
-                                                  f"got {_describe(factory)}")
+                raise self.fail(
+                    f"{key}.factory", f"expected 'module.path:callable', got {_describe(factory)}"
+                )
             shape = spec.get("input-shape")
             if shape is not None and not _is_shape(shape):
-                raise self.fail(f"{key}.input-shape", "expected a list of ints "
-                                "(or a list of such lists), got " + _describe(shape))
+                raise self.fail(
+                    f"{key}.input-shape",
+                    "expected a list of ints (or a list of such lists), got " + _describe(shape),
+                )
             kwargs = spec.get("kwargs", {})
             if not isinstance(kwargs, dict):
                 raise self.fail(f"{key}.kwargs", f"expected a table, got {_describe(kwargs)}")
-            specs.append(ModelSpec(
-                name=name, factory=factory,
-                input_shape=_freeze_shape(shape) if shape is not None else None,
-                kwargs=MappingProxyType(dict(kwargs)), inputs=spec.get("inputs")))
+            specs.append(
+                ModelSpec(
+                    name=name,
+                    factory=factory,
+                    input_shape=_freeze_shape(shape) if shape is not None else None,
+                    kwargs=MappingProxyType(dict(kwargs)),
+                    inputs=spec.get("inputs"),
+                )
+            )
         return tuple(specs)
 
 
@@ -346,8 +423,7 @@ def _is_shape(value: Any) -> bool:
         return False
     if all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
         return True
-    return all(isinstance(v, list) and _is_shape(v) and not isinstance(v[0], list)
-               for v in value)
+    return all(isinstance(v, list) and _is_shape(v) and not isinstance(v[0], list) for v in value)
 
 
 def _freeze_shape(shape: list[Any]) -> tuple[Any, ...]:
@@ -381,7 +457,8 @@ def _describe(value: Any) -> str:
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
-            return tomllib.load(handle)
+            data: dict[str, Any] = tomllib.load(handle)
+            return data
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: invalid TOML: {error}") from error
     except OSError as error:

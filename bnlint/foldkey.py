@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
-from bnlint.ftypes import FoldKey, FoldPair, LayerCall, Merge, ModuleFrame
+from bnlint.ftypes import FoldKey, FoldPair, LayerCall, Merge
 
 
 def owner_frame_index(*calls: LayerCall) -> int:
@@ -19,10 +19,6 @@ def owner_frame_index(*calls: LayerCall) -> int:
     while common > 0 and scopes[0][common].is_plain_container:
         common -= 1
     return common
-
-
-def owner_of(*calls: LayerCall) -> ModuleFrame:
-    return calls[0].scope[owner_frame_index(*calls)]
 
 
 def relative_path(call: LayerCall, owner_index: int) -> str:

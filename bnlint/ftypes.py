@@ -1,10 +1,14 @@
-"""The vocabulary every half of bnlint speaks: frozen dataclasses and enums only."""
+"""The vocabulary every half of bnlint speaks: frozen dataclasses and enums (and the file a
+message being written is reported in, which decides how it names places)."""
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Hashable
+from pathlib import PurePath
 
 
 class Severity(str, Enum):
@@ -138,10 +142,31 @@ class LayerCall:
     def module_path(self) -> str:
         return ".".join(frame.name for frame in self.scope[1:])
 
-    def describe(self) -> str:
-        """The name a message uses: the label plus the line when the source is known."""
-        where = f" (line {self.location.line})" if self.location else ""
-        return f"'{self.label}'{where}"
+    def describe(self, *, built: bool = False) -> str:
+        """The name a message uses: the label plus where it is (its call site, or with `built`
+        where it was constructed) when the source is known: `'stem.0' (line 45)` in the file
+        the message is reported in (see `reported_in`), `'stem.0' (layers.py:45)` in another."""
+        where = (self.construction or self.location) if built else self.location
+        if where is None:
+            return f"'{self.label}'"
+        home = _REPORTED_IN.get()
+        if home is not None and where.path != home:
+            return f"'{self.label}' ({PurePath(where.path).name}:{where.line})"
+        return f"'{self.label}' (line {where.line})"
+
+
+# The file the message being written will be reported in; describe() names any other file.
+_REPORTED_IN: ContextVar[str | None] = ContextVar("bnlint_reported_in", default=None)
+
+
+@contextmanager
+def reported_in(location: SourceLocation | None) -> Iterator[None]:
+    """Messages written inside the block are reported at `location`."""
+    token = _REPORTED_IN.set(location.path if location is not None else None)
+    try:
+        yield
+    finally:
+        _REPORTED_IN.reset(token)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
-from typing import Hashable, Iterator
+from typing import Hashable
 
 import networkx as nx
 
@@ -87,7 +88,8 @@ class LayerGraph:
         return twin
 
     def __len__(self) -> int:
-        return self._graph.number_of_nodes()
+        count: int = self._graph.number_of_nodes()
+        return count
 
     @property
     def digraph(self) -> nx.DiGraph:

@@ -26,6 +26,7 @@ from bnlint.ftypes import (
     NodeKind,
     Skip,
     Status,
+    reported_in,
 )
 from bnlint.graph import LayerGraph
 
@@ -59,7 +60,8 @@ def match_folds(graph: LayerGraph) -> FoldPlan:
     skips: list[Skip] = []
     findings: list[Finding] = []
     for calls in sites.values():
-        verdict = _combine(graph, calls)
+        with reported_in(calls[0].location):
+            verdict = _combine(graph, calls)
         if verdict.skip is not None:
             skips.append(verdict.skip)
             log.info("%s: %s %s", verdict.skip.code, verdict.skip.bn.label, verdict.skip.reason)
@@ -83,7 +85,10 @@ def _combine(graph: LayerGraph, calls: list[LayerCall]) -> _SiteVerdict:
     first = calls[0]
     if first.attrs.track_running_stats is False:
         return _skip(first, rules.BN_WITHOUT_RUNNING_STATS, bn=first.describe())
-    verdicts = [_site_verdict(graph, call) for call in calls]
+    verdicts = []
+    for call in calls:
+        with reported_in(call.location):  # a skip at this site is reported here
+            verdicts.append(_site_verdict(graph, call))
     # One certain reason at any call site settles it; otherwise one doubt does.
     for status in (Status.UNFOLDABLE, Status.UNKNOWN):
         for verdict in verdicts:
@@ -587,8 +592,13 @@ def _redundant_bias(pair: FoldPair) -> Iterable[Finding]:
     rule = rules.REDUNDANT_BIAS
     for layer in pair.layers:
         if layer.attrs.bias:
-            yield Finding(rule.code, rule.format(producer=layer.describe(), bn=pair.bn.describe()),
-                          layer, layer.construction or layer.location)
+            # Reported where the layer is built (where bias=True is written): the message names
+            # both layers by where they are built, that line first.
+            where = layer.construction or layer.location
+            with reported_in(where):
+                message = rule.format(producer=layer.describe(built=True),
+                                      bn=pair.bn.describe(built=True))
+            yield Finding(rule.code, message, layer, where)
 
 
 def _functional_batch_norms(graph: LayerGraph) -> Iterable[Finding]:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bnlint.static.project import Project
@@ -43,7 +44,7 @@ def default_jobs() -> int:
 
 def analyse_files(paths: Sequence[str], *, search_roots: Sequence[str],
                   source_roots: Sequence[str], jobs: int = 1,
-                  sources: Mapping[str, bytes] | None = None,
+                  sources: Mapping[Path | str, bytes] | None = None,
                   weights: Mapping[str, int] | None = None,
                   allowed: Collection[str] | None = None) -> dict[str, FileVerdicts]:
     """Every file's contribution (paths absolute and resolved), computed in up to `jobs`
@@ -93,7 +94,8 @@ def _tasks(paths: Sequence[str], weights: Mapping[str, int], count: int) -> list
 
 
 def _start_worker(search_roots: list[str], source_roots: list[str],
-                  sources: dict[str, bytes], allowed: list[str] | None, trees: int) -> None:
+                  sources: dict[Path | str, bytes], allowed: list[str] | None,
+                  trees: int) -> None:
     from bnlint.static.project import Project
 
     global _project

@@ -14,6 +14,15 @@ from bnlint.rules import RULES, RULES_BY_NAME, Rule
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
+# Where the rule pages are published: `Rules` in pyproject.toml's [project.urls] (a test keeps
+# the two equal). A page's address is this plus `CODE.md`.
+RULES_URL = "https://github.com/bnlint/bnlint/blob/main/rules/"
+
+
+def url(rule: Rule) -> str:
+    """The address of the rule's page (SARIF `helpUri`, the JSON `url`)."""
+    return f"{RULES_URL}{rule.code}.md"
+
 
 def pages_dir() -> Path | None:
     """The folder holding the pages: the wheel's copy first, then the checkout's (which an

@@ -35,7 +35,7 @@ def _rule(code: str, name: str, severity: Severity, status: Status | None, summa
     return Rule(code, name, severity, status, summary, message, fix)
 
 
-E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
+E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO  # noqa: E741 (table columns)
 UNFOLDABLE, UNKNOWN = Status.UNFOLDABLE, Status.UNKNOWN
 
 SYNTAX_ERROR = _rule(
@@ -125,7 +125,8 @@ BN_ON_MODEL_INPUT = _rule(
     "XBN111", "bn-without-neighbour-layer", W, UNFOLDABLE,
     "A BatchNorm has no Conv/Linear before it (it normalises the model input) and none it could "
     "fold into after it.",
-    "BatchNorm {bn} cannot be folded: its input is the model input {producer} and {consumer_reason}",
+    "BatchNorm {bn} cannot be folded: its input is the model input {producer} and "
+    "{consumer_reason}",
     "Keep it, or place it right after a Conv/Linear.")
 BN_NEVER_CALLED = _rule(
     "XBN112", "bn-never-called", W, UNFOLDABLE,

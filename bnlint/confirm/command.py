@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Callable
+from collections.abc import Callable
 
+from bnlint import progress
 from bnlint.config import Config
 from bnlint.confirm import render
 from bnlint.ftypes import CheckResult
-from bnlint.reporters import TEXT_FORMATS, ReportContext, statistics
+from bnlint.reporters import TEXT_FORMATS, ReportContext, statistics, summary_line
 from bnlint.reporters import render as render_report
 from bnlint.reporters.json_output import document
 
@@ -26,27 +27,44 @@ EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 INSTALL_HINT = "`bnlint check --confirm` needs torch: pip install 'bnlint[runtime]'"
 
 
-def run(result: CheckResult, config: Config, context: ReportContext, *,
-        show_statistics: bool, exit_zero: bool, emit: Callable[[str], None]) -> int:
+def run(
+    result: CheckResult,
+    config: Config,
+    context: ReportContext,
+    *,
+    show_statistics: bool,
+    exit_zero: bool,
+    emit: Callable[[str], None],
+    quiet: bool = False,
+) -> int:
     if not config.models:
         where = config.path or "pyproject.toml"
-        return _error(f"--confirm: no models are declared; add a [tool.bnlint.models] table "
-                      f"to {where}")
+        return _error(
+            f"--confirm: no models are declared; add a [tool.bnlint.models] table to {where}"
+        )
     try:
         import torch  # noqa: F401  (only to tell a missing install apart from a user error)
     except ImportError:
         return _error(INSTALL_HINT)
     from bnlint.confirm.run import confirm_models
 
-    tables = confirm_models(result, config)
+    with progress.shown_on(sys.stderr):
+        tables = confirm_models(result, config)
     output_format = config.output_format
-    if show_statistics:
-        emit(statistics.render(result, context,
-                               as_json=output_format in ("json", "json-lines")))
+    if quiet and output_format in TEXT_FORMATS and not show_statistics:
+        emit(f"{summary_line(result)}\n{render.summary(tables)}\n")
+    elif show_statistics:
+        emit(statistics.render(result, context, as_json=output_format in ("json", "json-lines")))
         print(render.to_text(tables), end="", file=sys.stderr)
     elif output_format == "json":
-        emit(json.dumps({**document(result), "confirm": render.to_json(tables)}, indent=2,
-                        ensure_ascii=False) + "\n")
+        emit(
+            json.dumps(
+                {**document(result), "confirm": render.to_json(tables)},
+                indent=2,
+                ensure_ascii=False,
+            )
+            + "\n"
+        )
     elif output_format in TEXT_FORMATS:
         emit(render_report(output_format, result, context) + render.to_text(tables))
     else:

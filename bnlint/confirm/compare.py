@@ -15,7 +15,7 @@ Torch-free: the runtime side arrives as a ModelObservation.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable
+from collections.abc import Iterable
 
 from bnlint.ftypes import (
     Agreement,
@@ -66,8 +66,8 @@ class _StaticIndex:
         self.analysed = {module.class_name for module in check.modules}
         self.classes = {m.path: m for m in observation.modules}
         instances: dict[str, list[str]] = defaultdict(list)
-        for module in observation.modules:
-            instances[module.class_name].append(module.path)
+        for instance in observation.modules:
+            instances[instance.class_name].append(instance.path)
         self.by_path: dict[str, list[SideVerdict]] = defaultdict(list)
         self.owner_path: dict[tuple[str, str], list[str]] = defaultdict(list)
         self.covers: dict[tuple[str, str], list[str]] = defaultdict(list)

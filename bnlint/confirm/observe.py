@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import sys
 import warnings
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from torch import nn
 
+from bnlint import progress
 from bnlint.config import ModelSpec
 from bnlint.ftypes import (
     Direction,
@@ -24,6 +23,7 @@ from bnlint.ftypes import (
 from bnlint.runtime import kinds
 from bnlint.runtime.fold import FoldResult, fold
 from bnlint.runtime.loading import SetupError, build_inputs, build_model
+from bnlint.runtime.targets import declared_shapes, importable_from
 
 
 def observe_model(spec: ModelSpec, *, import_roots: Sequence[Path] = ()) -> ModelObservation:
@@ -31,11 +31,9 @@ def observe_model(spec: ModelSpec, *, import_roots: Sequence[Path] = ()) -> Mode
     it, and report every BatchNorm. Raises SetupError or FoldError naming the cause."""
     if spec.input_shape is None and spec.inputs is None:
         raise SetupError("declares neither input-shape nor inputs")
-    shapes = None
-    if spec.input_shape is not None:
-        nested = isinstance(spec.input_shape[0], tuple)
-        shapes = list(spec.input_shape) if nested else [spec.input_shape]
-    with _importable_from(import_roots):
+    shapes = declared_shapes(spec)
+    progress.step("building", spec.name)
+    with importable_from(import_roots):
         model = build_model(spec.factory, dict(spec.kwargs), None)
         inputs = build_inputs(shapes, spec.inputs, None)
     with warnings.catch_warnings():
@@ -68,19 +66,3 @@ def _verdict(key: FoldKey, status: Status, direction: Direction | None, code: st
              reason: str | None) -> SideVerdict:
     return SideVerdict(owner=key.owner, conv=key.conv or None, bn=key.bn, direction=direction,
                        status=status, code=code, reason=reason)
-
-
-@contextmanager
-def _importable_from(roots: Sequence[Path]) -> Iterator[None]:
-    """Put the checked project's import roots first on sys.path, so that the code that runs
-    is the code that was analysed, not an installed copy of it."""
-    added = [str(root) for root in roots if str(root) not in sys.path]
-    sys.path[:0] = added
-    try:
-        yield
-    finally:
-        for entry in added:
-            if entry in sys.path:
-                sys.path.remove(entry)
-
-

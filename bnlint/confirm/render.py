@@ -5,7 +5,8 @@ Returns strings and dicts; the CLI prints them.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from bnlint.ftypes import Agreement, AgreementRow, ModelAgreement, SideVerdict, Status
 
@@ -70,7 +71,7 @@ def to_text(tables: Sequence[ModelAgreement]) -> str:
         lines.append("")
         lines.extend(_model_lines(table))
     lines.append("")
-    lines.append(_summary(tables))
+    lines.append(summary(tables))
     return "\n".join(lines) + "\n"
 
 
@@ -95,7 +96,7 @@ def _model_lines(table: ModelAgreement) -> list[str]:
     return lines
 
 
-def _summary(tables: Sequence[ModelAgreement]) -> str:
+def summary(tables: Sequence[ModelAgreement]) -> str:
     counts = {a: sum(t.count(a) for t in tables) for a in Agreement}
     parts = [_plural(counts[a], _LABELS[a].lower()) if a is Agreement.DISAGREEMENT
              else f"{counts[a]} {_LABELS[a]}" for a in Agreement
@@ -137,7 +138,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
 
     def line(cells: list[str]) -> str:
-        padded = [cell.ljust(width) for cell, width in zip(cells, widths)]
+        padded = [cell.ljust(width) for cell, width in zip(cells[:-1], widths, strict=True)]
         return ("  " + "  ".join(padded + [cells[-1]])).rstrip()
     return [line(header)] + [line(row) for row in rows]
 

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 from bnlint.config import Config, ModelSpec
 from bnlint.confirm.compare import compare_model
 from bnlint.ftypes import CheckResult, ModelAgreement
 
 log = logging.getLogger("bnlint.confirm")
-
-
-def import_roots(config: Config) -> tuple[Path, ...]:
-    """Where the declared factories are imported from: the project's src/ and its root."""
-    roots = [config.root / "src", config.root]
-    return tuple(root for root in roots if root.is_dir())
 
 
 def confirm_models(check: CheckResult, config: Config,
@@ -29,6 +22,7 @@ def confirm_models(check: CheckResult, config: Config,
     from bnlint.confirm.observe import observe_model  # torch, only now
     from bnlint.runtime.fold import FoldError
     from bnlint.runtime.loading import SetupError
+    from bnlint.runtime.targets import import_roots
 
     roots = import_roots(config)
     tables = []

@@ -45,7 +45,7 @@ def _edit(source: FixSource, call: ast.Call, position: int) -> Edit | None:
         if isinstance(given, ast.Constant) and given.value is True:
             return source.replace(given, "False")
         return None
-    arguments: list[ast.AST] = [*call.args, *call.keywords]
+    arguments: list[ast.expr | ast.keyword] = [*call.args, *call.keywords]
     if not arguments:
         return None
     last = max(arguments, key=source.end)

@@ -1,5 +1,6 @@
-"""The `--fix` / `--diff` half of `bnlint check`: apply the fixes, write (or show) what passed
-re-analysis, and say so on standard error so that standard output stays the report."""
+"""The `--fix` / `--diff` / `--add-noqa` half of `bnlint check`: apply the fixes (or the noqa
+comments), write (or show) what passed re-analysis, and say so on standard error so that
+standard output stays the report."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from bnlint.fix.edits import unified_diff
+from bnlint.fix.noqa import NoqaChange, add_noqa
 from bnlint.fix.run import FileChange, FixOutcome, fix_files
 from bnlint.ftypes import CheckResult
 from bnlint.reporters.base import plural
@@ -41,6 +43,16 @@ def apply(result: CheckResult, *, unsafe: bool, search_roots: Sequence[Path]) ->
               f"{plural(len(written), 'file')}")
 
 
+def add_noqa_comments(result: CheckResult) -> None:
+    """Write a noqa comment for every finding of `result` into its file."""
+    outcome = add_noqa(result.diagnostics, Path.cwd())
+    for path, why in outcome.left_alone:
+        _note(f"{path}: {why}")
+    written = [change for change in outcome.changes if _write(change)]
+    _note(f"added {plural(sum(c.added for c in written), 'noqa comment')} in "
+          f"{plural(len(written), 'file')}")
+
+
 def _outcome(result: CheckResult, unsafe: bool, search_roots: Sequence[Path]) -> FixOutcome:
     outcome = fix_files(result, unsafe=unsafe, search_roots=search_roots)
     for rejected in outcome.rejected:
@@ -48,7 +60,7 @@ def _outcome(result: CheckResult, unsafe: bool, search_roots: Sequence[Path]) ->
     return outcome
 
 
-def _write(change: FileChange) -> bool:
+def _write(change: FileChange | NoqaChange) -> bool:
     """Replace the file atomically, keeping its mode; not if it changed since it was read."""
     path = Path(change.path)
     try:

@@ -52,8 +52,8 @@ _NOT_MODULES = (ast.Constant, ast.JoinedStr, ast.Tuple, ast.List, ast.Dict, ast.
 def container_fix(source: FixSource, diagnostic: Diagnostic) -> Fix | None:
     """XBN303, reported on the assignment of the plain container."""
     statement = next((node for kind in (ast.Assign, ast.AnnAssign)
-                      for node in source.nodes_at(diagnostic.line, diagnostic.column, kind)),
-                     None)
+                      for node in source.nodes_at(diagnostic.line, diagnostic.column, kind)
+                      if isinstance(node, (ast.Assign, ast.AnnAssign))), None)
     return _wrap(source, statement) if statement is not None else None
 
 
@@ -104,8 +104,8 @@ def _container_kind(source: FixSource, statement: ast.stmt, value: ast.expr) -> 
     if isinstance(value, ast.ListComp):
         return "list" if _may_be_module(value.elt) else None
     if isinstance(value, ast.Dict):
-        return "dict" if all(_dict_entry_fits(k, v) for k, v in zip(value.keys, value.values)) \
-            else None
+        entries = zip(value.keys, value.values, strict=True)
+        return "dict" if all(_dict_entry_fits(k, v) for k, v in entries) else None
     if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and \
             value.func.id in ("list", "dict") and not value.keywords and \
             len(value.args) <= 1 and not any(isinstance(a, ast.Starred) for a in value.args):

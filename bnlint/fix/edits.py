@@ -6,8 +6,8 @@ from __future__ import annotations
 import bisect
 import difflib
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from bnlint.ftypes import Edit, Fix
 

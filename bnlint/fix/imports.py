@@ -81,7 +81,7 @@ def _module_level_names(module: ast.Module) -> set[str]:
     return names
 
 
-def _new_import(source: FixSource, imports: list[ast.stmt]) -> Edit:
+def _new_import(source: FixSource, imports: list[ast.Import | ast.ImportFrom]) -> Edit:
     """`from torch import nn` on its own line after the file's opening block of docstring and
     imports, or before its first statement (and its decorators) when it opens with neither."""
     anchor = None
@@ -91,7 +91,7 @@ def _new_import(source: FixSource, imports: list[ast.stmt]) -> Edit:
             break
         anchor = statement
     if anchor is not None:
-        line = anchor.end_lineno + 1  # type: ignore[operator]
+        line = (anchor.end_lineno or anchor.lineno) + 1
     elif source.module.body:
         first = source.module.body[0]
         line = min([first.lineno] + [d.lineno for d in getattr(first, "decorator_list", [])])

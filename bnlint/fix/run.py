@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 from bnlint.fix.edits import apply_edits, compatible, moved, unique_edits
 from bnlint.fix.source import read_fix_source

@@ -15,13 +15,23 @@ import io
 import re
 import tokenize
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, TypeVar
+from typing import Protocol, TypeVar
 
 from bnlint.ftypes import Edit
 
-NodeT = TypeVar("NodeT", bound=ast.AST)
+NodeT = TypeVar("NodeT", bound="ast.stmt | ast.expr")
+
+
+class Positioned(Protocol):
+    """What a fix edits: an ast node with a position (statements, expressions, keywords)."""
+
+    lineno: int
+    col_offset: int
+    end_lineno: int | None
+    end_col_offset: int | None
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 
@@ -40,14 +50,15 @@ class FixSource:
         first = self.lines[0] if self.lines else "\n"
         return "\r\n" if first.endswith("\r\n") else "\r" if first.endswith("\r") else "\n"
 
-    def start(self, node: ast.AST) -> tuple[int, int]:
+    def start(self, node: Positioned) -> tuple[int, int]:
         """(line, column) where `node` starts, 1-based, the column in characters."""
-        return node.lineno, self._column(node.lineno, node.col_offset)  # type: ignore[attr-defined]
+        return node.lineno, self._column(node.lineno, node.col_offset)
 
-    def end(self, node: ast.AST) -> tuple[int, int]:
+    def end(self, node: Positioned) -> tuple[int, int]:
         """(line, column) just after `node`."""
-        line = node.end_lineno  # type: ignore[attr-defined]
-        return line, self._column(line, node.end_col_offset)  # type: ignore[attr-defined]
+        # The parser sets both ends on every node that has a start.
+        assert node.end_lineno is not None and node.end_col_offset is not None
+        return node.end_lineno, self._column(node.end_lineno, node.end_col_offset)
 
     def nodes_at(self, line: int, column: int, kind: type[NodeT]) -> Iterator[NodeT]:
         """Every node of `kind` that starts at the 1-based (line, column)."""
@@ -60,13 +71,13 @@ class FixSource:
             node = self.parents[node]
             yield node
 
-    def replace(self, node: ast.AST, content: str) -> Edit:
+    def replace(self, node: Positioned, content: str) -> Edit:
         return Edit(content, *self.start(node), *self.end(node))
 
-    def insert_before(self, node: ast.AST, content: str) -> Edit:
+    def insert_before(self, node: Positioned, content: str) -> Edit:
         return Edit(content, *self.start(node), *self.start(node))
 
-    def insert_after(self, node: ast.AST, content: str) -> Edit:
+    def insert_after(self, node: Positioned, content: str) -> Edit:
         return Edit(content, *self.end(node), *self.end(node))
 
     def _column(self, line: int, byte_offset: int) -> int:

@@ -18,8 +18,10 @@ collapsed.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Callable, Hashable
+
+import networkx as nx
 
 from bnlint.ftypes import LayerCall, NodeKind
 from bnlint.graph import LayerGraph
@@ -135,7 +137,7 @@ def collapse_repeats(graph: LayerGraph, tag: Tagger) -> Collapse:
                     result._blocks.setdefault(node, []).append((run_id, k))
                 if k:
                     hidden.append(block.path)
-                    for twin, node in zip(first.members, block.members):
+                    for twin, node in zip(first.members, block.members, strict=False):
                         result._step[node] = twin
                         result.kept.discard(node)
             run_of_block[first.path] = run_id
@@ -176,7 +178,7 @@ def _blocks_by_parent(calls: dict[int, LayerCall]) -> dict[str, dict[int, tuple[
 
 
 def _block(path: str, index: int, class_name: str, calls: dict[int, LayerCall],
-           scoped: list[int], unscoped: list[int], connected: set[int], digraph,
+           scoped: list[int], unscoped: list[int], connected: set[int], digraph: nx.DiGraph,
            tag: Tagger) -> _Block:
     inside = [n for n in scoped if _inside(calls[n].module_path, path)]
     block = _Block(path, index, class_name, inside, usable=False)
@@ -197,7 +199,8 @@ def _block(path: str, index: int, class_name: str, calls: dict[int, LayerCall],
     return block
 
 
-def _signature(block: _Block, calls: dict[int, LayerCall], digraph, tag: Tagger) -> Hashable:
+def _signature(block: _Block, calls: dict[int, LayerCall], digraph: nx.DiGraph,
+               tag: Tagger) -> Hashable:
     position = {node: i for i, node in enumerate(block.members)}
     nodes = []
     for node in block.members:

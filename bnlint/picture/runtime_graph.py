@@ -8,31 +8,35 @@ import copy
 import logging
 from typing import Any
 
+from bnlint import progress
 from bnlint.ftypes import FoldPlan
 from bnlint.matcher import match_folds
 from bnlint.picture.static_graph import RootGraph, TargetError
 from bnlint.runtime.apply import apply_folds
 from bnlint.runtime.capture import CaptureError, capture_graph
 from bnlint.runtime.loading import SetupError, build_inputs, build_model
+from bnlint.runtime.targets import RuntimeTarget, importable_from
 
 log = logging.getLogger("bnlint.picture")
 
 
-def runtime_root_graph(spec: str, *, kwargs: dict[str, Any],
-                       shapes: list[tuple[int, ...]] | None,
-                       inputs_spec: str | None) -> RootGraph:
+def runtime_root_graph(target: RuntimeTarget) -> RootGraph:
+    progress.step("building", target.name or target.factory)
     try:
-        model = build_model(spec, kwargs, None)
-        inputs = build_inputs(shapes, inputs_spec, None)
+        with importable_from(target.import_roots):
+            model = build_model(target.factory, target.kwargs, None)
+            inputs = build_inputs(target.shapes, target.inputs, None)
     except SetupError as error:
         raise TargetError(str(error)) from error
     model.eval()
+    progress.step("capturing")
     try:
         capture = capture_graph(model, inputs)
     except CaptureError as error:
         raise TargetError(f"the model failed on the example inputs: {error}") from error
     plan = match_folds(capture.graph)
-    return RootGraph(spec, capture.graph, _tried(model, plan))
+    progress.step("folding")
+    return RootGraph(target.factory, capture.graph, _tried(model, plan))
 
 
 def _tried(model: Any, plan: FoldPlan) -> FoldPlan:

@@ -8,9 +8,9 @@ spell it out.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Hashable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Hashable
 
 from bnlint import rules
 from bnlint.foldkey import merged_name
@@ -219,11 +219,6 @@ def _tag(call: LayerCall, verdicts: dict[Hashable, Verdict]) -> tuple[object, ..
     if verdict is None:
         return (call.kind, call.attrs, call.rule_code)
     return (call.kind, call.attrs, verdict.status, verdict.code, verdict.direction)
-
-
-def label_of(call: LayerCall) -> str:
-    """How a box names its node: the module path for module calls, else the op's label."""
-    return call.module_path or call.label
 
 
 def _short(type_name: str | None) -> str | None:

@@ -7,8 +7,8 @@ in `_MODULES`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
-from typing import Callable
 
 from bnlint.ftypes import CheckResult
 from bnlint.reporters import concise, full, github, json_lines, json_output, junit, sarif

@@ -42,24 +42,29 @@ def plural(count: int, noun: str, nouns: str | None = None) -> str:
 def summary_line(result: CheckResult) -> str:
     """`Found 3 findings (1 error, 2 warnings, 0 info) in 4 files; folds: ...`."""
     folds = fold_counts(result)
-    fold_text = (f"folds: {folds[Status.FOLDABLE]} foldable, "
-                 f"{folds[Status.UNFOLDABLE]} unfoldable, {folds[Status.UNKNOWN]} unknown")
+    fold_text = (
+        f"folds: {folds[Status.FOLDABLE]} foldable, "
+        f"{folds[Status.UNFOLDABLE]} unfoldable, {folds[Status.UNKNOWN]} unknown"
+    )
     files = plural(len(result.files), "file")
     if not result.diagnostics:
         return f"No findings in {files}; {fold_text}"
     counts = severity_counts(result)
-    by_severity = (f"{plural(counts[Severity.ERROR], 'error')}, "
-                   f"{plural(counts[Severity.WARNING], 'warning')}, "
-                   f"{counts[Severity.INFO]} info")
-    return (f"Found {plural(len(result.diagnostics), 'finding')} ({by_severity}) "
-            f"in {files}; {fold_text}")
+    by_severity = (
+        f"{plural(counts[Severity.ERROR], 'error')}, "
+        f"{plural(counts[Severity.WARNING], 'warning')}, "
+        f"{counts[Severity.INFO]} info"
+    )
+    return (
+        f"Found {plural(len(result.diagnostics), 'finding')} ({by_severity}) "
+        f"in {files}; {fold_text}"
+    )
 
 
 def fixable(diagnostic: Diagnostic, context: ReportContext) -> bool:
     """Whether `bnlint check --fix` (with the flags of this run) would fix the finding."""
     fix = diagnostic.fix
-    return fix is not None and (context.unsafe_fixes or
-                                fix.applicability is Applicability.SAFE)
+    return fix is not None and (context.unsafe_fixes or fix.applicability is Applicability.SAFE)
 
 
 def fixable_line(result: CheckResult, context: ReportContext) -> str | None:

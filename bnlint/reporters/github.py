@@ -28,11 +28,16 @@ def render(result: CheckResult, context: ReportContext) -> str:
     lines = []
     for d in result.diagnostics:
         properties = {
-            "file": context.repo_path(d.path), "line": d.line, "col": d.column,
-            "endLine": d.end_line, "endColumn": d.end_column, "title": f"{d.code} [{d.name}]",
+            "file": context.repo_path(d.path),
+            "line": d.line,
+            "col": d.column,
+            "endLine": d.end_line,
+            "endColumn": d.end_column,
+            "title": f"{d.code} [{d.name}]",
         }
-        joined = ",".join(f"{key}={escape_property(str(value))}"
-                          for key, value in properties.items())
+        joined = ",".join(
+            f"{key}={escape_property(str(value))}" for key, value in properties.items()
+        )
         fix = d.help or (RULES[d.code].fix if d.code in RULES else None)
         message = f"{d.message}\nhelp: {fix}" if fix else d.message
         lines.append(f"::{_COMMAND[d.severity]} {joined}::{escape_data(message)}\n")

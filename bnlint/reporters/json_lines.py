@@ -12,5 +12,6 @@ NAME = "json-lines"
 
 
 def render(result: CheckResult, context: ReportContext) -> str:
-    return "".join(json.dumps(diagnostic_object(d), ensure_ascii=False) + "\n"
-                   for d in result.diagnostics)
+    return "".join(
+        json.dumps(diagnostic_object(d), ensure_ascii=False) + "\n" for d in result.diagnostics
+    )

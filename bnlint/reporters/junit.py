@@ -18,19 +18,35 @@ def render(result: CheckResult, context: ReportContext) -> str:
         by_file[diagnostic.path].append(diagnostic)
     files = sorted(set(result.files) | set(by_file))
     tests = sum(max(1, len(by_file[f])) for f in files)
-    root = ET.Element("testsuites", name="bnlint", tests=str(tests),
-                      failures=str(len(result.diagnostics)), errors="0")
+    root = ET.Element(
+        "testsuites",
+        name="bnlint",
+        tests=str(tests),
+        failures=str(len(result.diagnostics)),
+        errors="0",
+    )
     for path in files:
         findings = by_file[path]
-        suite = ET.SubElement(root, "testsuite", name=path, tests=str(max(1, len(findings))),
-                              failures=str(len(findings)), errors="0")
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name=path,
+            tests=str(max(1, len(findings))),
+            failures=str(len(findings)),
+            errors="0",
+        )
         if not findings:
             ET.SubElement(suite, "testcase", name="bnlint", classname=path, file=path)
         for d in findings:
-            case = ET.SubElement(suite, "testcase", name=f"{d.code} [{d.name}] line {d.line}",
-                                 classname=path, file=path, line=str(d.line))
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                name=f"{d.code} [{d.name}] line {d.line}",
+                classname=path,
+                file=path,
+                line=str(d.line),
+            )
             failure = ET.SubElement(case, "failure", message=d.message, type=d.code)
             failure.text = f"{d.path}:{d.line}:{d.column}: {d.code} [{d.name}] {d.message}"
     ET.indent(root)
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
-            + ET.tostring(root, encoding="unicode") + "\n")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

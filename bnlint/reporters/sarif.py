@@ -37,6 +37,7 @@ def _rule_descriptor(rule: Rule) -> dict[str, Any]:
         "name": rule.name,
         "shortDescription": {"text": rule.summary},
         "fullDescription": {"text": rule_pages.description(rule)},
+        "helpUri": rule_pages.url(rule),
         "help": {"text": markdown, "markdown": markdown},
         "defaultConfiguration": {"level": _LEVEL[rule.severity]},
         "properties": {"tags": tags},
@@ -52,36 +53,70 @@ def document(result: CheckResult, context: ReportContext) -> dict[str, Any]:
         entry: dict[str, Any] = {"ruleId": d.code}
         if d.code in index:
             entry["ruleIndex"] = index[d.code]
-        entry.update({
-            "level": _LEVEL[d.severity],
-            "message": {"text": d.message},
-            "locations": [{"physicalLocation": {
-                "artifactLocation": {"uri": quote(context.repo_path(d.path)),
-                                     "uriBaseId": "%SRCROOT%"},
-                "region": {"startLine": max(1, d.line), "startColumn": max(1, d.column),
-                           "endLine": max(1, d.end_line), "endColumn": max(1, d.end_column)},
-            }}],
-            "partialFingerprints": {FINGERPRINT_KEY: fingerprint},
-        })
+        entry.update(
+            {
+                "level": _LEVEL[d.severity],
+                "message": {"text": d.message},
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": {
+                                "uri": quote(context.repo_path(d.path)),
+                                "uriBaseId": "%SRCROOT%",
+                            },
+                            "region": {
+                                "startLine": max(1, d.line),
+                                "startColumn": max(1, d.column),
+                                "endLine": max(1, d.end_line),
+                                "endColumn": max(1, d.end_column),
+                            },
+                        }
+                    }
+                ],
+                "partialFingerprints": {FINGERPRINT_KEY: fingerprint},
+            }
+        )
         if d.fix is not None:
             entry["fixes"] = [_fix_object(d.fix, context.repo_path(d.path))]
         results.append(entry)
-    driver = {"name": "bnlint", "version": __version__, "semanticVersion": __version__,
-              "rules": [_rule_descriptor(rule) for rule in rules]}
-    return {"$schema": SCHEMA, "version": "2.1.0",
-            "runs": [{"tool": {"driver": driver}, "columnKind": "unicodeCodePoints",
-                      "results": results}]}
+    driver = {
+        "name": "bnlint",
+        "version": __version__,
+        "semanticVersion": __version__,
+        "rules": [_rule_descriptor(rule) for rule in rules],
+    }
+    return {
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {"tool": {"driver": driver}, "columnKind": "unicodeCodePoints", "results": results}
+        ],
+    }
 
 
 def _fix_object(fix: Fix, path: str) -> dict[str, Any]:
-    replacements = [{"deletedRegion": {"startLine": e.line, "startColumn": e.column,
-                                       "endLine": e.end_line, "endColumn": e.end_column},
-                     "insertedContent": {"text": e.content}} for e in fix.edits]
-    return {"description": {"text": fix.message},
-            "artifactChanges": [{"artifactLocation": {"uri": quote(path),
-                                                      "uriBaseId": "%SRCROOT%"},
-                                 "replacements": replacements}],
-            "properties": {"applicability": fix.applicability.value}}
+    replacements = [
+        {
+            "deletedRegion": {
+                "startLine": e.line,
+                "startColumn": e.column,
+                "endLine": e.end_line,
+                "endColumn": e.end_column,
+            },
+            "insertedContent": {"text": e.content},
+        }
+        for e in fix.edits
+    ]
+    return {
+        "description": {"text": fix.message},
+        "artifactChanges": [
+            {
+                "artifactLocation": {"uri": quote(path), "uriBaseId": "%SRCROOT%"},
+                "replacements": replacements,
+            }
+        ],
+        "properties": {"applicability": fix.applicability.value},
+    }
 
 
 def render(result: CheckResult, context: ReportContext) -> str:

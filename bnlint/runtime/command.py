@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -24,100 +23,192 @@ INSTALL_HINT = "`bnlint fold` needs torch: pip install 'bnlint[runtime]'"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODULE:FACTORY",
-                        help="a callable returning the nn.Module, e.g. pkg.models:resnet18 "
-                             "(imported with the current directory on sys.path)")
-    source = parser.add_argument_group("example inputs (one of)")
-    source.add_argument("--input-shape", type=_shape, action="append", metavar="N,C,H,W",
-                        help="a random input tensor of this shape; repeat for several "
-                             "positional inputs")
-    source.add_argument("--inputs", metavar="MODULE:FUNCTION",
-                        help="a callable returning the tuple of positional inputs (or one "
-                             "tensor), for models that take several or non-tensor inputs")
-    parser.add_argument("--kwargs", type=_json_object, default={}, metavar="JSON",
-                        help="keyword arguments for the factory, e.g. '{\"num_classes\": 10}'")
-    parser.add_argument("--checkpoint", type=Path, metavar="FILE",
-                        help="load these trained weights (a state dict saved with torch.save) "
-                             "into the model before folding; read with weights_only=True, so "
-                             "it can never run code")
-    parser.add_argument("--dtype", choices=("float32", "float64", "float16", "bfloat16"),
-                        help="convert the model and floating inputs to this dtype first")
-    parser.add_argument("-o", "--output", type=Path, metavar="FILE",
-                        help="write the folded model (torch.save) here, only if it verified")
-    parser.add_argument("--force", action="store_true", help="overwrite an existing --output")
-    parser.add_argument("--format", choices=("text", "json"), default="text",
-                        help="text table (default) or the versioned JSON object")
+    parser.add_argument(
+        "model",
+        metavar="MODEL",
+        help="MODULE:FACTORY, a callable returning the nn.Module (e.g. "
+        "pkg.models:resnet18, imported with the current directory on "
+        "sys.path), or the name of a model in [tool.bnlint.models]",
+    )
+    source = parser.add_argument_group("example inputs (one of; a declared model has its own)")
+    source.add_argument(
+        "--input-shape",
+        type=_shape,
+        action="append",
+        metavar="N,C,H,W",
+        help="a random input tensor of this shape; repeat for several positional inputs",
+    )
+    source.add_argument(
+        "--inputs",
+        metavar="MODULE:FUNCTION",
+        help="a callable returning the tuple of positional inputs (or one "
+        "tensor), for models that take several or non-tensor inputs",
+    )
+    parser.add_argument(
+        "--kwargs",
+        type=_json_object,
+        default=None,
+        metavar="JSON",
+        help="keyword arguments for the factory, e.g. '{\"num_classes\": 10}'",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        metavar="FILE",
+        help="load these trained weights (a state dict saved with torch.save) "
+        "into the model before folding; read with weights_only=True, so "
+        "it can never run code",
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "float64", "float16", "bfloat16"),
+        help="convert the model and floating inputs to this dtype first",
+    )
+    add_output_arguments(parser, "write the folded model (torch.save) here, only if it verified")
+    parser.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text table (default) or the versioned JSON object",
+    )
     check = parser.add_argument_group("verification")
-    check.add_argument("--rtol", type=_non_negative, metavar="X",
-                       help="relative tolerance, times the output's magnitude (default by "
-                            "dtype: 1e-4 for float32)")
-    check.add_argument("--atol", type=_non_negative, metavar="X",
-                       help="absolute tolerance (default by dtype: 1e-6 for float32)")
-    check.add_argument("--random-inputs", type=int, default=3, metavar="N",
-                       help="random inputs compared besides the example when forward() "
-                            "branches on the input's values (default 3)")
+    check.add_argument(
+        "--rtol",
+        type=_non_negative,
+        metavar="X",
+        help="relative tolerance, times the output's magnitude (default by "
+        "dtype: 1e-4 for float32)",
+    )
+    check.add_argument(
+        "--atol",
+        type=_non_negative,
+        metavar="X",
+        help="absolute tolerance (default by dtype: 1e-6 for float32)",
+    )
+    check.add_argument(
+        "--random-inputs",
+        type=int,
+        default=3,
+        metavar="N",
+        help="random inputs compared besides the example when forward() branches on the "
+        "input's values (default 3)",
+    )
     check.add_argument("--seed", type=int, default=0, help="seed for the random inputs")
-    check.add_argument("--all-or-nothing", action="store_true",
-                       help="when a fold fails verification, return and write no model at all "
-                            "(exit 1) instead of leaving that fold out (XBN209)")
+    check.add_argument(
+        "--all-or-nothing",
+        action="store_true",
+        help="when a fold fails verification, return and write no model at all (exit 1) "
+        "instead of leaving that fold out (XBN209)",
+    )
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """`-o/--output FILE` and `--force`, as `check`, `fold` and `graph` all spell them."""
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE", help=help_text)
+    parser.add_argument(
+        "--force", action="store_true", help="overwrite FILE if it exists (never done without it)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    from bnlint import progress
+    from bnlint.api import project_config
+    from bnlint.outputs import OutputError, check_writable, write_atomically
+    from bnlint.runtime.targets import TargetError, importable_from, resolve
+
     try:
-        import torch  # noqa: F401  (only to tell a missing install apart from a user error)
+        target = resolve(
+            args.model,
+            lambda: project_config([Path.cwd()]),
+            shapes=args.input_shape,
+            inputs=args.inputs,
+            kwargs=args.kwargs,
+        )
+    except TargetError as error:
+        return _error(str(error))
+    try:
+        import torch
     except ImportError:
-        _error(INSTALL_HINT)
-        return EXIT_ERROR
+        return _error(INSTALL_HINT)
     from bnlint.runtime import report
     from bnlint.runtime.fold import FoldError, fold
-    from bnlint.runtime.loading import DTYPES, SetupError, build_inputs, build_model
+    from bnlint.runtime.loading import (
+        DTYPES,
+        SetupError,
+        build_inputs,
+        build_model,
+        untrained_statistics,
+    )
 
-    problem = _usage_problem(args)
+    problem = _usage_problem(args, target.shapes, target.inputs)
+    if problem is None and args.output is not None:
+        try:
+            check_writable(args.output, force=args.force)
+        except OutputError as error:
+            problem = str(error)
     if problem is not None:
-        _error(problem)
-        return EXIT_ERROR
+        return _error(problem)
     dtype = DTYPES[args.dtype] if args.dtype else None
     try:
-        model = build_model(args.model, args.kwargs, dtype, args.checkpoint)
-        inputs = build_inputs(args.input_shape, args.inputs, dtype)
-        with warnings.catch_warnings():
-            # The table lists every skip; the warnings are for library users.
-            warnings.simplefilter("ignore")
-            result = fold(model, inputs, rtol=args.rtol, atol=args.atol,
-                          random_inputs=args.random_inputs, seed=args.seed,
-                          all_or_nothing=args.all_or_nothing)
+        with progress.shown_on(sys.stderr), importable_from(target.import_roots):
+            progress.step("building", target.name or target.factory)
+            model = build_model(target.factory, target.kwargs, dtype, args.checkpoint)
+            inputs = build_inputs(target.shapes, target.inputs, dtype)
+            untrained = args.checkpoint is None and untrained_statistics(model)
+            with warnings.catch_warnings():
+                # The table lists every skip; the warnings are for library users.
+                warnings.simplefilter("ignore")
+                result = fold(
+                    model,
+                    inputs,
+                    rtol=args.rtol,
+                    atol=args.atol,
+                    random_inputs=args.random_inputs,
+                    seed=args.seed,
+                    all_or_nothing=args.all_or_nothing,
+                )
     except (SetupError, FoldError) as error:
-        _error(str(error))
-        return EXIT_ERROR
+        return _error(str(error))
+    if untrained and result.folds:
+        _warn(
+            "every BatchNorm still has the statistics it was built with (running_mean 0, "
+            "running_var 1), so each fold is close to an identity and its error says little "
+            "about the trained model; pass --checkpoint FILE with trained weights"
+        )
     written = None
     if args.output is not None and result.model is not None:
+        folded = result.model
         try:
-            _save_atomically(result.model, args.output, force=args.force)
+            write_atomically(
+                args.output, lambda stream: torch.save(folded, stream), force=args.force
+            )
         except Exception as error:  # OSError, or a model that cannot be pickled
-            _error(f"cannot write {args.output}: {type(error).__name__}: {error}")
-            return EXIT_ERROR
+            return _error(f"cannot write {args.output}: {type(error).__name__}: {error}")
         written = str(args.output)
+    name = target.name or args.model
     if args.format == "json":
-        _emit(json.dumps(report.to_json(result, model=args.model, output=written), indent=2)
-              + "\n")
+        _emit(json.dumps(report.to_json(result, model=name, output=written), indent=2) + "\n")
+    elif getattr(args, "quiet", False):
+        _emit(report.summary(result, output=written))
     else:
         _emit(report.to_text(result, output=written))
     return EXIT_VERIFIED if result.verified else EXIT_UNVERIFIED
 
 
-def _usage_problem(args: argparse.Namespace) -> str | None:
-    if (args.input_shape is None) == (args.inputs is None):
+def _usage_problem(
+    args: argparse.Namespace, shapes: list[tuple[int, ...]] | None, inputs: str | None
+) -> str | None:
+    if (shapes is None) == (inputs is None):
         return "give the example inputs with either --input-shape or --inputs"
     if args.random_inputs < 0:
         return "--random-inputs must be 0 or more"
-    if args.output is not None:
-        if args.checkpoint is not None and _same_file(args.output, args.checkpoint):
-            # Even with --force: the trained weights would be replaced by the folded model.
-            return f"-o {args.output} is the checkpoint being folded; write somewhere else"
-        if args.output.exists() and not args.force:
-            return f"{args.output} exists; pass --force to overwrite it"
-        if not args.output.parent.is_dir():
-            return f"cannot write {args.output}: {args.output.parent} is not a directory"
+    if (
+        args.output is not None
+        and args.checkpoint is not None
+        and _same_file(args.output, args.checkpoint)
+    ):
+        # Even with --force: the trained weights would be replaced by the folded model.
+        return f"-o {args.output} is the checkpoint being folded; write somewhere else"
     return None
 
 
@@ -126,48 +217,6 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.exists() and b.exists() and a.samefile(b)
     except OSError:
         return False
-
-
-def _save_atomically(model: Any, path: Path, *, force: bool) -> None:
-    """Write to a temporary file beside `path`, then rename: readers never see half a file,
-    and a failure (a model that cannot be pickled, a full disk) leaves nothing behind."""
-    import torch
-
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                         suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            os.fchmod(stream.fileno(), 0o666 & ~_umask())  # mkstemp's 0600 is for secrets
-            torch.save(model, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        if path.exists() and not force:
-            raise FileExistsError(f"{path} appeared while folding; pass --force to overwrite")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    _sync_directory(path.parent)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _sync_directory(directory: Path) -> None:
-    """Make the rename itself durable (POSIX); best effort elsewhere."""
-    try:
-        descriptor = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
 def _shape(text: str) -> tuple[int, ...]:
@@ -209,5 +258,10 @@ def _emit(text: str) -> None:
         os.dup2(devnull, sys.stdout.fileno())
 
 
-def _error(message: str) -> None:
+def _error(message: str) -> int:
     print(f"bnlint: error: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _warn(message: str) -> None:
+    print(f"bnlint: warning: {message}", file=sys.stderr)

@@ -29,7 +29,7 @@ from typing import Any, Sequence
 
 from torch import nn
 
-from bnlint import rules
+from bnlint import progress, rules
 from bnlint.foldkey import fold_key, pair_key, pair_label
 from bnlint.ftypes import Direction, Finding, FoldKey, FoldPair, Merge, Skip, Status
 from bnlint.matcher import match_folds
@@ -125,6 +125,7 @@ def fold(model: nn.Module, example_inputs: Any, *, inplace: bool = False,
     _check_not_sharded(target)
     _check_materialised(target)
     work = _copy(target).eval()
+    progress.step("capturing")
     try:
         capture = capture_graph(work, inputs)
     except CaptureError as error:
@@ -133,7 +134,9 @@ def fold(model: nn.Module, example_inputs: Any, *, inplace: bool = False,
     originals = record_originals(work, plan.folds)
     trials = Trials(target, work, capture, inputs, rtol=rtol, atol=atol,
                     random_inputs=random_inputs, seed=seed, copy=_copy)
+    progress.step("folding")
     applied = trials.make(plan.folds)
+    progress.step("verifying")
     checked = _check_sites(trials, applied.folds, originals, all_or_nothing)
     outcome, kept, dropped = _judge(trials, checked, all_or_nothing)
     verification = _verification(outcome, rtol, atol, checked.wrong if all_or_nothing else {})

@@ -6,8 +6,9 @@ kinds; the runtime sees real objects, so it classifies by isinstance and by the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -152,9 +153,9 @@ def _call_pads(padding: Any, conv: nn.modules.conv._ConvNd) -> bool:
     if padding == "valid":
         return False
     if padding == "same":
-        return any(d * (k - 1) > 0 for d, k in zip(conv.dilation, conv.kernel_size))
+        return any(d * (k - 1) > 0 for d, k in zip(conv.dilation, conv.kernel_size, strict=True))
     values = padding if isinstance(padding, (tuple, list)) else (padding,)
-    return any(p > 0 for p in values)
+    return any(p > 0 for p in values if isinstance(p, int))
 
 
 def is_fold_layer(module: nn.Module) -> bool:

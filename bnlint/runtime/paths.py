@@ -9,8 +9,9 @@ this, so that both halves key such a verdict the same way.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from torch import nn
 

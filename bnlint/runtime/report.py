@@ -88,6 +88,15 @@ def to_text(result: FoldResult, *, output: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def summary(result: FoldResult, *, output: str | None = None) -> str:
+    """What `bnlint fold -q` prints: the counts and the verification, without the tables."""
+    lines = [f"Folded {_count(len(result.folds))}, skipped {len(result.skipped)}.",
+             _verdict(result)]
+    if output is not None:
+        lines.append(f"Wrote the folded model to {output}")
+    return "\n".join(lines) + "\n"
+
+
 def _verdict(result: FoldResult) -> str:
     v = result.verification
     inputs = f"{v.inputs_compared} input" + ("" if v.inputs_compared == 1 else "s")
@@ -107,7 +116,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     # The last column (a reason, an error) is left ragged; the others are padded to align.
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
     def line(cells: list[str]) -> str:
-        padded = [cell.ljust(width) for cell, width in zip(cells, widths)]
+        padded = [cell.ljust(width) for cell, width in zip(cells[:-1], widths, strict=True)]
         return "  " + "  ".join(padded + [cells[-1]])
     return [line(header)] + [line(row) for row in rows]
 

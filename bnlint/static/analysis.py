@@ -4,7 +4,7 @@ plan into Observations (bnlint.static.verdicts combines those of every root)."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 import libcst as cst
@@ -29,7 +29,15 @@ from bnlint.static.index import ProjectClass, ProjectFunction
 from bnlint.static.interp import AnalysisLimit, DeadPath, Frame, Interpreter
 from bnlint.static.records import Fallback, Observation
 from bnlint.static.roots import Root, walk
-from bnlint.static.values import Choice, FunctionRef, Mapping, ModuleInst, Seq, Unknown, Value
+from bnlint.static.values import (
+    Choice,
+    FunctionRef,
+    Mapping,
+    ModuleInst,
+    Seq,
+    Unknown,
+    Value,
+)
 from bnlint.static.verdicts import diagnostic
 
 log = logging.getLogger("bnlint.static.analysis")
@@ -131,6 +139,13 @@ def _observations(plan: FoldPlan, closed: FoldPlan | None,
     fallbacks = _verdicts(closed) if closed is not None else {}
     for identity, verdict in _verdicts(plan).items():
         entry = verdict.entry
+        if root.own_class is not None and entry.code == rules.BN_NEVER_CALLED.code:
+            # Its class's forward() does not call it, but code holding the class may: only
+            # a root that holds the instance (or the class as the whole model) can tell.
+            rule = rules.INPUT_FROM_CALLER
+            entry = replace(entry, status=Status.UNKNOWN, code=rule.code, reason=rule.format(
+                bn=verdict.bn.describe(), detail=f"forward() of {root.inst.cls.name} never "
+                                                 "calls it, and code that holds the class may"))
         boundary = (root.own_class is not None and entry.status is Status.UNKNOWN
                     and entry.code in _CALLER_DEPENDENT)
         closed_verdict = fallbacks.get(identity) if boundary else None
@@ -288,8 +303,6 @@ def _add_uncalled_batchnorms(builder: ForwardBuilder, root: ModuleInst,
         elif inst.uid in conditional:
             rule, reason = rules.CONDITIONAL_LAYER, (
                 "it is built only in some branches of a condition the analysis cannot decide")
-        elif inst.uid in builder.hidden:
-            rule, reason = rules.UNKNOWN_CALL, builder.hidden[inst.uid]
         elif builder.dynamic:
             rule, reason = rules.DYNAMIC_ATTRIBUTE, (
                 f"forward() reaches modules by computed names ({builder.dynamic[0]})")

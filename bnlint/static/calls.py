@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 import libcst as cst
 
 from bnlint import rules
-from bnlint.static import evaluate
+from bnlint.static import evaluate, objects
 from bnlint.static.index import ProjectClass, ProjectFunction
 from bnlint.static.torch_api import CATALOGUE, NON_TENSOR_METHODS
 from bnlint.static.values import (
+    SPREAD,
     BuiltinRef,
     Choice,
     ClassRef,
@@ -22,11 +23,12 @@ from bnlint.static.values import (
     Mapping,
     ModuleInst,
     ObjectInst,
+    Outside,
     Seq,
-    SPREAD,
     Spread,
     SuperRef,
     Tensor,
+    TupleType,
     Unknown,
     Value,
     node_text,
@@ -266,12 +268,26 @@ def _any_kind(kinds: Value, test: Any, unknown: str) -> Value:
     return Unknown(unknown) if undecided else Const(False)
 
 
-_ABSTRACT = {"abc.Iterable": (Seq, Mapping), "abc.Sequence": (Seq,), "abc.Mapping": (Mapping,)}
+_ABSTRACT = {"abc.Iterable": (Seq, Mapping), "abc.Sequence": (Seq,), "abc.Mapping": (Mapping,),
+             "abc.Collection": (Seq, Mapping)}
+# Modules whose classes builtin values may be instances of (ABCs, protocols, number towers).
+_ABSTRACT_MODULES = ("collections", "typing", "numbers", "abc", "typing_extensions", "os")
 
 
 def _instance_of(value: Value, kind: Value) -> bool | None:
     if isinstance(value, (Unknown, Tensor, Choice)):
         return None
+    if isinstance(kind, Outside) and isinstance(value, (Const, Seq, Mapping, ModuleInst,
+                                                        ObjectInst)):
+        # A class of an installed package: an int, a list, a project object is none of
+        # its instances (unless it is an abstract base class, which builtins register with).
+        if kind.qualname.split(".")[0] in _ABSTRACT_MODULES or isinstance(value, ModuleInst):
+            return None
+        return False
+    if isinstance(kind, BuiltinRef) and kind.name == "abc.Hashable":
+        if isinstance(value, Const):
+            return _hashable(value.value)
+        return value.is_tuple if isinstance(value, Seq) else not isinstance(value, Mapping)
     if isinstance(kind, BuiltinRef) and kind.name in _TYPES:
         python_type = _TYPES[kind.name]
         if isinstance(value, Const):
@@ -464,6 +480,89 @@ def _nothing(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], f
     return Const(None)
 
 
+def _spaced(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
+            node: cst.Call) -> Value:
+    """linspace(start, end, steps) while a model is built (stochastic-depth rates, one per
+    block): as many values as steps, each unknown; a loop over them runs once per block."""
+    steps = args[2] if len(args) > 2 else kwargs.get("steps", kwargs.get("num"))
+    if not isinstance(steps, Const) or not isinstance(steps.value, int) \
+            or not 0 <= steps.value <= _MAX_ITEMS:
+        return Seq((), complete=False, why_incomplete="linspace() with a count not known")
+    return Seq(tuple(Unknown("a value of linspace()") for _ in range(steps.value)))
+
+
+def _arange(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
+            node: cst.Call) -> Value:
+    return _range(interp, args, {}, frame, node)
+
+
+def _callable(interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
+              frame: Frame, node: cst.Call) -> Value:
+    if len(args) != 1:
+        return Unknown("callable()")
+    value = args[0]
+    if isinstance(value, (ClassRef, FunctionRef, BuiltinRef, TupleType)):
+        return Const(True)
+    if isinstance(value, ModuleInst):
+        return Const(True)
+    if isinstance(value, ObjectInst):
+        return Const(interp.classes.method(value.cls, "__call__") not in (None,)
+                     and interp.classes.method(value.cls, "__call__")[1] is not None)  # type: ignore
+    if isinstance(value, (Const, Seq, Mapping)):
+        return Const(False)
+    return Unknown("callable() of a value not known")
+
+
+def _isfunction(interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
+                frame: Frame, node: cst.Call) -> Value:
+    """inspect.isfunction(): a def or a lambda, not a class, a partial or a module."""
+    value = args[0] if args else None
+    if isinstance(value, FunctionRef):
+        return Const(not value.is_partial)
+    if isinstance(value, (ClassRef, BuiltinRef, ModuleInst, ObjectInst, Const, Seq, Mapping)):
+        return Const(False)
+    return Unknown("inspect.isfunction() of a value not known")
+
+
+def _isclass(interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
+             frame: Frame, node: cst.Call) -> Value:
+    value = args[0] if args else None
+    if isinstance(value, ClassRef):
+        return Const(not value.is_partial)
+    if isinstance(value, (FunctionRef, ModuleInst, ObjectInst, Const, Seq, Mapping)):
+        return Const(False)
+    return Unknown("inspect.isclass() of a value not known")
+
+
+def _namedtuple(interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
+                frame: Frame, node: cst.Call) -> Value:
+    name = args[0] if args else kwargs.get("typename")
+    fields = args[1] if len(args) > 1 else kwargs.get("field_names")
+    if isinstance(fields, Const) and isinstance(fields.value, str):
+        names = tuple(fields.value.replace(",", " ").split())
+    elif isinstance(fields, Seq) and fields.complete and all(
+            isinstance(f, Const) and isinstance(f.value, str) for f in fields.items):
+        names = tuple(f.value for f in fields.items)  # type: ignore[union-attr]
+    else:
+        return Unknown("namedtuple() with fields not known")
+    return TupleType(str(name.value) if isinstance(name, Const) else "namedtuple", names)
+
+
+def named_tuple(kind: TupleType, args: list[Value], kwargs: dict[str, Value]) -> Value:
+    values = list(args[:len(kind.fields)])
+    for field_name in kind.fields[len(values):]:
+        values.append(kwargs.get(field_name, Unknown(f"field '{field_name}' not given")))
+    return Seq(tuple(values), is_tuple=True, fields=kind.fields)
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
 def _repeat(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
             node: cst.Call) -> Value:
     times = args[1] if len(args) > 1 else kwargs.get("times")
@@ -491,7 +590,9 @@ _BUILTINS = {
     "min": _min_max(min), "max": _min_max(max), "sum": _sum, "isinstance": _isinstance,
     "getattr": _getattr, "hasattr": _hasattr, "setattr": _setattr, "super": _super,
     "partial": _partial, "deepcopy": _deepcopy, "type": _type, "reversed": _sorted(True),
-    "issubclass": _issubclass, "repeat": _repeat, "chain": _chain,
+    "issubclass": _issubclass, "repeat": _repeat, "chain": _chain, "linspace": _spaced,
+    "arange": _arange, "callable": _callable, "namedtuple": _namedtuple,
+    "isfunction": _isfunction, "isclass": _isclass,
     "sorted": _sorted(False), "any": _any_all(any), "all": _any_all(all), "map": _map,
     "print": _nothing,
 }
@@ -562,6 +663,10 @@ def _list_method(interp: Interpreter, seq: Seq, name: str, args: list[Value],
         return value
     elif name == "copy":
         return Seq(seq.items, seq.is_tuple, seq.complete, seq.why_incomplete)
+    elif name == "tolist":  # a tensor or array of values while the model is built
+        return seq
+    elif name == "split" and args and seq.complete:  # torch's: sizes, or one size
+        return _split(seq, args[0])
     elif name in ("index", "count"):
         plain = _consts(list(seq.items))
         if plain is None:
@@ -570,6 +675,21 @@ def _list_method(interp: Interpreter, seq: Seq, name: str, args: list[Value],
     else:
         return Unknown(f"list.{name}()")
     return Const(None)
+
+
+def _split(seq: Seq, sizes: Value) -> Value:
+    if isinstance(sizes, Const) and isinstance(sizes.value, int) and sizes.value > 0:
+        bounds = list(range(0, len(seq.items), sizes.value))
+        parts = [seq.items[b:b + sizes.value] for b in bounds]
+    elif isinstance(sizes, Seq) and sizes.complete and all(
+            isinstance(i, Const) and isinstance(i.value, int) for i in sizes.items):
+        parts, start = [], 0
+        for size in sizes.items:
+            parts.append(seq.items[start:start + size.value])  # type: ignore[union-attr]
+            start += size.value  # type: ignore[union-attr]
+    else:
+        return Unknown("split() by sizes not known")
+    return Seq(tuple(Seq(part) for part in parts), is_tuple=True)
 
 
 def _dict_method(interp: Interpreter, mapping: Mapping, name: str, args: list[Value],
@@ -662,6 +782,13 @@ def _super_method(interp: Interpreter, ref: SuperRef, name: str, args: list[Valu
                   kwargs: dict[str, Value], frame: Frame, node: cst.Call) -> Value:
     inst = ref.instance
     found = interp.classes.method(inst.cls, name, after=ref.after)
+    if found is None and isinstance(inst, ObjectInst):
+        # object's own methods, below every project class of a plain object
+        if name == "__init__":
+            return Const(None)
+        if name == "__getattribute__" and args and isinstance(args[0], Const):
+            return objects.attribute(interp, inst, str(args[0].value), frame, node,
+                                     hook=False)
     if found is None:
         return Unknown(f"super().{name}() not found")
     owner, definition = found

@@ -16,6 +16,7 @@ from bnlint.static import objects
 from bnlint.static.index import ProjectClass
 from bnlint.static.torch_api import NON_TENSOR_ATTRIBUTES
 from bnlint.static.values import (
+    SPREAD,
     BuiltinRef,
     Choice,
     ClassRef,
@@ -25,7 +26,6 @@ from bnlint.static.values import (
     ModuleInst,
     ModuleRef,
     ObjectInst,
-    SPREAD,
     Seq,
     Spread,
     SuperRef,
@@ -275,6 +275,8 @@ def attribute(interp: Interpreter, base: Value, name: str, frame: Frame,
     if isinstance(base, Choice):
         return choice([attribute(interp, option, name, frame, node) for option in base.options],
                       base.reason)
+    if isinstance(base, Seq) and name in base.fields:
+        return base.items[base.fields.index(name)]
     if isinstance(base, (Seq, Mapping, Const, Param)):
         return Method(base, name, node_text(node))
     if isinstance(base, Unknown):

@@ -26,6 +26,7 @@ from bnlint.ftypes import (
 from bnlint.graph import LayerGraph
 from bnlint.static import ranks
 from bnlint.static.index import ProjectClass, ProjectFunction
+from bnlint.static.interp import PIECES
 from bnlint.static.torch_api import (
     SPLITTING_METHODS,
     TENSOR_METHODS,
@@ -43,8 +44,6 @@ from bnlint.static.values import (
     Value,
     node_text,
 )
-
-from bnlint.static.interp import PIECES
 
 if TYPE_CHECKING:
     from bnlint.static.interp import Frame, Interpreter
@@ -78,8 +77,6 @@ class ForwardBuilder:
         self.called: set[int] = set()  # uids of modules with a node in the graph
         self.dynamic: list[str] = []  # where modules were reached by computed names
         self.gaps: list[str] = []  # module calls the analysis could not follow
-        # submodules of a module whose forward() the builder did not follow, and why
-        self.hidden: dict[int, str] = {}
         # slots that may hold a norm layer the analysis could not resolve (see _maybe_norm)
         self.unresolved_norms: list[LayerCall] = []
         # Conv/Linear subclasses whose own forward() is being followed
@@ -609,19 +606,6 @@ def _is_leaf(inst: ModuleInst, forward: object) -> bool:
     has_own_forward = forward is not None and forward[1] is not None  # type: ignore[index]
     return not has_own_forward or inst.torch_base.kind in _LAYER_KINDS
 
-
-def _descendants(inst: ModuleInst) -> list[ModuleInst]:
-    found: list[ModuleInst] = []
-    pending = [inst]
-    while pending:
-        current = pending.pop()
-        for value in current.children.values():
-            options = value.options if isinstance(value, Choice) else (value,)
-            for option in options:
-                if isinstance(option, ModuleInst) and option not in found:
-                    found.append(option)
-                    pending.append(option)
-    return found
 
 
 def _path(scope: tuple[ModuleFrame, ...]) -> tuple[str, ...]:

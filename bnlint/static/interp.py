@@ -20,6 +20,7 @@ import libcst as cst
 from bnlint import rules
 from bnlint.ftypes import NodeKind
 from bnlint.static import calls, evaluate, matching, objects
+from bnlint.static.constructions import Constructions, containers, fingerprint
 from bnlint.static.classes import ClassModel
 from bnlint.static.index import (
     External,
@@ -32,9 +33,15 @@ from bnlint.static.index import (
     TorchName,
 )
 from bnlint.static.source import SourceFile
-from bnlint.static.torch_api import FUNCTIONS, PASSTHROUGH_FUNCTIONS, TorchClass, torch_class
+from bnlint.static.torch_api import (
+    FUNCTIONS,
+    PASSTHROUGH_FUNCTIONS,
+    TorchClass,
+    torch_class,
+)
 from bnlint.static.values import (
     MISSING,
+    SPREAD,
     BuiltinRef,
     Choice,
     ClassRef,
@@ -45,10 +52,11 @@ from bnlint.static.values import (
     ModuleInst,
     ModuleRef,
     ObjectInst,
-    SPREAD,
+    Outside,
     Seq,
     Spread,
     Tensor,
+    TupleType,
     Unknown,
     Value,
     choice,
@@ -80,7 +88,16 @@ _STDLIB = {"collections.OrderedDict": "OrderedDict", "functools.partial": "parti
            "collections.abc.Sequence": "abc.Sequence", "collections.abc.Mapping": "abc.Mapping",
            "collections.abc.Callable": "abc.Callable", "typing.Iterable": "abc.Iterable",
            "typing.Sequence": "abc.Sequence", "typing.Mapping": "abc.Mapping",
-           "typing.Callable": "abc.Callable"}
+           "typing.Callable": "abc.Callable", "numpy.linspace": "linspace",
+           "numpy.arange": "arange", "collections.namedtuple": "namedtuple",
+           "collections.abc.Hashable": "abc.Hashable",
+           "collections.abc.Collection": "abc.Collection",
+           "collections.abc.Container": "abc.Collection",
+           "collections.abc.Sized": "abc.Collection", "typing.Hashable": "abc.Hashable",
+           "typing.Collection": "abc.Collection", "inspect.isfunction": "isfunction",
+           "inspect.isclass": "isclass", "inspect.isroutine": "isfunction"}
+# torch functions that, while a model is built, make a known number of values
+_CONSTRUCTION_TORCH = {"torch.linspace": "linspace", "torch.arange": "arange"}
 STDLIB_MODULES = frozenset(name.rsplit(".", 1)[0] for name in _STDLIB)
 _CHECKPOINTS = frozenset({"torch.utils.checkpoint.checkpoint",
                           "torch.utils.checkpoint.checkpoint_sequential"})
@@ -130,7 +147,7 @@ class Param(Value):
 class Frame:
     file: SourceFile
     env: dict[str, Value]
-    self_inst: ModuleInst | None = None
+    self_inst: ModuleInst | ObjectInst | None = None
     cls: ProjectClass | None = None
     closure: dict[str, Value] | None = None
     returns: list[Value] = field(default_factory=list)
@@ -151,6 +168,9 @@ class Interpreter:
         self._values: dict[str, Value] = {}
         self._evaluating: set[str] = set()
         self._registered: set[object] = set()  # files whose registering decorators ran
+        self.constructions = Constructions()  # what each class built with which arguments
+        # dicts held by module-level values: a construction that writes one is not pure
+        self._module_containers: set[int] = set()
         self.current_file: SourceFile | None = None
 
     # ---- entry points -------------------------------------------------------------------
@@ -199,8 +219,8 @@ class Interpreter:
             return BuiltinRef(_STDLIB[symbol.qualname])
         if symbol.qualname in STDLIB_MODULES:  # `import functools` then `functools.partial`
             return ModuleRef(symbol.qualname)
-        return Unknown(f"'{symbol.qualname}' is defined outside the analysed files",
-                       rules.UNRESOLVED_MODULE.code)
+        return Outside(f"'{symbol.qualname}' is defined outside the analysed files",
+                       rules.UNRESOLVED_MODULE.code, symbol.qualname)
 
     def stdlib_attribute(self, module: str, name: str) -> Value | None:
         """`functools.partial` after `import functools`, and the like."""
@@ -233,6 +253,7 @@ class Interpreter:
             with self.journal.suspended():
                 value = self.eval(symbol.expr, Frame(symbol.file, {}))
                 self._values[symbol.qualname] = value
+                containers(value, self._module_containers)
                 if symbol.file.path not in self._registered:
                     # as importing the module would: its decorators fill its registries
                     self._registered.add(symbol.file.path)
@@ -370,8 +391,14 @@ class Interpreter:
         items = self.iterate(value, frame)
         if isinstance(value, Seq) and value.why_incomplete == PIECES:
             items = [value.items[0]] * len(elements)
-        if items is None or len(items) != len(elements) or any(
-                isinstance(e, cst.StarredElement) for e in target.elements):
+        starred = [i for i, e in enumerate(target.elements) if isinstance(e, cst.StarredElement)]
+        if items is not None and len(starred) == 1 and len(items) >= len(elements) - 1:
+            # `name, *rest = items`: the starred target takes what the others leave
+            star = starred[0]
+            after = len(elements) - star - 1
+            middle = items[star:len(items) - after]
+            items = [*items[:star], Seq(tuple(middle)), *items[len(items) - after:]]
+        elif items is None or len(items) != len(elements) or starred:
             if isinstance(value, Tensor) and self.forward is not None:
                 items = self.forward.split(value, len(elements))
             else:
@@ -572,6 +599,13 @@ class Interpreter:
             if self.forward is None:
                 return Unknown("tensor arithmetic outside forward()")
             return self.forward.arithmetic(operator, left, right, frame, node, inplace)
+        if isinstance(left, ModuleInst) and left.torch_base.container in ("list", "sequential") \
+                and _is_add(operator):
+            # `self.layers += [...]`: ModuleList.__iadd__ extends it in place
+            target = left if inplace else calls.clone_module(left)
+            calls.call_method(self, Method(target, "extend"), [right], {}, frame,
+                              cst.Call(func=cst.Name("extend")))
+            return target
         if isinstance(left, Seq) and isinstance(right, Seq) and _is_add(operator):
             joined = Seq(left.items + right.items, left.is_tuple,
                          left.complete and right.complete,
@@ -601,6 +635,8 @@ class Interpreter:
             if self.forward is None:
                 return Unknown("a module called during construction")
             return self.forward.call_module(func, args, kwargs, frame, node)
+        if isinstance(func, TupleType):
+            return calls.named_tuple(func, args, kwargs)
         if isinstance(func, ObjectInst):
             hook = objects.dunder(self, func, "__call__")
             if hook is not None:
@@ -637,7 +673,8 @@ class Interpreter:
         if isinstance(env, Unknown):
             return env
         frame = Frame(func.func.file, env,
-                      self_inst=receiver if isinstance(receiver, ModuleInst) else None,
+                      self_inst=receiver if isinstance(receiver, (ModuleInst, ObjectInst))
+                      else None,
                       cls=cls, closure=func.closure)
         if isinstance(definition, cst.Lambda):
             self.depth += 1
@@ -699,27 +736,43 @@ class Interpreter:
             if self.classes.has_unresolved_base(cls):
                 return Unknown(f"class '{cls.name}' derives from a class outside the analysed "
                                "files", rules.UNRESOLVED_MODULE.code)
+        built_by = self._constructing[-1] if self._constructing else None
+        found = self.classes.method(cls, "__init__")
+        if found is None or found[1] is None:
+            inst = ModuleInst(cls=cls, torch_base=base, ancestry=self.classes.mro(cls),
+                              construction=file.location(node), built_by=built_by)
+            if base.kind is NodeKind.BATCHNORM:
+                self.built_batchnorms.append(inst)
+            self.torch_init(inst, base, args, kwargs)
+            return inst
+        key = fingerprint(cls, args, kwargs)
+        copy = self.constructions.copy_of(key) if key is not None else None
+        if copy is not None:
+            inst, batchnorms = copy  # type: ignore[assignment]
+            inst.construction, inst.built_by = file.location(node), built_by
+            self.built_batchnorms.extend(batchnorms)
+            return inst
         inst = ModuleInst(cls=cls, torch_base=base, ancestry=self.classes.mro(cls),
-                          construction=file.location(node),
-                          built_by=self._constructing[-1] if self._constructing else None)
+                          construction=file.location(node), built_by=built_by)
         if base.kind is NodeKind.BATCHNORM:
             self.built_batchnorms.append(inst)
-        found = self.classes.method(cls, "__init__")
-        if found is not None and found[1] is not None:
-            owner, definition = found
-            assert isinstance(owner, ProjectClass)
-            func = FunctionRef(ProjectFunction(owner.file, definition,
-                                               f"{owner.qualname}.__init__"))
-            self._constructing.append(cls.qualname)
-            try:
-                result = self.call_function(func, args, kwargs, node, self_value=inst,
-                                            cls=owner)
-            finally:
-                self._constructing.pop()
-            if isinstance(result, Unknown) and "nest deeper" in result.reason:
-                return result
-        else:
-            self.torch_init(inst, base, args, kwargs)
+        owner, definition = found
+        assert isinstance(owner, ProjectClass)
+        func = FunctionRef(ProjectFunction(owner.file, definition, f"{owner.qualname}.__init__"))
+        outside = containers(Seq((*args, *kwargs.values()))) if key is not None else set()
+        first_built = len(self.built_batchnorms)
+        self._constructing.append(cls.qualname)
+        self.journal.begin()
+        try:
+            result = self.call_function(func, args, kwargs, node, self_value=inst, cls=owner)
+        finally:
+            self._constructing.pop()
+            written = self.journal.commit()
+        if isinstance(result, Unknown) and "nest deeper" in result.reason:
+            return result
+        if key is not None and written.isdisjoint(outside) \
+                and written.isdisjoint(self._module_containers):
+            self.constructions.keep(key, inst, self.built_batchnorms[first_built:])
         return inst
 
     def torch_init(self, inst: ModuleInst, base: TorchClass, args: list[Value],
@@ -769,6 +822,9 @@ class Interpreter:
 
     def torch_function(self, qualname: str, args: list[Value], kwargs: dict[str, Value],
                        frame: Frame, node: cst.Call) -> Value:
+        if self.forward is None and qualname in _CONSTRUCTION_TORCH:
+            return calls.call_builtin(self, _CONSTRUCTION_TORCH[qualname], args, kwargs,
+                                      frame, node)
         if qualname in _CHECKPOINTS and args and self.forward is not None:
             # Activation checkpointing runs the function it is given (again, backward).
             function, rest = (args[0], args[1:]) if qualname.endswith(".checkpoint") else \

@@ -69,7 +69,8 @@ def instantiate(interp: Interpreter, cls: ProjectClass, args: list[Value],
 
 
 def attribute(interp: Interpreter, obj: ObjectInst, name: str, frame: Frame,
-              node: cst.CSTNode) -> Value:
+              node: cst.CSTNode, hook: bool = True) -> Value:
+    """`obj.name` as Python looks it up; `hook`: fall back on the class's __getattr__."""
     if name in obj.attrs:
         return obj.attrs[name]
     if name == "__dict__":
@@ -89,9 +90,9 @@ def attribute(interp: Interpreter, obj: ObjectInst, name: str, frame: Frame,
 
         owner, expr = class_attr
         return interp.eval(expr, FrameType(owner.file, {}))
-    hook = dunder(interp, obj, "__getattr__")
-    if hook is not None:
-        return interp.call_function(hook, [Const(name)], {}, node)
+    fallback = dunder(interp, obj, "__getattr__") if hook else None
+    if fallback is not None:
+        return interp.call_function(fallback, [Const(name)], {}, node)
     return Unknown(f"attribute '{name}' of a {obj.cls.name} object")
 
 

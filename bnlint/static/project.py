@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Callable, Collection, Iterator, Mapping, Sequence
 
 from bnlint.static.classes import ClassModel
-from bnlint.static.index import ModuleLoader, ModuleSymbols, ProjectClass, Resolver, collect_symbols
+from bnlint.static.index import (
+    ModuleLoader,
+    ModuleSymbols,
+    ProjectClass,
+    Resolver,
+    collect_symbols,
+)
 from bnlint.static.source import (
     ParseFailure,
     SourceFile,

@@ -22,6 +22,10 @@ from bnlint.static.torch_api import TorchClass
 _ids = itertools.count(1)
 
 
+def new_uid() -> int:
+    return next(_ids)
+
+
 class Value:
     """Base of all abstract values."""
 
@@ -35,6 +39,13 @@ class Const(Value):
 class Unknown(Value):
     reason: str
     code: str | None = None  # the XBN2xx rule that explains it, when one does
+
+
+@dataclass(eq=False)
+class Outside(Unknown):
+    """A name bound outside the analysed files (an installed package)."""
+
+    qualname: str = ""
 
 
 @dataclass(eq=False)
@@ -55,6 +66,15 @@ class Seq(Value):
     is_tuple: bool = False
     complete: bool = True
     why_incomplete: str = ""
+    fields: tuple[str, ...] = ()  # a namedtuple's field names, which attributes read
+
+
+@dataclass(eq=False)
+class TupleType(Value):
+    """A class made by collections.namedtuple(): calling it makes a tuple with named fields."""
+
+    name: str
+    fields: tuple[str, ...]
 
 
 @dataclass(eq=False)
@@ -100,7 +120,7 @@ class ModuleRef(Value):
 
 @dataclass(eq=False)
 class SuperRef(Value):
-    instance: "ModuleInst"
+    instance: "ModuleInst | ObjectInst"
     after: ProjectClass  # look up the MRO after this class
 
 
@@ -225,6 +245,18 @@ class Journal:
 
     def begin(self) -> None:
         self._frames.append({})
+
+    def commit(self) -> set[int]:
+        """End the innermost frame, keeping its changes (an outer frame can still undo
+        them); the ids of the dicts it changed."""
+        entries = self._frames.pop()
+        if self._frames:
+            outer = self._frames[-1]
+            for index, (target, kept) in entries.items():
+                _, outer_kept = outer.setdefault(index, (target, {}))
+                for key, old in kept.items():
+                    outer_kept.setdefault(key, old)
+        return set(entries)
 
     @contextmanager
     def suspended(self) -> Iterator[None]:

@@ -130,19 +130,29 @@ def _key_verdicts(group: list[Observation]) -> list[tuple[FoldEntry, list[Observ
             variants.setdefault(_identity(observation.entry), []).append(observation)
     certain = [m for m in variants.values() if m[0].entry.status is not Status.UNKNOWN]
     doubtful = [m for m in variants.values() if m[0].entry.status is Status.UNKNOWN]
+    notes: list[str] = []
+    if own is not None and own.entry.status is not Status.UNKNOWN and certain and not agreeing:
+        # Every instance that exists is built otherwise, each with a certain verdict that
+        # differs: they are the class ("foldable when every instance that exists folds");
+        # its constructor defaults are a note.
+        notes.append(f"with its constructor defaults, which no instance uses: "
+                     f"{own.entry.status.value}"
+                     + (f": {own.entry.reason}" if own.entry.reason else ""))
+        own = None
+    elif own is not None and own.entry.status is Status.UNKNOWN and certain:
+        notes.append(f"on its own (constructor defaults): unknown: {own.entry.reason}")
+        own = None
     # Each instance verdict names its instances, unless it is the only thing known.
     alone = own is None and len(variants) == 1
     shown: list[tuple[FoldEntry, list[Observation]]] = []
-    if own is not None and (own.entry.status is not Status.UNKNOWN or not certain):
+    if own is not None:
         shown.append((own.entry, [own, *agreeing]))
     for members in certain:
         shown.append((_instance_entry(members, alone), members))
-    notes = [f"unknown {_share(_sites(m))}: {m[0].entry.reason}" for m in doubtful]
     if not shown:
-        shown.append((_instance_entry(doubtful[0], alone), doubtful[0]))
-        notes.pop(0)
-    if own is not None and own.entry.status is Status.UNKNOWN and certain:
-        notes.insert(0, f"on its own (constructor defaults): unknown: {own.entry.reason}")
+        first, doubtful = doubtful[0], doubtful[1:]
+        shown.append((_instance_entry(first, alone), first))
+    notes += [f"unknown {_share(_sites(m))}: {m[0].entry.reason}" for m in doubtful]
     if notes:
         entry, members = shown[0]
         shown[0] = (replace(entry, notes=entry.notes + tuple(notes)), members)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from bnlint.ftypes import CheckResult, Direction, FoldEntry, Merge, ModuleReport, Status
 from bnlint.reporters import json_output
 from bnlint.static.engine import analyze

@@ -5,7 +5,7 @@ other merge keeps its BatchNorm, with the reason."""
 from __future__ import annotations
 
 import copy
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 

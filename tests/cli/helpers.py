@@ -13,9 +13,9 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from bnlint.ftypes import CheckResult, Diagnostic, FoldEntry, ModuleReport, Severity, Status
 from bnlint.rules import RULES

@@ -109,7 +109,7 @@ def test_json_is_the_design_contract(rendered):
     assert document["version"] == 1
     assert list(document["diagnostics"][0]) == ["code", "name", "severity", "message", "path",
                                                "line", "column", "end_line", "end_column",
-                                               "owner"]
+                                               "owner", "url"]
     assert list(document["modules"][0]) == ["class", "path", "line", "folds"]
     assert list(document["modules"][0]["folds"][0]) == ["conv", "bn", "direction", "status",
                                                        "code"]

@@ -8,7 +8,6 @@ import sys
 import pytest
 
 from bnlint import cli
-
 from tests.cli.helpers import Run
 
 

@@ -9,7 +9,6 @@ import textwrap
 import pytest
 
 from bnlint.ftypes import Applicability
-
 from tests.cli.helpers import run_subprocess
 
 from .helpers import fix, fixed_text, fixes, project

@@ -11,7 +11,6 @@ import jsonschema
 
 from bnlint.ftypes import Applicability, CheckResult, Edit, Fix
 from bnlint.reporters import ReportContext, render
-
 from tests.cli.helpers import diagnostic
 
 SCHEMA = Path(__file__).resolve().parents[1] / "cli" / "sarif-schema-2.1.0.json"
@@ -48,7 +47,7 @@ def test_json_has_a_fix_object_only_on_fixable_findings(tmp_path):
                                       "end_line": 12, "end_column": 10}]}
     assert bias["fix"]["applicability"] == "unsafe"
     assert list(plain) == ["code", "name", "severity", "message", "path", "line", "column",
-                           "end_line", "end_column", "owner"]
+                           "end_line", "end_column", "owner", "url"]
     lines = render("json-lines", with_fixes(), context(tmp_path)).splitlines()
     assert json.loads(lines[0])["fix"] == wrap["fix"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 from bnlint.ftypes import ModelObservation, Status
 from tests.fuzz.emit import emit

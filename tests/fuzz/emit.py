@@ -46,7 +46,7 @@ class _Flow:
     aliased: bool  # may be the model input itself: no in-place ops on it
     tid: int = 0  # which tensor object: changes with every op that is not in place
 
-    def to(self, var: str) -> "_Flow":
+    def to(self, var: str) -> _Flow:
         return replace(self, var=var)
 
 

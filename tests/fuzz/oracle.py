@@ -26,10 +26,10 @@ import sys
 import tempfile
 import traceback
 import warnings
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import networkx
 import torch
@@ -205,7 +205,8 @@ def _phantoms(static: CheckResult, model: nn.Module) -> list[Problem]:
                 path = f"{place}.{entry.bn}" if place else entry.bn
                 if not isinstance(modules.get(path), _BatchNorm):
                     problems.append(Problem("phantom-verdict", f"{report.class_name}: "
-                                            f"{entry.conv or '-'} -> {entry.bn} {entry.status.value}"
+                                            f"{entry.conv or '-'} -> {entry.bn} "
+                                            f"{entry.status.value}"
                                             f" {entry.code or ''}: {path} is no BatchNorm"))
     return problems
 

@@ -57,7 +57,7 @@ class Leaf:
 @dataclass(frozen=True)
 class Node:
     kind: str  # child, seq, residual, cat, repeat, mlist, mdict, helper, opaque, head, tap
-    chains: tuple[tuple["Stage", ...], ...] = ()
+    chains: tuple[tuple[Stage, ...], ...] = ()
     style: str = ""
     count: int = 2
 
@@ -66,7 +66,7 @@ class Node:
         return f"node:{self.kind}" + (f":{self.style}" if self.style else "")
 
 
-Stage = Union[Leaf, Node]
+Stage = Union[Leaf, Node]  # noqa: UP007 (a runtime alias on Python 3.10)
 
 
 @dataclass(frozen=True)

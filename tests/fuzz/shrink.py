@@ -8,8 +8,8 @@ one static analysis.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
-from typing import Iterator
 
 from tests.fuzz.oracle import Outcome, check_programs
 from tests.fuzz.program import Leaf, Node, Program, Stage

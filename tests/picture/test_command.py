@@ -11,7 +11,6 @@ import pytest
 
 from bnlint import cli
 from bnlint.picture import graphviz
-
 from tests.cli.helpers import Run, run_subprocess
 
 HERE = Path(__file__).resolve().parent

@@ -31,11 +31,12 @@ def batchnorm_boxes(scene) -> set[tuple[str, ...]]:
 def test_runtime_and_static_pictures_colour_every_batchnorm_alike(monkeypatch, module,
                                                                    factory):
     from bnlint.picture.runtime_graph import runtime_root_graph
+    from bnlint.runtime.targets import RuntimeTarget
 
     monkeypatch.chdir(EXAMPLES)
     monkeypatch.syspath_prepend(str(EXAMPLES))
-    runtime = runtime_root_graph(f"zoo.{module}:{factory}", kwargs={},
-                                 shapes=[(1, 3, 32, 32)], inputs_spec=None)
+    runtime = runtime_root_graph(RuntimeTarget(f"zoo.{module}:{factory}",
+                                               shapes=[(1, 3, 32, 32)]))
     static = static_root_graph(EXAMPLES / "zoo" / f"{module}.py", factory)
     drawn = [build_scene(root.title, root.graph, root.plan) for root in (runtime, static)]
     assert batchnorm_boxes(drawn[0]) == batchnorm_boxes(drawn[1])

@@ -11,9 +11,9 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import bnlint
 from bnlint.ftypes import CheckResult
@@ -88,7 +88,8 @@ def good_verdicts_unchanged(result: CheckResult) -> None:
     assert verdicts(result, "good.py") == Verdicts(GOOD_DIAGNOSTICS, GOOD_FOLDS)
 
 
-def run_cli(args: Sequence[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_cli(args: Sequence[str], cwd: Path,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """`python -m bnlint ARGS` in a child process: a crash there cannot take pytest down."""
     environment = dict(os.environ)
     environment["PYTHONPATH"] = os.pathsep.join(

@@ -20,8 +20,16 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from bnlint.static.positions import compute_spans
 from bnlint.static.source import MAX_NESTING
 
-from .helpers import GOOD, GOOD_DIAGNOSTICS, GOOD_FOLDS, Verdicts, check, run_cli, verdicts, \
-    write_tree
+from .helpers import (
+    GOOD,
+    GOOD_DIAGNOSTICS,
+    GOOD_FOLDS,
+    Verdicts,
+    check,
+    run_cli,
+    verdicts,
+    write_tree,
+)
 
 MODEL = textwrap.dedent("""\
     from torch import nn

@@ -73,9 +73,12 @@ def byte_position(data: bytes, marker: bytes) -> tuple[int, int]:
 
 @pytest.mark.parametrize("data, marker, words", [
     pytest.param(MODEL.replace("super()", "super()  # café").encode("latin-1"), b"\xe9",
-                 "byte 0xe9 at line 6, column 23 is not valid UTF-8", id="latin-1-without-declaration"),
+                 "byte 0xe9 at line 6, column 23 is not valid UTF-8",
+                 id="latin-1-without-declaration"),
     pytest.param(("# -*- coding: ascii -*-\n" + MODEL.replace("(3, 8", "(3, 8  # σ²\n"))
-                 .encode("utf-8"), "σ".encode(), "is not valid ascii, the encoding the file declares", id="declared-ascii-holds-utf-8"),
+                 .encode("utf-8"), "σ".encode(),
+                 "is not valid ascii, the encoding the file declares",
+                 id="declared-ascii-holds-utf-8"),
     pytest.param(b"# coding: klingon\n" + MODEL.encode(), b"#", "unknown encoding: klingon",
                  id="unknown-encoding"),
     pytest.param(b"# coding: rot13\n" + MODEL.encode(), b"#", "not a text encoding",

@@ -14,8 +14,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 from .helpers import GOOD, GOOD_DIAGNOSTICS, run_cli, write_tree
 
 HOSTILE = {

@@ -15,8 +15,8 @@ import json
 import os
 import random
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,8 +25,16 @@ from hypothesis import strategies as st
 from bnlint.rules import RULES
 from bnlint.static.engine import analyze
 
-from .helpers import GOOD, GOOD_DIAGNOSTICS, GOOD_FOLDS, REPO_ROOT, Verdicts, run_cli, verdicts, \
-    write_tree
+from .helpers import (
+    GOOD,
+    GOOD_DIAGNOSTICS,
+    GOOD_FOLDS,
+    REPO_ROOT,
+    Verdicts,
+    run_cli,
+    verdicts,
+    write_tree,
+)
 
 SEEDS = sorted([*(REPO_ROOT / "tests" / "fixtures" / "static").glob("*.py"),
                 *(REPO_ROOT / "examples" / "src" / "zoo").glob("*.py")])

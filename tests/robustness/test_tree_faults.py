@@ -14,8 +14,7 @@ import threading
 
 import pytest
 
-from .helpers import REPO_ROOT, GOOD, check, good_verdicts_unchanged, run_cli, verdicts, \
-    write_tree
+from .helpers import GOOD, REPO_ROOT, check, good_verdicts_unchanged, run_cli, verdicts, write_tree
 
 
 def finish_within(seconds: float, work):

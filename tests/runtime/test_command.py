@@ -150,7 +150,7 @@ def test_inputs_factory_for_models_with_structured_inputs(bnlint):
     (("models:small", "--input-shape", "2,5,12,12"), "expected input[2, 5, 12, 12] to have 3"),
     (("models:NOT_CALLABLE", *SHAPE), "'models:NOT_CALLABLE' is not callable"),
     (("models:not_a_model", *SHAPE), "returned dict, not a torch.nn.Module"),
-    (("models.small", *SHAPE), "is not of the form pkg.module:callable"),
+    (("models.small", *SHAPE), "'models.small' is malformed: expected MODULE:FACTORY"),
     (("models:on_meta", *SHAPE), "the model is on the meta device"),
 ])
 def test_usage_and_model_errors_exit_2_with_one_line(bnlint, args, message):

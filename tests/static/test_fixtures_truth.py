@@ -25,6 +25,7 @@ The analyzer is not run here.
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -267,7 +268,7 @@ def find_roots(loaded: LoadedUnit) -> list[Root]:
                 kwargs = test_kwargs.get(attr, {})
                 if not _buildable(value, kwargs):
                     continue
-                build = (lambda cls=value, kw=kwargs: cls(**kw))
+                build = functools.partial(value, **kwargs)
             elif inspect.isfunction(value) and attr != "make_inputs":
                 if not _buildable(value, {}):
                     continue
@@ -529,7 +530,7 @@ def randomise_statistics(model: nn.Module, seed: int = 0) -> None:
 def max_relative_change(before: list[torch.Tensor], after: list[torch.Tensor]) -> float:
     assert len(before) == len(after)
     worst = 0.0
-    for a, b in zip(before, after):
+    for a, b in zip(before, after, strict=True):
         scale = 1.0 + a.abs().max().item()
         worst = max(worst, (a - b).abs().max().item() / scale)
     return worst
@@ -643,7 +644,7 @@ def test_expectations_agree_with_verdicts(unit: Unit, load: Callable[[Unit], Loa
         for r in resolved:
             calls[id(r.bn)] = 0
             r.bn.register_forward_pre_hook(
-                lambda m, args: calls.__setitem__(id(m), calls[id(m)] + 1))
+                lambda m, args, calls=calls: calls.__setitem__(id(m), calls[id(m)] + 1))
         run(model, root.inputs())
         for r in resolved:
             if r.verdict.status == "unknown":

@@ -243,3 +243,26 @@ def test_the_last_definition_of_forward_wins_over_overload_stubs(tmp_path: Path)
     """)
     assert folds["norm"] == ("conv", Status.FOLDABLE, None)
     assert "XBN112" not in codes
+
+
+def test_never_called_is_said_only_where_every_caller_is_seen(tmp_path: Path) -> None:
+    """A class that needs arguments, whose forward() skips its BatchNorm: code that holds it
+    may call the BatchNorm, so alone it is unknown (XBN206); the model that builds it shows
+    that nothing does (XBN112)."""
+    block = """
+        class Head(nn.Module):
+            def __init__(self, channels):
+                super().__init__()
+                self.conv = nn.Conv2d(channels, channels, 1, bias=False)
+                self.bn = nn.BatchNorm2d(channels)
+
+            def forward(self, x):
+                return self.conv(x)
+    """
+    folds, _ = _verdicts(tmp_path, block)
+    assert folds["bn"][1:] == (Status.UNKNOWN, "XBN206")
+    folds, _ = _verdicts(tmp_path, block + """
+        def model():
+            return nn.Sequential(nn.Conv2d(3, 8, 3), Head(8))
+    """)
+    assert folds["bn"][1:] == (Status.UNFOLDABLE, "XBN112")

@@ -1,0 +1,183 @@
+"""A class built with the same arguments builds the same module tree: built once, copied after.
+
+Model zoos build the same block with the same arguments over and over (every block of a
+stage after the first, every model of a family that shares a stage). The interpreter keeps
+what a construction built, keyed by the class and a fingerprint of the arguments, and hands
+out a fresh copy (new identities, same structure) when the key comes again. A construction
+is kept only when it is pure: it wrote nothing but the objects it created (not an argument,
+not a module-level registry), so that the copy stands for running it again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Hashable
+
+from bnlint.static.values import (
+    BuiltinRef,
+    Choice,
+    ClassRef,
+    Const,
+    FunctionRef,
+    Mapping,
+    ModuleInst,
+    ModuleRef,
+    ObjectInst,
+    Seq,
+    Unknown,
+    Value,
+    new_uid,
+)
+
+_BUDGET = 4000  # values a fingerprint may visit; larger arguments are not worth keeping
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def fingerprint(cls: object, args: list[Value], kwargs: dict[str, Value]) -> Hashable | None:
+    """A key equal for two constructions only if they are given equal arguments; None when
+    an argument holds something a copy could not stand for (a module, a tensor)."""
+    budget = [_BUDGET]
+    try:
+        return (id(cls), tuple(_print(a, budget) for a in args),
+                tuple(sorted((k, _print(v, budget)) for k, v in kwargs.items())))
+    except _TooLarge:
+        return None
+
+
+def _print(value: Value, budget: list[int]) -> Hashable:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooLarge
+    if isinstance(value, Const):
+        try:
+            hash(value.value)
+        except TypeError:
+            raise _TooLarge from None
+        return ("c", type(value.value).__name__, value.value)
+    if isinstance(value, Unknown):
+        return ("u", type(value).__name__, value.reason, value.code)
+    if isinstance(value, ClassRef):
+        return ("class", id(value.cls), value.is_partial,
+                tuple(_print(a, budget) for a in value.args),
+                tuple((k, _print(v, budget)) for k, v in value.kwargs))
+    if isinstance(value, FunctionRef):
+        if value.bound_self is not None:
+            raise _TooLarge  # a bound method reads its object, which may change
+        closure = tuple(sorted((k, _print(v, budget)) for k, v in (value.closure or {}).items()
+                               if not isinstance(v, (ModuleRef,))))
+        return ("function", id(value.func.node), value.is_partial,
+                tuple(_print(a, budget) for a in value.args),
+                tuple((k, _print(v, budget)) for k, v in value.kwargs), closure)
+    if isinstance(value, (BuiltinRef, ModuleRef)):
+        return ("ref", type(value).__name__, getattr(value, "name", None)
+                or getattr(value, "qualname", None))
+    if isinstance(value, Seq):
+        return ("seq", value.is_tuple, value.complete, value.why_incomplete, value.fields,
+                tuple(_print(v, budget) for v in value.items))
+    if isinstance(value, Mapping):
+        return ("map", value.complete, value.ordered_dict,
+                tuple((repr(k), _print(v, budget)) for k, v in value.items.items()))
+    if isinstance(value, ObjectInst):
+        return ("object", id(value.cls),
+                tuple(sorted((k, _print(v, budget)) for k, v in value.attrs.items())))
+    if isinstance(value, Choice):
+        return ("choice", value.reason, tuple(_print(o, budget) for o in value.options))
+    raise _TooLarge  # modules, tensors, methods: identities a copy would not keep
+
+
+def containers(value: Value, found: set[int] | None = None, budget: int = _BUDGET) -> set[int]:
+    """The ids of every dict a construction could write through `value` (its own, and those
+    of everything it holds)."""
+    found = found if found is not None else set()
+    pending = [value]
+    while pending and budget > 0:
+        budget -= 1
+        current = pending.pop()
+        if isinstance(current, (Seq, Mapping)):
+            if id(current.__dict__) in found:
+                continue
+            found.add(id(current.__dict__))
+            pending.extend(current.items.values() if isinstance(current, Mapping)
+                           else current.items)
+        elif isinstance(current, ObjectInst):
+            if id(current.attrs) in found:
+                continue
+            found.add(id(current.attrs))
+            pending.extend(current.attrs.values())
+        elif isinstance(current, ModuleInst):
+            if id(current.children) in found:
+                continue
+            found.update((id(current.children), id(current.attrs), id(current.layer_args),
+                          id(current.plain_containers)))
+            pending.extend([*current.children.values(), *current.attrs.values()])
+        elif isinstance(current, FunctionRef) and current.closure is not None:
+            pending.extend(current.closure.values())
+        elif isinstance(current, Choice):
+            pending.extend(current.options)
+    return found
+
+
+@dataclass
+class Kept:
+    prototype: ModuleInst | ObjectInst
+    batchnorms: list[ModuleInst]  # built by the construction, copied alongside
+
+
+@dataclass
+class Constructions:
+    """What each (class, arguments) built, and the keys whose construction was not pure."""
+
+    kept: dict[Hashable, Kept] = field(default_factory=dict)
+    impure: set[Hashable] = field(default_factory=set)
+
+    def copy_of(self, key: Hashable) -> tuple[ModuleInst | ObjectInst, list[ModuleInst]] | None:
+        found = self.kept.get(key)
+        if found is None:
+            return None
+        copies: dict[int, Any] = {}
+        instance = clone(found.prototype, copies)
+        return instance, [clone(bn, copies) for bn in found.batchnorms]  # type: ignore[misc]
+
+    def keep(self, key: Hashable, instance: ModuleInst | ObjectInst,
+             batchnorms: list[ModuleInst]) -> None:
+        copies: dict[int, Any] = {}
+        self.kept[key] = Kept(clone(instance, copies),  # type: ignore[arg-type]
+                              [clone(bn, copies) for bn in batchnorms])  # type: ignore[misc]
+
+
+def clone(value: Value, copies: dict[int, Any]) -> Value:
+    """A copy of `value` with every module, object, list and dict it holds copied (new
+    identities, same sharing among them); constants and references are shared."""
+    if id(value) in copies:
+        return copies[id(value)]  # type: ignore[no-any-return]
+    if isinstance(value, ModuleInst):
+        twin = replace(value, attrs={}, children={}, layer_args={},
+                       plain_containers=dict(value.plain_containers), uid=new_uid())
+        copies[id(value)] = twin
+        twin.attrs = {k: clone(v, copies) for k, v in value.attrs.items()}
+        twin.children = {k: clone(v, copies) for k, v in value.children.items()}
+        twin.layer_args = {k: clone(v, copies) for k, v in value.layer_args.items()}
+        return twin
+    if isinstance(value, ObjectInst):
+        obj = replace(value, attrs={}, uid=new_uid())
+        copies[id(value)] = obj
+        obj.attrs = {k: clone(v, copies) for k, v in value.attrs.items()}
+        return obj
+    if isinstance(value, Seq):
+        seq = replace(value, items=())
+        copies[id(value)] = seq
+        seq.items = tuple(clone(v, copies) for v in value.items)
+        return seq
+    if isinstance(value, Mapping):
+        mapping = replace(value, items={})
+        copies[id(value)] = mapping
+        mapping.items = {k: clone(v, copies) for k, v in value.items.items()}
+        return mapping
+    if isinstance(value, Choice):
+        options = Choice(tuple(clone(o, copies) for o in value.options), value.reason)
+        copies[id(value)] = options
+        return options
+    return value
