@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -404,7 +404,7 @@ class RetinaDetector(nn.Module):
                                                                       self.num_classes)
         deltas = torch.cat(self.regression(features), 1).reshape(images.shape[0], -1, 4)
         results = []
-        for image_logits, image_deltas in zip(logits, deltas):
+        for image_logits, image_deltas in zip(logits, deltas, strict=True):
             scores = torch.sigmoid(image_logits).flatten()
             keep = scores > self.score_threshold
             candidates = torch.nonzero(keep).flatten()
@@ -477,7 +477,7 @@ class ShuffleNetV2(nn.Module):
                                    nn.BatchNorm2d(channels[0]), nn.ReLU(inplace=True))
         self.maxpool = nn.MaxPool2d(3, 2, 1)
         inp = channels[0]
-        for index, (count, oup) in enumerate(zip(repeats, channels[1:])):
+        for index, (count, oup) in enumerate(zip(repeats, channels[1:], strict=False)):
             units = [ShuffleUnit(inp, oup, 2)] + [ShuffleUnit(oup, oup, 1)
                                                   for _ in range(count - 1)]
             setattr(self, f"stage{index + 2}", nn.Sequential(*units))

@@ -5,14 +5,15 @@ float32 or wider and in float64 otherwise (see `working_dtype`), so no folded va
 two roundings from the exact one. A pair is refused (and reported as a Skip) when folding it
 would be unsafe on this particular model object: invalid running statistics, a weight shared
 with another layer, read by other code in forward() or recomputed by a hook or
-parametrization, or shapes that do not line up. `apply_folds_atomically` is all or nothing, for folding a user's model in place.
+parametrization, or shapes that do not line up. `apply_folds_atomically` is all or nothing,
+for folding a user's model in place.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Collection, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -95,19 +96,20 @@ def _apply(model: nn.Module, pairs: Sequence[FoldPair], foreign_reads: Mapping[s
             else:
                 refused.append(merge_problem)
             continue
-        layer = model.get_submodule(pair.conv.label)
+        layer = fold_layer(model, pair.conv.label)
         bn = model.get_submodule(pair.bn.label)
         problem = refusal(pair, layer, bn, sharing)
         if problem is not None:
             refused.append(problem)
             continue
+        assert isinstance(bn, _BatchNorm)  # refusal() says why when it is not
         scale, shift = bn_affine(bn)
         if pair.direction is Direction.CONV_BN:
             _scale_outputs(layer, scale, shift)
         else:
             _absorb_inputs(layer, scale, shift)
         folded.append(pair)
-    remove_batchnorms(model, list(dict.fromkeys(model.get_submodule(p.bn.label)
+    remove_batchnorms(model, list(dict.fromkeys(_batchnorm(model, p.bn.label)
                                                 for p in folded)),
                       kept={id(model.get_submodule(p.bn.label)) for p in folded
                             if p.bn.label in kept_in_place})
@@ -248,16 +250,33 @@ def _channels(layer: nn.Module, direction: Direction) -> int:
 
 def bn_affine(bn: _BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
     """The per-channel (scale, shift) an eval-mode BatchNorm applies, in float64."""
-    var = bn.running_var.detach().double()
-    scale = torch.rsqrt(var + bn.eps)
-    shift = -bn.running_mean.detach().double() * scale
-    if bn.affine:
+    mean, var = bn.running_mean, bn.running_var
+    assert mean is not None and var is not None  # refused before (XBN113) when missing
+    scale = torch.rsqrt(var.detach().double() + bn.eps)
+    shift = -mean.detach().double() * scale
+    if bn.weight is not None and bn.bias is not None:
         gamma, beta = bn.weight.detach().double(), bn.bias.detach().double()
         scale, shift = scale * gamma, shift * gamma + beta
     return scale, shift
 
 
-def _scale_outputs(layer: nn.Module, scale: torch.Tensor, shift: torch.Tensor) -> None:
+FoldLayer = _ConvNd | nn.Linear
+
+
+def fold_layer(model: nn.Module, path: str) -> FoldLayer:
+    """The Conv/Linear at `path` (the matcher folds into no other module)."""
+    layer = model.get_submodule(path)
+    assert isinstance(layer, (_ConvNd, nn.Linear)), path
+    return layer
+
+
+def _batchnorm(model: nn.Module, path: str) -> _BatchNorm:
+    bn = model.get_submodule(path)
+    assert isinstance(bn, _BatchNorm), path
+    return bn
+
+
+def _scale_outputs(layer: FoldLayer, scale: torch.Tensor, shift: torch.Tensor) -> None:
     """layer'(x) = scale * layer(x) + shift, per output channel."""
     weight = layer.weight.detach()
     factor = scale.to(working_dtype(weight.dtype))
@@ -275,7 +294,7 @@ def _scale_outputs(layer: nn.Module, scale: torch.Tensor, shift: torch.Tensor) -
     _set(layer, _multiplied(shaped, factor).reshape(weight.shape), bias)
 
 
-def _absorb_inputs(layer: nn.Module, scale: torch.Tensor, shift: torch.Tensor) -> None:
+def _absorb_inputs(layer: FoldLayer, scale: torch.Tensor, shift: torch.Tensor) -> None:
     """layer'(x) = layer(scale * x + shift), per input channel (no padding, groups == 1)."""
     weight = layer.weight.detach()
     per_input = (1, -1) + (1,) * (weight.dim() - 2)
@@ -300,27 +319,29 @@ def working_dtype(dtype: torch.dtype) -> torch.dtype:
     return dtype if torch.finfo(dtype).bits >= 32 else torch.float64
 
 
-def _bias(layer: nn.Module) -> torch.Tensor:
-    if layer.bias is None:
+def _bias(layer: FoldLayer) -> torch.Tensor:
+    bias: torch.Tensor | None = layer.bias  # None for a layer built with bias=False
+    if bias is None:
         return torch.zeros(_channels(layer, Direction.CONV_BN), dtype=torch.float64,
                            device=layer.weight.device)
-    return layer.bias.detach().double()
+    return bias.detach().double()
 
 
-def _set(layer: nn.Module, weight: torch.Tensor, bias: torch.Tensor) -> None:
+def _set(layer: FoldLayer, weight: torch.Tensor, bias: torch.Tensor) -> None:
     old = layer.weight
+    old_bias: torch.Tensor | None = layer.bias  # None for a layer built with bias=False
     if _REUSE_STORAGE.get():
         if weight.data_ptr() != old.data_ptr():
             old.copy_(weight)
-        if layer.bias is not None:
-            layer.bias.copy_(bias)
+        if old_bias is not None:
+            old_bias.copy_(bias)
         else:
             layer.bias = nn.Parameter(bias.to(old.dtype), requires_grad=old.requires_grad)
         return
     # New Parameter objects: anything that held the old ones (an optimizer, a tie the
     # refusal checks missed) keeps the old values instead of silently seeing new ones.
     layer.weight = nn.Parameter(weight.to(old.dtype), requires_grad=old.requires_grad)
-    bias_grad = layer.bias.requires_grad if layer.bias is not None else old.requires_grad
+    bias_grad = old_bias.requires_grad if old_bias is not None else old.requires_grad
     layer.bias = nn.Parameter(bias.to(old.dtype), requires_grad=bias_grad)
 
 

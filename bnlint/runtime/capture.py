@@ -15,8 +15,9 @@ thread would be recorded too, so do not capture while other threads run models.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 from torch import nn

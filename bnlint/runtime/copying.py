@@ -33,7 +33,7 @@ def copy_model(model: nn.Module) -> nn.Module:
 
 def _copy(module: nn.Module, memo: dict[int, Any]) -> nn.Module:
     found = memo.get(id(module))
-    if found is not None:
+    if isinstance(found, nn.Module):
         return found
     cls = type(module)
     if _copies_itself(cls):

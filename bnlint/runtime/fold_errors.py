@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -48,7 +48,26 @@ class SiteError:
         return self.rounding is not None and self.rounding <= 1.0
 
 
-_UNMEASURED = SiteError(None, None)
+
+
+_FoldLayer = nn.modules.conv._ConvNd | nn.Linear
+
+
+def _fold_layer(model: nn.Module, label: str) -> _FoldLayer:
+    layer = model.get_submodule(label)
+    assert isinstance(layer, (nn.modules.conv._ConvNd, nn.Linear)), label
+    return layer
+
+
+def _statistics(bn: _BatchNorm) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                         torch.Tensor]:
+    """(running mean, running variance, weight, bias) of a BatchNorm that tracks statistics;
+    1 and 0 for the weight and bias of one that is not affine."""
+    mean, var = bn.running_mean, bn.running_var
+    assert mean is not None and var is not None
+    weight = bn.weight if bn.weight is not None else torch.ones_like(var)
+    bias = bn.bias if bn.bias is not None else torch.zeros_like(mean)
+    return mean, var, weight, bias
 
 
 @dataclass(frozen=True)
@@ -87,7 +106,7 @@ def record_originals(model: nn.Module, pairs: Sequence[FoldPair]) -> Originals:
     with torch.no_grad():
         for pair in pairs:
             for call in pair.layers:
-                layer = model.get_submodule(call.label)
+                layer = _fold_layer(model, call.label)
                 rows = _rows(layer.weight.detach(), layer)
                 columns = _columns(rows.shape[1], rows.device)
                 layers[call.label] = _Layer(
@@ -107,14 +126,12 @@ def _batchnorm_maps(batchnorms: dict[str, _BatchNorm]) -> dict[str, _Affine]:
     float64: one call for all the BatchNorms that share an eps and a device."""
     groups: dict[tuple[float, torch.device], list[tuple[str, _BatchNorm]]] = {}
     for label, bn in batchnorms.items():
-        groups.setdefault((bn.eps, bn.running_mean.device), []).append((label, bn))
+        groups.setdefault((bn.eps, _statistics(bn)[0].device), []).append((label, bn))
     maps = {}
     for (eps, device), members in groups.items():
-        def stacked(pick: Callable[[_BatchNorm], torch.Tensor]) -> torch.Tensor:
-            return torch.cat([pick(bn).detach().to(torch.float64) for _, bn in members])
-        mean, var = stacked(lambda bn: bn.running_mean), stacked(lambda bn: bn.running_var)
-        weight = stacked(lambda bn: bn.weight if bn.affine else torch.ones_like(bn.running_var))
-        bias = stacked(lambda bn: bn.bias if bn.affine else torch.zeros_like(bn.running_mean))
+        mean, var, weight, bias = (
+            torch.cat([_statistics(bn)[i].detach().to(torch.float64) for _, bn in members])
+            for i in range(4))
         probe = torch.zeros(2, mean.numel(), dtype=torch.float64, device=device)
         probe[1] = 1.0
         with torch.no_grad():
@@ -123,7 +140,7 @@ def _batchnorm_maps(batchnorms: dict[str, _BatchNorm]) -> dict[str, _Affine]:
         scale, shift = out[1] - out[0], out[0]
         start = 0
         for label, bn in members:
-            width = bn.running_mean.numel()
+            width = bn.num_features
             maps[label] = _Affine(scale[start:start + width], shift[start:start + width])
             start += width
     return maps
@@ -182,7 +199,7 @@ def _check_scaled_layers(model: nn.Module, labels: list[str], after: dict[str, F
     units, counts, summed = [], [], []
     try:
         for label in labels:
-            layer = model.get_submodule(label)
+            layer = _fold_layer(model, label)
             recorded = originals.layers[label]
             pair = after[label]
             outer = originals.maps[pair.bn.label]
@@ -223,9 +240,10 @@ def _check_scaled_layers(model: nn.Module, labels: list[str], after: dict[str, F
         ratio = error.div(allowed.clamp_min_(torch.finfo(torch.float64).tiny)).amax(1)
         per_row = torch.stack([ratio, error.amax(1), magnitude.amax(1)])
         worst = torch.full((3, len(labels)), -1.0, dtype=torch.float64, device=original.device)
-        worst = worst.scatter_reduce(1, rows.expand(3, -1), per_row, "amax").tolist()
+        per_layer = worst.scatter_reduce(1, rows.expand(3, -1), per_row, "amax").tolist()
     checks, start = {}, 0
-    for label, count, in_a_sum, ratio, error, size in zip(labels, counts, summed, *worst):
+    for label, count, in_a_sum, ratio, error, size in zip(labels, counts, summed, *per_layer,
+                                                           strict=True):
         share = slice(start, start + count)
         start += count
         checks[label] = _LayerCheck(
@@ -251,13 +269,13 @@ def _bias(bias: torch.Tensor | None, rows: torch.Tensor) -> torch.Tensor:
 
 def _check_layer(model: nn.Module, label: str, before: FoldPair | None,
                  after: FoldPair | None, originals: Originals) -> _LayerCheck:
-    layer = model.get_submodule(label)
+    layer = _fold_layer(model, label)
     original = originals.layers[label]
     inner = originals.maps.get(before.bn.label) if before is not None else None
     outer = originals.maps.get(after.bn.label) if after is not None else None
     if (before is not None and inner is None) or (after is not None and outer is None):
         return _LayerCheck(SiteError(None, None, problem="the BatchNorm has no statistics"))
-    if after is not None and after.merge is Merge.CAT:
+    if after is not None and after.merge is Merge.CAT and outer is not None:
         outer = _channel_slice(outer, after, label, model)
     if layer.weight.shape != original.shape:
         return _LayerCheck(SiteError(None, None, problem="the folded weight has another shape"))
@@ -269,7 +287,7 @@ def _check_layer(model: nn.Module, label: str, before: FoldPair | None,
 def _channel_slice(outer: _Affine, pair: FoldPair, label: str, model: nn.Module) -> _Affine:
     start = 0
     for call in pair.producers:
-        layer = model.get_submodule(call.label)
+        layer = _fold_layer(model, call.label)
         width = layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
         if call.label == label:
             return _Affine(outer.scale[start:start + width], outer.shift[start:start + width])
@@ -277,7 +295,7 @@ def _channel_slice(outer: _Affine, pair: FoldPair, label: str, model: nn.Module)
     raise LookupError(label)
 
 
-def _measure(layer: nn.Module, original: _Layer, inner: _Affine | None,
+def _measure(layer: _FoldLayer, original: _Layer, inner: _Affine | None,
              outer: _Affine | None, *, summed: bool) -> _LayerCheck:
     """The folded weight and bias against the exact fold of the original ones: every bias,
     and the same few weights of every output channel (a fold scales whole channels, so a
@@ -319,7 +337,7 @@ _SAMPLED_WEIGHTS = 4
 _ROUNDINGS = 3
 
 
-def _rows(weight: torch.Tensor, layer: nn.Module) -> torch.Tensor:
+def _rows(weight: torch.Tensor, layer: _FoldLayer) -> torch.Tensor:
     """The weight with one row per output channel (a view, except for transposed convs)."""
     if isinstance(layer, nn.modules.conv._ConvNd) and layer.transposed:
         # Layout [in, out/groups, k...]: output channel g*out_g + j is column j of group g.
@@ -340,8 +358,10 @@ def _pair_error(model: nn.Module, pair: FoldPair, checks: list[_LayerCheck],
     problem = _still_normalises(model, pair)
     if pair.merge is Merge.SUM:
         # The layers of a sum share the BatchNorm's shift: together they must carry all of it.
-        total = sum(c.carried_shift for c in checks if c.carried_shift is not None)
-        allowed = sum(c.shift_allowance for c in checks if c.shift_allowance is not None)
+        total = torch.stack([c.carried_shift for c in checks
+                             if c.carried_shift is not None]).sum(0)
+        allowed = torch.stack([c.shift_allowance for c in checks
+                               if c.shift_allowance is not None]).sum(0)
         missing = total - originals.maps[pair.bn.label].shift
         worst_abs = max(worst_abs, float(missing.abs().max()))
         scale = max(c.scale for c in checks)
@@ -360,10 +380,9 @@ def _still_normalises(model: nn.Module, pair: FoldPair) -> str | None:
         return None
     if not isinstance(module, _BatchNorm):
         return f"'{pair.bn.label}' is a {type(module).__name__}, neither removed nor neutral"
-    neutral = (module.eps == 0.0 and bool((module.running_mean == 0).all())
-               and bool((module.running_var == 1).all())
-               and (not module.affine or (bool((module.weight == 1).all())
-                                          and bool((module.bias == 0).all()))))
+    mean, var, weight, bias = _statistics(module)
+    neutral = (module.eps == 0.0 and bool((mean == 0).all()) and bool((var == 1).all())
+               and bool((weight == 1).all()) and bool((bias == 0).all()))
     return None if neutral else f"'{pair.bn.label}' still normalises its input"
 
 

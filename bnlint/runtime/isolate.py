@@ -9,8 +9,8 @@ that are harmless alone but not together are never all kept.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from bnlint.ftypes import FoldPair
 from bnlint.runtime.judge import Outcome

@@ -14,15 +14,17 @@ from the capture. Two judges:
   the original is run with every weight and buffer moved by one rounding (at random, then
   all up, then all down), and each output of the folded model may deviate from the
   original's by a few times as much as the largest of those. An output whose structure or
-  shape a nudge alone changes is not compared, and says so. Whether each fold is right is decided before this, at its own layers
-  and in float64 (fold_errors.py), so a wrong fold is caught however noisy the model.
+  shape a nudge alone changes is not compared, and says so. Whether each fold is right is
+  decided before this, at its own layers and in float64 (fold_errors.py), so a wrong fold is
+  caught however noisy the model.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -132,7 +134,7 @@ class Trials:
                                   "original",))
         outputs, failures = self._run(self.model)
         comparisons = [compare_outputs(s.name, s.expected, out)
-                       for s, out in zip(self._sets, outputs) if out is not None]
+                       for s, out in zip(self._sets, outputs, strict=True) if out is not None]
         if self.method == "noise":
             return self._judge_noise(comparisons, failures)
         for comparison in comparisons:
@@ -170,7 +172,7 @@ class Trials:
 
     def _judge_noise(self, comparisons: list[Comparison], failures: list[str]) -> Outcome:
         notes = []
-        for comparison, floors in zip(comparisons, self._floors):
+        for comparison, floors in zip(comparisons, self._floors, strict=False):
             for problem in comparison.problems:
                 if _unstable(floors, _where(problem)):
                     notes.append(f"{problem}; so do the original's when its weights move by "
@@ -191,7 +193,7 @@ class Trials:
                         f"{NOISE_FACTOR:g} x {floor:.3g}, the original's own deviation when "
                         "its weights move by one rounding")
         noise = max((floors.get(e.where, 0.0) / e.scale
-                     for comparison, floors in zip(comparisons, self._floors)
+                     for comparison, floors in zip(comparisons, self._floors, strict=False)
                      for e in comparison.errors
                      if e.scale > 0 and floors.get(e.where, 0.0) != math.inf), default=None)
         return self._outcome(failures, comparisons, noise=noise, notes=tuple(notes))
@@ -202,7 +204,7 @@ class Trials:
         floors: list[dict[str, float]] = [{} for _ in self._sets]
         for direction in NUDGES:
             outputs, _ = self._run(_nudged(self._copy(self._target).eval(), direction))
-            for input_set, out, found in zip(self._sets, outputs, floors):
+            for input_set, out, found in zip(self._sets, outputs, floors, strict=True):
                 if out is None:
                     continue
                 comparison = compare_outputs(input_set.name, input_set.expected, out)
@@ -242,4 +244,4 @@ def _where(problem: str) -> str:
 
 
 def _same(made: tuple[FoldPair, ...], wanted: tuple[FoldPair, ...]) -> bool:
-    return len(made) == len(wanted) and all(a is b for a, b in zip(made, wanted))
+    return len(made) == len(wanted) and all(a is b for a, b in zip(made, wanted, strict=True))

@@ -141,7 +141,7 @@ def call_attrs(module: nn.Module, kind: NodeKind, args: tuple[Any, ...],
     """`layer_attrs` of a layer that runs its own forward, with the padding and groups of the
     convolution it really made: a subclass may pass other values than its attributes."""
     attrs = layer_attrs(module)
-    if kind is not NodeKind.CONV:
+    if kind is not NodeKind.CONV or not isinstance(module, nn.modules.conv._ConvNd):
         return attrs
     padding = args[4] if len(args) > 4 else kwargs.get("padding", 0)
     groups = args[6] if len(args) > 6 else kwargs.get("groups", 1)

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 
@@ -79,16 +80,22 @@ def seeded_rng() -> Iterator[None]:
     CPU always; the CUDA devices too once CUDA is in use. (torch.manual_seed would also
     queue a seed for a CUDA not yet started, taking a stack trace each time: a cost per
     forward pass that a model on the CPU has no use for.)"""
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    devices = list(range(torch.cuda.device_count())) if _cuda_started() else []
     with torch.random.fork_rng(devices=devices):
-        torch.random.default_generator.manual_seed(FORWARD_SEED)
+        torch.default_generator.manual_seed(FORWARD_SEED)
         if devices:
             torch.cuda.manual_seed_all(FORWARD_SEED)
         yield
 
 
+# torch.cuda.is_initialized carries no annotations; this says what it returns.
+_cuda_started: Callable[[], bool] = torch.cuda.is_initialized
+
+
 def fresh_copy(inputs: tuple[Any, ...]) -> tuple[Any, ...]:
-    return map_tensors(inputs, lambda tensor: tensor.detach().clone())
+    copied = map_tensors(inputs, lambda tensor: tensor.detach().clone())
+    assert isinstance(copied, tuple)
+    return copied
 
 
 def random_like(example_inputs: tuple[Any, ...], seed: int) -> tuple[Any, ...]:
@@ -112,7 +119,9 @@ def random_like(example_inputs: tuple[Any, ...], seed: int) -> tuple[Any, ...]:
             return drawn.to(dtype=tensor.dtype, device=tensor.device)
         return tensor.clone()  # bool masks and other dtypes carry meaning: keep them
 
-    return map_tensors(example_inputs, draw)
+    drawn_inputs = map_tensors(example_inputs, draw)
+    assert isinstance(drawn_inputs, tuple)
+    return drawn_inputs
 
 
 @dataclass(frozen=True)
