@@ -67,7 +67,7 @@ def bind_arguments(interp: Interpreter, definition: cst.FunctionDef | cst.Lambda
         if param.default is not None:
             return interp.eval(param.default, defaults_frame)
         return Unknown(f"argument '{name}' of '{function}' is given by its caller",
-                       rules.INPUT_FROM_CALLER.code)
+                       rules.INPUT_FROM_CALLER.code, declared_type(param))
 
     for param in positional:
         name = param.name.value
@@ -91,6 +91,27 @@ def bind_arguments(interp: Interpreter, definition: cst.FunctionDef | cst.Lambda
     if params.star_kwarg is not None:
         env[params.star_kwarg.name.value] = Mapping(dict(kwargs), complete=spread is None)
     return env
+
+
+_DECLARED = {"int": "int", "float": "float", "str": "str", "bool": "bool", "list": "list",
+             "List": "list", "Sequence": "", "tuple": "tuple", "Tuple": "tuple", "dict": "dict",
+             "Dict": "dict"}
+
+
+def declared_type(param: cst.Param) -> str:
+    """The builtin type an annotation names (`int`, `List[int]`, 'str'), or "" when it names
+    another type or several (`Optional[int]`, `int | list`)."""
+    if param.annotation is None:
+        return ""
+    expr = param.annotation.annotation
+    if isinstance(expr, cst.SimpleString):
+        text = expr.value.strip("'\"")
+    elif isinstance(expr, cst.Subscript):
+        text = node_text(expr.value)
+    else:
+        text = node_text(expr)
+    return _DECLARED.get(text.split(".")[-1], "") if "[" not in text and "|" not in text \
+        else ""
 
 
 def _consts(values: list[Value]) -> list[Any] | None:
@@ -275,6 +296,8 @@ _ABSTRACT_MODULES = ("collections", "typing", "numbers", "abc", "typing_extensio
 
 
 def _instance_of(value: Value, kind: Value) -> bool | None:
+    if isinstance(value, Unknown) and value.python_type:
+        return _declared_instance(value.python_type, kind)
     if isinstance(value, (Unknown, Tensor, Choice)):
         return None
     if isinstance(kind, Outside) and isinstance(value, (Const, Seq, Mapping, ModuleInst,
@@ -298,6 +321,10 @@ def _instance_of(value: Value, kind: Value) -> bool | None:
         if isinstance(value, Mapping):
             return python_type is dict
         return False
+    if isinstance(kind, BuiltinRef) and kind.name == "function":  # types.FunctionType
+        if isinstance(value, FunctionRef):
+            return not value.is_partial and value.bound_self is None
+        return False
     if isinstance(kind, BuiltinRef) and kind.name == "type":  # a class, not an object
         return isinstance(value, ClassRef) and not value.is_partial
     if isinstance(kind, BuiltinRef) and kind.name == "partial":
@@ -318,6 +345,25 @@ def _instance_of(value: Value, kind: Value) -> bool | None:
             return kind.cls in value.ancestry
         return False if isinstance(value, (Const, Seq, Mapping, ClassRef, FunctionRef)) \
             else None
+    return None
+
+
+_DECLARED_ABSTRACT = {"abc.Iterable": ("list", "tuple", "dict", "str"),
+                      "abc.Sequence": ("list", "tuple", "str"), "abc.Mapping": ("dict",),
+                      "abc.Collection": ("list", "tuple", "dict", "str"),
+                      "abc.Hashable": ("int", "float", "str", "bool", "tuple")}
+
+
+def _declared_instance(python_type: str, kind: Value) -> bool | None:
+    """isinstance() of a value known only by its declared builtin type."""
+    if isinstance(kind, BuiltinRef) and kind.name in _TYPES:
+        return python_type == kind.name or (kind.name == "int" and python_type == "bool")
+    if isinstance(kind, BuiltinRef) and kind.name in _DECLARED_ABSTRACT:
+        return python_type in _DECLARED_ABSTRACT[kind.name]
+    if isinstance(kind, Outside) and kind.qualname.split(".")[0] in _ABSTRACT_MODULES:
+        return None
+    if isinstance(kind, (BuiltinRef, ClassRef, Outside)):
+        return False  # a builtin value is no class, partial, function or project object
     return None
 
 
@@ -508,7 +554,8 @@ def _callable(interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
     if isinstance(value, ObjectInst):
         return Const(interp.classes.method(value.cls, "__call__") not in (None,)
                      and interp.classes.method(value.cls, "__call__")[1] is not None)  # type: ignore
-    if isinstance(value, (Const, Seq, Mapping)):
+    if isinstance(value, (Const, Seq, Mapping)) or (isinstance(value, Unknown)
+                                                   and value.python_type):
         return Const(False)
     return Unknown("callable() of a value not known")
 

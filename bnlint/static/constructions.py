@@ -1,4 +1,5 @@
 """A class built with the same arguments builds the same module tree: built once, copied after.
+The same holds for a plain function called while a model is built.
 
 Model zoos build the same block with the same arguments over and over (every block of a
 stage after the first, every model of a family that shares a stage). The interpreter keeps
@@ -122,7 +123,7 @@ def containers(value: Value, found: set[int] | None = None, budget: int = _BUDGE
 
 @dataclass
 class Kept:
-    prototype: ModuleInst | ObjectInst
+    prototype: Value  # what the construction (or call) built or returned
     batchnorms: list[ModuleInst]  # built by the construction, copied alongside
 
 
@@ -133,7 +134,7 @@ class Constructions:
     kept: dict[Hashable, Kept] = field(default_factory=dict)
     impure: set[Hashable] = field(default_factory=set)
 
-    def copy_of(self, key: Hashable) -> tuple[ModuleInst | ObjectInst, list[ModuleInst]] | None:
+    def copy_of(self, key: Hashable) -> tuple[Any, list[ModuleInst]] | None:
         found = self.kept.get(key)
         if found is None:
             return None
@@ -141,8 +142,7 @@ class Constructions:
         instance = clone(found.prototype, copies)
         return instance, [clone(bn, copies) for bn in found.batchnorms]  # type: ignore[misc]
 
-    def keep(self, key: Hashable, instance: ModuleInst | ObjectInst,
-             batchnorms: list[ModuleInst]) -> None:
+    def keep(self, key: Hashable, instance: Value, batchnorms: list[ModuleInst]) -> None:
         copies: dict[int, Any] = {}
         self.kept[key] = Kept(clone(instance, copies),  # type: ignore[arg-type]
                               [clone(bn, copies) for bn in batchnorms])  # type: ignore[misc]

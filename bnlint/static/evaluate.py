@@ -634,6 +634,8 @@ def _identity_equal(left: Value, right: Value) -> bool | None:
         if isinstance(b, Const) and b.value is None:
             if isinstance(a, Const):
                 return a.value is None
+            if isinstance(a, Unknown) and a.python_type:
+                return False  # declared an int (say): never None
             if isinstance(a, (ModuleInst, ClassRef, FunctionRef, Seq, Mapping, Tensor)):
                 return False
             return None

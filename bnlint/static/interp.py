@@ -70,6 +70,7 @@ log = logging.getLogger("bnlint.static.interp")
 
 PIECES = "pieces of a tensor"  # Seq.why_incomplete of x.chunk(n) and friends
 MAX_CALL_DEPTH = 48
+MAX_RECURSION = 6  # activations of one function at once (recursive builders are shallower)
 MAX_UNROLL = 4096
 # Real models build in 1k-20k steps (torchvision, timm, pretrainedmodels measured); a class
 # built with unknown arguments can recurse through both arms of every `if` without end.
@@ -95,7 +96,8 @@ _STDLIB = {"collections.OrderedDict": "OrderedDict", "functools.partial": "parti
            "collections.abc.Container": "abc.Collection",
            "collections.abc.Sized": "abc.Collection", "typing.Hashable": "abc.Hashable",
            "typing.Collection": "abc.Collection", "inspect.isfunction": "isfunction",
-           "inspect.isclass": "isclass", "inspect.isroutine": "isfunction"}
+           "inspect.isclass": "isclass", "inspect.isroutine": "isfunction",
+           "types.FunctionType": "function", "types.LambdaType": "function"}
 # torch functions that, while a model is built, make a known number of values
 _CONSTRUCTION_TORCH = {"torch.linspace": "linspace", "torch.arange": "arange"}
 STDLIB_MODULES = frozenset(name.rsplit(".", 1)[0] for name in _STDLIB)
@@ -165,6 +167,7 @@ class Interpreter:
         # track of still gets a verdict
         self.built_batchnorms: list[ModuleInst] = []
         self._constructing: list[str] = []  # classes whose __init__ is running, innermost last
+        self._active: dict[int, int] = {}  # running activations of each function definition
         self._values: dict[str, Value] = {}
         self._evaluating: set[str] = set()
         self._registered: set[object] = set()  # files whose registering decorators ran
@@ -661,12 +664,17 @@ class Interpreter:
                       cls: ProjectClass | None = None) -> Value:
         if self.depth >= MAX_CALL_DEPTH:
             return Unknown(f"calls nest deeper than {MAX_CALL_DEPTH} levels")
+        definition = func.func.node
+        if self._active.get(id(definition), 0) >= MAX_RECURSION:
+            # A helper that recurses on values the analysis cannot decide would branch at
+            # every level (timm's get_padding on an unknown kernel size): stop here.
+            return Unknown(f"'{func.func.qualname.rsplit('.', 1)[-1]}' recurses more than "
+                           f"{MAX_RECURSION} levels on values the analysis cannot decide")
         if self.forward is None and (_is_weight_init(func) or any(
                 _is_weight_init(a) for a in [*args, *kwargs.values()])):
             # Weight initialisation fills tensors and never changes which layers exist; in
             # large zoos it is most of what construction would otherwise interpret.
             return Const(None)
-        definition = func.func.node
         receiver = self_value if self_value is not None else func.bound_self
         env = calls.bind_arguments(self, definition, func, receiver,
                                       list(func.args) + args, {**dict(func.kwargs), **kwargs})
@@ -676,6 +684,33 @@ class Interpreter:
                       self_inst=receiver if isinstance(receiver, (ModuleInst, ObjectInst))
                       else None,
                       cls=cls, closure=func.closure)
+        # A plain function called while a model is built, with arguments it was called with
+        # before, gives what it gave then (timm's padding helpers, config parsers): its result
+        # is kept when the call wrote nothing but what it made.
+        key = fingerprint(definition, [func, *args], kwargs) \
+            if self.forward is None and receiver is None else None
+        kept = self.constructions.copy_of(key) if key is not None else None
+        if kept is not None:
+            result, batchnorms = kept
+            self.built_batchnorms.extend(batchnorms)
+            return result
+        outside = containers(Seq((func, *args, *kwargs.values()))) if key is not None else set()
+        first_built = len(self.built_batchnorms)
+        self._active[id(definition)] = self._active.get(id(definition), 0) + 1
+        self.journal.begin()
+        try:
+            result = self._run_body(definition, frame, env, receiver, cls)
+        finally:
+            self._active[id(definition)] -= 1
+            written = self.journal.commit()
+        if key is not None and written.isdisjoint(outside) \
+                and written.isdisjoint(self._module_containers):
+            self.constructions.keep(key, result, self.built_batchnorms[first_built:])
+        return result
+
+    def _run_body(self, definition: cst.FunctionDef | cst.Lambda, frame: Frame,
+                  env: dict[str, Value], receiver: Value | None,
+                  cls: ProjectClass | None) -> Value:
         if isinstance(definition, cst.Lambda):
             self.depth += 1
             try:

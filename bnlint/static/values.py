@@ -39,6 +39,9 @@ class Const(Value):
 class Unknown(Value):
     reason: str
     code: str | None = None  # the XBN2xx rule that explains it, when one does
+    # The builtin type the code declares for it (`kernel_size: int`), when it does: a
+    # class analysed on its own takes its arguments to be what their annotations say.
+    python_type: str = ""
 
 
 @dataclass(eq=False)
