@@ -114,6 +114,10 @@ class LayerAttrs:
     rank: int | None = None
     plain_merge: bool | None = None  # a plain torch.cat (not stack) / a sum with no - or alpha
     operands: int | None = None  # tensor operands, counting repeats and untracked tensors
+    # Resampling that maps each channel on its own as a weighted average (nearest or linear
+    # interpolation): f(a * x + b) = a * f(x) + b for a per-channel scale a and shift b, so a
+    # BatchNorm's scale and shift pass through it unchanged.
+    keeps_channel_affine: bool | None = None
 
 
 @dataclass(frozen=True)

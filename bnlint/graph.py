@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import replace
 
 import networkx as nx
@@ -22,12 +22,20 @@ class LayerGraph:
         self._graph: nx.DiGraph = nx.DiGraph()
         self._next_id = 0
         self._arity: dict[int, int] = {}  # operand slots filled so far, by consumer
+        self._calls: dict[int, LayerCall] = {}
+        # The calls of each module object, in the order they were added: a module called at
+        # several sites is looked up once per BatchNorm, so a scan of every node would make
+        # matching quadratic in the size of the model.
+        self._by_module: dict[Hashable, list[LayerCall]] = {}
 
     def add(self, call: LayerCall) -> LayerCall:
         """Store `call` under a fresh id (whatever id it carried) and return the stored node."""
-        node = replace(call, node_id=self._next_id)
+        node = call if call.node_id == self._next_id else replace(call, node_id=self._next_id)
         self._next_id += 1
         self._graph.add_node(node.node_id, call=node)
+        self._calls[node.node_id] = node
+        if node.module_id is not None:
+            self._by_module.setdefault(node.module_id, []).append(node)
         return node
 
     def connect(self, producer: LayerCall, consumer: LayerCall) -> None:
@@ -39,14 +47,16 @@ class LayerGraph:
         self._graph.add_edge(*edge, slots=(*slots, slot))
 
     def node(self, node_id: int) -> LayerCall:
-        call: LayerCall = self._graph.nodes[node_id]["call"]
-        return call
+        return self._calls[node_id]
 
     def nodes(self, kind: NodeKind | None = None) -> Iterator[LayerCall]:
-        for node_id in self._graph.nodes:
-            call = self.node(node_id)
+        for call in self._calls.values():
             if kind is None or call.kind is kind:
                 yield call
+
+    def calls_of(self, module_id: Hashable) -> list[LayerCall]:
+        """Every node that calls the module object `module_id`, in the order added."""
+        return list(self._by_module.get(module_id, ()))
 
     def producers(self, call: LayerCall) -> list[LayerCall]:
         return [self.node(p) for p in self._graph.predecessors(call.node_id)]
@@ -66,8 +76,14 @@ class LayerGraph:
         twin._graph = self._graph.copy()
         twin._next_id = self._next_id
         twin._arity = dict(self._arity)
+        twin._calls = dict(self._calls)
         for node_id, call in replaced.items():
-            twin._graph.nodes[node_id]["call"] = replace(call, node_id=node_id)
+            node = replace(call, node_id=node_id)
+            twin._graph.nodes[node_id]["call"] = node
+            twin._calls[node_id] = node
+        for node in twin._calls.values():
+            if node.module_id is not None:
+                twin._by_module.setdefault(node.module_id, []).append(node)
         return twin
 
     def __len__(self) -> int:

@@ -283,9 +283,12 @@ def _fold_through_merge(graph: LayerGraph, bn: LayerCall, merge: LayerCall) -> _
 
 def _merge_terms(graph: LayerGraph,
                  merge: LayerCall) -> tuple[list[LayerCall], list[LayerCall]]:
-    """The merge nodes a fold spans and the terms they combine, in operand order: a sum of
-    sums (`a + b + c`, `+=` in a loop) is one sum when each inner sum feeds only the next."""
+    """The nodes a fold spans and the terms they combine, in operand order: a sum of sums
+    (`a + b + c`, `+=` in a loop) is one sum when each inner sum feeds only the next, and a
+    term resampled on its way in (an octave convolution's upsampled branch) is the layer
+    before the resampling. The spanned nodes are the merges first, then the resamplings."""
     nodes: list[LayerCall] = []
+    passed: list[LayerCall] = []
     terms: list[LayerCall] = []
     pending = [merge]
     while pending:
@@ -296,8 +299,18 @@ def _merge_terms(graph: LayerGraph,
             nodes.append(node)
             pending.extend(reversed(graph.operands(node)))
         else:
+            while _resamples(graph, node):
+                passed.append(node)
+                node = graph.operands(node)[0]
             terms.append(node)
-    return nodes, terms
+    return nodes + passed, terms
+
+
+def _resamples(graph: LayerGraph, node: LayerCall) -> bool:
+    """A resampling a BatchNorm's scale and shift pass through, fed by one tensor and feeding
+    one consumer."""
+    return (bool(node.attrs.keeps_channel_affine) and len(graph.operands(node)) == 1
+            and len(graph.consumers(node)) == 1)
 
 
 def _merge_form(graph: LayerGraph, bn: LayerCall, merge: LayerCall, nodes: list[LayerCall],
@@ -305,6 +318,8 @@ def _merge_form(graph: LayerGraph, bn: LayerCall, merge: LayerCall, nodes: list[
     """What is wrong with the merge itself: how it combines, what it leaves out, its axis,
     and who else reads its result."""
     for node in nodes:
+        if node.kind not in MERGES:
+            continue  # a resampling on a branch: `_merge_terms` checked it
         if node.attrs.plain_merge is False:
             detail = ("it stacks its inputs along a new axis" if node.kind is NodeKind.CAT
                       else "it subtracts or scales a branch (only a plain sum folds)")
@@ -530,8 +545,8 @@ def _sites_not_followed_by(graph: LayerGraph, producer: LayerCall,
     if producer.module_id is None:
         return []
     stray = []
-    for site in graph.nodes():
-        if site.module_id != producer.module_id or site.node_id == producer.node_id:
+    for site in graph.calls_of(producer.module_id):
+        if site.node_id == producer.node_id:
             continue
         if not _normalised_only_by(graph, site, bn):
             stray.append(site)
@@ -549,7 +564,7 @@ def _normalised_only_by(graph: LayerGraph, site: LayerCall, bn: LayerCall) -> bo
         node = consumers[0]
         if node.kind is NodeKind.BATCHNORM:
             return _identity(node) == _identity(bn)
-        if node.kind not in _FOLDABLE_MERGES:
+        if node.kind not in _FOLDABLE_MERGES and not _resamples(graph, node):
             return False
     return False
 
@@ -560,8 +575,8 @@ def _sites_not_preceded_by(graph: LayerGraph, consumer: LayerCall,
     if consumer.module_id is None:
         return []
     stray = []
-    for site in graph.nodes():
-        if site.module_id != consumer.module_id or site.node_id == consumer.node_id:
+    for site in graph.calls_of(consumer.module_id):
+        if site.node_id == consumer.node_id:
             continue
         producers = graph.producers(site)
         if not (len(producers) == 1 and producers[0].kind is NodeKind.BATCHNORM

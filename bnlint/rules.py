@@ -211,6 +211,13 @@ LINEAR_RANK_UNKNOWN = _rule(
     "BatchNorm {bn}: fold-ability unknown: {detail}",
     "Flatten to (N, features) before the Linear (`torch.flatten(x, 1)`, `x.view(n, -1)`), so "
     "the shapes are plain in the source, or confirm with `bnlint fold`.")
+FOLD_FAILED_VERIFICATION = _rule(
+    "XBN209", "fold-failed-verification", W, UNKNOWN,
+    "A fold the rules allow did not reproduce the original when it was made: the rewritten "
+    "layer, or the model's output with the fold, is further from the original than rounding "
+    "allows (found by the runtime checker).",
+    "BatchNorm {bn} was not folded into {producer}: {detail}",
+    "Make the layer's forward() use its weight and bias as they are, or keep the BatchNorm.")
 
 CHANNEL_MISMATCH = _rule(
     "XBN301", "bn-channel-mismatch", E, UNFOLDABLE,

@@ -1,16 +1,19 @@
 """Applying a FoldPlan to a model: rewrite each Conv/Linear, then take the BatchNorm out.
 
-All arithmetic is done in float64 and cast back, so half and bfloat16 models lose no more than
-one rounding. A pair is refused (and reported as a Skip) when folding it would be unsafe on
-this particular model object: invalid running statistics, a weight shared with another layer,
-read by other code in forward() or recomputed by a hook or parametrization, or shapes that do
-not line up. `apply_folds_atomically` is all or nothing, for folding a user's model in place.
+Scales and shifts are computed in float64; weights are rescaled in their own dtype when it is
+float32 or wider and in float64 otherwise (see `working_dtype`), so no folded value is more than
+two roundings from the exact one. A pair is refused (and reported as a Skip) when folding it
+would be unsafe on this particular model object: invalid running statistics, a weight shared
+with another layer, read by other code in forward() or recomputed by a hook or
+parametrization, or shapes that do not line up. `apply_folds_atomically` is all or nothing,
+for folding a user's model in place.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -21,7 +24,7 @@ from torch.nn.utils import parametrize
 from bnlint import rules
 from bnlint.ftypes import Direction, FoldPair, Skip, Status
 from bnlint.runtime import kinds
-from bnlint.runtime.paths import module_paths
+from bnlint.runtime.paths import every_module
 
 
 @dataclass(frozen=True)
@@ -51,13 +54,35 @@ class Sharing:
 
 
 def apply_folds(model: nn.Module, pairs: Sequence[FoldPair],
-                foreign_reads: Mapping[str, str] | None = None) -> Applied:
+                foreign_reads: Mapping[str, str] | None = None,
+                kept_in_place: Collection[str] = (), *, reuse_storage: bool = False) -> Applied:
     """Fold every pair that is safe on `model` (mutated in place); refuse the others.
 
     `foreign_reads` names the layer tensors that forward() reads outside their layer (from
-    the capture); pairs that would rewrite one are refused.
+    the capture); pairs that would rewrite one are refused. The BatchNorms named in
+    `kept_in_place` are neutralised where they are instead of being replaced by Identity.
+
+    By default every rewritten layer gets new weight and bias Parameters, so that whoever
+    holds the old ones (an optimizer, a snapshot) keeps the old values. With
+    `reuse_storage=True` the new values are written into the layers' own tensors instead: no
+    new memory for the weights, for a model no one else holds (a private copy).
     """
-    sharing = _sharing(model, foreign_reads or {})
+    token = _REUSE_STORAGE.set(reuse_storage)
+    try:
+        with torch.no_grad():  # new values for the layers; nothing to differentiate
+            return _apply(model, pairs, foreign_reads or {}, kept_in_place)
+    finally:
+        _REUSE_STORAGE.reset(token)
+
+
+# Whether the fold being applied writes into the layers' own tensors (see apply_folds); read
+# where the values are written, so that the arithmetic helpers keep one signature.
+_REUSE_STORAGE: ContextVar[bool] = ContextVar("bnlint_reuse_storage", default=False)
+
+
+def _apply(model: nn.Module, pairs: Sequence[FoldPair], foreign_reads: Mapping[str, str],
+           kept_in_place: Collection[str]) -> Applied:
+    sharing = _sharing(model, foreign_reads)
     folded: list[FoldPair] = []
     refused: list[Skip] = []
     for pair in pairs:
@@ -71,20 +96,23 @@ def apply_folds(model: nn.Module, pairs: Sequence[FoldPair],
             else:
                 refused.append(merge_problem)
             continue
-        layer = model.get_submodule(pair.conv.label)
+        layer = fold_layer(model, pair.conv.label)
         bn = model.get_submodule(pair.bn.label)
         problem = refusal(pair, layer, bn, sharing)
         if problem is not None:
             refused.append(problem)
             continue
+        assert isinstance(bn, _BatchNorm)  # refusal() says why when it is not
         scale, shift = bn_affine(bn)
         if pair.direction is Direction.CONV_BN:
             _scale_outputs(layer, scale, shift)
         else:
             _absorb_inputs(layer, scale, shift)
         folded.append(pair)
-    for bn in dict.fromkeys(model.get_submodule(p.bn.label) for p in folded):
-        remove_batchnorm(model, bn)
+    remove_batchnorms(model, list(dict.fromkeys(_batchnorm(model, p.bn.label)
+                                                for p in folded)),
+                      kept={id(model.get_submodule(p.bn.label)) for p in folded
+                            if p.bn.label in kept_in_place})
     return Applied(tuple(folded), tuple(refused))
 
 
@@ -97,12 +125,13 @@ class PairRefused(Exception):
 
 
 def apply_folds_atomically(model: nn.Module, pairs: Sequence[FoldPair],
-                           foreign_reads: Mapping[str, str] | None = None) -> Applied:
+                           foreign_reads: Mapping[str, str] | None = None,
+                           kept_in_place: Collection[str] = ()) -> Applied:
     """Fold every pair or none: if one is refused (PairRefused) or anything raises, `model` is
     put back exactly as it was (the same parameter, buffer and module objects and attributes)."""
-    saved = _Snapshot(model)
+    saved = Snapshot(model)
     try:
-        applied = apply_folds(model, pairs, foreign_reads)
+        applied = apply_folds(model, pairs, foreign_reads, kept_in_place)
         if applied.refused:
             raise PairRefused(applied.refused[0])
         return applied
@@ -111,9 +140,10 @@ def apply_folds_atomically(model: nn.Module, pairs: Sequence[FoldPair],
         raise
 
 
-class _Snapshot:
+class Snapshot:
     """Every module's attributes and its parameter, buffer and submodule tables. A fold only
-    rebinds these (it never writes into a tensor), so restoring them undoes it."""
+    rebinds these (it never writes into a tensor), so restoring them undoes it; the snapshot
+    can be restored any number of times."""
 
     def __init__(self, model: nn.Module) -> None:
         self._saved = [(module, dict(vars(module)),
@@ -165,14 +195,17 @@ def _invalid_statistics(bn: _BatchNorm) -> str | None:
     mean, var = bn.running_mean, bn.running_var
     if mean is None or var is None:
         return "its running statistics are missing (running_mean/running_var is None)"
+    affine = [bn.weight, bn.bias] if bn.affine else []
+    # One test for the common case (every value finite, no negative variance); the details
+    # only when it fails.
+    if bool(torch.isfinite(torch.cat([mean, var, *affine])).all()) and \
+            not bool((var < 0).any()):
+        return None
     if not bool(torch.isfinite(mean).all()) or not bool(torch.isfinite(var).all()):
         return "its running statistics contain NaN or infinity"
     if bool((var < 0).any()):
         return "its running variance is negative"
-    if bn.affine and (not bool(torch.isfinite(bn.weight).all())
-                      or not bool(torch.isfinite(bn.bias).all())):
-        return "its weight or bias contains NaN or infinity"
-    return None
+    return "its weight or bias contains NaN or infinity"
 
 
 _BN_TENSORS = ("weight", "bias", "running_mean", "running_var")
@@ -182,12 +215,13 @@ def _sharing(model: nn.Module, foreign_reads: Mapping[str, str]) -> Sharing:
     """Which module objects hold each parameter object (tied weights have several), and what
     else forward() reads."""
     owners: dict[int, set[int]] = {}
-    paths = module_paths(model)
-    for module in paths.modules:
+    for module in every_module(model):  # a layer kept in a plain list may tie a weight too
         for param in module._parameters.values():
             if param is not None:
                 owners.setdefault(id(param), set()).add(id(module))
-    names = {id(module): paths.label(module) or "" for module in paths.modules}
+    # Only registered layers are ever folded, so their registered names are the ones read.
+    names = ({id(module): name for name, module in model.named_modules()}
+             if foreign_reads else {})
     return Sharing(owners=owners, paths=names, foreign_reads=foreign_reads)
 
 
@@ -216,72 +250,122 @@ def _channels(layer: nn.Module, direction: Direction) -> int:
 
 def bn_affine(bn: _BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
     """The per-channel (scale, shift) an eval-mode BatchNorm applies, in float64."""
-    var = bn.running_var.detach().double()
-    scale = torch.rsqrt(var + bn.eps)
-    shift = -bn.running_mean.detach().double() * scale
-    if bn.affine:
+    mean, var = bn.running_mean, bn.running_var
+    assert mean is not None and var is not None  # refused before (XBN113) when missing
+    scale = torch.rsqrt(var.detach().double() + bn.eps)
+    shift = -mean.detach().double() * scale
+    if bn.weight is not None and bn.bias is not None:
         gamma, beta = bn.weight.detach().double(), bn.bias.detach().double()
         scale, shift = scale * gamma, shift * gamma + beta
     return scale, shift
 
 
-def _scale_outputs(layer: nn.Module, scale: torch.Tensor, shift: torch.Tensor) -> None:
+FoldLayer = _ConvNd | nn.Linear
+
+
+def fold_layer(model: nn.Module, path: str) -> FoldLayer:
+    """The Conv/Linear at `path` (the matcher folds into no other module)."""
+    layer = model.get_submodule(path)
+    assert isinstance(layer, (_ConvNd, nn.Linear)), path
+    return layer
+
+
+def _batchnorm(model: nn.Module, path: str) -> _BatchNorm:
+    bn = model.get_submodule(path)
+    assert isinstance(bn, _BatchNorm), path
+    return bn
+
+
+def _scale_outputs(layer: FoldLayer, scale: torch.Tensor, shift: torch.Tensor) -> None:
     """layer'(x) = scale * layer(x) + shift, per output channel."""
-    weight = layer.weight.detach().double()
+    weight = layer.weight.detach()
+    factor = scale.to(working_dtype(weight.dtype))
     if isinstance(layer, _ConvTransposeNd):
         # Weight layout [in, out/groups, k...]: output channel g*out_g + j sits at column j of
         # the rows of group g, so the scale is laid out per group, not along dim 0.
         groups = layer.groups
         in_g, out_g = weight.shape[0] // groups, weight.shape[1]
-        grouped = weight.reshape(groups, in_g, out_g, *weight.shape[2:])
-        factor = scale.reshape(groups, 1, out_g, *([1] * (weight.dim() - 2)))
-        weight = (grouped * factor).reshape(weight.shape)
+        factor = factor.reshape(groups, 1, out_g, *([1] * (weight.dim() - 2)))
+        shaped = weight.reshape(groups, in_g, out_g, *weight.shape[2:])
     else:
-        weight = weight * scale.reshape(-1, *([1] * (weight.dim() - 1)))
-    bias = _bias(layer)
-    _set(layer, weight, bias * scale + shift)
+        factor = factor.reshape(-1, *([1] * (weight.dim() - 1)))
+        shaped = weight
+    bias = _bias(layer) * scale + shift  # before the weight changes: the bias reads nothing
+    _set(layer, _multiplied(shaped, factor).reshape(weight.shape), bias)
 
 
-def _absorb_inputs(layer: nn.Module, scale: torch.Tensor, shift: torch.Tensor) -> None:
+def _absorb_inputs(layer: FoldLayer, scale: torch.Tensor, shift: torch.Tensor) -> None:
     """layer'(x) = layer(scale * x + shift), per input channel (no padding, groups == 1)."""
-    weight = layer.weight.detach().double()
-    per_input = scale.reshape(1, -1, *([1] * (weight.dim() - 2)))
+    weight = layer.weight.detach()
+    per_input = (1, -1) + (1,) * (weight.dim() - 2)
     # The shift meets every weight tap of its input channel once: sum over channels and taps.
-    bias_gain = (weight * shift.reshape(1, -1, *([1] * (weight.dim() - 2)))).flatten(1).sum(1)
-    _set(layer, weight * per_input, _bias(layer) + bias_gain)
+    bias_gain = (weight.double() * shift.reshape(per_input)).flatten(1).sum(1)
+    bias = _bias(layer) + bias_gain
+    factor = scale.to(working_dtype(weight.dtype)).reshape(per_input)
+    _set(layer, _multiplied(weight, factor), bias)
 
 
-def _bias(layer: nn.Module) -> torch.Tensor:
-    if layer.bias is None:
+def _multiplied(weight: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """weight * factor, written into `weight` itself when the fold may reuse its storage."""
+    if _REUSE_STORAGE.get() and factor.dtype == weight.dtype and weight.is_contiguous():
+        return weight.mul_(factor)
+    return weight * factor
+
+
+def working_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype a weight is rescaled in: its own when it is float32 or wider (the scale's
+    rounding and the product's make at most two roundings), float64 for half and bfloat16,
+    which then lose one rounding only."""
+    return dtype if torch.finfo(dtype).bits >= 32 else torch.float64
+
+
+def _bias(layer: FoldLayer) -> torch.Tensor:
+    bias: torch.Tensor | None = layer.bias  # None for a layer built with bias=False
+    if bias is None:
         return torch.zeros(_channels(layer, Direction.CONV_BN), dtype=torch.float64,
                            device=layer.weight.device)
-    return layer.bias.detach().double()
+    return bias.detach().double()
 
 
-def _set(layer: nn.Module, weight: torch.Tensor, bias: torch.Tensor) -> None:
+def _set(layer: FoldLayer, weight: torch.Tensor, bias: torch.Tensor) -> None:
     old = layer.weight
+    old_bias: torch.Tensor | None = layer.bias  # None for a layer built with bias=False
+    if _REUSE_STORAGE.get():
+        if weight.data_ptr() != old.data_ptr():
+            old.copy_(weight)
+        if old_bias is not None:
+            old_bias.copy_(bias)
+        else:
+            layer.bias = nn.Parameter(bias.to(old.dtype), requires_grad=old.requires_grad)
+        return
     # New Parameter objects: anything that held the old ones (an optimizer, a tie the
     # refusal checks missed) keeps the old values instead of silently seeing new ones.
     layer.weight = nn.Parameter(weight.to(old.dtype), requires_grad=old.requires_grad)
-    bias_grad = layer.bias.requires_grad if layer.bias is not None else old.requires_grad
+    bias_grad = old_bias.requires_grad if old_bias is not None else old.requires_grad
     layer.bias = nn.Parameter(bias.to(old.dtype), requires_grad=bias_grad)
 
 
-def remove_batchnorm(model: nn.Module, bn: _BatchNorm) -> None:
-    """Take a folded BatchNorm out of the model, wherever and however often it is registered.
+def remove_batchnorms(model: nn.Module, batchnorms: Sequence[_BatchNorm],
+                      kept: Collection[int] = ()) -> None:
+    """Take folded BatchNorms out of the model, wherever and however often each is registered.
 
     Torch's own BatchNorm classes become nn.Identity at every path; a subclass with its own
     forward (normalise, then an activation, say) keeps its forward and becomes an identity
-    normalisation. The old object is neutralised too, so a stray reference to it that the
-    module tree does not show (a plain list, a closure) also computes the identity.
+    normalisation, and so do the BatchNorms whose ids are in `kept` (other code reads them).
+    The old objects are neutralised too, so a stray reference that the module tree does not
+    show (a plain list, a closure) also computes the identity.
     """
-    _neutralise(bn)
-    if not kinds.is_plain_batchnorm(bn):
+    replaced = set()
+    for bn in batchnorms:
+        _neutralise(bn)
+        if kinds.is_plain_batchnorm(bn) and id(bn) not in kept:
+            replaced.add(id(bn))
+    if not replaced:
         return
-    for parent in model.modules():
+    for parent in model.modules():  # one walk for all of them: a model has hundreds
         for name, child in list(parent._modules.items()):
-            if child is bn:
-                parent._modules[name] = nn.Identity().train(bn.training)
+            if child is not None and id(child) in replaced:
+                parent._modules[name] = nn.Identity().train(child.training)
 
 
 def _neutralise(bn: _BatchNorm) -> None:

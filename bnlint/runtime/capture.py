@@ -14,15 +14,16 @@ thread would be recorded too, so do not capture while other threads run models.
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.modules import module as module_hooks
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.overrides import TorchFunctionMode
-from torch.utils.weak import WeakIdKeyDictionary
 
 from bnlint import rules
 from bnlint.ftypes import FOLD_TARGETS, LayerAttrs, LayerCall, ModuleFrame, NodeKind
@@ -30,8 +31,8 @@ from bnlint.graph import LayerGraph
 from bnlint.runtime import kinds
 from bnlint.runtime.multi_fold import merge_facts
 from bnlint.runtime.paths import module_paths
-from bnlint.runtime.tensors import leaves, storage_key, tensors, version
-from bnlint.runtime.verify import FORWARD_SEED, fresh_copy
+from bnlint.runtime.tensors import leaves, map_tensors, storage_key, tensors, version
+from bnlint.runtime.verify import fresh_copy, seeded_rng
 
 CAPTURE_NOTE = ("the dataflow was recorded from one forward pass on the given example inputs; "
                 "inputs that take other branches of data-dependent code may use the layers "
@@ -53,6 +54,16 @@ class Capture:
     # full name ("head.weight") -> the first op that read it ("F.linear"): a fold that rewrote
     # them would change that op too.
     foreign_reads: Mapping[str, str] = field(default_factory=dict)
+    # What the model returned on the example inputs (a copy): the original's output that the
+    # folded model must reproduce.
+    output: Any = None
+    # The op that handed tensor values to Python before a later layer call (a branch on
+    # `x.sum() > 0`, a size from `nonzero()`), or None: with none, other inputs of the same
+    # shapes run the layers the same way.
+    value_dependent: str | None = None
+    # BatchNorms whose tensors forward() touches outside them, if only for a shape or dtype:
+    # once folded they stay in place, computing the identity, so that this code still runs.
+    reached_batchnorms: frozenset[str] = frozenset()
 
 
 def capture_graph(model: nn.Module, example_inputs: tuple[Any, ...]) -> Capture:
@@ -66,8 +77,7 @@ def capture_graph(model: nn.Module, example_inputs: tuple[Any, ...]) -> Capture:
                                                      always_call=True)
     try:
         # Seeded like the verification runs, and without touching the caller's RNG.
-        with torch.random.fork_rng(devices=[]), torch.no_grad():
-            torch.manual_seed(FORWARD_SEED)
+        with seeded_rng(), torch.no_grad():
             with _RecordingMode(recorder):
                 output = model(*example_inputs)
     except Exception as error:  # the user's forward may raise anything
@@ -77,7 +87,11 @@ def capture_graph(model: nn.Module, example_inputs: tuple[Any, ...]) -> Capture:
         post.remove()
     recorder.add_output(output)
     recorder.add_uncalled_batchnorms()
-    return Capture(graph=recorder.graph(), foreign_reads=dict(recorder.foreign_reads))
+    # A copy: the model may hand out a buffer it overwrites on the next call.
+    return Capture(graph=recorder.graph(), foreign_reads=dict(recorder.foreign_reads),
+                   output=map_tensors(output, lambda t: t.detach().clone()),
+                   value_dependent=recorder.value_dependent(),
+                   reached_batchnorms=frozenset(recorder.reached_batchnorms))
 
 
 @dataclass
@@ -90,6 +104,7 @@ class _Frame:
     passthrough: bool = False
     versions: list[tuple[torch.Tensor, int]] = field(default_factory=list)
     bn_calls: int = 0
+    guard: Any = None  # torch function handling, off while this frame runs
 
 
 class _Recorder:
@@ -104,16 +119,22 @@ class _Recorder:
                     if tensor is not None:
                         self._layer_tensors.setdefault(id(tensor), (module, name))
         self.foreign_reads: dict[str, str] = {}
+        self.reached_batchnorms: set[str] = set()
         self._hidden_bns: dict[int, str] = {}  # BatchNorm run inside an opaque op -> its label
         self._calls: list[LayerCall] = []
         self._edges: list[tuple[int, int]] = []
-        self._producer = WeakIdKeyDictionary()  # tensor -> (node id, version when produced)
+        # id(tensor) -> (a weak reference to it, node id, version when produced): tensors are
+        # not kept alive by the capture, and a lookup is one dict access.
+        self._producer: dict[int, tuple[weakref.ref[torch.Tensor], int, int]] = {}
         # In-place writes by storage: a view written in place changes every alias. The written
         # tensor is kept alive so that its storage address cannot be reused meanwhile.
         self._writes: dict[tuple[int, str], dict[int, tuple[int, torch.Tensor]]] = {}
         self._stack: list[_Frame] = []
+        self._quiet = 0  # frames on the stack inside which nothing is recorded
         self._called_bns: set[int] = set()
-        self.busy = False  # our own bookkeeping must not record itself
+        self._value_read: tuple[int, str] | None = None  # (nodes recorded before it, the op)
+        self._labels: dict[int, str] = {}  # id(module) -> its label, as `_label` names it
+        self._layer_attrs: dict[int, LayerAttrs] = {}
 
     # --- graph -------------------------------------------------------------------------------
 
@@ -131,6 +152,14 @@ class _Recorder:
         self._edges.extend((p, node_id) for p in producers)  # one edge per operand, in order
         return node_id
 
+    def value_dependent(self) -> str | None:
+        """The first op that read tensor values, if a module was called after it."""
+        if self._value_read is None:
+            return None
+        first, label = self._value_read
+        later_layers = any(call.module_id is not None for call in self._calls[first:])
+        return label if later_layers else None
+
     def graph(self) -> LayerGraph:
         graph = LayerGraph()
         stored = [graph.add(call) for call in self._calls]
@@ -146,16 +175,28 @@ class _Recorder:
         return scope
 
     def _label(self, module: nn.Module) -> str:
-        label = self._paths.label(module)
-        return label if label is not None else f"<unregistered {type(module).__name__}>"
+        label = self._labels.get(id(module))
+        if label is None:
+            label = self._paths.label(module) or ""
+            if id(module) not in self._paths.scopes:
+                label = f"<unregistered {type(module).__name__}>"
+            self._labels[id(module)] = label
+        return label
+
+    def _attrs(self, module: nn.Module) -> LayerAttrs:
+        """The constructor facts of a layer (once per module, however often it is called)."""
+        attrs = self._layer_attrs.get(id(module))
+        if attrs is None:
+            attrs = self._layer_attrs[id(module)] = kinds.layer_attrs(module)
+        return attrs
 
     # --- tensors -----------------------------------------------------------------------------
 
     def producer_of(self, tensor: torch.Tensor) -> int | None:
-        entry = self._producer.get(tensor)
-        if entry is None:
+        entry = self._producer.get(id(tensor))
+        if entry is None or entry[0]() is not tensor:  # a dead tensor whose id was reused
             return None
-        node_id, produced_at = entry
+        _, node_id, produced_at = entry
         now = version(tensor)
         if now != produced_at:
             key = storage_key(tensor)
@@ -165,7 +206,7 @@ class _Recorder:
         return node_id
 
     def _assign(self, tensor: torch.Tensor, node_id: int) -> None:
-        self._producer[tensor] = (node_id, version(tensor))
+        self._producer[id(tensor)] = (weakref.ref(tensor), node_id, version(tensor))
 
     def _written(self, tensor: torch.Tensor, node_id: int) -> None:
         self._assign(tensor, node_id)
@@ -177,18 +218,20 @@ class _Recorder:
         found = (self.producer_of(t) for t in tensors(obj))
         return list(dict.fromkeys(p for p in found if p is not None))
 
-    def _finish(self, node_id: int, output: Any, before: list[tuple[torch.Tensor, int]]) -> None:
+    def _finish(self, node_id: int, outputs: list[torch.Tensor],
+                before: list[tuple[torch.Tensor, int]]) -> None:
+        """`node_id` produced these tensors and wrote into the inputs whose version moved."""
         for tensor, seen in before:
             if version(tensor) != seen:
                 self._written(tensor, node_id)
-        for tensor in tensors(output):
+        for tensor in outputs:
             self._assign(tensor, node_id)
 
     # --- inputs and outputs ------------------------------------------------------------------
 
     def add_inputs(self, example_inputs: tuple[Any, ...]) -> None:
         for path, tensor in leaves(example_inputs):
-            if tensor not in self._producer:
+            if self.producer_of(tensor) is None:
                 self._assign(tensor, self._add(NodeKind.INPUT, f"input{path}", []))
 
     def add_output(self, output: Any) -> None:
@@ -207,34 +250,41 @@ class _Recorder:
             elif id(module) not in self._paths.registered:
                 rule, reason = rules.UNREGISTERED_CONTAINER_UNKNOWN, _UNREGISTERED.format(label)
             self._add(NodeKind.BATCHNORM, label, [], module=module,
-                      attrs=kinds.layer_attrs(module), rule_code=rule.code, reason=reason)
+                      attrs=self._attrs(module), rule_code=rule.code, reason=reason)
 
     # --- module hooks ------------------------------------------------------------------------
 
     def before_module(self, module: nn.Module, args: tuple[Any, ...]) -> None:
-        self.busy = True
-        try:
-            if self._silent():
+        # The hooks run while the recording mode is on: their own tensor queries (versions,
+        # storages) must neither be recorded nor pay for a trip through the mode.
+        with torch._C.DisableTorchFunction():
+            if self._quiet:
                 if isinstance(module, _BatchNorm):
                     opaque = next(f.module for f in self._stack if f.kind or f.passthrough)
                     self._hidden_bns.setdefault(id(module), f"'{self._label(opaque)}'")
                 self._stack.append(_Frame(module, None, silent=True))
+                self._quiet += 1
                 return
             frame = _Frame(module, kinds.module_kind(module),
                            passthrough=kinds.is_passthrough(module))
             if frame.kind is not None or frame.passthrough:
                 frame.versions = [(t, version(t)) for t in tensors(args)]
+                self._quiet += 1
+                # Nothing inside is recorded: spare its ops the trip through the mode.
+                frame.guard = torch._C.DisableTorchFunction()
+                frame.guard.__enter__()
             self._stack.append(frame)
-        finally:
-            self.busy = False
 
     def after_module(self, module: nn.Module, args: tuple[Any, ...], kwargs: Any,
                      output: Any = _FAILED) -> None:
         # Also called when forward raised (always_call), then as (module, args, None): the
         # frame must still be popped, for a caller that catches the error and carries on.
-        self.busy = True
-        try:
+        with torch._C.DisableTorchFunction():
             frame = self._stack.pop()
+            if frame.guard is not None:
+                frame.guard.__exit__(None, None, None)
+            if frame.silent or frame.kind is not None or frame.passthrough:
+                self._quiet -= 1
             if frame.silent or output is _FAILED:
                 return
             if frame.passthrough:
@@ -248,11 +298,6 @@ class _Recorder:
                           reason=f"its class {kinds.class_name(type(module))} replaces forward() "
                                  "and does not call batch_norm, so the normalisation was not "
                                  "seen")
-        finally:
-            self.busy = False
-
-    def _silent(self) -> bool:
-        return any(f.kind is not None or f.passthrough or f.silent for f in self._stack)
 
     def _pass_through(self, inputs: Any, output: Any) -> None:
         producers = self._producers(inputs)
@@ -265,7 +310,8 @@ class _Recorder:
         module, kind = frame.module, frame.kind
         assert kind is not None
         label = self._label(module)
-        producers = self._producers((args, kwargs))
+        inputs = tensors(args)
+        producers = self._producers(inputs + tensors(kwargs) if kwargs else inputs)
         rule_code = reason = None
         if kind is NodeKind.UNKNOWN:
             rule_code = rules.UNKNOWN_CALL.code
@@ -278,30 +324,38 @@ class _Recorder:
             kind = kind if kind is NodeKind.BATCHNORM else NodeKind.UNKNOWN
         if kind is NodeKind.BATCHNORM:
             self._called_bns.add(id(module))
-        inputs = tensors(args)
+        node_id = self._layer_node(kind, module, label, producers, inputs,
+                                   self._attrs(module), rule_code, reason)
+        self._finish(node_id, tensors(output), frame.versions)
+
+    def _layer_node(self, kind: NodeKind, module: nn.Module, label: str, producers: list[int],
+                    inputs: list[torch.Tensor], attrs: LayerAttrs, rule_code: str | None = None,
+                    reason: str | None = None) -> int:
+        """The node of one layer call; returns the node its output comes from."""
         last_axis = (kind is NodeKind.LINEAR and bool(inputs) and inputs[0].dim() >= 3)
         if last_axis:
             # Linear works on the last axis; a BatchNorm works on axis 1. On a 3-D or larger
             # tensor these differ, as if the data were transposed on the way in and out.
             producers = [self._add(NodeKind.RESHAPE, f"{label} (features on the last axis of "
                                    f"a {inputs[0].dim()}-D input)", producers)]
-        attrs = kinds.layer_attrs(module)
         if kind is NodeKind.LINEAR and inputs:
             attrs = replace(attrs, rank=inputs[0].dim())  # which axis it works on
-        node_id = self._add(kind, label, producers, module=module,
-                            attrs=attrs, rule_code=rule_code, reason=reason)
+        node_id = self._add(kind, label, producers, module=module, attrs=attrs,
+                            rule_code=rule_code, reason=reason)
         if last_axis:
             node_id = self._add(NodeKind.RESHAPE, f"{label} (features on the last axis of a "
                                 f"{inputs[0].dim()}-D output)", [node_id])
-        self._finish(node_id, output, frame.versions)
+        return node_id
 
     # --- torch functions ---------------------------------------------------------------------
 
     def call(self, func: Callable[..., Any], args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> Any:
-        if self.busy or self._silent():
+        if self._quiet:  # inside a layer torch implements: nothing to record
             return func(*args, **kwargs)
         name = kinds.function_name(func)
+        if self._value_read is None and kinds.reads_values(name, args, kwargs):
+            self._value_read = (len(self._calls), kinds.function_label(func))
         operands = tensors((args, kwargs))
         before = [(t, version(t)) for t in operands]
         if kinds.is_dropout_in_eval(name, args, kwargs):
@@ -309,14 +363,21 @@ class _Recorder:
             self._pass_through(args[:1], output)
             return output
         output = func(*args, **kwargs)
-        if tensors(output):
-            self._note_foreign_reads(func, kinds.value_operands(name, args, kwargs))
+        self._note_reached_batchnorms(operands)
         if name == "__iter__":
             items = list(output)  # iterating a tensor hands out rows: keep them tracked
-            self._op(name, func, args, kwargs, before, items)
+            self._recorded(name, func, args, kwargs, before, items)
             return iter(items)
-        self._op(name, func, args, kwargs, before, output)
+        self._recorded(name, func, args, kwargs, before, output)
         return output
+
+    def _recorded(self, name: str, func: Callable[..., Any], args: tuple[Any, ...],
+                  kwargs: dict[str, Any], before: list[tuple[torch.Tensor, int]],
+                  output: Any) -> None:
+        outputs = tensors(output)
+        if outputs:
+            self._note_foreign_reads(func, kinds.value_operands(name, args, kwargs))
+        self._op(name, func, args, kwargs, before, output, outputs)
 
     def _note_foreign_reads(self, func: Callable[..., Any], operands: list[torch.Tensor]) -> None:
         """A layer's weight or statistics read by an op outside that layer's own call."""
@@ -328,34 +389,72 @@ class _Recorder:
                 name = f"{path}.{owner[1]}" if path else owner[1]
                 self.foreign_reads.setdefault(name, kinds.function_label(func))
 
+    def _note_reached_batchnorms(self, operands: list[torch.Tensor]) -> None:
+        """A BatchNorm whose tensors an op outside it touches, if only for their shape."""
+        current = self._stack[-1].module if self._stack else None
+        for tensor in operands:
+            owner = self._layer_tensors.get(id(tensor))
+            if owner is not None and owner[0] is not current and isinstance(owner[0],
+                                                                            _BatchNorm):
+                self.reached_batchnorms.add(self._label(owner[0]))
+
     def _op(self, name: str, func: Callable[..., Any], args: tuple[Any, ...],
             kwargs: dict[str, Any], before: list[tuple[torch.Tensor, int]],
-            output: Any) -> None:
+            output: Any, outputs: list[torch.Tensor]) -> None:
         # Only tensors that carry the model's dataflow count as operands: `x * 2.0`, `x + b`
         # with a parameter b, are a scaling or shift, as the static half reads them too.
-        flowing = sum(1 for t, _ in before if self.producer_of(t) is not None)
-        kind = kinds.function_kind(name, flowing)
-        producers = self._producers([t for t, _ in before])
+        found = [p for p in (self.producer_of(t) for t, _ in before) if p is not None]
+        kind = kinds.function_kind(name, len(found))
+        producers = list(dict.fromkeys(found))
         owner = self._stack[-1].module if self._stack else None
+        if kind is NodeKind.FUNCTIONAL_CONV and owner is not None and kinds.is_fold_layer(owner) \
+                and not isinstance(owner, _BatchNorm):
+            # A Conv/Linear subclass with its own forward: this call is its layer computation.
+            self._own_layer_call(owner, name, args, kwargs, before, outputs)
+            return
         if kind is NodeKind.FUNCTIONAL_BN and isinstance(owner, _BatchNorm):
             # A BatchNorm subclass with its own forward: this call is its normalisation.
             self._stack[-1].bn_calls += 1
             self._called_bns.add(id(owner))
             node_id = self._add(NodeKind.BATCHNORM, self._label(owner),
                                 self._producers(args[:1]), module=owner,
-                                attrs=kinds.layer_attrs(owner))
-            self._finish(node_id, output, before)
+                                attrs=self._attrs(owner))
+            self._finish(node_id, outputs, before)
             return
         mutated = any(version(t) != seen for t, seen in before)
-        if not producers or not (tensors(output) or mutated):
+        if not producers or not (outputs or mutated):
             return  # constants stay untracked; sizes and flags are no dataflow
-        attrs = None
+        attrs = kinds.op_attrs(name, args, kwargs)
         if kind in (NodeKind.CAT, NodeKind.ADD):
             # A fold through a merge needs its operands in order, repeats included.
             attrs, operands = merge_facts(kind, name, args, kwargs, output)
             producers = [p for p in map(self.producer_of, operands) if p is not None]
         self._finish(self._add(kind, kinds.function_label(func), producers, attrs=attrs),
-                     output, before)
+                     outputs, before)
+
+
+    def _own_layer_call(self, owner: nn.Module, name: str, args: tuple[Any, ...],
+                        kwargs: dict[str, Any], before: list[tuple[torch.Tensor, int]],
+                        outputs: list[torch.Tensor]) -> None:
+        label = self._label(owner)
+        inputs = tensors(args[:1] if args else kwargs.get("input"))
+        producers = self._producers(inputs)
+        kind = kinds.own_layer_call(owner, name, args, kwargs)
+        rule_code = reason = None
+        attrs = self._attrs(owner)
+        if kind is None:
+            kind, rule_code = NodeKind.UNKNOWN, rules.UNKNOWN_CALL.code
+            reason = (f"{label} is a '{type(owner).__qualname__}', which overrides forward() of "
+                      "its layer class and convolves with a weight or bias computed from its "
+                      "own, so a fold into them cannot be promised")
+        elif id(owner) not in self._paths.registered:
+            kind, rule_code = NodeKind.UNKNOWN, rules.UNREGISTERED_CONTAINER_UNKNOWN.code
+            reason = _UNREGISTERED.format(label)
+        else:
+            attrs = kinds.call_attrs(owner, kind, args, kwargs)
+        node_id = self._layer_node(kind, owner, label, producers, inputs, attrs, rule_code,
+                                   reason)
+        self._finish(node_id, outputs, before)
 
 
 _UNREGISTERED = ("{} is kept in a plain Python list, dict or other attribute, so PyTorch does "

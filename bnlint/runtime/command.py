@@ -90,9 +90,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=3,
         metavar="N",
-        help="random inputs compared besides the example (default 3)",
+        help="random inputs compared besides the example when forward() branches on the "
+        "input's values (default 3)",
     )
     check.add_argument("--seed", type=int, default=0, help="seed for the random inputs")
+    check.add_argument(
+        "--all-or-nothing",
+        action="store_true",
+        help="when a fold fails verification, return and write no model at all (exit 1) "
+        "instead of leaving that fold out (XBN209)",
+    )
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, help_text: str) -> None:
@@ -158,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
                     atol=args.atol,
                     random_inputs=args.random_inputs,
                     seed=args.seed,
+                    all_or_nothing=args.all_or_nothing,
                 )
     except (SetupError, FoldError) as error:
         return _error(str(error))

@@ -1,24 +1,32 @@
 """`bnlint.fold(model, example_inputs)`: capture, match, apply, verify, account for every BN.
 
-The folded model is returned only when it has been verified numerically: when verification
-fails, `FoldResult.model` is None and `verified` is False, with the figures saying why (no
-exception, so callers can still report the folds and the failure). A model that cannot be
-copied, is not materialised, or does not run on the example inputs raises FoldError.
-
 The user's model is never run and never changed unless `inplace=True`: a forward pass may
-update state (counters, caches, statistics a custom layer keeps), so capture and verification
-run on a copy, and the folds are made on a second copy. With `inplace=True` the same folds are
-then applied to the user's model all or nothing, after the copy has been verified.
+update state (counters, caches, statistics a custom layer keeps), so everything runs on one deep
+copy: it is captured, then folded, then checked, and it is the folded model returned.
+
+Verification has two parts, and neither costs a forward pass per fold:
+
+- each fold's layers are checked in float64 against the exact fold (fold_errors.py): a fold
+  that is wrong at its layers is dropped whatever the model's output shows;
+- the folded model runs once on the example inputs (more only when forward() branches on the
+  input's values) and its outputs are compared with the ones the capture recorded (judge.py:
+  within tolerance, or, for a model that amplifies rounding or whose outputs jump at
+  thresholds, within its own deviation when its weights move by one rounding).
+
+When the outputs still disagree, the folds responsible are found by bisection (isolate.py) and
+left out with XBN209; every other fold is kept and the model returned, verified. With
+`all_or_nothing=True` any failure returns no model instead. A model that cannot be copied, is
+not materialised, or does not run on the example inputs raises FoldError.
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import logging
+import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from torch import nn
 
@@ -26,11 +34,21 @@ from bnlint import progress, rules
 from bnlint.foldkey import fold_key, pair_key, pair_label
 from bnlint.ftypes import Direction, Finding, FoldKey, FoldPair, Merge, Skip, Status
 from bnlint.matcher import match_folds
-from bnlint.runtime.apply import PairRefused, apply_folds, apply_folds_atomically
-from bnlint.runtime.capture import CaptureError, capture_graph
-from bnlint.runtime.fold_errors import measure_fold_errors, site_failures
+from bnlint.runtime.apply import PairRefused, apply_folds_atomically
+from bnlint.runtime.capture import Capture, CaptureError, capture_graph
+from bnlint.runtime.copying import copy_model
+from bnlint.runtime.fold_errors import (
+    Originals,
+    SiteError,
+    measure_fold_errors,
+    record_originals,
+    site_failures,
+    unmeasured,
+)
+from bnlint.runtime.isolate import isolate
+from bnlint.runtime.judge import Outcome, Trials
 from bnlint.runtime.kinds import PARALLEL_WRAPPERS
-from bnlint.runtime.verify import Verification, verify_equivalence
+from bnlint.runtime.verify import Verification, closest_tolerance
 from bnlint.warnings_ import FoldWarning
 
 log = logging.getLogger("bnlint.runtime")
@@ -47,8 +65,10 @@ class FoldRecord:
     conv: str  # a fold through a merge names all its layers: "cat(a.conv,b.conv)", "a+b"
     bn: str
     direction: Direction
-    max_error: float | None  # max |folded - original| at the fold site, in isolation
-    relative_error: float | None  # max_error / max |original output at the site|
+    # max |folded - exact| over the weights and biases of the fold's layers (the rounding of the
+    # folded values to the model's dtype), and that over the largest exact value
+    max_error: float | None
+    relative_error: float | None
     key: FoldKey
     producers: tuple[str, ...] = ()  # a fold through a merge: its layers, in operand order
     merge: Merge | None = None
@@ -83,61 +103,164 @@ class FoldResult:
 
 def fold(model: nn.Module, example_inputs: Any, *, inplace: bool = False,
          rtol: float | None = None, atol: float | None = None, random_inputs: int = 3,
-         seed: int = 0) -> FoldResult:
+         seed: int = 0, all_or_nothing: bool = False) -> FoldResult:
     """Fold every BatchNorm of `model` that can be folded and prove the result.
 
     `example_inputs` is the tuple of positional arguments of `model(*example_inputs)`; anything
     that is not a tuple (a tensor, a dict) is taken as the single argument. The folded model is
     a copy in eval mode; `model` itself is neither run nor changed. With `inplace=True`, `model`
-    is folded too (all or nothing, only after the copy verified), keeps its train/eval modes,
-    and is returned as `.model`. A model wrapped in DataParallel, DistributedDataParallel or
-    torch.compile is unwrapped: the folded copy is the wrapped module, and paths are relative
-    to it, as in its state dict without the wrapper's prefix. A model sharded by FSDP raises
-    FoldError (no process holds a whole layer).
+    is folded too (with exactly the folds verified on the copy, all or none of them), keeps its
+    train/eval modes, and is returned as `.model`. A model wrapped in DataParallel,
+    DistributedDataParallel or torch.compile is unwrapped: the folded copy is the wrapped
+    module, and paths are relative to it, as in its state dict without the wrapper's prefix. A
+    model sharded by FSDP raises FoldError (no process holds a whole layer).
+
+    `rtol`/`atol` bound the returned model's error as given; by default they are the dtype's
+    (1e-4/1e-6 for float32), and a model that amplifies rounding beyond them is judged against
+    its own noise instead. `random_inputs` random inputs are compared too when forward() lets
+    the input's values steer it. A fold that fails verification is left out (XBN209) and the
+    others are kept, unless `all_or_nothing=True`: then any failure returns no model.
     """
     inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
     target = _unwrap(model)
     _check_not_sharded(target)
     _check_materialised(target)
-    reference = _copy(target).eval()
+    work = _copy(target).eval()
     progress.step("capturing")
     try:
-        capture = capture_graph(reference, inputs)
+        capture = capture_graph(work, inputs)
     except CaptureError as error:
         raise FoldError(f"the model failed on the example inputs: {error}") from error
     plan = match_folds(capture.graph)
-    folded = _copy(reference)  # after the capture ran: the same state as the reference
+    originals = record_originals(work, plan.folds)
+    trials = Trials(target, work, capture, inputs, rtol=rtol, atol=atol,
+                    random_inputs=random_inputs, seed=seed, copy=_copy)
     progress.step("folding")
-    applied = apply_folds(folded, plan.folds, capture.foreign_reads)
-    folded.eval()
+    applied = trials.make(plan.folds)
     progress.step("verifying")
-    verification = verify_equivalence(reference, folded, inputs, random_inputs=random_inputs,
-                                      seed=seed, rtol=rtol, atol=atol)
-    errors = measure_fold_errors(reference, folded, inputs, applied.folds)
-    wrong_sites = site_failures(errors, rtol, atol, verification.outputs_compared)
-    if wrong_sites:
-        verification = dataclasses.replace(verification, passed=False,
-                                           failures=verification.failures + tuple(wrong_sites))
-    result_model: nn.Module | None = folded if verification.passed else None
+    checked = _check_sites(trials, applied.folds, originals, all_or_nothing)
+    outcome, kept, dropped = _judge(trials, checked, all_or_nothing)
+    verification = _verification(outcome, rtol, atol, checked.wrong if all_or_nothing else {})
+    result_model: nn.Module | None = trials.model if verification.passed else None
     if verification.passed and inplace:
-        _fold_in_place(target, applied.folds, capture.foreign_reads)
+        _fold_in_place(target, kept, capture)
         result_model = model
-    folds = tuple(FoldRecord(conv=pair_label(p), bn=p.bn.label, direction=p.direction,
-                             max_error=errors[p].max_abs, relative_error=errors[p].max_rel,
-                             key=pair_key(p), producers=tuple(c.label for c in p.producers),
-                             merge=p.merge) for p in applied.folds)
-    skipped = tuple(_record(skip) for skip in plan.skips + applied.refused)
-    _explain(applied.folds, skipped, verification)
+    folds = tuple(_fold_record(p, checked.errors[p]) for p in kept)
+    skipped = tuple(_record(skip) for skip in plan.skips + applied.refused
+                    + tuple(_not_verified(pair, why) for pair, why in dropped.items()))
+    _explain(kept, skipped, verification)
     return FoldResult(model=result_model, folds=folds, skipped=skipped,
                       verification=verification, capture_note=capture.note,
                       findings=plan.findings)
 
 
-def _fold_in_place(model: nn.Module, folds: tuple[FoldPair, ...],
-                   foreign_reads: Mapping[str, str]) -> None:
+def _judge(trials: Trials, checked: _SiteCheck, all_or_nothing: bool
+           ) -> tuple[Outcome, tuple[FoldPair, ...], dict[FoldPair, str]]:
+    """Judge the folds that passed their site check by the model's outputs: against the
+    model's own noise when the default tolerance fails, without the folds nothing can vouch
+    for, and, when the outputs still disagree, without the folds found responsible (unless
+    all or nothing). Returns the outcome, the folds kept and the ones left out, with why."""
+    outcome = trials.judge(checked.kept)
+    if not outcome.passed and not (all_or_nothing and checked.wrong) and trials.escalate():
+        outcome = trials.judge(checked.kept)
+    kept, dropped = checked.kept, dict(checked.dropped)
+    if outcome.passed and not any(c.errors for c in outcome.comparisons):
+        # No floating output to compare (class indices): a fold whose layers could not be
+        # checked has no evidence at all.
+        blind = {p: "its layers could not be checked and the model returns no "
+                    "floating-point output to compare" for p in unmeasured(checked.errors)
+                 if p in kept}
+        if blind:
+            dropped.update(blind)
+            kept = tuple(p for p in kept if p not in blind)
+            outcome = trials.judge(kept)
+    if not outcome.passed and not all_or_nothing and kept:
+        isolated = isolate(_most_suspicious_first(kept, checked.errors), trials.judge,
+                           outcome, budget=_budget(len(kept)))
+        kept, outcome = isolated.kept, isolated.outcome or trials.judge(())
+        dropped.update(isolated.dropped)
+        trials.make(kept)  # the working copy ends with exactly the verified folds
+    return outcome, kept, dropped
+
+
+@dataclass(frozen=True)
+class _SiteCheck:
+    kept: tuple[FoldPair, ...]
+    dropped: dict[FoldPair, str]  # folds left out, and why
+    wrong: dict[FoldPair, str]  # every fold found wrong at its layers
+    errors: dict[FoldPair, SiteError]
+
+
+def _check_sites(trials: Trials, folds: tuple[FoldPair, ...], originals: Originals,
+                 all_or_nothing: bool) -> _SiteCheck:
+    """Check every fold at its own layers; leave out the wrong ones (unless all or nothing).
+
+    A layer folded from both sides is checked with both folds: once one of them is left out,
+    the other is checked again on its own."""
+    errors = measure_fold_errors(trials.model, folds, originals)
+    wrong = site_failures(errors)
+    found = dict(wrong)
+    kept = tuple(p for p in folds if p not in found)
+    while found and not all_or_nothing:
+        trials.make(kept)
+        rechecked = measure_fold_errors(trials.model, kept, originals)
+        errors.update(rechecked)
+        found = site_failures(rechecked)
+        wrong.update(found)
+        kept = tuple(p for p in kept if p not in found)
+    if all_or_nothing:
+        return _SiteCheck(folds, {}, wrong, errors)
+    return _SiteCheck(kept, dict(wrong), wrong, errors)
+
+
+def _most_suspicious_first(pairs: Sequence[FoldPair],
+                           errors: dict[FoldPair, SiteError]) -> list[FoldPair]:
+    def suspicion(pair: FoldPair) -> float:
+        rounding = errors[pair].rounding
+        return math.inf if rounding is None else rounding
+    return sorted(pairs, key=suspicion, reverse=True)
+
+
+def _budget(folds: int) -> int:
+    """Judgements allowed to isolate the folds that fail: enough for a few wrong folds among
+    any number (each costs about 2 log2 of the number)."""
+    return 8 + 4 * max(1, math.ceil(math.log2(folds + 1)))
+
+
+def _verification(outcome: Outcome, rtol: float | None, atol: float | None,
+                  wrong: dict[FoldPair, str]) -> Verification:
+    worst_abs, worst_rel = 0.0, 0.0
+    for comparison in outcome.comparisons:
+        a, r = comparison.worst()
+        worst_abs, worst_rel = max(worst_abs, a), max(worst_rel, r)
+    chosen_rtol, chosen_atol = closest_tolerance(list(outcome.comparisons), rtol, atol)
+    failures = tuple(wrong.values()) + outcome.failures
+    return Verification(
+        passed=outcome.passed and not wrong, inputs_compared=outcome.inputs_compared,
+        outputs_compared=sum(len(c.errors) for c in outcome.comparisons),
+        max_abs_error=worst_abs, max_rel_error=worst_rel, rtol=chosen_rtol, atol=chosen_atol,
+        failures=failures, skipped_inputs=outcome.skipped_inputs, method=outcome.method,
+        noise=outcome.noise, notes=outcome.notes)
+
+
+def _fold_record(pair: FoldPair, error: SiteError) -> FoldRecord:
+    return FoldRecord(conv=pair_label(pair), bn=pair.bn.label, direction=pair.direction,
+                      max_error=error.max_abs, relative_error=error.max_rel,
+                      key=pair_key(pair), producers=tuple(c.label for c in pair.producers),
+                      merge=pair.merge)
+
+
+def _not_verified(pair: FoldPair, why: str) -> Skip:
+    rule = rules.FOLD_FAILED_VERIFICATION
+    return Skip(bn=pair.bn, status=rule.status or Status.UNKNOWN, code=rule.code,
+                reason=rule.format(bn=pair.bn.describe(), producer=pair_label(pair),
+                                   detail=why), partner=pair.conv)
+
+
+def _fold_in_place(model: nn.Module, folds: tuple[FoldPair, ...], capture: Capture) -> None:
     """Make on the user's model exactly the folds verified on the copy, or none at all."""
     try:
-        apply_folds_atomically(model, folds, foreign_reads)
+        apply_folds_atomically(model, folds, capture.foreign_reads, capture.reached_batchnorms)
     except PairRefused as refused:
         # Only a model whose deep copy differs from it gets here: better no fold than one
         # that was not verified.
@@ -180,7 +303,7 @@ def _check_materialised(model: nn.Module) -> None:
 
 def _copy(model: nn.Module) -> nn.Module:
     try:
-        return copy.deepcopy(model)
+        return copy_model(model)
     except Exception as error:  # whatever the model's attributes refuse to copy
         raise FoldError(f"cannot copy the model to fold it safely: {type(error).__name__}: "
                         f"{error}") from error

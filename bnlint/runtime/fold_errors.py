@@ -1,147 +1,418 @@
-"""The error each fold introduced, measured in isolation.
+"""The error each fold introduced, measured at its own layers, in float64.
 
-A Conv/Linear with its folded BatchNorm(s) is a *chain*: [BN before] layer [BN after]; a fold
-through a merge is one chain per layer into the shared BatchNorm. The original model runs once
-on the example inputs and records, at every call, the input of each chain's first module(s)
-and the output of its last. The folded model then runs with each first module fed the
-original's recorded input, so upstream folds cannot add their error; the difference at the
-chain's last module is the error that chain's fold(s) made by themselves.
+A fold turns each layer it rewrites into a per-channel affine map of the original. With the
+BatchNorm (s1, t1) folded in before a layer and (s2, t2) after it, the folded layer's weight
+and bias must be (checked on every bias and on the same few weights of every output channel)
 
-These figures are also a second check beside the comparison of model outputs: a fold whose own
-output is wrong fails verification even where the rest of the model hides the error (a slice
-that drops the corrupted channel, a ReLU that clips it on the inputs tried).
+    W' = s2 * W * s1        b' = s2 * (b + sum of W * t1 over inputs and taps) + t2
+
+(after a concatenation each layer takes its channel slice of s2 and t2; after a sum each takes
+s2, and the shifts the summed layers carry add up to t2). The BatchNorm maps come from the
+BatchNorm's own tensors through torch's batch_norm, not from the code that made the fold, so a
+fold that forgot gamma or used another eps shows here.
+
+The folded values are stored in the model's dtype: each may differ from the exact value by the
+roundings of its computation (two at most: the scale's and the product's), which the check
+allows, and nothing more: |error| <= 3u |stored value|, u the unit roundoff of that dtype.
+The verdict therefore does not depend on how much the rest of the network amplifies errors,
+costs no forward pass, and holds where the model's output cannot show it (a slice that drops
+the corrupted channel, a ReLU that clips it, outputs that are integers).
+That the layer's forward() really computes with these values is what the model's output shows.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from bnlint.foldkey import pair_label
-from bnlint.ftypes import Direction, FoldPair
-from bnlint.runtime.verify import run_seeded, tensor_error, tolerance
+from bnlint.ftypes import Direction, FoldPair, Merge
 
 
 @dataclass(frozen=True)
 class SiteError:
-    max_abs: float | None  # None when the calls of the two models did not line up
-    max_rel: float | None  # max_abs / max |original output of the chain|
-    scale: float = 0.0  # max |original output of the chain|
-    dtype: torch.dtype | None = None  # of the chain's output
+    max_abs: float | None  # max |folded - exact| over the weight and bias; None: not measured
+    max_rel: float | None  # max_abs / max |exact value|
+    rounding: float | None = None  # the largest error / what one rounding per value allows
+    problem: str | None = None  # why the fold is wrong, or why it could not be measured
+
+    @property
+    def exact(self) -> bool:
+        """Within the roundings of its computation of every stored value of the folded layers."""
+        return self.rounding is not None and self.rounding <= 1.0
 
 
-def site_failures(errors: dict[FoldPair, SiteError], rtol: float | None, atol: float | None,
-                  outputs_compared: int) -> list[str]:
-    """Each fold whose own output is off by more than the tolerance of its dtype and size, or
-    that nothing checked: a model whose outputs are all integers (class indices) leaves the
-    fold's own output as the only evidence."""
-    failures = []
-    for pair, error in errors.items():
-        if error.max_abs is None or error.dtype is None:
-            if outputs_compared == 0:
-                failures.append(f"the fold of {pair.bn.label} into {pair_label(pair)}: the "
-                                "model returns no floating-point output to compare and the "
-                                "fold's own output could not be measured")
-            continue  # the comparison of model outputs covers it
-        r, a = tolerance(error.dtype, rtol, atol)
-        if error.max_abs > a + r * error.scale:
-            failures.append(f"the fold of {pair.bn.label} into {pair_label(pair)}: its own "
-                            f"output is off by {error.max_abs:.3g}, more than {a:.3g} + "
-                            f"{r:.3g} x {error.scale:.3g} (that output's magnitude)")
-    return failures
+
+
+_FoldLayer = nn.modules.conv._ConvNd | nn.Linear
+
+
+def _fold_layer(model: nn.Module, label: str) -> _FoldLayer:
+    layer = model.get_submodule(label)
+    assert isinstance(layer, (nn.modules.conv._ConvNd, nn.Linear)), label
+    return layer
+
+
+def _statistics(bn: _BatchNorm) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                         torch.Tensor]:
+    """(running mean, running variance, weight, bias) of a BatchNorm that tracks statistics;
+    1 and 0 for the weight and bias of one that is not affine."""
+    mean, var = bn.running_mean, bn.running_var
+    assert mean is not None and var is not None
+    weight = bn.weight if bn.weight is not None else torch.ones_like(var)
+    bias = bn.bias if bn.bias is not None else torch.zeros_like(mean)
+    return mean, var, weight, bias
 
 
 @dataclass(frozen=True)
-class _Chain:
-    entries: tuple[str, ...]  # module paths whose inputs are forced
-    exit: str  # module path whose output is compared
+class _Affine:
+    scale: torch.Tensor  # float64, per channel
+    shift: torch.Tensor
 
 
-def measure_fold_errors(original: nn.Module, folded: nn.Module, example_inputs: tuple[Any, ...],
-                        pairs: Sequence[FoldPair]) -> dict[FoldPair, SiteError]:
-    chains = _chains(pairs)
-    entries = list(dict.fromkeys(e for chain in chains.values() for e in chain.entries))
-    exits = list(dict.fromkeys(chain.exit for chain in chains.values()))
-    try:
-        inputs, expected = _record(original, example_inputs, entries, exits)
-        actual = _record(folded, example_inputs, entries, exits, forced=inputs)[1]
-    except Exception:  # a folded model that raises is reported by the verification
-        return {pair: SiteError(None, None) for pair in pairs}
-    return {pair: _difference(expected[chain.exit], actual[chain.exit])
-            for pair, chain in chains.items()}
+@dataclass(frozen=True)
+class _Layer:
+    """What the check needs of a layer before it is folded, copied (the fold may write into
+    the layer's own tensors)."""
+
+    shape: torch.Size  # of the weight
+    columns: torch.Tensor  # the sampled weights of each output channel (see `_rows`)
+    weights: torch.Tensor  # those weights, one row per output channel, in the layer's dtype
+    bias: torch.Tensor | None
+    # Every weight in float64, one row per output channel: only for a layer a BatchNorm
+    # before it folds into (its shift reaches the bias through all of them).
+    rows: torch.Tensor | None = None
 
 
-def _chains(pairs: Sequence[FoldPair]) -> dict[FoldPair, _Chain]:
-    # Each layer's chain starts at the BatchNorm folded into it from before, if any, and ends
-    # at the one folded into it from after (alone or through a merge), if any.
-    before = {p.conv.label: p.bn.label for p in pairs if p.direction is Direction.BN_CONV}
-    after = {layer.label: p.bn.label for p in pairs if p.direction is Direction.CONV_BN
+@dataclass(frozen=True)
+class Originals:
+    """What the folds will replace, recorded before they are made: the weights and bias of
+    each layer (sampled) and each BatchNorm's affine map."""
+
+    layers: dict[str, _Layer]
+    maps: dict[str, _Affine]
+
+
+def record_originals(model: nn.Module, pairs: Sequence[FoldPair]) -> Originals:
+    into_following = {p.conv.label for p in pairs if p.direction is Direction.BN_CONV}
+    layers: dict[str, _Layer] = {}
+    batchnorms: dict[str, _BatchNorm] = {}
+    with torch.no_grad():
+        for pair in pairs:
+            for call in pair.layers:
+                layer = _fold_layer(model, call.label)
+                rows = _rows(layer.weight.detach(), layer)
+                columns = _columns(rows.shape[1], rows.device)
+                layers[call.label] = _Layer(
+                    layer.weight.shape, columns, rows.index_select(1, columns),
+                    None if layer.bias is None else layer.bias.detach().clone(),
+                    rows.to(torch.float64, copy=True) if call.label in into_following
+                    else None)
+            bn = model.get_submodule(pair.bn.label)
+            if isinstance(bn, _BatchNorm) and bn.running_mean is not None \
+                    and bn.running_var is not None:
+                batchnorms[pair.bn.label] = bn
+    return Originals(layers, _batchnorm_maps(batchnorms))
+
+
+def _batchnorm_maps(batchnorms: dict[str, _BatchNorm]) -> dict[str, _Affine]:
+    """(scale, shift) of each eval-mode BatchNorm, by torch's batch_norm on 0 and 1, in
+    float64: one call for all the BatchNorms that share an eps and a device."""
+    groups: dict[tuple[float, torch.device], list[tuple[str, _BatchNorm]]] = {}
+    for label, bn in batchnorms.items():
+        groups.setdefault((bn.eps, _statistics(bn)[0].device), []).append((label, bn))
+    maps = {}
+    for (eps, device), members in groups.items():
+        mean, var, weight, bias = (
+            torch.cat([_statistics(bn)[i].detach().to(torch.float64) for _, bn in members])
+            for i in range(4))
+        probe = torch.zeros(2, mean.numel(), dtype=torch.float64, device=device)
+        probe[1] = 1.0
+        with torch.no_grad():
+            out = torch.nn.functional.batch_norm(probe, mean, var, weight, bias, False, 0.0,
+                                                 eps)
+        scale, shift = out[1] - out[0], out[0]
+        start = 0
+        for label, bn in members:
+            width = bn.num_features
+            maps[label] = _Affine(scale[start:start + width], shift[start:start + width])
+            start += width
+    return maps
+
+
+def measure_fold_errors(model: nn.Module, pairs: Sequence[FoldPair],
+                        originals: Originals) -> dict[FoldPair, SiteError]:
+    """The error of every fold in `pairs`, all made on `model` (checked layer by layer)."""
+    before = {p.conv.label: p for p in pairs if p.direction is Direction.BN_CONV}
+    after = {layer.label: p for p in pairs if p.direction is Direction.CONV_BN
              for layer in p.layers}
-    chains = {}
+    labels = list(dict.fromkeys(c.label for p in pairs for c in p.layers))
+    scaled = [label for label in labels if _only_scaled(model, label, before, after, originals)]
+    by_layer = _check_scaled_layers(model, scaled, after, originals)
+    for label in labels:
+        if label not in by_layer:
+            by_layer[label] = _check_layer(model, label, before.get(label), after.get(label),
+                                           originals)
+    errors = {}
     for pair in pairs:
-        entries = tuple(before.get(layer.label, layer.label) for layer in pair.layers)
-        chains[pair] = _Chain(entries, after.get(pair.conv.label, pair.conv.label))
-    return chains
+        checks = [by_layer[layer.label] for layer in pair.layers]
+        errors[pair] = _pair_error(model, pair, checks, originals)
+    return errors
 
 
-def _record(model: nn.Module, example_inputs: tuple[Any, ...], entries: list[str],
-            exits: list[str], forced: dict[str, list[torch.Tensor]] | None = None
-            ) -> tuple[dict[str, list[torch.Tensor]], dict[str, list[torch.Tensor]]]:
-    """Run `model`, keeping the inputs of the entries and the outputs of the exits, call by
-    call; with `forced`, replace each entry's input by the recorded one of the same call."""
-    inputs: dict[str, list[torch.Tensor]] = defaultdict(list)
-    outputs: dict[str, list[torch.Tensor]] = defaultdict(list)
-    handles = []
+@dataclass(frozen=True)
+class _LayerCheck:
+    error: SiteError
+    # For a layer of a sum: its output on zero minus its scaled original output on zero, per
+    # channel (the part of the shift it carries), and what rounding allows there.
+    carried_shift: torch.Tensor | None = None
+    shift_allowance: torch.Tensor | None = None
+    scale: float = 0.0  # max |exact value| of the weight and bias
 
-    def entry_hook(path: str) -> Any:
-        def hook(module: nn.Module, args: tuple[Any, ...]) -> Any:
-            if not args or not isinstance(args[0], torch.Tensor):
-                return None
-            index = len(inputs[path])
-            # Copies: forward may change these tensors in place after the call (an in-place
-            # ReLU on the same input, `out.relu_()` after a BatchNorm).
-            inputs[path].append(args[0].detach().clone())
-            if forced is not None and index < len(forced.get(path, ())):
-                return (forced[path][index],) + tuple(args[1:])
-            return None
-        return hook
 
-    def exit_hook(path: str) -> Any:
-        def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-            if isinstance(output, torch.Tensor):
-                outputs[path].append(output.detach().clone())
-        return hook
+def _only_scaled(model: nn.Module, label: str, before: dict[str, FoldPair],
+                 after: dict[str, FoldPair], originals: Originals) -> bool:
+    """The common case, checked for all such layers at once: a Conv/Linear whose output
+    channels a BatchNorm after it scales and shifts (alone, or through a concatenation or a
+    sum)."""
+    pair = after.get(label)
+    layer = model.get_submodule(label)
+    return (pair is not None and label not in before and pair.bn.label in originals.maps
+            and not (isinstance(layer, nn.modules.conv._ConvNd) and layer.transposed)
+            and layer.weight.shape == originals.layers[label].shape)
 
+
+def _check_scaled_layers(model: nn.Module, labels: list[str], after: dict[str, FoldPair],
+                         originals: Originals) -> dict[str, _LayerCheck]:
+    """`_measure` for many layers of the common case in a few tensor operations: one row per
+    output channel of every layer (its sampled weights, then its bias), checked at once, and
+    the worst of each layer read back."""
+    if not labels:
+        return {}
+    pieces: dict[str, list[torch.Tensor]] = {k: [] for k in ("w0", "w1", "b0", "b1", "s", "t")}
+    units, counts, summed = [], [], []
     try:
-        for path in entries:
-            handles.append(model.get_submodule(path).register_forward_pre_hook(
-                entry_hook(path)))
-        for path in exits:
-            handles.append(model.get_submodule(path).register_forward_hook(exit_hook(path)))
-        run_seeded(model, example_inputs)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return inputs, outputs
+        for label in labels:
+            layer = _fold_layer(model, label)
+            recorded = originals.layers[label]
+            pair = after[label]
+            outer = originals.maps[pair.bn.label]
+            if pair.merge is Merge.CAT:
+                outer = _channel_slice(outer, pair, label, model)
+            rows1 = layer.weight.detach().reshape(recorded.shape[0], -1)
+            pieces["w0"].append(recorded.weights)
+            pieces["w1"].append(rows1.index_select(1, recorded.columns))
+            pieces["b0"].append(_bias(recorded.bias, rows1))
+            pieces["b1"].append(_bias(layer.bias, rows1))
+            pieces["s"].append(outer.scale)
+            # The layers of a sum share the shift: what each carries is checked per pair.
+            summed.append(pair.merge is Merge.SUM)
+            pieces["t"].append(torch.zeros_like(outer.shift) if summed[-1] else outer.shift)
+            units.append(_ROUNDINGS * _unit_roundoff(layer.weight.dtype))
+            counts.append(rows1.shape[0])
+        with torch.no_grad():
+            original = torch.cat([torch.cat(pieces["w0"]), torch.cat(pieces["b0"])[:, None]],
+                                 1).to(torch.float64)
+            folded = torch.cat([torch.cat(pieces["w1"]), torch.cat(pieces["b1"])[:, None]],
+                               1).to(torch.float64)
+            scale, shift = torch.cat(pieces["s"]), torch.cat(pieces["t"])
+    except RuntimeError:  # layers on several devices, or of several dtypes: one by one
+        return {}
+    with torch.no_grad():
+        rows = torch.repeat_interleave(torch.tensor(counts, device=original.device))
+        unit = torch.tensor(units, dtype=torch.float64, device=original.device)[rows]
+        exact = original.mul_(scale[:, None])
+        exact[:, -1] += shift
+        error = folded.sub(exact)
+        carried = error[:, -1].clone()  # for the layers of a sum: their share of the shift
+        error = error.abs_()
+        in_sum = torch.tensor(summed, device=original.device)[rows]
+        error[:, -1].masked_fill_(in_sum, 0.0)
+        magnitude = exact.abs_()  # `exact` is not needed as such any more
+        allowed = folded.abs_().mul_(unit[:, None]).add_(magnitude, alpha=1e-12)
+        shift_allowed = allowed[:, -1].clone()
+        ratio = error.div(allowed.clamp_min_(torch.finfo(torch.float64).tiny)).amax(1)
+        per_row = torch.stack([ratio, error.amax(1), magnitude.amax(1)])
+        worst = torch.full((3, len(labels)), -1.0, dtype=torch.float64, device=original.device)
+        per_layer = worst.scatter_reduce(1, rows.expand(3, -1), per_row, "amax").tolist()
+    checks, start = {}, 0
+    for label, count, in_a_sum, ratio, error, size in zip(labels, counts, summed, *per_layer,
+                                                           strict=True):
+        share = slice(start, start + count)
+        start += count
+        checks[label] = _LayerCheck(
+            SiteError(error, error / size if size > 0 else error,
+                      math.inf if math.isnan(ratio) else ratio),
+            carried[share] if in_a_sum else None, shift_allowed[share] if in_a_sum else None,
+            size)
+    return checks
 
 
-def _difference(expected: list[torch.Tensor], actual: list[torch.Tensor]) -> SiteError:
-    if not expected or len(expected) != len(actual):
-        return SiteError(None, None)
-    worst_abs = worst_rel = worst_scale = 0.0
-    for want, got in zip(expected, actual, strict=True):
-        if want.shape != got.shape:
-            return SiteError(None, None)
-        error, scale, mismatched_nonfinite = tensor_error(want, got)
-        if mismatched_nonfinite:
-            error = math.inf
-        worst_abs = max(worst_abs, error)
-        worst_rel = max(worst_rel, error / scale if scale > 0 else error)
-        worst_scale = max(worst_scale, scale)
-    return SiteError(worst_abs, worst_rel, worst_scale, expected[0].dtype)
+@functools.lru_cache(maxsize=256)
+def _columns(count: int, device: torch.device) -> torch.Tensor:
+    """`_SAMPLED_WEIGHTS` column indices spread over `count` (repeating when fewer); the
+    same few widths recur in a model, so they are made once."""
+    return (torch.arange(_SAMPLED_WEIGHTS, device=device) * count) // _SAMPLED_WEIGHTS
+
+
+def _bias(bias: torch.Tensor | None, rows: torch.Tensor) -> torch.Tensor:
+    if bias is None:
+        return torch.zeros(rows.shape[0], dtype=rows.dtype, device=rows.device)
+    return bias.detach()
+
+
+def _check_layer(model: nn.Module, label: str, before: FoldPair | None,
+                 after: FoldPair | None, originals: Originals) -> _LayerCheck:
+    layer = _fold_layer(model, label)
+    original = originals.layers[label]
+    inner = originals.maps.get(before.bn.label) if before is not None else None
+    outer = originals.maps.get(after.bn.label) if after is not None else None
+    if (before is not None and inner is None) or (after is not None and outer is None):
+        return _LayerCheck(SiteError(None, None, problem="the BatchNorm has no statistics"))
+    if after is not None and after.merge is Merge.CAT and outer is not None:
+        outer = _channel_slice(outer, after, label, model)
+    if layer.weight.shape != original.shape:
+        return _LayerCheck(SiteError(None, None, problem="the folded weight has another shape"))
+    with torch.no_grad():
+        return _measure(layer, original, inner, outer,
+                        summed=after is not None and after.merge is Merge.SUM)
+
+
+def _channel_slice(outer: _Affine, pair: FoldPair, label: str, model: nn.Module) -> _Affine:
+    start = 0
+    for call in pair.producers:
+        layer = _fold_layer(model, call.label)
+        width = layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
+        if call.label == label:
+            return _Affine(outer.scale[start:start + width], outer.shift[start:start + width])
+        start += width
+    raise LookupError(label)
+
+
+def _measure(layer: _FoldLayer, original: _Layer, inner: _Affine | None,
+             outer: _Affine | None, *, summed: bool) -> _LayerCheck:
+    """The folded weight and bias against the exact fold of the original ones: every bias,
+    and the same few weights of every output channel (a fold scales whole channels, so a
+    wrong scale shows on any of its weights, at a cost that does not grow with the kernel)."""
+    rounding = _ROUNDINGS * _unit_roundoff(layer.weight.dtype)
+    rows1 = _rows(layer.weight.detach(), layer)
+    weight = original.weights.to(torch.float64)
+    weight1 = rows1.index_select(1, original.columns).to(torch.float64)
+    bias = _bias(original.bias, rows1).to(torch.float64)
+    if inner is not None:
+        # Before the layer: x -> s1 x + t1 on its input channels (never grouped, never
+        # padded: the matcher allows no other); the shift meets every tap of its channel.
+        assert original.rows is not None
+        taps = original.rows.shape[1] // inner.scale.numel()
+        bias = bias + original.rows @ inner.shift.repeat_interleave(taps)
+        weight = weight * inner.scale.repeat_interleave(taps)[original.columns]
+    if outer is not None:
+        weight = weight * outer.scale[:, None]
+        bias = bias * outer.scale + (0.0 if summed else outer.shift)
+    bias1 = _bias(layer.bias, rows1).to(torch.float64)
+    weight_error = weight1 - weight
+    ratios = [_ratio(weight_error, rounding * weight1.abs() + 1e-12 * weight.abs())]
+    bias_error = bias1 - bias
+    carried = bias_error if summed else None  # a sum's shift share: checked for all layers
+    if not summed:
+        ratios.append(_ratio(bias_error, rounding * bias1.abs() + 1e-12 * bias.abs()))
+    errors = [weight_error] + ([] if summed else [bias_error])
+    worst = max(float(e.abs().max()) if e.numel() else 0.0 for e in errors)
+    scale = max(float(t.abs().max()) if t.numel() else 0.0 for t in (weight, bias))
+    return _LayerCheck(SiteError(worst, worst / scale if scale > 0 else worst, max(ratios)),
+                       carried, rounding * bias1.abs(), scale)
+
+
+# Weights checked per output channel (a fold scales whole channels: any weight of a channel
+# shows a wrong scale; a few guard against a rewrite that touched only part of a row).
+_SAMPLED_WEIGHTS = 4
+# Roundings a folded value may carry (two, see apply.working_dtype), plus one for the float64
+# arithmetic of this check and of the fold.
+_ROUNDINGS = 3
+
+
+def _rows(weight: torch.Tensor, layer: _FoldLayer) -> torch.Tensor:
+    """The weight with one row per output channel (a view, except for transposed convs)."""
+    if isinstance(layer, nn.modules.conv._ConvNd) and layer.transposed:
+        # Layout [in, out/groups, k...]: output channel g*out_g + j is column j of group g.
+        groups = layer.groups
+        grouped = weight.reshape(groups, weight.shape[0] // groups, weight.shape[1], -1)
+        return grouped.permute(0, 2, 1, 3).reshape(groups * weight.shape[1], -1)
+    return weight.reshape(weight.shape[0], -1)
+
+
+def _pair_error(model: nn.Module, pair: FoldPair, checks: list[_LayerCheck],
+                originals: Originals) -> SiteError:
+    unmeasured = next((c.error for c in checks if c.error.max_abs is None), None)
+    if unmeasured is not None:
+        return unmeasured
+    worst_abs = max(c.error.max_abs or 0.0 for c in checks)
+    worst_rel = max(c.error.max_rel or 0.0 for c in checks)
+    ratio = max(c.error.rounding or 0.0 for c in checks)
+    problem = _still_normalises(model, pair)
+    if pair.merge is Merge.SUM:
+        # The layers of a sum share the BatchNorm's shift: together they must carry all of it.
+        total = torch.stack([c.carried_shift for c in checks
+                             if c.carried_shift is not None]).sum(0)
+        allowed = torch.stack([c.shift_allowance for c in checks
+                               if c.shift_allowance is not None]).sum(0)
+        missing = total - originals.maps[pair.bn.label].shift
+        worst_abs = max(worst_abs, float(missing.abs().max()))
+        scale = max(c.scale for c in checks)
+        worst_rel = max(worst_rel, worst_abs / scale if scale > 0 else worst_abs)
+        ratio = max(ratio, _ratio(missing, allowed + 1e-12 * total.abs()))
+    if problem is not None:
+        ratio = math.inf
+    return SiteError(worst_abs, worst_rel, ratio, problem)
+
+
+def _still_normalises(model: nn.Module, pair: FoldPair) -> str | None:
+    """A folded BatchNorm must be gone (Identity) or compute the identity (a subclass with its
+    own forward keeps its extra work)."""
+    module = model.get_submodule(pair.bn.label)
+    if isinstance(module, nn.Identity):
+        return None
+    if not isinstance(module, _BatchNorm):
+        return f"'{pair.bn.label}' is a {type(module).__name__}, neither removed nor neutral"
+    mean, var, weight, bias = _statistics(module)
+    neutral = (module.eps == 0.0 and bool((mean == 0).all()) and bool((var == 1).all())
+               and bool((weight == 1).all()) and bool((bias == 0).all()))
+    return None if neutral else f"'{pair.bn.label}' still normalises its input"
+
+
+def _ratio(error: torch.Tensor, allowance: torch.Tensor) -> float:
+    """The largest error in units of what rounding allows at that element."""
+    if not error.numel():
+        return 0.0
+    worst = float((error.abs() / allowance.clamp_min(torch.finfo(torch.float64).tiny)).max())
+    return math.inf if math.isnan(worst) else worst
+
+
+def _unit_roundoff(dtype: torch.dtype) -> float:
+    return torch.finfo(dtype).eps / 2 if dtype.is_floating_point else 0.0
+
+
+def site_failures(errors: dict[FoldPair, SiteError]) -> dict[FoldPair, str]:
+    """Each fold whose layers compute more than one rounding away from the exact fold, with
+    why: these folds are wrong whatever the model's output shows."""
+    failures = {}
+    for pair, error in errors.items():
+        if error.max_abs is None or error.rounding is None or error.exact:
+            continue
+        what = error.problem or (
+            f"its folded weights are off by up to {error.max_abs:.3g} ({error.max_rel:.3g} of "
+            f"their magnitude), {error.rounding:.3g} times what rounding allows")
+        failures[pair] = f"the fold of {pair.bn.label} into {pair_label(pair)}: {what}"
+    return failures
+
+
+def unmeasured(errors: dict[FoldPair, SiteError]) -> list[FoldPair]:
+    """Folds whose layers could not be checked: only the model output speaks for them."""
+    return [pair for pair, error in errors.items() if error.max_abs is None]
+

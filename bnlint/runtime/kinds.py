@@ -7,8 +7,10 @@ kinds; the runtime sees real objects, so it classifies by isinstance and by the 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
+import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvTransposeNd
@@ -72,14 +74,25 @@ def is_plain_batchnorm(module: nn.Module) -> bool:
 def module_kind(module: nn.Module) -> NodeKind | None:
     """The kind of node one call of `module` is, or None when its inner ops are recorded.
 
-    Pass-through modules (Identity, Dropout) also return None; see `is_passthrough`.
+    Pass-through modules (Identity, Dropout) also return None; see `is_passthrough`. The kind
+    depends on the class alone, so it is worked out once per class.
     """
+    cls = type(module)
+    if cls not in _KINDS:
+        _KINDS[cls] = _class_kind(module)
+    return _KINDS[cls]
+
+
+_KINDS: dict[type, NodeKind | None] = {}
+
+
+def _class_kind(module: nn.Module) -> NodeKind | None:
     if isinstance(module, _BatchNorm):
         return NodeKind.BATCHNORM if is_plain_batchnorm(module) else None
     if isinstance(module, (nn.modules.conv._ConvNd, nn.Linear)) and not has_torch_forward(module):
-        # Its own forward may change what the weight means (weight standardisation): a fold
-        # into it cannot be promised, as the static half says too.
-        return NodeKind.UNKNOWN
+        # Its own forward runs: its ops are recorded, and its convolution becomes the layer's
+        # node only if it uses the weight as it is (see `own_layer_call`).
+        return None
     if isinstance(module, _ConvTransposeNd):
         return NodeKind.CONV_TRANSPOSE
     if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
@@ -99,6 +112,50 @@ def module_kind(module: nn.Module) -> NodeKind | None:
         # as the static half treats it.
         return NodeKind.OTHER
     return None
+
+
+def own_layer_call(module: nn.Module, name: str, args: tuple[Any, ...],
+                   kwargs: dict[str, Any]) -> NodeKind | None:
+    """The layer kind when this functional call is `module`'s own layer computation: the
+    functional form of its class applied with its weight and bias objects as they are (a
+    Conv2d subclass that pads its input itself, then calls F.conv2d(x, self.weight,
+    self.bias, ...)). None for anything else: a weight computed from the module's own (weight
+    standardisation, a fake-quantised copy, a slice) means a fold into it cannot be promised.
+    """
+    weight = args[1] if len(args) > 1 else kwargs.get("weight")
+    bias = args[2] if len(args) > 2 else kwargs.get("bias")
+    if weight is not getattr(module, "weight", None) or bias is not getattr(module, "bias", None):
+        return None
+    if isinstance(module, nn.Linear):
+        return NodeKind.LINEAR if name == "linear" else None
+    if not isinstance(module, nn.modules.conv._ConvNd):
+        return None
+    dims = len(module.kernel_size)
+    if isinstance(module, _ConvTransposeNd):
+        return NodeKind.CONV_TRANSPOSE if name == f"conv_transpose{dims}d" else None
+    return NodeKind.CONV if name == f"conv{dims}d" else None
+
+
+def call_attrs(module: nn.Module, kind: NodeKind, args: tuple[Any, ...],
+               kwargs: dict[str, Any]) -> LayerAttrs:
+    """`layer_attrs` of a layer that runs its own forward, with the padding and groups of the
+    convolution it really made: a subclass may pass other values than its attributes."""
+    attrs = layer_attrs(module)
+    if kind is not NodeKind.CONV or not isinstance(module, nn.modules.conv._ConvNd):
+        return attrs
+    padding = args[4] if len(args) > 4 else kwargs.get("padding", 0)
+    groups = args[6] if len(args) > 6 else kwargs.get("groups", 1)
+    return replace(attrs, pads=_call_pads(padding, module), groups=groups)
+
+
+def _call_pads(padding: Any, conv: nn.modules.conv._ConvNd) -> bool:
+    """Whether a convolution with this padding argument pads its input."""
+    if padding == "valid":
+        return False
+    if padding == "same":
+        return any(d * (k - 1) > 0 for d, k in zip(conv.dilation, conv.kernel_size, strict=True))
+    values = padding if isinstance(padding, (tuple, list)) else (padding,)
+    return any(p > 0 for p in values if isinstance(p, int))
 
 
 def is_fold_layer(module: nn.Module) -> bool:
@@ -127,7 +184,28 @@ def layer_attrs(module: nn.Module) -> LayerAttrs:
         return LayerAttrs(in_channels=module.in_channels, out_channels=module.out_channels,
                           spatial_dims=len(module.kernel_size), groups=module.groups,
                           pads=_pads(module), bias=module.bias is not None, type_name=name)
+    if isinstance(module, nn.Upsample):
+        return LayerAttrs(type_name=name, keeps_channel_affine=module.mode in _AVERAGING_MODES)
     return LayerAttrs(type_name=name)
+
+
+# Interpolation modes whose every output value is a weighted average of one channel's input
+# values (weights summing to one), so that a per-channel scale and shift pass through.
+_AVERAGING_MODES = frozenset({"nearest", "nearest-exact", "linear", "bilinear", "bicubic",
+                              "trilinear", "area"})
+_INTERPOLATIONS = {"interpolate": None, "upsample": None, "upsample_nearest": "nearest",
+                   "upsample_bilinear": "bilinear"}
+
+
+def op_attrs(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LayerAttrs | None:
+    """Facts about a functional op that the fold rules use (only interpolation has any)."""
+    if name.startswith(("upsample_nearest", "upsample_bilinear", "upsample_linear",
+                        "upsample_trilinear", "upsample_bicubic", "_upsample_nearest_exact")):
+        return LayerAttrs(keeps_channel_affine=True)  # an ATen interpolation kernel itself
+    if name not in _INTERPOLATIONS:
+        return None
+    mode = _INTERPOLATIONS[name] or (args[3] if len(args) > 3 else kwargs.get("mode", "nearest"))
+    return LayerAttrs(keeps_channel_affine=mode in _AVERAGING_MODES)
 
 
 def _bn_dims(module: _BatchNorm) -> int | None:
@@ -139,11 +217,7 @@ def _bn_dims(module: _BatchNorm) -> int | None:
 
 def _pads(conv: nn.modules.conv._ConvNd) -> bool:
     """Whether the conv adds padding to its input (whatever the padding mode)."""
-    if conv.padding == "valid":
-        return False
-    if conv.padding == "same":
-        return any(d * (k - 1) > 0 for d, k in zip(conv.dilation, conv.kernel_size, strict=True))
-    return any(p > 0 for p in conv.padding if isinstance(p, int))
+    return _call_pads(conv.padding, conv)
 
 
 # --- torch functions and tensor methods, by name -------------------------------------------
@@ -259,3 +333,24 @@ def is_dropout_in_eval(name: str, args: tuple[Any, ...], kwargs: dict[str, Any])
     default = _DROPOUT_TRAINS_BY_DEFAULT[name]
     training = args[2] if len(args) > 2 else kwargs.get("training", kwargs.get("train", default))
     return not training
+
+
+# Calls that hand tensor values to Python (a truth value, a number, a list) or that make a
+# tensor whose size depends on the values: after one, forward() may take other paths on other
+# inputs.
+_VALUE_READS = frozenset({
+    "__bool__", "item", "tolist", "__int__", "__float__", "__index__", "__complex__", "numpy",
+    "__array__", "__format__", "equal", "allclose", "is_nonzero", "nonzero", "argwhere",
+    "masked_select", "unique", "unique_consecutive", "bincount"})
+
+
+def reads_values(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Whether this call lets the input's values steer what forward() does next."""
+    if name in _VALUE_READS:
+        return True
+    if name == "where":
+        return len(args) + len(kwargs) == 1  # torch.where(condition) is nonzero()
+    if name == "__getitem__" and len(args) > 1:
+        index = args[1] if isinstance(args[1], (tuple, list)) else (args[1],)
+        return any(t.dtype in (torch.bool, torch.uint8) for t in tensors(index))
+    return False

@@ -12,7 +12,8 @@ fold that is unsafe on the particular model object, as single-layer folds are re
 from __future__ import annotations
 
 import operator
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -21,11 +22,14 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from bnlint import rules
 from bnlint.ftypes import Direction, FoldPair, LayerAttrs, LayerCall, Merge, NodeKind, Skip, Status
 from bnlint.runtime.apply import (
+    FoldLayer,
+    Sharing,
     _channels,
     _invalid_statistics,
     _layer_not_rewritable,
     _scale_outputs,
     bn_affine,
+    fold_layer,
 )
 from bnlint.runtime.tensors import tensors
 
@@ -60,20 +64,21 @@ def _integer(value: Any) -> int | None:
         return None  # a named dimension
 
 
-def fold_through_merge(model: nn.Module, pair: FoldPair,
-                       owners: dict[int, set[int]]) -> Skip | None:
+def fold_through_merge(model: nn.Module, pair: FoldPair, sharing: Sharing) -> Skip | None:
     """Fold `pair.bn` into every layer of `pair.producers` (mutating `model`), or return why
     this model object does not allow it (nothing is changed then)."""
     assert pair.merge is not None and pair.direction is Direction.CONV_BN
     bn = model.get_submodule(pair.bn.label)
-    layers = [model.get_submodule(call.label) for call in pair.producers]
-    problem = _refusal(pair, bn, layers, owners)
+    layers = [fold_layer(model, call.label) for call in pair.producers]
+    problem = _refusal(pair, bn, layers, sharing)
     if problem is not None:
         return problem
+    assert isinstance(bn, _BatchNorm)  # _refusal says why when it is not
     scale, shift = bn_affine(bn)
-    for layer, (layer_scale, layer_shift) in zip(layers, _shares(pair.merge, layers, scale,
-                                                                 shift)):
-        if layer_shift is None and layer.bias is None:
+    shares = _shares(pair.merge, layers, scale, shift)
+    for layer, (layer_scale, layer_shift) in zip(layers, shares, strict=True):
+        bias: torch.Tensor | None = layer.bias  # None for a layer built with bias=False
+        if layer_shift is None and bias is None:
             _scale_outputs(layer, layer_scale, torch.zeros_like(layer_scale))
             layer.bias = None  # it had none and gains no shift: keep the layer bias-free
         else:
@@ -82,11 +87,12 @@ def fold_through_merge(model: nn.Module, pair: FoldPair,
     return None
 
 
-def _shares(merge: Merge, layers: Sequence[nn.Module], scale: torch.Tensor,
+def _shares(merge: Merge, layers: Sequence[FoldLayer], scale: torch.Tensor,
             shift: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
     """Each layer's part of the BatchNorm: (scale, shift or None for no shift)."""
     if merge is Merge.CAT:
-        shares, start = [], 0
+        shares: list[tuple[torch.Tensor, torch.Tensor | None]] = []
+        start = 0
         for layer in layers:
             end = start + _channels(layer, Direction.CONV_BN)
             shares.append((scale[start:end], shift[start:end]))
@@ -97,15 +103,15 @@ def _shares(merge: Merge, layers: Sequence[nn.Module], scale: torch.Tensor,
     return [(scale, shift if i == keeper else None) for i in range(len(layers))]
 
 
-def _refusal(pair: FoldPair, bn: nn.Module, layers: Sequence[nn.Module],
-             owners: dict[int, set[int]]) -> Skip | None:
+def _refusal(pair: FoldPair, bn: nn.Module, layers: Sequence[FoldLayer],
+             sharing: Sharing) -> Skip | None:
     assert isinstance(bn, _BatchNorm)
     stats = _invalid_statistics(bn)
     if stats is not None:
         return _refuse(pair, rules.BN_INVALID_RUNNING_STATS, pair.conv, bn=pair.bn.describe(),
                        detail=stats)
-    for call, layer in zip(pair.producers, layers):
-        why = _layer_not_rewritable(layer, owners)
+    for call, layer in zip(pair.producers, layers, strict=True):
+        why = _layer_not_rewritable(layer, sharing)
         if why is not None:
             return _refuse(pair, rules.LAYER_WEIGHT_SHARED_OR_DERIVED, call,
                            bn=pair.bn.describe(), producer=call.describe(), detail=why)
@@ -114,7 +120,7 @@ def _refusal(pair: FoldPair, bn: nn.Module, layers: Sequence[nn.Module],
         return _refuse(pair, rules.CHANNEL_MISMATCH, pair.conv, bn=pair.bn.describe(),
                        bn_channels=bn.num_features, channels=sum(channels),
                        producer=f"the concatenation of {_names(pair.producers)}")
-    for call, count in zip(pair.producers, channels):
+    for call, count in zip(pair.producers, channels, strict=True):
         if pair.merge is Merge.SUM and count != bn.num_features:
             return _refuse(pair, rules.CHANNEL_MISMATCH, call, bn=pair.bn.describe(),
                            bn_channels=bn.num_features, producer=call.describe(),

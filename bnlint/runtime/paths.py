@@ -21,6 +21,7 @@ from bnlint.runtime import kinds
 # Attributes every nn.Module has (parameter, buffer, module and hook tables): not user data.
 _MODULE_INTERNALS = frozenset(vars(nn.Module()))
 _MAX_NESTING = 4  # lists of lists of modules are followed this deep
+_HOLDERS = (nn.Module, list, tuple, dict)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,22 @@ def module_paths(model: nn.Module) -> ModulePaths:
     return ModulePaths(scopes=scopes, registered=registered, modules=tuple(modules))
 
 
+def every_module(model: nn.Module) -> list[nn.Module]:
+    """The modules `module_paths` names, registered ones first, without naming them."""
+    modules = list(model.modules())
+    seen = {id(module) for module in modules}
+    index = 0
+    while index < len(modules):
+        owner = modules[index]
+        index += 1
+        for _, member in _held(owner):
+            for inner in member.modules():
+                if id(inner) not in seen:
+                    seen.add(id(inner))
+                    modules.append(inner)
+    return modules
+
+
 def _register(module: nn.Module, scope: tuple[ModuleFrame, ...],
               scopes: dict[int, tuple[ModuleFrame, ...]]) -> None:
     """`module` and its registered submodules, at paths under `scope` (first one wins)."""
@@ -67,8 +84,10 @@ def _register(module: nn.Module, scope: tuple[ModuleFrame, ...],
 
 def _held(module: nn.Module) -> Iterator[tuple[tuple[ModuleFrame, ...], nn.Module]]:
     """Modules in the plain attributes of `module`, with the frames on the way to each."""
+    if type(module).__module__.startswith("torch.nn.modules."):
+        return  # torch's own layers keep their submodules registered
     for attribute, value in vars(module).items():
-        if attribute not in _MODULE_INTERNALS:
+        if attribute not in _MODULE_INTERNALS and isinstance(value, _HOLDERS):
             yield from _members(value, attribute, _MAX_NESTING)
 
 
@@ -89,5 +108,6 @@ def _members(value: Any, name: str,
     here = ModuleFrame(name=name, class_name=kinds.class_name(type(value)),
                        is_plain_container=True)
     for key, item in items:
-        for frames, member in _members(item, str(key), depth - 1):
-            yield (here,) + frames, member
+        if isinstance(item, _HOLDERS):  # numbers and strings hold no module
+            for frames, member in _members(item, str(key), depth - 1):
+                yield (here,) + frames, member

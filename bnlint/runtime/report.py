@@ -11,6 +11,7 @@ from typing import Any
 from bnlint.ftypes import FoldKey
 from bnlint.rules import get_rule
 from bnlint.runtime.fold import FoldRecord, FoldResult
+from bnlint.runtime.judge import NOISE_FACTOR
 
 JSON_VERSION = 1
 
@@ -38,6 +39,9 @@ def to_json(result: FoldResult, *, model: str | None = None,
             "atol": verification.atol,
             "failures": list(verification.failures),
             "skipped_inputs": list(verification.skipped_inputs),
+            "method": verification.method,
+            "noise": _number(verification.noise),
+            "notes": list(verification.notes),
         },
         "summary": {"batchnorms": len(result.folds) + len(result.skipped),
                     "folded": len(result.folds), "skipped": len(result.skipped),
@@ -76,6 +80,7 @@ def to_text(result: FoldResult, *, output: str | None = None) -> str:
     lines.append("")
     lines.append(_verdict(result))
     lines.extend(f"  {failure}" for failure in result.verification.failures)
+    lines.extend(f"  note: {note}" for note in result.verification.notes)
     lines.extend(f"  skipped {skipped}" for skipped in result.verification.skipped_inputs)
     lines.append(f"Note: {result.capture_note}.")
     if output is not None:
@@ -94,8 +99,14 @@ def summary(result: FoldResult, *, output: str | None = None) -> str:
 
 def _verdict(result: FoldResult) -> str:
     v = result.verification
-    figures = (f"{v.inputs_compared} inputs compared, max abs error {v.max_abs_error:.3g}, "
-               f"max relative error {v.max_rel_error:.3g} (rtol {v.rtol:g}, atol {v.atol:g})")
+    inputs = f"{v.inputs_compared} input" + ("" if v.inputs_compared == 1 else "s")
+    judged = f"rtol {v.rtol:g}, atol {v.atol:g}"
+    if v.method == "noise":
+        own = "" if v.noise is None else f", {v.noise:.3g} of the output"
+        judged = (f"within {NOISE_FACTOR:g} x the original's own deviation when its weights "
+                  f"move by one rounding{own}")
+    figures = (f"{inputs} compared, max abs error {v.max_abs_error:.3g}, max relative error "
+               f"{v.max_rel_error:.3g} ({judged}); every fold checked at its layers")
     if v.passed:
         return f"Verification passed: {figures}."
     return f"Verification FAILED: {figures}; the folded model is not returned or written."

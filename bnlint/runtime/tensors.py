@@ -25,7 +25,33 @@ def leaves(obj: Any, path: str = "") -> Iterator[tuple[str, torch.Tensor]]:
 
 
 def tensors(obj: Any) -> list[torch.Tensor]:
-    return [tensor for _, tensor in leaves(obj)]
+    """Every tensor in `obj`, in the order `leaves` gives (without naming where)."""
+    found: list[torch.Tensor] = []
+    _collect(obj, found)
+    return found
+
+
+def _collect(obj: Any, found: list[torch.Tensor]) -> None:
+    # `leaves` without the paths: this runs for every op the capture records, so the usual
+    # cases (a tensor, a sequence of tensors, a number) cost no further call.
+    if isinstance(obj, torch.Tensor):
+        found.append(obj)
+    elif isinstance(obj, (list, tuple)):
+        for value in obj:
+            if isinstance(value, torch.Tensor):
+                found.append(value)
+            elif not isinstance(value, _ATOMS):
+                _collect(value, found)
+    elif isinstance(obj, dict):
+        for value in obj.values():
+            _collect(value, found)
+    elif not isinstance(obj, _ATOMS) and dataclasses.is_dataclass(obj) \
+            and not isinstance(obj, type):
+        for f in dataclasses.fields(obj):
+            _collect(getattr(obj, f.name), found)
+
+
+_ATOMS = (int, float, bool, str, type(None), torch.dtype, torch.device, torch.Size)
 
 
 def map_tensors(obj: Any, fn: Callable[[torch.Tensor], Any]) -> Any:

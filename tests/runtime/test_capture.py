@@ -219,8 +219,29 @@ def test_modules_in_plain_lists_are_named_as_if_the_list_were_a_module_list():
     assert result.folds == ()
 
 
+class ReLUWithBuiltInNorm(nn.ReLU):
+    """A torch activation subclass that normalises inside: the capture records the activation
+    as one op, so the BatchNorm inside it is not seen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm2d(3)
+
+    def forward(self, x):
+        return super().forward(self.bn(x))
+
+
+def test_a_batchnorm_run_inside_an_opaque_layer_is_unknown_not_never_called():
+    graph = capture_graph(nn.Sequential(ReLUWithBuiltInNorm()).eval(),
+                          (torch.randn(1, 3, 4, 4),)).graph
+    assert [(n.label, n.rule_code) for n in graph.nodes(NodeKind.BATCHNORM)] == [
+        ("0.bn", "XBN204")]
+    assert "runs inside '0'" in next(iter(graph.nodes(NodeKind.BATCHNORM))).reason
+
+
 class ConvWithBuiltInNorm(nn.Conv2d):
-    """A conv subclass that normalises inside its own forward."""
+    """A conv subclass that normalises inside its own forward, after convolving with its
+    weight as it is."""
 
     def __init__(self) -> None:
         super().__init__(3, 4, 1)
@@ -230,12 +251,9 @@ class ConvWithBuiltInNorm(nn.Conv2d):
         return self.bn(super().forward(x))
 
 
-def test_a_batchnorm_run_inside_an_opaque_layer_is_unknown_not_never_called():
-    graph = capture_graph(nn.Sequential(ConvWithBuiltInNorm()).eval(),
-                          (torch.randn(1, 3, 4, 4),)).graph
-    assert [(n.label, n.rule_code) for n in graph.nodes(NodeKind.BATCHNORM)] == [
-        ("0.bn", "XBN204")]
-    assert "runs inside '0'" in next(iter(graph.nodes(NodeKind.BATCHNORM))).reason
+def test_a_conv_subclass_running_its_own_batchnorm_is_a_conv_then_a_batchnorm():
+    assert chain(nn.Sequential(ConvWithBuiltInNorm()), torch.randn(1, 3, 4, 4)) == [
+        ("input", "input[0]"), ("conv", "0"), ("batchnorm", "0.bn"), ("output", "output")]
 
 
 def test_torch_ao_layers_that_replace_forward_are_not_plain_convs():

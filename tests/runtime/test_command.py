@@ -129,7 +129,8 @@ def test_never_overwrites_without_force(bnlint, tmp_path):
 
 
 def test_failed_verification_exits_1_and_writes_nothing(bnlint, tmp_path):
-    code, out, _ = bnlint("models:small", *SHAPE, "-o", "folded.pt", "--rtol", "0", "--atol", "0")
+    code, out, _ = bnlint("models:small", *SHAPE, "-o", "folded.pt", "--rtol", "0", "--atol", "0",
+                          "--all-or-nothing")
     assert code == 1
     assert "Verification FAILED" in out
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["models.py"]
@@ -196,9 +197,19 @@ def test_a_planted_wrong_fold_exits_1_and_writes_nothing(bnlint, tmp_path, monke
 
     real = apply.bn_affine
     monkeypatch.setattr(apply, "bn_affine", lambda bn: (real(bn)[0], real(bn)[1] + 1.0))
-    code, out, _ = bnlint("models:small", *SHAPE, "-o", "folded.pt")
+    code, out, _ = bnlint("models:small", *SHAPE, "-o", "folded.pt", "--all-or-nothing")
     assert code == 1 and "Verification FAILED" in out
     assert nothing_written(tmp_path)
+
+
+def test_a_planted_wrong_fold_is_left_out_and_named(bnlint, tmp_path, monkeypatch):
+    from bnlint.runtime import apply
+
+    real = apply.bn_affine
+    monkeypatch.setattr(apply, "bn_affine", lambda bn: (real(bn)[0], real(bn)[1] + 1.0))
+    code, out, _ = bnlint("models:small", *SHAPE, "-o", "folded.pt")
+    assert code == 0 and "Verification passed" in out
+    assert "XBN209" in out and "its folded weights are off by" in out
 
 
 def test_a_model_that_cannot_be_saved_leaves_no_file_and_exits_2(bnlint, tmp_path):

@@ -81,7 +81,7 @@ def test_tied_weights_are_never_folded_into():
     assert ("body.3", "body.4") in folded(result)
 
 
-def test_a_planted_wrong_fold_is_caught_and_no_model_is_returned(monkeypatch):
+def plant_forgotten_mean(monkeypatch):
     real = apply.bn_affine
 
     def wrong(bn):  # forgets the running mean
@@ -89,17 +89,36 @@ def test_a_planted_wrong_fold_is_caught_and_no_model_is_returned(monkeypatch):
         return scale, torch.zeros_like(scale)
 
     monkeypatch.setattr(apply, "bn_affine", wrong)
+
+
+def test_a_planted_wrong_fold_is_left_out_and_the_rest_of_the_model_returned(monkeypatch):
+    plant_forgotten_mean(monkeypatch)
     result = fold(net(), torch.randn(2, 3, 10, 10))
+    assert folded(result) == set()  # every fold forgot its mean: none is kept
+    assert skipped(result) == {"1": "XBN209", "4": "XBN209", "9": "XBN209"}
+    assert "its folded weights are off by" in result.skipped[0].reason
+    assert result.verified and result.model is not None
+    assert result.verification.max_abs_error == 0.0  # the returned model is the original
+
+
+def test_all_or_nothing_returns_no_model_when_a_fold_is_wrong(monkeypatch):
+    plant_forgotten_mean(monkeypatch)
+    result = fold(net(), torch.randn(2, 3, 10, 10), all_or_nothing=True)
     assert not result.verified
     assert result.model is None
+    assert folded(result) == ALL  # the folds that were tried, with their errors
     assert result.verification.failures
     assert max(f.relative_error for f in result.folds) > 1e-2  # the per-fold error points at it
 
 
 def test_tolerances_are_user_settable():
-    result = fold(net(), torch.randn(2, 3, 10, 10), rtol=0.0, atol=0.0)
-    assert result.verification.max_abs_error > 0  # float32 folds are not bit-exact ...
-    assert not result.verified  # ... so a zero tolerance refuses them
+    strict = fold(net(), torch.randn(2, 3, 10, 10), rtol=0.0, atol=0.0, all_or_nothing=True)
+    assert strict.verification.max_abs_error > 0  # float32 folds are not bit-exact ...
+    assert not strict.verified  # ... so a zero tolerance refuses them
+    # Without all-or-nothing, the folds that change the output at all are left out.
+    exact = fold(net(), torch.randn(2, 3, 10, 10), rtol=0.0, atol=0.0)
+    assert exact.verified and exact.verification.max_abs_error == 0.0
+    assert "XBN209" in skipped(exact).values()
     assert fold(net(), torch.randn(2, 3, 10, 10), rtol=1e-3).verification.rtol == 1e-3
 
 
@@ -202,9 +221,24 @@ def test_a_fold_through_a_merge_is_measured_without_the_error_of_folds_upstream(
         real(layer, scale, shift + (1.0 if layer.out_channels == 5 else 0.0))
 
     monkeypatch.setattr(apply, "_scale_outputs", corrupt_conv0)
-    result = fold(randomise(SumAfterAFold()), torch.randn(2, 3, 6, 6))
+    result = fold(randomise(SumAfterAFold()), torch.randn(2, 3, 6, 6), all_or_nothing=True)
     errors = {record.bn: record.relative_error for record in result.folds}
     assert set(errors) == {"bn0", "bn"}
     assert errors["bn0"] > 1e-2  # the corrupted fold is blamed ...
     assert errors["bn"] < 1e-5  # ... and not the sum fold downstream of it
     assert not result.verified
+    kept = fold(randomise(SumAfterAFold()), torch.randn(2, 3, 6, 6))
+    assert folded(kept) == {("a+b", "bn")} and skipped(kept) == {"bn0": "XBN209"}
+    assert kept.verified
+
+
+def test_a_sum_fold_that_adds_the_shift_twice_is_caught(monkeypatch):
+    from bnlint.runtime import multi_fold
+
+    def every_layer_gets_the_shift(merge, layers, scale, shift):
+        return [(scale, shift) for _ in layers]
+
+    monkeypatch.setattr(multi_fold, "_shares", every_layer_gets_the_shift)
+    result = fold(randomise(SumAfterAFold()), torch.randn(2, 3, 6, 6))
+    assert ("a+b", "bn") not in folded(result) and skipped(result)["bn"] == "XBN209"
+    assert ("conv0", "bn0") in folded(result) and result.verified

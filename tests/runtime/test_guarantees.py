@@ -130,8 +130,17 @@ def test_inplace_with_a_failed_verification_changes_nothing(monkeypatch):
     plant_forgotten_mean(monkeypatch)
     model = prepared()
     before = state_of(model)
-    result = fold(model, torch.randn(X), inplace=True)
+    result = fold(model, torch.randn(X), inplace=True, all_or_nothing=True)
     assert not result.verified and result.model is None
+    assert state_of(model) == before
+
+
+def test_inplace_makes_only_the_folds_that_verified(monkeypatch):
+    plant_forgotten_mean(monkeypatch)  # every fold is wrong: none may reach the model
+    model = prepared()
+    before = state_of(model)
+    result = fold(model, torch.randn(X), inplace=True)
+    assert result.verified and result.model is model and folded(result) == set()
     assert state_of(model) == before
 
 
@@ -303,11 +312,13 @@ def test_a_wrong_fold_that_the_model_output_hides_is_still_caught(monkeypatch):
             layer.bias[-1] += 5.0
 
     monkeypatch.setattr(apply, "_scale_outputs", corrupt_last_channel)
-    result = fold(randomise(FirstTwoChannels()), torch.randn(X))
+    result = fold(randomise(FirstTwoChannels()), torch.randn(X), all_or_nothing=True)
     assert result.verification.max_abs_error == 0.0 or result.verification.max_abs_error < 1e-5
     assert not result.verified and result.model is None
-    assert any("the fold of bn into conv: its own output is off by" in f
+    assert any("the fold of bn into conv: its folded weights are off by" in f
                for f in result.verification.failures)
+    kept = fold(randomise(FirstTwoChannels()), torch.randn(X))
+    assert folded(kept) == set() and skipped(kept) == {"bn": "XBN209"}
 
 
 def test_a_model_that_draws_random_numbers_in_eval_mode_still_verifies():
@@ -341,9 +352,10 @@ class Classifier(nn.Module):
 def test_a_wrong_fold_in_a_model_with_only_integer_outputs_is_caught(monkeypatch):
     assert fold(randomise(Classifier()), torch.randn(X)).verified
     plant_forgotten_mean(monkeypatch)
-    result = fold(randomise(Classifier()), torch.randn(X))
+    result = fold(randomise(Classifier()), torch.randn(X), all_or_nothing=True)
     assert result.verification.outputs_compared == 0
     assert not result.verified and result.model is None
+    assert skipped(fold(randomise(Classifier()), torch.randn(X))) == {"bn": "XBN209"}
 
 
 def test_a_forward_that_writes_into_its_input_neither_changes_it_nor_fails_verification():
