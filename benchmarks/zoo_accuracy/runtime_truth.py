@@ -99,7 +99,7 @@ def select(members: list[tuple[str, str]], plans: dict[str, dict[str, Any]],
     chosen: list[str] = []
     skipped: Counter[str] = Counter()
     too_large: list[str] = []
-    for family, ids in sorted(families.items()):
+    for _family, ids in sorted(families.items()):
         planned = sorted((m for m in ids if plans[m]["status"] == "ok"),
                          key=lambda m: (plans[m]["params"], m))
         if not planned:

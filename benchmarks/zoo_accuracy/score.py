@@ -18,10 +18,10 @@ import shutil
 import subprocess
 import sys
 import time
-from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import libcst
 
@@ -185,7 +185,8 @@ def table(scores: list[Score]) -> str:
             f"| {m['found']} / {s.runtime_folds} | {_fmt(m['recall'])} | {m['wrong']} "
             f"| {m['wrong_partner']} | {s.flagged} / {s.unfolded} | {_fmt(m['flagged_ratio'])} "
             f"| {s.merges_found} / {s.merges} | {m['silent']} ({m['silent_classes']}) "
-            f"| {s.never_called} | {s.bnlint_seconds:.1f} ({s.bnlint_cpu_seconds:.1f}) | {s.parse_seconds:.1f} |")
+            f"| {s.never_called} | {s.bnlint_seconds:.1f} ({s.bnlint_cpu_seconds:.1f}) "
+            f"| {s.parse_seconds:.1f} |")
     return "\n".join(rows)
 
 

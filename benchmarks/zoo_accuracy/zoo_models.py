@@ -7,8 +7,9 @@ A model id is `zoo:name`, with `|`-separated variants where one name is built se
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn

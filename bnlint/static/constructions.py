@@ -129,10 +129,9 @@ class Kept:
 
 @dataclass
 class Constructions:
-    """What each (class, arguments) built, and the keys whose construction was not pure."""
+    """What each pure construction (class, arguments) or call built."""
 
     kept: dict[Hashable, Kept] = field(default_factory=dict)
-    impure: set[Hashable] = field(default_factory=set)
 
     def copy_of(self, key: Hashable) -> tuple[Any, list[ModuleInst]] | None:
         found = self.kept.get(key)
