@@ -28,6 +28,8 @@ from bnlint.static import ranks
 from bnlint.static.index import ProjectClass, ProjectFunction
 from bnlint.static.interp import PIECES
 from bnlint.static.torch_api import (
+    AVERAGING_MODES,
+    INTERPOLATIONS,
     SPLITTING_METHODS,
     TENSOR_METHODS,
     TorchClass,
@@ -209,6 +211,9 @@ class ForwardBuilder:
             extra = {"module_id": inst.uid, "attrs": attrs, "construction": inst.construction}
         rank = (ranks.of_layer(kind, attrs, rank_of(args[:1])) if kind is not NodeKind.RESHAPE
                 else ranks.of_module(torch_cls.short_name, inst.layer_args, rank_of(args[:1])))
+        if "mode" in torch_cls.params:  # nn.Upsample and friends
+            extra["attrs"] = _resampling(inst.layer_args.get("mode"))
+            rank = rank_of(args[:1])
         return self.add(kind, label, args[:1], location, rank=rank, scope=self._scope(inst),
                         **extra)
 
@@ -305,6 +310,10 @@ class ForwardBuilder:
                 return owned
         name = qualname.rsplit(".", 1)[-1]
         rank = ranks.of_function(name, kind, args, kwargs, rank_of(args[:1]))
+        if qualname in INTERPOLATIONS:
+            mode = kwargs.get("mode", args[3] if len(args) > 3 else Const(INTERPOLATIONS[qualname]))
+            return self.add(NodeKind.OTHER, short, args[:1], location, rank=rank_of(args[:1]),
+                            attrs=_resampling(mode))
         if kind is None:
             return self.add(NodeKind.OTHER, short, inputs, location, rank=rank)
         if kind is NodeKind.CAT:
@@ -516,6 +525,14 @@ def layer_attrs(inst: ModuleInst, cls: TorchClass) -> LayerAttrs:
     return LayerAttrs(in_channels=integer("in_channels"), out_channels=integer("out_channels"),
                       spatial_dims=cls.spatial_dims, groups=integer("groups"),
                       pads=_pads(args), bias=flag("bias"), type_name=inst.class_name)
+
+
+def _resampling(mode: Value | None) -> LayerAttrs:
+    """A resampling's facts: whether a per-channel scale and shift pass through it (its mode
+    averages within a channel), None when the mode is not known."""
+    if isinstance(mode, Const) and isinstance(mode.value, str):
+        return LayerAttrs(keeps_channel_affine=mode.value in AVERAGING_MODES)
+    return LayerAttrs()
 
 
 def _called_with(attrs: LayerAttrs, inst: ModuleInst, args: list[Value],

@@ -38,6 +38,7 @@ _CONVT = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "ou
           "groups", "bias", "dilation", "padding_mode")
 _CONVT_DEFAULTS = (("stride", 1), ("padding", 0), ("output_padding", 0), ("groups", 1),
                    ("bias", True), ("dilation", 1), ("padding_mode", "zeros"))
+_UPSAMPLE = ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor")
 _BN = ("num_features", "eps", "momentum", "affine", "track_running_stats")
 _BN_DEFAULTS = (("eps", 1e-5), ("momentum", 0.1), ("affine", True),
                 ("track_running_stats", True))
@@ -84,6 +85,10 @@ def _build_catalogue() -> dict[str, TorchClass]:
                 if n != "Flatten"]
     classes.append(TorchClass("torch.nn.Flatten", NodeKind.RESHAPE, ("start_dim", "end_dim"),
                               (("start_dim", 1), ("end_dim", -1))))
+    for name, mode in (("Upsample", "nearest"), ("UpsamplingNearest2d", "nearest"),
+                       ("UpsamplingBilinear2d", "bilinear")):
+        classes.append(TorchClass(f"torch.nn.{name}", NodeKind.OTHER, _UPSAMPLE,
+                                  (("mode", mode),)))
     classes += [TorchClass(f"torch.nn.{n}", None, passthrough=True) for n in _PASSTHROUGH]
     return {c.qualname: c for c in classes}
 
@@ -186,3 +191,14 @@ NON_TENSOR_ATTRIBUTES = frozenset({"shape", "ndim", "dtype", "device", "is_cuda"
                                    "requires_grad", "layout"})
 # Tensor methods that hand back several tensors.
 SPLITTING_METHODS = frozenset({"chunk", "split", "unbind"})
+
+
+# Interpolation modes whose every output value is a weighted average of one channel's input
+# values (weights summing to one): a BatchNorm's per-channel scale and shift pass through.
+AVERAGING_MODES = frozenset({"nearest", "nearest-exact", "linear", "bilinear", "bicubic",
+                             "trilinear", "area"})
+# Functions that resample, with the mode they use when the call does not say.
+INTERPOLATIONS = {"torch.nn.functional.interpolate": "nearest",
+                  "torch.nn.functional.upsample": "nearest",
+                  "torch.nn.functional.upsample_nearest": "nearest",
+                  "torch.nn.functional.upsample_bilinear": "bilinear"}
