@@ -36,7 +36,8 @@ def find_project_root(path: Path) -> Path:
     """The nearest folder at or above `path` holding pyproject.toml or .git.
 
     The analyzer may read any Python file under it to resolve imports; without a marker the
-    folder of `path` itself is the project.
+    folder that holds the topmost package around `path` is the project (where Python would
+    import it from), and outside any package the folder of `path` itself.
     """
     path = Path(os.path.abspath(path))
     start = path if os.path.isdir(path) else path.parent
@@ -44,7 +45,10 @@ def find_project_root(path: Path) -> Path:
         # os.path.exists, not Path.exists: a folder we may not look into is not an error.
         if any(os.path.exists(directory / marker) for marker in _PROJECT_MARKERS):
             return directory
-    return start
+    top = start
+    while os.path.exists(top / "__init__.py") and top.parent != top:
+        top = top.parent
+    return top
 
 
 def find_git_root(path: Path) -> Path | None:

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from typing import TYPE_CHECKING, Any
 
 import libcst as cst
 
 from bnlint import rules
 from bnlint.static import evaluate, objects
+from bnlint.static.constructions import clone
 from bnlint.static.index import ProjectClass, ProjectFunction
-from bnlint.static.torch_api import CATALOGUE, NON_TENSOR_METHODS
+from bnlint.static.torch_api import CATALOGUE, NON_TENSOR_METHODS, torch_names
 from bnlint.static.values import (
     SPREAD,
     BuiltinRef,
@@ -22,6 +24,7 @@ from bnlint.static.values import (
     FunctionRef,
     Mapping,
     ModuleInst,
+    ModuleRef,
     ObjectInst,
     Outside,
     Seq,
@@ -137,7 +140,20 @@ def _pure(function: Any, args: list[Value], kwargs: dict[str, Value]) -> Value:
     return Const(result)
 
 
+def _regex(function: Any) -> Any:
+    """A function of the re module, on constant strings only (a pattern is data, and a
+    pathological one is cut short by the length of what it works on)."""
+    def run(*args: Any, **kwargs: Any) -> Any:
+        if any(isinstance(a, str) and len(a) > 1000 for a in [*args, *kwargs.values()]):
+            raise ValueError("string too long to match")
+        return function(*args, **kwargs)
+    run.__name__ = function.__name__
+    return run
+
+
 _PURE = {"int": int, "float": float, "str": str, "bool": bool, "abs": abs, "round": round,
+         "re.split": _regex(re.split), "re.findall": _regex(re.findall),
+         "re.sub": _regex(re.sub), "re.escape": _regex(re.escape),
          "divmod": divmod, "pow": pow, "repr": repr, "math.ceil": math.ceil,
          "math.floor": math.floor, "math.sqrt": math.sqrt, "math.log2": math.log2,
          "math.log": math.log}
@@ -409,7 +425,21 @@ def _hasattr(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], f
     if len(args) == 2 and isinstance(args[0], ModuleInst) and isinstance(args[1], Const):
         if _has(interp, args[0], str(args[1].value)):
             return Const(True)
+    if len(args) == 2 and isinstance(args[0], ModuleRef) and isinstance(args[1], Const) \
+            and str(args[1].value) in torch_names(args[0].qualname):
+        return Const(True)  # torch.nn.functional has silu
     return Unknown("hasattr() not known")
+
+
+def _dir(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
+         node: cst.Call) -> Value:
+    """dir() of a torch module: the names the analysis knows it has (not all of them)."""
+    if len(args) == 1 and isinstance(args[0], ModuleRef):
+        names = torch_names(args[0].qualname)
+        if names:
+            return Seq(tuple(Const(n) for n in sorted(names)), complete=False,
+                       why_incomplete=f"dir({args[0].qualname}) holds more than bnlint knows")
+    return Seq((), complete=False, why_incomplete="dir() not known")
 
 
 def _setattr(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
@@ -450,20 +480,19 @@ def _partial(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], f
 
 def _deepcopy(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
               node: cst.Call) -> Value:
-    if args and isinstance(args[0], ModuleInst):
-        return clone_module(args[0])
-    return args[0] if args else Unknown("deepcopy()")
+    """copy.deepcopy: every module, object, list and dict the value holds is a new one."""
+    return clone(args[0], {}) if args else Unknown("deepcopy()")
 
 
-def clone_module(inst: ModuleInst) -> ModuleInst:
-    """A new module object with the same structure (copy.deepcopy of a model)."""
-    twin = copy.copy(inst)
-    twin.uid = ModuleInst(inst.cls, inst.torch_base, inst.ancestry, None).uid
-    twin.attrs = dict(inst.attrs)
-    twin.layer_args = dict(inst.layer_args)
-    twin.children = {k: clone_module(v) if isinstance(v, ModuleInst) else v
-                     for k, v in inst.children.items()}
-    return twin
+def _shallow_copy(interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
+                  frame: Frame, node: cst.Call) -> Value:
+    """copy.copy of a list or dict: a new container holding the same items."""
+    if args and isinstance(args[0], Seq):
+        return Seq(args[0].items, args[0].is_tuple, args[0].complete, args[0].why_incomplete,
+                   args[0].fields)
+    if args and isinstance(args[0], Mapping):
+        return Mapping(dict(args[0].items), args[0].complete, args[0].ordered_dict)
+    return args[0] if args else Unknown("copy()")
 
 
 def _type(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
@@ -636,10 +665,10 @@ _BUILTINS = {
     "frozenset": _sequence(True), "dict": _dict(False), "OrderedDict": _dict(True),
     "min": _min_max(min), "max": _min_max(max), "sum": _sum, "isinstance": _isinstance,
     "getattr": _getattr, "hasattr": _hasattr, "setattr": _setattr, "super": _super,
-    "partial": _partial, "deepcopy": _deepcopy, "type": _type, "reversed": _sorted(True),
+    "partial": _partial, "deepcopy": _deepcopy, "copy": _shallow_copy, "type": _type, "reversed": _sorted(True),
     "issubclass": _issubclass, "repeat": _repeat, "chain": _chain, "linspace": _spaced,
     "arange": _arange, "callable": _callable, "namedtuple": _namedtuple,
-    "isfunction": _isfunction, "isclass": _isclass,
+    "isfunction": _isfunction, "isclass": _isclass, "dir": _dir,
     "sorted": _sorted(False), "any": _any_all(any), "all": _any_all(all), "map": _map,
     "print": _nothing,
 }
@@ -648,7 +677,11 @@ _BUILTINS = {
 
 _STR_METHODS = frozenset({"format", "join", "upper", "lower", "replace", "startswith",
                           "endswith", "split", "strip", "lstrip", "rstrip", "capitalize",
-                          "title", "zfill"})
+                          "title", "zfill", "isdigit", "isalpha", "isalnum", "isidentifier",
+                          "isupper", "islower", "isspace", "isnumeric", "isdecimal",
+                          "partition", "rpartition", "rsplit", "count", "find", "rfind",
+                          "ljust", "rjust", "center", "casefold", "swapcase", "removeprefix",
+                          "removesuffix", "splitlines"})
 _CHAINING = frozenset({"to", "cuda", "cpu", "float", "half", "double", "eval", "train",
                        "requires_grad_", "apply", "type", "bfloat16"})
 _IGNORED = frozenset({"register_buffer", "register_parameter", "register_forward_hook",

@@ -45,7 +45,7 @@ BUILTIN_NAMES = frozenset({
     "print", "reversed", "sorted", "any", "all", "map", "type", "callable", "iter", "next",
     "OrderedDict", "partial", "set", "frozenset", "divmod", "pow", "id", "hash", "repr",
     "format", "NotImplementedError", "ValueError", "TypeError", "RuntimeError",
-    "AssertionError", "KeyError", "Exception", "object", "issubclass",
+    "AssertionError", "KeyError", "Exception", "object", "issubclass", "dir",
 })
 _MAX_LENGTH = 100_000  # no constant list or string the analysis builds may exceed this
 _DATA = "data"  # Unknown.code for values computed from tensor data
@@ -569,6 +569,9 @@ def compare(op_node: cst.CSTNode, left: Value, right: Value) -> bool | None:
             members = list(right.items)
         elif isinstance(right, Const) and isinstance(right.value, (str, tuple)):
             members = right.value
+        if members is None and isinstance(right, Seq) and isinstance(left, Const) and any(
+                isinstance(i, Const) and i.value == left.value for i in right.items):
+            members = [left.value]  # found among the items known: present, whatever the rest
         if members is None or not isinstance(left, Const):
             return None
         try:

@@ -97,7 +97,9 @@ _STDLIB = {"collections.OrderedDict": "OrderedDict", "functools.partial": "parti
            "collections.abc.Sized": "abc.Collection", "typing.Hashable": "abc.Hashable",
            "typing.Collection": "abc.Collection", "inspect.isfunction": "isfunction",
            "inspect.isclass": "isclass", "inspect.isroutine": "isfunction",
-           "types.FunctionType": "function", "types.LambdaType": "function"}
+           "types.FunctionType": "function", "types.LambdaType": "function",
+           "re.split": "re.split", "re.findall": "re.findall", "re.sub": "re.sub",
+           "re.escape": "re.escape", "copy.copy": "copy"}
 # torch functions that, while a model is built, make a known number of values
 _CONSTRUCTION_TORCH = {"torch.linspace": "linspace", "torch.arange": "arange"}
 STDLIB_MODULES = frozenset(name.rsplit(".", 1)[0] for name in _STDLIB)
@@ -342,6 +344,11 @@ class Interpreter:
             raise ReturnSignal(value)
         elif isinstance(small, cst.Raise):
             raise DeadPath()
+        elif isinstance(small, cst.Assert):
+            # `assert False, "unknown block type"` ends its path, as a raise does; an
+            # assertion the analysis cannot decide is taken to hold
+            if evaluate.truth(self.eval(small.test, frame)) is False:
+                raise DeadPath()
         elif isinstance(small, cst.Break):
             raise BreakSignal()
         elif isinstance(small, cst.Continue):
@@ -605,7 +612,7 @@ class Interpreter:
         if isinstance(left, ModuleInst) and left.torch_base.container in ("list", "sequential") \
                 and _is_add(operator):
             # `self.layers += [...]`: ModuleList.__iadd__ extends it in place
-            target = left if inplace else calls.clone_module(left)
+            target = left if inplace else _container_copy(left)
             calls.call_method(self, Method(target, "extend"), [right], {}, frame,
                               cst.Call(func=cst.Name("extend")))
             return target
@@ -918,6 +925,13 @@ def _holds_module(value: Value) -> bool:
     if isinstance(value, ModuleInst):
         return True
     return isinstance(value, Choice) and any(isinstance(o, ModuleInst) for o in value.options)
+
+
+def _container_copy(inst: ModuleInst) -> ModuleInst:
+    """`layers + [...]` on a ModuleList: a new list holding the same modules."""
+    return ModuleInst(cls=inst.cls, torch_base=inst.torch_base, ancestry=inst.ancestry,
+                      construction=inst.construction, children=dict(inst.children),
+                      incomplete=inst.incomplete, built_by=inst.built_by)
 
 
 def _modules_in(value: Value) -> Iterator[ModuleInst]:

@@ -202,3 +202,10 @@ INTERPOLATIONS = {"torch.nn.functional.interpolate": "nearest",
                   "torch.nn.functional.upsample": "nearest",
                   "torch.nn.functional.upsample_nearest": "nearest",
                   "torch.nn.functional.upsample_bilinear": "bilinear"}
+
+
+def torch_names(module: str) -> frozenset[str]:
+    """The names under a torch module that the catalogue knows (classes and functions)."""
+    prefix = module + "."
+    return frozenset(name[len(prefix):] for name in [*CATALOGUE, *FUNCTIONS]
+                     if name.startswith(prefix) and "." not in name[len(prefix):])
