@@ -118,9 +118,6 @@ def test_a_path_that_does_not_exist_exits_2_naming_it(tmp_path):
     assert run.stdout == ""
 
 
-@pytest.mark.xfail(strict=True, reason="the engine reads every project file itself "
-                   "(bnlint.static.scan._read) and blocks on a FIFO; requested from perf: "
-                   "read with bnlint.static.source.read_source")
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
 def test_a_fifo_named_like_a_python_file_is_skipped_not_read(tmp_path):
     root = write_tree(tmp_path, {"good.py": GOOD})
@@ -256,9 +253,6 @@ def test_a_file_named_inside_a_folder_that_may_not_be_searched_is_unreadable(tmp
         ("XBN003", "private/net.py")]
 
 
-@pytest.mark.xfail(strict=True, reason="the engine walks the project itself "
-                   "(bnlint.static.scan.python_files) and fails encoding a file name that is not "
-                   "UTF-8 (internal error); requested from perf: skip such names there too")
 def test_a_file_whose_name_is_not_utf_8_is_skipped_with_a_warning(tmp_path):
     root = write_tree(tmp_path, {"good.py": GOOD})
     try:
