@@ -38,6 +38,21 @@ def test_a_symlink_loop_in_the_tree_ends_and_every_file_is_checked_once(tmp_path
     good_verdicts_unchanged(result)
 
 
+@pytest.mark.parametrize("named", ["loop.py", "pkg/self.py", "."])
+def test_a_link_loop_is_unreadable_whether_named_or_found_in_a_folder(tmp_path, named):
+    root = write_tree(tmp_path, {"good.py": GOOD, "pkg/__init__.py": ""})
+    (root / "loop.py").symlink_to(root / "again.py")
+    (root / "again.py").symlink_to(root / "loop.py")
+    (root / "pkg" / "self.py").symlink_to(root / "pkg" / "self.py")
+    run = run_cli(["check", named, "--format", "json"], cwd=root)
+    assert run.returncode == 1, run.stderr[-2000:]
+    found = {(d["path"], d["code"], d["message"], d["line"])
+             for d in json.loads(run.stdout)["diagnostics"] if d["code"] == "XBN003"}
+    looping = {"loop.py", "again.py", "pkg/self.py"} if named == "." else {named}
+    assert found == {(path, "XBN003", "cannot read file: Too many levels of symbolic links", 1)
+                     for path in looping}
+
+
 def test_a_link_to_nothing_is_skipped_with_a_warning_naming_it(tmp_path):
     root = write_tree(tmp_path, {"good.py": GOOD})
     (root / "shared.py").symlink_to(root / "elsewhere" / "shared.py")
