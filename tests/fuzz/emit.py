@@ -48,6 +48,8 @@ class _Flow:
     linear: bool
     aliased: bool  # may be the model input itself: no in-place ops on it
     tid: int = 0  # which tensor object: changes with every op that is not in place
+    # Returned by code outside the analysed files: what it is, the static half cannot know.
+    hidden: bool = False
 
     def to(self, var: str) -> _Flow:
         return replace(self, var=var)
@@ -429,6 +431,8 @@ class _Emitter(IdiomEmitter):
         stem = {"conv": "conv", "convT": "up", "linear": "fc", "bn": "bn", "act": "act",
                 "pool": "pool", "drop": "drop"}[kind]
         attr = self.register(cls, stem, expr, [])
+        if kind == "bn" and flow.hidden:  # its input is unknown to the analysis, by design
+            self.marks.append((cls.name, attr))
         return self.call(cls, out, indent, flow, attr, after)
 
     def node_child(self, cls, out, indent, flow, node) -> _Flow:

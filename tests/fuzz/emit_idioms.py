@@ -10,6 +10,7 @@ name OUTSIDE; a program that makes one runs in two variants (Emitted.variants).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from tests.fuzz.program import Leaf, Node
@@ -208,6 +209,7 @@ def resolve_norm(norm_layer):
             out.append(f"{indent}{t} = {text}")
         else:
             out.append(f"{indent}{t} = {v}")
+        hidden = node.style == "hidden"  # t is what as_tokens returned, untouched
         for leaf in node.chains[0]:
             if not isinstance(leaf, Leaf):
                 continue
@@ -217,14 +219,18 @@ def resolve_norm(norm_layer):
                     self.marks.append((cls.name, attr))  # its rank is not the analysis's
             elif leaf.kind == "bn":
                 attr = self.register(cls, "bn", f"nn.BatchNorm1d({channels})", [])
+                if hidden:  # its input is unknown to the analysis, by design
+                    self.marks.append((cls.name, attr))
             else:
+                attr = ""
                 out.append(f"{indent}{t} = F.relu({t})")
-                continue
-            out.append(f"{indent}{t} = self.{attr}({t})")
+            if attr:
+                out.append(f"{indent}{t} = self.{attr}({t})")
+            hidden = False
         var = self.fresh(cls, flow)
         back = {"hidden": f"from_tokens({t})", "tokens": f"{t}.mean(1)"}.get(node.style, t)
         out.append(f"{indent}{var} = {back}")
-        return self.new(var, c, flow.linear)
+        return replace(self.new(var, c, flow.linear), hidden=node.style == "hidden")
 
     def node_branchdict(self, cls, out, indent, flow, node) -> _Flow:
         """Layers collected in an OrderedDict, a dict or a list, one more (a ReLU) added on a

@@ -208,13 +208,17 @@ def _judge(runs: list[_Run], static: CheckResult, emitted: Emitted, module_name:
            ) -> list[Problem]:
     problems: list[Problem] = []
     # What each variant's runtime says of each BatchNorm: where they differ, the hidden
-    # choice decides the verdict, and unknown is the right static answer.
-    said: dict[tuple[str, str], set] = {}
+    # choice decides the verdict, and unknown is the right static answer. A BatchNorm some
+    # variants lack (a hidden layer before it in a list shifts its index) has a hidden name:
+    # silence about it is no problem either.
+    said: dict[tuple[str, str], list] = {}
     for run in runs:
         for row in run.table.rows:
             verdict = row.runtime
-            said.setdefault((verdict.owner, verdict.bn), set()).add(
+            said.setdefault((verdict.owner, verdict.bn), []).append(
                 (verdict.status, verdict.direction, verdict.conv))
+    decided = {key for key, verdicts in said.items()
+               if len(verdicts) == len(runs) and len(set(verdicts)) == 1}
     for run in runs:
         where = _in_variant(emitted, run.variant)
         if not run.table.verified:
@@ -223,14 +227,16 @@ def _judge(runs: list[_Run], static: CheckResult, emitted: Emitted, module_name:
         downstream: set[str] = set()
         for row in run.table.rows:
             key = f"{row.runtime.owner}: {row.runtime.conv or '-'} -> {row.runtime.bn}{where}"
+            hidden = (row.runtime.owner, row.runtime.bn) not in decided
             if row.agreement is Agreement.NOT_ANALYSED:
                 problems.append(Problem("not-analysed", f"{key}: {row.detail}"))
             elif row.static is None:  # silence, even where the runtime folds
-                problems.append(Problem("missing-verdict", f"{key}: {row.detail}"))
+                if not hidden:
+                    problems.append(Problem("missing-verdict", f"{key}: {row.detail}"))
             elif row.agreement is Agreement.DISAGREEMENT:
                 problems.append(Problem("disagreement", f"{key}: {row.detail}"))
             elif row.static.status is Status.UNKNOWN or row.runtime.status is Status.UNKNOWN:
-                if len(said[(row.runtime.owner, row.runtime.bn)]) > 1:
+                if hidden:
                     continue
                 if allowed is None:
                     allowed, downstream = _near_undecidable(run.model, run.inputs, emitted,
@@ -242,13 +248,14 @@ def _judge(runs: list[_Run], static: CheckResult, emitted: Emitted, module_name:
                     problems.append(Problem("unexpected-unknown", f"{key}: static: "
                                             f"{row.static.status.value} {row.static.code}: "
                                             f"{row.static.reason}; {row.detail}"))
-    problems.extend(_phantoms(static, runs[0].model))
+    problems.extend(_phantoms(static, [run.model for run in runs]))
     return problems
 
 
-def _phantoms(static: CheckResult, model: nn.Module) -> list[Problem]:
-    """Static verdicts on BatchNorms the model does not have."""
-    modules = dict(model.named_modules(remove_duplicate=False))
+def _phantoms(static: CheckResult, models: list[nn.Module]) -> list[Problem]:
+    """Static verdicts on BatchNorms the model does not have in any variant."""
+    variants = [dict(model.named_modules(remove_duplicate=False)) for model in models]
+    modules = variants[0]
     problems = []
     for report in static.modules:
         short = report.class_name.rpartition(".")[2]
@@ -256,7 +263,7 @@ def _phantoms(static: CheckResult, model: nn.Module) -> list[Problem]:
         for entry in report.folds:
             for place in places:
                 path = f"{place}.{entry.bn}" if place else entry.bn
-                if not isinstance(modules.get(path), _BatchNorm):
+                if not any(isinstance(v.get(path), _BatchNorm) for v in variants):
                     problems.append(Problem("phantom-verdict", f"{report.class_name}: "
                                             f"{entry.conv or '-'} -> {entry.bn} "
                                             f"{entry.status.value}"

@@ -246,7 +246,7 @@ class Generator:
                                 "ckpt": 0.3})
                 if any(self.allowed(f"node:rank:{s}") for s in RANK_STYLES) if linear \
                         else self.dims == 1 and self.allowed("node:rank:conv1d"):
-                    weights["rank"] = 0.5
+                    weights["rank"] = 1.2
         if not modules_only and depth == 0:
             weights["tap"] = 0.2
         if (not modules_only and self.budget.undecidable and not self.budget.used_undecidable
@@ -386,9 +386,10 @@ class Generator:
         if kind == "rank":
             # Linear and BatchNorm1d (and activations) on one tensor whose rank is the point.
             style = self.pick("rank", RANK_STYLES) if linear else "conv1d"
-            extras = tuple(Leaf(rng.choice(("act", "linear", "bn")))
+            extras = tuple(rng.choice((Leaf("act", style="functional"), Leaf("linear"),
+                                       Leaf("bn", style="plain")))
                            for _ in range(rng.randint(0, 2)))
-            inner = (Leaf("linear"), Leaf("bn")) + extras
+            inner = (Leaf("linear"), Leaf("bn", style="plain")) + extras
             self.budget.layers -= len(inner)
             return Node("rank", (inner,), style=style)
         if kind == "branchdict":
