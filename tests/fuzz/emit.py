@@ -327,9 +327,10 @@ class _Emitter(IdiomEmitter):
                          expr_only=True)
             parts, _, after = self.seq_parts(sub, node.chains[0], flow)
             body = ",\n            ".join(expr for _, expr in parts)
+            arguments = f"\n            {body},\n        " if parts else ""  # shrunk: none
             self.blocks.append(f"class {name}(nn.Sequential):\n"
                                f"    def __init__(self, cin):\n"
-                               f"        super().__init__(\n            {body},\n        )")
+                               f"        super().__init__({arguments})")
             return f"{name}({self.channels(cls, flow.c)})", [], after
         if style == "helper":
             name = f"make_layers{next(self.names)}"

@@ -235,6 +235,8 @@ def resolve_norm(norm_layer):
     def node_branchdict(self, cls, out, indent, flow, node) -> _Flow:
         """Layers collected in an OrderedDict, a dict or a list, one more (a ReLU) added on a
         hidden branch; a Sequential (or a ModuleDict forward() iterates) of them."""
+        if not node.chains[0]:  # the shrinker emptied it
+            return flow
         parts, before, after = self.seq_parts(cls, node.chains[0], flow)
         n, key = next(self.names), self.hidden_choice("choose")
         layers = f"layers{n}"

@@ -216,6 +216,15 @@ def test_every_gated_construct_is_generated_and_its_model_runs_in_every_variant(
     assert broken == []
 
 
+def test_every_simplification_the_shrinker_tries_on_a_gated_construct_is_a_program():
+    from tests.fuzz.shrink import _variants
+
+    for construct in sorted(GATED_CONSTRUCTS):
+        program = _first_program_with(construct)
+        for variant in _variants(program):
+            compile(emit(variant).source, f"seed {program.seed} ({construct})", "exec")
+
+
 def test_only_the_gated_constructs_in_the_mix_are_generated():
     assert ENABLED_CONSTRUCTS <= set(GATED_CONSTRUCTS)
     default = set().union(*(gated_constructs(generate(seed)) for seed in range(300)))
