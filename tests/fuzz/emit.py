@@ -37,6 +37,9 @@ class Emitted:
     marks: tuple[tuple[str, str], ...]  # (class, attribute) of each undecidable module
     # 2 when the program makes hidden choices (tests/fuzz/outside.py): run it both ways.
     variants: int = 1
+    # A tensor of hidden rank flows through the model: which Linear inputs are 2-D, the
+    # analysis cannot know downstream of it (rule XBN208).
+    rank_unknown: bool = False
 
 
 @dataclass
@@ -119,6 +122,7 @@ class _Emitter(IdiomEmitter):
         self.imports: list[str] = []  # beyond HEADER, for the gated constructs
         self.hidden = itertools.count()  # keys of hidden choices (tests/fuzz/outside.py)
         self.variants = 1
+        self.rank_unknown = False
 
     def new(self, var: str, c: int, linear: bool) -> _Flow:
         """The flow after an op that makes a new tensor."""
@@ -142,7 +146,7 @@ class _Emitter(IdiomEmitter):
         source = header + "\n\n" + "\n\n\n".join(self.blocks) + "\n"
         shape = (2, self.program.width) + (SPATIAL[self.dims],) * self.dims if self.dims \
             else (2, self.program.width)
-        return Emitted(source, shape, tuple(self.marks), self.variants)
+        return Emitted(source, shape, tuple(self.marks), self.variants, self.rank_unknown)
 
     # --- names and spellings -----------------------------------------------------------------
 

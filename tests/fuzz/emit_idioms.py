@@ -199,6 +199,7 @@ def resolve_norm(norm_layer):
         last, channels = (_SPATIAL_1D, c) if node.style == "conv1d" else (c, c)
         if node.style == "hidden":
             key = self.hidden_choice("as_tokens")
+            self.rank_unknown = True
             self.need(f"from {OUTSIDE} import from_tokens")
             out.append(f"{indent}{t} = as_tokens({v}, {key})")
         elif node.style == "tokens":
