@@ -71,7 +71,12 @@ GATED_CONSTRUCTS: dict[str, str] = {
     "node:ckpt": "layers called through torch.utils.checkpoint or directly, switched by "
                  "self.grad_checkpointing",
 }
-ENABLED_CONSTRUCTS: frozenset[str] = frozenset()
+ENABLED_CONSTRUCTS: frozenset[str] = frozenset({
+    "leaf:bn:own_forward", "node:child:class_checks", "node:child:dataclass",
+    "node:child:dim_tuple", "node:child:lambda_default", "node:child:lambda_passed",
+    "node:child:partial_func", "node:child:registry_dict", "node:child:registry_object",
+    "node:dunder", "node:match:or", "node:match:value", "node:ntuple", "node:rank:conv1d",
+    "node:rank:flatten", "node:rank:tokens"})
 
 ACT_STYLES = ("module", "module_inplace", "functional", "torch", "method", "method_inplace",
               "functional_inplace", "silu_module")
@@ -239,14 +244,14 @@ class Generator:
         weights: dict[str, float] = {"leaf": 6.0}
         if nested:
             weights.update({"child": 1.6, "seq": 1.2, "residual": 0.9, "repeat": 0.4,
-                            "mlist": 0.5, "mdict": 0.4, "cfg": 0.3, "dunder": 0.3})
+                            "mlist": 0.5, "mdict": 0.4, "cfg": 0.3, "dunder": 0.2})
             if not modules_only:
                 weights.update({"cat": 0.7, "sum": 0.4, "helper": 0.4, "guard": 0.4,
-                                "branchdict": 0.4, "zip": 0.4, "match": 0.4, "ntuple": 0.3,
-                                "ckpt": 0.3})
+                                "branchdict": 0.3, "zip": 0.3, "match": 0.3, "ntuple": 0.2,
+                                "ckpt": 0.2})
                 if any(self.allowed(f"node:rank:{s}") for s in RANK_STYLES) if linear \
                         else self.dims == 1 and self.allowed("node:rank:conv1d"):
-                    weights["rank"] = 1.2
+                    weights["rank"] = 0.8
         if not modules_only and depth == 0:
             weights["tap"] = 0.2
         if (not modules_only and self.budget.undecidable and not self.budget.used_undecidable
