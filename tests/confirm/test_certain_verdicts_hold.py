@@ -63,7 +63,7 @@ def _contradictions(table: ModelAgreement) -> list[str]:
 
 
 @pytest.mark.parametrize("unit", UNITS + CATSUM_UNITS, ids=lambda u: u.name)
-def test_no_fixture_model_contradicts_a_certain_static_verdict(unit, load):
+def test_no_fixture_model_contradicts_a_certain_static_verdict(unit, load):  # noqa: F811
     static = _static(unit)
     loaded = load(unit)
     contradicted = []
