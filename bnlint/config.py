@@ -466,7 +466,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _common_directory(paths: Sequence[Path]) -> Path:
-    resolved = [p.resolve() for p in paths] or [Path.cwd()]
+    # os.path.realpath, not Path.resolve, which raises RuntimeError on a symlink loop: a
+    # checked file that is one is reported by the check (XBN003), as in a folder.
+    resolved = [Path(os.path.realpath(p)) for p in paths] or [Path.cwd()]
     common = Path(os.path.commonpath([str(p) for p in resolved]))
     return common if common.is_dir() else common.parent
 

@@ -55,17 +55,18 @@ def _matches(selectors: frozenset[str], diagnostic: Diagnostic) -> bool:
     return any(code.startswith(s) or s == diagnostic.name for s in selectors)
 
 
-def read_source(path: Path) -> str | None:
-    """The text of a Python file decoded as Python would (PEP 263), or None if unreadable."""
+def read_source(path: Path, errors: str = "replace") -> str | None:
+    """The text of a Python file decoded as Python would (PEP 263), or None if unreadable;
+    `errors` is the codec error handler for bytes that are not text."""
     try:
         data = path.read_bytes()
     except OSError:
         return None
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-        return data.decode(encoding, errors="replace")
+        return data.decode(encoding, errors=errors)
     except (SyntaxError, LookupError):
-        return data.decode("utf-8", errors="replace")
+        return data.decode("utf-8", errors=errors)
 
 
 def split_lines(source: str) -> list[str]:

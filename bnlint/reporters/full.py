@@ -18,7 +18,8 @@ def render(result: CheckResult, context: ReportContext) -> str:
     blocks = []
     for diagnostic in result.diagnostics:
         if diagnostic.path not in sources:
-            text = read_source(context.cwd / diagnostic.path)
+            # A byte that is not text is kept as a lone surrogate, shown as the byte.
+            text = read_source(context.cwd / diagnostic.path, errors="surrogateescape")
             sources[diagnostic.path] = split_lines(text) if text is not None else []
         blocks.append(_block(diagnostic, sources[diagnostic.path], paint, context))
     fixes = fixable_line(result, context)
@@ -46,10 +47,44 @@ def _snippet(diagnostic: Diagnostic, source: str, paint: Painter) -> list[str]:
     gutter = " " * len(number)
     start = min(max(diagnostic.column, 1), len(source) + 1)
     stop = diagnostic.end_column if diagnostic.end_line == diagnostic.line else len(source) + 1
-    width = max(1, min(stop, len(source) + 1) - start)
+    stop = max(start + 1, min(stop, len(source) + 1))
+    first, last = _window(start, len(source))
+    shown = [_shown(c) for c in source[first - 1:last - 1]]
+    before = shown[:start - first]
     # Keep tabs so the caret lines up under the same columns as the source.
-    indent = "".join(c if c == "\t" else " " for c in source[:start - 1])
+    indent = "".join(c if c == "\t" else " " * len(c) for c in before)
+    width = max(1, sum(len(c) for c in shown[start - first:stop - first]))
     caret = paint.severity(diagnostic.severity, "^" * width)
-    return [paint.dim(f"{number} |") + f" {source}",
-            paint.dim(f"{gutter} |") + f" {indent}{caret}"]
+    cut_left = "..." if first > 1 else ""
+    cut_right = "..." if last <= len(source) else ""
+    return [paint.dim(f"{number} |") + f" {cut_left}{''.join(shown)}{cut_right}",
+            paint.dim(f"{gutter} |") + f" {' ' * len(cut_left)}{indent}{caret}"]
 
+
+# Characters of a source line shown around the reported column: a binary or generated file
+# can hold a "line" of megabytes.
+_SHOWN_CHARACTERS = 200
+
+
+def _window(start: int, length: int) -> tuple[int, int]:
+    """The 1-based columns [first, last) of a line `length` characters long that are shown:
+    all of it when it is short, else a stretch that holds column `start`."""
+    if length <= _SHOWN_CHARACTERS:
+        return 1, length + 1
+    first = max(1, min(start - _SHOWN_CHARACTERS // 4, length + 1 - _SHOWN_CHARACTERS))
+    return first, first + _SHOWN_CHARACTERS
+
+
+def _shown(char: str) -> str:
+    """One character of a source line as printed: itself, or escaped when a terminal would
+    not show it as written. A control character can move the cursor, recolour or clear the
+    terminal (an escape sequence in a binary file); format and bidirectional controls hide
+    or reorder code; a byte that was not text (read as a lone surrogate) shows as that byte."""
+    if char == "\t" or char.isprintable():
+        return char
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"

@@ -82,7 +82,7 @@ def analyze(files: Sequence[Path], *, search_roots: Sequence[Path] = (),
 
         memo = Memo.open(cache_dir, roots, os.getcwd())
     scan = scan_project([os.path.abspath(p) for p in files], roots, overrides,
-                        memo.facts if memo else {})
+                        memo.facts if memo else {}, memo.refusals if memo else {})
     checked = list(dict.fromkeys(scan.key(p) for p in files))
     digests = scan.digests()
     table = scan.module_table()
@@ -103,7 +103,7 @@ def analyze(files: Sequence[Path], *, search_roots: Sequence[Path] = (),
         reports.update(fresh)
     if memo is not None:
         memo.save(digests, scan.facts, table, graph.edges,
-                  contexts, reports, computed, scan.resolve)
+                  contexts, reports, computed, scan.resolve, scan.refusals)
     diagnostics: list[Diagnostic] = [scan.unreadable[p] for p in checked if p in scan.unreadable]
     modules = []
     for path in checked:

@@ -2,7 +2,8 @@
 
 Everything is keyed by content, never by modification time:
 
-- text facts (names, imports) by the digest of the file's bytes;
+- text facts (names, imports) by the digest of the file's bytes, and for a checked file
+  that is never parsed (it has no class statement), why Python could not read it;
 - the caller graph, for the module table (which file has which module name) it was computed
   under; a run recomputes only the edges that touch a changed file;
 - a file's contribution (FileVerdicts) with its own digest, the digest of every file its
@@ -26,6 +27,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from bnlint.cache import Cache, decode, encode
 from bnlint.static.callers import Edges, FileFacts
+from bnlint.static.readable import Refusal
 from bnlint.static.records import FileReport, FileVerdicts
 from bnlint.static.scan import KnownFacts
 from bnlint.static.textscan import TextFacts
@@ -52,6 +54,7 @@ class Memo:
     cache: Cache
     snapshot: dict[str, str] = field(default_factory=dict)  # path -> digest, last run
     facts: dict[str, KnownFacts] = field(default_factory=dict)  # digest -> class?, facts
+    refusals: dict[str, Refusal | None] = field(default_factory=dict)  # by digest
     table: str = ""  # the module table the edges were computed under
     edges: Edges = field(default_factory=Edges)
     resolutions: dict[str, str | None] = field(default_factory=dict)
@@ -130,14 +133,17 @@ class Memo:
     def save(self, digests: Mapping[str, str], facts: Mapping[str, FileFacts], table: str,
              edges: Edges, contexts: Mapping[str, Sequence[str]],
              reports: Mapping[str, FileReport], computed: Mapping[str, FileVerdicts],
-             resolve: Resolve) -> None:
+             resolve: Resolve, refusals: Mapping[str, Refusal | None]) -> None:
         """Record this run. Nothing is written when nothing changed: a cached run only
         reads."""
         fresh = {p: r for p, r in reports.items()
                  if p not in self.reports or self.reports[p].report is not r}
         if (not computed and not fresh and digests == self.snapshot and table == self.table
-                and edges.callees == self.edges.callees):
+                and edges.callees == self.edges.callees
+                and refusals.keys() <= self.refusals.keys()):
             return
+        present = set(digests.values())
+        self.refusals = {d: r for d, r in {**self.refusals, **refusals}.items() if d in present}
         if computed:
             kept = self._kept_contributions()
             kept.update((p, encode(v)) for p, v in computed.items())
@@ -182,6 +188,8 @@ class Memo:
         self.facts = {digest: (bool(has_class), partial(decode, TextFacts, value))
                       for digest, (has_class, value) in self._stored_facts.items()}
         self.table = data["table"]
+        self.refusals = {digest: decode(Refusal, value) if value is not None else None
+                         for digest, value in data["refusals"].items()}
         self.edges = Edges(
             reached={paths[i]: frozenset(modules) for i, modules in data["reached"]},
             callees={paths[i]: frozenset(paths[j] for j in callees)
@@ -204,6 +212,8 @@ class Memo:
             "facts": {f.digest: self._stored_facts.get(f.digest) or [f.has_class, encode(f.text)]
                       for f in facts.values()},
             "table": self.table,
+            "refusals": {d: encode(r) if r is not None else None
+                         for d, r in self.refusals.items()},
             "reached": [[index(p), sorted(m)] for p, m in self.edges.reached.items()],
             "callees": [[index(p), sorted(index(c) for c in callees)]
                         for p, callees in self.edges.callees.items()],

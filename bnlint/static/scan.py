@@ -1,5 +1,7 @@
 """The project as text: every file read and hashed, its facts taken from the text, and the
-module table that says which file a lookup of a module name finds. Nothing is parsed here.
+module table that says which file a lookup of a module name finds. Nothing is parsed with
+libcst here; a checked file with no class statement, which the engine never parses, is
+asked of CPython's parser whether it reads at all (its finding is cached by content).
 
 Paths are absolute, symlink-free strings: a run answered by the cache spends its time in
 this module, and pathlib objects cost more to build and hash than the work itself.
@@ -8,12 +10,14 @@ this module, and pathlib objects cost more to build and hash than the work itsel
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Sequence, Tuple, Union
 
 from bnlint import rules
 from bnlint.ftypes import Diagnostic
 from bnlint.static.callers import FileFacts
+from bnlint.static.readable import MAX_BYTES, Refusal, python_refusal
 from bnlint.static.textscan import (
     TextFacts,
     content_digest,
@@ -35,6 +39,8 @@ class ProjectScan:
 
     facts: dict[str, FileFacts]
     data: dict[str, bytes]
+    # The checked files that cannot be read, or that the class pre-filter keeps from the
+    # parser and Python could not read either (an analysed file reports its own refusal).
     unreadable: dict[str, Diagnostic]
     source_roots: tuple[str, ...]
     loader_roots: tuple[str, ...]  # where a module lookup searches, in its order
@@ -43,6 +49,9 @@ class ProjectScan:
     # roots (or, without roots, the checked files). A checked file outside the roots (in a
     # hidden folder, say) is reported on but changes no other file's verdicts.
     project: frozenset[str]
+    # Digest -> why Python could not read it (None: it could), for the checked files the
+    # pre-filter keeps from the parser; the cache keeps these.
+    refusals: dict[str, Refusal | None] = field(default_factory=dict)
     _by_module: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -89,10 +98,12 @@ class ProjectScan:
 
 def scan_project(checked: Sequence[str], search_roots: Sequence[str],
                  sources: Mapping[str, bytes],
-                 known: Mapping[str, KnownFacts] | None = None) -> ProjectScan:
+                 known: Mapping[str, KnownFacts] | None = None,
+                 known_refusals: Mapping[str, Refusal | None] | None = None) -> ProjectScan:
     """Read and hash the checked files and every file under the search roots; `known` maps
     digests to what identical text said before (the cache): whether it defines a class, and
-    its facts (or a function that decodes them)."""
+    its facts (or a function that decodes them); `known_refusals`, whether Python could read
+    it (ProjectScan.refusals of an earlier run)."""
     known = known or {}
     roots = [os.path.realpath(r) for r in search_roots]
     walked = {path for root in roots for path in python_files(root)}
@@ -112,6 +123,8 @@ def scan_project(checked: Sequence[str], search_roots: Sequence[str],
         except OSError as error:
             unreadable[path] = _unreadable(path, error)
             continue
+        if content is None:  # not a regular file: bnlint.discovery warns of a checked one
+            continue
         module, is_package, source_root = names.of(path)
         source_roots.add(source_root)
         data[path] = content
@@ -121,10 +134,33 @@ def scan_project(checked: Sequence[str], search_roots: Sequence[str],
         else:
             has_class, text = may_define_module(content), scan_text(content)
         facts[path] = FileFacts(path, digest, module, is_package, has_class, text)
+    refusals = _refusals([facts[p] for p in keys.values() if p in facts], data,
+                         known_refusals or {})
+    for path in keys.values():
+        refusal = refusals.get(facts[path].digest) if path in facts else None
+        if refusal is not None:
+            unreadable[path] = _diagnostic(path, refusal)
     ordered = tuple(sorted(source_roots))
     project = frozenset(p for p in facts if p in walked) if roots else frozenset(facts)
     return ProjectScan(facts, data, unreadable, ordered, loader_roots(roots, ordered), keys,
-                       project)
+                       project, refusals)
+
+
+def _refusals(checked: Sequence[FileFacts], data: Mapping[str, bytes],
+              known: Mapping[str, Refusal | None]) -> dict[str, Refusal | None]:
+    """Why Python could not read each checked file the pre-filter keeps from the parser.
+
+    Such a file can define no model, but bnlint still owes it a finding when it is a syntax
+    error, binary or not text. CPython's parser says so at a tenth of libcst's cost, without
+    loading libcst (measured on timm 1.0.31: its 67 class-less files, 0.35 MB, take 67 ms
+    with `ast.parse` and 744 ms with libcst; all 304 files take 13 s with libcst)."""
+    found: dict[str, Refusal | None] = {}
+    for facts in checked:
+        if facts.has_class or facts.digest in found:
+            continue
+        found[facts.digest] = (known[facts.digest] if facts.digest in known
+                               else python_refusal(data[facts.path], MAX_BYTES))
+    return found
 
 
 def python_files(root: str) -> Iterable[str]:
@@ -133,8 +169,18 @@ def python_files(root: str) -> Iterable[str]:
     for directory, subdirs, names in os.walk(root):
         subdirs[:] = [d for d in subdirs if not d.startswith(".") and d not in _SKIPPED_DIRS]
         for name in names:
-            if name.endswith(".py"):
+            if name.endswith(".py") and (name.isascii() or _is_utf_8(name)):
                 yield os.path.join(directory, name)
+
+
+def _is_utf_8(name: str) -> bool:
+    """Whether a file name is valid UTF-8 (os.walk gives undecodable bytes as surrogates):
+    no module can have another name, and no report could print it."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def loader_roots(search_roots: Sequence[str], source_roots: Sequence[str]) -> tuple[str, ...]:
@@ -179,17 +225,26 @@ class _ModuleNames:
         return module, name == "__init__.py", directory
 
 
-def _read(path: str) -> bytes:
-    with open(path, "rb") as stream:
+def _read(path: str) -> bytes | None:
+    """The file's bytes; None for a FIFO, socket or device, which is not read: reading one
+    blocks or never ends. Opened without blocking so that the check can come first."""
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with open(descriptor, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return None
         return stream.read()
 
 
 def _unreadable(path: str, error: OSError) -> Diagnostic:
-    rule = rules.UNREADABLE_FILE
-    shown = display(path)
+    return _diagnostic(path, Refusal(rules.UNREADABLE_FILE.code, error.strerror or str(error)))
+
+
+def _diagnostic(path: str, refusal: Refusal) -> Diagnostic:
+    rule = rules.get_rule(refusal.code)
     return Diagnostic(code=rule.code, name=rule.name, severity=rule.severity,
-                      message=rule.format(detail=error.strerror or str(error)), path=shown,
-                      line=1, column=1, end_line=1, end_column=1, help=rule.fix)
+                      message=rule.format(detail=refusal.detail), path=display(path),
+                      line=refusal.line, column=refusal.column, end_line=refusal.line,
+                      end_column=refusal.column, help=rule.fix)
 
 
 def display(path: str) -> str:

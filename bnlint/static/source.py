@@ -26,6 +26,7 @@ import libcst as cst
 from bnlint import rules
 from bnlint.ftypes import SourceLocation
 from bnlint.static.positions import Span, compute_spans
+from bnlint.static.readable import MAX_BYTES, Refused, decode_source, python_parse
 
 # Deepest nesting, counted as libcst nests (see _levels), that bnlint hands to libcst.
 # Measured with libcst 1.9 on an 8 MB stack: the native parser crashes at about 5900 levels
@@ -33,14 +34,7 @@ from bnlint.static.positions import Span, compute_spans
 # subscripts takes 6 s to parse and one of 3000 takes 100 s. Hand-written code stays below
 # 50; the limit leaves a tenfold margin to the crash and keeps every parse under a second.
 MAX_NESTING = 500
-# Larger files are refused unread: libcst parses 100-300 kB/s, so a 1 MB file already costs
-# several seconds of a pre-commit hook, and the largest hand-written model files in the big
-# model zoos are under 300 kB. Bigger ones are generated (unrolled graphs, weight tables).
-MAX_BYTES = 1_000_000
 
-# CPython's own nesting limits, reported as SyntaxError although the syntax is fine.
-_PARSER_LIMITS = ("too many nested parentheses", "too many levels of indentation",
-                  "too many statically nested blocks", "too many nested f-strings")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
@@ -85,15 +79,6 @@ class ParseFailure:
     column: int = 1
 
 
-class _Refused(Exception):
-    """Why a file is not analysed: a rule code, a one-line detail and a 1-based position."""
-
-    def __init__(self, code: str, detail: str, line: int = 1, column: int = 1) -> None:
-        super().__init__(detail)
-        self.code, self.detail = code, detail
-        self.line, self.column = max(1, line), max(1, column)
-
-
 def display_path(path: Path) -> str:
     try:
         return os.path.relpath(path)
@@ -131,73 +116,18 @@ def parse_source(path: Path, data: bytes) -> SourceFile | ParseFailure:
     shown = display_path(path)
     try:
         if len(data) > MAX_BYTES:
-            raise _Refused(rules.TOO_COMPLEX.code,
+            raise Refused(rules.TOO_COMPLEX.code,
                            f"file too large ({len(data):,} bytes; bnlint analyses files of up "
                            f"to {MAX_BYTES:,} bytes)")
-        text = _decode(data)
-        syntax = _python_parse(text)
+        text = decode_source(data)
+        syntax = python_parse(text)
         _check_nesting(syntax, text)
         tree = _libcst_parse(text)
-    except _Refused as refused:
-        return ParseFailure(path, shown, refused.code, refused.detail, refused.line,
-                            refused.column)
+    except Refused as refused:
+        why = refused.refusal
+        return ParseFailure(path, shown, why.code, why.detail, why.line, why.column)
     module_name, root = module_name_for(path)
     return SourceFile(path, shown, module_name, root, tree, data, text, syntax)
-
-
-def _decode(data: bytes) -> str:
-    """The text Python would read: PEP 263 declaration or BOM, else UTF-8."""
-    if b"\x00" in data:
-        line, column = _byte_position(data, data.index(b"\x00"))
-        raise _Refused(rules.DECODE_ERROR.code, "binary file (NUL bytes)", line, column)
-    try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-    except SyntaxError as error:  # unknown encoding, or a declaration that contradicts a BOM
-        detail = str(error)
-        if detail.startswith("encoding problem"):
-            detail = "the file starts with a UTF-8 byte-order mark but declares another encoding"
-        raise _Refused(rules.DECODE_ERROR.code, detail) from None
-    try:
-        return data.decode(encoding)
-    except UnicodeDecodeError as error:
-        line, column = _byte_position(data, error.start)
-        expected = ("UTF-8" if encoding in ("utf-8", "utf-8-sig")
-                    else f"{encoding}, the encoding the file declares")
-        raise _Refused(rules.DECODE_ERROR.code,
-                       f"byte 0x{data[error.start]:02x} at line {line}, column {column} is not "
-                       f"valid {expected}", line, column) from None
-    except LookupError as error:  # a codec that is not a text encoding (rot13, base64)
-        raise _Refused(rules.DECODE_ERROR.code, f"cannot decode as {encoding}: {error}") \
-            from None
-
-
-def _byte_position(data: bytes, offset: int) -> tuple[int, int]:
-    line_start = data.rfind(b"\n", 0, offset) + 1
-    return data.count(b"\n", 0, offset) + 1, offset - line_start + 1
-
-
-def _python_parse(text: str) -> ast.Module:
-    """CPython's tree; its limits are guarded (errors, not crashes), unlike libcst's."""
-    try:
-        with warnings.catch_warnings():
-            # `"\d"` or `1if x` warn at every parse; they are the code's business, not bnlint's.
-            warnings.simplefilter("ignore")
-            return ast.parse(text)
-    except (RecursionError, MemoryError):
-        raise _Refused(rules.TOO_COMPLEX.code,
-                       "nested too deeply for Python's own parser") from None
-    except SyntaxError as error:
-        message = error.msg or "invalid syntax"
-        line, column = error.lineno or 1, error.offset or 1
-        if message.startswith(_PARSER_LIMITS):
-            raise _Refused(rules.TOO_COMPLEX.code, f"{message} (Python's parser limit)",
-                           line, column) from None
-        version = f"{sys.version_info.major}.{sys.version_info.minor}"
-        raise _Refused(rules.SYNTAX_ERROR.code,
-                       f"syntax error: {message} (read as Python {version})",
-                       line, column) from None
-    except ValueError as error:  # e.g. a surrogate that cannot be encoded
-        raise _Refused(rules.DECODE_ERROR.code, f"cannot read as source: {error}") from None
 
 
 def _libcst_parse(text: str) -> cst.Module:
@@ -205,12 +135,12 @@ def _libcst_parse(text: str) -> cst.Module:
         return cst.parse_module(text)
     except cst.ParserSyntaxError as error:
         message = str(error.message).splitlines()[0] if error.message else "invalid syntax"
-        raise _Refused(rules.SYNTAX_ERROR.code, f"syntax error: {message} (libcst)",
+        raise Refused(rules.SYNTAX_ERROR.code, f"syntax error: {message} (libcst)",
                        error.raw_line, error.raw_column + 1) from None
     except RecursionError:
-        raise _Refused(rules.TOO_COMPLEX.code, "nested too deeply for the parser") from None
+        raise Refused(rules.TOO_COMPLEX.code, "nested too deeply for the parser") from None
     except Exception as error:  # libcst raises a few bare exception types on odd input
-        raise _Refused(rules.SYNTAX_ERROR.code, f"cannot parse: {error}") from None
+        raise Refused(rules.SYNTAX_ERROR.code, f"cannot parse: {error}") from None
 
 
 # ---- nesting, measured on CPython's tree as libcst will nest it ------------------------------
@@ -232,7 +162,7 @@ def _check_nesting(tree: ast.Module, text: str) -> None:
             statement = node
         if depth > MAX_NESTING:
             line = getattr(statement, "lineno", 1)
-            raise _Refused(rules.TOO_COMPLEX.code,
+            raise Refused(rules.TOO_COMPLEX.code,
                            f"code nested more than {MAX_NESTING} levels deep (a chain of that "
                            f"many operators, calls, attributes or elif branches)",
                            line, strings.column(line, getattr(statement, "col_offset", 0)) + 1)

@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 from bnlint.ftypes import ModelObservation, Status
 from tests.fuzz.emit import emit
 from tests.fuzz.oracle import Outcome, check_programs
-from tests.fuzz.program import DISABLED, Program, generate, is_undecidable
+from tests.fuzz.program import (
+    DISABLED,
+    ENABLED_CONSTRUCTS,
+    Program,
+    gated_constructs,
+    generate,
+    is_undecidable,
+)
 from tests.fuzz.shrink import shrink, size
 
 
@@ -27,6 +34,9 @@ class Campaign:
     cross_forward: Counter = field(default_factory=Counter)
     failures: list[Outcome] = field(default_factory=list)
     seconds: float = 0.0
+    # Gated constructs (program.GATED_CONSTRUCTS): programs using each, and failing ones.
+    gated: Counter = field(default_factory=Counter)
+    gated_failures: dict[str, list[Outcome]] = field(default_factory=dict)
 
     def add(self, outcome: Outcome) -> None:
         self.programs += 1
@@ -44,8 +54,12 @@ class Campaign:
                         self.cross_class_folds += 1
         if outcome.observation is not None:
             self.cross_forward.update(cross_forward_folds(outcome.observation))
+        used = gated_constructs(outcome.program)
+        self.gated.update(used)
         if outcome.problems:
             self.failures.append(outcome)
+            for construct in used:
+                self.gated_failures.setdefault(construct, []).append(outcome)
 
     def summary(self) -> str:
         problems = Counter(p.kind for o in self.failures for p in o.problems)
@@ -64,6 +78,13 @@ class Campaign:
         if DISABLED:
             lines.append("kept out of the mix: " + "; ".join(f"{c} ({why})" for c, why in
                                                              sorted(DISABLED.items())))
+        if self.gated:
+            lines.append("gated constructs (programs using it, failing; first failing seeds):")
+            for construct, count in sorted(self.gated.items()):
+                failing = self.gated_failures.get(construct, [])
+                seeds = ", ".join(str(o.program.seed) for o in failing[:5])
+                lines.append(f"  {construct}: {count}, {len(failing)} failing"
+                             + (f" ({seeds})" if failing else ""))
         return "\n".join(lines)
 
 
@@ -97,12 +118,14 @@ def _inside(path: str, ancestor: str) -> bool:
 
 
 def run_campaign(seeds: Iterable[int], *, batch: int = 50,
-                 progress: Callable[[Campaign], None] | None = None) -> Campaign:
+                 progress: Callable[[Campaign], None] | None = None,
+                 constructs: frozenset[str] = ENABLED_CONSTRUCTS) -> Campaign:
+    """`constructs`: the gated constructs in the mix."""
     campaign = Campaign()
     started = time.perf_counter()
     pending: list[Program] = []
     for seed in seeds:
-        pending.append(generate(seed))
+        pending.append(generate(seed, constructs=constructs))
         if len(pending) == batch:
             _run(campaign, pending, progress)
             pending = []

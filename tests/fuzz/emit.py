@@ -12,6 +12,7 @@ import itertools
 import random
 from dataclasses import dataclass, field, replace
 
+from tests.fuzz.emit_idioms import IdiomEmitter
 from tests.fuzz.program import Leaf, Node, Program, Stage
 
 SPATIAL = {1: 6, 2: 4, 3: 3}  # input size per spatial dim: small tensors, fast runs
@@ -34,6 +35,11 @@ class Emitted:
     source: str
     input_shape: tuple[int, ...]
     marks: tuple[tuple[str, str], ...]  # (class, attribute) of each undecidable module
+    # 2 when the program makes hidden choices (tests/fuzz/outside.py): run it both ways.
+    variants: int = 1
+    # A tensor of hidden rank flows through the model: which Linear inputs are 2-D, the
+    # analysis cannot know downstream of it (rule XBN208).
+    rank_unknown: bool = False
 
 
 @dataclass
@@ -45,6 +51,8 @@ class _Flow:
     linear: bool
     aliased: bool  # may be the model input itself: no in-place ops on it
     tid: int = 0  # which tensor object: changes with every op that is not in place
+    # Returned by code outside the analysed files: what it is, the static half cannot know.
+    hidden: bool = False
 
     def to(self, var: str) -> _Flow:
         return replace(self, var=var)
@@ -59,6 +67,9 @@ class _Class:
     linear: bool = False  # its input is (N, features), not (N, C, *spatial)
     reuse_var: str = "x"  # the variable a reusing forward reassigns
     expr_only: bool = False  # builds its layers in one expression (Sequential subclass...)
+    norm_style: str = "norm_default"  # how `norm_layer` is bound (emit_idioms.norm_signature)
+    method: str = "forward"  # or "__call__": a wrapper that overrides it instead
+    flags: set[str] = field(default_factory=set)  # attributes set once (grad_checkpointing)
     init: list[str] = field(default_factory=list)
     forward: list[str] = field(default_factory=list)
     methods: list[list[str]] = field(default_factory=list)
@@ -77,13 +88,14 @@ def _may_change_channels(stage: Stage) -> bool:
     if isinstance(stage, Leaf):
         return (stage.kind in ("conv", "convT", "linear", "fconv") and stage.out is not None
                 and stage.groups != "depthwise")
-    return stage.kind in ("child", "seq", "cat", "helper", "mlist", "mdict", "cfg")  # not sum
+    return stage.kind in ("child", "seq", "cat", "helper", "mlist", "mdict", "cfg",
+                          "dunder", "zip", "branchdict", "ckpt")  # not sum
 
 
 def _is_module(stage: Stage) -> bool:
     if isinstance(stage, Leaf):
         return stage.kind in ("conv", "convT", "linear", "bn", "act", "pool", "drop")
-    return stage.kind in ("child", "seq", "cfg")
+    return stage.kind in ("child", "seq", "cfg", "dunder")
 
 
 def retarget(stages: tuple[Stage, ...], target: int) -> tuple[Stage, ...]:
@@ -97,7 +109,7 @@ def retarget(stages: tuple[Stage, ...], target: int) -> tuple[Stage, ...]:
     return stages
 
 
-class _Emitter:
+class _Emitter(IdiomEmitter):
     def __init__(self, program: Program) -> None:
         self.program = program
         self.dims = program.dims
@@ -107,6 +119,10 @@ class _Emitter:
         self.names = itertools.count()
         self.tensors = itertools.count(1)
         self.defined: set[str] = set()
+        self.imports: list[str] = []  # beyond HEADER, for the gated constructs
+        self.hidden = itertools.count()  # keys of hidden choices (tests/fuzz/outside.py)
+        self.variants = 1
+        self.rank_unknown = False
 
     def new(self, var: str, c: int, linear: bool) -> _Flow:
         """The flow after an op that makes a new tensor."""
@@ -125,11 +141,12 @@ class _Emitter:
         outputs = ", ".join([flow.var, *root.taps])
         root.forward.append(f"        return {outputs}")
         self.blocks.append(self.render_class(root, "nn.Module", "self"))
-        source = HEADER.format(seed=self.program.seed) + "\n\n" + "\n\n\n".join(self.blocks) \
-            + "\n"
+        header = HEADER.format(seed=self.program.seed) + "".join(f"{line}\n"
+                                                                 for line in self.imports)
+        source = header + "\n\n" + "\n\n\n".join(self.blocks) + "\n"
         shape = (2, self.program.width) + (SPATIAL[self.dims],) * self.dims if self.dims \
             else (2, self.program.width)
-        return Emitted(source, shape, tuple(self.marks))
+        return Emitted(source, shape, tuple(self.marks), self.variants, self.rank_unknown)
 
     # --- names and spellings -----------------------------------------------------------------
 
@@ -171,6 +188,11 @@ class _Emitter:
                 options.append("bias=True")
             name = "ConvTranspose" if leaf.kind == "convT" else "Conv"
             ctor = f"nn.{name}{self.dims}d"
+            if (cls is not None and cls.norm_style == "dim_tuple" and leaf.kind == "conv"
+                    and leaf.style in ("", "kwargs", "args")):
+                ctor = "conv_layer"
+            if leaf.style in ("kwargs", "args"):
+                return self.hidden_conv(ctor, ch, out, options, leaf.style), out
             if leaf.style == "subclass":
                 ctor = self.define(f"PlainConv{self.dims}d",
                                    f"class PlainConv{self.dims}d({ctor}):\n"
@@ -192,9 +214,13 @@ class _Emitter:
                 base = self.bn_type(flow.linear)
                 ctor = self.define(f"Plain{base[3:]}", f"class Plain{base[3:]}({base}):\n"
                                    f"    \"\"\"A subclass that keeps torch's forward.\"\"\"")
+            elif leaf.style == "own_forward":
+                ctor = self.bn_own_forward(self.bn_type(flow.linear))
             extra = {"plain": "", "eps": ", eps=1e-3", "affine_off": ", affine=False",
-                     "no_stats": ", track_running_stats=False",
-                     "subclass": ""}[leaf.style or "plain"]
+                     "no_stats": ", track_running_stats=False", "subclass": "",
+                     "own_forward": ""}[leaf.style or "plain"]
+            if leaf.style == "own_forward" and self.rng.random() < 0.5:
+                extra = ", act=True"
             return f"{ctor}({ch}{extra})", c
         if leaf.kind == "act":
             if leaf.style == "module_inplace" and not flow.aliased:
@@ -220,6 +246,9 @@ class _Emitter:
                               else self.new(flow.var, out, flow.linear))
         if stage.kind == "child":
             return self.child_expr(cls, stage.chains[0], stage.style, flow, target=None)
+        if stage.kind == "dunder":
+            return self.child_expr(cls, stage.chains[0], "plain", flow, target=None,
+                                   method="__call__")
         if stage.kind == "seq":
             return self.seq_expr(cls, stage, flow)
         if stage.kind == "cfg":
@@ -257,10 +286,11 @@ class _Emitter:
         return f"nn.Sequential(*{layers})", before, after
 
     def child_expr(self, cls: _Class | None, stages: tuple[Stage, ...], style: str,
-                   flow: _Flow, target: int | None) -> tuple[str, list[str], _Flow]:
-        name = f"Block{next(self.names)}"
+                   flow: _Flow, target: int | None, method: str = "forward"
+                   ) -> tuple[str, list[str], _Flow]:
+        name = f"Block{next(self.names)}" if method == "forward" else f"Wrapper{next(self.names)}"
         child = _Class(name, flow.c, norm=style != "plain", reuse=self.rng.random() < 0.5,
-                       linear=flow.linear)
+                       linear=flow.linear, norm_style=style, method=method)
         if target is not None:
             stages = retarget(stages, target)
         inner = self.chain(child, child.forward, "        ", flow.to("x"), stages)
@@ -276,6 +306,8 @@ class _Emitter:
             passed = "norm_layer" if cls is not None and cls.norm and self.rng.random() < 0.6 \
                 else bn
             args.append(passed if self.rng.random() < 0.5 else f"norm_layer={passed}")
+        elif style not in ("plain", "norm_default"):
+            args += self.norm_arguments(cls, style, flow.linear)
         return f"{name}({', '.join(args)})", [], inner.to(flow.var)
 
     def seq_parts(self, cls: _Class | None, stages: tuple[Stage, ...], flow: _Flow
@@ -299,9 +331,10 @@ class _Emitter:
                          expr_only=True)
             parts, _, after = self.seq_parts(sub, node.chains[0], flow)
             body = ",\n            ".join(expr for _, expr in parts)
+            arguments = f"\n            {body},\n        " if parts else ""  # shrunk: none
             self.blocks.append(f"class {name}(nn.Sequential):\n"
                                f"    def __init__(self, cin):\n"
-                               f"        super().__init__(\n            {body},\n        )")
+                               f"        super().__init__({arguments})")
             return f"{name}({self.channels(cls, flow.c)})", [], after
         if style == "helper":
             name = f"make_layers{next(self.names)}"
@@ -403,6 +436,8 @@ class _Emitter:
         stem = {"conv": "conv", "convT": "up", "linear": "fc", "bn": "bn", "act": "act",
                 "pool": "pool", "drop": "drop"}[kind]
         attr = self.register(cls, stem, expr, [])
+        if kind == "bn" and flow.hidden:  # its input is unknown to the analysis, by design
+            self.marks.append((cls.name, attr))
         return self.call(cls, out, indent, flow, attr, after)
 
     def node_child(self, cls, out, indent, flow, node) -> _Flow:
@@ -663,19 +698,14 @@ class _Emitter:
 
     # --- classes -----------------------------------------------------------------------------
 
-    def render_class(self, cls: _Class, base: str, params: str) -> str:
-        signature = "self" if params == "self" else \
-            ("self, cin, norm_layer=None" if cls.norm else "self, cin")
+    def render_class(self, cls: _Class, base: str, params: str, inputs: str = "x") -> str:
+        extra, binding = self.norm_signature(cls) if cls.norm else ("", [])
+        signature = "self" if params == "self" else f"self, cin{extra}"
         lines = [f"class {cls.name}({base}):", f"    def __init__({signature}):",
-                 "        super().__init__()"]
-        if cls.norm:
-            default = self.norm_default(cls)
-            lines += ["        if norm_layer is None:", f"            norm_layer = {default}"]
+                 "        super().__init__()", *binding]
         lines += cls.init
-        lines += ["", "    def forward(self, x):", *cls.forward]
+        lines += ["", f"    def {cls.method}(self, {inputs}):", *cls.forward]
         for method in cls.methods:
             lines += ["", *method]
         return "\n".join(lines)
 
-    def norm_default(self, cls: _Class) -> str:
-        return self.bn_type(cls.linear)

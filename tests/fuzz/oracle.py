@@ -15,6 +15,12 @@ code `bnlint check --confirm` uses, and then more strictly:
   module in the runtime graph (through a merge, its operands' layers count as producers); or,
   in a program with such a construct, the BatchNorm is never called (an opaque call could
   call it).
+
+A program that makes hidden choices (code outside the analysed files decides a layer's
+options, a layer's presence, a tensor's rank: tests/fuzz/outside.py) runs once per variant,
+each choice made both ways. The correct static verdict is then what every variant's runtime
+says when they agree, and unknown when they do not: a certain static verdict that one variant
+refutes is a disagreement (a guess), an unknown where the variants differ is no problem.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import os
+import shutil
 import sys
 import tempfile
 import traceback
@@ -51,6 +58,7 @@ from bnlint.runtime.capture import capture_graph
 from bnlint.runtime.fold import fold
 from bnlint.static.engine import analyze
 from tests.fuzz.emit import Emitted, emit
+from tests.fuzz.emit_idioms import OUTSIDE
 from tests.fuzz.program import Program
 
 _BATCHES = itertools.count()
@@ -95,7 +103,12 @@ def check_programs(programs: Sequence[Program], workdir: Path | None = None, *,
     """Both halves on every program; one Outcome each, in order (with `until`, only up to
     the first outcome it accepts)."""
     with tempfile.TemporaryDirectory(prefix="bnlint-fuzz-", dir=workdir) as directory:
-        root = Path(directory)
+        # The analysed package under `root`; the outside module beside it, where the static
+        # half does not look and the runtime imports it.
+        root, outside = Path(directory) / "analysed", Path(directory) / "outside"
+        root.mkdir()
+        outside.mkdir()
+        shutil.copy(Path(__file__).with_name("outside.py"), outside / f"{OUTSIDE}.py")
         package = f"bnlint_fuzz_{os.getpid()}_{next(_BATCHES)}"
         (root / package).mkdir()
         (root / package / "__init__.py").write_text("")
@@ -108,7 +121,7 @@ def check_programs(programs: Sequence[Program], workdir: Path | None = None, *,
             outcomes.append(Outcome(program, emitted))
         static = analyze(files, search_roots=[root])
         by_module = _split(static, [f"{package}.p{i}" for i in range(len(programs))])
-        sys.path.insert(0, str(root))
+        sys.path[:0] = [str(root), str(outside)]
         try:
             with single_threaded():
                 for index, outcome in enumerate(outcomes):
@@ -120,7 +133,8 @@ def check_programs(programs: Sequence[Program], workdir: Path | None = None, *,
                         break
         finally:
             sys.path.remove(str(root))
-            for name in [n for n in sys.modules if n.split(".")[0] == package]:
+            sys.path.remove(str(outside))
+            for name in [n for n in sys.modules if n.split(".")[0] in (package, OUTSIDE)]:
                 del sys.modules[name]
     return outcomes
 
@@ -133,8 +147,33 @@ def _split(result: CheckResult, modules: list[str]) -> dict[str, CheckResult]:
             for name, reports in parts.items()}
 
 
+@dataclass
+class _Run:
+    """One variant of a program, built, folded and compared."""
+
+    variant: int
+    model: nn.Module
+    inputs: tuple[torch.Tensor, ...]
+    observation: ModelObservation
+    table: ModelAgreement
+
+
 def _check_one(outcome: Outcome, module_name: str, static: CheckResult) -> None:
+    runs = []
+    for variant in range(outcome.emitted.variants):
+        run = _run(outcome, module_name, static, variant)
+        if isinstance(run, Problem):
+            outcome.problems.append(run)
+            return
+        runs.append(run)
+    outcome.table, outcome.observation = runs[0].table, runs[0].observation
+    outcome.problems.extend(_judge(runs, static, outcome.emitted, module_name))
+
+
+def _run(outcome: Outcome, module_name: str, static: CheckResult,
+         variant: int) -> _Run | Problem:
     program, emitted = outcome.program, outcome.emitted
+    importlib.import_module(OUTSIDE).VARIANT = variant
     try:
         module = importlib.import_module(module_name)
         torch.manual_seed(program.seed)
@@ -148,54 +187,77 @@ def _check_one(outcome: Outcome, module_name: str, static: CheckResult) -> None:
                               dtype=torch.float64),)
         model(*inputs)
     except Exception as error:
-        outcome.problems.append(Problem("invalid-program", _one_line(error)))
-        return
+        return Problem("invalid-program", _one_line(error) + _in_variant(emitted, variant))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = fold(model, inputs, random_inputs=1, seed=program.seed)
     except Exception as error:
-        outcome.problems.append(Problem("crash", f"runtime checker: {_one_line(error)}\n"
-                                                 f"{traceback.format_exc(limit=-3)}"))
-        return
+        return Problem("crash", f"runtime checker{_in_variant(emitted, variant)}: "
+                                f"{_one_line(error)}\n{traceback.format_exc(limit=-3)}")
     observation = observation_of(model, result)
     table = compare_model(f"seed {program.seed}", f"{module_name}:Net", static, observation)
-    outcome.table, outcome.observation = table, observation
-    outcome.problems.extend(_judge(table, static, model, inputs, emitted, module_name))
+    return _Run(variant, model, inputs, observation, table)
 
 
-def _judge(table: ModelAgreement, static: CheckResult, model: nn.Module,
-           inputs: tuple[torch.Tensor, ...], emitted: Emitted, module_name: str
+def _in_variant(emitted: Emitted, variant: int) -> str:
+    return f" (variant {variant})" if emitted.variants > 1 else ""
+
+
+def _judge(runs: list[_Run], static: CheckResult, emitted: Emitted, module_name: str
            ) -> list[Problem]:
     problems: list[Problem] = []
-    if not table.verified:
-        problems.append(Problem("unverified", table.verification or ""))
-    allowed: set[str] | None = None
-    for row in table.rows:
-        key = f"{row.runtime.owner}: {row.runtime.conv or '-'} -> {row.runtime.bn}"
-        if row.agreement is Agreement.DISAGREEMENT:
-            problems.append(Problem("disagreement", f"{key}: {row.detail}"))
-        elif row.agreement is Agreement.NOT_ANALYSED:
-            problems.append(Problem("not-analysed", f"{key}: {row.detail}"))
-        elif row.static is None:
-            problems.append(Problem("missing-verdict", f"{key}: {row.detail}"))
-        elif row.static.status is Status.UNKNOWN or row.runtime.status is Status.UNKNOWN:
-            if allowed is None:
-                allowed, downstream = _near_undecidable(model, inputs, emitted, module_name)
-            # A tensor's rank flows from anywhere upstream (XBN208): an undecidable construct
-            # before the Linear leaves it unknown however far away it is.
-            excused = downstream if row.static.code == "XBN208" else set()
-            if not set(row.instances) <= allowed | excused:
-                problems.append(Problem("unexpected-unknown", f"{key}: static: "
-                                        f"{row.static.status.value} {row.static.code}: "
-                                        f"{row.static.reason}; {row.detail}"))
-    problems.extend(_phantoms(static, model))
+    # What each variant's runtime says of each BatchNorm: where they differ, the hidden
+    # choice decides the verdict, and unknown is the right static answer. A BatchNorm some
+    # variants lack (a hidden layer before it in a list shifts its index) has a hidden name:
+    # silence about it is no problem either.
+    said: dict[tuple[str, str], list] = {}
+    for run in runs:
+        for row in run.table.rows:
+            verdict = row.runtime
+            said.setdefault((verdict.owner, verdict.bn), []).append(
+                (verdict.status, verdict.direction, verdict.conv))
+    decided = {key for key, verdicts in said.items()
+               if len(verdicts) == len(runs) and len(set(verdicts)) == 1}
+    for run in runs:
+        where = _in_variant(emitted, run.variant)
+        if not run.table.verified:
+            problems.append(Problem("unverified", f"{run.table.verification or ''}{where}"))
+        allowed: set[str] | None = None
+        downstream: set[str] = set()
+        for row in run.table.rows:
+            key = f"{row.runtime.owner}: {row.runtime.conv or '-'} -> {row.runtime.bn}{where}"
+            hidden = (row.runtime.owner, row.runtime.bn) not in decided
+            if row.agreement is Agreement.NOT_ANALYSED:
+                problems.append(Problem("not-analysed", f"{key}: {row.detail}"))
+            elif row.static is None:  # silence, even where the runtime folds
+                if not hidden:
+                    problems.append(Problem("missing-verdict", f"{key}: {row.detail}"))
+            elif row.agreement is Agreement.DISAGREEMENT:
+                problems.append(Problem("disagreement", f"{key}: {row.detail}"))
+            elif row.static.status is Status.UNKNOWN or row.runtime.status is Status.UNKNOWN:
+                if hidden:
+                    continue
+                if allowed is None:
+                    allowed, downstream = _near_undecidable(run.model, run.inputs, emitted,
+                                                            module_name)
+                # A tensor's rank flows from anywhere upstream (XBN208): an undecidable
+                # construct before the Linear leaves it unknown however far away it is.
+                excused = downstream if row.static.code == "XBN208" else set()
+                if row.static.code == "XBN208" and emitted.rank_unknown:
+                    continue
+                if not set(row.instances) <= allowed | excused:
+                    problems.append(Problem("unexpected-unknown", f"{key}: static: "
+                                            f"{row.static.status.value} {row.static.code}: "
+                                            f"{row.static.reason}; {row.detail}"))
+    problems.extend(_phantoms(static, [run.model for run in runs]))
     return problems
 
 
-def _phantoms(static: CheckResult, model: nn.Module) -> list[Problem]:
-    """Static verdicts on BatchNorms the model does not have."""
-    modules = dict(model.named_modules(remove_duplicate=False))
+def _phantoms(static: CheckResult, models: list[nn.Module]) -> list[Problem]:
+    """Static verdicts on BatchNorms the model does not have in any variant."""
+    variants = [dict(model.named_modules(remove_duplicate=False)) for model in models]
+    modules = variants[0]
     problems = []
     for report in static.modules:
         short = report.class_name.rpartition(".")[2]
@@ -203,7 +265,7 @@ def _phantoms(static: CheckResult, model: nn.Module) -> list[Problem]:
         for entry in report.folds:
             for place in places:
                 path = f"{place}.{entry.bn}" if place else entry.bn
-                if not isinstance(modules.get(path), _BatchNorm):
+                if not any(isinstance(v.get(path), _BatchNorm) for v in variants):
                     problems.append(Problem("phantom-verdict", f"{report.class_name}: "
                                             f"{entry.conv or '-'} -> {entry.bn} "
                                             f"{entry.status.value}"

@@ -26,16 +26,75 @@ UNDECIDABLE = ("data_if", "operator_call", "getattr", "cond_init", "own_forward"
 # until the static half keyed such folds by all their layers.)
 DISABLED: dict[str, str] = {}
 
+# Constructs written the way model zoos write them, each a case the static half once got
+# wrong or could not read (issues 11 and 12). Each is generated only when named in the mix:
+# ENABLED_CONSTRUCTS is the default mix; `python -m tests.fuzz.run --constructs all` runs
+# every one, so that a construct the analyzer does not handle yet shows its disagreements
+# without failing the default run. Enable a construct here once the analyzer handles it.
+GATED_CONSTRUCTS: dict[str, str] = {
+    "leaf:conv:kwargs": "a Conv built with **options from a function outside the analysed "
+                        "files (kernel 1, or kernel 3 with padding 1: a hidden choice)",
+    "leaf:conv:args": "a Conv built with *args from a function outside the analysed files",
+    "leaf:bn:own_forward": "a BatchNorm subclass with its own forward (F.batch_norm, then an "
+                           "activation or nothing)",
+    "node:rank:hidden": "Linear then BatchNorm1d on a tensor that code outside the analysed "
+                        "files makes (N, C) or (N, C, C): a hidden choice",
+    "node:rank:tokens": "Linear over the last axis of a known (N, C, C) tensor, then "
+                        "BatchNorm1d(C) over the other axis",
+    "node:rank:flatten": "Linear then BatchNorm1d after a flatten or view(n, -1): 2-D, known",
+    "node:rank:conv1d": "Linear over the length axis of a Conv1d's (N, C, L) output, then "
+                        "BatchNorm1d(C)",
+    "node:branchdict:ordered": "an OrderedDict of layers, one added on a hidden branch, in a "
+                               "Sequential",
+    "node:branchdict:moduledict": "a dict of layers, one added on a hidden branch, in a "
+                                  "ModuleDict iterated by forward()",
+    "node:branchdict:list": "a list of layers, one added on a hidden branch, in a Sequential",
+    "node:zip:arg": "for m0, m1, x in zip(self.m0, self.m1, feats): over a list argument",
+    "node:zip:enumerate": "for i, (m0, m1, x) in enumerate(zip(self.m0, self.m1, feats)):",
+    "node:match:value": "the layers called inside a match/case block on a constant",
+    "node:match:or": "the layers called inside a `case \"a\" | \"b\":` block",
+    "node:dunder": "a wrapper module that overrides __call__ instead of forward()",
+    "node:child:registry_dict": "the norm looked up by name in a dict",
+    "node:child:registry_object": "the norm from a registry object: factories registered by "
+                                  "a decorator, looked up with __getitem__[name, dims]",
+    "node:child:lambda_default": "norm_layer defaults to a call that returns a lambda",
+    "node:child:lambda_passed": "the caller passes a lambda as norm_layer",
+    "node:child:dataclass": "a @dataclass config field with a default decides the norm",
+    "node:child:dim_tuple": "(nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[dims - 1], and "
+                            "the same for the Conv",
+    "node:child:class_checks": "the norm resolved by isinstance/issubclass/`in {...}`/"
+                               "__name__ checks on the class value passed (a class, a name or "
+                               "a partial)",
+    "node:child:partial_func": "a functools.partial passed as norm_layer, unwrapped by .func",
+    "node:ntuple": "blocks built in a loop over zip(as_tuple(n)(block), widths), with "
+                   "itertools.repeat and a collections.abc.Iterable check",
+    "node:ckpt": "layers called through torch.utils.checkpoint or directly, switched by "
+                 "self.grad_checkpointing",
+}
+ENABLED_CONSTRUCTS: frozenset[str] = frozenset({
+    "leaf:bn:own_forward", "node:child:class_checks", "node:child:dataclass",
+    "node:child:dim_tuple", "node:child:lambda_default", "node:child:lambda_passed",
+    "node:child:partial_func", "node:child:registry_dict", "node:child:registry_object",
+    "node:dunder", "node:match:or", "node:match:value", "node:ntuple", "node:rank:conv1d",
+    "node:rank:flatten", "node:rank:tokens"})
+
 ACT_STYLES = ("module", "module_inplace", "functional", "torch", "method", "method_inplace",
               "functional_inplace", "silu_module")
 BN_STYLES = ("plain",) * 6 + ("eps", "eps", "affine_off", "affine_off", "no_stats",
-                           "subclass")
-CONV_STYLES = ("",) * 6 + ("subclass", "partial")  # a plain subclass; functools.partial
+                           "subclass", "own_forward")
+CONV_STYLES = ("",) * 6 + ("subclass", "partial", "kwargs", "args")
 DROP_STYLES = ("dropout", "identity", "functional")
 SEQ_STYLES = ("args", "ordered", "star", "helper", "subclass", "add_module")
-CHILD_STYLES = ("plain", "norm_default", "norm_partial", "norm_class")
+CHILD_STYLES = ("plain", "norm_default", "norm_partial", "norm_class", "registry_dict",
+                "registry_object", "lambda_default", "lambda_passed", "dataclass", "dim_tuple",
+                "class_checks", "partial_func")
 MLIST_STYLES = ("for", "index", "range", "hetero", "sequential")
 MDICT_STYLES = ("keys", "values", "items")
+RANK_STYLES = ("hidden", "tokens", "flatten")  # on (N, C) features; "conv1d" on (N, C, L)
+BRANCHDICT_STYLES = ("ordered", "moduledict", "list")
+ZIP_STYLES = ("arg", "enumerate")
+MATCH_STYLES = ("value", "or")
+NTUPLE_STYLES = ("repeat", "iterable")
 RESIDUAL_STYLES = ("add", "radd", "iadd", "torch_add")
 HEAD_STYLES = ("adaptive_module", "mean", "functional")
 
@@ -68,6 +127,11 @@ class Node:
 
 Stage = Union[Leaf, Node]  # noqa: UP007 (a runtime alias on Python 3.10)
 
+# Node kinds whose constructs are gated style by style: the kind is in the mix when one of
+# its styles is.
+_STYLED_KINDS = {"rank": RANK_STYLES + ("conv1d",), "branchdict": BRANCHDICT_STYLES,
+                 "zip": ZIP_STYLES, "match": MATCH_STYLES}
+
 
 @dataclass(frozen=True)
 class Program:
@@ -99,6 +163,28 @@ def is_undecidable(program: Program) -> bool:
     return any(isinstance(s, Node) and s.kind == "opaque" for s in walk(program.chain))
 
 
+def gated_constructs(program: Program) -> set[str]:
+    """The gated constructs (GATED_CONSTRUCTS) the program uses."""
+    return {name for name in constructs(program) if name in GATED_CONSTRUCTS}
+
+
+def construct_mix(names: str) -> frozenset[str]:
+    """A mix named on the command line: "default", "all", or names separated by commas (a
+    kind, "node:rank", stands for all its styles)."""
+    if names == "default":
+        return ENABLED_CONSTRUCTS
+    if names == "all":
+        return frozenset(GATED_CONSTRUCTS)
+    chosen = set()
+    for name in filter(None, (n.strip() for n in names.split(","))):
+        matching = {c for c in GATED_CONSTRUCTS if c == name or c.startswith(name + ":")}
+        if not matching:
+            raise ValueError(f"no gated construct is named {name!r}; known: "
+                             f"{', '.join(sorted(GATED_CONSTRUCTS))}")
+        chosen |= matching
+    return frozenset(chosen)
+
+
 # --- generation ------------------------------------------------------------------------------
 
 MODULE_LEAVES = ("conv", "convT", "linear", "bn", "act", "pool", "drop")  # have a module form
@@ -117,10 +203,20 @@ class Generator:
     rng: random.Random
     budget: _Budget
     disabled: dict[str, str] = field(default_factory=lambda: dict(DISABLED))
+    enabled: frozenset[str] = ENABLED_CONSTRUCTS  # the gated constructs in the mix
+    dims: int = 2  # the program's: a "rank" node on (N, C, L) needs Conv1d features
 
     def allowed(self, construct: str) -> bool:
         parts = construct.split(":")
-        return not any(":".join(parts[:n]) in self.disabled for n in range(2, len(parts) + 1))
+        prefixes = [":".join(parts[:n]) for n in range(2, len(parts) + 1)]
+        if any(p in self.disabled for p in prefixes):
+            return False
+        if any(p in GATED_CONSTRUCTS and p not in self.enabled for p in prefixes):
+            return False
+        kind = parts[1] if parts[0] == "node" and len(parts) == 2 else None
+        if kind in _STYLED_KINDS:
+            return any(self.allowed(f"node:{kind}:{s}") for s in _STYLED_KINDS[kind])
+        return True
 
     def pick(self, kind: str, styles: tuple[str, ...], prefix: str = "node") -> str:
         options = [s for s in styles if self.allowed(f"{prefix}:{kind}:{s}")]
@@ -148,9 +244,14 @@ class Generator:
         weights: dict[str, float] = {"leaf": 6.0}
         if nested:
             weights.update({"child": 1.6, "seq": 1.2, "residual": 0.9, "repeat": 0.4,
-                            "mlist": 0.5, "mdict": 0.4, "cfg": 0.3})
+                            "mlist": 0.5, "mdict": 0.4, "cfg": 0.3, "dunder": 0.2})
             if not modules_only:
-                weights.update({"cat": 0.7, "sum": 0.4, "helper": 0.4, "guard": 0.4})
+                weights.update({"cat": 0.7, "sum": 0.4, "helper": 0.4, "guard": 0.4,
+                                "branchdict": 0.3, "zip": 0.3, "match": 0.3, "ntuple": 0.2,
+                                "ckpt": 0.2})
+                if any(self.allowed(f"node:rank:{s}") for s in RANK_STYLES) if linear \
+                        else self.dims == 1 and self.allowed("node:rank:conv1d"):
+                    weights["rank"] = 0.8
         if not modules_only and depth == 0:
             weights["tap"] = 0.2
         if (not modules_only and self.budget.undecidable and not self.budget.used_undecidable
@@ -158,8 +259,10 @@ class Generator:
             weights["opaque"] = 1.5
         if modules_only:
             # Elements of a Sequential must be callable: no ModuleList/ModuleDict, no branches.
-            weights = {k: w for k, w in weights.items() if k in ("leaf", "child", "seq", "cfg")}
-        weights = {k: w for k, w in weights.items() if k == "leaf" or self.allowed(f"node:{k}")}
+            weights = {k: w for k, w in weights.items()
+                       if k in ("leaf", "child", "seq", "cfg", "dunder")}
+        weights = {k: w for k, w in weights.items()
+                   if k in ("leaf", "rank") or self.allowed(f"node:{k}")}
         kind = rng.choices(list(weights), list(weights.values()))[0]
         if kind == "leaf":
             return self.leaf(linear, previous, modules_only=modules_only)
@@ -279,13 +382,52 @@ class Generator:
             return Node("opaque", (inner,), style=style)
         if kind == "tap":
             return Node("tap")
+        return self.idiom(kind, depth, linear)
+
+    def idiom(self, kind: str, depth: int, linear: bool) -> Node:
+        """The gated constructs (GATED_CONSTRUCTS) that are nodes."""
+        rng = self.rng
+        short = rng.randint(1, 4)
+        if kind == "rank":
+            # Linear and BatchNorm1d (and activations) on one tensor whose rank is the point.
+            style = self.pick("rank", RANK_STYLES) if linear else "conv1d"
+            extras = tuple(rng.choice((Leaf("act", style="functional"), Leaf("linear"),
+                                       Leaf("bn", style="plain")))
+                           for _ in range(rng.randint(0, 2)))
+            inner = (Leaf("linear"), Leaf("bn", style="plain")) + extras
+            self.budget.layers -= len(inner)
+            return Node("rank", (inner,), style=style)
+        if kind == "branchdict":
+            # Module layers only: one more is added between two of them on a hidden branch.
+            return Node("branchdict", (self.chain(depth + 1, linear, rng.randint(2, 4),
+                                                  modules_only=True, flat=True),),
+                        style=self.pick("branchdict", BRANCHDICT_STYLES))
+        if kind == "zip":
+            return Node("zip", (self.chain(depth + 1, linear, short, modules_only=True,
+                                           flat=True),),
+                        style=self.pick("zip", ZIP_STYLES), count=rng.choice((2, 2, 3)))
+        if kind == "match":
+            # count 1: the chain is the case taken; 0: a case never taken.
+            return Node("match", (self.chain(depth + 1, linear, short),),
+                        style=self.pick("match", MATCH_STYLES), count=rng.choice((1, 1, 0)))
+        if kind == "dunder":
+            return Node("dunder", (self.chain(depth + 1, linear, rng.randint(1, 4)),))
+        if kind == "ntuple":
+            return Node("ntuple", (self.chain(depth + 1, linear, rng.randint(1, 3)),),
+                        style=rng.choice(NTUPLE_STYLES), count=rng.choice((1, 2, 3)))
+        if kind == "ckpt":
+            return Node("ckpt", (self.chain(depth + 1, linear, short, modules_only=True),))
         raise AssertionError(kind)
 
 
-def generate(seed: int, *, disabled: dict[str, str] | None = None) -> Program:
+def generate(seed: int, *, disabled: dict[str, str] | None = None,
+             constructs: frozenset[str] | None = None) -> Program:
+    """The program of `seed`; `constructs` are the gated constructs in the mix (default:
+    ENABLED_CONSTRUCTS)."""
     rng = random.Random(seed)
     dims = rng.choices((0, 1, 2, 3), (2, 2, 4, 1))[0]
     budget = _Budget(layers=rng.randint(4, 22), undecidable=rng.random() < 0.3)
-    generator = Generator(rng, budget, dict(DISABLED if disabled is None else disabled))
+    generator = Generator(rng, budget, dict(DISABLED if disabled is None else disabled),
+                          ENABLED_CONSTRUCTS if constructs is None else constructs, dims)
     chain = generator.chain(0, dims == 0, rng.randint(2, 7), root=True)
     return Program(seed=seed, dims=dims, width=rng.choice((3, 4, 6)), chain=chain)

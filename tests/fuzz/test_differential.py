@@ -25,11 +25,15 @@ from tests.fuzz.campaign import Campaign, reproducer, run_campaign  # noqa: E402
 from tests.fuzz.emit import emit  # noqa: E402
 from tests.fuzz.oracle import check_programs  # noqa: E402
 from tests.fuzz.program import (  # noqa: E402
+    ENABLED_CONSTRUCTS,
+    GATED_CONSTRUCTS,
     UNDECIDABLE,
     Leaf,
     Node,
     Program,
+    construct_mix,
     constructs,
+    gated_constructs,
     generate,
     walk,
 )
@@ -86,7 +90,7 @@ REQUIRED = {
     *(f"leaf:act:{style}" for style in ("module", "module_inplace", "functional", "torch",
                                         "method", "method_inplace", "functional_inplace")),
     "leaf:drop:dropout", "leaf:drop:identity", "leaf:drop:functional",
-}
+} | ENABLED_CONSTRUCTS
 
 
 def _class_depth(stages, depth=0) -> int:
@@ -191,6 +195,74 @@ def test_every_undecidable_construct_really_is_unknown_to_the_static_half():
         statuses = Counter(row.static.status for row in outcome.table.rows if row.static)
         assert statuses[Status.UNKNOWN] >= 1, emit(outcome.program).source
         assert outcome.problems == []
+
+
+# --- the gated constructs ---------------------------------------------------------------------
+
+def _first_program_with(construct: str) -> Program:
+    mix = frozenset({construct})
+    return next(program for program in (generate(seed, constructs=mix) for seed in range(2000))
+                if construct in gated_constructs(program))
+
+
+def test_every_gated_construct_is_generated_and_its_model_runs_in_every_variant():
+    # Whatever the analyzer says of them (see `python -m tests.fuzz.run --constructs all`),
+    # the programs are valid models: they build, run, fold and verify in every variant.
+    programs = [_first_program_with(construct) for construct in sorted(GATED_CONSTRUCTS)]
+    broken = [(sorted(gated_constructs(o.program)), o.problems)
+              for o in check_programs(programs)
+              if o.table is None or any(p.kind in ("invalid-program", "crash", "unverified")
+                                         for p in o.problems)]
+    assert broken == []
+
+
+def test_every_simplification_the_shrinker_tries_on_a_gated_construct_is_a_program():
+    from tests.fuzz.shrink import _variants
+
+    for construct in sorted(GATED_CONSTRUCTS):
+        program = _first_program_with(construct)
+        for variant in _variants(program):
+            compile(emit(variant).source, f"seed {program.seed} ({construct})", "exec")
+
+
+def test_only_the_gated_constructs_in_the_mix_are_generated():
+    assert ENABLED_CONSTRUCTS <= set(GATED_CONSTRUCTS)
+    default = set().union(*(gated_constructs(generate(seed)) for seed in range(300)))
+    assert default <= ENABLED_CONSTRUCTS
+    mix = construct_mix("node:zip")
+    assert mix == {"node:zip:arg", "node:zip:enumerate"}
+    zipped = set().union(*(gated_constructs(generate(seed, constructs=mix))
+                           for seed in range(300)))
+    assert zipped == mix
+
+
+HIDDEN_PADDING = Program(seed=5, dims=2, width=3, chain=(
+    Leaf("conv"), Leaf("act", style="module"), BN, Leaf("conv", style="kwargs")))
+
+
+def test_a_hidden_choice_runs_both_ways_and_only_unknown_is_right_where_they_differ():
+    # The BatchNorm follows an activation; the conv after it takes its kernel from outside the
+    # analysed files: a 1x1 kernel in one variant (it folds), 3x3 zero-padded in the other
+    # (it does not). A certain static verdict is refuted by one of the two.
+    (outcome,) = check_programs([HIDDEN_PADDING])
+    assert outcome.emitted.variants == 2
+    assert "**conv_options(0)" in outcome.emitted.source
+    (row,) = [r for r in outcome.table.rows if r.runtime.bn.startswith("bn")]
+    kinds = [p.kind for p in outcome.problems]
+    if row.static is not None and row.static.status is Status.UNKNOWN:
+        assert kinds == []
+    else:
+        assert kinds == ["disagreement"], outcome.problems
+
+
+def test_unknown_is_no_problem_where_the_variants_differ(monkeypatch):
+    monkeypatch.setattr(oracle, "analyze", _planted(_doubts_everything))
+    (outcome,) = check_programs([HIDDEN_PADDING])
+    assert outcome.problems == []
+
+
+def _doubts_everything(entry):
+    return replace(entry, conv=None, direction=None, status=Status.UNKNOWN, code="XBN204")
 
 
 def test_generation_is_deterministic():

@@ -14,6 +14,7 @@ import pytest
 
 from bnlint.ftypes import CheckResult
 from bnlint.static import project as project_module
+from bnlint.static import scan as scan_module
 from bnlint.static.engine import analyze
 from tests.perf.conftest import Zoo, only
 
@@ -114,6 +115,41 @@ def _family(tmp_path: Path) -> tuple[Path, Path, Path]:
 def _verdicts(result: CheckResult, path: Path) -> dict[str, list[tuple[str, str]]]:
     return {m.class_name: [(f.bn, f.status.value) for f in m.folds]
             for m in only(result, path)[1]}
+
+
+def test_the_cache_remembers_why_python_cannot_read_a_file_it_never_parses(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_parsing: list[Path]) -> None:
+    # A script with a syntax error and a binary file, neither with a class: reported on
+    # every run, checked once, and no longer reported once fixed.
+    root, base, _ = _family(tmp_path)
+    script, blob = root / "train.py", root / "blob.py"
+    script.write_text("def main(:\n    pass\n")
+    blob.write_bytes(b"\x93NUMPY\x01\x00v\x00")
+    files = [base, script, blob]
+    checks: list[int] = []
+    real = scan_module.python_refusal
+
+    def counting(data: bytes, limit: int):  # type: ignore[no-untyped-def]
+        checks.append(len(data))
+        return real(data, limit)
+
+    monkeypatch.setattr(scan_module, "python_refusal", counting)
+    monkeypatch.chdir(root)
+    cache = tmp_path / "cache"
+    cold = analyze(files, search_roots=[root], cache_dir=cache)
+    findings = [(d.path, d.code, d.line, d.column) for d in cold.diagnostics]
+    assert findings == [("blob.py", "XBN002", 1, 8), ("train.py", "XBN001", 1, 10)]
+    assert len(checks) == 2
+    checks.clear()
+    no_parsing.clear()
+    assert analyze(files, search_roots=[root], cache_dir=cache) == cold
+    assert analyze([script], search_roots=[root], cache_dir=cache).diagnostics == tuple(
+        d for d in cold.diagnostics if d.path == "train.py")
+    assert (checks, no_parsing) == ([], [])
+    script.write_text("def main():\n    pass\n")
+    fixed = analyze(files, search_roots=[root], cache_dir=cache)
+    assert [d.path for d in fixed.diagnostics] == ["blob.py"]
+    assert len(checks) == 1
 
 
 def test_editing_a_parent_class_changes_the_verdicts_on_its_subclass(tmp_path: Path) -> None:

@@ -97,14 +97,59 @@ def test_a_file_python_cannot_decode_is_reported(tmp_path, data, marker, words):
     good_verdicts_unchanged(result)
 
 
-@pytest.mark.xfail(strict=True, reason="the engine skips, unparsed, every file whose text has "
-                   "no line starting with `class` (bnlint.static.textscan.may_define_module), "
-                   "so a binary file is not reported; requested from perf")
 def test_a_binary_file_named_py_is_reported_even_when_no_class_is_in_it(tmp_path):
     payload = bytes(random.Random(7).randrange(256) for _ in range(4096))
     result = check(write_tree(tmp_path, {"good.py": GOOD, "weights.py": b"PK\x03\x04" + payload}))
     assert only_finding(result, "weights.py").code == "XBN002"
     good_verdicts_unchanged(result)
+
+
+# Files with no class statement: the engine never parses them with libcst (no model can be
+# defined there), but Python could not import them either, and the check says so.
+SCRIPT = textwrap.dedent("""\
+    import torch
+
+
+    def main(steps=10):
+        for step in range(steps):
+            print(step, torch.zeros(1))
+    """)
+
+
+@pytest.mark.parametrize("data, code, marker, words", [
+    pytest.param(SCRIPT.replace("zeros(1))", "zeros(1)"), "XBN001", b"(step,",
+                 "'(' was never closed", id="syntax-error"),
+    pytest.param(SCRIPT.replace("print(", "print('café', ").encode("latin-1"), "XBN002",
+                 b"\xe9", "is not valid UTF-8", id="latin-1-without-declaration"),
+    pytest.param(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "XBN002", b"\x00",
+                 "binary file (NUL bytes)", id="binary"),
+    pytest.param("VALUE = " + "(" * 250 + "1" + ")" * 250 + "\n", "XBN004", None,
+                 "too many nested parentheses", id="past-python-nesting-limit"),
+])
+@pytest.mark.parametrize("checked", [".", "script.py"])
+def test_a_file_without_a_class_that_python_cannot_read_is_reported(tmp_path, data, code,
+                                                                      marker, words, checked):
+    result = check(write_tree(tmp_path, {"good.py": GOOD, "script.py": data}), [checked])
+    finding = only_finding(result, "script.py")
+    assert (finding.code, words in finding.message) == (code, True), finding
+    if marker is not None:
+        raw = data if isinstance(data, bytes) else data.encode()
+        assert (finding.line, finding.column) == byte_position(raw, marker)
+    if checked == ".":
+        good_verdicts_unchanged(result)
+
+
+def test_a_file_without_a_class_is_reported_like_one_with_a_class(tmp_path):
+    # The same broken statement, once in a model file and once in a script: one finding each,
+    # the same code, message and position.
+    broken = "x = [1,\n"
+    result = check(write_tree(tmp_path, {"good.py": GOOD, "script.py": SCRIPT + broken,
+                                         "model.py": MODEL + broken}))
+    script, model = only_finding(result, "script.py"), only_finding(result, "model.py")
+    assert (script.code, script.message, script.column) == (model.code, model.message,
+                                                          model.column)
+    assert script.line == SCRIPT.count("\n") + 1
+    assert model.line == MODEL.count("\n") + 1
 
 
 def test_a_declared_encoding_is_honoured_and_columns_count_characters(tmp_path):

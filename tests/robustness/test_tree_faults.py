@@ -38,6 +38,21 @@ def test_a_symlink_loop_in_the_tree_ends_and_every_file_is_checked_once(tmp_path
     good_verdicts_unchanged(result)
 
 
+@pytest.mark.parametrize("named", ["loop.py", "pkg/self.py", "."])
+def test_a_link_loop_is_unreadable_whether_named_or_found_in_a_folder(tmp_path, named):
+    root = write_tree(tmp_path, {"good.py": GOOD, "pkg/__init__.py": ""})
+    (root / "loop.py").symlink_to(root / "again.py")
+    (root / "again.py").symlink_to(root / "loop.py")
+    (root / "pkg" / "self.py").symlink_to(root / "pkg" / "self.py")
+    run = run_cli(["check", named, "--format", "json"], cwd=root)
+    assert run.returncode == 1, run.stderr[-2000:]
+    found = {(d["path"], d["code"], d["message"], d["line"])
+             for d in json.loads(run.stdout)["diagnostics"] if d["code"] == "XBN003"}
+    looping = {"loop.py", "again.py", "pkg/self.py"} if named == "." else {named}
+    assert found == {(path, "XBN003", "cannot read file: Too many levels of symbolic links", 1)
+                     for path in looping}
+
+
 def test_a_link_to_nothing_is_skipped_with_a_warning_naming_it(tmp_path):
     root = write_tree(tmp_path, {"good.py": GOOD})
     (root / "shared.py").symlink_to(root / "elsewhere" / "shared.py")
@@ -118,9 +133,6 @@ def test_a_path_that_does_not_exist_exits_2_naming_it(tmp_path):
     assert run.stdout == ""
 
 
-@pytest.mark.xfail(strict=True, reason="the engine reads every project file itself "
-                   "(bnlint.static.scan._read) and blocks on a FIFO; requested from perf: "
-                   "read with bnlint.static.source.read_source")
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
 def test_a_fifo_named_like_a_python_file_is_skipped_not_read(tmp_path):
     root = write_tree(tmp_path, {"good.py": GOOD})
@@ -256,9 +268,6 @@ def test_a_file_named_inside_a_folder_that_may_not_be_searched_is_unreadable(tmp
         ("XBN003", "private/net.py")]
 
 
-@pytest.mark.xfail(strict=True, reason="the engine walks the project itself "
-                   "(bnlint.static.scan.python_files) and fails encoding a file name that is not "
-                   "UTF-8 (internal error); requested from perf: skip such names there too")
 def test_a_file_whose_name_is_not_utf_8_is_skipped_with_a_warning(tmp_path):
     root = write_tree(tmp_path, {"good.py": GOOD})
     try:
