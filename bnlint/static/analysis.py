@@ -24,7 +24,7 @@ from bnlint.ftypes import (
 )
 from bnlint.graph import LayerGraph
 from bnlint.matcher import match_folds
-from bnlint.static.forward import ForwardBuilder
+from bnlint.static.forward import NORM_WORDS, ForwardBuilder
 from bnlint.static.index import ProjectClass, ProjectFunction
 from bnlint.static.interp import AnalysisLimit, DeadPath, Frame, Interpreter
 from bnlint.static.records import Fallback, Observation
@@ -64,6 +64,11 @@ def analyse_root(interp: Interpreter, root: Root, as_model: bool = False) -> Roo
     scopes, conditional = scopes_of(root.inst)
     open_boundary = root.own_class is not None and not (as_model and root.may_be_model)
     builder = ForwardBuilder(interp, scopes, open_boundary=open_boundary)
+    if not as_model and not _may_hold_batchnorms(root):
+        # Nothing in it is or may be a BatchNorm (a vision transformer): its forward() can
+        # give no verdict, so it is not followed.
+        empty = FoldPlan((), (), ())
+        return RootGraph(root, builder.graph, empty, (), tuple(_findings(empty, root)))
     failure = ""
     with interp.following(builder):
         try:
@@ -89,6 +94,39 @@ def analyse_root(interp: Interpreter, root: Root, as_model: bool = False) -> Roo
     observations = tuple(_observations(plan, closed, root))
     findings = tuple(_findings(plan, root))
     return RootGraph(root, builder.graph, plan, observations, findings)
+
+
+def _may_hold_batchnorms(root: Root) -> bool:
+    """Whether following the root's forward() can give a BatchNorm verdict: it built one
+    (held or lost), holds a value that may be a norm layer the analysis could not resolve,
+    or runs code of a file that calls a functional batch norm."""
+    if root.built:
+        return True
+    files: set[int] = set()
+    for inst in walk(root.inst):
+        if inst.torch_base.kind is NodeKind.BATCHNORM:
+            return True
+        for entry in inst.ancestry:
+            if isinstance(entry, ProjectClass) and id(entry.file) not in files:
+                files.add(id(entry.file))
+                if "batch_norm" in entry.file.text:
+                    return True
+        for name, value in [*inst.children.items(), *inst.attrs.items()]:
+            if any(isinstance(v, Unknown) and (NORM_WORDS.search(name)
+                                               or NORM_WORDS.search(v.reason))
+                   for v in _options(value)):
+                return True
+    return False
+
+
+def _options(value: Value) -> list[Value]:
+    if isinstance(value, Choice):
+        return list(value.options)
+    if isinstance(value, Seq):
+        return list(value.items)
+    if isinstance(value, Mapping):
+        return list(value.items.values())
+    return [value]
 
 
 def _match(graph: LayerGraph, failure: str) -> FoldPlan:

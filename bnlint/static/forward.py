@@ -54,7 +54,7 @@ log = logging.getLogger("bnlint.static.forward")
 
 # Names model code gives norm layers (`bn1`, `norm`, `norm_layer`, `pre_norm`): a slot so
 # named that holds something the analysis cannot resolve may hold a BatchNorm.
-_NORM_WORDS = re.compile(r"(?i)norm|(^|[_.'`(])bn\d*($|[_.'`(])")
+NORM_WORDS = re.compile(r"(?i)norm|(^|[_.'`(])bn\d*($|[_.'`(])")
 
 _LAYER_KINDS = frozenset({NodeKind.CONV, NodeKind.CONV_TRANSPOSE, NodeKind.LINEAR,
                           NodeKind.BATCHNORM})
@@ -470,7 +470,7 @@ class ForwardBuilder:
         name = text[5:] if text.startswith("self.") else ""
         inst = frame.self_inst
         if not name or inst is None or inst.uid not in self.scopes or not (
-                _NORM_WORDS.search(name) or _NORM_WORDS.search(reason)):
+                NORM_WORDS.search(name) or NORM_WORDS.search(reason)):
             return
         if not any(isinstance(v, Tensor) and v.node.kind in FOLD_TARGETS for v in inputs):
             return
