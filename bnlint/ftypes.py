@@ -334,6 +334,8 @@ class Agreement(str, Enum):
     CONFIRMED_FOLDABLE = "confirmed_foldable"  # both fold it, into the same layer
     CONFIRMED_UNFOLDABLE = "confirmed_unfoldable"  # static: unfoldable; runtime: not folded
     STATIC_UNKNOWN = "static_unknown"  # static could not decide; the runtime verdict teaches
+    # static: foldable; the example input never reached it, so the run says nothing of it
+    NOT_EXERCISED = "not_exercised"
     DISAGREEMENT = "disagreement"  # static foldable refuted, or folded where static said no
     NOT_ANALYSED = "not_analysed"  # its owner class is in none of the checked files
 

@@ -508,6 +508,9 @@ def _other_axis(bn: LayerCall, layer: LayerCall, features: int | None,
     rank, channels = layer.attrs.rank, bn.attrs.num_features
     if rank is not None and rank > 2:
         detail = f"the Linear works on a {rank}-D tensor"
+    elif bn.attrs.spatial_dims in (2, 3):
+        dims = bn.attrs.spatial_dims + 2
+        detail = f"a BatchNorm{dims - 2}d normalises a {dims}-D tensor, whose last axis the Linear works on"
     elif rank is None and None not in (features, channels) and features != channels:
         detail = f"it has {channels} channels, the Linear {verb} {features} features"
     elif rank is None:

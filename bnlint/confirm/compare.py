@@ -27,10 +27,11 @@ from bnlint.ftypes import (
     SideVerdict,
     Status,
 )
+from bnlint.rules import BN_NEVER_CALLED
 
 _SEVERITY = {Status.FOLDABLE: 0, Status.UNKNOWN: 1, Status.UNFOLDABLE: 2}
 ORDER = (Agreement.CONFIRMED_FOLDABLE, Agreement.CONFIRMED_UNFOLDABLE, Agreement.STATIC_UNKNOWN,
-         Agreement.NOT_ANALYSED, Agreement.DISAGREEMENT)
+         Agreement.NOT_EXERCISED, Agreement.NOT_ANALYSED, Agreement.DISAGREEMENT)
 
 
 def compare_model(name: str, factory: str, check: CheckResult,
@@ -155,6 +156,10 @@ def _judge(static_verdict: SideVerdict, runtime: SideVerdict, static: _StaticInd
         if runtime.code != static_verdict.code:
             return Agreement.CONFIRMED_UNFOLDABLE, f"for different reasons; {both}"
         return Agreement.CONFIRMED_UNFOLDABLE, ""
+    if not folded and runtime.code == BN_NEVER_CALLED.code:
+        # The example input never reached it: the run neither confirms nor refutes a fold
+        # the static half finds in the class.
+        return Agreement.NOT_EXERCISED, f"runtime: {_describe(runtime)}"
     if not folded:
         return Agreement.DISAGREEMENT, both
     # Same owner: the relative names say it (a fold through a merge names all its layers

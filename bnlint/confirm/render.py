@@ -15,6 +15,7 @@ _LABELS = {
     Agreement.CONFIRMED_FOLDABLE: "confirmed foldable",
     Agreement.CONFIRMED_UNFOLDABLE: "confirmed unfoldable",
     Agreement.STATIC_UNKNOWN: "static unknown",
+    Agreement.NOT_EXERCISED: "not exercised",
     Agreement.NOT_ANALYSED: "not analysed",
     Agreement.DISAGREEMENT: "DISAGREEMENT",
 }
@@ -89,7 +90,8 @@ def _model_lines(table: ModelAgreement) -> list[str]:
         if row.agreement is Agreement.DISAGREEMENT:
             lines.append(f"  error: {_key_text(row.runtime)}: {row.detail}")
     for row in table.rows:
-        if row.agreement in (Agreement.STATIC_UNKNOWN, Agreement.NOT_ANALYSED):
+        if row.agreement in (Agreement.STATIC_UNKNOWN, Agreement.NOT_ANALYSED,
+                             Agreement.NOT_EXERCISED):
             lines.append(f"  note: {_key_text(row.runtime)}: {row.detail}")
     if table.verified is False:
         lines.append(f"  error: verification {table.verification}")

@@ -348,9 +348,11 @@ class ForwardBuilder:
             if not own:
                 return None
             self.called.add(inst.uid)
+            attrs = layer_attrs(inst, inst.torch_base)
             return self.add(NodeKind.BATCHNORM, self._path_label(inst), args[:1],
-                            inst.construction, rank=rank_of(args[:1]), scope=self.scopes[inst.uid],
-                            module_id=inst.uid, attrs=layer_attrs(inst, inst.torch_base),
+                            inst.construction,
+                            rank=ranks.of_layer(NodeKind.BATCHNORM, attrs, rank_of(args[:1])),
+                            scope=self.scopes[inst.uid], module_id=inst.uid, attrs=attrs,
                             construction=inst.construction)
         if kind is not NodeKind.FUNCTIONAL_CONV or inst.uid not in self.layer_forwards:
             return None

@@ -174,3 +174,13 @@ def test_a_class_verdict_merged_over_instances_holds_when_any_instance_stays_unf
                             "blocks.1.bn"))
     assert {row.agreement for row in compare_model("net", "f", check, every).rows} == \
         {Agreement.DISAGREEMENT}
+
+
+def test_a_fold_the_example_input_never_reached_is_not_exercised_not_refuted() -> None:
+    table = compare_model("net", "pkg.m:net", static(
+        ("pkg.m.Block", (FoldEntry("conv", "bn", CONV_BN, FOLDABLE, None),))),
+        observed(folded("blocks.0.bn", "blocks.0.conv", "pkg.m.Block", "conv", "bn"),
+                 skipped("blocks.1.bn", "pkg.m.Block", "bn", "XBN112")))
+    # one key for both blocks, judged by its most severe runtime verdict: never called,
+    # which proves nothing against the class's fold
+    assert [row.agreement for row in table.rows] == [Agreement.NOT_EXERCISED]
