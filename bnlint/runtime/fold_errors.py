@@ -13,7 +13,9 @@ fold that forgot gamma or used another eps shows here.
 
 The folded values are stored in the model's dtype: each may differ from the exact value by the
 roundings of its computation (two at most: the scale's and the product's), which the check
-allows, and nothing more: |error| <= 3u |stored value|, u the unit roundoff of that dtype.
+allows, and nothing more: |error| <= 3u |stored value|, u the unit roundoff of that dtype (a
+layer folded on both sides is stored once in between: two more roundings, and its bias is
+allowed 3u of the sum of its terms' magnitudes, which may cancel).
 The verdict therefore does not depend on how much the rest of the network amplifies errors,
 costs no forward pass, and holds where the model's output cannot show it (a slice that drops
 the corrupted channel, a ReLU that clips it, outputs that are integers).
@@ -300,33 +302,45 @@ def _measure(layer: _FoldLayer, original: _Layer, inner: _Affine | None,
     """The folded weight and bias against the exact fold of the original ones: every bias,
     and the same few weights of every output channel (a fold scales whole channels, so a
     wrong scale shows on any of its weights, at a cost that does not grow with the kernel)."""
-    rounding = _ROUNDINGS * _unit_roundoff(layer.weight.dtype)
+    unit = _unit_roundoff(layer.weight.dtype)
+    rounding = _ROUNDINGS * unit
     rows1 = _rows(layer.weight.detach(), layer)
     weight = original.weights.to(torch.float64)
     weight1 = rows1.index_select(1, original.columns).to(torch.float64)
     bias = _bias(original.bias, rows1).to(torch.float64)
+    # The sum of the magnitudes of the terms the bias adds up: a rounding made on the way
+    # (a layer folded on both sides stores its bias in between) is relative to them, not to
+    # the result, which may be far smaller when the terms cancel.
+    terms = bias.abs()
     if inner is not None:
         # Before the layer: x -> s1 x + t1 on its input channels (never grouped, never
         # padded: the matcher allows no other); the shift meets every tap of its channel.
         assert original.rows is not None
         taps = original.rows.shape[1] // inner.scale.numel()
-        bias = bias + original.rows @ inner.shift.repeat_interleave(taps)
+        shift = inner.shift.repeat_interleave(taps)
+        bias = bias + original.rows @ shift
+        terms = terms + original.rows.abs() @ shift.abs()
         weight = weight * inner.scale.repeat_interleave(taps)[original.columns]
     if outer is not None:
         weight = weight * outer.scale[:, None]
         bias = bias * outer.scale + (0.0 if summed else outer.shift)
+        terms = terms * outer.scale.abs() + (0.0 if summed else outer.shift.abs())
+    if inner is not None and outer is not None:
+        # Folded on both sides, the weight is stored once in between: two more roundings.
+        rounding += 2 * unit
     bias1 = _bias(layer.bias, rows1).to(torch.float64)
     weight_error = weight1 - weight
     ratios = [_ratio(weight_error, rounding * weight1.abs() + 1e-12 * weight.abs())]
     bias_error = bias1 - bias
     carried = bias_error if summed else None  # a sum's shift share: checked for all layers
+    bias_allowance = rounding * (bias1.abs() + terms)
     if not summed:
-        ratios.append(_ratio(bias_error, rounding * bias1.abs() + 1e-12 * bias.abs()))
+        ratios.append(_ratio(bias_error, bias_allowance + 1e-12 * bias.abs()))
     errors = [weight_error] + ([] if summed else [bias_error])
     worst = max(float(e.abs().max()) if e.numel() else 0.0 for e in errors)
     scale = max(float(t.abs().max()) if t.numel() else 0.0 for t in (weight, bias))
     return _LayerCheck(SiteError(worst, worst / scale if scale > 0 else worst, max(ratios)),
-                       carried, rounding * bias1.abs(), scale)
+                       carried, bias_allowance, scale)
 
 
 # Weights checked per output channel (a fold scales whole channels: any weight of a channel

@@ -242,3 +242,24 @@ def test_a_sum_fold_that_adds_the_shift_twice_is_caught(monkeypatch):
     result = fold(randomise(SumAfterAFold()), torch.randn(2, 3, 6, 6))
     assert ("a+b", "bn") not in folded(result) and skipped(result)["bn"] == "XBN209"
     assert ("conv0", "bn0") in folded(result) and result.verified
+
+
+def test_a_layer_folded_on_both_sides_is_kept_when_its_bias_terms_cancel():
+    # A pre-norm block: BatchNorm -> 1x1 conv -> BatchNorm. The conv's bias is stored once
+    # between the two folds, and its terms (every input shift times its weights, then the
+    # second BatchNorm's shift) largely cancel: the check allows the roundings of the terms,
+    # not of the small result, and keeps both folds.
+    block = nn.Sequential(nn.BatchNorm2d(192), nn.Conv2d(192, 384, 1), nn.BatchNorm2d(384))
+    model = randomise(block, seed=3)
+    with torch.no_grad():
+        bn = model[0]
+        bn.bias.normal_(0.0, 2.0)  # large input shifts: large terms
+        out = model[2]
+        # The second BatchNorm's shift cancels most of the conv's bias.
+        bias = model[1].bias + model[1].weight.flatten(1) @ (bn.bias - bn.running_mean
+                                                             * bn.weight / bn.running_var.sqrt())
+        out.bias.copy_(-bias * out.weight / out.running_var.sqrt() + 1e-3)
+        out.running_mean.zero_()
+    result = fold(model, torch.randn(2, 192, 4, 4))
+    assert folded(result) == {("1", "0"), ("1", "2")}, [s.reason for s in result.skipped]
+    assert result.verified
