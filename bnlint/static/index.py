@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Union
+from typing import Callable, Sequence, Union
 
 import libcst as cst
 
@@ -108,8 +108,8 @@ def collect_symbols(file: SourceFile) -> ModuleSymbols:
     return symbols
 
 
-def _collect_block(file: SourceFile, body: object, symbols: ModuleSymbols) -> None:
-    for statement in body:  # type: ignore[attr-defined]
+def _collect_block(file: SourceFile, body: Sequence[cst.CSTNode], symbols: ModuleSymbols) -> None:
+    for statement in body:
         if isinstance(statement, cst.ClassDef):
             symbols.classes[statement.name.value] = statement
             _forget(symbols, statement.name.value, keep="classes")
@@ -117,17 +117,22 @@ def _collect_block(file: SourceFile, body: object, symbols: ModuleSymbols) -> No
             symbols.functions[statement.name.value] = statement
             _forget(symbols, statement.name.value, keep="functions")
         elif isinstance(statement, cst.SimpleStatementLine):
-            for small in statement.body:
-                _collect_small(file, small, symbols)
+            _collect_block(file, statement.body, symbols)
+        elif isinstance(statement, cst.BaseSmallStatement):
+            _collect_small(file, statement, symbols)
         elif isinstance(statement, cst.If):
             _collect_block(file, statement.body.body, symbols)
             if isinstance(statement.orelse, cst.Else):
                 _collect_block(file, statement.orelse.body.body, symbols)
+            elif isinstance(statement.orelse, cst.If):  # `elif`
+                _collect_block(file, [statement.orelse], symbols)
         elif isinstance(statement, cst.Try):
             # `try: from x import y` / `except ImportError:` fallbacks: the try body wins.
             for handler in statement.handlers:
                 _collect_block(file, handler.body.body, symbols)
             _collect_block(file, statement.body.body, symbols)
+            if statement.orelse is not None:
+                _collect_block(file, statement.orelse.body.body, symbols)
 
 
 def _forget(symbols: ModuleSymbols, name: str, keep: str) -> None:

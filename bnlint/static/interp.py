@@ -99,7 +99,8 @@ _STDLIB = {"collections.OrderedDict": "OrderedDict", "functools.partial": "parti
            "inspect.isclass": "isclass", "inspect.isroutine": "isfunction",
            "types.FunctionType": "function", "types.LambdaType": "function",
            "re.split": "re.split", "re.findall": "re.findall", "re.sub": "re.sub",
-           "re.escape": "re.escape", "copy.copy": "copy"}
+           "re.escape": "re.escape", "copy.copy": "copy",
+           "functools.reduce": "reduce"}
 # torch functions that, while a model is built, make a known number of values
 _CONSTRUCTION_TORCH = {"torch.linspace": "linspace", "torch.arange": "arange"}
 STDLIB_MODULES = frozenset(name.rsplit(".", 1)[0] for name in _STDLIB)
@@ -825,12 +826,12 @@ class Interpreter:
                 for key, value in args[0].items.items():
                     self.journal.set(inst.children, str(key), value)
                 if not args[0].complete:
-                    inst.incomplete = "its OrderedDict is not fully known"
+                    inst.mark_incomplete("its OrderedDict is not fully known", anywhere=True)
                 return
             for index, value in enumerate(args):
                 self.journal.set(inst.children, str(index), value)
             incomplete = [a for a in args if isinstance(a, Unknown)]
-            if incomplete:
+            if incomplete:  # each in its place: a call runs into it there
                 inst.incomplete = incomplete[0].reason
         elif base.container in ("list", "dict"):
             source = args[0] if args else kwargs.get("modules")
@@ -840,14 +841,16 @@ class Interpreter:
                 for key, value in source.items.items():
                     self.journal.set(inst.children, str(key), value)
                 if not source.complete:
-                    inst.incomplete = "its dict is not fully known"
+                    inst.mark_incomplete("its dict is not fully known", anywhere=True)
             elif isinstance(source, Seq):
                 for index, value in enumerate(source.items):
                     self.journal.set(inst.children, str(index), value)
                 if not source.complete:
-                    inst.incomplete = source.why_incomplete or "its list is not fully known"
+                    inst.mark_incomplete(source.why_incomplete or "its list is not fully known",
+                                         anywhere=True)
             else:
-                inst.incomplete = getattr(source, "reason", "its contents are not known")
+                inst.mark_incomplete(getattr(source, "reason", "its contents are not known"),
+                                     anywhere=True)
         elif base.params:
             spread: Value | None = kwargs.get(SPREAD)
             for name, value in zip(base.params, args):
@@ -931,7 +934,8 @@ def _container_copy(inst: ModuleInst) -> ModuleInst:
     """`layers + [...]` on a ModuleList: a new list holding the same modules."""
     return ModuleInst(cls=inst.cls, torch_base=inst.torch_base, ancestry=inst.ancestry,
                       construction=inst.construction, children=dict(inst.children),
-                      incomplete=inst.incomplete, built_by=inst.built_by)
+                      incomplete=inst.incomplete, unknown_at=inst.unknown_at,
+                      built_by=inst.built_by)
 
 
 def _modules_in(value: Value) -> Iterator[ModuleInst]:

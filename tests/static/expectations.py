@@ -71,7 +71,7 @@ def actual_folds(result: CheckResult,
         several = Counter(entry.bn for entry in module.folds)
         for entry in module.folds:
             sites = ",".join(_site(site, path) for site in entry.sites) \
-                if several[entry.bn] > 1 else ""
+                if several[entry.bn] > 1 or entry.sites else ""
             found.add((owner, entry.conv or "-", entry.bn,
                        entry.direction.value if entry.direction else "-",
                        entry.status.value, entry.code or "", sites))
