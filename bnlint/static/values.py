@@ -6,11 +6,13 @@ condition is unknown can be run, undone, the other branch run, and the two outco
 
 from __future__ import annotations
 
+import builtins
 import functools
 import itertools
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Union
+from typing import Any, TypeAlias, TypeVar
 
 import libcst as cst
 
@@ -123,7 +125,7 @@ class ModuleRef(Value):
 
 @dataclass(eq=False)
 class SuperRef(Value):
-    instance: "ModuleInst | ObjectInst"
+    instance: ModuleInst | ObjectInst
     after: ProjectClass  # look up the MRO after this class
 
 
@@ -180,7 +182,7 @@ class Choice(Value):
     reason: str
 
 
-ModuleLike = Union[ModuleInst, Choice]
+ModuleLike: TypeAlias = ModuleInst | Choice
 
 
 # Past this many possibilities a value is reported as unknown: the options of a value that
@@ -213,6 +215,14 @@ def _identity(value: Value) -> object:
 
 MISSING = object()
 
+_Key = TypeVar("_Key", bound=Hashable)
+_Item = TypeVar("_Item")
+# The journal records mutations of every kind of dict the interpreter keeps (variables,
+# children, an abstract value's __dict__): one frame holds dicts of many types at once.
+_AnyDict: TypeAlias = dict[Any, Any]
+# What a rolled-back frame had written: {(id(dict), key): (dict, key, the value it had)}.
+Outcome: TypeAlias = dict[tuple[int, Hashable], tuple[_AnyDict, Hashable, Any]]
+
 
 class Journal:
     """Records every state mutation so that a branch can be undone and its effect merged.
@@ -224,24 +234,24 @@ class Journal:
 
     def __init__(self) -> None:
         # per frame: id(dict) -> (the dict, {key: the value it had when the frame began})
-        self._frames: list[dict[int, tuple[dict, dict[Any, Any]]]] = []
+        self._frames: list[dict[int, tuple[_AnyDict, _AnyDict]]] = []
 
-    def _record(self, target: dict, key: Any) -> None:
+    def _record(self, target: _AnyDict, key: Hashable) -> None:
         if self._frames:
             _, kept = self._frames[-1].setdefault(id(target), (target, {}))
             if key not in kept:
                 kept[key] = target.get(key, MISSING)
 
-    def set(self, target: dict, key: Any, value: Any) -> None:
+    def set(self, target: dict[_Key, _Item], key: _Key, value: _Item) -> None:
         self._record(target, key)
         target[key] = value
 
-    def delete(self, target: dict, key: Any) -> None:
+    def delete(self, target: dict[_Key, Any], key: _Key) -> None:
         if key in target:
             self._record(target, key)
             del target[key]
 
-    def forget(self, target: dict) -> None:
+    def forget(self, target: dict[Any, Any]) -> None:
         """`target` (the variables of a finished call) is never read again."""
         for frame in self._frames:
             frame.pop(id(target), None)
@@ -249,7 +259,8 @@ class Journal:
     def begin(self) -> None:
         self._frames.append({})
 
-    def commit(self) -> set[int]:
+    # `builtins.set`: inside the class body `set` names the method above.
+    def commit(self) -> builtins.set[int]:
         """End the innermost frame, keeping its changes (an outer frame can still undo
         them); the ids of the dicts it changed."""
         entries = self._frames.pop()
@@ -271,10 +282,10 @@ class Journal:
         finally:
             self._frames = frames
 
-    def rollback(self) -> dict[tuple[int, Any], tuple[dict, Any, Any]]:
+    def rollback(self) -> Outcome:
         """Undo the innermost frame; return {(id(dict), key): (dict, key, value it had)}."""
         entries = self._frames.pop()
-        outcome: dict[tuple[int, Any], tuple[dict, Any, Any]] = {}
+        outcome: Outcome = {}
         for index, (target, kept) in entries.items():
             for key, old in kept.items():
                 outcome[(index, key)] = (target, key, target.get(key, MISSING))
