@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Union
+from typing import TypeAlias
 
 import libcst as cst
 
 from bnlint.static.index import ProjectClass, Resolver, Symbol, TorchName
 from bnlint.static.torch_api import CATALOGUE, TorchClass, torch_class
 
-AnyClass = Union[TorchClass, ProjectClass]
+AnyClass: TypeAlias = TorchClass | ProjectClass
+# Where a method is found: a project class with its def, or the torch class that ends the
+# search (torch's own methods have no def here).
+FoundMethod: TypeAlias = tuple[TorchClass, None] | tuple[ProjectClass, cst.FunctionDef]
 MODULE_BASE = CATALOGUE["torch.nn.Module"]
 
 
@@ -81,7 +84,7 @@ class ClassModel:
         return self.torch_base(cls) is not None
 
     def method(self, cls: AnyClass, name: str,
-               after: AnyClass | None = None) -> tuple[AnyClass, cst.FunctionDef | None] | None:
+               after: AnyClass | None = None) -> FoundMethod | None:
         """The class that defines `name` first in the MRO (after `after`), and its def; a
         torch class in the MRO ends the search (returned with None as the def)."""
         mro = self.mro(cls)
@@ -96,7 +99,8 @@ class ClassModel:
                 return entry, found[-1]
         return None
 
-    def class_attribute(self, cls: AnyClass, name: str) -> tuple[ProjectClass, cst.BaseExpression] | None:
+    def class_attribute(self, cls: AnyClass,
+                        name: str) -> tuple[ProjectClass, cst.BaseExpression] | None:
         """`expansion = 4` in a class body (searched along the MRO)."""
         for entry in self.mro(cls):
             if isinstance(entry, TorchClass):
@@ -151,8 +155,9 @@ class _SelfUses(cst.CSTVisitor):
         self.assigned: set[str] = set()
 
     def visit_Call(self, node: cst.Call) -> None:
-        if _self_attribute(node.func) is not None:
-            self.calls.add(_self_attribute(node.func))  # type: ignore[arg-type]
+        name = _self_attribute(node.func)
+        if name is not None:
+            self.calls.add(name)
 
     def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
         self._target(node.target)
