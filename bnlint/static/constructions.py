@@ -11,8 +11,9 @@ not a module-level registry), so that the copy stands for running it again.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
-from typing import Any, Hashable
+from typing import overload
 
 from bnlint.static.values import (
     BuiltinRef,
@@ -133,25 +134,28 @@ class Constructions:
 
     kept: dict[Hashable, Kept] = field(default_factory=dict)
 
-    def copy_of(self, key: Hashable) -> tuple[Any, list[ModuleInst]] | None:
+    def copy_of(self, key: Hashable) -> tuple[Value, list[ModuleInst]] | None:
         found = self.kept.get(key)
         if found is None:
             return None
-        copies: dict[int, Any] = {}
+        copies: dict[int, Value] = {}
         instance = clone(found.prototype, copies)
-        return instance, [clone(bn, copies) for bn in found.batchnorms]  # type: ignore[misc]
+        return instance, [clone(bn, copies) for bn in found.batchnorms]
 
     def keep(self, key: Hashable, instance: Value, batchnorms: list[ModuleInst]) -> None:
-        copies: dict[int, Any] = {}
-        self.kept[key] = Kept(clone(instance, copies),  # type: ignore[arg-type]
-                              [clone(bn, copies) for bn in batchnorms])  # type: ignore[misc]
+        copies: dict[int, Value] = {}
+        self.kept[key] = Kept(clone(instance, copies), [clone(bn, copies) for bn in batchnorms])
 
 
-def clone(value: Value, copies: dict[int, Any]) -> Value:
+@overload
+def clone(value: ModuleInst, copies: dict[int, Value]) -> ModuleInst: ...
+@overload
+def clone(value: Value, copies: dict[int, Value]) -> Value: ...
+def clone(value: Value, copies: dict[int, Value]) -> Value:
     """A copy of `value` with every module, object, list and dict it holds copied (new
     identities, same sharing among them); constants and references are shared."""
     if id(value) in copies:
-        return copies[id(value)]  # type: ignore[no-any-return]
+        return copies[id(value)]
     if isinstance(value, ModuleInst):
         twin = replace(value, attrs={}, children={}, layer_args={},
                        plain_containers=dict(value.plain_containers), uid=new_uid())
