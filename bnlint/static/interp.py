@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, cast, overload
 
 import libcst as cst
 
 from bnlint import rules
 from bnlint.ftypes import NodeKind
 from bnlint.static import calls, evaluate, matching, objects
-from bnlint.static.constructions import Constructions, containers, fingerprint
 from bnlint.static.classes import ClassModel
+from bnlint.static.constructions import Constructions, containers, fingerprint
 from bnlint.static.index import (
     External,
     ProjectClass,
@@ -356,9 +357,9 @@ class Interpreter:
         elif isinstance(small, (cst.Import, cst.ImportFrom)):
             self._local_import(small, frame)
         elif isinstance(small, cst.Del):
-            target = small.target
-            if isinstance(target, cst.Name):
-                self.journal.delete(frame.env, target.value)
+            deleted = small.target
+            if isinstance(deleted, cst.Name):
+                self.journal.delete(frame.env, deleted.value)
 
     def _local_import(self, small: cst.Import | cst.ImportFrom, frame: Frame) -> None:
         if isinstance(small, cst.ImportFrom) and isinstance(small.names, cst.ImportStar):
@@ -414,7 +415,7 @@ class Interpreter:
             else:
                 reason = getattr(value, "reason", "cannot unpack this value")
                 items = [Unknown(reason) for _ in elements]
-        for element, item in zip(elements, items):
+        for element, item in zip(elements, items, strict=True):
             self.assign(element, item, frame, statement)
 
     def _assign_item(self, target: cst.Subscript, value: Value, frame: Frame) -> None:
@@ -427,10 +428,10 @@ class Interpreter:
             items[key.value] = value
             self.journal.set(container.__dict__, "items", items)
         elif isinstance(container, Seq) and isinstance(key, Const) and isinstance(key.value, int):
-            items = list(container.items)
-            if -len(items) <= key.value < len(items):
-                items[key.value] = value
-                self.journal.set(container.__dict__, "items", tuple(items))
+            elements = list(container.items)
+            if -len(elements) <= key.value < len(elements):
+                elements[key.value] = value
+                self.journal.set(container.__dict__, "items", tuple(elements))
 
     def set_module_attr(self, inst: ModuleInst, name: str, value: Value, frame: Frame,
                         statement: cst.CSTNode | None) -> None:
@@ -506,7 +507,7 @@ class Interpreter:
         live = [outcome for outcome, ended in outcomes if not ended]
         if not live:
             raise DeadPath()
-        keys: dict[tuple[int, Any], tuple[dict, Any]] = {}
+        keys: dict[tuple[int, Hashable], tuple[dict[Any, Any], Hashable]] = {}
         for outcome in live:
             for key, (target, name, _) in outcome.items():
                 keys[key] = (target, name)
@@ -519,7 +520,13 @@ class Interpreter:
             else:
                 self.journal.set(target, name, merged)
 
+    @overload
+    def merge(self, values: list[Value], reason: str, data_dependent: bool) -> Value: ...
+    @overload
+    def merge(self, values: list[Any], reason: str, data_dependent: bool) -> Any: ...
     def merge(self, values: list[Any], reason: str, data_dependent: bool) -> Any:
+        """One value for what the paths left in one place: abstract values, or the journal's
+        entries (`Seq.items` tuples, `Mapping.items` dicts, flags, MISSING)."""
         if all(v is values[0] for v in values):
             return values[0]
         if all(isinstance(v, tuple) for v in values):  # Seq.items
@@ -790,7 +797,9 @@ class Interpreter:
         key = fingerprint(cls, args, kwargs)
         copy = self.constructions.copy_of(key) if key is not None else None
         if copy is not None:
-            inst, batchnorms = copy  # type: ignore[assignment]
+            # what a class's construction kept is the module it built
+            inst = cast(ModuleInst, copy[0])
+            batchnorms = copy[1]
             inst.construction, inst.built_by = file.location(node), built_by
             self.built_batchnorms.extend(batchnorms)
             return inst
@@ -850,7 +859,8 @@ class Interpreter:
                 inst.incomplete = getattr(source, "reason", "its contents are not known")
         elif base.params:
             spread: Value | None = kwargs.get(SPREAD)
-            for name, value in zip(base.params, args):
+            # positional arguments fill the leading parameters; keywords and defaults the rest
+            for name, value in zip(base.params, args, strict=False):
                 if isinstance(value, Spread):
                     spread = value  # it may supply this argument and every one after it
                 inst.layer_args[name] = spread if spread is not None else value
@@ -978,12 +988,12 @@ def _is_add(operator: cst.CSTNode) -> bool:
     return isinstance(operator, (cst.Add, cst.AddAssign))
 
 
-def _merge_items(values: list[tuple]) -> tuple:
-    if all(len(v) == len(values[0]) and all(a is b for a, b in zip(v, values[0]))
+def _merge_items(values: list[tuple[Value, ...]]) -> tuple[Value, ...]:
+    if all(len(v) == len(values[0]) and all(a is b for a, b in zip(v, values[0], strict=True))
            for v in values):
         return values[0]
     prefix = []
-    for column in zip(*values):
+    for column in zip(*values, strict=False):  # the paths may have built different lengths
         if all(item is column[0] for item in column):
             prefix.append(column[0])
         else:
@@ -1006,13 +1016,13 @@ class _Undecided:
 _UNDECIDED_KEY = _Undecided()
 
 
-def _merge_mapping_items(values: list[dict]) -> dict:
+def _merge_mapping_items(values: list[dict[Hashable, Value]]) -> dict[Hashable, Value]:
     """The entries every path agrees on, in order, up to where they part; then one unknown
     entry standing for the rest."""
     first = values[0]
     if all(list(v) == list(first) and all(v[k] is first[k] for k in first) for v in values):
         return first
-    merged: dict = {}
+    merged: dict[Hashable, Value] = {}
     for key, value in first.items():
         if all(key in v and v[key] is value for v in values) and \
                 all(list(v).index(key) == len(merged) for v in values):
