@@ -3,10 +3,9 @@ of lists, dicts, strings, modules and `super()` that model-building code relies 
 
 from __future__ import annotations
 
-import copy
 import math
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import libcst as cst
 
@@ -14,7 +13,7 @@ from bnlint import rules
 from bnlint.static import evaluate, objects
 from bnlint.static.constructions import clone
 from bnlint.static.index import ProjectClass, ProjectFunction
-from bnlint.static.torch_api import CATALOGUE, NON_TENSOR_METHODS, torch_names
+from bnlint.static.torch_api import CATALOGUE, NON_TENSOR_METHODS, TorchClass, torch_names
 from bnlint.static.values import (
     SPREAD,
     BuiltinRef,
@@ -39,6 +38,13 @@ from bnlint.static.values import (
 
 if TYPE_CHECKING:
     from bnlint.static.interp import Frame, Interpreter, Method
+
+
+class _Builtin(Protocol):
+    """How the interpreter calls a builtin it evaluates itself."""
+
+    def __call__(self, interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
+                 frame: Frame, node: cst.Call) -> Value: ...
 
 _MAX_ITEMS = 100_000
 
@@ -118,8 +124,9 @@ def declared_type(param: cst.Param) -> str:
 
 
 def _consts(values: list[Value]) -> list[Any] | None:
-    if all(isinstance(v, Const) for v in values):
-        return [v.value for v in values]  # type: ignore[union-attr]
+    consts = [v for v in values if isinstance(v, Const)]
+    if len(consts) == len(values):
+        return [v.value for v in consts]
     return None
 
 
@@ -132,7 +139,7 @@ def _pure(function: Any, args: list[Value], kwargs: dict[str, Value]) -> Value:
                 return value
         return Unknown(f"{getattr(function, '__name__', 'a builtin')}() of values not known")
     try:
-        result = function(*plain, **dict(zip(kwargs, plain_kwargs)))
+        result = function(*plain, **dict(zip(kwargs, plain_kwargs, strict=True)))
     except Exception as error:
         return Unknown(f"{getattr(function, '__name__', 'builtin')}() fails: {error}")
     if isinstance(result, (list, tuple)):
@@ -221,11 +228,11 @@ def _zip(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame
         rows.append(Seq(tuple(
             column[index] if column is not None
             else evaluate.item(interp, arg, Const(index), frame, node)
-            for column, arg in zip(columns, args)), True))
+            for column, arg in zip(columns, args, strict=True)), True))
     return Seq(tuple(rows))
 
 
-def _sequence(is_tuple: bool):  # type: ignore[no-untyped-def]
+def _sequence(is_tuple: bool) -> _Builtin:
     def build(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
               node: cst.Call) -> Value:
         if not args:
@@ -237,7 +244,7 @@ def _sequence(is_tuple: bool):  # type: ignore[no-untyped-def]
     return build
 
 
-def _dict(ordered: bool):  # type: ignore[no-untyped-def]
+def _dict(ordered: bool) -> _Builtin:
     def build(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
               node: cst.Call) -> Value:
         items: dict[Any, Value] = {}
@@ -262,7 +269,7 @@ def _dict(ordered: bool):  # type: ignore[no-untyped-def]
     return build
 
 
-def _min_max(function: Any):  # type: ignore[no-untyped-def]
+def _min_max(function: Any) -> _Builtin:
     def compute(interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
                 frame: Frame, node: cst.Call) -> Value:
         if len(args) == 1:
@@ -416,8 +423,13 @@ def _getattr(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], f
 def _has(interp: Interpreter, inst: ModuleInst, name: str) -> bool:
     return (name in inst.attrs or name in inst.children or name in inst.layer_args
             or interp.classes.class_attribute(inst.cls, name) is not None
-            or interp.classes.method(inst.cls, name) not in (None,)
-            and interp.classes.method(inst.cls, name)[1] is not None)  # type: ignore[index]
+            or _defines(interp, inst.cls, name))
+
+
+def _defines(interp: Interpreter, cls: TorchClass | ProjectClass, name: str) -> bool:
+    """A project class along the MRO defines the method `name`."""
+    found = interp.classes.method(cls, name)
+    return found is not None and found[1] is not None
 
 
 def _hasattr(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
@@ -502,7 +514,7 @@ def _type(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], fram
     return Unknown("type()")
 
 
-def _sorted(reverse_only: bool):  # type: ignore[no-untyped-def]
+def _sorted(reverse_only: bool) -> _Builtin:
     def run(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
             node: cst.Call) -> Value:
         items = interp.iterate(args[0], frame) if args else None
@@ -520,7 +532,7 @@ def _sorted(reverse_only: bool):  # type: ignore[no-untyped-def]
     return run
 
 
-def _any_all(function: Any):  # type: ignore[no-untyped-def]
+def _any_all(function: Any) -> _Builtin:
     def run(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
             node: cst.Call) -> Value:
         items = interp.iterate(args[0], frame) if args else None
@@ -546,8 +558,9 @@ def _map(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame
     columns = [interp.iterate(a, frame) for a in args[1:]]
     if any(c is None for c in columns):
         return Seq((), complete=False, why_incomplete="map() over values not known")
+    # map() stops where the shortest iterable ends
     return Seq(tuple(interp.call(args[0], list(row), {}, frame, node)
-                     for row in zip(*columns)))  # type: ignore[misc]
+                     for row in zip(*columns, strict=False)))
 
 
 def _nothing(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
@@ -581,8 +594,7 @@ def _callable(interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
     if isinstance(value, ModuleInst):
         return Const(True)
     if isinstance(value, ObjectInst):
-        return Const(interp.classes.method(value.cls, "__call__") not in (None,)
-                     and interp.classes.method(value.cls, "__call__")[1] is not None)  # type: ignore
+        return Const(_defines(interp, value.cls, "__call__"))
     if isinstance(value, (Const, Seq, Mapping)) or (isinstance(value, Unknown)
                                                    and value.python_type):
         return Const(False)
@@ -618,7 +630,7 @@ def _namedtuple(interp: Interpreter, args: list[Value], kwargs: dict[str, Value]
         names = tuple(fields.value.replace(",", " ").split())
     elif isinstance(fields, Seq) and fields.complete and all(
             isinstance(f, Const) and isinstance(f.value, str) for f in fields.items):
-        names = tuple(f.value for f in fields.items)  # type: ignore[union-attr]
+        names = tuple(f.value for f in fields.items if isinstance(f, Const))
     else:
         return Unknown("namedtuple() with fields not known")
     return TupleType(str(name.value) if isinstance(name, Const) else "namedtuple", names)
@@ -659,13 +671,14 @@ def _chain(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], fra
     return Seq(tuple(items))
 
 
-_BUILTINS = {
+_BUILTINS: dict[str, _Builtin] = {
     "range": _range, "len": _len, "enumerate": _enumerate, "zip": _zip,
     "list": _sequence(False), "tuple": _sequence(True), "set": _sequence(False),
     "frozenset": _sequence(True), "dict": _dict(False), "OrderedDict": _dict(True),
     "min": _min_max(min), "max": _min_max(max), "sum": _sum, "isinstance": _isinstance,
     "getattr": _getattr, "hasattr": _hasattr, "setattr": _setattr, "super": _super,
-    "partial": _partial, "deepcopy": _deepcopy, "copy": _shallow_copy, "type": _type, "reversed": _sorted(True),
+    "partial": _partial, "deepcopy": _deepcopy, "copy": _shallow_copy, "type": _type,
+    "reversed": _sorted(True),
     "issubclass": _issubclass, "repeat": _repeat, "chain": _chain, "linspace": _spaced,
     "arange": _arange, "callable": _callable, "namedtuple": _namedtuple,
     "isfunction": _isfunction, "isclass": _isclass, "dir": _dir,
@@ -765,8 +778,9 @@ def _split(seq: Seq, sizes: Value) -> Value:
             isinstance(i, Const) and isinstance(i.value, int) for i in sizes.items):
         parts, start = [], 0
         for size in sizes.items:
-            parts.append(seq.items[start:start + size.value])  # type: ignore[union-attr]
-            start += size.value  # type: ignore[union-attr]
+            assert isinstance(size, Const)  # checked above: every size is a constant int
+            parts.append(seq.items[start:start + size.value])
+            start += size.value
     else:
         return Unknown("split() by sizes not known")
     return Seq(tuple(Seq(part) for part in parts), is_tuple=True)
@@ -871,17 +885,19 @@ def _super_method(interp: Interpreter, ref: SuperRef, name: str, args: list[Valu
                                      hook=False)
     if found is None:
         return Unknown(f"super().{name}() not found")
-    owner, definition = found
-    if definition is not None:
-        assert isinstance(owner, ProjectClass)
+    if found[1] is not None:
+        owner, definition = found
         func = FunctionRef(ProjectFunction(owner.file, definition, f"{owner.qualname}.{name}"))
         return interp.call_function(func, args, kwargs, node, self_value=inst, cls=owner)
-    torch_cls = owner if owner.qualname in CATALOGUE else inst.torch_base
+    torch_owner = found[0]
+    # a torch class in the MRO makes the instance a module (objects have no torch base)
+    assert isinstance(inst, ModuleInst)
+    torch_cls = torch_owner if torch_owner.qualname in CATALOGUE else inst.torch_base
     if name == "__init__":
-        interp.torch_init(inst, torch_cls, args, kwargs)  # type: ignore[arg-type]
+        interp.torch_init(inst, torch_cls, args, kwargs)
         return Const(None)
     if name == "forward":
         if interp.forward is None:
             return Unknown("forward() during construction")
-        return interp.forward.torch_forward(inst, torch_cls, args, kwargs, frame, node)  # type: ignore[arg-type]
+        return interp.forward.torch_forward(inst, torch_cls, args, kwargs, frame, node)
     return Const(None) if name in _IGNORED else Unknown(f"super().{name}()")
