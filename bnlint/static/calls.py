@@ -33,6 +33,7 @@ from bnlint.static.values import (
     TupleType,
     Unknown,
     Value,
+    all_const,
     node_text,
 )
 
@@ -124,9 +125,8 @@ def declared_type(param: cst.Param) -> str:
 
 
 def _consts(values: list[Value]) -> list[Any] | None:
-    consts = [v for v in values if isinstance(v, Const)]
-    if len(consts) == len(values):
-        return [v.value for v in consts]
+    if all_const(values):
+        return [v.value for v in values]
     return None
 
 
@@ -628,9 +628,9 @@ def _namedtuple(interp: Interpreter, args: list[Value], kwargs: dict[str, Value]
     fields = args[1] if len(args) > 1 else kwargs.get("field_names")
     if isinstance(fields, Const) and isinstance(fields.value, str):
         names = tuple(fields.value.replace(",", " ").split())
-    elif isinstance(fields, Seq) and fields.complete and all(
-            isinstance(f, Const) and isinstance(f.value, str) for f in fields.items):
-        names = tuple(f.value for f in fields.items if isinstance(f, Const))
+    elif isinstance(fields, Seq) and fields.complete and all_const(fields.items) and all(
+            isinstance(f.value, str) for f in fields.items):
+        names = tuple(f.value for f in fields.items)
     else:
         return Unknown("namedtuple() with fields not known")
     return TupleType(str(name.value) if isinstance(name, Const) else "namedtuple", names)
@@ -774,11 +774,10 @@ def _split(seq: Seq, sizes: Value) -> Value:
     if isinstance(sizes, Const) and isinstance(sizes.value, int) and sizes.value > 0:
         bounds = list(range(0, len(seq.items), sizes.value))
         parts = [seq.items[b:b + sizes.value] for b in bounds]
-    elif isinstance(sizes, Seq) and sizes.complete and all(
-            isinstance(i, Const) and isinstance(i.value, int) for i in sizes.items):
+    elif isinstance(sizes, Seq) and sizes.complete and all_const(sizes.items) and all(
+            isinstance(i.value, int) for i in sizes.items):
         parts, start = [], 0
         for size in sizes.items:
-            assert isinstance(size, Const)  # checked above: every size is a constant int
             parts.append(seq.items[start:start + size.value])
             start += size.value
     else:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import builtins
 import functools
 import itertools
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeGuard, TypeVar
 
 import libcst as cst
 
@@ -35,6 +35,10 @@ class Value:
 @dataclass(eq=False)
 class Const(Value):
     value: Any  # int, float, str, bool, None, bytes
+
+
+def all_const(values: Sequence[Value]) -> TypeGuard[Sequence[Const]]:
+    return all(isinstance(v, Const) for v in values)
 
 
 @dataclass(eq=False)
