@@ -7,7 +7,8 @@ control flow and construction; this file holds what a single expression evaluate
 from __future__ import annotations
 
 import operator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any, Protocol
 
 import libcst as cst
 
@@ -32,12 +33,19 @@ from bnlint.static.values import (
     Tensor,
     Unknown,
     Value,
+    all_const,
     choice,
     node_text,
 )
 
 if TYPE_CHECKING:
     from bnlint.static.interp import Frame, Interpreter
+
+
+class _Handler(Protocol):
+    """Evaluates one kind of expression (the table below dispatches on the node's type)."""
+
+    def __call__(self, interp: Interpreter, expr: Any, frame: Frame, /) -> Value: ...
 
 BUILTIN_NAMES = frozenset({
     "range", "len", "enumerate", "zip", "list", "tuple", "dict", "int", "float", "str", "bool",
@@ -130,6 +138,7 @@ def _dict(interp: Interpreter, expr: cst.Dict, frame: Frame) -> Value:
             else:
                 complete = False
             continue
+        assert isinstance(element, cst.DictElement)  # a dict element is starred or a pair
         key = interp.eval(element.key, frame)
         if isinstance(key, Const) and _hashable(key.value):
             items[key.value] = interp.eval(element.value, frame)
@@ -229,7 +238,7 @@ def attribute(interp: Interpreter, base: Value, name: str, frame: Frame,
             method = FunctionRef(ProjectFunction(owner.file, found[1],
                                                  f"{owner.qualname}.{name}"), bound_self=base)
             if _is_property(found[1]):  # mmdet's `self.norm1` -> getattr(self, self.norm1_name)
-                return interp.call(method, [], {}, frame, node)
+                return interp.call_function(method, [], {}, node)
             return method
         class_attr = interp.classes.class_attribute(base.cls, name)
         if class_attr is not None:
@@ -258,7 +267,7 @@ def attribute(interp: Interpreter, base: Value, name: str, frame: Frame,
                 from bnlint.static.index import ProjectFunction
 
                 owner = found[0]
-                return FunctionRef(ProjectFunction(owner.file, found[1],  # type: ignore[union-attr]
+                return FunctionRef(ProjectFunction(owner.file, found[1],
                                                    f"{owner.qualname}.{name}"))
         return Unknown(f"attribute '{name}' of class {base.cls.qualname}")
     if isinstance(base, ObjectInst):
@@ -306,12 +315,13 @@ def _subscript(interp: Interpreter, expr: cst.Subscript, frame: Frame) -> Value:
     if len(expr.slice) != 1:
         if isinstance(base, Tensor) and interp.forward is not None:
             return interp.forward.method_op(base, "__getitem__", [], {}, frame, expr)
-        if not all(isinstance(e.slice, cst.Index) for e in expr.slice):
+        indices = [e.slice for e in expr.slice if isinstance(e.slice, cst.Index)]
+        if len(indices) != len(expr.slice):
             return Unknown("a subscript with several slices")
         # `registry[name, dims]`: one tuple key
-        parts = [interp.eval(e.slice.value, frame) for e in expr.slice]  # type: ignore
-        key: Value = (Const(tuple(p.value for p in parts))  # type: ignore[union-attr]
-                      if all(isinstance(p, Const) for p in parts) else Seq(tuple(parts), True))
+        parts = [interp.eval(index.value, frame) for index in indices]
+        key: Value = (Const(tuple(p.value for p in parts))
+                      if all_const(parts) else Seq(tuple(parts), True))
         return item(interp, base, key, frame, expr)
     element = expr.slice[0].slice
     if isinstance(element, cst.Slice):
@@ -319,7 +329,8 @@ def _subscript(interp: Interpreter, expr: cst.Subscript, frame: Frame) -> Value:
         upper = interp.eval(element.upper, frame) if element.upper else Const(None)
         step = interp.eval(element.step, frame) if element.step else Const(None)
         return _slice(interp, base, lower, upper, step, frame, expr)
-    key = interp.eval(element.value, frame)  # type: ignore[union-attr]
+    assert isinstance(element, cst.Index)  # a subscript element is a slice or an index
+    key = interp.eval(element.value, frame)
     return item(interp, base, key, frame, expr)
 
 
@@ -391,7 +402,7 @@ def _slice(interp: Interpreter, base: Value, lower: Value, upper: Value, step: V
     bounds = [v.value if isinstance(v, Const) else Ellipsis for v in (lower, upper, step)]
     if Ellipsis in bounds:
         return Unknown("slice with unknown bounds")
-    window = slice(*bounds)
+    window: slice[Any, Any, Any] = slice(*bounds)
     if isinstance(base, Seq) and base.complete:
         return Seq(base.items[window], base.is_tuple)
     if isinstance(base, Const) and isinstance(base.value, (str, tuple)):
@@ -561,9 +572,8 @@ def compare(op_node: cst.CSTNode, left: Value, right: Value) -> bool | None:
             return None
         return found if isinstance(op_node, cst.In) else not found
     if isinstance(op_node, (cst.In, cst.NotIn)):
-        members = None
-        if isinstance(right, Seq) and right.complete and all(isinstance(i, Const)
-                                                             for i in right.items):
+        members: Collection[Any] | None = None
+        if isinstance(right, Seq) and right.complete and all_const(right.items):
             members = [i.value for i in right.items]
         elif isinstance(right, Mapping) and right.complete:
             members = list(right.items)
@@ -706,7 +716,7 @@ def _await(interp: Interpreter, expr: Any, frame: Frame) -> Value:
     return Unknown("await")
 
 
-_HANDLERS: dict[type, Any] = {
+_HANDLERS: dict[type[cst.BaseExpression], _Handler] = {
     cst.Integer: _integer, cst.Float: _float, cst.Imaginary: lambda i, e, f: Unknown("complex"),
     cst.SimpleString: _string, cst.ConcatenatedString: _string, cst.FormattedString: _string,
     cst.Name: _name, cst.List: _sequence, cst.Tuple: _sequence, cst.Set: _sequence,
