@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Hashable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 import libcst as cst
 
@@ -44,10 +45,13 @@ from bnlint.static.values import (
     Tensor,
     Unknown,
     Value,
+    all_const,
     node_text,
 )
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from bnlint.static.interp import Frame, Interpreter
 
 log = logging.getLogger("bnlint.static.forward")
@@ -58,9 +62,20 @@ NORM_WORDS = re.compile(r"(?i)norm|(^|[_.'`(])bn\d*($|[_.'`(])")
 
 _LAYER_KINDS = frozenset({NodeKind.CONV, NodeKind.CONV_TRANSPOSE, NodeKind.LINEAR,
                           NodeKind.BATCHNORM})
-_ARITHMETIC = {cst.Add: NodeKind.ADD, cst.AddAssign: NodeKind.ADD, cst.Subtract: NodeKind.ADD,
-               cst.SubtractAssign: NodeKind.ADD, cst.Multiply: NodeKind.MUL,
-               cst.MultiplyAssign: NodeKind.MUL}
+_ARITHMETIC: dict[type[cst.CSTNode], NodeKind] = {
+    cst.Add: NodeKind.ADD, cst.AddAssign: NodeKind.ADD, cst.Subtract: NodeKind.ADD,
+    cst.SubtractAssign: NodeKind.ADD, cst.Multiply: NodeKind.MUL, cst.MultiplyAssign: NodeKind.MUL}
+
+
+class NodeDetails(TypedDict, total=False):
+    """What a node may say beyond its kind, label and place (the fields of LayerCall)."""
+
+    scope: tuple[ModuleFrame, ...]
+    module_id: Hashable | None
+    attrs: LayerAttrs
+    construction: SourceLocation | None
+    rule_code: str | None
+    reason: str | None
 
 
 class ForwardBuilder:
@@ -88,14 +103,12 @@ class ForwardBuilder:
 
     def add(self, kind: NodeKind, label: str, inputs: list[Value],
             location: SourceLocation | None, rank: int | None = None,
-            **extra: object) -> Tensor:
+            **extra: Unpack[NodeDetails]) -> Tensor:
         """A node fed by the tensors in `inputs`; `rank`: the dimensions of what it makes."""
         if rank is not None:
-            extra["attrs"] = replace(extra.get("attrs") or LayerAttrs(),  # type: ignore[arg-type]
-                                     rank=rank)
+            extra["attrs"] = replace(extra.get("attrs") or LayerAttrs(), rank=rank)
         node = self.graph.add(LayerCall(node_id=-1, kind=kind, label=label, location=location,
-                                        conditional=self.conditional_depth > 0,
-                                        **extra))  # type: ignore[arg-type]
+                                        conditional=self.conditional_depth > 0, **extra))
         for producer in _tensors(inputs):
             self.graph.connect(producer.node, node)
         return Tensor(node)
@@ -204,7 +217,7 @@ class ForwardBuilder:
             return args[0] if args else Const(None)
         kind = torch_cls.kind or NodeKind.OTHER
         self.called.add(inst.uid)
-        extra: dict[str, object] = {}
+        extra: NodeDetails = {}
         attrs = LayerAttrs()
         if kind in _LAYER_KINDS:
             attrs = layer_attrs(inst, torch_cls)
@@ -214,8 +227,8 @@ class ForwardBuilder:
         if "mode" in torch_cls.params:  # nn.Upsample and friends
             extra["attrs"] = _resampling(inst.layer_args.get("mode"))
             rank = rank_of(args[:1])
-        return self.add(kind, label, args[:1], location, rank=rank, scope=self._scope(inst),
-                        **extra)
+        extra["scope"] = self._scope(inst)
+        return self.add(kind, label, args[:1], location, rank=rank, **extra)
 
     def call_child(self, child: ModuleInst | Choice, args: list[Value], frame: Frame,
                    node: cst.CSTNode) -> Value:
@@ -341,11 +354,12 @@ class ForwardBuilder:
         from bnlint.static.interp import Param
 
         inst = frame.self_inst
-        if inst is None or inst.uid not in self.scopes or len(args) < 2:
+        # scopes hold modules only: an object's forward() calls no layer of its own
+        if not isinstance(inst, ModuleInst) or inst.uid not in self.scopes or len(args) < 2:
             return None
-        own = isinstance(args[1], Param) and args[1].owner is inst
+        own = args[1] if isinstance(args[1], Param) and args[1].owner is inst else None
         if kind is NodeKind.FUNCTIONAL_BN and inst.torch_base.kind is NodeKind.BATCHNORM:
-            if not own:
+            if own is None:
                 return None
             self.called.add(inst.uid)
             attrs = layer_attrs(inst, inst.torch_base)
@@ -357,7 +371,7 @@ class ForwardBuilder:
         if kind is not NodeKind.FUNCTIONAL_CONV or inst.uid not in self.layer_forwards:
             return None
         label = self._path_label(inst)
-        if not own or args[1].name != "weight":  # type: ignore[union-attr]
+        if own is None or own.name != "weight":
             return self.add(NodeKind.UNKNOWN, label, args[:1], location,
                             rank=rank_of(args[:1]), rule_code=rules.UNKNOWN_CALL.code,
                             reason=f"{label} computes its output in its own forward() with a "
@@ -564,8 +578,8 @@ def _pads(args: dict[str, Value]) -> bool | None:
         kernel = args.get("kernel_size")
         if isinstance(kernel, Const) and isinstance(kernel.value, int):
             return kernel.value > 1
-        if isinstance(kernel, Seq) and all(isinstance(k, Const) for k in kernel.items):
-            return any(k.value > 1 for k in kernel.items)  # type: ignore[union-attr]
+        if isinstance(kernel, Seq) and all_const(kernel.items):
+            return any(k.value > 1 for k in kernel.items)
         return None
     if isinstance(value, int):
         return value != 0
