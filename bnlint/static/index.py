@@ -8,9 +8,10 @@ and computing full scopes costs several times the parse.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Union
+from typing import TypeAlias
 
 import libcst as cst
 
@@ -66,7 +67,8 @@ class External:
     qualname: str
 
 
-Symbol = Union[ProjectClass, ProjectFunction, ProjectValue, ProjectModule, TorchName, External]
+Symbol: TypeAlias = (ProjectClass | ProjectFunction | ProjectValue | ProjectModule | TorchName
+                     | External)
 
 
 @dataclass
@@ -143,7 +145,7 @@ def _collect_small(file: SourceFile, small: cst.BaseSmallStatement,
         for alias in small.names:
             target = _dotted(alias.name)
             if alias.asname is not None:
-                local = _dotted(alias.asname.name)  # type: ignore[arg-type]
+                local = _dotted(alias.asname.name)
                 symbols.imports[local] = target
             else:
                 local = target.split(".")[0]
@@ -156,7 +158,7 @@ def _collect_small(file: SourceFile, small: cst.BaseSmallStatement,
             return
         for alias in small.names:
             name = _dotted(alias.name)
-            local = _dotted(alias.asname.name) if alias.asname else name  # type: ignore[arg-type]
+            local = _dotted(alias.asname.name) if alias.asname else name
             symbols.imports[local] = f"{base}.{name}" if base else name
             _forget(symbols, local, keep="imports")
             if base and "." not in name:
@@ -165,10 +167,10 @@ def _collect_small(file: SourceFile, small: cst.BaseSmallStatement,
         value = small.value
         targets = ([t.target for t in small.targets] if isinstance(small, cst.Assign)
                    else [small.target])
-        for target in targets:
-            if isinstance(target, cst.Name) and value is not None:
-                symbols.values[target.value] = value
-                _forget(symbols, target.value, keep="values")
+        for assigned in targets:
+            if isinstance(assigned, cst.Name) and value is not None:
+                symbols.values[assigned.value] = value
+                _forget(symbols, assigned.value, keep="values")
 
 
 class ModuleLoader:
