@@ -4,8 +4,8 @@ plan into Observations (bnlint.static.verdicts combines those of every root)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Iterator
 
 import libcst as cst
 
@@ -181,8 +181,10 @@ def _observations(plan: FoldPlan, closed: FoldPlan | None,
             # Its class's forward() does not call it, but code holding the class may: only
             # a root that holds the instance (or the class as the whole model) can tell.
             rule = rules.INPUT_FROM_CALLER
+            cls = root.inst.cls
+            assert isinstance(cls, ProjectClass)  # a class root is an instance of its class
             entry = replace(entry, status=Status.UNKNOWN, code=rule.code, reason=rule.format(
-                bn=verdict.bn.describe(), detail=f"forward() of {root.inst.cls.name} never "
+                bn=verdict.bn.describe(), detail=f"forward() of {cls.name} never "
                                                  "calls it, and code that holds the class may"))
         boundary = (root.own_class is not None and entry.status is Status.UNKNOWN
                     and entry.code in _CALLER_DEPENDENT)
@@ -262,7 +264,9 @@ def scopes_of(root: ModuleInst) -> tuple[dict[int, tuple[ModuleFrame, ...]], set
     conditional: set[int] = set()
     root_frame = ModuleFrame("", root.class_name, root.is_plain_container,
                              built_at=root.construction)
-    pending = [(root, (root_frame,), False, True)]
+    # (module, its path, built only on some paths, registered as a child)
+    pending: list[tuple[ModuleInst, tuple[ModuleFrame, ...], bool, bool]] = [
+        (root, (root_frame,), False, True)]
     while pending:
         inst, scope, optional, registered = pending.pop(0)
         key = inst.uid if registered else -inst.uid
@@ -282,7 +286,7 @@ def scopes_of(root: ModuleInst) -> tuple[dict[int, tuple[ModuleFrame, ...]], set
                      tuple(value.items.values()) if isinstance(value, Mapping) else ())
             keys = (range(len(items)) if isinstance(value, Seq) else
                     list(value.items) if isinstance(value, Mapping) else ())
-            for index, member in zip(keys, items):
+            for index, member in zip(keys, items, strict=True):
                 if isinstance(member, ModuleInst):
                     # named as if the list were an nn.ModuleList: `blocks.0.1`
                     pending.append((member, scope + (_frame(f"{name}.{index}", member),),
