@@ -44,7 +44,7 @@ def default_jobs() -> int:
 
 def analyse_files(paths: Sequence[str], *, search_roots: Sequence[str],
                   source_roots: Sequence[str], jobs: int = 1,
-                  sources: Mapping[Path | str, bytes] | None = None,
+                  sources: Mapping[Path, bytes] | Mapping[str, bytes] | None = None,
                   weights: Mapping[str, int] | None = None,
                   allowed: Collection[str] | None = None,
                   done: Callable[[str], None] | None = None) -> dict[str, FileVerdicts]:
@@ -103,7 +103,7 @@ def _tasks(paths: Sequence[str], weights: Mapping[str, int], count: int) -> list
 
 
 def _start_worker(search_roots: list[str], source_roots: list[str],
-                  sources: dict[Path | str, bytes], allowed: list[str] | None,
+                  sources: dict[Path, bytes] | dict[str, bytes], allowed: list[str] | None,
                   trees: int) -> None:
     from bnlint.static.project import Project
 

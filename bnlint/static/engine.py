@@ -18,14 +18,15 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from bnlint import progress
-from bnlint.ftypes import CheckResult, Diagnostic, FileTiming
+from bnlint.ftypes import CheckResult, Diagnostic, FileTiming, ModuleReport
 from bnlint.static.callers import CallerGraph
 from bnlint.static.records import FileReport, FileVerdicts
 from bnlint.static.scan import ProjectScan, display, scan_project
@@ -46,8 +47,9 @@ class EngineOptions:
     cache_dir: Path | None = None
 
 
+# EngineOptions is a frozen dataclass: one shared default is safe
 _options: ContextVar[EngineOptions] = ContextVar("bnlint_engine_options",
-                                                 default=EngineOptions())
+                                                 default=EngineOptions())  # noqa: B039
 
 
 @contextmanager
@@ -105,7 +107,7 @@ def analyze(files: Sequence[Path], *, search_roots: Sequence[Path] = (),
         memo.save(digests, scan.facts, table, graph.edges,
                   contexts, reports, computed, scan.resolve, scan.refusals)
     diagnostics: list[Diagnostic] = [scan.unreadable[p] for p in checked if p in scan.unreadable]
-    modules = []
+    modules: list[ModuleReport] = []
     for path in checked:
         if path in reports:
             diagnostics.extend(reports[path].diagnostics)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Collection, Iterator, Mapping, Sequence
 
 from bnlint.static.classes import ClassModel
 from bnlint.static.index import (
@@ -86,7 +86,7 @@ class Project:
 
     def __init__(self, search_roots: Sequence[Path | str],
                  source_roots: Sequence[Path | str] = (),
-                 sources: Mapping[Path | str, bytes] | None = None,
+                 sources: Mapping[Path, bytes] | Mapping[str, bytes] | None = None,
                  allowed: Collection[Path | str] | None = None,
                  max_files: int | None = None) -> None:
         """`source_roots`: where module lookups search after the search roots, in this
