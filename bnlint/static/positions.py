@@ -90,7 +90,7 @@ def _ast_children(node: ast.AST) -> list[ast.AST]:
         return [node.func, *sorted([*node.args, *node.keywords], key=_position)]
     if isinstance(node, ast.Dict):
         pairs: list[ast.AST] = []
-        for key, value in zip(node.keys, node.values):
+        for key, value in zip(node.keys, node.values, strict=True):
             pairs.extend([key, value] if key is not None else [value])
         return pairs
     if isinstance(node, ast.ClassDef):
@@ -106,25 +106,29 @@ def _ast_children(node: ast.AST) -> list[ast.AST]:
     return list(ast.iter_child_nodes(node))
 
 
-def _ast_anchors(tree: ast.AST) -> dict[type, list[ast.AST]]:
+def _ast_anchors(tree: ast.AST) -> dict[type, list[ast.expr | ast.stmt]]:
     kinds = {ast_kind: cst_kind for cst_kind, ast_kinds in _ANCHORS.items()
              for ast_kind in ast_kinds}
-    found: dict[type, list[ast.AST]] = {kind: [] for kind in _ANCHORS}
+    found: dict[type, list[ast.expr | ast.stmt]] = {kind: [] for kind in _ANCHORS}
     stack: list[ast.AST] = [tree]
     while stack:
         node = stack.pop()
         kind = kinds.get(type(node))
-        if kind is not None:
+        # every anchor is a statement or an expression: both carry their positions
+        if kind is not None and isinstance(node, (ast.expr, ast.stmt)):
             found[kind].append(node)
         stack.extend(reversed(_ast_children(node)))
     return found
 
 
 def _same(cst_node: cst.CSTNode, ast_node: ast.AST) -> bool:
+    """Two anchors of one kind (see _ANCHORS) are the same node of the source."""
     if isinstance(cst_node, cst.Call):
-        return _callee(cst_node.func) == _ast_callee(ast_node.func)  # type: ignore[attr-defined]
+        assert isinstance(ast_node, ast.Call)
+        return _callee(cst_node.func) == _ast_callee(ast_node.func)
     if isinstance(cst_node, (cst.ClassDef, cst.FunctionDef)):
-        return cst_node.name.value == ast_node.name  # type: ignore[attr-defined]
+        assert isinstance(ast_node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        return cst_node.name.value == ast_node.name
     return True
 
 
@@ -201,10 +205,10 @@ def _paired_spans(tree: cst.Module, syntax: ast.Module,
         if len(nodes) != len(twins) or not all(map(_same, nodes, twins)):
             complete = False
             continue
-        for node, twin in zip(nodes, twins):
-            line, column = twin.lineno, twin.col_offset  # type: ignore[attr-defined]
-            end_line = twin.end_lineno or line  # type: ignore[attr-defined]
-            end_column = twin.end_col_offset or column  # type: ignore[attr-defined]
+        for node, twin in zip(nodes, twins, strict=True):
+            line, column = twin.lineno, twin.col_offset
+            end_line = twin.end_lineno or line
+            end_column = twin.end_col_offset or column
             spans[node] = (line, _char_column(lines, line, column), end_line,
                            _char_column(lines, end_line, end_column))
     return spans, complete
