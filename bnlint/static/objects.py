@@ -10,11 +10,13 @@ when that module's values are first needed, as importing the module would run th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
 from bnlint.static.index import ProjectClass, ProjectFunction
+from bnlint.static.source import SourceFile
 from bnlint.static.values import (
     ClassRef,
     Const,
@@ -38,7 +40,7 @@ _FIELD_LIKE = frozenset({"NamedTuple", "typing.NamedTuple"})
 def is_plain(interp: Interpreter, cls: ProjectClass) -> bool:
     """A class the interpreter can build as an object: every base is a project class it can
     build too, or one of the harmless bases above."""
-    for argument, base in zip(_base_arguments(cls), interp.classes.bases(cls)):
+    for argument, base in zip(_base_arguments(cls), interp.classes.bases(cls), strict=True):
         if base is None and _base_text(argument) not in _PLAIN_BASES:
             return False
         if isinstance(base, ProjectClass) and not is_plain(interp, base):
@@ -109,29 +111,28 @@ def set_attribute(interp: Interpreter, obj: ObjectInst, name: str, value: Value)
     interp.journal.set(obj.attrs, name, value)
 
 
-def register_decorated(interp: Interpreter, file: object) -> None:
+def register_decorated(interp: Interpreter, file: SourceFile) -> None:
     """Run the decorators of `file`'s top-level functions and classes that the file itself
     defines (a function, or a method of one of its own objects): they file those functions
     into registries, as importing the module would."""
     from bnlint.static.interp import AnalysisLimit, DeadPath, Frame, ReturnSignal
 
-    assert hasattr(file, "tree")
-    symbols = interp.resolver.loader.symbols(file)  # type: ignore[arg-type]
+    symbols = interp.resolver.loader.symbols(file)
     local = set(symbols.functions) | set(symbols.values) | set(symbols.classes)
-    for statement in file.tree.body:  # type: ignore[attr-defined]
+    for statement in file.tree.body:
         if not isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
             continue
         if not statement.decorators:
             continue
-        target: Value = (FunctionRef(ProjectFunction(file, statement,  # type: ignore[arg-type]
-                                                     f"{file.module_name}."  # type: ignore
+        target: Value = (FunctionRef(ProjectFunction(file, statement,
+                                                     f"{file.module_name}."
                                                      f"{statement.name.value}"))
                          if isinstance(statement, cst.FunctionDef)
-                         else interp.lookup(statement.name.value, Frame(file, {})))  # type: ignore
+                         else interp.lookup(statement.name.value, Frame(file, {})))
         for decorator in reversed(statement.decorators):
             if _root_name(decorator.decorator) not in local:
                 continue
-            frame = Frame(file, {})  # type: ignore[arg-type]
+            frame = Frame(file, {})
             try:
                 registrar = interp.eval(decorator.decorator, frame)
                 interp.call(registrar, [target], {}, frame,
