@@ -15,9 +15,7 @@ import io
 import os
 import re
 import stat
-import sys
 import tokenize
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -169,7 +167,7 @@ def _check_nesting(tree: ast.Module, text: str) -> None:
         if type(node) is ast.JoinedStr:
             # Its constant parts repeat the whole string's position; only its fields nest.
             stack.extend((value, depth, statement)
-                         for value in node.values  # type: ignore[attr-defined]
+                         for value in node.values
                          if type(value) is not ast.Constant)
             continue
         # ast.iter_child_nodes, unrolled: this walk visits every node of every parsed file.
@@ -193,6 +191,7 @@ def _levels(node: ast.AST, strings: _StringParts, budget: int) -> int:
         return 1 + (node.module or "").count(".")
     if isinstance(node, ast.Constant) and not isinstance(node.value, (str, bytes)):
         return 1
+    assert isinstance(node, (ast.Constant, ast.JoinedStr))  # the rest of _NESTING_KINDS
     return strings.count(node, budget)  # `"a" "b" "c"`: one ConcatenatedString each
 
 
@@ -220,12 +219,12 @@ class _StringParts:
         encoded = self.lines[line - 1].encode("utf-8", errors="surrogatepass")
         return len(encoded[:byte_column].decode("utf-8", errors="replace"))
 
-    def count(self, node: ast.AST, budget: int) -> int:
+    def count(self, node: ast.expr, budget: int) -> int:
         line, end_line = getattr(node, "lineno", 0), getattr(node, "end_lineno", None)
         if not line or end_line is None:
             return 1
         if end_line == line:
-            length = (node.end_col_offset or 0) - node.col_offset  # type: ignore[attr-defined]
+            length = (node.end_col_offset or 0) - node.col_offset
         else:
             length = sum(len(text) + 1 for text in self.lines[line - 1:end_line])
         if length < 2 * budget:  # every literal takes at least two characters: ''
@@ -239,10 +238,12 @@ class _StringParts:
         except (tokenize.TokenError, SyntaxError):
             return 1
 
-    def _segment(self, node: ast.AST) -> str:
-        first, last = node.lineno - 1, node.end_lineno - 1  # type: ignore[attr-defined]
-        start = self.column(first + 1, node.col_offset)  # type: ignore[attr-defined]
-        end = self.column(last + 1, node.end_col_offset)  # type: ignore[attr-defined]
+    def _segment(self, node: ast.expr) -> str:
+        # count() reads the text of a node only when ast gave it an end (it gives both or none)
+        assert node.end_lineno is not None and node.end_col_offset is not None
+        first, last = node.lineno - 1, node.end_lineno - 1
+        start = self.column(first + 1, node.col_offset)
+        end = self.column(last + 1, node.end_col_offset)
         if first == last:
             return self.lines[first][start:end]
         return "\n".join([self.lines[first][start:], *self.lines[first + 1:last],
