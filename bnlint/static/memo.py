@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from bnlint.cache import Cache, decode, encode
 from bnlint.static.callers import Edges, FileFacts
@@ -183,7 +184,8 @@ class Memo:
         if data is None:
             return
         paths: list[str] = data["paths"]
-        self.snapshot = dict(zip(paths, data["digests"]))
+        # the table of paths also names files the snapshot has no digest for (see _write_index)
+        self.snapshot = dict(zip(paths, data["digests"], strict=False))
         self._stored_facts = data["facts"]
         self.facts = {digest: (bool(has_class), partial(decode, TextFacts, value))
                       for digest, (has_class, value) in self._stored_facts.items()}
