@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
-from typing import Hashable, Iterable
 
 from bnlint import rules
 from bnlint.ftypes import (
@@ -510,7 +510,8 @@ def _other_axis(bn: LayerCall, layer: LayerCall, features: int | None,
         detail = f"the Linear works on a {rank}-D tensor"
     elif bn.attrs.spatial_dims in (2, 3):
         dims = bn.attrs.spatial_dims + 2
-        detail = f"a BatchNorm{dims - 2}d normalises a {dims}-D tensor, whose last axis the Linear works on"
+        detail = (f"a BatchNorm{dims - 2}d normalises a {dims}-D tensor, whose last axis the "
+                  "Linear works on")
     elif rank is None and None not in (features, channels) and features != channels:
         detail = f"it has {channels} channels, the Linear {verb} {features} features"
     elif rank is None:
