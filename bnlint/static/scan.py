@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Sequence, Tuple, Union
+from typing import TypeAlias
 
 from bnlint import rules
 from bnlint.ftypes import Diagnostic
@@ -26,7 +27,9 @@ from bnlint.static.textscan import (
     scan_text,
 )
 
-KnownFacts = Tuple[bool, Union[TextFacts, Callable[[], TextFacts]]]
+# A file's facts kept from an earlier run: whether it may define a module class, and its
+# text facts (or how to decode them when first needed).
+KnownFacts: TypeAlias = tuple[bool, TextFacts | Callable[[], TextFacts]]
 
 # Folders no project keeps its own importable code in.
 _SKIPPED_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", "venv", "env",
