@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 import os
 import stat
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import pathspec
 

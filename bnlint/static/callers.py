@@ -13,8 +13,8 @@ cache agree with a whole-tree run.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping
 
 from bnlint.static.textscan import TextFacts, import_targets, star_imports
 

@@ -3,7 +3,8 @@ an undecided one is a branch, like an `if` the analysis cannot decide."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import libcst as cst
 

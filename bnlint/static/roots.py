@@ -9,8 +9,8 @@ arguments its code passes, which refine the verdicts of the classes it instantia
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import libcst as cst
 

@@ -21,8 +21,8 @@ Light on purpose: reports are made from cached values without the parser.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Iterable, Iterator, Sequence
 
 from bnlint import rules
 from bnlint.ftypes import Diagnostic, FoldEntry, ModuleReport, SourceLocation, Status
