@@ -83,8 +83,7 @@ class ClassModel:
     def is_module(self, cls: AnyClass) -> bool:
         return self.torch_base(cls) is not None
 
-    def method(self, cls: AnyClass, name: str,
-               after: AnyClass | None = None) -> FoundMethod | None:
+    def method(self, cls: AnyClass, name: str, after: AnyClass | None = None) -> FoundMethod | None:
         """The class that defines `name` first in the MRO (after `after`), and its def; a
         torch class in the MRO ends the search (returned with None as the def)."""
         mro = self.mro(cls)
@@ -93,14 +92,18 @@ class ClassModel:
             if isinstance(entry, TorchClass):
                 return entry, None
             # the last definition wins, as in Python (`@overload` stubs come first)
-            found = [statement for statement in entry.node.body.body
-                     if isinstance(statement, cst.FunctionDef) and statement.name.value == name]
+            found = [
+                statement
+                for statement in entry.node.body.body
+                if isinstance(statement, cst.FunctionDef) and statement.name.value == name
+            ]
             if found:
                 return entry, found[-1]
         return None
 
-    def class_attribute(self, cls: AnyClass,
-                        name: str) -> tuple[ProjectClass, cst.BaseExpression] | None:
+    def class_attribute(
+        self, cls: AnyClass, name: str
+    ) -> tuple[ProjectClass, cst.BaseExpression] | None:
         """`expansion = 4` in a class body (searched along the MRO)."""
         for entry in self.mro(cls):
             if isinstance(entry, TorchClass):
@@ -113,8 +116,12 @@ class ClassModel:
                         for target in small.targets:
                             if isinstance(target.target, cst.Name) and target.target.value == name:
                                 return entry, small.value
-                    elif (isinstance(small, cst.AnnAssign) and small.value is not None
-                          and isinstance(small.target, cst.Name) and small.target.value == name):
+                    elif (
+                        isinstance(small, cst.AnnAssign)
+                        and small.value is not None
+                        and isinstance(small.target, cst.Name)
+                        and small.target.value == name
+                    ):
                         return entry, small.value
         return None
 
@@ -126,8 +133,9 @@ class ClassModel:
         for entry in self.mro(cls):
             if isinstance(entry, TorchClass):
                 break
-            methods = {s.name.value: s for s in entry.node.body.body
-                       if isinstance(s, cst.FunctionDef)}
+            methods = {
+                s.name.value: s for s in entry.node.body.body if isinstance(s, cst.FunctionDef)
+            }
             construction = _reached_from(methods, "__init__")
             for name, definition in methods.items():
                 if name in construction or name == "forward":
@@ -178,8 +186,11 @@ class _SelfUses(cst.CSTVisitor):
 
 
 def _self_attribute(expr: cst.BaseExpression) -> str | None:
-    if (isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name)
-            and expr.value.value == "self"):
+    if (
+        isinstance(expr, cst.Attribute)
+        and isinstance(expr.value, cst.Name)
+        and expr.value.value == "self"
+    ):
         return expr.attr.value
     return None
 

@@ -67,8 +67,9 @@ class External:
     qualname: str
 
 
-Symbol: TypeAlias = (ProjectClass | ProjectFunction | ProjectValue | ProjectModule | TorchName
-                     | External)
+Symbol: TypeAlias = (
+    ProjectClass | ProjectFunction | ProjectValue | ProjectModule | TorchName | External
+)
 
 
 @dataclass
@@ -139,8 +140,7 @@ def _forget(symbols: ModuleSymbols, name: str, keep: str) -> None:
             getattr(symbols, table).pop(name, None)
 
 
-def _collect_small(file: SourceFile, small: cst.BaseSmallStatement,
-                   symbols: ModuleSymbols) -> None:
+def _collect_small(file: SourceFile, small: cst.BaseSmallStatement, symbols: ModuleSymbols) -> None:
     if isinstance(small, cst.Import):
         for alias in small.names:
             target = _dotted(alias.name)
@@ -165,8 +165,9 @@ def _collect_small(file: SourceFile, small: cst.BaseSmallStatement,
                 symbols.from_imports[local] = (base, name)
     elif isinstance(small, (cst.Assign, cst.AnnAssign)):
         value = small.value
-        targets = ([t.target for t in small.targets] if isinstance(small, cst.Assign)
-                   else [small.target])
+        targets = (
+            [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
+        )
         for assigned in targets:
             if isinstance(assigned, cst.Name) and value is not None:
                 symbols.values[assigned.value] = value
@@ -176,8 +177,9 @@ def _collect_small(file: SourceFile, small: cst.BaseSmallStatement,
 class ModuleLoader:
     """Finds and parses project modules by dotted name, lazily, under known source roots."""
 
-    def __init__(self, load_file: Callable[[Path], SourceFile | None],
-                 search_roots: list[Path]) -> None:
+    def __init__(
+        self, load_file: Callable[[Path], SourceFile | None], search_roots: list[Path]
+    ) -> None:
         self._load_file = load_file
         self._roots: list[Path] = []
         for root in search_roots:

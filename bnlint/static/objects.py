@@ -32,8 +32,19 @@ if TYPE_CHECKING:
     from bnlint.static.interp import Frame, Interpreter
 
 # Bases a plain class may have that the analysis need not see into.
-_PLAIN_BASES = frozenset({"object", "ABC", "abc.ABC", "Generic", "typing.Generic", "Protocol",
-                          "typing.Protocol", "NamedTuple", "typing.NamedTuple"})
+_PLAIN_BASES = frozenset(
+    {
+        "object",
+        "ABC",
+        "abc.ABC",
+        "Generic",
+        "typing.Generic",
+        "Protocol",
+        "typing.Protocol",
+        "NamedTuple",
+        "typing.NamedTuple",
+    }
+)
 _FIELD_LIKE = frozenset({"NamedTuple", "typing.NamedTuple"})
 
 
@@ -48,8 +59,13 @@ def is_plain(interp: Interpreter, cls: ProjectClass) -> bool:
     return True
 
 
-def instantiate(interp: Interpreter, cls: ProjectClass, args: list[Value],
-                kwargs: dict[str, Value], node: cst.CSTNode) -> Value:
+def instantiate(
+    interp: Interpreter,
+    cls: ProjectClass,
+    args: list[Value],
+    kwargs: dict[str, Value],
+    node: cst.CSTNode,
+) -> Value:
     obj = ObjectInst(cls=cls, ancestry=interp.classes.mro(cls))
     init = interp.classes.method(cls, "__init__")
     if init is not None and init[1] is not None and isinstance(init[0], ProjectClass):
@@ -64,14 +80,21 @@ def instantiate(interp: Interpreter, cls: ProjectClass, args: list[Value],
         _init_fields(interp, obj, fields, args, kwargs)
         post = interp.classes.method(cls, "__post_init__")
         if post is not None and post[1] is not None and isinstance(post[0], ProjectClass):
-            func = FunctionRef(ProjectFunction(post[0].file, post[1],
-                                               f"{post[0].qualname}.__post_init__"))
+            func = FunctionRef(
+                ProjectFunction(post[0].file, post[1], f"{post[0].qualname}.__post_init__")
+            )
             interp.call_function(func, [], {}, node, self_value=obj)
     return obj
 
 
-def attribute(interp: Interpreter, obj: ObjectInst, name: str, frame: Frame,
-              node: cst.CSTNode, hook: bool = True) -> Value:
+def attribute(
+    interp: Interpreter,
+    obj: ObjectInst,
+    name: str,
+    frame: Frame,
+    node: cst.CSTNode,
+    hook: bool = True,
+) -> Value:
     """`obj.name` as Python looks it up; `hook`: fall back on the class's __getattr__."""
     if name in obj.attrs:
         return obj.attrs[name]
@@ -81,8 +104,9 @@ def attribute(interp: Interpreter, obj: ObjectInst, name: str, frame: Frame,
         return ClassRef(obj.cls)
     found = interp.classes.method(obj.cls, name)
     if found is not None and found[1] is not None and isinstance(found[0], ProjectClass):
-        method = FunctionRef(ProjectFunction(found[0].file, found[1],
-                                             f"{found[0].qualname}.{name}"), bound_self=obj)
+        method = FunctionRef(
+            ProjectFunction(found[0].file, found[1], f"{found[0].qualname}.{name}"), bound_self=obj
+        )
         if _is_property(found[1]):
             return interp.call(method, [], {}, frame, node)  # type: ignore[arg-type]
         return method
@@ -103,8 +127,9 @@ def dunder(interp: Interpreter, obj: ObjectInst, name: str) -> FunctionRef | Non
     found = interp.classes.method(obj.cls, name)
     if found is None or found[1] is None or not isinstance(found[0], ProjectClass):
         return None
-    return FunctionRef(ProjectFunction(found[0].file, found[1], f"{found[0].qualname}.{name}"),
-                       bound_self=obj)
+    return FunctionRef(
+        ProjectFunction(found[0].file, found[1], f"{found[0].qualname}.{name}"), bound_self=obj
+    )
 
 
 def set_attribute(interp: Interpreter, obj: ObjectInst, name: str, value: Value) -> None:
@@ -124,19 +149,20 @@ def register_decorated(interp: Interpreter, file: SourceFile) -> None:
             continue
         if not statement.decorators:
             continue
-        target: Value = (FunctionRef(ProjectFunction(file, statement,
-                                                     f"{file.module_name}."
-                                                     f"{statement.name.value}"))
-                         if isinstance(statement, cst.FunctionDef)
-                         else interp.lookup(statement.name.value, Frame(file, {})))
+        target: Value = (
+            FunctionRef(
+                ProjectFunction(file, statement, f"{file.module_name}.{statement.name.value}")
+            )
+            if isinstance(statement, cst.FunctionDef)
+            else interp.lookup(statement.name.value, Frame(file, {}))
+        )
         for decorator in reversed(statement.decorators):
             if _root_name(decorator.decorator) not in local:
                 continue
             frame = Frame(file, {})
             try:
                 registrar = interp.eval(decorator.decorator, frame)
-                interp.call(registrar, [target], {}, frame,
-                            cst.Call(func=decorator.decorator))
+                interp.call(registrar, [target], {}, frame, cst.Call(func=decorator.decorator))
             except (AnalysisLimit, DeadPath, ReturnSignal, RecursionError):
                 continue
 
@@ -166,7 +192,9 @@ def _fields(interp: Interpreter, cls: ProjectClass) -> Iterator[tuple[str, Value
                         continue
                     seen[small.target.value] = (
                         _default(interp, small.value, Frame(entry.file, {}))
-                        if small.value is not None else None)
+                        if small.value is not None
+                        else None
+                    )
     yield from seen.items()
 
 
@@ -184,8 +212,13 @@ def _default(interp: Interpreter, expr: cst.BaseExpression, frame: Frame) -> Val
     return interp.eval(expr, frame)
 
 
-def _init_fields(interp: Interpreter, obj: ObjectInst, fields: list[tuple[str, Value | None]],
-                 args: list[Value], kwargs: dict[str, Value]) -> None:
+def _init_fields(
+    interp: Interpreter,
+    obj: ObjectInst,
+    fields: list[tuple[str, Value | None]],
+    args: list[Value],
+    kwargs: dict[str, Value],
+) -> None:
     for index, (name, default) in enumerate(fields):
         if index < len(args):
             value = args[index]
@@ -209,9 +242,10 @@ def _is_dataclass(cls: ProjectClass) -> bool:
 
 
 def _is_property(definition: cst.FunctionDef) -> bool:
-    return any(node_text(d.decorator) in ("property", "cached_property",
-                                          "functools.cached_property")
-               for d in definition.decorators)
+    return any(
+        node_text(d.decorator) in ("property", "cached_property", "functools.cached_property")
+        for d in definition.decorators
+    )
 
 
 def _base_arguments(cls: ProjectClass) -> list[cst.BaseExpression]:
@@ -222,4 +256,3 @@ def _base_text(expr: cst.BaseExpression) -> str:
     if isinstance(expr, cst.Subscript):  # Generic[T]
         expr = expr.value
     return node_text(expr)
-

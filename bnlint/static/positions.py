@@ -37,11 +37,36 @@ _ANCHORS: dict[type, tuple[type, ...]] = {
     cst.UnaryOperation: (ast.UnaryOp,),
     cst.Subscript: (ast.Subscript,),
 }
-_SKIPPED_PREFIXES = ("whitespace", "lpar", "rpar", "leading", "trailing", "comma", "semicolon",
-                     "header", "footer", "lines_after", "empty_lines", "indent", "newline",
-                     "equal", "lbracket", "rbracket", "lbrace", "rbrace", "dot", "first_colon",
-                     "second_colon", "colon", "operator", "asynchronous", "encoding",
-                     "default_indent", "default_newline", "has_trailing_newline")
+_SKIPPED_PREFIXES = (
+    "whitespace",
+    "lpar",
+    "rpar",
+    "leading",
+    "trailing",
+    "comma",
+    "semicolon",
+    "header",
+    "footer",
+    "lines_after",
+    "empty_lines",
+    "indent",
+    "newline",
+    "equal",
+    "lbracket",
+    "rbracket",
+    "lbrace",
+    "rbrace",
+    "dot",
+    "first_colon",
+    "second_colon",
+    "colon",
+    "operator",
+    "asynchronous",
+    "encoding",
+    "default_indent",
+    "default_newline",
+    "has_trailing_newline",
+)
 _FIELDS: dict[type, tuple[str, ...]] = {
     # libcst keeps some children in an order other than the source's.
     cst.ClassDef: ("decorators", "name", "bases", "keywords", "body"),
@@ -55,8 +80,9 @@ _FIELDS: dict[type, tuple[str, ...]] = {
 def _cst_fields(kind: type) -> tuple[str, ...]:
     fields = _FIELDS.get(kind)
     if fields is None:
-        fields = tuple(f.name for f in dataclasses.fields(kind)
-                       if not f.name.startswith(_SKIPPED_PREFIXES))
+        fields = tuple(
+            f.name for f in dataclasses.fields(kind) if not f.name.startswith(_SKIPPED_PREFIXES)
+        )
         _FIELDS[kind] = fields
     return fields
 
@@ -94,8 +120,11 @@ def _ast_children(node: ast.AST) -> list[ast.AST]:
             pairs.extend([key, value] if key is not None else [value])
         return pairs
     if isinstance(node, ast.ClassDef):
-        return [*node.decorator_list, *sorted([*node.bases, *node.keywords], key=_position),
-                *node.body]
+        return [
+            *node.decorator_list,
+            *sorted([*node.bases, *node.keywords], key=_position),
+            *node.body,
+        ]
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         returns = [node.returns] if node.returns is not None else []
         return [*node.decorator_list, node.args, *returns, *node.body]
@@ -107,8 +136,9 @@ def _ast_children(node: ast.AST) -> list[ast.AST]:
 
 
 def _ast_anchors(tree: ast.AST) -> dict[type, list[ast.expr | ast.stmt]]:
-    kinds = {ast_kind: cst_kind for cst_kind, ast_kinds in _ANCHORS.items()
-             for ast_kind in ast_kinds}
+    kinds = {
+        ast_kind: cst_kind for cst_kind, ast_kinds in _ANCHORS.items() for ast_kind in ast_kinds
+    }
     found: dict[type, list[ast.expr | ast.stmt]] = {kind: [] for kind in _ANCHORS}
     stack: list[ast.AST] = [tree]
     while stack:
@@ -145,9 +175,14 @@ def _ast_callee(node: ast.AST) -> str:
         return node.id
     if isinstance(node, ast.Attribute):
         return node.attr
-    return {ast.Call: "Call", ast.Subscript: "Subscript", ast.Lambda: "Lambda",
-            ast.BinOp: "BinaryOperation", ast.IfExp: "IfExp",
-            ast.BoolOp: "BooleanOperation"}.get(type(node), "?")
+    return {
+        ast.Call: "Call",
+        ast.Subscript: "Subscript",
+        ast.Lambda: "Lambda",
+        ast.BinOp: "BinaryOperation",
+        ast.IfExp: "IfExp",
+        ast.BoolOp: "BooleanOperation",
+    }.get(type(node), "?")
 
 
 def _char_column(lines: list[str], line: int, byte_column: int) -> int:
@@ -161,8 +196,9 @@ def _char_column(lines: list[str], line: int, byte_column: int) -> int:
     return len(encoded[:byte_column].decode("utf-8", errors="replace"))
 
 
-def compute_spans(tree: cst.Module, syntax: ast.Module | None,
-                  text: str) -> dict[cst.CSTNode, Span]:
+def compute_spans(
+    tree: cst.Module, syntax: ast.Module | None, text: str
+) -> dict[cst.CSTNode, Span]:
     """Spans of the anchor nodes: paired with `syntax` (CPython's tree of `text`, parsed
     here if not given) where the pairing holds, from libcst's PositionProvider otherwise.
 
@@ -185,15 +221,18 @@ def compute_spans(tree: cst.Module, syntax: ast.Module | None,
     except (RecursionError, KeyError, MemoryError):
         # libcst's provider leaves KeyErrors behind when a RecursionError unwinds it.
         return spans
-    return {node: (r.start.line, r.start.column, r.end.line, r.end.column)
-            for node, r in provided.items()}
+    return {
+        node: (r.start.line, r.start.column, r.end.line, r.end.column)
+        for node, r in provided.items()
+    }
 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # what `ast` counts as a line break
 
 
-def _paired_spans(tree: cst.Module, syntax: ast.Module,
-                  text: str) -> tuple[dict[cst.CSTNode, Span], bool]:
+def _paired_spans(
+    tree: cst.Module, syntax: ast.Module, text: str
+) -> tuple[dict[cst.CSTNode, Span], bool]:
     """The spans of every kind of anchor whose nodes all pair up, and whether all did."""
     ours = _cst_anchors(tree)
     theirs = _ast_anchors(syntax)
@@ -209,6 +248,10 @@ def _paired_spans(tree: cst.Module, syntax: ast.Module,
             line, column = twin.lineno, twin.col_offset
             end_line = twin.end_lineno or line
             end_column = twin.end_col_offset or column
-            spans[node] = (line, _char_column(lines, line, column), end_line,
-                           _char_column(lines, end_line, end_column))
+            spans[node] = (
+                line,
+                _char_column(lines, line, column),
+                end_line,
+                _char_column(lines, end_line, end_column),
+            )
     return spans, complete

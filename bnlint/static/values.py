@@ -197,7 +197,7 @@ MAX_OPTIONS = 32
 def choice(values: list[Value], reason: str) -> Value:
     flat: dict[object, Value] = {}
     for value in values:
-        for option in (value.options if isinstance(value, Choice) else (value,)):
+        for option in value.options if isinstance(value, Choice) else (value,):
             flat.setdefault(_identity(option), option)
     if len(flat) == 1:
         return next(iter(flat.values()))
