@@ -148,8 +148,9 @@ def _string(interp: Interpreter, expr: cst.BaseString, frame: Frame) -> Value:
             if isinstance(part, cst.FormattedStringText):
                 parts.append(part.value)
                 continue
-            value = interp.eval(part.expression, frame)  # type: ignore[attr-defined]
-            if not isinstance(value, Const) or part.format_spec or part.conversion:  # type: ignore[attr-defined]
+            assert isinstance(part, cst.FormattedStringExpression)  # the other kind of part
+            value = interp.eval(part.expression, frame)
+            if not isinstance(value, Const) or part.format_spec or part.conversion:
                 return Unknown(f"f-string `{node_text(expr)}` with a value not known")
             parts.append(str(value.value))
         return Const("".join(parts))
@@ -750,7 +751,8 @@ def _same_callable(left: ClassRef | FunctionRef, right: ClassRef | FunctionRef) 
         return None  # two partial objects: equal only if they are the same object
     if isinstance(left, ClassRef) and isinstance(right, ClassRef):
         return left.cls == right.cls
-    return left.func.node is right.func.node and left.bound_self is right.bound_self  # type: ignore
+    assert isinstance(left, FunctionRef) and isinstance(right, FunctionRef)  # one type, not a class
+    return left.func.node is right.func.node and left.bound_self is right.bound_self
 
 
 def _member_of(value: Value, container: Value) -> bool | None:

@@ -108,7 +108,7 @@ def attribute(
             ProjectFunction(found[0].file, found[1], f"{found[0].qualname}.{name}"), bound_self=obj
         )
         if _is_property(found[1]):
-            return interp.call(method, [], {}, frame, node)  # type: ignore[arg-type]
+            return interp.call_function(method, [], {}, node)
         return method
     class_attr = interp.classes.class_attribute(obj.cls, name)
     if class_attr is not None:
