@@ -52,6 +52,7 @@ from bnlint.static.values import (
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from bnlint.static.classes import FoundMethod
     from bnlint.static.interp import Frame, Interpreter
 
 log = logging.getLogger("bnlint.static.forward")
@@ -904,12 +905,12 @@ def _alpha_is_one(kwargs: dict[str, Value]) -> bool:
     return alpha is None or (isinstance(alpha, Const) and alpha.value == 1)
 
 
-def _is_leaf(inst: ModuleInst, forward: object) -> bool:
+def _is_leaf(inst: ModuleInst, forward: FoundMethod | None) -> bool:
     """A layer the builder records as one node, rather than a module whose forward() (its
     own or a torch container's) it follows."""
     if inst.torch_base.container is not None:
         return False
-    has_own_forward = forward is not None and forward[1] is not None  # type: ignore[index]
+    has_own_forward = forward is not None and forward[1] is not None
     return not has_own_forward or inst.torch_base.kind in _LAYER_KINDS
 
 

@@ -8,7 +8,7 @@ and computing full scopes costs several times the parse.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeAlias
@@ -111,8 +111,12 @@ def collect_symbols(file: SourceFile) -> ModuleSymbols:
     return symbols
 
 
-def _collect_block(file: SourceFile, body: object, symbols: ModuleSymbols) -> None:
-    for statement in body:  # type: ignore[attr-defined]
+def _collect_block(
+    file: SourceFile,
+    body: Sequence[cst.BaseStatement | cst.BaseSmallStatement],
+    symbols: ModuleSymbols,
+) -> None:
+    for statement in body:
         if isinstance(statement, cst.ClassDef):
             symbols.classes[statement.name.value] = statement
             _forget(symbols, statement.name.value, keep="classes")

@@ -406,9 +406,10 @@ class Interpreter:
                 self.journal.delete(frame.env, deleted.value)
 
     def _local_import(self, small: cst.Import | cst.ImportFrom, frame: Frame) -> None:
-        if isinstance(small, cst.ImportFrom) and isinstance(small.names, cst.ImportStar):
+        names = small.names
+        if isinstance(names, cst.ImportStar):  # only `from m import *` has one
             return
-        for alias in small.names:  # type: ignore[union-attr]
+        for alias in names:
             local = alias.evaluated_alias or alias.evaluated_name
             if isinstance(small, cst.Import) and alias.asname is None:
                 local = local.split(".")[0]
