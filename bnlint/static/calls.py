@@ -584,7 +584,7 @@ def _setattr(
         if isinstance(args[1], Const) and isinstance(args[1].value, str):
             interp.set_module_attr(args[0], args[1].value, args[2], frame, None)
         else:
-            args[0].incomplete = args[0].incomplete or (
+            args[0].mark_incomplete(
                 f"modules are registered under names computed at run time (`{node_text(node)}`)"
             )
     return Const(None)
@@ -723,6 +723,27 @@ def _map(
             interp.call(args[0], list(row), {}, frame, node) for row in zip(*columns, strict=False)
         )
     )
+
+
+def _reduce(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
+    """functools.reduce(function, items[, initial]): channel tables folded out of stage
+    depths (`reduce(lambda acc, n: acc + [...], layers, [[64]])`)."""
+    if len(args) not in (2, 3) or kwargs:
+        return Unknown("reduce() with these arguments")
+    items = interp.iterate(args[1], frame)
+    if items is None:
+        return Unknown("reduce() over values not known")
+    if len(args) == 3:
+        accumulated = args[2]
+    elif items:
+        accumulated, items = items[0], items[1:]
+    else:
+        return Unknown("reduce() of an empty sequence without an initial value")
+    for item in items:
+        accumulated = interp.call(args[0], [accumulated, item], {}, frame, node)
+    return accumulated
 
 
 def _nothing(
@@ -892,6 +913,7 @@ _BUILTINS: dict[str, _Builtin] = {
     "any": _any_all(any),
     "all": _any_all(all),
     "map": _map,
+    "reduce": _reduce,
     "print": _nothing,
 }
 
@@ -1119,7 +1141,7 @@ def _module_method(
         if isinstance(args[0], Const):
             journal.set(inst.children, str(args[0].value), args[1])
         else:
-            inst.incomplete = inst.incomplete or (
+            inst.mark_incomplete(
                 f"modules are added under names computed at run time (`{node_text(node)}`)"
             )
         return Const(None)
@@ -1136,7 +1158,7 @@ def _module_method(
     if name == "extend" and args and container in ("sequential", "list"):
         items = interp.iterate(args[0], frame)
         if items is None:
-            inst.incomplete = inst.incomplete or "extended with modules not known"
+            inst.mark_incomplete("extended with modules not known")
         for value in items or ():
             journal.set(inst.children, str(len(inst.children)), value)
         return inst

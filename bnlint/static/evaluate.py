@@ -15,7 +15,7 @@ import libcst as cst
 from bnlint import rules
 from bnlint.static import objects
 from bnlint.static.index import ProjectClass
-from bnlint.static.torch_api import NON_TENSOR_ATTRIBUTES
+from bnlint.static.torch_api import NON_TENSOR_ATTRIBUTES, torch_class
 from bnlint.static.values import (
     SPREAD,
     BuiltinRef,
@@ -284,6 +284,8 @@ def attribute(
             return base.children[name]
         if name == "training":
             return Const(False)  # folding is about eval mode
+        if name == "_modules":
+            return _registry_view(base)
         if name in base.layer_args:
             return base.layer_args[name]
         if (
@@ -474,6 +476,22 @@ def _table_choice(base: Value, key: Value, node: cst.CSTNode) -> Value | None:
         return None
     return choice(
         entries, f"`{node_text(node)}` looks up a table by a key the analysis cannot compute"
+    )
+
+
+def _registry_view(inst: ModuleInst) -> ModuleInst:
+    """`module._modules`: the registered children by name, as a ModuleDict over the very
+    same dict (what is added to one shows in the other)."""
+    registry = torch_class("torch.nn.ModuleDict")
+    assert registry is not None
+    return ModuleInst(
+        cls=registry,
+        torch_base=registry,
+        ancestry=(registry,),
+        construction=inst.construction,
+        children=inst.children,
+        incomplete=inst.incomplete,
+        unknown_at=inst.unknown_at,
     )
 
 

@@ -267,7 +267,13 @@ class ForwardBuilder:
         location = location or inst.construction
         if torch_cls.container == "sequential":
             value = args[0] if args else Unknown("Sequential called without input")
-            for child in inst.children.values():
+            for position, child in enumerate(inst.children.values()):
+                if _unknown_before(inst, position):
+                    value = self._gap(
+                        value,
+                        f"the contents of {label} are not fully known: {inst.incomplete}",
+                        location,
+                    )
                 if isinstance(child, Const) and child.value is None:
                     continue
                 if isinstance(child, (ModuleInst, Choice)):
@@ -280,7 +286,7 @@ class ForwardBuilder:
                         location,
                         getattr(child, "code", None),
                     )
-            if inst.incomplete:
+            if inst.incomplete and _unknown_before(inst, len(inst.children)):
                 value = self._gap(
                     value,
                     f"the contents of {label} are not fully known: {inst.incomplete}",
@@ -916,3 +922,11 @@ def _is_leaf(inst: ModuleInst, forward: FoundMethod | None) -> bool:
 
 def _path(scope: tuple[ModuleFrame, ...]) -> tuple[str, ...]:
     return tuple(frame.name for frame in scope)
+
+
+def _unknown_before(inst: ModuleInst, position: int) -> bool:
+    """Modules the analysis does not know may run before the child at `position` of a
+    Sequential (or at its end, when `position` is the number of children)."""
+    if not inst.incomplete:
+        return False
+    return inst.unknown_at is None or position in inst.unknown_at

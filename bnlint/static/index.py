@@ -124,17 +124,22 @@ def _collect_block(
             symbols.functions[statement.name.value] = statement
             _forget(symbols, statement.name.value, keep="functions")
         elif isinstance(statement, cst.SimpleStatementLine):
-            for small in statement.body:
-                _collect_small(file, small, symbols)
+            _collect_block(file, statement.body, symbols)
+        elif isinstance(statement, cst.BaseSmallStatement):
+            _collect_small(file, statement, symbols)
         elif isinstance(statement, cst.If):
             _collect_block(file, statement.body.body, symbols)
             if isinstance(statement.orelse, cst.Else):
                 _collect_block(file, statement.orelse.body.body, symbols)
+            elif isinstance(statement.orelse, cst.If):  # `elif`
+                _collect_block(file, [statement.orelse], symbols)
         elif isinstance(statement, cst.Try):
             # `try: from x import y` / `except ImportError:` fallbacks: the try body wins.
             for handler in statement.handlers:
                 _collect_block(file, handler.body.body, symbols)
             _collect_block(file, statement.body.body, symbols)
+            if statement.orelse is not None:
+                _collect_block(file, statement.orelse.body.body, symbols)
 
 
 def _forget(symbols: ModuleSymbols, name: str, keep: str) -> None:

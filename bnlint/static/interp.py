@@ -133,6 +133,7 @@ _STDLIB = {
     "re.sub": "re.sub",
     "re.escape": "re.escape",
     "copy.copy": "copy",
+    "functools.reduce": "reduce",
 }
 # torch functions that, while a model is built, make a known number of values
 _CONSTRUCTION_TORCH = {"torch.linspace": "linspace", "torch.arange": "arange"}
@@ -988,12 +989,12 @@ class Interpreter:
                 for key, value in args[0].items.items():
                     self.journal.set(inst.children, str(key), value)
                 if not args[0].complete:
-                    inst.incomplete = "its OrderedDict is not fully known"
+                    inst.mark_incomplete("its OrderedDict is not fully known", anywhere=True)
                 return
             for index, value in enumerate(args):
                 self.journal.set(inst.children, str(index), value)
             incomplete = [a for a in args if isinstance(a, Unknown)]
-            if incomplete:
+            if incomplete:  # each in its place: a call runs into it there
                 inst.incomplete = incomplete[0].reason
         elif base.container in ("list", "dict"):
             source = args[0] if args else kwargs.get("modules")
@@ -1003,14 +1004,18 @@ class Interpreter:
                 for key, value in source.items.items():
                     self.journal.set(inst.children, str(key), value)
                 if not source.complete:
-                    inst.incomplete = "its dict is not fully known"
+                    inst.mark_incomplete("its dict is not fully known", anywhere=True)
             elif isinstance(source, Seq):
                 for index, value in enumerate(source.items):
                     self.journal.set(inst.children, str(index), value)
                 if not source.complete:
-                    inst.incomplete = source.why_incomplete or "its list is not fully known"
+                    inst.mark_incomplete(
+                        source.why_incomplete or "its list is not fully known", anywhere=True
+                    )
             else:
-                inst.incomplete = getattr(source, "reason", "its contents are not known")
+                inst.mark_incomplete(
+                    getattr(source, "reason", "its contents are not known"), anywhere=True
+                )
         elif base.params:
             spread: Value | None = kwargs.get(SPREAD)
             # positional arguments fill the leading parameters; keywords and defaults the rest
@@ -1125,6 +1130,7 @@ def _container_copy(inst: ModuleInst) -> ModuleInst:
         construction=inst.construction,
         children=dict(inst.children),
         incomplete=inst.incomplete,
+        unknown_at=inst.unknown_at,
         built_by=inst.built_by,
     )
 

@@ -146,6 +146,9 @@ class ModuleInst(Value):
     layer_args: dict[str, Value] = field(default_factory=dict)  # torch layer constructor args
     uid: int = field(default_factory=lambda: next(_ids))
     incomplete: str = ""  # why the children are not fully known, if they are not
+    # Where, in the order of `children`, modules the analysis does not know were added: the
+    # number of known children before them; None when they may sit anywhere.
+    unknown_at: tuple[int, ...] | None = ()
     plain_containers: dict[str, SourceLocation] = field(default_factory=dict)
     # The project class whose __init__ built it (helpers it calls included); None when
     # built by a factory or module-level code.
@@ -157,6 +160,15 @@ class ModuleInst(Value):
     @property
     def class_name(self) -> str:
         return self.cls.qualname
+
+    def mark_incomplete(self, reason: str, anywhere: bool = False) -> None:
+        """Modules the analysis does not know were added here, after the children so far
+        (or at places it cannot tell)."""
+        self.incomplete = self.incomplete or reason
+        if anywhere or self.unknown_at is None:
+            self.unknown_at = None
+        elif len(self.children) not in self.unknown_at:
+            self.unknown_at = (*self.unknown_at, len(self.children))
 
     @property
     def is_plain_container(self) -> bool:

@@ -86,4 +86,5 @@ def test_bnlint_fold_agrees_with_the_fixture(fixture: Path) -> None:
                     "",
                 )
             )
-    assert found == read_expectations(fixture).folds
+    # The runtime keys a verdict by class, not by where each instance was built.
+    assert found == {(*fold[:6], "") for fold in read_expectations(fixture).folds}

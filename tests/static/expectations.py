@@ -75,7 +75,9 @@ def actual_folds(
         several = Counter(entry.bn for entry in module.folds)
         for entry in module.folds:
             sites = (
-                ",".join(_site(site, path) for site in entry.sites) if several[entry.bn] > 1 else ""
+                ",".join(_site(site, path) for site in entry.sites)
+                if several[entry.bn] > 1 or entry.sites
+                else ""
             )
             found.add(
                 (

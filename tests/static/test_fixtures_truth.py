@@ -529,6 +529,21 @@ def fold_into_following(bn: _BatchNorm, layer: nn.Module) -> None:
     _neutralise(bn)
 
 
+def _channels_line_up(
+    model: nn.Module, conv_path: str | None, bn_path: str, direction: str
+) -> bool:
+    if conv_path is None:  # no layer named: nothing to fold into
+        return False
+    conv, bn = model.get_submodule(conv_path), model.get_submodule(bn_path)
+    weight = conv.weight
+    if direction == "conv_bn":
+        transposed = isinstance(conv, _ConvNd) and conv.transposed
+        channels = weight.shape[1] * conv.groups if transposed else weight.shape[0]
+    else:
+        channels = weight.shape[1] * (conv.groups if isinstance(conv, _ConvNd) else 1)
+    return channels == bn.num_features
+
+
 def apply_fold(model: nn.Module, conv_path: str, bn_path: str, direction: str) -> None:
     conv, bn = model.get_submodule(conv_path), model.get_submodule(bn_path)
     with torch.no_grad():
@@ -750,6 +765,8 @@ def test_blocked_folds_would_change_the_output(unit: Unit, load: Callable[[Unit]
         for r in resolve(model, loaded.verdicts, sites):
             if r.verdict.code not in BLOCKED_FOLDS:
                 continue
+            if not _channels_line_up(model, r.conv_path, r.bn_path, _direction(r.verdict)):
+                continue  # no layer named, or a part of a concatenation: no fold to write
             folded = copy.deepcopy(model)
             apply_fold(folded, r.conv_path, r.bn_path, _direction(r.verdict))
             change = max_relative_change(before, run(folded, inputs))

@@ -304,3 +304,30 @@ def test_never_called_is_said_only_where_every_caller_is_seen(tmp_path: Path) ->
     """,
     )
     assert folds["bn"][1:] == (Status.UNFOLDABLE, "XBN112")
+
+
+def test_imports_on_one_line_blocks_and_elif_branches_are_bound(tmp_path: Path) -> None:
+    # `try: import x` on one line and `elif` branches are how optional layers are imported;
+    # a name bound only there must still resolve to the layer it names.
+    folds, _ = _verdicts(
+        tmp_path,
+        """
+        try: from torch.nn import BatchNorm2d as Norm
+        except ImportError: Norm = None
+
+        if torch.__version__ < "1":
+            raise ImportError("too old")
+        elif True:
+            from torch.nn import Conv2d as Conv
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = Conv(3, 8, 3, bias=False)
+                self.bn = Norm(8)
+
+            def forward(self, x):
+                return self.bn(self.conv(x))
+    """,
+    )
+    assert folds["bn"][:2] == ("conv", Status.FOLDABLE)
