@@ -137,9 +137,14 @@ class _Block(nn.Module):
 def deep_residual_net(blocks: int = 260, width: int = 8) -> nn.Module:
     """A ResNet-like stack of `blocks` residual blocks: 2 * blocks + 1 BatchNorms."""
     return nn.Sequential(
-        nn.Conv2d(3, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+        nn.Conv2d(3, width, 3, padding=1, bias=False),
+        nn.BatchNorm2d(width),
+        nn.ReLU(),
         *[_Block(width) for _ in range(blocks)],
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, 10))
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(width, 10),
+    )
 
 
 LARGE: dict[str, Callable[[], nn.Module]] = {
@@ -161,8 +166,9 @@ def models(size: int) -> list[tuple[str, Callable[[], nn.Module], tuple[int, ...
     declared = tomllib.loads((REPO / "examples" / "pyproject.toml").read_text())
     for name, spec in declared["tool"]["bnlint"]["models"].items():
         module, factory = spec["factory"].split(":")
-        found.append((name, getattr(importlib.import_module(module), factory),
-                      tuple(spec["input-shape"])))
+        found.append(
+            (name, getattr(importlib.import_module(module), factory), tuple(spec["input-shape"]))
+        )
     return found
 
 
@@ -197,8 +203,9 @@ def _relative_error(model: nn.Module, other: nn.Module, inputs: tuple[Any, ...])
     return worst
 
 
-def time_model(name: str, factory: Callable[[], nn.Module], shape: tuple[int, ...],
-               repeat: int) -> ModelTiming:
+def time_model(
+    name: str, factory: Callable[[], nn.Module], shape: tuple[int, ...], repeat: int
+) -> ModelTiming:
     from torch.fx.experimental.optimization import fuse
 
     torch.manual_seed(0)
@@ -223,17 +230,25 @@ def time_model(name: str, factory: Callable[[], nn.Module], shape: tuple[int, ..
     assert result is not None and reference is not None
     folded_model = result.model if result.model is not None else model
     return ModelTiming(
-        model=name, batchnorms=_count_bn(model), bnlint_folds=len(result.folds),
+        model=name,
+        batchnorms=_count_bn(model),
+        bnlint_folds=len(result.folds),
         reference_folds=reference[1],
         fx_folds=None if fused is None else _count_bn(model) - _count_bn(fused),
-        fold_ms=best["fold"], reference_ms=best["reference"],
-        fx_ms=None if fused is None else best["fx"], judged=result.verification.method,
+        fold_ms=best["fold"],
+        reference_ms=best["reference"],
+        fx_ms=None if fused is None else best["fx"],
+        judged=result.verification.method,
         bnlint_error=_relative_error(model, folded_model, inputs),
-        fx_error=None if fused is None else _relative_error(model, fused, inputs), note=note)
+        fx_error=None if fused is None else _relative_error(model, fused, inputs),
+        note=note,
+    )
 
 
-HEADER = ("| model | BN | folds bnlint / reference / fx | `fold()` ms | reference ms | fx ms "
-          "| ÷ reference | ÷ fx | judged | error bnlint / fx |")
+HEADER = (
+    "| model | BN | folds bnlint / reference / fx | `fold()` ms | reference ms | fx ms "
+    "| ÷ reference | ÷ fx | judged | error bnlint / fx |"
+)
 
 
 def row(t: ModelTiming) -> str:
@@ -241,16 +256,22 @@ def row(t: ModelTiming) -> str:
     fx_ms = "-" if t.fx_ms is None else f"{t.fx_ms:.1f}"
     over_fx = "-" if t.over_fx is None else f"{t.over_fx:.2f}"
     fx_error = "-" if t.fx_error is None else f"{t.fx_error:.0e}"
-    return (f"| {t.model} | {t.batchnorms} | {t.bnlint_folds} / {t.reference_folds} / "
-            f"{fx_folds} | {t.fold_ms:.1f} | {t.reference_ms:.1f} | {fx_ms} | "
-            f"{t.over_reference:.2f} | {over_fx} | {t.judged} | {t.bnlint_error:.0e} / "
-            f"{fx_error} |")
+    return (
+        f"| {t.model} | {t.batchnorms} | {t.bnlint_folds} / {t.reference_folds} / "
+        f"{fx_folds} | {t.fold_ms:.1f} | {t.reference_ms:.1f} | {fx_ms} | "
+        f"{t.over_reference:.2f} | {over_fx} | {t.judged} | {t.bnlint_error:.0e} / "
+        f"{fx_error} |"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", type=int, default=64,
-                        help="height and width of the input of the large models (default 64)")
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=64,
+        help="height and width of the input of the large models (default 64)",
+    )
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--models", help="comma-separated names (default: all)")
     parser.add_argument("--json", type=Path, help="also write the timings to FILE")

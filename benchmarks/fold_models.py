@@ -45,9 +45,15 @@ def trained_statistics(model: nn.Module, seed: int = 0, spread: float = 0.5) -> 
 class Bottleneck(nn.Module):
     expansion = 4
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1,
-                 downsample: nn.Module | None = None, groups: int = 1,
-                 base_width: int = 64) -> None:
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        groups: int = 1,
+        base_width: int = 64,
+    ) -> None:
         super().__init__()
         width = int(planes * (base_width / 64.0)) * groups
         self.conv1 = nn.Conv2d(inplanes, width, 1, bias=False)
@@ -71,8 +77,14 @@ class Bottleneck(nn.Module):
 
 
 class ResNet(nn.Module):
-    def __init__(self, layers: Sequence[int] = (3, 4, 6, 3), num_classes: int = 1000,
-                 width: int = 64, groups: int = 1, width_per_group: int = 64) -> None:
+    def __init__(
+        self,
+        layers: Sequence[int] = (3, 4, 6, 3),
+        num_classes: int = 1000,
+        width: int = 64,
+        groups: int = 1,
+        width_per_group: int = 64,
+    ) -> None:
         super().__init__()
         self.inplanes, self.groups, self.base_width = width, groups, width_per_group
         self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
@@ -91,12 +103,16 @@ class ResNet(nn.Module):
         if stride != 1 or self.inplanes != planes * Bottleneck.expansion:
             downsample = nn.Sequential(
                 nn.Conv2d(self.inplanes, planes * Bottleneck.expansion, 1, stride, bias=False),
-                nn.BatchNorm2d(planes * Bottleneck.expansion))
-        layers = [Bottleneck(self.inplanes, planes, stride, downsample, self.groups,
-                             self.base_width)]
+                nn.BatchNorm2d(planes * Bottleneck.expansion),
+            )
+        layers = [
+            Bottleneck(self.inplanes, planes, stride, downsample, self.groups, self.base_width)
+        ]
         self.inplanes = planes * Bottleneck.expansion
-        layers += [Bottleneck(self.inplanes, planes, groups=self.groups,
-                              base_width=self.base_width) for _ in range(1, blocks)]
+        layers += [
+            Bottleneck(self.inplanes, planes, groups=self.groups, base_width=self.base_width)
+            for _ in range(1, blocks)
+        ]
         return nn.Sequential(*layers)
 
     def features(self, x: Tensor) -> list[Tensor]:
@@ -135,8 +151,9 @@ class _DenseLayer(nn.Module):
 
 
 class _DenseBlock(nn.ModuleDict):
-    def __init__(self, num_layers: int, num_input_features: int, bn_size: int,
-                 growth_rate: int) -> None:
+    def __init__(
+        self, num_layers: int, num_input_features: int, bn_size: int, growth_rate: int
+    ) -> None:
         super().__init__()
         for i in range(num_layers):
             layer = _DenseLayer(num_input_features + i * growth_rate, growth_rate, bn_size)
@@ -159,24 +176,35 @@ class _Transition(nn.Sequential):
 
 
 class DenseNet(nn.Module):
-    def __init__(self, growth_rate: int = 32, block_config: Sequence[int] = (6, 12, 24, 16),
-                 num_init_features: int = 64, bn_size: int = 4,
-                 num_classes: int = 1000) -> None:
+    def __init__(
+        self,
+        growth_rate: int = 32,
+        block_config: Sequence[int] = (6, 12, 24, 16),
+        num_init_features: int = 64,
+        bn_size: int = 4,
+        num_classes: int = 1000,
+    ) -> None:
         super().__init__()
-        self.features = nn.Sequential(OrderedDict([
-            ("conv0", nn.Conv2d(3, num_init_features, 7, 2, 3, bias=False)),
-            ("norm0", nn.BatchNorm2d(num_init_features)),
-            ("relu0", nn.ReLU(inplace=True)),
-            ("pool0", nn.MaxPool2d(3, 2, 1)),
-        ]))
+        self.features = nn.Sequential(
+            OrderedDict(
+                [
+                    ("conv0", nn.Conv2d(3, num_init_features, 7, 2, 3, bias=False)),
+                    ("norm0", nn.BatchNorm2d(num_init_features)),
+                    ("relu0", nn.ReLU(inplace=True)),
+                    ("pool0", nn.MaxPool2d(3, 2, 1)),
+                ]
+            )
+        )
         num_features = num_init_features
         for i, num_layers in enumerate(block_config):
-            self.features.add_module(f"denseblock{i + 1}", _DenseBlock(
-                num_layers, num_features, bn_size, growth_rate))
+            self.features.add_module(
+                f"denseblock{i + 1}", _DenseBlock(num_layers, num_features, bn_size, growth_rate)
+            )
             num_features += num_layers * growth_rate
             if i != len(block_config) - 1:
-                self.features.add_module(f"transition{i + 1}",
-                                         _Transition(num_features, num_features // 2))
+                self.features.add_module(
+                    f"transition{i + 1}", _Transition(num_features, num_features // 2)
+                )
                 num_features //= 2
         self.features.add_module("norm5", nn.BatchNorm2d(num_features))
         self.classifier = nn.Linear(num_features, num_classes)
@@ -204,29 +232,43 @@ class Conv2dSame(nn.Conv2d):
         pad_h = _same_padding(ih, kh, self.stride[0], self.dilation[0])
         pad_w = _same_padding(iw, kw, self.stride[1], self.dilation[1])
         x = F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
-        return F.conv2d(x, self.weight, self.bias, self.stride, (0, 0), self.dilation,
-                        self.groups)
+        return F.conv2d(x, self.weight, self.bias, self.stride, (0, 0), self.dilation, self.groups)
 
 
 def _same_padding(size: int, kernel: int, stride: int, dilation: int) -> int:
     return max((math.ceil(size / stride) - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
 
 
-def _conv(in_channels: int, out_channels: int, kernel: int, stride: int = 1, groups: int = 1,
-          tf_same: bool = False) -> nn.Conv2d:
+def _conv(
+    in_channels: int,
+    out_channels: int,
+    kernel: int,
+    stride: int = 1,
+    groups: int = 1,
+    tf_same: bool = False,
+) -> nn.Conv2d:
     if tf_same and stride > 1:
         return Conv2dSame(in_channels, out_channels, kernel, stride, groups=groups, bias=False)
-    return nn.Conv2d(in_channels, out_channels, kernel, stride, (kernel - 1) // 2,
-                     groups=groups, bias=False)
+    return nn.Conv2d(
+        in_channels, out_channels, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False
+    )
 
 
 class ConvNormActivation(nn.Sequential):
-    def __init__(self, in_channels: int, out_channels: int, kernel: int = 3, stride: int = 1,
-                 groups: int = 1, activation: Callable[[], nn.Module] | None = nn.SiLU,
-                 tf_same: bool = False) -> None:
-        layers: list[nn.Module] = [_conv(in_channels, out_channels, kernel, stride, groups,
-                                         tf_same),
-                                   nn.BatchNorm2d(out_channels, eps=1e-3)]
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: int = 3,
+        stride: int = 1,
+        groups: int = 1,
+        activation: Callable[[], nn.Module] | None = nn.SiLU,
+        tf_same: bool = False,
+    ) -> None:
+        layers: list[nn.Module] = [
+            _conv(in_channels, out_channels, kernel, stride, groups, tf_same),
+            nn.BatchNorm2d(out_channels, eps=1e-3),
+        ]
         if activation is not None:
             layers.append(activation())
         super().__init__(*layers)
@@ -259,18 +301,27 @@ class StochasticDepth(nn.Module):
 
 
 class MBConv(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int,
-                 expand_ratio: int, drop: float, tf_same: bool) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: int,
+        stride: int,
+        expand_ratio: int,
+        drop: float,
+        tf_same: bool,
+    ) -> None:
         super().__init__()
         self.use_res_connect = stride == 1 and in_channels == out_channels
         hidden = in_channels * expand_ratio
         layers: list[nn.Module] = []
         if hidden != in_channels:
             layers.append(ConvNormActivation(in_channels, hidden, 1, tf_same=tf_same))
-        layers += [ConvNormActivation(hidden, hidden, kernel, stride, hidden, tf_same=tf_same),
-                   SqueezeExcitation(hidden, max(1, in_channels // 4)),
-                   ConvNormActivation(hidden, out_channels, 1, activation=None,
-                                      tf_same=tf_same)]
+        layers += [
+            ConvNormActivation(hidden, hidden, kernel, stride, hidden, tf_same=tf_same),
+            SqueezeExcitation(hidden, max(1, in_channels // 4)),
+            ConvNormActivation(hidden, out_channels, 1, activation=None, tf_same=tf_same),
+        ]
         self.block = nn.Sequential(*layers)
         self.stochastic_depth = StochasticDepth(drop)
 
@@ -282,14 +333,25 @@ class MBConv(nn.Module):
 
 
 # (expand ratio, kernel, stride, input channels, output channels, layers) of EfficientNet-B0
-B0_STAGES = ((1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2),
-             (6, 3, 2, 40, 80, 3), (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4),
-             (6, 3, 1, 192, 320, 1))
+B0_STAGES = (
+    (1, 3, 1, 32, 16, 1),
+    (6, 3, 2, 16, 24, 2),
+    (6, 5, 2, 24, 40, 2),
+    (6, 3, 2, 40, 80, 3),
+    (6, 5, 1, 80, 112, 3),
+    (6, 5, 2, 112, 192, 4),
+    (6, 3, 1, 192, 320, 1),
+)
 
 
 class EfficientNet(nn.Module):
-    def __init__(self, stages: Sequence[tuple[int, ...]] = B0_STAGES, width: float = 1.0,
-                 num_classes: int = 1000, tf_same: bool = False) -> None:
+    def __init__(
+        self,
+        stages: Sequence[tuple[int, ...]] = B0_STAGES,
+        width: float = 1.0,
+        num_classes: int = 1000,
+        tf_same: bool = False,
+    ) -> None:
         super().__init__()
 
         def channels(c: int) -> int:
@@ -302,17 +364,26 @@ class EfficientNet(nn.Module):
         for expand, kernel, stride, cin, cout, repeats in stages:
             stage = []
             for i in range(repeats):
-                stage.append(MBConv(channels(cin) if i == 0 else channels(cout), channels(cout),
-                                    kernel, stride if i == 0 else 1, expand,
-                                    0.2 * index / total, tf_same))
+                stage.append(
+                    MBConv(
+                        channels(cin) if i == 0 else channels(cout),
+                        channels(cout),
+                        kernel,
+                        stride if i == 0 else 1,
+                        expand,
+                        0.2 * index / total,
+                        tf_same,
+                    )
+                )
                 index += 1
             layers.append(nn.Sequential(*stage))
         last = channels(stages[-1][4])
         layers.append(ConvNormActivation(last, 4 * last, 1, tf_same=tf_same))
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Sequential(nn.Dropout(0.2, inplace=True),
-                                        nn.Linear(4 * last, num_classes))
+        self.classifier = nn.Sequential(
+            nn.Dropout(0.2, inplace=True), nn.Linear(4 * last, num_classes)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         x = torch.flatten(self.avgpool(self.features(x)), 1)
@@ -336,12 +407,17 @@ class FeaturePyramid(nn.Module):
         super().__init__()
         self.inner_blocks = nn.ModuleList(
             nn.Sequential(nn.Conv2d(c, channels, 1, bias=False), nn.BatchNorm2d(channels))
-            for c in in_channels)
+            for c in in_channels
+        )
         self.layer_blocks = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1, bias=False),
-                          nn.BatchNorm2d(channels)) for _ in in_channels)
-        self.extra = nn.Sequential(nn.Conv2d(channels, channels, 3, 2, 1, bias=False),
-                                   nn.BatchNorm2d(channels))
+            nn.Sequential(
+                nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)
+            )
+            for _ in in_channels
+        )
+        self.extra = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, 2, 1, bias=False), nn.BatchNorm2d(channels)
+        )
 
     def forward(self, features: list[Tensor]) -> list[Tensor]:
         last = self.inner_blocks[-1](features[-1])
@@ -359,13 +435,17 @@ class DetectionHead(nn.Module):
     """One tower of Conv-BN-ReLU shared by every pyramid level (each level calls the same
     layers), then a prediction conv."""
 
-    def __init__(self, channels: int, outputs: int, depth: int = 4,
-                 prior: float | None = None) -> None:
+    def __init__(
+        self, channels: int, outputs: int, depth: int = 4, prior: float | None = None
+    ) -> None:
         super().__init__()
         tower: list[nn.Module] = []
         for _ in range(depth):
-            tower += [nn.Conv2d(channels, channels, 3, padding=1, bias=False),
-                      nn.BatchNorm2d(channels), nn.ReLU(inplace=True)]
+            tower += [
+                nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+                nn.BatchNorm2d(channels),
+                nn.ReLU(inplace=True),
+            ]
         self.tower = nn.Sequential(*tower)
         self.predict = nn.Conv2d(channels, outputs, 3, padding=1)
         if prior is not None:
@@ -384,24 +464,32 @@ class RetinaDetector(nn.Module):
     """Backbone, feature pyramid, classification and box heads, then the post-processing of a
     detector: scores above a threshold, the best few per image, decoded boxes."""
 
-    def __init__(self, num_classes: int = 80, layers: Sequence[int] = (3, 4, 6, 3),
-                 width: int = 64, channels: int = 256, anchors: int = 9, head_depth: int = 4,
-                 score_threshold: float = 0.05, detections: int = 100) -> None:
+    def __init__(
+        self,
+        num_classes: int = 80,
+        layers: Sequence[int] = (3, 4, 6, 3),
+        width: int = 64,
+        channels: int = 256,
+        anchors: int = 9,
+        head_depth: int = 4,
+        score_threshold: float = 0.05,
+        detections: int = 100,
+    ) -> None:
         super().__init__()
         self.backbone = ResNet(layers, width=width)
         del self.backbone.fc
         c = width * 8 * Bottleneck.expansion
         self.fpn = FeaturePyramid((c // 4, c // 2, c), channels)
         self.num_classes, self.anchors = num_classes, anchors
-        self.classification = DetectionHead(channels, anchors * num_classes, head_depth,
-                                            prior=0.01)
+        self.classification = DetectionHead(channels, anchors * num_classes, head_depth, prior=0.01)
         self.regression = DetectionHead(channels, anchors * 4, head_depth)
         self.score_threshold, self.detections = score_threshold, detections
 
     def forward(self, images: Tensor) -> list[dict[str, Tensor]]:
         features = self.fpn(self.backbone.features(images))
-        logits = torch.cat(self.classification(features), 1).reshape(images.shape[0], -1,
-                                                                      self.num_classes)
+        logits = torch.cat(self.classification(features), 1).reshape(
+            images.shape[0], -1, self.num_classes
+        )
         deltas = torch.cat(self.regression(features), 1).reshape(images.shape[0], -1, 4)
         results = []
         for image_logits, image_deltas in zip(logits, deltas, strict=True):
@@ -412,10 +500,10 @@ class RetinaDetector(nn.Module):
             top = scores.topk(min(self.detections, scores.numel())).indices
             chosen = candidates[top]
             anchor_index = chosen // self.num_classes
-            boxes = self._decode(image_deltas[anchor_index], anchor_index,
-                                 images.shape[-2:])
-            results.append({"boxes": boxes, "scores": scores[top],
-                            "labels": chosen % self.num_classes})
+            boxes = self._decode(image_deltas[anchor_index], anchor_index, images.shape[-2:])
+            results.append(
+                {"boxes": boxes, "scores": scores[top], "labels": chosen % self.num_classes}
+            )
         return results
 
     @staticmethod
@@ -446,18 +534,24 @@ class ShuffleUnit(nn.Module):
         branch = oup // 2
         if stride > 1:
             self.branch1 = nn.Sequential(
-                nn.Conv2d(inp, inp, 3, stride, 1, groups=inp, bias=False), nn.BatchNorm2d(inp),
-                nn.Conv2d(inp, branch, 1, bias=False), nn.BatchNorm2d(branch),
-                nn.ReLU(inplace=True))
+                nn.Conv2d(inp, inp, 3, stride, 1, groups=inp, bias=False),
+                nn.BatchNorm2d(inp),
+                nn.Conv2d(inp, branch, 1, bias=False),
+                nn.BatchNorm2d(branch),
+                nn.ReLU(inplace=True),
+            )
         else:
             self.branch1 = nn.Sequential()
         self.branch2 = nn.Sequential(
             nn.Conv2d(inp if stride > 1 else branch, branch, 1, bias=False),
-            nn.BatchNorm2d(branch), nn.ReLU(inplace=True),
+            nn.BatchNorm2d(branch),
+            nn.ReLU(inplace=True),
             nn.Conv2d(branch, branch, 3, stride, 1, groups=branch, bias=False),
             nn.BatchNorm2d(branch),
-            nn.Conv2d(branch, branch, 1, bias=False), nn.BatchNorm2d(branch),
-            nn.ReLU(inplace=True))
+            nn.Conv2d(branch, branch, 1, bias=False),
+            nn.BatchNorm2d(branch),
+            nn.ReLU(inplace=True),
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         if self.stride == 1:
@@ -469,21 +563,31 @@ class ShuffleUnit(nn.Module):
 
 
 class ShuffleNetV2(nn.Module):
-    def __init__(self, repeats: Sequence[int] = (4, 8, 4),
-                 channels: Sequence[int] = (24, 116, 232, 464, 1024),
-                 num_classes: int = 1000) -> None:
+    def __init__(
+        self,
+        repeats: Sequence[int] = (4, 8, 4),
+        channels: Sequence[int] = (24, 116, 232, 464, 1024),
+        num_classes: int = 1000,
+    ) -> None:
         super().__init__()
-        self.conv1 = nn.Sequential(nn.Conv2d(3, channels[0], 3, 2, 1, bias=False),
-                                   nn.BatchNorm2d(channels[0]), nn.ReLU(inplace=True))
+        self.conv1 = nn.Sequential(
+            nn.Conv2d(3, channels[0], 3, 2, 1, bias=False),
+            nn.BatchNorm2d(channels[0]),
+            nn.ReLU(inplace=True),
+        )
         self.maxpool = nn.MaxPool2d(3, 2, 1)
         inp = channels[0]
         for index, (count, oup) in enumerate(zip(repeats, channels[1:], strict=False)):
-            units = [ShuffleUnit(inp, oup, 2)] + [ShuffleUnit(oup, oup, 1)
-                                                  for _ in range(count - 1)]
+            units = [ShuffleUnit(inp, oup, 2)] + [
+                ShuffleUnit(oup, oup, 1) for _ in range(count - 1)
+            ]
             setattr(self, f"stage{index + 2}", nn.Sequential(*units))
             inp = oup
-        self.conv5 = nn.Sequential(nn.Conv2d(inp, channels[-1], 1, bias=False),
-                                   nn.BatchNorm2d(channels[-1]), nn.ReLU(inplace=True))
+        self.conv5 = nn.Sequential(
+            nn.Conv2d(inp, channels[-1], 1, bias=False),
+            nn.BatchNorm2d(channels[-1]),
+            nn.ReLU(inplace=True),
+        )
         self.fc = nn.Linear(channels[-1], num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -511,8 +615,9 @@ class SplitAttention(nn.Module):
         super().__init__()
         self.radix = radix
         attn = max(channels * radix // 4, 32)
-        self.conv = nn.Conv2d(channels, channels * radix, 3, stride, 1, groups=groups * radix,
-                              bias=False)
+        self.conv = nn.Conv2d(
+            channels, channels * radix, 3, stride, 1, groups=groups * radix, bias=False
+        )
         self.bn0 = nn.BatchNorm2d(channels * radix)
         self.act0 = nn.ReLU(inplace=True)
         self.fc1 = nn.Conv2d(channels, attn, 1, groups=groups)
@@ -538,10 +643,16 @@ class SelectiveKernel(nn.Module):
 
     def __init__(self, channels: int, groups: int = 8, stride: int = 1) -> None:
         super().__init__()
-        self.paths = nn.ModuleList(nn.Sequential(
-            nn.Conv2d(channels, channels, 3, stride, dilation, dilation, groups=groups,
-                      bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
-            for dilation in (1, 2))
+        self.paths = nn.ModuleList(
+            nn.Sequential(
+                nn.Conv2d(
+                    channels, channels, 3, stride, dilation, dilation, groups=groups, bias=False
+                ),
+                nn.BatchNorm2d(channels),
+                nn.ReLU(inplace=True),
+            )
+            for dilation in (1, 2)
+        )
         attn = max(channels // 4, 32)
         self.fc_reduce = nn.Conv2d(channels, attn, 1, bias=False)
         self.bn = nn.BatchNorm2d(attn)
@@ -565,8 +676,11 @@ class AttentionBottleneck(nn.Module):
         self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
         self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = (SplitAttention(planes) if kind == "split" else
-                      SelectiveKernel(planes, groups=min(8, planes)))
+        self.conv2 = (
+            SplitAttention(planes)
+            if kind == "split"
+            else SelectiveKernel(planes, groups=min(8, planes))
+        )
         self.avd = nn.AvgPool2d(3, stride, 1) if stride > 1 else nn.Identity()
         self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(planes * 4)
@@ -575,7 +689,9 @@ class AttentionBottleneck(nn.Module):
         if stride != 1 or inplanes != planes * 4:
             self.downsample = nn.Sequential(
                 nn.AvgPool2d(stride, stride, ceil_mode=True, count_include_pad=False),
-                nn.Conv2d(inplanes, planes * 4, 1, bias=False), nn.BatchNorm2d(planes * 4))
+                nn.Conv2d(inplanes, planes * 4, 1, bias=False),
+                nn.BatchNorm2d(planes * 4),
+            )
 
     def forward(self, x: Tensor) -> Tensor:
         shortcut = x if self.downsample is None else self.downsample(x)
@@ -585,19 +701,30 @@ class AttentionBottleneck(nn.Module):
 
 
 class AttentionResNet(nn.Module):
-    def __init__(self, kind: str = "split", layers: Sequence[int] = (3, 4, 6, 3),
-                 width: int = 64, num_classes: int = 1000) -> None:
+    def __init__(
+        self,
+        kind: str = "split",
+        layers: Sequence[int] = (3, 4, 6, 3),
+        width: int = 64,
+        num_classes: int = 1000,
+    ) -> None:
         super().__init__()
         self.stem = nn.Sequential(
-            nn.Conv2d(3, width // 2, 3, 2, 1, bias=False), nn.BatchNorm2d(width // 2),
-            nn.ReLU(inplace=True), nn.Conv2d(width // 2, width, 3, 1, 1, bias=False),
-            nn.BatchNorm2d(width), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))
+            nn.Conv2d(3, width // 2, 3, 2, 1, bias=False),
+            nn.BatchNorm2d(width // 2),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width // 2, width, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, 2, 1),
+        )
         blocks, inplanes = [], width
         for index, count in enumerate(layers):
-            planes = width * 2 ** index
+            planes = width * 2**index
             for i in range(count):
-                blocks.append(AttentionBottleneck(inplanes, planes, 2 if i == 0 and index else 1,
-                                                  kind))
+                blocks.append(
+                    AttentionBottleneck(inplanes, planes, 2 if i == 0 and index else 1, kind)
+                )
                 inplanes = planes * 4
         self.blocks = nn.Sequential(*blocks)
         self.fc = nn.Linear(inplanes, num_classes)
@@ -614,8 +741,15 @@ class OctaveConv(nn.Module):
     resolution): four convs, high to high, high to low (after pooling), low to low and low to
     high (then upsampled)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel: int, alpha_in: float = 0.5,
-                 alpha_out: float = 0.5, stride: int = 1) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: int,
+        alpha_in: float = 0.5,
+        alpha_out: float = 0.5,
+        stride: int = 1,
+    ) -> None:
         super().__init__()
         padding = (kernel - 1) // 2
         self.downsample = nn.AvgPool2d(2, 2)
@@ -632,8 +766,7 @@ class OctaveConv(nn.Module):
         self.conv_h2l = conv(in_high, out_low)
         self.conv_h2h = conv(in_high, out_high)
 
-    def forward(self, x: Tensor | tuple[Tensor, Tensor | None]
-                ) -> tuple[Tensor, Tensor | None]:
+    def forward(self, x: Tensor | tuple[Tensor, Tensor | None]) -> tuple[Tensor, Tensor | None]:
         x_h, x_l = x if isinstance(x, tuple) else (x, None)
         x_h = self.downsample(x_h) if self.stride == 2 else x_h
         x_h2h = self.conv_h2h(x_h)
@@ -650,8 +783,16 @@ class OctaveConv(nn.Module):
 
 
 class OctaveConvBN(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, kernel: int, alpha_in: float = 0.5,
-                 alpha_out: float = 0.5, stride: int = 1, activation: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: int,
+        alpha_in: float = 0.5,
+        alpha_out: float = 0.5,
+        stride: int = 1,
+        activation: bool = True,
+    ) -> None:
         super().__init__()
         self.conv = OctaveConv(in_channels, out_channels, kernel, alpha_in, alpha_out, stride)
         out_low = int(out_channels * alpha_out)
@@ -659,8 +800,7 @@ class OctaveConvBN(nn.Module):
         self.bn_l = nn.BatchNorm2d(out_low) if out_low else None
         self.act = nn.ReLU(inplace=True) if activation else nn.Identity()
 
-    def forward(self, x: Tensor | tuple[Tensor, Tensor | None]
-                ) -> tuple[Tensor, Tensor | None]:
+    def forward(self, x: Tensor | tuple[Tensor, Tensor | None]) -> tuple[Tensor, Tensor | None]:
         x_h, x_l = self.conv(x)
         x_h = self.act(self.bn_h(x_h))
         x_l = self.act(self.bn_l(x_l)) if x_l is not None and self.bn_l is not None else None
@@ -668,21 +808,35 @@ class OctaveConvBN(nn.Module):
 
 
 class OctaveBottleneck(nn.Module):
-    def __init__(self, inplanes: int, planes: int, stride: int = 1, alpha: float = 0.5,
-                 first: bool = False, last: bool = False) -> None:
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        alpha: float = 0.5,
+        first: bool = False,
+        last: bool = False,
+    ) -> None:
         super().__init__()
         self.conv1 = OctaveConvBN(inplanes, planes, 1, 0.0 if first else alpha, alpha)
         self.conv2 = OctaveConvBN(planes, planes, 3, alpha, alpha, stride)
-        self.conv3 = OctaveConvBN(planes, planes * 4, 1, alpha, 0.0 if last else alpha,
-                                  activation=False)
+        self.conv3 = OctaveConvBN(
+            planes, planes * 4, 1, alpha, 0.0 if last else alpha, activation=False
+        )
         self.downsample = None
         if stride != 1 or inplanes != planes * 4:
-            self.downsample = OctaveConvBN(inplanes, planes * 4, 1, 0.0 if first else alpha,
-                                           0.0 if last else alpha, stride, activation=False)
+            self.downsample = OctaveConvBN(
+                inplanes,
+                planes * 4,
+                1,
+                0.0 if first else alpha,
+                0.0 if last else alpha,
+                stride,
+                activation=False,
+            )
         self.relu = nn.ReLU(inplace=True)
 
-    def forward(self, x: Tensor | tuple[Tensor, Tensor | None]
-                ) -> tuple[Tensor, Tensor | None]:
+    def forward(self, x: Tensor | tuple[Tensor, Tensor | None]) -> tuple[Tensor, Tensor | None]:
         identity_h, identity_l = x if isinstance(x, tuple) else (x, None)
         out = self.conv3(self.conv2(self.conv1(x)))
         if self.downsample is not None:
@@ -693,8 +847,13 @@ class OctaveBottleneck(nn.Module):
 
 
 class OctaveResNet(nn.Module):
-    def __init__(self, layers: Sequence[int] = (3, 4, 6, 3), width: int = 64,
-                 alpha: float = 0.5, num_classes: int = 1000) -> None:
+    def __init__(
+        self,
+        layers: Sequence[int] = (3, 4, 6, 3),
+        width: int = 64,
+        alpha: float = 0.5,
+        num_classes: int = 1000,
+    ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
@@ -702,14 +861,20 @@ class OctaveResNet(nn.Module):
         self.maxpool = nn.MaxPool2d(3, 2, 1)
         stages, inplanes = [], width
         for index, count in enumerate(layers):
-            planes = width * 2 ** index
+            planes = width * 2**index
             last_stage = index == len(layers) - 1
             blocks = []
             for i in range(count):
-                blocks.append(OctaveBottleneck(
-                    inplanes, planes, 2 if i == 0 and index else 1,
-                    0.0 if last_stage and i else alpha, first=index == 0 and i == 0,
-                    last=last_stage and i == 0))
+                blocks.append(
+                    OctaveBottleneck(
+                        inplanes,
+                        planes,
+                        2 if i == 0 and index else 1,
+                        0.0 if last_stage and i else alpha,
+                        first=index == 0 and i == 0,
+                        last=last_stage and i == 0,
+                    )
+                )
                 inplanes = planes * 4
             stages.append(nn.Sequential(*blocks))
         self.layer1, self.layer2, self.layer3, self.layer4 = stages

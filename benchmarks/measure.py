@@ -35,8 +35,14 @@ class Measurement:
 def measure(command: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> Measurement:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    process = subprocess.Popen(list(command), cwd=cwd, env=dict(env), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        list(command),
+        cwd=cwd,
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     sampler = _TreeMemory(process.pid)
     sampler.start()
     stdout, stderr = process.communicate()

@@ -49,17 +49,21 @@ sys.path.insert(0, str(REPO))
 from benchmarks.measure import Measurement, measure  # noqa: E402
 from benchmarks.zoo import generate  # noqa: E402
 
-_PARSE = ("import sys, libcst\n"
-          "for path in open(sys.argv[1]).read().split('\\n'):\n"
-          "    libcst.parse_module(open(path, 'rb').read())\n")
+_PARSE = (
+    "import sys, libcst\n"
+    "for path in open(sys.argv[1]).read().split('\\n'):\n"
+    "    libcst.parse_module(open(path, 'rb').read())\n"
+)
 # The engine alone on a warm cache: what `bnlint check` costs beyond starting Python,
 # discovering files, applying the configuration and printing.
-_ENGINE = ("import os, sys, time\n"
-           "from bnlint.static.engine import analyze\n"
-           "files = open(sys.argv[1]).read().split('\\n')\n"
-           "started = time.perf_counter()\n"
-           "analyze(files, search_roots=[os.getcwd()], cache_dir=sys.argv[2])\n"
-           "print(time.perf_counter() - started)\n")
+_ENGINE = (
+    "import os, sys, time\n"
+    "from bnlint.static.engine import analyze\n"
+    "files = open(sys.argv[1]).read().split('\\n')\n"
+    "started = time.perf_counter()\n"
+    "analyze(files, search_roots=[os.getcwd()], cache_dir=sys.argv[2])\n"
+    "print(time.perf_counter() - started)\n"
+)
 
 
 @dataclass(frozen=True)
@@ -79,16 +83,29 @@ class Row:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="250,500,1000",
-                        help="corpus sizes in files, comma-separated (default: 250,500,1000)")
+    parser.add_argument(
+        "--sizes",
+        default="250,500,1000",
+        help="corpus sizes in files, comma-separated (default: 250,500,1000)",
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--jobs", type=int, default=_processors(),
-                        help="processes for the parallel runs (default: the processors)")
-    parser.add_argument("--workdir", type=Path,
-                        help="where corpora, caches and results go (default: a temporary "
-                             "folder, removed afterwards)")
-    parser.add_argument("--no-runtime", action="store_true",
-                        help="skip the runtime timings (bnlint.fold against torch.fx)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=_processors(),
+        help="processes for the parallel runs (default: the processors)",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="where corpora, caches and results go (default: a temporary "
+        "folder, removed afterwards)",
+    )
+    parser.add_argument(
+        "--no-runtime",
+        action="store_true",
+        help="skip the runtime timings (bnlint.fold against torch.fx)",
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bnlint-bench-"))
@@ -98,8 +115,15 @@ def main(argv: list[str] | None = None) -> int:
         (workdir / "static.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
         print(f"\nresults: {workdir / 'static.json'}")
         if not args.no_runtime:
-            subprocess.run([sys.executable, str(HERE / "fold_bench.py"),
-                            "--json", str(workdir / "runtime.json")], check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(HERE / "fold_bench.py"),
+                    "--json",
+                    str(workdir / "runtime.json"),
+                ],
+                check=True,
+            )
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -109,11 +133,15 @@ def main(argv: list[str] | None = None) -> int:
 def run(sizes: list[int], *, seed: int, jobs: int, workdir: Path) -> list[Row]:
     """Every step at every size; raises AssertionError when outputs disagree."""
     code = _snapshot(workdir / "code")
-    print(f"bnlint from {code}; {jobs} processes for parallel runs; "
-          f"machine load {os.getloadavg()[0]:.1f}")
-    print(f"{'files':>6} {'lines':>7}  {'step':<12} {'wall s':>8} {'cpu s':>8} {'crit s':>7}"
-          f" {'peak MB':>8} {'wall/parse':>10} {'cpu/parse':>9} {'crit/parse':>9} "
-          f"{'lines/s':>9}")
+    print(
+        f"bnlint from {code}; {jobs} processes for parallel runs; "
+        f"machine load {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"{'files':>6} {'lines':>7}  {'step':<12} {'wall s':>8} {'cpu s':>8} {'crit s':>7}"
+        f" {'peak MB':>8} {'wall/parse':>10} {'cpu/parse':>9} {'crit/parse':>9} "
+        f"{'lines/s':>9}"
+    )
     rows: list[Row] = []
     for size in sizes:
         rows.extend(_one_size(size, seed=seed, jobs=jobs, workdir=workdir, code=code))
@@ -135,41 +163,63 @@ def _one_size(size: int, *, seed: int, jobs: int, workdir: Path, code: Path) -> 
     baseline = measure([sys.executable, "-c", _PARSE, str(listing)], cwd=root, env=env)
 
     def row(step: str, result: Measurement) -> Measurement:
-        found = Row(size, lines, step, result.wall, result.cpu, result.critical, result.peak_mb,
-                    result.wall / baseline.wall, result.cpu / baseline.cpu,
-                    result.critical / baseline.critical, lines / result.wall)
+        found = Row(
+            size,
+            lines,
+            step,
+            result.wall,
+            result.cpu,
+            result.critical,
+            result.peak_mb,
+            result.wall / baseline.wall,
+            result.cpu / baseline.cpu,
+            result.critical / baseline.critical,
+            lines / result.wall,
+        )
         rows.append(found)
-        print(f"{size:>6} {lines:>7}  {step:<12} {found.wall:>8.2f} {found.cpu:>8.2f} "
-              f"{found.critical:>7.2f} {found.peak_mb:>8.0f} {found.wall_ratio:>10.2f} "
-              f"{found.cpu_ratio:>9.2f} {found.critical_ratio:>9.2f} {found.lines_per_s:>9.0f}",
-              flush=True)
+        print(
+            f"{size:>6} {lines:>7}  {step:<12} {found.wall:>8.2f} {found.cpu:>8.2f} "
+            f"{found.critical:>7.2f} {found.peak_mb:>8.0f} {found.wall_ratio:>10.2f} "
+            f"{found.cpu_ratio:>9.2f} {found.critical_ratio:>9.2f} {found.lines_per_s:>9.0f}",
+            flush=True,
+        )
         return result
 
     row("parse", baseline)
     check = [sys.executable, "-m", "bnlint", "check", "--format", "json", "--exit-zero", "-q"]
     cold = row("cold", measure([*check, "--no-cache", "--jobs", "1", "."], cwd=root, env=env))
     expected = json.loads(cold.stdout)
-    steps = [(f"cold -j{jobs}", ["--no-cache", "--jobs", str(jobs)]),
-             ("fill", ["--jobs", str(jobs), "--cache-dir", str(cache)]),
-             ("warm", ["--cache-dir", str(cache)])]
+    steps = [
+        (f"cold -j{jobs}", ["--no-cache", "--jobs", str(jobs)]),
+        ("fill", ["--jobs", str(jobs), "--cache-dir", str(cache)]),
+        ("warm", ["--cache-dir", str(cache)]),
+    ]
     for step, flags in steps:
         _same(expected, row(step, measure([*check, *flags, "."], cwd=root, env=env)), step)
-    engine = measure([sys.executable, "-c", _ENGINE, str(listing), str(cache)], cwd=root,
-                     env=env)
-    row("warm engine", Measurement(float(engine.stdout), engine.cpu, engine.peak_mb, "",
-                                   engine.critical))
+    engine = measure([sys.executable, "-c", _ENGINE, str(listing), str(cache)], cwd=root, env=env)
+    row(
+        "warm engine",
+        Measurement(float(engine.stdout), engine.cpu, engine.peak_mb, "", engine.critical),
+    )
     os.utime(leaf)
-    _same(expected, row("touched", measure([*check, "--cache-dir", str(cache), "."],
-                                           cwd=root, env=env)), "touched")
+    _same(
+        expected,
+        row("touched", measure([*check, "--cache-dir", str(cache), "."], cwd=root, env=env)),
+        "touched",
+    )
     with leaf.open("a") as stream:
         stream.write("\n# edited by the benchmark\n")
-    _same(expected, row("edited", measure([*check, "--cache-dir", str(cache), "."],
-                                          cwd=root, env=env)), "edited")
+    _same(
+        expected,
+        row("edited", measure([*check, "--cache-dir", str(cache), "."], cwd=root, env=env)),
+        "edited",
+    )
     relative = str(leaf.relative_to(root))
     for step, cache_dir in (("single", cache), ("single cold", workdir / f"empty-{size}")):
         shutil.rmtree(cache_dir, ignore_errors=True) if step == "single cold" else None
-        single = row(step, measure([*check, "--cache-dir", str(cache_dir), relative],
-                                   cwd=root, env=env))
+        single = row(
+            step, measure([*check, "--cache-dir", str(cache_dir), relative], cwd=root, env=env)
+        )
         _same(_only(expected, relative), single, step, only=relative)
     return rows
 
@@ -183,19 +233,24 @@ def _same(expected: dict, result: Measurement, step: str, only: str | None = Non
 
 
 def _only(report: dict, path: str) -> dict:
-    return {"diagnostics": [d for d in report["diagnostics"] if d["path"] == path],
-            "modules": [m for m in report["modules"] if m["path"] == path]}
+    return {
+        "diagnostics": [d for d in report["diagnostics"] if d["path"] == path],
+        "modules": [m for m in report["modules"] if m["path"] == path],
+    }
 
 
 def _verdicts(report: dict) -> tuple[str, str]:
-    return (json.dumps(report["diagnostics"], sort_keys=True),
-            json.dumps(report["modules"], sort_keys=True))
+    return (
+        json.dumps(report["diagnostics"], sort_keys=True),
+        json.dumps(report["modules"], sort_keys=True),
+    )
 
 
 def _snapshot(target: Path) -> Path:
     shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(REPO / "bnlint", target / "bnlint",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO / "bnlint", target / "bnlint", ignore=shutil.ignore_patterns("__pycache__")
+    )
     return target
 
 

@@ -41,21 +41,32 @@ class Baseline:
     entries: tuple[BaselineEntry, ...]
 
 
-def fingerprints(diagnostics: Sequence[Diagnostic], *, root: Path,
-                 cwd: Path | None = None) -> list[str]:
+def fingerprints(
+    diagnostics: Sequence[Diagnostic], *, root: Path, cwd: Path | None = None
+) -> list[str]:
     """One fingerprint per diagnostic (same order); paths are taken relative to `root`."""
     cwd = cwd or Path.cwd()
     lines = _SourceLines(cwd)
     seen: Counter[tuple[str, ...]] = Counter()
     result: dict[int, str] = {}
-    order = sorted(range(len(diagnostics)),
-                   key=lambda i: (diagnostics[i].path, diagnostics[i].line,
-                                  diagnostics[i].column, diagnostics[i].code))
+    order = sorted(
+        range(len(diagnostics)),
+        key=lambda i: (
+            diagnostics[i].path,
+            diagnostics[i].line,
+            diagnostics[i].column,
+            diagnostics[i].code,
+        ),
+    )
     for i in order:
         diagnostic = diagnostics[i]
         text = " ".join(lines.get(diagnostic.path, diagnostic.line).split())
-        key = (diagnostic.code, relative_path(diagnostic.path, root, cwd),
-               diagnostic.owner or "", text)
+        key = (
+            diagnostic.code,
+            relative_path(diagnostic.path, root, cwd),
+            diagnostic.owner or "",
+            text,
+        )
         index = seen[key]
         seen[key] += 1
         digest = hashlib.sha256("\0".join((*key, str(index))).encode("utf-8"))
@@ -72,19 +83,31 @@ def relative_path(path: str, root: Path, cwd: Path | None = None) -> str:
         return Path(absolute).as_posix()
 
 
-def build(diagnostics: Sequence[Diagnostic], baseline_file: Path,
-          cwd: Path | None = None) -> Baseline:
+def build(
+    diagnostics: Sequence[Diagnostic], baseline_file: Path, cwd: Path | None = None
+) -> Baseline:
     root = baseline_file.resolve().parent
     prints = fingerprints(diagnostics, root=root, cwd=cwd)
-    entries = [BaselineEntry(relative_path(d.path, root, cwd), d.code, d.owner, fp, d.line,
-                             d.message) for d, fp in zip(diagnostics, prints, strict=True)]
+    entries = [
+        BaselineEntry(relative_path(d.path, root, cwd), d.code, d.owner, fp, d.line, d.message)
+        for d, fp in zip(diagnostics, prints, strict=True)
+    ]
     entries.sort(key=lambda e: (e.path, e.line, e.code, e.fingerprint))
     return Baseline(tuple(entries))
 
 
 def dumps(baseline: Baseline) -> str:
-    findings = [{"path": e.path, "line": e.line, "code": e.code, "owner": e.owner,
-                 "fingerprint": e.fingerprint, "message": e.message} for e in baseline.entries]
+    findings = [
+        {
+            "path": e.path,
+            "line": e.line,
+            "code": e.code,
+            "owner": e.owner,
+            "fingerprint": e.fingerprint,
+            "message": e.message,
+        }
+        for e in baseline.entries
+    ]
     document = {"version": FORMAT_VERSION, "tool": "bnlint", "findings": findings}
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
@@ -93,27 +116,43 @@ def load(baseline_file: Path) -> Baseline:
     try:
         document = json.loads(baseline_file.read_text(encoding="utf-8"))
     except OSError as error:
-        raise BaselineError(f"{baseline_file}: cannot read baseline: "
-                            f"{error.strerror or error}") from error
+        raise BaselineError(
+            f"{baseline_file}: cannot read baseline: {error.strerror or error}"
+        ) from error
     except ValueError as error:
         raise BaselineError(f"{baseline_file}: not a JSON baseline: {error}") from error
     if not isinstance(document, dict) or document.get("tool") != "bnlint":
-        raise BaselineError(f"{baseline_file}: not a bnlint baseline "
-                            "(write one with --write-baseline)")
+        raise BaselineError(
+            f"{baseline_file}: not a bnlint baseline (write one with --write-baseline)"
+        )
     if document.get("version") != FORMAT_VERSION:
-        raise BaselineError(f"{baseline_file}: baseline version {document.get('version')!r} "
-                            f"is not supported (expected {FORMAT_VERSION})")
+        raise BaselineError(
+            f"{baseline_file}: baseline version {document.get('version')!r} "
+            f"is not supported (expected {FORMAT_VERSION})"
+        )
     try:
-        entries = tuple(BaselineEntry(f["path"], f["code"], f.get("owner"), f["fingerprint"],
-                                      int(f.get("line", 0)), f.get("message", ""))
-                        for f in document["findings"])
+        entries = tuple(
+            BaselineEntry(
+                f["path"],
+                f["code"],
+                f.get("owner"),
+                f["fingerprint"],
+                int(f.get("line", 0)),
+                f.get("message", ""),
+            )
+            for f in document["findings"]
+        )
     except (KeyError, TypeError, ValueError) as error:
         raise BaselineError(f"{baseline_file}: malformed findings entry: {error}") from error
     return Baseline(entries)
 
 
-def new_findings(diagnostics: Sequence[Diagnostic], baseline: Baseline, baseline_file: Path,
-                 cwd: Path | None = None) -> list[Diagnostic]:
+def new_findings(
+    diagnostics: Sequence[Diagnostic],
+    baseline: Baseline,
+    baseline_file: Path,
+    cwd: Path | None = None,
+) -> list[Diagnostic]:
     """The diagnostics the baseline does not account for (each entry absorbs one finding)."""
     root = baseline_file.resolve().parent
     budget = Counter((e.path, e.fingerprint) for e in baseline.entries)

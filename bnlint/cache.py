@@ -28,7 +28,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bnlint import __version__
 
@@ -184,13 +184,16 @@ def _fields(kind: type) -> tuple[str, ...] | None:
 
 
 _SCALARS = (str, int, float, bool)
+_T = TypeVar("_T")
 
 
-def decode(kind: Any, data: Any) -> Any:
+def decode(kind: type[_T], data: Any) -> _T:
     """The value of type `kind` that `encode` turned into `data`; ValueError if `data` does
     not have that shape (a damaged cache or one from another bnlint)."""
     try:
-        return _decoder(kind)(data)
+        cls: type = kind  # a class, hashable: the decoders are cached by it
+        value: _T = _decoder(cls)(data)  # the decoder of `kind` builds a `kind`
+        return value
     except (TypeError, KeyError, IndexError, AttributeError) as error:
         raise ValueError(f"not a {getattr(kind, '__name__', kind)}: {error}") from error
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 import os
 import stat
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import pathspec
 
@@ -111,8 +111,7 @@ class _Walker:
 
     def _walk(self, top: Path) -> Iterator[Path]:
         seen: set[tuple[int, int]] = set()
-        for directory, dirnames, filenames in os.walk(top, onerror=_unlistable,
-                                                      followlinks=True):
+        for directory, dirnames, filenames in os.walk(top, onerror=_unlistable, followlinks=True):
             here = Path(directory)
             try:
                 identity = here.stat()
@@ -124,8 +123,9 @@ class _Walker:
                 dirnames[:] = []
                 continue
             seen.add((identity.st_dev, identity.st_ino))
-            dirnames[:] = sorted(d for d in dirnames
-                                 if not d.startswith(".") and not self._skipped(here / d, True))
+            dirnames[:] = sorted(
+                d for d in dirnames if not d.startswith(".") and not self._skipped(here / d, True)
+            )
             for name in sorted(filenames):
                 file = here / name
                 if not name.endswith(".py") or self._skipped(file, is_dir=False):
@@ -145,8 +145,9 @@ class _Walker:
 
 def _unlistable(error: OSError) -> None:
     # Not an error of the check: the folder may hold no Python at all. Said, not hidden.
-    log.warning("cannot list %s: %s; files in it are not checked", error.filename,
-                error.strerror or error)
+    log.warning(
+        "cannot list %s: %s; files in it are not checked", error.filename, error.strerror or error
+    )
 
 
 def _readable_kind(file: Path) -> bool:
@@ -222,8 +223,11 @@ class _GitIgnore:
             lines: list[str] = []
             for name in (".git/info/exclude", ".gitignore"):
                 try:
-                    lines += (directory / name).read_text(encoding="utf-8",
-                                                          errors="replace").splitlines()
+                    lines += (
+                        (directory / name)
+                        .read_text(encoding="utf-8", errors="replace")
+                        .splitlines()
+                    )
                 except OSError:
                     continue
             self._specs[directory] = _lenient_spec(lines) if lines else None

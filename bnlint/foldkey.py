@@ -22,7 +22,7 @@ def owner_frame_index(*calls: LayerCall) -> int:
 
 
 def relative_path(call: LayerCall, owner_index: int) -> str:
-    return ".".join(frame.name for frame in call.scope[owner_index + 1:])
+    return ".".join(frame.name for frame in call.scope[owner_index + 1 :])
 
 
 def fold_key(conv: LayerCall | None, bn: LayerCall) -> FoldKey:
@@ -30,8 +30,7 @@ def fold_key(conv: LayerCall | None, bn: LayerCall) -> FoldKey:
     calls = (conv, bn) if conv is not None else (bn,)
     index = owner_frame_index(*calls)
     conv_path = relative_path(conv, index) if conv is not None else ""
-    return FoldKey(owner=bn.scope[index].class_name, conv=conv_path,
-                   bn=relative_path(bn, index))
+    return FoldKey(owner=bn.scope[index].class_name, conv=conv_path, bn=relative_path(bn, index))
 
 
 def merged_name(paths: Sequence[str], merge: Merge) -> str:
@@ -49,8 +48,13 @@ def pair_key(pair: FoldPair) -> FoldKey:
         return fold_key(pair.conv, pair.bn)
     index = owner_frame_index(*pair.producers, pair.bn)
     paths = tuple(relative_path(call, index) for call in pair.producers)
-    return FoldKey(owner=pair.bn.scope[index].class_name, conv=merged_name(paths, pair.merge),
-                   bn=relative_path(pair.bn, index), producers=paths, merge=pair.merge)
+    return FoldKey(
+        owner=pair.bn.scope[index].class_name,
+        conv=merged_name(paths, pair.merge),
+        bn=relative_path(pair.bn, index),
+        producers=paths,
+        merge=pair.merge,
+    )
 
 
 def pair_label(pair: FoldPair) -> str:

@@ -328,6 +328,7 @@ class CheckResult:
 
 # --- `bnlint check --confirm`: the static verdicts set against one real model ----------------
 
+
 class Agreement(str, Enum):
     """How the static verdict on a BatchNorm compares with what the runtime checker did."""
 

@@ -66,8 +66,11 @@ class LayerGraph:
 
     def operands(self, call: LayerCall) -> list[LayerCall]:
         """The producers of `call` in operand order, each once per operand slot it fills."""
-        filled = sorted((slot, producer) for producer in self._graph.predecessors(call.node_id)
-                        for slot in self._graph.edges[producer, call.node_id]["slots"])
+        filled = sorted(
+            (slot, producer)
+            for producer in self._graph.predecessors(call.node_id)
+            for slot in self._graph.edges[producer, call.node_id]["slots"]
+        )
         return [self.node(producer) for _, producer in filled]
 
     def with_nodes(self, replaced: dict[int, LayerCall]) -> LayerGraph:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
-from typing import Hashable, Iterable
 
 from bnlint import rules
 from bnlint.ftypes import (
@@ -67,11 +67,20 @@ def match_folds(graph: LayerGraph) -> FoldPlan:
             log.info("%s: %s %s", verdict.skip.code, verdict.skip.bn.label, verdict.skip.reason)
             continue
         assert verdict.partner is not None and verdict.direction is not None
-        pair = FoldPair(conv=verdict.partner, bn=calls[0], direction=verdict.direction,
-                        producers=verdict.producers, merge=verdict.merge)
+        pair = FoldPair(
+            conv=verdict.partner,
+            bn=calls[0],
+            direction=verdict.direction,
+            producers=verdict.producers,
+            merge=verdict.merge,
+        )
         folds.append(pair)
-        log.info("fold %s -> %s (%s)", ", ".join(c.label for c in pair.layers), pair.bn.label,
-                 pair.direction.value)
+        log.info(
+            "fold %s -> %s (%s)",
+            ", ".join(c.label for c in pair.layers),
+            pair.bn.label,
+            pair.direction.value,
+        )
         findings.extend(_redundant_bias(pair))
     findings.extend(_functional_batch_norms(graph))
     return FoldPlan(folds=tuple(folds), skips=tuple(skips), findings=tuple(findings))
@@ -97,13 +106,22 @@ def _combine(graph: LayerGraph, calls: list[LayerCall]) -> _SiteVerdict:
     partners = {_partner_identity(v) for v in verdicts if v.partner is not None}
     if len(partners) > 1:
         producers = ", ".join(sorted({v.partner.describe() for v in verdicts if v.partner}))
-        return _skip(first, rules.BN_SHARED_ACROSS_SITES, bn=first.describe(),
-                     sites=len(calls), producers=producers)
+        return _skip(
+            first,
+            rules.BN_SHARED_ACROSS_SITES,
+            bn=first.describe(),
+            sites=len(calls),
+            producers=producers,
+        )
     if first.attrs.track_running_stats is None:
         # Built with an argument the builder could not evaluate: it may use batch statistics.
-        return _skip(first, rules.CONDITIONAL_LAYER, bn=first.describe(),
-                     detail="its track_running_stats argument is not known, and without "
-                            "running statistics it cannot fold")
+        return _skip(
+            first,
+            rules.CONDITIONAL_LAYER,
+            bn=first.describe(),
+            detail="its track_running_stats argument is not known, and without "
+            "running statistics it cannot fold",
+        )
     return verdicts[0]
 
 
@@ -123,8 +141,12 @@ def _site_verdict(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:
 
     producers = graph.producers(bn)
     if len(producers) != 1:
-        return _skip(bn, rules.UNKNOWN_CALL, bn=bn.describe(),
-                     detail="the analysis did not find the tensor it normalises")
+        return _skip(
+            bn,
+            rules.UNKNOWN_CALL,
+            bn=bn.describe(),
+            detail="the analysis did not find the tensor it normalises",
+        )
     producer = producers[0]
 
     before = _fold_into_preceding(graph, bn, producer)
@@ -142,8 +164,11 @@ def _site_verdict(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:
         return after
     if producer.kind in FOLD_TARGETS:
         return before
-    if after.skip.code in (rules.BN_BEFORE_PADDED_CONV.code, rules.BN_BEFORE_GROUPED_CONV.code,
-                           rules.BN_NORMALISES_OTHER_AXIS.code):
+    if after.skip.code in (
+        rules.BN_BEFORE_PADDED_CONV.code,
+        rules.BN_BEFORE_GROUPED_CONV.code,
+        rules.BN_NORMALISES_OTHER_AXIS.code,
+    ):
         return after
     return before
 
@@ -159,44 +184,72 @@ def _fold_into_preceding(graph: LayerGraph, bn: LayerCall, producer: LayerCall) 
             doubt = _doubt(bn, others)
             if doubt is not None:
                 return doubt
-            return _skip(bn, rules.PRODUCER_OUTPUT_SHARED, partner=producer, bn=bn.describe(),
-                         producer=producer.describe(), others=_names(others))
+            return _skip(
+                bn,
+                rules.PRODUCER_OUTPUT_SHARED,
+                partner=producer,
+                bn=bn.describe(),
+                producer=producer.describe(),
+                others=_names(others),
+            )
         stray = _sites_not_followed_by(graph, producer, bn)
         if stray:
             return _doubt(bn, stray) or _skip(
-                bn, rules.CONV_SHARED_ACROSS_SITES, partner=producer, bn=bn.describe(),
-                producer=producer.describe(), others=_names(stray))
+                bn,
+                rules.CONV_SHARED_ACROSS_SITES,
+                partner=producer,
+                bn=bn.describe(),
+                producer=producer.describe(),
+                others=_names(stray),
+            )
         return _SiteVerdict(producer, Direction.CONV_BN, None)
     if kind is NodeKind.CONTROL_FLOW and _never_a_layer(graph, producer):
         # Whichever path runs, what reaches it is no layer's output: only a fold into the
         # following layer is left, and that does not depend on the path.
-        return _skip(bn, rules.BN_AFTER_OTHER_OP, bn=bn.describe(),
-                     producer=f"one of {_names(_alternatives(graph, producer))}")
+        return _skip(
+            bn,
+            rules.BN_AFTER_OTHER_OP,
+            bn=bn.describe(),
+            producer=f"one of {_names(_alternatives(graph, producer))}",
+        )
     if kind in _UNCERTAIN:
         rule = rules.get_rule(producer.rule_code or rules.UNKNOWN_CALL.code)
         detail = producer.reason or f"its input comes from {producer.describe()}"
         return _skip(bn, rule, bn=bn.describe(), detail=detail)
     if kind is NodeKind.FUNCTIONAL_CONV:
-        return _skip(bn, rules.FUNCTIONAL_LAYER, what=f"BatchNorm {bn.describe()}",
-                     detail=f"its input comes from the functional call {producer.describe()}, "
-                            "which has no module to fold into")
+        return _skip(
+            bn,
+            rules.FUNCTIONAL_LAYER,
+            what=f"BatchNorm {bn.describe()}",
+            detail=f"its input comes from the functional call {producer.describe()}, "
+            "which has no module to fold into",
+        )
     if kind in _FOLDABLE_MERGES:
         return _fold_through_merge(graph, bn, producer)
     if kind in MERGES:
-        return _skip(bn, rules.BN_AFTER_MERGE, bn=bn.describe(), producer=producer.describe(),
-                     detail="a product cannot hand the scale and shift to its factors")
+        return _skip(
+            bn,
+            rules.BN_AFTER_MERGE,
+            bn=bn.describe(),
+            producer=producer.describe(),
+            detail="a product cannot hand the scale and shift to its factors",
+        )
     if kind is NodeKind.ACTIVATION:
-        return _skip(bn, rules.BN_AFTER_ACTIVATION, bn=bn.describe(),
-                     producer=producer.describe())
+        return _skip(bn, rules.BN_AFTER_ACTIVATION, bn=bn.describe(), producer=producer.describe())
     if kind is NodeKind.INPUT:
-        return _skip(bn, rules.BN_ON_MODEL_INPUT, bn=bn.describe(),
-                     producer=producer.describe(),
-                     consumer_reason="nothing after it can absorb it")
+        return _skip(
+            bn,
+            rules.BN_ON_MODEL_INPUT,
+            bn=bn.describe(),
+            producer=producer.describe(),
+            consumer_reason="nothing after it can absorb it",
+        )
     return _skip(bn, rules.BN_AFTER_OTHER_OP, bn=bn.describe(), producer=producer.describe())
 
 
-_NOT_LAYERS = frozenset({NodeKind.ACTIVATION, NodeKind.POOL, NodeKind.RESHAPE, NodeKind.OTHER,
-                         NodeKind.INPUT})
+_NOT_LAYERS = frozenset(
+    {NodeKind.ACTIVATION, NodeKind.POOL, NodeKind.RESHAPE, NodeKind.OTHER, NodeKind.INPUT}
+)
 
 
 def _alternatives(graph: LayerGraph, node: LayerCall) -> list[LayerCall]:
@@ -225,28 +278,50 @@ def _fold_into_following(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:
     consumer = consumers[0]
     if consumer.kind in _UNCERTAIN:
         rule = rules.get_rule(consumer.rule_code or rules.UNKNOWN_CALL.code)
-        return _skip(bn, rule, bn=bn.describe(),
-                     detail=consumer.reason or f"its output goes to {consumer.describe()}")
+        return _skip(
+            bn,
+            rule,
+            bn=bn.describe(),
+            detail=consumer.reason or f"its output goes to {consumer.describe()}",
+        )
     if consumer.kind not in _INTO_FOLLOWING:
         return _skip(bn, rules.BN_AFTER_OTHER_OP, bn=bn.describe(), producer=why_not)
     producer_reason = _producer_reason(graph, bn)
     if consumer.kind is NodeKind.CONV:
         if consumer.attrs.pads is None:
-            return _skip(bn, rules.CONDITIONAL_LAYER, bn=bn.describe(),
-                         detail=f"cannot tell whether the following {consumer.describe()} "
-                                "pads its input")
+            return _skip(
+                bn,
+                rules.CONDITIONAL_LAYER,
+                bn=bn.describe(),
+                detail=f"cannot tell whether the following {consumer.describe()} pads its input",
+            )
         if consumer.attrs.pads:
-            return _skip(bn, rules.BN_BEFORE_PADDED_CONV, partner=consumer, bn=bn.describe(),
-                         consumer=consumer.describe(), detail="zero padding",
-                         producer_reason=producer_reason)
+            return _skip(
+                bn,
+                rules.BN_BEFORE_PADDED_CONV,
+                partner=consumer,
+                bn=bn.describe(),
+                consumer=consumer.describe(),
+                detail="zero padding",
+                producer_reason=producer_reason,
+            )
         if consumer.attrs.groups is None:
-            return _skip(bn, rules.CONDITIONAL_LAYER, bn=bn.describe(),
-                         detail=f"cannot tell whether the following {consumer.describe()} "
-                                "is grouped")
+            return _skip(
+                bn,
+                rules.CONDITIONAL_LAYER,
+                bn=bn.describe(),
+                detail=f"cannot tell whether the following {consumer.describe()} is grouped",
+            )
         if consumer.attrs.groups != 1:
-            return _skip(bn, rules.BN_BEFORE_GROUPED_CONV, partner=consumer, bn=bn.describe(),
-                         consumer=consumer.describe(), groups=consumer.attrs.groups,
-                         producer_reason=producer_reason)
+            return _skip(
+                bn,
+                rules.BN_BEFORE_GROUPED_CONV,
+                partner=consumer,
+                bn=bn.describe(),
+                consumer=consumer.describe(),
+                groups=consumer.attrs.groups,
+                producer_reason=producer_reason,
+            )
     if consumer.kind is NodeKind.LINEAR:
         other_axis = _other_axis(bn, consumer, consumer.attrs.in_channels, "takes")
         if other_axis is not None:
@@ -256,8 +331,13 @@ def _fold_into_following(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:
     stray = _sites_not_preceded_by(graph, consumer, bn)
     if stray:
         return _doubt(bn, stray) or _skip(
-            bn, rules.CONV_SHARED_ACROSS_SITES, partner=consumer, bn=bn.describe(),
-            producer=consumer.describe(), others=_names(stray))
+            bn,
+            rules.CONV_SHARED_ACROSS_SITES,
+            partner=consumer,
+            bn=bn.describe(),
+            producer=consumer.describe(),
+            others=_names(stray),
+        )
     return _SiteVerdict(consumer, Direction.BN_CONV, None)
 
 
@@ -269,20 +349,26 @@ def _fold_through_merge(graph: LayerGraph, bn: LayerCall, merge: LayerCall) -> _
     feeding only the merge, folds into all of them: each layer of a concatenation absorbs its
     channel slice of the scale and shift; each layer of a sum the scale, and one the shift."""
     nodes, terms = _merge_terms(graph, merge)
-    problems = [*_merge_form(graph, bn, merge, nodes, terms),
-                *_term_problems(graph, bn, merge, nodes, terms)]
+    problems = [
+        *_merge_form(graph, bn, merge, nodes, terms),
+        *_term_problems(graph, bn, merge, nodes, terms),
+    ]
     for status in (Status.UNFOLDABLE, Status.UNKNOWN):
         for problem in problems:
             if problem.skip is not None and problem.skip.status is status:
                 return problem
     if len(terms) == 1:  # torch.cat([conv(x)]) hands on its one tensor: a plain fold
         return _SiteVerdict(terms[0], Direction.CONV_BN, None)
-    return _SiteVerdict(terms[0], Direction.CONV_BN, None, producers=tuple(terms),
-                        merge=_FOLDABLE_MERGES[merge.kind])
+    return _SiteVerdict(
+        terms[0],
+        Direction.CONV_BN,
+        None,
+        producers=tuple(terms),
+        merge=_FOLDABLE_MERGES[merge.kind],
+    )
 
 
-def _merge_terms(graph: LayerGraph,
-                 merge: LayerCall) -> tuple[list[LayerCall], list[LayerCall]]:
+def _merge_terms(graph: LayerGraph, merge: LayerCall) -> tuple[list[LayerCall], list[LayerCall]]:
     """The nodes a fold spans and the terms they combine, in operand order: a sum of sums
     (`a + b + c`, `+=` in a loop) is one sum when each inner sum feeds only the next, and a
     term resampled on its way in (an octave convolution's upsampled branch) is the layer
@@ -293,8 +379,12 @@ def _merge_terms(graph: LayerGraph,
     pending = [merge]
     while pending:
         node = pending.pop()
-        inner_sum = (merge.kind is NodeKind.ADD and node.kind is NodeKind.ADD
-                     and bool(node.attrs.plain_merge) and len(graph.consumers(node)) == 1)
+        inner_sum = (
+            merge.kind is NodeKind.ADD
+            and node.kind is NodeKind.ADD
+            and bool(node.attrs.plain_merge)
+            and len(graph.consumers(node)) == 1
+        )
         if node is merge or inner_sum:
             nodes.append(node)
             pending.extend(reversed(graph.operands(node)))
@@ -309,30 +399,52 @@ def _merge_terms(graph: LayerGraph,
 def _resamples(graph: LayerGraph, node: LayerCall) -> bool:
     """A resampling a BatchNorm's scale and shift pass through, fed by one tensor and feeding
     one consumer."""
-    return (bool(node.attrs.keeps_channel_affine) and len(graph.operands(node)) == 1
-            and len(graph.consumers(node)) == 1)
+    return (
+        bool(node.attrs.keeps_channel_affine)
+        and len(graph.operands(node)) == 1
+        and len(graph.consumers(node)) == 1
+    )
 
 
-def _merge_form(graph: LayerGraph, bn: LayerCall, merge: LayerCall, nodes: list[LayerCall],
-                terms: list[LayerCall]) -> Iterable[_SiteVerdict]:
+def _merge_form(
+    graph: LayerGraph,
+    bn: LayerCall,
+    merge: LayerCall,
+    nodes: list[LayerCall],
+    terms: list[LayerCall],
+) -> Iterable[_SiteVerdict]:
     """What is wrong with the merge itself: how it combines, what it leaves out, its axis,
     and who else reads its result."""
     for node in nodes:
         if node.kind not in MERGES:
             continue  # a resampling on a branch: `_merge_terms` checked it
         if node.attrs.plain_merge is False:
-            detail = ("it stacks its inputs along a new axis" if node.kind is NodeKind.CAT
-                      else "it subtracts or scales a branch (only a plain sum folds)")
+            detail = (
+                "it stacks its inputs along a new axis"
+                if node.kind is NodeKind.CAT
+                else "it subtracts or scales a branch (only a plain sum folds)"
+            )
             yield _merge_skip(bn, merge, detail)
         elif node.attrs.plain_merge is None:
-            yield _skip(bn, rules.UNKNOWN_CALL, bn=bn.describe(),
-                        detail=f"cannot tell how {node.describe()} combines its inputs")
+            yield _skip(
+                bn,
+                rules.UNKNOWN_CALL,
+                bn=bn.describe(),
+                detail=f"cannot tell how {node.describe()} combines its inputs",
+            )
         if node.attrs.operands is not None and node.attrs.operands > len(graph.operands(node)):
-            yield _merge_skip(bn, merge, "one of its branches is a tensor no layer produced "
-                                         "(a parameter or a constant)")
+            yield _merge_skip(
+                bn,
+                merge,
+                "one of its branches is a tensor no layer produced (a parameter or a constant)",
+            )
     if not terms:
-        yield _skip(bn, rules.UNKNOWN_CALL, bn=bn.describe(),
-                    detail=f"the analysis did not find the inputs of {merge.describe()}")
+        yield _skip(
+            bn,
+            rules.UNKNOWN_CALL,
+            bn=bn.describe(),
+            detail=f"the analysis did not find the inputs of {merge.describe()}",
+        )
     if merge.kind is NodeKind.CAT:
         axis = _off_channel_axis(bn, merge, terms)
         if axis is not None:
@@ -341,44 +453,66 @@ def _merge_form(graph: LayerGraph, bn: LayerCall, merge: LayerCall, nodes: list[
     if others:
         verb = "concatenated" if merge.kind is NodeKind.CAT else "summed"
         yield _doubt(bn, others) or _skip(
-            bn, rules.PRODUCER_OUTPUT_SHARED, bn=bn.describe(),
-            producer=f"the layers {verb} by {merge.describe()}", others=_names(others))
+            bn,
+            rules.PRODUCER_OUTPUT_SHARED,
+            bn=bn.describe(),
+            producer=f"the layers {verb} by {merge.describe()}",
+            others=_names(others),
+        )
 
 
-def _off_channel_axis(bn: LayerCall, cat: LayerCall,
-                      terms: list[LayerCall]) -> _SiteVerdict | None:
+def _off_channel_axis(bn: LayerCall, cat: LayerCall, terms: list[LayerCall]) -> _SiteVerdict | None:
     axis = cat.attrs.axis
     if axis is None:
-        return _skip(bn, rules.UNKNOWN_CALL, bn=bn.describe(),
-                     detail=f"cannot tell along which axis {cat.describe()} concatenates")
+        return _skip(
+            bn,
+            rules.UNKNOWN_CALL,
+            bn=bn.describe(),
+            detail=f"cannot tell along which axis {cat.describe()} concatenates",
+        )
     rank = cat.attrs.rank or _rank(bn, terms)
     if axis < 0 and rank is None:
-        return _skip(bn, rules.UNKNOWN_CALL, bn=bn.describe(),
-                     detail=f"cannot tell which axis dim={axis} of {cat.describe()} is: the "
-                            "number of dimensions of its inputs is not known")
+        return _skip(
+            bn,
+            rules.UNKNOWN_CALL,
+            bn=bn.describe(),
+            detail=f"cannot tell which axis dim={axis} of {cat.describe()} is: the "
+            "number of dimensions of its inputs is not known",
+        )
     resolved = axis + rank if axis < 0 and rank is not None else axis
     if resolved == 1:
         return None
-    where = (f"dim={axis}" if axis == resolved
-             else f"dim={axis} (axis {resolved} of a {rank}-D tensor)")
-    return _skip(bn, rules.BN_AFTER_NON_CHANNEL_CONCAT, bn=bn.describe(),
-                 producer=cat.describe(), axis=where)
+    where = (
+        f"dim={axis}" if axis == resolved else f"dim={axis} (axis {resolved} of a {rank}-D tensor)"
+    )
+    return _skip(
+        bn, rules.BN_AFTER_NON_CHANNEL_CONCAT, bn=bn.describe(), producer=cat.describe(), axis=where
+    )
 
 
 def _rank(bn: LayerCall, terms: list[LayerCall]) -> int | None:
     """Dimensions of the tensors a concatenation joins, from the layers that make them
     (a Linear's output taken as (N, features)) or else from the BatchNorm that reads them."""
-    ranks = {2 if t.kind is NodeKind.LINEAR else
-             (t.attrs.spatial_dims + 2 if t.attrs.spatial_dims is not None else None)
-             for t in terms if t.kind in FOLD_TARGETS}
+    ranks = {
+        2
+        if t.kind is NodeKind.LINEAR
+        else (t.attrs.spatial_dims + 2 if t.attrs.spatial_dims is not None else None)
+        for t in terms
+        if t.kind in FOLD_TARGETS
+    }
     if len(ranks) == 1 and None not in ranks and all(t.kind in FOLD_TARGETS for t in terms):
         return ranks.pop()
     dims = bn.attrs.spatial_dims
     return dims + 2 if dims in (2, 3) else None
 
 
-def _term_problems(graph: LayerGraph, bn: LayerCall, merge: LayerCall,
-                   nodes: list[LayerCall], terms: list[LayerCall]) -> Iterable[_SiteVerdict]:
+def _term_problems(
+    graph: LayerGraph,
+    bn: LayerCall,
+    merge: LayerCall,
+    nodes: list[LayerCall],
+    terms: list[LayerCall],
+) -> Iterable[_SiteVerdict]:
     """What is wrong with the branches: not a Conv/Linear output, used twice, read by
     something else, or shaped unlike the BatchNorm."""
     inside = {node.node_id for node in nodes}
@@ -393,8 +527,9 @@ def _term_problems(graph: LayerGraph, bn: LayerCall, merge: LayerCall,
             yield _not_a_layer(bn, merge, term)
             continue
         if term.module_id is not None and term.module_id in seen_modules:
-            yield _merge_skip(bn, merge, f"{term.describe()} computes more than one of its "
-                                         "branches")
+            yield _merge_skip(
+                bn, merge, f"{term.describe()} computes more than one of its branches"
+            )
         seen_modules.add(term.module_id)
         mismatch = _term_shape(bn, merge, term)
         if mismatch is not None:
@@ -402,41 +537,72 @@ def _term_problems(graph: LayerGraph, bn: LayerCall, merge: LayerCall,
         others = [c for c in graph.consumers(term) if c.node_id not in inside]
         if others:
             yield _doubt(bn, others) or _skip(
-                bn, rules.PRODUCER_OUTPUT_SHARED, partner=term, bn=bn.describe(),
-                producer=term.describe(), others=_names(others))
+                bn,
+                rules.PRODUCER_OUTPUT_SHARED,
+                partner=term,
+                bn=bn.describe(),
+                producer=term.describe(),
+                others=_names(others),
+            )
         stray = _sites_not_followed_by(graph, term, bn)
         if stray:
             yield _doubt(bn, stray) or _skip(
-                bn, rules.CONV_SHARED_ACROSS_SITES, partner=term, bn=bn.describe(),
-                producer=term.describe(), others=_names(stray))
+                bn,
+                rules.CONV_SHARED_ACROSS_SITES,
+                partner=term,
+                bn=bn.describe(),
+                producer=term.describe(),
+                others=_names(stray),
+            )
     if merge.kind is NodeKind.CAT:
         total = _concatenated_channels(terms)
         features = bn.attrs.num_features
         if total is not None and features is not None and total != features:
             if all(t.kind is NodeKind.LINEAR for t in terms):
-                yield _skip(bn, rules.BN_NORMALISES_OTHER_AXIS, bn=bn.describe(),
-                            layer=f"the Linear layers concatenated by {merge.describe()}",
-                            detail=f"it has {features} channels, the Linear layers produce "
-                                   f"{total} features")
+                yield _skip(
+                    bn,
+                    rules.BN_NORMALISES_OTHER_AXIS,
+                    bn=bn.describe(),
+                    layer=f"the Linear layers concatenated by {merge.describe()}",
+                    detail=f"it has {features} channels, the Linear layers produce "
+                    f"{total} features",
+                )
             else:
-                yield _skip(bn, rules.CHANNEL_MISMATCH, bn=bn.describe(), bn_channels=features,
-                            producer=f"the concatenation {merge.describe()}", channels=total)
+                yield _skip(
+                    bn,
+                    rules.CHANNEL_MISMATCH,
+                    bn=bn.describe(),
+                    bn_channels=features,
+                    producer=f"the concatenation {merge.describe()}",
+                    channels=total,
+                )
 
 
 def _not_a_layer(bn: LayerCall, merge: LayerCall, term: LayerCall) -> _SiteVerdict:
     if term.kind in _UNCERTAIN:
         rule = rules.get_rule(term.rule_code or rules.UNKNOWN_CALL.code)
-        return _skip(bn, rule, bn=bn.describe(),
-                     detail=term.reason or f"a branch of {merge.describe()} comes from "
-                                           f"{term.describe()}")
+        return _skip(
+            bn,
+            rule,
+            bn=bn.describe(),
+            detail=term.reason or f"a branch of {merge.describe()} comes from {term.describe()}",
+        )
     if term.conditional:
-        return _skip(bn, rules.DATA_DEPENDENT_FLOW, bn=bn.describe(),
-                     detail=f"a branch of {merge.describe()} comes from {term.describe()}, "
-                            "which runs only on some paths of data-dependent control flow")
+        return _skip(
+            bn,
+            rules.DATA_DEPENDENT_FLOW,
+            bn=bn.describe(),
+            detail=f"a branch of {merge.describe()} comes from {term.describe()}, "
+            "which runs only on some paths of data-dependent control flow",
+        )
     if term.kind is NodeKind.FUNCTIONAL_CONV:
-        return _skip(bn, rules.FUNCTIONAL_LAYER, what=f"BatchNorm {bn.describe()}",
-                     detail=f"a branch of {merge.describe()} comes from the functional call "
-                            f"{term.describe()}, which has no module to fold into")
+        return _skip(
+            bn,
+            rules.FUNCTIONAL_LAYER,
+            what=f"BatchNorm {bn.describe()}",
+            detail=f"a branch of {merge.describe()} comes from the functional call "
+            f"{term.describe()}, which has no module to fold into",
+        )
     return _merge_skip(bn, merge, f"{term.describe()} is not the output of a Conv/Linear")
 
 
@@ -447,8 +613,11 @@ def _term_shape(bn: LayerCall, merge: LayerCall, term: LayerCall) -> _SiteVerdic
     if channels == 1 and features not in (None, 1):
         # Broadcast over every channel of the sum: one output channel cannot take a
         # per-channel scale.
-        return _merge_skip(bn, merge, f"{term.describe()} has one channel, broadcast over "
-                                      f"the BatchNorm's {features}")
+        return _merge_skip(
+            bn,
+            merge,
+            f"{term.describe()} has one channel, broadcast over the BatchNorm's {features}",
+        )
     return _shape_mismatch(bn, term)
 
 
@@ -458,8 +627,9 @@ def _concatenated_channels(terms: list[LayerCall]) -> int | None:
 
 
 def _merge_skip(bn: LayerCall, merge: LayerCall, detail: str) -> _SiteVerdict:
-    return _skip(bn, rules.BN_AFTER_MERGE, bn=bn.describe(), producer=merge.describe(),
-                 detail=detail)
+    return _skip(
+        bn, rules.BN_AFTER_MERGE, bn=bn.describe(), producer=merge.describe(), detail=detail
+    )
 
 
 def _doubt(bn: LayerCall, evidence: list[LayerCall]) -> _SiteVerdict | None:
@@ -468,12 +638,19 @@ def _doubt(bn: LayerCall, evidence: list[LayerCall]) -> _SiteVerdict | None:
     for call in evidence:
         if call.kind in _UNCERTAIN:
             rule = rules.get_rule(call.rule_code or rules.UNKNOWN_CALL.code)
-            return _skip(bn, rule, bn=bn.describe(),
-                         detail=call.reason or f"its partner also feeds {call.describe()}")
+            return _skip(
+                bn,
+                rule,
+                bn=bn.describe(),
+                detail=call.reason or f"its partner also feeds {call.describe()}",
+            )
         if call.conditional:
-            return _skip(bn, rules.DATA_DEPENDENT_FLOW, bn=bn.describe(),
-                         detail=f"{call.describe()} runs only on some paths of data-dependent "
-                                "control flow")
+            return _skip(
+                bn,
+                rules.DATA_DEPENDENT_FLOW,
+                bn=bn.describe(),
+                detail=f"{call.describe()} runs only on some paths of data-dependent control flow",
+            )
     return None
 
 
@@ -485,20 +662,29 @@ def _producer_reason(graph: LayerGraph, bn: LayerCall) -> str:
 
 
 def _shape_mismatch(bn: LayerCall, producer: LayerCall) -> _SiteVerdict | None:
-    mismatch = (_other_axis(bn, producer, producer.attrs.out_channels, "produces")
-                or _dimension_mismatch(bn, producer))
+    mismatch = _other_axis(
+        bn, producer, producer.attrs.out_channels, "produces"
+    ) or _dimension_mismatch(bn, producer)
     if mismatch is not None:
         return mismatch
     channels = producer.attrs.out_channels
     features = bn.attrs.num_features
     if channels is not None and features is not None and channels != features:
-        return _skip(bn, rules.CHANNEL_MISMATCH, partner=producer, bn=bn.describe(),
-                     bn_channels=features, producer=producer.describe(), channels=channels)
+        return _skip(
+            bn,
+            rules.CHANNEL_MISMATCH,
+            partner=producer,
+            bn=bn.describe(),
+            bn_channels=features,
+            producer=producer.describe(),
+            channels=channels,
+        )
     return None
 
 
-def _other_axis(bn: LayerCall, layer: LayerCall, features: int | None,
-                verb: str) -> _SiteVerdict | None:
+def _other_axis(
+    bn: LayerCall, layer: LayerCall, features: int | None, verb: str
+) -> _SiteVerdict | None:
     """A Linear works on the last dim, a BatchNorm on dim 1: the same axis only on a 2-D
     tensor. A recorded rank above two says they differ; so do feature counts that differ
     (where the static half cannot see the rank, a mismatch means a 3-D input, not a crash);
@@ -510,18 +696,31 @@ def _other_axis(bn: LayerCall, layer: LayerCall, features: int | None,
         detail = f"the Linear works on a {rank}-D tensor"
     elif bn.attrs.spatial_dims in (2, 3):
         dims = bn.attrs.spatial_dims + 2
-        detail = f"a BatchNorm{dims - 2}d normalises a {dims}-D tensor, whose last axis the Linear works on"
+        detail = (
+            f"a BatchNorm{dims - 2}d normalises a {dims}-D tensor, whose last axis the "
+            "Linear works on"
+        )
     elif rank is None and None not in (features, channels) and features != channels:
         detail = f"it has {channels} channels, the Linear {verb} {features} features"
     elif rank is None:
-        return _skip(bn, rules.LINEAR_RANK_UNKNOWN, bn=bn.describe(),
-                     detail=f"the analysis cannot tell that the input of {layer.describe()} "
-                            "has two dimensions, the only case where a Linear and a "
-                            "BatchNorm work on the same axis")
+        return _skip(
+            bn,
+            rules.LINEAR_RANK_UNKNOWN,
+            bn=bn.describe(),
+            detail=f"the analysis cannot tell that the input of {layer.describe()} "
+            "has two dimensions, the only case where a Linear and a "
+            "BatchNorm work on the same axis",
+        )
     else:
         return None
-    return _skip(bn, rules.BN_NORMALISES_OTHER_AXIS, partner=layer, bn=bn.describe(),
-                 layer=layer.describe(), detail=detail)
+    return _skip(
+        bn,
+        rules.BN_NORMALISES_OTHER_AXIS,
+        partner=layer,
+        bn=bn.describe(),
+        layer=layer.describe(),
+        detail=detail,
+    )
 
 
 def _dimension_mismatch(bn: LayerCall, producer: LayerCall) -> _SiteVerdict | None:
@@ -529,9 +728,16 @@ def _dimension_mismatch(bn: LayerCall, producer: LayerCall) -> _SiteVerdict | No
     actual = bn.attrs.spatial_dims
     # Linear output may be (N, C) or (N, C, L): BatchNorm1d fits both; nothing else does.
     if expected is not None and actual is not None and expected != actual:
-        return _skip(bn, rules.DIMENSION_MISMATCH, partner=producer, bn=bn.describe(),
-                     bn_type=f"BatchNorm{actual}d", producer=producer.describe(),
-                     producer_type=_layer_type(producer), expected=f"BatchNorm{expected}d")
+        return _skip(
+            bn,
+            rules.DIMENSION_MISMATCH,
+            partner=producer,
+            bn=bn.describe(),
+            bn_type=f"BatchNorm{actual}d",
+            producer=producer.describe(),
+            producer_type=_layer_type(producer),
+            expected=f"BatchNorm{expected}d",
+        )
     return None
 
 
@@ -542,8 +748,9 @@ def _layer_type(call: LayerCall) -> str:
     return f"{prefix}{call.attrs.spatial_dims}d"
 
 
-def _sites_not_followed_by(graph: LayerGraph, producer: LayerCall,
-                           bn: LayerCall) -> list[LayerCall]:
+def _sites_not_followed_by(
+    graph: LayerGraph, producer: LayerCall, bn: LayerCall
+) -> list[LayerCall]:
     """Other calls of the producer's module whose output is not normalised by `bn` alone."""
     if producer.module_id is None:
         return []
@@ -572,8 +779,9 @@ def _normalised_only_by(graph: LayerGraph, site: LayerCall, bn: LayerCall) -> bo
     return False
 
 
-def _sites_not_preceded_by(graph: LayerGraph, consumer: LayerCall,
-                           bn: LayerCall) -> list[LayerCall]:
+def _sites_not_preceded_by(
+    graph: LayerGraph, consumer: LayerCall, bn: LayerCall
+) -> list[LayerCall]:
     """Other calls of the consumer's module whose input is not `bn`'s output alone."""
     if consumer.module_id is None:
         return []
@@ -582,9 +790,12 @@ def _sites_not_preceded_by(graph: LayerGraph, consumer: LayerCall,
         if site.node_id == consumer.node_id:
             continue
         producers = graph.producers(site)
-        if not (len(producers) == 1 and producers[0].kind is NodeKind.BATCHNORM
-                and _identity(producers[0]) == _identity(bn)
-                and len(graph.consumers(producers[0])) == 1):
+        if not (
+            len(producers) == 1
+            and producers[0].kind is NodeKind.BATCHNORM
+            and _identity(producers[0]) == _identity(bn)
+            and len(graph.consumers(producers[0])) == 1
+        ):
             stray.append(site)
     return stray
 
@@ -599,25 +810,41 @@ def _redundant_bias(pair: FoldPair) -> Iterable[Finding]:
             # both layers by where they are built, that line first.
             where = layer.construction or layer.location
             with reported_in(where):
-                message = rule.format(producer=layer.describe(built=True),
-                                      bn=pair.bn.describe(built=True))
+                message = rule.format(
+                    producer=layer.describe(built=True), bn=pair.bn.describe(built=True)
+                )
             yield Finding(rule.code, message, layer, where)
 
 
 def _functional_batch_norms(graph: LayerGraph) -> Iterable[Finding]:
     rule = rules.FUNCTIONAL_LAYER
     for call in graph.nodes(NodeKind.FUNCTIONAL_BN):
-        yield Finding(rule.code, rule.format(
-            what=f"Functional batch norm {call.describe()}",
-            detail="it has no module whose statistics a fold could take"), call)
+        yield Finding(
+            rule.code,
+            rule.format(
+                what=f"Functional batch norm {call.describe()}",
+                detail="it has no module whose statistics a fold could take",
+            ),
+            call,
+        )
 
 
 def _names(calls: list[LayerCall]) -> str:
     return ", ".join(dict.fromkeys(call.describe() for call in calls))
 
 
-def _skip(batchnorm: LayerCall, rule: rules.Rule, partner: LayerCall | None = None,
-          **fields: object) -> _SiteVerdict:
+def _skip(
+    batchnorm: LayerCall, rule: rules.Rule, partner: LayerCall | None = None, **fields: object
+) -> _SiteVerdict:
     status = rule.status or Status.UNFOLDABLE
-    return _SiteVerdict(None, None, Skip(bn=batchnorm, status=status, code=rule.code,
-                                         reason=rule.format(**fields), partner=partner))
+    return _SiteVerdict(
+        None,
+        None,
+        Skip(
+            bn=batchnorm,
+            status=status,
+            code=rule.code,
+            reason=rule.format(**fields),
+            partner=partner,
+        ),
+    )

@@ -42,12 +42,17 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def analyse_files(paths: Sequence[str], *, search_roots: Sequence[str],
-                  source_roots: Sequence[str], jobs: int = 1,
-                  sources: Mapping[Path | str, bytes] | None = None,
-                  weights: Mapping[str, int] | None = None,
-                  allowed: Collection[str] | None = None,
-                  done: Callable[[str], None] | None = None) -> dict[str, FileVerdicts]:
+def analyse_files(
+    paths: Sequence[str],
+    *,
+    search_roots: Sequence[str],
+    source_roots: Sequence[str],
+    jobs: int = 1,
+    sources: Mapping[Path, bytes] | Mapping[str, bytes] | None = None,
+    weights: Mapping[str, int] | None = None,
+    allowed: Collection[str] | None = None,
+    done: Callable[[str], None] | None = None,
+) -> dict[str, FileVerdicts]:
     """Every file's contribution (paths absolute and resolved), computed in up to `jobs`
     processes; `done` is told of each file as it is finished."""
     from bnlint.static.fileverdicts import analyse_file
@@ -69,12 +74,20 @@ def analyse_files(paths: Sequence[str], *, search_roots: Sequence[str],
     jobs = min(jobs, len(tasks))
     log.info("analysing %d files in %d processes (%d tasks)", len(paths), jobs, len(tasks))
     context = multiprocessing.get_context(
-        "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+        "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    )
     found: dict[str, FileVerdicts] = {}
-    with context.Pool(jobs, initializer=_start_worker,
-                      initargs=(list(search_roots), list(source_roots), dict(sources or {}),
-                                None if allowed is None else list(allowed),
-                                max(50, PARSED_TREES // jobs))) as pool:
+    with context.Pool(
+        jobs,
+        initializer=_start_worker,
+        initargs=(
+            list(search_roots),
+            list(source_roots),
+            dict(sources or {}),
+            None if allowed is None else list(allowed),
+            max(50, PARSED_TREES // jobs),
+        ),
+    ) as pool:
         for results in pool.imap_unordered(_run_task, tasks):
             found.update((v.path, v) for v in results)
             for verdicts in results:
@@ -102,9 +115,13 @@ def _tasks(paths: Sequence[str], weights: Mapping[str, int], count: int) -> list
     return tasks
 
 
-def _start_worker(search_roots: list[str], source_roots: list[str],
-                  sources: dict[Path | str, bytes], allowed: list[str] | None,
-                  trees: int) -> None:
+def _start_worker(
+    search_roots: list[str],
+    source_roots: list[str],
+    sources: dict[Path, bytes] | dict[str, bytes],
+    allowed: list[str] | None,
+    trees: int,
+) -> None:
     from bnlint.static.project import Project
 
     global _project

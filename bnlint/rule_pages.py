@@ -54,16 +54,20 @@ def has_page(rule: Rule) -> bool:
 
 
 def fallback_page(rule: Rule) -> str:
-    return (f"# {rule.code}: {rule.name}\n\n"
-            f"Severity: {rule.severity.value}\n\n"
-            f"## What it does\n\n{rule.summary}\n\n"
-            f"## How to fix it\n\n{rule.fix}\n")
+    return (
+        f"# {rule.code}: {rule.name}\n\n"
+        f"Severity: {rule.severity.value}\n\n"
+        f"## What it does\n\n{rule.summary}\n\n"
+        f"## How to fix it\n\n{rule.fix}\n"
+    )
 
 
 def section(markdown: str, heading: str) -> str | None:
     """The text under `## heading` (case-insensitive), up to the next heading of that level."""
-    pattern = re.compile(rf"^##\s+{re.escape(heading)}\s*\??\s*$(?P<body>.*?)(?=^##\s|\Z)",
-                         re.IGNORECASE | re.MULTILINE | re.DOTALL)
+    pattern = re.compile(
+        rf"^##\s+{re.escape(heading)}\s*\??\s*$(?P<body>.*?)(?=^##\s|\Z)",
+        re.IGNORECASE | re.MULTILINE | re.DOTALL,
+    )
     match = pattern.search(markdown)
     if match is None:
         return None

@@ -19,10 +19,13 @@ from pathlib import Path
 
 from bnlint.ftypes import Diagnostic
 
-_NOQA = re.compile(r"#\s*noqa(?:\s*:\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?",
-                   re.IGNORECASE)
-_BNLINT = re.compile(r"#\s*bnlint\s*:\s*(?P<kind>file-ignore|ignore)\b(?:\[(?P<codes>[^\]]*)\])?",
-                     re.IGNORECASE)
+_NOQA = re.compile(
+    r"#\s*noqa(?:\s*:\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE
+)
+_BNLINT = re.compile(
+    r"#\s*bnlint\s*:\s*(?P<kind>file-ignore|ignore)\b(?:\[(?P<codes>[^\]]*)\])?", re.IGNORECASE
+)
+
 
 @dataclass(frozen=True)
 class LineSuppression:
@@ -86,11 +89,15 @@ def parse_suppressions(source: str) -> FileSuppressions:
         for match in _BNLINT.finditer(text):
             codes = match.group("codes")
             selectors = None if codes is None or not codes.strip() else _split(codes)
-            target = file_wide if match.group("kind").lower() == "file-ignore" else \
-                lines.setdefault(line, [])
+            target = (
+                file_wide
+                if match.group("kind").lower() == "file-ignore"
+                else lines.setdefault(line, [])
+            )
             target.append(LineSuppression(selectors))
-    return FileSuppressions({k: tuple(v) for k, v in lines.items()}, statement_start,
-                            tuple(file_wide))
+    return FileSuppressions(
+        {k: tuple(v) for k, v in lines.items()}, statement_start, tuple(file_wide)
+    )
 
 
 def _split(codes: str) -> frozenset[str]:
@@ -113,8 +120,7 @@ def _scan(source: str) -> tuple[list[tuple[int, str]], dict[int, int]]:
             if token.type == tokenize.COMMENT:
                 comments.append((token.start[0], token.string))
                 continue
-            if token.type in (tokenize.NL, tokenize.INDENT, tokenize.DEDENT,
-                              tokenize.ENDMARKER):
+            if token.type in (tokenize.NL, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER):
                 continue
             if start is None:
                 start = token.start[0]
@@ -123,6 +129,9 @@ def _scan(source: str) -> tuple[list[tuple[int, str]], dict[int, int]]:
                     statement_start[line] = start
                 start = None
     except (tokenize.TokenError, SyntaxError):
-        comments = [(number, line[line.index("#"):])
-                    for number, line in enumerate(source.splitlines(), start=1) if "#" in line]
+        comments = [
+            (number, line[line.index("#") :])
+            for number, line in enumerate(source.splitlines(), start=1)
+            if "#" in line
+        ]
     return comments, statement_start

@@ -27,8 +27,20 @@ def wheel_for(zoo: Zoo, cache: Path) -> Path:
     found = sorted(cache.glob(zoo.wheel_prefix + "*.whl"))
     if not found:
         cache.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-                        "--dest", str(cache), zoo.requirement], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--quiet",
+                "--dest",
+                str(cache),
+                zoo.requirement,
+            ],
+            check=True,
+        )
         found = sorted(cache.glob(zoo.wheel_prefix + "*.whl"))
     if not found:
         raise SystemExit(f"pip downloaded no wheel named {zoo.wheel_prefix}*.whl into {cache}")
@@ -38,8 +50,11 @@ def wheel_for(zoo: Zoo, cache: Path) -> Path:
 def python_sources(wheel: Path, package: str) -> dict[str, bytes]:
     """The package's `.py` files in the wheel, by path inside the wheel."""
     with zipfile.ZipFile(wheel) as archive:
-        return {name: archive.read(name) for name in archive.namelist()
-                if name.startswith(package + "/") and name.endswith(".py")}
+        return {
+            name: archive.read(name)
+            for name in archive.namelist()
+            if name.startswith(package + "/") and name.endswith(".py")
+        }
 
 
 def kept_files(zoo: Zoo, files: dict[str, bytes]) -> set[str]:
@@ -48,8 +63,9 @@ def kept_files(zoo: Zoo, files: dict[str, bytes]) -> set[str]:
     package's `__init__.py` is kept but not followed: it imports every subpackage."""
     if not zoo.keep:
         return set(files)
-    pending = [name for name in files
-               if any(name.startswith(f"{zoo.package}/{sub}/") for sub in zoo.keep)]
+    pending = [
+        name for name in files if any(name.startswith(f"{zoo.package}/{sub}/") for sub in zoo.keep)
+    ]
     kept: set[str] = set()
     while pending:
         name = pending.pop()
@@ -58,8 +74,11 @@ def kept_files(zoo: Zoo, files: dict[str, bytes]) -> set[str]:
         kept.add(name)
         if name == f"{zoo.package}/__init__.py":
             continue
-        pending += [found for module in imported_modules(name, files)
-                    if (found := module_file(module, files)) is not None]
+        pending += [
+            found
+            for module in imported_modules(name, files)
+            if (found := module_file(module, files)) is not None
+        ]
     return kept | {init for name in kept for init in parent_inits(name) if init in files}
 
 
@@ -71,7 +90,7 @@ def imported_modules(path: str, files: dict[str, bytes]) -> set[str]:
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            base = package[:len(package) - node.level + 1] if node.level else ()
+            base = package[: len(package) - node.level + 1] if node.level else ()
             module = ".".join((*base, *(node.module.split(".") if node.module else ())))
             names.update(_from_import(module, alias.name, files) for alias in node.names)
     return names
@@ -108,16 +127,26 @@ def lay_out(zoo: Zoo, cache: Path, out: Path) -> tuple[int, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cache", type=Path, required=True,
-                        help="wheel folder: wheels of the pinned releases there are reused")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        required=True,
+        help="wheel folder: wheels of the pinned releases there are reused",
+    )
     parser.add_argument("--out", type=Path, required=True, help="where the repositories go")
-    parser.add_argument("--zoo", action="append", choices=sorted(BY_NAME),
-                        help="only this zoo (repeatable); default: all")
+    parser.add_argument(
+        "--zoo",
+        action="append",
+        choices=sorted(BY_NAME),
+        help="only this zoo (repeatable); default: all",
+    )
     args = parser.parse_args()
     for zoo in [BY_NAME[name] for name in args.zoo] if args.zoo else ZOOS:
         count, lines = lay_out(zoo, args.cache, args.out)
-        print(f"{zoo.name:12} {count:5} files {lines:8} lines  "
-              f"{args.out / zoo.check_dir() / zoo.package}")
+        print(
+            f"{zoo.name:12} {count:5} files {lines:8} lines  "
+            f"{args.out / zoo.check_dir() / zoo.package}"
+        )
 
 
 if __name__ == "__main__":

@@ -63,8 +63,12 @@ def supervise(mode: str, model_ids: list[str], work: Path, timeout: float) -> No
         tasks = work / f"tasks-{mode}-{zoo}.txt"
         tasks.write_text("\n".join(pending))
         current.unlink(missing_ok=True)
-        worker = subprocess.Popen([sys.executable, str(WORKER), mode, str(work), str(tasks)],
-                                  stdout=log, stderr=log, start_new_session=True)
+        worker = subprocess.Popen(
+            [sys.executable, str(WORKER), mode, str(work), str(tasks)],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
         running, since = "", time.monotonic()
         while worker.poll() is None:
             time.sleep(0.5)
@@ -87,8 +91,9 @@ def _record_failure(work: Path, mode: str, model_id: str, cause: str) -> None:
     target.write_text(json.dumps({"id": model_id, "status": "failed", "error": cause}))
 
 
-def select(members: list[tuple[str, str]], plans: dict[str, dict[str, Any]],
-           budget: Budget) -> tuple[list[str], Counter[str], list[str]]:
+def select(
+    members: list[tuple[str, str]], plans: dict[str, dict[str, Any]], budget: Budget
+) -> tuple[list[str], Counter[str], list[str]]:
     """Representatives: per family, smallest first, every model that adds a class holding a
     BatchNorm, plus up to `extra_shapes` that add only a structure. Models that could not be
     planned are run when their family has no planned model. Returns (chosen, skip reasons,
@@ -100,8 +105,9 @@ def select(members: list[tuple[str, str]], plans: dict[str, dict[str, Any]],
     skipped: Counter[str] = Counter()
     too_large: list[str] = []
     for _family, ids in sorted(families.items()):
-        planned = sorted((m for m in ids if plans[m]["status"] == "ok"),
-                         key=lambda m: (plans[m]["params"], m))
+        planned = sorted(
+            (m for m in ids if plans[m]["status"] == "ok"), key=lambda m: (plans[m]["params"], m)
+        )
         if not planned:
             chosen += sorted(ids)[:2]
             skipped["family not plannable, first two run"] += max(0, len(ids) - 2)
@@ -117,8 +123,9 @@ def select(members: list[tuple[str, str]], plans: dict[str, dict[str, Any]],
             if not new_shapes:
                 skipped["no BatchNorm structure not seen in a smaller model"] += 1
                 continue
-            if plan["params"] > budget.params_hard or (not new_classes
-                                                        and plan["params"] > budget.params):
+            if plan["params"] > budget.params_hard or (
+                not new_classes and plan["params"] > budget.params
+            ):
                 skipped["over the parameter budget"] += 1
                 if new_classes:
                     too_large.append(model_id)
@@ -137,10 +144,12 @@ def load(work: Path, mode: str, model_id: str) -> dict[str, Any]:
     return json.loads(result_path(work, mode, model_id).read_text())
 
 
-def write_truth(runs: dict[str, list[dict[str, Any]]], selection: dict[str, Any],
-                out: Path) -> None:
+def write_truth(
+    runs: dict[str, list[dict[str, Any]]], selection: dict[str, Any], out: Path
+) -> None:
     """truth/ZOO.json for every zoo: the models it ran, and the fold keys of its classes."""
     import torch  # only for the version it records
+
     outcomes: dict[tuple[str, str, str, str], Counter[str]] = defaultdict(Counter)
     example: dict[tuple[str, str, str, str], str] = {}
     classes: dict[str, str] = {}
@@ -160,18 +169,31 @@ def write_truth(runs: dict[str, list[dict[str, Any]]], selection: dict[str, Any]
     for zoo in [zoo for zoo in ZOOS if zoo.name in selection]:
         results = runs.get(zoo.name, [])
         truth = {
-            "zoo": zoo.name, "requirement": zoo.requirement, "torch": torch.__version__,
-            "models_run": {r["id"]: {"input": r["input"], "verified": r["verified"],
-                                     "batchnorms": sum(v[-1] for v in r["verdicts"])}
-                           for r in results if r["status"] == "ok"},
+            "zoo": zoo.name,
+            "requirement": zoo.requirement,
+            "torch": torch.__version__,
+            "models_run": {
+                r["id"]: {
+                    "input": r["input"],
+                    "verified": r["verified"],
+                    "batchnorms": sum(v[-1] for v in r["verdicts"]),
+                }
+                for r in results
+                if r["status"] == "ok"
+            },
             "models_failed": {r["id"]: r["error"] for r in results if r["status"] != "ok"},
             **selection.get(zoo.name, {}),
-            "classes": {name: where for name, where in sorted(classes.items())
-                        if zoo.owns(name)},
-            "bases_elsewhere": {name: bases for name in sorted(classes)
-                                if zoo.owns(name) and (bases := _bases_elsewhere(name))},
-            "keys": [[*key, dict(sorted(outcomes[key].items())), example[key]]
-                     for key in sorted(outcomes) if zoo.owns(key[0])],
+            "classes": {name: where for name, where in sorted(classes.items()) if zoo.owns(name)},
+            "bases_elsewhere": {
+                name: bases
+                for name in sorted(classes)
+                if zoo.owns(name) and (bases := _bases_elsewhere(name))
+            },
+            "keys": [
+                [*key, dict(sorted(outcomes[key].items())), example[key]]
+                for key in sorted(outcomes)
+                if zoo.owns(key[0])
+            ],
         }
         (out / f"{zoo.name}.json").write_text(_one_item_a_line(truth))
     unowned = sorted({key[0] for key in outcomes if zoo_of_class(key[0]) is None})
@@ -179,8 +201,9 @@ def write_truth(runs: dict[str, list[dict[str, Any]]], selection: dict[str, Any]
         print(f"owner classes in no zoo (left out): {', '.join(unowned)}")
 
 
-def selected(zoo: str, work: Path, budget: Budget,
-             plan: bool = True) -> tuple[list[str], dict[str, Any]] | None:
+def selected(
+    zoo: str, work: Path, budget: Budget, plan: bool = True
+) -> tuple[list[str], dict[str, Any]] | None:
     """The zoo's representatives (its candidates planned first, unless `plan` is False: then
     None when a plan is missing) and how they were chosen."""
     members = candidates(zoo, work)
@@ -190,14 +213,18 @@ def selected(zoo: str, work: Path, budget: Budget,
         return None
     plans = {m: load(work, "plan", m) for m, _ in members}
     chosen, skipped, too_large = select(members, plans, budget)
-    return chosen, {"models_listed": len(members), "models_skipped": dict(skipped),
-                    "too_large_with_new_classes": too_large}
+    return chosen, {
+        "models_listed": len(members),
+        "models_skipped": dict(skipped),
+        "too_large_with_new_classes": too_large,
+    }
 
 
 def _bases_elsewhere(name: str) -> list[str]:
     """The base classes of a class that another library defines (torch.nn's own aside): what
     they build is out of sight when the zoo's folder is checked alone."""
     import importlib
+
     parts = name.split(".")
     for split in range(len(parts) - 1, 0, -1):
         try:
@@ -207,47 +234,71 @@ def _bases_elsewhere(name: str) -> list[str]:
         for attribute in parts[split:]:
             target = getattr(target, attribute)
         own = parts[0]
-        return [f"{base.__module__}.{base.__qualname__}" for base in target.__mro__[1:]
-                if base.__module__.split(".")[0] not in (own, "torch", "builtins")]
+        return [
+            f"{base.__module__}.{base.__qualname__}"
+            for base in target.__mro__[1:]
+            if base.__module__.split(".")[0] not in (own, "torch", "builtins")
+        ]
     return []
 
 
 def _one_item_a_line(truth: dict[str, Any]) -> str:
     """JSON with each model and each key on a line of its own: compact, and diffs well."""
+
     def block(value: Any) -> str:
         if isinstance(value, dict) and value:
-            return "{\n" + ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}"
-                                       for k, v in value.items()) + "\n}"
+            return (
+                "{\n"
+                + ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in value.items())
+                + "\n}"
+            )
         if isinstance(value, list) and value:
             return "[\n" + ",\n".join(f" {json.dumps(item)}" for item in value) + "\n]"
         return json.dumps(value)
-    return "{\n" + ",\n".join(f"{json.dumps(name)}: {block(value)}"
-                               for name, value in truth.items()) + "\n}\n"
+
+    return (
+        "{\n"
+        + ",\n".join(f"{json.dumps(name)}: {block(value)}" for name, value in truth.items())
+        + "\n}\n"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, required=True, help="cache of per-model results")
     parser.add_argument("--out", type=Path, default=HERE / "truth")
-    parser.add_argument("--zoo", action="append", choices=sorted(BY_NAME),
-                        help="run only this zoo's models (repeatable); the truth files are "
-                             "written from every zoo's cached results")
+    parser.add_argument(
+        "--zoo",
+        action="append",
+        choices=sorted(BY_NAME),
+        help="run only this zoo's models (repeatable); the truth files are "
+        "written from every zoo's cached results",
+    )
     parser.add_argument("--plan-only", action="store_true", help="stop after the selection")
-    parser.add_argument("--no-run", action="store_true",
-                        help="only write the truth files, from the results cached so far")
+    parser.add_argument(
+        "--no-run",
+        action="store_true",
+        help="only write the truth files, from the results cached so far",
+    )
     args = parser.parse_args()
     budget = Budget()
     args.work.mkdir(parents=True, exist_ok=True)
     for zoo in [] if args.no_run else args.zoo or [zoo.name for zoo in ZOOS]:
         started = time.monotonic()
         chosen, how = selected(zoo, args.work, budget)  # type: ignore[misc]
-        print(f"{zoo}: {how['models_listed']} models, {len(chosen)} chosen, "
-              f"skipped {how['models_skipped']}", flush=True)
+        print(
+            f"{zoo}: {how['models_listed']} models, {len(chosen)} chosen, "
+            f"skipped {how['models_skipped']}",
+            flush=True,
+        )
         if not args.plan_only:
             supervise("run", chosen, args.work, budget.run_seconds)
             failed = sum(load(args.work, "run", m)["status"] != "ok" for m in chosen)
-            print(f"{zoo}: {len(chosen) - failed} run, {failed} failed, "
-                  f"{time.monotonic() - started:.0f} s", flush=True)
+            print(
+                f"{zoo}: {len(chosen) - failed} run, {failed} failed, "
+                f"{time.monotonic() - started:.0f} s",
+                flush=True,
+            )
     if args.plan_only:
         return
     runs: dict[str, list[dict[str, Any]]] = {}
@@ -259,8 +310,9 @@ def main() -> None:
         if found is None:
             continue
         chosen, selection[zoo.name] = found
-        runs[zoo.name] = [load(args.work, "run", m) for m in chosen
-                          if result_path(args.work, "run", m).exists()]
+        runs[zoo.name] = [
+            load(args.work, "run", m) for m in chosen if result_path(args.work, "run", m).exists()
+        ]
     write_truth(runs, selection, args.out)
 
 

@@ -73,13 +73,19 @@ class Score:
     lines: int = 0
 
     def summary(self) -> dict[str, Any]:
-        figures = {name: value for name, value in asdict(self).items()
-                   if not isinstance(value, list)}
-        figures.update(found=len(self.found), missed=len(self.missed), wrong=len(self.wrong),
-                       wrong_partner=len(self.wrong_partner), silent=len(self.silent),
-                       silent_classes=len({owner for owner, _ in self.silent}),
-                       recall=ratio(len(self.found), self.runtime_folds),
-                       flagged_ratio=ratio(self.flagged, self.unfolded))
+        figures = {
+            name: value for name, value in asdict(self).items() if not isinstance(value, list)
+        }
+        figures.update(
+            found=len(self.found),
+            missed=len(self.missed),
+            wrong=len(self.wrong),
+            wrong_partner=len(self.wrong_partner),
+            silent=len(self.silent),
+            silent_classes=len({owner for owner, _ in self.silent}),
+            recall=ratio(len(self.found), self.runtime_folds),
+            flagged_ratio=ratio(self.flagged, self.unfolded),
+        )
         return figures
 
 
@@ -87,8 +93,9 @@ def ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 3) if whole else None
 
 
-def run_static(zoo: Zoo, sources: Path, bnlint: Sequence[str], jobs: int | None,
-               keep: Path | None) -> StaticRun:
+def run_static(
+    zoo: Zoo, sources: Path, bnlint: Sequence[str], jobs: int | None, keep: Path | None
+) -> StaticRun:
     """`bnlint check` from the zoo's repository folder; its report is kept in `keep`/ZOO.json
     when `keep` is given."""
     cwd = sources / zoo.check_dir()
@@ -101,20 +108,28 @@ def run_static(zoo: Zoo, sources: Path, bnlint: Sequence[str], jobs: int | None,
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     if done.returncode not in (0, 1):  # 1: findings
-        raise SystemExit(f"{' '.join(command)} (in {cwd}) exited {done.returncode}:\n"
-                         f"{done.stderr[-3000:]}")
+        raise SystemExit(
+            f"{' '.join(command)} (in {cwd}) exited {done.returncode}:\n{done.stderr[-3000:]}"
+        )
     files = sorted((cwd / zoo.package).rglob("*.py"))
     texts = [path.read_text(encoding="utf-8") for path in files]
     started = time.perf_counter()
     for text in texts:
         libcst.parse_module(text)
-    run = StaticRun(json.loads(done.stdout)["modules"], seconds, cpu, len(files),
-                    sum(text.count("\n") for text in texts), time.perf_counter() - started)
+    run = StaticRun(
+        json.loads(done.stdout)["modules"],
+        seconds,
+        cpu,
+        len(files),
+        sum(text.count("\n") for text in texts),
+        time.perf_counter() - started,
+    )
     if keep:
         keep.mkdir(parents=True, exist_ok=True)
         (keep / f"{zoo.name}.json").write_text(done.stdout)
-        (keep / f"{zoo.name}.timing.json").write_text(json.dumps(
-            {name: value for name, value in asdict(run).items() if name != "modules"}))
+        (keep / f"{zoo.name}.timing.json").write_text(
+            json.dumps({name: value for name, value in asdict(run).items() if name != "modules"})
+        )
     return run
 
 
@@ -126,10 +141,16 @@ def kept_static(zoo: Zoo, kept: Path) -> StaticRun:
 
 
 def score(zoo: Zoo, truth: dict[str, Any], static: StaticRun) -> Score:
-    result = Score(zoo.name, models_run=len(truth["models_run"]),
-                   models_failed=len(truth["models_failed"]), bnlint_seconds=static.seconds,
-                   bnlint_cpu_seconds=static.cpu_seconds,
-                   parse_seconds=static.parse_seconds, files=static.files, lines=static.lines)
+    result = Score(
+        zoo.name,
+        models_run=len(truth["models_run"]),
+        models_failed=len(truth["models_failed"]),
+        bnlint_seconds=static.seconds,
+        bnlint_cpu_seconds=static.cpu_seconds,
+        parse_seconds=static.parse_seconds,
+        files=static.files,
+        lines=static.lines,
+    )
     folds: set[Key] = set()
     left_alone: set[BatchNorm] = set()
     never_called: set[BatchNorm] = set()
@@ -165,8 +186,11 @@ def score(zoo: Zoo, truth: dict[str, Any], static: StaticRun) -> Score:
 
 def static_entries(modules: list[dict[str, Any]]) -> list[tuple[Key, str]]:
     """Every fold entry of the report as (key, status); a BatchNorm may have several."""
-    return [((module["class"], fold["conv"] or "", fold["bn"], fold["direction"] or ""),
-             fold["status"]) for module in modules for fold in module["folds"]]
+    return [
+        ((module["class"], fold["conv"] or "", fold["bn"], fold["direction"] or ""), fold["status"])
+        for module in modules
+        for fold in module["folds"]
+    ]
 
 
 def is_merge(conv: str) -> bool:
@@ -174,9 +198,11 @@ def is_merge(conv: str) -> bool:
 
 
 def table(scores: list[Score]) -> str:
-    head = ("| zoo | files | lines | models run (failed) | foldable pairs found | recall "
-            "| wrong foldable | (other partner) | unfolded BNs flagged | ratio | merges found "
-            "| silent BNs (classes) | never called | bnlint s (CPU s) | parse s |")
+    head = (
+        "| zoo | files | lines | models run (failed) | foldable pairs found | recall "
+        "| wrong foldable | (other partner) | unfolded BNs flagged | ratio | merges found "
+        "| silent BNs (classes) | never called | bnlint s (CPU s) | parse s |"
+    )
     rows = [head, "|---" * (head.count("|") - 1) + "|"]
     for s in scores:
         m = s.summary()
@@ -186,7 +212,8 @@ def table(scores: list[Score]) -> str:
             f"| {m['wrong_partner']} | {s.flagged} / {s.unfolded} | {_fmt(m['flagged_ratio'])} "
             f"| {s.merges_found} / {s.merges} | {m['silent']} ({m['silent_classes']}) "
             f"| {s.never_called} | {s.bnlint_seconds:.1f} ({s.bnlint_cpu_seconds:.1f}) "
-            f"| {s.parse_seconds:.1f} |")
+            f"| {s.parse_seconds:.1f} |"
+        )
     return "\n".join(rows)
 
 
@@ -210,12 +237,21 @@ def main() -> None:
     parser.add_argument("--zoo", action="append", choices=sorted(BY_NAME))
     parser.add_argument("--bnlint", help="the bnlint executable (default: bnlint on PATH)")
     parser.add_argument("--jobs", type=int, help="passed to bnlint check (default: its own)")
-    parser.add_argument("--misses", type=Path, default=HERE / "misses",
-                        help="folder for the per-zoo miss lists")
-    parser.add_argument("--keep-static", type=Path, metavar="DIR",
-                        help="keep each zoo's bnlint JSON report in DIR/ZOO.json")
-    parser.add_argument("--static-from", type=Path, metavar="DIR",
-                        help="score the reports kept by --keep-static instead of running bnlint")
+    parser.add_argument(
+        "--misses", type=Path, default=HERE / "misses", help="folder for the per-zoo miss lists"
+    )
+    parser.add_argument(
+        "--keep-static",
+        type=Path,
+        metavar="DIR",
+        help="keep each zoo's bnlint JSON report in DIR/ZOO.json",
+    )
+    parser.add_argument(
+        "--static-from",
+        type=Path,
+        metavar="DIR",
+        help="score the reports kept by --keep-static instead of running bnlint",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args()
     if not args.sources and not args.static_from:
@@ -228,11 +264,15 @@ def main() -> None:
             print(f"{zoo.name}: no {truth_file}, skipped", file=sys.stderr)
             continue
         truth = json.loads(truth_file.read_text())
-        static = kept_static(zoo, args.static_from) if args.static_from else \
-            run_static(zoo, args.sources, bnlint, args.jobs, args.keep_static)
+        static = (
+            kept_static(zoo, args.static_from)
+            if args.static_from
+            else run_static(zoo, args.sources, bnlint, args.jobs, args.keep_static)
+        )
         scores.append(score(zoo, truth, static))
-        write_misses(args.misses / f"{zoo.name}.md", scores[-1], truth, static.modules,
-                     zoo.check_dir())
+        write_misses(
+            args.misses / f"{zoo.name}.md", scores[-1], truth, static.modules, zoo.check_dir()
+        )
     scores.append(overall(scores))
     if args.json:
         print(json.dumps([s.summary() for s in scores], indent=1))

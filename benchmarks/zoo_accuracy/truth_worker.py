@@ -56,14 +56,30 @@ def plan(model_id: str) -> dict[str, Any]:
             model = build(model_id).model
     except Exception:  # __init__ reads a tensor's value: build it for real (slower)
         model = build(model_id).model
-    holders = [module for module in model.modules()
-               if any(isinstance(inner, _BatchNorm) for inner in module.modules())]
-    shapes = {class_name(type(module)) + "(" + ",".join(sorted({
-        re.sub(r"\d+", "#", name) + ":" + class_name(type(child))
-        for name, child in module.named_children()})) + ")" for module in holders}
-    return {"params": sum(p.numel() for p in model.parameters()),
-            "bn_classes": sorted({class_name(type(module)) for module in holders}),
-            "shapes": sorted(shapes)}
+    holders = [
+        module
+        for module in model.modules()
+        if any(isinstance(inner, _BatchNorm) for inner in module.modules())
+    ]
+    shapes = {
+        class_name(type(module))
+        + "("
+        + ",".join(
+            sorted(
+                {
+                    re.sub(r"\d+", "#", name) + ":" + class_name(type(child))
+                    for name, child in module.named_children()
+                }
+            )
+        )
+        + ")"
+        for module in holders
+    }
+    return {
+        "params": sum(p.numel() for p in model.parameters()),
+        "bn_classes": sorted({class_name(type(module)) for module in holders}),
+        "shapes": sorted(shapes),
+    }
 
 
 def run(model_id: str) -> dict[str, Any]:
@@ -74,17 +90,31 @@ def run(model_id: str) -> dict[str, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # every BatchNorm left alone is in the verdicts
         observation = observation_of(model, fold(model, inputs))
-    verdicts = Counter((v.owner, v.conv or "", v.bn, v.direction.value if v.direction else "",
-                        v.status.value, v.code or "")
-                       for v in (b.verdict for b in observation.batchnorms))
+    verdicts = Counter(
+        (
+            v.owner,
+            v.conv or "",
+            v.bn,
+            v.direction.value if v.direction else "",
+            v.status.value,
+            v.code or "",
+        )
+        for v in (b.verdict for b in observation.batchnorms)
+    )
     owners = {owner for owner, *_ in verdicts}
-    return {"params": sum(p.numel() for p in model.parameters()),
-            "input": _describe(inputs), "verified": observation.verified,
-            "verification": observation.verification,
-            "verdicts": [[*key, count] for key, count in sorted(verdicts.items())],
-            "classes": {name: where for module in model.modules()
-                        if (name := class_name(type(module))) in owners
-                        for where in [_definition(type(module))]}}
+    return {
+        "params": sum(p.numel() for p in model.parameters()),
+        "input": _describe(inputs),
+        "verified": observation.verified,
+        "verification": observation.verification,
+        "verdicts": [[*key, count] for key, count in sorted(verdicts.items())],
+        "classes": {
+            name: where
+            for module in model.modules()
+            if (name := class_name(type(module))) in owners
+            for where in [_definition(type(module))]
+        },
+    }
 
 
 def _randomise_batchnorms(model: nn.Module) -> None:
@@ -95,12 +125,14 @@ def _randomise_batchnorms(model: nn.Module) -> None:
         for module in model.modules():
             if not isinstance(module, _BatchNorm):
                 continue
-            for tensor, low, high in ((module.running_mean, -0.5, 0.5),
-                                      (module.running_var, 0.5, 2.0),
-                                      (module.weight, 0.5, 1.5), (module.bias, -0.5, 0.5)):
+            for tensor, low, high in (
+                (module.running_mean, -0.5, 0.5),
+                (module.running_var, 0.5, 2.0),
+                (module.weight, 0.5, 1.5),
+                (module.bias, -0.5, 0.5),
+            ):
                 if tensor is not None and tensor.is_floating_point():
-                    tensor.copy_(torch.rand(tensor.shape, generator=generator) * (high - low)
-                                 + low)
+                    tensor.copy_(torch.rand(tensor.shape, generator=generator) * (high - low) + low)
 
 
 def _accepted_inputs(model: nn.Module, built: Built) -> tuple[Any, ...]:
@@ -157,8 +189,11 @@ def main() -> None:
             result = {"status": "ok", **work(model_id)}
         except Exception as error:
             last = traceback.extract_tb(error.__traceback__)[-1]
-            result = {"status": "failed", "error": f"{type(error).__name__}: {error}"[:400],
-                      "where": f"{Path(last.filename).name}:{last.lineno}"}
+            result = {
+                "status": "failed",
+                "error": f"{type(error).__name__}: {error}"[:400],
+                "where": f"{Path(last.filename).name}:{last.lineno}",
+            }
         result.update(id=model_id, seconds=round(time.perf_counter() - started, 2))
         _write_atomically(target, result)
 

@@ -38,16 +38,20 @@ class Zoo:
 
 ZOOS: tuple[Zoo, ...] = (
     Zoo("timm", "timm==1.0.31", "timm", "pytorch-image-models", "."),
-    Zoo("torchvision", "torchvision==0.29.1", "torchvision", "vision", ".",
-        keep=("models", "ops")),
+    Zoo("torchvision", "torchvision==0.29.1", "torchvision", "vision", ".", keep=("models", "ops")),
     # imgclsmob keeps each framework's package in its own folder, with its own setup.py.
     Zoo("pytorchcv", "pytorchcv==0.0.74", "pytorchcv", "imgclsmob", "pytorch"),
     # Registry-built and dimension-generic: Conv[Conv.CONV, dims], Norm[Norm.BATCH, dims].
     Zoo("monai", "monai==1.6.1", "monai", "MONAI", "."),
     # Encoder-decoder composition: encoders subclass other zoos' networks, decoders build
     # Conv2dReLU(nn.Sequential) blocks whose norm is chosen by a string or a dict.
-    Zoo("smp", "segmentation_models_pytorch==0.6.0", "segmentation_models_pytorch",
-        "segmentation_models.pytorch", "."),
+    Zoo(
+        "smp",
+        "segmentation_models_pytorch==0.6.0",
+        "segmentation_models_pytorch",
+        "segmentation_models.pytorch",
+        ".",
+    ),
 )
 
 BY_NAME = {zoo.name: zoo for zoo in ZOOS}

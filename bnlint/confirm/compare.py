@@ -30,12 +30,19 @@ from bnlint.ftypes import (
 from bnlint.rules import BN_NEVER_CALLED
 
 _SEVERITY = {Status.FOLDABLE: 0, Status.UNKNOWN: 1, Status.UNFOLDABLE: 2}
-ORDER = (Agreement.CONFIRMED_FOLDABLE, Agreement.CONFIRMED_UNFOLDABLE, Agreement.STATIC_UNKNOWN,
-         Agreement.NOT_EXERCISED, Agreement.NOT_ANALYSED, Agreement.DISAGREEMENT)
+ORDER = (
+    Agreement.CONFIRMED_FOLDABLE,
+    Agreement.CONFIRMED_UNFOLDABLE,
+    Agreement.STATIC_UNKNOWN,
+    Agreement.NOT_EXERCISED,
+    Agreement.NOT_ANALYSED,
+    Agreement.DISAGREEMENT,
+)
 
 
-def compare_model(name: str, factory: str, check: CheckResult,
-                  observation: ModelObservation) -> ModelAgreement:
+def compare_model(
+    name: str, factory: str, check: CheckResult, observation: ModelObservation
+) -> ModelAgreement:
     """One agreement row per fold key of the model's BatchNorms."""
     static = _StaticIndex(check, observation)
     groups: dict[tuple[str, str], list[RuntimeBatchNorm]] = defaultdict(list)
@@ -44,8 +51,13 @@ def compare_model(name: str, factory: str, check: CheckResult,
     by_path = {batchnorm.path: batchnorm for batchnorm in observation.batchnorms}
     rows = [_row(static, members, by_path) for members in groups.values()]
     rows.sort(key=lambda r: (ORDER.index(r.agreement), r.runtime.owner, r.runtime.bn))
-    return ModelAgreement(name=name, factory=factory, rows=tuple(rows),
-                          verified=observation.verified, verification=observation.verification)
+    return ModelAgreement(
+        name=name,
+        factory=factory,
+        rows=tuple(rows),
+        verified=observation.verified,
+        verification=observation.verification,
+    )
 
 
 class _StaticIndex:
@@ -59,10 +71,17 @@ class _StaticIndex:
         self.variants: dict[tuple[str, str], list[SideVerdict]] = defaultdict(list)
         for module in check.modules:
             for entry in module.folds:
-                self.variants[(module.class_name, entry.bn)].append(SideVerdict(
-                    owner=module.class_name, conv=entry.conv, bn=entry.bn,
-                    direction=entry.direction, status=entry.status, code=entry.code,
-                    reason=entry.reason))
+                self.variants[(module.class_name, entry.bn)].append(
+                    SideVerdict(
+                        owner=module.class_name,
+                        conv=entry.conv,
+                        bn=entry.bn,
+                        direction=entry.direction,
+                        status=entry.status,
+                        code=entry.code,
+                        reason=entry.reason,
+                    )
+                )
         self.by_key = {key: found[0] for key, found in self.variants.items()}
         self.analysed = {module.class_name for module in check.modules}
         self.classes = {m.path: m for m in observation.modules}
@@ -85,8 +104,12 @@ class _StaticIndex:
         runtime = max((m.verdict for m in members), key=lambda v: _SEVERITY[v.status])
         variants = self.variants.get((first.owner, first.bn))
         if variants:
-            agreeing = [v for v in variants if (v.status, v.conv, v.direction)
-                        == (runtime.status, runtime.conv, runtime.direction)]
+            agreeing = [
+                v
+                for v in variants
+                if (v.status, v.conv, v.direction)
+                == (runtime.status, runtime.conv, runtime.direction)
+            ]
             return (agreeing or variants)[0], [m.path for m in members]
         found = [v for m in members for v in self.by_path.get(m.path, ())]
         if not found:
@@ -111,8 +134,9 @@ class _StaticIndex:
         return None
 
 
-def _row(static: _StaticIndex, members: list[RuntimeBatchNorm],
-         by_path: dict[str, RuntimeBatchNorm]) -> AgreementRow:
+def _row(
+    static: _StaticIndex, members: list[RuntimeBatchNorm], by_path: dict[str, RuntimeBatchNorm]
+) -> AgreementRow:
     representative = max(members, key=lambda m: _SEVERITY[m.verdict.status])
     runtime = representative.verdict
     instances = tuple(m.path for m in members)
@@ -122,30 +146,53 @@ def _row(static: _StaticIndex, members: list[RuntimeBatchNorm],
         if classes & static.analysed:
             # A fold the static half did not see is a miss; a BatchNorm neither half folds
             # (one kept in a plain list, say) is only a gap, as if static said unknown.
-            agreement = (Agreement.DISAGREEMENT if runtime.status is Status.FOLDABLE
-                         else Agreement.STATIC_UNKNOWN)
-            return AgreementRow(agreement, runtime, None, instances,
-                                f"the static analysis gave no verdict; runtime: "
-                                f"{_describe(runtime)}")
-        return AgreementRow(Agreement.NOT_ANALYSED, runtime, None, instances,
-                            _not_analysed(runtime.owner, static.analysed))
+            agreement = (
+                Agreement.DISAGREEMENT
+                if runtime.status is Status.FOLDABLE
+                else Agreement.STATIC_UNKNOWN
+            )
+            return AgreementRow(
+                agreement,
+                runtime,
+                None,
+                instances,
+                f"the static analysis gave no verdict; runtime: {_describe(runtime)}",
+            )
+        return AgreementRow(
+            Agreement.NOT_ANALYSED,
+            runtime,
+            None,
+            instances,
+            _not_analysed(runtime.owner, static.analysed),
+        )
     if theirs.status is Status.UNFOLDABLE and runtime.status is Status.FOLDABLE:
         # The static half names a class, merged over all its instances: it is right when
         # the runtime leaves any of them unfolded, though not these.
-        unfolded = [by_path[p] for p in covered
-                    if p in by_path and by_path[p].verdict.status is not Status.FOLDABLE]
+        unfolded = [
+            by_path[p]
+            for p in covered
+            if p in by_path and by_path[p].verdict.status is not Status.FOLDABLE
+        ]
         if unfolded:
             return AgreementRow(
-                Agreement.CONFIRMED_UNFOLDABLE, runtime, theirs, instances,
+                Agreement.CONFIRMED_UNFOLDABLE,
+                runtime,
+                theirs,
+                instances,
                 f"static judges {theirs.owner}: {theirs.conv or '-'} -> {theirs.bn} over "
                 f"{len(covered)} instances; runtime folds these but not {unfolded[0].path}: "
-                f"{_describe(unfolded[0].verdict)}")
+                f"{_describe(unfolded[0].verdict)}",
+            )
     agreement, detail = _judge(theirs, runtime, static, representative)
     return AgreementRow(agreement, runtime, theirs, instances, detail)
 
 
-def _judge(static_verdict: SideVerdict, runtime: SideVerdict, static: _StaticIndex,
-           representative: RuntimeBatchNorm) -> tuple[Agreement, str]:
+def _judge(
+    static_verdict: SideVerdict,
+    runtime: SideVerdict,
+    static: _StaticIndex,
+    representative: RuntimeBatchNorm,
+) -> tuple[Agreement, str]:
     folded = runtime.status is Status.FOLDABLE
     both = f"static: {_describe(static_verdict, runtime)}; runtime: {_describe(runtime)}"
     if static_verdict.status is Status.UNKNOWN:
@@ -164,9 +211,11 @@ def _judge(static_verdict: SideVerdict, runtime: SideVerdict, static: _StaticInd
         return Agreement.DISAGREEMENT, both
     # Same owner: the relative names say it (a fold through a merge names all its layers
     # there, "cat(a,b)"); otherwise the partners must be the same module of the model.
-    same_partner = (static_verdict.conv == runtime.conv if static_verdict.owner == runtime.owner
-                    else static.full_conv(static_verdict, representative.path)
-                    == representative.partner)
+    same_partner = (
+        static_verdict.conv == runtime.conv
+        if static_verdict.owner == runtime.owner
+        else static.full_conv(static_verdict, representative.path) == representative.partner
+    )
     if not same_partner or static_verdict.direction is not runtime.direction:
         return Agreement.DISAGREEMENT, f"the halves fold it with different layers; {both}"
     return Agreement.CONFIRMED_FOLDABLE, ""
@@ -175,8 +224,11 @@ def _judge(static_verdict: SideVerdict, runtime: SideVerdict, static: _StaticInd
 def _describe(verdict: SideVerdict, row: SideVerdict | None = None) -> str:
     """One side's verdict in a few words, with its evidence; the key is named only when it
     is not the row's."""
-    key = f" as {verdict.owner}: {verdict.conv or '-'} -> {verdict.bn}" \
-        if row is not None and (verdict.owner, verdict.bn) != (row.owner, row.bn) else ""
+    key = (
+        f" as {verdict.owner}: {verdict.conv or '-'} -> {verdict.bn}"
+        if row is not None and (verdict.owner, verdict.bn) != (row.owner, row.bn)
+        else ""
+    )
     if verdict.status is Status.FOLDABLE:
         direction = verdict.direction.value if verdict.direction else "?"
         return f"foldable into {verdict.conv} ({direction}){key}"

@@ -46,23 +46,52 @@ def observation_of(model: nn.Module, result: FoldResult) -> ModelObservation:
     """`result` (of folding `model`) as BatchNorm verdicts named by fold key."""
     if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
         model = model.module  # fold() folds the wrapped module: its paths are the ones named
-    modules = tuple(ModelModule(path=path, class_name=kinds.class_name(type(module)),
-                                is_plain_container=type(module) in kinds.PLAIN_CONTAINERS)
-                    for path, module in model.named_modules(remove_duplicate=False))
-    batchnorms = [RuntimeBatchNorm(path=f.bn, partner=f.conv, verdict=_verdict(
-        f.key, Status.FOLDABLE, f.direction, None, None)) for f in result.folds]
-    batchnorms += [RuntimeBatchNorm(path=s.bn, partner=s.partner, verdict=_verdict(
-        s.key, s.status, None, s.code, s.reason)) for s in result.skipped]
+    modules = tuple(
+        ModelModule(
+            path=path,
+            class_name=kinds.class_name(type(module)),
+            is_plain_container=type(module) in kinds.PLAIN_CONTAINERS,
+        )
+        for path, module in model.named_modules(remove_duplicate=False)
+    )
+    batchnorms = [
+        RuntimeBatchNorm(
+            path=f.bn,
+            partner=f.conv,
+            verdict=_verdict(f.key, Status.FOLDABLE, f.direction, None, None),
+        )
+        for f in result.folds
+    ]
+    batchnorms += [
+        RuntimeBatchNorm(
+            path=s.bn, partner=s.partner, verdict=_verdict(s.key, s.status, None, s.code, s.reason)
+        )
+        for s in result.skipped
+    ]
     v = result.verification
-    figures = (f"{v.inputs_compared} inputs compared, max abs error {v.max_abs_error:.3g}, "
-               f"max relative error {v.max_rel_error:.3g}")
-    verification = figures if v.passed else \
-        f"FAILED: {'; '.join(v.failures) or 'no input could be compared'} ({figures})"
-    return ModelObservation(modules=modules, batchnorms=tuple(batchnorms),
-                            verified=v.passed, verification=verification)
+    figures = (
+        f"{v.inputs_compared} inputs compared, max abs error {v.max_abs_error:.3g}, "
+        f"max relative error {v.max_rel_error:.3g}"
+    )
+    verification = (
+        figures
+        if v.passed
+        else f"FAILED: {'; '.join(v.failures) or 'no input could be compared'} ({figures})"
+    )
+    return ModelObservation(
+        modules=modules, batchnorms=tuple(batchnorms), verified=v.passed, verification=verification
+    )
 
 
-def _verdict(key: FoldKey, status: Status, direction: Direction | None, code: str | None,
-             reason: str | None) -> SideVerdict:
-    return SideVerdict(owner=key.owner, conv=key.conv or None, bn=key.bn, direction=direction,
-                       status=status, code=code, reason=reason)
+def _verdict(
+    key: FoldKey, status: Status, direction: Direction | None, code: str | None, reason: str | None
+) -> SideVerdict:
+    return SideVerdict(
+        owner=key.owner,
+        conv=key.conv or None,
+        bn=key.bn,
+        direction=direction,
+        status=status,
+        code=code,
+        reason=reason,
+    )

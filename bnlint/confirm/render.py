@@ -28,36 +28,57 @@ def failed(tables: Sequence[ModelAgreement]) -> bool:
 
 def disagreed(tables: Sequence[ModelAgreement]) -> bool:
     """The halves disagree somewhere, or a folded model failed verification."""
-    return any(table.count(Agreement.DISAGREEMENT) or table.verified is False
-               for table in tables)
+    return any(table.count(Agreement.DISAGREEMENT) or table.verified is False for table in tables)
 
 
 # --- JSON ------------------------------------------------------------------------------------
 
+
 def to_json(tables: Sequence[ModelAgreement]) -> dict[str, Any]:
-    return {"version": JSON_VERSION,
-            "models": [_model_object(table) for table in tables],
-            "summary": {**_counts(tables), "models": len(tables),
-                        "failed": sum(1 for t in tables if t.error is not None)}}
+    return {
+        "version": JSON_VERSION,
+        "models": [_model_object(table) for table in tables],
+        "summary": {
+            **_counts(tables),
+            "models": len(tables),
+            "failed": sum(1 for t in tables if t.error is not None),
+        },
+    }
 
 
 def _model_object(table: ModelAgreement) -> dict[str, Any]:
-    return {"name": table.name, "factory": table.factory, "error": table.error,
-            "verified": table.verified, "verification": table.verification,
-            "rows": [_row_object(row) for row in table.rows], "summary": _counts([table])}
+    return {
+        "name": table.name,
+        "factory": table.factory,
+        "error": table.error,
+        "verified": table.verified,
+        "verification": table.verification,
+        "rows": [_row_object(row) for row in table.rows],
+        "summary": _counts([table]),
+    }
 
 
 def _row_object(row: AgreementRow) -> dict[str, Any]:
-    return {"agreement": row.agreement.value, "key": _key(row.runtime),
-            "static": _verdict_object(row.static) if row.static else None,
-            "runtime": _verdict_object(row.runtime), "instances": list(row.instances),
-            "detail": row.detail or None}
+    return {
+        "agreement": row.agreement.value,
+        "key": _key(row.runtime),
+        "static": _verdict_object(row.static) if row.static else None,
+        "runtime": _verdict_object(row.runtime),
+        "instances": list(row.instances),
+        "detail": row.detail or None,
+    }
 
 
 def _verdict_object(verdict: SideVerdict) -> dict[str, Any]:
-    return {"owner": verdict.owner, "conv": verdict.conv, "bn": verdict.bn,
-            "direction": verdict.direction.value if verdict.direction else None,
-            "status": verdict.status.value, "code": verdict.code, "reason": verdict.reason}
+    return {
+        "owner": verdict.owner,
+        "conv": verdict.conv,
+        "bn": verdict.bn,
+        "direction": verdict.direction.value if verdict.direction else None,
+        "status": verdict.status.value,
+        "code": verdict.code,
+        "reason": verdict.reason,
+    }
 
 
 def _counts(tables: Sequence[ModelAgreement]) -> dict[str, int]:
@@ -65,6 +86,7 @@ def _counts(tables: Sequence[ModelAgreement]) -> dict[str, int]:
 
 
 # --- text ------------------------------------------------------------------------------------
+
 
 def to_text(tables: Sequence[ModelAgreement]) -> str:
     lines: list[str] = []
@@ -83,15 +105,27 @@ def _model_lines(table: ModelAgreement) -> list[str]:
     verified = "folded model verified" if table.verified else "folded model FAILED verification"
     lines = [f"{title}: {_plural(len(table.rows), 'fold key')}, {verified}"]
     if table.rows:
-        lines += _table(["agreement", "fold key", "static", "runtime"],
-                        [[_LABELS[row.agreement], _key_text(row.runtime), _static_text(row),
-                          _runtime_text(row)] for row in table.rows])
+        lines += _table(
+            ["agreement", "fold key", "static", "runtime"],
+            [
+                [
+                    _LABELS[row.agreement],
+                    _key_text(row.runtime),
+                    _static_text(row),
+                    _runtime_text(row),
+                ]
+                for row in table.rows
+            ],
+        )
     for row in table.rows:
         if row.agreement is Agreement.DISAGREEMENT:
             lines.append(f"  error: {_key_text(row.runtime)}: {row.detail}")
     for row in table.rows:
-        if row.agreement in (Agreement.STATIC_UNKNOWN, Agreement.NOT_ANALYSED,
-                             Agreement.NOT_EXERCISED):
+        if row.agreement in (
+            Agreement.STATIC_UNKNOWN,
+            Agreement.NOT_ANALYSED,
+            Agreement.NOT_EXERCISED,
+        ):
             lines.append(f"  note: {_key_text(row.runtime)}: {row.detail}")
     if table.verified is False:
         lines.append(f"  error: verification {table.verification}")
@@ -100,13 +134,19 @@ def _model_lines(table: ModelAgreement) -> list[str]:
 
 def summary(tables: Sequence[ModelAgreement]) -> str:
     counts = {a: sum(t.count(a) for t in tables) for a in Agreement}
-    parts = [_plural(counts[a], _LABELS[a].lower()) if a is Agreement.DISAGREEMENT
-             else f"{counts[a]} {_LABELS[a]}" for a in Agreement
-             if counts[a] or a is Agreement.DISAGREEMENT]
+    parts = [
+        _plural(counts[a], _LABELS[a].lower())
+        if a is Agreement.DISAGREEMENT
+        else f"{counts[a]} {_LABELS[a]}"
+        for a in Agreement
+        if counts[a] or a is Agreement.DISAGREEMENT
+    ]
     broken = sum(1 for t in tables if t.error is not None)
     failures = f", {_plural(broken, 'model')} could not be confirmed" if broken else ""
-    return (f"Confirmed {_plural(len(tables), 'model')} against the static analysis: "
-            f"{', '.join(parts)}{failures}.")
+    return (
+        f"Confirmed {_plural(len(tables), 'model')} against the static analysis: "
+        f"{', '.join(parts)}{failures}."
+    )
 
 
 def _key(verdict: SideVerdict) -> dict[str, str | None]:
@@ -132,8 +172,10 @@ def _runtime_text(row: AgreementRow) -> str:
     if verdict.status is Status.FOLDABLE:
         direction = verdict.direction.value if verdict.direction else ""
         return f"folded {direction}{times}"
-    return f"{'not folded' if verdict.status is Status.UNFOLDABLE else 'unknown'} " \
-           f"{verdict.code or ''}{times}"
+    return (
+        f"{'not folded' if verdict.status is Status.UNFOLDABLE else 'unknown'} "
+        f"{verdict.code or ''}{times}"
+    )
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -142,6 +184,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     def line(cells: list[str]) -> str:
         padded = [cell.ljust(width) for cell, width in zip(cells[:-1], widths, strict=True)]
         return ("  " + "  ".join(padded + [cells[-1]])).rstrip()
+
     return [line(header)] + [line(row) for row in rows]
 
 

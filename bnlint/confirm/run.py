@@ -12,8 +12,9 @@ from bnlint.ftypes import CheckResult, ModelAgreement
 log = logging.getLogger("bnlint.confirm")
 
 
-def confirm_models(check: CheckResult, config: Config,
-                   specs: Sequence[ModelSpec] | None = None) -> tuple[ModelAgreement, ...]:
+def confirm_models(
+    check: CheckResult, config: Config, specs: Sequence[ModelSpec] | None = None
+) -> tuple[ModelAgreement, ...]:
     """One agreement table per declared model (all of `config.models` unless `specs`).
 
     A model that cannot be built, run or folded gets a table with `error` set instead of rows;
@@ -35,8 +36,9 @@ def confirm_models(check: CheckResult, config: Config,
             continue
         except Exception as error:  # the user's model may fail inside the checker anyhow
             log.debug("confirming %s failed", spec.name, exc_info=True)
-            tables.append(ModelAgreement(spec.name, spec.factory,
-                                         error=f"{type(error).__name__}: {error}"))
+            tables.append(
+                ModelAgreement(spec.name, spec.factory, error=f"{type(error).__name__}: {error}")
+            )
             continue
         tables.append(compare_model(spec.name, spec.factory, check, observation))
     return tuple(tables)

@@ -8,5 +8,12 @@ memory and re-analyses the new text; the CLI writes what passed or shows it as a
 from bnlint.fix.attach import FIXERS, attach_fixes
 from bnlint.fix.run import FileChange, FixOutcome, Rejected, applicable, fix_files
 
-__all__ = ["FIXERS", "FileChange", "FixOutcome", "Rejected", "applicable", "attach_fixes",
-           "fix_files"]
+__all__ = [
+    "FIXERS",
+    "FileChange",
+    "FixOutcome",
+    "Rejected",
+    "applicable",
+    "attach_fixes",
+    "fix_files",
+]

@@ -47,6 +47,11 @@ def _guarded(fixer: Fixer, source: FixSource, diagnostic: Diagnostic) -> Fix | N
     try:
         return fixer(source, diagnostic)
     except Exception:  # a fixer bug must cost one fix, never the report
-        log.warning("internal error while looking for a fix of %s at %s:%d", diagnostic.code,
-                    diagnostic.path, diagnostic.line, exc_info=True)
+        log.warning(
+            "internal error while looking for a fix of %s at %s:%d",
+            diagnostic.code,
+            diagnostic.path,
+            diagnostic.line,
+            exc_info=True,
+        )
         return None

@@ -19,10 +19,19 @@ from bnlint.fix.source import FixSource, dotted_name
 from bnlint.ftypes import Applicability, Diagnostic, Edit, Fix
 
 MESSAGE = "Pass bias=False (unsafe: the bias parameter leaves the checkpoint keys)"
-_CONVOLUTIONS = frozenset({"Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
-                          "ConvTranspose3d"})
-_LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp,
-          ast.GeneratorExp, ast.Lambda)
+_CONVOLUTIONS = frozenset(
+    {"Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"}
+)
+_LOOPS = (
+    ast.For,
+    ast.AsyncFor,
+    ast.While,
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.GeneratorExp,
+    ast.Lambda,
+)
 
 
 def bias_fix(source: FixSource, diagnostic: Diagnostic) -> Fix | None:
@@ -30,8 +39,11 @@ def bias_fix(source: FixSource, diagnostic: Diagnostic) -> Fix | None:
     if call is None or not _built_once(source, call):
         return None
     position = _bias_position(dotted_name(call.func) or "")
-    if position is None or any(isinstance(a, ast.Starred) for a in call.args) or \
-            any(k.arg is None for k in call.keywords):
+    if (
+        position is None
+        or any(isinstance(a, ast.Starred) for a in call.args)
+        or any(k.arg is None for k in call.keywords)
+    ):
         return None
     edit = _edit(source, call, position)
     return Fix(Applicability.UNSAFE, MESSAGE, (edit,)) if edit is not None else None
@@ -39,8 +51,13 @@ def bias_fix(source: FixSource, diagnostic: Diagnostic) -> Fix | None:
 
 def _edit(source: FixSource, call: ast.Call, position: int) -> Edit | None:
     keyword = next((k for k in call.keywords if k.arg == "bias"), None)
-    given = keyword.value if keyword is not None else \
-        call.args[position] if len(call.args) > position else None
+    given = (
+        keyword.value
+        if keyword is not None
+        else call.args[position]
+        if len(call.args) > position
+        else None
+    )
     if given is not None:
         if isinstance(given, ast.Constant) and given.value is True:
             return source.replace(given, "False")
@@ -71,6 +88,5 @@ def _built_once(source: FixSource, call: ast.Call) -> bool:
         if isinstance(node, _LOOPS):
             return False
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            return node.name == "__init__" and isinstance(source.parents.get(node),
-                                                          ast.ClassDef)
+            return node.name == "__init__" and isinstance(source.parents.get(node), ast.ClassDef)
     return False

@@ -20,15 +20,18 @@ from bnlint.reporters.base import plural
 EXIT_CLEAN, EXIT_CHANGES = 0, 1
 
 
-def show_diff(result: CheckResult, *, unsafe: bool, search_roots: Sequence[Path],
-              emit: Callable[[str], None]) -> int:
+def show_diff(
+    result: CheckResult, *, unsafe: bool, search_roots: Sequence[Path], emit: Callable[[str], None]
+) -> int:
     """Print what --fix would change as a unified diff; 1 when there is something to change
     (as `ruff check --diff`), else 0. Writes nothing."""
     outcome = _outcome(result, unsafe, search_roots)
     emit("".join(unified_diff(c.path, c.before, c.after) for c in outcome.changes))
     if outcome.changes:
-        _note(f"would fix {plural(outcome.fixed, 'finding')} in "
-              f"{plural(len(outcome.changes), 'file')}")
+        _note(
+            f"would fix {plural(outcome.fixed, 'finding')} in "
+            f"{plural(len(outcome.changes), 'file')}"
+        )
         return EXIT_CHANGES
     _note("nothing to fix")
     return EXIT_CLEAN
@@ -39,8 +42,10 @@ def apply(result: CheckResult, *, unsafe: bool, search_roots: Sequence[Path]) ->
     outcome = _outcome(result, unsafe, search_roots)
     written = [change for change in outcome.changes if _write(change)]
     if outcome.changes:
-        _note(f"fixed {plural(sum(len(c.fixed) for c in written), 'finding')} in "
-              f"{plural(len(written), 'file')}")
+        _note(
+            f"fixed {plural(sum(len(c.fixed) for c in written), 'finding')} in "
+            f"{plural(len(written), 'file')}"
+        )
 
 
 def add_noqa_comments(result: CheckResult) -> None:
@@ -49,8 +54,10 @@ def add_noqa_comments(result: CheckResult) -> None:
     for path, why in outcome.left_alone:
         _note(f"{path}: {why}")
     written = [change for change in outcome.changes if _write(change)]
-    _note(f"added {plural(sum(c.added for c in written), 'noqa comment')} in "
-          f"{plural(len(written), 'file')}")
+    _note(
+        f"added {plural(sum(c.added for c in written), 'noqa comment')} in "
+        f"{plural(len(written), 'file')}"
+    )
 
 
 def _outcome(result: CheckResult, unsafe: bool, search_roots: Sequence[Path]) -> FixOutcome:
@@ -67,8 +74,9 @@ def _write(change: FileChange | NoqaChange) -> bool:
         if path.read_bytes() != change.before.encode(change.encoding):
             _note(f"{change.path}: left unchanged: it changed while bnlint was fixing it")
             return False
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                             suffix=".tmp")
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
         try:
             with os.fdopen(handle, "wb") as stream:
                 stream.write(change.data)

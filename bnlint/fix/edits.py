@@ -63,8 +63,13 @@ def unique_edits(fixes: Sequence[Fix]) -> list[Edit]:
 
 def apply_edits(text: str, edits: Sequence[Edit]) -> str:
     index = LineIndex.of(text)
-    spans = sorted(((index.offset(e.line, e.column), index.offset(e.end_line, e.end_column),
-                     e.content) for e in edits), reverse=True)
+    spans = sorted(
+        (
+            (index.offset(e.line, e.column), index.offset(e.end_line, e.end_column), e.content)
+            for e in edits
+        ),
+        reverse=True,
+    )
     for start, end, content in spans:
         text = text[:start] + content + text[end:]
     return text
@@ -85,7 +90,13 @@ def moved(text: str, edits: Sequence[Edit], line: int, column: int) -> tuple[int
 
 
 def unified_diff(path: str, before: str, after: str) -> str:
-    lines = difflib.unified_diff(before.splitlines(keepends=True),
-                                 after.splitlines(keepends=True), fromfile=path, tofile=path)
-    return "".join(line if line.endswith(("\n", "\r")) else line + "\n\\ No newline at end "
-                   "of file\n" for line in lines)
+    lines = difflib.unified_diff(
+        before.splitlines(keepends=True),
+        after.splitlines(keepends=True),
+        fromfile=path,
+        tofile=path,
+    )
+    return "".join(
+        line if line.endswith(("\n", "\r")) else line + "\n\\ No newline at end of file\n"
+        for line in lines
+    )

@@ -75,8 +75,7 @@ def _module_level_names(module: ast.Module) -> set[str]:
         elif isinstance(statement, ast.ImportFrom):
             names.update(a.asname or a.name for a in statement.names)
         elif isinstance(statement, (ast.Assign, ast.AnnAssign)):
-            targets = statement.targets if isinstance(statement, ast.Assign) \
-                else [statement.target]
+            targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
             names.update(t.id for t in targets if isinstance(t, ast.Name))
     return names
 
@@ -101,5 +100,8 @@ def _new_import(source: FixSource, imports: list[ast.Import | ast.ImportFrom]) -
 
 
 def _is_docstring(statement: ast.stmt) -> bool:
-    return isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant) \
+    return (
+        isinstance(statement, ast.Expr)
+        and isinstance(statement.value, ast.Constant)
         and isinstance(statement.value.value, str)
+    )

@@ -68,8 +68,14 @@ def applicable(diagnostic: Diagnostic, unsafe: bool) -> bool:
     return fix is not None and (unsafe or fix.applicability is Applicability.SAFE)
 
 
-def fix_files(result: CheckResult, *, unsafe: bool = False, cwd: Path | None = None,
-              search_roots: Sequence[Path] = (), analyzer: Analyzer | None = None) -> FixOutcome:
+def fix_files(
+    result: CheckResult,
+    *,
+    unsafe: bool = False,
+    cwd: Path | None = None,
+    search_roots: Sequence[Path] = (),
+    analyzer: Analyzer | None = None,
+) -> FixOutcome:
     """Apply every applicable fix of `result` (safe ones; unsafe ones too when `unsafe`) to a
     copy of its file, re-analyse the copies, and keep those that pass."""
     cwd = cwd or Path.cwd()
@@ -87,13 +93,15 @@ def fix_files(result: CheckResult, *, unsafe: bool = False, cwd: Path | None = N
         fixes: list[Fix] = compatible(d.fix for d in diagnostics if d.fix is not None)
         chosen = [d for d in diagnostics if d.fix in fixes]
         edits = unique_edits(fixes)
-        drafts[path] = _Draft(source.text, apply_edits(source.text, edits), source.encoding,
-                              chosen, edits)
+        drafts[path] = _Draft(
+            source.text, apply_edits(source.text, edits), source.encoding, chosen, edits
+        )
     if not drafts:
         return FixOutcome((), tuple(rejected))
     analyse = analyzer or _engine()
-    sources = {(cwd / path).resolve(): draft.after.encode(draft.encoding)
-               for path, draft in drafts.items()}
+    sources = {
+        (cwd / path).resolve(): draft.after.encode(draft.encoding) for path, draft in drafts.items()
+    }
     analysis = analyse(sources, search_roots=search_roots)
     changes = []
     for path, draft in drafts.items():
@@ -102,10 +110,14 @@ def fix_files(result: CheckResult, *, unsafe: bool = False, cwd: Path | None = N
             log.warning("%s: not fixed: %s", path, problem)
             rejected.append(Rejected(path, problem))
             continue
-        mine = CheckResult((path,), tuple(d for d in analysis.diagnostics if d.path == path),
-                           tuple(m for m in analysis.modules if m.path == path))
-        changes.append(FileChange(path, draft.before, draft.after, draft.encoding,
-                                  tuple(draft.fixed), mine))
+        mine = CheckResult(
+            (path,),
+            tuple(d for d in analysis.diagnostics if d.path == path),
+            tuple(m for m in analysis.modules if m.path == path),
+        )
+        changes.append(
+            FileChange(path, draft.before, draft.after, draft.encoding, tuple(draft.fixed), mine)
+        )
     return FixOutcome(tuple(changes), tuple(rejected))
 
 
@@ -118,16 +130,16 @@ def _problem(path: str, draft: _Draft, analysis: CheckResult) -> str | None:
     for diagnostic in draft.fixed:
         line, column = moved(draft.before, draft.edits, diagnostic.line, diagnostic.column)
         if (diagnostic.code, line, column) in still:
-            return (f"{diagnostic.code} at line {diagnostic.line} is still reported after "
-                    "its fix")
+            return f"{diagnostic.code} at line {diagnostic.line} is still reported after its fix"
     return None
 
 
 def _engine() -> Analyzer:
     from bnlint.static.engine import analyze
 
-    def analyze_sources(sources: Mapping[Path, bytes], *,
-                        search_roots: Sequence[Path] = ()) -> CheckResult:
+    def analyze_sources(
+        sources: Mapping[Path, bytes], *, search_roots: Sequence[Path] = ()
+    ) -> CheckResult:
         # The fixed text exists only in memory: the engine reads it from `sources` and
         # bypasses its cache for it.
         return analyze(list(sources), search_roots=search_roots, sources=sources)

@@ -32,6 +32,8 @@ class Positioned(Protocol):
     col_offset: int
     end_lineno: int | None
     end_col_offset: int | None
+
+
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 

@@ -81,7 +81,7 @@ class Collapse:
     def rename_path(self, path: str) -> str:
         for prefix, shown in self._renames:
             if _inside(path, prefix):
-                path = shown + path[len(prefix):]
+                path = shown + path[len(prefix) :]
         return path
 
 
@@ -102,11 +102,23 @@ class _Block:
         parent's code (`F.relu(self.blocks(x))`), not by a twin. An op that reads anything
         from before the block (a residual add of the block's input) is the block's own."""
         dropped = self.members[size:]
-        if not self.usable or not dropped or self.sign is None or self.own & set(dropped) \
-                or any(p < self.members[0] for n in dropped for p in producers(n)):
+        if (
+            not self.usable
+            or not dropped
+            or self.sign is None
+            or self.own & set(dropped)
+            or any(p < self.members[0] for n in dropped for p in producers(n))
+        ):
             return None
-        block = _Block(self.path, self.index, self.class_name, self.members[:size], True,
-                       sign=self.sign, own=self.own)
+        block = _Block(
+            self.path,
+            self.index,
+            self.class_name,
+            self.members[:size],
+            True,
+            sign=self.sign,
+            own=self.own,
+        )
         block.signature = self.sign(block)
         return block
 
@@ -116,8 +128,11 @@ def collapse_repeats(graph: LayerGraph, tag: Tagger) -> Collapse:
     digraph = graph.digraph
     connected = {n for n in calls if digraph.degree(n) > 0}
     scoped = sorted(n for n, call in calls.items() if call.scope)
-    unscoped = sorted(n for n, call in calls.items() if not call.scope
-                      and call.kind not in (NodeKind.INPUT, NodeKind.OUTPUT))
+    unscoped = sorted(
+        n
+        for n, call in calls.items()
+        if not call.scope and call.kind not in (NodeKind.INPUT, NodeKind.OUTPUT)
+    )
     parents = _blocks_by_parent(calls)
     result = Collapse(kept=set(calls))
     hidden: list[str] = []  # paths of blocks drawn through their run's first block
@@ -125,13 +140,17 @@ def collapse_repeats(graph: LayerGraph, tag: Tagger) -> Collapse:
     for parent in sorted(parents, key=lambda p: (p.count("."), p)):
         if any(_inside(parent, h) for h in hidden):
             continue
-        blocks = [_block(path, index, name, calls, scoped, unscoped, connected, digraph, tag)
-                  for index, (path, name) in sorted(parents[parent].items())]
+        blocks = [
+            _block(path, index, name, calls, scoped, unscoped, connected, digraph, tag)
+            for index, (path, name) in sorted(parents[parent].items())
+        ]
         for run in _runs(blocks, lambda n: list(digraph.predecessors(n))):
             first = run[0]
             run_id = len(result.runs)
-            outer = max(((len(p), r) for p, r in run_of_block.items()
-                         if _inside(first.path, p)), default=(0, None))[1]
+            outer = max(
+                ((len(p), r) for p, r in run_of_block.items() if _inside(first.path, p)),
+                default=(0, None),
+            )[1]
             for k, block in enumerate(run):
                 for node in block.members:
                     result._blocks.setdefault(node, []).append((run_id, k))
@@ -143,8 +162,9 @@ def collapse_repeats(graph: LayerGraph, tag: Tagger) -> Collapse:
             run_of_block[first.path] = run_id
             shown = f"{parent + '.' if parent else ''}[{first.index}-{run[-1].index}]"
             result._renames.append((first.path, shown))
-            result.runs.append(Run(len(run), first.path, first.class_name,
-                                   tuple(first.members), outer))
+            result.runs.append(
+                Run(len(run), first.path, first.class_name, tuple(first.members), outer)
+            )
     result._renames.sort(key=lambda rename: -len(rename[0]))
     _innermost_members(result)
     return result
@@ -156,9 +176,16 @@ def _innermost_members(result: Collapse) -> None:
     for run_id, run in enumerate(result.runs):
         for node in run.members:
             inner[node] = run_id  # runs are listed outer first, so the last one wins
-    result.runs[:] = [Run(run.count, run.first, run.class_name,
-                          tuple(n for n in run.members if inner[n] == run_id), run.parent)
-                      for run_id, run in enumerate(result.runs)]
+    result.runs[:] = [
+        Run(
+            run.count,
+            run.first,
+            run.class_name,
+            tuple(n for n in run.members if inner[n] == run_id),
+            run.parent,
+        )
+        for run_id, run in enumerate(result.runs)
+    ]
 
 
 def _inside(path: str, block: str) -> bool:
@@ -173,13 +200,23 @@ def _blocks_by_parent(calls: dict[int, LayerCall]) -> dict[str, dict[int, tuple[
         for depth, frame in enumerate(call.scope[1:]):
             if frame.name.isdigit():
                 parents[".".join(names[:depth])][int(frame.name)] = (
-                    ".".join(names[:depth + 1]), frame.class_name.rsplit(".", 1)[-1])
+                    ".".join(names[: depth + 1]),
+                    frame.class_name.rsplit(".", 1)[-1],
+                )
     return parents
 
 
-def _block(path: str, index: int, class_name: str, calls: dict[int, LayerCall],
-           scoped: list[int], unscoped: list[int], connected: set[int], digraph: nx.DiGraph,
-           tag: Tagger) -> _Block:
+def _block(
+    path: str,
+    index: int,
+    class_name: str,
+    calls: dict[int, LayerCall],
+    scoped: list[int],
+    unscoped: list[int],
+    connected: set[int],
+    digraph: nx.DiGraph,
+    tag: Tagger,
+) -> _Block:
     inside = [n for n in scoped if _inside(calls[n].module_path, path)]
     block = _Block(path, index, class_name, inside, usable=False)
     live = [n for n in inside if n in connected]
@@ -189,8 +226,9 @@ def _block(path: str, index: int, class_name: str, calls: dict[int, LayerCall],
     members = set(inside)
     if any(low < n < high and n in connected and n not in members for n in scoped):
         return block  # interleaved with other modules: a shared or re-entered module
-    end = next((n for n in scoped if n > high and n in connected and n not in members),
-               max(calls) + 1)
+    end = next(
+        (n for n in scoped if n > high and n in connected and n not in members), max(calls) + 1
+    )
     block.members = sorted(members | {n for n in unscoped if low <= n < end})
     block.usable = True
     block.own = frozenset(members)
@@ -199,14 +237,15 @@ def _block(path: str, index: int, class_name: str, calls: dict[int, LayerCall],
     return block
 
 
-def _signature(block: _Block, calls: dict[int, LayerCall], digraph: nx.DiGraph,
-               tag: Tagger) -> Hashable:
+def _signature(
+    block: _Block, calls: dict[int, LayerCall], digraph: nx.DiGraph, tag: Tagger
+) -> Hashable:
     position = {node: i for i, node in enumerate(block.members)}
     nodes = []
     for node in block.members:
         call = calls[node]
         path = call.module_path
-        name = path[len(block.path):] if path else call.label
+        name = path[len(block.path) :] if path else call.label
         nodes.append((name, tag(call)))
     inner, entering, leaving = set(), set(), set()
     for node in block.members:

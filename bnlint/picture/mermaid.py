@@ -21,8 +21,7 @@ def render(scene: Scene) -> str:
             lines.append(f"  {arrow.tail} --> {arrow.head}")
     for style, (fill, stroke) in COLOURS.items():
         dashed = ",stroke-dasharray:4 3" if style is Style.DOUBT else ""
-        lines.append(f"  classDef {style.value} fill:{fill},stroke:{stroke},color:#212121"
-                     f"{dashed}")
+        lines.append(f"  classDef {style.value} fill:{fill},stroke:{stroke},color:#212121{dashed}")
     for style in Style:
         keys = [box.key for box in scene.boxes if box.style is style]
         if keys:

@@ -45,9 +45,7 @@ def _tried(model: Any, plan: FoldPlan) -> FoldPlan:
     try:
         trial = copy.deepcopy(model)
     except Exception as error:  # whatever the model's attributes refuse to copy
-        log.warning("cannot copy the model to try its folds (%s); drawing the matched plan",
-                    error)
+        log.warning("cannot copy the model to try its folds (%s); drawing the matched plan", error)
         return plan
     applied = apply_folds(trial, plan.folds)
-    return FoldPlan(folds=applied.folds, skips=plan.skips + applied.refused,
-                    findings=plan.findings)
+    return FoldPlan(folds=applied.folds, skips=plan.skips + applied.refused, findings=plan.findings)

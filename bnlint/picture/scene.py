@@ -40,8 +40,11 @@ class Style(str, Enum):
     IO = "io"  # model input and output
 
 
-STYLE_OF_STATUS = {Status.FOLDABLE: Style.FOLDED, Status.UNFOLDABLE: Style.UNFOLDABLE,
-                   Status.UNKNOWN: Style.UNKNOWN}
+STYLE_OF_STATUS = {
+    Status.FOLDABLE: Style.FOLDED,
+    Status.UNFOLDABLE: Style.UNFOLDABLE,
+    Status.UNKNOWN: Style.UNKNOWN,
+}
 
 
 @dataclass(frozen=True)
@@ -91,10 +94,14 @@ class Scene:
             nested = [first(child) for child in self.children(group.key)]
             return min([order[key] for key in group.members] + nested, default=len(order))
 
-        members = set(inside[parent].members) if parent is not None else \
-            {box.key for box in self.boxes} - self.grouped()
+        members = (
+            set(inside[parent].members)
+            if parent is not None
+            else {box.key for box in self.boxes} - self.grouped()
+        )
         ranked: list[tuple[int, Box | Group]] = [
-            (order[box.key], box) for box in self.boxes if box.key in members]
+            (order[box.key], box) for box in self.boxes if box.key in members
+        ]
         ranked += [(first(group), group) for group in self.children(parent)]
         return [item for _, item in sorted(ranked, key=lambda pair: pair[0])]
 
@@ -118,24 +125,26 @@ def identity(call: LayerCall) -> Hashable:
 def verdicts_of(plan: FoldPlan) -> dict[Hashable, Verdict]:
     verdicts: dict[Hashable, Verdict] = {}
     for pair in plan.folds:
-        verdicts[identity(pair.bn)] = Verdict(Status.FOLDABLE, None, pair.layers, pair.direction,
-                                              pair.merge)
+        verdicts[identity(pair.bn)] = Verdict(
+            Status.FOLDABLE, None, pair.layers, pair.direction, pair.merge
+        )
     for skip in plan.skips:
         partners = (skip.partner,) if skip.partner is not None else ()
         verdicts[identity(skip.bn)] = Verdict(skip.status, skip.code, partners)
     return verdicts
 
 
-def build_scene(title: str, graph: LayerGraph, plan: FoldPlan, *,
-                collapse: bool = True) -> Scene:
+def build_scene(title: str, graph: LayerGraph, plan: FoldPlan, *, collapse: bool = True) -> Scene:
     """The picture of `graph` under `plan`; identical consecutive blocks are drawn once
     unless `collapse` is False."""
     verdicts = verdicts_of(plan)
     folding = _fold_edges(graph, verdicts)
-    shrink = collapse_repeats(graph, lambda call: _tag(call, verdicts)) if collapse \
+    shrink = (
+        collapse_repeats(graph, lambda call: _tag(call, verdicts))
+        if collapse
         else Collapse.none(graph)
-    boxes = tuple(_box(graph.node(node_id), verdicts, shrink)
-                  for node_id in sorted(shrink.kept))
+    )
+    boxes = tuple(_box(graph.node(node_id), verdicts, shrink) for node_id in sorted(shrink.kept))
     arrows: dict[tuple[str, str], bool] = {}
     for tail_id, head_id in sorted(graph.digraph.edges):
         tail, head = shrink.representative(tail_id), shrink.representative(head_id)
@@ -143,11 +152,21 @@ def build_scene(title: str, graph: LayerGraph, plan: FoldPlan, *,
             continue
         key = (f"n{tail}", f"n{head}")
         arrows[key] = arrows.get(key, False) or (tail_id, head_id) in folding
-    groups = tuple(Group(f"g{index}", shrink.title(run), tuple(f"n{m}" for m in run.members),
-                         f"g{run.parent}" if run.parent is not None else None)
-                   for index, run in enumerate(shrink.runs))
-    return Scene(title=_headline(title, verdicts), boxes=boxes,
-                 arrows=tuple(Arrow(t, h, f) for (t, h), f in arrows.items()), groups=groups)
+    groups = tuple(
+        Group(
+            f"g{index}",
+            shrink.title(run),
+            tuple(f"n{m}" for m in run.members),
+            f"g{run.parent}" if run.parent is not None else None,
+        )
+        for index, run in enumerate(shrink.runs)
+    )
+    return Scene(
+        title=_headline(title, verdicts),
+        boxes=boxes,
+        arrows=tuple(Arrow(t, h, f) for (t, h), f in arrows.items()),
+        groups=groups,
+    )
 
 
 def _fold_edges(graph: LayerGraph, verdicts: dict[Hashable, Verdict]) -> set[tuple[int, int]]:
@@ -167,15 +186,16 @@ def _fold_edges(graph: LayerGraph, verdicts: dict[Hashable, Verdict]) -> set[tup
                 if inputs:
                     edges.add((producer.node_id, bn.node_id))
                     edges.update((p.node_id, producer.node_id) for p in inputs)
-        edges.update((bn.node_id, c.node_id) for c in graph.consumers(bn)
-                     if identity(c) in layers)
+        edges.update((bn.node_id, c.node_id) for c in graph.consumers(bn) if identity(c) in layers)
     return edges
 
 
 def _headline(title: str, verdicts: dict[Hashable, Verdict]) -> str:
     counts = Counter(v.status for v in verdicts.values())
-    return (f"{title}: {counts[Status.FOLDABLE]} folded, {counts[Status.UNFOLDABLE]} "
-            f"unfoldable, {counts[Status.UNKNOWN]} unknown")
+    return (
+        f"{title}: {counts[Status.FOLDABLE]} folded, {counts[Status.UNFOLDABLE]} "
+        f"unfoldable, {counts[Status.UNKNOWN]} unknown"
+    )
 
 
 def _box(call: LayerCall, verdicts: dict[Hashable, Verdict], shrink: Collapse) -> Box:
@@ -186,9 +206,11 @@ def _box(call: LayerCall, verdicts: dict[Hashable, Verdict], shrink: Collapse) -
         verdict = verdicts.get(identity(call))
         if verdict is None:  # the plan covers every BatchNorm; keep drawing if it does not
             return Box(f"n{call.node_id}", (name, type_name or "BatchNorm"), Style.UNKNOWN)
-        return Box(f"n{call.node_id}",
-                   (name, type_name or "BatchNorm", *_verdict_lines(verdict, shrink)),
-                   STYLE_OF_STATUS[verdict.status])
+        return Box(
+            f"n{call.node_id}",
+            (name, type_name or "BatchNorm", *_verdict_lines(verdict, shrink)),
+            STYLE_OF_STATUS[verdict.status],
+        )
     if kind in FOLD_TARGETS:
         return Box(f"n{call.node_id}", (name, type_name or kind.value), Style.LAYER)
     if kind in (NodeKind.INPUT, NodeKind.OUTPUT):

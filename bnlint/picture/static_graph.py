@@ -46,8 +46,7 @@ def static_root_graph(path: Path, name: str | None) -> RootGraph:
         functions = sorted(project.loader.symbols(source).functions)
         raise TargetError(_choices(path, name, classes, functions))
     built = analyse_root(interp, root, as_model=True)
-    title = root.inst.class_name if root.own_class is not None else \
-        f"{source.module_name}.{name}()"
+    title = root.inst.class_name if root.own_class is not None else f"{source.module_name}.{name}()"
     return RootGraph(title, built.graph, built.plan)
 
 
@@ -58,13 +57,17 @@ def split_target(text: str) -> tuple[Path, str | None]:
 
 
 def _choices(path: Path, name: str | None, classes: list[str], functions: list[str]) -> str:
-    asked = (f"bnlint cannot build '{name}' of {path} as a model (a module class or a "
-             "factory without required arguments)") if name else \
-        f"name the model to draw: {path}::NAME"
+    asked = (
+        (
+            f"bnlint cannot build '{name}' of {path} as a model (a module class or a "
+            "factory without required arguments)"
+        )
+        if name
+        else f"name the model to draw: {path}::NAME"
+    )
     offer = []
     if classes:
         offer.append("classes: " + ", ".join(classes))
     if functions:
         offer.append("functions: " + ", ".join(functions))
     return asked + (f" ({'; '.join(offer)})" if offer else " (it defines no nn.Module class)")
-

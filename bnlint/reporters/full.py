@@ -27,8 +27,7 @@ def render(result: CheckResult, context: ReportContext) -> str:
     return "\n".join(blocks)
 
 
-def _block(diagnostic: Diagnostic, lines: list[str], paint: Painter,
-           context: ReportContext) -> str:
+def _block(diagnostic: Diagnostic, lines: list[str], paint: Painter, context: ReportContext) -> str:
     applies = fixable(diagnostic, context)
     out = [finding_line(diagnostic, paint, applies)]
     if 0 < diagnostic.line <= len(lines):
@@ -49,16 +48,18 @@ def _snippet(diagnostic: Diagnostic, source: str, paint: Painter) -> list[str]:
     stop = diagnostic.end_column if diagnostic.end_line == diagnostic.line else len(source) + 1
     stop = max(start + 1, min(stop, len(source) + 1))
     first, last = _window(start, len(source))
-    shown = [_shown(c) for c in source[first - 1:last - 1]]
-    before = shown[:start - first]
+    shown = [_shown(c) for c in source[first - 1 : last - 1]]
+    before = shown[: start - first]
     # Keep tabs so the caret lines up under the same columns as the source.
     indent = "".join(c if c == "\t" else " " * len(c) for c in before)
-    width = max(1, sum(len(c) for c in shown[start - first:stop - first]))
+    width = max(1, sum(len(c) for c in shown[start - first : stop - first]))
     caret = paint.severity(diagnostic.severity, "^" * width)
     cut_left = "..." if first > 1 else ""
     cut_right = "..." if last <= len(source) else ""
-    return [paint.dim(f"{number} |") + f" {cut_left}{''.join(shown)}{cut_right}",
-            paint.dim(f"{gutter} |") + f" {' ' * len(cut_left)}{indent}{caret}"]
+    return [
+        paint.dim(f"{number} |") + f" {cut_left}{''.join(shown)}{cut_right}",
+        paint.dim(f"{gutter} |") + f" {' ' * len(cut_left)}{indent}{caret}",
+    ]
 
 
 # Characters of a source line shown around the reported column: a binary or generated file

@@ -6,8 +6,11 @@ from bnlint.ftypes import Diagnostic, Severity
 
 _RESET = "\033[0m"
 _BOLD = "\033[1m"
-_SEVERITY_COLOR = {Severity.ERROR: "\033[1;31m", Severity.WARNING: "\033[1;33m",
-                   Severity.INFO: "\033[1;36m"}
+_SEVERITY_COLOR = {
+    Severity.ERROR: "\033[1;31m",
+    Severity.WARNING: "\033[1;33m",
+    Severity.INFO: "\033[1;36m",
+}
 _DIM = "\033[2m"
 
 

@@ -53,9 +53,14 @@ class Sharing:
         return None
 
 
-def apply_folds(model: nn.Module, pairs: Sequence[FoldPair],
-                foreign_reads: Mapping[str, str] | None = None,
-                kept_in_place: Collection[str] = (), *, reuse_storage: bool = False) -> Applied:
+def apply_folds(
+    model: nn.Module,
+    pairs: Sequence[FoldPair],
+    foreign_reads: Mapping[str, str] | None = None,
+    kept_in_place: Collection[str] = (),
+    *,
+    reuse_storage: bool = False,
+) -> Applied:
     """Fold every pair that is safe on `model` (mutated in place); refuse the others.
 
     `foreign_reads` names the layer tensors that forward() reads outside their layer (from
@@ -80,8 +85,12 @@ def apply_folds(model: nn.Module, pairs: Sequence[FoldPair],
 _REUSE_STORAGE: ContextVar[bool] = ContextVar("bnlint_reuse_storage", default=False)
 
 
-def _apply(model: nn.Module, pairs: Sequence[FoldPair], foreign_reads: Mapping[str, str],
-           kept_in_place: Collection[str]) -> Applied:
+def _apply(
+    model: nn.Module,
+    pairs: Sequence[FoldPair],
+    foreign_reads: Mapping[str, str],
+    kept_in_place: Collection[str],
+) -> Applied:
     sharing = _sharing(model, foreign_reads)
     folded: list[FoldPair] = []
     refused: list[Skip] = []
@@ -109,10 +118,11 @@ def _apply(model: nn.Module, pairs: Sequence[FoldPair], foreign_reads: Mapping[s
         else:
             _absorb_inputs(layer, scale, shift)
         folded.append(pair)
-    remove_batchnorms(model, list(dict.fromkeys(_batchnorm(model, p.bn.label)
-                                                for p in folded)),
-                      kept={id(model.get_submodule(p.bn.label)) for p in folded
-                            if p.bn.label in kept_in_place})
+    remove_batchnorms(
+        model,
+        list(dict.fromkeys(_batchnorm(model, p.bn.label) for p in folded)),
+        kept={id(model.get_submodule(p.bn.label)) for p in folded if p.bn.label in kept_in_place},
+    )
     return Applied(tuple(folded), tuple(refused))
 
 
@@ -124,9 +134,12 @@ class PairRefused(Exception):
         self.skip = skip
 
 
-def apply_folds_atomically(model: nn.Module, pairs: Sequence[FoldPair],
-                           foreign_reads: Mapping[str, str] | None = None,
-                           kept_in_place: Collection[str] = ()) -> Applied:
+def apply_folds_atomically(
+    model: nn.Module,
+    pairs: Sequence[FoldPair],
+    foreign_reads: Mapping[str, str] | None = None,
+    kept_in_place: Collection[str] = (),
+) -> Applied:
     """Fold every pair or none: if one is refused (PairRefused) or anything raises, `model` is
     put back exactly as it was (the same parameter, buffer and module objects and attributes)."""
     saved = Snapshot(model)
@@ -146,9 +159,10 @@ class Snapshot:
     can be restored any number of times."""
 
     def __init__(self, model: nn.Module) -> None:
-        self._saved = [(module, dict(vars(module)),
-                        {table: dict(getattr(module, table)) for table in _TABLES})
-                       for module in model.modules()]
+        self._saved = [
+            (module, dict(vars(module)), {table: dict(getattr(module, table)) for table in _TABLES})
+            for module in model.modules()
+        ]
 
     def restore(self) -> None:
         for module, attributes, tables in self._saved:
@@ -170,25 +184,44 @@ def refusal(pair: FoldPair, layer: nn.Module, bn: nn.Module, sharing: Sharing) -
         return _refuse(pair, rules.BN_INVALID_RUNNING_STATS, bn=pair.bn.describe(), detail=stats)
     read = sharing.read_elsewhere(bn, _BN_TENSORS)
     if read is not None:
-        return _refuse(pair, rules.LAYER_WEIGHT_SHARED_OR_DERIVED, bn=pair.bn.describe(),
-                       producer=pair.conv.describe(),
-                       detail=f"the BatchNorm's {read[0]} is also read by {read[1]} in "
-                              "forward(), and a fold removes the BatchNorm")
+        return _refuse(
+            pair,
+            rules.LAYER_WEIGHT_SHARED_OR_DERIVED,
+            bn=pair.bn.describe(),
+            producer=pair.conv.describe(),
+            detail=f"the BatchNorm's {read[0]} is also read by {read[1]} in "
+            "forward(), and a fold removes the BatchNorm",
+        )
     why = _layer_not_rewritable(layer, sharing)
     if why is not None:
-        return _refuse(pair, rules.LAYER_WEIGHT_SHARED_OR_DERIVED, bn=pair.bn.describe(),
-                       producer=pair.conv.describe(), detail=why)
+        return _refuse(
+            pair,
+            rules.LAYER_WEIGHT_SHARED_OR_DERIVED,
+            bn=pair.bn.describe(),
+            producer=pair.conv.describe(),
+            detail=why,
+        )
     channels = _channels(layer, pair.direction)
     if channels != bn.num_features:
-        return _refuse(pair, rules.CHANNEL_MISMATCH, bn=pair.bn.describe(),
-                       bn_channels=bn.num_features, producer=pair.conv.describe(),
-                       channels=channels)
+        return _refuse(
+            pair,
+            rules.CHANNEL_MISMATCH,
+            bn=pair.bn.describe(),
+            bn_channels=bn.num_features,
+            producer=pair.conv.describe(),
+            channels=channels,
+        )
     return None
 
 
 def _refuse(pair: FoldPair, rule: rules.Rule, **fields: object) -> Skip:
-    return Skip(bn=pair.bn, status=rule.status or Status.UNFOLDABLE, code=rule.code,
-                reason=rule.format(**fields), partner=pair.conv)
+    return Skip(
+        bn=pair.bn,
+        status=rule.status or Status.UNFOLDABLE,
+        code=rule.code,
+        reason=rule.format(**fields),
+        partner=pair.conv,
+    )
 
 
 def _invalid_statistics(bn: _BatchNorm) -> str | None:
@@ -198,8 +231,7 @@ def _invalid_statistics(bn: _BatchNorm) -> str | None:
     affine = [bn.weight, bn.bias] if bn.affine else []
     # One test for the common case (every value finite, no negative variance); the details
     # only when it fails.
-    if bool(torch.isfinite(torch.cat([mean, var, *affine])).all()) and \
-            not bool((var < 0).any()):
+    if bool(torch.isfinite(torch.cat([mean, var, *affine])).all()) and not bool((var < 0).any()):
         return None
     if not bool(torch.isfinite(mean).all()) or not bool(torch.isfinite(var).all()):
         return "its running statistics contain NaN or infinity"
@@ -220,8 +252,7 @@ def _sharing(model: nn.Module, foreign_reads: Mapping[str, str]) -> Sharing:
             if param is not None:
                 owners.setdefault(id(param), set()).add(id(module))
     # Only registered layers are ever folded, so their registered names are the ones read.
-    names = ({id(module): name for name, module in model.named_modules()}
-             if foreign_reads else {})
+    names = {id(module): name for name, module in model.named_modules()} if foreign_reads else {}
     return Sharing(owners=owners, paths=names, foreign_reads=foreign_reads)
 
 
@@ -322,8 +353,9 @@ def working_dtype(dtype: torch.dtype) -> torch.dtype:
 def _bias(layer: FoldLayer) -> torch.Tensor:
     bias: torch.Tensor | None = layer.bias  # None for a layer built with bias=False
     if bias is None:
-        return torch.zeros(_channels(layer, Direction.CONV_BN), dtype=torch.float64,
-                           device=layer.weight.device)
+        return torch.zeros(
+            _channels(layer, Direction.CONV_BN), dtype=torch.float64, device=layer.weight.device
+        )
     return bias.detach().double()
 
 
@@ -345,8 +377,9 @@ def _set(layer: FoldLayer, weight: torch.Tensor, bias: torch.Tensor) -> None:
     layer.bias = nn.Parameter(bias.to(old.dtype), requires_grad=bias_grad)
 
 
-def remove_batchnorms(model: nn.Module, batchnorms: Sequence[_BatchNorm],
-                      kept: Collection[int] = ()) -> None:
+def remove_batchnorms(
+    model: nn.Module, batchnorms: Sequence[_BatchNorm], kept: Collection[int] = ()
+) -> None:
     """Take folded BatchNorms out of the model, wherever and however often each is registered.
 
     Torch's own BatchNorm classes become nn.Identity at every path; a subclass with its own
@@ -377,4 +410,3 @@ def _neutralise(bn: _BatchNorm) -> None:
     if bn.affine:
         bn.weight = nn.Parameter(torch.ones_like(bn.weight), requires_grad=bn.weight.requires_grad)
         bn.bias = nn.Parameter(torch.zeros_like(bn.bias), requires_grad=bn.bias.requires_grad)
-

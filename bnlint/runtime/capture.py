@@ -34,9 +34,11 @@ from bnlint.runtime.paths import module_paths
 from bnlint.runtime.tensors import leaves, map_tensors, storage_key, tensors, version
 from bnlint.runtime.verify import fresh_copy, seeded_rng
 
-CAPTURE_NOTE = ("the dataflow was recorded from one forward pass on the given example inputs; "
-                "inputs that take other branches of data-dependent code may use the layers "
-                "differently")
+CAPTURE_NOTE = (
+    "the dataflow was recorded from one forward pass on the given example inputs; "
+    "inputs that take other branches of data-dependent code may use the layers "
+    "differently"
+)
 
 
 _FAILED = object()
@@ -73,8 +75,9 @@ def capture_graph(model: nn.Module, example_inputs: tuple[Any, ...]) -> Capture:
     recorder = _Recorder(model)
     recorder.add_inputs(example_inputs)
     pre = module_hooks.register_module_forward_pre_hook(recorder.before_module)
-    post = module_hooks.register_module_forward_hook(recorder.after_module, with_kwargs=True,
-                                                     always_call=True)
+    post = module_hooks.register_module_forward_hook(
+        recorder.after_module, with_kwargs=True, always_call=True
+    )
     try:
         # Seeded like the verification runs, and without touching the caller's RNG.
         with seeded_rng(), torch.no_grad():
@@ -88,10 +91,13 @@ def capture_graph(model: nn.Module, example_inputs: tuple[Any, ...]) -> Capture:
     recorder.add_output(output)
     recorder.add_uncalled_batchnorms()
     # A copy: the model may hand out a buffer it overwrites on the next call.
-    return Capture(graph=recorder.graph(), foreign_reads=dict(recorder.foreign_reads),
-                   output=map_tensors(output, lambda t: t.detach().clone()),
-                   value_dependent=recorder.value_dependent(),
-                   reached_batchnorms=frozenset(recorder.reached_batchnorms))
+    return Capture(
+        graph=recorder.graph(),
+        foreign_reads=dict(recorder.foreign_reads),
+        output=map_tensors(output, lambda t: t.detach().clone()),
+        value_dependent=recorder.value_dependent(),
+        reached_batchnorms=frozenset(recorder.reached_batchnorms),
+    )
 
 
 @dataclass
@@ -138,17 +144,34 @@ class _Recorder:
 
     # --- graph -------------------------------------------------------------------------------
 
-    def _add(self, kind: NodeKind, label: str, producers: list[int], *,
-             module: nn.Module | None = None, attrs: LayerAttrs | None = None,
-             rule_code: str | None = None, reason: str | None = None) -> int:
+    def _add(
+        self,
+        kind: NodeKind,
+        label: str,
+        producers: list[int],
+        *,
+        module: nn.Module | None = None,
+        attrs: LayerAttrs | None = None,
+        rule_code: str | None = None,
+        reason: str | None = None,
+    ) -> int:
         node_id = len(self._calls)
         scope: tuple[ModuleFrame, ...] = ()
         module_id = None
         if module is not None:
             scope, module_id = self._scope(module), id(module)
-        self._calls.append(LayerCall(node_id=node_id, kind=kind, label=label, scope=scope,
-                                     module_id=module_id, attrs=attrs or LayerAttrs(),
-                                     rule_code=rule_code, reason=reason))
+        self._calls.append(
+            LayerCall(
+                node_id=node_id,
+                kind=kind,
+                label=label,
+                scope=scope,
+                module_id=module_id,
+                attrs=attrs or LayerAttrs(),
+                rule_code=rule_code,
+                reason=reason,
+            )
+        )
         self._edges.extend((p, node_id) for p in producers)  # one edge per operand, in order
         return node_id
 
@@ -170,8 +193,10 @@ class _Recorder:
     def _scope(self, module: nn.Module) -> tuple[ModuleFrame, ...]:
         scope = self._paths.scopes.get(id(module))
         if scope is None:  # reachable from no attribute: a closure, a global
-            return (kinds.frame("", self._model),
-                    kinds.frame(f"<unregistered {type(module).__name__}>", module))
+            return (
+                kinds.frame("", self._model),
+                kinds.frame(f"<unregistered {type(module).__name__}>", module),
+            )
         return scope
 
     def _label(self, module: nn.Module) -> str:
@@ -218,8 +243,9 @@ class _Recorder:
         found = (self.producer_of(t) for t in tensors(obj))
         return list(dict.fromkeys(p for p in found if p is not None))
 
-    def _finish(self, node_id: int, outputs: list[torch.Tensor],
-                before: list[tuple[torch.Tensor, int]]) -> None:
+    def _finish(
+        self, node_id: int, outputs: list[torch.Tensor], before: list[tuple[torch.Tensor, int]]
+    ) -> None:
         """`node_id` produced these tensors and wrote into the inputs whose version moved."""
         for tensor, seen in before:
             if version(tensor) != seen:
@@ -244,13 +270,24 @@ class _Recorder:
             label = self._label(module)
             rule, reason = rules.BN_NEVER_CALLED, None
             if id(module) in self._hidden_bns:
-                rule, reason = rules.UNKNOWN_CALL, (
-                    f"it runs inside {self._hidden_bns[id(module)]}, which the capture records "
-                    "as one op")
+                rule, reason = (
+                    rules.UNKNOWN_CALL,
+                    (
+                        f"it runs inside {self._hidden_bns[id(module)]}, which the capture records "
+                        "as one op"
+                    ),
+                )
             elif id(module) not in self._paths.registered:
                 rule, reason = rules.UNREGISTERED_CONTAINER_UNKNOWN, _UNREGISTERED.format(label)
-            self._add(NodeKind.BATCHNORM, label, [], module=module,
-                      attrs=self._attrs(module), rule_code=rule.code, reason=reason)
+            self._add(
+                NodeKind.BATCHNORM,
+                label,
+                [],
+                module=module,
+                attrs=self._attrs(module),
+                rule_code=rule.code,
+                reason=reason,
+            )
 
     # --- module hooks ------------------------------------------------------------------------
 
@@ -265,8 +302,9 @@ class _Recorder:
                 self._stack.append(_Frame(module, None, silent=True))
                 self._quiet += 1
                 return
-            frame = _Frame(module, kinds.module_kind(module),
-                           passthrough=kinds.is_passthrough(module))
+            frame = _Frame(
+                module, kinds.module_kind(module), passthrough=kinds.is_passthrough(module)
+            )
             if frame.kind is not None or frame.passthrough:
                 frame.versions = [(t, version(t)) for t in tensors(args)]
                 self._quiet += 1
@@ -275,8 +313,9 @@ class _Recorder:
                 frame.guard.__enter__()
             self._stack.append(frame)
 
-    def after_module(self, module: nn.Module, args: tuple[Any, ...], kwargs: Any,
-                     output: Any = _FAILED) -> None:
+    def after_module(
+        self, module: nn.Module, args: tuple[Any, ...], kwargs: Any, output: Any = _FAILED
+    ) -> None:
         # Also called when forward raised (always_call), then as (module, args, None): the
         # frame must still be popped, for a caller that catches the error and carries on.
         with torch._C.DisableTorchFunction():
@@ -293,11 +332,17 @@ class _Recorder:
                 self._module_node(frame, args, kwargs, output)
             elif isinstance(module, _BatchNorm) and frame.bn_calls == 0:
                 self._called_bns.add(id(module))
-                self._add(NodeKind.BATCHNORM, self._label(module), [], module=module,
-                          attrs=kinds.layer_attrs(module), rule_code=rules.UNKNOWN_CALL.code,
-                          reason=f"its class {kinds.class_name(type(module))} replaces forward() "
-                                 "and does not call batch_norm, so the normalisation was not "
-                                 "seen")
+                self._add(
+                    NodeKind.BATCHNORM,
+                    self._label(module),
+                    [],
+                    module=module,
+                    attrs=kinds.layer_attrs(module),
+                    rule_code=rules.UNKNOWN_CALL.code,
+                    reason=f"its class {kinds.class_name(type(module))} replaces forward() "
+                    "and does not call batch_norm, so the normalisation was not "
+                    "seen",
+                )
 
     def _pass_through(self, inputs: Any, output: Any) -> None:
         producers = self._producers(inputs)
@@ -305,8 +350,9 @@ class _Recorder:
             for tensor in tensors(output):
                 self._assign(tensor, producers[0])
 
-    def _module_node(self, frame: _Frame, args: tuple[Any, ...], kwargs: dict[str, Any],
-                     output: Any) -> None:
+    def _module_node(
+        self, frame: _Frame, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any
+    ) -> None:
         module, kind = frame.module, frame.kind
         assert kind is not None
         label = self._label(module)
@@ -315,42 +361,62 @@ class _Recorder:
         rule_code = reason = None
         if kind is NodeKind.UNKNOWN:
             rule_code = rules.UNKNOWN_CALL.code
-            reason = (f"{label} is a '{type(module).__qualname__}', which overrides forward() "
-                      "of its layer class")
-        elif (id(module) not in self._paths.registered
-              and kind in FOLD_TARGETS | {NodeKind.BATCHNORM}):
+            reason = (
+                f"{label} is a '{type(module).__qualname__}', which overrides forward() "
+                "of its layer class"
+            )
+        elif id(module) not in self._paths.registered and kind in FOLD_TARGETS | {
+            NodeKind.BATCHNORM
+        }:
             rule_code = rules.UNREGISTERED_CONTAINER_UNKNOWN.code
             reason = _UNREGISTERED.format(label)
             kind = kind if kind is NodeKind.BATCHNORM else NodeKind.UNKNOWN
         if kind is NodeKind.BATCHNORM:
             self._called_bns.add(id(module))
-        node_id = self._layer_node(kind, module, label, producers, inputs,
-                                   self._attrs(module), rule_code, reason)
+        node_id = self._layer_node(
+            kind, module, label, producers, inputs, self._attrs(module), rule_code, reason
+        )
         self._finish(node_id, tensors(output), frame.versions)
 
-    def _layer_node(self, kind: NodeKind, module: nn.Module, label: str, producers: list[int],
-                    inputs: list[torch.Tensor], attrs: LayerAttrs, rule_code: str | None = None,
-                    reason: str | None = None) -> int:
+    def _layer_node(
+        self,
+        kind: NodeKind,
+        module: nn.Module,
+        label: str,
+        producers: list[int],
+        inputs: list[torch.Tensor],
+        attrs: LayerAttrs,
+        rule_code: str | None = None,
+        reason: str | None = None,
+    ) -> int:
         """The node of one layer call; returns the node its output comes from."""
-        last_axis = (kind is NodeKind.LINEAR and bool(inputs) and inputs[0].dim() >= 3)
+        last_axis = kind is NodeKind.LINEAR and bool(inputs) and inputs[0].dim() >= 3
         if last_axis:
             # Linear works on the last axis; a BatchNorm works on axis 1. On a 3-D or larger
             # tensor these differ, as if the data were transposed on the way in and out.
-            producers = [self._add(NodeKind.RESHAPE, f"{label} (features on the last axis of "
-                                   f"a {inputs[0].dim()}-D input)", producers)]
+            producers = [
+                self._add(
+                    NodeKind.RESHAPE,
+                    f"{label} (features on the last axis of a {inputs[0].dim()}-D input)",
+                    producers,
+                )
+            ]
         if kind is NodeKind.LINEAR and inputs:
             attrs = replace(attrs, rank=inputs[0].dim())  # which axis it works on
-        node_id = self._add(kind, label, producers, module=module, attrs=attrs,
-                            rule_code=rule_code, reason=reason)
+        node_id = self._add(
+            kind, label, producers, module=module, attrs=attrs, rule_code=rule_code, reason=reason
+        )
         if last_axis:
-            node_id = self._add(NodeKind.RESHAPE, f"{label} (features on the last axis of a "
-                                f"{inputs[0].dim()}-D output)", [node_id])
+            node_id = self._add(
+                NodeKind.RESHAPE,
+                f"{label} (features on the last axis of a {inputs[0].dim()}-D output)",
+                [node_id],
+            )
         return node_id
 
     # --- torch functions ---------------------------------------------------------------------
 
-    def call(self, func: Callable[..., Any], args: tuple[Any, ...],
-             kwargs: dict[str, Any]) -> Any:
+    def call(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if self._quiet:  # inside a layer torch implements: nothing to record
             return func(*args, **kwargs)
         name = kinds.function_name(func)
@@ -371,9 +437,15 @@ class _Recorder:
         self._recorded(name, func, args, kwargs, before, output)
         return output
 
-    def _recorded(self, name: str, func: Callable[..., Any], args: tuple[Any, ...],
-                  kwargs: dict[str, Any], before: list[tuple[torch.Tensor, int]],
-                  output: Any) -> None:
+    def _recorded(
+        self,
+        name: str,
+        func: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        before: list[tuple[torch.Tensor, int]],
+        output: Any,
+    ) -> None:
         outputs = tensors(output)
         if outputs:
             self._note_foreign_reads(func, kinds.value_operands(name, args, kwargs))
@@ -394,21 +466,31 @@ class _Recorder:
         current = self._stack[-1].module if self._stack else None
         for tensor in operands:
             owner = self._layer_tensors.get(id(tensor))
-            if owner is not None and owner[0] is not current and isinstance(owner[0],
-                                                                            _BatchNorm):
+            if owner is not None and owner[0] is not current and isinstance(owner[0], _BatchNorm):
                 self.reached_batchnorms.add(self._label(owner[0]))
 
-    def _op(self, name: str, func: Callable[..., Any], args: tuple[Any, ...],
-            kwargs: dict[str, Any], before: list[tuple[torch.Tensor, int]],
-            output: Any, outputs: list[torch.Tensor]) -> None:
+    def _op(
+        self,
+        name: str,
+        func: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        before: list[tuple[torch.Tensor, int]],
+        output: Any,
+        outputs: list[torch.Tensor],
+    ) -> None:
         # Only tensors that carry the model's dataflow count as operands: `x * 2.0`, `x + b`
         # with a parameter b, are a scaling or shift, as the static half reads them too.
         found = [p for p in (self.producer_of(t) for t, _ in before) if p is not None]
         kind = kinds.function_kind(name, len(found))
         producers = list(dict.fromkeys(found))
         owner = self._stack[-1].module if self._stack else None
-        if kind is NodeKind.FUNCTIONAL_CONV and owner is not None and kinds.is_fold_layer(owner) \
-                and not isinstance(owner, _BatchNorm):
+        if (
+            kind is NodeKind.FUNCTIONAL_CONV
+            and owner is not None
+            and kinds.is_fold_layer(owner)
+            and not isinstance(owner, _BatchNorm)
+        ):
             # A Conv/Linear subclass with its own forward: this call is its layer computation.
             self._own_layer_call(owner, name, args, kwargs, before, outputs)
             return
@@ -416,9 +498,13 @@ class _Recorder:
             # A BatchNorm subclass with its own forward: this call is its normalisation.
             self._stack[-1].bn_calls += 1
             self._called_bns.add(id(owner))
-            node_id = self._add(NodeKind.BATCHNORM, self._label(owner),
-                                self._producers(args[:1]), module=owner,
-                                attrs=self._attrs(owner))
+            node_id = self._add(
+                NodeKind.BATCHNORM,
+                self._label(owner),
+                self._producers(args[:1]),
+                module=owner,
+                attrs=self._attrs(owner),
+            )
             self._finish(node_id, outputs, before)
             return
         mutated = any(version(t) != seen for t, seen in before)
@@ -429,13 +515,19 @@ class _Recorder:
             # A fold through a merge needs its operands in order, repeats included.
             attrs, operands = merge_facts(kind, name, args, kwargs, output)
             producers = [p for p in map(self.producer_of, operands) if p is not None]
-        self._finish(self._add(kind, kinds.function_label(func), producers, attrs=attrs),
-                     outputs, before)
+        self._finish(
+            self._add(kind, kinds.function_label(func), producers, attrs=attrs), outputs, before
+        )
 
-
-    def _own_layer_call(self, owner: nn.Module, name: str, args: tuple[Any, ...],
-                        kwargs: dict[str, Any], before: list[tuple[torch.Tensor, int]],
-                        outputs: list[torch.Tensor]) -> None:
+    def _own_layer_call(
+        self,
+        owner: nn.Module,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        before: list[tuple[torch.Tensor, int]],
+        outputs: list[torch.Tensor],
+    ) -> None:
         label = self._label(owner)
         inputs = tensors(args[:1] if args else kwargs.get("input"))
         producers = self._producers(inputs)
@@ -444,21 +536,24 @@ class _Recorder:
         attrs = self._attrs(owner)
         if kind is None:
             kind, rule_code = NodeKind.UNKNOWN, rules.UNKNOWN_CALL.code
-            reason = (f"{label} is a '{type(owner).__qualname__}', which overrides forward() of "
-                      "its layer class and convolves with a weight or bias computed from its "
-                      "own, so a fold into them cannot be promised")
+            reason = (
+                f"{label} is a '{type(owner).__qualname__}', which overrides forward() of "
+                "its layer class and convolves with a weight or bias computed from its "
+                "own, so a fold into them cannot be promised"
+            )
         elif id(owner) not in self._paths.registered:
             kind, rule_code = NodeKind.UNKNOWN, rules.UNREGISTERED_CONTAINER_UNKNOWN.code
             reason = _UNREGISTERED.format(label)
         else:
             attrs = kinds.call_attrs(owner, kind, args, kwargs)
-        node_id = self._layer_node(kind, owner, label, producers, inputs, attrs, rule_code,
-                                   reason)
+        node_id = self._layer_node(kind, owner, label, producers, inputs, attrs, rule_code, reason)
         self._finish(node_id, outputs, before)
 
 
-_UNREGISTERED = ("{} is kept in a plain Python list, dict or other attribute, so PyTorch does "
-                 "not register it and no fold can rewrite it")
+_UNREGISTERED = (
+    "{} is kept in a plain Python list, dict or other attribute, so PyTorch does "
+    "not register it and no fold can rewrite it"
+)
 
 
 class _RecordingMode(TorchFunctionMode):
@@ -466,7 +561,11 @@ class _RecordingMode(TorchFunctionMode):
         super().__init__()
         self._recorder = recorder
 
-    def __torch_function__(self, func: Callable[..., Any], types: Any,
-                           args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
-                           ) -> Any:
+    def __torch_function__(
+        self,
+        func: Callable[..., Any],
+        types: Any,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
         return self._recorder.call(func, args, kwargs or {})

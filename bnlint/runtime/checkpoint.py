@@ -35,41 +35,47 @@ def load_checkpoint(model: nn.Module, path: Path) -> None:
     state = _state_dict(_read(path), path)
     own = model.state_dict()
     if not any(key in own for key in state) and all(k.startswith("module.") for k in state):
-        state = {key[len("module."):]: value for key, value in state.items()}
+        state = {key[len("module.") :]: value for key, value in state.items()}
     missing = [key for key in own if key not in state]
     unexpected = [key for key in state if key not in own]
     if missing or unexpected:
-        parts = [f"{label} {_some(keys)}" for label, keys in
-                 (("missing", missing), ("unexpected", unexpected)) if keys]
-        raise CheckpointError(f"checkpoint {path} does not fit the model: "
-                              f"{'; '.join(parts)}")
+        parts = [
+            f"{label} {_some(keys)}"
+            for label, keys in (("missing", missing), ("unexpected", unexpected))
+            if keys
+        ]
+        raise CheckpointError(f"checkpoint {path} does not fit the model: {'; '.join(parts)}")
     materialise = any(t.is_meta for t in (*model.parameters(), *model.buffers()))
     try:
         model.load_state_dict(state, strict=True, assign=materialise)
     except RuntimeError as error:  # shapes that differ, named by torch
         detail = "; ".join(line.strip() for line in str(error).splitlines()[1:] if line.strip())
-        raise CheckpointError(f"checkpoint {path} does not fit the model: "
-                              f"{detail or error}") from None
+        raise CheckpointError(
+            f"checkpoint {path} does not fit the model: {detail or error}"
+        ) from None
 
 
 def _read(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except OSError as error:
-        raise CheckpointError(f"cannot read checkpoint {path}: "
-                              f"{error.strerror or error}") from None
+        raise CheckpointError(f"cannot read checkpoint {path}: {error.strerror or error}") from None
     except pickle.UnpicklingError as error:
         found = re.search(r"GLOBAL ([\w.]+)", str(error))
         if found is None:
-            raise CheckpointError(f"cannot load checkpoint {path}: it is not a file of "
-                                  "tensors written by torch.save") from None
+            raise CheckpointError(
+                f"cannot load checkpoint {path}: it is not a file of tensors written by torch.save"
+            ) from None
         raise CheckpointError(
             f"cannot load checkpoint {path}: it holds a pickled Python object "
             f"({found.group(1)}), and bnlint loads checkpoints with weights_only=True so that "
-            "they can never run code; save model.state_dict() instead") from None
+            "they can never run code; save model.state_dict() instead"
+        ) from None
     except Exception as error:  # a truncated or corrupted archive fails in many ways
-        raise CheckpointError(f"cannot load checkpoint {path}: {type(error).__name__}: "
-                              f"{str(error).splitlines()[0] if str(error) else ''}") from None
+        raise CheckpointError(
+            f"cannot load checkpoint {path}: {type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}"
+        ) from None
 
 
 def _state_dict(content: Any, path: Path) -> dict[str, torch.Tensor]:
@@ -78,12 +84,18 @@ def _state_dict(content: Any, path: Path) -> dict[str, torch.Tensor]:
     if isinstance(content, Mapping):
         candidates += [content[key] for key in _WRAPPER_KEYS if key in content]
     for candidate in candidates:
-        if (isinstance(candidate, Mapping) and candidate
-                and all(isinstance(k, str) and isinstance(v, torch.Tensor)
-                        for k, v in candidate.items())):
+        if (
+            isinstance(candidate, Mapping)
+            and candidate
+            and all(
+                isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in candidate.items()
+            )
+        ):
             return dict(candidate)
-    raise CheckpointError(f"checkpoint {path} holds no state dict (a mapping of names to "
-                          f"tensors, bare or under one of the keys {', '.join(_WRAPPER_KEYS)})")
+    raise CheckpointError(
+        f"checkpoint {path} holds no state dict (a mapping of names to "
+        f"tensors, bare or under one of the keys {', '.join(_WRAPPER_KEYS)})"
+    )
 
 
 def _some(keys: list[str]) -> str:

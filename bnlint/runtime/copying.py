@@ -18,11 +18,19 @@ from typing import Any
 from torch import nn
 from torch.nn.modules.conv import _ConvNd
 
-_HOOK_TABLES = frozenset(key for key, value in vars(nn.Module()).items()
-                         if isinstance(value, dict) and key not in ("_parameters", "_buffers",
-                                                                    "_modules"))
-_COPY_PROTOCOL = ("__deepcopy__", "__copy__", "__reduce__", "__reduce_ex__", "__getstate__",
-                  "__setstate__")
+_HOOK_TABLES = frozenset(
+    key
+    for key, value in vars(nn.Module()).items()
+    if isinstance(value, dict) and key not in ("_parameters", "_buffers", "_modules")
+)
+_COPY_PROTOCOL = (
+    "__deepcopy__",
+    "__copy__",
+    "__reduce__",
+    "__reduce_ex__",
+    "__getstate__",
+    "__setstate__",
+)
 # Classes whose copy protocol is nn.Module's (conv layers only add a default on unpickling).
 _MODULE_PROTOCOL = (nn.Module, _ConvNd, object)
 
@@ -47,8 +55,10 @@ def _copy(module: nn.Module, memo: dict[int, Any]) -> nn.Module:
         if key in _HOOK_TABLES and not value:
             state[key] = type(value)()
         elif key == "_modules":
-            state[key] = type(value)((name, None if child is None else _copy(child, memo))
-                                     for name, child in value.items())
+            state[key] = type(value)(
+                (name, None if child is None else _copy(child, memo))
+                for name, child in value.items()
+            )
         else:
             state[key] = copy.deepcopy(value, memo)
     return new
@@ -60,7 +70,11 @@ _protocols: dict[type, bool] = {}
 def _copies_itself(cls: type) -> bool:
     known = _protocols.get(cls)
     if known is None:
-        known = any(name in klass.__dict__ for klass in cls.__mro__
-                    if klass not in _MODULE_PROTOCOL for name in _COPY_PROTOCOL)
+        known = any(
+            name in klass.__dict__
+            for klass in cls.__mro__
+            if klass not in _MODULE_PROTOCOL
+            for name in _COPY_PROTOCOL
+        )
         _protocols[cls] = known
     return known

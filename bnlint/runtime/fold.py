@@ -101,9 +101,17 @@ class FoldResult:
         return self.verification.passed
 
 
-def fold(model: nn.Module, example_inputs: Any, *, inplace: bool = False,
-         rtol: float | None = None, atol: float | None = None, random_inputs: int = 3,
-         seed: int = 0, all_or_nothing: bool = False) -> FoldResult:
+def fold(
+    model: nn.Module,
+    example_inputs: Any,
+    *,
+    inplace: bool = False,
+    rtol: float | None = None,
+    atol: float | None = None,
+    random_inputs: int = 3,
+    seed: int = 0,
+    all_or_nothing: bool = False,
+) -> FoldResult:
     """Fold every BatchNorm of `model` that can be folded and prove the result.
 
     `example_inputs` is the tuple of positional arguments of `model(*example_inputs)`; anything
@@ -133,8 +141,17 @@ def fold(model: nn.Module, example_inputs: Any, *, inplace: bool = False,
         raise FoldError(f"the model failed on the example inputs: {error}") from error
     plan = match_folds(capture.graph)
     originals = record_originals(work, plan.folds)
-    trials = Trials(target, work, capture, inputs, rtol=rtol, atol=atol,
-                    random_inputs=random_inputs, seed=seed, copy=_copy)
+    trials = Trials(
+        target,
+        work,
+        capture,
+        inputs,
+        rtol=rtol,
+        atol=atol,
+        random_inputs=random_inputs,
+        seed=seed,
+        copy=_copy,
+    )
     progress.step("folding")
     applied = trials.make(plan.folds)
     progress.step("verifying")
@@ -146,16 +163,26 @@ def fold(model: nn.Module, example_inputs: Any, *, inplace: bool = False,
         _fold_in_place(target, kept, capture)
         result_model = model
     folds = tuple(_fold_record(p, checked.errors[p]) for p in kept)
-    skipped = tuple(_record(skip) for skip in plan.skips + applied.refused
-                    + tuple(_not_verified(pair, why) for pair, why in dropped.items()))
+    skipped = tuple(
+        _record(skip)
+        for skip in plan.skips
+        + applied.refused
+        + tuple(_not_verified(pair, why) for pair, why in dropped.items())
+    )
     _explain(kept, skipped, verification)
-    return FoldResult(model=result_model, folds=folds, skipped=skipped,
-                      verification=verification, capture_note=capture.note,
-                      findings=plan.findings)
+    return FoldResult(
+        model=result_model,
+        folds=folds,
+        skipped=skipped,
+        verification=verification,
+        capture_note=capture.note,
+        findings=plan.findings,
+    )
 
 
-def _judge(trials: Trials, checked: _SiteCheck, all_or_nothing: bool
-           ) -> tuple[Outcome, tuple[FoldPair, ...], dict[FoldPair, str]]:
+def _judge(
+    trials: Trials, checked: _SiteCheck, all_or_nothing: bool
+) -> tuple[Outcome, tuple[FoldPair, ...], dict[FoldPair, str]]:
     """Judge the folds that passed their site check by the model's outputs: against the
     model's own noise when the default tolerance fails, without the folds nothing can vouch
     for, and, when the outputs still disagree, without the folds found responsible (unless
@@ -167,16 +194,23 @@ def _judge(trials: Trials, checked: _SiteCheck, all_or_nothing: bool
     if outcome.passed and not any(c.errors for c in outcome.comparisons):
         # No floating output to compare (class indices): a fold whose layers could not be
         # checked has no evidence at all.
-        blind = {p: "its layers could not be checked and the model returns no "
-                    "floating-point output to compare" for p in unmeasured(checked.errors)
-                 if p in kept}
+        blind = {
+            p: "its layers could not be checked and the model returns no "
+            "floating-point output to compare"
+            for p in unmeasured(checked.errors)
+            if p in kept
+        }
         if blind:
             dropped.update(blind)
             kept = tuple(p for p in kept if p not in blind)
             outcome = trials.judge(kept)
     if not outcome.passed and not all_or_nothing and kept:
-        isolated = isolate(_most_suspicious_first(kept, checked.errors), trials.judge,
-                           outcome, budget=_budget(len(kept)))
+        isolated = isolate(
+            _most_suspicious_first(kept, checked.errors),
+            trials.judge,
+            outcome,
+            budget=_budget(len(kept)),
+        )
         kept, outcome = isolated.kept, isolated.outcome or trials.judge(())
         dropped.update(isolated.dropped)
         trials.make(kept)  # the working copy ends with exactly the verified folds
@@ -191,8 +225,9 @@ class _SiteCheck:
     errors: dict[FoldPair, SiteError]
 
 
-def _check_sites(trials: Trials, folds: tuple[FoldPair, ...], originals: Originals,
-                 all_or_nothing: bool) -> _SiteCheck:
+def _check_sites(
+    trials: Trials, folds: tuple[FoldPair, ...], originals: Originals, all_or_nothing: bool
+) -> _SiteCheck:
     """Check every fold at its own layers; leave out the wrong ones (unless all or nothing).
 
     A layer folded from both sides is checked with both folds: once one of them is left out,
@@ -213,11 +248,13 @@ def _check_sites(trials: Trials, folds: tuple[FoldPair, ...], originals: Origina
     return _SiteCheck(kept, dict(wrong), wrong, errors)
 
 
-def _most_suspicious_first(pairs: Sequence[FoldPair],
-                           errors: dict[FoldPair, SiteError]) -> list[FoldPair]:
+def _most_suspicious_first(
+    pairs: Sequence[FoldPair], errors: dict[FoldPair, SiteError]
+) -> list[FoldPair]:
     def suspicion(pair: FoldPair) -> float:
         rounding = errors[pair].rounding
         return math.inf if rounding is None else rounding
+
     return sorted(pairs, key=suspicion, reverse=True)
 
 
@@ -227,8 +264,9 @@ def _budget(folds: int) -> int:
     return 8 + 4 * max(1, math.ceil(math.log2(folds + 1)))
 
 
-def _verification(outcome: Outcome, rtol: float | None, atol: float | None,
-                  wrong: dict[FoldPair, str]) -> Verification:
+def _verification(
+    outcome: Outcome, rtol: float | None, atol: float | None, wrong: dict[FoldPair, str]
+) -> Verification:
     worst_abs, worst_rel = 0.0, 0.0
     for comparison in outcome.comparisons:
         a, r = comparison.worst()
@@ -236,25 +274,43 @@ def _verification(outcome: Outcome, rtol: float | None, atol: float | None,
     chosen_rtol, chosen_atol = closest_tolerance(list(outcome.comparisons), rtol, atol)
     failures = tuple(wrong.values()) + outcome.failures
     return Verification(
-        passed=outcome.passed and not wrong, inputs_compared=outcome.inputs_compared,
+        passed=outcome.passed and not wrong,
+        inputs_compared=outcome.inputs_compared,
         outputs_compared=sum(len(c.errors) for c in outcome.comparisons),
-        max_abs_error=worst_abs, max_rel_error=worst_rel, rtol=chosen_rtol, atol=chosen_atol,
-        failures=failures, skipped_inputs=outcome.skipped_inputs, method=outcome.method,
-        noise=outcome.noise, notes=outcome.notes)
+        max_abs_error=worst_abs,
+        max_rel_error=worst_rel,
+        rtol=chosen_rtol,
+        atol=chosen_atol,
+        failures=failures,
+        skipped_inputs=outcome.skipped_inputs,
+        method=outcome.method,
+        noise=outcome.noise,
+        notes=outcome.notes,
+    )
 
 
 def _fold_record(pair: FoldPair, error: SiteError) -> FoldRecord:
-    return FoldRecord(conv=pair_label(pair), bn=pair.bn.label, direction=pair.direction,
-                      max_error=error.max_abs, relative_error=error.max_rel,
-                      key=pair_key(pair), producers=tuple(c.label for c in pair.producers),
-                      merge=pair.merge)
+    return FoldRecord(
+        conv=pair_label(pair),
+        bn=pair.bn.label,
+        direction=pair.direction,
+        max_error=error.max_abs,
+        relative_error=error.max_rel,
+        key=pair_key(pair),
+        producers=tuple(c.label for c in pair.producers),
+        merge=pair.merge,
+    )
 
 
 def _not_verified(pair: FoldPair, why: str) -> Skip:
     rule = rules.FOLD_FAILED_VERIFICATION
-    return Skip(bn=pair.bn, status=rule.status or Status.UNKNOWN, code=rule.code,
-                reason=rule.format(bn=pair.bn.describe(), producer=pair_label(pair),
-                                   detail=why), partner=pair.conv)
+    return Skip(
+        bn=pair.bn,
+        status=rule.status or Status.UNKNOWN,
+        code=rule.code,
+        reason=rule.format(bn=pair.bn.describe(), producer=pair_label(pair), detail=why),
+        partner=pair.conv,
+    )
 
 
 def _fold_in_place(model: nn.Module, folds: tuple[FoldPair, ...], capture: Capture) -> None:
@@ -264,8 +320,10 @@ def _fold_in_place(model: nn.Module, folds: tuple[FoldPair, ...], capture: Captu
     except PairRefused as refused:
         # Only a model whose deep copy differs from it gets here: better no fold than one
         # that was not verified.
-        raise FoldError(f"the model does not fold like its verified copy, so it was not "
-                        f"changed: {refused.skip.reason}") from refused
+        raise FoldError(
+            f"the model does not fold like its verified copy, so it was not "
+            f"changed: {refused.skip.reason}"
+        ) from refused
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -274,7 +332,8 @@ def _unwrap(model: nn.Module) -> nn.Module:
         if isinstance(model, PARALLEL_WRAPPERS):
             inner = model.module
         elif type(model).__name__ == "OptimizedModule" and isinstance(
-                getattr(model, "_orig_mod", None), nn.Module):
+            getattr(model, "_orig_mod", None), nn.Module
+        ):
             inner = model._orig_mod  # torch.compile's wrapper; its forward is compiled code
         else:
             return model
@@ -284,45 +343,60 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 def _check_not_sharded(model: nn.Module) -> None:
     """FSDP cannot be unwrapped: each process holds a shard of every parameter."""
-    sharded = any(cls.__name__ in ("FSDPModule", "FullyShardedDataParallel")
-                  for module in model.modules() for cls in type(module).__mro__)
-    if sharded or any(type(p).__name__ in ("DTensor", "FlatParameter")
-                      for p in model.parameters()):
-        raise FoldError("the model is sharded by FSDP (each process holds a shard of its "
-                        "parameters), so no layer can be rewritten whole; fold an unsharded "
-                        "copy: build the model without FSDP and load the full state dict "
-                        "(bnlint fold --checkpoint)")
+    sharded = any(
+        cls.__name__ in ("FSDPModule", "FullyShardedDataParallel")
+        for module in model.modules()
+        for cls in type(module).__mro__
+    )
+    if sharded or any(type(p).__name__ in ("DTensor", "FlatParameter") for p in model.parameters()):
+        raise FoldError(
+            "the model is sharded by FSDP (each process holds a shard of its "
+            "parameters), so no layer can be rewritten whole; fold an unsharded "
+            "copy: build the model without FSDP and load the full state dict "
+            "(bnlint fold --checkpoint)"
+        )
 
 
 def _check_materialised(model: nn.Module) -> None:
     tensors = list(model.parameters()) + list(model.buffers())
     if any(t.is_meta for t in tensors):
-        raise FoldError("the model is on the meta device (its weights are not materialised); "
-                        "load real weights before folding")
+        raise FoldError(
+            "the model is on the meta device (its weights are not materialised); "
+            "load real weights before folding"
+        )
 
 
 def _copy(model: nn.Module) -> nn.Module:
     try:
         return copy_model(model)
     except Exception as error:  # whatever the model's attributes refuse to copy
-        raise FoldError(f"cannot copy the model to fold it safely: {type(error).__name__}: "
-                        f"{error}") from error
+        raise FoldError(
+            f"cannot copy the model to fold it safely: {type(error).__name__}: {error}"
+        ) from error
 
 
 def _record(skip: Skip) -> SkipRecord:
-    return SkipRecord(bn=skip.bn.label, code=skip.code, name=rules.get_rule(skip.code).name,
-                      status=skip.status, reason=skip.reason,
-                      partner=skip.partner.label if skip.partner else None,
-                      key=fold_key(skip.partner, skip.bn))
+    return SkipRecord(
+        bn=skip.bn.label,
+        code=skip.code,
+        name=rules.get_rule(skip.code).name,
+        status=skip.status,
+        reason=skip.reason,
+        partner=skip.partner.label if skip.partner else None,
+        key=fold_key(skip.partner, skip.bn),
+    )
 
 
-def _explain(folds: tuple[FoldPair, ...], skipped: tuple[SkipRecord, ...],
-             verification: Verification) -> None:
+def _explain(
+    folds: tuple[FoldPair, ...], skipped: tuple[SkipRecord, ...], verification: Verification
+) -> None:
     for pair in folds:
         log.info("folded %s into %s (%s)", pair.bn.label, pair.conv.label, pair.direction.value)
     for skip in skipped:
         log.info("%s %s", skip.code, skip.reason)
         warnings.warn(f"{skip.code} {skip.reason}", FoldWarning, stacklevel=3)
     if not verification.passed:
-        log.warning("the folded model failed verification: %s",
-                    "; ".join(verification.failures) or "no input could be compared")
+        log.warning(
+            "the folded model failed verification: %s",
+            "; ".join(verification.failures) or "no input could be compared",
+        )

@@ -50,8 +50,6 @@ class SiteError:
         return self.rounding is not None and self.rounding <= 1.0
 
 
-
-
 _FoldLayer = nn.modules.conv._ConvNd | nn.Linear
 
 
@@ -61,8 +59,7 @@ def _fold_layer(model: nn.Module, label: str) -> _FoldLayer:
     return layer
 
 
-def _statistics(bn: _BatchNorm) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
-                                         torch.Tensor]:
+def _statistics(bn: _BatchNorm) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(running mean, running variance, weight, bias) of a BatchNorm that tracks statistics;
     1 and 0 for the weight and bias of one that is not affine."""
     mean, var = bn.running_mean, bn.running_var
@@ -112,13 +109,18 @@ def record_originals(model: nn.Module, pairs: Sequence[FoldPair]) -> Originals:
                 rows = _rows(layer.weight.detach(), layer)
                 columns = _columns(rows.shape[1], rows.device)
                 layers[call.label] = _Layer(
-                    layer.weight.shape, columns, rows.index_select(1, columns),
+                    layer.weight.shape,
+                    columns,
+                    rows.index_select(1, columns),
                     None if layer.bias is None else layer.bias.detach().clone(),
-                    rows.to(torch.float64, copy=True) if call.label in into_following
-                    else None)
+                    rows.to(torch.float64, copy=True) if call.label in into_following else None,
+                )
             bn = model.get_submodule(pair.bn.label)
-            if isinstance(bn, _BatchNorm) and bn.running_mean is not None \
-                    and bn.running_var is not None:
+            if (
+                isinstance(bn, _BatchNorm)
+                and bn.running_mean is not None
+                and bn.running_var is not None
+            ):
                 batchnorms[pair.bn.label] = bn
     return Originals(layers, _batchnorm_maps(batchnorms))
 
@@ -133,34 +135,37 @@ def _batchnorm_maps(batchnorms: dict[str, _BatchNorm]) -> dict[str, _Affine]:
     for (eps, device), members in groups.items():
         mean, var, weight, bias = (
             torch.cat([_statistics(bn)[i].detach().to(torch.float64) for _, bn in members])
-            for i in range(4))
+            for i in range(4)
+        )
         probe = torch.zeros(2, mean.numel(), dtype=torch.float64, device=device)
         probe[1] = 1.0
         with torch.no_grad():
-            out = torch.nn.functional.batch_norm(probe, mean, var, weight, bias, False, 0.0,
-                                                 eps)
+            out = torch.nn.functional.batch_norm(probe, mean, var, weight, bias, False, 0.0, eps)
         scale, shift = out[1] - out[0], out[0]
         start = 0
         for label, bn in members:
             width = bn.num_features
-            maps[label] = _Affine(scale[start:start + width], shift[start:start + width])
+            maps[label] = _Affine(scale[start : start + width], shift[start : start + width])
             start += width
     return maps
 
 
-def measure_fold_errors(model: nn.Module, pairs: Sequence[FoldPair],
-                        originals: Originals) -> dict[FoldPair, SiteError]:
+def measure_fold_errors(
+    model: nn.Module, pairs: Sequence[FoldPair], originals: Originals
+) -> dict[FoldPair, SiteError]:
     """The error of every fold in `pairs`, all made on `model` (checked layer by layer)."""
     before = {p.conv.label: p for p in pairs if p.direction is Direction.BN_CONV}
-    after = {layer.label: p for p in pairs if p.direction is Direction.CONV_BN
-             for layer in p.layers}
+    after = {
+        layer.label: p for p in pairs if p.direction is Direction.CONV_BN for layer in p.layers
+    }
     labels = list(dict.fromkeys(c.label for p in pairs for c in p.layers))
     scaled = [label for label in labels if _only_scaled(model, label, before, after, originals)]
     by_layer = _check_scaled_layers(model, scaled, after, originals)
     for label in labels:
         if label not in by_layer:
-            by_layer[label] = _check_layer(model, label, before.get(label), after.get(label),
-                                           originals)
+            by_layer[label] = _check_layer(
+                model, label, before.get(label), after.get(label), originals
+            )
     errors = {}
     for pair in pairs:
         checks = [by_layer[layer.label] for layer in pair.layers]
@@ -178,20 +183,30 @@ class _LayerCheck:
     scale: float = 0.0  # max |exact value| of the weight and bias
 
 
-def _only_scaled(model: nn.Module, label: str, before: dict[str, FoldPair],
-                 after: dict[str, FoldPair], originals: Originals) -> bool:
+def _only_scaled(
+    model: nn.Module,
+    label: str,
+    before: dict[str, FoldPair],
+    after: dict[str, FoldPair],
+    originals: Originals,
+) -> bool:
     """The common case, checked for all such layers at once: a Conv/Linear whose output
     channels a BatchNorm after it scales and shifts (alone, or through a concatenation or a
     sum)."""
     pair = after.get(label)
     layer = model.get_submodule(label)
-    return (pair is not None and label not in before and pair.bn.label in originals.maps
-            and not (isinstance(layer, nn.modules.conv._ConvNd) and layer.transposed)
-            and layer.weight.shape == originals.layers[label].shape)
+    return (
+        pair is not None
+        and label not in before
+        and pair.bn.label in originals.maps
+        and not (isinstance(layer, nn.modules.conv._ConvNd) and layer.transposed)
+        and layer.weight.shape == originals.layers[label].shape
+    )
 
 
-def _check_scaled_layers(model: nn.Module, labels: list[str], after: dict[str, FoldPair],
-                         originals: Originals) -> dict[str, _LayerCheck]:
+def _check_scaled_layers(
+    model: nn.Module, labels: list[str], after: dict[str, FoldPair], originals: Originals
+) -> dict[str, _LayerCheck]:
     """`_measure` for many layers of the common case in a few tensor operations: one row per
     output channel of every layer (its sampled weights, then its bias), checked at once, and
     the worst of each layer read back."""
@@ -219,10 +234,12 @@ def _check_scaled_layers(model: nn.Module, labels: list[str], after: dict[str, F
             units.append(_ROUNDINGS * _unit_roundoff(layer.weight.dtype))
             counts.append(rows1.shape[0])
         with torch.no_grad():
-            original = torch.cat([torch.cat(pieces["w0"]), torch.cat(pieces["b0"])[:, None]],
-                                 1).to(torch.float64)
-            folded = torch.cat([torch.cat(pieces["w1"]), torch.cat(pieces["b1"])[:, None]],
-                               1).to(torch.float64)
+            original = torch.cat([torch.cat(pieces["w0"]), torch.cat(pieces["b0"])[:, None]], 1).to(
+                torch.float64
+            )
+            folded = torch.cat([torch.cat(pieces["w1"]), torch.cat(pieces["b1"])[:, None]], 1).to(
+                torch.float64
+            )
             scale, shift = torch.cat(pieces["s"]), torch.cat(pieces["t"])
     except RuntimeError:  # layers on several devices, or of several dtypes: one by one
         return {}
@@ -244,15 +261,19 @@ def _check_scaled_layers(model: nn.Module, labels: list[str], after: dict[str, F
         worst = torch.full((3, len(labels)), -1.0, dtype=torch.float64, device=original.device)
         per_layer = worst.scatter_reduce(1, rows.expand(3, -1), per_row, "amax").tolist()
     checks, start = {}, 0
-    for label, count, in_a_sum, ratio, error, size in zip(labels, counts, summed, *per_layer,
-                                                           strict=True):
+    for label, count, in_a_sum, ratio, error, size in zip(
+        labels, counts, summed, *per_layer, strict=True
+    ):
         share = slice(start, start + count)
         start += count
         checks[label] = _LayerCheck(
-            SiteError(error, error / size if size > 0 else error,
-                      math.inf if math.isnan(ratio) else ratio),
-            carried[share] if in_a_sum else None, shift_allowed[share] if in_a_sum else None,
-            size)
+            SiteError(
+                error, error / size if size > 0 else error, math.inf if math.isnan(ratio) else ratio
+            ),
+            carried[share] if in_a_sum else None,
+            shift_allowed[share] if in_a_sum else None,
+            size,
+        )
     return checks
 
 
@@ -269,8 +290,13 @@ def _bias(bias: torch.Tensor | None, rows: torch.Tensor) -> torch.Tensor:
     return bias.detach()
 
 
-def _check_layer(model: nn.Module, label: str, before: FoldPair | None,
-                 after: FoldPair | None, originals: Originals) -> _LayerCheck:
+def _check_layer(
+    model: nn.Module,
+    label: str,
+    before: FoldPair | None,
+    after: FoldPair | None,
+    originals: Originals,
+) -> _LayerCheck:
     layer = _fold_layer(model, label)
     original = originals.layers[label]
     inner = originals.maps.get(before.bn.label) if before is not None else None
@@ -282,8 +308,9 @@ def _check_layer(model: nn.Module, label: str, before: FoldPair | None,
     if layer.weight.shape != original.shape:
         return _LayerCheck(SiteError(None, None, problem="the folded weight has another shape"))
     with torch.no_grad():
-        return _measure(layer, original, inner, outer,
-                        summed=after is not None and after.merge is Merge.SUM)
+        return _measure(
+            layer, original, inner, outer, summed=after is not None and after.merge is Merge.SUM
+        )
 
 
 def _channel_slice(outer: _Affine, pair: FoldPair, label: str, model: nn.Module) -> _Affine:
@@ -292,13 +319,19 @@ def _channel_slice(outer: _Affine, pair: FoldPair, label: str, model: nn.Module)
         layer = _fold_layer(model, call.label)
         width = layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
         if call.label == label:
-            return _Affine(outer.scale[start:start + width], outer.shift[start:start + width])
+            return _Affine(outer.scale[start : start + width], outer.shift[start : start + width])
         start += width
     raise LookupError(label)
 
 
-def _measure(layer: _FoldLayer, original: _Layer, inner: _Affine | None,
-             outer: _Affine | None, *, summed: bool) -> _LayerCheck:
+def _measure(
+    layer: _FoldLayer,
+    original: _Layer,
+    inner: _Affine | None,
+    outer: _Affine | None,
+    *,
+    summed: bool,
+) -> _LayerCheck:
     """The folded weight and bias against the exact fold of the original ones: every bias,
     and the same few weights of every output channel (a fold scales whole channels, so a
     wrong scale shows on any of its weights, at a cost that does not grow with the kernel)."""
@@ -339,8 +372,12 @@ def _measure(layer: _FoldLayer, original: _Layer, inner: _Affine | None,
     errors = [weight_error] + ([] if summed else [bias_error])
     worst = max(float(e.abs().max()) if e.numel() else 0.0 for e in errors)
     scale = max(float(t.abs().max()) if t.numel() else 0.0 for t in (weight, bias))
-    return _LayerCheck(SiteError(worst, worst / scale if scale > 0 else worst, max(ratios)),
-                       carried, bias_allowance, scale)
+    return _LayerCheck(
+        SiteError(worst, worst / scale if scale > 0 else worst, max(ratios)),
+        carried,
+        bias_allowance,
+        scale,
+    )
 
 
 # Weights checked per output channel (a fold scales whole channels: any weight of a channel
@@ -361,8 +398,9 @@ def _rows(weight: torch.Tensor, layer: _FoldLayer) -> torch.Tensor:
     return weight.reshape(weight.shape[0], -1)
 
 
-def _pair_error(model: nn.Module, pair: FoldPair, checks: list[_LayerCheck],
-                originals: Originals) -> SiteError:
+def _pair_error(
+    model: nn.Module, pair: FoldPair, checks: list[_LayerCheck], originals: Originals
+) -> SiteError:
     unmeasured = next((c.error for c in checks if c.error.max_abs is None), None)
     if unmeasured is not None:
         return unmeasured
@@ -372,10 +410,10 @@ def _pair_error(model: nn.Module, pair: FoldPair, checks: list[_LayerCheck],
     problem = _still_normalises(model, pair)
     if pair.merge is Merge.SUM:
         # The layers of a sum share the BatchNorm's shift: together they must carry all of it.
-        total = torch.stack([c.carried_shift for c in checks
-                             if c.carried_shift is not None]).sum(0)
-        allowed = torch.stack([c.shift_allowance for c in checks
-                               if c.shift_allowance is not None]).sum(0)
+        total = torch.stack([c.carried_shift for c in checks if c.carried_shift is not None]).sum(0)
+        allowed = torch.stack(
+            [c.shift_allowance for c in checks if c.shift_allowance is not None]
+        ).sum(0)
         missing = total - originals.maps[pair.bn.label].shift
         worst_abs = max(worst_abs, float(missing.abs().max()))
         scale = max(c.scale for c in checks)
@@ -395,8 +433,13 @@ def _still_normalises(model: nn.Module, pair: FoldPair) -> str | None:
     if not isinstance(module, _BatchNorm):
         return f"'{pair.bn.label}' is a {type(module).__name__}, neither removed nor neutral"
     mean, var, weight, bias = _statistics(module)
-    neutral = (module.eps == 0.0 and bool((mean == 0).all()) and bool((var == 1).all())
-               and bool((weight == 1).all()) and bool((bias == 0).all()))
+    neutral = (
+        module.eps == 0.0
+        and bool((mean == 0).all())
+        and bool((var == 1).all())
+        and bool((weight == 1).all())
+        and bool((bias == 0).all())
+    )
     return None if neutral else f"'{pair.bn.label}' still normalises its input"
 
 
@@ -421,7 +464,8 @@ def site_failures(errors: dict[FoldPair, SiteError]) -> dict[FoldPair, str]:
             continue
         what = error.problem or (
             f"its folded weights are off by up to {error.max_abs:.3g} ({error.max_rel:.3g} of "
-            f"their magnitude), {error.rounding:.3g} times what rounding allows")
+            f"their magnitude), {error.rounding:.3g} times what rounding allows"
+        )
         failures[pair] = f"the fold of {pair.bn.label} into {pair_label(pair)}: {what}"
     return failures
 
@@ -429,4 +473,3 @@ def site_failures(errors: dict[FoldPair, SiteError]) -> dict[FoldPair, str]:
 def unmeasured(errors: dict[FoldPair, SiteError]) -> list[FoldPair]:
     """Folds whose layers could not be checked: only the model output speaks for them."""
     return [pair for pair, error in errors.items() if error.max_abs is None]
-

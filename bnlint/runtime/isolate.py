@@ -23,8 +23,12 @@ class Isolated:
     outcome: Outcome | None  # the judgement of exactly `kept`; None when nothing was kept
 
 
-def isolate(pairs: Sequence[FoldPair], judge: Callable[[Sequence[FoldPair]], Outcome],
-            failure: Outcome, budget: int) -> Isolated:
+def isolate(
+    pairs: Sequence[FoldPair],
+    judge: Callable[[Sequence[FoldPair]], Outcome],
+    failure: Outcome,
+    budget: int,
+) -> Isolated:
     """Split `pairs` (known to fail together, as `failure` says) into the folds that verify
     together and the ones that do not; at most `budget` judgements, after which the folds not
     yet cleared are dropped too."""
@@ -64,8 +68,9 @@ class _Search:
 
     def _give_up(self, candidates: list[FoldPair], failure: Outcome) -> None:
         for pair in candidates:
-            self.dropped[pair] = ("it could not be cleared in the judgements allowed, after: "
-                                  f"{_why(failure)}")
+            self.dropped[pair] = (
+                f"it could not be cleared in the judgements allowed, after: {_why(failure)}"
+            )
 
     def _try(self, pairs: list[FoldPair]) -> Outcome:
         self._budget -= 1

@@ -74,9 +74,19 @@ class _InputSet:
 class Trials:
     """Makes sets of folds on the working copy and judges them against the original."""
 
-    def __init__(self, target: nn.Module, work: nn.Module, capture: Capture,
-                 inputs: tuple[Any, ...], *, rtol: float | None, atol: float | None,
-                 random_inputs: int, seed: int, copy: Callable[[nn.Module], nn.Module]) -> None:
+    def __init__(
+        self,
+        target: nn.Module,
+        work: nn.Module,
+        capture: Capture,
+        inputs: tuple[Any, ...],
+        *,
+        rtol: float | None,
+        atol: float | None,
+        random_inputs: int,
+        seed: int,
+        copy: Callable[[nn.Module], nn.Module],
+    ) -> None:
         self._target = target
         self.model = work  # the working copy: the folded model once the trials are over
         self._capture, self._copy = capture, copy
@@ -99,8 +109,9 @@ class Trials:
             try:
                 expected = run_seeded(reference, drawn)
             except Exception as error:  # a random input the model does not accept
-                self.skipped_inputs.append(f"{name}: the original model raised "
-                                           f"{type(error).__name__}: {error}")
+                self.skipped_inputs.append(
+                    f"{name}: the original model raised {type(error).__name__}: {error}"
+                )
                 continue
             self._sets.append(_InputSet(name, drawn, expected))
 
@@ -115,8 +126,13 @@ class Trials:
             # The folds made before were written into the copy's own tensors: start again
             # from a fresh copy of the original (only when a fold failed, so rarely).
             self.model = self._copy(self._target).eval()
-        applied = apply_folds(self.model, pairs, self._capture.foreign_reads,
-                              self._capture.reached_batchnorms, reuse_storage=True)
+        applied = apply_folds(
+            self.model,
+            pairs,
+            self._capture.foreign_reads,
+            self._capture.reached_batchnorms,
+            reuse_storage=True,
+        )
         self.model.eval()
         # Only the folds made count as made: a refused pair leaves the model as it was.
         self._made = (applied.folds, Applied(applied.folds, ()))
@@ -128,13 +144,21 @@ class Trials:
         """Make `pairs` and judge the folded model by the current method."""
         self.make(pairs)
         if not pairs:  # an unfolded copy computes what the original computes: no run needed
-            return Outcome(passed=True, failures=(), comparisons=(), inputs_compared=0,
-                           skipped_inputs=tuple(self.skipped_inputs), method=self.method,
-                           notes=("no fold was made: the model returned is a copy of the "
-                                  "original",))
+            return Outcome(
+                passed=True,
+                failures=(),
+                comparisons=(),
+                inputs_compared=0,
+                skipped_inputs=tuple(self.skipped_inputs),
+                method=self.method,
+                notes=("no fold was made: the model returned is a copy of the original",),
+            )
         outputs, failures = self._run(self.model)
-        comparisons = [compare_outputs(s.name, s.expected, out)
-                       for s, out in zip(self._sets, outputs, strict=True) if out is not None]
+        comparisons = [
+            compare_outputs(s.name, s.expected, out)
+            for s, out in zip(self._sets, outputs, strict=True)
+            if out is not None
+        ]
         if self.method == "noise":
             return self._judge_noise(comparisons, failures)
         for comparison in comparisons:
@@ -158,44 +182,60 @@ class Trials:
                 outputs.append(run_seeded(model, input_set.inputs))
             except Exception as error:
                 outputs.append(None)
-                failures.append(f"{input_set.name}: the folded model raised "
-                                f"{type(error).__name__}: {error}")
+                failures.append(
+                    f"{input_set.name}: the folded model raised {type(error).__name__}: {error}"
+                )
         return outputs, failures
 
-    def _outcome(self, failures: list[str], comparisons: list[Comparison], **figures: Any
-                 ) -> Outcome:
+    def _outcome(
+        self, failures: list[str], comparisons: list[Comparison], **figures: Any
+    ) -> Outcome:
         compared = len(comparisons)
-        return Outcome(passed=not failures and compared > 0, failures=tuple(failures),
-                       comparisons=tuple(comparisons), inputs_compared=compared,
-                       skipped_inputs=tuple(self.skipped_inputs), method=self.method,
-                       **figures)
+        return Outcome(
+            passed=not failures and compared > 0,
+            failures=tuple(failures),
+            comparisons=tuple(comparisons),
+            inputs_compared=compared,
+            skipped_inputs=tuple(self.skipped_inputs),
+            method=self.method,
+            **figures,
+        )
 
     def _judge_noise(self, comparisons: list[Comparison], failures: list[str]) -> Outcome:
         notes = []
         for comparison, floors in zip(comparisons, self._floors, strict=False):
             for problem in comparison.problems:
                 if _unstable(floors, _where(problem)):
-                    notes.append(f"{problem}; so do the original's when its weights move by "
-                                 "one rounding, so it is not compared")
+                    notes.append(
+                        f"{problem}; so do the original's when its weights move by "
+                        "one rounding, so it is not compared"
+                    )
                 else:
                     failures.append(problem)
             for error in comparison.errors:
-                floor = math.inf if _unstable(floors, error.where) else \
-                    floors.get(error.where, 0.0)
+                floor = math.inf if _unstable(floors, error.where) else floors.get(error.where, 0.0)
                 if floor == math.inf:
-                    notes.append(f"{error.where}: not compared: the original's own output "
-                                 "changes shape when its weights move by one rounding")
+                    notes.append(
+                        f"{error.where}: not compared: the original's own output "
+                        "changes shape when its weights move by one rounding"
+                    )
                     continue
                 r, a = tolerance(error.dtype, None, None)
                 if error.abs_error > max(a + r * error.scale, NOISE_FACTOR * floor):
                     failures.append(
                         f"{error.where}: max error {error.abs_error:.3g} exceeds "
                         f"{NOISE_FACTOR:g} x {floor:.3g}, the original's own deviation when "
-                        "its weights move by one rounding")
-        noise = max((floors.get(e.where, 0.0) / e.scale
-                     for comparison, floors in zip(comparisons, self._floors, strict=False)
-                     for e in comparison.errors
-                     if e.scale > 0 and floors.get(e.where, 0.0) != math.inf), default=None)
+                        "its weights move by one rounding"
+                    )
+        noise = max(
+            (
+                floors.get(e.where, 0.0) / e.scale
+                for comparison, floors in zip(comparisons, self._floors, strict=False)
+                for e in comparison.errors
+                if e.scale > 0 and floors.get(e.where, 0.0) != math.inf
+            ),
+            default=None,
+        )
         return self._outcome(failures, comparisons, noise=noise, notes=tuple(notes))
 
     def _noise_floors(self) -> list[dict[str, float]]:

@@ -23,15 +23,45 @@ PLAIN_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 # Wrappers whose forward only hands the input to `.module` (on a CPU, or in one process).
 PARALLEL_WRAPPERS = (nn.DataParallel, nn.parallel.DistributedDataParallel)
 
-_ACTIVATION_MODULES = tuple(getattr(nn, name) for name in (
-    "ReLU", "ReLU6", "LeakyReLU", "PReLU", "RReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish",
-    "Hardswish", "Hardsigmoid", "Sigmoid", "Tanh", "Softplus", "Hardtanh", "Softsign",
-    "Tanhshrink", "LogSigmoid", "Threshold", "GLU", "Softshrink", "Hardshrink"))
-_POOL_MODULES = (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
-                 nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd,
-                 nn.modules.pooling._LPPoolNd, nn.FractionalMaxPool2d, nn.FractionalMaxPool3d)
-_RESHAPE_MODULES = (nn.Flatten, nn.Unflatten, nn.PixelShuffle, nn.PixelUnshuffle,
-                    nn.ChannelShuffle)
+_ACTIVATION_MODULES = tuple(
+    getattr(nn, name)
+    for name in (
+        "ReLU",
+        "ReLU6",
+        "LeakyReLU",
+        "PReLU",
+        "RReLU",
+        "ELU",
+        "SELU",
+        "CELU",
+        "GELU",
+        "SiLU",
+        "Mish",
+        "Hardswish",
+        "Hardsigmoid",
+        "Sigmoid",
+        "Tanh",
+        "Softplus",
+        "Hardtanh",
+        "Softsign",
+        "Tanhshrink",
+        "LogSigmoid",
+        "Threshold",
+        "GLU",
+        "Softshrink",
+        "Hardshrink",
+    )
+)
+_POOL_MODULES = (
+    nn.modules.pooling._MaxPoolNd,
+    nn.modules.pooling._AvgPoolNd,
+    nn.modules.pooling._AdaptiveAvgPoolNd,
+    nn.modules.pooling._AdaptiveMaxPoolNd,
+    nn.modules.pooling._LPPoolNd,
+    nn.FractionalMaxPool2d,
+    nn.FractionalMaxPool3d,
+)
+_RESHAPE_MODULES = (nn.Flatten, nn.Unflatten, nn.PixelShuffle, nn.PixelUnshuffle, nn.ChannelShuffle)
 
 
 def class_name(cls: type) -> str:
@@ -46,8 +76,11 @@ def type_name(cls: type) -> str:
 
 
 def frame(name: str, module: nn.Module) -> ModuleFrame:
-    return ModuleFrame(name=name, class_name=class_name(type(module)),
-                       is_plain_container=type(module) in PLAIN_CONTAINERS)
+    return ModuleFrame(
+        name=name,
+        class_name=class_name(type(module)),
+        is_plain_container=type(module) in PLAIN_CONTAINERS,
+    )
 
 
 def has_torch_forward(module: nn.Module) -> bool:
@@ -114,8 +147,9 @@ def _class_kind(module: nn.Module) -> NodeKind | None:
     return None
 
 
-def own_layer_call(module: nn.Module, name: str, args: tuple[Any, ...],
-                   kwargs: dict[str, Any]) -> NodeKind | None:
+def own_layer_call(
+    module: nn.Module, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> NodeKind | None:
     """The layer kind when this functional call is `module`'s own layer computation: the
     functional form of its class applied with its weight and bias objects as they are (a
     Conv2d subclass that pads its input itself, then calls F.conv2d(x, self.weight,
@@ -136,8 +170,9 @@ def own_layer_call(module: nn.Module, name: str, args: tuple[Any, ...],
     return NodeKind.CONV if name == f"conv{dims}d" else None
 
 
-def call_attrs(module: nn.Module, kind: NodeKind, args: tuple[Any, ...],
-               kwargs: dict[str, Any]) -> LayerAttrs:
+def call_attrs(
+    module: nn.Module, kind: NodeKind, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> LayerAttrs:
     """`layer_attrs` of a layer that runs its own forward, with the padding and groups of the
     convolution it really made: a subclass may pass other values than its attributes."""
     attrs = layer_attrs(module)
@@ -174,16 +209,32 @@ def layer_attrs(module: nn.Module) -> LayerAttrs:
     """Constructor facts of a Conv/ConvTranspose/Linear/BatchNorm module."""
     name = type_name(type(module))
     if isinstance(module, _BatchNorm):
-        return LayerAttrs(num_features=module.num_features, spatial_dims=_bn_dims(module),
-                          affine=module.affine, track_running_stats=module.track_running_stats,
-                          type_name=name)
+        return LayerAttrs(
+            num_features=module.num_features,
+            spatial_dims=_bn_dims(module),
+            affine=module.affine,
+            track_running_stats=module.track_running_stats,
+            type_name=name,
+        )
     if isinstance(module, nn.Linear):
-        return LayerAttrs(in_channels=module.in_features, out_channels=module.out_features,
-                          groups=1, pads=False, bias=module.bias is not None, type_name=name)
+        return LayerAttrs(
+            in_channels=module.in_features,
+            out_channels=module.out_features,
+            groups=1,
+            pads=False,
+            bias=module.bias is not None,
+            type_name=name,
+        )
     if isinstance(module, nn.modules.conv._ConvNd):
-        return LayerAttrs(in_channels=module.in_channels, out_channels=module.out_channels,
-                          spatial_dims=len(module.kernel_size), groups=module.groups,
-                          pads=_pads(module), bias=module.bias is not None, type_name=name)
+        return LayerAttrs(
+            in_channels=module.in_channels,
+            out_channels=module.out_channels,
+            spatial_dims=len(module.kernel_size),
+            groups=module.groups,
+            pads=_pads(module),
+            bias=module.bias is not None,
+            type_name=name,
+        )
     if isinstance(module, nn.Upsample):
         return LayerAttrs(type_name=name, keeps_channel_affine=module.mode in _AVERAGING_MODES)
     return LayerAttrs(type_name=name)
@@ -191,16 +242,29 @@ def layer_attrs(module: nn.Module) -> LayerAttrs:
 
 # Interpolation modes whose every output value is a weighted average of one channel's input
 # values (weights summing to one), so that a per-channel scale and shift pass through.
-_AVERAGING_MODES = frozenset({"nearest", "nearest-exact", "linear", "bilinear", "bicubic",
-                              "trilinear", "area"})
-_INTERPOLATIONS = {"interpolate": None, "upsample": None, "upsample_nearest": "nearest",
-                   "upsample_bilinear": "bilinear"}
+_AVERAGING_MODES = frozenset(
+    {"nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area"}
+)
+_INTERPOLATIONS = {
+    "interpolate": None,
+    "upsample": None,
+    "upsample_nearest": "nearest",
+    "upsample_bilinear": "bilinear",
+}
 
 
 def op_attrs(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LayerAttrs | None:
     """Facts about a functional op that the fold rules use (only interpolation has any)."""
-    if name.startswith(("upsample_nearest", "upsample_bilinear", "upsample_linear",
-                        "upsample_trilinear", "upsample_bicubic", "_upsample_nearest_exact")):
+    if name.startswith(
+        (
+            "upsample_nearest",
+            "upsample_bilinear",
+            "upsample_linear",
+            "upsample_trilinear",
+            "upsample_bicubic",
+            "_upsample_nearest_exact",
+        )
+    ):
         return LayerAttrs(keeps_channel_affine=True)  # an ATen interpolation kernel itself
     if name not in _INTERPOLATIONS:
         return None
@@ -222,40 +286,172 @@ def _pads(conv: nn.modules.conv._ConvNd) -> bool:
 
 # --- torch functions and tensor methods, by name -------------------------------------------
 
-_ACTIVATION_FUNCTIONS = frozenset({
-    "relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "elu", "elu_", "selu", "selu_",
-    "celu", "celu_", "gelu", "silu", "mish", "hardswish", "hardswish_", "hardsigmoid",
-    "hardsigmoid_", "sigmoid", "sigmoid_", "tanh", "tanh_", "softplus", "hardtanh", "hardtanh_",
-    "prelu", "rrelu", "rrelu_", "glu", "logsigmoid", "threshold", "threshold_", "clamp",
-    "clamp_", "clip", "clip_", "clamp_min", "clamp_min_", "clamp_max", "clamp_max_", "softsign",
-    "tanhshrink", "softshrink", "hardshrink"})
-_POOL_FUNCTIONS = frozenset({
-    "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
-    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d",
-    "adaptive_max_pool2d", "adaptive_max_pool3d", "lp_pool1d", "lp_pool2d", "lp_pool3d",
-    "max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices",
-    "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices",
-    "fractional_max_pool2d", "fractional_max_pool3d", "mean", "sum", "amax", "amin", "max",
-    "min"})
-_RESHAPE_FUNCTIONS = frozenset({
-    "view", "view_as", "reshape", "reshape_as", "flatten", "unflatten", "permute", "transpose",
-    "transpose_", "t", "t_", "squeeze", "squeeze_", "unsqueeze", "unsqueeze_", "contiguous",
-    "expand", "expand_as", "narrow", "movedim", "moveaxis", "swapaxes", "swapdims", "chunk",
-    "split", "unbind", "tensor_split", "__getitem__", "select", "pixel_shuffle",
-    "pixel_unshuffle", "channel_shuffle", "__iter__", "flip", "roll", "T", "mT", "H", "mH"})
-_ADD_FUNCTIONS = frozenset({"add", "add_", "__add__", "__radd__", "__iadd__", "sub", "sub_",
-                            "__sub__", "__rsub__", "__isub__", "subtract", "subtract_"})
-_MUL_FUNCTIONS = frozenset({"mul", "mul_", "__mul__", "__rmul__", "__imul__", "multiply",
-                            "multiply_"})
-_CAT_FUNCTIONS = frozenset({"cat", "concat", "concatenate", "stack", "hstack", "vstack",
-                            "dstack"})
-_CONV_FUNCTIONS = frozenset({"conv1d", "conv2d", "conv3d", "conv_transpose1d",
-                             "conv_transpose2d", "conv_transpose3d", "linear", "convolution",
-                             "_convolution"})
+_ACTIVATION_FUNCTIONS = frozenset(
+    {
+        "relu",
+        "relu_",
+        "relu6",
+        "leaky_relu",
+        "leaky_relu_",
+        "elu",
+        "elu_",
+        "selu",
+        "selu_",
+        "celu",
+        "celu_",
+        "gelu",
+        "silu",
+        "mish",
+        "hardswish",
+        "hardswish_",
+        "hardsigmoid",
+        "hardsigmoid_",
+        "sigmoid",
+        "sigmoid_",
+        "tanh",
+        "tanh_",
+        "softplus",
+        "hardtanh",
+        "hardtanh_",
+        "prelu",
+        "rrelu",
+        "rrelu_",
+        "glu",
+        "logsigmoid",
+        "threshold",
+        "threshold_",
+        "clamp",
+        "clamp_",
+        "clip",
+        "clip_",
+        "clamp_min",
+        "clamp_min_",
+        "clamp_max",
+        "clamp_max_",
+        "softsign",
+        "tanhshrink",
+        "softshrink",
+        "hardshrink",
+    }
+)
+_POOL_FUNCTIONS = frozenset(
+    {
+        "max_pool1d",
+        "max_pool2d",
+        "max_pool3d",
+        "avg_pool1d",
+        "avg_pool2d",
+        "avg_pool3d",
+        "adaptive_avg_pool1d",
+        "adaptive_avg_pool2d",
+        "adaptive_avg_pool3d",
+        "adaptive_max_pool1d",
+        "adaptive_max_pool2d",
+        "adaptive_max_pool3d",
+        "lp_pool1d",
+        "lp_pool2d",
+        "lp_pool3d",
+        "max_pool1d_with_indices",
+        "max_pool2d_with_indices",
+        "max_pool3d_with_indices",
+        "adaptive_max_pool1d_with_indices",
+        "adaptive_max_pool2d_with_indices",
+        "fractional_max_pool2d",
+        "fractional_max_pool3d",
+        "mean",
+        "sum",
+        "amax",
+        "amin",
+        "max",
+        "min",
+    }
+)
+_RESHAPE_FUNCTIONS = frozenset(
+    {
+        "view",
+        "view_as",
+        "reshape",
+        "reshape_as",
+        "flatten",
+        "unflatten",
+        "permute",
+        "transpose",
+        "transpose_",
+        "t",
+        "t_",
+        "squeeze",
+        "squeeze_",
+        "unsqueeze",
+        "unsqueeze_",
+        "contiguous",
+        "expand",
+        "expand_as",
+        "narrow",
+        "movedim",
+        "moveaxis",
+        "swapaxes",
+        "swapdims",
+        "chunk",
+        "split",
+        "unbind",
+        "tensor_split",
+        "__getitem__",
+        "select",
+        "pixel_shuffle",
+        "pixel_unshuffle",
+        "channel_shuffle",
+        "__iter__",
+        "flip",
+        "roll",
+        "T",
+        "mT",
+        "H",
+        "mH",
+    }
+)
+_ADD_FUNCTIONS = frozenset(
+    {
+        "add",
+        "add_",
+        "__add__",
+        "__radd__",
+        "__iadd__",
+        "sub",
+        "sub_",
+        "__sub__",
+        "__rsub__",
+        "__isub__",
+        "subtract",
+        "subtract_",
+    }
+)
+_MUL_FUNCTIONS = frozenset(
+    {"mul", "mul_", "__mul__", "__rmul__", "__imul__", "multiply", "multiply_"}
+)
+_CAT_FUNCTIONS = frozenset({"cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack"})
+_CONV_FUNCTIONS = frozenset(
+    {
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "conv_transpose1d",
+        "conv_transpose2d",
+        "conv_transpose3d",
+        "linear",
+        "convolution",
+        "_convolution",
+    }
+)
 # Dropout functions and whether they train when `training` is not given.
-_DROPOUT_TRAINS_BY_DEFAULT = {"dropout": True, "dropout1d": True, "dropout2d": True,
-                              "dropout3d": True, "dropout_": True, "alpha_dropout": False,
-                              "feature_alpha_dropout": False}
+_DROPOUT_TRAINS_BY_DEFAULT = {
+    "dropout": True,
+    "dropout1d": True,
+    "dropout2d": True,
+    "dropout3d": True,
+    "dropout_": True,
+    "alpha_dropout": False,
+    "feature_alpha_dropout": False,
+}
 
 
 def function_name(func: Callable[..., Any]) -> str:
@@ -302,9 +498,21 @@ def function_kind(name: str, tensor_operands: int) -> NodeKind:
 
 
 # Ops that read only the shape, dtype or device of these tensors, never their values.
-_METADATA_ONLY = frozenset({"zeros_like", "ones_like", "empty_like", "full_like", "rand_like",
-                            "randn_like", "randint_like", "new_zeros", "new_ones", "new_empty",
-                            "new_full"})
+_METADATA_ONLY = frozenset(
+    {
+        "zeros_like",
+        "ones_like",
+        "empty_like",
+        "full_like",
+        "rand_like",
+        "randn_like",
+        "randint_like",
+        "new_zeros",
+        "new_ones",
+        "new_empty",
+        "new_full",
+    }
+)
 # Ops that read the values of their first operand and only the metadata of the others.
 _METADATA_OF_OTHERS = frozenset({"to", "type_as", "view_as", "reshape_as", "expand_as"})
 
@@ -338,10 +546,29 @@ def is_dropout_in_eval(name: str, args: tuple[Any, ...], kwargs: dict[str, Any])
 # Calls that hand tensor values to Python (a truth value, a number, a list) or that make a
 # tensor whose size depends on the values: after one, forward() may take other paths on other
 # inputs.
-_VALUE_READS = frozenset({
-    "__bool__", "item", "tolist", "__int__", "__float__", "__index__", "__complex__", "numpy",
-    "__array__", "__format__", "equal", "allclose", "is_nonzero", "nonzero", "argwhere",
-    "masked_select", "unique", "unique_consecutive", "bincount"})
+_VALUE_READS = frozenset(
+    {
+        "__bool__",
+        "item",
+        "tolist",
+        "__int__",
+        "__float__",
+        "__index__",
+        "__complex__",
+        "numpy",
+        "__array__",
+        "__format__",
+        "equal",
+        "allclose",
+        "is_nonzero",
+        "nonzero",
+        "argwhere",
+        "masked_select",
+        "unique",
+        "unique_consecutive",
+        "bincount",
+    }
+)
 
 
 def reads_values(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:

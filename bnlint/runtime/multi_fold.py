@@ -39,8 +39,9 @@ _PLAIN_SUMS = frozenset({"add", "add_", "__add__", "__radd__", "__iadd__"})
 _STACK_AXES = {"hstack": 1, "vstack": 0, "dstack": 2}
 
 
-def merge_facts(kind: NodeKind, name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
-                output: Any) -> tuple[LayerAttrs, list[torch.Tensor]]:
+def merge_facts(
+    kind: NodeKind, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any
+) -> tuple[LayerAttrs, list[torch.Tensor]]:
     """The attributes of a cat/add node and its operand tensors, in order (repeats kept)."""
     if kind is NodeKind.CAT:
         operands = tensors(args[0] if args else kwargs.get("tensors", ()))
@@ -50,8 +51,12 @@ def merge_facts(kind: NodeKind, name: str, args: tuple[Any, ...], kwargs: dict[s
         if name == "hstack" and rank == 1:
             axis = 0
         joins_existing_axis = name != "stack"
-        return LayerAttrs(axis=axis if joins_existing_axis else None, rank=rank,
-                          plain_merge=joins_existing_axis, operands=len(operands)), operands
+        return LayerAttrs(
+            axis=axis if joins_existing_axis else None,
+            rank=rank,
+            plain_merge=joins_existing_axis,
+            operands=len(operands),
+        ), operands
     operands = [a for a in (*args[:2], kwargs.get("other")) if isinstance(a, torch.Tensor)]
     plain = name in _PLAIN_SUMS and kwargs.get("alpha", 1) == 1
     return LayerAttrs(plain_merge=plain, operands=len(operands)), operands
@@ -82,13 +87,17 @@ def fold_through_merge(model: nn.Module, pair: FoldPair, sharing: Sharing) -> Sk
             _scale_outputs(layer, layer_scale, torch.zeros_like(layer_scale))
             layer.bias = None  # it had none and gains no shift: keep the layer bias-free
         else:
-            _scale_outputs(layer, layer_scale, layer_shift if layer_shift is not None
-                           else torch.zeros_like(layer_scale))
+            _scale_outputs(
+                layer,
+                layer_scale,
+                layer_shift if layer_shift is not None else torch.zeros_like(layer_scale),
+            )
     return None
 
 
-def _shares(merge: Merge, layers: Sequence[FoldLayer], scale: torch.Tensor,
-            shift: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+def _shares(
+    merge: Merge, layers: Sequence[FoldLayer], scale: torch.Tensor, shift: torch.Tensor
+) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
     """Each layer's part of the BatchNorm: (scale, shift or None for no shift)."""
     if merge is Merge.CAT:
         shares: list[tuple[torch.Tensor, torch.Tensor | None]] = []
@@ -103,34 +112,59 @@ def _shares(merge: Merge, layers: Sequence[FoldLayer], scale: torch.Tensor,
     return [(scale, shift if i == keeper else None) for i in range(len(layers))]
 
 
-def _refusal(pair: FoldPair, bn: nn.Module, layers: Sequence[FoldLayer],
-             sharing: Sharing) -> Skip | None:
+def _refusal(
+    pair: FoldPair, bn: nn.Module, layers: Sequence[FoldLayer], sharing: Sharing
+) -> Skip | None:
     assert isinstance(bn, _BatchNorm)
     stats = _invalid_statistics(bn)
     if stats is not None:
-        return _refuse(pair, rules.BN_INVALID_RUNNING_STATS, pair.conv, bn=pair.bn.describe(),
-                       detail=stats)
+        return _refuse(
+            pair, rules.BN_INVALID_RUNNING_STATS, pair.conv, bn=pair.bn.describe(), detail=stats
+        )
     for call, layer in zip(pair.producers, layers, strict=True):
         why = _layer_not_rewritable(layer, sharing)
         if why is not None:
-            return _refuse(pair, rules.LAYER_WEIGHT_SHARED_OR_DERIVED, call,
-                           bn=pair.bn.describe(), producer=call.describe(), detail=why)
+            return _refuse(
+                pair,
+                rules.LAYER_WEIGHT_SHARED_OR_DERIVED,
+                call,
+                bn=pair.bn.describe(),
+                producer=call.describe(),
+                detail=why,
+            )
     channels = [_channels(layer, Direction.CONV_BN) for layer in layers]
     if pair.merge is Merge.CAT and sum(channels) != bn.num_features:
-        return _refuse(pair, rules.CHANNEL_MISMATCH, pair.conv, bn=pair.bn.describe(),
-                       bn_channels=bn.num_features, channels=sum(channels),
-                       producer=f"the concatenation of {_names(pair.producers)}")
+        return _refuse(
+            pair,
+            rules.CHANNEL_MISMATCH,
+            pair.conv,
+            bn=pair.bn.describe(),
+            bn_channels=bn.num_features,
+            channels=sum(channels),
+            producer=f"the concatenation of {_names(pair.producers)}",
+        )
     for call, count in zip(pair.producers, channels, strict=True):
         if pair.merge is Merge.SUM and count != bn.num_features:
-            return _refuse(pair, rules.CHANNEL_MISMATCH, call, bn=pair.bn.describe(),
-                           bn_channels=bn.num_features, producer=call.describe(),
-                           channels=count)
+            return _refuse(
+                pair,
+                rules.CHANNEL_MISMATCH,
+                call,
+                bn=pair.bn.describe(),
+                bn_channels=bn.num_features,
+                producer=call.describe(),
+                channels=count,
+            )
     return None
 
 
 def _refuse(pair: FoldPair, rule: rules.Rule, partner: LayerCall, **fields: object) -> Skip:
-    return Skip(bn=pair.bn, status=rule.status or Status.UNFOLDABLE, code=rule.code,
-                reason=rule.format(**fields), partner=partner)
+    return Skip(
+        bn=pair.bn,
+        status=rule.status or Status.UNFOLDABLE,
+        code=rule.code,
+        reason=rule.format(**fields),
+        partner=partner,
+    )
 
 
 def _names(calls: Sequence[LayerCall]) -> str:

@@ -71,8 +71,9 @@ def every_module(model: nn.Module) -> list[nn.Module]:
     return modules
 
 
-def _register(module: nn.Module, scope: tuple[ModuleFrame, ...],
-              scopes: dict[int, tuple[ModuleFrame, ...]]) -> None:
+def _register(
+    module: nn.Module, scope: tuple[ModuleFrame, ...], scopes: dict[int, tuple[ModuleFrame, ...]]
+) -> None:
     """`module` and its registered submodules, at paths under `scope` (first one wins)."""
     by_path = {"": scope}
     for path, child in module.named_modules():
@@ -91,8 +92,9 @@ def _held(module: nn.Module) -> Iterator[tuple[tuple[ModuleFrame, ...], nn.Modul
             yield from _members(value, attribute, _MAX_NESTING)
 
 
-def _members(value: Any, name: str,
-             depth: int) -> Iterator[tuple[tuple[ModuleFrame, ...], nn.Module]]:
+def _members(
+    value: Any, name: str, depth: int
+) -> Iterator[tuple[tuple[ModuleFrame, ...], nn.Module]]:
     if isinstance(value, nn.Module):
         yield (kinds.frame(name, value),), value
         return
@@ -105,8 +107,7 @@ def _members(value: Any, name: str,
     else:
         return
     # Never an owner: a plain container is no module, like nn.ModuleList in the fold key.
-    here = ModuleFrame(name=name, class_name=kinds.class_name(type(value)),
-                       is_plain_container=True)
+    here = ModuleFrame(name=name, class_name=kinds.class_name(type(value)), is_plain_container=True)
     for key, item in items:
         if isinstance(item, _HOLDERS):  # numbers and strings hold no module
             for frames, member in _members(item, str(key), depth - 1):

@@ -16,19 +16,31 @@ from bnlint.runtime.judge import NOISE_FACTOR
 JSON_VERSION = 1
 
 
-def to_json(result: FoldResult, *, model: str | None = None,
-            output: str | None = None) -> dict[str, Any]:
+def to_json(
+    result: FoldResult, *, model: str | None = None, output: str | None = None
+) -> dict[str, Any]:
     verification = result.verification
     return {
         "version": JSON_VERSION,
         "model": model,
         "capture_note": result.capture_note,
         "folds": [_fold(f) for f in result.folds],
-        "skipped": [{"bn": s.bn, "code": s.code, "name": s.name, "status": s.status.value,
-                     "reason": s.reason, "partner": s.partner, "key": _key(s.key)}
-                    for s in result.skipped],
-        "findings": [{"code": f.code, "name": get_rule(f.code).name, "message": f.message}
-                     for f in result.findings],
+        "skipped": [
+            {
+                "bn": s.bn,
+                "code": s.code,
+                "name": s.name,
+                "status": s.status.value,
+                "reason": s.reason,
+                "partner": s.partner,
+                "key": _key(s.key),
+            }
+            for s in result.skipped
+        ],
+        "findings": [
+            {"code": f.code, "name": get_rule(f.code).name, "message": f.message}
+            for f in result.findings
+        ],
         "verification": {
             "passed": verification.passed,
             "inputs_compared": verification.inputs_compared,
@@ -43,18 +55,25 @@ def to_json(result: FoldResult, *, model: str | None = None,
             "noise": _number(verification.noise),
             "notes": list(verification.notes),
         },
-        "summary": {"batchnorms": len(result.folds) + len(result.skipped),
-                    "folded": len(result.folds), "skipped": len(result.skipped),
-                    "verified": verification.passed},
+        "summary": {
+            "batchnorms": len(result.folds) + len(result.skipped),
+            "folded": len(result.folds),
+            "skipped": len(result.skipped),
+            "verified": verification.passed,
+        },
         "output": output,
     }
 
 
 def _fold(record: FoldRecord) -> dict[str, Any]:
     entry: dict[str, Any] = {
-        "conv": record.conv, "bn": record.bn, "direction": record.direction.value,
+        "conv": record.conv,
+        "bn": record.bn,
+        "direction": record.direction.value,
         "max_error": _number(record.max_error),
-        "relative_error": _number(record.relative_error), "key": _key(record.key)}
+        "relative_error": _number(record.relative_error),
+        "key": _key(record.key),
+    }
     if record.merge is not None:  # a fold through a merge names every layer it rewrote
         entry["producers"] = list(record.producers)
         entry["merge"] = record.merge.value
@@ -65,16 +84,18 @@ def to_text(result: FoldResult, *, output: str | None = None) -> str:
     lines: list[str] = []
     if result.folds:
         lines.append(f"Folded {_count(len(result.folds))}:")
-        lines += _table(["conv", "bn", "direction", "max error"],
-                        [[f.conv, f.bn, f.direction.value, _error(f.max_error)]
-                         for f in result.folds])
+        lines += _table(
+            ["conv", "bn", "direction", "max error"],
+            [[f.conv, f.bn, f.direction.value, _error(f.max_error)] for f in result.folds],
+        )
     else:
         lines.append("Folded no BatchNorm.")
     if result.skipped:
         lines.append("")
         lines.append(f"Skipped {_count(len(result.skipped))}:")
-        lines += _table(["bn", "code", "reason"],
-                        [[s.bn, s.code, s.reason] for s in result.skipped])
+        lines += _table(
+            ["bn", "code", "reason"], [[s.bn, s.code, s.reason] for s in result.skipped]
+        )
     for finding in result.findings:
         lines.append(f"note: {finding.code} {finding.message}")
     lines.append("")
@@ -90,8 +111,10 @@ def to_text(result: FoldResult, *, output: str | None = None) -> str:
 
 def summary(result: FoldResult, *, output: str | None = None) -> str:
     """What `bnlint fold -q` prints: the counts and the verification, without the tables."""
-    lines = [f"Folded {_count(len(result.folds))}, skipped {len(result.skipped)}.",
-             _verdict(result)]
+    lines = [
+        f"Folded {_count(len(result.folds))}, skipped {len(result.skipped)}.",
+        _verdict(result),
+    ]
     if output is not None:
         lines.append(f"Wrote the folded model to {output}")
     return "\n".join(lines) + "\n"
@@ -103,10 +126,14 @@ def _verdict(result: FoldResult) -> str:
     judged = f"rtol {v.rtol:g}, atol {v.atol:g}"
     if v.method == "noise":
         own = "" if v.noise is None else f", {v.noise:.3g} of the output"
-        judged = (f"within {NOISE_FACTOR:g} x the original's own deviation when its weights "
-                  f"move by one rounding{own}")
-    figures = (f"{inputs} compared, max abs error {v.max_abs_error:.3g}, max relative error "
-               f"{v.max_rel_error:.3g} ({judged}); every fold checked at its layers")
+        judged = (
+            f"within {NOISE_FACTOR:g} x the original's own deviation when its weights "
+            f"move by one rounding{own}"
+        )
+    figures = (
+        f"{inputs} compared, max abs error {v.max_abs_error:.3g}, max relative error "
+        f"{v.max_rel_error:.3g} ({judged}); every fold checked at its layers"
+    )
     if v.passed:
         return f"Verification passed: {figures}."
     return f"Verification FAILED: {figures}; the folded model is not returned or written."
@@ -115,9 +142,11 @@ def _verdict(result: FoldResult) -> str:
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     # The last column (a reason, an error) is left ragged; the others are padded to align.
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+
     def line(cells: list[str]) -> str:
         padded = [cell.ljust(width) for cell, width in zip(cells[:-1], widths, strict=True)]
         return "  " + "  ".join(padded + [cells[-1]])
+
     return [line(header)] + [line(row) for row in rows]
 
 

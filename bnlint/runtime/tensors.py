@@ -45,8 +45,9 @@ def _collect(obj: Any, found: list[torch.Tensor]) -> None:
     elif isinstance(obj, dict):
         for value in obj.values():
             _collect(value, found)
-    elif not isinstance(obj, _ATOMS) and dataclasses.is_dataclass(obj) \
-            and not isinstance(obj, type):
+    elif (
+        not isinstance(obj, _ATOMS) and dataclasses.is_dataclass(obj) and not isinstance(obj, type)
+    ):
         for f in dataclasses.fields(obj):
             _collect(getattr(obj, f.name), found)
 

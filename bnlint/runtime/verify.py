@@ -142,8 +142,10 @@ class Comparison:
     def worst(self) -> tuple[float, float]:
         """(max absolute error, max relative error) over the outputs."""
         worst_abs = max((e.abs_error for e in self.errors), default=0.0)
-        worst_rel = max((e.abs_error / e.scale if e.scale > 0 else e.abs_error
-                         for e in self.errors), default=0.0)
+        worst_rel = max(
+            (e.abs_error / e.scale if e.scale > 0 else e.abs_error for e in self.errors),
+            default=0.0,
+        )
         return worst_abs, worst_rel
 
 
@@ -151,8 +153,13 @@ def compare_outputs(name: str, expected: Any, actual: Any) -> Comparison:
     """Every floating output of `actual` against the same output of `expected`."""
     want, got = dict(leaves(expected)), dict(leaves(actual))
     if want.keys() != got.keys():
-        return Comparison((), (f"{name}: the folded model returns a different structure "
-                               f"({sorted(got)} instead of {sorted(want)})",))
+        return Comparison(
+            (),
+            (
+                f"{name}: the folded model returns a different structure "
+                f"({sorted(got)} instead of {sorted(want)})",
+            ),
+        )
     errors, problems = [], []
     for path, reference in want.items():
         result = got[path]
@@ -160,32 +167,40 @@ def compare_outputs(name: str, expected: Any, actual: Any) -> Comparison:
         if not reference.is_floating_point():
             continue  # indices and masks: a tie may flip; the floating outputs carry the proof
         if result.shape != reference.shape or result.dtype != reference.dtype:
-            problems.append(f"{where}: shape/dtype {tuple(result.shape)}/{result.dtype} "
-                            f"instead of {tuple(reference.shape)}/{reference.dtype}")
+            problems.append(
+                f"{where}: shape/dtype {tuple(result.shape)}/{result.dtype} "
+                f"instead of {tuple(reference.shape)}/{reference.dtype}"
+            )
             continue
         abs_error, scale, mismatched_nonfinite = tensor_error(reference, result)
-        errors.append(OutputError(where, math.inf if mismatched_nonfinite else abs_error, scale,
-                                  reference.dtype))
+        errors.append(
+            OutputError(
+                where, math.inf if mismatched_nonfinite else abs_error, scale, reference.dtype
+            )
+        )
     return Comparison(tuple(errors), tuple(problems))
 
 
-def within_tolerance(comparison: Comparison, rtol: float | None,
-                     atol: float | None) -> list[str]:
+def within_tolerance(comparison: Comparison, rtol: float | None, atol: float | None) -> list[str]:
     """The outputs whose error exceeds atol + rtol x their magnitude, with the figures."""
     failures = list(comparison.problems)
     for error in comparison.errors:
         r, a = tolerance(error.dtype, rtol, atol)
         if math.isinf(error.abs_error):
-            failures.append(f"{error.where}: NaN/infinity where the original has none (or vice "
-                            "versa)")
+            failures.append(
+                f"{error.where}: NaN/infinity where the original has none (or vice versa)"
+            )
         elif error.abs_error > a + r * error.scale:
-            failures.append(f"{error.where}: max error {error.abs_error:.3g} exceeds {a:.3g} + "
-                            f"{r:.3g} x {error.scale:.3g} (the output's magnitude)")
+            failures.append(
+                f"{error.where}: max error {error.abs_error:.3g} exceeds {a:.3g} + "
+                f"{r:.3g} x {error.scale:.3g} (the output's magnitude)"
+            )
     return failures
 
 
-def closest_tolerance(comparisons: list[Comparison], rtol: float | None,
-                      atol: float | None) -> tuple[float, float]:
+def closest_tolerance(
+    comparisons: list[Comparison], rtol: float | None, atol: float | None
+) -> tuple[float, float]:
     """The (rtol, atol) of the output that came closest to failing (float32's by default)."""
     best, chosen = -1.0, tolerance(torch.float32, rtol, atol)
     for comparison in comparisons:
@@ -203,7 +218,8 @@ def tensor_error(reference: torch.Tensor, result: torch.Tensor) -> tuple[float, 
     ref, res = reference.detach().double(), result.detach().double()
     finite = torch.isfinite(ref)
     mismatched = bool((finite != torch.isfinite(res)).any()) or not bool(
-        (ref[~finite].nan_to_num(0.0) == res[~finite].nan_to_num(0.0)).all())
+        (ref[~finite].nan_to_num(0.0) == res[~finite].nan_to_num(0.0)).all()
+    )
     if not bool(finite.any()):
         return 0.0, 0.0, mismatched
     abs_error = float((ref[finite] - res[finite]).abs().max())

@@ -4,8 +4,8 @@ plan into Observations (bnlint.static.verdicts combines those of every root)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Iterator
 
 import libcst as cst
 
@@ -79,8 +79,9 @@ def analyse_root(interp: Interpreter, root: Root, as_model: bool = False) -> Roo
             failure = f"forward() of {root.origin} always raises"
         except Exception as error:  # an analyzer bug must cost one model, never the whole run
             log.warning("internal error in forward() of %s", root.origin, exc_info=True)
-            failure = (f"bnlint could not follow forward() of {root.origin} (internal error: "
-                       f"{error})")
+            failure = (
+                f"bnlint could not follow forward() of {root.origin} (internal error: {error})"
+            )
     if failure:
         builder.gaps.append(failure)
     _add_uncalled_batchnorms(builder, root.inst, scopes, conditional)
@@ -89,8 +90,13 @@ def analyse_root(interp: Interpreter, root: Root, as_model: bool = False) -> Roo
     closed = None
     if builder.boundary and root.may_be_model:
         closed = _with_unresolved_norms(_match(builder.closed_graph(), failure), builder)
-    log.debug("%s: %d nodes, %d folds, %d skips", root.origin, len(builder.graph),
-              len(plan.folds), len(plan.skips))
+    log.debug(
+        "%s: %d nodes, %d folds, %d skips",
+        root.origin,
+        len(builder.graph),
+        len(plan.folds),
+        len(plan.skips),
+    )
     observations = tuple(_observations(plan, closed, root))
     findings = tuple(_findings(plan, root))
     return RootGraph(root, builder.graph, plan, observations, findings)
@@ -112,9 +118,10 @@ def _may_hold_batchnorms(root: Root) -> bool:
                 if "batch_norm" in entry.file.text:
                     return True
         for name, value in [*inst.children.items(), *inst.attrs.items()]:
-            if any(isinstance(v, Unknown) and (NORM_WORDS.search(name)
-                                               or NORM_WORDS.search(v.reason))
-                   for v in _options(value)):
+            if any(
+                isinstance(v, Unknown) and (NORM_WORDS.search(name) or NORM_WORDS.search(v.reason))
+                for v in _options(value)
+            ):
                 return True
     return False
 
@@ -141,20 +148,34 @@ def _with_unresolved_norms(plan: FoldPlan, builder: ForwardBuilder) -> FoldPlan:
     extra: dict[object, Skip] = {}
     for call in builder.unresolved_norms:
         code = call.rule_code or rules.UNKNOWN_CALL.code
-        extra.setdefault(call.module_id, Skip(bn=call, status=Status.UNKNOWN, code=code,
-                                              reason=rules.get_rule(code).format(
-                                                  bn=call.describe(), detail=call.reason)))
-    return FoldPlan(plan.folds, plan.skips + tuple(extra.values()), plan.findings) \
-        if extra else plan
+        extra.setdefault(
+            call.module_id,
+            Skip(
+                bn=call,
+                status=Status.UNKNOWN,
+                code=code,
+                reason=rules.get_rule(code).format(bn=call.describe(), detail=call.reason),
+            ),
+        )
+    return (
+        FoldPlan(plan.folds, plan.skips + tuple(extra.values()), plan.findings) if extra else plan
+    )
 
 
 def _demote_folds(plan: FoldPlan, failure: str) -> FoldPlan:
     """A forward() followed only part of the way proves nothing foldable: the rest of it
     could give the conv another consumer."""
     rule = rules.UNKNOWN_CALL
-    demoted = tuple(Skip(bn=pair.bn, status=Status.UNKNOWN, code=rule.code,
-                         reason=rule.format(bn=pair.bn.describe(), detail=failure),
-                         partner=pair.conv) for pair in plan.folds)
+    demoted = tuple(
+        Skip(
+            bn=pair.bn,
+            status=Status.UNKNOWN,
+            code=rule.code,
+            reason=rule.format(bn=pair.bn.describe(), detail=failure),
+            partner=pair.conv,
+        )
+        for pair in plan.folds
+    )
     return FoldPlan(folds=(), skips=plan.skips + demoted, findings=plan.findings)
 
 
@@ -172,8 +193,7 @@ class _Verdict:
     owner_index: int
 
 
-def _observations(plan: FoldPlan, closed: FoldPlan | None,
-                  root: Root) -> Iterator[Observation]:
+def _observations(plan: FoldPlan, closed: FoldPlan | None, root: Root) -> Iterator[Observation]:
     fallbacks = _verdicts(closed) if closed is not None else {}
     for identity, verdict in _verdicts(plan).items():
         entry = verdict.entry
@@ -181,27 +201,53 @@ def _observations(plan: FoldPlan, closed: FoldPlan | None,
             # Its class's forward() does not call it, but code holding the class may: only
             # a root that holds the instance (or the class as the whole model) can tell.
             rule = rules.INPUT_FROM_CALLER
-            entry = replace(entry, status=Status.UNKNOWN, code=rule.code, reason=rule.format(
-                bn=verdict.bn.describe(), detail=f"forward() of {root.inst.cls.name} never "
-                                                 "calls it, and code that holds the class may"))
-        boundary = (root.own_class is not None and entry.status is Status.UNKNOWN
-                    and entry.code in _CALLER_DEPENDENT)
+            cls = root.inst.cls
+            assert isinstance(cls, ProjectClass)  # a class root is an instance of its class
+            entry = replace(
+                entry,
+                status=Status.UNKNOWN,
+                code=rule.code,
+                reason=rule.format(
+                    bn=verdict.bn.describe(),
+                    detail=f"forward() of {cls.name} never "
+                    "calls it, and code that holds the class may",
+                ),
+            )
+        boundary = (
+            root.own_class is not None
+            and entry.status is Status.UNKNOWN
+            and entry.code in _CALLER_DEPENDENT
+        )
         closed_verdict = fallbacks.get(identity) if boundary else None
-        fallback = (Fallback(closed_verdict.key.owner, closed_verdict.entry,
-                             root.own_class is not None and closed_verdict.owner_index == 0)
-                    if closed_verdict is not None else None)
+        fallback = (
+            Fallback(
+                closed_verdict.key.owner,
+                closed_verdict.entry,
+                root.own_class is not None and closed_verdict.owner_index == 0,
+            )
+            if closed_verdict is not None
+            else None
+        )
         frame = verdict.bn.scope[verdict.owner_index]
         yield Observation(
-            owner=verdict.key.owner, entry=entry, anchors=_anchors(verdict.bn.scope),
-            own=root.own_class is not None and verdict.owner_index == 0, boundary=boundary,
-            fallback=fallback, site=frame.built_at, location=verdict.bn.location)
+            owner=verdict.key.owner,
+            entry=entry,
+            anchors=_anchors(verdict.bn.scope),
+            own=root.own_class is not None and verdict.owner_index == 0,
+            boundary=boundary,
+            fallback=fallback,
+            site=frame.built_at,
+            location=verdict.bn.location,
+        )
 
 
 def _anchors(scope: tuple[ModuleFrame, ...]) -> tuple[str, ...]:
     names = [frame.name for frame in scope]
-    return tuple(f"{frame.class_name}:{'.'.join(names[index + 1:])}"
-                 for index, frame in enumerate(scope[:-1])
-                 if index == 0 or not frame.is_plain_container)
+    return tuple(
+        f"{frame.class_name}:{'.'.join(names[index + 1 :])}"
+        for index, frame in enumerate(scope[:-1])
+        if index == 0 or not frame.is_plain_container
+    )
 
 
 def _verdicts(plan: FoldPlan) -> dict[object, _Verdict]:
@@ -209,10 +255,18 @@ def _verdicts(plan: FoldPlan) -> dict[object, _Verdict]:
     found: dict[object, _Verdict] = {}
     for pair in plan.folds:
         key = pair_key(pair)
-        entry = FoldEntry(key.conv, key.bn, pair.direction, Status.FOLDABLE, None,
-                          producers=key.producers, merge=key.merge)
-        found[_identity(pair.bn)] = _Verdict(pair.bn, key, entry,
-                                             owner_frame_index(*pair.layers, pair.bn))
+        entry = FoldEntry(
+            key.conv,
+            key.bn,
+            pair.direction,
+            Status.FOLDABLE,
+            None,
+            producers=key.producers,
+            merge=key.merge,
+        )
+        found[_identity(pair.bn)] = _Verdict(
+            pair.bn, key, entry, owner_frame_index(*pair.layers, pair.bn)
+        )
     for skip in plan.skips:
         if not skip.bn.scope:
             continue
@@ -229,8 +283,12 @@ def _identity(call: LayerCall) -> object:
 
 
 def _shares_root(partner: LayerCall | None, bn: LayerCall) -> bool:
-    return partner is not None and bool(partner.scope) and bool(bn.scope) and \
-        partner.scope[0] == bn.scope[0]
+    return (
+        partner is not None
+        and bool(partner.scope)
+        and bool(bn.scope)
+        and partner.scope[0] == bn.scope[0]
+    )
 
 
 def _findings(plan: FoldPlan, root: Root) -> Iterator[Diagnostic]:
@@ -244,8 +302,9 @@ def _findings(plan: FoldPlan, root: Root) -> Iterator[Diagnostic]:
         for name, location in inst.plain_containers.items():
             container = "dict" if isinstance(inst.attrs.get(name), Mapping) else "list"
             wrapper = "nn.ModuleDict" if container == "dict" else "nn.ModuleList"
-            message = rule.format(target=f"self.{name}", container=container,
-                                  detail=f"use {wrapper}")
+            message = rule.format(
+                target=f"self.{name}", container=container, detail=f"use {wrapper}"
+            )
             yield diagnostic(rule.code, message, location, inst.class_name)
 
 
@@ -260,9 +319,13 @@ def scopes_of(root: ModuleInst) -> tuple[dict[int, tuple[ModuleFrame, ...]], set
     negative uid so that messages can still name them."""
     scopes: dict[int, tuple[ModuleFrame, ...]] = {}
     conditional: set[int] = set()
-    root_frame = ModuleFrame("", root.class_name, root.is_plain_container,
-                             built_at=root.construction)
-    pending = [(root, (root_frame,), False, True)]
+    root_frame = ModuleFrame(
+        "", root.class_name, root.is_plain_container, built_at=root.construction
+    )
+    # (module, its path, built only on some paths, registered as a child)
+    pending: list[tuple[ModuleInst, tuple[ModuleFrame, ...], bool, bool]] = [
+        (root, (root_frame,), False, True)
+    ]
     while pending:
         inst, scope, optional, registered = pending.pop(0)
         key = inst.uid if registered else -inst.uid
@@ -275,24 +338,40 @@ def scopes_of(root: ModuleInst) -> tuple[dict[int, tuple[ModuleFrame, ...]], set
             options = value.options if isinstance(value, Choice) else (value,)
             for option in options:
                 if isinstance(option, ModuleInst):
-                    pending.append((option, scope + (_frame(name, option),),
-                                    optional or isinstance(value, Choice), registered))
+                    pending.append(
+                        (
+                            option,
+                            scope + (_frame(name, option),),
+                            optional or isinstance(value, Choice),
+                            registered,
+                        )
+                    )
         for name, value in inst.attrs.items():
-            items = (value.items if isinstance(value, Seq) else
-                     tuple(value.items.values()) if isinstance(value, Mapping) else ())
-            keys = (range(len(items)) if isinstance(value, Seq) else
-                    list(value.items) if isinstance(value, Mapping) else ())
-            for index, member in zip(keys, items):
+            items = (
+                value.items
+                if isinstance(value, Seq)
+                else tuple(value.items.values())
+                if isinstance(value, Mapping)
+                else ()
+            )
+            keys = (
+                range(len(items))
+                if isinstance(value, Seq)
+                else list(value.items)
+                if isinstance(value, Mapping)
+                else ()
+            )
+            for index, member in zip(keys, items, strict=True):
                 if isinstance(member, ModuleInst):
                     # named as if the list were an nn.ModuleList: `blocks.0.1`
-                    pending.append((member, scope + (_frame(f"{name}.{index}", member),),
-                                    optional, False))
+                    pending.append(
+                        (member, scope + (_frame(f"{name}.{index}", member),), optional, False)
+                    )
     return scopes, conditional
 
 
 def _frame(name: str, inst: ModuleInst) -> ModuleFrame:
-    return ModuleFrame(name, inst.class_name, inst.is_plain_container,
-                       built_at=inst.construction)
+    return ModuleFrame(name, inst.class_name, inst.is_plain_container, built_at=inst.construction)
 
 
 # ---- forward() ---------------------------------------------------------------------------
@@ -306,29 +385,40 @@ def _run_forward(interp: Interpreter, builder: ForwardBuilder, root: Root) -> No
     owner, definition = found
     if definition is None:
         value = builder.input_node("input")
-        builder.output(builder.torch_forward(inst, inst.torch_base, [value], {},
-                                             Frame(root.file, {}), cst.Name("x")))
+        builder.output(
+            builder.torch_forward(
+                inst, inst.torch_base, [value], {}, Frame(root.file, {}), cst.Name("x")
+            )
+        )
         return
     assert isinstance(owner, ProjectClass)
     positional = [*definition.params.posonly_params, *definition.params.params][1:]
-    inputs: list[Value] = [builder.input_node(p.name.value) for p in positional
-                           if p.default is None]
+    inputs: list[Value] = [
+        builder.input_node(p.name.value) for p in positional if p.default is None
+    ]
     # A caller may pass any value for an argument with a default: `forward(x, skip_bn=True)`
     # must not be analysed as if only the default existed.
     options: dict[str, Value] = {
-        p.name.value: Unknown(f"forward() argument '{p.name.value}' is whatever the caller "
-                              "passes (its default is only one case)")
-        for p in [*positional, *definition.params.kwonly_params] if p.default is not None}
-    func = FunctionRef(ProjectFunction(owner.file, definition,
-                                       f"{owner.qualname}.{definition.name.value}"))
-    result = interp.call_function(func, inputs, options, definition, self_value=inst,
-                                  cls=owner)
+        p.name.value: Unknown(
+            f"forward() argument '{p.name.value}' is whatever the caller "
+            "passes (its default is only one case)"
+        )
+        for p in [*positional, *definition.params.kwonly_params]
+        if p.default is not None
+    }
+    func = FunctionRef(
+        ProjectFunction(owner.file, definition, f"{owner.qualname}.{definition.name.value}")
+    )
+    result = interp.call_function(func, inputs, options, definition, self_value=inst, cls=owner)
     builder.output(result)
 
 
-def _add_uncalled_batchnorms(builder: ForwardBuilder, root: ModuleInst,
-                             scopes: dict[int, tuple[ModuleFrame, ...]],
-                             conditional: set[int]) -> None:
+def _add_uncalled_batchnorms(
+    builder: ForwardBuilder,
+    root: ModuleInst,
+    scopes: dict[int, tuple[ModuleFrame, ...]],
+    conditional: set[int],
+) -> None:
     """Every BatchNorm the model holds gets a verdict, including those forward() never
     reaches; why it was not reached decides between unknown and never-called."""
     for inst in walk(root):
@@ -336,30 +426,47 @@ def _add_uncalled_batchnorms(builder: ForwardBuilder, root: ModuleInst,
             continue
         registered = inst.uid in scopes
         if not registered:
-            rule, reason = rules.UNREGISTERED_CONTAINER_UNKNOWN, (
-                "it is kept in a plain Python list or dict, which PyTorch does not register")
+            rule, reason = (
+                rules.UNREGISTERED_CONTAINER_UNKNOWN,
+                ("it is kept in a plain Python list or dict, which PyTorch does not register"),
+            )
         elif inst.uid in conditional:
-            rule, reason = rules.CONDITIONAL_LAYER, (
-                "it is built only in some branches of a condition the analysis cannot decide")
+            rule, reason = (
+                rules.CONDITIONAL_LAYER,
+                ("it is built only in some branches of a condition the analysis cannot decide"),
+            )
         elif builder.dynamic:
-            rule, reason = rules.DYNAMIC_ATTRIBUTE, (
-                f"forward() reaches modules by computed names ({builder.dynamic[0]})")
+            rule, reason = (
+                rules.DYNAMIC_ATTRIBUTE,
+                (f"forward() reaches modules by computed names ({builder.dynamic[0]})"),
+            )
         elif builder.gaps:
-            rule, reason = rules.UNKNOWN_CALL, (
-                f"forward() could not be followed completely: {builder.gaps[0]}")
+            rule, reason = (
+                rules.UNKNOWN_CALL,
+                (f"forward() could not be followed completely: {builder.gaps[0]}"),
+            )
         else:
             rule, reason = rules.BN_NEVER_CALLED, "forward() never calls it"
         scope = scopes.get(inst.uid) or scopes.get(-inst.uid, ())
         label = ".".join(f.name for f in scope[1:]) or inst.cls.qualname
-        builder.graph.add(LayerCall(node_id=-1, kind=NodeKind.BATCHNORM, label=label,
-                                    scope=scope, module_id=inst.uid,
-                                    location=inst.construction,
-                                    construction=inst.construction, rule_code=rule.code,
-                                    reason=reason))
+        builder.graph.add(
+            LayerCall(
+                node_id=-1,
+                kind=NodeKind.BATCHNORM,
+                label=label,
+                scope=scope,
+                module_id=inst.uid,
+                location=inst.construction,
+                construction=inst.construction,
+                rule_code=rule.code,
+                reason=reason,
+            )
+        )
 
 
-def _add_lost_batchnorms(builder: ForwardBuilder, root: Root,
-                         scopes: dict[int, tuple[ModuleFrame, ...]]) -> None:
+def _add_lost_batchnorms(
+    builder: ForwardBuilder, root: Root, scopes: dict[int, tuple[ModuleFrame, ...]]
+) -> None:
     """A BatchNorm that __init__ built but the analysis could not place in the module tree
     (a layer list it lost count of) still gets a verdict: unknown, never silence."""
     tree = list(walk(root.inst))
@@ -375,13 +482,25 @@ def _add_lost_batchnorms(builder: ForwardBuilder, root: Root,
         line = inst.construction.line if inst.construction else 0
         frame = ModuleFrame(f"<BatchNorm built at line {line}>", inst.class_name)
         code = rules.CONDITIONAL_LAYER.code
-        reason = ("the analysis could not tell where __init__ stores it (its container is "
-                  "built under a condition or loop the analysis cannot decide)")
+        reason = (
+            "the analysis could not tell where __init__ stores it (its container is "
+            "built under a condition or loop the analysis cannot decide)"
+        )
         if inst.escaped is not None:
-            code = inst.escaped.code if inst.escaped.code in rules.RULES else \
-                rules.UNKNOWN_CALL.code
+            code = (
+                inst.escaped.code if inst.escaped.code in rules.RULES else rules.UNKNOWN_CALL.code
+            )
             reason = inst.escaped.reason
-        builder.graph.add(LayerCall(
-            node_id=-1, kind=NodeKind.BATCHNORM, label=frame.name, scope=root_frame + (frame,),
-            module_id=inst.uid, location=inst.construction, construction=inst.construction,
-            rule_code=code, reason=reason))
+        builder.graph.add(
+            LayerCall(
+                node_id=-1,
+                kind=NodeKind.BATCHNORM,
+                label=frame.name,
+                scope=root_frame + (frame,),
+                module_id=inst.uid,
+                location=inst.construction,
+                construction=inst.construction,
+                rule_code=code,
+                reason=reason,
+            )
+        )

@@ -13,8 +13,8 @@ cache agree with a whole-tree run.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping
 
 from bnlint.static.textscan import TextFacts, import_targets, star_imports
 
@@ -25,8 +25,15 @@ class FileFacts:
 
     __slots__ = ("path", "digest", "module", "is_package", "has_class", "_text")
 
-    def __init__(self, path: str, digest: str, module: str, is_package: bool,
-                 has_class: bool, text: TextFacts | Callable[[], TextFacts]) -> None:
+    def __init__(
+        self,
+        path: str,
+        digest: str,
+        module: str,
+        is_package: bool,
+        has_class: bool,
+        text: TextFacts | Callable[[], TextFacts],
+    ) -> None:
         self.path = path
         self.digest = digest
         self.module = module
@@ -59,9 +66,13 @@ class CallerGraph:
     module whose exported names may have changed.
     """
 
-    def __init__(self, files: Mapping[str, FileFacts],
-                 mentions: Callable[[str], frozenset[str]],
-                 previous: Edges | None = None, changed: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        files: Mapping[str, FileFacts],
+        mentions: Callable[[str], frozenset[str]],
+        previous: Edges | None = None,
+        changed: frozenset[str] = frozenset(),
+    ) -> None:
         self.files = files
         self._mentions = mentions
         self._by_module: dict[str, list[str]] = defaultdict(list)
@@ -77,8 +88,9 @@ class CallerGraph:
         self.edges = Edges()
         for path in files:
             known = previous.reached.get(path)
-            self.edges.reached[path] = (known if known is not None and path not in changed
-                                        else frozenset(self._reach(path)))
+            self.edges.reached[path] = (
+                known if known is not None and path not in changed else frozenset(self._reach(path))
+            )
         touched = self._export_changes(changed) if changed else set()
         for path, reached in self.edges.reached.items():
             known = previous.callees.get(path)
@@ -112,8 +124,9 @@ class CallerGraph:
         order: list[str] = []
         seen: set[str] = set()
         # Start from the files that import nothing of the set (the shared layers).
-        starts = sorted(wanted,
-                        key=lambda p: (len(self.edges.callees.get(p, frozenset()) & wanted), p))
+        starts = sorted(
+            wanted, key=lambda p: (len(self.edges.callees.get(p, frozenset()) & wanted), p)
+        )
         for start in starts:
             pending = [start]
             while pending:
@@ -122,8 +135,12 @@ class CallerGraph:
                     continue
                 seen.add(path)
                 order.append(path)
-                pending.extend(sorted((c for c in self._callers.get(path, ())
-                                       if c in wanted and c not in seen), reverse=True))
+                pending.extend(
+                    sorted(
+                        (c for c in self._callers.get(path, ()) if c in wanted and c not in seen),
+                        reverse=True,
+                    )
+                )
         return order
 
     # ---- the relation ------------------------------------------------------------------
@@ -168,8 +185,11 @@ class CallerGraph:
         """Modules whose exported names may differ from the last run: those of the changed
         files and of the files that star-import from them."""
         touched = {self.files[p].module for p in changed if p in self.files}
-        touched |= {facts.module for facts in self.files.values()
-                    if facts.text.imports and self._star_sources(facts.path) & changed}
+        touched |= {
+            facts.module
+            for facts in self.files.values()
+            if facts.text.imports and self._star_sources(facts.path) & changed
+        }
         return touched
 
     def _star_sources(self, path: str) -> frozenset[str]:

@@ -3,10 +3,9 @@ of lists, dicts, strings, modules and `super()` that model-building code relies 
 
 from __future__ import annotations
 
-import copy
 import math
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import libcst as cst
 
@@ -14,7 +13,7 @@ from bnlint import rules
 from bnlint.static import evaluate, objects
 from bnlint.static.constructions import clone
 from bnlint.static.index import ProjectClass, ProjectFunction
-from bnlint.static.torch_api import CATALOGUE, NON_TENSOR_METHODS, torch_names
+from bnlint.static.torch_api import CATALOGUE, NON_TENSOR_METHODS, TorchClass, torch_names
 from bnlint.static.values import (
     SPREAD,
     BuiltinRef,
@@ -34,18 +33,38 @@ from bnlint.static.values import (
     TupleType,
     Unknown,
     Value,
+    all_const,
     node_text,
 )
 
 if TYPE_CHECKING:
     from bnlint.static.interp import Frame, Interpreter, Method
 
+
+class _Builtin(Protocol):
+    """How the interpreter calls a builtin it evaluates itself."""
+
+    def __call__(
+        self,
+        interp: Interpreter,
+        args: list[Value],
+        kwargs: dict[str, Value],
+        frame: Frame,
+        node: cst.Call,
+    ) -> Value: ...
+
+
 _MAX_ITEMS = 100_000
 
 
-def bind_arguments(interp: Interpreter, definition: cst.FunctionDef | cst.Lambda,
-                   func: FunctionRef, receiver: Value | None, args: list[Value],
-                   kwargs: dict[str, Value]) -> dict[str, Value] | Unknown:
+def bind_arguments(
+    interp: Interpreter,
+    definition: cst.FunctionDef | cst.Lambda,
+    func: FunctionRef,
+    receiver: Value | None,
+    args: list[Value],
+    kwargs: dict[str, Value],
+) -> dict[str, Value] | Unknown:
     """The frame of a call: each parameter bound to what the call passes, its default, or an
     unknown. Arguments spread from a value not fully known (`*args`, `**kwargs`) may supply
     any parameter they reach, so those parameters are unknown rather than their defaults."""
@@ -69,8 +88,11 @@ def bind_arguments(interp: Interpreter, definition: cst.FunctionDef | cst.Lambda
             return spread
         if param.default is not None:
             return interp.eval(param.default, defaults_frame)
-        return Unknown(f"argument '{name}' of '{function}' is given by its caller",
-                       rules.INPUT_FROM_CALLER.code, declared_type(param))
+        return Unknown(
+            f"argument '{name}' of '{function}' is given by its caller",
+            rules.INPUT_FROM_CALLER.code,
+            declared_type(param),
+        )
 
     for param in positional:
         name = param.name.value
@@ -85,9 +107,12 @@ def bind_arguments(interp: Interpreter, definition: cst.FunctionDef | cst.Lambda
     star = params.star_arg
     if isinstance(star, cst.Param):
         known = tuple(v for v in given if not isinstance(v, Spread))
-        env[star.name.value] = Seq(known, is_tuple=True, complete=len(known) == len(given),
-                                   why_incomplete=next((v.reason for v in given
-                                                        if isinstance(v, Spread)), ""))
+        env[star.name.value] = Seq(
+            known,
+            is_tuple=True,
+            complete=len(known) == len(given),
+            why_incomplete=next((v.reason for v in given if isinstance(v, Spread)), ""),
+        )
     for param in params.kwonly_params:
         name = param.name.value
         env[name] = kwargs.pop(name) if name in kwargs else missing(param)
@@ -96,9 +121,19 @@ def bind_arguments(interp: Interpreter, definition: cst.FunctionDef | cst.Lambda
     return env
 
 
-_DECLARED = {"int": "int", "float": "float", "str": "str", "bool": "bool", "list": "list",
-             "List": "list", "Sequence": "", "tuple": "tuple", "Tuple": "tuple", "dict": "dict",
-             "Dict": "dict"}
+_DECLARED = {
+    "int": "int",
+    "float": "float",
+    "str": "str",
+    "bool": "bool",
+    "list": "list",
+    "List": "list",
+    "Sequence": "",
+    "tuple": "tuple",
+    "Tuple": "tuple",
+    "dict": "dict",
+    "Dict": "dict",
+}
 
 
 def declared_type(param: cst.Param) -> str:
@@ -113,13 +148,12 @@ def declared_type(param: cst.Param) -> str:
         text = node_text(expr.value)
     else:
         text = node_text(expr)
-    return _DECLARED.get(text.split(".")[-1], "") if "[" not in text and "|" not in text \
-        else ""
+    return _DECLARED.get(text.split(".")[-1], "") if "[" not in text and "|" not in text else ""
 
 
 def _consts(values: list[Value]) -> list[Any] | None:
-    if all(isinstance(v, Const) for v in values):
-        return [v.value for v in values]  # type: ignore[union-attr]
+    if all_const(values):
+        return [v.value for v in values]
     return None
 
 
@@ -132,7 +166,7 @@ def _pure(function: Any, args: list[Value], kwargs: dict[str, Value]) -> Value:
                 return value
         return Unknown(f"{getattr(function, '__name__', 'a builtin')}() of values not known")
     try:
-        result = function(*plain, **dict(zip(kwargs, plain_kwargs)))
+        result = function(*plain, **dict(zip(kwargs, plain_kwargs, strict=True)))
     except Exception as error:
         return Unknown(f"{getattr(function, '__name__', 'builtin')}() fails: {error}")
     if isinstance(result, (list, tuple)):
@@ -143,26 +177,55 @@ def _pure(function: Any, args: list[Value], kwargs: dict[str, Value]) -> Value:
 def _regex(function: Any) -> Any:
     """A function of the re module, on constant strings only (a pattern is data, and a
     pathological one is cut short by the length of what it works on)."""
+
     def run(*args: Any, **kwargs: Any) -> Any:
         if any(isinstance(a, str) and len(a) > 1000 for a in [*args, *kwargs.values()]):
             raise ValueError("string too long to match")
         return function(*args, **kwargs)
+
     run.__name__ = function.__name__
     return run
 
 
-_PURE = {"int": int, "float": float, "str": str, "bool": bool, "abs": abs, "round": round,
-         "re.split": _regex(re.split), "re.findall": _regex(re.findall),
-         "re.sub": _regex(re.sub), "re.escape": _regex(re.escape),
-         "divmod": divmod, "pow": pow, "repr": repr, "math.ceil": math.ceil,
-         "math.floor": math.floor, "math.sqrt": math.sqrt, "math.log2": math.log2,
-         "math.log": math.log}
-_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "tuple": tuple,
-          "dict": dict}
+_PURE = {
+    "int": int,
+    "float": float,
+    "str": str,
+    "bool": bool,
+    "abs": abs,
+    "round": round,
+    "re.split": _regex(re.split),
+    "re.findall": _regex(re.findall),
+    "re.sub": _regex(re.sub),
+    "re.escape": _regex(re.escape),
+    "divmod": divmod,
+    "pow": pow,
+    "repr": repr,
+    "math.ceil": math.ceil,
+    "math.floor": math.floor,
+    "math.sqrt": math.sqrt,
+    "math.log2": math.log2,
+    "math.log": math.log,
+}
+_TYPES = {
+    "int": int,
+    "float": float,
+    "str": str,
+    "bool": bool,
+    "list": list,
+    "tuple": tuple,
+    "dict": dict,
+}
 
 
-def call_builtin(interp: Interpreter, name: str, args: list[Value], kwargs: dict[str, Value],
-                 frame: Frame, node: cst.Call) -> Value:
+def call_builtin(
+    interp: Interpreter,
+    name: str,
+    args: list[Value],
+    kwargs: dict[str, Value],
+    frame: Frame,
+    node: cst.Call,
+) -> Value:
     if name.startswith("torch:"):
         return interp.torch_function(name[6:], args, kwargs, frame, node)
     if name in _PURE:
@@ -175,8 +238,9 @@ def call_builtin(interp: Interpreter, name: str, args: list[Value], kwargs: dict
     return handler(interp, args, kwargs, frame, node)
 
 
-def _range(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
-           node: cst.Call) -> Value:
+def _range(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
     bounds = _consts(args)
     if bounds is None or not all(isinstance(b, int) for b in bounds):
         reason = next((a.reason for a in args if isinstance(a, Unknown)), "bounds not known")
@@ -187,8 +251,9 @@ def _range(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], fra
     return Seq(tuple(Const(i) for i in window))
 
 
-def _len(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
-         node: cst.Call) -> Value:
+def _len(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
     if len(args) != 1:
         return Unknown("len()")
     items = interp.iterate(args[0], frame)
@@ -199,8 +264,9 @@ def _len(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame
     return Unknown(f"len() of `{node_text(node.args[0].value)}` is not known")
 
 
-def _enumerate(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
-               node: cst.Call) -> Value:
+def _enumerate(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
     items = interp.iterate(args[0], frame) if args else None
     start = kwargs.get("start", args[1] if len(args) > 1 else Const(0))
     if items is None or not isinstance(start, Const):
@@ -208,8 +274,9 @@ def _enumerate(interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
     return Seq(tuple(Seq((Const(start.value + i), v), True) for i, v in enumerate(items)))
 
 
-def _zip(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
-         node: cst.Call) -> Value:
+def _zip(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
     """zip() as far as its known columns reach: `zip(self.convs, self.bns, feats)` over a
     forward() argument pairs each known layer with an element of the argument."""
     columns = [interp.iterate(a, frame) for a in args]
@@ -218,28 +285,46 @@ def _zip(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame
         return Seq((), complete=False, why_incomplete="zip() of a sequence not known")
     rows = []
     for index in range(min(len(c) for c in known)):
-        rows.append(Seq(tuple(
-            column[index] if column is not None
-            else evaluate.item(interp, arg, Const(index), frame, node)
-            for column, arg in zip(columns, args)), True))
+        rows.append(
+            Seq(
+                tuple(
+                    column[index]
+                    if column is not None
+                    else evaluate.item(interp, arg, Const(index), frame, node)
+                    for column, arg in zip(columns, args, strict=True)
+                ),
+                True,
+            )
+        )
     return Seq(tuple(rows))
 
 
-def _sequence(is_tuple: bool):  # type: ignore[no-untyped-def]
-    def build(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
-              node: cst.Call) -> Value:
+def _sequence(is_tuple: bool) -> _Builtin:
+    def build(
+        interp: Interpreter,
+        args: list[Value],
+        kwargs: dict[str, Value],
+        frame: Frame,
+        node: cst.Call,
+    ) -> Value:
         if not args:
             return Seq((), is_tuple)
         items = interp.iterate(args[0], frame)
         if items is None:
             return Seq((), is_tuple, False, getattr(args[0], "reason", "not known"))
         return Seq(tuple(items), is_tuple)
+
     return build
 
 
-def _dict(ordered: bool):  # type: ignore[no-untyped-def]
-    def build(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
-              node: cst.Call) -> Value:
+def _dict(ordered: bool) -> _Builtin:
+    def build(
+        interp: Interpreter,
+        args: list[Value],
+        kwargs: dict[str, Value],
+        frame: Frame,
+        node: cst.Call,
+    ) -> Value:
         items: dict[Any, Value] = {}
         complete = True
         if args:
@@ -252,44 +337,62 @@ def _dict(ordered: bool):  # type: ignore[no-untyped-def]
                 if pairs is None:
                     complete = False
                 for pair in pairs or ():
-                    if isinstance(pair, Seq) and len(pair.items) == 2 and \
-                            isinstance(pair.items[0], Const):
+                    if (
+                        isinstance(pair, Seq)
+                        and len(pair.items) == 2
+                        and isinstance(pair.items[0], Const)
+                    ):
                         items[pair.items[0].value] = pair.items[1]
                     else:
                         complete = False
         items.update((k, v) for k, v in kwargs.items() if k != SPREAD)
         return Mapping(items, complete and SPREAD not in kwargs, ordered)
+
     return build
 
 
-def _min_max(function: Any):  # type: ignore[no-untyped-def]
-    def compute(interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
-                frame: Frame, node: cst.Call) -> Value:
+def _min_max(function: Any) -> _Builtin:
+    def compute(
+        interp: Interpreter,
+        args: list[Value],
+        kwargs: dict[str, Value],
+        frame: Frame,
+        node: cst.Call,
+    ) -> Value:
         if len(args) == 1:
             items = interp.iterate(args[0], frame)
             if items is None:
                 return Unknown(f"{function.__name__}() of values not known")
             args = items
         return _pure(function, args, {})
+
     return compute
 
 
-def _isinstance(interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
-                frame: Frame, node: cst.Call) -> Value:
+def _isinstance(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
     if len(args) != 2:
         return Unknown("isinstance()")
     value, kinds = args
-    return _any_kind(kinds, lambda kind: _instance_of(value, kind),
-                     "isinstance() of a value or against a type not known")
+    return _any_kind(
+        kinds,
+        lambda kind: _instance_of(value, kind),
+        "isinstance() of a value or against a type not known",
+    )
 
 
-def _issubclass(interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
-                frame: Frame, node: cst.Call) -> Value:
+def _issubclass(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
     if len(args) != 2 or not isinstance(args[0], ClassRef) or args[0].is_partial:
         return Unknown("issubclass() of a value not known")
     cls = args[0].cls
-    return _any_kind(args[1], lambda kind: _subclass_of(interp, cls, kind),
-                     "issubclass() against a type not known")
+    return _any_kind(
+        args[1],
+        lambda kind: _subclass_of(interp, cls, kind),
+        "issubclass() against a type not known",
+    )
 
 
 def _any_kind(kinds: Value, test: Any, unknown: str) -> Value:
@@ -305,8 +408,12 @@ def _any_kind(kinds: Value, test: Any, unknown: str) -> Value:
     return Unknown(unknown) if undecided else Const(False)
 
 
-_ABSTRACT = {"abc.Iterable": (Seq, Mapping), "abc.Sequence": (Seq,), "abc.Mapping": (Mapping,),
-             "abc.Collection": (Seq, Mapping)}
+_ABSTRACT = {
+    "abc.Iterable": (Seq, Mapping),
+    "abc.Sequence": (Seq,),
+    "abc.Mapping": (Mapping,),
+    "abc.Collection": (Seq, Mapping),
+}
 # Modules whose classes builtin values may be instances of (ABCs, protocols, number towers).
 _ABSTRACT_MODULES = ("collections", "typing", "numbers", "abc", "typing_extensions", "os")
 
@@ -316,8 +423,9 @@ def _instance_of(value: Value, kind: Value) -> bool | None:
         return _declared_instance(value.python_type, kind)
     if isinstance(value, (Unknown, Tensor, Choice)):
         return None
-    if isinstance(kind, Outside) and isinstance(value, (Const, Seq, Mapping, ModuleInst,
-                                                        ObjectInst)):
+    if isinstance(kind, Outside) and isinstance(
+        value, (Const, Seq, Mapping, ModuleInst, ObjectInst)
+    ):
         # A class of an installed package: an int, a list, a project object is none of
         # its instances (unless it is an abstract base class, which builtins register with).
         if kind.qualname.split(".")[0] in _ABSTRACT_MODULES or isinstance(value, ModuleInst):
@@ -331,7 +439,8 @@ def _instance_of(value: Value, kind: Value) -> bool | None:
         python_type = _TYPES[kind.name]
         if isinstance(value, Const):
             return isinstance(value.value, python_type) and not (
-                python_type is int and isinstance(value.value, bool))
+                python_type is int and isinstance(value.value, bool)
+            )
         if isinstance(value, Seq):
             return python_type in (list, tuple) and (python_type is tuple) == value.is_tuple
         if isinstance(value, Mapping):
@@ -354,20 +463,25 @@ def _instance_of(value: Value, kind: Value) -> bool | None:
             return None
         return isinstance(value, _ABSTRACT[kind.name])
     if isinstance(kind, BuiltinRef) and kind.name == "abc.Callable":
-        return not isinstance(value, (Const, Seq, Mapping)) if not isinstance(
-            value, ObjectInst) else None
+        return (
+            not isinstance(value, (Const, Seq, Mapping))
+            if not isinstance(value, ObjectInst)
+            else None
+        )
     if isinstance(kind, ClassRef) and not kind.is_partial:
         if isinstance(value, (ModuleInst, ObjectInst)):
             return kind.cls in value.ancestry
-        return False if isinstance(value, (Const, Seq, Mapping, ClassRef, FunctionRef)) \
-            else None
+        return False if isinstance(value, (Const, Seq, Mapping, ClassRef, FunctionRef)) else None
     return None
 
 
-_DECLARED_ABSTRACT = {"abc.Iterable": ("list", "tuple", "dict", "str"),
-                      "abc.Sequence": ("list", "tuple", "str"), "abc.Mapping": ("dict",),
-                      "abc.Collection": ("list", "tuple", "dict", "str"),
-                      "abc.Hashable": ("int", "float", "str", "bool", "tuple")}
+_DECLARED_ABSTRACT = {
+    "abc.Iterable": ("list", "tuple", "dict", "str"),
+    "abc.Sequence": ("list", "tuple", "str"),
+    "abc.Mapping": ("dict",),
+    "abc.Collection": ("list", "tuple", "dict", "str"),
+    "abc.Hashable": ("int", "float", "str", "bool", "tuple"),
+}
 
 
 def _declared_instance(python_type: str, kind: Value) -> bool | None:
@@ -396,115 +510,163 @@ def _subclass_of(interp: Interpreter, cls: Any, kind: Value) -> bool | None:
     return False if cls.kind != kind.cls.kind else None
 
 
-def _getattr(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
-             node: cst.Call) -> Value:
+def _getattr(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
     if len(args) < 2:
         return Unknown("getattr()")
     target, name = args[0], args[1]
     if not (isinstance(name, Const) and isinstance(name.value, str)):
         if interp.forward is not None:
-            interp.forward.note_dynamic(f"`{node_text(node)}` (line "
-                                        f"{frame.file.location(node).line})")
-        return Unknown(f"`{node_text(node)}` picks a module by a name computed at run time",
-                       rules.DYNAMIC_ATTRIBUTE.code)
-    if isinstance(target, ModuleInst) and len(args) > 2 and not _has(interp, target,
-                                                                     name.value):
+            interp.forward.note_dynamic(
+                f"`{node_text(node)}` (line {frame.file.location(node).line})"
+            )
+        return Unknown(
+            f"`{node_text(node)}` picks a module by a name computed at run time",
+            rules.DYNAMIC_ATTRIBUTE.code,
+        )
+    if isinstance(target, ModuleInst) and len(args) > 2 and not _has(interp, target, name.value):
         return args[2]
     return evaluate.attribute(interp, target, name.value, frame, node)
 
 
 def _has(interp: Interpreter, inst: ModuleInst, name: str) -> bool:
-    return (name in inst.attrs or name in inst.children or name in inst.layer_args
-            or interp.classes.class_attribute(inst.cls, name) is not None
-            or interp.classes.method(inst.cls, name) not in (None,)
-            and interp.classes.method(inst.cls, name)[1] is not None)  # type: ignore[index]
+    return (
+        name in inst.attrs
+        or name in inst.children
+        or name in inst.layer_args
+        or interp.classes.class_attribute(inst.cls, name) is not None
+        or _defines(interp, inst.cls, name)
+    )
 
 
-def _hasattr(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
-             node: cst.Call) -> Value:
+def _defines(interp: Interpreter, cls: TorchClass | ProjectClass, name: str) -> bool:
+    """A project class along the MRO defines the method `name`."""
+    found = interp.classes.method(cls, name)
+    return found is not None and found[1] is not None
+
+
+def _hasattr(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
     if len(args) == 2 and isinstance(args[0], ModuleInst) and isinstance(args[1], Const):
         if _has(interp, args[0], str(args[1].value)):
             return Const(True)
-    if len(args) == 2 and isinstance(args[0], ModuleRef) and isinstance(args[1], Const) \
-            and str(args[1].value) in torch_names(args[0].qualname):
+    if (
+        len(args) == 2
+        and isinstance(args[0], ModuleRef)
+        and isinstance(args[1], Const)
+        and str(args[1].value) in torch_names(args[0].qualname)
+    ):
         return Const(True)  # torch.nn.functional has silu
     return Unknown("hasattr() not known")
 
 
-def _dir(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
-         node: cst.Call) -> Value:
+def _dir(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
     """dir() of a torch module: the names the analysis knows it has (not all of them)."""
     if len(args) == 1 and isinstance(args[0], ModuleRef):
         names = torch_names(args[0].qualname)
         if names:
-            return Seq(tuple(Const(n) for n in sorted(names)), complete=False,
-                       why_incomplete=f"dir({args[0].qualname}) holds more than bnlint knows")
+            return Seq(
+                tuple(Const(n) for n in sorted(names)),
+                complete=False,
+                why_incomplete=f"dir({args[0].qualname}) holds more than bnlint knows",
+            )
     return Seq((), complete=False, why_incomplete="dir() not known")
 
 
-def _setattr(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
-             node: cst.Call) -> Value:
+def _setattr(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
     if len(args) == 3 and isinstance(args[0], ModuleInst):
         if isinstance(args[1], Const) and isinstance(args[1].value, str):
             interp.set_module_attr(args[0], args[1].value, args[2], frame, None)
         else:
             args[0].mark_incomplete(
-                f"modules are registered under names computed at run time (`{node_text(node)}`)")
+                f"modules are registered under names computed at run time (`{node_text(node)}`)"
+            )
     return Const(None)
 
 
-def _super(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
-           node: cst.Call) -> Value:
-    if len(args) == 2 and isinstance(args[0], ClassRef) and isinstance(args[1], ModuleInst) \
-            and isinstance(args[0].cls, ProjectClass):
+def _super(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
+    if (
+        len(args) == 2
+        and isinstance(args[0], ClassRef)
+        and isinstance(args[1], ModuleInst)
+        and isinstance(args[0].cls, ProjectClass)
+    ):
         return SuperRef(args[1], args[0].cls)
     if frame.self_inst is not None and frame.cls is not None:
         return SuperRef(frame.self_inst, frame.cls)
     return Unknown("super() outside a method")
 
 
-def _partial(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
-             node: cst.Call) -> Value:
+def _partial(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
     if not args:
         return Unknown("partial()")
     target, bound = args[0], tuple(args[1:])
     if isinstance(target, ClassRef):
-        return ClassRef(target.cls, target.args + bound, target.kwargs + tuple(kwargs.items()),
-                        is_partial=True)
+        return ClassRef(
+            target.cls, target.args + bound, target.kwargs + tuple(kwargs.items()), is_partial=True
+        )
     if isinstance(target, FunctionRef):
-        return FunctionRef(target.func, target.bound_self, target.args + bound,
-                           target.kwargs + tuple(kwargs.items()), target.closure,
-                           is_partial=True)
+        return FunctionRef(
+            target.func,
+            target.bound_self,
+            target.args + bound,
+            target.kwargs + tuple(kwargs.items()),
+            target.closure,
+            is_partial=True,
+        )
     return Unknown(f"partial() of `{node_text(node.args[0].value)}`")
 
 
-def _deepcopy(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
-              node: cst.Call) -> Value:
+def _deepcopy(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
     """copy.deepcopy: every module, object, list and dict the value holds is a new one."""
     return clone(args[0], {}) if args else Unknown("deepcopy()")
 
 
-def _shallow_copy(interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
-                  frame: Frame, node: cst.Call) -> Value:
+def _shallow_copy(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
     """copy.copy of a list or dict: a new container holding the same items."""
     if args and isinstance(args[0], Seq):
-        return Seq(args[0].items, args[0].is_tuple, args[0].complete, args[0].why_incomplete,
-                   args[0].fields)
+        return Seq(
+            args[0].items,
+            args[0].is_tuple,
+            args[0].complete,
+            args[0].why_incomplete,
+            args[0].fields,
+        )
     if args and isinstance(args[0], Mapping):
         return Mapping(dict(args[0].items), args[0].complete, args[0].ordered_dict)
     return args[0] if args else Unknown("copy()")
 
 
-def _type(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
-          node: cst.Call) -> Value:
+def _type(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
     if len(args) == 1 and isinstance(args[0], ModuleInst):
         return ClassRef(args[0].cls)
     return Unknown("type()")
 
 
-def _sorted(reverse_only: bool):  # type: ignore[no-untyped-def]
-    def run(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
-            node: cst.Call) -> Value:
+def _sorted(reverse_only: bool) -> _Builtin:
+    def run(
+        interp: Interpreter,
+        args: list[Value],
+        kwargs: dict[str, Value],
+        frame: Frame,
+        node: cst.Call,
+    ) -> Value:
         items = interp.iterate(args[0], frame) if args else None
         if items is None:
             return Seq((), complete=False, why_incomplete="order not known")
@@ -517,41 +679,55 @@ def _sorted(reverse_only: bool):  # type: ignore[no-untyped-def]
             return Seq(tuple(Const(v) for v in sorted(plain)))
         except TypeError:
             return Seq((), complete=False, why_incomplete="sorted() fails")
+
     return run
 
 
-def _any_all(function: Any):  # type: ignore[no-untyped-def]
-    def run(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
-            node: cst.Call) -> Value:
+def _any_all(function: Any) -> _Builtin:
+    def run(
+        interp: Interpreter,
+        args: list[Value],
+        kwargs: dict[str, Value],
+        frame: Frame,
+        node: cst.Call,
+    ) -> Value:
         items = interp.iterate(args[0], frame) if args else None
         truths = [evaluate.truth(i) for i in items] if items is not None else [None]
         if None in truths:
             return Unknown(f"{function.__name__}() of values not known")
         return Const(function(truths))
+
     return run
 
 
-def _sum(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
-         node: cst.Call) -> Value:
+def _sum(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
     items = interp.iterate(args[0], frame) if args else None
     if items is None:
         return Unknown("sum() of values not known")
     return _pure(lambda *v: sum(v), items, {})
 
 
-def _map(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
-         node: cst.Call) -> Value:
+def _map(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
     if len(args) < 2:
         return Unknown("map()")
     columns = [interp.iterate(a, frame) for a in args[1:]]
     if any(c is None for c in columns):
         return Seq((), complete=False, why_incomplete="map() over values not known")
-    return Seq(tuple(interp.call(args[0], list(row), {}, frame, node)
-                     for row in zip(*columns)))  # type: ignore[misc]
+    # map() stops where the shortest iterable ends
+    return Seq(
+        tuple(
+            interp.call(args[0], list(row), {}, frame, node) for row in zip(*columns, strict=False)
+        )
+    )
 
 
-def _reduce(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
-            node: cst.Call) -> Value:
+def _reduce(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
     """functools.reduce(function, items[, initial]): channel tables folded out of stage
     depths (`reduce(lambda acc, n: acc + [...], layers, [[64]])`)."""
     if len(args) not in (2, 3) or kwargs:
@@ -570,29 +746,36 @@ def _reduce(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], fr
     return accumulated
 
 
-def _nothing(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
-             node: cst.Call) -> Value:
+def _nothing(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
     return Const(None)
 
 
-def _spaced(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
-            node: cst.Call) -> Value:
+def _spaced(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
     """linspace(start, end, steps) while a model is built (stochastic-depth rates, one per
     block): as many values as steps, each unknown; a loop over them runs once per block."""
     steps = args[2] if len(args) > 2 else kwargs.get("steps", kwargs.get("num"))
-    if not isinstance(steps, Const) or not isinstance(steps.value, int) \
-            or not 0 <= steps.value <= _MAX_ITEMS:
+    if (
+        not isinstance(steps, Const)
+        or not isinstance(steps.value, int)
+        or not 0 <= steps.value <= _MAX_ITEMS
+    ):
         return Seq((), complete=False, why_incomplete="linspace() with a count not known")
     return Seq(tuple(Unknown("a value of linspace()") for _ in range(steps.value)))
 
 
-def _arange(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
-            node: cst.Call) -> Value:
+def _arange(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
     return _range(interp, args, {}, frame, node)
 
 
-def _callable(interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
-              frame: Frame, node: cst.Call) -> Value:
+def _callable(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
     if len(args) != 1:
         return Unknown("callable()")
     value = args[0]
@@ -601,16 +784,17 @@ def _callable(interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
     if isinstance(value, ModuleInst):
         return Const(True)
     if isinstance(value, ObjectInst):
-        return Const(interp.classes.method(value.cls, "__call__") not in (None,)
-                     and interp.classes.method(value.cls, "__call__")[1] is not None)  # type: ignore
-    if isinstance(value, (Const, Seq, Mapping)) or (isinstance(value, Unknown)
-                                                   and value.python_type):
+        return Const(_defines(interp, value.cls, "__call__"))
+    if isinstance(value, (Const, Seq, Mapping)) or (
+        isinstance(value, Unknown) and value.python_type
+    ):
         return Const(False)
     return Unknown("callable() of a value not known")
 
 
-def _isfunction(interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
-                frame: Frame, node: cst.Call) -> Value:
+def _isfunction(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
     """inspect.isfunction(): a def or a lambda, not a class, a partial or a module."""
     value = args[0] if args else None
     if isinstance(value, FunctionRef):
@@ -620,8 +804,9 @@ def _isfunction(interp: Interpreter, args: list[Value], kwargs: dict[str, Value]
     return Unknown("inspect.isfunction() of a value not known")
 
 
-def _isclass(interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
-             frame: Frame, node: cst.Call) -> Value:
+def _isclass(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
     value = args[0] if args else None
     if isinstance(value, ClassRef):
         return Const(not value.is_partial)
@@ -630,23 +815,28 @@ def _isclass(interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
     return Unknown("inspect.isclass() of a value not known")
 
 
-def _namedtuple(interp: Interpreter, args: list[Value], kwargs: dict[str, Value],
-                frame: Frame, node: cst.Call) -> Value:
+def _namedtuple(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
     name = args[0] if args else kwargs.get("typename")
     fields = args[1] if len(args) > 1 else kwargs.get("field_names")
     if isinstance(fields, Const) and isinstance(fields.value, str):
         names = tuple(fields.value.replace(",", " ").split())
-    elif isinstance(fields, Seq) and fields.complete and all(
-            isinstance(f, Const) and isinstance(f.value, str) for f in fields.items):
-        names = tuple(f.value for f in fields.items)  # type: ignore[union-attr]
+    elif (
+        isinstance(fields, Seq)
+        and fields.complete
+        and all_const(fields.items)
+        and all(isinstance(f.value, str) for f in fields.items)
+    ):
+        names = tuple(f.value for f in fields.items)
     else:
         return Unknown("namedtuple() with fields not known")
     return TupleType(str(name.value) if isinstance(name, Const) else "namedtuple", names)
 
 
 def named_tuple(kind: TupleType, args: list[Value], kwargs: dict[str, Value]) -> Value:
-    values = list(args[:len(kind.fields)])
-    for field_name in kind.fields[len(values):]:
+    values = list(args[: len(kind.fields)])
+    for field_name in kind.fields[len(values) :]:
         values.append(kwargs.get(field_name, Unknown(f"field '{field_name}' not given")))
     return Seq(tuple(values), is_tuple=True, fields=kind.fields)
 
@@ -659,17 +849,23 @@ def _hashable(value: Any) -> bool:
     return True
 
 
-def _repeat(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
-            node: cst.Call) -> Value:
+def _repeat(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
     times = args[1] if len(args) > 1 else kwargs.get("times")
-    if not args or not isinstance(times, Const) or not isinstance(times.value, int) \
-            or times.value > _MAX_ITEMS:
+    if (
+        not args
+        or not isinstance(times, Const)
+        or not isinstance(times.value, int)
+        or times.value > _MAX_ITEMS
+    ):
         return Seq((), complete=False, why_incomplete="itertools.repeat() without a count")
     return Seq((args[0],) * max(times.value, 0))
 
 
-def _chain(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame,
-           node: cst.Call) -> Value:
+def _chain(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
     items: list[Value] = []
     for arg in args:
         part = interp.iterate(arg, frame)
@@ -679,38 +875,129 @@ def _chain(interp: Interpreter, args: list[Value], kwargs: dict[str, Value], fra
     return Seq(tuple(items))
 
 
-_BUILTINS = {
-    "range": _range, "len": _len, "enumerate": _enumerate, "zip": _zip,
-    "list": _sequence(False), "tuple": _sequence(True), "set": _sequence(False),
-    "frozenset": _sequence(True), "dict": _dict(False), "OrderedDict": _dict(True),
-    "min": _min_max(min), "max": _min_max(max), "sum": _sum, "isinstance": _isinstance,
-    "getattr": _getattr, "hasattr": _hasattr, "setattr": _setattr, "super": _super,
-    "partial": _partial, "deepcopy": _deepcopy, "copy": _shallow_copy, "type": _type, "reversed": _sorted(True),
-    "issubclass": _issubclass, "repeat": _repeat, "chain": _chain, "linspace": _spaced,
-    "arange": _arange, "callable": _callable, "namedtuple": _namedtuple,
-    "isfunction": _isfunction, "isclass": _isclass, "dir": _dir,
-    "sorted": _sorted(False), "any": _any_all(any), "all": _any_all(all), "map": _map,
-    "reduce": _reduce, "print": _nothing,
+_BUILTINS: dict[str, _Builtin] = {
+    "range": _range,
+    "len": _len,
+    "enumerate": _enumerate,
+    "zip": _zip,
+    "list": _sequence(False),
+    "tuple": _sequence(True),
+    "set": _sequence(False),
+    "frozenset": _sequence(True),
+    "dict": _dict(False),
+    "OrderedDict": _dict(True),
+    "min": _min_max(min),
+    "max": _min_max(max),
+    "sum": _sum,
+    "isinstance": _isinstance,
+    "getattr": _getattr,
+    "hasattr": _hasattr,
+    "setattr": _setattr,
+    "super": _super,
+    "partial": _partial,
+    "deepcopy": _deepcopy,
+    "copy": _shallow_copy,
+    "type": _type,
+    "reversed": _sorted(True),
+    "issubclass": _issubclass,
+    "repeat": _repeat,
+    "chain": _chain,
+    "linspace": _spaced,
+    "arange": _arange,
+    "callable": _callable,
+    "namedtuple": _namedtuple,
+    "isfunction": _isfunction,
+    "isclass": _isclass,
+    "dir": _dir,
+    "sorted": _sorted(False),
+    "any": _any_all(any),
+    "all": _any_all(all),
+    "map": _map,
+    "reduce": _reduce,
+    "print": _nothing,
 }
 
 # ---- methods ---------------------------------------------------------------------------------
 
-_STR_METHODS = frozenset({"format", "join", "upper", "lower", "replace", "startswith",
-                          "endswith", "split", "strip", "lstrip", "rstrip", "capitalize",
-                          "title", "zfill", "isdigit", "isalpha", "isalnum", "isidentifier",
-                          "isupper", "islower", "isspace", "isnumeric", "isdecimal",
-                          "partition", "rpartition", "rsplit", "count", "find", "rfind",
-                          "ljust", "rjust", "center", "casefold", "swapcase", "removeprefix",
-                          "removesuffix", "splitlines"})
-_CHAINING = frozenset({"to", "cuda", "cpu", "float", "half", "double", "eval", "train",
-                       "requires_grad_", "apply", "type", "bfloat16"})
-_IGNORED = frozenset({"register_buffer", "register_parameter", "register_forward_hook",
-                      "register_forward_pre_hook", "load_state_dict", "reset_parameters",
-                      "zero_grad", "share_memory"})
+_STR_METHODS = frozenset(
+    {
+        "format",
+        "join",
+        "upper",
+        "lower",
+        "replace",
+        "startswith",
+        "endswith",
+        "split",
+        "strip",
+        "lstrip",
+        "rstrip",
+        "capitalize",
+        "title",
+        "zfill",
+        "isdigit",
+        "isalpha",
+        "isalnum",
+        "isidentifier",
+        "isupper",
+        "islower",
+        "isspace",
+        "isnumeric",
+        "isdecimal",
+        "partition",
+        "rpartition",
+        "rsplit",
+        "count",
+        "find",
+        "rfind",
+        "ljust",
+        "rjust",
+        "center",
+        "casefold",
+        "swapcase",
+        "removeprefix",
+        "removesuffix",
+        "splitlines",
+    }
+)
+_CHAINING = frozenset(
+    {
+        "to",
+        "cuda",
+        "cpu",
+        "float",
+        "half",
+        "double",
+        "eval",
+        "train",
+        "requires_grad_",
+        "apply",
+        "type",
+        "bfloat16",
+    }
+)
+_IGNORED = frozenset(
+    {
+        "register_buffer",
+        "register_parameter",
+        "register_forward_hook",
+        "register_forward_pre_hook",
+        "load_state_dict",
+        "reset_parameters",
+        "zero_grad",
+        "share_memory",
+    }
+)
 
 
-def call_method(interp: Interpreter, method: Method, args: list[Value],
-                kwargs: dict[str, Value], frame: Frame, node: cst.Call) -> Value:
+def call_method(
+    interp: Interpreter,
+    method: Method,
+    args: list[Value],
+    kwargs: dict[str, Value],
+    frame: Frame,
+    node: cst.Call,
+) -> Value:
     receiver, name = method.receiver, method.name
     if isinstance(receiver, Tensor):
         if name in NON_TENSOR_METHODS:
@@ -736,8 +1023,9 @@ def call_method(interp: Interpreter, method: Method, args: list[Value],
     return Unknown(f"`{method.text}()` is not evaluated")
 
 
-def _list_method(interp: Interpreter, seq: Seq, name: str, args: list[Value],
-                 frame: Frame) -> Value:
+def _list_method(
+    interp: Interpreter, seq: Seq, name: str, args: list[Value], frame: Frame
+) -> Value:
     journal = interp.journal
     if name == "append" and args:
         journal.set(seq.__dict__, "items", seq.items + (args[0],))
@@ -745,8 +1033,11 @@ def _list_method(interp: Interpreter, seq: Seq, name: str, args: list[Value],
         items = interp.iterate(args[0], frame)
         if items is None:
             journal.set(seq.__dict__, "complete", False)
-            journal.set(seq.__dict__, "why_incomplete",
-                        getattr(args[0], "reason", "") or "extended with values not known")
+            journal.set(
+                seq.__dict__,
+                "why_incomplete",
+                getattr(args[0], "reason", "") or "extended with values not known",
+            )
         else:
             journal.set(seq.__dict__, "items", seq.items + tuple(items))
     elif name == "insert" and len(args) == 2 and isinstance(args[0], Const):
@@ -780,24 +1071,30 @@ def _list_method(interp: Interpreter, seq: Seq, name: str, args: list[Value],
 def _split(seq: Seq, sizes: Value) -> Value:
     if isinstance(sizes, Const) and isinstance(sizes.value, int) and sizes.value > 0:
         bounds = list(range(0, len(seq.items), sizes.value))
-        parts = [seq.items[b:b + sizes.value] for b in bounds]
-    elif isinstance(sizes, Seq) and sizes.complete and all(
-            isinstance(i, Const) and isinstance(i.value, int) for i in sizes.items):
+        parts = [seq.items[b : b + sizes.value] for b in bounds]
+    elif (
+        isinstance(sizes, Seq)
+        and sizes.complete
+        and all_const(sizes.items)
+        and all(isinstance(i.value, int) for i in sizes.items)
+    ):
         parts, start = [], 0
         for size in sizes.items:
-            parts.append(seq.items[start:start + size.value])  # type: ignore[union-attr]
-            start += size.value  # type: ignore[union-attr]
+            parts.append(seq.items[start : start + size.value])
+            start += size.value
     else:
         return Unknown("split() by sizes not known")
     return Seq(tuple(Seq(part) for part in parts), is_tuple=True)
 
 
-def _dict_method(interp: Interpreter, mapping: Mapping, name: str, args: list[Value],
-                 kwargs: dict[str, Value]) -> Value:
+def _dict_method(
+    interp: Interpreter, mapping: Mapping, name: str, args: list[Value], kwargs: dict[str, Value]
+) -> Value:
     items = mapping.items
     if name == "items":
-        return Seq(tuple(Seq((Const(k), v), True) for k, v in items.items()),
-                   complete=mapping.complete)
+        return Seq(
+            tuple(Seq((Const(k), v), True) for k, v in items.items()), complete=mapping.complete
+        )
     if name == "keys":
         return Seq(tuple(Const(k) for k in items), complete=mapping.complete)
     if name == "values":
@@ -829,8 +1126,15 @@ def _dict_method(interp: Interpreter, mapping: Mapping, name: str, args: list[Va
     return Unknown(f"dict.{name}()")
 
 
-def _module_method(interp: Interpreter, inst: ModuleInst, name: str, args: list[Value],
-                   kwargs: dict[str, Value], frame: Frame, node: cst.Call) -> Value:
+def _module_method(
+    interp: Interpreter,
+    inst: ModuleInst,
+    name: str,
+    args: list[Value],
+    kwargs: dict[str, Value],
+    frame: Frame,
+    node: cst.Call,
+) -> Value:
     journal = interp.journal
     container = inst.torch_base.container
     if name in ("add_module", "register_module") and len(args) == 2:
@@ -838,7 +1142,8 @@ def _module_method(interp: Interpreter, inst: ModuleInst, name: str, args: list[
             journal.set(inst.children, str(args[0].value), args[1])
         else:
             inst.mark_incomplete(
-                f"modules are added under names computed at run time (`{node_text(node)}`)")
+                f"modules are added under names computed at run time (`{node_text(node)}`)"
+            )
         return Const(None)
     if name in ("register_buffer", "register_parameter") and args:
         from bnlint.static.interp import Param
@@ -862,11 +1167,15 @@ def _module_method(interp: Interpreter, inst: ModuleInst, name: str, args: list[
             journal.set(inst.children, str(key), value)
         return Const(None)
     if name in ("children", "values"):
-        return Seq(tuple(v for v in inst.children.values() if isinstance(v, (ModuleInst, Choice))),
-                   complete=not inst.incomplete)
+        return Seq(
+            tuple(v for v in inst.children.values() if isinstance(v, (ModuleInst, Choice))),
+            complete=not inst.incomplete,
+        )
     if name in ("named_children", "items"):
-        return Seq(tuple(Seq((Const(k), v), True) for k, v in inst.children.items()),
-                   complete=not inst.incomplete)
+        return Seq(
+            tuple(Seq((Const(k), v), True) for k, v in inst.children.items()),
+            complete=not inst.incomplete,
+        )
     if name == "keys":
         return Seq(tuple(Const(k) for k in inst.children), complete=not inst.incomplete)
     if name == "forward":
@@ -878,8 +1187,15 @@ def _module_method(interp: Interpreter, inst: ModuleInst, name: str, args: list[
     return Unknown(f"`{node_text(node.func)}()` is not evaluated")
 
 
-def _super_method(interp: Interpreter, ref: SuperRef, name: str, args: list[Value],
-                  kwargs: dict[str, Value], frame: Frame, node: cst.Call) -> Value:
+def _super_method(
+    interp: Interpreter,
+    ref: SuperRef,
+    name: str,
+    args: list[Value],
+    kwargs: dict[str, Value],
+    frame: Frame,
+    node: cst.Call,
+) -> Value:
     inst = ref.instance
     found = interp.classes.method(inst.cls, name, after=ref.after)
     if found is None and isinstance(inst, ObjectInst):
@@ -887,21 +1203,22 @@ def _super_method(interp: Interpreter, ref: SuperRef, name: str, args: list[Valu
         if name == "__init__":
             return Const(None)
         if name == "__getattribute__" and args and isinstance(args[0], Const):
-            return objects.attribute(interp, inst, str(args[0].value), frame, node,
-                                     hook=False)
+            return objects.attribute(interp, inst, str(args[0].value), frame, node, hook=False)
     if found is None:
         return Unknown(f"super().{name}() not found")
-    owner, definition = found
-    if definition is not None:
-        assert isinstance(owner, ProjectClass)
+    if found[1] is not None:
+        owner, definition = found
         func = FunctionRef(ProjectFunction(owner.file, definition, f"{owner.qualname}.{name}"))
         return interp.call_function(func, args, kwargs, node, self_value=inst, cls=owner)
-    torch_cls = owner if owner.qualname in CATALOGUE else inst.torch_base
+    torch_owner = found[0]
+    # a torch class in the MRO makes the instance a module (objects have no torch base)
+    assert isinstance(inst, ModuleInst)
+    torch_cls = torch_owner if torch_owner.qualname in CATALOGUE else inst.torch_base
     if name == "__init__":
-        interp.torch_init(inst, torch_cls, args, kwargs)  # type: ignore[arg-type]
+        interp.torch_init(inst, torch_cls, args, kwargs)
         return Const(None)
     if name == "forward":
         if interp.forward is None:
             return Unknown("forward() during construction")
-        return interp.forward.torch_forward(inst, torch_cls, args, kwargs, frame, node)  # type: ignore[arg-type]
+        return interp.forward.torch_forward(inst, torch_cls, args, kwargs, frame, node)
     return Const(None) if name in _IGNORED else Unknown(f"super().{name}()")

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Union
+from typing import TypeAlias
 
 import libcst as cst
 
 from bnlint.static.index import ProjectClass, Resolver, Symbol, TorchName
 from bnlint.static.torch_api import CATALOGUE, TorchClass, torch_class
 
-AnyClass = Union[TorchClass, ProjectClass]
+AnyClass: TypeAlias = TorchClass | ProjectClass
+# Where a method is found: a project class with its def, or the torch class that ends the
+# search (torch's own methods have no def here).
+FoundMethod: TypeAlias = tuple[TorchClass, None] | tuple[ProjectClass, cst.FunctionDef]
 MODULE_BASE = CATALOGUE["torch.nn.Module"]
 
 
@@ -80,8 +83,7 @@ class ClassModel:
     def is_module(self, cls: AnyClass) -> bool:
         return self.torch_base(cls) is not None
 
-    def method(self, cls: AnyClass, name: str,
-               after: AnyClass | None = None) -> tuple[AnyClass, cst.FunctionDef | None] | None:
+    def method(self, cls: AnyClass, name: str, after: AnyClass | None = None) -> FoundMethod | None:
         """The class that defines `name` first in the MRO (after `after`), and its def; a
         torch class in the MRO ends the search (returned with None as the def)."""
         mro = self.mro(cls)
@@ -90,13 +92,18 @@ class ClassModel:
             if isinstance(entry, TorchClass):
                 return entry, None
             # the last definition wins, as in Python (`@overload` stubs come first)
-            found = [statement for statement in entry.node.body.body
-                     if isinstance(statement, cst.FunctionDef) and statement.name.value == name]
+            found = [
+                statement
+                for statement in entry.node.body.body
+                if isinstance(statement, cst.FunctionDef) and statement.name.value == name
+            ]
             if found:
                 return entry, found[-1]
         return None
 
-    def class_attribute(self, cls: AnyClass, name: str) -> tuple[ProjectClass, cst.BaseExpression] | None:
+    def class_attribute(
+        self, cls: AnyClass, name: str
+    ) -> tuple[ProjectClass, cst.BaseExpression] | None:
         """`expansion = 4` in a class body (searched along the MRO)."""
         for entry in self.mro(cls):
             if isinstance(entry, TorchClass):
@@ -109,8 +116,12 @@ class ClassModel:
                         for target in small.targets:
                             if isinstance(target.target, cst.Name) and target.target.value == name:
                                 return entry, small.value
-                    elif (isinstance(small, cst.AnnAssign) and small.value is not None
-                          and isinstance(small.target, cst.Name) and small.target.value == name):
+                    elif (
+                        isinstance(small, cst.AnnAssign)
+                        and small.value is not None
+                        and isinstance(small.target, cst.Name)
+                        and small.target.value == name
+                    ):
                         return entry, small.value
         return None
 
@@ -122,8 +133,9 @@ class ClassModel:
         for entry in self.mro(cls):
             if isinstance(entry, TorchClass):
                 break
-            methods = {s.name.value: s for s in entry.node.body.body
-                       if isinstance(s, cst.FunctionDef)}
+            methods = {
+                s.name.value: s for s in entry.node.body.body if isinstance(s, cst.FunctionDef)
+            }
             construction = _reached_from(methods, "__init__")
             for name, definition in methods.items():
                 if name in construction or name == "forward":
@@ -151,8 +163,9 @@ class _SelfUses(cst.CSTVisitor):
         self.assigned: set[str] = set()
 
     def visit_Call(self, node: cst.Call) -> None:
-        if _self_attribute(node.func) is not None:
-            self.calls.add(_self_attribute(node.func))  # type: ignore[arg-type]
+        name = _self_attribute(node.func)
+        if name is not None:
+            self.calls.add(name)
 
     def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
         self._target(node.target)
@@ -173,8 +186,11 @@ class _SelfUses(cst.CSTVisitor):
 
 
 def _self_attribute(expr: cst.BaseExpression) -> str | None:
-    if (isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name)
-            and expr.value.value == "self"):
+    if (
+        isinstance(expr, cst.Attribute)
+        and isinstance(expr.value, cst.Name)
+        and expr.value.value == "self"
+    ):
         return expr.attr.value
     return None
 

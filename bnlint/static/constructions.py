@@ -11,8 +11,9 @@ not a module-level registry), so that the copy stands for running it again.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
-from typing import Any, Hashable
+from typing import overload
 
 from bnlint.static.values import (
     BuiltinRef,
@@ -42,8 +43,11 @@ def fingerprint(cls: object, args: list[Value], kwargs: dict[str, Value]) -> Has
     an argument holds something a copy could not stand for (a module, a tensor)."""
     budget = [_BUDGET]
     try:
-        return (id(cls), tuple(_print(a, budget) for a in args),
-                tuple(sorted((k, _print(v, budget)) for k, v in kwargs.items())))
+        return (
+            id(cls),
+            tuple(_print(a, budget) for a in args),
+            tuple(sorted((k, _print(v, budget)) for k, v in kwargs.items())),
+        )
     except _TooLarge:
         return None
 
@@ -61,29 +65,59 @@ def _print(value: Value, budget: list[int]) -> Hashable:
     if isinstance(value, Unknown):
         return ("u", type(value).__name__, value.reason, value.code)
     if isinstance(value, ClassRef):
-        return ("class", id(value.cls), value.is_partial,
-                tuple(_print(a, budget) for a in value.args),
-                tuple((k, _print(v, budget)) for k, v in value.kwargs))
+        return (
+            "class",
+            id(value.cls),
+            value.is_partial,
+            tuple(_print(a, budget) for a in value.args),
+            tuple((k, _print(v, budget)) for k, v in value.kwargs),
+        )
     if isinstance(value, FunctionRef):
         if value.bound_self is not None:
             raise _TooLarge  # a bound method reads its object, which may change
-        closure = tuple(sorted((k, _print(v, budget)) for k, v in (value.closure or {}).items()
-                               if not isinstance(v, (ModuleRef,))))
-        return ("function", id(value.func.node), value.is_partial,
-                tuple(_print(a, budget) for a in value.args),
-                tuple((k, _print(v, budget)) for k, v in value.kwargs), closure)
+        closure = tuple(
+            sorted(
+                (k, _print(v, budget))
+                for k, v in (value.closure or {}).items()
+                if not isinstance(v, (ModuleRef,))
+            )
+        )
+        return (
+            "function",
+            id(value.func.node),
+            value.is_partial,
+            tuple(_print(a, budget) for a in value.args),
+            tuple((k, _print(v, budget)) for k, v in value.kwargs),
+            closure,
+        )
     if isinstance(value, (BuiltinRef, ModuleRef)):
-        return ("ref", type(value).__name__, getattr(value, "name", None)
-                or getattr(value, "qualname", None))
+        return (
+            "ref",
+            type(value).__name__,
+            getattr(value, "name", None) or getattr(value, "qualname", None),
+        )
     if isinstance(value, Seq):
-        return ("seq", value.is_tuple, value.complete, value.why_incomplete, value.fields,
-                tuple(_print(v, budget) for v in value.items))
+        return (
+            "seq",
+            value.is_tuple,
+            value.complete,
+            value.why_incomplete,
+            value.fields,
+            tuple(_print(v, budget) for v in value.items),
+        )
     if isinstance(value, Mapping):
-        return ("map", value.complete, value.ordered_dict,
-                tuple((repr(k), _print(v, budget)) for k, v in value.items.items()))
+        return (
+            "map",
+            value.complete,
+            value.ordered_dict,
+            tuple((repr(k), _print(v, budget)) for k, v in value.items.items()),
+        )
     if isinstance(value, ObjectInst):
-        return ("object", id(value.cls),
-                tuple(sorted((k, _print(v, budget)) for k, v in value.attrs.items())))
+        return (
+            "object",
+            id(value.cls),
+            tuple(sorted((k, _print(v, budget)) for k, v in value.attrs.items())),
+        )
     if isinstance(value, Choice):
         return ("choice", value.reason, tuple(_print(o, budget) for o in value.options))
     raise _TooLarge  # modules, tensors, methods: identities a copy would not keep
@@ -101,8 +135,9 @@ def containers(value: Value, found: set[int] | None = None, budget: int = _BUDGE
             if id(current.__dict__) in found:
                 continue
             found.add(id(current.__dict__))
-            pending.extend(current.items.values() if isinstance(current, Mapping)
-                           else current.items)
+            pending.extend(
+                current.items.values() if isinstance(current, Mapping) else current.items
+            )
         elif isinstance(current, ObjectInst):
             if id(current.attrs) in found:
                 continue
@@ -111,8 +146,14 @@ def containers(value: Value, found: set[int] | None = None, budget: int = _BUDGE
         elif isinstance(current, ModuleInst):
             if id(current.children) in found:
                 continue
-            found.update((id(current.children), id(current.attrs), id(current.layer_args),
-                          id(current.plain_containers)))
+            found.update(
+                (
+                    id(current.children),
+                    id(current.attrs),
+                    id(current.layer_args),
+                    id(current.plain_containers),
+                )
+            )
             pending.extend([*current.children.values(), *current.attrs.values()])
         elif isinstance(current, FunctionRef) and current.closure is not None:
             pending.extend(current.closure.values())
@@ -133,28 +174,37 @@ class Constructions:
 
     kept: dict[Hashable, Kept] = field(default_factory=dict)
 
-    def copy_of(self, key: Hashable) -> tuple[Any, list[ModuleInst]] | None:
+    def copy_of(self, key: Hashable) -> tuple[Value, list[ModuleInst]] | None:
         found = self.kept.get(key)
         if found is None:
             return None
-        copies: dict[int, Any] = {}
+        copies: dict[int, Value] = {}
         instance = clone(found.prototype, copies)
-        return instance, [clone(bn, copies) for bn in found.batchnorms]  # type: ignore[misc]
+        return instance, [clone(bn, copies) for bn in found.batchnorms]
 
     def keep(self, key: Hashable, instance: Value, batchnorms: list[ModuleInst]) -> None:
-        copies: dict[int, Any] = {}
-        self.kept[key] = Kept(clone(instance, copies),  # type: ignore[arg-type]
-                              [clone(bn, copies) for bn in batchnorms])  # type: ignore[misc]
+        copies: dict[int, Value] = {}
+        self.kept[key] = Kept(clone(instance, copies), [clone(bn, copies) for bn in batchnorms])
 
 
-def clone(value: Value, copies: dict[int, Any]) -> Value:
+@overload
+def clone(value: ModuleInst, copies: dict[int, Value]) -> ModuleInst: ...
+@overload
+def clone(value: Value, copies: dict[int, Value]) -> Value: ...
+def clone(value: Value, copies: dict[int, Value]) -> Value:
     """A copy of `value` with every module, object, list and dict it holds copied (new
     identities, same sharing among them); constants and references are shared."""
     if id(value) in copies:
-        return copies[id(value)]  # type: ignore[no-any-return]
+        return copies[id(value)]
     if isinstance(value, ModuleInst):
-        twin = replace(value, attrs={}, children={}, layer_args={},
-                       plain_containers=dict(value.plain_containers), uid=new_uid())
+        twin = replace(
+            value,
+            attrs={},
+            children={},
+            layer_args={},
+            plain_containers=dict(value.plain_containers),
+            uid=new_uid(),
+        )
         copies[id(value)] = twin
         twin.attrs = {k: clone(v, copies) for k, v in value.attrs.items()}
         twin.children = {k: clone(v, copies) for k, v in value.children.items()}

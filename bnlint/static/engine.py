@@ -18,14 +18,15 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from bnlint import progress
-from bnlint.ftypes import CheckResult, Diagnostic, FileTiming
+from bnlint.ftypes import CheckResult, Diagnostic, FileTiming, ModuleReport
 from bnlint.static.callers import CallerGraph
 from bnlint.static.records import FileReport, FileVerdicts
 from bnlint.static.scan import ProjectScan, display, scan_project
@@ -46,8 +47,8 @@ class EngineOptions:
     cache_dir: Path | None = None
 
 
-_options: ContextVar[EngineOptions] = ContextVar("bnlint_engine_options",
-                                                 default=EngineOptions())
+# EngineOptions is a frozen dataclass: one shared default is safe
+_options: ContextVar[EngineOptions] = ContextVar("bnlint_engine_options", default=EngineOptions())  # noqa: B039
 
 
 @contextmanager
@@ -59,9 +60,14 @@ def engine_options(jobs: int = 1, cache_dir: Path | None = None) -> Iterator[Non
         _options.reset(token)
 
 
-def analyze(files: Sequence[Path], *, search_roots: Sequence[Path] = (),
-            jobs: int | None = None, cache_dir: Path | None = None,
-            sources: Mapping[Path, bytes] | None = None) -> CheckResult:
+def analyze(
+    files: Sequence[Path],
+    *,
+    search_roots: Sequence[Path] = (),
+    jobs: int | None = None,
+    cache_dir: Path | None = None,
+    sources: Mapping[Path, bytes] | None = None,
+) -> CheckResult:
     """Analyse `files` (reading other files under `search_roots` where the verdicts need
     them) and report on `files` only.
 
@@ -81,48 +87,84 @@ def analyze(files: Sequence[Path], *, search_roots: Sequence[Path] = (),
         from bnlint.static.memo import Memo
 
         memo = Memo.open(cache_dir, roots, os.getcwd())
-    scan = scan_project([os.path.abspath(p) for p in files], roots, overrides,
-                        memo.facts if memo else {}, memo.refusals if memo else {})
+    scan = scan_project(
+        [os.path.abspath(p) for p in files],
+        roots,
+        overrides,
+        memo.facts if memo else {},
+        memo.refusals if memo else {},
+    )
     checked = list(dict.fromkeys(scan.key(p) for p in files))
     digests = scan.digests()
     table = scan.module_table()
-    graph = CallerGraph(scan.project_facts(), scan.words,
-                        previous=memo.previous_edges(table) if memo else None,
-                        changed=memo.changed(digests) if memo else frozenset())
-    contexts = {path: graph.context(path) if path in scan.project else [path]
-                for path in checked if path in scan.facts and scan.facts[path].has_class}
+    graph = CallerGraph(
+        scan.project_facts(),
+        scan.words,
+        previous=memo.previous_edges(table) if memo else None,
+        changed=memo.changed(digests) if memo else frozenset(),
+    )
+    contexts = {
+        path: graph.context(path) if path in scan.project else [path]
+        for path in checked
+        if path in scan.facts and scan.facts[path].has_class
+    }
     reports: dict[str, FileReport] = {}
     if memo is not None:
         hold = memo.lookups_hold(scan.resolve)
-        reports = {p: r for p, c in contexts.items()
-                   if (r := memo.report(p, c, digests, hold)) is not None}
+        reports = {
+            p: r for p, c in contexts.items() if (r := memo.report(p, c, digests, hold)) is not None
+        }
     pending = {p: c for p, c in contexts.items() if p not in reports}
     computed: dict[str, FileVerdicts] = {}
     if pending:
         fresh, computed = _report(pending, scan, graph, roots, jobs, memo, overrides)
         reports.update(fresh)
     if memo is not None:
-        memo.save(digests, scan.facts, table, graph.edges,
-                  contexts, reports, computed, scan.resolve, scan.refusals)
+        memo.save(
+            digests,
+            scan.facts,
+            table,
+            graph.edges,
+            contexts,
+            reports,
+            computed,
+            scan.resolve,
+            scan.refusals,
+        )
     diagnostics: list[Diagnostic] = [scan.unreadable[p] for p in checked if p in scan.unreadable]
-    modules = []
+    modules: list[ModuleReport] = []
     for path in checked:
         if path in reports:
             diagnostics.extend(reports[path].diagnostics)
             modules.extend(reports[path].modules)
     diagnostics.sort(key=lambda d: (d.path, d.line, d.column, d.code))
-    timings = sorted((FileTiming(c.display, c.seconds, c.roots) for c in computed.values()
-                      if c.seconds), key=lambda t: -t.seconds)
-    log.info("%d files reported, %d from the cache, in %.2f s", len(contexts),
-             len(contexts) - len(pending), time.perf_counter() - started)
-    return CheckResult(files=tuple(display(str(p)) for p in files),
-                       diagnostics=tuple(diagnostics), modules=tuple(modules),
-                       timings=tuple(timings))
+    timings = sorted(
+        (FileTiming(c.display, c.seconds, c.roots) for c in computed.values() if c.seconds),
+        key=lambda t: -t.seconds,
+    )
+    log.info(
+        "%d files reported, %d from the cache, in %.2f s",
+        len(contexts),
+        len(contexts) - len(pending),
+        time.perf_counter() - started,
+    )
+    return CheckResult(
+        files=tuple(display(str(p)) for p in files),
+        diagnostics=tuple(diagnostics),
+        modules=tuple(modules),
+        timings=tuple(timings),
+    )
 
 
-def _report(pending: Mapping[str, list[str]], scan: ProjectScan, graph: CallerGraph,
-            roots: Sequence[str], jobs: int, memo: Memo | None, overrides: Mapping[str, bytes]
-            ) -> tuple[dict[str, FileReport], dict[str, FileVerdicts]]:
+def _report(
+    pending: Mapping[str, list[str]],
+    scan: ProjectScan,
+    graph: CallerGraph,
+    roots: Sequence[str],
+    jobs: int,
+    memo: Memo | None,
+    overrides: Mapping[str, bytes],
+) -> tuple[dict[str, FileReport], dict[str, FileVerdicts]]:
     """Reports on the `pending` files (path -> context), and the contributions computed for
     them: every contribution of their contexts is taken from the cache or computed."""
     from bnlint.parallel import analyse_files
@@ -132,24 +174,42 @@ def _report(pending: Mapping[str, list[str]], scan: ProjectScan, graph: CallerGr
     digests = scan.digests()
     contributions: dict[str, FileVerdicts] = {}
     if memo is not None:
-        contributions = {m: v for m in members
-                         if (v := memo.contribution(m, digests, scan.resolve)) is not None}
+        contributions = {
+            m: v for m in members if (v := memo.contribution(m, digests, scan.resolve)) is not None
+        }
     missing = [m for m in members if m not in contributions]
     # A file with no function and no class builds nothing (package __init__ files that only
     # re-export, configs): its contribution is empty, and it is not parsed for it.
-    inert = {m: FileVerdicts(m, display(m), scan.facts[m].digest) for m in missing
-             if m not in pending and not scan.facts[m].text.defines}
+    inert = {
+        m: FileVerdicts(m, display(m), scan.facts[m].digest)
+        for m in missing
+        if m not in pending and not scan.facts[m].text.defines
+    }
     contributions.update(inert)
     missing = [m for m in missing if m not in inert]
-    log.info("%d files to analyse, %d contributions from the cache, %d build nothing",
-             len(missing), len(contributions) - len(inert), len(inert))
-    contributions.update(analyse_files(
-        graph.locality_order(missing), search_roots=roots, source_roots=scan.source_roots,
-        jobs=jobs, sources=overrides, weights=scan.sizes(),
-        allowed=sorted(scan.project) if roots else None, done=_Progress(len(missing))))
+    log.info(
+        "%d files to analyse, %d contributions from the cache, %d build nothing",
+        len(missing),
+        len(contributions) - len(inert),
+        len(inert),
+    )
+    contributions.update(
+        analyse_files(
+            graph.locality_order(missing),
+            search_roots=roots,
+            source_roots=scan.source_roots,
+            jobs=jobs,
+            sources=overrides,
+            weights=scan.sizes(),
+            allowed=sorted(scan.project) if roots else None,
+            done=_Progress(len(missing)),
+        )
+    )
     missing += list(inert)
-    reports = {path: report_on(contributions[path], [contributions[m] for m in context])
-               for path, context in pending.items()}
+    reports = {
+        path: report_on(contributions[path], [contributions[m] for m in context])
+        for path, context in pending.items()
+    }
     return reports, {m: contributions[m] for m in missing}
 
 

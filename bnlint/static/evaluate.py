@@ -7,7 +7,8 @@ control flow and construction; this file holds what a single expression evaluate
 from __future__ import annotations
 
 import operator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any, Protocol
 
 import libcst as cst
 
@@ -32,6 +33,7 @@ from bnlint.static.values import (
     Tensor,
     Unknown,
     Value,
+    all_const,
     choice,
     node_text,
 )
@@ -39,14 +41,68 @@ from bnlint.static.values import (
 if TYPE_CHECKING:
     from bnlint.static.interp import Frame, Interpreter
 
-BUILTIN_NAMES = frozenset({
-    "range", "len", "enumerate", "zip", "list", "tuple", "dict", "int", "float", "str", "bool",
-    "min", "max", "sum", "abs", "round", "isinstance", "getattr", "setattr", "hasattr", "super",
-    "print", "reversed", "sorted", "any", "all", "map", "type", "callable", "iter", "next",
-    "OrderedDict", "partial", "set", "frozenset", "divmod", "pow", "id", "hash", "repr",
-    "format", "NotImplementedError", "ValueError", "TypeError", "RuntimeError",
-    "AssertionError", "KeyError", "Exception", "object", "issubclass", "dir",
-})
+
+class _Handler(Protocol):
+    """Evaluates one kind of expression (the table below dispatches on the node's type)."""
+
+    def __call__(self, interp: Interpreter, expr: Any, frame: Frame, /) -> Value: ...
+
+
+BUILTIN_NAMES = frozenset(
+    {
+        "range",
+        "len",
+        "enumerate",
+        "zip",
+        "list",
+        "tuple",
+        "dict",
+        "int",
+        "float",
+        "str",
+        "bool",
+        "min",
+        "max",
+        "sum",
+        "abs",
+        "round",
+        "isinstance",
+        "getattr",
+        "setattr",
+        "hasattr",
+        "super",
+        "print",
+        "reversed",
+        "sorted",
+        "any",
+        "all",
+        "map",
+        "type",
+        "callable",
+        "iter",
+        "next",
+        "OrderedDict",
+        "partial",
+        "set",
+        "frozenset",
+        "divmod",
+        "pow",
+        "id",
+        "hash",
+        "repr",
+        "format",
+        "NotImplementedError",
+        "ValueError",
+        "TypeError",
+        "RuntimeError",
+        "AssertionError",
+        "KeyError",
+        "Exception",
+        "object",
+        "issubclass",
+        "dir",
+    }
+)
 _MAX_LENGTH = 100_000  # no constant list or string the analysis builds may exceed this
 _DATA = "data"  # Unknown.code for values computed from tensor data
 
@@ -78,8 +134,12 @@ def _string(interp: Interpreter, expr: cst.BaseString, frame: Frame) -> Value:
     if isinstance(expr, cst.ConcatenatedString):
         left = _string(interp, expr.left, frame)
         right = _string(interp, expr.right, frame)
-        if isinstance(left, Const) and isinstance(right, Const) and \
-                isinstance(left.value, str) and isinstance(right.value, str):
+        if (
+            isinstance(left, Const)
+            and isinstance(right, Const)
+            and isinstance(left.value, str)
+            and isinstance(right.value, str)
+        ):
             return Const(left.value + right.value)
         return Unknown("string")
     if isinstance(expr, cst.FormattedString):
@@ -88,8 +148,9 @@ def _string(interp: Interpreter, expr: cst.BaseString, frame: Frame) -> Value:
             if isinstance(part, cst.FormattedStringText):
                 parts.append(part.value)
                 continue
-            value = interp.eval(part.expression, frame)  # type: ignore[attr-defined]
-            if not isinstance(value, Const) or part.format_spec or part.conversion:  # type: ignore[attr-defined]
+            assert isinstance(part, cst.FormattedStringExpression)  # the other kind of part
+            value = interp.eval(part.expression, frame)
+            if not isinstance(value, Const) or part.format_spec or part.conversion:
                 return Unknown(f"f-string `{node_text(expr)}` with a value not known")
             parts.append(str(value.value))
         return Const("".join(parts))
@@ -130,6 +191,7 @@ def _dict(interp: Interpreter, expr: cst.Dict, frame: Frame) -> Value:
             else:
                 complete = False
             continue
+        assert isinstance(element, cst.DictElement)  # a dict element is starred or a pair
         key = interp.eval(element.key, frame)
         if isinstance(key, Const) and _hashable(key.value):
             items[key.value] = interp.eval(element.value, frame)
@@ -141,8 +203,9 @@ def _dict(interp: Interpreter, expr: cst.Dict, frame: Frame) -> Value:
 def _comprehension(interp: Interpreter, expr: Any, frame: Frame) -> Value:
     from bnlint.static.interp import Frame as FrameType
 
-    scope = FrameType(frame.file, {}, frame.self_inst, frame.cls,
-                      {**(frame.closure or {}), **frame.env})
+    scope = FrameType(
+        frame.file, {}, frame.self_inst, frame.cls, {**(frame.closure or {}), **frame.env}
+    )
     results: list[Value] = []
     pairs: dict[Any, Value] = {}
     complete = [True, ""]
@@ -160,8 +223,10 @@ def _comprehension(interp: Interpreter, expr: Any, frame: Frame) -> Value:
             return
         items = interp.iterate(interp.eval(clause.iter, scope), scope)
         if items is None:
-            complete[0], complete[1] = False, f"the comprehension over " \
-                                              f"`{node_text(clause.iter)}` has unknown length"
+            complete[0], complete[1] = (
+                False,
+                f"the comprehension over `{node_text(clause.iter)}` has unknown length",
+            )
             return
         for item in items:
             interp.tick()
@@ -188,8 +253,9 @@ def _attribute(interp: Interpreter, expr: cst.Attribute, frame: Frame) -> Value:
     return attribute(interp, base, expr.attr.value, frame, expr)
 
 
-def attribute(interp: Interpreter, base: Value, name: str, frame: Frame,
-              node: cst.CSTNode) -> Value:
+def attribute(
+    interp: Interpreter, base: Value, name: str, frame: Frame, node: cst.CSTNode
+) -> Value:
     from bnlint.static.interp import Method, Param
 
     if isinstance(base, ModuleRef):
@@ -201,15 +267,18 @@ def attribute(interp: Interpreter, base: Value, name: str, frame: Frame,
         stdlib = interp.stdlib_attribute(base.qualname, name)
         if stdlib is not None:
             return stdlib
-        return interp.symbol_value(interp.resolver.resolve_qualified(f"{base.qualname}.{name}"),
-                                   name)
+        return interp.symbol_value(
+            interp.resolver.resolve_qualified(f"{base.qualname}.{name}"), name
+        )
     if isinstance(base, ModuleInst):
         if name in base.attrs:
             value = base.attrs[name]
             switch = interp.classes.switched_attributes(base.cls).get(name)
             if switch is not None and interp.forward is not None and isinstance(value, Const):
-                return Unknown(f"'self.{name}' is set by {switch}(), so forward() may see "
-                               "another value than __init__ gave it")
+                return Unknown(
+                    f"'self.{name}' is set by {switch}(), so forward() may see "
+                    "another value than __init__ gave it"
+                )
             return value
         if name in base.children:
             return base.children[name]
@@ -219,8 +288,10 @@ def attribute(interp: Interpreter, base: Value, name: str, frame: Frame,
             return _registry_view(base)
         if name in base.layer_args:
             return base.layer_args[name]
-        if name in ("in_features", "out_features", "in_channels", "out_channels",
-                    "num_features") and base.layer_args:
+        if (
+            name in ("in_features", "out_features", "in_channels", "out_channels", "num_features")
+            and base.layer_args
+        ):
             return Unknown(f"'{name}' of a layer")
         found = interp.classes.method(base.cls, name)
         if found is not None and found[1] is not None:
@@ -228,10 +299,11 @@ def attribute(interp: Interpreter, base: Value, name: str, frame: Frame,
             assert isinstance(owner, ProjectClass)
             from bnlint.static.index import ProjectFunction
 
-            method = FunctionRef(ProjectFunction(owner.file, found[1],
-                                                 f"{owner.qualname}.{name}"), bound_self=base)
+            method = FunctionRef(
+                ProjectFunction(owner.file, found[1], f"{owner.qualname}.{name}"), bound_self=base
+            )
             if _is_property(found[1]):  # mmdet's `self.norm1` -> getattr(self, self.norm1_name)
-                return interp.call(method, [], {}, frame, node)
+                return interp.call_function(method, [], {}, node)
             return method
         class_attr = interp.classes.class_attribute(base.cls, name)
         if class_attr is not None:
@@ -239,8 +311,15 @@ def attribute(interp: Interpreter, base: Value, name: str, frame: Frame,
 
             owner, value_expr = class_attr
             return interp.eval(value_expr, FrameType(owner.file, {}))
-        if name in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked",
-                    "eps", "momentum"):
+        if name in (
+            "weight",
+            "bias",
+            "running_mean",
+            "running_var",
+            "num_batches_tracked",
+            "eps",
+            "momentum",
+        ):
             return Param(base, name)
         return Method(base, name, node_text(node))
     if isinstance(base, (ClassRef, FunctionRef)):
@@ -260,8 +339,9 @@ def attribute(interp: Interpreter, base: Value, name: str, frame: Frame,
                 from bnlint.static.index import ProjectFunction
 
                 owner = found[0]
-                return FunctionRef(ProjectFunction(owner.file, found[1],  # type: ignore[union-attr]
-                                                   f"{owner.qualname}.{name}"))
+                return FunctionRef(
+                    ProjectFunction(owner.file, found[1], f"{owner.qualname}.{name}")
+                )
         return Unknown(f"attribute '{name}' of class {base.cls.qualname}")
     if isinstance(base, ObjectInst):
         return objects.attribute(interp, base, name, frame, node)
@@ -275,8 +355,9 @@ def attribute(interp: Interpreter, base: Value, name: str, frame: Frame,
             return interp.forward.method_op(base, "transpose", [], {}, frame, node)
         return Method(base, name, node_text(node))
     if isinstance(base, Choice):
-        return choice([attribute(interp, option, name, frame, node) for option in base.options],
-                      base.reason)
+        return choice(
+            [attribute(interp, option, name, frame, node) for option in base.options], base.reason
+        )
     if isinstance(base, Seq) and name in base.fields:
         return base.items[base.fields.index(name)]
     if isinstance(base, (Seq, Mapping, Const, Param)):
@@ -308,12 +389,14 @@ def _subscript(interp: Interpreter, expr: cst.Subscript, frame: Frame) -> Value:
     if len(expr.slice) != 1:
         if isinstance(base, Tensor) and interp.forward is not None:
             return interp.forward.method_op(base, "__getitem__", [], {}, frame, expr)
-        if not all(isinstance(e.slice, cst.Index) for e in expr.slice):
+        indices = [e.slice for e in expr.slice if isinstance(e.slice, cst.Index)]
+        if len(indices) != len(expr.slice):
             return Unknown("a subscript with several slices")
         # `registry[name, dims]`: one tuple key
-        parts = [interp.eval(e.slice.value, frame) for e in expr.slice]  # type: ignore
-        key: Value = (Const(tuple(p.value for p in parts))  # type: ignore[union-attr]
-                      if all(isinstance(p, Const) for p in parts) else Seq(tuple(parts), True))
+        parts = [interp.eval(index.value, frame) for index in indices]
+        key: Value = (
+            Const(tuple(p.value for p in parts)) if all_const(parts) else Seq(tuple(parts), True)
+        )
         return item(interp, base, key, frame, expr)
     element = expr.slice[0].slice
     if isinstance(element, cst.Slice):
@@ -321,7 +404,8 @@ def _subscript(interp: Interpreter, expr: cst.Subscript, frame: Frame) -> Value:
         upper = interp.eval(element.upper, frame) if element.upper else Const(None)
         step = interp.eval(element.step, frame) if element.step else Const(None)
         return _slice(interp, base, lower, upper, step, frame, expr)
-    key = interp.eval(element.value, frame)  # type: ignore[union-attr]
+    assert isinstance(element, cst.Index)  # a subscript element is a slice or an index
+    key = interp.eval(element.value, frame)
     return item(interp, base, key, frame, expr)
 
 
@@ -339,8 +423,10 @@ def item(interp: Interpreter, base: Value, key: Value, frame: Frame, node: cst.C
         if table is not None:
             return table
         if isinstance(base, ModuleInst) or _holds_modules(base):
-            return Unknown(f"`{node_text(node)}` picks a module by an index the analysis "
-                           "cannot compute", rules.DYNAMIC_ATTRIBUTE.code)
+            return Unknown(
+                f"`{node_text(node)}` picks a module by an index the analysis cannot compute",
+                rules.DYNAMIC_ATTRIBUTE.code,
+            )
         return Unknown(f"`{node_text(node)}` with an unknown index")
     if isinstance(base, Seq):
         if isinstance(key.value, int) and -len(base.items) <= key.value < len(base.items):
@@ -356,8 +442,11 @@ def item(interp: Interpreter, base: Value, key: Value, frame: Frame, node: cst.C
         if base.torch_base.container == "dict" or isinstance(key.value, str):
             found = base.children.get(str(key.value))
             return found if found is not None else Unknown(f"no module '{key.value}'")
-        if isinstance(key.value, int) and not base.incomplete and \
-                -len(children) <= key.value < len(children):
+        if (
+            isinstance(key.value, int)
+            and not base.incomplete
+            and -len(children) <= key.value < len(children)
+        ):
             return children[key.value][1]
         return Unknown(f"index {key.value} of a container not fully known")
     if isinstance(base, Const) and isinstance(base.value, (str, tuple, bytes)):
@@ -376,13 +465,18 @@ def _table_choice(base: Value, key: Value, node: cst.CSTNode) -> Value | None:
     entries, each kept as an option."""
     if is_data(key):
         return None
-    entries = (list(base.items) if isinstance(base, Seq) and base.complete else
-               list(base.items.values()) if isinstance(base, Mapping) and base.complete
-               else None)
+    entries = (
+        list(base.items)
+        if isinstance(base, Seq) and base.complete
+        else list(base.items.values())
+        if isinstance(base, Mapping) and base.complete
+        else None
+    )
     if not entries or not all(isinstance(e, (ClassRef, FunctionRef, Const)) for e in entries):
         return None
-    return choice(entries, f"`{node_text(node)}` looks up a table by a key the analysis "
-                           f"cannot compute")
+    return choice(
+        entries, f"`{node_text(node)}` looks up a table by a key the analysis cannot compute"
+    )
 
 
 def _registry_view(inst: ModuleInst) -> ModuleInst:
@@ -390,29 +484,49 @@ def _registry_view(inst: ModuleInst) -> ModuleInst:
     same dict (what is added to one shows in the other)."""
     registry = torch_class("torch.nn.ModuleDict")
     assert registry is not None
-    return ModuleInst(cls=registry, torch_base=registry, ancestry=(registry,),
-                      construction=inst.construction, children=inst.children,
-                      incomplete=inst.incomplete, unknown_at=inst.unknown_at)
+    return ModuleInst(
+        cls=registry,
+        torch_base=registry,
+        ancestry=(registry,),
+        construction=inst.construction,
+        children=inst.children,
+        incomplete=inst.incomplete,
+        unknown_at=inst.unknown_at,
+    )
 
 
-def _slice(interp: Interpreter, base: Value, lower: Value, upper: Value, step: Value,
-           frame: Frame, node: cst.CSTNode) -> Value:
+def _slice(
+    interp: Interpreter,
+    base: Value,
+    lower: Value,
+    upper: Value,
+    step: Value,
+    frame: Frame,
+    node: cst.CSTNode,
+) -> Value:
     if isinstance(base, Tensor):
         assert interp.forward is not None
         return interp.forward.method_op(base, "__getitem__", [], {}, frame, node)
     bounds = [v.value if isinstance(v, Const) else Ellipsis for v in (lower, upper, step)]
     if Ellipsis in bounds:
         return Unknown("slice with unknown bounds")
-    window = slice(*bounds)
+    window: slice[Any, Any, Any] = slice(*bounds)
     if isinstance(base, Seq) and base.complete:
         return Seq(base.items[window], base.is_tuple)
     if isinstance(base, Const) and isinstance(base.value, (str, tuple)):
         return Const(base.value[window])
-    if isinstance(base, ModuleInst) and base.torch_base.container in ("sequential", "list") \
-            and not base.incomplete:
+    if (
+        isinstance(base, ModuleInst)
+        and base.torch_base.container in ("sequential", "list")
+        and not base.incomplete
+    ):
         # Slicing a Sequential builds a new container around the same modules.
-        sliced = ModuleInst(cls=base.cls, torch_base=base.torch_base, ancestry=base.ancestry,
-                            construction=base.construction)
+        sliced = ModuleInst(
+            cls=base.cls,
+            torch_base=base.torch_base,
+            ancestry=base.ancestry,
+            construction=base.construction,
+        )
         for index, (_, child) in enumerate(list(base.children.items())[window]):
             sliced.children[str(index)] = child
         return sliced
@@ -428,10 +542,14 @@ def _call(interp: Interpreter, expr: cst.Call, frame: Frame) -> Value:
         if arg.star == "*":
             expanded = interp.iterate(value, frame)
             if expanded is None:
-                args.append(Spread(getattr(value, "why_incomplete", "")
-                                   or getattr(value, "reason", "")
-                                   or f"`*{node_text(arg.value)}` is not fully known",
-                                   getattr(value, "code", None)))
+                args.append(
+                    Spread(
+                        getattr(value, "why_incomplete", "")
+                        or getattr(value, "reason", "")
+                        or f"`*{node_text(arg.value)}` is not fully known",
+                        getattr(value, "code", None),
+                    )
+                )
             else:
                 args.extend(expanded)
         elif arg.star == "**":
@@ -440,8 +558,10 @@ def _call(interp: Interpreter, expr: cst.Call, frame: Frame) -> Value:
             if not isinstance(value, Mapping) or not value.complete:
                 # Any keyword the call does not write out may come from it.
                 why = getattr(value, "reason", "") or "its keys are not all known"
-                kwargs[SPREAD] = Spread(f"`**{node_text(arg.value)}` may supply any "
-                                        f"argument ({why})", getattr(value, "code", None))
+                kwargs[SPREAD] = Spread(
+                    f"`**{node_text(arg.value)}` may supply any argument ({why})",
+                    getattr(value, "code", None),
+                )
         elif arg.keyword is not None:
             kwargs[arg.keyword.value] = value
         else:
@@ -455,20 +575,38 @@ def _binary(interp: Interpreter, expr: cst.BinaryOperation, frame: Frame) -> Val
     return interp.binary(expr.operator, left, right, frame, expr)
 
 
-_BINARY = {cst.Add: operator.add, cst.Subtract: operator.sub, cst.Multiply: operator.mul,
-           cst.Divide: operator.truediv, cst.FloorDivide: operator.floordiv,
-           cst.Modulo: operator.mod, cst.Power: operator.pow, cst.BitAnd: operator.and_,
-           cst.BitOr: operator.or_, cst.BitXor: operator.xor, cst.LeftShift: operator.lshift,
-           cst.RightShift: operator.rshift, cst.AddAssign: operator.add,
-           cst.SubtractAssign: operator.sub, cst.MultiplyAssign: operator.mul,
-           cst.DivideAssign: operator.truediv, cst.FloorDivideAssign: operator.floordiv,
-           cst.ModuloAssign: operator.mod, cst.PowerAssign: operator.pow}
+_BINARY = {
+    cst.Add: operator.add,
+    cst.Subtract: operator.sub,
+    cst.Multiply: operator.mul,
+    cst.Divide: operator.truediv,
+    cst.FloorDivide: operator.floordiv,
+    cst.Modulo: operator.mod,
+    cst.Power: operator.pow,
+    cst.BitAnd: operator.and_,
+    cst.BitOr: operator.or_,
+    cst.BitXor: operator.xor,
+    cst.LeftShift: operator.lshift,
+    cst.RightShift: operator.rshift,
+    cst.AddAssign: operator.add,
+    cst.SubtractAssign: operator.sub,
+    cst.MultiplyAssign: operator.mul,
+    cst.DivideAssign: operator.truediv,
+    cst.FloorDivideAssign: operator.floordiv,
+    cst.ModuloAssign: operator.mod,
+    cst.PowerAssign: operator.pow,
+}
 
 
 def binary_constant(op_node: cst.CSTNode, left: Value, right: Value) -> Value:
     function = _BINARY.get(type(op_node))
-    if isinstance(left, Seq) and isinstance(right, Const) and isinstance(right.value, int) \
-            and function is operator.mul and left.complete:
+    if (
+        isinstance(left, Seq)
+        and isinstance(right, Const)
+        and isinstance(right.value, int)
+        and function is operator.mul
+        and left.complete
+    ):
         if len(left.items) * max(right.value, 0) > _MAX_LENGTH:
             return Unknown("list too long")
         return Seq(left.items * right.value, left.is_tuple)
@@ -543,9 +681,14 @@ def _bool_op(interp: Interpreter, expr: cst.BooleanOperation, frame: Frame) -> V
     return left if decided else interp.eval(expr.right, frame)
 
 
-_COMPARE = {cst.Equal: operator.eq, cst.NotEqual: operator.ne, cst.LessThan: operator.lt,
-            cst.LessThanEqual: operator.le, cst.GreaterThan: operator.gt,
-            cst.GreaterThanEqual: operator.ge}
+_COMPARE = {
+    cst.Equal: operator.eq,
+    cst.NotEqual: operator.ne,
+    cst.LessThan: operator.lt,
+    cst.LessThanEqual: operator.le,
+    cst.GreaterThan: operator.gt,
+    cst.GreaterThanEqual: operator.ge,
+}
 
 
 def _compare(interp: Interpreter, expr: cst.Comparison, frame: Frame) -> Value:
@@ -573,16 +716,19 @@ def compare(op_node: cst.CSTNode, left: Value, right: Value) -> bool | None:
             return None
         return found if isinstance(op_node, cst.In) else not found
     if isinstance(op_node, (cst.In, cst.NotIn)):
-        members = None
-        if isinstance(right, Seq) and right.complete and all(isinstance(i, Const)
-                                                             for i in right.items):
+        members: Collection[Any] | None = None
+        if isinstance(right, Seq) and right.complete and all_const(right.items):
             members = [i.value for i in right.items]
         elif isinstance(right, Mapping) and right.complete:
             members = list(right.items)
         elif isinstance(right, Const) and isinstance(right.value, (str, tuple)):
             members = right.value
-        if members is None and isinstance(right, Seq) and isinstance(left, Const) and any(
-                isinstance(i, Const) and i.value == left.value for i in right.items):
+        if (
+            members is None
+            and isinstance(right, Seq)
+            and isinstance(left, Const)
+            and any(isinstance(i, Const) and i.value == left.value for i in right.items)
+        ):
             members = [left.value]  # found among the items known: present, whatever the rest
         if members is None or not isinstance(left, Const):
             return None
@@ -600,8 +746,11 @@ def compare(op_node: cst.CSTNode, left: Value, right: Value) -> bool | None:
         except TypeError:
             return None
     refs = (ClassRef, FunctionRef)
-    if isinstance(left, refs) and isinstance(right, refs) and function in (
-            operator.eq, operator.ne):
+    if (
+        isinstance(left, refs)
+        and isinstance(right, refs)
+        and function in (operator.eq, operator.ne)
+    ):
         same = _same_callable(left, right)
         if same is None:
             return None
@@ -620,7 +769,8 @@ def _same_callable(left: ClassRef | FunctionRef, right: ClassRef | FunctionRef) 
         return None  # two partial objects: equal only if they are the same object
     if isinstance(left, ClassRef) and isinstance(right, ClassRef):
         return left.cls == right.cls
-    return left.func.node is right.func.node and left.bound_self is right.bound_self  # type: ignore
+    assert isinstance(left, FunctionRef) and isinstance(right, FunctionRef)  # one type, not a class
+    return left.func.node is right.func.node and left.bound_self is right.bound_self
 
 
 def _member_of(value: Value, container: Value) -> bool | None:
@@ -655,8 +805,12 @@ def _identity_equal(left: Value, right: Value) -> bool | None:
                 return False
             return None
     if isinstance(left, Const) and isinstance(right, Const):
-        return left.value is right.value or left.value == right.value and type(
-            left.value) is type(right.value) and isinstance(left.value, bool)
+        return (
+            left.value is right.value
+            or left.value == right.value
+            and type(left.value) is type(right.value)
+            and isinstance(left.value, bool)
+        )
     if isinstance(left, ClassRef) and isinstance(right, ClassRef):
         return left.cls == right.cls and not left.args and not right.args
     return None
@@ -676,8 +830,7 @@ def is_data(value: Value) -> bool:
 def truth(value: Value) -> bool | None:
     if isinstance(value, Const):
         return bool(value.value)
-    if isinstance(value, (ModuleInst, ClassRef, FunctionRef, ModuleRef, BuiltinRef,
-                          ObjectInst)):
+    if isinstance(value, (ModuleInst, ClassRef, FunctionRef, ModuleRef, BuiltinRef, ObjectInst)):
         return True
     if isinstance(value, Seq):
         return bool(value.items) if value.complete else (True if value.items else None)
@@ -704,8 +857,10 @@ def _if_expression(interp: Interpreter, expr: cst.IfExp, frame: Frame) -> Value:
 def _lambda(interp: Interpreter, expr: cst.Lambda, frame: Frame) -> Value:
     from bnlint.static.index import ProjectFunction
 
-    return FunctionRef(ProjectFunction(frame.file, expr, f"{frame.file.module_name}.<lambda>"),
-                       closure={**(frame.closure or {}), **frame.env})
+    return FunctionRef(
+        ProjectFunction(frame.file, expr, f"{frame.file.module_name}.<lambda>"),
+        closure={**(frame.closure or {}), **frame.env},
+    )
 
 
 def _named_expr(interp: Interpreter, expr: cst.NamedExpr, frame: Frame) -> Value:
@@ -718,22 +873,42 @@ def _await(interp: Interpreter, expr: Any, frame: Frame) -> Value:
     return Unknown("await")
 
 
-_HANDLERS: dict[type, Any] = {
-    cst.Integer: _integer, cst.Float: _float, cst.Imaginary: lambda i, e, f: Unknown("complex"),
-    cst.SimpleString: _string, cst.ConcatenatedString: _string, cst.FormattedString: _string,
-    cst.Name: _name, cst.List: _sequence, cst.Tuple: _sequence, cst.Set: _sequence,
-    cst.Dict: _dict, cst.ListComp: _comprehension, cst.GeneratorExp: _comprehension,
-    cst.SetComp: _comprehension, cst.DictComp: _comprehension, cst.Attribute: _attribute,
-    cst.Subscript: _subscript, cst.Call: _call, cst.BinaryOperation: _binary,
-    cst.UnaryOperation: _unary, cst.BooleanOperation: _bool_op, cst.Comparison: _compare,
-    cst.IfExp: _if_expression, cst.Lambda: _lambda, cst.NamedExpr: _named_expr,
-    cst.Await: _await, cst.Ellipsis: lambda i, e, f: Const(Ellipsis),
+_HANDLERS: dict[type[cst.BaseExpression], _Handler] = {
+    cst.Integer: _integer,
+    cst.Float: _float,
+    cst.Imaginary: lambda i, e, f: Unknown("complex"),
+    cst.SimpleString: _string,
+    cst.ConcatenatedString: _string,
+    cst.FormattedString: _string,
+    cst.Name: _name,
+    cst.List: _sequence,
+    cst.Tuple: _sequence,
+    cst.Set: _sequence,
+    cst.Dict: _dict,
+    cst.ListComp: _comprehension,
+    cst.GeneratorExp: _comprehension,
+    cst.SetComp: _comprehension,
+    cst.DictComp: _comprehension,
+    cst.Attribute: _attribute,
+    cst.Subscript: _subscript,
+    cst.Call: _call,
+    cst.BinaryOperation: _binary,
+    cst.UnaryOperation: _unary,
+    cst.BooleanOperation: _bool_op,
+    cst.Comparison: _compare,
+    cst.IfExp: _if_expression,
+    cst.Lambda: _lambda,
+    cst.NamedExpr: _named_expr,
+    cst.Await: _await,
+    cst.Ellipsis: lambda i, e, f: Const(Ellipsis),
 }
 
 
 def _is_property(definition: cst.FunctionDef) -> bool:
-    return any(isinstance(d.decorator, cst.Name) and d.decorator.value in (
-        "property", "cached_property") for d in definition.decorators)
+    return any(
+        isinstance(d.decorator, cst.Name) and d.decorator.value in ("property", "cached_property")
+        for d in definition.decorators
+    )
 
 
 def _hashable(value: Any) -> bool:

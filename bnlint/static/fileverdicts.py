@@ -38,9 +38,13 @@ def analyse_file(project: Project, path: Path) -> FileVerdicts:
         project.loader.module(file.module_name if file else module_name_for(path)[0])
         if file is None:
             failure = project.failures[path]
-            return FileVerdicts(given, failure.display_path, project.digests.get(path, ""),
-                                failure=failure_diagnostic(failure),
-                                lookups=_lookups(reads.lookups))
+            return FileVerdicts(
+                given,
+                failure.display_path,
+                project.digests.get(path, ""),
+                failure=failure_diagnostic(failure),
+                lookups=_lookups(reads.lookups),
+            )
         interp = Interpreter(project.resolver, project.classes)
         observations: list[Observation] = []
         findings: dict[tuple[str, int, int, str], Diagnostic] = {}
@@ -52,18 +56,25 @@ def analyse_file(project: Project, path: Path) -> FileVerdicts:
             began = time.perf_counter()
             observations.extend(analysed.observations)
             for finding in analysed.findings:
-                findings.setdefault((finding.path, finding.line, finding.column, finding.code),
-                                    finding)
-        classes = tuple((cls.qualname, file.location(cls.node).line)
-                        for cls in project.module_classes(file))
+                findings.setdefault(
+                    (finding.path, finding.line, finding.column, finding.code), finding
+                )
+        classes = tuple(
+            (cls.qualname, file.location(cls.node).line) for cls in project.module_classes(file)
+        )
     reads.files.pop(path, None)
     contribution = FileVerdicts(
-        path=given, display=file.display_path, digest=project.digests[path],
-        module_classes=classes, observations=tuple(observations),
+        path=given,
+        display=file.display_path,
+        digest=project.digests[path],
+        module_classes=classes,
+        observations=tuple(observations),
         findings=tuple(findings.values()),
         reads=tuple(sorted((str(p), d) for p, d in reads.files.items())),
-        lookups=_lookups(reads.lookups), seconds=time.perf_counter() - started,
-        roots=tuple(sorted(timings, key=lambda t: -t[1])[:_ROOTS_TIMED]))
+        lookups=_lookups(reads.lookups),
+        seconds=time.perf_counter() - started,
+        roots=tuple(sorted(timings, key=lambda t: -t[1])[:_ROOTS_TIMED]),
+    )
     project.retire()
     return contribution
 
@@ -74,7 +85,15 @@ def _lookups(found: dict[str, Path | None]) -> tuple[tuple[str, str | None], ...
 
 def failure_diagnostic(failure: ParseFailure) -> Diagnostic:
     rule = rules.get_rule(failure.code)
-    return Diagnostic(code=rule.code, name=rule.name, severity=rule.severity,
-                      message=rule.format(detail=failure.detail), path=failure.display_path,
-                      line=failure.line, column=failure.column, end_line=failure.line,
-                      end_column=failure.column, help=rule.fix)
+    return Diagnostic(
+        code=rule.code,
+        name=rule.name,
+        severity=rule.severity,
+        message=rule.format(detail=failure.detail),
+        path=failure.display_path,
+        line=failure.line,
+        column=failure.column,
+        end_line=failure.line,
+        end_column=failure.column,
+        help=rule.fix,
+    )

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Hashable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 import libcst as cst
 
@@ -44,10 +45,14 @@ from bnlint.static.values import (
     Tensor,
     Unknown,
     Value,
+    all_const,
     node_text,
 )
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from bnlint.static.classes import FoundMethod
     from bnlint.static.interp import Frame, Interpreter
 
 log = logging.getLogger("bnlint.static.forward")
@@ -56,18 +61,39 @@ log = logging.getLogger("bnlint.static.forward")
 # named that holds something the analysis cannot resolve may hold a BatchNorm.
 NORM_WORDS = re.compile(r"(?i)norm|(^|[_.'`(])bn\d*($|[_.'`(])")
 
-_LAYER_KINDS = frozenset({NodeKind.CONV, NodeKind.CONV_TRANSPOSE, NodeKind.LINEAR,
-                          NodeKind.BATCHNORM})
-_ARITHMETIC = {cst.Add: NodeKind.ADD, cst.AddAssign: NodeKind.ADD, cst.Subtract: NodeKind.ADD,
-               cst.SubtractAssign: NodeKind.ADD, cst.Multiply: NodeKind.MUL,
-               cst.MultiplyAssign: NodeKind.MUL}
+_LAYER_KINDS = frozenset(
+    {NodeKind.CONV, NodeKind.CONV_TRANSPOSE, NodeKind.LINEAR, NodeKind.BATCHNORM}
+)
+_ARITHMETIC: dict[type[cst.CSTNode], NodeKind] = {
+    cst.Add: NodeKind.ADD,
+    cst.AddAssign: NodeKind.ADD,
+    cst.Subtract: NodeKind.ADD,
+    cst.SubtractAssign: NodeKind.ADD,
+    cst.Multiply: NodeKind.MUL,
+    cst.MultiplyAssign: NodeKind.MUL,
+}
+
+
+class NodeDetails(TypedDict, total=False):
+    """What a node may say beyond its kind, label and place (the fields of LayerCall)."""
+
+    scope: tuple[ModuleFrame, ...]
+    module_id: Hashable | None
+    attrs: LayerAttrs
+    construction: SourceLocation | None
+    rule_code: str | None
+    reason: str | None
 
 
 class ForwardBuilder:
     """Turns the tensor operations of one root model's forward() into a LayerGraph."""
 
-    def __init__(self, interp: Interpreter, scopes: dict[int, tuple[ModuleFrame, ...]],
-                 open_boundary: bool = False) -> None:
+    def __init__(
+        self,
+        interp: Interpreter,
+        scopes: dict[int, tuple[ModuleFrame, ...]],
+        open_boundary: bool = False,
+    ) -> None:
         """`open_boundary`: the root is a class analysed on its own, so its forward() input
         comes from a caller and its output goes back to one, neither of which is seen."""
         self.interp = interp
@@ -86,16 +112,28 @@ class ForwardBuilder:
 
     # ---- nodes ------------------------------------------------------------------------
 
-    def add(self, kind: NodeKind, label: str, inputs: list[Value],
-            location: SourceLocation | None, rank: int | None = None,
-            **extra: object) -> Tensor:
+    def add(
+        self,
+        kind: NodeKind,
+        label: str,
+        inputs: list[Value],
+        location: SourceLocation | None,
+        rank: int | None = None,
+        **extra: Unpack[NodeDetails],
+    ) -> Tensor:
         """A node fed by the tensors in `inputs`; `rank`: the dimensions of what it makes."""
         if rank is not None:
-            extra["attrs"] = replace(extra.get("attrs") or LayerAttrs(),  # type: ignore[arg-type]
-                                     rank=rank)
-        node = self.graph.add(LayerCall(node_id=-1, kind=kind, label=label, location=location,
-                                        conditional=self.conditional_depth > 0,
-                                        **extra))  # type: ignore[arg-type]
+            extra["attrs"] = replace(extra.get("attrs") or LayerAttrs(), rank=rank)
+        node = self.graph.add(
+            LayerCall(
+                node_id=-1,
+                kind=kind,
+                label=label,
+                location=location,
+                conditional=self.conditional_depth > 0,
+                **extra,
+            )
+        )
         for producer in _tensors(inputs):
             self.graph.connect(producer.node, node)
         return Tensor(node)
@@ -103,10 +141,15 @@ class ForwardBuilder:
     def input_node(self, label: str) -> Tensor:
         if not self.open_boundary:
             return self.add(NodeKind.INPUT, label, [], None)
-        tensor = self.add(NodeKind.UNKNOWN, label, [], None,
-                          rule_code=rules.INPUT_FROM_CALLER.code,
-                          reason=f"its input is the forward() argument '{label}', which comes "
-                                 "from whoever calls this class")
+        tensor = self.add(
+            NodeKind.UNKNOWN,
+            label,
+            [],
+            None,
+            rule_code=rules.INPUT_FROM_CALLER.code,
+            reason=f"its input is the forward() argument '{label}', which comes "
+            "from whoever calls this class",
+        )
         self.boundary.append(tensor.node)
         return tensor
 
@@ -114,16 +157,29 @@ class ForwardBuilder:
         if not self.open_boundary:
             self.add(NodeKind.OUTPUT, "output", [value], None)
             return
-        self.boundary.append(self.add(
-            NodeKind.UNKNOWN, "output", [value], None, rule_code=rules.INPUT_FROM_CALLER.code,
-            reason="its output goes back to whoever calls this class").node)
+        self.boundary.append(
+            self.add(
+                NodeKind.UNKNOWN,
+                "output",
+                [value],
+                None,
+                rule_code=rules.INPUT_FROM_CALLER.code,
+                reason="its output goes back to whoever calls this class",
+            ).node
+        )
 
     def closed_graph(self) -> LayerGraph:
         """The graph as it is when the root is the whole model: the forward() arguments are
         the model inputs and what it returns the model output."""
-        replaced = {node.node_id: replace(node, kind=NodeKind.INPUT if node.label != "output"
-                                          else NodeKind.OUTPUT, rule_code=None, reason=None)
-                    for node in self.boundary}
+        replaced = {
+            node.node_id: replace(
+                node,
+                kind=NodeKind.INPUT if node.label != "output" else NodeKind.OUTPUT,
+                rule_code=None,
+                reason=None,
+            )
+            for node in self.boundary
+        }
         return self.graph.with_nodes(replaced)
 
     def note_dynamic(self, where: str) -> None:
@@ -131,11 +187,20 @@ class ForwardBuilder:
 
     # ---- module calls -----------------------------------------------------------------
 
-    def call_module(self, module: Value, args: list[Value], kwargs: dict[str, Value],
-                    frame: Frame, node: cst.Call) -> Value:
+    def call_module(
+        self,
+        module: Value,
+        args: list[Value],
+        kwargs: dict[str, Value],
+        frame: Frame,
+        node: cst.Call,
+    ) -> Value:
         callee = node.func
-        direct = (isinstance(callee, cst.Attribute) and isinstance(callee.value, cst.Name)
-                  and callee.value.value == "self")
+        direct = (
+            isinstance(callee, cst.Attribute)
+            and isinstance(callee.value, cst.Name)
+            and callee.value.value == "self"
+        )
         if isinstance(module, Choice):
             return self._conditional_call(module, args, frame, node)
         assert isinstance(module, ModuleInst)
@@ -143,9 +208,16 @@ class ForwardBuilder:
         location = frame.file.location(node) if direct else module.construction
         return self.invoke(module, args, kwargs, frame, node, label, location)
 
-    def invoke(self, inst: ModuleInst, args: list[Value], kwargs: dict[str, Value],
-               frame: Frame, node: cst.CSTNode, label: str,
-               location: SourceLocation | None) -> Value:
+    def invoke(
+        self,
+        inst: ModuleInst,
+        args: list[Value],
+        kwargs: dict[str, Value],
+        frame: Frame,
+        node: cst.CSTNode,
+        label: str,
+        location: SourceLocation | None,
+    ) -> Value:
         # A class that overrides __call__ runs that instead of forward().
         found = self.interp.classes.method(inst.cls, "__call__")
         if found is None or found[1] is None:
@@ -162,23 +234,34 @@ class ForwardBuilder:
                 # one with a weight it derives is not something a fold can rewrite.
                 self.called.add(inst.uid)
                 self.layer_forwards.add(inst.uid)
-                func = FunctionRef(ProjectFunction(owner.file, definition,
-                                                   f"{owner.qualname}.{definition.name.value}"))
+                func = FunctionRef(
+                    ProjectFunction(
+                        owner.file, definition, f"{owner.qualname}.{definition.name.value}"
+                    )
+                )
                 try:
-                    return self.interp.call_function(func, args, kwargs, node, self_value=inst,
-                                                     cls=owner)
+                    return self.interp.call_function(
+                        func, args, kwargs, node, self_value=inst, cls=owner
+                    )
                 finally:
                     self.layer_forwards.discard(inst.uid)
-            func = FunctionRef(ProjectFunction(owner.file, definition,
-                                               f"{owner.qualname}.{definition.name.value}"))
+            func = FunctionRef(
+                ProjectFunction(owner.file, definition, f"{owner.qualname}.{definition.name.value}")
+            )
             return self.interp.call_function(func, args, kwargs, node, self_value=inst, cls=owner)
-        return self.torch_forward(inst, inst.torch_base, args, kwargs, frame, node, label,
-                                  location)
+        return self.torch_forward(inst, inst.torch_base, args, kwargs, frame, node, label, location)
 
-    def torch_forward(self, inst: ModuleInst, torch_cls: TorchClass, args: list[Value],
-                      kwargs: dict[str, Value], frame: Frame, node: cst.CSTNode,
-                      label: str | None = None,
-                      location: SourceLocation | None = None) -> Value:
+    def torch_forward(
+        self,
+        inst: ModuleInst,
+        torch_cls: TorchClass,
+        args: list[Value],
+        kwargs: dict[str, Value],
+        frame: Frame,
+        node: cst.CSTNode,
+        label: str | None = None,
+        location: SourceLocation | None = None,
+    ) -> Value:
         """What calling a module does when its forward is torch's own."""
         label = label or self._path_label(inst)
         location = location or inst.construction
@@ -186,20 +269,29 @@ class ForwardBuilder:
             value = args[0] if args else Unknown("Sequential called without input")
             for position, child in enumerate(inst.children.values()):
                 if _unknown_before(inst, position):
-                    value = self._gap(value, f"the contents of {label} are not fully known: "
-                                             f"{inst.incomplete}", location)
+                    value = self._gap(
+                        value,
+                        f"the contents of {label} are not fully known: {inst.incomplete}",
+                        location,
+                    )
                 if isinstance(child, Const) and child.value is None:
                     continue
                 if isinstance(child, (ModuleInst, Choice)):
                     value = self.call_child(child, [value], frame, node)
                 else:
                     why = getattr(child, "reason", "") or "it is not a module"
-                    value = self._gap(value, f"{label} holds a layer the analysis cannot "
-                                             f"resolve ({why})", location,
-                                      getattr(child, "code", None))
+                    value = self._gap(
+                        value,
+                        f"{label} holds a layer the analysis cannot resolve ({why})",
+                        location,
+                        getattr(child, "code", None),
+                    )
             if inst.incomplete and _unknown_before(inst, len(inst.children)):
-                value = self._gap(value, f"the contents of {label} are not fully known: "
-                                         f"{inst.incomplete}", location)
+                value = self._gap(
+                    value,
+                    f"the contents of {label} are not fully known: {inst.incomplete}",
+                    location,
+                )
             return value
         if torch_cls.container is not None:
             return Unknown(f"{label} is a container and cannot be called")
@@ -207,38 +299,48 @@ class ForwardBuilder:
             return args[0] if args else Const(None)
         kind = torch_cls.kind or NodeKind.OTHER
         self.called.add(inst.uid)
-        extra: dict[str, object] = {}
+        extra: NodeDetails = {}
         attrs = LayerAttrs()
         if kind in _LAYER_KINDS:
             attrs = layer_attrs(inst, torch_cls)
             extra = {"module_id": inst.uid, "attrs": attrs, "construction": inst.construction}
-        rank = (ranks.of_layer(kind, attrs, rank_of(args[:1])) if kind is not NodeKind.RESHAPE
-                else ranks.of_module(torch_cls.short_name, inst.layer_args, rank_of(args[:1])))
+        rank = (
+            ranks.of_layer(kind, attrs, rank_of(args[:1]))
+            if kind is not NodeKind.RESHAPE
+            else ranks.of_module(torch_cls.short_name, inst.layer_args, rank_of(args[:1]))
+        )
         if "mode" in torch_cls.params:  # nn.Upsample and friends
             extra["attrs"] = _resampling(inst.layer_args.get("mode"))
             rank = rank_of(args[:1])
-        return self.add(kind, label, args[:1], location, rank=rank, scope=self._scope(inst),
-                        **extra)
+        extra["scope"] = self._scope(inst)
+        return self.add(kind, label, args[:1], location, rank=rank, **extra)
 
-    def call_child(self, child: ModuleInst | Choice, args: list[Value], frame: Frame,
-                   node: cst.CSTNode) -> Value:
+    def call_child(
+        self, child: ModuleInst | Choice, args: list[Value], frame: Frame, node: cst.CSTNode
+    ) -> Value:
         if isinstance(child, Choice):
             return self._conditional_call(child, args, frame, node)
-        return self.invoke(child, args, {}, frame, node, self._path_label(child),
-                           child.construction)
+        return self.invoke(
+            child, args, {}, frame, node, self._path_label(child), child.construction
+        )
 
-    def _conditional_call(self, module: Choice, args: list[Value], frame: Frame,
-                          node: cst.CSTNode) -> Value:
+    def _conditional_call(
+        self, module: Choice, args: list[Value], frame: Frame, node: cst.CSTNode
+    ) -> Value:
         label = node_text(node.func) if isinstance(node, cst.Call) else "a module"
         same_layer = self._one_layer_type(module.options)
         if same_layer is not None:
             return self._either_layer(same_layer, args, label, frame.file.location(node))
         kinds = sorted({_describe_option(o) for o in module.options})
         self.gaps.append(module.reason)
-        return self.add(NodeKind.UNKNOWN, label, args[:1], frame.file.location(node),
-                        rule_code=rules.CONDITIONAL_LAYER.code,
-                        reason=f"{label} is built as {' or '.join(kinds)} depending on "
-                               f"{module.reason}")
+        return self.add(
+            NodeKind.UNKNOWN,
+            label,
+            args[:1],
+            frame.file.location(node),
+            rule_code=rules.CONDITIONAL_LAYER.code,
+            reason=f"{label} is built as {' or '.join(kinds)} depending on {module.reason}",
+        )
 
     def _one_layer_type(self, options: tuple[Value, ...]) -> list[ModuleInst] | None:
         """The options of a conditional construction when every one is a torch layer of the
@@ -258,38 +360,75 @@ class ForwardBuilder:
             return None
         return insts
 
-    def _either_layer(self, insts: list[ModuleInst], args: list[Value], label: str,
-                      location: SourceLocation | None) -> Value:
+    def _either_layer(
+        self,
+        insts: list[ModuleInst],
+        args: list[Value],
+        label: str,
+        location: SourceLocation | None,
+    ) -> Value:
         first = insts[0]
         self.called.update(i.uid for i in insts)
         facts = [layer_attrs(i, i.torch_base) for i in insts]
-        merged = LayerAttrs(**{
-            name: getattr(facts[0], name) if len({getattr(f, name) for f in facts}) == 1
-            else None for name in LayerAttrs.__dataclass_fields__})
+        merged = LayerAttrs(
+            **{
+                name: getattr(facts[0], name)
+                if len({getattr(f, name) for f in facts}) == 1
+                else None
+                for name in LayerAttrs.__dataclass_fields__
+            }
+        )
         kind = first.torch_base.kind or NodeKind.OTHER
-        return self.add(kind, label, args[:1], location,
-                        rank=ranks.of_layer(kind, merged, rank_of(args[:1])),
-                        scope=self._scope(first), module_id=first.uid, attrs=merged,
-                        construction=first.construction)
+        return self.add(
+            kind,
+            label,
+            args[:1],
+            location,
+            rank=ranks.of_layer(kind, merged, rank_of(args[:1])),
+            scope=self._scope(first),
+            module_id=first.uid,
+            attrs=merged,
+            construction=first.construction,
+        )
 
-    def _unregistered(self, inst: ModuleInst, args: list[Value], label: str,
-                      location: SourceLocation | None) -> Value:
-        reason = (f"{label} is kept in a plain Python list or dict, so PyTorch does not "
-                  "register it")
+    def _unregistered(
+        self, inst: ModuleInst, args: list[Value], label: str, location: SourceLocation | None
+    ) -> Value:
+        reason = f"{label} is kept in a plain Python list or dict, so PyTorch does not register it"
         if inst.torch_base.kind is NodeKind.BATCHNORM:
             self.called.add(inst.uid)
-            return self.add(NodeKind.BATCHNORM, label, args[:1], location,
-                            scope=self.scopes.get(-inst.uid, ()), module_id=inst.uid,
-                            rule_code=rules.UNREGISTERED_CONTAINER_UNKNOWN.code, reason=reason,
-                            construction=inst.construction)
-        return self.add(NodeKind.UNKNOWN, label, args[:1], location,
-                        rule_code=rules.UNREGISTERED_CONTAINER_UNKNOWN.code, reason=reason)
+            return self.add(
+                NodeKind.BATCHNORM,
+                label,
+                args[:1],
+                location,
+                scope=self.scopes.get(-inst.uid, ()),
+                module_id=inst.uid,
+                rule_code=rules.UNREGISTERED_CONTAINER_UNKNOWN.code,
+                reason=reason,
+                construction=inst.construction,
+            )
+        return self.add(
+            NodeKind.UNKNOWN,
+            label,
+            args[:1],
+            location,
+            rule_code=rules.UNREGISTERED_CONTAINER_UNKNOWN.code,
+            reason=reason,
+        )
 
-    def _gap(self, value: Value, reason: str, location: SourceLocation | None,
-             code: str | None = None) -> Value:
+    def _gap(
+        self, value: Value, reason: str, location: SourceLocation | None, code: str | None = None
+    ) -> Value:
         self.gaps.append(reason)
-        return self.add(NodeKind.UNKNOWN, "unknown", [value], location,
-                        rule_code=code or rules.UNKNOWN_CALL.code, reason=reason)
+        return self.add(
+            NodeKind.UNKNOWN,
+            "unknown",
+            [value],
+            location,
+            rule_code=code or rules.UNKNOWN_CALL.code,
+            reason=reason,
+        )
 
     def _scope(self, inst: ModuleInst) -> tuple[ModuleFrame, ...]:
         return self.scopes.get(inst.uid) or self.scopes.get(-inst.uid, ())
@@ -302,8 +441,15 @@ class ForwardBuilder:
 
     # ---- functions, methods, arithmetic -----------------------------------------------
 
-    def torch_op(self, qualname: str, kind: NodeKind | None, args: list[Value],
-                 kwargs: dict[str, Value], frame: Frame, node: cst.Call) -> Value:
+    def torch_op(
+        self,
+        qualname: str,
+        kind: NodeKind | None,
+        args: list[Value],
+        kwargs: dict[str, Value],
+        frame: Frame,
+        node: cst.Call,
+    ) -> Value:
         short = qualname.replace("torch.nn.functional.", "F.")
         location = frame.file.location(node)
         inputs = [*args, *kwargs.values()]
@@ -315,8 +461,14 @@ class ForwardBuilder:
         rank = ranks.of_function(name, kind, args, kwargs, rank_of(args[:1]))
         if qualname in INTERPOLATIONS:
             mode = kwargs.get("mode", args[3] if len(args) > 3 else Const(INTERPOLATIONS[qualname]))
-            return self.add(NodeKind.OTHER, short, args[:1], location, rank=rank_of(args[:1]),
-                            attrs=_resampling(mode))
+            return self.add(
+                NodeKind.OTHER,
+                short,
+                args[:1],
+                location,
+                rank=rank_of(args[:1]),
+                attrs=_resampling(mode),
+            )
         if kind is None:
             return self.add(NodeKind.OTHER, short, inputs, location, rank=rank)
         if kind is NodeKind.CAT:
@@ -327,63 +479,111 @@ class ForwardBuilder:
                 # torch.mul(x, 2.0), torch.add(x, self.bias): scaling or shifting one tensor
                 return self.add(NodeKind.OTHER, short, _flatten(inputs), location, rank=rank)
             if kind is NodeKind.MUL:
-                return self.add(kind, short, _flatten(inputs), location,
-                                rank=ranks.common([rank_of([v]) for v in operands]))
-            return self._sum(short, operands, qualname == "torch.add" and _alpha_is_one(kwargs),
-                             location)
-        result = self.add(kind, short, inputs[:1] if kind is not NodeKind.FUNCTIONAL_CONV
-                          else inputs, location, rank=rank)
+                return self.add(
+                    kind,
+                    short,
+                    _flatten(inputs),
+                    location,
+                    rank=ranks.common([rank_of([v]) for v in operands]),
+                )
+            return self._sum(
+                short, operands, qualname == "torch.add" and _alpha_is_one(kwargs), location
+            )
+        result = self.add(
+            kind,
+            short,
+            inputs[:1] if kind is not NodeKind.FUNCTIONAL_CONV else inputs,
+            location,
+            rank=rank,
+        )
         if qualname.endswith(("chunk", "split", "unbind")):
             return Seq((result,) * 2, complete=False, why_incomplete=PIECES)
         return result
 
-    def _own_layer_call(self, kind: NodeKind, args: list[Value], kwargs: dict[str, Value],
-                        frame: Frame, location: SourceLocation | None) -> Value | None:
+    def _own_layer_call(
+        self,
+        kind: NodeKind,
+        args: list[Value],
+        kwargs: dict[str, Value],
+        frame: Frame,
+        location: SourceLocation | None,
+    ) -> Value | None:
         """F.conv2d(x, self.weight, ...) inside a Conv subclass's forward(), or F.batch_norm(x,
         self.running_mean, ...) inside a BatchNorm subclass, is that module's own call."""
         from bnlint.static.interp import Param
 
         inst = frame.self_inst
-        if inst is None or inst.uid not in self.scopes or len(args) < 2:
+        # scopes hold modules only: an object's forward() calls no layer of its own
+        if not isinstance(inst, ModuleInst) or inst.uid not in self.scopes or len(args) < 2:
             return None
-        own = isinstance(args[1], Param) and args[1].owner is inst
+        own = args[1] if isinstance(args[1], Param) and args[1].owner is inst else None
         if kind is NodeKind.FUNCTIONAL_BN and inst.torch_base.kind is NodeKind.BATCHNORM:
-            if not own:
+            if own is None:
                 return None
             self.called.add(inst.uid)
             attrs = layer_attrs(inst, inst.torch_base)
-            return self.add(NodeKind.BATCHNORM, self._path_label(inst), args[:1],
-                            inst.construction,
-                            rank=ranks.of_layer(NodeKind.BATCHNORM, attrs, rank_of(args[:1])),
-                            scope=self.scopes[inst.uid], module_id=inst.uid, attrs=attrs,
-                            construction=inst.construction)
+            return self.add(
+                NodeKind.BATCHNORM,
+                self._path_label(inst),
+                args[:1],
+                inst.construction,
+                rank=ranks.of_layer(NodeKind.BATCHNORM, attrs, rank_of(args[:1])),
+                scope=self.scopes[inst.uid],
+                module_id=inst.uid,
+                attrs=attrs,
+                construction=inst.construction,
+            )
         if kind is not NodeKind.FUNCTIONAL_CONV or inst.uid not in self.layer_forwards:
             return None
         label = self._path_label(inst)
-        if not own or args[1].name != "weight":  # type: ignore[union-attr]
-            return self.add(NodeKind.UNKNOWN, label, args[:1], location,
-                            rank=rank_of(args[:1]), rule_code=rules.UNKNOWN_CALL.code,
-                            reason=f"{label} computes its output in its own forward() with a "
-                                   "weight it derives there, which a fold cannot rewrite",
-                            scope=self.scopes[inst.uid], module_id=inst.uid)
+        if own is None or own.name != "weight":
+            return self.add(
+                NodeKind.UNKNOWN,
+                label,
+                args[:1],
+                location,
+                rank=rank_of(args[:1]),
+                rule_code=rules.UNKNOWN_CALL.code,
+                reason=f"{label} computes its output in its own forward() with a "
+                "weight it derives there, which a fold cannot rewrite",
+                scope=self.scopes[inst.uid],
+                module_id=inst.uid,
+            )
         layer_kind = inst.torch_base.kind or NodeKind.OTHER
         attrs = _called_with(layer_attrs(inst, inst.torch_base), inst, args, kwargs)
-        return self.add(layer_kind, label, args[:1], location,
-                        rank=ranks.of_layer(layer_kind, attrs, rank_of(args[:1])),
-                        scope=self.scopes[inst.uid], module_id=inst.uid, attrs=attrs,
-                        construction=inst.construction)
+        return self.add(
+            layer_kind,
+            label,
+            args[:1],
+            location,
+            rank=ranks.of_layer(layer_kind, attrs, rank_of(args[:1])),
+            scope=self.scopes[inst.uid],
+            module_id=inst.uid,
+            attrs=attrs,
+            construction=inst.construction,
+        )
 
-    def method_op(self, tensor: Tensor, name: str, args: list[Value], kwargs: dict[str, Value],
-                  frame: Frame, node: cst.CSTNode) -> Value:
+    def method_op(
+        self,
+        tensor: Tensor,
+        name: str,
+        args: list[Value],
+        kwargs: dict[str, Value],
+        frame: Frame,
+        node: cst.CSTNode,
+    ) -> Value:
         kind = TENSOR_METHODS.get(name, NodeKind.OTHER)
         if name == "__getitem__":
             kind = NodeKind.RESHAPE
         label = f".{name}()" if name != "__getitem__" else "indexing"
         rank = ranks.of_method(name, args, kwargs, tensor.node.attrs.rank)
         if kind is NodeKind.ADD:
-            return self._sum(label, [tensor, *args[:1]],
-                             name in ("add", "add_") and _alpha_is_one(kwargs),
-                             frame.file.location(node))
+            return self._sum(
+                label,
+                [tensor, *args[:1]],
+                name in ("add", "add_") and _alpha_is_one(kwargs),
+                frame.file.location(node),
+            )
         if kind is NodeKind.MUL:
             operands = [tensor, *args]
             if not all(isinstance(v, Tensor) for v in _flatten(operands)) or len(operands) < 2:
@@ -394,13 +594,24 @@ class ForwardBuilder:
             return Seq((result,) * 2, complete=False, why_incomplete=PIECES)
         return result
 
-    def arithmetic(self, operator: cst.CSTNode, left: Value, right: Value, frame: Frame,
-                   node: cst.CSTNode, inplace: bool) -> Value:
+    def arithmetic(
+        self,
+        operator: cst.CSTNode,
+        left: Value,
+        right: Value,
+        frame: Frame,
+        node: cst.CSTNode,
+        inplace: bool,
+    ) -> Value:
         kind = _ARITHMETIC.get(type(operator), NodeKind.OTHER)
         label = node_text(operator).strip()
         if kind is NodeKind.ADD:
-            return self._sum(label, [left, right], isinstance(operator, (cst.Add, cst.AddAssign)),
-                             frame.file.location(node))
+            return self._sum(
+                label,
+                [left, right],
+                isinstance(operator, (cst.Add, cst.AddAssign)),
+                frame.file.location(node),
+            )
         both = isinstance(left, Tensor) and isinstance(right, Tensor)
         if not both:
             kind = NodeKind.OTHER  # scaling or shifting by a constant
@@ -409,47 +620,80 @@ class ForwardBuilder:
 
     # ---- merges: what a fold through a concatenation or a sum needs to know ------------
 
-    def _sum(self, label: str, operands: list[Value], plain: bool,
-             location: SourceLocation | None) -> Tensor:
+    def _sum(
+        self, label: str, operands: list[Value], plain: bool, location: SourceLocation | None
+    ) -> Tensor:
         """`a + b`, `a += b`, `torch.add(a, b)`, `a.add_(b)` (plain: every term with
         coefficient 1), or a difference; with a constant term it is a plain shift."""
         rank = ranks.common([rank_of([v]) for v in operands if isinstance(v, Tensor)])
         if len(operands) != 2 or not all(isinstance(v, Tensor) for v in operands):
             return self.add(NodeKind.OTHER, label, operands, location, rank=rank)
-        return self.add(NodeKind.ADD, label, operands, location, rank=rank,
-                        attrs=LayerAttrs(plain_merge=plain, operands=2))
+        return self.add(
+            NodeKind.ADD,
+            label,
+            operands,
+            location,
+            rank=rank,
+            attrs=LayerAttrs(plain_merge=plain, operands=2),
+        )
 
-    def _concatenation(self, qualname: str, label: str, args: list[Value],
-                       kwargs: dict[str, Value], location: SourceLocation | None) -> Tensor:
+    def _concatenation(
+        self,
+        qualname: str,
+        label: str,
+        args: list[Value],
+        kwargs: dict[str, Value],
+        location: SourceLocation | None,
+    ) -> Tensor:
         """torch.cat and friends: the tensors joined, in order, and the axis. A tensor the
         analysis cannot see becomes an unknown operand, never a missing one, so that a
         concatenation is never taken for one of fewer layers."""
         name = qualname.rsplit(".", 1)[-1]
         joined = args[0] if args else kwargs.get("tensors", Unknown(f"{label} without tensors"))
         items = list(joined.items) if isinstance(joined, Seq) else []
-        operands: list[Value] = [v if isinstance(v, Tensor) else self._unseen(label, v, location)
-                                 for v in items]
+        operands: list[Value] = [
+            v if isinstance(v, Tensor) else self._unseen(label, v, location) for v in items
+        ]
         if not isinstance(joined, Seq) or not joined.complete:
-            why = joined.why_incomplete if isinstance(joined, Seq) else getattr(
-                joined, "reason", "they are not a list the analysis follows")
-            operands.append(self._unseen(label, Unknown(why or "the list is not fully known"),
-                                         location))
+            why = (
+                joined.why_incomplete
+                if isinstance(joined, Seq)
+                else getattr(joined, "reason", "they are not a list the analysis follows")
+            )
+            operands.append(
+                self._unseen(label, Unknown(why or "the list is not fully known"), location)
+            )
         written = args[1] if len(args) > 1 else kwargs.get("dim", kwargs.get("axis"))
         axis = {"hstack": 1, "vstack": 0}.get(name, 0) if written is None else _integer(written)
-        attrs = LayerAttrs(axis=axis if name != "stack" else None, plain_merge=name != "stack",
-                           operands=len(operands))
+        attrs = LayerAttrs(
+            axis=axis if name != "stack" else None,
+            plain_merge=name != "stack",
+            operands=len(operands),
+        )
         rank = ranks.common([rank_of([v]) for v in operands]) if name != "stack" else None
         return self.add(NodeKind.CAT, label, operands, location, rank=rank, attrs=attrs)
 
     def _unseen(self, label: str, value: Value, location: SourceLocation | None) -> Tensor:
         code = getattr(value, "code", None)
         why = getattr(value, "reason", "it is not a tensor the analysis tracks")
-        return self.add(NodeKind.UNKNOWN, "unknown", [], location,
-                        rule_code=code if code in rules.RULES else rules.UNKNOWN_CALL.code,
-                        reason=f"the analysis cannot tell every tensor {label} joins ({why})")
+        return self.add(
+            NodeKind.UNKNOWN,
+            "unknown",
+            [],
+            location,
+            rule_code=code if code in rules.RULES else rules.UNKNOWN_CALL.code,
+            reason=f"the analysis cannot tell every tensor {label} joins ({why})",
+        )
 
-    def unknown_call(self, args: list[Value], kwargs: dict[str, Value], frame: Frame,
-                     node: cst.Call, reason: str, code: str | None) -> Value:
+    def unknown_call(
+        self,
+        args: list[Value],
+        kwargs: dict[str, Value],
+        frame: Frame,
+        node: cst.Call,
+        reason: str,
+        code: str | None,
+    ) -> Value:
         inputs = _flatten([*args, *kwargs.values()])
         if not any(isinstance(v, Tensor) for v in inputs):
             return Unknown(reason, code)
@@ -463,36 +707,65 @@ class ForwardBuilder:
         code = code if code in rules.RULES else rules.UNKNOWN_CALL.code
         location = frame.file.location(node)
         self._maybe_norm(text, reason, code, inputs, frame, location)
-        return self.add(NodeKind.UNKNOWN, text, inputs, location, rule_code=code,
-                        reason=f"its input passes through `{text}(...)`, which the analysis "
-                               f"cannot follow ({reason})")
+        return self.add(
+            NodeKind.UNKNOWN,
+            text,
+            inputs,
+            location,
+            rule_code=code,
+            reason=f"its input passes through `{text}(...)`, which the analysis "
+            f"cannot follow ({reason})",
+        )
 
-    def _maybe_norm(self, text: str, reason: str, code: str, inputs: list[Value],
-                    frame: Frame, location: SourceLocation) -> None:
+    def _maybe_norm(
+        self,
+        text: str,
+        reason: str,
+        code: str,
+        inputs: list[Value],
+        frame: Frame,
+        location: SourceLocation,
+    ) -> None:
         """A slot of the module that may hold a norm layer (`self.bn`, a `norm_layer` it was
         given) applied to a Conv/Linear output, when the analysis cannot resolve what it
         holds: it gets an unknown verdict of its own, never silence."""
         name = text[5:] if text.startswith("self.") else ""
         inst = frame.self_inst
-        if not name or inst is None or inst.uid not in self.scopes or not (
-                NORM_WORDS.search(name) or NORM_WORDS.search(reason)):
+        if (
+            not name
+            or inst is None
+            or inst.uid not in self.scopes
+            or not (NORM_WORDS.search(name) or NORM_WORDS.search(reason))
+        ):
             return
         if not any(isinstance(v, Tensor) and v.node.kind in FOLD_TARGETS for v in inputs):
             return
         label = ".".join(f.name for f in self.scopes[inst.uid][1:] if f.name) or ""
         label = f"{label}.{name}" if label else name
-        self.unresolved_norms.append(LayerCall(
-            node_id=-1, kind=NodeKind.BATCHNORM, label=label,
-            scope=self.scopes[inst.uid] + (ModuleFrame(name, "<unresolved layer>"),),
-            module_id=("slot", inst.uid, name), location=location, rule_code=code,
-            reason=f"it may hold a BatchNorm, but the analysis cannot tell what it "
-                   f"is: {reason}"))
+        self.unresolved_norms.append(
+            LayerCall(
+                node_id=-1,
+                kind=NodeKind.BATCHNORM,
+                label=label,
+                scope=self.scopes[inst.uid] + (ModuleFrame(name, "<unresolved layer>"),),
+                module_id=("slot", inst.uid, name),
+                location=location,
+                rule_code=code,
+                reason=f"it may hold a BatchNorm, but the analysis cannot tell what it "
+                f"is: {reason}",
+            )
+        )
 
     def merge_tensors(self, options: list[Value], reason: str, data_dependent: bool) -> Value:
-        return self.add(NodeKind.CONTROL_FLOW, "control flow", options, None,
-                        rank=ranks.common([rank_of([v]) for v in options]),
-                        rule_code=rules.DATA_DEPENDENT_FLOW.code,
-                        reason=f"which tensor reaches it depends on {reason}")
+        return self.add(
+            NodeKind.CONTROL_FLOW,
+            "control flow",
+            options,
+            None,
+            rank=ranks.common([rank_of([v]) for v in options]),
+            rule_code=rules.DATA_DEPENDENT_FLOW.code,
+            reason=f"which tensor reaches it depends on {reason}",
+        )
 
     def split(self, tensor: Tensor, count: int) -> list[Value]:
         piece = self.add(NodeKind.RESHAPE, "unpacking", [tensor], None)
@@ -520,16 +793,29 @@ def layer_attrs(inst: ModuleInst, cls: TorchClass) -> LayerAttrs:
 
     kind = cls.kind
     if kind is NodeKind.LINEAR:
-        return LayerAttrs(in_channels=integer("in_features"), out_channels=integer("out_features"),
-                          bias=flag("bias"), type_name=inst.class_name)
+        return LayerAttrs(
+            in_channels=integer("in_features"),
+            out_channels=integer("out_features"),
+            bias=flag("bias"),
+            type_name=inst.class_name,
+        )
     if kind is NodeKind.BATCHNORM:
-        return LayerAttrs(num_features=integer("num_features"), spatial_dims=cls.spatial_dims,
-                          affine=flag("affine"),
-                          track_running_stats=flag("track_running_stats"),
-                          type_name=inst.class_name)
-    return LayerAttrs(in_channels=integer("in_channels"), out_channels=integer("out_channels"),
-                      spatial_dims=cls.spatial_dims, groups=integer("groups"),
-                      pads=_pads(args), bias=flag("bias"), type_name=inst.class_name)
+        return LayerAttrs(
+            num_features=integer("num_features"),
+            spatial_dims=cls.spatial_dims,
+            affine=flag("affine"),
+            track_running_stats=flag("track_running_stats"),
+            type_name=inst.class_name,
+        )
+    return LayerAttrs(
+        in_channels=integer("in_channels"),
+        out_channels=integer("out_channels"),
+        spatial_dims=cls.spatial_dims,
+        groups=integer("groups"),
+        pads=_pads(args),
+        bias=flag("bias"),
+        type_name=inst.class_name,
+    )
 
 
 def _resampling(mode: Value | None) -> LayerAttrs:
@@ -540,14 +826,16 @@ def _resampling(mode: Value | None) -> LayerAttrs:
     return LayerAttrs()
 
 
-def _called_with(attrs: LayerAttrs, inst: ModuleInst, args: list[Value],
-                 kwargs: dict[str, Value]) -> LayerAttrs:
+def _called_with(
+    attrs: LayerAttrs, inst: ModuleInst, args: list[Value], kwargs: dict[str, Value]
+) -> LayerAttrs:
     """A Conv subclass's own F.conv*(x, self.weight, bias, stride, padding, dilation,
     groups): the padding and groups that call uses, not the constructor's."""
     groups = _integer(kwargs.get("groups", args[6] if len(args) > 6 else Const(1)))
     padding = kwargs.get("padding", args[4] if len(args) > 4 else Const(0))
-    pads = _pads({"padding": padding, "kernel_size": inst.layer_args.get("kernel_size",
-                                                                        Const(None))})
+    pads = _pads(
+        {"padding": padding, "kernel_size": inst.layer_args.get("kernel_size", Const(None))}
+    )
     return replace(attrs, pads=pads, groups=groups)
 
 
@@ -567,8 +855,8 @@ def _pads(args: dict[str, Value]) -> bool | None:
         kernel = args.get("kernel_size")
         if isinstance(kernel, Const) and isinstance(kernel.value, int):
             return kernel.value > 1
-        if isinstance(kernel, Seq) and all(isinstance(k, Const) for k in kernel.items):
-            return any(k.value > 1 for k in kernel.items)  # type: ignore[union-attr]
+        if isinstance(kernel, Seq) and all_const(kernel.items):
+            return any(k.value > 1 for k in kernel.items)
         return None
     if isinstance(value, int):
         return value != 0
@@ -609,8 +897,11 @@ def rank_of(values: list[Value]) -> int | None:
 
 
 def _integer(value: Value) -> int | None:
-    if isinstance(value, Const) and isinstance(value.value, int) \
-            and not isinstance(value.value, bool):
+    if (
+        isinstance(value, Const)
+        and isinstance(value.value, int)
+        and not isinstance(value.value, bool)
+    ):
         return value.value
     return None
 
@@ -620,14 +911,13 @@ def _alpha_is_one(kwargs: dict[str, Value]) -> bool:
     return alpha is None or (isinstance(alpha, Const) and alpha.value == 1)
 
 
-def _is_leaf(inst: ModuleInst, forward: object) -> bool:
+def _is_leaf(inst: ModuleInst, forward: FoundMethod | None) -> bool:
     """A layer the builder records as one node, rather than a module whose forward() (its
     own or a torch container's) it follows."""
     if inst.torch_base.container is not None:
         return False
-    has_own_forward = forward is not None and forward[1] is not None  # type: ignore[index]
+    has_own_forward = forward is not None and forward[1] is not None
     return not has_own_forward or inst.torch_base.kind in _LAYER_KINDS
-
 
 
 def _path(scope: tuple[ModuleFrame, ...]) -> tuple[str, ...]:

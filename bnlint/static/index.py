@@ -8,9 +8,10 @@ and computing full scopes costs several times the parse.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence, Union
+from typing import TypeAlias
 
 import libcst as cst
 
@@ -66,7 +67,9 @@ class External:
     qualname: str
 
 
-Symbol = Union[ProjectClass, ProjectFunction, ProjectValue, ProjectModule, TorchName, External]
+Symbol: TypeAlias = (
+    ProjectClass | ProjectFunction | ProjectValue | ProjectModule | TorchName | External
+)
 
 
 @dataclass
@@ -108,7 +111,11 @@ def collect_symbols(file: SourceFile) -> ModuleSymbols:
     return symbols
 
 
-def _collect_block(file: SourceFile, body: Sequence[cst.CSTNode], symbols: ModuleSymbols) -> None:
+def _collect_block(
+    file: SourceFile,
+    body: Sequence[cst.BaseStatement | cst.BaseSmallStatement],
+    symbols: ModuleSymbols,
+) -> None:
     for statement in body:
         if isinstance(statement, cst.ClassDef):
             symbols.classes[statement.name.value] = statement
@@ -142,13 +149,12 @@ def _forget(symbols: ModuleSymbols, name: str, keep: str) -> None:
             getattr(symbols, table).pop(name, None)
 
 
-def _collect_small(file: SourceFile, small: cst.BaseSmallStatement,
-                   symbols: ModuleSymbols) -> None:
+def _collect_small(file: SourceFile, small: cst.BaseSmallStatement, symbols: ModuleSymbols) -> None:
     if isinstance(small, cst.Import):
         for alias in small.names:
             target = _dotted(alias.name)
             if alias.asname is not None:
-                local = _dotted(alias.asname.name)  # type: ignore[arg-type]
+                local = _dotted(alias.asname.name)
                 symbols.imports[local] = target
             else:
                 local = target.split(".")[0]
@@ -161,26 +167,28 @@ def _collect_small(file: SourceFile, small: cst.BaseSmallStatement,
             return
         for alias in small.names:
             name = _dotted(alias.name)
-            local = _dotted(alias.asname.name) if alias.asname else name  # type: ignore[arg-type]
+            local = _dotted(alias.asname.name) if alias.asname else name
             symbols.imports[local] = f"{base}.{name}" if base else name
             _forget(symbols, local, keep="imports")
             if base and "." not in name:
                 symbols.from_imports[local] = (base, name)
     elif isinstance(small, (cst.Assign, cst.AnnAssign)):
         value = small.value
-        targets = ([t.target for t in small.targets] if isinstance(small, cst.Assign)
-                   else [small.target])
-        for target in targets:
-            if isinstance(target, cst.Name) and value is not None:
-                symbols.values[target.value] = value
-                _forget(symbols, target.value, keep="values")
+        targets = (
+            [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
+        )
+        for assigned in targets:
+            if isinstance(assigned, cst.Name) and value is not None:
+                symbols.values[assigned.value] = value
+                _forget(symbols, assigned.value, keep="values")
 
 
 class ModuleLoader:
     """Finds and parses project modules by dotted name, lazily, under known source roots."""
 
-    def __init__(self, load_file: Callable[[Path], SourceFile | None],
-                 search_roots: list[Path]) -> None:
+    def __init__(
+        self, load_file: Callable[[Path], SourceFile | None], search_roots: list[Path]
+    ) -> None:
         self._load_file = load_file
         self._roots: list[Path] = []
         for root in search_roots:

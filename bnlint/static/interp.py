@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, cast, overload
 
 import libcst as cst
 
 from bnlint import rules
 from bnlint.ftypes import NodeKind
 from bnlint.static import calls, evaluate, matching, objects
-from bnlint.static.constructions import Constructions, containers, fingerprint
 from bnlint.static.classes import ClassModel
+from bnlint.static.constructions import Constructions, containers, fingerprint
 from bnlint.static.index import (
     External,
     ProjectClass,
@@ -77,37 +78,72 @@ MAX_UNROLL = 4096
 MAX_STEPS = 100_000
 _WEIGHT_INIT = re.compile(r"_*(init|initiali[sz]e|reset)_?(weights?|parameters|params)\w*$")
 
-_TORCH_MODULES = frozenset({"torch", "torch.nn", "torch.nn.functional", "torch.nn.init",
-                            "torch.nn.modules", "torch.nn.utils", "torch.nn.parameter",
-                            "torch.jit", "torch.fx", "torch.utils", "torch.utils.checkpoint",
-                            "torch.nn.modules.utils"})
-_STDLIB = {"collections.OrderedDict": "OrderedDict", "functools.partial": "partial",
-           "copy.deepcopy": "deepcopy", "math.ceil": "math.ceil", "math.floor": "math.floor",
-           "math.sqrt": "math.sqrt", "math.log2": "math.log2", "math.log": "math.log",
-           "typing.OrderedDict": "OrderedDict", "itertools.repeat": "repeat",
-           "itertools.chain": "chain", "collections.abc.Iterable": "abc.Iterable",
-           "collections.abc.Sequence": "abc.Sequence", "collections.abc.Mapping": "abc.Mapping",
-           "collections.abc.Callable": "abc.Callable", "typing.Iterable": "abc.Iterable",
-           "typing.Sequence": "abc.Sequence", "typing.Mapping": "abc.Mapping",
-           "typing.Callable": "abc.Callable", "numpy.linspace": "linspace",
-           "numpy.arange": "arange", "collections.namedtuple": "namedtuple",
-           "collections.abc.Hashable": "abc.Hashable",
-           "collections.abc.Collection": "abc.Collection",
-           "collections.abc.Container": "abc.Collection",
-           "collections.abc.Sized": "abc.Collection", "typing.Hashable": "abc.Hashable",
-           "typing.Collection": "abc.Collection", "inspect.isfunction": "isfunction",
-           "inspect.isclass": "isclass", "inspect.isroutine": "isfunction",
-           "types.FunctionType": "function", "types.LambdaType": "function",
-           "re.split": "re.split", "re.findall": "re.findall", "re.sub": "re.sub",
-           "re.escape": "re.escape", "copy.copy": "copy",
-           "functools.reduce": "reduce"}
+_TORCH_MODULES = frozenset(
+    {
+        "torch",
+        "torch.nn",
+        "torch.nn.functional",
+        "torch.nn.init",
+        "torch.nn.modules",
+        "torch.nn.utils",
+        "torch.nn.parameter",
+        "torch.jit",
+        "torch.fx",
+        "torch.utils",
+        "torch.utils.checkpoint",
+        "torch.nn.modules.utils",
+    }
+)
+_STDLIB = {
+    "collections.OrderedDict": "OrderedDict",
+    "functools.partial": "partial",
+    "copy.deepcopy": "deepcopy",
+    "math.ceil": "math.ceil",
+    "math.floor": "math.floor",
+    "math.sqrt": "math.sqrt",
+    "math.log2": "math.log2",
+    "math.log": "math.log",
+    "typing.OrderedDict": "OrderedDict",
+    "itertools.repeat": "repeat",
+    "itertools.chain": "chain",
+    "collections.abc.Iterable": "abc.Iterable",
+    "collections.abc.Sequence": "abc.Sequence",
+    "collections.abc.Mapping": "abc.Mapping",
+    "collections.abc.Callable": "abc.Callable",
+    "typing.Iterable": "abc.Iterable",
+    "typing.Sequence": "abc.Sequence",
+    "typing.Mapping": "abc.Mapping",
+    "typing.Callable": "abc.Callable",
+    "numpy.linspace": "linspace",
+    "numpy.arange": "arange",
+    "collections.namedtuple": "namedtuple",
+    "collections.abc.Hashable": "abc.Hashable",
+    "collections.abc.Collection": "abc.Collection",
+    "collections.abc.Container": "abc.Collection",
+    "collections.abc.Sized": "abc.Collection",
+    "typing.Hashable": "abc.Hashable",
+    "typing.Collection": "abc.Collection",
+    "inspect.isfunction": "isfunction",
+    "inspect.isclass": "isclass",
+    "inspect.isroutine": "isfunction",
+    "types.FunctionType": "function",
+    "types.LambdaType": "function",
+    "re.split": "re.split",
+    "re.findall": "re.findall",
+    "re.sub": "re.sub",
+    "re.escape": "re.escape",
+    "copy.copy": "copy",
+    "functools.reduce": "reduce",
+}
 # torch functions that, while a model is built, make a known number of values
 _CONSTRUCTION_TORCH = {"torch.linspace": "linspace", "torch.arange": "arange"}
 STDLIB_MODULES = frozenset(name.rsplit(".", 1)[0] for name in _STDLIB)
-_CHECKPOINTS = frozenset({"torch.utils.checkpoint.checkpoint",
-                          "torch.utils.checkpoint.checkpoint_sequential"})
-_CHECKPOINT_OPTIONS = frozenset({"use_reentrant", "preserve_rng_state", "context_fn",
-                                 "determinism_check", "debug", "segments"})
+_CHECKPOINTS = frozenset(
+    {"torch.utils.checkpoint.checkpoint", "torch.utils.checkpoint.checkpoint_sequential"}
+)
+_CHECKPOINT_OPTIONS = frozenset(
+    {"use_reentrant", "preserve_rng_state", "context_fn", "determinism_check", "debug", "segments"}
+)
 
 
 class ReturnSignal(Exception):
@@ -225,8 +261,11 @@ class Interpreter:
             return BuiltinRef(_STDLIB[symbol.qualname])
         if symbol.qualname in STDLIB_MODULES:  # `import functools` then `functools.partial`
             return ModuleRef(symbol.qualname)
-        return Outside(f"'{symbol.qualname}' is defined outside the analysed files",
-                       rules.UNRESOLVED_MODULE.code, symbol.qualname)
+        return Outside(
+            f"'{symbol.qualname}' is defined outside the analysed files",
+            rules.UNRESOLVED_MODULE.code,
+            symbol.qualname,
+        )
 
     def stdlib_attribute(self, module: str, name: str) -> Value | None:
         """`functools.partial` after `import functools`, and the like."""
@@ -311,21 +350,27 @@ class Interpreter:
             if statement.finalbody is not None:
                 self.exec_block(statement.finalbody.body.body, frame)
         elif isinstance(statement, cst.FunctionDef):
-            func = ProjectFunction(frame.file, statement,
-                                   f"{frame.file.module_name}.<local>.{statement.name.value}")
-            self.journal.set(frame.env, statement.name.value,
-                             FunctionRef(func, closure=self._closure(frame)))
+            func = ProjectFunction(
+                frame.file, statement, f"{frame.file.module_name}.<local>.{statement.name.value}"
+            )
+            self.journal.set(
+                frame.env, statement.name.value, FunctionRef(func, closure=self._closure(frame))
+            )
         elif isinstance(statement, cst.ClassDef):
-            self.journal.set(frame.env, statement.name.value,
-                             Unknown(f"class '{statement.name.value}' defined inside a function"))
+            self.journal.set(
+                frame.env,
+                statement.name.value,
+                Unknown(f"class '{statement.name.value}' defined inside a function"),
+            )
 
     def _closure(self, frame: Frame) -> dict[str, Value]:
         merged = dict(frame.closure or {})
         merged.update(frame.env)
         return merged
 
-    def exec_small(self, small: cst.BaseSmallStatement, frame: Frame,
-                   line: cst.SimpleStatementLine) -> None:
+    def exec_small(
+        self, small: cst.BaseSmallStatement, frame: Frame, line: cst.SimpleStatementLine
+    ) -> None:
         if isinstance(small, cst.Expr):
             self.eval(small.value, frame)
         elif isinstance(small, cst.Assign):
@@ -357,14 +402,15 @@ class Interpreter:
         elif isinstance(small, (cst.Import, cst.ImportFrom)):
             self._local_import(small, frame)
         elif isinstance(small, cst.Del):
-            target = small.target
-            if isinstance(target, cst.Name):
-                self.journal.delete(frame.env, target.value)
+            deleted = small.target
+            if isinstance(deleted, cst.Name):
+                self.journal.delete(frame.env, deleted.value)
 
     def _local_import(self, small: cst.Import | cst.ImportFrom, frame: Frame) -> None:
-        if isinstance(small, cst.ImportFrom) and isinstance(small.names, cst.ImportStar):
+        names = small.names
+        if isinstance(names, cst.ImportStar):  # only `from m import *` has one
             return
-        for alias in small.names:  # type: ignore[union-attr]
+        for alias in names:
             local = alias.evaluated_alias or alias.evaluated_name
             if isinstance(small, cst.Import) and alias.asname is None:
                 local = local.split(".")[0]
@@ -376,13 +422,15 @@ class Interpreter:
 
                 base = _absolute(frame.file, _dotted(small.module), len(small.relative))
                 target = f"{base}.{alias.evaluated_name}" if base else alias.evaluated_name
-            self.journal.set(frame.env, local,
-                             self.symbol_value(self.resolver.resolve_qualified(target), target))
+            self.journal.set(
+                frame.env, local, self.symbol_value(self.resolver.resolve_qualified(target), target)
+            )
 
     # ---- assignment ---------------------------------------------------------------------
 
-    def assign(self, target: cst.BaseExpression, value: Value, frame: Frame,
-               statement: cst.CSTNode) -> None:
+    def assign(
+        self, target: cst.BaseExpression, value: Value, frame: Frame, statement: cst.CSTNode
+    ) -> None:
         if isinstance(target, cst.Name):
             self.journal.set(frame.env, target.value, value)
         elif isinstance(target, cst.Attribute):
@@ -396,8 +444,9 @@ class Interpreter:
         elif isinstance(target, (cst.Tuple, cst.List)):
             self._unpack(target, value, frame, statement)
 
-    def _unpack(self, target: cst.Tuple | cst.List, value: Value, frame: Frame,
-                statement: cst.CSTNode) -> None:
+    def _unpack(
+        self, target: cst.Tuple | cst.List, value: Value, frame: Frame, statement: cst.CSTNode
+    ) -> None:
         elements = [e.value for e in target.elements]
         items = self.iterate(value, frame)
         if isinstance(value, Seq) and value.why_incomplete == PIECES:
@@ -407,15 +456,15 @@ class Interpreter:
             # `name, *rest = items`: the starred target takes what the others leave
             star = starred[0]
             after = len(elements) - star - 1
-            middle = items[star:len(items) - after]
-            items = [*items[:star], Seq(tuple(middle)), *items[len(items) - after:]]
+            middle = items[star : len(items) - after]
+            items = [*items[:star], Seq(tuple(middle)), *items[len(items) - after :]]
         elif items is None or len(items) != len(elements) or starred:
             if isinstance(value, Tensor) and self.forward is not None:
                 items = self.forward.split(value, len(elements))
             else:
                 reason = getattr(value, "reason", "cannot unpack this value")
                 items = [Unknown(reason) for _ in elements]
-        for element, item in zip(elements, items):
+        for element, item in zip(elements, items, strict=True):
             self.assign(element, item, frame, statement)
 
     def _assign_item(self, target: cst.Subscript, value: Value, frame: Frame) -> None:
@@ -428,13 +477,14 @@ class Interpreter:
             items[key.value] = value
             self.journal.set(container.__dict__, "items", items)
         elif isinstance(container, Seq) and isinstance(key, Const) and isinstance(key.value, int):
-            items = list(container.items)
-            if -len(items) <= key.value < len(items):
-                items[key.value] = value
-                self.journal.set(container.__dict__, "items", tuple(items))
+            elements = list(container.items)
+            if -len(elements) <= key.value < len(elements):
+                elements[key.value] = value
+                self.journal.set(container.__dict__, "items", tuple(elements))
 
-    def set_module_attr(self, inst: ModuleInst, name: str, value: Value, frame: Frame,
-                        statement: cst.CSTNode | None) -> None:
+    def set_module_attr(
+        self, inst: ModuleInst, name: str, value: Value, frame: Frame, statement: cst.CSTNode | None
+    ) -> None:
         if _holds_module(value):
             self.journal.delete(inst.attrs, name)
             self.journal.set(inst.children, name, value)
@@ -447,10 +497,14 @@ class Interpreter:
             # whoever reads `self.<name>` later (a hook, a loss, another method) sees this
             # tensor: a fold that changes it is not provably harmless
             where = frame.file.location(statement) if statement is not None else None
-            self.forward.add(NodeKind.UNKNOWN, f"self.{name}", [value], where,
-                             rule_code=rules.UNKNOWN_CALL.code,
-                             reason=f"it is also stored in `self.{name}`, which code outside "
-                                    "forward() may read")
+            self.forward.add(
+                NodeKind.UNKNOWN,
+                f"self.{name}",
+                [value],
+                where,
+                rule_code=rules.UNKNOWN_CALL.code,
+                reason=f"it is also stored in `self.{name}`, which code outside forward() may read",
+            )
         if name in inst.children:
             self.journal.set(inst.children, name, value)
         else:
@@ -478,11 +532,16 @@ class Interpreter:
                 elif isinstance(orelse, cst.Else):
                     self.exec_block(orelse.body.body, frame)
 
-            self.branches([lambda: self.exec_block(statement.body.body, frame), run_else],
-                          reason, frame, data_dependent=evaluate.is_data(condition))
+            self.branches(
+                [lambda: self.exec_block(statement.body.body, frame), run_else],
+                reason,
+                frame,
+                data_dependent=evaluate.is_data(condition),
+            )
 
-    def branches(self, paths: list[Callable[[], None]], reason: str, frame: Frame,
-                 data_dependent: bool) -> None:
+    def branches(
+        self, paths: list[Callable[[], None]], reason: str, frame: Frame, data_dependent: bool
+    ) -> None:
         """Run each path from the same state, then merge what they changed."""
         outcomes = []
         if data_dependent and self.forward is not None:
@@ -507,7 +566,7 @@ class Interpreter:
         live = [outcome for outcome, ended in outcomes if not ended]
         if not live:
             raise DeadPath()
-        keys: dict[tuple[int, Any], tuple[dict, Any]] = {}
+        keys: dict[tuple[int, Hashable], tuple[dict[Any, Any], Hashable]] = {}
         for outcome in live:
             for key, (target, name, _) in outcome.items():
                 keys[key] = (target, name)
@@ -520,7 +579,13 @@ class Interpreter:
             else:
                 self.journal.set(target, name, merged)
 
+    @overload
+    def merge(self, values: list[Value], reason: str, data_dependent: bool) -> Value: ...
+    @overload
+    def merge(self, values: list[Any], reason: str, data_dependent: bool) -> Any: ...
     def merge(self, values: list[Any], reason: str, data_dependent: bool) -> Any:
+        """One value for what the paths left in one place: abstract values, or the journal's
+        entries (`Seq.items` tuples, `Mapping.items` dicts, flags, MISSING)."""
         if all(v is values[0] for v in values):
             return values[0]
         if all(isinstance(v, tuple) for v in values):  # Seq.items
@@ -528,8 +593,11 @@ class Interpreter:
         if all(isinstance(v, dict) for v in values):  # Mapping.items
             return _merge_mapping_items(values)
         if all(isinstance(v, (bool, str)) for v in values):  # Seq flags
-            return values[0] if len(set(values)) == 1 else (
-                False if isinstance(values[0], bool) else reason)
+            return (
+                values[0]
+                if len(set(values)) == 1
+                else (False if isinstance(values[0], bool) else reason)
+            )
         options = [Const(None) if v is MISSING else v for v in values]
         if self.forward is not None and any(isinstance(v, Tensor) for v in options):
             return self.forward.merge_tensors(options, reason, data_dependent)
@@ -551,26 +619,37 @@ class Interpreter:
             if statement.orelse is not None:
                 self.exec_block(statement.orelse.body.body, frame)
             return
-        reason = (f"the loop over '{node_text(statement.iter)}' (line "
-                  f"{frame.file.location(statement).line}) runs an unknown number of times")
+        reason = (
+            f"the loop over '{node_text(statement.iter)}' (line "
+            f"{frame.file.location(statement).line}) runs an unknown number of times"
+        )
         unknown_item = iterable if isinstance(iterable, Tensor) else Unknown(reason)
 
         def one_iteration() -> None:
-            self.assign(statement.target, _element_of(unknown_item, self, frame), frame,
-                        statement)
+            self.assign(statement.target, _element_of(unknown_item, self, frame), frame, statement)
             self.exec_block(statement.body.body, frame)
 
-        self.branches([one_iteration, lambda: None], reason, frame,
-                      data_dependent=evaluate.is_data(iterable) or self.forward is not None)
+        self.branches(
+            [one_iteration, lambda: None],
+            reason,
+            frame,
+            data_dependent=evaluate.is_data(iterable) or self.forward is not None,
+        )
 
     def exec_while(self, statement: cst.While, frame: Frame) -> None:
         condition = self.eval(statement.test, frame)
         if evaluate.truth(condition) is False:
             return
-        reason = (f"the while loop at line {frame.file.location(statement).line} runs an "
-                  "unknown number of times")
-        self.branches([lambda: self.exec_block(statement.body.body, frame), lambda: None],
-                      reason, frame, data_dependent=True)
+        reason = (
+            f"the while loop at line {frame.file.location(statement).line} runs an "
+            "unknown number of times"
+        )
+        self.branches(
+            [lambda: self.exec_block(statement.body.body, frame), lambda: None],
+            reason,
+            frame,
+            data_dependent=True,
+        )
 
     def iterate(self, value: Value, frame: Frame) -> list[Value] | None:
         """The elements a for loop would see, or None when they are not known."""
@@ -604,23 +683,42 @@ class Interpreter:
             return Unknown("slice")
         return self.eval(target.slice[0].slice.value, frame)
 
-    def binary(self, operator: cst.CSTNode, left: Value, right: Value, frame: Frame,
-               node: cst.CSTNode, inplace: bool = False) -> Value:
+    def binary(
+        self,
+        operator: cst.CSTNode,
+        left: Value,
+        right: Value,
+        frame: Frame,
+        node: cst.CSTNode,
+        inplace: bool = False,
+    ) -> Value:
         if isinstance(left, Tensor) or isinstance(right, Tensor):
             if self.forward is None:
                 return Unknown("tensor arithmetic outside forward()")
             return self.forward.arithmetic(operator, left, right, frame, node, inplace)
-        if isinstance(left, ModuleInst) and left.torch_base.container in ("list", "sequential") \
-                and _is_add(operator):
+        if (
+            isinstance(left, ModuleInst)
+            and left.torch_base.container in ("list", "sequential")
+            and _is_add(operator)
+        ):
             # `self.layers += [...]`: ModuleList.__iadd__ extends it in place
             target = left if inplace else _container_copy(left)
-            calls.call_method(self, Method(target, "extend"), [right], {}, frame,
-                              cst.Call(func=cst.Name("extend")))
+            calls.call_method(
+                self,
+                Method(target, "extend"),
+                [right],
+                {},
+                frame,
+                cst.Call(func=cst.Name("extend")),
+            )
             return target
         if isinstance(left, Seq) and isinstance(right, Seq) and _is_add(operator):
-            joined = Seq(left.items + right.items, left.is_tuple,
-                         left.complete and right.complete,
-                         left.why_incomplete or right.why_incomplete)
+            joined = Seq(
+                left.items + right.items,
+                left.is_tuple,
+                left.complete and right.complete,
+                left.why_incomplete or right.why_incomplete,
+            )
             if inplace and not left.is_tuple:
                 self.journal.set(left.__dict__, "items", joined.items)
                 self.journal.set(left.__dict__, "complete", joined.complete)
@@ -631,8 +729,9 @@ class Interpreter:
 
     # ---- calls --------------------------------------------------------------------------
 
-    def call(self, func: Value, args: list[Value], kwargs: dict[str, Value], frame: Frame,
-             node: cst.Call) -> Value:
+    def call(
+        self, func: Value, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+    ) -> Value:
         if isinstance(func, ClassRef):
             return self.instantiate(func, args, kwargs, frame.file, node)
         if isinstance(func, FunctionRef):
@@ -642,7 +741,8 @@ class Interpreter:
         if isinstance(func, Method):
             return calls.call_method(self, func, args, kwargs, frame, node)
         if isinstance(func, ModuleInst) or (
-                isinstance(func, Choice) and any(isinstance(o, ModuleInst) for o in func.options)):
+            isinstance(func, Choice) and any(isinstance(o, ModuleInst) for o in func.options)
+        ):
             if self.forward is None:
                 return Unknown("a module called during construction")
             return self.forward.call_module(func, args, kwargs, frame, node)
@@ -652,51 +752,76 @@ class Interpreter:
             hook = objects.dunder(self, func, "__call__")
             if hook is not None:
                 return self.call_function(hook, args, kwargs, node)
-        if isinstance(func, Choice) and all(isinstance(o, (ClassRef, FunctionRef))
-                                            for o in func.options):
+        if isinstance(func, Choice) and all(
+            isinstance(o, (ClassRef, FunctionRef)) for o in func.options
+        ):
             results = [self.call(option, args, kwargs, frame, node) for option in func.options]
             return choice(results, func.reason)
         reason = getattr(func, "reason", f"cannot call '{node_text(node.func)}'")
         code = getattr(func, "code", None)
         if self.forward is not None:
             return self.forward.unknown_call(args, kwargs, frame, node, reason, code)
-        escape = Unknown(f"it is handed to `{node_text(node.func)}(...)`, which the analysis "
-                         f"cannot follow ({reason})", code)
+        escape = Unknown(
+            f"it is handed to `{node_text(node.func)}(...)`, which the analysis "
+            f"cannot follow ({reason})",
+            code,
+        )
         for value in [*args, *kwargs.values()]:
             for inst in _modules_in(value):
                 inst.escaped = inst.escaped or escape
         return Unknown(reason, code)
 
-    def call_function(self, func: FunctionRef, args: list[Value], kwargs: dict[str, Value],
-                      node: cst.CSTNode, self_value: Value | None = None,
-                      cls: ProjectClass | None = None) -> Value:
+    def call_function(
+        self,
+        func: FunctionRef,
+        args: list[Value],
+        kwargs: dict[str, Value],
+        node: cst.CSTNode,
+        self_value: Value | None = None,
+        cls: ProjectClass | None = None,
+    ) -> Value:
         if self.depth >= MAX_CALL_DEPTH:
             return Unknown(f"calls nest deeper than {MAX_CALL_DEPTH} levels")
         definition = func.func.node
         if self._active.get(id(definition), 0) >= MAX_RECURSION:
             # A helper that recurses on values the analysis cannot decide would branch at
             # every level (timm's get_padding on an unknown kernel size): stop here.
-            return Unknown(f"'{func.func.qualname.rsplit('.', 1)[-1]}' recurses more than "
-                           f"{MAX_RECURSION} levels on values the analysis cannot decide")
-        if self.forward is None and (_is_weight_init(func) or any(
-                _is_weight_init(a) for a in [*args, *kwargs.values()])):
+            return Unknown(
+                f"'{func.func.qualname.rsplit('.', 1)[-1]}' recurses more than "
+                f"{MAX_RECURSION} levels on values the analysis cannot decide"
+            )
+        if self.forward is None and (
+            _is_weight_init(func) or any(_is_weight_init(a) for a in [*args, *kwargs.values()])
+        ):
             # Weight initialisation fills tensors and never changes which layers exist; in
             # large zoos it is most of what construction would otherwise interpret.
             return Const(None)
         receiver = self_value if self_value is not None else func.bound_self
-        env = calls.bind_arguments(self, definition, func, receiver,
-                                      list(func.args) + args, {**dict(func.kwargs), **kwargs})
+        env = calls.bind_arguments(
+            self,
+            definition,
+            func,
+            receiver,
+            list(func.args) + args,
+            {**dict(func.kwargs), **kwargs},
+        )
         if isinstance(env, Unknown):
             return env
-        frame = Frame(func.func.file, env,
-                      self_inst=receiver if isinstance(receiver, (ModuleInst, ObjectInst))
-                      else None,
-                      cls=cls, closure=func.closure)
+        frame = Frame(
+            func.func.file,
+            env,
+            self_inst=receiver if isinstance(receiver, (ModuleInst, ObjectInst)) else None,
+            cls=cls,
+            closure=func.closure,
+        )
         # A plain function called while a model is built, with arguments it was called with
         # before, gives what it gave then (timm's padding helpers, config parsers): its result
         # is kept when the call wrote nothing but what it made.
-        key = fingerprint(definition, [func, *args], kwargs) \
-            if self.forward is None and receiver is None else None
+        key = (
+            fingerprint(definition, [func, *args], kwargs)
+            if self.forward is None and receiver is None
+            else None
+        )
         kept = self.constructions.copy_of(key) if key is not None else None
         if kept is not None:
             result, batchnorms = kept
@@ -711,14 +836,22 @@ class Interpreter:
         finally:
             self._active[id(definition)] -= 1
             written = self.journal.commit()
-        if key is not None and written.isdisjoint(outside) \
-                and written.isdisjoint(self._module_containers):
+        if (
+            key is not None
+            and written.isdisjoint(outside)
+            and written.isdisjoint(self._module_containers)
+        ):
             self.constructions.keep(key, result, self.built_batchnorms[first_built:])
         return result
 
-    def _run_body(self, definition: cst.FunctionDef | cst.Lambda, frame: Frame,
-                  env: dict[str, Value], receiver: Value | None,
-                  cls: ProjectClass | None) -> Value:
+    def _run_body(
+        self,
+        definition: cst.FunctionDef | cst.Lambda,
+        frame: Frame,
+        env: dict[str, Value],
+        receiver: Value | None,
+        cls: ProjectClass | None,
+    ) -> Value:
         if isinstance(definition, cst.Lambda):
             self.depth += 1
             try:
@@ -745,23 +878,33 @@ class Interpreter:
             self.journal.forget(env)
         if frame.returns:
             # Returns from inside branches the analysis could not decide: any may be taken.
-            return self.merge([*frame.returns, result],
-                              f"'{definition.name.value}' returns on several paths",
-                              data_dependent=True)
+            return self.merge(
+                [*frame.returns, result],
+                f"'{definition.name.value}' returns on several paths",
+                data_dependent=True,
+            )
         return result
 
-    def _defining_class(self, inst: ModuleInst | ObjectInst,
-                        definition: cst.FunctionDef) -> ProjectClass | None:
+    def _defining_class(
+        self, inst: ModuleInst | ObjectInst, definition: cst.FunctionDef
+    ) -> ProjectClass | None:
         for entry in inst.ancestry:
             if isinstance(entry, ProjectClass) and any(
-                    statement is definition for statement in entry.node.body.body):
+                statement is definition for statement in entry.node.body.body
+            ):
                 return entry
         return None
 
     # ---- construction -------------------------------------------------------------------
 
-    def instantiate(self, ref: ClassRef, args: list[Value], kwargs: dict[str, Value],
-                    file: SourceFile, node: cst.CSTNode) -> Value:
+    def instantiate(
+        self,
+        ref: ClassRef,
+        args: list[Value],
+        kwargs: dict[str, Value],
+        file: SourceFile,
+        node: cst.CSTNode,
+    ) -> Value:
         args = list(ref.args) + args
         kwargs = {**dict(ref.kwargs), **kwargs}
         cls = ref.cls
@@ -771,19 +914,28 @@ class Interpreter:
         if base is None:
             if isinstance(cls, ProjectClass):
                 if self.classes.has_unresolved_base(cls):
-                    return Unknown(f"class '{cls.name}' derives from a class outside the "
-                                   "analysed files", rules.UNRESOLVED_MODULE.code)
+                    return Unknown(
+                        f"class '{cls.name}' derives from a class outside the analysed files",
+                        rules.UNRESOLVED_MODULE.code,
+                    )
                 return Unknown(f"'{cls.name}' is not an nn.Module")
             return Unknown(f"'{cls.qualname}' is not an nn.Module")
         if isinstance(cls, ProjectClass):
             if self.classes.has_unresolved_base(cls):
-                return Unknown(f"class '{cls.name}' derives from a class outside the analysed "
-                               "files", rules.UNRESOLVED_MODULE.code)
+                return Unknown(
+                    f"class '{cls.name}' derives from a class outside the analysed files",
+                    rules.UNRESOLVED_MODULE.code,
+                )
         built_by = self._constructing[-1] if self._constructing else None
         found = self.classes.method(cls, "__init__")
         if found is None or found[1] is None:
-            inst = ModuleInst(cls=cls, torch_base=base, ancestry=self.classes.mro(cls),
-                              construction=file.location(node), built_by=built_by)
+            inst = ModuleInst(
+                cls=cls,
+                torch_base=base,
+                ancestry=self.classes.mro(cls),
+                construction=file.location(node),
+                built_by=built_by,
+            )
             if base.kind is NodeKind.BATCHNORM:
                 self.built_batchnorms.append(inst)
             self.torch_init(inst, base, args, kwargs)
@@ -791,12 +943,19 @@ class Interpreter:
         key = fingerprint(cls, args, kwargs)
         copy = self.constructions.copy_of(key) if key is not None else None
         if copy is not None:
-            inst, batchnorms = copy  # type: ignore[assignment]
+            # what a class's construction kept is the module it built
+            inst = cast(ModuleInst, copy[0])
+            batchnorms = copy[1]
             inst.construction, inst.built_by = file.location(node), built_by
             self.built_batchnorms.extend(batchnorms)
             return inst
-        inst = ModuleInst(cls=cls, torch_base=base, ancestry=self.classes.mro(cls),
-                          construction=file.location(node), built_by=built_by)
+        inst = ModuleInst(
+            cls=cls,
+            torch_base=base,
+            ancestry=self.classes.mro(cls),
+            construction=file.location(node),
+            built_by=built_by,
+        )
         if base.kind is NodeKind.BATCHNORM:
             self.built_batchnorms.append(inst)
         owner, definition = found
@@ -813,13 +972,17 @@ class Interpreter:
             written = self.journal.commit()
         if isinstance(result, Unknown) and "nest deeper" in result.reason:
             return result
-        if key is not None and written.isdisjoint(outside) \
-                and written.isdisjoint(self._module_containers):
+        if (
+            key is not None
+            and written.isdisjoint(outside)
+            and written.isdisjoint(self._module_containers)
+        ):
             self.constructions.keep(key, inst, self.built_batchnorms[first_built:])
         return inst
 
-    def torch_init(self, inst: ModuleInst, base: TorchClass, args: list[Value],
-                   kwargs: dict[str, Value]) -> None:
+    def torch_init(
+        self, inst: ModuleInst, base: TorchClass, args: list[Value], kwargs: dict[str, Value]
+    ) -> None:
         """What a torch class's __init__ does with its arguments."""
         if base.container == "sequential":
             if len(args) == 1 and isinstance(args[0], Mapping):
@@ -846,14 +1009,17 @@ class Interpreter:
                 for index, value in enumerate(source.items):
                     self.journal.set(inst.children, str(index), value)
                 if not source.complete:
-                    inst.mark_incomplete(source.why_incomplete or "its list is not fully known",
-                                         anywhere=True)
+                    inst.mark_incomplete(
+                        source.why_incomplete or "its list is not fully known", anywhere=True
+                    )
             else:
-                inst.mark_incomplete(getattr(source, "reason", "its contents are not known"),
-                                     anywhere=True)
+                inst.mark_incomplete(
+                    getattr(source, "reason", "its contents are not known"), anywhere=True
+                )
         elif base.params:
             spread: Value | None = kwargs.get(SPREAD)
-            for name, value in zip(base.params, args):
+            # positional arguments fill the leading parameters; keywords and defaults the rest
+            for name, value in zip(base.params, args, strict=False):
                 if isinstance(value, Spread):
                     spread = value  # it may supply this argument and every one after it
                 inst.layer_args[name] = spread if spread is not None else value
@@ -865,17 +1031,30 @@ class Interpreter:
 
     # ---- graph hooks used by evaluate ---------------------------------------------------
 
-    def torch_function(self, qualname: str, args: list[Value], kwargs: dict[str, Value],
-                       frame: Frame, node: cst.Call) -> Value:
+    def torch_function(
+        self,
+        qualname: str,
+        args: list[Value],
+        kwargs: dict[str, Value],
+        frame: Frame,
+        node: cst.Call,
+    ) -> Value:
         if self.forward is None and qualname in _CONSTRUCTION_TORCH:
-            return calls.call_builtin(self, _CONSTRUCTION_TORCH[qualname], args, kwargs,
-                                      frame, node)
+            return calls.call_builtin(
+                self, _CONSTRUCTION_TORCH[qualname], args, kwargs, frame, node
+            )
         if qualname in _CHECKPOINTS and args and self.forward is not None:
             # Activation checkpointing runs the function it is given (again, backward).
-            function, rest = (args[0], args[1:]) if qualname.endswith(".checkpoint") else \
-                (args[0], args[2:3])
-            return self.call(function, rest, {k: v for k, v in kwargs.items()
-                                              if k not in _CHECKPOINT_OPTIONS}, frame, node)
+            function, rest = (
+                (args[0], args[1:]) if qualname.endswith(".checkpoint") else (args[0], args[2:3])
+            )
+            return self.call(
+                function,
+                rest,
+                {k: v for k, v in kwargs.items() if k not in _CHECKPOINT_OPTIONS},
+                frame,
+                node,
+            )
         if qualname in PASSTHROUGH_FUNCTIONS and args:
             dropout = self._dropout(qualname, args, kwargs, frame, node)
             if dropout is not None:
@@ -885,13 +1064,19 @@ class Interpreter:
             return Unknown(f"result of {qualname}")
         if any(isinstance(v, (ModuleInst, FunctionRef, Method)) for v in args):
             # torch.utils.checkpoint(fn, x) and friends run code the analysis does not see.
-            return self.forward.unknown_call(args, kwargs, frame, node,
-                                             f"{qualname} calls code it is handed", None)
+            return self.forward.unknown_call(
+                args, kwargs, frame, node, f"{qualname} calls code it is handed", None
+            )
         return self.forward.torch_op(qualname, kind, args, kwargs, frame, node)
 
-
-    def _dropout(self, qualname: str, args: list[Value], kwargs: dict[str, Value],
-                 frame: Frame, node: cst.Call) -> Value | None:
+    def _dropout(
+        self,
+        qualname: str,
+        args: list[Value],
+        kwargs: dict[str, Value],
+        frame: Frame,
+        node: cst.Call,
+    ) -> Value | None:
         """Functional dropout is the identity only when its training flag is false. bnlint
         folds in eval mode, where `training=self.training` is False; but F.dropout's default
         is training=True, which drops at inference too, and its mask would scale the shift a
@@ -905,8 +1090,13 @@ class Interpreter:
         if truth is None and self.forward is not None:
             name = qualname.rsplit(".", 1)[-1]
             return self.forward.unknown_call(
-                args[:1], {}, frame, node,
-                f"whether {name}() drops at inference is not known", rules.UNKNOWN_CALL.code)
+                args[:1],
+                {},
+                frame,
+                node,
+                f"whether {name}() drops at inference is not known",
+                rules.UNKNOWN_CALL.code,
+            )
         return None  # it drops: an ordinary op
 
 
@@ -914,7 +1104,8 @@ def _is_weight_init(value: Value) -> bool:
     """`init_weights`, `_init_weights(m, ...)` or a partial of one (timm hands those to
     `named_apply`, which walks every module)."""
     return isinstance(value, FunctionRef) and bool(
-        _WEIGHT_INIT.match(value.func.qualname.rsplit(".", 1)[-1]))
+        _WEIGHT_INIT.match(value.func.qualname.rsplit(".", 1)[-1])
+    )
 
 
 def _body(definition: cst.FunctionDef) -> Any:
@@ -932,10 +1123,16 @@ def _holds_module(value: Value) -> bool:
 
 def _container_copy(inst: ModuleInst) -> ModuleInst:
     """`layers + [...]` on a ModuleList: a new list holding the same modules."""
-    return ModuleInst(cls=inst.cls, torch_base=inst.torch_base, ancestry=inst.ancestry,
-                      construction=inst.construction, children=dict(inst.children),
-                      incomplete=inst.incomplete, unknown_at=inst.unknown_at,
-                      built_by=inst.built_by)
+    return ModuleInst(
+        cls=inst.cls,
+        torch_base=inst.torch_base,
+        ancestry=inst.ancestry,
+        construction=inst.construction,
+        children=dict(inst.children),
+        incomplete=inst.incomplete,
+        unknown_at=inst.unknown_at,
+        built_by=inst.built_by,
+    )
 
 
 def _modules_in(value: Value) -> Iterator[ModuleInst]:
@@ -982,12 +1179,14 @@ def _is_add(operator: cst.CSTNode) -> bool:
     return isinstance(operator, (cst.Add, cst.AddAssign))
 
 
-def _merge_items(values: list[tuple]) -> tuple:
-    if all(len(v) == len(values[0]) and all(a is b for a, b in zip(v, values[0]))
-           for v in values):
+def _merge_items(values: list[tuple[Value, ...]]) -> tuple[Value, ...]:
+    if all(
+        len(v) == len(values[0]) and all(a is b for a, b in zip(v, values[0], strict=True))
+        for v in values
+    ):
         return values[0]
     prefix = []
-    for column in zip(*values):
+    for column in zip(*values, strict=False):  # the paths may have built different lengths
         if all(item is column[0] for item in column):
             prefix.append(column[0])
         else:
@@ -995,8 +1194,9 @@ def _merge_items(values: list[tuple]) -> tuple:
     return tuple(prefix) + (_INCOMPLETE_MARK,)
 
 
-_INCOMPLETE_MARK = Unknown("built differently on paths the analysis cannot tell apart",
-                           rules.CONDITIONAL_LAYER.code)
+_INCOMPLETE_MARK = Unknown(
+    "built differently on paths the analysis cannot tell apart", rules.CONDITIONAL_LAYER.code
+)
 
 
 class _Undecided:
@@ -1010,16 +1210,17 @@ class _Undecided:
 _UNDECIDED_KEY = _Undecided()
 
 
-def _merge_mapping_items(values: list[dict]) -> dict:
+def _merge_mapping_items(values: list[dict[Hashable, Value]]) -> dict[Hashable, Value]:
     """The entries every path agrees on, in order, up to where they part; then one unknown
     entry standing for the rest."""
     first = values[0]
     if all(list(v) == list(first) and all(v[k] is first[k] for k in first) for v in values):
         return first
-    merged: dict = {}
+    merged: dict[Hashable, Value] = {}
     for key, value in first.items():
-        if all(key in v and v[key] is value for v in values) and \
-                all(list(v).index(key) == len(merged) for v in values):
+        if all(key in v and v[key] is value for v in values) and all(
+            list(v).index(key) == len(merged) for v in values
+        ):
             merged[key] = value
         else:
             break

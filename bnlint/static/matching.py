@@ -3,7 +3,8 @@ an undecided one is a branch, like an `if` the analysis cannot decide."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
@@ -19,8 +20,9 @@ def exec_match(interp: Interpreter, statement: cst.Match, frame: Frame) -> None:
     _cases(interp, list(statement.cases), subject, frame)
 
 
-def _cases(interp: Interpreter, cases: Sequence[cst.MatchCase], subject: Value,
-           frame: Frame) -> None:
+def _cases(
+    interp: Interpreter, cases: Sequence[cst.MatchCase], subject: Value, frame: Frame
+) -> None:
     if not cases:
         return
     case, rest = cases[0], cases[1:]
@@ -38,12 +40,17 @@ def _cases(interp: Interpreter, cases: Sequence[cst.MatchCase], subject: Value,
             _bind(interp, case.pattern, subject, frame)
             interp.exec_block(case.body.body, frame)
 
-        interp.branches([run_case, lambda: _cases(interp, rest, subject, frame)], reason,
-                        frame, data_dependent=evaluate.is_data(subject))
+        interp.branches(
+            [run_case, lambda: _cases(interp, rest, subject, frame)],
+            reason,
+            frame,
+            data_dependent=evaluate.is_data(subject),
+        )
 
 
-def _matches(interp: Interpreter, pattern: cst.MatchPattern, subject: Value,
-             frame: Frame) -> bool | None:
+def _matches(
+    interp: Interpreter, pattern: cst.MatchPattern, subject: Value, frame: Frame
+) -> bool | None:
     """Whether `subject` matches (binding its captures when it does), None if unknown."""
     if isinstance(pattern, cst.MatchAs):
         if pattern.pattern is not None:
@@ -57,8 +64,7 @@ def _matches(interp: Interpreter, pattern: cst.MatchPattern, subject: Value,
     if isinstance(pattern, cst.MatchSingleton):
         return evaluate.compare(cst.Is(), subject, interp.eval(pattern.value, frame))
     if isinstance(pattern, cst.MatchOr):
-        outcomes = [_matches(interp, option.pattern, subject, frame)
-                    for option in pattern.patterns]
+        outcomes = [_matches(interp, option.pattern, subject, frame) for option in pattern.patterns]
         if True in outcomes:
             return True
         return False if all(o is False for o in outcomes) else None

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from bnlint.cache import Cache, decode, encode
 from bnlint.static.callers import Edges, FileFacts
@@ -79,8 +80,11 @@ class Memo:
         """Files added, removed or edited since the last run."""
         if digests == self.snapshot:
             return frozenset()
-        return frozenset(p for p in digests.keys() | self.snapshot.keys()
-                         if digests.get(p) != self.snapshot.get(p))
+        return frozenset(
+            p
+            for p in digests.keys() | self.snapshot.keys()
+            if digests.get(p) != self.snapshot.get(p)
+        )
 
     def previous_edges(self, table: str) -> Edges | None:
         return self.edges if table == self.table else None
@@ -89,8 +93,9 @@ class Memo:
         """Whether every module lookup behind the kept reports finds the same file."""
         return all(resolve(name) == found for name, found in self.resolutions.items())
 
-    def report(self, path: str, context: Sequence[str], digests: Mapping[str, str],
-               lookups_hold: bool) -> FileReport | None:
+    def report(
+        self, path: str, context: Sequence[str], digests: Mapping[str, str], lookups_hold: bool
+    ) -> FileReport | None:
         kept = self.reports.get(path)
         if kept is None or not lookups_hold or tuple(context) != kept.context:
             return None
@@ -104,8 +109,9 @@ class Memo:
                 return None
         return kept.report
 
-    def contribution(self, path: str, digests: Mapping[str, str],
-                     resolve: Resolve) -> FileVerdicts | None:
+    def contribution(
+        self, path: str, digests: Mapping[str, str], resolve: Resolve
+    ) -> FileVerdicts | None:
         encoded = self._kept_contributions().get(path)
         if encoded is None:
             return None
@@ -130,17 +136,33 @@ class Memo:
 
     # ---- writing ---------------------------------------------------------------------------
 
-    def save(self, digests: Mapping[str, str], facts: Mapping[str, FileFacts], table: str,
-             edges: Edges, contexts: Mapping[str, Sequence[str]],
-             reports: Mapping[str, FileReport], computed: Mapping[str, FileVerdicts],
-             resolve: Resolve, refusals: Mapping[str, Refusal | None]) -> None:
+    def save(
+        self,
+        digests: Mapping[str, str],
+        facts: Mapping[str, FileFacts],
+        table: str,
+        edges: Edges,
+        contexts: Mapping[str, Sequence[str]],
+        reports: Mapping[str, FileReport],
+        computed: Mapping[str, FileVerdicts],
+        resolve: Resolve,
+        refusals: Mapping[str, Refusal | None],
+    ) -> None:
         """Record this run. Nothing is written when nothing changed: a cached run only
         reads."""
-        fresh = {p: r for p, r in reports.items()
-                 if p not in self.reports or self.reports[p].report is not r}
-        if (not computed and not fresh and digests == self.snapshot and table == self.table
-                and edges.callees == self.edges.callees
-                and refusals.keys() <= self.refusals.keys()):
+        fresh = {
+            p: r
+            for p, r in reports.items()
+            if p not in self.reports or self.reports[p].report is not r
+        }
+        if (
+            not computed
+            and not fresh
+            and digests == self.snapshot
+            and table == self.table
+            and edges.callees == self.edges.callees
+            and refusals.keys() <= self.refusals.keys()
+        ):
             return
         present = set(digests.values())
         self.refusals = {d: r for d, r in {**self.refusals, **refusals}.items() if d in present}
@@ -156,13 +178,15 @@ class Memo:
             if inputs is None:
                 self.reports.pop(path, None)
                 continue
-            self.reports[path] = _Report(context, inputs, _fingerprint(inputs, digests),
-                                         encode(report), report)
+            self.reports[path] = _Report(
+                context, inputs, _fingerprint(inputs, digests), encode(report), report
+            )
         self.snapshot, self.table, self.edges = dict(digests), table, edges
         self._write_index(facts)
 
-    def _inputs(self, context: Sequence[str],
-                computed: Mapping[str, FileVerdicts]) -> tuple[str, ...] | None:
+    def _inputs(
+        self, context: Sequence[str], computed: Mapping[str, FileVerdicts]
+    ) -> tuple[str, ...] | None:
         """The files a report read: its context and what their analyses read; the module
         lookups they made join `resolutions`. None if a contribution is not at hand."""
         inputs: set[str] = set(context)
@@ -183,23 +207,34 @@ class Memo:
         if data is None:
             return
         paths: list[str] = data["paths"]
-        self.snapshot = dict(zip(paths, data["digests"]))
+        # the table of paths also names files the snapshot has no digest for (see _write_index)
+        self.snapshot = dict(zip(paths, data["digests"], strict=False))
         self._stored_facts = data["facts"]
-        self.facts = {digest: (bool(has_class), partial(decode, TextFacts, value))
-                      for digest, (has_class, value) in self._stored_facts.items()}
+        self.facts = {
+            digest: (bool(has_class), partial(decode, TextFacts, value))
+            for digest, (has_class, value) in self._stored_facts.items()
+        }
         self.table = data["table"]
-        self.refusals = {digest: decode(Refusal, value) if value is not None else None
-                         for digest, value in data["refusals"].items()}
+        self.refusals = {
+            digest: decode(Refusal, value) if value is not None else None
+            for digest, value in data["refusals"].items()
+        }
         self.edges = Edges(
             reached={paths[i]: frozenset(modules) for i, modules in data["reached"]},
-            callees={paths[i]: frozenset(paths[j] for j in callees)
-                     for i, callees in data["callees"]})
-        self.resolutions = {name: paths[i] if i is not None else None
-                            for name, i in data["resolutions"]}
+            callees={
+                paths[i]: frozenset(paths[j] for j in callees) for i, callees in data["callees"]
+            },
+        )
+        self.resolutions = {
+            name: paths[i] if i is not None else None for name, i in data["resolutions"]
+        }
         for index, context, inputs, fingerprint, report in data["reports"]:
-            self.reports[paths[index]] = _Report(tuple(paths[i] for i in context),
-                                                 tuple(paths[i] for i in inputs),
-                                                 fingerprint, report)
+            self.reports[paths[index]] = _Report(
+                tuple(paths[i] for i in context),
+                tuple(paths[i] for i in inputs),
+                fingerprint,
+                report,
+            )
 
     def _write_index(self, facts: Mapping[str, FileFacts]) -> None:
         table: dict[str, int] = {path: i for i, path in enumerate(self.snapshot)}
@@ -209,18 +244,31 @@ class Memo:
 
         data = {
             "digests": list(self.snapshot.values()),
-            "facts": {f.digest: self._stored_facts.get(f.digest) or [f.has_class, encode(f.text)]
-                      for f in facts.values()},
+            "facts": {
+                f.digest: self._stored_facts.get(f.digest) or [f.has_class, encode(f.text)]
+                for f in facts.values()
+            },
             "table": self.table,
-            "refusals": {d: encode(r) if r is not None else None
-                         for d, r in self.refusals.items()},
+            "refusals": {d: encode(r) if r is not None else None for d, r in self.refusals.items()},
             "reached": [[index(p), sorted(m)] for p, m in self.edges.reached.items()],
-            "callees": [[index(p), sorted(index(c) for c in callees)]
-                        for p, callees in self.edges.callees.items()],
-            "resolutions": [[n, index(p) if p is not None else None]
-                            for n, p in sorted(self.resolutions.items())],
-            "reports": [[index(p), [index(c) for c in r.context], [index(i) for i in r.inputs],
-                         r.fingerprint, r.encoded] for p, r in self.reports.items()],
+            "callees": [
+                [index(p), sorted(index(c) for c in callees)]
+                for p, callees in self.edges.callees.items()
+            ],
+            "resolutions": [
+                [n, index(p) if p is not None else None]
+                for n, p in sorted(self.resolutions.items())
+            ],
+            "reports": [
+                [
+                    index(p),
+                    [index(c) for c in r.context],
+                    [index(i) for i in r.inputs],
+                    r.fingerprint,
+                    r.encoded,
+                ]
+                for p, r in self.reports.items()
+            ],
         }
         data["paths"] = list(table)  # last: index() may have grown the table
         self.cache.save(_INDEX, data)

@@ -10,11 +10,13 @@ when that module's values are first needed, as importing the module would run th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
 from bnlint.static.index import ProjectClass, ProjectFunction
+from bnlint.static.source import SourceFile
 from bnlint.static.values import (
     ClassRef,
     Const,
@@ -30,15 +32,26 @@ if TYPE_CHECKING:
     from bnlint.static.interp import Frame, Interpreter
 
 # Bases a plain class may have that the analysis need not see into.
-_PLAIN_BASES = frozenset({"object", "ABC", "abc.ABC", "Generic", "typing.Generic", "Protocol",
-                          "typing.Protocol", "NamedTuple", "typing.NamedTuple"})
+_PLAIN_BASES = frozenset(
+    {
+        "object",
+        "ABC",
+        "abc.ABC",
+        "Generic",
+        "typing.Generic",
+        "Protocol",
+        "typing.Protocol",
+        "NamedTuple",
+        "typing.NamedTuple",
+    }
+)
 _FIELD_LIKE = frozenset({"NamedTuple", "typing.NamedTuple"})
 
 
 def is_plain(interp: Interpreter, cls: ProjectClass) -> bool:
     """A class the interpreter can build as an object: every base is a project class it can
     build too, or one of the harmless bases above."""
-    for argument, base in zip(_base_arguments(cls), interp.classes.bases(cls)):
+    for argument, base in zip(_base_arguments(cls), interp.classes.bases(cls), strict=True):
         if base is None and _base_text(argument) not in _PLAIN_BASES:
             return False
         if isinstance(base, ProjectClass) and not is_plain(interp, base):
@@ -46,8 +59,13 @@ def is_plain(interp: Interpreter, cls: ProjectClass) -> bool:
     return True
 
 
-def instantiate(interp: Interpreter, cls: ProjectClass, args: list[Value],
-                kwargs: dict[str, Value], node: cst.CSTNode) -> Value:
+def instantiate(
+    interp: Interpreter,
+    cls: ProjectClass,
+    args: list[Value],
+    kwargs: dict[str, Value],
+    node: cst.CSTNode,
+) -> Value:
     obj = ObjectInst(cls=cls, ancestry=interp.classes.mro(cls))
     init = interp.classes.method(cls, "__init__")
     if init is not None and init[1] is not None and isinstance(init[0], ProjectClass):
@@ -62,14 +80,21 @@ def instantiate(interp: Interpreter, cls: ProjectClass, args: list[Value],
         _init_fields(interp, obj, fields, args, kwargs)
         post = interp.classes.method(cls, "__post_init__")
         if post is not None and post[1] is not None and isinstance(post[0], ProjectClass):
-            func = FunctionRef(ProjectFunction(post[0].file, post[1],
-                                               f"{post[0].qualname}.__post_init__"))
+            func = FunctionRef(
+                ProjectFunction(post[0].file, post[1], f"{post[0].qualname}.__post_init__")
+            )
             interp.call_function(func, [], {}, node, self_value=obj)
     return obj
 
 
-def attribute(interp: Interpreter, obj: ObjectInst, name: str, frame: Frame,
-              node: cst.CSTNode, hook: bool = True) -> Value:
+def attribute(
+    interp: Interpreter,
+    obj: ObjectInst,
+    name: str,
+    frame: Frame,
+    node: cst.CSTNode,
+    hook: bool = True,
+) -> Value:
     """`obj.name` as Python looks it up; `hook`: fall back on the class's __getattr__."""
     if name in obj.attrs:
         return obj.attrs[name]
@@ -79,10 +104,11 @@ def attribute(interp: Interpreter, obj: ObjectInst, name: str, frame: Frame,
         return ClassRef(obj.cls)
     found = interp.classes.method(obj.cls, name)
     if found is not None and found[1] is not None and isinstance(found[0], ProjectClass):
-        method = FunctionRef(ProjectFunction(found[0].file, found[1],
-                                             f"{found[0].qualname}.{name}"), bound_self=obj)
+        method = FunctionRef(
+            ProjectFunction(found[0].file, found[1], f"{found[0].qualname}.{name}"), bound_self=obj
+        )
         if _is_property(found[1]):
-            return interp.call(method, [], {}, frame, node)  # type: ignore[arg-type]
+            return interp.call_function(method, [], {}, node)
         return method
     class_attr = interp.classes.class_attribute(obj.cls, name)
     if class_attr is not None:
@@ -101,41 +127,42 @@ def dunder(interp: Interpreter, obj: ObjectInst, name: str) -> FunctionRef | Non
     found = interp.classes.method(obj.cls, name)
     if found is None or found[1] is None or not isinstance(found[0], ProjectClass):
         return None
-    return FunctionRef(ProjectFunction(found[0].file, found[1], f"{found[0].qualname}.{name}"),
-                       bound_self=obj)
+    return FunctionRef(
+        ProjectFunction(found[0].file, found[1], f"{found[0].qualname}.{name}"), bound_self=obj
+    )
 
 
 def set_attribute(interp: Interpreter, obj: ObjectInst, name: str, value: Value) -> None:
     interp.journal.set(obj.attrs, name, value)
 
 
-def register_decorated(interp: Interpreter, file: object) -> None:
+def register_decorated(interp: Interpreter, file: SourceFile) -> None:
     """Run the decorators of `file`'s top-level functions and classes that the file itself
     defines (a function, or a method of one of its own objects): they file those functions
     into registries, as importing the module would."""
     from bnlint.static.interp import AnalysisLimit, DeadPath, Frame, ReturnSignal
 
-    assert hasattr(file, "tree")
-    symbols = interp.resolver.loader.symbols(file)  # type: ignore[arg-type]
+    symbols = interp.resolver.loader.symbols(file)
     local = set(symbols.functions) | set(symbols.values) | set(symbols.classes)
-    for statement in file.tree.body:  # type: ignore[attr-defined]
+    for statement in file.tree.body:
         if not isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
             continue
         if not statement.decorators:
             continue
-        target: Value = (FunctionRef(ProjectFunction(file, statement,  # type: ignore[arg-type]
-                                                     f"{file.module_name}."  # type: ignore
-                                                     f"{statement.name.value}"))
-                         if isinstance(statement, cst.FunctionDef)
-                         else interp.lookup(statement.name.value, Frame(file, {})))  # type: ignore
+        target: Value = (
+            FunctionRef(
+                ProjectFunction(file, statement, f"{file.module_name}.{statement.name.value}")
+            )
+            if isinstance(statement, cst.FunctionDef)
+            else interp.lookup(statement.name.value, Frame(file, {}))
+        )
         for decorator in reversed(statement.decorators):
             if _root_name(decorator.decorator) not in local:
                 continue
-            frame = Frame(file, {})  # type: ignore[arg-type]
+            frame = Frame(file, {})
             try:
                 registrar = interp.eval(decorator.decorator, frame)
-                interp.call(registrar, [target], {}, frame,
-                            cst.Call(func=decorator.decorator))
+                interp.call(registrar, [target], {}, frame, cst.Call(func=decorator.decorator))
             except (AnalysisLimit, DeadPath, ReturnSignal, RecursionError):
                 continue
 
@@ -165,7 +192,9 @@ def _fields(interp: Interpreter, cls: ProjectClass) -> Iterator[tuple[str, Value
                         continue
                     seen[small.target.value] = (
                         _default(interp, small.value, Frame(entry.file, {}))
-                        if small.value is not None else None)
+                        if small.value is not None
+                        else None
+                    )
     yield from seen.items()
 
 
@@ -183,8 +212,13 @@ def _default(interp: Interpreter, expr: cst.BaseExpression, frame: Frame) -> Val
     return interp.eval(expr, frame)
 
 
-def _init_fields(interp: Interpreter, obj: ObjectInst, fields: list[tuple[str, Value | None]],
-                 args: list[Value], kwargs: dict[str, Value]) -> None:
+def _init_fields(
+    interp: Interpreter,
+    obj: ObjectInst,
+    fields: list[tuple[str, Value | None]],
+    args: list[Value],
+    kwargs: dict[str, Value],
+) -> None:
     for index, (name, default) in enumerate(fields):
         if index < len(args):
             value = args[index]
@@ -208,9 +242,10 @@ def _is_dataclass(cls: ProjectClass) -> bool:
 
 
 def _is_property(definition: cst.FunctionDef) -> bool:
-    return any(node_text(d.decorator) in ("property", "cached_property",
-                                          "functools.cached_property")
-               for d in definition.decorators)
+    return any(
+        node_text(d.decorator) in ("property", "cached_property", "functools.cached_property")
+        for d in definition.decorators
+    )
 
 
 def _base_arguments(cls: ProjectClass) -> list[cst.BaseExpression]:
@@ -221,4 +256,3 @@ def _base_text(expr: cst.BaseExpression) -> str:
     if isinstance(expr, cst.Subscript):  # Generic[T]
         expr = expr.value
     return node_text(expr)
-

@@ -37,11 +37,36 @@ _ANCHORS: dict[type, tuple[type, ...]] = {
     cst.UnaryOperation: (ast.UnaryOp,),
     cst.Subscript: (ast.Subscript,),
 }
-_SKIPPED_PREFIXES = ("whitespace", "lpar", "rpar", "leading", "trailing", "comma", "semicolon",
-                     "header", "footer", "lines_after", "empty_lines", "indent", "newline",
-                     "equal", "lbracket", "rbracket", "lbrace", "rbrace", "dot", "first_colon",
-                     "second_colon", "colon", "operator", "asynchronous", "encoding",
-                     "default_indent", "default_newline", "has_trailing_newline")
+_SKIPPED_PREFIXES = (
+    "whitespace",
+    "lpar",
+    "rpar",
+    "leading",
+    "trailing",
+    "comma",
+    "semicolon",
+    "header",
+    "footer",
+    "lines_after",
+    "empty_lines",
+    "indent",
+    "newline",
+    "equal",
+    "lbracket",
+    "rbracket",
+    "lbrace",
+    "rbrace",
+    "dot",
+    "first_colon",
+    "second_colon",
+    "colon",
+    "operator",
+    "asynchronous",
+    "encoding",
+    "default_indent",
+    "default_newline",
+    "has_trailing_newline",
+)
 _FIELDS: dict[type, tuple[str, ...]] = {
     # libcst keeps some children in an order other than the source's.
     cst.ClassDef: ("decorators", "name", "bases", "keywords", "body"),
@@ -55,8 +80,9 @@ _FIELDS: dict[type, tuple[str, ...]] = {
 def _cst_fields(kind: type) -> tuple[str, ...]:
     fields = _FIELDS.get(kind)
     if fields is None:
-        fields = tuple(f.name for f in dataclasses.fields(kind)
-                       if not f.name.startswith(_SKIPPED_PREFIXES))
+        fields = tuple(
+            f.name for f in dataclasses.fields(kind) if not f.name.startswith(_SKIPPED_PREFIXES)
+        )
         _FIELDS[kind] = fields
     return fields
 
@@ -90,12 +116,15 @@ def _ast_children(node: ast.AST) -> list[ast.AST]:
         return [node.func, *sorted([*node.args, *node.keywords], key=_position)]
     if isinstance(node, ast.Dict):
         pairs: list[ast.AST] = []
-        for key, value in zip(node.keys, node.values):
+        for key, value in zip(node.keys, node.values, strict=True):
             pairs.extend([key, value] if key is not None else [value])
         return pairs
     if isinstance(node, ast.ClassDef):
-        return [*node.decorator_list, *sorted([*node.bases, *node.keywords], key=_position),
-                *node.body]
+        return [
+            *node.decorator_list,
+            *sorted([*node.bases, *node.keywords], key=_position),
+            *node.body,
+        ]
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         returns = [node.returns] if node.returns is not None else []
         return [*node.decorator_list, node.args, *returns, *node.body]
@@ -106,25 +135,30 @@ def _ast_children(node: ast.AST) -> list[ast.AST]:
     return list(ast.iter_child_nodes(node))
 
 
-def _ast_anchors(tree: ast.AST) -> dict[type, list[ast.AST]]:
-    kinds = {ast_kind: cst_kind for cst_kind, ast_kinds in _ANCHORS.items()
-             for ast_kind in ast_kinds}
-    found: dict[type, list[ast.AST]] = {kind: [] for kind in _ANCHORS}
+def _ast_anchors(tree: ast.AST) -> dict[type, list[ast.expr | ast.stmt]]:
+    kinds = {
+        ast_kind: cst_kind for cst_kind, ast_kinds in _ANCHORS.items() for ast_kind in ast_kinds
+    }
+    found: dict[type, list[ast.expr | ast.stmt]] = {kind: [] for kind in _ANCHORS}
     stack: list[ast.AST] = [tree]
     while stack:
         node = stack.pop()
         kind = kinds.get(type(node))
-        if kind is not None:
+        # every anchor is a statement or an expression: both carry their positions
+        if kind is not None and isinstance(node, (ast.expr, ast.stmt)):
             found[kind].append(node)
         stack.extend(reversed(_ast_children(node)))
     return found
 
 
 def _same(cst_node: cst.CSTNode, ast_node: ast.AST) -> bool:
+    """Two anchors of one kind (see _ANCHORS) are the same node of the source."""
     if isinstance(cst_node, cst.Call):
-        return _callee(cst_node.func) == _ast_callee(ast_node.func)  # type: ignore[attr-defined]
+        assert isinstance(ast_node, ast.Call)
+        return _callee(cst_node.func) == _ast_callee(ast_node.func)
     if isinstance(cst_node, (cst.ClassDef, cst.FunctionDef)):
-        return cst_node.name.value == ast_node.name  # type: ignore[attr-defined]
+        assert isinstance(ast_node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        return cst_node.name.value == ast_node.name
     return True
 
 
@@ -141,9 +175,14 @@ def _ast_callee(node: ast.AST) -> str:
         return node.id
     if isinstance(node, ast.Attribute):
         return node.attr
-    return {ast.Call: "Call", ast.Subscript: "Subscript", ast.Lambda: "Lambda",
-            ast.BinOp: "BinaryOperation", ast.IfExp: "IfExp",
-            ast.BoolOp: "BooleanOperation"}.get(type(node), "?")
+    return {
+        ast.Call: "Call",
+        ast.Subscript: "Subscript",
+        ast.Lambda: "Lambda",
+        ast.BinOp: "BinaryOperation",
+        ast.IfExp: "IfExp",
+        ast.BoolOp: "BooleanOperation",
+    }.get(type(node), "?")
 
 
 def _char_column(lines: list[str], line: int, byte_column: int) -> int:
@@ -157,8 +196,9 @@ def _char_column(lines: list[str], line: int, byte_column: int) -> int:
     return len(encoded[:byte_column].decode("utf-8", errors="replace"))
 
 
-def compute_spans(tree: cst.Module, syntax: ast.Module | None,
-                  text: str) -> dict[cst.CSTNode, Span]:
+def compute_spans(
+    tree: cst.Module, syntax: ast.Module | None, text: str
+) -> dict[cst.CSTNode, Span]:
     """Spans of the anchor nodes: paired with `syntax` (CPython's tree of `text`, parsed
     here if not given) where the pairing holds, from libcst's PositionProvider otherwise.
 
@@ -181,15 +221,18 @@ def compute_spans(tree: cst.Module, syntax: ast.Module | None,
     except (RecursionError, KeyError, MemoryError):
         # libcst's provider leaves KeyErrors behind when a RecursionError unwinds it.
         return spans
-    return {node: (r.start.line, r.start.column, r.end.line, r.end.column)
-            for node, r in provided.items()}
+    return {
+        node: (r.start.line, r.start.column, r.end.line, r.end.column)
+        for node, r in provided.items()
+    }
 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # what `ast` counts as a line break
 
 
-def _paired_spans(tree: cst.Module, syntax: ast.Module,
-                  text: str) -> tuple[dict[cst.CSTNode, Span], bool]:
+def _paired_spans(
+    tree: cst.Module, syntax: ast.Module, text: str
+) -> tuple[dict[cst.CSTNode, Span], bool]:
     """The spans of every kind of anchor whose nodes all pair up, and whether all did."""
     ours = _cst_anchors(tree)
     theirs = _ast_anchors(syntax)
@@ -201,10 +244,14 @@ def _paired_spans(tree: cst.Module, syntax: ast.Module,
         if len(nodes) != len(twins) or not all(map(_same, nodes, twins)):
             complete = False
             continue
-        for node, twin in zip(nodes, twins):
-            line, column = twin.lineno, twin.col_offset  # type: ignore[attr-defined]
-            end_line = twin.end_lineno or line  # type: ignore[attr-defined]
-            end_column = twin.end_col_offset or column  # type: ignore[attr-defined]
-            spans[node] = (line, _char_column(lines, line, column), end_line,
-                           _char_column(lines, end_line, end_column))
+        for node, twin in zip(nodes, twins, strict=True):
+            line, column = twin.lineno, twin.col_offset
+            end_line = twin.end_lineno or line
+            end_column = twin.end_col_offset or column
+            spans[node] = (
+                line,
+                _char_column(lines, line, column),
+                end_line,
+                _char_column(lines, end_line, end_column),
+            )
     return spans, complete

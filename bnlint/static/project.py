@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Collection, Iterator, Mapping, Sequence
 
 from bnlint.static.classes import ClassModel
 from bnlint.static.index import (
@@ -35,7 +35,6 @@ from bnlint.static.textscan import content_digest
 log = logging.getLogger("bnlint.static")
 
 
-
 @dataclass
 class Reads:
     """The files (with the digest of the bytes parsed) and module names one analysis used."""
@@ -45,9 +44,13 @@ class Reads:
 
 
 class _TrackingLoader(ModuleLoader):
-    def __init__(self, load_file: Callable[[Path], SourceFile | None],
-                 search_roots: list[Path], digests: Mapping[Path, str],
-                 on_use: Callable[[Path], None]) -> None:
+    def __init__(
+        self,
+        load_file: Callable[[Path], SourceFile | None],
+        search_roots: list[Path],
+        digests: Mapping[Path, str],
+        on_use: Callable[[Path], None],
+    ) -> None:
         super().__init__(load_file, search_roots)
         self.digests = digests
         self.on_use = on_use  # every file handed out: the Project evicts the least recent
@@ -84,18 +87,22 @@ class _TrackingLoader(ModuleLoader):
 class Project:
     """Every file this process has read, parsed at most once."""
 
-    def __init__(self, search_roots: Sequence[Path | str],
-                 source_roots: Sequence[Path | str] = (),
-                 sources: Mapping[Path | str, bytes] | None = None,
-                 allowed: Collection[Path | str] | None = None,
-                 max_files: int | None = None) -> None:
+    def __init__(
+        self,
+        search_roots: Sequence[Path | str],
+        source_roots: Sequence[Path | str] = (),
+        sources: Mapping[Path, bytes] | Mapping[str, bytes] | None = None,
+        allowed: Collection[Path | str] | None = None,
+        max_files: int | None = None,
+    ) -> None:
         """`source_roots`: where module lookups search after the search roots, in this
         order; `sources`: bytes to use instead of the files on disk; `allowed`: the only
         files imports may resolve to (the project's files), so that what the cache records
         about lookups covers every file that could answer them."""
         self.search_roots = [Path(r) for r in search_roots]
-        self.allowed = (frozenset(Path(p).resolve() for p in allowed) if allowed is not None
-                        else None)
+        self.allowed = (
+            frozenset(Path(p).resolve() for p in allowed) if allowed is not None else None
+        )
         self.max_files = max_files
         self.files: dict[Path, SourceFile] = {}
         self.failures: dict[Path, ParseFailure] = {}
@@ -139,8 +146,9 @@ class Project:
                 self.loader.forget(file)
                 self.digests.pop(path, None)
 
-    def load(self, path: Path, data: bytes | None = None, *,
-             explicit: bool = False) -> SourceFile | None:
+    def load(
+        self, path: Path, data: bytes | None = None, *, explicit: bool = False
+    ) -> SourceFile | None:
         """The parsed file; None if it cannot be read or parsed. Only an `explicit` load (the
         file an analysis is about) reads a file outside `allowed`, and such a file never
         answers a module lookup: what a lookup finds must not depend on what this process
@@ -181,10 +189,17 @@ class Project:
         if name not in self._canonical:
             relative = Path(*name.split("."))
             self._canonical[name] = next(
-                (candidate.resolve() for root in self.loader.roots
-                 for candidate in (root / relative.with_suffix(".py"),
-                                   root / relative / "__init__.py")
-                 if candidate.is_file() and module_name_for(candidate)[0] == name), None)
+                (
+                    candidate.resolve()
+                    for root in self.loader.roots
+                    for candidate in (
+                        root / relative.with_suffix(".py"),
+                        root / relative / "__init__.py",
+                    )
+                    if candidate.is_file() and module_name_for(candidate)[0] == name
+                ),
+                None,
+            )
         return self._canonical[name] in (None, file.path)
 
     def module_classes(self, file: SourceFile) -> list[ProjectClass]:

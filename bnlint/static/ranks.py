@@ -13,16 +13,65 @@ from bnlint.ftypes import LayerAttrs, NodeKind
 from bnlint.static.values import Const, Seq, Value
 
 # Ops that keep the rank of their (first) input.
-_SAME_RANK_KINDS = frozenset({NodeKind.ACTIVATION, NodeKind.POOL, NodeKind.BATCHNORM,
-                              NodeKind.LINEAR, NodeKind.FUNCTIONAL_BN})
-_SAME_RANK_METHODS = frozenset({"contiguous", "permute", "transpose", "t", "movedim",
-                                "swapaxes", "expand", "expand_as", "narrow", "chunk", "split",
-                                "clone", "detach", "float", "half", "double", "to", "type_as",
-                                "neg", "abs", "exp", "pow", "sqrt", "softmax", "sigmoid",
-                                "tanh", "relu", "relu_", "sigmoid_", "tanh_", "clamp",
-                                "clamp_", "clip", "clip_", "hardswish", "hardswish_",
-                                "view_as", "reshape_as", "mul", "mul_", "add", "add_", "sub",
-                                "sub_", "div", "div_"})
+_SAME_RANK_KINDS = frozenset(
+    {
+        NodeKind.ACTIVATION,
+        NodeKind.POOL,
+        NodeKind.BATCHNORM,
+        NodeKind.LINEAR,
+        NodeKind.FUNCTIONAL_BN,
+    }
+)
+_SAME_RANK_METHODS = frozenset(
+    {
+        "contiguous",
+        "permute",
+        "transpose",
+        "t",
+        "movedim",
+        "swapaxes",
+        "expand",
+        "expand_as",
+        "narrow",
+        "chunk",
+        "split",
+        "clone",
+        "detach",
+        "float",
+        "half",
+        "double",
+        "to",
+        "type_as",
+        "neg",
+        "abs",
+        "exp",
+        "pow",
+        "sqrt",
+        "softmax",
+        "sigmoid",
+        "tanh",
+        "relu",
+        "relu_",
+        "sigmoid_",
+        "tanh_",
+        "clamp",
+        "clamp_",
+        "clip",
+        "clip_",
+        "hardswish",
+        "hardswish_",
+        "view_as",
+        "reshape_as",
+        "mul",
+        "mul_",
+        "add",
+        "add_",
+        "sub",
+        "sub_",
+        "div",
+        "div_",
+    }
+)
 _REDUCTIONS = frozenset({"mean", "sum", "amax", "amin", "max", "min"})
 
 
@@ -40,14 +89,21 @@ def of_layer(kind: NodeKind | None, attrs: LayerAttrs, input_rank: int | None) -
 def of_module(short_name: str, args: dict[str, Value], input_rank: int | None) -> int | None:
     """The output rank of a torch module that is not a layer (Flatten, pooling...)."""
     if short_name == "Flatten":
-        start, end = _integer(args.get("start_dim", Const(1))), _integer(args.get("end_dim",
-                                                                               Const(-1)))
+        start, end = (
+            _integer(args.get("start_dim", Const(1))),
+            _integer(args.get("end_dim", Const(-1))),
+        )
         return start + 1 if start is not None and start >= 0 and end == -1 else None
     return None
 
 
-def of_function(name: str, kind: NodeKind | None, args: list[Value],
-                kwargs: dict[str, Value], input_rank: int | None) -> int | None:
+def of_function(
+    name: str,
+    kind: NodeKind | None,
+    args: list[Value],
+    kwargs: dict[str, Value],
+    input_rank: int | None,
+) -> int | None:
     """The output rank of `torch.<name>` / `F.<name>` applied to a tensor of `input_rank`."""
     if name == "flatten":
         start = _integer(_argument(args, kwargs, 1, "start_dim", Const(0)))
@@ -56,8 +112,9 @@ def of_function(name: str, kind: NodeKind | None, args: list[Value],
     if name in ("reshape", "view"):
         return _shape_rank(args[1:], kwargs.get("shape"))
     if name in _REDUCTIONS:
-        return _reduced(input_rank, _argument(args, kwargs, 1, "dim", Const(None)),
-                        kwargs.get("keepdim"))
+        return _reduced(
+            input_rank, _argument(args, kwargs, 1, "dim", Const(None)), kwargs.get("keepdim")
+        )
     if name in ("cat", "concat", "concatenate", "add", "sub", "subtract", "mul", "multiply"):
         return input_rank
     if name in ("unsqueeze",):
@@ -71,8 +128,9 @@ def of_function(name: str, kind: NodeKind | None, args: list[Value],
     return None
 
 
-def of_method(name: str, args: list[Value], kwargs: dict[str, Value],
-              input_rank: int | None) -> int | None:
+def of_method(
+    name: str, args: list[Value], kwargs: dict[str, Value], input_rank: int | None
+) -> int | None:
     """The output rank of `tensor.<name>(...)`."""
     if name == "flatten":
         start = _integer(_argument(args, kwargs, 0, "start_dim", Const(0)))
@@ -81,8 +139,9 @@ def of_method(name: str, args: list[Value], kwargs: dict[str, Value],
     if name in ("view", "reshape"):
         return _shape_rank(args, kwargs.get("shape"))
     if name in _REDUCTIONS:
-        return _reduced(input_rank, _argument(args, kwargs, 0, "dim", Const(None)),
-                        kwargs.get("keepdim"))
+        return _reduced(
+            input_rank, _argument(args, kwargs, 0, "dim", Const(None)), kwargs.get("keepdim")
+        )
     if name == "unsqueeze":
         return input_rank + 1 if input_rank is not None else None
     if name == "squeeze" and (args or "dim" in kwargs) and input_rank is not None:
@@ -129,15 +188,19 @@ def _reduced(rank: int | None, dim: Value, keepdim: Value | None) -> int | None:
     return None
 
 
-def _argument(args: list[Value], kwargs: dict[str, Value], index: int, name: str,
-              default: Value) -> Value:
+def _argument(
+    args: list[Value], kwargs: dict[str, Value], index: int, name: str, default: Value
+) -> Value:
     if name in kwargs:
         return kwargs[name]
     return args[index] if len(args) > index else default
 
 
 def _integer(value: Value | None) -> int | None:
-    if isinstance(value, Const) and isinstance(value.value, int) \
-            and not isinstance(value.value, bool):
+    if (
+        isinstance(value, Const)
+        and isinstance(value.value, int)
+        and not isinstance(value.value, bool)
+    ):
         return value.value
     return None

@@ -24,8 +24,12 @@ from bnlint import rules
 MAX_BYTES = 1_000_000
 
 # CPython's own nesting limits, reported as SyntaxError although the syntax is fine.
-_PARSER_LIMITS = ("too many nested parentheses", "too many levels of indentation",
-                  "too many statically nested blocks", "too many nested f-strings")
+_PARSER_LIMITS = (
+    "too many nested parentheses",
+    "too many levels of indentation",
+    "too many statically nested blocks",
+    "too many nested f-strings",
+)
 
 
 @dataclass(frozen=True)
@@ -74,14 +78,20 @@ def decode_source(data: bytes) -> str:
         return data.decode(encoding)
     except UnicodeDecodeError as error:
         line, column = _byte_position(data, error.start)
-        expected = ("UTF-8" if encoding in ("utf-8", "utf-8-sig")
-                    else f"{encoding}, the encoding the file declares")
-        raise Refused(rules.DECODE_ERROR.code,
-                      f"byte 0x{data[error.start]:02x} at line {line}, column {column} is not "
-                      f"valid {expected}", line, column) from None
+        expected = (
+            "UTF-8"
+            if encoding in ("utf-8", "utf-8-sig")
+            else f"{encoding}, the encoding the file declares"
+        )
+        raise Refused(
+            rules.DECODE_ERROR.code,
+            f"byte 0x{data[error.start]:02x} at line {line}, column {column} is not "
+            f"valid {expected}",
+            line,
+            column,
+        ) from None
     except LookupError as error:  # a codec that is not a text encoding (rot13, base64)
-        raise Refused(rules.DECODE_ERROR.code, f"cannot decode as {encoding}: {error}") \
-            from None
+        raise Refused(rules.DECODE_ERROR.code, f"cannot decode as {encoding}: {error}") from None
 
 
 def _byte_position(data: bytes, offset: int) -> tuple[int, int]:
@@ -97,17 +107,20 @@ def python_parse(text: str) -> ast.Module:
             warnings.simplefilter("ignore")
             return ast.parse(text)
     except (RecursionError, MemoryError):
-        raise Refused(rules.TOO_COMPLEX.code,
-                      "nested too deeply for Python's own parser") from None
+        raise Refused(rules.TOO_COMPLEX.code, "nested too deeply for Python's own parser") from None
     except SyntaxError as error:
         message = error.msg or "invalid syntax"
         line, column = error.lineno or 1, error.offset or 1
         if message.startswith(_PARSER_LIMITS):
-            raise Refused(rules.TOO_COMPLEX.code, f"{message} (Python's parser limit)",
-                          line, column) from None
+            raise Refused(
+                rules.TOO_COMPLEX.code, f"{message} (Python's parser limit)", line, column
+            ) from None
         version = f"{sys.version_info.major}.{sys.version_info.minor}"
-        raise Refused(rules.SYNTAX_ERROR.code,
-                      f"syntax error: {message} (read as Python {version})",
-                      line, column) from None
+        raise Refused(
+            rules.SYNTAX_ERROR.code,
+            f"syntax error: {message} (read as Python {version})",
+            line,
+            column,
+        ) from None
     except ValueError as error:  # e.g. a surrogate that cannot be encoded
         raise Refused(rules.DECODE_ERROR.code, f"cannot read as source: {error}") from None

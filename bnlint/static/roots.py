@@ -9,8 +9,8 @@ arguments its code passes, which refine the verdicts of the classes it instantia
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import libcst as cst
 
@@ -24,8 +24,7 @@ from bnlint.static.values import Choice, Const, Mapping, ModuleInst, Seq, Value
 log = logging.getLogger("bnlint.static.roots")
 
 # A subclass of a layer is a layer: its verdicts belong to the modules that hold it.
-_LAYERS = frozenset({NodeKind.CONV, NodeKind.CONV_TRANSPOSE, NodeKind.LINEAR,
-                     NodeKind.BATCHNORM})
+_LAYERS = frozenset({NodeKind.CONV, NodeKind.CONV_TRANSPOSE, NodeKind.LINEAR, NodeKind.BATCHNORM})
 
 
 @dataclass
@@ -53,17 +52,18 @@ def file_roots(project: Project, file: SourceFile, interp: Interpreter) -> Itera
     symbols = project.loader.symbols(file)
     for name, node in symbols.functions.items():
         if callable_without_arguments(node):
-            yield from _factory_root(ProjectFunction(file, node, f"{file.module_name}.{name}"),
-                                     interp)
+            yield from _factory_root(
+                ProjectFunction(file, node, f"{file.module_name}.{name}"), interp
+            )
 
 
-def named_root(project: Project, file: SourceFile, name: str,
-               interp: Interpreter) -> Root | None:
+def named_root(project: Project, file: SourceFile, name: str, interp: Interpreter) -> Root | None:
     """The factory or module class `name` of `file`, built as `file_roots` builds it."""
     node = project.loader.symbols(file).functions.get(name)
     if node is not None and callable_without_arguments(node):
-        found = list(_factory_root(ProjectFunction(file, node, f"{file.module_name}.{name}"),
-                                   interp))
+        found = list(
+            _factory_root(ProjectFunction(file, node, f"{file.module_name}.{name}"), interp)
+        )
     else:
         classes = {cls.name: cls for cls in project.module_classes(file)}
         found = list(_class_root(project, classes[name], interp)) if name in classes else []
@@ -75,8 +75,9 @@ def _class_root(project: Project, cls: ProjectClass, interp: Interpreter) -> Ite
     init = project.classes.method(cls, "__init__")
     constructible = callable_without_arguments(init[1] if init is not None else None)
     for inst in module_instances(built.value):
-        yield Root(inst, f"class {cls.name}", cls.qualname, constructible, cls.file,
-                   built.batchnorms)
+        yield Root(
+            inst, f"class {cls.name}", cls.qualname, constructible, cls.file, built.batchnorms
+        )
 
 
 def _factory_root(func: ProjectFunction, interp: Interpreter) -> Iterator[Root]:
@@ -111,7 +112,8 @@ def callable_without_arguments(node: cst.FunctionDef | None) -> bool:
     if positional and positional[0].name.value in ("self", "cls"):
         positional = positional[1:]
     return all(p.default is not None for p in positional) and all(
-        p.default is not None for p in params.kwonly_params)
+        p.default is not None for p in params.kwonly_params
+    )
 
 
 def module_instances(value: Value) -> list[ModuleInst]:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Sequence, Tuple, Union
+from typing import TypeAlias
 
 from bnlint import rules
 from bnlint.ftypes import Diagnostic
@@ -26,11 +27,14 @@ from bnlint.static.textscan import (
     scan_text,
 )
 
-KnownFacts = Tuple[bool, Union[TextFacts, Callable[[], TextFacts]]]
+# A file's facts kept from an earlier run: whether it may define a module class, and its
+# text facts (or how to decode them when first needed).
+KnownFacts: TypeAlias = tuple[bool, TextFacts | Callable[[], TextFacts]]
 
 # Folders no project keeps its own importable code in.
-_SKIPPED_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", "venv", "env",
-                           "build", "dist"})
+_SKIPPED_DIRS = frozenset(
+    {"__pycache__", "node_modules", "site-packages", "venv", "env", "build", "dist"}
+)
 
 
 @dataclass
@@ -96,10 +100,13 @@ class ProjectScan:
         return content_digest("\n".join([*rows, *self.loader_roots]).encode())
 
 
-def scan_project(checked: Sequence[str], search_roots: Sequence[str],
-                 sources: Mapping[str, bytes],
-                 known: Mapping[str, KnownFacts] | None = None,
-                 known_refusals: Mapping[str, Refusal | None] | None = None) -> ProjectScan:
+def scan_project(
+    checked: Sequence[str],
+    search_roots: Sequence[str],
+    sources: Mapping[str, bytes],
+    known: Mapping[str, KnownFacts] | None = None,
+    known_refusals: Mapping[str, Refusal | None] | None = None,
+) -> ProjectScan:
     """Read and hash the checked files and every file under the search roots; `known` maps
     digests to what identical text said before (the cache): whether it defines a class, and
     its facts (or a function that decodes them); `known_refusals`, whether Python could read
@@ -134,20 +141,23 @@ def scan_project(checked: Sequence[str], search_roots: Sequence[str],
         else:
             has_class, text = may_define_module(content), scan_text(content)
         facts[path] = FileFacts(path, digest, module, is_package, has_class, text)
-    refusals = _refusals([facts[p] for p in keys.values() if p in facts], data,
-                         known_refusals or {})
+    refusals = _refusals(
+        [facts[p] for p in keys.values() if p in facts], data, known_refusals or {}
+    )
     for path in keys.values():
         refusal = refusals.get(facts[path].digest) if path in facts else None
         if refusal is not None:
             unreadable[path] = _diagnostic(path, refusal)
     ordered = tuple(sorted(source_roots))
     project = frozenset(p for p in facts if p in walked) if roots else frozenset(facts)
-    return ProjectScan(facts, data, unreadable, ordered, loader_roots(roots, ordered), keys,
-                       project, refusals)
+    return ProjectScan(
+        facts, data, unreadable, ordered, loader_roots(roots, ordered), keys, project, refusals
+    )
 
 
-def _refusals(checked: Sequence[FileFacts], data: Mapping[str, bytes],
-              known: Mapping[str, Refusal | None]) -> dict[str, Refusal | None]:
+def _refusals(
+    checked: Sequence[FileFacts], data: Mapping[str, bytes], known: Mapping[str, Refusal | None]
+) -> dict[str, Refusal | None]:
     """Why Python could not read each checked file the pre-filter keeps from the parser.
 
     Such a file can define no model, but bnlint still owes it a finding when it is a syntax
@@ -158,8 +168,11 @@ def _refusals(checked: Sequence[FileFacts], data: Mapping[str, bytes],
     for facts in checked:
         if facts.has_class or facts.digest in found:
             continue
-        found[facts.digest] = (known[facts.digest] if facts.digest in known
-                               else python_refusal(data[facts.path], MAX_BYTES))
+        found[facts.digest] = (
+            known[facts.digest]
+            if facts.digest in known
+            else python_refusal(data[facts.path], MAX_BYTES)
+        )
     return found
 
 
@@ -187,8 +200,7 @@ def loader_roots(search_roots: Sequence[str], source_roots: Sequence[str]) -> tu
     """The roots a Project's module loader searches, in its order: each search root and its
     src/ folder, then every source root."""
     found: list[str] = []
-    for root in [*(c for r in search_roots for c in (r, os.path.join(r, "src"))),
-                 *source_roots]:
+    for root in [*(c for r in search_roots for c in (r, os.path.join(r, "src"))), *source_roots]:
         root = os.path.realpath(root)
         if root not in found and os.path.isdir(root):
             found.append(root)
@@ -241,10 +253,18 @@ def _unreadable(path: str, error: OSError) -> Diagnostic:
 
 def _diagnostic(path: str, refusal: Refusal) -> Diagnostic:
     rule = rules.get_rule(refusal.code)
-    return Diagnostic(code=rule.code, name=rule.name, severity=rule.severity,
-                      message=rule.format(detail=refusal.detail), path=display(path),
-                      line=refusal.line, column=refusal.column, end_line=refusal.line,
-                      end_column=refusal.column, help=rule.fix)
+    return Diagnostic(
+        code=rule.code,
+        name=rule.name,
+        severity=rule.severity,
+        message=rule.format(detail=refusal.detail),
+        path=display(path),
+        line=refusal.line,
+        column=refusal.column,
+        end_line=refusal.line,
+        end_column=refusal.column,
+        help=rule.fix,
+    )
 
 
 def display(path: str) -> str:

@@ -15,9 +15,7 @@ import io
 import os
 import re
 import stat
-import sys
 import tokenize
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,21 +102,25 @@ def read_source(path: Path) -> bytes | ParseFailure:
         descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         with open(descriptor, "rb") as stream:
             if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-                return ParseFailure(path, display_path(path), rules.UNREADABLE_FILE.code,
-                                    "not a regular file")
+                return ParseFailure(
+                    path, display_path(path), rules.UNREADABLE_FILE.code, "not a regular file"
+                )
             return stream.read()
     except OSError as error:
-        return ParseFailure(path, display_path(path), rules.UNREADABLE_FILE.code,
-                            error.strerror or str(error))
+        return ParseFailure(
+            path, display_path(path), rules.UNREADABLE_FILE.code, error.strerror or str(error)
+        )
 
 
 def parse_source(path: Path, data: bytes) -> SourceFile | ParseFailure:
     shown = display_path(path)
     try:
         if len(data) > MAX_BYTES:
-            raise Refused(rules.TOO_COMPLEX.code,
-                           f"file too large ({len(data):,} bytes; bnlint analyses files of up "
-                           f"to {MAX_BYTES:,} bytes)")
+            raise Refused(
+                rules.TOO_COMPLEX.code,
+                f"file too large ({len(data):,} bytes; bnlint analyses files of up "
+                f"to {MAX_BYTES:,} bytes)",
+            )
         text = decode_source(data)
         syntax = python_parse(text)
         _check_nesting(syntax, text)
@@ -135,8 +137,12 @@ def _libcst_parse(text: str) -> cst.Module:
         return cst.parse_module(text)
     except cst.ParserSyntaxError as error:
         message = str(error.message).splitlines()[0] if error.message else "invalid syntax"
-        raise Refused(rules.SYNTAX_ERROR.code, f"syntax error: {message} (libcst)",
-                       error.raw_line, error.raw_column + 1) from None
+        raise Refused(
+            rules.SYNTAX_ERROR.code,
+            f"syntax error: {message} (libcst)",
+            error.raw_line,
+            error.raw_column + 1,
+        ) from None
     except RecursionError:
         raise Refused(rules.TOO_COMPLEX.code, "nested too deeply for the parser") from None
     except Exception as error:  # libcst raises a few bare exception types on odd input
@@ -144,6 +150,7 @@ def _libcst_parse(text: str) -> cst.Module:
 
 
 # ---- nesting, measured on CPython's tree as libcst will nest it ------------------------------
+
 
 def _check_nesting(tree: ast.Module, text: str) -> None:
     """Refuse a file nested deeper than MAX_NESTING, naming the statement where the limit is
@@ -162,15 +169,20 @@ def _check_nesting(tree: ast.Module, text: str) -> None:
             statement = node
         if depth > MAX_NESTING:
             line = getattr(statement, "lineno", 1)
-            raise Refused(rules.TOO_COMPLEX.code,
-                           f"code nested more than {MAX_NESTING} levels deep (a chain of that "
-                           f"many operators, calls, attributes or elif branches)",
-                           line, strings.column(line, getattr(statement, "col_offset", 0)) + 1)
+            raise Refused(
+                rules.TOO_COMPLEX.code,
+                f"code nested more than {MAX_NESTING} levels deep (a chain of that "
+                f"many operators, calls, attributes or elif branches)",
+                line,
+                strings.column(line, getattr(statement, "col_offset", 0)) + 1,
+            )
         if type(node) is ast.JoinedStr:
             # Its constant parts repeat the whole string's position; only its fields nest.
-            stack.extend((value, depth, statement)
-                         for value in node.values  # type: ignore[attr-defined]
-                         if type(value) is not ast.Constant)
+            stack.extend(
+                (value, depth, statement)
+                for value in node.values
+                if type(value) is not ast.Constant
+            )
             continue
         # ast.iter_child_nodes, unrolled: this walk visits every node of every parsed file.
         for name in node._fields:
@@ -193,6 +205,7 @@ def _levels(node: ast.AST, strings: _StringParts, budget: int) -> int:
         return 1 + (node.module or "").count(".")
     if isinstance(node, ast.Constant) and not isinstance(node.value, (str, bytes)):
         return 1
+    assert isinstance(node, (ast.Constant, ast.JoinedStr))  # the rest of _NESTING_KINDS
     return strings.count(node, budget)  # `"a" "b" "c"`: one ConcatenatedString each
 
 
@@ -220,30 +233,39 @@ class _StringParts:
         encoded = self.lines[line - 1].encode("utf-8", errors="surrogatepass")
         return len(encoded[:byte_column].decode("utf-8", errors="replace"))
 
-    def count(self, node: ast.AST, budget: int) -> int:
+    def count(self, node: ast.expr, budget: int) -> int:
         line, end_line = getattr(node, "lineno", 0), getattr(node, "end_lineno", None)
         if not line or end_line is None:
             return 1
         if end_line == line:
-            length = (node.end_col_offset or 0) - node.col_offset  # type: ignore[attr-defined]
+            length = (node.end_col_offset or 0) - node.col_offset
         else:
-            length = sum(len(text) + 1 for text in self.lines[line - 1:end_line])
+            length = sum(len(text) + 1 for text in self.lines[line - 1 : end_line])
         if length < 2 * budget:  # every literal takes at least two characters: ''
             return 1
         segment = self._segment(node)
         try:
             tokens = tokenize.generate_tokens(io.StringIO(segment).readline)
-            return max(1, sum(1 for token in tokens
-                              if token.type == tokenize.STRING
-                              or token.type == getattr(tokenize, "FSTRING_START", -1)))
+            return max(
+                1,
+                sum(
+                    1
+                    for token in tokens
+                    if token.type == tokenize.STRING
+                    or token.type == getattr(tokenize, "FSTRING_START", -1)
+                ),
+            )
         except (tokenize.TokenError, SyntaxError):
             return 1
 
-    def _segment(self, node: ast.AST) -> str:
-        first, last = node.lineno - 1, node.end_lineno - 1  # type: ignore[attr-defined]
-        start = self.column(first + 1, node.col_offset)  # type: ignore[attr-defined]
-        end = self.column(last + 1, node.end_col_offset)  # type: ignore[attr-defined]
+    def _segment(self, node: ast.expr) -> str:
+        # count() reads the text of a node only when ast gave it an end (it gives both or none)
+        assert node.end_lineno is not None and node.end_col_offset is not None
+        first, last = node.lineno - 1, node.end_lineno - 1
+        start = self.column(first + 1, node.col_offset)
+        end = self.column(last + 1, node.end_col_offset)
         if first == last:
             return self.lines[first][start:end]
-        return "\n".join([self.lines[first][start:], *self.lines[first + 1:last],
-                          self.lines[last][:end]])
+        return "\n".join(
+            [self.lines[first][start:], *self.lines[first + 1 : last], self.lines[last][:end]]
+        )

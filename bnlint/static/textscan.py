@@ -20,7 +20,8 @@ _DEFINITION = re.compile(r"^(?:async[ \t]+def|def|class)[ \t]+([^\W\d]\w*)", re.
 _ASSIGNMENT = re.compile(r"^([^\W\d]\w*)[ \t]*(?::[^=\n]*)?=(?!=)", re.MULTILINE)
 _PLAIN_IMPORT = re.compile(r"^[ \t]*import[ \t]+([^\n#;]+)", re.MULTILINE)
 _FROM_IMPORT = re.compile(
-    r"^[ \t]*from[ \t]+(\.*)[ \t]*([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]+)", re.MULTILINE)
+    r"^[ \t]*from[ \t]+(\.*)[ \t]*([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]+)", re.MULTILINE
+)
 _CONTINUATION = re.compile(r"\\\r?\n")
 _DEFINES = re.compile(r"\b(?:def|class)\b")
 _WORD = re.compile(r"[^\W\d]\w*")
@@ -80,8 +81,9 @@ def scan_text(data: bytes) -> TextFacts:
                 imported.append(words[0])
                 bound.add(words[2] if len(words) == 3 and words[1] == "as" else words[0])
         imports.append(ImportFacts(level, module, tuple(imported)))
-    return TextFacts(frozenset(names), frozenset(bound), tuple(imports),
-                     _DEFINES.search(text) is not None)
+    return TextFacts(
+        frozenset(names), frozenset(bound), tuple(imports), _DEFINES.search(text) is not None
+    )
 
 
 def identifiers(data: bytes) -> frozenset[str]:
@@ -93,8 +95,9 @@ def _is_dotted(word: str) -> bool:
     return all(_WORD.fullmatch(part) for part in word.split("."))
 
 
-def import_targets(facts: TextFacts, module_name: str,
-                   is_package: bool) -> tuple[set[str], set[str]]:
+def import_targets(
+    facts: TextFacts, module_name: str, is_package: bool
+) -> tuple[set[str], set[str]]:
     """The dotted names the file's imports can resolve, as (exact, subtree): an exact target
     reaches that module and the packages above it; a subtree target reaches every module
     under it too (attribute access on an imported module loads its submodules)."""
@@ -127,5 +130,8 @@ def _absolute(module_name: str, is_package: bool, module: str, level: int) -> st
 
 
 def star_imports(facts: TextFacts, module_name: str, is_package: bool) -> set[str]:
-    return {_absolute(module_name, is_package, item.module, item.level)
-            for item in facts.imports if item.names == ("*",)}
+    return {
+        _absolute(module_name, is_package, item.module, item.level)
+        for item in facts.imports
+        if item.names == ("*",)
+    }

@@ -6,11 +6,13 @@ condition is unknown can be run, undone, the other branch run, and the two outco
 
 from __future__ import annotations
 
+import builtins
 import functools
 import itertools
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Union
+from typing import Any, TypeAlias, TypeGuard, TypeVar
 
 import libcst as cst
 
@@ -33,6 +35,10 @@ class Value:
 @dataclass(eq=False)
 class Const(Value):
     value: Any  # int, float, str, bool, None, bytes
+
+
+def all_const(values: Sequence[Value]) -> TypeGuard[Sequence[Const]]:
+    return all(isinstance(v, Const) for v in values)
 
 
 @dataclass(eq=False)
@@ -123,7 +129,7 @@ class ModuleRef(Value):
 
 @dataclass(eq=False)
 class SuperRef(Value):
-    instance: "ModuleInst | ObjectInst"
+    instance: ModuleInst | ObjectInst
     after: ProjectClass  # look up the MRO after this class
 
 
@@ -192,7 +198,7 @@ class Choice(Value):
     reason: str
 
 
-ModuleLike = Union[ModuleInst, Choice]
+ModuleLike: TypeAlias = ModuleInst | Choice
 
 
 # Past this many possibilities a value is reported as unknown: the options of a value that
@@ -203,7 +209,7 @@ MAX_OPTIONS = 32
 def choice(values: list[Value], reason: str) -> Value:
     flat: dict[object, Value] = {}
     for value in values:
-        for option in (value.options if isinstance(value, Choice) else (value,)):
+        for option in value.options if isinstance(value, Choice) else (value,):
             flat.setdefault(_identity(option), option)
     if len(flat) == 1:
         return next(iter(flat.values()))
@@ -225,6 +231,14 @@ def _identity(value: Value) -> object:
 
 MISSING = object()
 
+_Key = TypeVar("_Key", bound=Hashable)
+_Item = TypeVar("_Item")
+# The journal records mutations of every kind of dict the interpreter keeps (variables,
+# children, an abstract value's __dict__): one frame holds dicts of many types at once.
+_AnyDict: TypeAlias = dict[Any, Any]
+# What a rolled-back frame had written: {(id(dict), key): (dict, key, the value it had)}.
+Outcome: TypeAlias = dict[tuple[int, Hashable], tuple[_AnyDict, Hashable, Any]]
+
 
 class Journal:
     """Records every state mutation so that a branch can be undone and its effect merged.
@@ -236,24 +250,24 @@ class Journal:
 
     def __init__(self) -> None:
         # per frame: id(dict) -> (the dict, {key: the value it had when the frame began})
-        self._frames: list[dict[int, tuple[dict, dict[Any, Any]]]] = []
+        self._frames: list[dict[int, tuple[_AnyDict, _AnyDict]]] = []
 
-    def _record(self, target: dict, key: Any) -> None:
+    def _record(self, target: _AnyDict, key: Hashable) -> None:
         if self._frames:
             _, kept = self._frames[-1].setdefault(id(target), (target, {}))
             if key not in kept:
                 kept[key] = target.get(key, MISSING)
 
-    def set(self, target: dict, key: Any, value: Any) -> None:
+    def set(self, target: dict[_Key, _Item], key: _Key, value: _Item) -> None:
         self._record(target, key)
         target[key] = value
 
-    def delete(self, target: dict, key: Any) -> None:
+    def delete(self, target: dict[_Key, Any], key: _Key) -> None:
         if key in target:
             self._record(target, key)
             del target[key]
 
-    def forget(self, target: dict) -> None:
+    def forget(self, target: dict[Any, Any]) -> None:
         """`target` (the variables of a finished call) is never read again."""
         for frame in self._frames:
             frame.pop(id(target), None)
@@ -261,7 +275,8 @@ class Journal:
     def begin(self) -> None:
         self._frames.append({})
 
-    def commit(self) -> set[int]:
+    # `builtins.set`: inside the class body `set` names the method above.
+    def commit(self) -> builtins.set[int]:
         """End the innermost frame, keeping its changes (an outer frame can still undo
         them); the ids of the dicts it changed."""
         entries = self._frames.pop()
@@ -283,10 +298,10 @@ class Journal:
         finally:
             self._frames = frames
 
-    def rollback(self) -> dict[tuple[int, Any], tuple[dict, Any, Any]]:
+    def rollback(self) -> Outcome:
         """Undo the innermost frame; return {(id(dict), key): (dict, key, value it had)}."""
         entries = self._frames.pop()
-        outcome: dict[tuple[int, Any], tuple[dict, Any, Any]] = {}
+        outcome: Outcome = {}
         for index, (target, kept) in entries.items():
             for key, old in kept.items():
                 outcome[(index, key)] = (target, key, target.get(key, MISSING))

@@ -21,8 +21,8 @@ Light on purpose: reports are made from cached values without the parser.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Iterable, Iterator, Sequence
 
 from bnlint import rules
 from bnlint.ftypes import Diagnostic, FoldEntry, ModuleReport, SourceLocation, Status
@@ -50,10 +50,19 @@ def report_on(target: FileVerdicts, context: Sequence[FileVerdicts]) -> FileRepo
         if diagnostic.path == display:
             found.setdefault((diagnostic.line, diagnostic.column, diagnostic.code), diagnostic)
     modules = tuple(
-        ModuleReport(class_name=qualname, path=display, line=line,
-                     folds=tuple(sorted(verdicts.entries.get(qualname, ()),
-                                        key=lambda e: (e.bn, e.sites != (), e.conv or ""))))
-        for qualname, line in target.module_classes)
+        ModuleReport(
+            class_name=qualname,
+            path=display,
+            line=line,
+            folds=tuple(
+                sorted(
+                    verdicts.entries.get(qualname, ()),
+                    key=lambda e: (e.bn, e.sites != (), e.conv or ""),
+                )
+            ),
+        )
+        for qualname, line in target.module_classes
+    )
     ordered = sorted(found.values(), key=lambda d: (d.path, d.line, d.column, d.code))
     return FileReport(diagnostics=tuple(ordered), modules=modules)
 
@@ -72,13 +81,12 @@ def combine(observations: Iterable[Observation]) -> Verdicts:
     return Verdicts(dict(entries), diagnostics)
 
 
-def _diagnostics(owner: str, entry: FoldEntry,
-                 members: list[Observation]) -> Iterator[Diagnostic]:
+def _diagnostics(owner: str, entry: FoldEntry, members: list[Observation]) -> Iterator[Diagnostic]:
     """One per rule among the verdicts an entry stands for (instances of one class can miss
     a fold for different reasons), at the BatchNorm."""
     if entry.status is Status.FOLDABLE:
         return
-    suffix = entry.reason[len(members[0].entry.reason or ""):] if entry.reason else ""
+    suffix = entry.reason[len(members[0].entry.reason or "") :] if entry.reason else ""
     seen: set[str] = set()
     for member in members:
         code = member.entry.code or rules.UNKNOWN_CALL.code
@@ -109,8 +117,16 @@ def _settle_boundaries(observations: Iterable[Observation]) -> list[Observation]
             continue
         elif observation.fallback is not None:
             fallback = observation.fallback
-            settled.append(replace(observation, owner=fallback.owner, entry=fallback.entry,
-                                   own=fallback.own, boundary=False, fallback=None))
+            settled.append(
+                replace(
+                    observation,
+                    owner=fallback.owner,
+                    entry=fallback.entry,
+                    own=fallback.own,
+                    boundary=False,
+                    fallback=None,
+                )
+            )
         else:
             settled.append(observation)
     return settled
@@ -135,9 +151,10 @@ def _key_verdicts(group: list[Observation]) -> list[tuple[FoldEntry, list[Observ
         # Every instance that exists is built otherwise, each with a certain verdict that
         # differs: they are the class ("foldable when every instance that exists folds");
         # its constructor defaults are a note.
-        notes.append(f"with its constructor defaults, which no instance uses: "
-                     f"{own.entry.status.value}"
-                     + (f": {own.entry.reason}" if own.entry.reason else ""))
+        notes.append(
+            f"with its constructor defaults, which no instance uses: "
+            f"{own.entry.status.value}" + (f": {own.entry.reason}" if own.entry.reason else "")
+        )
         own = None
     elif own is not None and own.entry.status is Status.UNKNOWN and certain:
         notes.append(f"on its own (constructor defaults): unknown: {own.entry.reason}")
@@ -188,14 +205,25 @@ def _where(location: SourceLocation) -> str:
 
 def _share(where: tuple[str, ...]) -> str:
     """Which instances a verdict holds for, by where they are built."""
-    return f"for the instances built at {', '.join(where)}" if where else \
-        "for an instance built elsewhere"
+    return (
+        f"for the instances built at {', '.join(where)}"
+        if where
+        else "for an instance built elsewhere"
+    )
 
 
-def diagnostic(code: str, message: str, location: SourceLocation, owner: str | None
-               ) -> Diagnostic:
+def diagnostic(code: str, message: str, location: SourceLocation, owner: str | None) -> Diagnostic:
     rule = rules.get_rule(code)
-    return Diagnostic(code=code, name=rule.name, severity=rule.severity, message=message,
-                      path=location.path, line=location.line, column=location.column,
-                      end_line=location.end_line, end_column=location.end_column, owner=owner,
-                      help=rule.fix)
+    return Diagnostic(
+        code=code,
+        name=rule.name,
+        severity=rule.severity,
+        message=message,
+        path=location.path,
+        line=location.line,
+        column=location.column,
+        end_line=location.end_line,
+        end_column=location.end_column,
+        owner=owner,
+        help=rule.fix,
+    )

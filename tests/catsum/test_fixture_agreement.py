@@ -41,8 +41,11 @@ def _models(module: ModuleType) -> list[nn.Module]:
     """Every nn.Module class of the fixture that builds without arguments."""
     built = []
     for value in vars(module).values():
-        if inspect.isclass(value) and issubclass(value, nn.Module) \
-                and value.__module__ == module.__name__:
+        if (
+            inspect.isclass(value)
+            and issubclass(value, nn.Module)
+            and value.__module__ == module.__name__
+        ):
             params = list(inspect.signature(value.__init__).parameters.values())[1:]
             if all(p.default is not p.empty for p in params):
                 built.append(value())
@@ -59,11 +62,29 @@ def test_bnlint_fold_agrees_with_the_fixture(fixture: Path) -> None:
         assert result.verified, (type(model).__name__, result.verification.failures)
         for record in result.folds:
             key = record.key
-            found.add((key.owner.rsplit(".", 1)[-1], key.conv, key.bn, record.direction.value,
-                       "foldable", "", ""))
+            found.add(
+                (
+                    key.owner.rsplit(".", 1)[-1],
+                    key.conv,
+                    key.bn,
+                    record.direction.value,
+                    "foldable",
+                    "",
+                    "",
+                )
+            )
         for skip in result.skipped:
             key = skip.key
-            found.add((key.owner.rsplit(".", 1)[-1], key.conv or "-", key.bn, "-",
-                       skip.status.value, skip.code, ""))
+            found.add(
+                (
+                    key.owner.rsplit(".", 1)[-1],
+                    key.conv or "-",
+                    key.bn,
+                    "-",
+                    skip.status.value,
+                    skip.code,
+                    "",
+                )
+            )
     # The runtime keys a verdict by class, not by where each instance was built.
     assert found == {(*fold[:6], "") for fold in read_expectations(fixture).folds}

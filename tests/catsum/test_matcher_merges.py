@@ -19,24 +19,46 @@ ROOT = ModuleFrame("", "m.Net")
 BLOCK = ModuleFrame("block", "m.Block")
 
 
-def layer(graph: LayerGraph, kind: NodeKind, path: str, *inputs: LayerCall,
-          scope: tuple[ModuleFrame, ...] = (ROOT,), **attrs: object) -> LayerCall:
-    defaults = {NodeKind.BATCHNORM: {"num_features": 8, "spatial_dims": 2,
-                                     "track_running_stats": True},
-                NodeKind.CONV: {"out_channels": 8, "spatial_dims": 2}}.get(kind, {})
-    call = graph.add(LayerCall(node_id=-1, kind=kind, label=path, module_id=path,
-                               scope=scope + tuple(ModuleFrame(n, "torch.nn.X")
-                                                   for n in path.split(".")),
-                               attrs=LayerAttrs(**{**defaults, **attrs})))  # type: ignore[arg-type]
+def layer(
+    graph: LayerGraph,
+    kind: NodeKind,
+    path: str,
+    *inputs: LayerCall,
+    scope: tuple[ModuleFrame, ...] = (ROOT,),
+    **attrs: object,
+) -> LayerCall:
+    defaults = {
+        NodeKind.BATCHNORM: {"num_features": 8, "spatial_dims": 2, "track_running_stats": True},
+        NodeKind.CONV: {"out_channels": 8, "spatial_dims": 2},
+    }.get(kind, {})
+    call = graph.add(
+        LayerCall(
+            node_id=-1,
+            kind=kind,
+            label=path,
+            module_id=path,
+            scope=scope + tuple(ModuleFrame(n, "torch.nn.X") for n in path.split(".")),
+            attrs=LayerAttrs(**{**defaults, **attrs}),
+        )
+    )  # type: ignore[arg-type]
     for producer in inputs:
         graph.connect(producer, call)
     return call
 
 
-def op(graph: LayerGraph, kind: NodeKind, label: str, *inputs: LayerCall,
-       rule_code: str | None = None, **attrs: object) -> LayerCall:
-    call = graph.add(LayerCall(node_id=-1, kind=kind, label=label, rule_code=rule_code,
-                               attrs=LayerAttrs(**attrs)))  # type: ignore[arg-type]
+def op(
+    graph: LayerGraph,
+    kind: NodeKind,
+    label: str,
+    *inputs: LayerCall,
+    rule_code: str | None = None,
+    **attrs: object,
+) -> LayerCall:
+    call = graph.add(
+        LayerCall(
+            node_id=-1, kind=kind, label=label, rule_code=rule_code, attrs=LayerAttrs(**attrs)
+        )
+    )  # type: ignore[arg-type]
     for producer in inputs:
         graph.connect(producer, call)
     return call
@@ -55,8 +77,9 @@ def sum_graph(*terms: str, **attrs: object) -> tuple[LayerGraph, list[LayerCall]
     graph = LayerGraph()
     x = op(graph, NodeKind.INPUT, "x")
     calls = [layer(graph, NodeKind.CONV, t, x) if t != "x" else x for t in terms]
-    plus = op(graph, NodeKind.ADD, "+", *calls, **{"plain_merge": True,
-                                                   "operands": len(calls), **attrs})
+    plus = op(
+        graph, NodeKind.ADD, "+", *calls, **{"plain_merge": True, "operands": len(calls), **attrs}
+    )
     layer(graph, NodeKind.BATCHNORM, "bn", plus)
     return graph, calls
 
@@ -80,8 +103,7 @@ def test_a_merge_fold_is_owned_by_the_module_holding_every_layer() -> None:
     x = op(graph, NodeKind.INPUT, "x")
     inner = layer(graph, NodeKind.CONV, "a", x, scope=(ROOT, BLOCK), out_channels=3)
     outer = layer(graph, NodeKind.CONV, "b", x, out_channels=5)
-    cat = op(graph, NodeKind.CAT, "torch.cat", inner, outer, axis=1, plain_merge=True,
-             operands=2)
+    cat = op(graph, NodeKind.CAT, "torch.cat", inner, outer, axis=1, plain_merge=True, operands=2)
     layer(graph, NodeKind.BATCHNORM, "bn", cat, scope=(ROOT, BLOCK))
     key = pair_key(match_folds(graph).folds[0])
     assert str(key) == "m.Net: cat(block.a,b) -> block.bn"

@@ -70,9 +70,12 @@ X = torch.randn(2, 4, 8, 8)
 @pytest.mark.parametrize("groups", [1, 2, 4])
 @pytest.mark.parametrize("bias", [False, True])
 def test_cat_along_channels_folds_each_conv_with_its_slice(groups: int, bias: bool) -> None:
-    model = Model(lambda m, x: m.bn(torch.cat([m.a(x), m.b(x)], 1)),
-                  a=conv(4, 4, 3, groups=groups, bias=bias), b=conv(4, 8, 1, groups=groups),
-                  bn=nn.BatchNorm2d(12))
+    model = Model(
+        lambda m, x: m.bn(torch.cat([m.a(x), m.b(x)], 1)),
+        a=conv(4, 4, 3, groups=groups, bias=bias),
+        b=conv(4, 8, 1, groups=groups),
+        bn=nn.BatchNorm2d(12),
+    )
     result = folded_exactly(model, X)
     (record,) = result.folds
     assert (record.conv, record.producers, record.merge) == ("cat(a,b)", ("a", "b"), Merge.CAT)
@@ -82,55 +85,82 @@ def test_cat_along_channels_folds_each_conv_with_its_slice(groups: int, bias: bo
 
 @pytest.mark.parametrize("dim", [1, -3])
 def test_cat_along_the_channel_axis_by_keyword_or_negative_dim_folds(dim: int) -> None:
-    model = Model(lambda m, x: m.bn(torch.cat((m.a(x), m.b(x), m.c(x)), dim=dim)),
-                  a=conv(4, 2), b=conv(4, 3, 3), c=conv(4, 5), bn=nn.BatchNorm2d(10))
+    model = Model(
+        lambda m, x: m.bn(torch.cat((m.a(x), m.b(x), m.c(x)), dim=dim)),
+        a=conv(4, 2),
+        b=conv(4, 3, 3),
+        c=conv(4, 5),
+        bn=nn.BatchNorm2d(10),
+    )
     assert folded_exactly(model, X).folds[0].conv == "cat(a,b,c)"
 
 
 @pytest.mark.parametrize("dim", [-1, 3, 2, 0])
 def test_cat_along_another_axis_keeps_its_batchnorm(dim: int) -> None:
-    model = Model(lambda m, x: m.bn(torch.cat([m.a(x), m.b(x)], dim=dim)),
-                  a=conv(4, 4), b=conv(4, 4, 3), bn=nn.BatchNorm2d(4))
+    model = Model(
+        lambda m, x: m.bn(torch.cat([m.a(x), m.b(x)], dim=dim)),
+        a=conv(4, 4),
+        b=conv(4, 4, 3),
+        bn=nn.BatchNorm2d(4),
+    )
     assert kept(model, X) == {"bn": "XBN115"}
 
 
 @pytest.mark.parametrize("dim", [1, -1])
 def test_linear_outputs_concatenated_along_the_features_fold(dim: int) -> None:
-    model = Model(lambda m, x: m.bn(torch.cat([m.fc_a(x), m.fc_b(x)], dim=dim)),
-                  fc_a=nn.Linear(6, 3), fc_b=nn.Linear(6, 5, bias=False),
-                  bn=nn.BatchNorm1d(8))
+    model = Model(
+        lambda m, x: m.bn(torch.cat([m.fc_a(x), m.fc_b(x)], dim=dim)),
+        fc_a=nn.Linear(6, 3),
+        fc_b=nn.Linear(6, 5, bias=False),
+        bn=nn.BatchNorm1d(8),
+    )
     result = folded_exactly(model, torch.randn(5, 6))
     assert result.folds[0].conv == "cat(fc_a,fc_b)"
 
 
 def test_linear_outputs_concatenated_along_the_batch_keep_their_batchnorm() -> None:
-    model = Model(lambda m, x: m.bn(torch.cat([m.fc_a(x), m.fc_b(x)], dim=0)),
-                  fc_a=nn.Linear(6, 4), fc_b=nn.Linear(6, 4), bn=nn.BatchNorm1d(4))
+    model = Model(
+        lambda m, x: m.bn(torch.cat([m.fc_a(x), m.fc_b(x)], dim=0)),
+        fc_a=nn.Linear(6, 4),
+        fc_b=nn.Linear(6, 4),
+        bn=nn.BatchNorm1d(4),
+    )
     assert kept(model, torch.randn(5, 6)) == {"bn": "XBN115"}
 
 
 def test_transposed_and_grouped_convs_concatenated_fold() -> None:
-    model = Model(lambda m, x: m.bn(torch.cat([m.up(x), m.a(m.up2(x))], 1)),
-                  up=nn.ConvTranspose2d(4, 6, 2, stride=2, groups=2, bias=False),
-                  up2=nn.Upsample(scale_factor=2), a=conv(4, 2), bn=nn.BatchNorm2d(8))
+    model = Model(
+        lambda m, x: m.bn(torch.cat([m.up(x), m.a(m.up2(x))], 1)),
+        up=nn.ConvTranspose2d(4, 6, 2, stride=2, groups=2, bias=False),
+        up2=nn.Upsample(scale_factor=2),
+        a=conv(4, 2),
+        bn=nn.BatchNorm2d(8),
+    )
     assert folded_exactly(model, X).folds[0].conv == "cat(up,a)"
 
 
 def test_a_branch_read_elsewhere_keeps_the_batchnorm_and_the_model() -> None:
-    model = Model(lambda m, x: (lambda a: m.bn(torch.cat([a, m.b(x)], 1)) + a.mean())(m.a(x)),
-                  a=conv(4, 4), b=conv(4, 4), bn=nn.BatchNorm2d(8))
+    model = Model(
+        lambda m, x: (lambda a: m.bn(torch.cat([a, m.b(x)], 1)) + a.mean())(m.a(x)),
+        a=conv(4, 4),
+        b=conv(4, 4),
+        bn=nn.BatchNorm2d(8),
+    )
     assert kept(model, X) == {"bn": "XBN103"}
 
 
 def test_a_branch_that_is_no_layer_output_keeps_the_batchnorm() -> None:
-    model = Model(lambda m, x: m.bn(torch.cat([x, m.a(x)], 1)), a=conv(4, 4),
-                  bn=nn.BatchNorm2d(8))
+    model = Model(lambda m, x: m.bn(torch.cat([x, m.a(x)], 1)), a=conv(4, 4), bn=nn.BatchNorm2d(8))
     assert kept(model, X) == {"bn": "XBN104"}
 
 
 def test_stacking_keeps_the_batchnorm() -> None:
-    model = Model(lambda m, x: m.bn(torch.stack([m.a(x), m.b(x)], 1)), a=conv(4, 4),
-                  b=conv(4, 4), bn=nn.BatchNorm3d(2))
+    model = Model(
+        lambda m, x: m.bn(torch.stack([m.a(x), m.b(x)], 1)),
+        a=conv(4, 4),
+        b=conv(4, 4),
+        bn=nn.BatchNorm3d(2),
+    )
     assert kept(model, X) == {"bn": "XBN104"}
 
 
@@ -138,8 +168,9 @@ def test_stacking_keeps_the_batchnorm() -> None:
 
 
 def test_sum_of_two_convs_folds_into_both() -> None:
-    model = Model(lambda m, x: m.bn(m.a(x) + m.b(x)), a=conv(4, 4, 3), b=conv(4, 4),
-                  bn=nn.BatchNorm2d(4))
+    model = Model(
+        lambda m, x: m.bn(m.a(x) + m.b(x)), a=conv(4, 4, 3), b=conv(4, 4), bn=nn.BatchNorm2d(4)
+    )
     result = folded_exactly(model, X)
     (record,) = result.folds
     assert (record.conv, record.producers, record.merge) == ("a+b", ("a", "b"), Merge.SUM)
@@ -148,8 +179,12 @@ def test_sum_of_two_convs_folds_into_both() -> None:
 
 
 def test_sum_puts_the_shift_where_a_bias_already_is() -> None:
-    model = Model(lambda m, x: m.bn(m.a(x) + m.b(x)), a=conv(4, 4, 3), b=conv(4, 4, bias=True),
-                  bn=nn.BatchNorm2d(4))
+    model = Model(
+        lambda m, x: m.bn(m.a(x) + m.b(x)),
+        a=conv(4, 4, 3),
+        b=conv(4, 4, bias=True),
+        bn=nn.BatchNorm2d(4),
+    )
     result = folded_exactly(model, X)
     assert result.model.a.bias is None and result.model.b.bias is not None
 
@@ -169,19 +204,31 @@ def test_sum_of_three_convs_folds_into_all_three(spelling: str) -> None:
             out = m.a(x).add(m.b(x)).add_(m.c(x))
         return m.bn(out)
 
-    model = Model(forward, a=conv(4, 4, 3), b=conv(4, 4, groups=4), c=conv(4, 4, bias=True),
-                  bn=nn.BatchNorm2d(4))
+    model = Model(
+        forward,
+        a=conv(4, 4, 3),
+        b=conv(4, 4, groups=4),
+        c=conv(4, 4, bias=True),
+        bn=nn.BatchNorm2d(4),
+    )
     result = folded_exactly(model, X)
     assert result.folds[0].producers == ("a", "b", "c")
 
 
 def test_sum_of_linear_and_transposed_conv_outputs_folds() -> None:
-    lin = Model(lambda m, x: m.bn(m.a(x) + m.b(x)), a=nn.Linear(6, 4), b=nn.Linear(6, 4),
-                bn=nn.BatchNorm1d(4))
+    lin = Model(
+        lambda m, x: m.bn(m.a(x) + m.b(x)),
+        a=nn.Linear(6, 4),
+        b=nn.Linear(6, 4),
+        bn=nn.BatchNorm1d(4),
+    )
     assert folded_exactly(lin, torch.randn(5, 6)).folds[0].conv == "a+b"
-    up = Model(lambda m, x: m.bn(m.a(x) + m.b(x)),
-               a=nn.ConvTranspose2d(4, 4, 2, stride=2, groups=2, bias=False),
-               b=nn.ConvTranspose2d(4, 4, 2, stride=2), bn=nn.BatchNorm2d(4))
+    up = Model(
+        lambda m, x: m.bn(m.a(x) + m.b(x)),
+        a=nn.ConvTranspose2d(4, 4, 2, stride=2, groups=2, bias=False),
+        b=nn.ConvTranspose2d(4, 4, 2, stride=2),
+        bn=nn.BatchNorm2d(4),
+    )
     assert folded_exactly(up, X).folds[0].conv == "a+b"
 
 
@@ -190,27 +237,32 @@ def test_sum_with_an_identity_shortcut_keeps_the_batchnorm() -> None:
     assert kept(model, X) == {"bn": "XBN104"}
 
 
-@pytest.mark.parametrize("combine", [
-    lambda a, b: a - b,
-    lambda a, b: torch.add(a, b, alpha=2),
-    lambda a, b: a + a,
-    lambda a, b: a * b,
-], ids=["difference", "alpha", "same-output-twice", "product"])
+@pytest.mark.parametrize(
+    "combine",
+    [
+        lambda a, b: a - b,
+        lambda a, b: torch.add(a, b, alpha=2),
+        lambda a, b: a + a,
+        lambda a, b: a * b,
+    ],
+    ids=["difference", "alpha", "same-output-twice", "product"],
+)
 def test_merges_no_fold_can_split_keep_the_batchnorm(combine: Callable) -> None:
-    model = Model(lambda m, x: m.bn(combine(m.a(x), m.b(x))), a=conv(4, 4), b=conv(4, 4),
-                  bn=nn.BatchNorm2d(4))
+    model = Model(
+        lambda m, x: m.bn(combine(m.a(x), m.b(x))), a=conv(4, 4), b=conv(4, 4), bn=nn.BatchNorm2d(4)
+    )
     assert kept(model, X) == {"bn": "XBN104"}
 
 
 def test_one_layer_computing_two_branches_keeps_the_batchnorm() -> None:
-    model = Model(lambda m, x: m.bn(m.a(x) + m.a(x.flip(3))), a=conv(4, 4),
-                  bn=nn.BatchNorm2d(4))
+    model = Model(lambda m, x: m.bn(m.a(x) + m.a(x.flip(3))), a=conv(4, 4), bn=nn.BatchNorm2d(4))
     assert kept(model, X) == {"bn": "XBN104"}
 
 
 def test_a_single_channel_branch_broadcast_over_the_others_keeps_the_batchnorm() -> None:
-    model = Model(lambda m, x: m.bn(m.a(x) + m.b(x)), a=conv(4, 4), b=conv(4, 1),
-                  bn=nn.BatchNorm2d(4))
+    model = Model(
+        lambda m, x: m.bn(m.a(x) + m.b(x)), a=conv(4, 4), b=conv(4, 1), bn=nn.BatchNorm2d(4)
+    )
     assert kept(model, X) == {"bn": "XBN104"}
 
 
@@ -237,8 +289,13 @@ def test_a_branch_or_the_sum_read_elsewhere_keeps_the_batchnorm(shared: str) -> 
 
 
 def test_a_tied_branch_weight_refuses_the_whole_fold_and_changes_nothing() -> None:
-    model = Model(lambda m, x: m.bn(m.a(x) + m.b(x)) + m.c(x), a=conv(4, 4), b=conv(4, 4),
-                  c=conv(4, 4), bn=nn.BatchNorm2d(4))
+    model = Model(
+        lambda m, x: m.bn(m.a(x) + m.b(x)) + m.c(x),
+        a=conv(4, 4),
+        b=conv(4, 4),
+        c=conv(4, 4),
+        bn=nn.BatchNorm2d(4),
+    )
     randomise(model)
     model.b.weight = model.c.weight
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -250,8 +307,12 @@ def test_a_tied_branch_weight_refuses_the_whole_fold_and_changes_nothing() -> No
 
 
 def test_invalid_statistics_refuse_a_fold_through_a_concatenation() -> None:
-    model = Model(lambda m, x: m.bn(torch.cat([m.a(x), m.b(x)], 1)), a=conv(4, 4),
-                  b=conv(4, 4), bn=nn.BatchNorm2d(8))
+    model = Model(
+        lambda m, x: m.bn(torch.cat([m.a(x), m.b(x)], 1)),
+        a=conv(4, 4),
+        b=conv(4, 4),
+        bn=nn.BatchNorm2d(8),
+    )
     randomise(model)
     model.bn.running_var[3] = float("nan")
     result = fold(model, X)
@@ -259,8 +320,12 @@ def test_invalid_statistics_refuse_a_fold_through_a_concatenation() -> None:
 
 
 def test_a_merge_fold_composes_with_a_fold_before_the_same_layer() -> None:
-    model = Model(lambda m, x: m.bn_after(m.a(m.bn_before(x)) + m.b(x)),
-                  bn_before=nn.BatchNorm2d(4), a=conv(4, 4), b=conv(4, 4, 3),
-                  bn_after=nn.BatchNorm2d(4))
+    model = Model(
+        lambda m, x: m.bn_after(m.a(m.bn_before(x)) + m.b(x)),
+        bn_before=nn.BatchNorm2d(4),
+        a=conv(4, 4),
+        b=conv(4, 4, 3),
+        bn_after=nn.BatchNorm2d(4),
+    )
     result = folded_exactly(model, X)
     assert {(f.conv, f.bn) for f in result.folds} == {("a", "bn_before"), ("a+b", "bn_after")}

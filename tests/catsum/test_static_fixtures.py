@@ -18,15 +18,22 @@ FILES = sorted(FIXTURES.glob("catsum_*.py")) + sorted(FIXTURES.glob("static_*.py
 # bnlint/static/build.py names folds with foldkey.pair_key (requested from the lead in
 # /work/notes/requests.md). strict: the marks go as soon as it does.
 NAMED_BY_FIRST_LAYER = "build.py names a fold through a merge by its first layer only"
-MERGE_FOLDS = {p.stem for p in FILES
-               if any("(" in fold[1] or "+" in fold[1] for fold in read_expectations(p).folds
-                      if fold[4] == "foldable")}
+MERGE_FOLDS = {
+    p.stem
+    for p in FILES
+    if any(
+        "(" in fold[1] or "+" in fold[1]
+        for fold in read_expectations(p).folds
+        if fold[4] == "foldable"
+    )
+}
 
 
 def _by_batchnorm(folds: frozenset[tuple[str, ...]]) -> set[tuple[str, ...]]:
     """The verdicts without the partner's name: owner, BatchNorm, direction, status, code."""
-    return {(owner, bn, direction, status, code)
-            for owner, _, bn, direction, status, code, _ in folds}
+    return {
+        (owner, bn, direction, status, code) for owner, _, bn, direction, status, code, _ in folds
+    }
 
 
 def test_the_fixtures_cover_both_merges_folding_and_not() -> None:

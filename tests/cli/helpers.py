@@ -22,12 +22,25 @@ from bnlint.rules import RULES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-_MARKERS = (("self.bn_act", "XBN101", "BatchNorm 'self.bn_act' cannot be folded: its input "
-             "comes from 'self.act', not a Conv/Linear"),
-            ("self.conv_bias", "XBN401", "'self.conv_bias' has bias=True but feeds BatchNorm "
-             "'self.bn', which makes the bias redundant"),
-            ("nn.BatchNorm1d", "XBN302", "BatchNorm 'self.bn1d' is BatchNorm1d but 'self.conv' "
-             "is Conv2d; it expects BatchNorm2d"))
+_MARKERS = (
+    (
+        "self.bn_act",
+        "XBN101",
+        "BatchNorm 'self.bn_act' cannot be folded: its input "
+        "comes from 'self.act', not a Conv/Linear",
+    ),
+    (
+        "self.conv_bias",
+        "XBN401",
+        "'self.conv_bias' has bias=True but feeds BatchNorm "
+        "'self.bn', which makes the bias redundant",
+    ),
+    (
+        "nn.BatchNorm1d",
+        "XBN302",
+        "BatchNorm 'self.bn1d' is BatchNorm1d but 'self.conv' is Conv2d; it expects BatchNorm2d",
+    ),
+)
 
 
 @dataclass
@@ -46,11 +59,25 @@ class FakeEngine:
                     column = line.find(marker)
                     if column >= 0:
                         rule = RULES[code]
-                        diagnostics.append(Diagnostic(
-                            code, rule.name, rule.severity, message, path, number, column + 1,
-                            number, column + 1 + len(marker), owner=owner))
-            modules.append(ModuleReport(owner, path, 1, (
-                FoldEntry("conv", "bn", None, Status.FOLDABLE, None),)))
+                        diagnostics.append(
+                            Diagnostic(
+                                code,
+                                rule.name,
+                                rule.severity,
+                                message,
+                                path,
+                                number,
+                                column + 1,
+                                number,
+                                column + 1 + len(marker),
+                                owner=owner,
+                            )
+                        )
+            modules.append(
+                ModuleReport(
+                    owner, path, 1, (FoldEntry("conv", "bn", None, Status.FOLDABLE, None),)
+                )
+            )
         return CheckResult(tuple(shown), tuple(diagnostics), tuple(modules))
 
     @property
@@ -75,21 +102,48 @@ class Run:
     err: str
 
 
-def run_subprocess(args: Sequence[str], cwd: Path, env: dict[str, str] | None = None,
-                   timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_subprocess(
+    args: Sequence[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """The real command line, as a user runs it: `python -m bnlint ARGS`."""
     environment = dict(os.environ)
     environment["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO_ROOT), *filter(None, [environment.get("PYTHONPATH")])])
+        [str(REPO_ROOT), *filter(None, [environment.get("PYTHONPATH")])]
+    )
     environment.update(env or {})
-    return subprocess.run([sys.executable, "-m", "bnlint", *args], cwd=cwd, env=environment,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "bnlint", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
-def diagnostic(code: str, path: str, line: int, column: int = 1, *,
-               end_column: int | None = None, message: str = "a message",
-               owner: str | None = "pkg.m.Net", severity: Severity | None = None,
-               help: str | None = None) -> Diagnostic:
+def diagnostic(
+    code: str,
+    path: str,
+    line: int,
+    column: int = 1,
+    *,
+    end_column: int | None = None,
+    message: str = "a message",
+    owner: str | None = "pkg.m.Net",
+    severity: Severity | None = None,
+    help: str | None = None,
+) -> Diagnostic:
     rule = RULES[code]
-    return Diagnostic(code, rule.name, severity or rule.severity, message, path, line, column,
-                      line, end_column or column + 1, owner=owner, help=help)
+    return Diagnostic(
+        code,
+        rule.name,
+        severity or rule.severity,
+        message,
+        path,
+        line,
+        column,
+        line,
+        end_column or column + 1,
+        owner=owner,
+        help=help,
+    )

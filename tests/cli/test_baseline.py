@@ -24,7 +24,9 @@ def test_write_baseline_records_findings_and_exits_0(tmp_path, fake_engine, bnli
     recorded = json.loads((tmp_path / "bnlint-baseline.json").read_text())
     assert recorded["version"] == 1 and recorded["tool"] == "bnlint"
     assert [(f["path"], f["line"], f["code"]) for f in recorded["findings"]] == [
-        ("pkg/net.py", 3, "XBN101"), ("pkg/net.py", 4, "XBN101")]
+        ("pkg/net.py", 3, "XBN101"),
+        ("pkg/net.py", 4, "XBN101"),
+    ]
 
 
 def test_known_findings_pass_even_after_unrelated_lines_move(tmp_path, fake_engine, bnlint):
@@ -43,13 +45,19 @@ def test_known_findings_pass_even_after_unrelated_lines_move(tmp_path, fake_engi
 def test_a_new_finding_fails_and_is_the_only_one_reported(tmp_path, fake_engine, bnlint):
     write(tmp_path, {"pkg/net.py": LEGACY})
     bnlint("check", ".", "--write-baseline", "baseline.json", cwd=tmp_path)
-    write(tmp_path, {"pkg/net.py": LEGACY + "        return self.bn_act(x)\n",
-                     "pkg/new.py": "y = self.conv_bias(x)\n"})
-    run = bnlint("check", ".", "--baseline", "baseline.json", "--format", "concise",
-                 cwd=tmp_path)
+    write(
+        tmp_path,
+        {
+            "pkg/net.py": LEGACY + "        return self.bn_act(x)\n",
+            "pkg/new.py": "y = self.conv_bias(x)\n",
+        },
+    )
+    run = bnlint("check", ".", "--baseline", "baseline.json", "--format", "concise", cwd=tmp_path)
     assert run.code == 1
     assert [line.split(" [")[0] for line in run.out.splitlines()[:-1]] == [
-        "pkg/net.py:5:16: XBN101", "pkg/new.py:1:5: XBN401"]
+        "pkg/net.py:5:16: XBN101",
+        "pkg/new.py:1:5: XBN401",
+    ]
 
 
 def test_editing_the_flagged_line_makes_it_new(tmp_path, fake_engine, bnlint):
@@ -62,16 +70,25 @@ def test_editing_the_flagged_line_makes_it_new(tmp_path, fake_engine, bnlint):
 def test_fingerprints_ignore_whitespace_and_line_numbers_but_count_repeats(tmp_path):
     (tmp_path / "a.py").write_text("x = self.bn_act(x)\nx = self.bn_act(x)\n")
     (tmp_path / "b.py").write_text("\n\n\nx  =  self.bn_act(x)   \nx = self.bn_act(x)\n")
-    before = fingerprints([diagnostic("XBN101", "a.py", 1), diagnostic("XBN101", "a.py", 2)],
-                          root=tmp_path, cwd=tmp_path)
-    after = fingerprints([diagnostic("XBN101", "b.py", 5), diagnostic("XBN101", "b.py", 4)],
-                         root=tmp_path, cwd=tmp_path)
+    before = fingerprints(
+        [diagnostic("XBN101", "a.py", 1), diagnostic("XBN101", "a.py", 2)],
+        root=tmp_path,
+        cwd=tmp_path,
+    )
+    after = fingerprints(
+        [diagnostic("XBN101", "b.py", 5), diagnostic("XBN101", "b.py", 4)],
+        root=tmp_path,
+        cwd=tmp_path,
+    )
     assert len(set(before)) == 2  # identical lines are told apart by their order
     # b.py has the same two lines further down: the paths differ, so the prints do too.
     assert set(before).isdisjoint(after)
     (tmp_path / "a.py").write_text("\n\nx  =  self.bn_act(x)   \nx = self.bn_act(x)\n")
-    moved = fingerprints([diagnostic("XBN101", "a.py", 4), diagnostic("XBN101", "a.py", 3)],
-                         root=tmp_path, cwd=tmp_path)
+    moved = fingerprints(
+        [diagnostic("XBN101", "a.py", 4), diagnostic("XBN101", "a.py", 3)],
+        root=tmp_path,
+        cwd=tmp_path,
+    )
     assert moved == before[::-1]
 
 

@@ -24,8 +24,14 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _check(zoo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-    return subprocess.run([sys.executable, "-m", "bnlint", "check", ".", *args], cwd=zoo,
-                          env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "bnlint", "check", ".", *args],
+        cwd=zoo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_a_terminal_sees_the_files_done_and_the_line_is_erased(zoo: Path) -> None:
@@ -45,8 +51,11 @@ def test_timing_names_the_slowest_files_and_roots(zoo: Path) -> None:
     done = _check(zoo, "--no-cache", "--timing", "--format", "concise")
     assert "files analysed in" in done.stderr and "the slowest files:" in done.stderr
     assert "and the slowest classes and factories:" in done.stderr
-    listed = [line.split(" s  ", 1)[1] for line in done.stderr.splitlines()
-              if " s  " in line and "(" not in line]
+    listed = [
+        line.split(" s  ", 1)[1]
+        for line in done.stderr.splitlines()
+        if " s  " in line and "(" not in line
+    ]
     assert listed and all((zoo / path).is_file() for path in listed)
 
 

@@ -23,21 +23,36 @@ def found(root, *paths, **overrides) -> list[str]:
 
 
 def test_directories_yield_python_files_and_skip_hidden_and_default_excludes(tmp_path):
-    write(tmp_path, {
-        "pkg/__init__.py": "", "pkg/net.py": SOURCE, "pkg/README.md": "x",
-        ".venv/lib/torch/nn.py": SOURCE, "pkg/.cache/x.py": SOURCE,
-        "pkg/__pycache__/net.py": SOURCE, "venv/lib/x.py": SOURCE, "dist/x.py": SOURCE,
-    })
+    write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/net.py": SOURCE,
+            "pkg/README.md": "x",
+            ".venv/lib/torch/nn.py": SOURCE,
+            "pkg/.cache/x.py": SOURCE,
+            "pkg/__pycache__/net.py": SOURCE,
+            "venv/lib/x.py": SOURCE,
+            "dist/x.py": SOURCE,
+        },
+    )
     assert found(tmp_path, ".") == ["pkg/__init__.py", "pkg/net.py"]
 
 
 def test_nested_gitignore_files_are_honoured_like_git(tmp_path):
-    write(tmp_path, {
-        ".gitignore": "generated/\n*_out.py\n",
-        "pkg/.gitignore": "!keep_out.py\nscratch.py\n",
-        "pkg/net.py": SOURCE, "pkg/scratch.py": SOURCE, "pkg/keep_out.py": SOURCE,
-        "pkg/drop_out.py": SOURCE, "generated/model.py": SOURCE, "top_out.py": SOURCE,
-    })
+    write(
+        tmp_path,
+        {
+            ".gitignore": "generated/\n*_out.py\n",
+            "pkg/.gitignore": "!keep_out.py\nscratch.py\n",
+            "pkg/net.py": SOURCE,
+            "pkg/scratch.py": SOURCE,
+            "pkg/keep_out.py": SOURCE,
+            "pkg/drop_out.py": SOURCE,
+            "generated/model.py": SOURCE,
+            "top_out.py": SOURCE,
+        },
+    )
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     assert found(tmp_path, ".") == ["pkg/keep_out.py", "pkg/net.py"]
     # Walking a subfolder still applies the .gitignore files above it.
@@ -50,8 +65,16 @@ def test_gitignore_applies_without_a_repository_inside_the_project(tmp_path):
 
 
 def test_explicit_files_are_checked_even_when_excluded_unless_force_exclude(tmp_path):
-    write(tmp_path, {".gitignore": "ignored.py\n", "build/gen.py": SOURCE,
-                     "ignored.py": SOURCE, "odd_name": SOURCE, "net.py": SOURCE})
+    write(
+        tmp_path,
+        {
+            ".gitignore": "ignored.py\n",
+            "build/gen.py": SOURCE,
+            "ignored.py": SOURCE,
+            "odd_name": SOURCE,
+            "net.py": SOURCE,
+        },
+    )
     explicit = ("build/gen.py", "ignored.py", "odd_name", "net.py")
     assert found(tmp_path, *explicit) == ["build/gen.py", "ignored.py", "net.py", "odd_name"]
     assert found(tmp_path, *explicit, force_exclude=True) == ["net.py", "odd_name"]
@@ -60,8 +83,15 @@ def test_explicit_files_are_checked_even_when_excluded_unless_force_exclude(tmp_
 
 
 def test_an_explicitly_named_ignored_folder_is_checked_like_a_project_of_its_own(tmp_path):
-    write(tmp_path, {".gitignore": "generated/\n", "generated/a.py": SOURCE,
-                     "generated/sub/b.py": SOURCE, "generated/.gitignore": "sub/\n"})
+    write(
+        tmp_path,
+        {
+            ".gitignore": "generated/\n",
+            "generated/a.py": SOURCE,
+            "generated/sub/b.py": SOURCE,
+            "generated/.gitignore": "sub/\n",
+        },
+    )
     assert found(tmp_path, ".") == []
     assert found(tmp_path, "generated") == ["generated/a.py"]
     assert found(tmp_path, "generated", force_exclude=True) == []

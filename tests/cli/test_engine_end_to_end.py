@@ -84,9 +84,11 @@ PROJECT = {
     """,
 }
 
-MODEL_FINDING = ("src/zoo/model.py:15:16: XBN302 [bn-dimension-mismatch] BatchNorm 'self.norm' "
-                 "(line 15) is BatchNorm1d but 'self.head' (line 15) is Conv2d; it expects "
-                 "BatchNorm2d")
+MODEL_FINDING = (
+    "src/zoo/model.py:15:16: XBN302 [bn-dimension-mismatch] BatchNorm 'self.norm' "
+    "(line 15) is BatchNorm1d but 'self.head' (line 15) is Conv2d; it expects "
+    "BatchNorm2d"
+)
 
 
 @pytest.fixture
@@ -106,43 +108,47 @@ def test_the_whole_tree(project):
     assert run.stdout.splitlines() == [
         MODEL_FINDING,
         "Found 1 finding (1 error, 0 warnings, 0 info) in 4 files; "
-        "folds: 2 foldable, 1 unfoldable, 0 unknown"]
+        "folds: 2 foldable, 1 unfoldable, 0 unknown",
+    ]
 
 
 def test_a_file_checked_alone_gets_the_verdicts_it_gets_in_the_whole_tree(project):
     whole = check_json(project, ".")
     alone = check_json(project, "src/zoo/model.py")
-    assert alone["diagnostics"] == [d for d in whole["diagnostics"]
-                                    if d["path"] == "src/zoo/model.py"]
+    assert alone["diagnostics"] == [
+        d for d in whole["diagnostics"] if d["path"] == "src/zoo/model.py"
+    ]
     assert alone["modules"] == [m for m in whole["modules"] if m["path"] == "src/zoo/model.py"]
     # The verdicts needed the other file: the conv comes from the parent's forward and the
     # BatchNorm1d from a builder in layers.py.
     (net,) = alone["modules"]
     assert net["folds"] == [
-        {"conv": "conv", "bn": "bn", "direction": "conv_bn", "status": "foldable",
-         "code": None},
-        {"conv": "head", "bn": "norm", "direction": None, "status": "unfoldable",
-         "code": "XBN302"}]
+        {"conv": "conv", "bn": "bn", "direction": "conv_bn", "status": "foldable", "code": None},
+        {"conv": "head", "bn": "norm", "direction": None, "status": "unfoldable", "code": "XBN302"},
+    ]
     # ...and only the file given is reported on.
     assert {m["path"] for m in alone["modules"]} == {"src/zoo/model.py"}
     # The same from inside the package folder: paths follow the working directory.
-    inside = run_subprocess(["check", "--format", "json", "model.py"],
-                            cwd=project / "src" / "zoo")
+    inside = run_subprocess(["check", "--format", "json", "model.py"], cwd=project / "src" / "zoo")
     assert [d["path"] for d in json.loads(inside.stdout)["diagnostics"]] == ["model.py"]
 
 
 def test_a_noqa_comment_silences_a_real_finding(project):
     model = project / "src" / "zoo" / "model.py"
-    model.write_text(model.read_text().replace(
-        "return self.norm(self.head(x))", "return self.norm(self.head(x))  # noqa: XBN302"))
+    model.write_text(
+        model.read_text().replace(
+            "return self.norm(self.head(x))", "return self.norm(self.head(x))  # noqa: XBN302"
+        )
+    )
     run = run_subprocess(["check", "src"], cwd=project)
     assert run.returncode == 0, run.stdout
     assert run.stdout.startswith("No findings in 4 files")
 
 
 def git(project: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=project, check=True, capture_output=True,
-                          text=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=project, check=True, capture_output=True, text=True
+    ).stdout
 
 
 def init_repository(project: Path) -> None:
@@ -164,8 +170,9 @@ def test_hook_command_on_staged_files_matches_what_pre_commit_runs(project):
     assert run.returncode == 1
     assert run.stdout.splitlines()[0] == MODEL_FINDING
     assert "generated/bad.py" not in run.stdout
-    clean = run_subprocess(["check", "--force-exclude", "src/zoo/clean.py",
-                            "generated/bad.py"], cwd=project)
+    clean = run_subprocess(
+        ["check", "--force-exclude", "src/zoo/clean.py", "generated/bad.py"], cwd=project
+    )
     assert clean.returncode == 0, clean.stdout
 
 
@@ -177,7 +184,8 @@ def test_the_library_returns_the_same_result_and_prints_nothing(project, monkeyp
     result = bnlint.check(["src"])
     assert capsys.readouterr() == ("", "")
     assert [(d.code, d.path, d.line) for d in result.diagnostics] == [
-        ("XBN302", "src/zoo/model.py", 15)]
+        ("XBN302", "src/zoo/model.py", 15)
+    ]
     assert result.count(Status.FOLDABLE) == 2
     # The policy applies to library calls too: a config object or file narrows the findings.
     write(project, {"quiet.toml": 'ignore = ["XBN3"]\n'})

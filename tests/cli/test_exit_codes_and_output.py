@@ -34,10 +34,14 @@ def test_findings_exit_1_with_one_line_each_and_a_summary(tmp_path, fake_engine,
     run = bnlint("check", "src", "--format", "concise", cwd=tmp_path)
     assert run.code == 1
     lines = run.out.splitlines()
-    assert lines[0] == ("src/net.py:6:16: XBN101 [bn-after-activation] BatchNorm 'self.bn_act' "
-                        "cannot be folded: its input comes from 'self.act', not a Conv/Linear")
-    assert lines[-1] == ("Found 1 finding (0 errors, 1 warning, 0 info) in 2 files; "
-                         "folds: 2 foldable, 0 unfoldable, 0 unknown")
+    assert lines[0] == (
+        "src/net.py:6:16: XBN101 [bn-after-activation] BatchNorm 'self.bn_act' "
+        "cannot be folded: its input comes from 'self.act', not a Conv/Linear"
+    )
+    assert lines[-1] == (
+        "Found 1 finding (0 errors, 1 warning, 0 info) in 2 files; "
+        "folds: 2 foldable, 0 unfoldable, 0 unknown"
+    )
     assert len(lines) == 2
 
 
@@ -62,12 +66,14 @@ def test_full_format_shows_source_caret_and_help(tmp_path, fake_engine, bnlint):
     assert block[0].startswith("net.py:6:16: XBN101 [bn-after-activation] ")
     assert block[1] == "6 |         return self.bn_act(x)"
     assert block[2] == "  |                ^^^^^^^^^^^"
-    assert block[3] == ("help: Move the BatchNorm directly after the Conv/Linear, "
-                        "before the activation.")
+    assert block[3] == (
+        "help: Move the BatchNorm directly after the Conv/Linear, before the activation."
+    )
 
 
-def test_colour_only_on_a_terminal_and_never_with_no_color(tmp_path, fake_engine, bnlint,
-                                                           monkeypatch):
+def test_colour_only_on_a_terminal_and_never_with_no_color(
+    tmp_path, fake_engine, bnlint, monkeypatch
+):
     write(tmp_path, {"net.py": MODEL})
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.delenv("TERM", raising=False)
@@ -86,8 +92,11 @@ def test_statistics_count_findings_per_rule(tmp_path, fake_engine, bnlint):
     assert lines[1].split() == ["1", "XBN401", "redundant-bias-before-bn"]
     assert lines[2].startswith("Found 3 findings (0 errors, 2 warnings, 1 info) in 2 files")
     as_json = bnlint("check", ".", "--statistics", "--format", "json", cwd=tmp_path)
-    assert json.loads(as_json.out)[0] == {"code": "XBN101", "name": "bn-after-activation",
-                                          "count": 2}
+    assert json.loads(as_json.out)[0] == {
+        "code": "XBN101",
+        "name": "bn-after-activation",
+        "count": 2,
+    }
 
 
 def test_output_file_receives_the_report(tmp_path, fake_engine, bnlint):
@@ -112,7 +121,8 @@ def test_usage_error_exits_2(tmp_path):
 
 
 def test_internal_error_is_one_line_with_a_hint_and_v_shows_the_traceback(
-        tmp_path, monkeypatch, bnlint):
+    tmp_path, monkeypatch, bnlint
+):
     from bnlint import api
 
     def broken(files, *, search_roots=()):
@@ -122,8 +132,10 @@ def test_internal_error_is_one_line_with_a_hint_and_v_shows_the_traceback(
     write(tmp_path, {"net.py": MODEL})
     run = bnlint("check", "net.py", cwd=tmp_path)
     assert run.code == 2
-    assert run.err == ("bnlint: error: internal error: RuntimeError: the engine tripped "
-                       "(run with -v for the traceback)\n")
+    assert run.err == (
+        "bnlint: error: internal error: RuntimeError: the engine tripped "
+        "(run with -v for the traceback)\n"
+    )
     verbose = bnlint("check", "-v", "net.py", cwd=tmp_path)
     assert verbose.code == 2
     assert "Traceback (most recent call last)" in verbose.err
@@ -153,8 +165,9 @@ def test_rule_prints_the_page_and_all_lists_codes(tmp_path, bnlint):
     assert by_name.out == run.out
     listing = bnlint("rule", "--all", cwd=tmp_path)
     assert listing.code == 0
-    assert any(line.split()[:2] == ["XBN101", "bn-after-activation"]
-               for line in listing.out.splitlines())
+    assert any(
+        line.split()[:2] == ["XBN101", "bn-after-activation"] for line in listing.out.splitlines()
+    )
     unknown = bnlint("rule", "XBN999", cwd=tmp_path)
     assert unknown.code == 2
     assert "unknown rule 'XBN999'" in unknown.err
@@ -180,17 +193,26 @@ def test_fold_without_the_runtime_command_explains_and_exits_2(tmp_path, bnlint,
     monkeypatch.setattr(cli, "_runtime_command", lambda: None)
     run = bnlint("fold", "zoo:resnet", "--verify", cwd=tmp_path)
     assert run.code == 2
-    assert run.err == ("bnlint: error: `bnlint fold` is not available in this installation "
-                       "(the module bnlint.runtime.command is missing)\n")
+    assert run.err == (
+        "bnlint: error: `bnlint fold` is not available in this installation "
+        "(the module bnlint.runtime.command is missing)\n"
+    )
 
 
 def test_check_does_not_import_torch(tmp_path):
     write(tmp_path, {"clean.py": CLEAN})
-    code = ("import sys, bnlint.cli\n"
-            "bnlint.cli.build_parser(['check'])\n"
-            "print('torch' in sys.modules)\n")
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                         text=True, env={"PYTHONPATH": str(REPO_ROOT), "PATH": ""})
+    code = (
+        "import sys, bnlint.cli\n"
+        "bnlint.cli.build_parser(['check'])\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(REPO_ROOT), "PATH": ""},
+    )
     assert out.stdout.strip() == "False", out.stderr
 
 
@@ -199,8 +221,13 @@ def test_rule_pages_are_found_in_a_checkout_and_in_a_wheel(tmp_path, monkeypatch
     from bnlint.rules import RULES
 
     rule = RULES["XBN101"]
-    write(tmp_path, {"checkout/rules/XBN101.md": "# from the checkout\n",
-                     "site/bnlint/_rule_pages/XBN101.md": "# from the wheel\n"})
+    write(
+        tmp_path,
+        {
+            "checkout/rules/XBN101.md": "# from the checkout\n",
+            "site/bnlint/_rule_pages/XBN101.md": "# from the wheel\n",
+        },
+    )
     (tmp_path / "checkout" / "bnlint").mkdir()
     monkeypatch.setattr(rule_pages, "_PACKAGE_DIR", tmp_path / "checkout" / "bnlint")
     assert rule_pages.page(rule) == "# from the checkout\n"

@@ -33,8 +33,15 @@ from .helpers import diagnostic, write
 
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE / "golden"
-EXTENSIONS = {"full": "txt", "concise": "txt", "json": "json", "json-lines": "jsonl",
-              "sarif": "sarif", "github": "txt", "junit": "xml"}
+EXTENSIONS = {
+    "full": "txt",
+    "concise": "txt",
+    "json": "json",
+    "json-lines": "jsonl",
+    "sarif": "sarif",
+    "github": "txt",
+    "junit": "xml",
+}
 
 SOURCE = """
 import torch.nn as nn
@@ -57,26 +64,60 @@ class Block(nn.Module):
 def sample_result() -> CheckResult:
     net = "src/pkg/net.py"
     diagnostics = (
-        diagnostic("XBN401", net, 7, 21, end_column=50, owner="pkg.net.Block",
-                   message="'self.conv' (line 7) has bias=True but feeds BatchNorm 'self.bn' "
-                           "(line 9), which makes the bias redundant",
-                   help="Pass bias=False to the Conv/Linear."),
-        diagnostic("XBN302", net, 11, 24, end_column=42, owner="pkg.net.Block",
-                   message="BatchNorm 'self.bn_head' is BatchNorm2d but 'self.head' is Linear; "
-                           "it expects BatchNorm1d",
-                   help="Use BatchNorm1d after Linear."),
-        diagnostic("XBN101", net, 14, 9, end_column=40, owner="pkg.net.Block",
-                   message="BatchNorm 'self.bn' (line 14) cannot be folded: its input comes "
-                           "from 'self.act' (line 14), not a Conv/Linear: 100% sure, really",
-                   help="Move the BatchNorm directly after the Conv/Linear."),
+        diagnostic(
+            "XBN401",
+            net,
+            7,
+            21,
+            end_column=50,
+            owner="pkg.net.Block",
+            message="'self.conv' (line 7) has bias=True but feeds BatchNorm 'self.bn' "
+            "(line 9), which makes the bias redundant",
+            help="Pass bias=False to the Conv/Linear.",
+        ),
+        diagnostic(
+            "XBN302",
+            net,
+            11,
+            24,
+            end_column=42,
+            owner="pkg.net.Block",
+            message="BatchNorm 'self.bn_head' is BatchNorm2d but 'self.head' is Linear; "
+            "it expects BatchNorm1d",
+            help="Use BatchNorm1d after Linear.",
+        ),
+        diagnostic(
+            "XBN101",
+            net,
+            14,
+            9,
+            end_column=40,
+            owner="pkg.net.Block",
+            message="BatchNorm 'self.bn' (line 14) cannot be folded: its input comes "
+            "from 'self.act' (line 14), not a Conv/Linear: 100% sure, really",
+            help="Move the BatchNorm directly after the Conv/Linear.",
+        ),
     )
-    modules = (ModuleReport("pkg.net.Block", net, 4, (
-        FoldEntry("conv", "bn", None, Status.UNFOLDABLE, "XBN101", "input from 'self.act'"),
-        FoldEntry("head", "bn_head", None, Status.UNFOLDABLE, "XBN302"),
-    )), ModuleReport("pkg.clean.Clean", "src/pkg/clean.py", 3, (
-        FoldEntry("conv", "bn", Direction.CONV_BN, Status.FOLDABLE, None),
-        FoldEntry(None, "bn_in", None, Status.UNKNOWN, "XBN206"),
-    )))
+    modules = (
+        ModuleReport(
+            "pkg.net.Block",
+            net,
+            4,
+            (
+                FoldEntry("conv", "bn", None, Status.UNFOLDABLE, "XBN101", "input from 'self.act'"),
+                FoldEntry("head", "bn_head", None, Status.UNFOLDABLE, "XBN302"),
+            ),
+        ),
+        ModuleReport(
+            "pkg.clean.Clean",
+            "src/pkg/clean.py",
+            3,
+            (
+                FoldEntry("conv", "bn", Direction.CONV_BN, Status.FOLDABLE, None),
+                FoldEntry(None, "bn_in", None, Status.UNKNOWN, "XBN206"),
+            ),
+        ),
+    )
     return CheckResult(("src/pkg/clean.py", "src/pkg/net.py"), diagnostics, modules)
 
 
@@ -96,7 +137,8 @@ def test_output_matches_the_golden_file(rendered, output_format):
     if os.environ.get("BNLINT_UPDATE_GOLDEN"):
         golden.write_text(text)
     assert text == golden.read_text(), (
-        f"{output_format} output changed; if intended, regenerate with BNLINT_UPDATE_GOLDEN=1")
+        f"{output_format} output changed; if intended, regenerate with BNLINT_UPDATE_GOLDEN=1"
+    )
 
 
 def test_every_format_has_a_golden_file():
@@ -107,14 +149,28 @@ def test_json_is_the_design_contract(rendered):
     document = json.loads(rendered("json"))
     assert list(document) == ["version", "diagnostics", "modules", "summary"]
     assert document["version"] == 1
-    assert list(document["diagnostics"][0]) == ["code", "name", "severity", "message", "path",
-                                               "line", "column", "end_line", "end_column",
-                                               "owner", "url"]
+    assert list(document["diagnostics"][0]) == [
+        "code",
+        "name",
+        "severity",
+        "message",
+        "path",
+        "line",
+        "column",
+        "end_line",
+        "end_column",
+        "owner",
+        "url",
+    ]
     assert list(document["modules"][0]) == ["class", "path", "line", "folds"]
-    assert list(document["modules"][0]["folds"][0]) == ["conv", "bn", "direction", "status",
-                                                       "code"]
-    assert document["summary"] == {"files": 2, "modules": 2, "foldable": 1, "unfoldable": 2,
-                                   "unknown": 1}
+    assert list(document["modules"][0]["folds"][0]) == ["conv", "bn", "direction", "status", "code"]
+    assert document["summary"] == {
+        "files": 2,
+        "modules": 2,
+        "foldable": 1,
+        "unfoldable": 2,
+        "unknown": 1,
+    }
 
 
 def test_json_lines_is_one_diagnostic_object_a_line(rendered):
@@ -137,8 +193,9 @@ def test_sarif_has_what_github_code_scanning_uses(rendered):
     assert xbn101["name"] == "bn-after-activation"
     assert xbn101["shortDescription"]["text"]
     # The full description is the first paragraph of the page's "What it does".
-    assert xbn101["fullDescription"]["text"] == ("Flags a BatchNorm whose input comes from an "
-                                                 "activation instead of a Conv/Linear layer.")
+    assert xbn101["fullDescription"]["text"] == (
+        "Flags a BatchNorm whose input comes from an activation instead of a Conv/Linear layer."
+    )
     assert xbn101["help"]["markdown"] == (GOLDEN / "pages" / "XBN101.md").read_text()
     # A rule without a page gets help built from the catalogue.
     assert "Pass bias=False" in rules[2]["help"]["markdown"]
@@ -147,8 +204,7 @@ def test_sarif_has_what_github_code_scanning_uses(rendered):
     assert result["level"] == "warning"
     location = result["locations"][0]["physicalLocation"]
     assert location["artifactLocation"] == {"uri": "src/pkg/net.py", "uriBaseId": "%SRCROOT%"}
-    assert location["region"] == {"startLine": 14, "startColumn": 9, "endLine": 14,
-                                  "endColumn": 40}
+    assert location["region"] == {"startLine": 14, "startColumn": 9, "endLine": 14, "endColumn": 40}
     assert set(result["partialFingerprints"]) == {"bnlintFingerprint/v1"}
     assert [r["level"] for r in run["results"]] == ["note", "error", "warning"]
 
@@ -169,11 +225,13 @@ def test_github_escaping_follows_the_actions_toolkit():
 
 def test_github_annotations_carry_position_title_and_help(rendered):
     first = rendered("github").splitlines()[2]
-    assert first == ("::warning file=src/pkg/net.py,line=14,col=9,endLine=14,endColumn=40,"
-                     "title=XBN101 [bn-after-activation]::BatchNorm 'self.bn' (line 14) cannot "
-                     "be folded: its input comes from 'self.act' (line 14), not a Conv/Linear: "
-                     "100%25 sure, really%0Ahelp: Move the BatchNorm directly after the "
-                     "Conv/Linear.")
+    assert first == (
+        "::warning file=src/pkg/net.py,line=14,col=9,endLine=14,endColumn=40,"
+        "title=XBN101 [bn-after-activation]::BatchNorm 'self.bn' (line 14) cannot "
+        "be folded: its input comes from 'self.act' (line 14), not a Conv/Linear: "
+        "100%25 sure, really%0Ahelp: Move the BatchNorm directly after the "
+        "Conv/Linear."
+    )
 
 
 def test_junit_has_a_suite_per_file_and_a_failure_per_finding(rendered):
@@ -193,7 +251,6 @@ def test_full_format_keeps_tabs_under_the_caret(rendered):
 
 def test_help_falls_back_to_the_rule_fix(tmp_path):
     write(tmp_path, {"m.py": "x = 1\n"})
-    result = CheckResult(("m.py",), (diagnostic("XBN401", "m.py", 1, severity=Severity.INFO),),
-                         ())
+    result = CheckResult(("m.py",), (diagnostic("XBN401", "m.py", 1, severity=Severity.INFO),), ())
     text = render("full", result, ReportContext(root=tmp_path, cwd=tmp_path))
     assert "help: Pass bias=False to the Conv/Linear." in text

@@ -20,23 +20,32 @@ from .test_engine_end_to_end import MODEL_FINDING, PROJECT, git, init_repository
 
 # What the hook repository needs to build the package, copied from the working tree so that
 # the test exercises the code under test rather than the last commit.
-_HOOK_REPO_FILES = ("bnlint", "rules", "pyproject.toml", "README.md", "LICENSE",
-                    ".pre-commit-hooks.yaml")
+_HOOK_REPO_FILES = (
+    "bnlint",
+    "rules",
+    "pyproject.toml",
+    "README.md",
+    "LICENSE",
+    ".pre-commit-hooks.yaml",
+)
 
 
 @pytest.fixture(scope="module")
 def hook_repository(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     pytest.importorskip("pre_commit")
     if not any((REPO_ROOT / "rules").glob("*.md")):
-        pytest.fail("rules/ holds no rule page: pyproject.toml force-includes that folder in "
-                    "the wheel, so bnlint cannot be installed from a clone")
+        pytest.fail(
+            "rules/ holds no rule page: pyproject.toml force-includes that folder in "
+            "the wheel, so bnlint cannot be installed from a clone"
+        )
     hook = tmp_path_factory.mktemp("hook") / "bnlint"
     hook.mkdir()
     for name in _HOOK_REPO_FILES:
         source = REPO_ROOT / name
         if source.is_dir():
-            shutil.copytree(source, hook / name,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(
+                source, hook / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
         elif source.is_file():
             shutil.copy2(source, hook / name)
     init_repository(hook)
@@ -54,27 +63,39 @@ def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def pre_commit(project: Path, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHONPATH", "VIRTUAL_ENV"))}
     env.update(PRE_COMMIT_HOME=str(home), NO_COLOR="1", PRE_COMMIT_COLOR="never")
-    return subprocess.run([sys.executable, "-m", "pre_commit", "run", *args], cwd=project,
-                          env=env, capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "pre_commit", "run", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 @pytest.fixture
 def model_repository(tmp_path: Path, hook_repository: tuple[Path, str]) -> Path:
     hook, rev = hook_repository
     project = write(tmp_path / "zoo", PROJECT)
-    write(project, {".pre-commit-config.yaml": f"""
+    write(
+        project,
+        {
+            ".pre-commit-config.yaml": f"""
         repos:
           - repo: {hook}
             rev: {rev}
             hooks:
               - id: bnlint
-    """})
+    """
+        },
+    )
     init_repository(project)
     return project
 
 
-def test_pre_commit_all_files_reports_the_finding_and_skips_excluded_files(model_repository,
-                                                                          pre_commit_home):
+def test_pre_commit_all_files_reports_the_finding_and_skips_excluded_files(
+    model_repository, pre_commit_home
+):
     git(model_repository, "add", ".")
     run = pre_commit(model_repository, pre_commit_home, "--all-files")
     output = run.stdout + run.stderr
@@ -85,8 +106,14 @@ def test_pre_commit_all_files_reports_the_finding_and_skips_excluded_files(model
 
 
 def test_pre_commit_on_a_staged_subset(model_repository, pre_commit_home):
-    git(model_repository, "add", "pyproject.toml", ".pre-commit-config.yaml",
-        "src/zoo/clean.py", "generated/bad.py")
+    git(
+        model_repository,
+        "add",
+        "pyproject.toml",
+        ".pre-commit-config.yaml",
+        "src/zoo/clean.py",
+        "generated/bad.py",
+    )
     clean = pre_commit(model_repository, pre_commit_home)
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "Passed" in clean.stdout
@@ -105,13 +132,24 @@ def test_the_hook_environment_has_no_torch(model_repository, pre_commit_home):
     pre_commit(model_repository, pre_commit_home, "--all-files")
     pythons = list(pre_commit_home.glob("repo*/py_env-*/bin/python"))
     assert pythons, "pre-commit did not build a hook environment"
-    probe = subprocess.run([str(pythons[0]), "-c", "import importlib.util as u;"
-                            "print(u.find_spec('torch') is None, u.find_spec('bnlint') is None)"],
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        [
+            str(pythons[0]),
+            "-c",
+            "import importlib.util as u;"
+            "print(u.find_spec('torch') is None, u.find_spec('bnlint') is None)",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert probe.stdout.split() == ["True", "False"]
     # The installed wheel carries the rule pages: `bnlint rule` prints the repository's page.
     page = next(iter(sorted((REPO_ROOT / "rules").glob("XBN*.md"))))
-    shown = subprocess.run([str(pythons[0]), "-m", "bnlint", "rule", page.stem],
-                           capture_output=True, text=True, cwd=model_repository)
+    shown = subprocess.run(
+        [str(pythons[0]), "-m", "bnlint", "rule", page.stem],
+        capture_output=True,
+        text=True,
+        cwd=model_repository,
+    )
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.rstrip("\n") == page.read_text().rstrip("\n")

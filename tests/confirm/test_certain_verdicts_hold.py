@@ -55,11 +55,14 @@ def _static(unit: Unit) -> CheckResult:
 def _contradictions(table: ModelAgreement) -> list[str]:
     """Disagreements between two certain verdicts: silence claims nothing, and neither does
     an unknown on either side (the runtime checker leaves alone what it cannot prove)."""
-    return [f"{table.factory}: {row.runtime.owner}: {row.runtime.conv or '-'} -> "
-            f"{row.runtime.bn}: {row.detail}"
-            for row in table.rows if row.agreement is Agreement.DISAGREEMENT
-            and row.static is not None and Status.UNKNOWN not in (row.static.status,
-                                                                  row.runtime.status)]
+    return [
+        f"{table.factory}: {row.runtime.owner}: {row.runtime.conv or '-'} -> "
+        f"{row.runtime.bn}: {row.detail}"
+        for row in table.rows
+        if row.agreement is Agreement.DISAGREEMENT
+        and row.static is not None
+        and Status.UNKNOWN not in (row.static.status, row.runtime.status)
+    ]
 
 
 @pytest.mark.parametrize("unit", UNITS + CATSUM_UNITS, ids=lambda u: u.name)
@@ -97,8 +100,9 @@ def _no_contradiction(seed: int) -> None:
     assert problems == [], f"seed {seed}: python -m tests.fuzz.run --seed {seed} --count 1"
 
 
-@settings(max_examples=25, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(seed=_FRESH_SEEDS)
 def test_no_generated_program_contradicts_a_certain_static_verdict(seed):
     _no_contradiction(seed)

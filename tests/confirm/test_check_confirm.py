@@ -24,7 +24,7 @@ pytest.importorskip("torch")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-NETS = '''
+NETS = """
 from torch import nn
 
 
@@ -77,7 +77,7 @@ def net_with_batch_stats():
 
 def broken():
     raise RuntimeError("no weights for this width")
-'''
+"""
 
 SHAPE = "input-shape = [2, 3, 8, 8]"
 
@@ -93,8 +93,10 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(sys, "path", list(sys.path))
 
     def run(models: dict[str, str], *args: str, capsys: pytest.CaptureFixture[str]):
-        table = "\n".join(f'{name} = {{ factory = "cfnets.nets:{factory}", {SHAPE} }}'
-                          for name, factory in models.items())
+        table = "\n".join(
+            f'{name} = {{ factory = "cfnets.nets:{factory}", {SHAPE} }}'
+            for name, factory in models.items()
+        )
         (tmp_path / "pyproject.toml").write_text(f"[tool.bnlint.models]\n{table}\n")
         for name in [n for n in sys.modules if n.split(".")[0] == "cfnets"]:
             del sys.modules[name]
@@ -110,30 +112,42 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 def test_each_model_gets_an_agreement_table_and_agreement_exits_clean(project, capsys):
     code, out, err = project({"net": "net"}, "--ignore", "XBN101", capsys=capsys)
     assert code == 0, err
-    assert textwrap.dedent("""\
+    assert (
+        textwrap.dedent("""\
         net (cfnets.nets:net): 2 fold keys, folded model verified
           agreement             fold key                        static             runtime
           confirmed foldable    cfnets.nets.ConvBN: conv -> bn  foldable conv_bn   folded conv_bn
           confirmed unfoldable  cfnets.nets.Net: - -> bn        unfoldable XBN101  not folded XBN101
-        """) in out
-    assert out.endswith("Confirmed 1 model against the static analysis: 1 confirmed foldable, "
-                        "1 confirmed unfoldable, 0 disagreements.\n")
+        """)
+        in out
+    )
+    assert out.endswith(
+        "Confirmed 1 model against the static analysis: 1 confirmed foldable, "
+        "1 confirmed unfoldable, 0 disagreements.\n"
+    )
 
 
 def test_a_disagreement_is_an_error_with_both_sides_evidence(project, capsys):
-    code, out, _ = project({"without_act": "net_without_act",
-                            "batch_stats": "net_with_batch_stats"}, capsys=capsys)
+    code, out, _ = project(
+        {"without_act": "net_without_act", "batch_stats": "net_with_batch_stats"}, capsys=capsys
+    )
     assert code == 1
     # The runtime folds what the static half called unfoldable ...
-    assert "  DISAGREEMENT        cfnets.nets.Net: conv -> bn     unfoldable XBN101  " \
-           "folded conv_bn" in out
-    assert ("  error: cfnets.nets.Net: conv -> bn: static: unfoldable XBN101: BatchNorm "
-            "'self.bn' (line 24) cannot be folded: its input comes from 'self.act' (line 24), "
-            "not a Conv/Linear; runtime: foldable into conv (conv_bn)") in out
+    assert (
+        "  DISAGREEMENT        cfnets.nets.Net: conv -> bn     unfoldable XBN101  "
+        "folded conv_bn" in out
+    )
+    assert (
+        "  error: cfnets.nets.Net: conv -> bn: static: unfoldable XBN101: BatchNorm "
+        "'self.bn' (line 24) cannot be folded: its input comes from 'self.act' (line 24), "
+        "not a Conv/Linear; runtime: foldable into conv (conv_bn)"
+    ) in out
     # ... and refutes a fold the static half promised.
-    assert ("  error: cfnets.nets.ConvBN: - -> bn: static: foldable into conv (conv_bn); "
-            "runtime: unfoldable XBN107: BatchNorm 'stem.bn' cannot be folded: it is built "
-            "with track_running_stats=False") in out
+    assert (
+        "  error: cfnets.nets.ConvBN: - -> bn: static: foldable into conv (conv_bn); "
+        "runtime: unfoldable XBN107: BatchNorm 'stem.bn' cannot be folded: it is built "
+        "with track_running_stats=False"
+    ) in out
     assert "2 disagreements." in out
 
 
@@ -145,25 +159,29 @@ def test_exit_zero_covers_disagreements(project, capsys):
 def test_a_model_that_cannot_be_built_is_reported_with_its_cause_and_exits_2(project, capsys):
     code, out, _ = project({"broken": "broken", "net": "net"}, capsys=capsys)
     assert code == 2
-    assert ("broken (cfnets.nets:broken): error: cannot confirm: 'cfnets.nets:broken' raised "
-            "RuntimeError: no weights for this width") in out
+    assert (
+        "broken (cfnets.nets:broken): error: cannot confirm: 'cfnets.nets:broken' raised "
+        "RuntimeError: no weights for this width"
+    ) in out
     assert "net (cfnets.nets:net): 2 fold keys" in out  # the other models are still confirmed
     assert "1 model could not be confirmed." in out
 
 
 def test_json_output_carries_the_agreement_table(project, capsys):
-    code, out, _ = project({"without_act": "net_without_act"}, "--format", "json",
-                           capsys=capsys)
+    code, out, _ = project({"without_act": "net_without_act"}, "--format", "json", capsys=capsys)
     assert code == 1
     document = json.loads(out)
     assert document["version"] == 1 and "modules" in document  # the usual object ...
     confirm = document["confirm"]  # ... with the tables beside it
     (model,) = confirm["models"]
-    assert (model["name"], model["factory"], model["error"], model["verified"]) == \
-        ("without_act", "cfnets.nets:net_without_act", None, True)
+    assert (model["name"], model["factory"], model["error"], model["verified"]) == (
+        "without_act",
+        "cfnets.nets:net_without_act",
+        None,
+        True,
+    )
     rows = {row["agreement"]: row for row in model["rows"]}
-    assert rows["disagreement"]["key"] == {"owner": "cfnets.nets.Net", "conv": "conv",
-                                           "bn": "bn"}
+    assert rows["disagreement"]["key"] == {"owner": "cfnets.nets.Net", "conv": "conv", "bn": "bn"}
     assert rows["disagreement"]["static"]["status"] == "unfoldable"
     assert rows["disagreement"]["static"]["code"] == "XBN101"
     assert rows["disagreement"]["runtime"]["status"] == "foldable"
@@ -183,8 +201,9 @@ def test_machine_formats_stay_valid_and_the_table_goes_to_stderr(project, capsys
 def test_confirm_without_declared_models_is_a_usage_error(project, capsys):
     code, out, err = project({}, capsys=capsys)
     assert code == 2 and out == ""
-    assert err.startswith("bnlint: error: --confirm: no models are declared; add a "
-                          "[tool.bnlint.models] table to ")
+    assert err.startswith(
+        "bnlint: error: --confirm: no models are declared; add a [tool.bnlint.models] table to "
+    )
 
 
 def test_check_without_confirm_imports_neither_torch_nor_the_models(tmp_path):
@@ -193,11 +212,19 @@ def test_check_without_confirm_imports_neither_torch_nor_the_models(tmp_path):
     (package / "__init__.py").write_text("")
     (package / "nets.py").write_text(textwrap.dedent(NETS))
     (tmp_path / "pyproject.toml").write_text(
-        f'[tool.bnlint.models]\nnet = {{ factory = "cfnets.nets:net", {SHAPE} }}\n')
-    script = ("import sys\n"
-              "from bnlint import cli\n"
-              "code = cli.main(['check', 'src'])\n"
-              "print(code, 'torch' in sys.modules, 'cfnets' in sys.modules)\n")
-    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
-                         text=True, env={"PYTHONPATH": str(REPO_ROOT), "PATH": ""})
+        f'[tool.bnlint.models]\nnet = {{ factory = "cfnets.nets:net", {SHAPE} }}\n'
+    )
+    script = (
+        "import sys\n"
+        "from bnlint import cli\n"
+        "code = cli.main(['check', 'src'])\n"
+        "print(code, 'torch' in sys.modules, 'cfnets' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(REPO_ROOT), "PATH": ""},
+    )
     assert out.stdout.strip().splitlines()[-1] == "1 False False", out.stderr

@@ -40,19 +40,30 @@ MODULES = (
 
 
 def static(*modules: tuple[str, tuple[FoldEntry, ...]]) -> CheckResult:
-    return CheckResult(files=("src/pkg/m.py",), diagnostics=(), modules=tuple(
-        ModuleReport(name, "src/pkg/m.py", 1, entries) for name, entries in modules))
+    return CheckResult(
+        files=("src/pkg/m.py",),
+        diagnostics=(),
+        modules=tuple(ModuleReport(name, "src/pkg/m.py", 1, entries) for name, entries in modules),
+    )
 
 
 def folded(path: str, partner: str, owner: str, conv: str, bn: str) -> RuntimeBatchNorm:
-    return RuntimeBatchNorm(path, partner, SideVerdict(owner, conv, bn, CONV_BN, FOLDABLE,
-                                                       None))
+    return RuntimeBatchNorm(path, partner, SideVerdict(owner, conv, bn, CONV_BN, FOLDABLE, None))
 
 
-def skipped(path: str, owner: str, bn: str, code: str, *, status: Status = UNFOLDABLE,
-            partner: str | None = None, conv: str | None = None) -> RuntimeBatchNorm:
-    return RuntimeBatchNorm(path, partner, SideVerdict(owner, conv, bn, None, status, code,
-                                                       f"reason {code}"))
+def skipped(
+    path: str,
+    owner: str,
+    bn: str,
+    code: str,
+    *,
+    status: Status = UNFOLDABLE,
+    partner: str | None = None,
+    conv: str | None = None,
+) -> RuntimeBatchNorm:
+    return RuntimeBatchNorm(
+        path, partner, SideVerdict(owner, conv, bn, None, status, code, f"reason {code}")
+    )
 
 
 def observed(*batchnorms: RuntimeBatchNorm, verified: bool = True) -> ModelObservation:
@@ -65,8 +76,10 @@ def table(check: CheckResult, observation: ModelObservation) -> dict[str, Agreem
 
 
 BLOCK_FOLDS = ("pkg.m.Block", (FoldEntry("conv", "bn", CONV_BN, FOLDABLE, None),))
-BLOCKS_FOLDED = (folded("blocks.0.bn", "blocks.0.conv", "pkg.m.Block", "conv", "bn"),
-                 folded("blocks.1.bn", "blocks.1.conv", "pkg.m.Block", "conv", "bn"))
+BLOCKS_FOLDED = (
+    folded("blocks.0.bn", "blocks.0.conv", "pkg.m.Block", "conv", "bn"),
+    folded("blocks.1.bn", "blocks.1.conv", "pkg.m.Block", "conv", "bn"),
+)
 
 
 def test_both_halves_fold_the_same_pair_in_every_instance():
@@ -89,35 +102,38 @@ def test_both_halves_refuse_even_for_different_reasons():
 
 def test_static_unknown_is_taught_by_the_runtime_verdict():
     check = static(("pkg.m.Net", (FoldEntry(None, "bn", None, UNKNOWN, "XBN203"),)))
-    result = compare_model("net", "f", check,
-                           observed(folded("bn", "stem", "pkg.m.Net", "stem", "bn")))
+    result = compare_model(
+        "net", "f", check, observed(folded("bn", "stem", "pkg.m.Net", "stem", "bn"))
+    )
     (row,) = result.rows
     assert row.agreement is Agreement.STATIC_UNKNOWN
     assert row.detail == "runtime: foldable into stem (conv_bn)"
 
 
 def test_a_static_fold_refuted_at_runtime_is_a_disagreement_with_both_sides_evidence():
-    observation = observed(BLOCKS_FOLDED[0],
-                           skipped("blocks.1.bn", "pkg.m.Block", "bn", "XBN107"))
+    observation = observed(BLOCKS_FOLDED[0], skipped("blocks.1.bn", "pkg.m.Block", "bn", "XBN107"))
     result = compare_model("net", "f", static(BLOCK_FOLDS), observation)
     (row,) = result.rows  # one key; the instance that does not fold decides
     assert row.agreement is Agreement.DISAGREEMENT
-    assert row.detail == ("static: foldable into conv (conv_bn); "
-                          "runtime: unfoldable XBN107: reason XBN107")
+    assert row.detail == (
+        "static: foldable into conv (conv_bn); runtime: unfoldable XBN107: reason XBN107"
+    )
 
 
 def test_a_runtime_fold_static_called_unfoldable_is_a_disagreement():
     check = static(("pkg.m.Net", (FoldEntry(None, "bn", None, UNFOLDABLE, "XBN101"),)))
-    result = compare_model("net", "f", check,
-                           observed(folded("bn", "stem", "pkg.m.Net", "stem", "bn")))
+    result = compare_model(
+        "net", "f", check, observed(folded("bn", "stem", "pkg.m.Net", "stem", "bn"))
+    )
     assert result.rows[0].agreement is Agreement.DISAGREEMENT
     assert result.rows[0].detail.startswith("static: unfoldable XBN101")
 
 
 def test_folding_into_different_layers_is_a_disagreement():
     check = static(("pkg.m.Net", (FoldEntry("blocks.1.conv", "bn", CONV_BN, FOLDABLE, None),)))
-    result = compare_model("net", "f", check,
-                           observed(folded("bn", "stem", "pkg.m.Net", "stem", "bn")))
+    result = compare_model(
+        "net", "f", check, observed(folded("bn", "stem", "pkg.m.Net", "stem", "bn"))
+    )
     assert result.rows[0].agreement is Agreement.DISAGREEMENT
     assert "different layers" in result.rows[0].detail
 
@@ -136,8 +152,10 @@ def test_a_class_outside_the_checked_files_is_not_analysed_with_a_hint_at_its_na
     check = static(("src.pkg.m.Block", ()))
     (row,) = compare_model("net", "f", check, observed(BLOCKS_FOLDED[0])).rows
     assert row.agreement is Agreement.NOT_ANALYSED
-    assert row.detail == ("pkg.m.Block is defined in none of the checked files "
-                          "(the checked files define src.pkg.m.Block)")
+    assert row.detail == (
+        "pkg.m.Block is defined in none of the checked files "
+        "(the checked files define src.pkg.m.Block)"
+    )
 
 
 def test_an_analysed_class_without_a_verdict_is_a_miss_only_when_the_runtime_folds():
@@ -150,37 +168,50 @@ def test_an_analysed_class_without_a_verdict_is_a_miss_only_when_the_runtime_fol
 
 
 def test_rows_list_agreements_first_and_disagreements_last():
-    check = static(BLOCK_FOLDS, ("pkg.m.Net", (FoldEntry(None, "bn", None, UNFOLDABLE,
-                                                        "XBN101"),)))
+    check = static(BLOCK_FOLDS, ("pkg.m.Net", (FoldEntry(None, "bn", None, UNFOLDABLE, "XBN101"),)))
     observation = observed(folded("bn", "stem", "pkg.m.Net", "stem", "bn"), *BLOCKS_FOLDED)
-    assert list(table(check, observation).values()) == [Agreement.CONFIRMED_FOLDABLE,
-                                                        Agreement.DISAGREEMENT]
+    assert list(table(check, observation).values()) == [
+        Agreement.CONFIRMED_FOLDABLE,
+        Agreement.DISAGREEMENT,
+    ]
 
 
 def test_a_class_verdict_merged_over_instances_holds_when_any_instance_stays_unfolded():
     # blocks.0.bn folds into the Net's stem (so its runtime key is owned by Net), blocks.1.bn
     # does not; the static half reports the class key Block: - -> bn, merged: unfoldable.
-    check = static(("pkg.m.Block", (FoldEntry(None, "bn", None, UNFOLDABLE, "XBN102"),)),
-                   ("pkg.m.Net", ()))
-    observation = observed(folded("blocks.0.bn", "stem", "pkg.m.Net", "stem", "blocks.0.bn"),
-                           skipped("blocks.1.bn", "pkg.m.Block", "bn", "XBN102"))
+    check = static(
+        ("pkg.m.Block", (FoldEntry(None, "bn", None, UNFOLDABLE, "XBN102"),)), ("pkg.m.Net", ())
+    )
+    observation = observed(
+        folded("blocks.0.bn", "stem", "pkg.m.Net", "stem", "blocks.0.bn"),
+        skipped("blocks.1.bn", "pkg.m.Block", "bn", "XBN102"),
+    )
     rows = compare_model("net", "f", check, observation).rows
     assert [row.agreement for row in rows] == [Agreement.CONFIRMED_UNFOLDABLE] * 2
-    assert rows[1].detail.startswith("static judges pkg.m.Block: - -> bn over 2 instances; "
-                                     "runtime folds these but not blocks.1.bn")
+    assert rows[1].detail.startswith(
+        "static judges pkg.m.Block: - -> bn over 2 instances; "
+        "runtime folds these but not blocks.1.bn"
+    )
     # When every instance folds, the merged static verdict is simply wrong.
-    every = observed(folded("blocks.0.bn", "stem", "pkg.m.Net", "stem", "blocks.0.bn"),
-                     folded("blocks.1.bn", "blocks.0.conv", "pkg.m.Net", "blocks.0.conv",
-                            "blocks.1.bn"))
-    assert {row.agreement for row in compare_model("net", "f", check, every).rows} == \
-        {Agreement.DISAGREEMENT}
+    every = observed(
+        folded("blocks.0.bn", "stem", "pkg.m.Net", "stem", "blocks.0.bn"),
+        folded("blocks.1.bn", "blocks.0.conv", "pkg.m.Net", "blocks.0.conv", "blocks.1.bn"),
+    )
+    assert {row.agreement for row in compare_model("net", "f", check, every).rows} == {
+        Agreement.DISAGREEMENT
+    }
 
 
 def test_a_fold_the_example_input_never_reached_is_not_exercised_not_refuted() -> None:
-    table = compare_model("net", "pkg.m:net", static(
-        ("pkg.m.Block", (FoldEntry("conv", "bn", CONV_BN, FOLDABLE, None),))),
-        observed(folded("blocks.0.bn", "blocks.0.conv", "pkg.m.Block", "conv", "bn"),
-                 skipped("blocks.1.bn", "pkg.m.Block", "bn", "XBN112")))
+    table = compare_model(
+        "net",
+        "pkg.m:net",
+        static(("pkg.m.Block", (FoldEntry("conv", "bn", CONV_BN, FOLDABLE, None),))),
+        observed(
+            folded("blocks.0.bn", "blocks.0.conv", "pkg.m.Block", "conv", "bn"),
+            skipped("blocks.1.bn", "pkg.m.Block", "bn", "XBN112"),
+        ),
+    )
     # one key for both blocks, judged by its most severe runtime verdict: never called,
     # which proves nothing against the class's fold
     assert [row.agreement for row in table.rows] == [Agreement.NOT_EXERCISED]

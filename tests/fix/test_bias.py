@@ -28,14 +28,21 @@ NET = """
 """
 
 
-@pytest.mark.parametrize("conv, dims, fixed", [
-    ("nn.Conv2d(3, 8, 3, padding=1)", 2, "nn.Conv2d(3, 8, 3, padding=1, bias=False)"),
-    ("nn.Conv2d(3, 8, 3, padding=1, bias=True)", 2, "nn.Conv2d(3, 8, 3, padding=1, bias=False)"),
-    ("nn.Conv2d(3, 8, 3, 1, 1, 1, 1, True)", 2, "nn.Conv2d(3, 8, 3, 1, 1, 1, 1, False)"),
-    ("nn.Conv1d(3, 8, kernel_size=3,)", 1, "nn.Conv1d(3, 8, kernel_size=3, bias=False,)"),
-    ("nn.Linear(3, 8)", 1, "nn.Linear(3, 8, bias=False)"),
-    ("nn.Linear(3, 8, True)", 1, "nn.Linear(3, 8, False)"),
-])
+@pytest.mark.parametrize(
+    "conv, dims, fixed",
+    [
+        ("nn.Conv2d(3, 8, 3, padding=1)", 2, "nn.Conv2d(3, 8, 3, padding=1, bias=False)"),
+        (
+            "nn.Conv2d(3, 8, 3, padding=1, bias=True)",
+            2,
+            "nn.Conv2d(3, 8, 3, padding=1, bias=False)",
+        ),
+        ("nn.Conv2d(3, 8, 3, 1, 1, 1, 1, True)", 2, "nn.Conv2d(3, 8, 3, 1, 1, 1, 1, False)"),
+        ("nn.Conv1d(3, 8, kernel_size=3,)", 1, "nn.Conv1d(3, 8, kernel_size=3, bias=False,)"),
+        ("nn.Linear(3, 8)", 1, "nn.Linear(3, 8, bias=False)"),
+        ("nn.Linear(3, 8, True)", 1, "nn.Linear(3, 8, False)"),
+    ],
+)
 def test_the_bias_argument_becomes_false(tmp_path, conv, dims, fixed):
     # a Linear folds with a BatchNorm1d only on a (N, features) input the source shows
     source = "x.flatten(1)" if conv.startswith("nn.Linear") else "x"
@@ -61,12 +68,15 @@ def test_after_the_fix_the_finding_is_gone_and_the_fold_stays(tmp_path):
     assert [(f.conv, f.bn, f.status.value) for f in module.folds] == [("conv", "bn", "foldable")]
 
 
-@pytest.mark.parametrize("source", [
-    # A variable may be True for this layer and False for another configuration.
-    NET.format(conv="nn.Conv2d(3, 8, 3, bias=use_bias)", dims=2, input="x").replace(
-        "def __init__(self):", "def __init__(self, use_bias=True):"),
-    # One constructor call in a loop builds several layers.
-    """
+@pytest.mark.parametrize(
+    "source",
+    [
+        # A variable may be True for this layer and False for another configuration.
+        NET.format(conv="nn.Conv2d(3, 8, 3, bias=use_bias)", dims=2, input="x").replace(
+            "def __init__(self):", "def __init__(self, use_bias=True):"
+        ),
+        # One constructor call in a loop builds several layers.
+        """
     import torch.nn as nn
 
 
@@ -81,8 +91,8 @@ def test_after_the_fix_the_finding_is_gone_and_the_fold_stays(tmp_path):
                 x = bn(conv(x))
             return x
     """,
-    # A helper may build layers that no BatchNorm follows, elsewhere.
-    """
+        # A helper may build layers that no BatchNorm follows, elsewhere.
+        """
     import torch.nn as nn
 
 
@@ -99,9 +109,10 @@ def test_after_the_fix_the_finding_is_gone_and_the_fold_stays(tmp_path):
         def forward(self, x):
             return self.bn(self.conv(x))
     """,
-    # Arguments unpacked from elsewhere may carry the bias.
-    NET.format(conv="nn.Conv2d(3, 8, 3, **{'padding': 1})", dims=2, input="x"),
-])
+        # Arguments unpacked from elsewhere may carry the bias.
+        NET.format(conv="nn.Conv2d(3, 8, 3, **{'padding': 1})", dims=2, input="x"),
+    ],
+)
 def test_no_fix_where_the_edit_could_reach_other_layers(tmp_path, source):
     path = project(tmp_path, source)
     found = fixes(path, "XBN401")
@@ -115,7 +126,8 @@ def test_code_that_makes_python_warn_is_fixed_without_noise(tmp_path):
     # filters); that is the code's business, not bnlint's output.
     source = textwrap.dedent(NET.format(conv="nn.Conv2d(3, 8, 3)", dims=2, input="x"))
     project(tmp_path, source + 'PATTERN = "\\d+"\n')
-    run = run_subprocess(["check", "--diff", "--unsafe-fixes", "."], cwd=tmp_path,
-                         env={"PYTHONWARNINGS": "default"})
+    run = run_subprocess(
+        ["check", "--diff", "--unsafe-fixes", "."], cwd=tmp_path, env={"PYTHONWARNINGS": "default"}
+    )
     assert run.returncode == 1 and "bias=False" in run.stdout
     assert run.stderr == "bnlint: would fix 1 finding in 1 file\n"

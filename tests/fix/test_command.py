@@ -29,7 +29,8 @@ class Net(nn.Module):
         return [head(x) for head in self.heads]
 """
 SAFE = SOURCE.replace("self.heads = [", "self.heads = nn.ModuleList([").replace(
-    "  # head B\n        ]", "  # head B\n        ])")
+    "  # head B\n        ]", "  # head B\n        ])"
+)
 UNSAFE = SAFE.replace("nn.Conv2d(3, 8, 3)", "nn.Conv2d(3, 8, 3, bias=False)")
 
 
@@ -37,18 +38,22 @@ def test_text_output_marks_what_fix_would_fix(tmp_path, bnlint):
     project(tmp_path, SOURCE)
     run = bnlint("check", "--format", "concise", ".", cwd=tmp_path)
     lines = run.out.splitlines()
-    assert any(line.startswith("models.py:9:9: XBN303 [*] [modules-in-plain-container]")
-               for line in lines)
-    assert any(line.startswith("models.py:7:21: XBN401 [redundant-bias-before-bn]")
-               for line in lines), "unsafe fixes are not marked without --unsafe-fixes"
+    assert any(
+        line.startswith("models.py:9:9: XBN303 [*] [modules-in-plain-container]") for line in lines
+    )
+    assert any(
+        line.startswith("models.py:7:21: XBN401 [redundant-bias-before-bn]") for line in lines
+    ), "unsafe fixes are not marked without --unsafe-fixes"
     # The container and the two BatchNorms in it are fixed by one edit.
     assert [line.split(" [")[0] for line in lines[:-2] if "[*]" in line] == [
-        "models.py:9:9: XBN303", "models.py:10:59: XBN205", "models.py:11:59: XBN205"]
+        "models.py:9:9: XBN303",
+        "models.py:10:59: XBN205",
+        "models.py:11:59: XBN205",
+    ]
     assert lines[-1] == "[*] 3 fixable with `bnlint check --fix` (1 more with --unsafe-fixes)"
     unsafe = bnlint("check", "--format", "concise", "--unsafe-fixes", ".", cwd=tmp_path)
     assert "XBN401 [*] [redundant-bias-before-bn]" in unsafe.out
-    assert unsafe.out.splitlines()[-1] == \
-        "[*] 4 fixable with `bnlint check --fix --unsafe-fixes`"
+    assert unsafe.out.splitlines()[-1] == "[*] 4 fixable with `bnlint check --fix --unsafe-fixes`"
 
 
 def test_full_output_says_what_the_fix_does(tmp_path, bnlint):
@@ -64,8 +69,7 @@ def test_fix_writes_the_safe_fixes_and_reports_what_remains(tmp_path, bnlint):
     assert path.read_text() == SAFE.lstrip("\n")
     assert "bnlint: fixed 3 findings in 1 file" in run.err
     # The heads' BatchNorms, unknown while unregistered, now fold; the bias finding remains.
-    assert [line.split(" [")[0] for line in run.out.splitlines()[:-2]] == [
-        "models.py:7:21: XBN401"]
+    assert [line.split(" [")[0] for line in run.out.splitlines()[:-2]] == ["models.py:7:21: XBN401"]
     assert "folds: 3 foldable, 0 unfoldable, 0 unknown" in run.out
     assert run.code == 1
 
@@ -108,14 +112,17 @@ def test_json_carries_the_fix_object(tmp_path, bnlint):
     by_code = {d["code"]: d for d in document["diagnostics"]}
     assert by_code["XBN205"]["fix"] == by_code["XBN303"]["fix"]
     assert by_code["XBN303"]["fix"] == {
-        "applicability": "safe", "message": "Wrap in nn.ModuleList",
-        "edits": [{"content": "nn.ModuleList(", "line": 9, "column": 22, "end_line": 9,
-                   "end_column": 22},
-                  {"content": ")", "line": 12, "column": 10, "end_line": 12,
-                   "end_column": 10}]}
+        "applicability": "safe",
+        "message": "Wrap in nn.ModuleList",
+        "edits": [
+            {"content": "nn.ModuleList(", "line": 9, "column": 22, "end_line": 9, "end_column": 22},
+            {"content": ")", "line": 12, "column": 10, "end_line": 12, "end_column": 10},
+        ],
+    }
     assert by_code["XBN401"]["fix"]["applicability"] == "unsafe"
     assert by_code["XBN401"]["fix"]["edits"] == [
-        {"content": ", bias=False", "line": 7, "column": 38, "end_line": 7, "end_column": 38}]
+        {"content": ", bias=False", "line": 7, "column": 38, "end_line": 7, "end_column": 38}
+    ]
 
 
 def test_fix_and_write_baseline_do_not_mix(tmp_path, bnlint):
@@ -126,17 +133,35 @@ def test_fix_and_write_baseline_do_not_mix(tmp_path, bnlint):
 
 def _still_reported(code: str):
     """An analysis of the fixed text that still finds `code` where it was fixed."""
+
     def analyze(sources, *, search_roots=()):
-        diagnostics = tuple(Diagnostic(code, "x", Severity.ERROR, "still there", "models.py",
-                                       9, 9, 9, 20) for _ in sources)
+        diagnostics = tuple(
+            Diagnostic(code, "x", Severity.ERROR, "still there", "models.py", 9, 9, 9, 20)
+            for _ in sources
+        )
         return CheckResult(("models.py",), diagnostics, ())
+
     return analyze
 
 
 def _unparsable(sources, *, search_roots=()):
-    return CheckResult(("models.py",), (Diagnostic(
-        "XBN001", "syntax-error", Severity.ERROR, "cannot analyse file: syntax error",
-        "models.py", 3, 1, 3, 1),), ())
+    return CheckResult(
+        ("models.py",),
+        (
+            Diagnostic(
+                "XBN001",
+                "syntax-error",
+                Severity.ERROR,
+                "cannot analyse file: syntax error",
+                "models.py",
+                3,
+                1,
+                3,
+                1,
+            ),
+        ),
+        (),
+    )
 
 
 def test_a_fix_whose_result_still_has_the_finding_is_not_kept(tmp_path):
@@ -153,6 +178,5 @@ def test_a_fix_whose_result_does_not_parse_is_not_kept(tmp_path, bnlint, monkeyp
     monkeypatch.setattr("bnlint.fix.run._engine", lambda: _unparsable)
     run = bnlint("check", "--fix", ".", cwd=tmp_path)
     assert path.read_text() == SOURCE.lstrip("\n")
-    assert "models.py: left unchanged: the fixed text would not be analysable (XBN001" \
-        in run.err
+    assert "models.py: left unchanged: the fixed text would not be analysable (XBN001" in run.err
     assert "XBN303 [*]" in run.out

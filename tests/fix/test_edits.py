@@ -13,15 +13,21 @@ def fix(*edits: Edit) -> Fix:
 
 def test_edits_apply_from_the_end_so_earlier_positions_stay_valid():
     text = "a = [x]\nb = {y}\n"
-    edits = [Edit("L(", 1, 5, 1, 5), Edit(")", 1, 8, 1, 8), Edit("D(", 2, 5, 2, 5),
-             Edit(")", 2, 8, 2, 8)]
+    edits = [
+        Edit("L(", 1, 5, 1, 5),
+        Edit(")", 1, 8, 1, 8),
+        Edit("D(", 2, 5, 2, 5),
+        Edit(")", 2, 8, 2, 8),
+    ]
     assert apply_edits(text, edits) == "a = L([x])\nb = D({y})\n"
 
 
 def test_columns_count_characters_and_every_line_ending_counts():
     text = "é = [x]\r\nb = 1\rc = [y]\n"
-    assert apply_edits(text, [Edit("L(", 1, 5, 1, 5), Edit("M(", 3, 5, 3, 5)]) == \
-        "é = L([x]\r\nb = 1\rc = M([y]\n"
+    assert (
+        apply_edits(text, [Edit("L(", 1, 5, 1, 5), Edit("M(", 3, 5, 3, 5)])
+        == "é = L([x]\r\nb = 1\rc = M([y]\n"
+    )
 
 
 def test_a_fix_that_overlaps_a_chosen_one_waits_but_shared_edits_are_fine():
@@ -30,8 +36,10 @@ def test_a_fix_that_overlaps_a_chosen_one_waits_but_shared_edits_are_fine():
     overlapping = fix(Edit("0", 3, 12, 3, 13))
     same_import = fix(shared_import, Edit("x", 5, 1, 5, 2))
     other_insertion_there = fix(Edit("y", 1, 1, 1, 1))
-    assert compatible([first, overlapping, same_import, other_insertion_there]) == \
-        [first, same_import]
+    assert compatible([first, overlapping, same_import, other_insertion_there]) == [
+        first,
+        same_import,
+    ]
 
 
 def test_positions_move_with_the_edits_before_them():
@@ -43,5 +51,11 @@ def test_positions_move_with_the_edits_before_them():
 
 def test_the_diff_is_unified_and_names_the_file():
     diff = unified_diff("src/m.py", "a\nb\n", "a\nc\n")
-    assert diff.splitlines() == ["--- src/m.py", "+++ src/m.py", "@@ -1,2 +1,2 @@", " a",
-                                 "-b", "+c"]
+    assert diff.splitlines() == [
+        "--- src/m.py",
+        "+++ src/m.py",
+        "@@ -1,2 +1,2 @@",
+        " a",
+        "-b",
+        "+c",
+    ]

@@ -76,8 +76,13 @@ def test_the_bias_fix_keeps_the_output_and_drops_checkpoint_keys(tmp_path):
     assert not {"conv.bias", "fc.bias"} & set(after.state_dict())
     # The same weights without the biases: in training, the BatchNorm subtracts the batch
     # mean, which cancels any bias exactly.
-    after.load_state_dict({k: v for k, v in before.state_dict().items()
-                           if not k.endswith(".bias") or k.startswith(("bn", "fc_bn"))})
+    after.load_state_dict(
+        {
+            k: v
+            for k, v in before.state_dict().items()
+            if not k.endswith(".bias") or k.startswith(("bn", "fc_bn"))
+        }
+    )
     x = torch.randn(4, 3, 8, 8)
     torch.testing.assert_close(after.train()(x), before.train()(x), rtol=1e-4, atol=1e-5)
     with pytest.raises(RuntimeError, match="Unexpected key"):

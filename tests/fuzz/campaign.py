@@ -47,8 +47,7 @@ class Campaign:
                 self.agreements[row.agreement.value] += 1
                 if row.runtime.direction is not None:
                     self.directions[row.runtime.direction.value] += 1
-                    if row.runtime.conv and ("cat(" in row.runtime.conv
-                                             or "+" in row.runtime.conv):
+                    if row.runtime.conv and ("cat(" in row.runtime.conv or "+" in row.runtime.conv):
                         self.directions["through a merge"] += 1
                     if "." in row.runtime.bn or "." in (row.runtime.conv or ""):
                         self.cross_class_folds += 1
@@ -63,28 +62,36 @@ class Campaign:
 
     def summary(self) -> str:
         problems = Counter(p.kind for o in self.failures for p in o.problems)
-        lines = [f"{self.programs} programs ({self.undecidable_programs} with an undecidable "
-                 f"construct), {self.batchnorms} BatchNorms, {self.seconds:.1f} s",
-                 "agreement rows: " + ", ".join(f"{k} {v}" for k, v in
-                                                sorted(self.agreements.items())),
-                 "folds by direction: " + ", ".join(f"{k} {v}" for k, v in
-                                                    sorted(self.directions.items())) +
-                 f"; across classes or containers: {self.cross_class_folds}",
-                 "across forward() calls: " + ", ".join(f"{k} {v}" for k, v in
-                                                       sorted(self.cross_forward.items())),
-                 f"failing programs: {len(self.failures)}" +
-                 (" (" + ", ".join(f"{k} {v}" for k, v in sorted(problems.items())) + ")"
-                  if problems else "")]
+        lines = [
+            f"{self.programs} programs ({self.undecidable_programs} with an undecidable "
+            f"construct), {self.batchnorms} BatchNorms, {self.seconds:.1f} s",
+            "agreement rows: " + ", ".join(f"{k} {v}" for k, v in sorted(self.agreements.items())),
+            "folds by direction: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(self.directions.items()))
+            + f"; across classes or containers: {self.cross_class_folds}",
+            "across forward() calls: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(self.cross_forward.items())),
+            f"failing programs: {len(self.failures)}"
+            + (
+                " (" + ", ".join(f"{k} {v}" for k, v in sorted(problems.items())) + ")"
+                if problems
+                else ""
+            ),
+        ]
         if DISABLED:
-            lines.append("kept out of the mix: " + "; ".join(f"{c} ({why})" for c, why in
-                                                             sorted(DISABLED.items())))
+            lines.append(
+                "kept out of the mix: "
+                + "; ".join(f"{c} ({why})" for c, why in sorted(DISABLED.items()))
+            )
         if self.gated:
             lines.append("gated constructs (programs using it, failing; first failing seeds):")
             for construct, count in sorted(self.gated.items()):
                 failing = self.gated_failures.get(construct, [])
                 seeds = ", ".join(str(o.program.seed) for o in failing[:5])
-                lines.append(f"  {construct}: {count}, {len(failing)} failing"
-                             + (f" ({seeds})" if failing else ""))
+                lines.append(
+                    f"  {construct}: {count}, {len(failing)} failing"
+                    + (f" ({seeds})" if failing else "")
+                )
         return "\n".join(lines)
 
 
@@ -102,13 +109,21 @@ def cross_forward_folds(observation: ModelObservation) -> Counter:
 
     found: Counter = Counter()
     for batchnorm in observation.batchnorms:
-        if batchnorm.verdict.status is not Status.FOLDABLE or batchnorm.partner is None \
-                or batchnorm.partner not in modules:
+        if (
+            batchnorm.verdict.status is not Status.FOLDABLE
+            or batchnorm.partner is None
+            or batchnorm.partner not in modules
+        ):
             continue
         layer, norm = caller(batchnorm.partner), caller(batchnorm.path)
         if layer != norm:
-            deeper = "conv_deeper" if _inside(layer, norm) else \
-                "bn_deeper" if _inside(norm, layer) else "siblings"
+            deeper = (
+                "conv_deeper"
+                if _inside(layer, norm)
+                else "bn_deeper"
+                if _inside(norm, layer)
+                else "siblings"
+            )
             found[f"{batchnorm.verdict.direction.value}:{deeper}"] += 1
     return found
 
@@ -117,9 +132,13 @@ def _inside(path: str, ancestor: str) -> bool:
     return ancestor == "" or path.startswith(ancestor + ".")
 
 
-def run_campaign(seeds: Iterable[int], *, batch: int = 50,
-                 progress: Callable[[Campaign], None] | None = None,
-                 constructs: frozenset[str] = ENABLED_CONSTRUCTS) -> Campaign:
+def run_campaign(
+    seeds: Iterable[int],
+    *,
+    batch: int = 50,
+    progress: Callable[[Campaign], None] | None = None,
+    constructs: frozenset[str] = ENABLED_CONSTRUCTS,
+) -> Campaign:
     """`constructs`: the gated constructs in the mix."""
     campaign = Campaign()
     started = time.perf_counter()
@@ -135,8 +154,9 @@ def run_campaign(seeds: Iterable[int], *, batch: int = 50,
     return campaign
 
 
-def _run(campaign: Campaign, programs: list[Program],
-         progress: Callable[[Campaign], None] | None) -> None:
+def _run(
+    campaign: Campaign, programs: list[Program], progress: Callable[[Campaign], None] | None
+) -> None:
     for outcome in check_programs(programs):
         campaign.add(outcome)
     if progress is not None:
@@ -146,7 +166,8 @@ def _run(campaign: Campaign, programs: list[Program],
 def reproducer(outcome: Outcome, *, minimise: bool = True) -> str:
     """A failing program, shrunk, as the text a failure message shows."""
     small = shrink(outcome) if minimise else outcome
-    header = (f"seed {outcome.program.seed}: {size(outcome.program)} stages"
-              + (f", shrunk to {size(small.program)}" if minimise else ""))
+    header = f"seed {outcome.program.seed}: {size(outcome.program)} stages" + (
+        f", shrunk to {size(small.program)}" if minimise else ""
+    )
     problems = "\n".join(f"  {problem}" for problem in small.problems)
     return f"{header}\n{problems}\n--- minimal program ---\n{emit(small.program).source}"

@@ -86,10 +86,24 @@ def emit(program: Program) -> Emitted:
 
 def _may_change_channels(stage: Stage) -> bool:
     if isinstance(stage, Leaf):
-        return (stage.kind in ("conv", "convT", "linear", "fconv") and stage.out is not None
-                and stage.groups != "depthwise")
-    return stage.kind in ("child", "seq", "cat", "helper", "mlist", "mdict", "cfg",
-                          "dunder", "zip", "branchdict", "ckpt")  # not sum
+        return (
+            stage.kind in ("conv", "convT", "linear", "fconv")
+            and stage.out is not None
+            and stage.groups != "depthwise"
+        )
+    return stage.kind in (
+        "child",
+        "seq",
+        "cat",
+        "helper",
+        "mlist",
+        "mdict",
+        "cfg",
+        "dunder",
+        "zip",
+        "branchdict",
+        "ckpt",
+    )  # not sum
 
 
 def _is_module(stage: Stage) -> bool:
@@ -104,7 +118,7 @@ def retarget(stages: tuple[Stage, ...], target: int) -> tuple[Stage, ...]:
         stage = stages[index]
         if _may_change_channels(stage):
             if isinstance(stage, Leaf):
-                return stages[:index] + (replace(stage, out=target),) + stages[index + 1:]
+                return stages[:index] + (replace(stage, out=target),) + stages[index + 1 :]
             return stages
     return stages
 
@@ -141,11 +155,15 @@ class _Emitter(IdiomEmitter):
         outputs = ", ".join([flow.var, *root.taps])
         root.forward.append(f"        return {outputs}")
         self.blocks.append(self.render_class(root, "nn.Module", "self"))
-        header = HEADER.format(seed=self.program.seed) + "".join(f"{line}\n"
-                                                                 for line in self.imports)
+        header = HEADER.format(seed=self.program.seed) + "".join(
+            f"{line}\n" for line in self.imports
+        )
         source = header + "\n\n" + "\n\n\n".join(self.blocks) + "\n"
-        shape = (2, self.program.width) + (SPATIAL[self.dims],) * self.dims if self.dims \
+        shape = (
+            (2, self.program.width) + (SPATIAL[self.dims],) * self.dims
+            if self.dims
             else (2, self.program.width)
+        )
         return Emitted(source, shape, tuple(self.marks), self.variants, self.rank_unknown)
 
     # --- names and spellings -----------------------------------------------------------------
@@ -177,8 +195,9 @@ class _Emitter(IdiomEmitter):
             out = c if leaf.groups == "depthwise" or leaf.out is None else leaf.out
             groups = {"one": 1, "depthwise": c, "two": 2 if c % 2 == 0 and out % 2 == 0 else 1}
             padding = 1 if leaf.kernel == 3 else 0
-            shape = [f"kernel_size={leaf.kernel}" if self.rng.random() < 0.5
-                     else str(leaf.kernel)] + ([f"padding={padding}"] if padding else [])
+            shape = [
+                f"kernel_size={leaf.kernel}" if self.rng.random() < 0.5 else str(leaf.kernel)
+            ] + ([f"padding={padding}"] if padding else [])
             options = []
             if groups[leaf.groups] != 1:
                 options.append(f"groups={groups[leaf.groups]}")
@@ -188,19 +207,27 @@ class _Emitter(IdiomEmitter):
                 options.append("bias=True")
             name = "ConvTranspose" if leaf.kind == "convT" else "Conv"
             ctor = f"nn.{name}{self.dims}d"
-            if (cls is not None and cls.norm_style == "dim_tuple" and leaf.kind == "conv"
-                    and leaf.style in ("", "kwargs", "args")):
+            if (
+                cls is not None
+                and cls.norm_style == "dim_tuple"
+                and leaf.kind == "conv"
+                and leaf.style in ("", "kwargs", "args")
+            ):
                 ctor = "conv_layer"
             if leaf.style in ("kwargs", "args"):
                 return self.hidden_conv(ctor, ch, out, options, leaf.style), out
             if leaf.style == "subclass":
-                ctor = self.define(f"PlainConv{self.dims}d",
-                                   f"class PlainConv{self.dims}d({ctor}):\n"
-                                   f"    \"\"\"A subclass that keeps torch's forward.\"\"\"")
+                ctor = self.define(
+                    f"PlainConv{self.dims}d",
+                    f"class PlainConv{self.dims}d({ctor}):\n"
+                    f'    """A subclass that keeps torch\'s forward."""',
+                )
             elif leaf.style == "partial":
-                ctor = self.define(f"conv{leaf.kernel}x{leaf.kernel}_{self.dims}d",
-                                   f"conv{leaf.kernel}x{leaf.kernel}_{self.dims}d = partial("
-                                   f"{ctor}, kernel_size={leaf.kernel}, padding={padding})")
+                ctor = self.define(
+                    f"conv{leaf.kernel}x{leaf.kernel}_{self.dims}d",
+                    f"conv{leaf.kernel}x{leaf.kernel}_{self.dims}d = partial("
+                    f"{ctor}, kernel_size={leaf.kernel}, padding={padding})",
+                )
                 shape = []
             args = [ch, str(out)] + shape + options
             return f"{ctor}({', '.join(args)})", out
@@ -212,13 +239,21 @@ class _Emitter(IdiomEmitter):
             ctor = "norm_layer" if cls is not None and cls.norm else self.bn_type(flow.linear)
             if leaf.style == "subclass":
                 base = self.bn_type(flow.linear)
-                ctor = self.define(f"Plain{base[3:]}", f"class Plain{base[3:]}({base}):\n"
-                                   f"    \"\"\"A subclass that keeps torch's forward.\"\"\"")
+                ctor = self.define(
+                    f"Plain{base[3:]}",
+                    f"class Plain{base[3:]}({base}):\n"
+                    f'    """A subclass that keeps torch\'s forward."""',
+                )
             elif leaf.style == "own_forward":
                 ctor = self.bn_own_forward(self.bn_type(flow.linear))
-            extra = {"plain": "", "eps": ", eps=1e-3", "affine_off": ", affine=False",
-                     "no_stats": ", track_running_stats=False", "subclass": "",
-                     "own_forward": ""}[leaf.style or "plain"]
+            extra = {
+                "plain": "",
+                "eps": ", eps=1e-3",
+                "affine_off": ", affine=False",
+                "no_stats": ", track_running_stats=False",
+                "subclass": "",
+                "own_forward": "",
+            }[leaf.style or "plain"]
             if leaf.style == "own_forward" and self.rng.random() < 0.5:
                 extra = ", act=True"
             return f"{ctor}({ch}{extra})", c
@@ -232,8 +267,9 @@ class _Emitter(IdiomEmitter):
             return ("nn.Identity()" if leaf.style == "identity" else "nn.Dropout(0.1)"), c
         raise AssertionError(leaf)
 
-    def module_expr(self, cls: _Class | None, stage: Stage, flow: _Flow
-                    ) -> tuple[str, list[str], _Flow]:
+    def module_expr(
+        self, cls: _Class | None, stage: Stage, flow: _Flow
+    ) -> tuple[str, list[str], _Flow]:
         """A module-valued expression for `stage` (a module leaf, a child class, a
         Sequential), the __init__ lines that must run before it, and the flow after it."""
         if not _is_module(stage):
@@ -242,13 +278,17 @@ class _Emitter(IdiomEmitter):
         if isinstance(stage, Leaf):
             expr, out = self.leaf_expr(cls, stage, flow)
             keeps = stage.kind == "drop" or (stage.kind == "act" and "inplace" in expr)
-            return expr, [], (replace(flow, c=out) if keeps
-                              else self.new(flow.var, out, flow.linear))
+            return (
+                expr,
+                [],
+                (replace(flow, c=out) if keeps else self.new(flow.var, out, flow.linear)),
+            )
         if stage.kind == "child":
             return self.child_expr(cls, stage.chains[0], stage.style, flow, target=None)
         if stage.kind == "dunder":
-            return self.child_expr(cls, stage.chains[0], "plain", flow, target=None,
-                                   method="__call__")
+            return self.child_expr(
+                cls, stage.chains[0], "plain", flow, target=None, method="__call__"
+            )
         if stage.kind == "seq":
             return self.seq_expr(cls, stage, flow)
         if stage.kind == "cfg":
@@ -257,40 +297,60 @@ class _Emitter(IdiomEmitter):
             return self.cfg_expr(cls, stage, flow)
         raise AssertionError(stage)
 
-    def cfg_expr(self, cls: _Class | None, node: Node, flow: _Flow
-                 ) -> tuple[str, list[str], _Flow]:
+    def cfg_expr(self, cls: _Class | None, node: Node, flow: _Flow) -> tuple[str, list[str], _Flow]:
         """A Sequential built by a loop over a table of widths, "M" standing for pooling."""
-        table = [("M" if leaf.kind == "pool" else leaf.out or flow.c)
-                 for leaf in node.chains[0] if isinstance(leaf, Leaf)
-                 and leaf.kind in ("pool", "conv", "linear")]
+        table = [
+            ("M" if leaf.kind == "pool" else leaf.out or flow.c)
+            for leaf in node.chains[0]
+            if isinstance(leaf, Leaf) and leaf.kind in ("pool", "conv", "linear")
+        ]
         if flow.linear:
             table = [v for v in table if v != "M"]
         kernel = next((leaf.kernel for leaf in node.chains[0] if isinstance(leaf, Leaf)), 1)
         n = next(self.names)
         table_name, layers, width = f"CFG{n}", f"cfg_layers{n}", f"width{n}"
         bn = "norm_layer" if cls is not None and cls.norm else self.bn_type(flow.linear)
-        layer = (f"nn.Linear({width}, v)" if flow.linear else
-                 f"nn.Conv{self.dims}d({width}, v, kernel_size={kernel}"
-                 + (", padding=1" if kernel == 3 else "") + ", bias=False)")
+        layer = (
+            f"nn.Linear({width}, v)"
+            if flow.linear
+            else f"nn.Conv{self.dims}d({width}, v, kernel_size={kernel}"
+            + (", padding=1" if kernel == 3 else "")
+            + ", bias=False)"
+        )
         norm = f", {bn}(v)" if node.style == "bn" else ""
         pool = f"nn.MaxPool{self.dims}d(3, stride=1, padding=1)" if not flow.linear else ""
         self.blocks.append(f"{table_name} = {table!r}")
-        before = [f"{layers} = []", f"{width} = {self.channels(cls, flow.c)}",
-                  f"for v in {table_name}:"]
+        before = [
+            f"{layers} = []",
+            f"{width} = {self.channels(cls, flow.c)}",
+            f"for v in {table_name}:",
+        ]
         if pool:
             before += ['    if v == "M":', f"        {layers}.append({pool})", "        continue"]
-        before += [f"    {layers} += [{layer}{norm}, nn.ReLU(inplace=True)]",
-                   f"    {width} = v"]
+        before += [f"    {layers} += [{layer}{norm}, nn.ReLU(inplace=True)]", f"    {width} = v"]
         widths = [v for v in table if v != "M"]
         after = self.new(flow.var, widths[-1] if widths else flow.c, flow.linear)
         return f"nn.Sequential(*{layers})", before, after
 
-    def child_expr(self, cls: _Class | None, stages: tuple[Stage, ...], style: str,
-                   flow: _Flow, target: int | None, method: str = "forward"
-                   ) -> tuple[str, list[str], _Flow]:
+    def child_expr(
+        self,
+        cls: _Class | None,
+        stages: tuple[Stage, ...],
+        style: str,
+        flow: _Flow,
+        target: int | None,
+        method: str = "forward",
+    ) -> tuple[str, list[str], _Flow]:
         name = f"Block{next(self.names)}" if method == "forward" else f"Wrapper{next(self.names)}"
-        child = _Class(name, flow.c, norm=style != "plain", reuse=self.rng.random() < 0.5,
-                       linear=flow.linear, norm_style=style, method=method)
+        child = _Class(
+            name,
+            flow.c,
+            norm=style != "plain",
+            reuse=self.rng.random() < 0.5,
+            linear=flow.linear,
+            norm_style=style,
+            method=method,
+        )
         if target is not None:
             stages = retarget(stages, target)
         inner = self.chain(child, child.forward, "        ", flow.to("x"), stages)
@@ -303,15 +363,17 @@ class _Emitter(IdiomEmitter):
         if style == "norm_partial":
             args.append(f"norm_layer=partial({bn}, momentum=0.05)")
         elif style == "norm_class":
-            passed = "norm_layer" if cls is not None and cls.norm and self.rng.random() < 0.6 \
-                else bn
+            passed = (
+                "norm_layer" if cls is not None and cls.norm and self.rng.random() < 0.6 else bn
+            )
             args.append(passed if self.rng.random() < 0.5 else f"norm_layer={passed}")
         elif style not in ("plain", "norm_default"):
             args += self.norm_arguments(cls, style, flow.linear)
         return f"{name}({', '.join(args)})", [], inner.to(flow.var)
 
-    def seq_parts(self, cls: _Class | None, stages: tuple[Stage, ...], flow: _Flow
-                  ) -> tuple[list[tuple[str, str]], list[str], _Flow]:
+    def seq_parts(
+        self, cls: _Class | None, stages: tuple[Stage, ...], flow: _Flow
+    ) -> tuple[list[tuple[str, str]], list[str], _Flow]:
         parts, before, kinds = [], [], itertools.count()
         for stage in stages:
             expr, lines, flow = self.module_expr(cls, stage, flow)
@@ -320,29 +382,27 @@ class _Emitter(IdiomEmitter):
             parts.append((f"{label}{next(kinds)}", expr))
         return parts, before, flow
 
-    def seq_expr(self, cls: _Class | None, node: Node, flow: _Flow
-                 ) -> tuple[str, list[str], _Flow]:
+    def seq_expr(self, cls: _Class | None, node: Node, flow: _Flow) -> tuple[str, list[str], _Flow]:
         style = node.style
         if cls is not None and cls.expr_only and style in ("star", "add_module"):
             style = "args"  # no statements in a super().__init__(...) or a list of layers
         if style == "subclass":
             name = f"Seq{next(self.names)}"
-            sub = _Class(name, flow.c, norm=False, reuse=True, linear=flow.linear,
-                         expr_only=True)
+            sub = _Class(name, flow.c, norm=False, reuse=True, linear=flow.linear, expr_only=True)
             parts, _, after = self.seq_parts(sub, node.chains[0], flow)
             body = ",\n            ".join(expr for _, expr in parts)
             arguments = f"\n            {body},\n        " if parts else ""  # shrunk: none
-            self.blocks.append(f"class {name}(nn.Sequential):\n"
-                               f"    def __init__(self, cin):\n"
-                               f"        super().__init__({arguments})")
+            self.blocks.append(
+                f"class {name}(nn.Sequential):\n"
+                f"    def __init__(self, cin):\n"
+                f"        super().__init__({arguments})"
+            )
             return f"{name}({self.channels(cls, flow.c)})", [], after
         if style == "helper":
             name = f"make_layers{next(self.names)}"
-            sub = _Class(name, flow.c, norm=True, reuse=True, linear=flow.linear,
-                         expr_only=True)
+            sub = _Class(name, flow.c, norm=True, reuse=True, linear=flow.linear, expr_only=True)
             parts, _, after = self.seq_parts(sub, node.chains[0], flow)
-            lines = [f"def {name}(cin, norm_layer={self.bn_type(flow.linear)}):",
-                     "    layers = []"]
+            lines = [f"def {name}(cin, norm_layer={self.bn_type(flow.linear)}):", "    layers = []"]
             lines += [f"    layers.append({expr})" for _, expr in parts]
             lines.append("    return nn.Sequential(*layers)")
             self.blocks.append("\n".join(lines))
@@ -357,15 +417,19 @@ class _Emitter(IdiomEmitter):
             return f"nn.Sequential(*{var})", before, after
         if style == "add_module":
             var = f"seq{next(self.names)}"
-            before = before + [f"{var} = nn.Sequential()"] + \
-                [f'{var}.add_module("{label}", {expr})' for label, expr in parts]
+            before = (
+                before
+                + [f"{var} = nn.Sequential()"]
+                + [f'{var}.add_module("{label}", {expr})' for label, expr in parts]
+            )
             return var, before, after
         return f"nn.Sequential({', '.join(expr for _, expr in parts)})", before, after
 
     # --- forward -----------------------------------------------------------------------------
 
-    def chain(self, cls: _Class, out: list[str], indent: str, flow: _Flow,
-              stages: tuple[Stage, ...]) -> _Flow:
+    def chain(
+        self, cls: _Class, out: list[str], indent: str, flow: _Flow, stages: tuple[Stage, ...]
+    ) -> _Flow:
         for stage in stages:
             flow = self.stage(cls, out, indent, flow, stage)
         return flow
@@ -376,19 +440,18 @@ class _Emitter(IdiomEmitter):
         cls.init.append(f"        self.{attr} = {expr}")
         return attr
 
-    def call(self, cls: _Class, out: list[str], indent: str, flow: _Flow, attr: str,
-             after: _Flow) -> _Flow:
+    def call(
+        self, cls: _Class, out: list[str], indent: str, flow: _Flow, attr: str, after: _Flow
+    ) -> _Flow:
         var = self.fresh(cls, flow)
         out.append(f"{indent}{var} = self.{attr}({flow.var})")
         return after.to(var)
 
-    def project(self, cls: _Class, out: list[str], indent: str, flow: _Flow,
-                target: int) -> _Flow:
+    def project(self, cls: _Class, out: list[str], indent: str, flow: _Flow, target: int) -> _Flow:
         leaf = Leaf("linear" if flow.linear else "conv", out=target)
         return self.stage(cls, out, indent, flow, leaf)
 
-    def stage(self, cls: _Class, out: list[str], indent: str, flow: _Flow,
-              stage: Stage) -> _Flow:
+    def stage(self, cls: _Class, out: list[str], indent: str, flow: _Flow, stage: Stage) -> _Flow:
         if isinstance(stage, Leaf):
             return self.leaf(cls, out, indent, flow, stage)
         method = getattr(self, f"node_{stage.kind}")
@@ -407,8 +470,11 @@ class _Emitter(IdiomEmitter):
             if style == "functional_inplace":
                 out.append(f"{indent}{var} = F.relu({v}, inplace=True)")
                 return flow.to(var)
-            text = {"functional": f"F.relu({v})", "torch": f"torch.relu({v})",
-                    "method": f"{v}.relu()"}[style]
+            text = {
+                "functional": f"F.relu({v})",
+                "torch": f"torch.relu({v})",
+                "method": f"{v}.relu()",
+            }[style]
             out.append(f"{indent}{var} = {text}")
             return made
         if kind == "pool" and style == "functional":
@@ -427,14 +493,22 @@ class _Emitter(IdiomEmitter):
             cout = flow.c if leaf.out is None else leaf.out
             attr = f"weight{cls.number()}"
             ones = "".join(", 1" for _ in range(0 if flow.linear else self.dims))
-            cls.init.append(f"        self.{attr} = nn.Parameter(torch.randn({cout}, "
-                            f"{flow.c}{ones}) * 0.3)")
+            cls.init.append(
+                f"        self.{attr} = nn.Parameter(torch.randn({cout}, {flow.c}{ones}) * 0.3)"
+            )
             function = "F.linear" if flow.linear else f"F.conv{self.dims}d"
             out.append(f"{indent}{var} = {function}({v}, self.{attr})")
             return self.new(var, cout, flow.linear)
         expr, _, after = self.module_expr(cls, leaf, flow)
-        stem = {"conv": "conv", "convT": "up", "linear": "fc", "bn": "bn", "act": "act",
-                "pool": "pool", "drop": "drop"}[kind]
+        stem = {
+            "conv": "conv",
+            "convT": "up",
+            "linear": "fc",
+            "bn": "bn",
+            "act": "act",
+            "pool": "pool",
+            "drop": "drop",
+        }[kind]
         attr = self.register(cls, stem, expr, [])
         if kind == "bn" and flow.hidden:  # its input is unknown to the analysis, by design
             self.marks.append((cls.name, attr))
@@ -465,8 +539,9 @@ class _Emitter(IdiomEmitter):
             return inner
         var = self.fresh(cls, flow)
         a, b = inner.var, skip
-        text = {"radd": f"{b} + {a}", "torch_add": f"torch.add({a}, {b})"}.get(node.style,
-                                                                               f"{a} + {b}")
+        text = {"radd": f"{b} + {a}", "torch_add": f"torch.add({a}, {b})"}.get(
+            node.style, f"{a} + {b}"
+        )
         out.append(f"{indent}{var} = {text}")
         return self.new(var, flow.c, flow.linear)
 
@@ -492,8 +567,12 @@ class _Emitter(IdiomEmitter):
             ends.append(end)
         cls.reuse = reuse
         first = ends[0]
-        if len(ends) == 2 and first.tid not in (flow.tid, ends[1].tid) and not first.aliased \
-                and self.rng.random() < 0.3:
+        if (
+            len(ends) == 2
+            and first.tid not in (flow.tid, ends[1].tid)
+            and not first.aliased
+            and self.rng.random() < 0.3
+        ):
             out.append(f"{indent}{first.var} += {ends[1].var}")
             return first
         var = self.fresh(cls, flow)
@@ -513,8 +592,9 @@ class _Emitter(IdiomEmitter):
             expr, before, after = self.module_expr(cls, target, flow)
             stem = target.kind
         else:
-            expr, before, after = self.child_expr(cls, target.chains[0], target.style, flow,
-                                                  target=flow.c)
+            expr, before, after = self.child_expr(
+                cls, target.chains[0], target.style, flow, target=flow.c
+            )
             stem = "block"
         attr = self.register(cls, f"{stem}_shared", expr, before)
         passthrough = after.tid == flow.tid
@@ -534,8 +614,7 @@ class _Emitter(IdiomEmitter):
             items = ", ".join(expr for _, expr in parts)
             attr = self.register(cls, "layers", f"nn.ModuleList([{items}])", before)
             return self.loop(cls, out, indent, flow, f"self.{attr}", after)
-        expr, before, after = self.child_expr(cls, node.chains[0], "plain", flow,
-                                              target=flow.c)
+        expr, before, after = self.child_expr(cls, node.chains[0], "plain", flow, target=flow.c)
         if self.rng.random() < 0.5:
             built = f"nn.ModuleList([{expr} for _ in range({node.count})])"
         else:
@@ -574,8 +653,9 @@ class _Emitter(IdiomEmitter):
         if node.style == "values":
             return self.loop(cls, out, indent, flow, f"self.{attr}.values()", after)
         if node.style == "items":
-            return self.loop(cls, out, indent, flow, f"self.{attr}.items()", after,
-                             target="name, layer")
+            return self.loop(
+                cls, out, indent, flow, f"self.{attr}.items()", after, target="name, layer"
+            )
         current = flow.var
         for label, _ in parts:
             var = self.fresh(cls, flow)
@@ -598,8 +678,9 @@ class _Emitter(IdiomEmitter):
         saved = cls.reuse, cls.reuse_var
         cls.reuse, cls.reuse_var = True, var
         body: list[str] = []
-        inner = self.chain(cls, body, indent + "    ", flow.to(var), retarget(node.chains[0],
-                                                                           flow.c))
+        inner = self.chain(
+            cls, body, indent + "    ", flow.to(var), retarget(node.chains[0], flow.c)
+        )
         if inner.c != flow.c:
             inner = self.project(cls, body, indent + "    ", inner, flow.c)
         cls.reuse, cls.reuse_var = saved
@@ -639,29 +720,41 @@ class _Emitter(IdiomEmitter):
             base = "nn.Linear" if flow.linear else f"nn.Conv{self.dims}d"
             # its forward() computes with a weight it derives (weight standardisation and
             # the like): a fold into its own weight would not survive that
-            call = "F.linear(x, w, self.bias)" if flow.linear else \
-                f"F.conv{self.dims}d(x, w, self.bias)"
-            name = self.define(f"Scaled{base[3:]}", f"class Scaled{base[3:]}({base}):\n"
-                               "    def forward(self, x):\n"
-                               "        w = self.weight * 0.5\n"
-                               f"        return {call}")
+            call = (
+                "F.linear(x, w, self.bias)"
+                if flow.linear
+                else f"F.conv{self.dims}d(x, w, self.bias)"
+            )
+            name = self.define(
+                f"Scaled{base[3:]}",
+                f"class Scaled{base[3:]}({base}):\n"
+                "    def forward(self, x):\n"
+                "        w = self.weight * 0.5\n"
+                f"        return {call}",
+            )
             args = f"{flow.c}, {flow.c}" + ("" if flow.linear else ", 1")
             cls.init.append(f"        self.{attr} = {name}({args}, bias=False)")
             out.append(f"{indent}{var} = self.{attr}({v})")
             after = self.new(var, flow.c, flow.linear)
         elif node.style == "cond_init":
-            alternative = expr.replace("kernel_size=1", "kernel_size=3, padding=1") \
-                if "kernel_size=1" in expr else expr.replace(", 1,", ", 3, padding=1,")
-            cls.init += [f'        if os.environ.get("{NEVER_SET}"):',
-                         f"            self.{attr} = {alternative}",
-                         "        else:",
-                         f"            self.{attr} = {expr}"]
+            alternative = (
+                expr.replace("kernel_size=1", "kernel_size=3, padding=1")
+                if "kernel_size=1" in expr
+                else expr.replace(", 1,", ", 3, padding=1,")
+            )
+            cls.init += [
+                f'        if os.environ.get("{NEVER_SET}"):',
+                f"            self.{attr} = {alternative}",
+                "        else:",
+                f"            self.{attr} = {expr}",
+            ]
             out.append(f"{indent}{var} = self.{attr}({v})")
         elif node.style == "getattr":
             attr = f"{attr}_1"
             cls.init.append(f"        self.{attr} = {expr}")
-            out.append(f'{indent}{var} = getattr(self, "{attr[:-1]}" + '
-                       f"str(int({v}.shape[0] > 0)))({v})")
+            out.append(
+                f'{indent}{var} = getattr(self, "{attr[:-1]}" + str(int({v}.shape[0] > 0)))({v})'
+            )
         elif node.style == "operator_call":
             cls.init.append(f"        self.{attr} = {expr}")
             out.append(f"{indent}{var} = operator.call(self.{attr}, {v})")
@@ -701,11 +794,14 @@ class _Emitter(IdiomEmitter):
     def render_class(self, cls: _Class, base: str, params: str, inputs: str = "x") -> str:
         extra, binding = self.norm_signature(cls) if cls.norm else ("", [])
         signature = "self" if params == "self" else f"self, cin{extra}"
-        lines = [f"class {cls.name}({base}):", f"    def __init__({signature}):",
-                 "        super().__init__()", *binding]
+        lines = [
+            f"class {cls.name}({base}):",
+            f"    def __init__({signature}):",
+            "        super().__init__()",
+            *binding,
+        ]
         lines += cls.init
         lines += ["", f"    def {cls.method}(self, {inputs}):", *cls.forward]
         for method in cls.methods:
             lines += ["", *method]
         return "\n".join(lines)
-

@@ -50,8 +50,10 @@ class IdiomEmitter:
 
     def bn_own_forward(self, base: str) -> str:
         """A BatchNorm subclass whose forward calls F.batch_norm, then an activation or not."""
-        name = f"BNAct{base[len('nn.BatchNorm'):]}"
-        return self.define(name, f'''class {name}({base}):
+        name = f"BNAct{base[len('nn.BatchNorm') :]}"
+        return self.define(
+            name,
+            f'''class {name}({base}):
     """BatchNorm and an activation in one module, with its own forward."""
 
     def __init__(self, num_features, act=False, **kwargs):
@@ -61,7 +63,8 @@ class IdiomEmitter:
     def forward(self, x):
         x = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                          False, 0.0, self.eps)
-        return self.act(x)''')
+        return self.act(x)''',
+        )
 
     # --- how a child class gets its norm layer (node:child:<style>) --------------------------
 
@@ -72,31 +75,47 @@ class IdiomEmitter:
         style = cls.norm_style
         default = ["        if norm_layer is None:", f"            norm_layer = {bn}"]
         if style == "registry_dict":
-            self.define("NORM_LAYERS", "NORM_LAYERS = {\n" + "".join(
-                f'    "batch{d}d": nn.BatchNorm{d}d,\n    "instance{d}d": nn.InstanceNorm{d}d,\n'
-                for d in (1, 2, 3)) + "}")
+            self.define(
+                "NORM_LAYERS",
+                "NORM_LAYERS = {\n"
+                + "".join(
+                    f'    "batch{d}d": nn.BatchNorm{d}d,\n'
+                    f'    "instance{d}d": nn.InstanceNorm{d}d,\n'
+                    for d in (1, 2, 3)
+                )
+                + "}",
+            )
             return f', norm="batch{k}d"', ["        norm_layer = NORM_LAYERS[norm]"]
         if style == "registry_object":
             self.define_registry()
             return f', norm="batch", dims={k}', ["        norm_layer = NORM[norm, dims]"]
         if style == "lambda_default":
-            factory = self.define(f"bn{k}d_factory", f'''def bn{k}d_factory(momentum=0.1):
+            factory = self.define(
+                f"bn{k}d_factory",
+                f'''def bn{k}d_factory(momentum=0.1):
     """A layer-building lambda."""
-    return lambda channels, **kwargs: {bn}(channels, momentum=momentum, **kwargs)''')
+    return lambda channels, **kwargs: {bn}(channels, momentum=momentum, **kwargs)''',
+            )
             return f", norm_layer={factory}()", []
         if style == "dataclass":
             self.need("from dataclasses import dataclass")
-            self.define("NormConfig", '''@dataclass
+            self.define(
+                "NormConfig",
+                """@dataclass
 class NormConfig:
     kind: str = "batch"
-    momentum: float = 0.1''')
+    momentum: float = 0.1""",
+            )
             return ", cfg: NormConfig = NormConfig()", [
                 '        if cfg.kind == "batch":',
                 f"            norm_layer = partial({bn}, momentum=cfg.momentum)",
-                "        else:", f"            norm_layer = nn.InstanceNorm{k}d"]
+                "        else:",
+                f"            norm_layer = nn.InstanceNorm{k}d",
+            ]
         if style == "dim_tuple":
-            lines = ["        norm_layer = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)"
-                     "[dims - 1]"]
+            lines = [
+                "        norm_layer = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[dims - 1]"
+            ]
             if not cls.linear:
                 lines.append("        conv_layer = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[dims - 1]")
             return f", dims={k}", lines
@@ -106,7 +125,8 @@ class NormConfig:
         if style == "partial_func":
             return ", norm_layer=None", default + [
                 "        if isinstance(norm_layer, partial):",
-                "            norm_layer = norm_layer.func"]
+                "            norm_layer = norm_layer.func",
+            ]
         return ", norm_layer=None", default
 
     def norm_arguments(self, cls: _Class | None, style: str, linear: bool) -> list[str]:
@@ -123,8 +143,13 @@ class NormConfig:
         if style == "lambda_passed":
             return [f"norm_layer=lambda channels, **kwargs: {bn}(channels, **kwargs)"]
         if style == "dataclass":
-            return [] if pick < 0.4 else ["cfg=NormConfig(momentum=0.05)"] if pick < 0.7 \
+            return (
+                []
+                if pick < 0.4
+                else ["cfg=NormConfig(momentum=0.05)"]
+                if pick < 0.7
                 else ['cfg=NormConfig(kind="batch")']
+            )
         if style == "dim_tuple":
             return [] if pick < 0.3 else [str(k)] if pick < 0.6 else [f"dims={k}"]
         if style == "class_checks":
@@ -135,16 +160,22 @@ class NormConfig:
                 return [f'norm_layer="BatchNorm{k}d"']
             if pick < 0.75:
                 return [f"norm_layer=partial({bn}, momentum=0.05)"]
-            plain = self.define(f"PlainBatchNorm{k}d", f"class PlainBatchNorm{k}d({bn}):\n"
-                                f"    \"\"\"A subclass that keeps torch's forward.\"\"\"")
+            plain = self.define(
+                f"PlainBatchNorm{k}d",
+                f"class PlainBatchNorm{k}d({bn}):\n"
+                f'    """A subclass that keeps torch\'s forward."""',
+            )
             return [f"norm_layer={plain}"]
         if style == "partial_func":
-            return [f"norm_layer=partial({bn}, momentum=0.05)"] if pick < 0.7 \
-                else [f"norm_layer={bn}"]
+            return (
+                [f"norm_layer=partial({bn}, momentum=0.05)"] if pick < 0.7 else [f"norm_layer={bn}"]
+            )
         raise AssertionError(style)
 
     def define_registry(self) -> None:
-        self.define("LayerRegistry", '''class LayerRegistry:
+        self.define(
+            "LayerRegistry",
+            '''class LayerRegistry:
     """Layer factories registered by name, looked up by [name, spatial dims]."""
 
     def __init__(self):
@@ -171,10 +202,13 @@ def _batch_norm(dims):
 
 @NORM.register("instance")
 def _instance_norm(dims):
-    return (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)[dims - 1]''')
+    return (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)[dims - 1]''',
+        )
 
     def define_resolver(self) -> None:
-        self.define("resolve_norm", '''_NORM_BY_NAME = {
+        self.define(
+            "resolve_norm",
+            '''_NORM_BY_NAME = {
     "batchnorm1d": nn.BatchNorm1d, "batchnorm2d": nn.BatchNorm2d, "batchnorm3d": nn.BatchNorm3d}
 
 
@@ -189,7 +223,8 @@ def resolve_norm(norm_layer):
         return norm_layer
     if issubclass(norm_layer, nn.modules.batchnorm._BatchNorm):
         return _NORM_BY_NAME[norm_layer.__name__.lower().replace("plain", "")]
-    raise TypeError(norm_layer)''')
+    raise TypeError(norm_layer)''',
+        )
 
     # --- nodes ---------------------------------------------------------------------------------
 
@@ -205,8 +240,11 @@ def resolve_norm(norm_layer):
         elif node.style == "tokens":
             out.append(f"{indent}{t} = {v}.unsqueeze(1).repeat(1, {c}, 1)")
         elif node.style == "flatten":
-            text = f"{v}.unsqueeze(-1).flatten(1)" if self.rng.random() < 0.5 \
+            text = (
+                f"{v}.unsqueeze(-1).flatten(1)"
+                if self.rng.random() < 0.5
                 else f"{v}.view({v}.shape[0], -1)"
+            )
             out.append(f"{indent}{t} = {text}")
         else:
             out.append(f"{indent}{t} = {v}")
@@ -242,21 +280,29 @@ def resolve_norm(norm_layer):
         n, key = next(self.names), self.hidden_choice("choose")
         layers = f"layers{n}"
         at = self.rng.randint(1, len(parts))
-        lines = [{"list": f"{layers} = []", "ordered": f"{layers} = OrderedDict()"}.get(
-            node.style, f"{layers} = {{}}")]
+        lines = [
+            {"list": f"{layers} = []", "ordered": f"{layers} = OrderedDict()"}.get(
+                node.style, f"{layers} = {{}}"
+            )
+        ]
         for index, (label, expr) in enumerate(parts + [("", "")]):
             if index == at:
-                add = (f"{layers}.append(nn.ReLU())" if node.style == "list"
-                       else f'{layers}["extra"] = nn.ReLU()')
+                add = (
+                    f"{layers}.append(nn.ReLU())"
+                    if node.style == "list"
+                    else f'{layers}["extra"] = nn.ReLU()'
+                )
                 lines += [f"if choose({key}):", f"    {add}"]
             if expr:
-                lines.append(f"{layers}.append({expr})" if node.style == "list"
-                             else f'{layers}["{label}"] = {expr}')
+                lines.append(
+                    f"{layers}.append({expr})"
+                    if node.style == "list"
+                    else f'{layers}["{label}"] = {expr}'
+                )
         if node.style == "moduledict":
             attr = self.register(cls, "parts", f"nn.ModuleDict({layers})", before + lines)
             return self.loop(cls, out, indent, flow, f"self.{attr}.values()", after)
-        built = f"nn.Sequential(*{layers})" if node.style == "list" \
-            else f"nn.Sequential({layers})"
+        built = f"nn.Sequential(*{layers})" if node.style == "list" else f"nn.Sequential({layers})"
         attr = self.register(cls, "body", built, before + lines)
         return self.call(cls, out, indent, flow, attr, after)
 
@@ -282,20 +328,30 @@ def resolve_norm(norm_layer):
             applied = f"{column}({applied})"
         names = ", ".join(columns + ["f"])
         zipped = ", ".join([f"self.col{p}" for p in range(len(columns))] + ["feats"])
-        loop = (f"for {names} in zip({zipped}):" if node.style == "arg"
-                else f"for i, ({names}) in enumerate(zip({zipped})):")
-        child.forward = ["        outs = []", f"        {loop}",
-                         f"            outs.append({applied})", "        return outs"]
+        loop = (
+            f"for {names} in zip({zipped}):"
+            if node.style == "arg"
+            else f"for i, ({names}) in enumerate(zip({zipped})):"
+        )
+        child.forward = [
+            "        outs = []",
+            f"        {loop}",
+            f"            outs.append({applied})",
+            "        return outs",
+        ]
         self.blocks.append(self.render_class(child, "nn.Module", "cin", inputs="feats"))
         attr = self.register(cls, "heads", f"{name}({self.channels(cls, flow.c)})", [])
-        scales = ["1.0", "0.5", "2.0"][:node.count]
+        scales = ["1.0", "0.5", "2.0"][: node.count]
         outs, v = f"outs{cls.number()}", flow.var
         # The list as a literal, a comprehension, or unbound from a stack: its length is
         # plain to see only in the first.
-        feats = self.rng.choice((
-            f"[{', '.join([v] + [f'{v} * {s}' for s in scales[1:]])}]",
-            f"[{v} * s for s in ({', '.join(scales)},)]",
-            f"list(torch.stack([{', '.join(f'{v} * {s}' for s in scales)}]).unbind(0))"))
+        feats = self.rng.choice(
+            (
+                f"[{', '.join([v] + [f'{v} * {s}' for s in scales[1:]])}]",
+                f"[{v} * s for s in ({', '.join(scales)},)]",
+                f"list(torch.stack([{', '.join(f'{v} * {s}' for s in scales)}]).unbind(0))",
+            )
+        )
         out.append(f"{indent}{outs} = self.{attr}({feats})")
         var = self.fresh(cls, flow)
         if self.rng.random() < 0.5:
@@ -319,8 +375,9 @@ def resolve_norm(norm_layer):
         saved = cls.reuse, cls.reuse_var
         cls.reuse, cls.reuse_var = True, var
         body: list[str] = []
-        inner = self.chain(cls, body, indent + "        ", flow.to(var),
-                           retarget(node.chains[0], flow.c))
+        inner = self.chain(
+            cls, body, indent + "        ", flow.to(var), retarget(node.chains[0], flow.c)
+        )
         if inner.c != flow.c:
             inner = self.project(cls, body, indent + "        ", inner, flow.c)
         cls.reuse, cls.reuse_var = saved
@@ -340,22 +397,27 @@ def resolve_norm(norm_layer):
         stage builders do; forward() calls each by name."""
         self.need("import collections.abc")
         self.need("import itertools")
-        self.define("as_tuple", '''def as_tuple(n):
+        self.define(
+            "as_tuple",
+            '''def as_tuple(n):
     """A function that turns a value into an n-tuple (an iterable into a tuple)."""
     def parse(x):
         if isinstance(x, collections.abc.Iterable) and not isinstance(x, str):
             return tuple(x)
         return tuple(itertools.repeat(x, n))
-    return parse''')
+    return parse''',
+        )
         expr, before, after = self.child_expr(cls, node.chains[0], "plain", flow, flow.c)
         block = expr.split("(")[0]
         n, stage = node.count, f"stage{cls.number()}_"
         given = block if node.style == "repeat" else f"[{', '.join([block] * n)}]"
         widths = f"({', '.join([self.channels(cls, flow.c)] * n)},)"
         cls.init.extend(f"        {line}" for line in before)
-        cls.init += [f"        for i, (block_fn, width) in enumerate(zip(as_tuple({n})({given}), "
-                     f"{widths})):",
-                     f'            self.add_module(f"{stage}{{i}}", block_fn(width))']
+        cls.init += [
+            f"        for i, (block_fn, width) in enumerate(zip(as_tuple({n})({given}), "
+            f"{widths})):",
+            f'            self.add_module(f"{stage}{{i}}", block_fn(width))',
+        ]
         for index in range(n):
             flow = self.call(cls, out, indent, flow, f"{stage}{index}", after)
         return flow
@@ -367,14 +429,19 @@ def resolve_norm(norm_layer):
         if "grad_checkpointing" not in cls.flags:
             cls.flags.add("grad_checkpointing")
             cls.init.append("        self.grad_checkpointing = False")
-            cls.methods.append(["    def set_grad_checkpointing(self, enable=True):",
-                                "        self.grad_checkpointing = enable"])
+            cls.methods.append(
+                [
+                    "    def set_grad_checkpointing(self, enable=True):",
+                    "        self.grad_checkpointing = enable",
+                ]
+            )
         expr, before, after = self.seq_expr(cls, Node("seq", node.chains, style="args"), flow)
         attr = self.register(cls, "stages", expr, before)
         var = self.fresh(cls, flow)
-        out += [f"{indent}if self.grad_checkpointing:",
-                f"{indent}    {var} = checkpoint(self.{attr}, {flow.var}, use_reentrant=False)",
-                f"{indent}else:",
-                f"{indent}    {var} = self.{attr}({flow.var})"]
+        out += [
+            f"{indent}if self.grad_checkpointing:",
+            f"{indent}    {var} = checkpoint(self.{attr}, {flow.var}, use_reentrant=False)",
+            f"{indent}else:",
+            f"{indent}    {var} = self.{attr}({flow.var})",
+        ]
         return after.to(var)
-

@@ -98,8 +98,12 @@ def single_threaded() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def check_programs(programs: Sequence[Program], workdir: Path | None = None, *,
-                   until: Callable[[Outcome], bool] | None = None) -> list[Outcome]:
+def check_programs(
+    programs: Sequence[Program],
+    workdir: Path | None = None,
+    *,
+    until: Callable[[Outcome], bool] | None = None,
+) -> list[Outcome]:
     """Both halves on every program; one Outcome each, in order (with `until`, only up to
     the first outcome it accepts)."""
     with tempfile.TemporaryDirectory(prefix="bnlint-fuzz-", dir=workdir) as directory:
@@ -129,7 +133,7 @@ def check_programs(programs: Sequence[Program], workdir: Path | None = None, *,
                     _check_one(outcome, name, by_module[name])
                     sys.modules.pop(name, None)
                     if until is not None and until(outcome):
-                        outcomes = outcomes[:index + 1]
+                        outcomes = outcomes[: index + 1]
                         break
         finally:
             sys.path.remove(str(root))
@@ -143,8 +147,7 @@ def _split(result: CheckResult, modules: list[str]) -> dict[str, CheckResult]:
     parts: dict[str, list] = {name: [] for name in modules}
     for report in result.modules:
         parts[report.class_name.rpartition(".")[0]].append(report)
-    return {name: CheckResult(result.files, (), tuple(reports))
-            for name, reports in parts.items()}
+    return {name: CheckResult(result.files, (), tuple(reports)) for name, reports in parts.items()}
 
 
 @dataclass
@@ -170,8 +173,7 @@ def _check_one(outcome: Outcome, module_name: str, static: CheckResult) -> None:
     outcome.problems.extend(_judge(runs, static, outcome.emitted, module_name))
 
 
-def _run(outcome: Outcome, module_name: str, static: CheckResult,
-         variant: int) -> _Run | Problem:
+def _run(outcome: Outcome, module_name: str, static: CheckResult, variant: int) -> _Run | Problem:
     program, emitted = outcome.program, outcome.emitted
     importlib.import_module(OUTSIDE).VARIANT = variant
     try:
@@ -183,8 +185,7 @@ def _run(outcome: Outcome, module_name: str, static: CheckResult,
         # BatchNorms on batch statistics amplify, could fail the verification of a right one.
         model = model.double()
         generator = torch.Generator().manual_seed(program.seed)
-        inputs = (torch.randn(emitted.input_shape, generator=generator,
-                              dtype=torch.float64),)
+        inputs = (torch.randn(emitted.input_shape, generator=generator, dtype=torch.float64),)
         model(*inputs)
     except Exception as error:
         return Problem("invalid-program", _one_line(error) + _in_variant(emitted, variant))
@@ -193,8 +194,11 @@ def _run(outcome: Outcome, module_name: str, static: CheckResult,
             warnings.simplefilter("ignore")
             result = fold(model, inputs, random_inputs=1, seed=program.seed)
     except Exception as error:
-        return Problem("crash", f"runtime checker{_in_variant(emitted, variant)}: "
-                                f"{_one_line(error)}\n{traceback.format_exc(limit=-3)}")
+        return Problem(
+            "crash",
+            f"runtime checker{_in_variant(emitted, variant)}: "
+            f"{_one_line(error)}\n{traceback.format_exc(limit=-3)}",
+        )
     observation = observation_of(model, result)
     table = compare_model(f"seed {program.seed}", f"{module_name}:Net", static, observation)
     return _Run(variant, model, inputs, observation, table)
@@ -204,8 +208,9 @@ def _in_variant(emitted: Emitted, variant: int) -> str:
     return f" (variant {variant})" if emitted.variants > 1 else ""
 
 
-def _judge(runs: list[_Run], static: CheckResult, emitted: Emitted, module_name: str
-           ) -> list[Problem]:
+def _judge(
+    runs: list[_Run], static: CheckResult, emitted: Emitted, module_name: str
+) -> list[Problem]:
     problems: list[Problem] = []
     # What each variant's runtime says of each BatchNorm: where they differ, the hidden
     # choice decides the verdict, and unknown is the right static answer. A BatchNorm some
@@ -216,9 +221,13 @@ def _judge(runs: list[_Run], static: CheckResult, emitted: Emitted, module_name:
         for row in run.table.rows:
             verdict = row.runtime
             said.setdefault((verdict.owner, verdict.bn), []).append(
-                (verdict.status, verdict.direction, verdict.conv))
-    decided = {key for key, verdicts in said.items()
-               if len(verdicts) == len(runs) and len(set(verdicts)) == 1}
+                (verdict.status, verdict.direction, verdict.conv)
+            )
+    decided = {
+        key
+        for key, verdicts in said.items()
+        if len(verdicts) == len(runs) and len(set(verdicts)) == 1
+    }
     for run in runs:
         where = _in_variant(emitted, run.variant)
         if not run.table.verified:
@@ -239,17 +248,23 @@ def _judge(runs: list[_Run], static: CheckResult, emitted: Emitted, module_name:
                 if hidden:
                     continue
                 if allowed is None:
-                    allowed, downstream = _near_undecidable(run.model, run.inputs, emitted,
-                                                            module_name)
+                    allowed, downstream = _near_undecidable(
+                        run.model, run.inputs, emitted, module_name
+                    )
                 # A tensor's rank flows from anywhere upstream (XBN208): an undecidable
                 # construct before the Linear leaves it unknown however far away it is.
                 excused = downstream if row.static.code == "XBN208" else set()
                 if row.static.code == "XBN208" and emitted.rank_unknown:
                     continue
                 if not set(row.instances) <= allowed | excused:
-                    problems.append(Problem("unexpected-unknown", f"{key}: static: "
-                                            f"{row.static.status.value} {row.static.code}: "
-                                            f"{row.static.reason}; {row.detail}"))
+                    problems.append(
+                        Problem(
+                            "unexpected-unknown",
+                            f"{key}: static: "
+                            f"{row.static.status.value} {row.static.code}: "
+                            f"{row.static.reason}; {row.detail}",
+                        )
+                    )
     problems.extend(_phantoms(static, [run.model for run in runs]))
     return problems
 
@@ -266,15 +281,21 @@ def _phantoms(static: CheckResult, models: list[nn.Module]) -> list[Problem]:
             for place in places:
                 path = f"{place}.{entry.bn}" if place else entry.bn
                 if not any(isinstance(v.get(path), _BatchNorm) for v in variants):
-                    problems.append(Problem("phantom-verdict", f"{report.class_name}: "
-                                            f"{entry.conv or '-'} -> {entry.bn} "
-                                            f"{entry.status.value}"
-                                            f" {entry.code or ''}: {path} is no BatchNorm"))
+                    problems.append(
+                        Problem(
+                            "phantom-verdict",
+                            f"{report.class_name}: "
+                            f"{entry.conv or '-'} -> {entry.bn} "
+                            f"{entry.status.value}"
+                            f" {entry.code or ''}: {path} is no BatchNorm",
+                        )
+                    )
     return problems
 
 
-def _near_undecidable(model: nn.Module, inputs: tuple[torch.Tensor, ...], emitted: Emitted,
-                      module_name: str) -> tuple[set[str], set[str]]:
+def _near_undecidable(
+    model: nn.Module, inputs: tuple[torch.Tensor, ...], emitted: Emitted, module_name: str
+) -> tuple[set[str], set[str]]:
     """The model paths of the BatchNorms next to a module the generator marked undecidable,
     and of those anywhere downstream of one."""
     marked = []
@@ -299,8 +320,9 @@ def _near_undecidable(model: nn.Module, inputs: tuple[torch.Tensor, ...], emitte
             allowed.add(bn.label)
             continue
         # Through a merge the operands' layers are the producers (folds through a sum/cat).
-        producers += [p for merge in producers if merge.kind in MERGES
-                      for p in graph.producers(merge)]
+        producers += [
+            p for merge in producers if merge.kind in MERGES for p in graph.producers(merge)
+        ]
         near = {bn.node_id: bn}
         for call in producers + graph.consumers(bn):
             near[call.node_id] = call
@@ -314,9 +336,11 @@ def _near_undecidable(model: nn.Module, inputs: tuple[torch.Tensor, ...], emitte
                 ring[other.node_id] = other
         if any(inside(call) for call in ring.values()):
             allowed.add(bn.label)
-    downstream = {bn.label for bn in graph.nodes(NodeKind.BATCHNORM)
-                  if any(inside(graph.node(a))
-                         for a in networkx.ancestors(graph.digraph, bn.node_id))}
+    downstream = {
+        bn.label
+        for bn in graph.nodes(NodeKind.BATCHNORM)
+        if any(inside(graph.node(a)) for a in networkx.ancestors(graph.digraph, bn.node_id))
+    }
     return allowed, downstream
 
 

@@ -21,16 +21,22 @@ from tests.fuzz.program import construct_mix, generate
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.fuzz.run", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.fuzz.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     parser.add_argument("--count", type=int, default=200, help="programs (default 200)")
     parser.add_argument("--batch", type=int, default=50, help="programs per static analysis")
     parser.add_argument("--show", action="store_true", help="print the first program and stop")
     parser.add_argument("--no-shrink", action="store_true", help="print failures unshrunk")
-    parser.add_argument("--constructs", default="default",
-                        help="gated constructs in the mix: default (ENABLED_CONSTRUCTS), all, "
-                             "or names separated by commas (tests/fuzz/program.py)")
+    parser.add_argument(
+        "--constructs",
+        default="default",
+        help="gated constructs in the mix: default (ENABLED_CONSTRUCTS), all, "
+        "or names separated by commas (tests/fuzz/program.py)",
+    )
     args = parser.parse_args(argv)
     try:
         constructs = construct_mix(args.constructs)
@@ -42,11 +48,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("bnlint").setLevel(logging.ERROR)  # verification warnings are problems
 
     def progress(campaign: Campaign) -> None:
-        print(f"\r{campaign.programs} programs, {len(campaign.failures)} failing",
-              end="", file=sys.stderr, flush=True)
+        print(
+            f"\r{campaign.programs} programs, {len(campaign.failures)} failing",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
 
-    campaign = run_campaign(range(args.seed, args.seed + args.count), batch=args.batch,
-                            progress=progress, constructs=constructs)
+    campaign = run_campaign(
+        range(args.seed, args.seed + args.count),
+        batch=args.batch,
+        progress=progress,
+        constructs=constructs,
+    )
     print(file=sys.stderr)
     print(campaign.summary())
     shown: set[str] = set()

@@ -30,7 +30,7 @@ def shrink(outcome: Outcome, *, max_rounds: int = 200) -> Outcome:
         improved = None
         candidates = list(_variants(best.program))
         for start in range(0, len(candidates), _ROUND):
-            results = check_programs(candidates[start:start + _ROUND], until=fails)
+            results = check_programs(candidates[start : start + _ROUND], until=fails)
             if fails(results[-1]):
                 improved = results[-1]
                 break
@@ -64,25 +64,29 @@ def _chain_variants(stages: tuple[Stage, ...]) -> Iterator[tuple[Stage, ...]]:
     chunk = len(stages) // 2
     while chunk > 1:
         for start in range(0, len(stages), chunk):
-            yield stages[:start] + stages[start + chunk:]
+            yield stages[:start] + stages[start + chunk :]
         chunk //= 2
     for index in range(len(stages)):
-        yield stages[:index] + stages[index + 1:]
+        yield stages[:index] + stages[index + 1 :]
     for index, stage in enumerate(stages):
         if isinstance(stage, Node):
             for chain in stage.chains:
-                yield stages[:index] + chain + stages[index + 1:]
+                yield stages[:index] + chain + stages[index + 1 :]
     for index, stage in enumerate(stages):
         for simpler in _stage_variants(stage):
-            yield stages[:index] + (simpler,) + stages[index + 1:]
+            yield stages[:index] + (simpler,) + stages[index + 1 :]
 
 
 def _stage_variants(stage: Stage) -> Iterator[Stage]:
     if isinstance(stage, Leaf):
         default = _DEFAULT_STYLE.get(stage.kind, stage.style)
-        for simpler in (replace(stage, out=None), replace(stage, bias=False),
-                        replace(stage, kernel=1), replace(stage, groups="one"),
-                        replace(stage, style=default)):
+        for simpler in (
+            replace(stage, out=None),
+            replace(stage, bias=False),
+            replace(stage, kernel=1),
+            replace(stage, groups="one"),
+            replace(stage, style=default),
+        ):
             if simpler != stage:
                 yield simpler
         return
@@ -90,7 +94,7 @@ def _stage_variants(stage: Stage) -> Iterator[Stage]:
         yield replace(stage, count=1)
     for position, chain in enumerate(stage.chains):
         if len(stage.chains) > 1 and stage.kind == "cat":
-            yield replace(stage, chains=stage.chains[:position] + stage.chains[position + 1:])
+            yield replace(stage, chains=stage.chains[:position] + stage.chains[position + 1 :])
         for simpler in _chain_variants(chain):
-            chains = stage.chains[:position] + (simpler,) + stage.chains[position + 1:]
+            chains = stage.chains[:position] + (simpler,) + stage.chains[position + 1 :]
             yield replace(stage, chains=chains)

@@ -75,21 +75,67 @@ def test_static_and_runtime_agree_on_every_batchnorm_of_5000_programs():
 # --- the default run covers what the analyzer claims to understand ------------------------
 
 REQUIRED = {
-    "node:child", "node:child:norm_default", "node:child:norm_partial", "node:child:norm_class",
-    "node:seq:args", "node:seq:ordered", "node:seq:star", "node:seq:helper", "node:seq:subclass",
-    "node:seq:add_module", "node:mlist:for", "node:mlist:index", "node:mlist:range",
-    "node:mlist:hetero", "node:mlist:sequential", "node:cfg:bn", "node:cfg:plain",
-    "node:mdict:keys", "node:mdict:values", "node:mdict:items",
-    "node:helper", "node:residual:add", "node:residual:iadd", "node:residual:torch_add",
-    "node:cat:fold", "node:cat:plain", "node:sum:fold", "node:sum:plain", "node:repeat",
-    "node:tap", "node:head", "node:guard:on", "node:guard:off",
-    "leaf:conv:subclass", "leaf:conv:partial", "leaf:bn:subclass",
+    "node:child",
+    "node:child:norm_default",
+    "node:child:norm_partial",
+    "node:child:norm_class",
+    "node:seq:args",
+    "node:seq:ordered",
+    "node:seq:star",
+    "node:seq:helper",
+    "node:seq:subclass",
+    "node:seq:add_module",
+    "node:mlist:for",
+    "node:mlist:index",
+    "node:mlist:range",
+    "node:mlist:hetero",
+    "node:mlist:sequential",
+    "node:cfg:bn",
+    "node:cfg:plain",
+    "node:mdict:keys",
+    "node:mdict:values",
+    "node:mdict:items",
+    "node:helper",
+    "node:residual:add",
+    "node:residual:iadd",
+    "node:residual:torch_add",
+    "node:cat:fold",
+    "node:cat:plain",
+    "node:sum:fold",
+    "node:sum:plain",
+    "node:repeat",
+    "node:tap",
+    "node:head",
+    "node:guard:on",
+    "node:guard:off",
+    "leaf:conv:subclass",
+    "leaf:conv:partial",
+    "leaf:bn:subclass",
     *(f"node:opaque:{style}" for style in UNDECIDABLE),
-    "leaf:conv", "leaf:convT", "leaf:linear", "leaf:fconv", "leaf:pool", "leaf:scale",
-    "leaf:contiguous", "leaf:bn:affine_off", "leaf:bn:no_stats",
-    *(f"leaf:act:{style}" for style in ("module", "module_inplace", "functional", "torch",
-                                        "method", "method_inplace", "functional_inplace")),
-    "leaf:drop:dropout", "leaf:drop:identity", "leaf:drop:functional",
+    "leaf:conv",
+    "leaf:convT",
+    "leaf:linear",
+    "leaf:fconv",
+    "leaf:pool",
+    "leaf:scale",
+    "leaf:contiguous",
+    "leaf:bn:affine_off",
+    "leaf:bn:no_stats",
+    *(
+        f"leaf:act:{style}"
+        for style in (
+            "module",
+            "module_inplace",
+            "functional",
+            "torch",
+            "method",
+            "method_inplace",
+            "functional_inplace",
+        )
+    ),
+    "leaf:drop:dropout",
+    "leaf:drop:identity",
+    "leaf:drop:functional",
 } | ENABLED_CONSTRUCTS
 
 
@@ -130,15 +176,16 @@ def test_the_default_run_meets_every_verdict_the_halves_can_agree_on(default_cam
 
 # --- the oracle and the shrinker catch what they must ---------------------------------------
 
+
 def _planted(fault):
     """The real static engine with one verdict rule broken."""
     real = oracle.analyze
 
     def analyze(files, **kwargs) -> CheckResult:
         result = real(files, **kwargs)
-        modules = tuple(replace(m, folds=tuple(fault(e) for e in m.folds))
-                        for m in result.modules)
+        modules = tuple(replace(m, folds=tuple(fault(e) for e in m.folds)) for m in result.modules)
         return replace(result, modules=modules)
+
     return analyze
 
 
@@ -159,9 +206,12 @@ CONV, BN = Leaf("conv"), Leaf("bn")
 
 def test_a_wrong_static_verdict_is_a_disagreement_and_shrinks_to_the_two_layers(monkeypatch):
     # The first long program with a BatchNorm that folds into the following layer.
-    honest = next(o for o in check_programs([generate(seed) for seed in range(40)])
-                  if size(o.program) > 12
-                  and any(row.runtime.direction is Direction.BN_CONV for row in o.table.rows))
+    honest = next(
+        o
+        for o in check_programs([generate(seed) for seed in range(40)])
+        if size(o.program) > 12
+        and any(row.runtime.direction is Direction.BN_CONV for row in o.table.rows)
+    )
     assert honest.problems == []
     program = honest.program
     monkeypatch.setattr(oracle, "analyze", _planted(_forgets_bn_conv))
@@ -176,8 +226,9 @@ def test_a_wrong_static_verdict_is_a_disagreement_and_shrinks_to_the_two_layers(
 def test_unknown_is_a_problem_except_next_to_an_undecidable_construct(monkeypatch):
     monkeypatch.setattr(oracle, "analyze", _planted(_doubts_every_fold))
     plain = Program(seed=1, dims=2, width=3, chain=(CONV, BN))
-    beside = Program(seed=2, dims=2, width=3, chain=(
-        Node("opaque", ((CONV,),), style="operator_call"), BN))
+    beside = Program(
+        seed=2, dims=2, width=3, chain=(Node("opaque", ((CONV,),), style="operator_call"), BN)
+    )
     first, second = check_programs([plain, beside])
     assert [p.kind for p in first.problems] == ["unexpected-unknown"]
     assert second.problems == []
@@ -186,11 +237,20 @@ def test_unknown_is_a_problem_except_next_to_an_undecidable_construct(monkeypatc
 def test_every_undecidable_construct_really_is_unknown_to_the_static_half():
     # A BatchNorm inside the construct, between two convs; or (for the constructs that
     # choose a layer) a BatchNorm right before it.
-    programs = [Program(seed=3, dims=2, width=3, chain=(
-        Leaf("conv"), Node("opaque", ((BN,),), style=style), Leaf("conv", kernel=3)))
-        for style in UNDECIDABLE if style not in ("cond_init", "own_forward")]
-    programs += [Program(seed=3, dims=2, width=3, chain=(
-        BN, Node("opaque", ((CONV,),), style=style))) for style in ("cond_init", "own_forward")]
+    programs = [
+        Program(
+            seed=3,
+            dims=2,
+            width=3,
+            chain=(Leaf("conv"), Node("opaque", ((BN,),), style=style), Leaf("conv", kernel=3)),
+        )
+        for style in UNDECIDABLE
+        if style not in ("cond_init", "own_forward")
+    ]
+    programs += [
+        Program(seed=3, dims=2, width=3, chain=(BN, Node("opaque", ((CONV,),), style=style)))
+        for style in ("cond_init", "own_forward")
+    ]
     for outcome in check_programs(programs):
         statuses = Counter(row.static.status for row in outcome.table.rows if row.static)
         assert statuses[Status.UNKNOWN] >= 1, emit(outcome.program).source
@@ -199,20 +259,26 @@ def test_every_undecidable_construct_really_is_unknown_to_the_static_half():
 
 # --- the gated constructs ---------------------------------------------------------------------
 
+
 def _first_program_with(construct: str) -> Program:
     mix = frozenset({construct})
-    return next(program for program in (generate(seed, constructs=mix) for seed in range(2000))
-                if construct in gated_constructs(program))
+    return next(
+        program
+        for program in (generate(seed, constructs=mix) for seed in range(2000))
+        if construct in gated_constructs(program)
+    )
 
 
 def test_every_gated_construct_is_generated_and_its_model_runs_in_every_variant():
     # Whatever the analyzer says of them (see `python -m tests.fuzz.run --constructs all`),
     # the programs are valid models: they build, run, fold and verify in every variant.
     programs = [_first_program_with(construct) for construct in sorted(GATED_CONSTRUCTS)]
-    broken = [(sorted(gated_constructs(o.program)), o.problems)
-              for o in check_programs(programs)
-              if o.table is None or any(p.kind in ("invalid-program", "crash", "unverified")
-                                         for p in o.problems)]
+    broken = [
+        (sorted(gated_constructs(o.program)), o.problems)
+        for o in check_programs(programs)
+        if o.table is None
+        or any(p.kind in ("invalid-program", "crash", "unverified") for p in o.problems)
+    ]
     assert broken == []
 
 
@@ -231,13 +297,16 @@ def test_only_the_gated_constructs_in_the_mix_are_generated():
     assert default <= ENABLED_CONSTRUCTS
     mix = construct_mix("node:zip")
     assert mix == {"node:zip:arg", "node:zip:enumerate"}
-    zipped = set().union(*(gated_constructs(generate(seed, constructs=mix))
-                           for seed in range(300)))
+    zipped = set().union(*(gated_constructs(generate(seed, constructs=mix)) for seed in range(300)))
     assert zipped == mix
 
 
-HIDDEN_PADDING = Program(seed=5, dims=2, width=3, chain=(
-    Leaf("conv"), Leaf("act", style="module"), BN, Leaf("conv", style="kwargs")))
+HIDDEN_PADDING = Program(
+    seed=5,
+    dims=2,
+    width=3,
+    chain=(Leaf("conv"), Leaf("act", style="module"), BN, Leaf("conv", style="kwargs")),
+)
 
 
 def test_a_hidden_choice_runs_both_ways_and_only_unknown_is_right_where_they_differ():

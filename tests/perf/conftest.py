@@ -40,5 +40,7 @@ def _restore_bnlint_logger():
 def only(result: CheckResult, path: Path) -> tuple[tuple, tuple]:
     """What `result` says about one file."""
     shown = {str(path), str(path.resolve())}
-    return (tuple(d for d in result.diagnostics if str(Path(d.path).resolve()) in shown),
-            tuple(m for m in result.modules if str(Path(m.path).resolve()) in shown))
+    return (
+        tuple(d for d in result.diagnostics if str(Path(d.path).resolve()) in shown),
+        tuple(m for m in result.modules if str(Path(m.path).resolve()) in shown),
+    )

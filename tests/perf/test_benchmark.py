@@ -18,8 +18,18 @@ from benchmarks.run import run
 def test_the_benchmark_runs_and_every_step_agrees(tmp_path: Path) -> None:
     rows = run([20], seed=1, jobs=2, workdir=tmp_path)
     steps = [row.step for row in rows]
-    assert steps == ["parse", "cold", "cold -j2", "fill", "warm", "warm engine", "touched",
-                     "edited", "single", "single cold"]
+    assert steps == [
+        "parse",
+        "cold",
+        "cold -j2",
+        "fill",
+        "warm",
+        "warm engine",
+        "touched",
+        "edited",
+        "single",
+        "single cold",
+    ]
     assert all(row.wall > 0 and row.lines > 1000 for row in rows)
 
 

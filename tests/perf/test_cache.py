@@ -42,7 +42,8 @@ def _copy_zoo(zoo: Zoo, tmp_path: Path) -> tuple[Path, list[Path]]:
 
 
 def test_a_warm_run_says_exactly_what_a_cold_run_says_and_parses_nothing(
-        zoo: Zoo, tmp_path: Path, no_parsing: list[Path]) -> None:
+    zoo: Zoo, tmp_path: Path, no_parsing: list[Path]
+) -> None:
     cache = tmp_path / "cache"
     cold = analyze(zoo.files, search_roots=[zoo.root], cache_dir=cache)
     assert cold == zoo.reference
@@ -53,7 +54,8 @@ def test_a_warm_run_says_exactly_what_a_cold_run_says_and_parses_nothing(
 
 
 def test_a_single_file_run_reuses_what_the_whole_tree_run_cached(
-        zoo: Zoo, tmp_path: Path, no_parsing: list[Path]) -> None:
+    zoo: Zoo, tmp_path: Path, no_parsing: list[Path]
+) -> None:
     cache = tmp_path / "cache"
     analyze(zoo.files, search_roots=[zoo.root], cache_dir=cache)
     no_parsing.clear()
@@ -64,8 +66,8 @@ def test_a_single_file_run_reuses_what_the_whole_tree_run_cached(
 
 
 def test_an_edited_file_is_analysed_again_and_nothing_else_changes(
-        zoo: Zoo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        no_parsing: list[Path]) -> None:
+    zoo: Zoo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_parsing: list[Path]
+) -> None:
     root, files = _copy_zoo(zoo, tmp_path)
     monkeypatch.chdir(tmp_path)
     cache = tmp_path / "cache"
@@ -113,12 +115,12 @@ def _family(tmp_path: Path) -> tuple[Path, Path, Path]:
 
 
 def _verdicts(result: CheckResult, path: Path) -> dict[str, list[tuple[str, str]]]:
-    return {m.class_name: [(f.bn, f.status.value) for f in m.folds]
-            for m in only(result, path)[1]}
+    return {m.class_name: [(f.bn, f.status.value) for f in m.folds] for m in only(result, path)[1]}
 
 
 def test_the_cache_remembers_why_python_cannot_read_a_file_it_never_parses(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_parsing: list[Path]) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_parsing: list[Path]
+) -> None:
     # A script with a syntax error and a binary file, neither with a class: reported on
     # every run, checked once, and no longer reported once fixed.
     root, base, _ = _family(tmp_path)
@@ -144,7 +146,8 @@ def test_the_cache_remembers_why_python_cannot_read_a_file_it_never_parses(
     no_parsing.clear()
     assert analyze(files, search_roots=[root], cache_dir=cache) == cold
     assert analyze([script], search_roots=[root], cache_dir=cache).diagnostics == tuple(
-        d for d in cold.diagnostics if d.path == "train.py")
+        d for d in cold.diagnostics if d.path == "train.py"
+    )
     assert (checks, no_parsing) == ([], [])
     script.write_text("def main():\n    pass\n")
     fixed = analyze(files, search_roots=[root], cache_dir=cache)
@@ -158,8 +161,9 @@ def test_editing_a_parent_class_changes_the_verdicts_on_its_subclass(tmp_path: P
     first = analyze([child], search_roots=[root], cache_dir=cache)
     assert _verdicts(first, child) == {"child.Child": [("bn", "foldable")]}
     # The activation now sits between the conv and the BatchNorm: nothing to fold into.
-    base.write_text(PARENT.replace("self.act(self.bn(self.conv(x)))",
-                                   "self.bn(self.act(self.conv(x)))"))
+    base.write_text(
+        PARENT.replace("self.act(self.bn(self.conv(x)))", "self.bn(self.act(self.conv(x)))")
+    )
     second = analyze([child], search_roots=[root], cache_dir=cache)
     assert _verdicts(second, child) == {"child.Child": [("bn", "unfoldable")]}
     assert second == analyze([child], search_roots=[root])
@@ -168,7 +172,8 @@ def test_editing_a_parent_class_changes_the_verdicts_on_its_subclass(tmp_path: P
 def test_a_module_added_where_an_import_pointed_at_nothing_is_seen(tmp_path: Path) -> None:
     root = tmp_path / "project"
     root.mkdir()
-    (root / "net.py").write_text(textwrap.dedent("""\
+    (root / "net.py").write_text(
+        textwrap.dedent("""\
         import torch.nn as nn
         from helpers import make_norm
 
@@ -181,12 +186,14 @@ def test_a_module_added_where_an_import_pointed_at_nothing_is_seen(tmp_path: Pat
 
             def forward(self, x):
                 return self.bn(self.conv(x))
-        """))
+        """)
+    )
     cache = tmp_path / "cache"
     net = root / "net.py"
     unresolved = analyze([net], search_roots=[root], cache_dir=cache)
-    (root / "helpers.py").write_text("import torch.nn as nn\n\n\ndef make_norm(n):\n"
-                                     "    return nn.BatchNorm2d(n)\n")
+    (root / "helpers.py").write_text(
+        "import torch.nn as nn\n\n\ndef make_norm(n):\n    return nn.BatchNorm2d(n)\n"
+    )
     resolved = analyze([net], search_roots=[root], cache_dir=cache)
     assert resolved != unresolved
     assert resolved == analyze([net], search_roots=[root])
@@ -213,8 +220,12 @@ def test_a_damaged_cache_is_ignored(tmp_path: Path, damage: str) -> None:
         elif damage == "empty":
             path.write_bytes(b"")
         else:  # a valid checksum, but not what this bnlint writes
-            _rewrite_valid(path, {"paths": ["x"], "digests": [1, 2], "reports": [[0]]}
-                           if path.name == "index" else {str(child): [1]})
+            _rewrite_valid(
+                path,
+                {"paths": ["x"], "digests": [1, 2], "reports": [[0]]}
+                if path.name == "index"
+                else {str(child): [1]},
+            )
     assert analyze(files, search_roots=[root], cache_dir=cache) == expected
     assert analyze(files, search_roots=[root], cache_dir=cache) == expected
 
@@ -233,8 +244,9 @@ def test_sources_given_in_memory_bypass_the_cache(tmp_path: Path) -> None:
     root, base, child = _family(tmp_path)
     cache = tmp_path / "cache"
     broken = PARENT.replace("self.act(self.bn(self.conv(x)))", "self.bn(self.act(self.conv(x)))")
-    in_memory = analyze([child], search_roots=[root], cache_dir=cache,
-                        sources={base: broken.encode()})
+    in_memory = analyze(
+        [child], search_roots=[root], cache_dir=cache, sources={base: broken.encode()}
+    )
     assert _verdicts(in_memory, child) == {"child.Child": [("bn", "unfoldable")]}
     assert not cache.exists()
     on_disk = analyze([child], search_roots=[root], cache_dir=cache)
@@ -243,12 +255,22 @@ def test_sources_given_in_memory_bypass_the_cache(tmp_path: Path) -> None:
 
 # ---- the command line --------------------------------------------------------------------------
 
-def _bnlint(*args: str, cwd: Path, env: dict[str, str] | None = None,
-            ) -> subprocess.CompletedProcess[str]:
+
+def _bnlint(
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if k != "BNLINT_CACHE_DIR"}
     environ.update(PYTHONPATH=str(REPO), **(env or {}))
-    return subprocess.run([sys.executable, "-m", "bnlint", *args], cwd=cwd, env=environ,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "bnlint", *args],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_check_keeps_its_cache_in_the_project_and_clean_removes_it(tmp_path: Path) -> None:
@@ -288,10 +310,28 @@ def test_concurrent_runs_sharing_a_cache_each_report_correctly(zoo: Zoo, tmp_pat
     expected = _bnlint("check", "--no-cache", "--format", "json", ".", cwd=root).stdout
     cache = tmp_path / "shared"
     environ = {**os.environ, "PYTHONPATH": str(REPO)}
-    runs = [subprocess.Popen([sys.executable, "-m", "bnlint", "check", "--format", "json",
-                              "--jobs", "1", "--cache-dir", str(cache), "."],
-                             cwd=root, env=environ, stdout=subprocess.PIPE, text=True)
-            for _ in range(3)]
+    runs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bnlint",
+                "check",
+                "--format",
+                "json",
+                "--jobs",
+                "1",
+                "--cache-dir",
+                str(cache),
+                ".",
+            ],
+            cwd=root,
+            env=environ,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
     outputs = [run.communicate(timeout=300)[0] for run in runs]
     assert outputs == [expected] * 3
     warm = _bnlint("check", "--format", "json", "--cache-dir", str(cache), ".", cwd=root)

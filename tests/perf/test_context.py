@@ -12,7 +12,8 @@ from bnlint.static.textscan import import_targets, scan_text
 
 
 def test_the_text_says_what_a_file_defines_and_imports() -> None:
-    facts = scan_text(textwrap.dedent("""\
+    facts = scan_text(
+        textwrap.dedent("""\
         import os, torch.nn as nn
         from .blocks import (BasicBlock,
                              Bottleneck as Neck)  # a comment
@@ -24,13 +25,20 @@ def test_the_text_says_what_a_file_defines_and_imports() -> None:
         def resnet18(): ...
         CFG: dict = {}
         LIMIT == 3
-        """).encode())
+        """).encode()
+    )
     assert facts.names == {"ResNet", "resnet18", "CFG"}
     assert facts.bound == {"os", "nn", "BasicBlock", "Neck", "Any"}
     exact, subtree = import_targets(facts, "zoo.models.resnet", is_package=False)
     assert exact == {"zoo.models.blocks", "typing"}
-    assert subtree == {"os", "torch.nn", "zoo.models.blocks.BasicBlock",
-                       "zoo.models.blocks.Bottleneck", "typing.Any", "zoo"}
+    assert subtree == {
+        "os",
+        "torch.nn",
+        "zoo.models.blocks.BasicBlock",
+        "zoo.models.blocks.Bottleneck",
+        "typing.Any",
+        "zoo",
+    }
 
 
 def _project(tmp_path: Path, files: dict[str, str]) -> dict[str, list[str]]:
@@ -41,29 +49,41 @@ def _project(tmp_path: Path, files: dict[str, str]) -> dict[str, list[str]]:
     scan = scan_project([], [str(tmp_path)], {})
     graph = CallerGraph(scan.facts, scan.words)
     root = str(tmp_path.resolve())
-    return {name: [str(Path(p).relative_to(root)) for p in graph.context(f"{root}/{name}")]
-            for name in files}
+    return {
+        name: [str(Path(p).relative_to(root)) for p in graph.context(f"{root}/{name}")]
+        for name in files
+    }
 
 
 def test_the_context_is_every_file_that_imports_and_names_it_transitively(tmp_path: Path) -> None:
-    contexts = _project(tmp_path, {
-        "pkg/__init__.py": "from .blocks import Block\n",
-        "pkg/blocks.py": "class Block: ...\nclass Other: ...\n",
-        "pkg/net.py": "from pkg import Block\nclass Net:\n    b = Block\n",
-        "train.py": "from pkg.net import Net\nmodel = Net()\n",
-        "unrelated.py": "from pkg.net import something_else\n",
-        "same_name.py": "class Block: ...\n",  # a Block, but not the one in pkg.blocks
-        "uses_same_name.py": "from same_name import Block\n",
-    })
-    assert contexts["pkg/blocks.py"] == ["pkg/__init__.py", "pkg/blocks.py", "pkg/net.py",
-                                         "train.py"]
+    contexts = _project(
+        tmp_path,
+        {
+            "pkg/__init__.py": "from .blocks import Block\n",
+            "pkg/blocks.py": "class Block: ...\nclass Other: ...\n",
+            "pkg/net.py": "from pkg import Block\nclass Net:\n    b = Block\n",
+            "train.py": "from pkg.net import Net\nmodel = Net()\n",
+            "unrelated.py": "from pkg.net import something_else\n",
+            "same_name.py": "class Block: ...\n",  # a Block, but not the one in pkg.blocks
+            "uses_same_name.py": "from same_name import Block\n",
+        },
+    )
+    assert contexts["pkg/blocks.py"] == [
+        "pkg/__init__.py",
+        "pkg/blocks.py",
+        "pkg/net.py",
+        "train.py",
+    ]
     assert contexts["same_name.py"] == ["same_name.py", "uses_same_name.py"]
 
 
 def test_a_star_import_re_exports_everything(tmp_path: Path) -> None:
-    contexts = _project(tmp_path, {
-        "layers/__init__.py": "from .conv import *\n",
-        "layers/conv.py": "class ConvBN: ...\n",
-        "model.py": "from layers import ConvBN\n",
-    })
+    contexts = _project(
+        tmp_path,
+        {
+            "layers/__init__.py": "from .conv import *\n",
+            "layers/conv.py": "class ConvBN: ...\n",
+            "model.py": "from layers import ConvBN\n",
+        },
+    )
     assert contexts["layers/conv.py"] == ["layers/__init__.py", "layers/conv.py", "model.py"]

@@ -30,8 +30,7 @@ def test_two_processes_give_exactly_the_one_process_result(zoo: Zoo, always_para
 
 
 @pytest.mark.parametrize("tree", ["tests/fixtures/static", "examples"])
-def test_two_processes_agree_on_the_fixtures_and_the_examples(tree: str,
-                                                             always_parallel) -> None:
+def test_two_processes_agree_on_the_fixtures_and_the_examples(tree: str, always_parallel) -> None:
     root = REPO / tree
     files = _python_files(root)
     serial = analyze(files, search_roots=[root], jobs=1)
@@ -56,7 +55,8 @@ def test_a_file_checked_alone_gets_its_whole_tree_verdicts(zoo: Zoo, name: str) 
 
 
 def test_a_single_file_run_parses_only_the_files_its_verdicts_reach(
-        zoo: Zoo, monkeypatch: pytest.MonkeyPatch) -> None:
+    zoo: Zoo, monkeypatch: pytest.MonkeyPatch
+) -> None:
     parsed: list[Path] = []
     real = project_module.parse_source
 
@@ -69,17 +69,22 @@ def test_a_single_file_run_parses_only_the_files_its_verdicts_reach(
     family = heads.parent
     analyze([heads], search_roots=[zoo.root])
     assert heads.resolve() in parsed
-    other_families = [p for p in parsed if "models" in p.parts and p.parent != family
-                      and p.parent.name != "models"]
+    other_families = [
+        p
+        for p in parsed
+        if "models" in p.parts and p.parent != family and p.parent.name != "models"
+    ]
     assert other_families == []
     assert len(parsed) < len(zoo.files) / 2
 
 
 def test_a_file_that_defines_no_class_is_not_parsed(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     parsed: list[Path] = []
-    monkeypatch.setattr(project_module, "parse_source",
-                        lambda path, data: parsed.append(path))  # would fail if called
+    monkeypatch.setattr(
+        project_module, "parse_source", lambda path, data: parsed.append(path)
+    )  # would fail if called
     script = tmp_path / "train.py"
     script.write_text("import torch\n\ndef main():\n    return torch.zeros(1)\n")
     result = analyze([script], search_roots=[tmp_path])
@@ -87,7 +92,8 @@ def test_a_file_that_defines_no_class_is_not_parsed(
 
 
 def test_dropping_parsed_trees_between_files_changes_nothing(
-        zoo: Zoo, monkeypatch: pytest.MonkeyPatch) -> None:
+    zoo: Zoo, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Memory stays bounded by parsing files again; the trees are identical, so are verdicts.
     monkeypatch.setattr(parallel, "PARSED_TREES", 1)
     assert analyze(zoo.files, search_roots=[zoo.root], jobs=1) == zoo.reference

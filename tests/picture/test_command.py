@@ -26,6 +26,7 @@ def bnlint(monkeypatch, capsys):
         code = cli.main(["graph", *args])
         captured = capsys.readouterr()
         return Run(code, captured.out, captured.err)
+
     return run
 
 
@@ -36,12 +37,15 @@ def test_a_static_target_prints_dot_by_default(bnlint):
     assert (HERE / "golden" / "stages.dot").read_text() == run.out
 
 
-@pytest.mark.parametrize("name, starts", [
-    ("plan.dot", "digraph bnlint {"),
-    ("plan.gv", "digraph bnlint {"),
-    ("plan.mmd", "---\ntitle:"),
-    ("plan.md", "```mermaid\n---\ntitle:"),
-])
+@pytest.mark.parametrize(
+    "name, starts",
+    [
+        ("plan.dot", "digraph bnlint {"),
+        ("plan.gv", "digraph bnlint {"),
+        ("plan.mmd", "---\ntitle:"),
+        ("plan.md", "```mermaid\n---\ntitle:"),
+    ],
+)
 def test_the_output_suffix_chooses_the_format(bnlint, tmp_path, name, starts):
     target = tmp_path / name
     run = bnlint(STAGES, "-o", str(target))
@@ -103,17 +107,28 @@ def test_graphviz_draws_svg_and_png(bnlint, tmp_path):
 
 @pytest.mark.skipif(not HAS_GRAPHVIZ, reason="Graphviz `dot` is not installed")
 def test_the_dot_golden_file_is_valid_graphviz():
-    done = subprocess.run(["dot", "-Tsvg"], input=(HERE / "golden" / "stages.dot").read_bytes(),
-                          capture_output=True, check=False)
+    done = subprocess.run(
+        ["dot", "-Tsvg"],
+        input=(HERE / "golden" / "stages.dot").read_bytes(),
+        capture_output=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr.decode()
 
 
 def test_drawing_from_source_never_imports_torch(tmp_path):
-    code = ("import sys\nfrom bnlint import cli\n"
-            f"assert cli.main(['graph', {STAGES!r}, '-o', {str(tmp_path / 'p.mmd')!r}]) == 0\n"
-            "assert 'torch' not in sys.modules, 'the static picture imported torch'\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                          text=True, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    code = (
+        "import sys\nfrom bnlint import cli\n"
+        f"assert cli.main(['graph', {STAGES!r}, '-o', {str(tmp_path / 'p.mmd')!r}]) == 0\n"
+        "assert 'torch' not in sys.modules, 'the static picture imported torch'\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 0, done.stderr
 
 

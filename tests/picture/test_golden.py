@@ -34,14 +34,18 @@ def _compare(golden: Path, text: str) -> None:
     if os.environ.get("BNLINT_UPDATE_GOLDEN"):
         golden.write_text(text)
     assert text == golden.read_text(), (
-        f"{golden.name} changed; if intended, regenerate with BNLINT_UPDATE_GOLDEN=1")
+        f"{golden.name} changed; if intended, regenerate with BNLINT_UPDATE_GOLDEN=1"
+    )
 
 
-@pytest.mark.parametrize("golden, args", [
-    ("stages.dot", ("--format", "dot")),
-    ("stages.mmd", ("--format", "mermaid")),
-    ("stages-expanded.mmd", ("--format", "mermaid", "--no-collapse")),
-])
+@pytest.mark.parametrize(
+    "golden, args",
+    [
+        ("stages.dot", ("--format", "dot")),
+        ("stages.mmd", ("--format", "mermaid")),
+        ("stages-expanded.mmd", ("--format", "mermaid", "--no-collapse")),
+    ],
+)
 def test_picture_matches_the_golden_file(capsys, monkeypatch, golden, args):
     _compare(GOLDEN / golden, draw(capsys, monkeypatch, STAGES, *args))
 
@@ -53,6 +57,7 @@ def test_the_docs_picture_is_what_bnlint_draws(capsys, monkeypatch):
         text = _MERMAID_BLOCK.sub(lambda _: f"```mermaid\n{drawn}```\n", text, count=1)
         DOC.write_text(text)
     [shown] = _MERMAID_BLOCK.findall(text)
-    assert shown == drawn, "docs/picture-example.md is stale; regenerate with " \
-                           "BNLINT_UPDATE_GOLDEN=1"
+    assert shown == drawn, (
+        "docs/picture-example.md is stale; regenerate with BNLINT_UPDATE_GOLDEN=1"
+    )
     assert f"bnlint graph {DOC_TARGET} --format mermaid" in text

@@ -54,7 +54,9 @@ def fold_arrows(scene: Scene) -> set[tuple[str, str]]:
 
 
 def test_each_batchnorm_is_coloured_by_its_verdict_and_folds_are_marked(tmp_path):
-    scene = scene_of(tmp_path, """
+    scene = scene_of(
+        tmp_path,
+        """
         class Net(nn.Module):
             def __init__(self):
                 super().__init__()
@@ -69,7 +71,8 @@ def test_each_batchnorm_is_coloured_by_its_verdict_and_folds_are_marked(tmp_path
                 if x.sum() > 0:
                     x = x * 2
                 return self.gate(x)
-    """)
+    """,
+    )
     shown = boxes(scene)
     assert shown["bn"] == ("bn", "BatchNorm2d", "folded into conv")
     assert style(scene, "bn") is Style.FOLDED
@@ -83,7 +86,9 @@ def test_each_batchnorm_is_coloured_by_its_verdict_and_folds_are_marked(tmp_path
 
 
 def test_a_batchnorm_folded_into_the_following_layer_says_so(tmp_path):
-    scene = scene_of(tmp_path, """
+    scene = scene_of(
+        tmp_path,
+        """
         class Net(nn.Module):
             def __init__(self):
                 super().__init__()
@@ -92,7 +97,8 @@ def test_a_batchnorm_folded_into_the_following_layer_says_so(tmp_path):
 
             def forward(self, x):
                 return self.fc(self.bn(F.relu(x.flatten(1))))
-    """)
+    """,
+    )
     assert boxes(scene)["bn"][2] == "folded into following fc"
     assert fold_arrows(scene) == {("bn", "fc")}
 
@@ -112,8 +118,7 @@ def test_identical_consecutive_blocks_are_drawn_once_with_their_count(tmp_path):
     scene = scene_of(tmp_path, STAGE.format(blocks=", ".join(["Block(8)"] * 4)))
     [group] = scene.groups
     assert group.title == "×4 blocks.[0-3] Block"
-    assert {line[0] for line in boxes(scene).values()} >= {"blocks.[0-3].conv",
-                                                           "blocks.[0-3].bn"}
+    assert {line[0] for line in boxes(scene).values()} >= {"blocks.[0-3].conv", "blocks.[0-3].bn"}
     assert not any(name.startswith("blocks.1") for name in boxes(scene))
     assert boxes(scene)["blocks.[0-3].bn"][2] == "folded into blocks.[0-3].conv"
     assert fold_arrows(scene) == {("blocks.[0-3].conv", "blocks.[0-3].bn")}
@@ -123,16 +128,18 @@ def test_identical_consecutive_blocks_are_drawn_once_with_their_count(tmp_path):
 
 
 def test_a_different_first_block_is_drawn_on_its_own(tmp_path):
-    scene = scene_of(tmp_path, STAGE.format(
-        blocks="Block(8, downsample=True), " + ", ".join(["Block(8)"] * 3)))
+    scene = scene_of(
+        tmp_path, STAGE.format(blocks="Block(8, downsample=True), " + ", ".join(["Block(8)"] * 3))
+    )
     [group] = scene.groups
     assert group.title == "×3 blocks.[1-3] Block"
     assert {"blocks.0.conv", "blocks.0.down", "blocks.[1-3].conv"} <= set(boxes(scene))
 
 
 def test_blocks_whose_verdicts_differ_are_not_merged(tmp_path):
-    scene = scene_of(tmp_path, STAGE.format(
-        blocks="Block(8), Block(8), Block(8, stats=False), Block(8)"))
+    scene = scene_of(
+        tmp_path, STAGE.format(blocks="Block(8), Block(8), Block(8, stats=False), Block(8)")
+    )
     [group] = scene.groups
     assert group.title == "×2 blocks.[0-1] Block"
     assert boxes(scene)["blocks.2.bn"][2] == "unfoldable XBN107"
@@ -140,14 +147,15 @@ def test_blocks_whose_verdicts_differ_are_not_merged(tmp_path):
 
 
 def test_no_collapse_draws_every_block(tmp_path):
-    scene = scene_of(tmp_path, STAGE.format(blocks=", ".join(["Block(8)"] * 4)),
-                     collapse=False)
+    scene = scene_of(tmp_path, STAGE.format(blocks=", ".join(["Block(8)"] * 4)), collapse=False)
     assert scene.groups == ()
     assert {f"blocks.{i}.bn" for i in range(4)} <= set(boxes(scene))
 
 
 def test_runs_nest(tmp_path):
-    scene = scene_of(tmp_path, """
+    scene = scene_of(
+        tmp_path,
+        """
         class Net(nn.Module):
             def __init__(self):
                 super().__init__()
@@ -158,7 +166,8 @@ def test_runs_nest(tmp_path):
 
             def forward(self, x):
                 return self.stages(x)
-    """)
+    """,
+    )
     outer, inner = scene.groups
     assert outer.title == "×2 stages.[0-1] Sequential"
     assert inner.title == "×3 stages.[0-1].[0-2] Block"
@@ -168,7 +177,9 @@ def test_runs_nest(tmp_path):
 
 
 def test_a_fold_through_a_concatenation_marks_every_branch(tmp_path):
-    scene = scene_of(tmp_path, """
+    scene = scene_of(
+        tmp_path,
+        """
         class Net(nn.Module):
             def __init__(self):
                 super().__init__()
@@ -178,6 +189,7 @@ def test_a_fold_through_a_concatenation_marks_every_branch(tmp_path):
 
             def forward(self, x):
                 return self.bn(torch.cat([self.a(x), self.b(x)], dim=1))
-    """)
+    """,
+    )
     assert boxes(scene)["bn"][2] == "folded into cat(a,b)"
     assert fold_arrows(scene) == {("a", "torch.cat"), ("b", "torch.cat"), ("torch.cat", "bn")}

@@ -74,12 +74,19 @@ def check(root: Path, paths: Sequence[str] = (".",)) -> CheckResult:
 
 
 def verdicts(result: CheckResult, path: str) -> Verdicts:
-    diagnostics = tuple(sorted((d.code, d.path, d.line) for d in result.diagnostics
-                               if d.path == path))
-    folds = tuple(sorted(
-        (m.class_name, tuple(sorted(((f.conv, f.bn, f.status.value) for f in m.folds),
-                                    key=repr)))
-        for m in result.modules if m.path == path))
+    diagnostics = tuple(
+        sorted((d.code, d.path, d.line) for d in result.diagnostics if d.path == path)
+    )
+    folds = tuple(
+        sorted(
+            (
+                m.class_name,
+                tuple(sorted(((f.conv, f.bn, f.status.value) for f in m.folds), key=repr)),
+            )
+            for m in result.modules
+            if m.path == path
+        )
+    )
     return Verdicts(diagnostics, folds)
 
 
@@ -88,11 +95,19 @@ def good_verdicts_unchanged(result: CheckResult) -> None:
     assert verdicts(result, "good.py") == Verdicts(GOOD_DIAGNOSTICS, GOOD_FOLDS)
 
 
-def run_cli(args: Sequence[str], cwd: Path,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: Sequence[str], cwd: Path, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """`python -m bnlint ARGS` in a child process: a crash there cannot take pytest down."""
     environment = dict(os.environ)
     environment["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO_ROOT), *filter(None, [environment.get("PYTHONPATH")])])
-    return subprocess.run([sys.executable, "-m", "bnlint", *args], cwd=cwd, env=environment,
-                          capture_output=True, text=True, timeout=timeout)
+        [str(REPO_ROOT), *filter(None, [environment.get("PYTHONPATH")])]
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "bnlint", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -9,12 +9,15 @@ import pytest
 from .helpers import GOOD, run_cli, write_tree
 
 
-@pytest.mark.parametrize("table, reason", [
-    ('per-file-ignores = {"gen/[a-z" = ["XBN1"]}', "per-file-ignores: invalid glob 'gen/[a-z'"),
-    ('select = ["XBN1", 2]', "select: expected a list of strings"),
-    ('extend-exclude = ["**/[!"]', "extend-exclude: invalid glob '**/[!'"),
-    ('severity = {XBN401 = 3}', "severity.XBN401: expected one of error, warning, info"),
-])
+@pytest.mark.parametrize(
+    "table, reason",
+    [
+        ('per-file-ignores = {"gen/[a-z" = ["XBN1"]}', "per-file-ignores: invalid glob 'gen/[a-z'"),
+        ('select = ["XBN1", 2]', "select: expected a list of strings"),
+        ('extend-exclude = ["**/[!"]', "extend-exclude: invalid glob '**/[!'"),
+        ("severity = {XBN401 = 3}", "severity.XBN401: expected one of error, warning, info"),
+    ],
+)
 def test_a_bad_value_is_one_line_naming_the_key(tmp_path, table, reason):
     root = write_tree(tmp_path, {"good.py": GOOD})
     (root / "pyproject.toml").write_text(f"[tool.bnlint]\n{table}\n")

@@ -60,16 +60,22 @@ def nested_classes(levels: int) -> str:
 # stack it gives none, and the finding is on line 1.
 TOO_DEEP = {
     # Each would crash libcst (process killed) or take minutes in it.
-    "sum_over_limit": (MODEL + "TOTAL = " + " + ".join(["1"] * (MAX_NESTING + 100)) + "\n",
-                       (12, 1)),
+    "sum_over_limit": (
+        MODEL + "TOTAL = " + " + ".join(["1"] * (MAX_NESTING + 100)) + "\n",
+        (12, 1),
+    ),
     "sum_of_3000": (MODEL + "TOTAL = " + " + ".join(["1"] * 3000) + "\n", (1, 1)),
     "and_chain": (MODEL + "READY = " + " and ".join(["True"] * 8000) + "\n", (12, 1)),
     "dotted_import": (MODEL + "import " + ".".join(["pkg"] * 6000) + "\n", (12, 1)),
     "from_import": (MODEL + "from " + ".".join(["pkg"] * 6000) + " import x\n", (12, 1)),
     "attribute_chain": (MODEL + "VALUE = nn" + ".weight" * 6000 + "\n", (1, 1)),
     "call_chain": (MODEL + "VALUE = nn.Identity()" + "(1)" * 3000 + "\n", (1, 1)),
-    "elif_chain": (MODEL + "if READY:\n    pass\n"
-                   + "".join(f"elif STAGE == {i}:\n    pass\n" for i in range(9000)), (1, 1)),
+    "elif_chain": (
+        MODEL
+        + "if READY:\n    pass\n"
+        + "".join(f"elif STAGE == {i}:\n    pass\n" for i in range(9000)),
+        (1, 1),
+    ),
     "nested_parentheses": (MODEL + "VALUE = " + "(" * 5000 + "1" + ")" * 5000 + "\n", (12, 209)),
     "string_concatenation": (MODEL + "TEXT = " + " ".join(["'ab'"] * 5000) + "\n", (12, 1)),
     "nested_classes": (nested_classes(101), (113, 1)),
@@ -77,17 +83,22 @@ TOO_DEEP = {
 
 
 def test_deep_code_is_refused_by_the_command_line_and_the_rest_checked(tmp_path):
-    root = write_tree(tmp_path, {"good.py": GOOD,
-                                 **{f"{name}.py": src for name, (src, _) in TOO_DEEP.items()}})
+    root = write_tree(
+        tmp_path, {"good.py": GOOD, **{f"{name}.py": src for name, (src, _) in TOO_DEEP.items()}}
+    )
     run = run_cli(["check", ".", "--format", "json"], cwd=root, timeout=300)
     assert run.returncode == 1, run.stderr[-2000:]
     assert "Traceback" not in run.stderr
     report = json.loads(run.stdout)
-    found = {d["path"]: (d["code"], d["line"], d["column"]) for d in report["diagnostics"]
-             if d["path"] != "good.py"}
+    found = {
+        d["path"]: (d["code"], d["line"], d["column"])
+        for d in report["diagnostics"]
+        if d["path"] != "good.py"
+    }
     assert found == {f"{name}.py": ("XBN004", *where) for name, (_, where) in TOO_DEEP.items()}
-    good = [("good.py", d["code"], d["line"]) for d in report["diagnostics"]
-            if d["path"] == "good.py"]
+    good = [
+        ("good.py", d["code"], d["line"]) for d in report["diagnostics"] if d["path"] == "good.py"
+    ]
     assert good == [(path, code, line) for code, path, line in GOOD_DIAGNOSTICS]
     assert [m["class"] for m in report["modules"]] == ["good.SentinelBlock"]
 
@@ -95,16 +106,19 @@ def test_deep_code_is_refused_by_the_command_line_and_the_rest_checked(tmp_path)
 def test_the_refusal_says_why(tmp_path):
     root = write_tree(tmp_path, {"good.py": GOOD, "deep.py": TOO_DEEP["and_chain"][0]})
     [finding] = [d for d in check(root).diagnostics if d.path == "deep.py"]
-    assert finding.message == (f"cannot analyse file: code nested more than {MAX_NESTING} "
-                               "levels deep (a chain of that many operators, calls, attributes "
-                               "or elif branches)")
+    assert finding.message == (
+        f"cannot analyse file: code nested more than {MAX_NESTING} "
+        "levels deep (a chain of that many operators, calls, attributes "
+        "or elif branches)"
+    )
 
 
 JUST_UNDER = {
     "long_sum": MODEL + "TOTAL = " + " + ".join(["1"] * (MAX_NESTING - 10)) + "\n",
     "long_and_chain": MODEL + "READY = " + " and ".join(["True"] * (MAX_NESTING - 10)) + "\n",
-    "long_elif_chain": MODEL + "if READY:\n    pass\n" + "".join(
-        f"elif STAGE == {i}:\n    pass\n" for i in range(MAX_NESTING - 10)),
+    "long_elif_chain": MODEL
+    + "if READY:\n    pass\n"
+    + "".join(f"elif STAGE == {i}:\n    pass\n" for i in range(MAX_NESTING - 10)),
     "long_import": "import " + ".".join(["os"] * (MAX_NESTING - 10)) + "\n" + MODEL,
     "nested_classes": nested_classes(97),
 }
@@ -121,8 +135,9 @@ def test_deep_code_within_the_limit_is_analysed(tmp_path, name):
 def test_positions_never_raise_where_libcst_cannot_compute_them():
     # CPython's tree does not pair with libcst's (it has one call more), so positions fall
     # back to libcst's PositionProvider, which recurses per level and fails on this chain.
-    text = "if a:\n    f()\n" + "".join(f"elif a == {i}:\n    g()\n"
-                                        for i in range(MAX_NESTING - 20))
+    text = "if a:\n    f()\n" + "".join(
+        f"elif a == {i}:\n    g()\n" for i in range(MAX_NESTING - 20)
+    )
     tree = cst.parse_module(text)
     with pytest.raises((RecursionError, KeyError)):
         MetadataWrapper(tree, unsafe_skip_copy=True).resolve(PositionProvider)
@@ -141,8 +156,9 @@ def test_positions_fall_back_to_libcst_when_the_trees_do_not_pair():
 
 
 def test_a_long_inheritance_chain_is_analysed_in_seconds(tmp_path):
-    chain = MODEL + "".join(f"\n\nclass Stem{i}(Stem{i - 1 if i else ''}):\n    pass\n"
-                            for i in range(200))
+    chain = MODEL + "".join(
+        f"\n\nclass Stem{i}(Stem{i - 1 if i else ''}):\n    pass\n" for i in range(200)
+    )
     root = write_tree(tmp_path, {"good.py": GOOD, "chain.py": chain})
     try:
         run = run_cli(["check", ".", "--format", "json"], cwd=root, timeout=6)

@@ -41,25 +41,41 @@ def only_finding(result, path: str):
 
 def position_of(text: str, marker: str) -> tuple[int, int]:
     """1-based line and column of the first `marker` in `text`."""
-    before = text[:text.index(marker)]
+    before = text[: text.index(marker)]
     return before.count("\n") + 1, len(before) - before.rfind("\n")
 
 
-@pytest.mark.parametrize("source, marker, words", [
-    pytest.param(MODEL.replace("def forward(self, x):", "def forward(self, x:"),
-                 "(self, x:", "'(' was never closed", id="unclosed-bracket"),
-    pytest.param(MODEL.replace("bias=False)", "bias=False, name='stem)"),
-                 "'stem)", "unterminated string literal", id="tokenizer-error"),
-    pytest.param(MODEL.replace("        self.bn = nn.BatchNorm2d(8)\n",
-                               "<<<<<<< HEAD\n        self.bn = nn.BatchNorm2d(8)\n=======\n"
-                               "        self.bn = nn.BatchNorm2d(8, eps=1e-3)\n>>>>>>> tune\n"),
-                 "<<<<<<<", "invalid syntax", id="merge-conflict"),
-])
+@pytest.mark.parametrize(
+    "source, marker, words",
+    [
+        pytest.param(
+            MODEL.replace("def forward(self, x):", "def forward(self, x:"),
+            "(self, x:",
+            "'(' was never closed",
+            id="unclosed-bracket",
+        ),
+        pytest.param(
+            MODEL.replace("bias=False)", "bias=False, name='stem)"),
+            "'stem)",
+            "unterminated string literal",
+            id="tokenizer-error",
+        ),
+        pytest.param(
+            MODEL.replace(
+                "        self.bn = nn.BatchNorm2d(8)\n",
+                "<<<<<<< HEAD\n        self.bn = nn.BatchNorm2d(8)\n=======\n"
+                "        self.bn = nn.BatchNorm2d(8, eps=1e-3)\n>>>>>>> tune\n",
+            ),
+            "<<<<<<<",
+            "invalid syntax",
+            id="merge-conflict",
+        ),
+    ],
+)
 def test_a_syntax_error_is_reported_where_it_is(tmp_path, source, marker, words):
     result = check(write_tree(tmp_path, {"good.py": GOOD, "broken.py": source}))
     finding = only_finding(result, "broken.py")
-    assert (finding.code, finding.line, finding.column) == ("XBN001",
-                                                            *position_of(source, marker))
+    assert (finding.code, finding.line, finding.column) == ("XBN001", *position_of(source, marker))
     assert words in finding.message
     assert verdicts(result, "broken.py").folds == ()
     good_verdicts_unchanged(result)
@@ -67,32 +83,55 @@ def test_a_syntax_error_is_reported_where_it_is(tmp_path, source, marker, words)
 
 def byte_position(data: bytes, marker: bytes) -> tuple[int, int]:
     """1-based line and byte column of the first `marker` in `data`."""
-    before = data[:data.index(marker)]
+    before = data[: data.index(marker)]
     return before.count(b"\n") + 1, len(before) - before.rfind(b"\n")
 
 
-@pytest.mark.parametrize("data, marker, words", [
-    pytest.param(MODEL.replace("super()", "super()  # café").encode("latin-1"), b"\xe9",
-                 "byte 0xe9 at line 6, column 23 is not valid UTF-8",
-                 id="latin-1-without-declaration"),
-    pytest.param(("# -*- coding: ascii -*-\n" + MODEL.replace("(3, 8", "(3, 8  # σ²\n"))
-                 .encode("utf-8"), "σ".encode(),
-                 "is not valid ascii, the encoding the file declares",
-                 id="declared-ascii-holds-utf-8"),
-    pytest.param(b"# coding: klingon\n" + MODEL.encode(), b"#", "unknown encoding: klingon",
-                 id="unknown-encoding"),
-    pytest.param(b"# coding: rot13\n" + MODEL.encode(), b"#", "not a text encoding",
-                 id="codec-that-is-no-text-encoding"),
-    pytest.param(b"\xef\xbb\xbf# coding: latin-1\n" + MODEL.encode(), b"\xef", "byte-order mark",
-                 id="bom-contradicts-declaration"),
-    pytest.param(b"\x80\x04\x95\nclass Net:\n\x00\x00\x8c\x05torch", b"\x00", "binary file",
-                 id="binary-file-that-mentions-class"),
-])
+@pytest.mark.parametrize(
+    "data, marker, words",
+    [
+        pytest.param(
+            MODEL.replace("super()", "super()  # café").encode("latin-1"),
+            b"\xe9",
+            "byte 0xe9 at line 6, column 23 is not valid UTF-8",
+            id="latin-1-without-declaration",
+        ),
+        pytest.param(
+            ("# -*- coding: ascii -*-\n" + MODEL.replace("(3, 8", "(3, 8  # σ²\n")).encode("utf-8"),
+            "σ".encode(),
+            "is not valid ascii, the encoding the file declares",
+            id="declared-ascii-holds-utf-8",
+        ),
+        pytest.param(
+            b"# coding: klingon\n" + MODEL.encode(),
+            b"#",
+            "unknown encoding: klingon",
+            id="unknown-encoding",
+        ),
+        pytest.param(
+            b"# coding: rot13\n" + MODEL.encode(),
+            b"#",
+            "not a text encoding",
+            id="codec-that-is-no-text-encoding",
+        ),
+        pytest.param(
+            b"\xef\xbb\xbf# coding: latin-1\n" + MODEL.encode(),
+            b"\xef",
+            "byte-order mark",
+            id="bom-contradicts-declaration",
+        ),
+        pytest.param(
+            b"\x80\x04\x95\nclass Net:\n\x00\x00\x8c\x05torch",
+            b"\x00",
+            "binary file",
+            id="binary-file-that-mentions-class",
+        ),
+    ],
+)
 def test_a_file_python_cannot_decode_is_reported(tmp_path, data, marker, words):
     result = check(write_tree(tmp_path, {"good.py": GOOD, "garbled.py": data}))
     finding = only_finding(result, "garbled.py")
-    assert (finding.code, finding.line, finding.column) == ("XBN002",
-                                                            *byte_position(data, marker))
+    assert (finding.code, finding.line, finding.column) == ("XBN002", *byte_position(data, marker))
     assert words in finding.message
     good_verdicts_unchanged(result)
 
@@ -116,19 +155,43 @@ SCRIPT = textwrap.dedent("""\
     """)
 
 
-@pytest.mark.parametrize("data, code, marker, words", [
-    pytest.param(SCRIPT.replace("zeros(1))", "zeros(1)"), "XBN001", b"(step,",
-                 "'(' was never closed", id="syntax-error"),
-    pytest.param(SCRIPT.replace("print(", "print('café', ").encode("latin-1"), "XBN002",
-                 b"\xe9", "is not valid UTF-8", id="latin-1-without-declaration"),
-    pytest.param(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "XBN002", b"\x00",
-                 "binary file (NUL bytes)", id="binary"),
-    pytest.param("VALUE = " + "(" * 250 + "1" + ")" * 250 + "\n", "XBN004", None,
-                 "too many nested parentheses", id="past-python-nesting-limit"),
-])
+@pytest.mark.parametrize(
+    "data, code, marker, words",
+    [
+        pytest.param(
+            SCRIPT.replace("zeros(1))", "zeros(1)"),
+            "XBN001",
+            b"(step,",
+            "'(' was never closed",
+            id="syntax-error",
+        ),
+        pytest.param(
+            SCRIPT.replace("print(", "print('café', ").encode("latin-1"),
+            "XBN002",
+            b"\xe9",
+            "is not valid UTF-8",
+            id="latin-1-without-declaration",
+        ),
+        pytest.param(
+            b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+            "XBN002",
+            b"\x00",
+            "binary file (NUL bytes)",
+            id="binary",
+        ),
+        pytest.param(
+            "VALUE = " + "(" * 250 + "1" + ")" * 250 + "\n",
+            "XBN004",
+            None,
+            "too many nested parentheses",
+            id="past-python-nesting-limit",
+        ),
+    ],
+)
 @pytest.mark.parametrize("checked", [".", "script.py"])
-def test_a_file_without_a_class_that_python_cannot_read_is_reported(tmp_path, data, code,
-                                                                      marker, words, checked):
+def test_a_file_without_a_class_that_python_cannot_read_is_reported(
+    tmp_path, data, code, marker, words, checked
+):
     result = check(write_tree(tmp_path, {"good.py": GOOD, "script.py": data}), [checked])
     finding = only_finding(result, "script.py")
     assert (finding.code, words in finding.message) == (code, True), finding
@@ -143,41 +206,46 @@ def test_a_file_without_a_class_is_reported_like_one_with_a_class(tmp_path):
     # The same broken statement, once in a model file and once in a script: one finding each,
     # the same code, message and position.
     broken = "x = [1,\n"
-    result = check(write_tree(tmp_path, {"good.py": GOOD, "script.py": SCRIPT + broken,
-                                         "model.py": MODEL + broken}))
+    result = check(
+        write_tree(
+            tmp_path, {"good.py": GOOD, "script.py": SCRIPT + broken, "model.py": MODEL + broken}
+        )
+    )
     script, model = only_finding(result, "script.py"), only_finding(result, "model.py")
-    assert (script.code, script.message, script.column) == (model.code, model.message,
-                                                          model.column)
+    assert (script.code, script.message, script.column) == (model.code, model.message, model.column)
     assert script.line == SCRIPT.count("\n") + 1
     assert model.line == MODEL.count("\n") + 1
 
 
 def test_a_declared_encoding_is_honoured_and_columns_count_characters(tmp_path):
-    latin = ("# -*- coding: latin-1 -*-\n" + MODEL.replace(
-        "return self.bn(self.conv(x))", "é = ñ = x; return self.bn(self.conv(é)).relu_()")
+    latin = (
+        "# -*- coding: latin-1 -*-\n"
+        + MODEL.replace(
+            "return self.bn(self.conv(x))", "é = ñ = x; return self.bn(self.conv(é)).relu_()"
+        )
     ).encode("latin-1")
     result = check(write_tree(tmp_path, {"good.py": GOOD, "latin.py": latin}))
-    assert verdicts(result, "latin.py").folds == (
-        ("latin.Stem", (("conv", "bn", "foldable"),)),)
+    assert verdicts(result, "latin.py").folds == (("latin.Stem", (("conv", "bn", "foldable"),)),)
     assert [d for d in result.diagnostics if d.path == "latin.py"] == []
     good_verdicts_unchanged(result)
 
 
 def test_an_in_place_activation_after_unicode_text_is_located_by_character(tmp_path):
     # A finding after non-ASCII text on its line: its column counts characters, as editors do.
-    source = MODEL.replace("return self.bn(self.conv(x))",
-                           "ß = self.bn(self.conv(x)); return self.bn2(ß)").replace(
-        "self.bn = nn.BatchNorm2d(8)", "self.bn = nn.BatchNorm2d(8)\n        self.bn2 = "
-        "nn.BatchNorm2d(8)")
+    source = MODEL.replace(
+        "return self.bn(self.conv(x))", "ß = self.bn(self.conv(x)); return self.bn2(ß)"
+    ).replace(
+        "self.bn = nn.BatchNorm2d(8)",
+        "self.bn = nn.BatchNorm2d(8)\n        self.bn2 = nn.BatchNorm2d(8)",
+    )
     result = check(write_tree(tmp_path, {"good.py": GOOD, "sharp.py": source}))
     finding = only_finding(result, "sharp.py")
     line = source.splitlines()[finding.line - 1]
-    assert line[finding.column - 1:].startswith("self.bn2(ß)"), (finding, line)
+    assert line[finding.column - 1 :].startswith("self.bn2(ß)"), (finding, line)
 
 
 def test_an_empty_file_gets_no_finding(tmp_path):
-    result = check(write_tree(tmp_path, {"good.py": GOOD, "empty.py": "",
-                                         "pkg/__init__.py": ""}))
+    result = check(write_tree(tmp_path, {"good.py": GOOD, "empty.py": "", "pkg/__init__.py": ""}))
     assert verdicts(result, "empty.py").diagnostics == ()
     assert verdicts(result, "pkg/__init__.py").diagnostics == ()
     good_verdicts_unchanged(result)
@@ -193,13 +261,19 @@ def test_a_5_mb_generated_model_file_is_refused_unparsed_as_too_large(tmp_path):
     started = time.perf_counter()
     result = analyze([root / "good.py", root / "generated.py"], search_roots=[root])
     assert time.perf_counter() - started < 5
-    assert [(d.code, "file too large" in d.message) for d in result.diagnostics
-            if d.path.endswith("generated.py")] == [("XBN004", True)]
+    assert [
+        (d.code, "file too large" in d.message)
+        for d in result.diagnostics
+        if d.path.endswith("generated.py")
+    ] == [("XBN004", True)]
 
 
-@pytest.mark.xfail(strict=True, reason="bnlint.check tokenizes every file with a finding to "
-                   "read its suppression comments (bnlint.suppression._scan): about 4 s a MB; "
-                   "requested from the lead")
+@pytest.mark.xfail(
+    strict=True,
+    reason="bnlint.check tokenizes every file with a finding to "
+    "read its suppression comments (bnlint.suppression._scan): about 4 s a MB; "
+    "requested from the lead",
+)
 def test_a_too_large_file_costs_the_whole_check_little_more_than_the_engine(tmp_path):
     # Compared with the engine's own time, so that a loaded machine does not decide the
     # outcome; 2 MB, so that the test costs little while the gap is open.

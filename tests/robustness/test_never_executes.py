@@ -182,8 +182,9 @@ def test_checking_hostile_files_runs_none_of_them(tmp_path):
     assert sorted(p.name for p in markers.iterdir()) == []
     assert run.returncode == 1, run.stderr[-2000:]
     report = json.loads(run.stdout)
-    assert [(d["code"], d["path"], d["line"]) for d in report["diagnostics"]
-            if d["path"] == "good.py"] == list(GOOD_DIAGNOSTICS)
+    assert [
+        (d["code"], d["path"], d["line"]) for d in report["diagnostics"] if d["path"] == "good.py"
+    ] == list(GOOD_DIAGNOSTICS)
     # The hostile files were analysed, not skipped: their models have verdicts.
     analysed = {m["class"] for m in report["modules"]}
     assert {"decorator.Net", "default_argument.Net", "pkg.layers.ConvBN"} <= analysed
@@ -197,27 +198,48 @@ def test_proof_that_the_markers_would_appear_if_the_files_ran(tmp_path):
     torch = root / "torch"  # a stand-in: these files need only nn.Module, Conv2d, BatchNorm2d
     torch.mkdir()
     (torch / "__init__.py").write_text("from . import nn\n")
-    (torch / "nn.py").write_text("class Module:\n    def __init__(self, *a, **k): pass\n"
-                                 "Conv2d = BatchNorm2d = Module\n")
-    for name in ("decorator", "default_argument", "metaclass", "base_expression",
-                 "imports_a_hostile_module"):
-        subprocess.run([sys.executable, "-c", f"import {name}"], cwd=root, check=True,
-                       capture_output=True)
+    (torch / "nn.py").write_text(
+        "class Module:\n    def __init__(self, *a, **k): pass\nConv2d = BatchNorm2d = Module\n"
+    )
+    for name in (
+        "decorator",
+        "default_argument",
+        "metaclass",
+        "base_expression",
+        "imports_a_hostile_module",
+    ):
+        subprocess.run(
+            [sys.executable, "-c", f"import {name}"], cwd=root, check=True, capture_output=True
+        )
     for name in ("module_body", "hard_exit", "class_body"):
-        run = subprocess.run([sys.executable, "-c", f"import {name}"], cwd=root,
-                             capture_output=True)
+        run = subprocess.run(
+            [sys.executable, "-c", f"import {name}"], cwd=root, capture_output=True
+        )
         assert run.returncode != 0
-    assert sorted(p.name for p in markers.iterdir()) == sorted([
-        "base_expression", "class_body", "decorator", "default_argument", "hard_exit",
-        "imported_module", "init_subclass", "metaclass", "module_body", "package_init"])
+    assert sorted(p.name for p in markers.iterdir()) == sorted(
+        [
+            "base_expression",
+            "class_body",
+            "decorator",
+            "default_argument",
+            "hard_exit",
+            "imported_module",
+            "init_subclass",
+            "metaclass",
+            "module_body",
+            "package_init",
+        ]
+    )
 
 
 def test_a_project_file_named_like_a_library_is_not_imported_by_python_dash_m(tmp_path):
     markers = tmp_path / "markers"
     markers.mkdir()
     shadow = f"import pathlib\npathlib.Path({str(markers)!r}, 'shadowed').write_text('ran')\n"
-    root = write_tree(tmp_path / "project", {"good.py": GOOD, "libcst.py": shadow,
-                                             "pathspec.py": shadow, "networkx.py": shadow})
+    root = write_tree(
+        tmp_path / "project",
+        {"good.py": GOOD, "libcst.py": shadow, "pathspec.py": shadow, "networkx.py": shadow},
+    )
     run = run_cli(["check", "."], cwd=root)
     assert sorted(p.name for p in markers.iterdir()) == []
     assert run.returncode == 1

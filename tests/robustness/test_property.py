@@ -36,26 +36,67 @@ from .helpers import (
     write_tree,
 )
 
-SEEDS = sorted([*(REPO_ROOT / "tests" / "fixtures" / "static").glob("*.py"),
-                *(REPO_ROOT / "examples" / "src" / "zoo").glob("*.py")])
+SEEDS = sorted(
+    [
+        *(REPO_ROOT / "tests" / "fixtures" / "static").glob("*.py"),
+        *(REPO_ROOT / "examples" / "src" / "zoo").glob("*.py"),
+    ]
+)
 FILE_ERRORS = {"XBN001", "XBN002", "XBN003", "XBN004"}
 # Fragments that make a parser's life hard when dropped in anywhere.
-FRAGMENTS = [b"(", b")", b"[", b"]", b"{", b"}", b":", b"\n", b"\r", b"\t", b"    ", b"\\",
-             b"'", b'"""', b"#", b"class ", b"def ", b"lambda ", b" and ", b"**", b".", b"@",
-             b"\x00", b"\xff", b"\xe9", b"\xef\xbb\xbf", b"# -*- coding: latin-1 -*-\n",
-             b"# coding: klingon\n", b"nn.Module", b"nn.BatchNorm2d(8)", b"super().__init__()",
-             b"self", b"=", b"yield", b"return", b"*", b"f'{", b"}'", b"async ", b"await "]
+FRAGMENTS = [
+    b"(",
+    b")",
+    b"[",
+    b"]",
+    b"{",
+    b"}",
+    b":",
+    b"\n",
+    b"\r",
+    b"\t",
+    b"    ",
+    b"\\",
+    b"'",
+    b'"""',
+    b"#",
+    b"class ",
+    b"def ",
+    b"lambda ",
+    b" and ",
+    b"**",
+    b".",
+    b"@",
+    b"\x00",
+    b"\xff",
+    b"\xe9",
+    b"\xef\xbb\xbf",
+    b"# -*- coding: latin-1 -*-\n",
+    b"# coding: klingon\n",
+    b"nn.Module",
+    b"nn.BatchNorm2d(8)",
+    b"super().__init__()",
+    b"self",
+    b"=",
+    b"yield",
+    b"return",
+    b"*",
+    b"f'{",
+    b"}'",
+    b"async ",
+    b"await ",
+]
 
 Mutation = Callable[[bytes, random.Random], bytes]
 
 
 def _truncate(data: bytes, rng: random.Random) -> bytes:
-    return data[:rng.randrange(len(data) + 1)]
+    return data[: rng.randrange(len(data) + 1)]
 
 
 def _delete(data: bytes, rng: random.Random) -> bytes:
     start = rng.randrange(len(data) + 1)
-    return data[:start] + data[start + rng.randrange(1, 200):]
+    return data[:start] + data[start + rng.randrange(1, 200) :]
 
 
 def _insert(data: bytes, rng: random.Random) -> bytes:
@@ -65,7 +106,7 @@ def _insert(data: bytes, rng: random.Random) -> bytes:
 
 def _duplicate(data: bytes, rng: random.Random) -> bytes:
     start = rng.randrange(len(data) + 1)
-    piece = data[start:start + rng.randrange(1, 400)]
+    piece = data[start : start + rng.randrange(1, 400)]
     at = rng.randrange(len(data) + 1)
     return data[:at] + piece + data[at:]
 
@@ -81,7 +122,7 @@ def _flip_byte(data: bytes, rng: random.Random) -> bytes:
     if not data:
         return data
     at = rng.randrange(len(data))
-    return data[:at] + bytes([rng.randrange(256)]) + data[at + 1:]
+    return data[:at] + bytes([rng.randrange(256)]) + data[at + 1 :]
 
 
 _WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
@@ -94,7 +135,7 @@ def _replace_word(data: bytes, rng: random.Random) -> bytes:
     if not words:
         return data
     target, source = rng.choice(words), rng.choice(words)
-    return data[:target.start()] + source.group() + data[target.end():]
+    return data[: target.start()] + source.group() + data[target.end() :]
 
 
 def _replace_number(data: bytes, rng: random.Random) -> bytes:
@@ -103,7 +144,7 @@ def _replace_number(data: bytes, rng: random.Random) -> bytes:
         return data
     target = rng.choice(numbers)
     value = rng.choice([b"0", b"1", b"-1", b"3", b"2**64", b"1e308", b"0.5", b"None", b"'8'"])
-    return data[:target.start()] + value + data[target.end():]
+    return data[: target.start()] + value + data[target.end() :]
 
 
 def _repeat_line(data: bytes, rng: random.Random) -> bytes:
@@ -121,8 +162,11 @@ def _drop_line(data: bytes, rng: random.Random) -> bytes:
 
 # Most mutations keep the file parseable, so that the analysis itself meets odd models;
 # the byte-level ones test the reading and parsing.
-MUTATIONS: list[Mutation] = [_replace_word] * 4 + [_replace_number] * 3 + [
-    _repeat_line, _drop_line, _swap_lines, _duplicate, _truncate, _delete, _insert, _flip_byte]
+MUTATIONS: list[Mutation] = (
+    [_replace_word] * 4
+    + [_replace_number] * 3
+    + [_repeat_line, _drop_line, _swap_lines, _duplicate, _truncate, _delete, _insert, _flip_byte]
+)
 
 
 def mutate(seed: Path, steps: int, rng: random.Random) -> bytes:
@@ -177,9 +221,12 @@ def check_hostile(project: Path, data: bytes) -> None:
     assert_well_behaved(result, "hostile.py")
 
 
-_PROPERTY = settings(deadline=None, derandomize=True, database=None,
-                     suppress_health_check=[HealthCheck.too_slow,
-                                            HealthCheck.function_scoped_fixture])
+_PROPERTY = settings(
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 @settings(_PROPERTY, max_examples=50)
@@ -197,8 +244,9 @@ def test_mutated_and_random_sources_never_break_the_engine_at_length(project, da
 
 def test_the_command_line_ends_normally_on_mutated_sources(tmp_path):
     rng = random.Random(20261126)
-    hostile = {f"mutant_{i}.py": mutate(rng.choice(SEEDS), rng.randrange(1, 6), rng)
-               for i in range(12)}
+    hostile = {
+        f"mutant_{i}.py": mutate(rng.choice(SEEDS), rng.randrange(1, 6), rng) for i in range(12)
+    }
     hostile["noise.py"] = b"class Net:\n" + bytes(rng.randrange(256) for _ in range(3000))
     root = write_tree(tmp_path, {"good.py": GOOD, **hostile})
     run = run_cli(["check", ".", "--format", "full"], cwd=root, timeout=300)
@@ -208,9 +256,11 @@ def test_the_command_line_ends_normally_on_mutated_sources(tmp_path):
     assert run.returncode == 1
     assert "Traceback" not in run.stderr and "internal error" not in run.stderr
     report = json.loads(run.stdout)
-    assert [(d["code"], d["path"], d["line"]) for d in report["diagnostics"]
-            if d["path"] == "good.py"] == list(GOOD_DIAGNOSTICS)
+    assert [
+        (d["code"], d["path"], d["line"]) for d in report["diagnostics"] if d["path"] == "good.py"
+    ] == list(GOOD_DIAGNOSTICS)
     for name in hostile:
-        errors = [d for d in report["diagnostics"] if d["path"] == name
-                  and d["code"] in FILE_ERRORS]
+        errors = [
+            d for d in report["diagnostics"] if d["path"] == name and d["code"] in FILE_ERRORS
+        ]
         assert len(errors) <= 1

@@ -87,13 +87,14 @@ class Page:
         assert heading in names, f"{self.code}: no '## {heading}' section"
         prose = _FENCE.sub(lambda m: "\0" * len(m.group(0)), self.text)  # keep offsets
         start = prose.index(f"\n## {heading}\n") + len(heading) + 5
-        later = [prose.find(f"\n## {h}\n", start) for h in names[names.index(heading) + 1:]]
+        later = [prose.find(f"\n## {h}\n", start) for h in names[names.index(heading) + 1 :]]
         end = min([i for i in later if i >= 0], default=len(self.text))
         return self.text[start:end]
 
     def example(self, heading: str) -> str:
-        blocks = [m.group(2) for m in _FENCE.finditer(self.section(heading))
-                  if m.group(1) == "python"]
+        blocks = [
+            m.group(2) for m in _FENCE.finditer(self.section(heading)) if m.group(1) == "python"
+        ]
         assert blocks, f"{self.code}: no ```python block under '## {heading}'"
         return blocks[0]
 
@@ -175,8 +176,12 @@ def test_runnable_examples_declare_their_input(code: str) -> None:
 
 
 # Where each page directive may appear: None for the page header (before the first section).
-DIRECTIVES = {"found-by": None, "example-setup": "Example", "example-expand": "Example",
-              "example-raises": "Example"}
+DIRECTIVES = {
+    "found-by": None,
+    "example-setup": "Example",
+    "example-expand": "Example",
+    "example-raises": "Example",
+}
 
 
 @pytest.mark.parametrize("code", ALL_CODES)
@@ -195,8 +200,11 @@ def _index_rows() -> dict[str, list[str]]:
     rows = {}
     for line in INDEX.read_text(encoding="utf-8").splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        match = re.fullmatch(r"\[(XBN\d+)\]\((XBN\d+)\.md\)", cells[0]) if line.startswith("|") \
+        match = (
+            re.fullmatch(r"\[(XBN\d+)\]\((XBN\d+)\.md\)", cells[0])
+            if line.startswith("|")
             else None
+        )
         if match:
             assert match.group(1) == match.group(2), f"index links {cells[0]} to another page"
             rows[match.group(1)] = cells[1:]
@@ -204,10 +212,15 @@ def _index_rows() -> dict[str, list[str]]:
 
 
 def test_index_lists_every_rule_as_the_catalogue_defines_it() -> None:
-    expected = {code: [f"`{rule.name}`", rule.severity.value,
-                       rule.status.value if rule.status is not None else "none",
-                       rule.summary.replace("|", "\\|")]
-                for code, rule in RULES.items()}
+    expected = {
+        code: [
+            f"`{rule.name}`",
+            rule.severity.value,
+            rule.status.value if rule.status is not None else "none",
+            rule.summary.replace("|", "\\|"),
+        ]
+        for code, rule in RULES.items()
+    }
     assert _index_rows() == expected
 
 
@@ -233,12 +246,19 @@ def _reported_codes(path: Path, folder: Path, isolate: bool) -> set[str]:
         result = _engine().analyze([path], search_roots=[folder])
         return {d.code for d in result.diagnostics}
     # A pathological file may crash the parser outright; it must fail one test, not the run.
-    script = ("import sys\nfrom pathlib import Path\nfrom bnlint.static.engine import analyze\n"
-              "r = analyze([Path(sys.argv[1])], search_roots=[Path(sys.argv[2])])\n"
-              "print(' '.join(sorted({d.code for d in r.diagnostics})))\n")
-    run = subprocess.run([sys.executable, "-c", script, str(path), str(folder)],
-                         capture_output=True, text=True, timeout=120, cwd=REPO_ROOT,
-                         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    script = (
+        "import sys\nfrom pathlib import Path\nfrom bnlint.static.engine import analyze\n"
+        "r = analyze([Path(sys.argv[1])], search_roots=[Path(sys.argv[2])])\n"
+        "print(' '.join(sorted({d.code for d in r.diagnostics})))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(path), str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
     assert run.returncode == 0, f"the engine failed on {path.name}:\n{run.stderr[-3000:]}"
     return set(run.stdout.split())
 
@@ -249,8 +269,12 @@ ENGINE_GAPS: dict[str, str] = {}
 
 
 def _with_gaps(codes: list[str]) -> list:
-    return [pytest.param(code, marks=pytest.mark.xfail(strict=True, reason=ENGINE_GAPS[code]))
-            if code in ENGINE_GAPS else code for code in codes]
+    return [
+        pytest.param(code, marks=pytest.mark.xfail(strict=True, reason=ENGINE_GAPS[code]))
+        if code in ENGINE_GAPS
+        else code
+        for code in codes
+    ]
 
 
 @pytest.mark.parametrize("code", _with_gaps(ALL_CODES))
@@ -262,7 +286,8 @@ def test_example_triggers_the_rule(code: str, tmp_path: Path) -> None:
     if page.runtime_only:
         assert code not in reported, (
             f"{code} is documented as found by `bnlint fold` only, but `bnlint check` reports it "
-            "now: update the page")
+            "now: update the page"
+        )
     else:
         assert code in reported, f"{code} not reported on its example; got {sorted(reported)}"
 
@@ -296,18 +321,27 @@ def _no_argument_models(module) -> list[type]:
 
     found = []
     for value in vars(module).values():
-        if (inspect.isclass(value) and issubclass(value, torch.nn.Module)
-                and value.__module__ == module.__name__):
+        if (
+            inspect.isclass(value)
+            and issubclass(value, torch.nn.Module)
+            and value.__module__ == module.__name__
+        ):
             params = list(inspect.signature(value.__init__).parameters.values())[1:]
-            if all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-                   for p in params):
+            if all(
+                p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                for p in params
+            ):
                 found.append(value)
     return found
 
 
 def _runtime_cases() -> list[tuple[str, str]]:
-    return [(code, which) for code in ALL_CODES for which in ("Example", "Use instead")
-            if not (which == "Example" and is_file_error(RULES[code]))]
+    return [
+        (code, which)
+        for code in ALL_CODES
+        for which in ("Example", "Use instead")
+        if not (which == "Example" and is_file_error(RULES[code]))
+    ]
 
 
 def _models(module, source: str) -> list:
@@ -318,9 +352,11 @@ def _models(module, source: str) -> list:
 
 
 @pytest.mark.runtime
-@pytest.mark.parametrize(("code", "which"), _runtime_cases(),
-                         ids=[f"{c}-{'bad' if w == 'Example' else 'fixed'}"
-                              for c, w in _runtime_cases()])
+@pytest.mark.parametrize(
+    ("code", "which"),
+    _runtime_cases(),
+    ids=[f"{c}-{'bad' if w == 'Example' else 'fixed'}" for c, w in _runtime_cases()],
+)
 def test_example_builds_and_runs(code: str, which: str, tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
     page = page_for(code)
@@ -359,8 +395,9 @@ def _fold_codes(page: Page, which: str, folder: Path) -> set[str]:
 
 
 # Read at collection time; a missing page fails test_every_rule_has_a_page_and_every_page_a_rule.
-RUNTIME_ONLY = [code for code in ALL_CODES
-                if (PAGES / f"{code}.md").is_file() and page_for(code).runtime_only]
+RUNTIME_ONLY = [
+    code for code in ALL_CODES if (PAGES / f"{code}.md").is_file() and page_for(code).runtime_only
+]
 
 
 @pytest.mark.runtime

@@ -28,8 +28,7 @@ def randomise(model: nn.Module, seed: int = 0) -> nn.Module:
                     module.running_mean.copy_(torch.randn(n, generator=generator))
                     module.running_var.copy_(torch.rand(n, generator=generator) * 2 + 0.2)
                 if module.affine:
-                    module.weight.copy_(torch.rand(module.num_features, generator=generator)
-                                        + 0.5)
+                    module.weight.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
     return model
 
 
@@ -48,8 +47,9 @@ def skipped(result: FoldResult) -> dict[str, str]:
     return {s.bn: s.code for s in result.skipped}
 
 
-def assert_same_outputs(original: nn.Module, result: FoldResult, *inputs: Any,
-                        rtol: float = 1e-4) -> None:
+def assert_same_outputs(
+    original: nn.Module, result: FoldResult, *inputs: Any, rtol: float = 1e-4
+) -> None:
     """The folded model, on fresh inputs, computes what the original computes."""
     assert result.verified, result.verification.failures
     assert result.model is not None
@@ -59,4 +59,3 @@ def assert_same_outputs(original: nn.Module, result: FoldResult, *inputs: Any,
     for a, b in zip(tensors(want), tensors(got), strict=True):
         scale = float(a.abs().max())
         assert float((a.double() - b.double()).abs().max()) <= rtol * scale + 1e-6
-

@@ -40,8 +40,14 @@ class Block(nn.Module):
 def test_module_calls_ops_and_pass_throughs_become_the_static_vocabulary():
     model = nn.Sequential(nn.Conv2d(3, 4, 1), Block())
     assert chain(model, torch.randn(1, 3, 6, 6)) == [
-        ("input", "input[0]"), ("conv", "0"), ("conv", "1.conv"), ("batchnorm", "1.bn"),
-        ("add", "Tensor.add_"), ("activation", "Tensor.relu_"), ("output", "output")]
+        ("input", "input[0]"),
+        ("conv", "0"),
+        ("conv", "1.conv"),
+        ("batchnorm", "1.bn"),
+        ("add", "Tensor.add_"),
+        ("activation", "Tensor.relu_"),
+        ("output", "output"),
+    ]
 
 
 def test_layer_nodes_carry_scope_module_identity_and_attributes():
@@ -52,20 +58,33 @@ def test_layer_nodes_carry_scope_module_identity_and_attributes():
     assert [(f.name, f.class_name, f.is_plain_container) for f in conv.scope] == [
         ("", "torch.nn.modules.container.Sequential", True),
         ("1", f"{__name__}.Block", False),
-        ("conv", "torch.nn.modules.conv.Conv2d", False)]
+        ("conv", "torch.nn.modules.conv.Conv2d", False),
+    ]
     assert conv.module_id == id(model[1].conv)
-    assert (conv.attrs.in_channels, conv.attrs.out_channels, conv.attrs.spatial_dims,
-            conv.attrs.groups, conv.attrs.pads, conv.attrs.bias, conv.attrs.type_name) == (
-        4, 4, 2, 1, True, False, "torch.nn.Conv2d")
-    assert (bn.attrs.num_features, bn.attrs.spatial_dims, bn.attrs.affine,
-            bn.attrs.track_running_stats) == (4, 2, True, True)
+    assert (
+        conv.attrs.in_channels,
+        conv.attrs.out_channels,
+        conv.attrs.spatial_dims,
+        conv.attrs.groups,
+        conv.attrs.pads,
+        conv.attrs.bias,
+        conv.attrs.type_name,
+    ) == (4, 4, 2, 1, True, False, "torch.nn.Conv2d")
+    assert (
+        bn.attrs.num_features,
+        bn.attrs.spatial_dims,
+        bn.attrs.affine,
+        bn.attrs.track_running_stats,
+    ) == (4, 2, True, True)
 
 
-@pytest.mark.parametrize("padding, pads", [(0, False), ("valid", False), ("same", True),
-                                           ((0, 1), True)])
+@pytest.mark.parametrize(
+    "padding, pads", [(0, False), ("valid", False), ("same", True), ((0, 1), True)]
+)
 def test_pads_says_whether_the_conv_pads_its_input(padding, pads):
-    graph = capture_graph(nn.Conv2d(2, 2, 3, padding=padding).eval(),
-                          (torch.randn(1, 2, 5, 5),)).graph
+    graph = capture_graph(
+        nn.Conv2d(2, 2, 3, padding=padding).eval(), (torch.randn(1, 2, 5, 5),)
+    ).graph
     assert next(iter(graph.nodes(NodeKind.CONV))).attrs.pads is pads
 
 
@@ -85,10 +104,15 @@ class Functional(nn.Module):
 
 def test_functional_layers_merges_and_scalar_ops():
     assert chain(Functional(), torch.randn(1, 3, 4, 4)) == [
-        ("input", "input[0]"), ("functional_conv", "torch.conv2d"),
+        ("input", "input[0]"),
+        ("functional_conv", "torch.conv2d"),
         ("functional_bn", "F.batch_norm"),
-        ("mul", "Tensor.mul"), ("other", "Tensor.mul"), ("cat", "torch.cat"),
-        ("reshape", "Tensor.flatten"), ("output", "output")]
+        ("mul", "Tensor.mul"),
+        ("other", "Tensor.mul"),
+        ("cat", "torch.cat"),
+        ("reshape", "Tensor.flatten"),
+        ("output", "output"),
+    ]
 
 
 class BatchNormAct(nn.BatchNorm1d):
@@ -103,8 +127,12 @@ class BatchNormAct(nn.BatchNorm1d):
 def test_batchnorm_subclass_is_a_batchnorm_node_followed_by_its_extra_work():
     model = nn.Sequential(nn.Linear(3, 5), BatchNormAct(5))
     assert chain(model, torch.randn(2, 3)) == [
-        ("input", "input[0]"), ("linear", "0"), ("batchnorm", "1"), ("activation", "1.act"),
-        ("output", "output")]
+        ("input", "input[0]"),
+        ("linear", "0"),
+        ("batchnorm", "1"),
+        ("activation", "1.act"),
+        ("output", "output"),
+    ]
 
 
 def test_shared_module_calls_share_a_module_id_and_unused_batchnorms_are_listed():
@@ -121,7 +149,8 @@ def test_shared_module_calls_share_a_module_id_and_unused_batchnorms_are_listed(
     convs = list(graph.nodes(NodeKind.CONV))
     assert len(convs) == 2 and convs[0].module_id == convs[1].module_id
     assert [(n.label, n.rule_code) for n in graph.nodes(NodeKind.BATCHNORM)] == [
-        ("unused", "XBN112")]
+        ("unused", "XBN112")
+    ]
 
 
 def test_dict_inputs_and_nested_outputs_are_tracked_to_one_output_node():
@@ -133,12 +162,13 @@ def test_dict_inputs_and_nested_outputs_are_tracked_to_one_output_node():
         def forward(self, batch):
             return {"a": self.a(batch["x"]), "rest": [self.b(batch["y"])]}
 
-    graph = capture_graph(Heads().eval(),
-                          ({"x": torch.randn(1, 2), "y": torch.randn(1, 2)},)).graph
+    graph = capture_graph(Heads().eval(), ({"x": torch.randn(1, 2), "y": torch.randn(1, 2)},)).graph
     output = next(iter(graph.nodes(NodeKind.OUTPUT)))
     assert sorted(p.label for p in graph.producers(output)) == ["a", "b"]
     assert sorted(n.label for n in graph.nodes(NodeKind.INPUT)) == [
-        "input[0]['x']", "input[0]['y']"]
+        "input[0]['x']",
+        "input[0]['y']",
+    ]
 
 
 class Dropouts(nn.Module):
@@ -151,7 +181,10 @@ class Dropouts(nn.Module):
 
 def test_functional_dropout_is_a_node_only_when_it_drops_in_eval_mode():
     assert chain(Dropouts(), torch.randn(2, 3)) == [
-        ("input", "input[0]"), ("other", "F.dropout"), ("output", "output")]
+        ("input", "input[0]"),
+        ("other", "F.dropout"),
+        ("output", "output"),
+    ]
 
 
 def test_batchnorm_after_a_functional_dropout_that_drops_is_not_folded():
@@ -187,10 +220,17 @@ class Arithmetic(nn.Module):
 
 def test_only_two_flowing_tensors_make_an_add_or_mul_merge_like_the_static_half():
     assert chain(Arithmetic(), torch.randn(1, 3, 2, 2), torch.randn(1, 3, 2, 2)) == [
-        ("input", "input[0]"), ("input", "input[1]"), ("other", "torch.add"),
-        ("other", "torch.mul"), ("other", "Tensor.mul"), ("other", "Tensor.__rsub__"),
-        ("other", "Tensor.mul"), ("add", "Tensor.add"), ("mul", "Tensor.mul"),
-        ("output", "output")]
+        ("input", "input[0]"),
+        ("input", "input[1]"),
+        ("other", "torch.add"),
+        ("other", "torch.mul"),
+        ("other", "Tensor.mul"),
+        ("other", "Tensor.__rsub__"),
+        ("other", "Tensor.mul"),
+        ("add", "Tensor.add"),
+        ("mul", "Tensor.mul"),
+        ("output", "output"),
+    ]
 
 
 class PlainLists(nn.Module):
@@ -214,7 +254,8 @@ def test_modules_in_plain_lists_are_named_as_if_the_list_were_a_module_list():
     assert [(s.bn, s.code, str(s.key)) for s in result.skipped] == [
         ("blocks.0.1", "XBN205", f"{__name__}.PlainLists:  -> blocks.0.1"),
         ("blocks.1.1", "XBN205", f"{__name__}.PlainLists:  -> blocks.1.1"),
-        ("spare.late.0", "XBN205", f"{__name__}.PlainLists:  -> spare.late.0")]
+        ("spare.late.0", "XBN205", f"{__name__}.PlainLists:  -> spare.late.0"),
+    ]
     assert "blocks.0.1 is kept in a plain Python list" in result.skipped[0].reason
     assert result.folds == ()
 
@@ -232,10 +273,10 @@ class ReLUWithBuiltInNorm(nn.ReLU):
 
 
 def test_a_batchnorm_run_inside_an_opaque_layer_is_unknown_not_never_called():
-    graph = capture_graph(nn.Sequential(ReLUWithBuiltInNorm()).eval(),
-                          (torch.randn(1, 3, 4, 4),)).graph
-    assert [(n.label, n.rule_code) for n in graph.nodes(NodeKind.BATCHNORM)] == [
-        ("0.bn", "XBN204")]
+    graph = capture_graph(
+        nn.Sequential(ReLUWithBuiltInNorm()).eval(), (torch.randn(1, 3, 4, 4),)
+    ).graph
+    assert [(n.label, n.rule_code) for n in graph.nodes(NodeKind.BATCHNORM)] == [("0.bn", "XBN204")]
     assert "runs inside '0'" in next(iter(graph.nodes(NodeKind.BATCHNORM))).reason
 
 
@@ -253,12 +294,17 @@ class ConvWithBuiltInNorm(nn.Conv2d):
 
 def test_a_conv_subclass_running_its_own_batchnorm_is_a_conv_then_a_batchnorm():
     assert chain(nn.Sequential(ConvWithBuiltInNorm()), torch.randn(1, 3, 4, 4)) == [
-        ("input", "input[0]"), ("conv", "0"), ("batchnorm", "0.bn"), ("output", "output")]
+        ("input", "input[0]"),
+        ("conv", "0"),
+        ("batchnorm", "0.bn"),
+        ("output", "output"),
+    ]
 
 
 def test_torch_ao_layers_that_replace_forward_are_not_plain_convs():
     qat = pytest.importorskip("torch.ao.nn.qat")
     conv = qat.Conv2d(3, 4, 1, qconfig=torch.ao.quantization.get_default_qat_qconfig())
-    graph = capture_graph(nn.Sequential(conv, nn.BatchNorm2d(4)).eval(),
-                          (torch.randn(1, 3, 4, 4),)).graph
+    graph = capture_graph(
+        nn.Sequential(conv, nn.BatchNorm2d(4)).eval(), (torch.randn(1, 3, 4, 4),)
+    ).graph
     assert [n.kind for n in graph.nodes() if n.label == "0"] == [NodeKind.UNKNOWN]

@@ -102,18 +102,25 @@ def test_folds_prints_the_table_and_writes_a_verified_model(bnlint, tmp_path):
 
 
 def test_json_output_is_the_versioned_fold_object(bnlint):
-    code, out, _ = bnlint("models:small", *SHAPE, "--format", "json", "--kwargs",
-                          '{"num_classes": 7}')
+    code, out, _ = bnlint(
+        "models:small", *SHAPE, "--format", "json", "--kwargs", '{"num_classes": 7}'
+    )
     assert code == 0
     report = json.loads(out)
     assert report["version"] == 1 and report["model"] == "models:small"
-    assert report["folds"] == [{"conv": "0", "bn": "1", "direction": "conv_bn",
-                                "max_error": report["folds"][0]["max_error"],
-                                "relative_error": report["folds"][0]["relative_error"],
-                                "key": {"owner": "torch.nn.modules.container.Sequential",
-                                        "conv": "0", "bn": "1"}}]
+    assert report["folds"] == [
+        {
+            "conv": "0",
+            "bn": "1",
+            "direction": "conv_bn",
+            "max_error": report["folds"][0]["max_error"],
+            "relative_error": report["folds"][0]["relative_error"],
+            "key": {"owner": "torch.nn.modules.container.Sequential", "conv": "0", "bn": "1"},
+        }
+    ]
     assert [(s["bn"], s["code"], s["name"]) for s in report["skipped"]] == [
-        ("5", "XBN101", "bn-after-activation")]
+        ("5", "XBN101", "bn-after-activation")
+    ]
     assert report["verification"]["passed"] is True
     assert report["summary"] == {"batchnorms": 2, "folded": 1, "skipped": 1, "verified": True}
     assert report["output"] is None
@@ -129,8 +136,9 @@ def test_never_overwrites_without_force(bnlint, tmp_path):
 
 
 def test_failed_verification_exits_1_and_writes_nothing(bnlint, tmp_path):
-    code, out, _ = bnlint("models:small", *SHAPE, "-o", "folded.pt", "--rtol", "0", "--atol", "0",
-                          "--all-or-nothing")
+    code, out, _ = bnlint(
+        "models:small", *SHAPE, "-o", "folded.pt", "--rtol", "0", "--atol", "0", "--all-or-nothing"
+    )
     assert code == 1
     assert "Verification FAILED" in out
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["models.py"]
@@ -142,17 +150,20 @@ def test_inputs_factory_for_models_with_structured_inputs(bnlint):
     assert "conv  bn  conv_bn" in out
 
 
-@pytest.mark.parametrize("args, message", [
-    (("models:broken", *SHAPE), "'models:broken' raised ValueError: no weights for this size"),
-    (("nowhere:small", *SHAPE), "cannot import 'nowhere'"),
-    (("models:missing", *SHAPE), "has no attribute 'missing'"),
-    (("models:small",), "--input-shape or --inputs"),
-    (("models:small", "--input-shape", "2,5,12,12"), "expected input[2, 5, 12, 12] to have 3"),
-    (("models:NOT_CALLABLE", *SHAPE), "'models:NOT_CALLABLE' is not callable"),
-    (("models:not_a_model", *SHAPE), "returned dict, not a torch.nn.Module"),
-    (("models.small", *SHAPE), "'models.small' is malformed: expected MODULE:FACTORY"),
-    (("models:on_meta", *SHAPE), "the model is on the meta device"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("models:broken", *SHAPE), "'models:broken' raised ValueError: no weights for this size"),
+        (("nowhere:small", *SHAPE), "cannot import 'nowhere'"),
+        (("models:missing", *SHAPE), "has no attribute 'missing'"),
+        (("models:small",), "--input-shape or --inputs"),
+        (("models:small", "--input-shape", "2,5,12,12"), "expected input[2, 5, 12, 12] to have 3"),
+        (("models:NOT_CALLABLE", *SHAPE), "'models:NOT_CALLABLE' is not callable"),
+        (("models:not_a_model", *SHAPE), "returned dict, not a torch.nn.Module"),
+        (("models.small", *SHAPE), "'models.small' is malformed: expected MODULE:FACTORY"),
+        (("models:on_meta", *SHAPE), "the model is on the meta device"),
+    ],
+)
 def test_usage_and_model_errors_exit_2_with_one_line(bnlint, args, message):
     code, _, err = bnlint(*args)
     assert code == 2
@@ -168,21 +179,26 @@ def test_malformed_kwargs_are_a_usage_error(bnlint, capsys):
 
 
 def test_without_torch_it_says_how_to_install(tmp_path):
-    script = ("import sys; sys.modules['torch'] = None\n"
-              "from bnlint import cli\n"
-              "sys.exit(cli.main(['fold', 'models:small', '--input-shape', '1,3,8,8']))\n")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          cwd=tmp_path)
+    script = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from bnlint import cli\n"
+        "sys.exit(cli.main(['fold', 'models:small', '--input-shape', '1,3,8,8']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path
+    )
     assert done.returncode == 2
     assert "pip install 'bnlint[runtime]'" in done.stderr
 
 
 def test_the_command_parser_and_package_import_without_torch():
-    script = ("import argparse, sys\n"
-              "import bnlint, bnlint.runtime\n"
-              "from bnlint.runtime import command\n"
-              "command.add_arguments(argparse.ArgumentParser())\n"
-              "assert 'torch' not in sys.modules\n")
+    script = (
+        "import argparse, sys\n"
+        "import bnlint, bnlint.runtime\n"
+        "from bnlint.runtime import command\n"
+        "command.add_arguments(argparse.ArgumentParser())\n"
+        "assert 'torch' not in sys.modules\n"
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
@@ -218,8 +234,9 @@ def test_a_model_that_cannot_be_saved_leaves_no_file_and_exits_2(bnlint, tmp_pat
     assert nothing_written(tmp_path)
 
 
-def test_a_disk_failure_halfway_through_writing_leaves_no_partial_file(bnlint, tmp_path,
-                                                                      monkeypatch):
+def test_a_disk_failure_halfway_through_writing_leaves_no_partial_file(
+    bnlint, tmp_path, monkeypatch
+):
     (tmp_path / "folded.pt").write_bytes(b"previous version")
 
     def half_then_fail(obj, stream, *args, **kwargs):
@@ -258,8 +275,9 @@ def trained(tmp_path: Path, wrap=lambda state: state, name: str = "trained.pt") 
 
 def test_a_checkpoint_is_loaded_before_folding(bnlint, tmp_path):
     checkpoint = trained(tmp_path)
-    code, _, err = bnlint("models:small", *SHAPE, "--checkpoint", str(checkpoint), "-o",
-                          "folded.pt")
+    code, _, err = bnlint(
+        "models:small", *SHAPE, "--checkpoint", str(checkpoint), "-o", "folded.pt"
+    )
     assert code == 0, err
     folded = torch.load(tmp_path / "folded.pt", weights_only=False)
     reference = user_models(tmp_path).small()
@@ -270,8 +288,10 @@ def test_a_checkpoint_is_loaded_before_folding(bnlint, tmp_path):
 
 
 def test_training_script_checkpoints_with_a_wrapper_key_and_a_ddp_prefix_load(bnlint, tmp_path):
-    checkpoint = trained(tmp_path, lambda state: {
-        "epoch": 90, "state_dict": {f"module.{k}": v for k, v in state.items()}})
+    checkpoint = trained(
+        tmp_path,
+        lambda state: {"epoch": 90, "state_dict": {f"module.{k}": v for k, v in state.items()}},
+    )
     code, _, err = bnlint("models:small", *SHAPE, "--checkpoint", str(checkpoint))
     assert code == 0, err
 
@@ -295,8 +315,9 @@ class Payload:
 
 def test_a_checkpoint_that_would_run_code_is_refused_and_runs_nothing(bnlint, tmp_path):
     marker = tmp_path / "PWNED"
-    torch.save({"0.weight": torch.zeros(8, 3, 3, 3), "payload": Payload(marker)},
-               tmp_path / "evil.pt")
+    torch.save(
+        {"0.weight": torch.zeros(8, 3, 3, 3), "payload": Payload(marker)}, tmp_path / "evil.pt"
+    )
     code, _, err = bnlint("models:small", *SHAPE, "--checkpoint", "evil.pt")
     assert code == 2
     assert "holds a pickled Python object (io.open)" in err
@@ -304,15 +325,21 @@ def test_a_checkpoint_that_would_run_code_is_refused_and_runs_nothing(bnlint, tm
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("content, message", [
-    ("whole-model", "holds a pickled Python object (torch.nn.modules.container.Sequential)"),
-    ("garbage", "is not a file of tensors written by torch.save"),
-    ("missing", "cannot read checkpoint missing.pt: No such file or directory"),
-    ("wrong-keys", "does not fit the model: missing 0.weight, 1.weight, 1.bias (+12 more); "
-                   "unexpected conv.weight"),
-    ("wrong-shape", "size mismatch for 0.weight"),
-    ("no-tensors", "holds no state dict"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("whole-model", "holds a pickled Python object (torch.nn.modules.container.Sequential)"),
+        ("garbage", "is not a file of tensors written by torch.save"),
+        ("missing", "cannot read checkpoint missing.pt: No such file or directory"),
+        (
+            "wrong-keys",
+            "does not fit the model: missing 0.weight, 1.weight, 1.bias (+12 more); "
+            "unexpected conv.weight",
+        ),
+        ("wrong-shape", "size mismatch for 0.weight"),
+        ("no-tensors", "holds no state dict"),
+    ],
+)
 def test_checkpoint_problems_exit_2_with_one_line(bnlint, tmp_path, content, message):
     models = user_models(tmp_path)
     path = tmp_path / f"{content}.pt"
@@ -336,8 +363,9 @@ def test_checkpoint_problems_exit_2_with_one_line(bnlint, tmp_path, content, mes
 def test_the_output_never_replaces_the_checkpoint_even_with_force(bnlint, tmp_path):
     checkpoint = trained(tmp_path)
     before = checkpoint.read_bytes()
-    code, _, err = bnlint("models:small", *SHAPE, "--checkpoint", "trained.pt", "-o",
-                          "trained.pt", "--force")
+    code, _, err = bnlint(
+        "models:small", *SHAPE, "--checkpoint", "trained.pt", "-o", "trained.pt", "--force"
+    )
     assert code == 2 and "is the checkpoint being folded" in err
     assert checkpoint.read_bytes() == before
 
@@ -363,5 +391,9 @@ def test_json_names_every_layer_of_a_fold_through_a_merge():
         result = bnlint.fold(ConcatHead(), torch.randn(2, 3, 4, 4))
     (entry,) = report.to_json(result)["folds"]
     assert (entry["conv"], entry["bn"], entry["producers"], entry["merge"]) == (
-        "cat(a,b)", "bn", ["a", "b"], "cat")
+        "cat(a,b)",
+        "bn",
+        ["a", "b"],
+        "cat",
+    )
     assert entry["key"] == {"owner": f"{__name__}.ConcatHead", "conv": "cat(a,b)", "bn": "bn"}

@@ -19,12 +19,16 @@ def check(model: nn.Module, *inputs: torch.Tensor):
     return result
 
 
-@pytest.mark.parametrize("conv", [
-    nn.Conv1d(4, 6, 3, padding=2, dilation=2, bias=False),
-    nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2),
-    nn.Conv2d(6, 6, 3, padding="same", groups=6, bias=False),  # depthwise
-    nn.Conv3d(4, 6, (1, 3, 3), padding=(0, 1, 1), bias=False),
-], ids=["conv1d-dilated-no-bias", "conv2d-grouped", "conv2d-depthwise", "conv3d"])
+@pytest.mark.parametrize(
+    "conv",
+    [
+        nn.Conv1d(4, 6, 3, padding=2, dilation=2, bias=False),
+        nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2),
+        nn.Conv2d(6, 6, 3, padding="same", groups=6, bias=False),  # depthwise
+        nn.Conv3d(4, 6, (1, 3, 3), padding=(0, 1, 1), bias=False),
+    ],
+    ids=["conv1d-dilated-no-bias", "conv2d-grouped", "conv2d-depthwise", "conv3d"],
+)
 def test_conv_then_batchnorm_folds_for_any_groups_padding_dilation(conv):
     dims = len(conv.kernel_size)
     bn = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[dims - 1](conv.out_channels)
@@ -36,13 +40,17 @@ def test_conv_then_batchnorm_folds_for_any_groups_padding_dilation(conv):
     assert result.model[0].bias is not None  # created where the conv had none
 
 
-@pytest.mark.parametrize("layer", [
-    nn.ConvTranspose1d(4, 6, 3, stride=2, bias=False),
-    nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2),
-    nn.ConvTranspose2d(6, 6, 4, stride=2, padding=1, groups=6, bias=False),  # depthwise
-    nn.ConvTranspose2d(6, 9, 3, groups=3, dilation=2),
-    nn.ConvTranspose3d(4, 6, 2, stride=2, groups=2),
-], ids=["1d", "2d-groups2", "2d-depthwise", "2d-groups3-unequal", "3d-groups2"])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        nn.ConvTranspose1d(4, 6, 3, stride=2, bias=False),
+        nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2),
+        nn.ConvTranspose2d(6, 6, 4, stride=2, padding=1, groups=6, bias=False),  # depthwise
+        nn.ConvTranspose2d(6, 9, 3, groups=3, dilation=2),
+        nn.ConvTranspose3d(4, 6, 2, stride=2, groups=2),
+    ],
+    ids=["1d", "2d-groups2", "2d-depthwise", "2d-groups3-unequal", "3d-groups2"],
+)
 def test_conv_transpose_folds_with_its_per_group_weight_layout(layer):
     dims = len(layer.kernel_size)
     bn = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[dims - 1](layer.out_channels)
@@ -87,7 +95,8 @@ def test_batchnorm_before_padded_conv_is_skipped_like_the_static_half():
     assert skipped(result) == {"1": "XBN109"}
     assert result.skipped[0].reason == (
         "BatchNorm '1' cannot be folded into the following '2', which pads its input (zero "
-        "padding) so that the shift would leak into the padding, and its input comes from '0'")
+        "padding) so that the shift would leak into the padding, and its input comes from '0'"
+    )
 
 
 def test_batchnorm_before_grouped_conv_says_why_in_one_sentence():
@@ -96,7 +105,8 @@ def test_batchnorm_before_grouped_conv_says_why_in_one_sentence():
     assert skipped(result) == {"1": "XBN110"}
     assert result.skipped[0].reason == (
         "BatchNorm '1' cannot be folded into the following '2', which is grouped (groups=2), "
-        "and its input comes from '0'")
+        "and its input comes from '0'"
+    )
 
 
 def test_batchnorm_before_linear_folds_into_it():

@@ -20,10 +20,20 @@ pytestmark = pytest.mark.runtime
 
 
 def net() -> nn.Sequential:
-    return randomise(nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
-        nn.Conv2d(8, 8, 3, padding=1, groups=2), nn.BatchNorm2d(8), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 6), nn.BatchNorm1d(6)))
+    return randomise(
+        nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1, bias=False),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.Conv2d(8, 8, 3, padding=1, groups=2),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(8, 6),
+            nn.BatchNorm1d(6),
+        )
+    )
 
 
 ALL = {("0", "1"), ("3", "4"), ("8", "9")}
@@ -42,12 +52,15 @@ def test_half_bfloat16_and_double_models_fold_and_keep_their_dtype(dtype):
     assert result.verification.max_rel_error < limit
 
 
-@pytest.mark.parametrize("statistic, value, detail", [
-    ("running_var", -1.0, "negative"),
-    ("running_var", float("nan"), "NaN"),
-    ("running_mean", float("inf"), "NaN or infinity"),
-    ("running_var", None, "missing"),
-])
+@pytest.mark.parametrize(
+    "statistic, value, detail",
+    [
+        ("running_var", -1.0, "negative"),
+        ("running_var", float("nan"), "NaN"),
+        ("running_mean", float("inf"), "NaN or infinity"),
+        ("running_var", None, "missing"),
+    ],
+)
 def test_invalid_running_statistics_are_refused_and_the_rest_folds(statistic, value, detail):
     model = net()
     bn = model[4]
@@ -155,8 +168,10 @@ def test_inplace_folds_the_given_model_and_restores_its_mode():
 
 def test_each_skip_warns_and_logs(caplog):
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.BatchNorm2d(4))
-    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.INFO,
-                                                                          "bnlint.runtime"):
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        caplog.at_level(logging.INFO, "bnlint.runtime"),
+    ):
         warnings.simplefilter("always")
         bnlint.fold(randomise(model), torch.randn(2, 3, 8, 8))
     assert [w.category for w in caught] == [bnlint.FoldWarning]
@@ -256,8 +271,9 @@ def test_a_layer_folded_on_both_sides_is_kept_when_its_bias_terms_cancel():
         bn.bias.normal_(0.0, 2.0)  # large input shifts: large terms
         out = model[2]
         # The second BatchNorm's shift cancels most of the conv's bias.
-        bias = model[1].bias + model[1].weight.flatten(1) @ (bn.bias - bn.running_mean
-                                                             * bn.weight / bn.running_var.sqrt())
+        bias = model[1].bias + model[1].weight.flatten(1) @ (
+            bn.bias - bn.running_mean * bn.weight / bn.running_var.sqrt()
+        )
         out.bias.copy_(-bias * out.weight / out.running_var.sqrt() + 1e-3)
         out.running_mean.zero_()
     result = fold(model, torch.randn(2, 192, 4, 4))

@@ -131,8 +131,9 @@ class Containers(nn.Module):
         super().__init__()
         self.seq = nn.Sequential(nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4), nn.ReLU(inplace=True))
         self.blocks = nn.ModuleList([Block(4) for _ in range(2)])
-        self.heads = nn.ModuleDict({"left": nn.Sequential(nn.Sequential(
-            nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4)))})
+        self.heads = nn.ModuleDict(
+            {"left": nn.Sequential(nn.Sequential(nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4)))}
+        )
         self.alias = self.blocks[1]  # one module registered at two paths
 
     def forward(self, x):
@@ -145,8 +146,11 @@ class Containers(nn.Module):
 def test_batchnorms_at_any_depth_are_replaced_by_identity_at_every_path():
     result = run(Containers())
     assert folded(result) == {
-        ("seq.0", "seq.1"), ("blocks.0.conv", "blocks.0.bn"), ("blocks.1.conv", "blocks.1.bn"),
-        ("heads.left.0.0", "heads.left.0.1")}
+        ("seq.0", "seq.1"),
+        ("blocks.0.conv", "blocks.0.bn"),
+        ("blocks.1.conv", "blocks.1.bn"),
+        ("heads.left.0.0", "heads.left.0.1"),
+    }
     model = result.model
     for path in ("seq.1", "blocks.0.bn", "blocks.1.bn", "alias.bn", "heads.left.0.1"):
         assert isinstance(model.get_submodule(path), nn.Identity), path

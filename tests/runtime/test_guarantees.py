@@ -24,10 +24,20 @@ X = (2, 3, 10, 10)
 
 
 def net() -> nn.Sequential:
-    return randomise(nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
-        nn.Conv2d(8, 8, 3, padding=1, groups=2), nn.BatchNorm2d(8), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 6), nn.BatchNorm1d(6)))
+    return randomise(
+        nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1, bias=False),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.Conv2d(8, 8, 3, padding=1, groups=2),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(8, 6),
+            nn.BatchNorm1d(6),
+        )
+    )
 
 
 ALL = {("0", "1"), ("3", "4"), ("8", "9")}
@@ -36,6 +46,7 @@ ALL = {("0", "1"), ("3", "4"), ("8", "9")}
 def state_of(model: nn.Module) -> dict[str, Any]:
     """Everything a fold could change, bit for bit: every parameter and buffer (its bytes,
     dtype, requires_grad and object identity) and every module (its class and mode)."""
+
     def raw(tensor: torch.Tensor) -> bytes:
         # bytes via tolist(): numpy is not a dependency of bnlint or its tests
         return bytes(tensor.detach().reshape(-1).contiguous().view(torch.uint8).tolist())
@@ -46,8 +57,12 @@ def state_of(model: nn.Module) -> dict[str, Any]:
     for name, buffer in model.named_buffers(remove_duplicate=False):
         state[f"buffer {name}"] = (id(buffer), buffer.dtype, raw(buffer))
     for name, module in model.named_modules(remove_duplicate=False):
-        state[f"module {name}"] = (id(module), type(module), module.training,
-                                   getattr(module, "eps", None))
+        state[f"module {name}"] = (
+            id(module),
+            type(module),
+            module.training,
+            getattr(module, "eps", None),
+        )
     return state
 
 
@@ -78,14 +93,19 @@ def explode_on_call(monkeypatch: pytest.MonkeyPatch, failing_call: int) -> None:
 # --- the user's model --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("failing_call, inplace", [
-    (2, False),  # while folding the copy
-    (2, True),  # while folding the copy, before the in-place step
-    (3, True),  # the first rewrite of the in-place step (the copy had 2 folds)
-    (4, True),  # halfway through the in-place step: one layer already rewritten
-], ids=["copy", "copy-inplace", "inplace-first", "inplace-halfway"])
-def test_a_failure_while_folding_leaves_the_model_bit_for_bit_intact(monkeypatch, failing_call,
-                                                                     inplace):
+@pytest.mark.parametrize(
+    "failing_call, inplace",
+    [
+        (2, False),  # while folding the copy
+        (2, True),  # while folding the copy, before the in-place step
+        (3, True),  # the first rewrite of the in-place step (the copy had 2 folds)
+        (4, True),  # halfway through the in-place step: one layer already rewritten
+    ],
+    ids=["copy", "copy-inplace", "inplace-first", "inplace-halfway"],
+)
+def test_a_failure_while_folding_leaves_the_model_bit_for_bit_intact(
+    monkeypatch, failing_call, inplace
+):
     model = prepared()  # the NaN statistics leave 2 folds: (0, 1) and (8, 9)
     before = state_of(model)
     explode_on_call(monkeypatch, failing_call)
@@ -164,8 +184,9 @@ def test_distributed_data_parallel_is_unwrapped_and_inplace_returns_the_wrapper(
     dist = pytest.importorskip("torch.distributed")
     if not dist.is_available():
         pytest.skip("torch.distributed is not built in")
-    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,
-                            world_size=1)
+    dist.init_process_group(
+        "gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1
+    )
     try:
         wrapped = nn.parallel.DistributedDataParallel(net())
         result = fold(wrapped, torch.randn(X))
@@ -184,8 +205,9 @@ def test_a_model_sharded_by_fsdp_is_refused_with_what_to_do_instead(tmp_path):
     mesh_module = pytest.importorskip("torch.distributed.device_mesh")
     if not dist.is_available():
         pytest.skip("torch.distributed is not built in")
-    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,
-                            world_size=1)
+    dist.init_process_group(
+        "gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1
+    )
     try:
         model = net()
         fsdp.fully_shard(model, mesh=mesh_module.init_device_mesh("cpu", (1,)))
@@ -211,8 +233,9 @@ class TiedHead(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(),
-                                      nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()
+        )
         self.head = nn.Linear(8, 4)
         self.head_bn = nn.BatchNorm1d(4)
 
@@ -243,7 +266,8 @@ def test_batchnorm_statistics_read_elsewhere_keep_the_batchnorm():
     result = fold(randomise(Peeking()), torch.randn(X))
     assert skipped(result) == {"bn": "XBN114"}
     assert "the BatchNorm's running_var is also read by Tensor.sqrt in forward()" in (
-        result.skipped[0].reason)
+        result.skipped[0].reason
+    )
 
 
 def test_reading_only_the_shape_or_dtype_of_a_weight_does_not_block_its_fold():
@@ -315,8 +339,10 @@ def test_a_wrong_fold_that_the_model_output_hides_is_still_caught(monkeypatch):
     result = fold(randomise(FirstTwoChannels()), torch.randn(X), all_or_nothing=True)
     assert result.verification.max_abs_error == 0.0 or result.verification.max_abs_error < 1e-5
     assert not result.verified and result.model is None
-    assert any("the fold of bn into conv: its folded weights are off by" in f
-               for f in result.verification.failures)
+    assert any(
+        "the fold of bn into conv: its folded weights are off by" in f
+        for f in result.verification.failures
+    )
     kept = fold(randomise(FirstTwoChannels()), torch.randn(X))
     assert folded(kept) == set() and skipped(kept) == {"bn": "XBN209"}
 

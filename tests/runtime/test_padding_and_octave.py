@@ -27,8 +27,9 @@ TF_STAGES = ((1, 3, 1, 32, 16, 1), (6, 5, 2, 16, 24, 2))
 
 
 def batchnorms(model: nn.Module) -> set[str]:
-    return {name for name, m in model.named_modules()
-            if isinstance(m, nn.modules.batchnorm._BatchNorm)}
+    return {
+        name for name, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+    }
 
 
 def test_every_batchnorm_of_a_tensorflow_ported_efficientnet_folds():
@@ -44,8 +45,9 @@ def test_every_batchnorm_of_a_tensorflow_ported_efficientnet_folds():
 
 def test_a_batchnorm_before_a_self_padding_conv_is_not_folded_into_it():
     # The padding happens inside the layer, after the BatchNorm: its shift would leak into it.
-    model = trained_statistics(nn.Sequential(nn.Conv2d(3, 4, 1), nn.ReLU(), nn.BatchNorm2d(4),
-                                             Conv2dSame(4, 4, 3, 2)))
+    model = trained_statistics(
+        nn.Sequential(nn.Conv2d(3, 4, 1), nn.ReLU(), nn.BatchNorm2d(4), Conv2dSame(4, 4, 3, 2))
+    )
     result = fold(model, torch.randn(1, 3, 9, 9))
     assert folded(result) == set()
     assert skipped(result) == {"2": "XBN101"}
@@ -60,8 +62,9 @@ class BiasFreeSamePadConv(nn.Conv2d):
 
 def test_a_conv_whose_forward_ignores_its_bias_keeps_its_batchnorm():
     # A fold gives the conv a bias; this forward would never add it. Verification says so.
-    model = trained_statistics(nn.Sequential(BiasFreeSamePadConv(3, 4, 3, bias=False),
-                                             nn.BatchNorm2d(4)))
+    model = trained_statistics(
+        nn.Sequential(BiasFreeSamePadConv(3, 4, 3, bias=False), nn.BatchNorm2d(4))
+    )
     result = fold(model, torch.randn(1, 3, 8, 8))
     assert folded(result) == set() and skipped(result) == {"1": "XBN209"}
     assert result.verified
@@ -80,16 +83,22 @@ def test_the_high_frequency_batchnorm_folds_through_the_upsampled_low_branch():
     pair = (torch.randn(1, 4, 8, 8), torch.randn(1, 4, 4, 4))
     result = fold(layer, (pair,))  # one argument: the (high, low) pair
     # bn_h normalises h2h(x_h) + upsample(l2h(x_l)); bn_l normalises h2l(pool(x_h)) + l2l(x_l).
-    assert folded(result) == {("conv.conv_l2h+conv.conv_h2h", "bn_h"),
-                              ("conv.conv_h2l+conv.conv_l2l", "bn_l")}
+    assert folded(result) == {
+        ("conv.conv_l2h+conv.conv_h2h", "bn_h"),
+        ("conv.conv_h2l+conv.conv_l2l", "bn_l"),
+    }
     assert_same_outputs(layer, result, (torch.randn(1, 4, 8, 8), torch.randn(1, 4, 4, 4)))
 
 
-@pytest.mark.parametrize("resample, low_size, folds", [
-    (nn.Upsample(scale_factor=2, mode="bilinear"), 4, True),
-    (nn.Upsample(scale_factor=2, mode="nearest"), 4, True),
-    (nn.MaxPool2d(2), 16, False),  # a maximum does not commute with a negative scale
-], ids=["bilinear", "nearest", "max-pool"])
+@pytest.mark.parametrize(
+    "resample, low_size, folds",
+    [
+        (nn.Upsample(scale_factor=2, mode="bilinear"), 4, True),
+        (nn.Upsample(scale_factor=2, mode="nearest"), 4, True),
+        (nn.MaxPool2d(2), 16, False),  # a maximum does not commute with a negative scale
+    ],
+    ids=["bilinear", "nearest", "max-pool"],
+)
 def test_only_an_averaging_resampling_lets_the_batchnorm_through(resample, low_size, folds):
     class Branches(nn.Module):
         def __init__(self) -> None:

@@ -63,9 +63,18 @@ def detector_on_a_threshold() -> tuple[nn.Module, torch.Tensor]:
     """A detector whose score threshold is one of its own scores, chosen so that folding
     moves that score above it."""
     torch.manual_seed(0)
-    model = trained_statistics(RetinaDetector(
-        num_classes=3, layers=(1, 1, 1, 1), width=8, channels=16, anchors=2, head_depth=2,
-        score_threshold=0.0, detections=10_000)).eval()
+    model = trained_statistics(
+        RetinaDetector(
+            num_classes=3,
+            layers=(1, 1, 1, 1),
+            width=8,
+            channels=16,
+            anchors=2,
+            head_depth=2,
+            score_threshold=0.0,
+            detections=10_000,
+        )
+    ).eval()
     x = torch.randn(1, 3, 64, 64)
     loose = fold(model, x, rtol=1.0, atol=1.0, all_or_nothing=True)
     with torch.no_grad():
@@ -165,13 +174,13 @@ def visibly_changed(model: nn.Module, plant) -> set[str]:
 
 # The calibrated classifiers keep gamma = 1 (dropping it changes nothing there); the detector
 # has the learnt gammas of a trained network.
-PLANTED = [(build, plant) for build in SENSITIVE for plant in (uses_tensorflows_eps,
-                                                               forgets_the_mean)]
+PLANTED = [
+    (build, plant) for build in SENSITIVE for plant in (uses_tensorflows_eps, forgets_the_mean)
+]
 PLANTED.append((detector_on_a_threshold, forgets_gamma))
 
 
-@pytest.mark.parametrize("build, plant", PLANTED,
-                         ids=lambda x: x.__name__)
+@pytest.mark.parametrize("build, plant", PLANTED, ids=lambda x: x.__name__)
 def test_a_planted_mistake_is_caught_on_a_sensitive_model(monkeypatch, build, plant):
     model, x = build()
     wrong = visibly_changed(model, plant)

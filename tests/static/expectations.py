@@ -23,8 +23,10 @@ from pathlib import Path
 from bnlint.ftypes import CheckResult
 
 _EXPECT = re.compile(r"#\s*expect:\s*([A-Z0-9, ]+)\s*$")
-_FOLD = re.compile(r"^#\s+(\S+):\s+(\S+)\s+->\s+(\S+)\s+(\S+)\s+(foldable|unfoldable|unknown)"
-                   r"(?:\s+(XBN\d+))?(?:\s+@(\S+))?\s*$")
+_FOLD = re.compile(
+    r"^#\s+(\S+):\s+(\S+)\s+->\s+(\S+)\s+(\S+)\s+(foldable|unfoldable|unknown)"
+    r"(?:\s+(XBN\d+))?(?:\s+@(\S+))?\s*$"
+)
 
 
 @dataclass(frozen=True)
@@ -57,12 +59,14 @@ def read_expectations(path: Path) -> Expectations:
 
 
 def actual_diagnostics(result: CheckResult, path: Path) -> frozenset[tuple[int, str]]:
-    return frozenset((d.line, d.code) for d in result.diagnostics
-                     if Path(d.path).resolve() == path.resolve())
+    return frozenset(
+        (d.line, d.code) for d in result.diagnostics if Path(d.path).resolve() == path.resolve()
+    )
 
 
-def actual_folds(result: CheckResult,
-                 path: Path) -> frozenset[tuple[str, str, str, str, str, str, str]]:
+def actual_folds(
+    result: CheckResult, path: Path
+) -> frozenset[tuple[str, str, str, str, str, str, str]]:
     found = set()
     for module in result.modules:
         if Path(module.path).resolve() != path.resolve():
@@ -70,11 +74,22 @@ def actual_folds(result: CheckResult,
         owner = module.class_name.rsplit(".", 1)[-1]
         several = Counter(entry.bn for entry in module.folds)
         for entry in module.folds:
-            sites = ",".join(_site(site, path) for site in entry.sites) \
-                if several[entry.bn] > 1 or entry.sites else ""
-            found.add((owner, entry.conv or "-", entry.bn,
-                       entry.direction.value if entry.direction else "-",
-                       entry.status.value, entry.code or "", sites))
+            sites = (
+                ",".join(_site(site, path) for site in entry.sites)
+                if several[entry.bn] > 1 or entry.sites
+                else ""
+            )
+            found.add(
+                (
+                    owner,
+                    entry.conv or "-",
+                    entry.bn,
+                    entry.direction.value if entry.direction else "-",
+                    entry.status.value,
+                    entry.code or "",
+                    sites,
+                )
+            )
     return frozenset(found)
 
 

@@ -19,7 +19,8 @@ GOLDEN = Path(__file__).parent / "golden" / "examples.json"
 
 
 def test_the_example_zoo_report_is_exactly_the_golden_one(
-        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(ROOT)
     code = main(["check", "examples/src", "--format", "json", "--no-cache", "--jobs", "1"])
     report = json.loads(capsys.readouterr().out)

@@ -75,7 +75,8 @@ BLOCKED_FOLDS = {"XBN103", "XBN106", "XBN109"}
 _EXPECT = re.compile(r"#\s*expect:\s*(XBN\d{3}(?:\s*,\s*XBN\d{3})*)\s*$")
 _VERDICT = re.compile(
     r"^#\s+(?P<owner>\w+): (?P<conv>\S+) -> (?P<bn>\S+) (?P<direction>conv_bn|bn_conv|-) "
-    r"(?P<status>foldable|unfoldable|unknown)(?: (?P<code>XBN\d{3}))?(?: @(?P<sites>\S+))?$")
+    r"(?P<status>foldable|unfoldable|unknown)(?: (?P<code>XBN\d{3}))?(?: @(?P<sites>\S+))?$"
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,8 +98,10 @@ class Verdict:
 
     def __str__(self) -> str:
         at = f" @{','.join(self.sites)}" if self.sites else ""
-        return (f"{self.module}.{self.owner}: {self.conv or '-'} -> {self.bn} "
-                f"{self.direction or '-'} {self.status} {self.code or ''}").rstrip() + at
+        return (
+            f"{self.module}.{self.owner}: {self.conv or '-'} -> {self.bn} "
+            f"{self.direction or '-'} {self.status} {self.code or ''}"
+        ).rstrip() + at
 
 
 @dataclass(frozen=True)
@@ -120,20 +123,29 @@ def read_truth(path: Path, module: str) -> FileTruth:
         return FileTruth(path, module, expects, None)
     start = lines.index("# folds:")
     verdicts = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         match = _VERDICT.match(line)
         assert match, f"{path}: not a verdict line in the trailing # folds: block: {line!r}"
-        verdict = Verdict(module=module, owner=match["owner"],
-                          conv=None if match["conv"] == "-" else match["conv"],
-                          bn=match["bn"],
-                          direction=None if match["direction"] == "-" else match["direction"],
-                          status=match["status"], code=match["code"],
-                          sites=tuple(s if ":" in s else f"{path.name}:{s}"
-                                      for s in (match["sites"] or "").split(",") if s))
-        assert (verdict.status == "foldable") == (verdict.code is None), \
+        verdict = Verdict(
+            module=module,
+            owner=match["owner"],
+            conv=None if match["conv"] == "-" else match["conv"],
+            bn=match["bn"],
+            direction=None if match["direction"] == "-" else match["direction"],
+            status=match["status"],
+            code=match["code"],
+            sites=tuple(
+                s if ":" in s else f"{path.name}:{s}"
+                for s in (match["sites"] or "").split(",")
+                if s
+            ),
+        )
+        assert (verdict.status == "foldable") == (verdict.code is None), (
             f"{path}: foldable verdicts carry no code, the others one: {line}"
-        assert (verdict.status == "foldable") == (verdict.direction is not None), \
+        )
+        assert (verdict.status == "foldable") == (verdict.direction is not None), (
             f"{path}: a direction is given for folds only: {line}"
+        )
         assert verdict.status != "foldable" or verdict.conv is not None, line
         verdicts.append(verdict)
     return FileTruth(path, module, expects, tuple(verdicts))
@@ -164,11 +176,14 @@ def _package_files(src: Path) -> dict[str, Path]:
 
 def _zoo_unit() -> Unit:
     config = tomllib.loads((EXAMPLES / "pyproject.toml").read_text(encoding="utf-8"))
-    factories = {spec["factory"]: tuple(spec["input-shape"])
-                 for spec in config["tool"]["bnlint"]["models"].values()}
+    factories = {
+        spec["factory"]: tuple(spec["input-shape"])
+        for spec in config["tool"]["bnlint"]["models"].values()
+    }
     shapes = {ref.split(":")[0]: shape for ref, shape in factories.items()}
-    return Unit("examples", _package_files(EXAMPLES / "src"), (EXAMPLES / "src",), shapes,
-                factories)
+    return Unit(
+        "examples", _package_files(EXAMPLES / "src"), (EXAMPLES / "src",), shapes, factories
+    )
 
 
 def _units() -> list[Unit]:
@@ -239,17 +254,22 @@ def _buildable(func: Callable[..., Any], kwargs: dict[str, Any]) -> bool:
         signature = inspect.signature(func)
     except (TypeError, ValueError):
         return False
-    return all(p.default is not inspect.Parameter.empty or p.name in kwargs
-               or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-               for p in list(signature.parameters.values()))
+    return all(
+        p.default is not inspect.Parameter.empty
+        or p.name in kwargs
+        or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        for p in list(signature.parameters.values())
+    )
 
 
 def _inputs_for(loaded: LoadedUnit, module: ModuleType) -> Callable[[], tuple[Any, ...]]:
     make_inputs = getattr(module, "make_inputs", None)
     if make_inputs is not None:
+
         def made() -> tuple[Any, ...]:
             value = make_inputs()
             return value if isinstance(value, tuple) else (value,)
+
         return made
     shape = getattr(module, "INPUT_SHAPE", None) or loaded.unit.shapes.get(module.__name__)
     assert shape is not None, f"{module.__name__} defines a root model but no INPUT_SHAPE"
@@ -393,16 +413,18 @@ def _expected_owner(model: nn.Module, *paths: str) -> str:
     return ".".join(parts)
 
 
-def resolve(model: nn.Module, verdicts: list[Verdict],
-            sites: weakref.WeakKeyDictionary[nn.Module, tuple[str, int]]) -> list[Resolved]:
+def resolve(
+    model: nn.Module,
+    verdicts: list[Verdict],
+    sites: weakref.WeakKeyDictionary[nn.Module, tuple[str, int]],
+) -> list[Resolved]:
     """Every place in `model` where a verdict applies: an instance of its owner class whose
     relative paths lead to a BatchNorm (and a layer of the direction's kind), built where the
     verdict says when it names sites (`sites`: where each module of the model was built)."""
     paths = {id(m): p for p, m in model.named_modules()}
     claimed: dict[tuple[str, str, str], set[str]] = {}
     for verdict in verdicts:
-        claimed.setdefault((verdict.module, verdict.owner, verdict.bn), set()).update(
-            verdict.sites)
+        claimed.setdefault((verdict.module, verdict.owner, verdict.bn), set()).update(verdict.sites)
     found = []
     for owner_path, owner in model.named_modules():
         file, line = sites.get(owner, ("?", 0))
@@ -412,8 +434,10 @@ def resolve(model: nn.Module, verdicts: list[Verdict],
                 continue
             if verdict.sites and built_at not in verdict.sites:
                 continue
-            if not verdict.sites and built_at in claimed[(verdict.module, verdict.owner,
-                                                          verdict.bn)]:
+            if (
+                not verdict.sites
+                and built_at in claimed[(verdict.module, verdict.owner, verdict.bn)]
+            ):
                 continue
             bn = _walk(owner, verdict.bn)
             conv = _walk(owner, verdict.conv) if verdict.conv else None
@@ -423,14 +447,18 @@ def resolve(model: nn.Module, verdicts: list[Verdict],
                 wanted = FOLLOWERS if _direction(verdict) == "bn_conv" else PRODUCERS
                 if not isinstance(conv, wanted):
                     continue
-            found.append(Resolved(verdict, conv, bn, paths.get(id(conv)) if conv else None,
-                                  paths.get(id(bn))))
+            found.append(
+                Resolved(
+                    verdict, conv, bn, paths.get(id(conv)) if conv else None, paths.get(id(bn))
+                )
+            )
             registered = [p for p in (found[-1].conv_path, found[-1].bn_path) if p is not None]
             if len(registered) == (2 if conv is not None else 1):
                 owner_is = _expected_owner(model, *registered)
                 assert owner_is == owner_path, (
                     f"{verdict}: at '{owner_path}' its owner is '{owner_is}' "
-                    f"({type(model.get_submodule(owner_is)).__name__})")
+                    f"({type(model.get_submodule(owner_is)).__name__})"
+                )
     return found
 
 
@@ -501,8 +529,9 @@ def fold_into_following(bn: _BatchNorm, layer: nn.Module) -> None:
     _neutralise(bn)
 
 
-def _channels_line_up(model: nn.Module, conv_path: str | None, bn_path: str,
-                      direction: str) -> bool:
+def _channels_line_up(
+    model: nn.Module, conv_path: str | None, bn_path: str, direction: str
+) -> bool:
     if conv_path is None:  # no layer named: nothing to fold into
         return False
     conv, bn = model.get_submodule(conv_path), model.get_submodule(bn_path)
@@ -594,11 +623,14 @@ def build(root: Root) -> tuple[nn.Module, weakref.WeakKeyDictionary[nn.Module, t
 
 
 def test_every_batchnorm_has_one_verdict_naming_real_modules(
-        unit: Unit, load: Callable[[Unit], LoadedUnit]):
+    unit: Unit, load: Callable[[Unit], LoadedUnit]
+):
     loaded = load(unit)
     for name, module in loaded.modules.items():
-        defines_model = any(inspect.isclass(v) and issubclass(v, nn.Module)
-                            and v.__module__ == name for v in vars(module).values())
+        defines_model = any(
+            inspect.isclass(v) and issubclass(v, nn.Module) and v.__module__ == name
+            for v in vars(module).values()
+        )
         if defines_model:
             assert loaded.truths[name].verdicts is not None, f"{name} has no # folds: block"
     verdicts = loaded.verdicts
@@ -619,21 +651,25 @@ def test_every_batchnorm_has_one_verdict_naming_real_modules(
             # Two keys can reach one BatchNorm (a class-level key and a cross-module one);
             # they never disagree about whether it folds.
             statuses = by_bn[id(r.bn)]
-            assert len(statuses) == 1 or "foldable" not in statuses, \
+            assert len(statuses) == 1 or "foldable" not in statuses, (
                 f"{root.name}: '{r.bn_path}' is both foldable and not: {statuses}"
+            )
     unused = [str(v) for v in verdicts if v not in used]
     assert not unused, f"verdicts naming no module of any root: {unused}"
 
 
 def test_expectations_agree_with_verdicts(unit: Unit, load: Callable[[Unit], LoadedUnit]):
     loaded = load(unit)
-    expected_codes = {c for t in loaded.truths.values() for codes in t.expects.values()
-                      for c in codes}
+    expected_codes = {
+        c for t in loaded.truths.values() for codes in t.expects.values() for c in codes
+    }
     verdict_codes = {v.code for v in loaded.verdicts if v.code}
-    assert verdict_codes <= expected_codes, \
+    assert verdict_codes <= expected_codes, (
         f"verdict codes with no # expect line: {verdict_codes - expected_codes}"
-    assert expected_codes - FINDING_CODES <= verdict_codes, \
+    )
+    assert expected_codes - FINDING_CODES <= verdict_codes, (
         f"# expect codes no verdict carries: {expected_codes - FINDING_CODES - verdict_codes}"
+    )
 
     bias_sites: set[tuple[str, int]] = set()
     plain_containers: set[tuple[type, str]] = set()
@@ -641,16 +677,20 @@ def test_expectations_agree_with_verdicts(unit: Unit, load: Callable[[Unit], Loa
         model, sites = build(root)
         resolved = resolve(model, loaded.verdicts, sites)
         for r in resolved:
-            if r.verdict.status == "foldable" and r.verdict.direction == "conv_bn" \
-                    and r.conv.bias is not None:
+            if (
+                r.verdict.status == "foldable"
+                and r.verdict.direction == "conv_bn"
+                and r.conv.bias is not None
+            ):
                 bias_sites.add(sites[r.conv])
         for module in model.modules():
             for attr, value in vars(module).items():
                 if attr.startswith("_"):
                     continue
                 items = value.values() if isinstance(value, dict) else value
-                if isinstance(value, (list, tuple, dict)) and \
-                        any(isinstance(item, nn.Module) for item in items):
+                if isinstance(value, (list, tuple, dict)) and any(
+                    isinstance(item, nn.Module) for item in items
+                ):
                     plain_containers.add((type(module), attr))
         if root.broken:
             continue
@@ -658,24 +698,36 @@ def test_expectations_agree_with_verdicts(unit: Unit, load: Callable[[Unit], Loa
         for r in resolved:
             calls[id(r.bn)] = 0
             r.bn.register_forward_pre_hook(
-                lambda m, args, calls=calls: calls.__setitem__(id(m), calls[id(m)] + 1))
+                lambda m, args, calls=calls: calls.__setitem__(id(m), calls[id(m)] + 1)
+            )
         run(model, root.inputs())
         for r in resolved:
             if r.verdict.status == "unknown":
                 continue  # which module runs may depend on the inputs, as the verdict says
             never = r.verdict.code == "XBN112"
-            assert (calls[id(r.bn)] == 0) == never, \
+            assert (calls[id(r.bn)] == 0) == never, (
                 f"{root.name}: '{r.bn_path}' is called {calls[id(r.bn)]} times, {r.verdict}"
+            )
 
-    expected_bias = {(str(t.path.resolve()), line) for t in loaded.truths.values()
-                     for line, codes in t.expects.items() if "XBN401" in codes}
+    expected_bias = {
+        (str(t.path.resolve()), line)
+        for t in loaded.truths.values()
+        for line, codes in t.expects.items()
+        if "XBN401" in codes
+    }
     assert bias_sites == expected_bias, (
         f"biased layers that fold, without # expect: XBN401: {bias_sites - expected_bias}; "
-        f"# expect: XBN401 where no biased layer folds: {expected_bias - bias_sites}")
-    plain_lines = [line for t in loaded.truths.values() for line, codes in t.expects.items()
-                   if "XBN303" in codes]
-    assert len(plain_lines) == len(plain_containers), \
+        f"# expect: XBN401 where no biased layer folds: {expected_bias - bias_sites}"
+    )
+    plain_lines = [
+        line
+        for t in loaded.truths.values()
+        for line, codes in t.expects.items()
+        if "XBN303" in codes
+    ]
+    assert len(plain_lines) == len(plain_containers), (
         f"plain containers holding modules: {plain_containers}; # expect: XBN303 {plain_lines}"
+    )
 
 
 def test_foldable_verdicts_fold_exactly(unit: Unit, load: Callable[[Unit], LoadedUnit]):
@@ -687,9 +739,11 @@ def test_foldable_verdicts_fold_exactly(unit: Unit, load: Callable[[Unit], Loade
         randomise_statistics(model)
         inputs = root.inputs()
         before = run(model, inputs)
-        folds = {(r.conv_path, r.bn_path, r.verdict.direction)
-                 for r in resolve(model, loaded.verdicts, sites)
-                 if r.verdict.status == "foldable"}
+        folds = {
+            (r.conv_path, r.bn_path, r.verdict.direction)
+            for r in resolve(model, loaded.verdicts, sites)
+            if r.verdict.status == "foldable"
+        }
         if not folds:
             continue
         folded = copy.deepcopy(model)
@@ -716,13 +770,17 @@ def test_blocked_folds_would_change_the_output(unit: Unit, load: Callable[[Unit]
             folded = copy.deepcopy(model)
             apply_fold(folded, r.conv_path, r.bn_path, _direction(r.verdict))
             change = max_relative_change(before, run(folded, inputs))
-            assert change > 1e-3, \
+            assert change > 1e-3, (
                 f"{root.name}: {r.verdict} yet folding it changes the output by only {change}"
+            )
 
 
 def test_examples_declare_every_model_they_define(load: Callable[[Unit], LoadedUnit]):
     zoo = next(u for u in UNITS if u.name == "examples")
     loaded = load(zoo)
-    factories = {root.name for root in find_roots(loaded)
-                 if inspect.isfunction(_attribute(loaded, root.name))}
+    factories = {
+        root.name
+        for root in find_roots(loaded)
+        if inspect.isfunction(_attribute(loaded, root.name))
+    }
     assert factories == set(zoo.factories)

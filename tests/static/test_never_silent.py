@@ -48,11 +48,13 @@ def test_a_cfg_table_mixing_tuples_and_strings_is_followed(tmp_path: Path) -> No
     (model,) = result.modules
     assert [(e.conv, e.bn, e.status) for e in model.folds] == [
         ("features.0", "features.1", Status.FOLDABLE),
-        ("features.3", "features.4", Status.FOLDABLE)]
+        ("features.3", "features.4", Status.FOLDABLE),
+    ]
 
 
 def test_a_batchnorm_in_a_list_built_under_an_undecidable_condition_is_unknown(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     result = _analyse(tmp_path, 'os.environ.get("POOL") == str(v)')
     (model,) = result.modules
     assert model.folds, "the BatchNorm the source builds must get a verdict"
@@ -76,25 +78,33 @@ def _norm_slots(paths: list[Path]) -> set[tuple[str, str, str]]:
     found: set[tuple[str, str, str]] = set()
     trees = {path: ast.parse(path.read_text(encoding="utf-8")) for path in paths}
     # blocks of the corpus itself (`NormLinear(...)` builds a block, not a norm layer)
-    blocks = {node.name for tree in trees.values() for node in tree.body
-              if isinstance(node, ast.ClassDef)
-              and not any("Norm" in ast.unparse(base) for base in node.bases)}
+    blocks = {
+        node.name
+        for tree in trees.values()
+        for node in tree.body
+        if isinstance(node, ast.ClassDef)
+        and not any("Norm" in ast.unparse(base) for base in node.bases)
+    }
     for path, tree in trees.items():
         for node in tree.body:
             if not isinstance(node, ast.ClassDef) or not any(
-                    isinstance(item, ast.FunctionDef) and item.name in ("forward", "__call__")
-                    for item in node.body):
+                isinstance(item, ast.FunctionDef) and item.name in ("forward", "__call__")
+                for item in node.body
+            ):
                 continue
             if any("Norm" in ast.unparse(base) for base in node.bases):
                 continue  # a norm layer itself: its verdicts belong to who holds it
             for item in ast.walk(node):
                 if isinstance(item, ast.Assign) and len(item.targets) == 1:
                     target = item.targets[0]
-                    if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
-                            and target.value.id == "self" \
-                            and isinstance(item.value, ast.Call) \
-                            and _callee(item.value.func) not in blocks \
-                            and _NORM_SLOT.search(_callee(item.value.func)):
+                    if (
+                        isinstance(target, ast.Attribute)
+                        and isinstance(target.value, ast.Name)
+                        and target.value.id == "self"
+                        and isinstance(item.value, ast.Call)
+                        and _callee(item.value.func) not in blocks
+                        and _NORM_SLOT.search(_callee(item.value.func))
+                    ):
                         found.add((path.name, node.name, target.attr))
     return found
 
@@ -115,15 +125,24 @@ def test_every_slot_that_may_hold_a_batchnorm_gets_a_verdict(tmp_path: Path) -> 
     zoo = generate(tmp_path / "zoo", files=120, seed=3)
     corpora = [
         (_REPO / "examples", sorted((_REPO / "examples" / "src").rglob("*.py"))),
-        (_REPO / "tests" / "fixtures" / "static",
-         sorted((_REPO / "tests" / "fixtures" / "static").glob("*.py"))),
+        (
+            _REPO / "tests" / "fixtures" / "static",
+            sorted((_REPO / "tests" / "fixtures" / "static").glob("*.py")),
+        ),
         (zoo.root, sorted(zoo.files)),
     ]
     for root, paths in corpora:
         paths = [p for p in paths if p.suffix == ".py"]
         result = analyze(paths, search_roots=[root])
-        named = {(Path(m.path).name, part) for m in result.modules for f in m.folds
-                 for part in f.bn.split(".")}
-        silent = sorted(f"{file}::{cls}.{slot}" for file, cls, slot in _norm_slots(paths)
-                        if (file, slot) not in named)
+        named = {
+            (Path(m.path).name, part)
+            for m in result.modules
+            for f in m.folds
+            for part in f.bn.split(".")
+        }
+        silent = sorted(
+            f"{file}::{cls}.{slot}"
+            for file, cls, slot in _norm_slots(paths)
+            if (file, slot) not in named
+        )
         assert not silent, f"BatchNorm slots no verdict names: {silent}"

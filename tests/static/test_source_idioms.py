@@ -20,14 +20,18 @@ def _verdicts(tmp_path: Path, body: str) -> tuple[dict[str, tuple], set[str]]:
     path = tmp_path / "model.py"
     path.write_text(_HEADER + textwrap.dedent(body))
     result = analyze([path])
-    folds = {entry.bn: (entry.conv, entry.status, entry.code)
-             for module in result.modules for entry in module.folds}
+    folds = {
+        entry.bn: (entry.conv, entry.status, entry.code)
+        for module in result.modules
+        for entry in module.folds
+    }
     return folds, {d.code for d in result.diagnostics}
 
 
-def test_a_conv_output_also_stored_on_the_module_is_not_promised_foldable(
-        tmp_path: Path) -> None:
-    folds, codes = _verdicts(tmp_path, """
+def test_a_conv_output_also_stored_on_the_module_is_not_promised_foldable(tmp_path: Path) -> None:
+    folds, codes = _verdicts(
+        tmp_path,
+        """
         class Net(nn.Module):
             def __init__(self):
                 super().__init__()
@@ -38,13 +42,16 @@ def test_a_conv_output_also_stored_on_the_module_is_not_promised_foldable(
                 y = self.conv(x)
                 self.features = y  # read by a feature-extraction hook
                 return self.bn(y)
-    """)
+    """,
+    )
     assert folds["bn"][1] is Status.UNKNOWN
     assert "XBN204" in codes
 
 
 def test_a_forward_argument_with_a_default_is_not_a_constant(tmp_path: Path) -> None:
-    folds, _ = _verdicts(tmp_path, """
+    folds, _ = _verdicts(
+        tmp_path,
+        """
         class Net(nn.Module):
             def __init__(self):
                 super().__init__()
@@ -56,12 +63,15 @@ def test_a_forward_argument_with_a_default_is_not_a_constant(tmp_path: Path) -> 
                 if skip_bn:
                     return x  # a fold would change this output
                 return self.bn(x)
-    """)
+    """,
+    )
     assert folds["bn"][1] is Status.UNKNOWN
 
 
 def test_a_norm_layer_reached_through_a_property_is_followed(tmp_path: Path) -> None:
-    folds, codes = _verdicts(tmp_path, """
+    folds, codes = _verdicts(
+        tmp_path,
+        """
         class Net(nn.Module):
             def __init__(self):
                 super().__init__()
@@ -75,13 +85,16 @@ def test_a_norm_layer_reached_through_a_property_is_followed(tmp_path: Path) -> 
 
             def forward(self, x):
                 return self.norm1(self.conv(x))
-    """)
+    """,
+    )
     assert folds["bn1"] == ("conv", Status.FOLDABLE, None)
     assert "XBN112" not in codes
 
 
 def test_functional_batch_norm_on_registered_buffers_is_reported(tmp_path: Path) -> None:
-    _, codes = _verdicts(tmp_path, """
+    _, codes = _verdicts(
+        tmp_path,
+        """
         class Net(nn.Module):
             def __init__(self):
                 super().__init__()
@@ -91,12 +104,15 @@ def test_functional_batch_norm_on_registered_buffers_is_reported(tmp_path: Path)
 
             def forward(self, x):
                 return F.batch_norm(self.conv(x), self.mean, self.var, training=False)
-    """)
+    """,
+    )
     assert codes == {"XBN108"}
 
 
 def test_two_arms_building_the_same_layer_type_keep_the_fold(tmp_path: Path) -> None:
-    folds, _ = _verdicts(tmp_path, """
+    folds, _ = _verdicts(
+        tmp_path,
+        """
         import os
 
         WIDE = os.environ.get("WIDE") == "1"
@@ -112,12 +128,15 @@ def test_two_arms_building_the_same_layer_type_keep_the_fold(tmp_path: Path) -> 
 
             def forward(self, x):
                 return self.bn(self.conv(x))
-    """)
+    """,
+    )
     assert folds["bn"] == ("conv", Status.FOLDABLE, None)
 
 
 def test_a_flag_another_method_switches_is_not_read_as_its_init_value(tmp_path: Path) -> None:
-    folds, codes = _verdicts(tmp_path, """
+    folds, codes = _verdicts(
+        tmp_path,
+        """
         class Block(nn.Module):
             def __init__(self):
                 super().__init__()
@@ -137,14 +156,18 @@ def test_a_flag_another_method_switches_is_not_read_as_its_init_value(tmp_path: 
                 if self.use_bn and not self.fused:
                     x = self.bn(x)
                 return x
-    """)
+    """,
+    )
     assert folds["bn"][1] is Status.UNKNOWN, "with use_bn switched off the conv output is returned"
     assert "XBN112" not in codes
 
 
 def test_functional_dropout_is_the_identity_only_when_its_training_flag_is_false(
-        tmp_path: Path) -> None:
-    folds, codes = _verdicts(tmp_path, """
+    tmp_path: Path,
+) -> None:
+    folds, codes = _verdicts(
+        tmp_path,
+        """
         class Net(nn.Module):
             def __init__(self):
                 super().__init__()
@@ -156,13 +179,16 @@ def test_functional_dropout_is_the_identity_only_when_its_training_flag_is_false
             def forward(self, x):
                 x = F.relu(self.b1(F.dropout(self.c1(x), 0.1)))  # drops at inference too
                 return self.b2(F.dropout(self.c2(x), 0.1, training=self.training))
-    """)
+    """,
+    )
     assert folds["b1"][1] is Status.UNFOLDABLE and folds["b1"][2] == "XBN102"
     assert folds["b2"] == ("c2", Status.FOLDABLE, None)
 
 
 def test_scaling_a_conv_output_by_a_number_is_not_a_merge(tmp_path: Path) -> None:
-    folds, _ = _verdicts(tmp_path, """
+    folds, _ = _verdicts(
+        tmp_path,
+        """
         class Net(nn.Module):
             def __init__(self):
                 super().__init__()
@@ -171,15 +197,17 @@ def test_scaling_a_conv_output_by_a_number_is_not_a_merge(tmp_path: Path) -> Non
 
             def forward(self, x):
                 return F.relu(self.bn(torch.mul(self.conv(x), 2.0)))
-    """)
+    """,
+    )
     assert folds["bn"][2] == "XBN102"
 
 
-def test_a_conv_subclass_whose_forward_convolves_with_its_own_weight_folds(
-        tmp_path: Path) -> None:
+def test_a_conv_subclass_whose_forward_convolves_with_its_own_weight_folds(tmp_path: Path) -> None:
     """Its forward() is followed: the convolution with `self.weight` unchanged is the
     layer's own call, so the BatchNorm after it folds into that weight."""
-    folds, codes = _verdicts(tmp_path, """
+    folds, codes = _verdicts(
+        tmp_path,
+        """
         class ConvWithNorm(nn.Conv2d):
             def __init__(self, *args, **kwargs):
                 super().__init__(*args, **kwargs)
@@ -195,14 +223,16 @@ def test_a_conv_subclass_whose_forward_convolves_with_its_own_weight_folds(
 
             def forward(self, x):
                 return self.conv(x)
-    """)
+    """,
+    )
     assert folds["conv.norm"][1] is Status.FOLDABLE
     assert "XBN112" not in codes
 
 
-def test_a_conv_subclass_that_derives_its_weight_in_forward_is_unknown(
-        tmp_path: Path) -> None:
-    folds, _ = _verdicts(tmp_path, """
+def test_a_conv_subclass_that_derives_its_weight_in_forward_is_unknown(tmp_path: Path) -> None:
+    folds, _ = _verdicts(
+        tmp_path,
+        """
         class StdConv(nn.Conv2d):
             def forward(self, x):
                 w = self.weight - self.weight.mean()
@@ -216,12 +246,15 @@ def test_a_conv_subclass_that_derives_its_weight_in_forward_is_unknown(
 
             def forward(self, x):
                 return self.bn(self.conv(x))
-    """)
+    """,
+    )
     assert folds["bn"][1] is Status.UNKNOWN
 
 
 def test_the_last_definition_of_forward_wins_over_overload_stubs(tmp_path: Path) -> None:
-    folds, codes = _verdicts(tmp_path, """
+    folds, codes = _verdicts(
+        tmp_path,
+        """
         from typing import List
 
         class DenseLayer(nn.Module):  # torchvision's DenseNet declares forward three times
@@ -240,7 +273,8 @@ def test_the_last_definition_of_forward_wins_over_overload_stubs(tmp_path: Path)
 
             def forward(self, input):  # noqa: F811
                 return self.norm(self.conv(input))
-    """)
+    """,
+    )
     assert folds["norm"] == ("conv", Status.FOLDABLE, None)
     assert "XBN112" not in codes
 
@@ -261,17 +295,23 @@ def test_never_called_is_said_only_where_every_caller_is_seen(tmp_path: Path) ->
     """
     folds, _ = _verdicts(tmp_path, block)
     assert folds["bn"][1:] == (Status.UNKNOWN, "XBN206")
-    folds, _ = _verdicts(tmp_path, block + """
+    folds, _ = _verdicts(
+        tmp_path,
+        block
+        + """
         def model():
             return nn.Sequential(nn.Conv2d(3, 8, 3), Head(8))
-    """)
+    """,
+    )
     assert folds["bn"][1:] == (Status.UNFOLDABLE, "XBN112")
 
 
 def test_imports_on_one_line_blocks_and_elif_branches_are_bound(tmp_path: Path) -> None:
     # `try: import x` on one line and `elif` branches are how optional layers are imported;
     # a name bound only there must still resolve to the layer it names.
-    folds, _ = _verdicts(tmp_path, """
+    folds, _ = _verdicts(
+        tmp_path,
+        """
         try: from torch.nn import BatchNorm2d as Norm
         except ImportError: Norm = None
 
@@ -288,5 +328,6 @@ def test_imports_on_one_line_blocks_and_elif_branches_are_bound(tmp_path: Path) 
 
             def forward(self, x):
                 return self.bn(self.conv(x))
-    """)
+    """,
+    )
     assert folds["bn"][:2] == ("conv", Status.FOLDABLE)

@@ -18,7 +18,9 @@ def _entry(tmp_path: Path, source: str):
 
 
 def test_an_unseen_producer_makes_a_following_padded_conv_no_reason(tmp_path: Path) -> None:
-    folds = _entry(tmp_path, """
+    folds = _entry(
+        tmp_path,
+        """
         import operator
         from torch import nn
 
@@ -32,12 +34,15 @@ def test_an_unseen_producer_makes_a_following_padded_conv_no_reason(tmp_path: Pa
             def forward(self, x):
                 x = operator.call(self.conv1, x)
                 return self.conv2(self.bn1(x))
-    """)
+    """,
+    )
     assert folds["bn1"].status is Status.UNKNOWN
 
 
 def test_an_unseen_producer_makes_a_following_fold_uncertain(tmp_path: Path) -> None:
-    folds = _entry(tmp_path, """
+    folds = _entry(
+        tmp_path,
+        """
         import operator
         from torch import nn
 
@@ -51,12 +56,15 @@ def test_an_unseen_producer_makes_a_following_fold_uncertain(tmp_path: Path) -> 
             def forward(self, x):
                 x = operator.call(self.conv1, x)
                 return self.conv2(self.bn1(x))
-    """)
+    """,
+    )
     assert folds["bn1"].status is Status.UNKNOWN
 
 
 def test_an_unseen_consumer_makes_a_shared_producer_no_reason(tmp_path: Path) -> None:
-    folds = _entry(tmp_path, """
+    folds = _entry(
+        tmp_path,
+        """
         import operator
         from torch import nn
 
@@ -73,5 +81,6 @@ def test_an_unseen_consumer_makes_a_shared_producer_no_reason(tmp_path: Path) ->
                 x = operator.call(self.conv3, self.bn2(x))
                 x += identity
                 return x
-    """)
+    """,
+    )
     assert folds["bn2"].status is Status.UNKNOWN
