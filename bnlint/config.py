@@ -163,7 +163,7 @@ def find_config_file(paths: Sequence[Path]) -> Path | None:
     """The nearest pyproject.toml with a [tool.bnlint] table above the checked paths."""
     for directory in _ancestors(_common_directory(paths)):
         candidate = directory / "pyproject.toml"
-        if candidate.is_file() and "bnlint" in _read_toml(candidate).get("tool", {}):
+        if _is_file(candidate) and "bnlint" in _read_toml(candidate).get("tool", {}):
             return candidate
     return None
 
@@ -470,7 +470,23 @@ def _common_directory(paths: Sequence[Path]) -> Path:
     # checked file that is one is reported by the check (XBN003), as in a folder.
     resolved = [Path(os.path.realpath(p)) for p in paths] or [Path.cwd()]
     common = Path(os.path.commonpath([str(p) for p in resolved]))
-    return common if common.is_dir() else common.parent
+    return common if _is_dir(common) else common.parent
+
+
+# Path.is_dir/is_file raise PermissionError under a folder that may not be searched; such a
+# path is not a folder to read settings from (the check itself reports it as unreadable).
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def _ancestors(directory: Path) -> list[Path]:

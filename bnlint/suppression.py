@@ -78,6 +78,10 @@ def split_lines(source: str) -> list[str]:
 
 
 def parse_suppressions(source: str) -> FileSuppressions:
+    # Tokenizing costs seconds on a generated multi-megabyte file; a file whose text holds
+    # no suppression comment at all (most files) needs no tokens.
+    if not (_NOQA.search(source) or _BNLINT.search(source)):
+        return FileSuppressions()
     comments, statement_start = _scan(source)
     lines: dict[int, list[LineSuppression]] = {}
     file_wide: list[LineSuppression] = []

@@ -268,12 +268,6 @@ def test_a_5_mb_generated_model_file_is_refused_unparsed_as_too_large(tmp_path):
     ] == [("XBN004", True)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bnlint.check tokenizes every file with a finding to "
-    "read its suppression comments (bnlint.suppression._scan): about 4 s a MB; "
-    "requested from the lead",
-)
 def test_a_too_large_file_costs_the_whole_check_little_more_than_the_engine(tmp_path):
     # Compared with the engine's own time, so that a loaded machine does not decide the
     # outcome; 2 MB, so that the test costs little while the gap is open.
