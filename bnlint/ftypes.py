@@ -119,6 +119,18 @@ class LayerAttrs:
     # BatchNorm's scale and shift pass through it unchanged.
     keeps_channel_affine: bool | None = None
 
+    def batchnorm_input_ranks(self) -> tuple[int, ...] | None:
+        """The input ranks a torch BatchNorm accepts (its forward raises on any other);
+        None for a subclass, which may override forward, or when the class is not known."""
+        if self.type_name not in _TORCH_BATCHNORMS or self.spatial_dims is None:
+            return None
+        return (2, 3) if self.spatial_dims == 1 else (self.spatial_dims + 2,)
+
+
+_TORCH_BATCHNORMS = frozenset(
+    f"torch.nn.{lazy}BatchNorm{dims}d" for lazy in ("", "Lazy") for dims in (1, 2, 3)
+)
+
 
 @dataclass(frozen=True)
 class LayerCall:

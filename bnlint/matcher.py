@@ -203,7 +203,7 @@ def _fold_into_preceding(graph: LayerGraph, bn: LayerCall, producer: LayerCall) 
                 others=_names(stray),
             )
         return _SiteVerdict(producer, Direction.CONV_BN, None)
-    if kind is NodeKind.CONTROL_FLOW and _never_a_layer(graph, producer):
+    if kind is NodeKind.CONTROL_FLOW and _never_a_layer(graph, producer, bn):
         # Whichever path runs, what reaches it is no layer's output: only a fold into the
         # following layer is left, and that does not depend on the path.
         return _skip(
@@ -265,9 +265,16 @@ def _alternatives(graph: LayerGraph, node: LayerCall) -> list[LayerCall]:
     return found
 
 
-def _never_a_layer(graph: LayerGraph, node: LayerCall) -> bool:
-    alternatives = _alternatives(graph, node)
+def _never_a_layer(graph: LayerGraph, node: LayerCall, bn: LayerCall) -> bool:
+    alternatives = [a for a in _alternatives(graph, node) if _runs_into(a, bn)]
     return bool(alternatives) and all(a.kind in _NOT_LAYERS for a in alternatives)
+
+
+def _runs_into(alternative: LayerCall, bn: LayerCall) -> bool:
+    """Whether the model can run with `alternative` reaching `bn`."""
+    accepted = bn.attrs.batchnorm_input_ranks()
+    rank = alternative.attrs.rank
+    return accepted is None or rank is None or rank in accepted
 
 
 def _fold_into_following(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:

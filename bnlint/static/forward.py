@@ -304,10 +304,13 @@ class ForwardBuilder:
         if kind in _LAYER_KINDS:
             attrs = layer_attrs(inst, torch_cls)
             extra = {"module_id": inst.uid, "attrs": attrs, "construction": inst.construction}
+        input_rank = rank_of(args[:1])
+        if kind is NodeKind.BATCHNORM and input_rank is None:
+            input_rank = self._rank_that_runs(args[:1], attrs)
         rank = (
-            ranks.of_layer(kind, attrs, rank_of(args[:1]))
+            ranks.of_layer(kind, attrs, input_rank)
             if kind is not NodeKind.RESHAPE
-            else ranks.of_module(torch_cls.short_name, inst.layer_args, rank_of(args[:1]))
+            else ranks.of_module(torch_cls.short_name, inst.layer_args, input_rank)
         )
         if "mode" in torch_cls.params:  # nn.Upsample and friends
             extra["attrs"] = _resampling(inst.layer_args.get("mode"))
@@ -766,6 +769,24 @@ class ForwardBuilder:
             rule_code=rules.DATA_DEPENDENT_FLOW.code,
             reason=f"which tensor reaches it depends on {reason}",
         )
+
+    def _rank_that_runs(self, args: list[Value], attrs: LayerAttrs) -> int | None:
+        """The rank of a BatchNorm's input chosen by control flow the analysis cannot
+        decide, when every option but one would make the BatchNorm raise (a BatchNorm1d
+        takes 2-D or 3-D input, a BatchNorm2d 4-D): the model runs only with that one."""
+        accepted = attrs.batchnorm_input_ranks()
+        if accepted is None or not args or not isinstance(args[0], Tensor):
+            return None
+        options = self._option_ranks(args[0].node)
+        running = {rank for rank in options if rank is None or rank in accepted}
+        return running.pop() if len(running) == 1 else None
+
+    def _option_ranks(self, node: LayerCall) -> set[int | None]:
+        if node.kind is not NodeKind.CONTROL_FLOW:
+            return {node.attrs.rank}
+        return {
+            rank for option in self.graph.producers(node) for rank in self._option_ranks(option)
+        }
 
     def split(self, tensor: Tensor, count: int) -> list[Value]:
         piece = self.add(NodeKind.RESHAPE, "unpacking", [tensor], None)

@@ -69,13 +69,14 @@ def report_on(target: FileVerdicts, context: Sequence[FileVerdicts]) -> FileRepo
 
 def combine(observations: Iterable[Observation]) -> Verdicts:
     settled = _settle_boundaries(observations)
+    inside_wider = {anchor for o in settled for anchor in o.anchors[1:]}
     by_key: dict[tuple[str, str], list[Observation]] = defaultdict(list)
     for observation in settled:
         by_key[(observation.owner, observation.entry.bn)].append(observation)
     entries: dict[str, list[FoldEntry]] = defaultdict(list)
     diagnostics: list[Diagnostic] = []
     for (owner, _), group in by_key.items():
-        for entry, members in _key_verdicts(group):
+        for entry, members in _key_verdicts(group, inside_wider):
             entries[owner].append(entry)
             diagnostics.extend(_diagnostics(owner, entry, members))
     return Verdicts(dict(entries), diagnostics)
@@ -132,22 +133,34 @@ def _settle_boundaries(observations: Iterable[Observation]) -> list[Observation]
     return settled
 
 
-def _key_verdicts(group: list[Observation]) -> list[tuple[FoldEntry, list[Observation]]]:
-    """Rule 2 for one fold key: the entries to report, each with the verdicts it stands for."""
+def _key_verdicts(
+    group: list[Observation], inside_wider: set[str]
+) -> list[tuple[FoldEntry, list[Observation]]]:
+    """Rule 2 for one fold key: the entries to report, each with the verdicts it stands for.
+
+    An instance seen from a class analysed on its own that some other root also builds
+    (`inside_wider`) was built with that class's constructor defaults: like the owner's own
+    defaults, it shows what the class can be, not an instance that exists."""
     own = _most_severe([o for o in group if o.own])
     variants: dict[tuple[object, ...], list[Observation]] = {}
     agreeing: list[Observation] = []
+    agreeing_by_default: list[Observation] = []
     for observation in group:
         if observation.own:
             continue
         if own is not None and _identity(observation.entry) == _identity(own.entry):
-            agreeing.append(observation)  # instances that agree with the class
+            # instances that agree with the class
+            if observation.anchors[0] in inside_wider:
+                agreeing_by_default.append(observation)
+            else:
+                agreeing.append(observation)
         else:
             variants.setdefault(_identity(observation.entry), []).append(observation)
     certain = [m for m in variants.values() if m[0].entry.status is not Status.UNKNOWN]
     doubtful = [m for m in variants.values() if m[0].entry.status is Status.UNKNOWN]
+    existing = any(o.anchors[0] not in inside_wider for m in certain for o in m)
     notes: list[str] = []
-    if own is not None and own.entry.status is not Status.UNKNOWN and certain and not agreeing:
+    if own is not None and own.entry.status is not Status.UNKNOWN and existing and not agreeing:
         # Every instance that exists is built otherwise, each with a certain verdict that
         # differs: they are the class ("foldable when every instance that exists folds");
         # its constructor defaults are a note.
@@ -163,7 +176,12 @@ def _key_verdicts(group: list[Observation]) -> list[tuple[FoldEntry, list[Observ
     alone = own is None and len(variants) == 1
     shown: list[tuple[FoldEntry, list[Observation]]] = []
     if own is not None:
-        shown.append((own.entry, [own, *agreeing]))
+        shown.append((own.entry, [own, *agreeing, *agreeing_by_default]))
+    elif agreeing_by_default:
+        notes.append(
+            f"the same with the constructor defaults of the classes that build it "
+            f"({_share(_sites(agreeing_by_default))})"
+        )
     for members in certain:
         shown.append((_instance_entry(members, alone), members))
     if not shown:

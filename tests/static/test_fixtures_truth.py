@@ -413,6 +413,16 @@ def _expected_owner(model: nn.Module, *paths: str) -> str:
     return ".".join(parts)
 
 
+def _as_seen_from(owner_path: str, registered: str, relative: str | None) -> str:
+    """A layer's path for the owner check. named_modules() lists a shared module once, under
+    its first path; where the owner holds it too (a conv handed from unit to unit), the
+    owner's own attribute is where its forward() calls it."""
+    prefix = f"{owner_path}." if owner_path else ""
+    if registered.startswith(prefix) or relative is None:
+        return registered
+    return prefix + relative
+
+
 def resolve(
     model: nn.Module,
     verdicts: list[Verdict],
@@ -452,7 +462,14 @@ def resolve(
                     verdict, conv, bn, paths.get(id(conv)) if conv else None, paths.get(id(bn))
                 )
             )
-            registered = [p for p in (found[-1].conv_path, found[-1].bn_path) if p is not None]
+            registered = [
+                _as_seen_from(owner_path, p, relative)
+                for p, relative in (
+                    (found[-1].conv_path, verdict.conv),
+                    (found[-1].bn_path, verdict.bn),
+                )
+                if p is not None
+            ]
             if len(registered) == (2 if conv is not None else 1):
                 owner_is = _expected_owner(model, *registered)
                 assert owner_is == owner_path, (
