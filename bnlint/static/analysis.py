@@ -238,6 +238,7 @@ def _observations(plan: FoldPlan, closed: FoldPlan | None, root: Root) -> Iterat
             fallback=fallback,
             site=frame.built_at,
             location=verdict.bn.location,
+            defaults=root.own_class is not None,
         )
 
 

@@ -277,11 +277,13 @@ def _enumerate(
 def _zip(
     interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
 ) -> Value:
-    """zip() as far as its known columns reach: `zip(self.convs, self.bns, feats)` over a
-    forward() argument pairs each known layer with an element of the argument."""
+    """zip() as far as its known columns reach, in forward(): `zip(self.convs, self.bns,
+    feats)` over a forward() argument pairs each known layer with an element of the argument."""
     columns = [interp.iterate(a, frame) for a in args]
     known = [c for c in columns if c is not None]
-    if not known:
+    if not known or (len(known) < len(columns) and interp.forward is None):
+        # Outside forward() a column not known is config arithmetic, whose length decides
+        # how many stages are built: the rows the known columns give are only a guess.
         return Seq((), complete=False, why_incomplete="zip() of a sequence not known")
     rows = []
     for index in range(min(len(c) for c in known)):
@@ -651,6 +653,14 @@ def _shallow_copy(
     return args[0] if args else Unknown("copy()")
 
 
+def _replace(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
+    if len(args) != 1:
+        return Unknown("dataclasses.replace() called with other than one positional argument")
+    return objects.replace(interp, args[0], kwargs, node)
+
+
 def _type(
     interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
 ) -> Value:
@@ -897,6 +907,7 @@ _BUILTINS: dict[str, _Builtin] = {
     "partial": _partial,
     "deepcopy": _deepcopy,
     "copy": _shallow_copy,
+    "dataclasses.replace": _replace,
     "type": _type,
     "reversed": _sorted(True),
     "issubclass": _issubclass,

@@ -790,7 +790,9 @@ def _different_kinds(left: Value, right: Value) -> bool:
     `v == "M"` with `v` a tuple is decidable without knowing the tuple's items."""
     for a, b in ((left, right), (right, left)):
         if isinstance(a, Const) and not isinstance(a.value, (tuple, list, dict)):
-            return isinstance(b, (Seq, Mapping, ModuleInst, ClassRef, FunctionRef, Tensor))
+            return isinstance(
+                b, (Seq, Mapping, ModuleInst, ObjectInst, ClassRef, FunctionRef, Tensor)
+            )
     return False
 
 
@@ -801,7 +803,7 @@ def _identity_equal(left: Value, right: Value) -> bool | None:
                 return a.value is None
             if isinstance(a, Unknown) and a.python_type:
                 return False  # declared an int (say): never None
-            if isinstance(a, (ModuleInst, ClassRef, FunctionRef, Seq, Mapping, Tensor)):
+            if isinstance(a, (ModuleInst, ObjectInst, ClassRef, FunctionRef, Seq, Mapping, Tensor)):
                 return False
             return None
     if isinstance(left, Const) and isinstance(right, Const):

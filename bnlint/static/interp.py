@@ -134,6 +134,7 @@ _STDLIB = {
     "re.escape": "re.escape",
     "copy.copy": "copy",
     "functools.reduce": "reduce",
+    "dataclasses.replace": "dataclasses.replace",
 }
 # torch functions that, while a model is built, make a known number of values
 _CONSTRUCTION_TORCH = {"torch.linspace": "linspace", "torch.arange": "arange"}
@@ -394,6 +395,7 @@ class Interpreter:
             # `assert False, "unknown block type"` ends its path, as a raise does; an
             # assertion the analysis cannot decide is taken to hold
             if evaluate.truth(self.eval(small.test, frame)) is False:
+                log.debug("path ends: `assert %s` fails", node_text(small.test))
                 raise DeadPath()
         elif isinstance(small, cst.Break):
             raise BreakSignal()

@@ -18,6 +18,7 @@ import libcst as cst
 from bnlint.static.index import ProjectClass, ProjectFunction
 from bnlint.static.source import SourceFile
 from bnlint.static.values import (
+    SPREAD,
     ClassRef,
     Const,
     FunctionRef,
@@ -85,6 +86,25 @@ def instantiate(
             )
             interp.call_function(func, [], {}, node, self_value=obj)
     return obj
+
+
+def replace(
+    interp: Interpreter,
+    obj: Value,
+    changes: dict[str, Value],
+    node: cst.CSTNode,
+) -> Value:
+    """dataclasses.replace: a new object of the same dataclass, built as its constructor
+    builds it (__post_init__ included) from the old field values and the changes."""
+    if not isinstance(obj, ObjectInst) or not _is_dataclass(obj.cls):
+        return Unknown("dataclasses.replace() of a value that is not a known dataclass object")
+    changes = dict(changes)
+    spread = changes.pop(SPREAD, None)  # `**kwargs` not fully known: any field may change
+    values = {
+        name: spread if spread is not None else obj.attrs.get(name, Unknown(f"field '{name}'"))
+        for name, _ in _fields(interp, obj.cls)
+    }
+    return instantiate(interp, obj.cls, [], {**values, **changes}, node)
 
 
 def attribute(
@@ -219,11 +239,14 @@ def _init_fields(
     args: list[Value],
     kwargs: dict[str, Value],
 ) -> None:
+    spread = kwargs.get(SPREAD)  # `**kwargs` not fully known may supply any field
     for index, (name, default) in enumerate(fields):
         if index < len(args):
             value = args[index]
         elif name in kwargs:
             value = kwargs[name]
+        elif spread is not None:
+            value = spread
         elif default is not None:
             value = default
         else:

@@ -39,6 +39,9 @@ class Observation:
     fallback: Fallback | None = None
     site: SourceLocation | None = None
     location: SourceLocation | None = None
+    # The root is a class analysed on its own (its constructor defaults), not a factory's
+    # model: where another root builds that class for real, this instance is hypothetical.
+    defaults: bool = False
 
 
 @dataclass(frozen=True)

@@ -69,14 +69,18 @@ def report_on(target: FileVerdicts, context: Sequence[FileVerdicts]) -> FileRepo
 
 def combine(observations: Iterable[Observation]) -> Verdicts:
     settled = _settle_boundaries(observations)
-    inside_wider = {anchor for o in settled for anchor in o.anchors[1:]}
+    # Where each BatchNorm is seen in a model built for real: a factory's model, or inside
+    # an instance another root builds.
+    real = {a for o in settled for a in (o.anchors[1:] if o.defaults else o.anchors)}
     by_key: dict[tuple[str, str], list[Observation]] = defaultdict(list)
     for observation in settled:
+        if _hypothetical(observation, real) and observation.entry.status is Status.UNKNOWN:
+            continue  # the roots that build its class for real see more of it
         by_key[(observation.owner, observation.entry.bn)].append(observation)
     entries: dict[str, list[FoldEntry]] = defaultdict(list)
     diagnostics: list[Diagnostic] = []
     for (owner, _), group in by_key.items():
-        for entry, members in _key_verdicts(group, inside_wider):
+        for entry, members in _key_verdicts(group, real):
             entries[owner].append(entry)
             diagnostics.extend(_diagnostics(owner, entry, members))
     return Verdicts(dict(entries), diagnostics)
@@ -133,14 +137,17 @@ def _settle_boundaries(observations: Iterable[Observation]) -> list[Observation]
     return settled
 
 
-def _key_verdicts(
-    group: list[Observation], inside_wider: set[str]
-) -> list[tuple[FoldEntry, list[Observation]]]:
-    """Rule 2 for one fold key: the entries to report, each with the verdicts it stands for.
+def _hypothetical(observation: Observation, real: set[str]) -> bool:
+    """An instance seen from a class analysed on its own (constructor defaults) that a model
+    built for real also holds (`real`): like the owner's own defaults, it shows what the
+    class can be, not an instance that exists."""
+    return observation.defaults and not observation.own and observation.anchors[0] in real
 
-    An instance seen from a class analysed on its own that some other root also builds
-    (`inside_wider`) was built with that class's constructor defaults: like the owner's own
-    defaults, it shows what the class can be, not an instance that exists."""
+
+def _key_verdicts(
+    group: list[Observation], real: set[str]
+) -> list[tuple[FoldEntry, list[Observation]]]:
+    """Rule 2 for one fold key: the entries to report, each with the verdicts it stands for."""
     own = _most_severe([o for o in group if o.own])
     variants: dict[tuple[object, ...], list[Observation]] = {}
     agreeing: list[Observation] = []
@@ -150,7 +157,7 @@ def _key_verdicts(
             continue
         if own is not None and _identity(observation.entry) == _identity(own.entry):
             # instances that agree with the class
-            if observation.anchors[0] in inside_wider:
+            if _hypothetical(observation, real):
                 agreeing_by_default.append(observation)
             else:
                 agreeing.append(observation)
@@ -158,7 +165,7 @@ def _key_verdicts(
             variants.setdefault(_identity(observation.entry), []).append(observation)
     certain = [m for m in variants.values() if m[0].entry.status is not Status.UNKNOWN]
     doubtful = [m for m in variants.values() if m[0].entry.status is Status.UNKNOWN]
-    existing = any(o.anchors[0] not in inside_wider for m in certain for o in m)
+    existing = any(not _hypothetical(o, real) for m in certain for o in m)
     notes: list[str] = []
     if own is not None and own.entry.status is not Status.UNKNOWN and existing and not agreeing:
         # Every instance that exists is built otherwise, each with a certain verdict that

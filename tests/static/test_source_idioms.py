@@ -331,3 +331,57 @@ def test_imports_on_one_line_blocks_and_elif_branches_are_bound(tmp_path: Path) 
     """,
     )
     assert folds["bn"][:2] == ("conv", Status.FOLDABLE)
+
+
+def test_a_zip_with_a_column_of_unknown_length_does_not_decide_a_length_in_init(
+    tmp_path: Path,
+) -> None:
+    # Stage tables built from tensor arithmetic: zip() runs as long as its shortest column,
+    # so the known column's three rows are no count; the assertion must not end the path.
+    folds, _ = _verdicts(
+        tmp_path,
+        """
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                widths = torch.tensor([8, 8]).tolist()
+                strides = [1, 2, 2]
+                stages = [dict(width=w, stride=s) for w, s in zip(widths, strides)]
+                assert len(stages) == 2
+                self.conv = nn.Conv2d(3, 8, 3, bias=False)
+                self.bn = nn.BatchNorm2d(8)
+
+            def forward(self, x):
+                return self.bn(self.conv(x))
+    """,
+    )
+    assert folds["bn"][:2] == ("conv", Status.FOLDABLE)
+
+
+def test_a_dataclass_built_from_unknown_keyword_arguments_has_no_known_field(
+    tmp_path: Path,
+) -> None:
+    # `Cfg(**options())` with options from outside the analysed files may set any field:
+    # the default is no fact.
+    folds, _ = _verdicts(
+        tmp_path,
+        """
+        from dataclasses import dataclass
+        from elsewhere import options
+
+        @dataclass
+        class Cfg:
+            norm: str = "batchnorm"
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                cfg = Cfg(**options())
+                self.conv = nn.Conv2d(3, 8, 3, bias=False)
+                self.bn = nn.BatchNorm2d(8) if cfg.norm == "batchnorm" else nn.Identity()
+
+            def forward(self, x):
+                return self.bn(self.conv(x))
+    """,
+    )
+    assert folds["bn"][1] is Status.UNKNOWN
