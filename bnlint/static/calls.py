@@ -1148,6 +1148,8 @@ def _module_method(
 ) -> Value:
     journal = interp.journal
     container = inst.torch_base.container
+    if name in ("add_module", "register_module"):
+        args = [*args, *(kwargs[k] for k in ("name", "module")[len(args) :] if k in kwargs)]
     if name in ("add_module", "register_module") and len(args) == 2:
         if isinstance(args[0], Const):
             journal.set(inst.children, str(args[0].value), args[1])

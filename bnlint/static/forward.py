@@ -455,8 +455,11 @@ class ForwardBuilder:
     ) -> Value:
         short = qualname.replace("torch.nn.functional.", "F.")
         location = frame.file.location(node)
+        args, kwargs = _as_positional(args, kwargs, ("input",))  # F.interpolate(input=x, ...)
         inputs = [*args, *kwargs.values()]
         if kind in (NodeKind.FUNCTIONAL_CONV, NodeKind.FUNCTIONAL_BN):
+            names = _CONV_PARAMS if kind is NodeKind.FUNCTIONAL_CONV else _BATCH_NORM_PARAMS
+            args, kwargs = _as_positional(args, kwargs, names)
             owned = self._own_layer_call(kind, args, kwargs, frame, location)
             if owned is not None:
                 return owned
@@ -845,6 +848,24 @@ def _resampling(mode: Value | None) -> LayerAttrs:
     if isinstance(mode, Const) and isinstance(mode.value, str):
         return LayerAttrs(keeps_channel_affine=mode.value in AVERAGING_MODES)
     return LayerAttrs()
+
+
+# F.conv*d and F.batch_norm parameters in order, for calls that name them
+_CONV_PARAMS = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+_BATCH_NORM_PARAMS = ("input", "running_mean", "running_var", "weight", "bias")
+
+
+def _as_positional(
+    args: list[Value], kwargs: dict[str, Value], names: tuple[str, ...]
+) -> tuple[list[Value], dict[str, Value]]:
+    """`F.conv2d(input=x, weight=self.weight, ...)` as `F.conv2d(x, self.weight, ...)`: the
+    leading parameters passed by name moved into place, as far as they run unbroken."""
+    args, kwargs = list(args), dict(kwargs)
+    for name in names[len(args) :]:
+        if name not in kwargs:
+            break
+        args.append(kwargs.pop(name))
+    return args, kwargs
 
 
 def _called_with(
