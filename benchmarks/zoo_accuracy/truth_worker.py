@@ -50,7 +50,8 @@ def plan(model_id: str) -> dict[str, Any]:
     """Size and structure (on the meta device when the model allows it): the parameter count,
     the classes that hold a BatchNorm, and for each module holding one, its class with its
     children's names and classes (digits dropped, so repeated blocks and deeper stages of the
-    same design look alike)."""
+    same design look alike). A child held by more than one parent is marked shared: a layer
+    handed from block to block folds differently from one each block owns."""
     try:
         with torch.device("meta"):
             model = build(model_id).model
@@ -61,13 +62,17 @@ def plan(model_id: str) -> dict[str, Any]:
         for module in model.modules()
         if any(isinstance(inner, _BatchNorm) for inner in module.modules())
     ]
+    parents = Counter(id(child) for module in model.modules() for child in module.children())
     shapes = {
         class_name(type(module))
         + "("
         + ",".join(
             sorted(
                 {
-                    re.sub(r"\d+", "#", name) + ":" + class_name(type(child))
+                    re.sub(r"\d+", "#", name)
+                    + ":"
+                    + class_name(type(child))
+                    + ("[shared]" if parents[id(child)] > 1 else "")
                     for name, child in module.named_children()
                 }
             )
