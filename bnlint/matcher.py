@@ -179,7 +179,9 @@ def _fold_into_preceding(graph: LayerGraph, bn: LayerCall, producer: LayerCall) 
         mismatch = _shape_mismatch(bn, producer)
         if mismatch is not None:
             return mismatch
-        others = [c for c in graph.consumers(producer) if c.node_id != bn.node_id]
+        # The same BatchNorm module applied to this output again (on another path of a
+        # switch such as gradient checkpointing) reads it through the fold as well.
+        others = [c for c in graph.consumers(producer) if _identity(c) != _identity(bn)]
         if others:
             doubt = _doubt(bn, others)
             if doubt is not None:
