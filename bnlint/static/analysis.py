@@ -239,6 +239,8 @@ def _observations(plan: FoldPlan, closed: FoldPlan | None, root: Root) -> Iterat
             site=frame.built_at,
             location=verdict.bn.location,
             defaults=root.own_class is not None,
+            # graph nodes for BatchNorms forward() did not call carry their reason themselves
+            reached=verdict.bn.rule_code is None,
         )
 
 

@@ -42,6 +42,9 @@ class Observation:
     # The root is a class analysed on its own (its constructor defaults), not a factory's
     # model: where another root builds that class for real, this instance is hypothetical.
     defaults: bool = False
+    # forward() calls the BatchNorm (False: a verdict on a BatchNorm it did not reach, or on
+    # a slot whose layer it could not resolve)
+    reached: bool = True
 
 
 @dataclass(frozen=True)

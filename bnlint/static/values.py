@@ -164,7 +164,8 @@ class ModuleInst(Value):
     def mark_incomplete(self, reason: str, anywhere: bool = False) -> None:
         """Modules the analysis does not know were added here, after the children so far
         (or at places it cannot tell)."""
-        self.incomplete = self.incomplete or reason
+        # reasons quote code, which may span lines; messages are one line
+        self.incomplete = self.incomplete or " ".join(reason.split())
         if anywhere or self.unknown_at is None:
             self.unknown_at = None
         elif len(self.children) not in self.unknown_at:

@@ -10,10 +10,14 @@ Observation per BatchNorm. The verdict on a fold key (`Owner: conv -> bn`) is th
    verdict stands if it can be built without arguments, else the verdict is unknown.
 2. The owner class's own verdict comes first. Each instance of the owner built elsewhere
    with other arguments refines it: a certain verdict that differs is reported beside it,
-   with where those instances are built; an instance whose verdict is unknown (not
-   reached, built only on some paths, given a layer the analysis cannot resolve) is a note,
-   never a downgrade. With no verdict of its own and no certain one anywhere, the key is
-   unknown, with the reason.
+   with where those instances are built, and so is an unknown one on an instance that is
+   built and reached (its dataflow is what the analysis cannot follow); an instance whose
+   doubt is how it is built or reached (not reached, built only on some paths, given a
+   layer the analysis cannot resolve) is a note, never a downgrade. When no instance that
+   exists agrees with the class's own verdict, the instances are the class and its own
+   verdict becomes a note. Instances seen only from another class's constructor defaults
+   are as hypothetical as the owner's own. With no verdict of its own and no certain one
+   anywhere, the key is unknown, with the reason.
 
 Light on purpose: reports are made from cached values without the parser.
 """
@@ -164,7 +168,15 @@ def _key_verdicts(
         else:
             variants.setdefault(_identity(observation.entry), []).append(observation)
     certain = [m for m in variants.values() if m[0].entry.status is not Status.UNKNOWN]
-    doubtful = [m for m in variants.values() if m[0].entry.status is Status.UNKNOWN]
+    doubtful: list[list[Observation]] = []
+    for members in (m for m in variants.values() if m[0].entry.status is Status.UNKNOWN):
+        # An instance that exists, is built and reached, and still may not fold (its
+        # dataflow is not known) is a verdict of its own: the class is foldable only when
+        # every instance that exists folds. Doubt about how it is built is a note.
+        in_flow = [o for o in members if _doubt_in_flow(o, real)]
+        certain += [in_flow] if in_flow else []
+        rest = [o for o in members if o not in in_flow]
+        doubtful += [rest] if rest else []
     existing = any(not _hypothetical(o, real) for m in certain for o in m)
     notes: list[str] = []
     if own is not None and own.entry.status is not Status.UNKNOWN and existing and not agreeing:
@@ -176,7 +188,7 @@ def _key_verdicts(
             f"{own.entry.status.value}" + (f": {own.entry.reason}" if own.entry.reason else "")
         )
         own = None
-    elif own is not None and own.entry.status is Status.UNKNOWN and certain:
+    elif own is not None and own.entry.status is Status.UNKNOWN and existing:
         notes.append(f"on its own (constructor defaults): unknown: {own.entry.reason}")
         own = None
     # Each instance verdict names its instances, unless it is the only thing known.
@@ -199,6 +211,26 @@ def _key_verdicts(
         entry, members = shown[0]
         shown[0] = (replace(entry, notes=entry.notes + tuple(notes)), members)
     return shown
+
+
+# Unknowns about how an instance is built or reached, rather than about its dataflow.
+_BUILD_DOUBTS = frozenset(
+    {
+        rules.DYNAMIC_ATTRIBUTE.code,
+        rules.UNRESOLVED_MODULE.code,
+        rules.INPUT_FROM_CALLER.code,
+        rules.CONDITIONAL_LAYER.code,
+    }
+)
+
+
+def _doubt_in_flow(observation: Observation, real: set[str]) -> bool:
+    return (
+        observation.reached
+        and observation.entry.code not in _BUILD_DOUBTS
+        and observation.entry.status is Status.UNKNOWN
+        and not _hypothetical(observation, real)
+    )
 
 
 def _instance_entry(members: list[Observation], alone: bool) -> FoldEntry:
