@@ -716,7 +716,14 @@ def _sum(
     items = interp.iterate(args[0], frame) if args else None
     if items is None:
         return Unknown("sum() of values not known")
-    return _pure(lambda *v: sum(v), items, {})
+    start = args[1] if len(args) > 1 else kwargs.get("start")
+    if start is None:
+        return _pure(lambda *v: sum(v), items, {})
+    # sum(rows, []) flattens lists: `+` as the interpreter applies it, item by item
+    total = start
+    for item in items:
+        total = interp.binary(cst.Add(), total, item, frame, node)
+    return total
 
 
 def _map(

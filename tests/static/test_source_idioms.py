@@ -385,3 +385,32 @@ def test_a_dataclass_built_from_unknown_keyword_arguments_has_no_known_field(
     """,
     )
     assert folds["bn"][1] is Status.UNKNOWN
+
+
+def test_a_stage_table_flattened_with_sum_builds_every_block(tmp_path: Path) -> None:
+    # `sum(rows, [])` concatenates lists: the strides column is known, so zip() with it
+    # knows how many blocks there are.
+    folds, _ = _verdicts(
+        tmp_path,
+        """
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                layers = [1, 2]
+                strides = sum([[s] + [1] * (layers[i] - 1) for i, s in enumerate([1, 2])], [])
+                self.blocks = nn.ModuleList()
+                cin = 3
+                for width, stride in zip([8, 8, 8], strides):
+                    self.blocks.append(nn.Sequential(
+                        nn.Conv2d(cin, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width)))
+                    cin = width
+
+            def forward(self, x):
+                for block in self.blocks:
+                    x = block(x)
+                return x
+    """,
+    )
+    assert {bn: verdict[1] for bn, verdict in folds.items()} == {
+        f"blocks.{i}.1": Status.FOLDABLE for i in range(3)
+    }
