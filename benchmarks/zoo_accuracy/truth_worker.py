@@ -51,7 +51,8 @@ def plan(model_id: str) -> dict[str, Any]:
     the classes that hold a BatchNorm, and for each module holding one, its class with its
     children's names and classes (digits dropped, so repeated blocks and deeper stages of the
     same design look alike). A child held by more than one parent is marked shared: a layer
-    handed from block to block folds differently from one each block owns."""
+    handed from block to block folds differently from one each block owns; a conv or
+    BatchNorm subclass carries its boolean switches."""
     try:
         with torch.device("meta"):
             model = build(model_id).model
@@ -73,6 +74,7 @@ def plan(model_id: str) -> dict[str, Any]:
                     + ":"
                     + class_name(type(child))
                     + ("[shared]" if parents[id(child)] > 1 else "")
+                    + _layer_flags(child)
                     for name, child in module.named_children()
                 }
             )
@@ -85,6 +87,21 @@ def plan(model_id: str) -> dict[str, Any]:
         "bn_classes": sorted({class_name(type(module)) for module in holders}),
         "shapes": sorted(shapes),
     }
+
+
+def _layer_flags(child: nn.Module) -> str:
+    """The switches of a conv or BatchNorm subclass (a conv that binarizes its weight when
+    `binarized`): they change what its forward() computes, so they are part of the shape."""
+    if not isinstance(child, (nn.modules.conv._ConvNd, _BatchNorm)):
+        return ""
+    if type(child).__module__.startswith("torch."):
+        return ""
+    flags = sorted(
+        f"{name}={value}"
+        for name, value in vars(child).items()
+        if isinstance(value, bool) and not name.startswith("_") and name != "training"
+    )
+    return f"[{','.join(flags)}]" if flags else ""
 
 
 def run(model_id: str) -> dict[str, Any]:
