@@ -1,6 +1,13 @@
 """Measure bnlint against the parser it is built on, at several corpus sizes, in one run.
 
     python benchmarks/run.py [--sizes 250,500,1000] [--seed 0] [--jobs N] [--workdir DIR]
+    python benchmarks/run.py --corpus REPO:PACKAGE --leaf FILE [--jobs N] [--no-runtime]
+
+With --corpus, a real source tree is measured instead (a zoo unpacked by
+benchmarks/zoo_accuracy/prepare.py, say `--corpus /tmp/zoo-sources/pytorch-image-models:timm
+--leaf timm/models/resnet.py`): `bnlint check PACKAGE` from the repository folder, with the
+same steps; the edited and single-file steps use the leaf. The tree is copied first, so the
+edit never touches the original.
 
 For each size a seeded synthetic model zoo is generated (benchmarks/zoo.py), then timed, each
 as a separate process the way a user runs it:
@@ -102,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         "folder, removed afterwards)",
     )
     parser.add_argument(
+        "--corpus",
+        help="REPO:PACKAGE, a real source tree to measure instead of the generated zoo",
+    )
+    parser.add_argument("--leaf", help="with --corpus: the file edited and checked alone")
+    parser.add_argument(
         "--no-runtime",
         action="store_true",
         help="skip the runtime timings (bnlint.fold against torch.fx)",
@@ -110,8 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bnlint-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    if args.corpus and not args.leaf:
+        parser.error("--corpus needs --leaf")
     try:
-        rows = run(sizes, seed=args.seed, jobs=args.jobs, workdir=workdir)
+        if args.corpus:
+            repo, _, package = args.corpus.partition(":")
+            rows = run_real(Path(repo), package, args.leaf, jobs=args.jobs, workdir=workdir)
+        else:
+            rows = run(sizes, seed=args.seed, jobs=args.jobs, workdir=workdir)
         (workdir / "static.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
         print(f"\nresults: {workdir / 'static.json'}")
         if not args.no_runtime:
@@ -132,6 +150,34 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(sizes: list[int], *, seed: int, jobs: int, workdir: Path) -> list[Row]:
     """Every step at every size; raises AssertionError when outputs disagree."""
+    code = _start(workdir, jobs)
+    rows: list[Row] = []
+    for size in sizes:
+        root = workdir / f"zoo-{size}"
+        shutil.rmtree(root, ignore_errors=True)
+        corpus = generate(root, files=size, seed=seed)
+        leaf = sorted(p for p in corpus.files if p.name == "variants.py")[0]
+        rows.extend(
+            _measure(
+                root, ".", corpus.files, corpus.lines, leaf, f"zoo-{size}", jobs, workdir, code
+            )
+        )
+    return rows
+
+
+def run_real(repo: Path, package: str, leaf: str, *, jobs: int, workdir: Path) -> list[Row]:
+    """Every step on a copy of a real source tree, checked as `bnlint check PACKAGE` from
+    its repository folder."""
+    code = _start(workdir, jobs)
+    root = workdir / repo.name
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(repo, root, ignore=shutil.ignore_patterns("__pycache__", ".bnlint_cache"))
+    files = sorted((root / package).rglob("*.py"))
+    lines = sum(len(p.read_bytes().splitlines()) for p in files)
+    return _measure(root, package, files, lines, root / leaf, repo.name, jobs, workdir, code)
+
+
+def _start(workdir: Path, jobs: int) -> Path:
     code = _snapshot(workdir / "code")
     print(
         f"bnlint from {code}; {jobs} processes for parallel runs; "
@@ -142,23 +188,26 @@ def run(sizes: list[int], *, seed: int, jobs: int, workdir: Path) -> list[Row]:
         f" {'peak MB':>8} {'wall/parse':>10} {'cpu/parse':>9} {'crit/parse':>9} "
         f"{'lines/s':>9}"
     )
-    rows: list[Row] = []
-    for size in sizes:
-        rows.extend(_one_size(size, seed=seed, jobs=jobs, workdir=workdir, code=code))
-    return rows
+    return code
 
 
-def _one_size(size: int, *, seed: int, jobs: int, workdir: Path, code: Path) -> list[Row]:
-    root = workdir / f"zoo-{size}"
-    shutil.rmtree(root, ignore_errors=True)
-    corpus = generate(root, files=size, seed=seed)
-    lines = corpus.lines
-    listing = workdir / f"files-{size}.txt"
-    listing.write_text("\n".join(str(p) for p in corpus.files))
+def _measure(
+    root: Path,
+    target: str,
+    files: list[Path],
+    lines: int,
+    leaf: Path,
+    label: str,
+    jobs: int,
+    workdir: Path,
+    code: Path,
+) -> list[Row]:
+    size = len(files)
+    listing = workdir / f"files-{label}.txt"
+    listing.write_text("\n".join(str(p) for p in files))
     env = _environment(code)
-    cache = workdir / f"cache-{size}"
+    cache = workdir / f"cache-{label}"
     shutil.rmtree(cache, ignore_errors=True)
-    leaf = sorted(p for p in corpus.files if p.name == "variants.py")[0]
     rows: list[Row] = []
     baseline = measure([sys.executable, "-c", _PARSE, str(listing)], cwd=root, env=env)
 
@@ -187,7 +236,7 @@ def _one_size(size: int, *, seed: int, jobs: int, workdir: Path, code: Path) -> 
 
     row("parse", baseline)
     check = [sys.executable, "-m", "bnlint", "check", "--format", "json", "--exit-zero", "-q"]
-    cold = row("cold", measure([*check, "--no-cache", "--jobs", "1", "."], cwd=root, env=env))
+    cold = row("cold", measure([*check, "--no-cache", "--jobs", "1", target], cwd=root, env=env))
     expected = json.loads(cold.stdout)
     steps = [
         (f"cold -j{jobs}", ["--no-cache", "--jobs", str(jobs)]),
@@ -195,7 +244,7 @@ def _one_size(size: int, *, seed: int, jobs: int, workdir: Path, code: Path) -> 
         ("warm", ["--cache-dir", str(cache)]),
     ]
     for step, flags in steps:
-        _same(expected, row(step, measure([*check, *flags, "."], cwd=root, env=env)), step)
+        _same(expected, row(step, measure([*check, *flags, target], cwd=root, env=env)), step)
     engine = measure([sys.executable, "-c", _ENGINE, str(listing), str(cache)], cwd=root, env=env)
     row(
         "warm engine",
@@ -204,18 +253,18 @@ def _one_size(size: int, *, seed: int, jobs: int, workdir: Path, code: Path) -> 
     os.utime(leaf)
     _same(
         expected,
-        row("touched", measure([*check, "--cache-dir", str(cache), "."], cwd=root, env=env)),
+        row("touched", measure([*check, "--cache-dir", str(cache), target], cwd=root, env=env)),
         "touched",
     )
     with leaf.open("a") as stream:
         stream.write("\n# edited by the benchmark\n")
     _same(
         expected,
-        row("edited", measure([*check, "--cache-dir", str(cache), "."], cwd=root, env=env)),
+        row("edited", measure([*check, "--cache-dir", str(cache), target], cwd=root, env=env)),
         "edited",
     )
     relative = str(leaf.relative_to(root))
-    for step, cache_dir in (("single", cache), ("single cold", workdir / f"empty-{size}")):
+    for step, cache_dir in (("single", cache), ("single cold", workdir / f"empty-{label}")):
         shutil.rmtree(cache_dir, ignore_errors=True) if step == "single cold" else None
         single = row(
             step, measure([*check, "--cache-dir", str(cache_dir), relative], cwd=root, env=env)
