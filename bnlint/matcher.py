@@ -282,7 +282,9 @@ def _runs_into(alternative: LayerCall, bn: LayerCall) -> bool:
 def _fold_into_following(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:
     consumers = graph.consumers(bn)
     why_not = "its output does not feed a single Conv/Linear"
-    if len(consumers) != 1:
+    # One module called on its output more than once (on either path of a gradient-
+    # checkpointing switch) is still a single layer for the fold.
+    if len({_identity(c) for c in consumers}) != 1:
         return _skip(bn, rules.BN_AFTER_OTHER_OP, bn=bn.describe(), producer=why_not)
     consumer = consumers[0]
     if consumer.kind in _UNCERTAIN:
@@ -803,7 +805,7 @@ def _sites_not_preceded_by(
             len(producers) == 1
             and producers[0].kind is NodeKind.BATCHNORM
             and _identity(producers[0]) == _identity(bn)
-            and len(graph.consumers(producers[0])) == 1
+            and all(_identity(c) == _identity(consumer) for c in graph.consumers(producers[0]))
         ):
             stray.append(site)
     return stray

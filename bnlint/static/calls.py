@@ -312,6 +312,10 @@ def _sequence(is_tuple: bool) -> _Builtin:
         if not args:
             return Seq((), is_tuple)
         items = interp.iterate(args[0], frame)
+        if items is None and isinstance(args[0], Seq):
+            # `list(x.unbind(0))`: the pieces of a tensor, as many as the analysis cannot
+            # count, stay pieces of that tensor
+            return Seq(args[0].items, is_tuple, False, args[0].why_incomplete)
         if items is None:
             return Seq((), is_tuple, False, getattr(args[0], "reason", "not known"))
         return Seq(tuple(items), is_tuple)
@@ -1187,8 +1191,12 @@ def _module_method(
             journal.set(inst.children, str(key), value)
         return Const(None)
     if name in ("children", "values"):
+        # an unknown member (built on paths the analysis cannot tell apart) stays in its
+        # place: a loop over the members runs into it there
         return Seq(
-            tuple(v for v in inst.children.values() if isinstance(v, (ModuleInst, Choice))),
+            tuple(
+                v for v in inst.children.values() if isinstance(v, (ModuleInst, Choice, Unknown))
+            ),
             complete=not inst.incomplete,
         )
     if name in ("named_children", "items"):

@@ -17,6 +17,7 @@ from bnlint.static import objects
 from bnlint.static.index import ProjectClass
 from bnlint.static.torch_api import NON_TENSOR_ATTRIBUTES, torch_class
 from bnlint.static.values import (
+    PIECES,
     SPREAD,
     BuiltinRef,
     Choice,
@@ -432,6 +433,8 @@ def item(interp: Interpreter, base: Value, key: Value, frame: Frame, node: cst.C
         if isinstance(key.value, int) and -len(base.items) <= key.value < len(base.items):
             if base.complete or key.value >= 0:
                 return base.items[key.value]
+        if base.why_incomplete == PIECES and base.items and isinstance(key.value, int):
+            return base.items[0]  # every piece of a split tensor is the same piece node
         return Unknown(f"index {key.value} of a list not fully known")
     if isinstance(base, Mapping):
         if _hashable(key.value) and key.value in base.items:

@@ -27,7 +27,6 @@ from bnlint.ftypes import (
 from bnlint.graph import LayerGraph
 from bnlint.static import ranks
 from bnlint.static.index import ProjectClass, ProjectFunction
-from bnlint.static.interp import PIECES
 from bnlint.static.torch_api import (
     AVERAGING_MODES,
     INTERPOLATIONS,
@@ -36,6 +35,7 @@ from bnlint.static.torch_api import (
     TorchClass,
 )
 from bnlint.static.values import (
+    PIECES,
     Choice,
     Const,
     FunctionRef,
@@ -676,7 +676,11 @@ class ForwardBuilder:
             plain_merge=name != "stack",
             operands=len(operands),
         )
-        rank = ranks.common([rank_of([v]) for v in operands]) if name != "stack" else None
+        rank = ranks.common([rank_of([v]) for v in operands])
+        if name == "stack":  # a new axis in front of the tensors joined
+            rank = rank + 1 if rank is not None else None
+        elif name in ("vstack", "dstack") and (rank or 0) < 3:
+            rank = None  # these promote tensors of few dimensions
         return self.add(NodeKind.CAT, label, operands, location, rank=rank, attrs=attrs)
 
     def _unseen(self, label: str, value: Value, location: SourceLocation | None) -> Tensor:

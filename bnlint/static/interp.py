@@ -42,6 +42,7 @@ from bnlint.static.torch_api import (
 )
 from bnlint.static.values import (
     MISSING,
+    PIECES,
     SPREAD,
     BuiltinRef,
     Choice,
@@ -69,7 +70,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bnlint.static.interp")
 
-PIECES = "pieces of a tensor"  # Seq.why_incomplete of x.chunk(n) and friends
 MAX_CALL_DEPTH = 48
 MAX_RECURSION = 6  # activations of one function at once (recursive builders are shallower)
 MAX_UNROLL = 4096

@@ -119,6 +119,8 @@ def of_function(
         return input_rank
     if name in ("unsqueeze",):
         return input_rank + 1 if input_rank is not None else None
+    if name == "unbind":
+        return input_rank - 1 if input_rank else None
     if name == "linear":
         return input_rank
     if name.startswith("conv") and name[-2:-1].isdigit():  # conv2d, conv_transpose3d
@@ -144,6 +146,8 @@ def of_method(
         )
     if name == "unsqueeze":
         return input_rank + 1 if input_rank is not None else None
+    if name == "unbind":
+        return input_rank - 1 if input_rank else None
     if name == "squeeze" and (args or "dim" in kwargs) and input_rank is not None:
         return None  # squeezes only a dimension of size 1, which the analysis cannot see
     if name in _SAME_RANK_METHODS:

@@ -32,6 +32,11 @@ class Value:
     """Base of all abstract values."""
 
 
+# Seq.why_incomplete of x.chunk(n), x.unbind(0) and friends: as many pieces as the analysis
+# cannot count, every one the same piece node
+PIECES = "pieces of a tensor"
+
+
 @dataclass(eq=False)
 class Const(Value):
     value: Any  # int, float, str, bool, None, bytes

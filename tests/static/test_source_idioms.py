@@ -414,3 +414,33 @@ def test_a_stage_table_flattened_with_sum_builds_every_block(tmp_path: Path) -> 
     assert {bn: verdict[1] for bn, verdict in folds.items()} == {
         f"blocks.{i}.1": Status.FOLDABLE for i in range(3)
     }
+
+
+def test_pieces_of_an_unbound_stack_keep_their_rank_through_a_zip(tmp_path: Path) -> None:
+    # `list(torch.stack(parts).unbind(0))` hands each head a piece of the same rank as the
+    # parts: Linear then BatchNorm1d on a flattened (N, C) piece folds.
+    folds, _ = _verdicts(
+        tmp_path,
+        """
+        class Heads(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fcs = nn.ModuleList([nn.Linear(12, 4, bias=False) for _ in range(2)])
+                self.bns = nn.ModuleList([nn.BatchNorm1d(4) for _ in range(2)])
+
+            def forward(self, feats):
+                return [bn(fc(f)) for fc, bn, f in zip(self.fcs, self.bns, feats)]
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.heads = Heads()
+
+            def forward(self, x):
+                x = x.flatten(1)
+                return self.heads(list(torch.stack([x, x * 0.5]).unbind(0)))
+    """,
+    )
+    assert {bn: verdict[:2] for bn, verdict in folds.items()} == {
+        f"bns.{i}": (f"fcs.{i}", Status.FOLDABLE) for i in range(2)
+    }
