@@ -15,7 +15,8 @@ The folded values are stored in the model's dtype: each may differ from the exac
 roundings of its computation (two at most: the scale's and the product's), which the check
 allows, and nothing more: |error| <= 3u |stored value|, u the unit roundoff of that dtype (a
 layer folded on both sides is stored once in between: two more roundings, and its bias is
-allowed 3u of the sum of its terms' magnitudes, which may cancel).
+allowed 3u of the sum of its terms' magnitudes, which may cancel). In a float64 model the
+exact fold, computed in float64, has roundings of its own: six more are allowed there.
 The verdict therefore does not depend on how much the rest of the network amplifies errors,
 costs no forward pass, and holds where the model's output cannot show it (a slice that drops
 the corrupted channel, a ReLU that clips it, outputs that are integers).
@@ -73,6 +74,13 @@ def _statistics(bn: _BatchNorm) -> tuple[torch.Tensor, torch.Tensor, torch.Tenso
 class _Affine:
     scale: torch.Tensor  # float64, per channel
     shift: torch.Tensor
+    # how far the float64 scale itself may be off, relative to it: it is the difference of
+    # the BatchNorm's outputs at 1 and 0, so it carries their roundings (negligible against
+    # a float32 model's, not against a float64 one's when the shift dwarfs the scale)
+    slack: torch.Tensor
+    # the same for the shift, absolute: beta - mean * scale may cancel to far less than its
+    # terms, which carry the roundings
+    shift_slack: torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -142,11 +150,16 @@ def _batchnorm_maps(batchnorms: dict[str, _BatchNorm]) -> dict[str, _Affine]:
         with torch.no_grad():
             out = torch.nn.functional.batch_norm(probe, mean, var, weight, bias, False, 0.0, eps)
         scale, shift = out[1] - out[0], out[0]
+        slack = (out[1].abs() + out[0].abs()).mul_(2 * _unit_roundoff(torch.float64))
+        slack = slack.div_(scale.abs().clamp_min(torch.finfo(torch.float64).tiny))
+        shift_slack = (mean.abs() * scale.abs() + bias.abs()).mul_(
+            4 * _unit_roundoff(torch.float64)
+        )
         start = 0
         for label, bn in members:
-            width = bn.num_features
-            maps[label] = _Affine(scale[start : start + width], shift[start : start + width])
-            start += width
+            piece = slice(start, start + bn.num_features)
+            maps[label] = _Affine(scale[piece], shift[piece], slack[piece], shift_slack[piece])
+            start += bn.num_features
     return maps
 
 
@@ -212,7 +225,9 @@ def _check_scaled_layers(
     the worst of each layer read back."""
     if not labels:
         return {}
-    pieces: dict[str, list[torch.Tensor]] = {k: [] for k in ("w0", "w1", "b0", "b1", "s", "t")}
+    pieces: dict[str, list[torch.Tensor]] = {
+        k: [] for k in ("w0", "w1", "b0", "b1", "s", "t", "slack", "t_slack")
+    }
     units, counts, summed = [], [], []
     try:
         for label in labels:
@@ -228,10 +243,12 @@ def _check_scaled_layers(
             pieces["b0"].append(_bias(recorded.bias, rows1))
             pieces["b1"].append(_bias(layer.bias, rows1))
             pieces["s"].append(outer.scale)
+            pieces["slack"].append(outer.slack)
+            pieces["t_slack"].append(outer.shift_slack)
             # The layers of a sum share the shift: what each carries is checked per pair.
             summed.append(pair.merge is Merge.SUM)
             pieces["t"].append(torch.zeros_like(outer.shift) if summed[-1] else outer.shift)
-            units.append(_ROUNDINGS * _unit_roundoff(layer.weight.dtype))
+            units.append(_allowed_roundings(layer.weight.dtype))
             counts.append(rows1.shape[0])
         with torch.no_grad():
             original = torch.cat([torch.cat(pieces["w0"]), torch.cat(pieces["b0"])[:, None]], 1).to(
@@ -241,12 +258,16 @@ def _check_scaled_layers(
                 torch.float64
             )
             scale, shift = torch.cat(pieces["s"]), torch.cat(pieces["t"])
+            slack = torch.cat(pieces["slack"])
+            shift_slack = torch.cat(pieces["t_slack"])
     except RuntimeError:  # layers on several devices, or of several dtypes: one by one
         return {}
     with torch.no_grad():
         rows = torch.repeat_interleave(torch.tensor(counts, device=original.device))
         unit = torch.tensor(units, dtype=torch.float64, device=original.device)[rows]
         exact = original.mul_(scale[:, None])
+        # the bias adds up terms that may cancel: its roundings are relative to them
+        terms = exact[:, -1].abs() + shift.abs()
         exact[:, -1] += shift
         error = folded.sub(exact)
         carried = error[:, -1].clone()  # for the layers of a sum: their share of the shift
@@ -254,7 +275,8 @@ def _check_scaled_layers(
         in_sum = torch.tensor(summed, device=original.device)[rows]
         error[:, -1].masked_fill_(in_sum, 0.0)
         magnitude = exact.abs_()  # `exact` is not needed as such any more
-        allowed = folded.abs_().mul_(unit[:, None]).add_(magnitude, alpha=1e-12)
+        allowed = folded.abs_().mul_((unit + slack)[:, None]).add_(magnitude, alpha=1e-12)
+        allowed[:, -1] += terms * unit + shift_slack
         shift_allowed = allowed[:, -1].clone()
         ratio = error.div(allowed.clamp_min_(torch.finfo(torch.float64).tiny)).amax(1)
         per_row = torch.stack([ratio, error.amax(1), magnitude.amax(1)])
@@ -319,7 +341,10 @@ def _channel_slice(outer: _Affine, pair: FoldPair, label: str, model: nn.Module)
         layer = _fold_layer(model, call.label)
         width = layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
         if call.label == label:
-            return _Affine(outer.scale[start : start + width], outer.shift[start : start + width])
+            piece = slice(start, start + width)
+            return _Affine(
+                outer.scale[piece], outer.shift[piece], outer.slack[piece], outer.shift_slack[piece]
+            )
         start += width
     raise LookupError(label)
 
@@ -336,7 +361,7 @@ def _measure(
     and the same few weights of every output channel (a fold scales whole channels, so a
     wrong scale shows on any of its weights, at a cost that does not grow with the kernel)."""
     unit = _unit_roundoff(layer.weight.dtype)
-    rounding = _ROUNDINGS * unit
+    rounding = _allowed_roundings(layer.weight.dtype)
     rows1 = _rows(layer.weight.detach(), layer)
     weight = original.weights.to(torch.float64)
     weight1 = rows1.index_select(1, original.columns).to(torch.float64)
@@ -361,12 +386,21 @@ def _measure(
     if inner is not None and outer is not None:
         # Folded on both sides, the weight is stored once in between: two more roundings.
         rounding += 2 * unit
+    slack = torch.zeros(weight.shape[0], dtype=torch.float64, device=weight.device)
+    if outer is not None:
+        slack = slack + outer.slack
+    if inner is not None:
+        slack = slack + float(inner.slack.max()) if inner.slack.numel() else slack
     bias1 = _bias(layer.bias, rows1).to(torch.float64)
     weight_error = weight1 - weight
-    ratios = [_ratio(weight_error, rounding * weight1.abs() + 1e-12 * weight.abs())]
+    ratios = [
+        _ratio(weight_error, (rounding + slack[:, None]) * weight1.abs() + 1e-12 * weight.abs())
+    ]
     bias_error = bias1 - bias
     carried = bias_error if summed else None  # a sum's shift share: checked for all layers
     bias_allowance = rounding * (bias1.abs() + terms)
+    if outer is not None:
+        bias_allowance = bias_allowance + outer.shift_slack
     if not summed:
         ratios.append(_ratio(bias_error, bias_allowance + 1e-12 * bias.abs()))
     errors = [weight_error] + ([] if summed else [bias_error])
@@ -386,6 +420,7 @@ _SAMPLED_WEIGHTS = 4
 # Roundings a folded value may carry (two, see apply.working_dtype), plus one for the float64
 # arithmetic of this check and of the fold.
 _ROUNDINGS = 3
+_REFERENCE_ROUNDINGS = 6
 
 
 def _rows(weight: torch.Tensor, layer: _FoldLayer) -> torch.Tensor:
@@ -449,6 +484,15 @@ def _ratio(error: torch.Tensor, allowance: torch.Tensor) -> float:
         return 0.0
     worst = float((error.abs() / allowance.clamp_min(torch.finfo(torch.float64).tiny)).max())
     return math.inf if math.isnan(worst) else worst
+
+
+def _allowed_roundings(dtype: torch.dtype) -> float:
+    """What rounding may cost a value stored in `dtype`, relative to it. The exact fold is
+    computed in float64: in a float64 model it carries roundings of the same size as the
+    stored values' (the BatchNorm's map through batch_norm, the products), which are allowed
+    too. A wrong fold is still off by many orders of magnitude more."""
+    reference = _REFERENCE_ROUNDINGS if dtype == torch.float64 else 0
+    return (_ROUNDINGS + reference) * _unit_roundoff(dtype)
 
 
 def _unit_roundoff(dtype: torch.dtype) -> float:

@@ -336,6 +336,16 @@ class ForwardBuilder:
             return self._either_layer(same_layer, args, label, frame.file.location(node))
         kinds = sorted({_describe_option(o) for o in module.options})
         self.gaps.append(module.reason)
+        if any(isinstance(o, Unknown) for o in module.options):
+            # one of the things the slot may hold is not known: it may be a norm layer
+            self._maybe_norm(
+                label,
+                module.reason,
+                rules.CONDITIONAL_LAYER.code,
+                args[:1],
+                frame,
+                frame.file.location(node),
+            )
         return self.add(
             NodeKind.UNKNOWN,
             label,
@@ -748,7 +758,8 @@ class ForwardBuilder:
             or not (NORM_WORDS.search(name) or NORM_WORDS.search(reason))
         ):
             return
-        if not any(isinstance(v, Tensor) and v.node.kind in FOLD_TARGETS for v in inputs):
+        # a Conv/Linear output, or one the analysis cannot see (which may be one)
+        if not any(isinstance(v, Tensor) and v.node.kind in _MAY_BE_LAYER_OUTPUT for v in inputs):
             return
         label = ".".join(f.name for f in self.scopes[inst.uid][1:] if f.name) or ""
         label = f"{label}.{name}" if label else name
@@ -798,6 +809,9 @@ class ForwardBuilder:
     def split(self, tensor: Tensor, count: int) -> list[Value]:
         piece = self.add(NodeKind.RESHAPE, "unpacking", [tensor], None)
         return [piece] * count
+
+
+_MAY_BE_LAYER_OUTPUT = frozenset({*FOLD_TARGETS, NodeKind.UNKNOWN, NodeKind.CONTROL_FLOW})
 
 
 def layer_attrs(inst: ModuleInst, cls: TorchClass) -> LayerAttrs:

@@ -279,3 +279,24 @@ def test_a_layer_folded_on_both_sides_is_kept_when_its_bias_terms_cancel():
     result = fold(model, torch.randn(2, 192, 4, 4))
     assert folded(result) == {("1", "0"), ("1", "2")}, [s.reason for s in result.skipped]
     assert result.verified
+
+
+def test_float64_folds_are_kept_when_the_batchnorm_shift_cancels_its_terms():
+    # In a float64 model the exact fold the check compares with is float64 too: its scale
+    # (a difference of batch_norm's outputs) and its shift (beta - mean * scale, nearly
+    # cancelling here) carry roundings as large as the folded values'. Correct folds are kept.
+    kept = 0
+    for seed in range(20):
+        model = randomise(
+            nn.Sequential(nn.Conv2d(3, 16, 3, bias=False), nn.BatchNorm2d(16)), seed=seed
+        ).double()
+        with torch.no_grad():
+            bn = model[1]
+            bn.running_mean.uniform_(50.0, 100.0)
+            bn.running_var.uniform_(0.01, 0.1)
+            bn.weight.uniform_(0.01, 0.05)
+            scale = bn.weight / (bn.running_var + bn.eps).sqrt()
+            bn.bias.copy_(bn.running_mean * scale * (1 + 1e-9))
+        result = fold(model, torch.randn(2, 3, 8, 8, dtype=torch.float64))
+        kept += folded(result) == {("0", "1")}
+    assert kept == 20
