@@ -118,9 +118,6 @@ class LayerAttrs:
     # interpolation): f(a * x + b) = a * f(x) + b for a per-channel scale a and shift b, so a
     # BatchNorm's scale and shift pass through it unchanged.
     keeps_channel_affine: bool | None = None
-    # A Conv/Linear subclass whose forward() computes with a weight it derives there: no
-    # fold can rewrite it, and it is a layer, not an unknown op, to what comes after it.
-    derived_weight: bool | None = None
 
     def batchnorm_input_ranks(self) -> tuple[int, ...] | None:
         """The input ranks a torch BatchNorm accepts (its forward raises on any other);

@@ -152,16 +152,16 @@ def _site_verdict(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:
     before = _fold_into_preceding(graph, bn, producer)
     if before.skip is None:
         return before
-    if before.skip.status is Status.UNKNOWN and not producer.attrs.derived_weight:
+    if before.skip.status is Status.UNKNOWN:
         # The unseen producer may be a layer that takes this BatchNorm: neither a fold into
         # the following layer nor a refusal from it is then certain.
         return before
     after = _fold_into_following(graph, bn)
     if after.skip is None:
-        return after  # a layer that derives its weight takes no fold: the next one may
-    if after.skip.status is Status.UNKNOWN or before.skip.status is Status.UNKNOWN:
+        return after
+    if after.skip.status is Status.UNKNOWN:
         # The unseen consumer may take it, whatever the preceding side says.
-        return after if after.skip.status is Status.UNKNOWN else before
+        return after
     if producer.kind in FOLD_TARGETS:
         return before
     if after.skip.code in (

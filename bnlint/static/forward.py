@@ -564,7 +564,6 @@ class ForwardBuilder:
                 "weight it derives there, which a fold cannot rewrite",
                 scope=self.scopes[inst.uid],
                 module_id=inst.uid,
-                attrs=LayerAttrs(derived_weight=True),
             )
         layer_kind = inst.torch_base.kind or NodeKind.OTHER
         attrs = _called_with(layer_attrs(inst, inst.torch_base), inst, args, kwargs)
