@@ -119,12 +119,13 @@ class LayerAttrs:
     # BatchNorm's scale and shift pass through it unchanged.
     keeps_channel_affine: bool | None = None
 
-    def batchnorm_input_ranks(self) -> tuple[int, ...] | None:
-        """The input ranks a torch BatchNorm accepts (its forward raises on any other);
-        None for a subclass, which may override forward, or when the class is not known."""
-        if self.type_name not in _TORCH_BATCHNORMS or self.spatial_dims is None:
-            return None
-        return (2, 3) if self.spatial_dims == 1 else (self.spatial_dims + 2,)
+    def takes_input_of_rank(self, rank: int | None) -> bool:
+        """False when a torch BatchNorm would raise on an input of `rank` (BatchNorm1d takes
+        2-D or 3-D input, BatchNorm2d/3d 4-D/5-D); True when it may run, or when the rank or
+        the class is not known (a subclass may override forward)."""
+        if rank is None or self.type_name not in _TORCH_BATCHNORMS or self.spatial_dims is None:
+            return True
+        return rank in ((2, 3) if self.spatial_dims == 1 else (self.spatial_dims + 2,))
 
 
 _TORCH_BATCHNORMS = frozenset(

@@ -61,6 +61,19 @@ class LayerGraph:
     def producers(self, call: LayerCall) -> list[LayerCall]:
         return [self.node(p) for p in self._graph.predecessors(call.node_id)]
 
+    def alternatives(self, call: LayerCall) -> list[LayerCall]:
+        """The tensors a control-flow merge may pass on (nested merges looked through); a
+        node that is no merge is its own one alternative."""
+        found: list[LayerCall] = []
+        pending = [call]
+        while pending:
+            current = pending.pop()
+            if current.kind is NodeKind.CONTROL_FLOW and len(found) < 64:
+                pending.extend(self.producers(current))
+            else:
+                found.append(current)
+        return found
+
     def consumers(self, call: LayerCall) -> list[LayerCall]:
         return [self.node(c) for c in self._graph.successors(call.node_id)]
 

@@ -212,7 +212,7 @@ def _fold_into_preceding(graph: LayerGraph, bn: LayerCall, producer: LayerCall) 
             bn,
             rules.BN_AFTER_OTHER_OP,
             bn=bn.describe(),
-            producer=f"one of {_names(_alternatives(graph, producer))}",
+            producer=f"one of {_names(graph.alternatives(producer))}",
         )
     if kind in _UNCERTAIN:
         rule = rules.get_rule(producer.rule_code or rules.UNKNOWN_CALL.code)
@@ -254,29 +254,11 @@ _NOT_LAYERS = frozenset(
 )
 
 
-def _alternatives(graph: LayerGraph, node: LayerCall) -> list[LayerCall]:
-    """The tensors a control-flow merge may pass on (nested merges looked through)."""
-    found: list[LayerCall] = []
-    pending = [node]
-    while pending:
-        current = pending.pop()
-        if current.kind is NodeKind.CONTROL_FLOW and len(found) < 64:
-            pending.extend(graph.producers(current))
-        else:
-            found.append(current)
-    return found
-
-
 def _never_a_layer(graph: LayerGraph, node: LayerCall, bn: LayerCall) -> bool:
-    alternatives = [a for a in _alternatives(graph, node) if _runs_into(a, bn)]
+    alternatives = [
+        a for a in graph.alternatives(node) if bn.attrs.takes_input_of_rank(a.attrs.rank)
+    ]
     return bool(alternatives) and all(a.kind in _NOT_LAYERS for a in alternatives)
-
-
-def _runs_into(alternative: LayerCall, bn: LayerCall) -> bool:
-    """Whether the model can run with `alternative` reaching `bn`."""
-    accepted = bn.attrs.batchnorm_input_ranks()
-    rank = alternative.attrs.rank
-    return accepted is None or rank is None or rank in accepted
 
 
 def _fold_into_following(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:

@@ -82,6 +82,14 @@ class _Affine:
     # terms, which carry the roundings
     shift_slack: torch.Tensor
 
+    def part(self, channels: slice) -> _Affine:
+        return _Affine(
+            self.scale[channels],
+            self.shift[channels],
+            self.slack[channels],
+            self.shift_slack[channels],
+        )
+
 
 @dataclass(frozen=True)
 class _Layer:
@@ -155,10 +163,10 @@ def _batchnorm_maps(batchnorms: dict[str, _BatchNorm]) -> dict[str, _Affine]:
         shift_slack = (mean.abs() * scale.abs() + bias.abs()).mul_(
             4 * _unit_roundoff(torch.float64)
         )
+        every = _Affine(scale, shift, slack, shift_slack)
         start = 0
         for label, bn in members:
-            piece = slice(start, start + bn.num_features)
-            maps[label] = _Affine(scale[piece], shift[piece], slack[piece], shift_slack[piece])
+            maps[label] = every.part(slice(start, start + bn.num_features))
             start += bn.num_features
     return maps
 
@@ -341,10 +349,7 @@ def _channel_slice(outer: _Affine, pair: FoldPair, label: str, model: nn.Module)
         layer = _fold_layer(model, call.label)
         width = layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
         if call.label == label:
-            piece = slice(start, start + width)
-            return _Affine(
-                outer.scale[piece], outer.shift[piece], outer.slack[piece], outer.shift_slack[piece]
-            )
+            return outer.part(slice(start, start + width))
         start += width
     raise LookupError(label)
 
@@ -386,11 +391,12 @@ def _measure(
     if inner is not None and outer is not None:
         # Folded on both sides, the weight is stored once in between: two more roundings.
         rounding += 2 * unit
+    # the reference's own error, per output channel (an input-side scale: its worst channel)
     slack = torch.zeros(weight.shape[0], dtype=torch.float64, device=weight.device)
     if outer is not None:
         slack = slack + outer.slack
     if inner is not None:
-        slack = slack + float(inner.slack.max()) if inner.slack.numel() else slack
+        slack = slack + inner.slack.max()
     bias1 = _bias(layer.bias, rows1).to(torch.float64)
     weight_error = weight1 - weight
     ratios = [

@@ -34,6 +34,7 @@ from bnlint.static.values import (
     Unknown,
     Value,
     all_const,
+    as_positional,
     node_text,
 )
 
@@ -1160,7 +1161,7 @@ def _module_method(
     journal = interp.journal
     container = inst.torch_base.container
     if name in ("add_module", "register_module"):
-        args = [*args, *(kwargs[k] for k in ("name", "module")[len(args) :] if k in kwargs)]
+        args, kwargs = as_positional(args, kwargs, ("name", "module"))
     if name in ("add_module", "register_module") and len(args) == 2:
         if isinstance(args[0], Const):
             journal.set(inst.children, str(args[0].value), args[1])

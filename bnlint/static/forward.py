@@ -46,6 +46,7 @@ from bnlint.static.values import (
     Unknown,
     Value,
     all_const,
+    as_positional,
     node_text,
 )
 
@@ -465,11 +466,11 @@ class ForwardBuilder:
     ) -> Value:
         short = qualname.replace("torch.nn.functional.", "F.")
         location = frame.file.location(node)
-        args, kwargs = _as_positional(args, kwargs, ("input",))  # F.interpolate(input=x, ...)
+        args, kwargs = as_positional(args, kwargs, ("input",))  # F.interpolate(input=x, ...)
         inputs = [*args, *kwargs.values()]
         if kind in (NodeKind.FUNCTIONAL_CONV, NodeKind.FUNCTIONAL_BN):
             names = _CONV_PARAMS if kind is NodeKind.FUNCTIONAL_CONV else _BATCH_NORM_PARAMS
-            args, kwargs = _as_positional(args, kwargs, names)
+            args, kwargs = as_positional(args, kwargs, names)
             owned = self._own_layer_call(kind, args, kwargs, frame, location)
             if owned is not None:
                 return owned
@@ -792,19 +793,11 @@ class ForwardBuilder:
         """The rank of a BatchNorm's input chosen by control flow the analysis cannot
         decide, when every option but one would make the BatchNorm raise (a BatchNorm1d
         takes 2-D or 3-D input, a BatchNorm2d 4-D): the model runs only with that one."""
-        accepted = attrs.batchnorm_input_ranks()
-        if accepted is None or not args or not isinstance(args[0], Tensor):
+        if not args or not isinstance(args[0], Tensor):
             return None
-        options = self._option_ranks(args[0].node)
-        running = {rank for rank in options if rank is None or rank in accepted}
+        options = {a.attrs.rank for a in self.graph.alternatives(args[0].node)}
+        running = {rank for rank in options if attrs.takes_input_of_rank(rank)}
         return running.pop() if len(running) == 1 else None
-
-    def _option_ranks(self, node: LayerCall) -> set[int | None]:
-        if node.kind is not NodeKind.CONTROL_FLOW:
-            return {node.attrs.rank}
-        return {
-            rank for option in self.graph.producers(node) for rank in self._option_ranks(option)
-        }
 
     def split(self, tensor: Tensor, count: int) -> list[Value]:
         piece = self.add(NodeKind.RESHAPE, "unpacking", [tensor], None)
@@ -871,19 +864,6 @@ def _resampling(mode: Value | None) -> LayerAttrs:
 # F.conv*d and F.batch_norm parameters in order, for calls that name them
 _CONV_PARAMS = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
 _BATCH_NORM_PARAMS = ("input", "running_mean", "running_var", "weight", "bias")
-
-
-def _as_positional(
-    args: list[Value], kwargs: dict[str, Value], names: tuple[str, ...]
-) -> tuple[list[Value], dict[str, Value]]:
-    """`F.conv2d(input=x, weight=self.weight, ...)` as `F.conv2d(x, self.weight, ...)`: the
-    leading parameters passed by name moved into place, as far as they run unbroken."""
-    args, kwargs = list(args), dict(kwargs)
-    for name in names[len(args) :]:
-        if name not in kwargs:
-            break
-        args.append(kwargs.pop(name))
-    return args, kwargs
 
 
 def _called_with(

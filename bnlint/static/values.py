@@ -336,3 +336,17 @@ def node_text(node: cst.CSTNode) -> str:
         return _TEXT_MODULE.code_for_node(node)
     except Exception:  # code generation of a detached node can fail on odd trees
         return type(node).__name__
+
+
+def as_positional(
+    args: list[Value], kwargs: dict[str, Value], names: tuple[str, ...]
+) -> tuple[list[Value], dict[str, Value]]:
+    """`F.conv2d(input=x, weight=self.weight, ...)` as `F.conv2d(x, self.weight, ...)`: the
+    leading parameters (`names`, in order) passed by name moved into place, as far as they
+    run unbroken."""
+    args, kwargs = list(args), dict(kwargs)
+    for name in names[len(args) :]:
+        if name not in kwargs:
+            break
+        args.append(kwargs.pop(name))
+    return args, kwargs

@@ -167,17 +167,19 @@ def _key_verdicts(
                 agreeing.append(observation)
         else:
             variants.setdefault(_identity(observation.entry), []).append(observation)
-    certain = [m for m in variants.values() if m[0].entry.status is not Status.UNKNOWN]
+    # the instance verdicts reported beside the class's: the certain ones, and the unknown
+    # ones about dataflow
+    standing = [m for m in variants.values() if m[0].entry.status is not Status.UNKNOWN]
     doubtful: list[list[Observation]] = []
     for members in (m for m in variants.values() if m[0].entry.status is Status.UNKNOWN):
         # An instance that exists, is built and reached, and still may not fold (its
         # dataflow is not known) is a verdict of its own: the class is foldable only when
         # every instance that exists folds. Doubt about how it is built is a note.
         in_flow = [o for o in members if _doubt_in_flow(o, real)]
-        certain += [in_flow] if in_flow else []
+        standing += [in_flow] if in_flow else []
         rest = [o for o in members if o not in in_flow]
         doubtful += [rest] if rest else []
-    existing = any(not _hypothetical(o, real) for m in certain for o in m)
+    existing = any(not _hypothetical(o, real) for m in standing for o in m)
     notes: list[str] = []
     if own is not None and own.entry.status is not Status.UNKNOWN and existing and not agreeing:
         # Every instance that exists is built otherwise, each with a certain verdict that
@@ -201,7 +203,7 @@ def _key_verdicts(
             f"the same with the constructor defaults of the classes that build it "
             f"({_share(_sites(agreeing_by_default))})"
         )
-    for members in certain:
+    for members in standing:
         shown.append((_instance_entry(members, alone), members))
     if not shown:
         first, doubtful = doubtful[0], doubtful[1:]
@@ -228,7 +230,6 @@ def _doubt_in_flow(observation: Observation, real: set[str]) -> bool:
     return (
         observation.reached
         and observation.entry.code not in _BUILD_DOUBTS
-        and observation.entry.status is Status.UNKNOWN
         and not _hypothetical(observation, real)
     )
 
