@@ -18,40 +18,13 @@ from torch.nn.modules.dropout import _DropoutNd
 
 from bnlint.ftypes import LayerAttrs, ModuleFrame, NodeKind
 from bnlint.runtime.tensors import tensors
+from bnlint.static.torch_api import ACTIVATIONS, RESHAPES
 
 PLAIN_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 # Wrappers whose forward only hands the input to `.module` (on a CPU, or in one process).
 PARALLEL_WRAPPERS = (nn.DataParallel, nn.parallel.DistributedDataParallel)
 
-_ACTIVATION_MODULES = tuple(
-    getattr(nn, name)
-    for name in (
-        "ReLU",
-        "ReLU6",
-        "LeakyReLU",
-        "PReLU",
-        "RReLU",
-        "ELU",
-        "SELU",
-        "CELU",
-        "GELU",
-        "SiLU",
-        "Mish",
-        "Hardswish",
-        "Hardsigmoid",
-        "Sigmoid",
-        "Tanh",
-        "Softplus",
-        "Hardtanh",
-        "Softsign",
-        "Tanhshrink",
-        "LogSigmoid",
-        "Threshold",
-        "GLU",
-        "Softshrink",
-        "Hardshrink",
-    )
-)
+_ACTIVATION_MODULES = tuple(getattr(nn, name) for name in ACTIVATIONS)
 _POOL_MODULES = (
     nn.modules.pooling._MaxPoolNd,
     nn.modules.pooling._AvgPoolNd,
@@ -61,7 +34,7 @@ _POOL_MODULES = (
     nn.FractionalMaxPool2d,
     nn.FractionalMaxPool3d,
 )
-_RESHAPE_MODULES = (nn.Flatten, nn.Unflatten, nn.PixelShuffle, nn.PixelUnshuffle, nn.ChannelShuffle)
+_RESHAPE_MODULES = tuple(getattr(nn, name) for name in RESHAPES)
 
 
 def class_name(cls: type) -> str:

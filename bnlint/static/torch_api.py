@@ -74,7 +74,8 @@ _UPSAMPLE = ("size", "scale_factor", "mode", "align_corners", "recompute_scale_f
 _BN = ("num_features", "eps", "momentum", "affine", "track_running_stats")
 _BN_DEFAULTS = (("eps", 1e-5), ("momentum", 0.1), ("affine", True), ("track_running_stats", True))
 
-_ACTIVATIONS = (
+# Activation and reshaping modules by name: the runtime half classifies modules by these too.
+ACTIVATIONS = (
     "ReLU",
     "ReLU6",
     "LeakyReLU",
@@ -112,7 +113,7 @@ _POOLS = tuple(
     )
     for d in (1, 2, 3)
 )
-_RESHAPES = ("Flatten", "Unflatten", "PixelShuffle", "PixelUnshuffle", "ChannelShuffle")
+RESHAPES = ("Flatten", "Unflatten", "PixelShuffle", "PixelUnshuffle", "ChannelShuffle")
 _PASSTHROUGH = (
     "Identity",
     "Dropout",
@@ -158,9 +159,9 @@ def _build_catalogue() -> dict[str, TorchClass]:
         ]
     # SyncBatchNorm works on any dimensionality.
     classes.append(TorchClass("torch.nn.SyncBatchNorm", NodeKind.BATCHNORM, _BN, _BN_DEFAULTS))
-    classes += [TorchClass(f"torch.nn.{n}", NodeKind.ACTIVATION) for n in _ACTIVATIONS]
+    classes += [TorchClass(f"torch.nn.{n}", NodeKind.ACTIVATION) for n in ACTIVATIONS]
     classes += [TorchClass(f"torch.nn.{n}", NodeKind.POOL) for n in _POOLS]
-    classes += [TorchClass(f"torch.nn.{n}", NodeKind.RESHAPE) for n in _RESHAPES if n != "Flatten"]
+    classes += [TorchClass(f"torch.nn.{n}", NodeKind.RESHAPE) for n in RESHAPES if n != "Flatten"]
     classes.append(
         TorchClass(
             "torch.nn.Flatten",
