@@ -147,7 +147,7 @@ def _site_verdict(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:
             bn=bn.describe(),
             detail="the analysis did not find the tensor it normalises",
         )
-    producer = producers[0]
+    producer = _past_switch(graph, producers[0])
 
     before = _fold_into_preceding(graph, bn, producer)
     if before.skip is None:
@@ -181,7 +181,7 @@ def _fold_into_preceding(graph: LayerGraph, bn: LayerCall, producer: LayerCall) 
             return mismatch
         # The same BatchNorm module applied to this output again (on another path of a
         # switch such as gradient checkpointing) reads it through the fold as well.
-        others = [c for c in graph.consumers(producer) if _identity(c) != _identity(bn)]
+        others = [c for c in _readers(graph, producer) if _identity(c) != _identity(bn)]
         if others:
             doubt = _doubt(bn, others)
             if doubt is not None:
@@ -205,6 +205,18 @@ def _fold_into_preceding(graph: LayerGraph, bn: LayerCall, producer: LayerCall) 
                 others=_names(stray),
             )
         return _SiteVerdict(producer, Direction.CONV_BN, None)
+    if kind is NodeKind.CONTROL_FLOW:
+        # Whichever path made the tensor, it is also read elsewhere: no layer that made it
+        # can take the fold.
+        others = [c for c in _readers(graph, producer) if _identity(c) != _identity(bn)]
+        if others and _doubt(bn, others) is None:
+            return _skip(
+                bn,
+                rules.PRODUCER_OUTPUT_SHARED,
+                bn=bn.describe(),
+                producer=f"any of {_names(graph.alternatives(producer))}",
+                others=_names(others),
+            )
     if kind is NodeKind.CONTROL_FLOW and _never_a_layer(graph, producer, bn):
         # Whichever path runs, what reaches it is no layer's output: only a fold into the
         # following layer is left, and that does not depend on the path.
@@ -249,8 +261,117 @@ def _fold_into_preceding(graph: LayerGraph, bn: LayerCall, producer: LayerCall) 
     return _skip(bn, rules.BN_AFTER_OTHER_OP, bn=bn.describe(), producer=producer.describe())
 
 
+def _one_computation_switch(graph: LayerGraph, node: LayerCall) -> bool:
+    """Whether `node` is control flow whose every path ends in the same computation (a
+    gradient-checkpointing switch runs a stage directly or through checkpoint()): the same
+    module, or the same op at the same place of the code on the same inputs. Whichever path
+    runs, what passes on is that computation's output."""
+    if node.kind is not NodeKind.CONTROL_FLOW:
+        return False
+    first, *others = graph.alternatives(node)
+    return all(_same_computation(graph, first, other) for other in others)
+
+
+def _same_computation(graph: LayerGraph, a: LayerCall, b: LayerCall, depth: int = 8) -> bool:
+    if a.node_id == b.node_id:
+        return True
+    if a.module_id is not None or b.module_id is not None:
+        return _identity(a) == _identity(b)
+    if (a.kind, a.label, a.location) != (b.kind, b.label, b.location) or depth == 0:
+        return False
+    left, right = graph.operands(a), graph.operands(b)
+    return len(left) == len(right) and all(
+        _same_computation(graph, x, y, depth - 1) for x, y in zip(left, right, strict=True)
+    )
+
+
+def _past_switch(graph: LayerGraph, producer: LayerCall) -> LayerCall:
+    """The computation behind a switch of one computation; any other producer itself."""
+    if _one_computation_switch(graph, producer):
+        return graph.alternatives(producer)[0]
+    return producer
+
+
+def _readers(graph: LayerGraph, call: LayerCall) -> list[LayerCall]:
+    """The calls that read `call`'s output, looking through the switches of one computation
+    it feeds (their other paths compute the same, so are read the same)."""
+    found: list[LayerCall] = []
+    pending = graph.consumers(call)
+    while pending:
+        node = pending.pop(0)
+        if _one_computation_switch(graph, node) and _same_computation(
+            graph, graph.alternatives(node)[0], call
+        ):
+            pending.extend(c for c in graph.consumers(node) if c not in pending)
+        elif node not in found:
+            found.append(node)
+    return found
+
+
+def _paths_to_a_layer(
+    graph: LayerGraph, consumers: list[LayerCall], bn: LayerCall
+) -> list[LayerCall]:
+    """Why the output may reach a layer that could take a fold through the control-flow
+    merges among `consumers`, on the paths where it passes them unchanged: the merge, or
+    what it leads to that the analysis cannot see (the caller, when the output is returned).
+    None when a consumer reads it on every path: each path then has two readers."""
+    switches = {c.node_id for c in consumers if c.kind is NodeKind.CONTROL_FLOW}
+    on_every_path = [
+        c
+        for c in consumers
+        if c.node_id not in switches
+        # a member of one path only (built on a hidden branch) feeds the switch it ends in
+        and not all(d.node_id in switches for d in graph.consumers(c))
+    ]
+    if on_every_path:
+        return []
+    found = []
+    for merge in (c for c in consumers if c.node_id in switches):
+        pending, seen = [merge], set()
+        while pending:
+            node = pending.pop()
+            if node.node_id in seen:
+                continue
+            seen.add(node.node_id)
+            if node.kind is NodeKind.CONTROL_FLOW:
+                readers = graph.consumers(node)
+                if len({_identity(r) for r in readers}) == 1:  # else two readers: no fold
+                    pending.extend(readers)
+            elif node.kind in _UNCERTAIN or _may_take_a_fold(graph, node, bn):
+                found.append(node if node.kind in _UNCERTAIN else merge)
+                break
+    return found
+
+
+def _may_take_a_fold(graph: LayerGraph, layer: LayerCall, bn: LayerCall) -> bool:
+    """Whether `bn`'s output reaching `layer` on some path might fold into it there: not
+    when the layer pads or groups for certain, or is also called on what `bn` never gives."""
+    if layer.kind not in _INTO_FOLLOWING or layer.attrs.pads or layer.attrs.groups not in (None, 1):
+        return False
+    if layer.module_id is None:
+        return True
+    return all(
+        any(
+            _identity(source) == _identity(bn)
+            for producer in graph.producers(site)
+            for source in graph.alternatives(producer)
+        )
+        for site in graph.calls_of(layer.module_id)
+    )
+
+
 _NOT_LAYERS = frozenset(
-    {NodeKind.ACTIVATION, NodeKind.POOL, NodeKind.RESHAPE, NodeKind.OTHER, NodeKind.INPUT}
+    {
+        NodeKind.ACTIVATION,
+        NodeKind.POOL,
+        NodeKind.RESHAPE,
+        NodeKind.OTHER,
+        NodeKind.INPUT,
+        NodeKind.BATCHNORM,
+        NodeKind.FUNCTIONAL_BN,
+        NodeKind.FUNCTIONAL_CONV,
+        NodeKind.MUL,
+    }
 )
 
 
@@ -262,12 +383,14 @@ def _never_a_layer(graph: LayerGraph, node: LayerCall, bn: LayerCall) -> bool:
 
 
 def _fold_into_following(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:
-    consumers = graph.consumers(bn)
+    consumers = _readers(graph, bn)
     why_not = "its output does not feed a single Conv/Linear"
     # One module called on its output more than once (on either path of a gradient-
     # checkpointing switch) is still a single layer for the fold.
     if len({_identity(c) for c in consumers}) != 1:
-        return _skip(bn, rules.BN_AFTER_OTHER_OP, bn=bn.describe(), producer=why_not)
+        return _doubt(bn, _paths_to_a_layer(graph, consumers, bn)) or _skip(
+            bn, rules.BN_AFTER_OTHER_OP, bn=bn.describe(), producer=why_not
+        )
     consumer = consumers[0]
     if consumer.kind in _UNCERTAIN:
         rule = rules.get_rule(consumer.rule_code or rules.UNKNOWN_CALL.code)
@@ -281,13 +404,7 @@ def _fold_into_following(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:
         return _skip(bn, rules.BN_AFTER_OTHER_OP, bn=bn.describe(), producer=why_not)
     producer_reason = _producer_reason(graph, bn)
     if consumer.kind is NodeKind.CONV:
-        if consumer.attrs.pads is None:
-            return _skip(
-                bn,
-                rules.CONDITIONAL_LAYER,
-                bn=bn.describe(),
-                detail=f"cannot tell whether the following {consumer.describe()} pads its input",
-            )
+        # A refusal the conv's known arguments give holds whatever the unknown ones are.
         if consumer.attrs.pads:
             return _skip(
                 bn,
@@ -298,14 +415,7 @@ def _fold_into_following(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:
                 detail="zero padding",
                 producer_reason=producer_reason,
             )
-        if consumer.attrs.groups is None:
-            return _skip(
-                bn,
-                rules.CONDITIONAL_LAYER,
-                bn=bn.describe(),
-                detail=f"cannot tell whether the following {consumer.describe()} is grouped",
-            )
-        if consumer.attrs.groups != 1:
+        if consumer.attrs.groups not in (None, 1):
             return _skip(
                 bn,
                 rules.BN_BEFORE_GROUPED_CONV,
@@ -315,6 +425,17 @@ def _fold_into_following(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:
                 groups=consumer.attrs.groups,
                 producer_reason=producer_reason,
             )
+        for unknown, what in (
+            (consumer.attrs.pads, "pads its input"),
+            (consumer.attrs.groups, "is grouped"),
+        ):
+            if unknown is None:
+                return _skip(
+                    bn,
+                    rules.CONDITIONAL_LAYER,
+                    bn=bn.describe(),
+                    detail=f"cannot tell whether the following {consumer.describe()} {what}",
+                )
     if consumer.kind is NodeKind.LINEAR:
         other_axis = _other_axis(bn, consumer, consumer.attrs.in_channels, "takes")
         if other_axis is not None:
@@ -385,7 +506,7 @@ def _merge_terms(graph: LayerGraph, merge: LayerCall) -> tuple[list[LayerCall], 
             while _resamples(graph, node):
                 passed.append(node)
                 node = graph.operands(node)[0]
-            terms.append(node)
+            terms.append(_past_switch(graph, node))
     return nodes + passed, terms
 
 
@@ -442,7 +563,7 @@ def _merge_form(
         axis = _off_channel_axis(bn, merge, terms)
         if axis is not None:
             yield axis
-    others = [c for c in graph.consumers(merge) if c.node_id != bn.node_id]
+    others = [c for c in _readers(graph, merge) if _identity(c) != _identity(bn)]
     if others:
         verb = "concatenated" if merge.kind is NodeKind.CAT else "summed"
         yield _doubt(bn, others) or _skip(
@@ -527,7 +648,7 @@ def _term_problems(
         mismatch = _term_shape(bn, merge, term)
         if mismatch is not None:
             yield mismatch
-        others = [c for c in graph.consumers(term) if c.node_id not in inside]
+        others = [c for c in _readers(graph, term) if c.node_id not in inside]
         if others:
             yield _doubt(bn, others) or _skip(
                 bn,
@@ -761,7 +882,9 @@ def _normalised_only_by(graph: LayerGraph, site: LayerCall, bn: LayerCall) -> bo
     that feed nothing else (that BatchNorm's verdict at that call decides the rest)."""
     node = site
     for _ in range(len(graph)):
-        consumers = graph.consumers(node)
+        consumers = _readers(graph, node)
+        if consumers and all(_identity(c) == _identity(bn) for c in consumers):
+            return True  # the same BatchNorm on each path of a switch
         if len(consumers) != 1:
             return False
         node = consumers[0]

@@ -35,6 +35,7 @@ from bnlint.static.values import (
     Mapping,
     ModuleInst,
     Seq,
+    Tails,
     Unknown,
     Value,
 )
@@ -61,7 +62,7 @@ class RootGraph:
 def analyse_root(interp: Interpreter, root: Root, as_model: bool = False) -> RootGraph:
     """`as_model`: a class root that may be the whole model is analysed as the model (its
     forward() arguments the model input), as a picture of it wants."""
-    scopes, conditional = scopes_of(root.inst)
+    scopes, conditional, unplaced = scopes_of(root.inst)
     open_boundary = root.own_class is not None and not (as_model and root.may_be_model)
     builder = ForwardBuilder(interp, scopes, open_boundary=open_boundary)
     if not as_model and not _may_hold_batchnorms(root):
@@ -86,7 +87,9 @@ def analyse_root(interp: Interpreter, root: Root, as_model: bool = False) -> Roo
         builder.gaps.append(failure)
     _add_uncalled_batchnorms(builder, root.inst, scopes, conditional)
     _add_lost_batchnorms(builder, root, scopes)
-    plan = _with_unresolved_norms(_match(builder.graph, failure), builder)
+    plan = _unplaced_unknown(
+        _with_unresolved_norms(_match(builder.graph, failure), builder), unplaced
+    )
     closed = None
     if builder.boundary and root.may_be_model:
         closed = _with_unresolved_norms(_match(builder.closed_graph(), failure), builder)
@@ -177,6 +180,39 @@ def _demote_folds(plan: FoldPlan, failure: str) -> FoldPlan:
         for pair in plan.folds
     )
     return FoldPlan(folds=(), skips=plan.skips + demoted, findings=plan.findings)
+
+
+def _unplaced_unknown(plan: FoldPlan, unplaced: set[int]) -> FoldPlan:
+    """A verdict on a BatchNorm, or a fold with a layer, whose path depends on branches the
+    analysis cannot decide is unknown: no model is sure to have a module of that name."""
+    if not unplaced:
+        return plan
+    rule = rules.CONDITIONAL_LAYER
+
+    def moved(call: LayerCall | None) -> bool:
+        return call is not None and call.module_id in unplaced
+
+    def unknown(bn: LayerCall, partner: LayerCall | None) -> Skip:
+        detail = (
+            "its index in the list depends on how many layers branches the analysis cannot "
+            "decide put before it"
+        )
+        return Skip(
+            bn=bn,
+            status=Status.UNKNOWN,
+            code=rule.code,
+            reason=rule.format(bn=bn.describe(), detail=detail),
+            partner=partner,
+        )
+
+    folds = tuple(p for p in plan.folds if not any(moved(c) for c in (p.bn, *p.layers)))
+    skips = tuple(
+        unknown(s.bn, s.partner)
+        if s.status is not Status.UNKNOWN and (moved(s.bn) or moved(s.partner))
+        else s
+        for s in plan.skips
+    ) + tuple(unknown(p.bn, p.conv) for p in plan.folds if p not in folds)
+    return FoldPlan(folds=folds, skips=skips, findings=plan.findings)
 
 
 # ---- the plan as observations ------------------------------------------------------------
@@ -314,41 +350,88 @@ def _findings(plan: FoldPlan, root: Root) -> Iterator[Diagnostic]:
 # ---- the module tree ---------------------------------------------------------------------
 
 
-def scopes_of(root: ModuleInst) -> tuple[dict[int, tuple[ModuleFrame, ...]], set[int]]:
+def _child_options(
+    name: str, value: Value, last: bool
+) -> Iterator[tuple[str, ModuleInst, bool, bool]]:
+    """The modules a child slot may hold, each with the name named_modules() would give it,
+    whether only some paths hold it (a conditional construction, or a member of a list or
+    dict that undecidable branches built differently), and whether that name is its own on
+    every path that builds it (`last`: no child follows the slot)."""
+    if isinstance(value, Tails):
+        names: dict[str, list[tuple[str, ModuleInst]]] = {}
+        for option in value.options:
+            for position, entry in enumerate(option):
+                key = str(entry[0]) if value.keyed else _offset(name, position)
+                member = entry[1] if value.keyed else entry
+                for member_name, found, _, _ in _child_options(key, member, last):
+                    names.setdefault(key, []).append((member_name, found))
+        # A list index past a shorter path's members names a later child on that path.
+        fixed = last or value.keyed or len({len(o) for o in value.options}) == 1
+        for members in names.values():
+            # Two modules holding BatchNorms under one name: which one it names is not known.
+            alone = len({id(m) for _, m in members if _holds_batchnorm(m)}) <= 1
+            for member_name, found in members:
+                yield member_name, found, True, fixed and alone
+        return
+    for held in value.options if isinstance(value, Choice) else (value,):
+        if isinstance(held, ModuleInst):
+            yield name, held, isinstance(value, Choice), True
+
+
+def _holds_batchnorm(inst: ModuleInst) -> bool:
+    return any(m.torch_base.kind is NodeKind.BATCHNORM for m in walk(inst))
+
+
+def _offset(name: str, position: int) -> str:
+    """The index of a list member `position` places after the one named `name`."""
+    return str(int(name) + position) if name.isdigit() else name
+
+
+def scopes_of(
+    root: ModuleInst,
+) -> tuple[dict[int, tuple[ModuleFrame, ...]], set[int], set[int]]:
     """Module paths as named_modules() would print them (first registration wins), plus the
-    uids of modules that exist only as options of a conditional construction.
+    uids of modules that exist only as options of a conditional construction, and of those
+    whose path no built model is sure to give them (a list index after members that
+    undecidable branches added in different numbers).
 
     Modules kept in plain lists/dicts are not registered; they get a pseudo path under the
     negative uid so that messages can still name them."""
     scopes: dict[int, tuple[ModuleFrame, ...]] = {}
     conditional: set[int] = set()
+    unplaced: set[int] = set()
     root_frame = ModuleFrame(
         "", root.class_name, root.is_plain_container, built_at=root.construction
     )
-    # (module, its path, built only on some paths, registered as a child)
-    pending: list[tuple[ModuleInst, tuple[ModuleFrame, ...], bool, bool]] = [
-        (root, (root_frame,), False, True)
+    # (module, its path, built only on some paths, registered as a child, path not sure)
+    pending: list[tuple[ModuleInst, tuple[ModuleFrame, ...], bool, bool, bool]] = [
+        (root, (root_frame,), False, True, False)
     ]
     while pending:
-        inst, scope, optional, registered = pending.pop(0)
+        inst, scope, optional, registered, moved = pending.pop(0)
         key = inst.uid if registered else -inst.uid
         if key in scopes or (not registered and inst.uid in scopes):
             continue
         scopes[key] = scope
         if optional:
             conditional.add(inst.uid)
+        if moved:
+            unplaced.add(inst.uid)
+        shifted = False
+        names = list(inst.children)
         for name, value in inst.children.items():
-            options = value.options if isinstance(value, Choice) else (value,)
-            for option in options:
-                if isinstance(option, ModuleInst):
-                    pending.append(
-                        (
-                            option,
-                            scope + (_frame(name, option),),
-                            optional or isinstance(value, Choice),
-                            registered,
-                        )
+            last = name == names[-1]
+            for member_name, option, some_paths, placed in _child_options(name, value, last):
+                pending.append(
+                    (
+                        option,
+                        scope + (_frame(member_name, option),),
+                        optional or some_paths,
+                        registered,
+                        moved or shifted or not placed,
                     )
+                )
+            shifted = shifted or _shifts_indices(value)
         for name, value in inst.attrs.items():
             items = (
                 value.items
@@ -368,9 +451,25 @@ def scopes_of(root: ModuleInst) -> tuple[dict[int, tuple[ModuleFrame, ...]], set
                 if isinstance(member, ModuleInst):
                     # named as if the list were an nn.ModuleList: `blocks.0.1`
                     pending.append(
-                        (member, scope + (_frame(f"{name}.{index}", member),), optional, False)
+                        (
+                            member,
+                            scope + (_frame(f"{name}.{index}", member),),
+                            optional,
+                            False,
+                            moved,
+                        )
                     )
-    return scopes, conditional
+    return scopes, conditional, unplaced
+
+
+def _shifts_indices(value: Value) -> bool:
+    """Whether list members undecidable branches added here differ in number from path to
+    path: the indices of the members after them then depend on the path."""
+    if not isinstance(value, Tails) or value.keyed:
+        return False
+    return len({len(option) for option in value.options}) > 1 or any(
+        _shifts_indices(member) for option in value.options for member in option
+    )
 
 
 def _frame(name: str, inst: ModuleInst) -> ModuleFrame:

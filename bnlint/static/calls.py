@@ -35,6 +35,7 @@ from bnlint.static.values import (
     Value,
     all_const,
     as_positional,
+    entry_view,
     node_text,
 )
 
@@ -1114,14 +1115,10 @@ def _dict_method(
     interp: Interpreter, mapping: Mapping, name: str, args: list[Value], kwargs: dict[str, Value]
 ) -> Value:
     items = mapping.items
-    if name == "items":
+    if name in ("items", "keys", "values"):
         return Seq(
-            tuple(Seq((Const(k), v), True) for k, v in items.items()), complete=mapping.complete
+            tuple(entry_view(k, v, name) for k, v in items.items()), complete=mapping.complete
         )
-    if name == "keys":
-        return Seq(tuple(Const(k) for k in items), complete=mapping.complete)
-    if name == "values":
-        return Seq(tuple(items.values()), complete=mapping.complete)
     if name in ("get", "pop", "setdefault") and args and isinstance(args[0], Const):
         key = args[0].value
         default = args[1] if len(args) > 1 else Const(None)
@@ -1196,17 +1193,18 @@ def _module_method(
         # place: a loop over the members runs into it there
         return Seq(
             tuple(
-                v for v in inst.children.values() if isinstance(v, (ModuleInst, Choice, Unknown))
+                entry_view(k, v, "values")
+                for k, v in inst.children.items()
+                if isinstance(v, (ModuleInst, Choice, Unknown))
             ),
             complete=not inst.incomplete,
         )
-    if name in ("named_children", "items"):
+    if name in ("named_children", "items", "keys"):
+        kind = "keys" if name == "keys" else "items"
         return Seq(
-            tuple(Seq((Const(k), v), True) for k, v in inst.children.items()),
+            tuple(entry_view(k, v, kind) for k, v in inst.children.items()),
             complete=not inst.incomplete,
         )
-    if name == "keys":
-        return Seq(tuple(Const(k) for k in inst.children), complete=not inst.incomplete)
     if name == "forward":
         return interp.call(inst, args, kwargs, frame, node)
     if name in _CHAINING:

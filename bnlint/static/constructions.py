@@ -26,6 +26,7 @@ from bnlint.static.values import (
     ModuleRef,
     ObjectInst,
     Seq,
+    Tails,
     Unknown,
     Value,
     new_uid,
@@ -62,6 +63,8 @@ def _print(value: Value, budget: list[int]) -> Hashable:
         except TypeError:
             raise _TooLarge from None
         return ("c", type(value.value).__name__, value.value)
+    if isinstance(value, Tails):
+        raise _TooLarge  # holds modules: identities a copy would not keep
     if isinstance(value, Unknown):
         return ("u", type(value).__name__, value.reason, value.code)
     if isinstance(value, ClassRef):

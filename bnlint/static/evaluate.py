@@ -856,7 +856,7 @@ def _if_expression(interp: Interpreter, expr: cst.IfExp, frame: Frame) -> Value:
     body = interp.eval(expr.body, frame)
     orelse = interp.eval(expr.orelse, frame)
     reason = f"`{node_text(expr.test)}` cannot be decided"
-    return interp.merge([body, orelse], reason, data_dependent=True)
+    return interp.merge([body, orelse], reason, rules.DATA_DEPENDENT_FLOW.code)
 
 
 def _lambda(interp: Interpreter, expr: cst.Lambda, frame: Frame) -> Value:

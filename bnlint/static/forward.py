@@ -35,6 +35,7 @@ from bnlint.static.torch_api import (
     TorchClass,
 )
 from bnlint.static.values import (
+    BUILT_APART,
     PIECES,
     Choice,
     Const,
@@ -42,6 +43,7 @@ from bnlint.static.values import (
     Mapping,
     ModuleInst,
     Seq,
+    Tails,
     Tensor,
     Unknown,
     Value,
@@ -279,6 +281,8 @@ class ForwardBuilder:
                     continue
                 if isinstance(child, (ModuleInst, Choice)):
                     value = self.call_child(child, [value], frame, node)
+                elif isinstance(child, Tails) and child.apart():
+                    value = self._each_path(child, value, frame, node)
                 else:
                     why = getattr(child, "reason", "") or "it is not a module"
                     value = self._gap(
@@ -318,6 +322,30 @@ class ForwardBuilder:
             rank = rank_of(args[:1])
         extra["scope"] = self._scope(inst)
         return self.add(kind, label, args[:1], location, rank=rank, **extra)
+
+    def _each_path(self, tails: Tails, value: Value, frame: Frame, node: cst.CSTNode) -> Value:
+        """A Sequential's members from where undecidable branches built it differently: each
+        path's members run in turn, and what reaches the next member depends on the path."""
+        outputs = []
+        for members in tails.members():
+            output = value
+            for member in members:
+                if isinstance(member, Tails) and member.apart():
+                    output = self._each_path(member, output, frame, node)
+                elif isinstance(member, (ModuleInst, Choice)):
+                    output = self.call_child(member, [output], frame, node)
+                elif not (isinstance(member, Const) and member.value is None):
+                    why = getattr(member, "reason", "") or "it is not a module"
+                    output = self._gap(
+                        output,
+                        f"a Sequential holds a layer the analysis cannot resolve ({why})",
+                        frame.file.location(node),
+                        getattr(member, "code", None),
+                    )
+            outputs.append(output)
+        if all(output is outputs[0] for output in outputs):
+            return outputs[0]
+        return self.merge_tensors(outputs, BUILT_APART, rules.CONDITIONAL_LAYER.code)
 
     def call_child(
         self, child: ModuleInst | Choice, args: list[Value], frame: Frame, node: cst.CSTNode
@@ -738,6 +766,22 @@ class ForwardBuilder:
             f"cannot follow ({reason})",
         )
 
+    def outside_function(
+        self, inputs: list[Tensor], frame: Frame, node: cst.Call, reason: str
+    ) -> Value:
+        """A function defined outside the analysed files, handed tensors and constants only:
+        no module of the model can run inside it, so it is an op the analysis cannot see,
+        which may also hand back a tensor it was given unchanged (a reshape that is a no-op
+        on some inputs). What follows it sees either."""
+        text = node_text(node.func)
+        location = frame.file.location(node)  # not a gap: it can call no module of the model
+        op = self.add(NodeKind.OTHER, f"{text}(...)", list(inputs), location)
+        return self.merge_tensors(
+            [*inputs, op],
+            f"what `{text}(...)` does, which the analysis cannot see ({reason})",
+            rules.UNKNOWN_CALL.code,
+        )
+
     def _maybe_norm(
         self,
         text: str,
@@ -778,14 +822,14 @@ class ForwardBuilder:
             )
         )
 
-    def merge_tensors(self, options: list[Value], reason: str, data_dependent: bool) -> Value:
+    def merge_tensors(self, options: list[Value], reason: str, code: str) -> Value:
         return self.add(
             NodeKind.CONTROL_FLOW,
             "control flow",
             options,
             None,
             rank=ranks.common([rank_of([v]) for v in options]),
-            rule_code=rules.DATA_DEPENDENT_FLOW.code,
+            rule_code=code,
             reason=f"which tensor reaches it depends on {reason}",
         )
 

@@ -14,9 +14,11 @@ import re
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast, overload
 
 import libcst as cst
+import libcst.matchers as m
 
 from bnlint import rules
 from bnlint.ftypes import NodeKind
@@ -41,6 +43,7 @@ from bnlint.static.torch_api import (
     torch_class,
 )
 from bnlint.static.values import (
+    BUILT_APART,
     MISSING,
     PIECES,
     SPREAD,
@@ -57,11 +60,13 @@ from bnlint.static.values import (
     Outside,
     Seq,
     Spread,
+    Tails,
     Tensor,
     TupleType,
     Unknown,
     Value,
     choice,
+    entry_view,
     node_text,
 )
 
@@ -542,9 +547,15 @@ class Interpreter:
             )
 
     def branches(
-        self, paths: list[Callable[[], None]], reason: str, frame: Frame, data_dependent: bool
+        self,
+        paths: list[Callable[[], object]],
+        reason: str,
+        frame: Frame,
+        data_dependent: bool,
+        code: str = rules.DATA_DEPENDENT_FLOW.code,
     ) -> None:
-        """Run each path from the same state, then merge what they changed."""
+        """Run each path from the same state, then merge what they changed (a tensor that
+        differs is reported under `code` where it matters)."""
         outcomes = []
         if data_dependent and self.forward is not None:
             self.forward.conditional_depth += 1
@@ -575,17 +586,17 @@ class Interpreter:
         for key, (target, name) in keys.items():
             current = target.get(name, MISSING)
             values = [outcome[key][2] if key in outcome else current for outcome in live]
-            merged = self.merge(values, reason, data_dependent)
+            merged = self.merge(values, reason, code)
             if merged is MISSING:
                 self.journal.delete(target, name)
             else:
                 self.journal.set(target, name, merged)
 
     @overload
-    def merge(self, values: list[Value], reason: str, data_dependent: bool) -> Value: ...
+    def merge(self, values: list[Value], reason: str, code: str) -> Value: ...
     @overload
-    def merge(self, values: list[Any], reason: str, data_dependent: bool) -> Any: ...
-    def merge(self, values: list[Any], reason: str, data_dependent: bool) -> Any:
+    def merge(self, values: list[Any], reason: str, code: str) -> Any: ...
+    def merge(self, values: list[Any], reason: str, code: str) -> Any:
         """One value for what the paths left in one place: abstract values, or the journal's
         entries (`Seq.items` tuples, `Mapping.items` dicts, flags, MISSING)."""
         if all(v is values[0] for v in values):
@@ -602,23 +613,14 @@ class Interpreter:
             )
         options = [Const(None) if v is MISSING else v for v in values]
         if self.forward is not None and any(isinstance(v, Tensor) for v in options):
-            return self.forward.merge_tensors(options, reason, data_dependent)
+            return self.forward.merge_tensors(options, reason, code)
         return choice(options, reason)
 
     def exec_for(self, statement: cst.For, frame: Frame) -> None:
         iterable = self.eval(statement.iter, frame)
         items = self.iterate(iterable, frame)
         if items is not None and len(items) <= MAX_UNROLL:
-            for item in items:
-                self.tick()
-                self.assign(statement.target, item, frame, statement)
-                try:
-                    self.exec_block(statement.body.body, frame)
-                except BreakSignal:
-                    return
-                except ContinueSignal:
-                    continue
-            if statement.orelse is not None:
+            if self._unrolled(statement, items, frame) and statement.orelse is not None:
                 self.exec_block(statement.orelse.body.body, frame)
             return
         reason = (
@@ -637,6 +639,30 @@ class Interpreter:
             frame,
             data_dependent=evaluate.is_data(iterable) or self.forward is not None,
         )
+
+    def _unrolled(self, statement: cst.For, items: list[Value], frame: Frame) -> bool:
+        """Run the loop body once per item; False when a `break` ended it. Where undecidable
+        branches built the list or dict differently (Tails), each path's members are looped
+        over on that path, and the members every path holds after them on the merged state."""
+        for position, item in enumerate(items):
+            if isinstance(item, Tails) and item.apart() and _may_follow_paths(statement):
+                self.branches(
+                    [partial(self._unrolled, statement, list(o), frame) for o in item.options],
+                    BUILT_APART,
+                    frame,
+                    data_dependent=False,
+                    code=rules.CONDITIONAL_LAYER.code,
+                )
+                return self._unrolled(statement, items[position + 1 :], frame)
+            self.tick()
+            self.assign(statement.target, item, frame, statement)
+            try:
+                self.exec_block(statement.body.body, frame)
+            except BreakSignal:
+                return False
+            except ContinueSignal:
+                continue
+        return True
 
     def exec_while(self, statement: cst.While, frame: Frame) -> None:
         condition = self.eval(statement.test, frame)
@@ -658,15 +684,19 @@ class Interpreter:
         if isinstance(value, Seq):
             return list(value.items) if value.complete else None
         if isinstance(value, Mapping):
-            return [Const(k) for k in value.items] if value.complete else None
+            if not value.complete:
+                return None
+            return [entry_view(k, v, "keys") for k, v in value.items.items()]
         if isinstance(value, ModuleInst):
             if value.incomplete:
                 return None
             container = value.torch_base.container
             if container == "dict":
-                return [Const(k) for k in value.children]
+                return [entry_view(k, v, "keys") for k, v in value.children.items()]
             if container in ("sequential", "list"):
-                return [v for v in value.children.values() if not _is_none(v)]
+                return [
+                    entry_view(k, v, "values") for k, v in value.children.items() if not _is_none(v)
+                ]
             return None
         if isinstance(value, Const) and isinstance(value.value, (str, bytes, tuple)):
             return [Const(v) for v in value.value]
@@ -762,6 +792,9 @@ class Interpreter:
         reason = getattr(func, "reason", f"cannot call '{node_text(node.func)}'")
         code = getattr(func, "code", None)
         if self.forward is not None:
+            tensors = _tensors_alone([*args, *kwargs.values()])
+            if isinstance(func, Outside) and tensors:
+                return self.forward.outside_function(tensors, frame, node, reason)
             return self.forward.unknown_call(args, kwargs, frame, node, reason, code)
         escape = Unknown(
             f"it is handed to `{node_text(node.func)}(...)`, which the analysis "
@@ -883,7 +916,7 @@ class Interpreter:
             return self.merge(
                 [*frame.returns, result],
                 f"'{definition.name.value}' returns on several paths",
-                data_dependent=True,
+                rules.DATA_DEPENDENT_FLOW.code,
             )
         return result
 
@@ -1167,6 +1200,29 @@ def _members(value: Seq | Mapping) -> Iterator[Value]:
     yield from (value.items.values() if isinstance(value, Mapping) else value.items)
 
 
+def _tensors_alone(values: list[Value]) -> list[Tensor]:
+    """The tensors among call arguments that hold nothing but tensors and constants (no
+    module, function or value the analysis does not know, which could be one); [] when
+    they hold anything else."""
+    tensors: list[Tensor] = []
+    pending = list(values)
+    while pending:
+        value = pending.pop()
+        if isinstance(value, Tensor):
+            tensors.append(value)
+        elif isinstance(value, Seq) and (value.complete or value.why_incomplete == PIECES):
+            pending.extend(value.items)
+        elif not isinstance(value, Const):
+            return []
+    return tensors[::-1]
+
+
+def _may_follow_paths(statement: cst.For) -> bool:
+    """Whether a loop may be run path by path over members built on undecidable branches:
+    not when a `break` could end it on one path only, or an `else:` run after it."""
+    return statement.orelse is None and not m.findall(statement.body, m.Break())
+
+
 def _is_none(value: Value) -> bool:
     return isinstance(value, Const) and value.value is None
 
@@ -1187,18 +1243,31 @@ def _merge_items(values: list[tuple[Value, ...]]) -> tuple[Value, ...]:
         for v in values
     ):
         return values[0]
-    prefix = []
-    for column in zip(*values, strict=False):  # the paths may have built different lengths
-        if all(item is column[0] for item in column):
-            prefix.append(column[0])
-        else:
-            break
-    return tuple(prefix) + (_INCOMPLETE_MARK,)
+    start, end = _parting(values, lambda a, b: a is b)
+    middles = tuple(v[start : len(v) - end] for v in values)
+    return (*values[0][:start], _tails(middles, keyed=False), *values[0][len(values[0]) - end :])
 
 
-_INCOMPLETE_MARK = Unknown(
-    "built differently on paths the analysis cannot tell apart", rules.CONDITIONAL_LAYER.code
-)
+def _parting(paths: list[tuple[Any, ...]], same: Callable[[Any, Any], bool]) -> tuple[int, int]:
+    """How many items every path shares at its start, and then at its end: only the middle
+    depends on the path."""
+    shortest = min(len(p) for p in paths)
+    start = 0
+    while start < shortest and all(same(p[start], paths[0][start]) for p in paths):
+        start += 1
+    end = 0
+    while end < shortest - start and all(same(p[-1 - end], paths[0][-1 - end]) for p in paths):
+        end += 1
+    return start, end
+
+
+def _tails(options: tuple[tuple[Any, ...], ...], keyed: bool) -> Tails:
+    return Tails(
+        "built differently on paths the analysis cannot tell apart",
+        rules.CONDITIONAL_LAYER.code,
+        options=options,
+        keyed=keyed,
+    )
 
 
 class _Undecided:
@@ -1213,21 +1282,19 @@ _UNDECIDED_KEY = _Undecided()
 
 
 def _merge_mapping_items(values: list[dict[Hashable, Value]]) -> dict[Hashable, Value]:
-    """The entries every path agrees on, in order, up to where they part; then one unknown
-    entry standing for the rest."""
+    """The entries every path agrees on, in order, where they part and after; between
+    them one entry holding each path's entries there (Tails)."""
     first = values[0]
     if all(list(v) == list(first) and all(v[k] is first[k] for k in first) for v in values):
         return first
-    merged: dict[Hashable, Value] = {}
-    for key, value in first.items():
-        if all(key in v and v[key] is value for v in values) and all(
-            list(v).index(key) == len(merged) for v in values
-        ):
-            merged[key] = value
-        else:
-            break
-    merged[_UNDECIDED_KEY] = _INCOMPLETE_MARK
-    return merged
+    paths = [tuple(v.items()) for v in values]
+    start, end = _parting(paths, lambda a, b: a[0] == b[0] and a[1] is b[1])
+    middles = tuple(p[start : len(p) - end] for p in paths)
+    return {
+        **dict(paths[0][:start]),
+        _UNDECIDED_KEY: _tails(middles, keyed=True),
+        **dict(paths[0][len(paths[0]) - end :]),
+    }
 
 
 def _element_of(value: Value, interp: Interpreter, frame: Frame) -> Value:

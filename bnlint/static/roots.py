@@ -19,7 +19,7 @@ from bnlint.static.index import ProjectClass, ProjectFunction
 from bnlint.static.interp import AnalysisLimit, DeadPath, Interpreter, ReturnSignal
 from bnlint.static.project import Project
 from bnlint.static.source import SourceFile
-from bnlint.static.values import Choice, Const, Mapping, ModuleInst, Seq, Value
+from bnlint.static.values import Choice, Const, Mapping, ModuleInst, Seq, Tails, Value
 
 log = logging.getLogger("bnlint.static.roots")
 
@@ -143,6 +143,10 @@ def _members(value: Value) -> Iterator[ModuleInst]:
         yield value
     elif isinstance(value, Choice):
         yield from (o for o in value.options if isinstance(o, ModuleInst))
+    elif isinstance(value, Tails):
+        for members in value.members():
+            for member in members:
+                yield from _members(member)
     elif isinstance(value, Seq):
         yield from (v for v in value.items if isinstance(v, ModuleInst))
     elif isinstance(value, Mapping):

@@ -72,6 +72,69 @@ class Spread(Unknown):
 SPREAD = "**"
 
 
+def entry_view(key: Hashable, value: Value, kind: str) -> Value:
+    """One entry of a dict as its `keys()`, `values()` or `items()` lists it; the entry where
+    undecidable branches part (Tails) as each path's entries."""
+    if isinstance(value, Tails):
+        return value.view(kind)
+    if kind == "keys":
+        return Const(key)
+    if kind == "items":
+        return Seq((Const(key), value), True)
+    return value
+
+
+# What a tensor depends on once the members of a Tails ran on their paths.
+BUILT_APART = (
+    "which layers a container holds, built differently on paths the analysis cannot tell apart"
+)
+
+
+@dataclass(eq=False)
+class Tails(Unknown):
+    """Where the paths of undecidable control flow built a list or dict differently: what
+    each path holds from here on. Read as a whole it is unknown; a loop over the members, or
+    a Sequential holding them, runs each path's members (`options`: tuples of members, or of
+    (key, member) pairs when `keyed`)."""
+
+    options: tuple[tuple[Any, ...], ...] = ()
+    keyed: bool = False
+
+    def view(self, kind: str) -> Tails:
+        """The tails as a dict's `values()`, `keys()` or `items()` would list them."""
+        if not self.keyed:
+            return self
+        options = tuple(tuple(entry_view(k, v, kind) for k, v in option) for option in self.options)
+        return Tails(self.reason, self.code, options=options)
+
+    def members(self) -> tuple[tuple[Value, ...], ...]:
+        """Each path's members, without their keys."""
+        return self.view("values").options
+
+    def apart(self) -> bool:
+        """Whether no module is a member on two paths. Only then can a loop or a Sequential
+        over the members follow each path: a module on two of them would be called at two
+        places of which only one exists in any model built."""
+        seen: set[int] = set()
+        for members in self.members():
+            here = {id(m) for m in _modules_in(members)}
+            if here & seen:
+                return False
+            seen |= here
+        return True
+
+
+def _modules_in(values: Sequence[Value]) -> Iterator[Value]:
+    for value in values:
+        if isinstance(value, Choice):
+            yield from _modules_in(value.options)
+        elif isinstance(value, Tails):
+            for members in value.members():
+                yield from _modules_in(members)
+        elif isinstance(value, ModuleInst):
+            yield value
+
+
 @dataclass(eq=False)
 class Seq(Value):
     """A list or tuple. `complete` is False when the analysis lost track of some elements."""

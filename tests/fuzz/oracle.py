@@ -215,13 +215,26 @@ def _judge(
     # What each variant's runtime says of each BatchNorm: where they differ, the hidden
     # choice decides the verdict, and unknown is the right static answer. A BatchNorm some
     # variants lack (a hidden layer before it in a list shifts its index) has a hidden name:
-    # silence about it is no problem either.
+    # silence about it is no problem either. Nor is a name that a hidden layer shifts onto
+    # another BatchNorm in another variant: which BatchNorm it is, is hidden (told apart by
+    # their order among the model's BatchNorms).
     said: dict[tuple[str, str], list] = {}
     for run in runs:
+        order = {
+            path: position
+            for position, (path, _) in enumerate(
+                (p, m) for p, m in run.model.named_modules() if isinstance(m, _BatchNorm)
+            )
+        }
         for row in run.table.rows:
             verdict = row.runtime
             said.setdefault((verdict.owner, verdict.bn), []).append(
-                (verdict.status, verdict.direction, verdict.conv)
+                (
+                    verdict.status,
+                    verdict.direction,
+                    verdict.conv,
+                    tuple(order.get(path) for path in row.instances),
+                )
             )
     decided = {
         key

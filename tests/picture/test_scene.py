@@ -64,12 +64,13 @@ def test_each_batchnorm_is_coloured_by_its_verdict_and_folds_are_marked(tmp_path
                 self.bn = nn.BatchNorm2d(8)
                 self.after_relu = nn.BatchNorm2d(8)
                 self.gate = nn.BatchNorm2d(8)
+                self.sometimes = nn.Conv2d(8, 8, 1)
 
             def forward(self, x):
                 x = F.relu(self.bn(self.conv(x)))
                 x = self.after_relu(x)
                 if x.sum() > 0:
-                    x = x * 2
+                    x = self.sometimes(x)
                 return self.gate(x)
     """,
     )

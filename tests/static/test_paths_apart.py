@@ -1,0 +1,221 @@
+"""Verdicts where the model's dataflow has several possible paths: members a branch the
+analysis cannot decide adds to a list or dict of layers, a gradient-checkpointing switch that
+runs the same stage either way, a function outside the analysed files. Each path is
+followed; a verdict is certain only when every path gives it."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from bnlint.ftypes import Status
+from bnlint.static.engine import analyze
+
+_HEADER = """
+import random
+from collections import OrderedDict
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+"""
+
+
+def _verdicts(tmp_path: Path, body: str) -> dict[str, tuple]:
+    path = tmp_path / "model.py"
+    path.write_text(_HEADER + textwrap.dedent(body))
+    result = analyze([path])
+    return {
+        f"{module.class_name.rpartition('.')[2]}: {entry.bn}": (
+            entry.conv,
+            entry.status,
+            entry.code,
+        )
+        for module in result.modules
+        for entry in module.folds
+    }
+
+
+def test_a_stage_run_directly_or_through_checkpoint_folds_into_what_follows(
+    tmp_path: Path,
+) -> None:
+    folds = _verdicts(
+        tmp_path,
+        """
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.grad_checkpointing = False
+                self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False))
+                self.bn = nn.BatchNorm2d(8)
+                self.stages = nn.Sequential(nn.ReLU(), nn.BatchNorm2d(8))
+                self.head = nn.Conv2d(8, 4, 1)
+
+            def set_grad_checkpointing(self, enable=True):
+                self.grad_checkpointing = enable
+
+            def forward(self, x):
+                if self.grad_checkpointing:
+                    x = checkpoint(self.stem, x, use_reentrant=False)
+                else:
+                    x = self.stem(x)
+                x = self.bn(x)
+                if self.grad_checkpointing:
+                    x = checkpoint(self.stages, x, use_reentrant=False)
+                else:
+                    x = self.stages(x)
+                return self.head(x)
+        """,
+    )
+    assert folds["Net: bn"] == ("stem.0", Status.FOLDABLE, None)
+    assert folds["Net: stages.1"] == ("head", Status.FOLDABLE, None)
+
+
+def test_members_a_hidden_branch_adds_are_run_on_their_own_path(tmp_path: Path) -> None:
+    folds = _verdicts(
+        tmp_path,
+        """
+        def tail(extra):
+            layers = OrderedDict()
+            layers["pool"] = nn.MaxPool2d(2)
+            layers["bn0"] = nn.BatchNorm2d(8)
+            layers["bn1"] = nn.BatchNorm2d(8)
+            if extra:
+                layers["act"] = nn.ReLU()
+            return layers
+
+
+        class SequentialNet(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body = nn.Sequential(tail(random.random() < 0.5))
+
+            def forward(self, x):
+                return self.body(x)
+
+
+        class DictNet(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.parts = nn.ModuleDict(tail(random.random() < 0.5))
+
+            def forward(self, x):
+                for layer in self.parts.values():
+                    x = layer(x)
+                return x
+
+
+        class ListNet(nn.Module):
+            def __init__(self):
+                super().__init__()
+                layers = [nn.MaxPool2d(2), nn.BatchNorm2d(8), nn.BatchNorm2d(8)]
+                if random.random() < 0.5:
+                    layers.append(nn.ReLU())
+                self.body = nn.Sequential(*layers)
+
+            def forward(self, x):
+                return self.body(x)
+        """,
+    )
+    # Whether a ReLU follows or nothing does, the second BatchNorm reads the first's output
+    # and nothing after it can take a fold.
+    assert folds["SequentialNet: body.bn1"] == (None, Status.UNFOLDABLE, "XBN102")
+    assert folds["DictNet: parts.bn1"] == (None, Status.UNFOLDABLE, "XBN102")
+    assert folds["ListNet: body.2"] == (None, Status.UNFOLDABLE, "XBN102")
+
+
+def test_a_batchnorm_whose_next_layer_depends_on_a_hidden_branch_is_unknown(
+    tmp_path: Path,
+) -> None:
+    folds = _verdicts(
+        tmp_path,
+        """
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                layers = OrderedDict()
+                layers["bn0"] = nn.BatchNorm2d(8)
+                layers["bn1"] = nn.BatchNorm2d(8)
+                if random.random() < 0.5:
+                    layers["act"] = nn.ReLU()
+                self.body = nn.Sequential(layers)
+                self.head = nn.Conv2d(8, 4, 1, bias=False)
+
+            def forward(self, x):
+                return self.head(self.body(x))
+        """,
+    )
+    # Without the ReLU, bn1 folds into the head; with it, it does not.
+    assert folds["Net: body.bn1"][1:] == (Status.UNKNOWN, "XBN207")
+
+
+def test_a_layer_on_every_path_of_a_hidden_choice_keeps_the_verdicts_that_need_it(
+    tmp_path: Path,
+) -> None:
+    folds = _verdicts(
+        tmp_path,
+        """
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.bn0 = nn.BatchNorm2d(8)
+                self.bn1 = nn.BatchNorm2d(8)
+                self.head = nn.Conv2d(8, 8, 3, padding=1, bias=False)
+
+            def forward(self, x):
+                x = self.bn0(x)
+                if x.mean() > 0:
+                    x = x * 2
+                return self.head(self.bn1(x))
+        """,
+    )
+    # Whichever path runs, what reaches bn1 is a BatchNorm's output or a product; the
+    # padded head cannot take it either.
+    assert folds["Net: bn1"][1:] == (Status.UNFOLDABLE, "XBN109")
+
+
+def test_known_groups_refuse_a_fold_whatever_arguments_are_not_known(tmp_path: Path) -> None:
+    folds = _verdicts(
+        tmp_path,
+        """
+        from conv_options import conv_args
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.bn = nn.BatchNorm2d(6)
+                self.conv = nn.Conv2d(6, 6, *conv_args(), groups=2, bias=False)
+
+            def forward(self, x):
+                return self.conv(self.bn(F.relu(x)))
+        """,
+    )
+    assert folds["Net: bn"] == ("conv", Status.UNFOLDABLE, "XBN110")
+
+
+def test_a_function_outside_the_analysed_files_handed_tensors_alone(tmp_path: Path) -> None:
+    folds = _verdicts(
+        tmp_path,
+        """
+        from einops import rearrange
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 8, 3, bias=False)
+                self.bn = nn.BatchNorm2d(8)
+                self.after = nn.BatchNorm2d(8)
+
+            def forward(self, x):
+                x = rearrange(self.conv(x), "n c h w -> n c h w")
+                x = self.bn(x)
+                return rearrange(self.after(F.relu(x)), "n c h w -> n (c h w)")
+        """,
+    )
+    # It may hand back its input unchanged: the conv may or may not reach bn.
+    assert folds["Net: bn"][1] is Status.UNKNOWN
+    # It runs no layer of the model, and the model's output is all that follows it.
+    assert folds["Net: after"] == (None, Status.UNFOLDABLE, "XBN101")
