@@ -37,6 +37,8 @@ log = logging.getLogger("bnlint.matcher")
 _INTO_FOLLOWING = frozenset({NodeKind.CONV, NodeKind.LINEAR})
 _UNCERTAIN = frozenset({NodeKind.UNKNOWN, NodeKind.CONTROL_FLOW})
 _FOLDABLE_MERGES = {NodeKind.CAT: Merge.CAT, NodeKind.ADD: Merge.SUM}
+# Doubts about what a class's caller hands it or does with its output.
+_CALLER = frozenset({rules.INPUT_FROM_CALLER.code, rules.LINEAR_RANK_UNKNOWN.code})
 
 
 @dataclass(frozen=True)
@@ -98,11 +100,13 @@ def _combine(graph: LayerGraph, calls: list[LayerCall]) -> _SiteVerdict:
     for call in calls:
         with reported_in(call.location):  # a skip at this site is reported here
             verdicts.append(_site_verdict(graph, call))
-    # One certain reason at any call site settles it; otherwise one doubt does.
+    # One certain reason at any call site settles it; otherwise one doubt does, first one
+    # that what the caller hands or takes could settle (a model's own graph may, where the
+    # other sites' doubts leave it unknown anyway).
     for status in (Status.UNFOLDABLE, Status.UNKNOWN):
-        for verdict in verdicts:
-            if verdict.skip is not None and verdict.skip.status is status:
-                return verdict
+        skipped = [v for v in verdicts if v.skip is not None and v.skip.status is status]
+        for verdict in sorted(skipped, key=lambda v: v.skip is None or v.skip.code not in _CALLER):
+            return verdict
     partners = {_partner_identity(v) for v in verdicts if v.partner is not None}
     if len(partners) > 1:
         producers = ", ".join(sorted({v.partner.describe() for v in verdicts if v.partner}))
@@ -183,7 +187,7 @@ def _fold_into_preceding(graph: LayerGraph, bn: LayerCall, producer: LayerCall) 
         # switch such as gradient checkpointing) reads it through the fold as well.
         others = [c for c in _readers(graph, producer) if _identity(c) != _identity(bn)]
         if others:
-            doubt = _doubt(bn, others)
+            doubt = _doubt(bn, [c for c in others if not _reads_on_every_path(graph, c, producer)])
             if doubt is not None:
                 return doubt
             return _skip(
@@ -216,6 +220,16 @@ def _fold_into_preceding(graph: LayerGraph, bn: LayerCall, producer: LayerCall) 
                 bn=bn.describe(),
                 producer=f"any of {_names(graph.alternatives(producer))}",
                 others=_names(others),
+            )
+    if kind is NodeKind.CONTROL_FLOW:
+        # No path hands it a layer's output, but on some the analysis cannot see where it
+        # comes from (the caller's tensor): that is the doubt, not the merge.
+        unseen = [a for a in graph.alternatives(producer) if a.kind in _UNCERTAIN]
+        if unseen and all(
+            a.kind in _NOT_LAYERS or a.kind in _UNCERTAIN for a in graph.alternatives(producer)
+        ):
+            return _doubt(bn, unseen) or _skip(
+                bn, rules.UNKNOWN_CALL, bn=bn.describe(), detail="where its input comes from"
             )
     if kind is NodeKind.CONTROL_FLOW and _never_a_layer(graph, producer, bn):
         # Whichever path runs, what reaches it is no layer's output: only a fold into the
@@ -315,18 +329,8 @@ def _paths_to_a_layer(
     merges among `consumers`, on the paths where it passes them unchanged: the merge, or
     what it leads to that the analysis cannot see (the caller, when the output is returned).
     None when a consumer reads it on every path: each path then has two readers."""
-    switches = {c.node_id for c in consumers if c.kind is NodeKind.CONTROL_FLOW}
-    on_every_path = [
-        c
-        for c in consumers
-        if c.node_id not in switches
-        # a member of one path only (built on a hidden branch) feeds the switch it ends in
-        and not all(d.node_id in switches for d in graph.consumers(c))
-    ]
-    if on_every_path:
-        return []
     found = []
-    for merge in (c for c in consumers if c.node_id in switches):
+    for merge in _single_reader_switches(graph, consumers):
         pending, seen = [merge], set()
         while pending:
             node = pending.pop()
@@ -334,13 +338,42 @@ def _paths_to_a_layer(
                 continue
             seen.add(node.node_id)
             if node.kind is NodeKind.CONTROL_FLOW:
-                readers = graph.consumers(node)
-                if len({_identity(r) for r in readers}) == 1:  # else two readers: no fold
-                    pending.extend(readers)
+                pending.extend(_single_reader_switches(graph, graph.consumers(node)))
             elif node.kind in _UNCERTAIN or _may_take_a_fold(graph, node, bn):
                 found.append(node if node.kind in _UNCERTAIN else merge)
                 break
     return found
+
+
+def _single_reader_switches(graph: LayerGraph, readers: list[LayerCall]) -> list[LayerCall]:
+    """What one tensor's `readers` may hand it on to alone, on some path: the control-flow
+    merges among them, or the one reader every path has. A member of one path only (built
+    on a hidden branch, or what an outside function does) feeds the merge its path ends in;
+    any other reader reads it on every path, so next to a merge, or to a second such
+    reader, no path has a single reader: nothing."""
+    switches = [r for r in readers if r.kind is NodeKind.CONTROL_FLOW]
+    merged = {r.node_id for r in switches}
+    always = [
+        r
+        for r in readers
+        if r.node_id not in merged
+        and not (graph.consumers(r) and all(c.node_id in merged for c in graph.consumers(r)))
+    ]
+    if len({_identity(r) for r in always}) + bool(switches) > 1:
+        return []
+    return switches or always
+
+
+def _reads_on_every_path(graph: LayerGraph, reader: LayerCall, layer: LayerCall) -> bool:
+    """Whether `reader`, a control-flow merge, reads `layer`'s output whichever path runs:
+    each of its paths is that output or an op on it (what a function outside the analysed
+    files does to it, or not). Any other reader is judged by _doubt."""
+    if reader.kind is not NodeKind.CONTROL_FLOW:
+        return False
+    return all(
+        a.node_id == layer.node_id or any(o.node_id == layer.node_id for o in graph.operands(a))
+        for a in graph.alternatives(reader)
+    )
 
 
 def _may_take_a_fold(graph: LayerGraph, layer: LayerCall, bn: LayerCall) -> bool:
@@ -566,7 +599,8 @@ def _merge_form(
     others = [c for c in _readers(graph, merge) if _identity(c) != _identity(bn)]
     if others:
         verb = "concatenated" if merge.kind is NodeKind.CAT else "summed"
-        yield _doubt(bn, others) or _skip(
+        uncertain = [c for c in others if not _reads_on_every_path(graph, c, merge)]
+        yield _doubt(bn, uncertain) or _skip(
             bn,
             rules.PRODUCER_OUTPUT_SHARED,
             bn=bn.describe(),
@@ -650,7 +684,9 @@ def _term_problems(
             yield mismatch
         others = [c for c in _readers(graph, term) if c.node_id not in inside]
         if others:
-            yield _doubt(bn, others) or _skip(
+            yield _doubt(
+                bn, [c for c in others if not _reads_on_every_path(graph, c, term)]
+            ) or _skip(
                 bn,
                 rules.PRODUCER_OUTPUT_SHARED,
                 partner=term,
@@ -905,12 +941,12 @@ def _sites_not_preceded_by(
     for site in graph.calls_of(consumer.module_id):
         if site.node_id == consumer.node_id:
             continue
-        producers = graph.producers(site)
+        producers = [_past_switch(graph, p) for p in graph.producers(site)]
         if not (
             len(producers) == 1
             and producers[0].kind is NodeKind.BATCHNORM
             and _identity(producers[0]) == _identity(bn)
-            and all(_identity(c) == _identity(consumer) for c in graph.consumers(producers[0]))
+            and all(_identity(c) == _identity(consumer) for c in _readers(graph, producers[0]))
         ):
             stray.append(site)
     return stray

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from tests.fuzz.outside import HIDDEN_BITS
 from tests.fuzz.program import Leaf, Node
 
 if TYPE_CHECKING:
@@ -35,8 +36,10 @@ class IdiomEmitter:
     def hidden_choice(self, function: str) -> int:
         """The key of a new hidden choice made by `function` of the outside module."""
         self.need(f"from {OUTSIDE} import {function}")
-        self.variants = 2
-        return next(self.hidden)
+        key = next(self.hidden)
+        # Every combination of the choices is run (tests/fuzz/outside.py), up to three.
+        self.variants = 2 ** min(key + 1, HIDDEN_BITS)
+        return key
 
     # --- layer constructors --------------------------------------------------------------------
 

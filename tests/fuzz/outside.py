@@ -3,7 +3,7 @@
 The oracle copies this file next to (not into) the analysed package as `bnlint_fuzz_outside`:
 the static half cannot see what these functions return, the runtime runs them. Each hidden
 choice depends on VARIANT, which the oracle sets before it builds a model, so that a program
-runs once with every choice made each way: a certain static verdict must hold in both.
+runs once with every combination of its choices: a certain static verdict must hold in all.
 """
 
 from __future__ import annotations
@@ -11,9 +11,14 @@ from __future__ import annotations
 VARIANT = 0
 
 
+# Choices told apart by the variants: a program making up to this many runs every
+# combination of them (2**HIDDEN_BITS variants); beyond, choice k moves with choice k % 3.
+HIDDEN_BITS = 3
+
+
 def choose(key: int) -> bool:
-    """Hidden choice `key`: each variant makes half of them one way, and flips them all."""
-    return (key + VARIANT) % 2 == 1
+    """Hidden choice `key`: bit `key` of the variant."""
+    return (VARIANT >> (key % HIDDEN_BITS)) & 1 == 1
 
 
 def conv_options(key: int) -> dict:

@@ -219,3 +219,51 @@ def test_a_function_outside_the_analysed_files_handed_tensors_alone(tmp_path: Pa
     assert folds["Net: bn"][1] is Status.UNKNOWN
     # It runs no layer of the model, and the model's output is all that follows it.
     assert folds["Net: after"] == (None, Status.UNFOLDABLE, "XBN101")
+
+
+def test_a_layer_output_an_outside_function_also_reads_is_shared_on_every_path(
+    tmp_path: Path,
+) -> None:
+    folds = _verdicts(
+        tmp_path,
+        """
+        from einops import rearrange
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(3, 3, bias=False)
+                self.bn = nn.BatchNorm1d(3)
+
+            def forward(self, x):
+                y = self.fc(x.flatten(1))
+                z = rearrange(y, "n c -> n c")  # y itself, or an op on it: y is read again
+                return torch.cat([z, self.bn(y)], dim=1)
+        """,
+    )
+    assert folds["Net: bn"] == ("fc", Status.UNFOLDABLE, "XBN103")
+
+
+def test_a_model_input_or_a_hidden_activation_before_a_batchnorm_is_no_layer(
+    tmp_path: Path,
+) -> None:
+    folds = _verdicts(
+        tmp_path,
+        """
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                layers = {"drop": nn.Dropout(0.1)}
+                if random.random() < 0.5:
+                    layers["act"] = nn.ReLU()
+                layers["bn"] = nn.BatchNorm2d(3)
+                self.parts = nn.ModuleDict(layers)
+
+            def forward(self, x):
+                for layer in self.parts.values():
+                    x = layer(x)
+                return x
+        """,
+    )
+    assert folds["Net: parts.bn"][1] is Status.UNFOLDABLE
