@@ -267,3 +267,54 @@ def test_a_model_input_or_a_hidden_activation_before_a_batchnorm_is_no_layer(
         """,
     )
     assert folds["Net: parts.bn"][1] is Status.UNFOLDABLE
+
+
+def test_a_checkpoint_switch_in_a_block_used_twice_after_a_concatenation(
+    tmp_path: Path,
+) -> None:
+    folds = _verdicts(
+        tmp_path,
+        """
+        class Block(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc1 = nn.Linear(3, 3, bias=False)
+                self.fc2 = nn.Linear(3, 3, bias=False)
+                self.up = nn.ConvTranspose2d(3, 3, 1, bias=False)
+                self.grad_checkpointing = False
+                self.norm = nn.Sequential(nn.BatchNorm1d(6))
+                self.stage = nn.Sequential(nn.BatchNorm2d(3))
+
+            def set_grad_checkpointing(self, enable=True):
+                self.grad_checkpointing = enable
+
+            def forward(self, x):
+                y = self.up(x)
+                if self.grad_checkpointing:
+                    y = checkpoint(self.stage, y, use_reentrant=False)
+                else:
+                    y = self.stage(y)
+                f = y.mean((2, 3))
+                h = torch.cat((self.fc1(f), self.fc2(f)), 1)
+                if self.grad_checkpointing:
+                    h = checkpoint(self.norm, h, use_reentrant=False)
+                else:
+                    h = self.norm(h)
+                return y, h
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.block = Block()
+
+            def forward(self, x):
+                y, h = self.block(x)
+                y, h2 = self.block(F.relu(y))
+                return h + h2
+        """,
+    )
+    # Each BatchNorm runs on both paths of each switch, in both calls of the block: the
+    # same module reads the same layers' output every time.
+    assert folds["Block: stage.0"] == ("up", Status.FOLDABLE, None)
+    assert folds["Block: norm.0"][1:] == (Status.FOLDABLE, None)
