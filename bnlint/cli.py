@@ -437,8 +437,11 @@ def run_check(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_CLEAN
+    fixes_kept = None if args.no_cache else cache_for(paths or [Path(".")], args.cache_dir)
     with progress.shown_on(sys.stderr):
-        result = attach_fixes(api.check(paths, config=config, baseline=args.baseline))
+        result = attach_fixes(
+            api.check(paths, config=config, baseline=args.baseline), cache_dir=fixes_kept
+        )
     context = ReportContext(
         root=report_root(paths),
         cwd=Path.cwd(),

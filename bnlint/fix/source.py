@@ -15,8 +15,9 @@ import io
 import re
 import tokenize
 import warnings
+from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -43,8 +44,11 @@ class FixSource:
     encoding: str
     module: ast.Module
     lines: tuple[str, ...]  # the text's lines, with their line ends
-    parents: dict[ast.AST, ast.AST]
-    by_line: dict[int, list[ast.AST]]  # nodes by the line they start on
+    # Parent links and nodes by the line they start on, filled for the lines asked about
+    # (most files with a finding get one or two fixes: indexing every node costs more than
+    # the rest of a cached run).
+    parents: dict[ast.AST, ast.AST] = field(default_factory=dict)
+    _by_line: dict[int, list[ast.AST]] = field(default_factory=dict)
 
     @property
     def newline(self) -> str:
@@ -63,10 +67,27 @@ class FixSource:
         return node.end_lineno, self._column(node.end_lineno, node.end_col_offset)
 
     def nodes_at(self, line: int, column: int, kind: type[NodeT]) -> Iterator[NodeT]:
-        """Every node of `kind` that starts at the 1-based (line, column)."""
-        for node in self.by_line.get(line, ()):
+        """Every node of `kind` that starts at the 1-based (line, column), outermost first;
+        the ancestors of each are known (`ancestors`, `parents`)."""
+        for node in self._starting_on(line):
             if isinstance(node, kind) and self.start(node) == (line, column):
                 yield node
+
+    def _starting_on(self, line: int) -> list[ast.AST]:
+        """The nodes starting on `line`, in breadth-first order: found by descending only
+        into the nodes whose lines include it, recording each one's parent on the way."""
+        if line not in self._by_line:
+            found = self._by_line[line] = []
+            pending: deque[ast.AST] = deque([self.module])
+            while pending:
+                node = pending.popleft()
+                for child in ast.iter_child_nodes(node):
+                    if _spans(child, line):
+                        self.parents[child] = node
+                        pending.append(child)
+                        if getattr(child, "lineno", None) == line:
+                            found.append(child)
+        return self._by_line[line]
 
     def ancestors(self, node: ast.AST) -> Iterator[ast.AST]:
         while node in self.parents:
@@ -104,14 +125,20 @@ def parse_fix_source(data: bytes) -> FixSource | None:
             module = ast.parse(text)
     except (SyntaxError, UnicodeDecodeError, LookupError, ValueError):
         return None
-    parents: dict[ast.AST, ast.AST] = {}
-    by_line: dict[int, list[ast.AST]] = {}
-    for node in ast.walk(module):
-        for child in ast.iter_child_nodes(node):
-            parents[child] = node
-        if hasattr(node, "lineno"):
-            by_line.setdefault(node.lineno, []).append(node)
-    return FixSource(text, encoding, module, tuple(_LINE.findall(text)), parents, by_line)
+    return FixSource(text, encoding, module, tuple(_LINE.findall(text)))
+
+
+def _spans(node: ast.AST, line: int) -> bool:
+    """Whether `node`, or something inside it, may start on `line`: its lines include it
+    (a decorated definition's start at its first decorator); a node without a position
+    (arguments, a comprehension, a match case) is descended into."""
+    start: int | None = getattr(node, "lineno", None)
+    if start is None:
+        return not isinstance(node, (ast.expr_context, ast.boolop, ast.operator))
+    for decorator in getattr(node, "decorator_list", ()):
+        start = min(start, decorator.lineno)
+    end: int = getattr(node, "end_lineno", None) or start
+    return start <= line <= end
 
 
 def read_fix_source(path: Path) -> FixSource | None:
