@@ -63,7 +63,9 @@ def analyse_root(interp: Interpreter, root: Root, as_model: bool = False) -> Roo
     """`as_model`: a class root that may be the whole model is analysed as the model (its
     forward() arguments the model input), as a picture of it wants."""
     scopes, conditional, unplaced = scopes_of(root.inst)
-    open_boundary = root.own_class is not None and not (as_model and root.may_be_model)
+    open_boundary = (root.own_class is not None or root.part) and not (
+        as_model and root.may_be_model
+    )
     builder = ForwardBuilder(interp, scopes, open_boundary=open_boundary)
     if not as_model and not _may_hold_batchnorms(root):
         # Nothing in it is or may be a BatchNorm (a vision transformer): its forward() can
@@ -250,7 +252,7 @@ def _observations(plan: FoldPlan, closed: FoldPlan | None, root: Root) -> Iterat
                 ),
             )
         boundary = (
-            root.own_class is not None
+            (root.own_class is not None or root.part)
             and entry.status is Status.UNKNOWN
             and entry.code in _CALLER_DEPENDENT
         )

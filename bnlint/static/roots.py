@@ -3,7 +3,10 @@
 Every module class is a root, built with its constructor's defaults (an argument without
 one is unknown): its own verdicts come from there, whoever else builds it. Every function
 callable without arguments is a root too (a factory): the model it returns is built with the
-arguments its code passes, which refine the verdicts of the classes it instantiates.
+arguments its code passes, which refine the verdicts of the classes it instantiates. So is
+every entry of a module-level registry that pairs a module class with the keyword arguments
+it is built with (`{"encoder": Cls, "params": {...}}`, built elsewhere by `Cls(**params)`):
+a part of a model, whose input and output belong to its caller.
 """
 
 from __future__ import annotations
@@ -11,15 +14,25 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 import libcst as cst
 
 from bnlint.ftypes import NodeKind
-from bnlint.static.index import ProjectClass, ProjectFunction
+from bnlint.static.index import ProjectClass, ProjectFunction, ProjectValue
 from bnlint.static.interp import AnalysisLimit, DeadPath, Interpreter, ReturnSignal
 from bnlint.static.project import Project
 from bnlint.static.source import SourceFile
-from bnlint.static.values import Choice, Const, Mapping, ModuleInst, Seq, Tails, Value
+from bnlint.static.values import (
+    Choice,
+    ClassRef,
+    Const,
+    Mapping,
+    ModuleInst,
+    Seq,
+    Tails,
+    Value,
+)
 
 log = logging.getLogger("bnlint.static.roots")
 
@@ -41,6 +54,9 @@ class Root:
     may_be_model: bool
     file: SourceFile  # where it is built
     built: list[ModuleInst] = field(default_factory=list)  # BatchNorms its construction made
+    # A part of a model (a registry's encoder): built for real, but its forward() input comes
+    # from a caller and its output goes back to one, as for a class on its own.
+    part: bool = False
 
 
 def file_roots(project: Project, file: SourceFile, interp: Interpreter) -> Iterator[Root]:
@@ -55,6 +71,83 @@ def file_roots(project: Project, file: SourceFile, interp: Interpreter) -> Itera
             yield from _factory_root(
                 ProjectFunction(file, node, f"{file.module_name}.{name}"), interp
             )
+    for name, expr in symbols.values.items():
+        if isinstance(expr, cst.Dict):
+            yield from _registry_roots(project, file, name, expr, interp)
+
+
+def _registry_roots(
+    project: Project, file: SourceFile, name: str, expr: cst.Dict, interp: Interpreter
+) -> Iterator[Root]:
+    """A module-level registry of models: each entry that pairs a module class with the
+    keyword arguments it is built with (`{"encoder": Cls, "params": {...}}`), built so."""
+    found = _guarded(
+        interp,
+        lambda: interp.symbol_value(ProjectValue(file, expr, f"{file.module_name}.{name}"), name),
+    )
+    if not isinstance(found.value, Mapping):
+        return
+    for key, entry in found.value.items.items():
+        pair = _class_and_arguments(project, entry) if isinstance(entry, Mapping) else None
+        if pair is None:
+            continue
+        built = _guarded(interp, partial(_build, interp, *pair, file, expr))
+        for inst in module_instances(built.value):
+            origin = f"registry {name}[{key!r}]"
+            yield Root(inst, origin, None, False, file, built.batchnorms, part=True)
+
+
+def _build(
+    interp: Interpreter,
+    cls: ProjectClass,
+    arguments: dict[str, Value],
+    file: SourceFile,
+    node: cst.CSTNode,
+) -> Value:
+    return interp.instantiate(ClassRef(cls), [], arguments, file, node)
+
+
+def _class_and_arguments(
+    project: Project, entry: Mapping
+) -> tuple[ProjectClass, dict[str, Value]] | None:
+    classes = [
+        v.cls
+        for v in entry.items.values()
+        if isinstance(v, ClassRef)
+        and not v.args
+        and not v.kwargs
+        and isinstance(v.cls, ProjectClass)
+        and project.classes.torch_base(v.cls) is not None
+    ]
+    if len(classes) != 1:
+        return None
+    cls = classes[0]
+    accepted = _parameters(project, cls)
+    candidates = [
+        v
+        for v in entry.items.values()
+        if isinstance(v, Mapping)
+        and v.complete
+        and v.items
+        and all(isinstance(k, str) and k in accepted for k in v.items)
+    ]
+    if len(candidates) != 1:
+        return None
+    return cls, {str(k): v for k, v in candidates[0].items.items()}
+
+
+def _parameters(project: Project, cls: ProjectClass) -> set[str]:
+    """The keyword names the class's constructors along its MRO take."""
+    names: set[str] = set()
+    for entry in project.classes.mro(cls):
+        if not isinstance(entry, ProjectClass):
+            continue
+        found = project.classes.method(entry, "__init__")
+        if found is None or found[1] is None or found[0] is not entry:
+            continue
+        params = found[1].params
+        names.update(p.name.value for p in [*params.params, *params.kwonly_params])
+    return names
 
 
 def named_root(project: Project, file: SourceFile, name: str, interp: Interpreter) -> Root | None:

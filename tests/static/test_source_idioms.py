@@ -444,3 +444,70 @@ def test_pieces_of_an_unbound_stack_keep_their_rank_through_a_zip(tmp_path: Path
     assert {bn: verdict[:2] for bn, verdict in folds.items()} == {
         f"bns.{i}": (f"fcs.{i}", Status.FOLDABLE) for i in range(2)
     }
+
+
+_REGISTRY = """
+class Bottleneck(nn.Module):
+    expansion = 2
+
+    def __init__(self, inplanes, planes, stride=1, downsample=None):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes * 2, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes * 2)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x):
+        residual = x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.downsample is not None:
+            residual = self.downsample(x)
+        return self.relu(out + residual)
+
+
+class Encoder(nn.Module):
+    def __init__(self, block, layers, out_channels, inplanes=8):
+        super().__init__()
+        self.inplanes = inplanes
+        self.out_channels = out_channels
+        self.stem = nn.Conv2d(3, inplanes, 3, padding=1, bias=False)
+        self.layer1 = self._make_layer(block, 8, layers[0], stride=2)
+
+    def _make_layer(self, block, planes, blocks, stride=1):
+        downsample = None
+        if stride != 1 or self.inplanes != planes * block.expansion:
+            downsample = nn.Sequential(
+                nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride, bias=False),
+                nn.BatchNorm2d(planes * block.expansion),
+            )
+        layers = [block(self.inplanes, planes, stride, downsample)]
+        self.inplanes = planes * block.expansion
+        for _ in range(1, blocks):
+            layers.append(block(self.inplanes, planes))
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.layer1(self.stem(x))
+"""
+
+
+def test_an_encoder_registry_entry_is_built_with_its_parameters(tmp_path: Path) -> None:
+    # As segmentation libraries keep their encoders: get_encoder(name) builds
+    # `entry["encoder"](**entry["params"])`. Only those entries hand the network a block,
+    # and with it the downsample branch `_make_layer` builds.
+    registry = """
+encoders = {
+    "small": {
+        "encoder": Encoder,
+        "pretrained_settings": {"imagenet": {"url": "https://example.org/small.pth"}},
+        "params": {"block": Bottleneck, "layers": [2], "out_channels": (3, 8, 16)},
+    },
+}
+"""
+    alone, _ = _verdicts(tmp_path, _REGISTRY)
+    assert "downsample.1" not in alone
+    folds, _ = _verdicts(tmp_path, _REGISTRY + registry)
+    assert folds["downsample.1"] == ("downsample.0", Status.FOLDABLE, None)
