@@ -10,6 +10,7 @@ to know which layer sits at which attribute or index. Anything it cannot evaluat
 from __future__ import annotations
 
 import logging
+import operator
 import re
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
@@ -553,9 +554,12 @@ class Interpreter:
         frame: Frame,
         data_dependent: bool,
         code: str = rules.DATA_DEPENDENT_FLOW.code,
+        repeated: bool = False,
     ) -> None:
         """Run each path from the same state, then merge what they changed (a tensor that
-        differs is reported under `code` where it matters)."""
+        differs is reported under `code` where it matters). `repeated`: the paths are one
+        iteration of a loop that runs an unknown number of times, or none, so what a list
+        gained on them is not what each path holds (it may hold it many times)."""
         outcomes = []
         if data_dependent and self.forward is not None:
             self.forward.conditional_depth += 1
@@ -586,7 +590,11 @@ class Interpreter:
         for key, (target, name) in keys.items():
             current = target.get(name, MISSING)
             values = [outcome[key][2] if key in outcome else current for outcome in live]
-            merged = self.merge(values, reason, code)
+            merged = (
+                _merge_repeated(values)
+                if repeated and all(isinstance(v, (tuple, dict)) for v in values)
+                else self.merge(values, reason, code)
+            )
             if merged is MISSING:
                 self.journal.delete(target, name)
             else:
@@ -638,6 +646,7 @@ class Interpreter:
             reason,
             frame,
             data_dependent=evaluate.is_data(iterable) or self.forward is not None,
+            repeated=True,
         )
 
     def _unrolled(self, statement: cst.For, items: list[Value], frame: Frame) -> bool:
@@ -677,6 +686,7 @@ class Interpreter:
             reason,
             frame,
             data_dependent=True,
+            repeated=True,
         )
 
     def iterate(self, value: Value, frame: Frame) -> list[Value] | None:
@@ -1259,6 +1269,29 @@ def _parting(paths: list[tuple[Any, ...]], same: Callable[[Any, Any], bool]) -> 
     while end < shortest - start and all(same(p[-1 - end], paths[0][-1 - end]) for p in paths):
         end += 1
     return start, end
+
+
+def _merge_repeated(values: list[Any]) -> Any:
+    """Lists or dicts a loop of unknown length may have added to: what every path shares at
+    its start, then members the analysis cannot count (one unknown, as the loop's paths are
+    no alternatives: any number of iterations may have run)."""
+    if all(isinstance(v, tuple) for v in values):
+        if all(len(v) == len(values[0]) and all(map(operator.is_, v, values[0])) for v in values):
+            return values[0]
+        start, _ = _parting(values, operator.is_)
+        return (*values[0][:start], _loop_members())
+    first = values[0]
+    if all(list(v) == list(first) and all(v[k] is first[k] for k in first) for v in values):
+        return first
+    paths = [tuple(v.items()) for v in values]
+    start, _ = _parting(paths, lambda a, b: a[0] == b[0] and a[1] is b[1])
+    return {**dict(paths[0][:start]), _UNDECIDED_KEY: _loop_members()}
+
+
+def _loop_members() -> Unknown:
+    return Unknown(
+        "added by a loop that runs an unknown number of times", rules.CONDITIONAL_LAYER.code
+    )
 
 
 def _tails(options: tuple[tuple[Any, ...], ...], keyed: bool) -> Tails:

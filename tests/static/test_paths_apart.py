@@ -318,3 +318,24 @@ def test_a_checkpoint_switch_in_a_block_used_twice_after_a_concatenation(
     # same module reads the same layers' output every time.
     assert folds["Block: stage.0"] == ("up", Status.FOLDABLE, None)
     assert folds["Block: norm.0"][1:] == (Status.FOLDABLE, None)
+
+
+def test_members_a_loop_of_unknown_length_adds_are_no_alternatives(tmp_path: Path) -> None:
+    folds = _verdicts(
+        tmp_path,
+        """
+        class Net(nn.Module):
+            def __init__(self, stages):
+                super().__init__()
+                layers = [nn.ReLU()]
+                for _ in range(stages):
+                    layers += [nn.BatchNorm2d(3), nn.Conv2d(3, 3, 1, bias=False)]
+                self.body = nn.Sequential(*layers)
+
+            def forward(self, x):
+                return self.body(x)
+        """,
+    )
+    # Not "one BatchNorm and conv after the ReLU, or none": with two stages the second
+    # BatchNorm reads the first conv, and how many there are is not known.
+    assert [verdict[1] for verdict in folds.values()] == [Status.UNKNOWN]
