@@ -9,7 +9,7 @@ all of those layers at once (a FoldPair with `producers` and `merge`).
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 
@@ -105,8 +105,8 @@ def _combine(graph: LayerGraph, calls: list[LayerCall]) -> _SiteVerdict:
     # other sites' doubts leave it unknown anyway).
     for status in (Status.UNFOLDABLE, Status.UNKNOWN):
         skipped = [v for v in verdicts if v.skip is not None and v.skip.status is status]
-        for verdict in sorted(skipped, key=lambda v: v.skip is None or v.skip.code not in _CALLER):
-            return verdict
+        if skipped:
+            return min(skipped, key=lambda v: v.skip is None or v.skip.code not in _CALLER)
     partners = {_partner_identity(v) for v in verdicts if v.partner is not None}
     if len(partners) > 1:
         producers = ", ".join(sorted({v.partner.describe() for v in verdicts if v.partner}))
@@ -210,36 +210,9 @@ def _fold_into_preceding(graph: LayerGraph, bn: LayerCall, producer: LayerCall) 
             )
         return _SiteVerdict(producer, Direction.CONV_BN, None)
     if kind is NodeKind.CONTROL_FLOW:
-        # Whichever path made the tensor, it is also read elsewhere: no layer that made it
-        # can take the fold.
-        others = [c for c in _readers(graph, producer) if _identity(c) != _identity(bn)]
-        if others and _doubt(bn, others) is None:
-            return _skip(
-                bn,
-                rules.PRODUCER_OUTPUT_SHARED,
-                bn=bn.describe(),
-                producer=f"any of {_names(graph.alternatives(producer))}",
-                others=_names(others),
-            )
-    if kind is NodeKind.CONTROL_FLOW:
-        # No path hands it a layer's output, but on some the analysis cannot see where it
-        # comes from (the caller's tensor): that is the doubt, not the merge.
-        unseen = [a for a in graph.alternatives(producer) if a.kind in _UNCERTAIN]
-        if unseen and all(
-            a.kind in _NOT_LAYERS or a.kind in _UNCERTAIN for a in graph.alternatives(producer)
-        ):
-            return _doubt(bn, unseen) or _skip(
-                bn, rules.UNKNOWN_CALL, bn=bn.describe(), detail="where its input comes from"
-            )
-    if kind is NodeKind.CONTROL_FLOW and _never_a_layer(graph, producer, bn):
-        # Whichever path runs, what reaches it is no layer's output: only a fold into the
-        # following layer is left, and that does not depend on the path.
-        return _skip(
-            bn,
-            rules.BN_AFTER_OTHER_OP,
-            bn=bn.describe(),
-            producer=f"one of {_names(graph.alternatives(producer))}",
-        )
+        settled = _on_every_path(graph, bn, producer)
+        if settled is not None:
+            return settled
     if kind in _UNCERTAIN:
         rule = rules.get_rule(producer.rule_code or rules.UNKNOWN_CALL.code)
         detail = producer.reason or f"its input comes from {producer.describe()}"
@@ -273,6 +246,36 @@ def _fold_into_preceding(graph: LayerGraph, bn: LayerCall, producer: LayerCall) 
             consumer_reason="nothing after it can absorb it",
         )
     return _skip(bn, rules.BN_AFTER_OTHER_OP, bn=bn.describe(), producer=producer.describe())
+
+
+def _on_every_path(graph: LayerGraph, bn: LayerCall, merge: LayerCall) -> _SiteVerdict | None:
+    """What a control-flow merge before a BatchNorm settles whichever path runs; None when
+    the path decides."""
+    alternatives = graph.alternatives(merge)
+    # The tensor is also read elsewhere: no layer that made it can take the fold.
+    others = [c for c in _readers(graph, merge) if _identity(c) != _identity(bn)]
+    if others and _doubt(bn, others) is None:
+        return _skip(
+            bn,
+            rules.PRODUCER_OUTPUT_SHARED,
+            bn=bn.describe(),
+            producer=f"any of {_names(alternatives)}",
+            others=_names(others),
+        )
+    # No path hands it a layer's output, but on some the analysis cannot see where it comes
+    # from (the caller's tensor): that is the doubt, not the merge.
+    unseen = [a for a in alternatives if a.kind in _UNCERTAIN]
+    if unseen and all(a.kind in _NOT_LAYERS or a.kind in _UNCERTAIN for a in alternatives):
+        return _doubt(bn, unseen) or _skip(
+            bn, rules.UNKNOWN_CALL, bn=bn.describe(), detail="where its input comes from"
+        )
+    if _never_a_layer(graph, merge, bn):
+        # Whichever path runs, what reaches it is no layer's output: only a fold into the
+        # following layer is left, and that does not depend on the path.
+        return _skip(
+            bn, rules.BN_AFTER_OTHER_OP, bn=bn.describe(), producer=f"one of {_names(alternatives)}"
+        )
+    return None
 
 
 def _one_computation_switch(graph: LayerGraph, node: LayerCall) -> bool:
@@ -309,17 +312,20 @@ def _past_switch(graph: LayerGraph, producer: LayerCall) -> LayerCall:
 def _readers(graph: LayerGraph, call: LayerCall) -> list[LayerCall]:
     """The calls that read `call`'s output, looking through the switches of one computation
     it feeds (their other paths compute the same, so are read the same)."""
-    found: list[LayerCall] = []
-    pending = graph.consumers(call)
+    found: dict[int, LayerCall] = {}
+    pending = deque(graph.consumers(call))
+    seen = {node.node_id for node in pending}
     while pending:
-        node = pending.pop(0)
+        node = pending.popleft()
         if _one_computation_switch(graph, node) and _same_computation(
             graph, graph.alternatives(node)[0], call
         ):
-            pending.extend(c for c in graph.consumers(node) if c not in pending)
-        elif node not in found:
-            found.append(node)
-    return found
+            fresh = [c for c in graph.consumers(node) if c.node_id not in seen]
+            seen.update(c.node_id for c in fresh)
+            pending.extend(fresh)
+        else:
+            found.setdefault(node.node_id, node)
+    return list(found.values())
 
 
 def _paths_to_a_layer(

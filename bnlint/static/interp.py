@@ -1248,12 +1248,9 @@ def _is_add(operator: cst.CSTNode) -> bool:
 
 
 def _merge_items(values: list[tuple[Value, ...]]) -> tuple[Value, ...]:
-    if all(
-        len(v) == len(values[0]) and all(a is b for a, b in zip(v, values[0], strict=True))
-        for v in values
-    ):
+    if _unchanged(values):
         return values[0]
-    start, end = _parting(values, lambda a, b: a is b)
+    start, end = _parting(values, operator.is_)
     middles = tuple(v[start : len(v) - end] for v in values)
     return (*values[0][:start], _tails(middles, keyed=False), *values[0][len(values[0]) - end :])
 
@@ -1275,17 +1272,27 @@ def _merge_repeated(values: list[Any]) -> Any:
     """Lists or dicts a loop of unknown length may have added to: what every path shares at
     its start, then members the analysis cannot count (one unknown, as the loop's paths are
     no alternatives: any number of iterations may have run)."""
+    if _unchanged(values):
+        return values[0]
     if all(isinstance(v, tuple) for v in values):
-        if all(len(v) == len(values[0]) and all(map(operator.is_, v, values[0])) for v in values):
-            return values[0]
         start, _ = _parting(values, operator.is_)
         return (*values[0][:start], _loop_members())
-    first = values[0]
-    if all(list(v) == list(first) and all(v[k] is first[k] for k in first) for v in values):
-        return first
     paths = [tuple(v.items()) for v in values]
-    start, _ = _parting(paths, lambda a, b: a[0] == b[0] and a[1] is b[1])
+    start, _ = _parting(paths, _same_entry)
     return {**dict(paths[0][:start]), _UNDECIDED_KEY: _loop_members()}
+
+
+def _unchanged(values: list[Any]) -> bool:
+    """Whether every path left the same items (`Seq.items` tuples) or entries (`Mapping.items`
+    dicts), the very same values."""
+    first = values[0]
+    if isinstance(first, dict):
+        return all(list(v) == list(first) and all(v[k] is first[k] for k in first) for v in values)
+    return all(len(v) == len(first) and all(map(operator.is_, v, first)) for v in values)
+
+
+def _same_entry(a: tuple[Hashable, Value], b: tuple[Hashable, Value]) -> bool:
+    return a[0] == b[0] and a[1] is b[1]
 
 
 def _loop_members() -> Unknown:
@@ -1317,11 +1324,10 @@ _UNDECIDED_KEY = _Undecided()
 def _merge_mapping_items(values: list[dict[Hashable, Value]]) -> dict[Hashable, Value]:
     """The entries every path agrees on, in order, where they part and after; between
     them one entry holding each path's entries there (Tails)."""
-    first = values[0]
-    if all(list(v) == list(first) and all(v[k] is first[k] for k in first) for v in values):
-        return first
+    if _unchanged(values):
+        return values[0]
     paths = [tuple(v.items()) for v in values]
-    start, end = _parting(paths, lambda a, b: a[0] == b[0] and a[1] is b[1])
+    start, end = _parting(paths, _same_entry)
     middles = tuple(p[start : len(p) - end] for p in paths)
     return {
         **dict(paths[0][:start]),
