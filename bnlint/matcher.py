@@ -331,43 +331,68 @@ def _readers(graph: LayerGraph, call: LayerCall) -> list[LayerCall]:
 def _paths_to_a_layer(
     graph: LayerGraph, consumers: list[LayerCall], bn: LayerCall
 ) -> list[LayerCall]:
-    """Why the output may reach a layer that could take a fold through the control-flow
-    merges among `consumers`, on the paths where it passes them unchanged: the merge, or
-    what it leads to that the analysis cannot see (the caller, when the output is returned).
-    None when a consumer reads it on every path: each path then has two readers."""
+    """Why the output may reach a layer that could take a fold on the paths where it has
+    one reader: the control-flow merge of such a path, or what it leads to that the analysis
+    cannot see (the caller, when the output is returned). None when a consumer reads it on
+    every path: each path then has two readers."""
     found = []
-    for merge in _single_reader_switches(graph, consumers):
-        pending, seen = [merge], set()
+    for reader, merge in _may_read_alone(graph, consumers):
+        pending, seen = [reader], set()
         while pending:
             node = pending.pop()
             if node.node_id in seen:
                 continue
             seen.add(node.node_id)
             if node.kind is NodeKind.CONTROL_FLOW:
-                pending.extend(_single_reader_switches(graph, graph.consumers(node)))
+                pending.extend(r for r, _ in _may_read_alone(graph, graph.consumers(node)))
             elif node.kind in _UNCERTAIN or _may_take_a_fold(graph, node, bn):
                 found.append(node if node.kind in _UNCERTAIN else merge)
                 break
     return found
 
 
-def _single_reader_switches(graph: LayerGraph, readers: list[LayerCall]) -> list[LayerCall]:
-    """What one tensor's `readers` may hand it on to alone, on some path: the control-flow
-    merges among them, or the one reader every path has. A member of one path only (built
-    on a hidden branch, or what an outside function does) feeds the merge its path ends in;
-    any other reader reads it on every path, so next to a merge, or to a second such
-    reader, no path has a single reader: nothing."""
+def _may_read_alone(
+    graph: LayerGraph, readers: list[LayerCall]
+) -> list[tuple[LayerCall, LayerCall]]:
+    """What one tensor's `readers` may hand it on to alone, on some path, each with the
+    merge that stands for its path: the control-flow merges among them and the members of
+    one of their paths, or the one reader every path has (itself). A member of one path
+    only (a stage run under a condition, what an outside function does) flows into the
+    merge its path ends in; any other reader reads it on every path, so next to a merge, or
+    to a second such reader, no path has a single reader: nothing."""
     switches = [r for r in readers if r.kind is NodeKind.CONTROL_FLOW]
     merged = {r.node_id for r in switches}
-    always = [
-        r
-        for r in readers
-        if r.node_id not in merged
-        and not (graph.consumers(r) and all(c.node_id in merged for c in graph.consumers(r)))
-    ]
+    members = [r for r in readers if r.node_id not in merged and _ends_in(graph, r, merged)]
+    always = [r for r in readers if r.node_id not in merged and r not in members]
     if len({_identity(r) for r in always}) + bool(switches) > 1:
         return []
-    return switches or always
+    if not switches:
+        return [(r, r) for r in always]
+    return [(s, s) for s in switches] + [(m, switches[0]) for m in members]
+
+
+_LEAVES = frozenset({NodeKind.OUTPUT, NodeKind.UNKNOWN})
+
+
+def _ends_in(graph: LayerGraph, node: LayerCall, merges: set[int], budget: int = 256) -> bool:
+    """Whether what `node` computes flows into the merges `merges` and nowhere else (`if c:
+    x = self.stage(x)`: the stage's layers are members of one path, however many). A value
+    nothing reads goes nowhere; one that reaches no merge (`x.mean() > 0` deciding the `if`)
+    belongs to no path."""
+    pending, seen, merged = [node], {node.node_id}, False
+    while pending:
+        current = pending.pop()
+        if current is not node and current.kind in _LEAVES:
+            return False  # returned, or handed to code the analysis does not see
+        for consumer in graph.consumers(current):
+            if consumer.node_id in merges:
+                merged = True
+            elif consumer.node_id not in seen:
+                seen.add(consumer.node_id)
+                if len(seen) > budget:
+                    return False
+                pending.append(consumer)
+    return merged
 
 
 def _reads_on_every_path(graph: LayerGraph, reader: LayerCall, layer: LayerCall) -> bool:

@@ -229,7 +229,7 @@ def clone(value: Value, copies: dict[int, Value]) -> Value:
         mapping.items = {k: clone(v, copies) for k, v in value.items.items()}
         return mapping
     if isinstance(value, Choice):
-        options = Choice(tuple(clone(o, copies) for o in value.options), value.reason)
+        options = replace(value, options=tuple(clone(o, copies) for o in value.options))
         copies[id(value)] = options
         return options
     return value

@@ -848,7 +848,7 @@ def truth(value: Value) -> bool | None:
 
 
 def _if_expression(interp: Interpreter, expr: cst.IfExp, frame: Frame) -> Value:
-    decided = truth(interp.eval(expr.test, frame))
+    _, decided, learned = interp.condition(expr.test, frame)
     if decided is True:
         return interp.eval(expr.body, frame)
     if decided is False:
@@ -856,7 +856,8 @@ def _if_expression(interp: Interpreter, expr: cst.IfExp, frame: Frame) -> Value:
     body = interp.eval(expr.body, frame)
     orelse = interp.eval(expr.orelse, frame)
     reason = f"`{node_text(expr.test)}` cannot be decided"
-    return interp.merge([body, orelse], reason, rules.DATA_DEPENDENT_FLOW.code)
+    taken = [frozenset(side.items()) for side in learned] if learned else None
+    return interp.merge([body, orelse], reason, rules.DATA_DEPENDENT_FLOW.code, taken)
 
 
 def _lambda(interp: Interpreter, expr: cst.Lambda, frame: Frame) -> Value:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import operator
 import re
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -23,7 +23,7 @@ import libcst.matchers as m
 
 from bnlint import rules
 from bnlint.ftypes import NodeKind
-from bnlint.static import calls, evaluate, matching, objects
+from bnlint.static import calls, evaluate, facts, matching, objects
 from bnlint.static.classes import ClassModel
 from bnlint.static.constructions import Constructions, containers, fingerprint
 from bnlint.static.index import (
@@ -52,6 +52,7 @@ from bnlint.static.values import (
     Choice,
     ClassRef,
     Const,
+    Fact,
     FunctionRef,
     Journal,
     Mapping,
@@ -221,6 +222,9 @@ class Interpreter:
         # dicts held by module-level values: a construction that writes one is not pure
         self._module_containers: set[int] = set()
         self.current_file: SourceFile | None = None
+        # sides of undecidable conditions the running path took (see facts.py)
+        self.assumed: facts.PathFacts = {}
+        self._repeating = 0  # loops of unknown length being run: their conditions are not kept
 
     # ---- entry points -------------------------------------------------------------------
 
@@ -521,8 +525,7 @@ class Interpreter:
     # ---- control flow -------------------------------------------------------------------
 
     def exec_if(self, statement: cst.If, frame: Frame) -> None:
-        condition = self.eval(statement.test, frame)
-        truth = evaluate.truth(condition)
+        condition, truth, learned = self.condition(statement.test, frame)
         orelse = statement.orelse
         if truth is True:
             self.exec_block(statement.body.body, frame)
@@ -545,6 +548,7 @@ class Interpreter:
                 reason,
                 frame,
                 data_dependent=evaluate.is_data(condition),
+                learned=learned,
             )
 
     def branches(
@@ -555,17 +559,23 @@ class Interpreter:
         data_dependent: bool,
         code: str = rules.DATA_DEPENDENT_FLOW.code,
         repeated: bool = False,
+        learned: Sequence[facts.PathFacts] | None = None,
     ) -> None:
         """Run each path from the same state, then merge what they changed (a tensor that
         differs is reported under `code` where it matters). `repeated`: the paths are one
         iteration of a loop that runs an unknown number of times, or none, so what a list
-        gained on them is not what each path holds (it may hold it many times)."""
+        gained on them is not what each path holds (it may hold it many times). `learned`:
+        the facts each path takes (values it makes remember them)."""
         outcomes = []
+        path_facts = list(learned) if learned else [{} for _ in paths]
         if data_dependent and self.forward is not None:
             self.forward.conditional_depth += 1
+        self._repeating += repeated
+        outer = self.assumed
         try:
-            for run in paths:
+            for run, taken in zip(paths, path_facts, strict=True):
                 self.journal.begin()
+                self.assumed = {**outer, **taken} if taken else outer
                 ended = False
                 try:
                     run()
@@ -578,9 +588,14 @@ class Interpreter:
                     ended = True
                 outcomes.append((self.journal.rollback(), ended))
         finally:
+            self.assumed = outer
+            self._repeating -= repeated
             if data_dependent and self.forward is not None:
                 self.forward.conditional_depth -= 1
         live = [outcome for outcome, ended in outcomes if not ended]
+        live_facts = facts.tags(
+            [taken for (_, ended), taken in zip(outcomes, path_facts, strict=True) if not ended]
+        )
         if not live:
             raise DeadPath()
         keys: dict[tuple[int, Hashable], tuple[dict[Any, Any], Hashable]] = {}
@@ -593,7 +608,7 @@ class Interpreter:
             merged = (
                 _merge_repeated(values)
                 if repeated and all(isinstance(v, (tuple, dict)) for v in values)
-                else self.merge(values, reason, code)
+                else self.merge(values, reason, code, live_facts if learned else None)
             )
             if merged is MISSING:
                 self.journal.delete(target, name)
@@ -601,12 +616,31 @@ class Interpreter:
                 self.journal.set(target, name, merged)
 
     @overload
-    def merge(self, values: list[Value], reason: str, code: str) -> Value: ...
+    def merge(
+        self,
+        values: list[Value],
+        reason: str,
+        code: str,
+        taken: Sequence[frozenset[Fact]] | None = None,
+    ) -> Value: ...
     @overload
-    def merge(self, values: list[Any], reason: str, code: str) -> Any: ...
-    def merge(self, values: list[Any], reason: str, code: str) -> Any:
+    def merge(
+        self,
+        values: list[Any],
+        reason: str,
+        code: str,
+        taken: Sequence[frozenset[Fact]] | None = None,
+    ) -> Any: ...
+    def merge(
+        self,
+        values: list[Any],
+        reason: str,
+        code: str,
+        taken: Sequence[frozenset[Fact]] | None = None,
+    ) -> Any:
         """One value for what the paths left in one place: abstract values, or the journal's
-        entries (`Seq.items` tuples, `Mapping.items` dicts, flags, MISSING)."""
+        entries (`Seq.items` tuples, `Mapping.items` dicts, flags, MISSING). `taken`: the
+        facts of each path, which the value's options remember."""
         if all(v is values[0] for v in values):
             return values[0]
         if all(isinstance(v, tuple) for v in values):  # Seq.items
@@ -622,7 +656,7 @@ class Interpreter:
         options = [Const(None) if v is MISSING else v for v in values]
         if self.forward is not None and any(isinstance(v, Tensor) for v in options):
             return self.forward.merge_tensors(options, reason, code)
-        return choice(options, reason)
+        return choice(options, reason, taken)
 
     def exec_for(self, statement: cst.For, frame: Frame) -> None:
         iterable = self.eval(statement.iter, frame)
@@ -718,7 +752,22 @@ class Interpreter:
         if expr is None:
             return Const(None)
         self.tick()
-        return evaluate.expression(self, expr, frame)
+        value = evaluate.expression(self, expr, frame)
+        if self.assumed and isinstance(value, Choice) and value.facts:
+            return facts.narrow(value, self.assumed)
+        return value
+
+    def condition(
+        self, test: cst.BaseExpression, frame: Frame
+    ) -> tuple[Value, bool | None, tuple[facts.PathFacts, facts.PathFacts] | None]:
+        """An `if`'s condition: its value, whether it holds (None: undecidable) and what the
+        path on each side learns."""
+        value = self.eval(test, frame)
+        holds = evaluate.truth(value)
+        if holds is not None or self._repeating:
+            return value, holds, None
+        learned = facts.of_condition(self, test, frame, value)
+        return value, facts.decided(self.assumed, learned), learned
 
     def _subscript_key(self, target: cst.Subscript, frame: Frame) -> Value:
         if len(target.slice) != 1 or not isinstance(target.slice[0].slice, cst.Index):
@@ -981,6 +1030,7 @@ class Interpreter:
                 construction=file.location(node),
                 built_by=built_by,
             )
+            self.journal.born(*inst.state())
             if base.kind is NodeKind.BATCHNORM:
                 self.built_batchnorms.append(inst)
             self.torch_init(inst, base, args, kwargs)
@@ -1001,6 +1051,7 @@ class Interpreter:
             construction=file.location(node),
             built_by=built_by,
         )
+        self.journal.born(*inst.state())
         if base.kind is NodeKind.BATCHNORM:
             self.built_batchnorms.append(inst)
         owner, definition = found

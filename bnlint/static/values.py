@@ -229,6 +229,10 @@ class ModuleInst(Value):
     def class_name(self) -> str:
         return self.cls.qualname
 
+    def state(self) -> tuple[dict[str, Any], ...]:
+        """The dicts the interpreter changes as the module is built."""
+        return self.attrs, self.children, self.layer_args, self.plain_containers
+
     def mark_incomplete(self, reason: str, anywhere: bool = False) -> None:
         """Modules the analysis does not know were added here, after the children so far
         (or at places it cannot tell)."""
@@ -265,9 +269,16 @@ class Choice(Value):
 
     options: tuple[Value, ...]
     reason: str
+    # for each option, the conditions the path that made it took (see facts.py); empty when
+    # no option's path is known
+    facts: tuple[frozenset[Fact], ...] = ()
 
 
 ModuleLike: TypeAlias = ModuleInst | Choice
+
+# A condition the analysis cannot decide (its key, see facts.py) and the side a path took.
+Fact: TypeAlias = tuple[Hashable, bool]
+_NO_FACTS: frozenset[Fact] = frozenset()
 
 
 # Past this many possibilities a value is reported as unknown: the options of a value that
@@ -275,16 +286,33 @@ ModuleLike: TypeAlias = ModuleInst | Choice
 MAX_OPTIONS = 32
 
 
-def choice(values: list[Value], reason: str) -> Value:
-    flat: dict[object, Value] = {}
-    for value in values:
-        for option in value.options if isinstance(value, Choice) else (value,):
-            flat.setdefault(_identity(option), option)
+def choice(
+    values: list[Value], reason: str, facts: Sequence[frozenset[Fact]] | None = None
+) -> Value:
+    """One value for `values`, one per path; `facts`, when given, what each path took."""
+    flat: dict[object, tuple[Value, frozenset[Fact]]] = {}
+    for position, value in enumerate(values):
+        taken = facts[position] if facts else _NO_FACTS
+        for option, made in _options(value):
+            key = _identity(option)
+            if key in flat:  # made on either path: only what both took is sure
+                flat[key] = (option, flat[key][1] & (taken | made))
+            else:
+                flat[key] = (option, taken | made)
     if len(flat) == 1:
-        return next(iter(flat.values()))
+        return next(iter(flat.values()))[0]
     if len(flat) > MAX_OPTIONS:
         return Unknown(f"{reason} (more than {MAX_OPTIONS} possible values)")
-    return Choice(tuple(flat.values()), reason)
+    options = tuple(option for option, _ in flat.values())
+    made_under = tuple(made for _, made in flat.values())
+    return Choice(options, reason, made_under if any(made_under) else ())
+
+
+def _options(value: Value) -> Iterator[tuple[Value, frozenset[Fact]]]:
+    if not isinstance(value, Choice):
+        yield value, _NO_FACTS
+        return
+    yield from zip(value.options, value.facts or [_NO_FACTS] * len(value.options), strict=True)
 
 
 def _identity(value: Value) -> object:
@@ -320,9 +348,18 @@ class Journal:
     def __init__(self) -> None:
         # per frame: id(dict) -> (the dict, {key: the value it had when the frame began})
         self._frames: list[dict[int, tuple[_AnyDict, _AnyDict]]] = []
+        # per frame: the ids of the dicts made on it (see born)
+        self._born: list[builtins.set[int]] = []
+
+    def born(self, *targets: _AnyDict) -> None:
+        """`targets` belong to an object made on the innermost frame's path: no other path
+        has the object, so what this path does to them is neither undone nor merged (a
+        Sequential built on one branch keeps its layers, not "its layers or nothing")."""
+        if self._born:
+            self._born[-1].update(id(target) for target in targets)
 
     def _record(self, target: _AnyDict, key: Hashable) -> None:
-        if self._frames:
+        if self._frames and id(target) not in self._born[-1]:
             _, kept = self._frames[-1].setdefault(id(target), (target, {}))
             if key not in kept:
                 kept[key] = target.get(key, MISSING)
@@ -343,33 +380,47 @@ class Journal:
 
     def begin(self) -> None:
         self._frames.append({})
+        self._born.append(set())
 
     # `builtins.set`: inside the class body `set` names the method above.
     def commit(self) -> builtins.set[int]:
         """End the innermost frame, keeping its changes (an outer frame can still undo
         them); the ids of the dicts it changed."""
         entries = self._frames.pop()
-        if self._frames:
-            outer = self._frames[-1]
-            for index, (target, kept) in entries.items():
-                _, outer_kept = outer.setdefault(index, (target, {}))
-                for key, old in kept.items():
-                    outer_kept.setdefault(key, old)
+        born = self._born.pop()
+        self._hand_outward(entries)
+        if self._born:
+            self._born[-1].update(born)
         return set(entries)
+
+    def _hand_outward(self, entries: dict[int, tuple[_AnyDict, _AnyDict]]) -> None:
+        """The outer frame can undo what the inner one changed (or what its merge will
+        write), except on dicts made on the outer frame's own path."""
+        if not self._frames:
+            return
+        outer, outer_born = self._frames[-1], self._born[-1]
+        for index, (target, kept) in entries.items():
+            if index in outer_born:
+                continue
+            _, outer_kept = outer.setdefault(index, (target, {}))
+            for key, old in kept.items():
+                outer_kept.setdefault(key, old)
 
     @contextmanager
     def suspended(self) -> Iterator[None]:
         """Changes made inside are not undone by any branch around them: what a module's
         top level computes holds on every path."""
         frames, self._frames = self._frames, []
+        born, self._born = self._born, []
         try:
             yield
         finally:
-            self._frames = frames
+            self._frames, self._born = frames, born
 
     def rollback(self) -> Outcome:
         """Undo the innermost frame; return {(id(dict), key): (dict, key, value it had)}."""
         entries = self._frames.pop()
+        self._born.pop()
         outcome: Outcome = {}
         for index, (target, kept) in entries.items():
             for key, old in kept.items():
@@ -378,13 +429,7 @@ class Journal:
                     target.pop(key, None)
                 else:
                     target[key] = old
-        if self._frames:
-            # The outer frame must be able to undo what this frame's merge will write.
-            outer = self._frames[-1]
-            for index, (target, kept) in entries.items():
-                _, outer_kept = outer.setdefault(index, (target, {}))
-                for key, old in kept.items():
-                    outer_kept.setdefault(key, old)
+        self._hand_outward(entries)
         return outcome
 
 

@@ -425,6 +425,49 @@ def resolve_norm(norm_layer):
             flow = self.call(cls, out, indent, flow, f"{stage}{index}", after)
         return flow
 
+    def node_condition(self, cls, out, indent, flow, node) -> _Flow:
+        """A stage __init__ builds under a condition on a value from outside the analysed
+        files (an Identity otherwise) and forward() runs under the same condition, written
+        as zoos write it: the value itself, a comparison with a constant, or a flag set to
+        True and False on the two paths."""
+        from tests.fuzz.emit import _may_change_channels, retarget
+
+        chain = retarget(node.chains[0], flow.c)
+        changers = [s for s in chain if _may_change_channels(s)]
+        if changers and not isinstance(changers[-1], Leaf):  # keep the channels either way
+            chain += (Leaf("linear" if flow.linear else "conv", out=flow.c),)
+        expr, before, after = self.seq_expr(cls, Node("seq", (chain,), style="args"), flow)
+        n = cls.number()
+        attr, var = f"stage{n}", self.fresh(cls, flow)
+        if node.style == "compare":
+            key = self.hidden_choice("ratio")
+            setup, test = [f"self.ratio{n} = ratio({key})"], f"self.ratio{n} != 1"
+            built_test = f"ratio{n} != 1"
+            setup.append(f"ratio{n} = self.ratio{n}")
+        else:
+            key = self.hidden_choice("choose")
+            setup, test, built_test = [f"use{n} = choose({key})"], f"self.use{n}", f"use{n}"
+            if node.style == "truth":
+                setup.append(f"self.use{n} = use{n}")
+        built = [f"self.{attr} = {expr}"]
+        if node.style == "flag":
+            built.append(f"self.use{n} = True")
+        kept = [f"self.{attr} = nn.Identity()"]
+        if node.style == "flag":
+            kept.append(f"self.use{n} = False")
+        cls.init.extend(f"        {line}" for line in before + setup)
+        cls.init.append(f"        if {built_test}:")
+        cls.init.extend(f"            {line}" for line in built)
+        cls.init.append("        else:")
+        cls.init.extend(f"            {line}" for line in kept)
+        out += [
+            f"{indent}if {test}:",
+            f"{indent}    {var} = self.{attr}({flow.var})",
+            f"{indent}else:",
+            f"{indent}    {var} = {flow.var}",
+        ]
+        return after.to(var)
+
     def node_ckpt(self, cls, out, indent, flow, node) -> _Flow:
         """A Sequential called through torch.utils.checkpoint or directly, switched by
         self.grad_checkpointing (False: the direct call runs)."""

@@ -40,3 +40,8 @@ def as_tokens(x, key: int):
 def from_tokens(x):
     """Back to (N, C) features."""
     return x.mean(1) if x.dim() == 3 else x
+
+
+def ratio(key: int) -> int:
+    """An expansion ratio: 4, or 1 (a block then builds no expansion layers)."""
+    return 4 if choose(key) else 1

@@ -71,6 +71,11 @@ GATED_CONSTRUCTS: dict[str, str] = {
     "itertools.repeat and a collections.abc.Iterable check",
     "node:ckpt": "layers called through torch.utils.checkpoint or directly, switched by "
     "self.grad_checkpointing",
+    "node:condition:truth": "a stage __init__ builds when a value from outside the analysed "
+    "files is true (an Identity otherwise), run by forward() under the same condition",
+    "node:condition:compare": "the same under `self.ratio != 1`, the ratio from outside",
+    "node:condition:flag": "the same under a flag __init__ sets to True with the stage and to "
+    "False with the Identity",
 }
 ENABLED_CONSTRUCTS: frozenset[str] = frozenset(GATED_CONSTRUCTS)
 
@@ -116,6 +121,7 @@ RANK_STYLES = ("hidden", "tokens", "flatten")  # on (N, C) features; "conv1d" on
 BRANCHDICT_STYLES = ("ordered", "moduledict", "list")
 ZIP_STYLES = ("arg", "enumerate")
 MATCH_STYLES = ("value", "or")
+CONDITION_STYLES = ("truth", "compare", "flag")
 NTUPLE_STYLES = ("repeat", "iterable")
 RESIDUAL_STYLES = ("add", "radd", "iadd", "torch_add")
 HEAD_STYLES = ("adaptive_module", "mean", "functional")
@@ -156,6 +162,7 @@ _STYLED_KINDS = {
     "branchdict": BRANCHDICT_STYLES,
     "zip": ZIP_STYLES,
     "match": MATCH_STYLES,
+    "condition": CONDITION_STYLES,
 }
 
 
@@ -310,6 +317,7 @@ class Generator:
                         "match": 0.3,
                         "ntuple": 0.2,
                         "ckpt": 0.2,
+                        "condition": 0.3,
                     }
                 )
                 if (
@@ -551,6 +559,12 @@ class Generator:
             )
         if kind == "ckpt":
             return Node("ckpt", (self.chain(depth + 1, linear, short, modules_only=True),))
+        if kind == "condition":
+            return Node(
+                "condition",
+                (self.chain(depth + 1, linear, short, modules_only=True),),
+                style=self.pick("condition", CONDITION_STYLES),
+            )
         raise AssertionError(kind)
 
 
