@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import Union
@@ -51,8 +52,18 @@ def check(
         "checking %d files; imports resolved under %s", len(files), ", ".join(str(r) for r in roots)
     )
     analyze = analyzer or _engine()
-    raw = analyze(files, search_roots=roots)
+    with libraries_of(config):
+        raw = analyze(files, search_roots=roots)
     return apply_policy(raw, config, baseline=Path(baseline) if baseline else None)
+
+
+def libraries_of(config: Config) -> AbstractContextManager[None]:
+    """Analyses inside read the installed libraries `config` names (library-path, and the
+    model libraries in site-packages unless site-packages = false)."""
+    from bnlint.static.engine import reading_libraries
+    from bnlint.static.libraries import library_roots
+
+    return reading_libraries(library_roots(config.library_path, installed=config.site_packages))
 
 
 def project_config(paths: Sequence[Path], config_file: Path | None = None) -> Config:

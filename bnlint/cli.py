@@ -304,6 +304,24 @@ def _add_check_arguments(check: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="record every current finding in FILE and exit 0",
     )
+    libraries = check.add_argument_group(
+        "installed libraries (read, never reported on: classes your models derive from or build)"
+    )
+    libraries.add_argument(
+        "--library-path",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="also read the packages under DIR (a site-packages or a library's source "
+        "checkout); repeatable",
+    )
+    libraries.add_argument(
+        "--no-site-packages",
+        action="store_true",
+        help="do not read the model libraries (packages that require torch) installed "
+        "beside bnlint",
+    )
     speed = check.add_argument_group("speed")
     speed.add_argument(
         "-j",
@@ -418,6 +436,11 @@ def _with_engine_options(
 def run_check(args: argparse.Namespace) -> int:
     paths = [Path(p) for p in args.paths]
     config = check_config(args, paths)
+    with api.libraries_of(config):  # every analysis below, fixes' included
+        return _run_check(args, paths, config)
+
+
+def _run_check(args: argparse.Namespace, paths: list[Path], config: Config) -> int:
     _check_combinations(args)
     if args.show_files:
         return _show_files(paths, config)
@@ -549,6 +572,8 @@ def check_config(args: argparse.Namespace, paths: Sequence[Path]) -> Config:
         extend_exclude=_flatten(args.extend_exclude) or (),
         output_format=args.output_format,
         force_exclude=args.force_exclude,
+        library_path=args.library_path,
+        no_site_packages=args.no_site_packages,
     )
 
 

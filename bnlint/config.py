@@ -96,6 +96,10 @@ class Config:
     output_format: str = "full"
     models: tuple[ModelSpec, ...] = ()
     force_exclude: bool = False
+    # Installed libraries the analysis reads (bnlint.static.libraries): folders named, and
+    # whether the model libraries in bnlint's own site-packages are read too.
+    library_path: tuple[Path, ...] = ()
+    site_packages: bool = True
 
     def enabled_codes(self) -> frozenset[str]:
         return resolve_selection((RuleSelection(select=(ALL,)), *self.selections))
@@ -209,6 +213,8 @@ def parse_table(
         "severity",
         "output-format",
         "models",
+        "library-path",
+        "site-packages",
     }
     for key in table:
         if key not in known:
@@ -237,6 +243,11 @@ def parse_table(
         severity=check.severity(table),
         output_format=output_format,
         models=check.models(table),
+        library_path=tuple(
+            root / folder
+            for folder in check.string_list(table.get("library-path", []), "library-path")
+        ),
+        site_packages=check.boolean(table, "site-packages", default=True),
     )
 
 
@@ -251,10 +262,16 @@ def with_overrides(
     extend_exclude: Sequence[str] = (),
     output_format: str | None = None,
     force_exclude: bool = False,
+    library_path: Sequence[Path] = (),
+    no_site_packages: bool = False,
 ) -> Config:
     """Apply command-line flags on top of the file: they always win."""
     check = _Checker("command line:")
-    changes: dict[str, Any] = {"force_exclude": config.force_exclude or force_exclude}
+    changes: dict[str, Any] = {
+        "force_exclude": config.force_exclude or force_exclude,
+        "library_path": tuple(library_path) + config.library_path,
+        "site_packages": config.site_packages and not no_site_packages,
+    }
     if select is not None or ignore or extend_select:
         cli = {"--select": select, "--ignore": ignore, "--extend-select": extend_select}
         layer = {
@@ -304,6 +321,12 @@ class _Checker:
 
     def fail(self, key: str, problem: str) -> ConfigError:
         return ConfigError(f"{self.where} {key}: {problem}")
+
+    def boolean(self, table: Mapping[str, Any], key: str, *, default: bool) -> bool:
+        value = table.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(key, f"expected true or false, got {_describe(value)}")
+        return value
 
     def string_list(self, value: Any, key: str) -> list[str]:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from bnlint.static.libraries import LibraryRoot
     from bnlint.static.project import Project
     from bnlint.static.records import FileVerdicts
 
@@ -51,6 +52,7 @@ def analyse_files(
     sources: Mapping[Path, bytes] | Mapping[str, bytes] | None = None,
     weights: Mapping[str, int] | None = None,
     allowed: Collection[str] | None = None,
+    libraries: Sequence[LibraryRoot] = (),
     done: Callable[[str], None] | None = None,
 ) -> dict[str, FileVerdicts]:
     """Every file's contribution (paths absolute and resolved), computed in up to `jobs`
@@ -63,7 +65,7 @@ def analyse_files(
     weights = weights or {}
     total = sum(weights.get(p, 0) for p in paths)
     if jobs <= 1 or len(paths) < 2 or total < MIN_PARALLEL_BYTES:
-        project = Project(search_roots, source_roots, sources, allowed, PARSED_TREES)
+        project = Project(search_roots, source_roots, sources, allowed, PARSED_TREES, libraries)
         serial: dict[str, FileVerdicts] = {}
         for path in paths:
             serial[path] = analyse_file(project, Path(path))
@@ -86,6 +88,7 @@ def analyse_files(
             dict(sources or {}),
             None if allowed is None else list(allowed),
             max(50, PARSED_TREES // jobs),
+            tuple(libraries),
         ),
     ) as pool:
         for results in pool.imap_unordered(_run_task, tasks):
@@ -121,11 +124,12 @@ def _start_worker(
     sources: dict[Path, bytes] | dict[str, bytes],
     allowed: list[str] | None,
     trees: int,
+    libraries: tuple[LibraryRoot, ...],
 ) -> None:
     from bnlint.static.project import Project
 
     global _project
-    _project = Project(search_roots, source_roots, sources, allowed, trees)
+    _project = Project(search_roots, source_roots, sources, allowed, trees, libraries)
 
 
 def _run_task(paths: list[str]) -> list[FileVerdicts]:

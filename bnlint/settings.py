@@ -81,6 +81,18 @@ def describe(config: Config, args: argparse.Namespace, cache_dir: Path) -> list[
             origin("output-format", "--output-format", args.output_format),
         ),
         Setting("models", [spec.name for spec in config.models], origin("models")),
+        Setting(
+            "library-path",
+            [str(path) for path in config.library_path],
+            origin("library-path", "--library-path", args.library_path),
+        ),
+        Setting(
+            "site-packages",
+            config.site_packages,
+            "command line (--no-site-packages)"
+            if args.no_site_packages
+            else origin("site-packages"),
+        ),
         _cache_setting(args, cache_dir),
         Setting(
             "jobs",

@@ -101,6 +101,8 @@ def run_static(
     cwd = sources / zoo.check_dir()
     command = [*bnlint, "check", zoo.package, "--format", "json", "--no-cache"]
     command += ["--jobs", str(jobs)] if jobs else []
+    for name in zoo.depends_on:  # installed beside it, as its users have them
+        command += ["--library-path", str(sources / BY_NAME[name].check_dir())]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)

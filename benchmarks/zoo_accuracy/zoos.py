@@ -19,6 +19,9 @@ class Zoo:
     source_root: str  # folder of the repository (relative to it) that holds `package`
     # Subpackages to keep, with everything they import of the package; empty: keep all.
     keep: tuple[str, ...] = ()
+    # The zoos this one's models are built on, as its users have them installed: their
+    # sources stand in for the installed packages (`bnlint check --library-path`).
+    depends_on: tuple[str, ...] = ()
 
     @property
     def wheel_prefix(self) -> str:
@@ -51,6 +54,7 @@ ZOOS: tuple[Zoo, ...] = (
         "segmentation_models_pytorch",
         "segmentation_models.pytorch",
         ".",
+        depends_on=("torchvision", "timm"),
     ),
 )
 

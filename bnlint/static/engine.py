@@ -21,13 +21,14 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bnlint import progress
 from bnlint.ftypes import CheckResult, Diagnostic, FileTiming, ModuleReport
 from bnlint.static.callers import CallerGraph
+from bnlint.static.libraries import LibraryRoot
 from bnlint.static.records import FileReport, FileVerdicts
 from bnlint.static.scan import ProjectScan, display, scan_project
 
@@ -45,6 +46,8 @@ class EngineOptions:
 
     jobs: int = 1
     cache_dir: Path | None = None
+    # installed model libraries whose sources lookups read (bnlint.static.libraries)
+    libraries: tuple[LibraryRoot, ...] = ()
 
 
 # EngineOptions is a frozen dataclass: one shared default is safe
@@ -60,6 +63,17 @@ def engine_options(jobs: int = 1, cache_dir: Path | None = None) -> Iterator[Non
         _options.reset(token)
 
 
+@contextmanager
+def reading_libraries(libraries: Sequence[LibraryRoot]) -> Iterator[None]:
+    """The analyses started inside read these installed libraries (the other options
+    unchanged)."""
+    token = _options.set(replace(_options.get(), libraries=tuple(libraries)))
+    try:
+        yield
+    finally:
+        _options.reset(token)
+
+
 def analyze(
     files: Sequence[Path],
     *,
@@ -67,6 +81,7 @@ def analyze(
     jobs: int | None = None,
     cache_dir: Path | None = None,
     sources: Mapping[Path, bytes] | None = None,
+    libraries: Sequence[LibraryRoot] | None = None,
 ) -> CheckResult:
     """Analyse `files` (reading other files under `search_roots` where the verdicts need
     them) and report on `files` only.
@@ -74,12 +89,14 @@ def analyze(
     `jobs` processes share the work. With `cache_dir`, results whose inputs did not change
     are taken from there and new ones stored (only with `search_roots`: the cache must know
     every file that could answer an import). `sources` (path -> bytes) is analysed instead of
-    what is on disk; the cache is then not used. Unset options come from engine_options().
+    what is on disk; the cache is then not used. `libraries`: installed libraries lookups
+    read when the project does not answer them. Unset options come from engine_options().
     """
     started = time.perf_counter()
     defaults = _options.get()
     jobs = jobs or defaults.jobs
     cache_dir = cache_dir if cache_dir is not None else defaults.cache_dir
+    libraries = tuple(libraries if libraries is not None else defaults.libraries)
     overrides = {os.path.realpath(p): data for p, data in (sources or {}).items()}
     roots = [os.path.realpath(r) for r in search_roots]
     memo = None
@@ -93,6 +110,7 @@ def analyze(
         overrides,
         memo.facts if memo else {},
         memo.refusals if memo else {},
+        libraries,
     )
     checked = list(dict.fromkeys(scan.key(p) for p in files))
     digests = scan.digests()
@@ -202,6 +220,7 @@ def _report(
             sources=overrides,
             weights=scan.sizes(),
             allowed=sorted(scan.project) if roots else None,
+            libraries=scan.libraries,
             done=_Progress(len(missing)),
         )
     )

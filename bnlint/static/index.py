@@ -15,6 +15,7 @@ from typing import TypeAlias
 
 import libcst as cst
 
+from bnlint.static.libraries import LibraryRoot, find_module
 from bnlint.static.source import SourceFile
 from bnlint.static.torch_api import canonical
 
@@ -187,13 +188,20 @@ class ModuleLoader:
     """Finds and parses project modules by dotted name, lazily, under known source roots."""
 
     def __init__(
-        self, load_file: Callable[[Path], SourceFile | None], search_roots: list[Path]
+        self,
+        load_file: Callable[[Path], SourceFile | None],
+        search_roots: list[Path],
+        libraries: Sequence[LibraryRoot] = (),
+        load_library: Callable[[Path], SourceFile | None] | None = None,
     ) -> None:
         self._load_file = load_file
         self._roots: list[Path] = []
         for root in search_roots:
             self.add_root(root)
             self.add_root(root / "src")
+        # searched after every project root (bnlint.static.libraries)
+        self._libraries = tuple(libraries)
+        self._load_library = load_library or load_file
         self._by_name: dict[str, SourceFile | None] = {}
         self._symbols: dict[str, ModuleSymbols] = {}
 
@@ -218,6 +226,12 @@ class ModuleLoader:
                     if loaded is not None and loaded.module_name == name:
                         self._by_name[name] = loaded
                         return loaded
+        found = find_module(self._libraries, name) if self._libraries else None
+        if found is not None:
+            loaded = self._load_library(Path(found))
+            if loaded is not None and loaded.module_name == name:
+                self._by_name[name] = loaded
+                return loaded
         return None
 
     def symbols(self, file: SourceFile) -> ModuleSymbols:

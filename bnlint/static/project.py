@@ -23,6 +23,7 @@ from bnlint.static.index import (
     Resolver,
     collect_symbols,
 )
+from bnlint.static.libraries import LibraryRoot
 from bnlint.static.source import (
     ParseFailure,
     SourceFile,
@@ -50,8 +51,10 @@ class _TrackingLoader(ModuleLoader):
         search_roots: list[Path],
         digests: Mapping[Path, str],
         on_use: Callable[[Path], None],
+        libraries: Sequence[LibraryRoot] = (),
+        load_library: Callable[[Path], SourceFile | None] | None = None,
     ) -> None:
-        super().__init__(load_file, search_roots)
+        super().__init__(load_file, search_roots, libraries, load_library)
         self.digests = digests
         self.on_use = on_use  # every file handed out: the Project evicts the least recent
         self.reads: Reads | None = None
@@ -94,11 +97,13 @@ class Project:
         sources: Mapping[Path, bytes] | Mapping[str, bytes] | None = None,
         allowed: Collection[Path | str] | None = None,
         max_files: int | None = None,
+        libraries: Sequence[LibraryRoot] = (),
     ) -> None:
         """`source_roots`: where module lookups search after the search roots, in this
         order; `sources`: bytes to use instead of the files on disk; `allowed`: the only
-        files imports may resolve to (the project's files), so that what the cache records
-        about lookups covers every file that could answer them."""
+        project files imports may resolve to, so that what the cache records about lookups
+        covers every file that could answer them; `libraries`: where lookups the project
+        does not answer search last (installed model libraries, read but never reported on)."""
         self.search_roots = [Path(r) for r in search_roots]
         self.allowed = (
             frozenset(Path(p).resolve() for p in allowed) if allowed is not None else None
@@ -109,7 +114,9 @@ class Project:
         self.digests: dict[Path, str] = {}
         self.sources = {Path(p): data for p, data in (sources or {}).items()}
         self._recent: OrderedDict[Path, None] = OrderedDict()
-        self.loader = _TrackingLoader(self.load, self.search_roots, self.digests, self._used)
+        self.loader = _TrackingLoader(
+            self.load, self.search_roots, self.digests, self._used, libraries, self._load_library
+        )
         for root in source_roots:
             self.loader.add_root(Path(root))
         self._canonical: dict[str, Path | None] = {}
@@ -146,16 +153,24 @@ class Project:
                 self.loader.forget(file)
                 self.digests.pop(path, None)
 
+    def _load_library(self, path: Path) -> SourceFile | None:
+        return self.load(path, library=True)
+
     def load(
-        self, path: Path, data: bytes | None = None, *, explicit: bool = False
+        self,
+        path: Path,
+        data: bytes | None = None,
+        *,
+        explicit: bool = False,
+        library: bool = False,
     ) -> SourceFile | None:
         """The parsed file; None if it cannot be read or parsed. Only an `explicit` load (the
         file an analysis is about) reads a file outside `allowed`, and such a file never
         answers a module lookup: what a lookup finds must not depend on what this process
-        analysed before."""
+        analysed before. A `library` file is one a lookup found in an installed library."""
         path = path.resolve()
         inside = self.allowed is None or path in self.allowed or path in self.sources
-        if not inside and not explicit:
+        if not inside and not explicit and not library:
             return None
         if path in self.files:
             self._used(path)

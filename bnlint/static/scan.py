@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from bnlint import rules
 from bnlint.ftypes import Diagnostic
 from bnlint.static.callers import FileFacts
+from bnlint.static.libraries import LibraryRoot, find_module
 from bnlint.static.readable import MAX_BYTES, Refusal, python_refusal
 from bnlint.static.textscan import (
     TextFacts,
@@ -56,7 +57,10 @@ class ProjectScan:
     # Digest -> why Python could not read it (None: it could), for the checked files the
     # pre-filter keeps from the parser; the cache keeps these.
     refusals: dict[str, Refusal | None] = field(default_factory=dict)
+    # Installed libraries lookups search after the project (bnlint.static.libraries).
+    libraries: tuple[LibraryRoot, ...] = ()
     _by_module: dict[str, list[str]] = field(default_factory=dict)
+    _in_libraries: dict[str, str | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for path in sorted(self.project):
@@ -76,7 +80,11 @@ class ProjectScan:
             rank = self._root_rank.get(root)
             if rank is not None and (best is None or (rank, package) < best[:2]):
                 best = (rank, package, path)
-        return best[2] if best else None
+        if best is not None or not self.libraries:
+            return best[2] if best else None
+        if name not in self._in_libraries:
+            self._in_libraries[name] = find_module(self.libraries, name)
+        return self._in_libraries[name]
 
     def key(self, path: str | os.PathLike[str]) -> str:
         return self.keys[os.path.abspath(path)]
@@ -84,8 +92,11 @@ class ProjectScan:
     def words(self, path: str) -> frozenset[str]:
         return identifiers(self.data[path])
 
-    def digests(self) -> dict[str, str]:
-        return {path: facts.digest for path, facts in self.facts.items()}
+    def digests(self) -> Mapping[str, str]:
+        """Each project file's digest; a library file's, read when first asked for (what an
+        analysis read of a library decides whether its cached result still holds)."""
+        project = {path: facts.digest for path, facts in self.facts.items()}
+        return _LibraryDigests(project) if self.libraries else project
 
     def sizes(self) -> dict[str, int]:
         return {path: len(data) for path, data in self.data.items()}
@@ -100,12 +111,41 @@ class ProjectScan:
         return content_digest("\n".join([*rows, *self.loader_roots]).encode())
 
 
+class _LibraryDigests(Mapping[str, str]):
+    """The project's digests, and any other file's computed from its bytes on demand."""
+
+    def __init__(self, project: dict[str, str]) -> None:
+        self._known = project
+        self._read: dict[str, str | None] = {}
+
+    def __getitem__(self, path: str) -> str:
+        if path in self._known:
+            return self._known[path]
+        if path not in self._read:
+            try:
+                with open(path, "rb") as handle:
+                    self._read[path] = content_digest(handle.read())
+            except OSError:
+                self._read[path] = None
+        found = self._read[path]
+        if found is None:
+            raise KeyError(path)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._known)
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+
 def scan_project(
     checked: Sequence[str],
     search_roots: Sequence[str],
     sources: Mapping[str, bytes],
     known: Mapping[str, KnownFacts] | None = None,
     known_refusals: Mapping[str, Refusal | None] | None = None,
+    libraries: Sequence[LibraryRoot] = (),
 ) -> ProjectScan:
     """Read and hash the checked files and every file under the search roots; `known` maps
     digests to what identical text said before (the cache): whether it defines a class, and
@@ -151,7 +191,15 @@ def scan_project(
     ordered = tuple(sorted(source_roots))
     project = frozenset(p for p in facts if p in walked) if roots else frozenset(facts)
     return ProjectScan(
-        facts, data, unreadable, ordered, loader_roots(roots, ordered), keys, project, refusals
+        facts,
+        data,
+        unreadable,
+        ordered,
+        loader_roots(roots, ordered),
+        keys,
+        project,
+        refusals,
+        tuple(libraries),
     )
 
 

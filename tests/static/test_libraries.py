@@ -1,0 +1,151 @@
+"""Installed model libraries: a project class that derives from, or builds, a class of a
+library outside the checked folder is analysed with that library's source (read, never
+reported on); only libraries that require torch are read from site-packages."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from bnlint import cli
+from bnlint.ftypes import Status
+from bnlint.static.engine import analyze
+from bnlint.static.libraries import LibraryRoot, library_roots, torch_libraries
+
+_LIBRARY = {
+    "visionlib/__init__.py": "",
+    "visionlib/models/__init__.py": "from .resnet import ResNet\n",
+    "visionlib/models/resnet.py": """
+        import torch.nn as nn
+
+
+        def conv3x3(cin, cout, stride=1):
+            return nn.Conv2d(cin, cout, 3, stride, padding=1, bias=False)
+
+
+        class ResNet(nn.Module):
+            def __init__(self, width=8, depth=2):
+                super().__init__()
+                self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
+                self.bn1 = nn.BatchNorm2d(width)
+                self.relu = nn.ReLU(inplace=True)
+                blocks = []
+                for _ in range(depth):
+                    blocks.append(nn.Sequential(conv3x3(width, width), nn.BatchNorm2d(width)))
+                self.layer1 = nn.Sequential(*blocks)
+
+            def forward(self, x):
+                return self.layer1(self.relu(self.bn1(self.conv1(x))))
+    """,
+}
+
+_PROJECT = {
+    "pyproject.toml": "",
+    "seg/__init__.py": "",
+    "seg/encoders.py": """
+        from visionlib.models import ResNet
+
+
+        class ResNetEncoder(ResNet):
+            def __init__(self, depth=2):
+                super().__init__(depth=depth)
+                del self.relu
+
+            def forward(self, x):
+                x = self.bn1(self.conv1(x))
+                return self.layer1(x.relu())
+    """,
+}
+
+
+def _write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+def _folds(result) -> dict[str, tuple]:
+    return {
+        f"{module.class_name}: {entry.conv} -> {entry.bn}": entry.status
+        for module in result.modules
+        for entry in module.folds
+    }
+
+
+def test_a_class_deriving_from_a_library_class_is_analysed_with_its_source(
+    tmp_path: Path,
+) -> None:
+    library = _write(tmp_path / "site", _LIBRARY)
+    project = _write(tmp_path / "project", _PROJECT)
+    checked = [project / "seg" / "encoders.py"]
+
+    alone = analyze(checked, search_roots=[project])
+    assert not _folds(alone)  # the base class is outside: nothing to say
+
+    with_library = analyze(checked, search_roots=[project], libraries=[LibraryRoot(str(library))])
+    folds = _folds(with_library)
+    assert folds["seg.encoders.ResNetEncoder: conv1 -> bn1"] is Status.FOLDABLE
+    assert folds["seg.encoders.ResNetEncoder: layer1.1.0 -> layer1.1.1"] is Status.FOLDABLE
+    # the library is read, never reported on
+    assert all(d.path.startswith("seg") for d in with_library.diagnostics)
+    assert {m.class_name for m in with_library.modules} == {"seg.encoders.ResNetEncoder"}
+
+
+def test_a_cached_result_holds_until_the_library_changes(tmp_path: Path) -> None:
+    library = _write(tmp_path / "site", _LIBRARY)
+    project = _write(tmp_path / "project", _PROJECT)
+    checked = [project / "seg" / "encoders.py"]
+    roots = [LibraryRoot(str(library))]
+    cache = tmp_path / "cache"
+
+    cold = analyze(checked, search_roots=[project], libraries=roots, cache_dir=cache)
+    warm = analyze(checked, search_roots=[project], libraries=roots, cache_dir=cache)
+    assert cold.timings and not warm.timings  # nothing analysed again
+    assert _folds(warm) == _folds(cold)
+
+    resnet = library / "visionlib" / "models" / "resnet.py"
+    block = "nn.Sequential(conv3x3(width, width), nn.BatchNorm2d(width))"
+    assert block in resnet.read_text()
+    resnet.write_text(
+        resnet.read_text().replace(block, block.replace("), nn.B", "), nn.ReLU(), nn.B"))
+    )
+    changed = analyze(checked, search_roots=[project], libraries=roots, cache_dir=cache)
+    assert changed.timings
+    assert "seg.encoders.ResNetEncoder: layer1.1.0 -> layer1.1.1" not in _folds(changed)
+
+
+def test_site_packages_offer_only_the_libraries_that_require_torch(tmp_path: Path) -> None:
+    site = tmp_path / "site-packages"
+    _write(
+        site,
+        {
+            "modellib-1.0.dist-info/METADATA": "Name: modellib\nRequires-Dist: torch>=2.0\n",
+            "modellib-1.0.dist-info/top_level.txt": "modellib\n",
+            "arraylib-1.0.dist-info/METADATA": "Name: arraylib\nRequires-Dist: numpy\n",
+            "arraylib-1.0.dist-info/top_level.txt": "arraylib\n",
+            "lintlib-1.0.dist-info/METADATA": (
+                "Name: lintlib\nRequires-Dist: torch>=2; extra == 'runtime'\n"
+            ),
+            "lintlib-1.0.dist-info/RECORD": "lintlib/__init__.py,,\nlintlib/api.py,,\n",
+            "torch-2.0.dist-info/METADATA": "Name: torch\nRequires-Dist: sympy\n",
+            "torch-2.0.dist-info/top_level.txt": "torch\n",
+        },
+    )
+    assert torch_libraries(str(site)) == {"modellib"}
+    given = library_roots([tmp_path], installed=False)
+    assert given == (LibraryRoot(str(tmp_path.resolve())),)
+    assert not given[0].answers("torch")  # modelled, never read
+    assert given[0].answers("anything")
+
+
+def test_check_reads_the_library_path_it_is_given(tmp_path: Path, monkeypatch, capsys) -> None:
+    library = _write(tmp_path / "site", _LIBRARY)
+    project = _write(tmp_path / "project", _PROJECT)
+    monkeypatch.chdir(project)
+    arguments = ["check", "seg", "--no-cache", "--format", "json", "--no-site-packages"]
+    cli.main(arguments)
+    assert '"conv": "conv1"' not in capsys.readouterr().out
+    cli.main([*arguments, "--library-path", str(library)])
+    assert '"conv": "conv1"' in capsys.readouterr().out
