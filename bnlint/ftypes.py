@@ -150,6 +150,9 @@ class LayerCall:
     # Runs only on some paths of data-dependent control flow (static builder only): evidence
     # from such a node can make a verdict unknown, never unfoldable.
     conditional: bool = False
+    # The paths of control flow the analysis cannot decide (of any kind) it runs on, outermost
+    # first, one id per path taken (static builder only): () on every path.
+    paths: tuple[int, ...] = ()
 
     @property
     def module_path(self) -> str:

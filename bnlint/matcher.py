@@ -187,7 +187,8 @@ def _fold_into_preceding(graph: LayerGraph, bn: LayerCall, producer: LayerCall) 
         # switch such as gradient checkpointing) reads it through the fold as well.
         others = [c for c in _readers(graph, producer) if _identity(c) != _identity(bn)]
         if others:
-            doubt = _doubt(bn, [c for c in others if not _reads_on_every_path(graph, c, producer)])
+            partial = [c for c in others if not _reads_on_every_path(graph, c, producer)]
+            doubt = _doubt(bn, partial) or _on_some_paths(graph, bn, partial)
             if doubt is not None:
                 return doubt
             return _skip(
@@ -214,6 +215,17 @@ def _fold_into_preceding(graph: LayerGraph, bn: LayerCall, producer: LayerCall) 
         if settled is not None:
             return settled
     if kind in _UNCERTAIN:
+        # Whatever made the tensor, it is also read elsewhere: nothing that made it can
+        # take the fold.
+        others = [c for c in _readers(graph, producer) if _identity(c) != _identity(bn)]
+        if others and (_doubt(bn, others) or _on_some_paths(graph, bn, others)) is None:
+            return _skip(
+                bn,
+                rules.PRODUCER_OUTPUT_SHARED,
+                bn=bn.describe(),
+                producer=producer.describe(),
+                others=_names(others),
+            )
         rule = rules.get_rule(producer.rule_code or rules.UNKNOWN_CALL.code)
         detail = producer.reason or f"its input comes from {producer.describe()}"
         return _skip(bn, rule, bn=bn.describe(), detail=detail)
@@ -254,7 +266,7 @@ def _on_every_path(graph: LayerGraph, bn: LayerCall, merge: LayerCall) -> _SiteV
     alternatives = graph.alternatives(merge)
     # The tensor is also read elsewhere: no layer that made it can take the fold.
     others = [c for c in _readers(graph, merge) if _identity(c) != _identity(bn)]
-    if others and _doubt(bn, others) is None:
+    if others and (_doubt(bn, others) or _on_some_paths(graph, bn, others)) is None:
         return _skip(
             bn,
             rules.PRODUCER_OUTPUT_SHARED,
@@ -811,6 +823,26 @@ def _merge_skip(bn: LayerCall, merge: LayerCall, detail: str) -> _SiteVerdict:
     return _skip(
         bn, rules.BN_AFTER_MERGE, bn=bn.describe(), producer=merge.describe(), detail=detail
     )
+
+
+def _on_some_paths(
+    graph: LayerGraph, bn: LayerCall, readers: list[LayerCall]
+) -> _SiteVerdict | None:
+    """A reader that runs on some of the paths the BatchNorm runs on shares the tensor on
+    those paths only: on the others the fold may hold."""
+    for reader in readers:
+        if (
+            reader.kind is not NodeKind.CONTROL_FLOW
+            and bn.paths[: len(reader.paths)] != reader.paths
+        ):
+            return _skip(
+                bn,
+                rules.DATA_DEPENDENT_FLOW,
+                bn=bn.describe(),
+                detail=f"{reader.describe()} also reads its input, on some paths of control "
+                "flow the analysis cannot decide",
+            )
+    return None
 
 
 def _doubt(bn: LayerCall, evidence: list[LayerCall]) -> _SiteVerdict | None:

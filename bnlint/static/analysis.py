@@ -90,11 +90,15 @@ def analyse_root(interp: Interpreter, root: Root, as_model: bool = False) -> Roo
     _add_uncalled_batchnorms(builder, root.inst, scopes, conditional)
     _add_lost_batchnorms(builder, root, scopes)
     plan = _unplaced_unknown(
-        _with_unresolved_norms(_match(builder.graph, failure), builder), unplaced
+        _with_unresolved_norms(_match(builder.graph, failure), builder, builder.graph, failure),
+        unplaced,
     )
     closed = None
     if builder.boundary and root.may_be_model:
-        closed = _with_unresolved_norms(_match(builder.closed_graph(), failure), builder)
+        closed_graph = builder.closed_graph()
+        closed = _with_unresolved_norms(
+            _match(closed_graph, failure), builder, closed_graph, failure
+        )
     log.debug(
         "%s: %d nodes, %d folds, %d skips",
         root.origin,
@@ -146,25 +150,54 @@ def _match(graph: LayerGraph, failure: str) -> FoldPlan:
     return _demote_folds(plan, failure) if failure else plan
 
 
-def _with_unresolved_norms(plan: FoldPlan, builder: ForwardBuilder) -> FoldPlan:
-    """Each slot that may hold a BatchNorm the analysis could not resolve, as an unknown
-    verdict of its own (the graph keeps it an unknown op, so that its neighbours' verdicts
-    stay unknown too)."""
-    extra: dict[object, Skip] = {}
+def _with_unresolved_norms(
+    plan: FoldPlan, builder: ForwardBuilder, graph: LayerGraph, failure: str
+) -> FoldPlan:
+    """Each slot that may hold a BatchNorm the analysis could not resolve gets a verdict of
+    its own. The graph keeps it an unknown op, so that its neighbours' verdicts stay unknown;
+    a copy in which it is a BatchNorm tells what would become of one there."""
+    slots: dict[object, list[LayerCall]] = {}
     for call in builder.unresolved_norms:
-        code = call.rule_code or rules.UNKNOWN_CALL.code
-        extra.setdefault(
-            call.module_id,
-            Skip(
-                bn=call,
-                status=Status.UNKNOWN,
-                code=code,
-                reason=rules.get_rule(code).format(bn=call.describe(), detail=call.reason),
-            ),
-        )
-    return (
-        FoldPlan(plan.folds, plan.skips + tuple(extra.values()), plan.findings) if extra else plan
+        slots.setdefault(call.module_id, []).append(call)
+    extra = tuple(_as_batchnorm(graph, calls, failure) for calls in slots.values())
+    return FoldPlan(plan.folds, plan.skips + extra, plan.findings) if extra else plan
+
+
+def _as_batchnorm(graph: LayerGraph, calls: list[LayerCall], failure: str) -> Skip:
+    """What no BatchNorm in the slot could do is certain (an activation before it, its
+    producer's output read elsewhere): if the slot holds one, it cannot fold. A fold one could
+    take stays unknown, with its partner: the slot may hold no BatchNorm, or one whose
+    arguments turn off running statistics."""
+    first = calls[0]
+    code = first.rule_code or rules.UNKNOWN_CALL.code
+    unknown = Skip(
+        bn=first,
+        status=Status.UNKNOWN,
+        code=code,
+        reason=rules.get_rule(code).format(bn=first.describe(), detail=first.reason),
     )
+    if failure:
+        return unknown
+    batchnorm = replace(
+        first, rule_code=None, reason=None, attrs=replace(first.attrs, track_running_stats=True)
+    )
+    twin = graph.with_nodes({c.node_id: replace(batchnorm, location=c.location) for c in calls})
+    judged = match_folds(twin)
+    for pair in judged.folds:
+        if pair.bn.module_id == first.module_id:
+            return replace(
+                unknown,
+                partner=pair.conv,
+                reason=f"{unknown.reason}; a BatchNorm there folds into {pair.conv.describe()} "
+                "unless its arguments turn off running statistics",
+            )
+    for skip in judged.skips:
+        if skip.bn.module_id != first.module_id:
+            continue
+        if skip.status is Status.UNFOLDABLE:
+            return replace(skip, bn=first, reason=f"{skip.reason}; {first.reason}")
+        return replace(skip, bn=first, reason=f"{skip.reason}; {first.reason}")
+    return unknown
 
 
 def _demote_folds(plan: FoldPlan, failure: str) -> FoldPlan:
@@ -279,6 +312,7 @@ def _observations(plan: FoldPlan, closed: FoldPlan | None, root: Root) -> Iterat
             defaults=root.own_class is not None,
             # graph nodes for BatchNorms forward() did not call carry their reason themselves
             reached=verdict.bn.rule_code is None,
+            filler=root.filler,
         )
 
 

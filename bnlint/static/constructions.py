@@ -39,6 +39,11 @@ class _TooLarge(Exception):
     pass
 
 
+# Nesting past this is a value that holds itself (an object whose method, kept in a dict it
+# holds, closes over it): no fingerprint.
+_DEPTH = 40
+
+
 def fingerprint(cls: object, args: list[Value], kwargs: dict[str, Value]) -> Hashable | None:
     """A key equal for two constructions only if they are given equal arguments; None when
     an argument holds something a copy could not stand for (a module, a tensor)."""
@@ -53,9 +58,9 @@ def fingerprint(cls: object, args: list[Value], kwargs: dict[str, Value]) -> Has
         return None
 
 
-def _print(value: Value, budget: list[int]) -> Hashable:
+def _print(value: Value, budget: list[int], depth: int = 0) -> Hashable:
     budget[0] -= 1
-    if budget[0] < 0:
+    if budget[0] < 0 or depth > _DEPTH:  # too large, or a value that holds itself
         raise _TooLarge
     if isinstance(value, Const):
         try:
@@ -72,15 +77,15 @@ def _print(value: Value, budget: list[int]) -> Hashable:
             "class",
             id(value.cls),
             value.is_partial,
-            tuple(_print(a, budget) for a in value.args),
-            tuple((k, _print(v, budget)) for k, v in value.kwargs),
+            tuple(_print(a, budget, depth + 1) for a in value.args),
+            tuple((k, _print(v, budget, depth + 1)) for k, v in value.kwargs),
         )
     if isinstance(value, FunctionRef):
         if value.bound_self is not None:
             raise _TooLarge  # a bound method reads its object, which may change
         closure = tuple(
             sorted(
-                (k, _print(v, budget))
+                (k, _print(v, budget, depth + 1))
                 for k, v in (value.closure or {}).items()
                 if not isinstance(v, (ModuleRef,))
             )
@@ -89,8 +94,8 @@ def _print(value: Value, budget: list[int]) -> Hashable:
             "function",
             id(value.func.node),
             value.is_partial,
-            tuple(_print(a, budget) for a in value.args),
-            tuple((k, _print(v, budget)) for k, v in value.kwargs),
+            tuple(_print(a, budget, depth + 1) for a in value.args),
+            tuple((k, _print(v, budget, depth + 1)) for k, v in value.kwargs),
             closure,
         )
     if isinstance(value, (BuiltinRef, ModuleRef)):
@@ -106,23 +111,23 @@ def _print(value: Value, budget: list[int]) -> Hashable:
             value.complete,
             value.why_incomplete,
             value.fields,
-            tuple(_print(v, budget) for v in value.items),
+            tuple(_print(v, budget, depth + 1) for v in value.items),
         )
     if isinstance(value, Mapping):
         return (
             "map",
             value.complete,
             value.ordered_dict,
-            tuple((repr(k), _print(v, budget)) for k, v in value.items.items()),
+            tuple((repr(k), _print(v, budget, depth + 1)) for k, v in value.items.items()),
         )
     if isinstance(value, ObjectInst):
         return (
             "object",
             id(value.cls),
-            tuple(sorted((k, _print(v, budget)) for k, v in value.attrs.items())),
+            tuple(sorted((k, _print(v, budget, depth + 1)) for k, v in value.attrs.items())),
         )
     if isinstance(value, Choice):
-        return ("choice", value.reason, tuple(_print(o, budget) for o in value.options))
+        return ("choice", value.reason, tuple(_print(o, budget, depth + 1) for o in value.options))
     raise _TooLarge  # modules, tensors, methods: identities a copy would not keep
 
 

@@ -105,6 +105,8 @@ class ForwardBuilder:
         self.boundary: list[LayerCall] = []  # the open input and output nodes
         self.graph = LayerGraph()
         self.conditional_depth = 0
+        # the path of each undecidable branch being run, outermost first (LayerCall.paths)
+        self.paths: tuple[int, ...] = ()
         self.called: set[int] = set()  # uids of modules with a node in the graph
         self.dynamic: list[str] = []  # where modules were reached by computed names
         self.gaps: list[str] = []  # module calls the analysis could not follow
@@ -134,6 +136,7 @@ class ForwardBuilder:
                 label=label,
                 location=location,
                 conditional=self.conditional_depth > 0,
+                paths=self.paths,
                 **extra,
             )
         )
@@ -365,7 +368,7 @@ class ForwardBuilder:
             return self._either_layer(same_layer, args, label, frame.file.location(node))
         kinds = sorted({_describe_option(o) for o in module.options})
         self.gaps.append(module.reason)
-        if any(isinstance(o, Unknown) for o in module.options):
+        maybe = (
             # one of the things the slot may hold is not known: it may be a norm layer
             self._maybe_norm(
                 label,
@@ -375,7 +378,11 @@ class ForwardBuilder:
                 frame,
                 frame.file.location(node),
             )
-        return self.add(
+            if any(isinstance(o, Unknown) for o in module.options)
+            else None
+        )
+        return self._slot_call(
+            maybe,
             NodeKind.UNKNOWN,
             label,
             args[:1],
@@ -755,8 +762,9 @@ class ForwardBuilder:
             code = rules.UNKNOWN_CALL.code  # an outside function, not an outside layer
         code = code if code in rules.RULES else rules.UNKNOWN_CALL.code
         location = frame.file.location(node)
-        self._maybe_norm(text, reason, code, inputs, frame, location)
-        return self.add(
+        maybe = self._maybe_norm(text, reason, code, inputs, frame, location)
+        return self._slot_call(
+            maybe,
             NodeKind.UNKNOWN,
             text,
             inputs,
@@ -790,10 +798,10 @@ class ForwardBuilder:
         inputs: list[Value],
         frame: Frame,
         location: SourceLocation,
-    ) -> None:
+    ) -> LayerCall | None:
         """A slot of the module that may hold a norm layer (`self.bn`, a `norm_layer` it was
         given) applied to a Conv/Linear output, when the analysis cannot resolve what it
-        holds: it gets an unknown verdict of its own, never silence."""
+        holds: the BatchNorm it may be, which gets a verdict of its own, never silence."""
         name = text[5:] if text.startswith("self.") else ""
         inst = frame.self_inst
         if (
@@ -802,25 +810,40 @@ class ForwardBuilder:
             or inst.uid not in self.scopes
             or not (NORM_WORDS.search(name) or NORM_WORDS.search(reason))
         ):
-            return
+            return None
         # a Conv/Linear output, or one the analysis cannot see (which may be one)
         if not any(isinstance(v, Tensor) and v.node.kind in _MAY_BE_LAYER_OUTPUT for v in inputs):
-            return
+            return None
         label = ".".join(f.name for f in self.scopes[inst.uid][1:] if f.name) or ""
         label = f"{label}.{name}" if label else name
-        self.unresolved_norms.append(
-            LayerCall(
-                node_id=-1,
-                kind=NodeKind.BATCHNORM,
-                label=label,
-                scope=self.scopes[inst.uid] + (ModuleFrame(name, "<unresolved layer>"),),
-                module_id=("slot", inst.uid, name),
-                location=location,
-                rule_code=code,
-                reason=f"it may hold a BatchNorm, but the analysis cannot tell what it "
-                f"is: {reason}",
-            )
+        return LayerCall(
+            node_id=-1,
+            kind=NodeKind.BATCHNORM,
+            label=label,
+            scope=self.scopes[inst.uid] + (ModuleFrame(name, "<unresolved layer>"),),
+            module_id=("slot", inst.uid, name),
+            location=location,
+            rule_code=code,
+            reason=f"it may hold a BatchNorm, but the analysis cannot tell what it is: {reason}",
         )
+
+    def _slot_call(
+        self,
+        maybe: LayerCall | None,
+        kind: NodeKind,
+        label: str,
+        inputs: list[Value],
+        location: SourceLocation | None,
+        **extra: Unpack[NodeDetails],
+    ) -> Tensor:
+        """The op a slot the analysis cannot resolve is in the graph; `maybe`, the BatchNorm
+        it may hold, is kept with the op's node (bnlint.static.analysis judges it there)."""
+        op = self.add(kind, label, inputs, location, **extra)
+        if maybe is not None:
+            self.unresolved_norms.append(
+                replace(maybe, node_id=op.node.node_id, paths=op.node.paths)
+            )
+        return op
 
     def merge_tensors(self, options: list[Value], reason: str, code: str) -> Value:
         return self.add(

@@ -69,6 +69,7 @@ from bnlint.static.values import (
     Value,
     choice,
     entry_view,
+    new_uid,
     node_text,
 )
 
@@ -572,10 +573,13 @@ class Interpreter:
             self.forward.conditional_depth += 1
         self._repeating += repeated
         outer = self.assumed
+        outer_paths = self.forward.paths if self.forward is not None else ()
         try:
             for run, taken in zip(paths, path_facts, strict=True):
                 self.journal.begin()
                 self.assumed = {**outer, **taken} if taken else outer
+                if self.forward is not None:
+                    self.forward.paths = (*outer_paths, new_uid())
                 ended = False
                 try:
                     run()
@@ -592,6 +596,8 @@ class Interpreter:
             self._repeating -= repeated
             if data_dependent and self.forward is not None:
                 self.forward.conditional_depth -= 1
+            if self.forward is not None:
+                self.forward.paths = outer_paths
         live = [outcome for outcome, ended in outcomes if not ended]
         live_facts = facts.tags(
             [taken for (_, ended), taken in zip(outcomes, path_facts, strict=True) if not ended]

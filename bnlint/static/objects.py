@@ -158,13 +158,21 @@ def set_attribute(interp: Interpreter, obj: ObjectInst, name: str, value: Value)
 
 def register_decorated(interp: Interpreter, file: SourceFile) -> None:
     """Run the decorators of `file`'s top-level functions and classes that the file itself
-    defines (a function, or a method of one of its own objects): they file those functions
-    into registries, as importing the module would."""
+    defines (a function, or a method of one of its own objects), and its top-level calls of
+    a method of one of its own objects (`Act.add_factory_class("relu", nn.ReLU)`): they file
+    functions and classes into registries, as importing the module would."""
     from bnlint.static.interp import AnalysisLimit, DeadPath, Frame, ReturnSignal
 
     symbols = interp.resolver.loader.symbols(file)
     local = set(symbols.functions) | set(symbols.values) | set(symbols.classes)
     for statement in file.tree.body:
+        registering = _registering_call(statement, set(symbols.values))
+        if registering is not None:
+            try:
+                interp.eval(registering, Frame(file, {}))
+            except (AnalysisLimit, DeadPath, ReturnSignal, RecursionError):
+                pass
+            continue
         if not isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
             continue
         if not statement.decorators:
@@ -185,6 +193,19 @@ def register_decorated(interp: Interpreter, file: SourceFile) -> None:
                 interp.call(registrar, [target], {}, frame, cst.Call(func=decorator.decorator))
             except (AnalysisLimit, DeadPath, ReturnSignal, RecursionError):
                 continue
+
+
+def _registering_call(statement: cst.CSTNode, objects: set[str]) -> cst.Call | None:
+    """A top-level `OBJ.method(...)` statement on one of the file's own objects."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return None
+    small = statement.body[0]
+    if not isinstance(small, cst.Expr) or not isinstance(small.value, cst.Call):
+        return None
+    call = small.value
+    if not isinstance(call.func, cst.Attribute) or _root_name(call.func) not in objects:
+        return None
+    return call
 
 
 def _root_name(expr: cst.BaseExpression) -> str | None:

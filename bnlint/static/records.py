@@ -45,6 +45,9 @@ class Observation:
     # forward() calls the BatchNorm (False: a verdict on a BatchNorm it did not reach, or on
     # a slot whose layer it could not resolve)
     reached: bool = True
+    # From a class built with its norm-selecting arguments unknown, because its defaults
+    # build no BatchNorm (bnlint.static.roots): it speaks only of keys no other root sees.
+    filler: bool = False
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from functools import partial
 import libcst as cst
 
 from bnlint.ftypes import NodeKind
+from bnlint.static.forward import NORM_WORDS
 from bnlint.static.index import ProjectClass, ProjectFunction, ProjectValue
 from bnlint.static.interp import AnalysisLimit, DeadPath, Interpreter, ReturnSignal
 from bnlint.static.project import Project
@@ -31,6 +32,7 @@ from bnlint.static.values import (
     ModuleInst,
     Seq,
     Tails,
+    Unknown,
     Value,
 )
 
@@ -57,6 +59,9 @@ class Root:
     # A part of a model (a registry's encoder): built for real, but its forward() input comes
     # from a caller and its output goes back to one, as for a class on its own.
     part: bool = False
+    # The class built with its norm-selecting arguments unknown, because its defaults build
+    # no BatchNorm: its verdicts fill only the keys no other root reports.
+    filler: bool = False
 
 
 def file_roots(project: Project, file: SourceFile, interp: Interpreter) -> Iterator[Root]:
@@ -171,6 +176,45 @@ def _class_root(project: Project, cls: ProjectClass, interp: Interpreter) -> Ite
         yield Root(
             inst, f"class {cls.name}", cls.qualname, constructible, cls.file, built.batchnorms
         )
+    if built.batchnorms:
+        return
+    # Its defaults build no BatchNorm (a GroupNorm, say); a caller may choose one: every
+    # BatchNorm it may then hold gets a verdict, never silence.
+    selecting = _norm_parameters(project, cls)
+    if not selecting:
+        return
+    unknown = {
+        name: Unknown(f"'{name}' may select another norm layer than its default")
+        for name in selecting
+    }
+    other = _guarded(interp, partial(_build, interp, cls, dict(unknown), cls.file, cls.node))
+    for inst in module_instances(other.value):
+        origin = f"class {cls.name} (any {', '.join(selecting)})"
+        yield Root(inst, origin, cls.qualname, False, cls.file, other.batchnorms, filler=True)
+
+
+def _norm_parameters(project: Project, cls: ProjectClass) -> list[str]:
+    """The constructor parameters that switch a norm layer on (`use_bn=False`) or choose it
+    by name from a registry (`norm="group"`, `norm=("GROUP", {...})`): another value may
+    choose a BatchNorm. A parameter whose default is a class (`norm_layer=nn.LayerNorm`)
+    is not one: a caller may pass any layer there, and a LayerNorm slot is not a BatchNorm's."""
+    found: list[str] = []
+    for entry in project.classes.mro(cls):
+        if not isinstance(entry, ProjectClass):
+            continue
+        method = project.classes.method(entry, "__init__")
+        if method is None or method[1] is None or method[0] is not entry:
+            continue
+        params = method[1].params
+        found.extend(
+            p.name.value
+            for p in [*params.params, *params.kwonly_params]
+            if p.default is not None
+            and NORM_WORDS.search(p.name.value)
+            and _chooses_by_name_or_flag(p.default)
+        )
+        break  # the constructor that runs: its own parameters
+    return found
 
 
 def _factory_root(func: ProjectFunction, interp: Interpreter) -> Iterator[Root]:
@@ -195,6 +239,14 @@ def _guarded(interp: Interpreter, build: Callable[[], Value]) -> _Built:
         except Exception:  # an analyzer bug must cost one model, never the whole run
             log.warning("internal error while building a model; it is skipped", exc_info=True)
         return _Built(Const(None), batchnorms)
+
+
+def _chooses_by_name_or_flag(default: cst.BaseExpression) -> bool:
+    if isinstance(default, cst.Tuple) and default.elements:
+        default = default.elements[0].value
+    if isinstance(default, cst.Name):
+        return default.value in ("True", "False")
+    return isinstance(default, (cst.SimpleString, cst.ConcatenatedString))
 
 
 def callable_without_arguments(node: cst.FunctionDef | None) -> bool:

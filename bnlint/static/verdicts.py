@@ -80,14 +80,21 @@ def combine(observations: Iterable[Observation]) -> Verdicts:
     for observation in settled:
         if _hypothetical(observation, real) and observation.entry.status is Status.UNKNOWN:
             continue  # the roots that build its class for real see more of it
-        by_key[(observation.owner, observation.entry.bn)].append(observation)
+        if not observation.filler:
+            by_key[(observation.owner, observation.entry.bn)].append(observation)
+    for observation in settled:  # only where no other root has anything to say
+        key = (observation.owner, observation.entry.bn)
+        if observation.filler and (key not in by_key or by_key[key][0].filler):
+            by_key[key].append(observation)
     entries: dict[str, list[FoldEntry]] = defaultdict(list)
-    diagnostics: list[Diagnostic] = []
+    diagnostics: list[tuple[bool, Diagnostic]] = []
     for (owner, _), group in by_key.items():
         for entry, members in _key_verdicts(group, real):
             entries[owner].append(entry)
-            diagnostics.extend(_diagnostics(owner, entry, members))
-    return Verdicts(dict(entries), diagnostics)
+            diagnostics.extend((entry.conv is None, d) for d in _diagnostics(owner, entry, members))
+    # Where verdicts of one rule meet at one place, the one that names the layer is shown.
+    ordered = [d for _, d in sorted(diagnostics, key=lambda pair: pair[0])]
+    return Verdicts(dict(entries), ordered)
 
 
 def _diagnostics(owner: str, entry: FoldEntry, members: list[Observation]) -> Iterator[Diagnostic]:
@@ -97,7 +104,8 @@ def _diagnostics(owner: str, entry: FoldEntry, members: list[Observation]) -> It
         return
     suffix = entry.reason[len(members[0].entry.reason or "") :] if entry.reason else ""
     seen: set[str] = set()
-    for member in members:
+    # a model built for real names the layers around the BatchNorm as they are
+    for member in sorted(members, key=lambda m: m.defaults):
         code = member.entry.code or rules.UNKNOWN_CALL.code
         if code in seen or member.location is None:
             continue
