@@ -24,7 +24,7 @@ from bnlint.ftypes import (
 )
 from bnlint.graph import LayerGraph
 from bnlint.matcher import match_folds
-from bnlint.static.forward import NORM_WORDS, ForwardBuilder
+from bnlint.static.forward import NORM_WORDS, UNRESOLVED_NORM, ForwardBuilder
 from bnlint.static.index import ProjectClass, ProjectFunction
 from bnlint.static.interp import AnalysisLimit, DeadPath, Frame, Interpreter
 from bnlint.static.records import Fallback, Observation
@@ -176,8 +176,8 @@ def _as_batchnorm(graph: LayerGraph, calls: list[LayerCall], failure: str) -> Sk
         code=code,
         reason=rules.get_rule(code).format(bn=first.describe(), detail=first.reason),
     )
-    if failure:
-        return unknown
+    if failure or first.scope[-1].class_name != UNRESOLVED_NORM:
+        return unknown  # it may hold a whole block, not one layer
     batchnorm = replace(
         first, rule_code=None, reason=None, attrs=replace(first.attrs, track_running_stats=True)
     )

@@ -60,6 +60,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bnlint.static.forward")
 
+# The class a scope names for a slot that may hold a norm layer the analysis cannot resolve,
+# when that slot is one layer (bnlint.static.analysis judges it as the BatchNorm it may be).
+UNRESOLVED_NORM = "<unresolved norm layer>"
+
 # Names model code gives norm layers (`bn1`, `norm`, `norm_layer`, `pre_norm`): a slot so
 # named that holds something the analysis cannot resolve may hold a BatchNorm.
 NORM_WORDS = re.compile(r"(?i)norm|(^|[_.'`(])bn\d*($|[_.'`(])")
@@ -288,12 +292,19 @@ class ForwardBuilder:
                     value = self._each_path(child, value, frame, node)
                 else:
                     why = getattr(child, "reason", "") or "it is not a module"
-                    value = self._gap(
-                        value,
-                        f"{label} holds a layer the analysis cannot resolve ({why})",
+                    member = list(inst.children)[position]
+                    code = getattr(child, "code", None) or rules.UNKNOWN_CALL.code
+                    maybe = self._maybe_norm_in(inst, member, why, code, [value], location)
+                    value = self._slot_call(
+                        maybe,
+                        NodeKind.UNKNOWN,
+                        "unknown",
+                        [value],
                         location,
-                        getattr(child, "code", None),
+                        rule_code=code,
+                        reason=f"{label} holds a layer the analysis cannot resolve ({why})",
                     )
+                    self.gaps.append(f"{label} holds a layer the analysis cannot resolve ({why})")
             if inst.incomplete and _unknown_before(inst, len(inst.children)):
                 value = self._gap(
                     value,
@@ -804,15 +815,31 @@ class ForwardBuilder:
         holds: the BatchNorm it may be, which gets a verdict of its own, never silence."""
         name = text[5:] if text.startswith("self.") else ""
         inst = frame.self_inst
-        if (
-            not name
-            or inst is None
-            or inst.uid not in self.scopes
-            or not (NORM_WORDS.search(name) or NORM_WORDS.search(reason))
+        if not name or not isinstance(inst, ModuleInst):
+            return None
+        # a child named like a norm is one; a child named otherwise whose value comes from
+        # something named like a norm may be a whole block built around one
+        return self._maybe_norm_in(
+            inst, name, reason, code, inputs, location, bool(NORM_WORDS.search(name))
+        )
+
+    def _maybe_norm_in(
+        self,
+        inst: ModuleInst,
+        name: str,
+        reason: str,
+        code: str,
+        inputs: list[Value],
+        location: SourceLocation | None,
+        single: bool = True,
+    ) -> LayerCall | None:
+        """The BatchNorm slot `name` of `inst` may hold (a child, or a Sequential's member);
+        `single`: the slot is one layer, which may be judged as the BatchNorm it may be."""
+        if inst.uid not in self.scopes or not (
+            NORM_WORDS.search(name) or NORM_WORDS.search(reason)
         ):
             return None
-        # a Conv/Linear output, or one the analysis cannot see (which may be one)
-        if not any(isinstance(v, Tensor) and v.node.kind in _MAY_BE_LAYER_OUTPUT for v in inputs):
+        if not any(isinstance(v, Tensor) for v in inputs):
             return None
         label = ".".join(f.name for f in self.scopes[inst.uid][1:] if f.name) or ""
         label = f"{label}.{name}" if label else name
@@ -820,7 +847,8 @@ class ForwardBuilder:
             node_id=-1,
             kind=NodeKind.BATCHNORM,
             label=label,
-            scope=self.scopes[inst.uid] + (ModuleFrame(name, "<unresolved layer>"),),
+            scope=self.scopes[inst.uid]
+            + (ModuleFrame(name, UNRESOLVED_NORM if single else "<unresolved layer>"),),
             module_id=("slot", inst.uid, name),
             location=location,
             rule_code=code,

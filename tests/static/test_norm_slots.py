@@ -195,3 +195,26 @@ def test_a_reader_on_some_paths_only_leaves_the_fold_possible_on_the_others(
     )
     assert folds["Net: bn"][1] is Status.UNKNOWN
     assert folds["Always: bn"] == ("conv", Status.UNFOLDABLE, "XBN103")
+
+
+def test_a_sequential_member_the_analysis_cannot_resolve_gets_a_verdict(tmp_path: Path) -> None:
+    folds = _analyze(
+        tmp_path,
+        """
+        import torch.nn as nn
+        from normlib import make_norm
+
+
+        class Head(nn.Module):
+            def __init__(self, norm):
+                super().__init__()
+                self.left = nn.Conv2d(4, 4, 1)
+                self.right = nn.Conv2d(4, 4, 1)
+                self.final = nn.Sequential(make_norm(norm, 2, 4), nn.ReLU(), nn.Conv2d(4, 2, 1))
+
+            def forward(self, x):
+                return self.final(self.left(x) * self.right(x))
+        """,
+    )
+    # whatever norm is chosen, a BatchNorm after a product of two convs cannot fold
+    assert folds["Head: final.0"][1:] == (Status.UNFOLDABLE, "XBN104")
