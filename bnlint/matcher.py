@@ -828,18 +828,23 @@ def _merge_skip(bn: LayerCall, merge: LayerCall, detail: str) -> _SiteVerdict:
 def _on_some_paths(
     graph: LayerGraph, bn: LayerCall, readers: list[LayerCall]
 ) -> _SiteVerdict | None:
-    """A reader that runs on some of the paths the BatchNorm runs on shares the tensor on
-    those paths only: on the others the fold may hold."""
-    for reader in readers:
-        if (
-            reader.kind is not NodeKind.CONTROL_FLOW
-            and bn.paths[: len(reader.paths)] != reader.paths
+    """The tensor is shared on every path the BatchNorm runs on only when, wherever it is
+    called, some other reader runs on every path that call runs on; a reader on some of
+    them only shares it there, and on the others the fold may hold."""
+    if not readers:
+        return None
+    sites = graph.calls_of(bn.module_id) if bn.module_id is not None else []
+    for site in sites or [bn]:
+        if not any(
+            r.kind is NodeKind.CONTROL_FLOW or site.paths[: len(r.paths)] == r.paths
+            for r in readers
         ):
+            partial = next(r for r in readers if r.kind is not NodeKind.CONTROL_FLOW)
             return _skip(
                 bn,
                 rules.DATA_DEPENDENT_FLOW,
                 bn=bn.describe(),
-                detail=f"{reader.describe()} also reads its input, on some paths of control "
+                detail=f"{partial.describe()} also reads its input, on some paths of control "
                 "flow the analysis cannot decide",
             )
     return None

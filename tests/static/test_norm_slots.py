@@ -218,3 +218,31 @@ def test_a_sequential_member_the_analysis_cannot_resolve_gets_a_verdict(tmp_path
     )
     # whatever norm is chosen, a BatchNorm after a product of two convs cannot fold
     assert folds["Head: final.0"][1:] == (Status.UNFOLDABLE, "XBN104")
+
+
+def test_an_output_a_branch_hands_on_unchanged_is_not_shared_with_the_batchnorm(
+    tmp_path: Path,
+) -> None:
+    """The conv's output is read by the BatchNorm on one path and handed on unchanged on the
+    other: the merge of the two reads it on the second path only."""
+    folds = _analyze(
+        tmp_path,
+        """
+        import torch.nn as nn
+        from settings import flip
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 4, 1, bias=False)
+                self.bn = nn.BatchNorm2d(4)
+                self.flip = flip()
+
+            def forward(self, x):
+                y = self.conv(x)
+                return self.bn(y) if self.flip else y
+        """,
+    )
+    # where the BatchNorm runs, the conv's output goes to it alone
+    assert folds["Net: bn"][1] is not Status.UNFOLDABLE
