@@ -217,15 +217,9 @@ def _fold_into_preceding(graph: LayerGraph, bn: LayerCall, producer: LayerCall) 
     if kind in _UNCERTAIN:
         # Whatever made the tensor, it is also read elsewhere: nothing that made it can
         # take the fold.
-        others = [c for c in _readers(graph, producer) if _identity(c) != _identity(bn)]
-        if others and (_doubt(bn, others) or _on_some_paths(graph, bn, others)) is None:
-            return _skip(
-                bn,
-                rules.PRODUCER_OUTPUT_SHARED,
-                bn=bn.describe(),
-                producer=producer.describe(),
-                others=_names(others),
-            )
+        shared = _read_elsewhere(graph, bn, producer, producer.describe())
+        if shared is not None:
+            return shared
         rule = rules.get_rule(producer.rule_code or rules.UNKNOWN_CALL.code)
         detail = producer.reason or f"its input comes from {producer.describe()}"
         return _skip(bn, rule, bn=bn.describe(), detail=detail)
@@ -265,15 +259,9 @@ def _on_every_path(graph: LayerGraph, bn: LayerCall, merge: LayerCall) -> _SiteV
     the path decides."""
     alternatives = graph.alternatives(merge)
     # The tensor is also read elsewhere: no layer that made it can take the fold.
-    others = [c for c in _readers(graph, merge) if _identity(c) != _identity(bn)]
-    if others and (_doubt(bn, others) or _on_some_paths(graph, bn, others)) is None:
-        return _skip(
-            bn,
-            rules.PRODUCER_OUTPUT_SHARED,
-            bn=bn.describe(),
-            producer=f"any of {_names(alternatives)}",
-            others=_names(others),
-        )
+    shared = _read_elsewhere(graph, bn, merge, f"any of {_names(alternatives)}")
+    if shared is not None:
+        return shared
     # No path hands it a layer's output, but on some the analysis cannot see where it comes
     # from (the caller's tensor): that is the doubt, not the merge.
     unseen = [a for a in alternatives if a.kind in _UNCERTAIN]
@@ -288,6 +276,18 @@ def _on_every_path(graph: LayerGraph, bn: LayerCall, merge: LayerCall) -> _SiteV
             bn, rules.BN_AFTER_OTHER_OP, bn=bn.describe(), producer=f"one of {_names(alternatives)}"
         )
     return None
+
+
+def _read_elsewhere(
+    graph: LayerGraph, bn: LayerCall, tensor: LayerCall, made_by: str
+) -> _SiteVerdict | None:
+    """XBN103 when the tensor `bn` reads is also read elsewhere wherever `bn` runs."""
+    others = [c for c in _readers(graph, tensor) if _identity(c) != _identity(bn)]
+    if not others or (_doubt(bn, others) or _on_some_paths(graph, bn, others)) is not None:
+        return None
+    return _skip(
+        bn, rules.PRODUCER_OUTPUT_SHARED, bn=bn.describe(), producer=made_by, others=_names(others)
+    )
 
 
 def _one_computation_switch(graph: LayerGraph, node: LayerCall) -> bool:

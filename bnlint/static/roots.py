@@ -143,7 +143,12 @@ def _class_and_arguments(
 
 def _parameters(project: Project, cls: ProjectClass) -> set[str]:
     """The keyword names the class's constructors along its MRO take."""
-    names: set[str] = set()
+    return {p.name.value for params in _constructors(project, cls) for p in params}
+
+
+def _constructors(project: Project, cls: ProjectClass) -> Iterator[list[cst.Param]]:
+    """The parameters (keywords included) of each `__init__` along the MRO, the one that runs
+    first."""
     for entry in project.classes.mro(cls):
         if not isinstance(entry, ProjectClass):
             continue
@@ -151,8 +156,7 @@ def _parameters(project: Project, cls: ProjectClass) -> set[str]:
         if found is None or found[1] is None or found[0] is not entry:
             continue
         params = found[1].params
-        names.update(p.name.value for p in [*params.params, *params.kwonly_params])
-    return names
+        yield [*params.params, *params.kwonly_params]
 
 
 def named_root(project: Project, file: SourceFile, name: str, interp: Interpreter) -> Root | None:
@@ -198,23 +202,14 @@ def _norm_parameters(project: Project, cls: ProjectClass) -> list[str]:
     by name from a registry (`norm="group"`, `norm=("GROUP", {...})`): another value may
     choose a BatchNorm. A parameter whose default is a class (`norm_layer=nn.LayerNorm`)
     is not one: a caller may pass any layer there, and a LayerNorm slot is not a BatchNorm's."""
-    found: list[str] = []
-    for entry in project.classes.mro(cls):
-        if not isinstance(entry, ProjectClass):
-            continue
-        method = project.classes.method(entry, "__init__")
-        if method is None or method[1] is None or method[0] is not entry:
-            continue
-        params = method[1].params
-        found.extend(
-            p.name.value
-            for p in [*params.params, *params.kwonly_params]
-            if p.default is not None
-            and NORM_WORDS.search(p.name.value)
-            and _chooses_by_name_or_flag(p.default)
-        )
-        break  # the constructor that runs: its own parameters
-    return found
+    runs = next(_constructors(project, cls), [])
+    return [
+        p.name.value
+        for p in runs
+        if p.default is not None
+        and NORM_WORDS.search(p.name.value)
+        and _chooses_by_name_or_flag(p.default)
+    ]
 
 
 def _factory_root(func: ProjectFunction, interp: Interpreter) -> Iterator[Root]:

@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 from bnlint.ftypes import Status
-from bnlint.static.engine import analyze
+from tests.static.verdicts_of import verdicts_of
 
 _REGISTRY = '''
 import torch.nn as nn
@@ -58,18 +58,7 @@ def _analyze(tmp_path: Path, body: str) -> dict[str, tuple]:
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "factories.py").write_text(textwrap.dedent(_REGISTRY))
-    model = package / "model.py"
-    model.write_text(textwrap.dedent(body))
-    result = analyze([model], search_roots=[tmp_path])
-    return {
-        f"{module.class_name.rpartition('.')[2]}: {entry.bn}": (
-            entry.conv,
-            entry.status,
-            entry.code,
-        )
-        for module in result.modules
-        for entry in module.folds
-    }
+    return verdicts_of(tmp_path, body, module="nets/model.py", project=True)
 
 
 def test_a_registry_filled_by_top_level_calls_resolves(tmp_path: Path) -> None:

@@ -5,11 +5,10 @@ followed; a verdict is certain only when every path gives it."""
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 from bnlint.ftypes import Status
-from bnlint.static.engine import analyze
+from tests.static.verdicts_of import verdicts_of
 
 _HEADER = """
 import random
@@ -23,18 +22,7 @@ from torch.utils.checkpoint import checkpoint
 
 
 def _verdicts(tmp_path: Path, body: str) -> dict[str, tuple]:
-    path = tmp_path / "model.py"
-    path.write_text(_HEADER + textwrap.dedent(body))
-    result = analyze([path])
-    return {
-        f"{module.class_name.rpartition('.')[2]}: {entry.bn}": (
-            entry.conv,
-            entry.status,
-            entry.code,
-        )
-        for module in result.modules
-        for entry in module.folds
-    }
+    return verdicts_of(tmp_path, body, _HEADER)
 
 
 def test_a_stage_run_directly_or_through_checkpoint_folds_into_what_follows(

@@ -5,11 +5,10 @@ __init__ built on that side. Different conditions stay apart."""
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 from bnlint.ftypes import Status
-from bnlint.static.engine import analyze
+from tests.static.verdicts_of import verdicts_of
 
 _HEADER = """
 import torch.nn as nn
@@ -17,14 +16,8 @@ import torch.nn as nn
 
 
 def _verdicts(tmp_path: Path, body: str) -> dict[str, tuple]:
-    path = tmp_path / "model.py"
-    path.write_text(_HEADER + textwrap.dedent(body))
-    result = analyze([path])
-    return {
-        f"{module.class_name.rpartition('.')[2]}: {entry.bn}": (entry.conv, entry.status)
-        for module in result.modules
-        for entry in module.folds
-    }
+    """Each entry's (conv, status)."""
+    return {key: found[:2] for key, found in verdicts_of(tmp_path, body, _HEADER).items()}
 
 
 def test_an_expansion_built_and_run_under_one_comparison_folds(tmp_path: Path) -> None:
