@@ -287,7 +287,8 @@ class ForwardBuilder:
                 if isinstance(child, Const) and child.value is None:
                     continue
                 if isinstance(child, (ModuleInst, Choice)):
-                    value = self.call_child(child, [value], frame, node)
+                    place = (inst, list(inst.children)[position])
+                    value = self.call_child(child, [value], frame, node, place)
                 elif isinstance(child, Tails) and child.apart():
                     value = self._each_path(child, value, frame, node)
                 else:
@@ -362,36 +363,45 @@ class ForwardBuilder:
         return self.merge_tensors(outputs, BUILT_APART, rules.CONDITIONAL_LAYER.code)
 
     def call_child(
-        self, child: ModuleInst | Choice, args: list[Value], frame: Frame, node: cst.CSTNode
+        self,
+        child: ModuleInst | Choice,
+        args: list[Value],
+        frame: Frame,
+        node: cst.CSTNode,
+        member: tuple[ModuleInst, str] | None = None,
     ) -> Value:
+        """`member`: the container and the name the child has in it, when it is one's."""
         if isinstance(child, Choice):
-            return self._conditional_call(child, args, frame, node)
+            return self._conditional_call(child, args, frame, node, member)
         return self.invoke(
             child, args, {}, frame, node, self._path_label(child), child.construction
         )
 
     def _conditional_call(
-        self, module: Choice, args: list[Value], frame: Frame, node: cst.CSTNode
+        self,
+        module: Choice,
+        args: list[Value],
+        frame: Frame,
+        node: cst.CSTNode,
+        member: tuple[ModuleInst, str] | None = None,
     ) -> Value:
         label = node_text(node.func) if isinstance(node, cst.Call) else "a module"
+        if member is not None:
+            label = f"{self._path_label(member[0])}.{member[1]}"
         same_layer = self._one_layer_type(module.options)
         if same_layer is not None:
             return self._either_layer(same_layer, args, label, frame.file.location(node))
         kinds = sorted({_describe_option(o) for o in module.options})
         self.gaps.append(module.reason)
-        maybe = (
+        maybe = None
+        if any(isinstance(o, Unknown) for o in module.options):
             # one of the things the slot may hold is not known: it may be a norm layer
-            self._maybe_norm(
-                label,
-                module.reason,
-                rules.CONDITIONAL_LAYER.code,
-                args[:1],
-                frame,
-                frame.file.location(node),
+            code, where = rules.CONDITIONAL_LAYER.code, frame.file.location(node)
+            maybe = (
+                self._maybe_norm_in(*member, module.reason, code, args[:1], where)
+                if member is not None
+                else self._maybe_norm(label, module.reason, code, args[:1], frame, where)
             )
-            if any(isinstance(o, Unknown) for o in module.options)
-            else None
-        )
         return self._slot_call(
             maybe,
             NodeKind.UNKNOWN,

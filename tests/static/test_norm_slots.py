@@ -235,3 +235,29 @@ def test_an_output_a_branch_hands_on_unchanged_is_not_shared_with_the_batchnorm(
     )
     # where the BatchNorm runs, the conv's output goes to it alone
     assert folds["Net: bn"][1] is not Status.UNFOLDABLE
+
+
+def test_a_sequential_member_built_as_one_norm_or_another_is_named_in_its_sequential(
+    tmp_path: Path,
+) -> None:
+    folds = _analyze(
+        tmp_path,
+        """
+        import torch.nn as nn
+        from nets.factories import get_norm_layer
+
+
+        class Tail(nn.Module):
+            def __init__(self, norm):
+                super().__init__()
+                self.left = nn.Conv2d(4, 4, 1)
+                self.final = nn.Sequential(
+                    get_norm_layer(norm, 2, 4), nn.ReLU(), nn.Conv2d(4, 2, 1)
+                )
+
+            def forward(self, x):
+                return self.final(self.left(x).relu())
+        """,
+    )
+    # a GroupNorm or a layer a library makes: as a BatchNorm after a ReLU, it cannot fold
+    assert folds["Tail: final.0"][1:] == (Status.UNFOLDABLE, "XBN101")
