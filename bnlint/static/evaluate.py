@@ -856,8 +856,7 @@ def _if_expression(interp: Interpreter, expr: cst.IfExp, frame: Frame) -> Value:
     body = interp.eval(expr.body, frame)
     orelse = interp.eval(expr.orelse, frame)
     reason = f"`{node_text(expr.test)}` cannot be decided"
-    taken = [frozenset(side.items()) for side in learned] if learned else None
-    return interp.merge([body, orelse], reason, rules.DATA_DEPENDENT_FLOW.code, taken)
+    return interp.merge([body, orelse], reason, rules.DATA_DEPENDENT_FLOW.code, learned)
 
 
 def _lambda(interp: Interpreter, expr: cst.Lambda, frame: Frame) -> Value:

@@ -52,7 +52,6 @@ from bnlint.static.values import (
     Choice,
     ClassRef,
     Const,
-    Fact,
     FunctionRef,
     Journal,
     Mapping,
@@ -599,9 +598,9 @@ class Interpreter:
             if self.forward is not None:
                 self.forward.paths = outer_paths
         live = [outcome for outcome, ended in outcomes if not ended]
-        live_facts = facts.tags(
-            [taken for (_, ended), taken in zip(outcomes, path_facts, strict=True) if not ended]
-        )
+        live_facts = [
+            taken for (_, ended), taken in zip(outcomes, path_facts, strict=True) if not ended
+        ]
         if not live:
             raise DeadPath()
         keys: dict[tuple[int, Hashable], tuple[dict[Any, Any], Hashable]] = {}
@@ -627,7 +626,7 @@ class Interpreter:
         values: list[Value],
         reason: str,
         code: str,
-        taken: Sequence[frozenset[Fact]] | None = None,
+        taken: Sequence[facts.PathFacts] | None = None,
     ) -> Value: ...
     @overload
     def merge(
@@ -635,14 +634,14 @@ class Interpreter:
         values: list[Any],
         reason: str,
         code: str,
-        taken: Sequence[frozenset[Fact]] | None = None,
+        taken: Sequence[facts.PathFacts] | None = None,
     ) -> Any: ...
     def merge(
         self,
         values: list[Any],
         reason: str,
         code: str,
-        taken: Sequence[frozenset[Fact]] | None = None,
+        taken: Sequence[facts.PathFacts] | None = None,
     ) -> Any:
         """One value for what the paths left in one place: abstract values, or the journal's
         entries (`Seq.items` tuples, `Mapping.items` dicts, flags, MISSING). `taken`: the
@@ -662,7 +661,7 @@ class Interpreter:
         options = [Const(None) if v is MISSING else v for v in values]
         if self.forward is not None and any(isinstance(v, Tensor) for v in options):
             return self.forward.merge_tensors(options, reason, code)
-        return choice(options, reason, taken)
+        return choice(options, reason, facts.tags(taken) if taken else None)
 
     def exec_for(self, statement: cst.For, frame: Frame) -> None:
         iterable = self.eval(statement.iter, frame)
