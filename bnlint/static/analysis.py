@@ -61,17 +61,62 @@ class RootGraph:
 
 def analyse_root(interp: Interpreter, root: Root, as_model: bool = False) -> RootGraph:
     """`as_model`: a class root that may be the whole model is analysed as the model (its
-    forward() arguments the model input), as a picture of it wants."""
+    forward() arguments the model input), as a picture of it wants.
+
+    forward() is followed with every switchable attribute unknown (a method such as
+    `prune_to_tap()` or `switch_to_deploy()` may have set it), so a certain verdict holds in
+    every state the model can be put in. Where that leaves a BatchNorm unknown and forward()
+    read such an attribute, it is followed again as construction left the attributes: the
+    model its factory builds, which is the one folded. A certain verdict there is reported,
+    with the other states as a note."""
+    if not as_model and not _may_hold_batchnorms(root):
+        # Nothing in it is or may be a BatchNorm (a vision transformer): its forward() can
+        # give no verdict, so it is not followed.
+        builder = ForwardBuilder(interp, scopes_of(root.inst)[0], open_boundary=False)
+        empty = FoldPlan((), (), ())
+        return RootGraph(root, builder.graph, empty, (), tuple(_findings(empty, root)))
+    interp.journal.begin()  # what forward() writes into the model is undone before a rerun
+    every_state = _follow(interp, root, as_model)
+    switches = dict(interp.switches_read)
+    if not switches or all(o.entry.status is not Status.UNKNOWN for o in every_state.observations):
+        interp.journal.commit()
+        return every_state
+    interp.journal.rollback()
+    interp.as_built = True
+    try:
+        built = _follow(interp, root, as_model)
+    finally:
+        interp.as_built = False
+    observations = tuple(_prefer_as_built(every_state.observations, built.observations, switches))
+    return replace(every_state, observations=observations)
+
+
+def _prefer_as_built(
+    every_state: tuple[Observation, ...],
+    as_built: tuple[Observation, ...],
+    switches: dict[str, str],
+) -> Iterator[Observation]:
+    """An unknown verdict that the model as built settles takes that verdict, noting what
+    the switches may do; every other verdict stands."""
+    settled = {o.anchors[0]: o for o in as_built if o.entry.status is not Status.UNKNOWN}
+    methods = ", ".join(f"{method}()" for method in dict.fromkeys(switches.values()))
+    attributes = ", ".join(switches)
+    for observation in every_state:
+        found = settled.get(observation.anchors[0])
+        if observation.entry.status is not Status.UNKNOWN or found is None:
+            yield observation
+            continue
+        note = f"for the model as built; after {methods} (which set {attributes}): unknown"
+        yield replace(found, entry=replace(found.entry, notes=(*found.entry.notes, note)))
+
+
+def _follow(interp: Interpreter, root: Root, as_model: bool) -> RootGraph:
+    """Follow the root's forward() once and match its folds."""
     scopes, conditional, unplaced = scopes_of(root.inst)
     open_boundary = (root.own_class is not None or root.part) and not (
         as_model and root.may_be_model
     )
     builder = ForwardBuilder(interp, scopes, open_boundary=open_boundary)
-    if not as_model and not _may_hold_batchnorms(root):
-        # Nothing in it is or may be a BatchNorm (a vision transformer): its forward() can
-        # give no verdict, so it is not followed.
-        empty = FoldPlan((), (), ())
-        return RootGraph(root, builder.graph, empty, (), tuple(_findings(empty, root)))
     failure = ""
     with interp.following(builder):
         try:

@@ -276,6 +276,9 @@ def attribute(
             value = base.attrs[name]
             switch = interp.classes.switched_attributes(base.cls).get(name)
             if switch is not None and interp.forward is not None and isinstance(value, Const):
+                interp.switches_read.setdefault(f"self.{name}", switch)
+                if interp.as_built:
+                    return value
                 return Unknown(
                     f"'self.{name}' is set by {switch}(), so forward() may see "
                     "another value than __init__ gave it"

@@ -225,6 +225,11 @@ class Interpreter:
         # sides of undecidable conditions the running path took (see facts.py)
         self.assumed: facts.PathFacts = {}
         self._repeating = 0  # loops of unknown length being run: their conditions are not kept
+        # Attributes a method other than construction switches (classes.switched_attributes)
+        # read in the current forward(), each with that method: unknown there, unless
+        # `as_built` reads them as construction left them (the model as its factory builds it).
+        self.switches_read: dict[str, str] = {}
+        self.as_built = False
 
     # ---- entry points -------------------------------------------------------------------
 
@@ -240,7 +245,7 @@ class Interpreter:
     @contextmanager
     def following(self, builder: ForwardBuilder) -> Iterator[None]:
         """One root's forward(): tensor operations go to `builder`, with a fresh budget."""
-        self.forward, self.steps = builder, 0
+        self.forward, self.steps, self.switches_read = builder, 0, {}
         try:
             yield
         finally:

@@ -133,35 +133,6 @@ def test_two_arms_building_the_same_layer_type_keep_the_fold(tmp_path: Path) -> 
     assert folds["bn"] == ("conv", Status.FOLDABLE, None)
 
 
-def test_a_flag_another_method_switches_is_not_read_as_its_init_value(tmp_path: Path) -> None:
-    folds, codes = _verdicts(
-        tmp_path,
-        """
-        class Block(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.conv = nn.Conv2d(3, 8, 3, bias=False)
-                self.bn = nn.BatchNorm2d(8)
-                self.use_bn = True
-                self._init_flags()
-
-            def _init_flags(self):
-                self.fused = False  # construction, reached from __init__: a constant
-
-            def disable_bn(self):
-                self.use_bn = False
-
-            def forward(self, x):
-                x = self.conv(x)
-                if self.use_bn and not self.fused:
-                    x = self.bn(x)
-                return x
-    """,
-    )
-    assert folds["bn"][1] is Status.UNKNOWN, "with use_bn switched off the conv output is returned"
-    assert "XBN112" not in codes
-
-
 def test_functional_dropout_is_the_identity_only_when_its_training_flag_is_false(
     tmp_path: Path,
 ) -> None:
