@@ -451,11 +451,29 @@ _NOT_LAYERS = frozenset(
 )
 
 
-def _never_a_layer(graph: LayerGraph, node: LayerCall, bn: LayerCall) -> bool:
+def _never_a_layer(graph: LayerGraph, node: LayerCall, bn: LayerCall, depth: int = 8) -> bool:
+    """Whether no path of control flow `node` hands `bn` a Conv/Linear output (paths whose
+    tensor a BatchNorm of its rank cannot take never reach it)."""
     alternatives = [
         a for a in graph.alternatives(node) if bn.attrs.takes_input_of_rank(a.attrs.rank)
     ]
-    return bool(alternatives) and all(a.kind in _NOT_LAYERS for a in alternatives)
+    return bool(alternatives) and all(_takes_no_fold(graph, a, bn, depth) for a in alternatives)
+
+
+def _takes_no_fold(graph: LayerGraph, node: LayerCall, bn: LayerCall, depth: int) -> bool:
+    """An op that is no layer, a sum or concatenation with a term that is one (every term
+    must be a layer for a fold through it), or control flow whose every path is one: nothing
+    that made this tensor can take a fold."""
+    if node.kind in _NOT_LAYERS:
+        return True
+    if depth == 0:
+        return False
+    if node.kind in _FOLDABLE_MERGES:
+        _, terms = _merge_terms(graph, node)
+        return any(_takes_no_fold(graph, t, bn, depth - 1) for t in terms)
+    if node.kind is NodeKind.CONTROL_FLOW:
+        return _never_a_layer(graph, node, bn, depth - 1)
+    return False
 
 
 def _fold_into_following(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:
