@@ -187,7 +187,7 @@ def _fold_into_preceding(graph: LayerGraph, bn: LayerCall, producer: LayerCall) 
         # switch such as gradient checkpointing) reads it through the fold as well.
         others = [c for c in _readers(graph, producer) if _identity(c) != _identity(bn)]
         if others:
-            partial = [c for c in others if not _reads_on_every_path(graph, c, producer)]
+            partial = _partial_readers(graph, others, producer)
             doubt = _doubt(bn, partial) or _on_some_paths(graph, bn, partial)
             if doubt is not None:
                 return doubt
@@ -405,6 +405,21 @@ def _ends_in(graph: LayerGraph, node: LayerCall, merges: set[int], budget: int =
                     return False
                 pending.append(consumer)
     return merged
+
+
+def _partial_readers(
+    graph: LayerGraph, readers: list[LayerCall], layer: LayerCall
+) -> list[LayerCall]:
+    """The readers of `layer`'s output that may not read it on every path: not a
+    control-flow merge that reads it whichever path runs, nor an op on one of that merge's
+    paths (`if c: x = x[..., 1:-1]` before `torch.cat([x, y])`: the slice is how the merge
+    reads it on that path)."""
+    covering = {r.node_id for r in readers if _reads_on_every_path(graph, r, layer)}
+    return [
+        r
+        for r in readers
+        if r.node_id not in covering and not (covering and _ends_in(graph, r, covering))
+    ]
 
 
 def _reads_on_every_path(graph: LayerGraph, reader: LayerCall, layer: LayerCall) -> bool:
@@ -660,7 +675,7 @@ def _merge_form(
     others = [c for c in _readers(graph, merge) if _identity(c) != _identity(bn)]
     if others:
         verb = "concatenated" if merge.kind is NodeKind.CAT else "summed"
-        uncertain = [c for c in others if not _reads_on_every_path(graph, c, merge)]
+        uncertain = _partial_readers(graph, others, merge)
         yield _doubt(bn, uncertain) or _skip(
             bn,
             rules.PRODUCER_OUTPUT_SHARED,
@@ -745,9 +760,7 @@ def _term_problems(
             yield mismatch
         others = [c for c in _readers(graph, term) if c.node_id not in inside]
         if others:
-            yield _doubt(
-                bn, [c for c in others if not _reads_on_every_path(graph, c, term)]
-            ) or _skip(
+            yield _doubt(bn, _partial_readers(graph, others, term)) or _skip(
                 bn,
                 rules.PRODUCER_OUTPUT_SHARED,
                 partner=term,
