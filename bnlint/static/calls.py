@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import libcst as cst
 
 from bnlint import rules
-from bnlint.static import evaluate, objects
+from bnlint.static import arrays, evaluate, objects
 from bnlint.static.constructions import clone
 from bnlint.static.index import ProjectClass, ProjectFunction
 from bnlint.static.torch_api import CATALOGUE, NON_TENSOR_METHODS, TorchClass, torch_names
@@ -230,6 +230,10 @@ def call_builtin(
 ) -> Value:
     if name.startswith("torch:"):
         return interp.torch_function(name[6:], args, kwargs, frame, node)
+    if name.startswith("array:"):
+        modelled = arrays.function_name(name[6:])
+        assert modelled is not None
+        return arrays.call(*modelled, args, kwargs)
     if name in _PURE:
         if name == "int" and args and isinstance(args[0], Unknown):
             return args[0]
@@ -775,27 +779,6 @@ def _nothing(
     return Const(None)
 
 
-def _spaced(
-    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
-) -> Value:
-    """linspace(start, end, steps) while a model is built (stochastic-depth rates, one per
-    block): as many values as steps, each unknown; a loop over them runs once per block."""
-    steps = args[2] if len(args) > 2 else kwargs.get("steps", kwargs.get("num"))
-    if (
-        not isinstance(steps, Const)
-        or not isinstance(steps.value, int)
-        or not 0 <= steps.value <= _MAX_ITEMS
-    ):
-        return Seq((), complete=False, why_incomplete="linspace() with a count not known")
-    return Seq(tuple(Unknown("a value of linspace()") for _ in range(steps.value)))
-
-
-def _arange(
-    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
-) -> Value:
-    return _range(interp, args, {}, frame, node)
-
-
 def _callable(
     interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
 ) -> Value:
@@ -926,8 +909,6 @@ _BUILTINS: dict[str, _Builtin] = {
     "issubclass": _issubclass,
     "repeat": _repeat,
     "chain": _chain,
-    "linspace": _spaced,
-    "arange": _arange,
     "callable": _callable,
     "namedtuple": _namedtuple,
     "isfunction": _isfunction,
@@ -1028,10 +1009,14 @@ def call_method(
             return Unknown(f"{name}() of a tensor", "data")
         assert interp.forward is not None
         return interp.forward.method_op(receiver, name, args, kwargs, frame, node)
+    if isinstance(receiver, arrays.NumArray):
+        return arrays.method(receiver, name, args, kwargs)
     if isinstance(receiver, Seq):
         return _list_method(interp, receiver, name, args, frame)
     if isinstance(receiver, Mapping):
         return _dict_method(interp, receiver, name, args, kwargs)
+    if isinstance(receiver, Const) and arrays.scalar_method(receiver, name) is not None:
+        return receiver  # `x.item()` on an element of an array built from constants
     if isinstance(receiver, Const) and isinstance(receiver.value, str) and name in _STR_METHODS:
         if name == "join" and args:
             items = interp.iterate(args[0], frame)

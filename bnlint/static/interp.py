@@ -23,7 +23,7 @@ import libcst.matchers as m
 
 from bnlint import rules
 from bnlint.ftypes import NodeKind
-from bnlint.static import calls, evaluate, facts, matching, objects
+from bnlint.static import arrays, calls, evaluate, facts, matching, objects
 from bnlint.static.classes import ClassModel
 from bnlint.static.constructions import Constructions, containers, fingerprint
 from bnlint.static.index import (
@@ -121,8 +121,6 @@ _STDLIB = {
     "typing.Sequence": "abc.Sequence",
     "typing.Mapping": "abc.Mapping",
     "typing.Callable": "abc.Callable",
-    "numpy.linspace": "linspace",
-    "numpy.arange": "arange",
     "collections.namedtuple": "namedtuple",
     "collections.abc.Hashable": "abc.Hashable",
     "collections.abc.Collection": "abc.Collection",
@@ -143,9 +141,7 @@ _STDLIB = {
     "functools.reduce": "reduce",
     "dataclasses.replace": "dataclasses.replace",
 }
-# torch functions that, while a model is built, make a known number of values
-_CONSTRUCTION_TORCH = {"torch.linspace": "linspace", "torch.arange": "arange"}
-STDLIB_MODULES = frozenset(name.rsplit(".", 1)[0] for name in _STDLIB)
+STDLIB_MODULES = frozenset({*(name.rsplit(".", 1)[0] for name in _STDLIB), "numpy"})
 _CHECKPOINTS = frozenset(
     {"torch.utils.checkpoint.checkpoint", "torch.utils.checkpoint.checkpoint_sequential"}
 )
@@ -290,6 +286,8 @@ class Interpreter:
         qualname = f"{module}.{name}"
         if qualname in _STDLIB:
             return BuiltinRef(_STDLIB[qualname])
+        if arrays.function_name(qualname) is not None:
+            return BuiltinRef(f"array:{qualname}")
         if qualname in STDLIB_MODULES:  # `collections.abc`
             return ModuleRef(qualname)
         return Unknown(f"'{qualname}' is not modelled by the analysis")
@@ -813,6 +811,8 @@ class Interpreter:
                 cst.Call(func=cst.Name("extend")),
             )
             return target
+        if isinstance(left, arrays.NumArray) or isinstance(right, arrays.NumArray):
+            return arrays.binary(operator, left, right)
         if isinstance(left, Seq) and isinstance(right, Seq) and _is_add(operator):
             joined = Seq(
                 left.items + right.items,
@@ -1145,10 +1145,9 @@ class Interpreter:
         frame: Frame,
         node: cst.Call,
     ) -> Value:
-        if self.forward is None and qualname in _CONSTRUCTION_TORCH:
-            return calls.call_builtin(
-                self, _CONSTRUCTION_TORCH[qualname], args, kwargs, frame, node
-            )
+        modelled = arrays.function_name(qualname)
+        if self.forward is None and modelled is not None:
+            return arrays.call(*modelled, args, kwargs)
         if qualname in _CHECKPOINTS and args and self.forward is not None:
             # Activation checkpointing runs the function it is given (again, backward).
             function, rest = (
