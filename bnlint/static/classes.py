@@ -17,6 +17,9 @@ FoundMethod: TypeAlias = tuple[TorchClass, None] | tuple[ProjectClass, cst.Funct
 MODULE_BASE = CATALOGUE["torch.nn.Module"]
 
 
+_AUTOGRAD_FUNCTIONS = frozenset({"torch.autograd.Function", "torch.autograd.function.Function"})
+
+
 class ClassModel:
     def __init__(self, resolver: Resolver) -> None:
         self.resolver = resolver
@@ -69,6 +72,18 @@ class ClassModel:
             return tuple(order)
         finally:
             self._building.discard(cls.qualname)
+
+    def is_autograd_function(self, cls: ProjectClass) -> bool:
+        """Whether the class derives from torch.autograd.Function (its `apply` runs its
+        static `forward(ctx, ...)`)."""
+        for entry in self.mro(cls):
+            if not isinstance(entry, ProjectClass):
+                continue
+            for arg in entry.node.bases:
+                symbol = self._resolve_expr(entry, arg.value) if arg.keyword is None else None
+                if isinstance(symbol, TorchName) and symbol.qualname in _AUTOGRAD_FUNCTIONS:
+                    return True
+        return False
 
     def has_unresolved_base(self, cls: AnyClass) -> bool:
         return any(isinstance(c, ProjectClass) and None in self.bases(c) for c in self.mro(cls))

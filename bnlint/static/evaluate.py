@@ -346,6 +346,8 @@ def attribute(
                 return FunctionRef(
                     ProjectFunction(owner.file, found[1], f"{owner.qualname}.{name}")
                 )
+            if name == "apply" and interp.classes.is_autograd_function(base.cls):
+                return _autograd_apply(interp, base.cls)
         return Unknown(f"attribute '{name}' of class {base.cls.qualname}")
     if isinstance(base, ObjectInst):
         return objects.attribute(interp, base, name, frame, node)
@@ -573,6 +575,22 @@ def _call(interp: Interpreter, expr: cst.Call, frame: Frame) -> Value:
         else:
             args.append(value)
     return interp.call(func, args, kwargs, frame, expr)
+
+
+def _autograd_apply(interp: Interpreter, cls: ProjectClass) -> Value:
+    """`Function.apply(*args)` runs the class's static `forward(ctx, *args)` (a reversible
+    block's two halves, a memory-efficient activation); `ctx` is what backward() will read,
+    which the fold never depends on."""
+    from bnlint.static.index import ProjectFunction
+
+    found = interp.classes.method(cls, "forward")
+    if found is None or found[1] is None:
+        return Unknown(f"{cls.qualname}.apply() without a forward() the analysis can read")
+    owner, definition = found
+    return FunctionRef(
+        ProjectFunction(owner.file, definition, f"{owner.qualname}.forward"),
+        args=(Unknown(f"the autograd context of {cls.name}.apply()"),),
+    )
 
 
 def _binary(interp: Interpreter, expr: cst.BinaryOperation, frame: Frame) -> Value:
