@@ -12,6 +12,7 @@ import logging
 from collections import defaultdict, deque
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
+from itertools import chain
 
 from bnlint import rules
 from bnlint.ftypes import (
@@ -572,14 +573,22 @@ def _fold_through_merge(graph: LayerGraph, bn: LayerCall, merge: LayerCall) -> _
     feeding only the merge, folds into all of them: each layer of a concatenation absorbs its
     channel slice of the scale and shift; each layer of a sum the scale, and one the shift."""
     nodes, terms = _merge_terms(graph, merge)
-    problems = [
-        *_merge_form(graph, bn, merge, nodes, terms),
-        *_term_problems(graph, bn, merge, nodes, terms),
-    ]
-    for status in (Status.UNFOLDABLE, Status.UNKNOWN):
-        for problem in problems:
-            if problem.skip is not None and problem.skip.status is status:
-                return problem
+    problems = chain(
+        _merge_form(graph, bn, merge, nodes, terms),
+        _term_problems(graph, bn, merge, nodes, terms),
+    )
+    # The first unfoldable problem wins, else the first unknown one. An unfoldable one ends
+    # the search: in a dense block every earlier layer's output is read again later, and
+    # each further term would cost a walk of all its readers.
+    first_unknown = None
+    for problem in problems:
+        status = problem.skip.status if problem.skip is not None else None
+        if status is Status.UNFOLDABLE:
+            return problem
+        if status is Status.UNKNOWN and first_unknown is None:
+            first_unknown = problem
+    if first_unknown is not None:
+        return first_unknown
     if len(terms) == 1:  # torch.cat([conv(x)]) hands on its one tensor: a plain fold
         return _SiteVerdict(terms[0], Direction.CONV_BN, None)
     return _SiteVerdict(

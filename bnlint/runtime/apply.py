@@ -23,8 +23,9 @@ from torch.nn.utils import parametrize
 
 from bnlint import rules
 from bnlint.ftypes import Direction, FoldPair, Skip, Status
-from bnlint.runtime import kinds
-from bnlint.runtime.paths import every_module
+from bnlint.runtime import bn_maps, kinds
+from bnlint.runtime.bn_maps import BatchNormMaps
+from bnlint.runtime.paths import every_module, submodule
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,20 @@ def _apply(
     kept_in_place: Collection[str],
 ) -> Applied:
     sharing = _sharing(model, foreign_reads)
+    token = _STATISTICS.set(
+        BatchNormMaps(
+            bn for p in pairs if isinstance(bn := submodule(model, p.bn.label), _BatchNorm)
+        )
+    )
+    try:
+        return _fold_each(model, pairs, sharing, kept_in_place)
+    finally:
+        _STATISTICS.reset(token)
+
+
+def _fold_each(
+    model: nn.Module, pairs: Sequence[FoldPair], sharing: Sharing, kept_in_place: Collection[str]
+) -> Applied:
     folded: list[FoldPair] = []
     refused: list[Skip] = []
     for pair in pairs:
@@ -106,7 +121,7 @@ def _apply(
                 refused.append(merge_problem)
             continue
         layer = fold_layer(model, pair.conv.label)
-        bn = model.get_submodule(pair.bn.label)
+        bn = submodule(model, pair.bn.label)
         problem = refusal(pair, layer, bn, sharing)
         if problem is not None:
             refused.append(problem)
@@ -121,7 +136,7 @@ def _apply(
     remove_batchnorms(
         model,
         list(dict.fromkeys(_batchnorm(model, p.bn.label) for p in folded)),
-        kept={id(model.get_submodule(p.bn.label)) for p in folded if p.bn.label in kept_in_place},
+        kept={id(submodule(model, p.bn.label)) for p in folded if p.bn.label in kept_in_place},
     )
     return Applied(tuple(folded), tuple(refused))
 
@@ -224,20 +239,20 @@ def _refuse(pair: FoldPair, rule: rules.Rule, **fields: object) -> Skip:
     )
 
 
+# The maps of the BatchNorms being folded, worked out together (bn_maps.py); read where each
+# fold takes its BatchNorm's map, so that the helpers keep one signature.
+_STATISTICS: ContextVar[BatchNormMaps | None] = ContextVar("bnlint_statistics", default=None)
+
+
+def bn_affine(bn: _BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
+    """The per-channel (scale, shift) an eval-mode BatchNorm applies, in float64."""
+    statistics = _STATISTICS.get()
+    return bn_maps.bn_affine(bn) if statistics is None else statistics.affine(bn)
+
+
 def _invalid_statistics(bn: _BatchNorm) -> str | None:
-    mean, var = bn.running_mean, bn.running_var
-    if mean is None or var is None:
-        return "its running statistics are missing (running_mean/running_var is None)"
-    affine = [bn.weight, bn.bias] if bn.affine else []
-    # One test for the common case (every value finite, no negative variance); the details
-    # only when it fails.
-    if bool(torch.isfinite(torch.cat([mean, var, *affine])).all()) and not bool((var < 0).any()):
-        return None
-    if not bool(torch.isfinite(mean).all()) or not bool(torch.isfinite(var).all()):
-        return "its running statistics contain NaN or infinity"
-    if bool((var < 0).any()):
-        return "its running variance is negative"
-    return "its weight or bias contains NaN or infinity"
+    statistics = _STATISTICS.get()
+    return bn_maps.invalid_statistics(bn) if statistics is None else statistics.invalid(bn)
 
 
 _BN_TENSORS = ("weight", "bias", "running_mean", "running_var")
@@ -279,30 +294,18 @@ def _channels(layer: nn.Module, direction: Direction) -> int:
     return layer.out_channels if direction is Direction.CONV_BN else layer.in_channels
 
 
-def bn_affine(bn: _BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
-    """The per-channel (scale, shift) an eval-mode BatchNorm applies, in float64."""
-    mean, var = bn.running_mean, bn.running_var
-    assert mean is not None and var is not None  # refused before (XBN113) when missing
-    scale = torch.rsqrt(var.detach().double() + bn.eps)
-    shift = -mean.detach().double() * scale
-    if bn.weight is not None and bn.bias is not None:
-        gamma, beta = bn.weight.detach().double(), bn.bias.detach().double()
-        scale, shift = scale * gamma, shift * gamma + beta
-    return scale, shift
-
-
 FoldLayer = _ConvNd | nn.Linear
 
 
 def fold_layer(model: nn.Module, path: str) -> FoldLayer:
     """The Conv/Linear at `path` (the matcher folds into no other module)."""
-    layer = model.get_submodule(path)
+    layer = submodule(model, path)
     assert isinstance(layer, (_ConvNd, nn.Linear)), path
     return layer
 
 
 def _batchnorm(model: nn.Module, path: str) -> _BatchNorm:
-    bn = model.get_submodule(path)
+    bn = submodule(model, path)
     assert isinstance(bn, _BatchNorm), path
     return bn
 

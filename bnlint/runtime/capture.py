@@ -74,6 +74,8 @@ def capture_graph(model: nn.Module, example_inputs: tuple[Any, ...]) -> Capture:
     example_inputs = fresh_copy(example_inputs)
     recorder = _Recorder(model)
     recorder.add_inputs(example_inputs)
+    mode = _RecordingMode(recorder)
+    recorder.mode = mode
     pre = module_hooks.register_module_forward_pre_hook(recorder.before_module)
     post = module_hooks.register_module_forward_hook(
         recorder.after_module, with_kwargs=True, always_call=True
@@ -81,7 +83,7 @@ def capture_graph(model: nn.Module, example_inputs: tuple[Any, ...]) -> Capture:
     try:
         # Seeded like the verification runs, and without touching the caller's RNG.
         with seeded_rng(), torch.no_grad():
-            with _RecordingMode(recorder):
+            with mode:
                 output = model(*example_inputs)
     except Exception as error:  # the user's forward may raise anything
         raise CaptureError(f"{type(error).__name__}: {error}") from error
@@ -110,7 +112,7 @@ class _Frame:
     passthrough: bool = False
     versions: list[tuple[torch.Tensor, int]] = field(default_factory=list)
     bn_calls: int = 0
-    guard: Any = None  # torch function handling, off while this frame runs
+    suspended: bool = False  # the recording mode is off the mode stack while this frame runs
 
 
 class _Recorder:
@@ -141,6 +143,7 @@ class _Recorder:
         self._value_read: tuple[int, str] | None = None  # (nodes recorded before it, the op)
         self._labels: dict[int, str] = {}  # id(module) -> its label, as `_label` names it
         self._layer_attrs: dict[int, LayerAttrs] = {}
+        self.mode: TorchFunctionMode | None = None  # the mode that reports to this recorder
 
     # --- graph -------------------------------------------------------------------------------
 
@@ -295,33 +298,45 @@ class _Recorder:
         # The hooks run while the recording mode is on: their own tensor queries (versions,
         # storages) must neither be recorded nor pay for a trip through the mode.
         with torch._C.DisableTorchFunction():
-            if self._quiet:
-                if isinstance(module, _BatchNorm):
-                    opaque = next(f.module for f in self._stack if f.kind or f.passthrough)
-                    self._hidden_bns.setdefault(id(module), f"'{self._label(opaque)}'")
-                self._stack.append(_Frame(module, None, silent=True))
-                self._quiet += 1
-                return
+            frame = self._enter(module, args)
+        if frame.suspended:
+            # Nothing inside is recorded: spare its ops the trip through the mode. (Only the
+            # mode comes off: a tensor subclass's own __torch_function__ still runs.)
+            torch._C._pop_torch_function_stack()
+
+    def _enter(self, module: nn.Module, args: tuple[Any, ...]) -> _Frame:
+        if self._quiet:
+            if isinstance(module, _BatchNorm):
+                opaque = next(f.module for f in self._stack if f.kind or f.passthrough)
+                self._hidden_bns.setdefault(id(module), f"'{self._label(opaque)}'")
+            frame = _Frame(module, None, silent=True)
+            self._quiet += 1
+        else:
             frame = _Frame(
                 module, kinds.module_kind(module), passthrough=kinds.is_passthrough(module)
             )
             if frame.kind is not None or frame.passthrough:
                 frame.versions = [(t, version(t)) for t in tensors(args)]
                 self._quiet += 1
-                # Nothing inside is recorded: spare its ops the trip through the mode.
-                frame.guard = torch._C.DisableTorchFunction()
-                frame.guard.__enter__()
-            self._stack.append(frame)
+                frame.suspended = self._mode_on_top()
+        self._stack.append(frame)
+        return frame
+
+    def _mode_on_top(self) -> bool:
+        """Whether the recording mode is the innermost torch function mode (forward() may
+        have entered one of its own, which must stay as it is)."""
+        depth = torch._C._len_torch_function_stack()
+        return depth > 0 and torch._C._get_function_stack_at(depth - 1) is self.mode
 
     def after_module(
         self, module: nn.Module, args: tuple[Any, ...], kwargs: Any, output: Any = _FAILED
     ) -> None:
         # Also called when forward raised (always_call), then as (module, args, None): the
         # frame must still be popped, for a caller that catches the error and carries on.
+        frame = self._stack.pop()
+        if frame.suspended:
+            torch._C._push_on_torch_function_stack(self.mode)
         with torch._C.DisableTorchFunction():
-            frame = self._stack.pop()
-            if frame.guard is not None:
-                frame.guard.__exit__(None, None, None)
             if frame.silent or frame.kind is not None or frame.passthrough:
                 self._quiet -= 1
             if frame.silent or output is _FAILED:

@@ -8,6 +8,11 @@ copying to nn.Module is copied here attribute by attribute with the same memo, e
 shared, tied weights stay tied); its empty hook tables are made fresh. A module whose class
 copies or pickles itself in its own way, and everything that is not a module, goes through
 `copy.deepcopy` itself.
+
+Values `copy.deepcopy` would hand back unchanged (numbers, strings, tuples of them) are taken as
+they are, and a plain tensor that owns its whole storage (a BatchNorm's statistics, most
+buffers) is cloned directly: its storage is entered in the memo exactly where `copy.deepcopy`
+looks for it, so a view of it met later still shares the new storage.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import torch
 from torch import nn
 from torch.nn.modules.conv import _ConvNd
 
@@ -39,7 +45,7 @@ def copy_model(model: nn.Module) -> nn.Module:
     return _copy(model, {})
 
 
-def _copy(module: nn.Module, memo: dict[int, Any]) -> nn.Module:
+def _copy(module: nn.Module, memo: dict[Any, Any]) -> nn.Module:
     found = memo.get(id(module))
     if isinstance(found, nn.Module):
         return found
@@ -60,8 +66,69 @@ def _copy(module: nn.Module, memo: dict[int, Any]) -> nn.Module:
                 for name, child in value.items()
             )
         else:
-            state[key] = copy.deepcopy(value, memo)
+            state[key] = _copy_value(value, memo)
     return new
+
+
+def _copy_value(value: Any, memo: dict[Any, Any]) -> Any:
+    """`copy.deepcopy(value, memo)`, spared its generic protocol in the common cases."""
+    cls = type(value)
+    if cls in _ATOMIC or (cls is tuple and all(type(item) in _ATOMIC for item in value)):
+        return value  # what copy.deepcopy returns for these too
+    if cls is dict and all(type(key) in _ATOMIC for key in value):
+        found = memo.get(id(value))
+        if found is not None:
+            return found
+        table: dict[Any, Any] = {}
+        memo[id(value)] = table
+        for key, item in value.items():
+            is_tensor = type(item) is torch.Tensor
+            table[key] = _copy_tensor(item, memo) if is_tensor else _copy_value(item, memo)
+        return table
+    return copy.deepcopy(value, memo)
+
+
+_ATOMIC = frozenset({int, float, bool, complex, str, bytes, type(None)})
+
+
+def _copy_tensor(tensor: torch.Tensor, memo: dict[Any, Any]) -> torch.Tensor:
+    """`copy.deepcopy(tensor, memo)` for a plain tensor; a clone when it is the only view of
+    its whole storage."""
+    found = memo.get(id(tensor))
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    if not _owns_its_storage(tensor, memo):
+        return copy.deepcopy(tensor, memo)
+    with torch.no_grad():
+        new = tensor.clone(memory_format=torch.preserve_format)
+    # Where Tensor.__deepcopy__ records a copied storage (UntypedStorage.__deepcopy__).
+    storages = memo.setdefault("torch", {})
+    storages[tensor.untyped_storage()._cdata] = new.untyped_storage()
+    memo[id(tensor)] = new
+    return new
+
+
+def _owns_its_storage(tensor: torch.Tensor, memo: dict[Any, Any]) -> bool:
+    """A dense, contiguous tensor without autograd state, extra attributes or special bits,
+    laid over the whole of a storage not copied before: its clone is its deep copy."""
+    if (
+        tensor.requires_grad
+        or not tensor.is_leaf
+        or tensor.layout is not torch.strided
+        or tensor.device.type not in ("cpu", "cuda")
+        or tensor.is_quantized
+        or tensor.is_conj()
+        or tensor.is_neg()
+        or tensor.storage_offset() != 0
+        or not tensor.is_contiguous()
+        or tensor.__dict__
+    ):
+        return False
+    storage = tensor.untyped_storage()
+    return (
+        storage.nbytes() == tensor.numel() * tensor.element_size()
+        and storage._cdata not in memo.get("torch", {})
+    )
 
 
 _protocols: dict[type, bool] = {}

@@ -343,12 +343,17 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 def _check_not_sharded(model: nn.Module) -> None:
     """FSDP cannot be unwrapped: each process holds a shard of every parameter."""
-    sharded = any(
-        cls.__name__ in ("FSDPModule", "FullyShardedDataParallel")
-        for module in model.modules()
-        for cls in type(module).__mro__
+    modules = list(model.modules())
+    sharded = any(  # each class once: a model has hundreds of modules and a few classes
+        klass.__name__ in ("FSDPModule", "FullyShardedDataParallel")
+        for cls in {type(module) for module in modules}
+        for klass in cls.__mro__
     )
-    if sharded or any(type(p).__name__ in ("DTensor", "FlatParameter") for p in model.parameters()):
+    if sharded or any(
+        type(p).__name__ in ("DTensor", "FlatParameter")
+        for module in modules
+        for p in module._parameters.values()
+    ):
         raise FoldError(
             "the model is sharded by FSDP (each process holds a shard of its "
             "parameters), so no layer can be rewritten whole; fold an unsharded "
@@ -358,8 +363,11 @@ def _check_not_sharded(model: nn.Module) -> None:
 
 
 def _check_materialised(model: nn.Module) -> None:
-    tensors = list(model.parameters()) + list(model.buffers())
-    if any(t.is_meta for t in tensors):
+    if any(
+        tensor is not None and tensor.is_meta
+        for module in model.modules()
+        for tensor in (*module._parameters.values(), *module._buffers.values())
+    ):
         raise FoldError(
             "the model is on the meta device (its weights are not materialised); "
             "load real weights before folding"

@@ -36,6 +36,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from bnlint.foldkey import pair_label
 from bnlint.ftypes import Direction, FoldPair, Merge
+from bnlint.runtime.paths import submodule
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ _FoldLayer = nn.modules.conv._ConvNd | nn.Linear
 
 
 def _fold_layer(model: nn.Module, label: str) -> _FoldLayer:
-    layer = model.get_submodule(label)
+    layer = submodule(model, label)
     assert isinstance(layer, (nn.modules.conv._ConvNd, nn.Linear)), label
     return layer
 
@@ -131,7 +132,7 @@ def record_originals(model: nn.Module, pairs: Sequence[FoldPair]) -> Originals:
                     None if layer.bias is None else layer.bias.detach().clone(),
                     rows.to(torch.float64, copy=True) if call.label in into_following else None,
                 )
-            bn = model.get_submodule(pair.bn.label)
+            bn = submodule(model, pair.bn.label)
             if (
                 isinstance(bn, _BatchNorm)
                 and bn.running_mean is not None
@@ -215,7 +216,7 @@ def _only_scaled(
     channels a BatchNorm after it scales and shifts (alone, or through a concatenation or a
     sum)."""
     pair = after.get(label)
-    layer = model.get_submodule(label)
+    layer = submodule(model, label)
     return (
         pair is not None
         and label not in before
@@ -468,7 +469,7 @@ def _pair_error(
 def _still_normalises(model: nn.Module, pair: FoldPair) -> str | None:
     """A folded BatchNorm must be gone (Identity) or compute the identity (a subclass with its
     own forward keeps its extra work)."""
-    module = model.get_submodule(pair.bn.label)
+    module = submodule(model, pair.bn.label)
     if isinstance(module, nn.Identity):
         return None
     if not isinstance(module, _BatchNorm):

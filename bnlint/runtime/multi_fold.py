@@ -31,6 +31,7 @@ from bnlint.runtime.apply import (
     bn_affine,
     fold_layer,
 )
+from bnlint.runtime.paths import submodule
 from bnlint.runtime.tensors import tensors
 
 # Every operand with coefficient 1; sub, rsub and an alpha make a difference or a scaled term.
@@ -73,7 +74,7 @@ def fold_through_merge(model: nn.Module, pair: FoldPair, sharing: Sharing) -> Sk
     """Fold `pair.bn` into every layer of `pair.producers` (mutating `model`), or return why
     this model object does not allow it (nothing is changed then)."""
     assert pair.merge is not None and pair.direction is Direction.CONV_BN
-    bn = model.get_submodule(pair.bn.label)
+    bn = submodule(model, pair.bn.label)
     layers = [fold_layer(model, call.label) for call in pair.producers]
     problem = _refusal(pair, bn, layers, sharing)
     if problem is not None:

@@ -71,6 +71,19 @@ def every_module(model: nn.Module) -> list[nn.Module]:
     return modules
 
 
+def submodule(model: nn.Module, path: str) -> nn.Module:
+    """`model.get_submodule(path)`, read from the module tables: a fold looks each of its
+    layers up several times, and get_submodule's attribute lookups cost several times more.
+    A path that is not one of registered names is left to get_submodule (and its error)."""
+    module = model
+    for name in path.split(".") if path else ():
+        child = module._modules.get(name)
+        if child is None:
+            return model.get_submodule(path)
+        module = child
+    return module
+
+
 def _register(
     module: nn.Module, scope: tuple[ModuleFrame, ...], scopes: dict[int, tuple[ModuleFrame, ...]]
 ) -> None:

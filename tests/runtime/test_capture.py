@@ -14,6 +14,8 @@ import bnlint  # noqa: E402
 from bnlint.ftypes import NodeKind  # noqa: E402
 from bnlint.runtime.capture import capture_graph  # noqa: E402
 
+from .helpers import fold  # noqa: E402
+
 pytestmark = pytest.mark.runtime
 
 
@@ -308,3 +310,75 @@ def test_torch_ao_layers_that_replace_forward_are_not_plain_convs():
         nn.Sequential(conv, nn.BatchNorm2d(4)).eval(), (torch.randn(1, 3, 4, 4),)
     ).graph
     assert [n.kind for n in graph.nodes() if n.label == "0"] == [NodeKind.UNKNOWN]
+
+
+# The ops inside a layer recorded as one node skip the recording mode; nothing else may change.
+
+
+class Tagged(torch.Tensor):
+    """A tensor subclass that counts the convolutions it takes part in."""
+
+    convolutions = 0
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if getattr(func, "__name__", None) == "conv2d":
+            Tagged.convolutions += 1
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+
+class TaggedInput(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1, bias=False)
+        self.bn = nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        return self.bn(self.conv(x.as_subclass(Tagged)))
+
+
+def test_a_tensor_subclass_still_sees_the_ops_inside_a_layer_while_capturing():
+    model = TaggedInput().eval()
+    Tagged.convolutions = 0
+    graph = capture_graph(model, (torch.randn(1, 3, 4, 4),)).graph
+    assert Tagged.convolutions == 1  # as in a plain forward pass
+    assert [n.kind for n in graph.nodes() if n.module_id is not None] == [
+        NodeKind.CONV,
+        NodeKind.BATCHNORM,
+    ]
+
+
+class Counting(torch.overrides.TorchFunctionMode):
+    def __init__(self, seen: list[str]) -> None:
+        super().__init__()
+        self.seen = seen
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.seen.append(getattr(func, "__name__", ""))
+        return func(*args, **(kwargs or {}))
+
+
+SEEN: list[str] = []
+
+
+class OwnMode(nn.Module):
+    """forward() runs a layer under a torch function mode of its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.bn = nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        with Counting(SEEN):
+            y = self.conv(x)
+        return self.bn(y)
+
+
+def test_a_mode_entered_by_forward_sees_its_layers_ops_and_the_fold_is_found():
+    SEEN.clear()
+    result = fold(OwnMode(), torch.randn(1, 3, 4, 4))
+    assert "conv2d" in SEEN
+    assert torch.overrides._get_current_function_mode_stack() == []
+    assert result.verified
+    assert {(f.conv, f.bn) for f in result.folds} == {("conv", "bn")}

@@ -1,0 +1,132 @@
+"""What an eval-mode BatchNorm does to each channel, x -> scale * x + shift, in float64, and
+whether its statistics allow a fold at all.
+
+A fold needs both for every BatchNorm it removes. One BatchNorm at a time that is a dozen
+small tensor operations each, more than the arithmetic of the fold itself in a model of
+hundreds of small BatchNorms; `BatchNormMaps` works out every BatchNorm of the same dtype,
+device and form (with or without gamma and beta) in one go. The arithmetic is the same,
+element by element (`bn_affine`: float64, then a square root, a division, products and
+sums, each rounded once), so the maps are identical to those worked out one at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch.nn.modules.batchnorm import _BatchNorm
+
+
+def invalid_statistics(bn: _BatchNorm) -> str | None:
+    """Why the BatchNorm's statistics cannot be folded, or None."""
+    mean, var = bn.running_mean, bn.running_var
+    if mean is None or var is None:
+        return "its running statistics are missing (running_mean/running_var is None)"
+    affine = [bn.weight, bn.bias] if bn.affine else []
+    # One test for the common case (every value finite, no negative variance); the details
+    # only when it fails.
+    if bool(torch.isfinite(torch.cat([mean, var, *affine])).all()) and not bool((var < 0).any()):
+        return None
+    if not bool(torch.isfinite(mean).all()) or not bool(torch.isfinite(var).all()):
+        return "its running statistics contain NaN or infinity"
+    if bool((var < 0).any()):
+        return "its running variance is negative"
+    return "its weight or bias contains NaN or infinity"
+
+
+def bn_affine(bn: _BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
+    """The per-channel (scale, shift) an eval-mode BatchNorm applies, in float64."""
+    mean, var = bn.running_mean, bn.running_var
+    assert mean is not None and var is not None  # refused before (XBN113) when missing
+    scale = torch.rsqrt(var.detach().double() + bn.eps)
+    shift = -mean.detach().double() * scale
+    if bn.weight is not None and bn.bias is not None:
+        gamma, beta = bn.weight.detach().double(), bn.bias.detach().double()
+        scale, shift = scale * gamma, shift * gamma + beta
+    return scale, shift
+
+
+class BatchNormMaps:
+    """`invalid_statistics` and `bn_affine` of many BatchNorms, worked out together. A
+    BatchNorm it was not given, one of an unusual form, or one whose eps or tensors changed
+    since (another tensor, or one written in place) is worked out alone, as it is now."""
+
+    def __init__(self, batchnorms: Iterable[_BatchNorm]) -> None:
+        self._invalid: dict[int, str | None] = {}
+        self._maps: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._states: dict[int, tuple[object, ...]] = {}
+        groups: dict[tuple[torch.device, torch.dtype, bool], list[_BatchNorm]] = {}
+        for bn in {id(bn): bn for bn in batchnorms}.values():
+            key = _group(bn)
+            if key is not None:
+                groups.setdefault(key, []).append(bn)
+        with torch.no_grad():
+            for (_, _, affine), members in groups.items():
+                self._work_out(members, affine)
+
+    def invalid(self, bn: _BatchNorm) -> str | None:
+        if id(bn) in self._invalid and self._unchanged(bn):
+            return self._invalid[id(bn)]
+        return invalid_statistics(bn)
+
+    def affine(self, bn: _BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
+        found = self._maps.get(id(bn))
+        return found if found is not None and self._unchanged(bn) else bn_affine(bn)
+
+    def _unchanged(self, bn: _BatchNorm) -> bool:
+        return self._states.get(id(bn)) == _state(bn)
+
+    def _work_out(self, members: list[_BatchNorm], affine: bool) -> None:
+        def joined(name: str) -> torch.Tensor:
+            return torch.cat([getattr(bn, name).detach() for bn in members])
+
+        sizes = [bn.running_mean.numel() for bn in members]  # type: ignore[union-attr]
+        mean, var = joined("running_mean"), joined("running_var")
+        device = mean.device
+        counts = torch.tensor(sizes, device=device)
+        owner = torch.repeat_interleave(torch.arange(len(members), device=device), counts)
+        bad = ~torch.isfinite(mean) | ~torch.isfinite(var) | (var < 0)
+        if affine:
+            gamma, beta = joined("weight"), joined("bias")
+            bad |= ~torch.isfinite(gamma) | ~torch.isfinite(beta)
+        zeros = torch.zeros(len(members), dtype=torch.long, device=device)
+        flawed = zeros.index_add_(0, owner, bad.long()).tolist()
+        eps = torch.tensor([bn.eps for bn in members], dtype=torch.float64, device=device)
+        scale = torch.rsqrt(var.double() + eps.repeat_interleave(counts))
+        shift = -mean.double() * scale
+        if affine:
+            gamma64, beta64 = gamma.double(), beta.double()
+            scale, shift = scale * gamma64, shift * gamma64 + beta64
+        scales, shifts = torch.split(scale, sizes), torch.split(shift, sizes)
+        parts = zip(members, scales, shifts, flawed, strict=True)
+        for bn, bn_scale, bn_shift, flaws in parts:
+            self._states[id(bn)] = _state(bn)
+            if flaws:
+                self._invalid[id(bn)] = invalid_statistics(bn)  # with the details
+            else:
+                self._invalid[id(bn)] = None
+                self._maps[id(bn)] = (bn_scale, bn_shift)
+
+
+def _state(bn: _BatchNorm) -> tuple[object, ...]:
+    """What a map is worked out from: eps, and each tensor's identity and in-place version."""
+    tensors = (bn.running_mean, bn.running_var, bn.weight, bn.bias)
+    return (bn.eps, *(None if t is None else (id(t), t._version) for t in tensors))
+
+
+def _group(bn: _BatchNorm) -> tuple[torch.device, torch.dtype, bool] | None:
+    """The group a BatchNorm is worked out with, or None to work it out alone: statistics
+    missing, or tensors not all one-dimensional of one length, dtype and device."""
+    mean, var = bn.running_mean, bn.running_var
+    if mean is None or var is None:
+        return None
+    affine = bn.weight is not None and bn.bias is not None
+    if affine != bool(bn.affine):
+        return None
+    tensors = [mean, var, bn.weight, bn.bias] if affine else [mean, var]
+    if any(
+        t.dim() != 1 or t.shape != mean.shape or t.dtype != mean.dtype or t.device != mean.device
+        for t in tensors
+    ):
+        return None
+    return mean.device, mean.dtype, affine

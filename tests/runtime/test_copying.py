@@ -1,0 +1,66 @@
+"""The working copy is a deep copy: what `copy.deepcopy` shares stays shared in it, and
+nothing of it is shared with the user's model, whether a tensor is cloned directly or
+through the generic protocol."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from bnlint.runtime.copying import copy_model  # noqa: E402
+
+pytestmark = pytest.mark.runtime
+
+
+class Views(nn.Module):
+    """Buffers that share storage: a whole buffer and a view of it, registered base first
+    or view first, and a plain attribute holding another view."""
+
+    def __init__(self, view_first: bool) -> None:
+        super().__init__()
+        base = torch.arange(8.0)
+        if view_first:
+            self.register_buffer("head", base[:4])
+            self.register_buffer("whole", base)
+        else:
+            self.register_buffer("whole", base)
+            self.register_buffer("head", base[:4])
+        self.tail = base[4:]
+        self.register_buffer("alone", torch.ones(3))
+        self.register_buffer("count", torch.tensor(0, dtype=torch.long))
+        self.conv = nn.Conv2d(2, 2, 1)
+
+
+@pytest.mark.parametrize("view_first", [False, True], ids=["base-first", "view-first"])
+def test_views_of_one_storage_stay_views_of_one_new_storage(view_first):
+    model = Views(view_first)
+    copied = copy_model(model)
+    copied.whole.mul_(10)
+    assert copied.head.tolist() == [0.0, 10.0, 20.0, 30.0]
+    assert copied.tail.tolist() == [40.0, 50.0, 60.0, 70.0]
+    assert model.whole.tolist() == list(range(8))  # the user's model is untouched
+
+
+def test_the_copy_shares_what_deepcopy_shares_and_nothing_with_the_original():
+    model = Views(view_first=False)
+    copied, reference = copy_model(model), copy.deepcopy(model)
+
+    def storages(m: nn.Module) -> list[int]:
+        tensors = [m.whole, m.head, m.tail, m.alone, m.count, m.conv.weight, m.conv.bias]
+        return [t.untyped_storage().data_ptr() for t in tensors]
+
+    def sharing(pointers: list[int]) -> list[int]:
+        return [pointers.index(p) for p in pointers]
+
+    assert sharing(storages(copied)) == sharing(storages(reference))
+    assert not set(storages(copied)) & set(storages(model))
+    twins = copied.state_dict(keep_vars=True)
+    for name, tensor in model.state_dict(keep_vars=True).items():
+        twin = twins[name]
+        assert type(twin) is type(tensor) and twin.requires_grad == tensor.requires_grad
+        assert twin.dtype == tensor.dtype and twin.stride() == tensor.stride()
+        assert torch.equal(twin, tensor)
