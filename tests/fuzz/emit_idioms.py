@@ -429,7 +429,8 @@ def resolve_norm(norm_layer):
         """A stage __init__ builds under a condition on a value from outside the analysed
         files (an Identity otherwise) and forward() runs under the same condition, written
         as zoos write it: the value itself, a comparison with a constant, or a flag set to
-        True and False on the two paths."""
+        True and False on the two paths; or built for certain, under a flag another method
+        may switch off ("switch")."""
         from tests.fuzz.emit import _may_change_channels, retarget
 
         chain = retarget(node.chains[0], flow.c)
@@ -439,6 +440,18 @@ def resolve_norm(norm_layer):
         expr, before, after = self.seq_expr(cls, Node("seq", (chain,), style="args"), flow)
         n = cls.number()
         attr, var = f"stage{n}", self.fresh(cls, flow)
+        if node.style == "switch":
+            # built for certain; a method may switch it off after __init__ (prune_to_tap())
+            cls.init.extend(f"        {line}" for line in before)
+            cls.init += [f"        self.{attr} = {expr}", f"        self.use{n} = True"]
+            cls.methods.append([f"    def skip_stage{n}(self):", f"        self.use{n} = False"])
+            out += [
+                f"{indent}if self.use{n}:",
+                f"{indent}    {var} = self.{attr}({flow.var})",
+                f"{indent}else:",
+                f"{indent}    {var} = {flow.var}",
+            ]
+            return after.to(var)
         if node.style == "compare":
             key = self.hidden_choice("ratio")
             setup, test = [f"self.ratio{n} = ratio({key})"], f"self.ratio{n} != 1"

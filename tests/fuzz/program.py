@@ -76,6 +76,8 @@ GATED_CONSTRUCTS: dict[str, str] = {
     "node:condition:compare": "the same under `self.ratio != 1`, the ratio from outside",
     "node:condition:flag": "the same under a flag __init__ sets to True with the stage and to "
     "False with the Identity",
+    "node:condition:switch": "a stage built for certain, run under a flag __init__ sets to "
+    "True and another method sets to False (the model as built runs it)",
 }
 ENABLED_CONSTRUCTS: frozenset[str] = frozenset(GATED_CONSTRUCTS)
 
@@ -121,7 +123,7 @@ RANK_STYLES = ("hidden", "tokens", "flatten")  # on (N, C) features; "conv1d" on
 BRANCHDICT_STYLES = ("ordered", "moduledict", "list")
 ZIP_STYLES = ("arg", "enumerate")
 MATCH_STYLES = ("value", "or")
-CONDITION_STYLES = ("truth", "compare", "flag")
+CONDITION_STYLES = ("truth", "compare", "flag", "switch")
 NTUPLE_STYLES = ("repeat", "iterable")
 RESIDUAL_STYLES = ("add", "radd", "iadd", "torch_add")
 HEAD_STYLES = ("adaptive_module", "mean", "functional")
