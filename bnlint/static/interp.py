@@ -22,7 +22,7 @@ import libcst as cst
 import libcst.matchers as m
 
 from bnlint import rules
-from bnlint.ftypes import NodeKind
+from bnlint.ftypes import LayerCall, NodeKind
 from bnlint.static import arrays, calls, evaluate, facts, matching, objects
 from bnlint.static.classes import ClassModel
 from bnlint.static.constructions import Constructions, containers, fingerprint
@@ -661,6 +661,11 @@ class Interpreter:
                 if len(set(values)) == 1
                 else (False if isinstance(values[0], bool) else reason)
             )
+        if self.forward is not None and all(isinstance(v, LayerCall) for v in values):
+            # a tensor changed in place on some paths only (`Tensor.node`)
+            merged = self.forward.merge_tensors([Tensor(v) for v in values], reason, code)
+            if isinstance(merged, Tensor):
+                return merged.node
         options = [Const(None) if v is MISSING else v for v in values]
         if self.forward is not None and any(isinstance(v, Tensor) for v in options):
             return self.forward.merge_tensors(options, reason, code)
