@@ -1061,6 +1061,16 @@ def _list_method(
         value = items.pop(index)
         journal.set(seq.__dict__, "items", tuple(items))
         return value
+    elif name in ("remove", "discard") and args:  # list.remove, set.remove / discard
+        return _remove(interp, seq, args[0], strict=name == "remove")
+    elif name == "add" and args:  # set.add
+        present = isinstance(args[0], Const) and any(
+            isinstance(i, Const) and i.value == args[0].value for i in seq.items
+        )
+        if not present:
+            journal.set(seq.__dict__, "items", seq.items + (args[0],))
+    elif name == "clear":
+        journal.set(seq.__dict__, "items", ())
     elif name == "copy":
         return Seq(seq.items, seq.is_tuple, seq.complete, seq.why_incomplete)
     elif name == "tolist":  # a tensor or array of values while the model is built
@@ -1074,6 +1084,20 @@ def _list_method(
         return _pure(getattr(plain, name), args, {})
     else:
         return Unknown(f"list.{name}()")
+    return Const(None)
+
+
+def _remove(interp: Interpreter, seq: Seq, item: Value, strict: bool) -> Value:
+    """The first element equal to a constant `item` leaves; where it may be an element the
+    analysis does not know, the list is no longer known in full."""
+    for index, element in enumerate(seq.items):
+        if isinstance(element, Const) and isinstance(item, Const) and element.value == item.value:
+            interp.journal.set(seq.__dict__, "items", seq.items[:index] + seq.items[index + 1 :])
+            return Const(None)
+    if isinstance(item, Const) and all_const(seq.items) and seq.complete:
+        return Unknown("remove() of a value the list does not hold") if strict else Const(None)
+    interp.journal.set(seq.__dict__, "complete", False)
+    interp.journal.set(seq.__dict__, "why_incomplete", "an element was removed that is not known")
     return Const(None)
 
 
