@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import libcst as cst
 
 from bnlint import rules
-from bnlint.static import arrays, evaluate, objects
+from bnlint.static import arrays, evaluate, objects, torch_attributes
 from bnlint.static.constructions import clone
 from bnlint.static.index import ProjectClass, ProjectFunction
 from bnlint.static.torch_api import CATALOGUE, NON_TENSOR_METHODS, TorchClass, torch_names
@@ -558,12 +558,30 @@ def _defines(interp: Interpreter, cls: TorchClass | ProjectClass, name: str) -> 
     return found is not None and found[1] is not None
 
 
+def _class_has(interp: Interpreter, cls: TorchClass | ProjectClass, name: str) -> bool | None:
+    """Whether a class (not an instance) has the attribute: a torch class has what torch's
+    class has; a project class what its body or a torch base defines. None when the answer
+    is not known (a project class may be given attributes from outside its body)."""
+    if isinstance(cls, ProjectClass):
+        if interp.classes.class_attribute(cls, name) is not None or _defines(interp, cls, name):
+            return True
+        base = interp.classes.torch_base(cls)
+        return True if base is not None and _class_has(interp, base, name) else None
+    if name in torch_attributes.MODULE or name in torch_attributes.EXTRA.get(cls.qualname, ()):
+        return True
+    return False if cls.qualname in torch_attributes.EXTRA else None
+
+
 def _hasattr(
     interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
 ) -> Value:
     if len(args) == 2 and isinstance(args[0], ModuleInst) and isinstance(args[1], Const):
         if _has(interp, args[0], str(args[1].value)):
             return Const(True)
+    if len(args) == 2 and isinstance(args[0], ClassRef) and isinstance(args[1], Const):
+        known = _class_has(interp, args[0].cls, str(args[1].value))
+        if known is not None:
+            return Const(known)
     if (
         len(args) == 2
         and isinstance(args[0], ModuleRef)
