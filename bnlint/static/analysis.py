@@ -25,8 +25,9 @@ from bnlint.ftypes import (
 from bnlint.graph import LayerGraph
 from bnlint.matcher import match_folds
 from bnlint.static.forward import NORM_WORDS, UNRESOLVED_NORM, ForwardBuilder
+from bnlint.static.frames import AnalysisLimit, DeadPath, Frame
 from bnlint.static.index import ProjectClass, ProjectFunction
-from bnlint.static.interp import AnalysisLimit, DeadPath, Frame, Interpreter
+from bnlint.static.interp import Interpreter
 from bnlint.static.records import Fallback, Observation
 from bnlint.static.roots import Root, walk
 from bnlint.static.values import (

@@ -12,6 +12,7 @@ import libcst as cst
 from bnlint import rules
 from bnlint.static import arrays, evaluate, objects, torch_attributes
 from bnlint.static.constructions import clone
+from bnlint.static.frames import Frame, Method, Param
 from bnlint.static.index import ProjectClass, ProjectFunction
 from bnlint.static.torch_api import CATALOGUE, NON_TENSOR_METHODS, TorchClass, torch_names
 from bnlint.static.values import (
@@ -40,7 +41,7 @@ from bnlint.static.values import (
 )
 
 if TYPE_CHECKING:
-    from bnlint.static.interp import Frame, Interpreter, Method
+    from bnlint.static.interp import Interpreter
 
 
 class _Builtin(Protocol):
@@ -70,7 +71,6 @@ def bind_arguments(
     """The frame of a call: each parameter bound to what the call passes, its default, or an
     unknown. Arguments spread from a value not fully known (`*args`, `**kwargs`) may supply
     any parameter they reach, so those parameters are unknown rather than their defaults."""
-    from bnlint.static.interp import Frame
 
     params = definition.params
     function = definition.name.value if isinstance(definition, cst.FunctionDef) else "lambda"
@@ -1195,8 +1195,6 @@ def _module_method(
             )
         return Const(None)
     if name in ("register_buffer", "register_parameter") and args:
-        from bnlint.static.interp import Param
-
         if isinstance(args[0], Const) and isinstance(args[0].value, str):
             # a tensor of this module: forward() may hand it to F.batch_norm or F.conv2d
             journal.set(inst.attrs, args[0].value, Param(inst, args[0].value))

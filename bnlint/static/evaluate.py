@@ -14,7 +14,8 @@ import libcst as cst
 
 from bnlint import rules
 from bnlint.static import objects
-from bnlint.static.index import ProjectClass
+from bnlint.static.frames import Frame, Method, Param
+from bnlint.static.index import ProjectClass, ProjectFunction
 from bnlint.static.torch_api import NON_TENSOR_ATTRIBUTES, torch_class
 from bnlint.static.values import (
     PIECES,
@@ -40,7 +41,7 @@ from bnlint.static.values import (
 )
 
 if TYPE_CHECKING:
-    from bnlint.static.interp import Frame, Interpreter
+    from bnlint.static.interp import Interpreter
 
 
 class _Handler(Protocol):
@@ -202,9 +203,8 @@ def _dict(interp: Interpreter, expr: cst.Dict, frame: Frame) -> Value:
 
 
 def _comprehension(interp: Interpreter, expr: Any, frame: Frame) -> Value:
-    from bnlint.static.interp import Frame as FrameType
 
-    scope = FrameType(
+    scope = Frame(
         frame.file, {}, frame.self_inst, frame.cls, {**(frame.closure or {}), **frame.env}
     )
     results: list[Value] = []
@@ -257,7 +257,6 @@ def _attribute(interp: Interpreter, expr: cst.Attribute, frame: Frame) -> Value:
 def attribute(
     interp: Interpreter, base: Value, name: str, frame: Frame, node: cst.CSTNode
 ) -> Value:
-    from bnlint.static.interp import Method, Param
 
     if isinstance(base, ModuleRef):
         if base.file is not None:
@@ -301,8 +300,6 @@ def attribute(
         if found is not None and found[1] is not None:
             owner = found[0]
             assert isinstance(owner, ProjectClass)
-            from bnlint.static.index import ProjectFunction
-
             method = FunctionRef(
                 ProjectFunction(owner.file, found[1], f"{owner.qualname}.{name}"), bound_self=base
             )
@@ -311,10 +308,8 @@ def attribute(
             return method
         class_attr = interp.classes.class_attribute(base.cls, name)
         if class_attr is not None:
-            from bnlint.static.interp import Frame as FrameType
-
             owner, value_expr = class_attr
-            return interp.eval(value_expr, FrameType(owner.file, {}))
+            return interp.eval(value_expr, Frame(owner.file, {}))
         if name in (
             "weight",
             "bias",
@@ -334,14 +329,10 @@ def attribute(
         if isinstance(base.cls, ProjectClass):
             class_attr = interp.classes.class_attribute(base.cls, name)
             if class_attr is not None:
-                from bnlint.static.interp import Frame as FrameType
-
                 owner, value_expr = class_attr
-                return interp.eval(value_expr, FrameType(owner.file, {}))
+                return interp.eval(value_expr, Frame(owner.file, {}))
             found = interp.classes.method(base.cls, name)
             if found is not None and found[1] is not None:
-                from bnlint.static.index import ProjectFunction
-
                 owner = found[0]
                 return FunctionRef(
                     ProjectFunction(owner.file, found[1], f"{owner.qualname}.{name}")
@@ -581,8 +572,6 @@ def _autograd_apply(interp: Interpreter, cls: ProjectClass) -> Value:
     """`Function.apply(*args)` runs the class's static `forward(ctx, *args)` (a reversible
     block's two halves, a memory-efficient activation); `ctx` is what backward() will read,
     which the fold never depends on."""
-    from bnlint.static.index import ProjectFunction
-
     found = interp.classes.method(cls, "forward")
     if found is None or found[1] is None:
         return Unknown(f"{cls.qualname}.apply() without a forward() the analysis can read")
@@ -881,8 +870,6 @@ def _if_expression(interp: Interpreter, expr: cst.IfExp, frame: Frame) -> Value:
 
 
 def _lambda(interp: Interpreter, expr: cst.Lambda, frame: Frame) -> Value:
-    from bnlint.static.index import ProjectFunction
-
     return FunctionRef(
         ProjectFunction(frame.file, expr, f"{frame.file.module_name}.<lambda>"),
         closure={**(frame.closure or {}), **frame.env},

@@ -31,10 +31,11 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from bnlint.static.evaluate import compare, is_data, truth
+from bnlint.static.frames import Frame
 from bnlint.static.values import Choice, Const, Fact, ModuleInst, ObjectInst, Unknown, Value
 
 if TYPE_CHECKING:
-    from bnlint.static.interp import Frame, Interpreter
+    from bnlint.static.interp import Interpreter
 
 # `x is None`: None stands for "no constant was written", so the key holds this instead
 _NONE = object()

@@ -26,6 +26,7 @@ from bnlint.ftypes import (
 )
 from bnlint.graph import LayerGraph
 from bnlint.static import ranks
+from bnlint.static.frames import Frame, Param
 from bnlint.static.index import ProjectClass, ProjectFunction
 from bnlint.static.torch_api import (
     AVERAGING_MODES,
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from bnlint.static.classes import FoundMethod
-    from bnlint.static.interp import Frame, Interpreter
+    from bnlint.static.interp import Interpreter
 
 log = logging.getLogger("bnlint.static.forward")
 
@@ -583,7 +584,6 @@ class ForwardBuilder:
     ) -> Value | None:
         """F.conv2d(x, self.weight, ...) inside a Conv subclass's forward(), or F.batch_norm(x,
         self.running_mean, ...) inside a BatchNorm subclass, is that module's own call."""
-        from bnlint.static.interp import Param
 
         inst = frame.self_inst
         # scopes hold modules only: an object's forward() calls no layer of its own

@@ -14,7 +14,6 @@ import operator
 import re
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast, overload
 
@@ -26,6 +25,15 @@ from bnlint.ftypes import LayerCall, NodeKind
 from bnlint.static import arrays, calls, evaluate, facts, matching, objects
 from bnlint.static.classes import ClassModel
 from bnlint.static.constructions import Constructions, containers, fingerprint
+from bnlint.static.frames import (
+    AnalysisLimit,
+    BreakSignal,
+    ContinueSignal,
+    DeadPath,
+    Frame,
+    Method,
+    ReturnSignal,
+)
 from bnlint.static.index import (
     External,
     ProjectClass,
@@ -35,6 +43,8 @@ from bnlint.static.index import (
     Resolver,
     Symbol,
     TorchName,
+    _absolute,
+    _dotted,
 )
 from bnlint.static.source import SourceFile
 from bnlint.static.torch_api import (
@@ -148,54 +158,6 @@ _CHECKPOINTS = frozenset(
 _CHECKPOINT_OPTIONS = frozenset(
     {"use_reentrant", "preserve_rng_state", "context_fn", "determinism_check", "debug", "segments"}
 )
-
-
-class ReturnSignal(Exception):
-    def __init__(self, value: Value) -> None:
-        self.value = value
-
-
-class BreakSignal(Exception):
-    pass
-
-
-class ContinueSignal(Exception):
-    pass
-
-
-class DeadPath(Exception):
-    """The path ended (raise, or every branch returned)."""
-
-
-class AnalysisLimit(Exception):
-    """The interpretation exceeded a budget; the caller reports it as unknown."""
-
-
-@dataclass(eq=False)
-class Method(Value):
-    """A method looked up on a value: `layers.append`, `x.relu`, `self.add_module`."""
-
-    receiver: Value
-    name: str
-    text: str = ""
-
-
-@dataclass(eq=False)
-class Param(Value):
-    """A parameter or buffer of a module (`self.weight`), as seen in forward()."""
-
-    owner: ModuleInst
-    name: str
-
-
-@dataclass(eq=False)
-class Frame:
-    file: SourceFile
-    env: dict[str, Value]
-    self_inst: ModuleInst | ObjectInst | None = None
-    cls: ProjectClass | None = None
-    closure: dict[str, Value] | None = None
-    returns: list[Value] = field(default_factory=list)
 
 
 class Interpreter:
@@ -433,8 +395,6 @@ class Interpreter:
             elif isinstance(small, cst.Import):
                 target = alias.evaluated_name
             else:
-                from bnlint.static.index import _absolute, _dotted
-
                 base = _absolute(frame.file, _dotted(small.module), len(small.relative))
                 target = f"{base}.{alias.evaluated_name}" if base else alias.evaluated_name
             self.journal.set(

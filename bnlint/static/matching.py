@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from bnlint.static import evaluate
+from bnlint.static.frames import Frame
 from bnlint.static.values import Value, node_text
 
 if TYPE_CHECKING:
-    from bnlint.static.interp import Frame, Interpreter
+    from bnlint.static.interp import Interpreter
 
 
 def exec_match(interp: Interpreter, statement: cst.Match, frame: Frame) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from bnlint.static.frames import AnalysisLimit, DeadPath, Frame, ReturnSignal
 from bnlint.static.index import ProjectClass, ProjectFunction
 from bnlint.static.source import SourceFile
 from bnlint.static.values import (
@@ -30,7 +31,7 @@ from bnlint.static.values import (
 )
 
 if TYPE_CHECKING:
-    from bnlint.static.interp import Frame, Interpreter
+    from bnlint.static.interp import Interpreter
 
 # Bases a plain class may have that the analysis need not see into.
 _PLAIN_BASES = frozenset(
@@ -132,10 +133,8 @@ def attribute(
         return method
     class_attr = interp.classes.class_attribute(obj.cls, name)
     if class_attr is not None:
-        from bnlint.static.interp import Frame as FrameType
-
         owner, expr = class_attr
-        return interp.eval(expr, FrameType(owner.file, {}))
+        return interp.eval(expr, Frame(owner.file, {}))
     fallback = dunder(interp, obj, "__getattr__") if hook else None
     if fallback is not None:
         return interp.call_function(fallback, [Const(name)], {}, node)
@@ -161,7 +160,6 @@ def register_decorated(interp: Interpreter, file: SourceFile) -> None:
     defines (a function, or a method of one of its own objects), and its top-level calls of
     a method of one of its own objects (`Act.add_factory_class("relu", nn.ReLU)`): they file
     functions and classes into registries, as importing the module would."""
-    from bnlint.static.interp import AnalysisLimit, DeadPath, Frame, ReturnSignal
 
     symbols = interp.resolver.loader.symbols(file)
     local = set(symbols.functions) | set(symbols.values) | set(symbols.classes)
@@ -218,7 +216,6 @@ def _fields(interp: Interpreter, cls: ProjectClass) -> Iterator[tuple[str, Value
     """A dataclass's (or NamedTuple's) fields in order, with their defaults."""
     if not _is_dataclass(cls):
         return
-    from bnlint.static.interp import Frame
 
     seen: dict[str, Value | None] = {}
     for entry in reversed(interp.classes.mro(cls)):

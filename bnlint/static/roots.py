@@ -20,8 +20,9 @@ import libcst as cst
 
 from bnlint.ftypes import NodeKind
 from bnlint.static.forward import NORM_WORDS
+from bnlint.static.frames import AnalysisLimit, DeadPath, ReturnSignal
 from bnlint.static.index import ProjectClass, ProjectFunction, ProjectValue
-from bnlint.static.interp import AnalysisLimit, DeadPath, Interpreter, ReturnSignal
+from bnlint.static.interp import Interpreter
 from bnlint.static.project import Project
 from bnlint.static.source import SourceFile
 from bnlint.static.values import (
