@@ -777,6 +777,10 @@ class _Emitter(IdiomEmitter):
         elif node.style == "mean":
             axes = ", ".join(str(2 + i) for i in range(d))
             out.append(f"{indent}{var} = {v}.mean(dim=({axes},))")
+            if cls.name == "Net" and v == "x":
+                # the model's own input: nothing in the source says how many axes it has,
+                # so what the mean leaves is of a rank the analysis cannot know (XBN208)
+                self.rank_unknown = True
         else:
             out.append(f"{indent}{var} = F.adaptive_avg_pool{d}d({v}, 1).flatten(1)")
         return self.new(var, flow.c, True)
