@@ -9,14 +9,16 @@ from bnlint.ftypes import FoldKey, FoldPair, LayerCall, Merge
 
 def owner_frame_index(*calls: LayerCall) -> int:
     """Index in the scopes of the innermost module that contains every call and whose class is
-    not exactly nn.Sequential / nn.ModuleList / nn.ModuleDict (the root always counts)."""
+    not exactly nn.Sequential / nn.ModuleList / nn.ModuleDict, nor defined in a model library
+    the project uses (the root always counts): a project class holding a library's network
+    owns the folds inside it, so that they are reported on the project."""
     scopes = [call.scope for call in calls]
     common = 0
     # A layer's own frame is never its owner: stop one short of the shortest scope.
     limit = min(len(scope) for scope in scopes) - 2
     while common < limit and len({scope[common + 1].name for scope in scopes}) == 1:
         common += 1
-    while common > 0 and scopes[0][common].is_plain_container:
+    while common > 0 and (scopes[0][common].is_plain_container or scopes[0][common].library):
         common -= 1
     return common
 

@@ -91,6 +91,12 @@ class ModuleFrame:
     # Where this instance was built (the static half: the constructor call); a verdict that
     # holds only for some instances of a class names them by it. Not part of the identity.
     built_at: SourceLocation | None = field(default=None, compare=False)
+    # The class is defined in an installed model library the project uses, not in the
+    # project: it never owns a fold key (the project class holding it does).
+    library: bool = field(default=False, compare=False)
+    # For a library class: the project code whose call built it (where a verdict on what it
+    # holds is reported).
+    placed_at: SourceLocation | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from bnlint.ftypes import (
     ModuleFrame,
     NodeKind,
     Skip,
+    SourceLocation,
     Status,
 )
 from bnlint.graph import LayerGraph
@@ -346,6 +347,14 @@ def _observations(plan: FoldPlan, closed: FoldPlan | None, root: Root) -> Iterat
             else None
         )
         frame = verdict.bn.scope[verdict.owner_index]
+        inside = _library_network(verdict.bn, verdict.owner_index)
+        if inside is not None and entry.reason and verdict.bn.location is not None:
+            where = verdict.bn.location
+            entry = replace(
+                entry,
+                reason=f"{entry.reason} (at {where.path}:{where.line}, inside the "
+                f"{inside.class_name} built here)",
+            )
         yield Observation(
             owner=verdict.key.owner,
             entry=entry,
@@ -354,12 +363,28 @@ def _observations(plan: FoldPlan, closed: FoldPlan | None, root: Root) -> Iterat
             boundary=boundary,
             fallback=fallback,
             site=frame.built_at,
-            location=verdict.bn.location,
+            location=_reported_at(verdict.bn, verdict.owner_index),
             defaults=root.own_class is not None,
             # graph nodes for BatchNorms forward() did not call carry their reason themselves
             reached=verdict.bn.rule_code is None,
             filler=root.filler,
         )
+
+
+def _library_network(bn: LayerCall, owner_index: int) -> ModuleFrame | None:
+    """The outermost module of a model library's network that holds the BatchNorm inside
+    the project class owning its key, if any."""
+    return next((frame for frame in bn.scope[owner_index + 1 :] if frame.library), None)
+
+
+def _reported_at(bn: LayerCall, owner_index: int) -> SourceLocation | None:
+    """Where a diagnostic about the BatchNorm goes: at the BatchNorm, or, inside a model
+    library's network the project holds, at the project's call that built that network
+    (the library's files are read, never reported on)."""
+    inside = _library_network(bn, owner_index)
+    if inside is not None and inside.placed_at is not None:
+        return inside.placed_at
+    return bn.location
 
 
 def _anchors(scope: tuple[ModuleFrame, ...]) -> tuple[str, ...]:
@@ -484,7 +509,7 @@ def scopes_of(
     unplaced: set[int] = set()
     root_frame = ModuleFrame(
         "", root.class_name, root.is_plain_container, built_at=root.construction
-    )
+    )  # the root owns what no project class inside it does, even a library's network
     # (module, its path, built only on some paths, registered as a child, path not sure)
     pending: list[tuple[ModuleInst, tuple[ModuleFrame, ...], bool, bool, bool]] = [
         (root, (root_frame,), False, True, False)
@@ -555,7 +580,16 @@ def _shifts_indices(value: Value) -> bool:
 
 
 def _frame(name: str, inst: ModuleInst) -> ModuleFrame:
-    return ModuleFrame(name, inst.class_name, inst.is_plain_container, built_at=inst.construction)
+    library = isinstance(inst.cls, ProjectClass) and inst.cls.file.library
+    placed = inst.placed if library else None
+    return ModuleFrame(
+        name,
+        inst.class_name,
+        inst.is_plain_container,
+        built_at=inst.construction,
+        library=library,
+        placed_at=placed[0].location(placed[1]) if placed is not None else None,
+    )
 
 
 # ---- forward() ---------------------------------------------------------------------------

@@ -565,7 +565,13 @@ def _call(interp: Interpreter, expr: cst.Call, frame: Frame) -> Value:
             kwargs[arg.keyword.value] = value
         else:
             args.append(value)
-    return interp.call(func, args, kwargs, frame, expr)
+    if frame.file.library:
+        return interp.call(func, args, kwargs, frame, expr)
+    outer, interp.project_call = interp.project_call, (frame.file, expr)
+    try:
+        return interp.call(func, args, kwargs, frame, expr)
+    finally:
+        interp.project_call = outer
 
 
 def _autograd_apply(interp: Interpreter, cls: ProjectClass) -> Value:

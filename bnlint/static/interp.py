@@ -180,6 +180,9 @@ class Interpreter:
         # dicts held by module-level values: a construction that writes one is not pure
         self._module_containers: set[int] = set()
         self.current_file: SourceFile | None = None
+        # the innermost call the project's own code is making (file, call node): what a
+        # model library builds during it is placed there (ModuleInst.placed)
+        self.project_call: tuple[SourceFile, cst.CSTNode] | None = None
         # sides of undecidable conditions the running path took (see facts.py)
         self.assumed: facts.PathFacts = {}
         self._repeating = 0  # loops of unknown length being run: their conditions are not kept
@@ -208,6 +211,9 @@ class Interpreter:
             yield
         finally:
             self.forward = None
+
+    def _placed(self, file: SourceFile, node: cst.CSTNode) -> tuple[SourceFile, cst.CSTNode] | None:
+        return self.project_call if file.library else (file, node)
 
     def instantiate_root(self, cls: ProjectClass) -> Value:
         return self.instantiate(ClassRef(cls), [], {}, cls.file, cls.node)
@@ -1004,6 +1010,7 @@ class Interpreter:
                 ancestry=self.classes.mro(cls),
                 construction=file.location(node),
                 built_by=built_by,
+                placed=self._placed(file, node),
             )
             self.journal.born(*inst.state())
             if base.kind is NodeKind.BATCHNORM:
@@ -1017,6 +1024,7 @@ class Interpreter:
             inst = cast(ModuleInst, copy[0])
             batchnorms = copy[1]
             inst.construction, inst.built_by = file.location(node), built_by
+            inst.placed = self._placed(file, node)
             self.built_batchnorms.extend(batchnorms)
             return inst
         inst = ModuleInst(
@@ -1025,6 +1033,7 @@ class Interpreter:
             ancestry=self.classes.mro(cls),
             construction=file.location(node),
             built_by=built_by,
+            placed=self._placed(file, node),
         )
         self.journal.born(*inst.state())
         if base.kind is NodeKind.BATCHNORM:

@@ -190,6 +190,7 @@ class Project:
         if isinstance(parsed, ParseFailure):
             self.failures[path] = parsed
             return None
+        parsed.library = library
         self.files[path] = parsed
         self._used(path)
         if inside and self._is_canonical(parsed):

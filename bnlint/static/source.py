@@ -49,6 +49,7 @@ class SourceFile:
     text: str = field(repr=False, default="")  # `data` decoded as Python decodes it
     syntax: ast.Module | None = field(repr=False, default=None)  # CPython's tree of `text`
     _spans: dict[cst.CSTNode, Span] | None = field(default=None, repr=False)
+    library: bool = False  # found by a lookup in an installed model library
 
     @property
     def is_package(self) -> bool:

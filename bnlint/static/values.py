@@ -224,6 +224,9 @@ class ModuleInst(Value):
     # Handed to code the analysis cannot follow during construction (why, and the rule):
     # where it ends up is that code's business.
     escaped: Unknown | None = None
+    # The project code that led to its construction (file, call node): the construction
+    # itself when it is in the project, else the call of a model library the project made
+    placed: tuple[Any, cst.CSTNode] | None = None
 
     @property
     def class_name(self) -> str:

@@ -149,3 +149,61 @@ def test_check_reads_the_library_path_it_is_given(tmp_path: Path, monkeypatch, c
     assert '"conv": "conv1"' not in capsys.readouterr().out
     cli.main([*arguments, "--library-path", str(library)])
     assert '"conv": "conv1"' in capsys.readouterr().out
+
+
+_HOLDER = {
+    "pyproject.toml": "",
+    "app/__init__.py": "",
+    "app/heads.py": """
+        import torch.nn as nn
+        from visionlib.models import ResNet
+
+
+        def backbone():
+            return ResNet(depth=2)
+
+
+        class Classifier(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.backbone = backbone()
+                self.act = nn.ReLU()
+                self.extra = nn.BatchNorm2d(8)
+
+            def forward(self, x):
+                return self.extra(self.act(self.backbone(x)))
+    """,
+}
+
+
+def test_a_library_network_the_project_holds_is_reported_on_the_project_class(
+    tmp_path: Path,
+) -> None:
+    """Its folds are keyed under the project class holding it, by their paths from there,
+    and a diagnostic about one goes to the project's call that built the network."""
+    library = _write(tmp_path / "site", _LIBRARY)
+    project = _write(tmp_path / "project", _HOLDER)
+    checked = [project / "app" / "heads.py"]
+    result = analyze(checked, search_roots=[project], libraries=[LibraryRoot(str(library))])
+    folds = _folds(result)
+    assert folds["app.heads.Classifier: backbone.conv1 -> backbone.bn1"] is Status.FOLDABLE
+    assert (
+        folds["app.heads.Classifier: backbone.layer1.1.0 -> backbone.layer1.1.1"] is Status.FOLDABLE
+    )
+    assert folds["app.heads.Classifier: None -> extra"] is Status.UNFOLDABLE
+
+    # the same network with a BatchNorm the library places after an activation
+    resnet = library / "visionlib" / "models" / "resnet.py"
+    resnet.write_text(
+        resnet.read_text().replace(
+            "self.layer1(self.relu(self.bn1(self.conv1(x))))",
+            "self.layer1(self.bn1(self.relu(self.conv1(x))))",
+        )
+    )
+    broken = analyze(checked, search_roots=[project], libraries=[LibraryRoot(str(library))])
+    (verdict,) = [v for k, v in _folds(broken).items() if k.endswith("-> backbone.bn1")]
+    assert verdict is Status.UNFOLDABLE
+    # said at the project's call that built the network, naming where the library has it
+    (inside,) = [d for d in broken.diagnostics if "resnet.py" in d.message]
+    source = (project / "app" / "heads.py").read_text().splitlines()
+    assert inside.path.endswith("heads.py") and "ResNet(depth=2)" in source[inside.line - 1]
