@@ -87,6 +87,16 @@ def _copy_value(value: Any, memo: dict[Any, Any]) -> Any:
             return value.__deepcopy__(memo)
         memo[id(value)] = new = set(value)
         return new
+    if isinstance(value, nn.Module):  # a module kept in a plain attribute or container
+        return _copy(value, memo)
+    if cls is list:  # as copy.deepcopy copies a list (entered in the memo before its items)
+        found = memo.get(id(value))
+        if found is not None:
+            return found
+        items: list[Any] = []
+        memo[id(value)] = items
+        items.extend(_copy_value(item, memo) for item in value)
+        return items
     if cls is dict and all(type(key) in _ATOMIC for key in value):
         found = memo.get(id(value))
         if found is not None:
