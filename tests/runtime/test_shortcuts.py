@@ -1,6 +1,7 @@
 """The runtime's shortcuts give what the plain way gives: labels made with the scopes, one
 layer record shared by the layers whose facts are equal, eval mode written flag by flag, the
-site check's BatchNorm maps worked out a dtype at a time."""
+site check's BatchNorm maps worked out a dtype at a time, the error of outputs that are finite
+throughout."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from bnlint.runtime.capture import capture_graph  # noqa: E402
 from bnlint.runtime.fold_errors import _batchnorm_maps  # noqa: E402
 from bnlint.runtime.modes import to_eval  # noqa: E402
 from bnlint.runtime.paths import module_paths  # noqa: E402
+from bnlint.runtime.verify import tensor_error  # noqa: E402
 
 from .helpers import randomise  # noqa: E402
 
@@ -141,3 +143,21 @@ def test_site_check_maps_a_dtype_at_a_time_equal_maps_one_at_a_time():
         for field in ("scale", "shift", "slack", "shift_slack"):
             assert torch.equal(getattr(together[label], field), getattr(alone, field))
             assert getattr(alone, field).numel() == bn.num_features
+
+
+def test_output_error_of_finite_outputs_is_the_error_over_finite_entries():
+    generator = torch.Generator().manual_seed(0)
+    reference = torch.randn(4, 7, generator=generator)
+    result = reference + 1e-6 * torch.randn(4, 7, generator=generator)
+    error, scale, mismatched = tensor_error(reference, result)
+    ref, res = reference.double(), result.double()
+    assert (error, scale, mismatched) == (
+        float((ref - res).abs().max()),
+        float(ref.abs().max()),
+        False,
+    )
+    # A NaN where the original has a number: the patterns differ (the caller reports that).
+    result[0, 0] = float("nan")
+    error, scale, mismatched = tensor_error(reference, result)
+    assert mismatched and scale == float(ref.abs().max())
+    assert tensor_error(torch.zeros(0), torch.zeros(0)) == (0.0, 0.0, False)
