@@ -406,10 +406,12 @@ def remove_batchnorms(
 
 def _neutralise(bn: _BatchNorm) -> None:
     """Make an eval-mode BatchNorm return its input exactly: (x - 0) / sqrt(1 + 0) * 1 + 0."""
-    assert bn.running_mean is not None and bn.running_var is not None
-    bn.running_mean = torch.zeros_like(bn.running_mean)
-    bn.running_var = torch.ones_like(bn.running_var)
+    mean, var = bn.running_mean, bn.running_var  # each read once: a module lookup each time
+    assert mean is not None and var is not None
+    bn.running_mean = torch.zeros_like(mean)
+    bn.running_var = torch.ones_like(var)
     bn.eps = 0.0
     if bn.affine:
-        bn.weight = nn.Parameter(torch.ones_like(bn.weight), requires_grad=bn.weight.requires_grad)
-        bn.bias = nn.Parameter(torch.zeros_like(bn.bias), requires_grad=bn.bias.requires_grad)
+        weight, bias = bn.weight, bn.bias
+        bn.weight = nn.Parameter(torch.ones_like(weight), requires_grad=weight.requires_grad)
+        bn.bias = nn.Parameter(torch.zeros_like(bias), requires_grad=bias.requires_grad)

@@ -46,10 +46,16 @@ def bn_affine(bn: _BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
     return scale, shift
 
 
+# Working a group out together costs a fixed two dozen tensor operations (a few tenths of a
+# millisecond), one at a time a dozen per BatchNorm: together pays from about this many on.
+_TOGETHER_FROM = 6
+
+
 class BatchNormMaps:
     """`invalid_statistics` and `bn_affine` of many BatchNorms, worked out together. A
-    BatchNorm it was not given, one of an unusual form, or one whose eps or tensors changed
-    since (another tensor, or one written in place) is worked out alone, as it is now."""
+    BatchNorm it was not given, one of a group too small to pay for it or of an unusual
+    form, or one whose eps or tensors changed since (another tensor, or one written in
+    place) is worked out alone, as it is now."""
 
     def __init__(self, batchnorms: Iterable[_BatchNorm]) -> None:
         self._invalid: dict[int, str | None] = {}
@@ -62,7 +68,8 @@ class BatchNormMaps:
                 groups.setdefault(key, []).append(bn)
         with torch.no_grad():
             for (_, _, affine), members in groups.items():
-                self._work_out(members, affine)
+                if len(members) >= _TOGETHER_FROM:
+                    self._work_out(members, affine)
 
     def invalid(self, bn: _BatchNorm) -> str | None:
         if id(bn) in self._invalid and self._unchanged(bn):

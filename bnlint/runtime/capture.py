@@ -15,7 +15,7 @@ thread would be recorded too, so do not capture while other threads run models.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -102,7 +102,7 @@ def capture_graph(model: nn.Module, example_inputs: tuple[Any, ...]) -> Capture:
     )
 
 
-@dataclass
+@dataclass(slots=True)  # one per module call: slots make it cheaper to make and to read
 class _Frame:
     """One module call in progress."""
 
@@ -110,7 +110,7 @@ class _Frame:
     kind: NodeKind | None  # None: its inner ops are recorded
     silent: bool = False  # inside another module's single node: record nothing
     passthrough: bool = False
-    versions: list[tuple[torch.Tensor, int]] = field(default_factory=list)
+    versions: Sequence[tuple[torch.Tensor, int]] = ()
     bn_calls: int = 0
     suspended: bool = False  # the recording mode is off the mode stack while this frame runs
 
@@ -143,6 +143,7 @@ class _Recorder:
         self._value_read: tuple[int, str] | None = None  # (nodes recorded before it, the op)
         self._labels: dict[int, str] = {}  # id(module) -> its label, as `_label` names it
         self._layer_attrs: dict[int, LayerAttrs] = {}
+        self._attrs_by_facts: dict[tuple[Any, ...], LayerAttrs] = {}  # see kinds.layer_attrs
         self.mode: TorchFunctionMode | None = None  # the mode that reports to this recorder
 
     # --- graph -------------------------------------------------------------------------------
@@ -203,19 +204,18 @@ class _Recorder:
         return scope
 
     def _label(self, module: nn.Module) -> str:
-        label = self._labels.get(id(module))
-        if label is None:
-            label = self._paths.label(module) or ""
-            if id(module) not in self._paths.scopes:
-                label = f"<unregistered {type(module).__name__}>"
-            self._labels[id(module)] = label
+        label = self._paths.labels.get(id(module))
+        if label is None:  # reachable from no attribute: a closure, a global
+            label = self._labels.get(id(module))
+            if label is None:
+                label = self._labels[id(module)] = f"<unregistered {type(module).__name__}>"
         return label
 
     def _attrs(self, module: nn.Module) -> LayerAttrs:
         """The constructor facts of a layer (once per module, however often it is called)."""
         attrs = self._layer_attrs.get(id(module))
         if attrs is None:
-            attrs = self._layer_attrs[id(module)] = kinds.layer_attrs(module)
+            attrs = self._layer_attrs[id(module)] = kinds.layer_attrs(module, self._attrs_by_facts)
         return attrs
 
     # --- tensors -----------------------------------------------------------------------------
@@ -243,11 +243,15 @@ class _Recorder:
             self._writes.setdefault(key, {})[version(tensor)] = (node_id, tensor)
 
     def _producers(self, obj: Any) -> list[int]:
-        found = (self.producer_of(t) for t in tensors(obj))
-        return list(dict.fromkeys(p for p in found if p is not None))
+        found = tensors(obj)
+        if len(found) == 1:  # most layers take one tensor
+            producer = self.producer_of(found[0])
+            return [] if producer is None else [producer]
+        producers = (self.producer_of(t) for t in found)
+        return list(dict.fromkeys(p for p in producers if p is not None))
 
     def _finish(
-        self, node_id: int, outputs: list[torch.Tensor], before: list[tuple[torch.Tensor, int]]
+        self, node_id: int, outputs: list[torch.Tensor], before: Sequence[tuple[torch.Tensor, int]]
     ) -> None:
         """`node_id` produced these tensors and wrote into the inputs whose version moved."""
         for tensor, seen in before:
@@ -380,9 +384,7 @@ class _Recorder:
                 f"{label} is a '{type(module).__qualname__}', which overrides forward() "
                 "of its layer class"
             )
-        elif id(module) not in self._paths.registered and kind in FOLD_TARGETS | {
-            NodeKind.BATCHNORM
-        }:
+        elif id(module) not in self._paths.registered and kind in _REWRITTEN_BY_FOLDS:
             rule_code = rules.UNREGISTERED_CONTAINER_UNKNOWN.code
             reason = _UNREGISTERED.format(label)
             kind = kind if kind is NodeKind.BATCHNORM else NodeKind.UNKNOWN
@@ -565,6 +567,7 @@ class _Recorder:
         self._finish(node_id, outputs, before)
 
 
+_REWRITTEN_BY_FOLDS = FOLD_TARGETS | {NodeKind.BATCHNORM}
 _UNREGISTERED = (
     "{} is kept in a plain Python list, dict or other attribute, so PyTorch does "
     "not register it and no fold can rewrite it"

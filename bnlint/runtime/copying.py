@@ -10,9 +10,10 @@ copies or pickles itself in its own way, and everything that is not a module, go
 `copy.deepcopy` itself.
 
 Values `copy.deepcopy` would hand back unchanged (numbers, strings, tuples of them) are taken as
-they are, and a plain tensor that owns its whole storage (a BatchNorm's statistics, most
-buffers) is cloned directly: its storage is entered in the memo exactly where `copy.deepcopy`
-looks for it, so a view of it met later still shares the new storage.
+they are, a Parameter or a set of names is copied by what `copy.deepcopy` would call for it,
+and a plain tensor that owns its whole storage (a BatchNorm's statistics, most buffers) is
+cloned directly: its storage is entered in the memo exactly where `copy.deepcopy` looks for
+it, so a view of it met later still shares the new storage.
 """
 
 from __future__ import annotations
@@ -75,6 +76,27 @@ def _copy_value(value: Any, memo: dict[Any, Any]) -> Any:
     cls = type(value)
     if cls in _ATOMIC or (cls is tuple and all(type(item) in _ATOMIC for item in value)):
         return value  # what copy.deepcopy returns for these too
+    if cls is nn.Parameter or (cls is set and all(type(item) in _ATOMIC for item in value)):
+        # What copy.deepcopy would call, without its dispatch: Parameter.__deepcopy__ (which
+        # enters the copy in the memo), or for a set of names (every module's
+        # `_non_persistent_buffers_set`) a new set of the same items.
+        found = memo.get(id(value))
+        if found is not None:
+            return found
+        if cls is nn.Parameter:
+            return value.__deepcopy__(memo)
+        memo[id(value)] = new = set(value)
+        return new
+    if isinstance(value, nn.Module):  # a module kept in a plain attribute or container
+        return _copy(value, memo)
+    if cls is list:  # as copy.deepcopy copies a list (entered in the memo before its items)
+        found = memo.get(id(value))
+        if found is not None:
+            return found
+        items: list[Any] = []
+        memo[id(value)] = items
+        items.extend(_copy_value(item, memo) for item in value)
+        return items
     if cls is dict and all(type(key) in _ATOMIC for key in value):
         found = memo.get(id(value))
         if found is not None:

@@ -48,6 +48,7 @@ from bnlint.runtime.fold_errors import (
 from bnlint.runtime.isolate import isolate
 from bnlint.runtime.judge import Outcome, Trials
 from bnlint.runtime.kinds import PARALLEL_WRAPPERS
+from bnlint.runtime.modes import to_eval
 from bnlint.runtime.verify import Verification, closest_tolerance
 from bnlint.warnings_ import FoldWarning
 
@@ -131,9 +132,10 @@ def fold(
     """
     inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
     target = _unwrap(model)
-    _check_not_sharded(target)
-    _check_materialised(target)
-    work = _copy(target).eval()
+    modules = list(target.modules())  # one walk for both checks
+    _check_not_sharded(modules)
+    _check_materialised(modules)
+    work = to_eval(_copy(target))
     progress.step("capturing")
     try:
         capture = capture_graph(work, inputs)
@@ -341,9 +343,8 @@ def _unwrap(model: nn.Module) -> nn.Module:
         model = inner
 
 
-def _check_not_sharded(model: nn.Module) -> None:
+def _check_not_sharded(modules: list[nn.Module]) -> None:
     """FSDP cannot be unwrapped: each process holds a shard of every parameter."""
-    modules = list(model.modules())
     sharded = any(  # each class once: a model has hundreds of modules and a few classes
         klass.__name__ in ("FSDPModule", "FullyShardedDataParallel")
         for cls in {type(module) for module in modules}
@@ -362,10 +363,10 @@ def _check_not_sharded(model: nn.Module) -> None:
         )
 
 
-def _check_materialised(model: nn.Module) -> None:
+def _check_materialised(modules: list[nn.Module]) -> None:
     if any(
         tensor is not None and tensor.is_meta
-        for module in model.modules()
+        for module in modules
         for tensor in (*module._parameters.values(), *module._buffers.values())
     ):
         raise FoldError(

@@ -61,7 +61,10 @@ def _fold_layer(model: nn.Module, label: str) -> _FoldLayer:
     return layer
 
 
-def _statistics(bn: _BatchNorm) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+_Statistics = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def _statistics(bn: _BatchNorm) -> _Statistics:
     """(running mean, running variance, weight, bias) of a BatchNorm that tracks statistics;
     1 and 0 for the weight and bias of one that is not affine."""
     mean, var = bn.running_mean, bn.running_var
@@ -145,30 +148,38 @@ def record_originals(model: nn.Module, pairs: Sequence[FoldPair]) -> Originals:
 def _batchnorm_maps(batchnorms: dict[str, _BatchNorm]) -> dict[str, _Affine]:
     """(scale, shift) of each eval-mode BatchNorm, by torch's batch_norm on 0 and 1, in
     float64: one call for all the BatchNorms that share an eps and a device."""
-    groups: dict[tuple[float, torch.device], list[tuple[str, _BatchNorm]]] = {}
+    # Grouped by dtype too: each group's tensors are joined as they are and widened to
+    # float64 once (exactly, as one by one), a few tensor operations for hundreds of layers.
+    groups: dict[tuple[float, torch.device, torch.dtype], list[tuple[str, _Statistics]]] = {}
     for label, bn in batchnorms.items():
-        groups.setdefault((bn.eps, _statistics(bn)[0].device), []).append((label, bn))
+        statistics = _statistics(bn)
+        groups.setdefault((bn.eps, statistics[0].device, statistics[0].dtype), []).append(
+            (label, statistics)
+        )
     maps = {}
-    for (eps, device), members in groups.items():
-        mean, var, weight, bias = (
-            torch.cat([_statistics(bn)[i].detach().to(torch.float64) for _, bn in members])
-            for i in range(4)
-        )
-        probe = torch.zeros(2, mean.numel(), dtype=torch.float64, device=device)
-        probe[1] = 1.0
-        with torch.no_grad():
+    with torch.no_grad():
+        for (eps, device, _), members in groups.items():
+            mean, var, weight, bias = (
+                torch.cat([statistics[i] for _, statistics in members]).to(torch.float64)
+                for i in range(4)
+            )
+            probe = torch.zeros(2, mean.numel(), dtype=torch.float64, device=device)
+            probe[1] = 1.0
             out = torch.nn.functional.batch_norm(probe, mean, var, weight, bias, False, 0.0, eps)
-        scale, shift = out[1] - out[0], out[0]
-        slack = (out[1].abs() + out[0].abs()).mul_(2 * _unit_roundoff(torch.float64))
-        slack = slack.div_(scale.abs().clamp_min(torch.finfo(torch.float64).tiny))
-        shift_slack = (mean.abs() * scale.abs() + bias.abs()).mul_(
-            4 * _unit_roundoff(torch.float64)
-        )
-        every = _Affine(scale, shift, slack, shift_slack)
-        start = 0
-        for label, bn in members:
-            maps[label] = every.part(slice(start, start + bn.num_features))
-            start += bn.num_features
+            scale, shift = out[1] - out[0], out[0]
+            slack = (out[1].abs() + out[0].abs()).mul_(2 * _unit_roundoff(torch.float64))
+            slack = slack.div_(scale.abs().clamp_min(torch.finfo(torch.float64).tiny))
+            shift_slack = (mean.abs() * scale.abs() + bias.abs()).mul_(
+                4 * _unit_roundoff(torch.float64)
+            )
+            sizes = [statistics[0].numel() for _, statistics in members]
+            parts = zip(
+                members,
+                *(torch.split(t, sizes) for t in (scale, shift, slack, shift_slack)),
+                strict=True,
+            )
+            for (label, _), *affine in parts:
+                maps[label] = _Affine(*affine)
     return maps
 
 

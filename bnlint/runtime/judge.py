@@ -32,6 +32,7 @@ from torch import nn
 from bnlint.ftypes import FoldPair
 from bnlint.runtime.apply import Applied, apply_folds
 from bnlint.runtime.capture import Capture
+from bnlint.runtime.modes import to_eval
 from bnlint.runtime.verify import (
     Comparison,
     compare_outputs,
@@ -102,7 +103,7 @@ class Trials:
     def _add_random_inputs(self, inputs: tuple[Any, ...], count: int, seed: int) -> None:
         # forward() branches on values: other inputs may wire the layers otherwise. A fresh
         # copy of the original answers for them (the working copy is being folded).
-        reference = self._copy(self._target).eval()
+        reference = to_eval(self._copy(self._target))
         for i in range(count):
             name = f"random input {i + 1}"
             drawn = random_like(inputs, seed + i)
@@ -125,7 +126,7 @@ class Trials:
                 return self._made[1]
             # The folds made before were written into the copy's own tensors: start again
             # from a fresh copy of the original (only when a fold failed, so rarely).
-            self.model = self._copy(self._target).eval()
+            self.model = to_eval(self._copy(self._target))
         applied = apply_folds(
             self.model,
             pairs,
@@ -133,7 +134,7 @@ class Trials:
             self._capture.reached_batchnorms,
             reuse_storage=True,
         )
-        self.model.eval()
+        to_eval(self.model)
         # Only the folds made count as made: a refused pair leaves the model as it was.
         self._made = (applied.folds, Applied(applied.folds, ()))
         return applied
@@ -243,7 +244,7 @@ class Trials:
         floating weight and buffer moves by one rounding (inf: the output changes shape)."""
         floors: list[dict[str, float]] = [{} for _ in self._sets]
         for direction in NUDGES:
-            outputs, _ = self._run(_nudged(self._copy(self._target).eval(), direction))
+            outputs, _ = self._run(_nudged(to_eval(self._copy(self._target)), direction))
             for input_set, out, found in zip(self._sets, outputs, floors, strict=True):
                 if out is None:
                     continue

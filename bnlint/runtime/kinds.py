@@ -178,38 +178,91 @@ def is_passthrough(module: nn.Module) -> bool:
     return isinstance(module, nn.Identity)
 
 
-def layer_attrs(module: nn.Module) -> LayerAttrs:
-    """Constructor facts of a Conv/ConvTranspose/Linear/BatchNorm module."""
-    name = type_name(type(module))
+def layer_attrs(
+    module: nn.Module, known: dict[tuple[Any, ...], LayerAttrs] | None = None
+) -> LayerAttrs:
+    """Constructor facts of a Conv/ConvTranspose/Linear/BatchNorm module.
+
+    `known` holds the LayerAttrs made before, by the facts they were made from: most layers
+    of a model share theirs (every 3x3 convolution of one width), and reading the facts costs
+    less than making the frozen record."""
+    facts = _facts(module)
+    try:
+        attrs = None if known is None else known.get(facts)
+    except TypeError:  # a value that cannot be a key (a list): made for this module alone
+        return _attrs_from(facts)
+    if attrs is None:
+        attrs = _attrs_from(facts)
+        if known is not None:
+            known[facts] = attrs
+    return attrs
+
+
+def _facts(module: nn.Module) -> tuple[Any, ...]:
+    """What `layer_attrs` reads of `module`: its class, which form of record, the values."""
+    cls = type(module)
     if isinstance(module, _BatchNorm):
-        return LayerAttrs(
-            num_features=module.num_features,
-            spatial_dims=_bn_dims(module),
-            affine=module.affine,
-            track_running_stats=module.track_running_stats,
-            type_name=name,
+        return (
+            cls,
+            "batchnorm",
+            module.num_features,
+            _bn_dims(module),
+            module.affine,
+            module.track_running_stats,
         )
     if isinstance(module, nn.Linear):
-        return LayerAttrs(
-            in_channels=module.in_features,
-            out_channels=module.out_features,
-            groups=1,
-            pads=False,
-            bias=module.bias is not None,
-            type_name=name,
-        )
+        return (cls, "linear", module.in_features, module.out_features, module.bias is not None)
     if isinstance(module, nn.modules.conv._ConvNd):
-        return LayerAttrs(
-            in_channels=module.in_channels,
-            out_channels=module.out_channels,
-            spatial_dims=len(module.kernel_size),
-            groups=module.groups,
-            pads=_pads(module),
-            bias=module.bias is not None,
-            type_name=name,
+        return (
+            cls,
+            "conv",
+            module.in_channels,
+            module.out_channels,
+            len(module.kernel_size),
+            module.groups,
+            _pads(module),
+            module.bias is not None,
         )
     if isinstance(module, nn.Upsample):
-        return LayerAttrs(type_name=name, keeps_channel_affine=module.mode in _AVERAGING_MODES)
+        return (cls, "upsample", module.mode in _AVERAGING_MODES)
+    return (cls, "other")
+
+
+def _attrs_from(facts: tuple[Any, ...]) -> LayerAttrs:
+    cls, form, *values = facts
+    name = type_name(cls)
+    if form == "batchnorm":
+        num_features, spatial_dims, affine, track_running_stats = values
+        return LayerAttrs(
+            num_features=num_features,
+            spatial_dims=spatial_dims,
+            affine=affine,
+            track_running_stats=track_running_stats,
+            type_name=name,
+        )
+    if form == "linear":
+        in_features, out_features, bias = values
+        return LayerAttrs(
+            in_channels=in_features,
+            out_channels=out_features,
+            groups=1,
+            pads=False,
+            bias=bias,
+            type_name=name,
+        )
+    if form == "conv":
+        in_channels, out_channels, spatial_dims, groups, pads, bias = values
+        return LayerAttrs(
+            in_channels=in_channels,
+            out_channels=out_channels,
+            spatial_dims=spatial_dims,
+            groups=groups,
+            pads=pads,
+            bias=bias,
+            type_name=name,
+        )
+    if form == "upsample":
+        return LayerAttrs(type_name=name, keeps_channel_affine=values[0])
     return LayerAttrs(type_name=name)
 
 

@@ -29,15 +29,16 @@ class ModulePaths:
     scopes: dict[int, tuple[ModuleFrame, ...]]  # id(module) -> root .. module
     registered: frozenset[int]  # ids of the modules named_modules() yields
     modules: tuple[nn.Module, ...]  # every module named, registered ones first
-
-    def label(self, module: nn.Module) -> str | None:
-        scope = self.scopes.get(id(module))
-        return None if scope is None else ".".join(frame.name for frame in scope[1:])
+    # id(module) -> the names of its scope after the root, joined by dots ("layer1.0.bn2"),
+    # made while the scopes are: a capture asks for the label of every module it sees.
+    labels: dict[int, str]
 
 
 def module_paths(model: nn.Module) -> ModulePaths:
     scopes: dict[int, tuple[ModuleFrame, ...]] = {}
-    _register(model, (kinds.frame("", model),), scopes)
+    labels: dict[int, str] = {}
+    frames = _Frames()
+    _register(model, (frames.of("", model),), scopes, labels, frames)
     registered = frozenset(scopes)
     modules = list(model.modules())
     seen = {id(module) for module in modules}
@@ -45,14 +46,14 @@ def module_paths(model: nn.Module) -> ModulePaths:
     while index < len(modules):  # breadth first: the shallowest plain container wins
         owner = modules[index]
         index += 1
-        for frames, member in _held(owner):
+        for on_the_way, member in _held(owner, frames):
             if id(member) not in scopes:
-                _register(member, scopes[id(owner)] + frames, scopes)
+                _register(member, scopes[id(owner)] + on_the_way, scopes, labels, frames)
                 for inner in member.modules():
                     if id(inner) not in seen:
                         seen.add(id(inner))
                         modules.append(inner)
-    return ModulePaths(scopes=scopes, registered=registered, modules=tuple(modules))
+    return ModulePaths(scopes=scopes, registered=registered, modules=tuple(modules), labels=labels)
 
 
 def every_module(model: nn.Module) -> list[nn.Module]:
@@ -63,7 +64,7 @@ def every_module(model: nn.Module) -> list[nn.Module]:
     while index < len(modules):
         owner = modules[index]
         index += 1
-        for _, member in _held(owner):
+        for _, member in _held(owner, _Frames()):
             for inner in member.modules():
                 if id(inner) not in seen:
                     seen.add(id(inner))
@@ -84,32 +85,58 @@ def submodule(model: nn.Module, path: str) -> nn.Module:
     return module
 
 
+class _Frames:
+    """`kinds.frame`, each (name, class) made once: a model repeats both (every block has its
+    "conv1" and "bn1"), and the frames are frozen, so one object serves every scope."""
+
+    def __init__(self) -> None:
+        self._made: dict[tuple[str, type], ModuleFrame] = {}
+
+    def of(self, name: str, module: nn.Module) -> ModuleFrame:
+        key = (name, type(module))
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = kinds.frame(name, module)
+        return made
+
+
 def _register(
-    module: nn.Module, scope: tuple[ModuleFrame, ...], scopes: dict[int, tuple[ModuleFrame, ...]]
+    module: nn.Module,
+    scope: tuple[ModuleFrame, ...],
+    scopes: dict[int, tuple[ModuleFrame, ...]],
+    labels: dict[int, str],
+    frames: _Frames,
 ) -> None:
     """`module` and its registered submodules, at paths under `scope` (first one wins)."""
     by_path = {"": scope}
+    # A registered name never holds a dot, so the label of a submodule is the label of
+    # `scope` followed by its named_modules() path.
+    base = ".".join(frame.name for frame in scope[1:])
     for path, child in module.named_modules():
         if path:
             parent, _, name = path.rpartition(".")
-            by_path[path] = by_path[parent] + (kinds.frame(name, child),)
-        scopes.setdefault(id(child), by_path[path])
+            by_path[path] = by_path[parent] + (frames.of(name, child),)
+        if id(child) not in scopes:
+            scopes[id(child)] = by_path[path]
+            labels[id(child)] = f"{base}.{path}" if base and path else base or path
 
 
-def _held(module: nn.Module) -> Iterator[tuple[tuple[ModuleFrame, ...], nn.Module]]:
+def _held(
+    module: nn.Module, frames: _Frames
+) -> Iterator[tuple[tuple[ModuleFrame, ...], nn.Module]]:
     """Modules in the plain attributes of `module`, with the frames on the way to each."""
     if type(module).__module__.startswith("torch.nn.modules."):
         return  # torch's own layers keep their submodules registered
     for attribute, value in vars(module).items():
         if attribute not in _MODULE_INTERNALS and isinstance(value, _HOLDERS):
-            yield from _members(value, attribute, _MAX_NESTING)
+            yield from _members(value, attribute, _MAX_NESTING, frames)
 
 
 def _members(
-    value: Any, name: str, depth: int
+    value: Any, name: str, depth: int, frames: _Frames
 ) -> Iterator[tuple[tuple[ModuleFrame, ...], nn.Module]]:
     if isinstance(value, nn.Module):
-        yield (kinds.frame(name, value),), value
+        yield (frames.of(name, value),), value
         return
     if depth == 0:
         return
@@ -123,5 +150,5 @@ def _members(
     here = ModuleFrame(name=name, class_name=kinds.class_name(type(value)), is_plain_container=True)
     for key, item in items:
         if isinstance(item, _HOLDERS):  # numbers and strings hold no module
-            for frames, member in _members(item, str(key), depth - 1):
-                yield (here,) + frames, member
+            for inner, member in _members(item, str(key), depth - 1, frames):
+                yield (here,) + inner, member

@@ -26,6 +26,8 @@ def leaves(obj: Any, path: str = "") -> Iterator[tuple[str, torch.Tensor]]:
 
 def tensors(obj: Any) -> list[torch.Tensor]:
     """Every tensor in `obj`, in the order `leaves` gives (without naming where)."""
+    if isinstance(obj, torch.Tensor):  # what most layers return
+        return [obj]
     found: list[torch.Tensor] = []
     _collect(obj, found)
     return found

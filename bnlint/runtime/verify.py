@@ -217,6 +217,9 @@ def tensor_error(reference: torch.Tensor, result: torch.Tensor) -> tuple[float, 
     """(max abs error over finite entries, max |reference|, non-finite patterns differ)."""
     ref, res = reference.detach().double(), result.detach().double()
     finite = torch.isfinite(ref)
+    if ref.numel() and bool(finite.all()) and bool(torch.isfinite(res).all()):
+        # The common case, every entry finite in both: the same figures in fewer operations.
+        return float((ref - res).abs().max()), float(ref.abs().max()), False
     mismatched = bool((finite != torch.isfinite(res)).any()) or not bool(
         (ref[~finite].nan_to_num(0.0) == res[~finite].nan_to_num(0.0)).all()
     )

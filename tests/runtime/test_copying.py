@@ -64,3 +64,61 @@ def test_the_copy_shares_what_deepcopy_shares_and_nothing_with_the_original():
         assert type(twin) is type(tensor) and twin.requires_grad == tensor.requires_grad
         assert twin.dtype == tensor.dtype and twin.stride() == tensor.stride()
         assert torch.equal(twin, tensor)
+
+
+class Tied(nn.Module):
+    """A weight tied between two layers, a frozen one, and a set of names held twice."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(3, 3), nn.Linear(3, 3)
+        self.b.weight = self.a.weight
+        self.a.bias.requires_grad_(False)
+        self.register_buffer("scratch", torch.zeros(2), persistent=False)
+        self.names = {"x", "y"}
+        self.b.names = self.names
+
+
+def test_parameters_and_sets_are_copied_as_deepcopy_copies_them():
+    model = Tied()
+    copied, reference = copy_model(model), copy.deepcopy(model)
+    assert copied.b.weight is copied.a.weight  # still tied
+    assert type(copied.a.weight) is nn.Parameter
+    assert copied.a.weight is not model.a.weight
+    assert not copied.a.bias.requires_grad and copied.b.bias.requires_grad
+    assert torch.equal(copied.a.weight, model.a.weight)
+    assert copied.names == {"x", "y"} and copied.names is not model.names
+    assert copied.b.names is copied.names  # shared as in the original
+    assert (
+        copied._non_persistent_buffers_set == reference._non_persistent_buffers_set == {"scratch"}
+    )
+    assert copied._non_persistent_buffers_set is not model._non_persistent_buffers_set
+    assert set(copied.state_dict()) == set(reference.state_dict())
+
+
+class Heads(nn.Module):
+    """Heads kept in a plain list (PyTorch does not register them), one tied to a registered
+    layer, and the list held twice."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(2, 2, 1)
+        self.heads = [nn.Sequential(nn.Conv2d(2, 2, 1), nn.BatchNorm2d(2)), self.stem]
+        self.same_heads = self.heads
+
+
+def test_modules_in_plain_lists_are_copied_as_deepcopy_copies_them():
+    model = Heads()
+    copied, reference = copy_model(model), copy.deepcopy(model)
+    assert type(copied.heads) is list and copied.heads is not model.heads
+    assert copied.same_heads is copied.heads
+    assert copied.heads[1] is copied.stem  # the same module object, as in the original
+    assert copied.heads[0] is not model.heads[0]
+    first = copied.heads[0][0].weight
+    assert first is not model.heads[0][0].weight and torch.equal(first, model.heads[0][0].weight)
+    assert [type(m) for m in copied.heads[0].modules()] == [
+        type(m) for m in reference.heads[0].modules()
+    ]
+    assert copied.heads[0][1].running_var.untyped_storage().data_ptr() != (
+        model.heads[0][1].running_var.untyped_storage().data_ptr()
+    )
