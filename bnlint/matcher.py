@@ -467,16 +467,16 @@ _NOT_LAYERS = frozenset(
 )
 
 
-def _never_a_layer(graph: LayerGraph, node: LayerCall, bn: LayerCall, depth: int = 8) -> bool:
+def _never_a_layer(graph: LayerGraph, node: LayerCall, bn: LayerCall) -> bool:
     """Whether no path of control flow `node` hands `bn` a Conv/Linear output (paths whose
     tensor a BatchNorm of its rank cannot take never reach it)."""
     alternatives = [
         a for a in graph.alternatives(node) if bn.attrs.takes_input_of_rank(a.attrs.rank)
     ]
-    return bool(alternatives) and all(_takes_no_fold(graph, a, bn, depth) for a in alternatives)
+    return bool(alternatives) and all(_takes_no_fold(graph, a) for a in alternatives)
 
 
-def _takes_no_fold(graph: LayerGraph, node: LayerCall, bn: LayerCall, depth: int) -> bool:
+def _takes_no_fold(graph: LayerGraph, node: LayerCall, depth: int = 8) -> bool:
     """An op that is no layer, a sum or concatenation with a term that is one (every term
     must be a layer for a fold through it), or control flow whose every path is one: nothing
     that made this tensor can take a fold."""
@@ -486,9 +486,10 @@ def _takes_no_fold(graph: LayerGraph, node: LayerCall, bn: LayerCall, depth: int
         return False
     if node.kind in _FOLDABLE_MERGES:
         _, terms = _merge_terms(graph, node)
-        return any(_takes_no_fold(graph, t, bn, depth - 1) for t in terms)
+        return any(_takes_no_fold(graph, t, depth - 1) for t in terms)
     if node.kind is NodeKind.CONTROL_FLOW:
-        return _never_a_layer(graph, node, bn, depth - 1)
+        alternatives = graph.alternatives(node)
+        return bool(alternatives) and all(_takes_no_fold(graph, a, depth - 1) for a in alternatives)
     return False
 
 
@@ -757,7 +758,7 @@ def _term_problems(
             continue
         seen_nodes.add(term.node_id)
         if term.kind not in FOLD_TARGETS:
-            yield _not_a_layer(bn, merge, term)
+            yield _not_a_layer(graph, bn, merge, term)
             continue
         if term.module_id is not None and term.module_id in seen_modules:
             yield _merge_skip(
@@ -811,7 +812,13 @@ def _term_problems(
                 )
 
 
-def _not_a_layer(bn: LayerCall, merge: LayerCall, term: LayerCall) -> _SiteVerdict:
+def _not_a_layer(
+    graph: LayerGraph, bn: LayerCall, merge: LayerCall, term: LayerCall
+) -> _SiteVerdict:
+    if term.kind is NodeKind.CONTROL_FLOW and _takes_no_fold(graph, term):
+        return _merge_skip(
+            bn, merge, f"no path that makes {term.describe()} gives it a Conv/Linear output"
+        )
     if term.kind in _UNCERTAIN:
         rule = rules.get_rule(term.rule_code or rules.UNKNOWN_CALL.code)
         return _skip(

@@ -50,3 +50,38 @@ def test_a_sum_of_convolutions_keeps_the_path_undecided(tmp_path: Path) -> None:
     does: the path decides."""
     verdicts = verdicts_of(tmp_path, _MODEL.format(summed="self.conv(x) + self.conv2(x)"))
     assert verdicts["Net: bn"][1] is Status.UNKNOWN
+
+
+_TERM = """
+from torch import nn
+from elsewhere import reshaped
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(3, 3, bias=False)
+        self.fc2 = nn.Linear(3, 3, bias=False)
+        self.fc3 = nn.Linear(3, 3, bias=False)
+        self.bn = nn.BatchNorm1d(3)
+
+    def forward(self, x):
+        x = x.flatten(1)
+        return self.bn(reshaped({inner}) + self.fc1(x) + self.fc2(x))
+"""
+
+
+def test_a_term_an_outside_function_makes_of_no_layer_output_is_no_layer(
+    tmp_path: Path,
+) -> None:
+    """The function hands back its input or a tensor of its own (seed 1769): neither is a
+    layer's output when its input is none."""
+    verdicts = verdicts_of(tmp_path, _TERM.format(inner="x"))
+    assert verdicts["Net: bn"][1] is Status.UNFOLDABLE
+
+
+def test_a_term_an_outside_function_makes_of_a_layer_output_stays_undecided(
+    tmp_path: Path,
+) -> None:
+    verdicts = verdicts_of(tmp_path, _TERM.format(inner="self.fc3(x)"))
+    assert verdicts["Net: bn"][1] is Status.UNKNOWN
