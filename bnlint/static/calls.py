@@ -1149,6 +1149,8 @@ def _dict_method(
     if name in ("get", "pop", "setdefault") and args and isinstance(args[0], Const):
         key = args[0].value
         default = args[1] if len(args) > 1 else Const(None)
+        if key not in items and interp.look_for_key(mapping, key):
+            items = mapping.items
         if key in items:
             found = items[key]
             if name == "pop":

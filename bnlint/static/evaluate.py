@@ -433,7 +433,9 @@ def item(interp: Interpreter, base: Value, key: Value, frame: Frame, node: cst.C
             return base.items[0]  # every piece of a split tensor is the same piece node
         return Unknown(f"index {key.value} of a list not fully known")
     if isinstance(base, Mapping):
-        if _hashable(key.value) and key.value in base.items:
+        if _hashable(key.value) and (
+            key.value in base.items or interp.look_for_key(base, key.value)
+        ):
             return base.items[key.value]
         return Unknown(f"key {key.value!r} not known")
     if isinstance(base, ModuleInst):
@@ -715,6 +717,14 @@ def _compare(interp: Interpreter, expr: cst.Comparison, frame: Frame) -> Value:
     result = True
     for target in expr.comparisons:
         right = interp.eval(target.comparator, frame)
+        if (
+            isinstance(target.operator, (cst.In, cst.NotIn))
+            and isinstance(right, Mapping)
+            and isinstance(left, Const)
+            and _hashable(left.value)
+            and left.value not in right.items
+        ):
+            interp.look_for_key(right, left.value)  # a registry other modules fill
         outcome = compare(target.operator, left, right)
         if outcome is None:
             return _undecided(left if not isinstance(left, Const) else right)

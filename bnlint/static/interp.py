@@ -176,6 +176,10 @@ class Interpreter:
         self._values: dict[str, Value] = {}
         self._evaluating: set[str] = set()
         self._registered: set[object] = set()  # files whose registering decorators ran
+        # module-level dicts other modules of their package may fill with decorators, by
+        # id, and the keys already looked for in those modules
+        self._registries: dict[int, SourceFile] = {}
+        self._searched: set[tuple[int, object]] = set()
         self.constructions = Constructions()  # what each class built with which arguments
         # dicts held by module-level values: a construction that writes one is not pure
         self._module_containers: set[int] = set()
@@ -282,12 +286,30 @@ class Interpreter:
                 self._values[symbol.qualname] = value
                 containers(value, self._module_containers)
                 if symbol.file.path not in self._registered:
-                    # as importing the module would: its decorators fill its registries
+                    # as importing the module would: its decorators fill its registries,
+                    # and so do those of the package's modules that use its decorators
                     self._registered.add(symbol.file.path)
                     objects.register_decorated(self, symbol.file)
+                    if isinstance(value, Mapping):
+                        self._registries[id(value)] = symbol.file
         finally:
             self._evaluating.discard(symbol.qualname)
         return value
+
+    def look_for_key(self, mapping: Mapping, key: object) -> bool:
+        """Whether the modules of the package of a module-level dict, read for `key` as
+        importing the package would run them, filed something under it."""
+        registry = self._registries.get(id(mapping))
+        if registry is None or not isinstance(key, str) or (id(mapping), key) in self._searched:
+            return False
+        self._searched.add((id(mapping), key))
+        steps = self.steps  # what importing the package runs is no part of a model's budget
+        try:
+            with self.journal.suspended():  # it holds on every path, as module-level code
+                objects.fill_from_package(self, registry, key)
+        finally:
+            self.steps = steps
+        return key in mapping.items
 
     def lookup(self, name: str, frame: Frame) -> Value:
         if name in frame.env:

@@ -10,7 +10,9 @@ when that module's values are first needed, as importing the module would run th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import libcst as cst
@@ -155,16 +157,19 @@ def set_attribute(interp: Interpreter, obj: ObjectInst, name: str, value: Value)
     interp.journal.set(obj.attrs, name, value)
 
 
-def register_decorated(interp: Interpreter, file: SourceFile) -> None:
+def register_decorated(
+    interp: Interpreter, file: SourceFile, imported: frozenset[str] = frozenset()
+) -> None:
     """Run the decorators of `file`'s top-level functions and classes that the file itself
     defines (a function, or a method of one of its own objects), and its top-level calls of
     a method of one of its own objects (`Act.add_factory_class("relu", nn.ReLU)`): they file
-    functions and classes into registries, as importing the module would."""
+    functions and classes into registries, as importing the module would. With `imported`
+    (names the file imports from a registry's module), only the decorators named so run."""
 
     symbols = interp.resolver.loader.symbols(file)
-    local = set(symbols.functions) | set(symbols.values) | set(symbols.classes)
+    local = imported or set(symbols.functions) | set(symbols.values) | set(symbols.classes)
     for statement in file.tree.body:
-        registering = _registering_call(statement, set(symbols.values))
+        registering = None if imported else _registering_call(statement, set(symbols.values))
         if registering is not None:
             try:
                 interp.eval(registering, Frame(file, {}))
@@ -191,6 +196,63 @@ def register_decorated(interp: Interpreter, file: SourceFile) -> None:
                 interp.call(registrar, [target], {}, frame, cst.Call(func=decorator.decorator))
             except (AnalysisLimit, DeadPath, ReturnSignal, RecursionError):
                 continue
+
+
+def fill_from_package(interp: Interpreter, registry: SourceFile, key: str) -> None:
+    """The modules of `registry`'s package that decorate with one of its functions
+    (`@register_model` in every model file of timm or torchvision) and mention `key`:
+    importing the package imports them, and their decorators fill the registry under it
+    (`timm.create_model("resnet18")`). Their text is searched first: only those that may
+    register the key are read."""
+    functions = list(interp.resolver.loader.symbols(registry).functions)
+    package, _, rest = registry.module_name.partition(".")
+    folder = registry.source_root / package
+    if not functions or not rest or not folder.is_dir():
+        return
+    decorating = re.compile(
+        rb"^\s*@\s*(?:[\w.]+\.)?(?:" + "|".join(map(re.escape, functions)).encode() + rb")\b",
+        re.M,
+    )
+    wanted = key.encode()
+    for path in sorted(folder.rglob("*.py")):
+        text = _bytes_of(path) if path != registry.path else b""
+        if wanted not in text or not decorating.search(text):
+            continue
+        name = ".".join(path.relative_to(registry.source_root).with_suffix("").parts)
+        user = interp.resolver.loader.module(name.removesuffix(".__init__"))
+        if user is None or user.path == registry.path:
+            continue
+        names = frozenset(
+            local for local in _decorator_roots(user) if _defined_in(interp, user, local, registry)
+        )
+        if names:
+            interp.steps = 0  # what importing one module runs has a budget of its own
+            register_decorated(interp, user, names)
+
+
+def _bytes_of(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
+def _decorator_roots(file: SourceFile) -> set[str]:
+    roots = set()
+    for statement in file.tree.body:
+        if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+            for decorator in statement.decorators:
+                root = _root_name(decorator.decorator)
+                if root is not None:
+                    roots.add(root)
+    return roots
+
+
+def _defined_in(interp: Interpreter, file: SourceFile, name: str, registry: SourceFile) -> bool:
+    """Whether `name` in `file` is a function of `registry` (or the registry module)."""
+    symbol = interp.resolver.resolve_name(file, name)
+    found = getattr(symbol, "file", None)
+    return found is not None and found.path == registry.path
 
 
 def _registering_call(statement: cst.CSTNode, objects: set[str]) -> cst.Call | None:

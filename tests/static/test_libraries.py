@@ -207,3 +207,98 @@ def test_a_library_network_the_project_holds_is_reported_on_the_project_class(
     (inside,) = [d for d in broken.diagnostics if "resnet.py" in d.message]
     source = (project / "app" / "heads.py").read_text().splitlines()
     assert inside.path.endswith("heads.py") and "ResNet(depth=2)" in source[inside.line - 1]
+
+
+_REGISTRY_LIBRARY = {
+    "zoo/__init__.py": "from .models import create_model\n",
+    "zoo/models/__init__.py": (
+        "from ._registry import create_model\nfrom .tiny import *\nfrom .wide import *\n"
+    ),
+    "zoo/models/_registry.py": """
+        _entrypoints = {}
+
+
+        def register_model(name=None):
+            def wrap(fn):
+                _entrypoints[name or fn.__name__] = fn
+                return fn
+
+            return wrap
+
+
+        def create_model(model_name, **kwargs):
+            if model_name not in _entrypoints:
+                raise RuntimeError(f"unknown model {model_name}")
+            return _entrypoints[model_name](**kwargs)
+    """,
+    "zoo/models/tiny.py": """
+        import torch.nn as nn
+        from ._registry import register_model
+
+
+        class Tiny(nn.Module):
+            def __init__(self, act_first=False):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 8, 3, bias=False)
+                self.act = nn.ReLU()
+                self.bn = nn.BatchNorm2d(8)
+                self.act_first = act_first
+
+            def forward(self, x):
+                x = self.conv(x)
+                if self.act_first:
+                    x = self.act(x)
+                return self.bn(x)
+
+
+        @register_model()
+        def tiny(**kwargs):
+            return Tiny(**kwargs)
+
+
+        @register_model(name="tiny_act")
+        def _tiny_act(**kwargs):
+            return Tiny(act_first=True, **kwargs)
+    """,
+    "zoo/models/wide.py": """
+        from ._registry import register_model
+        from .tiny import Tiny
+
+
+        @register_model()
+        def wide():
+            return Tiny()
+    """,
+}
+
+_REGISTRY_USER = {
+    "pyproject.toml": "",
+    "app/__init__.py": "",
+    "app/net.py": """
+        import torch.nn as nn
+        import zoo
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.plain = zoo.create_model("tiny")
+                self.act_first = zoo.create_model("tiny_act")
+
+            def forward(self, x):
+                return self.plain(x) + self.act_first(x)
+    """,
+}
+
+
+def test_a_library_model_built_by_name_from_a_registry_is_found(tmp_path: Path) -> None:
+    """The library's model modules fill its registry with decorators as importing the
+    package would; only the modules that mention the name asked for are read."""
+    library = _write(tmp_path / "site", _REGISTRY_LIBRARY)
+    project = _write(tmp_path / "project", _REGISTRY_USER)
+    result = analyze(
+        [project / "app" / "net.py"], search_roots=[project], libraries=[LibraryRoot(str(library))]
+    )
+    folds = _folds(result)
+    assert folds["app.net.Net: plain.conv -> plain.bn"] is Status.FOLDABLE
+    assert folds["app.net.Net: None -> act_first.bn"] is Status.UNFOLDABLE
