@@ -1026,7 +1026,12 @@ def call_method(
         if name in NON_TENSOR_METHODS:
             return Unknown(f"{name}() of a tensor", "data")
         assert interp.forward is not None
-        return interp.forward.method_op(receiver, name, args, kwargs, frame, node)
+        result = interp.forward.method_op(receiver, name, args, kwargs, frame, node)
+        if name.endswith("_") and not name.startswith("_") and isinstance(result, Tensor):
+            # `x.relu_()` changes the tensor itself: whatever reads it from now on (through
+            # any name bound to it) reads the op's result
+            interp.journal.set(receiver.__dict__, "node", result.node)
+        return result
     if isinstance(receiver, arrays.NumArray):
         return arrays.method(receiver, name, args, kwargs)
     if isinstance(receiver, Seq):

@@ -645,22 +645,6 @@ class ForwardBuilder:
         frame: Frame,
         node: cst.CSTNode,
     ) -> Value:
-        result = self._method_result(tensor, name, args, kwargs, frame, node)
-        if name.endswith("_") and not name.startswith("_") and isinstance(result, Tensor):
-            # `x.relu_()` changes the tensor itself: whatever reads it from now on (through
-            # any name bound to it) reads the op's result
-            self.interp.journal.set(tensor.__dict__, "node", result.node)
-        return result
-
-    def _method_result(
-        self,
-        tensor: Tensor,
-        name: str,
-        args: list[Value],
-        kwargs: dict[str, Value],
-        frame: Frame,
-        node: cst.CSTNode,
-    ) -> Value:
         kind = TENSOR_METHODS.get(name, NodeKind.OTHER)
         if name == "__getitem__":
             kind = NodeKind.RESHAPE
