@@ -24,8 +24,10 @@ from torch.nn.utils import parametrize
 from bnlint import rules
 from bnlint.ftypes import Direction, FoldPair, Skip, Status
 from bnlint.runtime import bn_maps, kinds
+from bnlint.runtime.batched_writes import PendingScalings
 from bnlint.runtime.bn_maps import BatchNormMaps
 from bnlint.runtime.paths import every_module, submodule
+from bnlint.runtime.registered import replace_buffer, replace_parameter
 
 
 @dataclass(frozen=True)
@@ -98,10 +100,25 @@ def _apply(
             bn for p in pairs if isinstance(bn := submodule(model, p.bn.label), _BatchNorm)
         )
     )
+    pending = _PENDING.set(PendingScalings() if _REUSE_STORAGE.get() else None)
     try:
         return _fold_each(model, pairs, sharing, kept_in_place)
     finally:
+        _PENDING.reset(pending)
         _STATISTICS.reset(token)
+
+
+# The folds after a layer not yet written, when they are written together (batched_writes.py:
+# only into a private copy's own tensors, where no one sees the layers before they are all
+# written); None when each fold is written as it is made.
+_PENDING: ContextVar[PendingScalings | None] = ContextVar("bnlint_pending", default=None)
+
+
+def settle(layer: nn.Module) -> None:
+    """Write the folds waiting to be written if `layer` has one: its values are read next."""
+    pending = _PENDING.get()
+    if pending is not None and pending.holds(layer):
+        pending.write()
 
 
 def _fold_each(
@@ -133,6 +150,9 @@ def _fold_each(
         else:
             _absorb_inputs(layer, scale, shift)
         folded.append(pair)
+    pending = _PENDING.get()
+    if pending is not None:
+        pending.write()
     remove_batchnorms(
         model,
         list(dict.fromkeys(_batchnorm(model, p.bn.label) for p in folded)),
@@ -310,9 +330,21 @@ def _batchnorm(model: nn.Module, path: str) -> _BatchNorm:
     return bn
 
 
-def _scale_outputs(layer: FoldLayer, scale: torch.Tensor, shift: torch.Tensor) -> None:
-    """layer'(x) = scale * layer(x) + shift, per output channel."""
+def _scale_outputs(layer: FoldLayer, scale: torch.Tensor, shift: torch.Tensor | None) -> None:
+    """layer'(x) = scale * layer(x) + shift, per output channel; a layer without bias keeps
+    none when `shift` is None (no shift). Written now, or with the other folds waiting to be
+    written (the same values)."""
     weight = layer.weight.detach()
+    pending = _PENDING.get()
+    if (
+        pending is not None
+        and not isinstance(layer, _ConvTransposeNd)
+        and working_dtype(weight.dtype) == weight.dtype
+        and weight.is_contiguous()
+    ):
+        pending.add(layer, scale, shift)
+        return
+    settle(layer)
     factor = scale.to(working_dtype(weight.dtype))
     if isinstance(layer, _ConvTransposeNd):
         # Weight layout [in, out/groups, k...]: output channel g*out_g + j sits at column j of
@@ -324,12 +356,15 @@ def _scale_outputs(layer: FoldLayer, scale: torch.Tensor, shift: torch.Tensor) -
     else:
         factor = factor.reshape(-1, *([1] * (weight.dim() - 1)))
         shaped = weight
-    bias = _bias(layer) * scale + shift  # before the weight changes: the bias reads nothing
+    bias: torch.Tensor | None = None
+    if shift is not None or layer.bias is not None:  # before the weight changes
+        bias = _bias(layer) * scale + (torch.zeros_like(scale) if shift is None else shift)
     _set(layer, _multiplied(shaped, factor).reshape(weight.shape), bias)
 
 
 def _absorb_inputs(layer: FoldLayer, scale: torch.Tensor, shift: torch.Tensor) -> None:
     """layer'(x) = layer(scale * x + shift), per input channel (no padding, groups == 1)."""
+    settle(layer)
     weight = layer.weight.detach()
     per_input = (1, -1) + (1,) * (weight.dim() - 2)
     # The shift meets every weight tap of its input channel once: sum over channels and taps.
@@ -362,22 +397,27 @@ def _bias(layer: FoldLayer) -> torch.Tensor:
     return bias.detach().double()
 
 
-def _set(layer: FoldLayer, weight: torch.Tensor, bias: torch.Tensor) -> None:
+def _set(layer: FoldLayer, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+    """The new weight and bias into `layer` (bias None: the layer has none and keeps none)."""
     old = layer.weight
     old_bias: torch.Tensor | None = layer.bias  # None for a layer built with bias=False
     if _REUSE_STORAGE.get():
         if weight.data_ptr() != old.data_ptr():
             old.copy_(weight)
-        if old_bias is not None:
+        if old_bias is not None and bias is not None:
             old_bias.copy_(bias)
-        else:
-            layer.bias = nn.Parameter(bias.to(old.dtype), requires_grad=old.requires_grad)
+        elif bias is not None:
+            new_bias = nn.Parameter(bias.to(old.dtype), requires_grad=old.requires_grad)
+            replace_parameter(layer, "bias", new_bias)
         return
     # New Parameter objects: anything that held the old ones (an optimizer, a tie the
     # refusal checks missed) keeps the old values instead of silently seeing new ones.
-    layer.weight = nn.Parameter(weight.to(old.dtype), requires_grad=old.requires_grad)
-    bias_grad = old_bias.requires_grad if old_bias is not None else old.requires_grad
-    layer.bias = nn.Parameter(bias.to(old.dtype), requires_grad=bias_grad)
+    replace_parameter(
+        layer, "weight", nn.Parameter(weight.to(old.dtype), requires_grad=old.requires_grad)
+    )
+    if bias is not None:
+        bias_grad = old_bias.requires_grad if old_bias is not None else old.requires_grad
+        replace_parameter(layer, "bias", nn.Parameter(bias.to(old.dtype), requires_grad=bias_grad))
 
 
 def remove_batchnorms(
@@ -408,10 +448,14 @@ def _neutralise(bn: _BatchNorm) -> None:
     """Make an eval-mode BatchNorm return its input exactly: (x - 0) / sqrt(1 + 0) * 1 + 0."""
     mean, var = bn.running_mean, bn.running_var  # each read once: a module lookup each time
     assert mean is not None and var is not None
-    bn.running_mean = torch.zeros_like(mean)
-    bn.running_var = torch.ones_like(var)
+    replace_buffer(bn, "running_mean", torch.zeros_like(mean))
+    replace_buffer(bn, "running_var", torch.ones_like(var))
     bn.eps = 0.0
     if bn.affine:
         weight, bias = bn.weight, bn.bias
-        bn.weight = nn.Parameter(torch.ones_like(weight), requires_grad=weight.requires_grad)
-        bn.bias = nn.Parameter(torch.zeros_like(bias), requires_grad=bias.requires_grad)
+        replace_parameter(
+            bn, "weight", nn.Parameter(torch.ones_like(weight), requires_grad=weight.requires_grad)
+        )
+        replace_parameter(
+            bn, "bias", nn.Parameter(torch.zeros_like(bias), requires_grad=bias.requires_grad)
+        )

@@ -37,6 +37,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from bnlint.foldkey import pair_label
 from bnlint.ftypes import Direction, FoldPair, Merge
 from bnlint.runtime.paths import submodule
+from bnlint.runtime.sum_shifts import SumShift, shift_errors, worst_ratio
 
 
 @dataclass(frozen=True)
@@ -199,11 +200,23 @@ def measure_fold_errors(
             by_layer[label] = _check_layer(
                 model, label, before.get(label), after.get(label), originals
             )
-    errors = {}
-    for pair in pairs:
-        checks = [by_layer[layer.label] for layer in pair.layers]
-        errors[pair] = _pair_error(model, pair, checks, originals)
-    return errors
+    # By position, not by pair: a FoldPair's hash walks all its records.
+    checks = [[by_layer[layer.label] for layer in pair.layers] for pair in pairs]
+    sums = [
+        i
+        for i, pair in enumerate(pairs)
+        if pair.merge is Merge.SUM and all(c.error.max_abs is not None for c in checks[i])
+    ]
+    shifts: list[tuple[float, float] | None] = [None] * len(pairs)
+    measured = shift_errors(
+        [_sum_shift(checks[i], originals.maps[pairs[i].bn.label].shift) for i in sums]
+    )
+    for i, shift in zip(sums, measured, strict=True):
+        shifts[i] = shift
+    return {
+        pair: _pair_error(model, pair, layer_checks, shift)
+        for pair, layer_checks, shift in zip(pairs, checks, shifts, strict=True)
+    }
 
 
 @dataclass(frozen=True)
@@ -412,7 +425,9 @@ def _measure(
     bias1 = _bias(layer.bias, rows1).to(torch.float64)
     weight_error = weight1 - weight
     ratios = [
-        _ratio(weight_error, (rounding + slack[:, None]) * weight1.abs() + 1e-12 * weight.abs())
+        worst_ratio(
+            weight_error, (rounding + slack[:, None]) * weight1.abs() + 1e-12 * weight.abs()
+        )
     ]
     bias_error = bias1 - bias
     carried = bias_error if summed else None  # a sum's shift share: checked for all layers
@@ -420,7 +435,7 @@ def _measure(
     if outer is not None:
         bias_allowance = bias_allowance + outer.shift_slack
     if not summed:
-        ratios.append(_ratio(bias_error, bias_allowance + 1e-12 * bias.abs()))
+        ratios.append(worst_ratio(bias_error, bias_allowance + 1e-12 * bias.abs()))
     errors = [weight_error] + ([] if summed else [bias_error])
     worst = max(float(e.abs().max()) if e.numel() else 0.0 for e in errors)
     scale = max(float(t.abs().max()) if t.numel() else 0.0 for t in (weight, bias))
@@ -452,8 +467,13 @@ def _rows(weight: torch.Tensor, layer: _FoldLayer) -> torch.Tensor:
 
 
 def _pair_error(
-    model: nn.Module, pair: FoldPair, checks: list[_LayerCheck], originals: Originals
+    model: nn.Module,
+    pair: FoldPair,
+    checks: list[_LayerCheck],
+    shift: tuple[float, float] | None,
 ) -> SiteError:
+    """The error of a fold from its layers' checks; `shift`: for a fold through a sum, the
+    error of the shift its layers carry together (`sum_shifts.shift_error`)."""
     unmeasured = next((c.error for c in checks if c.error.max_abs is None), None)
     if unmeasured is not None:
         return unmeasured
@@ -463,18 +483,23 @@ def _pair_error(
     problem = _still_normalises(model, pair)
     if pair.merge is Merge.SUM:
         # The layers of a sum share the BatchNorm's shift: together they must carry all of it.
-        total = torch.stack([c.carried_shift for c in checks if c.carried_shift is not None]).sum(0)
-        allowed = torch.stack(
-            [c.shift_allowance for c in checks if c.shift_allowance is not None]
-        ).sum(0)
-        missing = total - originals.maps[pair.bn.label].shift
-        worst_abs = max(worst_abs, float(missing.abs().max()))
+        assert shift is not None  # measured for every sum whose layers are
+        missing, shift_ratio = shift
+        worst_abs = max(worst_abs, missing)
         scale = max(c.scale for c in checks)
         worst_rel = max(worst_rel, worst_abs / scale if scale > 0 else worst_abs)
-        ratio = max(ratio, _ratio(missing, allowed + 1e-12 * total.abs()))
+        ratio = max(ratio, shift_ratio)
     if problem is not None:
         ratio = math.inf
     return SiteError(worst_abs, worst_rel, ratio, problem)
+
+
+def _sum_shift(checks: list[_LayerCheck], shift: torch.Tensor) -> SumShift:
+    return SumShift(
+        carried=[c.carried_shift for c in checks if c.carried_shift is not None],
+        allowances=[c.shift_allowance for c in checks if c.shift_allowance is not None],
+        shift=shift,
+    )
 
 
 def _still_normalises(model: nn.Module, pair: FoldPair) -> str | None:
@@ -494,14 +519,6 @@ def _still_normalises(model: nn.Module, pair: FoldPair) -> str | None:
         and bool((bias == 0).all())
     )
     return None if neutral else f"'{pair.bn.label}' still normalises its input"
-
-
-def _ratio(error: torch.Tensor, allowance: torch.Tensor) -> float:
-    """The largest error in units of what rounding allows at that element."""
-    if not error.numel():
-        return 0.0
-    worst = float((error.abs() / allowance.clamp_min(torch.finfo(torch.float64).tiny)).max())
-    return math.inf if math.isnan(worst) else worst
 
 
 def _allowed_roundings(dtype: torch.dtype) -> float:

@@ -30,6 +30,7 @@ from bnlint.runtime.apply import (
     _scale_outputs,
     bn_affine,
     fold_layer,
+    settle,
 )
 from bnlint.runtime.paths import submodule
 from bnlint.runtime.tensors import tensors
@@ -81,18 +82,12 @@ def fold_through_merge(model: nn.Module, pair: FoldPair, sharing: Sharing) -> Sk
         return problem
     assert isinstance(bn, _BatchNorm)  # _refusal says why when it is not
     scale, shift = bn_affine(bn)
+    for layer in layers:
+        settle(layer)  # which layer carries the shift depends on the biases they have now
     shares = _shares(pair.merge, layers, scale, shift)
     for layer, (layer_scale, layer_shift) in zip(layers, shares, strict=True):
-        bias: torch.Tensor | None = layer.bias  # None for a layer built with bias=False
-        if layer_shift is None and bias is None:
-            _scale_outputs(layer, layer_scale, torch.zeros_like(layer_scale))
-            layer.bias = None  # it had none and gains no shift: keep the layer bias-free
-        else:
-            _scale_outputs(
-                layer,
-                layer_scale,
-                layer_shift if layer_shift is not None else torch.zeros_like(layer_scale),
-            )
+        # No shift: a layer built with bias=False stays bias-free.
+        _scale_outputs(layer, layer_scale, layer_shift)
     return None
 
 

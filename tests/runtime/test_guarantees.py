@@ -331,9 +331,10 @@ def test_a_wrong_fold_that_the_model_output_hides_is_still_caught(monkeypatch):
     real = apply._scale_outputs
 
     def corrupt_last_channel(layer, scale, shift):
-        real(layer, scale, shift)
-        with torch.no_grad():
-            layer.bias[-1] += 5.0
+        # The last channel's bias ends 5 off, whenever the fold is written (now or batched).
+        wrong = shift.clone()
+        wrong[-1] += 5.0
+        real(layer, scale, wrong)
 
     monkeypatch.setattr(apply, "_scale_outputs", corrupt_last_channel)
     result = fold(randomise(FirstTwoChannels()), torch.randn(X), all_or_nothing=True)
