@@ -204,6 +204,9 @@ class ModuleLoader:
         self._load_library = load_library or load_file
         self._by_name: dict[str, SourceFile | None] = {}
         self._symbols: dict[str, ModuleSymbols] = {}
+        # per registry module: the files of its package that decorate with its functions,
+        # with their text (bnlint.static.objects.fill_from_package), found once per run
+        self.decorating_users: dict[Path, list[tuple[Path, bytes]]] = {}
 
     def add_root(self, root: Path) -> None:
         root = root.resolve()

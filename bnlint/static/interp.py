@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast, overload
 
 import libcst as cst
@@ -180,6 +181,7 @@ class Interpreter:
         # id, and the keys already looked for in those modules
         self._registries: dict[int, SourceFile] = {}
         self._searched: set[tuple[int, object]] = set()
+        self.filed: set[tuple[Path, Path]] = set()  # (registry, module whose decorators ran)
         self.constructions = Constructions()  # what each class built with which arguments
         # dicts held by module-level values: a construction that writes one is not pure
         self._module_containers: set[int] = set()
@@ -300,7 +302,9 @@ class Interpreter:
         """Whether the modules of the package of a module-level dict, read for `key` as
         importing the package would run them, filed something under it."""
         registry = self._registries.get(id(mapping))
-        if registry is None or not isinstance(key, str) or (id(mapping), key) in self._searched:
+        if registry is None or not registry.library or not isinstance(key, str):
+            return False  # a project's own registry is filled by the project's files
+        if (id(mapping), key) in self._searched:
             return False
         self._searched.add((id(mapping), key))
         steps = self.steps  # what importing the package runs is no part of a model's budget

@@ -204,20 +204,11 @@ def fill_from_package(interp: Interpreter, registry: SourceFile, key: str) -> No
     importing the package imports them, and their decorators fill the registry under it
     (`timm.create_model("resnet18")`). Their text is searched first: only those that may
     register the key are read."""
-    functions = list(interp.resolver.loader.symbols(registry).functions)
-    package, _, rest = registry.module_name.partition(".")
-    folder = registry.source_root / package
-    if not functions or not rest or not folder.is_dir():
-        return
-    decorating = re.compile(
-        rb"^\s*@\s*(?:[\w.]+\.)?(?:" + "|".join(map(re.escape, functions)).encode() + rb")\b",
-        re.M,
-    )
     wanted = key.encode()
-    for path in sorted(folder.rglob("*.py")):
-        text = _bytes_of(path) if path != registry.path else b""
-        if wanted not in text or not decorating.search(text):
+    for path, text in _decorating_users(interp, registry):
+        if wanted not in text or (registry.path, path) in interp.filed:
             continue
+        interp.filed.add((registry.path, path))  # its decorators file all they file at once
         name = ".".join(path.relative_to(registry.source_root).with_suffix("").parts)
         user = interp.resolver.loader.module(name.removesuffix(".__init__"))
         if user is None or user.path == registry.path:
@@ -228,6 +219,29 @@ def fill_from_package(interp: Interpreter, registry: SourceFile, key: str) -> No
         if names:
             interp.steps = 0  # what importing one module runs has a budget of its own
             register_decorated(interp, user, names)
+
+
+def _decorating_users(interp: Interpreter, registry: SourceFile) -> list[tuple[Path, bytes]]:
+    """The files of the registry's package whose text decorates with one of its functions
+    (most module-level dicts have none: a lookup that misses them costs nothing more)."""
+    known = interp.resolver.loader.decorating_users
+    if registry.path in known:
+        return known[registry.path]
+    found: list[tuple[Path, bytes]] = []
+    functions = list(interp.resolver.loader.symbols(registry).functions)
+    package, _, rest = registry.module_name.partition(".")
+    folder = registry.source_root / package
+    if functions and rest and folder.is_dir():
+        decorating = re.compile(
+            rb"^\s*@\s*(?:[\w.]+\.)?(?:" + "|".join(map(re.escape, functions)).encode() + rb")\b",
+            re.M,
+        )
+        for path in sorted(folder.rglob("*.py")):
+            text = _bytes_of(path) if path != registry.path else b""
+            if decorating.search(text):
+                found.append((path, text))
+    known[registry.path] = found
+    return found
 
 
 def _bytes_of(path: Path) -> bytes:
