@@ -99,17 +99,32 @@ def _prefer_as_built(
     switches: dict[str, str],
 ) -> Iterator[Observation]:
     """An unknown verdict that the model as built settles takes that verdict, noting what
-    the switches may do; every other verdict stands."""
-    settled = {o.anchors[0]: o for o in as_built if o.entry.status is not Status.UNKNOWN}
+    the switches may do; so does the verdict for the class as the whole model (a boundary's
+    fallback). Every other verdict stands."""
+    built = {o.anchors[0]: o for o in as_built}
     methods = ", ".join(f"{method}()" for method in dict.fromkeys(switches.values()))
     attributes = ", ".join(switches)
+    note = f"for the model as built; after {methods} (which set {attributes}): unknown"
     for observation in every_state:
-        found = settled.get(observation.anchors[0])
-        if observation.entry.status is not Status.UNKNOWN or found is None:
+        found = built.get(observation.anchors[0])
+        if found is None or observation.entry.status is not Status.UNKNOWN:
             yield observation
-            continue
-        note = f"for the model as built; after {methods} (which set {attributes}): unknown"
-        yield replace(found, entry=replace(found.entry, notes=(*found.entry.notes, note)))
+        elif found.entry.status is not Status.UNKNOWN:
+            yield replace(found, entry=_noted(found.entry, note))
+        elif _settled(found.fallback) and not _settled(observation.fallback):
+            assert found.fallback is not None
+            fallback = replace(found.fallback, entry=_noted(found.fallback.entry, note))
+            yield replace(observation, fallback=fallback)
+        else:
+            yield observation
+
+
+def _settled(fallback: Fallback | None) -> bool:
+    return fallback is not None and fallback.entry.status is not Status.UNKNOWN
+
+
+def _noted(entry: FoldEntry, note: str) -> FoldEntry:
+    return replace(entry, notes=(*entry.notes, note))
 
 
 def _follow(interp: Interpreter, root: Root, as_model: bool) -> RootGraph:

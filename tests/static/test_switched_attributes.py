@@ -159,3 +159,29 @@ def test_a_verdict_unknown_as_built_too_stays_unknown(tmp_path: Path) -> None:
         """,
     )
     assert entries["Block: bn"].status is Status.UNKNOWN
+
+
+def test_the_class_as_the_whole_model_is_judged_as_built_too(tmp_path: Path) -> None:
+    """Its BatchNorm reads the model input on every path as built: nothing before it can
+    take it, whatever skip_stage() may later do (fuzzer seed 4134)."""
+    entries = _entries(
+        tmp_path,
+        """
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.stage = nn.Sequential(nn.BatchNorm1d(3))
+                self.use = True
+
+            def forward(self, x):
+                if self.use:
+                    x = self.stage(x)
+                return x
+
+            def skip_stage(self):
+                self.use = False
+        """,
+    )
+    entry = entries["Net: stage.0"]
+    assert entry.status is Status.UNFOLDABLE
+    assert any("skip_stage()" in note for note in entry.notes)
