@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from bnlint.static.evaluate import binary_constant
 from bnlint.static.values import BuiltinRef, Const, Seq, Unknown, Value
 
 _MAX_ITEMS = 100_000
@@ -110,14 +111,7 @@ def binary(op_node: cst.CSTNode, left: Value, right: Value) -> Value:
     function = _ARITHMETIC.get(type(op_node))
     arrays = [v for v in (left, right) if isinstance(v, NumArray)]
     if not arrays:  # torch.pow(2.0, 3): plain numbers, or values not known
-        a, b = _constant(left), _constant(right)
-        if function is None or a is None or b is None:
-            known = next((v for v in (left, right) if isinstance(v, Unknown)), None)
-            return known or Unknown("arithmetic on values not known")
-        try:
-            return Const(function(a, b))
-        except (ArithmeticError, ValueError, OverflowError) as error:
-            return Unknown(f"arithmetic fails: {error}")
+        return binary_constant(op_node, left, right)
     library = arrays[0].library
     length = len(arrays[0].items)
     xs, ys = _operands(left, length), _operands(right, length)

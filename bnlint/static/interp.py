@@ -292,7 +292,7 @@ class Interpreter:
                     # and so do those of the package's modules that use its decorators
                     self._registered.add(symbol.file.path)
                     objects.register_decorated(self, symbol.file)
-                    if isinstance(value, Mapping):
+                    if isinstance(value, Mapping) and symbol.file.library:
                         self._registries[id(value)] = symbol.file
         finally:
             self._evaluating.discard(symbol.qualname)
@@ -301,9 +301,9 @@ class Interpreter:
     def look_for_key(self, mapping: Mapping, key: object) -> bool:
         """Whether the modules of the package of a module-level dict, read for `key` as
         importing the package would run them, filed something under it."""
-        registry = self._registries.get(id(mapping))
-        if registry is None or not registry.library or not isinstance(key, str):
-            return False  # a project's own registry is filled by the project's files
+        registry = self._registries.get(id(mapping))  # a library's: the project's own
+        if registry is None or not isinstance(key, str):  # are filled by the project's files
+            return False
         if (id(mapping), key) in self._searched:
             return False
         self._searched.add((id(mapping), key))
