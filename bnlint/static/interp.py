@@ -177,8 +177,9 @@ class Interpreter:
         self._values: dict[str, Value] = {}
         self._evaluating: set[str] = set()
         self._registered: set[object] = set()  # files whose registering decorators ran
-        # module-level dicts other modules of their package may fill with decorators, by
-        # id, and the keys already looked for in those modules
+        # a model library's module-level dicts, which other modules of its package may fill
+        # with decorators (a project's own are filled by the project's files), by id; and
+        # the keys already looked for in those modules
         self._registries: dict[int, SourceFile] = {}
         self._searched: set[tuple[int, object]] = set()
         self.filed: set[tuple[Path, Path]] = set()  # (registry, module whose decorators ran)
@@ -301,8 +302,8 @@ class Interpreter:
     def look_for_key(self, mapping: Mapping, key: object) -> bool:
         """Whether the modules of the package of a module-level dict, read for `key` as
         importing the package would run them, filed something under it."""
-        registry = self._registries.get(id(mapping))  # a library's: the project's own
-        if registry is None or not isinstance(key, str):  # are filled by the project's files
+        registry = self._registries.get(id(mapping))
+        if registry is None or not isinstance(key, str):
             return False
         if (id(mapping), key) in self._searched:
             return False
