@@ -345,7 +345,8 @@ def call(library: str, name: str, args: list[Value], kwargs: dict[str, Value]) -
 
 
 def method(receiver: NumArray, name: str, args: list[Value], kwargs: dict[str, Value]) -> Value:
-    """`widths.int()`, `.tolist()`, `.max()`, `.split(depths)`, `.astype(int)`..."""
+    """`widths.int()`, `.tolist()`, `.max()`, `.astype(int)`... (`.split()` is a list's,
+    bnlint.static.calls, with pieces of the array's type)"""
     library = receiver.library
     if name == "tolist":
         return Seq(receiver.items)
@@ -361,30 +362,9 @@ def method(receiver: NumArray, name: str, args: list[Value], kwargs: dict[str, V
         return reduce(receiver, name)
     if name in ("numel", "__len__"):
         return Const(len(receiver.items))
-    if name == "split" and args:
-        return _split(receiver, args[0])
     if name in FUNCTIONS:
         return call(library, name, [receiver, *args], kwargs)
     return Unknown(f"{name}() of an array is not evaluated")
-
-
-def _split(receiver: NumArray, sizes: Value) -> Value:
-    """torch's split: pieces of the given sizes (a list) or of one size (an int)."""
-    numbers = receiver.numbers()
-    size = _constant(sizes)
-    lengths: list[Number] | None
-    if isinstance(size, int) and size > 0:
-        lengths = [size] * math.ceil(len(numbers) / size)
-    else:
-        lengths = _numbers_of(sizes)
-    if not lengths or not all(isinstance(n, int) for n in lengths):
-        return Unknown("split() with sizes not known")
-    pieces, start = [], 0
-    for length in lengths:
-        end = start + int(length)
-        pieces.append(array(numbers[start:end], receiver.dtype, receiver.library))
-        start = end
-    return Seq(tuple(pieces), is_tuple=True)
 
 
 def scalar_method(receiver: Const, name: str) -> Value | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import libcst as cst
@@ -1032,7 +1033,7 @@ def call_method(
             # any name bound to it) reads the op's result
             interp.journal.set(receiver.__dict__, "node", result.node)
         return result
-    if isinstance(receiver, arrays.NumArray):
+    if isinstance(receiver, arrays.NumArray) and name != "split":
         return arrays.method(receiver, name, args, kwargs)
     if isinstance(receiver, Seq):
         return _list_method(interp, receiver, name, args, frame)
@@ -1140,7 +1141,12 @@ def _split(seq: Seq, sizes: Value) -> Value:
             start += size.value
     else:
         return Unknown("split() by sizes not known")
-    return Seq(tuple(Seq(part) for part in parts), is_tuple=True)
+    # an array's pieces are arrays of its type (torch's split); a list's, lists
+    pieces = (
+        replace(seq, items=part) if isinstance(seq, arrays.NumArray) else Seq(part)
+        for part in parts
+    )
+    return Seq(tuple(pieces), is_tuple=True)
 
 
 def _dict_method(
