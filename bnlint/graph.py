@@ -28,6 +28,11 @@ class LayerGraph:
         # matching quadratic in the size of the model.
         self._by_module: dict[Hashable, list[LayerCall]] = {}
 
+    @property
+    def next_id(self) -> int:
+        """The id the next node added will get: a node made with it is stored as it is."""
+        return self._next_id
+
     def add(self, call: LayerCall) -> LayerCall:
         """Store `call` under a fresh id (whatever id it carried) and return the stored node."""
         node = call if call.node_id == self._next_id else replace(call, node_id=self._next_id)

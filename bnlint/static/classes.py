@@ -20,6 +20,17 @@ MODULE_BASE = CATALOGUE["torch.nn.Module"]
 _AUTOGRAD_FUNCTIONS = frozenset({"torch.autograd.Function", "torch.autograd.function.Function"})
 
 
+@lru_cache(maxsize=4096)
+def _methods_of(node: cst.ClassDef) -> dict[str, cst.FunctionDef]:
+    """The defs in a class body by name; the last definition wins, as in Python
+    (`@overload` stubs come first). Looked up millions of times in a zoo."""
+    return {
+        statement.name.value: statement
+        for statement in node.body.body
+        if isinstance(statement, cst.FunctionDef)
+    }
+
+
 class ClassModel:
     def __init__(self, resolver: Resolver) -> None:
         self.resolver = resolver
@@ -106,14 +117,9 @@ class ClassModel:
         for entry in mro[start:]:
             if isinstance(entry, TorchClass):
                 return entry, None
-            # the last definition wins, as in Python (`@overload` stubs come first)
-            found = [
-                statement
-                for statement in entry.node.body.body
-                if isinstance(statement, cst.FunctionDef) and statement.name.value == name
-            ]
-            if found:
-                return entry, found[-1]
+            found = _methods_of(entry.node).get(name)
+            if found is not None:
+                return entry, found
         return None
 
     def class_attribute(

@@ -7,13 +7,18 @@ what a construction built, keyed by the class and a fingerprint of the arguments
 out a fresh copy (new identities, same structure) when the key comes again. A construction
 is kept only when it is pure: it wrote nothing but the objects it created (not an argument,
 not a module-level registry), so that the copy stands for running it again.
+
+Keeping means copying what was built (the model may change it later), and most
+constructions are never repeated (a network's own construction, a block whose drop-path rate
+differs from its neighbours'): a key is kept the second time it is built, so only what
+repeats pays for the copy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass, field, replace
-from typing import overload
+from dataclasses import dataclass, field
+from typing import TypeVar, overload
 
 from bnlint.static.values import (
     BuiltinRef,
@@ -181,6 +186,7 @@ class Constructions:
     """What each pure construction (class, arguments) or call built."""
 
     kept: dict[Hashable, Kept] = field(default_factory=dict)
+    built_once: set[Hashable] = field(default_factory=set)  # keys not yet worth a copy
 
     def copy_of(self, key: Hashable) -> tuple[Value, list[ModuleInst]] | None:
         found = self.kept.get(key)
@@ -191,6 +197,9 @@ class Constructions:
         return instance, [clone(bn, copies) for bn in found.batchnorms]
 
     def keep(self, key: Hashable, instance: Value, batchnorms: list[ModuleInst]) -> None:
+        if key not in self.built_once:
+            self.built_once.add(key)
+            return
         copies: dict[int, Value] = {}
         self.kept[key] = Kept(clone(instance, copies), [clone(bn, copies) for bn in batchnorms])
 
@@ -205,36 +214,44 @@ def clone(value: Value, copies: dict[int, Value]) -> Value:
     if id(value) in copies:
         return copies[id(value)]
     if isinstance(value, ModuleInst):
-        twin = replace(
-            value,
-            attrs={},
-            children={},
-            layer_args={},
-            plain_containers=dict(value.plain_containers),
-            uid=new_uid(),
-        )
+        twin = _shallow(value)
+        twin.plain_containers = dict(value.plain_containers)
+        twin.uid = new_uid()
         copies[id(value)] = twin
         twin.attrs = {k: clone(v, copies) for k, v in value.attrs.items()}
         twin.children = {k: clone(v, copies) for k, v in value.children.items()}
         twin.layer_args = {k: clone(v, copies) for k, v in value.layer_args.items()}
         return twin
     if isinstance(value, ObjectInst):
-        obj = replace(value, attrs={}, uid=new_uid())
+        obj = _shallow(value)
+        obj.uid = new_uid()
         copies[id(value)] = obj
         obj.attrs = {k: clone(v, copies) for k, v in value.attrs.items()}
         return obj
     if isinstance(value, Seq):
-        seq = replace(value, items=())
+        seq = _shallow(value)
         copies[id(value)] = seq
         seq.items = tuple(clone(v, copies) for v in value.items)
         return seq
     if isinstance(value, Mapping):
-        mapping = replace(value, items={})
+        mapping = _shallow(value)
         copies[id(value)] = mapping
         mapping.items = {k: clone(v, copies) for k, v in value.items.items()}
         return mapping
     if isinstance(value, Choice):
-        options = replace(value, options=tuple(clone(o, copies) for o in value.options))
+        options = _shallow(value)
+        options.options = tuple(clone(o, copies) for o in value.options)
         copies[id(value)] = options
         return options
     return value
+
+
+_V = TypeVar("_V", bound=Value)
+
+
+def _shallow(value: _V) -> _V:
+    """A new object with `value`'s fields (a dataclass copy without running __init__ and
+    its default factories again: clones are made by the million)."""
+    twin = object.__new__(type(value))
+    twin.__dict__.update(value.__dict__)
+    return twin

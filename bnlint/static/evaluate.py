@@ -6,6 +6,8 @@ control flow and construction; this file holds what a single expression evaluate
 
 from __future__ import annotations
 
+import ast
+import functools
 import operator
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any, Protocol
@@ -127,10 +129,18 @@ def _float(interp: Interpreter, expr: cst.Float, frame: Frame) -> Value:
     return Const(float(expr.value.replace("_", "")))
 
 
+@functools.lru_cache(maxsize=4096)
+def _string_value(written: str) -> str | bytes:
+    """What a string literal says: libcst's `evaluated_value` compiles it anew on every
+    call, and the same few literals (dict keys, layer names) are read over and over."""
+    value: str | bytes = ast.literal_eval(written)
+    return value
+
+
 def _string(interp: Interpreter, expr: cst.BaseString, frame: Frame) -> Value:
     if isinstance(expr, cst.SimpleString):
         try:
-            return Const(expr.evaluated_value)
+            return Const(_string_value(expr.value))
         except Exception:  # malformed escapes in odd files
             return Unknown("string literal")
     if isinstance(expr, cst.ConcatenatedString):

@@ -136,7 +136,7 @@ class ForwardBuilder:
             extra["attrs"] = replace(extra.get("attrs") or LayerAttrs(), rank=rank)
         node = self.graph.add(
             LayerCall(
-                node_id=-1,
+                node_id=self.graph.next_id,
                 kind=kind,
                 label=label,
                 location=location,
