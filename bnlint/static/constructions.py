@@ -20,6 +20,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import TypeVar, overload
 
+from bnlint.static.torch_api import TorchClass
 from bnlint.static.values import (
     BuiltinRef,
     Choice,
@@ -55,12 +56,20 @@ def fingerprint(cls: object, args: list[Value], kwargs: dict[str, Value]) -> Has
     budget = [_BUDGET]
     try:
         return (
-            id(cls),
+            _identity(cls),
             tuple(_print(a, budget) for a in args),
             tuple(sorted((k, _print(v, budget)) for k, v in kwargs.items())),
         )
     except _TooLarge:
         return None
+
+
+def _identity(cls: object) -> Hashable:
+    """A class by its definition (a torch class by its name): the same class is looked up
+    more than once, each time as a new object, and must give one key."""
+    if isinstance(cls, TorchClass):
+        return cls.qualname
+    return id(getattr(cls, "node", cls))
 
 
 def _print(value: Value, budget: list[int], depth: int = 0) -> Hashable:
@@ -80,7 +89,7 @@ def _print(value: Value, budget: list[int], depth: int = 0) -> Hashable:
     if isinstance(value, ClassRef):
         return (
             "class",
-            id(value.cls),
+            _identity(value.cls),
             value.is_partial,
             tuple(_print(a, budget, depth + 1) for a in value.args),
             tuple((k, _print(v, budget, depth + 1)) for k, v in value.kwargs),
@@ -128,11 +137,15 @@ def _print(value: Value, budget: list[int], depth: int = 0) -> Hashable:
     if isinstance(value, ObjectInst):
         return (
             "object",
-            id(value.cls),
+            _identity(value.cls),
             tuple(sorted((k, _print(v, budget, depth + 1)) for k, v in value.attrs.items())),
         )
     if isinstance(value, Choice):
-        return ("choice", value.reason, tuple(_print(o, budget, depth + 1) for o in value.options))
+        return (
+            "choice",
+            value.reason,
+            tuple(_print(o, budget, depth + 1) for o in value.options),
+        )
     raise _TooLarge  # modules, tensors, methods: identities a copy would not keep
 
 
