@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ from bnlint.runtime import kinds
 from bnlint.runtime.fold import FoldResult, fold
 from bnlint.runtime.loading import SetupError, build_inputs, build_model
 from bnlint.runtime.targets import declared_shapes, importable_from
+from bnlint.static.source import module_name_for
 
 
 def observe_model(spec: ModelSpec, *, import_roots: Sequence[Path] = ()) -> ModelObservation:
@@ -46,10 +48,11 @@ def observation_of(model: nn.Module, result: FoldResult) -> ModelObservation:
     """`result` (of folding `model`) as BatchNorm verdicts named by fold key."""
     if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
         model = model.module  # fold() folds the wrapped module: its paths are the ones named
+    static = static_names(model)
     modules = tuple(
         ModelModule(
             path=path,
-            class_name=kinds.class_name(type(module)),
+            class_name=static.get(kinds.class_name(type(module)), kinds.class_name(type(module))),
             is_plain_container=type(module) in kinds.PLAIN_CONTAINERS,
         )
         for path, module in model.named_modules(remove_duplicate=False)
@@ -58,13 +61,15 @@ def observation_of(model: nn.Module, result: FoldResult) -> ModelObservation:
         RuntimeBatchNorm(
             path=f.bn,
             partner=f.conv,
-            verdict=_verdict(f.key, Status.FOLDABLE, f.direction, None, None),
+            verdict=_verdict(f.key, Status.FOLDABLE, f.direction, None, None, static),
         )
         for f in result.folds
     ]
     batchnorms += [
         RuntimeBatchNorm(
-            path=s.bn, partner=s.partner, verdict=_verdict(s.key, s.status, None, s.code, s.reason)
+            path=s.bn,
+            partner=s.partner,
+            verdict=_verdict(s.key, s.status, None, s.code, s.reason, static),
         )
         for s in result.skipped
     ]
@@ -83,11 +88,39 @@ def observation_of(model: nn.Module, result: FoldResult) -> ModelObservation:
     )
 
 
+def static_names(model: nn.Module) -> dict[str, str]:
+    """The model's classes that the static half names otherwise than Python does, by the
+    name Python gives them: a module of a directory without __init__.py (a namespace
+    package) is `app.model` to the import that built the model and `model` to the static
+    half, which names a module from its file alone."""
+    renamed: dict[str, str] = {}
+    for module in model.modules():
+        cls = type(module)
+        python = kinds.class_name(cls)
+        if python in renamed or cls.__module__.startswith("torch."):
+            continue
+        try:
+            source = inspect.getsourcefile(cls)
+        except (TypeError, OSError):  # a class made at run time
+            continue
+        if source is None or not source.endswith(".py"):
+            continue
+        module_name = module_name_for(Path(source))[0]
+        if cls.__module__ != module_name and cls.__module__.endswith(f".{module_name}"):
+            renamed[python] = f"{module_name}.{cls.__qualname__}"
+    return renamed
+
+
 def _verdict(
-    key: FoldKey, status: Status, direction: Direction | None, code: str | None, reason: str | None
+    key: FoldKey,
+    status: Status,
+    direction: Direction | None,
+    code: str | None,
+    reason: str | None,
+    static: dict[str, str],
 ) -> SideVerdict:
     return SideVerdict(
-        owner=key.owner,
+        owner=static.get(key.owner, key.owner),
         conv=key.conv or None,
         bn=key.bn,
         direction=direction,

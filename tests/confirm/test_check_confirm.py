@@ -10,6 +10,7 @@ disagreement without a bug in either half.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -228,3 +229,28 @@ def test_check_without_confirm_imports_neither_torch_nor_the_models(tmp_path):
         env={"PYTHONPATH": str(REPO_ROOT), "PATH": ""},
     )
     assert out.stdout.strip().splitlines()[-1] == "1 False False", out.stderr
+
+
+def test_a_namespace_package_names_classes_as_the_static_half_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+):
+    """`app/` has no __init__.py: the factory imports `nsapp.nets`, the static half names the
+    file's module `nets`. The classes are the same, so their verdicts are compared, not
+    reported as never analysed."""
+    package = tmp_path / "nsapp"
+    package.mkdir()
+    (package / "nets.py").write_text(textwrap.dedent(NETS))
+    (tmp_path / "pyproject.toml").write_text(
+        f'[tool.bnlint.models]\nnet = {{ factory = "nsapp.nets:net", {SHAPE} }}\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    try:
+        code = cli.main(["check", "nsapp", "--confirm", "--ignore", "XBN101"])
+    finally:
+        for name in [n for n in sys.modules if n.split(".")[0] == "nsapp"]:
+            del sys.modules[name]
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    assert "not analysed" not in out + err
+    assert re.search(r"confirmed foldable +nets\.ConvBN: conv -> bn", out + err), out + err
