@@ -6,12 +6,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import libcst as cst
 
 from bnlint import rules
-from bnlint.static import arrays, evaluate, objects, torch_attributes
+from bnlint.static import arrays, enums, evaluate, objects, torch_attributes
 from bnlint.static.constructions import clone
 from bnlint.static.frames import Frame, Method, Param
 from bnlint.static.index import ProjectClass, ProjectFunction
@@ -930,6 +930,9 @@ _BUILTINS: dict[str, _Builtin] = {
     "chain": _chain,
     "callable": _callable,
     "namedtuple": _namedtuple,
+    "Enum": lambda interp, args, kwargs, frame, node: enums.functional(args, kwargs, "plain"),
+    "IntEnum": lambda interp, args, kwargs, frame, node: enums.functional(args, kwargs, "int"),
+    "StrEnum": lambda interp, args, kwargs, frame, node: enums.functional(args, kwargs, "str"),
     "isfunction": _isfunction,
     "isclass": _isclass,
     "dir": _dir,
@@ -1036,7 +1039,7 @@ def call_method(
     if isinstance(receiver, arrays.NumArray) and name != "split":
         return arrays.method(receiver, name, args, kwargs)
     if isinstance(receiver, Seq):
-        return _list_method(interp, receiver, name, args, frame)
+        return _list_method(interp, receiver, name, args, kwargs, frame)
     if isinstance(receiver, Mapping):
         return _dict_method(interp, receiver, name, args, kwargs)
     if isinstance(receiver, Const) and arrays.scalar_method(receiver, name) is not None:
@@ -1057,7 +1060,12 @@ def call_method(
 
 
 def _list_method(
-    interp: Interpreter, seq: Seq, name: str, args: list[Value], frame: Frame
+    interp: Interpreter,
+    seq: Seq,
+    name: str,
+    args: list[Value],
+    kwargs: dict[str, Value],
+    frame: Frame,
 ) -> Value:
     journal = interp.journal
     if name == "append" and args:
@@ -1095,6 +1103,12 @@ def _list_method(
             journal.set(seq.__dict__, "items", seq.items + (args[0],))
     elif name == "clear":
         journal.set(seq.__dict__, "items", ())
+    elif name == "reverse":  # fastai's `act_bn.reverse()` puts the norm before the activation
+        journal.set(seq.__dict__, "items", seq.items[::-1])
+    elif name == "sort" and not args and set(kwargs) <= {"reverse"} and _sortable(seq, kwargs):
+        backwards = bool(cast(Const, kwargs.get("reverse", Const(False))).value)
+        ordered = sorted(seq.items, key=lambda item: cast(Const, item).value, reverse=backwards)
+        journal.set(seq.__dict__, "items", tuple(ordered))
     elif name == "copy":
         return Seq(seq.items, seq.is_tuple, seq.complete, seq.why_incomplete)
     elif name == "tolist":  # a tensor or array of values while the model is built
@@ -1107,8 +1121,24 @@ def _list_method(
             return Unknown(f"{name}() of a list not known")
         return _pure(getattr(plain, name), args, {})
     else:
+        # A method the analysis does not follow may have changed the list (`sort(key=...)`):
+        # what it holds is no longer known.
+        journal.set(seq.__dict__, "complete", False)
+        journal.set(seq.__dict__, "why_incomplete", f"changed by list.{name}()")
         return Unknown(f"list.{name}()")
     return Const(None)
+
+
+def _sortable(seq: Seq, kwargs: dict[str, Value]) -> bool:
+    """Constants of one type, sorted in a direction the analysis knows."""
+    plain = _consts(list(seq.items))
+    backwards = kwargs.get("reverse", Const(False))
+    return (
+        plain is not None
+        and seq.complete
+        and len({type(v) for v in plain}) <= 1
+        and isinstance(backwards, Const)
+    )
 
 
 def _remove(interp: Interpreter, seq: Seq, item: Value, strict: bool) -> Value:

@@ -7,7 +7,8 @@ from typing import TypeAlias
 
 import libcst as cst
 
-from bnlint.static.index import ProjectClass, Resolver, Symbol, TorchName
+from bnlint.static import enums
+from bnlint.static.index import External, ProjectClass, Resolver, Symbol, TorchName
 from bnlint.static.torch_api import CATALOGUE, TorchClass, torch_class
 
 AnyClass: TypeAlias = TorchClass | ProjectClass
@@ -37,6 +38,7 @@ class ClassModel:
         self._building: set[str] = set()  # classes whose MRO is being computed (cycles)
         self.mro = lru_cache(maxsize=None)(self._mro)
         self.switched_attributes = lru_cache(maxsize=None)(self._switched_attributes)
+        self.enum_kind = lru_cache(maxsize=None)(self._enum_kind)
 
     def symbol_class(self, symbol: Symbol | None) -> AnyClass | None:
         if isinstance(symbol, ProjectClass):
@@ -121,6 +123,31 @@ class ClassModel:
             if found is not None:
                 return entry, found
         return None
+
+    def _enum_kind(self, cls: ProjectClass) -> str | None:
+        """How members of `cls` compare when it derives from enum.Enum (bnlint.static.enums:
+        "plain", or "int"/"str" for IntEnum, StrEnum and classes mixing in int or str); None
+        for any other class."""
+        kind = None
+        mixin = None
+        for arg in cls.node.bases:
+            if arg.keyword is not None:
+                continue
+            if isinstance(arg.value, cst.Name) and arg.value.value in ("int", "str"):
+                mixin = arg.value.value
+                continue
+            symbol = self._resolve_expr(cls, arg.value)
+            if isinstance(symbol, External) and symbol.qualname in enums.BASES:
+                kind = enums.BASES[symbol.qualname]
+            elif isinstance(symbol, ProjectClass) and symbol.qualname not in self._building:
+                self._building.add(symbol.qualname)
+                try:
+                    kind = self.enum_kind(symbol) or kind
+                finally:
+                    self._building.discard(symbol.qualname)
+        if kind == "plain" and mixin is not None:
+            return mixin
+        return kind
 
     def class_attribute(
         self, cls: AnyClass, name: str

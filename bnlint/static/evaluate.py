@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import libcst as cst
 
 from bnlint import rules
-from bnlint.static import objects
+from bnlint.static import enums, objects
 from bnlint.static.frames import Frame, Method, Param
 from bnlint.static.index import ProjectClass, ProjectFunction
 from bnlint.static.torch_api import NON_TENSOR_ATTRIBUTES, torch_class
@@ -26,6 +26,7 @@ from bnlint.static.values import (
     Choice,
     ClassRef,
     Const,
+    EnumClass,
     FunctionRef,
     Mapping,
     ModuleInst,
@@ -331,6 +332,12 @@ def attribute(
         ):
             return Param(base, name)
         return Method(base, name, node_text(node))
+    if isinstance(base, EnumClass):
+        if name in base.members:
+            return base.members[name]
+        return Unknown(f"'{name}' of the enum {base.qualname}")
+    if isinstance(base, Const) and isinstance(base.value, enums.EnumMember):
+        return enums.member_attribute(base.value, name)
     if isinstance(base, (ClassRef, FunctionRef)):
         introspected = _introspect(base, name)
         if introspected is not None:
@@ -417,6 +424,8 @@ def _subscript(interp: Interpreter, expr: cst.Subscript, frame: Frame) -> Value:
 
 
 def item(interp: Interpreter, base: Value, key: Value, frame: Frame, node: cst.CSTNode) -> Value:
+    if isinstance(base, EnumClass):  # `NormType["Batch"]`
+        return enums.lookup(base, key, "name")
     if isinstance(base, ObjectInst):
         hook = objects.dunder(interp, base, "__getitem__")
         if hook is not None:
@@ -846,6 +855,8 @@ def _identity_equal(left: Value, right: Value) -> bool | None:
                 return False
             return None
     if isinstance(left, Const) and isinstance(right, Const):
+        if isinstance(left.value, enums.EnumMember) or isinstance(right.value, enums.EnumMember):
+            return bool(left.value == right.value)  # one member whichever way it was read
         return (
             left.value is right.value
             or left.value == right.value

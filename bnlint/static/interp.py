@@ -23,7 +23,7 @@ import libcst.matchers as m
 
 from bnlint import rules
 from bnlint.ftypes import LayerCall, NodeKind
-from bnlint.static import arrays, calls, evaluate, facts, matching, objects
+from bnlint.static import arrays, calls, enums, evaluate, facts, matching, objects
 from bnlint.static.classes import ClassModel
 from bnlint.static.constructions import Constructions, containers, fingerprint
 from bnlint.static.frames import (
@@ -63,6 +63,7 @@ from bnlint.static.values import (
     Choice,
     ClassRef,
     Const,
+    EnumClass,
     FunctionRef,
     Journal,
     Mapping,
@@ -114,6 +115,12 @@ _TORCH_MODULES = frozenset(
 )
 _STDLIB = {
     "collections.OrderedDict": "OrderedDict",
+    "enum.Enum": "Enum",
+    "enum.Flag": "Enum",
+    "enum.IntEnum": "IntEnum",
+    "enum.IntFlag": "IntEnum",
+    "enum.StrEnum": "StrEnum",
+    "enum.auto": "enum.auto",
     "functools.partial": "partial",
     "copy.deepcopy": "deepcopy",
     "math.ceil": "math.ceil",
@@ -175,6 +182,7 @@ class Interpreter:
         self._constructing: list[str] = []  # classes whose __init__ is running, innermost last
         self._active: dict[int, int] = {}  # running activations of each function definition
         self._values: dict[str, Value] = {}
+        self._enums: dict[int, EnumClass] = {}  # by the class's definition node
         self._evaluating: set[str] = set()
         self._registered: set[object] = set()  # files whose registering decorators ran
         # a model library's module-level dicts, which other modules of its package may fill
@@ -234,7 +242,8 @@ class Interpreter:
         if symbol is None:
             return Unknown(f"name '{name}' is not defined in the analysed files")
         if isinstance(symbol, ProjectClass):
-            return ClassRef(symbol)
+            kind = self.classes.enum_kind(symbol)
+            return ClassRef(symbol) if kind is None else self._enum_class(symbol, kind)
         if isinstance(symbol, ProjectFunction):
             return FunctionRef(symbol)
         if isinstance(symbol, ProjectModule):
@@ -253,6 +262,26 @@ class Interpreter:
             rules.UNRESOLVED_MODULE.code,
             symbol.qualname,
         )
+
+    def _enum_class(self, cls: ProjectClass, kind: str) -> EnumClass:
+        """A class deriving from enum.Enum, as its members: one value for the class in each
+        analysis, so that its members are the same wherever they are read."""
+        found = self._enums.get(id(cls.node))
+        if found is not None:
+            return found
+        members: dict[str, Const] = {}
+        enum = EnumClass(cls.qualname, members, kind)
+        self._enums[id(cls.node)] = enum
+        for position, (name, expr) in enumerate(enums.body_members(cls.node), start=1):
+            if enums.is_auto(expr):
+                value: Hashable = enums.auto_value(kind, name, position)
+            else:
+                evaluated = self.eval(expr, Frame(cls.file, {}))
+                if not isinstance(evaluated, Const):
+                    continue  # not a member the analysis can stand for: read as unknown
+                value = evaluated.value
+            members[name] = enums.member(cls.qualname, kind, name, value)
+        return enum
 
     def stdlib_attribute(self, module: str, name: str) -> Value | None:
         """`functools.partial` after `import functools`, and the like."""
@@ -837,6 +866,8 @@ class Interpreter:
             return self.call_function(func, args, kwargs, node)
         if isinstance(func, BuiltinRef):
             return calls.call_builtin(self, func.name, args, kwargs, frame, node)
+        if isinstance(func, EnumClass):  # `NormType(1)`: the member with that value
+            return enums.lookup(func, args[0] if args else Const(None), "value")
         if isinstance(func, Method):
             return calls.call_method(self, func, args, kwargs, frame, node)
         if isinstance(func, ModuleInst) or (

@@ -155,6 +155,15 @@ class TupleType(Value):
 
 
 @dataclass(eq=False)
+class EnumClass(Value):
+    """An enumeration (bnlint.static.enums): its members by name, each a constant."""
+
+    qualname: str
+    members: dict[str, Const]
+    kind: str = "plain"  # how its members compare: "plain", "int" or "str"
+
+
+@dataclass(eq=False)
 class Mapping(Value):
     items: dict[Any, Value]  # keys are python constants, in insertion order
     complete: bool = True
