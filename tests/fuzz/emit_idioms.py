@@ -115,6 +115,22 @@ class NormConfig:
                 "        else:",
                 f"            norm_layer = nn.InstanceNorm{k}d",
             ]
+        if style == "enum":
+            self.need("from enum import Enum, auto")
+            self.define("NormType", 'NormType = Enum("NormType", "Batch BatchZero Instance")')
+            self.define(
+                "NormKind",
+                """class NormKind(Enum):
+    BATCH = auto()
+    INSTANCE = auto()""",
+            )
+            return ", norm_type=NormType.Batch, kind=NormKind.BATCH", [
+                "        batch = norm_type in (NormType.Batch, NormType.BatchZero)",
+                "        if batch and kind is NormKind.BATCH:",
+                f"            norm_layer = {bn}",
+                "        else:",
+                f"            norm_layer = nn.InstanceNorm{k}d",
+            ]
         if style == "dim_tuple":
             lines = [
                 "        norm_layer = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[dims - 1]"
@@ -155,6 +171,10 @@ class NormConfig:
             )
         if style == "dim_tuple":
             return [] if pick < 0.3 else [str(k)] if pick < 0.6 else [f"dims={k}"]
+        if style == "enum":
+            if pick < 0.4:
+                return []
+            return ["norm_type=NormType.BatchZero"] if pick < 0.7 else ["kind=NormKind.BATCH"]
         if style == "class_checks":
             # A class, its name, a partial of it, or a subclass: each check decides one.
             if pick < 0.25:

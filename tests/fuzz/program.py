@@ -67,6 +67,8 @@ GATED_CONSTRUCTS: dict[str, str] = {
     "__name__ checks on the class value passed (a class, a name or "
     "a partial)",
     "node:child:partial_func": "a functools.partial passed as norm_layer, unwrapped by .func",
+    "node:child:enum": "the norm chosen by members of a functional Enum and a class-based one "
+    "with auto() (`norm_type in (NormType.Batch, NormType.BatchZero)`, `kind is NormKind.BATCH`)",
     "node:ntuple": "blocks built in a loop over zip(as_tuple(n)(block), widths), with "
     "itertools.repeat and a collections.abc.Iterable check",
     "node:ckpt": "layers called through torch.utils.checkpoint or directly, switched by "
@@ -116,6 +118,7 @@ CHILD_STYLES = (
     "dim_tuple",
     "class_checks",
     "partial_func",
+    "enum",
 )
 MLIST_STYLES = ("for", "index", "range", "hetero", "sequential")
 MDICT_STYLES = ("keys", "values", "items")
