@@ -611,13 +611,26 @@ def _dir(
 def _setattr(
     interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
 ) -> Value:
-    if len(args) == 3 and isinstance(args[0], ModuleInst):
-        if isinstance(args[1], Const) and isinstance(args[1].value, str):
-            interp.set_module_attr(args[0], args[1].value, args[2], frame, None)
+    if len(args) != 3:
+        return Const(None)
+    target, name, value = args
+    known = isinstance(name, Const) and isinstance(name.value, str)
+    if isinstance(target, ModuleInst):
+        if known:
+            interp.set_module_attr(target, cast(Const, name).value, value, frame, None)
         else:
-            args[0].mark_incomplete(
+            target.mark_incomplete(
                 f"modules are registered under names computed at run time (`{node_text(node)}`)"
             )
+    elif isinstance(target, ObjectInst) or (isinstance(target, Mapping) and target.namespace):
+        fields = target.attrs if isinstance(target, ObjectInst) else target.items
+        if known:
+            interp.journal.set(fields, cast(Const, name).value, value)
+        else:  # any attribute may now hold the value
+            for field_name in list(fields):
+                interp.journal.set(fields, field_name, Unknown(f"`{node_text(node)}`"))
+            if isinstance(target, Mapping):
+                interp.journal.set(target.__dict__, "complete", False)
     return Const(None)
 
 
@@ -840,6 +853,13 @@ def _isclass(
     return Unknown("inspect.isclass() of a value not known")
 
 
+def _namespace(args: list[Value], kwargs: dict[str, Value]) -> Value:
+    """`SimpleNamespace(activation=nn.ReLU)`: its keywords, as attributes."""
+    if args or SPREAD in kwargs:
+        return Unknown("SimpleNamespace() of values not known")
+    return Mapping(dict(kwargs), namespace=True)
+
+
 def _namedtuple(
     interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
 ) -> Value:
@@ -930,6 +950,7 @@ _BUILTINS: dict[str, _Builtin] = {
     "chain": _chain,
     "callable": _callable,
     "namedtuple": _namedtuple,
+    "SimpleNamespace": lambda interp, args, kwargs, frame, node: _namespace(args, kwargs),
     "Enum": lambda interp, args, kwargs, frame, node: enums.functional(args, kwargs, "plain"),
     "IntEnum": lambda interp, args, kwargs, frame, node: enums.functional(args, kwargs, "int"),
     "StrEnum": lambda interp, args, kwargs, frame, node: enums.functional(args, kwargs, "str"),

@@ -132,6 +132,7 @@ def _print(value: Value, budget: list[int], depth: int = 0) -> Hashable:
             "map",
             value.complete,
             value.ordered_dict,
+            value.namespace,
             tuple((repr(k), _print(v, budget, depth + 1)) for k, v in value.items.items()),
         )
     if isinstance(value, ObjectInst):

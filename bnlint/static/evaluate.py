@@ -374,6 +374,10 @@ def attribute(
         )
     if isinstance(base, Seq) and name in base.fields:
         return base.items[base.fields.index(name)]
+    if isinstance(base, Mapping) and base.namespace:
+        if name in base.items:
+            return base.items[name]
+        return Unknown(f"attribute '{name}' of a namespace that does not hold it")
     if isinstance(base, (Seq, Mapping, Const, Param)):
         return Method(base, name, node_text(node))
     if isinstance(base, Unknown):

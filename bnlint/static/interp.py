@@ -140,6 +140,8 @@ _STDLIB = {
     "typing.Mapping": "abc.Mapping",
     "typing.Callable": "abc.Callable",
     "collections.namedtuple": "namedtuple",
+    "types.SimpleNamespace": "SimpleNamespace",
+    "argparse.Namespace": "SimpleNamespace",
     "collections.abc.Hashable": "abc.Hashable",
     "collections.abc.Collection": "abc.Collection",
     "collections.abc.Container": "abc.Collection",
@@ -315,6 +317,10 @@ class Interpreter:
         try:
             with self.journal.suspended():
                 value = self.eval(symbol.expr, Frame(symbol.file, {}))
+                if isinstance(value, ObjectInst) or (
+                    isinstance(value, Mapping) and value.namespace
+                ):
+                    objects.run_attribute_writes(self, symbol, value)
                 self._values[symbol.qualname] = value
                 containers(value, self._module_containers)
                 if symbol.file.path not in self._registered:
@@ -476,6 +482,8 @@ class Interpreter:
                 self.set_module_attr(owner, target.attr.value, value, frame, statement)
             elif isinstance(owner, ObjectInst):
                 objects.set_attribute(self, owner, target.attr.value, value)
+            elif isinstance(owner, Mapping) and owner.namespace:
+                self.journal.set(owner.items, target.attr.value, value)
         elif isinstance(target, cst.Subscript):
             self._assign_item(target, value, frame)
         elif isinstance(target, (cst.Tuple, cst.List)):

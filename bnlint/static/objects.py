@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from bnlint.static.frames import AnalysisLimit, DeadPath, Frame, ReturnSignal
-from bnlint.static.index import ProjectClass, ProjectFunction
+from bnlint.static.index import ProjectClass, ProjectFunction, ProjectValue
 from bnlint.static.source import SourceFile
 from bnlint.static.values import (
     SPREAD,
@@ -267,6 +267,72 @@ def _defined_in(interp: Interpreter, file: SourceFile, name: str, registry: Sour
     symbol = interp.resolver.resolve_name(file, name)
     found = getattr(symbol, "file", None)
     return found is not None and found.path == registry.path
+
+
+def run_attribute_writes(
+    interp: Interpreter, symbol: ProjectValue, value: ObjectInst | Mapping
+) -> None:
+    """The top-level statements of `symbol`'s file that set an attribute of it after it is
+    bound (`defaults.activation = nn.SiLU`, `setattr(cfg, "act", "relu")`), as importing
+    the module runs them; a write the analysis cannot follow (a computed name, `+=`) makes
+    every attribute unknown, never leaves the value as it was bound."""
+    name = symbol.qualname.rpartition(".")[2]
+    fields = value.items if isinstance(value, Mapping) else value.attrs
+    bound = False
+    for statement in symbol.file.tree.body:
+        if not isinstance(statement, cst.SimpleStatementLine):
+            continue
+        for small in statement.body:
+            if isinstance(small, cst.Assign) and small.value is symbol.expr:
+                bound = True
+            if not bound:
+                continue
+            written = _attribute_write(small, name)
+            if written is None:
+                continue
+            attribute, expr = written
+            frame = Frame(symbol.file, {})
+            if attribute is None or expr is None:
+                for key in list(fields):
+                    fields[key] = Unknown(f"`{name}` is changed by `{node_text(small)}`")
+                if isinstance(value, Mapping):
+                    value.complete = False
+                continue
+            fields[attribute] = interp.eval(expr, frame)
+
+
+def _attribute_write(
+    small: cst.BaseSmallStatement, name: str
+) -> tuple[str | None, cst.BaseExpression | None] | None:
+    """(attribute, value) when `small` sets an attribute of `name`; (None, None) when it
+    changes one in a way not followed; None when it does neither."""
+    if isinstance(small, cst.Assign):
+        for target in small.targets:
+            written = target.target
+            if isinstance(written, cst.Attribute) and _is_name(written.value, name):
+                if len(small.targets) > 1:
+                    return None, None
+                return written.attr.value, small.value
+        return None
+    if isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Attribute):
+        return (None, None) if _is_name(small.target.value, name) else None
+    if (
+        isinstance(small, cst.Expr)
+        and isinstance(small.value, cst.Call)
+        and _is_name(small.value.func, "setattr")
+        and small.value.args
+        and _is_name(small.value.args[0].value, name)
+    ):
+        args = small.value.args
+        key = args[1].value if len(args) == 3 else None
+        if isinstance(key, cst.SimpleString) and isinstance(key.evaluated_value, str):
+            return key.evaluated_value, args[2].value
+        return None, None
+    return None
+
+
+def _is_name(expr: cst.BaseExpression, name: str) -> bool:
+    return isinstance(expr, cst.Name) and expr.value == name
 
 
 def _registering_call(statement: cst.CSTNode, objects: set[str]) -> cst.Call | None:

@@ -168,6 +168,9 @@ class Mapping(Value):
     items: dict[Any, Value]  # keys are python constants, in insertion order
     complete: bool = True
     ordered_dict: bool = False
+    # A types.SimpleNamespace (or argparse.Namespace): its entries are read and written as
+    # attributes (`defaults.activation`), by their names.
+    namespace: bool = False
 
 
 @dataclass(eq=False)
