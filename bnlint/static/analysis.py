@@ -82,7 +82,7 @@ def analyse_root(interp: Interpreter, root: Root, as_model: bool = False) -> Roo
     switches = dict(interp.switches_read)
     if not switches or all(o.entry.status is not Status.UNKNOWN for o in every_state.observations):
         interp.journal.commit()
-        return every_state
+        return _with_assumed_bases(interp, every_state)
     interp.journal.rollback()
     interp.as_built = True
     try:
@@ -90,7 +90,33 @@ def analyse_root(interp: Interpreter, root: Root, as_model: bool = False) -> Roo
     finally:
         interp.as_built = False
     observations = tuple(_prefer_as_built(every_state.observations, built.observations, switches))
-    return replace(every_state, observations=observations)
+    return _with_assumed_bases(interp, replace(every_state, observations=observations))
+
+
+def _with_assumed_bases(interp: Interpreter, analysed: RootGraph) -> RootGraph:
+    """A verdict that rests on a class taken to be a module although its base is outside
+    the analysed files (bnlint.static.classes) says so."""
+    assumed = interp.classes.assumed_modules
+    if not assumed:
+        return analysed
+    observations = []
+    for observation in analysed.observations:
+        classes = dict.fromkeys(anchor.partition(":")[0] for anchor in observation.anchors)
+        notes = [
+            f"{cls} derives from {assumed[cls]}, defined outside the analysed files: taken to "
+            "be an nn.Module whose forward() runs as written"
+            for cls in classes
+            if cls in assumed
+        ]
+        if not notes:
+            observations.append(observation)
+            continue
+        fallback = observation.fallback
+        if fallback is not None:
+            fallback = replace(fallback, entry=_with_notes(fallback.entry, notes))
+        entry = _with_notes(observation.entry, notes)
+        observations.append(replace(observation, entry=entry, fallback=fallback))
+    return replace(analysed, observations=tuple(observations))
 
 
 def _prefer_as_built(
@@ -121,6 +147,10 @@ def _prefer_as_built(
 
 def _settled(fallback: Fallback | None) -> bool:
     return fallback is not None and fallback.entry.status is not Status.UNKNOWN
+
+
+def _with_notes(entry: FoldEntry, notes: list[str]) -> FoldEntry:
+    return replace(entry, notes=(*entry.notes, *notes))
 
 
 def _noted(entry: FoldEntry, note: str) -> FoldEntry:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sys
 from functools import lru_cache
 from typing import TypeAlias
 
@@ -32,6 +34,30 @@ def _methods_of(node: cst.ClassDef) -> dict[str, cst.FunctionDef]:
     }
 
 
+# Standard-library bases that add nothing to what an instance does.
+_MIXINS = frozenset({"abc.ABC", "typing.Generic", "typing.Protocol"})
+
+
+def _outside_framework(symbol: Symbol | None) -> bool:
+    """A name bound outside the analysed files and outside the standard library."""
+    return isinstance(symbol, External) and (
+        symbol.qualname.split(".")[0] not in sys.stdlib_module_names
+    )
+
+
+def _builds_like_a_module(node: cst.ClassDef) -> bool:
+    """The class defines forward(), or its __init__ calls super().__init__() and stores a
+    torch.nn layer (`self.conv = nn.Conv2d(...)`)."""
+    methods = _methods_of(node)
+    if "forward" in methods:
+        return True
+    init = methods.get("__init__")
+    if init is None:
+        return False
+    text = cst.Module([]).code_for_node(init.body)
+    return "super(" in text and re.search(r"self\.\w+\s*=\s*(torch\.)?nn\.[A-Z]", text) is not None
+
+
 class ClassModel:
     def __init__(self, resolver: Resolver) -> None:
         self.resolver = resolver
@@ -39,6 +65,9 @@ class ClassModel:
         self.mro = lru_cache(maxsize=None)(self._mro)
         self.switched_attributes = lru_cache(maxsize=None)(self._switched_attributes)
         self.enum_kind = lru_cache(maxsize=None)(self._enum_kind)
+        # Classes taken to be modules although their base is defined outside the analysed
+        # files (`pl.LightningModule`): qualname -> that base, for the note on their verdicts
+        self.assumed_modules: dict[str, str] = {}
 
     def symbol_class(self, symbol: Symbol | None) -> AnyClass | None:
         if isinstance(symbol, ProjectClass):
@@ -53,7 +82,18 @@ class ClassModel:
         for arg in cls.node.bases:
             if arg.keyword is not None:
                 continue  # metaclass=...
-            found.append(self.symbol_class(self._resolve_expr(cls, arg.value)))
+            written = arg.value.value if isinstance(arg.value, cst.Subscript) else arg.value
+            symbol = self._resolve_expr(cls, written)  # `Generic[T]` is Generic
+            if isinstance(symbol, External) and symbol.qualname in _MIXINS:
+                continue  # changes nothing a model does
+            if _outside_framework(symbol) and _builds_like_a_module(cls.node):
+                # A LightningModule or a library's base module that is not installed: the
+                # class holds layers and runs them in forward(), as a module does.
+                assert isinstance(symbol, External)
+                self.assumed_modules.setdefault(cls.qualname, symbol.qualname)
+                found.append(MODULE_BASE)
+                continue
+            found.append(self.symbol_class(symbol))
         return found
 
     def _resolve_expr(self, cls: ProjectClass, expr: cst.BaseExpression) -> Symbol | None:
