@@ -67,7 +67,9 @@ UNRESOLVED_NORM = "<unresolved norm layer>"
 
 # Names model code gives norm layers (`bn1`, `norm`, `norm_layer`, `pre_norm`): a slot so
 # named that holds something the analysis cannot resolve may hold a BatchNorm.
-NORM_WORDS = re.compile(r"(?i)norm|(^|[_.'`(])bn\d*($|[_.'`(])")
+# Words that name a norm layer (`norm_layer`, `self.bn1`), but not the reparametrisations
+# `weight_norm(conv)` / `spectral_norm(conv)`, which give back the layer they wrap.
+NORM_WORDS = re.compile(r"(?i)(?<!weight_)(?<!spectral_)norm|(^|[_.'`(])bn\d*($|[_.'`(])")
 
 _LAYER_KINDS = frozenset(
     {NodeKind.CONV, NodeKind.CONV_TRANSPOSE, NodeKind.LINEAR, NodeKind.BATCHNORM}
