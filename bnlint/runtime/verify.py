@@ -111,7 +111,9 @@ def random_like(example_inputs: tuple[Any, ...], seed: int) -> tuple[Any, ...]:
     return random_inputs_like(example_inputs, [seed])[0]
 
 
-def random_inputs_like(example_inputs: tuple[Any, ...], seeds: Sequence[int]) -> list[Any]:
+def random_inputs_like(
+    example_inputs: tuple[Any, ...], seeds: Sequence[int]
+) -> list[tuple[Any, ...]]:
     """`random_like` for each seed: each example tensor's mean and spread are read once, and
     each set is drawn from its own seed's generator, as `random_like` draws it."""
     spreads: dict[int, _Spread] = {}
