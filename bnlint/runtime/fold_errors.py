@@ -295,22 +295,28 @@ def _check_scaled_layers(
             shift_slack = torch.cat(pieces["t_slack"])
     except RuntimeError:  # layers on several devices, or of several dtypes: one by one
         return {}
+    any_sum = any(summed)  # the rows of a sum's layers are only worked out when there are any
     with torch.no_grad():
         rows = torch.repeat_interleave(torch.tensor(counts, device=original.device))
-        unit = torch.tensor(units, dtype=torch.float64, device=original.device)[rows]
+        # One dtype (the usual case): its roundings as a number, the same in every row.
+        unit: float | torch.Tensor = units[0]
+        if any(u != units[0] for u in units):
+            unit = torch.tensor(units, dtype=torch.float64, device=original.device)[rows]
         exact = original.mul_(scale[:, None])
         # the bias adds up terms that may cancel: its roundings are relative to them
         terms = exact[:, -1].abs() + shift.abs()
         exact[:, -1] += shift
         error = folded.sub(exact)
-        carried = error[:, -1].clone()  # for the layers of a sum: their share of the shift
+        # for the layers of a sum: their share of the shift
+        carried = error[:, -1].clone() if any_sum else None
         error = error.abs_()
-        in_sum = torch.tensor(summed, device=original.device)[rows]
-        error[:, -1].masked_fill_(in_sum, 0.0)
+        if any_sum:
+            in_sum = torch.tensor(summed, device=original.device)[rows]
+            error[:, -1].masked_fill_(in_sum, 0.0)
         magnitude = exact.abs_()  # `exact` is not needed as such any more
-        allowed = folded.abs_().mul_((unit + slack)[:, None]).add_(magnitude, alpha=1e-12)
+        allowed = folded.abs_().mul_((slack + unit)[:, None]).add_(magnitude, alpha=1e-12)
         allowed[:, -1] += terms * unit + shift_slack
-        shift_allowed = allowed[:, -1].clone()
+        shift_allowed = allowed[:, -1].clone() if any_sum else None
         ratio = error.div(allowed.clamp_min_(torch.finfo(torch.float64).tiny)).amax(1)
         per_row = torch.stack([ratio, error.amax(1), magnitude.amax(1)])
         worst = torch.full((3, len(labels)), -1.0, dtype=torch.float64, device=original.device)
@@ -325,8 +331,8 @@ def _check_scaled_layers(
             SiteError(
                 error, error / size if size > 0 else error, math.inf if math.isnan(ratio) else ratio
             ),
-            carried[share] if in_a_sum else None,
-            shift_allowed[share] if in_a_sum else None,
+            carried[share] if in_a_sum and carried is not None else None,
+            shift_allowed[share] if in_a_sum and shift_allowed is not None else None,
             size,
         )
     return checks
