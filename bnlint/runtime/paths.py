@@ -60,11 +60,12 @@ def every_module(model: nn.Module) -> list[nn.Module]:
     """The modules `module_paths` names, registered ones first, without naming them."""
     modules = list(model.modules())
     seen = {id(module) for module in modules}
+    frames = _Frames()
     index = 0
     while index < len(modules):
         owner = modules[index]
         index += 1
-        for _, member in _held(owner, _Frames()):
+        for _, member in _held(owner, frames):
             for inner in member.modules():
                 if id(inner) not in seen:
                     seen.add(id(inner))
