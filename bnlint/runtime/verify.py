@@ -106,16 +106,12 @@ def fresh_copy(inputs: tuple[Any, ...]) -> tuple[Any, ...]:
     return copied
 
 
-def random_like(example_inputs: tuple[Any, ...], seed: int) -> tuple[Any, ...]:
-    """Inputs of the same structure, shapes and dtypes as the example, drawn reproducibly."""
-    return random_inputs_like(example_inputs, [seed])[0]
-
-
 def random_inputs_like(
     example_inputs: tuple[Any, ...], seeds: Sequence[int]
 ) -> list[tuple[Any, ...]]:
-    """`random_like` for each seed: each example tensor's mean and spread are read once, and
-    each set is drawn from its own seed's generator, as `random_like` draws it."""
+    """Inputs of the same structure, shapes and dtypes as the example, one set drawn
+    reproducibly from each seed's own generator; each example tensor's mean and spread (or
+    range) are read once for all the sets."""
     spreads: dict[int, _Spread] = {}
     for tensor in tensors(example_inputs):
         if id(tensor) not in spreads:
