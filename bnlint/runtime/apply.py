@@ -441,7 +441,15 @@ def remove_batchnorms(
     for parent in model.modules():  # one walk for all of them: a model has hundreds
         for name, child in list(parent._modules.items()):
             if child is not None and id(child) in replaced:
-                parent._modules[name] = nn.Identity().train(child.training)
+                parent._modules[name] = _identity(child.training)
+
+
+def _identity(training: bool) -> nn.Identity:
+    """`nn.Identity().train(training)`: the flag written where train() writes it (an Identity
+    has no children and no train() of its own), without the walk of its children."""
+    identity = nn.Identity()
+    identity.__dict__["training"] = training
+    return identity
 
 
 def _neutralise(bn: _BatchNorm) -> None:

@@ -6,7 +6,8 @@ the bias to bias * scale + shift, in float64. Layer by layer that is half a doze
 operations per layer, hundreds of layers on a large model. Here the scales of every layer of a
 dtype and device are converted in one operation, the weights multiplied in one
 `torch._foreach_mul_` and the biases worked out in one float64 vector: the same elementwise
-operations on the same values, so the same results bit for bit.
+operations on the same values, so the same results bit for bit. A group of one or two layers is
+written layer by layer, with the same operations: joining it would cost more than it saves.
 """
 
 from __future__ import annotations
@@ -54,8 +55,28 @@ class PendingScalings:
             groups.setdefault((weight.dtype, weight.device), []).append(scaling)
         with torch.no_grad():
             for (dtype, _), group in groups.items():
+                if len(group) < _TOGETHER_FROM:
+                    for scaling in group:
+                        _write_alone(scaling, dtype)
+                    continue
                 _write_weights(group, dtype)
                 _write_biases([s for s in group if s.layer.bias is not None or s.shift is not None])
+
+
+# Joining and splitting a group costs a dozen tensor operations of its own, a layer written
+# alone eight: together pays from this many layers on.
+_TOGETHER_FROM = 3
+
+
+def _write_alone(scaling: _Scaling, dtype: torch.dtype) -> None:
+    """`_write_weights` and `_write_biases` for one layer: the same operations on its values."""
+    layer, scale, shift = scaling.layer, scaling.scale, scaling.shift
+    weight = layer.weight.detach()
+    weight.mul_(scale.to(dtype).view(-1, *([1] * (weight.dim() - 1))))
+    if layer.bias is None and shift is None:
+        return
+    old = torch.zeros_like(scale) if layer.bias is None else layer.bias.detach().to(torch.float64)
+    _set_bias(layer, old * scale + (torch.zeros_like(scale) if shift is None else shift))
 
 
 def _write_weights(group: list[_Scaling], dtype: torch.dtype) -> None:
@@ -88,13 +109,18 @@ def _write_biases(group: list[_Scaling]) -> None:
         [zeros[:n] if s.shift is None else s.shift for s, n in zip(group, sizes, strict=True)]
     )
     for scaling, bias in zip(group, torch.split(old * scale + shift, sizes), strict=True):
-        layer = scaling.layer
-        if layer.bias is not None:
-            layer.bias.detach().copy_(bias)
-        else:
-            weight = layer.weight
-            replace_parameter(
-                layer,
-                "bias",
-                nn.Parameter(bias.to(weight.dtype, copy=True), requires_grad=weight.requires_grad),
-            )
+        _set_bias(scaling.layer, bias)
+
+
+def _set_bias(layer: Layer, bias: torch.Tensor) -> None:
+    """The new float64 bias written into the layer's bias, or into a new bias Parameter for a
+    layer built without one."""
+    if layer.bias is not None:
+        layer.bias.detach().copy_(bias)
+    else:
+        weight = layer.weight
+        replace_parameter(
+            layer,
+            "bias",
+            nn.Parameter(bias.to(weight.dtype, copy=True), requires_grad=weight.requires_grad),
+        )

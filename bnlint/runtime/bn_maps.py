@@ -117,8 +117,18 @@ class BatchNormMaps:
 
 def _state(bn: _BatchNorm) -> tuple[object, ...]:
     """What a map is worked out from: eps, and each tensor's identity and in-place version."""
-    tensors = (bn.running_mean, bn.running_var, bn.weight, bn.bias)
-    return (bn.eps, *(None if t is None else (id(t), t._version) for t in tensors))
+    # Read on every query of a map: spelled out, without a generator.
+    return (
+        bn.eps,
+        _identity(bn.running_mean),
+        _identity(bn.running_var),
+        _identity(bn.weight),
+        _identity(bn.bias),
+    )
+
+
+def _identity(tensor: torch.Tensor | None) -> tuple[int, int] | None:
+    return None if tensor is None else (id(tensor), tensor._version)
 
 
 def _group(bn: _BatchNorm) -> tuple[torch.device, torch.dtype, bool] | None:
@@ -130,10 +140,11 @@ def _group(bn: _BatchNorm) -> tuple[torch.device, torch.dtype, bool] | None:
     affine = bn.weight is not None and bn.bias is not None
     if affine != bool(bn.affine):
         return None
-    tensors = [mean, var, bn.weight, bn.bias] if affine else [mean, var]
-    if any(
-        t.dim() != 1 or t.shape != mean.shape or t.dtype != mean.dtype or t.device != mean.device
-        for t in tensors
+    others = [var, bn.weight, bn.bias] if affine else [var]
+    # The mean's shape, dtype and device read once (each read makes a new object).
+    shape, dtype, device = mean.shape, mean.dtype, mean.device
+    if len(shape) != 1 or any(
+        t.shape != shape or t.dtype != dtype or t.device != device for t in others
     ):
         return None
-    return mean.device, mean.dtype, affine
+    return device, dtype, affine

@@ -171,7 +171,7 @@ class _Recorder:
                 label=label,
                 scope=scope,
                 module_id=module_id,
-                attrs=attrs or LayerAttrs(),
+                attrs=attrs or _NO_ATTRS,
                 rule_code=rule_code,
                 reason=reason,
             )
@@ -568,6 +568,7 @@ class _Recorder:
 
 
 _REWRITTEN_BY_FOLDS = FOLD_TARGETS | {NodeKind.BATCHNORM}
+_NO_ATTRS = LayerAttrs()  # frozen: one record serves every node without facts
 _UNREGISTERED = (
     "{} is kept in a plain Python list, dict or other attribute, so PyTorch does "
     "not register it and no fold can rewrite it"

@@ -160,28 +160,36 @@ def _batchnorm_maps(batchnorms: dict[str, _BatchNorm]) -> dict[str, _Affine]:
     maps = {}
     with torch.no_grad():
         for (eps, device, _), members in groups.items():
-            mean, var, weight, bias = (
-                torch.cat([statistics[i] for _, statistics in members]).to(torch.float64)
-                for i in range(4)
-            )
+            mean, var, weight, bias = _joined([statistics for _, statistics in members])
             probe = torch.zeros(2, mean.numel(), dtype=torch.float64, device=device)
-            probe[1] = 1.0
-            out = torch.nn.functional.batch_norm(probe, mean, var, weight, bias, False, 0.0, eps)
-            scale, shift = out[1] - out[0], out[0]
-            slack = (out[1].abs() + out[0].abs()).mul_(2 * _unit_roundoff(torch.float64))
+            probe[1].fill_(1.0)
+            out = torch.batch_norm(  # F.batch_norm's kernel, without its Python checks
+                probe, weight, bias, mean, var, False, 0.0, eps, torch.backends.cudnn.enabled
+            )
+            at_zero, at_one = out.unbind()
+            scale, shift = at_one - at_zero, at_zero
+            # |out(0)| + |out(1)|: a sum of two rows is one addition, as written out
+            slack = out.abs().sum(0).mul_(2 * _unit_roundoff(torch.float64))
             slack = slack.div_(scale.abs().clamp_min(torch.finfo(torch.float64).tiny))
             shift_slack = (mean.abs() * scale.abs() + bias.abs()).mul_(
                 4 * _unit_roundoff(torch.float64)
             )
+            # One split for the four maps: each BatchNorm's rows of them, as views.
             sizes = [statistics[0].numel() for _, statistics in members]
-            parts = zip(
-                members,
-                *(torch.split(t, sizes) for t in (scale, shift, slack, shift_slack)),
-                strict=True,
-            )
-            for (label, _), *affine in parts:
-                maps[label] = _Affine(*affine)
+            joined = torch.stack((scale, shift, slack, shift_slack))
+            for (label, _), part in zip(members, joined.split_with_sizes(sizes, 1), strict=True):
+                maps[label] = _Affine(*part.unbind())
     return maps
+
+
+def _joined(members: list[_Statistics]) -> tuple[torch.Tensor, ...]:
+    """The means, variances, weights and biases of these BatchNorms, each kind joined in
+    order and widened to float64 (exactly: float64 holds every value of a narrower float).
+    When every BatchNorm's four tensors have one length, all of them are joined at once."""
+    if all(len({t.numel() for t in statistics}) == 1 for statistics in members):
+        everything = torch.cat([s[i] for i in range(4) for s in members]).to(torch.float64)
+        return tuple(everything.view(4, -1).unbind())
+    return tuple(torch.cat([s[i] for s in members]).to(torch.float64) for i in range(4))
 
 
 def measure_fold_errors(
@@ -295,22 +303,28 @@ def _check_scaled_layers(
             shift_slack = torch.cat(pieces["t_slack"])
     except RuntimeError:  # layers on several devices, or of several dtypes: one by one
         return {}
+    any_sum = any(summed)  # the rows of a sum's layers are only worked out when there are any
     with torch.no_grad():
         rows = torch.repeat_interleave(torch.tensor(counts, device=original.device))
-        unit = torch.tensor(units, dtype=torch.float64, device=original.device)[rows]
+        # One dtype (the usual case): its roundings as a number, the same in every row.
+        unit: float | torch.Tensor = units[0]
+        if any(u != units[0] for u in units):
+            unit = torch.tensor(units, dtype=torch.float64, device=original.device)[rows]
         exact = original.mul_(scale[:, None])
         # the bias adds up terms that may cancel: its roundings are relative to them
         terms = exact[:, -1].abs() + shift.abs()
         exact[:, -1] += shift
         error = folded.sub(exact)
-        carried = error[:, -1].clone()  # for the layers of a sum: their share of the shift
+        # for the layers of a sum: their share of the shift
+        carried = error[:, -1].clone() if any_sum else None
         error = error.abs_()
-        in_sum = torch.tensor(summed, device=original.device)[rows]
-        error[:, -1].masked_fill_(in_sum, 0.0)
+        if any_sum:
+            in_sum = torch.tensor(summed, device=original.device)[rows]
+            error[:, -1].masked_fill_(in_sum, 0.0)
         magnitude = exact.abs_()  # `exact` is not needed as such any more
-        allowed = folded.abs_().mul_((unit + slack)[:, None]).add_(magnitude, alpha=1e-12)
+        allowed = folded.abs_().mul_((slack + unit)[:, None]).add_(magnitude, alpha=1e-12)
         allowed[:, -1] += terms * unit + shift_slack
-        shift_allowed = allowed[:, -1].clone()
+        shift_allowed = allowed[:, -1].clone() if any_sum else None
         ratio = error.div(allowed.clamp_min_(torch.finfo(torch.float64).tiny)).amax(1)
         per_row = torch.stack([ratio, error.amax(1), magnitude.amax(1)])
         worst = torch.full((3, len(labels)), -1.0, dtype=torch.float64, device=original.device)
@@ -325,8 +339,8 @@ def _check_scaled_layers(
             SiteError(
                 error, error / size if size > 0 else error, math.inf if math.isnan(ratio) else ratio
             ),
-            carried[share] if in_a_sum else None,
-            shift_allowed[share] if in_a_sum else None,
+            carried[share] if in_a_sum and carried is not None else None,
+            shift_allowed[share] if in_a_sum and shift_allowed is not None else None,
             size,
         )
     return checks

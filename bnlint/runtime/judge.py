@@ -36,7 +36,7 @@ from bnlint.runtime.modes import to_eval
 from bnlint.runtime.verify import (
     Comparison,
     compare_outputs,
-    random_like,
+    random_inputs_like,
     run_seeded,
     tolerance,
     within_tolerance,
@@ -104,9 +104,8 @@ class Trials:
         # forward() branches on values: other inputs may wire the layers otherwise. A fresh
         # copy of the original answers for them (the working copy is being folded).
         reference = to_eval(self._copy(self._target))
-        for i in range(count):
+        for i, drawn in enumerate(random_inputs_like(inputs, [seed + i for i in range(count)])):
             name = f"random input {i + 1}"
-            drawn = random_like(inputs, seed + i)
             try:
                 expected = run_seeded(reference, drawn)
             except Exception as error:  # a random input the model does not accept

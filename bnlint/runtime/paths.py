@@ -38,9 +38,9 @@ def module_paths(model: nn.Module) -> ModulePaths:
     scopes: dict[int, tuple[ModuleFrame, ...]] = {}
     labels: dict[int, str] = {}
     frames = _Frames()
-    _register(model, (frames.of("", model),), scopes, labels, frames)
+    # The registered modules in `model.modules()` order, from the same walk that names them.
+    modules = _register(model, (frames.of("", model),), scopes, labels, frames)
     registered = frozenset(scopes)
-    modules = list(model.modules())
     seen = {id(module) for module in modules}
     index = 0
     while index < len(modules):  # breadth first: the shallowest plain container wins
@@ -60,11 +60,12 @@ def every_module(model: nn.Module) -> list[nn.Module]:
     """The modules `module_paths` names, registered ones first, without naming them."""
     modules = list(model.modules())
     seen = {id(module) for module in modules}
+    frames = _Frames()
     index = 0
     while index < len(modules):
         owner = modules[index]
         index += 1
-        for _, member in _held(owner, _Frames()):
+        for _, member in _held(owner, frames):
             for inner in member.modules():
                 if id(inner) not in seen:
                     seen.add(id(inner))
@@ -106,19 +107,23 @@ def _register(
     scopes: dict[int, tuple[ModuleFrame, ...]],
     labels: dict[int, str],
     frames: _Frames,
-) -> None:
-    """`module` and its registered submodules, at paths under `scope` (first one wins)."""
+) -> list[nn.Module]:
+    """`module` and its registered submodules, at paths under `scope` (first one wins);
+    returns them all, as `module.modules()` does."""
     by_path = {"": scope}
     # A registered name never holds a dot, so the label of a submodule is the label of
     # `scope` followed by its named_modules() path.
     base = ".".join(frame.name for frame in scope[1:])
+    walked = []
     for path, child in module.named_modules():
+        walked.append(child)
         if path:
             parent, _, name = path.rpartition(".")
             by_path[path] = by_path[parent] + (frames.of(name, child),)
         if id(child) not in scopes:
             scopes[id(child)] = by_path[path]
             labels[id(child)] = f"{base}.{path}" if base and path else base or path
+    return walked
 
 
 def _held(

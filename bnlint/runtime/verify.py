@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from bnlint.runtime.tensors import leaves, map_tensors
+from bnlint.runtime.tensors import leaves, map_tensors, tensors
 
 # (rtol, atol) by output dtype. A fold changes rounding once per folded layer; errors then
 # travel through the rest of the network, so the relative bound sits a few decades above the
@@ -80,12 +80,20 @@ def seeded_rng() -> Iterator[None]:
     CPU always; the CUDA devices too once CUDA is in use. (torch.manual_seed would also
     queue a seed for a CUDA not yet started, taking a stack trace each time: a cost per
     forward pass that a model on the CPU has no use for.)"""
-    devices = list(range(torch.cuda.device_count())) if _cuda_started() else []
-    with torch.random.fork_rng(devices=devices):
-        torch.default_generator.manual_seed(FORWARD_SEED)
-        if devices:
+    if _cuda_started():
+        with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
+            torch.default_generator.manual_seed(FORWARD_SEED)
             torch.cuda.manual_seed_all(FORWARD_SEED)
+            yield
+        return
+    # The CPU generator alone: what fork_rng does for it, without its checks of devices and
+    # arguments (a few microseconds a pass, and there are several passes per fold).
+    saved = torch.default_generator.get_state()
+    torch.default_generator.manual_seed(FORWARD_SEED)
+    try:
         yield
+    finally:
+        torch.default_generator.set_state(saved)
 
 
 # torch.cuda.is_initialized carries no annotations; this says what it returns.
@@ -98,30 +106,64 @@ def fresh_copy(inputs: tuple[Any, ...]) -> tuple[Any, ...]:
     return copied
 
 
-def random_like(example_inputs: tuple[Any, ...], seed: int) -> tuple[Any, ...]:
-    """Inputs of the same structure, shapes and dtypes as the example, drawn reproducibly."""
-    generator = torch.Generator().manual_seed(seed)
+def random_inputs_like(
+    example_inputs: tuple[Any, ...], seeds: Sequence[int]
+) -> list[tuple[Any, ...]]:
+    """Inputs of the same structure, shapes and dtypes as the example, one set drawn
+    reproducibly from each seed's own generator; each example tensor's mean and spread (or
+    range) are read once for all the sets."""
+    spreads: dict[int, _Spread] = {}
+    for tensor in tensors(example_inputs):
+        if id(tensor) not in spreads:
+            spreads[id(tensor)] = _spread(tensor)
 
-    def draw(tensor: torch.Tensor) -> torch.Tensor:
+    def drawn(seed: int) -> tuple[Any, ...]:
+        generator = torch.Generator().manual_seed(seed)
+        inputs = map_tensors(
+            example_inputs,
+            lambda tensor: (spreads.get(id(tensor)) or _spread(tensor)).draw(generator),
+        )
+        assert isinstance(inputs, tuple)
+        return inputs
+
+    return [drawn(seed) for seed in seeds]
+
+
+@dataclass(frozen=True)
+class _Spread:
+    """What a random tensor like an example tensor is drawn from."""
+
+    example: torch.Tensor
+    mean: float = 0.0  # floating tensors: drawn with the example's mean and spread
+    std: float = 1.0
+    low: int = 0  # integer tensors: drawn within the example's range
+    high: int = 0
+
+    def draw(self, generator: torch.Generator) -> torch.Tensor:
+        tensor = self.example
         if tensor.is_floating_point():
-            sample = tensor.detach().double()
-            mean = float(sample.mean()) if sample.numel() else 0.0
-            std = float(sample.std()) if sample.numel() > 1 else 1.0
-            if not math.isfinite(mean) or not math.isfinite(std) or std == 0.0:
-                mean, std = 0.0, 1.0
             noise = torch.randn(tensor.shape, generator=generator, dtype=torch.float64)
-            return (noise * std + mean).to(dtype=tensor.dtype, device=tensor.device)
-        if tensor.dtype in (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8):
-            if tensor.numel() == 0:
-                return tensor.clone()
-            low, high = int(tensor.min()), int(tensor.max())
-            drawn = torch.randint(low, high + 1, tensor.shape, generator=generator)
+            return (noise * self.std + self.mean).to(dtype=tensor.dtype, device=tensor.device)
+        if tensor.dtype in _INTEGER_DTYPES and tensor.numel():
+            drawn = torch.randint(self.low, self.high + 1, tensor.shape, generator=generator)
             return drawn.to(dtype=tensor.dtype, device=tensor.device)
         return tensor.clone()  # bool masks and other dtypes carry meaning: keep them
 
-    drawn_inputs = map_tensors(example_inputs, draw)
-    assert isinstance(drawn_inputs, tuple)
-    return drawn_inputs
+
+_INTEGER_DTYPES = (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)
+
+
+def _spread(tensor: torch.Tensor) -> _Spread:
+    if tensor.is_floating_point():
+        sample = tensor.detach().double()
+        mean = float(sample.mean()) if sample.numel() else 0.0
+        std = float(sample.std()) if sample.numel() > 1 else 1.0
+        if not math.isfinite(mean) or not math.isfinite(std) or std == 0.0:
+            mean, std = 0.0, 1.0
+        return _Spread(tensor, mean, std)
+    if tensor.dtype in _INTEGER_DTYPES and tensor.numel():
+        return _Spread(tensor, low=int(tensor.min()), high=int(tensor.max()))
+    return _Spread(tensor)
 
 
 @dataclass(frozen=True)
@@ -216,10 +258,13 @@ def closest_tolerance(
 def tensor_error(reference: torch.Tensor, result: torch.Tensor) -> tuple[float, float, bool]:
     """(max abs error over finite entries, max |reference|, non-finite patterns differ)."""
     ref, res = reference.detach().double(), result.detach().double()
+    difference = ref - res
+    # The common case, every entry finite in both, which is exactly when every difference is
+    # finite (two finite float32 values, or float64 ones within range, differ by a finite
+    # amount; inf or NaN on either side makes inf or NaN): the same figures in fewer operations.
+    if ref.numel() and bool(torch.isfinite(difference).all()):
+        return float(difference.abs_().max()), float(ref.abs().max()), False
     finite = torch.isfinite(ref)
-    if ref.numel() and bool(finite.all()) and bool(torch.isfinite(res).all()):
-        # The common case, every entry finite in both: the same figures in fewer operations.
-        return float((ref - res).abs().max()), float(ref.abs().max()), False
     mismatched = bool((finite != torch.isfinite(res)).any()) or not bool(
         (ref[~finite].nan_to_num(0.0) == res[~finite].nan_to_num(0.0)).all()
     )

@@ -87,3 +87,28 @@ def test_a_layer_folded_again_is_written_in_the_order_of_its_folds():
     theirs = one_by_one.state_dict()
     for name, value in together.state_dict().items():
         assert torch.equal(value, theirs[name]), name
+
+
+class TwoLayers(nn.Module):
+    """Too few layers to join (written layer by layer): one with a bias, one without."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)
+        self.head, self.bn_head = nn.Conv2d(4, 5, 1, bias=False), nn.BatchNorm2d(5)
+
+    def forward(self, x):
+        return self.bn_head(self.head(self.bn(self.conv(x))))
+
+
+def test_a_group_too_small_to_join_is_written_as_folds_written_one_by_one():
+    model, inputs = randomise(TwoLayers()).eval(), torch.randn(2, 3, 6, 6)
+    alone = fold(model, inputs)  # the returned copy
+    one_by_one = fold(copy.deepcopy(model), inputs, inplace=True)
+    assert alone.verified and one_by_one.verified
+    assert folded(alone) == folded(one_by_one) == {("conv", "bn"), ("head", "bn_head")}
+    assert alone.model is not None and one_by_one.model is not None
+    mine, theirs = alone.model.state_dict(), one_by_one.model.state_dict()
+    assert mine.keys() == theirs.keys()
+    for name, value in mine.items():
+        assert value.dtype == theirs[name].dtype and torch.equal(value, theirs[name]), name
