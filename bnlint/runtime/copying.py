@@ -107,7 +107,19 @@ def _copy_value(value: Any, memo: dict[Any, Any]) -> Any:
             is_tensor = type(item) is torch.Tensor
             table[key] = _copy_tensor(item, memo) if is_tensor else _copy_value(item, memo)
         return table
+    if cls is torch.Tensor and value.grad_fn is not None:
+        return _copy_computed(value, memo)
     return copy.deepcopy(value, memo)
+
+
+def _copy_computed(tensor: torch.Tensor, memo: dict[Any, Any]) -> torch.Tensor:
+    """A tensor an earlier forward computed and a module kept as a plain attribute (the
+    weight `torch.nn.utils.weight_norm` recomputes from `weight_g` and `weight_v` before
+    every call), which copy.deepcopy refuses: its value, without the graph that made it."""
+    found: torch.Tensor | None = memo.get(id(tensor))
+    if found is None:
+        found = memo[id(tensor)] = tensor.detach().clone()
+    return found
 
 
 _ATOMIC = frozenset({int, float, bool, complex, str, bytes, type(None)})

@@ -122,3 +122,38 @@ def test_modules_in_plain_lists_are_copied_as_deepcopy_copies_them():
     assert copied.heads[0][1].running_var.untyped_storage().data_ptr() != (
         model.heads[0][1].running_var.untyped_storage().data_ptr()
     )
+
+
+class WeightNormed(nn.Module):
+    """A vocoder-style stack: a conv under the legacy `weight_norm` (its weight a computed
+    tensor kept as a plain attribute) beside a plain Conv/BatchNorm pair."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wn = nn.utils.weight_norm(nn.Conv2d(3, 4, 3, padding=1, bias=False))
+        self.wn_bn = nn.BatchNorm2d(4)
+        self.conv = nn.Conv2d(4, 4, 1, bias=False)
+        self.bn = nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        return self.bn(self.conv(self.wn_bn(self.wn(x))))
+
+
+def test_a_weight_normed_model_is_copied_and_its_plain_pair_folded():
+    import warnings
+
+    from bnlint.runtime.fold import fold
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # weight_norm's deprecation
+        model = WeightNormed().eval()
+        model(torch.randn(1, 3, 8, 8))  # the weight is a computed tensor from here on
+        with pytest.raises(RuntimeError):
+            copy.deepcopy(model)  # what copy.deepcopy does with it
+        twin = copy_model(model)
+        assert twin.wn.weight is not model.wn.weight
+        assert torch.equal(twin.wn.weight, model.wn.weight)
+        result = fold(model, (torch.randn(2, 3, 8, 8),))
+    assert [(f.conv, f.bn) for f in result.folds] == [("conv", "bn")]
+    assert [s.bn for s in result.skipped] == ["wn_bn"]
+    assert result.verification.passed
