@@ -23,6 +23,7 @@ from bnlint.ftypes import (
 )
 from bnlint.runtime import kinds
 from bnlint.runtime.fold import FoldResult, fold
+from bnlint.runtime.lazy import materialize
 from bnlint.runtime.loading import SetupError, build_inputs, build_model
 from bnlint.runtime.targets import declared_shapes, importable_from
 from bnlint.static.source import module_name_for
@@ -38,6 +39,7 @@ def observe_model(spec: ModelSpec, *, import_roots: Sequence[Path] = ()) -> Mode
     with importable_from(import_roots):
         model = build_model(spec.factory, dict(spec.kwargs), None)
         inputs = build_inputs(shapes, spec.inputs, None)
+        materialize(model, inputs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # every skip is in the table
         result = fold(model, inputs)

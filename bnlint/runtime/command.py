@@ -132,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         return _error(INSTALL_HINT)
     from bnlint.runtime import report
     from bnlint.runtime.fold import FoldError, fold
+    from bnlint.runtime.lazy import materialize
     from bnlint.runtime.loading import (
         DTYPES,
         SetupError,
@@ -154,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
             progress.step("building", target.name or target.factory)
             model = build_model(target.factory, target.kwargs, dtype, args.checkpoint)
             inputs = build_inputs(target.shapes, target.inputs, dtype)
+            materialize(model, inputs)  # a model with lazy layers gets its parameters
             untrained = args.checkpoint is None and untrained_statistics(model)
             with warnings.catch_warnings():
                 # The table lists every skip; the warnings are for library users.

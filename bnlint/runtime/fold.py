@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
+from torch.nn.parameter import is_lazy
 
 from bnlint import progress, rules
 from bnlint.foldkey import fold_key, pair_key, pair_label
@@ -48,6 +49,7 @@ from bnlint.runtime.fold_errors import (
 from bnlint.runtime.isolate import isolate
 from bnlint.runtime.judge import Outcome, Trials
 from bnlint.runtime.kinds import PARALLEL_WRAPPERS
+from bnlint.runtime.lazy import uninitialized
 from bnlint.runtime.modes import to_eval
 from bnlint.runtime.verify import Verification, closest_tolerance
 from bnlint.warnings_ import FoldWarning
@@ -134,7 +136,7 @@ def fold(
     target = _unwrap(model)
     modules = list(target.modules())  # one walk for both checks
     _check_not_sharded(modules)
-    _check_materialised(modules)
+    _check_materialised(target, modules)
     work = to_eval(_copy(target))
     progress.step("capturing")
     try:
@@ -363,12 +365,21 @@ def _check_not_sharded(modules: list[nn.Module]) -> None:
         )
 
 
-def _check_materialised(modules: list[nn.Module]) -> None:
-    if any(
-        tensor is not None and tensor.is_meta
+def _check_materialised(model: nn.Module, modules: list[nn.Module]) -> None:
+    tensors = [
+        tensor
         for module in modules
         for tensor in (*module._parameters.values(), *module._buffers.values())
-    ):
+        if tensor is not None
+    ]
+    if any(is_lazy(tensor) for tensor in tensors):
+        lazy = uninitialized(model)
+        shown = ", ".join(f"'{path}'" for path in lazy[:3]) + (" and more" if len(lazy) > 3 else "")
+        raise FoldError(
+            f"the model's lazy layers ({shown}) have no parameters yet: run the model once on "
+            "an example input, then fold it"
+        )
+    if any(tensor.is_meta for tensor in tensors):
         raise FoldError(
             "the model is on the meta device (its weights are not materialised); "
             "load real weights before folding"

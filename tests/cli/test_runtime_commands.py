@@ -40,6 +40,10 @@ def fresh():
 
 def quits():
     sys.exit(3)
+
+
+def lazy():
+    return nn.Sequential(nn.LazyConv2d(4, 3, bias=False), nn.LazyBatchNorm2d(), nn.ReLU())
 """
 
 PYPROJECT = """
@@ -109,6 +113,13 @@ def test_a_factory_that_exits_is_named_and_exits_2(bnlint, project):
         "the factory 'tinyzoo.models:quits' exited (sys.exit(3)) instead of returning a model"
         in run.err
     )
+
+
+def test_a_model_with_lazy_layers_is_run_once_and_folded(bnlint, project):
+    run = bnlint("fold", "tinyzoo.models:lazy", "--input-shape", "1,3,8,8", cwd=project / "src")
+    assert run.code == 0, run.err
+    assert "lazy layers" not in run.err
+    assert "Folded 1 BatchNorm" in run.out
 
 
 def test_untrained_statistics_are_called_out(bnlint, project):

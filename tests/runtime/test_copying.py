@@ -157,3 +157,24 @@ def test_a_weight_normed_model_is_copied_and_its_plain_pair_folded():
     assert [(f.conv, f.bn) for f in result.folds] == [("conv", "bn")]
     assert [s.bn for s in result.skipped] == ["wn_bn"]
     assert result.verification.passed
+
+
+class Lazy(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.LazyConv2d(4, 3, bias=False)
+        self.bn = nn.LazyBatchNorm2d()
+
+    def forward(self, x):
+        return self.bn(self.conv(x))
+
+
+def test_a_lazy_model_is_refused_with_what_to_do_and_folds_once_it_has_run():
+    from bnlint.runtime.fold import FoldError, fold
+
+    model = Lazy()
+    with pytest.raises(FoldError, match=r"lazy layers \('conv', 'bn'\).*run the model once"):
+        fold(model, (torch.randn(2, 3, 8, 8),))
+    model.eval()(torch.randn(2, 3, 8, 8))
+    result = fold(model, (torch.randn(2, 3, 8, 8),))
+    assert [(f.conv, f.bn) for f in result.folds] == [("conv", "bn")]
