@@ -444,6 +444,12 @@ def _instance_of(value: Value, kind: Value) -> bool | None:
         if kind.qualname.split(".")[0] in _ABSTRACT_MODULES or isinstance(value, ModuleInst):
             return None
         return False
+    if isinstance(kind, BuiltinRef) and kind.name in ("Enum", "IntEnum", "StrEnum"):
+        # a plain Enum's member is one; an IntEnum or StrEnum member is read as its value,
+        # which nothing here tells from a plain number or string: as for any outside class
+        if isinstance(value, (Const, Seq, Mapping, ObjectInst)):
+            return isinstance(value, Const) and isinstance(value.value, enums.EnumMember)
+        return None
     if isinstance(kind, BuiltinRef) and kind.name == "abc.Hashable":
         if isinstance(value, Const):
             return _hashable(value.value)

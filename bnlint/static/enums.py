@@ -25,6 +25,8 @@ BASES = {
     "enum.IntFlag": "int",
     "enum.StrEnum": "str",
 }
+# The classes whose call makes an enumeration, as the builtins bnlint.static.calls evaluates
+FUNCTIONAL = {"enum.Enum": "Enum", "enum.IntEnum": "IntEnum", "enum.StrEnum": "StrEnum"}
 
 
 @dataclass(frozen=True)

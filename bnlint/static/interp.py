@@ -115,12 +115,6 @@ _TORCH_MODULES = frozenset(
 )
 _STDLIB = {
     "collections.OrderedDict": "OrderedDict",
-    "enum.Enum": "Enum",
-    "enum.Flag": "Enum",
-    "enum.IntEnum": "IntEnum",
-    "enum.IntFlag": "IntEnum",
-    "enum.StrEnum": "StrEnum",
-    "enum.auto": "enum.auto",
     "functools.partial": "partial",
     "copy.deepcopy": "deepcopy",
     "math.ceil": "math.ceil",
@@ -161,7 +155,7 @@ _STDLIB = {
     "functools.reduce": "reduce",
     "dataclasses.replace": "dataclasses.replace",
 }
-STDLIB_MODULES = frozenset({*(name.rsplit(".", 1)[0] for name in _STDLIB), "numpy"})
+STDLIB_MODULES = frozenset({*(name.rsplit(".", 1)[0] for name in _STDLIB), "numpy", "enum"})
 _CHECKPOINTS = frozenset(
     {"torch.utils.checkpoint.checkpoint", "torch.utils.checkpoint.checkpoint_sequential"}
 )
@@ -255,6 +249,8 @@ class Interpreter:
         if isinstance(symbol, TorchName):
             return self._torch_value(symbol.qualname)
         assert isinstance(symbol, External)
+        if symbol.qualname in enums.FUNCTIONAL:  # `Enum("NormType", "Batch BatchZero")`
+            return BuiltinRef(enums.FUNCTIONAL[symbol.qualname])
         if symbol.qualname in _STDLIB:
             return BuiltinRef(_STDLIB[symbol.qualname])
         if symbol.qualname in STDLIB_MODULES:  # `import functools` then `functools.partial`
@@ -292,6 +288,8 @@ class Interpreter:
         qualname = f"{module}.{name}"
         if qualname in _STDLIB:
             return BuiltinRef(_STDLIB[qualname])
+        if module == "enum":  # `enum.Enum("NormType", ...)`; its other names as before
+            return self.symbol_value(External(qualname), name)
         if arrays.function_name(qualname) is not None:
             return BuiltinRef(f"array:{qualname}")
         if qualname in STDLIB_MODULES:  # `collections.abc`

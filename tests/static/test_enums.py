@@ -86,3 +86,35 @@ def test_members_of_two_enums_are_never_equal(tmp_path: Path) -> None:
     source = _BLOCK.format(enum=enums, default="Other.Batch", test="norm_type == NormType.Batch")
     verdicts = verdicts_of(tmp_path, source, _HEADER)
     assert verdicts == {"ConvNorm: 2": (None, Status.UNFOLDABLE, "XBN101")}
+
+
+def test_isinstance_against_enum_classes_of_a_plain_string_is_false(tmp_path: Path) -> None:
+    """MONAI's `look_up_option`: `isinstance(opt, enum.Enum)` / `enum.EnumMeta` on a plain
+    name and table; reading `enum` as a modelled module must not make them undecidable
+    (which left every MONAI norm layer without a verdict)."""
+    source = """
+    NORMS = {"batch": nn.BatchNorm2d, "instance": nn.InstanceNorm2d}
+
+
+    def look_up_option(opt_str, supported):
+        if isinstance(supported, enum.EnumMeta):
+            return supported(opt_str)
+        if isinstance(opt_str, enum.Enum) and opt_str in supported:
+            return opt_str
+        if isinstance(opt_str, Enum):
+            return supported[opt_str.value]
+        return supported[opt_str.strip()]
+
+
+    class ConvNorm(nn.Module):
+        def __init__(self, norm="batch"):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3, bias=False)
+            self.norm = look_up_option(norm, NORMS)(8)
+
+        def forward(self, x):
+            return self.norm(self.conv(x))
+    """
+    assert verdicts_of(tmp_path, source, _HEADER) == {
+        "ConvNorm: norm": ("conv", Status.FOLDABLE, None)
+    }
