@@ -238,8 +238,15 @@ class Interpreter:
         if symbol is None:
             return Unknown(f"name '{name}' is not defined in the analysed files")
         if isinstance(symbol, ProjectClass):
+            # A plain Enum's members are constants of their own. An IntEnum or StrEnum (or
+            # a str/int mixin) stays a class: its members read from the class body are its
+            # values, which is all they compare as; helpers such as MONAI's look_up_option
+            # that call or iterate the class are not followed further (they decided wrongly
+            # whether a layer is called when they were).
             kind = self.classes.enum_kind(symbol)
-            return ClassRef(symbol) if kind is None else self._enum_class(symbol, kind)
+            if kind == "plain":
+                return self._enum_class(symbol, kind)
+            return ClassRef(symbol)
         if isinstance(symbol, ProjectFunction):
             return FunctionRef(symbol)
         if isinstance(symbol, ProjectModule):
