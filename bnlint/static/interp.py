@@ -265,7 +265,7 @@ class Interpreter:
         return Outside(
             f"'{symbol.qualname}' is defined outside the analysed files",
             rules.UNRESOLVED_MODULE.code,
-            symbol.qualname,
+            qualname=symbol.qualname,
         )
 
     def _enum_class(self, cls: ProjectClass, kind: str) -> EnumClass:

@@ -75,3 +75,27 @@ class Block(nn.Module, abc.ABC):
 """
     (entry,) = _modules(tmp_path, source)["lit.Block"].folds
     assert entry.status is Status.FOLDABLE and not entry.notes
+
+
+def test_a_value_from_outside_may_be_none_or_a_number(tmp_path: Path) -> None:
+    """A name from an installed package nobody analyses is a value the analysis does not
+    know: whether it is None, or an int, is undecided (it was decided False, which built
+    no BatchNorm here and left it silent)."""
+    source = """
+from extlib import DEFAULT_NORM, WIDTH
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, norm=DEFAULT_NORM, width=WIDTH):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 1, bias=False)
+        self.bn = nn.BatchNorm2d(8) if norm is None else nn.Identity()
+        self.bn2 = nn.BatchNorm2d(8) if isinstance(width, int) else nn.Identity()
+
+    def forward(self, x):
+        return self.bn2(self.bn(self.conv(x)))
+"""
+    folds = {entry.bn: entry for entry in _modules(tmp_path, source)["lit.Net"].folds}
+    assert set(folds) == {"bn", "bn2"}
+    assert all(entry.status is Status.UNKNOWN for entry in folds.values())
