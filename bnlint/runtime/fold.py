@@ -366,20 +366,21 @@ def _check_not_sharded(modules: list[nn.Module]) -> None:
 
 
 def _check_materialised(model: nn.Module, modules: list[nn.Module]) -> None:
-    tensors = [
-        tensor
-        for module in modules
-        for tensor in (*module._parameters.values(), *module._buffers.values())
-        if tensor is not None
-    ]
-    if any(is_lazy(tensor) for tensor in tensors):
-        lazy = uninitialized(model)
-        shown = ", ".join(f"'{path}'" for path in lazy[:3]) + (" and more" if len(lazy) > 3 else "")
-        raise FoldError(
-            f"the model's lazy layers ({shown}) have no parameters yet: run the model once on "
-            "an example input, then fold it"
-        )
-    if any(tensor.is_meta for tensor in tensors):
+    on_meta = False
+    for module in modules:
+        for tensor in (*module._parameters.values(), *module._buffers.values()):
+            if tensor is None:
+                continue
+            if is_lazy(tensor):  # also on the meta device: say what to do about it
+                lazy = uninitialized(model)
+                shown = ", ".join(f"'{path}'" for path in lazy[:3])
+                more = " and more" if len(lazy) > 3 else ""
+                raise FoldError(
+                    f"the model's lazy layers ({shown}{more}) have no parameters yet: run the "
+                    "model once on an example input, then fold it"
+                )
+            on_meta = on_meta or tensor.is_meta
+    if on_meta:
         raise FoldError(
             "the model is on the meta device (its weights are not materialised); "
             "load real weights before folding"

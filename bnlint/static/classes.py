@@ -65,6 +65,8 @@ class ClassModel:
         self.mro = lru_cache(maxsize=None)(self._mro)
         self.switched_attributes = lru_cache(maxsize=None)(self._switched_attributes)
         self.enum_kind = lru_cache(maxsize=None)(self._enum_kind)
+        # read on every construction (has_unresolved_base): resolved once per class
+        self.bases = lru_cache(maxsize=None)(self._bases)
         # Classes taken to be modules although their base is defined outside the analysed
         # files (`pl.LightningModule`): qualname -> that base, for the note on their verdicts
         self.assumed_modules: dict[str, str] = {}
@@ -76,7 +78,7 @@ class ClassModel:
             return torch_class(symbol.qualname)
         return None
 
-    def bases(self, cls: ProjectClass) -> list[AnyClass | None]:
+    def _bases(self, cls: ProjectClass) -> tuple[AnyClass | None, ...]:
         """Resolved bases; None for a base that resolves to nothing the analysis knows."""
         found: list[AnyClass | None] = []
         for arg in cls.node.bases:
@@ -94,7 +96,7 @@ class ClassModel:
                 found.append(MODULE_BASE)
                 continue
             found.append(self.symbol_class(symbol))
-        return found
+        return tuple(found)
 
     def _resolve_expr(self, cls: ProjectClass, expr: cst.BaseExpression) -> Symbol | None:
         if isinstance(expr, cst.Name):

@@ -278,6 +278,7 @@ def run_attribute_writes(
     every attribute unknown, never leaves the value as it was bound."""
     name = symbol.qualname.rpartition(".")[2]
     fields = value.items if isinstance(value, Mapping) else value.attrs
+    frame = Frame(symbol.file, {})
     bound = False
     for statement in symbol.file.tree.body:
         if not isinstance(statement, cst.SimpleStatementLine):
@@ -291,7 +292,6 @@ def run_attribute_writes(
             if written is None:
                 continue
             attribute, expr = written
-            frame = Frame(symbol.file, {})
             if attribute is None or expr is None:
                 for key in list(fields):
                     fields[key] = Unknown(f"`{name}` is changed by `{node_text(small)}`")
