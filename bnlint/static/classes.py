@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TypeAlias
 
@@ -38,6 +39,21 @@ def _methods_of(node: cst.ClassDef) -> dict[str, cst.FunctionDef]:
 _MIXINS = frozenset({"abc.ABC", "typing.Generic", "typing.Protocol"})
 
 
+class _Mixin:
+    """Marks a written base that is one of _MIXINS."""
+
+
+MIXIN = _Mixin()
+
+
+@dataclass(frozen=True)
+class WrittenBase:
+    """One base of a class statement: the expression and what it resolves to."""
+
+    written: cst.BaseExpression
+    resolved: AnyClass | _Mixin | None
+
+
 def _outside_framework(symbol: Symbol | None) -> bool:
     """A name bound outside the analysed files and outside the standard library."""
     return isinstance(symbol, External) and (
@@ -66,6 +82,7 @@ class ClassModel:
         self.switched_attributes = lru_cache(maxsize=None)(self._switched_attributes)
         self.enum_kind = lru_cache(maxsize=None)(self._enum_kind)
         # read on every construction (has_unresolved_base): resolved once per class
+        self.written_bases = lru_cache(maxsize=None)(self._written_bases)
         self.bases = lru_cache(maxsize=None)(self._bases)
         # Classes taken to be modules although their base is defined outside the analysed
         # files (`pl.LightningModule`): qualname -> that base, for the note on their verdicts
@@ -78,25 +95,34 @@ class ClassModel:
             return torch_class(symbol.qualname)
         return None
 
-    def _bases(self, cls: ProjectClass) -> tuple[AnyClass | None, ...]:
-        """Resolved bases; None for a base that resolves to nothing the analysis knows."""
-        found: list[AnyClass | None] = []
+    def _written_bases(self, cls: ProjectClass) -> tuple[WrittenBase, ...]:
+        """Each base as written in the class statement, with what it resolves to (None for a
+        base the analysis knows nothing of; MIXIN for one that changes nothing a model does)."""
+        found: list[WrittenBase] = []
         for arg in cls.node.bases:
             if arg.keyword is not None:
                 continue  # metaclass=...
             written = arg.value.value if isinstance(arg.value, cst.Subscript) else arg.value
             symbol = self._resolve_expr(cls, written)  # `Generic[T]` is Generic
             if isinstance(symbol, External) and symbol.qualname in _MIXINS:
-                continue  # changes nothing a model does
-            if _outside_framework(symbol) and _builds_like_a_module(cls.node):
+                found.append(WrittenBase(arg.value, MIXIN))
+            elif _outside_framework(symbol) and _builds_like_a_module(cls.node):
                 # A LightningModule or a library's base module that is not installed: the
                 # class holds layers and runs them in forward(), as a module does.
                 assert isinstance(symbol, External)
                 self.assumed_modules.setdefault(cls.qualname, symbol.qualname)
-                found.append(MODULE_BASE)
-                continue
-            found.append(self.symbol_class(symbol))
+                found.append(WrittenBase(arg.value, MODULE_BASE))
+            else:
+                found.append(WrittenBase(arg.value, self.symbol_class(symbol)))
         return tuple(found)
+
+    def _bases(self, cls: ProjectClass) -> tuple[AnyClass | None, ...]:
+        """Resolved bases, mixins left out; None for a base the analysis knows nothing of."""
+        return tuple(
+            base.resolved
+            for base in self.written_bases(cls)
+            if not isinstance(base.resolved, _Mixin)
+        )
 
     def _resolve_expr(self, cls: ProjectClass, expr: cst.BaseExpression) -> Symbol | None:
         if isinstance(expr, cst.Name):

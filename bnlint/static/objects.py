@@ -55,8 +55,9 @@ _FIELD_LIKE = frozenset({"NamedTuple", "typing.NamedTuple"})
 def is_plain(interp: Interpreter, cls: ProjectClass) -> bool:
     """A class the interpreter can build as an object: every base is a project class it can
     build too, or one of the harmless bases above."""
-    for argument, base in zip(_base_arguments(cls), interp.classes.bases(cls), strict=True):
-        if base is None and _base_text(argument) not in _PLAIN_BASES:
+    for written in interp.classes.written_bases(cls):
+        base = written.resolved
+        if base is None and _base_text(written.written) not in _PLAIN_BASES:
             return False
         if isinstance(base, ProjectClass) and not is_plain(interp, base):
             return False

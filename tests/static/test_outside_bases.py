@@ -99,3 +99,34 @@ class Net(nn.Module):
     folds = {entry.bn: entry for entry in _modules(tmp_path, source)["lit.Net"].folds}
     assert set(folds) == {"bn", "bn2"}
     assert all(entry.status is Status.UNKNOWN for entry in folds.values())
+
+
+def test_a_plain_object_with_a_mixin_builds(tmp_path: Path) -> None:
+    """A helper object whose class names a standard-library mixin (`class Chooser(abc.ABC)`)
+    is built like any object: the mixin, left out of the resolved bases, made the check of
+    its written bases fail, and every model that built one was skipped."""
+    source = """
+import abc
+from torch import nn
+
+
+class Chooser(abc.ABC):
+    def __init__(self, kind):
+        self.kind = kind
+
+    def make(self, channels):
+        return nn.BatchNorm2d(channels) if self.kind == "batch" else nn.Identity()
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 1, bias=False)
+        self.bn = Chooser("batch").make(8)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.act(self.bn(self.conv(x)))
+"""
+    (entry,) = _modules(tmp_path, source)["lit.Net"].folds
+    assert (entry.bn, entry.conv, entry.status) == ("bn", "conv", Status.FOLDABLE)
