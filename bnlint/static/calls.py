@@ -614,6 +614,14 @@ def _dir(
     return Seq((), complete=False, why_incomplete="dir() not known")
 
 
+def _locals(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
+    """locals(): a new dict of the frame's variables as they are now (blocks that store every
+    constructor argument with `for k, v in locals().items(): setattr(self, k, v)`)."""
+    return Mapping(dict(frame.env))
+
+
 def _setattr(
     interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
 ) -> Value:
@@ -944,6 +952,7 @@ _BUILTINS: dict[str, _Builtin] = {
     "getattr": _getattr,
     "hasattr": _hasattr,
     "setattr": _setattr,
+    "locals": _locals,
     "super": _super,
     "partial": _partial,
     "deepcopy": _deepcopy,

@@ -106,6 +106,7 @@ BUILTIN_NAMES = frozenset(
         "object",
         "issubclass",
         "dir",
+        "locals",
     }
 )
 _MAX_LENGTH = 100_000  # no constant list or string the analysis builds may exceed this
