@@ -19,7 +19,10 @@ def to_eval(model: nn.Module) -> nn.Module:
     """`model.eval()`: every module of `model` in eval mode; returns `model`."""
     modules = list(model.modules())
     if any(_own_eval(cls) for cls in {type(module) for module in modules}):
-        return model.eval()
+        # not `return model.eval()`: a train() of the model's own need not return self
+        # (OpenMMLab backbones override it to re-freeze stages and return None)
+        model.eval()
+        return model
     for module in modules:
         module.__dict__["training"] = False
     return model

@@ -400,3 +400,27 @@ def test_a_forward_that_writes_into_its_input_neither_changes_it_nor_fails_verif
     result = fold(randomise(Doubling()), inputs)
     assert result.verified, result.verification.failures
     assert torch.equal(inputs, before)
+
+
+def test_a_train_of_the_models_own_that_returns_nothing_is_followed():
+    """Backbones that re-freeze stages override `train()` and return None (OpenMMLab's do):
+    putting the model in eval mode must not take eval()'s result for the model."""
+
+    class Freezing(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = net()
+
+        def forward(self, x):
+            return self.body(x)
+
+        def train(self, mode=True):
+            super().train(mode)
+            for module in self.body.modules():
+                if isinstance(module, nn.BatchNorm2d):
+                    module.eval()  # norm_eval: statistics stay frozen while training
+
+    model = Freezing()
+    result = fold(model, torch.randn(X))
+    assert folded(result) == {("body.0", "body.1"), ("body.3", "body.4"), ("body.8", "body.9")}
+    assert isinstance(result.model, Freezing)
