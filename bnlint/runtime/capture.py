@@ -272,11 +272,14 @@ class _Recorder:
 
     def add_uncalled_batchnorms(self) -> None:
         for module in self._paths.modules:
-            if not isinstance(module, _BatchNorm) or id(module) in self._called_bns:
+            scripted = kinds.is_scripted_batchnorm(module)
+            if not (isinstance(module, _BatchNorm) or scripted) or id(module) in self._called_bns:
                 continue
             label = self._label(module)
             rule, reason = rules.BN_NEVER_CALLED, None
-            if id(module) in self._hidden_bns:
+            if scripted:
+                rule, reason = rules.UNKNOWN_CALL, _SCRIPTED
+            elif id(module) in self._hidden_bns:
                 rule, reason = (
                     rules.UNKNOWN_CALL,
                     (
@@ -291,7 +294,7 @@ class _Recorder:
                 label,
                 [],
                 module=module,
-                attrs=self._attrs(module),
+                attrs=_NO_ATTRS if scripted else self._attrs(module),
                 rule_code=rule.code,
                 reason=reason,
             )
@@ -568,6 +571,10 @@ class _Recorder:
 
 
 _REWRITTEN_BY_FOLDS = FOLD_TARGETS | {NodeKind.BATCHNORM}
+_SCRIPTED = (
+    "it is compiled by torch.jit.script, which runs it out of the capture's sight: fold "
+    "before scripting (bnlint.fold on the eager model, then torch.jit.script the result)"
+)
 _NO_ATTRS = LayerAttrs()  # frozen: one record serves every node without facts
 _UNREGISTERED = (
     "{} is kept in a plain Python list, dict or other attribute, so PyTorch does "

@@ -68,6 +68,14 @@ def has_torch_forward(module: nn.Module) -> bool:
     return True
 
 
+def is_scripted_batchnorm(module: nn.Module) -> bool:
+    """A BatchNorm compiled by `torch.jit.script`: the module hooks that record a model's
+    calls never run inside TorchScript, so it can be neither seen nor folded, only named."""
+    return isinstance(module, torch.jit.ScriptModule) and "BatchNorm" in str(
+        getattr(module, "original_name", "")
+    )
+
+
 def is_plain_batchnorm(module: nn.Module) -> bool:
     """A BatchNorm whose forward is torch's own: only normalisation, replaceable by Identity.
 

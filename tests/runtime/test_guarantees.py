@@ -424,3 +424,26 @@ def test_a_train_of_the_models_own_that_returns_nothing_is_followed():
     result = fold(model, torch.randn(X))
     assert folded(result) == {("body.0", "body.1"), ("body.3", "body.4"), ("body.8", "body.9")}
     assert isinstance(result.model, Freezing)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+def test_a_batchnorm_inside_a_scripted_submodule_is_named_not_silently_left():
+    """torch.jit.script runs its modules where no hook records them: the BatchNorm in a
+    scripted block cannot fold, and the result says so (it was in neither list)."""
+
+    class PartlyScripted(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = torch.jit.script(
+                nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8))
+            )
+            self.body = net()[3:]
+
+        def forward(self, x):
+            return self.body(self.stem(x))
+
+    model = randomise(PartlyScripted())
+    with pytest.warns(bnlint.FoldWarning, match="torch.jit.script"):
+        result = bnlint.fold(model, torch.randn(X))
+    assert folded(result) == {("body.3", "body.4"), ("body.8", "body.9")}
+    assert skipped(result) == {"stem.1": "XBN204"}
