@@ -731,10 +731,10 @@ def _add_lost_batchnorms(
     builder: ForwardBuilder, root: Root, scopes: dict[int, tuple[ModuleFrame, ...]]
 ) -> None:
     """A BatchNorm that __init__ built but the analysis could not place in the module tree
-    (a layer list it lost count of) still gets a verdict: unknown, never silence."""
+    (a layer list it lost count of, a call it could not follow that was handed the layer)
+    still gets a verdict: unknown, never silence."""
     tree = list(walk(root.inst))
-    if not any(inst.incomplete for inst in tree):
-        return  # a complete tree: a BatchNorm outside it was replaced or thrown away
+    complete = not any(inst.incomplete for inst in tree)
     held = {inst.uid for inst in tree}
     root_frame = scopes[root.inst.uid]
     for inst in root.built:
@@ -742,6 +742,10 @@ def _add_lost_batchnorms(
         # holds it (or loses it) with its own arguments.
         if inst.uid in held or inst.built_by != root.own_class:
             continue
+        if complete and inst.escaped is None:
+            continue  # outside a complete tree: replaced or thrown away
+        # (one handed to a call the analysis cannot follow, `torch.jit.script(block)`,
+        # may be what that call gives back, which the tree holds unseen)
         line = inst.construction.line if inst.construction else 0
         frame = ModuleFrame(f"<BatchNorm built at line {line}>", inst.class_name)
         code = rules.CONDITIONAL_LAYER.code

@@ -907,6 +907,19 @@ class Interpreter:
             if isinstance(func, Outside) and tensors:
                 return self.forward.outside_function(tensors, frame, node, reason)
             return self.forward.unknown_call(args, kwargs, frame, node, reason, code)
+        self._escape(args, kwargs, node, reason, code)
+        return Unknown(reason, code)
+
+    @staticmethod
+    def _escape(
+        args: list[Value],
+        kwargs: dict[str, Value],
+        node: cst.Call,
+        reason: str,
+        code: str | None = None,
+    ) -> None:
+        """The modules handed to a call the analysis cannot follow: whatever it does with
+        them, their BatchNorms get an unknown verdict naming the call."""
         escape = Unknown(
             f"it is handed to `{node_text(node.func)}(...)`, which the analysis "
             f"cannot follow ({reason})",
@@ -915,7 +928,6 @@ class Interpreter:
         for value in [*args, *kwargs.values()]:
             for inst in _modules_in(value):
                 inst.escaped = inst.escaped or escape
-        return Unknown(reason, code)
 
     def call_function(
         self,
@@ -1211,6 +1223,10 @@ class Interpreter:
                 return dropout
         kind = FUNCTIONS.get(qualname)
         if self.forward is None or not any(evaluate.is_data(v) for v in [*args, *kwargs.values()]):
+            if self.forward is None:
+                # `torch.jit.script(block)`, `torch.compile(block)`: what becomes of the
+                # modules handed over is not known, so their BatchNorms say so
+                self._escape(args, kwargs, node, f"'{qualname}' is not modelled by the analysis")
             return Unknown(f"result of {qualname}")
         if any(isinstance(v, (ModuleInst, FunctionRef, Method)) for v in args):
             # torch.utils.checkpoint(fn, x) and friends run code the analysis does not see.

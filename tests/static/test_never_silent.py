@@ -146,3 +146,34 @@ def test_every_slot_that_may_hold_a_batchnorm_gets_a_verdict(tmp_path: Path) -> 
             if (file, slot) not in named
         )
         assert not silent, f"BatchNorm slots no verdict names: {silent}"
+
+
+def test_a_batchnorm_handed_to_a_torch_function_not_modelled_is_unknown(tmp_path: Path) -> None:
+    """`torch.jit.script(block)` in __init__: the analysis does not know what it gives back,
+    and the BatchNorm built inside the block was silent."""
+    path = tmp_path / "scripted.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            import torch
+            from torch import nn
+
+            class Net(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.stem = torch.jit.script(
+                        nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.BatchNorm2d(8))
+                    )
+                    self.conv = nn.Conv2d(8, 8, 1, bias=False)
+                    self.bn = nn.BatchNorm2d(8)
+
+                def forward(self, x):
+                    return self.bn(self.conv(self.stem(x)))
+            """
+        )
+    )
+    (module,) = analyze([path]).modules
+    verdicts = {(entry.bn, entry.status) for entry in module.folds}
+    assert ("bn", Status.FOLDABLE) in verdicts
+    (lost,) = [entry for entry in module.folds if entry.bn != "bn"]
+    assert lost.status is Status.UNKNOWN and "torch.jit.script" in lost.reason
