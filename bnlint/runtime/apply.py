@@ -227,7 +227,7 @@ def refusal(pair: FoldPair, layer: nn.Module, bn: nn.Module, sharing: Sharing) -
             detail=f"the BatchNorm's {read[0]} is also read by {read[1]} in "
             "forward(), and a fold removes the BatchNorm",
         )
-    why = _layer_not_rewritable(layer, sharing)
+    why = _bn_not_removable(bn) or _layer_not_rewritable(layer, sharing)
     if why is not None:
         return _refuse(
             pair,
@@ -289,6 +289,14 @@ def _sharing(model: nn.Module, foreign_reads: Mapping[str, str]) -> Sharing:
     # Only registered layers are ever folded, so their registered names are the ones read.
     names = {id(module): name for name, module in model.named_modules()} if foreign_reads else {}
     return Sharing(owners=owners, paths=names, foreign_reads=foreign_reads)
+
+
+def _bn_not_removable(bn: nn.Module) -> str | None:
+    # A hook on the BatchNorm (one that scales its output, or one that collects features)
+    # stops running when a fold removes the BatchNorm: the second kind no output shows.
+    if bn._forward_pre_hooks or bn._forward_hooks:
+        return "the BatchNorm has forward hooks, which would stop running when a fold removes it"
+    return None
 
 
 def _layer_not_rewritable(layer: nn.Module, sharing: Sharing) -> str | None:

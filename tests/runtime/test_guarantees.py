@@ -447,3 +447,18 @@ def test_a_batchnorm_inside_a_scripted_submodule_is_named_not_silently_left():
         result = bnlint.fold(model, torch.randn(X))
     assert folded(result) == {("body.3", "body.4"), ("body.8", "body.9")}
     assert skipped(result) == {"stem.1": "XBN204"}
+
+
+def test_a_batchnorm_with_a_forward_hook_keeps_it():
+    """A hook that collects a BatchNorm's output (feature extraction) changes no output, so
+    no verification would notice a fold removing it: the BatchNorm stays, and says why."""
+    model = net()
+    features: list[torch.Tensor] = []
+    model[4].register_forward_hook(lambda module, args, output: features.append(output))
+    result = fold(model, torch.randn(X))
+    assert folded(result) == {("0", "1"), ("8", "9")}
+    assert skipped(result) == {"4": "XBN114"}
+    assert "hooks" in result.skipped[0].reason
+    features.clear()
+    result.model(torch.randn(X))
+    assert len(features) == 1
