@@ -3,11 +3,17 @@
 A file's verdicts come from the models that build its classes. A model elsewhere can build
 them only through names the resolver follows: the other file must import this file's module
 (directly, through a package above it, or through a module that re-exports it) and mention a
-name this file binds. That relation — G *calls into* X — is computed from each file's
+name this file defines. That relation — G *calls into* X — is computed from each file's
 TextFacts, without parsing; the files one analysis needs are the ones that call into it,
 transitively: its *context*. A verdict on a file depends on nothing outside its context and
 the modules the context imports, which is what makes single-file runs, parallel runs and the
 cache agree with a whole-tree run.
+
+A name G takes from a module that only re-exports it (a package `__init__` importing from
+its submodules) leads to the file that defines it, not to the re-exporter: the re-exporter
+builds nothing with it. Without that, a package's `__init__` re-exporting every model made
+each model file part of every other's context (`from timm.layers import ...` in one file
+and `__version__` in another were enough), and checking one file analysed the whole package.
 """
 
 from __future__ import annotations
@@ -16,7 +22,13 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from bnlint.static.textscan import TextFacts, import_targets, star_imports
+from bnlint.static.textscan import (
+    ImportFacts,
+    TextFacts,
+    absolute_module,
+    import_targets,
+    star_imports,
+)
 
 
 class FileFacts:
@@ -91,10 +103,12 @@ class CallerGraph:
             self.edges.reached[path] = (
                 known if known is not None and path not in changed else frozenset(self._reach(path))
             )
-        touched = self._export_changes(changed) if changed else set()
+        self._definers: dict[tuple[str, str], frozenset[str]] = {}
         for path, reached in self.edges.reached.items():
             known = previous.callees.get(path)
-            if known is not None and path not in changed and reached.isdisjoint(touched):
+            # A file's callees are found through the imports of the modules it reaches, and
+            # of the modules those re-export from: after any change, all are found again.
+            if known is not None and not changed:
                 self.edges.callees[path] = known
             else:
                 self.edges.callees[path] = frozenset(self._calls(path, reached))
@@ -164,22 +178,111 @@ class CallerGraph:
         return reached
 
     def _calls(self, caller: str, reached: frozenset[str]) -> set[str]:
+        """The files defining what the caller's imports give it. A star import gives it the
+        whole module; a module it holds as an object (`import pkg.models`), whatever it
+        mentions there; `from m import a, b`, a and b (and the submodules m.a, m.b)."""
         facts = self.files[caller]
-        stars = star_imports(facts.text, facts.module, facts.is_package)
         found: set[str] = set()
-        words: frozenset[str] | None = None
-        for module in sorted(reached):
-            for callee in self._by_module[module]:
-                if callee == caller:
+        mentioned: frozenset[str] | None = None
+        for item in facts.text.imports:
+            base = absolute_module(facts.module, facts.is_package, item.module, item.level)
+            for module, kind, names in self._given(item, base):
+                if module not in reached:
                     continue
-                if module in stars:
-                    found.add(callee)
-                    continue
-                if words is None:
-                    words = self._mentions(caller)
-                if not words.isdisjoint(self._exports(callee)):
-                    found.add(callee)
+                for callee in self._by_module[module]:
+                    if callee == caller:
+                        continue
+                    if kind == "star":
+                        found.add(callee)
+                        continue
+                    if kind == "object":
+                        if mentioned is None:
+                            # a name the caller binds by its own imports is that import's
+                            # (`torch`, `nn`), not an attribute of this module
+                            mentioned = self._mentions(caller) - facts.text.bound
+                        names = mentioned & self._exports(callee)
+                    for name in names:
+                        found |= self._defined_by(callee, name, frozenset())
+        found.discard(caller)
         return found
+
+    def _given(self, item: ImportFacts, base: str) -> list[tuple[str, str, frozenset[str]]]:
+        """(module, how, names) for what one import statement gives: "star" (every name),
+        "object" (the module as an object: the names mentioned) or "names" (those named)."""
+        if item.names is None:  # `import a.b.c`: anything under what it binds
+            root = base if item.alias else base.split(".")[0]
+            return [(m, "object", frozenset()) for m in self._reached_from(root, subtree=True)]
+        if item.names == ("*",):
+            return [(m, "star", frozenset()) for m in self._reached_from(base, subtree=True)]
+        names = frozenset(item.names)
+        given = [(m, "names", names) for m in self._reached_from(base, subtree=False)]
+        for name in item.names:  # `from pkg import models`: a module held as an object
+            target = f"{base}.{name}" if base else name
+            if target in self._by_module:
+                given += [(m, "object", frozenset()) for m in self._reached_from(target, True)]
+        return given
+
+    def _reached_from(self, target: str, subtree: bool) -> list[str]:
+        """As _reach finds modules: the longest prefix that is a module, and, for a
+        subtree target, every module below it."""
+        found: list[str] = []
+        parts = target.split(".")
+        for cut in range(len(parts), 0, -1):
+            prefix = ".".join(parts[:cut])
+            if prefix in self._by_module:
+                found.append(prefix)
+                break
+        if subtree:
+            found.extend(self._below.get(target, ()))
+        return found
+
+    def _defined_by(self, path: str, name: str, seen: frozenset[str]) -> frozenset[str]:
+        """The files that define `name` as `path` binds it: `path` itself when it defines
+        the name, else where it imports the name from (nothing, for a module outside the
+        project), followed through re-exports. When the binding cannot be told apart (an
+        import under a name the text scan cannot pair), `path` stands for it, as a caller."""
+        key = (path, name)
+        found = self._definers.get(key)
+        if found is not None:
+            return found
+        if path in seen:
+            return frozenset({path})
+        seen = seen | {path}
+        facts = self.files[path]
+        if name in facts.text.names:
+            result = frozenset({path})
+        else:
+            result = self._imported(facts, name, seen)
+        self._definers[key] = result
+        return result
+
+    def _imported(self, facts: FileFacts, name: str, seen: frozenset[str]) -> frozenset[str]:
+        result: set[str] = set()
+        bound_somewhere = False
+        for item in facts.text.imports:
+            base = absolute_module(facts.module, facts.is_package, item.module, item.level)
+            if item.names == ("*",):
+                for source in self._by_module.get(base, ()):
+                    if name in self._exports(source):
+                        result |= self._defined_by(source, name, seen)
+                continue
+            if name not in item.binds:
+                continue
+            bound_somewhere = True
+            if item.names is None:  # `import pkg.sub` binds `pkg`: a module object
+                root = base if item.alias else base.split(".")[0]
+                result.update(
+                    f for m in self._reached_from(root, subtree=True) for f in self._by_module[m]
+                )
+                continue
+            original = item.names[item.binds.index(name)]
+            submodule = f"{base}.{original}" if base else original
+            result.update(self._by_module.get(submodule, ()))
+            for source in self._by_module.get(base, ()):
+                result |= self._defined_by(source, original, seen)
+        if not result and not bound_somewhere and name in facts.text.bound:
+            result.add(facts.path)  # bound by an import the facts cannot pair: conservative
+        return frozenset(result)
 
     def _export_changes(self, changed: frozenset[str]) -> set[str]:
         """Modules whose exported names may differ from the last run: those of the changed

@@ -41,12 +41,15 @@ def may_define_module(data: bytes) -> bool:
 @dataclass(frozen=True)
 class ImportFacts:
     """One import statement as written: `from ..pkg import a, b` is (2, "pkg", ("a", "b")),
-    `import a.b as c` is (0, "a.b", None, alias=True), a star import has names ("*",)."""
+    `import a.b as c` is (0, "a.b", None, alias=True), a star import has names ("*",).
+    `binds`: the names the statement binds, in order (`from m import a as x, b` binds
+    ("x", "b"); `import a.b` binds ("a",))."""
 
     level: int
     module: str
     names: tuple[str, ...] | None
     alias: bool = False
+    binds: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,20 +70,22 @@ def scan_text(data: bytes) -> TextFacts:
             words = part.split()
             if words and _is_dotted(words[0]):
                 alias = len(words) == 3 and words[1] == "as"
-                imports.append(ImportFacts(0, words[0], None, alias=alias))
-                bound.add(words[2] if alias else words[0].split(".")[0])
+                binds = words[2] if alias else words[0].split(".")[0]
+                imports.append(ImportFacts(0, words[0], None, alias=alias, binds=(binds,)))
+                bound.add(binds)
     for found in _FROM_IMPORT.finditer(text):
         level, module, tail = len(found.group(1)), found.group(2), found.group(3)
         if tail.strip() == "*":
             imports.append(ImportFacts(level, module, ("*",)))
             continue
-        imported = []
+        imported, binds = [], []
         for part in tail.strip("() \t\r\n").split(","):
             words = part.split()
             if words and _WORD.fullmatch(words[0]):
                 imported.append(words[0])
-                bound.add(words[2] if len(words) == 3 and words[1] == "as" else words[0])
-        imports.append(ImportFacts(level, module, tuple(imported)))
+                binds.append(words[2] if len(words) == 3 and words[1] == "as" else words[0])
+        bound.update(binds)
+        imports.append(ImportFacts(level, module, tuple(imported), binds=tuple(binds)))
     return TextFacts(
         frozenset(names), frozenset(bound), tuple(imports), _DEFINES.search(text) is not None
     )
@@ -104,7 +109,7 @@ def import_targets(
     exact: set[str] = set()
     subtree: set[str] = set()
     for item in facts.imports:
-        base = _absolute(module_name, is_package, item.module, item.level)
+        base = absolute_module(module_name, is_package, item.module, item.level)
         if item.names is None:
             # `import a.b.c` binds `a`: code can reach anything under it by attributes.
             subtree.add(base if item.alias else base.split(".")[0])
@@ -118,7 +123,7 @@ def import_targets(
     return exact, subtree
 
 
-def _absolute(module_name: str, is_package: bool, module: str, level: int) -> str:
+def absolute_module(module_name: str, is_package: bool, module: str, level: int) -> str:
     if level == 0:
         return module
     package = module_name.split(".")
@@ -131,7 +136,7 @@ def _absolute(module_name: str, is_package: bool, module: str, level: int) -> st
 
 def star_imports(facts: TextFacts, module_name: str, is_package: bool) -> set[str]:
     return {
-        _absolute(module_name, is_package, item.module, item.level)
+        absolute_module(module_name, is_package, item.module, item.level)
         for item in facts.imports
         if item.names == ("*",)
     }

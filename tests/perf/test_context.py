@@ -87,3 +87,38 @@ def test_a_star_import_re_exports_everything(tmp_path: Path) -> None:
         },
     )
     assert contexts["layers/conv.py"] == ["layers/__init__.py", "layers/conv.py", "model.py"]
+
+
+def test_a_name_a_package_only_re_exports_leads_to_the_file_defining_it(tmp_path: Path) -> None:
+    """A package `__init__` that re-exports every model: a file taking one name from it
+    calls into the file defining that name, not into every model the package re-exports
+    (checking one model file analysed the whole package)."""
+    contexts = _project(
+        tmp_path,
+        {
+            "zoo/__init__.py": "from .version import __version__\nfrom .models import *\n",
+            "zoo/version.py": "__version__ = '1.0'\n",
+            "zoo/models/__init__.py": "from .resnet import *\nfrom .vit import *\n",
+            "zoo/models/resnet.py": "import torch\nclass ResNet: ...\n",
+            "zoo/models/vit.py": "import torch\nclass ViT: ...\n",
+            "zoo/hub.py": "import torch\nfrom zoo import __version__\n",
+            "train_vit.py": "import torch\nfrom zoo.models import ViT\nmodel = ViT()\n",
+            "train_resnet.py": "import zoo\nmodel = zoo.models.ResNet()\n",
+            "aliased.py": "from zoo.models import ResNet as Net\nmodel = Net()\n",
+            "module_object.py": "from zoo.models import resnet\nmodel = resnet.ResNet()\n",
+        },
+    )
+    assert contexts["zoo/models/resnet.py"] == [
+        "aliased.py",
+        "module_object.py",
+        "train_resnet.py",
+        "zoo/__init__.py",
+        "zoo/models/__init__.py",
+        "zoo/models/resnet.py",
+    ]
+    assert contexts["zoo/models/vit.py"] == [
+        "train_vit.py",
+        "zoo/__init__.py",
+        "zoo/models/__init__.py",
+        "zoo/models/vit.py",
+    ]
