@@ -284,17 +284,6 @@ class CallerGraph:
             result.add(facts.path)  # bound by an import the facts cannot pair: conservative
         return frozenset(result)
 
-    def _export_changes(self, changed: frozenset[str]) -> set[str]:
-        """Modules whose exported names may differ from the last run: those of the changed
-        files and of the files that star-import from them."""
-        touched = {self.files[p].module for p in changed if p in self.files}
-        touched |= {
-            facts.module
-            for facts in self.files.values()
-            if facts.text.imports and self._star_sources(facts.path) & changed
-        }
-        return touched
-
     def _star_sources(self, path: str) -> frozenset[str]:
         """The project files whose names `path` re-exports through star imports, transitively
         (order-independent, so cycles give one answer however they are entered)."""
