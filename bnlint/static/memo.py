@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from bnlint.cache import Cache, decode, encode
+from bnlint.cache import Cache, decode, decode_field, encode
 from bnlint.static.callers import Edges, FileFacts
 from bnlint.static.readable import Refusal
 from bnlint.static.records import FileReport, FileVerdicts
@@ -48,6 +48,14 @@ class _Report:
     fingerprint: str  # of the inputs' digests
     encoded: Any  # the FileReport as stored; decoded when used
     report: FileReport | None = None
+
+
+@dataclass(frozen=True)
+class _Reads:
+    """What one file's analysis read: the files (with digests) and the module lookups."""
+
+    reads: tuple[tuple[str, str], ...]
+    lookups: tuple[tuple[str, str | None], ...]
 
 
 @dataclass
@@ -172,9 +180,10 @@ class Memo:
             self.cache.save(_CONTRIBUTIONS, kept)
         if not self.lookups_hold(resolve):
             self.reports, self.resolutions = {}, {}
+        read_by: dict[str, _Reads | None] = {}  # each member's reads, decoded once
         for path, report in fresh.items():
             context = tuple(contexts[path])
-            inputs = self._inputs(context, computed)
+            inputs = self._inputs(context, computed, read_by)
             if inputs is None:
                 self.reports.pop(path, None)
                 continue
@@ -185,21 +194,35 @@ class Memo:
         self._write_index(facts)
 
     def _inputs(
-        self, context: Sequence[str], computed: Mapping[str, FileVerdicts]
+        self,
+        context: Sequence[str],
+        computed: Mapping[str, FileVerdicts],
+        read_by: dict[str, _Reads | None],
     ) -> tuple[str, ...] | None:
         """The files a report read: its context and what their analyses read; the module
         lookups they made join `resolutions`. None if a contribution is not at hand."""
         inputs: set[str] = set(context)
         for member in context:
-            contribution = computed.get(member)
-            if contribution is None:
-                encoded = self._kept_contributions().get(member)
-                if encoded is None:
-                    return None
-                contribution = decode(FileVerdicts, encoded)
-            inputs.update(p for p, _ in contribution.reads)
-            self.resolutions.update(contribution.lookups)
+            if member not in read_by:
+                read_by[member] = self._reads(member, computed)
+            found = read_by[member]
+            if found is None:
+                return None
+            inputs.update(p for p, _ in found.reads)
+            self.resolutions.update(found.lookups)
         return tuple(sorted(inputs))
+
+    def _reads(self, member: str, computed: Mapping[str, FileVerdicts]) -> _Reads | None:
+        contribution = computed.get(member)
+        if contribution is not None:
+            return _Reads(contribution.reads, contribution.lookups)
+        encoded = self._kept_contributions().get(member)
+        if encoded is None:
+            return None
+        return _Reads(
+            decode_field(FileVerdicts, encoded, "reads"),
+            decode_field(FileVerdicts, encoded, "lookups"),
+        )
 
     # ---- the index file ----------------------------------------------------------------------
 
