@@ -314,8 +314,10 @@ def _bn_dims(module: _BatchNorm) -> int | None:
 
 
 def _pads(conv: nn.modules.conv._ConvNd) -> bool:
-    """Whether the conv adds padding to its input (whatever the padding mode)."""
-    return _call_pads(conv.padding, conv)
+    """Whether the conv adds zeros around its input. Reflected, replicated or circular
+    padding copies input values, which a per-channel scale and shift reach as they reach the
+    rest of the input: no fold into the conv is blocked by it."""
+    return conv.padding_mode == "zeros" and _call_pads(conv.padding, conv)
 
 
 # --- torch functions and tensor methods, by name -------------------------------------------

@@ -987,6 +987,14 @@ def _called_with(
 
 
 def _pads(args: dict[str, Value]) -> bool | None:
+    """Whether the convolution adds zeros around its input. Reflected, replicated or
+    circular padding copies input values instead: a per-channel scale and shift before the
+    convolution reaches the padding as it reaches the rest, so such padding blocks no fold."""
+    mode = args.get("padding_mode", Const("zeros"))
+    if not isinstance(mode, Const):
+        return None
+    if mode.value != "zeros":
+        return False
     padding = args.get("padding")
     if not isinstance(padding, (Const, Seq)):
         return None

@@ -53,6 +53,28 @@ def test_a_batchnorm_before_a_self_padding_conv_is_not_folded_into_it():
     assert skipped(result) == {"2": "XBN101"}
 
 
+@pytest.mark.parametrize(
+    ("mode", "folds"),
+    [("zeros", False), ("reflect", True), ("replicate", True), ("circular", True)],
+)
+def test_a_batchnorm_folds_into_a_conv_that_pads_by_copying_its_input(mode, folds):
+    """Reflected, replicated or wrapped padding copies values the BatchNorm's shift has
+    reached: the fold into the conv after it is exact. Zeros would not receive the shift."""
+    model = trained_statistics(
+        nn.Sequential(
+            nn.Conv2d(3, 4, 1),
+            nn.ReLU(),
+            nn.BatchNorm2d(4),
+            nn.Conv2d(4, 4, 3, padding=1, padding_mode=mode, bias=False),
+        )
+    )
+    inputs = torch.randn(1, 3, 9, 9)
+    result = fold(model, inputs)
+    assert folded(result) == ({("3", "2")} if folds else set())
+    assert skipped(result) == ({} if folds else {"2": "XBN109"})
+    assert_same_outputs(model, result, inputs)
+
+
 class BiasFreeSamePadConv(nn.Conv2d):
     """Pads itself, then convolves without its bias (it has none, so it passes None)."""
 
