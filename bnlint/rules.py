@@ -385,6 +385,20 @@ REDUNDANT_BIAS = _rule(
     "Pass bias=False to the Conv/Linear.",
 )
 
+UNREAD_LIBRARY_MODULE = _rule(
+    "XBN402",
+    "module-from-unread-library",
+    I,
+    None,
+    "forward() runs a module built by a library bnlint cannot read where it runs (a "
+    "backbone from a model library that is not installed beside bnlint): no BatchNorm "
+    "inside that module gets a verdict.",
+    "{target} in forward() comes from `{call}(...)` of '{package}', which bnlint cannot "
+    "read here: no BatchNorm inside it is checked",
+    "Install the library where bnlint runs (installed model libraries are read), point "
+    "--library-path at it, or check the built model with `bnlint fold`.",
+)
+
 
 def _collect() -> dict[str, Rule]:
     rules = [value for value in globals().values() if isinstance(value, Rule)]

@@ -36,6 +36,7 @@ from bnlint.static.values import (
     FunctionRef,
     Mapping,
     ModuleInst,
+    OutsideBuilt,
     Seq,
     Tails,
     Unknown,
@@ -220,7 +221,11 @@ def _may_hold_batchnorms(root: Root) -> bool:
                     return True
         for name, value in [*inst.children.items(), *inst.attrs.items()]:
             if any(
-                isinstance(v, Unknown) and (NORM_WORDS.search(name) or NORM_WORDS.search(v.reason))
+                isinstance(v, OutsideBuilt)  # a library's module: forward() says if it runs
+                or (
+                    isinstance(v, Unknown)
+                    and (NORM_WORDS.search(name) or NORM_WORDS.search(v.reason))
+                )
                 for v in _options(value)
             ):
                 return True

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import libcst as cst
 
 from bnlint import rules
 from bnlint.ftypes import Diagnostic
@@ -20,6 +23,8 @@ from bnlint.static.project import Project
 from bnlint.static.records import FileVerdicts, Observation
 from bnlint.static.roots import file_roots
 from bnlint.static.source import ParseFailure, module_name_for
+from bnlint.static.values import node_text
+from bnlint.static.verdicts import diagnostic
 
 log = logging.getLogger("bnlint.static")
 
@@ -59,6 +64,8 @@ def analyse_file(project: Project, path: Path) -> FileVerdicts:
                 findings.setdefault(
                     (finding.path, finding.line, finding.column, finding.code), finding
                 )
+        for finding in unread_library_findings(interp):
+            findings.setdefault((finding.path, finding.line, finding.column, finding.code), finding)
         classes = tuple(
             (cls.qualname, file.location(cls.node).line) for cls in project.module_classes(file)
         )
@@ -77,6 +84,18 @@ def analyse_file(project: Project, path: Path) -> FileVerdicts:
     )
     project.retire()
     return contribution
+
+
+def unread_library_findings(interp: Interpreter) -> Iterator[Diagnostic]:
+    """XBN402 for each module built by a library the analysis cannot read, where the
+    project's code builds it: nothing inside it is checked, and the user should know."""
+    rule = rules.UNREAD_LIBRARY_MODULE
+    for built, target, owner in interp.unread.values():
+        assert isinstance(built.node, cst.Call)
+        message = rule.format(
+            target=target, call=node_text(built.node.func), package=built.qualname.split(".")[0]
+        )
+        yield diagnostic(rule.code, message, built.file.location(built.node), owner)
 
 
 def _lookups(found: dict[str, Path | None]) -> tuple[tuple[str, str | None], ...]:

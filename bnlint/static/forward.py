@@ -813,6 +813,11 @@ class ForwardBuilder:
             rules.UNKNOWN_CALL.code,
         )
 
+    @staticmethod
+    def names_a_norm(text: str) -> bool:
+        """Whether code names a layer the way code names norm layers (`self.bn1`)."""
+        return NORM_WORDS.search(text) is not None
+
     def _maybe_norm(
         self,
         text: str,

@@ -71,6 +71,7 @@ from bnlint.static.values import (
     ModuleRef,
     ObjectInst,
     Outside,
+    OutsideBuilt,
     Seq,
     Spread,
     Tails,
@@ -202,6 +203,9 @@ class Interpreter:
         # `as_built` reads them as construction left them (the model as its factory builds it).
         self.switches_read: dict[str, str] = {}
         self.as_built = False
+        # Modules a model holds, or a factory returns, that a library nobody reads here
+        # built: (the call, who holds it, the holder's class), by call, for XBN402.
+        self.unread: dict[int, tuple[OutsideBuilt, str, str | None]] = {}
 
     # ---- entry points -------------------------------------------------------------------
 
@@ -222,6 +226,12 @@ class Interpreter:
             yield
         finally:
             self.forward = None
+
+    def note_unread(self, built: OutsideBuilt, target: str, owner: str | None) -> None:
+        """`target` holds what a call into an unread library gave back (XBN402). Only the
+        project's own calls count: a library's internals are its own business."""
+        if built.file is not None and not built.file.library:
+            self.unread.setdefault(id(built.node), (built, target, owner))
 
     def _placed(self, file: SourceFile, node: cst.CSTNode) -> tuple[SourceFile, cst.CSTNode] | None:
         return self.project_call if file.library else (file, node)
@@ -539,6 +549,7 @@ class Interpreter:
             self.journal.delete(inst.attrs, name)
             self.journal.set(inst.children, name, value)
             return
+
         if isinstance(value, (Seq, Mapping)) and any(_holds_module(v) for v in _members(value)):
             where = frame.file.location(statement) if statement is not None else None
             if where is not None:
@@ -903,11 +914,22 @@ class Interpreter:
         reason = getattr(func, "reason", f"cannot call '{node_text(node.func)}'")
         code = getattr(func, "code", None)
         if self.forward is not None:
+            text = node_text(node.func)
+            if frame.self_inst is not None and not self.forward.names_a_norm(text):
+                # forward() runs a module a library built: what is inside is not checked (a
+                # slot named like a norm gets a BatchNorm verdict of its own instead)
+                owner = getattr(frame.self_inst, "class_name", None)
+                options = func.options if isinstance(func, Choice) else (func,)
+                for option in options:
+                    if isinstance(option, OutsideBuilt):
+                        self.note_unread(option, f"`{text}`", owner)
             tensors = _tensors_alone([*args, *kwargs.values()])
             if isinstance(func, Outside) and tensors:
                 return self.forward.outside_function(tensors, frame, node, reason)
             return self.forward.unknown_call(args, kwargs, frame, node, reason, code)
         self._escape(args, kwargs, node, reason, code)
+        if isinstance(func, Outside):
+            return OutsideBuilt(reason, code, qualname=func.qualname, node=node, file=frame.file)
         return Unknown(reason, code)
 
     @staticmethod

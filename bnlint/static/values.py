@@ -63,6 +63,17 @@ class Outside(Unknown):
 
 
 @dataclass(eq=False)
+class OutsideBuilt(Unknown):
+    """What a call of a name from outside the analysed files gave back while a model was
+    built (`torchvision.models.resnet18()`): a layer or a whole network nobody here reads.
+    `node` is the call, in `file` (a SourceFile), for the note that says so."""
+
+    qualname: str = ""
+    node: cst.CSTNode | None = None
+    file: Any = None
+
+
+@dataclass(eq=False)
 class Spread(Unknown):
     """`*args` or `**kwargs` of a call whose contents are not known: any argument from its
     position on (positional) or any keyword not written out (`**`) may be supplied by it.
