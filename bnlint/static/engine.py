@@ -186,6 +186,7 @@ def _report(
     """Reports on the `pending` files (path -> context), and the contributions computed for
     them: every contribution of their contexts is taken from the cache or computed."""
     from bnlint.parallel import analyse_files
+    from bnlint.static.relevance import ContextIndex
     from bnlint.static.verdicts import report_on
 
     members = sorted({m for context in pending.values() for m in context})
@@ -225,8 +226,9 @@ def _report(
         )
     )
     missing += list(inert)
+    index = ContextIndex()
     reports = {
-        path: report_on(contributions[path], [contributions[m] for m in context])
+        path: report_on(contributions[path], [contributions[m] for m in context], index)
         for path, context in pending.items()
     }
     return reports, {m: contributions[m] for m in missing}

@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from bnlint import rules
 from bnlint.ftypes import Diagnostic, FoldEntry, ModuleReport, SourceLocation, Status
 from bnlint.static.records import FileReport, FileVerdicts, Observation
+from bnlint.static.relevance import ContextIndex
 
 
 @dataclass(frozen=True)
@@ -41,13 +42,16 @@ class Verdicts:
     diagnostics: list[Diagnostic]
 
 
-def report_on(target: FileVerdicts, context: Sequence[FileVerdicts]) -> FileReport:
+def report_on(
+    target: FileVerdicts, context: Sequence[FileVerdicts], index: ContextIndex | None = None
+) -> FileReport:
     """What `bnlint check` says about `target`, given the contributions of its context in
-    path order (target included)."""
+    path order (target included). `index`, shared by the reports of one run, spares each
+    report a pass over every observation of its context."""
     if target.failure is not None:
         return FileReport(diagnostics=(target.failure,))
     display = target.display
-    verdicts = combine(o for contribution in context for o in contribution.observations)
+    verdicts = combine((index or ContextIndex()).bearing_on(target, context))
     found: dict[tuple[int, int, str], Diagnostic] = {}
     findings = (d for contribution in context for d in contribution.findings)
     for diagnostic in [*verdicts.diagnostics, *findings]:
