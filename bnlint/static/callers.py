@@ -166,16 +166,7 @@ class CallerGraph:
         can reach every module below it."""
         facts = self.files[path]
         _, targets = import_targets(facts.text, facts.module, facts.is_package)
-        reached: set[str] = set()
-        for target in targets:
-            parts = target.split(".")
-            for cut in range(len(parts), 0, -1):
-                prefix = ".".join(parts[:cut])
-                if prefix in self._by_module:
-                    reached.add(prefix)
-                    break
-            reached.update(self._below.get(target, ()))
-        return reached
+        return {module for target in targets for module in self._reached_from(target, True)}
 
     def _calls(self, caller: str, reached: frozenset[str]) -> set[str]:
         """The files defining what the caller's imports give it. A star import gives it the
@@ -223,8 +214,8 @@ class CallerGraph:
         return given
 
     def _reached_from(self, target: str, subtree: bool) -> list[str]:
-        """As _reach finds modules: the longest prefix that is a module, and, for a
-        subtree target, every module below it."""
+        """The modules a dotted name reaches: the longest prefix that is a module, and, for
+        a subtree target, every module below it."""
         found: list[str] = []
         parts = target.split(".")
         for cut in range(len(parts), 0, -1):
