@@ -31,6 +31,11 @@ _TASKS_PER_WORKER = 8
 # Parsed trees all processes together keep between analyses (about 1 MB each): a model zoo's
 # shared layers and the families being analysed stay parsed; memory stays bounded.
 PARSED_TREES = 400
+# One process walks every file in locality order, so fewer trees cover what it reads next.
+# Measured on timm (304 files) in one process: 400 trees 601 MB peak and 218.8 s, 100 trees
+# 477 MB and 212.0 s. Workers get runs of files that each start a new working set: at 50
+# trees a worker instead of 200, `--jobs 2` took 11 % longer (119.9 s against 108.1 s).
+SERIAL_PARSED_TREES = 100
 
 _project: Project | None = None  # a worker's own project, kept between its tasks
 
@@ -65,7 +70,9 @@ def analyse_files(
     weights = weights or {}
     total = sum(weights.get(p, 0) for p in paths)
     if jobs <= 1 or len(paths) < 2 or total < MIN_PARALLEL_BYTES:
-        project = Project(search_roots, source_roots, sources, allowed, PARSED_TREES, libraries)
+        project = Project(
+            search_roots, source_roots, sources, allowed, SERIAL_PARSED_TREES, libraries
+        )
         serial: dict[str, FileVerdicts] = {}
         for path in paths:
             serial[path] = analyse_file(project, Path(path))

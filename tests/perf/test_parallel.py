@@ -95,7 +95,7 @@ def test_dropping_parsed_trees_between_files_changes_nothing(
     zoo: Zoo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Memory stays bounded by parsing files again; the trees are identical, so are verdicts.
-    monkeypatch.setattr(parallel, "PARSED_TREES", 1)
+    monkeypatch.setattr(parallel, "SERIAL_PARSED_TREES", 1)
     assert analyze(zoo.files, search_roots=[zoo.root], jobs=1) == zoo.reference
 
 
