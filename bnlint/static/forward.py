@@ -43,6 +43,7 @@ from bnlint.static.values import (
     FunctionRef,
     Mapping,
     ModuleInst,
+    OutsideBuilt,
     Seq,
     Tails,
     Tensor,
@@ -299,6 +300,8 @@ class ForwardBuilder:
                     member = list(inst.children)[position]
                     code = getattr(child, "code", None) or rules.UNKNOWN_CALL.code
                     maybe = self._maybe_norm_in(inst, member, why, code, [value], location)
+                    if maybe is None and isinstance(child, OutsideBuilt):
+                        self.interp.note_unread(child, f"`{label}[{position}]`", inst.class_name)
                     value = self._slot_call(
                         maybe,
                         NodeKind.UNKNOWN,
