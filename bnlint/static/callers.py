@@ -201,8 +201,10 @@ class CallerGraph:
         """(module, how, names) for what one import statement gives: "star" (every name),
         "object" (the module as an object: the names mentioned) or "names" (those named)."""
         if item.names is None:  # `import a.b.c`: anything under what it binds
-            root = base if item.alias else base.split(".")[0]
-            return [(m, "object", frozenset()) for m in self._reached_from(root, subtree=True)]
+            return [
+                (m, "object", frozenset())
+                for m in self._reached_from(_bound_module(item, base), subtree=True)
+            ]
         if item.names == ("*",):
             return [(m, "star", frozenset()) for m in self._reached_from(base, subtree=True)]
         names = frozenset(item.names)
@@ -261,9 +263,10 @@ class CallerGraph:
                 continue
             bound_somewhere = True
             if item.names is None:  # `import pkg.sub` binds `pkg`: a module object
-                root = base if item.alias else base.split(".")[0]
                 result.update(
-                    f for m in self._reached_from(root, subtree=True) for f in self._by_module[m]
+                    f
+                    for m in self._reached_from(_bound_module(item, base), subtree=True)
+                    for f in self._by_module[m]
                 )
                 continue
             original = item.names[item.binds.index(name)]
@@ -300,3 +303,8 @@ class CallerGraph:
                 names |= self.files[source].text.names | self.files[source].text.bound
             found = self._export_cache[path] = frozenset(names)
         return found
+
+
+def _bound_module(item: ImportFacts, base: str) -> str:
+    """The module a plain import binds: `import a.b as c` binds a.b, `import a.b` binds a."""
+    return base if item.alias else base.split(".")[0]

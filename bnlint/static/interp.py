@@ -203,8 +203,8 @@ class Interpreter:
         # `as_built` reads them as construction left them (the model as its factory builds it).
         self.switches_read: dict[str, str] = {}
         self.as_built = False
-        # Modules a model holds, or a factory returns, that a library nobody reads here
-        # built: (the call, who holds it, the holder's class), by call, for XBN402.
+        # Modules forward() runs that a library nobody reads here built: (the call, how
+        # forward() names it, the class whose forward() runs it), by call, for XBN402.
         self.unread: dict[int, tuple[OutsideBuilt, str, str | None]] = {}
 
     # ---- entry points -------------------------------------------------------------------
@@ -914,14 +914,15 @@ class Interpreter:
         reason = getattr(func, "reason", f"cannot call '{node_text(node.func)}'")
         code = getattr(func, "code", None)
         if self.forward is not None:
-            text = node_text(node.func)
-            if frame.self_inst is not None and not self.forward.names_a_norm(text):
+            options = func.options if isinstance(func, Choice) else (func,)
+            built = [option for option in options if isinstance(option, OutsideBuilt)]
+            if built and frame.self_inst is not None:
                 # forward() runs a module a library built: what is inside is not checked (a
                 # slot named like a norm gets a BatchNorm verdict of its own instead)
-                owner = getattr(frame.self_inst, "class_name", None)
-                options = func.options if isinstance(func, Choice) else (func,)
-                for option in options:
-                    if isinstance(option, OutsideBuilt):
+                text = node_text(node.func)
+                if not self.forward.names_a_norm(text):
+                    owner = getattr(frame.self_inst, "class_name", None)
+                    for option in built:
                         self.note_unread(option, f"`{text}`", owner)
             tensors = _tensors_alone([*args, *kwargs.values()])
             if isinstance(func, Outside) and tensors:
