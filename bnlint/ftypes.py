@@ -124,6 +124,14 @@ class LayerAttrs:
     # interpolation): f(a * x + b) = a * f(x) + b for a per-channel scale a and shift b, so a
     # BatchNorm's scale and shift pass through it unchanged.
     keeps_channel_affine: bool | None = None
+    # Reshapes only: the op merges every axis before the last into one (`x.flatten(0, 1)` of
+    # an (N, L, F) tensor), so a Linear's features become axis 1 of an (N*L, F) tensor, the
+    # axis a BatchNorm1d normalises. True when certain; False when it flattens from axis 0 but
+    # the input's rank is not known (it may leave more axes); None for any other op.
+    flattens_leading: bool | None = None
+    # The output of a Linear called on a tensor of three or more dimensions, as the runtime
+    # records it: its features on the last axis.
+    features_last: bool | None = None
 
     def takes_input_of_rank(self, rank: int | None) -> bool:
         """False when a torch BatchNorm would raise on an input of `rank` (BatchNorm1d takes

@@ -179,6 +179,9 @@ def _site_verdict(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:
 
 
 def _fold_into_preceding(graph: LayerGraph, bn: LayerCall, producer: LayerCall) -> _SiteVerdict:
+    flattened = _flattened_linear(graph, producer)
+    if flattened is not None:
+        return _fold_through_flatten(graph, bn, *flattened)
     kind = producer.kind
     if kind in FOLD_TARGETS:
         mismatch = _shape_mismatch(bn, producer)
@@ -253,6 +256,78 @@ def _fold_into_preceding(graph: LayerGraph, bn: LayerCall, producer: LayerCall) 
             consumer_reason="nothing after it can absorb it",
         )
     return _skip(bn, rules.BN_AFTER_OTHER_OP, bn=bn.describe(), producer=producer.describe())
+
+
+def _flattened_linear(
+    graph: LayerGraph, node: LayerCall
+) -> tuple[LayerCall, list[LayerCall]] | None:
+    """The Linear whose features `node` lays out on axis 1 of a 2-D tensor (`x.flatten(0, 1)`
+    of the Linear's (N, L, F) output), with the reshapes on the way, nearest the BatchNorm
+    first; None when `node` is no such reshape of a Linear's output."""
+    if node.kind is not NodeKind.RESHAPE or node.attrs.flattens_leading is None:
+        return None
+    on_the_way = [node]
+    producers = graph.producers(node)
+    while len(producers) == 1 and producers[0].attrs.features_last:
+        on_the_way.append(producers[0])
+        producers = graph.producers(producers[0])
+    if len(producers) != 1 or producers[0].kind is not NodeKind.LINEAR:
+        return None
+    return producers[0], on_the_way
+
+
+def _fold_through_flatten(
+    graph: LayerGraph, bn: LayerCall, linear: LayerCall, on_the_way: list[LayerCall]
+) -> _SiteVerdict:
+    """A BatchNorm1d after a Linear whose leading axes a reshape merged (LeViT's
+    `bn(linear(x).flatten(0, 1))`): each element keeps its feature index, so the Linear's
+    features are the BatchNorm's channels and the fold is the one after a Linear on (N, F),
+    when nothing else reads the tensors on the way."""
+    mismatch = _dimension_mismatch(bn, linear) or _channel_mismatch(bn, linear)
+    if mismatch is not None:
+        return mismatch
+    steps = [linear, *reversed(on_the_way)]
+    others = [
+        reader
+        for node, expected in zip(steps, [*steps[1:], bn], strict=True)
+        for reader in _readers(graph, node)
+        if _identity(reader) != _identity(expected)
+    ]
+    if others:
+        partial = _partial_readers(graph, others, linear)
+        return (
+            _doubt(bn, partial)
+            or _on_some_paths(graph, bn, partial)
+            or _skip(
+                bn,
+                rules.PRODUCER_OUTPUT_SHARED,
+                partner=linear,
+                bn=bn.describe(),
+                producer=f"{linear.describe()} (through {on_the_way[0].describe()})",
+                others=_names(others),
+            )
+        )
+    if not on_the_way[0].attrs.flattens_leading:
+        return _skip(
+            bn,
+            rules.LINEAR_RANK_UNKNOWN,
+            partner=linear,
+            bn=bn.describe(),
+            detail=f"{on_the_way[0].describe()} puts the features of {linear.describe()} on "
+            "the axis it normalises only when it leaves two dimensions, and the analysis "
+            "cannot tell how many the Linear's input has",
+        )
+    stray = _sites_not_followed_by(graph, linear, bn)
+    if stray:
+        return _doubt(bn, stray) or _skip(
+            bn,
+            rules.CONV_SHARED_ACROSS_SITES,
+            partner=linear,
+            bn=bn.describe(),
+            producer=linear.describe(),
+            others=_names(stray),
+        )
+    return _SiteVerdict(linear, Direction.CONV_BN, None)
 
 
 def _on_every_path(graph: LayerGraph, bn: LayerCall, merge: LayerCall) -> _SiteVerdict | None:
@@ -927,11 +1002,14 @@ def _producer_reason(graph: LayerGraph, bn: LayerCall) -> str:
 
 
 def _shape_mismatch(bn: LayerCall, producer: LayerCall) -> _SiteVerdict | None:
-    mismatch = _other_axis(
-        bn, producer, producer.attrs.out_channels, "produces"
-    ) or _dimension_mismatch(bn, producer)
-    if mismatch is not None:
-        return mismatch
+    return (
+        _other_axis(bn, producer, producer.attrs.out_channels, "produces")
+        or _dimension_mismatch(bn, producer)
+        or _channel_mismatch(bn, producer)
+    )
+
+
+def _channel_mismatch(bn: LayerCall, producer: LayerCall) -> _SiteVerdict | None:
     channels = producer.attrs.out_channels
     features = bn.attrs.num_features
     if channels is not None and features is not None and channels != features:
@@ -1041,7 +1119,11 @@ def _normalised_only_by(graph: LayerGraph, site: LayerCall, bn: LayerCall) -> bo
         node = consumers[0]
         if node.kind is NodeKind.BATCHNORM:
             return _identity(node) == _identity(bn)
-        if node.kind not in _FOLDABLE_MERGES and not _resamples(graph, node):
+        if (
+            node.kind not in _FOLDABLE_MERGES
+            and not _resamples(graph, node)
+            and not (node.attrs.flattens_leading or node.attrs.features_last)
+        ):
             return False
     return False
 

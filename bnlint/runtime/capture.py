@@ -431,6 +431,7 @@ class _Recorder:
                 NodeKind.RESHAPE,
                 f"{label} (features on the last axis of a {inputs[0].dim()}-D output)",
                 [node_id],
+                attrs=_FEATURES_LAST,
             )
         return node_id
 
@@ -501,7 +502,11 @@ class _Recorder:
     ) -> None:
         # Only tensors that carry the model's dataflow count as operands: `x * 2.0`, `x + b`
         # with a parameter b, are a scaling or shift, as the static half reads them too.
-        found = [p for p in (self.producer_of(t) for t, _ in before) if p is not None]
+        # `y.view_as(x)` reads only x's shape: x's producer gains no reader.
+        read = {id(t) for t in kinds.value_operands(name, args, kwargs)}
+        found = [
+            p for p in (self.producer_of(t) for t, _ in before if id(t) in read) if p is not None
+        ]
         kind = kinds.function_kind(name, len(found))
         producers = list(dict.fromkeys(found))
         owner = self._stack[-1].module if self._stack else None
@@ -530,7 +535,7 @@ class _Recorder:
         mutated = any(version(t) != seen for t, seen in before)
         if not producers or not (outputs or mutated):
             return  # constants stay untracked; sizes and flags are no dataflow
-        attrs = kinds.op_attrs(name, args, kwargs)
+        attrs = kinds.op_attrs(name, args, kwargs, output)
         if kind in (NodeKind.CAT, NodeKind.ADD):
             # A fold through a merge needs its operands in order, repeats included.
             attrs, operands = merge_facts(kind, name, args, kwargs, output)
@@ -576,6 +581,7 @@ _SCRIPTED = (
     "before scripting (bnlint.fold on the eager model, then torch.jit.script the result)"
 )
 _NO_ATTRS = LayerAttrs()  # frozen: one record serves every node without facts
+_FEATURES_LAST = LayerAttrs(features_last=True)
 _UNREGISTERED = (
     "{} is kept in a plain Python list, dict or other attribute, so PyTorch does "
     "not register it and no fold can rewrite it"

@@ -287,8 +287,13 @@ _INTERPOLATIONS = {
 }
 
 
-def op_attrs(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LayerAttrs | None:
-    """Facts about a functional op that the fold rules use (only interpolation has any)."""
+def op_attrs(
+    name: str, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any
+) -> LayerAttrs | None:
+    """Facts about a functional op that the fold rules use: how an interpolation treats a
+    channel, whether a reshape merges the leading axes."""
+    if name in _LEADING_FLATTENS:
+        return _FLATTENS_LEADING if _flattens_leading(args, output) else None
     if name.startswith(
         (
             "upsample_nearest",
@@ -304,6 +309,25 @@ def op_attrs(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LayerA
         return None
     mode = _INTERPOLATIONS[name] or (args[3] if len(args) > 3 else kwargs.get("mode", "nearest"))
     return LayerAttrs(keeps_channel_affine=mode in _AVERAGING_MODES)
+
+
+# Reshapes that keep the elements in row-major order of their input: merging every axis but
+# the last into one leaves each element's index on the last axis as it was.
+_LEADING_FLATTENS = frozenset({"flatten", "reshape", "view", "view_as", "reshape_as"})
+_FLATTENS_LEADING = LayerAttrs(flattens_leading=True, rank=2)
+
+
+def _flattens_leading(args: tuple[Any, ...], output: Any) -> bool:
+    """Whether the reshape made an (N, F) tensor of an input of three or more dimensions whose
+    last axis has F entries: a Linear's features stay whole, on axis 1."""
+    source = args[0] if args else None
+    return (
+        isinstance(source, torch.Tensor)
+        and isinstance(output, torch.Tensor)
+        and source.dim() >= 3
+        and output.dim() == 2
+        and output.shape[-1] == source.shape[-1]
+    )
 
 
 def _bn_dims(module: _BatchNorm) -> int | None:

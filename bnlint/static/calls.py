@@ -934,6 +934,16 @@ def _chain(
     return Seq(tuple(items))
 
 
+def _static_method(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
+    """`norm = staticmethod(lambda c: ...)` in a class body: read through `self`, the function
+    itself, called without `self`."""
+    if len(args) == 1 and not kwargs:
+        return args[0]
+    return Unknown("staticmethod() with other than one argument")
+
+
 _BUILTINS: dict[str, _Builtin] = {
     "range": _range,
     "len": _len,
@@ -978,6 +988,7 @@ _BUILTINS: dict[str, _Builtin] = {
     "map": _map,
     "reduce": _reduce,
     "print": _nothing,
+    "staticmethod": _static_method,
 }
 
 # ---- methods ---------------------------------------------------------------------------------

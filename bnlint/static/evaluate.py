@@ -107,6 +107,7 @@ BUILTIN_NAMES = frozenset(
         "issubclass",
         "dir",
         "locals",
+        "staticmethod",
     }
 )
 _MAX_LENGTH = 100_000  # no constant list or string the analysis builds may exceed this

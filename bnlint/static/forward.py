@@ -550,6 +550,9 @@ class ForwardBuilder:
             )
         if kind is None:
             return self.add(NodeKind.OTHER, short, inputs, location, rank=rank)
+        if kind is NodeKind.RESHAPE and args and isinstance(args[0], Tensor):
+            attrs = _leading_flatten(args[0], name, args[1:], kwargs)
+            return self.add(kind, short, args[:1], location, rank=rank, attrs=attrs)
         if kind is NodeKind.CAT:
             return self._concatenation(qualname, short, args, kwargs, location)
         if kind in (NodeKind.ADD, NodeKind.MUL):
@@ -655,6 +658,8 @@ class ForwardBuilder:
             kind = NodeKind.RESHAPE
         label = f".{name}()" if name != "__getitem__" else "indexing"
         rank = ranks.of_method(name, args, kwargs, tensor.node.attrs.rank)
+        if name in ("view_as", "reshape_as", "expand_as"):
+            rank = rank_of(args[:1])  # the shape of the other tensor
         if kind is NodeKind.ADD:
             return self._sum(
                 label,
@@ -667,7 +672,8 @@ class ForwardBuilder:
             if not all(isinstance(v, Tensor) for v in _flatten(operands)) or len(operands) < 2:
                 kind = NodeKind.OTHER
             return self.add(kind, label, operands, frame.file.location(node), rank=rank)
-        result = self.add(kind, label, [tensor], frame.file.location(node), rank=rank)
+        attrs = _leading_flatten(tensor, name, args, kwargs)
+        result = self.add(kind, label, [tensor], frame.file.location(node), rank=rank, attrs=attrs)
         if name in SPLITTING_METHODS:
             return Seq((result,) * 2, complete=False, why_incomplete=PIECES)
         return result
@@ -966,6 +972,19 @@ def layer_attrs(inst: ModuleInst, cls: TorchClass) -> LayerAttrs:
         bias=flag("bias"),
         type_name=inst.class_name,
     )
+
+
+def _leading_flatten(
+    tensor: Tensor, name: str, args: list[Value], kwargs: dict[str, Value]
+) -> LayerAttrs:
+    """A reshape that may lay a Linear's features out on axis 1 of a 2-D tensor
+    (LayerAttrs.flattens_leading), which a BatchNorm1d after it normalises."""
+    made_by = tensor.node
+    features = made_by.attrs.out_channels if made_by.kind is NodeKind.LINEAR else None
+    flattens = ranks.flattens_leading(name, args, kwargs, made_by.attrs.rank, features)
+    if flattens is None:
+        return LayerAttrs()
+    return LayerAttrs(flattens_leading=flattens, rank=2 if flattens else None)
 
 
 def _resampling(mode: Value | None) -> LayerAttrs:

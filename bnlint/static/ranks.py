@@ -31,7 +31,6 @@ _SAME_RANK_METHODS = frozenset(
         "movedim",
         "swapaxes",
         "expand",
-        "expand_as",
         "narrow",
         "chunk",
         "split",
@@ -60,8 +59,6 @@ _SAME_RANK_METHODS = frozenset(
         "clip_",
         "hardswish",
         "hardswish_",
-        "view_as",
-        "reshape_as",
         "mul",
         "mul_",
         "add",
@@ -152,6 +149,34 @@ def of_method(
         return None  # squeezes only a dimension of size 1, which the analysis cannot see
     if name in _SAME_RANK_METHODS:
         return input_rank
+    return None
+
+
+def flattens_leading(
+    name: str,
+    args: list[Value],
+    kwargs: dict[str, Value],
+    input_rank: int | None,
+    last_size: int | None,
+) -> bool | None:
+    """Whether `tensor.<name>(...)` merges every axis but the last into one, leaving (N, F)
+    with the input's last axis whole (LayerAttrs.flattens_leading): True when certain, False
+    when it may (the input's rank or last size is not known), None when it does not.
+    `last_size`: the input's last axis, when the analysis knows it (a Linear's features)."""
+    if name == "flatten":
+        start = _integer(_argument(args, kwargs, 0, "start_dim", Const(0)))
+        end = _integer(_argument(args, kwargs, 1, "end_dim", Const(-1)))
+        if start != 0 or end is None or (end < 0 and end != -2):
+            return None
+        if end == -2 or input_rank == end + 2:
+            return True
+        return False if input_rank is None else None
+    if name in ("view", "reshape") and _shape_rank(args, kwargs.get("shape")) == 2:
+        shape = kwargs.get("shape", args[0] if len(args) == 1 else Seq(tuple(args)))
+        last = _integer(shape.items[-1]) if isinstance(shape, Seq) else None
+        if last is None or last_size is None:
+            return False
+        return True if last == last_size else None
     return None
 
 

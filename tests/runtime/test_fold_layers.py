@@ -76,6 +76,56 @@ def test_linear_then_batchnorm1d_on_3d_input_is_not_folded():
     assert "last axis" in result.skipped[0].reason
 
 
+class LinearNorm(nn.Module):
+    """LeViT's: a Linear over tokens, normalised with the batch and token axes merged."""
+
+    def __init__(self, features: int, merge) -> None:
+        super().__init__()
+        self.linear = nn.Linear(8, features, bias=False)
+        self.bn = nn.BatchNorm1d(features)
+        self.merge = merge
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.linear(x)
+        return self.bn(self.merge(y)).reshape_as(y)
+
+
+@pytest.mark.parametrize(
+    "merge, shape",
+    [
+        (lambda y: y.flatten(0, 1), (3, 5, 8)),
+        (lambda y: y.reshape(-1, 6), (3, 5, 8)),
+        (lambda y: torch.flatten(y, 0, 2), (2, 3, 4, 8)),
+        (lambda y: y.view(-1, y.shape[-1]), (2, 3, 4, 8)),
+    ],
+    ids=["flatten-0-1", "reshape", "torch-flatten-4d", "view"],
+)
+def test_linear_then_batchnorm1d_over_merged_leading_axes_folds(merge, shape):
+    # Every element keeps its index on the last axis: the Linear's features are the
+    # BatchNorm's channels, as on a 2-D input.
+    result = check(LinearNorm(6, merge), torch.randn(*shape))
+    assert folded(result) == {("linear", "bn")}
+
+
+class SharedLinearNorm(LinearNorm):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.linear(x)
+        return self.bn(y.flatten(0, 1)).reshape_as(y) + y
+
+
+def test_linear_output_read_beside_the_merge_is_not_folded():
+    result = check(SharedLinearNorm(6, None), torch.randn(3, 5, 8))
+    assert folded(result) == set()
+    assert skipped(result) == {"bn": "XBN103"}
+
+
+def test_merge_that_leaves_the_tokens_on_axis_1_is_not_folded():
+    # (2, 3, 5, 8) -> (6, 5, 6): BatchNorm1d(5) normalises the tokens, not the features.
+    model = nn.Sequential(nn.Linear(8, 6), nn.Flatten(0, 1), nn.BatchNorm1d(5))
+    result = check(model, torch.randn(2, 3, 5, 8))
+    assert folded(result) == set()
+
+
 def test_batchnorm_affine_false_folds():
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, affine=False))
     assert folded(check(model, torch.randn(2, 3, 8, 8))) == {("0", "1")}
