@@ -35,7 +35,7 @@ class FileFacts:
     """What the engine knows about a project file before parsing it. The text facts may be
     given as a function that produces them: a cached run seldom needs them."""
 
-    __slots__ = ("path", "digest", "module", "is_package", "has_class", "_text")
+    __slots__ = ("path", "digest", "module", "is_package", "may_build", "_text")
 
     def __init__(
         self,
@@ -43,14 +43,14 @@ class FileFacts:
         digest: str,
         module: str,
         is_package: bool,
-        has_class: bool,
+        may_build: bool,
         text: TextFacts | Callable[[], TextFacts],
     ) -> None:
         self.path = path
         self.digest = digest
         self.module = module
         self.is_package = is_package
-        self.has_class = has_class
+        self.may_build = may_build
         self._text = text
 
     @property

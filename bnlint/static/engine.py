@@ -124,7 +124,7 @@ def analyze(
     contexts = {
         path: graph.context(path) if path in scan.project else [path]
         for path in checked
-        if path in scan.facts and scan.facts[path].has_class
+        if path in scan.facts and scan.facts[path].may_build
     }
     reports: dict[str, FileReport] = {}
     if memo is not None:

@@ -234,8 +234,8 @@ class Memo:
         self.snapshot = dict(zip(paths, data["digests"], strict=False))
         self._stored_facts = data["facts"]
         self.facts = {
-            digest: (bool(has_class), partial(decode, TextFacts, value))
-            for digest, (has_class, value) in self._stored_facts.items()
+            digest: (bool(may_build), partial(decode, TextFacts, value))
+            for digest, (may_build, value) in self._stored_facts.items()
         }
         self.table = data["table"]
         self.refusals = {
@@ -268,7 +268,7 @@ class Memo:
         data = {
             "digests": list(self.snapshot.values()),
             "facts": {
-                f.digest: self._stored_facts.get(f.digest) or [f.has_class, encode(f.text)]
+                f.digest: self._stored_facts.get(f.digest) or [f.may_build, encode(f.text)]
                 for f in facts.values()
             },
             "table": self.table,

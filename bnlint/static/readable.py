@@ -3,7 +3,8 @@ it declares (else UTF-8), accepted by CPython's own parser.
 
 This half of reading a file needs no libcst. bnlint.static.source runs it before handing a
 file to libcst; the engine runs it on the checked files it never parses (those with no class
-statement, see bnlint.static.textscan.may_define_module), so that every file bnlint is asked
+statement nor a function that may build a norm layer, see
+bnlint.static.textscan.may_build_model), so that every file bnlint is asked
 about and cannot read gets its finding, without loading libcst in a run the cache answers.
 """
 

@@ -26,16 +26,23 @@ _CONTINUATION = re.compile(r"\\\r?\n")
 _DEFINES = re.compile(r"\b(?:def|class)\b")
 _WORD = re.compile(r"[^\W\d]\w*")
 # A file that never says `class` cannot define an nn.Module; it is parsed only if another
-# file's verdicts need it.
+# file's verdicts need it, or if its functions may build the layers of a model themselves
+# (`def conv_bn(i, o): return nn.Sequential(nn.Conv2d(i, o, 3), nn.BatchNorm2d(o))`): a
+# BatchNorm made there is reported there.
 _MAY_DEFINE_MODULE = re.compile(rb"^\s*class\s", re.MULTILINE)
+_DEFINES_FUNCTION = re.compile(rb"^\s*def\s", re.MULTILINE)
+_NAMES_A_NORM = re.compile(rb"(?i)norm|\bbn")
 
 
 def content_digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def may_define_module(data: bytes) -> bool:
-    return _MAY_DEFINE_MODULE.search(data) is not None
+def may_build_model(data: bytes) -> bool:
+    """Whether the file may define a module class, or functions that build norm layers."""
+    return _MAY_DEFINE_MODULE.search(data) is not None or (
+        _DEFINES_FUNCTION.search(data) is not None and _NAMES_A_NORM.search(data) is not None
+    )
 
 
 @dataclass(frozen=True)

@@ -177,3 +177,55 @@ def test_a_batchnorm_handed_to_a_torch_function_not_modelled_is_unknown(tmp_path
     assert ("bn", Status.FOLDABLE) in verdicts
     (lost,) = [entry for entry in module.folds if entry.bn != "bn"]
     assert lost.status is Status.UNKNOWN and "torch.jit.script" in lost.reason
+
+
+def test_a_batchnorm_made_in_a_file_without_classes_is_reported_there(tmp_path: Path) -> None:
+    # MobileNet-style helpers and a factory that assembles torch layers itself: neither file
+    # defines a class, and a BatchNorm that cannot fold there must still be reported.
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "helpers.py").write_text(
+        textwrap.dedent(
+            """
+            from torch import nn
+
+            def act_bn(channels):
+                return nn.Sequential(nn.ReLU(), nn.BatchNorm2d(channels))
+            """
+        )
+    )
+    (package / "net.py").write_text(
+        textwrap.dedent(
+            """
+            from torch import nn
+
+            from .helpers import act_bn
+
+            class Net(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.body = act_bn(8)
+                    self.head = nn.Conv2d(8, 8, 3, padding=1)
+
+                def forward(self, x):
+                    return self.head(self.body(x))
+            """
+        )
+    )
+    (package / "factory.py").write_text(
+        textwrap.dedent(
+            """
+            from torch import nn
+
+            def vgg_like():
+                return nn.Sequential(nn.ReLU(), nn.BatchNorm2d(8), nn.Conv2d(8, 8, 3, padding=1))
+            """
+        )
+    )
+    files = sorted(package.glob("*.py"))
+    result = analyze(files, search_roots=[tmp_path])
+    assert {(Path(d.path).name, d.line, d.code) for d in result.diagnostics} == {
+        ("helpers.py", 5, "XBN109"),
+        ("factory.py", 5, "XBN109"),
+    }
