@@ -192,7 +192,12 @@ def _judge(
     for, and, when the outputs still disagree, without the folds found responsible (unless
     all or nothing). Returns the outcome, the folds kept and the ones left out, with why."""
     outcome = trials.judge(checked.kept)
-    if not outcome.passed and not (all_or_nothing and checked.wrong) and trials.escalate():
+    exact = all(checked.errors[p].exact for p in checked.kept)
+    while (
+        not outcome.passed
+        and not (all_or_nothing and checked.wrong)
+        and trials.escalate(exact_sites=exact)
+    ):
         outcome = trials.judge(checked.kept)
     kept, dropped = checked.kept, dict(checked.dropped)
     if outcome.passed and not any(c.errors for c in outcome.comparisons):

@@ -17,6 +17,13 @@ from the capture. Two judges:
   shape a nudge alone changes is not compared, and says so. Whether each fold is right is
   decided before this, at its own layers and in float64 (fold_errors.py), so a wrong fold is
   caught however noisy the model.
+- "float64": an output that is not continuous can jump where the nudges happen not to push it
+  (a detection's box whose score the fold's roundings, not a nudge's, move across a
+  threshold). When every fold was found exact at its layers, the same folds are made on a
+  float64 copy of the original and judged by float64's tolerance against the float64
+  original: the algebra of the whole set is then verified where rounding cannot flip a
+  discrete step, and the float32 model's stored values are the exact fold rounded (checked at
+  each layer). The float32 differences are reported beside it, not hidden.
 """
 
 from __future__ import annotations
@@ -98,6 +105,7 @@ class Trials:
         if capture.value_dependent is not None and random_inputs > 0:
             self._add_random_inputs(inputs, random_inputs, seed)
         self._floors: list[dict[str, float]] = []  # per input set: output -> own deviation
+        self._float64_expected: list[Any] = []  # per input set: the float64 original's output
         self._made: tuple[tuple[FoldPair, ...], Applied] | None = None  # what `model` holds
 
     def _add_random_inputs(self, inputs: tuple[Any, ...], count: int, seed: int) -> None:
@@ -159,20 +167,75 @@ class Trials:
             for s, out in zip(self._sets, outputs, strict=True)
             if out is not None
         ]
+        if self.method == "float64":
+            return self._judge_float64(pairs, comparisons, failures)
         if self.method == "noise":
             return self._judge_noise(comparisons, failures)
         for comparison in comparisons:
             failures += within_tolerance(comparison, self._rtol, self._atol)
         return self._outcome(failures, comparisons)
 
-    def escalate(self) -> bool:
-        """Judge against the model's own noise from now on; False if already doing so or if
-        the user set the tolerances."""
-        if self.method != "tolerance" or self._rtol is not None or self._atol is not None:
+    def escalate(self, exact_sites: bool) -> bool:
+        """Judge by the next method from now on: against the model's own noise, then (when
+        every fold is exact at its layers: `exact_sites`) on a float64 copy. False when there
+        is none left, or when the user set the tolerances."""
+        if self._rtol is not None or self._atol is not None:
             return False
-        self._floors = self._noise_floors()
-        self.method = "noise"
+        if self.method == "tolerance":
+            self._floors = self._noise_floors()
+            self.method = "noise"
+            return True
+        if self.method == "noise" and exact_sites and self._float64_originals():
+            self.method = "float64"
+            return True
+        return False
+
+    def _float64_originals(self) -> bool:
+        """The float64 original's output on every input set; False when the model does not
+        run in float64 (a forward that casts or checks its dtype)."""
+        try:
+            original = to_eval(self._copy(self._target)).double()
+            self._float64_expected = [
+                run_seeded(original, as_float64(s.inputs)) for s in self._sets
+            ]
+        except Exception:  # a model written for one dtype: the float32 judges stand
+            return False
         return True
+
+    def _judge_float64(
+        self, pairs: Sequence[FoldPair], comparisons: list[Comparison], failures: list[str]
+    ) -> Outcome:
+        if failures:  # the folded model itself raised
+            return self._outcome(failures, comparisons)
+        folded = to_eval(self._copy(self._target)).double()
+        applied = apply_folds(
+            folded, pairs, self._capture.foreign_reads, self._capture.reached_batchnorms
+        )
+        to_eval(folded)
+        if len(applied.folds) != len(pairs):
+            return self._outcome(
+                ["the float64 copy refused a fold the float32 model took"], comparisons
+            )
+        for input_set, expected in zip(self._sets, self._float64_expected, strict=True):
+            try:
+                got = run_seeded(folded, as_float64(input_set.inputs))
+            except Exception as error:
+                failures.append(
+                    f"{input_set.name}: the folded float64 copy raised "
+                    f"{type(error).__name__}: {error}"
+                )
+                continue
+            failures += within_tolerance(compare_outputs(input_set.name, expected, got), None, None)
+        float32 = self._judge_noise(comparisons, [])
+        notes = [
+            "judged in float64: the same folds made on a float64 copy of the model agree with "
+            "the float64 original within float64's tolerance, and every fold is exact at its "
+            "layers; the float32 outputs differ by more than the model's own rounding noise "
+            f"({'; '.join(float32.failures)}), where float32 rounding moves an output across a "
+            "discrete step",
+            *float32.notes,
+        ]
+        return self._outcome(failures, comparisons, noise=float32.noise, notes=tuple(notes))
 
     def _run(self, model: nn.Module) -> tuple[list[Any], list[str]]:
         outputs: list[Any] = []
@@ -253,6 +316,19 @@ class Trials:
                 for problem in comparison.problems:
                     found[_where(problem)] = math.inf
         return floors
+
+
+def as_float64(value: Any) -> Any:
+    """`value` with every floating tensor in it (in tuples, lists and dicts) made float64."""
+    if isinstance(value, torch.Tensor):
+        return value.double() if value.is_floating_point() else value
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a namedtuple
+        return type(value)(*(as_float64(v) for v in value))
+    if isinstance(value, (tuple, list)):
+        return type(value)(as_float64(v) for v in value)
+    if isinstance(value, dict):
+        return {k: as_float64(v) for k, v in value.items()}
+    return value
 
 
 def _nudged(model: nn.Module, direction: str) -> nn.Module:

@@ -130,6 +130,11 @@ def _verdict(result: FoldResult) -> str:
             f"within {NOISE_FACTOR:g} x the original's own deviation when its weights "
             f"move by one rounding{own}"
         )
+    if v.method == "float64":
+        judged = (
+            "float32 outputs beyond the model's own rounding noise; the same folds on a "
+            "float64 copy within float64's tolerance of the float64 original"
+        )
     figures = (
         f"{inputs} compared, max abs error {v.max_abs_error:.3g}, max relative error "
         f"{v.max_rel_error:.3g} ({judged}); every fold checked at its layers"

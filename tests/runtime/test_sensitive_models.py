@@ -11,6 +11,8 @@ detection more than the original.
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -194,3 +196,59 @@ def test_a_planted_mistake_is_caught_on_a_sensitive_model(monkeypatch, build, pl
     # not change beyond rounding (a huge variance next to eps) is as right as the exact one.
     assert wrong <= {bn for bn, code in skipped(kept).items() if code == "XBN209"}
     assert not wrong & {f.bn for f in kept.folds}
+
+
+class ScoreGate(nn.Module):
+    """A head whose output jumps where a score crosses its threshold: a detection kept or
+    dropped, with the rest of the output continuous."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+        self.threshold: float | None = None  # None: the raw scores
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scores = self.bn(self.conv(x)).flatten()
+        if self.threshold is None:
+            return scores
+        kept = scores.double() > self.threshold
+        return torch.cat([scores, torch.where(kept, 100.0, 0.0).to(scores.dtype)])
+
+
+def gate_only_the_fold_moves() -> tuple[nn.Module, torch.Tensor]:
+    """A ScoreGate whose threshold lies between a score of the original and the same score
+    of the folded model, where no one-rounding nudge of the original's weights reaches."""
+    from bnlint.runtime.judge import NUDGES, _nudged
+
+    for seed in range(200):
+        torch.manual_seed(seed)
+        model = trained_statistics(ScoreGate()).eval()
+        x = torch.randn(1, 3, 6, 6)
+        with torch.no_grad():
+            before = model(x).double()
+            after = fold(model, x, rtol=1.0, atol=1.0).model(x).double()
+            nudged = [_nudged(copy.deepcopy(model), n)(x).double() for n in NUDGES]
+        for i in torch.nonzero(before != after).flatten().tolist():
+            threshold = float((before[i] + after[i]) / 2)
+            side = bool(before[i] > threshold)
+            if all(bool(n[i] > threshold) == side for n in nudged):
+                model.threshold = threshold
+                return model, x
+    raise AssertionError("no score that only the fold moves across a threshold")
+
+
+def test_a_jump_only_the_folds_roundings_cause_is_judged_in_float64():
+    model, x = gate_only_the_fold_moves()
+    result = fold(model, x)
+    assert result.verified and len(result.folds) == 1, result.verification.failures
+    assert result.verification.method == "float64"
+    assert result.verification.max_abs_error == 100.0  # reported, not hidden
+    assert any("judged in float64" in note for note in result.verification.notes)
+
+
+def test_a_planted_mistake_is_caught_where_float64_judges(monkeypatch):
+    model, x = gate_only_the_fold_moves()
+    uses_tensorflows_eps(monkeypatch)
+    result = fold(model, x)
+    assert result.folds == () and skipped(result) == {"bn": "XBN209"}
