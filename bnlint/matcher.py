@@ -334,6 +334,15 @@ def _on_every_path(graph: LayerGraph, bn: LayerCall, merge: LayerCall) -> _SiteV
     """What a control-flow merge before a BatchNorm settles whichever path runs; None when
     the path decides."""
     alternatives = graph.alternatives(merge)
+    if all(a.kind is NodeKind.ACTIVATION for a in alternatives):
+        # Whichever path runs, an activation made it (RepVGG's `if hasattr(self,
+        # "rbr_reparam")` chooses between two blocks that both end in one).
+        producer = (
+            f"one of {_names(alternatives)}"
+            if len(alternatives) > 1
+            else alternatives[0].describe()
+        )
+        return _skip(bn, rules.BN_AFTER_ACTIVATION, bn=bn.describe(), producer=producer)
     # The tensor is also read elsewhere: no layer that made it can take the fold.
     shared = _read_elsewhere(graph, bn, merge, f"any of {_names(alternatives)}")
     if shared is not None:
