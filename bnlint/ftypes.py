@@ -132,6 +132,9 @@ class LayerAttrs:
     # The output of a Linear called on a tensor of three or more dimensions, as the runtime
     # records it: its features on the last axis.
     features_last: bool | None = None
+    # Conv/Linear only: why its weight is not its own to rewrite (weight_norm, spectral_norm
+    # or another parametrization computes it from other tensors before each call).
+    weight_derived: str | None = None
 
     def takes_input_of_rank(self, rank: int | None) -> bool:
         """False when a torch BatchNorm would raise on an input of `rank` (BatchNorm1d takes

@@ -184,7 +184,7 @@ def _fold_into_preceding(graph: LayerGraph, bn: LayerCall, producer: LayerCall) 
         return _fold_through_flatten(graph, bn, *flattened)
     kind = producer.kind
     if kind in FOLD_TARGETS:
-        mismatch = _shape_mismatch(bn, producer)
+        mismatch = _derived_weight(bn, producer) or _shape_mismatch(bn, producer)
         if mismatch is not None:
             return mismatch
         # The same BatchNorm module applied to this output again (on another path of a
@@ -597,6 +597,9 @@ def _fold_into_following(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:
         )
     if consumer.kind not in _INTO_FOLLOWING:
         return _skip(bn, rules.BN_AFTER_OTHER_OP, bn=bn.describe(), producer=why_not)
+    derived = _derived_weight(bn, consumer)
+    if derived is not None:
+        return derived
     producer_reason = _producer_reason(graph, bn)
     if consumer.kind is NodeKind.CONV:
         # A refusal the conv's known arguments give holds whatever the unknown ones are.
@@ -849,7 +852,7 @@ def _term_problems(
                 bn, merge, f"{term.describe()} computes more than one of its branches"
             )
         seen_modules.add(term.module_id)
-        mismatch = _term_shape(bn, merge, term)
+        mismatch = _derived_weight(bn, term) or _term_shape(bn, merge, term)
         if mismatch is not None:
             yield mismatch
         others = [c for c in _readers(graph, term) if c.node_id not in inside]
@@ -1008,6 +1011,21 @@ def _producer_reason(graph: LayerGraph, bn: LayerCall) -> str:
     if len(producers) == 1:
         return f"and its input comes from {producers[0].describe()}"
     return "and it has no single producer"
+
+
+def _derived_weight(bn: LayerCall, layer: LayerCall) -> _SiteVerdict | None:
+    """A layer whose weight a parametrization computes before each call: a fold written into
+    the weight is overwritten by the next call."""
+    if layer.attrs.weight_derived is None:
+        return None
+    return _skip(
+        bn,
+        rules.LAYER_WEIGHT_SHARED_OR_DERIVED,
+        partner=layer,
+        bn=bn.describe(),
+        producer=layer.describe(),
+        detail=layer.attrs.weight_derived,
+    )
 
 
 def _shape_mismatch(bn: LayerCall, producer: LayerCall) -> _SiteVerdict | None:

@@ -220,9 +220,9 @@ LAYER_WEIGHT_SHARED_OR_DERIVED = _rule(
     "layer-weight-shared-or-derived",
     W,
     UNFOLDABLE,
-    "The Conv/Linear a BatchNorm would fold into does not own its weight outright: it is tied "
-    "to another layer, computed by a parametrization, or touched by forward hooks (found by "
-    "the runtime checker).",
+    "The Conv/Linear a BatchNorm would fold into does not own its weight outright: it is "
+    "computed by a parametrization (weight_norm, spectral_norm), tied to another layer, or "
+    "touched by forward hooks (the last two show only on a built model).",
     "BatchNorm {bn} cannot be folded into {producer}: {detail}",
     "Give the layer its own weight, or remove the parametrization or hook before folding.",
 )

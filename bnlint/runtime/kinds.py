@@ -15,6 +15,9 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvTransposeNd
 from torch.nn.modules.dropout import _DropoutNd
+from torch.nn.utils import parametrize
+from torch.nn.utils.spectral_norm import SpectralNorm
+from torch.nn.utils.weight_norm import WeightNorm
 
 from bnlint.ftypes import LayerAttrs, ModuleFrame, NodeKind
 from bnlint.runtime.tensors import tensors
@@ -219,7 +222,14 @@ def _facts(module: nn.Module) -> tuple[Any, ...]:
             module.track_running_stats,
         )
     if isinstance(module, nn.Linear):
-        return (cls, "linear", module.in_features, module.out_features, module.bias is not None)
+        return (
+            cls,
+            "linear",
+            module.in_features,
+            module.out_features,
+            module.bias is not None,
+            weight_derived(module),
+        )
     if isinstance(module, nn.modules.conv._ConvNd):
         return (
             cls,
@@ -230,6 +240,7 @@ def _facts(module: nn.Module) -> tuple[Any, ...]:
             module.groups,
             _pads(module),
             module.bias is not None,
+            weight_derived(module),
         )
     if isinstance(module, nn.Upsample):
         return (cls, "upsample", module.mode in _AVERAGING_MODES)
@@ -249,7 +260,7 @@ def _attrs_from(facts: tuple[Any, ...]) -> LayerAttrs:
             type_name=name,
         )
     if form == "linear":
-        in_features, out_features, bias = values
+        in_features, out_features, bias, derived = values
         return LayerAttrs(
             in_channels=in_features,
             out_channels=out_features,
@@ -257,9 +268,10 @@ def _attrs_from(facts: tuple[Any, ...]) -> LayerAttrs:
             pads=False,
             bias=bias,
             type_name=name,
+            weight_derived=derived,
         )
     if form == "conv":
-        in_channels, out_channels, spatial_dims, groups, pads, bias = values
+        in_channels, out_channels, spatial_dims, groups, pads, bias, derived = values
         return LayerAttrs(
             in_channels=in_channels,
             out_channels=out_channels,
@@ -268,6 +280,7 @@ def _attrs_from(facts: tuple[Any, ...]) -> LayerAttrs:
             pads=pads,
             bias=bias,
             type_name=name,
+            weight_derived=derived,
         )
     if form == "upsample":
         return LayerAttrs(type_name=name, keeps_channel_affine=values[0])
@@ -328,6 +341,21 @@ def _flattens_leading(args: tuple[Any, ...], output: Any) -> bool:
         and output.dim() == 2
         and output.shape[-1] == source.shape[-1]
     )
+
+
+def weight_derived(layer: nn.Module) -> str | None:
+    """Why the layer's weight is computed from other tensors before each call, as the static
+    half reads `weight_norm(conv)`: a parametrization, or the hook the older weight_norm and
+    spectral_norm install. None when it is a plain parameter (other hooks are judged when a
+    fold is made)."""
+    if parametrize.is_parametrized(layer):
+        parametrized = getattr(layer, "parametrizations", {})
+        names = ", ".join(str(name) for name in parametrized)
+        return f"its {names} is computed by a parametrization before each call"
+    for hook in layer._forward_pre_hooks.values():
+        if isinstance(hook, (WeightNorm, SpectralNorm)):
+            return f"its {hook.name} is recomputed by {type(hook).__name__} before each call"
+    return None
 
 
 def _bn_dims(module: _BatchNorm) -> int | None:

@@ -954,6 +954,7 @@ def layer_attrs(inst: ModuleInst, cls: TorchClass) -> LayerAttrs:
             out_channels=integer("out_features"),
             bias=flag("bias"),
             type_name=inst.class_name,
+            weight_derived=inst.weight_derived,
         )
     if kind is NodeKind.BATCHNORM:
         return LayerAttrs(
@@ -971,6 +972,7 @@ def layer_attrs(inst: ModuleInst, cls: TorchClass) -> LayerAttrs:
         pads=_pads(args),
         bias=flag("bias"),
         type_name=inst.class_name,
+        weight_derived=inst.weight_derived,
     )
 
 

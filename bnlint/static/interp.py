@@ -160,6 +160,17 @@ STDLIB_MODULES = frozenset({*(name.rsplit(".", 1)[0] for name in _STDLIB), "nump
 _CHECKPOINTS = frozenset(
     {"torch.utils.checkpoint.checkpoint", "torch.utils.checkpoint.checkpoint_sequential"}
 )
+# Functions that make a module's weight a function of other tensors and return the module.
+_PARAMETRIZATIONS = frozenset(
+    {
+        "torch.nn.utils.weight_norm",
+        "torch.nn.utils.spectral_norm",
+        "torch.nn.utils.parametrizations.weight_norm",
+        "torch.nn.utils.parametrizations.spectral_norm",
+        "torch.nn.utils.parametrizations.orthogonal",
+        "torch.nn.utils.parametrize.register_parametrization",
+    }
+)
 _CHECKPOINT_OPTIONS = frozenset(
     {"use_reentrant", "preserve_rng_state", "context_fn", "determinism_check", "debug", "segments"}
 )
@@ -1240,6 +1251,12 @@ class Interpreter:
                 frame,
                 node,
             )
+        if qualname in _PARAMETRIZATIONS and args and isinstance(args[0], ModuleInst):
+            # `weight_norm(conv)` hands back the module itself, its weight now computed from
+            # other tensors before each call
+            short = qualname.rsplit(".", 1)[-1]
+            args[0].weight_derived = f"its weight is computed by {short}() before each call"
+            return args[0]
         if qualname in PASSTHROUGH_FUNCTIONS and args:
             dropout = self._dropout(qualname, args, kwargs, frame, node)
             if dropout is not None:

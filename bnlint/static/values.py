@@ -247,6 +247,8 @@ class ModuleInst(Value):
     # Handed to code the analysis cannot follow during construction (why, and the rule):
     # where it ends up is that code's business.
     escaped: Unknown | None = None
+    # A Conv/Linear whose weight a parametrization computes (`weight_norm(conv)`): why.
+    weight_derived: str | None = None
     # The project code that led to its construction (file, call node): the construction
     # itself when it is in the project, else the call of a model library the project made
     placed: tuple[Any, cst.CSTNode] | None = None

@@ -213,3 +213,23 @@ def test_batchnorm_between_two_layers_folds_forward_and_backward_into_one_conv()
     model = nn.Sequential(nn.Tanh(), nn.BatchNorm2d(3), nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4))
     result = check(model, torch.randn(2, 3, 5, 5))
     assert folded(result) == {("2", "1"), ("2", "3")}
+
+
+@pytest.mark.parametrize(
+    "normalise",
+    [
+        nn.utils.parametrizations.weight_norm,
+        nn.utils.parametrizations.spectral_norm,
+        nn.utils.weight_norm,  # the older form: a forward pre-hook recomputes the weight
+    ],
+    ids=["weight_norm", "spectral_norm", "hook-weight_norm"],
+)
+def test_batchnorm_after_a_parametrized_layer_folds_into_the_next_one(normalise):
+    # The parametrized conv recomputes its weight on every call, so it cannot take the fold;
+    # the plain conv after the BatchNorm (no padding) can.
+    model = nn.Sequential(
+        normalise(nn.Conv2d(3, 6, 3, bias=False)), nn.BatchNorm2d(6), nn.Conv2d(6, 4, 1)
+    )
+    result = check(model, torch.randn(2, 3, 8, 8))
+    assert folded(result) == {("2", "1")}
+    assert result.folds[0].direction.value == "bn_conv"

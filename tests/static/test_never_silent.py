@@ -103,10 +103,15 @@ def _norm_slots(paths: list[Path]) -> set[tuple[str, str, str]]:
                         and target.value.id == "self"
                         and isinstance(item.value, ast.Call)
                         and _callee(item.value.func) not in blocks
+                        and _callee(item.value.func) not in _PARAMETRIZING
                         and _NORM_SLOT.search(_callee(item.value.func))
                     ):
                         found.add((path.name, node.name, target.attr))
     return found
+
+
+# `spectral_norm(nn.Conv2d(...))` hands back the conv, its weight parametrized: no norm layer.
+_PARAMETRIZING = frozenset({"weight_norm", "spectral_norm"})
 
 
 def _callee(node: ast.expr) -> str:

@@ -1,7 +1,6 @@
 """A conv wrapped by `spectral_norm` / `weight_norm` recomputes its weight on every call: the
-BatchNorm after it is unknown (the analysis does not model the wrapper), and the wrapped conv
-is never mistaken for a slot that may hold a norm layer because the wrapper's name says
-"norm"."""
+BatchNorm after it cannot fold into it (XBN114), and the wrapped conv is never mistaken for a
+slot that may hold a norm layer because the wrapper's name says "norm"."""
 
 from __future__ import annotations
 
@@ -31,9 +30,10 @@ class Net(nn.Module):
 """
 
 
-def test_the_batchnorms_after_reparametrised_convs_are_unknown_and_nothing_else_is_one(
+def test_the_batchnorms_after_reparametrised_convs_are_unfoldable_and_nothing_else_is_one(
     tmp_path: Path,
 ) -> None:
     verdicts = verdicts_of(tmp_path, _SOURCE)
     assert set(verdicts) == {"Net: bn1", "Net: bn2", "Net: bn3"}
-    assert all(status is Status.UNKNOWN for _, status, _ in verdicts.values())
+    assert all(status is Status.UNFOLDABLE for _, status, _ in verdicts.values())
+    assert {code for _, _, code in verdicts.values()} == {"XBN114"}
