@@ -88,6 +88,8 @@ class _StaticIndex:
         instances: dict[str, list[str]] = defaultdict(list)
         for instance in observation.modules:
             instances[instance.class_name].append(instance.path)
+            if _public(instance.class_name) != instance.class_name:
+                instances[_public(instance.class_name)].append(instance.path)
         self.by_path: dict[str, list[SideVerdict]] = defaultdict(list)
         self.owner_path: dict[tuple[str, str], list[str]] = defaultdict(list)
         self.covers: dict[tuple[str, str], list[str]] = defaultdict(list)
@@ -102,7 +104,9 @@ class _StaticIndex:
         these when the keys match, else every instance of the static key's class."""
         first = members[0].verdict
         runtime = max((m.verdict for m in members), key=lambda v: _SEVERITY[v.status])
-        variants = self.variants.get((first.owner, first.bn))
+        variants = self.variants.get((first.owner, first.bn)) or self.variants.get(
+            (_public(first.owner), first.bn)
+        )
         if variants:
             agreeing = [
                 v
@@ -251,3 +255,11 @@ def _not_analysed(owner: str, analysed: set[str]) -> str:
 
 def _join(prefix: str, path: str) -> str:
     return f"{prefix}.{path}" if prefix and path else prefix or path
+
+
+def _public(class_name: str) -> str:
+    """The name the static half gives a torch class ("torch.nn.Sequential" for
+    "torch.nn.modules.container.Sequential"): a factory's model can be one."""
+    if class_name.startswith("torch.nn.modules."):
+        return f"torch.nn.{class_name.rsplit('.', 1)[-1]}"
+    return class_name

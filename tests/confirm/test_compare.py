@@ -215,3 +215,21 @@ def test_a_fold_the_example_input_never_reached_is_not_exercised_not_refuted() -
     # one key for both blocks, judged by its most severe runtime verdict: never called,
     # which proves nothing against the class's fold
     assert [row.agreement for row in table.rows] == [Agreement.NOT_EXERCISED]
+
+
+def test_a_factory_that_returns_a_torch_container_meets_the_static_entry_of_its_class():
+    # `def vgg(): return nn.Sequential(conv, bn, ...)`: the static half lists the folds under
+    # torch.nn.Sequential, the runtime names the root's class by its module.
+    check = static(("torch.nn.Sequential", (FoldEntry("0", "1", CONV_BN, FOLDABLE, None),)))
+    observation = ModelObservation(
+        (
+            ModelModule("", "torch.nn.modules.container.Sequential", is_plain_container=True),
+            ModelModule("0", "torch.nn.modules.conv.Conv2d"),
+            ModelModule("1", "torch.nn.modules.batchnorm.BatchNorm2d"),
+        ),
+        (folded("1", "0", "torch.nn.modules.container.Sequential", "0", "1"),),
+        True,
+        "1 inputs compared",
+    )
+    (row,) = compare_model("vgg", "pkg.m:vgg", check, observation).rows
+    assert row.agreement is Agreement.CONFIRMED_FOLDABLE

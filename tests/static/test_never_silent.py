@@ -234,3 +234,7 @@ def test_a_batchnorm_made_in_a_file_without_classes_is_reported_there(tmp_path: 
         ("helpers.py", 5, "XBN109"),
         ("factory.py", 5, "XBN109"),
     }
+    # the factory's model is listed under its torch class, where the factory builds it
+    (model,) = [m for m in result.modules if Path(m.path).name == "factory.py"]
+    assert (model.class_name, model.line) == ("torch.nn.Sequential", 5)
+    assert [(e.conv, e.bn, e.code) for e in model.folds] == [("2", "1", "XBN109")]
