@@ -203,17 +203,9 @@ def _fold_into_preceding(graph: LayerGraph, bn: LayerCall, producer: LayerCall) 
                 producer=producer.describe(),
                 others=_names(others),
             )
-        stray = _sites_not_followed_by(graph, producer, bn)
-        if stray:
-            return _doubt(bn, stray) or _skip(
-                bn,
-                rules.CONV_SHARED_ACROSS_SITES,
-                partner=producer,
-                bn=bn.describe(),
-                producer=producer.describe(),
-                others=_names(stray),
-            )
-        return _SiteVerdict(producer, Direction.CONV_BN, None)
+        return _called_elsewhere(graph, producer, bn) or _SiteVerdict(
+            producer, Direction.CONV_BN, None
+        )
     if kind is NodeKind.CONTROL_FLOW:
         settled = _on_every_path(graph, bn, producer)
         if settled is not None:
@@ -317,17 +309,7 @@ def _fold_through_flatten(
             "the axis it normalises only when it leaves two dimensions, and the analysis "
             "cannot tell how many the Linear's input has",
         )
-    stray = _sites_not_followed_by(graph, linear, bn)
-    if stray:
-        return _doubt(bn, stray) or _skip(
-            bn,
-            rules.CONV_SHARED_ACROSS_SITES,
-            partner=linear,
-            bn=bn.describe(),
-            producer=linear.describe(),
-            others=_names(stray),
-        )
-    return _SiteVerdict(linear, Direction.CONV_BN, None)
+    return _called_elsewhere(graph, linear, bn) or _SiteVerdict(linear, Direction.CONV_BN, None)
 
 
 def _on_every_path(graph: LayerGraph, bn: LayerCall, merge: LayerCall) -> _SiteVerdict | None:
@@ -865,16 +847,9 @@ def _term_problems(
                 producer=term.describe(),
                 others=_names(others),
             )
-        stray = _sites_not_followed_by(graph, term, bn)
-        if stray:
-            yield _doubt(bn, stray) or _skip(
-                bn,
-                rules.CONV_SHARED_ACROSS_SITES,
-                partner=term,
-                bn=bn.describe(),
-                producer=term.describe(),
-                others=_names(stray),
-            )
+        elsewhere = _called_elsewhere(graph, term, bn)
+        if elsewhere is not None:
+            yield elsewhere
     if merge.kind is NodeKind.CAT:
         total = _concatenated_channels(terms)
         features = bn.attrs.num_features
@@ -1116,6 +1091,22 @@ def _layer_type(call: LayerCall) -> str:
         return "Linear"
     prefix = "ConvTranspose" if call.kind is NodeKind.CONV_TRANSPOSE else "Conv"
     return f"{prefix}{call.attrs.spatial_dims}d"
+
+
+def _called_elsewhere(graph: LayerGraph, layer: LayerCall, bn: LayerCall) -> _SiteVerdict | None:
+    """Why `bn` cannot fold into `layer` when its module is also called where `bn` does not
+    normalise the output alone (or the doubt, when those calls run only on some paths)."""
+    stray = _sites_not_followed_by(graph, layer, bn)
+    if not stray:
+        return None
+    return _doubt(bn, stray) or _skip(
+        bn,
+        rules.CONV_SHARED_ACROSS_SITES,
+        partner=layer,
+        bn=bn.describe(),
+        producer=layer.describe(),
+        others=_names(stray),
+    )
 
 
 def _sites_not_followed_by(
