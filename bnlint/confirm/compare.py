@@ -259,7 +259,8 @@ def _join(prefix: str, path: str) -> str:
 
 def _public(class_name: str) -> str:
     """The name the static half gives a torch class ("torch.nn.Sequential" for
-    "torch.nn.modules.container.Sequential"): a factory's model can be one."""
+    "torch.nn.modules.container.Sequential", as bnlint.runtime.kinds.type_name names a class;
+    this side has only the name): a factory's model can be one."""
     if class_name.startswith("torch.nn.modules."):
         return f"torch.nn.{class_name.rsplit('.', 1)[-1]}"
     return class_name

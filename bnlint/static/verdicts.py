@@ -57,20 +57,19 @@ def report_on(
     for diagnostic in [*verdicts.diagnostics, *findings]:
         if diagnostic.path == display:
             found.setdefault((diagnostic.line, diagnostic.column, diagnostic.code), diagnostic)
-    owners = [*target.module_classes, *_torch_models_built_in(verdicts.entries, display)]
+    listed = [
+        (qualname, line, verdicts.entries.get(qualname, []))
+        for qualname, line in target.module_classes
+    ]
+    listed += _torch_models_built_in(verdicts.entries, display)
     modules = tuple(
         ModuleReport(
             class_name=qualname,
             path=display,
             line=line,
-            folds=tuple(
-                sorted(
-                    _entries_built_in(verdicts.entries.get(qualname, ()), qualname, display),
-                    key=lambda e: (e.bn, e.sites != (), e.conv or ""),
-                )
-            ),
+            folds=tuple(sorted(entries, key=lambda e: (e.bn, e.sites != (), e.conv or ""))),
         )
-        for qualname, line in owners
+        for qualname, line, entries in listed
     )
     ordered = sorted(found.values(), key=lambda d: (d.path, d.line, d.column, d.code))
     return FileReport(diagnostics=tuple(ordered), modules=modules)
@@ -78,30 +77,26 @@ def report_on(
 
 def _torch_models_built_in(
     entries: dict[str, list[FoldEntry]], display: str
-) -> list[tuple[str, int]]:
+) -> list[tuple[str, int, list[FoldEntry]]]:
     """The torch classes that are a whole model some factory of this file returns
-    (`return nn.Sequential(conv, bn, ...)`): their folds have no project class to be listed
-    under, so they are listed under the torch class, where the factory builds it."""
+    (`return nn.Sequential(conv, bn, ...)`), with the line that builds it first and the
+    entries of the models built here: their folds have no project class to be listed under,
+    so they are listed under the torch class, where the factory builds it."""
     found = []
     for owner, listed in entries.items():
         if not owner.startswith("torch."):
             continue
-        lines = [
-            int(line)
-            for e in listed
-            for path, _, line in map(_split_site, e.sites)
-            if path == display
+        here = [
+            (
+                entry,
+                [int(line) for path, _, line in map(_split_site, entry.sites) if path == display],
+            )
+            for entry in listed
         ]
+        lines = [line for _, built in here for line in built]
         if lines:
-            found.append((owner, min(lines)))
-    return sorted(found, key=lambda pair: pair[1])
-
-
-def _entries_built_in(entries: Iterable[FoldEntry], owner: str, display: str) -> list[FoldEntry]:
-    """A torch class's entries for the models this file builds; a project class's, all."""
-    if not owner.startswith("torch."):
-        return list(entries)
-    return [e for e in entries if any(_split_site(s)[0] == display for s in e.sites)]
+            found.append((owner, min(lines), [entry for entry, built in here if built]))
+    return sorted(found, key=lambda found_at: found_at[1])
 
 
 def _split_site(site: str) -> tuple[str, str, str]:
