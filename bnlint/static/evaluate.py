@@ -235,26 +235,41 @@ def _comprehension(interp: Interpreter, expr: Any, frame: Frame) -> Value:
             else:
                 results.append(interp.eval(expr.elt, scope))
             return
-        items = interp.iterate(interp.eval(clause.iter, scope), scope)
+        iterable = interp.eval(clause.iter, scope)
+        items = interp.iterate(iterable, scope)
         if items is None:
-            complete[0], complete[1] = (
-                False,
-                f"the comprehension over `{node_text(clause.iter)}` has unknown length",
+            reason = f"the comprehension over `{node_text(clause.iter)}` has unknown length"
+            complete[0], complete[1] = False, reason
+            # Its element is still evaluated, once, on a path of its own (as a for loop of
+            # unknown length runs its body): the layers it builds or calls exist for any
+            # length but zero, and must not go unseen.
+            interp.branches(
+                [
+                    functools.partial(run, clause, interp.some_element(iterable, reason)),
+                    lambda: None,
+                ],
+                reason,
+                scope,
+                data_dependent=is_data(iterable) or interp.forward is not None,
+                repeated=True,
             )
             return
         for item in items:
-            interp.tick()
-            interp.assign(clause.target, item, scope, clause)
-            skip = False
-            for condition in clause.ifs:
-                truth_value = truth(interp.eval(condition.test, scope))
-                if truth_value is None:
-                    complete[0], complete[1] = False, "a comprehension filter is not known"
-                    skip = True
-                elif not truth_value:
-                    skip = True
-            if not skip:
-                loop(clause.inner_for_in)
+            run(clause, item)
+
+    def run(clause: cst.CompFor, item: Value) -> None:
+        interp.tick()
+        interp.assign(clause.target, item, scope, clause)
+        skip = False
+        for condition in clause.ifs:
+            truth_value = truth(interp.eval(condition.test, scope))
+            if truth_value is None:
+                complete[0], complete[1] = False, "a comprehension filter is not known"
+                skip = True
+            elif not truth_value:
+                skip = True
+        if not skip:
+            loop(clause.inner_for_in)
 
     loop(expr.for_in)
     if isinstance(expr, cst.DictComp):

@@ -783,12 +783,14 @@ class ForwardBuilder:
         code: str | None,
     ) -> Value:
         inputs = _flatten([*args, *kwargs.values()])
-        if not any(isinstance(v, Tensor) for v in inputs):
-            return Unknown(reason, code)
         text = node_text(node.func)
         if code == rules.DYNAMIC_ATTRIBUTE.code:
+            # A layer picked by a computed name is called, whatever it is given: the layers
+            # it may be are not "never called".
             self.note_dynamic(text)
-        else:
+        if not any(isinstance(v, Tensor) for v in inputs):
+            return Unknown(reason, code)
+        if code != rules.DYNAMIC_ATTRIBUTE.code:
             self.gaps.append(reason)
         if code == rules.UNRESOLVED_MODULE.code and not text.startswith("self."):
             code = rules.UNKNOWN_CALL.code  # an outside function, not an outside layer
@@ -840,7 +842,9 @@ class ForwardBuilder:
         given) applied to a Conv/Linear output, when the analysis cannot resolve what it
         holds: the BatchNorm it may be, which gets a verdict of its own, never silence."""
         name = text[5:] if text.startswith("self.") else ""
-        inst = frame.self_inst
+        # in a function nested in forward() (`def _inner_forward(x)`), `self` is the
+        # enclosing method's, seen through the closure
+        inst = frame.self_inst or frame.env.get("self") or (frame.closure or {}).get("self")
         if not name or not isinstance(inst, ModuleInst):
             return None
         # a child named like a norm is one; a child named otherwise whose value comes from

@@ -412,6 +412,8 @@ class Interpreter:
         elif isinstance(statement, cst.Match):
             matching.exec_match(self, statement, frame)
         elif isinstance(statement, cst.With):
+            for item in statement.items:
+                self._enter(item, frame)
             self.exec_block(statement.body.body, frame)
         elif isinstance(statement, cst.Try):
             self.exec_block(statement.body.body, frame)
@@ -432,6 +434,23 @@ class Interpreter:
                 statement.name.value,
                 Unknown(f"class '{statement.name.value}' defined inside a function"),
             )
+
+    def _enter(self, item: cst.WithItem, frame: Frame) -> None:
+        """`with manager as name`: the manager is evaluated (it may call layers); the name
+        gets what a project object's own `__enter__` returns, else a value not known, never
+        an unbound name."""
+        manager = self.eval(item.item, frame)
+        if item.asname is None:
+            return
+        enter = (
+            objects.dunder(self, manager, "__enter__") if isinstance(manager, ObjectInst) else None
+        )
+        entered = (
+            self.call_function(enter, [], {}, item)
+            if enter is not None
+            else Unknown(f"what `with {node_text(item.item)}` gives is not known")
+        )
+        self.assign(item.asname.name, entered, frame, item)
 
     def _closure(self, frame: Frame) -> dict[str, Value]:
         merged = dict(frame.closure or {})
@@ -739,10 +758,9 @@ class Interpreter:
             f"the loop over '{node_text(statement.iter)}' (line "
             f"{frame.file.location(statement).line}) runs an unknown number of times"
         )
-        unknown_item = iterable if isinstance(iterable, Tensor) else Unknown(reason)
 
         def one_iteration() -> None:
-            self.assign(statement.target, _element_of(unknown_item, self, frame), frame, statement)
+            self.assign(statement.target, self.some_element(iterable, reason), frame, statement)
             self.exec_block(statement.body.body, frame)
 
         self.branches(
@@ -776,6 +794,13 @@ class Interpreter:
             except ContinueSignal:
                 continue
         return True
+
+    def some_element(self, iterable: Value, reason: str) -> Value:
+        """What one iteration over `iterable`, of unknown length, sees: a slice of a tensor
+        along its first axis, else an unknown value."""
+        if isinstance(iterable, Tensor) and self.forward is not None:
+            return self.forward.split(iterable, 1)[0]
+        return Unknown(reason)
 
     def exec_while(self, statement: cst.While, frame: Frame) -> None:
         condition = self.eval(statement.test, frame)
@@ -1495,9 +1520,3 @@ def _merge_mapping_items(values: list[dict[Hashable, Value]]) -> dict[Hashable, 
         _UNDECIDED_KEY: _tails(middles, keyed=True),
         **dict(paths[0][len(paths[0]) - end :]),
     }
-
-
-def _element_of(value: Value, interp: Interpreter, frame: Frame) -> Value:
-    if isinstance(value, Tensor) and interp.forward is not None:
-        return interp.forward.split(value, 1)[0]
-    return value if isinstance(value, Unknown) else Unknown("an element of an unknown sequence")

@@ -186,13 +186,15 @@ CATALOGUE = _build_catalogue()
 # torch.nn submodules that re-export the same classes (torch.nn.modules.conv.Conv2d).
 def canonical(qualname: str) -> str:
     """`torch.nn.modules.conv.Conv2d` and `torch.nn.modules.Conv2d` are `torch.nn.Conv2d`;
-    the private BatchNorm bases behave as the BatchNorm they generalise."""
+    the private norm bases behave as the norm they generalise."""
     if not qualname.startswith("torch.nn.modules."):
         return qualname
     parts = qualname.split(".")
     name = parts[-1]
     if name in ("_BatchNorm", "_NormBase"):
         return "torch.nn.BatchNorm2d"
+    if name == "_InstanceNorm":  # `issubclass(layer, _InstanceNorm)`: no BatchNorm is one
+        return "torch.nn.InstanceNorm2d"
     if len(parts) in (4, 5) and name[:1].isupper():  # torch.nn.modules[.<file>].<Class>
         return "torch.nn." + name
     return qualname

@@ -238,3 +238,81 @@ def test_a_batchnorm_made_in_a_file_without_classes_is_reported_there(tmp_path: 
     (model,) = [m for m in result.modules if Path(m.path).name == "factory.py"]
     assert (model.class_name, model.line) == ("torch.nn.Sequential", 5)
     assert [(e.conv, e.bn, e.code) for e in model.folds] == [("2", "1", "XBN109")]
+
+
+def test_a_batchnorm_built_in_a_comprehension_of_unknown_length_is_judged(tmp_path: Path) -> None:
+    """One projection per level, levels the callers choose: the comprehension's length is
+    unknown, and its element (the BatchNorm with it) was never evaluated, so the class had
+    no verdict at all."""
+    path = tmp_path / "levels.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            from torch import nn
+
+            class LevelProjection(nn.Module):
+                def __init__(self, ch, hidden=16):
+                    super().__init__()
+                    self.input_proj = nn.ModuleList(
+                        nn.Sequential(nn.Conv2d(c, hidden, 1, bias=False), nn.BatchNorm2d(hidden))
+                        for c in ch
+                    )
+
+                def forward(self, feats):
+                    return [proj(feat) for proj, feat in zip(self.input_proj, feats)]
+            """
+        )
+    )
+    result = analyze([path])
+    (module,) = result.modules
+    assert [(e.bn, e.status) for e in module.folds] == [("input_proj.0.1", Status.UNKNOWN)]
+    assert [(d.line, d.code) for d in result.diagnostics] == [(8, "XBN206")]
+
+
+def test_a_norm_slot_called_in_a_closure_of_forward_is_judged(tmp_path: Path) -> None:
+    """OpenMMLab's blocks run their layers in `_inner_forward`, a function nested in
+    forward(); a norm slot the analysis cannot resolve (built by a registry from an unread
+    library) was judged in forward() itself and silent in the closure."""
+    path = tmp_path / "block.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            from torch import nn
+            import torch.utils.checkpoint as cp
+
+            from outside.registry import MODELS
+
+            def build_norm_layer(cfg, num_features, postfix=""):
+                with MODELS.switch_scope_and_registry(None) as registry:
+                    norm_layer = registry.get(cfg["type"])
+                return "bn" + str(postfix), norm_layer(num_features)
+
+            class BasicBlock(nn.Module):
+                def __init__(self, channels, with_cp=False, norm_cfg=dict(type="BN")):
+                    super().__init__()
+                    self.with_cp = with_cp
+                    self.norm1_name, norm1 = build_norm_layer(norm_cfg, channels, postfix=1)
+                    self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+                    self.add_module(self.norm1_name, norm1)
+
+                @property
+                def norm1(self):
+                    return getattr(self, self.norm1_name)
+
+                def forward(self, x):
+                    def _inner_forward(x):
+                        return self.norm1(self.conv1(x))
+
+                    if self.with_cp and x.requires_grad:
+                        return cp.checkpoint(_inner_forward, x)
+                    return _inner_forward(x)
+            """
+        )
+    )
+    result = analyze([path])
+    (module,) = result.modules
+    assert [(e.conv, e.bn, e.status) for e in module.folds] == [("conv1", "norm1", Status.UNKNOWN)]
+    (diagnostic,) = result.diagnostics
+    assert diagnostic.line == 26  # self.norm1(...) in the closure
+    # the `with ... as registry` name is bound: the reason says what is not known
+    assert "switch_scope_and_registry" in diagnostic.message
