@@ -176,6 +176,9 @@ _CHECKPOINT_OPTIONS = frozenset(
 )
 
 
+ALWAYS_RAISES = "always raises"  # what a function that raises on every path gives
+
+
 class Interpreter:
     def __init__(self, resolver: Resolver, classes: ClassModel) -> None:
         self.resolver = resolver
@@ -188,6 +191,7 @@ class Interpreter:
         # track of still gets a verdict
         self.built_batchnorms: list[ModuleInst] = []
         self._constructing: list[str] = []  # classes whose __init__ is running, innermost last
+        self.refused: set[int] = set()  # modules whose __init__ raised on every path, by uid
         self._active: dict[int, int] = {}  # running activations of each function definition
         self._values: dict[str, Value] = {}
         self._enums: dict[int, EnumClass] = {}  # by the class's definition node
@@ -1086,7 +1090,7 @@ class Interpreter:
             result = signal.value
         except DeadPath:
             if not frame.returns:
-                return Unknown(f"'{definition.name.value}' always raises")
+                return Unknown(f"'{definition.name.value}' {ALWAYS_RAISES}")
             result = frame.returns.pop()
         except (BreakSignal, ContinueSignal):
             result = Unknown("break outside a loop")
@@ -1194,6 +1198,8 @@ class Interpreter:
             written = self.journal.commit()
         if isinstance(result, Unknown) and "nest deeper" in result.reason:
             return result
+        if isinstance(result, Unknown) and result.reason.endswith(ALWAYS_RAISES):
+            self.refused.add(inst.uid)
         if (
             key is not None
             and written.isdisjoint(outside)

@@ -177,10 +177,14 @@ def _class_root(project: Project, cls: ProjectClass, interp: Interpreter) -> Ite
     built = _guarded(interp, lambda: interp.instantiate_root(cls))
     init = project.classes.method(cls, "__init__")
     constructible = callable_without_arguments(init[1] if init is not None else None)
-    for inst in module_instances(built.value):
+    instances = module_instances(built.value)
+    for inst in instances:
         yield Root(
             inst, f"class {cls.name}", cls.qualname, constructible, cls.file, built.batchnorms
         )
+    if all(inst.uid in interp.refused for inst in instances):
+        yield from _given_by_callers(project, cls, interp)
+        return
     if built.batchnorms:
         return
     # Its defaults build no BatchNorm (a GroupNorm, say); a caller may choose one: every
@@ -196,6 +200,24 @@ def _class_root(project: Project, cls: ProjectClass, interp: Interpreter) -> Ite
     for inst in module_instances(other.value):
         origin = f"class {cls.name} (any {', '.join(selecting)})"
         yield Root(inst, origin, cls.qualname, False, cls.file, other.batchnorms, filler=True)
+
+
+def _given_by_callers(project: Project, cls: ProjectClass, interp: Interpreter) -> Iterator[Root]:
+    """A class whose defaults do not build (`blocks_args=None`, which an assert refuses: only
+    its callers give real values), built with those None defaults not known,
+    so that the layers it holds still get verdicts; what its callers build refines them."""
+    runs = next(_constructors(project, cls), [])
+    given = {
+        p.name.value: Unknown(f"'{p.name.value}' is given by the callers (its default None)")
+        for p in runs
+        if isinstance(p.default, cst.Name) and p.default.value == "None"
+    }
+    if not given:
+        return
+    built = _guarded(interp, partial(_build, interp, cls, dict(given), cls.file, cls.node))
+    for inst in module_instances(built.value):
+        origin = f"class {cls.name} (any {', '.join(given)})"
+        yield Root(inst, origin, cls.qualname, False, cls.file, built.batchnorms, filler=True)
 
 
 def _norm_parameters(project: Project, cls: ProjectClass) -> list[str]:

@@ -316,3 +316,52 @@ def test_a_norm_slot_called_in_a_closure_of_forward_is_judged(tmp_path: Path) ->
     assert diagnostic.line == 26  # self.norm1(...) in the closure
     # the `with ... as registry` name is bound: the reason says what is not known
     assert "switch_scope_and_registry" in diagnostic.message
+
+
+def test_a_class_whose_defaults_do_not_build_is_judged_with_what_callers_give(
+    tmp_path: Path,
+) -> None:
+    """EfficientNet-PyTorch's model: `blocks_args=None` by default, refused by an assert, and
+    built only by a classmethod its users call. Built with its defaults the class raised
+    before any layer existed, and its stem and head BatchNorms had no verdict at all."""
+    path = tmp_path / "model.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            from torch import nn
+
+            class Block(nn.Module):
+                def __init__(self, args):
+                    super().__init__()
+                    self.conv = nn.Conv2d(args.filters, args.filters, 3, padding=1, bias=False)
+                    self.bn = nn.BatchNorm2d(args.filters)
+
+                def forward(self, x):
+                    return self.bn(self.conv(x))
+
+            class Net(nn.Module):
+                def __init__(self, blocks_args=None, width=32):
+                    super().__init__()
+                    assert isinstance(blocks_args, list), "blocks_args should be a list"
+                    self._conv_stem = nn.Conv2d(3, width, 3, stride=2, bias=False)
+                    self._bn0 = nn.BatchNorm2d(width)
+                    self._blocks = nn.ModuleList([Block(a) for a in blocks_args])
+                    self._swish = nn.SiLU()
+
+                @classmethod
+                def from_name(cls, name):
+                    return cls(load_blocks(name))
+
+                def forward(self, x):
+                    x = self._swish(self._bn0(self._conv_stem(x)))
+                    for block in self._blocks:
+                        x = block(x)
+                    return x
+            """
+        )
+    )
+    result = analyze([path])
+    (net,) = [m for m in result.modules if m.class_name.endswith(".Net")]
+    assert [(e.conv, e.bn, e.status) for e in net.folds] == [
+        ("_conv_stem", "_bn0", Status.FOLDABLE)
+    ]
