@@ -31,7 +31,7 @@ from bnlint.graph import LayerGraph
 from bnlint.runtime import kinds
 from bnlint.runtime.multi_fold import merge_facts
 from bnlint.runtime.paths import module_paths
-from bnlint.runtime.tensors import leaves, map_tensors, storage_key, tensors, version
+from bnlint.runtime.tensors import call, leaves, map_tensors, storage_key, tensors, version
 from bnlint.runtime.verify import fresh_copy, seeded_rng
 
 CAPTURE_NOTE = (
@@ -84,7 +84,7 @@ def capture_graph(model: nn.Module, example_inputs: tuple[Any, ...]) -> Capture:
         # Seeded like the verification runs, and without touching the caller's RNG.
         with seeded_rng(), torch.no_grad():
             with mode:
-                output = model(*example_inputs)
+                output = call(model, example_inputs)
     except Exception as error:  # the user's forward may raise anything
         raise CaptureError(f"{type(error).__name__}: {error}") from error
     finally:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +51,7 @@ from bnlint.runtime.judge import Outcome, Trials
 from bnlint.runtime.kinds import PARALLEL_WRAPPERS
 from bnlint.runtime.lazy import uninitialized
 from bnlint.runtime.modes import to_eval
+from bnlint.runtime.tensors import Keywords
 from bnlint.runtime.verify import Verification, closest_tolerance
 from bnlint.warnings_ import FoldWarning
 
@@ -107,6 +108,7 @@ class FoldResult:
 def fold(
     model: nn.Module,
     example_inputs: Any,
+    example_kwargs: Mapping[str, Any] | None = None,
     *,
     inplace: bool = False,
     rtol: float | None = None,
@@ -118,7 +120,9 @@ def fold(
     """Fold every BatchNorm of `model` that can be folded and prove the result.
 
     `example_inputs` is the tuple of positional arguments of `model(*example_inputs)`; anything
-    that is not a tuple (a tensor, a dict) is taken as the single argument. The folded model is
+    that is not a tuple (a tensor, a dict) is taken as the single argument. `example_kwargs`
+    are keyword arguments besides them (`model(pixel_values=x)`: `fold(model, (),
+    {"pixel_values": x})`), compared and varied as the positional ones are. The folded model is
     a copy in eval mode; `model` itself is neither run nor changed. With `inplace=True`, `model`
     is folded too (with exactly the folds verified on the copy, all or none of them), keeps its
     train/eval modes, and is returned as `.model`. A model wrapped in DataParallel,
@@ -133,6 +137,8 @@ def fold(
     others are kept, unless `all_or_nothing=True`: then any failure returns no model.
     """
     inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
+    if example_kwargs:
+        inputs = (*inputs, Keywords(example_kwargs))
     target = _unwrap(model)
     modules = list(target.modules())  # one walk for both checks
     _check_not_sharded(modules)

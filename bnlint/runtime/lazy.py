@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn.parameter import is_lazy
 
 from bnlint.runtime.loading import SetupError
+from bnlint.runtime.tensors import call
 
 
 def uninitialized(model: nn.Module) -> list[str]:
@@ -37,7 +38,7 @@ def materialize(model: nn.Module, inputs: tuple[Any, ...]) -> None:
     model.eval()
     try:
         with torch.no_grad():
-            model(*inputs)
+            call(model, inputs)
     except Exception as error:
         raise SetupError(
             f"running the model once to create its lazy layers' parameters raised "

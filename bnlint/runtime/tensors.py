@@ -9,6 +9,19 @@ from typing import Any
 import torch
 
 
+class Keywords(dict[str, Any]):
+    """The keyword arguments of a model call. Inputs are a tuple of positional arguments,
+    with this as the last element when there are keywords: every walk over the inputs
+    (copies, random inputs like them, float64 copies) keeps it, and `call` spreads it."""
+
+
+def call(model: Callable[..., Any], inputs: tuple[Any, ...]) -> Any:
+    """`model(*inputs)`, the trailing Keywords given as keyword arguments."""
+    if inputs and isinstance(inputs[-1], Keywords):
+        return model(*inputs[:-1], **inputs[-1])
+    return model(*inputs)
+
+
 def leaves(obj: Any, path: str = "") -> Iterator[tuple[str, torch.Tensor]]:
     """Every tensor in `obj` with where it sits ("[0]['image']")."""
     if isinstance(obj, torch.Tensor):

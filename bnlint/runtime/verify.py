@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from bnlint.runtime.tensors import leaves, map_tensors, tensors
+from bnlint.runtime.tensors import call, leaves, map_tensors, tensors
 
 # (rtol, atol) by output dtype. A fold changes rounding once per folded layer; errors then
 # travel through the rest of the network, so the relative bound sits a few decades above the
@@ -70,7 +70,7 @@ def run_seeded(model: Callable[..., Any], inputs: tuple[Any, ...]) -> Any:
     it was, on a fresh copy of the inputs: a forward that writes into its input in place
     (`x.mul_(2)`) changes neither the caller's tensors nor what the next run sees."""
     with seeded_rng(), torch.no_grad():
-        return model(*fresh_copy(inputs))
+        return call(model, fresh_copy(inputs))
 
 
 @contextlib.contextmanager

@@ -462,3 +462,40 @@ def test_a_batchnorm_with_a_forward_hook_keeps_it():
     features.clear()
     result.model(torch.randn(X))
     assert len(features) == 1
+
+
+class KeywordBackbone(nn.Module):
+    """Called as Hugging Face models are: keyword arguments only, a flag among them, and a
+    dict of outputs; a branch on the mask's values makes the random inputs count."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)
+
+    def forward(self, *, pixel_values, pixel_mask=None, output_hidden_states=False):
+        if pixel_mask is not None and bool(pixel_mask.sum() > 0):
+            pixel_values = pixel_values * pixel_mask[:, None]
+        hidden = self.bn(self.conv(pixel_values))
+        outputs = {"pooled": hidden.mean((2, 3))}
+        if output_hidden_states:
+            outputs["hidden"] = hidden
+        return outputs
+
+
+def test_keyword_arguments_are_passed_varied_and_checked(monkeypatch):
+    inputs = {
+        "pixel_values": torch.randn(X),
+        "pixel_mask": torch.ones(X[0], *X[2:]),
+        "output_hidden_states": True,
+    }
+    before = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+    result = fold(randomise(KeywordBackbone()), (), example_kwargs=inputs)
+    assert folded(result) == {("conv", "bn")}
+    assert result.verified, result.verification.failures
+    # both outputs compared, on the example and on random inputs like it
+    assert result.verification.inputs_compared > 1
+    assert result.verification.outputs_compared >= 2 * result.verification.inputs_compared
+    assert torch.equal(inputs["pixel_values"], before["pixel_values"])
+    plant_forgotten_mean(monkeypatch)
+    wrong = fold(randomise(KeywordBackbone()), (), example_kwargs=inputs, all_or_nothing=True)
+    assert not wrong.verified and wrong.model is None
