@@ -183,15 +183,21 @@ class CallerGraph:
                 for callee in self._by_module[module]:
                     if callee == caller:
                         continue
-                    if kind == "star":
-                        found.add(callee)
-                        continue
-                    if kind == "object":
+                    if kind in ("star", "object"):
+                        # a module held as an object, or star-imported, calls into what the
+                        # caller mentions of it: a package re-exporting every model with
+                        # `from .models import *` builds none of them
                         if mentioned is None:
                             # a name the caller binds by its own imports is that import's
                             # (`torch`, `nn`), not an attribute of this module
                             mentioned = self._mentions(caller) - facts.text.bound
-                        names = mentioned & self._exports(callee)
+                        # a name the caller defines is its own (its `logger`, not the
+                        # module's); a dunder name (`__all__`) builds nothing
+                        names = frozenset(
+                            n
+                            for n in mentioned & self._exports(callee)
+                            if n not in facts.text.names and not _is_dunder(n)
+                        )
                     for name in names:
                         found |= self._defined_by(callee, name, frozenset())
         found.discard(caller)
@@ -308,3 +314,7 @@ class CallerGraph:
 def _bound_module(item: ImportFacts, base: str) -> str:
     """The module a plain import binds: `import a.b as c` binds a.b, `import a.b` binds a."""
     return base if item.alias else base.split(".")[0]
+
+
+def _is_dunder(name: str) -> bool:
+    return len(name) > 4 and name.startswith("__") and name.endswith("__")

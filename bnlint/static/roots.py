@@ -184,7 +184,6 @@ def _class_root(project: Project, cls: ProjectClass, interp: Interpreter) -> Ite
         )
     if all(inst.uid in interp.refused for inst in instances):
         yield from _given_by_callers(project, cls, interp)
-        return
     if built.batchnorms:
         return
     # Its defaults build no BatchNorm (a GroupNorm, say); a caller may choose one: every
