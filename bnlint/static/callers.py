@@ -72,8 +72,9 @@ class Edges:
 class CallerGraph:
     """`callers(X)`: the files that call into X.
 
-    `mentions(G)` gives the words of G's text; it is asked only for files that import a
-    project module. `previous` holds the edges of an earlier run under the same module
+    `mentions(G)` gives the words of G's text, `attributes(G, name)` the names G reads as
+    attributes of `name` (`name.models.resnet50`); they are asked only for files that import
+    a project module. `previous` holds the edges of an earlier run under the same module
     table; they are kept for every file that did not change (`changed`) and imports no
     module whose exported names may have changed.
     """
@@ -82,11 +83,13 @@ class CallerGraph:
         self,
         files: Mapping[str, FileFacts],
         mentions: Callable[[str], frozenset[str]],
+        attributes: Callable[[str, str], frozenset[str]],
         previous: Edges | None = None,
         changed: frozenset[str] = frozenset(),
     ) -> None:
         self.files = files
         self._mentions = mentions
+        self._attributes = attributes
         self._by_module: dict[str, list[str]] = defaultdict(list)
         self._below: dict[str, list[str]] = defaultdict(list)
         for facts in files.values():
@@ -183,20 +186,23 @@ class CallerGraph:
                 for callee in self._by_module[module]:
                     if callee == caller:
                         continue
-                    if kind in ("star", "object"):
-                        # a module held as an object, or star-imported, calls into what the
-                        # caller mentions of it: a package re-exporting every model with
-                        # `from .models import *` builds none of them
+                    if kind == "object":
+                        # a module held as an object gives what the caller reads of it
+                        # (`pkg.models.resnet50`), not every word it shares with it
+                        names = self._read_of(caller, names) & self._exports(callee)
+                    elif kind == "star":
+                        # a star import calls into what the caller mentions of it: a package
+                        # re-exporting every model with `from .models import *` builds none
                         if mentioned is None:
                             # a name the caller binds by its own imports is that import's
                             # (`torch`, `nn`), not an attribute of this module
                             mentioned = self._mentions(caller) - facts.text.bound
+                        names = mentioned & self._exports(callee)
+                    if kind != "names":
                         # a name the caller defines is its own (its `logger`, not the
                         # module's); a dunder name (`__all__`) builds nothing
                         names = frozenset(
-                            n
-                            for n in mentioned & self._exports(callee)
-                            if n not in facts.text.names and not _is_dunder(n)
+                            n for n in names if n not in facts.text.names and not _is_dunder(n)
                         )
                     for name in names:
                         found |= self._defined_by(callee, name, frozenset())
@@ -205,21 +211,32 @@ class CallerGraph:
 
     def _given(self, item: ImportFacts, base: str) -> list[tuple[str, str, frozenset[str]]]:
         """(module, how, names) for what one import statement gives: "star" (every name),
-        "object" (the module as an object: the names mentioned) or "names" (those named)."""
+        "object" (the module as an object, under the names given: what is read of them) or
+        "names" (those named)."""
         if item.names is None:  # `import a.b.c`: anything under what it binds
+            bound = frozenset(item.binds)
             return [
-                (m, "object", frozenset())
+                (m, "object", bound)
                 for m in self._reached_from(_bound_module(item, base), subtree=True)
             ]
         if item.names == ("*",):
             return [(m, "star", frozenset()) for m in self._reached_from(base, subtree=True)]
         names = frozenset(item.names)
         given = [(m, "names", names) for m in self._reached_from(base, subtree=False)]
-        for name in item.names:  # `from pkg import models`: a module held as an object
+        for name, alias in zip(item.names, item.binds, strict=False):
             target = f"{base}.{name}" if base else name
-            if target in self._by_module:
-                given += [(m, "object", frozenset()) for m in self._reached_from(target, True)]
+            if target in self._by_module:  # `from pkg import models`: a module as an object
+                given += [
+                    (m, "object", frozenset({alias})) for m in self._reached_from(target, True)
+                ]
         return given
+
+    def _read_of(self, caller: str, bound: frozenset[str]) -> frozenset[str]:
+        """The names the caller reads as attributes of the module objects it binds."""
+        found: frozenset[str] = frozenset()
+        for name in bound:
+            found |= self._attributes(caller, name)
+        return found
 
     def _reached_from(self, target: str, subtree: bool) -> list[str]:
         """The modules a dotted name reaches: the longest prefix that is a module, and, for

@@ -118,6 +118,7 @@ def analyze(
     graph = CallerGraph(
         scan.project_facts(),
         scan.words,
+        scan.attributes,
         previous=memo.previous_edges(table) if memo else None,
         changed=memo.changed(digests) if memo else frozenset(),
     )

@@ -22,6 +22,7 @@ from bnlint.static.libraries import LibraryRoot, find_module
 from bnlint.static.readable import MAX_BYTES, Refusal, python_refusal
 from bnlint.static.textscan import (
     TextFacts,
+    attribute_names,
     content_digest,
     identifiers,
     may_build_model,
@@ -91,6 +92,9 @@ class ProjectScan:
 
     def words(self, path: str) -> frozenset[str]:
         return identifiers(self.data[path])
+
+    def attributes(self, path: str, bound: str) -> frozenset[str]:
+        return attribute_names(self.data[path], bound)
 
     def digests(self) -> Mapping[str, str]:
         """Each project file's digest; a library file's, read when first asked for (what an

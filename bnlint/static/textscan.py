@@ -103,6 +103,17 @@ def identifiers(data: bytes) -> frozenset[str]:
     return frozenset(_WORD.findall(data.decode("utf-8", errors="replace")))
 
 
+def attribute_names(data: bytes, bound: str) -> frozenset[str]:
+    """The names read as attributes of `bound` in the text: `pkg.models.resnet50(...)` gives
+    models and resnet50 for pkg. A module held as an object gives its caller only these (a
+    word in a string or a comment that a module also defines is no use of it)."""
+    text = data.decode("utf-8", errors="replace")
+    found: set[str] = set()
+    for match in re.finditer(rf"(?<![\w.]){re.escape(bound)}((?:[ \t]*\.[ \t]*[^\W\d]\w*)+)", text):
+        found.update(part.strip() for part in match.group(1).split(".")[1:])
+    return frozenset(found)
+
+
 def _is_dotted(word: str) -> bool:
     return all(_WORD.fullmatch(part) for part in word.split("."))
 

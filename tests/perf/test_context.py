@@ -47,7 +47,7 @@ def _project(tmp_path: Path, files: dict[str, str]) -> dict[str, list[str]]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text))
     scan = scan_project([], [str(tmp_path)], {})
-    graph = CallerGraph(scan.facts, scan.words)
+    graph = CallerGraph(scan.facts, scan.words, scan.attributes)
     root = str(tmp_path.resolve())
     return {
         name: [str(Path(p).relative_to(root)) for p in graph.context(f"{root}/{name}")]
@@ -139,3 +139,19 @@ def test_a_name_a_package_only_re_exports_leads_to_the_file_defining_it(tmp_path
         "train_vit.py",
         "zoo/models/vit.py",
     ]  # the packages' `__init__` files only re-export: no callers
+
+
+def test_a_module_held_as_an_object_gives_only_what_is_read_of_it(tmp_path: Path) -> None:
+    """`import zoo` inside a function, and a word in a string that a model file defines as
+    a function (`"openai/clip-vit"` and a `clip()` helper): no use of that model file."""
+    contexts = _project(
+        tmp_path,
+        {
+            "zoo/__init__.py": "",
+            "zoo/models/__init__.py": "",
+            "zoo/models/vit.py": "def clip(v): ...\nclass ViT: ...\n",
+            "pipelines.py": 'NAMES = {"default": "openai/clip-vit"}\ndef f():\n    import zoo\n',
+            "train.py": "import zoo.models.vit\nmodel = zoo.models.vit.ViT()\n",
+        },
+    )
+    assert contexts["zoo/models/vit.py"] == ["train.py", "zoo/models/vit.py"]

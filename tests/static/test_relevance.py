@@ -31,7 +31,7 @@ def test_the_observations_bearing_on_a_file_give_its_whole_report(tree: str) -> 
     root = os.path.realpath(ROOTS[tree])
     files = sorted(str(p) for p in Path(root).rglob("*.py") if "__pycache__" not in p.parts)
     scan = scan_project(files, [root], {})
-    graph = CallerGraph(scan.facts, scan.words)
+    graph = CallerGraph(scan.facts, scan.words, scan.attributes)
     contributions = analyse_files(
         [scan.key(f) for f in files], search_roots=[root], source_roots=scan.source_roots
     )
