@@ -8,6 +8,7 @@ and computing full scopes costs several times the parse.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ import libcst as cst
 
 from bnlint.static.libraries import LibraryRoot, find_module
 from bnlint.static.source import SourceFile
+from bnlint.static.textscan import content_digest
 from bnlint.static.torch_api import canonical
 
 log = logging.getLogger("bnlint.static.index")
@@ -184,6 +186,9 @@ def _collect_small(file: SourceFile, small: cst.BaseSmallStatement, symbols: Mod
                 _forget(symbols, assigned.value, keep="values")
 
 
+_STAR_IMPORT = re.compile(rb"\bimport\s*\*")
+
+
 class ModuleLoader:
     """Finds and parses project modules by dotted name, lazily, under known source roots."""
 
@@ -193,8 +198,12 @@ class ModuleLoader:
         search_roots: list[Path],
         libraries: Sequence[LibraryRoot] = (),
         load_library: Callable[[Path], SourceFile | None] | None = None,
+        read_text: Callable[[Path], bytes | None] | None = None,
     ) -> None:
         self._load_file = load_file
+        self._read_text = read_text  # a project file's bytes, without parsing them
+        # (module, word) -> whether it may bind it, and the file and digest that decided
+        self._may_bind: dict[tuple[str, str], tuple[bool, Path | None, str]] = {}
         self._roots: list[Path] = []
         for root in search_roots:
             self.add_root(root)
@@ -237,6 +246,48 @@ class ModuleLoader:
                 return loaded
         return None
 
+    def may_bind(self, name: str, word: str) -> bool:
+        """Whether module `name` may bind `word`, from its text alone: one that never writes
+        the word and star-imports nothing cannot, and is not parsed to find out. A package
+        star-importing hundreds of others (transformers' `from .models import *`) is then
+        searched for a name through their text, not by parsing every one."""
+        if self._by_name.get(name) is not None or self._read_text is None:
+            return True
+        key = (name, word)
+        known = self._may_bind.get(key)
+        if known is None:
+            path = self._path_of(name)
+            data = self._read_text(path) if path is not None else None
+            if data is None or path is None:
+                known = (True, None, "")
+            else:
+                may = word.encode() in data or _STAR_IMPORT.search(data) is not None
+                known = (may, path, content_digest(data))
+            self._may_bind[key] = known
+        may, path, digest = known
+        if path is not None:
+            self._text_read(name, path, digest)
+        return may
+
+    def has(self, name: str) -> bool:
+        """Whether a project module `name` exists (without parsing it)."""
+        return self._by_name.get(name) is not None or self._path_of(name) is not None
+
+    @staticmethod
+    def is_package(file: SourceFile) -> bool:
+        return file.path.name == "__init__.py"
+
+    def _path_of(self, name: str) -> Path | None:
+        relative = Path(*name.split("."))
+        for root in self._roots:
+            for candidate in (root / relative.with_suffix(".py"), root / relative / "__init__.py"):
+                if candidate.is_file():
+                    return candidate
+        return None
+
+    def _text_read(self, name: str, path: Path, digest: str) -> None:
+        """A module's text decided a lookup in place of the module (what a cache records)."""
+
     def symbols(self, file: SourceFile) -> ModuleSymbols:
         found = self._symbols.get(file.module_name)
         if found is None:
@@ -268,7 +319,14 @@ class Resolver:
                 return found
         if name in symbols.imports:
             return self.resolve_qualified(symbols.imports[name])
+        submodule = f"{file.module_name}.{name}"
+        if symbols.star_imports and self.loader.is_package(file) and self.loader.has(submodule):
+            # `pkg.utils` where pkg has a submodule utils: that module, as importing it
+            # makes it (not a search of everything pkg star-imports for the name)
+            return self.resolve_qualified(submodule)
         for star in symbols.star_imports:
+            if star.split(".")[0] != "torch" and not self.loader.may_bind(star, name):
+                continue
             module = self.loader.module(star)
             if module is not None and star not in self._active:
                 self._active.add(star)

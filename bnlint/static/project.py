@@ -53,8 +53,9 @@ class _TrackingLoader(ModuleLoader):
         on_use: Callable[[Path], None],
         libraries: Sequence[LibraryRoot] = (),
         load_library: Callable[[Path], SourceFile | None] | None = None,
+        read_text: Callable[[Path], bytes | None] | None = None,
     ) -> None:
-        super().__init__(load_file, search_roots, libraries, load_library)
+        super().__init__(load_file, search_roots, libraries, load_library, read_text)
         self.digests = digests
         self.on_use = on_use  # every file handed out: the Project evicts the least recent
         self.reads: Reads | None = None
@@ -75,6 +76,12 @@ class _TrackingLoader(ModuleLoader):
         if found is None:
             found = self._file_symbols[file.path] = collect_symbols(file)
         return found
+
+    def _text_read(self, name: str, path: Path, digest: str) -> None:
+        # what the analysis decided from the text depends on these bytes, as on a parse
+        if self.reads is not None:
+            self.reads.lookups.setdefault(name, path)
+            self.reads.files.setdefault(path, digest)
 
     def module(self, name: str) -> SourceFile | None:
         found = super().module(name)
@@ -115,7 +122,13 @@ class Project:
         self.sources = {Path(p): data for p, data in (sources or {}).items()}
         self._recent: OrderedDict[Path, None] = OrderedDict()
         self.loader = _TrackingLoader(
-            self.load, self.search_roots, self.digests, self._used, libraries, self._load_library
+            self.load,
+            self.search_roots,
+            self.digests,
+            self._used,
+            libraries,
+            self._load_library,
+            self._text,
         )
         for root in source_roots:
             self.loader.add_root(Path(root))
@@ -152,6 +165,16 @@ class Project:
             if file is not None:
                 self.loader.forget(file)
                 self.digests.pop(path, None)
+
+    def _text(self, path: Path) -> bytes | None:
+        """A project file's bytes as a lookup would read them (None outside `allowed`)."""
+        path = path.resolve()
+        if self.allowed is not None and path not in self.allowed and path not in self.sources:
+            return None
+        if path in self.sources:
+            return self.sources[path]
+        read = read_source(path)
+        return None if isinstance(read, ParseFailure) else read
 
     def _load_library(self, path: Path) -> SourceFile | None:
         return self.load(path, library=True)

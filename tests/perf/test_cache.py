@@ -358,3 +358,41 @@ def test_one_field_of_a_stored_record_decodes_as_the_whole_record_would() -> Non
     assert decode_field(FileVerdicts, encoded, "lookups") == whole.lookups
     with pytest.raises(ValueError):
         decode_field(FileVerdicts, encoded[:2], "reads")
+
+
+def test_a_file_read_as_text_only_still_invalidates_what_it_decided(tmp_path: Path) -> None:
+    """A star-imported module whose text never writes a name is not parsed to look for it;
+    the cached verdict still depends on its bytes: once it defines the name, a warm run
+    says what a cold run says."""
+    package = tmp_path / "zoo"
+    (package / "models").mkdir(parents=True)
+    (package / "__init__.py").write_text("from .models import *\n")
+    (package / "models" / "__init__.py").write_text("from .blocks import *\n")
+    blocks = package / "models" / "blocks.py"
+    blocks.write_text("from torch import nn\n\nclass Block(nn.Module):\n    pass\n")
+    checked = tmp_path / "net.py"
+    checked.write_text(
+        textwrap.dedent(
+            """
+            import zoo
+            from torch import nn
+
+            class Net(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.conv = nn.Conv2d(3, 8, 1, bias=False)
+                    self.extra = zoo.Extra(8) if hasattr(zoo, "Extra") else nn.Identity()
+
+                def forward(self, x):
+                    return self.extra(self.conv(x))
+            """
+        )
+    )
+    cache = tmp_path / "cache"
+    before = analyze([checked], search_roots=[tmp_path], cache_dir=cache)
+    assert [m.folds for m in before.modules] == [()]
+    blocks.write_text(blocks.read_text() + "\nExtra = nn.BatchNorm2d\n")
+    warm = analyze([checked], search_roots=[tmp_path], cache_dir=cache)
+    cold = analyze([checked], search_roots=[tmp_path])
+    assert warm == cold
+    assert [e.bn for m in cold.modules for e in m.folds] == ["extra"]

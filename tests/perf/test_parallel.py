@@ -109,3 +109,53 @@ def test_a_file_named_outside_the_project_changes_no_other_verdict() -> None:
     assert len(everything) > 1
     together = analyze(everything, search_roots=[root])
     assert only(together, fixture) == only(analyze([fixture], search_roots=[root]), fixture)
+
+
+def test_a_submodule_of_a_package_that_star_imports_every_model_is_found_without_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """transformers' `__init__` star-imports `.models`, whose `__init__` star-imports every
+    model package: reading `transformers.utils` searched all of them for the name `utils`
+    (a word each of them writes), parsing 2,300 files to check one model file."""
+    package = tmp_path / "zoo"
+    (package / "utils").mkdir(parents=True)
+    (package / "__init__.py").write_text("from .models import *\n")
+    (package / "utils" / "__init__.py").write_text("def is_available():\n    return True\n")
+    models = package / "models"
+    models.mkdir()
+    families = [f"family{i}" for i in range(6)]
+    (models / "__init__.py").write_text("".join(f"from .{f} import *\n" for f in families))
+    for family in families:
+        (models / family).mkdir()
+        (models / family / "__init__.py").write_text(
+            "from ...utils import is_available\nfrom .model import *\n"
+        )
+        (models / family / "model.py").write_text(
+            "from torch import nn\nfrom ... import utils\n\nclass Net(nn.Module):\n    pass\n"
+        )
+    checked = tmp_path / "net.py"
+    checked.write_text(
+        "import zoo\nfrom torch import nn\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.conv = nn.Conv2d(3, 8, 3, bias=False)\n"
+        "        self.bn = nn.BatchNorm2d(8) if zoo.utils.is_available() else nn.Identity()\n"
+        "        self.head = zoo.Head if hasattr(zoo, 'Head') else None\n\n"
+        "    def forward(self, x):\n"
+        "        return self.bn(self.conv(x))\n"
+    )
+    parsed: list[Path] = []
+    real = project_module.parse_source
+
+    def recording(path: Path, data: bytes):  # type: ignore[no-untyped-def]
+        parsed.append(path)
+        return real(path, data)
+
+    monkeypatch.setattr(project_module, "parse_source", recording)
+    result = analyze([checked], search_roots=[tmp_path])
+    (module,) = result.modules
+    assert [(e.conv, e.bn, e.status.value) for e in module.folds] == [("conv", "bn", "foldable")]
+    # `zoo.Head`, defined nowhere: the star-imported packages are searched through their
+    # text, and only those that star-import further are parsed, never a model file
+    assert not [p for p in parsed if p.name == "model.py"], parsed
