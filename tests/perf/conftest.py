@@ -11,6 +11,7 @@ import pytest
 
 from benchmarks.zoo import generate
 from bnlint.ftypes import CheckResult
+from bnlint.static import project as project_module
 from bnlint.static.engine import analyze
 
 
@@ -26,6 +27,20 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> Zoo:
     root = tmp_path_factory.mktemp("zoo")
     files = sorted(generate(root, files=30, seed=3).files)
     return Zoo(root, files, analyze(files, search_roots=[root], jobs=1))
+
+
+@pytest.fixture
+def parsed(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Records every file parsed (a run answered by the cache parses none)."""
+    paths: list[Path] = []
+    real = project_module.parse_source
+
+    def recording(path: Path, data: bytes):  # type: ignore[no-untyped-def]
+        paths.append(path)
+        return real(path, data)
+
+    monkeypatch.setattr(project_module, "parse_source", recording)
+    return paths
 
 
 @pytest.fixture(autouse=True)

@@ -13,26 +13,11 @@ from pathlib import Path
 import pytest
 
 from bnlint.ftypes import CheckResult
-from bnlint.static import project as project_module
 from bnlint.static import scan as scan_module
 from bnlint.static.engine import analyze
 from tests.perf.conftest import Zoo, only
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def no_parsing(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """Records every file parsed (a run answered by the cache parses none)."""
-    parsed: list[Path] = []
-    real = project_module.parse_source
-
-    def recording(path: Path, data: bytes):  # type: ignore[no-untyped-def]
-        parsed.append(path)
-        return real(path, data)
-
-    monkeypatch.setattr(project_module, "parse_source", recording)
-    return parsed
 
 
 def _copy_zoo(zoo: Zoo, tmp_path: Path) -> tuple[Path, list[Path]]:
@@ -42,31 +27,31 @@ def _copy_zoo(zoo: Zoo, tmp_path: Path) -> tuple[Path, list[Path]]:
 
 
 def test_a_warm_run_says_exactly_what_a_cold_run_says_and_parses_nothing(
-    zoo: Zoo, tmp_path: Path, no_parsing: list[Path]
+    zoo: Zoo, tmp_path: Path, parsed: list[Path]
 ) -> None:
     cache = tmp_path / "cache"
     cold = analyze(zoo.files, search_roots=[zoo.root], cache_dir=cache)
     assert cold == zoo.reference
-    no_parsing.clear()
+    parsed.clear()
     warm = analyze(zoo.files, search_roots=[zoo.root], cache_dir=cache)
     assert warm == zoo.reference
-    assert no_parsing == []
+    assert parsed == []
 
 
 def test_a_single_file_run_reuses_what_the_whole_tree_run_cached(
-    zoo: Zoo, tmp_path: Path, no_parsing: list[Path]
+    zoo: Zoo, tmp_path: Path, parsed: list[Path]
 ) -> None:
     cache = tmp_path / "cache"
     analyze(zoo.files, search_roots=[zoo.root], cache_dir=cache)
-    no_parsing.clear()
+    parsed.clear()
     blocks = next(p for p in zoo.files if p.name == "blocks.py")
     alone = analyze([blocks], search_roots=[zoo.root], cache_dir=cache)
     assert only(alone, blocks) == only(zoo.reference, blocks)
-    assert no_parsing == []
+    assert parsed == []
 
 
 def test_an_edited_file_is_analysed_again_and_nothing_else_changes(
-    zoo: Zoo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_parsing: list[Path]
+    zoo: Zoo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parsed: list[Path]
 ) -> None:
     root, files = _copy_zoo(zoo, tmp_path)
     monkeypatch.chdir(tmp_path)
@@ -74,11 +59,11 @@ def test_an_edited_file_is_analysed_again_and_nothing_else_changes(
     before = analyze(files, search_roots=[root], cache_dir=cache)
     heads = next(p for p in files if p.name == "heads.py")
     heads.write_text(heads.read_text() + "\n# a comment changes no verdict\n")
-    no_parsing.clear()
+    parsed.clear()
     after = analyze(files, search_roots=[root], cache_dir=cache)
     assert after == before
-    assert heads in no_parsing
-    assert len(no_parsing) < len(files) / 2
+    assert heads in parsed
+    assert len(parsed) < len(files) / 2
 
 
 PARENT = """\
@@ -119,7 +104,7 @@ def _verdicts(result: CheckResult, path: Path) -> dict[str, list[tuple[str, str]
 
 
 def test_the_cache_remembers_why_python_cannot_read_a_file_it_never_parses(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_parsing: list[Path]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parsed: list[Path]
 ) -> None:
     # A script with a syntax error and a binary file, neither with a class: reported on
     # every run, checked once, and no longer reported once fixed.
@@ -143,12 +128,12 @@ def test_the_cache_remembers_why_python_cannot_read_a_file_it_never_parses(
     assert findings == [("blob.py", "XBN002", 1, 8), ("train.py", "XBN001", 1, 10)]
     assert len(checks) == 2
     checks.clear()
-    no_parsing.clear()
+    parsed.clear()
     assert analyze(files, search_roots=[root], cache_dir=cache) == cold
     assert analyze([script], search_roots=[root], cache_dir=cache).diagnostics == tuple(
         d for d in cold.diagnostics if d.path == "train.py"
     )
-    assert (checks, no_parsing) == ([], [])
+    assert (checks, parsed) == ([], [])
     script.write_text("def main():\n    pass\n")
     fixed = analyze(files, search_roots=[root], cache_dir=cache)
     assert [d.path for d in fixed.diagnostics] == ["blob.py"]

@@ -55,16 +55,8 @@ def test_a_file_checked_alone_gets_its_whole_tree_verdicts(zoo: Zoo, name: str) 
 
 
 def test_a_single_file_run_parses_only_the_files_its_verdicts_reach(
-    zoo: Zoo, monkeypatch: pytest.MonkeyPatch
+    zoo: Zoo, parsed: list[Path]
 ) -> None:
-    parsed: list[Path] = []
-    real = project_module.parse_source
-
-    def recording(path: Path, data: bytes):  # type: ignore[no-untyped-def]
-        parsed.append(path)
-        return real(path, data)
-
-    monkeypatch.setattr(project_module, "parse_source", recording)
     heads = next(p for p in zoo.files if p.name == "heads.py")
     family = heads.parent
     analyze([heads], search_roots=[zoo.root])
@@ -112,7 +104,7 @@ def test_a_file_named_outside_the_project_changes_no_other_verdict() -> None:
 
 
 def test_a_submodule_of_a_package_that_star_imports_every_model_is_found_without_them(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, parsed: list[Path]
 ) -> None:
     """transformers' `__init__` star-imports `.models`, whose `__init__` star-imports every
     model package: reading `transformers.utils` searched all of them for the name `utils`
@@ -145,14 +137,6 @@ def test_a_submodule_of_a_package_that_star_imports_every_model_is_found_without
         "    def forward(self, x):\n"
         "        return self.bn(self.conv(x))\n"
     )
-    parsed: list[Path] = []
-    real = project_module.parse_source
-
-    def recording(path: Path, data: bytes):  # type: ignore[no-untyped-def]
-        parsed.append(path)
-        return real(path, data)
-
-    monkeypatch.setattr(project_module, "parse_source", recording)
     result = analyze([checked], search_roots=[tmp_path])
     (module,) = result.modules
     assert [(e.conv, e.bn, e.status.value) for e in module.folds] == [("conv", "bn", "foldable")]
