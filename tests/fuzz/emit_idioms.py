@@ -362,6 +362,13 @@ def resolve_norm(norm_layer):
             f"            outs.append({applied})",
             "        return outs",
         ]
+        if node.style == "index":  # RT-DETR's input projections
+            indexed = "f"
+            for position in range(len(columns)):
+                indexed = f"self.col{position}[i]({indexed})"
+                # which member a computed index picks is undecidable (XBN201)
+                self.marks.append((name, f"col{position}"))
+            child.forward = [f"        return [{indexed} for i, f in enumerate(feats)]"]
         self.blocks.append(self.render_class(child, "nn.Module", "cin", inputs="feats"))
         attr = self.register(cls, "heads", f"{name}({self.channels(cls, flow.c)})", [])
         scales = ["1.0", "0.5", "2.0"][: node.count]

@@ -52,6 +52,8 @@ GATED_CONSTRUCTS: dict[str, str] = {
     "node:branchdict:list": "a list of layers, one added on a hidden branch, in a Sequential",
     "node:zip:arg": "for m0, m1, x in zip(self.m0, self.m1, feats): over a list argument",
     "node:zip:enumerate": "for i, (m0, m1, x) in enumerate(zip(self.m0, self.m1, feats)):",
+    "node:zip:index": "[self.m1[i](self.m0[i](x)) for i, x in enumerate(feats)]: layers picked "
+    "by the index of a list argument's element, in a comprehension of unknown length",
     "node:match:value": "the layers called inside a match/case block on a constant",
     "node:match:or": 'the layers called inside a `case "a" | "b":` block',
     "node:dunder": "a wrapper module that overrides __call__ instead of forward()",
@@ -124,7 +126,7 @@ MLIST_STYLES = ("for", "index", "range", "hetero", "sequential")
 MDICT_STYLES = ("keys", "values", "items")
 RANK_STYLES = ("hidden", "tokens", "flatten")  # on (N, C) features; "conv1d" on (N, C, L)
 BRANCHDICT_STYLES = ("ordered", "moduledict", "list")
-ZIP_STYLES = ("arg", "enumerate")
+ZIP_STYLES = ("arg", "enumerate", "index")
 MATCH_STYLES = ("value", "or")
 CONDITION_STYLES = ("truth", "compare", "flag", "switch")
 NTUPLE_STYLES = ("repeat", "iterable")

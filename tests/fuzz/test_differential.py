@@ -302,7 +302,7 @@ def test_only_the_gated_constructs_in_the_mix_are_generated():
     default = set().union(*(gated_constructs(generate(seed)) for seed in range(300)))
     assert default <= ENABLED_CONSTRUCTS
     mix = construct_mix("node:zip")
-    assert mix == {"node:zip:arg", "node:zip:enumerate"}
+    assert mix == {"node:zip:arg", "node:zip:enumerate", "node:zip:index"}
     zipped = set().union(*(gated_constructs(generate(seed, constructs=mix)) for seed in range(300)))
     assert zipped == mix
 
