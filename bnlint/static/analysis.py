@@ -589,34 +589,38 @@ def scopes_of(
                     )
                 )
             shifted = shifted or _shifts_indices(value)
-        for name, value in inst.attrs.items():
-            items = (
-                value.items
-                if isinstance(value, Seq)
-                else tuple(value.items.values())
-                if isinstance(value, Mapping)
-                else ()
-            )
-            keys = (
-                range(len(items))
-                if isinstance(value, Seq)
-                else list(value.items)
-                if isinstance(value, Mapping)
-                else ()
-            )
-            for index, member in zip(keys, items, strict=True):
-                if isinstance(member, ModuleInst):
-                    # named as if the list were an nn.ModuleList: `blocks.0.1`
-                    pending.append(
-                        (
-                            member,
-                            scope + (_frame(f"{name}.{index}", member),),
-                            optional,
-                            False,
-                            moved,
+        for name, held in inst.attrs.items():
+            # a plain list or dict, or one of several that undecidable branches assigned
+            for value, on_some_paths in _plain_options(held):
+                for index, member in _plain_members(value):
+                    if isinstance(member, ModuleInst):
+                        # named as if the list were an nn.ModuleList: `blocks.0.1`
+                        pending.append(
+                            (
+                                member,
+                                scope + (_frame(f"{name}.{index}", member),),
+                                optional or on_some_paths,
+                                False,
+                                moved,
+                            )
                         )
-                    )
     return scopes, conditional, unplaced
+
+
+def _plain_options(value: Value) -> list[tuple[Value, bool]]:
+    """The plain containers an attribute holds, each with whether it exists on some paths
+    only (branches the analysis cannot decide assigned different lists)."""
+    if isinstance(value, Choice):
+        return [(option, True) for option in value.options if isinstance(option, (Seq, Mapping))]
+    return [(value, False)]
+
+
+def _plain_members(value: Value) -> list[tuple[object, Value]]:
+    if isinstance(value, Seq):
+        return list(enumerate(value.items))
+    if isinstance(value, Mapping):
+        return list(value.items.items())
+    return []
 
 
 def _shifts_indices(value: Value) -> bool:

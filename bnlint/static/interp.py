@@ -22,10 +22,11 @@ import libcst as cst
 import libcst.matchers as m
 
 from bnlint import rules
-from bnlint.ftypes import LayerCall, NodeKind
+from bnlint.ftypes import LayerCall, NodeKind, SourceLocation
 from bnlint.static import arrays, calls, enums, evaluate, facts, matching, objects
 from bnlint.static.classes import ClassModel
 from bnlint.static.constructions import Constructions, containers, fingerprint
+from bnlint.static.forward import NORM_WORDS
 from bnlint.static.frames import (
     AnalysisLimit,
     BreakSignal,
@@ -746,6 +747,10 @@ class Interpreter:
             merged = self.forward.merge_tensors([Tensor(v) for v in values], reason, code)
             if isinstance(merged, Tensor):
                 return merged.node
+        places = [v for v in values if isinstance(v, SourceLocation)]
+        if places:
+            # where a plain container was assigned, on some path: bookkeeping, no value
+            return places[0]
         options = [Const(None) if v is MISSING else v for v in values]
         if self.forward is not None and any(isinstance(v, Tensor) for v in options):
             return self.forward.merge_tensors(options, reason, code)
@@ -1057,6 +1062,7 @@ class Interpreter:
         finally:
             self._active[id(definition)] -= 1
             written = self.journal.commit()
+        result = _named_after(result, definition)
         if (
             key is not None
             and written.isdisjoint(outside)
@@ -1526,3 +1532,16 @@ def _merge_mapping_items(values: list[dict[Hashable, Value]]) -> dict[Hashable, 
         _UNDECIDED_KEY: _tails(middles, keyed=True),
         **dict(paths[0][len(paths[0]) - end :]),
     }
+
+
+def _named_after(result: Value, definition: cst.FunctionDef | cst.Lambda) -> Value:
+    """What a function named like a norm factory (`norm_for`, `build_norm`) gives, when the
+    analysis cannot tell: the reason names the function, so that the slot holding it is
+    judged as the norm layer it may be (`self.head_norm_layer = norm_for(...)` or
+    `self.other = build_norm(...)`), never silent."""
+    if type(result) is not Unknown or not isinstance(definition, cst.FunctionDef):
+        return result
+    name = definition.name.value
+    if not NORM_WORDS.search(name) or NORM_WORDS.search(result.reason):
+        return result
+    return Unknown(f"what {name}() gives is not known: {result.reason}", result.code)

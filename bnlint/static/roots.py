@@ -303,8 +303,9 @@ def walk(inst: ModuleInst, seen: set[int] | None = None) -> Iterator[ModuleInst]
 def _members(value: Value) -> Iterator[ModuleInst]:
     if isinstance(value, ModuleInst):
         yield value
-    elif isinstance(value, Choice):
-        yield from (o for o in value.options if isinstance(o, ModuleInst))
+    elif isinstance(value, Choice):  # modules, or lists of them, built on some paths
+        for option in value.options:
+            yield from _members(option)
     elif isinstance(value, Tails):
         for members in value.members():
             for member in members:

@@ -365,3 +365,67 @@ def test_a_class_whose_defaults_do_not_build_is_judged_with_what_callers_give(
     assert [(e.conv, e.bn, e.status) for e in net.folds] == [
         ("_conv_stem", "_bn0", Status.FOLDABLE)
     ]
+
+
+def test_a_slot_built_by_a_function_named_like_a_norm_factory_is_judged(tmp_path: Path) -> None:
+    """`self.other = norm_for("BN", 8)`: the slot's name says nothing, the factory's does;
+    what it returns is not known (a registry from an unread library), so the slot may hold
+    a BatchNorm. It was silent: the reason the analysis kept named neither."""
+    path = tmp_path / "net.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            from torch import nn
+
+            from outside.registry import MODELS
+
+            def norm_for(name, channels):
+                return MODELS.get(name)(channels)
+
+            class Net(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.conv = nn.Conv2d(3, 8, 3, bias=False)
+                    self.other = norm_for("BN", 8)
+
+                def forward(self, x):
+                    return self.other(self.conv(x))
+            """
+        )
+    )
+    result = analyze([path])
+    (module,) = result.modules
+    assert [(e.bn, e.status) for e in module.folds] == [("other", Status.UNKNOWN)]
+    (diagnostic,) = result.diagnostics
+    assert "norm_for()" in diagnostic.message
+
+
+def test_a_plain_list_assigned_on_two_undecidable_paths_is_reported_once(tmp_path: Path) -> None:
+    """Two branches the analysis cannot decide each keep layers in a plain list under one
+    name: where the list was assigned was merged into a choice of places, and reporting it
+    raised (one class of transformers stopped a whole run)."""
+    path = tmp_path / "net.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            from torch import nn
+
+            class Net(nn.Module):
+                def __init__(self, wide):
+                    super().__init__()
+                    if wide:
+                        self.blocks = [nn.Conv2d(3, 8, 1, bias=False), nn.BatchNorm2d(8)]
+                    else:
+                        self.blocks = [nn.Conv2d(3, 8, 3, bias=False), nn.BatchNorm2d(8)]
+
+                def forward(self, x):
+                    for block in self.blocks:
+                        x = block(x)
+                    return x
+            """
+        )
+    )
+    result = analyze([path])
+    assert {(d.line, d.code) for d in result.diagnostics if d.code == "XBN303"} == {(8, "XBN303")}
+    (module,) = result.modules
+    assert module.folds, "the BatchNorms in the list get verdicts"
