@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeAlias
@@ -230,14 +230,11 @@ class ModuleLoader:
         if name in self._by_name:
             return self._by_name[name]
         self._by_name[name] = None  # guards import cycles while loading
-        relative = Path(*name.split("."))
-        for root in self._roots:
-            for candidate in (root / relative.with_suffix(".py"), root / relative / "__init__.py"):
-                if candidate.is_file():
-                    loaded = self._load_file(candidate)
-                    if loaded is not None and loaded.module_name == name:
-                        self._by_name[name] = loaded
-                        return loaded
+        for candidate in self._candidates(name):
+            loaded = self._load_file(candidate)
+            if loaded is not None and loaded.module_name == name:
+                self._by_name[name] = loaded
+                return loaded
         found = find_module(self._libraries, name) if self._libraries else None
         if found is not None:
             loaded = self._load_library(Path(found))
@@ -278,12 +275,15 @@ class ModuleLoader:
         return file.path.name == "__init__.py"
 
     def _path_of(self, name: str) -> Path | None:
+        return next(self._candidates(name), None)
+
+    def _candidates(self, name: str) -> Iterator[Path]:
+        """The files under the search roots that may be module `name`, in lookup order."""
         relative = Path(*name.split("."))
         for root in self._roots:
             for candidate in (root / relative.with_suffix(".py"), root / relative / "__init__.py"):
                 if candidate.is_file():
-                    return candidate
-        return None
+                    yield candidate
 
     def _text_read(self, name: str, path: Path, digest: str) -> None:
         """A module's text decided a lookup in place of the module (what a cache records)."""

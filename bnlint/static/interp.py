@@ -73,6 +73,7 @@ from bnlint.static.values import (
     ObjectInst,
     Outside,
     OutsideBuilt,
+    Raised,
     Seq,
     Spread,
     Tails,
@@ -175,9 +176,6 @@ _PARAMETRIZATIONS = frozenset(
 _CHECKPOINT_OPTIONS = frozenset(
     {"use_reentrant", "preserve_rng_state", "context_fn", "determinism_check", "debug", "segments"}
 )
-
-
-ALWAYS_RAISES = "always raises"  # what a function that raises on every path gives
 
 
 class Interpreter:
@@ -1096,7 +1094,7 @@ class Interpreter:
             result = signal.value
         except DeadPath:
             if not frame.returns:
-                return Unknown(f"'{definition.name.value}' {ALWAYS_RAISES}")
+                return Raised(f"'{definition.name.value}' always raises")
             result = frame.returns.pop()
         except (BreakSignal, ContinueSignal):
             result = Unknown("break outside a loop")
@@ -1204,7 +1202,7 @@ class Interpreter:
             written = self.journal.commit()
         if isinstance(result, Unknown) and "nest deeper" in result.reason:
             return result
-        if isinstance(result, Unknown) and result.reason.endswith(ALWAYS_RAISES):
+        if isinstance(result, Raised):
             self.refused.add(inst.uid)
         if (
             key is not None

@@ -166,10 +166,14 @@ class Project:
                 self.loader.forget(file)
                 self.digests.pop(path, None)
 
+    def _inside(self, path: Path) -> bool:
+        """Whether a lookup may find the (resolved) file: the project files given, if any."""
+        return self.allowed is None or path in self.allowed or path in self.sources
+
     def _text(self, path: Path) -> bytes | None:
         """A project file's bytes as a lookup would read them (None outside `allowed`)."""
         path = path.resolve()
-        if self.allowed is not None and path not in self.allowed and path not in self.sources:
+        if not self._inside(path):
             return None
         if path in self.sources:
             return self.sources[path]
@@ -192,7 +196,7 @@ class Project:
         answers a module lookup: what a lookup finds must not depend on what this process
         analysed before. A `library` file is one a lookup found in an installed library."""
         path = path.resolve()
-        inside = self.allowed is None or path in self.allowed or path in self.sources
+        inside = self._inside(path)
         if not inside and not explicit and not library:
             return None
         if path in self.files:

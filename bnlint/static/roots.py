@@ -183,40 +183,46 @@ def _class_root(project: Project, cls: ProjectClass, interp: Interpreter) -> Ite
             inst, f"class {cls.name}", cls.qualname, constructible, cls.file, built.batchnorms
         )
     if all(inst.uid in interp.refused for inst in instances):
-        yield from _given_by_callers(project, cls, interp)
+        # Its defaults do not build (`blocks_args=None`, which an assert refuses: only its
+        # callers give real values): built with those None defaults not known.
+        yield from _built_with_unknown(
+            interp,
+            cls,
+            _none_defaults(project, cls),
+            "'{}' is given by the callers (its default None)",
+        )
     if built.batchnorms:
         return
     # Its defaults build no BatchNorm (a GroupNorm, say); a caller may choose one: every
     # BatchNorm it may then hold gets a verdict, never silence.
-    selecting = _norm_parameters(project, cls)
-    if not selecting:
-        return
-    unknown = {
-        name: Unknown(f"'{name}' may select another norm layer than its default")
-        for name in selecting
-    }
-    other = _guarded(interp, partial(_build, interp, cls, dict(unknown), cls.file, cls.node))
-    for inst in module_instances(other.value):
-        origin = f"class {cls.name} (any {', '.join(selecting)})"
-        yield Root(inst, origin, cls.qualname, False, cls.file, other.batchnorms, filler=True)
+    yield from _built_with_unknown(
+        interp,
+        cls,
+        _norm_parameters(project, cls),
+        "'{}' may select another norm layer than its default",
+    )
 
 
-def _given_by_callers(project: Project, cls: ProjectClass, interp: Interpreter) -> Iterator[Root]:
-    """A class whose defaults do not build (`blocks_args=None`, which an assert refuses: only
-    its callers give real values), built with those None defaults not known,
-    so that the layers it holds still get verdicts; what its callers build refines them."""
-    runs = next(_constructors(project, cls), [])
-    given = {
-        p.name.value: Unknown(f"'{p.name.value}' is given by the callers (its default None)")
-        for p in runs
-        if isinstance(p.default, cst.Name) and p.default.value == "None"
-    }
-    if not given:
+def _built_with_unknown(
+    interp: Interpreter, cls: ProjectClass, names: list[str], why: str
+) -> Iterator[Root]:
+    """The class built again with the constructor parameters `names` not known (`why`, with
+    the name in its braces, says so), so that the layers it may hold get verdicts: fillers,
+    which what any caller builds replaces."""
+    if not names:
         return
-    built = _guarded(interp, partial(_build, interp, cls, dict(given), cls.file, cls.node))
+    unknown = {name: Unknown(why.format(name)) for name in names}
+    built = _guarded(interp, partial(_build, interp, cls, dict(unknown), cls.file, cls.node))
     for inst in module_instances(built.value):
-        origin = f"class {cls.name} (any {', '.join(given)})"
+        origin = f"class {cls.name} (any {', '.join(names)})"
         yield Root(inst, origin, cls.qualname, False, cls.file, built.batchnorms, filler=True)
+
+
+def _none_defaults(project: Project, cls: ProjectClass) -> list[str]:
+    runs = next(_constructors(project, cls), [])
+    return [
+        p.name.value for p in runs if isinstance(p.default, cst.Name) and p.default.value == "None"
+    ]
 
 
 def _norm_parameters(project: Project, cls: ProjectClass) -> list[str]:

@@ -74,6 +74,12 @@ class OutsideBuilt(Unknown):
 
 
 @dataclass(eq=False)
+class Raised(Unknown):
+    """What calling a function that raises on every path gives (an `__init__` whose
+    defaults an assert refuses)."""
+
+
+@dataclass(eq=False)
 class Spread(Unknown):
     """`*args` or `**kwargs` of a call whose contents are not known: any argument from its
     position on (positional) or any keyword not written out (`**`) may be supplied by it.
