@@ -154,7 +154,11 @@ def _site_verdict(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:
         )
     producer = _past_switch(graph, producers[0])
 
-    before = _fold_into_preceding(graph, bn, producer)
+    before = (
+        _fold_into_each(graph, bn, producer)
+        if _slot_switch(graph, producer)
+        else _fold_into_preceding(graph, bn, producer)
+    )
     if before.skip is None:
         return before
     if before.skip.status is Status.UNKNOWN:
@@ -176,6 +180,27 @@ def _site_verdict(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:
     ):
         return after
     return before
+
+
+def _fold_into_each(graph: LayerGraph, bn: LayerCall, switch: LayerCall) -> _SiteVerdict:
+    """A BatchNorm after a layer whose construction depends on the configuration: it folds
+    when it folds into each layer that may be built there, and is not settled either way
+    when the constructions disagree."""
+    alternatives = graph.alternatives(switch)
+    verdicts = [_fold_into_preceding(graph, bn, layer) for layer in alternatives]
+    outcomes = {
+        (v.skip.status, v.skip.code) if v.skip is not None else (v.direction, None)
+        for v in verdicts
+    }
+    if len(outcomes) == 1:
+        return verdicts[0]
+    return _skip(
+        bn,
+        rules.CONDITIONAL_LAYER,
+        bn=bn.describe(),
+        detail=f"it folds into some of the layers that may be built there "
+        f"({_names(alternatives)}) and not into others",
+    )
 
 
 def _fold_into_preceding(graph: LayerGraph, bn: LayerCall, producer: LayerCall) -> _SiteVerdict:
@@ -381,6 +406,28 @@ def _same_computation(graph: LayerGraph, a: LayerCall, b: LayerCall, depth: int 
     )
 
 
+def _slot_switch(graph: LayerGraph, node: LayerCall) -> bool:
+    """Whether `node` is control flow between the constructions of one layer: a Conv or
+    Linear of one kind built at one place as one class or another by configuration (a conv
+    that pads its input itself, or not). Whichever was built, its output is what passes on;
+    only one of them exists in a model."""
+    if node.kind is not NodeKind.CONTROL_FLOW:
+        return False
+    first, *others = graph.alternatives(node)
+    return bool(others) and all(_same_slot(first, other) for other in others)
+
+
+def _same_slot(a: LayerCall, b: LayerCall) -> bool:
+    return (
+        a.kind in FOLD_TARGETS
+        and a.kind is b.kind
+        and a.module_id is not None
+        and b.module_id is not None
+        and bool(a.module_path)
+        and a.module_path == b.module_path
+    )
+
+
 def _past_switch(graph: LayerGraph, producer: LayerCall) -> LayerCall:
     """The computation behind a switch of one computation; any other producer itself."""
     if _one_computation_switch(graph, producer):
@@ -396,9 +443,10 @@ def _readers(graph: LayerGraph, call: LayerCall) -> list[LayerCall]:
     seen = {node.node_id for node in pending}
     while pending:
         node = pending.popleft()
-        if _one_computation_switch(graph, node) and _same_computation(
-            graph, graph.alternatives(node)[0], call
-        ):
+        if (
+            _one_computation_switch(graph, node)
+            and _same_computation(graph, graph.alternatives(node)[0], call)
+        ) or (_slot_switch(graph, node) and call in graph.alternatives(node)):
             fresh = [c for c in graph.consumers(node) if c.node_id not in seen]
             seen.update(c.node_id for c in fresh)
             pending.extend(fresh)

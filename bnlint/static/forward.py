@@ -11,6 +11,7 @@ import logging
 import re
 from collections.abc import Hashable
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, TypedDict
 
 import libcst as cst
@@ -398,6 +399,10 @@ class ForwardBuilder:
         if same_layer is not None:
             return self._either_layer(same_layer, args, label, frame.file.location(node))
         kinds = sorted({_describe_option(o) for o in module.options})
+        constructions = self._one_slot(module.options)
+        if constructions is not None:
+            why = f"which class {label} is built as ({' or '.join(kinds)}): {module.reason}"
+            return self._each_construction(constructions, args, why, frame, node)
         self.gaps.append(module.reason)
         maybe = None
         if any(isinstance(o, Unknown) for o in module.options):
@@ -435,6 +440,47 @@ class ForwardBuilder:
         if len({_path(self._scope(i)) for i in insts}) != 1 or not self._scope(first):
             return None
         return insts
+
+    def _one_slot(self, options: tuple[Value, ...]) -> list[ModuleInst] | None:
+        """The options of a conditional construction when every one is a Conv/Linear of the
+        same kind built for the same place, some with a forward() of their own (a conv that
+        pads its input itself, or not, by configuration): whichever was built is the layer
+        there, and each is followed on a path of its own."""
+        insts = [o for o in options if isinstance(o, ModuleInst)]
+        if len(insts) != len(options) or len({i.torch_base.kind for i in insts}) != 1:
+            return None
+        if insts[0].torch_base.kind not in FOLD_TARGETS:
+            return None
+        paths = {_path(self._scope(i)) for i in insts}
+        if len(paths) != 1 or not self._scope(insts[0]):
+            return None
+        return insts
+
+    def _each_construction(
+        self,
+        insts: list[ModuleInst],
+        args: list[Value],
+        reason: str,
+        frame: Frame,
+        node: cst.CSTNode,
+    ) -> Value:
+        outputs: list[Value] = []
+
+        def run(inst: ModuleInst) -> None:
+            outputs.append(
+                self.invoke(inst, args, {}, frame, node, self._path_label(inst), inst.construction)
+            )
+
+        self.interp.branches(
+            [partial(run, inst) for inst in insts],
+            reason,
+            frame,
+            data_dependent=False,
+            code=rules.CONDITIONAL_LAYER.code,
+        )
+        if all(output is outputs[0] for output in outputs):
+            return outputs[0]
+        return self.merge_tensors(outputs, reason, rules.CONDITIONAL_LAYER.code)
 
     def _either_layer(
         self,

@@ -1,0 +1,78 @@
+"""A BatchNorm after a layer whose class depends on the configuration (a conv that pads its
+input itself, or by a fixed amount): the analysis follows each class that may be built on a
+path of its own, and the matcher judges the BatchNorm against each, on hand-built graphs."""
+
+from __future__ import annotations
+
+from bnlint import rules
+from bnlint.foldkey import pair_key
+from bnlint.ftypes import LayerAttrs, LayerCall, ModuleFrame, NodeKind
+from bnlint.graph import LayerGraph
+from bnlint.matcher import match_folds
+
+ROOT = ModuleFrame("", "m.Stem")
+
+
+def node(
+    graph: LayerGraph, kind: NodeKind, path: str, *inputs: LayerCall, uid: str = "", **attrs: object
+) -> LayerCall:
+    defaults = {
+        NodeKind.BATCHNORM: {"num_features": 8, "spatial_dims": 2, "track_running_stats": True},
+        NodeKind.CONV: {"out_channels": 8, "spatial_dims": 2},
+    }.get(kind, {})
+    call = graph.add(
+        LayerCall(
+            node_id=-1,
+            kind=kind,
+            label=path,
+            module_id=(uid or path) if path else None,
+            scope=(ROOT, *(ModuleFrame(n, "torch.nn.X") for n in path.split("."))) if path else (),
+            attrs=LayerAttrs(**{**defaults, **attrs}),  # type: ignore[arg-type]
+            rule_code=rules.CONDITIONAL_LAYER.code if kind is NodeKind.CONTROL_FLOW else None,
+            reason="which class conv is built as" if kind is NodeKind.CONTROL_FLOW else None,
+        )
+    )
+    for producer in inputs:
+        graph.connect(producer, call)
+    return call
+
+
+def stem(second_path: str = "conv", **second: object) -> tuple[LayerGraph, LayerCall, LayerCall]:
+    """x -> (conv built as one class | conv built as another) -> bn."""
+    graph = LayerGraph()
+    x = node(graph, NodeKind.INPUT, "")
+    dynamic = node(graph, NodeKind.CONV, "conv", x, uid="dynamic")
+    static = node(graph, NodeKind.CONV, second_path, x, uid="static", **second)
+    either = node(graph, NodeKind.CONTROL_FLOW, "", dynamic, static)
+    bn = node(graph, NodeKind.BATCHNORM, "bn", either)
+    return graph, static, bn
+
+
+def verdict(graph: LayerGraph) -> tuple[str, str | None]:
+    plan = match_folds(graph)
+    if plan.folds:
+        (pair,) = plan.folds
+        return "foldable", str(pair_key(pair))
+    (skip,) = plan.skips
+    return skip.status.value, skip.code
+
+
+def test_a_batchnorm_after_either_class_of_one_conv_folds_into_it() -> None:
+    graph, _, _ = stem()
+    assert verdict(graph) == ("foldable", "m.Stem: conv -> bn")
+
+
+def test_classes_that_disagree_leave_it_unknown() -> None:
+    graph, _, _ = stem(out_channels=4)  # the second class would not match the BatchNorm
+    assert verdict(graph) == ("unknown", rules.CONDITIONAL_LAYER.code)
+
+
+def test_one_class_whose_output_is_read_elsewhere_leaves_it_unknown() -> None:
+    graph, static, _ = stem()
+    node(graph, NodeKind.ACTIVATION, "", static)
+    assert verdict(graph) == ("unknown", rules.CONDITIONAL_LAYER.code)
+
+
+def test_layers_at_two_places_are_not_one_layer() -> None:
+    graph, _, _ = stem(second_path="other")
+    assert verdict(graph)[0] == "unknown"
