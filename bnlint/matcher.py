@@ -187,7 +187,11 @@ def _fold_into_each(graph: LayerGraph, bn: LayerCall, switch: LayerCall) -> _Sit
     when it folds into each layer that may be built there, and is not settled either way
     when the constructions disagree."""
     alternatives = graph.alternatives(switch)
-    verdicts = [_fold_into_preceding(graph, bn, layer) for layer in alternatives]
+    return _agreed(bn, alternatives, [_fold_into_preceding(graph, bn, a) for a in alternatives])
+
+
+def _agreed(bn: LayerCall, layers: list[LayerCall], verdicts: list[_SiteVerdict]) -> _SiteVerdict:
+    """The verdict the classes one layer may be built as agree on; XBN207 when they do not."""
     outcomes = {
         (v.skip.status, v.skip.code) if v.skip is not None else (v.direction, None)
         for v in verdicts
@@ -198,8 +202,8 @@ def _fold_into_each(graph: LayerGraph, bn: LayerCall, switch: LayerCall) -> _Sit
         bn,
         rules.CONDITIONAL_LAYER,
         bn=bn.describe(),
-        detail=f"it folds into some of the layers that may be built there "
-        f"({_names(alternatives)}) and not into others",
+        detail=f"it folds into some of the layers that may be built there ({_names(layers)}) "
+        "and not into others",
     )
 
 
@@ -610,13 +614,22 @@ def _takes_no_fold(graph: LayerGraph, node: LayerCall, depth: int = 8) -> bool:
 def _fold_into_following(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:
     consumers = _readers(graph, bn)
     why_not = "its output does not feed a single Conv/Linear"
+    if len(consumers) > 1 and all(_same_slot(consumers[0], c) for c in consumers[1:]):
+        # the classes one layer may be built as, each followed on a path of its own
+        verdicts = [_fold_into_consumer(graph, bn, c, why_not) for c in consumers]
+        return _agreed(bn, consumers, verdicts)
     # One module called on its output more than once (on either path of a gradient-
     # checkpointing switch) is still a single layer for the fold.
     if len({_identity(c) for c in consumers}) != 1:
         return _doubt(bn, _paths_to_a_layer(graph, consumers, bn)) or _skip(
             bn, rules.BN_AFTER_OTHER_OP, bn=bn.describe(), producer=why_not
         )
-    consumer = consumers[0]
+    return _fold_into_consumer(graph, bn, consumers[0], why_not)
+
+
+def _fold_into_consumer(
+    graph: LayerGraph, bn: LayerCall, consumer: LayerCall, why_not: str
+) -> _SiteVerdict:
     if consumer.kind in _UNCERTAIN:
         rule = rules.get_rule(consumer.rule_code or rules.UNKNOWN_CALL.code)
         return _skip(
@@ -690,10 +703,12 @@ def _fold_through_merge(graph: LayerGraph, bn: LayerCall, merge: LayerCall) -> _
     """A BatchNorm after a channel concatenation or a plain sum of Conv/Linear outputs, each
     feeding only the merge, folds into all of them: each layer of a concatenation absorbs its
     channel slice of the scale and shift; each layer of a sum the scale, and one the shift."""
-    nodes, terms = _merge_terms(graph, merge)
+    nodes, switched = _merge_terms(graph, merge)
+    terms = [_built_first(graph, term) for term in switched]
+    disagreement = _constructions_disagree(graph, bn, merge, nodes, switched)
     problems = chain(
         _merge_form(graph, bn, merge, nodes, terms),
-        _term_problems(graph, bn, merge, nodes, terms),
+        [disagreement] if disagreement else _term_problems(graph, bn, merge, nodes, terms),
     )
     # The first unfoldable problem wins, else the first unknown one. An unfoldable one ends
     # the search: in a dense block every earlier layer's output is read again later, and
@@ -716,6 +731,47 @@ def _fold_through_merge(graph: LayerGraph, bn: LayerCall, merge: LayerCall) -> _
         producers=tuple(terms),
         merge=_FOLDABLE_MERGES[merge.kind],
     )
+
+
+def _built_first(graph: LayerGraph, term: LayerCall) -> LayerCall:
+    """A branch whose layer is built as one class or another: the first (the fold is keyed
+    by the place, the same for each); any other branch itself."""
+    return graph.alternatives(term)[0] if _slot_switch(graph, term) else term
+
+
+def _constructions_disagree(
+    graph: LayerGraph,
+    bn: LayerCall,
+    merge: LayerCall,
+    nodes: list[LayerCall],
+    switched: list[LayerCall],
+) -> _SiteVerdict | None:
+    """XBN207 when a branch's layer is built as one class or another and what stands in the
+    fold's way differs between them."""
+    chosen = [_built_first(graph, term) for term in switched]
+    for position, term in enumerate(switched):
+        if not _slot_switch(graph, term):
+            continue
+        outcomes = {
+            frozenset(
+                (p.skip.status, p.skip.code)
+                for p in _term_problems(
+                    graph, bn, merge, nodes, [*chosen[:position], layer, *chosen[position + 1 :]]
+                )
+                if p.skip is not None
+            )
+            for layer in graph.alternatives(term)
+        }
+        if len(outcomes) > 1:
+            return _skip(
+                bn,
+                rules.CONDITIONAL_LAYER,
+                bn=bn.describe(),
+                detail="it folds through the merge with some of the layers that may be built "
+                f"for one of its branches ({_names(graph.alternatives(term))}) and not with "
+                "others",
+            )
+    return None
 
 
 def _merge_terms(graph: LayerGraph, merge: LayerCall) -> tuple[list[LayerCall], list[LayerCall]]:
@@ -1209,7 +1265,10 @@ def _sites_not_preceded_by(
             len(producers) == 1
             and producers[0].kind is NodeKind.BATCHNORM
             and _identity(producers[0]) == _identity(bn)
-            and all(_identity(c) == _identity(consumer) for c in _readers(graph, producers[0]))
+            and all(
+                _identity(c) == _identity(consumer) or _same_slot(c, consumer)
+                for c in _readers(graph, producers[0])
+            )
         ):
             stray.append(site)
     return stray

@@ -222,6 +222,8 @@ class _Emitter(IdiomEmitter):
                     f"class PlainConv{self.dims}d({ctor}):\n"
                     f'    """A subclass that keeps torch\'s forward."""',
                 )
+            elif leaf.style == "by_config":
+                ctor = self.conv_by_config(ctor)
             elif leaf.style == "partial":
                 ctor = self.define(
                     f"conv{leaf.kernel}x{leaf.kernel}_{self.dims}d",

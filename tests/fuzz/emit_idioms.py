@@ -51,6 +51,46 @@ class IdiomEmitter:
         key = self.hidden_choice("conv_args")
         return f"{ctor}({', '.join([ch, str(out), f'*conv_args({key})', *options])})"
 
+    def conv_by_config(self, base: str) -> str:
+        """A Conv whose class a setting from outside picks (EfficientNet ports'
+        get_same_padding_conv2d): one subclass pads its input itself and convolves without
+        padding, the other convolves as torch does; both with a forward() of their own."""
+        key = self.hidden_choice("choose")
+        dims = int(base[-2])
+        same = self.define(
+            f"SamePad{base[3:]}",
+            f'''class SamePad{base[3:]}({base}):
+    """Pads its input itself, then convolves with its own weight unchanged."""
+
+    def __init__(self, *args, padding=0, **kwargs):
+        super().__init__(*args, padding=0, **kwargs)
+        self.same = padding
+
+    def forward(self, x):
+        if self.same:
+            x = F.pad(x, [self.same] * {2 * dims})
+        return F.conv{dims}d(x, self.weight, self.bias, self.stride, 0, self.dilation,
+                          self.groups)''',
+        )
+        eager = self.define(
+            f"Eager{base[3:]}",
+            f'''class Eager{base[3:]}({base}):
+    """Convolves as torch does, in a forward() of its own."""
+
+    def forward(self, x):
+        return F.conv{dims}d(x, self.weight, self.bias, self.stride, self.padding,
+                          self.dilation, self.groups)''',
+        )
+        picker = self.define(
+            f"conv{dims}d_class",
+            f"""def conv{dims}d_class(same_padding):
+    if same_padding:
+        return {same}
+    else:
+        return {eager}""",
+        )
+        return f"{picker}(choose({key}))"
+
     def bn_own_forward(self, base: str) -> str:
         """A BatchNorm subclass whose forward calls F.batch_norm, then an activation or not."""
         name = f"BNAct{base[len('nn.BatchNorm') :]}"

@@ -36,6 +36,9 @@ GATED_CONSTRUCTS: dict[str, str] = {
     "leaf:conv:kwargs": "a Conv built with **options from a function outside the analysed "
     "files (kernel 1, or kernel 3 with padding 1: a hidden choice)",
     "leaf:conv:args": "a Conv built with *args from a function outside the analysed files",
+    "leaf:conv:by_config": "a Conv whose class a function picks by a setting nobody can "
+    "read statically: one subclass pads its input itself, the other convolves as torch "
+    "does, each with a forward() of its own",
     "leaf:bn:own_forward": "a BatchNorm subclass with its own forward (F.batch_norm, then an "
     "activation or nothing)",
     "node:rank:hidden": "Linear then BatchNorm1d on a tensor that code outside the analysed "
@@ -104,7 +107,7 @@ BN_STYLES = ("plain",) * 6 + (
     "subclass",
     "own_forward",
 )
-CONV_STYLES = ("",) * 6 + ("subclass", "partial", "kwargs", "args")
+CONV_STYLES = ("",) * 6 + ("subclass", "partial", "kwargs", "args", "by_config")
 DROP_STYLES = ("dropout", "identity", "functional")
 SEQ_STYLES = ("args", "ordered", "star", "helper", "subclass", "add_module")
 CHILD_STYLES = (

@@ -76,3 +76,31 @@ def test_one_class_whose_output_is_read_elsewhere_leaves_it_unknown() -> None:
 def test_layers_at_two_places_are_not_one_layer() -> None:
     graph, _, _ = stem(second_path="other")
     assert verdict(graph)[0] == "unknown"
+
+
+def test_a_batchnorm_before_either_class_of_one_conv_folds_into_it() -> None:
+    graph = LayerGraph()
+    x = node(graph, NodeKind.INPUT, "")
+    bn = node(graph, NodeKind.BATCHNORM, "bn", x)
+    dynamic = node(
+        graph, NodeKind.CONV, "conv", bn, uid="dynamic", in_channels=8, pads=False, groups=1
+    )
+    static = node(
+        graph, NodeKind.CONV, "conv", bn, uid="static", in_channels=8, pads=False, groups=1
+    )
+    node(graph, NodeKind.CONTROL_FLOW, "", dynamic, static)
+    assert verdict(graph) == ("foldable", "m.Stem: conv -> bn")
+
+
+def test_a_batchnorm_before_classes_that_disagree_is_unknown() -> None:
+    graph = LayerGraph()
+    x = node(graph, NodeKind.INPUT, "")
+    bn = node(graph, NodeKind.BATCHNORM, "bn", x)
+    dynamic = node(
+        graph, NodeKind.CONV, "conv", bn, uid="dynamic", in_channels=8, pads=False, groups=1
+    )
+    static = node(
+        graph, NodeKind.CONV, "conv", bn, uid="static", in_channels=8, pads=True, groups=1
+    )
+    node(graph, NodeKind.CONTROL_FLOW, "", dynamic, static)
+    assert verdict(graph) == ("unknown", rules.CONDITIONAL_LAYER.code)
