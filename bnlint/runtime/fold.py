@@ -150,7 +150,6 @@ def fold(
     except CaptureError as error:
         raise FoldError(f"the model failed on the example inputs: {error}") from error
     plan = match_folds(capture.graph)
-    originals = record_originals(work, plan.folds)
     trials = Trials(
         target,
         work,
@@ -162,6 +161,7 @@ def fold(
         seed=seed,
         copy=_copy,
     )
+    originals = record_originals(work, plan.folds)
     progress.step("folding")
     applied = trials.make(plan.folds)
     progress.step("verifying")

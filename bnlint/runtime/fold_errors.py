@@ -36,6 +36,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from bnlint.foldkey import pair_label
 from bnlint.ftypes import Direction, FoldPair, Merge
+from bnlint.runtime.filled import ones, zeros
 from bnlint.runtime.paths import submodule
 from bnlint.runtime.sum_shifts import SumShift, shift_errors, worst_ratio
 
@@ -70,29 +71,77 @@ def _statistics(bn: _BatchNorm) -> _Statistics:
     1 and 0 for the weight and bias of one that is not affine."""
     mean, var = bn.running_mean, bn.running_var
     assert mean is not None and var is not None
-    weight = bn.weight if bn.weight is not None else torch.ones_like(var)
-    bias = bn.bias if bn.bias is not None else torch.zeros_like(mean)
+    weight = bn.weight if bn.weight is not None else ones(var)
+    bias = bn.bias if bn.bias is not None else zeros(mean)
     return mean, var, weight, bias
+
+
+class _Slacks:
+    """How far the float64 maps of a group of BatchNorms may be off, worked out when a check
+    first needs them: a check passes without them unless a map is nearly cancelled, so most
+    folds never do (see `measure_fold_errors`)."""
+
+    def __init__(
+        self,
+        out: torch.Tensor,
+        scale: torch.Tensor,
+        mean: torch.Tensor,
+        bias: torch.Tensor,
+        sizes: list[int],
+    ) -> None:
+        self._inputs = (out, scale, mean, bias)  # out: the BatchNorms' outputs at 0 and 1
+        self._sizes = sizes
+        self._parts: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+
+    def of(self, member: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(slack, shift slack) of the group's `member`-th BatchNorm."""
+        if self._parts is None:
+            out, scale, mean, bias = self._inputs
+            # |out(0)| + |out(1)|: a sum of two rows is one addition, as written out
+            slack = out.abs().sum(0).mul_(2 * _unit_roundoff(torch.float64))
+            slack = slack.div_(scale.abs().clamp_min(torch.finfo(torch.float64).tiny))
+            shift_slack = (mean.abs() * scale.abs() + bias.abs()).mul_(
+                4 * _unit_roundoff(torch.float64)
+            )
+            parts = zip(
+                slack.split_with_sizes(self._sizes),
+                shift_slack.split_with_sizes(self._sizes),
+                strict=True,
+            )
+            self._parts = list(parts)
+        return self._parts[member]
 
 
 @dataclass(frozen=True)
 class _Affine:
     scale: torch.Tensor  # float64, per channel
     shift: torch.Tensor
-    # how far the float64 scale itself may be off, relative to it: it is the difference of
-    # the BatchNorm's outputs at 1 and 0, so it carries their roundings (negligible against
-    # a float32 model's, not against a float64 one's when the shift dwarfs the scale)
-    slack: torch.Tensor
-    # the same for the shift, absolute: beta - mean * scale may cancel to far less than its
-    # terms, which carry the roundings
-    shift_slack: torch.Tensor
+    _slacks: _Slacks
+    _member: int  # which of the group's BatchNorms
+    _channels: slice | None = None  # which of its channels (None: all)
+
+    @property
+    def slack(self) -> torch.Tensor:
+        """How far the float64 scale itself may be off, relative to it: it is the difference
+        of the BatchNorm's outputs at 1 and 0, so it carries their roundings (negligible
+        against a float32 model's, not against a float64 one's when the shift dwarfs the
+        scale)."""
+        return self._part(self._slacks.of(self._member)[0])
+
+    @property
+    def shift_slack(self) -> torch.Tensor:
+        """The same for the shift, absolute: beta - mean * scale may cancel to far less than
+        its terms, which carry the roundings."""
+        return self._part(self._slacks.of(self._member)[1])
+
+    def _part(self, values: torch.Tensor) -> torch.Tensor:
+        return values if self._channels is None else values[self._channels]
 
     def part(self, channels: slice) -> _Affine:
+        # the channels of a concatenation's layer: a slice of the whole BatchNorm's
+        assert self._channels is None
         return _Affine(
-            self.scale[channels],
-            self.shift[channels],
-            self.slack[channels],
-            self.shift_slack[channels],
+            self.scale[channels], self.shift[channels], self._slacks, self._member, channels
         )
 
 
@@ -161,24 +210,21 @@ def _batchnorm_maps(batchnorms: dict[str, _BatchNorm]) -> dict[str, _Affine]:
     with torch.no_grad():
         for (eps, device, _), members in groups.items():
             mean, var, weight, bias = _joined([statistics for _, statistics in members])
-            probe = torch.zeros(2, mean.numel(), dtype=torch.float64, device=device)
-            probe[1].fill_(1.0)
+            zero = torch.zeros(1, mean.numel(), dtype=torch.float64, device=device)
+            probe = torch.cat([zero, ones(zero)])
             out = torch.batch_norm(  # F.batch_norm's kernel, without its Python checks
                 probe, weight, bias, mean, var, False, 0.0, eps, torch.backends.cudnn.enabled
             )
-            at_zero, at_one = out.unbind()
-            scale, shift = at_one - at_zero, at_zero
-            # |out(0)| + |out(1)|: a sum of two rows is one addition, as written out
-            slack = out.abs().sum(0).mul_(2 * _unit_roundoff(torch.float64))
-            slack = slack.div_(scale.abs().clamp_min(torch.finfo(torch.float64).tiny))
-            shift_slack = (mean.abs() * scale.abs() + bias.abs()).mul_(
-                4 * _unit_roundoff(torch.float64)
-            )
-            # One split for the four maps: each BatchNorm's rows of them, as views.
+            shift, at_one = out.view(-1).split_with_sizes([mean.numel()] * 2)
+            scale = at_one - shift
+            # Each BatchNorm's part of both maps, as views.
             sizes = [statistics[0].numel() for _, statistics in members]
-            joined = torch.stack((scale, shift, slack, shift_slack))
-            for (label, _), part in zip(members, joined.split_with_sizes(sizes, 1), strict=True):
-                maps[label] = _Affine(*part.unbind())
+            slacks = _Slacks(out, scale, mean, bias, sizes)
+            parts = zip(
+                members, scale.split_with_sizes(sizes), shift.split_with_sizes(sizes), strict=True
+            )
+            for index, ((label, _), bn_scale, bn_shift) in enumerate(parts):
+                maps[label] = _Affine(bn_scale, bn_shift, slacks, index)
     return maps
 
 
@@ -188,25 +234,38 @@ def _joined(members: list[_Statistics]) -> tuple[torch.Tensor, ...]:
     When every BatchNorm's four tensors have one length, all of them are joined at once."""
     if all(len({t.numel() for t in statistics}) == 1 for statistics in members):
         everything = torch.cat([s[i] for i in range(4) for s in members]).to(torch.float64)
-        return tuple(everything.view(4, -1).unbind())
+        return everything.split_with_sizes([everything.numel() // 4] * 4)
     return tuple(torch.cat([s[i] for s in members]).to(torch.float64) for i in range(4))
 
 
 def measure_fold_errors(
     model: nn.Module, pairs: Sequence[FoldPair], originals: Originals
 ) -> dict[FoldPair, SiteError]:
-    """The error of every fold in `pairs`, all made on `model` (checked layer by layer)."""
+    """The error of every fold in `pairs`, all made on `model` (checked layer by layer).
+
+    First without the roundings of the float64 maps themselves (`_Slacks`): they only add to
+    what is allowed, so a fold within the rest is exact as it is. Only when a fold is not are
+    they worked out and every fold measured again with them."""
+    errors = _measured(model, pairs, originals, slack=False)
+    if all(error.exact or error.max_abs is None for error in errors.values()):
+        return errors
+    return _measured(model, pairs, originals, slack=True)
+
+
+def _measured(
+    model: nn.Module, pairs: Sequence[FoldPair], originals: Originals, *, slack: bool
+) -> dict[FoldPair, SiteError]:
     before = {p.conv.label: p for p in pairs if p.direction is Direction.BN_CONV}
     after = {
         layer.label: p for p in pairs if p.direction is Direction.CONV_BN for layer in p.layers
     }
     labels = list(dict.fromkeys(c.label for p in pairs for c in p.layers))
     scaled = [label for label in labels if _only_scaled(model, label, before, after, originals)]
-    by_layer = _check_scaled_layers(model, scaled, after, originals)
+    by_layer = _check_scaled_layers(model, scaled, after, originals, slack=slack)
     for label in labels:
         if label not in by_layer:
             by_layer[label] = _check_layer(
-                model, label, before.get(label), after.get(label), originals
+                model, label, before.get(label), after.get(label), originals, slack=slack
             )
     # By position, not by pair: a FoldPair's hash walks all its records.
     checks = [[by_layer[layer.label] for layer in pair.layers] for pair in pairs]
@@ -259,17 +318,21 @@ def _only_scaled(
 
 
 def _check_scaled_layers(
-    model: nn.Module, labels: list[str], after: dict[str, FoldPair], originals: Originals
+    model: nn.Module,
+    labels: list[str],
+    after: dict[str, FoldPair],
+    originals: Originals,
+    *,
+    slack: bool,
 ) -> dict[str, _LayerCheck]:
-    """`_measure` for many layers of the common case in a few tensor operations: one row per
-    output channel of every layer (its sampled weights, then its bias), checked at once, and
-    the worst of each layer read back."""
+    """`_measure` for many layers of the common case in a few tensor operations: the sampled
+    weights and the bias of every output channel of every layer checked at once, and the
+    worst of each layer read back. Of the kinds of operation the rest of the fold makes (see
+    filled.py): no indexing, nothing in place."""
     if not labels:
         return {}
-    pieces: dict[str, list[torch.Tensor]] = {
-        k: [] for k in ("w0", "w1", "b0", "b1", "s", "t", "slack", "t_slack")
-    }
-    units, counts, summed = [], [], []
+    weights0, weights1, biases0, biases1, scales, shifts = [], [], [], [], [], []
+    slacks, shift_slacks, units, counts, summed = [], [], [], [], []
     try:
         for label in labels:
             layer = _fold_layer(model, label)
@@ -279,71 +342,103 @@ def _check_scaled_layers(
             if pair.merge is Merge.CAT:
                 outer = _channel_slice(outer, pair, label, model)
             rows1 = layer.weight.detach().reshape(recorded.shape[0], -1)
-            pieces["w0"].append(recorded.weights)
-            pieces["w1"].append(rows1.index_select(1, recorded.columns))
-            pieces["b0"].append(_bias(recorded.bias, rows1))
-            pieces["b1"].append(_bias(layer.bias, rows1))
-            pieces["s"].append(outer.scale)
-            pieces["slack"].append(outer.slack)
-            pieces["t_slack"].append(outer.shift_slack)
+            weights0.append(recorded.weights)
+            weights1.append(rows1.index_select(1, recorded.columns))
+            biases0.append(_bias(recorded.bias, rows1))
+            biases1.append(_bias(layer.bias, rows1))
+            scales.append(outer.scale)
             # The layers of a sum share the shift: what each carries is checked per pair.
             summed.append(pair.merge is Merge.SUM)
-            pieces["t"].append(torch.zeros_like(outer.shift) if summed[-1] else outer.shift)
+            shifts.append(zeros(outer.shift) if summed[-1] else outer.shift)
+            if slack:
+                slacks.append(outer.slack)
+                shift_slacks.append(outer.shift_slack)
             units.append(_allowed_roundings(layer.weight.dtype))
             counts.append(rows1.shape[0])
         with torch.no_grad():
-            original = torch.cat([torch.cat(pieces["w0"]), torch.cat(pieces["b0"])[:, None]], 1).to(
-                torch.float64
-            )
-            folded = torch.cat([torch.cat(pieces["w1"]), torch.cat(pieces["b1"])[:, None]], 1).to(
-                torch.float64
-            )
-            scale, shift = torch.cat(pieces["s"]), torch.cat(pieces["t"])
-            slack = torch.cat(pieces["slack"])
-            shift_slack = torch.cat(pieces["t_slack"])
-    except RuntimeError:  # layers on several devices, or of several dtypes: one by one
+            weight, weight1 = torch.cat(weights0).double(), torch.cat(weights1).double()
+            bias, bias1 = torch.cat(biases0).double(), torch.cat(biases1).double()
+            scale, shift = torch.cat(scales), torch.cat(shifts)
+    except RuntimeError:  # layers on several devices: one by one
         return {}
-    any_sum = any(summed)  # the rows of a sum's layers are only worked out when there are any
     with torch.no_grad():
-        rows = torch.repeat_interleave(torch.tensor(counts, device=original.device))
         # One dtype (the usual case): its roundings as a number, the same in every row.
         unit: float | torch.Tensor = units[0]
         if any(u != units[0] for u in units):
-            unit = torch.tensor(units, dtype=torch.float64, device=original.device)[rows]
-        exact = original.mul_(scale[:, None])
+            unit = torch.cat([torch.full_like(s, u) for s, u in zip(scales, units, strict=True)])
+        exact = weight.mul(scale.view(-1, 1))
+        scaled_bias = bias.mul(scale)
+        exact_bias = scaled_bias.add(shift)
+        error = weight1.sub(exact).abs()
+        carried = bias1.sub(exact_bias)  # for the layers of a sum: their share of the shift
+        bias_error = carried.abs()
+        if any(summed):  # what the layers of a sum carry together is checked per pair
+            in_sum = torch.cat([torch.full_like(s, f) for s, f in zip(scales, summed, strict=True)])
+            bias_error = bias_error.masked_fill(in_sum.bool(), 0.0)
+        magnitude, bias_magnitude = exact.abs(), exact_bias.abs()
+        # one rounding per value, and the maps' own roundings when they count
+        per_value = unit if not slack else torch.cat(slacks).add(unit)
+        per_weight = per_value.view(-1, 1) if isinstance(per_value, torch.Tensor) else per_value
+        allowed = weight1.abs().mul(per_weight).add(magnitude, alpha=1e-12)
         # the bias adds up terms that may cancel: its roundings are relative to them
-        terms = exact[:, -1].abs() + shift.abs()
-        exact[:, -1] += shift
-        error = folded.sub(exact)
-        # for the layers of a sum: their share of the shift
-        carried = error[:, -1].clone() if any_sum else None
-        error = error.abs_()
-        if any_sum:
-            in_sum = torch.tensor(summed, device=original.device)[rows]
-            error[:, -1].masked_fill_(in_sum, 0.0)
-        magnitude = exact.abs_()  # `exact` is not needed as such any more
-        allowed = folded.abs_().mul_((slack + unit)[:, None]).add_(magnitude, alpha=1e-12)
-        allowed[:, -1] += terms * unit + shift_slack
-        shift_allowed = allowed[:, -1].clone() if any_sum else None
-        ratio = error.div(allowed.clamp_min_(torch.finfo(torch.float64).tiny)).amax(1)
-        per_row = torch.stack([ratio, error.amax(1), magnitude.amax(1)])
-        worst = torch.full((3, len(labels)), -1.0, dtype=torch.float64, device=original.device)
-        per_layer = worst.scatter_reduce(1, rows.expand(3, -1), per_row, "amax").tolist()
+        terms = scaled_bias.abs().add(shift.abs()).mul(unit)
+        if slack:
+            terms = terms.add(torch.cat(shift_slacks))
+        bias_allowed = bias1.abs().mul(per_value).add(bias_magnitude, alpha=1e-12).add(terms)
+        tiny = torch.finfo(torch.float64).tiny
+        figures = [
+            error.div(allowed.clamp_min(tiny)),
+            bias_error.div(bias_allowed.clamp_min(tiny)).view(-1, 1),
+            error,
+            bias_error.view(-1, 1),
+            magnitude,
+            bias_magnitude.view(-1, 1),
+        ]
+        # per output channel: the worst ratio, error and magnitude of its weights and bias
+        per_row = torch.cat(figures, 1).view(-1, 3, _SAMPLED_WEIGHTS + 1).amax(2)
+        worst = _worst_of_each(per_row, counts)
     checks, start = {}, 0
-    for label, count, in_a_sum, ratio, error, size in zip(
-        labels, counts, summed, *per_layer, strict=True
+    for label, count, in_a_sum, (ratio, error_, size) in zip(
+        labels, counts, summed, worst, strict=True
     ):
         share = slice(start, start + count)
         start += count
         checks[label] = _LayerCheck(
             SiteError(
-                error, error / size if size > 0 else error, math.inf if math.isnan(ratio) else ratio
+                error_,
+                error_ / size if size > 0 else error_,
+                math.inf if math.isnan(ratio) else ratio,
             ),
-            carried[share] if in_a_sum and carried is not None else None,
-            shift_allowed[share] if in_a_sum and shift_allowed is not None else None,
+            carried[share] if in_a_sum else None,
+            bias_allowed[share] if in_a_sum else None,
             size,
         )
     return checks
+
+
+# Rows of figures read back to be reduced per layer in Python, up to this many; more are
+# reduced by a scatter, a few more kinds of operation but a fixed cost.
+_READ_BACK_ROWS = 512
+
+
+def _worst_of_each(per_row: torch.Tensor, counts: list[int]) -> list[tuple[float, ...]]:
+    """The largest of each column over each layer's rows (`counts` of them in turn), NaN
+    when one is NaN, -1 for a layer without rows."""
+    if per_row.shape[0] <= _READ_BACK_ROWS:
+        rows, found, start = per_row.tolist(), [], 0
+        for count in counts:
+            columns = zip(*rows[start : start + count], strict=True)
+            found.append(tuple(_largest(column) for column in columns) if count else (-1.0,) * 3)
+            start += count
+        return found
+    owner = torch.repeat_interleave(torch.tensor(counts, device=per_row.device))
+    worst = torch.full((len(counts), 3), -1.0, dtype=per_row.dtype, device=per_row.device)
+    reduced = worst.scatter_reduce(0, owner.view(-1, 1).expand(-1, 3), per_row, "amax")
+    return [tuple(row) for row in reduced.tolist()]
+
+
+def _largest(values: Sequence[float]) -> float:
+    return math.nan if any(math.isnan(v) for v in values) else max(values)
 
 
 @functools.lru_cache(maxsize=256)
@@ -365,6 +460,8 @@ def _check_layer(
     before: FoldPair | None,
     after: FoldPair | None,
     originals: Originals,
+    *,
+    slack: bool,
 ) -> _LayerCheck:
     layer = _fold_layer(model, label)
     original = originals.layers[label]
@@ -378,7 +475,12 @@ def _check_layer(
         return _LayerCheck(SiteError(None, None, problem="the folded weight has another shape"))
     with torch.no_grad():
         return _measure(
-            layer, original, inner, outer, summed=after is not None and after.merge is Merge.SUM
+            layer,
+            original,
+            inner,
+            outer,
+            summed=after is not None and after.merge is Merge.SUM,
+            slack=slack,
         )
 
 
@@ -400,10 +502,12 @@ def _measure(
     outer: _Affine | None,
     *,
     summed: bool,
+    slack: bool,
 ) -> _LayerCheck:
     """The folded weight and bias against the exact fold of the original ones: every bias,
     and the same few weights of every output channel (a fold scales whole channels, so a
-    wrong scale shows on any of its weights, at a cost that does not grow with the kernel)."""
+    wrong scale shows on any of its weights, at a cost that does not grow with the kernel).
+    With `slack`, the roundings of the float64 maps themselves are allowed too."""
     unit = _unit_roundoff(layer.weight.dtype)
     rounding = _allowed_roundings(layer.weight.dtype)
     rows1 = _rows(layer.weight.detach(), layer)
@@ -431,22 +535,20 @@ def _measure(
         # Folded on both sides, the weight is stored once in between: two more roundings.
         rounding += 2 * unit
     # the reference's own error, per output channel (an input-side scale: its worst channel)
-    slack = torch.zeros(weight.shape[0], dtype=torch.float64, device=weight.device)
-    if outer is not None:
-        slack = slack + outer.slack
-    if inner is not None:
-        slack = slack + inner.slack.max()
+    own = torch.zeros(weight.shape[0], dtype=torch.float64, device=weight.device)
+    if slack and outer is not None:
+        own = own + outer.slack
+    if slack and inner is not None:
+        own = own + inner.slack.max()
     bias1 = _bias(layer.bias, rows1).to(torch.float64)
     weight_error = weight1 - weight
     ratios = [
-        worst_ratio(
-            weight_error, (rounding + slack[:, None]) * weight1.abs() + 1e-12 * weight.abs()
-        )
+        worst_ratio(weight_error, (rounding + own[:, None]) * weight1.abs() + 1e-12 * weight.abs())
     ]
     bias_error = bias1 - bias
     carried = bias_error if summed else None  # a sum's shift share: checked for all layers
     bias_allowance = rounding * (bias1.abs() + terms)
-    if outer is not None:
+    if slack and outer is not None:
         bias_allowance = bias_allowance + outer.shift_slack
     if not summed:
         ratios.append(worst_ratio(bias_error, bias_allowance + 1e-12 * bias.abs()))

@@ -3,7 +3,8 @@ original computes?
 
 A trial makes a set of folds on the working copy and runs it once on the example inputs (on
 random inputs too when forward() branches on the input's values); the original's outputs come
-from the capture. Two judges:
+from the capture, and on the random inputs from the working copy before any fold is made on
+it. Two judges:
 
 - "tolerance": every floating output within atol + rtol x its magnitude. The common case, and
   the only judge when the user sets the tolerances: they bound the returned model's error.
@@ -109,13 +110,14 @@ class Trials:
         self._made: tuple[tuple[FoldPair, ...], Applied] | None = None  # what `model` holds
 
     def _add_random_inputs(self, inputs: tuple[Any, ...], count: int, seed: int) -> None:
-        # forward() branches on values: other inputs may wire the layers otherwise. A fresh
-        # copy of the original answers for them (the working copy is being folded).
-        reference = to_eval(self._copy(self._target))
+        # forward() branches on values: other inputs may wire the layers otherwise. The
+        # working copy answers for the original on them: no fold is made on it yet, and it is
+        # in the state the folded model will be in (after the capture's pass), not in a fresh
+        # copy's (a model that sets itself up on its first call, from that call's input).
         for i, drawn in enumerate(random_inputs_like(inputs, [seed + i for i in range(count)])):
             name = f"random input {i + 1}"
             try:
-                expected = run_seeded(reference, drawn)
+                expected = run_seeded(self.model, drawn)
             except Exception as error:  # a random input the model does not accept
                 self.skipped_inputs.append(
                     f"{name}: the original model raised {type(error).__name__}: {error}"
@@ -141,7 +143,6 @@ class Trials:
             self._capture.reached_batchnorms,
             reuse_storage=True,
         )
-        to_eval(self.model)
         # Only the folds made count as made: a refused pair leaves the model as it was.
         self._made = (applied.folds, Applied(applied.folds, ()))
         return applied
@@ -211,7 +212,6 @@ class Trials:
         applied = apply_folds(
             folded, pairs, self._capture.foreign_reads, self._capture.reached_batchnorms
         )
-        to_eval(folded)
         if len(applied.folds) != len(pairs):
             return self._outcome(
                 ["the float64 copy refused a fold the float32 model took"], comparisons

@@ -110,15 +110,16 @@ def random_inputs_like(
     example_inputs: tuple[Any, ...], seeds: Sequence[int]
 ) -> list[tuple[Any, ...]]:
     """Inputs of the same structure, shapes and dtypes as the example, one set drawn
-    reproducibly from each seed's own generator; each example tensor's mean and spread (or
-    range) are read once for all the sets."""
+    reproducibly from the generator seeded with each seed; each example tensor's mean and
+    spread (or range) are read once for all the sets."""
     spreads: dict[int, _Spread] = {}
     for tensor in tensors(example_inputs):
         if id(tensor) not in spreads:
             spreads[id(tensor)] = _spread(tensor)
+    generator = torch.Generator()
 
     def drawn(seed: int) -> tuple[Any, ...]:
-        generator = torch.Generator().manual_seed(seed)
+        generator.manual_seed(seed)  # as a new generator seeded so: nothing drawn is carried
         inputs = map_tensors(
             example_inputs,
             lambda tensor: (spreads.get(id(tensor)) or _spread(tensor)).draw(generator),
@@ -142,8 +143,15 @@ class _Spread:
     def draw(self, generator: torch.Generator) -> torch.Tensor:
         tensor = self.example
         if tensor.is_floating_point():
-            noise = torch.randn(tensor.shape, generator=generator, dtype=torch.float64)
-            return (noise * self.std + self.mean).to(dtype=tensor.dtype, device=tensor.device)
+            # One kernel (mean + std * a normal draw), in float32 at least.
+            drawn = torch.normal(
+                self.mean,
+                self.std,
+                tuple(tensor.shape),
+                generator=generator,
+                dtype=_at_least_float32(tensor.dtype),
+            )
+            return drawn.to(dtype=tensor.dtype, device=tensor.device)
         if tensor.dtype in _INTEGER_DTYPES and tensor.numel():
             drawn = torch.randint(self.low, self.high + 1, tensor.shape, generator=generator)
             return drawn.to(dtype=tensor.dtype, device=tensor.device)
@@ -153,11 +161,19 @@ class _Spread:
 _INTEGER_DTYPES = (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)
 
 
+def _at_least_float32(dtype: torch.dtype) -> torch.dtype:
+    return dtype if torch.finfo(dtype).bits >= 32 else torch.float32
+
+
 def _spread(tensor: torch.Tensor) -> _Spread:
     if tensor.is_floating_point():
-        sample = tensor.detach().double()
-        mean = float(sample.mean()) if sample.numel() else 0.0
-        std = float(sample.std()) if sample.numel() > 1 else 1.0
+        sample = tensor.detach().to(_at_least_float32(tensor.dtype))
+        mean, std = 0.0, 1.0
+        if sample.numel() > 1:
+            spread, centre = torch.std_mean(sample)
+            mean, std = float(centre), float(spread)
+        elif sample.numel():
+            mean = float(sample)
         if not math.isfinite(mean) or not math.isfinite(std) or std == 0.0:
             mean, std = 0.0, 1.0
         return _Spread(tensor, mean, std)
@@ -261,9 +277,12 @@ def tensor_error(reference: torch.Tensor, result: torch.Tensor) -> tuple[float, 
     difference = ref - res
     # The common case, every entry finite in both, which is exactly when every difference is
     # finite (two finite float32 values, or float64 ones within range, differ by a finite
-    # amount; inf or NaN on either side makes inf or NaN): the same figures in fewer operations.
-    if ref.numel() and bool(torch.isfinite(difference).all()):
-        return float(difference.abs_().max()), float(ref.abs().max()), False
+    # amount; inf or NaN on either side makes inf or NaN), so when the largest is (a NaN
+    # makes the largest NaN): the same figures in fewer operations.
+    if ref.numel():
+        worst = float(difference.abs().amax())
+        if math.isfinite(worst):
+            return worst, float(ref.abs().amax()), False
     finite = torch.isfinite(ref)
     mismatched = bool((finite != torch.isfinite(res)).any()) or not bool(
         (ref[~finite].nan_to_num(0.0) == res[~finite].nan_to_num(0.0)).all()

@@ -499,3 +499,42 @@ def test_keyword_arguments_are_passed_varied_and_checked(monkeypatch):
     plant_forgotten_mean(monkeypatch)
     wrong = fold(randomise(KeywordBackbone()), (), example_kwargs=inputs, all_or_nothing=True)
     assert not wrong.verified and wrong.model is None
+
+
+class SetsItselfUp(nn.Module):
+    """Scales its input by a factor it sets from the first input it sees, as a data-dependent
+    initialisation does (Glow's ActNorm): forward() branches on whether it is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)
+        self.register_buffer("factor", torch.zeros(()))
+
+    def forward(self, x):
+        if not bool(self.factor):
+            self.factor.fill_(1.0 / float(x.abs().max()))
+        return self.bn(self.conv(x * self.factor))
+
+
+def copies_made(monkeypatch: pytest.MonkeyPatch) -> list[nn.Module]:
+    """The models `fold` copies from now on."""
+    from bnlint.runtime import fold as fold_module
+
+    made: list[nn.Module] = []
+    real = fold_module._copy
+    monkeypatch.setattr(fold_module, "_copy", lambda model: made.append(model) or real(model))
+    return made
+
+
+def test_random_inputs_are_answered_by_the_model_in_the_state_it_is_returned_in(monkeypatch):
+    # The capture's pass sets the factor from the example; the folded model keeps it. The
+    # original answers for the random inputs in that state too, so the fold is judged by the
+    # dtype's tolerance (a fresh copy would set the factor from a random input instead).
+    copies = copies_made(monkeypatch)
+    model = randomise(SetsItselfUp())
+    result = fold(model, torch.randn(X))
+    assert folded(result) == {("conv", "bn")} and result.verified
+    assert result.verification.inputs_compared == 4  # the example and three random inputs
+    assert result.verification.method == "tolerance"
+    assert len(copies) == 1  # the working copy only
+    assert not bool(model.factor)  # the user's model never ran
