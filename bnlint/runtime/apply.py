@@ -26,7 +26,6 @@ from bnlint.ftypes import Direction, FoldPair, Skip, Status
 from bnlint.runtime import bn_maps, kinds
 from bnlint.runtime.batched_writes import PendingScalings
 from bnlint.runtime.bn_maps import BatchNormMaps
-from bnlint.runtime.filled import ones, zeros
 from bnlint.runtime.paths import every_module, submodule
 from bnlint.runtime.registered import replace_buffer, replace_parameter
 
@@ -367,7 +366,7 @@ def _scale_outputs(layer: FoldLayer, scale: torch.Tensor, shift: torch.Tensor | 
         shaped = weight
     bias: torch.Tensor | None = None
     if shift is not None or layer.bias is not None:  # before the weight changes
-        bias = _bias(layer) * scale + (zeros(scale) if shift is None else shift)
+        bias = _bias(layer) * scale + (torch.zeros_like(scale) if shift is None else shift)
     _set(layer, _multiplied(shaped, factor).reshape(weight.shape), bias)
 
 
@@ -466,12 +465,14 @@ def _neutralise(bn: _BatchNorm) -> None:
     """Make an eval-mode BatchNorm return its input exactly: (x - 0) / sqrt(1 + 0) * 1 + 0."""
     mean, var = bn.running_mean, bn.running_var  # each read once: a module lookup each time
     assert mean is not None and var is not None
-    replace_buffer(bn, "running_mean", zeros(mean))
-    replace_buffer(bn, "running_var", ones(var))
+    replace_buffer(bn, "running_mean", torch.zeros_like(mean))
+    replace_buffer(bn, "running_var", torch.ones_like(var))
     bn.eps = 0.0
     if bn.affine:
         weight, bias = bn.weight, bn.bias
         replace_parameter(
-            bn, "weight", nn.Parameter(ones(weight), requires_grad=weight.requires_grad)
+            bn, "weight", nn.Parameter(torch.ones_like(weight), requires_grad=weight.requires_grad)
         )
-        replace_parameter(bn, "bias", nn.Parameter(zeros(bias), requires_grad=bias.requires_grad))
+        replace_parameter(
+            bn, "bias", nn.Parameter(torch.zeros_like(bias), requires_grad=bias.requires_grad)
+        )

@@ -18,7 +18,6 @@ import torch
 from torch import nn
 from torch.nn.modules.conv import _ConvNd
 
-from bnlint.runtime.filled import zeros
 from bnlint.runtime.registered import replace_parameter
 
 # A Conv/Linear whose weight is laid out output channel first (no transposed convolution).
@@ -76,8 +75,8 @@ def _write_alone(scaling: _Scaling, dtype: torch.dtype) -> None:
     weight.mul_(scale.to(dtype).view(-1, *([1] * (weight.dim() - 1))))
     if layer.bias is None and shift is None:
         return
-    old = zeros(scale) if layer.bias is None else layer.bias.detach().to(torch.float64)
-    _set_bias(layer, old * scale + (zeros(scale) if shift is None else shift))
+    old = torch.zeros_like(scale) if layer.bias is None else layer.bias.detach().to(torch.float64)
+    _set_bias(layer, old * scale + (torch.zeros_like(scale) if shift is None else shift))
 
 
 def _write_weights(group: list[_Scaling], dtype: torch.dtype) -> None:

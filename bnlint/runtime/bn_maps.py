@@ -25,8 +25,8 @@ def invalid_statistics(bn: _BatchNorm) -> str | None:
         return "its running statistics are missing (running_mean/running_var is None)"
     affine = [bn.weight, bn.bias] if bn.affine else []
     # One test for the common case (every value finite, no negative variance), by the
-    # largest magnitudes, with the operations the fold's other checks make (filled.py); the
-    # details only when it fails.
+    # largest magnitudes (the operations the site check makes: fold_errors.py); the details
+    # only when it fails.
     if _finite(torch.cat([mean, var, *affine])) and not _has_negative(var):
         return None
     if not bool(torch.isfinite(mean).all()) or not bool(torch.isfinite(var).all()):
@@ -77,8 +77,11 @@ class BatchNormMaps:
         self._invalid: dict[int, str | None] = {}
         self._maps: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self._states: dict[int, tuple[object, ...]] = {}
+        unique = {id(bn): bn for bn in batchnorms}
+        if len(unique) < _TOGETHER_FROM:
+            return  # no group could be large enough
         groups: dict[tuple[torch.device, torch.dtype, bool], list[_BatchNorm]] = {}
-        for bn in {id(bn): bn for bn in batchnorms}.values():
+        for bn in unique.values():
             key = _group(bn)
             if key is not None:
                 groups.setdefault(key, []).append(bn)

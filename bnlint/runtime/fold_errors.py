@@ -36,7 +36,6 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from bnlint.foldkey import pair_label
 from bnlint.ftypes import Direction, FoldPair, Merge
-from bnlint.runtime.filled import ones, zeros
 from bnlint.runtime.paths import submodule
 from bnlint.runtime.sum_shifts import SumShift, shift_errors, worst_ratio
 
@@ -71,8 +70,8 @@ def _statistics(bn: _BatchNorm) -> _Statistics:
     1 and 0 for the weight and bias of one that is not affine."""
     mean, var = bn.running_mean, bn.running_var
     assert mean is not None and var is not None
-    weight = bn.weight if bn.weight is not None else ones(var)
-    bias = bn.bias if bn.bias is not None else zeros(mean)
+    weight = bn.weight if bn.weight is not None else torch.ones_like(var)
+    bias = bn.bias if bn.bias is not None else torch.zeros_like(mean)
     return mean, var, weight, bias
 
 
@@ -208,10 +207,10 @@ def _batchnorm_maps(batchnorms: dict[str, _BatchNorm]) -> dict[str, _Affine]:
         )
     maps = {}
     with torch.no_grad():
-        for (eps, device, _), members in groups.items():
+        for (eps, _, _), members in groups.items():
             mean, var, weight, bias = _joined([statistics for _, statistics in members])
-            zero = torch.zeros(1, mean.numel(), dtype=torch.float64, device=device)
-            probe = torch.cat([zero, ones(zero)])
+            zero = torch.zeros_like(mean).view(1, -1)
+            probe = torch.cat([zero, torch.ones_like(zero)])
             out = torch.batch_norm(  # F.batch_norm's kernel, without its Python checks
                 probe, weight, bias, mean, var, False, 0.0, eps, torch.backends.cudnn.enabled
             )
@@ -327,8 +326,11 @@ def _check_scaled_layers(
 ) -> dict[str, _LayerCheck]:
     """`_measure` for many layers of the common case in a few tensor operations: the sampled
     weights and the bias of every output channel of every layer checked at once, and the
-    worst of each layer read back. Of the kinds of operation the rest of the fold makes (see
-    filled.py): no indexing, nothing in place."""
+    worst of each layer read back.
+
+    Each kind of tensor operation costs tens of microseconds the first time a call makes it
+    (after a garbage collection), one or two after that: the check keeps to the kinds the
+    fold makes anyway (no indexing, nothing in place)."""
     if not labels:
         return {}
     weights0, weights1, biases0, biases1, scales, shifts = [], [], [], [], [], []
@@ -349,7 +351,7 @@ def _check_scaled_layers(
             scales.append(outer.scale)
             # The layers of a sum share the shift: what each carries is checked per pair.
             summed.append(pair.merge is Merge.SUM)
-            shifts.append(zeros(outer.shift) if summed[-1] else outer.shift)
+            shifts.append(torch.zeros_like(outer.shift) if summed[-1] else outer.shift)
             if slack:
                 slacks.append(outer.slack)
                 shift_slacks.append(outer.shift_slack)
@@ -385,10 +387,11 @@ def _check_scaled_layers(
         if slack:
             terms = terms.add(torch.cat(shift_slacks))
         bias_allowed = bias1.abs().mul(per_value).add(bias_magnitude, alpha=1e-12).add(terms)
+        # + tiny: an error where nothing is allowed is a huge ratio, never NaN (0 / 0)
         tiny = torch.finfo(torch.float64).tiny
         figures = [
-            error.div(allowed.clamp_min(tiny)),
-            bias_error.div(bias_allowed.clamp_min(tiny)).view(-1, 1),
+            error.div(allowed.add(tiny)),
+            bias_error.div(bias_allowed.add(tiny)).view(-1, 1),
             error,
             bias_error.view(-1, 1),
             magnitude,
