@@ -90,6 +90,9 @@ def capture_graph(model: nn.Module, example_inputs: tuple[Any, ...]) -> Capture:
     finally:
         pre.remove()
         post.remove()
+        # The handle forgets the hook's with_kwargs entry: left there, it would count as a
+        # global hook for the rest of the process (torch.compile(module) warns about one).
+        module_hooks._global_forward_hooks_with_kwargs.pop(post.id, None)
     recorder.add_output(output)
     recorder.add_uncalled_batchnorms()
     # A copy: the model may hand out a buffer it overwrites on the next call.

@@ -382,3 +382,10 @@ def test_a_mode_entered_by_forward_sees_its_layers_ops_and_the_fold_is_found():
     assert torch.overrides._get_current_function_mode_stack() == []
     assert result.verified
     assert {(f.conv, f.bn) for f in result.folds} == {("conv", "bn")}
+
+
+def test_the_capture_leaves_no_global_module_hook_behind():
+    # torch.compile(module) warns while a global module hook is registered.
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)).eval()
+    capture_graph(model, (torch.randn(1, 3, 8, 8),))
+    assert not torch.nn.modules.module._has_any_global_hook()
