@@ -405,7 +405,11 @@ class Interpreter:
         self.tick()
         if isinstance(statement, cst.SimpleStatementLine):
             for small in statement.body:
-                self.exec_small(small, frame, statement)
+                self.exec_small(small, frame)
+        elif isinstance(statement, cst.BaseSmallStatement):
+            # the body of a one-line compound statement (`if c: x = self.act(x)`) is a
+            # suite of small statements, not lines
+            self.exec_small(statement, frame)
         elif isinstance(statement, cst.If):
             self.exec_if(statement, frame)
         elif isinstance(statement, cst.For):
@@ -460,9 +464,7 @@ class Interpreter:
         merged.update(frame.env)
         return merged
 
-    def exec_small(
-        self, small: cst.BaseSmallStatement, frame: Frame, line: cst.SimpleStatementLine
-    ) -> None:
+    def exec_small(self, small: cst.BaseSmallStatement, frame: Frame) -> None:
         if isinstance(small, cst.Expr):
             self.eval(small.value, frame)
         elif isinstance(small, cst.Assign):
