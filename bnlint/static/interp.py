@@ -14,7 +14,7 @@ import operator
 import re
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast, overload
 
@@ -398,7 +398,16 @@ class Interpreter:
             raise AnalysisLimit("the model's construction is too long to follow")
 
     def exec_block(self, body: Any, frame: Frame) -> None:
-        for statement in body:
+        statements = list(body)
+        for index, statement in enumerate(statements):
+            rest = statements[index + 1 :]
+            if rest and self.forward is None and isinstance(statement, cst.If):
+                if _may_return(statement):
+                    # `if skip: return` in __init__: what follows runs only on the paths
+                    # that did not return, so that a layer built after it is built on
+                    # those paths alone, not for certain
+                    self.exec_if(statement, frame, rest)
+                    return
             self.exec_statement(statement, frame)
 
     def exec_statement(self, statement: cst.CSTNode, frame: Frame) -> None:
@@ -608,27 +617,30 @@ class Interpreter:
 
     # ---- control flow -------------------------------------------------------------------
 
-    def exec_if(self, statement: cst.If, frame: Frame) -> None:
+    def exec_if(self, statement: cst.If, frame: Frame, rest: Sequence[Any] = ()) -> None:
+        """`rest`: the statements after the `if` in its block, run after whichever side."""
         condition, truth, learned = self.condition(statement.test, frame)
         orelse = statement.orelse
-        if truth is True:
-            self.exec_block(statement.body.body, frame)
-        elif truth is False:
+
+        def run_body() -> None:
+            self.exec_block([*statement.body.body, *rest], frame)
+
+        def run_else() -> None:
             if isinstance(orelse, cst.If):
-                self.exec_if(orelse, frame)
+                self.exec_if(orelse, frame, rest)
             elif isinstance(orelse, cst.Else):
-                self.exec_block(orelse.body.body, frame)
+                self.exec_block([*orelse.body.body, *rest], frame)
+            else:
+                self.exec_block(rest, frame)
+
+        if truth is True:
+            run_body()
+        elif truth is False:
+            run_else()
         else:
             reason = _condition_reason(condition, statement.test)
-
-            def run_else() -> None:
-                if isinstance(orelse, cst.If):
-                    self.exec_if(orelse, frame)
-                elif isinstance(orelse, cst.Else):
-                    self.exec_block(orelse.body.body, frame)
-
             self.branches(
-                [lambda: self.exec_block(statement.body.body, frame), run_else],
+                [run_body, run_else],
                 reason,
                 frame,
                 data_dependent=evaluate.is_data(condition),
@@ -651,6 +663,7 @@ class Interpreter:
         gained on them is not what each path holds (it may hold it many times). `learned`:
         the facts each path takes (values it makes remember them)."""
         outcomes = []
+        returned: list[tuple[Any, facts.PathFacts]] = []  # what paths that returned left
         path_facts = list(learned) if learned else [{} for _ in paths]
         if data_dependent and self.forward is not None:
             self.forward.conditional_depth += 1
@@ -663,17 +676,24 @@ class Interpreter:
                 self.assumed = {**outer, **taken} if taken else outer
                 if self.forward is not None:
                     self.forward.paths = (*outer_paths, new_uid())
-                ended = False
+                ended = returns = False
                 try:
                     run()
                 except ReturnSignal as signal:
                     frame.returns.append(signal.value)
-                    ended = True
+                    ended = returns = True
                 except (DeadPath, BreakSignal, ContinueSignal):
                     # A loop exit under an unknown condition: treated as this path ending
                     # here; the loop's merge sees the other path.
                     ended = True
-                outcomes.append((self.journal.rollback(), ended))
+                outcome = self.journal.rollback()
+                outcomes.append((outcome, ended))
+                if returns:
+                    # The function ends here on this path: what it did to objects (a
+                    # module __init__ returning before it builds a layer) stays, its own
+                    # variables do not.
+                    effects = {k: e for k, e in outcome.items() if e[0] is not frame.env}
+                    returned.append((effects, taken))
         finally:
             self.assumed = outer
             self._repeating -= repeated
@@ -685,8 +705,24 @@ class Interpreter:
         live_facts = [
             taken for (_, ended), taken in zip(outcomes, path_facts, strict=True) if not ended
         ]
+        states = live + [effects for effects, _ in returned]
+        if states:
+            facts_of = [*live_facts, *(taken for _, taken in returned)] if learned else None
+            self._merge_paths(states, reason, code, facts_of, repeated)
         if not live:
+            if returned:
+                # every path that did not raise returned: the caller sees a return
+                raise ReturnSignal(frame.returns.pop())
             raise DeadPath()
+
+    def _merge_paths(
+        self,
+        live: list[dict[Any, Any]],
+        reason: str,
+        code: str,
+        live_facts: Sequence[facts.PathFacts] | None,
+        repeated: bool,
+    ) -> None:
         keys: dict[tuple[int, Hashable], tuple[dict[Any, Any], Hashable]] = {}
         for outcome in live:
             for key, (target, name, _) in outcome.items():
@@ -697,7 +733,7 @@ class Interpreter:
             merged = (
                 _merge_repeated(values)
                 if repeated and all(isinstance(v, (tuple, dict)) for v in values)
-                else self.merge(values, reason, code, live_facts if learned else None)
+                else self.merge(values, reason, code, live_facts)
             )
             if merged is MISSING:
                 self.journal.delete(target, name)
@@ -1349,6 +1385,19 @@ def _is_weight_init(value: Value) -> bool:
     return isinstance(value, FunctionRef) and bool(
         _WEIGHT_INIT.match(value.func.qualname.rsplit(".", 1)[-1])
     )
+
+
+@lru_cache(maxsize=4096)
+def _may_return(statement: cst.If) -> bool:
+    """Whether a `return` of the enclosing function is somewhere inside `statement`."""
+    pending: list[cst.CSTNode] = list(statement.children)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, cst.Return):
+            return True
+        if not isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            pending.extend(node.children)
+    return False
 
 
 def _body(definition: cst.FunctionDef) -> Any:
