@@ -302,16 +302,15 @@ def _only_scaled(
     after: dict[str, FoldPair],
     originals: Originals,
 ) -> bool:
-    """The common case, checked for all such layers at once: a Conv/Linear whose output
-    channels a BatchNorm after it scales and shifts (alone, or through a concatenation or a
-    sum)."""
+    """The common case, checked for all such layers at once: a Conv/ConvTranspose/Linear
+    whose output channels a BatchNorm after it scales and shifts (alone, or through a
+    concatenation or a sum)."""
     pair = after.get(label)
     layer = submodule(model, label)
     return (
         pair is not None
         and label not in before
         and pair.bn.label in originals.maps
-        and not (isinstance(layer, nn.modules.conv._ConvNd) and layer.transposed)
         and layer.weight.shape == originals.layers[label].shape
     )
 
@@ -343,7 +342,7 @@ def _check_scaled_layers(
             outer = originals.maps[pair.bn.label]
             if pair.merge is Merge.CAT:
                 outer = _channel_slice(outer, pair, label, model)
-            rows1 = layer.weight.detach().reshape(recorded.shape[0], -1)
+            rows1 = _rows(layer.weight.detach(), layer)
             weights0.append(recorded.weights)
             weights1.append(rows1.index_select(1, recorded.columns))
             biases0.append(_bias(recorded.bias, rows1))
