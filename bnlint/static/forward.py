@@ -640,6 +640,15 @@ class ForwardBuilder:
         self.running_mean, ...) inside a BatchNorm subclass, is that module's own call."""
 
         inst = frame.self_inst
+        handed = args[1] if len(args) >= 2 and isinstance(args[1], Param) else None
+        if (
+            handed is not None
+            and isinstance(handed.owner, ModuleInst)
+            and handed.owner.uid in self.layer_forwards
+        ):
+            # a layer's forward() handed its own weight to a helper that convolves with it
+            # (`return conv2d_same(x, self.weight, self.bias, ...)`)
+            inst = handed.owner
         # scopes hold modules only: an object's forward() calls no layer of its own
         if not isinstance(inst, ModuleInst) or inst.uid not in self.scopes or len(args) < 2:
             return None
