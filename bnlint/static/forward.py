@@ -119,6 +119,9 @@ class ForwardBuilder:
         self.called: set[int] = set()  # uids of modules with a node in the graph
         self.dynamic: list[str] = []  # where modules were reached by computed names
         self.gaps: list[str] = []  # module calls the analysis could not follow
+        # what forward() took out of a container by iterating it: id(member) -> (container,
+        # its name there), so that a member the analysis cannot resolve is still a slot
+        self.members: dict[int, tuple[ModuleInst, str]] = {}
         # slots that may hold a norm layer the analysis could not resolve (see _maybe_norm)
         self.unresolved_norms: list[LayerCall] = []
         # Conv/Linear subclasses whose own forward() is being followed
@@ -828,6 +831,13 @@ class ForwardBuilder:
             reason=f"the analysis cannot tell every tensor {label} joins ({why})",
         )
 
+    def note_members(self, container: ModuleInst) -> None:
+        """forward() iterates `container`: its members the analysis cannot resolve are
+        remembered as its slots (`for lin, norm in zip(self.lins, self.norms)`)."""
+        for name, member in container.children.items():
+            if isinstance(member, (Unknown, Choice)):
+                self.members[id(member)] = (container, name)
+
     def unknown_call(
         self,
         args: list[Value],
@@ -836,6 +846,7 @@ class ForwardBuilder:
         node: cst.Call,
         reason: str,
         code: str | None,
+        callee: Value | None = None,
     ) -> Value:
         inputs = _flatten([*args, *kwargs.values()])
         text = node_text(node.func)
@@ -852,6 +863,13 @@ class ForwardBuilder:
         code = code if code in rules.RULES else rules.UNKNOWN_CALL.code
         location = frame.file.location(node)
         maybe = self._maybe_norm(text, reason, code, inputs, frame, location)
+        slot = self.members.get(id(callee)) if maybe is None else None
+        if slot is not None:
+            # a container's member the analysis cannot resolve, named like a norm where it
+            # is held or where it is called (`self.norms`, `norm(x)`)
+            container, name = slot
+            hint = f"{self._path_label(container)} {text}"
+            maybe = self._maybe_norm_in(container, name, reason, code, inputs, location, hint=hint)
         return self._slot_call(
             maybe,
             NodeKind.UNKNOWN,
@@ -917,11 +935,13 @@ class ForwardBuilder:
         inputs: list[Value],
         location: SourceLocation | None,
         single: bool = True,
+        hint: str = "",
     ) -> LayerCall | None:
         """The BatchNorm slot `name` of `inst` may hold (a child, or a Sequential's member);
-        `single`: the slot is one layer, which may be judged as the BatchNorm it may be."""
+        `single`: the slot is one layer, which may be judged as the BatchNorm it may be;
+        `hint`: other names the slot goes by."""
         if inst.uid not in self.scopes or not (
-            NORM_WORDS.search(name) or NORM_WORDS.search(reason)
+            NORM_WORDS.search(name) or NORM_WORDS.search(reason) or NORM_WORDS.search(hint)
         ):
             return None
         if not any(isinstance(v, Tensor) for v in inputs):

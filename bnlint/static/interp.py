@@ -878,6 +878,8 @@ class Interpreter:
             if container == "dict":
                 return [entry_view(k, v, "keys") for k, v in value.children.items()]
             if container in ("sequential", "list"):
+                if self.forward is not None:
+                    self.forward.note_members(value)
                 return [
                     entry_view(k, v, "values") for k, v in value.children.items() if not _is_none(v)
                 ]
@@ -1008,7 +1010,7 @@ class Interpreter:
             tensors = _tensors_alone([*args, *kwargs.values()])
             if isinstance(func, Outside) and tensors:
                 return self.forward.outside_function(tensors, frame, node, reason)
-            return self.forward.unknown_call(args, kwargs, frame, node, reason, code)
+            return self.forward.unknown_call(args, kwargs, frame, node, reason, code, func)
         self._escape(args, kwargs, node, reason, code)
         if isinstance(func, Outside):
             return OutsideBuilt(reason, code, qualname=func.qualname, node=node, file=frame.file)

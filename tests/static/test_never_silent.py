@@ -429,3 +429,41 @@ def test_a_plain_list_assigned_on_two_undecidable_paths_is_reported_once(tmp_pat
     assert {(d.line, d.code) for d in result.diagnostics if d.code == "XBN303"} == {(8, "XBN303")}
     (module,) = result.modules
     assert module.folds, "the BatchNorms in the list get verdicts"
+
+
+def test_norm_members_of_a_list_iterated_by_forward_are_judged(tmp_path: Path) -> None:
+    """torch_geometric's MLP: a norm resolved by name (from a registry the analysis cannot
+    read) is appended to a ModuleList per hidden layer, and forward() zips the Linear
+    layers with the norms. The members were silent: the value forward() called had lost
+    where it came from. Each is now a slot of the list, judged as the BatchNorm it may be."""
+    path = tmp_path / "mlp.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            import torch
+            from torch import nn
+
+            from outside.registry import resolve_norm
+
+            class MLP(nn.Module):
+                def __init__(self, channels=(8, 16, 16), norm="batch_norm"):
+                    super().__init__()
+                    self.lins = nn.ModuleList()
+                    self.norms = nn.ModuleList()
+                    for cin, cout in zip(channels[:-1], channels[1:]):
+                        self.lins.append(nn.Conv2d(cin, cout, 1, bias=False))
+                        self.norms.append(resolve_norm(norm, cout))
+
+                def forward(self, x):
+                    for lin, norm in zip(self.lins, self.norms):
+                        x = torch.relu(norm(lin(x)))
+                    return x
+            """
+        )
+    )
+    result = analyze([path])
+    (module,) = result.modules
+    assert [(e.conv, e.bn, e.status) for e in module.folds] == [
+        ("lins.0", "norms.0", Status.UNKNOWN),
+        ("lins.1", "norms.1", Status.UNKNOWN),
+    ]
