@@ -345,8 +345,9 @@ def _check_scaled_layers(
             rows1 = _rows(layer.weight.detach(), layer)
             weights0.append(recorded.weights)
             weights1.append(rows1.index_select(1, recorded.columns))
-            biases0.append(_bias(recorded.bias, rows1))
-            biases1.append(_bias(layer.bias, rows1))
+            # no bias: zeros like the map's (widened with the others in any case)
+            biases0.append(_or_zeros(recorded.bias, outer.scale))
+            biases1.append(_or_zeros(layer.bias, outer.scale))
             scales.append(outer.scale)
             # The layers of a sum share the shift: what each carries is checked per pair.
             summed.append(pair.merge is Merge.SUM)
@@ -448,6 +449,10 @@ def _columns(count: int, device: torch.device) -> torch.Tensor:
     """`_SAMPLED_WEIGHTS` column indices spread over `count` (repeating when fewer); the
     same few widths recur in a model, so they are made once."""
     return (torch.arange(_SAMPLED_WEIGHTS, device=device) * count) // _SAMPLED_WEIGHTS
+
+
+def _or_zeros(bias: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    return torch.zeros_like(like) if bias is None else bias.detach()
 
 
 def _bias(bias: torch.Tensor | None, rows: torch.Tensor) -> torch.Tensor:
