@@ -826,6 +826,16 @@ def compare(op_node: cst.CSTNode, left: Value, right: Value) -> bool | None:
         return same if function is operator.eq else not same
     if function in (operator.eq, operator.ne) and _different_kinds(left, right):
         return function is operator.ne
+    if function in (operator.eq, operator.ne) and isinstance(left, Seq) and isinstance(right, Seq):
+        # `dims == []` on a list default: lists of constants compare as Python compares them
+        if not (left.complete and right.complete):
+            return None
+        if not (all_const(left.items) and all_const(right.items)):
+            return None if len(left.items) == len(right.items) else function is operator.ne
+        left_value = tuple(i.value for i in left.items)
+        right_value = tuple(i.value for i in right.items)
+        same = left.is_tuple == right.is_tuple and left_value == right_value
+        return same if function is operator.eq else not same
     return None
 
 
