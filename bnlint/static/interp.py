@@ -34,6 +34,7 @@ from bnlint.static.frames import (
     DeadPath,
     Frame,
     Method,
+    Param,
     ReturnSignal,
 )
 from bnlint.static.index import (
@@ -609,6 +610,19 @@ class Interpreter:
                 where,
                 rule_code=rules.UNKNOWN_CALL.code,
                 reason=f"it is also stored in `self.{name}`, which code outside forward() may read",
+            )
+        if (
+            self.forward is None
+            and isinstance(value, Param)
+            and value.owner is not inst
+            and value.name in ("weight", "bias")
+            and value.owner.weight_derived is None
+        ):
+            # `self.weight = self.conv.weight`: the parameter is registered twice; a fold
+            # writes a new one into the conv and leaves this name holding the old
+            value.owner.weight_derived = (
+                f"its {value.name} is also registered as `{name}` of "
+                f"{inst.cls.qualname.rsplit('.', 1)[-1]}, which a fold would leave stale"
             )
         if name in inst.children:
             self.journal.set(inst.children, name, value)
