@@ -6,8 +6,9 @@ the bias to bias * scale + shift, in float64. Layer by layer that is half a doze
 operations per layer, hundreds of layers on a large model. Here the scales of every layer of a
 dtype and device are converted in one operation, the weights multiplied in one
 `torch._foreach_mul_` and the biases worked out in one float64 vector: the same elementwise
-operations on the same values, so the same results bit for bit. A group of one or two layers is
-written layer by layer, with the same operations: joining it would cost more than it saves.
+operations on the same values, so the same results bit for bit. A group of fewer than five
+layers is written layer by layer, with the same operations: joining it would cost more than it
+saves.
 """
 
 from __future__ import annotations
@@ -63,9 +64,10 @@ class PendingScalings:
                 _write_biases([s for s in group if s.layer.bias is not None or s.shift is not None])
 
 
-# Joining and splitting a group costs a dozen tensor operations of its own, a layer written
-# alone eight: together pays from this many layers on.
-_TOGETHER_FROM = 3
+# Joining and splitting a group costs a dozen tensor operations of its own, three of kinds the
+# fold makes nowhere else (each costly the first time in a call: see fold_errors.py), a layer
+# written alone eight: together pays from about this many layers on.
+_TOGETHER_FROM = 5
 
 
 def _write_alone(scaling: _Scaling, dtype: torch.dtype) -> None:
