@@ -441,7 +441,8 @@ def _worst_of_each(per_row: torch.Tensor, counts: list[int]) -> list[tuple[float
 
 
 def _largest(values: Sequence[float]) -> float:
-    return math.nan if any(math.isnan(v) for v in values) else max(values)
+    # the figures are never negative: their sum is NaN exactly when one of them is
+    return math.nan if math.isnan(sum(values)) else max(values)
 
 
 @functools.lru_cache(maxsize=256)
