@@ -104,6 +104,9 @@ def _combine(graph: LayerGraph, calls: list[LayerCall]) -> _SiteVerdict:
     # One certain reason at any call site settles it; otherwise one doubt does, first one
     # that what the caller hands or takes could settle (a model's own graph may, where the
     # other sites' doubts leave it unknown anyway).
+    on_some_paths = _certain_on_some_paths(first, calls, verdicts)
+    if on_some_paths is not None:
+        return on_some_paths
     for status in (Status.UNFOLDABLE, Status.UNKNOWN):
         skipped = [v for v in verdicts if v.skip is not None and v.skip.status is status]
         if skipped:
@@ -128,6 +131,33 @@ def _combine(graph: LayerGraph, calls: list[LayerCall]) -> _SiteVerdict:
             "running statistics it cannot fold",
         )
     return verdicts[0]
+
+
+def _certain_on_some_paths(
+    first: LayerCall, calls: list[LayerCall], verdicts: list[_SiteVerdict]
+) -> _SiteVerdict | None:
+    """XBN203 when the only call sites that refuse the fold run on some paths of
+    data-dependent control flow and another site may allow it (kornia's descriptors run
+    their last BatchNorm on `input.float()` for half inputs only): which runs depends on the
+    input."""
+    refusals = [
+        (call, v.skip)
+        for call, v in zip(calls, verdicts, strict=True)
+        if v.skip is not None and v.skip.status is Status.UNFOLDABLE
+    ]
+    if not refusals or any(not call.conditional for call, _ in refusals):
+        return None
+    if len(refusals) == len(verdicts):
+        return None  # every site refuses it, whichever paths run
+    call, skip = refusals[0]
+    return _skip(
+        first,
+        rules.DATA_DEPENDENT_FLOW,
+        bn=first.describe(),
+        detail=f"where it is called at {call.describe()}, on some paths of data-dependent "
+        f"control flow, it cannot be folded ({skip.reason}); where it is called on the "
+        "others, it may be",
+    )
 
 
 def _partner_identity(verdict: _SiteVerdict) -> Hashable:
