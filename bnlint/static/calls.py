@@ -1284,6 +1284,9 @@ def _module_method(
                 f"modules are added under names computed at run time (`{node_text(node)}`)"
             )
         return Const(None)
+    if name == "__setattr__" and len(args) == 2:
+        # `self.__setattr__(conv_naming, conv)`: what `setattr(self, ...)` does
+        return _setattr(interp, [inst, *args], {}, frame, node)
     if name in ("register_buffer", "register_parameter") and args:
         if isinstance(args[0], Const) and isinstance(args[0].value, str):
             # a tensor of this module: forward() may hand it to F.batch_norm or F.conv2d
