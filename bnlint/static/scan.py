@@ -23,6 +23,7 @@ from bnlint.static.readable import MAX_BYTES, Refusal, python_refusal
 from bnlint.static.textscan import (
     TextFacts,
     attribute_names,
+    attribute_reads,
     content_digest,
     identifiers,
     may_build_model,
@@ -62,6 +63,8 @@ class ProjectScan:
     libraries: tuple[LibraryRoot, ...] = ()
     _by_module: dict[str, list[str]] = field(default_factory=dict)
     _in_libraries: dict[str, str | None] = field(default_factory=dict)
+    # path -> the attributes read of each name in its text (see attributes)
+    _attribute_reads: dict[str, dict[str, frozenset[str]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for path in sorted(self.project):
@@ -94,7 +97,14 @@ class ProjectScan:
         return identifiers(self.data[path])
 
     def attributes(self, path: str, bound: str) -> frozenset[str]:
-        return attribute_names(self.data[path], bound)
+        """The names read as attributes of `bound` in the file's text. A caller asks once
+        per module object it binds: the file is read once for all of them."""
+        if "." in bound:
+            return attribute_names(self.data[path], bound)
+        reads = self._attribute_reads.get(path)
+        if reads is None:
+            reads = self._attribute_reads[path] = attribute_reads(self.data[path])
+        return reads.get(bound, frozenset())
 
     def digests(self) -> Mapping[str, str]:
         """Each project file's digest; a library file's, read when first asked for (what an

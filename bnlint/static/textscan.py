@@ -114,6 +114,23 @@ def attribute_names(data: bytes, bound: str) -> frozenset[str]:
     return frozenset(found)
 
 
+def attribute_reads(data: bytes) -> dict[str, frozenset[str]]:
+    """attribute_names for every name of the text at once: name -> the names read as its
+    attributes."""
+    text = data.decode("utf-8", errors="replace")
+    found: dict[str, set[str]] = {}
+    for match in _ATTRIBUTE_CHAIN.finditer(text):
+        parts = [part.strip() for part in match.group(2).split(".")[1:]]
+        found.setdefault(match.group(1), set()).update(parts)
+    return {name: frozenset(parts) for name, parts in found.items()}
+
+
+# A name not itself an attribute, then one or more `.attribute`: `pkg.models.resnet50`. The
+# chain is looked ahead at, not consumed, so that a name inside it that is not glued to its
+# dot starts a chain of its own, as attribute_names would find it.
+_ATTRIBUTE_CHAIN = re.compile(r"(?<![\w.])([^\W\d]\w*)(?=((?:[ \t]*\.[ \t]*[^\W\d]\w*)+))")
+
+
 def _is_dotted(word: str) -> bool:
     return all(_WORD.fullmatch(part) for part in word.split("."))
 
