@@ -78,29 +78,21 @@ def test_layers_at_two_places_are_not_one_layer() -> None:
     assert verdict(graph)[0] == "unknown"
 
 
-def test_a_batchnorm_before_either_class_of_one_conv_folds_into_it() -> None:
+def stem_before(second_pads: bool) -> LayerGraph:
+    """x -> bn -> (conv built as one class | conv built as another)."""
     graph = LayerGraph()
     x = node(graph, NodeKind.INPUT, "")
     bn = node(graph, NodeKind.BATCHNORM, "bn", x)
-    dynamic = node(
-        graph, NodeKind.CONV, "conv", bn, uid="dynamic", in_channels=8, pads=False, groups=1
-    )
-    static = node(
-        graph, NodeKind.CONV, "conv", bn, uid="static", in_channels=8, pads=False, groups=1
-    )
+    options = {"in_channels": 8, "groups": 1}
+    dynamic = node(graph, NodeKind.CONV, "conv", bn, uid="dynamic", pads=False, **options)
+    static = node(graph, NodeKind.CONV, "conv", bn, uid="static", pads=second_pads, **options)
     node(graph, NodeKind.CONTROL_FLOW, "", dynamic, static)
-    assert verdict(graph) == ("foldable", "m.Stem: conv -> bn")
+    return graph
+
+
+def test_a_batchnorm_before_either_class_of_one_conv_folds_into_it() -> None:
+    assert verdict(stem_before(second_pads=False)) == ("foldable", "m.Stem: conv -> bn")
 
 
 def test_a_batchnorm_before_classes_that_disagree_is_unknown() -> None:
-    graph = LayerGraph()
-    x = node(graph, NodeKind.INPUT, "")
-    bn = node(graph, NodeKind.BATCHNORM, "bn", x)
-    dynamic = node(
-        graph, NodeKind.CONV, "conv", bn, uid="dynamic", in_channels=8, pads=False, groups=1
-    )
-    static = node(
-        graph, NodeKind.CONV, "conv", bn, uid="static", in_channels=8, pads=True, groups=1
-    )
-    node(graph, NodeKind.CONTROL_FLOW, "", dynamic, static)
-    assert verdict(graph) == ("unknown", rules.CONDITIONAL_LAYER.code)
+    assert verdict(stem_before(second_pads=True)) == ("unknown", rules.CONDITIONAL_LAYER.code)
