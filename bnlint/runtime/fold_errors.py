@@ -367,7 +367,7 @@ def _check_scaled_layers(
         # One dtype (the usual case): its roundings as a number, the same in every row.
         unit: float | torch.Tensor = units[0]
         if any(u != units[0] for u in units):
-            unit = torch.cat([torch.full_like(s, u) for s, u in zip(scales, units, strict=True)])
+            unit = _per_row(units, counts, scale)
         exact = weight.mul(scale.view(-1, 1))
         scaled_bias = bias.mul(scale)
         exact_bias = scaled_bias.add(shift)
@@ -375,8 +375,7 @@ def _check_scaled_layers(
         carried = bias1.sub(exact_bias)  # for the layers of a sum: their share of the shift
         bias_error = carried.abs()
         if any(summed):  # what the layers of a sum carry together is checked per pair
-            in_sum = torch.cat([torch.full_like(s, f) for s, f in zip(scales, summed, strict=True)])
-            bias_error = bias_error.masked_fill(in_sum.bool(), 0.0)
+            bias_error = bias_error.masked_fill(_per_row(summed, counts, scale).bool(), 0.0)
         magnitude, bias_magnitude = exact.abs(), exact_bias.abs()
         # one rounding per value, and the maps' own roundings when they count
         per_value = unit if not slack else torch.cat(slacks).add(unit)
@@ -417,6 +416,12 @@ def _check_scaled_layers(
             size,
         )
     return checks
+
+
+def _per_row(values: Sequence[float], counts: list[int], like: torch.Tensor) -> torch.Tensor:
+    """Each layer's value repeated on each of its rows (`counts` of them in turn)."""
+    per_layer = torch.tensor(values, dtype=like.dtype, device=like.device)
+    return per_layer.repeat_interleave(torch.tensor(counts, device=like.device))
 
 
 # Rows of figures read back to be reduced per layer in Python, up to this many; more are
