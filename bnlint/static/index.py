@@ -302,6 +302,12 @@ class Resolver:
     def __init__(self, loader: ModuleLoader) -> None:
         self.loader = loader
         self._active: set[str] = set()
+        # What a search of a star-imported module for a name found: modules that star-import
+        # each other in a lattice (fastai's `from .imports import *` chains) are searched
+        # once per name, not once per path through the lattice. A search a cycle guard cut
+        # short found what that context let it find: it is not kept.
+        self._star_found: dict[tuple[str, str], Symbol | None] = {}
+        self._cuts = 0
 
     def resolve_name(self, file: SourceFile, name: str) -> Symbol | None:
         """What a bare name at the top level of `file` is bound to; None if unbound."""
@@ -329,21 +335,36 @@ class Resolver:
                 continue
             module = self.loader.module(star)
             if module is not None and star not in self._active:
-                self._active.add(star)
-                try:
-                    found = self.resolve_name(module, name)
-                finally:
-                    self._active.discard(star)
+                found = self._search_star(star, module, name)
                 if found is not None:
                     return found
             elif star.split(".")[0] == "torch":
                 return TorchName(canonical(f"{star}.{name}"))
+            elif module is not None:
+                self._cuts += 1
         return None
+
+    def _search_star(self, star: str, module: SourceFile, name: str) -> Symbol | None:
+        key = (star, name)
+        if key in self._star_found:
+            return self._star_found[key]
+        cuts = self._cuts
+        self._active.add(star)
+        try:
+            found = self.resolve_name(module, name)
+        finally:
+            self._active.discard(star)
+        if found is not None or self._cuts == cuts:
+            self._star_found[key] = found
+        return found
 
     def _from_package(self, package: str, name: str) -> Symbol | None:
         """`from package import name` when `package` is a project module that binds `name`
         itself; None to resolve the dotted name as usual (a submodule, torch, outside)."""
-        if package in self._active or package.split(".")[0] == "torch":
+        if package.split(".")[0] == "torch":
+            return None
+        if package in self._active:
+            self._cuts += 1
             return None
         module = self.loader.module(package)
         if module is None:
@@ -358,6 +379,7 @@ class Resolver:
         if qualname == "torch" or qualname.startswith("torch."):
             return TorchName(canonical(qualname))
         if qualname in self._active:
+            self._cuts += 1
             return External(qualname)  # a cycle of re-exports binds nothing real
         self._active.add(qualname)
         try:
