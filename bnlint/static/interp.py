@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import operator
 import re
+import sys
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache, partial
@@ -245,6 +246,8 @@ class Interpreter:
     def note_unread(self, built: OutsideBuilt, target: str, owner: str | None) -> None:
         """`target` holds what a call into an unread library gave back (XBN402). Only the
         project's own calls count: a library's internals are its own business."""
+        if built.qualname.split(".")[0] in sys.stdlib_module_names:
+            return  # the standard library builds no layers (a `logging` logger, say)
         if built.file is not None and not built.file.library:
             self.unread.setdefault(id(built.node), (built, target, owner))
 
