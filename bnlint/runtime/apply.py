@@ -366,7 +366,7 @@ def _scale_outputs(layer: FoldLayer, scale: torch.Tensor, shift: torch.Tensor | 
         shaped = weight
     bias: torch.Tensor | None = None
     if shift is not None or layer.bias is not None:  # before the weight changes
-        bias = _bias(layer) * scale + (torch.zeros_like(scale) if shift is None else shift)
+        bias = _bias(layer, scale) * scale + (torch.zeros_like(scale) if shift is None else shift)
     _set(layer, _multiplied(shaped, factor).reshape(weight.shape), bias)
 
 
@@ -377,7 +377,7 @@ def _absorb_inputs(layer: FoldLayer, scale: torch.Tensor, shift: torch.Tensor) -
     per_input = (1, -1) + (1,) * (weight.dim() - 2)
     # The shift meets every weight tap of its input channel once: sum over channels and taps.
     bias_gain = (weight.double() * shift.reshape(per_input)).flatten(1).sum(1)
-    bias = _bias(layer) + bias_gain
+    bias = _bias(layer, bias_gain) + bias_gain
     factor = scale.to(working_dtype(weight.dtype)).reshape(per_input)
     _set(layer, _multiplied(weight, factor), bias)
 
@@ -396,13 +396,11 @@ def working_dtype(dtype: torch.dtype) -> torch.dtype:
     return dtype if torch.finfo(dtype).bits >= 32 else torch.float64
 
 
-def _bias(layer: FoldLayer) -> torch.Tensor:
-    bias: torch.Tensor | None = layer.bias  # None for a layer built with bias=False
-    if bias is None:
-        return torch.zeros(
-            _channels(layer, Direction.CONV_BN), dtype=torch.float64, device=layer.weight.device
-        )
-    return bias.detach().double()
+def _bias(layer: FoldLayer, per_output: torch.Tensor) -> torch.Tensor:
+    """The layer's bias in float64; zeros like `per_output` (float64, one value per output
+    channel) for a layer built with bias=False."""
+    bias: torch.Tensor | None = layer.bias
+    return torch.zeros_like(per_output) if bias is None else bias.detach().double()
 
 
 def _set(layer: FoldLayer, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
