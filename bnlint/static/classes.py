@@ -104,6 +104,8 @@ class ClassModel:
                 continue  # metaclass=...
             written = arg.value.value if isinstance(arg.value, cst.Subscript) else arg.value
             symbol = self._resolve_expr(cls, written)  # `Generic[T]` is Generic
+            if symbol is None and isinstance(written, cst.Name):
+                symbol = self.resolver.from_outside_star(cls.file, written.value)
             if isinstance(symbol, External) and symbol.qualname in _MIXINS:
                 found.append(WrittenBase(arg.value, MIXIN))
             elif _outside_framework(symbol) and _builds_like_a_module(cls.node):

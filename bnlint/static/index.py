@@ -344,6 +344,15 @@ class Resolver:
                 self._cuts += 1
         return None
 
+    def from_outside_star(self, file: SourceFile, name: str) -> External | None:
+        """A name `file` does not bind, when it star-imports a module outside the analysed
+        files (`from fastai.basics import *` with fastai not installed): the name may come
+        from there."""
+        for star in self.loader.symbols(file).star_imports:
+            if star.split(".")[0] != "torch" and self.loader.module(star) is None:
+                return External(f"{star}.{name}")
+        return None
+
     def _search_star(self, star: str, module: SourceFile, name: str) -> Symbol | None:
         key = (star, name)
         if key in self._star_found:

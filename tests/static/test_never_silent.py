@@ -467,3 +467,31 @@ def test_norm_members_of_a_list_iterated_by_forward_are_judged(tmp_path: Path) -
         ("lins.0", "norms.0", Status.UNKNOWN),
         ("lins.1", "norms.1", Status.UNKNOWN),
     ]
+
+
+def test_a_class_whose_base_comes_from_an_outside_star_import_is_judged(tmp_path: Path) -> None:
+    """tsai's models derive from fastai's `Module`, reached through `from fastai.basics
+    import *`; where fastai is not installed beside bnlint the name was bound to nothing and
+    the class, although it builds a conv and a BatchNorm and runs them, had no entry. Like a
+    base imported by name from an uninstalled library, it is now taken to be a module."""
+    path = tmp_path / "fcn.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            from outside_framework.basics import *
+            import torch.nn as nn
+
+            class ConvBN(Module):
+                def __init__(self, ni=3, nf=8):
+                    super().__init__()
+                    self.conv = nn.Conv1d(ni, nf, 3, padding=1, bias=False)
+                    self.bn = nn.BatchNorm1d(nf)
+
+                def forward(self, x):
+                    return self.bn(self.conv(x))
+            """
+        )
+    )
+    result = analyze([path])
+    (module,) = result.modules
+    assert [(e.conv, e.bn, e.status) for e in module.folds] == [("conv", "bn", Status.FOLDABLE)]
