@@ -388,21 +388,20 @@ def _check_scaled_layers(
         bias_allowed = bias1.abs().mul(per_value).add(bias_magnitude, alpha=1e-12).add(terms)
         # + tiny: an error where nothing is allowed is a huge ratio, never NaN (0 / 0)
         tiny = torch.finfo(torch.float64).tiny
+        # per output channel: the worst ratio, error and magnitude of its sampled weights, and
+        # the same of its bias
         figures = [
-            error.div(allowed.add(tiny)),
-            bias_error.div(bias_allowed.add(tiny)).view(-1, 1),
-            error,
-            bias_error.view(-1, 1),
-            magnitude,
-            bias_magnitude.view(-1, 1),
+            error.div(allowed.add(tiny)).amax(1),
+            bias_error.div(bias_allowed.add(tiny)),
+            error.amax(1),
+            bias_error,
+            magnitude.amax(1),
+            bias_magnitude,
         ]
-        # per output channel: the worst ratio, error and magnitude of its weights and bias
-        per_row = torch.cat(figures, 1).view(-1, 3, _SAMPLED_WEIGHTS + 1).amax(2)
-        worst = _worst_of_each(per_row, counts)
+        worst = _worst_of_each(torch.cat(figures).view(len(figures), -1), counts)
     checks, start = {}, 0
-    for label, count, in_a_sum, (ratio, error_, size) in zip(
-        labels, counts, summed, worst, strict=True
-    ):
+    for label, count, in_a_sum, figures_ in zip(labels, counts, summed, worst, strict=True):
+        ratio, error_, size = (_largest(figures_[i : i + 2]) for i in (0, 2, 4))
         share = slice(start, start + count)
         start += count
         checks[label] = _LayerCheck(
@@ -424,25 +423,27 @@ def _per_row(values: Sequence[float], counts: list[int], like: torch.Tensor) -> 
     return per_layer.repeat_interleave(torch.tensor(counts, device=like.device))
 
 
-# Rows of figures read back to be reduced per layer in Python, up to this many; more are
-# reduced by a scatter, a few more kinds of operation but a fixed cost.
-_READ_BACK_ROWS = 512
+# Output channels whose figures are read back to be reduced per layer in Python, up to this
+# many; more are reduced by a scatter, a few more kinds of operation but a fixed cost.
+_READ_BACK_CHANNELS = 512
 
 
-def _worst_of_each(per_row: torch.Tensor, counts: list[int]) -> list[tuple[float, ...]]:
-    """The largest of each column over each layer's rows (`counts` of them in turn), NaN
-    when one is NaN, -1 for a layer without rows."""
-    if per_row.shape[0] <= _READ_BACK_ROWS:
-        rows, found, start = per_row.tolist(), [], 0
+def _worst_of_each(figures: torch.Tensor, counts: list[int]) -> list[tuple[float, ...]]:
+    """The largest of each figure (a row of `figures`, one value per output channel) over
+    each layer's channels (`counts` of them in turn), NaN when one is NaN, -1 for a layer
+    without channels."""
+    if figures.shape[1] <= _READ_BACK_CHANNELS:
+        rows, found, start = figures.tolist(), [], 0
         for count in counts:
-            columns = zip(*rows[start : start + count], strict=True)
-            found.append(tuple(_largest(column) for column in columns) if count else (-1.0,) * 3)
-            start += count
+            end = start + count
+            found.append(tuple(_largest(row[start:end]) if count else -1.0 for row in rows))
+            start = end
         return found
-    owner = torch.repeat_interleave(torch.tensor(counts, device=per_row.device))
-    worst = torch.full((len(counts), 3), -1.0, dtype=per_row.dtype, device=per_row.device)
-    reduced = worst.scatter_reduce(0, owner.view(-1, 1).expand(-1, 3), per_row, "amax")
-    return [tuple(row) for row in reduced.tolist()]
+    owner = torch.repeat_interleave(torch.tensor(counts, device=figures.device))
+    kinds = figures.shape[0]
+    worst = torch.full((kinds, len(counts)), -1.0, dtype=figures.dtype, device=figures.device)
+    reduced = worst.scatter_reduce(1, owner.expand(kinds, -1), figures, "amax")
+    return list(zip(*reduced.tolist(), strict=True))
 
 
 def _largest(values: Sequence[float]) -> float:
