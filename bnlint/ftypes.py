@@ -135,6 +135,9 @@ class LayerAttrs:
     # Conv/Linear only: why its weight is not its own to rewrite (weight_norm, spectral_norm
     # or another parametrization computes it from other tensors before each call).
     weight_derived: str | None = None
+    # False when only some configurations derive it (the analysis followed a switch it
+    # cannot read): the fold is then possible in the others.
+    weight_derived_certain: bool = True
 
     def takes_input_of_rank(self, rank: int | None) -> bool:
         """False when a torch BatchNorm would raise on an input of `rank` (BatchNorm1d takes

@@ -1127,6 +1127,15 @@ def _derived_weight(bn: LayerCall, layer: LayerCall) -> _SiteVerdict | None:
     the weight is overwritten by the next call."""
     if layer.attrs.weight_derived is None:
         return None
+    if not layer.attrs.weight_derived_certain:
+        return _skip(
+            bn,
+            rules.CONDITIONAL_LAYER,
+            partner=layer,
+            bn=bn.describe(),
+            detail=f"{layer.describe()} is built so in some configurations only: "
+            f"{layer.attrs.weight_derived}",
+        )
     return _skip(
         bn,
         rules.LAYER_WEIGHT_SHARED_OR_DERIVED,

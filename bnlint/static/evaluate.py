@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import functools
 import operator
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import libcst as cst
@@ -44,6 +44,7 @@ from bnlint.static.values import (
 )
 
 if TYPE_CHECKING:
+    from bnlint.static.facts import PathFacts
     from bnlint.static.interp import Interpreter
 
 
@@ -931,10 +932,40 @@ def _if_expression(interp: Interpreter, expr: cst.IfExp, frame: Frame) -> Value:
         return interp.eval(expr.body, frame)
     if decided is False:
         return interp.eval(expr.orelse, frame)
+    reason = f"`{node_text(expr.test)}` cannot be decided"
+    if interp.forward is None:
+        # Building: each side runs on a path of its own, so what one side does to an object
+        # (`weight_norm(conv) if flag else conv`) is not taken to happen on the other.
+        return _each_side(interp, expr, frame, reason, learned)
     body = interp.eval(expr.body, frame)
     orelse = interp.eval(expr.orelse, frame)
-    reason = f"`{node_text(expr.test)}` cannot be decided"
     return interp.merge([body, orelse], reason, rules.DATA_DEPENDENT_FLOW.code, learned)
+
+
+def _each_side(
+    interp: Interpreter,
+    expr: cst.IfExp,
+    frame: Frame,
+    reason: str,
+    learned: Sequence[PathFacts] | None,
+) -> Value:
+    results: list[tuple[Value, PathFacts]] = []
+    taken = list(learned) if learned else [{}, {}]
+
+    def run(side: cst.BaseExpression, facts: PathFacts) -> None:
+        results.append((interp.eval(side, frame), facts))
+
+    paths: list[Callable[[], object]] = [
+        functools.partial(run, side, facts)
+        for side, facts in zip((expr.body, expr.orelse), taken, strict=True)
+    ]
+    interp.branches(paths, reason, frame, data_dependent=False, learned=learned)
+    values = [value for value, _ in results]
+    if len(values) == 1:
+        return values[0]
+    return interp.merge(
+        values, reason, rules.DATA_DEPENDENT_FLOW.code, [t for _, t in results] if learned else None
+    )
 
 
 def _lambda(interp: Interpreter, expr: cst.Lambda, frame: Frame) -> Value:

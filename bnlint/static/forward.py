@@ -12,7 +12,7 @@ import re
 from collections.abc import Hashable
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import libcst as cst
 
@@ -495,14 +495,20 @@ class ForwardBuilder:
         first = insts[0]
         self.called.update(i.uid for i in insts)
         facts = [layer_attrs(i, i.torch_base) for i in insts]
-        merged = LayerAttrs(
-            **{
-                name: getattr(facts[0], name)
-                if len({getattr(f, name) for f in facts}) == 1
-                else None
-                for name in LayerAttrs.__dataclass_fields__
-            }
-        )
+        agreed: dict[str, Any] = {
+            name: getattr(facts[0], name) if len({getattr(f, name) for f in facts}) == 1 else None
+            for name in LayerAttrs.__dataclass_fields__
+        }
+        derived = [f.weight_derived for f in facts if f.weight_derived is not None]
+        if derived:
+            # weight-normed in some of the layers it may be: a reason, not a certainty
+            agreed["weight_derived"] = derived[0]
+            agreed["weight_derived_certain"] = len(derived) == len(facts) and all(
+                f.weight_derived_certain for f in facts
+            )
+        else:
+            agreed["weight_derived_certain"] = True
+        merged = LayerAttrs(**agreed)
         kind = first.torch_base.kind or NodeKind.OTHER
         return self.add(
             kind,
@@ -1026,6 +1032,8 @@ def layer_attrs(inst: ModuleInst, cls: TorchClass) -> LayerAttrs:
             return bool(value)
         return None
 
+    derived = inst.weight_derived
+    why_derived = derived.why if derived is not None else None
     kind = cls.kind
     if kind is NodeKind.LINEAR:
         return LayerAttrs(
@@ -1033,7 +1041,8 @@ def layer_attrs(inst: ModuleInst, cls: TorchClass) -> LayerAttrs:
             out_channels=integer("out_features"),
             bias=flag("bias"),
             type_name=inst.class_name,
-            weight_derived=inst.weight_derived,
+            weight_derived=why_derived,
+            weight_derived_certain=derived is None or derived.certain,
         )
     if kind is NodeKind.BATCHNORM:
         return LayerAttrs(
@@ -1051,7 +1060,8 @@ def layer_attrs(inst: ModuleInst, cls: TorchClass) -> LayerAttrs:
         pads=_pads(args),
         bias=flag("bias"),
         type_name=inst.class_name,
-        weight_derived=inst.weight_derived,
+        weight_derived=why_derived,
+        weight_derived_certain=derived is None or derived.certain,
     )
 
 

@@ -66,6 +66,7 @@ from bnlint.static.values import (
     Choice,
     ClassRef,
     Const,
+    DerivedWeight,
     EnumClass,
     FunctionRef,
     Journal,
@@ -623,9 +624,13 @@ class Interpreter:
         ):
             # `self.weight = self.conv.weight`: the parameter is registered twice; a fold
             # writes a new one into the conv and leaves this name holding the old
-            value.owner.weight_derived = (
-                f"its {value.name} is also registered as `{name}` of "
-                f"{inst.cls.qualname.rsplit('.', 1)[-1]}, which a fold would leave stale"
+            self.journal.set(
+                value.owner.__dict__,
+                "weight_derived",
+                DerivedWeight(
+                    f"its {value.name} is also registered as `{name}` of "
+                    f"{inst.cls.qualname.rsplit('.', 1)[-1]}, which a fold would leave stale"
+                ),
             )
         if name in inst.children:
             self.journal.set(inst.children, name, value)
@@ -789,6 +794,8 @@ class Interpreter:
             return _merge_items(values)
         if all(isinstance(v, dict) for v in values):  # Mapping.items
             return _merge_mapping_items(values)
+        if any(isinstance(v, DerivedWeight) for v in values):  # ModuleInst.weight_derived
+            return DerivedWeight.merge(values)
         if all(isinstance(v, (bool, str)) for v in values):  # Seq flags
             return (
                 values[0]
@@ -1346,8 +1353,10 @@ class Interpreter:
         if qualname in _PARAMETRIZATIONS and args and isinstance(args[0], ModuleInst):
             # `weight_norm(conv)` hands back the module itself, its weight now computed from
             # other tensors before each call
+            # (journaled: under a switch the analysis cannot read, on that path only)
             short = qualname.rsplit(".", 1)[-1]
-            args[0].weight_derived = f"its weight is computed by {short}() before each call"
+            why = f"its weight is computed by {short}() before each call"
+            self.journal.set(args[0].__dict__, "weight_derived", DerivedWeight(why))
             return args[0]
         if qualname in PASSTHROUGH_FUNCTIONS and args:
             dropout = self._dropout(qualname, args, kwargs, frame, node)

@@ -230,6 +230,24 @@ class SuperRef(Value):
     after: ProjectClass  # look up the MRO after this class
 
 
+@dataclass(frozen=True)
+class DerivedWeight:
+    """Why a layer's weight is not its own to rewrite. `certain` is False when only some paths
+    of construction made it so (`weight_norm(conv) if flag else conv` with an unknown flag):
+    the fold is then possible on the others."""
+
+    why: str
+    certain: bool = True
+
+    @staticmethod
+    def merge(options: Sequence[DerivedWeight | None]) -> DerivedWeight:
+        """What the paths of construction left: certain only when every path derived it."""
+        derived = [o for o in options if o is not None]
+        return DerivedWeight(
+            derived[0].why, len(derived) == len(options) and all(o.certain for o in derived)
+        )
+
+
 @dataclass(eq=False)
 class ModuleInst(Value):
     """One nn.Module object built by the interpreted code."""
@@ -253,8 +271,9 @@ class ModuleInst(Value):
     # Handed to code the analysis cannot follow during construction (why, and the rule):
     # where it ends up is that code's business.
     escaped: Unknown | None = None
-    # A Conv/Linear whose weight a parametrization computes (`weight_norm(conv)`): why.
-    weight_derived: str | None = None
+    # A Conv/Linear whose weight is not its own to rewrite (`weight_norm(conv)`, the weight
+    # also registered under another module's name): why, and whether on every path.
+    weight_derived: DerivedWeight | None = None
     # The project code that led to its construction (file, call node): the construction
     # itself when it is in the project, else the call of a model library the project made
     placed: tuple[Any, cst.CSTNode] | None = None
