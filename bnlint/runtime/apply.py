@@ -448,15 +448,25 @@ def remove_batchnorms(
     for parent in model.modules():  # one walk for all of them: a model has hundreds
         for name, child in list(parent._modules.items()):
             if child is not None and id(child) in replaced:
-                parent._modules[name] = _identity(child.training)
+                parent._modules[name] = _identity(child)
 
 
-def _identity(training: bool) -> nn.Identity:
-    """`nn.Identity().train(training)`: the flag written where train() writes it (an Identity
-    has no children and no train() of its own), without the walk of its children."""
+def _identity(bn: nn.Module) -> nn.Identity:
+    """An Identity in the BatchNorm's mode (`training` written where train() writes it: an
+    Identity has no children to walk), carrying the attributes the model's own code set on the
+    BatchNorm: a parent's forward() may read them from every layer it runs (a layer's index,
+    where its input comes from)."""
     identity = nn.Identity()
-    identity.__dict__["training"] = training
+    identity.__dict__["training"] = bn.training
+    for name, value in bn.__dict__.items():
+        if name not in _BATCHNORM_STATE:
+            identity.__dict__[name] = value
     return identity
+
+
+# What torch itself keeps in a BatchNorm's __dict__ (the module tables, the hyperparameters):
+# anything else there was put by the model's code.
+_BATCHNORM_STATE = frozenset(nn.BatchNorm1d(1).__dict__) | frozenset(nn.SyncBatchNorm(1).__dict__)
 
 
 def _neutralise(bn: _BatchNorm) -> None:

@@ -157,6 +157,51 @@ def test_batchnorms_at_any_depth_are_replaced_by_identity_at_every_path():
     assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
 
 
+class Concat(nn.Module):
+    def forward(self, xs):
+        return torch.cat(xs, 1)
+
+
+class RoutedLayers(nn.Module):
+    """Detection zoos build their network from a table and tag every layer with where its
+    input comes from (`m.f`) and its index (`m.i`); forward() reads the tags of each layer it
+    runs, the folded BatchNorm's replacement included."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        table = [
+            (-1, nn.ConvTranspose2d, (3, 8, 2, 2)),
+            (-1, nn.BatchNorm2d, (8,)),
+            (-1, nn.Conv2d, (8, 4, 1)),
+            ([-1, 2], Concat, ()),
+        ]
+        layers = []
+        for i, (source, layer, args) in enumerate(table):
+            module = layer(*args)
+            module.i, module.f = i, source
+            layers.append(module)
+        self.model = nn.Sequential(*layers)
+        self.save = [2]
+
+    def forward(self, x):
+        outputs = []
+        for m in self.model:
+            if m.f != -1:
+                x = [x if j == -1 else outputs[j] for j in m.f]
+            x = m(x)
+            outputs.append(x if m.i in self.save else None)
+        return x
+
+
+def test_the_identity_replacing_a_batchnorm_keeps_the_attributes_the_model_set_on_it():
+    result = run(RoutedLayers())
+    assert folded(result) == {("model.0", "model.1")}
+    replacement = result.model.get_submodule("model.1")
+    assert isinstance(replacement, nn.Identity)
+    assert (replacement.i, replacement.f) == (1, -1)
+    assert not hasattr(replacement, "num_features")
+
+
 class DataDependent(nn.Module):
     """torch.fx.symbolic_trace cannot trace the `if` on a tensor value."""
 
