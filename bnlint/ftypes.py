@@ -388,6 +388,9 @@ class SideVerdict:
     status: Status
     code: str | None
     reason: str | None = None
+    # A static verdict on some instances of the owner class only: where they were built, as
+    # the static half printed it (FoldEntry.sites); () for the class's own and at runtime.
+    sites: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -406,6 +409,9 @@ class ModelModule:
     path: str  # "" for the root
     class_name: str  # module.qualname, as the static half names classes
     is_plain_container: bool = False
+    # where the factory built it: the resolved file and line of the expression ("/src/m.py:63"),
+    # when known; the static half names the instances a verdict holds for so
+    built_at: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,22 @@
 """Setting the static fold plan against what the runtime checker did with one real model.
 
-Both halves name a BatchNorm by its fold key (DESIGN.md). The static half reports one verdict
-per key and class, merged over every use of the class it saw; a model can hold several
-instances of a class, so the runtime verdicts are merged per key the same way (a certain
-reason anywhere beats a doubt, which beats a fold) before the two are compared. When the
-halves chose different partners their owners differ too: the static verdict is then found
-through the model's module tree, where every static key resolves to the BatchNorm paths of
-the instances of its class, and it speaks for all of them: an unfoldable class verdict holds
-when the runtime leaves any of those instances unfolded.
+Both halves name a BatchNorm by its fold key (DESIGN.md). The static half reports a verdict
+per key and class, merged over every use of the class it saw, and beside it a verdict for
+the instances built at named places that it judged otherwise. The runtime verdicts are
+merged the same way (a certain reason anywhere beats a doubt, which beats a fold) over the
+BatchNorms of a key that one static verdict speaks for: the instances built where a site
+verdict names, or the others, which the class verdict speaks for. When the halves chose
+different partners their owners differ too: the static verdict is then found through the
+model's module tree, where every static key resolves to the BatchNorm paths of the instances
+of its class, and it speaks for all of them it does not leave to a site verdict: an
+unfoldable class verdict holds when the runtime leaves any of those instances unfolded.
 
 Torch-free: the runtime side arrives as a ModelObservation.
 """
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -43,13 +46,19 @@ ORDER = (
 def compare_model(
     name: str, factory: str, check: CheckResult, observation: ModelObservation
 ) -> ModelAgreement:
-    """One agreement row per fold key of the model's BatchNorms."""
+    """One agreement row per fold key of the model's BatchNorms, and per static verdict that
+    speaks for some of them: a key's instances built where the static half judged them
+    otherwise than their class are a row of their own."""
     static = _StaticIndex(check, observation)
     groups: dict[tuple[str, str], list[RuntimeBatchNorm]] = defaultdict(list)
     for batchnorm in observation.batchnorms:
         groups[(batchnorm.verdict.owner, batchnorm.verdict.bn)].append(batchnorm)
     by_path = {batchnorm.path: batchnorm for batchnorm in observation.batchnorms}
-    rows = [_row(static, members, by_path) for members in groups.values()]
+    rows = [
+        _row(static, members, theirs, covered, by_path)
+        for group in groups.values()
+        for theirs, covered, members in static.verdicts(group)
+    ]
     rows.sort(key=lambda r: (ORDER.index(r.agreement), r.runtime.owner, r.runtime.bn))
     return ModelAgreement(
         name=name,
@@ -60,12 +69,19 @@ def compare_model(
     )
 
 
+# A static verdict, the model paths of the BatchNorms it speaks for, and those of one runtime
+# key's BatchNorms it is compared with.
+Pairing = tuple[SideVerdict | None, list[str], list[RuntimeBatchNorm]]
+
+
 class _StaticIndex:
     """The static verdicts, found by fold key or by the model path of a BatchNorm.
 
-    The static half may give one key several verdicts, one per group of instances of the
-    class that differ (built with other arguments): the one this model's instances agree
-    with is theirs; with none, the class's own verdict (the first) speaks."""
+    The static half may give one key several verdicts: the class's own (no sites), and one
+    per group of instances built elsewhere with other arguments, naming where they were built.
+    An instance built at a named site is the site verdict's; any other, the class's. When the
+    model does not say where an instance was built, or a key has no verdict of the class's
+    own, the verdict the instances agree with is theirs, else the first."""
 
     def __init__(self, check: CheckResult, observation: ModelObservation) -> None:
         self.variants: dict[tuple[str, str], list[SideVerdict]] = defaultdict(list)
@@ -80,9 +96,17 @@ class _StaticIndex:
                         status=entry.status,
                         code=entry.code,
                         reason=entry.reason,
+                        sites=entry.sites,
                     )
                 )
-        self.by_key = {key: found[0] for key, found in self.variants.items()}
+        # The static half prints a site relative to the working directory of the check (this
+        # process's); the runtime records it resolved.
+        self.sites = {
+            verdict: {_resolved(site) for site in verdict.sites}
+            for found in self.variants.values()
+            for verdict in found
+        }
+        self.built_at = {m.path: m.built_at for m in observation.modules}
         self.analysed = {module.class_name for module in check.modules}
         self.classes = {m.path: m for m in observation.modules}
         instances: dict[str, list[str]] = defaultdict(list)
@@ -92,34 +116,62 @@ class _StaticIndex:
                 instances[_public(instance.class_name)].append(instance.path)
         self.by_path: dict[str, list[SideVerdict]] = defaultdict(list)
         self.owner_path: dict[tuple[str, str], list[str]] = defaultdict(list)
-        self.covers: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for (owner, bn), verdict in self.by_key.items():
+        self.covers: dict[SideVerdict, list[str]] = defaultdict(list)
+        for (owner, bn), found in self.variants.items():
             for path in instances.get(owner, ()):
+                if path and (not bn or owner.startswith("torch.")):
+                    # A key owned by the BatchNorm itself, or by a torch class, is a model
+                    # some factory returns: it speaks for a model's root, never for a layer
+                    # of that class inside another model.
+                    continue
+                verdict = self._speaking(found, path) or found[0]
                 self.by_path[_join(path, bn)].append(verdict)
                 self.owner_path[(owner, _join(path, bn))].append(path)
-                self.covers[(owner, bn)].append(_join(path, bn))
+                self.covers[verdict].append(_join(path, bn))
 
-    def verdict(self, members: list[RuntimeBatchNorm]) -> tuple[SideVerdict | None, list[str]]:
-        """The static verdict on these BatchNorms, and the model paths it speaks for: only
-        these when the keys match, else every instance of the static key's class."""
+    def verdicts(self, members: list[RuntimeBatchNorm]) -> list[Pairing]:
+        """The static verdicts on one runtime key's BatchNorms, each with the model paths it
+        speaks for (only its BatchNorms when the keys match, else every instance of the
+        static key's class it speaks for) and its BatchNorms."""
         first = members[0].verdict
-        runtime = max((m.verdict for m in members), key=lambda v: _SEVERITY[v.status])
         variants = self.variants.get((first.owner, first.bn)) or self.variants.get(
             (_public(first.owner), first.bn)
         )
         if variants:
-            agreeing = [
-                v
-                for v in variants
-                if (v.status, v.conv, v.direction)
-                == (runtime.status, runtime.conv, runtime.direction)
-            ]
-            return (agreeing or variants)[0], [m.path for m in members]
-        found = [v for m in members for v in self.by_path.get(m.path, ())]
-        if not found:
-            return None, []
-        chosen = _most_severe(found)
-        return chosen, self.covers[(chosen.owner, chosen.bn)]
+            chosen: dict[SideVerdict, list[RuntimeBatchNorm]] = defaultdict(list)
+            unplaced = []
+            for member in members:
+                verdict = self._speaking(variants, _owner_path(member.path, first.bn))
+                if verdict is None:
+                    unplaced.append(member)
+                else:
+                    chosen[verdict].append(member)
+            if unplaced:
+                chosen[_agreeing(variants, unplaced)] += unplaced
+            return [(v, [m.path for m in found], found) for v, found in chosen.items()]
+        severest: dict[str, SideVerdict] = {}
+        for member in members:
+            found = self.by_path.get(member.path)
+            if found:
+                severest[member.path] = _most_severe(found)
+        if not severest:
+            return [(None, [], members)]
+        # a BatchNorm no static verdict reaches joins those of the most severe one
+        default = _most_severe(severest.values())
+        grouped: dict[SideVerdict, list[RuntimeBatchNorm]] = defaultdict(list)
+        for member in members:
+            grouped[severest.get(member.path, default)].append(member)
+        return [(v, self.covers[v], found) for v, found in grouped.items()]
+
+    def _speaking(self, variants: list[SideVerdict], owner: str | None) -> SideVerdict | None:
+        """The verdict that speaks for the instance at model path `owner`: the one naming
+        where it was built, else the class's own; None when the model does not say where
+        it was built or the key has no verdict of the class's own."""
+        built_at = self.built_at.get(owner) if owner is not None else None
+        if built_at is None:
+            return None
+        named = (v for v in variants if built_at in self.sites[v])
+        return next(named, None) or next((v for v in variants if not v.sites), None)
 
     def full_conv(self, verdict: SideVerdict, bn_path: str) -> str | None:
         """The model path of the static partner of the BatchNorm at `bn_path`."""
@@ -138,13 +190,28 @@ class _StaticIndex:
         return None
 
 
+def _agreeing(variants: list[SideVerdict], members: list[RuntimeBatchNorm]) -> SideVerdict:
+    """Of a key's verdicts, the first that says what the runtime says of `members` (the most
+    severe of theirs), else the first."""
+    runtime = max((m.verdict for m in members), key=lambda v: _SEVERITY[v.status])
+    agreeing = [
+        v
+        for v in variants
+        if (v.status, v.conv, v.direction) == (runtime.status, runtime.conv, runtime.direction)
+    ]
+    return (agreeing or variants)[0]
+
+
 def _row(
-    static: _StaticIndex, members: list[RuntimeBatchNorm], by_path: dict[str, RuntimeBatchNorm]
+    static: _StaticIndex,
+    members: list[RuntimeBatchNorm],
+    theirs: SideVerdict | None,
+    covered: list[str],
+    by_path: dict[str, RuntimeBatchNorm],
 ) -> AgreementRow:
     representative = max(members, key=lambda m: _SEVERITY[m.verdict.status])
     runtime = representative.verdict
     instances = tuple(m.path for m in members)
-    theirs, covered = static.verdict(members)
     if theirs is None:
         classes = {runtime.owner, static.lone_owner(representative.path)}
         if classes & static.analysed:
@@ -170,8 +237,8 @@ def _row(
             _not_analysed(runtime.owner, static.analysed),
         )
     if theirs.status is Status.UNFOLDABLE and runtime.status is Status.FOLDABLE:
-        # The static half names a class, merged over all its instances: it is right when
-        # the runtime leaves any of them unfolded, though not these.
+        # The static half names a class, merged over the instances it speaks for: it is
+        # right when the runtime leaves any of them unfolded, though not these.
         unfolded = [
             by_path[p]
             for p in covered
@@ -183,8 +250,9 @@ def _row(
                 runtime,
                 theirs,
                 instances,
-                f"static judges {theirs.owner}: {theirs.conv or '-'} -> {theirs.bn} over "
-                f"{len(covered)} instances; runtime folds these but not {unfolded[0].path}: "
+                f"static judges {theirs.owner}: {theirs.conv or '-'} -> {theirs.bn}"
+                f"{_where(theirs)} over {len(covered)} instances; runtime folds these but "
+                f"not {unfolded[0].path}: "
                 f"{_describe(unfolded[0].verdict)}",
             )
     agreement, detail = _judge(theirs, runtime, static, representative)
@@ -235,9 +303,18 @@ def _describe(verdict: SideVerdict, row: SideVerdict | None = None) -> str:
     )
     if verdict.status is Status.FOLDABLE:
         direction = verdict.direction.value if verdict.direction else "?"
-        return f"foldable into {verdict.conv} ({direction}){key}"
+        return f"foldable into {verdict.conv} ({direction}){key}{_where(verdict)}"
     reason = f": {verdict.reason}" if verdict.reason else ""
-    return f"{verdict.status.value} {verdict.code or ''}{key}{reason}"
+    return f"{verdict.status.value} {verdict.code or ''}{key}{_where(verdict)}{reason}"
+
+
+def _where(verdict: SideVerdict) -> str:
+    """Which instances a static verdict on some instances of its class holds for, unless its
+    reason says it already."""
+    sites = ", ".join(verdict.sites)
+    if not sites or (verdict.reason is not None and sites in verdict.reason):
+        return ""
+    return f" for the instances built at {sites}"
 
 
 def _most_severe(verdicts: Iterable[SideVerdict]) -> SideVerdict:
@@ -251,6 +328,22 @@ def _not_analysed(owner: str, analysed: set[str]) -> str:
     similar = sorted(c for c in analysed if c.rpartition(".")[2] == short)
     hint = f" (the checked files define {', '.join(similar)})" if similar else ""
     return f"{owner} is defined in none of the checked files{hint}"
+
+
+def _owner_path(bn_path: str, bn: str) -> str | None:
+    """The model path of the owner of the BatchNorm at `bn_path`, named `bn` relative to it."""
+    if not bn:
+        return bn_path
+    if bn_path == bn:
+        return ""
+    return bn_path.removesuffix(f".{bn}") if bn_path.endswith(f".{bn}") else None
+
+
+def _resolved(site: str) -> str:
+    """A site as the static half prints it ("src/m.py:63", relative to the working directory
+    or absolute) as the runtime records it: the resolved path, and the line."""
+    path, _, line = site.rpartition(":")
+    return f"{os.path.realpath(path)}:{line}"
 
 
 def _join(prefix: str, path: str) -> str:

@@ -12,6 +12,7 @@ from torch import nn
 
 from bnlint import progress
 from bnlint.config import ModelSpec
+from bnlint.confirm.sites import ConstructionSites, construction_sites
 from bnlint.ftypes import (
     Direction,
     FoldKey,
@@ -37,17 +38,21 @@ def observe_model(spec: ModelSpec, *, import_roots: Sequence[Path] = ()) -> Mode
     shapes = declared_shapes(spec)
     progress.step("building", spec.name)
     with importable_from(import_roots):
-        model = build_model(spec.factory, dict(spec.kwargs), None)
+        with construction_sites() as sites:
+            model = build_model(spec.factory, dict(spec.kwargs), None)
         inputs = build_inputs(shapes, spec.inputs, None)
         materialize(model, inputs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # every skip is in the table
         result = fold(model, inputs)
-    return observation_of(model, result)
+    return observation_of(model, result, sites)
 
 
-def observation_of(model: nn.Module, result: FoldResult) -> ModelObservation:
-    """`result` (of folding `model`) as BatchNorm verdicts named by fold key."""
+def observation_of(
+    model: nn.Module, result: FoldResult, sites: ConstructionSites | None = None
+) -> ModelObservation:
+    """`result` (of folding `model`) as BatchNorm verdicts named by fold key, with where each
+    module was built when `sites` recorded the building of `model`."""
     if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
         model = model.module  # fold() folds the wrapped module: its paths are the ones named
     static = static_names(model)
@@ -56,6 +61,7 @@ def observation_of(model: nn.Module, result: FoldResult) -> ModelObservation:
             path=path,
             class_name=static.get(kinds.class_name(type(module)), kinds.class_name(type(module))),
             is_plain_container=type(module) in kinds.PLAIN_CONTAINERS,
+            built_at=sites.of(module) if sites is not None else None,
         )
         for path, module in model.named_modules(remove_duplicate=False)
     )

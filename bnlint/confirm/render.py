@@ -5,6 +5,7 @@ Returns strings and dicts; the CLI prints them.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -70,7 +71,7 @@ def _row_object(row: AgreementRow) -> dict[str, Any]:
 
 
 def _verdict_object(verdict: SideVerdict) -> dict[str, Any]:
-    return {
+    found: dict[str, Any] = {
         "owner": verdict.owner,
         "conv": verdict.conv,
         "bn": verdict.bn,
@@ -79,6 +80,9 @@ def _verdict_object(verdict: SideVerdict) -> dict[str, Any]:
         "code": verdict.code,
         "reason": verdict.reason,
     }
+    if verdict.sites:  # as in the report's `folds`: a verdict on the instances built there
+        found["sites"] = list(verdict.sites)
+    return found
 
 
 def _counts(tables: Sequence[ModelAgreement]) -> dict[str, int]:
@@ -103,7 +107,9 @@ def _model_lines(table: ModelAgreement) -> list[str]:
     if table.error is not None:
         return [f"{title}: error: cannot confirm: {table.error}"]
     verified = "folded model verified" if table.verified else "folded model FAILED verification"
-    lines = [f"{title}: {_plural(len(table.rows), 'fold key')}, {verified}"]
+    # A key has a row per static verdict that speaks for some of its BatchNorms.
+    rows_of_key = Counter((row.runtime.owner, row.runtime.bn) for row in table.rows)
+    lines = [f"{title}: {_plural(len(rows_of_key), 'fold key')}, {verified}"]
     if table.rows:
         lines += _table(
             ["agreement", "fold key", "static", "runtime"],
@@ -111,7 +117,7 @@ def _model_lines(table: ModelAgreement) -> list[str]:
                 [
                     _LABELS[row.agreement],
                     _key_text(row.runtime),
-                    _static_text(row),
+                    _static_text(row, rows_of_key[(row.runtime.owner, row.runtime.bn)] > 1),
                     _runtime_text(row),
                 ]
                 for row in table.rows
@@ -157,13 +163,20 @@ def _key_text(verdict: SideVerdict) -> str:
     return f"{verdict.owner}: {verdict.conv or '-'} -> {verdict.bn}"
 
 
-def _static_text(row: AgreementRow) -> str:
+def _static_text(row: AgreementRow, split: bool) -> str:
+    """The static verdict in a word or two; where the instances it speaks for were built when
+    that is what tells the rows of a `split` key apart."""
     verdict = row.static
     if verdict is None:
         return "no verdict"
     if verdict.status is Status.FOLDABLE:
-        return f"foldable {verdict.direction.value if verdict.direction else ''}".rstrip()
-    return f"{verdict.status.value} {verdict.code or ''}".rstrip()
+        said = f"foldable {verdict.direction.value if verdict.direction else ''}".rstrip()
+    else:
+        said = f"{verdict.status.value} {verdict.code or ''}".rstrip()
+    if split and verdict.sites:
+        more = f" +{len(verdict.sites) - 1}" if len(verdict.sites) > 1 else ""
+        said += f" at {verdict.sites[0]}{more}"
+    return said
 
 
 def _runtime_text(row: AgreementRow) -> str:

@@ -254,3 +254,86 @@ def test_a_namespace_package_names_classes_as_the_static_half_does(
     assert code == 0, out + err
     assert "not analysed" not in out + err
     assert re.search(r"confirmed foldable +nets\.ConvBN: conv -> bn", out + err), out + err
+
+
+NORMED = """
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
+
+
+def conv3x3(cin, cout, use_weight_norm=False):
+    conv = nn.Conv2d(cin, cout, 3, padding=1, bias=False)
+    return weight_norm(conv) if use_weight_norm else conv
+
+
+class ConvBN(nn.Module):
+    def __init__(self, cin, cout, use_weight_norm=False):
+        super().__init__()
+        self.conv = conv3x3(cin, cout, use_weight_norm)
+        self.bn = nn.BatchNorm2d(cout)
+
+    def forward(self, x):
+        return torch.relu(self.bn(self.conv(x)))
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.first = ConvBN(3, 4)
+        self.normed = ConvBN(4, 4, use_weight_norm=True)
+        self.last = ConvBN(4, 4)
+
+    def forward(self, x):
+        return self.last(self.normed(self.first(x)))
+
+
+def net():
+    return Net()
+"""
+
+
+def test_an_instance_the_static_half_judges_at_its_site_is_confirmed_on_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+):
+    """ConvBN folds, but the instance built at normed.py:26 has a weight-normed conv: the
+    static half says so for that site, the runtime leaves that one BatchNorm alone, and the
+    table confirms each verdict on the instances it speaks for."""
+    package = tmp_path / "src" / "cfnormed"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "normed.py").write_text(textwrap.dedent(NORMED))
+    (tmp_path / "pyproject.toml").write_text(
+        f'[tool.bnlint.models]\nnet = {{ factory = "cfnormed.normed:net", {SHAPE} }}\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+
+    def confirm(*args: str) -> str:
+        try:
+            code = cli.main(["check", "src", "--confirm", *args])
+        finally:
+            for name in [n for n in sys.modules if n.split(".")[0] == "cfnormed"]:
+                del sys.modules[name]
+        out, err = capsys.readouterr()
+        assert code == 1, err  # the XBN114 finding
+        return out
+
+    text = confirm("--output-format", "concise")
+    assert "net (cfnormed.normed:net): 1 fold key, folded model verified" in text
+    cells = [re.split(r"  +", line.strip()) for line in text.splitlines()]
+    key = "cfnormed.normed.ConvBN: conv -> bn"
+    assert ["confirmed foldable", key, "foldable conv_bn", "folded conv_bn x2"] in cells
+    assert [
+        "confirmed unfoldable",
+        key,
+        "unfoldable XBN114 at src/cfnormed/normed.py:26",
+        "not folded XBN114",
+    ] in cells
+    rows = json.loads(confirm("--format", "json"))["confirm"]["models"][0]["rows"]
+    assert [(row["agreement"], row["instances"]) for row in rows] == [
+        ("confirmed_foldable", ["first.bn", "last.bn"]),
+        ("confirmed_unfoldable", ["normed.bn"]),
+    ]
+    assert rows[1]["static"]["sites"] == ["src/cfnormed/normed.py:26"]
+    assert "sites" not in rows[0]["static"]

@@ -6,6 +6,11 @@ would produce, so each test shows both halves' verdicts and the agreement a user
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
 from bnlint.confirm.compare import compare_model
 from bnlint.ftypes import (
     Agreement,
@@ -233,3 +238,130 @@ def test_a_factory_that_returns_a_torch_container_meets_the_static_entry_of_its_
     )
     (row,) = compare_model("vgg", "pkg.m:vgg", check, observation).rows
     assert row.agreement is Agreement.CONFIRMED_FOLDABLE
+
+
+# The same model, told where each Block was built: blocks.0 at src/pkg/m.py:20, blocks.1 at
+# line 21. The static half prints a site relative to the directory `bnlint check` runs in.
+def built(root: Path) -> tuple[ModelModule, ...]:
+    lines = {"blocks.0": 20, "blocks.1": 21}
+    return tuple(
+        replace(m, built_at=f"{root / 'src' / 'pkg' / 'm.py'}:{lines[m.path]}")
+        if m.path in lines
+        else m
+        for m in MODULES
+    )
+
+
+def observed_built(root: Path, *batchnorms: RuntimeBatchNorm) -> ModelObservation:
+    return ModelObservation(built(root), batchnorms, True, "1 inputs compared")
+
+
+@pytest.fixture
+def checked_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path.resolve()
+
+
+def test_an_instance_judged_at_its_site_is_a_row_of_its_own(checked_in: Path):
+    # Block folds by default; the one built at line 21 is weight-normed, and both halves
+    # say so: that instance is confirmed unfoldable, the other confirmed foldable.
+    check = static(
+        (
+            "pkg.m.Block",
+            (
+                FoldEntry("conv", "bn", CONV_BN, FOLDABLE, None),
+                FoldEntry("conv", "bn", None, UNFOLDABLE, "XBN114", sites=("src/pkg/m.py:21",)),
+            ),
+        )
+    )
+    observation = observed_built(
+        checked_in, BLOCKS_FOLDED[0], skipped("blocks.1.bn", "pkg.m.Block", "bn", "XBN114")
+    )
+    rows = compare_model("net", "f", check, observation).rows
+    assert [(row.agreement, row.instances) for row in rows] == [
+        (Agreement.CONFIRMED_FOLDABLE, ("blocks.0.bn",)),
+        (Agreement.CONFIRMED_UNFOLDABLE, ("blocks.1.bn",)),
+    ]
+    assert rows[1].static is not None and rows[1].static.sites == ("src/pkg/m.py:21",)
+
+
+def test_a_site_verdict_the_runtime_refutes_is_a_disagreement_naming_the_site(checked_in: Path):
+    # The static half calls the instance built at line 21 unfoldable; the runtime folds it.
+    reason = "its input comes from 'F.conv2d' (for the instances built at src/pkg/m.py:21)"
+    check = static(
+        (
+            "pkg.m.Block",
+            (
+                FoldEntry("conv", "bn", CONV_BN, FOLDABLE, None),
+                FoldEntry(
+                    None, "bn", None, UNFOLDABLE, "XBN108", reason, sites=("src/pkg/m.py:21",)
+                ),
+            ),
+        )
+    )
+    result = compare_model("net", "f", check, observed_built(checked_in, *BLOCKS_FOLDED))
+    assert [(row.agreement, row.instances) for row in result.rows] == [
+        (Agreement.CONFIRMED_FOLDABLE, ("blocks.0.bn",)),
+        (Agreement.DISAGREEMENT, ("blocks.1.bn",)),
+    ]
+    assert result.rows[1].detail == (
+        f"static: unfoldable XBN108: {reason}; runtime: foldable into conv (conv_bn)"
+    )
+
+
+def test_a_class_verdict_is_not_answered_by_a_site_verdict_on_other_instances(checked_in: Path):
+    # The class is unfoldable with its defaults, the instance built at line 21 folds; the
+    # runtime folds both, so the class verdict is refuted on blocks.0, whatever line 21 says.
+    check = static(
+        (
+            "pkg.m.Block",
+            (
+                FoldEntry(None, "bn", None, UNFOLDABLE, "XBN114"),
+                FoldEntry("conv", "bn", CONV_BN, FOLDABLE, None, sites=("src/pkg/m.py:21",)),
+            ),
+        )
+    )
+    rows = compare_model("net", "f", check, observed_built(checked_in, *BLOCKS_FOLDED)).rows
+    assert [(row.agreement, row.instances) for row in rows] == [
+        (Agreement.CONFIRMED_FOLDABLE, ("blocks.1.bn",)),
+        (Agreement.DISAGREEMENT, ("blocks.0.bn",)),
+    ]
+    assert rows[1].detail == "static: unfoldable XBN114; runtime: foldable into conv (conv_bn)"
+    # A site verdict without a reason of its own says in the detail where it holds.
+    refuted = observed_built(
+        checked_in, BLOCKS_FOLDED[0], skipped("blocks.1.bn", "pkg.m.Block", "bn", "XBN107")
+    )
+    rows = compare_model("net", "f", check, refuted).rows
+    assert [(row.agreement, row.instances) for row in rows] == [
+        (Agreement.DISAGREEMENT, ("blocks.0.bn",)),
+        (Agreement.DISAGREEMENT, ("blocks.1.bn",)),
+    ]
+    assert rows[1].detail == (
+        "static: foldable into conv (conv_bn) for the instances built at src/pkg/m.py:21; "
+        "runtime: unfoldable XBN107: reason XBN107"
+    )
+
+
+def test_a_batchnorm_that_is_itself_a_model_speaks_only_for_that_model():
+    # A helper `def build_norm(): return nn.BatchNorm2d(...)` is a factory to the static half:
+    # its model, the BatchNorm alone, has nothing before it (XBN111). It says nothing about
+    # the BatchNorms inside another model, which the static half left without a verdict.
+    check = static(
+        (
+            "torch.nn.BatchNorm2d",
+            (FoldEntry(None, "", None, UNFOLDABLE, "XBN111", sites=("src/pkg/m.py:5",)),),
+        ),
+        ("pkg.m.Net", ()),
+    )
+    (row,) = compare_model(
+        "net", "f", check, observed(skipped("bn", "pkg.m.Net", "bn", "XBN101"))
+    ).rows
+    assert (row.agreement, row.static) == (Agreement.STATIC_UNKNOWN, None)
+    lone = ModelObservation(
+        (ModelModule("", "torch.nn.modules.batchnorm.BatchNorm2d"),),
+        (skipped("", "torch.nn.modules.batchnorm.BatchNorm2d", "", "XBN111"),),
+        True,
+        "1 inputs compared",
+    )
+    (row,) = compare_model("norm", "pkg.m:build_norm", check, lone).rows
+    assert row.agreement is Agreement.CONFIRMED_UNFOLDABLE
