@@ -15,6 +15,7 @@ from bnlint.ftypes import (
     Diagnostic,
     FoldEntry,
     FoldKey,
+    FoldPair,
     FoldPlan,
     LayerCall,
     ModuleFrame,
@@ -285,7 +286,7 @@ def _as_batchnorm(graph: LayerGraph, calls: list[LayerCall], failure: str) -> Sk
             return replace(
                 unknown,
                 partner=pair.conv,
-                reason=f"{unknown.reason}; a BatchNorm there folds into {pair.conv.describe()} "
+                reason=f"{unknown.reason}; a BatchNorm there folds into {_layers_of(pair)} "
                 "unless its arguments turn off running statistics",
             )
     for skip in judged.skips:
@@ -295,6 +296,13 @@ def _as_batchnorm(graph: LayerGraph, calls: list[LayerCall], failure: str) -> Sk
             return replace(skip, bn=first, reason=f"{skip.reason}; {first.reason}")
         return replace(skip, bn=first, reason=f"{skip.reason}; {first.reason}")
     return unknown
+
+
+def _layers_of(pair: FoldPair) -> str:
+    """The layer a fold writes into, or every layer of the merge it goes through."""
+    if pair.merge is None or not pair.producers:
+        return pair.conv.describe()
+    return f"the {pair.merge.value} of {', '.join(p.describe() for p in pair.producers)}"
 
 
 def _demote_folds(plan: FoldPlan, failure: str) -> FoldPlan:
@@ -377,8 +385,12 @@ def _observations(plan: FoldPlan, closed: FoldPlan | None, root: Root) -> Iterat
                 code=rule.code,
                 reason=rule.format(
                     bn=verdict.bn.describe(),
-                    detail=f"forward() of {cls.name} never "
-                    "calls it, and code that holds the class may",
+                    detail=(
+                        f"forward() of {cls.name} never calls it, and code that holds the class may"
+                        if root.has_forward
+                        else f"{cls.name} has no forward(); its other methods, which the "
+                        "analysis does not follow, may call it"
+                    ),
                 ),
             )
         boundary = (

@@ -25,6 +25,7 @@ from bnlint.static.index import ProjectClass, ProjectFunction, ProjectValue
 from bnlint.static.interp import Interpreter
 from bnlint.static.project import Project
 from bnlint.static.source import SourceFile
+from bnlint.static.torch_api import TorchClass
 from bnlint.static.values import (
     Choice,
     ClassRef,
@@ -63,6 +64,9 @@ class Root:
     # The class built with its norm-selecting arguments unknown, because its defaults build
     # no BatchNorm: its verdicts fill only the keys no other root reports.
     filler: bool = False
+    # False for a class with no forward() (its other methods call its layers): what it holds
+    # is run by code the analysis does not follow.
+    has_forward: bool = True
 
 
 def file_roots(project: Project, file: SourceFile, interp: Interpreter) -> Iterator[Root]:
@@ -176,11 +180,22 @@ def named_root(project: Project, file: SourceFile, name: str, interp: Interprete
 def _class_root(project: Project, cls: ProjectClass, interp: Interpreter) -> Iterator[Root]:
     built = _guarded(interp, lambda: interp.instantiate_root(cls))
     init = project.classes.method(cls, "__init__")
-    constructible = callable_without_arguments(init[1] if init is not None else None)
+    callable_instances = _callable_instances(project, cls)
+    # a class whose instances cannot be called (no forward(): its other methods use its
+    # layers) is never a whole model
+    constructible = callable_instances and callable_without_arguments(
+        init[1] if init is not None else None
+    )
     instances = module_instances(built.value)
     for inst in instances:
         yield Root(
-            inst, f"class {cls.name}", cls.qualname, constructible, cls.file, built.batchnorms
+            inst,
+            f"class {cls.name}",
+            cls.qualname,
+            constructible,
+            cls.file,
+            built.batchnorms,
+            has_forward=callable_instances,
         )
     if all(inst.uid in interp.refused for inst in instances):
         # Its defaults do not build (`blocks_args=None`, which an assert refuses: only its
@@ -201,6 +216,19 @@ def _class_root(project: Project, cls: ProjectClass, interp: Interpreter) -> Ite
         _norm_parameters(project, cls),
         "'{}' may select another norm layer than its default",
     )
+
+
+def _callable_instances(project: Project, cls: ProjectClass) -> bool:
+    """False when calling an instance raises: neither `cls` nor a project class it derives
+    from defines forward() or __call__, and its torch base has no forward() either
+    (nn.Module, ModuleList, ModuleDict). True when a base the analysis cannot read may."""
+    ends: list[TorchClass] = []
+    for name in ("__call__", "forward"):
+        found = project.classes.method(cls, name)
+        if found is None or not isinstance(found[0], TorchClass):
+            return True
+        ends.append(found[0])
+    return not (ends[-1].is_module_base or ends[-1].container in ("list", "dict"))
 
 
 def _built_with_unknown(
@@ -243,6 +271,8 @@ def _norm_parameters(project: Project, cls: ProjectClass) -> list[str]:
 def _factory_root(func: ProjectFunction, interp: Interpreter) -> Iterator[Root]:
     built = _guarded(interp, lambda: interp.call_root(func))
     for inst in module_instances(built.value):
+        if inst.torch_base.kind in _LAYERS:
+            continue  # a helper that makes one layer (`build_norm()`): its users are the models
         name = func.node.name.value if isinstance(func.node, cst.FunctionDef) else "lambda"
         yield Root(inst, f"factory {name}()", None, True, func.file, built.batchnorms)
 

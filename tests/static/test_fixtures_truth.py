@@ -302,7 +302,8 @@ def find_roots(loaded: LoadedUnit) -> list[Root]:
     for candidate in candidates:
         torch.manual_seed(0)
         model = candidate.build()
-        if isinstance(model, nn.Module):
+        # a function that makes one layer (`build_norm()`) is a helper, as for the analysis
+        if isinstance(model, nn.Module) and not isinstance(model, (*PRODUCERS, _BatchNorm)):
             models[candidate.name] = model
     contained = {type(m) for model in models.values() for m in list(model.modules())[1:]}
     roots = []

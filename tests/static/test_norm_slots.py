@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 from bnlint.ftypes import Status
+from bnlint.static.engine import analyze
 from tests.static.verdicts_of import verdicts_of
 
 _REGISTRY = '''
@@ -261,3 +262,34 @@ def test_a_sequential_member_built_as_one_norm_or_another_is_named_in_its_sequen
     )
     # a GroupNorm or a layer a library makes: as a BatchNorm after a ReLU, it cannot fold
     assert folds["Tail: final.0"][1:] == (Status.UNFOLDABLE, "XBN101")
+
+
+def test_a_slot_after_a_channel_cat_names_every_layer_of_the_cat(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("")
+    path = tmp_path / "model.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            import torch
+            import torch.nn as nn
+            from normlib import make_norm
+
+
+            class Inception(nn.Module):
+                def __init__(self, norm):
+                    super().__init__()
+                    self.convs = nn.ModuleList([nn.Conv1d(4, 4, k, padding=k // 2) for k in (1, 3)])
+                    self.pool = nn.Sequential(nn.MaxPool1d(3, 1, 1), nn.Conv1d(4, 4, 1))
+                    self.bn = make_norm(norm, 12)
+
+                def forward(self, x):
+                    return self.bn(torch.cat([c(x) for c in self.convs] + [self.pool(x)], 1))
+            """
+        )
+    )
+    result = analyze([path], search_roots=[tmp_path])
+    (entry,) = [e for m in result.modules for e in m.folds if e.bn == "bn"]
+    assert entry.status is Status.UNKNOWN
+    assert "folds into the cat of 'convs.0' (line 10), 'convs.1' (line 10), 'pool.1'" in (
+        entry.reason or ""
+    ), entry.reason
