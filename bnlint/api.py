@@ -76,8 +76,19 @@ def project_config(paths: Sequence[Path], config_file: Path | None = None) -> Co
 
 
 def search_roots(paths: Sequence[Path]) -> tuple[Path, ...]:
-    """The project folders (holding pyproject.toml or .git) the checked paths live in."""
-    return tuple(dict.fromkeys(find_project_root(p) for p in paths))
+    """The project folders (holding pyproject.toml or .git) the checked paths live in; then,
+    for a checked folder without __init__.py inside its project (a namespace package, PEP
+    420), the folder it is imported from: its modules import each other by its name."""
+    projects = [find_project_root(p) for p in paths]
+    namespaces = [
+        path.parent.resolve()
+        for path, project in zip(paths, projects, strict=True)
+        # os.path, not Path: a folder we may not look into is not an error here
+        if os.path.isdir(path)
+        and not os.path.isfile(path / "__init__.py")
+        and path.resolve().parent.is_relative_to(project.resolve())
+    ]
+    return tuple(dict.fromkeys([*projects, *namespaces]))
 
 
 def apply_policy(

@@ -8,6 +8,7 @@ and computing full scopes costs several times the parse.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -212,6 +213,7 @@ class ModuleLoader:
         self._libraries = tuple(libraries)
         self._load_library = load_library or load_file
         self._by_name: dict[str, SourceFile | None] = {}
+        self._namespaces: dict[str, bool] = {}  # is_namespace_package, by name
         self._symbols: dict[str, ModuleSymbols] = {}
         # per registry module: the files of its package that decorate with its functions,
         # with their text (bnlint.static.objects.fill_from_package), found once per run
@@ -232,7 +234,7 @@ class ModuleLoader:
         self._by_name[name] = None  # guards import cycles while loading
         for candidate in self._candidates(name):
             loaded = self._load_file(candidate)
-            if loaded is not None and loaded.module_name == name:
+            if loaded is not None and _may_be_named(loaded, name):
                 self._by_name[name] = loaded
                 return loaded
         found = find_module(self._libraries, name) if self._libraries else None
@@ -270,6 +272,19 @@ class ModuleLoader:
         """Whether a project module `name` exists (without parsing it)."""
         return self._by_name.get(name) is not None or self._path_of(name) is not None
 
+    def is_namespace_package(self, name: str) -> bool:
+        """Whether `name` is a folder without __init__.py under a search root (PEP 420):
+        importing it gives a module whose submodules are its files."""
+        found = self._namespaces.get(name)
+        if found is None:
+            relative = Path(*name.split("."))
+            found = self._namespaces[name] = any(
+                os.path.isdir(root / relative)
+                and not os.path.isfile(root / relative / "__init__.py")
+                for root in self._roots
+            )
+        return found
+
     @staticmethod
     def is_package(file: SourceFile) -> bool:
         return file.path.name == "__init__.py"
@@ -294,6 +309,13 @@ class ModuleLoader:
             found = collect_symbols(file)
             self._symbols[file.module_name] = found
         return found
+
+
+def _may_be_named(file: SourceFile, name: str) -> bool:
+    """Whether importing `name` from a search root gives `file`: its own name, or its name
+    inside directories without __init__.py (namespace packages, PEP 420: `models/net.py` is
+    `net` to the analysis and `models.net` to a script run beside `models/`)."""
+    return file.module_name == name or name.endswith(f".{file.module_name}")
 
 
 class Resolver:

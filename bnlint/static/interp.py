@@ -291,6 +291,8 @@ class Interpreter:
             return BuiltinRef(_STDLIB[symbol.qualname])
         if symbol.qualname in STDLIB_MODULES:  # `import functools` then `functools.partial`
             return ModuleRef(symbol.qualname)
+        if self.resolver.loader.is_namespace_package(symbol.qualname):
+            return ModuleRef(symbol.qualname)  # `import models.blocks`, models/ a plain folder
         return Outside(
             f"'{symbol.qualname}' is defined outside the analysed files",
             rules.UNRESOLVED_MODULE.code,
