@@ -97,9 +97,15 @@ def analyse_root(interp: Interpreter, root: Root, as_model: bool = False) -> Roo
 
 def _with_assumed_bases(interp: Interpreter, analysed: RootGraph) -> RootGraph:
     """A verdict that rests on a class taken to be a module although its base is outside
-    the analysed files (bnlint.static.classes) says so."""
-    assumed = interp.classes.assumed_modules
-    if not assumed:
+    the analysed files, or on a base the analysis cannot read taken for a mixin
+    (bnlint.static.classes), says so. Every verdict of a class whose forward() such a base
+    may replace is unknown."""
+    classes_model = interp.classes
+    assumed, mixins = classes_model.assumed_modules, classes_model.assumed_mixins
+    unread = classes_model.unread_forward.get(analysed.root.inst.class_name)
+    if unread is not None:
+        analysed = _unknown_forward(analysed, unread)
+    if not assumed and not mixins:
         return analysed
     observations = []
     for observation in analysed.observations:
@@ -109,6 +115,11 @@ def _with_assumed_bases(interp: Interpreter, analysed: RootGraph) -> RootGraph:
             "be an nn.Module whose forward() runs as written"
             for cls in classes
             if cls in assumed
+        ] + [
+            f"{cls} derives from {', '.join(mixins[cls])}, which the analysis cannot read: "
+            "taken to add no layers (its forward() is the class's own)"
+            for cls in classes
+            if cls in mixins
         ]
         if not notes:
             observations.append(observation)
@@ -119,6 +130,34 @@ def _with_assumed_bases(interp: Interpreter, analysed: RootGraph) -> RootGraph:
         entry = _with_notes(observation.entry, notes)
         observations.append(replace(observation, entry=entry, fallback=fallback))
     return replace(analysed, observations=tuple(observations))
+
+
+def _unknown_forward(analysed: RootGraph, bases: list[str]) -> RootGraph:
+    """The root's class derives from bases the analysis cannot read, which come before the
+    forward() it runs: what calling it does is theirs to say, so no verdict is certain."""
+    rule = rules.UNRESOLVED_MODULE
+    cls = analysed.root.inst.cls.qualname.rsplit(".", 1)[-1]
+    detail = (
+        f"{cls} derives from {', '.join(bases)}, which the analysis cannot read and which "
+        "may replace its forward()"
+    )
+    observations = tuple(
+        replace(
+            o,
+            entry=replace(
+                o.entry,
+                status=Status.UNKNOWN,
+                code=rule.code,
+                reason=rule.format(bn=f"'{o.entry.bn or cls}'", detail=detail),
+                direction=None,
+            ),
+            fallback=None,
+        )
+        if o.entry.status is not Status.UNKNOWN
+        else o
+        for o in analysed.observations
+    )
+    return replace(analysed, observations=observations)
 
 
 def _prefer_as_built(

@@ -11,7 +11,8 @@ from typing import TypeAlias
 import libcst as cst
 
 from bnlint.static import enums
-from bnlint.static.index import External, ProjectClass, Resolver, Symbol, TorchName
+from bnlint.static.index import External, ProjectClass, ProjectValue, Resolver, Symbol, TorchName
+from bnlint.static.source import SourceFile
 from bnlint.static.torch_api import CATALOGUE, TorchClass, torch_class
 
 AnyClass: TypeAlias = TorchClass | ProjectClass
@@ -37,6 +38,7 @@ def _methods_of(node: cst.ClassDef) -> dict[str, cst.FunctionDef]:
 
 # Standard-library bases that add nothing to what an instance does.
 _MIXINS = frozenset({"abc.ABC", "typing.Generic", "typing.Protocol"})
+_ALIAS_DEPTH = 8  # aliases of aliases followed at most this deep
 
 
 class _Mixin:
@@ -87,6 +89,11 @@ class ClassModel:
         # Classes taken to be modules although their base is defined outside the analysed
         # files (`pl.LightningModule`): qualname -> that base, for the note on their verdicts
         self.assumed_modules: dict[str, str] = {}
+        # Module classes with a base the analysis cannot read, by qualname, with those bases
+        # as written: taken to be mixins (forward() comes first), or whose forward() that
+        # base may replace (built only as the class on its own, its verdicts unknown).
+        self.assumed_mixins: dict[str, list[str]] = {}
+        self.unread_forward: dict[str, list[str]] = {}
 
     def symbol_class(self, symbol: Symbol | None) -> AnyClass | None:
         if isinstance(symbol, ProjectClass):
@@ -127,14 +134,52 @@ class ClassModel:
         )
 
     def _resolve_expr(self, cls: ProjectClass, expr: cst.BaseExpression) -> Symbol | None:
+        return self._resolve_in(cls.file, expr, depth=0)
+
+    def _resolve_in(self, file: SourceFile, expr: cst.BaseExpression, depth: int) -> Symbol | None:
+        """What a base expression names; a module-level alias (`Base = Stub`, or
+        `A if FLAG else B` when both sides name the same class) is followed to its class."""
+        symbol: Symbol | None = None
         if isinstance(expr, cst.Name):
-            return self.resolver.resolve_name(cls.file, expr.value)
-        if isinstance(expr, cst.Attribute):
-            base = self._resolve_expr(cls, expr.value)
-            if base is None:
-                return None
-            return self.resolver.attribute(base, expr.attr.value)
-        return None
+            symbol = self.resolver.resolve_name(file, expr.value)
+        elif isinstance(expr, cst.Attribute):
+            base = self._resolve_in(file, expr.value, depth)
+            symbol = self.resolver.attribute(base, expr.attr.value) if base is not None else None
+        if not isinstance(symbol, ProjectValue) or depth >= _ALIAS_DEPTH:
+            return symbol
+        value = symbol.expr
+        if isinstance(value, cst.IfExp):
+            sides = {
+                self._resolve_in(symbol.file, v, depth + 1) for v in (value.body, value.orelse)
+            }
+            return sides.pop() if len(sides) == 1 else None
+        if isinstance(value, (cst.Name, cst.Attribute)):
+            return self._resolve_in(symbol.file, value, depth + 1)
+        return symbol
+
+    def unread_bases(self, cls: AnyClass) -> list[str]:
+        """The bases in `cls`'s ancestry the analysis cannot read, as written."""
+        return [
+            cst.Module([]).code_for_node(base.written)
+            for entry in self.mro(cls)
+            if isinstance(entry, ProjectClass)
+            for base in self.written_bases(entry)
+            if base.resolved is None
+        ]
+
+    def forward_before_unread_bases(self, cls: AnyClass) -> bool:
+        """Whether forward() (or __call__) is defined by a project class that comes before
+        every class with a base the analysis cannot read: such a base, a mixin, then cannot
+        replace what calling the module runs."""
+        mro = self.mro(cls)
+        holders = [
+            i for i, c in enumerate(mro) if isinstance(c, ProjectClass) and None in self.bases(c)
+        ]
+        for name in ("__call__", "forward"):
+            found = self.method(cls, name)
+            if found is not None and found[1] is not None:
+                return mro.index(found[0]) <= min(holders, default=len(mro))
+        return False
 
     def _mro(self, cls: AnyClass) -> tuple[AnyClass, ...]:
         """A depth-first, left-to-right linearisation (enough for model hierarchies); a class

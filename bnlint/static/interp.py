@@ -256,7 +256,7 @@ class Interpreter:
         return self.project_call if file.library else (file, node)
 
     def instantiate_root(self, cls: ProjectClass) -> Value:
-        return self.instantiate(ClassRef(cls), [], {}, cls.file, cls.node)
+        return self.instantiate(ClassRef(cls), [], {}, cls.file, cls.node, as_root=True)
 
     def call_root(self, func: ProjectFunction) -> Value:
         return self.call_function(FunctionRef(func), [], {}, func.node)
@@ -1195,7 +1195,10 @@ class Interpreter:
         kwargs: dict[str, Value],
         file: SourceFile,
         node: cst.CSTNode,
+        as_root: bool = False,
     ) -> Value:
+        """`as_root`: the class analysed on its own, built even when a base it derives from
+        cannot be read (its verdicts then say what that leaves unknown)."""
         args = list(ref.args) + args
         kwargs = {**dict(ref.kwargs), **kwargs}
         cls = ref.cls
@@ -1211,8 +1214,18 @@ class Interpreter:
                     )
                 return Unknown(f"'{cls.name}' is not an nn.Module")
             return Unknown(f"'{cls.qualname}' is not an nn.Module")
-        if isinstance(cls, ProjectClass):
-            if self.classes.has_unresolved_base(cls):
+        if isinstance(cls, ProjectClass) and self.classes.has_unresolved_base(cls):
+            # A base the analysis cannot read, beside the nn.Module one, is most often a
+            # mixin (loading, configuration); it may add layers or replace forward() all
+            # the same. Where a project class's forward() comes before it, the module is
+            # built as written and its verdicts note the assumption; otherwise only the class
+            # on its own is, and its verdicts are unknown.
+            unread = self.classes.unread_bases(cls)
+            if self.classes.forward_before_unread_bases(cls):
+                self.classes.assumed_mixins.setdefault(cls.qualname, unread)
+            elif as_root:
+                self.classes.unread_forward.setdefault(cls.qualname, unread)
+            else:
                 return Unknown(
                     f"class '{cls.name}' derives from a class outside the analysed files",
                     rules.UNRESOLVED_MODULE.code,
