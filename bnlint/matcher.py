@@ -451,6 +451,19 @@ def _slot_switch(graph: LayerGraph, node: LayerCall) -> bool:
     return bool(others) and all(_same_slot(first, other) for other in others)
 
 
+def _built_switch(graph: LayerGraph, node: LayerCall, call: LayerCall) -> bool:
+    """Whether `node` joins what the constructions a configuration chooses between give (a
+    block built as an empty Sequential or as a conv and its BatchNorm), `call` being read by
+    the join alone: in a model that has it, what reads the join reads it. (A layer every
+    construction calls, followed by more layers in some, is read by those layers or by the
+    join: not so.)"""
+    return (
+        node.kind is NodeKind.CONTROL_FLOW
+        and node.rule_code == rules.CONDITIONAL_LAYER.code
+        and all(c.node_id == node.node_id for c in graph.consumers(call))
+    )
+
+
 def _same_slot(a: LayerCall, b: LayerCall) -> bool:
     return (
         a.kind in FOLD_TARGETS
@@ -480,7 +493,10 @@ def _readers(graph: LayerGraph, call: LayerCall) -> list[LayerCall]:
         if (
             _one_computation_switch(graph, node)
             and _same_computation(graph, graph.alternatives(node)[0], call)
-        ) or (_slot_switch(graph, node) and call in graph.alternatives(node)):
+        ) or (
+            (_slot_switch(graph, node) or _built_switch(graph, node, call))
+            and call in graph.alternatives(node)
+        ):
             fresh = [c for c in graph.consumers(node) if c.node_id not in seen]
             seen.update(c.node_id for c in fresh)
             pending.extend(fresh)

@@ -76,6 +76,8 @@ NORM_WORDS = re.compile(r"(?i)(?<!weight_)(?<!spectral_)norm|(^|[_.'`(])bn\d*($|
 _LAYER_KINDS = frozenset(
     {NodeKind.CONV, NodeKind.CONV_TRANSPOSE, NodeKind.LINEAR, NodeKind.BATCHNORM}
 )
+# Options of a conditional construction followed each on a path of its own, at most.
+_MAX_BLOCK_OPTIONS = 4
 _ARITHMETIC: dict[type[cst.CSTNode], NodeKind] = {
     cst.Add: NodeKind.ADD,
     cst.AddAssign: NodeKind.ADD,
@@ -406,6 +408,12 @@ class ForwardBuilder:
         if constructions is not None:
             why = f"which class {label} is built as ({' or '.join(kinds)}): {module.reason}"
             return self._each_construction(constructions, args, why, frame, node)
+        blocks = self._one_block(module.options)
+        if blocks is not None:
+            # a block built one way or another by configuration (a shortcut that is empty
+            # or a conv and its BatchNorm): each is followed on a path of its own
+            why = f"how {label} is built: {module.reason}"
+            return self._each_construction(blocks, args, why, frame, node)
         self.gaps.append(module.reason)
         maybe = None
         if any(isinstance(o, Unknown) for o in module.options):
@@ -453,6 +461,20 @@ class ForwardBuilder:
         if len(insts) != len(options) or len({i.torch_base.kind for i in insts}) != 1:
             return None
         if insts[0].torch_base.kind not in FOLD_TARGETS:
+            return None
+        paths = {_path(self._scope(i)) for i in insts}
+        if len(paths) != 1 or not self._scope(insts[0]):
+            return None
+        return insts
+
+    def _one_block(self, options: tuple[Value, ...]) -> list[ModuleInst] | None:
+        """The options of a conditional construction when every one is a module (a container
+        or a block, not a layer the matcher folds) built for the same place, and there are
+        few: whichever was built is the module there."""
+        insts = [o for o in options if isinstance(o, ModuleInst)]
+        if len(insts) != len(options) or len(insts) > _MAX_BLOCK_OPTIONS:
+            return None
+        if any(i.torch_base.kind in _LAYER_KINDS for i in insts):
             return None
         paths = {_path(self._scope(i)) for i in insts}
         if len(paths) != 1 or not self._scope(insts[0]):
