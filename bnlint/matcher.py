@@ -643,9 +643,10 @@ def _never_a_layer(graph: LayerGraph, node: LayerCall, bn: LayerCall) -> bool:
 def _takes_no_fold(graph: LayerGraph, node: LayerCall, depth: int = 8) -> bool:
     """An op that is no layer, a sum or concatenation with a term that is one (every term
     must be a layer for a fold through it), or control flow whose every path is one: nothing
-    that made this tensor can take a fold."""
+    that made this tensor can take a fold. (A reshape that may lay a Linear's features out
+    on axis 1, `linear(x).reshape(n * t, f)`, may pass one on to the Linear.)"""
     if node.kind in _NOT_LAYERS:
-        return True
+        return _flattened_linear(graph, node) is None
     if depth == 0:
         return False
     if node.kind in _FOLDABLE_MERGES:
