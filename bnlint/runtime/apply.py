@@ -476,11 +476,14 @@ def _neutralise(bn: _BatchNorm) -> None:
     replace_buffer(bn, "running_mean", torch.zeros_like(mean))
     replace_buffer(bn, "running_var", torch.ones_like(var))
     bn.eps = 0.0
-    if bn.affine:
-        weight, bias = bn.weight, bn.bias
+    # By the tensors it has, not by `affine`: torch's batch_norm uses whichever it is given.
+    weight: torch.Tensor | None = bn.weight
+    bias: torch.Tensor | None = bn.bias
+    if weight is not None:
         replace_parameter(
             bn, "weight", nn.Parameter(torch.ones_like(weight), requires_grad=weight.requires_grad)
         )
+    if bias is not None:
         replace_parameter(
             bn, "bias", nn.Parameter(torch.zeros_like(bias), requires_grad=bias.requires_grad)
         )

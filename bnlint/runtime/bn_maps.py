@@ -1,5 +1,6 @@
 """What an eval-mode BatchNorm does to each channel, x -> scale * x + shift, in float64, and
-whether its statistics allow a fold at all.
+whether its statistics allow a fold at all: the first question, before any arithmetic, is
+whether its tensors hold one value per feature (`misshapen_tensors`).
 
 A fold needs both for every BatchNorm it removes. One BatchNorm at a time that is a dozen
 small tensor operations each, more than the arithmetic of the fold itself in a model of
@@ -20,10 +21,12 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 def invalid_statistics(bn: _BatchNorm) -> str | None:
     """Why the BatchNorm's statistics cannot be folded, or None."""
+    misshapen = misshapen_tensors(bn)
+    if misshapen is not None:
+        return misshapen
     mean, var = bn.running_mean, bn.running_var
-    if mean is None or var is None:
-        return "its running statistics are missing (running_mean/running_var is None)"
-    affine = [bn.weight, bn.bias] if bn.affine else []
+    assert mean is not None and var is not None  # misshapen_tensors says so when missing
+    affine = [t for t in (bn.weight, bn.bias) if t is not None]
     # One test for the common case (every value finite, no negative variance), by the
     # largest magnitudes (the operations the site check makes: fold_errors.py); the details
     # only when it fails.
@@ -34,6 +37,54 @@ def invalid_statistics(bn: _BatchNorm) -> str | None:
     if bool((var < 0).any()):
         return "its running variance is negative"
     return "its weight or bias contains NaN or infinity"
+
+
+_TENSORS = ("running_mean", "running_var", "weight", "bias")
+_ABSENT = object()
+
+
+def misshapen_tensors(bn: _BatchNorm) -> str | None:
+    """Why the BatchNorm's tensors are not those a torch BatchNorm of its num_features has
+    (running statistics, and a weight and bias or None, each one value per feature), or None.
+
+    Every map and check of a fold works on one value per channel, so anything else is refused
+    before any arithmetic. A subclass may keep other tensors under these names and a forward()
+    of its own that uses part of them (lightly's SplitBatchNorm keeps num_splits sets of
+    statistics and normalises with the first in eval mode): what it computes cannot be read
+    off its tensors."""
+    # getattr: a subclass with its own forward() may delete an attribute it does not use
+    values = [getattr(bn, name, _ABSENT) for name in _TENSORS]
+    absent = [name for name, value in zip(_TENSORS, values, strict=True) if value is _ABSENT]
+    if absent:
+        return f"it has no {_listed(absent)} attribute{'' if len(absent) == 1 else 's'}"
+    if values[0] is None or values[1] is None:
+        return "its running statistics are missing (running_mean/running_var is None)"
+    features = bn.num_features
+    wrong: dict[str, list[str]] = {}
+    for name, value in zip(_TENSORS, values, strict=True):
+        if value is None or (isinstance(value, torch.Tensor) and value.shape == (features,)):
+            continue
+        wrong.setdefault(_held(value), []).append(name)
+    if not wrong:
+        return None
+    held = [
+        f"{_listed(names)} {'has' if len(names) == 1 else 'have'} {what}"
+        for what, names in wrong.items()
+    ]
+    return f"its {', '.join(held)} for {features} features"
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _held(value: object) -> str:
+    """What a BatchNorm tensor attribute holds, as `misshapen_tensors` names it."""
+    if not isinstance(value, torch.Tensor):
+        return f"a {type(value).__name__} instead of a tensor"
+    if value.dim() == 1:
+        return f"{value.numel()} value{'' if value.numel() == 1 else 's'}"
+    return f"shape {tuple(value.shape)}"
 
 
 def _finite(values: torch.Tensor) -> bool:
@@ -52,12 +103,14 @@ def bn_affine(bn: _BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
     assert mean is not None and var is not None  # refused before (XBN113) when missing
     scale = torch.rsqrt(var.detach().double() + bn.eps)
     centred = mean.detach().double() * scale
-    # None for a BatchNorm built with affine=False
+    # None for a BatchNorm built with affine=False (or one set to None: torch's batch_norm
+    # then takes 1 for the weight, 0 for the bias)
     weight: torch.Tensor | None = bn.weight
     bias: torch.Tensor | None = bn.bias
-    if weight is None or bias is None:
+    if weight is None and bias is None:
         return scale, -centred
-    gamma, beta = weight.detach().double(), bias.detach().double()
+    gamma = torch.ones_like(scale) if weight is None else weight.detach().double()
+    beta = torch.zeros_like(scale) if bias is None else bias.detach().double()
     # beta - (mean * scale) * gamma: the bits of (-mean * scale) * gamma + beta
     return scale * gamma, beta - centred * gamma
 
@@ -82,7 +135,7 @@ class BatchNormMaps:
             return  # no group could be large enough
         groups: dict[tuple[torch.device, torch.dtype, bool], list[_BatchNorm]] = {}
         for bn in unique.values():
-            key = _group(bn)
+            key = None if misshapen_tensors(bn) is not None else _group(bn)
             if key is not None:
                 groups.setdefault(key, []).append(bn)
         with torch.no_grad():
@@ -152,19 +205,18 @@ def _identity(tensor: torch.Tensor | None) -> tuple[int, int] | None:
 
 
 def _group(bn: _BatchNorm) -> tuple[torch.device, torch.dtype, bool] | None:
-    """The group a BatchNorm is worked out with, or None to work it out alone: statistics
-    missing, or tensors not all one-dimensional of one length, dtype and device."""
+    """The group a BatchNorm of one value per feature in each tensor is worked out with, or
+    None to work it out alone: only one of weight and bias, or tensors not all of one dtype
+    and device."""
     mean, var = bn.running_mean, bn.running_var
-    if mean is None or var is None:
+    assert mean is not None and var is not None  # misshapen_tensors says so when missing
+    weight, bias = bn.weight, bn.bias
+    affine = weight is not None
+    if affine != (bias is not None):
         return None
-    affine = bn.weight is not None and bn.bias is not None
-    if affine != bool(bn.affine):
-        return None
-    others = [var, bn.weight, bn.bias] if affine else [var]
-    # The mean's shape, dtype and device read once (each read makes a new object).
-    shape, dtype, device = mean.shape, mean.dtype, mean.device
-    if len(shape) != 1 or any(
-        t.shape != shape or t.dtype != dtype or t.device != device for t in others
-    ):
+    others = [var, weight, bias] if affine else [var]
+    # The mean's dtype and device read once (each read makes a new object).
+    dtype, device = mean.dtype, mean.device
+    if any(t.dtype != dtype or t.device != device for t in others):
         return None
     return device, dtype, affine

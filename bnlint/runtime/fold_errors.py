@@ -36,6 +36,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from bnlint.foldkey import pair_label
 from bnlint.ftypes import Direction, FoldPair, Merge
+from bnlint.runtime.bn_maps import misshapen_tensors
 from bnlint.runtime.paths import submodule
 from bnlint.runtime.sum_shifts import SumShift, shift_errors, worst_ratio
 
@@ -185,11 +186,9 @@ def record_originals(model: nn.Module, pairs: Sequence[FoldPair]) -> Originals:
                     rows.to(torch.float64, copy=True) if call.label in into_following else None,
                 )
             bn = submodule(model, pair.bn.label)
-            if (
-                isinstance(bn, _BatchNorm)
-                and bn.running_mean is not None
-                and bn.running_var is not None
-            ):
+            # Only a BatchNorm whose tensors hold one value per feature has a map; a fold of
+            # any other is refused (XBN113) before it is made or measured.
+            if isinstance(bn, _BatchNorm) and misshapen_tensors(bn) is None:
                 batchnorms[pair.bn.label] = bn
     return Originals(layers, _batchnorm_maps(batchnorms))
 

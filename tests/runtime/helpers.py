@@ -23,12 +23,14 @@ def randomise(model: nn.Module, seed: int = 0) -> nn.Module:
             for param in module.parameters(recurse=False):
                 param.copy_(torch.randn(param.shape, generator=generator).to(param.dtype) * 0.3)
             if isinstance(module, _BatchNorm):
+                # by the tensors' own shapes: a subclass may keep more statistics
                 if module.running_mean is not None:
-                    n = module.num_features
-                    module.running_mean.copy_(torch.randn(n, generator=generator))
-                    module.running_var.copy_(torch.rand(n, generator=generator) * 2 + 0.2)
-                if module.affine:
-                    module.weight.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
+                    mean, var = module.running_mean, module.running_var
+                    mean.copy_(torch.randn(mean.shape, generator=generator))
+                    var.copy_(torch.rand(var.shape, generator=generator) * 2 + 0.2)
+                if module.weight is not None:
+                    weight = module.weight
+                    weight.copy_(torch.rand(weight.shape, generator=generator) + 0.5)
     return model
 
 
