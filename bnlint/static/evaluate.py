@@ -672,6 +672,12 @@ def binary_constant(op_node: cst.CSTNode, left: Value, right: Value) -> Value:
         if len(left.items) * max(right.value, 0) > _MAX_LENGTH:
             return Unknown("list too long")
         return Seq(left.items * right.value, left.is_tuple)
+    if function is operator.mul and (isinstance(left, Seq) or isinstance(right, Seq)):
+        # `[1] * kernel_count` with the count not known: a list of unknown length, never
+        # the count itself (an Unknown declared `int` would pass for no list at all)
+        sequence = left if isinstance(left, Seq) else right
+        assert isinstance(sequence, Seq)
+        return Seq((), sequence.is_tuple, False, "repeated a number of times not known")
     if function is None or not isinstance(left, Const) or not isinstance(right, Const):
         return _unknown_from(left, right, "arithmetic on values not known")
     a, b = left.value, right.value

@@ -973,6 +973,21 @@ class Interpreter:
             return target
         if isinstance(left, arrays.NumArray) or isinstance(right, arrays.NumArray):
             return arrays.binary(operator, left, right)
+        if (
+            inplace
+            and isinstance(left, Seq)
+            and not left.is_tuple
+            and isinstance(right, (ModuleInst, Mapping))
+            and _is_add(operator)
+        ):
+            # `layers += block`: list.__iadd__ extends the list with any iterable, a
+            # Sequential's layers, a dict's keys
+            items = self.iterate(right, frame)
+            right = (
+                Seq(tuple(items), False)
+                if items is not None
+                else Seq((), False, False, f"extended with {node_text(node)}")
+            )
         if isinstance(left, Seq) and isinstance(right, Seq) and _is_add(operator):
             joined = Seq(
                 left.items + right.items,

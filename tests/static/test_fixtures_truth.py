@@ -425,6 +425,11 @@ def _as_seen_from(owner_path: str, registered: str, relative: str | None) -> str
     return prefix + relative
 
 
+def _defined_in(cls: type, verdict: Verdict) -> bool:
+    """The owner class is the fixture's own, or a torch container (a factory's Sequential)."""
+    return cls.__module__ == verdict.module or cls.__module__.startswith("torch.nn.")
+
+
 def resolve(
     model: nn.Module,
     verdicts: list[Verdict],
@@ -442,7 +447,7 @@ def resolve(
         file, line = sites.get(owner, ("?", 0))
         built_at = f"{Path(file).name}:{line}"
         for verdict in verdicts:
-            if type(owner).__name__ != verdict.owner or type(owner).__module__ != verdict.module:
+            if type(owner).__name__ != verdict.owner or not _defined_in(type(owner), verdict):
                 continue
             if verdict.sites and built_at not in verdict.sites:
                 continue
