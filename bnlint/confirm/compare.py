@@ -124,7 +124,11 @@ class _StaticIndex:
                     # some factory returns: it speaks for a model's root, never for a layer
                     # of that class inside another model.
                     continue
-                verdict = self._speaking(found, path) or found[0]
+                verdict = self._speaking(found, path)
+                if verdict is None:
+                    if self.built_at.get(path) is not None:
+                        continue  # its verdicts name other instances; none is the class's
+                    verdict = found[0]
                 self.by_path[_join(path, bn)].append(verdict)
                 self.owner_path[(owner, _join(path, bn))].append(path)
                 self.covers[verdict].append(_join(path, bn))
@@ -139,16 +143,22 @@ class _StaticIndex:
         )
         if variants:
             chosen: dict[SideVerdict, list[RuntimeBatchNorm]] = defaultdict(list)
-            unplaced = []
+            unplaced, unspoken = [], []
             for member in members:
-                verdict = self._speaking(variants, _owner_path(member.path, first.bn))
-                if verdict is None:
-                    unplaced.append(member)
-                else:
+                owner = _owner_path(member.path, first.bn)
+                verdict = self._speaking(variants, owner)
+                if verdict is not None:
                     chosen[verdict].append(member)
+                elif owner is not None and self.built_at.get(owner) is not None:
+                    unspoken.append(member)  # the verdicts name other instances only
+                else:
+                    unplaced.append(member)
             if unplaced:
                 chosen[_agreeing(variants, unplaced)] += unplaced
-            return [(v, [m.path for m in found], found) for v, found in chosen.items()]
+            pairings: list[Pairing] = [
+                (v, [m.path for m in found], found) for v, found in chosen.items()
+            ]
+            return pairings + ([(None, [], unspoken)] if unspoken else [])
         severest: dict[str, SideVerdict] = {}
         for member in members:
             found = self.by_path.get(member.path)

@@ -342,6 +342,27 @@ def test_a_class_verdict_is_not_answered_by_a_site_verdict_on_other_instances(ch
     )
 
 
+def test_a_site_verdict_does_not_speak_for_an_instance_built_elsewhere(checked_in: Path):
+    # The static half judged only the Block built at line 21 (no verdict of the class's own):
+    # the one built at line 20 has no static verdict, and the table says so, rather than
+    # lending it line 21's.
+    check = static(
+        (
+            "pkg.m.Block",
+            (FoldEntry(None, "bn", None, UNFOLDABLE, "XBN101", sites=("src/pkg/m.py:21",)),),
+        )
+    )
+    refused = skipped("blocks.1.bn", "pkg.m.Block", "bn", "XBN101")
+    observation = observed_built(checked_in, BLOCKS_FOLDED[0], refused)
+    rows = compare_model("net", "f", check, observation).rows
+    assert [(row.agreement, row.instances) for row in rows] == [
+        (Agreement.CONFIRMED_UNFOLDABLE, ("blocks.1.bn",)),
+        (Agreement.DISAGREEMENT, ("blocks.0.bn",)),
+    ]
+    assert rows[1].static is None
+    assert rows[1].detail.startswith("the static analysis gave no verdict")
+
+
 def test_a_batchnorm_that_is_itself_a_model_speaks_only_for_that_model():
     # A helper `def build_norm(): return nn.BatchNorm2d(...)` is a factory to the static half:
     # its model, the BatchNorm alone, has nothing before it (XBN111). It says nothing about
