@@ -209,8 +209,9 @@ BN_INVALID_RUNNING_STATS = _rule(
     "bn-invalid-running-stats",
     W,
     UNFOLDABLE,
-    "A BatchNorm's running statistics are missing, not finite, or negative, so folding them "
-    "would write garbage into the layer (found by the runtime checker).",
+    "A BatchNorm's running statistics are missing, not finite, or negative, or its tensors "
+    "do not hold one value per feature, so folding them would write garbage into the layer "
+    "(found by the runtime checker).",
     "BatchNorm {bn} cannot be folded: {detail}",
     "Recompute the statistics (run the model in train mode over data) or load a checkpoint "
     "with valid ones.",
