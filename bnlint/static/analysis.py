@@ -4,7 +4,7 @@ plan into Observations (bnlint.static.verdicts combines those of every root)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Collection, Hashable, Iterator
 from dataclasses import dataclass, replace
 
 import libcst as cst
@@ -239,7 +239,7 @@ def _follow(interp: Interpreter, root: Root, as_model: bool) -> RootGraph:
         len(plan.folds),
         len(plan.skips),
     )
-    observations = tuple(_observations(plan, closed, root))
+    observations = tuple(_observations(plan, closed, root, set(builder.normalised_itself)))
     findings = tuple(_findings(plan, root))
     return RootGraph(root, builder.graph, plan, observations, findings)
 
@@ -408,7 +408,11 @@ class _Verdict:
     owner_index: int
 
 
-def _observations(plan: FoldPlan, closed: FoldPlan | None, root: Root) -> Iterator[Observation]:
+def _observations(
+    plan: FoldPlan, closed: FoldPlan | None, root: Root, called: Collection[Hashable] = ()
+) -> Iterator[Observation]:
+    """`called`: BatchNorms forward() called without a node of their own (a subclass that
+    normalises itself): reached, though their node carries its reason."""
     fallbacks = _verdicts(closed) if closed is not None else {}
     for identity, verdict in _verdicts(plan).items():
         entry = verdict.entry
@@ -467,7 +471,7 @@ def _observations(plan: FoldPlan, closed: FoldPlan | None, root: Root) -> Iterat
             location=_reported_at(verdict.bn, verdict.owner_index),
             defaults=root.own_class is not None,
             # graph nodes for BatchNorms forward() did not call carry their reason themselves
-            reached=verdict.bn.rule_code is None,
+            reached=verdict.bn.rule_code is None or verdict.bn.module_id in called,
             filler=root.filler,
         )
 
@@ -758,6 +762,8 @@ def _add_uncalled_batchnorms(
                 rules.CONDITIONAL_LAYER,
                 ("it is built only in some branches of a condition the analysis cannot decide"),
             )
+        elif inst.uid in builder.normalised_itself:
+            rule, reason = rules.UNKNOWN_CALL, builder.normalised_itself[inst.uid]
         elif builder.dynamic:
             rule, reason = (
                 rules.DYNAMIC_ATTRIBUTE,

@@ -128,6 +128,9 @@ class ForwardBuilder:
         self.unresolved_norms: list[LayerCall] = []
         # Conv/Linear subclasses whose own forward() is being followed
         self.layer_forwards: set[int] = set()
+        # BatchNorm subclasses whose forward() ran without calling the BatchNorm itself (it
+        # normalises with F.batch_norm on statistics of its own choosing): uid -> why
+        self.normalised_itself: dict[int, str] = {}
 
     # ---- nodes ------------------------------------------------------------------------
 
@@ -268,7 +271,15 @@ class ForwardBuilder:
             func = FunctionRef(
                 ProjectFunction(owner.file, definition, f"{owner.qualname}.{definition.name.value}")
             )
-            return self.interp.call_function(func, args, kwargs, node, self_value=inst, cls=owner)
+            output = self.interp.call_function(func, args, kwargs, node, self_value=inst, cls=owner)
+            if inst.torch_base.kind is NodeKind.BATCHNORM and inst.uid not in self.called:
+                self.normalised_itself.setdefault(
+                    inst.uid,
+                    f"it is called, but its forward() ({owner.name}.{definition.name.value}) "
+                    "normalises without calling the BatchNorm itself, on tensors the analysis "
+                    "does not take for its own statistics",
+                )
+            return output
         return self.torch_forward(inst, inst.torch_base, args, kwargs, frame, node, label, location)
 
     def torch_forward(

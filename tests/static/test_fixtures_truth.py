@@ -585,10 +585,12 @@ def randomise_statistics(model: nn.Module, seed: int = 0) -> None:
         for module in model.modules():
             if not isinstance(module, _BatchNorm) or module.running_mean is None:
                 continue
-            n = module.num_features
+            # each tensor's own length (a subclass may keep statistics per split)
+            n = module.running_mean.numel()
             module.running_mean.copy_(torch.randn(n, generator=generator) * 0.5)
             module.running_var.copy_(torch.rand(n, generator=generator) * 1.5 + 0.5)
             if module.weight is not None:
+                n = module.weight.numel()
                 sign = torch.where(torch.rand(n, generator=generator) < 0.2, -1.0, 1.0)
                 module.weight.copy_((torch.rand(n, generator=generator) + 0.5) * sign)
                 module.bias.copy_(torch.randn(n, generator=generator) * 0.5)
