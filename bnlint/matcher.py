@@ -272,7 +272,7 @@ def _fold_into_preceding(graph: LayerGraph, bn: LayerCall, producer: LayerCall) 
     if kind in _UNCERTAIN:
         # Whatever made the tensor, it is also read elsewhere: nothing that made it can
         # take the fold.
-        shared = _read_elsewhere(graph, bn, producer, producer.describe())
+        shared = _read_elsewhere(graph, bn, producer, _maker_of(producer))
         if shared is not None:
             return shared
         rule = rules.get_rule(producer.rule_code or rules.UNKNOWN_CALL.code)
@@ -402,6 +402,14 @@ def _on_every_path(graph: LayerGraph, bn: LayerCall, merge: LayerCall) -> _SiteV
             bn, rules.BN_AFTER_OTHER_OP, bn=bn.describe(), producer=f"one of {_names(alternatives)}"
         )
     return None
+
+
+def _maker_of(tensor: LayerCall) -> str:
+    """What a fold into `tensor` would go into, in a message: the op itself, or for a
+    forward() argument whatever the caller makes it with."""
+    if tensor.rule_code == rules.INPUT_FROM_CALLER.code:
+        return f"whatever makes {tensor.describe()} (a forward() argument)"
+    return tensor.describe()
 
 
 def _read_elsewhere(

@@ -84,3 +84,26 @@ def test_an_unseen_consumer_makes_a_shared_producer_no_reason(tmp_path: Path) ->
     """,
     )
     assert folds["bn2"].status is Status.UNKNOWN
+
+
+def test_a_forward_argument_read_twice_names_what_makes_it(tmp_path: Path) -> None:
+    # A dense layer normalises its input and concatenates the input with its output: no
+    # layer that makes the input can take the fold, and the message says so of the argument
+    folds = _entry(
+        tmp_path,
+        """
+        import torch
+        from torch import nn
+
+        class DenseLayer(nn.Module):
+            def __init__(self, channels: int):
+                super().__init__()
+                self.norm1 = nn.BatchNorm1d(channels)
+                self.conv1 = nn.Conv1d(channels, channels, 3, padding=1)
+
+            def forward(self, x):
+                return torch.cat([x, self.conv1(self.norm1(x).relu())], 1)
+    """,
+    )
+    assert (folds["norm1"].status, folds["norm1"].code) == (Status.UNFOLDABLE, "XBN103")
+    assert "folded into whatever makes 'x' (a forward() argument)" in (folds["norm1"].reason or "")
