@@ -30,10 +30,12 @@ class ConstructionSites:
 
     def record(self, module: nn.Module, caller: FrameType | None) -> None:
         """`module` was built by `caller`'s code, unless that is another __init__ running on
-        the same module (a subclass's, through super()): the site is the outermost one's."""
+        the same module (a subclass's, through super()), or a metaclass's __call__ that
+        made it and runs its __init__ (it holds the module in a variable: the code that
+        builds it does not yet): the site is the outermost one's."""
         if self.of(module) is not None:
             return
-        while caller is not None and caller.f_locals.get("self") is module:
+        while caller is not None and any(v is module for v in caller.f_locals.values()):
             caller = caller.f_back
         if caller is None or caller.f_code.co_filename.startswith("<"):
             return  # built by code with no file (exec'd, generated): no site to name

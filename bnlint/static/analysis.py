@@ -221,7 +221,7 @@ def _follow(interp: Interpreter, root: Root, as_model: bool) -> RootGraph:
     if failure:
         builder.gaps.append(failure)
     _add_uncalled_batchnorms(builder, root.inst, scopes, conditional)
-    _add_lost_batchnorms(builder, root, scopes)
+    _add_lost_batchnorms(builder, root, scopes, root.inst.uid in interp.refused)
     plan = _unplaced_unknown(
         _with_unresolved_norms(_match(builder.graph, failure), builder, builder.graph, failure),
         unplaced,
@@ -794,13 +794,17 @@ def _add_uncalled_batchnorms(
 
 
 def _add_lost_batchnorms(
-    builder: ForwardBuilder, root: Root, scopes: dict[int, tuple[ModuleFrame, ...]]
+    builder: ForwardBuilder,
+    root: Root,
+    scopes: dict[int, tuple[ModuleFrame, ...]],
+    refused: bool = False,
 ) -> None:
     """A BatchNorm that __init__ built but the analysis could not place in the module tree
-    (a layer list it lost count of, a call it could not follow that was handed the layer)
+    (a layer list it lost count of, a call it could not follow that was handed the layer,
+    an __init__ that raised, as the analysis followed it, before storing it: `refused`)
     still gets a verdict: unknown, never silence."""
     tree = list(walk(root.inst))
-    complete = not any(inst.incomplete for inst in tree)
+    complete = not refused and not any(inst.incomplete for inst in tree)
     held = {inst.uid for inst in tree}
     root_frame = scopes[root.inst.uid]
     for inst in root.built:
@@ -819,6 +823,12 @@ def _add_lost_batchnorms(
             "the analysis could not tell where __init__ stores it (its container is "
             "built under a condition or loop the analysis cannot decide)"
         )
+        if refused:
+            code = rules.UNKNOWN_CALL.code
+            reason = (
+                f"__init__ of {root.inst.cls.qualname.rsplit('.', 1)[-1]} raises, as the "
+                "analysis follows it, before it stores the layers it built"
+            )
         if inst.escaped is not None:
             code = (
                 inst.escaped.code if inst.escaped.code in rules.RULES else rules.UNKNOWN_CALL.code

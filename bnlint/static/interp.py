@@ -1459,10 +1459,9 @@ def _may_return(statement: cst.If) -> bool:
 
 
 def _body(definition: cst.FunctionDef) -> Any:
-    body = definition.body
-    if isinstance(body, cst.IndentedBlock):
-        return body.body
-    return [body]  # a one-line `def f(): return x`
+    # a one-line `def __init__(self, *layers): self.layers = ...` has a suite of small
+    # statements for a body, which exec_statement runs one by one
+    return definition.body.body
 
 
 def _holds_module(value: Value) -> bool:

@@ -29,6 +29,24 @@ class WideBlock(Block):
         super().__init__()  # another __init__ on the same module: not where it was built
 
 
+class PrePostInitMeta(type):
+    """Runs `__pre_init__` (which calls nn.Module.__init__) before `__init__`."""
+
+    def __call__(cls, *args, **kwargs):
+        res = cls.__new__(cls)
+        res.__pre_init__(*args, **kwargs)
+        res.__init__(*args, **kwargs)
+        return res
+
+
+class MetaBlock(nn.Module, metaclass=PrePostInitMeta):
+    def __pre_init__(self, *args, **kwargs):
+        super().__init__()
+
+    def __init__(self) -> None:
+        self.bn = nn.BatchNorm2d(4)
+
+
 def _line_of(text: str) -> int:
     return Path(HERE).read_text().splitlines().index(text) + 1
 
@@ -52,3 +70,9 @@ def test_modules_built_outside_the_block_have_no_site_and_init_is_restored():
         raise RuntimeError("the factory failed")
     assert nn.Module.__init__ is original
     assert sites.of(Block()) is None
+
+
+def test_a_module_a_metaclass_builds_is_built_where_the_class_is_called():
+    with construction_sites() as sites:
+        block = MetaBlock()
+    assert sites.of(block) == f"{HERE}:{_line_of('        block = MetaBlock()')}"

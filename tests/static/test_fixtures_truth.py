@@ -351,7 +351,8 @@ def construction_sites() -> Iterator[weakref.WeakKeyDictionary[nn.Module, tuple[
     def recording_init(self: nn.Module, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
         frame = sys._getframe(1)
-        while frame is not None and frame.f_locals.get("self") is self:
+        # skip the __init__s running on it and a metaclass's __call__ that made it (`res`)
+        while frame is not None and any(v is self for v in frame.f_locals.values()):
             frame = frame.f_back
         if frame is not None and self not in sites:
             sites[self] = (str(Path(frame.f_code.co_filename).resolve()), frame.f_lineno)
