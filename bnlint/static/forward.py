@@ -45,6 +45,7 @@ from bnlint.static.values import (
     Mapping,
     ModuleInst,
     OutsideBuilt,
+    Raised,
     Seq,
     Tails,
     Tensor,
@@ -273,11 +274,15 @@ class ForwardBuilder:
             )
             output = self.interp.call_function(func, args, kwargs, node, self_value=inst, cls=owner)
             if inst.torch_base.kind is NodeKind.BATCHNORM and inst.uid not in self.called:
+                method = f"{owner.name}.{definition.name.value}"
                 self.normalised_itself.setdefault(
                     inst.uid,
-                    f"it is called, but its forward() ({owner.name}.{definition.name.value}) "
-                    "normalises without calling the BatchNorm itself, on tensors the analysis "
-                    "does not take for its own statistics",
+                    f"it is called, but its forward() ({method}) raises on every path the "
+                    "analysis follows with this input"
+                    if isinstance(output, Raised)
+                    else f"it is called, but its forward() ({method}) normalises without "
+                    "calling the BatchNorm itself, on tensors the analysis does not take for "
+                    "its own statistics",
                 )
             return output
         return self.torch_forward(inst, inst.torch_base, args, kwargs, frame, node, label, location)
@@ -592,6 +597,18 @@ class ForwardBuilder:
             location,
             rule_code=code or rules.UNKNOWN_CALL.code,
             reason=reason,
+        )
+
+    def untracked(self, value: Value, callee: str, location: SourceLocation | None) -> Value:
+        """A tensor for a value the analysis did not follow as one, handed to `callee`."""
+        return self.add(
+            NodeKind.UNKNOWN,
+            "unknown",
+            [value],
+            location,
+            rule_code=rules.UNKNOWN_CALL.code,
+            reason=f"the analysis did not follow the tensor {callee}() is given"
+            + (f" ({value.reason})" if isinstance(value, Unknown) else ""),
         )
 
     def _scope(self, inst: ModuleInst) -> tuple[ModuleFrame, ...]:

@@ -1393,6 +1393,15 @@ class Interpreter:
             if dropout is not None:
                 return dropout
         kind = FUNCTIONS.get(qualname)
+        if (
+            self.forward is not None
+            and kind is NodeKind.FUNCTIONAL_BN
+            and args
+            and not evaluate.is_data(args[0])
+        ):
+            # a BatchNorm subclass normalising a value the analysis did not follow as a
+            # tensor (a cat of a list it could not count): it is still called, on that value
+            args = [self.forward.untracked(args[0], qualname, frame.file.location(node)), *args[1:]]
         if self.forward is None or not any(evaluate.is_data(v) for v in [*args, *kwargs.values()]):
             if self.forward is None:
                 # `torch.jit.script(block)`, `torch.compile(block)`: what becomes of the

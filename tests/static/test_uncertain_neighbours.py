@@ -13,8 +13,7 @@ from bnlint.static.engine import analyze
 def _entry(tmp_path: Path, source: str):
     path = tmp_path / "model.py"
     path.write_text(textwrap.dedent(source))
-    (module,) = analyze([path]).modules
-    return {entry.bn: entry for entry in module.folds}
+    return {entry.bn: entry for module in analyze([path]).modules for entry in module.folds}
 
 
 def test_an_unseen_producer_makes_a_following_padded_conv_no_reason(tmp_path: Path) -> None:
@@ -107,3 +106,37 @@ def test_a_forward_argument_read_twice_names_what_makes_it(tmp_path: Path) -> No
     )
     assert (folds["norm1"].status, folds["norm1"].code) == (Status.UNFOLDABLE, "XBN103")
     assert "folded into whatever makes 'x' (a forward() argument)" in (folds["norm1"].reason or "")
+
+
+def test_a_batchnorm_subclass_normalising_an_untracked_value_is_called(tmp_path: Path) -> None:
+    # timm's BatchNormAct2d normalises with F.batch_norm on its own statistics; in a dense
+    # block its input is the cat of a list of earlier features the analysis cannot count:
+    # the layer is still called (unknown), never "never called"
+    folds = _entry(
+        tmp_path,
+        """
+        import torch
+        import torch.nn.functional as F
+        from torch import nn
+
+        class BatchNormAct2d(nn.BatchNorm2d):
+            def forward(self, x):
+                x = F.batch_norm(x, self.running_mean, self.running_var, self.weight,
+                                 self.bias, False, 0.1, self.eps)
+                return torch.relu(x)
+
+        class DenseLayer(nn.Module):
+            def __init__(self, channels: int):
+                super().__init__()
+                self.norm1 = BatchNormAct2d(channels)
+                self.conv1 = nn.Conv2d(channels, 8, 1, bias=False)
+                self.features = []  # filled by hooks of the block around it
+
+            def forward(self, x):
+                return self.conv1(self.norm1(torch.cat(self.features, 1)))
+    """,
+    )
+    assert (folds["norm1"].status, folds["norm1"].code) == (Status.UNKNOWN, "XBN204")
+    assert "did not follow the tensor torch.nn.functional.batch_norm() is given (result of" in (
+        folds["norm1"].reason or ""
+    )
