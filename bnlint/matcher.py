@@ -375,6 +375,8 @@ def _on_every_path(graph: LayerGraph, bn: LayerCall, merge: LayerCall) -> _SiteV
     """What a control-flow merge before a BatchNorm settles whichever path runs; None when
     the path decides."""
     alternatives = graph.alternatives(merge)
+    if not alternatives:
+        return None  # no path hands it a tensor the graph holds: the merge's reason stands
     if all(a.kind is NodeKind.ACTIVATION for a in alternatives):
         # Whichever path runs, an activation made it (RepVGG's `if hasattr(self,
         # "rbr_reparam")` chooses between two blocks that both end in one).
@@ -429,9 +431,10 @@ def _one_computation_switch(graph: LayerGraph, node: LayerCall) -> bool:
     gradient-checkpointing switch runs a stage directly or through checkpoint()): the same
     module, or the same op at the same place of the code on the same inputs. Whichever path
     runs, what passes on is that computation's output."""
-    if node.kind is not NodeKind.CONTROL_FLOW:
-        return False
-    first, *others = graph.alternatives(node)
+    alternatives = graph.alternatives(node) if node.kind is NodeKind.CONTROL_FLOW else []
+    if not alternatives:
+        return False  # (a join of values none of which is a tensor the graph holds)
+    first, *others = alternatives
     return all(_same_computation(graph, first, other) for other in others)
 
 
@@ -453,10 +456,11 @@ def _slot_switch(graph: LayerGraph, node: LayerCall) -> bool:
     Linear of one kind built at one place as one class or another by configuration (a conv
     that pads its input itself, or not). Whichever was built, its output is what passes on;
     only one of them exists in a model."""
-    if node.kind is not NodeKind.CONTROL_FLOW:
+    alternatives = graph.alternatives(node) if node.kind is NodeKind.CONTROL_FLOW else []
+    if len(alternatives) < 2:
         return False
-    first, *others = graph.alternatives(node)
-    return bool(others) and all(_same_slot(first, other) for other in others)
+    first, *others = alternatives
+    return all(_same_slot(first, other) for other in others)
 
 
 def _built_switch(graph: LayerGraph, node: LayerCall, call: LayerCall) -> bool:

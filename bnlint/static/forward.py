@@ -1035,12 +1035,28 @@ class ForwardBuilder:
         return op
 
     def merge_tensors(self, options: list[Value], reason: str, code: str) -> Value:
+        # A path that hands on a value the analysis did not follow as a tensor is a path
+        # all the same: its unknown tensor stands in the join, so that the join is never
+        # taken for the paths the analysis could follow alone.
+        joined = [
+            self.add(
+                NodeKind.UNKNOWN,
+                "unknown",
+                [],
+                None,
+                rule_code=code,
+                reason=f"on one of its paths the analysis did not follow the tensor ({o.reason})",
+            )
+            if isinstance(o, Unknown)
+            else o
+            for o in options
+        ]
         return self.add(
             NodeKind.CONTROL_FLOW,
             "control flow",
-            options,
+            joined,
             None,
-            rank=ranks.common([rank_of([v]) for v in options]),
+            rank=ranks.common([rank_of([v]) for v in joined]),
             rule_code=code,
             reason=f"which tensor reaches it depends on {reason}",
         )

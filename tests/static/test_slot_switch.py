@@ -96,3 +96,11 @@ def test_a_batchnorm_before_either_class_of_one_conv_folds_into_it() -> None:
 
 def test_a_batchnorm_before_classes_that_disagree_is_unknown() -> None:
     assert verdict(stem_before(second_pads=True)) == ("unknown", rules.CONDITIONAL_LAYER.code)
+
+
+def test_a_join_of_no_tensor_the_graph_holds_is_unknown_not_a_crash() -> None:
+    # control flow whose every path handed on a value that is no node of the graph
+    graph = LayerGraph()
+    either = node(graph, NodeKind.CONTROL_FLOW, "")
+    node(graph, NodeKind.BATCHNORM, "bn", either)
+    assert verdict(graph) == ("unknown", rules.CONDITIONAL_LAYER.code)
