@@ -1110,7 +1110,7 @@ def _on_some_paths(
         if not any(
             r.kind is NodeKind.CONTROL_FLOW or site.paths[: len(r.paths)] == r.paths
             for r in readers
-        ):
+        ) and not _every_construction_reads(readers, site):
             partial = next(r for r in readers if r.kind is not NodeKind.CONTROL_FLOW)
             return _skip(
                 bn,
@@ -1120,6 +1120,17 @@ def _on_some_paths(
                 "flow the analysis cannot decide",
             )
     return None
+
+
+def _every_construction_reads(readers: list[LayerCall], site: LayerCall) -> bool:
+    """Whether the readers include every class one layer may be built as (each followed on
+    a path of its own from where `site` runs): whichever is built reads the tensor."""
+    slot = [
+        r
+        for r in readers
+        if r.paths and site.paths[: len(r.paths) - 1] == r.paths[:-1] and r.module_id is not None
+    ]
+    return len(slot) > 1 and all(_same_slot(slot[0], r) for r in slot[1:])
 
 
 def _doubt(bn: LayerCall, evidence: list[LayerCall]) -> _SiteVerdict | None:
