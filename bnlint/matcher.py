@@ -1125,12 +1125,14 @@ def _on_some_paths(
 def _every_construction_reads(readers: list[LayerCall], site: LayerCall) -> bool:
     """Whether the readers include every class one layer may be built as (each followed on
     a path of its own from where `site` runs): whichever is built reads the tensor."""
-    slot = [
+    split_here = [
         r
         for r in readers
         if r.paths and site.paths[: len(r.paths) - 1] == r.paths[:-1] and r.module_id is not None
     ]
-    return len(slot) > 1 and all(_same_slot(slot[0], r) for r in slot[1:])
+    return any(
+        sum(_same_slot(reader, other) for other in split_here) > 1 for reader in split_here
+    )
 
 
 def _doubt(bn: LayerCall, evidence: list[LayerCall]) -> _SiteVerdict | None:
