@@ -1130,9 +1130,7 @@ def _every_construction_reads(readers: list[LayerCall], site: LayerCall) -> bool
         for r in readers
         if r.paths and site.paths[: len(r.paths) - 1] == r.paths[:-1] and r.module_id is not None
     ]
-    return any(
-        sum(_same_slot(reader, other) for other in split_here) > 1 for reader in split_here
-    )
+    return any(sum(_same_slot(reader, other) for other in split_here) > 1 for reader in split_here)
 
 
 def _doubt(bn: LayerCall, evidence: list[LayerCall]) -> _SiteVerdict | None:
