@@ -140,3 +140,36 @@ def test_a_batchnorm_subclass_normalising_an_untracked_value_is_called(tmp_path:
     assert "did not follow the tensor torch.nn.functional.batch_norm() is given (result of" in (
         folds["norm1"].reason or ""
     )
+
+
+def test_weight_standardisation_with_f_batch_norm_is_no_batchnorm_call(tmp_path: Path) -> None:
+    # timm's StdConv2d standardises its weight with F.batch_norm on the weight itself: no
+    # functional BatchNorm on activations to report
+    path = tmp_path / "model.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            import torch.nn.functional as F
+            from torch import nn
+
+            class StdConv2d(nn.Conv2d):
+                def forward(self, x):
+                    weight = F.batch_norm(
+                        self.weight.reshape(1, self.out_channels, -1), None, None,
+                        training=True, momentum=0.0, eps=1e-6,
+                    ).reshape_as(self.weight)
+                    return F.conv2d(x, weight, self.bias, self.stride, self.padding)
+
+            class Stem(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.conv = StdConv2d(3, 8, 3, padding=1, bias=False)
+                    self.bn = nn.BatchNorm2d(8)
+
+                def forward(self, x):
+                    return self.bn(self.conv(x))
+            """
+        )
+    )
+    result = analyze([path])
+    assert [d.code for d in result.diagnostics if d.code == "XBN108"] == []
