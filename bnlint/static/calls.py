@@ -11,11 +11,18 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import libcst as cst
 
 from bnlint import rules
+from bnlint.ftypes import NodeKind
 from bnlint.static import arrays, enums, evaluate, objects, torch_attributes
 from bnlint.static.constructions import clone
 from bnlint.static.frames import Frame, Method, Param
 from bnlint.static.index import ProjectClass, ProjectFunction
-from bnlint.static.torch_api import CATALOGUE, NON_TENSOR_METHODS, TorchClass, torch_names
+from bnlint.static.torch_api import (
+    BATCHNORM_BASE,
+    CATALOGUE,
+    NON_TENSOR_METHODS,
+    TorchClass,
+    torch_names,
+)
 from bnlint.static.values import (
     SPREAD,
     BuiltinRef,
@@ -489,6 +496,8 @@ def _instance_of(value: Value, kind: Value) -> bool | None:
         )
     if isinstance(kind, ClassRef) and not kind.is_partial:
         if isinstance(value, (ModuleInst, ObjectInst)):
+            if isinstance(value, ModuleInst) and kind.cls.qualname == BATCHNORM_BASE:
+                return value.torch_base.kind is NodeKind.BATCHNORM
             return kind.cls in value.ancestry
         return False if isinstance(value, (Const, Seq, Mapping, ClassRef, FunctionRef)) else None
     return None
@@ -525,7 +534,10 @@ def _subclass_of(interp: Interpreter, cls: Any, kind: Value) -> bool | None:
         return None
     if isinstance(cls, ProjectClass) or isinstance(kind.cls, ProjectClass):
         return False
-    # two torch classes: the catalogue knows their kinds, not torch's hierarchy
+    # two torch classes: the catalogue knows their kinds, not torch's hierarchy, but every
+    # BatchNorm class derives from the private base
+    if kind.cls.qualname == BATCHNORM_BASE:
+        return cls.kind is NodeKind.BATCHNORM
     return False if cls.kind != kind.cls.kind else None
 
 
@@ -620,6 +632,30 @@ def _locals(
     """locals(): a new dict of the frame's variables as they are now (blocks that store every
     constructor argument with `for k, v in locals().items(): setattr(self, k, v)`)."""
     return Mapping(dict(frame.env))
+
+
+def _globals(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
+    """globals(): the module's top-level names (registries that look a class up by the name
+    a caller gives, `globals().get(name)`); names a star import may bind are not known."""
+    symbols = interp.resolver.loader.symbols(frame.file)
+    names = dict.fromkeys(
+        [
+            *symbols.imports,
+            *symbols.from_imports,
+            *symbols.classes,
+            *symbols.functions,
+            *symbols.values,
+        ]
+    )
+    return Mapping(
+        {
+            name: interp.symbol_value(interp.resolver.resolve_name(frame.file, name), name)
+            for name in names
+        },
+        complete=not symbols.star_imports,
+    )
 
 
 def _setattr(
@@ -963,6 +999,7 @@ _BUILTINS: dict[str, _Builtin] = {
     "hasattr": _hasattr,
     "setattr": _setattr,
     "locals": _locals,
+    "globals": _globals,
     "super": _super,
     "partial": _partial,
     "deepcopy": _deepcopy,

@@ -108,6 +108,7 @@ BUILTIN_NAMES = frozenset(
         "issubclass",
         "dir",
         "locals",
+        "globals",
         "staticmethod",
     }
 )

@@ -30,6 +30,9 @@ class TorchClass:
         return self.qualname == "torch.nn.Module"
 
 
+# torch.nn's private base of every BatchNorm class: any BatchNorm is one
+BATCHNORM_BASE = "torch.nn.modules.batchnorm._BatchNorm"
+
 _CONV = (
     "in_channels",
     "out_channels",
@@ -157,8 +160,10 @@ def _build_catalogue() -> dict[str, TorchClass]:
                 f"torch.nn.LazyBatchNorm{dims}d", NodeKind.BATCHNORM, _BN[1:], _BN_DEFAULTS, dims
             ),
         ]
-    # SyncBatchNorm works on any dimensionality.
+    # SyncBatchNorm works on any dimensionality; so does a subclass of the private base,
+    # which checks its input's rank itself (`_check_input_dim`)
     classes.append(TorchClass("torch.nn.SyncBatchNorm", NodeKind.BATCHNORM, _BN, _BN_DEFAULTS))
+    classes.append(TorchClass(BATCHNORM_BASE, NodeKind.BATCHNORM, _BN, _BN_DEFAULTS))
     classes += [TorchClass(f"torch.nn.{n}", NodeKind.ACTIVATION) for n in ACTIVATIONS]
     classes += [TorchClass(f"torch.nn.{n}", NodeKind.POOL) for n in _POOLS]
     classes += [TorchClass(f"torch.nn.{n}", NodeKind.RESHAPE) for n in RESHAPES if n != "Flatten"]
@@ -192,7 +197,7 @@ def canonical(qualname: str) -> str:
     parts = qualname.split(".")
     name = parts[-1]
     if name in ("_BatchNorm", "_NormBase"):
-        return "torch.nn.BatchNorm2d"
+        return BATCHNORM_BASE
     if name == "_InstanceNorm":  # `issubclass(layer, _InstanceNorm)`: no BatchNorm is one
         return "torch.nn.InstanceNorm2d"
     if len(parts) in (4, 5) and name[:1].isupper():  # torch.nn.modules[.<file>].<Class>

@@ -600,4 +600,12 @@ EXTRA: dict[str, frozenset[str]] = {
             "__constants__",
         }
     ),
+    "torch.nn.modules.batchnorm._BatchNorm": frozenset(
+        {
+            "__constants__",
+            "_check_input_dim",
+            "reset_parameters",
+            "reset_running_stats",
+        }
+    ),
 }

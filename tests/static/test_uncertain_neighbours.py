@@ -173,3 +173,35 @@ def test_weight_standardisation_with_f_batch_norm_is_no_batchnorm_call(tmp_path:
     )
     result = analyze([path])
     assert [d.code for d in result.diagnostics if d.code == "XBN108"] == []
+
+
+def test_every_batchnorm_is_an_instance_of_the_private_base(tmp_path: Path) -> None:
+    # `isinstance(m, _BatchNorm)` holds for torch's BatchNorm classes and for subclasses of
+    # the private base, which accept any rank the subclass allows (here 3-D after a Conv1d)
+    folds = _entry(
+        tmp_path,
+        """
+        import torch
+        from torch import nn
+        from torch.nn.modules.batchnorm import _BatchNorm
+
+        class AnyDimBatchNorm(_BatchNorm):
+            def _check_input_dim(self, input):
+                pass
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 8, 1, bias=False)
+                self.bn = nn.BatchNorm2d(8)
+                self.pre = nn.Identity() if isinstance(self.bn, _BatchNorm) else nn.ReLU()
+                self.conv1d = nn.Conv1d(8, 8, 1, bias=False)
+                self.bn1d = AnyDimBatchNorm(8)
+
+            def forward(self, x):
+                y = self.bn(self.pre(self.conv(x)))
+                return self.bn1d(self.conv1d(y.flatten(2)))
+    """,
+    )
+    assert (folds["bn"].status, folds["bn"].conv) == (Status.FOLDABLE, "conv")
+    assert (folds["bn1d"].status, folds["bn1d"].conv) == (Status.FOLDABLE, "conv1d")
