@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import libcst as cst
 
 from bnlint import rules
+from bnlint.ftypes import NodeKind
 from bnlint.static import enums, objects
 from bnlint.static.frames import Frame, Method, Param
 from bnlint.static.index import ProjectClass, ProjectFunction
@@ -386,6 +387,11 @@ def attribute(
         if name in ("T", "mT"):
             assert interp.forward is not None
             return interp.forward.method_op(base, "transpose", [], {}, frame, node)
+        if name in ("real", "imag"):
+            # the real or imaginary part of a complex tensor: a tensor an op made (an
+            # attribute has no place of its own in the index of positions: none is named)
+            assert interp.forward is not None
+            return interp.forward.add(NodeKind.OTHER, f"Tensor.{name}", [base], None)
         return Method(base, name, node_text(node))
     if isinstance(base, Choice):
         return choice(

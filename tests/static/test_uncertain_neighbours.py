@@ -205,3 +205,27 @@ def test_every_batchnorm_is_an_instance_of_the_private_base(tmp_path: Path) -> N
     )
     assert (folds["bn"].status, folds["bn"].conv) == (Status.FOLDABLE, "conv")
     assert (folds["bn1d"].status, folds["bn1d"].conv) == (Status.FOLDABLE, "conv1d")
+
+
+def test_a_batchnorm_on_the_real_part_of_a_complex_tensor_follows_an_op(tmp_path: Path) -> None:
+    # complex networks normalise the real and imaginary parts apart: `bn(x.real)` reads what
+    # Tensor.real makes, never a Conv's output, whatever the caller passes
+    folds = _entry(
+        tmp_path,
+        """
+        import torch
+        from torch import nn
+
+        class OnReIm(nn.Module):
+            def __init__(self, channels: int):
+                super().__init__()
+                self.re_module = nn.BatchNorm2d(channels)
+                self.im_module = nn.BatchNorm2d(channels)
+
+            def forward(self, x):
+                re, im = self.re_module(x.real), self.im_module(x.imag)
+                return torch.view_as_complex(torch.stack([re, im], dim=-1))
+    """,
+    )
+    assert (folds["re_module"].status, folds["re_module"].code) == (Status.UNFOLDABLE, "XBN102")
+    assert (folds["im_module"].status, folds["im_module"].code) == (Status.UNFOLDABLE, "XBN102")
