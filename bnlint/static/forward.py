@@ -473,29 +473,26 @@ class ForwardBuilder:
         same kind built for the same place, some with a forward() of their own (a conv that
         pads its input itself, or not, by configuration): whichever was built is the layer
         there, and each is followed on a path of its own."""
-        insts = [o for o in options if isinstance(o, ModuleInst)]
-        if len(insts) != len(options) or len({i.torch_base.kind for i in insts}) != 1:
+        insts = self._built_for_one_place(options)
+        if insts is None or len({i.torch_base.kind for i in insts}) != 1:
             return None
-        if insts[0].torch_base.kind not in FOLD_TARGETS:
-            return None
-        paths = {_path(self._scope(i)) for i in insts}
-        if len(paths) != 1 or not self._scope(insts[0]):
-            return None
-        return insts
+        return insts if insts[0].torch_base.kind in FOLD_TARGETS else None
 
     def _one_block(self, options: tuple[Value, ...]) -> list[ModuleInst] | None:
         """The options of a conditional construction when every one is a module (a container
         or a block, not a layer the matcher folds) built for the same place, and there are
         few: whichever was built is the module there."""
+        insts = self._built_for_one_place(options)
+        if insts is None or len(insts) > _MAX_BLOCK_OPTIONS:
+            return None
+        return None if any(i.torch_base.kind in _LAYER_KINDS for i in insts) else insts
+
+    def _built_for_one_place(self, options: tuple[Value, ...]) -> list[ModuleInst] | None:
+        """The options when every one is a module and all sit at one place of the tree."""
         insts = [o for o in options if isinstance(o, ModuleInst)]
-        if len(insts) != len(options) or len(insts) > _MAX_BLOCK_OPTIONS:
+        if len(insts) != len(options) or not self._scope(insts[0]):
             return None
-        if any(i.torch_base.kind in _LAYER_KINDS for i in insts):
-            return None
-        paths = {_path(self._scope(i)) for i in insts}
-        if len(paths) != 1 or not self._scope(insts[0]):
-            return None
-        return insts
+        return insts if len({_path(self._scope(i)) for i in insts}) == 1 else None
 
     def _each_construction(
         self,
@@ -590,26 +587,38 @@ class ForwardBuilder:
         self, value: Value, reason: str, location: SourceLocation | None, code: str | None = None
     ) -> Value:
         self.gaps.append(reason)
+        return self._unknown_tensor([value], reason, location, code or rules.UNKNOWN_CALL.code)
+
+    def _unknown_tensor(
+        self, inputs: list[Value], reason: str, location: SourceLocation | None, code: str
+    ) -> Tensor:
         return self.add(
-            NodeKind.UNKNOWN,
-            "unknown",
-            [value],
-            location,
-            rule_code=code or rules.UNKNOWN_CALL.code,
-            reason=reason,
+            NodeKind.UNKNOWN, "unknown", inputs, location, rule_code=code, reason=reason
         )
 
-    def untracked(self, value: Value, callee: str, location: SourceLocation | None) -> Value:
-        """A tensor for a value the analysis did not follow as one, handed to `callee`."""
-        return self.add(
-            NodeKind.UNKNOWN,
-            "unknown",
-            [value],
-            location,
-            rule_code=rules.UNKNOWN_CALL.code,
-            reason=f"the analysis did not follow the tensor {callee}() is given"
-            + (f" ({value.reason})" if isinstance(value, Unknown) else ""),
+    def untracked_batch_norm_input(
+        self, qualname: str, args: list[Value], frame: Frame, location: SourceLocation | None
+    ) -> list[Value]:
+        """The arguments of F.batch_norm on a value the analysis did not follow as a tensor
+        (the cat of a list it could not count), that value made a tensor when a BatchNorm
+        subclass normalises it with its own statistics: it is still that BatchNorm's call.
+        (F.batch_norm on a weight, as weight standardisation does, is no BatchNorm's call.)"""
+        inst = frame.self_inst
+        if not (
+            len(args) > 1
+            and isinstance(inst, ModuleInst)
+            and inst.torch_base.kind is NodeKind.BATCHNORM
+            and isinstance(args[1], Param)
+            and args[1].owner is inst
+        ):
+            return args
+        reason = f"the analysis did not follow the tensor {qualname}() is given" + (
+            f" ({args[0].reason})" if isinstance(args[0], Unknown) else ""
         )
+        return [
+            self._unknown_tensor(args[:1], reason, location, rules.UNKNOWN_CALL.code),
+            *args[1:],
+        ]
 
     def _scope(self, inst: ModuleInst) -> tuple[ModuleFrame, ...]:
         return self.scopes.get(inst.uid) or self.scopes.get(-inst.uid, ())
@@ -1039,13 +1048,11 @@ class ForwardBuilder:
         # all the same: its unknown tensor stands in the join, so that the join is never
         # taken for the paths the analysis could follow alone.
         joined = [
-            self.add(
-                NodeKind.UNKNOWN,
-                "unknown",
+            self._unknown_tensor(
                 [],
+                f"on one of its paths the analysis did not follow the tensor ({o.reason})",
                 None,
-                rule_code=code,
-                reason=f"on one of its paths the analysis did not follow the tensor ({o.reason})",
+                code,
             )
             if isinstance(o, Unknown)
             else o

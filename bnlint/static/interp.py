@@ -1396,15 +1396,12 @@ class Interpreter:
         if (
             self.forward is not None
             and kind is NodeKind.FUNCTIONAL_BN
-            and len(args) > 1
+            and args
             and not evaluate.is_data(args[0])
-            and _own_statistics(frame, args[1])
         ):
-            # a BatchNorm subclass normalising, with its own statistics, a value the analysis
-            # did not follow as a tensor (a cat of a list it could not count): it is still
-            # called, on that value. (F.batch_norm on a weight, as weight standardisation
-            # does, is no BatchNorm's call.)
-            args = [self.forward.untracked(args[0], qualname, frame.file.location(node)), *args[1:]]
+            args = self.forward.untracked_batch_norm_input(
+                qualname, args, frame, frame.file.location(node)
+            )
         if self.forward is None or not any(evaluate.is_data(v) for v in [*args, *kwargs.values()]):
             if self.forward is None:
                 # `torch.jit.script(block)`, `torch.compile(block)`: what becomes of the
@@ -1468,17 +1465,6 @@ def _may_return(statement: cst.If) -> bool:
         if not isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
             pending.extend(node.children)
     return False
-
-
-def _own_statistics(frame: Frame, value: Value) -> bool:
-    """Whether `value` is the running mean of the BatchNorm whose forward() is running."""
-    inst = frame.self_inst
-    return (
-        isinstance(inst, ModuleInst)
-        and inst.torch_base.kind is NodeKind.BATCHNORM
-        and isinstance(value, Param)
-        and value.owner is inst
-    )
 
 
 def _body(definition: cst.FunctionDef) -> Any:
