@@ -151,13 +151,15 @@ class Memo:
         table: str,
         edges: Edges,
         contexts: Mapping[str, Sequence[str]],
+        merged: Mapping[str, Sequence[str]],
         reports: Mapping[str, FileReport],
         computed: Mapping[str, FileVerdicts],
         resolve: Resolve,
         refusals: Mapping[str, Refusal | None],
     ) -> None:
         """Record this run. Nothing is written when nothing changed: a cached run only
-        reads."""
+        reads. `merged`: the members of each fresh report's context whose contributions it
+        merged (a sealed file's, its own: bnlint.static.sealed)."""
         fresh = {
             p: r
             for p, r in reports.items()
@@ -183,7 +185,7 @@ class Memo:
         read_by: dict[str, _Reads | None] = {}  # each member's reads, decoded once
         for path, report in fresh.items():
             context = tuple(contexts[path])
-            inputs = self._inputs(context, computed, read_by)
+            inputs = self._inputs(context, merged.get(path, context), computed, read_by)
             if inputs is None:
                 self.reports.pop(path, None)
                 continue
@@ -196,13 +198,15 @@ class Memo:
     def _inputs(
         self,
         context: Sequence[str],
+        merged: Sequence[str],
         computed: Mapping[str, FileVerdicts],
         read_by: dict[str, _Reads | None],
     ) -> tuple[str, ...] | None:
-        """The files a report read: its context and what their analyses read; the module
-        lookups they made join `resolutions`. None if a contribution is not at hand."""
+        """The files a report read: its context (whose texts decided what it merged) and
+        what the analyses it merged read; the module lookups they made join
+        `resolutions`. None if a contribution is not at hand."""
         inputs: set[str] = set(context)
-        for member in context:
+        for member in merged:
             if member not in read_by:
                 read_by[member] = self._reads(member, computed)
             found = read_by[member]

@@ -1,0 +1,281 @@
+"""A sealed file (nothing its callers pass, and no subclass, can put a BatchNorm in its classes
+or at its lines) is reported from its own analysis: checked alone it costs about its parse,
+not an analysis of every model that uses it, and its report is the one the whole tree gives."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bnlint.static.engine import analyze
+from bnlint.static.sealed import sealed
+
+# Layers in the style of the zoos' utility files, which every network builds.
+SEALED = {
+    "drop path": """
+        import torch
+        import torch.nn as nn
+
+        def drop_path(x, drop_prob: float = 0.0, training: bool = False):
+            if drop_prob == 0.0 or not training:
+                return x
+            keep = 1 - drop_prob
+            shape = (x.shape[0],) + (1,) * (x.ndim - 1)
+            mask = x.new_empty(shape).bernoulli_(keep)
+            return x * mask.div_(keep)
+
+        class DropPath(nn.Module):
+            def __init__(self, drop_prob: float = 0.0):
+                super().__init__()
+                self.drop_prob = drop_prob
+
+            def forward(self, x):
+                return drop_path(x, self.drop_prob, self.training)
+
+            def extra_repr(self):
+                return f"drop_prob={round(self.drop_prob, 3):0.3f}"
+        """,
+    "activations with their own helpers": """
+        from torch import nn
+        from torch.nn import functional as F
+
+        def hard_sigmoid(x, inplace: bool = False):
+            return F.relu6(x + 3.0, inplace=inplace) / 6.0
+
+        class HardSigmoid(nn.Module):
+            def __init__(self, inplace: bool = False):
+                super().__init__()
+                self.inplace = inplace
+
+            def forward(self, x):
+                return hard_sigmoid(x, self.inplace)
+
+        class GELUTanh(nn.GELU):
+            def __init__(self, inplace: bool = False):
+                super().__init__(approximate="tanh")
+        """,
+    "a layer scale with weight init": """
+        import torch
+        from torch import nn
+
+        class LayerScale(nn.Module):
+            def __init__(self, dim: int, init_values: float = 1e-5, inplace: bool = False):
+                super().__init__()
+                self.inplace = inplace
+                self.gamma = nn.Parameter(init_values * torch.ones(dim))
+                nn.init.trunc_normal_(self.gamma, std=0.02)
+
+            def forward(self, x):
+                return x.mul_(self.gamma) if self.inplace else x * self.gamma
+        """,
+    "a module that freezes what it is given": """
+        from torch import nn
+
+        def freeze(module):
+            for parameter in module.parameters():
+                parameter.requires_grad_(False)
+        """,
+}
+
+# Each lets a caller's value in: the file's verdicts depend on who builds it.
+OPEN = {
+    "a norm layer argument": """
+        from torch import nn
+
+        class ConvNorm(nn.Module):
+            def __init__(self, c, norm_layer=nn.Identity):
+                super().__init__()
+                self.conv = nn.Conv2d(c, c, 3)
+                self.norm = norm_layer(c)
+        """,
+    "an activation factory kept and called later": """
+        from torch import nn
+
+        class Act(nn.Module):
+            def __init__(self, act):
+                super().__init__()
+                self.act = act
+
+            def forward(self, x):
+                return self.act(x)
+        """,
+    "a block handed in and appended": """
+        from torch import nn
+
+        class Stack(nn.Module):
+            def __init__(self, blocks):
+                super().__init__()
+                self.blocks = nn.ModuleList()
+                for block in blocks:
+                    self.blocks.append(block)
+        """,
+    "a Sequential subclass": """
+        from torch import nn
+
+        class Stage(nn.Sequential):
+            pass
+        """,
+    "a BatchNorm named": """
+        from torch import nn
+
+        class Norm(nn.Module):
+            def __init__(self, c):
+                super().__init__()
+                self.bn = nn.BatchNorm2d(c)
+        """,
+    "a layer looked up by name": """
+        from torch import nn
+
+        def make(name, c):
+            layer = getattr(nn, name)
+            return layer(c)
+        """,
+    "a helper of the package": """
+        from torch import nn
+        from .helpers import to_2tuple
+        """,
+    "a configuration that builds": """
+        from torch import nn
+
+        class Head(nn.Module):
+            def __init__(self, cfg):
+                super().__init__()
+                self.pool = cfg.build_pool()
+        """,
+    "a registry that keeps what it is given": """
+        _LAYERS = {}
+
+        def register(name, layer):
+            _LAYERS[name] = layer
+        """,
+    "a closure calling what the instance keeps": """
+        from torch import nn
+
+        class Wrap(nn.Module):
+            def __init__(self, fn):
+                super().__init__()
+                self.fn = fn
+
+            def forward(self, x):
+                def run(y):
+                    return self.fn(y)
+                return run(x)
+        """,
+    "a checkpointed call": """
+        import torch.utils.checkpoint as cp
+
+        def run(block, x):
+            return cp.checkpoint(block, x)
+        """,
+    "a metaclass": """
+        from torch import nn
+
+        class Layer(nn.Module, metaclass=Meta):
+            pass
+        """,
+}
+
+
+@pytest.mark.parametrize("name", sorted(SEALED))
+def test_layers_that_take_no_module_from_their_callers_are_sealed(name: str) -> None:
+    assert sealed(textwrap.dedent(SEALED[name]).encode())
+
+
+@pytest.mark.parametrize("name", sorted(OPEN))
+def test_a_value_a_caller_controls_opens_the_file(name: str) -> None:
+    assert not sealed(textwrap.dedent(OPEN[name]).encode())
+
+
+def _tree(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+
+
+NETWORK = """
+    from torch import nn
+
+    from zoo.layers.drop import DropPath
+
+    class Block(nn.Module):
+        def __init__(self, c, drop=0.1, norm_layer=nn.BatchNorm2d):
+            super().__init__()
+            self.conv = nn.Conv2d(c, c, 3, padding=1)
+            self.bn = norm_layer(c)
+            self.drop_path = DropPath(drop)
+
+        def forward(self, x):
+            return x + self.drop_path(self.bn(self.conv(x)))
+
+    def net():
+        return nn.Sequential(*[Block(8, drop=0.1 * i) for i in range(3)])
+    """
+
+
+def test_a_sealed_file_checked_alone_is_its_own_analysis(tmp_path: Path) -> None:
+    _tree(
+        tmp_path,
+        {
+            "zoo/__init__.py": "",
+            "zoo/layers/__init__.py": "",
+            "zoo/layers/drop.py": SEALED["drop path"],
+            "zoo/models/__init__.py": "",
+            "zoo/models/net.py": NETWORK,
+        },
+    )
+    drop = tmp_path / "zoo/layers/drop.py"
+    alone = analyze([drop], search_roots=[tmp_path])
+    assert [t.path for t in alone.timings] == [str(Path(alone.files[0]))]  # no caller analysed
+    everything = sorted(tmp_path.rglob("*.py"))
+    whole = analyze(everything, search_roots=[tmp_path])
+    assert [t.path for t in whole.timings if t.path.endswith("net.py")]  # the caller is
+    drop_modules = [m for m in whole.modules if m.path == alone.files[0]]
+    assert alone.modules == tuple(drop_modules)
+    assert [m.class_name for m in alone.modules] == ["zoo.layers.drop.DropPath"]
+    assert alone.diagnostics == ()
+
+
+def test_a_subclass_elsewhere_keeps_the_callers(tmp_path: Path) -> None:
+    """The class's own syntax lets no caller in, but a subclass chooses the layer its
+    constructor builds: the BatchNorm is built at the base's line and reported there."""
+    slot = """
+        import torch
+        from torch import nn
+
+        class NormSlot(nn.Module):
+            norm_layer = nn.Identity
+
+            def __init__(self, channels: int):
+                super().__init__()
+                self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+                self.norm = self.norm_layer(channels)
+
+            def forward(self, x):
+                return self.norm(torch.relu(self.conv(x)))
+        """
+    _tree(
+        tmp_path,
+        {
+            "zoo/__init__.py": "",
+            "zoo/layers/__init__.py": "",
+            "zoo/layers/slot.py": slot,
+            "zoo/models/__init__.py": "",
+            "zoo/models/net.py": """
+                from torch import nn
+
+                from zoo.layers.slot import NormSlot
+
+                class WithBatchNorm(NormSlot):
+                    norm_layer = nn.BatchNorm2d
+
+                def net():
+                    return WithBatchNorm(8)
+                """,
+        },
+    )
+    assert sealed(textwrap.dedent(slot).encode())
+    alone = analyze([tmp_path / "zoo/layers/slot.py"], search_roots=[tmp_path])
+    assert [(d.code, d.line) for d in alone.diagnostics] == [("XBN101", 14)]
