@@ -131,6 +131,11 @@ class CallerGraph:
                     pending.append(caller)
         return sorted(seen)
 
+    def definers(self, path: str, name: str) -> frozenset[str]:
+        """The project files that define what `path` binds as `name` (through re-exports);
+        `path` itself when it defines it or binds it in a way the text does not show."""
+        return self._defined_by(path, name, frozenset())
+
     def locality_order(self, paths: Iterable[str]) -> list[str]:
         """`paths` in an order that analyses each file soon after the files it imports: a
         depth-first walk from the files that import nothing of the set to the files that

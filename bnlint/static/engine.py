@@ -134,7 +134,14 @@ def analyze(
             p: r for p, c in contexts.items() if (r := memo.report(p, c, digests, hold)) is not None
         }
     pending = {p: c for p, c in contexts.items() if p not in reports}
-    merged = {p: _merged_members(p, c, scan) for p, c in pending.items()}
+    merged: dict[str, list[str]] = {}
+    consulted: dict[str, list[str]] = {}
+    if pending:
+        from bnlint.static.sealed_files import SealedFiles
+
+        sealing = SealedFiles(scan, graph)
+        for path, context in pending.items():
+            merged[path], consulted[path] = sealing.merged(path, context)
     computed: dict[str, FileVerdicts] = {}
     if pending:
         fresh, computed = _report(merged, scan, graph, roots, jobs, memo, overrides)
@@ -147,6 +154,7 @@ def analyze(
             graph.edges,
             contexts,
             merged,
+            consulted,
             reports,
             computed,
             scan.resolve,
@@ -175,26 +183,6 @@ def analyze(
         modules=tuple(modules),
         timings=tuple(timings),
     )
-
-
-def _merged_members(path: str, context: list[str], scan: ProjectScan) -> list[str]:
-    """The members of a file's context whose contributions its report needs: all of them,
-    unless the file is sealed (nothing a caller passes, and no subclass, can change its
-    verdicts: bnlint.static.sealed), when its own analysis is its report."""
-    if len(context) == 1:
-        return context
-    from bnlint.static import sealed
-
-    source = scan.data[path]
-    if not sealed.sealed(source):
-        return context
-    # A subclass could override what the classes' methods call; one of another file is in
-    # the context (it names the class it derives from).
-    classes = sealed.class_names(source)
-    if classes and any(sealed.derived_classes(scan.data[m], classes) for m in context if m != path):
-        return context
-    log.info("%s is sealed: its report is its own analysis", display(path))
-    return [path]
 
 
 def _report(

@@ -152,6 +152,7 @@ class Memo:
         edges: Edges,
         contexts: Mapping[str, Sequence[str]],
         merged: Mapping[str, Sequence[str]],
+        consulted: Mapping[str, Sequence[str]],
         reports: Mapping[str, FileReport],
         computed: Mapping[str, FileVerdicts],
         resolve: Resolve,
@@ -159,7 +160,8 @@ class Memo:
     ) -> None:
         """Record this run. Nothing is written when nothing changed: a cached run only
         reads. `merged`: the members of each fresh report's context whose contributions it
-        merged (a sealed file's, its own: bnlint.static.sealed)."""
+        merged (a sealed file's, its own: bnlint.static.sealed_files); `consulted`: other
+        files whose texts decided that."""
         fresh = {
             p: r
             for p, r in reports.items()
@@ -185,7 +187,9 @@ class Memo:
         read_by: dict[str, _Reads | None] = {}  # each member's reads, decoded once
         for path, report in fresh.items():
             context = tuple(contexts[path])
-            inputs = self._inputs(context, merged.get(path, context), computed, read_by)
+            inputs = self._inputs(
+                [*context, *consulted.get(path, ())], merged.get(path, context), computed, read_by
+            )
             if inputs is None:
                 self.reports.pop(path, None)
                 continue

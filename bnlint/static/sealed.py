@@ -27,7 +27,7 @@ from __future__ import annotations
 import ast
 import builtins
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from bnlint.static.tensor_methods import TENSOR_METHODS
 
@@ -37,6 +37,8 @@ _SAFE_ROOTS = frozenset(
         "__future__",
         "abc",
         "collections",
+        "contextlib",
+        "copy",
         "dataclasses",
         "enum",
         "functools",
@@ -46,6 +48,9 @@ _SAFE_ROOTS = frozenset(
         "numbers",
         "numpy",
         "operator",
+        "os",
+        "random",
+        "re",
         "torch",
         "typing",
         "typing_extensions",
@@ -75,6 +80,10 @@ _PASSING_BUILTINS = frozenset(
 _CONTAINER_METHODS = frozenset(
     {"append", "extend", "insert", "pop", "update", "setdefault", "get", "items", "keys"}
     | {"values", "add", "remove", "clear", "copy", "index", "count", "discard", "sort"}
+)
+_STRING_METHODS = frozenset(name for name in dir(str) if not name.startswith("_"))
+_LOGGER_METHODS = frozenset(
+    {"debug", "info", "warning", "warn", "error", "exception", "critical", "log"}
 )
 # Calls that call what they are given, or wrap it to be called later.
 _HIGHER_ORDER = frozenset(
@@ -106,14 +115,24 @@ _KEEPING_METHODS = frozenset(
 _NORM = re.compile(r"(?i)norm(?!al)|\bbn")
 
 
-def sealed(source: bytes) -> bool:
+# Whether what the file imports under a name comes from sealed project files (True or
+# False), or from outside the project (None).
+ProjectModules = Callable[[str], "bool | None"]
+
+
+def sealed(source: bytes, project: ProjectModules | None = None) -> bool:
     """Whether no caller of the file can change its verdicts (beyond subclassing its
-    classes, which the caller's text shows)."""
+    classes, which the caller's text shows). `project` says whether the project modules it
+    imports are sealed: what they define runs nothing of a caller's either."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return False  # the analysis reports it; nothing is decided here
-    return next(_openings(tree), None) is None
+    return next(_openings(tree, project or _no_project), None) is None
+
+
+def _no_project(name: str) -> bool | None:
+    return None
 
 
 def class_names(source: bytes) -> frozenset[str]:
@@ -135,9 +154,9 @@ _CLASS = re.compile(r"^class[ \t]+([^\W\d]\w*)", re.MULTILINE)
 _HEADER = re.compile(r"^[ \t]*class[ \t]+([^\W\d]\w*)[ \t]*\(([^)]*)\)", re.MULTILINE)
 
 
-def _openings(tree: ast.Module) -> Iterator[ast.AST]:
+def _openings(tree: ast.Module, project: ProjectModules) -> Iterator[ast.AST]:
     """The places that let a caller in (empty when the file is sealed)."""
-    scope = _ModuleScope(tree)
+    scope = _ModuleScope(tree, project)
     yield from scope.unsafe_imports
     for defined in scope.class_nodes:
         if not scope.sealed_bases(defined):
@@ -145,27 +164,28 @@ def _openings(tree: ast.Module) -> Iterator[ast.AST]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute | ast.Name) and scope.reaches_unsafe(node):
             yield node
-        elif isinstance(node, ast.Global | ast.Nonlocal):
-            yield node  # a function that rebinds shared names: not followed
     yield from _Function(scope, tree.body, params=(), enclosing=frozenset()).openings()
 
 
 class _ModuleScope:
     """The file's top-level names: what each import binds, and what it defines itself."""
 
-    def __init__(self, tree: ast.Module) -> None:
+    def __init__(self, tree: ast.Module, project: ProjectModules) -> None:
         self.imported: dict[str, str] = {}
         self.unsafe_imports: list[ast.AST] = []
         self.class_nodes: list[ast.ClassDef] = []
+        self._project = project
         for node in ast.walk(tree):  # one walk: imports in functions bind names too
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     bound = alias.asname or alias.name.split(".")[0]
-                    self._bind(node, bound, alias.name if alias.asname else bound)
+                    origin = alias.name if alias.asname else bound
+                    self._bind(node, bound, origin, alias.name)
             elif isinstance(node, ast.ImportFrom):
                 for alias in node.names:
                     module = "." * node.level + (node.module or "")
-                    self._bind(node, alias.asname or alias.name, f"{module}.{alias.name}")
+                    origin = f"{module}.{alias.name}"
+                    self._bind(node, alias.asname or alias.name, origin, module)
             elif isinstance(node, ast.ClassDef):
                 self.class_nodes.append(node)
         self.defined = {
@@ -182,9 +202,10 @@ class _ModuleScope:
             if isinstance(method, ast.FunctionDef | ast.AsyncFunctionDef)
         }
 
-    def _bind(self, node: ast.AST, name: str, origin: str) -> None:
-        root = origin.split(".")[0]
-        if root not in _SAFE_ROOTS or name == "*" or _unsafe_name(origin):
+    def _bind(self, node: ast.AST, name: str, origin: str, module: str) -> None:
+        """`module` as the import names it (with its leading dots)."""
+        safe = module.split(".")[0] in _SAFE_ROOTS or (name != "*" and self._project(name) is True)
+        if not safe or name == "*" or _unsafe_name(origin):
             self.unsafe_imports.append(node)
         self.imported[name] = origin
 
@@ -217,8 +238,9 @@ class _ModuleScope:
 
 
 def _unsafe_name(origin: str) -> bool:
+    """A name that says norm, or reaches into a namespace by its dunders (`nn.__dict__`)."""
     return _NORM.search(origin) is not None or any(
-        part.startswith("_") and part != "__future__" for part in origin.split(".")
+        part.startswith("__") and part != "__future__" for part in origin.split(".")
     )
 
 
@@ -241,7 +263,16 @@ class _Function:
         # attributes of the instance that hold a caller's value, shared by a class's methods
         self.kept = kept if kept is not None else set()
         self.given = set(params) | set(enclosing)
-        self.locals = {t.id for n in _nodes(body) for t in _bound_by(n) if isinstance(t, ast.Name)}
+        # names the body rebinds for the module (or an enclosing function): shared state
+        self.shared = {
+            name
+            for n in _nodes(body)
+            if isinstance(n, ast.Global | ast.Nonlocal)
+            for name in n.names
+        }
+        self.locals = {
+            t.id for n in _nodes(body) for t in _bound_by(n) if isinstance(t, ast.Name)
+        } - self.shared
         self._spread()
 
     # ---- which names hold a caller's value ---------------------------------------------
@@ -307,8 +338,10 @@ class _Function:
             )
         if isinstance(node, ast.Call):
             return self._call_gives_back(node)
-        if isinstance(node, ast.Constant):
+        if isinstance(node, ast.Constant | ast.Compare):
             return False
+        if isinstance(node, ast.IfExp):  # `nn.Flatten() if flatten else nn.Identity()`
+            return self.given_value(node.body) or self.given_value(node.orelse)
         return any(self.given_value(child) for child in ast.iter_child_nodes(node))
 
     def _call_gives_back(self, node: ast.Call) -> bool:
@@ -317,14 +350,15 @@ class _Function:
         if isinstance(func, ast.Name):
             if func.id in self.given:
                 return True
-            if func.id in self.scope.classes or func.id in self.scope.imported:
-                return False  # builds something new
+            if func.id in self.scope.classes or _builds_anew(self.scope.origin(func)):
+                return False
             if func.id in _SAFE_BUILTINS and func.id not in _PASSING_BUILTINS:
                 return False
-            return arguments  # a function of the file's, or a builtin that hands items back
+            return arguments  # a function that may hand back what it was given
         if isinstance(func, ast.Attribute):
-            if self.scope.origin(func) is not None:
-                return False
+            origin = self.scope.origin(func)
+            if origin is not None:
+                return arguments and not _builds_anew(origin)
             if isinstance(func.value, ast.Name) and func.value.id == self.self_name:
                 # a submodule or a class attribute builds anew; a method may hand back
                 return func.attr in self.kept or (func.attr in self.scope.methods and arguments)
@@ -390,7 +424,7 @@ class _Function:
                 mine = isinstance(target, ast.Name) and target.id == self.self_name
                 if not mine or given_arguments:
                     yield node  # an attribute the analysis cannot name holds it
-            elif name == "getattr" and node.args and self.scope.origin(node.args[0]):
+            elif name == "getattr" and not self._plain_getattr(node):
                 yield node  # any class of a module, by name: a norm layer too
             return
         if isinstance(func, ast.Attribute):
@@ -398,6 +432,19 @@ class _Function:
             return
         if self.given_value(func):
             yield node  # `blocks[i](x)` on a caller's list
+
+    def _plain_getattr(self, node: ast.Call) -> bool:
+        """`getattr(torch, "compiler", None)` or `getattr(self, name)`: an attribute named
+        by a string that says no norm, or any attribute of a name the function binds (the
+        instance, a parameter or a local), not of a module or of the module's state."""
+        if len(node.args) < 2:
+            return False
+        owner, attribute = node.args[0], node.args[1]
+        if isinstance(attribute, ast.Constant) and isinstance(attribute.value, str):
+            return not _unsafe_name(attribute.value)
+        return isinstance(owner, ast.Name) and (
+            owner.id in self.locals or owner.id in self.given or owner.id == self.self_name
+        )
 
     def _known_callable(self, name: str) -> bool:
         if name in self.scope.imported or name in self.scope.defined:
@@ -425,7 +472,7 @@ class _Function:
             return
         root = _root(receiver)
         if root is not None and root in self.scope.defined and root not in self.locals:
-            if given_arguments:
+            if given_arguments and func.attr not in _LOGGER_METHODS:
                 yield node  # a registry of the module's own that keeps a caller's value
             return
         if self.given_value(receiver) and not _harmless_method(func.attr):
@@ -438,16 +485,31 @@ class _Function:
         for target in targets:
             root = _root(target)
             shared = root in self.scope.defined and root not in self.locals
-            if isinstance(target, ast.Subscript) and self._own_attribute(target) is not None:
+            if isinstance(target, ast.Name) and target.id in self.shared:
+                yield node  # a global that now holds a caller's value
+            elif isinstance(target, ast.Subscript) and self._own_attribute(target) is not None:
                 yield node  # into an instance's container
             elif isinstance(target, ast.Subscript | ast.Attribute) and shared:
                 yield node  # into the module's own state
 
 
+def _builds_anew(origin: str | None) -> bool:
+    """A torch class: what it builds is its own object, not what it was given."""
+    if origin is None or not origin.startswith("torch."):
+        return False
+    return origin.rsplit(".", 1)[-1][:1].isupper()
+
+
 def _harmless_method(name: str) -> bool:
-    """A method of a tensor, a module or a plain container that builds and calls nothing
-    of its own."""
-    return name in TENSOR_METHODS or name in _MODULE_METHODS or name in _CONTAINER_METHODS
+    """A method of a tensor, a module, a string, a plain container or a logger that builds
+    and calls nothing of its own."""
+    return (
+        name in TENSOR_METHODS
+        or name in _MODULE_METHODS
+        or name in _CONTAINER_METHODS
+        or name in _STRING_METHODS
+        or name in _LOGGER_METHODS
+    )
 
 
 def _is_exception(name: str) -> bool:

@@ -70,6 +70,24 @@ SEALED = {
             def forward(self, x):
                 return x.mul_(self.gamma) if self.inplace else x * self.gamma
         """,
+    "a flatten chosen by a flag, and a logger": """
+        import logging
+
+        import torch
+        from torch import nn
+
+        _logger = logging.getLogger(__name__)
+
+        class Pool(nn.Module):
+            def __init__(self, flatten: bool = False, pool_type: str = "avg"):
+                super().__init__()
+                _logger.info(f"pool {pool_type.lower()}")
+                self.flatten = nn.Flatten(1) if flatten else nn.Identity()
+                self.compiler = getattr(getattr(torch, "compiler", None), "disable", None)
+
+            def forward(self, x):
+                return self.flatten(x.mean((2, 3), keepdim=True))
+        """,
     "a module that freezes what it is given": """
         from torch import nn
 
@@ -168,6 +186,13 @@ OPEN = {
 
         def run(block, x):
             return cp.checkpoint(block, x)
+        """,
+    "a global set to a caller's value": """
+        _ACTIVATION = None
+
+        def set_activation(layer):
+            global _ACTIVATION
+            _ACTIVATION = layer
         """,
     "a metaclass": """
         from torch import nn
@@ -279,3 +304,60 @@ def test_a_subclass_elsewhere_keeps_the_callers(tmp_path: Path) -> None:
     assert sealed(textwrap.dedent(slot).encode())
     alone = analyze([tmp_path / "zoo/layers/slot.py"], search_roots=[tmp_path])
     assert [(d.code, d.line) for d in alone.diagnostics] == [("XBN101", 14)]
+
+
+HELPERS = """
+    def to_2tuple(x):
+        return x if isinstance(x, tuple) else (x, x)
+    """
+
+POOL = """
+    from torch import nn
+    from torch.nn import functional as F
+
+    from .helpers import to_2tuple
+
+    class MaxPool2dSame(nn.Module):
+        def __init__(self, kernel_size=3, stride=1):
+            super().__init__()
+            self.kernel_size = to_2tuple(kernel_size)
+            self.stride = to_2tuple(stride)
+
+        def forward(self, x):
+            return F.max_pool2d(x, self.kernel_size, self.stride)
+    """
+
+POOLED_NETWORK = """
+    from torch import nn
+
+    from zoo.layers.pool import MaxPool2dSame
+
+    def net():
+        return nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), MaxPool2dSame())
+    """
+
+
+@pytest.mark.parametrize(
+    ("helpers", "narrowed"),
+    [(HELPERS, True), ("def to_2tuple(x):\n    return x()\n", False)],
+    ids=["sealed helper", "helper that calls its argument"],
+)
+def test_a_file_is_sealed_with_the_project_files_it_imports(
+    tmp_path: Path, helpers: str, narrowed: bool
+) -> None:
+    _tree(
+        tmp_path,
+        {
+            "zoo/__init__.py": "",
+            "zoo/layers/__init__.py": "",
+            "zoo/layers/helpers.py": helpers,
+            "zoo/layers/pool.py": POOL,
+            "zoo/models/__init__.py": "",
+            "zoo/models/net.py": POOLED_NETWORK,
+        },
+    )
+    alone = analyze([tmp_path / "zoo/layers/pool.py"], search_roots=[tmp_path])
+    analysed = sorted(Path(t.path).name for t in alone.timings)
+    assert analysed == (["pool.py"] if narrowed else ["net.py", "pool.py"])
+    whole = analyze(sorted(tmp_path.rglob("*.py")), search_roots=[tmp_path])
+    assert alone.modules == tuple(m for m in whole.modules if m.path == alone.files[0])
