@@ -834,6 +834,33 @@ def _map(
     )
 
 
+def _filter(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
+    """filter(None, items) keeps the items that are true, filter(function, items) those the
+    function says are (`nn.Sequential(*filter(None, [conv, aa if aa_layer else None, norm,
+    act]))`). From an item whose truth is not known on, the list is not known."""
+    if len(args) != 2 or kwargs:
+        return Unknown("filter() with these arguments")
+    items = interp.iterate(args[1], frame)
+    if items is None:
+        return Seq((), complete=False, why_incomplete="filter() over values not known")
+    keep_true = isinstance(args[0], Const) and args[0].value is None
+    kept: list[Value] = []
+    for item in items:
+        judged = item if keep_true else interp.call(args[0], [item], {}, frame, node)
+        decided = evaluate.truth(judged)
+        if decided is None:
+            return Seq(
+                tuple(kept),
+                complete=False,
+                why_incomplete="filter() of an item whose truth is not known",
+            )
+        if decided:
+            kept.append(item)
+    return Seq(tuple(kept))
+
+
 def _reduce(
     interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
 ) -> Value:
@@ -1023,6 +1050,7 @@ _BUILTINS: dict[str, _Builtin] = {
     "any": _any_all(any),
     "all": _any_all(all),
     "map": _map,
+    "filter": _filter,
     "reduce": _reduce,
     "print": _nothing,
     "staticmethod": _static_method,

@@ -84,6 +84,7 @@ BUILTIN_NAMES = frozenset(
         "any",
         "all",
         "map",
+        "filter",
         "type",
         "callable",
         "iter",

@@ -18,6 +18,11 @@ class Fallback:
     own: bool  # the owner is the root's class, analysed on its own
 
 
+# How a BatchNorm the analysis could not place in the module tree is named: by the line that
+# built it ("<BatchNorm built at line 12>"), not by a path.
+LOST_PREFIX = "<BatchNorm built at line "
+
+
 @dataclass(frozen=True)
 class Observation:
     """One BatchNorm's verdict as one root saw it, under its fold key (`owner` + `entry`).

@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 
 from bnlint import rules
 from bnlint.ftypes import Diagnostic, FoldEntry, ModuleReport, SourceLocation, Status
-from bnlint.static.records import FileReport, FileVerdicts, Observation
+from bnlint.static.records import LOST_PREFIX, FileReport, FileVerdicts, Observation
 from bnlint.static.relevance import ContextIndex
 
 
@@ -108,10 +108,13 @@ def combine(observations: Iterable[Observation]) -> Verdicts:
     # Where each BatchNorm is seen in a model built for real: a factory's model, or inside
     # an instance another root builds.
     real = {a for o in settled for a in (o.anchors[1:] if o.defaults else o.anchors)}
+    built_for_real = {anchor.partition(":")[0] for anchor in real}
     by_key: dict[tuple[str, str], list[Observation]] = defaultdict(list)
     for observation in settled:
         if _hypothetical(observation, real) and observation.entry.status is Status.UNKNOWN:
             continue  # the roots that build its class for real see more of it
+        if _lost_by_defaults(observation) and observation.owner in built_for_real:
+            continue  # lost by its constructor's defaults; the real instances hold it
         if not observation.filler:
             by_key[(observation.owner, observation.entry.bn)].append(observation)
     for observation in settled:  # only where no other root has anything to say
@@ -179,6 +182,12 @@ def _settle_boundaries(observations: Iterable[Observation]) -> list[Observation]
         else:
             settled.append(observation)
     return settled
+
+
+def _lost_by_defaults(observation: Observation) -> bool:
+    """A BatchNorm a class built with its constructor's defaults could not place (a loop
+    over an argument it was not given): where it sits is the real instances' to say."""
+    return observation.defaults and observation.entry.bn.startswith(LOST_PREFIX)
 
 
 def _hypothetical(observation: Observation, real: set[str]) -> bool:

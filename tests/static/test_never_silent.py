@@ -269,6 +269,59 @@ def test_a_batchnorm_built_in_a_comprehension_of_unknown_length_is_judged(tmp_pa
     assert [(d.line, d.code) for d in result.diagnostics] == [(8, "XBN206")]
 
 
+_TABULAR = """
+    import torch
+    from torch import nn
+
+    class LinBnDrop(nn.Sequential):
+        def __init__(self, n_in, n_out, bn=True, act=None, lin_first=False):
+            layers = [nn.BatchNorm1d(n_out if lin_first else n_in)] if bn else []
+            lin = [nn.Linear(n_in, n_out, bias=not bn)]
+            if act is not None:
+                lin.append(act)
+            super().__init__(*(lin + layers if lin_first else layers + lin))
+
+    class Tabular(nn.Module):
+        def __init__(self, n_in, sizes, ps=None):
+            super().__init__()
+            ps = {ps}
+            blocks = [LinBnDrop(8, 8, act=nn.ReLU(), lin_first=True) for p in ps]
+            self.layers = nn.Sequential(*blocks)
+
+        def forward(self, x):
+            return self.layers(x)
+
+    def tabular():
+        return Tabular(8, [8, 8])
+"""
+
+
+def test_blocks_in_a_sequential_of_unknown_length_keep_their_batchnorms(tmp_path: Path) -> None:
+    """fastai's TabularModel: LinBnDrop blocks built in a comprehension over a list a call
+    the analysis cannot follow made; `nn.Sequential(*blocks)` then holds an unknown number
+    of them. Each block holds its BatchNorm, but the model lost the blocks: its verdict on
+    them was silence."""
+    path = tmp_path / "tabular.py"
+    path.write_text(textwrap.dedent(_TABULAR.format(ps="torch.zeros(len(sizes)).tolist()")))
+    result = analyze([path])
+    tabular = next(m for m in result.modules if m.class_name.endswith("Tabular"))
+    (lost,) = tabular.folds
+    assert lost.status is Status.UNKNOWN and lost.bn == "<BatchNorm built at line 7>"
+    assert "the comprehension over `ps` has unknown length" in (lost.reason or "")
+
+
+def test_blocks_in_a_sequential_of_known_length_are_placed(tmp_path: Path) -> None:
+    path = tmp_path / "tabular.py"
+    path.write_text(textwrap.dedent(_TABULAR.format(ps="[0.0] * len(sizes)")))
+    result = analyze([path])
+    block = next(m for m in result.modules if m.class_name.endswith("LinBnDrop"))
+    # the factory's two blocks: the first one's BatchNorm may fold into the next Linear
+    # (its input's rank comes from the caller), the last one's has nothing after it
+    sites = {(e.bn, e.code, tuple(s.rsplit("/", 1)[-1] for s in e.sites)) for e in block.folds}
+    assert sites >= {("2", "XBN208", ("tabular.py:17",)), ("2", "XBN101", ("tabular.py:17",))}
+    assert all(not e.bn.startswith("<") for m in result.modules for e in m.folds)
+
+
 def test_a_norm_slot_called_in_a_closure_of_forward_is_judged(tmp_path: Path) -> None:
     """OpenMMLab's blocks run their layers in `_inner_forward`, a function nested in
     forward(); a norm slot the analysis cannot resolve (built by a registry from an unread
