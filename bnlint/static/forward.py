@@ -132,6 +132,8 @@ class ForwardBuilder:
         # BatchNorm subclasses whose forward() ran without calling the BatchNorm itself (it
         # normalises with F.batch_norm on statistics of its own choosing): uid -> why
         self.normalised_itself: dict[int, str] = {}
+        # torch.stack nodes of a known list: node id -> (the axis stacked, how many tensors)
+        self.stacked: dict[int, tuple[int, int]] = {}
 
     # ---- nodes ------------------------------------------------------------------------
 
@@ -693,7 +695,7 @@ class ForwardBuilder:
             rank=rank,
         )
         if qualname.endswith(("chunk", "split", "unbind")):
-            return Seq((result,) * 2, complete=False, why_incomplete=PIECES)
+            return self._pieces(result, name, args[:1], args[1:], kwargs)
         return result
 
     def _own_layer_call(
@@ -798,8 +800,26 @@ class ForwardBuilder:
         attrs = _leading_flatten(tensor, name, args, kwargs)
         result = self.add(kind, label, [tensor], frame.file.location(node), rank=rank, attrs=attrs)
         if name in SPLITTING_METHODS:
-            return Seq((result,) * 2, complete=False, why_incomplete=PIECES)
+            return self._pieces(result, name, [tensor], args, kwargs)
         return result
+
+    def _pieces(
+        self,
+        result: Tensor,
+        name: str,
+        split: list[Value],
+        args: list[Value],
+        kwargs: dict[str, Value],
+    ) -> Seq:
+        """The tensors chunk(), split() or unbind() hand back: as many as a torch.stack of a
+        known list put on the axis unbind() takes apart (`torch.stack(feats).unbind(0)`),
+        else an unknown number of them."""
+        if name == "unbind" and split and isinstance(split[0], Tensor):
+            stacked = self.stacked.get(split[0].node.node_id)
+            written = args[0] if args else kwargs.get("dim", Const(0))
+            if stacked is not None and stacked[0] == _integer(written):
+                return Seq((result,) * stacked[1])
+        return Seq((result,) * 2, complete=False, why_incomplete=PIECES)
 
     def arithmetic(
         self,
@@ -882,7 +902,10 @@ class ForwardBuilder:
             rank = rank + 1 if rank is not None else None
         elif name in ("vstack", "dstack") and (rank or 0) < 3:
             rank = None  # these promote tensors of few dimensions
-        return self.add(NodeKind.CAT, label, operands, location, rank=rank, attrs=attrs)
+        joined_node = self.add(NodeKind.CAT, label, operands, location, rank=rank, attrs=attrs)
+        if name == "stack" and isinstance(joined, Seq) and joined.complete and axis is not None:
+            self.stacked[joined_node.node.node_id] = (axis, len(items))
+        return joined_node
 
     def _unseen(self, label: str, value: Value, location: SourceLocation | None) -> Tensor:
         code = getattr(value, "code", None)
