@@ -1110,7 +1110,7 @@ def _on_some_paths(
         if not any(
             r.kind is NodeKind.CONTROL_FLOW or site.paths[: len(r.paths)] == r.paths
             for r in readers
-        ) and not _every_construction_reads(readers, site):
+        ) and not _every_construction_reads(graph, readers, site):
             partial = next(r for r in readers if r.kind is not NodeKind.CONTROL_FLOW)
             return _skip(
                 bn,
@@ -1122,15 +1122,32 @@ def _on_some_paths(
     return None
 
 
-def _every_construction_reads(readers: list[LayerCall], site: LayerCall) -> bool:
+def _every_construction_reads(graph: LayerGraph, readers: list[LayerCall], site: LayerCall) -> bool:
     """Whether the readers include every class one layer may be built as (each followed on
-    a path of its own from where `site` runs): whichever is built reads the tensor."""
-    split_here = [
-        r
-        for r in readers
-        if r.paths and site.paths[: len(r.paths) - 1] == r.paths[:-1] and r.module_id is not None
-    ]
-    return any(sum(_same_slot(reader, other) for other in split_here) > 1 for reader in split_here)
+    a path of its own from where `site` runs): whichever is built reads the tensor, as
+    itself (a conv) or in its own forward() (a conv that pads its input first: `F.pad`,
+    whose output that conv's call reads)."""
+    by_slot: dict[str, set[int]] = {}
+    for reader in readers:
+        if not reader.paths or site.paths[: len(reader.paths) - 1] != reader.paths[:-1]:
+            continue
+        slot = reader.module_path or _slot_fed(graph, reader)
+        if slot:
+            by_slot.setdefault(slot, set()).add(reader.paths[-1])
+    return any(len(paths) > 1 for paths in by_slot.values())
+
+
+def _slot_fed(graph: LayerGraph, op: LayerCall, steps: int = 4) -> str:
+    """The module a plain op's output goes into on the op's own path (a few ops on), or ""."""
+    pending = [op]
+    for _ in range(steps):
+        following = [c for node in pending for c in graph.consumers(node) if c.paths == op.paths]
+        if len(following) != 1:
+            return ""
+        if following[0].module_path:
+            return following[0].module_path
+        pending = following
+    return ""
 
 
 def _doubt(bn: LayerCall, evidence: list[LayerCall]) -> _SiteVerdict | None:
