@@ -20,6 +20,11 @@ Sealed means, conservatively:
 
 That no class of another file derives from the file's classes (a subclass could override
 what its methods call) is the engine's part: it reads the class headers of the context.
+
+Known limit: a value the instance keeps as an attribute (`self.drop_prob = drop_prob`) is
+taken for a plain value as long as the file never calls it or hands it on. A caller that
+passed a module there (a BatchNorm as a drop rate, which the file would then multiply by)
+would have it registered as a submodule the report on a sealed file does not list.
 """
 
 from __future__ import annotations
