@@ -31,6 +31,7 @@ from bnlint.ftypes import (
     Status,
 )
 from bnlint.rules import BN_NEVER_CALLED
+from bnlint.static.records import LOST_PREFIX
 
 _SEVERITY = {Status.FOLDABLE: 0, Status.UNKNOWN: 1, Status.UNFOLDABLE: 2}
 ORDER = (
@@ -165,13 +166,31 @@ class _StaticIndex:
             if found:
                 severest[member.path] = _most_severe(found)
         if not severest:
-            return [(None, [], members)]
+            return self._lost(first.owner, members) or [(None, [], members)]
         # a BatchNorm no static verdict reaches joins those of the most severe one
         default = _most_severe(severest.values())
         grouped: dict[SideVerdict, list[RuntimeBatchNorm]] = defaultdict(list)
         for member in members:
             grouped[severest.get(member.path, default)].append(member)
         return [(v, self.covers[v], found) for v, found in grouped.items()]
+
+    def _lost(self, owner: str, members: list[RuntimeBatchNorm]) -> list[Pairing]:
+        """The verdict on BatchNorms the static half could not place in a model of class
+        `owner` (`<BatchNorm built at line 28>`: in blocks of a container whose length it
+        does not know) speaks for the runtime's BatchNorms of such a model built at that
+        line."""
+        chosen: dict[SideVerdict, list[RuntimeBatchNorm]] = defaultdict(list)
+        for member in members:
+            built_at = self.built_at.get(member.path)
+            if built_at is None:
+                continue
+            label = f"{LOST_PREFIX}{built_at.rpartition(':')[2]}>"
+            found = self.variants.get((owner, label)) or self.variants.get((_public(owner), label))
+            if found:
+                chosen[found[0]].append(member)
+        if not chosen or sum(map(len, chosen.values())) != len(members):
+            return []
+        return [(v, [m.path for m in found], found) for v, found in chosen.items()]
 
     def _speaking(self, variants: list[SideVerdict], owner: str | None) -> SideVerdict | None:
         """The verdict that speaks for the instance at model path `owner`: the one naming

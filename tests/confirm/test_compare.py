@@ -386,3 +386,29 @@ def test_a_batchnorm_that_is_itself_a_model_speaks_only_for_that_model():
     )
     (row,) = compare_model("norm", "pkg.m:build_norm", check, lone).rows
     assert row.agreement is Agreement.CONFIRMED_UNFOLDABLE
+
+
+def test_a_batchnorm_the_static_half_could_not_place_speaks_for_those_built_at_its_line(
+    checked_in: Path,
+):
+    # The static half built Net with an unknown number of blocks (`nn.Sequential(*[Block()
+    # for _ in cfg])`, cfg from a call it cannot follow): the BatchNorm each block builds at
+    # line 7 is reported under Net by its line, not by a path. The runtime's BatchNorms of
+    # Net built at line 7 are the ones it speaks of: unknown, not a verdict missing.
+    lost = FoldEntry(None, "<BatchNorm built at line 7>", None, UNKNOWN, "XBN207")
+    check = static(("pkg.m.Net", (lost,)))
+    modules = tuple(
+        replace(m, built_at=f"{checked_in / 'src' / 'pkg' / 'm.py'}:7")
+        if m.path.endswith(".bn")
+        else m
+        for m in MODULES
+    )
+    across = folded("blocks.0.bn", "blocks.1.conv", "pkg.m.Net", "blocks.1.conv", "blocks.0.bn")
+    observation = ModelObservation(modules, (across,), True, "1 inputs compared")
+    (row,) = compare_model("net", "f", check, observation).rows
+    assert row.agreement is Agreement.STATIC_UNKNOWN
+    assert row.static is not None and row.static.code == "XBN207"
+    # built elsewhere, it is a BatchNorm the static half gave no verdict
+    elsewhere = ModelObservation(MODULES, (across,), True, "1 inputs compared")
+    (row,) = compare_model("net", "f", check, elsewhere).rows
+    assert row.agreement is Agreement.DISAGREEMENT and row.static is None
