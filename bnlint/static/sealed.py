@@ -131,9 +131,11 @@ def sealed(source: bytes, project: ProjectModules | None = None) -> bool:
     imports are sealed: what they define runs nothing of a caller's either."""
     try:
         tree = ast.parse(source)
+        return next(_openings(tree, project or _no_project), None) is None
     except (SyntaxError, ValueError):
         return False  # the analysis reports it; nothing is decided here
-    return next(_openings(tree, project or _no_project), None) is None
+    except RecursionError:
+        return False  # an expression nested deeper than the check follows: not sealed
 
 
 def _no_project(name: str) -> bool | None:

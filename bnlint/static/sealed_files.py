@@ -6,11 +6,14 @@ alone, unless a class of its context derives from one of its classes."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from bnlint.static.callers import CallerGraph
 from bnlint.static.scan import ProjectScan
 from bnlint.static.sealed import class_names, derived_classes, sealed
+
+log = logging.getLogger("bnlint.static")
 
 
 class SealedFiles:
@@ -23,7 +26,7 @@ class SealedFiles:
     def merged(self, path: str, context: Sequence[str]) -> tuple[list[str], list[str]]:
         """The members of the context whose contributions the report on `path` merges, and
         the other files whose texts decided it (a change to one decides again)."""
-        if len(context) == 1 or path not in self._scan.project or not self._sealed(path):
+        if len(context) == 1 or path not in self._scan.project or not self._safely_sealed(path):
             return list(context), []
         # A subclass could override what the classes' methods call; one in another file
         # is in the context (it names the class it derives from).
@@ -32,6 +35,13 @@ class SealedFiles:
         if classes and any(derived_classes(self._scan.data[m], classes) for m in others):
             return list(context), []
         return [path], sorted(self._read_for(path) - {path})
+
+    def _safely_sealed(self, path: str) -> bool:
+        try:
+            return self._sealed(path)
+        except Exception:  # a bug here must cost the shortcut, never the run
+            log.warning("could not decide whether %s is sealed", path, exc_info=True)
+            return False
 
     def _sealed(self, path: str) -> bool:
         known = self._known.get(path)

@@ -361,3 +361,37 @@ def test_a_file_is_sealed_with_the_project_files_it_imports(
     assert analysed == (["pool.py"] if narrowed else ["net.py", "pool.py"])
     whole = analyze(sorted(tmp_path.rglob("*.py")), search_roots=[tmp_path])
     assert alone.modules == tuple(m for m in whole.modules if m.path == alone.files[0])
+
+
+def test_an_expression_nested_too_deep_to_follow_is_not_sealed() -> None:
+    # generated tables (sympy's resolvent lookups) nest hundreds of levels deep: the check
+    # gives up on them (not sealed), it does not stop the run
+    def chain(terms: int) -> bytes:
+        return f"def table(x):\n    y = {' + '.join(['x'] * terms)}\n    return y\n".encode()
+
+    assert sealed(chain(100))
+    assert not sealed(chain(600))
+
+
+def test_a_failure_deciding_costs_the_shortcut_not_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bnlint.static import sealed_files
+
+    def broken(source: bytes, project: object = None) -> bool:
+        raise RuntimeError("a bug in the check")
+
+    monkeypatch.setattr(sealed_files, "sealed", broken)
+    _tree(
+        tmp_path,
+        {
+            "zoo/__init__.py": "",
+            "zoo/layers/__init__.py": "",
+            "zoo/layers/drop.py": SEALED["drop path"],
+            "zoo/models/__init__.py": "",
+            "zoo/models/net.py": NETWORK,
+        },
+    )
+    alone = analyze([tmp_path / "zoo/layers/drop.py"], search_roots=[tmp_path])
+    assert sorted(Path(t.path).name for t in alone.timings) == ["drop.py", "net.py"]
+    assert [m.class_name for m in alone.modules] == ["zoo.layers.drop.DropPath"]
