@@ -7,6 +7,7 @@ alone, unless a class of its context derives from one of its classes."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 
 from bnlint.static.callers import CallerGraph
@@ -34,6 +35,11 @@ class SealedFiles:
         others = [m for m in context if m != path]
         if classes and any(derived_classes(self._scan.data[m], classes) for m in others):
             return list(context), []
+        log.info(
+            "%s is sealed: its report is its own analysis (%d files of context not needed)",
+            os.path.relpath(path),
+            len(others),
+        )
         return [path], sorted(self._read_for(path) - {path})
 
     def _safely_sealed(self, path: str) -> bool:
