@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast, overload
 
 import libcst as cst
-import libcst.matchers as m
 
 from bnlint import rules
 from bnlint.ftypes import LayerCall, NodeKind, SourceLocation
@@ -1543,7 +1542,19 @@ def _tensors_alone(values: list[Value]) -> list[Tensor]:
 def _may_follow_paths(statement: cst.For) -> bool:
     """Whether a loop may be run path by path over members built on undecidable branches:
     not when a `break` could end it on one path only, or an `else:` run after it."""
-    return statement.orelse is None and not m.findall(statement.body, m.Break())
+    return statement.orelse is None and not _holds_break(statement.body)
+
+
+def _holds_break(node: cst.CSTNode) -> bool:
+    """Whether a `break` is anywhere in `node` (libcst.matchers would answer too, at the
+    price of importing them: a sixth of a second on every run that parses)."""
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, cst.Break):
+            return True
+        pending.extend(current.children)
+    return False
 
 
 def _is_none(value: Value) -> bool:
