@@ -27,6 +27,9 @@ class LayerGraph:
         # several sites is looked up once per BatchNorm, so a scan of every node would make
         # matching quadratic in the size of the model.
         self._by_module: dict[Hashable, list[LayerCall]] = {}
+        # Static builder only: each id of LayerCall.paths -> the ids of every path of the
+        # same undecidable split (its alternatives), itself included.
+        self._splits: dict[int, tuple[int, ...]] = {}
 
     @property
     def next_id(self) -> int:
@@ -50,6 +53,15 @@ class LayerGraph:
         edge = (producer.node_id, consumer.node_id)
         slots = self._graph.edges[edge]["slots"] if self._graph.has_edge(*edge) else ()
         self._graph.add_edge(*edge, slots=(*slots, slot))
+
+    def add_split(self, paths: tuple[int, ...]) -> None:
+        """Record that the path ids `paths` are the alternatives of one undecidable split."""
+        for path in paths:
+            self._splits[path] = paths
+
+    def split_of(self, path: int) -> tuple[int, ...]:
+        """Every path of the split `path` belongs to (just `path` when none was recorded)."""
+        return self._splits.get(path, (path,))
 
     def node(self, node_id: int) -> LayerCall:
         return self._calls[node_id]
@@ -98,6 +110,7 @@ class LayerGraph:
         twin._next_id = self._next_id
         twin._arity = dict(self._arity)
         twin._calls = dict(self._calls)
+        twin._splits = self._splits
         for node_id, call in replaced.items():
             node = replace(call, node_id=node_id)
             twin._graph.nodes[node_id]["call"] = node

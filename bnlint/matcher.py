@@ -1134,7 +1134,13 @@ def _every_construction_reads(graph: LayerGraph, readers: list[LayerCall], site:
         slot = reader.module_path or _slot_fed(graph, reader)
         if slot:
             by_slot.setdefault(slot, set()).add(reader.paths[-1])
-    return any(len(paths) > 1 for paths in by_slot.values())
+    # every path of one split reads it (two hidden branches one after the other, each
+    # reading it on one side, leave a path that reads it on neither)
+    return any(
+        len(split) > 1 and set(split) <= paths
+        for paths in by_slot.values()
+        for split in {graph.split_of(path) for path in paths}
+    )
 
 
 def _slot_fed(graph: LayerGraph, op: LayerCall, steps: int = 4) -> str:

@@ -693,12 +693,15 @@ class Interpreter:
         self._repeating += repeated
         outer = self.assumed
         outer_paths = self.forward.paths if self.forward is not None else ()
+        split = tuple(new_uid() for _ in paths)
+        if self.forward is not None:
+            self.forward.graph.add_split(split)
         try:
-            for run, taken in zip(paths, path_facts, strict=True):
+            for run, taken, path in zip(paths, path_facts, split, strict=True):
                 self.journal.begin()
                 self.assumed = {**outer, **taken} if taken else outer
                 if self.forward is not None:
-                    self.forward.paths = (*outer_paths, new_uid())
+                    self.forward.paths = (*outer_paths, path)
                 ended = returns = False
                 try:
                     run()

@@ -327,3 +327,62 @@ def test_members_a_loop_of_unknown_length_adds_are_no_alternatives(tmp_path: Pat
     # Not "one BatchNorm and conv after the ReLU, or none": with two stages the second
     # BatchNorm reads the first conv, and how many there are is not known.
     assert [verdict[1] for verdict in folds.values()] == [Status.UNKNOWN]
+
+
+def test_a_slot_read_on_one_side_of_two_separate_hidden_branches_is_not_every_path(
+    tmp_path: Path,
+) -> None:
+    folds = _verdicts(
+        tmp_path,
+        """
+        import os
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv0 = nn.Conv2d(3, 3, 1, bias=False)
+                self.proj = nn.Conv2d(3, 3, 1, bias=False)
+                self.bn = nn.BatchNorm2d(3)
+
+            def forward(self, x):
+                x = self.conv0(x)
+                early = late = 0
+                if os.environ.get("EARLY"):
+                    early = self.proj(x)
+                if os.environ.get("SKIP_LATE"):
+                    pass
+                else:
+                    late = self.proj(x)
+                return self.bn(x) + early + late
+        """,
+    )
+    # `proj` reads conv0's output on one side of each branch; with EARLY unset and SKIP_LATE
+    # set, nothing but the BatchNorm does, and the fold holds: not certain either way.
+    assert folds["Net: bn"][1] is Status.UNKNOWN
+
+
+def test_a_slot_read_on_every_side_of_one_hidden_branch_is_every_path(tmp_path: Path) -> None:
+    folds = _verdicts(
+        tmp_path,
+        """
+        import os
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv0 = nn.Conv2d(3, 3, 1, bias=False)
+                self.proj = nn.Conv2d(3, 3, 1, bias=False)
+                self.bn = nn.BatchNorm2d(3)
+
+            def forward(self, x):
+                x = self.conv0(x)
+                if os.environ.get("DOUBLE"):
+                    out = self.proj(x) * 2
+                else:
+                    out = self.proj(x)
+                return self.bn(x) + out
+        """,
+    )
+    assert folds["Net: bn"] == ("conv0", Status.UNFOLDABLE, "XBN103")
