@@ -329,60 +329,49 @@ def test_members_a_loop_of_unknown_length_adds_are_no_alternatives(tmp_path: Pat
     assert [verdict[1] for verdict in folds.values()] == [Status.UNKNOWN]
 
 
+# conv0's output goes to the BatchNorm and, depending on configuration the analysis cannot
+# read, to `proj` as well.
+_SHARED_BY_CONFIG = """
+import os
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv0 = nn.Conv2d(3, 3, 1, bias=False)
+        self.proj = nn.Conv2d(3, 3, 1, bias=False)
+        self.bn = nn.BatchNorm2d(3)
+
+    def forward(self, x):
+        x = self.conv0(x)
+{body}
+"""
+
+
 def test_a_slot_read_on_one_side_of_two_separate_hidden_branches_is_not_every_path(
     tmp_path: Path,
 ) -> None:
-    folds = _verdicts(
-        tmp_path,
-        """
-        import os
-
-
-        class Net(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.conv0 = nn.Conv2d(3, 3, 1, bias=False)
-                self.proj = nn.Conv2d(3, 3, 1, bias=False)
-                self.bn = nn.BatchNorm2d(3)
-
-            def forward(self, x):
-                x = self.conv0(x)
-                early = late = 0
-                if os.environ.get("EARLY"):
-                    early = self.proj(x)
-                if os.environ.get("SKIP_LATE"):
-                    pass
-                else:
-                    late = self.proj(x)
-                return self.bn(x) + early + late
-        """,
-    )
+    body = """
+        early = late = 0
+        if os.environ.get("EARLY"):
+            early = self.proj(x)
+        if os.environ.get("SKIP_LATE"):
+            pass
+        else:
+            late = self.proj(x)
+        return self.bn(x) + early + late"""
+    folds = _verdicts(tmp_path, _SHARED_BY_CONFIG.format(body=body.strip("\n")))
     # `proj` reads conv0's output on one side of each branch; with EARLY unset and SKIP_LATE
     # set, nothing but the BatchNorm does, and the fold holds: not certain either way.
     assert folds["Net: bn"][1] is Status.UNKNOWN
 
 
 def test_a_slot_read_on_every_side_of_one_hidden_branch_is_every_path(tmp_path: Path) -> None:
-    folds = _verdicts(
-        tmp_path,
-        """
-        import os
-
-
-        class Net(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.conv0 = nn.Conv2d(3, 3, 1, bias=False)
-                self.proj = nn.Conv2d(3, 3, 1, bias=False)
-                self.bn = nn.BatchNorm2d(3)
-
-            def forward(self, x):
-                x = self.conv0(x)
-                if os.environ.get("DOUBLE"):
-                    out = self.proj(x) * 2
-                else:
-                    out = self.proj(x)
-                return self.bn(x) + out
-        """,
-    )
+    body = """
+        if os.environ.get("DOUBLE"):
+            out = self.proj(x) * 2
+        else:
+            out = self.proj(x)
+        return self.bn(x) + out"""
+    folds = _verdicts(tmp_path, _SHARED_BY_CONFIG.format(body=body.strip("\n")))
     assert folds["Net: bn"] == ("conv0", Status.UNFOLDABLE, "XBN103")
