@@ -31,7 +31,7 @@ from bnlint.ftypes import (
     Status,
 )
 from bnlint.rules import BN_NEVER_CALLED
-from bnlint.static.records import LOST_PREFIX
+from bnlint.static.records import lost_label
 
 _SEVERITY = {Status.FOLDABLE: 0, Status.UNKNOWN: 1, Status.UNFOLDABLE: 2}
 ORDER = (
@@ -184,7 +184,7 @@ class _StaticIndex:
             built_at = self.built_at.get(member.path)
             if built_at is None:
                 continue
-            label = f"{LOST_PREFIX}{built_at.rpartition(':')[2]}>"
+            label = lost_label(built_at.rpartition(":")[2])
             found = self.variants.get((owner, label)) or self.variants.get((_public(owner), label))
             if found:
                 chosen[found[0]].append(member)

@@ -30,7 +30,7 @@ from bnlint.static.forward import NORM_WORDS, UNRESOLVED_NORM, ForwardBuilder
 from bnlint.static.frames import AnalysisLimit, DeadPath, Frame
 from bnlint.static.index import ProjectClass, ProjectFunction
 from bnlint.static.interp import Interpreter
-from bnlint.static.records import LOST_PREFIX, Fallback, Observation
+from bnlint.static.records import Fallback, Observation, lost_label
 from bnlint.static.roots import Root, walk
 from bnlint.static.values import (
     Choice,
@@ -815,17 +815,17 @@ def _add_lost_batchnorms(
     # members, and a member read from them is one of those: what they do not hold was
     # thrown away)
     unknown_count = next((inst.incomplete for inst in tree if _counts_unknown(inst.incomplete)), "")
+    # One built by another class's __init__ is that class's to report: its own root holds it
+    # (or loses it) with its own arguments. But a model built for real that holds an unknown
+    # number of modules (`nn.Sequential(*blocks)`, the number of blocks not known) lost the
+    # ones inside them: nobody else speaks of these. (A class built with its defaults loses
+    # what its callers fill in: they speak of it.)
+    lost_inside = bool(unknown_count) and not refused and root.own_class is None
     held = {inst.uid for inst in tree}
     root_frame = scopes[root.inst.uid]
     for inst in root.built:
         if inst.uid in held:
             continue
-        # One built by another class's __init__ is that class's to report: its own root
-        # holds it (or loses it) with its own arguments. But a model built for real that
-        # holds an unknown number of modules (`nn.Sequential(*blocks)`, the number of
-        # blocks not known) lost the ones inside them: nobody else speaks of these. (A class
-        # built with its defaults loses what its callers fill in: they speak of it.)
-        lost_inside = bool(unknown_count) and not refused and root.own_class is None
         if inst.built_by != root.own_class and not lost_inside:
             continue
         if complete and inst.escaped is None:
@@ -833,7 +833,7 @@ def _add_lost_batchnorms(
         # (one handed to a call the analysis cannot follow, `torch.jit.script(block)`,
         # may be what that call gives back, which the tree holds unseen)
         line = inst.construction.line if inst.construction else 0
-        frame = ModuleFrame(f"{LOST_PREFIX}{line}>", inst.class_name)
+        frame = ModuleFrame(lost_label(line), inst.class_name)
         code = rules.CONDITIONAL_LAYER.code
         reason = (
             "the analysis could not tell where __init__ stores it (its container is "

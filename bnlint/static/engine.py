@@ -136,14 +136,13 @@ def analyze(
     pending = {p: c for p, c in contexts.items() if p not in reports}
     merged: dict[str, list[str]] = {}
     consulted: dict[str, list[str]] = {}
+    computed: dict[str, FileVerdicts] = {}
     if pending:
         from bnlint.static.sealed_files import SealedFiles
 
         sealing = SealedFiles(scan, graph)
         for path, context in pending.items():
             merged[path], consulted[path] = sealing.merged(path, context)
-    computed: dict[str, FileVerdicts] = {}
-    if pending:
         fresh, computed = _report(merged, scan, graph, roots, jobs, memo, overrides)
         reports.update(fresh)
     if memo is not None:

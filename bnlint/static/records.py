@@ -23,6 +23,10 @@ class Fallback:
 LOST_PREFIX = "<BatchNorm built at line "
 
 
+def lost_label(line: int | str) -> str:
+    return f"{LOST_PREFIX}{line}>"
+
+
 @dataclass(frozen=True)
 class Observation:
     """One BatchNorm's verdict as one root saw it, under its fold key (`owner` + `entry`).

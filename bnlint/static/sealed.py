@@ -510,13 +510,12 @@ def _builds_anew(origin: str | None) -> bool:
 def _harmless_method(name: str) -> bool:
     """A method of a tensor, a module, a string, a plain container or a logger that builds
     and calls nothing of its own."""
-    return (
-        name in TENSOR_METHODS
-        or name in _MODULE_METHODS
-        or name in _CONTAINER_METHODS
-        or name in _STRING_METHODS
-        or name in _LOGGER_METHODS
-    )
+    return name in _HARMLESS_METHODS
+
+
+_HARMLESS_METHODS = (
+    TENSOR_METHODS | _MODULE_METHODS | _CONTAINER_METHODS | _STRING_METHODS | _LOGGER_METHODS
+)
 
 
 def _is_exception(name: str) -> bool:
