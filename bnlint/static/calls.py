@@ -753,6 +753,14 @@ def _replace(
     return objects.replace(interp, args[0], kwargs, node)
 
 
+def _fields(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
+    if len(args) != 1:
+        return Unknown("dataclasses.fields() called with other than one argument")
+    return objects.fields(interp, args[0])
+
+
 def _type(
     interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
 ) -> Value:
@@ -1032,6 +1040,7 @@ _BUILTINS: dict[str, _Builtin] = {
     "deepcopy": _deepcopy,
     "copy": _shallow_copy,
     "dataclasses.replace": _replace,
+    "dataclasses.fields": _fields,
     "type": _type,
     "reversed": _sorted(True),
     "issubclass": _issubclass,

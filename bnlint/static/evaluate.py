@@ -266,7 +266,7 @@ def _comprehension(interp: Interpreter, expr: Any, frame: Frame) -> Value:
         interp.assign(clause.target, item, scope, clause)
         skip = False
         for condition in clause.ifs:
-            truth_value = truth(interp.eval(condition.test, scope))
+            truth_value = test_truth(interp, condition.test, scope)[1]
             if truth_value is None:
                 complete[0], complete[1] = False, "a comprehension filter is not known"
                 skip = True
@@ -377,6 +377,8 @@ def attribute(
                 )
             if name == "apply" and interp.classes.is_autograd_function(base.cls):
                 return _autograd_apply(interp, base.cls)
+            if name == "__dataclass_fields__":
+                return objects.dataclass_fields(interp, base.cls)
         return Unknown(f"attribute '{name}' of class {base.cls.qualname}")
     if isinstance(base, ObjectInst):
         return objects.attribute(interp, base, name, frame, node)
@@ -714,10 +716,10 @@ def _unknown_from(left: Value, right: Value, default: str) -> Unknown:
 
 
 def _unary(interp: Interpreter, expr: cst.UnaryOperation, frame: Frame) -> Value:
-    value = interp.eval(expr.expression, frame)
     if isinstance(expr.operator, cst.Not):
-        decided = truth(value)
+        value, decided = test_truth(interp, expr.expression, frame)
         return Const(not decided) if decided is not None else _undecided(value)
+    value = interp.eval(expr.expression, frame)
     if isinstance(value, Tensor) and interp.forward is not None:
         return interp.forward.method_op(value, "neg", [], {}, frame, expr)
     if not isinstance(value, Const):
@@ -741,20 +743,70 @@ def _undecided(value: Value) -> Unknown:
 
 
 def _bool_op(interp: Interpreter, expr: cst.BooleanOperation, frame: Frame) -> Value:
-    left = interp.eval(expr.left, frame)
-    decided = truth(left)
+    return _bool_op_and_truth(interp, expr, frame)[0]
+
+
+def test_truth(
+    interp: Interpreter, expr: cst.BaseExpression, frame: Frame
+) -> tuple[Value, bool | None]:
+    """The value of a test (an `if`, `while`, `assert`, filter or guard) and whether it
+    holds. An `or`/`and` is decided by its parts where its value cannot say: `x or True`
+    holds whatever `x` is, though its value may be `x`."""
+    if isinstance(expr, cst.BooleanOperation):
+        return _bool_op_and_truth(interp, expr, frame)
+    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Not):
+        value, decided = test_truth(interp, expr.expression, frame)
+        if decided is None:
+            return _undecided(value), None
+        return Const(not decided), not decided
+    value = interp.eval(expr, frame)
+    return value, truth(value)
+
+
+def _bool_op_and_truth(
+    interp: Interpreter, expr: cst.BooleanOperation, frame: Frame
+) -> tuple[Value, bool | None]:
+    """`a or b` is `a` where `a` is true and `b` elsewhere; `a and b` is `b` where `a` is
+    true and `a` elsewhere (`(SyncBatchNorm if sync else None) or BatchNorm2d` is one of
+    the two classes). A value whose truth is not known stands for itself, as an unknown
+    argument stands for what the caller passes, except where the right side settles the
+    test (`norm_layer or LayerNorm`: that unknown, or LayerNorm). The test holds as far as
+    either side decides it."""
+    left, decided = test_truth(interp, expr.left, frame)
     is_and = isinstance(expr.operator, cst.And)
-    if decided is None:
-        right = interp.eval(expr.right, frame)
-        right_truth = truth(right)
-        if is_and and right_truth is False:
-            return Const(False)
-        if not is_and and right_truth is True:
-            return Const(True)
-        return _undecided(left)
-    if is_and:
-        return interp.eval(expr.right, frame) if decided else left
-    return left if decided else interp.eval(expr.right, frame)
+    if decided is not None:
+        if decided is not is_and:  # `true or ...`, `false and ...`: the left side
+            return left, decided
+        return test_truth(interp, expr.right, frame)
+    right, right_truth = test_truth(interp, expr.right, frame)
+    settles = right_truth is (not is_and)  # `x or <true>`, `x and <false>`
+    results: list[Value] = []
+    for option in left.options if isinstance(left, Choice) else (left,):
+        kept = truth(option)
+        if kept is None:
+            results.append(option)
+            if settles:
+                results.append(right)
+        else:
+            results.append(option if kept is not is_and else right)
+    value = choice(results, f"`{node_text(expr)}` cannot be decided")
+    options = value.options if isinstance(value, Choice) else (value,)
+    if all(_flag(option) for option in options):
+        # A flag (`use_ident = cin == cout and stride == 1`): only its truth is read of it,
+        # and an unknown flag stays one object, so every test of it is one condition
+        # (bnlint.static.facts).
+        if settles:
+            return Const(right_truth), right_truth
+        return _undecided(left), None
+    if any(isinstance(option, Tensor) for option in options):
+        return _undecided(left), right_truth if settles else None  # a tensor's truth is its data
+    return value, right_truth if settles else None
+
+
+def _flag(value: Value) -> bool:
+    return isinstance(value, Unknown) or (
+        isinstance(value, Const) and isinstance(value.value, bool)
+    )
 
 
 _COMPARE = {

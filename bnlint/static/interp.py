@@ -159,6 +159,7 @@ _STDLIB = {
     "copy.copy": "copy",
     "functools.reduce": "reduce",
     "dataclasses.replace": "dataclasses.replace",
+    "dataclasses.fields": "dataclasses.fields",
 }
 STDLIB_MODULES = frozenset({*(name.rsplit(".", 1)[0] for name in _STDLIB), "numpy", "enum"})
 _CHECKPOINTS = frozenset(
@@ -502,7 +503,7 @@ class Interpreter:
         elif isinstance(small, cst.Assert):
             # `assert False, "unknown block type"` ends its path, as a raise does; an
             # assertion the analysis cannot decide is taken to hold
-            if evaluate.truth(self.eval(small.test, frame)) is False:
+            if evaluate.test_truth(self, small.test, frame)[1] is False:
                 log.debug("path ends: `assert %s` fails", node_text(small.test))
                 raise DeadPath()
         elif isinstance(small, cst.Break):
@@ -876,8 +877,8 @@ class Interpreter:
         return Unknown(reason)
 
     def exec_while(self, statement: cst.While, frame: Frame) -> None:
-        condition = self.eval(statement.test, frame)
-        if evaluate.truth(condition) is False:
+        _, holds = evaluate.test_truth(self, statement.test, frame)
+        if holds is False:
             return
         reason = (
             f"the while loop at line {frame.file.location(statement).line} runs an "
@@ -932,8 +933,7 @@ class Interpreter:
     ) -> tuple[Value, bool | None, tuple[facts.PathFacts, facts.PathFacts] | None]:
         """An `if`'s condition: its value, whether it holds (None: undecidable) and what the
         path on each side learns."""
-        value = self.eval(test, frame)
-        holds = evaluate.truth(value)
+        value, holds = evaluate.test_truth(self, test, frame)
         if holds is not None or self._repeating:
             return value, holds, None
         learned = facts.of_condition(self, test, frame, value)

@@ -29,7 +29,7 @@ def _cases(
     case, rest = cases[0], cases[1:]
     matched = _matches(interp, case.pattern, subject, frame)
     if matched is True and case.guard is not None:
-        matched = evaluate.truth(interp.eval(case.guard, frame))
+        matched = evaluate.test_truth(interp, case.guard, frame)[1]
     if matched is True:
         interp.exec_block(case.body.body, frame)
     elif matched is False:

@@ -11,7 +11,6 @@ when that module's values are first needed, as importing the module would run th
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,13 +21,16 @@ from bnlint.static.index import ProjectClass, ProjectFunction, ProjectValue
 from bnlint.static.source import SourceFile
 from bnlint.static.values import (
     SPREAD,
+    Choice,
     ClassRef,
     Const,
     FunctionRef,
     Mapping,
     ObjectInst,
+    Seq,
     Unknown,
     Value,
+    choice,
     node_text,
 )
 
@@ -80,7 +82,7 @@ def instantiate(
         if isinstance(result, Unknown) and "nest deeper" in result.reason:
             return result
         return obj
-    fields = list(_fields(interp, cls))
+    fields = _fields(interp, cls)
     if fields:
         _init_fields(interp, obj, fields, args, kwargs)
         post = interp.classes.method(cls, "__post_init__")
@@ -100,6 +102,10 @@ def replace(
 ) -> Value:
     """dataclasses.replace: a new object of the same dataclass, built as its constructor
     builds it (__post_init__ included) from the old field values and the changes."""
+    if isinstance(obj, Choice):  # a config replaced on some paths only: each one
+        return choice(
+            [replace(interp, option, changes, node) for option in obj.options], obj.reason
+        )
     if not isinstance(obj, ObjectInst) or not _is_dataclass(obj.cls):
         return Unknown("dataclasses.replace() of a value that is not a known dataclass object")
     changes = dict(changes)
@@ -124,6 +130,8 @@ def attribute(
         return obj.attrs[name]
     if name == "__dict__":
         return Mapping(obj.attrs)
+    if name == "__dataclass_fields__":
+        return dataclass_fields(interp, obj.cls)
     if name == "__class__":
         return ClassRef(obj.cls)
     found = interp.classes.method(obj.cls, name)
@@ -355,12 +363,50 @@ def _root_name(expr: cst.BaseExpression) -> str | None:
     return expr.value if isinstance(expr, cst.Name) else None
 
 
-def _fields(interp: Interpreter, cls: ProjectClass) -> Iterator[tuple[str, Value | None]]:
-    """A dataclass's (or NamedTuple's) fields in order, with their defaults."""
+def dataclass_fields(interp: Interpreter, cls: ProjectClass) -> Value:
+    """`cls.__dataclass_fields__`: its field names, in order (what configs read of it)."""
     if not _is_dataclass(cls):
-        return
+        return Unknown(f"'__dataclass_fields__' of {cls.name}, which is not a dataclass")
+    return Mapping(
+        {name: Unknown(f"the Field object of '{name}'") for name in _field_names(interp, cls)}
+    )
 
-    seen: dict[str, Value | None] = {}
+
+def fields(interp: Interpreter, of: Value) -> Value:
+    """`dataclasses.fields(x)` of a dataclass or its object: a tuple of fields, each with
+    its `name` (a Field's other attributes are not known)."""
+    cls = of.cls if isinstance(of, (ObjectInst, ClassRef)) else None
+    if not isinstance(cls, ProjectClass) or not _is_dataclass(cls):
+        return Unknown("dataclasses.fields() of a value that is not a known dataclass")
+    return Seq(
+        tuple(
+            Seq((Const(name),), is_tuple=True, fields=("name",))
+            for name in _field_names(interp, cls)
+        ),
+        is_tuple=True,
+    )
+
+
+def _fields(interp: Interpreter, cls: ProjectClass) -> list[tuple[str, Value | None]]:
+    """A dataclass's (or NamedTuple's) fields in order, with their defaults."""
+    return [
+        (name, _default(interp, default, Frame(entry.file, {})) if default is not None else None)
+        for name, (entry, default) in _field_defaults(interp, cls).items()
+    ]
+
+
+def _field_names(interp: Interpreter, cls: ProjectClass) -> list[str]:
+    return list(_field_defaults(interp, cls))
+
+
+def _field_defaults(
+    interp: Interpreter, cls: ProjectClass
+) -> dict[str, tuple[ProjectClass, cst.BaseExpression | None]]:
+    """Each field's name, the class declaring it last and its default as written, in the
+    order the dataclass takes them."""
+    seen: dict[str, tuple[ProjectClass, cst.BaseExpression | None]] = {}
+    if not _is_dataclass(cls):
+        return seen
     for entry in reversed(interp.classes.mro(cls)):
         if not isinstance(entry, ProjectClass) or not _is_dataclass(entry):
             continue
@@ -371,12 +417,8 @@ def _fields(interp: Interpreter, cls: ProjectClass) -> Iterator[tuple[str, Value
                 if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
                     if "ClassVar" in node_text(small.annotation.annotation):
                         continue
-                    seen[small.target.value] = (
-                        _default(interp, small.value, Frame(entry.file, {}))
-                        if small.value is not None
-                        else None
-                    )
-    yield from seen.items()
+                    seen[small.target.value] = (entry, small.value)
+    return seen
 
 
 def _default(interp: Interpreter, expr: cst.BaseExpression, frame: Frame) -> Value:
