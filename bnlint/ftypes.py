@@ -132,6 +132,10 @@ class LayerAttrs:
     # The output of a Linear called on a tensor of three or more dimensions, as the runtime
     # records it: its features on the last axis.
     features_last: bool | None = None
+    # Reshapes that only reorder axes: each (output axis, input axis) the op moves, every
+    # other axis staying where it is (`x.transpose(1, 2)`: ((1, 2), (2, 1)); `contiguous()`:
+    # ()). Negative axes count from the end, where `rank` does not say how many there are.
+    moves_axes: tuple[tuple[int, int], ...] | None = None
     # Conv/Linear only: why its weight is not its own to rewrite (weight_norm, spectral_norm
     # or another parametrization computes it from other tensors before each call).
     weight_derived: str | None = None

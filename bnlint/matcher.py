@@ -241,6 +241,16 @@ def _fold_into_preceding(graph: LayerGraph, bn: LayerCall, producer: LayerCall) 
     flattened = _flattened_linear(graph, producer)
     if flattened is not None:
         return _fold_through_flatten(graph, bn, *flattened)
+    reordered = _reordered_layer(graph, producer)
+    if reordered is not None and reordered[0].kind is NodeKind.UNKNOWN:
+        # What made the tensor the reshapes reorder (the caller's input, an unknown call)
+        # may be a layer whose channels they bring to axis 1: its doubt is the BatchNorm's.
+        made_by = reordered[0]
+        rule = rules.get_rule(made_by.rule_code or rules.UNKNOWN_CALL.code)
+        detail = made_by.reason or f"its input comes from {made_by.describe()}"
+        return _skip(bn, rule, bn=bn.describe(), detail=detail)
+    if reordered is not None:
+        return _fold_through_flatten(graph, bn, *reordered)
     kind = producer.kind
     if kind in FOLD_TARGETS:
         mismatch = _derived_weight(bn, producer) or _shape_mismatch(bn, producer)
@@ -327,14 +337,98 @@ def _flattened_linear(
     return producers[0], on_the_way
 
 
+def _reordered_layer(
+    graph: LayerGraph, node: LayerCall
+) -> tuple[LayerCall, list[LayerCall], str | None] | None:
+    """The Conv/Linear whose channels reshapes that only reorder axes bring to axis 1, the
+    axis a BatchNorm normalises (speechbrain's `bn(linear(x).transpose(-1, 1))` on (N, L,
+    F) data, a conv's output transposed away and back), with the reshapes on the way,
+    nearest the BatchNorm first, and why the analysis cannot be sure the channels land there
+    (None when sure); or the unknown op that made the tensor they reorder. None when `node`
+    is no such reshape or the channels land elsewhere."""
+    if node.kind is not NodeKind.RESHAPE or node.attrs.moves_axes is None:
+        return None
+    axis, on_the_way, doubt, rank = 1, [], None, None
+    while node.kind is NodeKind.RESHAPE and (
+        node.attrs.moves_axes is not None or node.attrs.features_last
+    ):
+        on_the_way.append(node)
+        rank = rank or node.attrs.rank  # reordering keeps the number of axes
+        moved = _input_axis(axis, node.attrs.moves_axes or (), rank)
+        axis, unsure = moved
+        doubt = doubt or (node if unsure else None)
+        producers = graph.producers(node)
+        if len(producers) != 1:
+            return None
+        node = producers[0]
+    if node.kind is NodeKind.UNKNOWN:
+        # whatever it is, a conv's channels (axis 1) or a Linear's features (the last axis)
+        # must be what lands on axis 1 for a fold
+        rank = rank or node.attrs.rank
+        if _same_axis(axis, 1, rank) is False and _same_axis(axis, -1, rank) is False:
+            return None
+        return node, on_the_way, None
+    if node.kind not in FOLD_TARGETS:
+        return None
+    # A Linear's features are its output's last axis, a conv's channels axis 1.
+    channels = -1 if node.kind is NodeKind.LINEAR else 1
+    if node.kind is not NodeKind.LINEAR and node.attrs.spatial_dims is not None:
+        rank = node.attrs.spatial_dims + 2
+    rank = rank or node.attrs.rank
+    same = _same_axis(axis, channels, rank)
+    if same is False:
+        return None
+    reason = None
+    if doubt is not None or same is None:
+        where = doubt or on_the_way[-1]
+        reason = (
+            f"{where.describe()} puts the channels of {node.describe()} on the axis it "
+            "normalises only for some numbers of dimensions, and the analysis cannot tell "
+            "how many the tensor has"
+        )
+    return node, on_the_way, reason
+
+
+def _input_axis(
+    axis: int, moves: tuple[tuple[int, int], ...], rank: int | None
+) -> tuple[int, bool]:
+    """The input axis a reordering takes output `axis` from, and whether that is unsure
+    (axes written from both ends of a tensor of unknown rank)."""
+    if rank is not None:
+        axis %= rank
+        moves = tuple((out % rank, taken % rank) for out, taken in moves)
+    for out, taken in moves:
+        if out == axis:
+            return taken, False
+    unsure = rank is None and any((out < 0) != (axis < 0) for out, _ in moves)
+    return axis, unsure
+
+
+def _same_axis(a: int, b: int, rank: int | None) -> bool | None:
+    if rank is not None:
+        return a % rank == b % rank
+    return a == b if (a < 0) == (b < 0) else None
+
+
 def _fold_through_flatten(
-    graph: LayerGraph, bn: LayerCall, linear: LayerCall, on_the_way: list[LayerCall]
+    graph: LayerGraph,
+    bn: LayerCall,
+    linear: LayerCall,
+    on_the_way: list[LayerCall],
+    doubt: str | None = None,
 ) -> _SiteVerdict:
     """A BatchNorm1d after a Linear whose leading axes a reshape merged (LeViT's
-    `bn(linear(x).flatten(0, 1))`): each element keeps its feature index, so the Linear's
-    features are the BatchNorm's channels and the fold is the one after a Linear on (N, F),
-    when nothing else reads the tensors on the way."""
-    mismatch = _dimension_mismatch(bn, linear) or _channel_mismatch(bn, linear)
+    `bn(linear(x).flatten(0, 1))`), or after reshapes that only bring a layer's channels to
+    axis 1: each element keeps its channel index, so the layer's channels are the
+    BatchNorm's and the fold is the usual one, when nothing else reads the tensors on the
+    way. `doubt`: why the channels may land on another axis (reordered axes only)."""
+    # Reordered axes keep the number of them: a BatchNorm of any size whose axis 1 holds
+    # the layer's channels normalises them (a pointwise Linear on channels-last data,
+    # permuted back before a BatchNorm2d).
+    flattened = on_the_way[0].attrs.flattens_leading is not None
+    mismatch = (_dimension_mismatch(bn, linear) if flattened else None) or _channel_mismatch(
+        bn, linear
+    )
     if mismatch is not None:
         return mismatch
     steps = [linear, *reversed(on_the_way)]
@@ -358,16 +452,14 @@ def _fold_through_flatten(
                 others=_names(others),
             )
         )
-    if not on_the_way[0].attrs.flattens_leading:
-        return _skip(
-            bn,
-            rules.LINEAR_RANK_UNKNOWN,
-            partner=linear,
-            bn=bn.describe(),
-            detail=f"{on_the_way[0].describe()} puts the features of {linear.describe()} on "
-            "the axis it normalises only when it leaves two dimensions, and the analysis "
-            "cannot tell how many the Linear's input has",
+    if doubt is None and on_the_way[0].attrs.flattens_leading is False:
+        doubt = (
+            f"{on_the_way[0].describe()} puts the features of {linear.describe()} on the axis "
+            "it normalises only when it leaves two dimensions, and the analysis cannot tell "
+            "how many the Linear's input has"
         )
+    if doubt is not None:
+        return _skip(bn, rules.LINEAR_RANK_UNKNOWN, partner=linear, bn=bn.describe(), detail=doubt)
     return _called_elsewhere(graph, linear, bn) or _SiteVerdict(linear, Direction.CONV_BN, None)
 
 
@@ -658,7 +750,7 @@ def _takes_no_fold(graph: LayerGraph, node: LayerCall, depth: int = 8) -> bool:
     that made this tensor can take a fold. (A reshape that may lay a Linear's features out
     on axis 1, `linear(x).reshape(n * t, f)`, may pass one on to the Linear.)"""
     if node.kind in _NOT_LAYERS:
-        return _flattened_linear(graph, node) is None
+        return _flattened_linear(graph, node) is None and _reordered_layer(graph, node) is None
     if depth == 0:
         return False
     if node.kind in _FOLDABLE_MERGES:

@@ -307,6 +307,8 @@ def op_attrs(
     channel, whether a reshape merges the leading axes."""
     if name in _LEADING_FLATTENS:
         return _FLATTENS_LEADING if _flattens_leading(args, output) else None
+    if name in _REORDERINGS:
+        return _reordering(name, args, kwargs)
     if name.startswith(
         (
             "upsample_nearest",
@@ -328,6 +330,46 @@ def op_attrs(
 # the last into one leaves each element's index on the last axis as it was.
 _LEADING_FLATTENS = frozenset({"flatten", "reshape", "view", "view_as", "reshape_as"})
 _FLATTENS_LEADING = LayerAttrs(flattens_leading=True, rank=2)
+
+
+# Reshapes that only reorder the axes of their input (or copy it as it is).
+_REORDERINGS = frozenset(
+    {"transpose", "transpose_", "swapaxes", "swapdims", "permute", "contiguous", "t", "t_"}
+)
+
+
+def _reordering(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LayerAttrs | None:
+    """Which axes a transpose or permute moves (LayerAttrs.moves_axes), on the tensor it
+    was called with."""
+    source = args[0] if args else kwargs.get("input")
+    if not isinstance(source, torch.Tensor):
+        return None
+    rank = source.dim()
+    rest = list(args[1:])
+    try:
+        if name == "contiguous":
+            return LayerAttrs(moves_axes=(), rank=rank)
+        if name in ("t", "t_"):
+            pair = (0, 1) if rank == 2 else None
+        elif name == "permute":
+            dims = rest[0] if len(rest) == 1 and isinstance(rest[0], (tuple, list)) else rest
+            dims = list(dims or kwargs.get("dims", ()))
+            if len(dims) != rank:
+                return None
+            order = [int(d) % rank for d in dims]
+            moves = tuple((out, taken) for out, taken in enumerate(order) if out != taken)
+            return LayerAttrs(moves_axes=moves, rank=rank)
+        else:
+            first = rest[0] if rest else kwargs.get("dim0", kwargs.get("axis0"))
+            second = rest[1] if len(rest) > 1 else kwargs.get("dim1", kwargs.get("axis1"))
+            if not isinstance(first, int) or not isinstance(second, int):
+                return None
+            pair = (first % rank, second % rank)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    if pair is None:
+        return None
+    return LayerAttrs(moves_axes=((pair[0], pair[1]), (pair[1], pair[0])), rank=rank)
 
 
 def _flattens_leading(args: tuple[Any, ...], output: Any) -> bool:

@@ -1165,12 +1165,17 @@ def _leading_flatten(
     tensor: Tensor, name: str, args: list[Value], kwargs: dict[str, Value]
 ) -> LayerAttrs:
     """A reshape that may lay a Linear's features out on axis 1 of a 2-D tensor
-    (LayerAttrs.flattens_leading), which a BatchNorm1d after it normalises."""
+    (LayerAttrs.flattens_leading), which a BatchNorm1d after it normalises, or the axes it
+    moves when it only reorders them (LayerAttrs.moves_axes)."""
     made_by = tensor.node
     features = made_by.attrs.out_channels if made_by.kind is NodeKind.LINEAR else None
     flattens = ranks.flattens_leading(name, args, kwargs, made_by.attrs.rank, features)
     if flattens is None:
-        return LayerAttrs()
+        # or one that only reorders axes, which may bring a layer's channels to axis 1
+        reordered = ranks.reordered_axes(name, args, kwargs, made_by.attrs.rank)
+        if reordered is None:
+            return LayerAttrs()
+        return LayerAttrs(moves_axes=reordered[0], rank=reordered[1])
     return LayerAttrs(flattens_leading=flattens, rank=2 if flattens else None)
 
 

@@ -180,6 +180,38 @@ def flattens_leading(
     return None
 
 
+def reordered_axes(
+    name: str, args: list[Value], kwargs: dict[str, Value], rank: int | None
+) -> tuple[tuple[tuple[int, int], ...], int | None] | None:
+    """The axes `tensor.<name>(...)` moves, each (output axis, input axis), when it only
+    reorders them (LayerAttrs.moves_axes), and the tensor's rank where known: `transpose(1,
+    2)` -> ((1, 2), (2, 1)), `permute(0, 2, 1)` -> ((1, 2), (2, 1)) of a 3-D tensor,
+    `contiguous()` -> (). Axes stay as written (negative from the end) unless `rank` is
+    known; None for any other op or axes not known."""
+    if name == "contiguous":
+        return (), rank
+    if name in ("transpose", "transpose_", "swapaxes", "swapdims"):
+        first = _integer(_argument(args, kwargs, 0, "dim0", kwargs.get("axis0", Const(None))))
+        second = _integer(_argument(args, kwargs, 1, "dim1", kwargs.get("axis1", Const(None))))
+        if first is None or second is None:
+            return None
+        if rank is not None:
+            first, second = first % rank, second % rank
+        return ((first, second), (second, first)), rank
+    if name == "permute":
+        written = args[0] if len(args) == 1 and isinstance(args[0], Seq) else Seq(tuple(args))
+        dims = kwargs.get("dims", written)
+        if not isinstance(dims, Seq) or not dims.complete:
+            return None
+        order = [_integer(d) for d in dims.items]
+        if not order or any(d is None for d in order):
+            return None
+        size = len(order)
+        known = [d % size for d in order if d is not None]
+        return tuple((out, taken) for out, taken in enumerate(known) if out != taken), size
+    return None
+
+
 def common(ranks: list[int | None]) -> int | None:
     """The rank of a value that is one of several tensors (a merge, a branch)."""
     known = set(ranks)

@@ -126,6 +126,77 @@ def test_merge_that_leaves_the_tokens_on_axis_1_is_not_folded():
     assert folded(result) == set()
 
 
+class ReorderedNorm(nn.Module):
+    """A layer's output whose axes are reordered before a BatchNorm (and back after it)."""
+
+    def __init__(self, layer: nn.Module, norm: nn.Module, before, after) -> None:
+        super().__init__()
+        self.layer, self.bn = layer, norm
+        self.before, self.after = before, after
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.after(self.bn(self.before(self.layer(x))))
+
+
+@pytest.mark.parametrize(
+    "layer, norm, before, after, shape",
+    [
+        # speech toolkits: (batch, time, features) data, features moved to axis 1 and back
+        (
+            nn.Linear(8, 6),
+            nn.BatchNorm1d(6),
+            lambda y: y.transpose(-1, 1),
+            lambda y: y.transpose(1, -1),
+            (3, 5, 8),
+        ),
+        (
+            nn.Linear(8, 6),
+            nn.BatchNorm1d(6),
+            lambda y: y.permute(0, 2, 1).contiguous(),
+            lambda y: y,
+            (3, 5, 8),
+        ),
+        (
+            nn.Linear(8, 6),
+            nn.BatchNorm1d(6),
+            lambda y: torch.swapaxes(y, 1, 2),
+            lambda y: y,
+            (3, 5, 8),
+        ),
+        # a pointwise Linear on channels-last data, permuted back before a BatchNorm2d
+        (
+            nn.Linear(8, 6),
+            nn.BatchNorm2d(6),
+            lambda y: y.permute(0, 3, 1, 2),
+            lambda y: y,
+            (2, 4, 4, 8),
+        ),
+        # a conv's channels moved away and back (a wrapper for (batch, time, channels) data)
+        (
+            nn.Conv1d(8, 6, 3),
+            nn.BatchNorm1d(6),
+            lambda y: y.transpose(1, 2).transpose(-1, 1),
+            lambda y: y,
+            (2, 8, 7),
+        ),
+    ],
+    ids=["transpose-back", "permute-contiguous", "swapaxes", "channels-last-2d", "conv-twice"],
+)
+def test_batchnorm_after_axes_reordered_onto_the_channels_folds(layer, norm, before, after, shape):
+    result = check(ReorderedNorm(layer, norm, before, after), torch.randn(*shape))
+    assert folded(result) == {("layer", "bn")}
+
+
+def test_batchnorm_after_axes_reordered_off_the_channels_is_not_folded():
+    # (2, 6, 5) -> (2, 5, 6): BatchNorm1d(5) normalises time, not the conv's channels.
+    model = ReorderedNorm(
+        nn.Conv1d(8, 6, 1), nn.BatchNorm1d(5), lambda y: y.transpose(1, 2), lambda y: y
+    )
+    result = check(model, torch.randn(2, 8, 5))
+    assert folded(result) == set()
+    assert skipped(result) == {"bn": "XBN102"}
+
+
 def test_batchnorm_affine_false_folds():
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, affine=False))
     assert folded(check(model, torch.randn(2, 3, 8, 8))) == {("0", "1")}

@@ -1,0 +1,97 @@
+"""A BatchNorm after reshapes that only reorder axes (transpose, permute, contiguous) folds
+into the layer whose channels they bring to axis 1; where the analysis cannot count the
+axes, it says so; a wrapper that transposes its caller's tensor is judged by its callers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bnlint.ftypes import Status
+from tests.static.verdicts_of import verdicts_of
+
+_HEADER = "from torch import nn\n\n"
+
+_LINEAR_NORM = """
+class LinearNorm(nn.Module):
+    def __init__(self, size=8):
+        super().__init__()
+        self.fc = nn.Linear(size, size, bias=False)
+        self.bn = nn.BatchNorm1d(size)
+
+    def forward(self, x):
+        return self.bn(self.fc(x).{reorder})
+"""
+
+
+def test_features_moved_to_axis_1_from_the_end_fold(tmp_path: Path) -> None:
+    # transpose(-1, 1) swaps the last axis with axis 1 whatever the rank
+    found = verdicts_of(tmp_path, _LINEAR_NORM.format(reorder="transpose(-1, 1)"), _HEADER)
+    assert found == {"LinearNorm: bn": ("fc", Status.FOLDABLE, None)}
+
+
+def test_a_permute_says_how_many_axes_there_are(tmp_path: Path) -> None:
+    found = verdicts_of(tmp_path, _LINEAR_NORM.format(reorder="permute(0, 2, 1)"), _HEADER)
+    assert found == {"LinearNorm: bn": ("fc", Status.FOLDABLE, None)}
+
+
+def test_axes_counted_from_the_start_of_a_tensor_of_unknown_rank_are_unknown(
+    tmp_path: Path,
+) -> None:
+    # transpose(1, 2) brings the last axis to axis 1 only on a 3-D tensor
+    found = verdicts_of(tmp_path, _LINEAR_NORM.format(reorder="transpose(1, 2)"), _HEADER)
+    assert found["LinearNorm: bn"][1:] == (Status.UNKNOWN, "XBN208")
+
+
+def test_a_reorder_that_moves_the_channels_away_is_unfoldable(tmp_path: Path) -> None:
+    found = verdicts_of(
+        tmp_path,
+        """
+        class TimeNorm(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv1d(8, 8, 1, bias=False)
+                self.bn = nn.BatchNorm1d(5)
+
+            def forward(self, x):
+                return self.bn(self.conv(x).transpose(1, 2))
+        """,
+        _HEADER,
+    )
+    assert found == {"TimeNorm: bn": (None, Status.UNFOLDABLE, "XBN102")}
+
+
+def test_a_wrapper_transposing_its_callers_tensor_is_not_judged_alone(tmp_path: Path) -> None:
+    # On its own the wrapper's input could be any layer's output: no certain XBN102.
+    found = verdicts_of(
+        tmp_path,
+        """
+        class BatchNorm1d(nn.Module):
+            def __init__(self, size):
+                super().__init__()
+                self.norm = nn.BatchNorm1d(size)
+
+            def forward(self, x):
+                return self.norm(x.transpose(-1, 1)).transpose(1, -1)
+        """,
+        _HEADER,
+    )
+    assert found.get("BatchNorm1d: norm", (None, Status.UNKNOWN))[1] is Status.UNKNOWN
+
+
+def test_a_reorder_no_layer_could_pass_through_stays_unfoldable(tmp_path: Path) -> None:
+    # permute(0, 2, 3, 1) puts the height on axis 1: whatever the caller hands in, no
+    # layer's channels land there.
+    found = verdicts_of(
+        tmp_path,
+        """
+        class ChannelsLastNorm(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.bn = nn.BatchNorm2d(6)
+
+            def forward(self, x):
+                return self.bn(x.permute(0, 2, 3, 1))
+        """,
+        _HEADER,
+    )
+    assert found == {"ChannelsLastNorm: bn": (None, Status.UNFOLDABLE, "XBN102")}
