@@ -129,8 +129,8 @@ class LayerAttrs:
     # axis a BatchNorm1d normalises. True when certain; False when it flattens from axis 0 but
     # the input's rank is not known (it may leave more axes); None for any other op.
     flattens_leading: bool | None = None
-    # The output of a Linear called on a tensor of three or more dimensions, as the runtime
-    # records it: its features on the last axis.
+    # The input or output of a Linear called on a tensor of three or more dimensions, as the
+    # runtime records them: its features on the last axis.
     features_last: bool | None = None
     # Reshapes that only reorder axes: each (output axis, input axis) the op moves, every
     # other axis staying where it is (`x.transpose(1, 2)`: ((1, 2), (2, 1)); `contiguous()`:

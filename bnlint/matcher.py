@@ -764,6 +764,16 @@ def _takes_no_fold(graph: LayerGraph, node: LayerCall, depth: int = 8) -> bool:
 
 def _fold_into_following(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:
     consumers = _readers(graph, bn)
+    reordered = _reordered_consumer(graph, bn, consumers)
+    if reordered is not None:
+        layer, doubt = reordered
+        if doubt is not None:
+            return _skip(
+                bn, rules.LINEAR_RANK_UNKNOWN, partner=layer, bn=bn.describe(), detail=doubt
+            )
+        return _fold_into_consumer(
+            graph, bn, layer, "its output does not feed a single Conv/Linear", reordered=True
+        )
     why_not = "its output does not feed a single Conv/Linear"
     if len(consumers) > 1 and all(_same_slot(consumers[0], c) for c in consumers[1:]):
         # the classes one layer may be built as, each followed on a path of its own
@@ -778,9 +788,66 @@ def _fold_into_following(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:
     return _fold_into_consumer(graph, bn, consumers[0], why_not)
 
 
+def _reordered_consumer(
+    graph: LayerGraph, bn: LayerCall, readers: list[LayerCall]
+) -> tuple[LayerCall, str | None] | None:
+    """The Conv/Linear that alone takes the BatchNorm's output through reshapes that only
+    reorder axes and bring its channels (axis 1) to the layer's input channels (a conv's
+    axis 1, a Linear's last axis: speechbrain's BatchNorm1d wrapper before a Linear on
+    (batch, time, features) data), and why the analysis cannot be sure they land there."""
+    if len(readers) != 1 or readers[0].attrs.moves_axes is None:
+        return None
+    node, axis, rank, doubt = readers[0], 1, None, None
+    while node.kind is NodeKind.RESHAPE and (
+        node.attrs.moves_axes is not None or node.attrs.features_last
+    ):
+        rank = rank or node.attrs.rank
+        axis, unsure = _output_axis(axis, node.attrs.moves_axes or (), rank)
+        doubt = doubt or (node if unsure else None)
+        following = _readers(graph, node)
+        if len(following) != 1:
+            return None
+        node = following[0]
+    if node.kind not in _INTO_FOLLOWING:
+        return None
+    channels = -1 if node.kind is NodeKind.LINEAR else 1
+    if node.kind is NodeKind.CONV and node.attrs.spatial_dims is not None:
+        rank = node.attrs.spatial_dims + 2
+    same = _same_axis(axis, channels, rank or node.attrs.rank)
+    if same is False:
+        return None
+    if doubt is None and same is not None:
+        return node, None
+    where = doubt or readers[0]
+    return node, (
+        f"{where.describe()} brings its channels to the axis {node.describe()} takes only for "
+        "some numbers of dimensions, and the analysis cannot tell how many the tensor has"
+    )
+
+
+def _output_axis(
+    axis: int, moves: tuple[tuple[int, int], ...], rank: int | None
+) -> tuple[int, bool]:
+    """The output axis a reordering puts input `axis` on, and whether that is unsure."""
+    if rank is not None:
+        axis %= rank
+        moves = tuple((out % rank, taken % rank) for out, taken in moves)
+    for out, taken in moves:
+        if taken == axis:
+            return out, False
+    unsure = rank is None and any((taken < 0) != (axis < 0) for _, taken in moves)
+    return axis, unsure
+
+
 def _fold_into_consumer(
-    graph: LayerGraph, bn: LayerCall, consumer: LayerCall, why_not: str
+    graph: LayerGraph,
+    bn: LayerCall,
+    consumer: LayerCall,
+    why_not: str,
+    reordered: bool = False,
 ) -> _SiteVerdict:
+    """`reordered`: the consumer takes the BatchNorm's output through reshapes that bring
+    its channels to the layer's input channels (no axis check is left to make)."""
     if consumer.kind in _UNCERTAIN:
         rule = rules.get_rule(consumer.rule_code or rules.UNKNOWN_CALL.code)
         return _skip(
@@ -828,7 +895,7 @@ def _fold_into_consumer(
                     bn=bn.describe(),
                     detail=f"cannot tell whether the following {consumer.describe()} {what}",
                 )
-    if consumer.kind is NodeKind.LINEAR:
+    if consumer.kind is NodeKind.LINEAR and not reordered:
         other_axis = _other_axis(bn, consumer, consumer.attrs.in_channels, "takes")
         if other_axis is not None:
             return other_axis
@@ -1438,7 +1505,11 @@ def _normalised_only_by(graph: LayerGraph, site: LayerCall, bn: LayerCall) -> bo
         if (
             node.kind not in _FOLDABLE_MERGES
             and not _resamples(graph, node)
-            and not (node.attrs.flattens_leading or node.attrs.features_last)
+            and not (
+                node.attrs.flattens_leading
+                or node.attrs.features_last
+                or node.attrs.moves_axes is not None
+            )
         ):
             return False
     return False

@@ -422,6 +422,7 @@ class _Recorder:
                     NodeKind.RESHAPE,
                     f"{label} (features on the last axis of a {inputs[0].dim()}-D input)",
                     producers,
+                    attrs=_FEATURES_LAST,
                 )
             ]
         if kind is NodeKind.LINEAR and inputs:

@@ -197,6 +197,42 @@ def test_batchnorm_after_axes_reordered_off_the_channels_is_not_folded():
     assert skipped(result) == {"bn": "XBN102"}
 
 
+class NormReordered(nn.Module):
+    """A BatchNorm whose output reaches a layer through reshapes that reorder its axes."""
+
+    def __init__(self, norm: nn.Module, layer: nn.Module, between) -> None:
+        super().__init__()
+        self.bn, self.layer, self.between = norm, layer, between
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(self.between(self.bn(torch.relu(x))))
+
+
+@pytest.mark.parametrize(
+    "norm, layer, between, shape",
+    [
+        # a classifier head on (batch, time, features) data: features back to the last axis
+        (nn.BatchNorm1d(8), nn.Linear(8, 4), lambda y: y.transpose(1, -1), (2, 8, 5)),
+        # channels-last before a pointwise Linear
+        (nn.BatchNorm2d(8), nn.Linear(8, 4), lambda y: y.permute(0, 2, 3, 1), (2, 8, 4, 4)),
+        # away and back before an unpadded conv
+        (
+            nn.BatchNorm1d(8),
+            nn.Conv1d(8, 4, 1),
+            lambda y: y.transpose(1, 2).contiguous().transpose(2, 1),
+            (2, 8, 5),
+        ),
+    ],
+    ids=["linear-time-features", "channels-last-linear", "conv-away-and-back"],
+)
+def test_batchnorm_reaching_a_layer_through_reordered_axes_folds_into_it(
+    norm, layer, between, shape
+):
+    result = check(NormReordered(norm, layer, between), torch.randn(*shape))
+    assert folded(result) == {("layer", "bn")}
+    assert result.folds[0].direction.value == "bn_conv"
+
+
 def test_batchnorm_affine_false_folds():
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, affine=False))
     assert folded(check(model, torch.randn(2, 3, 8, 8))) == {("0", "1")}

@@ -95,3 +95,26 @@ def test_a_reorder_no_layer_could_pass_through_stays_unfoldable(tmp_path: Path) 
         _HEADER,
     )
     assert found == {"ChannelsLastNorm: bn": (None, Status.UNFOLDABLE, "XBN102")}
+
+
+def test_a_batchnorm_reaching_a_linear_through_a_transpose_folds_into_it(
+    tmp_path: Path,
+) -> None:
+    # speechbrain's classifier head: activation, a BatchNorm1d wrapper, a Linear
+    found = verdicts_of(
+        tmp_path,
+        """
+        class Head(nn.Module):
+            def __init__(self, size=8):
+                super().__init__()
+                self.act = nn.LeakyReLU()
+                self.norm = nn.BatchNorm1d(size)
+                self.fc = nn.Linear(size, 4)
+
+            def forward(self, x):
+                x = self.norm(self.act(x).transpose(-1, 1))
+                return self.fc(x.transpose(1, -1))
+        """,
+        _HEADER,
+    )
+    assert found == {"Head: norm": ("fc", Status.FOLDABLE, None)}
