@@ -242,9 +242,10 @@ def _fold_into_preceding(graph: LayerGraph, bn: LayerCall, producer: LayerCall) 
     if flattened is not None:
         return _fold_through_flatten(graph, bn, *flattened)
     reordered = _reordered_layer(graph, producer)
-    if reordered is not None and reordered[0].kind is NodeKind.UNKNOWN:
-        # What made the tensor the reshapes reorder (the caller's input, an unknown call)
-        # may be a layer whose channels they bring to axis 1: its doubt is the BatchNorm's.
+    if reordered is not None and reordered[0].kind in _UNCERTAIN:
+        # What made the tensor the reshapes reorder (the caller's input, an unknown call,
+        # control flow) may be a layer whose channels they bring to axis 1: its doubt is
+        # the BatchNorm's.
         made_by = reordered[0]
         rule = rules.get_rule(made_by.rule_code or rules.UNKNOWN_CALL.code)
         detail = made_by.reason or f"its input comes from {made_by.describe()}"
@@ -361,7 +362,7 @@ def _reordered_layer(
         if len(producers) != 1:
             return None
         node = producers[0]
-    if node.kind is NodeKind.UNKNOWN:
+    if node.kind in _UNCERTAIN:
         # whatever it is, a conv's channels (axis 1) or a Linear's features (the last axis)
         # must be what lands on axis 1 for a fold
         rank = rank or node.attrs.rank

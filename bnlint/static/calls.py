@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -927,6 +928,56 @@ def _isfunction(
     return Unknown("inspect.isfunction() of a value not known")
 
 
+_ARGSPEC_FIELDS = (
+    "args",
+    "varargs",
+    "varkw",
+    "defaults",
+    "kwonlyargs",
+    "kwonlydefaults",
+    "annotations",
+)
+
+
+def _getfullargspec(
+    interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
+) -> Value:
+    """inspect.getfullargspec() of a project function, or of a project class (its
+    __init__): the names of its parameters, which code reads to decide what to pass
+    (speechbrain's containers build a layer with `input_shape=` when `"input_shape" in
+    argspec.args + argspec.kwonlyargs`). Defaults and annotations are not known."""
+    value = args[0] if args else None
+    definition: cst.FunctionDef | cst.Lambda | None = None
+    if isinstance(value, ClassRef) and isinstance(value.cls, ProjectClass):
+        found = interp.classes.method(value.cls, "__init__")
+        if found is not None and isinstance(found[0], ProjectClass):
+            definition = found[1]
+    elif isinstance(value, FunctionRef) and not value.is_partial:
+        definition = value.func.node
+    if definition is None:
+        return Unknown("inspect.getfullargspec() of a value whose parameters are not known")
+    params = definition.params
+    star = params.star_arg
+
+    def names(found: Sequence[cst.Param]) -> Seq:
+        return Seq(tuple(Const(p.name.value) for p in found), is_tuple=False)
+
+    unknown = Unknown("defaults and annotations of a signature")
+    return Seq(
+        (
+            names([*params.posonly_params, *params.params]),
+            Const(star.name.value if isinstance(star, cst.Param) else None),
+            Const(params.star_kwarg.name.value if params.star_kwarg is not None else None),
+            unknown,
+            names(params.kwonly_params),
+            unknown,
+            unknown,
+        ),
+        is_tuple=True,
+        fields=_ARGSPEC_FIELDS,
+    )
+
+
 def _isclass(
     interp: Interpreter, args: list[Value], kwargs: dict[str, Value], frame: Frame, node: cst.Call
 ) -> Value:
@@ -1053,6 +1104,7 @@ _BUILTINS: dict[str, _Builtin] = {
     "IntEnum": lambda interp, args, kwargs, frame, node: enums.functional(args, kwargs, "int"),
     "StrEnum": lambda interp, args, kwargs, frame, node: enums.functional(args, kwargs, "str"),
     "isfunction": _isfunction,
+    "getfullargspec": _getfullargspec,
     "isclass": _isclass,
     "dir": _dir,
     "sorted": _sorted(False),

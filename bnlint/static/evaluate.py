@@ -840,6 +840,16 @@ def _compare(interp: Interpreter, expr: cst.Comparison, frame: Frame) -> Value:
     return Const(result)
 
 
+def _registered_names(module: ModuleInst, key: Value) -> list[Any] | None:
+    """The names a ModuleDict holds, as far as `key in module` needs them: all of them when
+    they are known, the key itself when it is among those known."""
+    if not module.incomplete:
+        return list(module.children)
+    if isinstance(key, Const) and isinstance(key.value, str) and key.value in module.children:
+        return [key.value]
+    return None
+
+
 def compare(op_node: cst.CSTNode, left: Value, right: Value) -> bool | None:
     if isinstance(op_node, (cst.Is, cst.IsNot)):
         same = _identity_equal(left, right)
@@ -859,6 +869,10 @@ def compare(op_node: cst.CSTNode, left: Value, right: Value) -> bool | None:
             members = list(right.items)
         elif isinstance(right, Const) and isinstance(right.value, (str, tuple)):
             members = right.value
+        elif isinstance(right, ModuleInst) and right.torch_base.container == "dict":
+            # `name in self` of a ModuleDict: its registered names (speechbrain's Sequential
+            # checks a layer's name before adding it)
+            members = _registered_names(right, left)
         if (
             members is None
             and isinstance(right, Seq)

@@ -148,6 +148,7 @@ _STDLIB = {
     "typing.Hashable": "abc.Hashable",
     "typing.Collection": "abc.Collection",
     "inspect.isfunction": "isfunction",
+    "inspect.getfullargspec": "getfullargspec",
     "inspect.isclass": "isclass",
     "inspect.isroutine": "isfunction",
     "types.FunctionType": "function",

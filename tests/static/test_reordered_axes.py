@@ -118,3 +118,35 @@ def test_a_batchnorm_reaching_a_linear_through_a_transpose_folds_into_it(
         _HEADER,
     )
     assert found == {"Head: norm": ("fc", Status.FOLDABLE, None)}
+
+
+def test_a_reorder_of_a_tensor_control_flow_picks_is_not_certain(tmp_path: Path) -> None:
+    # The container keeps only the first of a tuple a layer returns: which tensor the
+    # transpose reorders is the layer's output or a piece of it, not a barrier for sure.
+    found = verdicts_of(
+        tmp_path,
+        """
+        class Norm(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.norm = nn.BatchNorm1d(8)
+
+            def forward(self, x):
+                return self.norm(x.transpose(-1, 1)).transpose(1, -1)
+
+
+        class Block(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.layers = nn.ModuleList([nn.Linear(8, 8), Norm()])
+
+            def forward(self, x):
+                for layer in self.layers:
+                    x = layer(x)
+                    if isinstance(x, tuple):
+                        x = x[0]
+                return x
+        """,
+        _HEADER,
+    )
+    assert all(status is not Status.UNFOLDABLE for _, status, _ in found.values()), found
