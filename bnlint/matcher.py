@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict, deque
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from itertools import chain
 
@@ -349,19 +349,10 @@ def _reordered_layer(
     is no such reshape or the channels land elsewhere."""
     if node.kind is not NodeKind.RESHAPE or node.attrs.moves_axes is None:
         return None
-    axis, on_the_way, doubt, rank = 1, [], None, None
-    while node.kind is NodeKind.RESHAPE and (
-        node.attrs.moves_axes is not None or node.attrs.features_last
-    ):
-        on_the_way.append(node)
-        rank = rank or node.attrs.rank  # reordering keeps the number of axes
-        moved = _input_axis(axis, node.attrs.moves_axes or (), rank)
-        axis, unsure = moved
-        doubt = doubt or (node if unsure else None)
-        producers = graph.producers(node)
-        if len(producers) != 1:
-            return None
-        node = producers[0]
+    walked = _through_reorders(node, graph.producers, _input_axis)
+    if walked is None:
+        return None
+    node, on_the_way, axis, rank, doubt = walked
     if node.kind in _UNCERTAIN:
         # whatever it is, a conv's channels (axis 1) or a Linear's features (the last axis)
         # must be what lands on axis 1 for a fold
@@ -388,6 +379,31 @@ def _reordered_layer(
             "how many the tensor has"
         )
     return node, on_the_way, reason
+
+
+def _through_reorders(
+    node: LayerCall,
+    next_of: Callable[[LayerCall], list[LayerCall]],
+    axis_through: Callable[[int, tuple[tuple[int, int], ...], int | None], tuple[int, bool]],
+) -> tuple[LayerCall, list[LayerCall], int, int | None, LayerCall | None] | None:
+    """Follow reshapes that only reorder axes from `node`, each the single `next_of` the one
+    before, carrying where the BatchNorm's axis 1 is: the node they lead to, the reshapes on
+    the way, the axis there, the rank one of them knows (reordering keeps the number of
+    axes) and the first that leaves the axis unsure. None when the way forks."""
+    axis, on_the_way, rank = 1, [], None
+    doubt: LayerCall | None = None
+    while node.kind is NodeKind.RESHAPE and (
+        node.attrs.moves_axes is not None or node.attrs.features_last
+    ):
+        on_the_way.append(node)
+        rank = rank or node.attrs.rank
+        axis, unsure = axis_through(axis, node.attrs.moves_axes or (), rank)
+        doubt = doubt or (node if unsure else None)
+        following = next_of(node)
+        if len(following) != 1:
+            return None
+        node = following[0]
+    return node, on_the_way, axis, rank, doubt
 
 
 def _input_axis(
@@ -798,17 +814,10 @@ def _reordered_consumer(
     (batch, time, features) data), and why the analysis cannot be sure they land there."""
     if len(readers) != 1 or readers[0].attrs.moves_axes is None:
         return None
-    node, axis, rank, doubt = readers[0], 1, None, None
-    while node.kind is NodeKind.RESHAPE and (
-        node.attrs.moves_axes is not None or node.attrs.features_last
-    ):
-        rank = rank or node.attrs.rank
-        axis, unsure = _output_axis(axis, node.attrs.moves_axes or (), rank)
-        doubt = doubt or (node if unsure else None)
-        following = _readers(graph, node)
-        if len(following) != 1:
-            return None
-        node = following[0]
+    walked = _through_reorders(readers[0], lambda n: _readers(graph, n), _output_axis)
+    if walked is None:
+        return None
+    node, _, axis, rank, doubt = walked
     if node.kind not in _INTO_FOLLOWING:
         return None
     channels = -1 if node.kind is NodeKind.LINEAR else 1
@@ -829,15 +838,9 @@ def _reordered_consumer(
 def _output_axis(
     axis: int, moves: tuple[tuple[int, int], ...], rank: int | None
 ) -> tuple[int, bool]:
-    """The output axis a reordering puts input `axis` on, and whether that is unsure."""
-    if rank is not None:
-        axis %= rank
-        moves = tuple((out % rank, taken % rank) for out, taken in moves)
-    for out, taken in moves:
-        if taken == axis:
-            return out, False
-    unsure = rank is None and any((taken < 0) != (axis < 0) for _, taken in moves)
-    return axis, unsure
+    """The output axis a reordering puts input `axis` on, and whether that is unsure: the
+    input axis of the reverse reordering."""
+    return _input_axis(axis, tuple((taken, out) for out, taken in moves), rank)
 
 
 def _fold_into_consumer(
