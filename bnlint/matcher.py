@@ -362,12 +362,7 @@ def _reordered_layer(
         return node, on_the_way, None
     if node.kind not in FOLD_TARGETS:
         return None
-    # A Linear's features are its output's last axis, a conv's channels axis 1.
-    channels = -1 if node.kind is NodeKind.LINEAR else 1
-    if node.kind is not NodeKind.LINEAR and node.attrs.spatial_dims is not None:
-        rank = node.attrs.spatial_dims + 2
-    rank = rank or node.attrs.rank
-    same = _same_axis(axis, channels, rank)
+    same = _channel_axis(node, axis, rank)
     if same is False:
         return None
     reason = None
@@ -419,6 +414,15 @@ def _input_axis(
             return taken, False
     unsure = rank is None and any((out < 0) != (axis < 0) for out, _ in moves)
     return axis, unsure
+
+
+def _channel_axis(layer: LayerCall, axis: int, rank: int | None) -> bool | None:
+    """Whether `axis` is the layer's channel axis: a Linear's features are the last axis, a
+    conv's channels axis 1 (None when the number of axes is needed and not known)."""
+    channels = -1 if layer.kind is NodeKind.LINEAR else 1
+    if layer.kind is not NodeKind.LINEAR and layer.attrs.spatial_dims is not None:
+        rank = layer.attrs.spatial_dims + 2
+    return _same_axis(axis, channels, rank or layer.attrs.rank)
 
 
 def _same_axis(a: int, b: int, rank: int | None) -> bool | None:
@@ -781,6 +785,7 @@ def _takes_no_fold(graph: LayerGraph, node: LayerCall, depth: int = 8) -> bool:
 
 def _fold_into_following(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:
     consumers = _readers(graph, bn)
+    why_not = "its output does not feed a single Conv/Linear"
     reordered = _reordered_consumer(graph, bn, consumers)
     if reordered is not None:
         layer, doubt = reordered
@@ -788,10 +793,7 @@ def _fold_into_following(graph: LayerGraph, bn: LayerCall) -> _SiteVerdict:
             return _skip(
                 bn, rules.LINEAR_RANK_UNKNOWN, partner=layer, bn=bn.describe(), detail=doubt
             )
-        return _fold_into_consumer(
-            graph, bn, layer, "its output does not feed a single Conv/Linear", reordered=True
-        )
-    why_not = "its output does not feed a single Conv/Linear"
+        return _fold_into_consumer(graph, bn, layer, why_not, reordered=True)
     if len(consumers) > 1 and all(_same_slot(consumers[0], c) for c in consumers[1:]):
         # the classes one layer may be built as, each followed on a path of its own
         verdicts = [_fold_into_consumer(graph, bn, c, why_not) for c in consumers]
@@ -820,10 +822,7 @@ def _reordered_consumer(
     node, _, axis, rank, doubt = walked
     if node.kind not in _INTO_FOLLOWING:
         return None
-    channels = -1 if node.kind is NodeKind.LINEAR else 1
-    if node.kind is NodeKind.CONV and node.attrs.spatial_dims is not None:
-        rank = node.attrs.spatial_dims + 2
-    same = _same_axis(axis, channels, rank or node.attrs.rank)
+    same = _channel_axis(node, axis, rank)
     if same is False:
         return None
     if doubt is None and same is not None:

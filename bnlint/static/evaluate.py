@@ -717,8 +717,7 @@ def _unknown_from(left: Value, right: Value, default: str) -> Unknown:
 
 def _unary(interp: Interpreter, expr: cst.UnaryOperation, frame: Frame) -> Value:
     if isinstance(expr.operator, cst.Not):
-        value, decided = test_truth(interp, expr.expression, frame)
-        return Const(not decided) if decided is not None else _undecided(value)
+        return test_truth(interp, expr, frame)[0]
     value = interp.eval(expr.expression, frame)
     if isinstance(value, Tensor) and interp.forward is not None:
         return interp.forward.method_op(value, "neg", [], {}, frame, expr)
@@ -780,6 +779,7 @@ def _bool_op_and_truth(
         return test_truth(interp, expr.right, frame)
     right, right_truth = test_truth(interp, expr.right, frame)
     settles = right_truth is (not is_and)  # `x or <true>`, `x and <false>`
+    holds = right_truth if settles else None
     results: list[Value] = []
     for option in left.options if isinstance(left, Choice) else (left,):
         kept = truth(option)
@@ -795,12 +795,10 @@ def _bool_op_and_truth(
         # A flag (`use_ident = cin == cout and stride == 1`): only its truth is read of it,
         # and an unknown flag stays one object, so every test of it is one condition
         # (bnlint.static.facts).
-        if settles:
-            return Const(right_truth), right_truth
-        return _undecided(left), None
+        return (Const(holds), holds) if holds is not None else (_undecided(left), None)
     if any(isinstance(option, Tensor) for option in options):
-        return _undecided(left), right_truth if settles else None  # a tensor's truth is its data
-    return value, right_truth if settles else None
+        return _undecided(left), holds  # a tensor's truth is its data: no value to pick
+    return value, holds
 
 
 def _flag(value: Value) -> bool:
