@@ -30,6 +30,9 @@ from bnlint.static.textscan import (
     star_imports,
 )
 
+# A file and the name it defines something under ("" for the module itself).
+Definition = tuple[str, str]
+
 
 class FileFacts:
     """What the engine knows about a project file before parsing it. The text facts may be
@@ -106,7 +109,7 @@ class CallerGraph:
             self.edges.reached[path] = (
                 known if known is not None and path not in changed else frozenset(self._reach(path))
             )
-        self._definers: dict[tuple[str, str], frozenset[str]] = {}
+        self._definers: dict[tuple[str, str, bool], frozenset[Definition]] = {}
         for path, reached in self.edges.reached.items():
             known = previous.callees.get(path)
             # A file's callees are found through the imports of the modules it reaches, and
@@ -131,10 +134,14 @@ class CallerGraph:
                     pending.append(caller)
         return sorted(seen)
 
-    def definers(self, path: str, name: str) -> frozenset[str]:
-        """The project files that define what `path` binds as `name` (through re-exports);
-        `path` itself when it defines it or binds it in a way the text does not show."""
-        return self._defined_by(path, name, frozenset())
+    def definitions(self, path: str, name: str) -> frozenset[Definition]:
+        """The project files that define what `path` binds as `name` (through re-exports),
+        each with the name it defines it under (`from .m import a as b` binds as `b` what m
+        defines as `a`; "" where the name is a module itself); `path` itself when it defines
+        it or binds it in a way the text does not show. A project module that binds the
+        name where its text does not show it (a definition inside `try:`, a tuple
+        assignment) answers for it."""
+        return self._defined_by(path, name, frozenset(), answering=True)
 
     def locality_order(self, paths: Iterable[str]) -> list[str]:
         """`paths` in an order that analyses each file soon after the files it imports: a
@@ -210,7 +217,7 @@ class CallerGraph:
                             n for n in names if n not in facts.text.names and not _is_dunder(n)
                         )
                     for name in names:
-                        found |= self._defined_by(callee, name, frozenset())
+                        found |= {f for f, _ in self._defined_by(callee, name, frozenset())}
         found.discard(caller)
         return found
 
@@ -257,53 +264,58 @@ class CallerGraph:
             found.extend(self._below.get(target, ()))
         return found
 
-    def _defined_by(self, path: str, name: str, seen: frozenset[str]) -> frozenset[str]:
+    def _defined_by(
+        self, path: str, name: str, seen: frozenset[str], answering: bool = False
+    ) -> frozenset[Definition]:
         """The files that define `name` as `path` binds it: `path` itself when it defines
         the name, else where it imports the name from (nothing, for a module outside the
         project), followed through re-exports. When the binding cannot be told apart (an
         import under a name the text scan cannot pair), `path` stands for it, as a caller."""
-        key = (path, name)
+        key = (path, name, answering)
         found = self._definers.get(key)
         if found is not None:
             return found
         if path in seen:
-            return frozenset({path})
+            return frozenset({(path, name)})
         seen = seen | {path}
         facts = self.files[path]
         if name in facts.text.names:
-            result = frozenset({path})
+            result = frozenset({(path, name)})
         else:
-            result = self._imported(facts, name, seen)
+            result = self._imported(facts, name, seen, answering)
         self._definers[key] = result
         return result
 
-    def _imported(self, facts: FileFacts, name: str, seen: frozenset[str]) -> frozenset[str]:
-        result: set[str] = set()
+    def _imported(
+        self, facts: FileFacts, name: str, seen: frozenset[str], answering: bool
+    ) -> frozenset[Definition]:
+        result: set[Definition] = set()
         bound_somewhere = False
         for item in facts.text.imports:
             base = absolute_module(facts.module, facts.is_package, item.module, item.level)
             if item.names == ("*",):
                 for source in self._by_module.get(base, ()):
                     if name in self._exports(source):
-                        result |= self._defined_by(source, name, seen)
+                        result |= self._defined_by(source, name, seen, answering)
                 continue
             if name not in item.binds:
                 continue
             bound_somewhere = True
             if item.names is None:  # `import pkg.sub` binds `pkg`: a module object
                 result.update(
-                    f
+                    (f, "")
                     for m in self._reached_from(_bound_module(item, base), subtree=True)
                     for f in self._by_module[m]
                 )
                 continue
             original = item.names[item.binds.index(name)]
             submodule = f"{base}.{original}" if base else original
-            result.update(self._by_module.get(submodule, ()))
+            result.update((f, "") for f in self._by_module.get(submodule, ()))
             for source in self._by_module.get(base, ()):
-                result |= self._defined_by(source, original, seen)
+                found = self._defined_by(source, original, seen, answering)
+                result |= found or ({(source, original)} if answering else set())
         if not result and not bound_somewhere and name in facts.text.bound:
-            result.add(facts.path)  # bound by an import the facts cannot pair: conservative
+            result.add((facts.path, name))  # bound by an import the text cannot pair
         return frozenset(result)
 
     def _star_sources(self, path: str) -> frozenset[str]:

@@ -10,13 +10,25 @@ whose DropPath every network builds, had a context of 83 files).
 Sealed means, conservatively:
 - every import is of torch, the standard library's pure helpers or numpy, and no name the
   file reaches in them says "norm" (nor is private): nothing it can call builds a BatchNorm;
+  or of a project definition that is *closed* (below), wherever the rest of its file is not;
 - its classes derive from nn.Module, from torch layers that keep no modules, or from its own
   sealed classes, with no metaclass;
 - a value a caller passes in (a parameter, and whatever is computed from it) is never called,
   is the receiver only of tensor methods, and is never kept where a module would be
-  registered or looked up later: in a container of an instance, in the module's own
-  state, or handed to code that could call it (`map`, `functools.partial`, a hook);
-- every name it calls is its own, torch's, or a builtin that runs nothing of a caller's.
+  registered or looked up later: in a container of an instance, or handed to code that
+  could call it (`map`, `functools.partial`, a hook, a decorator);
+- a caller's value filed in the module's own state (a registry, a global flag) is harmless
+  until the file calls it: every function reads that state as a caller's value, and what a
+  function hands back of it (`return _REGISTRY[name]`) is a caller's value where it is
+  called, in this file or in one that imports the function;
+- every name it calls is its own, torch's, or a builtin that runs nothing of a caller's;
+- it builds no Conv/Linear whose bias is not written False: a redundant bias (XBN401) is
+  reported where the layer is built, and depends on whether a caller's BatchNorm follows it.
+
+A top-level definition is *closed* when the same holds of its own code and of every
+definition it reads: `register_notrace_module(cls)` of a file that also hands models to a
+library it cannot read only files what it is given, and a layer decorated with it stays
+sealed.
 
 That no class of another file derives from the file's classes (a subclass could override
 what its methods call) is the engine's part: it reads the class headers of the context.
@@ -30,105 +42,49 @@ would have it registered as a submodule the report on a sealed file does not lis
 from __future__ import annotations
 
 import ast
-import builtins
+import bisect
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
 
-from bnlint.static.tensor_methods import TENSOR_METHODS
-
-# Modules whose functions and classes build no module of a caller's choosing.
-_SAFE_ROOTS = frozenset(
-    {
-        "__future__",
-        "abc",
-        "collections",
-        "contextlib",
-        "copy",
-        "dataclasses",
-        "enum",
-        "functools",
-        "itertools",
-        "logging",
-        "math",
-        "numbers",
-        "numpy",
-        "operator",
-        "os",
-        "random",
-        "re",
-        "torch",
-        "typing",
-        "typing_extensions",
-        "warnings",
-    }
+from bnlint.static.caller_flow import (
+    FILING_METHODS,
+    FunctionFlow,
+    Imported,
+    ModuleScope,
+    ProjectModules,
+    Provenance,
+    bound_by,
+    statement_nodes,
 )
-# torch classes whose constructor keeps the modules it is given.
-_CONTAINERS = frozenset(
-    {"Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"}
-)
-# Builtins that run no code a caller supplies and keep nothing.
-_SAFE_BUILTINS = frozenset(
-    {
-        "abs", "all", "any", "bool", "bytes", "callable", "dict", "divmod", "enumerate",
-        "float", "format", "frozenset", "getattr", "hasattr", "hash", "id", "int",
-        "isinstance", "issubclass", "iter", "len", "list", "map", "filter", "max", "min",
-        "next", "object", "pow", "print", "property", "range", "repr", "reversed", "round",
-        "set", "setattr", "slice", "sorted", "staticmethod", "classmethod", "str", "sum",
-        "super", "tuple", "type", "zip",
-    }
-)  # fmt: skip
-# Builtins that may hand back what they are given, or a part of it.
-_PASSING_BUILTINS = frozenset(
-    {"dict", "enumerate", "filter", "getattr", "iter", "list", "map", "max", "min", "next"}
-    | {"reversed", "set", "sorted", "tuple", "type", "zip", "frozenset"}
-)
-_CONTAINER_METHODS = frozenset(
-    {"append", "extend", "insert", "pop", "update", "setdefault", "get", "items", "keys"}
-    | {"values", "add", "remove", "clear", "copy", "index", "count", "discard", "sort"}
-)
-_STRING_METHODS = frozenset(name for name in dir(str) if not name.startswith("_"))
-_LOGGER_METHODS = frozenset(
-    {"debug", "info", "warning", "warn", "error", "exception", "critical", "log"}
-)
-# Calls that call what they are given, or wrap it to be called later.
-_HIGHER_ORDER = frozenset(
-    {"map", "filter", "partial", "reduce", "checkpoint", "apply", "vmap"}
-    | {"compile", "script", "trace", "wraps"}
-)
-# What the methods of a caller's module hand back runs nothing of its own.
-_MODULE_METHODS = frozenset(
-    {"parameters", "named_parameters", "buffers", "named_buffers", "children"}
-    | {"named_children", "modules", "named_modules", "state_dict", "train", "eval"}
-    | {"requires_grad_", "zero_grad", "to", "cpu", "cuda", "float", "double", "half"}
-    | {"extra_repr", "get_parameter", "get_buffer", "get_submodule"}
-)
-# Methods that put what they are given into an instance's containers or hooks.
-_KEEPING_METHODS = frozenset(
-    {
-        "add_module",
-        "append",
-        "apply",
-        "extend",
-        "insert",
-        "register_module",
-        "set_submodule",
-        "setdefault",
-        "update",
-    }
-)
-# "norm" but not "normal" (`nn.init.normal_`, `F.normalize`), or a word starting "bn"
-_NORM = re.compile(r"(?i)norm(?!al)|\bbn")
 
 
-# Whether what the file imports under a name comes from sealed project files (True or
-# False), or from outside the project (None).
-ProjectModules = Callable[[str], "bool | None"]
+@dataclass(frozen=True)
+class Closure:
+    """The names a file defines at its top level that let no caller in, even where the rest
+    of the file does (a file that also hands models to a library it cannot read may define
+    a `register(fn)` that only files what it is given): `closed`, of which `hands_back` may
+    return what a caller filed; and `caller_state`, the module state callers' values reach."""
+
+    closed: frozenset[str] = frozenset()
+    hands_back: frozenset[str] = frozenset()
+    caller_state: frozenset[str] = frozenset()
+    layers: frozenset[str] = frozenset()  # its Conv/Linear layer classes
+
+    def imported(self, name: str) -> Imported:
+        if name in self.caller_state:
+            provenance = Provenance.CALLER_STATE
+        elif name in self.hands_back:
+            provenance = Provenance.HANDS_BACK
+        else:
+            provenance = Provenance.CLOSED if name in self.closed else Provenance.OPEN
+        return Imported(provenance, name in self.layers)
 
 
 def sealed(source: bytes, project: ProjectModules | None = None) -> bool:
     """Whether no caller of the file can change its verdicts (beyond subclassing its
-    classes, which the caller's text shows). `project` says whether the project modules it
-    imports are sealed: what they define runs nothing of a caller's either."""
+    classes, which the caller's text shows). `project` says what the project modules it
+    imports give it: what is closed runs nothing of a caller's either."""
     try:
         tree = ast.parse(source)
         return next(_openings(tree, project or _no_project), None) is None
@@ -138,8 +94,127 @@ def sealed(source: bytes, project: ProjectModules | None = None) -> bool:
         return False  # an expression nested deeper than the check follows: not sealed
 
 
-def _no_project(name: str) -> bool | None:
-    return None
+def closure(source: bytes, project: ProjectModules | None = None) -> Closure:
+    """The file's top-level names as an importer gets them (nothing closed when the file
+    does not parse)."""
+    try:
+        tree = ast.parse(source)
+        return _closure(tree, project or _no_project)
+    except (SyntaxError, ValueError, RecursionError):
+        return Closure()
+
+
+def _no_project(name: str) -> Imported:
+    return Imported(Provenance.OUTSIDE)
+
+
+def _closure(tree: ast.Module, project: ProjectModules) -> Closure:
+    scope = ModuleScope(tree, project)
+    if "*" in scope.unsafe_names:
+        return Closure(layers=frozenset(scope.layer_classes))  # any name may be the star's
+    statements = tree.body
+    starts = [_first_line(statement) for statement in statements]
+    found = [
+        *(node for node in scope.unsafe_imports if node not in statements),
+        *(node for node in scope.class_nodes if not scope.sealed_bases(node)),
+        *(
+            node
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute | ast.Name) and scope.reaches_unsafe(node)
+        ),
+        *_body_openings(scope, tree),
+    ]
+    opened = {bisect.bisect_right(starts, _first_line(node)) - 1 for node in found}
+    binding = _binding_statements(statements)
+    module_names = set(binding) | set(scope.imported)
+    reads = [
+        {n.id for n in ast.walk(statement) if isinstance(n, ast.Name)} & module_names
+        for statement in statements
+    ]
+    closed = {name for name, places in binding.items() if not opened.intersection(places)}
+    changed = True
+    while changed:  # what a closed definition reads must be closed (or a safe import) too
+        changed = False
+        for name in sorted(closed):
+            if any(
+                read in scope.unsafe_names or (read in binding and read not in closed)
+                for place in binding[name]
+                for read in reads[place]
+            ):
+                closed.discard(name)
+                changed = True
+    closed -= scope.unsafe_names
+    state = closed & scope.state_given
+    return Closure(
+        closed=frozenset(closed - state),
+        hands_back=frozenset((closed - state) & scope.handing_back),
+        caller_state=frozenset(state),
+        layers=frozenset(scope.layer_classes),
+    )
+
+
+def _binding_statements(statements: list[ast.stmt]) -> dict[str, list[int]]:
+    """The top-level names each statement binds (by its index), imports aside: an imported
+    name is as safe as its import."""
+    binding: dict[str, list[int]] = {}
+    for index, statement in enumerate(statements):
+        if isinstance(statement, ast.Import | ast.ImportFrom):
+            continue
+        for node in statement_nodes([statement]):
+            for target in bound_by(node):
+                if isinstance(target, ast.Name):
+                    binding.setdefault(target.id, []).append(index)
+    return binding
+
+
+def _handing_back(tree: ast.Module, scope: ModuleScope) -> set[str]:
+    """The top-level names whose definitions read module state that callers' values reach
+    other than to file into it or test membership (`return _REGISTRY[name]`), or read such
+    a name: a call of one may hand back a value another caller chose."""
+    statements = tree.body
+    parents = {child: parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
+    binding = _binding_statements(statements)
+    handing = set(scope.handing_back)
+    changed = True
+    while changed:
+        changed = False
+        for name, places in binding.items():
+            if name in handing:
+                continue
+            if any(
+                isinstance(node, ast.Name)
+                and (
+                    node.id in handing
+                    or (node.id in scope.state_given and not _files_or_tests(node, parents))
+                )
+                for place in places
+                for node in ast.walk(statements[place])
+            ):
+                handing.add(name)
+                changed = True
+    return handing
+
+
+def _files_or_tests(name: ast.Name, parents: dict[ast.AST, ast.AST]) -> bool:
+    """`STATE = v`, `STATE[k] = v`, `STATE.x = v`, `STATE.add(v)`, `v in STATE`."""
+    if not isinstance(name.ctx, ast.Load):
+        return True
+    parent = parents.get(name)
+    if isinstance(parent, ast.Subscript | ast.Attribute) and not isinstance(parent.ctx, ast.Load):
+        return True
+    if isinstance(parent, ast.Attribute) and parent.attr in FILING_METHODS:
+        call = parents.get(parent)
+        return isinstance(call, ast.Call) and call.func is parent
+    if isinstance(parent, ast.Compare) and name is not parent.left:
+        return all(isinstance(op, ast.In | ast.NotIn) for op in parent.ops)
+    return False
+
+
+def _first_line(node: ast.AST) -> int:
+    """Where a statement starts, its decorators included."""
+    decorators: list[ast.expr] = getattr(node, "decorator_list", [])
+    line: int = getattr(node, "lineno", 0)
+    return min([line, *(d.lineno for d in decorators)])
 
 
 def class_names(source: bytes) -> frozenset[str]:
@@ -163,7 +238,7 @@ _HEADER = re.compile(r"^[ \t]*class[ \t]+([^\W\d]\w*)[ \t]*\(([^)]*)\)", re.MULT
 
 def _openings(tree: ast.Module, project: ProjectModules) -> Iterator[ast.AST]:
     """The places that let a caller in (empty when the file is sealed)."""
-    scope = _ModuleScope(tree, project)
+    scope = ModuleScope(tree, project)
     yield from scope.unsafe_imports
     for defined in scope.class_nodes:
         if not scope.sealed_bases(defined):
@@ -171,429 +246,21 @@ def _openings(tree: ast.Module, project: ProjectModules) -> Iterator[ast.AST]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute | ast.Name) and scope.reaches_unsafe(node):
             yield node
-    yield from _Function(scope, tree.body, params=(), enclosing=frozenset()).openings()
-
-
-class _ModuleScope:
-    """The file's top-level names: what each import binds, and what it defines itself."""
-
-    def __init__(self, tree: ast.Module, project: ProjectModules) -> None:
-        self.imported: dict[str, str] = {}
-        self.unsafe_imports: list[ast.AST] = []
-        self.class_nodes: list[ast.ClassDef] = []
-        self._project = project
-        for node in ast.walk(tree):  # one walk: imports in functions bind names too
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    bound = alias.asname or alias.name.split(".")[0]
-                    origin = alias.name if alias.asname else bound
-                    self._bind(node, bound, origin, alias.name)
-            elif isinstance(node, ast.ImportFrom):
-                for alias in node.names:
-                    module = "." * node.level + (node.module or "")
-                    origin = f"{module}.{alias.name}"
-                    self._bind(node, alias.asname or alias.name, origin, module)
-            elif isinstance(node, ast.ClassDef):
-                self.class_nodes.append(node)
-        self.defined = {
-            target.id
-            for node in _nodes(tree.body)
-            for target in _bound_by(node)
-            if isinstance(target, ast.Name)
-        }
-        self.classes = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
-        self.methods = {
-            method.name
-            for node in self.class_nodes
-            for method in node.body
-            if isinstance(method, ast.FunctionDef | ast.AsyncFunctionDef)
-        }
-
-    def _bind(self, node: ast.AST, name: str, origin: str, module: str) -> None:
-        """`module` as the import names it (with its leading dots)."""
-        safe = module.split(".")[0] in _SAFE_ROOTS or (name != "*" and self._project(name) is True)
-        if not safe or name == "*" or _unsafe_name(origin):
-            self.unsafe_imports.append(node)
-        self.imported[name] = origin
-
-    def origin(self, node: ast.expr) -> str | None:
-        """`nn.Conv2d` -> "torch.nn.Conv2d" when the chain starts at an imported name."""
-        parts: list[str] = []
-        while isinstance(node, ast.Attribute):
-            parts.insert(0, node.attr)
-            node = node.value
-        if isinstance(node, ast.Name) and node.id in self.imported:
-            return ".".join([self.imported[node.id], *parts])
-        return None
-
-    def reaches_unsafe(self, node: ast.Attribute | ast.Name) -> bool:
-        found = self.origin(node)
-        return found is not None and _unsafe_name(found)
-
-    def sealed_bases(self, node: ast.ClassDef) -> bool:
-        if node.keywords:
-            return False  # a metaclass runs code of its own
-        for base in node.bases:
-            if isinstance(base, ast.Name) and (
-                base.id in self.classes or isinstance(getattr(builtins, base.id, None), type)
-            ):
-                continue  # its own class (checked itself), or a builtin type
-            found = self.origin(base)
-            if found is None or found.rsplit(".", 1)[-1] in _CONTAINERS:
-                return False  # unknown, or a container that keeps the modules it is given
-        return True
-
-
-def _unsafe_name(origin: str) -> bool:
-    """A name that says norm, or reaches into a namespace by its dunders (`nn.__dict__`)."""
-    return _NORM.search(origin) is not None or any(
-        part.startswith("__") and part != "__future__" for part in origin.split(".")
-    )
-
-
-class _Function:
-    """One function body (the module's body is one too, with no parameters): which of its
-    names hold what a caller passed in, and where such a value gets out."""
-
-    def __init__(
-        self,
-        scope: _ModuleScope,
-        body: list[ast.stmt],
-        params: Iterable[str],
-        enclosing: frozenset[str],
-        self_name: str | None = None,
-        kept: set[str] | None = None,
-    ) -> None:
-        self.scope = scope
-        self.body = body
-        self.self_name = self_name
-        # attributes of the instance that hold a caller's value, shared by a class's methods
-        self.kept = kept if kept is not None else set()
-        self.given = set(params) | set(enclosing)
-        # names the body rebinds for the module (or an enclosing function): shared state
-        self.shared = {
-            name
-            for n in _nodes(body)
-            if isinstance(n, ast.Global | ast.Nonlocal)
-            for name in n.names
-        }
-        self.locals = {
-            t.id for n in _nodes(body) for t in _bound_by(n) if isinstance(t, ast.Name)
-        } - self.shared
-        self._spread()
-
-    # ---- which names hold a caller's value ---------------------------------------------
-
-    def _spread(self) -> None:
-        changed = True
-        while changed:
-            before = len(self.given), len(self.kept)
-            for node in _nodes(self.body):
-                self._flow(node)
-            changed = (len(self.given), len(self.kept)) != before
-
-    def _flow(self, node: ast.AST) -> None:
-        if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign | ast.NamedExpr):
-            value = node.value
-            if value is not None and self.given_value(value):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                for target in targets:
-                    self._receive(target)
-        elif isinstance(node, ast.For | ast.AsyncFor | ast.comprehension):
-            if self.given_value(node.iter):
-                self._receive(node.target)
-        elif isinstance(node, ast.withitem):
-            if node.optional_vars is not None and self.given_value(node.context_expr):
-                self._receive(node.optional_vars)
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            # `layers.append(block)`: the list now holds the caller's value
-            receiver = _root(node.func.value)
-            if receiver in self.locals and any(self.given_value(a) for a in _arguments(node)):
-                self.given.add(receiver)
-
-    def _receive(self, target: ast.expr) -> None:
-        for name in ast.walk(target):
-            if isinstance(name, ast.Name):
-                self.given.add(name.id)
-        attribute = self._own_attribute(target)
-        if attribute is not None:
-            self.kept.add(attribute)
-
-    def _own_attribute(self, node: ast.expr) -> str | None:
-        """`self.x` (or `self.x[i]`, `self.x.y`) -> "x"."""
-        while isinstance(node, ast.Subscript | ast.Attribute):
-            if (
-                isinstance(node, ast.Attribute)
-                and isinstance(node.value, ast.Name)
-                and node.value.id == self.self_name
-            ):
-                return node.attr
-            node = node.value
-        return None
-
-    def given_value(self, node: ast.AST) -> bool:
-        """Whether the expression may evaluate to (or hold) what a caller passed in: a name
-        or an attribute that holds it, a part of it, or what a call may hand back of it. A
-        layer a torch class or one of the file's classes builds from it (`nn.Conv2d(c, c,
-        3)`) is a new object, not the caller's."""
-        if isinstance(node, ast.Name):
-            return node.id in self.given
-        if isinstance(node, ast.Attribute):
-            attribute = self._own_attribute(node)
-            return (attribute is not None and attribute in self.kept) or self.given_value(
-                node.value
-            )
-        if isinstance(node, ast.Call):
-            return self._call_gives_back(node)
-        if isinstance(node, ast.Constant | ast.Compare):
-            return False
-        if isinstance(node, ast.IfExp):  # `nn.Flatten() if flatten else nn.Identity()`
-            return self.given_value(node.body) or self.given_value(node.orelse)
-        return any(self.given_value(child) for child in ast.iter_child_nodes(node))
-
-    def _call_gives_back(self, node: ast.Call) -> bool:
-        func = node.func
-        arguments = any(self.given_value(a) for a in _arguments(node))
-        if isinstance(func, ast.Name):
-            if func.id in self.given:
-                return True
-            if func.id in self.scope.classes or _builds_anew(self.scope.origin(func)):
-                return False
-            if func.id in _SAFE_BUILTINS and func.id not in _PASSING_BUILTINS:
-                return False
-            return arguments  # a function that may hand back what it was given
-        if isinstance(func, ast.Attribute):
-            origin = self.scope.origin(func)
-            if origin is not None:
-                return arguments and not _builds_anew(origin)
-            if isinstance(func.value, ast.Name) and func.value.id == self.self_name:
-                # a submodule or a class attribute builds anew; a method may hand back
-                return func.attr in self.kept or (func.attr in self.scope.methods and arguments)
-            return self.given_value(func.value) or arguments
-        return self.given_value(func) or arguments
-
-    # ---- where it gets out -----------------------------------------------------------------
-
-    def openings(self) -> Iterator[ast.AST]:
-        for node in _nodes(self.body):
-            if isinstance(node, ast.Call):
-                yield from self._call(node)
-            elif isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign):
-                yield from self._store(node)
-        for node in _nested(self.body):
-            yield from self._inner(node)
-
-    def _inner(self, node: ast.AST) -> Iterator[ast.AST]:
-        if isinstance(node, ast.ClassDef):
-            kept: set[str] = set()
-            methods = [
-                n for n in node.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
-            ]
-            # The methods share what the instance keeps: spread it until nothing moves.
-            for _ in range(len(methods) + 1):
-                size = len(kept)
-                bodies = [self._method(m, kept) for m in methods]
-                if len(kept) == size:
-                    break
-            statements = [n for n in node.body if n not in methods]
-            yield from _Function(self.scope, statements, (), frozenset(self.given)).openings()
-            for method in bodies:
-                yield from method.openings()
-            return
-        assert isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
-        params = _parameters(node.args)
-        body: list[ast.stmt] = node.body if isinstance(node.body, list) else [ast.Return(node.body)]
-        # a closure sees the instance its method was given
-        self_name = self.self_name if self.self_name not in params else None
-        inner = _Function(self.scope, body, params, frozenset(self.given), self_name, self.kept)
-        yield from inner.openings()
-
-    def _method(self, node: ast.FunctionDef | ast.AsyncFunctionDef, kept: set[str]) -> _Function:
-        params = _parameters(node.args)
-        static = any(
-            isinstance(d, ast.Name) and d.id == "staticmethod" for d in node.decorator_list
-        )
-        self_name = None if static or not params else params[0]
-        given = params[1:] if self_name else params
-        return _Function(self.scope, node.body, given, frozenset(self.given), self_name, kept)
-
-    def _call(self, node: ast.Call) -> Iterator[ast.AST]:
-        func = node.func
-        given_arguments = any(self.given_value(a) for a in _arguments(node))
-        if isinstance(func, ast.Name):
-            name = func.id
-            if name in self.given or (name not in self.locals and not self._known_callable(name)):
-                yield node
-            elif name in _HIGHER_ORDER and given_arguments:
-                yield node
-            elif name == "setattr":
-                target = node.args[0] if node.args else None
-                mine = isinstance(target, ast.Name) and target.id == self.self_name
-                if not mine or given_arguments:
-                    yield node  # an attribute the analysis cannot name holds it
-            elif name == "getattr" and not self._plain_getattr(node):
-                yield node  # any class of a module, by name: a norm layer too
-            return
-        if isinstance(func, ast.Attribute):
-            yield from self._method_call(node, func, given_arguments)
-            return
-        if self.given_value(func):
-            yield node  # `blocks[i](x)` on a caller's list
-
-    def _plain_getattr(self, node: ast.Call) -> bool:
-        """`getattr(torch, "compiler", None)` or `getattr(self, name)`: an attribute named
-        by a string that says no norm, or any attribute of a name the function binds (the
-        instance, a parameter or a local), not of a module or of the module's state."""
-        if len(node.args) < 2:
-            return False
-        owner, attribute = node.args[0], node.args[1]
-        if isinstance(attribute, ast.Constant) and isinstance(attribute.value, str):
-            return not _unsafe_name(attribute.value)
-        return isinstance(owner, ast.Name) and (
-            owner.id in self.locals or owner.id in self.given or owner.id == self.self_name
-        )
-
-    def _known_callable(self, name: str) -> bool:
-        if name in self.scope.imported or name in self.scope.defined:
-            return True
-        return name in _SAFE_BUILTINS or _is_exception(name)
-
-    def _method_call(
-        self, node: ast.Call, func: ast.Attribute, given_arguments: bool
-    ) -> Iterator[ast.AST]:
-        origin = self.scope.origin(func)
-        if origin is not None:
-            if given_arguments and func.attr in _HIGHER_ORDER | _CONTAINERS:
-                yield node
-            return
-        receiver = func.value
-        if isinstance(receiver, ast.Name) and receiver.id == self.self_name:
-            if func.attr in self.kept or (given_arguments and func.attr in _KEEPING_METHODS):
-                yield node  # calls a caller's value, or files it among the submodules
-            return
-        if self._own_attribute(receiver) is not None:
-            if given_arguments and func.attr in _KEEPING_METHODS:
-                yield node  # `self.blocks.append(block)`
-            elif self.given_value(receiver) and not _harmless_method(func.attr):
-                yield node
-            return
-        root = _root(receiver)
-        if root is not None and root in self.scope.defined and root not in self.locals:
-            if given_arguments and func.attr not in _LOGGER_METHODS:
-                yield node  # a registry of the module's own that keeps a caller's value
-            return
-        if self.given_value(receiver) and not _harmless_method(func.attr):
-            yield node  # a caller's object doing something of its own
-
-    def _store(self, node: ast.Assign | ast.AugAssign | ast.AnnAssign) -> Iterator[ast.AST]:
-        if node.value is None or not self.given_value(node.value):
-            return
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        for target in targets:
-            root = _root(target)
-            shared = root in self.scope.defined and root not in self.locals
-            if isinstance(target, ast.Name) and target.id in self.shared:
-                yield node  # a global that now holds a caller's value
-            elif isinstance(target, ast.Subscript) and self._own_attribute(target) is not None:
-                yield node  # into an instance's container
-            elif isinstance(target, ast.Subscript | ast.Attribute) and shared:
-                yield node  # into the module's own state
-
-
-def _builds_anew(origin: str | None) -> bool:
-    """A torch class: what it builds is its own object, not what it was given."""
-    if origin is None or not origin.startswith("torch."):
-        return False
-    return origin.rsplit(".", 1)[-1][:1].isupper()
-
-
-def _harmless_method(name: str) -> bool:
-    """A method of a tensor, a module, a string, a plain container or a logger that builds
-    and calls nothing of its own."""
-    return name in _HARMLESS_METHODS
-
-
-_HARMLESS_METHODS = (
-    TENSOR_METHODS | _MODULE_METHODS | _CONTAINER_METHODS | _STRING_METHODS | _LOGGER_METHODS
-)
-
-
-def _is_exception(name: str) -> bool:
-    found = getattr(builtins, name, None)
-    return isinstance(found, type) and issubclass(found, BaseException)
-
-
-def _root(node: ast.expr) -> str | None:
-    while isinstance(node, ast.Attribute | ast.Subscript | ast.Call):
-        node = node.func if isinstance(node, ast.Call) else node.value
-    return node.id if isinstance(node, ast.Name) else None
-
-
-def _arguments(node: ast.Call) -> list[ast.expr]:
-    return [*node.args, *(k.value for k in node.keywords)]
-
-
-def _parameters(args: ast.arguments) -> list[str]:
-    every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
-    every += [a for a in (args.vararg, args.kwarg) if a is not None]
-    return [a.arg for a in every]
-
-
-_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
-
-
-def _nodes(body: list[ast.stmt]) -> Iterator[ast.AST]:
-    """Every node of the body, not descending into functions and classes defined in it
-    (their defaults and decorators are the body's)."""
-    pending: list[ast.AST] = list(reversed(body))
-    while pending:
-        node = pending.pop()
-        yield node
-        if isinstance(node, _SCOPES):
-            pending.extend(_outer_parts(node))
-        else:
-            pending.extend(reversed(list(ast.iter_child_nodes(node))))
-
-
-def _outer_parts(node: ast.AST) -> list[ast.AST]:
-    parts: list[ast.AST] = list(getattr(node, "decorator_list", []))
-    if isinstance(node, ast.ClassDef):
-        return parts + list(node.bases) + [k.value for k in node.keywords]
-    arguments = node.args  # type: ignore[attr-defined]
-    defaults = [*arguments.defaults, *(d for d in arguments.kw_defaults if d is not None)]
-    return parts + defaults
-
-
-def _nested(body: list[ast.stmt]) -> Iterator[ast.AST]:
-    """The functions and classes defined directly in the body (at any depth of its blocks
-    and expressions, not inside another of them)."""
-    for node in _nodes(body):
-        if isinstance(node, _SCOPES):
+        elif isinstance(node, ast.Call) and scope.builds_biased_layer(node):
+            # XBN401 on its bias is reported here, and depends on what a caller puts after it
             yield node
+    yield from _body_openings(scope, tree)
 
 
-def _bound_by(node: ast.AST) -> Iterator[ast.expr]:
-    """The targets a statement binds."""
-    if isinstance(node, ast.Assign):
-        for target in node.targets:
-            yield from _flattened(target)
-    elif isinstance(node, ast.AnnAssign | ast.AugAssign | ast.For | ast.AsyncFor):
-        yield from _flattened(node.target)
-    elif isinstance(node, ast.NamedExpr | ast.comprehension):
-        yield from _flattened(node.target)
-    elif isinstance(node, ast.withitem) and node.optional_vars is not None:
-        yield from _flattened(node.optional_vars)
-    elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-        yield ast.Name(node.name)
-    elif isinstance(node, ast.ExceptHandler) and node.name:
-        yield ast.Name(node.name)
-
-
-def _flattened(target: ast.expr) -> Iterator[ast.expr]:
-    if isinstance(target, ast.Tuple | ast.List):
-        for element in target.elts:
-            yield from _flattened(element)
-    elif isinstance(target, ast.Starred):
-        yield from _flattened(target.value)
-    else:
-        yield target
+def _body_openings(scope: ModuleScope, tree: ast.Module) -> list[ast.AST]:
+    """The openings of the file's code. A caller's value filed in the module's own state (a
+    global, a registry) is harmless until the file's code calls it or hands it on: every
+    function reads that state as a caller's value, what a function handing it back returns
+    is a caller's value too, and the check runs again until both stop growing."""
+    while True:
+        reached, handing = frozenset(scope.state_given), frozenset(scope.handing_back)
+        body = FunctionFlow(scope, tree.body, params=(), enclosing=reached)
+        found = list(body.openings())
+        scope.handing_back |= _handing_back(tree, scope)
+        if scope.state_given <= reached and scope.handing_back <= handing:
+            return found

@@ -10,9 +10,10 @@ import logging
 import os
 from collections.abc import Sequence
 
+from bnlint.static.caller_flow import Imported, ProjectModules, Provenance
 from bnlint.static.callers import CallerGraph
 from bnlint.static.scan import ProjectScan
-from bnlint.static.sealed import class_names, derived_classes, sealed
+from bnlint.static.sealed import Closure, class_names, closure, derived_classes, sealed
 
 log = logging.getLogger("bnlint.static")
 
@@ -22,6 +23,7 @@ class SealedFiles:
         self._scan = scan
         self._graph = graph
         self._known: dict[str, bool] = {}
+        self._closures: dict[str, Closure] = {}
         self._uses: dict[str, frozenset[str]] = {}  # the project files each decision read
 
     def merged(self, path: str, context: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -55,18 +57,50 @@ class SealedFiles:
             return known
         self._known[path] = False  # an import cycle back to this file is not followed
         used: set[str] = set()
-
-        def imported_sealed(name: str) -> bool | None:
-            definers = self._graph.definers(path, name)
-            used.update(definers)
-            if not definers:
-                return None  # not the project's
-            return path not in definers and all(self._sealed(d) for d in sorted(definers))
-
-        found = sealed(self._scan.data[path], imported_sealed)
+        found = sealed(self._scan.data[path], self._imports_of(path, used))
         self._known[path] = found
-        self._uses[path] = frozenset(used)
+        self._uses[path] = self._uses.get(path, frozenset()) | used
         return found
+
+    def _closure(self, path: str) -> Closure:
+        """The names `path` defines as an importer gets them."""
+        known = self._closures.get(path)
+        if known is not None:
+            return known
+        self._closures[path] = Closure()  # an import cycle back to this file: nothing closed
+        used: set[str] = set()
+        found = closure(self._scan.data[path], self._imports_of(path, used))
+        self._closures[path] = found
+        self._uses[path] = self._uses.get(path, frozenset()) | used
+        return found
+
+    def _imports_of(self, path: str, used: set[str]) -> ProjectModules:
+        """What `path` gets under an imported name from the project files that may define
+        it (the least safe of them); OUTSIDE for a name from outside the project. Each file
+        read is added to `used`."""
+
+        def imported(name: str) -> Imported:
+            definitions = sorted(self._graph.definitions(path, name))
+            used.update(file for file, _ in definitions)
+            if not definitions:
+                return Imported(Provenance.OUTSIDE)
+            found = [self._imported(path, file, defined) for file, defined in definitions]
+            return Imported(
+                min((f.provenance for f in found), key=_RISK.index), any(f.layer for f in found)
+            )
+
+        return imported
+
+    def _imported(self, importer: str, file: str, defined: str) -> Imported:
+        if file == importer:
+            return Imported(Provenance.OPEN)
+        found = self._closure(file)
+        if defined:
+            return found.imported(defined)
+        # the module itself: any of its names may be read through it
+        handled = found.hands_back or found.caller_state or found.layers
+        sealed_module = self._sealed(file) and not handled
+        return Imported(Provenance.CLOSED if sealed_module else Provenance.OPEN)
 
     def _read_for(self, path: str) -> set[str]:
         seen = {path}
@@ -77,3 +111,8 @@ class SealedFiles:
                     seen.add(used)
                     pending.append(used)
         return seen
+
+
+# The provenances from the least safe on: a name several files may define is as safe as
+# the least safe of them.
+_RISK = [Provenance.OPEN, Provenance.CALLER_STATE, Provenance.HANDS_BACK, Provenance.CLOSED]

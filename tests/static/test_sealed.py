@@ -95,6 +95,65 @@ SEALED = {
             for parameter in module.parameters():
                 parameter.requires_grad_(False)
         """,
+    # what callers file in the module's own state is never called or handed back
+    "a registry that keeps what it is given": """
+        _LAYERS = {}
+
+        def register(name, layer):
+            _LAYERS[name] = layer
+            return layer
+
+        def is_registered(layer):
+            return layer in _LAYERS.values() or layer in _LAYERS
+        """,
+    "a flag set by its callers": """
+        _EXPORTABLE = False
+
+        def set_exportable(mode=True):
+            global _EXPORTABLE
+            _EXPORTABLE = mode
+
+        def is_exportable():
+            return _EXPORTABLE
+
+        def pad(x):
+            return x if is_exportable() else x.contiguous()
+        """,
+    "an autograd function with its ONNX symbolic": """
+        import torch
+        from torch import nn
+
+        class SwishFn(torch.autograd.Function):
+            @staticmethod
+            def symbolic(g, x):
+                return g.op("Mul", x, g.op("Sigmoid", x))
+
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x.mul(torch.sigmoid(x))
+
+            @staticmethod
+            def backward(ctx, grad_output):
+                x = ctx.saved_tensors[0]
+                sigmoid = torch.sigmoid(x)
+                return grad_output * (sigmoid * (1 + x * (1 - sigmoid)))
+
+        class Swish(nn.Module):
+            def forward(self, x):
+                return SwishFn.apply(x)
+        """,
+    "a convolution without a bias": """
+        from torch import nn
+
+        class Project(nn.Module):
+            def __init__(self, c):
+                super().__init__()
+                self.conv = nn.Conv2d(c, c, 1, bias=False)
+
+            def forward(self, x):
+                return self.conv(x)
+        """,
 }
 
 # Each lets a caller's value in: the file's verdicts depend on who builds it.
@@ -162,11 +221,26 @@ OPEN = {
                 super().__init__()
                 self.pool = cfg.build_pool()
         """,
-    "a registry that keeps what it is given": """
+    "a registry whose entries the file builds": """
         _LAYERS = {}
 
         def register(name, layer):
             _LAYERS[name] = layer
+
+        def build(name, channels):
+            return _LAYERS[name](channels)
+        """,
+    "a lookup handing back what callers registered, called": """
+        _LAYERS = {}
+
+        def register(name, layer):
+            _LAYERS[name] = layer
+
+        def lookup(name):
+            return _LAYERS[name]
+
+        def default_norm(channels):
+            return lookup("norm")(channels)
         """,
     "a closure calling what the instance keeps": """
         from torch import nn
@@ -187,12 +261,50 @@ OPEN = {
         def run(block, x):
             return cp.checkpoint(block, x)
         """,
-    "a global set to a caller's value": """
+    "a registry class handing back what callers registered": """
+        _LAYERS = {}
+
+        class Registry:
+            @staticmethod
+            def register(name, layer):
+                _LAYERS[name] = layer
+
+            @staticmethod
+            def get(name):
+                return _LAYERS[name]
+
+        def build(channels):
+            return Registry.get("norm")(channels)
+        """,
+    "a global set to a caller's value, called": """
         _ACTIVATION = None
 
         def set_activation(layer):
             global _ACTIVATION
             _ACTIVATION = layer
+
+        def make_activation():
+            return _ACTIVATION()
+        """,
+    "a convolution a caller's BatchNorm may follow": """
+        from torch import nn
+
+        def create_conv(in_chs, out_chs, kernel_size, **kwargs):
+            return nn.Conv2d(in_chs, out_chs, kernel_size, **kwargs)
+        """,
+    "a Linear subclass built at the file's lines": """
+        from torch import nn
+
+        class Dense(nn.Linear):
+            pass
+
+        class Head(nn.Module):
+            def __init__(self, c, n):
+                super().__init__()
+                self.fc = Dense(c, n)
+
+            def forward(self, x):
+                return self.fc(x)
         """,
     "a metaclass": """
         from torch import nn
@@ -275,7 +387,7 @@ def test_a_subclass_elsewhere_keeps_the_callers(tmp_path: Path) -> None:
 
             def __init__(self, channels: int):
                 super().__init__()
-                self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+                self.conv = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
                 self.norm = self.norm_layer(channels)
 
             def forward(self, x):
@@ -395,3 +507,120 @@ def test_a_failure_deciding_costs_the_shortcut_not_the_run(
     alone = analyze([tmp_path / "zoo/layers/drop.py"], search_roots=[tmp_path])
     assert sorted(Path(t.path).name for t in alone.timings) == ["drop.py", "net.py"]
     assert [m.class_name for m in alone.modules] == ["zoo.layers.drop.DropPath"]
+
+
+# A file of tracing helpers: it hands models to a library the analysis cannot read (so it is
+# not sealed itself), and defines the registration its layers are decorated with.
+TRACING = """
+    try:
+        from torchvision.models.feature_extraction import create_feature_extractor as _extract
+    except ImportError:
+        _extract = None
+
+    _leaf_modules = set()
+
+    def register_notrace_module(module):
+        _leaf_modules.add(module)
+        return module
+
+    def is_notrace_module(module):
+        return module in _leaf_modules
+
+    def get_notrace_modules():
+        return list(_leaf_modules)
+
+    def create_feature_extractor(model, nodes):
+        return _extract(model, nodes, tracer_kwargs={"leaf_modules": list(_leaf_modules)})
+    """
+
+TRACED_POOL = """
+    from torch import nn
+    from torch.nn import functional as F
+
+    from .tracing import register_notrace_module
+
+    @register_notrace_module
+    class MaxPool2dSame(nn.Module):
+        def __init__(self, kernel_size=3):
+            super().__init__()
+            self.kernel_size = kernel_size
+
+        def forward(self, x):
+            return F.max_pool2d(x, self.kernel_size)
+    """
+
+
+@pytest.mark.parametrize(
+    ("pool", "narrowed"),
+    [
+        (TRACED_POOL, True),
+        (
+            TRACED_POOL.replace("register_notrace_module", "get_notrace_modules").replace(
+                "@get_notrace_modules", "@get_notrace_modules()[0]"
+            ),
+            False,
+        ),
+    ],
+    ids=["a registration that only files", "a lookup of what others registered"],
+)
+def test_a_file_needs_only_the_definitions_it_imports_closed(
+    tmp_path: Path, pool: str, narrowed: bool
+) -> None:
+    """The tracing helpers' file is not sealed (a library it cannot read builds from the
+    models it is given), but the registration a layer imports from it runs nothing of a
+    caller's: the layer stays sealed. What a lookup hands back was registered by others."""
+    _tree(
+        tmp_path,
+        {
+            "zoo/__init__.py": "",
+            "zoo/layers/__init__.py": "",
+            "zoo/layers/tracing.py": TRACING,
+            "zoo/layers/pool.py": pool,
+            "zoo/models/__init__.py": "",
+            "zoo/models/net.py": POOLED_NETWORK,
+        },
+    )
+    assert not sealed(textwrap.dedent(TRACING).encode())
+    alone = analyze([tmp_path / "zoo/layers/pool.py"], search_roots=[tmp_path])
+    analysed = sorted(Path(t.path).name for t in alone.timings)
+    assert analysed == (["pool.py"] if narrowed else ["net.py", "pool.py"])
+    whole = analyze(sorted(tmp_path.rglob("*.py")), search_roots=[tmp_path])
+    assert alone.modules == tuple(m for m in whole.modules if m.path == alone.files[0])
+
+
+def test_a_convolution_built_for_callers_keeps_them(tmp_path: Path) -> None:
+    """A conv built at the file's line with its caller's arguments feeds the caller's
+    BatchNorm: its redundant bias is reported at the file's line, alone as in the tree."""
+    _tree(
+        tmp_path,
+        {
+            "zoo/__init__.py": "",
+            "zoo/layers/__init__.py": "",
+            "zoo/layers/conv.py": """
+                from torch import nn
+
+                class Conv2dSame(nn.Conv2d):
+                    def forward(self, x):
+                        return super().forward(x)
+
+                def create_conv(in_chs, out_chs, kernel_size, **kwargs):
+                    kwargs.setdefault("bias", False)
+                    return Conv2dSame(in_chs, out_chs, kernel_size, **kwargs)
+                """,
+            "zoo/models/__init__.py": "",
+            "zoo/models/net.py": """
+                from torch import nn
+
+                from zoo.layers.conv import create_conv
+
+                def net():
+                    return nn.Sequential(create_conv(3, 8, 3, bias=True), nn.BatchNorm2d(8))
+                """,
+        },
+    )
+    conv = tmp_path / "zoo/layers/conv.py"
+    alone = analyze([conv], search_roots=[tmp_path])
+    whole = analyze(sorted(tmp_path.rglob("*.py")), search_roots=[tmp_path])
+    expected = [d for d in whole.diagnostics if d.path == alone.files[0]]
+    assert [(d.code, d.line) for d in expected] == [("XBN401", 10)]
+    assert list(alone.diagnostics) == expected
