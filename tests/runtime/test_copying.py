@@ -179,3 +179,21 @@ def test_a_lazy_model_is_refused_with_what_to_do_and_folds_once_it_has_run():
     model.eval()(torch.randn(2, 3, 8, 8))
     result = fold(model, (torch.randn(2, 3, 8, 8),))
     assert [(f.conv, f.bn) for f in result.folds] == [("conv", "bn")]
+
+
+def test_a_write_on_either_side_leaves_the_other_as_it_was():
+    """A write into either model (in place, through numpy) never reaches the other."""
+    model = Views(view_first=False)
+    copied = copy_model(model)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        copied.conv.weight.add_(1.0)
+        copied.alone.numpy()[:] = 7.0
+        model.conv.bias.mul_(0.0)
+        model.count.add_(5)
+    assert torch.equal(copied.conv.weight, before["conv.weight"] + 1.0)
+    assert torch.equal(model.conv.weight, before["conv.weight"])
+    assert model.alone.tolist() == [1.0, 1.0, 1.0]
+    assert copied.alone.tolist() == [7.0, 7.0, 7.0]
+    assert torch.equal(copied.conv.bias, before["conv.bias"])
+    assert copied.count.item() == 0 and model.count.item() == 5
