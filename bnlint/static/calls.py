@@ -45,6 +45,7 @@ from bnlint.static.values import (
     Value,
     all_const,
     as_positional,
+    choice,
     entry_view,
     node_text,
 )
@@ -706,6 +707,11 @@ def _partial(
     if not args:
         return Unknown("partial()")
     target, bound = args[0], tuple(args[1:])
+    if isinstance(target, Choice):  # `partial(norm_layer, ...)` of one of several classes
+        options = [
+            _partial(interp, [option, *bound], kwargs, frame, node) for option in target.options
+        ]
+        return choice(options, target.reason, target.facts or None)
     if isinstance(target, ClassRef):
         return ClassRef(
             target.cls, target.args + bound, target.kwargs + tuple(kwargs.items()), is_partial=True
