@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from bnlint.static.tensor_methods import TENSOR_METHODS
+from bnlint.static.torch_api import is_modelled
 
 # Modules whose functions and classes build no module of a caller's choosing.
 _SAFE_ROOTS = frozenset(
@@ -29,6 +30,7 @@ _SAFE_ROOTS = frozenset(
         "copy",
         "dataclasses",
         "datetime",
+        "einops",
         "enum",
         "fnmatch",
         "functools",
@@ -563,7 +565,7 @@ class FunctionFlow:
 
 def _builds_anew(origin: str | None) -> bool:
     """A torch class: what it builds is its own object, not what it was given."""
-    if origin is None or not origin.startswith("torch."):
+    if origin is None or not is_modelled(origin):
         return False
     return origin.rsplit(".", 1)[-1][:1].isupper()
 

@@ -357,14 +357,16 @@ class ForwardBuilder:
         input_rank = rank_of(args[:1])
         if kind is NodeKind.BATCHNORM and input_rank is None:
             input_rank = self._rank_that_runs(args[:1], attrs)
-        rank = (
-            ranks.of_layer(kind, attrs, input_rank)
-            if kind is not NodeKind.RESHAPE
-            else ranks.of_module(torch_cls.short_name, inst.layer_args, input_rank)
-        )
+        rank = ranks.of_module(torch_cls.short_name, inst.layer_args, input_rank)
+        if rank is None and kind is not NodeKind.RESHAPE:  # einops' Reduce says its own
+            rank = ranks.of_layer(kind, attrs, input_rank)
         if "mode" in torch_cls.params:  # nn.Upsample and friends
             extra["attrs"] = _resampling(inst.layer_args.get("mode"))
             rank = rank_of(args[:1])
+        if torch_cls.short_name == "Rearrange":  # einops: an axis reordering moves channels
+            reordered = ranks.rearranged_axes(inst.layer_args.get("pattern"), input_rank)
+            if reordered is not None:
+                extra["attrs"] = LayerAttrs(moves_axes=reordered[0], rank=reordered[1])
         extra["scope"] = self._scope(inst)
         return self.add(kind, label, args[:1], location, rank=rank, **extra)
 

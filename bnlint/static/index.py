@@ -20,7 +20,7 @@ import libcst as cst
 from bnlint.static.libraries import LibraryRoot, find_module
 from bnlint.static.source import SourceFile
 from bnlint.static.textscan import content_digest
-from bnlint.static.torch_api import canonical
+from bnlint.static.torch_api import canonical, is_modelled
 
 log = logging.getLogger("bnlint.static.index")
 
@@ -59,7 +59,8 @@ class ProjectModule:
 
 @dataclass(frozen=True)
 class TorchName:
-    """Anything under torch (torch, torch.nn, torch.nn.Conv2d, torch.nn.functional.relu...)."""
+    """Anything under torch (torch, torch.nn, torch.nn.Conv2d, torch.nn.functional.relu...)
+    or another package the analysis models (einops)."""
 
     qualname: str
 
@@ -353,14 +354,14 @@ class Resolver:
             # makes it (not a search of everything pkg star-imports for the name)
             return self.resolve_qualified(submodule)
         for star in symbols.star_imports:
-            if star.split(".")[0] != "torch" and not self.loader.may_bind(star, name):
+            if not is_modelled(star) and not self.loader.may_bind(star, name):
                 continue
             module = self.loader.module(star)
             if module is not None and star not in self._active:
                 found = self._search_star(star, module, name)
                 if found is not None:
                     return found
-            elif star.split(".")[0] == "torch":
+            elif is_modelled(star):
                 return TorchName(canonical(f"{star}.{name}"))
             elif module is not None:
                 self._cuts += 1
@@ -371,7 +372,7 @@ class Resolver:
         files (`from fastai.basics import *` with fastai not installed): the name may come
         from there."""
         for star in self.loader.symbols(file).star_imports:
-            if star.split(".")[0] != "torch" and self.loader.module(star) is None:
+            if not is_modelled(star) and self.loader.module(star) is None:
                 return External(f"{star}.{name}")
         return None
 
@@ -392,7 +393,7 @@ class Resolver:
     def _from_package(self, package: str, name: str) -> Symbol | None:
         """`from package import name` when `package` is a project module that binds `name`
         itself; None to resolve the dotted name as usual (a submodule, torch, outside)."""
-        if package.split(".")[0] == "torch":
+        if is_modelled(package):
             return None
         if package in self._active:
             self._cuts += 1
@@ -407,7 +408,7 @@ class Resolver:
             self._active.discard(package)
 
     def resolve_qualified(self, qualname: str) -> Symbol:
-        if qualname == "torch" or qualname.startswith("torch."):
+        if is_modelled(qualname):
             return TorchName(canonical(qualname))
         if qualname in self._active:
             self._cuts += 1

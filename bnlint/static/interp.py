@@ -116,6 +116,9 @@ _TORCH_MODULES = frozenset(
         "torch.utils",
         "torch.utils.checkpoint",
         "torch.nn.modules.utils",
+        "einops",
+        "einops.layers",
+        "einops.layers.torch",
     }
 )
 _STDLIB = {

@@ -9,7 +9,7 @@ Where they come from:
 - folders the user names (`--library-path`): any package in them;
 - the site-packages of the Python running bnlint: only the packages whose distribution
   requires torch (model libraries), so that numpy or einops stay outside the analysis as
-  before. torch itself is always outside: the analysis models it.
+  before. torch and einops are always outside: the analysis models them.
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ import sysconfig
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from bnlint.static.torch_api import MODELLED_PACKAGES
+
 # Distributions whose own code the analysis models instead of reading.
-_MODELLED = frozenset({"torch"})
+_MODELLED = MODELLED_PACKAGES
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,8 @@ def of_layer(kind: NodeKind | None, attrs: LayerAttrs, input_rank: int | None) -
 
 def of_module(short_name: str, args: dict[str, Value], input_rank: int | None) -> int | None:
     """The output rank of a torch module that is not a layer (Flatten, pooling...)."""
+    if short_name in ("Rearrange", "Reduce"):
+        return _pattern_rank(args.get("pattern"))
     if short_name == "Flatten":
         start, end = (
             _integer(args.get("start_dim", Const(1))),
@@ -102,6 +104,8 @@ def of_function(
     input_rank: int | None,
 ) -> int | None:
     """The output rank of `torch.<name>` / `F.<name>` applied to a tensor of `input_rank`."""
+    if name in ("rearrange", "reduce", "repeat"):  # einops: the pattern says
+        return _pattern_rank(_argument(args, kwargs, 1, "pattern", Const(None)))
     if name == "flatten":
         start = _integer(_argument(args, kwargs, 1, "start_dim", Const(0)))
         end = _integer(_argument(args, kwargs, 2, "end_dim", Const(-1)))
@@ -190,6 +194,8 @@ def reordered_axes(
     known; None for any other op or axes not known."""
     if name == "contiguous":
         return (), rank
+    if name == "rearrange":  # einops.rearrange(x, pattern): args after the tensor
+        return rearranged_axes(_argument(args, kwargs, 0, "pattern", Const(None)), rank)
     if name in ("transpose", "transpose_", "swapaxes", "swapdims"):
         first = _integer(_argument(args, kwargs, 0, "dim0", kwargs.get("axis0", Const(None))))
         second = _integer(_argument(args, kwargs, 1, "dim1", kwargs.get("axis1", Const(None))))
@@ -210,6 +216,56 @@ def reordered_axes(
         known = [d % size for d in order if d is not None]
         return tuple((out, taken) for out, taken in enumerate(known) if out != taken), size
     return None
+
+
+def rearranged_axes(
+    pattern: Value | None, rank: int | None
+) -> tuple[tuple[tuple[int, int], ...], int | None] | None:
+    """What an einops pattern (`rearrange(x, "b c h w -> b h w c")`, `Rearrange(...)`) does
+    when it only reorders axes: the axes it moves, each (output axis, input axis), and the
+    rank. None for a pattern that groups, splits, adds or drops axes, or whose `...` spans
+    axes the rank does not tell."""
+    sides = _pattern_sides(pattern)
+    if sides is None:
+        return None
+    left, right = sides
+    if sorted(left) != sorted(right) or len(set(left)) != len(left):
+        return None
+    if any(not name.isidentifier() for name in left if name != "..."):
+        return None  # a group `(h w)`, a literal `1`: not a reordering
+    if "..." in left:
+        spanned = None if rank is None else rank - (len(left) - 1)
+        if spanned is None or spanned < 0:
+            return None
+        left, right = _spread(left, spanned), _spread(right, spanned)
+    order = [left.index(name) for name in right]
+    return tuple((out, taken) for out, taken in enumerate(order) if out != taken), len(order)
+
+
+def _pattern_sides(pattern: Value | None) -> tuple[list[str], list[str]] | None:
+    if not isinstance(pattern, Const) or not isinstance(pattern.value, str):
+        return None
+    left, arrow, right = pattern.value.partition("->")
+    return (left.split(), right.split()) if arrow else None
+
+
+def _pattern_rank(pattern: Value | None) -> int | None:
+    """The rank an einops pattern's output has: its right side's axes and groups, unless
+    it has `...`."""
+    sides = _pattern_sides(pattern)
+    if sides is None or "..." in sides[1]:
+        return None
+    depth, count = 0, 0
+    for token in sides[1]:
+        if depth == 0:
+            count += 1
+        depth += token.count("(") - token.count(")")
+    return count if depth == 0 else None
+
+
+def _spread(names: list[str], spanned: int) -> list[str]:
+    at = names.index("...")
+    return [*names[:at], *(f"...{i}" for i in range(spanned)), *names[at + 1 :]]
 
 
 def common(ranks: list[int | None]) -> int | None:

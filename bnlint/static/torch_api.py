@@ -1,7 +1,9 @@
 """What the static analyzer knows about torch's names, without importing torch.
 
 Layers are described by their constructor signature (so positional and keyword arguments land
-in the same place) and by the LayerGraph kind a call of them produces.
+in the same place) and by the LayerGraph kind a call of them produces. einops, the library of
+axis rearrangements model code writes beside torch (`Rearrange("b c h w -> b (h w) c")`), is
+known the same way: its layers hold no BatchNorm, and its patterns say which axes move.
 """
 
 from __future__ import annotations
@@ -28,6 +30,15 @@ class TorchClass:
     @property
     def is_module_base(self) -> bool:
         return self.qualname == "torch.nn.Module"
+
+
+# The packages whose names the analysis knows itself, never reading their code.
+MODELLED_PACKAGES = frozenset({"torch", "einops"})
+
+
+def is_modelled(qualname: str) -> bool:
+    """`torch.nn.Conv2d`, `einops.rearrange`, `einops` itself."""
+    return qualname.split(".", 1)[0] in MODELLED_PACKAGES
 
 
 # torch.nn's private base of every BatchNorm class: any BatchNorm is one
@@ -182,6 +193,12 @@ def _build_catalogue() -> dict[str, TorchClass]:
     ):
         classes.append(TorchClass(f"torch.nn.{name}", NodeKind.OTHER, _UPSAMPLE, (("mode", mode),)))
     classes += [TorchClass(f"torch.nn.{n}", None, passthrough=True) for n in _PASSTHROUGH]
+    classes += [
+        TorchClass("einops.layers.torch.Rearrange", NodeKind.RESHAPE, ("pattern",)),
+        TorchClass("einops.layers.torch.Reduce", NodeKind.POOL, ("pattern", "reduction")),
+        # a learned mixing of axes (weights of its own), not a layer a BatchNorm folds into
+        TorchClass("einops.layers.torch.EinMix", NodeKind.OTHER, ("pattern", "weight_shape")),
+    ]
     return {c.qualname: c for c in classes}
 
 
@@ -333,6 +350,10 @@ for _name in (
 for _name in ("mean", "amax", "amin", "sum"):
     FUNCTIONS["torch." + _name] = NodeKind.POOL
 FUNCTIONS[_F + "pixel_shuffle"] = NodeKind.RESHAPE
+for _name in ("rearrange", "repeat", "pack", "unpack"):
+    FUNCTIONS["einops." + _name] = NodeKind.RESHAPE
+FUNCTIONS["einops.reduce"] = NodeKind.POOL
+FUNCTIONS["einops.einsum"] = NodeKind.OTHER
 FUNCTIONS[_F + "dropout"] = NodeKind.OTHER  # marked pass-through below
 
 PASSTHROUGH_FUNCTIONS = frozenset(
