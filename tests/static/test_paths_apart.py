@@ -187,7 +187,7 @@ def test_a_function_outside_the_analysed_files_handed_tensors_alone(tmp_path: Pa
     folds = _verdicts(
         tmp_path,
         """
-        from einops import rearrange
+        from tensorkit import rearrange  # a library outside the analysed files
 
 
         class Net(nn.Module):
@@ -215,7 +215,7 @@ def test_a_layer_output_an_outside_function_also_reads_is_shared_on_every_path(
     folds = _verdicts(
         tmp_path,
         """
-        from einops import rearrange
+        from tensorkit import rearrange  # a library outside the analysed files
 
 
         class Net(nn.Module):

@@ -21,6 +21,8 @@ def _actual() -> tuple[frozenset[str], dict[str, frozenset[str]]]:
     module = frozenset(dir(torch.nn.Module))
     extra = {}
     for qualname in sorted(CATALOGUE):
+        if not qualname.startswith("torch."):
+            continue  # einops' layers: their attributes are not torch's to record
         owner, _, name = qualname.rpartition(".")
         cls = getattr(importlib.import_module(owner), name, None)
         if cls is not None:
