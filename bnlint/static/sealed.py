@@ -44,7 +44,6 @@ from __future__ import annotations
 import ast
 import bisect
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bnlint.static.caller_flow import (
@@ -70,6 +69,7 @@ class Closure:
     hands_back: frozenset[str] = frozenset()
     caller_state: frozenset[str] = frozenset()
     layers: frozenset[str] = frozenset()  # its Conv/Linear layer classes
+    sealed: bool = False  # the whole file: no caller's value gets in anywhere
 
     def imported(self, name: str) -> Imported:
         if name in self.caller_state:
@@ -85,18 +85,13 @@ def sealed(source: bytes, project: ProjectModules | None = None) -> bool:
     """Whether no caller of the file can change its verdicts (beyond subclassing its
     classes, which the caller's text shows). `project` says what the project modules it
     imports give it: what is closed runs nothing of a caller's either."""
-    try:
-        tree = ast.parse(source)
-        return next(_openings(tree, project or _no_project), None) is None
-    except (SyntaxError, ValueError):
-        return False  # the analysis reports it; nothing is decided here
-    except RecursionError:
-        return False  # an expression nested deeper than the check follows: not sealed
+    return closure(source, project).sealed
 
 
 def closure(source: bytes, project: ProjectModules | None = None) -> Closure:
-    """The file's top-level names as an importer gets them (nothing closed when the file
-    does not parse)."""
+    """The file's top-level names as an importer gets them, and whether the whole file is
+    sealed (nothing closed, not sealed, when the file does not parse or nests an expression
+    deeper than the check follows)."""
     try:
         tree = ast.parse(source)
         return _closure(tree, project or _no_project)
@@ -114,18 +109,23 @@ def _closure(tree: ast.Module, project: ProjectModules) -> Closure:
         return Closure(layers=frozenset(scope.layer_classes))  # any name may be the star's
     statements = tree.body
     starts = [_first_line(statement) for statement in statements]
+    binding = _binding_statements(statements)
+    reaching: list[ast.AST] = []
+    biased: list[ast.AST] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute | ast.Name) and scope.reaches_unsafe(node):
+            reaching.append(node)
+        elif isinstance(node, ast.Call) and scope.builds_biased_layer(node):
+            # XBN401 on its bias is reported here, and depends on what a caller puts after
+            # it: the file's own report, not what an importer gets
+            biased.append(node)
     found = [
         *(node for node in scope.unsafe_imports if node not in statements),
         *(node for node in scope.class_nodes if not scope.sealed_bases(node)),
-        *(
-            node
-            for node in ast.walk(tree)
-            if isinstance(node, ast.Attribute | ast.Name) and scope.reaches_unsafe(node)
-        ),
-        *_body_openings(scope, tree),
+        *reaching,
+        *_body_openings(scope, tree, binding),
     ]
     opened = {bisect.bisect_right(starts, _first_line(node)) - 1 for node in found}
-    binding = _binding_statements(statements)
     module_names = set(binding) | set(scope.imported)
     reads = [
         {n.id for n in ast.walk(statement) if isinstance(n, ast.Name)} & module_names
@@ -150,6 +150,7 @@ def _closure(tree: ast.Module, project: ProjectModules) -> Closure:
         hands_back=frozenset((closed - state) & scope.handing_back),
         caller_state=frozenset(state),
         layers=frozenset(scope.layer_classes),
+        sealed=not (scope.unsafe_imports or found or biased),
     )
 
 
@@ -167,13 +168,15 @@ def _binding_statements(statements: list[ast.stmt]) -> dict[str, list[int]]:
     return binding
 
 
-def _handing_back(tree: ast.Module, scope: ModuleScope) -> set[str]:
+def _handing_back(
+    statements: list[ast.stmt],
+    scope: ModuleScope,
+    binding: dict[str, list[int]],
+    parents: dict[ast.AST, ast.AST],
+) -> set[str]:
     """The top-level names whose definitions read module state that callers' values reach
     other than to file into it or test membership (`return _REGISTRY[name]`), or read such
     a name: a call of one may hand back a value another caller chose."""
-    statements = tree.body
-    parents = {child: parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
-    binding = _binding_statements(statements)
     handing = set(scope.handing_back)
     changed = True
     while changed:
@@ -236,31 +239,18 @@ _CLASS = re.compile(r"^class[ \t]+([^\W\d]\w*)", re.MULTILINE)
 _HEADER = re.compile(r"^[ \t]*class[ \t]+([^\W\d]\w*)[ \t]*\(([^)]*)\)", re.MULTILINE)
 
 
-def _openings(tree: ast.Module, project: ProjectModules) -> Iterator[ast.AST]:
-    """The places that let a caller in (empty when the file is sealed)."""
-    scope = ModuleScope(tree, project)
-    yield from scope.unsafe_imports
-    for defined in scope.class_nodes:
-        if not scope.sealed_bases(defined):
-            yield defined
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute | ast.Name) and scope.reaches_unsafe(node):
-            yield node
-        elif isinstance(node, ast.Call) and scope.builds_biased_layer(node):
-            # XBN401 on its bias is reported here, and depends on what a caller puts after it
-            yield node
-    yield from _body_openings(scope, tree)
-
-
-def _body_openings(scope: ModuleScope, tree: ast.Module) -> list[ast.AST]:
+def _body_openings(
+    scope: ModuleScope, tree: ast.Module, binding: dict[str, list[int]]
+) -> list[ast.AST]:
     """The openings of the file's code. A caller's value filed in the module's own state (a
     global, a registry) is harmless until the file's code calls it or hands it on: every
     function reads that state as a caller's value, what a function handing it back returns
     is a caller's value too, and the check runs again until both stop growing."""
+    parents = {child: parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
     while True:
         reached, handing = frozenset(scope.state_given), frozenset(scope.handing_back)
         body = FunctionFlow(scope, tree.body, params=(), enclosing=reached)
         found = list(body.openings())
-        scope.handing_back |= _handing_back(tree, scope)
+        scope.handing_back |= _handing_back(tree.body, scope, binding, parents)
         if scope.state_given <= reached and scope.handing_back <= handing:
             return found
