@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from bnlint.static.caller_flow import Imported, ProjectModules, Provenance
 from bnlint.static.callers import CallerGraph
 from bnlint.static.scan import ProjectScan
-from bnlint.static.sealed import Closure, class_names, closure, derived_classes, sealed
+from bnlint.static.sealed import Closure, class_names, closure, derived_classes
 
 log = logging.getLogger("bnlint.static")
 
@@ -22,7 +22,6 @@ class SealedFiles:
     def __init__(self, scan: ProjectScan, graph: CallerGraph) -> None:
         self._scan = scan
         self._graph = graph
-        self._known: dict[str, bool] = {}
         self._closures: dict[str, Closure] = {}
         self._uses: dict[str, frozenset[str]] = {}  # the project files each decision read
 
@@ -52,26 +51,19 @@ class SealedFiles:
             return False
 
     def _sealed(self, path: str) -> bool:
-        known = self._known.get(path)
-        if known is not None:
-            return known
-        self._known[path] = False  # an import cycle back to this file is not followed
-        used: set[str] = set()
-        found = sealed(self._scan.data[path], self._imports_of(path, used))
-        self._known[path] = found
-        self._uses[path] = self._uses.get(path, frozenset()) | used
-        return found
+        return self._closure(path).sealed
 
     def _closure(self, path: str) -> Closure:
         """The names `path` defines as an importer gets them."""
         known = self._closures.get(path)
         if known is not None:
             return known
-        self._closures[path] = Closure()  # an import cycle back to this file: nothing closed
+        # An import cycle back to this file: nothing closed, the file not sealed.
+        self._closures[path] = Closure()
         used: set[str] = set()
         found = closure(self._scan.data[path], self._imports_of(path, used))
         self._closures[path] = found
-        self._uses[path] = self._uses.get(path, frozenset()) | used
+        self._uses[path] = frozenset(used)
         return found
 
     def _imports_of(self, path: str, used: set[str]) -> ProjectModules:

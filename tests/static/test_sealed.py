@@ -493,7 +493,7 @@ def test_a_failure_deciding_costs_the_shortcut_not_the_run(
     def broken(source: bytes, project: object = None) -> bool:
         raise RuntimeError("a bug in the check")
 
-    monkeypatch.setattr(sealed_files, "sealed", broken)
+    monkeypatch.setattr(sealed_files, "closure", broken)
     _tree(
         tmp_path,
         {
@@ -624,3 +624,42 @@ def test_a_convolution_built_for_callers_keeps_them(tmp_path: Path) -> None:
     expected = [d for d in whole.diagnostics if d.path == alone.files[0]]
     assert [(d.code, d.line) for d in expected] == [("XBN401", 10)]
     assert list(alone.diagnostics) == expected
+
+
+def test_each_file_is_read_once_to_decide_sealing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file both checked and imported from (the helpers of the pooling layer) is read once
+    for its own seal and for the names it gives its importers: one reading, so one decision
+    however an import cycle is entered."""
+    from bnlint.static import sealed as sealed_module
+    from bnlint.static import sealed_files
+
+    _tree(
+        tmp_path,
+        {
+            "zoo/__init__.py": "",
+            "zoo/layers/__init__.py": "",
+            # a layer too, so that it is checked as well as imported from
+            "zoo/layers/helpers.py": HELPERS + SEALED["drop path"],
+            "zoo/layers/pool.py": POOL,
+            "zoo/models/__init__.py": "",
+            "zoo/models/net.py": POOLED_NETWORK.replace(
+                "from zoo.layers.pool import",
+                "from zoo.layers.helpers import DropPath\nfrom zoo.layers.pool import",
+            ).replace("MaxPool2dSame())", "MaxPool2dSame(), DropPath())"),
+        },
+    )
+    readings: list[bytes] = []
+    real = sealed_files.closure
+
+    def counted(source: bytes, project: object = None) -> object:
+        readings.append(source)
+        return real(source, project)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sealed_files, "closure", counted)
+    monkeypatch.setattr(sealed_module, "closure", counted)
+    files = sorted(tmp_path.rglob("*.py"))
+    analyze(files, search_roots=[tmp_path])
+    assert readings, "no file was asked whether it is sealed"
+    assert len(readings) == len(set(readings))
