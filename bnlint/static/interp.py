@@ -1286,13 +1286,15 @@ class Interpreter:
             placed=self._placed(file, node),
         )
         self.journal.born(*inst.state())
+        # A BatchNorm subclass is itself one of the BatchNorms its construction built: a copy
+        # of the construction must stand for it too.
+        first_built = len(self.built_batchnorms)
         if base.kind is NodeKind.BATCHNORM:
             self.built_batchnorms.append(inst)
         owner, definition = found
         assert isinstance(owner, ProjectClass)
         func = FunctionRef(ProjectFunction(owner.file, definition, f"{owner.qualname}.__init__"))
         outside = containers(Seq((*args, *kwargs.values()))) if key is not None else set()
-        first_built = len(self.built_batchnorms)
         self._constructing.append(cls.qualname)
         self.journal.begin()
         try:

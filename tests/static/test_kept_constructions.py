@@ -1,0 +1,88 @@
+"""A construction built again with the same arguments is copied from the first
+(bnlint.static.constructions); the copy must stand for everything building it did, the
+BatchNorms it built included, so that a root's verdicts do not depend on which roots of its
+file were analysed before it."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from bnlint.ftypes import Status
+from bnlint.static.fileverdicts import analyse_file
+from bnlint.static.project import Project
+
+# timm's byobnet in small: a stem adds its ConvNormAct blocks under computed names in a loop
+# of unknown length, and each ConvNormAct's BatchNorm is a BatchNorm subclass that adds the
+# activation. The three factories differ in the stem's kernel only: the ConvNormAct is new
+# each time, its BatchNormAct2d(32) is the same construction every time.
+STEM_NET = """
+import torch
+from torch import nn
+
+
+class BatchNormAct2d(nn.BatchNorm2d):
+    def __init__(self, num_features, act_layer=nn.ReLU):
+        super().__init__(num_features)
+        self.act = act_layer()
+
+    def forward(self, x):
+        return self.act(super().forward(x))
+
+
+class ConvNormAct(nn.Module):
+    def __init__(self, in_chs, out_chs, kernel_size=3, stride=1):
+        super().__init__()
+        self.conv = nn.Conv2d(in_chs, out_chs, kernel_size, stride, kernel_size // 2, bias=False)
+        self.bn = BatchNormAct2d(out_chs)
+
+    def forward(self, x):
+        return self.bn(self.conv(x))
+
+
+class Stem(nn.Sequential):
+    def __init__(self, in_chs, out_chs, kernel_size=3, num_convs=None):
+        super().__init__()
+        prev = in_chs
+        for i in range(num_convs or torch.get_num_threads()):
+            conv = ConvNormAct(prev, out_chs, kernel_size, stride=2 if i == 0 else 1)
+            self.add_module(f"conv{i + 1}", conv)
+            prev = out_chs
+
+
+class Net(nn.Module):
+    def __init__(self, width=32, stem_kernel_size=3, num_classes=10):
+        super().__init__()
+        self.stem = Stem(3, width, stem_kernel_size)
+        self.head = nn.Linear(width, num_classes)
+
+    def forward(self, x):
+        return self.head(self.stem(x).mean((2, 3)))
+
+
+def net_k3():
+    return Net(stem_kernel_size=3)
+
+
+def net_k5():
+    return Net(stem_kernel_size=5)
+
+
+def net_k7():
+    return Net(stem_kernel_size=7)
+"""
+
+
+def test_a_copied_batchnorm_subclass_is_still_a_batchnorm_the_root_built(tmp_path: Path) -> None:
+    path = tmp_path / "stem_net.py"
+    path.write_text(textwrap.dedent(STEM_NET))
+    found = analyse_file(Project([tmp_path], []), path)
+    # The stem's BatchNorms sit in a container the analysis cannot list: each factory's
+    # model says so for the BatchNorm it built, the third one's built from a copy too.
+    unlisted = [
+        o
+        for o in found.observations
+        if o.owner.endswith(".Net") and o.entry.status is Status.UNKNOWN
+    ]
+    assert len(unlisted) == 3
+    assert {o.entry.code for o in unlisted} == {"XBN207"}
