@@ -85,7 +85,9 @@ def _print(value: Value, budget: list[int], depth: int = 0) -> Hashable:
     if isinstance(value, Tails):
         raise _TooLarge  # holds modules: identities a copy would not keep
     if isinstance(value, Unknown):
-        return ("u", type(value).__name__, value.reason, value.code)
+        # The object itself, not what it says: conditions on it are remembered by the
+        # object (facts.py), and a copy must hold the one its caller tests.
+        return ("u", value)
     if isinstance(value, ClassRef):
         return (
             "class",

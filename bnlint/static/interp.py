@@ -256,6 +256,28 @@ class Interpreter:
         if built.file is not None and not built.file.library:
             self.unread.setdefault(id(built.node), (built, target, owner))
 
+    def _kept_key(
+        self, key: Hashable | None, file: SourceFile | None, *, by_caller: bool
+    ) -> Hashable | None:
+        """The key under which `constructions` keeps a construction or call: its arguments'
+        `key`, and what else what it builds takes from where it runs, so that a copy is what
+        running it again would give. The modules a plain function builds belong to the
+        class whose __init__ calls it (`by_caller`: their `built_by`); what a model
+        library's code builds is placed at the project's call it runs under; a condition the
+        path to it has taken a side of is decided inside it too, and in a loop of unknown
+        length no condition is remembered (facts.py)."""
+        if key is None:
+            return None
+        caller = self._constructing[-1] if by_caller and self._constructing else None
+        call = self.project_call if file is not None and file.library else None
+        return (
+            key,
+            caller,
+            None if call is None else id(call[1]),
+            frozenset(self.assumed.items()),
+            self._repeating > 0,
+        )
+
     def _placed(self, file: SourceFile, node: cst.CSTNode) -> tuple[SourceFile, cst.CSTNode] | None:
         return self.project_call if file.library else (file, node)
 
@@ -1129,7 +1151,9 @@ class Interpreter:
         # before, gives what it gave then (timm's padding helpers, config parsers): its result
         # is kept when the call wrote nothing but what it made.
         key = (
-            fingerprint(definition, [func, *args], kwargs)
+            self._kept_key(
+                fingerprint(definition, [func, *args], kwargs), func.func.file, by_caller=True
+            )
             if self.forward is None and receiver is None
             else None
         )
@@ -1267,7 +1291,9 @@ class Interpreter:
                 self.built_batchnorms.append(inst)
             self.torch_init(inst, base, args, kwargs)
             return inst
-        key = fingerprint(cls, args, kwargs)
+        key = self._kept_key(
+            fingerprint(cls, args, kwargs), getattr(cls, "file", None), by_caller=False
+        )
         copy = self.constructions.copy_of(key) if key is not None else None
         if copy is not None:
             # what a class's construction kept is the module it built

@@ -86,3 +86,63 @@ def test_a_copied_batchnorm_subclass_is_still_a_batchnorm_the_root_built(tmp_pat
     ]
     assert len(unlisted) == 3
     assert {o.entry.code for o in unlisted} == {"XBN207"}
+
+
+def test_unknown_arguments_are_told_apart_by_the_object_not_the_reason() -> None:
+    """Conditions on an unknown value are remembered by the object (facts.py): a copy made
+    for one unknown argument would hold conditions on that one, not on its caller's."""
+    from bnlint.static.constructions import fingerprint
+    from bnlint.static.values import Const, Unknown
+
+    first = Unknown("argument 'norm_layer' of '__init__' is given by its caller")
+    second = Unknown("argument 'norm_layer' of '__init__' is given by its caller")
+    width = Const(8)
+    assert fingerprint("Block", [width, first], {}) == fingerprint("Block", [width, first], {})
+    assert fingerprint("Block", [width, first], {}) != fingerprint("Block", [width, second], {})
+
+
+def test_a_helper_called_by_two_classes_builds_for_each(tmp_path: Path) -> None:
+    """A norm helper called with the same arguments from two classes' __init__ builds
+    modules that belong to each caller (`built_by`): the second call is no copy of the
+    first, and each class's lost BatchNorm is reported by its own root."""
+    source = textwrap.dedent(
+        """
+        import torch
+        from torch import nn
+
+
+        def get_norm(channels):
+            return nn.BatchNorm2d(channels)
+
+
+        class Encoder(nn.Module):
+            def __init__(self, block):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+                self.bn = get_norm(8)
+                self.layer = block(8, get_norm(8)) if isinstance(block, str) else block(8)
+
+            def forward(self, x):
+                return self.layer(self.bn(self.conv(x)))
+
+
+        class Decoder(nn.Module):
+            def __init__(self, block):
+                super().__init__()
+                self.conv = nn.Conv2d(8, 8, 3, padding=1, bias=False)
+                self.bn = get_norm(8)
+                self.layer = block(8, get_norm(8)) if isinstance(block, str) else block(8)
+
+            def forward(self, x):
+                return self.layer(self.bn(self.conv(x)))
+        """
+    )
+    path = tmp_path / "encoders.py"
+    path.write_text(source)
+    found = analyse_file(Project([tmp_path], []), path)
+    handed = {
+        o.owner.rsplit(".", 1)[-1]
+        for o in found.observations
+        if o.entry.status is Status.UNKNOWN and "handed to" in (o.entry.reason or "")
+    }
+    assert handed == {"Encoder", "Decoder"}
