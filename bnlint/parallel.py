@@ -5,7 +5,10 @@ imports, and every process resolves imports identically (bnlint.static.project),
 go to any worker in any order and the merged result is the one a single process computes.
 Workers keep what they parsed between tasks; a task is a run of files in locality order
 (bnlint.static.callers), so that a model family, the blocks it imports and the scripts that
-build it are parsed by one worker, not by every worker.
+build it are parsed by one worker, not by every worker. A file that would keep one worker
+busy long after the others (a model file checked alone with a small context) is shared out:
+each worker builds every n-th of its definitions (bnlint.static.roots.Share), and the shares
+are merged into the contribution one process makes.
 """
 
 from __future__ import annotations
@@ -13,14 +16,17 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from bnlint.static.fileverdicts import FileShare
     from bnlint.static.libraries import LibraryRoot
     from bnlint.static.project import Project
     from bnlint.static.records import FileVerdicts
+    from bnlint.static.roots import Share
 
 log = logging.getLogger("bnlint.parallel")
 
@@ -72,7 +78,7 @@ def analyse_files(
         return {}
     weights = weights or {}
     total = sum(weights.get(p, 0) for p in paths)
-    if jobs <= 1 or len(paths) < 2 or total < MIN_PARALLEL_BYTES:
+    if jobs <= 1 or total < MIN_PARALLEL_BYTES:
         project = Project(
             search_roots, source_roots, sources, allowed, SERIAL_PARSED_TREES, libraries
         )
@@ -82,12 +88,17 @@ def analyse_files(
             if done is not None:
                 done(path)
         return serial
-    tasks = _tasks(paths, weights, jobs * _TASKS_PER_WORKER)
+    from bnlint.static.fileverdicts import merge_shares
+
+    work = _shared_out(paths, weights, jobs)
+    tasks = _tasks(work, weights, jobs * _TASKS_PER_WORKER)
     jobs = min(jobs, len(tasks))
     log.info("analysing %d files in %d processes (%d tasks)", len(paths), jobs, len(tasks))
     context = multiprocessing.get_context(
         "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     )
+    expected = Counter(path for path, _ in work)
+    arrived: dict[str, list[FileShare]] = {}
     found: dict[str, FileVerdicts] = {}
     with context.Pool(
         jobs,
@@ -102,29 +113,56 @@ def analyse_files(
         ),
     ) as pool:
         for results in pool.imap_unordered(_run_task, tasks):
-            found.update((v.path, v) for v in results)
-            for verdicts in results:
-                if done is not None:
-                    done(verdicts.path)
+            for share in results:
+                shares = arrived.setdefault(share.path, [])
+                shares.append(share)
+                if len(shares) == expected[share.path]:
+                    found[share.path] = merge_shares(arrived.pop(share.path))
+                    if done is not None:
+                        done(share.path)
     return {path: found[path] for path in paths}
 
 
-def _tasks(paths: Sequence[str], weights: Mapping[str, int], count: int) -> list[list[str]]:
-    """`paths` (in locality order) cut into about `count` runs of similar size; the last
-    fifth in runs four times smaller, so that no worker is left alone with a long task at
-    the end."""
+def _shared_out(
+    paths: Sequence[str], weights: Mapping[str, int], jobs: int
+) -> list[tuple[str, Share]]:
+    """Each file with the share of its definitions a task builds: all of them, but for a
+    file larger than half a worker's part of the whole, which every worker shares. (Its
+    models, not its size, decide what it costs; size is what is known before parsing.)"""
+    from bnlint.static.roots import WHOLE, Share
+
     total = sum(weights.get(p, 1) for p in paths)
-    limit = max(1, total // max(1, count))
-    tasks: list[list[str]] = [[]]
-    size = done = 0
+    work: list[tuple[str, Share]] = []
     for path in paths:
+        if weights.get(path, 1) * 2 * jobs > total:
+            work.extend((path, Share(index, jobs)) for index in range(jobs))
+        else:
+            work.append((path, WHOLE))
+    return work
+
+
+def _tasks(
+    work: Sequence[tuple[str, Share]], weights: Mapping[str, int], count: int
+) -> list[list[tuple[str, Share]]]:
+    """`work` (in locality order) cut into about `count` runs of similar size; the last
+    fifth in runs four times smaller, so that no worker is left alone with a long task at
+    the end. A share of a file weighs its part of the file."""
+
+    def weight(item: tuple[str, Share]) -> int:
+        path, share = item
+        return max(1, weights.get(path, 1) // share.count)
+
+    total = sum(weight(item) for item in work)
+    limit = max(1, total // max(1, count))
+    tasks: list[list[tuple[str, Share]]] = [[]]
+    size = done = 0
+    for item in work:
         if size >= (limit if done < total * 0.8 else max(1, limit // 4)):
             tasks.append([])
             size = 0
-        tasks[-1].append(path)
-        weight = weights.get(path, 1)
-        size += weight
-        done += weight
+        tasks[-1].append(item)
+        size += weight(item)
+        done += weight(item)
     return tasks
 
 
@@ -142,8 +180,8 @@ def _start_worker(
     _project = Project(search_roots, source_roots, sources, allowed, trees, libraries)
 
 
-def _run_task(paths: list[str]) -> list[FileVerdicts]:
-    from bnlint.static.fileverdicts import analyse_file
+def _run_task(work: list[tuple[str, Share]]) -> list[FileShare]:
+    from bnlint.static.fileverdicts import analyse_share
 
     assert _project is not None, "worker not started"
-    return [analyse_file(_project, Path(path)) for path in paths]
+    return [analyse_share(_project, Path(path), share) for path, share in work]

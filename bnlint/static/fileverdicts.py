@@ -3,14 +3,17 @@
 A file contributes what its own code builds: each module class on its own and each factory's
 model (bnlint.static.roots). Each contribution is computed once, in any process, from the file
 and what it imports, and kept as a `FileVerdicts` value; bnlint.static.verdicts combines the
-contributions of a file's context into what `bnlint check` reports on it.
+contributions of a file's context into what `bnlint check` reports on it. A large file's
+definitions may be built in shares by several processes (`analyse_share`): no root's verdicts
+depend on the roots built before it, so `merge_shares` gives what one process gives.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import libcst as cst
@@ -21,9 +24,9 @@ from bnlint.static.analysis import analyse_root
 from bnlint.static.interp import Interpreter
 from bnlint.static.project import Project
 from bnlint.static.records import FileVerdicts, Observation
-from bnlint.static.roots import file_roots
+from bnlint.static.roots import WHOLE, Root, Share, definitions
 from bnlint.static.source import ParseFailure, module_name_for
-from bnlint.static.values import node_text
+from bnlint.static.values import OutsideBuilt, node_text
 from bnlint.static.verdicts import diagnostic
 
 log = logging.getLogger("bnlint.static")
@@ -34,6 +37,41 @@ _ROOTS_TIMED = 5  # the slowest roots of a file that --timing can name
 def analyse_file(project: Project, path: Path) -> FileVerdicts:
     """Build and run everything `path` defines, recording every file the work read. The
     result names the file by `path` as given; what it read, by resolved paths."""
+    return merge_shares([analyse_share(project, path, WHOLE)])
+
+
+@dataclass(frozen=True)
+class _Definition:
+    """What building and running one definition of a file gave, in the order it came."""
+
+    number: int  # its place among the file's definitions
+    observations: tuple[Observation, ...]
+    findings: tuple[Diagnostic, ...]
+    # XBN402 for each call into an unread library first met while it was built and run
+    unread: tuple[Diagnostic, ...]
+    # (root, seconds): how it went, not what it found
+    timings: tuple[tuple[str, float], ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
+class FileShare:
+    """What one process found of a file: the definitions of one share (all of them, for a
+    file one process analyses). `merge_shares` makes the file's contribution of them."""
+
+    path: str
+    display: str
+    digest: str
+    module_classes: tuple[tuple[str, int], ...] = ()
+    definitions: tuple[_Definition, ...] = ()
+    reads: tuple[tuple[str, str], ...] = ()
+    lookups: tuple[tuple[str, str | None], ...] = ()
+    seconds: float = 0.0
+    failure: Diagnostic | None = None
+
+
+def analyse_share(project: Project, path: Path, share: Share) -> FileShare:
+    """Build and run the definitions of `share` in `path`, recording every file the work
+    read."""
     started = time.perf_counter()
     given, path = str(path), path.resolve()
     project.fresh_models()
@@ -43,54 +81,100 @@ def analyse_file(project: Project, path: Path) -> FileVerdicts:
         project.loader.module(file.module_name if file else module_name_for(path)[0])
         if file is None:
             failure = project.failures[path]
-            return FileVerdicts(
+            return FileShare(
                 given,
                 failure.display_path,
                 project.digests.get(path, ""),
-                failure=failure_diagnostic(failure),
                 lookups=_lookups(reads.lookups),
+                failure=failure_diagnostic(failure),
             )
         interp = Interpreter(project.resolver, project.classes)
-        observations: list[Observation] = []
-        findings: dict[tuple[str, int, int, str], Diagnostic] = {}
-        timings: list[tuple[str, float]] = []
-        began = time.perf_counter()
-        for root in file_roots(project, file, interp):
-            analysed = analyse_root(interp, root)
-            timings.append((root.origin, time.perf_counter() - began))
-            began = time.perf_counter()
-            observations.extend(analysed.observations)
-            for finding in analysed.findings:
-                findings.setdefault(
-                    (finding.path, finding.line, finding.column, finding.code), finding
-                )
-        for finding in unread_library_findings(interp):
-            findings.setdefault((finding.path, finding.line, finding.column, finding.code), finding)
+        done = [
+            _built(interp, number, roots)
+            for number, roots in enumerate(definitions(project, file, interp))
+            if share.takes(number)
+        ]
         classes = tuple(
             (cls.qualname, file.location(cls.node).line) for cls in project.module_classes(file)
         )
     reads.files.pop(path, None)
-    contribution = FileVerdicts(
+    found = FileShare(
         path=given,
         display=file.display_path,
         digest=project.digests[path],
         module_classes=classes,
-        observations=tuple(observations),
-        findings=tuple(findings.values()),
+        definitions=tuple(done),
         reads=tuple(sorted((str(p), d) for p, d in reads.files.items())),
         lookups=_lookups(reads.lookups),
         seconds=time.perf_counter() - started,
-        roots=tuple(sorted(timings, key=lambda t: -t[1])[:_ROOTS_TIMED]),
     )
     project.retire()
-    return contribution
+    return found
 
 
-def unread_library_findings(interp: Interpreter) -> Iterator[Diagnostic]:
+def _built(interp: Interpreter, number: int, roots: Callable[[], Iterator[Root]]) -> _Definition:
+    """One definition's roots, built and analysed."""
+    unread_before = len(interp.unread)
+    observations: list[Observation] = []
+    findings: list[Diagnostic] = []
+    timings: list[tuple[str, float]] = []
+    began = time.perf_counter()
+    for root in roots():
+        analysed = analyse_root(interp, root)
+        timings.append((root.origin, time.perf_counter() - began))
+        began = time.perf_counter()
+        observations.extend(analysed.observations)
+        findings.extend(analysed.findings)
+    # interp.unread only grows, in the order calls are met: what this definition met first
+    unread = list(interp.unread.values())[unread_before:]
+    return _Definition(
+        number,
+        tuple(observations),
+        tuple(findings),
+        tuple(unread_library_findings(unread)),
+        tuple(timings),
+    )
+
+
+def merge_shares(shares: Sequence[FileShare]) -> FileVerdicts:
+    """A file's contribution from the shares of its definitions, exactly as one process
+    analysing them all in order makes it: observations in the definitions' order, each
+    finding once (the first met), the unread-library notes after the other findings."""
+    first = shares[0]
+    if first.failure is not None:
+        return FileVerdicts(
+            first.path, first.display, first.digest, failure=first.failure, lookups=first.lookups
+        )
+    done = sorted((d for s in shares for d in s.definitions), key=lambda d: d.number)
+    findings: dict[tuple[str, int, int, str], Diagnostic] = {}
+    for finding in [f for d in done for f in d.findings] + [f for d in done for f in d.unread]:
+        findings.setdefault((finding.path, finding.line, finding.column, finding.code), finding)
+    timings = [t for d in done for t in d.timings]
+    return FileVerdicts(
+        path=first.path,
+        display=first.display,
+        digest=first.digest,
+        module_classes=first.module_classes,
+        observations=tuple(o for d in done for o in d.observations),
+        findings=tuple(findings.values()),
+        reads=tuple(sorted({r for s in shares for r in s.reads})),
+        lookups=tuple(sorted({k for s in shares for k in s.lookups}, key=_lookup_order)),
+        seconds=sum(s.seconds for s in shares),
+        roots=tuple(sorted(timings, key=lambda t: -t[1])[:_ROOTS_TIMED]),
+    )
+
+
+def _lookup_order(lookup: tuple[str, str | None]) -> tuple[str, str]:
+    return lookup[0], lookup[1] or ""
+
+
+def unread_library_findings(
+    unread: Iterable[tuple[OutsideBuilt, str, str | None]],
+) -> Iterator[Diagnostic]:
     """XBN402 for each module built by a library the analysis cannot read, where the
     project's code builds it: nothing inside it is checked, and the user should know."""
     rule = rules.UNREAD_LIBRARY_MODULE
-    for built, target, owner in interp.unread.values():
+    for built, target, owner in unread:
         assert isinstance(built.node, cst.Call)
         message = rule.format(
             target=target, call=node_text(built.node.func), package=built.qualname.split(".")[0]

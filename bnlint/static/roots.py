@@ -69,21 +69,38 @@ class Root:
     has_forward: bool = True
 
 
-def file_roots(project: Project, file: SourceFile, interp: Interpreter) -> Iterator[Root]:
-    """Each module class of `file`, then each factory, built."""
+@dataclass(frozen=True)
+class Share:
+    """Which of a file's definitions one process builds, when several share a large file:
+    every `count`-th from `index` on, in the order `definitions` gives them."""
+
+    index: int = 0
+    count: int = 1
+
+    def takes(self, definition: int) -> bool:
+        return definition % self.count == self.index
+
+
+WHOLE = Share()
+
+
+def definitions(
+    project: Project, file: SourceFile, interp: Interpreter
+) -> Iterator[Callable[[], Iterator[Root]]]:
+    """What builds the roots of each definition of `file`, in order, not yet called: each
+    module class, then each factory, then each registry."""
     for cls in project.module_classes(file):
         base = project.classes.torch_base(cls)
         if base is not None and base.kind not in _LAYERS:
-            yield from _class_root(project, cls, interp)
+            yield partial(_class_root, project, cls, interp)
     symbols = project.loader.symbols(file)
     for name, node in symbols.functions.items():
         if callable_without_arguments(node):
-            yield from _factory_root(
-                ProjectFunction(file, node, f"{file.module_name}.{name}"), interp
-            )
+            function = ProjectFunction(file, node, f"{file.module_name}.{name}")
+            yield partial(_factory_root, function, interp)
     for name, expr in symbols.values.items():
         if isinstance(expr, cst.Dict):
-            yield from _registry_roots(project, file, name, expr, interp)
+            yield partial(_registry_roots, project, file, name, expr, interp)
 
 
 def _registry_roots(
@@ -165,7 +182,7 @@ def _constructors(project: Project, cls: ProjectClass) -> Iterator[list[cst.Para
 
 
 def named_root(project: Project, file: SourceFile, name: str, interp: Interpreter) -> Root | None:
-    """The factory or module class `name` of `file`, built as `file_roots` builds it."""
+    """The factory or module class `name` of `file`, built as `definitions` builds it."""
     node = project.loader.symbols(file).functions.get(name)
     if node is not None and callable_without_arguments(node):
         found = list(

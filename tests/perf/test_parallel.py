@@ -143,3 +143,35 @@ def test_a_submodule_of_a_package_that_star_imports_every_model_is_found_without
     # `zoo.Head`, defined nowhere: the star-imported packages are searched through their
     # text, and only those that star-import further are parsed, never a model file
     assert not [p for p in parsed if p.name == "model.py"], parsed
+
+
+def test_a_file_larger_than_half_a_workers_part_is_shared_by_every_worker() -> None:
+    from bnlint.static.roots import WHOLE, Share
+
+    work = parallel._shared_out(
+        ["model.py", "blocks.py", "utils.py"],
+        {"model.py": 900, "blocks.py": 150, "utils.py": 50},
+        jobs=2,
+    )
+    assert work == [
+        ("model.py", Share(0, 2)),
+        ("model.py", Share(1, 2)),
+        ("blocks.py", WHOLE),
+        ("utils.py", WHOLE),
+    ]
+    # in a whole tree no file is that large: nothing is shared out
+    sizes = {f"f{i}.py": 100 for i in range(40)}
+    assert all(share == WHOLE for _, share in parallel._shared_out(list(sizes), sizes, jobs=2))
+
+
+def test_a_file_checked_alone_in_two_processes_gets_the_one_process_verdicts(
+    tmp_path: Path, always_parallel
+) -> None:
+    """pre-commit on one model file: its definitions are shared by both workers."""
+    from tests.static.test_kept_constructions import STEM_NET
+
+    path = tmp_path / "stem_net.py"
+    path.write_text(STEM_NET)
+    serial = analyze([path], search_roots=[tmp_path], jobs=1)
+    assert serial.modules and serial.diagnostics
+    assert analyze([path], search_roots=[tmp_path], jobs=2) == serial
