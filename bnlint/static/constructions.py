@@ -16,7 +16,7 @@ repeats pays for the copy.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar, overload
 
@@ -85,9 +85,10 @@ def _print(value: Value, budget: list[int], depth: int = 0) -> Hashable:
     if isinstance(value, Tails):
         raise _TooLarge  # holds modules: identities a copy would not keep
     if isinstance(value, Unknown):
-        # The object itself, not what it says: conditions on it are remembered by the
-        # object (facts.py), and a copy must hold the one its caller tests.
-        return ("u", value)
+        # By what it says: a loop building the same block makes a new unknown each time.
+        # Conditions on it are remembered by the object, though (facts.py): what holds such
+        # a condition is not kept (`Constructions.keep`).
+        return ("u", type(value).__name__, value.reason, value.code)
     if isinstance(value, ClassRef):
         return (
             "class",
@@ -148,6 +149,9 @@ def _print(value: Value, budget: list[int], depth: int = 0) -> Hashable:
             "choice",
             value.reason,
             tuple(_print(o, budget, depth + 1) for o in value.options),
+            # the conditions each option was made under, on the very objects they test: a
+            # caller's path decides them by those objects (facts.py)
+            value.facts,
         )
     raise _TooLarge  # modules, tensors, methods: identities a copy would not keep
 
@@ -212,12 +216,88 @@ class Constructions:
         instance = clone(found.prototype, copies)
         return instance, [clone(bn, copies) for bn in found.batchnorms]
 
-    def keep(self, key: Hashable, instance: Value, batchnorms: list[ModuleInst]) -> None:
+    def keep(
+        self,
+        key: Hashable,
+        instance: Value,
+        batchnorms: list[ModuleInst],
+        arguments: Sequence[Value] = (),
+    ) -> None:
         if key not in self.built_once:
             self.built_once.add(key)
             return
+        if _conditions_on(instance, _unknowns_in(arguments)):
+            # A branch it took on an unknown argument is remembered by that object: a copy
+            # given to another caller would hold conditions on the first caller's unknown.
+            return
         copies: dict[int, Value] = {}
         self.kept[key] = Kept(clone(instance, copies), [clone(bn, copies) for bn in batchnorms])
+
+
+def _unknowns_in(arguments: Sequence[Value]) -> set[int]:
+    """The ids of the unknown values the arguments hold."""
+    found: set[int] = set()
+    for value in _values_in(list(arguments)):
+        if isinstance(value, Unknown):
+            found.add(id(value))
+    return found
+
+
+def _conditions_on(value: Value, unknowns: set[int]) -> bool:
+    """Whether a value merged from branches in `value` remembers a condition on one of
+    `unknowns` (or `value` is too large to tell)."""
+    if not unknowns:
+        return False
+    try:
+        return any(
+            isinstance(held, Choice)
+            and any(_names(fact, unknowns) for f in held.facts for fact in f)
+            for held in _values_in([value])
+        )
+    except _TooLarge:
+        return True
+
+
+def _names(fact: object, unknowns: set[int], depth: int = 0) -> bool:
+    """Whether a condition's key (nested tuples, see facts.py) holds one of `unknowns`."""
+    if id(fact) in unknowns:
+        return True
+    return (
+        depth < 4
+        and isinstance(fact, tuple)
+        and any(_names(part, unknowns, depth + 1) for part in fact)
+    )
+
+
+def _values_in(pending: list[Value]) -> Iterator[Value]:
+    """Every value reachable from `pending` through modules, objects, containers, options
+    and references' arguments, each once; _TooLarge past the budget."""
+    seen: set[int] = set()
+    budget = _BUDGET * 5
+    while pending:
+        value = pending.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        budget -= 1
+        if budget < 0:
+            raise _TooLarge
+        yield value
+        if isinstance(value, ModuleInst):
+            pending.extend([*value.attrs.values(), *value.children.values()])
+            pending.extend(value.layer_args.values())
+        elif isinstance(value, ObjectInst):
+            pending.extend(value.attrs.values())
+        elif isinstance(value, Seq):
+            pending.extend(value.items)
+        elif isinstance(value, Mapping):
+            pending.extend(value.items.values())
+        elif isinstance(value, Choice):
+            pending.extend(value.options)
+        elif isinstance(value, (ClassRef, FunctionRef)):
+            pending.extend([*value.args, *(v for _, v in value.kwargs)])
+            if isinstance(value, FunctionRef) and value.closure:
+                pending.extend(value.closure.values())
 
 
 @overload

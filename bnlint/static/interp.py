@@ -1177,7 +1177,9 @@ class Interpreter:
             and written.isdisjoint(outside)
             and written.isdisjoint(self._module_containers)
         ):
-            self.constructions.keep(key, result, self.built_batchnorms[first_built:])
+            self.constructions.keep(
+                key, result, self.built_batchnorms[first_built:], [*args, *kwargs.values()]
+            )
         return result
 
     def _run_body(
@@ -1337,7 +1339,9 @@ class Interpreter:
             and written.isdisjoint(outside)
             and written.isdisjoint(self._module_containers)
         ):
-            self.constructions.keep(key, inst, self.built_batchnorms[first_built:])
+            self.constructions.keep(
+                key, inst, self.built_batchnorms[first_built:], [*args, *kwargs.values()]
+            )
         return inst
 
     def torch_init(

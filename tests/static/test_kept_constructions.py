@@ -88,17 +88,48 @@ def test_a_copied_batchnorm_subclass_is_still_a_batchnorm_the_root_built(tmp_pat
     assert {o.entry.code for o in unlisted} == {"XBN207"}
 
 
-def test_unknown_arguments_are_told_apart_by_the_object_not_the_reason() -> None:
-    """Conditions on an unknown value are remembered by the object (facts.py): a copy made
-    for one unknown argument would hold conditions on that one, not on its caller's."""
+def test_a_value_made_under_conditions_is_told_apart_by_the_objects_they_test() -> None:
+    """`norm_layer = FrozenBatchNorm2d if is_trained else BatchNorm2d`, `is_trained` unknown:
+    each option remembers the condition on that very object (facts.py), which the caller's
+    path may decide. Two such values from two callers are not the same argument."""
     from bnlint.static.constructions import fingerprint
-    from bnlint.static.values import Const, Unknown
+    from bnlint.static.values import Choice, Const, Unknown
 
-    first = Unknown("argument 'norm_layer' of '__init__' is given by its caller")
-    second = Unknown("argument 'norm_layer' of '__init__' is given by its caller")
+    def norm_layer(is_trained: Unknown) -> Choice:
+        key = ("truth", (is_trained, ()))
+        return Choice(
+            (Const("frozen"), Const("batch")),
+            "`is_trained` cannot be decided",
+            (frozenset({(key, True)}), frozenset({(key, False)})),
+        )
+
+    first = norm_layer(Unknown("`weights` is given by the caller"))
+    second = norm_layer(Unknown("`weights` is given by the caller"))
     width = Const(8)
-    assert fingerprint("Block", [width, first], {}) == fingerprint("Block", [width, first], {})
-    assert fingerprint("Block", [width, first], {}) != fingerprint("Block", [width, second], {})
+    assert fingerprint("Conv", [width, first], {}) == fingerprint("Conv", [width, first], {})
+    assert fingerprint("Conv", [width, first], {}) != fingerprint("Conv", [width, second], {})
+    # an unknown alone is told by what it says: a loop makes a new one on every turn
+    assert fingerprint("Conv", [Unknown("any")], {}) == fingerprint("Conv", [Unknown("any")], {})
+
+
+def test_what_holds_a_condition_on_an_unknown_argument_is_not_kept() -> None:
+    from bnlint.static.constructions import Constructions
+    from bnlint.static.values import Choice, Const, Unknown
+
+    argument, other = Unknown("`bias` is given by the caller"), Unknown("another")
+
+    def built(tested: Unknown) -> Choice:
+        key = ("compare", (tested, ()), "Is", False, type(None), None)
+        return Choice(
+            (Const(1), Const(2)), "undecided", (frozenset({(key, True)}), frozenset({(key, False)}))
+        )
+
+    kept = Constructions()
+    for _ in range(2):
+        kept.keep("on the argument", built(argument), [], [Const(8), argument])
+        kept.keep("on another value", built(other), [], [Const(8), argument])
+    assert kept.copy_of("on the argument") is None
+    assert kept.copy_of("on another value") is not None
 
 
 def test_a_helper_called_by_two_classes_builds_for_each(tmp_path: Path) -> None:
