@@ -71,7 +71,7 @@ def analyse_files(
 ) -> dict[str, FileVerdicts]:
     """Every file's contribution (paths absolute and resolved), computed in up to `jobs`
     processes; `done` is told of each file as it is finished."""
-    from bnlint.static.fileverdicts import analyse_file
+    from bnlint.static.fileverdicts import analyse_file, merge_shares
     from bnlint.static.project import Project
 
     if not paths:
@@ -88,8 +88,6 @@ def analyse_files(
             if done is not None:
                 done(path)
         return serial
-    from bnlint.static.fileverdicts import merge_shares
-
     work = _shared_out(paths, weights, jobs)
     tasks = _tasks(work, weights, jobs * _TASKS_PER_WORKER)
     jobs = min(jobs, len(tasks))
