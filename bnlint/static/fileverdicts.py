@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,14 +158,10 @@ def merge_shares(shares: Sequence[FileShare]) -> FileVerdicts:
         observations=tuple(o for d in done for o in d.observations),
         findings=tuple(findings.values()),
         reads=tuple(sorted({r for s in shares for r in s.reads})),
-        lookups=tuple(sorted({k for s in shares for k in s.lookups}, key=_lookup_order)),
+        lookups=_lookups({name: found for s in shares for name, found in s.lookups}),
         seconds=sum(s.seconds for s in shares),
         roots=tuple(sorted(timings, key=lambda t: -t[1])[:_ROOTS_TIMED]),
     )
-
-
-def _lookup_order(lookup: tuple[str, str | None]) -> tuple[str, str]:
-    return lookup[0], lookup[1] or ""
 
 
 def unread_library_findings(
@@ -182,7 +178,7 @@ def unread_library_findings(
         yield diagnostic(rule.code, message, built.file.location(built.node), owner)
 
 
-def _lookups(found: dict[str, Path | None]) -> tuple[tuple[str, str | None], ...]:
+def _lookups(found: Mapping[str, Path | str | None]) -> tuple[tuple[str, str | None], ...]:
     return tuple(sorted((name, str(p) if p is not None else None) for name, p in found.items()))
 
 
