@@ -205,17 +205,21 @@ def _follow(interp: Interpreter, root: Root, as_model: bool) -> RootGraph:
         as_model and root.may_be_model
     )
     builder = ForwardBuilder(interp, scopes, open_boundary=open_boundary)
-    failure = ""
+    # A construction given up part way: the layers __init__ would have built (or replaced)
+    # after that are not in the tree, so no verdict on it can be certain.
+    failure = f"the analysis of {root.origin} stopped: {root.abandoned}" if root.abandoned else ""
     with interp.following(builder):
         try:
             _run_forward(interp, builder, root)
         except (AnalysisLimit, RecursionError) as error:
-            failure = f"the analysis of {root.origin} stopped: {error or 'nesting too deep'}"
+            failure = (
+                failure or f"the analysis of {root.origin} stopped: {error or 'nesting too deep'}"
+            )
         except DeadPath:
-            failure = f"forward() of {root.origin} always raises"
+            failure = failure or f"forward() of {root.origin} always raises"
         except Exception as error:  # an analyzer bug must cost one model, never the whole run
             log.warning("internal error in forward() of %s", root.origin, exc_info=True)
-            failure = (
+            failure = failure or (
                 f"bnlint could not follow forward() of {root.origin} (internal error: {error})"
             )
     if failure:
@@ -232,6 +236,9 @@ def _follow(interp: Interpreter, root: Root, as_model: bool) -> RootGraph:
         closed = _with_unresolved_norms(
             _match(closed_graph, failure), builder, closed_graph, failure
         )
+    if root.abandoned:
+        plan = _unfoldable_unknown(plan, failure)
+        closed = closed and _unfoldable_unknown(closed, failure)
     log.debug(
         "%s: %d nodes, %d folds, %d skips",
         root.origin,
@@ -247,8 +254,9 @@ def _follow(interp: Interpreter, root: Root, as_model: bool) -> RootGraph:
 def _may_hold_batchnorms(root: Root) -> bool:
     """Whether following the root's forward() can give a BatchNorm verdict: it built one
     (held or lost), holds a value that may be a norm layer the analysis could not resolve,
-    or runs code of a file that calls a functional batch norm."""
-    if root.built:
+    or runs code of a file that calls a functional batch norm, or its construction was given
+    up part way (what forward() reads that was never built may be one)."""
+    if root.built or root.abandoned:
         return True
     files: set[int] = set()
     for inst in walk(root.inst):
@@ -359,6 +367,25 @@ def _demote_folds(plan: FoldPlan, failure: str) -> FoldPlan:
         for pair in plan.folds
     )
     return FoldPlan(folds=(), skips=plan.skips + demoted, findings=plan.findings)
+
+
+def _unfoldable_unknown(plan: FoldPlan, failure: str) -> FoldPlan:
+    """In a model whose construction was given up part way, a BatchNorm's neighbours may be
+    replaced by what __init__ does after that point: what blocks a fold there is not sure
+    to block it in the model."""
+    rule = rules.UNKNOWN_CALL
+    skips = tuple(
+        replace(
+            skip,
+            status=Status.UNKNOWN,
+            code=rule.code,
+            reason=rule.format(bn=skip.bn.describe(), detail=failure),
+        )
+        if skip.status is Status.UNFOLDABLE
+        else skip
+        for skip in plan.skips
+    )
+    return FoldPlan(plan.folds, skips, plan.findings)
 
 
 def _unplaced_unknown(plan: FoldPlan, unplaced: set[int]) -> FoldPlan:
@@ -810,7 +837,7 @@ def _add_lost_batchnorms(
     an __init__ that raised, as the analysis followed it, before storing it: `refused`)
     still gets a verdict: unknown, never silence."""
     tree = list(walk(root.inst))
-    complete = not refused and not any(inst.incomplete for inst in tree)
+    complete = not refused and not root.abandoned and not any(inst.incomplete for inst in tree)
     # A container of an unknown number of modules (paths built apart keep every path's
     # members, and a member read from them is one of those: what they do not hold was
     # thrown away)
@@ -850,6 +877,11 @@ def _add_lost_batchnorms(
             reason = (
                 f"__init__ of {root.inst.cls.qualname.rsplit('.', 1)[-1]} raises, as the "
                 "analysis follows it, before it stores the layers it built"
+            )
+        if root.abandoned:
+            code = rules.UNKNOWN_CALL.code
+            reason = (
+                f"the analysis of {root.origin} stopped before __init__ stored it: {root.abandoned}"
             )
         if inst.escaped is not None:
             code = (

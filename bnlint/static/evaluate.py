@@ -352,6 +352,13 @@ def attribute(
             "momentum",
         ):
             return Param(base, name)
+        if base.uid in interp.abandoned:
+            # __init__ may have set it after the point where its analysis stopped
+            return Unknown(
+                f"the analysis stopped before __init__ set 'self.{name}' "
+                f"({interp.abandoned[base.uid]})",
+                rules.UNKNOWN_CALL.code,
+            )
         return Method(base, name, node_text(node))
     if isinstance(base, EnumClass):
         if name in base.members:

@@ -33,6 +33,20 @@ class AnalysisLimit(Exception):
     """The interpretation exceeded a budget; the caller reports it as unknown."""
 
 
+# What makes the analysis give up one construction: a budget, nesting deeper than Python
+# follows, a path that ends where none may.
+ABANDONING = (AnalysisLimit, DeadPath, ReturnSignal, RecursionError)
+
+
+def abandonment(error: BaseException) -> str:
+    """Why a construction was given up, in words for a verdict."""
+    if isinstance(error, AnalysisLimit):
+        return str(error)
+    if isinstance(error, RecursionError):
+        return "the model's construction nests too deep to follow"
+    return "the model's construction ends on a path the analysis cannot follow"
+
+
 @dataclass(eq=False)
 class Method(Value):
     """A method looked up on a value: `layers.append`, `x.relu`, `self.add_module`."""

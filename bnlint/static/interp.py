@@ -28,6 +28,7 @@ from bnlint.static.classes import ClassModel
 from bnlint.static.constructions import Constructions, containers, fingerprint
 from bnlint.static.forward import NORM_WORDS
 from bnlint.static.frames import (
+    ABANDONING,
     AnalysisLimit,
     BreakSignal,
     ContinueSignal,
@@ -36,6 +37,7 @@ from bnlint.static.frames import (
     Method,
     Param,
     ReturnSignal,
+    abandonment,
 )
 from bnlint.static.index import (
     External,
@@ -198,6 +200,9 @@ class Interpreter:
         self.built_batchnorms: list[ModuleInst] = []
         self._constructing: list[str] = []  # classes whose __init__ is running, innermost last
         self.refused: set[int] = set()  # modules whose __init__ raised on every path, by uid
+        # class roots whose construction the analysis stopped following, by uid, with why:
+        # what they hold is what __init__ had built by then
+        self.abandoned: dict[int, str] = {}
         self._active: dict[int, int] = {}  # running activations of each function definition
         self._values: dict[str, Value] = {}
         self._enums: dict[int, EnumClass] = {}  # by the class's definition node
@@ -1327,6 +1332,19 @@ class Interpreter:
         self.journal.begin()
         try:
             result = self.call_function(func, args, kwargs, node, self_value=inst, cls=owner)
+        except ABANDONING as error:
+            if not as_root:
+                raise
+            # The class analysed on its own keeps what it had built: its BatchNorms then get
+            # verdicts (unknown, with why), never silence.
+            self.abandoned[inst.uid] = abandonment(error)
+            return inst
+        except Exception as error:  # an analyzer bug must cost one model, never the whole run
+            if not as_root:
+                raise
+            log.warning("internal error while building %s", cls.qualname, exc_info=True)
+            self.abandoned[inst.uid] = f"bnlint could not follow it (internal error: {error})"
+            return inst
         finally:
             self._constructing.pop()
             written = self.journal.commit()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from bnlint.static.frames import AnalysisLimit, DeadPath, Frame, ReturnSignal
+from bnlint.static.frames import ABANDONING, Frame
 from bnlint.static.index import ProjectClass, ProjectFunction, ProjectValue
 from bnlint.static.source import SourceFile
 from bnlint.static.values import (
@@ -182,7 +182,7 @@ def register_decorated(
         if registering is not None:
             try:
                 interp.eval(registering, Frame(file, {}))
-            except (AnalysisLimit, DeadPath, ReturnSignal, RecursionError):
+            except ABANDONING:
                 pass
             continue
         if not isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
@@ -203,7 +203,7 @@ def register_decorated(
             try:
                 registrar = interp.eval(decorator.decorator, frame)
                 interp.call(registrar, [target], {}, frame, cst.Call(func=decorator.decorator))
-            except (AnalysisLimit, DeadPath, ReturnSignal, RecursionError):
+            except ABANDONING:
                 continue
 
 

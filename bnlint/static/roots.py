@@ -20,7 +20,7 @@ import libcst as cst
 
 from bnlint.ftypes import NodeKind
 from bnlint.static.forward import NORM_WORDS
-from bnlint.static.frames import AnalysisLimit, DeadPath, ReturnSignal
+from bnlint.static.frames import ABANDONING, abandonment
 from bnlint.static.index import ProjectClass, ProjectFunction, ProjectValue
 from bnlint.static.interp import Interpreter
 from bnlint.static.project import Project
@@ -67,6 +67,9 @@ class Root:
     # False for a class with no forward() (its other methods call its layers): what it holds
     # is run by code the analysis does not follow.
     has_forward: bool = True
+    # Why the analysis gave up the class's construction part way, or "": it holds what
+    # __init__ had built by then, and none of its verdicts can be certain.
+    abandoned: str = ""
 
 
 @dataclass(frozen=True)
@@ -213,6 +216,7 @@ def _class_root(project: Project, cls: ProjectClass, interp: Interpreter) -> Ite
             cls.file,
             built.batchnorms,
             has_forward=callable_instances,
+            abandoned=interp.abandoned.get(inst.uid, ""),
         )
     if all(inst.uid in interp.refused for inst in instances):
         # Its defaults do not build (`blocks_args=None`, which an assert refuses: only its
@@ -304,8 +308,8 @@ def _guarded(interp: Interpreter, build: Callable[[], Value]) -> _Built:
     with interp.construction() as batchnorms:
         try:
             return _Built(build(), batchnorms)
-        except (AnalysisLimit, DeadPath, ReturnSignal, RecursionError) as error:
-            log.debug("construction abandoned: %s", error)
+        except ABANDONING as error:
+            log.debug("construction abandoned: %s", abandonment(error))
         except Exception:  # an analyzer bug must cost one model, never the whole run
             log.warning("internal error while building a model; it is skipped", exc_info=True)
         return _Built(Const(None), batchnorms)
