@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from bnlint.static.fileverdicts import FileShare
     from bnlint.static.libraries import LibraryRoot
     from bnlint.static.project import Project
-    from bnlint.static.records import FileVerdicts
+    from bnlint.static.records import FileVerdicts, Kept
     from bnlint.static.roots import Share
 
 log = logging.getLogger("bnlint.parallel")
@@ -68,15 +68,18 @@ def analyse_files(
     allowed: Collection[str] | None = None,
     libraries: Sequence[LibraryRoot] = (),
     done: Callable[[str], None] | None = None,
+    kept: Mapping[str, Kept] | None = None,
 ) -> dict[str, FileVerdicts]:
     """Every file's contribution (paths absolute and resolved), computed in up to `jobs`
-    processes; `done` is told of each file as it is finished."""
+    processes; `done` is told of each file as it is finished; `kept`, by file, what an
+    earlier run built of it that still holds."""
     from bnlint.static.fileverdicts import analyse_file, merge_shares
     from bnlint.static.project import Project
 
     if not paths:
         return {}
     weights = weights or {}
+    kept = kept or {}
     total = sum(weights.get(p, 0) for p in paths)
     if jobs <= 1 or total < MIN_PARALLEL_BYTES:
         project = Project(
@@ -84,12 +87,15 @@ def analyse_files(
         )
         serial: dict[str, FileVerdicts] = {}
         for path in paths:
-            serial[path] = analyse_file(project, Path(path))
+            serial[path] = analyse_file(project, Path(path), kept.get(path))
             if done is not None:
                 done(path)
         return serial
     work = _shared_out(paths, weights, jobs)
-    tasks = _tasks(work, weights, jobs * _TASKS_PER_WORKER)
+    tasks = [
+        [(path, share, kept.get(path)) for path, share in task]
+        for task in _tasks(work, weights, jobs * _TASKS_PER_WORKER)
+    ]
     jobs = min(jobs, len(tasks))
     log.info("analysing %d files in %d processes (%d tasks)", len(paths), jobs, len(tasks))
     context = multiprocessing.get_context(
@@ -178,8 +184,8 @@ def _start_worker(
     _project = Project(search_roots, source_roots, sources, allowed, trees, libraries)
 
 
-def _run_task(work: list[tuple[str, Share]]) -> list[FileShare]:
+def _run_task(work: list[tuple[str, Share, Kept | None]]) -> list[FileShare]:
     from bnlint.static.fileverdicts import analyse_share
 
     assert _project is not None, "worker not started"
-    return [analyse_share(_project, Path(path), share) for path, share in work]
+    return [analyse_share(_project, Path(path), share, kept) for path, share, kept in work]

@@ -73,7 +73,7 @@ def analyse_root(interp: Interpreter, root: Root, as_model: bool = False) -> Roo
     read such an attribute, it is followed again as construction left the attributes: the
     model its factory builds, which is the one folded. A certain verdict there is reported,
     with the other states as a note."""
-    if not as_model and not _may_hold_batchnorms(root):
+    if not as_model and not _may_hold_batchnorms(interp, root):
         # Nothing in it is or may be a BatchNorm (a vision transformer): its forward() can
         # give no verdict, so it is not followed.
         builder = ForwardBuilder(interp, scopes_of(root.inst)[0], open_boundary=False)
@@ -247,11 +247,15 @@ def _follow(interp: Interpreter, root: Root, as_model: bool) -> RootGraph:
         len(plan.skips),
     )
     observations = tuple(_observations(plan, closed, root, set(builder.normalised_itself)))
+    if root.abandoned:
+        # The BatchNorms of the classes it holds are theirs to report, from their own roots:
+        # a construction given up part way knows nothing more of them.
+        observations = tuple(o for o in observations if o.own)
     findings = tuple(_findings(plan, root))
     return RootGraph(root, builder.graph, plan, observations, findings)
 
 
-def _may_hold_batchnorms(root: Root) -> bool:
+def _may_hold_batchnorms(interp: Interpreter, root: Root) -> bool:
     """Whether following the root's forward() can give a BatchNorm verdict: it built one
     (held or lost), holds a value that may be a norm layer the analysis could not resolve,
     or runs code of a file that calls a functional batch norm, or its construction was given
@@ -265,6 +269,7 @@ def _may_hold_batchnorms(root: Root) -> bool:
         for entry in inst.ancestry:
             if isinstance(entry, ProjectClass) and id(entry.file) not in files:
                 files.add(id(entry.file))
+                interp.resolver.loader.whole_read(entry.file)  # a search of its text
                 if "batch_norm" in entry.file.text:
                     return True
         for name, value in [*inst.children.items(), *inst.attrs.items()]:

@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 from bnlint import progress
 from bnlint.ftypes import CheckResult, Diagnostic, FileTiming, ModuleReport
 from bnlint.static.callers import CallerGraph
+from bnlint.static.footprint import CurrentFiles
 from bnlint.static.libraries import LibraryRoot
-from bnlint.static.records import FileReport, FileVerdicts
+from bnlint.static.records import FileReport, FileVerdicts, Kept
 from bnlint.static.scan import ProjectScan, display, scan_project
 
 if TYPE_CHECKING:
@@ -216,9 +217,15 @@ def _report(
     }
     contributions.update(inert)
     missing = [m for m in missing if m not in inert]
+    kept: dict[str, Kept] = {}
+    if memo is not None and missing:
+        now = CurrentFiles(digests)
+        kept = {m: k for m in missing if (k := memo.kept(m, now, scan.resolve)) is not None}
     log.info(
-        "%d files to analyse, %d contributions from the cache, %d build nothing",
+        "%d files to analyse (%d definitions of them from the cache), %d contributions from "
+        "the cache, %d build nothing",
         len(missing),
+        sum(len(chain.links) for k in kept.values() for chain in k.chains),
         len(contributions) - len(inert),
         len(inert),
     )
@@ -233,6 +240,7 @@ def _report(
             allowed=sorted(scan.project) if roots else None,
             libraries=scan.libraries,
             done=_Progress(len(missing)),
+            kept=kept,
         )
     )
     missing += list(inert)

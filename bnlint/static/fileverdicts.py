@@ -10,10 +10,11 @@ depend on the roots built before it, so `merge_shares` gives what one process gi
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import libcst as cst
@@ -21,11 +22,19 @@ import libcst as cst
 from bnlint import rules
 from bnlint.ftypes import Diagnostic
 from bnlint.static.analysis import analyse_root
+from bnlint.static.footprint import FileRead, Footprint, Layout, layout_of, places
 from bnlint.static.interp import Interpreter
-from bnlint.static.project import Project
-from bnlint.static.records import FileVerdicts, Observation
+from bnlint.static.project import Project, Reads
+from bnlint.static.records import (
+    Chain,
+    DefinitionVerdicts,
+    FileVerdicts,
+    Kept,
+    Link,
+    Observation,
+)
 from bnlint.static.roots import WHOLE, Root, Share, definitions
-from bnlint.static.source import ParseFailure, module_name_for
+from bnlint.static.source import ParseFailure, SourceFile, module_name_for
 from bnlint.static.values import OutsideBuilt, node_text
 from bnlint.static.verdicts import diagnostic
 
@@ -34,23 +43,11 @@ log = logging.getLogger("bnlint.static")
 _ROOTS_TIMED = 5  # the slowest roots of a file that --timing can name
 
 
-def analyse_file(project: Project, path: Path) -> FileVerdicts:
+def analyse_file(project: Project, path: Path, kept: Kept | None = None) -> FileVerdicts:
     """Build and run everything `path` defines, recording every file the work read. The
-    result names the file by `path` as given; what it read, by resolved paths."""
-    return merge_shares([analyse_share(project, path, WHOLE)])
-
-
-@dataclass(frozen=True)
-class _Definition:
-    """What building and running one definition of a file gave, in the order it came."""
-
-    number: int  # its place among the file's definitions
-    observations: tuple[Observation, ...]
-    findings: tuple[Diagnostic, ...]
-    # XBN402 for each call into an unread library first met while it was built and run
-    unread: tuple[Diagnostic, ...]
-    # (root, seconds): how it went, not what it found
-    timings: tuple[tuple[str, float], ...] = field(default=(), compare=False)
+    result names the file by `path` as given; what it read, by resolved paths. What `kept`
+    holds of an earlier run is taken from there."""
+    return merge_shares([analyse_share(project, path, WHOLE, kept)])
 
 
 @dataclass(frozen=True)
@@ -62,16 +59,20 @@ class FileShare:
     display: str
     digest: str
     module_classes: tuple[tuple[str, int], ...] = ()
-    definitions: tuple[_Definition, ...] = ()
+    definitions: tuple[DefinitionVerdicts, ...] = ()
     reads: tuple[tuple[str, str], ...] = ()
     lookups: tuple[tuple[str, str | None], ...] = ()
     seconds: float = 0.0
     failure: Diagnostic | None = None
+    chains: tuple[Chain, ...] = ()
 
 
-def analyse_share(project: Project, path: Path, share: Share) -> FileShare:
+def analyse_share(
+    project: Project, path: Path, share: Share, kept: Kept | None = None
+) -> FileShare:
     """Build and run the definitions of `share` in `path`, recording every file the work
-    read."""
+    read; a definition `kept` holds is taken from there."""
+    kept = kept or Kept()
     started = time.perf_counter()
     given, path = str(path), path.resolve()
     project.fresh_models()
@@ -89,30 +90,130 @@ def analyse_share(project: Project, path: Path, share: Share) -> FileShare:
                 failure=failure_diagnostic(failure),
             )
         interp = Interpreter(project.resolver, project.classes)
-        done = [
-            _built(interp, number, roots)
-            for number, roots in enumerate(definitions(project, file, interp))
-            if share.takes(number)
-        ]
+        reusable = {link.identity: link for chain in kept.chains for link in chain.links}
+        footprints = _Footprints(project)
+        done: list[DefinitionVerdicts] = []
+        links: list[Link] = []
+        identities: list[str] = []
+        for number, (identity, roots) in enumerate(definitions(project, file, interp)):
+            identities.append(identity)
+            if not share.takes(number):
+                continue
+            if identity in reusable:
+                done.append(replace(reusable[identity].built, number=number, timings=()))
+                continue
+            built = _built(interp, number, roots)
+            done.append(built)
+            links.append(Link(identity, footprints.since_last(reads), built))
         classes = tuple(
             (cls.qualname, file.location(cls.node).line) for cls in project.module_classes(file)
         )
     reads.files.pop(path, None)
+    # the chains kept travel with the first share only: one copy of each in the merge
+    chains = _present(kept.chains, set(identities)) if share.index == 0 else ()
+    if links:
+        chains = (*chains, Chain(tuple(links)))
+    looked_up = {**dict(kept.lookups), **dict(_lookups(reads.lookups))}
     found = FileShare(
         path=given,
         display=file.display_path,
         digest=project.digests[path],
         module_classes=classes,
         definitions=tuple(done),
-        reads=tuple(sorted((str(p), d) for p, d in reads.files.items())),
-        lookups=_lookups(reads.lookups),
+        reads=tuple(
+            sorted({*((str(p), d) for p, d in reads.files.items()), *_others(kept.reads, path)})
+        ),
+        lookups=tuple(sorted(looked_up.items())),
         seconds=time.perf_counter() - started,
+        chains=chains,
     )
     project.retire()
     return found
 
 
-def _built(interp: Interpreter, number: int, roots: Callable[[], Iterator[Root]]) -> _Definition:
+def _others(reads: Iterable[tuple[str, str]], path: Path) -> Iterator[tuple[str, str]]:
+    return (read for read in reads if read[0] != str(path))
+
+
+def _present(chains: Iterable[Chain], identities: set[str]) -> tuple[Chain, ...]:
+    """The chains cut before the first definition the file no longer has."""
+    cut = []
+    for chain in chains:
+        links = list(itertools.takewhile(lambda link: link.identity in identities, chain.links))
+        if links:
+            cut.append(Chain(tuple(links)))
+    return tuple(cut)
+
+
+class _Footprints:
+    """What each definition a process builds read beyond the ones it built before
+    (bnlint.static.footprint), from the process's record of everything it read."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.layouts: dict[Path, tuple[Layout | None, dict[int, range]]] = {}
+        self.seen: dict[str, FileRead] = {}
+        self.looked_up: set[str] = set()
+
+    def since_last(self, reads: Reads) -> Footprint:
+        files = []
+        paths = {*reads.files, *reads.bound, *reads.statements, *reads.headers, *reads.whole}
+        for path in sorted(paths, key=str):
+            read = self._read(path, reads)
+            before = self.seen.get(str(path))
+            if before == read:
+                continue
+            self.seen[str(path)] = read
+            if before is not None:  # only what is new
+                read = replace(
+                    read,
+                    statements=tuple(k for k in read.statements if k not in before.statements),
+                )
+            files.append((str(path), read))
+        lookups = tuple(
+            (name, str(found) if found is not None else None)
+            for name, found in sorted(reads.lookups.items())
+            if name not in self.looked_up
+        )
+        self.looked_up.update(reads.lookups)
+        return Footprint(tuple(files), lookups)
+
+    def _read(self, path: Path, reads: Reads) -> FileRead:
+        digest = reads.files.get(path) or self.project.digests.get(path, "")
+        file = self.project.files.get(path)
+        if path in reads.whole or file is None:
+            return FileRead(digest, whole=True)
+        layout, places = self._layout(file)
+        if layout is None:
+            return FileRead(digest, whole=True)
+        keys: set[str] = set()
+        statements = dict(enumerate(layout.statements))
+        for found, table in ((reads.statements, statements), (reads.headers, layout.headers)):
+            for node in found.get(path, {}).values():
+                # (a statement the two parsers do not place alike is read as the whole text)
+                where = [table.get(place) for place in places.get(id(node), ())]
+                if not where or None in where:
+                    return FileRead(digest, whole=True)
+                keys.update(k for k in where if k is not None)
+        bindings = layout.bindings if path in reads.bound else ""
+        return FileRead(digest, bindings=bindings, statements=tuple(sorted(keys)))
+
+    def _layout(self, file: SourceFile) -> tuple[Layout | None, dict[int, range]]:
+        found = self.layouts.get(file.path)
+        if found is None:
+            layout = layout_of(file.data, file.syntax)
+            total = len(layout.statements) if layout is not None else -1
+            found = self.layouts[file.path] = (layout, places(file.tree.body, _small_count, total))
+        return found
+
+
+def _small_count(statement: object) -> int | None:
+    return len(statement.body) if isinstance(statement, cst.SimpleStatementLine) else None
+
+
+def _built(
+    interp: Interpreter, number: int, roots: Callable[[], Iterator[Root]]
+) -> DefinitionVerdicts:
     """One definition's roots, built and analysed."""
     unread_before = len(interp.unread)
     observations: list[Observation] = []
@@ -127,7 +228,7 @@ def _built(interp: Interpreter, number: int, roots: Callable[[], Iterator[Root]]
         findings.extend(analysed.findings)
     # interp.unread only grows, in the order calls are met: what this definition met first
     unread = list(interp.unread.values())[unread_before:]
-    return _Definition(
+    return DefinitionVerdicts(
         number,
         tuple(observations),
         tuple(findings),
@@ -151,6 +252,7 @@ def merge_shares(shares: Sequence[FileShare]) -> FileVerdicts:
         findings.setdefault((finding.path, finding.line, finding.column, finding.code), finding)
     timings = [t for d in done for t in d.timings]
     return FileVerdicts(
+        chains=tuple(c for s in shares for c in s.chains),
         path=first.path,
         display=first.display,
         digest=first.digest,

@@ -89,6 +89,9 @@ class ModuleSymbols:
     functions: dict[str, cst.FunctionDef] = field(default_factory=dict)
     values: dict[str, cst.BaseExpression] = field(default_factory=dict)
     star_imports: list[str] = field(default_factory=list)
+    # the top-level statement each class, function and value above is part of, by the id
+    # of its node: what an analysis that resolves the name reads (bnlint.static.footprint)
+    tops: dict[int, cst.CSTNode] = field(default_factory=dict)
 
 
 def _dotted(node: cst.BaseExpression | None) -> str:
@@ -112,7 +115,8 @@ def _absolute(file: SourceFile, module: str, level: int) -> str:
 
 def collect_symbols(file: SourceFile) -> ModuleSymbols:
     symbols = ModuleSymbols()
-    _collect_block(file, file.tree.body, symbols)
+    for statement in file.tree.body:
+        _collect_block(file, [statement], symbols, statement)
     return symbols
 
 
@@ -120,31 +124,34 @@ def _collect_block(
     file: SourceFile,
     body: Sequence[cst.BaseStatement | cst.BaseSmallStatement],
     symbols: ModuleSymbols,
+    top: cst.CSTNode,
 ) -> None:
     for statement in body:
         if isinstance(statement, cst.ClassDef):
             symbols.classes[statement.name.value] = statement
+            symbols.tops[id(statement)] = top
             _forget(symbols, statement.name.value, keep="classes")
         elif isinstance(statement, cst.FunctionDef):
             symbols.functions[statement.name.value] = statement
+            symbols.tops[id(statement)] = top
             _forget(symbols, statement.name.value, keep="functions")
         elif isinstance(statement, cst.SimpleStatementLine):
-            _collect_block(file, statement.body, symbols)
+            _collect_block(file, statement.body, symbols, top)
         elif isinstance(statement, cst.BaseSmallStatement):
-            _collect_small(file, statement, symbols)
+            _collect_small(file, statement, symbols, top)
         elif isinstance(statement, cst.If):
-            _collect_block(file, statement.body.body, symbols)
+            _collect_block(file, statement.body.body, symbols, top)
             if isinstance(statement.orelse, cst.Else):
-                _collect_block(file, statement.orelse.body.body, symbols)
+                _collect_block(file, statement.orelse.body.body, symbols, top)
             elif isinstance(statement.orelse, cst.If):  # `elif`
-                _collect_block(file, [statement.orelse], symbols)
+                _collect_block(file, [statement.orelse], symbols, top)
         elif isinstance(statement, cst.Try):
             # `try: from x import y` / `except ImportError:` fallbacks: the try body wins.
             for handler in statement.handlers:
-                _collect_block(file, handler.body.body, symbols)
-            _collect_block(file, statement.body.body, symbols)
+                _collect_block(file, handler.body.body, symbols, top)
+            _collect_block(file, statement.body.body, symbols, top)
             if statement.orelse is not None:
-                _collect_block(file, statement.orelse.body.body, symbols)
+                _collect_block(file, statement.orelse.body.body, symbols, top)
 
 
 def _forget(symbols: ModuleSymbols, name: str, keep: str) -> None:
@@ -154,7 +161,9 @@ def _forget(symbols: ModuleSymbols, name: str, keep: str) -> None:
             getattr(symbols, table).pop(name, None)
 
 
-def _collect_small(file: SourceFile, small: cst.BaseSmallStatement, symbols: ModuleSymbols) -> None:
+def _collect_small(
+    file: SourceFile, small: cst.BaseSmallStatement, symbols: ModuleSymbols, top: cst.CSTNode
+) -> None:
     if isinstance(small, cst.Import):
         for alias in small.names:
             target = _dotted(alias.name)
@@ -185,7 +194,17 @@ def _collect_small(file: SourceFile, small: cst.BaseSmallStatement, symbols: Mod
         for assigned in targets:
             if isinstance(assigned, cst.Name) and value is not None:
                 symbols.values[assigned.value] = value
+                symbols.tops[id(value)] = top
                 _forget(symbols, assigned.value, keep="values")
+
+
+@dataclass(frozen=True)
+class DecoratingUsers:
+    """The files of a registry's package whose text decorates with one of its functions,
+    with that text (`found`), and the digest of every file searched for it (`searched`)."""
+
+    found: list[tuple[Path, bytes]]
+    searched: list[tuple[Path, str]]
 
 
 _STAR_IMPORT = re.compile(rb"\bimport\s*\*")
@@ -218,7 +237,7 @@ class ModuleLoader:
         self._symbols: dict[str, ModuleSymbols] = {}
         # per registry module: the files of its package that decorate with its functions,
         # with their text (bnlint.static.objects.fill_from_package), found once per run
-        self.decorating_users: dict[Path, list[tuple[Path, bytes]]] = {}
+        self.decorating_users: dict[Path, DecoratingUsers] = {}
 
     def add_root(self, root: Path) -> None:
         root = root.resolve()
@@ -304,7 +323,26 @@ class ModuleLoader:
     def _text_read(self, name: str, path: Path, digest: str) -> None:
         """A module's text decided a lookup in place of the module (what a cache records)."""
 
+    # What an analysis read of a file, for a cache to record (bnlint.static.footprint): its
+    # top-level bindings, one of its top-level statements, or its whole text.
+
+    def bindings_read(self, file: SourceFile) -> None:
+        """Its top-level bindings were looked at."""
+
+    def statement_read(self, file: SourceFile, statement: cst.CSTNode) -> None:
+        """A top-level statement of it was read."""
+
+    def header_read(self, file: SourceFile, statement: cst.CSTNode) -> None:
+        """The header of a class statement (decorators, bases) was read, not its body."""
+
+    def text_read(self, path: Path, digest: str) -> None:
+        """A file's bytes were searched without parsing them."""
+
+    def whole_read(self, file: SourceFile) -> None:
+        """Its whole text decided something (decorators run as an import runs them)."""
+
     def symbols(self, file: SourceFile) -> ModuleSymbols:
+        self.bindings_read(file)
         found = self._symbols.get(file.module_name)
         if found is None:
             found = collect_symbols(file)
@@ -336,10 +374,14 @@ class Resolver:
         """What a bare name at the top level of `file` is bound to; None if unbound."""
         symbols = self.loader.symbols(file)
         if name in symbols.classes:
+            node: cst.CSTNode = symbols.classes[name]
+            self.loader.statement_read(file, symbols.tops[id(node)])
             return ProjectClass(file, symbols.classes[name], f"{file.module_name}.{name}")
         if name in symbols.functions:
+            self.loader.statement_read(file, symbols.tops[id(symbols.functions[name])])
             return ProjectFunction(file, symbols.functions[name], f"{file.module_name}.{name}")
         if name in symbols.values:
+            self.loader.statement_read(file, symbols.tops[id(symbols.values[name])])
             return ProjectValue(file, symbols.values[name], f"{file.module_name}.{name}")
         if name in symbols.from_imports:
             package, attribute = symbols.from_imports[name]

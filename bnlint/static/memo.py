@@ -22,14 +22,15 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
 from bnlint.cache import Cache, decode, decode_field, encode
 from bnlint.static.callers import Edges, FileFacts
+from bnlint.static.footprint import CurrentFiles, holding_prefix
 from bnlint.static.readable import Refusal
-from bnlint.static.records import FileReport, FileVerdicts
+from bnlint.static.records import Chain, FileReport, FileVerdicts, Kept
 from bnlint.static.scan import KnownFacts
 from bnlint.static.textscan import TextFacts
 
@@ -37,6 +38,7 @@ log = logging.getLogger("bnlint.cache")
 
 _INDEX = "index"
 _CONTRIBUTIONS = "contributions"
+_DEFINITIONS = "definitions"
 
 Resolve = Callable[[str], "str | None"]
 
@@ -58,6 +60,13 @@ class _Reads:
     lookups: tuple[tuple[str, str | None], ...]
 
 
+@dataclass(frozen=True)
+class _Chains:
+    """A file's definitions as the runs that built them left them (records.Chain)."""
+
+    chains: tuple[Chain, ...] = ()
+
+
 @dataclass
 class Memo:
     cache: Cache
@@ -69,6 +78,7 @@ class Memo:
     resolutions: dict[str, str | None] = field(default_factory=dict)
     reports: dict[str, _Report] = field(default_factory=dict)
     _contributions: dict[str, Any] | None = None  # path -> encoded FileVerdicts
+    _definitions: dict[str, Any] | None = None  # path -> encoded _Chains
     _stored_facts: dict[str, Any] = field(default_factory=dict)  # as read, by digest
 
     @classmethod
@@ -136,6 +146,45 @@ class Memo:
             return None
         return kept
 
+    def kept(self, path: str, now: CurrentFiles, resolve: Resolve) -> Kept | None:
+        """What the cache has of the definitions of `path` whose verdicts still hold
+        although the file's contribution as a whole does not: an edit elsewhere in the files
+        they read leaves them standing (bnlint.static.footprint)."""
+        encoded = self._kept_definitions().get(path)
+        if encoded is None:
+            return None
+        try:
+            chains = decode(_Chains, encoded).chains
+        except (ValueError, TypeError, KeyError, IndexError) as error:
+            log.info("cached definitions of %s unusable (%s)", path, error)
+            return None
+
+        def lookups_hold(lookups: Any) -> bool:
+            return all(resolve(name) == found for name, found in lookups)
+
+        held = []
+        for chain in chains:
+            footprints = (link.footprint for link in chain.links)
+            count = holding_prefix(footprints, now.digest_of, now.layout, lookups_hold)
+            if count:
+                held.append(Chain(chain.links[:count]))
+        if not held:
+            return None
+        links = [link for chain in held for link in chain.links]
+        reads = {p: now.digest_of(p) for link in links for p, _ in link.footprint.files}
+        lookups = {name: found for link in links for name, found in link.footprint.lookups}
+        return Kept(
+            tuple(held),
+            tuple(sorted((p, d) for p, d in reads.items() if d is not None)),
+            tuple(sorted(lookups.items())),
+        )
+
+    def _kept_definitions(self) -> dict[str, Any]:
+        if self._definitions is None:
+            stored = self.cache.load(_DEFINITIONS)
+            self._definitions = stored if isinstance(stored, dict) else {}
+        return self._definitions
+
     def _kept_contributions(self) -> dict[str, Any]:
         if self._contributions is None:
             stored = self.cache.load(_CONTRIBUTIONS)
@@ -180,8 +229,16 @@ class Memo:
         self.refusals = {d: r for d, r in {**self.refusals, **refusals}.items() if d in present}
         if computed:
             kept = self._kept_contributions()
-            kept.update((p, encode(v)) for p, v in computed.items())
+            # each definition's verdicts are kept apart: read only after an edit
+            kept.update((p, encode(replace(v, chains=()))) for p, v in computed.items())
             self.cache.save(_CONTRIBUTIONS, kept)
+            definitions = self._kept_definitions()
+            for path, contribution in computed.items():
+                if contribution.chains:
+                    definitions[path] = encode(_Chains(contribution.chains))
+                else:
+                    definitions.pop(path, None)
+            self.cache.save(_DEFINITIONS, definitions)
         if not self.lookups_hold(resolve):
             self.reports, self.resolutions = {}, {}
         read_by: dict[str, _Reads | None] = {}  # each member's reads, decoded once

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from bnlint.static.frames import ABANDONING, Frame
-from bnlint.static.index import ProjectClass, ProjectFunction, ProjectValue
+from bnlint.static.index import DecoratingUsers, ProjectClass, ProjectFunction, ProjectValue
 from bnlint.static.source import SourceFile
+from bnlint.static.textscan import content_digest
 from bnlint.static.values import (
     SPREAD,
     Choice,
@@ -175,6 +176,7 @@ def register_decorated(
     functions and classes into registries, as importing the module would. With `imported`
     (names the file imports from a registry's module), only the decorators named so run."""
 
+    interp.resolver.loader.whole_read(file)
     symbols = interp.resolver.loader.symbols(file)
     local = imported or set(symbols.functions) | set(symbols.values) | set(symbols.classes)
     for statement in file.tree.body:
@@ -214,7 +216,10 @@ def fill_from_package(interp: Interpreter, registry: SourceFile, key: str) -> No
     (`timm.create_model("resnet18")`). Their text is searched first: only those that may
     register the key are read."""
     wanted = key.encode()
-    for path, text in _decorating_users(interp, registry):
+    users = _decorating_users(interp, registry)
+    for path, digest in users.searched:  # which of them may file the key: their text says
+        interp.resolver.loader.text_read(path, digest)
+    for path, text in users.found:
         if wanted not in text or (registry.path, path) in interp.filed:
             continue
         interp.filed.add((registry.path, path))  # its decorators file all they file at once
@@ -222,6 +227,7 @@ def fill_from_package(interp: Interpreter, registry: SourceFile, key: str) -> No
         user = interp.resolver.loader.module(name.removesuffix(".__init__"))
         if user is None or user.path == registry.path:
             continue
+        interp.resolver.loader.whole_read(user)  # its decorators, as importing it runs them
         names = frozenset(
             local for local in _decorator_roots(user) if _defined_in(interp, user, local, registry)
         )
@@ -230,13 +236,14 @@ def fill_from_package(interp: Interpreter, registry: SourceFile, key: str) -> No
             register_decorated(interp, user, names)
 
 
-def _decorating_users(interp: Interpreter, registry: SourceFile) -> list[tuple[Path, bytes]]:
+def _decorating_users(interp: Interpreter, registry: SourceFile) -> DecoratingUsers:
     """The files of the registry's package whose text decorates with one of its functions
     (most module-level dicts have none: a lookup that misses them costs nothing more)."""
     known = interp.resolver.loader.decorating_users
     if registry.path in known:
         return known[registry.path]
     found: list[tuple[Path, bytes]] = []
+    searched: list[tuple[Path, str]] = []
     functions = list(interp.resolver.loader.symbols(registry).functions)
     package, _, rest = registry.module_name.partition(".")
     folder = registry.source_root / package
@@ -246,11 +253,14 @@ def _decorating_users(interp: Interpreter, registry: SourceFile) -> list[tuple[P
             re.M,
         )
         for path in sorted(folder.rglob("*.py")):
-            text = _bytes_of(path) if path != registry.path else b""
+            if path == registry.path:
+                continue
+            text = _bytes_of(path)
+            searched.append((path.resolve(), content_digest(text)))
             if decorating.search(text):
                 found.append((path, text))
-    known[registry.path] = found
-    return found
+    known[registry.path] = DecoratingUsers(found, searched)
+    return known[registry.path]
 
 
 def _bytes_of(path: Path) -> bytes:
@@ -285,6 +295,7 @@ def run_attribute_writes(
     bound (`defaults.activation = nn.SiLU`, `setattr(cfg, "act", "relu")`), as importing
     the module runs them; a write the analysis cannot follow (a computed name, `+=`) makes
     every attribute unknown, never leaves the value as it was bound."""
+    interp.resolver.loader.whole_read(symbol.file)  # every top-level statement after it
     name = symbol.qualname.rpartition(".")[2]
     fields = value.items if isinstance(value, Mapping) else value.attrs
     frame = Frame(symbol.file, {})

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import libcst as cst
+
 from bnlint.static.classes import ClassModel
 from bnlint.static.index import (
     ModuleLoader,
@@ -38,10 +40,17 @@ log = logging.getLogger("bnlint.static")
 
 @dataclass
 class Reads:
-    """The files (with the digest of the bytes parsed) and module names one analysis used."""
+    """The files (with the digest of the bytes parsed) and module names one analysis used,
+    and, finer, what it read of each file (bnlint.static.footprint): the files whose
+    top-level bindings it looked at, the top-level statements it read, by file, and the
+    files whose whole text decided something."""
 
     files: dict[Path, str] = field(default_factory=dict)
     lookups: dict[str, Path | None] = field(default_factory=dict)
+    bound: set[Path] = field(default_factory=set)
+    statements: dict[Path, dict[int, cst.CSTNode]] = field(default_factory=dict)
+    headers: dict[Path, dict[int, cst.CSTNode]] = field(default_factory=dict)  # class lines
+    whole: set[Path] = field(default_factory=set)
 
 
 class _TrackingLoader(ModuleLoader):
@@ -70,7 +79,29 @@ class _TrackingLoader(ModuleLoader):
             del self._by_name[name]
         self._file_symbols.pop(file.path, None)
 
+    def bindings_read(self, file: SourceFile) -> None:
+        if self.reads is not None:
+            self.reads.bound.add(file.path)
+
+    def statement_read(self, file: SourceFile, statement: cst.CSTNode) -> None:
+        if self.reads is not None:
+            self.reads.statements.setdefault(file.path, {})[id(statement)] = statement
+
+    def header_read(self, file: SourceFile, statement: cst.CSTNode) -> None:
+        if self.reads is not None:
+            self.reads.headers.setdefault(file.path, {})[id(statement)] = statement
+
+    def whole_read(self, file: SourceFile) -> None:
+        if self.reads is not None:
+            self.reads.whole.add(file.path)
+
+    def text_read(self, path: Path, digest: str) -> None:
+        if self.reads is not None:
+            self.reads.files.setdefault(path, digest)
+            self.reads.whole.add(path)
+
     def symbols(self, file: SourceFile) -> ModuleSymbols:
+        self.bindings_read(file)
         # Keyed by path, not module name: two files may share a module name.
         found = self._file_symbols.get(file.path)
         if found is None:
@@ -82,6 +113,7 @@ class _TrackingLoader(ModuleLoader):
         if self.reads is not None:
             self.reads.lookups.setdefault(name, path)
             self.reads.files.setdefault(path, digest)
+            self.reads.whole.add(path)
 
     def module(self, name: str) -> SourceFile | None:
         found = super().module(name)
@@ -250,6 +282,8 @@ class Project:
         found = []
         for name, node in symbols.classes.items():
             cls = ProjectClass(file, node, f"{file.module_name}.{name}")
+            # whether it is a module is decided by its header: its bases
+            self.loader.header_read(file, symbols.tops[id(node)])
             if self.classes.is_module(cls):
                 found.append(cls)
         return found

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bnlint.ftypes import Diagnostic, FoldEntry, ModuleReport, SourceLocation
+from bnlint.static.footprint import Footprint
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,49 @@ class Observation:
 
 
 @dataclass(frozen=True)
+class DefinitionVerdicts:
+    """What building and running one definition of a file gave, in the order it came."""
+
+    number: int  # its place among the file's definitions
+    observations: tuple[Observation, ...]
+    findings: tuple[Diagnostic, ...]
+    # XBN402 for each call into an unread library first met while it was built and run
+    unread: tuple[Diagnostic, ...]
+    # (root, seconds): how it went, not what it found
+    timings: tuple[tuple[str, float], ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
+class Link:
+    """One definition one process built: which (`identity`: "class pkg.m.Net"), what it read
+    beyond the definitions built before it in that process, and what it gave."""
+
+    identity: str
+    footprint: Footprint
+    built: DefinitionVerdicts
+
+
+@dataclass(frozen=True)
+class Chain:
+    """The definitions of a file one process built, in the order it built them. A process's
+    caches carry what one definition read into the next, so a link holds only while every
+    link before it holds too (bnlint.static.footprint.holding_prefix)."""
+
+    links: tuple[Link, ...] = ()
+
+
+@dataclass(frozen=True)
+class Kept:
+    """What an earlier run built of a file that still holds (bnlint.static.footprint): the
+    chains, cut where they stopped holding, and every file and module lookup they read, as
+    they are now."""
+
+    chains: tuple[Chain, ...] = ()
+    reads: tuple[tuple[str, str], ...] = ()
+    lookups: tuple[tuple[str, str | None], ...] = ()
+
+
+@dataclass(frozen=True)
 class FileVerdicts:
     """Everything the verdicts on any file can take from building and running one file.
 
@@ -83,6 +127,9 @@ class FileVerdicts:
     # how long the analysis took, and its slowest roots: how it went, not what it found
     seconds: float = field(default=0.0, compare=False)
     roots: tuple[tuple[str, float], ...] = field(default=(), compare=False)
+    # each definition's verdicts with what it read, so that an edit to one statement of a
+    # file it read costs only the definitions that read it (kept apart in the cache)
+    chains: tuple[Chain, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)

@@ -89,21 +89,30 @@ WHOLE = Share()
 
 def definitions(
     project: Project, file: SourceFile, interp: Interpreter
-) -> Iterator[Callable[[], Iterator[Root]]]:
-    """What builds the roots of each definition of `file`, in order, not yet called: each
-    module class, then each factory, then each registry."""
+) -> Iterator[tuple[str, Callable[[], Iterator[Root]]]]:
+    """What builds the roots of each definition of `file`, in order, not yet called, each
+    with its identity ("class pkg.m.Net"): each module class, then each factory, then each
+    registry. Building one reads its statement (bnlint.static.footprint)."""
+    symbols = project.loader.symbols(file)
+
+    def reading(node: cst.CSTNode, build: Callable[[], Iterator[Root]]) -> Iterator[Root]:
+        project.loader.statement_read(file, symbols.tops[id(node)])
+        return build()
+
     for cls in project.module_classes(file):
         base = project.classes.torch_base(cls)
         if base is not None and base.kind not in _LAYERS:
-            yield partial(_class_root, project, cls, interp)
-    symbols = project.loader.symbols(file)
+            build = partial(_class_root, project, cls, interp)
+            yield f"class {cls.qualname}", partial(reading, cls.node, build)
     for name, node in symbols.functions.items():
         if callable_without_arguments(node):
             function = ProjectFunction(file, node, f"{file.module_name}.{name}")
-            yield partial(_factory_root, function, interp)
+            build = partial(_factory_root, function, interp)
+            yield f"factory {function.qualname}", partial(reading, node, build)
     for name, expr in symbols.values.items():
         if isinstance(expr, cst.Dict):
-            yield partial(_registry_roots, project, file, name, expr, interp)
+            build = partial(_registry_roots, project, file, name, expr, interp)
+            yield f"registry {file.module_name}.{name}", partial(reading, expr, build)
 
 
 def _registry_roots(
