@@ -269,8 +269,7 @@ def _may_hold_batchnorms(interp: Interpreter, root: Root) -> bool:
         for entry in inst.ancestry:
             if isinstance(entry, ProjectClass) and id(entry.file) not in files:
                 files.add(id(entry.file))
-                interp.resolver.loader.whole_read(entry.file)  # a search of its text
-                if "batch_norm" in entry.file.text:
+                if interp.resolver.loader.text_search(entry.file, "batch_norm"):
                     return True
         for name, value in [*inst.children.items(), *inst.attrs.items()]:
             if any(

@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ from bnlint.static.scan import ProjectScan, display, scan_project
 if TYPE_CHECKING:
     from bnlint.static.memo import Memo
     from bnlint.static.project import Project  # noqa: F401  (re-exported, see __getattr__)
+    from bnlint.static.sealed import KeptClosure
 
 log = logging.getLogger("bnlint.static")
 
@@ -138,13 +140,16 @@ def analyze(
     merged: dict[str, list[str]] = {}
     consulted: dict[str, list[str]] = {}
     computed: dict[str, FileVerdicts] = {}
+    contents: dict[str, str | None] = {}
+    closures: Mapping[str, KeptClosure] = {}
     if pending:
         from bnlint.static.sealed_files import SealedFiles
 
-        sealing = SealedFiles(scan, graph)
+        sealing = SealedFiles(scan, graph, memo.closures() if memo is not None else None)
         for path, context in pending.items():
             merged[path], consulted[path] = sealing.merged(path, context)
-        fresh, computed = _report(merged, scan, graph, roots, jobs, memo, overrides)
+        closures = sealing.computed
+        fresh, computed, contents = _report(merged, scan, graph, roots, jobs, memo, overrides)
         reports.update(fresh)
     if memo is not None:
         memo.save(
@@ -159,6 +164,8 @@ def analyze(
             computed,
             scan.resolve,
             scan.refusals,
+            closures,
+            contents,
         )
     diagnostics: list[Diagnostic] = [scan.unreadable[p] for p in checked if p in scan.unreadable]
     modules: list[ModuleReport] = []
@@ -193,30 +200,31 @@ def _report(
     jobs: int,
     memo: Memo | None,
     overrides: Mapping[str, bytes],
-) -> tuple[dict[str, FileReport], dict[str, FileVerdicts]]:
-    """Reports on the `pending` files (path -> context), and the contributions computed for
-    them: every contribution of their contexts is taken from the cache or computed."""
+) -> tuple[dict[str, FileReport], dict[str, FileVerdicts], dict[str, str | None]]:
+    """Reports on the `pending` files (path -> the members of its context it merges), the
+    contributions computed for them, and what each member's contribution says (content_of):
+    every contribution is taken from the cache or computed, and a report whose members say
+    what they said when it was kept is kept."""
     from bnlint.parallel import analyse_files
+    from bnlint.static.memo import content_of
     from bnlint.static.relevance import ContextIndex
     from bnlint.static.verdicts import report_on
 
     members = sorted({m for context in pending.values() for m in context})
     digests = scan.digests()
-    contributions: dict[str, FileVerdicts] = {}
-    if memo is not None:
-        contributions = {
-            m: v for m in members if (v := memo.contribution(m, digests, scan.resolve)) is not None
-        }
-    missing = [m for m in members if m not in contributions]
+    holding = {
+        m for m in members if memo is not None and memo.contribution_holds(m, digests, scan.resolve)
+    }
+    missing = [m for m in members if m not in holding]
     # A file with no function and no class builds nothing (package __init__ files that only
     # re-export, configs): its contribution is empty, and it is not parsed for it.
-    inert = {
+    computed: dict[str, FileVerdicts] = {
         m: FileVerdicts(m, display(m), scan.facts[m].digest)
         for m in missing
         if m not in pending and not scan.facts[m].text.defines
     }
-    contributions.update(inert)
-    missing = [m for m in missing if m not in inert]
+    inert = len(computed)
+    missing = [m for m in missing if m not in computed]
     kept: dict[str, Kept] = {}
     if memo is not None and missing:
         now = CurrentFiles(digests)
@@ -226,30 +234,46 @@ def _report(
         "the cache, %d build nothing",
         len(missing),
         sum(len(chain.links) for k in kept.values() for chain in k.chains),
-        len(contributions) - len(inert),
-        len(inert),
+        len(holding),
+        inert,
     )
-    contributions.update(
-        analyse_files(
-            graph.locality_order(missing),
-            search_roots=roots,
-            source_roots=scan.source_roots,
-            jobs=jobs,
-            sources=overrides,
-            weights=scan.sizes(),
-            allowed=sorted(scan.project) if roots else None,
-            libraries=scan.libraries,
-            done=_Progress(len(missing)),
-            kept=kept,
-        )
+    analyse = partial(
+        analyse_files,
+        search_roots=roots,
+        source_roots=scan.source_roots,
+        sources=overrides,
+        weights=scan.sizes(),
+        allowed=sorted(scan.project) if roots else None,
+        libraries=scan.libraries,
     )
-    missing += list(inert)
+    computed.update(
+        analyse(graph.locality_order(missing), jobs=jobs, done=_Progress(len(missing)), kept=kept)
+    )
+    contents: dict[str, str | None] = {m: content_of(v) for m, v in computed.items()}
+    if memo is not None:
+        contents.update((m, memo.contents.get(m)) for m in holding)
+    contributions: dict[str, FileVerdicts] = dict(computed)
+
+    def contribution(member: str) -> FileVerdicts:
+        """A kept contribution is decoded only for a report that merges it afresh."""
+        if member not in contributions:
+            found = memo.contribution(member, digests, scan.resolve) if memo else None
+            if found is None:  # held, but did not decode: analysed after all
+                found = computed[member] = analyse([member], jobs=1)[member]
+            contributions[member] = found
+        return contributions[member]
+
     index = ContextIndex()
-    reports = {
-        path: report_on(contributions[path], [contributions[m] for m in context], index)
-        for path, context in pending.items()
-    }
-    return reports, {m: contributions[m] for m in missing}
+    reports: dict[str, FileReport] = {}
+    unchanged = 0
+    for path, context in pending.items():
+        same = memo.same_report(path, context, [contents[m] for m in context]) if memo else None
+        unchanged += same is not None
+        reports[path] = same or report_on(
+            contribution(path), [contribution(m) for m in context], index
+        )
+    log.info("%d reports kept: what they merge says what it said", unchanged)
+    return reports, computed, contents
 
 
 class _Progress:

@@ -157,7 +157,14 @@ class _Footprints:
 
     def since_last(self, reads: Reads) -> Footprint:
         files = []
-        paths = {*reads.files, *reads.bound, *reads.statements, *reads.headers, *reads.whole}
+        paths = {
+            *reads.files,
+            *reads.bound,
+            *reads.statements,
+            *reads.headers,
+            *reads.whole,
+            *reads.searched,
+        }
         for path in sorted(paths, key=str):
             read = self._read(path, reads)
             before = self.seen.get(str(path))
@@ -196,7 +203,8 @@ class _Footprints:
                     return FileRead(digest, whole=True)
                 keys.update(k for k in where if k is not None)
         bindings = layout.bindings if path in reads.bound else ""
-        return FileRead(digest, bindings=bindings, statements=tuple(sorted(keys)))
+        searched = tuple(sorted(reads.searched.get(path, {}).items()))
+        return FileRead(digest, False, bindings, tuple(sorted(keys)), searched)
 
     def _layout(self, file: SourceFile) -> tuple[Layout | None, dict[int, range]]:
         found = self.layouts.get(file.path)

@@ -34,12 +34,14 @@ class FileRead:
     """How one analysis read one file: `digest` of the bytes it read; `whole` when their text
     decided something (valid for those bytes only); `bindings`, the digest of the top-level
     bindings when it looked a name up there ("" if it did not); `statements`, the top-level
-    statements it read."""
+    statements it read; `searched`, what a search of its text found."""
 
     digest: str
     whole: bool = False
     bindings: str = ""
     statements: tuple[StatementKey, ...] = ()
+    # words searched for in its text, each with whether it was there
+    searched: tuple[tuple[str, bool], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class Layout:
     bindings: str
     statements: tuple[StatementKey, ...] = ()
     headers: Mapping[int, StatementKey] = field(default_factory=dict)
+    text: str = field(default="", repr=False)  # decoded as for a search of it
 
     def keys(self) -> frozenset[StatementKey]:
         return frozenset([*self.statements, *self.headers.values()])
@@ -91,7 +94,8 @@ def layout_of(data: bytes, tree: ast.Module | None = None) -> Layout | None:
     for entry in _bindings(tree.body):
         bindings.update(entry.encode())
         bindings.update(b"\0")
-    return Layout(bindings.hexdigest(), tuple(statements), headers)
+    text = data.decode("utf-8", errors="replace")
+    return Layout(bindings.hexdigest(), tuple(statements), headers, text)
 
 
 def places(
@@ -174,6 +178,8 @@ def still_holds(
         if read.bindings and read.bindings != now.bindings:
             return False
         if not now.keys().issuperset(read.statements):
+            return False
+        if any((word in now.text) != found for word, found in read.searched):
             return False
     return True
 

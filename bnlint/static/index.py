@@ -335,6 +335,10 @@ class ModuleLoader:
     def header_read(self, file: SourceFile, statement: cst.CSTNode) -> None:
         """The header of a class statement (decorators, bases) was read, not its body."""
 
+    def text_search(self, file: SourceFile, word: str) -> bool:
+        """Whether the file's text has `word` (a search whose answer a cache records)."""
+        return word in file.text
+
     def text_read(self, path: Path, digest: str) -> None:
         """A file's bytes were searched without parsing them."""
 

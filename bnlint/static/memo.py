@@ -20,8 +20,9 @@ reads as empty (bnlint.cache).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
@@ -32,13 +33,15 @@ from bnlint.static.footprint import CurrentFiles, holding_prefix
 from bnlint.static.readable import Refusal
 from bnlint.static.records import Chain, FileReport, FileVerdicts, Kept
 from bnlint.static.scan import KnownFacts
+from bnlint.static.sealed import KeptClosure
 from bnlint.static.textscan import TextFacts
 
 log = logging.getLogger("bnlint.cache")
 
 _INDEX = "index"
 _CONTRIBUTIONS = "contributions"
-_DEFINITIONS = "definitions"
+_DEFINITIONS = "definitions-"  # and the digest of the file's path
+_CLOSURES = "closures"
 
 Resolve = Callable[[str], "str | None"]
 
@@ -50,6 +53,10 @@ class _Report:
     fingerprint: str  # of the inputs' digests
     encoded: Any  # the FileReport as stored; decoded when used
     report: FileReport | None = None
+    # the members whose contributions it merged, and what those said (content_of): the
+    # same contributions make the same report, whatever bytes changed beneath them
+    merged: tuple[str, ...] = ()
+    contents: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,8 +84,10 @@ class Memo:
     edges: Edges = field(default_factory=Edges)
     resolutions: dict[str, str | None] = field(default_factory=dict)
     reports: dict[str, _Report] = field(default_factory=dict)
+    contents: dict[str, str] = field(default_factory=dict)  # path -> content_of(contribution)
+    _refreshed: set[str] = field(default_factory=set)  # reports taken by their contents
     _contributions: dict[str, Any] | None = None  # path -> encoded FileVerdicts
-    _definitions: dict[str, Any] | None = None  # path -> encoded _Chains
+    _closures: dict[str, Any] | None = None  # path -> encoded KeptClosure
     _stored_facts: dict[str, Any] = field(default_factory=dict)  # as read, by digest
 
     @classmethod
@@ -127,6 +136,41 @@ class Memo:
                 return None
         return kept.report
 
+    def same_report(
+        self, path: str, merged: Sequence[str], contents: Sequence[str | None]
+    ) -> FileReport | None:
+        """The kept report on `path` when it merged the same files' contributions and
+        they say the same as then (an edit that changed no verdict: a comment, a statement
+        no verdict read); it is then kept again under today's digests."""
+        kept = self.reports.get(path)
+        if kept is None or kept.merged != tuple(merged) or kept.contents != tuple(contents):
+            return None
+        try:
+            report = decode(FileReport, kept.encoded)
+        except (ValueError, TypeError) as error:
+            log.info("cached report on %s unusable (%s)", path, error)
+            return None
+        self._refreshed.add(path)
+        return report
+
+    def contribution_holds(self, path: str, digests: Mapping[str, str], resolve: Resolve) -> bool:
+        """Whether the kept contribution of `path` still holds, without decoding it all."""
+        encoded = self._kept_contributions().get(path)
+        if encoded is None or path not in self.contents:
+            return False
+        try:
+            digest = decode_field(FileVerdicts, encoded, "digest")
+            reads = decode_field(FileVerdicts, encoded, "reads")
+            lookups = decode_field(FileVerdicts, encoded, "lookups")
+        except (ValueError, TypeError, IndexError) as error:
+            log.info("cached contribution of %s unusable (%s)", path, error)
+            return False
+        return (
+            digests.get(path) == digest
+            and all(digests.get(p) == d for p, d in reads)
+            and all(resolve(name) == found for name, found in lookups)
+        )
+
     def contribution(
         self, path: str, digests: Mapping[str, str], resolve: Resolve
     ) -> FileVerdicts | None:
@@ -150,7 +194,7 @@ class Memo:
         """What the cache has of the definitions of `path` whose verdicts still hold
         although the file's contribution as a whole does not: an edit elsewhere in the files
         they read leaves them standing (bnlint.static.footprint)."""
-        encoded = self._kept_definitions().get(path)
+        encoded = self._kept_definitions(path)
         if encoded is None:
             return None
         try:
@@ -179,11 +223,21 @@ class Memo:
             tuple(sorted(lookups.items())),
         )
 
-    def _kept_definitions(self) -> dict[str, Any]:
-        if self._definitions is None:
-            stored = self.cache.load(_DEFINITIONS)
-            self._definitions = stored if isinstance(stored, dict) else {}
-        return self._definitions
+    def closures(self) -> Mapping[str, KeptClosure]:
+        """The files' closures (bnlint.static.sealed) as the last runs computed them, each
+        decoded when first asked for."""
+        if self._closures is None:
+            stored = self.cache.load(_CLOSURES)
+            self._closures = stored if isinstance(stored, dict) else {}
+        return _Decoded(self._closures)
+
+    def _kept_definitions(self, path: str) -> Any:
+        """The encoded chains of `path`: a table of their own for each file, so that an edit
+        reads and writes only those of the files it analyses again."""
+        stored = self.cache.load(_definitions_table(path))
+        if not isinstance(stored, list) or len(stored) != 2 or stored[0] != path:
+            return None
+        return stored[1]
 
     def _kept_contributions(self) -> dict[str, Any]:
         if self._contributions is None:
@@ -206,6 +260,8 @@ class Memo:
         computed: Mapping[str, FileVerdicts],
         resolve: Resolve,
         refusals: Mapping[str, Refusal | None],
+        closures: Mapping[str, KeptClosure] | None = None,
+        contents: Mapping[str, str | None] | None = None,
     ) -> None:
         """Record this run. Nothing is written when nothing changed: a cached run only
         reads. `merged`: the members of each fresh report's context whose contributions it
@@ -214,7 +270,7 @@ class Memo:
         fresh = {
             p: r
             for p, r in reports.items()
-            if p not in self.reports or self.reports[p].report is not r
+            if p not in self.reports or self.reports[p].report is not r or p in self._refreshed
         }
         if (
             not computed
@@ -225,6 +281,11 @@ class Memo:
             and refusals.keys() <= self.refusals.keys()
         ):
             return
+        if closures:
+            self.closures()  # loads what is stored, so that this run's join it
+            assert self._closures is not None
+            self._closures.update((p, encode(c)) for p, c in closures.items())
+            self.cache.save(_CLOSURES, self._closures)
         present = set(digests.values())
         self.refusals = {d: r for d, r in {**self.refusals, **refusals}.items() if d in present}
         if computed:
@@ -232,13 +293,12 @@ class Memo:
             # each definition's verdicts are kept apart: read only after an edit
             kept.update((p, encode(replace(v, chains=()))) for p, v in computed.items())
             self.cache.save(_CONTRIBUTIONS, kept)
-            definitions = self._kept_definitions()
+            given = contents or {}
+            self.contents.update((p, given.get(p) or content_of(v)) for p, v in computed.items())
             for path, contribution in computed.items():
                 if contribution.chains:
-                    definitions[path] = encode(_Chains(contribution.chains))
-                else:
-                    definitions.pop(path, None)
-            self.cache.save(_DEFINITIONS, definitions)
+                    chains = encode(_Chains(contribution.chains))
+                    self.cache.save(_definitions_table(path), [path, chains])
         if not self.lookups_hold(resolve):
             self.reports, self.resolutions = {}, {}
         read_by: dict[str, _Reads | None] = {}  # each member's reads, decoded once
@@ -250,8 +310,16 @@ class Memo:
             if inputs is None:
                 self.reports.pop(path, None)
                 continue
+            members = tuple(merged.get(path, context))
+            said = tuple((contents or {}).get(m) or "" for m in members)
             self.reports[path] = _Report(
-                context, inputs, _fingerprint(inputs, digests), encode(report), report
+                context,
+                inputs,
+                _fingerprint(inputs, digests),
+                encode(report),
+                report,
+                members,
+                said if all(said) else (),
             )
         self.snapshot, self.table, self.edges = dict(digests), table, edges
         self._write_index(facts)
@@ -316,13 +384,17 @@ class Memo:
         self.resolutions = {
             name: paths[i] if i is not None else None for name, i in data["resolutions"]
         }
-        for index, context, inputs, fingerprint, report in data["reports"]:
+        for index, context, inputs, fingerprint, report, merged, said in data["reports"]:
             self.reports[paths[index]] = _Report(
                 tuple(paths[i] for i in context),
                 tuple(paths[i] for i in inputs),
                 fingerprint,
                 report,
+                None,
+                tuple(paths[i] for i in merged),
+                tuple(said),
             )
+        self.contents = {paths[i]: content for i, content in data["contents"]}
 
     def _write_index(self, facts: Mapping[str, FileFacts]) -> None:
         table: dict[str, int] = {path: i for i, path in enumerate(self.snapshot)}
@@ -354,12 +426,52 @@ class Memo:
                     [index(i) for i in r.inputs],
                     r.fingerprint,
                     r.encoded,
+                    [index(m) for m in r.merged],
+                    list(r.contents),
                 ]
                 for p, r in self.reports.items()
             ],
+            "contents": [[index(p), c] for p, c in self.contents.items()],
         }
         data["paths"] = list(table)  # last: index() may have grown the table
         self.cache.save(_INDEX, data)
+
+
+class _Decoded(Mapping[str, KeptClosure]):
+    """Stored closures, decoded when looked up; one that does not decode is not there."""
+
+    def __init__(self, stored: dict[str, Any]) -> None:
+        self._stored = stored
+
+    def __getitem__(self, path: str) -> KeptClosure:
+        try:
+            return decode(KeptClosure, self._stored[path])
+        except (ValueError, TypeError, IndexError) as error:
+            raise KeyError(path) from error
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._stored)
+
+    def __len__(self) -> int:
+        return len(self._stored)
+
+
+def content_of(contribution: FileVerdicts) -> str:
+    """A digest of what a contribution says to a report (not of the bytes it came from)."""
+    said = encode(
+        [
+            contribution.display,
+            contribution.module_classes,
+            contribution.observations,
+            contribution.findings,
+            contribution.failure,
+        ]
+    )
+    return hashlib.blake2b(json.dumps(said).encode(), digest_size=16).hexdigest()
+
+
+def _definitions_table(path: str) -> str:
+    return _DEFINITIONS + hashlib.blake2b(path.encode(), digest_size=12).hexdigest()
 
 
 def _fingerprint(inputs: Sequence[str], digests: Mapping[str, str]) -> str:

@@ -50,6 +50,7 @@ class Reads:
     bound: set[Path] = field(default_factory=set)
     statements: dict[Path, dict[int, cst.CSTNode]] = field(default_factory=dict)
     headers: dict[Path, dict[int, cst.CSTNode]] = field(default_factory=dict)  # class lines
+    searched: dict[Path, dict[str, bool]] = field(default_factory=dict)  # words: found?
     whole: set[Path] = field(default_factory=set)
 
 
@@ -94,6 +95,12 @@ class _TrackingLoader(ModuleLoader):
     def whole_read(self, file: SourceFile) -> None:
         if self.reads is not None:
             self.reads.whole.add(file.path)
+
+    def text_search(self, file: SourceFile, word: str) -> bool:
+        found = word in file.text
+        if self.reads is not None:
+            self.reads.searched.setdefault(file.path, {})[word] = found
+        return found
 
     def text_read(self, path: Path, digest: str) -> None:
         if self.reads is not None:

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import ast
 import bisect
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -81,6 +82,19 @@ class Closure:
         return Imported(provenance, name in self.layers)
 
 
+@dataclass(frozen=True)
+class KeptClosure:
+    """A file's closure as an earlier run computed it, with everything it was computed from
+    besides the file's code: the answer the project gave for each name the file imports.
+    The same code (the same bytes, or the same tree) and the same answers give the same
+    closure: it names names, never lines."""
+
+    digest: str
+    tree: str  # tree_digest of its parse: the same code with other comments or lines
+    answers: tuple[tuple[str, Imported], ...]
+    closure: Closure
+
+
 def sealed(source: bytes, project: ProjectModules | None = None) -> bool:
     """Whether no caller of the file can change its verdicts (beyond subclassing its
     classes, which the caller's text shows). `project` says what the project modules it
@@ -92,11 +106,34 @@ def closure(source: bytes, project: ProjectModules | None = None) -> Closure:
     """The file's top-level names as an importer gets them, and whether the whole file is
     sealed (nothing closed, not sealed, when the file does not parse or nests an expression
     deeper than the check follows)."""
+    return closure_of(parsed(source), project)
+
+
+def parsed(source: bytes) -> ast.Module | None:
     try:
-        tree = ast.parse(source)
-        return _closure(tree, project or _no_project)
+        return ast.parse(source)
     except (SyntaxError, ValueError, RecursionError):
+        return None
+
+
+def closure_of(tree: ast.Module | None, project: ProjectModules | None = None) -> Closure:
+    """`closure` of a file CPython parsed to `tree` (None: it did not parse)."""
+    if tree is None:
         return Closure()
+    try:
+        return _closure(tree, project or _no_project)
+    except (ValueError, RecursionError):
+        return Closure()
+
+
+def tree_digest(tree: ast.Module | None) -> str:
+    """A digest of the code as parsed: comments, blank lines and positions left out."""
+    if tree is None:
+        return ""
+    try:
+        return hashlib.blake2b(ast.dump(tree).encode(), digest_size=16).hexdigest()
+    except RecursionError:
+        return ""
 
 
 def _no_project(name: str) -> Imported:

@@ -6,24 +6,42 @@ alone, unless a class of its context derives from one of its classes."""
 
 from __future__ import annotations
 
+import ast
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from bnlint.static.caller_flow import Imported, ProjectModules, Provenance
 from bnlint.static.callers import CallerGraph
 from bnlint.static.scan import ProjectScan
-from bnlint.static.sealed import Closure, class_names, closure, derived_classes
+from bnlint.static.sealed import (
+    Closure,
+    KeptClosure,
+    class_names,
+    closure_of,
+    derived_classes,
+    parsed,
+    tree_digest,
+)
 
 log = logging.getLogger("bnlint.static")
 
 
 class SealedFiles:
-    def __init__(self, scan: ProjectScan, graph: CallerGraph) -> None:
+    def __init__(
+        self,
+        scan: ProjectScan,
+        graph: CallerGraph,
+        kept: Mapping[str, KeptClosure] | None = None,
+    ) -> None:
+        """`kept`: closures an earlier run computed, by file, taken again where what they
+        were computed from is unchanged."""
         self._scan = scan
         self._graph = graph
+        self._kept = kept or {}
         self._closures: dict[str, Closure] = {}
         self._uses: dict[str, frozenset[str]] = {}  # the project files each decision read
+        self.computed: dict[str, KeptClosure] = {}  # this run's closures, for the next
 
     def merged(self, path: str, context: Sequence[str]) -> tuple[list[str], list[str]]:
         """The members of the context whose contributions the report on `path` merges, and
@@ -61,9 +79,36 @@ class SealedFiles:
         # An import cycle back to this file: nothing closed, the file not sealed.
         self._closures[path] = Closure()
         used: set[str] = set()
-        found = closure(self._scan.data[path], self._imports_of(path, used))
+        imported = self._imports_of(path, used)
+        digest = self._scan.facts[path].digest
+        kept = self._kept.get(path)
+        tree: ast.Module | None = None
+        code = kept.tree if kept is not None and kept.digest == digest else ""
+        if kept is not None and not code:  # other bytes: the same code, perhaps
+            tree = parsed(self._scan.data[path])
+            code = tree_digest(tree)
+        if (
+            kept is not None
+            and code
+            and code == kept.tree
+            and all(imported(name) == answer for name, answer in kept.answers)
+        ):
+            found, answers = kept.closure, dict(kept.answers)
+        else:
+            answers = {}
+
+            def answering(name: str) -> Imported:
+                if name not in answers:
+                    answers[name] = imported(name)
+                return answers[name]
+
+            if tree is None:
+                tree = parsed(self._scan.data[path])
+            found = closure_of(tree, answering)
+            code = tree_digest(tree)
         self._closures[path] = found
         self._uses[path] = frozenset(used)
+        self.computed[path] = KeptClosure(digest, code, tuple(sorted(answers.items())), found)
         return found
 
     def _imports_of(self, path: str, used: set[str]) -> ProjectModules:

@@ -490,10 +490,10 @@ def test_a_failure_deciding_costs_the_shortcut_not_the_run(
 ) -> None:
     from bnlint.static import sealed_files
 
-    def broken(source: bytes, project: object = None) -> bool:
+    def broken(tree: object, project: object = None) -> bool:
         raise RuntimeError("a bug in the check")
 
-    monkeypatch.setattr(sealed_files, "closure", broken)
+    monkeypatch.setattr(sealed_files, "closure_of", broken)
     _tree(
         tmp_path,
         {
@@ -651,15 +651,58 @@ def test_each_file_is_read_once_to_decide_sealing(
         },
     )
     readings: list[bytes] = []
-    real = sealed_files.closure
+    real = sealed_files.parsed
 
-    def counted(source: bytes, project: object = None) -> object:
+    def counted(source: bytes) -> object:
         readings.append(source)
-        return real(source, project)  # type: ignore[arg-type]
+        return real(source)
 
-    monkeypatch.setattr(sealed_files, "closure", counted)
-    monkeypatch.setattr(sealed_module, "closure", counted)
+    monkeypatch.setattr(sealed_files, "parsed", counted)
+    monkeypatch.setattr(sealed_module, "parsed", counted)
     files = sorted(tmp_path.rglob("*.py"))
     analyze(files, search_roots=[tmp_path])
     assert readings, "no file was asked whether it is sealed"
     assert len(readings) == len(set(readings))
+
+
+def test_a_closure_is_computed_again_only_when_its_code_or_imports_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closures are kept between runs (memo): the same code, even under other bytes (a
+    comment, lines moved), and the same answers for what it imports give the same one."""
+    from bnlint.static import sealed_files
+
+    computed: list[object] = []
+    real = sealed_files.closure_of
+
+    def counted(tree: object, project: object = None) -> object:
+        computed.append(tree)
+        return real(tree, project)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sealed_files, "closure_of", counted)
+    _tree(
+        tmp_path,
+        {
+            "zoo/__init__.py": "",
+            "zoo/layers/__init__.py": "",
+            "zoo/layers/drop.py": SEALED["drop path"],
+            "zoo/models/__init__.py": "",
+            "zoo/models/net.py": NETWORK,
+        },
+    )
+    files = sorted(tmp_path.rglob("*.py"))
+    cache = tmp_path / "cache"
+    first = analyze(files, search_roots=[tmp_path], cache_dir=cache)
+    assert computed
+    drop = tmp_path / "zoo/layers/drop.py"
+    drop.write_text("# moved down a line\n" + drop.read_text() + "\n# and a note\n")
+    computed.clear()
+    moved = analyze(files, search_roots=[tmp_path], cache_dir=cache)
+    assert computed == []
+    assert moved.modules != first.modules  # the lines moved with the code
+    assert moved == analyze(files, search_roots=[tmp_path])
+    # new code in drop.py: its closure again; net.py gets the same answers from it
+    drop.write_text(drop.read_text() + "\nLIMIT = 3\n")
+    computed.clear()
+    analyze(files, search_roots=[tmp_path], cache_dir=cache)
+    assert len(computed) == 1
