@@ -198,21 +198,6 @@ def decode(kind: type[_T], data: Any) -> _T:
         raise ValueError(f"not a {getattr(kind, '__name__', kind)}: {error}") from error
 
 
-def decode_field(kind: type, data: Any, name: str) -> Any:
-    """One field of the `kind` record that `encode` turned into `data`, without decoding the
-    rest (a file's contribution holds thousands of observations; its reads are a few)."""
-    try:
-        index = _field_index(kind)[name]
-        return _decoder(typing.get_type_hints(kind)[name])(data[index])
-    except (TypeError, KeyError, IndexError, AttributeError) as error:
-        raise ValueError(f"not a {kind.__name__}: {error}") from error
-
-
-@cache
-def _field_index(kind: type) -> dict[str, int]:
-    return {f.name: i for i, f in enumerate(dataclasses.fields(kind))}
-
-
 @cache
 def _decoder(kind: Any) -> Callable[[Any], Any]:
     """A function from JSON to `kind`. Scalars pass through unchecked: the checksum already

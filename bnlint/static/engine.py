@@ -202,11 +202,10 @@ def _report(
     overrides: Mapping[str, bytes],
 ) -> tuple[dict[str, FileReport], dict[str, FileVerdicts], dict[str, str | None]]:
     """Reports on the `pending` files (path -> the members of its context it merges), the
-    contributions computed for them, and what each member's contribution says (content_of):
-    every contribution is taken from the cache or computed, and a report whose members say
-    what they said when it was kept is kept."""
+    contributions computed for them, and what each member's contribution says (with a
+    cache: Memo.content_of): every contribution is taken from the cache or computed, and a
+    report whose members say what they said when it was kept is kept."""
     from bnlint.parallel import analyse_files
-    from bnlint.static.memo import content_of
     from bnlint.static.relevance import ContextIndex
     from bnlint.static.verdicts import report_on
 
@@ -229,6 +228,11 @@ def _report(
     if memo is not None and missing:
         now = CurrentFiles(digests)
         kept = {m: k for m in missing if (k := memo.kept(m, now, scan.resolve)) is not None}
+        # a file unchanged whose every definition holds: what it contributed holds
+        again = {m for m, k in kept.items() if memo.holds_again(m, k, now)}
+        holding |= again
+        missing = [m for m in missing if m not in again]
+        kept = {m: k for m, k in kept.items() if m not in again}
     log.info(
         "%d files to analyse (%d definitions of them from the cache), %d contributions from "
         "the cache, %d build nothing",
@@ -237,27 +241,31 @@ def _report(
         len(holding),
         inert,
     )
+    # what a file costs is what is left to build of it: workers are started for work only
+    sizes = scan.sizes()
+    weights = {p: int(size * kept[p].rebuilt) if p in kept else size for p, size in sizes.items()}
     analyse = partial(
         analyse_files,
         search_roots=roots,
         source_roots=scan.source_roots,
         sources=overrides,
-        weights=scan.sizes(),
+        weights=weights,
         allowed=sorted(scan.project) if roots else None,
         libraries=scan.libraries,
     )
     computed.update(
         analyse(graph.locality_order(missing), jobs=jobs, done=_Progress(len(missing)), kept=kept)
     )
-    contents: dict[str, str | None] = {m: content_of(v) for m, v in computed.items()}
+    contents: dict[str, str | None] = {}
     if memo is not None:
+        contents.update((m, memo.content_of(v)) for m, v in computed.items())
         contents.update((m, memo.contents.get(m)) for m in holding)
     contributions: dict[str, FileVerdicts] = dict(computed)
 
     def contribution(member: str) -> FileVerdicts:
         """A kept contribution is decoded only for a report that merges it afresh."""
         if member not in contributions:
-            found = memo.contribution(member, digests, scan.resolve) if memo else None
+            found = memo.contribution(member) if memo else None
             if found is None:  # held, but did not decode: analysed after all
                 found = computed[member] = analyse([member], jobs=1)[member]
             contributions[member] = found

@@ -6,12 +6,20 @@ Everything is keyed by content, never by modification time:
   that is never parsed (it has no class statement), why Python could not read it;
 - the caller graph, for the module table (which file has which module name) it was computed
   under; a run recomputes only the edges that touch a changed file;
-- a file's contribution (FileVerdicts) with its own digest, the digest of every file its
-  analysis read and the file that answered every module lookup it made: valid while all of
-  those are unchanged, so an edited parent class invalidates the subclasses built on it;
+- a file's contribution (FileVerdicts, a table of its own) with its own digest, the digest
+  of every file its analysis read and the file that answered every module lookup it made
+  (the "holds" table, read without the contributions): valid while all of those are
+  unchanged, so an edited parent class invalidates the subclasses built on it;
+- each definition of a file with what its analysis read, finer than whole files (its
+  chains, a table of its own: bnlint.static.footprint): an analysis that must run again
+  takes from there every definition whose reads still hold, and a file unchanged whose every
+  definition holds keeps its contribution under today's digests;
+- each file's closure (bnlint.static.sealed) with the digest of its code as parsed and the
+  answers for the names it imports;
 - a file's report with its context and the digests of every input of that context: valid
   while the context and those digests are the same and every module lookup behind it would
-  still be answered by the same file.
+  still be answered by the same file; or while the contributions it merged say what they
+  said (Memo.content_of), whatever bytes changed beneath them.
 
 A value that fails a check is recomputed, never patched; a damaged or foreign cache file
 reads as empty (bnlint.cache).
@@ -23,11 +31,11 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from typing import Any
 
-from bnlint.cache import Cache, decode, decode_field, encode
+from bnlint.cache import Cache, decode, encode
 from bnlint.static.callers import Edges, FileFacts
 from bnlint.static.footprint import CurrentFiles, holding_prefix
 from bnlint.static.readable import Refusal
@@ -39,9 +47,10 @@ from bnlint.static.textscan import TextFacts
 log = logging.getLogger("bnlint.cache")
 
 _INDEX = "index"
-_CONTRIBUTIONS = "contributions"
+_CONTRIBUTIONS = "contributions-"  # and the digest of the file's path
 _DEFINITIONS = "definitions-"  # and the digest of the file's path
 _CLOSURES = "closures"
+_HOLDS = "holds"  # what decides whether each contribution holds, apart from the rest of it
 
 Resolve = Callable[[str], "str | None"]
 
@@ -53,7 +62,7 @@ class _Report:
     fingerprint: str  # of the inputs' digests
     encoded: Any  # the FileReport as stored; decoded when used
     report: FileReport | None = None
-    # the members whose contributions it merged, and what those said (content_of): the
+    # the members whose contributions it merged, and what those said (Memo.content_of): the
     # same contributions make the same report, whatever bytes changed beneath them
     merged: tuple[str, ...] = ()
     contents: tuple[str, ...] = ()
@@ -84,10 +93,15 @@ class Memo:
     edges: Edges = field(default_factory=Edges)
     resolutions: dict[str, str | None] = field(default_factory=dict)
     reports: dict[str, _Report] = field(default_factory=dict)
-    contents: dict[str, str] = field(default_factory=dict)  # path -> content_of(contribution)
+    contents: dict[str, str] = field(default_factory=dict)  # path -> what it says (content_of)
     _refreshed: set[str] = field(default_factory=set)  # reports taken by their contents
-    _contributions: dict[str, Any] | None = None  # path -> encoded FileVerdicts
+    # the encoded links of the chains `kept` found holding, by file: stored again as they are
+    _kept_encoded: dict[str, list[tuple[tuple[str, ...], list[Any]]]] = field(default_factory=dict)
+    # contributions computed this run, encoded once for what they say and for storing
+    _encodings: dict[int, tuple[FileVerdicts, list[Any]]] = field(default_factory=dict)
     _closures: dict[str, Any] | None = None  # path -> encoded KeptClosure
+    _holding: dict[str, Any] | None = None  # path -> [digest, reads, lookups] of its contribution
+    _held_again: set[str] = field(default_factory=set)  # contributions revalidated this run
     _stored_facts: dict[str, Any] = field(default_factory=dict)  # as read, by digest
 
     @classmethod
@@ -154,41 +168,61 @@ class Memo:
         return report
 
     def contribution_holds(self, path: str, digests: Mapping[str, str], resolve: Resolve) -> bool:
-        """Whether the kept contribution of `path` still holds, without decoding it all."""
-        encoded = self._kept_contributions().get(path)
-        if encoded is None or path not in self.contents:
+        """Whether the kept contribution of `path` still holds (read apart from the
+        contribution itself, which is decoded only for a report made afresh)."""
+        entry = self._holds().get(path)
+        if entry is None or path not in self.contents:
             return False
         try:
-            digest = decode_field(FileVerdicts, encoded, "digest")
-            reads = decode_field(FileVerdicts, encoded, "reads")
-            lookups = decode_field(FileVerdicts, encoded, "lookups")
-        except (ValueError, TypeError, IndexError) as error:
+            digest, reads, lookups = entry
+            return (
+                digests.get(path) == digest
+                and all(digests.get(p) == d for p, d in reads)
+                and all(resolve(name) == found for name, found in lookups)
+            )
+        except (ValueError, TypeError) as error:
             log.info("cached contribution of %s unusable (%s)", path, error)
             return False
-        return (
-            digests.get(path) == digest
-            and all(digests.get(p) == d for p, d in reads)
-            and all(resolve(name) == found for name, found in lookups)
-        )
 
-    def contribution(
-        self, path: str, digests: Mapping[str, str], resolve: Resolve
-    ) -> FileVerdicts | None:
-        encoded = self._kept_contributions().get(path)
-        if encoded is None:
+    def holds_again(self, path: str, kept: Kept, now: CurrentFiles) -> bool:
+        """Whether the kept contribution of `path` holds again although files it read
+        changed: the file is the same and every definition it built is `kept` (what it read
+        of those files did not change). It is then kept under today's digests."""
+        entry = self._holds().get(path)
+        if not kept.complete or entry is None or path not in self.contents:
+            return False
+        try:
+            digest, reads, lookups = entry
+            if now.digest_of(path) != digest:
+                return False
+            current = [[p, now.digest_of(p)] for p, _ in reads]
+        except (ValueError, TypeError):
+            return False
+        if any(d is None for _, d in current):
+            return False
+        self._holding_table()[path] = [digest, current, lookups]
+        self._held_again.add(path)
+        return True
+
+    def contribution(self, path: str) -> FileVerdicts | None:
+        """The kept contribution of `path` (contribution_holds says whether it holds)."""
+        stored = self.cache.load(_table(_CONTRIBUTIONS, path))
+        if not isinstance(stored, list) or len(stored) != 2 or stored[0] != path:
             return None
         try:
-            kept = decode(FileVerdicts, encoded)
+            return decode(FileVerdicts, stored[1])
         except (ValueError, TypeError) as error:
             log.info("cached contribution of %s unusable (%s)", path, error)
             return None
-        if digests.get(path) != kept.digest:
-            return None
-        if any(digests.get(p) != d for p, d in kept.reads):
-            return None
-        if any(resolve(name) != found for name, found in kept.lookups):
-            return None
-        return kept
+
+    def _holds(self) -> Mapping[str, Any]:
+        return self._holding_table()
+
+    def _holding_table(self) -> dict[str, Any]:
+        if self._holding is None:
+            stored = self.cache.load(_HOLDS)
+            self._holding = stored if isinstance(stored, dict) else {}
+        return self._holding
 
     def kept(self, path: str, now: CurrentFiles, resolve: Resolve) -> Kept | None:
         """What the cache has of the definitions of `path` whose verdicts still hold
@@ -199,6 +233,7 @@ class Memo:
             return None
         try:
             chains = decode(_Chains, encoded).chains
+            encoded_links = [links for links, *_ in encoded[0]]
         except (ValueError, TypeError, KeyError, IndexError) as error:
             log.info("cached definitions of %s unusable (%s)", path, error)
             return None
@@ -207,20 +242,28 @@ class Memo:
             return all(resolve(name) == found for name, found in lookups)
 
         held = []
-        for chain in chains:
+        complete = bool(chains)
+        self._kept_encoded[path] = []
+        for chain, links in zip(chains, encoded_links, strict=True):
             footprints = (link.footprint for link in chain.links)
             count = holding_prefix(footprints, now.digest_of, now.layout, lookups_hold)
+            complete = complete and count == len(chain.links)
             if count:
                 held.append(Chain(chain.links[:count]))
+                identities = tuple(link.identity for link in chain.links[:count])
+                self._kept_encoded[path].append((identities, links[:count]))
         if not held:
             return None
         links = [link for chain in held for link in chain.links]
         reads = {p: now.digest_of(p) for link in links for p, _ in link.footprint.files}
         lookups = {name: found for link in links for name, found in link.footprint.lookups}
+        stored = sum(len(chain.links) for chain in chains)
         return Kept(
             tuple(held),
             tuple(sorted((p, d) for p, d in reads.items() if d is not None)),
             tuple(sorted(lookups.items())),
+            complete,
+            1 - len(links) / stored,
         )
 
     def closures(self) -> Mapping[str, KeptClosure]:
@@ -231,19 +274,38 @@ class Memo:
             self._closures = stored if isinstance(stored, dict) else {}
         return _Decoded(self._closures)
 
+    def content_of(self, contribution: FileVerdicts) -> str:
+        """A digest of what `contribution` says to a report; its encoding is kept for
+        `save`, which stores it."""
+        return _said(self._encoded(contribution))
+
+    def _encoded(self, contribution: FileVerdicts) -> list[Any]:
+        known = self._encodings.get(id(contribution))
+        if known is None or known[0] is not contribution:
+            encoded: list[Any] = encode(replace(contribution, chains=()))
+            known = self._encodings[id(contribution)] = (contribution, encoded)
+        return known[1]
+
+    def _encoded_chains(self, path: str, chains: Sequence[Chain]) -> Any:
+        """`_Chains(chains)` encoded; a chain that is one `kept` found holding (or the
+        start of one: its links the same definitions) is stored as it was read."""
+        known = self._kept_encoded.get(path, [])
+        encoded = []
+        for chain in chains:
+            identities = tuple(link.identity for link in chain.links)
+            links = next(
+                (links for kept, links in known if kept[: len(identities)] == identities), None
+            )
+            encoded.append([links[: len(identities)]] if links is not None else encode(chain))
+        return [encoded]
+
     def _kept_definitions(self, path: str) -> Any:
         """The encoded chains of `path`: a table of their own for each file, so that an edit
         reads and writes only those of the files it analyses again."""
-        stored = self.cache.load(_definitions_table(path))
+        stored = self.cache.load(_table(_DEFINITIONS, path))
         if not isinstance(stored, list) or len(stored) != 2 or stored[0] != path:
             return None
         return stored[1]
-
-    def _kept_contributions(self) -> dict[str, Any]:
-        if self._contributions is None:
-            stored = self.cache.load(_CONTRIBUTIONS)
-            self._contributions = stored if isinstance(stored, dict) else {}
-        return self._contributions
 
     # ---- writing ---------------------------------------------------------------------------
 
@@ -274,6 +336,7 @@ class Memo:
         }
         if (
             not computed
+            and not self._held_again
             and not fresh
             and digests == self.snapshot
             and table == self.table
@@ -289,16 +352,20 @@ class Memo:
         present = set(digests.values())
         self.refusals = {d: r for d, r in {**self.refusals, **refusals}.items() if d in present}
         if computed:
-            kept = self._kept_contributions()
-            # each definition's verdicts are kept apart: read only after an edit
-            kept.update((p, encode(replace(v, chains=()))) for p, v in computed.items())
-            self.cache.save(_CONTRIBUTIONS, kept)
-            given = contents or {}
-            self.contents.update((p, given.get(p) or content_of(v)) for p, v in computed.items())
             for path, contribution in computed.items():
+                # each definition's verdicts are kept apart: read only after an edit
+                encoded = self._encoded(contribution)
+                self.cache.save(_table(_CONTRIBUTIONS, path), [path, encoded])
                 if contribution.chains:
-                    chains = encode(_Chains(contribution.chains))
-                    self.cache.save(_definitions_table(path), [path, chains])
+                    chains = self._encoded_chains(path, contribution.chains)
+                    self.cache.save(_table(_DEFINITIONS, path), [path, chains])
+            self.contents.update((p, self.content_of(v)) for p, v in computed.items())
+            self._holding_table().update(
+                (p, [v.digest, [list(r) for r in v.reads], [list(k) for k in v.lookups]])
+                for p, v in computed.items()
+            )
+        if computed or self._held_again:
+            self.cache.save(_HOLDS, self._holding_table())
         if not self.lookups_hold(resolve):
             self.reports, self.resolutions = {}, {}
         read_by: dict[str, _Reads | None] = {}  # each member's reads, decoded once
@@ -349,13 +416,11 @@ class Memo:
         contribution = computed.get(member)
         if contribution is not None:
             return _Reads(contribution.reads, contribution.lookups)
-        encoded = self._kept_contributions().get(member)
-        if encoded is None:
+        entry = self._holds().get(member)
+        if entry is None:
             return None
-        return _Reads(
-            decode_field(FileVerdicts, encoded, "reads"),
-            decode_field(FileVerdicts, encoded, "lookups"),
-        )
+        _, reads, lookups = entry
+        return _Reads(tuple(tuple(r) for r in reads), tuple(tuple(k) for k in lookups))
 
     # ---- the index file ----------------------------------------------------------------------
 
@@ -456,22 +521,21 @@ class _Decoded(Mapping[str, KeptClosure]):
         return len(self._stored)
 
 
-def content_of(contribution: FileVerdicts) -> str:
-    """A digest of what a contribution says to a report (not of the bytes it came from)."""
-    said = encode(
-        [
-            contribution.display,
-            contribution.module_classes,
-            contribution.observations,
-            contribution.findings,
-            contribution.failure,
-        ]
-    )
+# What a contribution says to a report (bnlint.static.verdicts.report_on reads no other
+# field): the fields a report kept by content must find unchanged
+_SAID = ("display", "module_classes", "observations", "findings", "failure")
+_FIELDS = [f.name for f in fields(FileVerdicts)]
+
+
+def _said(encoded: list[Any]) -> str:
+    """A digest of what an encoded contribution says to a report, not of its bytes."""
+    said = [encoded[_FIELDS.index(name)] for name in _SAID]
     return hashlib.blake2b(json.dumps(said).encode(), digest_size=16).hexdigest()
 
 
-def _definitions_table(path: str) -> str:
-    return _DEFINITIONS + hashlib.blake2b(path.encode(), digest_size=12).hexdigest()
+def _table(kind: str, path: str) -> str:
+    """The name of the cache table of one file's `kind` of values."""
+    return kind + hashlib.blake2b(path.encode(), digest_size=12).hexdigest()
 
 
 def _fingerprint(inputs: Sequence[str], digests: Mapping[str, str]) -> str:

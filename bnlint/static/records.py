@@ -101,6 +101,8 @@ class Kept:
     chains: tuple[Chain, ...] = ()
     reads: tuple[tuple[str, str], ...] = ()
     lookups: tuple[tuple[str, str | None], ...] = ()
+    complete: bool = False  # every definition the file had built holds
+    rebuilt: float = 1.0  # the share of the definitions it had built that do not
 
 
 @dataclass(frozen=True)

@@ -194,7 +194,7 @@ def test_a_damaged_cache_is_ignored(tmp_path: Path, damage: str) -> None:
     assert analyze(files, search_roots=[root], cache_dir=cache) == expected
     stored = sorted(p for p in cache.rglob("*") if p.is_file() and p.parent.parent.name == "v1")
     tables = {p.name.partition("-")[0] for p in stored}
-    assert tables == {"index", "contributions", "definitions", "closures"}
+    assert tables == {"index", "contributions", "definitions", "closures", "holds"}
     for path in stored:
         data = path.read_bytes()
         if damage == "garbage":
@@ -322,28 +322,6 @@ def test_concurrent_runs_sharing_a_cache_each_report_correctly(zoo: Zoo, tmp_pat
     assert outputs == [expected] * 3
     warm = _bnlint("check", "--format", "json", "--cache-dir", str(cache), ".", cwd=root)
     assert warm.stdout == expected
-
-
-def test_one_field_of_a_stored_record_decodes_as_the_whole_record_would() -> None:
-    """A cached run with an edit reads only what each stored contribution read; decoding
-    whole contributions for it took a quarter of such a run on a real zoo."""
-    from bnlint.cache import decode, decode_field, encode
-    from bnlint.static.records import FileVerdicts
-
-    verdicts = FileVerdicts(
-        path="/p/a.py",
-        display="a.py",
-        digest="d0",
-        module_classes=(("a.Net", 3),),
-        reads=(("/p/b.py", "d1"), ("/p/c.py", "d2")),
-        lookups=(("pkg.b", "/p/b.py"), ("pkg.missing", None)),
-    )
-    encoded = encode(verdicts)
-    whole = decode(FileVerdicts, encoded)
-    assert decode_field(FileVerdicts, encoded, "reads") == whole.reads == verdicts.reads
-    assert decode_field(FileVerdicts, encoded, "lookups") == whole.lookups
-    with pytest.raises(ValueError):
-        decode_field(FileVerdicts, encoded[:2], "reads")
 
 
 def test_a_file_read_as_text_only_still_invalidates_what_it_decided(tmp_path: Path) -> None:

@@ -140,6 +140,23 @@ def test_a_report_whose_contributions_say_the_same_is_kept(
     assert "0 reports kept" in caplog.text
 
 
+def test_a_file_whose_every_definition_holds_is_not_analysed_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """nets.py reads blocks.py: a comment below blocks.py's last class changes nothing
+    nets.py read, so only blocks.py (whose own bytes changed) is analysed."""
+    root, cache = _project(tmp_path), tmp_path / "cache"
+    analyze(_files(root), search_roots=[root], cache_dir=cache)
+    last = "return self.conv(self.bn(x))\n"
+    assert _check_after(root, cache, caplog, "blocks.py", last, f"{last}\n# a note\n") == 2
+    assert "1 files to analyse" in caplog.text
+    # and the next run, nothing changed, takes every report from the cache
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="bnlint.static"):
+        analyze(_files(root), search_roots=[root], cache_dir=cache)
+    assert "2 files reported, 2 from the cache" in caplog.text
+
+
 def test_a_line_moved_is_a_statement_changed(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
