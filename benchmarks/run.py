@@ -21,6 +21,7 @@ as a separate process the way a user runs it:
               the CPU and memory columns are the whole process's)
   touched     one model file's modification time changed, content not
   edited      one model file edited (a comment appended)
+  edited code a number in that file's last factory changed (checked against no cache)
   single      `bnlint check FILE` on that file, as pre-commit runs it, cache warm
   single cold the same with an empty cache
 
@@ -39,6 +40,7 @@ The runtime half is timed afterwards by benchmarks/fold_bench.py (needs torch; s
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import shutil
@@ -263,6 +265,15 @@ def _measure(
         row("edited", measure([*check, "--cache-dir", str(cache), target], cwd=root, env=env)),
         "edited",
     )
+    # A change of code: a number in the file's last factory (what its definitions read after
+    # it is built again; those before it are kept). Checked against a run without a cache.
+    _edit_last_function(leaf)
+    edited = row(
+        "edited code", measure([*check, "--cache-dir", str(cache), target], cwd=root, env=env)
+    )
+    fresh = measure([*check, "--no-cache", "--jobs", str(jobs), target], cwd=root, env=env)
+    expected = json.loads(fresh.stdout)  # what the single-file steps must give from now on
+    _same(expected, edited, "edited code")
     relative = str(leaf.relative_to(root))
     for step, cache_dir in (("single", cache), ("single cold", workdir / f"empty-{label}")):
         shutil.rmtree(cache_dir, ignore_errors=True) if step == "single cold" else None
@@ -271,6 +282,27 @@ def _measure(
         )
         _same(_only(expected, relative), single, step, only=relative)
     return rows
+
+
+def _edit_last_function(path: Path) -> None:
+    """Add one to the first whole number in the last top-level function that has one."""
+    text = path.read_text()
+    functions = [s for s in ast.parse(text).body if isinstance(s, ast.FunctionDef)]
+    for function in reversed(functions):
+        numbers = [
+            n
+            for n in ast.walk(function)
+            if isinstance(n, ast.Constant) and type(n.value) is int and n.lineno == n.end_lineno
+        ]
+        if numbers:
+            number = numbers[0]
+            lines = text.splitlines(keepends=True)
+            line = lines[number.lineno - 1].encode()
+            edited = line[: number.col_offset] + str(number.value + 1).encode()
+            lines[number.lineno - 1] = (edited + line[number.end_col_offset :]).decode()
+            path.write_text("".join(lines))
+            return
+    raise ValueError(f"{path} has no function with a number to edit")
 
 
 def _same(expected: dict, result: Measurement, step: str, only: str | None = None) -> None:

@@ -58,3 +58,32 @@ def test_a_file_that_cannot_be_read_fails_the_same_in_every_share(tmp_path: Path
     alone = analyse_file(Project([tmp_path], []), path)
     assert alone.failure is not None
     assert _shared(tmp_path, path, 2) == alone
+
+
+def test_shares_take_the_kept_definitions_each_builds(tmp_path: Path) -> None:
+    """With definitions kept from an earlier run (bnlint.static.footprint), each share takes
+    the kept ones among its own and builds the rest; merged, they give what one process
+    gives, and the kept chains travel once."""
+    from dataclasses import replace
+
+    from bnlint.static.records import Chain, Kept
+
+    path = tmp_path / "stem_net.py"
+    path.write_text(STEM_NET)
+    first = analyse_share(Project([tmp_path], []), path, WHOLE)
+    (chain,) = first.chains
+    # keep the first half of the file's definitions, as an edit further down would
+    half = len(chain.links) // 2
+    kept = Kept(chains=(Chain(chain.links[:half]),))
+    whole = merge_shares([analyse_share(Project([tmp_path], []), path, WHOLE, kept)])
+    shares = [analyse_share(Project([tmp_path], []), path, Share(i, 2), kept) for i in range(2)]
+    merged = merge_shares(shares)
+    assert merged == whole == merge_shares([first])
+    # every definition once: the kept half in the kept chain, the rest in new ones
+    identities = [link.identity for c in merged.chains for link in c.links]
+    assert sorted(identities) == sorted(link.identity for link in chain.links)
+    # a kept definition is taken, not built: its verdicts are what was kept
+    changed = replace(chain.links[0].built, observations=())
+    marked = Kept(chains=(Chain((replace(chain.links[0], built=changed),)),))
+    taken = merge_shares([analyse_share(Project([tmp_path], []), path, WHOLE, marked)])
+    assert len(taken.observations) < len(whole.observations)
