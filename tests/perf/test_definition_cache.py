@@ -82,6 +82,17 @@ def _project(tmp_path: Path) -> Path:
     return package.parent
 
 
+# a comment below the last statement of nets.py: no statement changes
+COMMENT_BELOW = ("nn.ReLU())\n", "nn.ReLU())\n\n# a note\n")
+
+
+def _filled(tmp_path: Path) -> tuple[Path, Path]:
+    """The project, and a cache its first check filled."""
+    root, cache = _project(tmp_path), tmp_path / "cache"
+    analyze(_files(root), search_roots=[root], cache_dir=cache)
+    return root, cache
+
+
 def _files(root: Path) -> list[Path]:
     return sorted(root.rglob("*.py"))
 
@@ -113,11 +124,9 @@ def _check_after(
 def test_an_edit_costs_the_definitions_that_read_it(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    root, cache = _project(tmp_path), tmp_path / "cache"
-    analyze(_files(root), search_roots=[root], cache_dir=cache)
+    root, cache = _filled(tmp_path)
     # nets.py defines Net, net_small, net_wide, plain (in that order)
-    last = "nn.ReLU())\n"
-    assert _check_after(root, cache, caplog, "nets.py", last, f"{last}\n# a note\n") == 4
+    assert _check_after(root, cache, caplog, "nets.py", *COMMENT_BELOW) == 4
     # the third is built again; the two before it did not read it
     assert _check_after(root, cache, caplog, "nets.py", "Net(32)", "Net(48)") == 2
     # a statement every definition of both files reads: nothing is kept
@@ -130,10 +139,8 @@ def test_an_edit_costs_the_definitions_that_read_it(
 def test_a_report_whose_contributions_say_the_same_is_kept(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    root, cache = _project(tmp_path), tmp_path / "cache"
-    analyze(_files(root), search_roots=[root], cache_dir=cache)
-    last = "nn.ReLU())\n"
-    _check_after(root, cache, caplog, "nets.py", last, f"{last}\n# a note\n")
+    root, cache = _filled(tmp_path)
+    _check_after(root, cache, caplog, "nets.py", *COMMENT_BELOW)
     assert "2 reports kept: what they merge says what it said" in caplog.text
     # an edit that changes a verdict changes the reports that merge it
     _check_after(root, cache, caplog, "nets.py", "nn.BatchNorm2d(8)", "nn.GroupNorm(2, 8)")
@@ -145,8 +152,7 @@ def test_a_file_whose_every_definition_holds_is_not_analysed_again(
 ) -> None:
     """nets.py reads blocks.py: a comment below blocks.py's last class changes nothing
     nets.py read, so only blocks.py (whose own bytes changed) is analysed."""
-    root, cache = _project(tmp_path), tmp_path / "cache"
-    analyze(_files(root), search_roots=[root], cache_dir=cache)
+    root, cache = _filled(tmp_path)
     last = "return self.conv(self.bn(x))\n"
     assert _check_after(root, cache, caplog, "blocks.py", last, f"{last}\n# a note\n") == 2
     assert "1 files to analyse" in caplog.text
@@ -161,8 +167,7 @@ def test_a_line_moved_is_a_statement_changed(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Verdicts name lines: a statement that moved is read again, not taken with old lines."""
-    root, cache = _project(tmp_path), tmp_path / "cache"
-    analyze(_files(root), search_roots=[root], cache_dir=cache)
+    root, cache = _filled(tmp_path)
     kept = _check_after(root, cache, caplog, "nets.py", "def net_wide", "\ndef net_wide")
     assert kept == 2  # Net and net_small are above the new line
 

@@ -351,18 +351,18 @@ NETWORK = """
         return nn.Sequential(*[Block(8, drop=0.1 * i) for i in range(3)])
     """
 
+# a sealed layer file and a model file that builds it
+DROP_PATH_ZOO = {
+    "zoo/__init__.py": "",
+    "zoo/layers/__init__.py": "",
+    "zoo/layers/drop.py": SEALED["drop path"],
+    "zoo/models/__init__.py": "",
+    "zoo/models/net.py": NETWORK,
+}
+
 
 def test_a_sealed_file_checked_alone_is_its_own_analysis(tmp_path: Path) -> None:
-    _tree(
-        tmp_path,
-        {
-            "zoo/__init__.py": "",
-            "zoo/layers/__init__.py": "",
-            "zoo/layers/drop.py": SEALED["drop path"],
-            "zoo/models/__init__.py": "",
-            "zoo/models/net.py": NETWORK,
-        },
-    )
+    _tree(tmp_path, DROP_PATH_ZOO)
     drop = tmp_path / "zoo/layers/drop.py"
     alone = analyze([drop], search_roots=[tmp_path])
     assert [t.path for t in alone.timings] == [str(Path(alone.files[0]))]  # no caller analysed
@@ -494,16 +494,7 @@ def test_a_failure_deciding_costs_the_shortcut_not_the_run(
         raise RuntimeError("a bug in the check")
 
     monkeypatch.setattr(sealed_files, "closure_of", broken)
-    _tree(
-        tmp_path,
-        {
-            "zoo/__init__.py": "",
-            "zoo/layers/__init__.py": "",
-            "zoo/layers/drop.py": SEALED["drop path"],
-            "zoo/models/__init__.py": "",
-            "zoo/models/net.py": NETWORK,
-        },
-    )
+    _tree(tmp_path, DROP_PATH_ZOO)
     alone = analyze([tmp_path / "zoo/layers/drop.py"], search_roots=[tmp_path])
     assert sorted(Path(t.path).name for t in alone.timings) == ["drop.py", "net.py"]
     assert [m.class_name for m in alone.modules] == ["zoo.layers.drop.DropPath"]
@@ -680,16 +671,7 @@ def test_a_closure_is_computed_again_only_when_its_code_or_imports_change(
         return real(tree, project)  # type: ignore[arg-type]
 
     monkeypatch.setattr(sealed_files, "closure_of", counted)
-    _tree(
-        tmp_path,
-        {
-            "zoo/__init__.py": "",
-            "zoo/layers/__init__.py": "",
-            "zoo/layers/drop.py": SEALED["drop path"],
-            "zoo/models/__init__.py": "",
-            "zoo/models/net.py": NETWORK,
-        },
-    )
+    _tree(tmp_path, DROP_PATH_ZOO)
     files = sorted(tmp_path.rglob("*.py"))
     cache = tmp_path / "cache"
     first = analyze(files, search_roots=[tmp_path], cache_dir=cache)
