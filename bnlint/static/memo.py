@@ -100,7 +100,9 @@ class Memo:
     # contributions computed this run, encoded once for what they say and for storing
     _encodings: dict[int, tuple[FileVerdicts, list[Any]]] = field(default_factory=dict)
     _closures: dict[str, Any] | None = None  # path -> encoded KeptClosure
-    _holding: dict[str, Any] | None = None  # path -> [digest, reads, lookups] of its contribution
+    # path -> [digest, reads, lookups, stored] of its contribution; `stored`: the digest of
+    # the reads its table holds, which a contribution held again under new reads keeps
+    _holding: dict[str, Any] | None = None
     _held_again: set[str] = field(default_factory=set)  # contributions revalidated this run
     _stored_facts: dict[str, Any] = field(default_factory=dict)  # as read, by digest
 
@@ -174,7 +176,7 @@ class Memo:
         if entry is None or path not in self.contents:
             return False
         try:
-            digest, reads, lookups = entry
+            digest, reads, lookups, _ = entry
             return (
                 digests.get(path) == digest
                 and all(digests.get(p) == d for p, d in reads)
@@ -192,7 +194,7 @@ class Memo:
         if not kept.complete or entry is None or path not in self.contents:
             return False
         try:
-            digest, reads, lookups = entry
+            digest, reads, lookups, stored = entry
             if now.digest_of(path) != digest:
                 return False
             current = [[p, now.digest_of(p)] for p, _ in reads]
@@ -200,20 +202,26 @@ class Memo:
             return False
         if any(d is None for _, d in current):
             return False
-        self._holding_table()[path] = [digest, current, lookups]
+        self._holding_table()[path] = [digest, current, lookups, stored]
         self._held_again.add(path)
         return True
 
     def contribution(self, path: str) -> FileVerdicts | None:
-        """The kept contribution of `path` (contribution_holds says whether it holds)."""
+        """The kept contribution of `path` (contribution_holds says whether it holds), if
+        it is the one the holding entry speaks of: two runs sharing a cache may each have
+        written one of them."""
         stored = self.cache.load(_table(_CONTRIBUTIONS, path))
-        if not isinstance(stored, list) or len(stored) != 2 or stored[0] != path:
+        entry = self._holds().get(path)
+        if not isinstance(stored, list) or len(stored) != 2 or stored[0] != path or not entry:
             return None
         try:
-            return decode(FileVerdicts, stored[1])
+            found = decode(FileVerdicts, stored[1])
         except (ValueError, TypeError) as error:
             log.info("cached contribution of %s unusable (%s)", path, error)
             return None
+        if [found.digest, _reads_digest(found.reads)] != [entry[0], entry[3]]:
+            return None
+        return found
 
     def _holds(self) -> Mapping[str, Any]:
         return self._holding_table()
@@ -361,7 +369,15 @@ class Memo:
                     self.cache.save(_table(_DEFINITIONS, path), [path, chains])
             self.contents.update((p, self.content_of(v)) for p, v in computed.items())
             self._holding_table().update(
-                (p, [v.digest, [list(r) for r in v.reads], [list(k) for k in v.lookups]])
+                (
+                    p,
+                    [
+                        v.digest,
+                        [list(r) for r in v.reads],
+                        [list(k) for k in v.lookups],
+                        _reads_digest(v.reads),
+                    ],
+                )
                 for p, v in computed.items()
             )
         if computed or self._held_again:
@@ -419,7 +435,7 @@ class Memo:
         entry = self._holds().get(member)
         if entry is None:
             return None
-        _, reads, lookups = entry
+        _, reads, lookups, _ = entry
         return _Reads(tuple(tuple(r) for r in reads), tuple(tuple(k) for k in lookups))
 
     # ---- the index file ----------------------------------------------------------------------
@@ -531,6 +547,12 @@ def _said(encoded: list[Any]) -> str:
     """A digest of what an encoded contribution says to a report, not of its bytes."""
     said = [encoded[_FIELDS.index(name)] for name in _SAID]
     return hashlib.blake2b(json.dumps(said).encode(), digest_size=16).hexdigest()
+
+
+def _reads_digest(reads: Sequence[Sequence[str]]) -> str:
+    return hashlib.blake2b(
+        json.dumps([list(r) for r in reads]).encode(), digest_size=12
+    ).hexdigest()
 
 
 def _table(kind: str, path: str) -> str:

@@ -266,3 +266,18 @@ def test_after_many_random_edits_of_the_fixtures_the_cached_report_is_the_fresh_
     tmp_path: Path, seed: int
 ) -> None:
     _random_edits(FIXTURES, tmp_path, edits=40, seed=seed)
+
+
+def test_a_contribution_is_taken_only_with_the_entry_that_says_it_holds(tmp_path: Path) -> None:
+    """Two runs sharing a cache may each have written one file's contribution or the entry
+    saying whether it holds: a contribution not the one its entry speaks of is not taken."""
+    import os
+
+    from bnlint.static.memo import Memo
+
+    root, cache = _filled(tmp_path)
+    nets = os.path.realpath(root / "pkg" / "nets.py")
+    memo = Memo.open(cache, [os.path.realpath(root)], os.getcwd())
+    assert memo.contribution(nets) is not None
+    memo._holding_table()[nets][3] = "the reads of another run"
+    assert memo.contribution(nets) is None
