@@ -250,7 +250,7 @@ def _follow(interp: Interpreter, root: Root, as_model: bool) -> RootGraph:
     if root.abandoned:
         # The BatchNorms of the classes it holds are theirs to report, from their own roots:
         # a construction given up part way knows nothing more of them.
-        observations = tuple(o for o in observations if o.own)
+        observations = tuple(o for o in observations if o.owner == root.inst.class_name)
     findings = tuple(_findings(plan, root))
     return RootGraph(root, builder.graph, plan, observations, findings)
 
@@ -884,9 +884,7 @@ def _add_lost_batchnorms(
             )
         if root.abandoned:
             code = rules.UNKNOWN_CALL.code
-            reason = (
-                f"the analysis of {root.origin} stopped before __init__ stored it: {root.abandoned}"
-            )
+            reason = f"the analysis of {root.origin} stopped before it was stored: {root.abandoned}"
         if inst.escaped is not None:
             code = (
                 inst.escaped.code if inst.escaped.code in rules.RULES else rules.UNKNOWN_CALL.code

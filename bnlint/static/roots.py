@@ -25,7 +25,7 @@ from bnlint.static.index import ProjectClass, ProjectFunction, ProjectValue
 from bnlint.static.interp import Interpreter
 from bnlint.static.project import Project
 from bnlint.static.source import SourceFile
-from bnlint.static.torch_api import TorchClass
+from bnlint.static.torch_api import TorchClass, torch_class
 from bnlint.static.values import (
     Choice,
     ClassRef,
@@ -42,6 +42,10 @@ log = logging.getLogger("bnlint.static.roots")
 
 # A subclass of a layer is a layer: its verdicts belong to the modules that hold it.
 _LAYERS = frozenset({NodeKind.CONV, NodeKind.CONV_TRANSPOSE, NodeKind.LINEAR, NodeKind.BATCHNORM})
+# what stands for the model a factory given up part way was building
+_SEQUENTIAL = torch_class("torch.nn.Sequential")
+assert _SEQUENTIAL is not None
+_CONTAINER = ClassRef(_SEQUENTIAL)
 
 
 @dataclass
@@ -300,17 +304,33 @@ def _norm_parameters(project: Project, cls: ProjectClass) -> list[str]:
 
 def _factory_root(func: ProjectFunction, interp: Interpreter) -> Iterator[Root]:
     built = _guarded(interp, lambda: interp.call_root(func))
+    name = func.node.name.value if isinstance(func.node, cst.FunctionDef) else "lambda"
     for inst in module_instances(built.value):
         if inst.torch_base.kind in _LAYERS:
             continue  # a helper that makes one layer (`build_norm()`): its users are the models
-        name = func.node.name.value if isinstance(func.node, cst.FunctionDef) else "lambda"
         yield Root(inst, f"factory {name}()", None, True, func.file, built.batchnorms)
+    if built.abandoned and any(bn.built_by is None for bn in built.batchnorms):
+        # Given up before it returned a model: the BatchNorms it built itself (not inside a
+        # class, whose own root reports them) are held by no model the analysis has. They
+        # are reported lost, in the model the factory was building.
+        building = interp.instantiate(_CONTAINER, [], {}, func.file, func.node)
+        assert isinstance(building, ModuleInst)
+        yield Root(
+            building,
+            f"factory {name}()",
+            None,
+            True,
+            func.file,
+            built.batchnorms,
+            abandoned=built.abandoned,
+        )
 
 
 @dataclass(frozen=True)
 class _Built:
     value: Value
     batchnorms: list[ModuleInst]
+    abandoned: str = ""  # why the construction was given up, if it was
 
 
 def _guarded(interp: Interpreter, build: Callable[[], Value]) -> _Built:
@@ -319,9 +339,10 @@ def _guarded(interp: Interpreter, build: Callable[[], Value]) -> _Built:
             return _Built(build(), batchnorms)
         except ABANDONING as error:
             log.debug("construction abandoned: %s", abandonment(error))
-        except Exception:  # an analyzer bug must cost one model, never the whole run
+            return _Built(Const(None), batchnorms, abandonment(error))
+        except Exception as error:  # an analyzer bug must cost one model, never the whole run
             log.warning("internal error while building a model; it is skipped", exc_info=True)
-        return _Built(Const(None), batchnorms)
+            return _Built(Const(None), batchnorms, f"bnlint could not follow it ({error})")
 
 
 def _chooses_by_name_or_flag(default: cst.BaseExpression) -> bool:

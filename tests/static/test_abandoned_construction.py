@@ -75,6 +75,19 @@ class Wrapper(nn.Module):
         return self.out_bn(self.body(x))
 
 
+def make_net(width=16, depth=400):
+    layers = [nn.Conv2d(3, width, 3, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
+    channel_schedule(depth)
+    layers += [nn.Conv2d(width, width, 3, bias=False), nn.BatchNorm2d(width)]
+    return nn.Sequential(*layers)
+
+
+def make_blocks(width=16, depth=400):
+    stem = ConvBN(3, width)
+    channel_schedule(depth)
+    return nn.Sequential(stem, ConvBN(width, width))
+
+
 class Short(nn.Module):
     def __init__(self, width=16):
         super().__init__()
@@ -117,7 +130,7 @@ def test_a_batchnorm_built_but_not_yet_stored_is_reported(
     found = _of(observations, "StoredLate")
     lost = [o for bn, o in found.items() if bn.startswith("<BatchNorm built at line")]
     assert len(lost) == 1
-    assert "stopped before __init__ stored it" in lost[0].entry.reason
+    assert "stopped before it was stored" in lost[0].entry.reason
     assert all(o.entry.status is Status.UNKNOWN for o in found.values())
 
 
@@ -155,3 +168,16 @@ def test_the_cli_reports_every_batchnorm_of_a_given_up_class(tmp_path: Path) -> 
     by_class = {m["class"]: m["folds"] for m in report["modules"]}
     assert {f["bn"] for f in by_class["long_net.LongNet"]} == {"stem_bn", "head_bn"}
     assert {f["status"] for f in by_class["long_net.LongNet"]} == {"unknown"}
+
+
+def test_a_factory_given_up_reports_the_batchnorms_it_built_itself(
+    observations: list[Observation],
+) -> None:
+    built = [o for o in observations if o.owner == "torch.nn.Sequential"]
+    # make_net's first BatchNorm (its second was never built); make_blocks built its
+    # BatchNorm inside a ConvBN, whose own root reports it
+    lines = textwrap.dedent(LONG_NET).splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if "layers = [nn.Conv2d(3" in text)
+    assert [o.entry.bn for o in built] == [f"<BatchNorm built at line {line}>"]
+    assert built[0].entry.status is Status.UNKNOWN
+    assert "factory make_net() stopped" in built[0].entry.reason
