@@ -44,7 +44,9 @@ PARSED_TREES = 400
 # Measured on timm (304 files) in one process: 400 trees 601 MB peak and 218.8 s, 100 trees
 # 477 MB and 212.0 s. Workers get runs of files that each start a new working set: at 50
 # trees a worker instead of 200, `--jobs 2` took 11 % longer (119.9 s against 108.1 s).
-SERIAL_PARSED_TREES = 100
+# Again with the definitions' footprints kept (session 31): 100 trees 535 MB and 163.8 s,
+# 85 trees 500 MB and 171.7 s, 80 trees 490 MB and 170.3 s, 70 trees 483 MB and 176.5 s.
+SERIAL_PARSED_TREES = 80
 
 _project: Project | None = None  # a worker's own project, kept between its tasks
 
