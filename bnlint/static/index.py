@@ -378,8 +378,7 @@ class Resolver:
         """What a bare name at the top level of `file` is bound to; None if unbound."""
         symbols = self.loader.symbols(file)
         if name in symbols.classes:
-            node: cst.CSTNode = symbols.classes[name]
-            self.loader.statement_read(file, symbols.tops[id(node)])
+            self.loader.statement_read(file, symbols.tops[id(symbols.classes[name])])
             return ProjectClass(file, symbols.classes[name], f"{file.module_name}.{name}")
         if name in symbols.functions:
             self.loader.statement_read(file, symbols.tops[id(symbols.functions[name])])

@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from typing import Any
@@ -134,7 +134,7 @@ class Memo:
 
     def lookups_hold(self, resolve: Resolve) -> bool:
         """Whether every module lookup behind the kept reports finds the same file."""
-        return all(resolve(name) == found for name, found in self.resolutions.items())
+        return _lookups_hold(resolve, self.resolutions.items())
 
     def report(
         self, path: str, context: Sequence[str], digests: Mapping[str, str], lookups_hold: bool
@@ -172,7 +172,7 @@ class Memo:
     def contribution_holds(self, path: str, digests: Mapping[str, str], resolve: Resolve) -> bool:
         """Whether the kept contribution of `path` still holds (read apart from the
         contribution itself, which is decoded only for a report made afresh)."""
-        entry = self._holds().get(path)
+        entry = self._holding_table().get(path)
         if entry is None or path not in self.contents:
             return False
         try:
@@ -180,7 +180,7 @@ class Memo:
             return (
                 digests.get(path) == digest
                 and all(digests.get(p) == d for p, d in reads)
-                and all(resolve(name) == found for name, found in lookups)
+                and _lookups_hold(resolve, lookups)
             )
         except (ValueError, TypeError) as error:
             log.info("cached contribution of %s unusable (%s)", path, error)
@@ -190,7 +190,7 @@ class Memo:
         """Whether the kept contribution of `path` holds again although files it read
         changed: the file is the same and every definition it built is `kept` (what it read
         of those files did not change). It is then kept under today's digests."""
-        entry = self._holds().get(path)
+        entry = self._holding_table().get(path)
         if not kept.complete or entry is None or path not in self.contents:
             return False
         try:
@@ -210,21 +210,18 @@ class Memo:
         """The kept contribution of `path` (contribution_holds says whether it holds), if
         it is the one the holding entry speaks of: two runs sharing a cache may each have
         written one of them."""
-        stored = self.cache.load(_table(_CONTRIBUTIONS, path))
-        entry = self._holds().get(path)
-        if not isinstance(stored, list) or len(stored) != 2 or stored[0] != path or not entry:
+        stored = self._load_table(_CONTRIBUTIONS, path)
+        entry = self._holding_table().get(path)
+        if stored is None or not entry:
             return None
         try:
-            found = decode(FileVerdicts, stored[1])
+            found = decode(FileVerdicts, stored)
         except (ValueError, TypeError) as error:
             log.info("cached contribution of %s unusable (%s)", path, error)
             return None
         if [found.digest, _reads_digest(found.reads)] != [entry[0], entry[3]]:
             return None
         return found
-
-    def _holds(self) -> Mapping[str, Any]:
-        return self._holding_table()
 
     def _holding_table(self) -> dict[str, Any]:
         if self._holding is None:
@@ -236,7 +233,7 @@ class Memo:
         """What the cache has of the definitions of `path` whose verdicts still hold
         although the file's contribution as a whole does not: an edit elsewhere in the files
         they read leaves them standing (bnlint.static.footprint)."""
-        encoded = self._kept_definitions(path)
+        encoded = self._load_table(_DEFINITIONS, path)
         if encoded is None:
             return None
         try:
@@ -246,15 +243,14 @@ class Memo:
             log.info("cached definitions of %s unusable (%s)", path, error)
             return None
 
-        def lookups_hold(lookups: Any) -> bool:
-            return all(resolve(name) == found for name, found in lookups)
-
         held = []
         complete = bool(chains)
         self._kept_encoded[path] = []
         for chain, links in zip(chains, encoded_links, strict=True):
             footprints = (link.footprint for link in chain.links)
-            count = holding_prefix(footprints, now.digest_of, now.layout, lookups_hold)
+            count = holding_prefix(
+                footprints, now.digest_of, now.layout, partial(_lookups_hold, resolve)
+            )
             complete = complete and count == len(chain.links)
             if count:
                 held.append(Chain(chain.links[:count]))
@@ -307,10 +303,10 @@ class Memo:
             encoded.append([links[: len(identities)]] if links is not None else encode(chain))
         return [encoded]
 
-    def _kept_definitions(self, path: str) -> Any:
-        """The encoded chains of `path`: a table of their own for each file, so that an edit
-        reads and writes only those of the files it analyses again."""
-        stored = self.cache.load(_table(_DEFINITIONS, path))
+    def _load_table(self, kind: str, path: str) -> Any:
+        """What `path`'s own table of `kind` holds (its contribution, its definitions: a table
+        for each file, so that an edit reads and writes only those it analyses again)."""
+        stored = self.cache.load(_table(kind, path))
         if not isinstance(stored, list) or len(stored) != 2 or stored[0] != path:
             return None
         return stored[1]
@@ -432,7 +428,7 @@ class Memo:
         contribution = computed.get(member)
         if contribution is not None:
             return _Reads(contribution.reads, contribution.lookups)
-        entry = self._holds().get(member)
+        entry = self._holding_table().get(member)
         if entry is None:
             return None
         _, reads, lookups, _ = entry
@@ -547,6 +543,12 @@ def _said(encoded: list[Any]) -> str:
     """A digest of what an encoded contribution says to a report, not of its bytes."""
     said = [encoded[_FIELDS.index(name)] for name in _SAID]
     return hashlib.blake2b(json.dumps(said).encode(), digest_size=16).hexdigest()
+
+
+def _lookups_hold(resolve: Resolve, lookups: Iterable[Any]) -> bool:
+    """Whether every module name looked up (name, file: pairs, or lists as stored) is still
+    answered by the same file."""
+    return all(resolve(name) == found for name, found in lookups)
 
 
 def _reads_digest(reads: Sequence[Sequence[str]]) -> str:

@@ -119,8 +119,7 @@ class _TrackingLoader(ModuleLoader):
         # what the analysis decided from the text depends on these bytes, as on a parse
         if self.reads is not None:
             self.reads.lookups.setdefault(name, path)
-            self.reads.files.setdefault(path, digest)
-            self.reads.whole.add(path)
+        self.text_read(path, digest)
 
     def module(self, name: str) -> SourceFile | None:
         found = super().module(name)
